@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` (the node) and `make test` (everything CI checks).
+# Both set up .venv and node_modules on a fresh machine and are idempotent.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+DATA_DIR ?= ./data
+
+.PHONY: run test setup lint typecheck unit clean bench
+
+run: setup
+	$(BIN)/creditnet up --port $(PORT) --data-dir $(DATA_DIR)
+
+test: setup lint typecheck
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+setup: $(VENV)/.stamp node_modules/.package-lock.json
+
+$(VENV)/.stamp: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The CreditNet lender node: HTTP API, CLI and the off-chain domain."""

@@ -1,0 +1,113 @@
+"""API keys: one per principal, with a role; only a hash of the secret is stored.
+
+A key reads `cn_<key_id>_<secret>`. The secret has 256 bits of entropy, so one
+keyed SHA-256 (peppered with the node secret) is enough; no slow KDF is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlmodel import Field, Session, SQLModel, select
+
+from node_api.errors import AuthenticationError, CreditNetValueError
+
+
+class Role(StrEnum):
+    LENDER_ADMIN = "lender_admin"
+    LENDER_APP = "lender_app"
+    PARTNER = "partner"
+    AUDITOR = "auditor"
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+
+    key_id: str = Field(primary_key=True, max_length=32)
+    secret_hash: str = Field(max_length=64)
+    role: str = Field(max_length=32)
+    partner_id: int | None = Field(default=None)
+    label: str = Field(default="", max_length=200)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class Principal(SQLModel):
+    """Who is calling: the key id, role and (for partners) the partner they speak for."""
+
+    key_id: str
+    role: Role
+    partner_id: int | None = None
+
+
+def _hash_secret(secret: str, pepper: bytes) -> str:
+    return hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def create_api_key(
+    session: Session,
+    role: Role,
+    *,
+    pepper: bytes,
+    partner_id: int | None = None,
+    label: str = "",
+    now: datetime | None = None,
+) -> str:
+    """Store a new key and return it in full; it is shown once and never stored."""
+    if role is Role.PARTNER and partner_id is None:
+        raise CreditNetValueError("a partner key needs a partner id", field="partner_id")
+    if role is not Role.PARTNER and partner_id is not None:
+        raise CreditNetValueError("only partner keys carry a partner id", field="partner_id")
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        ApiKey(
+            key_id=key_id,
+            secret_hash=_hash_secret(secret, pepper),
+            role=role.value,
+            partner_id=partner_id,
+            label=label,
+            created_at=now or datetime.now(UTC),
+        )
+    )
+    session.flush()
+    return f"cn_{key_id}_{secret}"
+
+
+def parse_api_key(presented: str) -> tuple[str, str]:
+    """Split `cn_<key_id>_<secret>`; raise AuthenticationError on anything else."""
+    prefix, _, rest = presented.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != "cn" or not key_id or not secret:
+        raise AuthenticationError("malformed API key")
+    return key_id, secret
+
+
+def verify_api_key(session: Session, presented: str, *, pepper: bytes) -> Principal:
+    """The principal for a presented key, or AuthenticationError (never says why in detail)."""
+    key_id, secret = parse_api_key(presented)
+    row = session.get(ApiKey, key_id)
+    if (
+        row is None
+        or row.revoked_at is not None
+        or not hmac.compare_digest(row.secret_hash, _hash_secret(secret, pepper))
+    ):
+        raise AuthenticationError("invalid or revoked API key")
+    return Principal(key_id=row.key_id, role=Role(row.role), partner_id=row.partner_id)
+
+
+def revoke_api_key(session: Session, key_id: str, *, now: datetime | None = None) -> bool:
+    row = session.get(ApiKey, key_id)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = now or datetime.now(UTC)
+    session.add(row)
+    return True
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.exec(select(ApiKey).order_by(ApiKey.created_at)))  # type: ignore[arg-type]

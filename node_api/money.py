@@ -1,0 +1,40 @@
+"""Units of money and rates. Integers only; Decimal only to parse or print.
+
+Every division in the project names its rounding: use the helpers here.
+"""
+
+from __future__ import annotations
+
+from typing import NewType
+
+Fen = NewType("Fen", int)
+"""An amount in fen, the CNY minor unit (1 yuan = 100 fen)."""
+Bps = NewType("Bps", int)
+"""A rate in basis points (1/10,000)."""
+PpmPerDay = NewType("PpmPerDay", int)
+"""A daily rate in parts per million."""
+
+
+def div_floor(numerator: int, denominator: int) -> int:
+    """Division rounded toward negative infinity."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    return numerator // denominator
+
+
+def div_ceil(numerator: int, denominator: int) -> int:
+    """Division rounded toward positive infinity."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    return -((-numerator) // denominator)
+
+
+def div_half_even(numerator: int, denominator: int) -> int:
+    """Division rounded to nearest, ties to even (banker's rounding), exact on integers."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2 == 1):
+        quotient += 1
+    return quotient
