@@ -6,6 +6,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["tests.db_fixtures"]
+
 # `dev` for quick local runs, `ci` for .ci/run (bounded time), `thorough` for long runs:
 #   HYPOTHESIS_PROFILE=thorough make test
 settings.register_profile(

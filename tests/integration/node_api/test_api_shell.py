@@ -1,0 +1,136 @@
+"""The API shell: keys and roles, problem+json, request ids, body limit, health."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import APIRouter, Depends
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from node_api.app import create_app
+from node_api.auth.keys import Principal, Role, create_api_key, revoke_api_key
+from node_api.config import Settings
+from node_api.db import Database
+from node_api.deps import require
+
+PEPPER = Settings().node_secret.get_secret_value().encode()
+
+
+class Echo(BaseModel):
+    amount_fen: int
+
+
+def _test_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/v1/_test/echo")
+    def echo(body: Echo, who: Principal = Depends(require(Role.LENDER_ADMIN))) -> dict[str, object]:
+        return {"amount_fen": body.amount_fen, "role": who.role.value}
+
+    return router
+
+
+@pytest.fixture
+def client(database: Database, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(Settings(data_dir=tmp_path, max_body_bytes=1024), database=database)
+    app.include_router(_test_router())
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _key(database: Database, role: Role, partner_id: int | None = None) -> str:
+    with database.session() as session:
+        return create_api_key(session, role, pepper=PEPPER, partner_id=partner_id)
+
+
+def test_health_reports_database_backend_and_migration_head(
+    client: TestClient, database: Database
+) -> None:
+    body = client.get("/v1/health").json()
+    assert body["database"] == {"backend": database.backend, "migration_head": "0001_api_keys"}
+    assert body["chain"]["rpc"] == "not configured"
+
+
+def test_request_without_key_gets_401_problem(client: TestClient) -> None:
+    response = client.post("/v1/_test/echo", json={"amount_fen": 1})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "unauthenticated"
+
+
+def test_bad_key_gets_401_and_wrong_role_gets_403(client: TestClient, database: Database) -> None:
+    bad = client.post(
+        "/v1/_test/echo", json={"amount_fen": 1}, headers={"Authorization": "Bearer cn_x_y"}
+    )
+    assert bad.status_code == 401
+    auditor = _key(database, Role.AUDITOR)
+    forbidden = client.post(
+        "/v1/_test/echo", json={"amount_fen": 1}, headers={"Authorization": f"Bearer {auditor}"}
+    )
+    assert forbidden.status_code == 403
+    assert forbidden.json()["code"] == "forbidden"
+
+
+def test_valid_key_passes_and_revoked_key_fails_on_a_fresh_app(
+    client: TestClient, database: Database, tmp_path: Path
+) -> None:
+    admin = _key(database, Role.LENDER_ADMIN)
+    ok = client.post(
+        "/v1/_test/echo", json={"amount_fen": 5}, headers={"Authorization": f"Bearer {admin}"}
+    )
+    assert ok.json() == {"amount_fen": 5, "role": "lender_admin"}
+    with database.session() as session:
+        assert revoke_api_key(session, admin.split("_")[1])
+    fresh = create_app(Settings(data_dir=tmp_path), database=database)
+    fresh.include_router(_test_router())
+    response = TestClient(fresh).post(
+        "/v1/_test/echo", json={"amount_fen": 5}, headers={"Authorization": f"Bearer {admin}"}
+    )
+    assert response.status_code == 401
+
+
+def test_key_secret_is_stored_only_as_a_hash(database: Database) -> None:
+    key = _key(database, Role.AUDITOR)
+    secret = key.split("_", 2)[2]
+    with database.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT secret_hash FROM api_key").fetchall()
+    assert all(secret not in row[0] for row in rows)
+
+
+def test_invalid_body_names_the_field(client: TestClient, database: Database) -> None:
+    admin = _key(database, Role.LENDER_ADMIN)
+    response = client.post(
+        "/v1/_test/echo", json={"amount_fen": "many"}, headers={"Authorization": f"Bearer {admin}"}
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "amount_fen"
+
+
+def test_malformed_json_is_400_and_oversized_body_is_413(
+    client: TestClient, database: Database
+) -> None:
+    admin = _key(database, Role.LENDER_ADMIN)
+    headers = {"Authorization": f"Bearer {admin}", "Content-Type": "application/json"}
+    malformed = client.post("/v1/_test/echo", content=b"{not json", headers=headers)
+    assert malformed.status_code == 400
+    huge = client.post("/v1/_test/echo", content=b"x" * 5000, headers=headers)
+    assert huge.status_code == 413
+    assert huge.json()["code"] == "body_too_large"
+
+
+def test_request_id_is_echoed_or_made(client: TestClient) -> None:
+    assert (
+        client.get("/v1/health", headers={"X-Request-ID": "abc123"}).headers["x-request-id"]
+        == "abc123"
+    )
+    assert len(client.get("/v1/health").headers["x-request-id"]) == 16
+
+
+def test_partner_key_requires_partner_id(database: Database) -> None:
+    from node_api.errors import CreditNetValueError
+
+    with pytest.raises(CreditNetValueError), database.session() as session:
+        create_api_key(session, Role.PARTNER, pepper=PEPPER)
