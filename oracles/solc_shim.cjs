@@ -130,7 +130,7 @@ function withStdoutOnStderr(fn) {
 
 function printVersion() {
   const solc = withStdoutOnStderr(loadSolc);
-  fs.writeSync(1, `solc, the solidity compiler commandline interface\nVersion: ${solc.version()}\n`);
+  process.stdout.write(`solc, the solidity compiler commandline interface\nVersion: ${solc.version()}\n`);
 }
 
 function compileStandardJson(options) {
@@ -139,7 +139,7 @@ function compileStandardJson(options) {
     const solc = loadSolc();
     return solc.compile(input, { import: makeImportCallback(options) });
   });
-  fs.writeSync(1, output + '\n');
+  process.stdout.write(output + '\n');
 }
 
 function main() {

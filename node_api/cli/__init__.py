@@ -1,0 +1,43 @@
+"""`creditnet`: the one command-line entry point and composition root."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from node_api.cli import admin, bench, node
+from node_api.errors import CreditNetError
+
+app = typer.Typer(
+    name="creditnet",
+    help="CreditNet lender node: run it, manage keys, build and deploy contracts, benchmarks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+node.register(app)
+admin.register(app)
+bench.register(app)
+
+
+def main() -> None:
+    """Run the CLI; an expected failure prints one line `error: ...` and exits 2."""
+    try:
+        app(standalone_mode=False)
+    except CreditNetError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,61 @@
+"""`creditnet bench NAME`: benchmarks print their figures as one JSON object on stdout.
+
+Keys carry their units (`rate_per_s`, `p99_ms`, `elapsed_s`, `gas`) so runs compare.
+Each benchmark lives next to the code it measures; this module only dispatches.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+from typing import Any
+
+import typer
+
+# name -> (module, function, what it measures)
+BENCHMARKS: dict[str, tuple[str, str, str]] = {
+    "gas": ("oracles.bench_gas", "run_gas_bench", "gas of every contract operation"),
+    "relay": ("oracles.bench_relay", "run_relay_bench", "agreements anchored per second"),
+    "authorize": (
+        "node_api.bench.authorize",
+        "run_authorize_bench",
+        "purchase authorizations per second over HTTP",
+    ),
+    "apply": ("node_api.bench.apply", "run_apply_bench", "application decisions per second"),
+    "eod": ("node_api.bench.eod", "run_eod_bench", "end-of-day lines per second"),
+    "settle": ("settlement.bench_settle", "run_settle_bench", "cycle close at 100k/1M entries"),
+    "tree": ("settlement.bench_tree", "run_tree_bench", "Merkle tree and proofs alone"),
+    "audit": ("oracles.bench_audit", "run_audit_bench", "audit replay of a long history"),
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+
+
+def bench(
+    name: str = typer.Argument(..., help="one of: " + ", ".join(BENCHMARKS)),
+    option: list[str] = typer.Option(
+        [], "--set", help="benchmark parameter as key=value (ints parsed), repeatable"
+    ),
+) -> None:
+    """Run one benchmark and print its figures as JSON."""
+    if name not in BENCHMARKS:
+        raise typer.BadParameter(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
+    module_name, function_name, _ = BENCHMARKS[name]
+    function = getattr(importlib.import_module(module_name), function_name)
+    kwargs: dict[str, Any] = {}
+    for item in option:
+        key, _, raw = item.partition("=")
+        kwargs[key] = int(raw) if raw.lstrip("-").isdigit() else raw
+    figures = function(**kwargs)
+    figures.setdefault("benchmark", name)
+    figures.setdefault("machine", {"cores": _cores(), "python": platform.python_version()})
+    typer.echo(json.dumps(figures, indent=2, default=str))
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
