@@ -213,7 +213,7 @@ contract CreditRegistry is ICreditRegistry, AccessControl, Pausable, EIP712 {
 
     /// @notice The OracleQuorum accepted by `commitLineStateWithReport`.
     /// @return The quorum address.
-    function quorum() external view returns (address) {
+    function oracleQuorum() external view returns (address) {
         return address(_quorum);
     }
 

@@ -7,6 +7,7 @@ anvil's output goes to a log file next to the state file, never to our stdout.
 
 from __future__ import annotations
 
+import atexit
 import json
 import socket
 import subprocess
@@ -55,7 +56,7 @@ def fetch_chain_id(rpc_url: str, timeout_s: float = 1.0) -> int | None:
         rpc_url, data=body.encode(), headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 - http only
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
             answer: dict[str, Any] = json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -128,6 +129,8 @@ class AnvilProcess:
             stdout=self._log_file or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
+        # A parent that dies of an exception must not leave an orphan chain behind.
+        atexit.register(self.stop)
         self._wait_until_answering()
 
     def _wait_until_answering(self) -> None:
@@ -157,6 +160,7 @@ class AnvilProcess:
     def stop(self) -> None:
         """Terminate anvil (it dumps its state on the way out) and wait for it."""
         process, self._process = self._process, None
+        atexit.unregister(self.stop)
         if process is not None and process.poll() is None:
             process.terminate()
             try:

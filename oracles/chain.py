@@ -63,7 +63,10 @@ def connect(rpc_url: str, timeout_s: float = 5.0) -> Web3:
 @cache
 def _derive_account(mnemonic: str, index: int) -> LocalAccount:
     Account.enable_unaudited_hdwallet_features()
-    return Account.from_mnemonic(mnemonic, account_path=DERIVATION_PATH.format(index=index))
+    account: LocalAccount = Account.from_mnemonic(
+        mnemonic, account_path=DERIVATION_PATH.format(index=index)
+    )
+    return account
 
 
 class LocalAccounts:

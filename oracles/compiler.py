@@ -11,6 +11,7 @@ never runs the compiler twice.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -20,6 +21,8 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -144,35 +147,70 @@ def compile_contracts(
     cached = _read_cache(cache_path)
     if cached is not None:
         return cached
-    started = time.perf_counter()
-    output = _run_compiler(standard_input, base_path=contracts_dir.parent, solc_binary=solc_binary)
+    with _build_lock(build_dir):
+        # Another process may have built the same input while we waited for the lock.
+        cached = _read_cache(cache_path)
+        if cached is not None:
+            return cached
+        started = time.perf_counter()
+        compiled = _build(standard_input, input_hash, contracts_dir, solc_binary)
+        _write_cache(cache_path, compiled)
+    elapsed_ms = round(1000 * (time.perf_counter() - started))
+    logger.info("contracts compiled", extra={"input_hash": input_hash, "elapsed_ms": elapsed_ms})
+    return compiled
+
+
+def _build(
+    standard_input: dict[str, Any],
+    input_hash: str,
+    contracts_dir: Path,
+    solc_binary: Path | None,
+) -> CompiledContracts:
+    """Run the compiler on a self-contained input and collect the build record."""
+    sources: dict[str, dict[str, str]] = standard_input["sources"]
+    output = _run_compiler(
+        standard_input,
+        base_path=contracts_dir.parent,
+        allow_paths=[NODE_MODULES],
+        solc_binary=solc_binary,
+    )
     missing = sorted(set(output.get("sources", {})) - set(sources))
     if missing:
         raise ContractBuildError(f"imports resolved outside the build input: {', '.join(missing)}")
-    compiled = CompiledContracts(
+    artifacts = extract_artifacts(output)
+    return CompiledContracts(
         input_hash=input_hash,
-        compiler_version="",
-        settings=COMPILER_SETTINGS,
+        compiler_version=_get_compiler_version(artifacts),
+        settings=standard_input["settings"],
         source_hashes=compute_source_hashes(sources),
         standard_json_input=standard_input,
-        artifacts=extract_artifacts(output),
+        artifacts=artifacts,
     )
-    compiled = compiled.model_copy(update={"compiler_version": _version_of(compiled)})
-    _write_cache(cache_path, compiled)
-    logger.info(
-        "contracts compiled",
-        extra={"input_hash": input_hash, "elapsed_ms": round(1000 * (time.perf_counter() - started))},
-    )
-    return compiled
+
+
+@contextmanager
+def _build_lock(build_dir: Path) -> Iterator[None]:
+    """An exclusive lock on the build folder, so parallel workers compile an input once."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with (build_dir / ".lock").open("w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def compile_standard_input(standard_input: dict[str, Any]) -> dict[str, Any]:
     """Compile a published standard JSON input as is (the auditor's recompile).
 
-    Sources missing from the input are read from the project and node_modules only.
+    The input must be self-contained: the compiler may read no file, so a source
+    missing from it is a compile error, never silently taken from the local tree.
     """
     get_solc_npm_version()
-    return _run_compiler(standard_input, base_path=PROJECT_ROOT, solc_binary=None)
+    with tempfile.TemporaryDirectory(prefix="creditnet-audit-") as empty_dir:
+        return _run_compiler(
+            standard_input, base_path=Path(empty_dir), allow_paths=[], solc_binary=None
+        )
 
 
 def compute_input_hash(standard_input: dict[str, Any], solc_version: str) -> str:
@@ -235,7 +273,9 @@ def collect_sources(contracts_dir: Path) -> dict[str, dict[str, str]]:
     file and line.
     """
     if not contracts_dir.is_dir():
-        raise ConfigurationError(f"contracts folder {contracts_dir} not found", field="contracts_dir")
+        raise ConfigurationError(
+            f"contracts folder {contracts_dir} not found", field="contracts_dir"
+        )
     pending = [
         CONTRACTS_PREFIX + path.relative_to(contracts_dir).as_posix()
         for path in sorted(contracts_dir.rglob("*.sol"))
@@ -252,7 +292,9 @@ def collect_sources(contracts_dir: Path) -> dict[str, dict[str, str]]:
             continue
         content = file.read_bytes().decode("utf-8")
         sources[unit] = {"content": content}
-        pending.extend(compute_source_unit_name(unit, path) for path in compute_import_paths(content))
+        pending.extend(
+            compute_source_unit_name(unit, path) for path in compute_import_paths(content)
+        )
     return dict(sorted(sources.items()))
 
 
@@ -273,7 +315,11 @@ def _locate_source(unit: str, contracts_dir: Path) -> Path | None:
 
 
 def _run_compiler(
-    standard_input: dict[str, Any], *, base_path: Path, solc_binary: Path | None
+    standard_input: dict[str, Any],
+    *,
+    base_path: Path,
+    allow_paths: list[Path],
+    solc_binary: Path | None,
 ) -> dict[str, Any]:
     """One compiler run through py-solc-x; compiler errors become ContractBuildError."""
     if shutil.which("node") is None:
@@ -282,7 +328,7 @@ def _run_compiler(
         output: dict[str, Any] = solcx.compile_standard(
             standard_input,
             base_path=base_path,
-            allow_paths=[NODE_MODULES],
+            allow_paths=allow_paths or None,
             solc_binary=solc_binary or SHIM_PATH,
         )
     except SolcError as error:
@@ -335,9 +381,9 @@ def extract_artifacts(output: dict[str, Any]) -> dict[str, ContractArtifact]:
     return artifacts
 
 
-def _version_of(compiled: CompiledContracts) -> str:
+def _get_compiler_version(artifacts: dict[str, ContractArtifact]) -> str:
     """The full compiler version (with commit) as recorded in the contracts' metadata."""
-    for artifact in compiled.artifacts.values():
+    for artifact in artifacts.values():
         return str(json.loads(artifact.metadata)["compiler"]["version"])
     return solcx.wrapper.get_version_str_from_solc_binary(SHIM_PATH)
 

@@ -22,7 +22,9 @@ def load_or_create_signers(directory: Path, count: int, password: str) -> list[L
     for index in range(len(existing), count):
         account = Account.create()
         _write_keystore(directory / f"signer-{index:02d}.json", account, password)
-    return [load_keystore(path, password) for path in sorted(directory.glob("signer-*.json"))[:count]]
+    return [
+        load_keystore(path, password) for path in sorted(directory.glob("signer-*.json"))[:count]
+    ]
 
 
 def load_keystore(path: Path, password: str) -> LocalAccount:

@@ -50,9 +50,9 @@ interface IClearingHouse {
         uint64 proposedAt;
         uint64 disputeDeadline;
         uint64 entryCount;
-        uint128 totalDueFen;
-        uint128 fundedFen;
-        uint128 claimedFen;
+        uint256 totalDueFen;
+        uint256 fundedFen;
+        uint256 claimedFen;
     }
 
     /// @notice A partner as registered.
@@ -134,6 +134,10 @@ interface IClearingHouse {
     /// @param argumentIndex 0 for `admin`, 1 for `quorum`, 2 for `token`.
     error ZeroAddressArgument(uint256 argumentIndex);
 
+    /// @notice The constructor's dispute window exceeds the maximum (365 days).
+    /// @param disputeWindowSeconds The rejected window, in seconds.
+    error DisputeWindowTooLong(uint64 disputeWindowSeconds);
+
     /// @notice The caller has neither DEFAULT_ADMIN_ROLE nor RELAYER_ROLE.
     /// @param account The caller.
     error NotAdminOrRelayer(address account);
@@ -177,7 +181,7 @@ interface IClearingHouse {
     /// @param partnerId The offending id.
     error PartnerIdsNotAscending(uint256 index, uint32 partnerId);
 
-    /// @notice A net position does not fit in int128.
+    /// @notice A net position does not fit in int96 (about ±3.9e28 fen).
     /// @param partnerId The partner.
     /// @param netPosition The rejected position, in fen.
     error PositionOutOfRange(uint32 partnerId, int256 netPosition);
@@ -262,7 +266,8 @@ interface IClearingHouse {
     /// @dev Anyone may submit (the signatures are the authorization); reverts while paused.
     /// Needs CONSUMER_ROLE for this contract on the quorum, which marks the report (id = digest)
     /// consumed. Checks: unused cycle id, non-zero root, entryCount > 0, at least one partner,
-    /// equal lengths, ascending registered active partner ids, positions in int128, sum zero
+    /// equal lengths, at most 65,535 ascending registered active partner ids, positions in
+    /// int96 (total due < 2**96), sum zero
     /// (`CycleNotBalanced(sum)`), then the quorum signatures over `cycleReportDigest(...)`.
     /// Gas grows with the number of partners (one slot each), never with `entryCount`.
     /// @param cycleId The cycle (business date `yyyymmdd`).
@@ -391,7 +396,7 @@ interface IClearingHouse {
 
     /// @notice The oracle quorum that authorizes cycles.
     /// @return The OracleQuorum address.
-    function quorum() external view returns (address);
+    function oracleQuorum() external view returns (address);
 
     /// @notice The ERC-20 settlement token (1 unit = 1 fen).
     /// @return The token address.
@@ -399,5 +404,5 @@ interface IClearingHouse {
 
     /// @notice The dispute window every cycle gets after proposal.
     /// @return The window, in seconds.
-    function disputeWindowSeconds() external view returns (uint64);
+    function disputeWindowDurationSeconds() external view returns (uint64);
 }

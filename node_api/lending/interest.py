@@ -84,7 +84,9 @@ def compute_interest(balance_fen: int, daily_rate: DailyRate, days: int) -> Fen:
     within half a fen of the exact figure.
     """
     if balance_fen < 0:
-        raise CreditNetValueError("an interest-bearing balance cannot be negative", field="balance_fen")
+        raise CreditNetValueError(
+            "an interest-bearing balance cannot be negative", field="balance_fen"
+        )
     if days < 0:
         raise CreditNetValueError("accrual days cannot be negative", field="days")
     numerator = balance_fen * daily_rate.numerator * days

@@ -31,8 +31,7 @@ from datetime import date
 from enum import StrEnum
 
 from node_api.errors import ConflictError, CreditNetValueError
-from node_api.lending.interest import DayCount, compute_interest, compute_daily_rate
-from node_api.lending.interest import InterestMethod
+from node_api.lending.interest import DayCount, InterestMethod, compute_daily_rate, compute_interest
 from node_api.money import Fen, div_half_even
 
 MONTHS_PER_YEAR = 12
@@ -148,9 +147,7 @@ def compute_amortization(
     """Principal, interest and fee of every period; principal parts sum to `principal_fen`."""
     _check_plan_inputs(principal_fen, tenor_months, rate_bps)
     if installment_fee_fen < 0:
-        raise CreditNetValueError(
-            "installment fee cannot be negative", field="installment_fee_fen"
-        )
+        raise CreditNetValueError("installment fee cannot be negative", field="installment_fee_fen")
     if method is PricingMethod.ANNUITY:
         lines = _amortize_annuity(principal_fen, tenor_months, rate_bps)
     elif method is PricingMethod.EQUAL_PRINCIPAL:

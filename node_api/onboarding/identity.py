@@ -76,7 +76,9 @@ def compute_check_character(first_17: str) -> str:
     """The ISO 7064 MOD 11-2 check character ('0'..'9' or 'X') for 17 body digits."""
     if len(first_17) != 17 or not first_17.isascii() or not first_17.isdigit():
         raise ValueError("the body of a resident id is exactly 17 ASCII digits")
-    weighted = sum(int(digit) * weight for digit, weight in zip(first_17, _CHECK_WEIGHTS, strict=True))
+    weighted = sum(
+        int(digit) * weight for digit, weight in zip(first_17, _CHECK_WEIGHTS, strict=True)
+    )
     check_value = (12 - weighted % 11) % 11
     return "X" if check_value == 10 else str(check_value)
 
@@ -109,7 +111,9 @@ def _parse_birth_date(number: str) -> date:
             "id_number", "id_number_birth_date", "identity number encodes no valid date"
         ) from None
     if birth_date.year < 1900:
-        raise _invalid("id_number", "id_number_birth_date", "identity number birth year is before 1900")
+        raise _invalid(
+            "id_number", "id_number_birth_date", "identity number birth year is before 1900"
+        )
     return birth_date
 
 
@@ -136,11 +140,15 @@ def parse_resident_id(number: str, *, as_of: date) -> ResidentId:
     normalised = number.strip().upper()
     _check_shape(normalised)
     if compute_check_character(normalised[:17]) != normalised[17]:
-        raise _invalid("id_number", "id_number_checksum", "identity number check character is wrong")
+        raise _invalid(
+            "id_number", "id_number_checksum", "identity number check character is wrong"
+        )
     birth_date = _parse_birth_date(normalised)
     if birth_date > as_of:
         raise _invalid(
-            "id_number", "id_number_birth_date_future", "identity number birth date is in the future"
+            "id_number",
+            "id_number_birth_date_future",
+            "identity number birth date is in the future",
         )
     region_code = normalised[:6]
     if not is_known_region(region_code):
@@ -153,7 +161,9 @@ def parse_resident_id(number: str, *, as_of: date) -> ResidentId:
 def check_declared_gender(resident_id: ResidentId, declared: Gender) -> None:
     """Refuse a declared gender that contradicts the id number's sequence parity."""
     if resident_id.gender != declared:
-        raise _invalid("gender", "gender_mismatch", "declared gender does not match identity number")
+        raise _invalid(
+            "gender", "gender_mismatch", "declared gender does not match identity number"
+        )
 
 
 def check_age_window(
@@ -164,9 +174,13 @@ def check_age_window(
         raise ValueError("age window is empty")
     age_years = compute_age_years(birth_date, as_of)
     if age_years < age_years_min:
-        raise _invalid("id_number", "age_below_minimum", "applicant is younger than the product allows")
+        raise _invalid(
+            "id_number", "age_below_minimum", "applicant is younger than the product allows"
+        )
     if age_years > age_years_max:
-        raise _invalid("id_number", "age_above_maximum", "applicant is older than the product allows")
+        raise _invalid(
+            "id_number", "age_above_maximum", "applicant is older than the product allows"
+        )
     return age_years
 
 
@@ -193,7 +207,9 @@ def normalize_name(name: str) -> str:
     if not collapsed:
         raise _invalid("name", "name_empty", "name must not be empty")
     if len(collapsed) > NAME_LENGTH_MAX:
-        raise _invalid("name", "name_too_long", f"name must have at most {NAME_LENGTH_MAX} characters")
+        raise _invalid(
+            "name", "name_too_long", f"name must have at most {NAME_LENGTH_MAX} characters"
+        )
     if any(unicodedata.category(character).startswith("C") for character in collapsed):
         raise _invalid("name", "name_control_character", "name must not contain control characters")
     if any(character.isdigit() for character in collapsed):

@@ -169,7 +169,11 @@ class PiiVault:
     def lookup_hash(self, kind: LookupKind | str, value: str) -> bytes:
         """HMAC-SHA256(lookup key, kind NUL normalised value): stable, keyed, not reversible."""
         lookup_kind = LookupKind(kind)
-        message = lookup_kind.value.encode() + b"\x00" + normalize_lookup_value(lookup_kind, value).encode()
+        message = (
+            lookup_kind.value.encode()
+            + b"\x00"
+            + normalize_lookup_value(lookup_kind, value).encode()
+        )
         return hmac.new(self._lookup_key, message, hashlib.sha256).digest()
 
     def borrower_ref(self, customer_id: str | int) -> bytes:

@@ -126,7 +126,9 @@ class FraudSignals:
                 f"{kind.value}:{window.value}": count
                 for (kind, window), count in sorted(self.prior_applications.items())
             },
-            "other_identities": {kind.value: n for kind, n in sorted(self.other_identities.items())},
+            "other_identities": {
+                kind.value: n for kind, n in sorted(self.other_identities.items())
+            },
             "blacklisted": sorted(kind.value for kind in self.blacklisted),
             "ring_identities": self.ring_identities,
         }
@@ -139,13 +141,17 @@ class FraudSignals:
             prior[AttributeKind(kind), VelocityWindow(window)] = int(count)
         return cls(
             prior_applications=prior,
-            other_identities={AttributeKind(k): int(n) for k, n in data["other_identities"].items()},
+            other_identities={
+                AttributeKind(k): int(n) for k, n in data["other_identities"].items()
+            },
             blacklisted=frozenset(AttributeKind(kind) for kind in data["blacklisted"]),
             ring_identities=int(data["ring_identities"]),
         )
 
 
-def get_ring_attribute_hashes(facts: ApplicationFacts, config: FraudRuleConfig) -> tuple[bytes, ...]:
+def get_ring_attribute_hashes(
+    facts: ApplicationFacts, config: FraudRuleConfig
+) -> tuple[bytes, ...]:
     """The hashes that link this application into the ring index, in config order."""
     return tuple(
         facts.attribute_hashes[kind]

@@ -1,0 +1,291 @@
+"""Idempotency for every mutating endpoint: key + request hash + the first response.
+
+A client sends `Idempotency-Key: <key>` with every mutating request. The first request
+with a key claims it inside the same transaction that does the work, and stores its
+response there; so the key, the effects and the stored response commit together or not
+at all. A replay (same key, same request) returns the stored response and changes
+nothing; the same key with a different request is refused with 409.
+
+What is stored: successes and state-dependent refusals (409, e.g. a declined purchase),
+which a retry must see again. Input errors (400/404/422) change nothing and store
+nothing, so the client may fix the request and retry with the same key.
+
+Keys are scoped by caller (`scope`, the API key id): two clients cannot collide. On
+PostgreSQL a concurrent duplicate waits on the first claim's row until it commits and
+then replays it. Claims are taken in (scope, key) order, first of every lock (see
+`node_api.ledger.sql`).
+
+Two ways in: `run_idempotent` wraps one operation in a SQLModel session (cool paths);
+`claim_keys` / `store_responses` / `release_keys` work on many keys in one transaction
+(the group-committed hot path, through `AsyncConnection.run_sync`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Header, Response
+from sqlalchemy import (
+    Column,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, SQLModel
+
+from node_api.errors import ConflictError, CreditNetError, CreditNetValueError
+from node_api.ledger.sql import begin_write, insert_ignoring_conflicts
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEY_MAX_CHARS = 255
+_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+_STORED_STATUSES = frozenset({409})
+"""Error statuses whose response is stored and replayed (besides every 2xx)."""
+
+idempotency_table = Table(
+    "idempotency_record",
+    SQLModel.metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("idempotency_key", String(KEY_MAX_CHARS), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", SmallInteger, nullable=True),
+    Column("response_body", Text, nullable=True),
+)
+
+
+class IdempotencyKeyError(CreditNetValueError):
+    """The header is missing or malformed (400)."""
+
+    code = "idempotency_key_invalid"
+    status = 400
+    title = "Invalid idempotency key"
+
+
+class IdempotencyConflictError(ConflictError):
+    """The key was used before with a different request (409)."""
+
+    code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """One request's claim on a key: who asks, the key, and what the request was."""
+
+    scope: str
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+class ClaimStatus(Enum):
+    CLAIMED = "claimed"
+    """This transaction owns the key: do the work and store the response."""
+    REPLAY = "replay"
+    """Answered before: return `stored`."""
+    CONFLICT = "conflict"
+    """Used before for a different request."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    status: ClaimStatus
+    stored: StoredResponse | None = None
+
+
+def compute_request_hash(method: str, path: str, body: Any) -> str:
+    """SHA-256 of the method, path and canonical JSON body (sorted keys)."""
+    payload = orjson.dumps([method.upper(), path, body], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(payload).hexdigest()
+
+
+def check_idempotency_key(key: str | None) -> str:
+    """The key if well-formed (1 to 255 visible ASCII characters), else IdempotencyKeyError."""
+    if key is None:
+        raise IdempotencyKeyError(
+            f"the {IDEMPOTENCY_HEADER} header is required on this request", field=IDEMPOTENCY_HEADER
+        )
+    if _KEY_PATTERN.fullmatch(key) is None:
+        raise IdempotencyKeyError(
+            f"the {IDEMPOTENCY_HEADER} header must be 1 to {KEY_MAX_CHARS} visible ASCII "
+            "characters",
+            field=IDEMPOTENCY_HEADER,
+        )
+    return key
+
+
+def get_idempotency_key(
+    idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER)] = None,
+) -> str:
+    """FastAPI dependency: the request's idempotency key (required)."""
+    return check_idempotency_key(idempotency_key)
+
+
+def is_stored_status(status_code: int) -> bool:
+    """Whether a response with this status is stored for replay."""
+    return 200 <= status_code < 300 or status_code in _STORED_STATUSES
+
+
+def claim_keys(conn: Connection, claims: Sequence[KeyClaim]) -> list[ClaimResult]:
+    """Claim every key for this transaction, in (scope, key) order; one result per claim.
+
+    Claims must be distinct keys. The caller's transaction must end by storing a
+    response for (or releasing) every CLAIMED key before it commits.
+    """
+    if len({(claim.scope, claim.key) for claim in claims}) != len(claims):
+        raise ValueError("claims must name distinct keys")
+    if not claims:
+        return []
+    begin_write(conn)
+    ordered = sorted(claims, key=lambda claim: (claim.scope, claim.key))
+    rows = [
+        {"scope": c.scope, "idempotency_key": c.key, "request_hash": c.request_hash}
+        for c in ordered
+    ]
+    inserted = insert_ignoring_conflicts(
+        conn, idempotency_table, rows, ["scope", "idempotency_key"], ("scope", "idempotency_key")
+    )
+    claimed = {(str(scope), str(key)) for scope, key in inserted}
+    earlier = _fetch_records(conn, [c for c in claims if (c.scope, c.key) not in claimed])
+    results = []
+    for claim in claims:
+        if (claim.scope, claim.key) in claimed:
+            results.append(ClaimResult(ClaimStatus.CLAIMED))
+            continue
+        record = earlier.get((claim.scope, claim.key))
+        if record is None or record[0] != claim.request_hash or record[1] is None:
+            results.append(ClaimResult(ClaimStatus.CONFLICT))
+        else:
+            body = orjson.loads(record[2]) if record[2] else {}
+            results.append(ClaimResult(ClaimStatus.REPLAY, StoredResponse(record[1], body, True)))
+    return results
+
+
+def _fetch_records(
+    conn: Connection, claims: Sequence[KeyClaim]
+) -> dict[tuple[str, str], tuple[str, int | None, str | None]]:
+    if not claims:
+        return {}
+    table = idempotency_table
+    statement = select(
+        table.c.scope,
+        table.c.idempotency_key,
+        table.c.request_hash,
+        table.c.status_code,
+        table.c.response_body,
+    ).where(tuple_(table.c.scope, table.c.idempotency_key).in_([(c.scope, c.key) for c in claims]))
+    return {
+        (str(scope), str(key)): (str(request_hash), status, body)
+        for scope, key, request_hash, status, body in conn.execute(statement)
+    }
+
+
+def store_responses(
+    conn: Connection, responses: Sequence[tuple[KeyClaim, int, dict[str, Any]]]
+) -> None:
+    """Store the response of each claimed key (status, JSON body)."""
+    if not responses:
+        return
+    table = idempotency_table
+    statement = (
+        update(table)
+        .where(
+            and_(
+                table.c.scope == bindparam("b_scope"),
+                table.c.idempotency_key == bindparam("b_key"),
+            )
+        )
+        .values(status_code=bindparam("b_status"), response_body=bindparam("b_body"))
+    )
+    conn.execute(
+        statement,
+        [
+            {
+                "b_scope": claim.scope,
+                "b_key": claim.key,
+                "b_status": status,
+                "b_body": orjson.dumps(body).decode(),
+            }
+            for claim, status, body in responses
+        ],
+    )
+
+
+def release_keys(conn: Connection, claims: Sequence[KeyClaim]) -> None:
+    """Give back claimed keys whose request changed nothing (input errors)."""
+    if not claims:
+        return
+    table = idempotency_table
+    conn.execute(
+        delete(table).where(
+            and_(
+                table.c.scope == bindparam("b_scope"),
+                table.c.idempotency_key == bindparam("b_key"),
+            )
+        ),
+        [{"b_scope": claim.scope, "b_key": claim.key} for claim in claims],
+    )
+
+
+def run_idempotent(
+    session: Session, claim: KeyClaim, operation: Callable[[], tuple[int, dict[str, Any]]]
+) -> StoredResponse:
+    """Run `operation` once per key inside the session's transaction.
+
+    `operation` returns (status, JSON body). A replay returns the stored response without
+    running it; a different request under the same key raises IdempotencyConflictError.
+    A 409 CreditNetError from `operation` is stored and returned as a problem body (its
+    effects rolled back to a savepoint); any other error releases the key and propagates.
+    The caller commits the session afterwards.
+    """
+    conn = session.connection()
+    result = claim_keys(conn, [claim])[0]
+    if result.status is ClaimStatus.REPLAY and result.stored is not None:
+        return result.stored
+    if result.status is ClaimStatus.CONFLICT:
+        raise IdempotencyConflictError(
+            f"this {IDEMPOTENCY_HEADER} was used for a different request",
+            field=IDEMPOTENCY_HEADER,
+        )
+    try:
+        with session.begin_nested():
+            status_code, body = operation()
+    except CreditNetError as error:
+        if not is_stored_status(error.status):
+            release_keys(conn, [claim])
+            raise
+        status_code, body = error.status, error.to_problem()
+    store_responses(conn, [(claim, status_code, body)])
+    return StoredResponse(status_code, body)
+
+
+def to_response(stored: StoredResponse) -> Response:
+    """The HTTP response for a stored (or fresh) result; problem+json for errors."""
+    headers = {REPLAYED_HEADER: "true"} if stored.replayed else {}
+    media_type = "application/problem+json" if stored.status_code >= 400 else "application/json"
+    return Response(
+        content=orjson.dumps(stored.body),
+        status_code=stored.status_code,
+        media_type=media_type,
+        headers=headers,
+    )

@@ -1,0 +1,249 @@
+"""The chart of accounts: which accounts exist, their normal side and their floor.
+
+Four scopes:
+- per credit line: receivables by component and bucket (principal, interest, fee and
+  penalty; each unbilled, billed or past due), the customer's credit balance and the
+  line's written-off amount;
+- per credit line, product and funding partner: funding payable (the partner's share of
+  that principal);
+- per partner: commission payable to each channel (no floor: a refund after the
+  commission was settled leaves the channel owing the node until the next cycle);
+- the node's own: settlement clearing (money in transit between the node and its
+  counterparties), income by kind and commission expense.
+
+Each account has a stable `code` (`line:17:principal_unbilled`,
+`line:17:funding_payable:REV1:BANK-A`, `partner:app-x:channel_commission_payable`,
+`node:settlement_clearing`) so callers can name an
+account without looking it up first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from node_api.errors import NotFoundError
+from node_api.ledger.schema import ledger_account_table
+from node_api.ledger.sql import insert_ignoring_conflicts
+
+LEDGER_CURRENCY = "CNY"
+DEBIT_NORMAL = 1
+CREDIT_NORMAL = -1
+
+
+class AccountScope(StrEnum):
+    LINE = "line"
+    """One per credit line."""
+    LINE_PARTNER = "line_partner"
+    """One per credit line, product and funding partner."""
+    PARTNER = "partner"
+    """One per partner (channel)."""
+    NODE = "node"
+    """One for the whole node."""
+
+
+class AccountType(StrEnum):
+    """Every kind of account in the chart. The value is part of the account code."""
+
+    PRINCIPAL_UNBILLED = "principal_unbilled"
+    PRINCIPAL_BILLED = "principal_billed"
+    PRINCIPAL_PAST_DUE = "principal_past_due"
+    INTEREST_UNBILLED = "interest_unbilled"
+    INTEREST_BILLED = "interest_billed"
+    INTEREST_PAST_DUE = "interest_past_due"
+    FEE_UNBILLED = "fee_unbilled"
+    FEE_BILLED = "fee_billed"
+    FEE_PAST_DUE = "fee_past_due"
+    PENALTY_UNBILLED = "penalty_unbilled"
+    PENALTY_BILLED = "penalty_billed"
+    PENALTY_PAST_DUE = "penalty_past_due"
+    CUSTOMER_CREDIT = "customer_credit"
+    """What the node owes the customer: over-payments and refunds beyond the debt."""
+    WRITTEN_OFF = "written_off"
+    """Principal and charges the node gave up on (an expense, kept per line)."""
+    FUNDING_PAYABLE = "funding_payable"
+    """A funding partner's share of one line's open principal of one product: what the
+    node owes it back as that principal is repaid. Kept per line so it always equals
+    the share of that line's principal (rounded down) and ends at zero with it."""
+    CHANNEL_COMMISSION_PAYABLE = "channel_commission_payable"
+    SETTLEMENT_CLEARING = "settlement_clearing"
+    INTEREST_INCOME = "interest_income"
+    FEE_INCOME = "fee_income"
+    PENALTY_INCOME = "penalty_income"
+    COMMISSION_EXPENSE = "commission_expense"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRule:
+    """Where an account lives, its normal side, and the least normal balance it may hold."""
+
+    scope: AccountScope
+    normal_sign: int
+    floor_fen: int | None
+
+
+_RECEIVABLE = AccountRule(AccountScope.LINE, DEBIT_NORMAL, 0)
+ACCOUNT_RULES: dict[AccountType, AccountRule] = {
+    AccountType.PRINCIPAL_UNBILLED: _RECEIVABLE,
+    AccountType.PRINCIPAL_BILLED: _RECEIVABLE,
+    AccountType.PRINCIPAL_PAST_DUE: _RECEIVABLE,
+    AccountType.INTEREST_UNBILLED: _RECEIVABLE,
+    AccountType.INTEREST_BILLED: _RECEIVABLE,
+    AccountType.INTEREST_PAST_DUE: _RECEIVABLE,
+    AccountType.FEE_UNBILLED: _RECEIVABLE,
+    AccountType.FEE_BILLED: _RECEIVABLE,
+    AccountType.FEE_PAST_DUE: _RECEIVABLE,
+    AccountType.PENALTY_UNBILLED: _RECEIVABLE,
+    AccountType.PENALTY_BILLED: _RECEIVABLE,
+    AccountType.PENALTY_PAST_DUE: _RECEIVABLE,
+    AccountType.CUSTOMER_CREDIT: AccountRule(AccountScope.LINE, CREDIT_NORMAL, 0),
+    AccountType.WRITTEN_OFF: AccountRule(AccountScope.LINE, DEBIT_NORMAL, None),
+    AccountType.FUNDING_PAYABLE: AccountRule(AccountScope.LINE_PARTNER, CREDIT_NORMAL, 0),
+    AccountType.CHANNEL_COMMISSION_PAYABLE: AccountRule(AccountScope.PARTNER, CREDIT_NORMAL, None),
+    AccountType.SETTLEMENT_CLEARING: AccountRule(AccountScope.NODE, DEBIT_NORMAL, None),
+    AccountType.INTEREST_INCOME: AccountRule(AccountScope.NODE, CREDIT_NORMAL, None),
+    AccountType.FEE_INCOME: AccountRule(AccountScope.NODE, CREDIT_NORMAL, None),
+    AccountType.PENALTY_INCOME: AccountRule(AccountScope.NODE, CREDIT_NORMAL, None),
+    AccountType.COMMISSION_EXPENSE: AccountRule(AccountScope.NODE, DEBIT_NORMAL, None),
+}
+
+LINE_ACCOUNT_TYPES: tuple[AccountType, ...] = tuple(
+    kind for kind, rule in ACCOUNT_RULES.items() if rule.scope is AccountScope.LINE
+)
+NODE_ACCOUNT_TYPES: tuple[AccountType, ...] = tuple(
+    kind for kind, rule in ACCOUNT_RULES.items() if rule.scope is AccountScope.NODE
+)
+PRINCIPAL_ACCOUNT_TYPES: tuple[AccountType, ...] = (
+    AccountType.PRINCIPAL_UNBILLED,
+    AccountType.PRINCIPAL_BILLED,
+    AccountType.PRINCIPAL_PAST_DUE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    """An account to exist: its code, type and owner."""
+
+    code: str
+    account_type: AccountType
+    credit_line_id: int | None = None
+    partner_ref: str | None = None
+
+
+def line_account_code(credit_line_id: int, account_type: AccountType) -> str:
+    if ACCOUNT_RULES[account_type].scope is not AccountScope.LINE:
+        raise ValueError(f"{account_type} is not a per-line account")
+    return f"line:{credit_line_id}:{account_type.value}"
+
+
+def funding_payable_code(credit_line_id: int, product_code: str, partner_ref: str) -> str:
+    return f"line:{credit_line_id}:{AccountType.FUNDING_PAYABLE.value}:{product_code}:{partner_ref}"
+
+
+def funding_payable_spec(credit_line_id: int, product_code: str, partner_ref: str) -> AccountSpec:
+    return AccountSpec(
+        funding_payable_code(credit_line_id, product_code, partner_ref),
+        AccountType.FUNDING_PAYABLE,
+        credit_line_id=credit_line_id,
+        partner_ref=partner_ref,
+    )
+
+
+def partner_account_code(partner_ref: str, account_type: AccountType) -> str:
+    if ACCOUNT_RULES[account_type].scope is not AccountScope.PARTNER:
+        raise ValueError(f"{account_type} is not a per-partner account")
+    return f"partner:{partner_ref}:{account_type.value}"
+
+
+def node_account_code(account_type: AccountType) -> str:
+    if ACCOUNT_RULES[account_type].scope is not AccountScope.NODE:
+        raise ValueError(f"{account_type} is not a node account")
+    return f"node:{account_type.value}"
+
+
+def line_account_specs(credit_line_id: int) -> list[AccountSpec]:
+    """Every per-line account of one credit line."""
+    return [
+        AccountSpec(line_account_code(credit_line_id, kind), kind, credit_line_id=credit_line_id)
+        for kind in LINE_ACCOUNT_TYPES
+    ]
+
+
+def partner_account_spec(partner_ref: str, account_type: AccountType) -> AccountSpec:
+    return AccountSpec(
+        partner_account_code(partner_ref, account_type), account_type, partner_ref=partner_ref
+    )
+
+
+def node_account_specs() -> list[AccountSpec]:
+    return [AccountSpec(node_account_code(kind), kind) for kind in NODE_ACCOUNT_TYPES]
+
+
+def ensure_accounts(conn: Connection, specs: Iterable[AccountSpec]) -> None:
+    """Create the accounts that do not exist yet; existing ones are left untouched.
+
+    Rows are inserted in code order, so two transactions creating overlapping sets
+    wait for each other instead of deadlocking.
+    """
+    rows = [
+        {
+            "code": spec.code,
+            "account_type": spec.account_type.value,
+            "credit_line_id": spec.credit_line_id,
+            "partner_ref": spec.partner_ref,
+            "currency": LEDGER_CURRENCY,
+            "normal_sign": ACCOUNT_RULES[spec.account_type].normal_sign,
+            "floor_fen": ACCOUNT_RULES[spec.account_type].floor_fen,
+            "balance_fen": 0,
+        }
+        for spec in sorted(set(specs), key=lambda spec: spec.code)
+    ]
+    if rows:
+        insert_ignoring_conflicts(conn, ledger_account_table, rows, ["code"])
+
+
+def fetch_account_ids(conn: Connection, codes: Sequence[str]) -> dict[str, int]:
+    """Account ids by code; NotFoundError naming the first code that does not exist."""
+    wanted = sorted(set(codes))
+    table = ledger_account_table
+    found = {
+        str(code): int(account_id)
+        for code, account_id in conn.execute(
+            select(table.c.code, table.c.id).where(table.c.code.in_(wanted))
+        )
+    }
+    for code in wanted:
+        if code not in found:
+            raise NotFoundError(f"ledger account {code} does not exist", field="account")
+    return found
+
+
+class AccountIdCache:
+    """Account ids by code, kept for the life of the process.
+
+    Accounts are never deleted or renumbered, so a cached id never goes stale.
+    """
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self._ids: dict[str, int] = {}
+        self._max_entries = max_entries
+
+    def remember(self, code: str, account_id: int) -> None:
+        """Record an id learned elsewhere (e.g. while reading a line's balances)."""
+        if len(self._ids) < self._max_entries:
+            self._ids[code] = account_id
+
+    def resolve(self, conn: Connection, codes: Iterable[str]) -> dict[str, int]:
+        """Ids for `codes`, fetching the ones not cached yet in one query."""
+        wanted = set(codes)
+        missing = [code for code in wanted if code not in self._ids]
+        if missing:
+            if len(self._ids) + len(missing) > self._max_entries:
+                self._ids.clear()
+                missing = list(wanted)
+            self._ids.update(fetch_account_ids(conn, missing))
+        return {code: self._ids[code] for code in wanted}

@@ -1,0 +1,123 @@
+"""The ledger's tables, as SQLAlchemy Core: accounts, posting batches, postings,
+settlement events and the node's business date.
+
+Amounts are BIGINT fen. A posting's `amount_fen` is signed: debit positive, credit
+negative, so a batch balances when its amounts sum to zero and an account's balance is
+the plain sum of its postings. The journal is append-only: rows of `posting_batch`,
+`posting` and `settlement_event` are inserted, never updated or deleted; a correction is
+a new batch that reverses an earlier one (`reverses_batch_id`).
+
+`ledger_account.balance_fen` is the running balance (same sign convention), kept in the
+same transaction as the postings so floors can be checked under a row lock;
+`balance_at(date)` is always recomputed from postings.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+)
+from sqlmodel import SQLModel
+
+metadata = SQLModel.metadata
+
+ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+"""BIGINT ids; on SQLite an INTEGER PRIMARY KEY, the only type it auto-increments."""
+
+business_date_table = Table(
+    "business_date",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("as_of", Date, nullable=False),
+    CheckConstraint("id = 1", name="ck_business_date_single_row"),
+)
+
+ledger_account_table = Table(
+    "ledger_account",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("code", String(160), nullable=False, unique=True),
+    Column("account_type", String(40), nullable=False),
+    Column("credit_line_id", BigInteger, nullable=True, index=True),
+    Column("partner_ref", String(64), nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("normal_sign", SmallInteger, nullable=False),
+    Column("floor_fen", BigInteger, nullable=True),
+    Column("balance_fen", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint("normal_sign IN (1, -1)", name="ck_ledger_account_normal_sign"),
+    CheckConstraint(
+        "floor_fen IS NULL OR balance_fen * normal_sign >= floor_fen",
+        name="ck_ledger_account_floor",
+    ),
+)
+
+posting_batch_table = Table(
+    "posting_batch",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("business_key", String(160), nullable=False, unique=True),
+    Column("kind", String(40), nullable=False),
+    Column("as_of", Date, nullable=False, index=True),
+    Column("credit_line_id", BigInteger, nullable=True, index=True),
+    Column(
+        "reverses_batch_id",
+        BigInteger,
+        ForeignKey("posting_batch.id", name="fk_posting_batch_reverses"),
+        nullable=True,
+        unique=True,
+    ),
+)
+
+posting_table = Table(
+    "posting",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column(
+        "batch_id",
+        BigInteger,
+        ForeignKey("posting_batch.id", name="fk_posting_batch"),
+        nullable=False,
+        index=True,
+    ),
+    Column(
+        "account_id",
+        BigInteger,
+        ForeignKey("ledger_account.id", name="fk_posting_account"),
+        nullable=False,
+    ),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("as_of", Date, nullable=False),
+    CheckConstraint("amount_fen <> 0", name="ck_posting_nonzero"),
+    Index("ix_posting_account_as_of", "account_id", "as_of"),
+)
+
+settlement_event_table = Table(
+    "settlement_event",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column(
+        "batch_id",
+        BigInteger,
+        ForeignKey("posting_batch.id", name="fk_settlement_event_batch"),
+        nullable=False,
+        index=True,
+    ),
+    Column("kind", String(40), nullable=False),
+    Column("as_of", Date, nullable=False, index=True),
+    Column("credit_line_id", BigInteger, nullable=True),
+    Column("product_code", String(32), nullable=True),
+    Column("product_version", Integer, nullable=True),
+    Column("partner_ref", String(64), nullable=True),
+    Column("counterparty_ref", String(64), nullable=True),
+    Column("amount_fen", BigInteger, nullable=False),
+    CheckConstraint("amount_fen <> 0", name="ck_settlement_event_nonzero"),
+)

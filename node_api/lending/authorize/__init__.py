@@ -1,0 +1,1 @@
+"""Purchase and cash-drawdown authorization: the group-committed hot path."""

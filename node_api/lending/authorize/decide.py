@@ -1,0 +1,123 @@
+"""Whether one use (purchase or cash drawdown) of a locked line is accepted: pure.
+
+Refusals come in two kinds. Input errors (unknown line 404, wrong currency or product
+422) change nothing and are not stored for replay. Declines (409: the line is frozen or
+closed, the channel is not eligible, a limit would be exceeded at some level) depend on
+the line's state; they are stored, so a retry with the same key sees the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from node_api.errors import ConflictError, CreditNetError, CreditNetValueError, NotFoundError
+from node_api.idempotency import KeyClaim
+from node_api.lending.authorize.limits import (
+    LimitNode,
+    ProductGroup,
+    find_exceeded_node,
+    select_use_path,
+)
+from node_api.lending.lines import LineStatus, LockedLine
+from node_api.lending.products import ProductTerms
+
+
+class UseKind(StrEnum):
+    PURCHASE = "purchase"
+    CASH_DRAWDOWN = "cash_drawdown"
+
+    @property
+    def group(self) -> ProductGroup:
+        return ProductGroup.CASH if self is UseKind.CASH_DRAWDOWN else ProductGroup.PURCHASE
+
+
+class UseDeclined(ConflictError):
+    """A use the line's state refuses; `code` says why (stable, machine-readable)."""
+
+    title = "Declined"
+
+
+@dataclass(frozen=True, slots=True)
+class UseRequest:
+    """One authorization request, as parsed from the API (or a test)."""
+
+    kind: UseKind
+    credit_line_id: int
+    amount_fen: int
+    currency: str
+    channel_id: str
+    claim: KeyClaim
+    merchant_id: str | None = None
+    product_code: str | None = None
+    as_of: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    path: list[LimitNode]
+    product_node: LimitNode
+    terms: ProductTerms
+
+
+def decide_use(
+    request: UseRequest,
+    line: LockedLine | None,
+    terms_of: Callable[[LimitNode], ProductTerms],
+    as_of: date,
+) -> Accepted | CreditNetError:
+    """Accept the use (with the nodes to reserve on) or say why not."""
+    if request.amount_fen <= 0:
+        return CreditNetValueError("the amount must be positive", field="amount_fen")
+    if line is None:
+        return NotFoundError(
+            f"credit line {request.credit_line_id} does not exist", field="credit_line_id"
+        )
+    if request.currency != line.currency:
+        return CreditNetValueError(
+            f"this line is in {line.currency}", field="currency", code="wrong_currency"
+        )
+    product_node = _choose_product(request, line)
+    if isinstance(product_node, CreditNetError):
+        return product_node
+    if line.status is not LineStatus.ACTIVE:
+        return UseDeclined(
+            f"the credit line is {line.status.value}", field="credit_line_id", code=f"line_{line.status.value}"
+        )
+    terms = terms_of(product_node)
+    if request.channel_id not in terms.eligible_channels:
+        return UseDeclined(
+            "the channel is not eligible for this product",
+            field="channel_id",
+            code="channel_ineligible",
+        )
+    path = select_use_path(line.nodes, product_node, request.channel_id)
+    exceeded = find_exceeded_node(path, request.amount_fen, as_of)
+    if exceeded is not None:
+        return UseDeclined(
+            f"the amount exceeds the available limit at {exceeded.path}",
+            field="amount_fen",
+            code="over_limit",
+            limit_path=exceeded.path,
+        )
+    return Accepted(path, product_node, terms)
+
+
+def _choose_product(request: UseRequest, line: LockedLine) -> LimitNode | CreditNetError:
+    candidates = line.product_nodes(request.kind.group)
+    if request.product_code is not None:
+        candidates = [node for node in candidates if node.product_code == request.product_code]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        return UseDeclined(
+            f"the line has no {request.kind.group.value} product"
+            + (f" {request.product_code}" if request.product_code else ""),
+            field="product_code",
+            code="product_not_on_line",
+        )
+    return CreditNetValueError(
+        f"the line has several {request.kind.group.value} products; name one", field="product_code"
+    )

@@ -1,0 +1,151 @@
+"""The postings and settlement events of each lending operation, as pure functions.
+
+Conventions (debit positive):
+- a purchase of X: principal_unbilled +X, settlement_clearing −X (owed to the merchant,
+  event `merchant_payable`); a cash drawdown likewise (event `cash_disbursed`) plus its
+  origination fee (fee_unbilled / fee_income);
+- channel commission on a purchase, rounded down: commission_expense / the channel's
+  commission payable (event `channel_commission`);
+- funding: after every change of open principal, each funding partner's payable on the
+  line is set to its share of the product's open principal, rounded down (the lender
+  keeps the remainder): clearing / funding_payable for the difference (event
+  `funding_share`, positive when the partner funds more, negative when principal is
+  returned to it). Because the target is recomputed from the open principal every
+  time, rounding never accumulates and a repaid line ends with zero payable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from node_api.ledger.accounts import (
+    AccountType,
+    funding_payable_code,
+    line_account_code,
+    node_account_code,
+    partner_account_code,
+)
+from node_api.ledger.postings import PostingLine, SettlementEventDraft
+from node_api.lending.authorize.books import LineBook
+from node_api.lending.authorize.limits import LimitLevel, LimitNode
+from node_api.lending.products import ProductTerms
+from node_api.money import div_floor
+
+SHARE_PPM_TOTAL = 1_000_000
+BPS_TOTAL = 10_000
+CLEARING = node_account_code(AccountType.SETTLEMENT_CLEARING)
+
+
+class BatchKind:
+    """Posting-batch kinds written by lending."""
+
+    PURCHASE = "purchase"
+    CASH_DRAWDOWN = "cash_drawdown"
+    PURCHASE_REFUND = "purchase_refund"
+    REPAYMENT = "repayment"
+    REPAYMENT_REVERSAL = "repayment_reversal"
+
+
+class EventKind:
+    """Settlement-event kinds written by lending (amounts signed; reversals negate)."""
+
+    MERCHANT_PAYABLE = "merchant_payable"
+    CASH_DISBURSED = "cash_disbursed"
+    FUNDING_SHARE = "funding_share"
+    CHANNEL_COMMISSION = "channel_commission"
+    REPAYMENT_RECEIVED = "repayment_received"
+    PRINCIPAL_REPAID = "principal_repaid"
+    INTEREST_REPAID = "interest_repaid"
+    FEE_REPAID = "fee_repaid"
+    PENALTY_REPAID = "penalty_repaid"
+    CUSTOMER_CREDIT = "customer_credit"
+
+
+def compute_commission_fen(amount_fen: int, commission_bps: int) -> int:
+    """Channel commission on an amount, rounded down (the remainder stays with the lender)."""
+    return div_floor(amount_fen * commission_bps, BPS_TOTAL)
+
+
+def compute_funded_fen(open_principal_fen: int, share_ppm: int) -> int:
+    """A funding partner's share of open principal, rounded down."""
+    return div_floor(open_principal_fen * share_ppm, SHARE_PPM_TOTAL)
+
+
+def use_lines(
+    *,
+    line_id: int,
+    amount_fen: int,
+    fee_fen: int,
+    commission_fen: int,
+    channel_id: str,
+) -> list[PostingLine]:
+    """The principal, clearing, fee and commission lines of a purchase or drawdown."""
+    lines = [
+        PostingLine(line_account_code(line_id, AccountType.PRINCIPAL_UNBILLED), amount_fen),
+        PostingLine(CLEARING, -amount_fen),
+    ]
+    if fee_fen:
+        lines += [
+            PostingLine(line_account_code(line_id, AccountType.FEE_UNBILLED), fee_fen),
+            PostingLine(node_account_code(AccountType.FEE_INCOME), -fee_fen),
+        ]
+    if commission_fen:
+        payable = partner_account_code(channel_id, AccountType.CHANNEL_COMMISSION_PAYABLE)
+        lines += [
+            PostingLine(node_account_code(AccountType.COMMISSION_EXPENSE), commission_fen),
+            PostingLine(payable, -commission_fen),
+        ]
+    return lines
+
+
+def funding_adjustment(
+    book: LineBook,
+    product_nodes: Sequence[LimitNode],
+    terms_of: Callable[[LimitNode], ProductTerms],
+    pending: Sequence[PostingLine],
+) -> tuple[list[PostingLine], list[SettlementEventDraft]]:
+    """Lines and events that bring every funding payable of the line to its target share
+    of its product's open principal (`used_fen` of the product node), given the lines
+    already pending in the same batch."""
+    pending_fen: dict[str, int] = {}
+    for line in pending:
+        pending_fen[line.account_code] = pending_fen.get(line.account_code, 0) + line.amount_fen
+    lines: list[PostingLine] = []
+    events: list[SettlementEventDraft] = []
+    for node in product_nodes:
+        if node.level is not LimitLevel.PRODUCT or node.product_code is None:
+            continue
+        terms = terms_of(node)
+        for share in terms.funding_split:
+            code = funding_payable_code(book.credit_line_id, node.product_code, share.partner_id)
+            current_fen = -(book.balances_fen.get(code, 0) + pending_fen.get(code, 0))
+            delta_fen = compute_funded_fen(node.used_fen, share.share_ppm) - current_fen
+            if delta_fen == 0:
+                continue
+            lines += [PostingLine(CLEARING, delta_fen), PostingLine(code, -delta_fen)]
+            events.append(
+                SettlementEventDraft(
+                    EventKind.FUNDING_SHARE,
+                    delta_fen,
+                    partner_ref=share.partner_id,
+                    product_code=node.product_code,
+                    product_version=node.product_version,
+                )
+            )
+    return lines, events
+
+
+def principal_bucket_lines(
+    book: LineBook, reduction_fen: int, order: Sequence[AccountType]
+) -> list[PostingLine]:
+    """Credit lines that take `reduction_fen` off the line's principal buckets in `order`."""
+    lines = []
+    remaining_fen = reduction_fen
+    for account_type in order:
+        take_fen = min(book.normal_fen(account_type), remaining_fen)
+        if take_fen > 0:
+            lines.append(PostingLine(line_account_code(book.credit_line_id, account_type), -take_fen))
+            remaining_fen -= take_fen
+    if remaining_fen:
+        raise AssertionError("principal buckets hold less than the open principal")
+    return lines

@@ -1,0 +1,438 @@
+"""Credit lines and their multi-level limit trees: open, lock, change limits, freeze,
+unfreeze, close.
+
+One open line per customer. Its tree: `total` → a group per product group
+(`total/purchase`, `total/cash`) → a node per product (carrying the product code and
+version the line is booked on) → optional channel sub-limits. Base limits nest: a node's
+limit never exceeds its parent's, and a product node stays within the product's limit
+range. Temporary raises add to one node until their expiry date (inclusive).
+
+Every change to a line, and every use of it, first locks all of the line's limit nodes
+(and the line row with them) in id order; see `node_api.ledger.sql` for the order of
+all locks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from node_api.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.ledger.accounts import (
+    AccountSpec,
+    AccountType,
+    ensure_accounts,
+    funding_payable_spec,
+    line_account_specs,
+    node_account_specs,
+    partner_account_spec,
+)
+from node_api.ledger.schema import ID_TYPE
+from node_api.ledger.sql import begin_write
+from node_api.lending.authorize.limits import (
+    ROOT_PATH,
+    LimitLevel,
+    LimitNode,
+    ProductGroup,
+    channel_path,
+    group_path,
+    product_group,
+    product_path,
+)
+from node_api.lending.product_versions import ProductTermsCache
+from node_api.lending.products import ProductTerms
+
+CUSTOMER_REF_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+credit_line_table = Table(
+    "credit_line",
+    SQLModel.metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("customer_ref", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_on", Date, nullable=False),
+    Column("closed_on", Date, nullable=True),
+    Column("bill_day", SmallInteger, nullable=False),
+    CheckConstraint("status IN ('active', 'frozen', 'closed')", name="ck_credit_line_status"),
+    Index(
+        "ux_credit_line_customer_open",
+        "customer_ref",
+        unique=True,
+        postgresql_where=text("status <> 'closed'"),
+        sqlite_where=text("status <> 'closed'"),
+    ),
+)
+
+limit_node_table = Table(
+    "limit_node",
+    SQLModel.metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column(
+        "credit_line_id",
+        BigInteger,
+        ForeignKey("credit_line.id", name="fk_limit_node_line"),
+        nullable=False,
+    ),
+    Column(
+        "parent_id",
+        BigInteger,
+        ForeignKey("limit_node.id", name="fk_limit_node_parent"),
+        nullable=True,
+    ),
+    Column("path", String(200), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("product_code", String(32), nullable=True),
+    Column("product_version", Integer, nullable=True),
+    Column("limit_fen", BigInteger, nullable=False),
+    Column("temp_raise_fen", BigInteger, nullable=False, server_default="0"),
+    Column("temp_raise_expires_on", Date, nullable=True),
+    Column("used_fen", BigInteger, nullable=False, server_default="0"),
+    UniqueConstraint("credit_line_id", "path", name="uq_limit_node_path"),
+    CheckConstraint(
+        "limit_fen >= 0 AND temp_raise_fen >= 0 AND used_fen >= 0", name="ck_limit_node_amounts"
+    ),
+)
+
+
+class LineStatus(StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class ProductLimit:
+    """A product to book the line on, its limit and its channel sub-limits."""
+
+    product_code: str
+    version: int
+    limit_fen: int
+    channel_limits: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LineOpening:
+    """Everything needed to open a line. `customer_ref` is an opaque id, never PII."""
+
+    customer_ref: str
+    opened_on: date
+    total_limit_fen: int
+    group_limits: Mapping[ProductGroup, int]
+    products: Sequence[ProductLimit]
+    bill_day: int | None = None
+
+
+@dataclass(slots=True)
+class LockedLine:
+    """A line and its whole limit tree, as read (and, in a write, locked) together."""
+
+    credit_line_id: int
+    customer_ref: str
+    status: LineStatus
+    currency: str
+    opened_on: date
+    bill_day: int
+    nodes: list[LimitNode]
+
+    def node_at(self, path: str) -> LimitNode | None:
+        return next((node for node in self.nodes if node.path == path), None)
+
+    def product_nodes(self, group: ProductGroup | None = None) -> list[LimitNode]:
+        prefix = ROOT_PATH + "/" + (group.value + "/" if group else "")
+        return [
+            node
+            for node in self.nodes
+            if node.level is LimitLevel.PRODUCT and node.path.startswith(prefix)
+        ]
+
+
+def _check_amount(value: int, field_name: str) -> None:
+    if value < 0:
+        raise CreditNetValueError("a limit cannot be negative", field=field_name)
+
+
+def _check_opening(opening: LineOpening, terms: Sequence[ProductTerms]) -> int:
+    """Validate an opening against its products; return the bill day."""
+    if CUSTOMER_REF_PATTERN.fullmatch(opening.customer_ref) is None:
+        raise CreditNetValueError(
+            "customer_ref is an opaque id: letters, digits and _ . : - (at most 64)",
+            field="customer_ref",
+        )
+    if not opening.products:
+        raise CreditNetValueError("a line needs at least one product", field="products")
+    _check_amount(opening.total_limit_fen, "total_limit_fen")
+    for group, limit_fen in opening.group_limits.items():
+        _check_amount(limit_fen, f"group_limits.{group.value}")
+        if limit_fen > opening.total_limit_fen:
+            raise CreditNetValueError(
+                "a group limit exceeds the total limit", field=f"group_limits.{group.value}"
+            )
+    codes = [product.product_code for product in opening.products]
+    if len(set(codes)) != len(codes):
+        raise CreditNetValueError("a product is listed twice", field="products")
+    if len({item.currency for item in terms}) != 1:
+        raise CreditNetValueError("all products of a line share one currency", field="products")
+    for index, (product, item) in enumerate(zip(opening.products, terms, strict=True)):
+        _check_product_limit(opening, index, product, item)
+    bill_days = terms[0].bill_day_options
+    bill_day = opening.bill_day if opening.bill_day is not None else bill_days[0]
+    if bill_day not in bill_days:
+        raise CreditNetValueError(
+            f"the bill day must be one of {list(bill_days)}", field="bill_day"
+        )
+    return bill_day
+
+
+def _check_product_limit(
+    opening: LineOpening, index: int, product: ProductLimit, terms: ProductTerms
+) -> None:
+    where = f"products.{index}"
+    group = product_group(terms.product_type)
+    group_limit_fen = opening.group_limits.get(group)
+    if group_limit_fen is None:
+        raise CreditNetValueError(
+            f"a {group.value} product needs a {group.value} group limit",
+            field=f"group_limits.{group.value}",
+        )
+    if not terms.limit_fen_min <= product.limit_fen <= terms.limit_fen_max:
+        raise CreditNetValueError(
+            f"the product's limit range is {terms.limit_fen_min}..{terms.limit_fen_max} fen",
+            field=f"{where}.limit_fen",
+        )
+    if product.limit_fen > group_limit_fen:
+        raise CreditNetValueError(
+            "a product limit exceeds its group limit", field=f"{where}.limit_fen"
+        )
+    for channel_id, limit_fen in product.channel_limits.items():
+        channel_field = f"{where}.channel_limits.{channel_id}"
+        _check_amount(limit_fen, channel_field)
+        if channel_id not in terms.eligible_channels:
+            raise CreditNetValueError(
+                "the channel is not eligible for this product", field=channel_field
+            )
+        if limit_fen > product.limit_fen:
+            raise CreditNetValueError(
+                "a channel limit exceeds its product limit", field=channel_field
+            )
+
+
+def open_credit_line(
+    conn: Connection, opening: LineOpening, products: ProductTermsCache
+) -> int:
+    """Open a line with its limit tree and ledger accounts; return the line id.
+
+    Also creates (if missing) the partner accounts its products pay into: funding
+    payable per funding partner, commission payable per eligible channel.
+    """
+    begin_write(conn)
+    terms = [products.get(conn, item.product_code, item.version) for item in opening.products]
+    bill_day = _check_opening(opening, terms)
+    lines = credit_line_table
+    existing = conn.execute(
+        select(lines.c.id).where(
+            (lines.c.customer_ref == opening.customer_ref)
+            & (lines.c.status != LineStatus.CLOSED.value)
+        )
+    ).first()
+    if existing is not None:
+        raise ConflictError(
+            "this customer already has an open credit line",
+            field="customer_ref",
+            code="customer_has_line",
+            credit_line_id=int(existing[0]),
+        )
+    line_id = int(
+        conn.execute(
+            lines.insert()
+            .values(
+                customer_ref=opening.customer_ref,
+                currency=terms[0].currency,
+                status=LineStatus.ACTIVE.value,
+                opened_on=opening.opened_on,
+                bill_day=bill_day,
+            )
+            .returning(lines.c.id)
+        ).scalar_one()
+    )
+    _insert_tree(conn, line_id, opening, terms)
+    ensure_accounts(conn, _account_specs(line_id, terms))
+    return line_id
+
+
+def _insert_tree(
+    conn: Connection, line_id: int, opening: LineOpening, terms: Sequence[ProductTerms]
+) -> None:
+    root_id = _insert_node(conn, line_id, None, ROOT_PATH, LimitLevel.TOTAL, opening.total_limit_fen)
+    group_ids = {
+        group: _insert_node(conn, line_id, root_id, group_path(group), LimitLevel.GROUP, limit)
+        for group, limit in sorted(opening.group_limits.items())
+    }
+    for product, item in zip(opening.products, terms, strict=True):
+        group = product_group(item.product_type)
+        product_id = _insert_node(
+            conn,
+            line_id,
+            group_ids[group],
+            product_path(group, product.product_code),
+            LimitLevel.PRODUCT,
+            product.limit_fen,
+            product=(product.product_code, product.version),
+        )
+        for channel_id, limit_fen in sorted(product.channel_limits.items()):
+            path = channel_path(group, product.product_code, channel_id)
+            _insert_node(conn, line_id, product_id, path, LimitLevel.CHANNEL, limit_fen)
+
+
+def _insert_node(
+    conn: Connection,
+    line_id: int,
+    parent_id: int | None,
+    path: str,
+    level: LimitLevel,
+    limit_fen: int,
+    product: tuple[str, int] | None = None,
+) -> int:
+    nodes = limit_node_table
+    row: dict[str, Any] = {
+        "credit_line_id": line_id,
+        "parent_id": parent_id,
+        "path": path,
+        "level": level.value,
+        "product_code": product[0] if product else None,
+        "product_version": product[1] if product else None,
+        "limit_fen": limit_fen,
+        "temp_raise_fen": 0,
+        "used_fen": 0,
+    }
+    return int(conn.execute(nodes.insert().values(row).returning(nodes.c.id)).scalar_one())
+
+
+def _account_specs(line_id: int, terms: Sequence[ProductTerms]) -> list[AccountSpec]:
+    specs = line_account_specs(line_id) + node_account_specs()
+    for item in terms:
+        specs += [
+            funding_payable_spec(line_id, item.product_code, share.partner_id)
+            for share in item.funding_split
+        ]
+        specs += [
+            partner_account_spec(channel, AccountType.CHANNEL_COMMISSION_PAYABLE)
+            for channel in item.eligible_channels
+        ]
+    return specs
+
+
+def _node_from_row(row: Any) -> LimitNode:
+    return LimitNode(
+        node_id=int(row.id),
+        credit_line_id=int(row.credit_line_id),
+        parent_id=None if row.parent_id is None else int(row.parent_id),
+        path=str(row.path),
+        level=LimitLevel(row.level),
+        product_code=row.product_code,
+        product_version=row.product_version,
+        limit_fen=int(row.limit_fen),
+        temp_raise_fen=int(row.temp_raise_fen),
+        temp_raise_expires_on=row.temp_raise_expires_on,
+        used_fen=int(row.used_fen),
+    )
+
+
+def fetch_lines(
+    conn: Connection, line_ids: Sequence[int], *, lock: bool
+) -> dict[int, LockedLine]:
+    """Lines with their trees by id (missing ids are absent). With `lock`, every node
+    and line row is locked in node-id order (FOR NO KEY UPDATE)."""
+    if not line_ids:
+        return {}
+    nodes, lines = limit_node_table, credit_line_table
+    statement = (
+        select(
+            nodes,
+            lines.c.customer_ref,
+            lines.c.status,
+            lines.c.currency,
+            lines.c.opened_on,
+            lines.c.bill_day,
+        )
+        .join(lines, lines.c.id == nodes.c.credit_line_id)
+        .where(nodes.c.credit_line_id.in_(sorted(set(line_ids))))
+        .order_by(nodes.c.id)
+    )
+    if lock:
+        statement = statement.with_for_update(key_share=True)
+    found: dict[int, LockedLine] = {}
+    for row in conn.execute(statement):
+        line_id = int(row.credit_line_id)
+        line = found.get(line_id)
+        if line is None:
+            line = LockedLine(
+                line_id,
+                str(row.customer_ref),
+                LineStatus(row.status),
+                str(row.currency),
+                row.opened_on,
+                int(row.bill_day),
+                [],
+            )
+            found[line_id] = line
+        line.nodes.append(_node_from_row(row))
+    return found
+
+
+def lock_line(conn: Connection, line_id: int) -> LockedLine:
+    """Lock one line's tree for a change (after `begin_write`); NotFoundError if absent."""
+    begin_write(conn)
+    line = fetch_lines(conn, [line_id], lock=True).get(line_id)
+    if line is None:
+        raise NotFoundError(f"credit line {line_id} does not exist", field="credit_line_id")
+    return line
+
+
+def fetch_line(conn: Connection, line_id: int) -> LockedLine:
+    """One line's tree for reading; NotFoundError if absent."""
+    line = fetch_lines(conn, [line_id], lock=False).get(line_id)
+    if line is None:
+        raise NotFoundError(f"credit line {line_id} does not exist", field="credit_line_id")
+    return line
+
+
+def write_usage(conn: Connection, nodes: Sequence[LimitNode]) -> None:
+    """Store `used_fen` of the given (locked) nodes, in id order."""
+    if not nodes:
+        return
+    table = limit_node_table
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("node_id"))
+        .values(used_fen=bindparam("new_used_fen"))
+    )
+    unique = {node.node_id: node for node in nodes}
+    conn.execute(
+        statement,
+        [{"node_id": i, "new_used_fen": unique[i].used_fen} for i in sorted(unique)],
+    )

@@ -1,0 +1,98 @@
+"""Product versions the books can book lines on: the terms, stored once, never changed.
+
+A version is registered with its canonical terms and `terms_hash`; registering the same
+(code, version) again with the same terms is a no-op, with different terms a conflict.
+Credit lines refer to (code, version), so a new version of a product never changes a
+line booked on an older one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import Column, Integer, String, Table, Text, select
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from node_api.errors import ConflictError, NotFoundError
+from node_api.ledger.sql import insert_ignoring_conflicts
+from node_api.lending.products import (
+    ProductTerms,
+    canonical_terms_json,
+    parse_product_terms,
+    terms_hash_hex,
+)
+
+product_version_table = Table(
+    "product_version",
+    SQLModel.metadata,
+    Column("product_code", String(32), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("product_type", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("terms_hash", String(66), nullable=False),
+    Column("terms_json", Text, nullable=False),
+)
+
+
+def register_product_version(conn: Connection, terms: ProductTerms) -> bool:
+    """Store a product version; True if new, False if already stored with equal terms."""
+    terms_hash = terms_hash_hex(terms)
+    row: dict[str, Any] = {
+        "product_code": terms.product_code,
+        "version": terms.version,
+        "product_type": terms.product_type.value,
+        "currency": terms.currency,
+        "terms_hash": terms_hash,
+        "terms_json": canonical_terms_json(terms).decode("ascii"),
+    }
+    inserted = insert_ignoring_conflicts(
+        conn, product_version_table, [row], ["product_code", "version"], ("product_code",)
+    ).all()
+    if inserted:
+        return True
+    table = product_version_table
+    stored_hash = conn.execute(
+        select(table.c.terms_hash).where(
+            (table.c.product_code == terms.product_code) & (table.c.version == terms.version)
+        )
+    ).scalar_one()
+    if stored_hash != terms_hash:
+        raise ConflictError(
+            f"product {terms.product_code} version {terms.version} exists with other terms; "
+            "a version never changes, publish a new one",
+            field="version",
+            code="product_version_immutable",
+        )
+    return False
+
+
+def fetch_product_terms(conn: Connection, product_code: str, version: int) -> ProductTerms:
+    """The terms of one version; NotFoundError if it was never registered."""
+    table = product_version_table
+    text = conn.execute(
+        select(table.c.terms_json).where(
+            (table.c.product_code == product_code) & (table.c.version == version)
+        )
+    ).scalar_one_or_none()
+    if text is None:
+        raise NotFoundError(
+            f"product {product_code} version {version} is not registered", field="product_code"
+        )
+    return parse_product_terms(orjson.loads(text))
+
+
+class ProductTermsCache:
+    """Terms by (code, version) for the life of the process: versions are immutable."""
+
+    def __init__(self) -> None:
+        self._terms: dict[tuple[str, int], ProductTerms] = {}
+
+    def get(self, conn: Connection, product_code: str, version: int) -> ProductTerms:
+        key = (product_code, version)
+        terms = self._terms.get(key)
+        if terms is None:
+            terms = fetch_product_terms(conn, product_code, version)
+            self._terms[key] = terms
+        return terms

@@ -1,0 +1,272 @@
+"""Product terms: versioned, immutable, validated on construction.
+
+A product is identified by (`product_code`, `version`). A new version is a new
+`ProductTerms` value; loans keep the version (and its `terms_hash`) they were booked
+on, so changing a product never changes loans already booked.
+
+Units are in the field names: `_fen` amounts, `_bps` basis points (1/10,000), `_ppm`
+parts per million, `_days`, `_months`. The two fields whose unit depends on a method
+say so: `InterestTerms.rate` and `InstallmentTerms.rate_bps`.
+
+Set-like lists (bill days, tenors, channels, funding partners) are normalised to
+ascending order on construction, so two inputs listing the same set are the same
+terms and hash the same. `allocation.order` is a real order and is kept as given.
+
+Build terms from untrusted data with `parse_product_terms` (in `validation`), which
+turns pydantic's errors into `InvalidProductError` naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from node_api.errors import CreditNetValueError
+from node_api.lending.billing_rules import (
+    DEFAULT_ALLOCATION_ORDER,
+    DEFAULT_CHARGE_OFF_DAYS,
+    DEFAULT_DELINQUENCY_THRESHOLDS,
+    Component,
+    DelinquencyBucket,
+    check_allocation_order,
+)
+from node_api.lending.interest import DayCount, InterestMethod
+from node_api.lending.schedules import PricingMethod
+
+ALLOWED_TENORS_MONTHS = frozenset({3, 6, 9, 12, 18, 24})
+SHARE_PPM_TOTAL = 1_000_000
+AMOUNT_FEN_MAX = 10**12
+"""10 billion yuan: far above any limit, and well inside JSON's exact-integer range."""
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+PRODUCT_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,31}$"
+
+
+class InvalidProductError(CreditNetValueError):
+    """Product terms that break a rule; `field` is the dotted path of the offending field."""
+
+    code = "invalid_product"
+
+
+class ProductType(StrEnum):
+    REVOLVING_PURCHASE = "revolving_purchase"
+    INSTALLMENT = "installment"
+    CASH_LOAN = "cash_loan"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False, validate_default=True)
+
+
+_Item = TypeVar("_Item", int, str)
+
+
+def _sorted_unique(values: tuple[_Item, ...], field: str) -> tuple[_Item, ...]:
+    """A set-like list in canonical (ascending) order; duplicates are an error."""
+    if len(set(values)) != len(values):
+        raise InvalidProductError("the list has duplicates", field=field)
+    return tuple(sorted(values))
+
+
+class InterestTerms(_Frozen):
+    """Interest on revolving balances (and accrual between installment dates)."""
+
+    method: InterestMethod
+    rate: int = Field(ge=0, le=1_000_000)
+    """ppm per day when `method` is daily_ppm; bps per year when it is apr_bps."""
+    day_count: DayCount = DayCount.ACT_365
+
+
+class MinimumPaymentRule(_Frozen):
+    """Minimum = share of new principal + all fees, interest and due installments; ≥ floor."""
+
+    principal_share_bps: int = Field(ge=0, le=10_000)
+    floor_fen: int = Field(ge=0, le=AMOUNT_FEN_MAX)
+
+
+class InstallmentTerms(_Frozen):
+    """Which tenors a plan may have and how it is priced."""
+
+    tenors_months: tuple[int, ...] = ()
+    pricing_method: PricingMethod = PricingMethod.ANNUITY
+    rate_bps: int = Field(default=0, ge=0, le=100_000)
+    """Annual bps for annuity and equal principal; monthly fee bps of the original
+    principal for flat_monthly_fee."""
+    cancellation_days: int = Field(default=0, ge=0, le=60)
+    """A plan may be cancelled without interest or fees within this many days."""
+
+    @field_validator("tenors_months")
+    @classmethod
+    def _tenors_allowed(cls, tenors: tuple[int, ...]) -> tuple[int, ...]:
+        for tenor in tenors:
+            if tenor not in ALLOWED_TENORS_MONTHS:
+                raise InvalidProductError(
+                    f"tenors must be among {sorted(ALLOWED_TENORS_MONTHS)}", field="tenors_months"
+                )
+        return _sorted_unique(tenors, "tenors_months")
+
+
+class FeeTerms(_Frozen):
+    """Fees. The origination fee is either a share of principal or fixed, not both."""
+
+    origination_fee_bps: int = Field(default=0, ge=0, le=10_000)
+    origination_fee_fixed_fen: int = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
+    installment_fee_fen: int = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
+    """A fixed fee added to every installment."""
+    late_fee_fixed_fen: int = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
+    late_fee_cap_bps: int = Field(default=0, ge=0, le=10_000)
+    """Cap on one late fee as a share of the unpaid minimum payment; 0 = no such cap."""
+    late_fee_cap_per_bill_fen: int = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
+    early_repayment_fee_bps: int = Field(default=0, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeeTerms:
+        if self.origination_fee_bps and self.origination_fee_fixed_fen:
+            raise InvalidProductError(
+                "the origination fee is either bps or fixed, not both",
+                field="origination_fee_fixed_fen",
+            )
+        if self.late_fee_cap_per_bill_fen < self.late_fee_fixed_fen:
+            raise InvalidProductError(
+                "the per-bill late-fee cap is below the fixed late fee",
+                field="late_fee_cap_per_bill_fen",
+            )
+        return self
+
+
+class AllocationOrder(_Frozen):
+    """The repayment waterfall: component order, and whether past-due items go first."""
+
+    order: tuple[Component, ...] = DEFAULT_ALLOCATION_ORDER
+    past_due_first: bool = True
+
+    @field_validator("order")
+    @classmethod
+    def _permutation(cls, order: tuple[Component, ...]) -> tuple[Component, ...]:
+        try:
+            check_allocation_order(order)
+        except CreditNetValueError as error:
+            raise InvalidProductError(error.detail, field="order") from error
+        return order
+
+
+class DelinquencyThreshold(_Frozen):
+    days_past_due_min: int = Field(ge=1, le=3_650)
+    bucket: DelinquencyBucket
+
+
+class DelinquencyTerms(_Frozen):
+    """Buckets by days past due, ascending, and the charge-off day."""
+
+    thresholds: tuple[DelinquencyThreshold, ...] = tuple(
+        DelinquencyThreshold(days_past_due_min=item.days_past_due_min, bucket=item.bucket)
+        for item in DEFAULT_DELINQUENCY_THRESHOLDS
+    )
+    charge_off_days: int = Field(default=DEFAULT_CHARGE_OFF_DAYS, ge=1, le=3_650)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _ascending(
+        cls, thresholds: tuple[DelinquencyThreshold, ...]
+    ) -> tuple[DelinquencyThreshold, ...]:
+        days = [item.days_past_due_min for item in thresholds]
+        buckets = [list(DelinquencyBucket).index(item.bucket) for item in thresholds]
+        if not thresholds or days != sorted(set(days)) or buckets != sorted(set(buckets)):
+            raise InvalidProductError(
+                "thresholds must be non-empty with days and buckets strictly ascending",
+                field="thresholds",
+            )
+        if DelinquencyBucket.M0 in (item.bucket for item in thresholds):
+            raise InvalidProductError("M0 is the bucket below every threshold", field="thresholds")
+        return thresholds
+
+
+class FundingShare(_Frozen):
+    """One funding partner's share of every loan and the rate it is paid."""
+
+    partner_id: str = Field(pattern=IDENTIFIER_PATTERN)
+    share_ppm: int = Field(ge=1, le=SHARE_PPM_TOTAL)
+    funder_rate_bps: int = Field(ge=0, le=100_000)
+
+
+class ProductTerms(_Frozen):
+    """One immutable version of a product. See the module docstring for units."""
+
+    product_code: str = Field(pattern=PRODUCT_CODE_PATTERN)
+    version: int = Field(ge=1, le=1_000_000)
+    product_type: ProductType
+    currency: Literal["CNY"] = "CNY"
+    limit_fen_min: int = Field(ge=1, le=AMOUNT_FEN_MAX)
+    limit_fen_max: int = Field(ge=1, le=AMOUNT_FEN_MAX)
+    interest: InterestTerms
+    free_interest_days: int = Field(ge=0, le=90)
+    bill_day_options: tuple[int, ...] = Field(min_length=1)
+    due_date_offset_days: int = Field(ge=0, le=60)
+    minimum_payment: MinimumPaymentRule
+    installment: InstallmentTerms = InstallmentTerms()
+    fees: FeeTerms = FeeTerms()
+    penalty_rate_ppm_per_day: int = Field(ge=0, le=100_000)
+    grace_days: int = Field(ge=0, le=30)
+    allocation: AllocationOrder = AllocationOrder()
+    delinquency: DelinquencyTerms = DelinquencyTerms()
+    funding_split: tuple[FundingShare, ...] = Field(min_length=1)
+    channel_commission_bps: int = Field(ge=0, le=10_000)
+    eligible_channels: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("bill_day_options")
+    @classmethod
+    def _bill_days(cls, days: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= day <= 28 for day in days):
+            raise InvalidProductError("bill days are between 1 and 28", field="bill_day_options")
+        return _sorted_unique(days, "bill_day_options")
+
+    @field_validator("eligible_channels")
+    @classmethod
+    def _channels(cls, channels: tuple[str, ...]) -> tuple[str, ...]:
+        for channel in channels:
+            _check_identifier(channel, "eligible_channels")
+        return _sorted_unique(channels, "eligible_channels")
+
+    @field_validator("funding_split")
+    @classmethod
+    def _funding(cls, shares: tuple[FundingShare, ...]) -> tuple[FundingShare, ...]:
+        partner_ids = [share.partner_id for share in shares]
+        if len(set(partner_ids)) != len(partner_ids):
+            raise InvalidProductError("a funding partner is listed twice", field="funding_split")
+        total_ppm = sum(share.share_ppm for share in shares)
+        if total_ppm != SHARE_PPM_TOTAL:
+            raise InvalidProductError(
+                f"funding shares sum to {total_ppm} ppm, not {SHARE_PPM_TOTAL}",
+                field="funding_split",
+            )
+        return tuple(sorted(shares, key=lambda share: share.partner_id))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProductTerms:
+        if self.limit_fen_min > self.limit_fen_max:
+            raise InvalidProductError(
+                "the minimum limit is above the maximum limit", field="limit_fen_min"
+            )
+        if self.product_type is not ProductType.REVOLVING_PURCHASE and not (
+            self.installment.tenors_months
+        ):
+            raise InvalidProductError(
+                "installment and cash-loan products need at least one tenor",
+                field="installment.tenors_months",
+            )
+        first_threshold_days = self.delinquency.thresholds[0].days_past_due_min
+        if self.delinquency.charge_off_days < first_threshold_days:
+            raise InvalidProductError(
+                "charge-off comes before the first delinquency bucket",
+                field="delinquency.charge_off_days",
+            )
+        return self
+
+
+def _check_identifier(value: str, field: str) -> None:
+    if re.fullmatch(IDENTIFIER_PATTERN, value) is None:
+        raise InvalidProductError(
+            "identifiers use letters, digits and _ . : - (at most 64)", field=field
+        )

@@ -1,0 +1,126 @@
+"""Scorecard training entry point: CSV in, cross-validated metrics and a JSON card out.
+
+Needs the `risk` extra (numpy, scipy, scikit-learn); the serving path never
+imports this module. `main` is the body of `creditnet risk train`:
+
+    creditnet risk train --data FILE.csv --target COLUMN --bad VALUE [--ignore id] [--out card.json]
+
+prints one JSON object (`auc`, `ks`, `gini`, `n_rows`, `bad_rate`, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from node_api.errors import CreditNetError
+from node_api.risk.card import ScorecardCard
+from node_api.risk.card_export import ScalingSettings, build_card
+from node_api.risk.evaluation import CrossValidation, cross_validate
+from node_api.risk.model_fit import FittedScorecard, ModelSettings, fit_scorecard_model
+from node_api.risk.tabular import Dataset, load_dataset
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingSettings:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    scaling: ScalingSettings = field(default_factory=ScalingSettings)
+    folds: int = 5
+    seed: int = 0
+    score_band_count: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingResult:
+    """The card, the in-memory model it was exported from, and the data it saw."""
+
+    card: ScorecardCard
+    model: FittedScorecard
+    dataset: Dataset
+    validation: CrossValidation
+
+    def get_metrics(self) -> dict[str, Any]:
+        """The one-line summary the CLI prints."""
+        metrics = self.card.metrics
+        return {
+            "auc": round(metrics.auc, 4),
+            "ks": round(metrics.ks, 4),
+            "gini": round(metrics.gini, 4),
+            "n_rows": metrics.n_rows,
+            "bad_rate": round(metrics.bad_rate, 4),
+            "folds": metrics.folds,
+            "characteristics": [c.name for c in self.card.characteristics],
+            "model_id": self.card.model_id,
+        }
+
+
+def train_scorecard(
+    csv_path: Path | str,
+    target: str,
+    bad_value: str,
+    ignore: Sequence[str] = (),
+    *,
+    settings: TrainingSettings | None = None,
+    reason_texts: Mapping[str, str] | None = None,
+) -> TrainingResult:
+    """Cross-validate the recipe on the file, then fit it on every row and export the card."""
+    chosen = settings if settings is not None else TrainingSettings()
+    dataset = load_dataset(Path(csv_path), target, bad_value, ignore)
+    validation = cross_validate(dataset, chosen.model, folds=chosen.folds, seed=chosen.seed)
+    is_bad = np.array(dataset.is_bad, dtype=np.bool_)
+    model = fit_scorecard_model(dataset.columns, is_bad, chosen.model)
+    notes = {"settings": asdict(chosen), "ignored_columns": sorted(ignore)}
+    card = build_card(
+        model,
+        dataset,
+        validation,
+        chosen.scaling,
+        band_count=chosen.score_band_count,
+        reason_texts=reason_texts,
+        training_notes=notes,
+    )
+    return TrainingResult(card, model, dataset, validation)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="creditnet risk train", description="Train a WOE logistic scorecard from a CSV file."
+    )
+    parser.add_argument("--data", required=True, type=Path, help="training CSV file")
+    parser.add_argument("--target", required=True, help="target column")
+    parser.add_argument("--bad", required=True, help="target value that means bad")
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        help="column to leave out (repeat or comma-separate)",
+    )
+    parser.add_argument("--out", type=Path, help="where to write the JSON card")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a training; print the metrics as one JSON object. Returns the exit status."""
+    arguments = _parser().parse_args(argv)
+    ignore = [name.strip() for item in arguments.ignore for name in item.split(",") if name.strip()]
+    if not arguments.data.is_file():
+        print(json.dumps({"error": "data file not found", "field": "data"}), file=sys.stderr)
+        return 2
+    try:
+        result = train_scorecard(arguments.data, arguments.target, arguments.bad, ignore)
+    except CreditNetError as error:
+        print(json.dumps({"error": error.detail, "field": error.field}), file=sys.stderr)
+        return 2
+    metrics = result.get_metrics()
+    if arguments.out is not None:
+        arguments.out.write_text(result.card.to_json(), encoding="utf-8")
+        metrics["out"] = str(arguments.out)
+    print(json.dumps(metrics))
+    return 0

@@ -1,0 +1,315 @@
+"""`creditnet bench gas`: the gas every contract operation costs, as one JSON-able dict.
+
+Deploys a fresh network with DEFAULT_PLAN (dispute window 0) on its own anvil, or on
+`rpc_url` when given (a dev chain whose first accounts are anvil's funded dev
+accounts), then measures: deployment per contract; opening agreements per agreement
+at batch sizes 1, 10 and 100; proposing a cycle with 5, 20 and 100 partners; the same
+5-partner proposal committing 1,000 vs 1,000,000 entries (only the root and the count
+reach the chain, so the execution gas must be equal); funding; claiming; and
+verifying an entry with a depth-20 proof (the depth of a 1M-entry tree).
+
+`gas` figures are whole-transaction gas used (21,000 base and calldata included);
+`execution_gas` figures subtract the intrinsic cost (base + calldata), which differs
+between two calls only by how many zero bytes their arguments happen to contain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from eth_abi.abi import encode as abi_encode
+from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
+from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.types import TxParams, TxReceipt
+
+from oracles.anvil import AnvilProcess, pick_free_port
+from oracles.chain import LocalAccounts, connect, send_transaction
+from oracles.compiler import CompiledContracts, compile_contracts
+from oracles.deploy import DeployContext, deploy_plan
+from oracles.deploy_plan import (
+    CLEARING_HOUSE,
+    CREDIT_REGISTRY,
+    DEFAULT_PLAN,
+    SETTLEMENT_TOKEN,
+)
+from oracles.eip712 import cycle_report_digest, sorted_signatures
+
+AGREEMENT_BATCH_SIZES: Final = (1, 10, 100)
+CYCLE_PARTNER_COUNTS: Final = (5, 20, 100)
+SMALL_CYCLE_ENTRIES: Final = 1_000
+LARGE_CYCLE_ENTRIES: Final = 1_000_000
+PROOF_DEPTH: Final = 20
+TARGET_OPEN_BATCH_100_GAS_PER_AGREEMENT: Final = 60_000
+TARGET_CLAIM_GAS: Final = 80_000
+BASE_TX_GAS: Final = 21_000
+ZERO_BYTE_GAS: Final = 4
+NONZERO_BYTE_GAS: Final = 16
+FIRST_CYCLE_ID: Final = 20_261_101
+BENCH_MINT_FEN: Final = 10**15
+
+
+def compute_intrinsic_gas(calldata: bytes) -> int:
+    """Base transaction cost plus calldata cost (EIP-2028: 4 per zero byte, 16 otherwise)."""
+    zeros = calldata.count(0)
+    return BASE_TX_GAS + ZERO_BYTE_GAS * zeros + NONZERO_BYTE_GAS * (len(calldata) - zeros)
+
+
+def compute_entry_leaf(
+    cycle_id: int, entry_id: int, partner_id: int, kind: int, amount_fen: int
+) -> bytes:
+    """The settlement leaf: keccak256(keccak256(abi.encode(...))), StandardMerkleTree style."""
+    encoded = abi_encode(
+        ["uint64", "uint64", "uint32", "uint8", "int256"],
+        [cycle_id, entry_id, partner_id, kind, amount_fen],
+    )
+    return keccak(keccak(encoded))
+
+
+def _hash_pair(left: bytes, right: bytes) -> bytes:
+    return keccak(left + right) if left < right else keccak(right + left)
+
+
+def compute_root_from_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    """The root a sorted-pair Merkle proof leads to (what `MerkleProof.verify` computes)."""
+    node = leaf
+    for sibling in proof:
+        node = _hash_pair(node, sibling)
+    return node
+
+
+def compute_tree_root(leaves: Sequence[bytes]) -> bytes:
+    """Root of a sorted-pair Merkle tree over `leaves` (pairs level by level, an odd
+    node carried up), enough to commit a realistic root for the small cycle."""
+    level = sorted(leaves)
+    while len(level) > 1:
+        paired = [_hash_pair(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        level = paired + ([level[-1]] if len(level) % 2 else [])
+    return level[0]
+
+
+def compute_balanced_positions(partner_count: int) -> list[int]:
+    """Non-zero net positions in fen, alternating creditor/debtor, summing to zero."""
+    positions = [
+        (index + 1) * 1_000 * (1 if index % 2 == 0 else -1) for index in range(partner_count - 1)
+    ]
+    positions.append(-sum(positions))
+    return positions
+
+
+@dataclass
+class _Bench:
+    """The deployed network and the accounts a measurement needs."""
+
+    w3: Web3
+    contracts: dict[str, Contract]
+    admin: LocalAccount
+    relayer: LocalAccount
+    signers: list[LocalAccount]
+
+    def send(self, account: LocalAccount, name: str, function: str, *args: Any) -> TxReceipt:
+        contract = self.contracts[name]
+        data = contract.encode_abi(function, args=list(args))
+        tx: TxParams = {"to": contract.address, "data": HexStr(data)}
+        return send_transaction(self.w3, account, tx)
+
+    def execution_gas(self, receipt: TxReceipt) -> int:
+        tx = self.w3.eth.get_transaction(receipt["transactionHash"])
+        return int(receipt["gasUsed"]) - compute_intrinsic_gas(bytes(tx["input"]))
+
+
+def _payout_address(partner_id: int) -> str:
+    """A fresh, never-used payout address per partner (claims then pay the worst case:
+    a zero balance becoming non-zero)."""
+    return Web3.to_checksum_address(keccak(b"bench-payout" + partner_id.to_bytes(4, "big"))[12:])
+
+
+def _measure_deploy(w3: Web3, deploy_txs: dict[str, str]) -> dict[str, int]:
+    return {
+        name: int(w3.eth.get_transaction_receipt(HexStr(tx))["gasUsed"])
+        for name, tx in deploy_txs.items()
+    }
+
+
+def _measure_open_agreements(bench: _Bench) -> dict[str, int]:
+    """Gas per agreement (transaction gas / batch size) at each batch size."""
+    figures: dict[str, int] = {}
+    serial = 0
+    for size in AGREEMENT_BATCH_SIZES:
+        items = []
+        for _ in range(size):
+            serial += 1
+            tag = serial.to_bytes(8, "big")
+            items.append(
+                (
+                    keccak(b"agreement" + tag),
+                    keccak(b"borrower" + tag),
+                    keccak(b"terms" + tag),
+                    1001,
+                    5_000_000,
+                    1_800,
+                    1_795_824_000,
+                )
+            )
+        receipt = bench.send(bench.relayer, CREDIT_REGISTRY, "openAgreements", items)
+        figures[f"batch_{size}"] = int(receipt["gasUsed"]) // size
+    return figures
+
+
+def _propose(
+    bench: _Bench, cycle_id: int, root: bytes, entry_count: int, positions: list[int]
+) -> TxReceipt:
+    """Propose a cycle listing partners 1..len(positions), signed by a quorum."""
+    partner_ids = list(range(1, len(positions) + 1))
+    clearing_house = bench.contracts[CLEARING_HOUSE]
+    digest = cycle_report_digest(
+        bench.w3.eth.chain_id,
+        clearing_house.address,
+        cycle_id,
+        root,
+        entry_count,
+        partner_ids,
+        positions,
+    )
+    signatures = sorted_signatures(bench.signers, digest)
+    return bench.send(
+        bench.relayer,
+        CLEARING_HOUSE,
+        "proposeCycle",
+        cycle_id,
+        root,
+        entry_count,
+        partner_ids,
+        positions,
+        signatures,
+    )
+
+
+def _measure_settlement(bench: _Bench) -> dict[str, Any]:
+    """Proposals by partner count and entry count, then fund, claim and verifyEntry."""
+    for partner_id in range(1, max(CYCLE_PARTNER_COUNTS) + 1):
+        bench.send(
+            bench.relayer,
+            CLEARING_HOUSE,
+            "registerPartner",
+            partner_id,
+            1,
+            _payout_address(partner_id),
+        )
+    by_partners: dict[str, int] = {}
+    cycle_id = FIRST_CYCLE_ID
+    for count in CYCLE_PARTNER_COUNTS:
+        root = keccak(b"bench-root" + count.to_bytes(4, "big"))
+        receipt = _propose(bench, cycle_id, root, 2 * count, compute_balanced_positions(count))
+        by_partners[f"partners_{count}"] = int(receipt["gasUsed"])
+        cycle_id += 1
+
+    positions = compute_balanced_positions(CYCLE_PARTNER_COUNTS[0])
+    small_id, large_id = cycle_id, cycle_id + 1
+    small_leaves = [
+        compute_entry_leaf(small_id, entry, 1 + entry % len(positions), 1, entry)
+        for entry in range(SMALL_CYCLE_ENTRIES)
+    ]
+    small = _propose(
+        bench, small_id, compute_tree_root(small_leaves), SMALL_CYCLE_ENTRIES, positions
+    )
+    leaf = compute_entry_leaf(large_id, 7, 1, 1, positions[0])
+    proof = [keccak(b"sibling" + level.to_bytes(1, "big")) for level in range(PROOF_DEPTH)]
+    large = _propose(
+        bench, large_id, compute_root_from_proof(leaf, proof), LARGE_CYCLE_ENTRIES, positions
+    )
+    by_entries = {
+        f"entries_{SMALL_CYCLE_ENTRIES}_gas": int(small["gasUsed"]),
+        f"entries_{LARGE_CYCLE_ENTRIES}_gas": int(large["gasUsed"]),
+        f"entries_{SMALL_CYCLE_ENTRIES}_execution_gas": bench.execution_gas(small),
+        f"entries_{LARGE_CYCLE_ENTRIES}_execution_gas": bench.execution_gas(large),
+    }
+    figures = _measure_fund_and_claim(bench, large_id, positions)
+    clearing_house = bench.contracts[CLEARING_HOUSE]
+    verify_data = clearing_house.encode_abi(
+        "verifyEntry", args=[large_id, 7, 1, 1, positions[0], proof]
+    )
+    if not clearing_house.functions.verifyEntry(large_id, 7, 1, 1, positions[0], proof).call():
+        raise AssertionError("the depth-20 proof does not verify")
+    verify_gas = bench.w3.eth.estimate_gas(
+        {"to": clearing_house.address, "data": HexStr(verify_data)}
+    )
+    return {
+        "propose_cycle_gas": by_partners,
+        "propose_cycle_by_entry_count": by_entries,
+        **figures,
+        "verify_entry_depth_20_gas": int(verify_gas),
+        "verify_entry_depth_20_execution_gas": int(verify_gas)
+        - compute_intrinsic_gas(bytes.fromhex(verify_data[2:])),
+    }
+
+
+def _measure_fund_and_claim(bench: _Bench, cycle_id: int, positions: list[int]) -> dict[str, int]:
+    """Finalize (window 0), fund every debtor from the admin, then one creditor's claim."""
+    bench.send(bench.admin, CLEARING_HOUSE, "finalize", cycle_id)
+    clearing_house = bench.contracts[CLEARING_HOUSE].address
+    bench.send(bench.admin, SETTLEMENT_TOKEN, "mint", bench.admin.address, BENCH_MINT_FEN)
+    bench.send(bench.admin, SETTLEMENT_TOKEN, "approve", clearing_house, BENCH_MINT_FEN)
+    debtors = [index + 1 for index, fen in enumerate(positions) if fen < 0]
+    fund_receipts = [bench.send(bench.admin, CLEARING_HOUSE, "fund", cycle_id, p) for p in debtors]
+    creditor = next(index + 1 for index, fen in enumerate(positions) if fen > 0)
+    claim = bench.send(bench.admin, CLEARING_HOUSE, "claim", cycle_id, creditor)
+    return {
+        "fund_gas": int(fund_receipts[0]["gasUsed"]),
+        "fund_completing_cycle_gas": int(fund_receipts[-1]["gasUsed"]),
+        "claim_gas": int(claim["gasUsed"]),
+    }
+
+
+def _measure(w3: Web3, compiled: CompiledContracts) -> dict[str, Any]:
+    accounts = LocalAccounts()
+    context = DeployContext.for_development(accounts, dispute_window_s=0)
+    manifest = deploy_plan(w3, compiled, accounts.deployer, DEFAULT_PLAN, context)
+    contracts = {
+        name: w3.eth.contract(
+            address=Web3.to_checksum_address(record.address), abi=compiled.artifact(name).abi
+        )
+        for name, record in manifest.contracts.items()
+    }
+    bench = _Bench(
+        w3, contracts, accounts.deployer, accounts.relayer, accounts.signers(context.threshold)
+    )
+    deploy_gas = _measure_deploy(
+        w3, {name: record.deploy_tx for name, record in manifest.contracts.items()}
+    )
+    open_gas = _measure_open_agreements(bench)
+    settlement = _measure_settlement(bench)
+    by_entries = settlement["propose_cycle_by_entry_count"]
+    return {
+        "chain_id": w3.eth.chain_id,
+        "compiler_version": compiled.compiler_version,
+        "deploy_gas": deploy_gas,
+        "open_agreements_gas_per_agreement": open_gas,
+        **settlement,
+        "targets": {
+            "open_batch_100_gas_per_agreement_max": TARGET_OPEN_BATCH_100_GAS_PER_AGREEMENT,
+            "claim_gas_max": TARGET_CLAIM_GAS,
+            "open_batch_100_met": open_gas["batch_100"] < TARGET_OPEN_BATCH_100_GAS_PER_AGREEMENT,
+            "claim_met": settlement["claim_gas"] < TARGET_CLAIM_GAS,
+            "cycle_cost_independent_of_entries": by_entries[
+                f"entries_{SMALL_CYCLE_ENTRIES}_execution_gas"
+            ]
+            == by_entries[f"entries_{LARGE_CYCLE_ENTRIES}_execution_gas"],
+        },
+    }
+
+
+def run_gas_bench(rpc_url: str | None = None) -> dict[str, Any]:
+    """Measure every operation's gas on a fresh deployment; see the module docstring.
+
+    Without `rpc_url`, starts (and stops) its own anvil on a free port.
+    """
+    compiled = compile_contracts()
+    if rpc_url is not None:
+        return _measure(connect(rpc_url), compiled)
+    with AnvilProcess(pick_free_port(), state_path=None) as anvil:
+        return _measure(connect(anvil.rpc_url), compiled)

@@ -1,0 +1,358 @@
+"""How each outbox kind reaches the chain and how to tell whether it already landed.
+
+A kind names the contract and function, how many items one transaction may carry,
+the gas to give it, the view that shows an item's on-chain state by business key,
+and which reverts mean "not yet" rather than "never". The relayer is generic over
+these; adding a kind adds a class here.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+
+from oracles.abi_codec import ContractCodec
+from oracles.outbox import OutboxKind
+
+CREDIT_REGISTRY: Final = "CreditRegistry"
+CLEARING_HOUSE: Final = "ClearingHouse"
+AGREEMENT_BATCH_MAX: Final = 200
+COMMITMENT_TYPES: Final = ["bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "uint64"]
+ZERO_HASH: Final = "0x" + "00" * 32
+RETRY_NOT_YET_S: Final = 60.0
+
+# Cycle status values of the ClearingHouse.
+CYCLE_PROPOSED: Final = 1
+CYCLE_DISPUTED: Final = 2
+CYCLE_FINALIZED: Final = 3
+CYCLE_FUNDED: Final = 4
+CYCLE_REJECTED: Final = 5
+
+
+class Landing(StrEnum):
+    """An item's on-chain state by business key."""
+
+    ABSENT = "absent"
+    SAME = "same"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True)
+class LandingCheck:
+    landing: Landing
+    detail: str = ""
+
+
+def _b32(value: str) -> bytes:
+    return bytes.fromhex(value[2:])
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def compute_agreement_commitment(payload: dict[str, Any]) -> str:
+    """The registry's commitment of an opening: keccak256(abi.encode(the seven fields))."""
+    return _hex(keccak(abi_encode(COMMITMENT_TYPES, _agreement_tuple(payload))))
+
+
+def _agreement_tuple(payload: dict[str, Any]) -> list[Any]:
+    return [
+        _b32(payload["agreement_id"]),
+        _b32(payload["borrower_ref"]),
+        _b32(payload["terms_hash"]),
+        payload["product_code"],
+        payload["limit_fen"],
+        payload["apr_bps"],
+        payload["opened_at"],
+    ]
+
+
+class RelayKind(ABC):
+    """One outbox kind's way to the chain."""
+
+    kind: OutboxKind
+    contract: str
+    batch_size_max: int = 1
+    strict_order: bool = False
+    """Only one transaction of this kind in flight at a time (order matters per subject)."""
+    depends_on: tuple[OutboxKind, ...] = ()
+    """Items of this kind wait for earlier unfinished items of these kinds."""
+
+    def get_batch_group(self, payload: dict[str, Any]) -> str:
+        """Items of one transaction share this value (one contract function each)."""
+        return ""
+
+    @abstractmethod
+    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+        """Calldata of one transaction carrying `payloads`."""
+
+    @abstractmethod
+    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+        """An explicit gas limit (no estimate round trip); unused gas is not charged."""
+
+    @abstractmethod
+    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+        """Calldata of the view that shows the item's on-chain state."""
+
+    @abstractmethod
+    def classify(
+        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+    ) -> LandingCheck:
+        """Whether the item already landed, from the view's output."""
+
+    def get_retry_delay_s(self, error_name: str, args: dict[str, Any]) -> float | None:
+        """Seconds to wait before retrying after this revert, or None to park the item."""
+        return None
+
+
+class AgreementOpenKind(RelayKind):
+    kind = OutboxKind.AGREEMENT_OPEN
+    contract = CREDIT_REGISTRY
+    batch_size_max = AGREEMENT_BATCH_MAX
+
+    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+        items = [tuple(_agreement_tuple(payload)) for payload in payloads]
+        return codec.function("openAgreements").encode([items])
+
+    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+        return 60_000 + 75_000 * len(payloads)
+
+    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+        return codec.function("getAgreement").encode([_b32(payload["agreement_id"])])
+
+    def classify(
+        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+    ) -> LandingCheck:
+        _record, commitment = codec.function("getAgreement").decode_output(output)
+        stored = _hex(commitment)
+        if stored == ZERO_HASH:
+            return LandingCheck(Landing.ABSENT)
+        if stored == compute_agreement_commitment(payload):
+            return LandingCheck(Landing.SAME)
+        return LandingCheck(
+            Landing.CONFLICT,
+            f"agreement {payload['agreement_id']} is on-chain with commitment {stored}, "
+            f"which differs from the books' {compute_agreement_commitment(payload)}",
+        )
+
+
+class AgreementChangeKind(RelayKind):
+    """Limit amendments and status changes, batched per function, strictly in order."""
+
+    kind = OutboxKind.AGREEMENT_CHANGE
+    contract = CREDIT_REGISTRY
+    batch_size_max = AGREEMENT_BATCH_MAX
+    strict_order = True
+    depends_on = (OutboxKind.AGREEMENT_OPEN,)
+
+    def get_batch_group(self, payload: dict[str, Any]) -> str:
+        return str(payload["change"])
+
+    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+        if payloads[0]["change"] == "limit":
+            amendments = [
+                (_b32(p["agreement_id"]), p["new_limit_fen"], p["reason_code"]) for p in payloads
+            ]
+            return codec.function("amendLimits").encode([amendments])
+        changes = [(_b32(p["agreement_id"]), p["new_status"], p["reason_code"]) for p in payloads]
+        return codec.function("setStatuses").encode([changes])
+
+    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+        return 60_000 + 30_000 * len(payloads)
+
+    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+        return codec.function("getAgreement").encode([_b32(payload["agreement_id"])])
+
+    def classify(
+        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+    ) -> LandingCheck:
+        record, _commitment = codec.function("getAgreement").decode_output(output)
+        change_count = int(record[6])
+        if change_count >= int(payload["change_seq"]):
+            return LandingCheck(Landing.SAME)
+        return LandingCheck(Landing.ABSENT)
+
+
+class LineStateKind(RelayKind):
+    kind = OutboxKind.LINE_STATE
+    contract = CREDIT_REGISTRY
+
+    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+        (p,) = payloads
+        args = [p["cycle_id"], _b32(p["root"]), p["leaf_count"], p["total_outstanding_fen"]]
+        return codec.function("commitLineState").encode(args)
+
+    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+        return 150_000
+
+    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+        return codec.function("getLineState").encode([payload["cycle_id"]])
+
+    def classify(
+        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+    ) -> LandingCheck:
+        root, count, total = codec.function("getLineState").decode_output(output)
+        if _hex(root) == ZERO_HASH:
+            return LandingCheck(Landing.ABSENT)
+        wanted = (payload["root"], payload["leaf_count"], payload["total_outstanding_fen"])
+        if (_hex(root), int(count), int(total)) == wanted:
+            return LandingCheck(Landing.SAME)
+        return LandingCheck(
+            Landing.CONFLICT,
+            f"line state of cycle {payload['cycle_id']} is on-chain with root {_hex(root)}",
+        )
+
+
+class PartnerRegisterKind(RelayKind):
+    kind = OutboxKind.PARTNER_REGISTER
+    contract = CLEARING_HOUSE
+
+    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+        (p,) = payloads
+        return codec.function("registerPartner").encode([p["partner_id"], p["role"], p["payout"]])
+
+    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+        return 150_000
+
+    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+        return codec.function("getPartner").encode([payload["partner_id"]])
+
+    def classify(
+        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+    ) -> LandingCheck:
+        ((payout, role, _active, registered),) = codec.function("getPartner").decode_output(output)
+        if not registered:
+            return LandingCheck(Landing.ABSENT)
+        if str(payout).lower() == str(payload["payout"]).lower() and int(role) == payload["role"]:
+            return LandingCheck(Landing.SAME)
+        return LandingCheck(
+            Landing.CONFLICT,
+            f"partner {payload['partner_id']} is registered on-chain with another role or payout",
+        )
+
+
+class CycleProposeKind(RelayKind):
+    kind = OutboxKind.CYCLE_PROPOSE
+    contract = CLEARING_HOUSE
+    strict_order = True
+    depends_on = (OutboxKind.PARTNER_REGISTER,)
+
+    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+        (p,) = payloads
+        return codec.function("proposeCycle").encode(
+            [
+                p["cycle_id"],
+                _b32(p["entries_root"]),
+                p["entry_count"],
+                p["partner_ids"],
+                p["net_positions_fen"],
+                [bytes.fromhex(signature[2:]) for signature in p["signatures"]],
+            ]
+        )
+
+    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+        (p,) = payloads
+        return 250_000 + 40_000 * len(p["partner_ids"]) + 10_000 * len(p["signatures"])
+
+    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+        return codec.function("getCycle").encode([payload["cycle_id"]])
+
+    def classify(
+        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+    ) -> LandingCheck:
+        (cycle,) = codec.function("getCycle").decode_output(output)
+        if int(cycle[1]) == 0:
+            return LandingCheck(Landing.ABSENT)
+        if _hex(cycle[0]) == payload["entries_root"] and int(cycle[5]) == payload["entry_count"]:
+            return LandingCheck(Landing.SAME)
+        return LandingCheck(
+            Landing.CONFLICT,
+            f"cycle {payload['cycle_id']} is on-chain with root {_hex(cycle[0])}",
+        )
+
+
+class CycleFinalizeKind(RelayKind):
+    kind = OutboxKind.CYCLE_FINALIZE
+    contract = CLEARING_HOUSE
+    depends_on = (OutboxKind.CYCLE_PROPOSE,)
+
+    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+        (p,) = payloads
+        return codec.function("finalize").encode([p["cycle_id"]])
+
+    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+        return 150_000
+
+    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+        return codec.function("getCycle").encode([payload["cycle_id"]])
+
+    def classify(
+        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+    ) -> LandingCheck:
+        (cycle,) = codec.function("getCycle").decode_output(output)
+        status = int(cycle[1])
+        if status in (CYCLE_FINALIZED, CYCLE_FUNDED):
+            return LandingCheck(Landing.SAME)
+        if status == CYCLE_REJECTED:
+            return LandingCheck(Landing.CONFLICT, f"cycle {payload['cycle_id']} was rejected")
+        return LandingCheck(Landing.ABSENT)
+
+    def get_retry_delay_s(self, error_name: str, args: dict[str, Any]) -> float | None:
+        if error_name == "DisputeWindowOpen":
+            return max(1.0, float(args["disputeDeadline"]) - time.time())
+        if error_name == "UnexpectedCycleStatus" and args.get("status") == CYCLE_DISPUTED:
+            return RETRY_NOT_YET_S
+        return None
+
+
+class CycleClaimKind(RelayKind):
+    kind = OutboxKind.CYCLE_CLAIM
+    contract = CLEARING_HOUSE
+    depends_on = (OutboxKind.CYCLE_FINALIZE,)
+
+    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+        (p,) = payloads
+        return codec.function("claim").encode([p["cycle_id"], p["partner_id"]])
+
+    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+        return 200_000
+
+    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+        return codec.function("getPosition").encode([payload["cycle_id"], payload["partner_id"]])
+
+    def classify(
+        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+    ) -> LandingCheck:
+        _net, _listed, _disputed, settled = codec.function("getPosition").decode_output(output)
+        return LandingCheck(Landing.SAME if settled else Landing.ABSENT)
+
+    def get_retry_delay_s(self, error_name: str, args: dict[str, Any]) -> float | None:
+        waiting = (CYCLE_PROPOSED, CYCLE_DISPUTED, CYCLE_FINALIZED)
+        if error_name == "UnexpectedCycleStatus" and args.get("status") in waiting:
+            return RETRY_NOT_YET_S
+        return None
+
+
+KIND_FACTORIES: Final[tuple[Callable[[], RelayKind], ...]] = (
+    PartnerRegisterKind,
+    AgreementOpenKind,
+    AgreementChangeKind,
+    LineStateKind,
+    CycleProposeKind,
+    CycleFinalizeKind,
+    CycleClaimKind,
+)
+
+
+def build_relay_kinds() -> dict[str, RelayKind]:
+    """Every kind, in the order the relayer serves them (dependencies first)."""
+    kinds = [factory() for factory in KIND_FACTORIES]
+    return {relay_kind.kind.value: relay_kind for relay_kind in kinds}

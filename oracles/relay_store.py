@@ -1,0 +1,301 @@
+"""The relayer's database statements: claim outbox rows, record intents and outcomes.
+
+Set-based Core statements (one UPDATE per batch, not one per row), on the sync
+engine, each function one short transaction: the relayer is a single background
+thread and never holds a transaction open across a network call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from node_api.db import Database
+from oracles.outbox import get_utc_now
+from oracles.tables import (
+    OPEN_SUBMISSION_STATUSES,
+    OUTBOX_TABLE,
+    SUBMISSION_TABLE,
+    OutboxStatus,
+    SubmissionStatus,
+)
+from oracles.tx_sender import SignedTx
+
+OUTBOX: Final = OUTBOX_TABLE
+SUBMISSION: Final = SUBMISSION_TABLE
+UNFINISHED: Final = (OutboxStatus.PENDING.value, OutboxStatus.SENT.value)
+LANDED_EARLIER: Final = "already on-chain with the same content (landed by an earlier transaction)"
+
+
+@dataclass(frozen=True)
+class QueuedItem:
+    """An outbox row as the relayer sees it."""
+
+    id: int
+    kind: str
+    business_key: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OpenSubmission:
+    """A recorded transaction not yet confirmed, with its items."""
+
+    id: int
+    kind: str
+    nonce: int
+    tx_hash: str
+    raw_tx: str
+    status: str
+    block_number: int | None
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A signed transaction about to be broadcast, and the items it carries."""
+
+    kind: str
+    signed: SignedTx
+    item_ids: Sequence[int]
+
+
+class RelayStore:
+    """Every statement the relayer runs, on one database."""
+
+    def __init__(self, database: Database, sender_address: str) -> None:
+        self.database = database
+        self.sender = sender_address
+
+    def fetch_nonce_floor(self) -> int:
+        """One past the highest nonce this sender ever recorded (0 when none)."""
+        with self.database.engine.connect() as conn:
+            highest = conn.execute(
+                sa.select(sa.func.max(SUBMISSION.c.nonce)).where(SUBMISSION.c.sender == self.sender)
+            ).scalar()
+        return 0 if highest is None else int(highest) + 1
+
+    def fetch_open_submissions(self) -> list[OpenSubmission]:
+        """Recorded transactions still signed or mined, by nonce."""
+        with self.database.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    SUBMISSION.c.id,
+                    SUBMISSION.c.kind,
+                    SUBMISSION.c.nonce,
+                    SUBMISSION.c.tx_hash,
+                    SUBMISSION.c.raw_tx,
+                    SUBMISSION.c.status,
+                    SUBMISSION.c.block_number,
+                )
+                .where(
+                    SUBMISSION.c.sender == self.sender,
+                    SUBMISSION.c.status.in_(OPEN_SUBMISSION_STATUSES),
+                )
+                .order_by(SUBMISSION.c.nonce)
+            ).all()
+        return [OpenSubmission(*row) for row in rows]
+
+    def fetch_items_of(self, submission_id: int) -> list[QueuedItem]:
+        """The items a submission carries, in id order."""
+        with self.database.engine.connect() as conn:
+            rows = conn.execute(
+                _item_columns().where(OUTBOX.c.submission_id == submission_id).order_by(OUTBOX.c.id)
+            ).all()
+        return [QueuedItem(*row) for row in rows]
+
+    def fetch_barrier_id(self, kinds: Sequence[str]) -> int | None:
+        """The lowest id of an unfinished item of `kinds` (dependents wait below it)."""
+        if not kinds:
+            return None
+        with self.database.engine.connect() as conn:
+            lowest = conn.execute(
+                sa.select(sa.func.min(OUTBOX.c.id)).where(
+                    OUTBOX.c.kind.in_(kinds), OUTBOX.c.status.in_(UNFINISHED)
+                )
+            ).scalar()
+        return None if lowest is None else int(lowest)
+
+    def fetch_pending(self, kind: str, limit: int, below_id: int | None) -> list[QueuedItem]:
+        """Pending items of `kind` that are due, in id order."""
+        now = get_utc_now()
+        query = _item_columns().where(
+            OUTBOX.c.kind == kind,
+            OUTBOX.c.status == OutboxStatus.PENDING.value,
+            sa.or_(OUTBOX.c.available_at.is_(None), OUTBOX.c.available_at <= now),
+        )
+        if below_id is not None:
+            query = query.where(OUTBOX.c.id < below_id)
+        with self.database.engine.connect() as conn:
+            rows = conn.execute(query.order_by(OUTBOX.c.id).limit(limit)).all()
+        return [QueuedItem(*row) for row in rows]
+
+    def record_intents(self, intents: Sequence[Intent]) -> None:
+        """Store the signed transactions and mark their items sent, in one transaction."""
+        now = get_utc_now()
+        with self.database.engine.begin() as conn:
+            for intent in intents:
+                submission_id = conn.execute(
+                    sa.insert(SUBMISSION)
+                    .values(
+                        kind=intent.kind,
+                        sender=self.sender,
+                        nonce=intent.signed.nonce,
+                        tx_hash=intent.signed.tx_hash,
+                        raw_tx=intent.signed.raw_tx,
+                        item_count=len(intent.item_ids),
+                        status=SubmissionStatus.SIGNED.value,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(SUBMISSION.c.id)
+                ).scalar_one()
+                conn.execute(
+                    sa.update(OUTBOX)
+                    .where(OUTBOX.c.id.in_(list(intent.item_ids)))
+                    .values(
+                        status=OutboxStatus.SENT.value,
+                        submission_id=submission_id,
+                        tx_hash=intent.signed.tx_hash,
+                        tx_nonce=intent.signed.nonce,
+                        block_number=None,
+                        attempts=OUTBOX.c.attempts + 1,
+                        updated_at=now,
+                    )
+                )
+
+    def record_mined(self, submission_id: int, block_number: int, block_hash: str) -> None:
+        """A receipt exists but is not deep enough yet."""
+        with self.database.engine.begin() as conn:
+            conn.execute(
+                sa.update(SUBMISSION)
+                .where(SUBMISSION.c.id == submission_id)
+                .values(
+                    status=SubmissionStatus.MINED.value,
+                    block_number=block_number,
+                    block_hash=block_hash,
+                    updated_at=get_utc_now(),
+                )
+            )
+
+    def record_confirmed(self, receipts: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Successful receipts (submission id, receipt): submissions and items confirmed."""
+        if not receipts:
+            return
+        now = get_utc_now()
+        params = [
+            {
+                "sid": submission_id,
+                "block": int(receipt["blockNumber"], 16),
+                "block_hash": receipt["blockHash"],
+                "gas": int(receipt["gasUsed"], 16),
+            }
+            for submission_id, receipt in receipts
+        ]
+        with self.database.engine.begin() as conn:
+            conn.execute(
+                sa.update(SUBMISSION)
+                .where(SUBMISSION.c.id == sa.bindparam("sid"))
+                .values(
+                    status=SubmissionStatus.CONFIRMED.value,
+                    block_number=sa.bindparam("block"),
+                    block_hash=sa.bindparam("block_hash"),
+                    gas_used=sa.bindparam("gas"),
+                    updated_at=now,
+                ),
+                params,
+            )
+            conn.execute(
+                sa.update(OUTBOX)
+                .where(
+                    OUTBOX.c.submission_id == sa.bindparam("sid"),
+                    OUTBOX.c.status == OutboxStatus.SENT.value,
+                )
+                .values(
+                    status=OutboxStatus.CONFIRMED.value,
+                    block_number=sa.bindparam("block"),
+                    last_error=None,
+                    updated_at=now,
+                ),
+                params,
+            )
+
+    def record_item_error(self, submission_id: int, message: str) -> None:
+        """Note a broadcast problem on a submission's items without changing their state."""
+        with self.database.engine.begin() as conn:
+            conn.execute(
+                sa.update(OUTBOX)
+                .where(OUTBOX.c.submission_id == submission_id)
+                .values(last_error=message[:2000], updated_at=get_utc_now())
+            )
+
+    def close_submission(
+        self, submission_id: int, status: SubmissionStatus, outcome: Outcome
+    ) -> None:
+        """Close a reverted or dropped submission and settle each of its items."""
+        now = get_utc_now()
+        with self.database.engine.begin() as conn:
+            conn.execute(
+                sa.update(SUBMISSION)
+                .where(SUBMISSION.c.id == submission_id)
+                .values(status=status.value, updated_at=now)
+            )
+            _apply_outcome(conn, outcome, now)
+
+
+@dataclass
+class Outcome:
+    """What happens to each item of a closed submission."""
+
+    landed: list[int]
+    """Already on-chain with the same content: confirmed (by an earlier transaction)."""
+    parked: dict[int, str]
+    """Cannot land: parked with this error."""
+    retry: dict[int, tuple[float, str]]
+    """Back to pending after a delay in seconds, with the reason."""
+
+
+def _apply_outcome(conn: sa.Connection, outcome: Outcome, now: datetime) -> None:
+    if outcome.landed:
+        conn.execute(
+            sa.update(OUTBOX)
+            .where(OUTBOX.c.id.in_(outcome.landed))
+            .values(
+                status=OutboxStatus.CONFIRMED.value,
+                tx_hash=None,
+                tx_nonce=None,
+                block_number=None,
+                last_error=LANDED_EARLIER,
+                updated_at=now,
+            )
+        )
+    for item_id, error in outcome.parked.items():
+        conn.execute(
+            sa.update(OUTBOX)
+            .where(OUTBOX.c.id == item_id)
+            .values(status=OutboxStatus.PARKED.value, last_error=error[:2000], updated_at=now)
+        )
+    for item_id, (delay_s, reason) in outcome.retry.items():
+        conn.execute(
+            sa.update(OUTBOX)
+            .where(OUTBOX.c.id == item_id)
+            .values(
+                status=OutboxStatus.PENDING.value,
+                submission_id=None,
+                tx_hash=None,
+                tx_nonce=None,
+                available_at=now + timedelta(seconds=delay_s) if delay_s > 0 else None,
+                last_error=reason[:2000],
+                updated_at=now,
+            )
+        )
+
+
+def _item_columns() -> sa.Select[Any]:
+    return sa.select(
+        OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.business_key, OUTBOX.c.payload, OUTBOX.c.attempts
+    )

@@ -1,0 +1,335 @@
+"""The relayer: drains the outbox to the chain, exactly once per business key.
+
+Each step (1) advances every recorded transaction: confirmed after N blocks,
+rebroadcast (the same raw bytes) when the node does not know it, resolved by
+on-chain state when its nonce was taken by another transaction, diagnosed when it
+reverted; then (2) takes pending items in id order per kind, signs batches with
+its own nonces, records each transaction (hash, nonce, raw bytes) and marks its
+items sent in one database transaction, and only then broadcasts them in one
+JSON-RPC array. A crash at any point leaves either nothing sent or a recorded
+transaction that step (1) finds again, so no business key is sent twice.
+
+A reverted batch is diagnosed by business key: items already on-chain with the
+same content count as landed, with different content are parked as an alert, and
+the rest are bisected with `eth_call` so a poison item is parked with its error
+while the others go back to the queue. RPC outages raise `RpcUnavailable`; the
+worker loop backs off and calls `step` again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from node_api.db import Database
+from oracles.abi_codec import DeployedContracts, describe_error
+from oracles.relay_kinds import Landing, LandingCheck, RelayKind, build_relay_kinds
+from oracles.relay_store import Intent, OpenSubmission, Outcome, QueuedItem, RelayStore
+from oracles.tables import SubmissionStatus
+from oracles.tx_sender import BroadcastOutcome, RpcFailure, TxSender
+
+logger = logging.getLogger(__name__)
+
+StepHook = Callable[[str], None]
+"""Called at named points of a submission ("before_send", "after_send",
+"after_receipt"); tests use it to crash the relayer exactly there."""
+
+HOOK_BEFORE_SEND: Final = "before_send"
+HOOK_AFTER_SEND: Final = "after_send"
+HOOK_AFTER_RECEIPT: Final = "after_receipt"
+
+
+@dataclass(frozen=True)
+class RelayerConfig:
+    """How the relayer batches, pipelines and waits."""
+
+    confirmations: int = 0
+    """A transaction in block b is final once the head is at b + confirmations."""
+    batch_size_max: int = 200
+    """Cap on items per transaction (each kind has its own cap too)."""
+    inflight_max: int = 8
+    """Recorded transactions not yet final, at most."""
+    max_attempts: int = 5
+    """An item whose batches reverted this often without an explanation is parked."""
+    rebroadcast_after_s: float = 5.0
+    """Broadcast a recorded transaction again when the node has not seen it this long."""
+
+
+class Relayer:
+    """Moves outbox items to the chain; one instance per relayer account."""
+
+    def __init__(
+        self,
+        database: Database,
+        sender: TxSender,
+        contracts: DeployedContracts,
+        config: RelayerConfig | None = None,
+        *,
+        hook: StepHook | None = None,
+    ) -> None:
+        self.store = RelayStore(database, sender.address)
+        self.sender = sender
+        self.contracts = contracts
+        self.config = config or RelayerConfig()
+        self.kinds: dict[str, RelayKind] = build_relay_kinds()
+        self._hook = hook or (lambda _point: None)
+        self._nonce_synced = False
+        self._last_broadcast: dict[str, float] = {}
+
+    def step(self) -> bool:
+        """One round: advance recorded transactions, then submit new ones. True if it did work."""
+        if not self._nonce_synced:
+            self.sender.sync_nonce(self.store.fetch_nonce_floor())
+            self._nonce_synced = True
+        open_submissions = self.store.fetch_open_submissions()
+        open_hashes = {s.tx_hash for s in open_submissions}
+        self._last_broadcast = {
+            tx_hash: at for tx_hash, at in self._last_broadcast.items() if tx_hash in open_hashes
+        }
+        progressed = self._advance(open_submissions) if open_submissions else False
+        return self._submit_new() or progressed
+
+    def run_until_idle(self, timeout_s: float, idle_sleep_s: float = 0.01) -> None:
+        """Step until nothing is pending or in flight (tests and benchmarks)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            worked = self.step()
+            if not worked and not self.store.fetch_open_submissions():
+                return
+            if not worked:
+                time.sleep(idle_sleep_s)
+        raise TimeoutError(f"relayer not idle after {timeout_s} s")
+
+    # -- recorded transactions ----------------------------------------------------------
+
+    def _advance(self, submissions: Sequence[OpenSubmission]) -> bool:
+        receipts = self.sender.fetch_receipts([s.tx_hash for s in submissions])
+        head = self.sender.fetch_block_number()
+        missing = [s for s, receipt in zip(submissions, receipts, strict=True) if receipt is None]
+        progressed = self._rebroadcast_missing(missing) if missing else False
+        final_ok: list[tuple[int, dict[str, Any]]] = []
+        final_reverted: list[tuple[OpenSubmission, dict[str, Any]]] = []
+        for submission, receipt in zip(submissions, receipts, strict=True):
+            if receipt is None:
+                continue
+            block = int(receipt["blockNumber"], 16)
+            if head < block + self.config.confirmations:
+                if submission.status != SubmissionStatus.MINED or submission.block_number != block:
+                    self.store.record_mined(submission.id, block, receipt["blockHash"])
+                continue
+            if int(receipt["status"], 16) == 1:
+                final_ok.append((submission.id, receipt))
+            else:
+                final_reverted.append((submission, receipt))
+        if final_ok or final_reverted:
+            self._hook(HOOK_AFTER_RECEIPT)
+        self.store.record_confirmed(final_ok)
+        for submission, _receipt in final_reverted:
+            self._resolve_by_chain_state(submission, SubmissionStatus.REVERTED)
+        if final_ok:
+            logger.info(
+                "relayed",
+                extra={"transactions": len(final_ok), "head": head},
+            )
+        return progressed or bool(final_ok or final_reverted)
+
+    def _rebroadcast_missing(self, missing: Sequence[OpenSubmission]) -> bool:
+        """Broadcast again the recorded transactions the node does not know."""
+        known = self.sender.fetch_known([s.tx_hash for s in missing])
+        now = time.monotonic()
+        due = [
+            s
+            for s, is_known in zip(missing, known, strict=True)
+            if not is_known
+            and now - self._last_broadcast.get(s.tx_hash, -1e9) >= self.config.rebroadcast_after_s
+        ]
+        if not due:
+            return False
+        results = self.sender.broadcast([s.raw_tx for s in due])
+        progressed = False
+        for submission, result in zip(due, results, strict=True):
+            self._last_broadcast[submission.tx_hash] = now
+            if result.outcome is BroadcastOutcome.NONCE_TOO_LOW:
+                (receipt,) = self.sender.fetch_receipts([submission.tx_hash])
+                if receipt is None:
+                    logger.warning(
+                        "nonce taken by another transaction",
+                        extra={"tx_hash": submission.tx_hash, "nonce": submission.nonce},
+                    )
+                    self._resolve_by_chain_state(submission, SubmissionStatus.DROPPED)
+                    progressed = True
+            elif result.outcome is BroadcastOutcome.REJECTED:
+                logger.error(
+                    "broadcast rejected",
+                    extra={"tx_hash": submission.tx_hash, "error": result.message},
+                )
+                self.store.record_item_error(submission.id, f"broadcast rejected: {result.message}")
+        return progressed
+
+    def _resolve_by_chain_state(self, submission: OpenSubmission, status: SubmissionStatus) -> None:
+        """Settle the items of a reverted or dropped transaction by their on-chain state."""
+        relay_kind = self.kinds[submission.kind]
+        items = self.store.fetch_items_of(submission.id)
+        outcome = Outcome(landed=[], parked={}, retry={})
+        absent: list[QueuedItem] = []
+        for item, check in zip(items, self._check_landing(relay_kind, items), strict=True):
+            if check.landing is Landing.SAME:
+                outcome.landed.append(item.id)
+            elif check.landing is Landing.CONFLICT:
+                logger.error(
+                    "conflicting on-chain state", extra={"business_key": item.business_key}
+                )
+                outcome.parked[item.id] = f"conflict: {check.detail}"
+            else:
+                absent.append(item)
+        if status is SubmissionStatus.DROPPED:
+            outcome.retry.update(
+                {item.id: (0.0, "nonce taken by another transaction") for item in absent}
+            )
+        else:
+            self._diagnose(relay_kind, absent, outcome)
+        self.store.close_submission(submission.id, status, outcome)
+        logger.warning(
+            "submission closed",
+            extra={
+                "tx_hash": submission.tx_hash,
+                "status": status.value,
+                "landed": len(outcome.landed),
+                "parked": len(outcome.parked),
+                "retried": len(outcome.retry),
+            },
+        )
+
+    def _check_landing(
+        self, relay_kind: RelayKind, items: Sequence[QueuedItem]
+    ) -> list[LandingCheck]:
+        contract = self.contracts.get(relay_kind.contract)
+        calls = [
+            (contract.address, relay_kind.encode_view(contract.codec, item.payload))
+            for item in items
+        ]
+        checks = []
+        for item, output in zip(items, self.sender.call_many(calls), strict=True):
+            if isinstance(output, RpcFailure):
+                raise RuntimeError(f"view for {item.business_key} failed: {output.message}")
+            checks.append(relay_kind.classify(contract.codec, item.payload, output))
+        return checks
+
+    def _diagnose(
+        self, relay_kind: RelayKind, items: Sequence[QueuedItem], outcome: Outcome
+    ) -> None:
+        """Bisect reverted items with eth_call: poison items are parked (or delayed when the
+        revert means "not yet"); the others go back to the queue."""
+        failures = self._find_failures(relay_kind, list(items))
+        for item in items:
+            failure = failures.get(item.id)
+            if failure is None:
+                if item.attempts >= self.config.max_attempts:
+                    outcome.parked[item.id] = f"reverted {item.attempts} times; a simulation passes"
+                else:
+                    outcome.retry[item.id] = (
+                        0.0,
+                        "batch reverted; retried without the failing items",
+                    )
+                continue
+            name, args, description = failure
+            delay_s = relay_kind.get_retry_delay_s(name, args) if name else None
+            if delay_s is not None:
+                outcome.retry[item.id] = (delay_s, f"not yet: {description}")
+            else:
+                outcome.parked[item.id] = f"reverted: {description}"
+
+    def _find_failures(
+        self, relay_kind: RelayKind, items: list[QueuedItem]
+    ) -> dict[int, tuple[str, dict[str, Any], str]]:
+        if not items:
+            return {}
+        contract = self.contracts.get(relay_kind.contract)
+        data = relay_kind.encode(contract.codec, [item.payload for item in items])
+        (result,) = self.sender.call_many([(contract.address, data)])
+        if not isinstance(result, RpcFailure):
+            return {}
+        if len(items) == 1:
+            decoded = contract.codec.decode_error(result.data)
+            if decoded is None:
+                return {items[0].id: ("", {}, result.message or describe_error(None, result.data))}
+            return {items[0].id: (decoded[0], decoded[1], describe_error(decoded, result.data))}
+        middle = len(items) // 2
+        return self._find_failures(relay_kind, items[:middle]) | self._find_failures(
+            relay_kind, items[middle:]
+        )
+
+    # -- new transactions ----------------------------------------------------------------
+
+    def _submit_new(self) -> bool:
+        open_submissions = self.store.fetch_open_submissions()
+        free = self.config.inflight_max - len(open_submissions)
+        busy_kinds = {s.kind for s in open_submissions}
+        planned: list[tuple[RelayKind, list[QueuedItem]]] = []
+        for relay_kind in self.kinds.values():
+            if free <= 0:
+                break
+            if relay_kind.strict_order and relay_kind.kind.value in busy_kinds:
+                continue
+            slots = 1 if relay_kind.strict_order else free
+            batches = self._take_batches(relay_kind, slots)
+            planned.extend((relay_kind, batch) for batch in batches)
+            free -= len(batches)
+        if not planned:
+            return False
+        self._send(planned)
+        return True
+
+    def _take_batches(self, relay_kind: RelayKind, slots: int) -> list[list[QueuedItem]]:
+        size = max(1, min(relay_kind.batch_size_max, self.config.batch_size_max))
+        barrier = self.store.fetch_barrier_id([kind.value for kind in relay_kind.depends_on])
+        items = self.store.fetch_pending(relay_kind.kind.value, size * slots, barrier)
+        batches: list[list[QueuedItem]] = []
+        for item in items:
+            group = relay_kind.get_batch_group(item.payload)
+            current = batches[-1] if batches else None
+            if (
+                current is None
+                or len(current) >= size
+                or relay_kind.get_batch_group(current[0].payload) != group
+            ):
+                if len(batches) == slots:
+                    break
+                batches.append([])
+            batches[-1].append(item)
+        return batches
+
+    def _send(self, planned: Sequence[tuple[RelayKind, list[QueuedItem]]]) -> None:
+        fees = self.sender.fetch_fees()
+        intents = []
+        for relay_kind, batch in planned:
+            contract = self.contracts.get(relay_kind.contract)
+            payloads = [item.payload for item in batch]
+            signed = self.sender.sign_call(
+                contract.address,
+                relay_kind.encode(contract.codec, payloads),
+                relay_kind.get_gas_limit(payloads),
+                fees,
+            )
+            intents.append(Intent(relay_kind.kind.value, signed, [item.id for item in batch]))
+        try:
+            self.store.record_intents(intents)
+        except BaseException:
+            self._nonce_synced = False  # nothing was recorded or sent: take the nonces again
+            raise
+        self._hook(HOOK_BEFORE_SEND)
+        now = time.monotonic()
+        results = self.sender.broadcast([intent.signed.raw_tx for intent in intents])
+        self._hook(HOOK_AFTER_SEND)
+        for intent, result in zip(intents, results, strict=True):
+            self._last_broadcast[intent.signed.tx_hash] = now
+            if result.outcome is BroadcastOutcome.NONCE_TOO_LOW:
+                self._nonce_synced = False  # another sender used the account: count again
+            if result.outcome is not BroadcastOutcome.ACCEPTED:
+                logger.error(
+                    "broadcast refused",
+                    extra={"tx_hash": intent.signed.tx_hash, "error": result.message},
+                )
