@@ -230,3 +230,12 @@ class DeployedContracts:
 
     def __iter__(self) -> Iterator[DeployedContract]:
         return iter(self._by_name.values())
+
+    def decode_error(self, data: bytes) -> tuple[str, dict[str, Any]] | None:
+        """Revert data decoded by any deployed contract's errors (a revert may bubble up
+        from a contract the call reached, such as the quorum behind the ClearingHouse)."""
+        for contract in self._by_name.values():
+            decoded = contract.codec.decode_error(data)
+            if decoded is not None:
+                return decoded
+        return None

@@ -11,6 +11,7 @@ never runs the compiler twice.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import json
@@ -141,7 +142,8 @@ def compile_contracts(
     build_dir = build_dir or PROJECT_ROOT / "build" / "contracts"
     solc_version = get_solc_npm_version()
     sources = collect_sources(contracts_dir)
-    standard_input = {"language": "Solidity", "sources": sources, "settings": COMPILER_SETTINGS}
+    settings = copy.deepcopy(COMPILER_SETTINGS)
+    standard_input = {"language": "Solidity", "sources": sources, "settings": settings}
     input_hash = compute_input_hash(standard_input, solc_version)
     cache_path = build_dir / f"{input_hash}.json"
     cached = _read_cache(cache_path)
@@ -153,7 +155,7 @@ def compile_contracts(
         if cached is not None:
             return cached
         started = time.perf_counter()
-        compiled = _build(standard_input, input_hash, contracts_dir, solc_binary)
+        compiled = _build(standard_input, input_hash, solc_binary)
         _write_cache(cache_path, compiled)
     elapsed_ms = round(1000 * (time.perf_counter() - started))
     logger.info("contracts compiled", extra={"input_hash": input_hash, "elapsed_ms": elapsed_ms})
@@ -161,28 +163,16 @@ def compile_contracts(
 
 
 def _build(
-    standard_input: dict[str, Any],
-    input_hash: str,
-    contracts_dir: Path,
-    solc_binary: Path | None,
+    standard_input: dict[str, Any], input_hash: str, solc_binary: Path | None
 ) -> CompiledContracts:
     """Run the compiler on a self-contained input and collect the build record."""
-    sources: dict[str, dict[str, str]] = standard_input["sources"]
-    output = _run_compiler(
-        standard_input,
-        base_path=contracts_dir.parent,
-        allow_paths=[NODE_MODULES],
-        solc_binary=solc_binary,
-    )
-    missing = sorted(set(output.get("sources", {})) - set(sources))
-    if missing:
-        raise ContractBuildError(f"imports resolved outside the build input: {', '.join(missing)}")
+    output = _run_compiler(standard_input, solc_binary=solc_binary)
     artifacts = extract_artifacts(output)
     return CompiledContracts(
         input_hash=input_hash,
         compiler_version=_get_compiler_version(artifacts),
         settings=standard_input["settings"],
-        source_hashes=compute_source_hashes(sources),
+        source_hashes=compute_source_hashes(standard_input["sources"]),
         standard_json_input=standard_input,
         artifacts=artifacts,
     )
@@ -207,10 +197,7 @@ def compile_standard_input(standard_input: dict[str, Any]) -> dict[str, Any]:
     missing from it is a compile error, never silently taken from the local tree.
     """
     get_solc_npm_version()
-    with tempfile.TemporaryDirectory(prefix="creditnet-audit-") as empty_dir:
-        return _run_compiler(
-            standard_input, base_path=Path(empty_dir), allow_paths=[], solc_binary=None
-        )
+    return _run_compiler(standard_input, solc_binary=None)
 
 
 def compute_input_hash(standard_input: dict[str, Any], solc_version: str) -> str:
@@ -314,25 +301,21 @@ def _locate_source(unit: str, contracts_dir: Path) -> Path | None:
     return candidate
 
 
-def _run_compiler(
-    standard_input: dict[str, Any],
-    *,
-    base_path: Path,
-    allow_paths: list[Path],
-    solc_binary: Path | None,
-) -> dict[str, Any]:
-    """One compiler run through py-solc-x; compiler errors become ContractBuildError."""
+def _run_compiler(standard_input: dict[str, Any], *, solc_binary: Path | None) -> dict[str, Any]:
+    """One compiler run through py-solc-x; compiler errors become ContractBuildError.
+
+    The base path is an empty folder and nothing else is allowed, so the compiler
+    reads no file: what it compiles is exactly the input, which is what we record.
+    """
     if shutil.which("node") is None:
         raise ConfigurationError("node is missing: install Node.js 20 and run `make setup`")
-    try:
-        output: dict[str, Any] = solcx.compile_standard(
-            standard_input,
-            base_path=base_path,
-            allow_paths=allow_paths or None,
-            solc_binary=solc_binary or SHIM_PATH,
-        )
-    except SolcError as error:
-        raise ContractBuildError(format_compiler_errors(error)) from None
+    with tempfile.TemporaryDirectory(prefix="creditnet-solc-") as empty_dir:
+        try:
+            output: dict[str, Any] = solcx.compile_standard(
+                standard_input, base_path=empty_dir, solc_binary=solc_binary or SHIM_PATH
+            )
+        except SolcError as error:
+            raise ContractBuildError(format_compiler_errors(error)) from None
     return output
 
 

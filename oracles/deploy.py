@@ -96,7 +96,10 @@ PlanItem: TypeAlias = DeployStep | PostDeployCall
 
 @dataclass(frozen=True)
 class Mismatch:
-    """A way in which the chain differs from the manifest and the current build."""
+    """A way in which the chain differs from the manifest and the current build.
+
+    `contract` is "*" when the whole deployment is concerned (wrong chain).
+    """
 
     contract: str
     address: str

@@ -253,9 +253,10 @@ class Relayer:
         if not isinstance(result, RpcFailure):
             return {}
         if len(items) == 1:
-            decoded = contract.codec.decode_error(result.data)
+            decoded = self.contracts.decode_error(result.data)
             if decoded is None:
-                return {items[0].id: ("", {}, result.message or describe_error(None, result.data))}
+                described = describe_error(None, result.data) if result.data else result.message
+                return {items[0].id: ("", {}, described)}
             return {items[0].id: (decoded[0], decoded[1], describe_error(decoded, result.data))}
         middle = len(items) // 2
         return self._find_failures(relay_kind, items[:middle]) | self._find_failures(

@@ -6,7 +6,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.db_fixtures"]
+pytest_plugins = ["tests.db_fixtures", "tests.chain_fixtures"]
 
 # `dev` for quick local runs, `ci` for .ci/run (bounded time), `thorough` for long runs:
 #   HYPOTHESIS_PROFILE=thorough make test

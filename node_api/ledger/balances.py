@@ -88,8 +88,8 @@ def fetch_trial_balance(conn: Connection, as_of: date | None = None) -> TrialBal
 def fetch_line_balances(
     conn: Connection, credit_line_id: int, as_of: date | None = None
 ) -> dict[AccountType, int]:
-    """Every per-line account of a line by type, as a normal-side balance (a receivable
-    of 500 and a customer credit of 500 both read 500)."""
+    """A line's accounts by type, as normal-side balances (a receivable of 500 and a
+    customer credit of 500 both read 500); funding payables are summed over partners."""
     accounts = ledger_account_table
     if as_of is None:
         statement = select(
@@ -109,9 +109,11 @@ def fetch_line_balances(
             .where(accounts.c.credit_line_id == credit_line_id)
             .group_by(accounts.c.id, accounts.c.account_type, accounts.c.normal_sign)
         )
-    return {
-        AccountType(kind): int(balance) * int(sign) for kind, balance, sign in conn.execute(statement)
-    }
+    totals: dict[AccountType, int] = {}
+    for kind, balance, sign in conn.execute(statement):
+        account_type = AccountType(kind)
+        totals[account_type] = totals.get(account_type, 0) + int(balance) * int(sign)
+    return totals
 
 
 def fetch_account_balance(conn: Connection, code: str, as_of: date | None = None) -> int:
@@ -146,4 +148,7 @@ def fetch_balance_drift(conn: Connection) -> list[tuple[str, int, int]]:
         .where(accounts.c.balance_fen != total)
         .order_by(accounts.c.id)
     )
-    return [(str(code), int(running), int(summed_fen)) for code, running, summed_fen in conn.execute(statement)]
+    return [
+        (str(code), int(running), int(summed_fen))
+        for code, running, summed_fen in conn.execute(statement)
+    ]

@@ -58,8 +58,7 @@ def resolve_as_of(requested: date | None, business_date: date | None) -> date:
         return business_date
     if business_date is not None and requested < business_date:
         raise CreditNetValueError(
-            f"{requested.isoformat()} is a closed day (business date "
-            f"{business_date.isoformat()})",
+            f"{requested.isoformat()} is a closed day (business date {business_date.isoformat()})",
             field="as_of",
             code="closed_day",
         )

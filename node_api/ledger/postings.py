@@ -107,7 +107,9 @@ def check_batch(draft: BatchDraft) -> None:
         )
     for event in draft.events:
         if event.amount_fen == 0 or KIND_PATTERN.fullmatch(event.kind) is None:
-            raise CreditNetValueError("a settlement event needs a kind and an amount", field="events")
+            raise CreditNetValueError(
+                "a settlement event needs a kind and an amount", field="events"
+            )
 
 
 def compute_deltas(drafts: Iterable[BatchDraft], ids: Mapping[str, int]) -> dict[int, int]:
@@ -209,7 +211,9 @@ def _insert_postings(
     conn.execute(posting_table.insert(), rows)
 
 
-def _insert_events(conn: Connection, drafts: Sequence[BatchDraft], batch_ids: Sequence[int]) -> None:
+def _insert_events(
+    conn: Connection, drafts: Sequence[BatchDraft], batch_ids: Sequence[int]
+) -> None:
     rows = [
         {
             "batch_id": batch_id,
@@ -270,7 +274,9 @@ def build_reversal(
     ).scalar_one_or_none()
     if already is not None:
         raise ConflictError(
-            f"posting batch {batch_id} is already reversed", field="batch_id", code="already_reversed"
+            f"posting batch {batch_id} is already reversed",
+            field="batch_id",
+            code="already_reversed",
         )
     lines = tuple(
         PostingLine(code, -amount_fen) for code, amount_fen in fetch_batch_lines(conn, batch_id)

@@ -241,9 +241,7 @@ def _check_product_limit(
             )
 
 
-def open_credit_line(
-    conn: Connection, opening: LineOpening, products: ProductTermsCache
-) -> int:
+def open_credit_line(conn: Connection, opening: LineOpening, products: ProductTermsCache) -> int:
     """Open a line with its limit tree and ledger accounts; return the line id.
 
     Also creates (if missing) the partner accounts its products pay into: funding
@@ -287,7 +285,9 @@ def open_credit_line(
 def _insert_tree(
     conn: Connection, line_id: int, opening: LineOpening, terms: Sequence[ProductTerms]
 ) -> None:
-    root_id = _insert_node(conn, line_id, None, ROOT_PATH, LimitLevel.TOTAL, opening.total_limit_fen)
+    root_id = _insert_node(
+        conn, line_id, None, ROOT_PATH, LimitLevel.TOTAL, opening.total_limit_fen
+    )
     group_ids = {
         group: _insert_node(conn, line_id, root_id, group_path(group), LimitLevel.GROUP, limit)
         for group, limit in sorted(opening.group_limits.items())
@@ -362,9 +362,7 @@ def _node_from_row(row: Any) -> LimitNode:
     )
 
 
-def fetch_lines(
-    conn: Connection, line_ids: Sequence[int], *, lock: bool
-) -> dict[int, LockedLine]:
+def fetch_lines(conn: Connection, line_ids: Sequence[int], *, lock: bool) -> dict[int, LockedLine]:
     """Lines with their trees by id (missing ids are absent). With `lock`, every node
     and line row is locked in node-id order (FOR NO KEY UPDATE)."""
     if not line_ids:

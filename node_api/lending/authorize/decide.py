@@ -75,6 +75,8 @@ def decide_use(
         return NotFoundError(
             f"credit line {request.credit_line_id} does not exist", field="credit_line_id"
         )
+    if as_of < line.opened_on:
+        return CreditNetValueError("the line was not open on that date", field="as_of")
     if request.currency != line.currency:
         return CreditNetValueError(
             f"this line is in {line.currency}", field="currency", code="wrong_currency"
@@ -84,7 +86,9 @@ def decide_use(
         return product_node
     if line.status is not LineStatus.ACTIVE:
         return UseDeclined(
-            f"the credit line is {line.status.value}", field="credit_line_id", code=f"line_{line.status.value}"
+            f"the credit line is {line.status.value}",
+            field="credit_line_id",
+            code=f"line_{line.status.value}",
         )
     terms = terms_of(product_node)
     if request.channel_id not in terms.eligible_channels:

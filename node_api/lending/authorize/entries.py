@@ -144,7 +144,9 @@ def principal_bucket_lines(
     for account_type in order:
         take_fen = min(book.normal_fen(account_type), remaining_fen)
         if take_fen > 0:
-            lines.append(PostingLine(line_account_code(book.credit_line_id, account_type), -take_fen))
+            lines.append(
+                PostingLine(line_account_code(book.credit_line_id, account_type), -take_fen)
+            )
             remaining_fen -= take_fen
     if remaining_fen:
         raise AssertionError("principal buckets hold less than the open principal")

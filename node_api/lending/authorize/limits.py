@@ -83,9 +83,7 @@ def compute_path_available_fen(path: Sequence[LimitNode], as_of: date) -> int:
     return min(compute_available_fen(node, as_of) for node in path)
 
 
-def find_exceeded_node(
-    path: Sequence[LimitNode], amount_fen: int, as_of: date
-) -> LimitNode | None:
+def find_exceeded_node(path: Sequence[LimitNode], amount_fen: int, as_of: date) -> LimitNode | None:
     """The first node, root first, that cannot take `amount_fen`; None if all can."""
     for node in path:
         if node.used_fen + amount_fen > compute_effective_limit_fen(node, as_of):

@@ -23,13 +23,17 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from oracles.chain import LocalAccounts
 from oracles.compiler import CompiledContracts, ContractArtifact
-from oracles.deploy import encode_constructor_args
+from oracles.deploy import DeployContext, encode_constructor_args
 from oracles.eip712 import cycle_report_digest, sorted_signatures
 
 GAS_PER_TX = 12_000_000
 MAX_FEE_PER_GAS_WEI = 50 * 10**9
 DISPUTE_WINDOW_S = 3_600
+FIRST_PARTNER_INDEX = 5
+PARTNER_COUNT = 4
+OUTSIDER_INDEX = 9
 
 ACTIVE, FROZEN, CLOSED, DEFAULTED, CHARGED_OFF = 1, 2, 3, 4, 5
 NONE, PROPOSED, DISPUTED, FINALIZED, FUNDED, REJECTED = 0, 1, 2, 3, 4, 5
@@ -69,6 +73,33 @@ class Network:
         """A web3 contract object for the compiled contract `name` at `address`."""
         abi = self.compiled.artifact(name).abi
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+
+
+def build_network(
+    w3: Web3,
+    compiled: CompiledContracts,
+    deployed_contracts: dict[str, Contract],
+    dev_accounts: LocalAccounts,
+    deploy_context: DeployContext,
+) -> Network:
+    """The deployed contracts and accounts: admin 0, relayer 1, signers 2-4, partners 5-8
+    (payout addresses of partner ids 1-4), an outsider with no role 9."""
+    return Network(
+        w3=w3,
+        compiled=compiled,
+        token=deployed_contracts["SettlementToken"],
+        quorum=deployed_contracts["OracleQuorum"],
+        registry=deployed_contracts["CreditRegistry"],
+        clearing_house=deployed_contracts["ClearingHouse"],
+        admin=dev_accounts.deployer,
+        relayer=dev_accounts.relayer,
+        signers=dev_accounts.signers(len(deploy_context.signers)),
+        threshold=deploy_context.threshold,
+        partners=[dev_accounts.account(FIRST_PARTNER_INDEX + i) for i in range(PARTNER_COUNT)],
+        outsider=dev_accounts.account(OUTSIDER_INDEX),
+        chain_id=w3.eth.chain_id,
+        errors=build_error_table(compiled),
+    )
 
 
 def build_error_table(compiled: CompiledContracts) -> dict[bytes, tuple[str, list[str]]]:

@@ -183,7 +183,9 @@ def test_penalty_interest_days_wait_for_grace_then_catch_up() -> None:
         (400, DelinquencyBucket.M7_PLUS),
     ],
 )
-def test_delinquency_buckets_by_days_past_due(days_past_due: int, bucket: DelinquencyBucket) -> None:
+def test_delinquency_buckets_by_days_past_due(
+    days_past_due: int, bucket: DelinquencyBucket
+) -> None:
     assert compute_delinquency_bucket(days_past_due) is bucket
 
 

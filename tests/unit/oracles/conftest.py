@@ -1,8 +1,6 @@
 """Chain fixtures for the oracles tests, and the compiled test-only Counter.
 
-The chain fixtures come from tests/chain_fixtures.py. They are imported here
-rather than named in `pytest_plugins`, which pytest accepts only in the top-level
-conftest; once tests/conftest.py enables the plugin, the import below can go.
+The chain fixtures come from tests/chain_fixtures.py (a plugin of tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -12,17 +10,6 @@ from pathlib import Path
 import pytest
 
 from oracles.compiler import CompiledContracts, compile_contracts
-from tests.chain_fixtures import (  # noqa: F401 - fixtures are found by name
-    anvil,
-    chain,
-    compiled,
-    deploy_context,
-    deployed,
-    deployed_contracts,
-    dev_accounts,
-    w3,
-    w3_snapshot,
-)
 from tests.unit.oracles.counter import COUNTER_SOURCE, write_contracts
 
 

@@ -1,7 +1,7 @@
 """Oracles: outbox, relay submissions, indexed events, block hashes, checkpoint, chain mirror.
 
 Revision ID: 0003_oracles
-Revises: 0001_api_keys
+Revises: 0002_ledger_lending
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_oracles"
-down_revision = "0001_api_keys"
+down_revision = "0002_ledger_lending"
 branch_labels = None
 depends_on = None
 

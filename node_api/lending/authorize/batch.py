@@ -1,0 +1,276 @@
+"""One transaction for many authorizations: the body of a group commit.
+
+`run_use_batch` takes purchases and cash drawdowns (each with its own idempotency key),
+claims their keys, locks every line they touch (all nodes, id order), decides each use
+in arrival order against the in-memory state left by the ones before it, and writes
+all accepted uses, their posting batches, settlement events, new limit usage and every
+stored response with a handful of set-based statements. A declined or invalid use does
+not stop the others: decisions are made before anything is written.
+
+It takes a sync `Connection`, so the same code runs in a sync transaction (tests,
+scripts) and on the async engine through `AsyncConnection.run_sync` (the API).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from node_api.errors import CreditNetError
+from node_api.idempotency import (
+    ClaimStatus,
+    IdempotencyConflictError,
+    KeyClaim,
+    StoredResponse,
+    claim_keys,
+    is_stored_status,
+    release_keys,
+    store_responses,
+)
+from node_api.ledger.business_date import fetch_business_date, resolve_as_of
+from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batches
+from node_api.lending.authorize.books import LineBook, fetch_line_books
+from node_api.lending.authorize.context import LendingCaches
+from node_api.lending.authorize.decide import Accepted, UseKind, UseRequest, decide_use
+from node_api.lending.authorize.entries import (
+    EventKind,
+    compute_commission_fen,
+    funding_adjustment,
+    use_lines,
+)
+from node_api.lending.authorize.limits import LimitNode, apply_usage, compute_path_available_fen
+from node_api.lending.lines import LockedLine, fetch_lines, write_usage
+from node_api.lending.products import compute_upfront_fee
+from node_api.lending.purchases import purchase_table
+
+
+@dataclass(frozen=True, slots=True)
+class _Booked:
+    """An accepted use, with everything needed to write it."""
+
+    index: int
+    request: UseRequest
+    accepted: Accepted
+    as_of: date
+    fee_fen: int
+    lines: tuple[PostingLine, ...]
+    events: tuple[SettlementEventDraft, ...]
+    available_fen: int
+
+
+def run_use_batch(
+    conn: Connection, caches: LendingCaches, requests: list[UseRequest]
+) -> list[StoredResponse]:
+    """Authorize every request in the caller's transaction; one response per request."""
+    leaders: dict[tuple[str, str], int] = {}
+    for index, request in enumerate(requests):
+        leaders.setdefault((request.claim.scope, request.claim.key), index)
+    unique = sorted(leaders.values())
+    claims = claim_keys(conn, [requests[i].claim for i in unique])
+    results: dict[int, StoredResponse] = {}
+    work = []
+    for index, claim in zip(unique, claims, strict=True):
+        if claim.status is ClaimStatus.CLAIMED:
+            work.append(index)
+        elif claim.status is ClaimStatus.REPLAY and claim.stored is not None:
+            results[index] = claim.stored
+        else:
+            results[index] = _conflict()
+    fresh = _decide_and_write(conn, caches, [requests[i] for i in work])
+    for index, response in zip(work, fresh, strict=True):
+        results[index] = response
+    _store_or_release(conn, [(requests[i].claim, results[i]) for i in work])
+    return [_for_request(requests, leaders, results, index) for index in range(len(requests))]
+
+
+def _for_request(
+    requests: list[UseRequest],
+    leaders: dict[tuple[str, str], int],
+    results: dict[int, StoredResponse],
+    index: int,
+) -> StoredResponse:
+    """A request's own result, or, for a duplicate key in the same batch, the leader's."""
+    claim = requests[index].claim
+    leader = leaders[(claim.scope, claim.key)]
+    if leader == index:
+        return results[index]
+    if requests[leader].claim.request_hash != claim.request_hash:
+        return _conflict()
+    first = results[leader]
+    replayed = is_stored_status(first.status_code)
+    return StoredResponse(first.status_code, first.body, replayed=replayed)
+
+
+def _conflict() -> StoredResponse:
+    error = IdempotencyConflictError(
+        "this Idempotency-Key was used for a different request", field="Idempotency-Key"
+    )
+    return StoredResponse(error.status, error.to_problem())
+
+
+def _store_or_release(conn: Connection, done: list[tuple[KeyClaim, StoredResponse]]) -> None:
+    store_responses(
+        conn,
+        [(claim, r.status_code, r.body) for claim, r in done if is_stored_status(r.status_code)],
+    )
+    release_keys(conn, [claim for claim, r in done if not is_stored_status(r.status_code)])
+
+
+def _decide_and_write(
+    conn: Connection, caches: LendingCaches, requests: list[UseRequest]
+) -> list[StoredResponse]:
+    if not requests:
+        return []
+    business_date = fetch_business_date(conn)
+    lines = fetch_lines(conn, [r.credit_line_id for r in requests], lock=True)
+    books = fetch_line_books(conn, list(lines), caches.accounts)
+    results: list[StoredResponse | None] = [None] * len(requests)
+    booked: list[_Booked] = []
+    for index, request in enumerate(requests):
+        outcome = _book_one(conn, caches, request, lines, books, business_date, index)
+        if isinstance(outcome, CreditNetError):
+            results[index] = StoredResponse(outcome.status, outcome.to_problem())
+        else:
+            booked.append(outcome)
+    for item, use_id in zip(booked, _write(conn, caches, booked), strict=True):
+        results[item.index] = StoredResponse(201, _view(item, use_id))
+    touched = {node.node_id: node for item in booked for node in item.accepted.path}
+    write_usage(conn, list(touched.values()))
+    assert all(result is not None for result in results)
+    return [result for result in results if result is not None]
+
+
+def _book_one(
+    conn: Connection,
+    caches: LendingCaches,
+    request: UseRequest,
+    lines: dict[int, LockedLine],
+    books: dict[int, LineBook],
+    business_date: date | None,
+    index: int,
+) -> _Booked | CreditNetError:
+    try:
+        as_of = resolve_as_of(request.as_of, business_date)
+    except CreditNetError as error:
+        return error
+    line = lines.get(request.credit_line_id)
+
+    def terms_of(node: LimitNode) -> Any:
+        return caches.terms_of(conn, node)
+
+    decision = decide_use(request, line, terms_of, as_of)
+    if isinstance(decision, CreditNetError):
+        return decision
+    assert line is not None
+    apply_usage(decision.path, request.amount_fen)
+    terms = decision.terms
+    purchase = request.kind is UseKind.PURCHASE
+    fee_fen = 0 if purchase else int(compute_upfront_fee(terms.fees, request.amount_fen))
+    commission_fen = (
+        compute_commission_fen(request.amount_fen, terms.channel_commission_bps) if purchase else 0
+    )
+    own = use_lines(
+        line_id=line.credit_line_id,
+        amount_fen=request.amount_fen,
+        fee_fen=fee_fen,
+        commission_fen=commission_fen,
+        channel_id=request.channel_id,
+    )
+    book = books[line.credit_line_id]
+    funding_lines, funding_events = funding_adjustment(book, line.product_nodes(), terms_of, own)
+    all_lines = own + funding_lines
+    book.apply(all_lines)
+    events = _use_events(request, decision, commission_fen) + funding_events
+    available_fen = compute_path_available_fen(decision.path, as_of)
+    return _Booked(
+        index, request, decision, as_of, fee_fen, tuple(all_lines), tuple(events), available_fen
+    )
+
+
+def _use_events(
+    request: UseRequest, decision: Accepted, commission_fen: int
+) -> list[SettlementEventDraft]:
+    product = (decision.product_node.product_code, decision.product_node.product_version)
+    purchase = request.kind is UseKind.PURCHASE
+    events = [
+        SettlementEventDraft(
+            EventKind.MERCHANT_PAYABLE if purchase else EventKind.CASH_DISBURSED,
+            request.amount_fen,
+            counterparty_ref=request.merchant_id,
+            product_code=product[0],
+            product_version=product[1],
+        )
+    ]
+    if commission_fen:
+        events.append(
+            SettlementEventDraft(
+                EventKind.CHANNEL_COMMISSION,
+                commission_fen,
+                partner_ref=request.channel_id,
+                product_code=product[0],
+                product_version=product[1],
+            )
+        )
+    return events
+
+
+def _write(conn: Connection, caches: LendingCaches, booked: list[_Booked]) -> list[int]:
+    """Insert the uses, then their posting batches; return the use ids in order."""
+    if not booked:
+        return []
+    table = purchase_table
+    rows = [
+        {
+            "credit_line_id": item.request.credit_line_id,
+            "kind": item.request.kind.value,
+            "product_node_id": item.accepted.product_node.node_id,
+            "product_code": item.accepted.product_node.product_code,
+            "product_version": item.accepted.product_node.product_version,
+            "channel_id": item.request.channel_id,
+            "merchant_id": item.request.merchant_id,
+            "currency": item.request.currency,
+            "amount_fen": item.request.amount_fen,
+            "fee_fen": item.fee_fen,
+            "refunded_fen": 0,
+            "principal_open_fen": item.request.amount_fen,
+            "as_of": item.as_of,
+        }
+        for item in booked
+    ]
+    statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    use_ids = [int(row[0]) for row in conn.execute(statement, rows)]
+    drafts = [
+        BatchDraft(
+            business_key=f"{item.request.kind.value}:{use_id}",
+            kind=item.request.kind.value,
+            as_of=item.as_of,
+            lines=item.lines,
+            credit_line_id=item.request.credit_line_id,
+            events=item.events,
+        )
+        for item, use_id in zip(booked, use_ids, strict=True)
+    ]
+    post_batches(conn, drafts, caches.accounts)
+    return use_ids
+
+
+def _view(item: _Booked, use_id: int) -> dict[str, Any]:
+    node = item.accepted.product_node
+    return {
+        "id": use_id,
+        "kind": item.request.kind.value,
+        "status": "authorized",
+        "credit_line_id": item.request.credit_line_id,
+        "amount_fen": item.request.amount_fen,
+        "fee_fen": item.fee_fen,
+        "currency": item.request.currency,
+        "as_of": item.as_of.isoformat(),
+        "channel_id": item.request.channel_id,
+        "merchant_id": item.request.merchant_id,
+        "product_code": node.product_code,
+        "product_version": node.product_version,
+        "available_fen": item.available_fen,
+    }

@@ -1,0 +1,393 @@
+"""Repayments: allocation by the product's waterfall, over-payment as customer credit,
+and reversal of a bounced payment that replays the allocation.
+
+The outstanding items are the line's receivable accounts (penalty, fees, interest,
+principal; each unbilled, billed or past due). `compute_waterfall` orders them: past due
+before current (if the product says so), then by the product's component order, then
+billed before unbilled. What is left is held as customer credit. Principal repaid
+reduces the line's uses oldest first and restores their limits at every level.
+
+A line may carry several products; its repayments follow the waterfall of its first
+product (the one booked first), because the receivables are the line's, not a product's.
+
+Reversal (a bounced payment): the payment may have changed what later payments paid, so
+every later payment's allocation on the line is undone too (newest first), the bounced
+one is marked reversed, and the later payments are allocated again, in order, against
+the resulting balances. Nothing is updated in the journal: each step is a new batch.
+Restored principal re-reserves limit usage even above the limit (the customer already
+spent what the bounced payment freed); the line then declines new use until it is back
+under its limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from node_api.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.ledger.accounts import AccountType, line_account_code
+from node_api.ledger.business_date import fetch_business_date, resolve_as_of
+from node_api.ledger.postings import (
+    BatchDraft,
+    PostingLine,
+    SettlementEventDraft,
+    build_reversal,
+    post_batch,
+)
+from node_api.ledger.schema import ID_TYPE
+from node_api.lending.authorize.books import LineBook, fetch_line_books
+from node_api.lending.authorize.context import LendingCaches
+from node_api.lending.authorize.entries import CLEARING, BatchKind, EventKind, funding_adjustment
+from node_api.lending.billing_rules import Component, OutstandingItem, compute_waterfall
+from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
+from node_api.lending.purchases import (
+    apply_reductions,
+    compute_fifo_reductions,
+    fetch_open_uses,
+    fetch_reductions,
+    record_reductions,
+)
+
+RECEIVABLES: tuple[tuple[AccountType, Component, int, bool], ...] = (
+    (AccountType.PENALTY_PAST_DUE, Component.PENALTY, 0, True),
+    (AccountType.PENALTY_BILLED, Component.PENALTY, 1, False),
+    (AccountType.PENALTY_UNBILLED, Component.PENALTY, 2, False),
+    (AccountType.FEE_PAST_DUE, Component.FEES, 0, True),
+    (AccountType.FEE_BILLED, Component.FEES, 1, False),
+    (AccountType.FEE_UNBILLED, Component.FEES, 2, False),
+    (AccountType.INTEREST_PAST_DUE, Component.INTEREST, 0, True),
+    (AccountType.INTEREST_BILLED, Component.INTEREST, 1, False),
+    (AccountType.INTEREST_UNBILLED, Component.INTEREST, 2, False),
+    (AccountType.PRINCIPAL_PAST_DUE, Component.PRINCIPAL, 0, True),
+    (AccountType.PRINCIPAL_BILLED, Component.PRINCIPAL, 1, False),
+    (AccountType.PRINCIPAL_UNBILLED, Component.PRINCIPAL, 2, False),
+)
+"""Each receivable account: its waterfall component, its age rank (billed before
+unbilled) and whether it is past due."""
+
+_REPAID_EVENT = {
+    Component.PRINCIPAL: EventKind.PRINCIPAL_REPAID,
+    Component.INTEREST: EventKind.INTEREST_REPAID,
+    Component.FEES: EventKind.FEE_REPAID,
+    Component.PENALTY: EventKind.PENALTY_REPAID,
+}
+
+repayment_table = Table(
+    "repayment",
+    SQLModel.metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column(
+        "credit_line_id",
+        BigInteger,
+        ForeignKey("credit_line.id", name="fk_repayment_line"),
+        nullable=False,
+        index=True,
+    ),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("payment_ref", String(64), nullable=True),
+    Column("as_of", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reversed_on", Date, nullable=True),
+    CheckConstraint("amount_fen > 0", name="ck_repayment_positive"),
+    CheckConstraint("status IN ('posted', 'reversed')", name="ck_repayment_status"),
+)
+
+repayment_allocation_table = Table(
+    "repayment_allocation",
+    SQLModel.metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column(
+        "repayment_id",
+        BigInteger,
+        ForeignKey("repayment.id", name="fk_repayment_allocation_repayment"),
+        nullable=False,
+    ),
+    Column("seq", Integer, nullable=False),
+    Column("batch_id", BigInteger, nullable=False),
+    Column("active", Boolean, nullable=False),
+    UniqueConstraint("repayment_id", "seq", name="uq_repayment_allocation_seq"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationView:
+    account_type: AccountType
+    component: Component
+    amount_fen: int
+
+
+def compute_outstanding_items(book: LineBook, as_of: date) -> list[OutstandingItem]:
+    """The line's receivables as waterfall items (the item id orders billed first)."""
+    return [
+        OutstandingItem(
+            item_id=f"{rank}:{account_type.value}",
+            component=component,
+            amount_fen=book.normal_fen(account_type),
+            past_due=past_due,
+            due_date=as_of,
+        )
+        for account_type, component, rank, past_due in RECEIVABLES
+        if book.normal_fen(account_type) > 0
+    ]
+
+
+def repay(
+    conn: Connection,
+    caches: LendingCaches,
+    *,
+    line_id: int,
+    amount_fen: int,
+    currency: str,
+    as_of: date | None,
+    payment_ref: str | None = None,
+) -> dict[str, Any]:
+    """Take a payment on a line; return the repayment's view with its allocation."""
+    if amount_fen <= 0:
+        raise CreditNetValueError("the amount must be positive", field="amount_fen")
+    line = lock_line(conn, line_id)
+    if currency != line.currency:
+        raise CreditNetValueError(f"this line is in {line.currency}", field="currency")
+    posted_on = resolve_as_of(as_of, fetch_business_date(conn))
+    if posted_on < line.opened_on:
+        raise CreditNetValueError("the line was not open on that date", field="as_of")
+    if line.status is LineStatus.CLOSED:
+        raise ConflictError("the credit line is closed", field="credit_line_id", code="line_closed")
+    table = repayment_table
+    repayment_id = int(
+        conn.execute(
+            table.insert()
+            .values(
+                credit_line_id=line_id,
+                amount_fen=amount_fen,
+                currency=currency,
+                payment_ref=payment_ref,
+                as_of=posted_on,
+                status="posted",
+            )
+            .returning(table.c.id)
+        ).scalar_one()
+    )
+    book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
+    allocation, credit_fen = _allocate(
+        conn, caches, line, book, repayment_id, amount_fen, posted_on, seq=1
+    )
+    write_usage(conn, line.nodes)
+    return {
+        "repayment_id": repayment_id,
+        "credit_line_id": line_id,
+        "amount_fen": amount_fen,
+        "currency": currency,
+        "as_of": posted_on.isoformat(),
+        "status": "posted",
+        "allocations": [
+            {"account": v.account_type.value, "component": v.component.value, "amount_fen": v.amount_fen}
+            for v in allocation
+        ],
+        "customer_credit_fen": credit_fen,
+    }
+
+
+def _allocate(
+    conn: Connection,
+    caches: LendingCaches,
+    line: LockedLine,
+    book: LineBook,
+    repayment_id: int,
+    amount_fen: int,
+    as_of: date,
+    seq: int,
+) -> tuple[list[AllocationView], int]:
+    """Allocate one payment against the book as it stands; post it; advance the book.
+    Returns the allocations and the part held as customer credit."""
+    first_product = min(line.product_nodes(), key=lambda node: node.node_id)
+    terms = caches.terms_of(conn, first_product)
+    result = compute_waterfall(
+        amount_fen,
+        compute_outstanding_items(book, as_of),
+        terms.allocation.order,
+        terms.allocation.past_due_first,
+    )
+    views = [
+        AllocationView(AccountType(a.item_id.split(":", 1)[1]), a.component, a.amount_fen)
+        for a in result.allocations
+    ]
+    principal_fen = sum(v.amount_fen for v in views if v.component is Component.PRINCIPAL)
+    reductions = compute_fifo_reductions(fetch_open_uses(conn, line.credit_line_id), principal_fen)
+    apply_reductions(conn, line, reductions, -1)
+    lines, events = _repayment_entries(line.credit_line_id, amount_fen, views, result.credit_balance_fen)
+    funding_lines, funding_events = funding_adjustment(
+        book, line.product_nodes(), lambda node: caches.terms_of(conn, node), lines
+    )
+    draft = BatchDraft(
+        business_key=f"repayment:{repayment_id}:{seq}",
+        kind=BatchKind.REPAYMENT,
+        as_of=as_of,
+        lines=tuple(lines + funding_lines),
+        credit_line_id=line.credit_line_id,
+        events=tuple(events + funding_events),
+    )
+    batch_id = post_batch(conn, draft, caches.accounts)
+    book.apply(draft.lines)
+    record_reductions(conn, batch_id, reductions)
+    conn.execute(
+        repayment_allocation_table.insert().values(
+            repayment_id=repayment_id, seq=seq, batch_id=batch_id, active=True
+        )
+    )
+    return views, result.credit_balance_fen
+
+
+def _repayment_entries(
+    line_id: int, amount_fen: int, views: list[AllocationView], credit_fen: int
+) -> tuple[list[PostingLine], list[SettlementEventDraft]]:
+    lines = [PostingLine(CLEARING, amount_fen)]
+    lines += [PostingLine(line_account_code(line_id, v.account_type), -v.amount_fen) for v in views]
+    events = [SettlementEventDraft(EventKind.REPAYMENT_RECEIVED, amount_fen)]
+    by_component: dict[Component, int] = {}
+    for view in views:
+        by_component[view.component] = by_component.get(view.component, 0) + view.amount_fen
+    events += [
+        SettlementEventDraft(_REPAID_EVENT[component], by_component[component])
+        for component in Component
+        if by_component.get(component)
+    ]
+    if credit_fen:
+        lines.append(PostingLine(line_account_code(line_id, AccountType.CUSTOMER_CREDIT), -credit_fen))
+        events.append(SettlementEventDraft(EventKind.CUSTOMER_CREDIT, credit_fen))
+    return lines, events
+
+
+def reverse_repayment(
+    conn: Connection,
+    caches: LendingCaches,
+    *,
+    line_id: int,
+    repayment_id: int,
+    as_of: date | None,
+) -> dict[str, Any]:
+    """Reverse a bounced payment and re-allocate every later payment on the line."""
+    line = lock_line(conn, line_id)
+    target = _fetch_repayment(conn, line_id, repayment_id)
+    if target["status"] != "posted":
+        raise ConflictError(
+            "the repayment is already reversed", field="repayment_id", code="already_reversed"
+        )
+    posted_on = resolve_as_of(as_of, fetch_business_date(conn))
+    if posted_on < target["as_of"]:
+        raise CreditNetValueError("a reversal cannot predate its repayment", field="as_of")
+    table = repayment_table
+    later = [
+        dict(row)
+        for row in conn.execute(
+            select(table)
+            .where(
+                (table.c.credit_line_id == line_id)
+                & (table.c.status == "posted")
+                & (table.c.id > repayment_id)
+            )
+            .order_by(table.c.id)
+        ).mappings()
+    ]
+    book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
+    for repayment in reversed([target, *later]):
+        _undo_allocation(conn, caches, line, book, repayment["id"], posted_on)
+    conn.execute(
+        update(table)
+        .where(table.c.id == repayment_id)
+        .values(status="reversed", reversed_on=posted_on)
+    )
+    for repayment in later:
+        seq = _next_seq(conn, repayment["id"])
+        _allocate(conn, caches, line, book, repayment["id"], repayment["amount_fen"], posted_on, seq)
+    write_usage(conn, line.nodes)
+    return {
+        "repayment_id": repayment_id,
+        "credit_line_id": line_id,
+        "status": "reversed",
+        "reversed_on": posted_on.isoformat(),
+        "reallocated_repayment_ids": [repayment["id"] for repayment in later],
+    }
+
+
+def _fetch_repayment(conn: Connection, line_id: int, repayment_id: int) -> dict[str, Any]:
+    table = repayment_table
+    row = (
+        conn.execute(
+            select(table).where((table.c.id == repayment_id) & (table.c.credit_line_id == line_id))
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFoundError(
+            f"repayment {repayment_id} does not exist on credit line {line_id}",
+            field="repayment_id",
+        )
+    return dict(row)
+
+
+def _undo_allocation(
+    conn: Connection,
+    caches: LendingCaches,
+    line: LockedLine,
+    book: LineBook,
+    repayment_id: int,
+    as_of: date,
+) -> None:
+    """Reverse a repayment's active allocation batch and put its principal back."""
+    allocations = repayment_allocation_table
+    active = conn.execute(
+        select(allocations.c.id, allocations.c.batch_id).where(
+            (allocations.c.repayment_id == repayment_id) & allocations.c.active
+        )
+    ).one()
+    batch_id = int(active.batch_id)
+    apply_reductions(conn, line, fetch_reductions(conn, batch_id), +1)
+    draft = build_reversal(
+        conn, batch_id, business_key=f"reversal:{batch_id}", kind=BatchKind.REPAYMENT_REVERSAL,
+        as_of=as_of,
+    )  # fmt: skip
+    funding_lines, funding_events = funding_adjustment(
+        book, line.product_nodes(), lambda node: caches.terms_of(conn, node), draft.lines
+    )
+    draft = BatchDraft(
+        business_key=draft.business_key,
+        kind=draft.kind,
+        as_of=as_of,
+        lines=draft.lines + tuple(funding_lines),
+        credit_line_id=draft.credit_line_id,
+        events=draft.events + tuple(funding_events),
+        reverses_batch_id=batch_id,
+    )
+    post_batch(conn, draft, caches.accounts)
+    book.apply(draft.lines)
+    conn.execute(
+        update(allocations).where(allocations.c.id == active.id).values(active=False)
+    )
+
+
+def _next_seq(conn: Connection, repayment_id: int) -> int:
+    allocations = repayment_allocation_table
+    rows = conn.execute(
+        select(allocations.c.seq).where(allocations.c.repayment_id == repayment_id)
+    ).scalars()
+    return max((int(seq) for seq in rows), default=0) + 1

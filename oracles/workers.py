@@ -1,0 +1,189 @@
+"""Background workers: the relayer and indexer loops, with backoff and a clean stop.
+
+`creditnet up` starts both inside the node (`start_oracle_workers`); `creditnet
+relayer` and `creditnet indexer` run one alone (`run_until_signalled`). A loop calls
+its `step()` until told to stop: immediately again while there is work, after
+`idle_s` when there is none, and with exponential backoff (capped) while the chain
+RPC or the database fails, so an outage never kills the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Final
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy.exc import OperationalError
+
+from node_api.config import Settings
+from node_api.db import Database
+from node_api.errors import ChainError
+from oracles.abi_codec import DeployedContracts
+from oracles.compiler import CompiledContracts
+from oracles.indexer import Indexer, IndexerConfig
+from oracles.manifest import Manifest
+from oracles.relayer import Relayer, RelayerConfig
+from oracles.tx_sender import JsonRpcClient, TxSender
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_INITIAL_S: Final = 0.2
+BACKOFF_MAX_S: Final = 10.0
+STOP_TIMEOUT_S: Final = 15.0
+TRANSIENT_ERRORS: Final = (ChainError, OperationalError, TimeoutError, ConnectionError)
+
+
+class WorkerLoop(threading.Thread):
+    """Runs `step` repeatedly in a daemon thread until `stop()`."""
+
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], bool],
+        *,
+        idle_s: float = 0.2,
+        backoff_initial_s: float = BACKOFF_INITIAL_S,
+        backoff_max_s: float = BACKOFF_MAX_S,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self._step = step
+        self.idle_s = idle_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self._stopping = threading.Event()
+        self.steps = 0
+        self.errors = 0
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        backoff_s = self.backoff_initial_s
+        while not self._stopping.is_set():
+            try:
+                worked = self._step()
+            except TRANSIENT_ERRORS as error:
+                self._note_error(error, backoff_s, transient=True)
+                self._stopping.wait(backoff_s)
+                backoff_s = min(backoff_s * 2, self.backoff_max_s)
+                continue
+            except Exception as error:  # a bug must not kill the worker: log, back off, retry
+                self._note_error(error, backoff_s, transient=False)
+                self._stopping.wait(backoff_s)
+                backoff_s = min(backoff_s * 2, self.backoff_max_s)
+                continue
+            self.steps += 1
+            backoff_s = self.backoff_initial_s
+            if not worked:
+                self._stopping.wait(self.idle_s)
+
+    def _note_error(self, error: Exception, backoff_s: float, *, transient: bool) -> None:
+        self.errors += 1
+        self.last_error = f"{type(error).__name__}: {error}"
+        log = logger.warning if transient else logger.exception
+        log("worker step failed", extra={"worker": self.name, "retry_in_s": backoff_s})
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after its current step, without waiting."""
+        self._stopping.set()
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Ask the loop to stop after its current step and wait for it."""
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout_s)
+
+
+@dataclass(frozen=True)
+class OracleContext:
+    """What the oracle workers need to reach the chain and the books."""
+
+    database: Database
+    rpc_url: str
+    chain_id: int
+    contracts: DeployedContracts
+    confirmations: int = 0
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        database: Database,
+        rpc_url: str,
+        manifest: Manifest,
+        compiled: CompiledContracts,
+    ) -> OracleContext:
+        return cls(
+            database=database,
+            rpc_url=rpc_url,
+            chain_id=manifest.chain_id,
+            contracts=DeployedContracts.from_manifest(manifest, compiled),
+            confirmations=settings.confirmations,
+        )
+
+
+def build_relayer(
+    context: OracleContext, account: LocalAccount, config: RelayerConfig | None = None
+) -> Relayer:
+    """A relayer with its own RPC session (one per thread)."""
+    sender = TxSender(JsonRpcClient(context.rpc_url), account, context.chain_id)
+    config = config or RelayerConfig(confirmations=context.confirmations)
+    return Relayer(context.database, sender, context.contracts, config)
+
+
+def build_indexer(context: OracleContext, config: IndexerConfig | None = None) -> Indexer:
+    """An indexer with its own RPC session (one per thread)."""
+    config = config or IndexerConfig(confirmations=context.confirmations)
+    return Indexer(context.database, JsonRpcClient(context.rpc_url), context.contracts, config)
+
+
+@dataclass
+class OracleWorkers:
+    """The running oracle loops of a node."""
+
+    loops: list[WorkerLoop]
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        for loop in self.loops:
+            loop.request_stop()
+        for loop in self.loops:
+            loop.stop(timeout_s)
+
+
+def start_oracle_workers(
+    context: OracleContext,
+    relayer_account: LocalAccount | None,
+    *,
+    run_indexer: bool = True,
+) -> OracleWorkers:
+    """Start the relayer (when given an account) and the indexer in background threads."""
+    loops: list[WorkerLoop] = []
+    if relayer_account is not None:
+        loops.append(WorkerLoop("relayer", build_relayer(context, relayer_account).step))
+    if run_indexer:
+        loops.append(WorkerLoop("indexer", build_indexer(context).step, idle_s=0.5))
+    for loop in loops:
+        loop.start()
+    logger.info("oracle workers started", extra={"workers": [loop.name for loop in loops]})
+    return OracleWorkers(loops)
+
+
+def run_until_signalled(workers: OracleWorkers) -> None:
+    """Block until SIGINT or SIGTERM, then stop the workers cleanly (for the CLI)."""
+    stop = threading.Event()
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(1.0):
+            if not any(loop.is_alive() for loop in workers.loops):
+                break
+    finally:
+        workers.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
