@@ -165,7 +165,8 @@ def claim_keys(conn: Connection, claims: Sequence[KeyClaim]) -> list[ClaimResult
     inserted = insert_ignoring_conflicts(
         conn, idempotency_table, rows, ["scope", "idempotency_key"], ("scope", "idempotency_key")
     )
-    claimed = {(str(scope), str(key)) for scope, key in inserted}
+    inserted_rows: list[Any] = list(inserted)
+    claimed = {(str(row[0]), str(row[1])) for row in inserted_rows}
     earlier = _fetch_records(conn, [c for c in claims if (c.scope, c.key) not in claimed])
     results = []
     for claim in claims:

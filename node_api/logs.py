@@ -49,3 +49,5 @@ def configure_logging(level: str = "INFO") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    for noisy in ("alembic", "httpx", "web3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

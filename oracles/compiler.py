@@ -66,7 +66,10 @@ def _find_project_root() -> Path:
 
 
 PROJECT_ROOT: Final = _find_project_root()
-NODE_MODULES: Final = PROJECT_ROOT / "node_modules"
+NODE_MODULES: Final = Path(
+    os.environ.get("CREDITNET_NODE_MODULES", str(PROJECT_ROOT / "node_modules"))
+)
+"""The npm tools (solc, anvil, OpenZeppelin); overridable to share one install."""
 SHIM_PATH: Final = Path(__file__).resolve().with_name("solc_shim.cjs")
 
 

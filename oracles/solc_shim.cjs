@@ -61,7 +61,10 @@ function parseArgs(argv) {
 function loadSolc() {
   let solcPath;
   try {
-    solcPath = require.resolve('solc', { paths: [PROJECT_ROOT] });
+    // CREDITNET_NODE_MODULES points at a node_modules folder shared by several clones.
+    const override = process.env.CREDITNET_NODE_MODULES;
+    const root = override ? path.dirname(path.resolve(override)) : PROJECT_ROOT;
+    solcPath = require.resolve('solc', { paths: [root] });
   } catch (error) {
     fail('npm tools missing: run `make setup`', 3);
   }

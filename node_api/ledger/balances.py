@@ -12,7 +12,7 @@ from datetime import date
 
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql import Subquery
+from sqlalchemy.sql import ColumnElement, FromClause, Subquery
 
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table, posting_table
@@ -59,13 +59,15 @@ def _balances_at(as_of: date) -> Subquery:
 def fetch_trial_balance(conn: Connection, as_of: date | None = None) -> TrialBalance:
     """Debit and credit balances per account type, now or at the end of `as_of`."""
     accounts = ledger_account_table
+    balance: ColumnElement[int]
+    source: FromClause
     if as_of is None:
         balance = accounts.c.balance_fen
         source = accounts
     else:
         at = _balances_at(as_of)
         balance = at.c.balance_fen
-        source = at.join(accounts, accounts.c.id == at.c.account_id)  # type: ignore[assignment]
+        source = at.join(accounts, accounts.c.id == at.c.account_id)
     statement = (
         select(
             accounts.c.account_type,

@@ -199,7 +199,11 @@ def repay(
         "as_of": posted_on.isoformat(),
         "status": "posted",
         "allocations": [
-            {"account": v.account_type.value, "component": v.component.value, "amount_fen": v.amount_fen}
+            {
+                "account": v.account_type.value,
+                "component": v.component.value,
+                "amount_fen": v.amount_fen,
+            }
             for v in allocation
         ],
         "customer_credit_fen": credit_fen,
@@ -233,7 +237,9 @@ def _allocate(
     principal_fen = sum(v.amount_fen for v in views if v.component is Component.PRINCIPAL)
     reductions = compute_fifo_reductions(fetch_open_uses(conn, line.credit_line_id), principal_fen)
     apply_reductions(conn, line, reductions, -1)
-    lines, events = _repayment_entries(line.credit_line_id, amount_fen, views, result.credit_balance_fen)
+    lines, events = _repayment_entries(
+        line.credit_line_id, amount_fen, views, result.credit_balance_fen
+    )
     funding_lines, funding_events = funding_adjustment(
         book, line.product_nodes(), lambda node: caches.terms_of(conn, node), lines
     )
@@ -271,7 +277,9 @@ def _repayment_entries(
         if by_component.get(component)
     ]
     if credit_fen:
-        lines.append(PostingLine(line_account_code(line_id, AccountType.CUSTOMER_CREDIT), -credit_fen))
+        lines.append(
+            PostingLine(line_account_code(line_id, AccountType.CUSTOMER_CREDIT), -credit_fen)
+        )
         events.append(SettlementEventDraft(EventKind.CUSTOMER_CREDIT, credit_fen))
     return lines, events
 
@@ -317,7 +325,9 @@ def reverse_repayment(
     )
     for repayment in later:
         seq = _next_seq(conn, repayment["id"])
-        _allocate(conn, caches, line, book, repayment["id"], repayment["amount_fen"], posted_on, seq)
+        _allocate(
+            conn, caches, line, book, repayment["id"], repayment["amount_fen"], posted_on, seq
+        )
     write_usage(conn, line.nodes)
     return {
         "repayment_id": repayment_id,
@@ -380,9 +390,7 @@ def _undo_allocation(
     )
     post_batch(conn, draft, caches.accounts)
     book.apply(draft.lines)
-    conn.execute(
-        update(allocations).where(allocations.c.id == active.id).values(active=False)
-    )
+    conn.execute(update(allocations).where(allocations.c.id == active.id).values(active=False))
 
 
 def _next_seq(conn: Connection, repayment_id: int) -> int:

@@ -156,7 +156,8 @@ def _finish(
     goods = np.array([*bins.goods, missing[0]], dtype=np.int64)
     bads = np.array([*bins.bads, missing[1]], dtype=np.int64)
     woe = compute_woe(goods, bads, settings.smoothing)
-    edges = () if groups else tuple(float(label[0]) for label in bins.labels[1:])
+    numeric = column.kind == ColumnKind.NUMERIC
+    edges = tuple(float(label[0]) for label in bins.labels[1:]) if numeric else ()
     return FittedBinning(
         name=column.name,
         kind=column.kind,

@@ -7,3 +7,16 @@ from fastapi import APIRouter
 from node_api.routes import health
 
 ROUTERS: list[APIRouter] = [health.router]
+
+from node_api.routes import oracles  # noqa: E402 - appended by the oracles part
+
+ROUTERS.append(oracles.router)
+
+from node_api.routes import (  # noqa: E402 - appended by the ledger and lending part
+    credit_lines,
+    ledger,
+    purchases,
+    repayments,
+)
+
+ROUTERS.extend([credit_lines.router, purchases.router, repayments.router, ledger.router])

@@ -130,4 +130,3 @@ class GroupCommitter(Generic[Item, Result]):
         stats.largest = max(stats.largest, size)
         stats.db_seconds += seconds
         stats.sizes[size] = stats.sizes.get(size, 0) + 1
-

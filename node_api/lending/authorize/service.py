@@ -1,0 +1,54 @@
+"""The authorization service of one worker: its caches and its group committer.
+
+The committer belongs to the event loop it was created in (futures and the async
+engine's connections are bound to a loop), so a new loop gets a new committer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from node_api.db import Database
+from node_api.idempotency import StoredResponse
+from node_api.lending.authorize.batch import run_use_batch
+from node_api.lending.authorize.batcher import GroupCommitter
+from node_api.lending.authorize.context import LendingCaches, caches_for
+from node_api.lending.authorize.decide import UseRequest
+
+MAX_BATCH_ITEMS = 50
+MAX_WAIT_S = 0.002
+
+
+class AuthorizationService:
+    """Submits uses to the worker's group committer."""
+
+    def __init__(self, database: Database, caches: LendingCaches, **options: Any) -> None:
+        self.caches = caches
+
+        def run(conn: Connection, requests: list[UseRequest]) -> list[StoredResponse]:
+            return run_use_batch(conn, caches, requests)
+
+        self.loop = asyncio.get_running_loop()
+        self.committer: GroupCommitter[UseRequest, StoredResponse] = GroupCommitter(
+            database.async_engine,
+            run,
+            max_items=options.get("max_items", MAX_BATCH_ITEMS),
+            max_wait_s=options.get("max_wait_s", MAX_WAIT_S),
+            max_in_flight=options.get("max_in_flight", 1),
+        )
+
+    async def authorize(self, request: UseRequest) -> StoredResponse:
+        return await self.committer.submit(request)
+
+
+def service_for(state: Any, database: Database) -> AuthorizationService:
+    """The worker's service kept on an app's `state`, made for the running loop."""
+    service = getattr(state, "authorization_service", None)
+    loop = asyncio.get_running_loop()
+    if not isinstance(service, AuthorizationService) or service.loop is not loop:
+        service = AuthorizationService(database, caches_for(state))
+        state.authorization_service = service
+    return service

@@ -1,0 +1,1 @@
+"""Trained scorecard cards shipped with the node (JSON; see ../data/SOURCE.md)."""

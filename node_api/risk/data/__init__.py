@@ -1,0 +1,1 @@
+"""Training data sets the shipped cards were trained on (see SOURCE.md)."""

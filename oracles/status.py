@@ -1,0 +1,86 @@
+"""What the oracles are doing: outbox depth, indexer position and lag, signer addresses.
+
+Read-only and cheap (a GROUP BY, one checkpoint row, the keystore files' public
+addresses without decrypting them); the chain head comes from the caller.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session
+
+from node_api.config import Settings
+from node_api.db import Database
+from oracles.chain import get_redacted_url
+from oracles.outbox import fetch_depth_by_status
+from oracles.signers import fetch_keystore_addresses, parse_remote_signers
+from oracles.tables import IndexerCheckpoint
+
+
+@dataclass(frozen=True)
+class IndexerStatus:
+    last_block: int | None
+    last_block_hash: str | None
+    updated_at: datetime | None
+    chain_head: int | None
+    lag_blocks: int | None
+
+
+@dataclass(frozen=True)
+class SignerStatus:
+    addresses: list[str]
+    threshold: int
+    remote_endpoints: list[str]
+
+
+@dataclass(frozen=True)
+class OracleStatus:
+    outbox_by_kind: dict[str, dict[str, int]]
+    outbox_totals: dict[str, int]
+    indexer: IndexerStatus
+    signers: SignerStatus
+
+
+def compute_signer_status(settings: Settings, keystore_dir: Path) -> SignerStatus:
+    """Remote signers as configured, else the in-process keystores' addresses."""
+    remote = parse_remote_signers(settings.remote_signers)
+    if remote:
+        return SignerStatus(
+            addresses=[address for _url, address in remote if address],
+            threshold=settings.signer_threshold,
+            remote_endpoints=[get_redacted_url(url) for url, _address in remote],
+        )
+    addresses = fetch_keystore_addresses(keystore_dir)[: settings.signer_count]
+    return SignerStatus(addresses, settings.signer_threshold, [])
+
+
+def fetch_oracle_status(
+    database: Database, settings: Settings, chain_head: int | None, indexer_name: str = "main"
+) -> OracleStatus:
+    """The status of the node's oracles; `chain_head` is None when the chain is unreachable."""
+    with Session(database.engine) as session:
+        depth = fetch_depth_by_status(session)
+        checkpoint = session.get(IndexerCheckpoint, indexer_name)
+    totals: Counter[str] = Counter()
+    for by_status in depth.values():
+        totals.update(by_status)
+    last_block = checkpoint.block_number if checkpoint else None
+    lag = None
+    if chain_head is not None:
+        lag = max(chain_head - (last_block if last_block is not None else 0), 0)
+    return OracleStatus(
+        outbox_by_kind=depth,
+        outbox_totals=dict(sorted(totals.items())),
+        indexer=IndexerStatus(
+            last_block=last_block,
+            last_block_hash=checkpoint.block_hash if checkpoint else None,
+            updated_at=checkpoint.updated_at if checkpoint else None,
+            chain_head=chain_head,
+            lag_blocks=lag,
+        ),
+        signers=compute_signer_status(settings, settings.keystore_dir),
+    )

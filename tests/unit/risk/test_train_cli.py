@@ -1,0 +1,81 @@
+"""`creditnet risk train` body: any tabular CSV in, one JSON object of metrics out."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from node_api.risk.scorecard import Scorecard
+from node_api.risk.training import main
+
+JOBS = ["fixed", "freelance", "partime", "others"]
+
+
+def _write_applications(path: Path, rows: int = 800) -> None:
+    """Synthetic applications whose bad rate depends on income, job and debt."""
+    generator = random.Random(11)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["customer_id", "income", "job", "debt", "notes", "result"])
+        for n in range(rows):
+            income = generator.randint(50, 400)
+            job = generator.choice(JOBS)
+            debt = generator.choice([0, 0, 500, 2000])
+            risk = 0.6 - income / 800 + (0.2 if job == "partime" else 0) + debt / 10_000
+            result = "default" if generator.random() < risk else "paid"
+            missing_income = n % 15 == 0
+            writer.writerow([n, "" if missing_income else income, job, debt, "none", result])
+
+
+def test_main_prints_metrics_and_writes_a_servable_card(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "applications.csv"
+    out = tmp_path / "card.json"
+    _write_applications(data)
+    status = main(
+        [
+            "--data",
+            str(data),
+            "--target",
+            "result",
+            "--bad",
+            "default",
+            "--ignore",
+            "customer_id",
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"auc", "ks", "gini", "n_rows", "bad_rate"} <= metrics.keys()
+    assert metrics["n_rows"] == 800
+    assert metrics["auc"] > 0.65
+    assert "customer_id" not in metrics["characteristics"]
+    assert "income" in metrics["characteristics"]
+    scorecard = Scorecard.load(out)
+    assert scorecard.model_id == metrics["model_id"]
+    low = scorecard.score({"income": 60, "job": "partime", "debt": 2000})
+    high = scorecard.score({"income": 390, "job": "fixed", "debt": 0})
+    assert low.score < high.score
+
+
+def test_RevertWhen_target_column_is_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "applications.csv"
+    _write_applications(data, rows=50)
+    assert main(["--data", str(data), "--target", "status", "--bad", "default"]) == 2
+    assert json.loads(capsys.readouterr().err)["field"] == "target"
+
+
+def test_RevertWhen_data_file_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--data", str(tmp_path / "nope.csv"), "--target", "t", "--bad", "b"]) == 2
+    assert json.loads(capsys.readouterr().err)["field"] == "data"
