@@ -68,6 +68,7 @@ class Indexer:
         self._by_address: dict[str, DeployedContract] = {c.address.lower(): c for c in followed}
         self._start_block = min(c.deploy_block for c in followed)
         self.reorgs_handled = 0
+        self._range_blocks = self.config.range_max_blocks
         self._ranges_stored = 0
 
     def step(self) -> bool:
@@ -77,7 +78,7 @@ class Indexer:
         safe = head - self.config.confirmations
         if safe <= checkpoint.number:
             return self._check_tip(checkpoint)
-        last = min(safe, checkpoint.number + self.config.range_max_blocks)
+        last = min(safe, checkpoint.number + self._range_blocks)
         first_block, last_block, logs = self.rpc.batch(
             [
                 ("eth_getBlockByNumber", [hex(checkpoint.number + 1), False]),
@@ -86,7 +87,7 @@ class Indexer:
             ]
         )
         if isinstance(logs, RpcFailure):
-            raise ChainError(f"eth_getLogs failed: {logs.message}", code="rpc_error")
+            return self._shrink_range(logs)
         first, end = _header(first_block, checkpoint.number + 1), _header(last_block, last)
         if first.parent_hash != checkpoint.hash:
             self._handle_reorg(checkpoint)
@@ -96,6 +97,7 @@ class Indexer:
             return True  # the chain moved under the read: read the range again
         events, blocks = self._decode(logs)
         self.store.store_range(events, [*blocks, end], end)
+        self._range_blocks = min(self._range_blocks * 2, self.config.range_max_blocks)
         self._ranges_stored += 1
         if self._ranges_stored % PRUNE_EVERY_RANGES == 0:
             self.store.prune_blocks(end.number - self.config.keep_block_hashes)
@@ -107,6 +109,14 @@ class Indexer:
         while self.step():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"indexer not caught up after {timeout_s} s")
+
+    def _shrink_range(self, failure: RpcFailure) -> bool:
+        """Halve the range after a refused eth_getLogs (providers cap results per call)."""
+        if self._range_blocks == 1:
+            raise ChainError(f"eth_getLogs failed: {failure.message}", code="rpc_error")
+        self._range_blocks = max(1, self._range_blocks // 2)
+        logger.info("log range shrunk", extra={"range_blocks": self._range_blocks})
+        return True
 
     def _log_filter(self, from_block: int, to_block: int) -> dict[str, Any]:
         return {

@@ -8,7 +8,6 @@ these; adding a kind adds a class here.
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,8 @@ from typing import Any, Final
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from oracles.abi_codec import ContractCodec
+from node_api.errors import ConfigurationError
+from oracles.abi_codec import ContractCodec, encode_static_tuple_array
 from oracles.outbox import OutboxKind
 
 CREDIT_REGISTRY: Final = "CreditRegistry"
@@ -108,8 +108,11 @@ class RelayKind(ABC):
     ) -> LandingCheck:
         """Whether the item already landed, from the view's output."""
 
-    def get_retry_delay_s(self, error_name: str, args: dict[str, Any]) -> float | None:
-        """Seconds to wait before retrying after this revert, or None to park the item."""
+    def get_retry_delay_s(
+        self, error_name: str, args: dict[str, Any], chain_time_s: int
+    ) -> float | None:
+        """Seconds to wait before retrying after this revert, or None to park the item.
+        `chain_time_s` is the latest block's timestamp (contracts judge time by it)."""
         return None
 
 
@@ -119,8 +122,11 @@ class AgreementOpenKind(RelayKind):
     batch_size_max = AGREEMENT_BATCH_MAX
 
     def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
-        items = [tuple(_agreement_tuple(payload)) for payload in payloads]
-        return codec.function("openAgreements").encode([items])
+        rows = [_agreement_tuple(payload) for payload in payloads]
+        function = codec.function("openAgreements")
+        if function.input_types != (f"({','.join(COMMITMENT_TYPES)})[]",):
+            raise ConfigurationError("openAgreements no longer takes AgreementInput[]")
+        return function.selector + encode_static_tuple_array(COMMITMENT_TYPES, rows)
 
     def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
         return 60_000 + 75_000 * len(payloads)
@@ -305,9 +311,11 @@ class CycleFinalizeKind(RelayKind):
             return LandingCheck(Landing.CONFLICT, f"cycle {payload['cycle_id']} was rejected")
         return LandingCheck(Landing.ABSENT)
 
-    def get_retry_delay_s(self, error_name: str, args: dict[str, Any]) -> float | None:
+    def get_retry_delay_s(
+        self, error_name: str, args: dict[str, Any], chain_time_s: int
+    ) -> float | None:
         if error_name == "DisputeWindowOpen":
-            return max(1.0, float(args["disputeDeadline"]) - time.time())
+            return max(1.0, float(args["disputeDeadline"]) - chain_time_s)
         if error_name == "UnexpectedCycleStatus" and args.get("status") == CYCLE_DISPUTED:
             return RETRY_NOT_YET_S
         return None
@@ -334,7 +342,9 @@ class CycleClaimKind(RelayKind):
         _net, _listed, _disputed, settled = codec.function("getPosition").decode_output(output)
         return LandingCheck(Landing.SAME if settled else Landing.ABSENT)
 
-    def get_retry_delay_s(self, error_name: str, args: dict[str, Any]) -> float | None:
+    def get_retry_delay_s(
+        self, error_name: str, args: dict[str, Any], chain_time_s: int
+    ) -> float | None:
         waiting = (CYCLE_PROPOSED, CYCLE_DISPUTED, CYCLE_FINALIZED)
         if error_name == "UnexpectedCycleStatus" and args.get("status") in waiting:
             return RETRY_NOT_YET_S

@@ -100,11 +100,11 @@ class RelayStore:
             ).all()
         return [OpenSubmission(*row) for row in rows]
 
-    def fetch_items_of(self, submission_id: int) -> list[QueuedItem]:
-        """The items a submission carries, in id order."""
+    def fetch_items_of(self, tx_hash: str) -> list[QueuedItem]:
+        """The items a recorded transaction carries, in id order."""
         with self.database.engine.connect() as conn:
             rows = conn.execute(
-                _item_columns().where(OUTBOX.c.submission_id == submission_id).order_by(OUTBOX.c.id)
+                _item_columns().where(OUTBOX.c.tx_hash == tx_hash).order_by(OUTBOX.c.id)
             ).all()
         return [QueuedItem(*row) for row in rows]
 
@@ -137,36 +137,40 @@ class RelayStore:
     def record_intents(self, intents: Sequence[Intent]) -> None:
         """Store the signed transactions and mark their items sent, in one transaction."""
         now = get_utc_now()
+        submissions = [
+            {
+                "kind": intent.kind,
+                "sender": self.sender,
+                "nonce": intent.signed.nonce,
+                "tx_hash": intent.signed.tx_hash,
+                "raw_tx": intent.signed.raw_tx,
+                "item_count": len(intent.item_ids),
+                "status": SubmissionStatus.SIGNED.value,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for intent in intents
+        ]
+        items = [
+            {"item": item_id, "hash": intent.signed.tx_hash, "nonce": intent.signed.nonce}
+            for intent in intents
+            for item_id in intent.item_ids
+        ]
         with self.database.engine.begin() as conn:
-            for intent in intents:
-                submission_id = conn.execute(
-                    sa.insert(SUBMISSION)
-                    .values(
-                        kind=intent.kind,
-                        sender=self.sender,
-                        nonce=intent.signed.nonce,
-                        tx_hash=intent.signed.tx_hash,
-                        raw_tx=intent.signed.raw_tx,
-                        item_count=len(intent.item_ids),
-                        status=SubmissionStatus.SIGNED.value,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(SUBMISSION.c.id)
-                ).scalar_one()
-                conn.execute(
-                    sa.update(OUTBOX)
-                    .where(OUTBOX.c.id.in_(list(intent.item_ids)))
-                    .values(
-                        status=OutboxStatus.SENT.value,
-                        submission_id=submission_id,
-                        tx_hash=intent.signed.tx_hash,
-                        tx_nonce=intent.signed.nonce,
-                        block_number=None,
-                        attempts=OUTBOX.c.attempts + 1,
-                        updated_at=now,
-                    )
-                )
+            conn.execute(sa.insert(SUBMISSION), submissions)
+            conn.execute(
+                sa.update(OUTBOX)
+                .where(OUTBOX.c.id == sa.bindparam("item"))
+                .values(
+                    status=OutboxStatus.SENT.value,
+                    tx_hash=sa.bindparam("hash"),
+                    tx_nonce=sa.bindparam("nonce"),
+                    block_number=None,
+                    attempts=OUTBOX.c.attempts + 1,
+                    updated_at=now,
+                ),
+                items,
+            )
 
     def record_mined(self, submission_id: int, block_number: int, block_hash: str) -> None:
         """A receipt exists but is not deep enough yet."""
@@ -182,24 +186,24 @@ class RelayStore:
                 )
             )
 
-    def record_confirmed(self, receipts: Sequence[tuple[int, dict[str, Any]]]) -> None:
-        """Successful receipts (submission id, receipt): submissions and items confirmed."""
+    def record_confirmed(self, receipts: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Successful receipts (tx hash, receipt): submissions and items confirmed."""
         if not receipts:
             return
         now = get_utc_now()
         params = [
             {
-                "sid": submission_id,
+                "hash": tx_hash,
                 "block": int(receipt["blockNumber"], 16),
                 "block_hash": receipt["blockHash"],
                 "gas": int(receipt["gasUsed"], 16),
             }
-            for submission_id, receipt in receipts
+            for tx_hash, receipt in receipts
         ]
         with self.database.engine.begin() as conn:
             conn.execute(
                 sa.update(SUBMISSION)
-                .where(SUBMISSION.c.id == sa.bindparam("sid"))
+                .where(SUBMISSION.c.tx_hash == sa.bindparam("hash"))
                 .values(
                     status=SubmissionStatus.CONFIRMED.value,
                     block_number=sa.bindparam("block"),
@@ -212,7 +216,7 @@ class RelayStore:
             conn.execute(
                 sa.update(OUTBOX)
                 .where(
-                    OUTBOX.c.submission_id == sa.bindparam("sid"),
+                    OUTBOX.c.tx_hash == sa.bindparam("hash"),
                     OUTBOX.c.status == OutboxStatus.SENT.value,
                 )
                 .values(
@@ -224,12 +228,12 @@ class RelayStore:
                 params,
             )
 
-    def record_item_error(self, submission_id: int, message: str) -> None:
-        """Note a broadcast problem on a submission's items without changing their state."""
+    def record_item_error(self, tx_hash: str, message: str) -> None:
+        """Note a broadcast problem on a transaction's items without changing their state."""
         with self.database.engine.begin() as conn:
             conn.execute(
                 sa.update(OUTBOX)
-                .where(OUTBOX.c.submission_id == submission_id)
+                .where(OUTBOX.c.tx_hash == tx_hash)
                 .values(last_error=message[:2000], updated_at=get_utc_now())
             )
 
@@ -273,25 +277,37 @@ def _apply_outcome(conn: sa.Connection, outcome: Outcome, now: datetime) -> None
                 updated_at=now,
             )
         )
-    for item_id, error in outcome.parked.items():
+    if outcome.parked:
         conn.execute(
             sa.update(OUTBOX)
-            .where(OUTBOX.c.id == item_id)
-            .values(status=OutboxStatus.PARKED.value, last_error=error[:2000], updated_at=now)
+            .where(OUTBOX.c.id == sa.bindparam("item"))
+            .values(
+                status=OutboxStatus.PARKED.value,
+                last_error=sa.bindparam("error"),
+                updated_at=now,
+            ),
+            [{"item": item, "error": error[:2000]} for item, error in outcome.parked.items()],
         )
-    for item_id, (delay_s, reason) in outcome.retry.items():
+    if outcome.retry:
         conn.execute(
             sa.update(OUTBOX)
-            .where(OUTBOX.c.id == item_id)
+            .where(OUTBOX.c.id == sa.bindparam("item"))
             .values(
                 status=OutboxStatus.PENDING.value,
-                submission_id=None,
                 tx_hash=None,
                 tx_nonce=None,
-                available_at=now + timedelta(seconds=delay_s) if delay_s > 0 else None,
-                last_error=reason[:2000],
+                available_at=sa.bindparam("due"),
+                last_error=sa.bindparam("reason"),
                 updated_at=now,
-            )
+            ),
+            [
+                {
+                    "item": item,
+                    "due": now + timedelta(seconds=delay_s) if delay_s > 0 else None,
+                    "reason": reason[:2000],
+                }
+                for item, (delay_s, reason) in outcome.retry.items()
+            ],
         )
 
 

@@ -110,7 +110,7 @@ class Relayer:
         head = self.sender.fetch_block_number()
         missing = [s for s, receipt in zip(submissions, receipts, strict=True) if receipt is None]
         progressed = self._rebroadcast_missing(missing) if missing else False
-        final_ok: list[tuple[int, dict[str, Any]]] = []
+        final_ok: list[tuple[str, dict[str, Any]]] = []
         final_reverted: list[tuple[OpenSubmission, dict[str, Any]]] = []
         for submission, receipt in zip(submissions, receipts, strict=True):
             if receipt is None:
@@ -121,7 +121,7 @@ class Relayer:
                     self.store.record_mined(submission.id, block, receipt["blockHash"])
                 continue
             if int(receipt["status"], 16) == 1:
-                final_ok.append((submission.id, receipt))
+                final_ok.append((submission.tx_hash, receipt))
             else:
                 final_reverted.append((submission, receipt))
         if final_ok or final_reverted:
@@ -166,13 +166,15 @@ class Relayer:
                     "broadcast rejected",
                     extra={"tx_hash": submission.tx_hash, "error": result.message},
                 )
-                self.store.record_item_error(submission.id, f"broadcast rejected: {result.message}")
+                self.store.record_item_error(
+                    submission.tx_hash, f"broadcast rejected: {result.message}"
+                )
         return progressed
 
     def _resolve_by_chain_state(self, submission: OpenSubmission, status: SubmissionStatus) -> None:
         """Settle the items of a reverted or dropped transaction by their on-chain state."""
         relay_kind = self.kinds[submission.kind]
-        items = self.store.fetch_items_of(submission.id)
+        items = self.store.fetch_items_of(submission.tx_hash)
         outcome = Outcome(landed=[], parked={}, retry={})
         absent: list[QueuedItem] = []
         for item, check in zip(items, self._check_landing(relay_kind, items), strict=True):
@@ -236,7 +238,11 @@ class Relayer:
                     )
                 continue
             name, args, description = failure
-            delay_s = relay_kind.get_retry_delay_s(name, args) if name else None
+            delay_s = (
+                relay_kind.get_retry_delay_s(name, args, self.sender.fetch_block_timestamp())
+                if name
+                else None
+            )
             if delay_s is not None:
                 outcome.retry[item.id] = (delay_s, f"not yet: {description}")
             else:

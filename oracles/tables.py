@@ -60,10 +60,11 @@ class OutboxItem(SQLModel, table=True):
     )
     attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
-    submission_id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, nullable=True, index=True)
+    tx_hash: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(66), nullable=True, index=True)
     )
-    tx_hash: str | None = Field(default=None, sa_column=sa.Column(sa.String(66), nullable=True))
+    """The transaction that carries the item (relay_submission.tx_hash), recorded before
+    it is broadcast."""
     tx_nonce: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
     block_number: int | None = Field(
         default=None, sa_column=sa.Column(sa.BigInteger, nullable=True)

@@ -20,7 +20,10 @@ from typing import Any, Final
 
 import orjson
 import requests
+import rlp  # type: ignore[import-untyped]
+from coincurve import PrivateKey
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 
 from node_api.errors import ChainError
 from oracles.chain import get_redacted_url
@@ -30,6 +33,7 @@ logger = logging.getLogger(__name__)
 BATCH_CALLS_MAX: Final = 500
 REVERT_ERROR_CODE: Final = 3
 PRIORITY_FEE_WEI: Final = 1_000_000_000
+DYNAMIC_FEE_TX_TYPE: Final = b"\x02"
 BASE_FEE_HEADROOM_FACTOR: Final = 3  # base fee may rise 12.5% a block: room for ~9 full blocks
 
 
@@ -195,12 +199,41 @@ def classify_broadcast(result: Any) -> BroadcastResult:
     return BroadcastResult(BroadcastOutcome.REJECTED, result.message)
 
 
+def sign_dynamic_fee_call(
+    key: PrivateKey, chain_id: int, nonce: int, to: str, data: bytes, gas: int, fees: FeeQuote
+) -> tuple[bytes, bytes]:
+    """An EIP-1559 (type 2) transaction calling `to`, signed: (raw bytes, hash).
+
+    Byte for byte what eth-account's `sign_transaction` produces (RFC 6979 signatures
+    are deterministic), without its per-call validation of a transaction dict, which
+    costs three times the signature itself.
+    """
+    fields = [
+        chain_id,
+        nonce,
+        fees.max_priority_fee_per_gas_wei,
+        fees.max_fee_per_gas_wei,
+        gas,
+        bytes.fromhex(to.removeprefix("0x")),
+        0,
+        data,
+        [],
+    ]
+    unsigned = DYNAMIC_FEE_TX_TYPE + rlp.encode(fields)
+    signature = key.sign_recoverable(keccak(unsigned), hasher=None)
+    r_value = int.from_bytes(signature[:32], "big")
+    s_value = int.from_bytes(signature[32:64], "big")
+    raw = DYNAMIC_FEE_TX_TYPE + rlp.encode([*fields, signature[64], r_value, s_value])
+    return raw, keccak(raw)
+
+
 class TxSender:
     """Signs contract calls for one account with a local nonce counter and sends them raw."""
 
     def __init__(self, rpc: JsonRpcClient, account: LocalAccount, chain_id: int) -> None:
         self.rpc = rpc
         self._account = account
+        self._signing_key = PrivateKey(bytes(account.key))
         self.chain_id = chain_id
         self._next_nonce: int | None = None
 
@@ -235,24 +268,11 @@ class TxSender:
         if self._next_nonce is None:
             raise ChainError("sync_nonce() before signing", code="nonce_unsynced")
         nonce = self._next_nonce
-        transaction: dict[str, Any] = {
-            "type": 2,
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "to": to,
-            "value": 0,
-            "data": data,
-            "gas": gas,
-            "maxFeePerGas": fees.max_fee_per_gas_wei,
-            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas_wei,
-        }
-        signed = self._account.sign_transaction(transaction)  # type: ignore[arg-type]
-        self._next_nonce = nonce + 1
-        return SignedTx(
-            nonce=nonce,
-            tx_hash="0x" + signed.hash.hex(),
-            raw_tx="0x" + signed.raw_transaction.hex(),
+        raw, tx_hash = sign_dynamic_fee_call(
+            self._signing_key, self.chain_id, nonce, to, data, gas, fees
         )
+        self._next_nonce = nonce + 1
+        return SignedTx(nonce=nonce, tx_hash="0x" + tx_hash.hex(), raw_tx="0x" + raw.hex())
 
     def broadcast(self, raw_txs: Sequence[str]) -> list[BroadcastResult]:
         """Send raw transactions in one JSON-RPC batch; one outcome per transaction."""
@@ -273,6 +293,11 @@ class TxSender:
 
     def fetch_block_number(self) -> int:
         return int(self.rpc.call("eth_blockNumber", []), 16)
+
+    def fetch_block_timestamp(self) -> int:
+        """The latest block's timestamp (unix seconds): the time contracts see."""
+        block = self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        return int(block["timestamp"], 16)
 
     def call_many(self, calls: Sequence[tuple[str, bytes]]) -> list[bytes | RpcFailure]:
         """`eth_call` each (to, data) from this account at the latest block, in one batch."""

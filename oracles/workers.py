@@ -1,7 +1,8 @@
 """Background workers: the relayer and indexer loops, with backoff and a clean stop.
 
-`creditnet up` starts both inside the node (`start_oracle_workers`); `creditnet
-relayer` and `creditnet indexer` run one alone (`run_until_signalled`). A loop calls
+`creditnet up` starts both inside the node (`start_oracle_workers`, or
+`run_step_loop(name, relayer.step, stop_event)` in a thread the caller owns);
+`creditnet relayer` and `creditnet indexer` run one alone (`run_until_signalled`). A loop calls
 its `step()` until told to stop: immediately again while there is work, after
 `idle_s` when there is none, and with exponential backoff (capped) while the chain
 RPC or the database fails, so an outage never kills the worker.
@@ -38,8 +39,52 @@ STOP_TIMEOUT_S: Final = 15.0
 TRANSIENT_ERRORS: Final = (ChainError, OperationalError, TimeoutError, ConnectionError)
 
 
+@dataclass
+class LoopStats:
+    """What a step loop has done: steps completed, failures and the last one."""
+
+    steps: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+
+def run_step_loop(
+    name: str,
+    step: Callable[[], bool],
+    stop: threading.Event,
+    *,
+    stats: LoopStats | None = None,
+    idle_s: float = 0.2,
+    backoff_initial_s: float = BACKOFF_INITIAL_S,
+    backoff_max_s: float = BACKOFF_MAX_S,
+) -> None:
+    """Call `step` until `stop` is set, in the caller's thread.
+
+    Again at once while it reports work, after `idle_s` when it does not, and after an
+    exponentially growing pause (capped) when it raises: an outage or a bug is logged
+    and retried, never fatal.
+    """
+    stats = stats if stats is not None else LoopStats()
+    backoff_s = backoff_initial_s
+    while not stop.is_set():
+        try:
+            worked = step()
+        except Exception as error:  # logged with its kind; the loop must survive it
+            stats.errors += 1
+            stats.last_error = f"{type(error).__name__}: {error}"
+            log = logger.warning if isinstance(error, TRANSIENT_ERRORS) else logger.exception
+            log("worker step failed", extra={"worker": name, "retry_in_s": backoff_s})
+            stop.wait(backoff_s)
+            backoff_s = min(backoff_s * 2, backoff_max_s)
+            continue
+        stats.steps += 1
+        backoff_s = backoff_initial_s
+        if not worked:
+            stop.wait(idle_s)
+
+
 class WorkerLoop(threading.Thread):
-    """Runs `step` repeatedly in a daemon thread until `stop()`."""
+    """`run_step_loop` in a daemon thread of its own, until `stop()`."""
 
     def __init__(
         self,
@@ -56,35 +101,30 @@ class WorkerLoop(threading.Thread):
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self._stopping = threading.Event()
-        self.steps = 0
-        self.errors = 0
-        self.last_error: str | None = None
+        self.stats = LoopStats()
+
+    @property
+    def steps(self) -> int:
+        return self.stats.steps
+
+    @property
+    def errors(self) -> int:
+        return self.stats.errors
+
+    @property
+    def last_error(self) -> str | None:
+        return self.stats.last_error
 
     def run(self) -> None:
-        backoff_s = self.backoff_initial_s
-        while not self._stopping.is_set():
-            try:
-                worked = self._step()
-            except TRANSIENT_ERRORS as error:
-                self._note_error(error, backoff_s, transient=True)
-                self._stopping.wait(backoff_s)
-                backoff_s = min(backoff_s * 2, self.backoff_max_s)
-                continue
-            except Exception as error:  # a bug must not kill the worker: log, back off, retry
-                self._note_error(error, backoff_s, transient=False)
-                self._stopping.wait(backoff_s)
-                backoff_s = min(backoff_s * 2, self.backoff_max_s)
-                continue
-            self.steps += 1
-            backoff_s = self.backoff_initial_s
-            if not worked:
-                self._stopping.wait(self.idle_s)
-
-    def _note_error(self, error: Exception, backoff_s: float, *, transient: bool) -> None:
-        self.errors += 1
-        self.last_error = f"{type(error).__name__}: {error}"
-        log = logger.warning if transient else logger.exception
-        log("worker step failed", extra={"worker": self.name, "retry_in_s": backoff_s})
+        run_step_loop(
+            self.name,
+            self._step,
+            self._stopping,
+            stats=self.stats,
+            idle_s=self.idle_s,
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
+        )
 
     def request_stop(self) -> None:
         """Ask the loop to stop after its current step, without waiting."""

@@ -105,7 +105,7 @@ def compute_leaf_hashes(entries: Sequence[SettlementEntry]) -> list[bytes]:
     """Leaf hashes of many entries, in order: the batch hot path of a cycle close.
 
     Same bytes as `SettlementEntry.leaf_hash`, with the per-call overhead taken out (local
-    names, one concatenation per leaf); a million entries take about two seconds.
+    names, one concatenation per leaf); a million entries take about 2.5 s on one core.
     """
     keccak = keccak_256
     return [

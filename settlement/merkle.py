@@ -222,19 +222,24 @@ def build_tree(leaf_hashes: Sequence[bytes], *, sort_leaves: bool = True) -> Mer
         raise CreditNetValueError("a Merkle tree needs at least one leaf", field="leaf_hashes")
     if any(len(leaf) != HASH_BYTES for leaf in leaf_hashes):
         raise CreditNetValueError("every leaf hash is 32 bytes", field="leaf_hashes")
-    if sort_leaves:
-        order = sorted(range(leaf_count), key=leaf_hashes.__getitem__)
-    else:
-        order = list(range(leaf_count))
+    order = sorted(range(leaf_count), key=leaf_hashes.__getitem__) if sort_leaves else None
+    return _layout(leaf_hashes, order)
+
+
+def _layout(leaf_hashes: Sequence[bytes], order: list[int] | None) -> MerkleTree:
+    """Place the leaves (sorted position `p` at index `2n - 2 - p`) and hash the rest."""
+    leaf_count = len(leaf_hashes)
     node_count = 2 * leaf_count - 1
-    nodes: list[bytes] = [b""] * node_count
-    tree_indices = [0] * leaf_count
-    for position, input_index in enumerate(order):
-        tree_index = node_count - 1 - position
-        nodes[tree_index] = leaf_hashes[input_index]
-        tree_indices[input_index] = tree_index
+    ordered = list(leaf_hashes) if order is None else [leaf_hashes[i] for i in order]
+    nodes: list[bytes] = [b""] * (leaf_count - 1) + ordered[::-1]
+    positions = np.arange(node_count - 1, leaf_count - 2, -1, dtype=np.int64)
+    if order is None:
+        tree_indices = positions
+    else:
+        tree_indices = np.empty(leaf_count, dtype=np.int64)
+        tree_indices[np.asarray(order, dtype=np.int64)] = positions
     _hash_inner_nodes(nodes, leaf_count)
-    return MerkleTree(b"".join(nodes), leaf_count, tuple(tree_indices))
+    return MerkleTree(b"".join(nodes), leaf_count, tuple(tree_indices.tolist()))
 
 
 def _hash_inner_nodes(nodes: list[bytes], leaf_count: int) -> None:
@@ -265,6 +270,8 @@ def _all_proofs_packed(nodes: bytes, leaf_count: int, tree_indices: Sequence[int
     depths = _leaf_depths(indices)
     packed: list[bytes] = [b""] * leaf_count
     for depth in np.unique(depths).tolist():
+        if depth == 0:
+            continue  # a one-leaf tree: its leaf is the root and the proof is empty
         width = depth * HASH_BYTES
         same_depth = np.flatnonzero(depths == depth)
         for start in range(0, len(same_depth), _PROOF_CHUNK_LEAVES):
@@ -274,7 +281,8 @@ def _all_proofs_packed(nodes: bytes, leaf_count: int, tree_indices: Sequence[int
             for level in range(depth):
                 siblings[:, level] = current - 1 + 2 * (current & 1)
                 current = (current - 1) >> 1
-            blob = node_view[siblings].tobytes()
-            for row, input_index in enumerate(batch.tolist()):
-                packed[input_index] = blob[row * width : (row + 1) * width]
+            blob = np.take(node_view, siblings).tobytes()
+            starts = range(0, len(blob), width)
+            for input_index, offset in zip(batch.tolist(), starts, strict=True):
+                packed[input_index] = blob[offset : offset + width]
     return packed

@@ -9,6 +9,8 @@ import node_api.lending.lines  # noqa: F401
 import node_api.lending.product_versions  # noqa: F401
 import node_api.lending.purchases  # noqa: F401
 import node_api.lending.repayments  # noqa: F401
+import node_api.onboarding.tables  # noqa: F401
+import node_api.risk.live_monitoring  # noqa: F401
 import oracles.tables  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -206,15 +206,31 @@ def ensure_accounts(conn: Connection, specs: Iterable[AccountSpec]) -> None:
         insert_ignoring_conflicts(conn, ledger_account_table, rows, ["code"])
 
 
-def fetch_account_ids(conn: Connection, codes: Sequence[str]) -> dict[str, int]:
-    """Account ids by code; NotFoundError naming the first code that does not exist."""
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """What never changes about an account: its id, normal side and floor."""
+
+    account_id: int
+    normal_sign: int
+    floor_fen: int | None
+
+    def moves_toward_floor(self, delta_fen: int) -> bool:
+        """Whether a change of `delta_fen` (debit positive) could cross the floor."""
+        return self.floor_fen is not None and delta_fen * self.normal_sign < 0
+
+
+def fetch_account_refs(conn: Connection, codes: Sequence[str]) -> dict[str, AccountRef]:
+    """Accounts by code; NotFoundError naming the first code that does not exist."""
     wanted = sorted(set(codes))
     table = ledger_account_table
-    found = {
-        str(code): int(account_id)
-        for code, account_id in conn.execute(
-            select(table.c.code, table.c.id).where(table.c.code.in_(wanted))
+    rows = conn.execute(
+        select(table.c.code, table.c.id, table.c.normal_sign, table.c.floor_fen).where(
+            table.c.code.in_(wanted)
         )
+    )
+    found = {
+        str(code): AccountRef(int(account_id), int(sign), floor)
+        for code, account_id, sign, floor in rows
     }
     for code in wanted:
         if code not in found:
@@ -222,28 +238,38 @@ def fetch_account_ids(conn: Connection, codes: Sequence[str]) -> dict[str, int]:
     return found
 
 
-class AccountIdCache:
-    """Account ids by code, kept for the life of the process.
+def fetch_account_ids(conn: Connection, codes: Sequence[str]) -> dict[str, int]:
+    """Account ids by code; NotFoundError naming the first code that does not exist."""
+    return {code: ref.account_id for code, ref in fetch_account_refs(conn, codes).items()}
 
-    Accounts are never deleted or renumbered, so a cached id never goes stale.
+
+class AccountIdCache:
+    """Account ids (with normal side and floor) by code, kept for the life of the process.
+
+    Accounts are never deleted, renumbered or re-typed, so a cached entry never goes
+    stale.
     """
 
-    def __init__(self, max_entries: int = 200_000) -> None:
-        self._ids: dict[str, int] = {}
+    def __init__(self, max_entries: int = 500_000) -> None:
+        self._refs: dict[str, AccountRef] = {}
         self._max_entries = max_entries
 
-    def remember(self, code: str, account_id: int) -> None:
-        """Record an id learned elsewhere (e.g. while reading a line's balances)."""
-        if len(self._ids) < self._max_entries:
-            self._ids[code] = account_id
+    def remember(self, code: str, ref: AccountRef) -> None:
+        """Record an account learned elsewhere (e.g. while reading a line's balances)."""
+        if len(self._refs) < self._max_entries:
+            self._refs[code] = ref
+
+    def refs(self, conn: Connection, codes: Iterable[str]) -> dict[str, AccountRef]:
+        """Refs for `codes`, fetching the ones not cached yet in one query."""
+        wanted = set(codes)
+        missing = [code for code in wanted if code not in self._refs]
+        if missing:
+            if len(self._refs) + len(missing) > self._max_entries:
+                self._refs.clear()
+                missing = list(wanted)
+            self._refs.update(fetch_account_refs(conn, missing))
+        return {code: self._refs[code] for code in wanted}
 
     def resolve(self, conn: Connection, codes: Iterable[str]) -> dict[str, int]:
-        """Ids for `codes`, fetching the ones not cached yet in one query."""
-        wanted = set(codes)
-        missing = [code for code in wanted if code not in self._ids]
-        if missing:
-            if len(self._ids) + len(missing) > self._max_entries:
-                self._ids.clear()
-                missing = list(wanted)
-            self._ids.update(fetch_account_ids(conn, missing))
-        return {code: self._ids[code] for code in wanted}
+        """Ids for `codes`."""
+        return {code: ref.account_id for code, ref in self.refs(conn, codes).items()}

@@ -145,16 +145,22 @@ def post_batches(
     The caller owns the transaction (and on SQLite must have called `begin_write`).
     Raises before writing anything if a batch does not balance, names an unknown
     account, or would cross a floor.
+
+    Accounts are locked in id order: by a SELECT ... FOR NO KEY UPDATE that also reads
+    their balances when some change moves an account toward its floor, otherwise by
+    the balance UPDATEs themselves, issued in id order (a purchase only moves accounts
+    away from their floors, so the hot path skips the read). The floor CHECK
+    constraint guards the database either way.
     """
     if not drafts:
         return []
     for draft in drafts:
         check_batch(draft)
-    codes = {line.account_code for draft in drafts for line in draft.lines}
-    ids = accounts.resolve(conn, codes)
+    refs = accounts.refs(conn, {line.account_code for draft in drafts for line in draft.lines})
+    ids = {code: ref.account_id for code, ref in refs.items()}
     deltas_fen = compute_deltas(drafts, ids)
-    locked = lock_accounts(conn, sorted(deltas_fen))
-    check_floors(locked, deltas_fen)
+    if any(ref.moves_toward_floor(deltas_fen.get(ref.account_id, 0)) for ref in refs.values()):
+        check_floors(lock_accounts(conn, sorted(deltas_fen)), deltas_fen)
     batch_ids = _insert_batches(conn, drafts)
     _insert_postings(conn, drafts, batch_ids, ids)
     _insert_events(conn, drafts, batch_ids)

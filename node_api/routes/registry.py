@@ -20,3 +20,7 @@ from node_api.routes import (  # noqa: E402 - appended by the ledger and lending
 )
 
 ROUTERS.extend([credit_lines.router, purchases.router, repayments.router, ledger.router])
+
+from node_api.routes import applications, risk  # noqa: E402 - appended by the onboarding part
+
+ROUTERS.extend([applications.router, risk.router])

@@ -32,13 +32,12 @@ from node_api.idempotency import (
 )
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batches
-from node_api.lending.authorize.books import LineBook, fetch_line_books
 from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.authorize.decide import Accepted, UseKind, UseRequest, decide_use
 from node_api.lending.authorize.entries import (
     EventKind,
     compute_commission_fen,
-    funding_adjustment,
+    funding_change,
     use_lines,
 )
 from node_api.lending.authorize.limits import LimitNode, apply_usage, compute_path_available_fen
@@ -124,13 +123,12 @@ def _decide_and_write(
 ) -> list[StoredResponse]:
     if not requests:
         return []
-    business_date = fetch_business_date(conn)
     lines = fetch_lines(conn, [r.credit_line_id for r in requests], lock=True)
-    books = fetch_line_books(conn, list(lines), caches.accounts)
+    business_date = fetch_business_date(conn)
     results: list[StoredResponse | None] = [None] * len(requests)
     booked: list[_Booked] = []
     for index, request in enumerate(requests):
-        outcome = _book_one(conn, caches, request, lines, books, business_date, index)
+        outcome = _book_one(conn, caches, request, lines, business_date, index)
         if isinstance(outcome, CreditNetError):
             results[index] = StoredResponse(outcome.status, outcome.to_problem())
         else:
@@ -148,7 +146,6 @@ def _book_one(
     caches: LendingCaches,
     request: UseRequest,
     lines: dict[int, LockedLine],
-    books: dict[int, LineBook],
     business_date: date | None,
     index: int,
 ) -> _Booked | CreditNetError:
@@ -165,6 +162,7 @@ def _book_one(
     if isinstance(decision, CreditNetError):
         return decision
     assert line is not None
+    before_fen = decision.product_node.used_fen
     apply_usage(decision.path, request.amount_fen)
     terms = decision.terms
     purchase = request.kind is UseKind.PURCHASE
@@ -179,10 +177,14 @@ def _book_one(
         commission_fen=commission_fen,
         channel_id=request.channel_id,
     )
-    book = books[line.credit_line_id]
-    funding_lines, funding_events = funding_adjustment(book, line.product_nodes(), terms_of, own)
+    funding_lines, funding_events = funding_change(
+        line.credit_line_id,
+        decision.product_node,
+        terms,
+        before_fen,
+        decision.product_node.used_fen,
+    )
     all_lines = own + funding_lines
-    book.apply(all_lines)
     events = _use_events(request, decision, commission_fen) + funding_events
     available_fen = compute_path_available_fen(decision.path, as_of)
     return _Booked(

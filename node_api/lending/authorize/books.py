@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from node_api.ledger.accounts import AccountIdCache, AccountType, line_account_code
+from node_api.ledger.accounts import AccountIdCache, AccountRef, AccountType, line_account_code
 from node_api.ledger.postings import PostingLine
 from node_api.ledger.schema import ledger_account_table
 
@@ -44,11 +44,16 @@ def fetch_line_books(
         return books
     table = ledger_account_table
     rows = conn.execute(
-        select(table.c.credit_line_id, table.c.code, table.c.id, table.c.balance_fen).where(
-            table.c.credit_line_id.in_(sorted(books))
-        )
+        select(
+            table.c.credit_line_id,
+            table.c.code,
+            table.c.id,
+            table.c.balance_fen,
+            table.c.normal_sign,
+            table.c.floor_fen,
+        ).where(table.c.credit_line_id.in_(sorted(books)))
     )
-    for line_id, code, account_id, balance_fen in rows:
+    for line_id, code, account_id, balance_fen, sign, floor_fen in rows:
         books[int(line_id)].balances_fen[str(code)] = int(balance_fen)
-        accounts.remember(str(code), int(account_id))
+        accounts.remember(str(code), AccountRef(int(account_id), int(sign), floor_fen))
     return books

@@ -135,6 +135,36 @@ def funding_adjustment(
     return lines, events
 
 
+def funding_change(
+    line_id: int, product_node: LimitNode, terms: ProductTerms, before_fen: int, after_fen: int
+) -> tuple[list[PostingLine], list[SettlementEventDraft]]:
+    """Lines and events for a change of one product's open principal from `before_fen` to
+    `after_fen`, given that every payable is on target before (which every path keeps).
+    The same amounts as `funding_adjustment`, without reading the payables: the hot path
+    uses it."""
+    lines: list[PostingLine] = []
+    events: list[SettlementEventDraft] = []
+    assert product_node.product_code is not None
+    for share in terms.funding_split:
+        delta_fen = compute_funded_fen(after_fen, share.share_ppm) - compute_funded_fen(
+            before_fen, share.share_ppm
+        )
+        if delta_fen == 0:
+            continue
+        code = funding_payable_code(line_id, product_node.product_code, share.partner_id)
+        lines += [PostingLine(CLEARING, delta_fen), PostingLine(code, -delta_fen)]
+        events.append(
+            SettlementEventDraft(
+                EventKind.FUNDING_SHARE,
+                delta_fen,
+                partner_ref=share.partner_id,
+                product_code=product_node.product_code,
+                product_version=product_node.product_version,
+            )
+        )
+    return lines, events
+
+
 def principal_bucket_lines(
     book: LineBook, reduction_fen: int, order: Sequence[AccountType]
 ) -> list[PostingLine]:

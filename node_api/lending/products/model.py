@@ -22,7 +22,15 @@ import re
 from enum import StrEnum
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from node_api.errors import CreditNetValueError
 from node_api.lending.billing_rules import (
@@ -57,7 +65,10 @@ class ProductType(StrEnum):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False, validate_default=True)
+    """Frozen, no unknown fields; integers and booleans strict (no "3", no True as 1,
+    no 3.0), so what is hashed is exactly what was sent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
 _Item = TypeVar("_Item", int, str)
@@ -71,10 +82,10 @@ def _sorted_unique(values: tuple[_Item, ...], field: str) -> tuple[_Item, ...]:
 
 
 class InterestTerms(_Frozen):
-    """Interest on revolving balances (and accrual between installment dates)."""
+    """Interest on revolving (non-installment) balances, accrued daily."""
 
     method: InterestMethod
-    rate: int = Field(ge=0, le=1_000_000)
+    rate: StrictInt = Field(ge=0, le=1_000_000)
     """ppm per day when `method` is daily_ppm; bps per year when it is apr_bps."""
     day_count: DayCount = DayCount.ACT_365
 
@@ -82,19 +93,19 @@ class InterestTerms(_Frozen):
 class MinimumPaymentRule(_Frozen):
     """Minimum = share of new principal + all fees, interest and due installments; ≥ floor."""
 
-    principal_share_bps: int = Field(ge=0, le=10_000)
-    floor_fen: int = Field(ge=0, le=AMOUNT_FEN_MAX)
+    principal_share_bps: StrictInt = Field(ge=0, le=10_000)
+    floor_fen: StrictInt = Field(ge=0, le=AMOUNT_FEN_MAX)
 
 
 class InstallmentTerms(_Frozen):
     """Which tenors a plan may have and how it is priced."""
 
-    tenors_months: tuple[int, ...] = ()
+    tenors_months: tuple[StrictInt, ...] = ()
     pricing_method: PricingMethod = PricingMethod.ANNUITY
-    rate_bps: int = Field(default=0, ge=0, le=100_000)
+    rate_bps: StrictInt = Field(default=0, ge=0, le=100_000)
     """Annual bps for annuity and equal principal; monthly fee bps of the original
     principal for flat_monthly_fee."""
-    cancellation_days: int = Field(default=0, ge=0, le=60)
+    cancellation_days: StrictInt = Field(default=0, ge=0, le=60)
     """A plan may be cancelled without interest or fees within this many days."""
 
     @field_validator("tenors_months")
@@ -111,15 +122,15 @@ class InstallmentTerms(_Frozen):
 class FeeTerms(_Frozen):
     """Fees. The origination fee is either a share of principal or fixed, not both."""
 
-    origination_fee_bps: int = Field(default=0, ge=0, le=10_000)
-    origination_fee_fixed_fen: int = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
-    installment_fee_fen: int = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
+    origination_fee_bps: StrictInt = Field(default=0, ge=0, le=10_000)
+    origination_fee_fixed_fen: StrictInt = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
+    installment_fee_fen: StrictInt = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
     """A fixed fee added to every installment."""
-    late_fee_fixed_fen: int = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
-    late_fee_cap_bps: int = Field(default=0, ge=0, le=10_000)
+    late_fee_fixed_fen: StrictInt = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
+    late_fee_cap_bps: StrictInt = Field(default=0, ge=0, le=10_000)
     """Cap on one late fee as a share of the unpaid minimum payment; 0 = no such cap."""
-    late_fee_cap_per_bill_fen: int = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
-    early_repayment_fee_bps: int = Field(default=0, ge=0, le=10_000)
+    late_fee_cap_per_bill_fen: StrictInt = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
+    early_repayment_fee_bps: StrictInt = Field(default=0, ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _consistent(self) -> FeeTerms:
@@ -140,7 +151,7 @@ class AllocationOrder(_Frozen):
     """The repayment waterfall: component order, and whether past-due items go first."""
 
     order: tuple[Component, ...] = DEFAULT_ALLOCATION_ORDER
-    past_due_first: bool = True
+    past_due_first: StrictBool = True
 
     @field_validator("order")
     @classmethod
@@ -153,7 +164,7 @@ class AllocationOrder(_Frozen):
 
 
 class DelinquencyThreshold(_Frozen):
-    days_past_due_min: int = Field(ge=1, le=3_650)
+    days_past_due_min: StrictInt = Field(ge=1, le=3_650)
     bucket: DelinquencyBucket
 
 
@@ -164,7 +175,7 @@ class DelinquencyTerms(_Frozen):
         DelinquencyThreshold(days_past_due_min=item.days_past_due_min, bucket=item.bucket)
         for item in DEFAULT_DELINQUENCY_THRESHOLDS
     )
-    charge_off_days: int = Field(default=DEFAULT_CHARGE_OFF_DAYS, ge=1, le=3_650)
+    charge_off_days: StrictInt = Field(default=DEFAULT_CHARGE_OFF_DAYS, ge=1, le=3_650)
 
     @field_validator("thresholds")
     @classmethod
@@ -187,32 +198,32 @@ class FundingShare(_Frozen):
     """One funding partner's share of every loan and the rate it is paid."""
 
     partner_id: str = Field(pattern=IDENTIFIER_PATTERN)
-    share_ppm: int = Field(ge=1, le=SHARE_PPM_TOTAL)
-    funder_rate_bps: int = Field(ge=0, le=100_000)
+    share_ppm: StrictInt = Field(ge=1, le=SHARE_PPM_TOTAL)
+    funder_rate_bps: StrictInt = Field(ge=0, le=100_000)
 
 
 class ProductTerms(_Frozen):
     """One immutable version of a product. See the module docstring for units."""
 
     product_code: str = Field(pattern=PRODUCT_CODE_PATTERN)
-    version: int = Field(ge=1, le=1_000_000)
+    version: StrictInt = Field(ge=1, le=1_000_000)
     product_type: ProductType
     currency: Literal["CNY"] = "CNY"
-    limit_fen_min: int = Field(ge=1, le=AMOUNT_FEN_MAX)
-    limit_fen_max: int = Field(ge=1, le=AMOUNT_FEN_MAX)
+    limit_fen_min: StrictInt = Field(ge=1, le=AMOUNT_FEN_MAX)
+    limit_fen_max: StrictInt = Field(ge=1, le=AMOUNT_FEN_MAX)
     interest: InterestTerms
-    free_interest_days: int = Field(ge=0, le=90)
-    bill_day_options: tuple[int, ...] = Field(min_length=1)
-    due_date_offset_days: int = Field(ge=0, le=60)
+    free_interest_days: StrictInt = Field(ge=0, le=90)
+    bill_day_options: tuple[StrictInt, ...] = Field(min_length=1)
+    due_date_offset_days: StrictInt = Field(ge=0, le=60)
     minimum_payment: MinimumPaymentRule
     installment: InstallmentTerms = InstallmentTerms()
     fees: FeeTerms = FeeTerms()
-    penalty_rate_ppm_per_day: int = Field(ge=0, le=100_000)
-    grace_days: int = Field(ge=0, le=30)
+    penalty_rate_ppm_per_day: StrictInt = Field(ge=0, le=100_000)
+    grace_days: StrictInt = Field(ge=0, le=30)
     allocation: AllocationOrder = AllocationOrder()
     delinquency: DelinquencyTerms = DelinquencyTerms()
     funding_split: tuple[FundingShare, ...] = Field(min_length=1)
-    channel_commission_bps: int = Field(ge=0, le=10_000)
+    channel_commission_bps: StrictInt = Field(ge=0, le=10_000)
     eligible_channels: tuple[str, ...] = Field(min_length=1)
 
     @field_validator("bill_day_options")

@@ -14,6 +14,7 @@ from node_api.app import create_app
 from node_api.auth.keys import Principal, Role, create_api_key, revoke_api_key
 from node_api.config import Settings
 from node_api.db import Database
+from node_api.db.migrate import code_head
 from node_api.deps import require
 
 PEPPER = Settings().node_secret.get_secret_value().encode()
@@ -50,7 +51,10 @@ def test_health_reports_database_backend_and_migration_head(
     client: TestClient, database: Database
 ) -> None:
     body = client.get("/v1/health").json()
-    assert body["database"] == {"backend": database.backend, "migration_head": "0001_api_keys"}
+    assert body["database"] == {
+        "backend": database.backend,
+        "migration_head": code_head(database.url),
+    }
     assert body["chain"]["rpc"] == "not configured"
 
 

@@ -1,8 +1,6 @@
 """Fixtures of the oracle integration tests: a chain of the test's own (with a state
-file, so it can be stopped and restarted), deployed by the network's plan.
-
-The shared chain fixtures come from tests/chain_fixtures.py, imported rather than
-named in `pytest_plugins` (pytest accepts that only in the top-level conftest).
+file, so it can be stopped and restarted), deployed by the network's plan. The shared
+chain fixtures (`compiled` ...) come from the tests/chain_fixtures.py plugin.
 """
 
 from __future__ import annotations
@@ -12,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from node_api.errors import ConfigurationError
@@ -21,7 +20,6 @@ from oracles.compiler import CompiledContracts
 from oracles.deploy import DeployContext, ensure_deployed
 from oracles.deploy_plan import DEFAULT_PLAN
 from oracles.manifest import Manifest
-from tests.chain_fixtures import compiled  # noqa: F401 - fixtures are found by name
 
 START_ATTEMPTS = 3
 
@@ -33,6 +31,8 @@ class OwnChain:
     anvil: AnvilProcess
     manifest: Manifest
     manifest_dir: Path
+    compiled: CompiledContracts
+    relayer: LocalAccount
 
     def connect(self) -> Web3:
         return connect(self.anvil.rpc_url)
@@ -52,7 +52,7 @@ def start_anvil(state_path: Path, port: int | None = None) -> AnvilProcess:
 
 
 @pytest.fixture
-def own_chain(tmp_path: Path, compiled: CompiledContracts) -> Iterator[OwnChain]:  # noqa: F811
+def own_chain(tmp_path: Path, compiled: CompiledContracts) -> Iterator[OwnChain]:
     anvil = start_anvil(tmp_path / "chain" / "state.json")
     manifest_dir = tmp_path / "deployments"
     accounts = LocalAccounts()
@@ -64,6 +64,6 @@ def own_chain(tmp_path: Path, compiled: CompiledContracts) -> Iterator[OwnChain]
         manifest_dir,
         context=DeployContext.for_development(accounts),
     )
-    chain = OwnChain(anvil, manifest, manifest_dir)
+    chain = OwnChain(anvil, manifest, manifest_dir, compiled, accounts.relayer)
     yield chain
     chain.anvil.stop()

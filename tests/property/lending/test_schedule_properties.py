@@ -299,34 +299,26 @@ def _leaf_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]
     return [path]
 
 
-_ENUM_VALUES = [
-    "revolving_purchase",
-    "installment",
-    "cash_loan",
-    "daily_ppm",
-    "apr_bps",
-    "ACT/365",
-    "ACT/360",
-    "annuity",
-    "equal_principal",
-    "flat_monthly_fee",
-    "M0",
-    "M1",
-    "M2",
-    "M3",
-    "M4",
-    "M5",
-    "M6",
-    "M7+",
+_ENUM_FAMILIES = [
+    ("revolving_purchase", "installment", "cash_loan"),
+    ("daily_ppm", "apr_bps"),
+    ("ACT/365", "ACT/360"),
+    ("annuity", "equal_principal", "flat_monthly_fee"),
+    ("M1", "M2", "M3", "M4", "M5", "M6", "M7+"),
+    ("penalty", "fees", "interest", "principal"),
 ]
 
 
 def _alternatives(value: Any) -> list[Any]:
+    """Other values of the same kind; the caller keeps only those that still validate."""
     if isinstance(value, bool):
         return [not value]
     if isinstance(value, int):
         return [value + 1, value - 1]
-    return [*(other for other in _ENUM_VALUES if other != value), value + "x"]
+    for family in _ENUM_FAMILIES:
+        if value in family:
+            return [other for other in family if other != value]
+    return [value + "x"]
 
 
 def _replaced(document: Any, path: tuple[Any, ...], new_value: Any) -> Any:

@@ -167,6 +167,21 @@ def test_RevertWhen_a_channel_id_has_characters_outside_the_canonical_set() -> N
     assert _invalid(data).field == "eligible_channels"
 
 
+@pytest.mark.parametrize("value", [True, "3", 3.0, 3.5, None])
+def test_RevertWhen_an_integer_field_gets_anything_but_an_integer(value: object) -> None:
+    data = installment_product_data()
+    data["grace_days"] = value
+
+    assert _invalid(data).field == "grace_days"
+
+
+def test_RevertWhen_a_flag_gets_an_integer() -> None:
+    data = installment_product_data()
+    data["allocation"]["past_due_first"] = 1
+
+    assert _invalid(data).field == "allocation.past_due_first"
+
+
 # ------------------------------------------------------------ canonical hash
 
 # Written by hand from the rules in products/canonical.py: keys sorted at every level,

@@ -190,3 +190,41 @@ def test_reorg_rolls_back_and_ends_with_exactly_the_canonical_events(
     expected = {"0x" + make_opening(n).agreement_id.hex() for n in [*range(10), *range(500, 1000)]}
     assert ids == expected
     assert opened == len(expected)
+
+
+@pytest.mark.chain
+def test_reorg_to_a_shorter_chain_also_rolls_back(
+    chain: Web3,
+    anvil: AnvilProcess,
+    database: Database,
+    deployed: Manifest,
+    compiled: CompiledContracts,
+    dev_accounts: LocalAccounts,
+) -> None:
+    indexer = make_indexer(database, anvil.rpc_url, deployed, compiled)
+    indexer.run_until_caught_up(30)
+    fork_point = take_snapshot(chain)
+    enqueue_all(database, [make_opening(n) for n in range(600)])  # three blocks
+    make_relayer(database, anvil.rpc_url, deployed, compiled, dev_accounts.relayer).run_until_idle(
+        30
+    )
+    indexer.run_until_caught_up(30)
+    assert _count(database, AGREEMENT_TABLE) == 600
+
+    revert_to_snapshot(chain, fork_point)
+    with database.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM oracle_outbox"))
+        conn.execute(sa.text("DELETE FROM relay_submission"))
+    enqueue_all(database, [make_opening(n) for n in range(700, 705)])  # one block
+    make_relayer(database, anvil.rpc_url, deployed, compiled, dev_accounts.relayer).run_until_idle(
+        30
+    )
+    indexer.run_until_caught_up(30)
+
+    first_block = min(c.deploy_block for c in deployed.contracts.values())
+    assert fetch_event_keys(database) == fetch_chain_event_keys(
+        chain, _addresses(deployed), first_block
+    )
+    assert _count(database, AGREEMENT_TABLE) == 5
+    checkpoint = fetch_indexer_checkpoint(database)
+    assert checkpoint is not None and checkpoint.number == chain.eth.block_number

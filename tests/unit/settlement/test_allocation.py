@@ -92,7 +92,9 @@ def test_funder_interest_rounds_ties_to_even(principal_fen: int, expected_fen: i
 
 
 def test_interest_funder_keeps_its_earned_rate_and_pays_the_rest_as_service_fee() -> None:
-    event = MoneyEvent(EventKind.INTEREST_COLLECTED, 15_000, principal_fen=1_000_000, accrual_days=30)
+    event = MoneyEvent(
+        EventKind.INTEREST_COLLECTED, 15_000, principal_fen=1_000_000, accrual_days=30
+    )
 
     # Collected shares 10,500 and 3,000; earned 4,603 and 986; fees 5,897 and 2,014.
     assert allocate(event, TERMS) == lines(
@@ -106,7 +108,9 @@ def test_interest_funder_keeps_its_earned_rate_and_pays_the_rest_as_service_fee(
 
 
 def test_interest_funder_share_is_capped_by_the_interest_collected_on_its_share() -> None:
-    event = MoneyEvent(EventKind.INTEREST_COLLECTED, 1_000, principal_fen=1_000_000, accrual_days=30)
+    event = MoneyEvent(
+        EventKind.INTEREST_COLLECTED, 1_000, principal_fen=1_000_000, accrual_days=30
+    )
 
     # Bank A collected 700 < 4,603 earned: keeps all 700. Bank B collected 200 < 986.
     assert allocate(event, TERMS) == lines(
@@ -215,7 +219,10 @@ def test_RevertWhen_guarantor_payment_has_no_guarantor() -> None:
 @pytest.mark.parametrize(
     ("build", "field"),
     [
-        (lambda: PartyTerms(1, (FunderShare(2, 600_000, 0), FunderShare(3, 400_001, 0))), "funders"),
+        (
+            lambda: PartyTerms(1, (FunderShare(2, 600_000, 0), FunderShare(3, 400_001, 0))),
+            "funders",
+        ),
         (lambda: PartyTerms(1, (FunderShare(2, 0, 0),)), "funders"),
         (lambda: PartyTerms(1, (FunderShare(2, 10, -1),)), "funders"),
         (lambda: PartyTerms(1, (FunderShare(1, 10, 0),)), "partner_id"),

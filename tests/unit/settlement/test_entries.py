@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import eth_abi
 import pytest
 from Crypto.Hash import keccak as pycryptodome_keccak
+from eth_abi.abi import encode as abi_encode
 
 from node_api.errors import CreditNetValueError
 from settlement.entries import (
@@ -32,7 +32,7 @@ def keccak(data: bytes) -> bytes:
 
 @pytest.mark.parametrize("entry", EDGE_ENTRIES)
 def test_leaf_encoding_equals_eth_abi_encode(entry: SettlementEntry) -> None:
-    expected = eth_abi.encode(list(LEAF_ABI_TYPES), list(entry.leaf_values()))
+    expected = abi_encode(list(LEAF_ABI_TYPES), list(entry.leaf_values()))
 
     assert entry.encode_leaf() == expected
     assert len(expected) == LEAF_ENCODED_BYTES
@@ -40,7 +40,7 @@ def test_leaf_encoding_equals_eth_abi_encode(entry: SettlementEntry) -> None:
 
 @pytest.mark.parametrize("entry", EDGE_ENTRIES)
 def test_leaf_hash_is_double_keccak_of_the_abi_encoding(entry: SettlementEntry) -> None:
-    encoded = eth_abi.encode(list(LEAF_ABI_TYPES), list(entry.leaf_values()))
+    encoded = abi_encode(list(LEAF_ABI_TYPES), list(entry.leaf_values()))
 
     assert entry.leaf_hash() == keccak(keccak(encoded))
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 
-import eth_abi
 import pytest
 from Crypto.Hash import keccak as pycryptodome_keccak
+from eth_abi.abi import encode as abi_encode
 
 from node_api.errors import CreditNetValueError
 from settlement.merkle import (
@@ -35,7 +35,7 @@ def reference_pair(a: bytes, b: bytes) -> bytes:
 
 
 def standard_leaf(types: list[str], values: list[object]) -> bytes:
-    return keccak(keccak(eth_abi.encode(types, values)))
+    return keccak(keccak(abi_encode(types, values)))
 
 
 def h(hex_text: str) -> bytes:

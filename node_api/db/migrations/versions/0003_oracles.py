@@ -33,7 +33,6 @@ def _create_relayer_tables() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("submission_id", sa.BigInteger(), nullable=True),
         sa.Column("tx_hash", sa.String(66), nullable=True),
         sa.Column("tx_nonce", sa.BigInteger(), nullable=True),
         sa.Column("block_number", sa.BigInteger(), nullable=True),
@@ -42,7 +41,7 @@ def _create_relayer_tables() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
     )
     op.create_index("ix_oracle_outbox_kind_status_id", "oracle_outbox", ["kind", "status", "id"])
-    op.create_index("ix_oracle_outbox_submission_id", "oracle_outbox", ["submission_id"])
+    op.create_index("ix_oracle_outbox_tx_hash", "oracle_outbox", ["tx_hash"])
     op.create_table(
         "relay_submission",
         sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),

@@ -1,0 +1,1 @@
+"""Benchmarks: each `run_*_bench(...) -> dict` is dispatched by `creditnet bench`."""

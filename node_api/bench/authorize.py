@@ -1,0 +1,259 @@
+"""`creditnet bench authorize`: purchase authorizations per second, on PostgreSQL.
+
+1. Creates a fresh database on the server of `database_url` (dropped at the end), migrates
+   it and seeds `lines` credit lines and a lender_app key.
+2. In-process rate: the group committer driven directly by `concurrency` asyncio tasks
+   in this process (no HTTP), optionally under cProfile (`profile=1`).
+3. Over HTTP: the node's real app under uvicorn with `workers` worker processes, and a
+   load generator in another process on the same machine: first the sustained maximum
+   (closed loop, `concurrency` connections), then a fixed 1,000/s (`rate_per_s`) for the
+   latency target.
+Each request buys 1 to 100 fen on a random line with its own idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import itertools
+import os
+import pstats
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from node_api.auth.keys import Role, create_api_key
+from node_api.config import Settings
+from node_api.db import Database
+from node_api.db.migrate import migrate
+from node_api.idempotency import KeyClaim
+from node_api.ledger.business_date import set_business_date
+from node_api.lending.authorize.context import LendingCaches
+from node_api.lending.authorize.decide import UseKind, UseRequest
+from node_api.lending.authorize.service import AuthorizationService
+from node_api.lending.authorize.limits import ProductGroup
+from node_api.lending.lines import LineOpening, ProductLimit, open_credit_line
+from node_api.lending.product_versions import register_product_version
+from node_api.lending.products import parse_product_terms
+from node_api.bench.http_load import LoadPlan, run_load_process, summarize
+
+DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+BENCH_DAY = date(2025, 11, 11)
+LINE_LIMIT_FEN = 10**10
+
+
+def run_authorize_bench(
+    database_url: str | None = None,
+    duration_s: int = 10,
+    concurrency: int = 64,
+    workers: int = 2,
+    lines: int = 1000,
+    rate_per_s: int = 1000,
+    inprocess_s: int = 5,
+    profile: int = 0,
+) -> dict[str, Any]:
+    """Run the benchmark; return its figures (rates per second, latencies in ms)."""
+    admin_url = database_url or os.environ.get("CREDITNET_BENCH_PG_URL", DEFAULT_ADMIN_URL)
+    url = _create_database(admin_url)
+    try:
+        line_ids, token = _seed(url, lines)
+        figures: dict[str, Any] = {
+            "database": make_url(url).render_as_string(hide_password=True),
+            "lines": lines,
+            "workers": workers,
+            "concurrency": concurrency,
+        }
+        figures["in_process"] = _run_in_process(url, line_ids, inprocess_s, concurrency, profile)
+        figures.update(_run_http(url, line_ids, token, duration_s, concurrency, workers, rate_per_s))
+        return figures
+    finally:
+        _drop_database(admin_url, url)
+
+
+def _create_database(admin_url: str) -> str:
+    name = f"creditnet_bench_{secrets.token_hex(4)}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    migrate(url)
+    return url
+
+
+def _drop_database(admin_url: str, url: str) -> None:
+    name = make_url(url).database
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _bench_product() -> dict[str, Any]:
+    return {
+        "product_code": "BENCH",
+        "version": 1,
+        "product_type": "revolving_purchase",
+        "limit_fen_min": 1,
+        "limit_fen_max": LINE_LIMIT_FEN,
+        "interest": {"method": "daily_ppm", "rate": 300},
+        "free_interest_days": 50,
+        "bill_day_options": [5],
+        "due_date_offset_days": 20,
+        "minimum_payment": {"principal_share_bps": 1000, "floor_fen": 5000},
+        "penalty_rate_ppm_per_day": 500,
+        "grace_days": 3,
+        "funding_split": [
+            {"partner_id": "lender", "share_ppm": 300_000, "funder_rate_bps": 0},
+            {"partner_id": "bank-a", "share_ppm": 700_000, "funder_rate_bps": 600},
+        ],
+        "channel_commission_bps": 30,
+        "eligible_channels": ["app", "pos"],
+    }
+
+
+def _seed(url: str, count: int) -> tuple[list[int], str]:
+    """A business date, the product, `count` lines and a lender_app key."""
+    database = Database(url)
+    caches = LendingCaches()
+    line_ids = []
+    with database.engine.begin() as conn:
+        set_business_date(conn, BENCH_DAY)
+        register_product_version(conn, parse_product_terms(_bench_product()))
+    for start in range(0, count, 200):
+        with database.engine.begin() as conn:
+            for index in range(start, min(start + 200, count)):
+                opening = LineOpening(
+                    customer_ref=f"bench-{index}",
+                    opened_on=BENCH_DAY,
+                    total_limit_fen=LINE_LIMIT_FEN,
+                    group_limits={ProductGroup.PURCHASE: LINE_LIMIT_FEN},
+                    products=[ProductLimit("BENCH", 1, LINE_LIMIT_FEN)],
+                )
+                line_ids.append(open_credit_line(conn, opening, caches.products))
+    with database.session() as session:
+        pepper = Settings().node_secret.get_secret_value().encode()
+        token = create_api_key(session, Role.LENDER_APP, pepper=pepper, label="bench")
+    database.dispose()
+    return line_ids, token
+
+
+def _run_in_process(
+    url: str, line_ids: list[int], duration_s: int, concurrency: int, profile: int
+) -> dict[str, Any]:
+    """Authorizations per second through the group committer alone (no HTTP)."""
+    import uvloop
+
+    profiler = cProfile.Profile() if profile else None
+    result = uvloop.run(_drive(url, line_ids, duration_s, concurrency, profiler))
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+        result["profile_top"] = out.getvalue().splitlines()[:60]
+    return result
+
+
+async def _drive(
+    url: str, line_ids: list[int], duration_s: int, concurrency: int, profiler: Any
+) -> dict[str, Any]:
+    database = Database(url, pool_size=4)
+    service = AuthorizationService(database, LendingCaches())
+    keys = itertools.count()
+    done = {"authorized": 0, "other": 0}
+    rng = random.Random(7)
+
+    async def client(deadline: float) -> None:
+        while time.perf_counter() < deadline:
+            request = UseRequest(
+                UseKind.PURCHASE, rng.choice(line_ids), rng.randint(1, 100), "CNY", "app",
+                KeyClaim("bench", f"in-{next(keys)}", "h"), merchant_id="m-1",
+            )  # fmt: skip
+            response = await service.authorize(request)
+            done["authorized" if response.status_code == 201 else "other"] += 1
+
+    await asyncio.gather(*(client(time.perf_counter() + 1.0) for _ in range(concurrency)))
+    done.update(authorized=0, other=0)
+    stats = service.committer.stats
+    stats.batches = stats.items = 0
+    stats.db_seconds = 0.0
+    if profiler is not None:
+        profiler.enable()
+    started = time.perf_counter()
+    await asyncio.gather(*(client(started + duration_s) for _ in range(concurrency)))
+    elapsed_s = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+    await database.dispose_async()
+    return {
+        "rate_per_s": round(done["authorized"] / elapsed_s, 1),
+        "declined_or_failed": done["other"],
+        "batches": stats.batches,
+        "mean_batch_items": round(stats.items / max(stats.batches, 1), 1),
+        "mean_batch_ms": round(1000 * stats.db_seconds / max(stats.batches, 1), 2),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_server(url: str, workers: int, port: int, data_dir: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CREDITNET_DATABASE_URL": url,
+        "CREDITNET_DATA_DIR": data_dir,
+        "CREDITNET_ENV": "dev",
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "node_api.app:create_app_from_env", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    server.terminate()
+    raise RuntimeError("the node did not start within 60 s")
+
+
+def _run_http(
+    url: str,
+    line_ids: list[int],
+    token: str,
+    duration_s: int,
+    concurrency: int,
+    workers: int,
+    rate_per_s: int,
+) -> dict[str, Any]:
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = _start_server(url, workers, port, data_dir)
+        try:
+            base = LoadPlan("127.0.0.1", port, token, line_ids, 2.0, concurrency)
+            run_load_process(base)
+            peak = run_load_process(LoadPlan(**{**vars(base), "duration_s": duration_s}))
+            paced = run_load_process(
+                LoadPlan(**{**vars(base), "duration_s": duration_s, "rate_per_s": rate_per_s})
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return {"http_max": summarize(peak), f"http_at_{rate_per_s}_per_s": summarize(paced)}

@@ -1,0 +1,159 @@
+"""A lean HTTP/1.1 load generator for the authorization benchmark (no wrk here).
+
+Keep-alive connections on raw asyncio streams (uvloop), requests pre-formatted as bytes,
+responses parsed only as far as the status and `content-length`: a few tens of
+microseconds of CPU per request, so the generator takes little of the machine it shares
+with the node. Two modes:
+- closed loop: every connection sends its next request as soon as the last one answered
+  (the sustained maximum);
+- open loop at `rate_per_s`: requests are due at fixed times and latency counts from the
+  time a request was due, so a stalled server cannot hide its queueing delay.
+Run it in its own process (`run_load_process`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import multiprocessing
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    host: str
+    port: int
+    token: str
+    line_ids: list[int]
+    duration_s: float
+    connections: int
+    rate_per_s: int = 0
+    """0 = closed loop (as fast as the server answers)."""
+    amount_fen_max: int = 100
+
+
+@dataclass
+class LoadResult:
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+def _request_bytes(plan: LoadPlan, key: str, rng: random.Random) -> bytes:
+    line_id = rng.choice(plan.line_ids)
+    body = orjson.dumps(
+        {
+            "merchant_id": f"m-{rng.randrange(1000)}",
+            "channel_id": "app",
+            "amount_fen": rng.randint(1, plan.amount_fen_max),
+            "currency": "CNY",
+        }
+    )
+    head = (
+        f"POST /v1/credit-lines/{line_id}/purchases HTTP/1.1\r\n"
+        f"Host: {plan.host}\r\nAuthorization: Bearer {plan.token}\r\n"
+        f"Idempotency-Key: {key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    start = lower.find(b"content-length:")
+    if start >= 0:
+        end = lower.find(b"\r\n", start)
+        length = int(lower[start + 15 : end])
+        await reader.readexactly(length)
+    return status
+
+
+async def _connection(
+    plan: LoadPlan, result: LoadResult, deadline: float, slots: itertools.count[int], start: float
+) -> None:
+    reader, writer = await asyncio.open_connection(plan.host, plan.port)
+    rng = random.Random(os.getpid() * 7919 + id(writer))
+    prefix = f"bench-{os.getpid()}-{id(writer)}-"
+    sent = 0
+    try:
+        while True:
+            if plan.rate_per_s:
+                due = start + next(slots) / plan.rate_per_s
+                if due >= deadline:
+                    return
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            else:
+                due = time.perf_counter()
+                if due >= deadline:
+                    return
+            sent += 1
+            writer.write(_request_bytes(plan, f"{prefix}{sent}", rng))
+            status = await _read_response(reader)
+            result.latencies_ms.append((time.perf_counter() - due) * 1000)
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+async def run_load(plan: LoadPlan) -> LoadResult:
+    """Drive the plan to its end; return every latency and status count."""
+    result = LoadResult()
+    start = time.perf_counter()
+    deadline = start + plan.duration_s
+    slots = itertools.count()
+    await asyncio.gather(
+        *(_connection(plan, result, deadline, slots, start) for _ in range(plan.connections))
+    )
+    result.elapsed_s = time.perf_counter() - start
+    return result
+
+
+def _process_main(plan: LoadPlan, queue: Any) -> None:
+    import uvloop
+
+    result = uvloop.run(run_load(plan))
+    queue.put((result.latencies_ms, result.statuses, result.elapsed_s))
+
+
+def run_load_process(plan: LoadPlan) -> LoadResult:
+    """Run the load in a separate process (its own core time, its own GIL)."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_process_main, args=(plan, queue))
+    process.start()
+    latencies_ms, statuses, elapsed_s = queue.get(timeout=plan.duration_s + 120)
+    process.join(timeout=30)
+    return LoadResult(latencies_ms, statuses, elapsed_s)
+
+
+def summarize(result: LoadResult) -> dict[str, Any]:
+    """Rate of authorizations (2xx) and latency percentiles of every answer."""
+    ordered = sorted(result.latencies_ms)
+
+    def percentile(share: float) -> float:
+        if not ordered:
+            return 0.0
+        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2)
+
+    authorized = sum(count for status, count in result.statuses.items() if 200 <= status < 300)
+    elapsed_s = result.elapsed_s or 1.0
+    return {
+        "requests": len(ordered),
+        "authorized": authorized,
+        "statuses": {str(status): count for status, count in sorted(result.statuses.items())},
+        "rate_per_s": round(authorized / elapsed_s, 1),
+        "p50_ms": percentile(0.50),
+        "p99_ms": percentile(0.99),
+        "max_ms": round(ordered[-1], 2) if ordered else 0.0,
+        "elapsed_s": round(elapsed_s, 2),
+    }

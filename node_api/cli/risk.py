@@ -1,0 +1,58 @@
+"""`creditnet risk train` (fit a scorecard from a CSV) and `creditnet pii rotate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from node_api.config import load_settings
+from node_api.db import Database
+from node_api.onboarding.rotation import rotate_all
+from node_api.onboarding.vault_factory import build_vault
+
+risk_app = typer.Typer(help="Risk models: train a scorecard card.", no_args_is_help=True)
+pii_app = typer.Typer(help="Personal data at rest: key rotation.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(risk_app, name="risk")
+    app.add_typer(pii_app, name="pii")
+
+
+@risk_app.command("train")
+def train(
+    data: Path = typer.Option(..., help="training CSV file"),
+    target: str = typer.Option(..., help="target column"),
+    bad: str = typer.Option(..., help="target value that means bad"),
+    ignore: list[str] = typer.Option([], help="column to leave out (repeatable)"),
+    out: Path | None = typer.Option(None, help="where to write the JSON card"),
+) -> None:
+    """Cross-validate and fit a WOE logistic scorecard; print its metrics as one JSON object."""
+    from node_api.risk.training import main as train_main  # needs the `risk` extra
+
+    argv = ["--data", str(data), "--target", target, "--bad", bad]
+    for column in ignore:
+        argv += ["--ignore", column]
+    if out is not None:
+        argv += ["--out", str(out)]
+    status = train_main(argv)
+    if status != 0:
+        raise typer.Exit(status)
+
+
+@pii_app.command("rotate")
+def rotate(
+    data_dir: Path | None = typer.Option(None, help="node data folder (default ./data)"),
+) -> None:
+    """Re-encrypt every stored PII envelope under the active key (the first of
+    CREDITNET_PII_KEYS); prints how many rows were checked and rotated, as JSON."""
+    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
+    database = Database(settings.resolved_database_url)
+    database.check_reachable()
+    try:
+        report = rotate_all(database, build_vault(settings))
+    finally:
+        database.dispose()
+    typer.echo(json.dumps(report))

@@ -1,0 +1,8 @@
+"""The end-of-day batch: close a business date (accrual, penalty interest, due dates,
+late fees, delinquency ageing, charge-off, bill cut), resumable and idempotent per date.
+See `runner` for how a run proceeds and `scheduler` for running it inside the node."""
+
+from node_api.lending.eod.context import EodContext
+from node_api.lending.eod.runner import EodSummary, StepSummary, run_eod, run_eod_through
+
+__all__ = ["EodContext", "EodSummary", "StepSummary", "run_eod", "run_eod_through"]

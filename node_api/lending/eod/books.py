@@ -1,0 +1,89 @@
+"""Turning a step's movements into posting batches, and the kinds those batches carry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+from sqlalchemy.engine import Connection
+
+from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
+from node_api.ledger.postings import BatchDraft, PostingLine, post_batches
+from node_api.lending.bills import Movement
+from node_api.lending.eod.context import EodContext, get_business_key
+
+
+class EodStep:
+    """Step names; a step's posting batches have kind `eod_<step>`."""
+
+    CLOSE_DAY = "close_day"
+    DUE = "due"
+    LATE_FEE = "late_fee"
+    ACCRUE = "accrue"
+    DELINQUENCY = "delinquency"
+    CHARGE_OFF = "charge_off"
+    BILL = "bill"
+
+
+EOD_BATCH_KINDS: tuple[str, ...] = tuple(
+    f"eod_{step}"
+    for step in (
+        EodStep.DUE,
+        EodStep.LATE_FEE,
+        EodStep.ACCRUE,
+        EodStep.DELINQUENCY,
+        EodStep.CHARGE_OFF,
+        EodStep.BILL,
+    )
+)
+
+
+def build_draft(
+    *,
+    as_of: date,
+    step: str,
+    subject_id: int,
+    credit_line_id: int,
+    movement: Movement,
+    node_fen: Mapping[AccountType, int] | None = None,
+) -> BatchDraft | None:
+    """A batch of a line's movement plus node-account lines; None when nothing moves."""
+    lines = [
+        PostingLine(line_account_code(credit_line_id, kind), amount_fen)
+        for kind, amount_fen in sorted(movement.items())
+        if amount_fen
+    ]
+    lines += [
+        PostingLine(node_account_code(kind), amount_fen)
+        for kind, amount_fen in sorted((node_fen or {}).items())
+        if amount_fen
+    ]
+    if not lines:
+        return None
+    return BatchDraft(
+        business_key=get_business_key(as_of, step, subject_id),
+        kind=f"eod_{step}",
+        as_of=as_of,
+        lines=tuple(lines),
+        credit_line_id=credit_line_id,
+    )
+
+
+def charge_draft(
+    *, as_of: date, step: str, subject_id: int, credit_line_id: int,
+    receivable: AccountType, income: AccountType, amount_fen: int,
+) -> BatchDraft | None:  # fmt: skip
+    """A charge: debit a line's receivable, credit the node's income."""
+    if amount_fen <= 0:
+        return None
+    return build_draft(
+        as_of=as_of, step=step, subject_id=subject_id, credit_line_id=credit_line_id,
+        movement={receivable: amount_fen}, node_fen={income: -amount_fen},
+    )  # fmt: skip
+
+
+def post_drafts(conn: Connection, ctx: EodContext, drafts: Sequence[BatchDraft | None]) -> int:
+    """Post the batches in one go; return how many were posted."""
+    real = [draft for draft in drafts if draft is not None]
+    post_batches(conn, real, ctx.caches.accounts)
+    return len(real)

@@ -1,0 +1,204 @@
+"""Running end of day for a business date, resumably and idempotently.
+
+`run_eod(database, D)` closes business date D:
+1. close the day: the business date moves to D + 1, so nothing more is dated D;
+2. the steps, in order: due dates, late fees, interest accrual, delinquency (ageing and
+   penalty interest), charge-off, bill cut. Each step lists the lines it may concern
+   and works through them in batches of lines, one transaction per batch: lock the
+   lines, read their facts with a few set-based queries, compute in memory with the
+   pure rules, write every posting batch, bill and state row with a handful of
+   statements, and record the batch's checkpoint in the same transaction.
+A crash at any point loses at most the batch in flight: a re-run skips committed
+batches (they are after the step's last checkpointed line) and finished steps. Running
+a finished date again posts nothing. Every posting batch also carries a business key
+`eod:<date>:<step>:<line or bill>`, which the ledger keeps unique.
+
+Dates run in order: `run_eod_through` closes every date from the first open one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from time import perf_counter
+
+from sqlalchemy.engine import Connection
+
+from node_api.db import Database
+from node_api.errors import ConflictError
+from node_api.ledger.business_date import fetch_business_date, set_business_date
+from node_api.ledger.sql import begin_write
+from node_api.lending.eod import checkpoint
+from node_api.lending.eod.context import EodContext
+from node_api.lending.eod.progress import NullProgress, ProgressReporter
+from node_api.lending.eod.step import BatchResult, Step
+from node_api.lending.eod.step_accrue import ACCRUE_STEP
+from node_api.lending.eod.step_bill import BILL_STEP
+from node_api.lending.eod.step_charge_off import CHARGE_OFF_STEP
+from node_api.lending.eod.step_delinquency import DELINQUENCY_STEP
+from node_api.lending.eod.step_due import DUE_STEP
+from node_api.lending.eod.step_late_fee import LATE_FEE_STEP
+
+STEPS: tuple[Step, ...] = (
+    DUE_STEP,
+    LATE_FEE_STEP,
+    ACCRUE_STEP,
+    DELINQUENCY_STEP,
+    CHARGE_OFF_STEP,
+    BILL_STEP,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StepSummary:
+    """A step's totals over every batch committed for the date (across restarts)."""
+
+    name: str
+    lines: int
+    line_batches: int
+    postings: int
+    amount_fen: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class EodSummary:
+    as_of: date
+    steps: tuple[StepSummary, ...]
+    elapsed_s: float
+    already_done: bool
+
+    @property
+    def lines(self) -> int:
+        return sum(step.lines for step in self.steps)
+
+    @property
+    def postings(self) -> int:
+        return sum(step.postings for step in self.steps)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _close_day(conn: Connection, as_of: date) -> str:
+    """Open the run's checkpoints and move the business date past `as_of`; the status."""
+    begin_write(conn)
+    unfinished = checkpoint.fetch_unfinished_run(conn)
+    if unfinished is not None and unfinished < as_of:
+        raise ConflictError(
+            f"end of day for {unfinished.isoformat()} has not finished; run it first",
+            field="as_of",
+            code="eod_out_of_order",
+        )
+    business_date = fetch_business_date(conn)
+    if business_date is not None and business_date < as_of:
+        raise ConflictError(
+            f"the business date is {business_date.isoformat()}; close it first",
+            field="as_of",
+            code="eod_out_of_order",
+        )
+    status = checkpoint.open_run(conn, as_of, [step.name for step in STEPS])
+    if status != checkpoint.DONE and (business_date is None or business_date <= as_of):
+        set_business_date(conn, as_of + timedelta(days=1))
+    return status
+
+
+def run_eod(
+    database: Database,
+    as_of: date,
+    *,
+    ctx: EodContext | None = None,
+    progress: ProgressReporter | None = None,
+) -> EodSummary:
+    """Close business date `as_of` (see the module docstring); return its summary."""
+    context = ctx or EodContext()
+    reporter = progress or NullProgress()
+    started = perf_counter()
+    with database.engine.begin() as conn:
+        status = _close_day(conn, as_of)
+    already_done = status == checkpoint.DONE
+    summaries = []
+    for step in STEPS:
+        summaries.append(_run_step(database, context, as_of, step, reporter))
+    if not already_done:
+        with database.engine.begin() as conn:
+            begin_write(conn)
+            checkpoint.finish_run(conn, as_of)
+    return EodSummary(as_of, tuple(summaries), perf_counter() - started, already_done)
+
+
+def _run_step(
+    database: Database, ctx: EodContext, as_of: date, step: Step, reporter: ProgressReporter
+) -> StepSummary:
+    started = perf_counter()
+    with database.engine.begin() as conn:
+        position = checkpoint.fetch_position(conn, as_of, step.name)
+        candidates = [] if position.done else step.list_candidates(
+            conn, ctx, as_of, position.last_line_id
+        )
+        if not candidates and not position.done:
+            begin_write(conn)
+            checkpoint.finish_step(conn, as_of, step.name)
+    reporter.start_step(as_of.isoformat(), step.name, position.lines + len(candidates), position.lines)
+    totals = [position.lines, position.batches, position.postings, position.amount_fen]
+    for chunk in _chunks(candidates, ctx.batch_lines):
+        result = _run_batch(database, ctx, as_of, step, chunk)
+        if result is not None:
+            for index, value in enumerate((result.lines, 1, result.batches, result.amount_fen)):
+                totals[index] += value
+        reporter.advance(step.name, len(chunk))
+    if candidates:
+        with database.engine.begin() as conn:
+            begin_write(conn)
+            checkpoint.finish_step(conn, as_of, step.name)
+    return StepSummary(step.name, *totals, elapsed_s=perf_counter() - started)
+
+
+def _run_batch(
+    database: Database, ctx: EodContext, as_of: date, step: Step, chunk: list[int]
+) -> BatchResult | None:
+    """One batch of lines in one transaction, with its checkpoint. None when another
+    runner already did these lines."""
+    with database.engine.begin() as conn:
+        begin_write(conn)
+        if checkpoint.lock_step(conn, as_of, step.name):
+            return None
+        position = checkpoint.fetch_position(conn, as_of, step.name)
+        todo = [line_id for line_id in chunk if line_id > position.last_line_id]
+        if not todo:
+            return None
+        batch_no = position.batches + 1
+        result = step.run_batch(conn, ctx, as_of, todo)
+        checkpoint.record_batch(conn, as_of, step.name, batch_no, todo[-1], result)
+        if ctx.on_boundary is not None:
+            ctx.on_boundary("before_commit", step.name, batch_no)
+    if ctx.on_boundary is not None:
+        ctx.on_boundary("after_commit", step.name, batch_no)
+    return result
+
+
+def run_eod_through(
+    database: Database,
+    through: date,
+    *,
+    ctx: EodContext | None = None,
+    progress: ProgressReporter | None = None,
+) -> list[EodSummary]:
+    """Close every business date from the first open one through `through`, in order.
+
+    The first open date is an unfinished run's date, else the business date; a node
+    without a business date starts at `through`. Dates already closed are not re-run
+    (except `through` itself, which then posts nothing).
+    """
+    with database.engine.connect() as conn:
+        start = checkpoint.fetch_unfinished_run(conn) or fetch_business_date(conn) or through
+    context = ctx or EodContext()
+    summaries = []
+    day = min(start, through)
+    while day <= through:
+        summaries.append(run_eod(database, day, ctx=context, progress=progress))
+        day += timedelta(days=1)
+    return summaries

@@ -1,0 +1,84 @@
+"""Each line's delinquency state as end of day keeps it (`line_delinquency`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
+
+from node_api.ledger.sql import insert_ignoring_conflicts
+from node_api.lending.billing_rules import DelinquencyBucket
+from node_api.lending.eod.tables import line_delinquency_table
+
+
+@dataclass(frozen=True, slots=True)
+class LineState:
+    credit_line_id: int
+    as_of: date | None
+    revolving: bool
+    days_past_due: int
+    bucket: DelinquencyBucket
+    charged_off_on: date | None
+
+
+def fetch_line_states(conn: Connection, line_ids: Sequence[int]) -> dict[int, LineState]:
+    """The state of every given line; a line without a row is current and not revolving."""
+    table = line_delinquency_table
+    found = {
+        int(row.credit_line_id): LineState(
+            int(row.credit_line_id),
+            row.as_of,
+            bool(row.revolving),
+            int(row.days_past_due),
+            DelinquencyBucket(row.bucket),
+            row.charged_off_on,
+        )
+        for row in conn.execute(select(table).where(table.c.credit_line_id.in_(list(line_ids))))
+    }
+    for line_id in line_ids:
+        found.setdefault(line_id, LineState(line_id, None, False, 0, DelinquencyBucket.M0, None))
+    return found
+
+
+def ensure_line_states(conn: Connection, line_ids: Sequence[int], as_of: date) -> None:
+    """Create the rows that do not exist yet (current, not revolving)."""
+    rows = [
+        {
+            "credit_line_id": line_id,
+            "as_of": as_of,
+            "revolving": False,
+            "days_past_due": 0,
+            "bucket": DelinquencyBucket.M0.value,
+            "charged_off_on": None,
+        }
+        for line_id in sorted(set(line_ids))
+    ]
+    if rows:
+        insert_ignoring_conflicts(conn, line_delinquency_table, rows, ["credit_line_id"])
+
+
+def update_line_states(
+    conn: Connection, as_of: date, changes: Mapping[int, Mapping[str, Any]], columns: Sequence[str]
+) -> None:
+    """Set `columns` of each line's row (created first if missing) to the given values."""
+    if not changes:
+        return
+    ensure_line_states(conn, list(changes), as_of)
+    table = line_delinquency_table
+    statement = (
+        update(table)
+        .where(table.c.credit_line_id == bindparam("line_id"))
+        .values({name: bindparam(f"new_{name}") for name in ("as_of", *columns)})
+    )
+    conn.execute(
+        statement,
+        [
+            {"line_id": line_id, "new_as_of": as_of}
+            | {f"new_{name}": changes[line_id][name] for name in columns}
+            for line_id in sorted(changes)
+        ],
+    )

@@ -1,0 +1,154 @@
+"""Accrual step: one day of revolving interest, posted as unbilled interest.
+
+Which principal bears interest on day D:
+- a product without an interest-free period (`free_interest_days` = 0): all of the line's
+  principal except installment plans' unbilled principal (plans carry their own price);
+- otherwise only a revolving line (one that missed paying a bill in full) accrues, on its
+  billed and past-due principal, except the latest bill's new purchases while that bill
+  is not yet due (their interest from each posting date is charged at its due date if it
+  is missed, so accruing them daily would charge them twice). Payments are taken to
+  reduce the older, carried principal first.
+Interest = principal × daily rate × 1 day, rounded half-even per line and day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
+
+from node_api.ledger.accounts import AccountType
+from node_api.lending.bill_tables import bill_table
+from node_api.lending.eod.books import EodStep, charge_draft, post_drafts
+from node_api.lending.eod.context import EodContext, LineFacts, load_facts
+from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
+from node_api.lending.eod.tables import line_delinquency_table
+from node_api.lending.installment_store import fetch_plan_unbilled_principal
+from node_api.lending.interest import compute_daily_rate, compute_interest
+from node_api.lending.lines import credit_line_table, limit_node_table
+from node_api.lending.product_versions import product_version_table
+
+
+def fetch_no_free_period_products(conn: Connection, ctx: EodContext) -> list[tuple[str, int]]:
+    """(code, version) of every registered product without an interest-free period."""
+    table = product_version_table
+    found = []
+    for code, version in conn.execute(select(table.c.product_code, table.c.version)):
+        if ctx.caches.products.get(conn, str(code), int(version)).free_interest_days == 0:
+            found.append((str(code), int(version)))
+    return found
+
+
+def list_accrual_lines(conn: Connection, ctx: EodContext, as_of: date, after: int) -> list[int]:
+    state, lines, nodes = line_delinquency_table, credit_line_table, limit_node_table
+    revolving = get_ids(
+        conn,
+        select(state.c.credit_line_id)
+        .join(lines, lines.c.id == state.c.credit_line_id)
+        .where(
+            state.c.revolving
+            & state.c.charged_off_on.is_(None)
+            & (lines.c.status != "closed")
+            & (state.c.credit_line_id > after)
+        ),
+    )
+    products = fetch_no_free_period_products(conn, ctx)
+    if not products:
+        return revolving
+    always = get_ids(
+        conn,
+        select(nodes.c.credit_line_id)
+        .join(lines, lines.c.id == nodes.c.credit_line_id)
+        .where(
+            or_(
+                *(
+                    and_(nodes.c.product_code == c, nodes.c.product_version == v)
+                    for c, v in products
+                )
+            )
+            & (lines.c.status != "closed")
+            & (nodes.c.credit_line_id > after)
+            & not_charged_off(nodes.c.credit_line_id)
+        ),
+    )
+    return sorted(set(revolving) | set(always))
+
+
+def fetch_latest_bills(conn: Connection, line_ids: Sequence[int]) -> dict[int, Any]:
+    """Each line's most recent bill (lines never billed are absent)."""
+    bills = bill_table
+    latest = (
+        select(bills.c.credit_line_id, func.max(bills.c.bill_date).label("bill_date"))
+        .where(bills.c.credit_line_id.in_(list(line_ids)))
+        .group_by(bills.c.credit_line_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(bills).join(
+            latest,
+            (latest.c.credit_line_id == bills.c.credit_line_id)
+            & (latest.c.bill_date == bills.c.bill_date),
+        )
+    )
+    return {int(row.credit_line_id): row for row in rows}
+
+
+def compute_interest_bearing_fen(
+    facts: LineFacts, revolving: bool, latest_bill: Any, plan_unbilled_fen: int, as_of: date
+) -> int:
+    """The principal that bears revolving interest on `as_of` (see the module docstring)."""
+    balances = facts.balances()
+    billed_fen = balances[AccountType.PRINCIPAL_BILLED] + balances[AccountType.PRINCIPAL_PAST_DUE]
+    if facts.terms.free_interest_days == 0:
+        unbilled_fen = balances[AccountType.PRINCIPAL_UNBILLED] - plan_unbilled_fen
+        return billed_fen + max(unbilled_fen, 0)
+    if not revolving:
+        return 0
+    protected_fen = 0
+    if latest_bill is not None and latest_bill.due_date >= as_of:
+        protected_fen = min(int(latest_bill.new_principal_fen), billed_fen)
+    return billed_fen - protected_fen
+
+
+def run_accrual_batch(
+    conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
+) -> BatchResult:
+    facts = load_facts(conn, ctx, line_ids)
+    ids = list(facts)
+    state = line_delinquency_table
+    revolving = {
+        int(line_id)
+        for line_id in conn.execute(
+            select(state.c.credit_line_id).where(
+                state.c.credit_line_id.in_(ids)
+                & state.c.revolving
+                & state.c.charged_off_on.is_(None)
+            )
+        ).scalars()
+    }
+    latest = fetch_latest_bills(conn, ids)
+    planned = fetch_plan_unbilled_principal(conn, ids)
+    drafts = []
+    total_fen = 0
+    for line_id, item in facts.items():
+        base_fen = compute_interest_bearing_fen(
+            item, line_id in revolving, latest.get(line_id), planned.get(line_id, 0), as_of
+        )
+        interest = item.terms.interest
+        rate = compute_daily_rate(interest.method, interest.rate, interest.day_count)
+        interest_fen = int(compute_interest(max(base_fen, 0), rate, 1))
+        total_fen += interest_fen
+        drafts.append(
+            charge_draft(
+                as_of=as_of, step=EodStep.ACCRUE, subject_id=line_id, credit_line_id=line_id,
+                receivable=AccountType.INTEREST_UNBILLED, income=AccountType.INTEREST_INCOME,
+                amount_fen=interest_fen,
+            )
+        )  # fmt: skip
+    return BatchResult(len(facts), post_drafts(conn, ctx, drafts), total_fen)
+
+
+ACCRUE_STEP = Step(EodStep.ACCRUE, list_accrual_lines, run_accrual_batch)

@@ -1,0 +1,213 @@
+"""Bill step: on each line's bill day, cut one bill that merges every use posted in the
+cycle and every installment falling due (see `node_api.lending.bills` for the figures).
+
+Every open, not charged-off line gets a bill on its bill day, even an empty one, so the
+bureau file has one record per line per cycle. The bill's lines (uses, refunds,
+payments, conversions of the cycle) are copied with set-based INSERT ... SELECT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, literal, select, true
+from sqlalchemy.engine import Connection
+
+from node_api.ledger.accounts import AccountType
+from node_api.lending.bill_tables import bill_line_table, bill_table
+from node_api.lending.billing_rules import compute_due_date, compute_previous_bill_date
+from node_api.lending.bills import BillCutInputs, DueInstallment, compute_bill_cut
+from node_api.lending.eod.books import EodStep, build_draft, post_drafts
+from node_api.lending.eod.context import EodContext, LineFacts, load_facts
+from node_api.lending.eod.state import LineState, fetch_line_states
+from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
+from node_api.lending.installment_store import (
+    fetch_due_installments,
+    fetch_plan_unbilled_principal,
+    mark_installments_billed,
+)
+from node_api.lending.installment_tables import installment_plan_table
+from node_api.lending.lines import credit_line_table
+from node_api.lending.purchases import purchase_refund_table, purchase_table
+from node_api.lending.repayments import repayment_table
+
+BILL_DAY_MAX = 28
+
+
+def list_bill_lines(conn: Connection, ctx: EodContext, as_of: date, after: int) -> list[int]:
+    if as_of.day > BILL_DAY_MAX:
+        return []
+    lines, bills = credit_line_table, bill_table
+    billed = exists(
+        select(bills.c.id).where(
+            (bills.c.credit_line_id == lines.c.id) & (bills.c.bill_date == as_of)
+        )
+    )
+    return get_ids(
+        conn,
+        select(lines.c.id).where(
+            (lines.c.bill_day == as_of.day)
+            & (lines.c.status != "closed")
+            & (lines.c.opened_on <= as_of)
+            & (lines.c.id > after)
+            & ~billed
+            & not_charged_off(lines.c.id)
+        ),
+    )
+
+
+def get_cycle_start(as_of: date) -> date:
+    """First posting date of the cycle a bill cut on `as_of` covers."""
+    return compute_previous_bill_date(as_of) + timedelta(days=1)
+
+
+def fetch_cycle_activity(
+    conn: Connection, line_ids: Sequence[int], start: date, end: date
+) -> dict[int, dict[str, int]]:
+    """Per line: uses, refunds and payments (not reversed) dated in [start, end]."""
+    found = {
+        line_id: {"purchases_fen": 0, "refunds_fen": 0, "payments_fen": 0} for line_id in line_ids
+    }
+    sources: list[tuple[str, Any, Any]] = [
+        ("purchases_fen", purchase_table, true()),
+        ("refunds_fen", purchase_refund_table, true()),
+        ("payments_fen", repayment_table, repayment_table.c.status == "posted"),
+    ]
+    for name, table, condition in sources:
+        rows = conn.execute(
+            select(table.c.credit_line_id, func.sum(table.c.amount_fen))
+            .where(
+                table.c.credit_line_id.in_(list(line_ids))
+                & (table.c.as_of >= start)
+                & (table.c.as_of <= end)
+                & condition
+            )
+            .group_by(table.c.credit_line_id)
+        )
+        for line_id, total_fen in rows:
+            found[int(line_id)][name] = int(total_fen)
+    return found
+
+
+def _bill_row(
+    facts: LineFacts, as_of: date, figures: dict[str, int], state: LineState
+) -> dict[str, Any]:
+    terms = facts.terms
+    return {
+        "credit_line_id": facts.credit_line_id,
+        "bill_date": as_of,
+        "cycle_start": max(get_cycle_start(as_of), facts.line.opened_on),
+        "due_date": compute_due_date(as_of, terms.due_date_offset_days),
+        "product_code": terms.product_code,
+        "product_version": terms.version,
+        "days_past_due": state.days_past_due,
+        "bucket": state.bucket.value,
+        **figures,
+    }
+
+
+def run_bill_batch(
+    conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
+) -> BatchResult:
+    facts = load_facts(conn, ctx, line_ids)
+    ids = sorted(set(facts) - set(get_ids(conn, select(bill_table.c.credit_line_id).where(
+        bill_table.c.credit_line_id.in_(list(facts)) & (bill_table.c.bill_date == as_of)
+    ))))  # fmt: skip
+    states = fetch_line_states(conn, ids)
+    planned = fetch_plan_unbilled_principal(conn, ids)
+    due = fetch_due_installments(conn, ids, as_of)
+    activity = fetch_cycle_activity(conn, ids, get_cycle_start(as_of), as_of)
+    drafts, rows = [], []
+    for line_id in ids:
+        item = facts[line_id]
+        inputs = BillCutInputs(item.balances(), planned.get(line_id, 0), due.get(line_id, []))
+        cut = compute_bill_cut(inputs, item.terms)
+        drafts.append(
+            build_draft(
+                as_of=as_of, step=EodStep.BILL, subject_id=line_id, credit_line_id=line_id,
+                movement=cut.movement,
+                node_fen={AccountType.INTEREST_INCOME: -cut.interest_income_fen,
+                          AccountType.FEE_INCOME: -cut.fee_income_fen},
+            )
+        )  # fmt: skip
+        rows.append(_bill_row(item, as_of, cut.figures | activity[line_id], states[line_id]))
+    posted = post_drafts(conn, ctx, drafts)
+    bill_ids = _insert_bills(conn, rows)
+    _insert_bill_lines(conn, as_of, ids, due, bill_ids, rows)
+    billed = [
+        (installment, bill_ids[line_id]) for line_id in ids for installment in due.get(line_id, [])
+    ]
+    mark_installments_billed(conn, billed, as_of)
+    return BatchResult(len(ids), posted, sum(row["statement_balance_fen"] for row in rows))
+
+
+def _insert_bills(conn: Connection, rows: list[dict[str, Any]]) -> dict[int, int]:
+    if not rows:
+        return {}
+    statement = bill_table.insert().returning(bill_table.c.id, sort_by_parameter_order=True)
+    ids = [int(row[0]) for row in conn.execute(statement, rows)]
+    return {row["credit_line_id"]: bill_id for row, bill_id in zip(rows, ids, strict=True)}
+
+
+def _insert_bill_lines(
+    conn: Connection,
+    as_of: date,
+    line_ids: Sequence[int],
+    due: dict[int, list[DueInstallment]],
+    bill_ids: dict[int, int],
+    rows: list[dict[str, Any]],
+) -> None:
+    if not line_ids:
+        return
+    _copy_cycle_lines(conn, as_of, line_ids)
+    extra = [
+        {"bill_id": bill_ids[line_id], "kind": "installment", "ref_id": item.installment_id,
+         "posted_on": as_of, "amount_fen": item.principal_fen + item.interest_fen + item.fee_fen}
+        for line_id in line_ids
+        for item in due.get(line_id, [])
+    ]  # fmt: skip
+    for row in rows:
+        for kind in ("interest", "fee", "penalty"):
+            if row[f"{kind}_fen"]:
+                extra.append(
+                    {"bill_id": bill_ids[row["credit_line_id"]], "kind": kind, "ref_id": None,
+                     "posted_on": as_of, "amount_fen": row[f"{kind}_fen"]}
+                )  # fmt: skip
+    if extra:
+        conn.execute(bill_line_table.insert(), extra)
+
+
+def _copy_cycle_lines(conn: Connection, as_of: date, line_ids: Sequence[int]) -> None:
+    """Uses, refunds, payments and purchase conversions of the cycle, one statement each."""
+    bills, target = bill_table, bill_line_table
+    columns = ["bill_id", "kind", "ref_id", "posted_on", "amount_fen"]
+    plans = installment_plan_table
+    converted = (plans.c.source_kind == "purchase") & (plans.c.status != "cancelled")
+    sources: list[tuple[Any, Any, Any, Any, Any, Any]] = [
+        (purchase_table, purchase_table.c.kind, purchase_table.c.id, purchase_table.c.as_of,
+         purchase_table.c.amount_fen, true()),
+        (purchase_refund_table, literal("refund"), purchase_refund_table.c.id,
+         purchase_refund_table.c.as_of, -purchase_refund_table.c.amount_fen, true()),
+        (repayment_table, literal("payment"), repayment_table.c.id, repayment_table.c.as_of,
+         -repayment_table.c.amount_fen, repayment_table.c.status == "posted"),
+        (plans, literal("installment_conversion"), plans.c.id, plans.c.start_date,
+         -plans.c.principal_fen, converted),
+    ]  # fmt: skip
+    for table, kind, ref_id, posted_on, amount_fen, condition in sources:
+        query = (
+            select(bills.c.id, kind, ref_id, posted_on, amount_fen)
+            .join(table, table.c.credit_line_id == bills.c.credit_line_id)
+            .where(
+                (bills.c.bill_date == as_of)
+                & bills.c.credit_line_id.in_(list(line_ids))
+                & (posted_on >= bills.c.cycle_start)
+                & (posted_on <= bills.c.bill_date)
+                & condition
+            )
+        )
+        conn.execute(target.insert().from_select(columns, query))
+
+
+BILL_STEP = Step(EodStep.BILL, list_bill_lines, run_bill_batch)

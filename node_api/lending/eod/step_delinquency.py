@@ -1,0 +1,122 @@
+"""Delinquency step: age every line with anything past due (days past due counted from
+the due date of its oldest unpaid bill, bucket by the product's thresholds) and post
+that day's penalty interest on its past-due principal and interest.
+
+Penalty interest follows `compute_penalty_interest_days`: nothing within the grace days,
+the whole run on the first day past grace, then one day per business day; it is
+charged to the oldest unpaid bill, whose debt it joins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from node_api.ledger.accounts import AccountType
+from node_api.ledger.schema import ledger_account_table
+from node_api.lending.bill_tables import bill_charge_table, bill_table
+from node_api.lending.billing_rules import (
+    compute_days_past_due,
+    compute_delinquency_bucket,
+    compute_penalty_interest_days,
+)
+from node_api.lending.bills import PAST_DUE_TYPES, BillDebt, find_oldest_unpaid_bill, sum_balances
+from node_api.lending.eod.books import EodStep, charge_draft, post_drafts
+from node_api.lending.eod.context import EodContext, LineFacts, load_facts
+from node_api.lending.eod.state import update_line_states
+from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
+from node_api.lending.eod.tables import line_delinquency_table
+from node_api.lending.interest import compute_penalty_interest
+
+
+def list_delinquent_lines(conn: Connection, ctx: EodContext, as_of: date, after: int) -> list[int]:
+    accounts, state = ledger_account_table, line_delinquency_table
+    past_due = get_ids(
+        conn,
+        select(accounts.c.credit_line_id).where(
+            accounts.c.account_type.in_([kind.value for kind in PAST_DUE_TYPES])
+            & (accounts.c.balance_fen != 0)
+            & (accounts.c.credit_line_id > after)
+            & not_charged_off(accounts.c.credit_line_id)
+        ),
+    )
+    aged = get_ids(
+        conn,
+        select(state.c.credit_line_id).where(
+            (state.c.days_past_due > 0)
+            & state.c.charged_off_on.is_(None)
+            & (state.c.credit_line_id > after)
+        ),
+    )
+    return sorted(set(past_due) | set(aged))
+
+
+def fetch_bill_debts(conn: Connection, line_ids: Sequence[int]) -> dict[int, list[BillDebt]]:
+    """Per line: what each of its bills made past due in total."""
+    charges, bills = bill_charge_table, bill_table
+    rows = conn.execute(
+        select(
+            charges.c.credit_line_id, bills.c.id, bills.c.due_date, func.sum(charges.c.amount_fen)
+        )
+        .join(bills, bills.c.id == charges.c.bill_id)
+        .where(charges.c.credit_line_id.in_(list(line_ids)))
+        .group_by(charges.c.credit_line_id, bills.c.id, bills.c.due_date)
+    )
+    found: dict[int, list[BillDebt]] = {}
+    for line_id, bill_id, due_date, charged_fen in rows:
+        found.setdefault(int(line_id), []).append(
+            BillDebt(int(bill_id), due_date, int(charged_fen))
+        )
+    return found
+
+
+def compute_penalty_fen(facts: LineFacts, oldest: BillDebt, as_of: date) -> int:
+    """The day's penalty interest on past-due principal and interest."""
+    terms = facts.terms
+    days = compute_penalty_interest_days(oldest.due_date, as_of, terms.grace_days)
+    balances = facts.balances()
+    base_fen = balances[AccountType.PRINCIPAL_PAST_DUE] + balances[AccountType.INTEREST_PAST_DUE]
+    return int(compute_penalty_interest(base_fen, terms.penalty_rate_ppm_per_day, days))
+
+
+def run_delinquency_batch(
+    conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
+) -> BatchResult:
+    facts = load_facts(conn, ctx, line_ids)
+    debts = fetch_bill_debts(conn, list(facts))
+    drafts = []
+    charges: list[dict[str, Any]] = []
+    states: dict[int, dict[str, Any]] = {}
+    for line_id, item in facts.items():
+        past_due_fen = sum_balances(item.balances(), PAST_DUE_TYPES)
+        oldest = find_oldest_unpaid_bill(debts.get(line_id, []), past_due_fen)
+        days = 0 if oldest is None else compute_days_past_due(oldest.due_date, as_of)
+        bucket = compute_delinquency_bucket(days, item.terms.delinquency.thresholds)
+        states[line_id] = {"days_past_due": days, "bucket": bucket.value}
+        if oldest is None:
+            continue
+        penalty_fen = compute_penalty_fen(item, oldest, as_of)
+        if penalty_fen > 0:
+            drafts.append(
+                charge_draft(
+                    as_of=as_of, step=EodStep.DELINQUENCY, subject_id=line_id,
+                    credit_line_id=line_id, receivable=AccountType.PENALTY_PAST_DUE,
+                    income=AccountType.PENALTY_INCOME, amount_fen=penalty_fen,
+                )
+            )  # fmt: skip
+            charges.append(
+                {"bill_id": oldest.bill_id, "credit_line_id": line_id, "as_of": as_of,
+                 "kind": "penalty", "amount_fen": penalty_fen}
+            )  # fmt: skip
+    posted = post_drafts(conn, ctx, drafts)
+    if charges:
+        conn.execute(bill_charge_table.insert(), charges)
+    update_line_states(conn, as_of, states, ["days_past_due", "bucket"])
+    return BatchResult(len(facts), posted, sum(int(charge["amount_fen"]) for charge in charges))
+
+
+DELINQUENCY_STEP = Step(EodStep.DELINQUENCY, list_delinquent_lines, run_delinquency_batch)

@@ -1,0 +1,218 @@
+"""Due step: at the end of each bill's due date, decide its interest-free treatment and
+make its unpaid minimum past due (see `node_api.lending.bills`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.engine import Connection
+
+from node_api.ledger.accounts import AccountType
+from node_api.ledger.schema import ledger_account_table, posting_batch_table, posting_table
+from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, bill_table
+from node_api.lending.bills import (
+    PAID_TOWARD_BILL_TYPES,
+    CycleUse,
+    compute_due_outcome,
+    compute_retro_interest,
+)
+from node_api.lending.eod.books import EOD_BATCH_KINDS, EodStep, build_draft, post_drafts
+from node_api.lending.eod.context import EodContext, LineFacts, load_facts
+from node_api.lending.eod.state import update_line_states
+from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
+from node_api.lending.installment_tables import installment_plan_table
+from node_api.lending.interest import compute_daily_rate
+from node_api.lending.purchases import purchase_table
+
+
+def _undecided(as_of: date) -> Any:
+    bills, outcomes = bill_table, bill_outcome_table
+    return bills.outerjoin(outcomes, outcomes.c.bill_id == bills.c.id), and_(
+        outcomes.c.bill_id.is_(None), bills.c.due_date <= as_of
+    )
+
+
+def list_due_lines(conn: Connection, ctx: EodContext, as_of: date, after: int) -> list[int]:
+    source, condition = _undecided(as_of)
+    bills = bill_table
+    return get_ids(
+        conn,
+        select(bills.c.credit_line_id)
+        .select_from(source)
+        .where(
+            condition & (bills.c.credit_line_id > after) & not_charged_off(bills.c.credit_line_id)
+        ),
+    )
+
+
+def fetch_paid_toward(conn: Connection, bill_ids: Sequence[int]) -> dict[int, int]:
+    """Per bill: what non end-of-day postings took off the line's receivables (other than
+    unbilled principal) after the bill date, up to and including its due date."""
+    if not bill_ids:
+        return {}
+    bills, batches, postings, accounts = (
+        bill_table, posting_batch_table, posting_table, ledger_account_table,
+    )  # fmt: skip
+    statement = (
+        select(bills.c.id, -func.sum(postings.c.amount_fen))
+        .select_from(
+            bills.join(
+                batches,
+                (batches.c.credit_line_id == bills.c.credit_line_id)
+                & (batches.c.as_of > bills.c.bill_date)
+                & (batches.c.as_of <= bills.c.due_date),
+            )
+            .join(postings, postings.c.batch_id == batches.c.id)
+            .join(accounts, accounts.c.id == postings.c.account_id)
+        )
+        .where(
+            bills.c.id.in_(list(bill_ids))
+            & batches.c.kind.not_in(EOD_BATCH_KINDS)
+            & accounts.c.account_type.in_([kind.value for kind in PAID_TOWARD_BILL_TYPES])
+        )
+        .group_by(bills.c.id)
+    )
+    return {int(bill_id): int(paid) for bill_id, paid in conn.execute(statement)}
+
+
+def fetch_cycle_uses(conn: Connection, bills: Sequence[Any]) -> dict[int, list[CycleUse]]:
+    """Per bill: the uses posted in its cycle that are not in an installment plan."""
+    uses, plans = purchase_table, installment_plan_table
+    found: dict[int, list[CycleUse]] = {bill.id: [] for bill in bills}
+    if not bills:
+        return found
+    windows: dict[int, list[Any]] = {}
+    for bill in bills:
+        windows.setdefault(bill.credit_line_id, []).append(bill)
+    rows = conn.execute(
+        select(uses.c.credit_line_id, uses.c.as_of, uses.c.amount_fen - uses.c.refunded_fen)
+        .outerjoin(plans, (plans.c.purchase_id == uses.c.id) & (plans.c.status != "cancelled"))
+        .where(
+            uses.c.credit_line_id.in_(sorted(windows))
+            & (uses.c.as_of >= min(bill.cycle_start for bill in bills))
+            & (uses.c.as_of <= max(bill.bill_date for bill in bills))
+            & plans.c.id.is_(None)
+        )
+    )
+    for line_id, posted_on, amount_fen in rows:
+        for bill in windows[int(line_id)]:
+            if bill.cycle_start <= posted_on <= bill.bill_date:
+                found[bill.id].append(CycleUse(int(amount_fen), posted_on))
+    return found
+
+
+def run_due_batch(
+    conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
+) -> BatchResult:
+    facts = load_facts(conn, ctx, line_ids)
+    source, condition = _undecided(as_of)
+    bills = conn.execute(
+        select(bill_table)
+        .select_from(source)
+        .where(condition & bill_table.c.credit_line_id.in_(list(facts)))
+        .order_by(bill_table.c.credit_line_id, bill_table.c.bill_date)
+    ).all()
+    paid = fetch_paid_toward(conn, [bill.id for bill in bills])
+    converted = {
+        int(bill_id)
+        for bill_id in conn.execute(
+            select(installment_plan_table.c.bill_id).where(
+                installment_plan_table.c.bill_id.in_([bill.id for bill in bills])
+                & (installment_plan_table.c.status != "cancelled")
+            )
+        ).scalars()
+    }
+    balances = {line_id: item.balances() for line_id, item in facts.items()}
+    decisions = [
+        _decide(bill, facts[bill.credit_line_id], balances, paid.get(bill.id, 0)) for bill in bills
+    ]
+    unpaid_bills = [bill for bill, d in zip(bills, decisions, strict=True) if not d["paid_in_full"]]
+    uses = fetch_cycle_uses(conn, [b for b in unpaid_bills if b.id not in converted])
+    drafts = []
+    amount_fen = 0
+    revolving: dict[int, dict[str, Any]] = {}
+    for bill, decision in zip(bills, decisions, strict=True):
+        terms = facts[bill.credit_line_id].terms
+        retro_fen = 0
+        if not decision["paid_in_full"] and terms.free_interest_days > 0 and bill.id in uses:
+            rate = compute_daily_rate(
+                terms.interest.method, terms.interest.rate, terms.interest.day_count
+            )
+            retro_fen = compute_retro_interest(uses[bill.id], bill.due_date, rate)
+        decision["retro_interest_fen"] = retro_fen
+        movement = dict(decision.pop("movement"))
+        movement[AccountType.INTEREST_UNBILLED] = (
+            movement.get(AccountType.INTEREST_UNBILLED, 0) + retro_fen
+        )
+        drafts.append(
+            build_draft(
+                as_of=as_of, step=EodStep.DUE, subject_id=bill.id,
+                credit_line_id=bill.credit_line_id, movement=movement,
+                node_fen={AccountType.INTEREST_INCOME: -retro_fen},
+            )
+        )  # fmt: skip
+        amount_fen += decision["moved_to_past_due_fen"] + retro_fen
+        if terms.free_interest_days > 0:
+            revolving[bill.credit_line_id] = {"revolving": not decision["paid_in_full"]}
+    posted = post_drafts(conn, ctx, drafts)
+    _record(conn, as_of, bills, decisions)
+    update_line_states(conn, as_of, revolving, ["revolving"])
+    return BatchResult(len(facts), posted, amount_fen)
+
+
+def _decide(
+    bill: Any, facts: LineFacts, balances: dict[int, dict[AccountType, int]], paid_fen: int
+) -> dict[str, Any]:
+    """The outcome of one bill; applies its movement to the line's running balances so a
+    second bill of the same line (a catch-up) sees the first one's effect."""
+    line_balances = balances[bill.credit_line_id]
+    outcome = compute_due_outcome(
+        statement_fen=int(bill.statement_balance_fen),
+        minimum_fen=int(bill.minimum_payment_fen),
+        paid_fen=paid_fen,
+        balances=line_balances,
+        order=facts.terms.allocation.order,
+    )
+    for kind, delta_fen in outcome.movement.items():
+        line_balances[kind] = line_balances.get(kind, 0) + delta_fen
+    return {
+        "paid_fen": outcome.paid_fen,
+        "paid_in_full": outcome.paid_in_full,
+        "unpaid_minimum_fen": outcome.unpaid_minimum_fen,
+        "moved_to_past_due_fen": outcome.moved_to_past_due_fen,
+        "movement": outcome.movement,
+    }
+
+
+def _record(
+    conn: Connection, as_of: date, bills: Sequence[Any], decisions: Sequence[dict[str, Any]]
+) -> None:
+    if not bills:
+        return
+    conn.execute(
+        bill_outcome_table.insert(),
+        [
+            {"bill_id": bill.id, "credit_line_id": bill.credit_line_id, "decided_on": as_of}
+            | decision
+            for bill, decision in zip(bills, decisions, strict=True)
+        ],
+    )
+    charges = [
+        {
+            "bill_id": bill.id,
+            "credit_line_id": bill.credit_line_id,
+            "as_of": as_of,
+            "kind": "past_due",
+            "amount_fen": decision["moved_to_past_due_fen"],
+        }
+        for bill, decision in zip(bills, decisions, strict=True)
+        if decision["moved_to_past_due_fen"] > 0
+    ]
+    if charges:
+        conn.execute(bill_charge_table.insert(), charges)
+
+
+DUE_STEP = Step(EodStep.DUE, list_due_lines, run_due_batch)

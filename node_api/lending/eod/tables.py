@@ -1,0 +1,71 @@
+"""End-of-day tables: each line's delinquency state, and the run's checkpoints.
+
+`line_delinquency` holds, per credit line, what end of day last decided: whether the
+line pays revolving interest (it lost its interest-free period), its days past due and
+bucket, and the day it was charged off. A line without a row is current and not
+revolving.
+
+Checkpoints: `eod_run` has one row per business date (`running`, then `done`);
+`eod_step` one row per date and step (`done` once every batch of the step committed);
+`eod_batch` one row per committed batch of lines, written in the same transaction as
+that batch's postings, with the last line id it covered, so a run that crashed
+resumes after the last committed batch and a committed batch is never redone.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+)
+from sqlmodel import SQLModel
+
+line_delinquency_table = Table(
+    "line_delinquency",
+    SQLModel.metadata,
+    Column(
+        "credit_line_id",
+        BigInteger,
+        ForeignKey("credit_line.id", name="fk_line_delinquency_line"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("as_of", Date, nullable=False),
+    Column("revolving", Boolean, nullable=False),
+    Column("days_past_due", Integer, nullable=False),
+    Column("bucket", String(4), nullable=False),
+    Column("charged_off_on", Date, nullable=True),
+)
+
+eod_run_table = Table(
+    "eod_run",
+    SQLModel.metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("status", String(16), nullable=False),
+)
+
+eod_step_table = Table(
+    "eod_step",
+    SQLModel.metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("step", String(24), primary_key=True),
+    Column("status", String(16), nullable=False),
+)
+
+eod_batch_table = Table(
+    "eod_batch",
+    SQLModel.metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("step", String(24), primary_key=True),
+    Column("batch_no", Integer, primary_key=True, autoincrement=False),
+    Column("last_line_id", BigInteger, nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("postings", Integer, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+)

@@ -1,0 +1,281 @@
+"""Where installment plans are kept: creating a plan and its installments, and the reads
+end of day and the API need (see `installments` for what a plan is)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Connection
+
+from node_api.errors import CreditNetValueError, NotFoundError
+from node_api.lending.billing_rules import compute_due_date
+from node_api.lending.bills import DueInstallment
+from node_api.lending.installment_tables import installment_plan_table, installment_table
+from node_api.lending.products import ProductTerms
+from node_api.lending.schedules import (
+    PricingMethod,
+    Schedule,
+    compute_amortization,
+    compute_monthly_date,
+    compute_schedule,
+)
+
+
+class PlanSource(StrEnum):
+    PURCHASE = "purchase"
+    BILL = "bill"
+
+
+class PlanStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    """Every installment billed."""
+    PAID_OFF = "paid_off"
+    CANCELLED = "cancelled"
+    CHARGED_OFF = "charged_off"
+
+
+class InstallmentStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    BILLED = "billed"
+    PAID_OFF = "paid_off"
+    CANCELLED = "cancelled"
+    CHARGED_OFF = "charged_off"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDraft:
+    """A plan to create: what is financed, how, and when its installments are billed."""
+
+    credit_line_id: int
+    source: PlanSource
+    source_id: int
+    terms: ProductTerms
+    principal_fen: int
+    tenor_months: int
+    start_date: date
+    first_bill_date: date
+
+
+def get_plan_schedule(row: Any) -> Schedule:
+    """The schedule of a stored plan; an installment's `due_date` here is its bill date."""
+    return compute_schedule(
+        int(row.principal_fen),
+        int(row.tenor_months),
+        PricingMethod(row.pricing_method),
+        int(row.rate_bps),
+        row.start_date,
+        row.first_bill_date,
+        int(row.installment_fee_fen),
+    )
+
+
+def compute_installment_rows(draft: PlanDraft) -> list[dict[str, Any]]:
+    """The installment rows of a plan: amounts exact to the fen, bill and due dates."""
+    pricing = draft.terms.installment
+    if draft.tenor_months not in pricing.tenors_months:
+        raise CreditNetValueError(
+            f"the product offers {list(pricing.tenors_months)} months", field="tenor_months"
+        )
+    lines = compute_amortization(
+        draft.principal_fen,
+        draft.tenor_months,
+        pricing.pricing_method,
+        pricing.rate_bps,
+        draft.terms.fees.installment_fee_fen,
+    )
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        bill_date = compute_monthly_date(draft.first_bill_date, number - 1)
+        rows.append(
+            {
+                "credit_line_id": draft.credit_line_id,
+                "number": number,
+                "bill_date": bill_date,
+                "due_date": compute_due_date(bill_date, draft.terms.due_date_offset_days),
+                "principal_fen": line.principal_fen,
+                "interest_fen": line.interest_fen,
+                "fee_fen": line.fee_fen,
+                "status": InstallmentStatus.SCHEDULED.value,
+            }
+        )
+    return rows
+
+
+def insert_plan(conn: Connection, draft: PlanDraft) -> int:
+    """Store a plan and its installments; return the plan id."""
+    rows = compute_installment_rows(draft)
+    pricing = draft.terms.installment
+    plans = installment_plan_table
+    plan_id = int(
+        conn.execute(
+            plans.insert()
+            .values(
+                credit_line_id=draft.credit_line_id,
+                source_kind=draft.source.value,
+                purchase_id=draft.source_id if draft.source is PlanSource.PURCHASE else None,
+                bill_id=draft.source_id if draft.source is PlanSource.BILL else None,
+                product_code=draft.terms.product_code,
+                product_version=draft.terms.version,
+                principal_fen=draft.principal_fen,
+                tenor_months=draft.tenor_months,
+                pricing_method=pricing.pricing_method.value,
+                rate_bps=pricing.rate_bps,
+                installment_fee_fen=draft.terms.fees.installment_fee_fen,
+                start_date=draft.start_date,
+                first_bill_date=draft.first_bill_date,
+                status=PlanStatus.ACTIVE.value,
+            )
+            .returning(plans.c.id)
+        ).scalar_one()
+    )
+    conn.execute(installment_table.insert(), [{**row, "plan_id": plan_id} for row in rows])
+    return plan_id
+
+
+def fetch_plan_unbilled_principal(conn: Connection, line_ids: list[int]) -> dict[int, int]:
+    """Principal of active plans not billed yet, per line (lines without plans absent)."""
+    if not line_ids:
+        return {}
+    rows = conn.execute(
+        select(installment_table.c.credit_line_id, func.sum(installment_table.c.principal_fen))
+        .join(installment_plan_table, installment_plan_table.c.id == installment_table.c.plan_id)
+        .where(
+            installment_table.c.credit_line_id.in_(line_ids)
+            & (installment_table.c.status == InstallmentStatus.SCHEDULED.value)
+            & (installment_plan_table.c.status == PlanStatus.ACTIVE.value)
+        )
+        .group_by(installment_table.c.credit_line_id)
+    )
+    return {int(line_id): int(total) for line_id, total in rows}
+
+
+def fetch_plan_row(conn: Connection, line_id: int, plan_id: int) -> Any:
+    plans = installment_plan_table
+    row = conn.execute(
+        select(plans).where((plans.c.id == plan_id) & (plans.c.credit_line_id == line_id))
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError(
+            f"installment plan {plan_id} does not exist on credit line {line_id}",
+            field="plan_id",
+        )
+    return row
+
+
+def fetch_billed_count(conn: Connection, plan_id: int) -> int:
+    table = installment_table
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                (table.c.plan_id == plan_id) & (table.c.status == InstallmentStatus.BILLED.value)
+            )
+        ).scalar_one()
+    )
+
+
+def fetch_plan(conn: Connection, line_id: int, plan_id: int) -> dict[str, Any]:
+    """A plan with its schedule, as the API shows it."""
+    row = fetch_plan_row(conn, line_id, plan_id)
+    table = installment_table
+    installments = [
+        {
+            "number": int(item.number),
+            "bill_date": item.bill_date.isoformat(),
+            "due_date": item.due_date.isoformat(),
+            "principal_fen": int(item.principal_fen),
+            "interest_fen": int(item.interest_fen),
+            "fee_fen": int(item.fee_fen),
+            "payment_fen": int(item.principal_fen + item.interest_fen + item.fee_fen),
+            "status": item.status,
+        }
+        for item in conn.execute(
+            select(table).where(table.c.plan_id == plan_id).order_by(table.c.number)
+        )
+    ]
+    return {
+        "id": int(row.id),
+        "credit_line_id": int(row.credit_line_id),
+        "source": row.source_kind,
+        "purchase_id": row.purchase_id,
+        "bill_id": row.bill_id,
+        "product_code": row.product_code,
+        "product_version": int(row.product_version),
+        "principal_fen": int(row.principal_fen),
+        "tenor_months": int(row.tenor_months),
+        "pricing_method": row.pricing_method,
+        "rate_bps": int(row.rate_bps),
+        "start_date": row.start_date.isoformat(),
+        "status": row.status,
+        "closed_on": None if row.closed_on is None else row.closed_on.isoformat(),
+        "installments": installments,
+    }
+
+
+def fetch_plan_ids(conn: Connection, line_id: int) -> list[int]:
+    plans = installment_plan_table
+    return [
+        int(plan_id)
+        for plan_id in conn.execute(
+            select(plans.c.id).where(plans.c.credit_line_id == line_id).order_by(plans.c.id)
+        ).scalars()
+    ]
+
+
+def fetch_due_installments(
+    conn: Connection, line_ids: list[int], bill_date: date
+) -> dict[int, list[DueInstallment]]:
+    """Per line: installments of active plans to bill on `bill_date` (or missed before)."""
+    items, plans = installment_table, installment_plan_table
+    rows = conn.execute(
+        select(items)
+        .join(plans, plans.c.id == items.c.plan_id)
+        .where(
+            items.c.credit_line_id.in_(line_ids)
+            & (items.c.status == InstallmentStatus.SCHEDULED.value)
+            & (plans.c.status == PlanStatus.ACTIVE.value)
+            & (items.c.bill_date <= bill_date)
+        )
+        .order_by(items.c.plan_id, items.c.number)
+    )
+    found: dict[int, list[DueInstallment]] = {}
+    for row in rows:
+        found.setdefault(int(row.credit_line_id), []).append(
+            DueInstallment(
+                int(row.id), int(row.plan_id), int(row.principal_fen), int(row.interest_fen),
+                int(row.fee_fen),
+            )
+        )  # fmt: skip
+    return found
+
+
+def mark_installments_billed(
+    conn: Connection, billed: list[tuple[DueInstallment, int]], as_of: date
+) -> None:
+    """Record each installment as billed on its bill; plans with nothing left to bill are
+    completed."""
+    if not billed:
+        return
+    items, plans = installment_table, installment_plan_table
+    conn.execute(
+        update(items)
+        .where(items.c.id == bindparam("installment_id"))
+        .values(status=InstallmentStatus.BILLED.value, bill_id=bindparam("new_bill_id")),
+        [
+            {"installment_id": item.installment_id, "new_bill_id": bill_id}
+            for item, bill_id in billed
+        ],
+    )
+    plan_ids = sorted({item.plan_id for item, _ in billed})
+    remaining = select(items.c.id).where(
+        (items.c.plan_id == plans.c.id) & (items.c.status == InstallmentStatus.SCHEDULED.value)
+    )
+    conn.execute(
+        update(plans)
+        .where(plans.c.id.in_(plan_ids) & ~remaining.exists())
+        .values(status=PlanStatus.COMPLETED.value, closed_on=as_of)
+    )

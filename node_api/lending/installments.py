@@ -1,0 +1,328 @@
+"""Installment plans: convert one purchase, or a whole bill, into 3–24 monthly
+installments under the product's pricing; end a plan early by full repayment or by
+cancellation.
+
+Amounts come from `compute_amortization` (annuity, equal principal or flat monthly fee;
+principal parts sum exactly to the financed amount, see `node_api.lending.schedules`
+for which installment takes the rounding remainder). Installment k is billed on the k-th
+bill date of the line after the plan starts and is due on that bill's due date.
+
+Books: a plan's principal stays in the line's unbilled principal until each installment
+is billed (end of day moves that installment's principal to billed and charges its
+interest and fee). Converting a purchase of the open cycle moves nothing; converting a
+bill moves the bill's revolving principal back from billed to unbilled.
+
+Early full repayment uses `compute_early_repayment_quote` on the plan's schedule, where
+an installment counts as "due" on its bill date (the day it leaves the plan): the
+principal not yet billed, interest accrued on it since the last bill date (capped at the
+next installment's interest) and the early repayment fee are billed at once, the plan
+ends, and the payment of the quote is taken like any repayment (the product's
+waterfall). Cancellation, within the product's cancellation days and before the first
+installment is billed, ends the plan with no interest or fee: a purchase's principal
+becomes revolving again and a bill's goes back on the bill.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from node_api.errors import ConflictError
+from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
+from node_api.ledger.business_date import fetch_business_date, resolve_as_of
+from node_api.ledger.postings import BatchDraft, PostingLine, post_batch
+from node_api.lending.authorize.books import fetch_line_books
+from node_api.lending.authorize.context import LendingCaches
+from node_api.lending.bill_tables import bill_outcome_table, bill_table
+from node_api.lending.billing_rules import compute_bill_date_on_or_after, compute_next_bill_date
+from node_api.lending.installment_store import (
+    InstallmentStatus,
+    PlanDraft,
+    PlanSource,
+    PlanStatus,
+    fetch_billed_count,
+    fetch_plan,
+    fetch_plan_row,
+    fetch_plan_unbilled_principal,
+    get_plan_schedule,
+    insert_plan,
+)
+from node_api.lending.installment_tables import installment_plan_table, installment_table
+from node_api.lending.lines import LineStatus, LockedLine, lock_line
+from node_api.lending.purchases import fetch_use
+from node_api.lending.repayments import repay
+from node_api.lending.schedules import (
+    PayoffKind,
+    PayoffQuote,
+    compute_cancellation_quote,
+    compute_early_repayment_quote,
+)
+
+
+class PlanKind:
+    """Posting-batch kinds written by installment plans."""
+
+    CONVERSION = "installment_conversion"
+    PAYOFF = "installment_payoff"
+    CANCELLATION = "installment_cancellation"
+
+
+def _latest_bill(conn: Connection, line_id: int) -> Any:
+    bills = bill_table
+    return conn.execute(
+        select(bills)
+        .where(bills.c.credit_line_id == line_id)
+        .order_by(bills.c.bill_date.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def _unbilled_revolving_fen(conn: Connection, caches: LendingCaches, line_id: int) -> int:
+    book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
+    planned_fen = fetch_plan_unbilled_principal(conn, [line_id]).get(line_id, 0)
+    return book.normal_fen(AccountType.PRINCIPAL_UNBILLED) - planned_fen
+
+
+def _open_line(conn: Connection, line_id: int) -> tuple[LockedLine, date | None]:
+    """Lock an active line; return it with the business date."""
+    line = lock_line(conn, line_id)
+    if line.status is not LineStatus.ACTIVE:
+        raise ConflictError(
+            f"the credit line is {line.status.value}",
+            field="credit_line_id",
+            code="line_not_active",
+        )
+    return line, fetch_business_date(conn)
+
+
+def convert_purchase(
+    conn: Connection,
+    caches: LendingCaches,
+    *,
+    line_id: int,
+    purchase_id: int,
+    tenor_months: int,
+    as_of: date | None = None,
+) -> dict[str, Any]:
+    """Convert a purchase (or drawdown) of the open cycle into a plan on its product."""
+    line, business_date = _open_line(conn, line_id)
+    start = resolve_as_of(as_of, business_date)
+    use = fetch_use(conn, line_id, purchase_id)
+    latest = _latest_bill(conn, line_id)
+    if latest is not None and use["as_of"] <= latest.bill_date:
+        raise ConflictError(
+            "the purchase is already on a bill; convert the bill instead",
+            field="purchase_id",
+            code="purchase_billed",
+        )
+    principal_fen = int(use["amount_fen"]) - int(use["refunded_fen"])
+    existing = conn.execute(
+        select(installment_plan_table.c.id).where(
+            installment_plan_table.c.purchase_id == purchase_id
+        )
+    ).first()
+    if existing is not None or principal_fen <= 0:
+        raise ConflictError(
+            "the purchase is already converted or refunded",
+            field="purchase_id",
+            code="purchase_not_convertible",
+        )
+    if _unbilled_revolving_fen(conn, caches, line_id) < principal_fen:
+        raise ConflictError(
+            "the purchase's principal is already partly repaid",
+            field="purchase_id",
+            code="purchase_not_convertible",
+        )
+    terms = caches.products.get(conn, use["product_code"], use["product_version"])
+    draft = PlanDraft(
+        line_id, PlanSource.PURCHASE, purchase_id, terms, principal_fen, tenor_months,
+        start, compute_bill_date_on_or_after(max(start, use["as_of"]), line.bill_day),
+    )  # fmt: skip
+    return fetch_plan(conn, line_id, insert_plan(conn, draft))
+
+
+def convert_bill(
+    conn: Connection,
+    caches: LendingCaches,
+    *,
+    line_id: int,
+    bill_id: int,
+    tenor_months: int,
+    as_of: date | None = None,
+) -> dict[str, Any]:
+    """Convert the latest bill's revolving principal into a plan, before its due date."""
+    line, business_date = _open_line(conn, line_id)
+    start = resolve_as_of(as_of, business_date)
+    latest = _latest_bill(conn, line_id)
+    if latest is None or latest.id != bill_id:
+        raise ConflictError(
+            "only the line's latest bill can be converted", field="bill_id", code="bill_not_latest"
+        )
+    decided = conn.execute(
+        select(bill_outcome_table.c.bill_id).where(bill_outcome_table.c.bill_id == bill_id)
+    ).first()
+    taken = conn.execute(
+        select(installment_plan_table.c.id).where(installment_plan_table.c.bill_id == bill_id)
+    ).first()
+    if start > latest.due_date or decided is not None or taken is not None:
+        raise ConflictError(
+            "the bill is past its due date or already converted",
+            field="bill_id",
+            code="bill_not_convertible",
+        )
+    book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
+    principal_fen = min(
+        int(latest.revolving_principal_fen), book.normal_fen(AccountType.PRINCIPAL_BILLED)
+    )
+    if principal_fen <= 0:
+        raise ConflictError(
+            "the bill has no principal left to convert",
+            field="bill_id",
+            code="bill_not_convertible",
+        )
+    terms = caches.products.get(conn, latest.product_code, latest.product_version)
+    draft = PlanDraft(
+        line_id, PlanSource.BILL, bill_id, terms, principal_fen, tenor_months, start,
+        compute_next_bill_date(latest.bill_date, line.bill_day),
+    )  # fmt: skip
+    plan_id = insert_plan(conn, draft)
+    _move_principal(conn, caches, line_id, plan_id, principal_fen, PlanKind.CONVERSION, start)
+    return fetch_plan(conn, line_id, plan_id)
+
+
+def _move_principal(
+    conn: Connection,
+    caches: LendingCaches,
+    line_id: int,
+    plan_id: int,
+    to_unbilled_fen: int,
+    kind: str,
+    as_of: date,
+    charges: tuple[PostingLine, ...] = (),
+) -> None:
+    """Post principal between billed and unbilled (positive: to unbilled), plus charges."""
+    moves = (
+        PostingLine(line_account_code(line_id, AccountType.PRINCIPAL_UNBILLED), to_unbilled_fen),
+        PostingLine(line_account_code(line_id, AccountType.PRINCIPAL_BILLED), -to_unbilled_fen),
+    )
+    lines = tuple(line for line in moves if line.amount_fen) + charges
+    if lines:
+        draft = BatchDraft(f"{kind}:{plan_id}", kind, as_of, lines, credit_line_id=line_id)
+        post_batch(conn, draft, caches.accounts)
+
+
+def quote_payoff(
+    conn: Connection,
+    caches: LendingCaches,
+    *,
+    line_id: int,
+    plan_id: int,
+    kind: PayoffKind,
+    as_of: date | None = None,
+) -> PayoffQuote:
+    """What ending an active plan on `as_of` would take (no change is made)."""
+    row = fetch_plan_row(conn, line_id, plan_id)
+    if row.status != PlanStatus.ACTIVE.value:
+        raise ConflictError(f"the plan is {row.status}", field="plan_id", code="plan_not_active")
+    when = resolve_as_of(as_of, fetch_business_date(conn))
+    schedule = get_plan_schedule(row)
+    billed = fetch_billed_count(conn, plan_id)
+    terms = caches.products.get(conn, row.product_code, row.product_version)
+    if kind is PayoffKind.CANCELLATION:
+        return compute_cancellation_quote(
+            schedule, when, billed, terms.installment.cancellation_days
+        )
+    return compute_early_repayment_quote(schedule, when, billed, terms.fees.early_repayment_fee_bps)
+
+
+def _close_plan(
+    conn: Connection, plan_id: int, status: PlanStatus, installments: InstallmentStatus, on: date
+) -> None:
+    conn.execute(
+        update(installment_plan_table)
+        .where(installment_plan_table.c.id == plan_id)
+        .values(status=status.value, closed_on=on)
+    )
+    conn.execute(
+        update(installment_table)
+        .where(
+            (installment_table.c.plan_id == plan_id)
+            & (installment_table.c.status == InstallmentStatus.SCHEDULED.value)
+        )
+        .values(status=installments.value)
+    )
+
+
+def repay_plan_early(
+    conn: Connection,
+    caches: LendingCaches,
+    *,
+    line_id: int,
+    plan_id: int,
+    as_of: date | None = None,
+) -> dict[str, Any]:
+    """End a plan by full early repayment and take the payment of its quote."""
+    lock_line(conn, line_id)
+    quote = quote_payoff(
+        conn, caches, line_id=line_id, plan_id=plan_id, kind=PayoffKind.EARLY_REPAYMENT,
+        as_of=as_of,
+    )  # fmt: skip
+    if quote.total_fen == 0:
+        raise ConflictError(
+            "every installment is already billed", field="plan_id", code="plan_fully_billed"
+        )
+    book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
+    principal_fen = min(quote.principal_fen, book.normal_fen(AccountType.PRINCIPAL_UNBILLED))
+    charges = _charge_lines(line_id, quote.interest_fen, quote.fee_fen)
+    _move_principal(
+        conn, caches, line_id, plan_id, -principal_fen, PlanKind.PAYOFF, quote.as_of, charges
+    )
+    _close_plan(conn, plan_id, PlanStatus.PAID_OFF, InstallmentStatus.PAID_OFF, quote.as_of)
+    currency = lock_line(conn, line_id).currency
+    payment = repay(
+        conn, caches, line_id=line_id, amount_fen=quote.total_fen, currency=currency,
+        as_of=quote.as_of, payment_ref=f"plan-{plan_id}-payoff",
+    )  # fmt: skip
+    return {"plan": fetch_plan(conn, line_id, plan_id), "quote": quote, "repayment": payment}
+
+
+def _charge_lines(line_id: int, interest_fen: int, fee_fen: int) -> tuple[PostingLine, ...]:
+    lines = []
+    if interest_fen:
+        lines += [
+            PostingLine(line_account_code(line_id, AccountType.INTEREST_BILLED), interest_fen),
+            PostingLine(node_account_code(AccountType.INTEREST_INCOME), -interest_fen),
+        ]
+    if fee_fen:
+        lines += [
+            PostingLine(line_account_code(line_id, AccountType.FEE_BILLED), fee_fen),
+            PostingLine(node_account_code(AccountType.FEE_INCOME), -fee_fen),
+        ]
+    return tuple(lines)
+
+
+def cancel_plan(
+    conn: Connection,
+    caches: LendingCaches,
+    *,
+    line_id: int,
+    plan_id: int,
+    as_of: date | None = None,
+) -> dict[str, Any]:
+    """Cancel a plan within the product's cancellation window (no interest, no fee)."""
+    lock_line(conn, line_id)
+    quote = quote_payoff(
+        conn, caches, line_id=line_id, plan_id=plan_id, kind=PayoffKind.CANCELLATION, as_of=as_of
+    )
+    row = fetch_plan_row(conn, line_id, plan_id)
+    if row.source_kind == PlanSource.BILL.value:
+        book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
+        back_fen = min(quote.principal_fen, book.normal_fen(AccountType.PRINCIPAL_UNBILLED))
+        _move_principal(
+            conn, caches, line_id, plan_id, -back_fen, PlanKind.CANCELLATION, quote.as_of
+        )
+    _close_plan(conn, plan_id, PlanStatus.CANCELLED, InstallmentStatus.CANCELLED, quote.as_of)
+    return fetch_plan(conn, line_id, plan_id)

@@ -1,0 +1,66 @@
+"""Opening an approved applicant's credit line and its agreement, in one transaction.
+
+The line (with its limit tree and ledger accounts) and the outbox row that will
+anchor the agreement on-chain are written by the caller's transaction, so either
+both exist or neither. On-chain the borrower is only `borrowerRef`, the terms
+only their hash.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+from datetime import date
+
+from sqlalchemy.engine import Connection
+
+from node_api.lending.lines import LineOpening, ProductLimit, open_credit_line
+from node_api.lending.products import ProductTerms, compute_revolving_annual_rates, terms_hash
+from node_api.onboarding.context import OnboardingContext
+from node_api.onboarding.decision import LineLimits
+from node_api.onboarding.policies import OnboardingPolicy, get_chain_product_code
+from oracles.outbox import AgreementOpening, enqueue_core
+
+
+def compute_agreement_id(application_id: str) -> bytes:
+    """The 32-byte agreement id of the line an application opens (one per application)."""
+    return hashlib.sha256(b"creditnet.agreement:" + application_id.encode("ascii")).digest()
+
+
+def get_unix_day_start(as_of: date) -> int:
+    """Unix seconds of UTC midnight of a business date (`openedAt` on-chain)."""
+    return calendar.timegm(as_of.timetuple())
+
+
+def open_line_with_agreement(
+    conn: Connection,
+    *,
+    application_id: str,
+    customer_id: str,
+    limits: LineLimits,
+    terms: ProductTerms,
+    policy: OnboardingPolicy,
+    as_of: date,
+    context: OnboardingContext,
+) -> tuple[int, str]:
+    """Open the line at every level and enqueue its agreement; returns (line id, 0x id)."""
+    opening = LineOpening(
+        customer_ref=customer_id,
+        opened_on=as_of,
+        total_limit_fen=limits.total_fen,
+        group_limits=dict(limits.group_fen),
+        products=[ProductLimit(terms.product_code, terms.version, limits.product_fen)],
+    )
+    line_id = open_credit_line(conn, opening, context.products)
+    agreement_id = compute_agreement_id(application_id)
+    message = AgreementOpening(
+        agreement_id=agreement_id,
+        borrower_ref=context.vault.borrower_ref(customer_id),
+        terms_hash=terms_hash(terms),
+        product_code=get_chain_product_code(policy, terms.product_code),
+        limit_fen=limits.total_fen,
+        apr_bps=compute_revolving_annual_rates(terms.interest).nominal_bps,
+        opened_at=get_unix_day_start(as_of),
+    )
+    enqueue_core(conn, [message])
+    return line_id, "0x" + agreement_id.hex()

@@ -1,0 +1,165 @@
+"""An application's inputs, and their preparation: every check that needs no write.
+
+`prepare_application` refuses bad input (unknown product, ineligible channel, a
+failed identity check, unknown or mistyped characteristics) with a
+`CreditNetValueError` naming the field, before anything is stored. What it returns
+holds plaintext PII only inside `inputs` and `identity`; the decision works on
+hashes (`facts`) and the score.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from node_api.errors import CreditNetValueError
+from node_api.lending.product_versions import product_version_table
+from node_api.lending.products import ProductTerms
+from node_api.onboarding.context import OnboardingContext
+from node_api.onboarding.identity import Gender, VerifiedIdentity, verify_identity
+from node_api.onboarding.policies import OnboardingPolicy, fetch_current_policy
+from node_api.risk.fraud_facts import ApplicationFacts, compute_application_facts
+from node_api.risk.scorecard import Scorecard, ScoreResult
+
+RawValue = str | int | float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationInput:
+    """What an applicant submitted. Personal data: encrypt before storing, never log."""
+
+    product_code: str
+    name: str
+    id_number: str
+    phone: str
+    monthly_income_fen: int
+    device_id: str
+    ip_address: str
+    channel_id: str
+    characteristics: Mapping[str, RawValue]
+    declared_birth_date: date | None = None
+    declared_gender: Gender | None = None
+
+    def to_json(self) -> str:
+        """The plaintext that the vault encrypts (dates ISO, gender by value)."""
+        data = asdict(self)
+        data["characteristics"] = dict(self.characteristics)
+        birth = self.declared_birth_date
+        data["declared_birth_date"] = None if birth is None else birth.isoformat()
+        gender = self.declared_gender
+        data["declared_gender"] = None if gender is None else gender.value
+        return json.dumps(data, sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> ApplicationInput:
+        data: dict[str, Any] = json.loads(text)
+        birth = data.pop("declared_birth_date")
+        gender = data.pop("declared_gender")
+        return cls(
+            **data,
+            declared_birth_date=None if birth is None else date.fromisoformat(birth),
+            declared_gender=None if gender is None else Gender(gender),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedApplication:
+    inputs: ApplicationInput
+    identity: VerifiedIdentity
+    terms: ProductTerms
+    policy_version: int
+    policy: OnboardingPolicy
+    card: Scorecard
+    score: ScoreResult
+    facts: ApplicationFacts
+    as_of: date
+    """The business date the application is decided on (age, line opening)."""
+
+
+def fetch_newest_product_version(conn: Connection, product_code: str) -> int:
+    """The newest registered version of a product; 422 on `product_code` if there is none."""
+    table = product_version_table
+    version = conn.execute(
+        select(func.max(table.c.version)).where(table.c.product_code == product_code)
+    ).scalar_one_or_none()
+    if version is None:
+        raise CreditNetValueError(
+            "no product is registered under this code", field="product_code", code="unknown_product"
+        )
+    return int(version)
+
+
+def score_characteristics(card: Scorecard, characteristics: Mapping[str, RawValue]) -> ScoreResult:
+    """Score raw values; unknown names and bad types are refused naming the characteristic."""
+    known = {characteristic.name for characteristic in card.card.characteristics}
+    for name in sorted(characteristics):
+        if name not in known:
+            raise CreditNetValueError(
+                "the product's scorecard has no such characteristic",
+                field=f"characteristics.{name}",
+                code="unknown_characteristic",
+            )
+    try:
+        return card.score(characteristics)
+    except CreditNetValueError as error:
+        raise CreditNetValueError(
+            error.detail, field=f"characteristics.{error.field}", code=error.code
+        ) from None
+
+
+def compute_facts(
+    inputs: ApplicationInput,
+    identity: VerifiedIdentity,
+    applied_at: datetime,
+    context: OnboardingContext,
+) -> ApplicationFacts:
+    return compute_application_facts(
+        identity,
+        applied_at=applied_at,
+        lookup_hash=context.vault.lookup_hash,
+        device_id=inputs.device_id,
+        ip_address=inputs.ip_address,
+        declared_birth_date=inputs.declared_birth_date,
+        declared_gender=inputs.declared_gender,
+    )
+
+
+def prepare_application(
+    conn: Connection,
+    inputs: ApplicationInput,
+    *,
+    as_of: date,
+    applied_at: datetime,
+    context: OnboardingContext,
+) -> PreparedApplication:
+    """Check everything about the input; first failure wins, in request field order."""
+    newest_version = fetch_newest_product_version(conn, inputs.product_code)
+    policy_version, policy = fetch_current_policy(conn, inputs.product_code, context.policies)
+    version = newest_version if policy.product_version is None else policy.product_version
+    terms = context.products.get(conn, inputs.product_code, version)
+    if inputs.channel_id not in terms.eligible_channels:
+        raise CreditNetValueError(
+            "the channel is not eligible for this product",
+            field="channel_id",
+            code="channel_not_eligible",
+        )
+    identity = verify_identity(
+        name=inputs.name,
+        id_number=inputs.id_number,
+        phone=inputs.phone,
+        as_of=as_of,
+        age_years_min=policy.age_years_min,
+        age_years_max=policy.age_years_max,
+    )
+    card = context.cards.get(policy.card)
+    score = score_characteristics(card, inputs.characteristics)
+    facts = compute_facts(inputs, identity, applied_at, context)
+    return PreparedApplication(
+        inputs, identity, terms, policy_version, policy, card, score, facts, as_of
+    )

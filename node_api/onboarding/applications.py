@@ -1,0 +1,262 @@
+"""The application decision flow, in the caller's one transaction.
+
+identity and input checks -> dedupe by the keyed hash of the identity number (an
+existing customer with an open line gets that line back) -> fraud signals from SQL
+history -> score -> product policy -> limits at every level -> open the line and
+enqueue the agreement -> store the decision with its encrypted inputs, its
+history rows and its live-monitoring counts. Either all of it commits or none.
+
+`applied_at` (wall-clock receipt time, for the velocity windows) and the business
+date (age, opening date) are explicit inputs; nothing here reads a clock except
+the phase timer, which only measures durations for the Server-Timing header.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from node_api.ledger.sql import begin_write, insert_ignoring_conflicts
+from node_api.lending.lines import LineStatus, credit_line_table, fetch_line
+from node_api.money import Fen
+from node_api.onboarding.agreements import open_line_with_agreement
+from node_api.onboarding.application_input import (
+    ApplicationInput,
+    PreparedApplication,
+    prepare_application,
+)
+from node_api.onboarding.application_store import (
+    StoredApplication,
+    compute_score_detail,
+    fetch_agreement_of_line,
+    get_application_context,
+    get_customer_context,
+    insert_application,
+)
+from node_api.onboarding.context import OnboardingContext
+from node_api.onboarding.decision import (
+    ApplicationDecision,
+    DecisionResult,
+    compute_application_decision,
+)
+from node_api.onboarding.fraud_history_sql import SqlFraudHistory, record_application
+from node_api.onboarding.tables import customer_table
+from node_api.risk.fraud_facts import FraudSignals, gather_signals
+from node_api.risk.live_monitoring import record_live_score
+
+EXISTING_CUSTOMER = "EXISTING_CUSTOMER"
+IdSource = Callable[[], str]
+
+
+def new_public_id() -> str:
+    """128 random bits as 32 hex characters (customer and application ids)."""
+    return secrets.token_hex(16)
+
+
+@dataclass
+class PhaseTimer:
+    """Milliseconds spent in each phase of one decision (for Server-Timing, not business)."""
+
+    phases_ms: dict[str, float] = field(default_factory=dict)
+    _started: float = field(default_factory=time.perf_counter)
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases_ms[phase] = (now - self._started) * 1000.0
+        self._started = now
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationOutcome:
+    """What the applicant's channel is told: no PII, only ids, codes and amounts."""
+
+    stored: StoredApplication
+    timer: PhaseTimer
+
+    def to_response(self) -> dict[str, Any]:
+        stored = self.stored
+        return {
+            "application_id": stored.id,
+            "decision": stored.decision.value,
+            "reason_codes": list(stored.reason_codes),
+            "score": stored.score,
+            "model_id": stored.model_id,
+            "score_reasons": stored.score_detail["reasons"],
+            "fraud_hits": stored.fraud_hits,
+            "limits": dict(stored.limits),
+            "credit_line_id": stored.credit_line_id,
+            "agreement_id": stored.agreement_id,
+            "existing_customer": stored.existing_customer,
+            "product_code": stored.product_code,
+            "product_version": stored.product_version,
+        }
+
+
+def claim_customer(
+    conn: Connection, prepared: PreparedApplication, context: OnboardingContext, new_id: IdSource
+) -> tuple[str, bool]:
+    """The customer of this identity, created if new, and locked; (id, already known)."""
+    table = customer_table
+    identity_hash = prepared.facts.identity_hash
+    customer_id = new_id()
+    identity = prepared.identity
+    pii = json.dumps(
+        {
+            "name": identity.name,
+            "id_number": identity.resident_id.number,
+            "phone": identity.mobile_e164,
+        },
+        ensure_ascii=False,
+    )
+    row = {
+        "id": customer_id,
+        "id_number_hash": identity_hash,
+        "pii_enc": context.vault.encrypt(pii, get_customer_context(customer_id)),
+        "created_on": prepared.as_of,
+    }
+    if insert_ignoring_conflicts(conn, table, [row], ["id_number_hash"], ("id",)).all():
+        return customer_id, False
+    existing = conn.execute(
+        select(table.c.id).where(table.c.id_number_hash == identity_hash).with_for_update()
+    ).scalar_one()
+    return str(existing), True
+
+
+def fetch_open_line_id(conn: Connection, customer_id: str) -> int | None:
+    lines = credit_line_table
+    line_id = conn.execute(
+        select(lines.c.id).where(
+            (lines.c.customer_ref == customer_id) & (lines.c.status != LineStatus.CLOSED.value)
+        )
+    ).scalar_one_or_none()
+    return None if line_id is None else int(line_id)
+
+
+def _store(
+    prepared: PreparedApplication,
+    *,
+    application_id: str,
+    customer_id: str,
+    context: OnboardingContext,
+    signals: dict[str, Any],
+    decided: dict[str, Any],
+    existing_customer: bool,
+    line: tuple[int | None, str | None],
+) -> StoredApplication:
+    inputs = prepared.inputs
+    return StoredApplication(
+        id=application_id,
+        customer_id=customer_id,
+        product_code=prepared.terms.product_code,
+        product_version=prepared.terms.version,
+        policy_version=prepared.policy_version,
+        channel_id=inputs.channel_id,
+        applied_at=prepared.facts.applied_at,
+        business_date=prepared.as_of,
+        inputs_enc=context.vault.encrypt(inputs.to_json(), get_application_context(application_id)),
+        model_id=prepared.score.model_id,
+        score=prepared.score.score,
+        score_detail=compute_score_detail(prepared.score),
+        signals=signals,
+        fraud_hits=decided["fraud_hits"],
+        decision=ApplicationDecision(decided["decision"]),
+        reason_codes=decided["reason_codes"],
+        limits=decided["limits"],
+        existing_customer=existing_customer,
+        credit_line_id=line[0],
+        agreement_id=line[1],
+    )
+
+
+def _existing_customer_decision(conn: Connection, line_id: int) -> dict[str, Any]:
+    line = fetch_line(conn, line_id)
+    return {
+        "decision": ApplicationDecision.APPROVED.value,
+        "reason_codes": [EXISTING_CUSTOMER],
+        "fraud_hits": [],
+        "limits": {node.path: node.limit_fen for node in line.nodes},
+    }
+
+
+def _decide_new(
+    conn: Connection, prepared: PreparedApplication, context: OnboardingContext
+) -> tuple[FraudSignals, DecisionResult]:
+    config = prepared.policy.fraud
+    history = SqlFraudHistory(conn, context.rings)
+    history.preload(prepared.facts, config)
+    signals = gather_signals(prepared.facts, history, config)
+    result = compute_application_decision(
+        facts=prepared.facts,
+        signals=signals,
+        score=prepared.score,
+        monthly_income_fen=Fen(prepared.inputs.monthly_income_fen),
+        policy=prepared.policy,
+        terms=prepared.terms,
+    )
+    return signals, result
+
+
+def decide_application(
+    conn: Connection,
+    inputs: ApplicationInput,
+    *,
+    as_of: date,
+    applied_at: datetime,
+    context: OnboardingContext,
+    new_id: IdSource = new_public_id,
+) -> ApplicationOutcome:
+    """Decide one application and store everything about it (module docstring)."""
+    timer = PhaseTimer()
+    begin_write(conn)
+    prepared = prepare_application(
+        conn, inputs, as_of=as_of, applied_at=applied_at, context=context
+    )
+    timer.lap("prepare")
+    application_id = new_id()
+    customer_id, known = claim_customer(conn, prepared, context, new_id)
+    existing_line_id = fetch_open_line_id(conn, customer_id) if known else None
+    timer.lap("dedupe")
+    line: tuple[int | None, str | None] = (None, None)
+    if existing_line_id is not None:
+        signals: dict[str, Any] = {}
+        decided = _existing_customer_decision(conn, existing_line_id)
+        line = (existing_line_id, fetch_agreement_of_line(conn, existing_line_id))
+    else:
+        fraud_signals, result = _decide_new(conn, prepared, context)
+        signals, decided = fraud_signals.to_dict(), result.to_dict()
+        timer.lap("fraud")
+        if result.decision is ApplicationDecision.APPROVED:
+            line = open_line_with_agreement(
+                conn,
+                application_id=application_id,
+                customer_id=customer_id,
+                limits=result.limits,
+                terms=prepared.terms,
+                policy=prepared.policy,
+                as_of=as_of,
+                context=context,
+            )
+            timer.lap("line")
+    stored = _store(
+        prepared,
+        application_id=application_id,
+        customer_id=customer_id,
+        context=context,
+        signals=signals,
+        decided=decided,
+        existing_customer=existing_line_id is not None,
+        line=line,
+    )
+    insert_application(conn, stored)
+    record_application(conn, application_id, prepared.facts, prepared.policy.fraud)
+    record_live_score(conn, prepared.score, shard_key=application_id)
+    timer.lap("store")
+    return ApplicationOutcome(stored, timer)

@@ -1,0 +1,44 @@
+"""What the onboarding flow shares across requests of one process (all thread-safe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from node_api.config import Settings
+from node_api.lending.authorize.context import caches_for
+from node_api.lending.product_versions import ProductTermsCache
+from node_api.onboarding.pii import PiiVault
+from node_api.onboarding.policies import PolicyCache
+from node_api.onboarding.ring_links import RingLinkFollower
+from node_api.onboarding.scorecards import ScorecardRegistry
+from node_api.onboarding.vault_factory import build_vault, get_vault
+
+
+@dataclass
+class OnboardingContext:
+    """The vault, the ring index, loaded cards, and caches of immutable documents."""
+
+    vault: PiiVault
+    products: ProductTermsCache = field(default_factory=ProductTermsCache)
+    policies: PolicyCache = field(default_factory=PolicyCache)
+    cards: ScorecardRegistry = field(default_factory=ScorecardRegistry)
+    rings: RingLinkFollower = field(default_factory=RingLinkFollower)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OnboardingContext:
+        return cls(vault=build_vault(settings))
+
+
+def context_for(state: Any, settings: Settings) -> OnboardingContext:
+    """The process's onboarding context, kept on an app's `state` (built on first use).
+
+    Product terms come from the lending caches the credit-line routes use too.
+    """
+    context = getattr(state, "onboarding_context", None)
+    if not isinstance(context, OnboardingContext):
+        context = OnboardingContext(
+            vault=get_vault(state, settings), products=caches_for(state).products
+        )
+        state.onboarding_context = context
+    return context

@@ -1,0 +1,278 @@
+"""`FraudHistory` over the node's tables: hashed attributes in indexed time windows.
+
+Semantics equal `InMemoryFraudHistory` (half-open windows [since, until), the
+application being decided not counted). Each protocol call is one indexed query;
+`preload` answers every call `gather_signals` will make for one application in
+three queries (windows, blacklist, ring sync), which is what the request path uses.
+Stored timestamps are naive UTC; the protocol speaks timezone-aware datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select, tuple_
+from sqlalchemy.engine import Connection
+
+from node_api.ledger.sql import insert_ignoring_conflicts
+from node_api.onboarding.ring_links import RingLinkFollower
+from node_api.onboarding.tables import (
+    application_attribute_table,
+    blacklist_table,
+    ring_link_table,
+)
+from node_api.risk.fraud_config import AttributeKind, FraudRuleConfig, VelocityWindow
+from node_api.risk.fraud_facts import ApplicationFacts, get_ring_attribute_hashes
+
+_CountKey = tuple[AttributeKind, bytes, datetime, datetime]
+_OthersKey = tuple[AttributeKind, bytes, bytes, datetime, datetime]
+
+
+def to_naive_utc(moment: datetime) -> datetime:
+    """The stored form of a timestamp: UTC without tzinfo."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_naive_utc(stored: datetime) -> datetime:
+    return stored.replace(tzinfo=UTC)
+
+
+def _sharing_windows(config: FraudRuleConfig) -> dict[AttributeKind, timedelta]:
+    """Mirrors `gather_signals`: the sharing rules' lookback per attribute."""
+    return {
+        AttributeKind.DEVICE: timedelta(days=config.device_shared.window_days),
+        AttributeKind.PHONE: timedelta(days=config.phone_shared.window_days),
+    }
+
+
+class SqlFraudHistory:
+    """Fraud history of one transaction's connection; `rings` is the process's index."""
+
+    def __init__(self, conn: Connection, rings: RingLinkFollower) -> None:
+        self._conn = conn
+        self._rings = rings
+        self._counts: dict[_CountKey, int] = {}
+        self._others: dict[_OthersKey, int] = {}
+        self._blacklisted: dict[tuple[AttributeKind, bytes], bool] = {}
+        self._rings_synced = False
+
+    def preload(self, facts: ApplicationFacts, config: FraudRuleConfig) -> None:
+        """Fetch every signal `gather_signals(facts, self, config)` asks for, in bulk."""
+        self._preload_windows(facts, config)
+        self._preload_blacklist(facts, config)
+        self._sync_rings()
+
+    def _preload_windows(self, facts: ApplicationFacts, config: FraudRuleConfig) -> None:
+        table = application_attribute_table
+        until = facts.applied_at
+        velocity = [
+            (kind, h) for kind, h in facts.attribute_hashes.items() if kind in config.velocity
+        ]
+        sharing = {
+            kind: until - window
+            for kind, window in _sharing_windows(config).items()
+            if kind in facts.attribute_hashes
+        }
+        pairs = velocity + [(kind, facts.attribute_hashes[kind]) for kind in sharing]
+        if not pairs:
+            return
+        since_all = min(
+            [until - window.duration for window in VelocityWindow] + list(sharing.values())
+        )
+        columns: list[Any] = [table.c.kind, table.c.value_hash]
+        for window in VelocityWindow:
+            since = to_naive_utc(until - window.duration)
+            columns.append(func.sum(case((table.c.applied_at >= since, 1), else_=0)))
+        rows = self._conn.execute(
+            select(*columns)
+            .where(
+                tuple_(table.c.kind, table.c.value_hash).in_(
+                    [(kind.value, h) for kind, h in set(pairs)]
+                )
+                & (table.c.applied_at >= to_naive_utc(since_all))
+                & (table.c.applied_at < to_naive_utc(until))
+            )
+            .group_by(table.c.kind, table.c.value_hash)
+        ).all()
+        found = {(AttributeKind(row[0]), bytes(row[1])): row[2:] for row in rows}
+        for kind, value_hash in velocity:
+            counts = found.get((kind, value_hash), (0,) * len(VelocityWindow))
+            for window, count in zip(VelocityWindow, counts, strict=True):
+                key = (kind, value_hash, until - window.duration, until)
+                self._counts[key] = int(count or 0)
+        self._preload_others(facts, sharing)
+
+    def _preload_others(self, facts: ApplicationFacts, sharing: dict[AttributeKind, Any]) -> None:
+        if not sharing:
+            return
+        table = application_attribute_table
+        until = facts.applied_at
+        conditions = [
+            and_(
+                table.c.kind == kind.value,
+                table.c.value_hash == facts.attribute_hashes[kind],
+                table.c.applied_at >= to_naive_utc(since),
+            )
+            for kind, since in sharing.items()
+        ]
+        rows = self._conn.execute(
+            select(table.c.kind, func.count(table.c.identity_hash.distinct()))
+            .where(
+                or_(*conditions)
+                & (table.c.applied_at < to_naive_utc(until))
+                & (table.c.identity_hash != facts.identity_hash)
+            )
+            .group_by(table.c.kind)
+        ).all()
+        found = {AttributeKind(row[0]): int(row[1]) for row in rows}
+        for kind, since in sharing.items():
+            key = (kind, facts.attribute_hashes[kind], facts.identity_hash, since, until)
+            self._others[key] = found.get(kind, 0)
+
+    def _preload_blacklist(self, facts: ApplicationFacts, config: FraudRuleConfig) -> None:
+        pairs = [
+            (kind, facts.attribute_hashes[kind])
+            for kind in config.blacklist_kinds
+            if kind in facts.attribute_hashes
+        ]
+        if not pairs:
+            return
+        table = blacklist_table
+        rows = self._conn.execute(
+            select(table.c.kind, table.c.value_hash).where(
+                tuple_(table.c.kind, table.c.value_hash).in_([(k.value, h) for k, h in pairs])
+            )
+        ).all()
+        listed = {(AttributeKind(row[0]), bytes(row[1])) for row in rows}
+        for pair in pairs:
+            self._blacklisted[pair] = pair in listed
+
+    def _sync_rings(self) -> None:
+        if not self._rings_synced:
+            self._rings.sync(self._conn)
+            self._rings_synced = True
+
+    def fetch_application_count(
+        self, kind: AttributeKind, value_hash: bytes, since: datetime, until: datetime
+    ) -> int:
+        cached = self._counts.get((kind, value_hash, since, until))
+        if cached is not None:
+            return cached
+        table = application_attribute_table
+        return int(
+            self._conn.execute(
+                select(func.count()).where(
+                    (table.c.kind == kind.value)
+                    & (table.c.value_hash == value_hash)
+                    & (table.c.applied_at >= to_naive_utc(since))
+                    & (table.c.applied_at < to_naive_utc(until))
+                )
+            ).scalar_one()
+        )
+
+    def fetch_other_identity_count(
+        self,
+        kind: AttributeKind,
+        value_hash: bytes,
+        identity_hash: bytes,
+        since: datetime,
+        until: datetime,
+    ) -> int:
+        cached = self._others.get((kind, value_hash, identity_hash, since, until))
+        if cached is not None:
+            return cached
+        table = application_attribute_table
+        return int(
+            self._conn.execute(
+                select(func.count(table.c.identity_hash.distinct())).where(
+                    (table.c.kind == kind.value)
+                    & (table.c.value_hash == value_hash)
+                    & (table.c.identity_hash != identity_hash)
+                    & (table.c.applied_at >= to_naive_utc(since))
+                    & (table.c.applied_at < to_naive_utc(until))
+                )
+            ).scalar_one()
+        )
+
+    def fetch_is_blacklisted(self, kind: AttributeKind, value_hash: bytes) -> bool:
+        cached = self._blacklisted.get((kind, value_hash))
+        if cached is not None:
+            return cached
+        table = blacklist_table
+        found = self._conn.execute(
+            select(table.c.kind).where(
+                (table.c.kind == kind.value) & (table.c.value_hash == value_hash)
+            )
+        ).first()
+        return found is not None
+
+    def fetch_ring_size(self, identity_hash: bytes, attribute_hashes: tuple[bytes, ...]) -> int:
+        self._sync_rings()
+        return self._rings.peek_component_size(identity_hash, attribute_hashes)
+
+
+def record_application(
+    conn: Connection, application_id: str, facts: ApplicationFacts, config: FraudRuleConfig
+) -> None:
+    """Add a decided application's hashed attributes and ring links to the history."""
+    applied_at = to_naive_utc(facts.applied_at)
+    attributes = [
+        {
+            "application_id": application_id,
+            "kind": kind.value,
+            "value_hash": value_hash,
+            "identity_hash": facts.identity_hash,
+            "applied_at": applied_at,
+        }
+        for kind, value_hash in sorted(facts.attribute_hashes.items())
+    ]
+    conn.execute(application_attribute_table.insert(), attributes)
+    links = _ring_links(application_id, facts, config)
+    if links:
+        conn.execute(ring_link_table.insert(), links)
+
+
+def _ring_links(
+    application_id: str, facts: ApplicationFacts, config: FraudRuleConfig
+) -> list[dict[str, Any]]:
+    ring_hashes = set(get_ring_attribute_hashes(facts, config))
+    return [
+        {
+            "application_id": application_id,
+            "kind": kind.value,
+            "identity_hash": facts.identity_hash,
+            "attribute_hash": value_hash,
+        }
+        for kind, value_hash in sorted(facts.attribute_hashes.items())
+        if value_hash in ring_hashes
+    ]
+
+
+def add_to_blacklist(
+    conn: Connection,
+    kind: AttributeKind,
+    value_hashes: Sequence[bytes],
+    *,
+    reason_code: str,
+    now: datetime,
+) -> int:
+    """List hashed values (hash them with the vault first); returns how many were new."""
+    rows = [
+        {
+            "kind": kind.value,
+            "value_hash": value_hash,
+            "reason_code": reason_code,
+            "created_at": to_naive_utc(now),
+        }
+        for value_hash in sorted(set(value_hashes))
+    ]
+    if not rows:
+        return 0
+    inserted = insert_ignoring_conflicts(
+        conn, blacklist_table, rows, ["kind", "value_hash"], ("kind",)
+    )
+    return len(inserted.all())

@@ -1,0 +1,90 @@
+"""Replay: recompute a stored decision from what was stored, and compare.
+
+Inputs are decrypted and checked again as of the stored business date, scored with
+the card the stored model id names, hashed into facts at the stored receipt time;
+the fraud rules run on the stored signals (history has moved on since) under the
+stored policy version. An application answered with an existing customer's line
+replays its score only: that answer came from the line, not from a computation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from node_api.money import Fen
+from node_api.onboarding.application_input import (
+    ApplicationInput,
+    compute_facts,
+    score_characteristics,
+)
+from node_api.onboarding.application_store import (
+    fetch_application_row,
+    get_application_context,
+)
+from node_api.onboarding.context import OnboardingContext
+from node_api.onboarding.decision import compute_application_decision
+from node_api.onboarding.fraud_history_sql import from_naive_utc
+from node_api.onboarding.identity import verify_identity
+from node_api.onboarding.policies import fetch_policy_version
+from node_api.risk.fraud_facts import FraudSignals
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    stored: dict[str, Any]
+    replayed: dict[str, Any]
+
+    @property
+    def matches(self) -> bool:
+        return self.stored == self.replayed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"matches": self.matches, "stored": self.stored, "replayed": self.replayed}
+
+
+def replay_application(
+    conn: Connection, application_id: str, context: OnboardingContext
+) -> ReplayResult:
+    """The stored decision next to the one recomputed from storage."""
+    row = fetch_application_row(conn, application_id)
+    inputs = ApplicationInput.from_json(
+        context.vault.decrypt(row.inputs_enc, get_application_context(application_id))
+    )
+    policy = fetch_policy_version(conn, row.product_code, row.policy_version, context.policies)
+    assert policy is not None, "an application's policy version is always stored"
+    terms = context.products.get(conn, row.product_code, row.product_version)
+    identity = verify_identity(
+        name=inputs.name,
+        id_number=inputs.id_number,
+        phone=inputs.phone,
+        as_of=row.business_date,
+        age_years_min=policy.age_years_min,
+        age_years_max=policy.age_years_max,
+    )
+    score = score_characteristics(
+        context.cards.get_by_model_id(row.model_id), inputs.characteristics
+    )
+    stored: dict[str, Any] = {"model_id": row.model_id, "score": row.score}
+    replayed: dict[str, Any] = {"model_id": score.model_id, "score": score.score}
+    if row.existing_customer:
+        return ReplayResult(stored, replayed)
+    facts = compute_facts(inputs, identity, from_naive_utc(row.applied_at), context)
+    result = compute_application_decision(
+        facts=facts,
+        signals=FraudSignals.from_dict(row.signals),
+        score=score,
+        monthly_income_fen=Fen(inputs.monthly_income_fen),
+        policy=policy,
+        terms=terms,
+    )
+    stored.update(
+        decision=row.decision,
+        reason_codes=list(row.reason_codes),
+        fraud_hits=list(row.fraud_hits),
+        limits=dict(row.limits),
+    )
+    replayed.update(result.to_dict())
+    return ReplayResult(stored, replayed)

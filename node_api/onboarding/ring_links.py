@@ -1,0 +1,86 @@
+"""Each process's fraud-ring union-find, kept current by following the link log.
+
+`fraud_ring_link` is append-only with increasing ids. A process loads it all at
+start (`RingIndex.from_links`) and afterwards reads only ids above the highest it
+has seen, plus the ids it skipped: on PostgreSQL a transaction that took a lower id
+can commit after a higher one, so a skipped id is asked for again until it shows up
+or falls `GAP_HORIZON_IDS` behind (a rolled-back insert never shows up). Adding a
+link twice changes nothing, so re-reading is harmless. Only committed links are
+followed: an application that rolls back leaves no trace in any index.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from node_api.onboarding.tables import ring_link_table
+from node_api.risk.rings import RingIndex
+
+GAP_HORIZON_IDS = 5_000
+"""A skipped id this far below the newest seen one is taken as rolled back."""
+GAP_QUERY_IDS_MAX = 500
+
+
+class RingLinkFollower:
+    """A `RingIndex` over every committed link, synced on demand; safe across threads."""
+
+    def __init__(self) -> None:
+        self._index: RingIndex | None = None
+        self._max_id = 0
+        self._missing: set[int] = set()
+        self._lock = threading.Lock()
+
+    def sync(self, conn: Connection) -> None:
+        """Fold in the links committed since the last sync (all of them the first time)."""
+        with self._lock:
+            if self._index is None:
+                self._load(conn)
+            else:
+                self._catch_up(conn)
+
+    def peek_component_size(self, identity_hash: bytes, attribute_hashes: Sequence[bytes]) -> int:
+        """Identities in the component the applicant would join (after `sync`)."""
+        with self._lock:
+            index = self._index if self._index is not None else RingIndex()
+            return index.peek_component_size(identity_hash, attribute_hashes)
+
+    def _load(self, conn: Connection) -> None:
+        table = ring_link_table
+        rows = conn.execute(
+            select(table.c.id, table.c.identity_hash, table.c.attribute_hash).order_by(table.c.id)
+        ).all()
+        self._index = RingIndex.from_links(
+            (bytes(row.identity_hash), bytes(row.attribute_hash)) for row in rows
+        )
+        self._note_ids(int(row.id) for row in rows)
+
+    def _catch_up(self, conn: Connection) -> None:
+        assert self._index is not None
+        table = ring_link_table
+        condition = table.c.id > self._max_id
+        if self._missing:
+            asked = sorted(self._missing)[-GAP_QUERY_IDS_MAX:]
+            condition = condition | table.c.id.in_(asked)
+        rows = conn.execute(
+            select(table.c.id, table.c.identity_hash, table.c.attribute_hash)
+            .where(condition)
+            .order_by(table.c.id)
+        ).all()
+        for row in rows:
+            if int(row.id) in self._missing or int(row.id) > self._max_id:
+                self._index.add_application(bytes(row.identity_hash), (bytes(row.attribute_hash),))
+        self._note_ids(int(row.id) for row in rows)
+
+    def _note_ids(self, ids: Iterable[int]) -> None:
+        for link_id in ids:
+            if link_id > self._max_id:
+                self._missing.update(range(self._max_id + 1, link_id))
+                self._max_id = link_id
+            else:
+                self._missing.discard(link_id)
+        horizon = self._max_id - GAP_HORIZON_IDS
+        self._missing = {link_id for link_id in self._missing if link_id > horizon}

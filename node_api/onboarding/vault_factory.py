@@ -1,0 +1,27 @@
+"""The node's PII vault, built from its settings (keys never leave `Settings` otherwise)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node_api.config import Settings
+from node_api.onboarding.pii import PiiVault
+
+
+def build_vault(settings: Settings) -> PiiVault:
+    """A vault over every configured key; the first key of `CREDITNET_PII_KEYS` encrypts."""
+    return PiiVault(
+        settings.pii_key_ring,
+        settings.pii_active_key_id,
+        settings.pii_lookup_key.get_secret_value().encode("utf-8"),
+        node_secret=settings.node_secret.get_secret_value().encode("utf-8"),
+    )
+
+
+def get_vault(state: Any, settings: Settings) -> PiiVault:
+    """The process's vault, kept on an app's `state` (built on first use)."""
+    vault = getattr(state, "pii_vault", None)
+    if not isinstance(vault, PiiVault):
+        vault = build_vault(settings)
+        state.pii_vault = vault
+    return vault

@@ -1,0 +1,92 @@
+"""Live bin counts per card, persisted, for population stability on `/v1/risk/monitoring`.
+
+Every scored application adds one to its bin of each characteristic and to its
+score band, in the application's own transaction. Counters are spread over
+`SHARD_COUNT` rows per bin (the shard is picked from the application id) so that
+concurrent applications rarely wait on the same row; a report adds the shards up.
+Rows are upserted in key order, so two transactions never deadlock on them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Integer, SmallInteger, String, Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from node_api.risk.card import ScorecardCard
+from node_api.risk.monitoring import LiveCounts, StabilityReport, compute_stability_report
+from node_api.risk.scorecard import ScoreResult
+
+SHARD_COUNT = 8
+SCORE_BAND_SERIES = ""
+"""The `characteristic` value of score-band counters (card characteristics have names)."""
+
+live_count_table = Table(
+    "risk_live_count",
+    SQLModel.metadata,
+    Column("model_id", String(80), primary_key=True),
+    Column("characteristic", String(128), primary_key=True),
+    Column("bin_index", Integer, primary_key=True, autoincrement=False),
+    Column("shard", SmallInteger, primary_key=True, autoincrement=False),
+    Column("count", BigInteger, nullable=False),
+)
+
+
+def get_shard(key: str) -> int:
+    """A stable shard for a key (the application id)."""
+    return zlib.crc32(key.encode("utf-8")) % SHARD_COUNT
+
+
+def record_live_score(conn: Connection, result: ScoreResult, *, shard_key: str) -> None:
+    """Count one scored application: its bin of every characteristic and its score band."""
+    shard = get_shard(shard_key)
+    cells = [(name, index) for name, index in result.bin_indices.items()]
+    cells.append((SCORE_BAND_SERIES, result.score_band))
+    rows = [
+        {
+            "model_id": result.model_id,
+            "characteristic": name,
+            "bin_index": index,
+            "shard": shard,
+            "count": 1,
+        }
+        for name, index in sorted(cells)
+    ]
+    table = live_count_table
+    insert: Any = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+    statement = insert.on_conflict_do_update(
+        index_elements=["model_id", "characteristic", "bin_index", "shard"],
+        set_={"count": table.c.count + insert.excluded.count},
+    )
+    conn.execute(statement.values(rows))
+
+
+def fetch_live_counts(conn: Connection, card: ScorecardCard) -> LiveCounts:
+    """The card's live counts, shards added up; bins the card does not have are ignored."""
+    live = LiveCounts.empty(card)
+    table = live_count_table
+    rows = conn.execute(
+        select(table.c.characteristic, table.c.bin_index, func.sum(table.c.count))
+        .where(table.c.model_id == card.model_id)
+        .group_by(table.c.characteristic, table.c.bin_index)
+    ).all()
+    for name, index, count in rows:
+        series = live.score_bands if name == SCORE_BAND_SERIES else live.bins.get(str(name))
+        if series is not None and 0 <= int(index) < len(series):
+            series[int(index)] = int(count)
+    return live
+
+
+def fetch_live_model_ids(conn: Connection) -> list[str]:
+    """Model ids that have scored at least one live application."""
+    table = live_count_table
+    return [str(m) for m in conn.execute(select(table.c.model_id).distinct()).scalars()]
+
+
+def fetch_stability_report(conn: Connection, card: ScorecardCard) -> StabilityReport:
+    """PSI of live applications against the card's training distribution."""
+    return compute_stability_report(card, fetch_live_counts(conn, card))

@@ -1,0 +1,130 @@
+"""Purchase decisions, funding split, commission and FIFO principal, as plain data."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from node_api.errors import ConflictError, CreditNetError, NotFoundError
+from node_api.idempotency import KeyClaim
+from node_api.ledger.postings import PostingLine
+from node_api.lending.authorize.books import LineBook
+from node_api.lending.authorize.decide import Accepted, UseKind, UseRequest, decide_use
+from node_api.lending.authorize.entries import (
+    CLEARING,
+    compute_commission_fen,
+    compute_funded_fen,
+    funding_adjustment,
+    use_lines,
+)
+from node_api.lending.authorize.limits import LimitLevel, LimitNode
+from node_api.lending.lines import LineStatus, LockedLine
+from node_api.lending.products import ProductTerms, parse_product_terms
+from node_api.lending.purchases import OpenUse, compute_fifo_reductions
+from tests.integration.lending.helpers import product_data
+
+DAY = date(2025, 3, 10)
+TERMS = parse_product_terms(product_data())
+
+
+def _line(status: LineStatus = LineStatus.ACTIVE, product_used: int = 0) -> LockedLine:
+    nodes = [
+        LimitNode(1, 9, None, "total", LimitLevel.TOTAL, None, None, 10_000, 0, None, product_used),
+        LimitNode(2, 9, 1, "total/purchase", LimitLevel.GROUP, None, None, 8_000, 0, None,
+                  product_used),
+        LimitNode(3, 9, 2, "total/purchase/REV1", LimitLevel.PRODUCT, "REV1", 1, 8_000, 0, None,
+                  product_used),
+    ]  # fmt: skip
+    return LockedLine(9, "c1", status, "CNY", date(2025, 3, 1), 5, nodes)
+
+
+def _request(amount_fen: int = 1_000, **changes: object) -> UseRequest:
+    fields: dict[str, object] = {
+        "kind": UseKind.PURCHASE,
+        "credit_line_id": 9,
+        "amount_fen": amount_fen,
+        "currency": "CNY",
+        "channel_id": "app",
+        "claim": KeyClaim("s", "k", "h"),
+        "merchant_id": "m1",
+    }
+    fields.update(changes)
+    return UseRequest(**fields)  # type: ignore[arg-type]
+
+
+def _terms(_node: LimitNode) -> ProductTerms:
+    return TERMS
+
+
+def _decide(request: UseRequest, line: LockedLine | None) -> Accepted | CreditNetError:
+    return decide_use(request, line, _terms, DAY)
+
+
+def test_use_within_every_limit_is_accepted_on_the_full_path() -> None:
+    decision = _decide(_request(8_000), _line())
+    assert isinstance(decision, Accepted)
+    assert [n.path for n in decision.path] == ["total", "total/purchase", "total/purchase/REV1"]
+
+
+@pytest.mark.parametrize(
+    "request_changes, line, code, status",
+    [
+        ({"amount_fen": 8_001}, _line(), "over_limit", 409),
+        ({"channel_id": "kiosk"}, _line(), "channel_ineligible", 409),
+        ({}, _line(LineStatus.FROZEN), "line_frozen", 409),
+        ({}, _line(LineStatus.CLOSED), "line_closed", 409),
+        ({"kind": UseKind.CASH_DRAWDOWN}, _line(), "product_not_on_line", 409),
+        ({"currency": "USD"}, _line(), "wrong_currency", 422),
+        ({"amount_fen": 0}, _line(), "invalid_value", 422),
+        ({"as_of": date(2025, 2, 1)}, _line(), "invalid_value", 422),
+    ],
+)
+def test_refusals_name_their_reason(
+    request_changes: dict[str, object], line: LockedLine, code: str, status: int
+) -> None:
+    as_of = request_changes.pop("as_of", DAY)
+    decision = decide_use(_request(**request_changes), line, _terms, as_of)  # type: ignore[arg-type]
+    assert isinstance(decision, CreditNetError)
+    assert (decision.code, decision.status) == (code, status)
+
+
+def test_over_limit_names_the_binding_level() -> None:
+    decision = _decide(_request(2_001), _line(product_used=6_000))
+    assert isinstance(decision, ConflictError)
+    assert decision.extra["limit_path"] == "total/purchase"
+
+
+def test_unknown_line_is_not_found() -> None:
+    assert isinstance(_decide(_request(), None), NotFoundError)
+
+
+def test_commission_and_funded_share_round_down() -> None:
+    assert compute_commission_fen(999, 55) == 5
+    assert compute_funded_fen(1_001, 700_000) == 700
+    assert compute_funded_fen(1_001, 300_000) == 300
+
+
+def test_funding_adjustment_targets_each_share_of_open_principal() -> None:
+    line = _line(product_used=1_001)
+    book = LineBook(9, {"line:9:funding_payable:REV1:bank-a": -350})
+    own = use_lines(line_id=9, amount_fen=501, fee_fen=0, commission_fen=2, channel_id="app")
+    lines, events = funding_adjustment(book, line.product_nodes(), _terms, own)
+    assert {(e.partner_ref, e.amount_fen) for e in events} == {("bank-a", 350), ("lender", 300)}
+    assert sum(line.amount_fen for line in own + lines) == 0
+    assert PostingLine(CLEARING, 350) in lines
+
+
+def test_funding_adjustment_is_empty_when_payables_are_on_target() -> None:
+    line = _line(product_used=1_000)
+    book = LineBook(9, {"line:9:funding_payable:REV1:bank-a": -700,
+                        "line:9:funding_payable:REV1:lender": -300})  # fmt: skip
+    assert funding_adjustment(book, line.product_nodes(), _terms, []) == ([], [])
+
+
+def test_fifo_takes_the_oldest_use_first_and_splits_the_last() -> None:
+    uses = [OpenUse(1, 3, "app", 300), OpenUse(2, 3, "pos", 500), OpenUse(3, 3, "app", 200)]
+    reductions = compute_fifo_reductions(uses, 600)
+    assert [(r.use.purchase_id, r.amount_fen) for r in reductions] == [(1, 300), (2, 300)]
+    with pytest.raises(AssertionError):
+        compute_fifo_reductions(uses, 1_001)
