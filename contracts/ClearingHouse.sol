@@ -93,6 +93,7 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
         _disputeWindowSeconds = disputeWindowSeconds;
     }
 
+    /// @dev Lets through DEFAULT_ADMIN_ROLE or RELAYER_ROLE holders, else NotAdminOrRelayer.
     modifier onlyAdminOrRelayer() {
         if (!hasRole(DEFAULT_ADMIN_ROLE, msg.sender) && !hasRole(RELAYER_ROLE, msg.sender)) {
             revert NotAdminOrRelayer(msg.sender);

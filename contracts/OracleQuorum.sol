@@ -26,10 +26,11 @@ contract OracleQuorum is IOracleQuorum, AccessControl, Pausable {
     mapping(address consumer => mapping(bytes32 reportId => bool used)) private _consumed;
 
     /// @notice Deploys the quorum with its first signer set (version 1).
-    /// @param admin Receives DEFAULT_ADMIN_ROLE.
+    /// @param admin Receives DEFAULT_ADMIN_ROLE (non-zero).
     /// @param initialSigners The signers: non-zero, no duplicates.
     /// @param initialThreshold Signatures required: 1 <= initialThreshold <= initialSigners.length.
     constructor(address admin, address[] memory initialSigners, uint256 initialThreshold) {
+        if (admin == address(0)) revert ZeroAdmin();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _installSigners(initialSigners, initialThreshold);
     }

@@ -1,4 +1,8 @@
-"""Background workers that run inside `creditnet up` (relayer, indexer, schedulers)."""
+"""Background workers that run inside `creditnet up`: the oracle relayer and indexer,
+the end-of-day scheduler and the daily settlement close.
+
+Each runs in its own thread until `stop()`; a crashed loop logs and the others go on.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from node_api.config import Settings
 from node_api.db import Database
+from oracles.workers import OracleContext, OracleWorkers, start_oracle_workers
 
 if TYPE_CHECKING:
     from node_api.node_runtime import ChainRuntime
@@ -19,8 +24,9 @@ log = logging.getLogger("creditnet.workers")
 
 @dataclass
 class BackgroundWorkers:
-    """Worker threads sharing one stop event."""
+    """The oracle loops plus scheduler threads sharing one stop event."""
 
+    oracle: OracleWorkers | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -37,12 +43,23 @@ class BackgroundWorkers:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self.stop_event.set()
+        if self.oracle is not None:
+            self.oracle.stop(timeout_s)
         for thread in self.threads:
             thread.join(timeout_s)
+
+
+def oracle_context(settings: Settings, database: Database, chain: ChainRuntime) -> OracleContext:
+    return OracleContext.from_settings(
+        settings, database, chain.rpc_url, chain.manifest, chain.compiled
+    )
 
 
 def start_background_workers(
     settings: Settings, database: Database, chain: ChainRuntime
 ) -> BackgroundWorkers:
     workers = BackgroundWorkers()
+    workers.oracle = start_oracle_workers(
+        oracle_context(settings, database, chain), chain.relayer
+    )
     return workers

@@ -42,13 +42,12 @@ from sqlalchemy import (
     delete,
     select,
     tuple_,
-    update,
 )
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel
 
 from node_api.errors import ConflictError, CreditNetError, CreditNetValueError
-from node_api.ledger.sql import begin_write, insert_ignoring_conflicts
+from node_api.ledger.sql import begin_write, bulk_update, insert_ignoring_conflicts
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -204,32 +203,17 @@ def _fetch_records(
 def store_responses(
     conn: Connection, responses: Sequence[tuple[KeyClaim, int, dict[str, Any]]]
 ) -> None:
-    """Store the response of each claimed key (status, JSON body)."""
-    if not responses:
-        return
-    table = idempotency_table
-    statement = (
-        update(table)
-        .where(
-            and_(
-                table.c.scope == bindparam("b_scope"),
-                table.c.idempotency_key == bindparam("b_key"),
-            )
-        )
-        .values(status_code=bindparam("b_status"), response_body=bindparam("b_body"))
-    )
-    conn.execute(
-        statement,
-        [
-            {
-                "b_scope": claim.scope,
-                "b_key": claim.key,
-                "b_status": status,
-                "b_body": orjson.dumps(body).decode(),
-            }
-            for claim, status, body in responses
-        ],
-    )
+    """Store the response of each key this transaction claimed (status, JSON body)."""
+    rows = [
+        {
+            "scope": claim.scope,
+            "idempotency_key": claim.key,
+            "status_code": status,
+            "response_body": orjson.dumps(body).decode(),
+        }
+        for claim, status, body in responses
+    ]
+    bulk_update(conn, idempotency_table, rows, keys=("scope", "idempotency_key"))
 
 
 def release_keys(conn: Connection, claims: Sequence[KeyClaim]) -> None:

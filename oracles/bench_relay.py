@@ -1,8 +1,9 @@
 """`creditnet bench relay`: agreements anchored per second, and indexer catch-up speed.
 
-On a private anvil with freshly deployed contracts and a fresh database (SQLite by
-default, or `database_url`), it enqueues agreement openings and runs the relayer
-until every outbox row is confirmed with its receipt recorded, at each batch size.
+On a private anvil with freshly deployed contracts and a fresh database (a SQLite file
+by default, or `database_url`, which must name an empty database), it enqueues
+agreement openings and runs the relayer until every outbox row is confirmed with its
+receipt recorded, at each batch size.
 Then it lets a fresh indexer catch up over at least `index_events` events.
 Figures carry their units; nothing here is used by the node itself.
 """

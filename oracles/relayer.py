@@ -111,7 +111,7 @@ class Relayer:
         missing = [s for s, receipt in zip(submissions, receipts, strict=True) if receipt is None]
         progressed = self._rebroadcast_missing(missing) if missing else False
         final_ok: list[tuple[str, dict[str, Any]]] = []
-        final_reverted: list[tuple[OpenSubmission, dict[str, Any]]] = []
+        final_reverted: list[OpenSubmission] = []
         for submission, receipt in zip(submissions, receipts, strict=True):
             if receipt is None:
                 continue
@@ -123,17 +123,14 @@ class Relayer:
             if int(receipt["status"], 16) == 1:
                 final_ok.append((submission.tx_hash, receipt))
             else:
-                final_reverted.append((submission, receipt))
+                final_reverted.append(submission)
         if final_ok or final_reverted:
             self._hook(HOOK_AFTER_RECEIPT)
         self.store.record_confirmed(final_ok)
-        for submission, _receipt in final_reverted:
+        for submission in final_reverted:
             self._resolve_by_chain_state(submission, SubmissionStatus.REVERTED)
         if final_ok:
-            logger.info(
-                "relayed",
-                extra={"transactions": len(final_ok), "head": head},
-            )
+            logger.info("relayed", extra={"transactions": len(final_ok), "head": head})
         return progressed or bool(final_ok or final_reverted)
 
     def _rebroadcast_missing(self, missing: Sequence[OpenSubmission]) -> bool:

@@ -27,6 +27,9 @@ interface IOracleQuorum {
         address indexed consumer, bytes32 indexed reportId, bytes32 digest, uint64 signerSetVersion
     );
 
+    /// @notice The constructor's admin is the zero address.
+    error ZeroAdmin();
+
     /// @notice The threshold is zero or larger than the number of signers.
     /// @param threshold The rejected threshold.
     /// @param signerCount The number of signers it was given with.

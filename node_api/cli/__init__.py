@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from node_api.cli import admin, bench, node, risk
+from node_api.cli import admin, bench, node, oracles, risk
 from node_api.errors import CreditNetError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 node.register(app)
 admin.register(app)
 bench.register(app)
+oracles.register(app)
 risk.register(app)
 
 

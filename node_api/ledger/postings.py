@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from node_api.errors import ConflictError, CreditNetValueError, NotFoundError
@@ -31,6 +31,7 @@ from node_api.ledger.schema import (
     posting_table,
     settlement_event_table,
 )
+from node_api.ledger.sql import bulk_insert, bulk_update
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 BUSINESS_KEY_MAX_CHARS = 160
@@ -146,11 +147,11 @@ def post_batches(
     Raises before writing anything if a batch does not balance, names an unknown
     account, or would cross a floor.
 
-    Accounts are locked in id order: by a SELECT ... FOR NO KEY UPDATE that also reads
-    their balances when some change moves an account toward its floor, otherwise by
-    the balance UPDATEs themselves, issued in id order (a purchase only moves accounts
-    away from their floors, so the hot path skips the read). The floor CHECK
-    constraint guards the database either way.
+    Every touched account is locked first, in id order (SELECT ... FOR NO KEY UPDATE, so
+    inserts that reference the accounts still pass); the floor check runs only when some
+    change moves an account toward its floor (a purchase never does). The floor CHECK
+    constraint guards the database either way. On PostgreSQL postings, events and the
+    balance changes are each one set-based statement (`unnest`), whatever their number.
     """
     if not drafts:
         return []
@@ -159,8 +160,9 @@ def post_batches(
     refs = accounts.refs(conn, {line.account_code for draft in drafts for line in draft.lines})
     ids = {code: ref.account_id for code, ref in refs.items()}
     deltas_fen = compute_deltas(drafts, ids)
+    locked = lock_accounts(conn, sorted(deltas_fen))
     if any(ref.moves_toward_floor(deltas_fen.get(ref.account_id, 0)) for ref in refs.values()):
-        check_floors(lock_accounts(conn, sorted(deltas_fen)), deltas_fen)
+        check_floors(locked, deltas_fen)
     batch_ids = _insert_batches(conn, drafts)
     _insert_postings(conn, drafts, batch_ids, ids)
     _insert_events(conn, drafts, batch_ids)
@@ -214,7 +216,7 @@ def _insert_postings(
         for draft, batch_id in zip(drafts, batch_ids, strict=True)
         for line in draft.lines
     ]
-    conn.execute(posting_table.insert(), rows)
+    bulk_insert(conn, posting_table, rows)
 
 
 def _insert_events(
@@ -235,23 +237,16 @@ def _insert_events(
         for draft, batch_id in zip(drafts, batch_ids, strict=True)
         for event in draft.events
     ]
-    if rows:
-        conn.execute(settlement_event_table.insert(), rows)
+    bulk_insert(conn, settlement_event_table, rows)
 
 
 def _apply_deltas(conn: Connection, deltas_fen: Mapping[int, int]) -> None:
-    table = ledger_account_table
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("account_id"))
-        .values(balance_fen=table.c.balance_fen + bindparam("delta_fen"))
-    )
+    """Add the deltas to the (already locked) accounts' running balances."""
     rows = [
-        {"account_id": account_id, "delta_fen": deltas_fen[account_id]}
+        {"id": account_id, "balance_fen": deltas_fen[account_id]}
         for account_id in sorted(deltas_fen)
     ]
-    if rows:
-        conn.execute(statement, rows)
+    bulk_update(conn, ledger_account_table, rows, keys=("id",), increment=("balance_fen",))
 
 
 def fetch_batch_id(conn: Connection, business_key: str) -> int | None:

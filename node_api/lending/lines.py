@@ -33,10 +33,8 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    bindparam,
     select,
     text,
-    update,
 )
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
@@ -52,7 +50,7 @@ from node_api.ledger.accounts import (
     partner_account_spec,
 )
 from node_api.ledger.schema import ID_TYPE
-from node_api.ledger.sql import begin_write
+from node_api.ledger.sql import begin_write, bulk_update
 from node_api.lending.authorize.limits import (
     ROOT_PATH,
     LimitLevel,
@@ -420,17 +418,7 @@ def fetch_line(conn: Connection, line_id: int) -> LockedLine:
 
 
 def write_usage(conn: Connection, nodes: Sequence[LimitNode]) -> None:
-    """Store `used_fen` of the given (locked) nodes, in id order."""
-    if not nodes:
-        return
-    table = limit_node_table
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("node_id"))
-        .values(used_fen=bindparam("new_used_fen"))
-    )
+    """Store `used_fen` of the given nodes, which this transaction has locked."""
     unique = {node.node_id: node for node in nodes}
-    conn.execute(
-        statement,
-        [{"node_id": i, "new_used_fen": unique[i].used_fen} for i in sorted(unique)],
-    )
+    rows = [{"id": i, "used_fen": unique[i].used_fen} for i in sorted(unique)]
+    bulk_update(conn, limit_node_table, rows, keys=("id",))

@@ -28,7 +28,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    bindparam,
     func,
     select,
     update,
@@ -46,6 +45,7 @@ from node_api.ledger.accounts import (
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
 from node_api.ledger.schema import ID_TYPE
+from node_api.ledger.sql import bulk_update
 from node_api.lending.authorize.books import LineBook, fetch_line_books
 from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.authorize.entries import (
@@ -192,16 +192,11 @@ def apply_reductions(
     usage on the line's nodes in memory (the caller stores them with `write_usage`)."""
     if not reductions:
         return
-    table = purchase_table
-    conn.execute(
-        update(table)
-        .where(table.c.id == bindparam("use_id"))
-        .values(principal_open_fen=table.c.principal_open_fen + bindparam("delta_fen")),
-        [
-            {"use_id": item.use.purchase_id, "delta_fen": sign * item.amount_fen}
-            for item in sorted(reductions, key=lambda item: item.use.purchase_id)
-        ],
-    )
+    rows = [
+        {"id": item.use.purchase_id, "principal_open_fen": sign * item.amount_fen}
+        for item in sorted(reductions, key=lambda item: item.use.purchase_id)
+    ]
+    bulk_update(conn, purchase_table, rows, keys=("id",), increment=("principal_open_fen",))
     for item in reductions:
         apply_usage(use_path(line, item.use), sign * item.amount_fen)
 

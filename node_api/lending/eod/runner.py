@@ -136,13 +136,15 @@ def _run_step(
     started = perf_counter()
     with database.engine.begin() as conn:
         position = checkpoint.fetch_position(conn, as_of, step.name)
-        candidates = [] if position.done else step.list_candidates(
-            conn, ctx, as_of, position.last_line_id
+        candidates = (
+            [] if position.done else step.list_candidates(conn, ctx, as_of, position.last_line_id)
         )
         if not candidates and not position.done:
             begin_write(conn)
             checkpoint.finish_step(conn, as_of, step.name)
-    reporter.start_step(as_of.isoformat(), step.name, position.lines + len(candidates), position.lines)
+    reporter.start_step(
+        as_of.isoformat(), step.name, position.lines + len(candidates), position.lines
+    )
     totals = [position.lines, position.batches, position.postings, position.amount_fen]
     for chunk in _chunks(candidates, ctx.batch_lines):
         result = _run_batch(database, ctx, as_of, step, chunk)
@@ -154,7 +156,8 @@ def _run_step(
         with database.engine.begin() as conn:
             begin_write(conn)
             checkpoint.finish_step(conn, as_of, step.name)
-    return StepSummary(step.name, *totals, elapsed_s=perf_counter() - started)
+    lines, batches, postings, amount_fen = totals
+    return StepSummary(step.name, lines, batches, postings, amount_fen, perf_counter() - started)
 
 
 def _run_batch(

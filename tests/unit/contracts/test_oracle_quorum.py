@@ -11,7 +11,9 @@ from tests.unit.contracts.helpers import (
     DEFAULT_ADMIN_ROLE,
     PAUSER_ROLE,
     Network,
+    deploy,
     events,
+    expect_deploy_revert,
     expect_revert,
     send,
 )
@@ -326,3 +328,25 @@ def test_unpause_restores_consumption(net: Network) -> None:
     signatures = sorted_signatures(net.signers[:2], DIGEST)
     send(net, net.relayer, net.quorum, "consumeReport", REPORT_ID, DIGEST, signatures)
     assert net.quorum.functions.isReportConsumed(net.relayer.address, REPORT_ID).call()
+
+
+def test_RevertWhen_constructed_with_a_zero_admin(net: Network) -> None:
+    artifact = net.compiled.artifact("OracleQuorum")
+    signers = [account.address for account in net.signers]
+    expect_deploy_revert(net, artifact, ["0x" + "00" * 20, signers, 2], "ZeroAdmin", [])
+
+
+def test_RevertWhen_constructed_with_an_invalid_threshold(net: Network) -> None:
+    artifact = net.compiled.artifact("OracleQuorum")
+    signers = [account.address for account in net.signers]
+    expect_deploy_revert(net, artifact, [net.admin.address, signers, 4], "InvalidThreshold", [4, 3])
+
+
+def test_a_fresh_quorum_emits_its_first_signer_set(net: Network) -> None:
+    artifact = net.compiled.artifact("OracleQuorum")
+    signers = [account.address for account in net.signers[:2]]
+    quorum = deploy(net, net.admin, artifact, net.admin.address, signers, 1)
+    logs = quorum.events.SignerSetChanged().get_logs(from_block=net.w3.eth.block_number)
+    assert [dict(log["args"]) for log in logs] == [
+        {"version": 1, "signers": signers, "threshold": 1}
+    ]

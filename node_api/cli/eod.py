@@ -1,0 +1,71 @@
+"""`creditnet eod --as-of DATE` closes business dates; `creditnet bureau --cycle YYYY-MM
+--out FILE` writes a cycle's credit-bureau file."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from node_api.config import load_settings
+from node_api.lending.bureau import write_bureau_file
+from node_api.lending.eod import EodContext, run_eod_through
+from node_api.lending.eod.progress import RichProgress, render_summary
+from node_api.logs import configure_logging
+from node_api.node_runtime import prepare_database
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eod")(eod_command)
+    app.command("bureau")(bureau_command)
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def eod_command(
+    as_of: str = typer.Option(..., "--as-of", help="last business date to close (YYYY-MM-DD)"),
+    data_dir: Path | None = typer.Option(None, help="data folder (default ./data)"),
+    batch_lines: int = typer.Option(1_000, min=1, max=100_000, help="lines per transaction"),
+) -> None:
+    """Run end of day for every open business date through --as-of (resumable; a date
+    already closed posts nothing)."""
+    configure_logging("WARNING")
+    through = _parse_date(as_of)
+    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
+    database = prepare_database(settings)
+    console = Console(stderr=True)
+    try:
+        with RichProgress(console) as progress:
+            summaries = run_eod_through(
+                database, through, ctx=EodContext(batch_lines=batch_lines), progress=progress
+            )
+    finally:
+        database.dispose()
+    out = Console()
+    for summary in summaries:
+        out.print(render_summary(summary))
+
+
+def bureau_command(
+    cycle: str = typer.Option(..., "--cycle", help="reporting month YYYY-MM"),
+    out: Path = typer.Option(..., "--out", help="the CSV file to write"),
+    data_dir: Path | None = typer.Option(None, help="data folder (default ./data)"),
+) -> None:
+    """Write the cycle's credit-bureau file: one merged record per line (layout in
+    node_api/lending/bureau.py)."""
+    configure_logging("WARNING")
+    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
+    database = prepare_database(settings)
+    try:
+        with database.engine.connect() as conn, out.open("w", encoding="utf-8", newline="") as f:
+            summary = write_bureau_file(conn, cycle, f)
+    finally:
+        database.dispose()
+    typer.echo(f"{summary.records} records, balance {summary.balance_fen} fen -> {out}")

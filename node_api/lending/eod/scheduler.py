@@ -1,0 +1,117 @@
+"""End of day inside `creditnet up`: a loop that closes business dates by a policy.
+
+The policy is read from the environment (`CREDITNET_EOD_<NAME>`):
+- `POLICY=manual` (default): never closes a date by itself; run `creditnet eod`.
+- `POLICY=calendar`: closes every business date before today's calendar date in
+  `TIMEZONE` (default Asia/Shanghai), once the local time is past `CUTOFF` (default
+  00:30): at 00:30 on the 5th it closes the 4th and any earlier open date, in order.
+- `POLICY=interval`: closes the current business date every `INTERVAL_S` seconds
+  (accelerated time for demos and soak tests).
+The loop wakes every `POLL_S` seconds (default 30) and stops within that time of the stop
+event. Nothing happens before the node's business date is first set. The wall clock is
+read here, in the runtime, never in the books: the books only see the dates it closes.
+A failed run is logged and retried at the next wake-up (runs are resumable).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from node_api.config import Settings
+from node_api.db import Database
+from node_api.errors import CreditNetError
+from node_api.ledger.business_date import fetch_business_date
+from node_api.lending.eod.context import DEFAULT_BATCH_LINES, EodContext
+from node_api.lending.eod.runner import EodSummary, run_eod, run_eod_through
+
+log = logging.getLogger("creditnet.eod")
+
+
+class EodPolicy(StrEnum):
+    MANUAL = "manual"
+    CALENDAR = "calendar"
+    INTERVAL = "interval"
+
+
+class EodSchedule(BaseSettings):
+    """The scheduler's policy (module docstring)."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDITNET_EOD_", extra="ignore")
+
+    policy: EodPolicy = EodPolicy.MANUAL
+    timezone: str = "Asia/Shanghai"
+    cutoff: time = time(0, 30)
+    interval_s: float = Field(default=60.0, gt=0)
+    poll_s: float = Field(default=30.0, gt=0)
+    batch_lines: int = Field(default=DEFAULT_BATCH_LINES, ge=1, le=100_000)
+
+
+def get_calendar_target(now: datetime, schedule: EodSchedule) -> date:
+    """The last business date the calendar policy closes at wall-clock time `now`."""
+    local = now.astimezone(ZoneInfo(schedule.timezone))
+    days_back = 1 if local.time() >= schedule.cutoff else 2
+    return local.date() - timedelta(days=days_back)
+
+
+def run_scheduled_once(
+    database: Database, schedule: EodSchedule, ctx: EodContext, now: datetime, last_run: datetime
+) -> list[EodSummary]:
+    """What the policy closes at `now` (the interval policy counts from `last_run`)."""
+    with database.engine.connect() as conn:
+        business_date = fetch_business_date(conn)
+    if business_date is None or schedule.policy is EodPolicy.MANUAL:
+        return []
+    if schedule.policy is EodPolicy.INTERVAL:
+        if (now - last_run).total_seconds() < schedule.interval_s:
+            return []
+        return [run_eod(database, business_date, ctx=ctx)]
+    target = get_calendar_target(now, schedule)
+    if business_date > target:
+        return []
+    return run_eod_through(database, target, ctx=ctx)
+
+
+def run_eod_scheduler(
+    stop_event: threading.Event,
+    settings: Settings,
+    database: Database,
+    *,
+    schedule: EodSchedule | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> None:
+    """Close business dates by the configured policy until `stop_event` is set."""
+    policy = schedule or EodSchedule()
+    now_of = clock or (lambda: datetime.now(UTC))
+    ctx = EodContext(batch_lines=policy.batch_lines)
+    last_run = now_of()
+    log.info("eod scheduler started", extra={"policy": policy.policy.value, "env": settings.env})
+    while not stop_event.wait(policy.poll_s):
+        now = now_of()
+        try:
+            summaries = run_scheduled_once(database, policy, ctx, now, last_run)
+        except CreditNetError as error:
+            log.error("eod run failed", extra={"code": error.code, "detail": error.detail})
+            continue
+        except Exception:
+            log.exception("eod run crashed")
+            continue
+        if summaries:
+            last_run = now
+        for summary in summaries:
+            log.info(
+                "eod closed",
+                extra={
+                    "as_of": summary.as_of.isoformat(),
+                    "lines": summary.lines,
+                    "postings": summary.postings,
+                    "elapsed_s": round(summary.elapsed_s, 3),
+                },
+            )
