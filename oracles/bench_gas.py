@@ -136,7 +136,7 @@ def _measure_deploy(w3: Web3, deploy_txs: dict[str, str]) -> dict[str, int]:
 
 
 def _measure_open_agreements(bench: _Bench) -> dict[str, int]:
-    """Gas per agreement (transaction gas / batch size) at each batch size."""
+    """Gas per agreement at each batch size: transaction gas / batch size, rounded down."""
     figures: dict[str, int] = {}
     serial = 0
     for size in AGREEMENT_BATCH_SIZES:
@@ -189,62 +189,83 @@ def _propose(
     )
 
 
-def _measure_settlement(bench: _Bench) -> dict[str, Any]:
-    """Proposals by partner count and entry count, then fund, claim and verifyEntry."""
+def _measure_by_partner_count(bench: _Bench, first_cycle_id: int) -> dict[str, int]:
+    """Proposal gas with 5, 20 and 100 listed partners (cycle ids from `first_cycle_id`)."""
     for partner_id in range(1, max(CYCLE_PARTNER_COUNTS) + 1):
-        bench.send(
-            bench.relayer,
-            CLEARING_HOUSE,
-            "registerPartner",
-            partner_id,
-            1,
-            _payout_address(partner_id),
-        )
-    by_partners: dict[str, int] = {}
-    cycle_id = FIRST_CYCLE_ID
-    for count in CYCLE_PARTNER_COUNTS:
+        payout = _payout_address(partner_id)
+        bench.send(bench.relayer, CLEARING_HOUSE, "registerPartner", partner_id, 1, payout)
+    figures: dict[str, int] = {}
+    for offset, count in enumerate(CYCLE_PARTNER_COUNTS):
         root = keccak(b"bench-root" + count.to_bytes(4, "big"))
-        receipt = _propose(bench, cycle_id, root, 2 * count, compute_balanced_positions(count))
-        by_partners[f"partners_{count}"] = int(receipt["gasUsed"])
-        cycle_id += 1
+        positions = compute_balanced_positions(count)
+        receipt = _propose(bench, first_cycle_id + offset, root, 2 * count, positions)
+        figures[f"partners_{count}"] = int(receipt["gasUsed"])
+    return figures
 
+
+@dataclass(frozen=True)
+class _LargeCycle:
+    """The 1M-entry cycle: one of its leaves and that leaf's depth-20 proof."""
+
+    cycle_id: int
+    positions: list[int]
+    entry: tuple[int, int, int, int]  # entry id, partner id, kind, amount fen
+    proof: list[bytes]
+
+
+def _measure_by_entry_count(bench: _Bench, small_id: int) -> tuple[dict[str, int], _LargeCycle]:
+    """The same 5-partner proposal committing a real 1,000-entry tree and a 1,000,000-entry
+    root (built from a depth-20 path, the shape of a 1M tree: the contract only ever sees
+    the root and the count)."""
     positions = compute_balanced_positions(CYCLE_PARTNER_COUNTS[0])
-    small_id, large_id = cycle_id, cycle_id + 1
     small_leaves = [
         compute_entry_leaf(small_id, entry, 1 + entry % len(positions), 1, entry)
         for entry in range(SMALL_CYCLE_ENTRIES)
     ]
-    small = _propose(
-        bench, small_id, compute_tree_root(small_leaves), SMALL_CYCLE_ENTRIES, positions
+    small_root = compute_tree_root(small_leaves)
+    small = _propose(bench, small_id, small_root, SMALL_CYCLE_ENTRIES, positions)
+    large = _LargeCycle(
+        cycle_id=small_id + 1,
+        positions=positions,
+        entry=(7, 1, 1, positions[0]),
+        proof=[keccak(b"sibling" + level.to_bytes(1, "big")) for level in range(PROOF_DEPTH)],
     )
-    leaf = compute_entry_leaf(large_id, 7, 1, 1, positions[0])
-    proof = [keccak(b"sibling" + level.to_bytes(1, "big")) for level in range(PROOF_DEPTH)]
-    large = _propose(
-        bench, large_id, compute_root_from_proof(leaf, proof), LARGE_CYCLE_ENTRIES, positions
+    large_root = compute_root_from_proof(
+        compute_entry_leaf(large.cycle_id, *large.entry), large.proof
     )
-    by_entries = {
+    large_receipt = _propose(bench, large.cycle_id, large_root, LARGE_CYCLE_ENTRIES, positions)
+    figures = {
         f"entries_{SMALL_CYCLE_ENTRIES}_gas": int(small["gasUsed"]),
-        f"entries_{LARGE_CYCLE_ENTRIES}_gas": int(large["gasUsed"]),
+        f"entries_{LARGE_CYCLE_ENTRIES}_gas": int(large_receipt["gasUsed"]),
         f"entries_{SMALL_CYCLE_ENTRIES}_execution_gas": bench.execution_gas(small),
-        f"entries_{LARGE_CYCLE_ENTRIES}_execution_gas": bench.execution_gas(large),
+        f"entries_{LARGE_CYCLE_ENTRIES}_execution_gas": bench.execution_gas(large_receipt),
     }
-    figures = _measure_fund_and_claim(bench, large_id, positions)
+    return figures, large
+
+
+def _measure_verify_entry(bench: _Bench, large: _LargeCycle) -> dict[str, int]:
+    """Gas of `verifyEntry` with the depth-20 proof, as a transaction would pay it."""
     clearing_house = bench.contracts[CLEARING_HOUSE]
-    verify_data = clearing_house.encode_abi(
-        "verifyEntry", args=[large_id, 7, 1, 1, positions[0], proof]
-    )
-    if not clearing_house.functions.verifyEntry(large_id, 7, 1, 1, positions[0], proof).call():
+    args = [large.cycle_id, *large.entry, large.proof]
+    if not clearing_house.functions.verifyEntry(*args).call():
         raise AssertionError("the depth-20 proof does not verify")
-    verify_gas = bench.w3.eth.estimate_gas(
-        {"to": clearing_house.address, "data": HexStr(verify_data)}
-    )
+    data = clearing_house.encode_abi("verifyEntry", args=args)
+    gas = int(bench.w3.eth.estimate_gas({"to": clearing_house.address, "data": HexStr(data)}))
+    return {
+        "verify_entry_depth_20_gas": gas,
+        "verify_entry_depth_20_execution_gas": gas - compute_intrinsic_gas(bytes.fromhex(data[2:])),
+    }
+
+
+def _measure_settlement(bench: _Bench) -> dict[str, Any]:
+    """Proposals by partner count and entry count, then fund, claim and verifyEntry."""
+    by_partners = _measure_by_partner_count(bench, FIRST_CYCLE_ID)
+    by_entries, large = _measure_by_entry_count(bench, FIRST_CYCLE_ID + len(CYCLE_PARTNER_COUNTS))
     return {
         "propose_cycle_gas": by_partners,
         "propose_cycle_by_entry_count": by_entries,
-        **figures,
-        "verify_entry_depth_20_gas": int(verify_gas),
-        "verify_entry_depth_20_execution_gas": int(verify_gas)
-        - compute_intrinsic_gas(bytes.fromhex(verify_data[2:])),
+        **_measure_fund_and_claim(bench, large.cycle_id, large.positions),
+        **_measure_verify_entry(bench, large),
     }
 
 

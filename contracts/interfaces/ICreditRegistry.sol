@@ -134,11 +134,6 @@ interface ICreditRegistry {
     /// @notice The batch is empty.
     error EmptyBatch();
 
-    /// @notice Parallel arrays (or batch inputs) have different lengths.
-    /// @param expected The first array's length.
-    /// @param actual The mismatching length.
-    error LengthMismatch(uint256 expected, uint256 actual);
-
     /// @notice An agreement id, borrower reference or opening time is zero.
     /// @param index Position of the item in the batch.
     /// @param agreementId The item's agreement id (may be zero).

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from node_api.cli import admin, bench, node, oracles, risk
+from node_api.cli import admin, bench, eod, node, oracles, risk
 from node_api.errors import CreditNetError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ admin.register(app)
 bench.register(app)
 oracles.register(app)
 risk.register(app)
+eod.register(app)
 
 
 def main() -> None:

@@ -15,15 +15,13 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from node_api.errors import CreditNetValueError
-from node_api.lending.product_versions import product_version_table
 from node_api.lending.products import ProductTerms
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.identity import Gender, VerifiedIdentity, verify_identity
-from node_api.onboarding.policies import OnboardingPolicy, fetch_current_policy
+from node_api.onboarding.policies import OnboardingPolicy
 from node_api.risk.fraud_facts import ApplicationFacts, compute_application_facts
 from node_api.risk.scorecard import Scorecard, ScoreResult
 
@@ -82,19 +80,6 @@ class PreparedApplication:
     """The business date the application is decided on (age, line opening)."""
 
 
-def fetch_newest_product_version(conn: Connection, product_code: str) -> int:
-    """The newest registered version of a product; 422 on `product_code` if there is none."""
-    table = product_version_table
-    version = conn.execute(
-        select(func.max(table.c.version)).where(table.c.product_code == product_code)
-    ).scalar_one_or_none()
-    if version is None:
-        raise CreditNetValueError(
-            "no product is registered under this code", field="product_code", code="unknown_product"
-        )
-    return int(version)
-
-
 def score_characteristics(card: Scorecard, characteristics: Mapping[str, RawValue]) -> ScoreResult:
     """Score raw values; unknown names and bad types are refused naming the characteristic."""
     known = {characteristic.name for characteristic in card.card.characteristics}
@@ -139,10 +124,8 @@ def prepare_application(
     context: OnboardingContext,
 ) -> PreparedApplication:
     """Check everything about the input; first failure wins, in request field order."""
-    newest_version = fetch_newest_product_version(conn, inputs.product_code)
-    policy_version, policy = fetch_current_policy(conn, inputs.product_code, context.policies)
-    version = newest_version if policy.product_version is None else policy.product_version
-    terms = context.products.get(conn, inputs.product_code, version)
+    offer = context.offers.fetch(conn, inputs.product_code)
+    terms, policy_version, policy = offer.terms, offer.policy_version, offer.policy
     if inputs.channel_id not in terms.eligible_channels:
         raise CreditNetValueError(
             "the channel is not eligible for this product",

@@ -13,6 +13,7 @@ the phase timer, which only measures durations for the Server-Timing header.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
@@ -22,9 +23,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from node_api.ledger.sql import begin_write, insert_ignoring_conflicts
+from node_api.ledger.sql import begin_write
 from node_api.lending.lines import LineStatus, credit_line_table, fetch_line
 from node_api.money import Fen
 from node_api.onboarding.agreements import open_line_with_agreement
@@ -100,6 +102,15 @@ class ApplicationOutcome:
         }
 
 
+@functools.cache
+def _claim_statement(dialect_name: str) -> Any:
+    """INSERT ... ON CONFLICT (id_number_hash) DO NOTHING RETURNING id, built once."""
+    insert: Any = (postgresql if dialect_name == "postgresql" else sqlite).insert(customer_table)
+    return insert.on_conflict_do_nothing(index_elements=["id_number_hash"]).returning(
+        customer_table.c.id
+    )
+
+
 def claim_customer(
     conn: Connection, prepared: PreparedApplication, context: OnboardingContext, new_id: IdSource
 ) -> tuple[str, bool]:
@@ -122,7 +133,7 @@ def claim_customer(
         "pii_enc": context.vault.encrypt(pii, get_customer_context(customer_id)),
         "created_on": prepared.as_of,
     }
-    if insert_ignoring_conflicts(conn, table, [row], ["id_number_hash"], ("id",)).all():
+    if conn.execute(_claim_statement(conn.dialect.name), row).first() is not None:
         return customer_id, False
     existing = conn.execute(
         select(table.c.id).where(table.c.id_number_hash == identity_hash).with_for_update()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, tuple_
+from sqlalchemy import case, func, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.sql import insert_ignoring_conflicts
@@ -67,71 +67,51 @@ class SqlFraudHistory:
         self._sync_rings()
 
     def _preload_windows(self, facts: ApplicationFacts, config: FraudRuleConfig) -> None:
+        """Velocity counts and other-identity counts of every attribute, in one query."""
         table = application_attribute_table
         until = facts.applied_at
-        velocity = [
-            (kind, h) for kind, h in facts.attribute_hashes.items() if kind in config.velocity
-        ]
+        hashes = facts.attribute_hashes
+        velocity = [kind for kind in hashes if kind in config.velocity]
         sharing = {
             kind: until - window
             for kind, window in _sharing_windows(config).items()
-            if kind in facts.attribute_hashes
+            if kind in hashes
         }
-        pairs = velocity + [(kind, facts.attribute_hashes[kind]) for kind in sharing]
-        if not pairs:
+        kinds = sorted(set(velocity) | set(sharing))
+        if not kinds:
             return
-        since_all = min(
-            [until - window.duration for window in VelocityWindow] + list(sharing.values())
-        )
-        columns: list[Any] = [table.c.kind, table.c.value_hash]
+        since_all = min([until - w.duration for w in VelocityWindow] + list(sharing.values()))
+        columns: list[Any] = [table.c.kind]
         for window in VelocityWindow:
             since = to_naive_utc(until - window.duration)
             columns.append(func.sum(case((table.c.applied_at >= since, 1), else_=0)))
+        shared_by_others = [
+            ((table.c.kind == kind.value) & (table.c.applied_at >= to_naive_utc(since)))
+            for kind, since in sharing.items()
+        ]
+        other = table.c.identity_hash != facts.identity_hash
+        if shared_by_others:
+            counted = case((or_(*shared_by_others) & other, table.c.identity_hash), else_=None)
+            columns.append(func.count(counted.distinct()))
         rows = self._conn.execute(
             select(*columns)
             .where(
-                tuple_(table.c.kind, table.c.value_hash).in_(
-                    [(kind.value, h) for kind, h in set(pairs)]
-                )
+                or_(*[(table.c.kind == k.value) & (table.c.value_hash == hashes[k]) for k in kinds])
                 & (table.c.applied_at >= to_naive_utc(since_all))
                 & (table.c.applied_at < to_naive_utc(until))
             )
-            .group_by(table.c.kind, table.c.value_hash)
-        ).all()
-        found = {(AttributeKind(row[0]), bytes(row[1])): row[2:] for row in rows}
-        for kind, value_hash in velocity:
-            counts = found.get((kind, value_hash), (0,) * len(VelocityWindow))
-            for window, count in zip(VelocityWindow, counts, strict=True):
-                key = (kind, value_hash, until - window.duration, until)
-                self._counts[key] = int(count or 0)
-        self._preload_others(facts, sharing)
-
-    def _preload_others(self, facts: ApplicationFacts, sharing: dict[AttributeKind, Any]) -> None:
-        if not sharing:
-            return
-        table = application_attribute_table
-        until = facts.applied_at
-        conditions = [
-            and_(
-                table.c.kind == kind.value,
-                table.c.value_hash == facts.attribute_hashes[kind],
-                table.c.applied_at >= to_naive_utc(since),
-            )
-            for kind, since in sharing.items()
-        ]
-        rows = self._conn.execute(
-            select(table.c.kind, func.count(table.c.identity_hash.distinct()))
-            .where(
-                or_(*conditions)
-                & (table.c.applied_at < to_naive_utc(until))
-                & (table.c.identity_hash != facts.identity_hash)
-            )
             .group_by(table.c.kind)
         ).all()
-        found = {AttributeKind(row[0]): int(row[1]) for row in rows}
+        found = {AttributeKind(row[0]): row[1:] for row in rows}
+        empty = (0,) * (len(columns) - 1)
+        for kind in velocity:
+            counts = found.get(kind, empty)
+            for window, count in zip(VelocityWindow, counts, strict=False):
+                key = (kind, hashes[kind], until - window.duration, until)
+                self._counts[key] = int(count or 0)
         for kind, since in sharing.items():
-            key = (kind, facts.attribute_hashes[kind], facts.identity_hash, since, until)
-            self._others[key] = found.get(kind, 0)
+            key = (kind, hashes[kind], facts.identity_hash, since, until)
+            self._others[key] = int(found.get(kind, empty)[-1] or 0)
 
     def _preload_blacklist(self, facts: ApplicationFacts, config: FraudRuleConfig) -> None:
         pairs = [

@@ -114,10 +114,10 @@ def fetch_policy_version(
     return None if document is None else cache.parse(product_code, version, str(document))
 
 
-def fetch_current_policy(
+def fetch_newest_policy(
     conn: Connection, product_code: str, cache: PolicyCache
-) -> tuple[int, OnboardingPolicy]:
-    """The newest policy version of a product; stores the default as version 1 if none."""
+) -> tuple[int, OnboardingPolicy] | None:
+    """The newest stored policy version of a product, or None if none is stored."""
     table = policy_table
     row = conn.execute(
         select(table.c.version, table.c.document)
@@ -125,8 +125,18 @@ def fetch_current_policy(
         .order_by(table.c.version.desc())
         .limit(1)
     ).first()
-    if row is not None:
-        return int(row.version), cache.parse(product_code, int(row.version), str(row.document))
+    if row is None:
+        return None
+    return int(row.version), cache.parse(product_code, int(row.version), str(row.document))
+
+
+def fetch_current_policy(
+    conn: Connection, product_code: str, cache: PolicyCache
+) -> tuple[int, OnboardingPolicy]:
+    """The newest policy version of a product; stores the default as version 1 if none."""
+    newest = fetch_newest_policy(conn, product_code, cache)
+    if newest is not None:
+        return newest
     _insert_version(conn, product_code, 1, DEFAULT_POLICY)
     stored = fetch_policy_version(conn, product_code, 1, cache)
     assert stored is not None

@@ -9,6 +9,7 @@ Rows are upserted in key order, so two transactions never deadlock on them.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from typing import Any
 
@@ -56,13 +57,18 @@ def record_live_score(conn: Connection, result: ScoreResult, *, shard_key: str) 
         }
         for name, index in sorted(cells)
     ]
+    conn.execute(_upsert_statement(conn.dialect.name), rows)
+
+
+@functools.cache
+def _upsert_statement(dialect_name: str) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE SET count = count + excluded.count, built once."""
     table = live_count_table
-    insert: Any = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
-    statement = insert.on_conflict_do_update(
+    insert: Any = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+    return insert.on_conflict_do_update(
         index_elements=["model_id", "characteristic", "bin_index", "shard"],
         set_={"count": table.c.count + insert.excluded.count},
     )
-    conn.execute(statement.values(rows))
 
 
 def fetch_live_counts(conn: Connection, card: ScorecardCard) -> LiveCounts:

@@ -24,3 +24,7 @@ ROUTERS.extend([credit_lines.router, purchases.router, repayments.router, ledger
 from node_api.routes import applications, risk  # noqa: E402 - appended by the onboarding part
 
 ROUTERS.extend([applications.router, risk.router])
+
+from node_api.routes import bills, installments, portfolio  # noqa: E402 - appended by the EOD part
+
+ROUTERS.extend([bills.router, installments.router, portfolio.router])

@@ -17,9 +17,9 @@ from node_api.auth.keys import Principal, Role
 from node_api.deps import SessionDep, SettingsDep, require
 from node_api.errors import CreditNetValueError
 from node_api.idempotency import get_idempotency_key, run_idempotent, to_response
-from node_api.onboarding.application_input import fetch_newest_product_version
 from node_api.onboarding.context import OnboardingContext, context_for
 from node_api.onboarding.fraud_history_sql import add_to_blacklist
+from node_api.onboarding.offers import fetch_newest_product_version
 from node_api.onboarding.pii import LookupKind
 from node_api.onboarding.policies import OnboardingPolicy, fetch_current_policy, store_policy
 from node_api.onboarding.scorecards import PACKAGED_CARDS
@@ -155,6 +155,7 @@ def post_policy(
 
     stored = run_idempotent(session, claim, operation)
     session.commit()
+    context.offers.forget(product_code)
     return to_response(stored)
 
 

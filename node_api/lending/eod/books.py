@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
 from node_api.ledger.postings import BatchDraft, PostingLine, post_batches
+from node_api.ledger.schema import posting_batch_table
 from node_api.lending.bills import Movement
 from node_api.lending.eod.context import EodContext, get_business_key
 
@@ -87,3 +89,16 @@ def post_drafts(conn: Connection, ctx: EodContext, drafts: Sequence[BatchDraft |
     real = [draft for draft in drafts if draft is not None]
     post_batches(conn, real, ctx.caches.accounts)
     return len(real)
+
+
+def fetch_posted_subjects(
+    conn: Connection, as_of: date, step: str, subject_ids: Sequence[int]
+) -> set[int]:
+    """The subjects that already have this step's batch for this date (a re-run after the
+    checkpoints were lost must not post them twice)."""
+    keys = {get_business_key(as_of, step, subject_id): subject_id for subject_id in subject_ids}
+    if not keys:
+        return set()
+    table = posting_batch_table
+    found = conn.execute(select(table.c.business_key).where(table.c.business_key.in_(list(keys))))
+    return {keys[str(key)] for key in found.scalars()}

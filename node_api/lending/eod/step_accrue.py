@@ -22,7 +22,12 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
 from node_api.lending.bill_tables import bill_table
-from node_api.lending.eod.books import EodStep, charge_draft, post_drafts
+from node_api.lending.eod.books import (
+    EodStep,
+    charge_draft,
+    fetch_posted_subjects,
+    post_drafts,
+)
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
 from node_api.lending.eod.tables import line_delinquency_table
@@ -131,9 +136,12 @@ def run_accrual_batch(
     }
     latest = fetch_latest_bills(conn, ids)
     planned = fetch_plan_unbilled_principal(conn, ids)
+    posted = fetch_posted_subjects(conn, as_of, EodStep.ACCRUE, ids)
     drafts = []
     total_fen = 0
     for line_id, item in facts.items():
+        if line_id in posted:
+            continue
         base_fen = compute_interest_bearing_fen(
             item, line_id in revolving, latest.get(line_id), planned.get(line_id, 0), as_of
         )

@@ -25,7 +25,12 @@ from node_api.lending.billing_rules import (
     compute_penalty_interest_days,
 )
 from node_api.lending.bills import PAST_DUE_TYPES, BillDebt, find_oldest_unpaid_bill, sum_balances
-from node_api.lending.eod.books import EodStep, charge_draft, post_drafts
+from node_api.lending.eod.books import (
+    EodStep,
+    charge_draft,
+    fetch_posted_subjects,
+    post_drafts,
+)
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import update_line_states
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
@@ -88,6 +93,7 @@ def run_delinquency_batch(
 ) -> BatchResult:
     facts = load_facts(conn, ctx, line_ids)
     debts = fetch_bill_debts(conn, list(facts))
+    already = fetch_posted_subjects(conn, as_of, EodStep.DELINQUENCY, list(facts))
     drafts = []
     charges: list[dict[str, Any]] = []
     states: dict[int, dict[str, Any]] = {}
@@ -97,7 +103,7 @@ def run_delinquency_batch(
         days = 0 if oldest is None else compute_days_past_due(oldest.due_date, as_of)
         bucket = compute_delinquency_bucket(days, item.terms.delinquency.thresholds)
         states[line_id] = {"days_past_due": days, "bucket": bucket.value}
-        if oldest is None:
+        if oldest is None or line_id in already:
             continue
         penalty_fen = compute_penalty_fen(item, oldest, as_of)
         if penalty_fen > 0:

@@ -76,18 +76,8 @@ def _ledger() -> None:
     op.create_table(
         "posting",
         _id(),
-        sa.Column(
-            "batch_id",
-            sa.BigInteger(),
-            sa.ForeignKey("posting_batch.id", name="fk_posting_batch"),
-            nullable=False,
-        ),
-        sa.Column(
-            "account_id",
-            sa.BigInteger(),
-            sa.ForeignKey("ledger_account.id", name="fk_posting_account"),
-            nullable=False,
-        ),
+        sa.Column("batch_id", sa.BigInteger(), nullable=False),
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
         sa.Column("as_of", sa.Date(), nullable=False),
         sa.CheckConstraint("amount_fen <> 0", name="ck_posting_nonzero"),
@@ -97,12 +87,7 @@ def _ledger() -> None:
     op.create_table(
         "settlement_event",
         _id(),
-        sa.Column(
-            "batch_id",
-            sa.BigInteger(),
-            sa.ForeignKey("posting_batch.id", name="fk_settlement_event_batch"),
-            nullable=False,
-        ),
+        sa.Column("batch_id", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.String(40), nullable=False),
         sa.Column("as_of", sa.Date(), nullable=False),
         sa.Column("credit_line_id", sa.BigInteger(), nullable=True),
