@@ -248,4 +248,3 @@ def fetch_guarantees(conn: Connection) -> dict[str, GuaranteeTerms]:
 def fetch_directory(conn: Connection) -> PartnerDirectory:
     """All partners and guarantees, for one cycle close or one recomputation."""
     return PartnerDirectory(tuple(fetch_partners(conn)), fetch_guarantees(conn))
-

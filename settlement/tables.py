@@ -60,9 +60,7 @@ guarantee_table = Table(
         nullable=False,
     ),
     Column("share_ppm", Integer, nullable=False),
-    CheckConstraint(
-        "share_ppm > 0 AND share_ppm <= 1000000", name="ck_settlement_guarantee_share"
-    ),
+    CheckConstraint("share_ppm > 0 AND share_ppm <= 1000000", name="ck_settlement_guarantee_share"),
 )
 
 cycle_table = Table(

@@ -28,6 +28,12 @@ from sqlalchemy.engine import make_url
 
 from node_api.auth.keys import Role, create_api_key
 from node_api.bench.apply_load import ApplyPlan, ApplyResult, run_apply_load_process
+from node_api.bench.proc_cpu import (
+    compute_cpu_used_s,
+    get_postgres_backends,
+    get_process_cpu_s,
+    get_process_tree,
+)
 from node_api.config import Settings
 from node_api.db import Database
 from node_api.db.migrate import migrate
@@ -43,7 +49,7 @@ PRODUCT_CODE = "APPLY"
 def run_apply_bench(
     database_url: str | None = None,
     n: int = 2_000,
-    concurrency: int = 8,
+    concurrency: int = 4,
     workers: int = 2,
     rate_per_s: int = 100,
     rate_n: int = 1_000,
@@ -59,20 +65,44 @@ def run_apply_bench(
             "workers": workers,
             "concurrency": concurrency,
         }
-        with _serve(url, workers) as port:
+        with _serve(url, workers) as server:
+            port = server.port
             plan = ApplyPlan("127.0.0.1", port, token, PRODUCT_CODE, 1, warmup, concurrency)
             run_apply_load_process(plan)
             closed = ApplyPlan("127.0.0.1", port, token, PRODUCT_CODE, 1 + warmup, n, concurrency)
-            figures["closed_loop"] = summarize(run_apply_load_process(closed))
+            figures["closed_loop"] = _measured(server, url, closed)
             if rate_n:
                 first = 1 + warmup + n
                 opened = ApplyPlan(
-                    "127.0.0.1", port, token, PRODUCT_CODE, first, rate_n, 64, rate_per_s
+                    "127.0.0.1", port, token, PRODUCT_CODE, first, rate_n, 16, rate_per_s
                 )
-                figures[f"open_loop_{rate_per_s}_per_s"] = summarize(run_apply_load_process(opened))
+                figures[f"open_loop_{rate_per_s}_per_s"] = _measured(server, url, opened)
         return figures
     finally:
         _drop_database(admin_url, url)
+
+
+def _measured(server: _serve, url: str, plan: ApplyPlan) -> dict[str, Any]:
+    """Run one load and account CPU per decision to the node, PostgreSQL and the generator.
+
+    PostgreSQL backends are counted if alive at the end (connections that a worker's
+    pool closed during the run are missed, so that figure is a lower bound).
+    """
+    database_name = str(make_url(url).database)
+    node_before = get_process_cpu_s(get_process_tree(server.pid))
+    postgres_before = get_process_cpu_s(get_postgres_backends(database_name))
+    result = run_apply_load_process(plan)
+    node_s = compute_cpu_used_s(node_before, get_process_cpu_s(get_process_tree(server.pid)))
+    postgres_after = get_process_cpu_s(get_postgres_backends(database_name))
+    postgres_s = compute_cpu_used_s(postgres_before, postgres_after)
+    figures = summarize(result)
+    decided = max(result.statuses.get(201, 0), 1)
+    figures["cpu_ms_per_decision"] = {
+        "node": round(node_s * 1000 / decided, 2),
+        "postgres": round(postgres_s * 1000 / decided, 2),
+        "load_generator": round(result.cpu_s * 1000 / decided, 2),
+    }
+    return figures
 
 
 def _create_database(admin_url: str) -> str:
@@ -138,8 +168,14 @@ class _serve:
         self._workers = workers
         self._process: subprocess.Popen[bytes] | None = None
         self._data_dir = tempfile.TemporaryDirectory(prefix="creditnet-apply-")
+        self.port = 0
 
-    def __enter__(self) -> int:
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def __enter__(self) -> _serve:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
@@ -157,7 +193,8 @@ class _serve:
         ]  # fmt: skip
         self._process = subprocess.Popen(command, env=env)
         _wait_healthy(port, self._process)
-        return port
+        self.port = port
+        return self
 
     def __exit__(self, *_exc: object) -> None:
         if self._process is not None:

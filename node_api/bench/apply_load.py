@@ -67,6 +67,8 @@ class ApplyResult:
     decisions: dict[str, int] = field(default_factory=dict)
     phases_ms: dict[str, list[float]] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0
+    """CPU the generator itself used while the load ran."""
 
 
 def _letters(number: int) -> str:
@@ -152,11 +154,13 @@ async def run_apply_load(plan: ApplyPlan) -> ApplyResult:
     ]
     requests.reverse()
     result = ApplyResult()
+    cpu_start = time.process_time()
     start = time.perf_counter()
     await asyncio.gather(
         *(_connection(plan, requests, result, start) for _ in range(plan.connections))
     )
     result.elapsed_s = time.perf_counter() - start
+    result.cpu_s = time.process_time() - cpu_start
     return result
 
 

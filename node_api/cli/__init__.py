@@ -6,8 +6,9 @@ import sys
 
 import typer
 
-from node_api.cli import admin, bench, eod, node, oracles, risk
+from node_api.cli import admin, bench, eod, node, oracles, risk, settle
 from node_api.errors import CreditNetError
+from oracles.audit import cli as audit_cli
 
 app = typer.Typer(
     name="creditnet",
@@ -22,6 +23,8 @@ bench.register(app)
 oracles.register(app)
 risk.register(app)
 eod.register(app)
+settle.register(app)
+audit_cli.register(app)
 
 
 def main() -> None:

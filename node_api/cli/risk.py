@@ -9,6 +9,7 @@ import typer
 
 from node_api.config import load_settings
 from node_api.db import Database
+from node_api.onboarding.ring_links import fetch_all_links
 from node_api.onboarding.rotation import rotate_all
 from node_api.onboarding.vault_factory import build_vault
 
@@ -40,6 +41,41 @@ def train(
     status = train_main(argv)
     if status != 0:
         raise typer.Exit(status)
+
+
+@risk_app.command("communities")
+def communities(
+    method: str = typer.Option("components", help="components or louvain"),
+    min_identities: int = typer.Option(3, help="smallest cluster to report"),
+    top: int = typer.Option(20, help="report at most this many clusters, largest first"),
+    data_dir: Path | None = typer.Option(None, help="node data folder (default ./data)"),
+) -> None:
+    """Fraud clusters from the whole link history (hashes only), as one JSON object."""
+    from node_api.risk.communities import CommunityMethod, compute_communities  # networkx
+
+    if method not in {item.value for item in CommunityMethod}:
+        raise typer.BadParameter("method must be components or louvain", param_hint="--method")
+    database = _open_database(data_dir)
+    try:
+        with database.engine.connect() as conn:
+            links = fetch_all_links(conn)
+    finally:
+        database.dispose()
+    chosen = CommunityMethod(method)
+    found = compute_communities(links, method=chosen, identity_count_min=min_identities)
+    report = {
+        "links": len(links),
+        "communities": len(found),
+        "largest": [community.to_dict() for community in found[:top]],
+    }
+    typer.echo(json.dumps(report))
+
+
+def _open_database(data_dir: Path | None) -> Database:
+    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
+    database = Database(settings.resolved_database_url)
+    database.check_reachable()
+    return database
 
 
 @pii_app.command("rotate")

@@ -8,12 +8,13 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from node_api.errors import CreditNetValueError, NotFoundError
 from node_api.lending.billing_rules import compute_due_date
 from node_api.lending.bills import DueInstallment
+from node_api.lending.bulk_sql import match_ids, update_rows
 from node_api.lending.installment_tables import installment_plan_table, installment_table
 from node_api.lending.products import ProductTerms
 from node_api.lending.schedules import (
@@ -145,7 +146,7 @@ def fetch_plan_unbilled_principal(conn: Connection, line_ids: list[int]) -> dict
         select(installment_table.c.credit_line_id, func.sum(installment_table.c.principal_fen))
         .join(installment_plan_table, installment_plan_table.c.id == installment_table.c.plan_id)
         .where(
-            installment_table.c.credit_line_id.in_(line_ids)
+            match_ids(conn, installment_table.c.credit_line_id, line_ids)
             & (installment_table.c.status == InstallmentStatus.SCHEDULED.value)
             & (installment_plan_table.c.status == PlanStatus.ACTIVE.value)
         )
@@ -235,7 +236,7 @@ def fetch_due_installments(
         select(items)
         .join(plans, plans.c.id == items.c.plan_id)
         .where(
-            items.c.credit_line_id.in_(line_ids)
+            match_ids(conn, items.c.credit_line_id, line_ids)
             & (items.c.status == InstallmentStatus.SCHEDULED.value)
             & (plans.c.status == PlanStatus.ACTIVE.value)
             & (items.c.bill_date <= bill_date)
@@ -261,12 +262,16 @@ def mark_installments_billed(
     if not billed:
         return
     items, plans = installment_table, installment_plan_table
-    conn.execute(
-        update(items)
-        .where(items.c.id == bindparam("installment_id"))
-        .values(status=InstallmentStatus.BILLED.value, bill_id=bindparam("new_bill_id")),
+    update_rows(
+        conn,
+        items,
+        "id",
         [
-            {"installment_id": item.installment_id, "new_bill_id": bill_id}
+            {
+                "id": item.installment_id,
+                "status": InstallmentStatus.BILLED.value,
+                "bill_id": bill_id,
+            }
             for item, bill_id in billed
         ],
     )
@@ -276,6 +281,6 @@ def mark_installments_billed(
     )
     conn.execute(
         update(plans)
-        .where(plans.c.id.in_(plan_ids) & ~remaining.exists())
+        .where(match_ids(conn, plans.c.id, plan_ids) & ~remaining.exists())
         .values(status=PlanStatus.COMPLETED.value, closed_on=as_of)
     )

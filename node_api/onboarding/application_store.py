@@ -76,9 +76,13 @@ class StoredApplication:
     agreement_id: str | None
 
 
+_INSERT_APPLICATION = application_table.insert()
+
+
 def insert_application(conn: Connection, stored: StoredApplication) -> None:
     conn.execute(
-        application_table.insert().values(
+        _INSERT_APPLICATION,
+        dict(
             id=stored.id,
             customer_id=stored.customer_id,
             product_code=stored.product_code,
@@ -100,7 +104,7 @@ def insert_application(conn: Connection, stored: StoredApplication) -> None:
             status=stored.decision.value,
             credit_line_id=stored.credit_line_id,
             agreement_id=stored.agreement_id,
-        )
+        ),
     )
 
 

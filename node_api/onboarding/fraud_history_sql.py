@@ -9,11 +9,12 @@ Stored timestamps are naive UTC; the protocol speaks timezone-aware datetimes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, tuple_
+from sqlalchemy import DateTime, LargeBinary, Select, bindparam, case, func, or_, select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.sql import insert_ignoring_conflicts
@@ -49,6 +50,58 @@ def _sharing_windows(config: FraudRuleConfig) -> dict[AttributeKind, timedelta]:
     }
 
 
+@functools.cache
+def _windows_statement(
+    kinds: tuple[AttributeKind, ...], sharing_kinds: tuple[AttributeKind, ...]
+) -> Select[Any]:
+    """Per attribute kind: applications in each velocity window and, for the sharing
+    kinds, distinct other identities in the sharing window. Built once per shape;
+    every value is a bound parameter (`hash_<kind>`, `since_<window>`, ...)."""
+    table = application_attribute_table
+    columns: list[Any] = [table.c.kind]
+    for window in VelocityWindow:
+        since = bindparam(f"since_{window.name}", type_=DateTime())
+        columns.append(func.sum(case((table.c.applied_at >= since, 1), else_=0)))
+    if sharing_kinds:
+        shared = [
+            (table.c.kind == kind.value)
+            & (table.c.applied_at >= bindparam(f"share_since_{kind.value}", type_=DateTime()))
+            for kind in sharing_kinds
+        ]
+        other = table.c.identity_hash != bindparam("identity_hash", type_=LargeBinary())
+        counted = case((or_(*shared) & other, table.c.identity_hash), else_=None)
+        columns.append(func.count(counted.distinct()))
+    matches = [
+        (table.c.kind == kind.value)
+        & (table.c.value_hash == bindparam(f"hash_{kind.value}", type_=LargeBinary()))
+        for kind in kinds
+    ]
+    return (
+        select(*columns)
+        .where(
+            or_(*matches)
+            & (table.c.applied_at >= bindparam("since_all", type_=DateTime()))
+            & (table.c.applied_at < bindparam("until", type_=DateTime()))
+        )
+        .group_by(table.c.kind)
+    )
+
+
+@functools.cache
+def _blacklist_statement(kinds: tuple[AttributeKind, ...]) -> Select[Any]:
+    table = blacklist_table
+    matches = [
+        (table.c.kind == kind.value)
+        & (table.c.value_hash == bindparam(f"hash_{kind.value}", type_=LargeBinary()))
+        for kind in kinds
+    ]
+    return select(table.c.kind, table.c.value_hash).where(or_(*matches))
+
+
+_INSERT_ATTRIBUTES = application_attribute_table.insert()
+_INSERT_LINKS = ring_link_table.insert()
+
+
 class SqlFraudHistory:
     """Fraud history of one transaction's connection; `rings` is the process's index."""
 
@@ -68,67 +121,47 @@ class SqlFraudHistory:
 
     def _preload_windows(self, facts: ApplicationFacts, config: FraudRuleConfig) -> None:
         """Velocity counts and other-identity counts of every attribute, in one query."""
-        table = application_attribute_table
         until = facts.applied_at
         hashes = facts.attribute_hashes
-        velocity = [kind for kind in hashes if kind in config.velocity]
+        velocity = [kind for kind in sorted(hashes) if kind in config.velocity]
         sharing = {
             kind: until - window
-            for kind, window in _sharing_windows(config).items()
+            for kind, window in sorted(_sharing_windows(config).items())
             if kind in hashes
         }
-        kinds = sorted(set(velocity) | set(sharing))
+        kinds = tuple(sorted(set(velocity) | set(sharing)))
         if not kinds:
             return
         since_all = min([until - w.duration for w in VelocityWindow] + list(sharing.values()))
-        columns: list[Any] = [table.c.kind]
-        for window in VelocityWindow:
-            since = to_naive_utc(until - window.duration)
-            columns.append(func.sum(case((table.c.applied_at >= since, 1), else_=0)))
-        shared_by_others = [
-            ((table.c.kind == kind.value) & (table.c.applied_at >= to_naive_utc(since)))
-            for kind, since in sharing.items()
-        ]
-        other = table.c.identity_hash != facts.identity_hash
-        if shared_by_others:
-            counted = case((or_(*shared_by_others) & other, table.c.identity_hash), else_=None)
-            columns.append(func.count(counted.distinct()))
-        rows = self._conn.execute(
-            select(*columns)
-            .where(
-                or_(*[(table.c.kind == k.value) & (table.c.value_hash == hashes[k]) for k in kinds])
-                & (table.c.applied_at >= to_naive_utc(since_all))
-                & (table.c.applied_at < to_naive_utc(until))
-            )
-            .group_by(table.c.kind)
-        ).all()
-        found = {AttributeKind(row[0]): row[1:] for row in rows}
-        empty = (0,) * (len(columns) - 1)
+        params: dict[str, Any] = {
+            "since_all": to_naive_utc(since_all),
+            "until": to_naive_utc(until),
+            "identity_hash": facts.identity_hash,
+        }
+        params.update({f"hash_{kind.value}": hashes[kind] for kind in kinds})
+        params.update({f"since_{w.name}": to_naive_utc(until - w.duration) for w in VelocityWindow})
+        params.update({f"share_since_{k.value}": to_naive_utc(v) for k, v in sharing.items()})
+        statement = _windows_statement(kinds, tuple(sharing))
+        found = {AttributeKind(row[0]): row[1:] for row in self._conn.execute(statement, params)}
+        empty = (0,) * (len(VelocityWindow) + 1)
         for kind in velocity:
             counts = found.get(kind, empty)
             for window, count in zip(VelocityWindow, counts, strict=False):
                 key = (kind, hashes[kind], until - window.duration, until)
                 self._counts[key] = int(count or 0)
         for kind, since in sharing.items():
-            key = (kind, hashes[kind], facts.identity_hash, since, until)
-            self._others[key] = int(found.get(kind, empty)[-1] or 0)
+            others_key = (kind, hashes[kind], facts.identity_hash, since, until)
+            self._others[others_key] = int(found.get(kind, empty)[-1] or 0)
 
     def _preload_blacklist(self, facts: ApplicationFacts, config: FraudRuleConfig) -> None:
-        pairs = [
-            (kind, facts.attribute_hashes[kind])
-            for kind in config.blacklist_kinds
-            if kind in facts.attribute_hashes
-        ]
-        if not pairs:
+        kinds = tuple(kind for kind in config.blacklist_kinds if kind in facts.attribute_hashes)
+        if not kinds:
             return
-        table = blacklist_table
-        rows = self._conn.execute(
-            select(table.c.kind, table.c.value_hash).where(
-                tuple_(table.c.kind, table.c.value_hash).in_([(k.value, h) for k, h in pairs])
-            )
-        ).all()
+        params = {f"hash_{kind.value}": facts.attribute_hashes[kind] for kind in kinds}
+        rows = self._conn.execute(_blacklist_statement(kinds), params).all()
         listed = {(AttributeKind(row[0]), bytes(row[1])) for row in rows}
-        for pair in pairs:
+        for kind in kinds:
+            pair = (kind, facts.attribute_hashes[kind])
             self._blacklisted[pair] = pair in listed
 
     def _sync_rings(self) -> None:
@@ -210,10 +243,10 @@ def record_application(
         }
         for kind, value_hash in sorted(facts.attribute_hashes.items())
     ]
-    conn.execute(application_attribute_table.insert(), attributes)
+    conn.execute(_INSERT_ATTRIBUTES, attributes)
     links = _ring_links(application_id, facts, config)
     if links:
-        conn.execute(ring_link_table.insert(), links)
+        conn.execute(_INSERT_LINKS, links)
 
 
 def _ring_links(

@@ -12,7 +12,7 @@ import hashlib
 import json
 
 from eth_hash.auto import keccak
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
@@ -22,6 +22,19 @@ from node_api.risk.fraud_config import FraudRuleConfig
 from node_api.risk.policy import LimitBand, ProductRiskPolicy
 
 UINT32_MODULUS = 2**32
+POLICY_INTEGER_MAX = 10**12
+SHARING_WINDOW_DAYS_MAX = 3_650
+
+
+def _check_integer_ranges(value: object, path: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_integer_ranges(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_integer_ranges(item, f"{path}.{index}")
+    elif isinstance(value, int) and not -POLICY_INTEGER_MAX <= value <= POLICY_INTEGER_MAX:
+        raise ValueError(f"{path} must be within +-{POLICY_INTEGER_MAX}")
 
 
 class OnboardingPolicy(BaseModel):
@@ -39,6 +52,21 @@ class OnboardingPolicy(BaseModel):
     """The agreement's uint32 product code on-chain; None derives it from the code."""
     risk: ProductRiskPolicy
     fraud: FraudRuleConfig = FraudRuleConfig()
+
+    @field_validator("risk", "fraud")
+    @classmethod
+    def _check_integers(cls, value: BaseModel) -> BaseModel:
+        """The nested models leave some integers unbounded; keep them storable and exact."""
+        _check_integer_ranges(value.model_dump(mode="json"), "")
+        return value
+
+    @field_validator("fraud")
+    @classmethod
+    def _check_windows(cls, fraud: FraudRuleConfig) -> FraudRuleConfig:
+        for limit in (fraud.device_shared, fraud.phone_shared):
+            if limit.window_days > SHARING_WINDOW_DAYS_MAX:
+                raise ValueError(f"sharing windows are at most {SHARING_WINDOW_DAYS_MAX} days")
+        return fraud
 
     @model_validator(mode="after")
     def _check_ages(self) -> OnboardingPolicy:

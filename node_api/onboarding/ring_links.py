@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from node_api.onboarding.tables import ring_link_table
@@ -23,6 +24,16 @@ from node_api.risk.rings import RingIndex
 GAP_HORIZON_IDS = 5_000
 """A skipped id this far below the newest seen one is taken as rolled back."""
 GAP_QUERY_IDS_MAX = 500
+
+
+_COLUMNS = (ring_link_table.c.id, ring_link_table.c.identity_hash, ring_link_table.c.attribute_hash)
+_AFTER = ring_link_table.c.id > bindparam("after_id")
+_TAIL = select(*_COLUMNS).where(_AFTER).order_by(ring_link_table.c.id)
+_TAIL_AND_GAPS = (
+    select(*_COLUMNS)
+    .where(_AFTER | ring_link_table.c.id.in_(bindparam("missing", expanding=True)))
+    .order_by(ring_link_table.c.id)
+)
 
 
 class RingLinkFollower:
@@ -60,16 +71,12 @@ class RingLinkFollower:
 
     def _catch_up(self, conn: Connection) -> None:
         assert self._index is not None
-        table = ring_link_table
-        condition = table.c.id > self._max_id
         if self._missing:
             asked = sorted(self._missing)[-GAP_QUERY_IDS_MAX:]
-            condition = condition | table.c.id.in_(asked)
-        rows = conn.execute(
-            select(table.c.id, table.c.identity_hash, table.c.attribute_hash)
-            .where(condition)
-            .order_by(table.c.id)
-        ).all()
+            params: dict[str, Any] = {"after_id": self._max_id, "missing": asked}
+            rows = conn.execute(_TAIL_AND_GAPS, params).all()
+        else:
+            rows = conn.execute(_TAIL, {"after_id": self._max_id}).all()
         for row in rows:
             if int(row.id) in self._missing or int(row.id) > self._max_id:
                 self._index.add_application(bytes(row.identity_hash), (bytes(row.attribute_hash),))
@@ -84,3 +91,9 @@ class RingLinkFollower:
                 self._missing.discard(link_id)
         horizon = self._max_id - GAP_HORIZON_IDS
         self._missing = {link_id for link_id in self._missing if link_id > horizon}
+
+
+def fetch_all_links(conn: Connection) -> list[tuple[bytes, bytes]]:
+    """Every (identity hash, attribute hash) link ever logged, in order (for analysts)."""
+    rows = conn.execute(select(*_COLUMNS).order_by(ring_link_table.c.id))
+    return [(bytes(row.identity_hash), bytes(row.attribute_hash)) for row in rows]

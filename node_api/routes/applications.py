@@ -41,7 +41,13 @@ IdentifierStr = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-
 ProductCodeStr = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
 ApplicationId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="application id")]
 ReasonCodeStr = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
-RawValue = StrictStr | StrictInt | StrictFloat | None
+JSON_EXACT_INT_MAX = 2**53
+RawValue = (
+    Annotated[StrictStr, StringConstraints(max_length=256)]
+    | Annotated[StrictInt, Field(ge=-JSON_EXACT_INT_MAX, le=JSON_EXACT_INT_MAX)]
+    | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+    | None
+)
 IdempotencyKey = Annotated[str, Depends(get_idempotency_key)]
 ApplicantDep = Annotated[Principal, Depends(require(Role.LENDER_APP, Role.LENDER_ADMIN))]
 AdminDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN))]
@@ -187,11 +193,7 @@ def post_application(
     context = context_for(request.app.state, settings)
     applied_at = datetime.now(UTC)
     timer = PhaseTimer()
-    claim = KeyClaim(
-        who.key_id,
-        key,
-        compute_request_hash("POST", request.url.path, body.model_dump(mode="json")),
-    )
+    claim = key_claim(request, who, key, body)
 
     def operation() -> tuple[int, dict[str, Any]]:
         conn = session.connection()
@@ -259,11 +261,7 @@ def post_review(
     """A manual decision; approving opens the line and enqueues its agreement."""
     context = context_for(request.app.state, settings)
     reviewed_at = datetime.now(UTC)
-    claim = KeyClaim(
-        who.key_id,
-        key,
-        compute_request_hash("POST", request.url.path, body.model_dump(mode="json")),
-    )
+    claim = key_claim(request, who, key, body)
 
     def operation() -> tuple[int, dict[str, Any]]:
         conn = session.connection()

@@ -28,3 +28,11 @@ ROUTERS.extend([applications.router, risk.router])
 from node_api.routes import bills, installments, portfolio  # noqa: E402 - appended by the EOD part
 
 ROUTERS.extend([bills.router, installments.router, portfolio.router])
+
+from node_api.routes import partners  # noqa: E402 - appended by the settlement part
+
+ROUTERS.append(partners.router)
+
+from node_api.routes import audit  # noqa: E402 - appended by the audit part
+
+ROUTERS.append(audit.router)

@@ -9,10 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
-from node_api.ledger.postings import BatchDraft, PostingLine, post_batches
+from node_api.ledger.postings import BatchDraft, PostingLine
 from node_api.ledger.schema import posting_batch_table
 from node_api.lending.bills import Movement
+from node_api.lending.bulk_sql import match_values
 from node_api.lending.eod.context import EodContext, get_business_key
+from node_api.lending.eod.ledger_writer import post_eod_batches
 
 
 class EodStep:
@@ -86,9 +88,7 @@ def charge_draft(
 
 def post_drafts(conn: Connection, ctx: EodContext, drafts: Sequence[BatchDraft | None]) -> int:
     """Post the batches in one go; return how many were posted."""
-    real = [draft for draft in drafts if draft is not None]
-    post_batches(conn, real, ctx.caches.accounts)
-    return len(real)
+    return post_eod_batches(conn, ctx, drafts)
 
 
 def fetch_posted_subjects(
@@ -100,5 +100,7 @@ def fetch_posted_subjects(
     if not keys:
         return set()
     table = posting_batch_table
-    found = conn.execute(select(table.c.business_key).where(table.c.business_key.in_(list(keys))))
+    found = conn.execute(
+        select(table.c.business_key).where(match_values(conn, table.c.business_key, list(keys)))
+    )
     return {keys[str(key)] for key in found.scalars()}

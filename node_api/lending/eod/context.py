@@ -6,26 +6,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
+from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import (
     ACCOUNT_RULES,
     LINE_ACCOUNT_TYPES,
-    AccountIdCache,
     AccountType,
     line_account_code,
 )
+from node_api.ledger.schema import ledger_account_table
 from node_api.ledger.sql import begin_write
-from node_api.lending.authorize.books import LineBook, fetch_line_books
 from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.limits import LimitLevel
-from node_api.lending.lines import LockedLine, fetch_lines
+from node_api.lending.bulk_sql import match_ids
+from node_api.lending.lines import LineStatus, credit_line_table, limit_node_table
 from node_api.lending.products import ProductTerms
 
 DEFAULT_BATCH_LINES = 1_000
-EOD_ACCOUNT_CACHE_ENTRIES = 2_000_000
-"""End of day touches every active line's accounts: cache far more ids than a worker."""
 
 BoundaryHook = Callable[[str, str, int], None]
 """Called with (point, step, batch_no) at `before_commit` and `after_commit` of every
@@ -34,54 +33,90 @@ batch: tests use it to inject a crash at an exact step/batch boundary."""
 
 @dataclass
 class EodContext:
-    caches: LendingCaches = field(
-        default_factory=lambda: LendingCaches(accounts=AccountIdCache(EOD_ACCOUNT_CACHE_ENTRIES))
-    )
+    caches: LendingCaches = field(default_factory=LendingCaches)
     batch_lines: int = DEFAULT_BATCH_LINES
     on_boundary: BoundaryHook | None = None
+    account_ids: dict[str, int] = field(default_factory=dict)
+    """Ledger account ids by code, learned while reading lines (ids never change)."""
 
 
 @dataclass
 class LineFacts:
-    """One line as a step sees it: locked tree, own balances, and the terms it is billed
-    on (those of its first product: the line's bill, interest and delinquency terms)."""
+    """One line as a step sees it: status and dates, the terms it is billed on (those of
+    its first product: the line's bill, interest and delinquency terms), and its own
+    accounts' balances on their normal side."""
 
-    line: LockedLine
-    book: LineBook
+    credit_line_id: int
+    status: LineStatus
+    opened_on: date
+    bill_day: int
     terms: ProductTerms
-
-    @property
-    def credit_line_id(self) -> int:
-        return self.line.credit_line_id
-
-    def balances(self) -> dict[AccountType, int]:
-        """Per-line account balances on their normal side (receivables and credit)."""
-        line_id = self.credit_line_id
-        return {
-            kind: self.book.balances_fen.get(line_account_code(line_id, kind), 0)
-            * ACCOUNT_RULES[kind].normal_sign
-            for kind in LINE_ACCOUNT_TYPES
-        }
+    balances: dict[AccountType, int]
 
 
-def get_first_product_terms(
-    conn: Connection, caches: LendingCaches, line: LockedLine
-) -> ProductTerms:
-    """The terms of the line's first product (the product node with the smallest id)."""
-    nodes = [node for node in line.nodes if node.level is LimitLevel.PRODUCT]
-    first = min(nodes, key=lambda node: node.node_id)
-    return caches.terms_of(conn, first)
+def _lock_lines(conn: Connection, line_ids: Sequence[int]) -> dict[int, tuple[object, ...]]:
+    """Lock every limit node and line row of the lines, in node id order (the node's lock
+    order, see `node_api.ledger.sql`); return each line's header and first product."""
+    nodes, lines = limit_node_table, credit_line_table
+    rows = conn.execute(
+        select(
+            nodes.c.credit_line_id, nodes.c.level, nodes.c.product_code, nodes.c.product_version,
+            lines.c.status, lines.c.opened_on, lines.c.bill_day,
+        )
+        .join(lines, lines.c.id == nodes.c.credit_line_id)
+        .where(match_ids(conn, nodes.c.credit_line_id, line_ids))
+        .order_by(nodes.c.id)
+        .with_for_update(key_share=True)
+    )  # fmt: skip
+    headers: dict[int, tuple[object, ...]] = {}
+    for line_id, level, code, version, status, opened_on, bill_day in rows:
+        if level == "product" and int(line_id) not in headers:
+            headers[int(line_id)] = (code, version, status, opened_on, bill_day)
+    return headers
+
+
+def _read_balances(
+    conn: Connection, ctx: EodContext, line_ids: Sequence[int]
+) -> dict[int, dict[AccountType, int]]:
+    """Each line's own accounts, one pivoted row per line; remembers their ids."""
+    table = ledger_account_table
+    columns: list[Any] = []
+    for kind in LINE_ACCOUNT_TYPES:
+        mine = table.c.account_type == kind.value
+        columns.append(func.sum(case((mine, table.c.balance_fen), else_=0)))
+        columns.append(func.max(case((mine, table.c.id), else_=None)))
+    rows = conn.execute(
+        select(table.c.credit_line_id, *columns)
+        .where(match_ids(conn, table.c.credit_line_id, line_ids))
+        .group_by(table.c.credit_line_id)
+    )
+    found: dict[int, dict[AccountType, int]] = {}
+    for row in rows:
+        line_id = int(row[0])
+        balances: dict[AccountType, int] = {}
+        for index, kind in enumerate(LINE_ACCOUNT_TYPES):
+            balances[kind] = int(row[1 + 2 * index]) * ACCOUNT_RULES[kind].normal_sign
+            account_id = row[2 + 2 * index]
+            if account_id is not None:
+                ctx.account_ids[line_account_code(line_id, kind)] = int(account_id)
+        found[line_id] = balances
+    return found
 
 
 def load_facts(conn: Connection, ctx: EodContext, line_ids: Sequence[int]) -> dict[int, LineFacts]:
-    """Lock the lines (limit trees, in id order) and read their books; absent ids dropped."""
+    """Lock the lines and read their balances and terms; ids that do not exist are dropped."""
     begin_write(conn)
-    lines = fetch_lines(conn, list(line_ids), lock=True)
-    books = fetch_line_books(conn, sorted(lines), ctx.caches.accounts)
-    return {
-        line_id: LineFacts(line, books[line_id], get_first_product_terms(conn, ctx.caches, line))
-        for line_id, line in sorted(lines.items())
-    }
+    headers = _lock_lines(conn, line_ids)
+    balances = _read_balances(conn, ctx, sorted(headers))
+    facts = {}
+    for line_id in sorted(headers):
+        code, version, status, opened_on, bill_day = headers[line_id]
+        terms = ctx.caches.products.get(conn, str(code), int(str(version)))
+        facts[line_id] = LineFacts(
+            line_id, LineStatus(status), opened_on, int(str(bill_day)), terms,  # type: ignore[arg-type]
+            balances.get(line_id, {}),
+        )  # fmt: skip
+    return facts
 
 
 def get_business_key(as_of: date, step: str, subject_id: int) -> str:

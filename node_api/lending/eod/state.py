@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from node_api.ledger.sql import insert_ignoring_conflicts
 from node_api.lending.billing_rules import DelinquencyBucket
+from node_api.lending.bulk_sql import insert_rows, match_ids, update_rows
 from node_api.lending.eod.tables import line_delinquency_table
 
 
@@ -37,7 +37,9 @@ def fetch_line_states(conn: Connection, line_ids: Sequence[int]) -> dict[int, Li
             DelinquencyBucket(row.bucket),
             row.charged_off_on,
         )
-        for row in conn.execute(select(table).where(table.c.credit_line_id.in_(list(line_ids))))
+        for row in conn.execute(
+            select(table).where(match_ids(conn, table.c.credit_line_id, line_ids))
+        )
     }
     for line_id in line_ids:
         found.setdefault(line_id, LineState(line_id, None, False, 0, DelinquencyBucket.M0, None))
@@ -46,6 +48,13 @@ def fetch_line_states(conn: Connection, line_ids: Sequence[int]) -> dict[int, Li
 
 def ensure_line_states(conn: Connection, line_ids: Sequence[int], as_of: date) -> None:
     """Create the rows that do not exist yet (current, not revolving)."""
+    table = line_delinquency_table
+    existing = {
+        int(line_id)
+        for line_id in conn.execute(
+            select(table.c.credit_line_id).where(match_ids(conn, table.c.credit_line_id, line_ids))
+        ).scalars()
+    }
     rows = [
         {
             "credit_line_id": line_id,
@@ -53,32 +62,23 @@ def ensure_line_states(conn: Connection, line_ids: Sequence[int], as_of: date) -
             "revolving": False,
             "days_past_due": 0,
             "bucket": DelinquencyBucket.M0.value,
-            "charged_off_on": None,
         }
-        for line_id in sorted(set(line_ids))
+        for line_id in sorted(set(line_ids) - existing)
     ]
-    if rows:
-        insert_ignoring_conflicts(conn, line_delinquency_table, rows, ["credit_line_id"])
+    insert_rows(conn, table, rows)
 
 
 def update_line_states(
     conn: Connection, as_of: date, changes: Mapping[int, Mapping[str, Any]], columns: Sequence[str]
 ) -> None:
-    """Set `columns` of each line's row (created first if missing) to the given values."""
+    """Set `columns` of each line's row (created first if missing) to the given values.
+    The caller holds the lines' locks, so no other transaction creates their rows."""
     if not changes:
         return
     ensure_line_states(conn, list(changes), as_of)
-    table = line_delinquency_table
-    statement = (
-        update(table)
-        .where(table.c.credit_line_id == bindparam("line_id"))
-        .values({name: bindparam(f"new_{name}") for name in ("as_of", *columns)})
-    )
-    conn.execute(
-        statement,
-        [
-            {"line_id": line_id, "new_as_of": as_of}
-            | {f"new_{name}": changes[line_id][name] for name in columns}
-            for line_id in sorted(changes)
-        ],
-    )
+    rows = [
+        {"credit_line_id": line_id, "as_of": as_of}
+        | {name: changes[line_id][name] for name in columns}
+        for line_id in sorted(changes)
+    ]
+    update_rows(conn, line_delinquency_table, "credit_line_id", rows)

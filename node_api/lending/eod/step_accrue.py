@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
 from node_api.lending.bill_tables import bill_table
+from node_api.lending.bulk_sql import match_ids
 from node_api.lending.eod.books import (
     EodStep,
     charge_draft,
@@ -87,7 +88,7 @@ def fetch_latest_bills(conn: Connection, line_ids: Sequence[int]) -> dict[int, A
     bills = bill_table
     latest = (
         select(bills.c.credit_line_id, func.max(bills.c.bill_date).label("bill_date"))
-        .where(bills.c.credit_line_id.in_(list(line_ids)))
+        .where(match_ids(conn, bills.c.credit_line_id, line_ids))
         .group_by(bills.c.credit_line_id)
         .subquery()
     )
@@ -105,7 +106,7 @@ def compute_interest_bearing_fen(
     facts: LineFacts, revolving: bool, latest_bill: Any, plan_unbilled_fen: int, as_of: date
 ) -> int:
     """The principal that bears revolving interest on `as_of` (see the module docstring)."""
-    balances = facts.balances()
+    balances = facts.balances
     billed_fen = balances[AccountType.PRINCIPAL_BILLED] + balances[AccountType.PRINCIPAL_PAST_DUE]
     if facts.terms.free_interest_days == 0:
         unbilled_fen = balances[AccountType.PRINCIPAL_UNBILLED] - plan_unbilled_fen
@@ -128,7 +129,7 @@ def run_accrual_batch(
         int(line_id)
         for line_id in conn.execute(
             select(state.c.credit_line_id).where(
-                state.c.credit_line_id.in_(ids)
+                match_ids(conn, state.c.credit_line_id, ids)
                 & state.c.revolving
                 & state.c.charged_off_on.is_(None)
             )

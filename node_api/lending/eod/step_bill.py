@@ -19,6 +19,7 @@ from node_api.ledger.accounts import AccountType
 from node_api.lending.bill_tables import bill_line_table, bill_table
 from node_api.lending.billing_rules import compute_due_date, compute_previous_bill_date
 from node_api.lending.bills import BillCutInputs, DueInstallment, compute_bill_cut
+from node_api.lending.bulk_sql import insert_rows, match_ids
 from node_api.lending.eod.books import EodStep, build_draft, post_drafts
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import LineState, fetch_line_states
@@ -79,7 +80,7 @@ def fetch_cycle_activity(
         rows = conn.execute(
             select(table.c.credit_line_id, func.sum(table.c.amount_fen))
             .where(
-                table.c.credit_line_id.in_(list(line_ids))
+                match_ids(conn, table.c.credit_line_id, line_ids)
                 & (table.c.as_of >= start)
                 & (table.c.as_of <= end)
                 & condition
@@ -98,7 +99,7 @@ def _bill_row(
     return {
         "credit_line_id": facts.credit_line_id,
         "bill_date": as_of,
-        "cycle_start": max(get_cycle_start(as_of), facts.line.opened_on),
+        "cycle_start": max(get_cycle_start(as_of), facts.opened_on),
         "due_date": compute_due_date(as_of, terms.due_date_offset_days),
         "product_code": terms.product_code,
         "product_version": terms.version,
@@ -112,9 +113,14 @@ def run_bill_batch(
     conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
 ) -> BatchResult:
     facts = load_facts(conn, ctx, line_ids)
-    ids = sorted(set(facts) - set(get_ids(conn, select(bill_table.c.credit_line_id).where(
-        bill_table.c.credit_line_id.in_(list(facts)) & (bill_table.c.bill_date == as_of)
-    ))))  # fmt: skip
+    bills = bill_table
+    billed = get_ids(
+        conn,
+        select(bills.c.credit_line_id).where(
+            match_ids(conn, bills.c.credit_line_id, list(facts)) & (bills.c.bill_date == as_of)
+        ),
+    )
+    ids = sorted(set(facts) - set(billed))
     states = fetch_line_states(conn, ids)
     planned = fetch_plan_unbilled_principal(conn, ids)
     due = fetch_due_installments(conn, ids, as_of)
@@ -122,7 +128,7 @@ def run_bill_batch(
     drafts, rows = [], []
     for line_id in ids:
         item = facts[line_id]
-        inputs = BillCutInputs(item.balances(), planned.get(line_id, 0), due.get(line_id, []))
+        inputs = BillCutInputs(item.balances, planned.get(line_id, 0), due.get(line_id, []))
         cut = compute_bill_cut(inputs, item.terms)
         drafts.append(
             build_draft(
@@ -136,19 +142,19 @@ def run_bill_batch(
     posted = post_drafts(conn, ctx, drafts)
     bill_ids = _insert_bills(conn, rows)
     _insert_bill_lines(conn, as_of, ids, due, bill_ids, rows)
-    billed = [
-        (installment, bill_ids[line_id]) for line_id in ids for installment in due.get(line_id, [])
-    ]
-    mark_installments_billed(conn, billed, as_of)
+    mark_installments_billed(
+        conn,
+        [(item, bill_ids[line_id]) for line_id in ids for item in due.get(line_id, [])],
+        as_of,
+    )
     return BatchResult(len(ids), posted, sum(row["statement_balance_fen"] for row in rows))
 
 
 def _insert_bills(conn: Connection, rows: list[dict[str, Any]]) -> dict[int, int]:
     if not rows:
         return {}
-    statement = bill_table.insert().returning(bill_table.c.id, sort_by_parameter_order=True)
-    ids = [int(row[0]) for row in conn.execute(statement, rows)]
-    return {row["credit_line_id"]: bill_id for row, bill_id in zip(rows, ids, strict=True)}
+    inserted = insert_rows(conn, bill_table, rows, ("credit_line_id", "id"))
+    return {int(line_id): int(bill_id) for line_id, bill_id in inserted}
 
 
 def _insert_bill_lines(
@@ -176,7 +182,7 @@ def _insert_bill_lines(
                      "posted_on": as_of, "amount_fen": row[f"{kind}_fen"]}
                 )  # fmt: skip
     if extra:
-        conn.execute(bill_line_table.insert(), extra)
+        insert_rows(conn, bill_line_table, extra)
 
 
 def _copy_cycle_lines(conn: Connection, as_of: date, line_ids: Sequence[int]) -> None:
@@ -201,7 +207,7 @@ def _copy_cycle_lines(conn: Connection, as_of: date, line_ids: Sequence[int]) ->
             .join(table, table.c.credit_line_id == bills.c.credit_line_id)
             .where(
                 (bills.c.bill_date == as_of)
-                & bills.c.credit_line_id.in_(list(line_ids))
+                & match_ids(conn, bills.c.credit_line_id, line_ids)
                 & (posted_on >= bills.c.cycle_start)
                 & (posted_on <= bills.c.bill_date)
                 & condition

@@ -21,8 +21,10 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import PRINCIPAL_ACCOUNT_TYPES, AccountType, line_account_code
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
+from node_api.lending.authorize.books import fetch_line_books
 from node_api.lending.authorize.entries import funding_adjustment
 from node_api.lending.bills import RECEIVABLE_TYPES
+from node_api.lending.bulk_sql import match_ids
 from node_api.lending.eod.agreements import enqueue_charge_off
 from node_api.lending.eod.books import EodStep
 from node_api.lending.eod.context import EodContext, LineFacts, get_business_key, load_facts
@@ -31,7 +33,7 @@ from node_api.lending.eod.step import BatchResult, Step, get_ids
 from node_api.lending.eod.tables import line_delinquency_table
 from node_api.lending.installment_tables import installment_plan_table, installment_table
 from node_api.lending.line_limits import LineAction, change_line_status
-from node_api.lending.lines import LineStatus, write_usage
+from node_api.lending.lines import LineStatus, LockedLine, fetch_lines, write_usage
 from node_api.lending.purchases import (
     Reduction,
     apply_reductions,
@@ -56,14 +58,13 @@ def list_charge_off_lines(conn: Connection, ctx: EodContext, as_of: date, after:
 
 
 def _product_events(
-    facts: LineFacts, reductions: Sequence[Reduction]
+    line: LockedLine, reductions: Sequence[Reduction]
 ) -> list[SettlementEventDraft]:
     by_node: dict[int, int] = {}
     for item in reductions:
-        by_node[item.use.product_node_id] = (
-            by_node.get(item.use.product_node_id, 0) + item.amount_fen
-        )
-    nodes = {node.node_id: node for node in facts.line.nodes}
+        node_id = item.use.product_node_id
+        by_node[node_id] = by_node.get(node_id, 0) + item.amount_fen
+    nodes = {node.node_id: node for node in line.nodes}
     return [
         SettlementEventDraft(
             CHARGE_OFF_EVENT,
@@ -78,7 +79,9 @@ def _product_events(
 def charge_off_line(conn: Connection, ctx: EodContext, facts: LineFacts, as_of: date) -> int:
     """Write the line off (module docstring); return the amount written off."""
     line_id = facts.credit_line_id
-    balances = facts.balances()
+    line = fetch_lines(conn, [line_id], lock=True)[line_id]
+    book = fetch_line_books(conn, [line_id], ctx.caches.accounts)[line_id]
+    balances = facts.balances
     written_fen = sum(balances[kind] for kind in RECEIVABLE_TYPES)
     lines = [
         PostingLine(line_account_code(line_id, kind), -balances[kind])
@@ -89,9 +92,9 @@ def charge_off_line(conn: Connection, ctx: EodContext, facts: LineFacts, as_of: 
         lines.append(PostingLine(line_account_code(line_id, AccountType.WRITTEN_OFF), written_fen))
     principal_fen = sum(balances[kind] for kind in PRINCIPAL_ACCOUNT_TYPES)
     reductions = compute_fifo_reductions(fetch_open_uses(conn, line_id), principal_fen)
-    apply_reductions(conn, facts.line, reductions, -1)
+    apply_reductions(conn, line, reductions, -1)
     funding_lines, funding_events = funding_adjustment(
-        facts.book, facts.line.product_nodes(), lambda node: ctx.caches.terms_of(conn, node), lines
+        book, line.product_nodes(), lambda node: ctx.caches.terms_of(conn, node), lines
     )
     if lines or funding_lines:
         draft = BatchDraft(
@@ -100,12 +103,12 @@ def charge_off_line(conn: Connection, ctx: EodContext, facts: LineFacts, as_of: 
             as_of=as_of,
             lines=tuple(lines + funding_lines),
             credit_line_id=line_id,
-            events=tuple(_product_events(facts, reductions) + funding_events),
+            events=tuple(_product_events(line, reductions) + funding_events),
         )
         record_reductions(conn, post_batch(conn, draft, ctx.caches.accounts), reductions)
-    write_usage(conn, facts.line.nodes)
+    write_usage(conn, line.nodes)
     _end_plans(conn, line_id, as_of)
-    if facts.line.status is LineStatus.ACTIVE:
+    if line.status is LineStatus.ACTIVE:
         change_line_status(conn, line_id, LineAction.FREEZE, as_of)
     enqueue_charge_off(conn, line_id)
     return written_fen
@@ -132,7 +135,7 @@ def run_charge_off_batch(
     state = line_delinquency_table
     rows = conn.execute(
         select(state.c.credit_line_id, state.c.days_past_due).where(
-            state.c.credit_line_id.in_(list(facts)) & state.c.charged_off_on.is_(None)
+            match_ids(conn, state.c.credit_line_id, list(facts)) & state.c.charged_off_on.is_(None)
         )
     )
     days = {int(line_id): int(days_past_due) for line_id, days_past_due in rows}

@@ -25,6 +25,7 @@ from node_api.lending.billing_rules import (
     compute_penalty_interest_days,
 )
 from node_api.lending.bills import PAST_DUE_TYPES, BillDebt, find_oldest_unpaid_bill, sum_balances
+from node_api.lending.bulk_sql import insert_rows, match_ids, match_values
 from node_api.lending.eod.books import (
     EodStep,
     charge_draft,
@@ -43,7 +44,7 @@ def list_delinquent_lines(conn: Connection, ctx: EodContext, as_of: date, after:
     past_due = get_ids(
         conn,
         select(accounts.c.credit_line_id).where(
-            accounts.c.account_type.in_([kind.value for kind in PAST_DUE_TYPES])
+            match_values(conn, accounts.c.account_type, [kind.value for kind in PAST_DUE_TYPES])
             & (accounts.c.balance_fen != 0)
             & (accounts.c.credit_line_id > after)
             & not_charged_off(accounts.c.credit_line_id)
@@ -68,7 +69,7 @@ def fetch_bill_debts(conn: Connection, line_ids: Sequence[int]) -> dict[int, lis
             charges.c.credit_line_id, bills.c.id, bills.c.due_date, func.sum(charges.c.amount_fen)
         )
         .join(bills, bills.c.id == charges.c.bill_id)
-        .where(charges.c.credit_line_id.in_(list(line_ids)))
+        .where(match_ids(conn, charges.c.credit_line_id, line_ids))
         .group_by(charges.c.credit_line_id, bills.c.id, bills.c.due_date)
     )
     found: dict[int, list[BillDebt]] = {}
@@ -83,7 +84,7 @@ def compute_penalty_fen(facts: LineFacts, oldest: BillDebt, as_of: date) -> int:
     """The day's penalty interest on past-due principal and interest."""
     terms = facts.terms
     days = compute_penalty_interest_days(oldest.due_date, as_of, terms.grace_days)
-    balances = facts.balances()
+    balances = facts.balances
     base_fen = balances[AccountType.PRINCIPAL_PAST_DUE] + balances[AccountType.INTEREST_PAST_DUE]
     return int(compute_penalty_interest(base_fen, terms.penalty_rate_ppm_per_day, days))
 
@@ -98,7 +99,7 @@ def run_delinquency_batch(
     charges: list[dict[str, Any]] = []
     states: dict[int, dict[str, Any]] = {}
     for line_id, item in facts.items():
-        past_due_fen = sum_balances(item.balances(), PAST_DUE_TYPES)
+        past_due_fen = sum_balances(item.balances, PAST_DUE_TYPES)
         oldest = find_oldest_unpaid_bill(debts.get(line_id, []), past_due_fen)
         days = 0 if oldest is None else compute_days_past_due(oldest.due_date, as_of)
         bucket = compute_delinquency_bucket(days, item.terms.delinquency.thresholds)
@@ -120,7 +121,7 @@ def run_delinquency_batch(
             )  # fmt: skip
     posted = post_drafts(conn, ctx, drafts)
     if charges:
-        conn.execute(bill_charge_table.insert(), charges)
+        insert_rows(conn, bill_charge_table, charges)
     update_line_states(conn, as_of, states, ["days_past_due", "bucket"])
     return BatchResult(len(facts), posted, sum(int(charge["amount_fen"]) for charge in charges))
 

@@ -19,6 +19,7 @@ from node_api.lending.bills import (
     compute_due_outcome,
     compute_retro_interest,
 )
+from node_api.lending.bulk_sql import insert_rows, match_ids, match_values
 from node_api.lending.eod.books import EOD_BATCH_KINDS, EodStep, build_draft, post_drafts
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import update_line_states
@@ -69,9 +70,11 @@ def fetch_paid_toward(conn: Connection, bill_ids: Sequence[int]) -> dict[int, in
             .join(accounts, accounts.c.id == postings.c.account_id)
         )
         .where(
-            bills.c.id.in_(list(bill_ids))
+            match_ids(conn, bills.c.id, bill_ids)
             & batches.c.kind.not_in(EOD_BATCH_KINDS)
-            & accounts.c.account_type.in_([kind.value for kind in PAID_TOWARD_BILL_TYPES])
+            & match_values(
+                conn, accounts.c.account_type, [kind.value for kind in PAID_TOWARD_BILL_TYPES]
+            )
         )
         .group_by(bills.c.id)
     )
@@ -91,7 +94,7 @@ def fetch_cycle_uses(conn: Connection, bills: Sequence[Any]) -> dict[int, list[C
         select(uses.c.credit_line_id, uses.c.as_of, uses.c.amount_fen - uses.c.refunded_fen)
         .outerjoin(plans, (plans.c.purchase_id == uses.c.id) & (plans.c.status != "cancelled"))
         .where(
-            uses.c.credit_line_id.in_(sorted(windows))
+            match_ids(conn, uses.c.credit_line_id, sorted(windows))
             & (uses.c.as_of >= min(bill.cycle_start for bill in bills))
             & (uses.c.as_of <= max(bill.bill_date for bill in bills))
             & plans.c.id.is_(None)
@@ -112,7 +115,7 @@ def run_due_batch(
     bills = conn.execute(
         select(bill_table)
         .select_from(source)
-        .where(condition & bill_table.c.credit_line_id.in_(list(facts)))
+        .where(condition & match_ids(conn, bill_table.c.credit_line_id, list(facts)))
         .order_by(bill_table.c.credit_line_id, bill_table.c.bill_date)
     ).all()
     paid = fetch_paid_toward(conn, [bill.id for bill in bills])
@@ -120,12 +123,12 @@ def run_due_batch(
         int(bill_id)
         for bill_id in conn.execute(
             select(installment_plan_table.c.bill_id).where(
-                installment_plan_table.c.bill_id.in_([bill.id for bill in bills])
+                match_ids(conn, installment_plan_table.c.bill_id, [bill.id for bill in bills])
                 & (installment_plan_table.c.status != "cancelled")
             )
         ).scalars()
     }
-    balances = {line_id: item.balances() for line_id, item in facts.items()}
+    balances = {line_id: item.balances for line_id, item in facts.items()}
     decisions = [
         _decide(bill, facts[bill.credit_line_id], balances, paid.get(bill.id, 0)) for bill in bills
     ]
@@ -192,8 +195,9 @@ def _record(
 ) -> None:
     if not bills:
         return
-    conn.execute(
-        bill_outcome_table.insert(),
+    insert_rows(
+        conn,
+        bill_outcome_table,
         [
             {"bill_id": bill.id, "credit_line_id": bill.credit_line_id, "decided_on": as_of}
             | decision
@@ -212,7 +216,7 @@ def _record(
         if decision["moved_to_past_due_fen"] > 0
     ]
     if charges:
-        conn.execute(bill_charge_table.insert(), charges)
+        insert_rows(conn, bill_charge_table, charges)
 
 
 DUE_STEP = Step(EodStep.DUE, list_due_lines, run_due_batch)

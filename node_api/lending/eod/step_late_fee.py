@@ -14,6 +14,7 @@ from node_api.ledger.accounts import AccountType
 from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, bill_table
 from node_api.lending.billing_rules import compute_late_fee_date
 from node_api.lending.bills import PAST_DUE_TYPES, compute_bill_late_fee, sum_balances
+from node_api.lending.bulk_sql import insert_rows, match_ids
 from node_api.lending.eod.books import EodStep, charge_draft, post_drafts
 from node_api.lending.eod.context import EodContext, load_facts
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
@@ -56,14 +57,14 @@ def run_late_fee_batch(
     conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
 ) -> BatchResult:
     facts = load_facts(conn, ctx, line_ids)
-    query = _candidates(as_of).where(bill_table.c.credit_line_id.in_(list(facts)))
+    query = _candidates(as_of).where(match_ids(conn, bill_table.c.credit_line_id, list(facts)))
     drafts = []
     charges: list[dict[str, Any]] = []
     for bill_id, line_id, due_date, moved_fen in conn.execute(query.order_by(bill_table.c.id)):
         item = facts[int(line_id)]
         if compute_late_fee_date(due_date, item.terms.grace_days) != as_of:
             continue
-        past_due_fen = sum_balances(item.balances(), PAST_DUE_TYPES)
+        past_due_fen = sum_balances(item.balances, PAST_DUE_TYPES)
         fee_fen = compute_bill_late_fee(item.terms, int(moved_fen), past_due_fen)
         if fee_fen <= 0:
             continue
@@ -80,7 +81,7 @@ def run_late_fee_batch(
         )  # fmt: skip
     posted = post_drafts(conn, ctx, drafts)
     if charges:
-        conn.execute(bill_charge_table.insert(), charges)
+        insert_rows(conn, bill_charge_table, charges)
     return BatchResult(len(facts), posted, sum(int(charge["amount_fen"]) for charge in charges))
 
 

@@ -71,7 +71,11 @@ def open_eod_line(
 
 
 def buy(
-    database: Database, caches: LendingCaches, line_id: int, amount_fen: int, as_of: date | None = None
+    database: Database,
+    caches: LendingCaches,
+    line_id: int,
+    amount_fen: int,
+    as_of: date | None = None,
 ) -> int:
     """A purchase through the batch path; returns its id."""
     request = UseRequest(
@@ -86,10 +90,16 @@ def buy(
 
 
 def pay(
-    database: Database, caches: LendingCaches, line_id: int, amount_fen: int, as_of: date | None = None
+    database: Database,
+    caches: LendingCaches,
+    line_id: int,
+    amount_fen: int,
+    as_of: date | None = None,
 ) -> dict[str, Any]:
     with database.engine.begin() as conn:
-        return repay(conn, caches, line_id=line_id, amount_fen=amount_fen, currency="CNY", as_of=as_of)
+        return repay(
+            conn, caches, line_id=line_id, amount_fen=amount_fen, currency="CNY", as_of=as_of
+        )
 
 
 def balances(database: Database, line_id: int) -> dict[str, int]:
@@ -116,7 +126,9 @@ def snapshot(database: Database) -> dict[str, Any]:
     a rolled-back transaction may have consumed)."""
     with database.engine.connect() as conn:
         return {
-            "accounts": _rows(conn, "SELECT code, balance_fen FROM ledger_account WHERE balance_fen <> 0"),
+            "accounts": _rows(
+                conn, "SELECT code, balance_fen FROM ledger_account WHERE balance_fen <> 0"
+            ),
             "batches": _batches(conn),
             "bills": _table(conn, bill_table, ["id"]),
             "outcomes": _joined(conn, bill_outcome_table, ["bill_id"]),
@@ -158,7 +170,10 @@ def _batches(conn: Connection) -> list[tuple[Any, ...]]:
     for key, code, amount in conn.execute(query):
         lines.setdefault(str(key), []).append((str(code), int(amount)))
     headers = conn.execute(select(batches.c.business_key, batches.c.kind, batches.c.as_of))
-    return sorted((str(k), str(kind), str(day), tuple(sorted(lines.get(str(k), [])))) for k, kind, day in headers)
+    return sorted(
+        (str(k), str(kind), str(day), tuple(sorted(lines.get(str(k), []))))
+        for k, kind, day in headers
+    )
 
 
 @contextmanager

@@ -137,8 +137,14 @@ def test_lost_free_period_charges_interest_from_each_posting_date_through_the_du
 
 def test_retro_interest_rounds_once_half_even() -> None:
     # 1,001 × 1 day × 0.0005 = 0.5005 → 1; 1,000 × 1 day = 0.5 → 0 (ties to even).
-    assert compute_retro_interest([CycleUse(1_001, date(2025, 1, 1))], date(2025, 1, 1), RATE_500_PPM) == 1
-    assert compute_retro_interest([CycleUse(1_000, date(2025, 1, 1))], date(2025, 1, 1), RATE_500_PPM) == 0
+    assert (
+        compute_retro_interest([CycleUse(1_001, date(2025, 1, 1))], date(2025, 1, 1), RATE_500_PPM)
+        == 1
+    )
+    assert (
+        compute_retro_interest([CycleUse(1_000, date(2025, 1, 1))], date(2025, 1, 1), RATE_500_PPM)
+        == 0
+    )
 
 
 def test_late_fee_is_capped_by_the_share_of_the_unpaid_minimum() -> None:

@@ -30,7 +30,9 @@ def _terms(**installment: Any) -> ProductTerms:
 
 
 def _rows(terms: ProductTerms, principal_fen: int, tenor_months: int) -> list[dict[str, Any]]:
-    draft = PlanDraft(7, PlanSource.PURCHASE, 1, terms, principal_fen, tenor_months, START, FIRST_BILL)
+    draft = PlanDraft(
+        7, PlanSource.PURCHASE, 1, terms, principal_fen, tenor_months, START, FIRST_BILL
+    )
     return compute_installment_rows(draft)
 
 
@@ -45,7 +47,9 @@ def test_annuity_plan_of_three_months_at_twelve_percent_matches_the_hand_figures
     # 2: interest 803.97 → 804; principal 39,999; left 40,398.
     # 3: interest 403.98 → 404; principal = what is left, 40,398 (payment 40,802: the last
     #    installment absorbs the rounding).
-    rows = _rows(_terms(tenors_months=[3, 6, 12], pricing_method="annuity", rate_bps=1200), 120_000, 3)
+    rows = _rows(
+        _terms(tenors_months=[3, 6, 12], pricing_method="annuity", rate_bps=1200), 120_000, 3
+    )
     assert _parts(rows) == [(39_603, 1_200, 0), (39_999, 804, 0), (40_398, 404, 0)]
     assert sum(row["principal_fen"] for row in rows) == 120_000
 
@@ -82,7 +86,11 @@ def test_installments_are_billed_monthly_from_the_first_bill_and_due_after_the_o
     rows = _rows(_terms(), 90_000, 3)
     assert [row["bill_date"] for row in rows] == [FIRST_BILL, date(2025, 5, 5), date(2025, 6, 5)]
     # The product's due-date offset is 20 days.
-    assert [row["due_date"] for row in rows] == [date(2025, 4, 25), date(2025, 5, 25), date(2025, 6, 25)]
+    assert [row["due_date"] for row in rows] == [
+        date(2025, 4, 25),
+        date(2025, 5, 25),
+        date(2025, 6, 25),
+    ]
     assert {row["status"] for row in rows} == {"scheduled"}
 
 

@@ -1,0 +1,143 @@
+"""`creditnet settle`, `creditnet verify` and `creditnet demo`.
+
+`settle` closes one cycle by hand (the node also closes every finished business date
+by itself inside `creditnet up`). `verify` is the funding partner's tool: it needs only
+the chain RPC, the ClearingHouse address and the partner's entries with proofs, and its
+exit code is 0 only when everything holds. `demo` runs a realistic day end to end on an
+embedded chain and database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+import typer
+from eth_account import Account
+
+from node_api.config import load_settings
+from node_api.logs import configure_logging
+from node_api.node_runtime import prepare_database
+from oracles.chain import connect
+from oracles.tx_sender import JsonRpcClient
+from settlement.cycle_close import close_settlement_cycle, describe_cycle, get_cycle_date
+from settlement.node_wiring import build_settlement_signers, read_chain_target
+from settlement.verifier import (
+    EntrySource,
+    describe_outcome,
+    dispute_cycle,
+    download_entries,
+    load_entries_file,
+    verify_partner_cycle,
+)
+
+PARTNER_KEY_ENV = "CREDITNET_PARTNER_PRIVATE_KEY"
+API_KEY_ENV = "CREDITNET_PARTNER_API_KEY"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("settle")(settle_command)
+    app.command("verify")(verify_command)
+    app.command("demo")(demo_command)
+
+
+def parse_cycle(value: str) -> date:
+    """A cycle given as YYYY-MM-DD or as its id yyyymmdd."""
+    try:
+        if value.isdigit() and len(value) == 8:
+            return get_cycle_date(int(value))
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or yyyymmdd)") from None
+
+
+def settle_command(
+    cycle: str = typer.Option(..., "--cycle", help="business date YYYY-MM-DD (or yyyymmdd)"),
+    data_dir: Path | None = typer.Option(None, help="data folder (default ./data)"),
+    sign: bool = typer.Option(True, help="sign and queue the proposal (needs the chain)"),
+) -> None:
+    """Close one settlement cycle: freeze its entries, net (Σ = 0), build the Merkle tree,
+    gather the signer quorum and queue the proposal for the relayer. Idempotent."""
+    configure_logging("WARNING")
+    cycle_date = parse_cycle(cycle)
+    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
+    database = prepare_database(settings)
+    try:
+        signers = None
+        if sign:
+            target = read_chain_target(settings)
+            signers = build_settlement_signers(settings, database, target.domain)
+        closed = close_settlement_cycle(database, cycle_date, signers)
+    finally:
+        database.dispose()
+    typer.echo(json.dumps(describe_cycle(closed), indent=2))
+
+
+def _entry_source(
+    api: str | None, key: str | None, file: Path | None, cycle_id: int
+) -> EntrySource:
+    if (api is None) == (file is None):
+        raise typer.BadParameter("give either --api (with --key) or --file")
+    if file is not None:
+        return load_entries_file(file)
+    api_key = key or os.environ.get(API_KEY_ENV)
+    if not api_key:
+        raise typer.BadParameter(f"--api needs --key or {API_KEY_ENV}")
+    assert api is not None
+    return download_entries(api, api_key, cycle_id)
+
+
+def verify_command(
+    partner: int = typer.Option(..., "--partner", min=0, help="your partner id"),
+    cycle: str = typer.Option(..., "--cycle", help="cycle id yyyymmdd (or YYYY-MM-DD)"),
+    rpc: str = typer.Option(..., "--rpc", help="chain JSON-RPC URL"),
+    clearing_house: str = typer.Option(..., "--clearing-house", help="ClearingHouse address"),
+    api: str | None = typer.Option(None, "--api", help="the lender's API base URL"),
+    key: str | None = typer.Option(None, "--key", help=f"partner API key (or {API_KEY_ENV})"),
+    file: Path | None = typer.Option(None, "--file", help="entries with proofs (JSON/NDJSON)"),
+    dispute: bool = typer.Option(
+        False, help=f"dispute a failing proposed cycle with the key in {PARTNER_KEY_ENV}"
+    ),
+) -> None:
+    """Check your entries of a cycle against the chain; exit 0 only when every entry
+    proves against the on-chain root, they sum to your on-chain net position, and the
+    cycle is finalized. Each failing entry is named."""
+    configure_logging("WARNING")
+    cycle_id = int(parse_cycle(cycle).strftime("%Y%m%d"))
+    source = _entry_source(api, key, file, cycle_id)
+    client = JsonRpcClient(rpc)
+    try:
+        outcome = verify_partner_cycle(
+            client, clearing_house, partner_id=partner, cycle_id=cycle_id, source=source
+        )
+    finally:
+        client.close()
+    for line in describe_outcome(outcome, source.entries):
+        typer.echo(line)
+    failing = not outcome.ok and (outcome.report.failures or not outcome.report.sum_matches)
+    if dispute and failing and outcome.chain_status.name == "PROPOSED":
+        private_key = os.environ.get(PARTNER_KEY_ENV)
+        if not private_key:
+            raise typer.BadParameter(f"--dispute needs your payout key in {PARTNER_KEY_ENV}")
+        tx_hash = dispute_cycle(
+            connect(rpc), Account.from_key(private_key), clearing_house, outcome
+        )
+        typer.echo(f"disputed cycle {cycle_id}: {tx_hash}")
+    raise typer.Exit(0 if outcome.ok else 1)
+
+
+def demo_command(
+    data_dir: Path | None = typer.Option(
+        None, help="folder for the demo's database and chain (default: a new temp folder)"
+    ),
+    customers: int = typer.Option(12, min=4, max=500, help="applicants in the day"),
+) -> None:
+    """A realistic day on the embedded default: applications, purchases through two
+    channels, installments, repayments, a late payer, cycle close, settlement on-chain with
+    a bank funder, funding and claims, and partner verification."""
+    from settlement.demo import run_demo
+
+    configure_logging("WARNING")
+    raise typer.Exit(run_demo(data_dir=data_dir, customers=customers))

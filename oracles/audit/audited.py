@@ -1,0 +1,50 @@
+"""The audited contracts: the manifest's addresses with the published sources' ABIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from eth_utils.address import to_checksum_address
+
+from oracles.abi_codec import ContractCodec
+from oracles.audit.recompile import Recompiled
+from oracles.manifest import Manifest
+
+ORACLE_QUORUM: Final = "OracleQuorum"
+CREDIT_REGISTRY: Final = "CreditRegistry"
+CLEARING_HOUSE: Final = "ClearingHouse"
+SETTLEMENT_TOKEN: Final = "SettlementToken"
+
+
+@dataclass(frozen=True)
+class AuditedContracts:
+    """Contract name -> checksummed address and codec, for every manifest contract whose
+    ABI the published sources provide."""
+
+    addresses: dict[str, str]
+    codecs: dict[str, ContractCodec]
+    abis: dict[str, list[dict[str, Any]]]
+    deploy_blocks: dict[str, int]
+
+    @classmethod
+    def build(cls, manifest: Manifest, recompiled: Recompiled) -> AuditedContracts:
+        names = [name for name in manifest.contracts if name in recompiled.artifacts]
+        return cls(
+            addresses={n: to_checksum_address(manifest.contracts[n].address) for n in names},
+            codecs={n: ContractCodec(recompiled.artifacts[n].abi) for n in names},
+            abis={n: recompiled.artifacts[n].abi for n in names},
+            deploy_blocks={n: manifest.contracts[n].deploy_block for n in names},
+        )
+
+    def by_address(self) -> dict[str, tuple[str, ContractCodec]]:
+        """Lowercase address -> (name, codec), for decoding logs."""
+        return {
+            address.lower(): (name, self.codecs[name]) for name, address in self.addresses.items()
+        }
+
+    def lower_addresses(self) -> dict[str, str]:
+        return {name: address.lower() for name, address in self.addresses.items()}
+
+    def has(self, name: str) -> bool:
+        return name in self.addresses

@@ -1,0 +1,162 @@
+"""The node's side of the audit export: the books' tables as `export_format` records.
+
+Sources, read in one database transaction so the export is one consistent snapshot:
+
+- product versions (`product_version`): code, version, terms hash, stored canonical terms;
+- agreements: the openings the books queued for the chain (`oracle_outbox` rows of kind
+  `agreement_open`, whose payload is exactly the registry's `AgreementInput`), with the
+  transaction and block the relayer recorded once confirmed;
+- settlement cycles that were closed with entries (`settlement_cycle`, `settlement_position`,
+  `settlement_entry`), each entry as its four leaf values;
+- credit-line state commitments: the books keep no per-cycle line balances yet, so none
+  are exported (the format and the audit support them).
+
+Nothing here reads a personal-data column: customers, applications and the PII vault
+are never queried, and partner display names are not exported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from node_api.db import Database
+from node_api.lending.product_versions import product_version_table
+from oracles.audit.export_format import (
+    CHUNK_ROWS_MAX,
+    AgreementRecord,
+    CycleEntriesRecord,
+    CycleRecord,
+    ManifestRecord,
+    ProductTermsRecord,
+    encode_export,
+)
+from oracles.outbox import OutboxKind
+from oracles.tables import OUTBOX_TABLE, OutboxStatus
+from settlement.tables import cycle_table, entry_table, position_table
+
+EXPORTED_CYCLE_STATES: Final = ("closed", "proposed")
+"""Cycles with entries; `empty` cycles never go on-chain."""
+STREAM_ROWS: Final = 10_000
+
+
+def iter_product_terms(conn: Connection) -> Iterator[ProductTermsRecord]:
+    table = product_version_table
+    rows = conn.execute(
+        select(
+            table.c.product_code, table.c.version, table.c.terms_hash, table.c.terms_json
+        ).order_by(table.c.product_code, table.c.version)
+    )
+    for code, version, terms_hash, terms_json in rows:
+        yield ProductTermsRecord(
+            product_code=code,
+            version=int(version),
+            terms_hash=str(terms_hash).lower(),
+            canonical_terms=terms_json,
+        )
+
+
+def _agreement(
+    payload: dict[str, Any], status: str, tx: str | None, block: int | None
+) -> AgreementRecord:
+    confirmed = status == OutboxStatus.CONFIRMED.value
+    return AgreementRecord(
+        agreement_id=str(payload["agreement_id"]).lower(),
+        borrower_ref=str(payload["borrower_ref"]).lower(),
+        terms_hash=str(payload["terms_hash"]).lower(),
+        product_code=int(payload["product_code"]),
+        limit_fen=int(payload["limit_fen"]),
+        apr_bps=int(payload["apr_bps"]),
+        opened_at=int(payload["opened_at"]),
+        anchored_tx=tx.lower() if confirmed and tx else None,
+        anchored_block=int(block) if confirmed and block is not None else None,
+    )
+
+
+def iter_agreements(conn: Connection) -> Iterator[AgreementRecord]:
+    table = OUTBOX_TABLE
+    rows = conn.execution_options(yield_per=STREAM_ROWS).execute(
+        select(table.c.payload, table.c.status, table.c.tx_hash, table.c.block_number)
+        .where(table.c.kind == OutboxKind.AGREEMENT_OPEN.value)
+        .order_by(table.c.id)
+    )
+    for payload, status, tx_hash, block_number in rows:
+        yield _agreement(payload, status, tx_hash, block_number)
+
+
+def _fetch_positions(conn: Connection) -> dict[int, list[tuple[int, int]]]:
+    positions: dict[int, list[tuple[int, int]]] = {}
+    rows = conn.execute(
+        select(
+            position_table.c.cycle_id,
+            position_table.c.partner_id,
+            position_table.c.net_position_fen,
+        ).order_by(position_table.c.cycle_id, position_table.c.partner_id)
+    )
+    for cycle_id, partner_id, net_fen in rows:
+        positions.setdefault(int(cycle_id), []).append((int(partner_id), int(net_fen)))
+    return positions
+
+
+def iter_cycles(conn: Connection) -> Iterator[CycleRecord | CycleEntriesRecord]:
+    """Each exported cycle's record, then its entries in entry-id order, in chunks."""
+    positions = _fetch_positions(conn)
+    cycles = conn.execute(
+        select(cycle_table.c.cycle_id, cycle_table.c.entry_count, cycle_table.c.entries_root)
+        .where(cycle_table.c.status.in_(EXPORTED_CYCLE_STATES))
+        .order_by(cycle_table.c.cycle_id)
+    ).all()
+    for cycle_id, entry_count, entries_root in cycles:
+        listed = positions.get(int(cycle_id), [])
+        yield CycleRecord(
+            cycle_id=int(cycle_id),
+            entry_count=int(entry_count),
+            entries_root=str(entries_root).lower(),
+            partner_ids=[partner for partner, _ in listed],
+            net_positions_fen=[net_fen for _, net_fen in listed],
+        )
+        yield from _iter_entries(conn, int(cycle_id))
+
+
+def _iter_entries(conn: Connection, cycle_id: int) -> Iterator[CycleEntriesRecord]:
+    table = entry_table
+    rows = conn.execution_options(yield_per=STREAM_ROWS).execute(
+        select(table.c.entry_id, table.c.partner_id, table.c.kind, table.c.amount_fen)
+        .where(table.c.cycle_id == cycle_id)
+        .order_by(table.c.entry_id)
+    )
+    chunk: list[tuple[int, int, int, int]] = []
+    for entry_id, partner_id, kind, amount_fen in rows:
+        chunk.append((int(entry_id), int(partner_id), int(kind), int(amount_fen)))
+        if len(chunk) == CHUNK_ROWS_MAX:
+            yield CycleEntriesRecord(cycle_id=cycle_id, entries=chunk)
+            chunk = []
+    if chunk:
+        yield CycleEntriesRecord(cycle_id=cycle_id, entries=chunk)
+
+
+def iter_books_records(
+    conn: Connection, manifest: dict[str, Any] | None
+) -> Iterator[
+    ManifestRecord | ProductTermsRecord | AgreementRecord | CycleRecord | CycleEntriesRecord
+]:
+    """Every record of the export but the header and trailer, in the reference order."""
+    if manifest:
+        yield ManifestRecord(manifest=manifest)
+    yield from iter_product_terms(conn)
+    yield from iter_agreements(conn)
+    yield from iter_cycles(conn)
+
+
+def stream_export(
+    database: Database, chain_id: int, manifest: dict[str, Any] | None
+) -> Iterator[bytes]:
+    """The whole export as NDJSON lines, read in one transaction (a consistent snapshot)."""
+    with database.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield from encode_export(chain_id, iter_books_records(conn, manifest))

@@ -1,0 +1,299 @@
+"""Invariant checks over the replayed history.
+
+- `invariant.cycle_balanced`: each cycle's net positions sum to zero;
+- `invariant.cycle_quorum`: each cycle (and each quorum-reported line state) was signed
+  by a quorum of the signer set in force at its block (see `quorum`);
+- `invariant.settled_cycles`: a funded cycle was funded in full, and once every creditor
+  has claimed, claimed = funded;
+- `invariant.agreement_transitions`: no agreement moved along a transition the registry's
+  state machine forbids (or from a status it was not in);
+- `invariant.cycle_lifecycle`: cycle, partner and pause events follow their state machines;
+- `invariant.role_holders_known`: every account ever granted a role is a known address;
+- `invariant.signers_known`: every member of every signer set is a known signer.
+
+Known addresses are the manifest's deployer and contracts, every address in the
+constructor arguments and the recorded post-deploy calls (the relayer, the admin), plus
+the auditor's allowlist. Known signers are the quorum's constructor signers plus the
+allowlist. A signer-set change is an admin action the report lists; it fails nothing by
+itself, only when it installs a signer nobody declared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.address import is_address
+
+from oracles.audit.audited import CLEARING_HOUSE, CREDIT_REGISTRY, ORACLE_QUORUM, AuditedContracts
+from oracles.audit.checks import CheckResult, Evidence, make_check
+from oracles.audit.history import LIFECYCLE_CHECK, TRANSITIONS_CHECK, ReplayedState
+from oracles.audit.quorum import QuorumFinding, judge_cycle, judge_line_state
+from oracles.audit.source_verify import DecodedCall, DeploymentFacts
+from oracles.audit.state_machine import CYCLE_FUNDED
+from oracles.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class KnownAddresses:
+    """Lowercase addresses the auditor accepts as role holders and as signers."""
+
+    role_holders: frozenset[str]
+    signers: frozenset[str]
+
+
+def _addresses_in(call: DecodedCall | None) -> set[str]:
+    """Every address-typed argument value (arrays included) of a decoded call."""
+    found: set[str] = set()
+    if call is None:
+        return found
+    for name, abi_type in call.types.items():
+        if not abi_type.startswith("address"):
+            continue
+        value = call.args[name]
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and is_address(item):
+                found.add(item.lower())
+    return found
+
+
+def compute_known_addresses(
+    manifest: Manifest, facts: DeploymentFacts, allowlist: Iterable[str]
+) -> KnownAddresses:
+    allowed = {address.lower() for address in allowlist}
+    holders = {manifest.deployer.lower(), *allowed}
+    holders |= {contract.address.lower() for contract in manifest.contracts.values()}
+    signers = set(allowed)
+    for verification in facts.verifications:
+        holders |= _addresses_in(verification.constructor)
+        if verification.name == ORACLE_QUORUM and verification.constructor is not None:
+            initial = verification.constructor.args.get("initialSigners", [])
+            signers |= {str(signer).lower() for signer in initial}
+    for _contract, call in facts.post_deploy_calls:
+        holders |= _addresses_in(call)
+    return KnownAddresses(frozenset(holders), frozenset(signers))
+
+
+def _anomaly_check(state: ReplayedState, check_id: str, title: str, ok: str) -> CheckResult:
+    failures = [
+        Evidence(a.ref.block, a.ref.tx, a.address, {"problem": a.problem, **a.values})
+        for a in state.anomalies
+        if a.check_id == check_id
+    ]
+    return make_check(
+        check_id, title, failures, ok_message=ok, fail_message="{count} violations; first: {first}"
+    )
+
+
+def check_cycle_balanced(state: ReplayedState, contracts: AuditedContracts) -> CheckResult:
+    address = contracts.addresses.get(CLEARING_HOUSE, "")
+    failures = []
+    for cycle in state.cycles.values():
+        total_fen = sum(cycle.net_positions_fen)
+        if cycle.proposed is not None and total_fen != 0:
+            failures.append(
+                Evidence(
+                    cycle.proposed.block,
+                    cycle.proposed.tx,
+                    address,
+                    {
+                        "problem": f"cycle {cycle.cycle_id}: net positions sum to {total_fen} fen",
+                        "partner_ids": list(cycle.partner_ids),
+                        "net_positions_fen": list(cycle.net_positions_fen),
+                    },
+                )
+            )
+    return make_check(
+        "invariant.cycle_balanced",
+        "Every cycle's net positions sum to zero",
+        failures,
+        ok_message=f"{len(state.cycles)} cycles balance to zero",
+        fail_message="{count} unbalanced cycles; first: {first}",
+    )
+
+
+def _finding_evidence(finding: QuorumFinding) -> Evidence:
+    return Evidence(
+        finding.ref.block,
+        finding.ref.tx,
+        finding.address,
+        {
+            "subject": finding.subject,
+            "signers": list(finding.signers),
+            "signer_set_version": finding.signer_set_version,
+            **({"problem": f"{finding.subject}: {finding.problem}"} if finding.problem else {}),
+        },
+    )
+
+
+def check_cycle_quorum(
+    state: ReplayedState,
+    contracts: AuditedContracts,
+    transactions: dict[str, dict[str, Any] | None],
+    chain_id: int,
+) -> CheckResult:
+    """`invariant.cycle_quorum` from the proposing transactions (fetched by the caller)."""
+    findings: list[QuorumFinding] = []
+    if contracts.has(CLEARING_HOUSE):
+        abi = _abi_of(contracts, CLEARING_HOUSE)
+        address = contracts.addresses[CLEARING_HOUSE]
+        for cycle in state.cycles.values():
+            if cycle.proposed is not None:
+                tx = transactions.get(cycle.proposed.tx)
+                findings.append(judge_cycle(cycle, tx, abi, state, chain_id, address))
+    if contracts.has(CREDIT_REGISTRY):
+        abi = _abi_of(contracts, CREDIT_REGISTRY)
+        address = contracts.addresses[CREDIT_REGISTRY]
+        for line_state in state.line_states.values():
+            tx = transactions.get(line_state.ref.tx)
+            finding = judge_line_state(line_state, tx, abi, state, chain_id, address)
+            if finding is not None:
+                findings.append(finding)
+    failed = [_finding_evidence(f) for f in findings if f.problem]
+    return make_check(
+        "invariant.cycle_quorum",
+        "Every cycle was proposed with a valid quorum of the signer set in force",
+        failed,
+        ok_message=f"{len(findings)} quorum reports verified from their transactions",
+        fail_message="{count} reports without a valid quorum; first: {first}",
+        context=[_finding_evidence(f) for f in findings[:5]],
+    )
+
+
+def _abi_of(contracts: AuditedContracts, name: str) -> list[dict[str, Any]]:
+    return contracts.abis[name]
+
+
+def get_proposal_txs(state: ReplayedState) -> list[str]:
+    """Transactions whose calldata the quorum check needs."""
+    hashes = [c.proposed.tx for c in state.cycles.values() if c.proposed is not None]
+    return hashes + [ls.ref.tx for ls in state.line_states.values()]
+
+
+def check_settled_cycles(state: ReplayedState, contracts: AuditedContracts) -> CheckResult:
+    address = contracts.addresses.get(CLEARING_HOUSE, "")
+    failures = []
+    settled = 0
+    for cycle in state.cycles.values():
+        if cycle.status != CYCLE_FUNDED or cycle.proposed is None:
+            continue
+        creditors = {
+            p for p, net in zip(cycle.partner_ids, cycle.net_positions_fen, strict=True) if net > 0
+        }
+        problem = ""
+        if cycle.funded_fen != cycle.total_due_fen:
+            problem = f"funded {cycle.funded_fen} fen of {cycle.total_due_fen} due"
+        elif cycle.claimed_fen > cycle.funded_fen:
+            problem = f"claimed {cycle.claimed_fen} fen, more than funded {cycle.funded_fen}"
+        elif creditors <= set(cycle.claims) and cycle.claimed_fen != cycle.funded_fen:
+            problem = f"all creditors claimed {cycle.claimed_fen} fen, funded {cycle.funded_fen}"
+        if creditors <= set(cycle.claims):
+            settled += 1
+        if problem:
+            failures.append(
+                Evidence(
+                    cycle.proposed.block,
+                    cycle.proposed.tx,
+                    address,
+                    {"problem": f"cycle {cycle.cycle_id}: {problem}"},
+                )
+            )
+    return make_check(
+        "invariant.settled_cycles",
+        "Funded equals claimed for every settled cycle",
+        failures,
+        ok_message=f"{settled} settled cycles: funded = claimed",
+        fail_message="{count} cycles where funded and claimed disagree; first: {first}",
+    )
+
+
+def check_role_holders(state: ReplayedState, known: KnownAddresses) -> CheckResult:
+    failures = []
+    for change in state.role_changes:
+        if not change.granted or change.account.lower() in known.role_holders:
+            continue
+        holds = change.account.lower() in state.role_members.get(
+            (change.contract, change.role), set()
+        )
+        failures.append(
+            Evidence(
+                change.ref.block,
+                change.ref.tx,
+                change.address,
+                {
+                    "problem": f"{change.contract} granted role {change.role} to unknown "
+                    f"{change.account} (by {change.sender}; "
+                    f"{'still held' if holds else 'revoked since'})",
+                    "role": change.role,
+                    "account": change.account,
+                    "granted_by": change.sender,
+                },
+            )
+        )
+    grants = sum(change.granted for change in state.role_changes)
+    return make_check(
+        "invariant.role_holders_known",
+        "Every role was granted only to known addresses",
+        failures,
+        ok_message=f"{grants} role grants, all to known addresses",
+        fail_message="{count} grants to unknown addresses; first: {first}",
+    )
+
+
+def check_signers_known(
+    state: ReplayedState, known: KnownAddresses, contracts: AuditedContracts
+) -> CheckResult:
+    address = contracts.addresses.get(ORACLE_QUORUM, "")
+    failures = []
+    for signer_set in state.signer_sets:
+        unknown = [s for s in signer_set.signers if s.lower() not in known.signers]
+        if unknown:
+            failures.append(
+                Evidence(
+                    signer_set.ref.block,
+                    signer_set.ref.tx,
+                    address,
+                    {
+                        "problem": f"signer set v{signer_set.version} installs unknown signers "
+                        + ", ".join(unknown),
+                        "version": signer_set.version,
+                        "unknown_signers": unknown,
+                    },
+                )
+            )
+    return make_check(
+        "invariant.signers_known",
+        "Every signer set holds only known signers",
+        failures,
+        ok_message=f"{len(state.signer_sets)} signer sets, all members known",
+        fail_message="{count} signer sets with unknown signers; first: {first}",
+    )
+
+
+def build_invariant_checks(
+    state: ReplayedState,
+    contracts: AuditedContracts,
+    known: KnownAddresses,
+    transactions: dict[str, dict[str, Any] | None],
+    chain_id: int,
+) -> Sequence[CheckResult]:
+    return [
+        check_cycle_balanced(state, contracts),
+        check_cycle_quorum(state, contracts, transactions, chain_id),
+        check_settled_cycles(state, contracts),
+        _anomaly_check(
+            state,
+            TRANSITIONS_CHECK,
+            "No agreement transition the state machine forbids",
+            f"{len(state.agreements)} agreements, every transition legal",
+        ),
+        _anomaly_check(
+            state,
+            LIFECYCLE_CHECK,
+            "Cycles, partners and pauses follow their state machines",
+            f"{len(state.cycles)} cycles, every step in order",
+        ),
+        check_role_holders(state, known),
+        check_signers_known(state, known, contracts),
+    ]

@@ -1,0 +1,162 @@
+"""Was each cycle (and each quorum-reported line state) signed by a quorum of the signer
+set in force when it landed?
+
+The signatures are not in any event, so they come from the proposing transaction's
+calldata (`eth_getTransactionByHash`). The auditor decodes `proposeCycle` with the
+published ABI, checks its arguments are the event's, rebuilds the EIP-712 digest
+(domain "CreditNet ClearingHouse" v1, this chain, this contract) independently,
+recovers every signer, and checks them against the signer set the replay says was in
+force just before the proposal: at least `threshold` signatures, signers strictly
+ascending, every one a member. The quorum's own `ReportConsumed` event in the same
+transaction must name the same digest and signer-set version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from oracles.audit.events import EventRef
+from oracles.audit.history import CycleReplay, LineStateReplay, ReplayedState, SignerSet
+from oracles.audit.source_verify import DecodedCall, decode_function_call
+from oracles.eip712 import cycle_report_digest, line_state_report_digest, recover_signer
+
+
+@dataclass(frozen=True)
+class QuorumFinding:
+    """One proposal's verdict: `problem` is empty when the quorum is valid."""
+
+    subject: str
+    ref: EventRef
+    address: str
+    signers: tuple[str, ...]
+    signer_set_version: int | None
+    problem: str
+
+
+def _recover_all(digest: bytes, signatures: Sequence[str]) -> tuple[list[str], str]:
+    """The recovered signers in order, and a problem when one does not recover."""
+    signers: list[str] = []
+    for index, signature in enumerate(signatures):
+        try:
+            signers.append(recover_signer(digest, bytes.fromhex(signature[2:])))
+        except Exception:  # a malformed signature is a finding, not a crash
+            return signers, f"signature {index} does not recover"
+    return signers, ""
+
+
+def judge_signers(signers: Sequence[str], signer_set: SignerSet | None) -> str:
+    """Why `signers` are not a quorum of `signer_set` ("" when they are)."""
+    if signer_set is None:
+        return "no signer set was in force"
+    if len(signers) < signer_set.threshold:
+        return f"{len(signers)} signatures, threshold {signer_set.threshold}"
+    members = {signer.lower() for signer in signer_set.signers}
+    previous = -1
+    for signer in signers:
+        if int(signer, 16) <= previous:
+            return f"signers not strictly ascending at {signer}"
+        previous = int(signer, 16)
+        if signer.lower() not in members:
+            return f"{signer} is not in signer set v{signer_set.version}"
+    return ""
+
+
+def _consumed_in_tx(state: ReplayedState, tx: str, digest: bytes) -> tuple[bool, int | None]:
+    """Whether the quorum consumed `digest` in `tx`, and with which signer-set version."""
+    for report in state.reports:
+        if report.ref.tx == tx and report.digest == "0x" + digest.hex():
+            return True, report.signer_set_version
+    return False, None
+
+
+def _cycle_call_problem(call: DecodedCall | None, cycle: CycleReplay) -> str:
+    if call is None or call.function != "proposeCycle":
+        return "the transaction's input is not a direct proposeCycle call"
+    args = call.args
+    same = (
+        int(args["cycleId"]) == cycle.cycle_id
+        and str(args["entriesRoot"]) == cycle.entries_root
+        and int(args["entryCount"]) == cycle.entry_count
+        and tuple(int(v) for v in args["partnerIds"]) == cycle.partner_ids
+        and tuple(int(v) for v in args["netPositions"]) == cycle.net_positions_fen
+    )
+    return "" if same else "proposeCycle arguments differ from the CycleProposed event"
+
+
+def judge_cycle(
+    cycle: CycleReplay,
+    tx: dict[str, Any] | None,
+    abi: Sequence[dict[str, Any]],
+    state: ReplayedState,
+    chain_id: int,
+    address: str,
+) -> QuorumFinding:
+    """The quorum verdict of one proposed cycle."""
+    assert cycle.proposed is not None
+    subject = f"cycle {cycle.cycle_id}"
+    signer_set = state.signer_set_at(cycle.proposed.order)
+    version = signer_set.version if signer_set else None
+    call = decode_function_call(abi, bytes.fromhex(str(tx["input"])[2:])) if tx else None
+    problem = _cycle_call_problem(call, cycle)
+    if problem or call is None:
+        return QuorumFinding(subject, cycle.proposed, address, (), version, problem)
+    digest = cycle_report_digest(
+        chain_id,
+        address,
+        cycle.cycle_id,
+        bytes.fromhex(cycle.entries_root[2:]),
+        cycle.entry_count,
+        cycle.partner_ids,
+        cycle.net_positions_fen,
+    )
+    return _judge_signatures(subject, cycle.proposed, address, digest, call, signer_set, state)
+
+
+def _judge_signatures(
+    subject: str,
+    ref: EventRef,
+    address: str,
+    digest: bytes,
+    call: DecodedCall,
+    signer_set: SignerSet | None,
+    state: ReplayedState,
+) -> QuorumFinding:
+    version = signer_set.version if signer_set else None
+    signers, problem = _recover_all(digest, call.args["signatures"])
+    problem = problem or judge_signers(signers, signer_set)
+    consumed, consumed_version = _consumed_in_tx(state, ref.tx, digest)
+    if not problem and not consumed:
+        problem = "the quorum consumed no report with this digest in the transaction"
+    if not problem and consumed_version != version:
+        problem = (
+            f"the quorum validated with signer set v{consumed_version}, replay says v{version}"
+        )
+    return QuorumFinding(subject, ref, address, tuple(signers), version, problem)
+
+
+def judge_line_state(
+    line_state: LineStateReplay,
+    tx: dict[str, Any] | None,
+    abi: Sequence[dict[str, Any]],
+    state: ReplayedState,
+    chain_id: int,
+    address: str,
+) -> QuorumFinding | None:
+    """The verdict of a line state committed with a quorum report; None when the relayer
+    committed it under its role (no signatures to check)."""
+    call = decode_function_call(abi, bytes.fromhex(str(tx["input"])[2:])) if tx else None
+    if call is None or call.function != "commitLineStateWithReport":
+        return None
+    subject = f"line state of cycle {line_state.cycle_id}"
+    digest = line_state_report_digest(
+        chain_id,
+        address,
+        line_state.cycle_id,
+        bytes.fromhex(line_state.root[2:]),
+        line_state.count,
+        line_state.total_outstanding_fen,
+    )
+    signer_set = state.signer_set_at(line_state.ref.order)
+    return _judge_signatures(subject, line_state.ref, address, digest, call, signer_set, state)

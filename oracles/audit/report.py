@@ -1,0 +1,239 @@
+"""The audit report: report.json for machines and report.html for people.
+
+report.json holds one object per check (`id`, `title`, `result` pass/fail, `message`,
+`evidence` with block, tx, address and values), plus the admin actions, the contracts'
+verification details and the signer-set history. report.html shows the same on one
+self-contained page: inline CSS, no script, no external resource, every value escaped,
+so it opens offline and can be archived or mailed as a single file.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from oracles.audit.checks import CheckResult, Evidence
+from oracles.audit.history import AdminAction, SignerSet
+from oracles.audit.source_verify import ContractVerification
+
+REPORT_FORMAT: Final = "creditnet-audit-report"
+REPORT_VERSION: Final = 1
+
+_CSS: Final = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#1b1f24;
+padding:0 1em}
+h1{margin:0 0 .2em}h2{margin-top:2em;border-bottom:1px solid #d0d7de;padding-bottom:.2em}
+table{border-collapse:collapse;width:100%;margin:.5em 0}
+th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa}code,pre{font:12px ui-monospace,monospace;word-break:break-all}
+pre{white-space:pre-wrap;margin:0}.pass{color:#1a7f37;font-weight:600}
+.fail{color:#cf222e;font-weight:600}.banner{padding:.8em 1em;border-radius:6px;margin:1em 0}
+.banner.pass{background:#dafbe1}.banner.fail{background:#ffebe9}details summary{cursor:pointer}
+.muted{color:#57606a}
+"""
+
+
+@dataclass
+class AuditReport:
+    """Everything an audit found."""
+
+    chain_id: int
+    rpc: str
+    manifest: str
+    audited_block: int
+    audited_block_hash: str
+    from_block: int
+    partial_replay: bool
+    checks: list[CheckResult]
+    admin_actions: list[AdminAction] = field(default_factory=list)
+    contracts: list[ContractVerification] = field(default_factory=list)
+    signer_sets: list[SignerSet] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(check.passed for check in self.checks)
+
+    def failed_checks(self) -> list[CheckResult]:
+        return [check for check in self.checks if not check.passed]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": REPORT_FORMAT,
+            "version": REPORT_VERSION,
+            "passed": self.passed,
+            "chain_id": self.chain_id,
+            "rpc": self.rpc,
+            "manifest": self.manifest,
+            "audited_block": self.audited_block,
+            "audited_block_hash": self.audited_block_hash,
+            "from_block": self.from_block,
+            "partial_replay": self.partial_replay,
+            "summary": self.summary,
+            "checks": [check.to_json() for check in self.checks],
+            "admin_actions": [_action_json(action) for action in self.admin_actions],
+            "contracts": [_contract_json(item) for item in self.contracts],
+            "signer_sets": [
+                {
+                    "version": s.version,
+                    "signers": list(s.signers),
+                    "threshold": s.threshold,
+                    "block": s.ref.block,
+                    "tx": s.ref.tx,
+                }
+                for s in self.signer_sets
+            ],
+        }
+
+
+def _action_json(action: AdminAction) -> dict[str, Any]:
+    return {
+        "block": action.ref.block,
+        "tx": action.ref.tx,
+        "contract": action.contract,
+        "address": action.address,
+        "category": action.category,
+        "description": action.description,
+        "sender": action.sender,
+    }
+
+
+def _contract_json(item: ContractVerification) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "address": item.address,
+        "match": item.match.value,
+        "deploy_block": item.deploy_block,
+        "deploy_tx": item.deploy_tx,
+        "constructor_args": item.constructor.args if item.constructor else None,
+        "immutables": item.immutables,
+        "chain_metadata_ipfs": item.chain_metadata_cid,
+        "build_metadata_ipfs": item.build_metadata_cid,
+        "chain_compiler": item.chain_compiler,
+        "sources_differing_from_manifest": list(item.sources_differing),
+        "problems": list(item.problems),
+    }
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _json_block(value: Any) -> str:
+    return f"<pre>{_e(json.dumps(value, indent=1, default=str))}</pre>"
+
+
+def _badge(passed: bool) -> str:
+    return '<span class="pass">PASS</span>' if passed else '<span class="fail">FAIL</span>'
+
+
+def _evidence_rows(items: Iterable[Evidence]) -> str:
+    rows = "".join(
+        f"<tr><td>{_e(item.block if item.block is not None else '')}</td>"
+        f"<td><code>{_e(item.tx or '')}</code></td><td><code>{_e(item.address or '')}</code></td>"
+        f"<td>{_json_block(item.values)}</td></tr>"
+        for item in items
+    )
+    return f"<table><tr><th>block</th><th>tx</th><th>address</th><th>values</th></tr>{rows}</table>"
+
+
+def _check_row(check: CheckResult) -> str:
+    evidence = ""
+    if check.evidence:
+        more = f" (+{check.evidence_omitted} more)" if check.evidence_omitted else ""
+        evidence = (
+            f"<details{'' if check.passed else ' open'}><summary>evidence: "
+            f"{len(check.evidence)}{more}</summary>{_evidence_rows(check.evidence)}</details>"
+        )
+    return (
+        f"<tr><td><code>{_e(check.id)}</code></td><td>{_e(check.title)}</td>"
+        f"<td>{_badge(check.passed)}</td><td>{_e(check.message)}{evidence}</td></tr>"
+    )
+
+
+def _table(headers: Iterable[str], rows: Iterable[Iterable[Any]], *, raw: bool = False) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{c if raw else _e(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{cells}</table>"
+
+
+def render_html(report: AuditReport) -> str:
+    """The report as one self-contained HTML page."""
+    verdict = "pass" if report.passed else "fail"
+    failed = len(report.failed_checks())
+    contracts = _table(
+        ["contract", "address", "match", "metadata (chain / published)", "constructor arguments"],
+        [
+            [
+                _e(c.name),
+                f"<code>{_e(c.address)}</code>",
+                _badge(c.match.value == "exact") + f" {_e(c.match.value)}",
+                f"<code>{_e(c.chain_metadata_cid)}</code><br><code>{_e(c.build_metadata_cid)}</code>",
+                _json_block(c.constructor.args if c.constructor else None),
+            ]
+            for c in report.contracts
+        ],
+        raw=True,
+    )
+    actions = _table(
+        ["block", "tx", "contract", "kind", "action", "sender"],
+        [
+            [a.ref.block, a.ref.tx, a.contract, a.category, a.description, a.sender]
+            for a in report.admin_actions
+        ],
+    )
+    signers = _table(
+        ["version", "threshold", "signers", "block", "tx"],
+        [
+            [s.version, s.threshold, ", ".join(s.signers), s.ref.block, s.ref.tx]
+            for s in report.signer_sets
+        ],
+    )
+    checks = "".join(_check_row(check) for check in report.checks)
+    return "\n".join(
+        [
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+            f"<title>CreditNet audit, chain {_e(report.chain_id)} "
+            f"block {_e(report.audited_block)}</title>",
+            f"<style>{_CSS}</style></head><body><h1>CreditNet audit</h1>",
+            _render_context(report),
+            f'<div class="banner {verdict}">{_badge(report.passed)} '
+            f"{len(report.checks) - failed} of {len(report.checks)} checks passed"
+            f"{f', {failed} failed' if failed else ''}.</div>",
+            _table(["figure", "value"], sorted(report.summary.items())),
+            "<h2>Checks</h2><table><tr><th>id</th><th>check</th><th>result</th>"
+            f"<th>finding</th></tr>{checks}</table>",
+            f"<h2>Contracts</h2>{contracts}",
+            f"<h2>Admin actions ({len(report.admin_actions)})</h2>{actions}",
+            f"<h2>Signer-set history</h2>{signers}",
+            "</body></html>",
+        ]
+    )
+
+
+def _render_context(report: AuditReport) -> str:
+    """The line under the title: which chain, RPC, manifest and blocks were audited."""
+    partial = " (partial replay)" if report.partial_replay else ""
+    return (
+        f'<p class="muted">chain {_e(report.chain_id)} via {_e(report.rpc)} · '
+        f"manifest {_e(report.manifest)} · blocks {_e(report.from_block)}–"
+        f"{_e(report.audited_block)}{_e(partial)} · block hash "
+        f"<code>{_e(report.audited_block_hash)}</code></p>"
+    )
+
+
+def write_report(report: AuditReport, out_dir: Path) -> tuple[Path, Path]:
+    """Write report.json and report.html into `out_dir` (created if needed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = out_dir / "report.json", out_dir / "report.html"
+    json_path.write_text(
+        json.dumps(report.to_json(), indent=2, default=str) + "\n", encoding="utf-8"
+    )
+    html_path.write_text(render_html(report), encoding="utf-8")
+    return json_path, html_path

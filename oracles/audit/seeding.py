@@ -1,0 +1,215 @@
+"""Partial replay (`--from-block` after the deployment): the state before the window.
+
+Events before the window are not read, so whatever the window's events touch that
+began earlier (an agreement opened before, a cycle proposed before, a partner, the
+signer set, pause flags, token balances) is seeded from the contracts' views at the
+block just before the window. Seeded subjects carry no opening event (`opened` /
+`proposed` is None): the invariant and reconciliation checks judge only what the
+window shows, and the report says the replay is partial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from oracles.audit.audited import (
+    CLEARING_HOUSE,
+    CREDIT_REGISTRY,
+    ORACLE_QUORUM,
+    SETTLEMENT_TOKEN,
+    AuditedContracts,
+)
+from oracles.audit.chain_reader import ChainReader
+from oracles.audit.events import AuditEvent, EventRef
+from oracles.audit.history import (
+    ZERO_ADDRESS,
+    AgreementReplay,
+    CycleReplay,
+    PartnerReplay,
+    ReplayedState,
+    SignerSet,
+)
+from oracles.audit.state_views import CallSpec, run_views
+
+SEED_LOG_INDEX: Final = 2**31
+AGREEMENT_CHANGES: Final = frozenset({"AgreementLimitAmended", "AgreementStatusChanged"})
+CYCLE_FOLLOW_UPS: Final = frozenset(
+    {
+        "CycleDisputed",
+        "DisputeResolved",
+        "CycleFinalized",
+        "CycleFunded",
+        "CycleFullyFunded",
+        "CycleClaimed",
+    }
+)
+
+
+def _views(
+    reader: ChainReader, contracts: AuditedContracts, calls: Sequence[CallSpec], block: int
+) -> list[tuple[Any, ...] | None]:
+    return run_views(reader, contracts, calls, block)
+
+
+def _seed_agreements(
+    reader: ChainReader,
+    contracts: AuditedContracts,
+    state: ReplayedState,
+    events: Sequence[AuditEvent],
+    block: int,
+) -> None:
+    opened = {str(e.args["agreementId"]) for e in events if e.name == "AgreementOpened"}
+    wanted = sorted(
+        {str(e.args["agreementId"]) for e in events if e.name in AGREEMENT_CHANGES} - opened
+    )
+    calls = [(CREDIT_REGISTRY, "getAgreement", [bytes.fromhex(a[2:])]) for a in wanted]
+    for agreement_id, output in zip(wanted, _views(reader, contracts, calls, block), strict=True):
+        if output is None or int(output[0][0]) == 0:
+            continue
+        record, commitment = output
+        state.agreements[agreement_id] = AgreementReplay(
+            agreement_id=agreement_id,
+            borrower_ref="",
+            terms_hash="",
+            product_code=int(record[3]),
+            limit_fen=int(record[1]),
+            apr_bps=int(record[2]),
+            opened_at=int(record[4]),
+            commitment="0x" + bytes(commitment).hex(),
+            status=int(record[0]),
+            last_reason_code=int(record[5]),
+            change_count=int(record[6]),
+            opened=None,
+        )
+
+
+def _seed_cycles(
+    reader: ChainReader,
+    contracts: AuditedContracts,
+    state: ReplayedState,
+    events: Sequence[AuditEvent],
+    block: int,
+) -> None:
+    proposed = {int(e.args["cycleId"]) for e in events if e.name == "CycleProposed"}
+    partners: dict[int, set[int]] = {}
+    for event in events:
+        if event.name in CYCLE_FOLLOW_UPS and int(event.args["cycleId"]) not in proposed:
+            touched = partners.setdefault(int(event.args["cycleId"]), set())
+            if "partnerId" in event.args:
+                touched.add(int(event.args["partnerId"]))
+    cycle_ids = sorted(partners)
+    outputs = _views(
+        reader, contracts, [(CLEARING_HOUSE, "getCycle", [c]) for c in cycle_ids], block
+    )
+    for cycle_id, output in zip(cycle_ids, outputs, strict=True):
+        if output is None or int(output[0][1]) == 0:
+            continue
+        (view,) = output
+        ids = sorted(partners[cycle_id])
+        positions = _views(
+            reader, contracts, [(CLEARING_HOUSE, "getPosition", [cycle_id, p]) for p in ids], block
+        )
+        listed = [
+            (p, pos) for p, pos in zip(ids, positions, strict=True) if pos is not None and pos[1]
+        ]
+        state.cycles[cycle_id] = CycleReplay(
+            cycle_id=cycle_id,
+            entries_root="0x" + bytes(view[0]).hex(),
+            entry_count=int(view[5]),
+            partner_ids=tuple(p for p, _ in listed),
+            net_positions_fen=tuple(int(pos[0]) for _, pos in listed),
+            dispute_deadline=int(view[4]),
+            status=int(view[1]),
+            proposed=None,
+            total_due_fen=int(view[6]),
+            funded_fen=int(view[7]),
+            claimed_fen=int(view[8]),
+            seeded_disputed={p for p, pos in listed if pos[2]},
+            seeded_settled={p for p, pos in listed if pos[3]},
+        )
+
+
+def _seed_partners(
+    reader: ChainReader,
+    contracts: AuditedContracts,
+    state: ReplayedState,
+    events: Sequence[AuditEvent],
+    block: int,
+) -> None:
+    registered = {int(e.args["partnerId"]) for e in events if e.name == "PartnerRegistered"}
+    wanted = sorted(
+        {int(e.args["partnerId"]) for e in events if e.name in ("PartnerActiveSet", "CycleClaimed")}
+        - registered
+    )
+    outputs = _views(
+        reader, contracts, [(CLEARING_HOUSE, "getPartner", [p]) for p in wanted], block
+    )
+    for partner_id, output in zip(wanted, outputs, strict=True):
+        if output is not None and output[0][3]:
+            payout, role, active, _registered = output[0]
+            state.partners[partner_id] = PartnerReplay(
+                partner_id, int(role), str(payout), bool(active), None
+            )
+
+
+def _seed_globals(
+    reader: ChainReader,
+    contracts: AuditedContracts,
+    state: ReplayedState,
+    events: Sequence[AuditEvent],
+    block: int,
+) -> None:
+    ref = EventRef(block, SEED_LOG_INDEX, "")
+    if contracts.has(ORACLE_QUORUM):
+        signers, threshold, version = _views(
+            reader,
+            contracts,
+            [
+                (ORACLE_QUORUM, "signers", []),
+                (ORACLE_QUORUM, "threshold", []),
+                (ORACLE_QUORUM, "signerSetVersion", []),
+            ],
+            block,
+        )
+        if (
+            signers is not None
+            and threshold is not None
+            and version is not None
+            and int(version[0])
+        ):
+            members = tuple(str(s) for s in signers[0])
+            state.signer_sets.append(SignerSet(int(version[0]), members, int(threshold[0]), ref))
+    names = [n for n in contracts.addresses if "paused" in contracts.codecs[n].functions]
+    for name, output in zip(
+        names, _views(reader, contracts, [(n, "paused", []) for n in names], block), strict=True
+    ):
+        state.paused[name] = bool(output[0]) if output is not None else False
+    if contracts.has(SETTLEMENT_TOKEN):
+        holders = sorted(
+            {str(e.args[k]).lower() for e in events if e.name == "Transfer" for k in ("from", "to")}
+            - {ZERO_ADDRESS}
+        )
+        calls: list[CallSpec] = [(SETTLEMENT_TOKEN, "totalSupply", [])] + [
+            (SETTLEMENT_TOKEN, "balanceOf", [h]) for h in holders
+        ]
+        supply, *balances = _views(reader, contracts, calls, block)
+        state.token_supply_fen = int(supply[0]) if supply is not None else 0
+        for holder, balance in zip(holders, balances, strict=True):
+            state.token_balances_fen[holder] = int(balance[0]) if balance is not None else 0
+
+
+def seed_before_window(
+    reader: ChainReader,
+    contracts: AuditedContracts,
+    state: ReplayedState,
+    events: Sequence[AuditEvent],
+    block: int,
+) -> None:
+    """Seed `state` with what the window's events touch, as the views show it at `block`."""
+    if contracts.has(CREDIT_REGISTRY):
+        _seed_agreements(reader, contracts, state, events, block)
+    if contracts.has(CLEARING_HOUSE):
+        _seed_cycles(reader, contracts, state, events, block)
+        _seed_partners(reader, contracts, state, events, block)
+    _seed_globals(reader, contracts, state, events, block)

@@ -1,0 +1,194 @@
+"""Funding and claiming a finalized cycle, and disputing a wrong one (DESIGN.md, flow 7).
+
+After the dispute window a cycle is finalized; every net debtor then funds its position
+(the ClearingHouse pulls the settlement token from whoever calls `fund`), and once all
+have funded every net creditor's position can be claimed to its payout address.
+
+- A partner acts for itself with its payout key: `SettlementWallet.fund`, `.claim`,
+  `.dispute`, against nothing but the chain RPC and the ClearingHouse address.
+- The node acts for the lender (`settle_lender_positions`): when the mirror shows the
+  lender's cycle funded it queues the lender's claim in the outbox; when the lender is a
+  net debtor of a finalized cycle it funds from the lender's treasury wallet (the outbox
+  has no funding kind yet, so this one call is sent directly).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import and_, select
+from web3 import Web3
+from web3.types import TxParams
+
+from node_api.db import Database
+from oracles.chain import send_transaction
+from oracles.outbox import CycleClaim, enqueue, fetch_item
+from oracles.tables import CYCLE_TABLE, POSITION_TABLE
+from settlement.clearing_calls import (
+    APPROVE,
+    BALANCE_OF,
+    CLAIM,
+    DISPUTE,
+    FUND,
+    GET_CYCLE,
+    GET_POSITION,
+    MINT,
+    SETTLEMENT_TOKEN,
+    Call,
+    ChainCycle,
+    ChainCycleStatus,
+    ChainPosition,
+)
+from settlement.partners import PartnerRole
+from settlement.tables import partner_table
+
+logger = logging.getLogger(__name__)
+
+GAS_FUND = 200_000
+GAS_CLAIM = 200_000
+GAS_APPROVE = 100_000
+GAS_DISPUTE = 150_000
+
+
+class SettlementWallet:
+    """One account acting on the ClearingHouse: a partner's payout key, or the lender's
+    treasury. Reads go through `eth_call`; writes are signed locally."""
+
+    def __init__(self, w3: Web3, account: LocalAccount, clearing_house: str) -> None:
+        self.w3 = w3
+        self.account = account
+        self.clearing_house = Web3.to_checksum_address(clearing_house)
+        self._token: str | None = None
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def _call(self, to: str, data: bytes) -> bytes:
+        params: TxParams = {"to": Web3.to_checksum_address(to), "data": data}
+        return bytes(self.w3.eth.call(params))
+
+    def _send(self, to: str, data: bytes, gas: int) -> str:
+        params: TxParams = {"to": Web3.to_checksum_address(to), "data": data, "gas": gas}
+        receipt = send_transaction(self.w3, self.account, params)
+        return str(receipt["transactionHash"].to_0x_hex())
+
+    @property
+    def token(self) -> str:
+        """The settlement token the ClearingHouse pays in."""
+        if self._token is None:
+            (address,) = SETTLEMENT_TOKEN.decode(
+                self._call(self.clearing_house, SETTLEMENT_TOKEN.encode())
+            )
+            self._token = str(Web3.to_checksum_address(address))
+        return self._token
+
+    def get_cycle(self, cycle_id: int) -> ChainCycle:
+        return ChainCycle.decode(self._call(self.clearing_house, GET_CYCLE.encode(cycle_id)))
+
+    def get_position(self, cycle_id: int, partner_id: int) -> ChainPosition:
+        output = self._call(self.clearing_house, GET_POSITION.encode(cycle_id, partner_id))
+        return ChainPosition.decode(output)
+
+    def fetch_balance_fen(self, address: str | None = None) -> int:
+        """Settlement-token balance in fen (of this wallet unless `address` is given)."""
+        owner = Web3.to_checksum_address(address or self.address)
+        (balance,) = BALANCE_OF.decode(self._call(self.token, BALANCE_OF.encode(owner)))
+        return int(balance)
+
+    def fund(self, cycle_id: int, partner_id: int) -> str:
+        """Pay a net debtor's position: approve exactly |position| and call `fund`."""
+        position = self.get_position(cycle_id, partner_id)
+        amount_fen = -position.net_position_fen
+        self._send(self.token, APPROVE.encode(self.clearing_house, amount_fen), GAS_APPROVE)
+        return self._send(self.clearing_house, FUND.encode(cycle_id, partner_id), GAS_FUND)
+
+    def claim(self, cycle_id: int, partner_id: int) -> str:
+        """Pay a net creditor's position to its payout address (anyone may trigger it)."""
+        return self._send(self.clearing_house, CLAIM.encode(cycle_id, partner_id), GAS_CLAIM)
+
+    def dispute(self, cycle_id: int, partner_id: int, reason: bytes) -> str:
+        """Dispute a proposed cycle as the partner's payout address (32-byte reason)."""
+        return self._send(
+            self.clearing_house, DISPUTE.encode(cycle_id, partner_id, reason), GAS_DISPUTE
+        )
+
+    def mint(self, to: str, amount_fen: int) -> str:
+        """Mint settlement tokens (only the token's minter; local networks)."""
+        return self._send(
+            self.token, MINT.encode(Web3.to_checksum_address(to), amount_fen), 100_000
+        )
+
+    def send_call(self, to: str, call: Call, *args: object, gas: int = 200_000) -> str:
+        """Any other call of `clearing_calls` (for tools and tests)."""
+        return self._send(to, call.encode(*args), gas)
+
+
+@dataclass
+class LenderActions:
+    """What one pass of `settle_lender_positions` did, by cycle id."""
+
+    claims_queued: list[int] = field(default_factory=list)
+    funded: list[int] = field(default_factory=list)
+
+
+def _lender_id(database: Database) -> int | None:
+    with database.engine.connect() as conn:
+        value = conn.execute(
+            select(partner_table.c.id).where(partner_table.c.role == int(PartnerRole.LENDER))
+        ).scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+def _open_lender_positions(database: Database, lender_id: int) -> list[tuple[int, int, int]]:
+    """(cycle id, on-chain status, net position fen) of the lender's unsettled positions
+    in cycles the mirror shows finalized or funded."""
+    cycles, positions = CYCLE_TABLE, POSITION_TABLE
+    statement = (
+        select(cycles.c.cycle_id, cycles.c.status, positions.c.net_position_fen)
+        .join(positions, positions.c.cycle_id == cycles.c.cycle_id)
+        .where(
+            and_(
+                positions.c.partner_id == lender_id,
+                positions.c.settled_fen == 0,
+                positions.c.net_position_fen != 0,
+                cycles.c.status.in_(
+                    [int(ChainCycleStatus.FINALIZED), int(ChainCycleStatus.FUNDED)]
+                ),
+            )
+        )
+        .order_by(cycles.c.cycle_id)
+    )
+    with database.engine.connect() as conn:
+        return [(int(c), int(s), int(n)) for c, s, n in conn.execute(statement)]
+
+
+def settle_lender_positions(
+    database: Database, treasury: SettlementWallet | None = None
+) -> LenderActions:
+    """Queue the lender's claims of funded cycles; fund its debts of finalized ones.
+
+    Reads the indexer's mirror, so it acts only on what the chain has confirmed. Each
+    claim is queued once (the outbox's business key); a funding is checked on-chain
+    first, so a repeat after a crash does not pay twice.
+    """
+    actions = LenderActions()
+    lender_id = _lender_id(database)
+    if lender_id is None:
+        return actions
+    for cycle_id, status, net_fen in _open_lender_positions(database, lender_id):
+        if net_fen > 0 and status == ChainCycleStatus.FUNDED:
+            claim = CycleClaim(cycle_id, lender_id)
+            with database.session() as session:
+                if fetch_item(session, claim.business_key) is None:
+                    enqueue(session, claim)
+                    actions.claims_queued.append(cycle_id)
+        elif net_fen < 0 and status == ChainCycleStatus.FINALIZED and treasury is not None:
+            if treasury.get_position(cycle_id, lender_id).settled:
+                continue
+            treasury.fund(cycle_id, lender_id)
+            actions.funded.append(cycle_id)
+            logger.info("lender funded its position", extra={"cycle_id": cycle_id})
+    return actions

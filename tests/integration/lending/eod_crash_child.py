@@ -1,0 +1,27 @@
+"""Run end of day in a child process that kills itself (SIGKILL) at one step/batch
+boundary: `python eod_crash_child.py URL THROUGH STEP BATCH_NO POINT BATCH_LINES`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from datetime import date
+
+from node_api.db import Database
+from node_api.lending.eod import EodContext, run_eod_through
+
+
+def main() -> None:
+    url, through, step, batch_no, point, batch_lines = sys.argv[1:7]
+
+    def crash(at: str, at_step: str, at_batch: int) -> None:
+        if (at, at_step, at_batch) == (point, step, int(batch_no)):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    ctx = EodContext(batch_lines=int(batch_lines), on_boundary=crash)
+    run_eod_through(Database(url), date.fromisoformat(through), ctx=ctx)
+
+
+if __name__ == "__main__":
+    main()
