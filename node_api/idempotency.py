@@ -133,10 +133,11 @@ def check_idempotency_key(key: str | None) -> str:
     return key
 
 
-def get_idempotency_key(
+async def get_idempotency_key(
     idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER)] = None,
 ) -> str:
-    """FastAPI dependency: the request's idempotency key (required)."""
+    """FastAPI dependency: the request's idempotency key (required). Async, so FastAPI
+    does not hop to its threadpool for it."""
     return check_idempotency_key(idempotency_key)
 
 

@@ -160,14 +160,15 @@ def _store_entries(conn: Connection, entries: Sequence[SettlementEntry]) -> None
                 "partner_id": entry.partner_id,
                 "kind": int(entry.kind),
                 "amount_fen": entry.amount_fen,
-                "source_event_id": int(entry.source_ref) if entry.source_ref else None,
+                "source_event_id": int(entry.source_ref) if entry.source_ref.isdigit() else None,
             }
             for entry in entries[start : start + ENTRY_INSERT_CHUNK]
         ]
         conn.execute(insert(entry_table), rows)
 
 
-def _store_close(conn: Connection, cycle_date: date, close: CycleClose, event_count: int) -> None:
+def store_close(conn: Connection, cycle_date: date, close: CycleClose, event_count: int) -> None:
+    """Write a frozen cycle: its row, the tree blob, every entry and each position."""
     counts: dict[int, int] = {}
     for entry in close.entries:
         counts[entry.partner_id] = counts.get(entry.partner_id, 0) + 1
@@ -232,7 +233,7 @@ def freeze_cycle(database: Database, cycle_date: date) -> ClosedCycle:
         entries = compute_cycle_entries(cycle_id, movements, book)
         claim_movements(conn, cycle_id, movements)
         if entries:
-            _store_close(conn, cycle_date, close_cycle(cycle_id, entries), len(movements))
+            store_close(conn, cycle_date, close_cycle(cycle_id, entries), len(movements))
         else:
             _store_empty(conn, cycle_id, cycle_date, len(movements))
         frozen = fetch_cycle(conn, cycle_id)

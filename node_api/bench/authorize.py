@@ -34,6 +34,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from node_api.auth.keys import Role, create_api_key
+from node_api.bench.cpu import postgres_cpu_s, tree_cpu_s
+from node_api.bench.http_load import LoadPlan, run_load_process, summarize
 from node_api.config import Settings
 from node_api.db import Database
 from node_api.db.migrate import migrate
@@ -41,12 +43,11 @@ from node_api.idempotency import KeyClaim
 from node_api.ledger.business_date import set_business_date
 from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.authorize.decide import UseKind, UseRequest
-from node_api.lending.authorize.service import AuthorizationService
 from node_api.lending.authorize.limits import ProductGroup
+from node_api.lending.authorize.service import AuthorizationService
 from node_api.lending.lines import LineOpening, ProductLimit, open_credit_line
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import parse_product_terms
-from node_api.bench.http_load import LoadPlan, run_load_process, summarize
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BENCH_DAY = date(2025, 11, 11)
@@ -75,7 +76,9 @@ def run_authorize_bench(
             "concurrency": concurrency,
         }
         figures["in_process"] = _run_in_process(url, line_ids, inprocess_s, concurrency, profile)
-        figures.update(_run_http(url, line_ids, token, duration_s, concurrency, workers, rate_per_s))
+        figures.update(
+            _run_http(url, line_ids, token, duration_s, concurrency, workers, rate_per_s)
+        )
         return figures
     finally:
         _drop_database(admin_url, url)
@@ -189,14 +192,20 @@ async def _drive(
     stats.db_seconds = 0.0
     if profiler is not None:
         profiler.enable()
+    name = str(make_url(url).database)
+    db_before, cpu_before = postgres_cpu_s(name), time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(client(started + duration_s) for _ in range(concurrency)))
     elapsed_s = time.perf_counter() - started
+    cpu_s, db_s = time.process_time() - cpu_before, postgres_cpu_s(name) - db_before
     if profiler is not None:
         profiler.disable()
     await database.dispose_async()
+    items = max(done["authorized"] + done["other"], 1)
     return {
         "rate_per_s": round(done["authorized"] / elapsed_s, 1),
+        "node_cpu_us_per_request": round(1e6 * cpu_s / items),
+        "postgres_cpu_us_per_request": round(1e6 * db_s / items),
         "declined_or_failed": done["other"],
         "batches": stats.batches,
         "mean_batch_items": round(stats.items / max(stats.batches, 1), 1),
@@ -244,16 +253,32 @@ def _run_http(
     rate_per_s: int,
 ) -> dict[str, Any]:
     port = _free_port()
+    name = str(make_url(url).database)
     with tempfile.TemporaryDirectory() as data_dir:
         server = _start_server(url, workers, port, data_dir)
         try:
             base = LoadPlan("127.0.0.1", port, token, line_ids, 2.0, concurrency)
             run_load_process(base)
-            peak = run_load_process(LoadPlan(**{**vars(base), "duration_s": duration_s}))
-            paced = run_load_process(
-                LoadPlan(**{**vars(base), "duration_s": duration_s, "rate_per_s": rate_per_s})
+            peak = _measured(server.pid, name, LoadPlan(**{**vars(base), "duration_s": duration_s}))
+            paced = _measured(
+                server.pid,
+                name,
+                LoadPlan(**{**vars(base), "duration_s": duration_s, "rate_per_s": rate_per_s}),
             )
         finally:
             server.terminate()
             server.wait(timeout=30)
-    return {"http_max": summarize(peak), f"http_at_{rate_per_s}_per_s": summarize(paced)}
+    return {"http_max": peak, f"http_at_{rate_per_s}_per_s": paced}
+
+
+def _measured(server_pid: int, database_name: str, plan: LoadPlan) -> dict[str, Any]:
+    """One load phase, with the CPU each party used per authorization."""
+    node_before, db_before = tree_cpu_s(server_pid), postgres_cpu_s(database_name)
+    result = run_load_process(plan)
+    node_s = tree_cpu_s(server_pid) - node_before
+    db_s = postgres_cpu_s(database_name) - db_before
+    figures = summarize(result)
+    requests = max(figures["requests"], 1)
+    figures["node_cpu_us_per_request"] = round(1e6 * node_s / requests)
+    figures["postgres_cpu_us_per_request"] = round(1e6 * db_s / requests)
+    return figures

@@ -36,6 +36,7 @@ class LoadPlan:
     rate_per_s: int = 0
     """0 = closed loop (as fast as the server answers)."""
     amount_fen_max: int = 100
+    path_template: str = "/v1/credit-lines/{line_id}/purchases"
 
 
 @dataclass
@@ -43,6 +44,8 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0
+    """CPU seconds the load generator itself used."""
 
 
 def _request_bytes(plan: LoadPlan, key: str, rng: random.Random) -> bytes:
@@ -56,7 +59,7 @@ def _request_bytes(plan: LoadPlan, key: str, rng: random.Random) -> bytes:
         }
     )
     head = (
-        f"POST /v1/credit-lines/{line_id}/purchases HTTP/1.1\r\n"
+        f"POST {plan.path_template.format(line_id=line_id)} HTTP/1.1\r\n"
         f"Host: {plan.host}\r\nAuthorization: Bearer {plan.token}\r\n"
         f"Idempotency-Key: {key}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
@@ -121,8 +124,10 @@ async def run_load(plan: LoadPlan) -> LoadResult:
 def _process_main(plan: LoadPlan, queue: Any) -> None:
     import uvloop
 
+    started_cpu_s = time.process_time()
     result = uvloop.run(run_load(plan))
-    queue.put((result.latencies_ms, result.statuses, result.elapsed_s))
+    cpu_s = time.process_time() - started_cpu_s
+    queue.put((result.latencies_ms, result.statuses, result.elapsed_s, cpu_s))
 
 
 def run_load_process(plan: LoadPlan) -> LoadResult:
@@ -131,9 +136,9 @@ def run_load_process(plan: LoadPlan) -> LoadResult:
     queue = context.Queue()
     process = context.Process(target=_process_main, args=(plan, queue))
     process.start()
-    latencies_ms, statuses, elapsed_s = queue.get(timeout=plan.duration_s + 120)
+    latencies_ms, statuses, elapsed_s, cpu_s = queue.get(timeout=plan.duration_s + 120)
     process.join(timeout=30)
-    return LoadResult(latencies_ms, statuses, elapsed_s)
+    return LoadResult(latencies_ms, statuses, elapsed_s, cpu_s)
 
 
 def summarize(result: LoadResult) -> dict[str, Any]:
@@ -156,4 +161,5 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         "p99_ms": percentile(0.99),
         "max_ms": round(ordered[-1], 2) if ordered else 0.0,
         "elapsed_s": round(elapsed_s, 2),
+        "load_generator_cpu_us_per_request": round(1e6 * result.cpu_s / max(len(ordered), 1)),
     }

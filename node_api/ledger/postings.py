@@ -147,10 +147,12 @@ def post_batches(
     Raises before writing anything if a batch does not balance, names an unknown
     account, or would cross a floor.
 
-    Every touched account is locked first, in id order (SELECT ... FOR NO KEY UPDATE, so
-    inserts that reference the accounts still pass); the floor check runs only when some
-    change moves an account toward its floor (a purchase never does). The floor CHECK
-    constraint guards the database either way. On PostgreSQL postings, events and the
+    Every touched account is locked in id order (SELECT ... FOR NO KEY UPDATE). When some
+    change moves an account toward its floor, that happens first, with the floor check,
+    before anything is written. Otherwise (a purchase) no floor can be crossed and the
+    locks are taken last, just before the balance update, so accounts many transactions
+    share (clearing, income) stay locked only until the commit that follows. The floor
+    CHECK constraint guards the database either way. On PostgreSQL postings, events and the
     balance changes are each one set-based statement (`unnest`), whatever their number.
     """
     if not drafts:
@@ -160,12 +162,16 @@ def post_batches(
     refs = accounts.refs(conn, {line.account_code for draft in drafts for line in draft.lines})
     ids = {code: ref.account_id for code, ref in refs.items()}
     deltas_fen = compute_deltas(drafts, ids)
-    locked = lock_accounts(conn, sorted(deltas_fen))
-    if any(ref.moves_toward_floor(deltas_fen.get(ref.account_id, 0)) for ref in refs.values()):
-        check_floors(locked, deltas_fen)
+    toward_floor = any(
+        ref.moves_toward_floor(deltas_fen.get(ref.account_id, 0)) for ref in refs.values()
+    )
+    if toward_floor:
+        check_floors(lock_accounts(conn, sorted(deltas_fen)), deltas_fen)
     batch_ids = _insert_batches(conn, drafts)
     _insert_postings(conn, drafts, batch_ids, ids)
     _insert_events(conn, drafts, batch_ids)
+    if not toward_floor:
+        lock_accounts(conn, sorted(deltas_fen))
     _apply_deltas(conn, deltas_fen)
     return batch_ids
 

@@ -14,12 +14,13 @@ run before the transaction reads anything it relies on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, TextClause, and_, bindparam, text, update
+from sqlalchemy import ARRAY, Table, TextClause, and_, any_, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, Dialect
+from sqlalchemy.sql import ColumnElement
 
 from node_api.ledger.schema import business_date_table
 
@@ -55,7 +56,16 @@ def insert_ignoring_conflicts(
     return conn.execute(statement, list(rows))
 
 
-_UNNEST_CACHE: dict[tuple[str, tuple[str, ...], tuple[str, ...], str], TextClause] = {}
+_STATEMENTS: dict[tuple[Any, ...], TextClause] = {}
+"""Set-based PostgreSQL statements by shape. Their SQL does not depend on the number of
+rows (one array per column), so each is prepared once per connection."""
+
+
+def _cached(key: tuple[Any, ...], build: Callable[[], str]) -> TextClause:
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS.setdefault(key, text(build()))
+    return statement
 
 
 def _unnest(table: Table, columns: Sequence[str], dialect: Dialect) -> str:
@@ -67,25 +77,94 @@ def _unnest(table: Table, columns: Sequence[str], dialect: Dialect) -> str:
     return f"unnest({arrays}) AS v({', '.join(columns)})"
 
 
+def _arrays(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in columns}
+
+
+def in_values(conn: Connection, column: ColumnElement[Any], values: Sequence[Any]) -> Any:
+    """`column IN (values)`; on PostgreSQL `column = ANY(:array)`, one SQL for any count."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
+
+
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows in one statement on PostgreSQL (`unnest` of one array per column:
-    the same SQL whatever the number of rows, so it is prepared once); executemany
-    elsewhere."""
+    """Insert many rows: on PostgreSQL one `INSERT ... SELECT FROM unnest(...)`;
+    executemany elsewhere."""
     if not rows:
         return
     if conn.dialect.name != "postgresql":
         conn.execute(table.insert(), list(rows))
         return
     columns = tuple(rows[0])
-    key = (table.name, columns, (), "insert")
-    statement = _UNNEST_CACHE.get(key)
-    if statement is None:
+
+    def build() -> str:
         # Identifiers come from the table definition; every value is a bound array.
         names, picked = ", ".join(columns), ", ".join("v." + c for c in columns)
         source = _unnest(table, columns, conn.dialect)
-        sql = f"INSERT INTO {table.name} ({names}) SELECT {picked} FROM {source}"  # noqa: S608
-        statement = _UNNEST_CACHE.setdefault(key, text(sql))
-    conn.execute(statement, {name: [row[name] for row in rows] for name in columns})
+        return f"INSERT INTO {table.name} ({names}) SELECT {picked} FROM {source}"  # noqa: S608
+
+    conn.execute(_cached((table.name, columns, "insert"), build), _arrays(rows, columns))
+
+
+def bulk_insert_returning_ids(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
+) -> list[int]:
+    """Insert many rows and return their new ids in the order of `rows`.
+
+    On PostgreSQL the rows are inserted in input order (ORDER BY the array position), so
+    the ids the sequence hands out ascend in that order (the technique SQLAlchemy's own
+    "insertmanyvalues" relies on); elsewhere SQLAlchemy's ordered RETURNING.
+    """
+    if not rows:
+        return []
+    if conn.dialect.name != "postgresql":
+        statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+        return [int(row[0]) for row in conn.execute(statement, list(rows))]
+    columns = tuple(rows[0])
+
+    def build() -> str:
+        names, picked = ", ".join(columns), ", ".join("v." + c for c in columns)
+        source = _unnest(table, columns, conn.dialect).replace(
+            f") AS v({', '.join(columns)})", f") WITH ORDINALITY AS v({', '.join(columns)}, n)"
+        )
+        return (
+            f"INSERT INTO {table.name} ({names}) SELECT {picked} FROM {source} "  # noqa: S608
+            "ORDER BY v.n RETURNING id"
+        )
+
+    result = conn.execute(
+        _cached((table.name, columns, "insert_ids"), build), _arrays(rows, columns)
+    )
+    return sorted(int(row[0]) for row in result)
+
+
+def claim_rows(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """INSERT ... ON CONFLICT DO NOTHING in key order; return the keys actually inserted.
+
+    Inserting in key order means two transactions claiming overlapping keys wait for
+    each other in the same order instead of deadlocking.
+    """
+    ordered = sorted(rows, key=lambda row: tuple(row[k] for k in keys))
+    if conn.dialect.name != "postgresql":
+        inserted = insert_ignoring_conflicts(conn, table, ordered, keys, keys)
+        return [tuple(row) for row in inserted]
+    columns = tuple(ordered[0])
+
+    def build() -> str:
+        names, picked = ", ".join(columns), ", ".join("v." + c for c in columns)
+        source = _unnest(table, columns, conn.dialect).replace(
+            f") AS v({', '.join(columns)})", f") WITH ORDINALITY AS v({', '.join(columns)}, n)"
+        )
+        return (
+            f"INSERT INTO {table.name} ({names}) SELECT {picked} FROM {source} "  # noqa: S608
+            f"ORDER BY v.n ON CONFLICT ({', '.join(keys)}) DO NOTHING RETURNING {', '.join(keys)}"
+        )
+
+    key = (table.name, columns, tuple(keys), "claim")
+    return [tuple(row) for row in conn.execute(_cached(key, build), _arrays(ordered, columns))]
 
 
 def bulk_update(
@@ -95,11 +174,16 @@ def bulk_update(
     *,
     keys: Sequence[str],
     increment: Sequence[str] = (),
+    lock_first: bool = False,
 ) -> None:
-    """Update many rows, each matched by `keys`: columns in `increment` are added to,
-    the others set. On PostgreSQL one `UPDATE ... FROM unnest(...)` statement, so the
-    rows must already be locked by this transaction (the statement locks in no
-    particular order); executemany, in the order given, elsewhere."""
+    """Update many rows, each matched by `keys`: columns in `increment` are added to, the
+    others set. On PostgreSQL one `UPDATE ... FROM unnest(...)`; executemany, in the
+    order given, elsewhere.
+
+    The set-based UPDATE locks rows in no particular order, so on PostgreSQL the rows
+    must either be locked by this transaction already, or `lock_first` (single-column
+    key) locks them first, in key order, in the same statement.
+    """
     if not rows:
         return
     columns = tuple(rows[0])
@@ -117,17 +201,25 @@ def bulk_update(
             [{f"v_{name}": row[name] for name in columns} for row in rows],
         )
         return
-    key = (table.name, columns, tuple(keys), ",".join(increment))
-    statement = _UNNEST_CACHE.get(key)
-    if statement is None:
+
+    def build() -> str:
+        t = table.name
         sets = ", ".join(
-            f"{name} = {table.name}.{name} + v.{name}"
-            if name in increment
-            else f"{name} = v.{name}"
+            f"{name} = {t}.{name} + v.{name}" if name in increment else f"{name} = v.{name}"
             for name in values
         )
-        where = " AND ".join(f"{table.name}.{name} = v.{name}" for name in keys)
+        where = " AND ".join(f"{t}.{name} = v.{name}" for name in keys)
         source = _unnest(table, columns, conn.dialect)
-        sql = f"UPDATE {table.name} SET {sets} FROM {source} WHERE {where}"  # noqa: S608
-        statement = _UNNEST_CACHE.setdefault(key, text(sql))
-    conn.execute(statement, {name: [row[name] for row in rows] for name in columns})
+        if not lock_first:
+            return f"UPDATE {t} SET {sets} FROM {source} WHERE {where}"  # noqa: S608
+        (key,) = keys
+        key_array = f"CAST(:{key} AS {table.c[key].type.compile(dialect=conn.dialect)}[])"
+        return (
+            f"WITH locked AS (SELECT {key} FROM {t} WHERE {key} = ANY({key_array}) "  # noqa: S608
+            f"ORDER BY {key} FOR NO KEY UPDATE) "
+            f"UPDATE {t} SET {sets} FROM {source} WHERE {where} "
+            f"AND v.{key} IN (SELECT {key} FROM locked)"
+        )
+
+    key = (table.name, columns, tuple(keys), tuple(increment), lock_first, "update")
+    conn.execute(_cached(key, build), _arrays(rows, columns))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
@@ -46,12 +45,25 @@ class RingLinkFollower:
         self._lock = threading.Lock()
 
     def sync(self, conn: Connection) -> None:
-        """Fold in the links committed since the last sync (all of them the first time)."""
+        """Fold in the links committed since the last sync (all of them the first time).
+
+        The query runs outside the lock (other threads keep reading the index); what
+        it returns is applied under the lock, skipping links already folded in.
+        """
         with self._lock:
-            if self._index is None:
-                self._load(conn)
-            else:
-                self._catch_up(conn)
+            loaded = self._index is not None
+            after_id = self._max_id
+            asked = sorted(self._missing)[-GAP_QUERY_IDS_MAX:]
+        if not loaded:
+            rows = conn.execute(select(*_COLUMNS).order_by(ring_link_table.c.id)).all()
+        elif asked:
+            rows = conn.execute(_TAIL_AND_GAPS, {"after_id": after_id, "missing": asked}).all()
+        else:
+            rows = conn.execute(_TAIL, {"after_id": after_id}).all()
+        with self._lock:
+            self._apply(
+                [(int(r.id), bytes(r.identity_hash), bytes(r.attribute_hash)) for r in rows]
+            )
 
     def peek_component_size(self, identity_hash: bytes, attribute_hashes: Sequence[bytes]) -> int:
         """Identities in the component the applicant would join (after `sync`)."""
@@ -59,28 +71,17 @@ class RingLinkFollower:
             index = self._index if self._index is not None else RingIndex()
             return index.peek_component_size(identity_hash, attribute_hashes)
 
-    def _load(self, conn: Connection) -> None:
-        table = ring_link_table
-        rows = conn.execute(
-            select(table.c.id, table.c.identity_hash, table.c.attribute_hash).order_by(table.c.id)
-        ).all()
-        self._index = RingIndex.from_links(
-            (bytes(row.identity_hash), bytes(row.attribute_hash)) for row in rows
-        )
-        self._note_ids(int(row.id) for row in rows)
-
-    def _catch_up(self, conn: Connection) -> None:
-        assert self._index is not None
-        if self._missing:
-            asked = sorted(self._missing)[-GAP_QUERY_IDS_MAX:]
-            params: dict[str, Any] = {"after_id": self._max_id, "missing": asked}
-            rows = conn.execute(_TAIL_AND_GAPS, params).all()
+    def _apply(self, rows: Sequence[tuple[int, bytes, bytes]]) -> None:
+        """Add the links not folded in yet (rows in id order), then note their ids."""
+        if self._index is None:
+            self._index = RingIndex.from_links(
+                (identity, attribute) for _, identity, attribute in rows
+            )
         else:
-            rows = conn.execute(_TAIL, {"after_id": self._max_id}).all()
-        for row in rows:
-            if int(row.id) in self._missing or int(row.id) > self._max_id:
-                self._index.add_application(bytes(row.identity_hash), (bytes(row.attribute_hash),))
-        self._note_ids(int(row.id) for row in rows)
+            for link_id, identity, attribute in rows:
+                if link_id in self._missing or link_id > self._max_id:
+                    self._index.add_application(identity, (attribute,))
+        self._note_ids(link_id for link_id, _, _ in rows)
 
     def _note_ids(self, ids: Iterable[int]) -> None:
         for link_id in ids:

@@ -22,7 +22,7 @@ from node_api.risk.card import ScorecardCard
 from node_api.risk.monitoring import LiveCounts, StabilityReport, compute_stability_report
 from node_api.risk.scorecard import ScoreResult
 
-SHARD_COUNT = 8
+SHARD_COUNT = 16
 SCORE_BAND_SERIES = ""
 """The `characteristic` value of score-band counters (card characteristics have names)."""
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from oracles.abi_codec import ContractCodec
 from oracles.audit.recompile import Recompiled
@@ -48,3 +49,15 @@ class AuditedContracts:
 
     def has(self, name: str) -> bool:
         return name in self.addresses
+
+    def role_names(self) -> dict[str, str]:
+        """Role hash (0x-hex) -> name, from the ABIs' `*_ROLE` constants: OpenZeppelin's
+        `DEFAULT_ADMIN_ROLE` is zero, every other role is keccak256 of its name."""
+        names = {"0x" + "00" * 32: "DEFAULT_ADMIN_ROLE"}
+        for abi in self.abis.values():
+            for item in abi:
+                name = str(item.get("name", ""))
+                is_role = item.get("type") == "function" and name.endswith("_ROLE")
+                if is_role and not item["inputs"] and name != "DEFAULT_ADMIN_ROLE":
+                    names["0x" + keccak(text=name).hex()] = name
+        return names

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from eth_utils.address import to_checksum_address
+
 from oracles.abi_codec import ContractCodec
 from oracles.audit.chain_reader import RawLog
 
@@ -56,22 +58,24 @@ def decode_logs(
     """Decode `logs`; `codecs` maps a lowercase address to (contract name, codec)."""
     events: list[AuditEvent] = []
     undecoded: list[UndecodedLog] = []
+    checksummed = {address: to_checksum_address(address) for address in codecs}
     for log in logs:
         name, codec = codecs[log.address]
+        address = checksummed[log.address]
         ref = EventRef(log.block_number, log.log_index, log.tx_hash)
         topic0 = log.topics[0] if log.topics else b""
         event_codec = codec.events.get(topic0)
         if event_codec is None:
             undecoded.append(
-                UndecodedLog(name, log.address, "0x" + topic0.hex(), ref, "unknown topic0")
+                UndecodedLog(name, address, "0x" + topic0.hex(), ref, "unknown topic0")
             )
             continue
         try:
             args = event_codec.decode(log.topics, log.data)
         except Exception as error:  # malformed data is evidence, not a crash
             undecoded.append(
-                UndecodedLog(name, log.address, "0x" + topic0.hex(), ref, type(error).__name__)
+                UndecodedLog(name, address, "0x" + topic0.hex(), ref, type(error).__name__)
             )
             continue
-        events.append(AuditEvent(name, log.address, event_codec.name, args, ref))
+        events.append(AuditEvent(name, address, event_codec.name, args, ref))
     return events, undecoded

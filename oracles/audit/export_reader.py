@@ -168,14 +168,21 @@ def read_export_path(path: Path) -> BooksExport:
     return read_export(iter_file_lines(path), str(path))
 
 
-def read_export_api(base_url: str, auditor_key: str) -> BooksExport:
-    """Stream `GET /v1/audit/export` with an auditor key (never logged or reported)."""
+def read_export_api(
+    base_url: str, auditor_key: str, client: httpx.Client | None = None
+) -> BooksExport:
+    """Stream `GET /v1/audit/export` with an auditor key (never logged or reported).
+    `client` replaces the default HTTP client (tests pass the app's test client)."""
     url = base_url.rstrip("/") + EXPORT_PATH
     headers = {"Authorization": f"Bearer {auditor_key}", "Accept": MEDIA_TYPE}
+    http = client or httpx.Client(timeout=API_TIMEOUT_S)
     try:
-        with httpx.stream("GET", url, headers=headers, timeout=API_TIMEOUT_S) as response:
+        with http.stream("GET", url, headers=headers) as response:
             if response.status_code != 200:
                 raise ConfigurationError(f"{url} answered HTTP {response.status_code}", field="api")
             return read_export((line.encode() for line in response.iter_lines()), url)
     except httpx.HTTPError as error:
         raise ExportUnavailableError(f"{url} unreachable: {type(error).__name__}") from None
+    finally:
+        if client is None:
+            http.close()

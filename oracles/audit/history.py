@@ -210,6 +210,11 @@ class ReplayedState:
     admin_actions: list[AdminAction] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
     event_count: int = 0
+    role_names: dict[str, str] = field(default_factory=dict)
+    """Role hash -> name (`RELAYER_ROLE`), for readable admin actions."""
+
+    def role_name(self, role: str) -> str:
+        return self.role_names.get(role.lower(), role)
 
     def signer_set_at(self, order: tuple[int, int]) -> SignerSet | None:
         """The signer set in force just before the event at `order` (block, log index)."""
@@ -317,7 +322,7 @@ def _change_status(state: ReplayedState, event: AuditEvent) -> None:
     if agreement is None:
         return
     args = event.args
-    old, new = int(args["oldStatus"]), int(args["newStatus"])
+    old, new = int(args["fromStatus"]), int(args["toStatus"])
     if old != agreement.status:
         state.note(
             TRANSITIONS_CHECK,
@@ -558,7 +563,7 @@ def _role_change(granted: bool) -> Handler:
         else:
             members.discard(account.lower())
         verb = "granted to" if granted else "revoked from"
-        state.admin(event, "role", f"role {role} {verb} {account}", sender)
+        state.admin(event, "role", f"{state.role_name(role)} {verb} {account}", sender)
 
     return handle
 
@@ -566,7 +571,11 @@ def _role_change(granted: bool) -> Handler:
 def _change_role_admin(state: ReplayedState, event: AuditEvent) -> None:
     args = event.args
     state.role_admins[(event.contract, str(args["role"]))] = str(args["newAdminRole"])
-    state.admin(event, "role", f"admin of role {args['role']} set to {args['newAdminRole']}")
+    role, admin_role = (
+        state.role_name(str(args["role"])),
+        state.role_name(str(args["newAdminRole"])),
+    )
+    state.admin(event, "role", f"admin of {role} set to {admin_role}")
 
 
 def _pause(paused: bool) -> Handler:

@@ -222,8 +222,8 @@ def check_role_holders(state: ReplayedState, known: KnownAddresses) -> CheckResu
                 change.ref.tx,
                 change.address,
                 {
-                    "problem": f"{change.contract} granted role {change.role} to unknown "
-                    f"{change.account} (by {change.sender}; "
+                    "problem": f"{change.contract} granted {state.role_name(change.role)} "
+                    f"to unknown {change.account} (by {change.sender}; "
                     f"{'still held' if holds else 'revoked since'})",
                     "role": change.role,
                     "account": change.account,

@@ -93,6 +93,8 @@ class ReconcileContext:
     contracts: AuditedContracts
     manifest: Manifest
     chain_id: int
+    from_block: int = 0
+    """First replayed block: books' anchorings before it are not judged (partial replay)."""
 
 
 def check_export(ctx: ReconcileContext) -> CheckResult:
@@ -159,7 +161,12 @@ def check_agreements(ctx: ReconcileContext) -> CheckResult:
             )
         )
     for record in ctx.export.agreements.values():
-        if record.anchored_block is not None and record.agreement_id not in ctx.state.agreements:
+        anchored = record.anchored_block
+        if (
+            anchored is not None
+            and anchored >= ctx.from_block
+            and record.agreement_id not in ctx.state.agreements
+        ):
             failures.append(
                 Evidence(
                     record.anchored_block,

@@ -158,7 +158,7 @@ def _replay(
     progress.start_replay(reader.pinned_block - from_block + 1)
     logs = reader.fetch_logs(list(contracts.addresses.values()), from_block, progress.advance)
     events, undecoded = decode_logs(logs, contracts.by_address())
-    state = ReplayedState(contracts=contracts.lower_addresses())
+    state = ReplayedState(contracts=contracts.lower_addresses(), role_names=contracts.role_names())
     if partial:
         seed_before_window(reader, contracts, state, events, from_block - 1)
     return replay(events, state), undecoded
@@ -203,7 +203,11 @@ def run_audit(config: AuditConfig, progress: AuditProgress | None = None) -> Aud
     progress.stage("reconciling the books")
     with timer.phase("reconcile"):
         export = _load_export(config)
-        context = ReconcileContext(state, export, contracts, manifest, chain_id) if export else None
+        context = (
+            ReconcileContext(state, export, contracts, manifest, chain_id, from_block)
+            if export is not None
+            else None
+        )
         checks += build_reconcile_checks(context, config.sample_size, reader.pinned_hash)
         actions = _fill_senders(reader, state.admin_actions)
     return AuditReport(

@@ -53,6 +53,7 @@ class ContractVerification:
     chain_compiler: str | None
     sources_differing: tuple[str, ...]
     problems: tuple[str, ...] = ()
+    creation_code_match: bool = False
 
 
 @dataclass
@@ -95,23 +96,29 @@ def decode_function_call(abi: Sequence[dict[str, Any]], calldata: bytes) -> Deco
 
 def _constructor(
     artifact: ContractArtifact, tx_input: bytes, recorded: str
-) -> tuple[DecodedCall | None, str]:
-    """Decoded constructor arguments and a problem text ("" when none)."""
+) -> tuple[DecodedCall | None, bool, str]:
+    """(decoded constructor arguments, whether the creation code is the recompiled one,
+    a problem text or "").
+
+    The arguments follow the creation code. When the deployed creation code is not the
+    recompiled one (a partial match differs in its metadata, a mismatch anywhere), they
+    are taken at the recompiled length if the manifest's arguments fit there, else as the
+    input's tail of the manifest's length; the runtime comparison gives the verdict.
+    """
     creation = bytes.fromhex(artifact.bytecode[2:])
-    problem = ""
-    if tx_input.startswith(creation):
+    matches = tx_input.startswith(creation)
+    recorded_bytes = bytes.fromhex(recorded[2:])
+    if matches or len(tx_input) == len(creation) + len(recorded_bytes):
         encoded = tx_input[len(creation) :]
     else:
-        recorded_bytes = bytes.fromhex(recorded[2:])
         encoded = tx_input[len(tx_input) - len(recorded_bytes) :] if recorded_bytes else b""
-        problem = "the deploy transaction's creation code is not the recompiled creation code"
     item: dict[str, Any] = next(
         (i for i in artifact.abi if i["type"] == "constructor"), {"inputs": []}
     )
     try:
-        return decode_args({**item, "name": "constructor"}, encoded), problem
+        return decode_args({**item, "name": "constructor"}, encoded), matches, ""
     except Exception:  # undecodable arguments are evidence
-        return None, problem or "constructor arguments do not decode with the published ABI"
+        return None, matches, "constructor arguments do not decode with the published ABI"
 
 
 def _differing_sources(
@@ -162,11 +169,14 @@ def _verify_one(
     )
     problems: list[str] = []
     constructor: DecodedCall | None = None
+    creation_matches = False
     if deploy_tx is None:
         problems.append(f"deploy transaction {deployed.deploy_tx} not found")
     else:
         tx_input = bytes.fromhex(str(deploy_tx["input"])[2:])
-        constructor, problem = _constructor(artifact, tx_input, deployed.constructor_args)
+        constructor, creation_matches, problem = _constructor(
+            artifact, tx_input, deployed.constructor_args
+        )
         if problem:
             problems.append(problem)
     names = recompiled.immutable_names.get(name, {})
@@ -188,6 +198,7 @@ def _verify_one(
         chain_compiler=chain_tail.compiler_version if chain_tail else None,
         sources_differing=_differing_sources(artifact, recompiled, manifest),
         problems=tuple(problems),
+        creation_code_match=creation_matches,
     )
 
 
@@ -237,13 +248,15 @@ def build_source_checks(
             "build_metadata_ipfs": item.build_metadata_cid,
             "chain_compiler": item.chain_compiler,
             "build_compiler": recompiled.compiler_version,
+            "creation_code_match": item.creation_code_match,
             "constructor_args": item.constructor.args if item.constructor else None,
             "immutables": item.immutables,
             "sources_differing_from_manifest": list(item.sources_differing),
         }
         passed = item.match in accepted and not item.problems and not compiler_problem
         if not passed:
-            detail = "; ".join(problems) or _describe_match(item)
+            reasons = [] if item.match in accepted else [_describe_match(item)]
+            detail = "; ".join(reasons + problems)
             values["problem"] = f"{item.name} at {item.address}: {detail}"
         evidence = Evidence(item.deploy_block, item.deploy_tx, item.address, values)
         checks.append(

@@ -52,7 +52,8 @@ from tests.integration.settlement.books import (
     three_partner_product_data,
 )
 
-pytestmark = [pytest.mark.chain, pytest.mark.parametrize("db_backend", ["sqlite"])]
+pytestmark = pytest.mark.chain
+sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"])
 
 DISPUTE_WINDOW_S = 3_600
 PAYOUT_INDEX = {"lender": 5, "bank-a": 6, "app": 7}
@@ -187,6 +188,7 @@ def _verify(node: Node, path: Path, partner_id: int, cycle_id: int, *extra: str,
         root.setLevel(level)
 
 
+@sqlite_only
 def test_a_cycle_with_three_partners_goes_from_books_to_claimed_tokens_and_verifies(
     node: Node, tmp_path: Path
 ) -> None:
@@ -236,6 +238,7 @@ def test_a_cycle_with_three_partners_goes_from_books_to_claimed_tokens_and_verif
     assert "does not prove against the on-chain root" in failed.output
 
 
+@sqlite_only
 def test_when_the_lender_is_a_net_debtor_its_treasury_funds_the_cycle(node: Node) -> None:
     books = Books(node.database)
     payouts = {ref: node.accounts.account(index).address for ref, index in PAYOUT_INDEX.items()}
@@ -316,6 +319,7 @@ def _alter_after_signing(database: Database, cycle_id: int, partner_id: int) -> 
     return victim.entry_id
 
 
+@sqlite_only
 def test_a_cycle_the_lender_alters_after_signing_is_disputed_and_does_not_finalize(
     node: Node, tmp_path: Path
 ) -> None:
@@ -352,3 +356,9 @@ def test_a_cycle_the_lender_alters_after_signing_is_disputed_and_does_not_finali
     assert mirrored == ChainCycleStatus.DISPUTED
     assert finalization.status != OutboxStatus.CONFIRMED
     assert "UnexpectedCycleStatus" in (finalization.last_error or "")
+
+
+def test_the_demo_settles_a_month_and_every_partner_verifies(tmp_path: Path) -> None:
+    from settlement.demo import run_demo
+
+    assert run_demo(data_dir=tmp_path / "demo", customers=5) == 0

@@ -78,10 +78,12 @@ def run_use_batch(
             results[index] = claim.stored
         else:
             results[index] = _conflict()
-    fresh = _decide_and_write(conn, caches, [requests[i] for i in work])
+    fresh, drafts = _decide_and_write(conn, caches, [requests[i] for i in work])
     for index, response in zip(work, fresh, strict=True):
         results[index] = response
     _store_or_release(conn, [(requests[i].claim, results[i]) for i in work])
+    # Last: posting takes the locks on accounts every batch shares (clearing, income).
+    post_batches(conn, drafts, caches.accounts)
     return [_for_request(requests, leaders, results, index) for index in range(len(requests))]
 
 
@@ -120,9 +122,11 @@ def _store_or_release(conn: Connection, done: list[tuple[KeyClaim, StoredRespons
 
 def _decide_and_write(
     conn: Connection, caches: LendingCaches, requests: list[UseRequest]
-) -> list[StoredResponse]:
+) -> tuple[list[StoredResponse], list[BatchDraft]]:
+    """Decide every use; write the accepted ones and their new limit usage; return the
+    responses and the posting batches still to post."""
     if not requests:
-        return []
+        return [], []
     lines = fetch_lines(conn, [r.credit_line_id for r in requests], lock=True)
     business_date = fetch_business_date(conn)
     results: list[StoredResponse | None] = [None] * len(requests)
@@ -133,12 +137,24 @@ def _decide_and_write(
             results[index] = StoredResponse(outcome.status, outcome.to_problem())
         else:
             booked.append(outcome)
-    for item, use_id in zip(booked, _write(conn, caches, booked), strict=True):
+    use_ids = _insert_uses(conn, booked)
+    for item, use_id in zip(booked, use_ids, strict=True):
         results[item.index] = StoredResponse(201, _view(item, use_id))
     touched = {node.node_id: node for item in booked for node in item.accepted.path}
     write_usage(conn, list(touched.values()))
     assert all(result is not None for result in results)
-    return [result for result in results if result is not None]
+    drafts = [
+        BatchDraft(
+            business_key=f"{item.request.kind.value}:{use_id}",
+            kind=item.request.kind.value,
+            as_of=item.as_of,
+            lines=item.lines,
+            credit_line_id=item.request.credit_line_id,
+            events=item.events,
+        )
+        for item, use_id in zip(booked, use_ids, strict=True)
+    ]
+    return [result for result in results if result is not None], drafts
 
 
 def _book_one(
@@ -219,8 +235,8 @@ def _use_events(
     return events
 
 
-def _write(conn: Connection, caches: LendingCaches, booked: list[_Booked]) -> list[int]:
-    """Insert the uses, then their posting batches; return the use ids in order."""
+def _insert_uses(conn: Connection, booked: list[_Booked]) -> list[int]:
+    """Insert the accepted uses; return their ids in order."""
     if not booked:
         return []
     table = purchase_table
@@ -243,20 +259,7 @@ def _write(conn: Connection, caches: LendingCaches, booked: list[_Booked]) -> li
         for item in booked
     ]
     statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
-    use_ids = [int(row[0]) for row in conn.execute(statement, rows)]
-    drafts = [
-        BatchDraft(
-            business_key=f"{item.request.kind.value}:{use_id}",
-            kind=item.request.kind.value,
-            as_of=item.as_of,
-            lines=item.lines,
-            credit_line_id=item.request.credit_line_id,
-            events=item.events,
-        )
-        for item, use_id in zip(booked, use_ids, strict=True)
-    ]
-    post_batches(conn, drafts, caches.accounts)
-    return use_ids
+    return [int(row[0]) for row in conn.execute(statement, rows)]
 
 
 def _view(item: _Booked, use_id: int) -> dict[str, Any]:

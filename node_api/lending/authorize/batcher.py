@@ -2,10 +2,10 @@
 
 The first request to arrive when nothing is pending starts a short wait (`max_wait_s`,
 2 ms by default) for others to join; a batch closes at `max_items` or when the wait
-ends. While a batch is in its transaction, new requests queue and go together in the
-next one as soon as it finishes, so under load batches grow by themselves and the
-commit cost (one WAL flush) is shared. Each request keeps its own idempotency key and
-its own result.
+ends, and up to `max_in_flight` batches run at once. Requests that arrive while
+batches are in their transactions queue for the next one, so under load batches grow
+by themselves and the commit cost (one WAL flush) is shared. Each request keeps its own
+idempotency key and its own result.
 
 If a batch's transaction fails as a whole (a database error, not a decline: declines
 are decided before anything is written), each of its requests is retried alone in its
@@ -68,25 +68,35 @@ class GroupCommitter(Generic[Item, Result]):
 
     async def submit(self, item: Item) -> Result:
         """Queue one item and wait for its result (or its own exception)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Result] = loop.create_future()
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if len(self._pending) >= self._max_items:
-            self._dispatch()
-        elif self._timer is None and self._in_flight < self._max_in_flight:
-            self._timer = loop.call_later(self._max_wait_s, self._on_timer)
+        self._schedule()
         return await future
+
+    def _schedule(self) -> None:
+        """Start a batch now if one is full, else make sure the wait timer runs.
+
+        A batch closes when it is full or when the oldest pending item has waited
+        `max_wait_s`; a batch that finishes does not start the next one at once, so the
+        requests its answers set free can join the next batch instead of trailing it.
+        """
+        if len(self._pending) >= self._max_items and self._in_flight < self._max_in_flight:
+            self._dispatch()
+        elif self._pending and self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._max_wait_s, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._dispatch()
+        if self._in_flight < self._max_in_flight:
+            self._dispatch()
 
     def _dispatch(self) -> None:
         """Start batches while there is pending work and room in flight."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         while self._pending and self._in_flight < self._max_in_flight:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             batch = self._pending[: self._max_items]
             del self._pending[: self._max_items]
             self._in_flight += 1
@@ -99,8 +109,7 @@ class GroupCommitter(Generic[Item, Result]):
             await self._run_batch(batch)
         finally:
             self._in_flight -= 1
-            if self._pending:
-                self._dispatch()
+            self._schedule()
 
     async def _run_batch(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         items = [item for item, _ in batch]

@@ -15,7 +15,6 @@ from node_api.ledger.accounts import (
     ACCOUNT_RULES,
     LINE_ACCOUNT_TYPES,
     AccountType,
-    line_account_code,
 )
 from node_api.ledger.schema import ledger_account_table
 from node_api.ledger.sql import begin_write
@@ -91,14 +90,20 @@ def _read_balances(
         .group_by(table.c.credit_line_id)
     )
     found: dict[int, dict[AccountType, int]] = {}
+    signs = [
+        (kind, ACCOUNT_RULES[kind].normal_sign, f":{kind.value}") for kind in LINE_ACCOUNT_TYPES
+    ]
+    remembered = ctx.account_ids
     for row in rows:
         line_id = int(row[0])
+        prefix = f"line:{line_id}"
         balances: dict[AccountType, int] = {}
-        for index, kind in enumerate(LINE_ACCOUNT_TYPES):
-            balances[kind] = int(row[1 + 2 * index]) * ACCOUNT_RULES[kind].normal_sign
+        for index, (kind, sign, suffix) in enumerate(signs):
+            balances[kind] = int(row[1 + 2 * index]) * sign
             account_id = row[2 + 2 * index]
             if account_id is not None:
-                ctx.account_ids[line_account_code(line_id, kind)] = int(account_id)
+                # The code as `line_account_code` writes it, built without its checks.
+                remembered[prefix + suffix] = int(account_id)
         found[line_id] = balances
     return found
 

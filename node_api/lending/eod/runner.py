@@ -113,29 +113,39 @@ def run_eod(
     ctx: EodContext | None = None,
     progress: ProgressReporter | None = None,
 ) -> EodSummary:
-    """Close business date `as_of` (see the module docstring); return its summary."""
+    """Close business date `as_of` (see the module docstring); return its summary.
+
+    One connection serves the whole date, one transaction per batch of lines."""
     context = ctx or EodContext()
     reporter = progress or NullProgress()
     started = perf_counter()
-    with database.engine.begin() as conn:
-        status = _close_day(conn, as_of)
-    already_done = status == checkpoint.DONE
-    summaries = []
-    for step in STEPS:
-        summaries.append(_run_step(database, context, as_of, step, reporter))
-    if not already_done:
-        with database.engine.begin() as conn:
-            begin_write(conn)
-            checkpoint.finish_run(conn, as_of)
+    with database.engine.connect() as conn:
+        with conn.begin():
+            status = _close_day(conn, as_of)
+            positions = checkpoint.fetch_positions(conn, as_of)
+        already_done = status == checkpoint.DONE
+        summaries = [
+            _run_step(conn, context, as_of, step, positions[step.name], reporter) for step in STEPS
+        ]
+        if not already_done:
+            with conn.begin():
+                begin_write(conn)
+                checkpoint.finish_run(conn, as_of)
     return EodSummary(as_of, tuple(summaries), perf_counter() - started, already_done)
 
 
 def _run_step(
-    database: Database, ctx: EodContext, as_of: date, step: Step, reporter: ProgressReporter
+    conn: Connection,
+    ctx: EodContext,
+    as_of: date,
+    step: Step,
+    position: checkpoint.StepPosition,
+    reporter: ProgressReporter,
 ) -> StepSummary:
+    """Run one step from `position` (as read when the run started; each batch re-reads
+    it under the step's lock, so a concurrent runner never makes it redo work)."""
     started = perf_counter()
-    with database.engine.begin() as conn:
-        position = checkpoint.fetch_position(conn, as_of, step.name)
+    with conn.begin():
         candidates = (
             [] if position.done else step.list_candidates(conn, ctx, as_of, position.last_line_id)
         )
@@ -147,13 +157,13 @@ def _run_step(
     )
     totals = [position.lines, position.batches, position.postings, position.amount_fen]
     for chunk in _chunks(candidates, ctx.batch_lines):
-        result = _run_batch(database, ctx, as_of, step, chunk)
+        result = _run_batch(conn, ctx, as_of, step, chunk)
         if result is not None:
             for index, value in enumerate((result.lines, 1, result.batches, result.amount_fen)):
                 totals[index] += value
         reporter.advance(step.name, len(chunk))
     if candidates:
-        with database.engine.begin() as conn:
+        with conn.begin():
             begin_write(conn)
             checkpoint.finish_step(conn, as_of, step.name)
     lines, batches, postings, amount_fen = totals
@@ -161,11 +171,11 @@ def _run_step(
 
 
 def _run_batch(
-    database: Database, ctx: EodContext, as_of: date, step: Step, chunk: list[int]
+    conn: Connection, ctx: EodContext, as_of: date, step: Step, chunk: list[int]
 ) -> BatchResult | None:
     """One batch of lines in one transaction, with its checkpoint. None when another
     runner already did these lines."""
-    with database.engine.begin() as conn:
+    with conn.begin():
         begin_write(conn)
         if checkpoint.lock_step(conn, as_of, step.name):
             return None
