@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     remote_signers: str = ""
     """Comma-separated signer endpoint URLs; empty means run signers in-process."""
 
+    product_cost_cap_bps: int = Field(default=2400, ge=0, le=100_000)
+    """Products whose all-in effective annual cost exceeds this are refused (24% default)."""
+
     max_body_bytes: int = 64 * 1024
     run_workers: bool = True
     """Run the relayer, indexer and end-of-day scheduler inside `creditnet up`."""

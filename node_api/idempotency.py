@@ -47,7 +47,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel
 
 from node_api.errors import ConflictError, CreditNetError, CreditNetValueError
-from node_api.ledger.sql import begin_write, bulk_update, insert_ignoring_conflicts
+from node_api.ledger.sql import begin_write, bulk_update, claim_rows
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -157,16 +157,11 @@ def claim_keys(conn: Connection, claims: Sequence[KeyClaim]) -> list[ClaimResult
     if not claims:
         return []
     begin_write(conn)
-    ordered = sorted(claims, key=lambda claim: (claim.scope, claim.key))
     rows = [
-        {"scope": c.scope, "idempotency_key": c.key, "request_hash": c.request_hash}
-        for c in ordered
+        {"scope": c.scope, "idempotency_key": c.key, "request_hash": c.request_hash} for c in claims
     ]
-    inserted = insert_ignoring_conflicts(
-        conn, idempotency_table, rows, ["scope", "idempotency_key"], ("scope", "idempotency_key")
-    )
-    inserted_rows: list[Any] = list(inserted)
-    claimed = {(str(row[0]), str(row[1])) for row in inserted_rows}
+    inserted = claim_rows(conn, idempotency_table, rows, ("scope", "idempotency_key"))
+    claimed = {(str(row[0]), str(row[1])) for row in inserted}
     earlier = _fetch_records(conn, [c for c in claims if (c.scope, c.key) not in claimed])
     results = []
     for claim in claims:

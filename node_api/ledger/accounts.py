@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.errors import NotFoundError
 from node_api.ledger.schema import ledger_account_table
-from node_api.ledger.sql import insert_ignoring_conflicts
+from node_api.ledger.sql import in_values, insert_ignoring_conflicts
 
 LEDGER_CURRENCY = "CNY"
 DEBIT_NORMAL = 1
@@ -225,7 +225,7 @@ def fetch_account_refs(conn: Connection, codes: Sequence[str]) -> dict[str, Acco
     table = ledger_account_table
     rows = conn.execute(
         select(table.c.code, table.c.id, table.c.normal_sign, table.c.floor_fen).where(
-            table.c.code.in_(wanted)
+            in_values(conn, table.c.code, wanted)
         )
     )
     found = {

@@ -31,7 +31,7 @@ from node_api.ledger.schema import (
     posting_table,
     settlement_event_table,
 )
-from node_api.ledger.sql import bulk_insert, bulk_update
+from node_api.ledger.sql import bulk_insert, bulk_insert_returning_ids, bulk_update, in_values
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 BUSINESS_KEY_MAX_CHARS = 160
@@ -170,9 +170,7 @@ def post_batches(
     batch_ids = _insert_batches(conn, drafts)
     _insert_postings(conn, drafts, batch_ids, ids)
     _insert_events(conn, drafts, batch_ids)
-    if not toward_floor:
-        lock_accounts(conn, sorted(deltas_fen))
-    _apply_deltas(conn, deltas_fen)
+    _apply_deltas(conn, deltas_fen, locked=toward_floor)
     return batch_ids
 
 
@@ -186,7 +184,7 @@ def lock_accounts(conn: Connection, account_ids: Sequence[int]) -> list[AccountS
         select(
             table.c.id, table.c.code, table.c.balance_fen, table.c.normal_sign, table.c.floor_fen
         )
-        .where(table.c.id.in_(sorted(account_ids)))
+        .where(in_values(conn, table.c.id, sorted(account_ids)))
         .order_by(table.c.id)
         .with_for_update(key_share=True)
     )
@@ -194,8 +192,6 @@ def lock_accounts(conn: Connection, account_ids: Sequence[int]) -> list[AccountS
 
 
 def _insert_batches(conn: Connection, drafts: Sequence[BatchDraft]) -> list[int]:
-    table = posting_batch_table
-    statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
     rows = [
         {
             "business_key": draft.business_key,
@@ -206,7 +202,7 @@ def _insert_batches(conn: Connection, drafts: Sequence[BatchDraft]) -> list[int]
         }
         for draft in drafts
     ]
-    return [int(row[0]) for row in conn.execute(statement, rows)]
+    return bulk_insert_returning_ids(conn, posting_batch_table, rows)
 
 
 def _insert_postings(
@@ -246,13 +242,21 @@ def _insert_events(
     bulk_insert(conn, settlement_event_table, rows)
 
 
-def _apply_deltas(conn: Connection, deltas_fen: Mapping[int, int]) -> None:
-    """Add the deltas to the (already locked) accounts' running balances."""
+def _apply_deltas(conn: Connection, deltas_fen: Mapping[int, int], *, locked: bool) -> None:
+    """Add the deltas to the accounts' running balances, locking them first in id order
+    unless this transaction holds their locks already."""
     rows = [
         {"id": account_id, "balance_fen": deltas_fen[account_id]}
         for account_id in sorted(deltas_fen)
     ]
-    bulk_update(conn, ledger_account_table, rows, keys=("id",), increment=("balance_fen",))
+    bulk_update(
+        conn,
+        ledger_account_table,
+        rows,
+        keys=("id",),
+        increment=("balance_fen",),
+        lock_first=not locked,
+    )
 
 
 def fetch_batch_id(conn: Connection, business_key: str) -> int | None:

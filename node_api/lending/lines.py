@@ -49,8 +49,8 @@ from node_api.ledger.accounts import (
     node_account_specs,
     partner_account_spec,
 )
-from node_api.ledger.schema import ID_TYPE
-from node_api.ledger.sql import begin_write, bulk_update
+from node_api.ledger.schema import ID_TYPE, business_date_table
+from node_api.ledger.sql import begin_write, bulk_update, in_values
 from node_api.lending.authorize.limits import (
     ROOT_PATH,
     LimitLevel,
@@ -360,29 +360,35 @@ def _node_from_row(row: Any) -> LimitNode:
     )
 
 
-def fetch_lines(conn: Connection, line_ids: Sequence[int], *, lock: bool) -> dict[int, LockedLine]:
-    """Lines with their trees by id (missing ids are absent). With `lock`, every node
-    and line row is locked in node-id order (FOR NO KEY UPDATE)."""
-    if not line_ids:
-        return {}
+def _lines_statement(
+    conn: Connection, line_ids: Sequence[int], *, lock: bool, with_date: bool = False
+) -> Any:
     nodes, lines = limit_node_table, credit_line_table
-    statement = (
-        select(
-            nodes,
-            lines.c.customer_ref,
-            lines.c.status,
-            lines.c.currency,
-            lines.c.opened_on,
-            lines.c.bill_day,
+    columns: list[Any] = [
+        nodes,
+        lines.c.customer_ref,
+        lines.c.status,
+        lines.c.currency,
+        lines.c.opened_on,
+        lines.c.bill_day,
+    ]
+    if with_date:
+        today = business_date_table
+        columns.append(
+            select(today.c.as_of).where(today.c.id == 1).scalar_subquery().label("business_date")
         )
+    statement = (
+        select(*columns)
         .join(lines, lines.c.id == nodes.c.credit_line_id)
-        .where(nodes.c.credit_line_id.in_(sorted(set(line_ids))))
+        .where(in_values(conn, nodes.c.credit_line_id, sorted(set(line_ids))))
         .order_by(nodes.c.id)
     )
-    if lock:
-        statement = statement.with_for_update(key_share=True)
+    return statement.with_for_update(key_share=True) if lock else statement
+
+
+def _collect(rows: Any) -> dict[int, LockedLine]:
     found: dict[int, LockedLine] = {}
-    for row in conn.execute(statement):
+    for row in rows:
         line_id = int(row.credit_line_id)
         line = found.get(line_id)
         if line is None:
@@ -398,6 +404,25 @@ def fetch_lines(conn: Connection, line_ids: Sequence[int], *, lock: bool) -> dic
             found[line_id] = line
         line.nodes.append(_node_from_row(row))
     return found
+
+
+def fetch_lines(conn: Connection, line_ids: Sequence[int], *, lock: bool) -> dict[int, LockedLine]:
+    """Lines with their trees by id (missing ids are absent). With `lock`, every node
+    and line row is locked in node-id order (FOR NO KEY UPDATE)."""
+    if not line_ids:
+        return {}
+    return _collect(conn.execute(_lines_statement(conn, line_ids, lock=lock)))
+
+
+def lock_lines_with_date(
+    conn: Connection, line_ids: Sequence[int]
+) -> tuple[dict[int, LockedLine], date | None]:
+    """`fetch_lines(lock=True)` and the business date, in one round trip (hot path)."""
+    if not line_ids:
+        return {}, None
+    rows = conn.execute(_lines_statement(conn, line_ids, lock=True, with_date=True)).all()
+    business_date = rows[0].business_date if rows else None
+    return _collect(rows), business_date
 
 
 def lock_line(conn: Connection, line_id: int) -> LockedLine:

@@ -36,3 +36,7 @@ ROUTERS.append(partners.router)
 from node_api.routes import audit  # noqa: E402 - appended by the audit part
 
 ROUTERS.append(audit.router)
+
+from node_api.routes import products  # noqa: E402 - the product factory
+
+ROUTERS.append(products.router)

@@ -32,6 +32,7 @@ from node_api.idempotency import (
 )
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batches
+from node_api.ledger.sql import bulk_insert_returning_ids
 from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.authorize.decide import Accepted, UseKind, UseRequest, decide_use
 from node_api.lending.authorize.entries import (
@@ -41,7 +42,7 @@ from node_api.lending.authorize.entries import (
     use_lines,
 )
 from node_api.lending.authorize.limits import LimitNode, apply_usage, compute_path_available_fen
-from node_api.lending.lines import LockedLine, fetch_lines, write_usage
+from node_api.lending.lines import LockedLine, lock_lines_with_date, write_usage
 from node_api.lending.products import compute_upfront_fee
 from node_api.lending.purchases import purchase_table
 
@@ -127,8 +128,9 @@ def _decide_and_write(
     responses and the posting batches still to post."""
     if not requests:
         return [], []
-    lines = fetch_lines(conn, [r.credit_line_id for r in requests], lock=True)
-    business_date = fetch_business_date(conn)
+    lines, business_date = lock_lines_with_date(conn, [r.credit_line_id for r in requests])
+    if not lines:
+        business_date = fetch_business_date(conn)
     results: list[StoredResponse | None] = [None] * len(requests)
     booked: list[_Booked] = []
     for index, request in enumerate(requests):
@@ -258,8 +260,7 @@ def _insert_uses(conn: Connection, booked: list[_Booked]) -> list[int]:
         }
         for item in booked
     ]
-    statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
-    return [int(row[0]) for row in conn.execute(statement, rows)]
+    return bulk_insert_returning_ids(conn, table, rows)
 
 
 def _view(item: _Booked, use_id: int) -> dict[str, Any]:
