@@ -36,7 +36,6 @@ from settlement.clearing_calls import (
     GET_POSITION,
     MINT,
     SETTLEMENT_TOKEN,
-    Call,
     ChainCycle,
     ChainCycleStatus,
     ChainPosition,
@@ -120,10 +119,6 @@ class SettlementWallet:
         return self._send(
             self.token, MINT.encode(Web3.to_checksum_address(to), amount_fen), 100_000
         )
-
-    def send_call(self, to: str, call: Call, *args: object, gas: int = 200_000) -> str:
-        """Any other call of `clearing_calls` (for tools and tests)."""
-        return self._send(to, call.encode(*args), gas)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from enum import IntEnum
 
 from eth_utils.address import is_hex_address, to_checksum_address
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from node_api.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.sql import begin_write
@@ -111,8 +111,7 @@ def _check_registration(ref: str, display_name: str, partner_id: int | None) -> 
         raise CreditNetValueError("partner id must be in 1..2**32-1", field="partner_id")
 
 
-def _row_to_partner(row: object) -> Partner:
-    mapping = row._mapping  # type: ignore[attr-defined]
+def _row_to_partner(mapping: RowMapping) -> Partner:
     return Partner(
         partner_id=int(mapping["id"]),
         ref=str(mapping["ref"]),
@@ -188,11 +187,12 @@ def _next_partner_id(conn: Connection) -> int:
 def fetch_partners(conn: Connection) -> list[Partner]:
     """Every partner, by id."""
     rows = conn.execute(select(partner_table).order_by(partner_table.c.id))
-    return [_row_to_partner(row) for row in rows]
+    return [_row_to_partner(row) for row in rows.mappings()]
 
 
 def fetch_partner_or_none(conn: Connection, partner_id: int) -> Partner | None:
-    row = conn.execute(select(partner_table).where(partner_table.c.id == partner_id)).first()
+    statement = select(partner_table).where(partner_table.c.id == partner_id)
+    row = conn.execute(statement).mappings().first()
     return None if row is None else _row_to_partner(row)
 
 
@@ -205,7 +205,7 @@ def fetch_partner(conn: Connection, partner_id: int) -> Partner:
 
 
 def fetch_partner_by_ref(conn: Connection, ref: str) -> Partner | None:
-    row = conn.execute(select(partner_table).where(partner_table.c.ref == ref)).first()
+    row = conn.execute(select(partner_table).where(partner_table.c.ref == ref)).mappings().first()
     return None if row is None else _row_to_partner(row)
 
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from node_api.config import load_settings
 from node_api.lending.bureau import write_bureau_file
 from node_api.lending.eod import EodContext, run_eod_through
-from node_api.lending.eod.progress import RichProgress, render_summary
+from node_api.lending.eod.progress import RichProgress, render_dates, render_summary
 from node_api.logs import configure_logging
 from node_api.node_runtime import prepare_database
 
@@ -49,8 +49,10 @@ def eod_command(
     finally:
         database.dispose()
     out = Console()
-    for summary in summaries:
-        out.print(render_summary(summary))
+    if len(summaries) > 1:
+        out.print(render_dates(summaries))
+    if summaries:
+        out.print(render_summary(summaries[-1]))
 
 
 def bureau_command(

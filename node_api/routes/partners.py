@@ -10,7 +10,7 @@ entry, as `creditnet verify` reads it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -185,8 +185,14 @@ def _registered_on_chain(conn: Connection) -> set[int]:
 
 
 def _idempotent(
-    request: Request, session: SessionDep, who: Principal, key: str, body: BaseModel, op: Any
+    request: Request,
+    session: SessionDep,
+    who: Principal,
+    key: str,
+    body: BaseModel,
+    op: Callable[[], dict[str, Any]],
 ) -> Response:
+    """Run `op` once per idempotency key (201 and its body) and commit."""
     payload = body.model_dump(mode="json")
     claim = KeyClaim(who.key_id, key, compute_request_hash("POST", request.url.path, payload))
     stored = run_idempotent(session, claim, lambda: (201, op()))

@@ -362,3 +362,39 @@ def test_the_demo_settles_a_month_and_every_partner_verifies(tmp_path: Path) -> 
     from settlement.demo import run_demo
 
     assert run_demo(data_dir=tmp_path / "demo", customers=5) == 0
+
+
+def test_the_scheduler_inside_the_node_closes_and_proposes_finished_dates(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from settlement.cycle_close import CycleState, fetch_cycle, get_cycle_id
+    from settlement.demo_node import start_demo_node
+    from settlement.scheduler import run_settlement_scheduler
+
+    node = start_demo_node(tmp_path / "node")
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_settlement_scheduler,
+        args=(stop, node.settings, node.database, node.chain),
+        kwargs={"interval_s": 0.2},
+    )
+    try:
+        books = Books(node.database)
+        books.setup()
+        books.purchase(books.line_ids[0], 40_000)
+        cycle_id = get_cycle_id(books.end_day())
+        thread.start()
+        deadline = time.monotonic() + 30
+        state = None
+        while time.monotonic() < deadline and state is not CycleState.PROPOSED:
+            with node.database.engine.connect() as conn:
+                cycle = fetch_cycle(conn, cycle_id)
+            state = None if cycle is None else cycle.state
+            time.sleep(0.2)
+        assert state is CycleState.PROPOSED
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join(10)
+        node.stop()

@@ -3,6 +3,7 @@ for the command line, and the final summary table."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
@@ -65,13 +66,35 @@ class RichProgress:
         self._progress.stop()
 
     def start_step(self, as_of: str, step: str, total: int, completed: int) -> None:
-        task = self._progress.add_task(f"{as_of} {step}", total=max(total, 1), completed=completed)
+        """Show the step's bar for this date (one bar per step, reused date after date)."""
+        description = f"{as_of} {step}"
         if total == 0:
-            self._progress.update(task, completed=1)
-        self._tasks[step] = task
+            total = completed = 1
+        task = self._tasks.get(step)
+        if task is None:
+            self._tasks[step] = self._progress.add_task(
+                description, total=total, completed=completed
+            )
+        else:
+            self._progress.reset(task, total=total, completed=completed, description=description)
 
     def advance(self, step: str, lines: int) -> None:
         self._progress.advance(self._tasks[step], lines)
+
+
+def render_dates(summaries: Sequence[EodSummary]) -> Table:
+    """One row per closed date: lines handled, posting batches written, seconds."""
+    table = Table(title=f"end of day: {len(summaries)} dates")
+    for heading in ("date", "lines", "postings", "seconds"):
+        table.add_column(heading, justify="left" if heading == "date" else "right")
+    for summary in summaries:
+        table.add_row(
+            summary.as_of.isoformat(),
+            f"{summary.lines:,}",
+            f"{summary.postings:,}",
+            f"{summary.elapsed_s:.2f}",
+        )
+    return table
 
 
 def render_summary(summary: EodSummary) -> Table:

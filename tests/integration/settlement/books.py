@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -89,7 +90,7 @@ def three_partner_product_data() -> dict[str, Any]:
 def register_partners(
     conn: Connection,
     refs: tuple[str, ...] = tuple(PARTNERS),
-    payouts: dict[str, str] | None = None,
+    payouts: Mapping[str, str] | None = None,
 ) -> None:
     for ref in refs:
         partner_id, role, address_index = PARTNERS[ref]
@@ -118,7 +119,7 @@ class Books:
         *,
         partner_refs: tuple[str, ...] = tuple(PARTNERS),
         product: dict[str, Any] | None = None,
-        payouts: dict[str, str] | None = None,
+        payouts: Mapping[str, str] | None = None,
     ) -> None:
         with self.database.engine.begin() as conn:
             set_business_date(conn, FIRST_DAY)

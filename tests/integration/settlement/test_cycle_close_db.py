@@ -210,15 +210,13 @@ def test_RevertWhen_the_cycle_does_not_balance_nothing_is_written(
     books = Books(database)
     books.setup()
     books.purchase(books.line_ids[0], 10_000)
-    import settlement.cycle_close as cycle_close
-
-    real = cycle_close.compute_cycle_entries
+    from settlement.allocate_events import compute_cycle_entries as real
 
     def skewed(*args: object, **kwargs: object) -> list[SettlementEntry]:
         entries = real(*args, **kwargs)  # type: ignore[arg-type]
         return [*entries[:-1], replace(entries[-1], amount_fen=entries[-1].amount_fen + 1)]
 
-    monkeypatch.setattr(cycle_close, "compute_cycle_entries", skewed)
+    monkeypatch.setattr("settlement.cycle_close.compute_cycle_entries", skewed)
     with pytest.raises(CycleNotBalancedError) as raised:
         close_settlement_cycle(database, _today(database))
     assert raised.value.sum_fen == 1

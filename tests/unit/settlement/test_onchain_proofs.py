@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from eth_typing import ABIFunction
 from eth_utils.abi import abi_to_signature
 from web3 import Web3
 from web3.contract import Contract
@@ -123,7 +124,8 @@ def test_RevertWhen_an_entry_amount_or_proof_is_tampered_the_contract_refuses(
 def test_the_partner_calls_match_the_compiled_abi(compiled: CompiledContracts) -> None:
     def signatures(name: str) -> set[str]:
         abi = compiled.artifact(name).abi
-        return {abi_to_signature(item) for item in abi if item.get("type") == "function"}
+        functions = [item for item in abi if item.get("type") == "function"]
+        return {abi_to_signature(cast(ABIFunction, item)) for item in functions}
 
     house, token = signatures("ClearingHouse"), signatures("SettlementToken")
     assert {call.signature for call in CLEARING_HOUSE_CALLS} <= house

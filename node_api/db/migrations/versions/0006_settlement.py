@@ -107,9 +107,7 @@ def _entries() -> None:
         sa.Column("event_id", sa.BigInteger(), primary_key=True, autoincrement=False),
         sa.Column("cycle_id", sa.BigInteger(), nullable=False),
     )
-    op.create_index(
-        "ix_settlement_event_claim_cycle_id", "settlement_event_claim", ["cycle_id"]
-    )
+    op.create_index("ix_settlement_event_claim_cycle_id", "settlement_event_claim", ["cycle_id"])
 
 
 def downgrade() -> None:
