@@ -21,10 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from node_api.ledger.business_date import set_business_date
 from node_api.lending.eod import run_eod
-from node_api.lending.product_versions import register_product_version
-from node_api.lending.products import parse_product_terms
 from node_api.onboarding.identity import Gender, make_resident_id
 from settlement.demo_node import DemoNode
 
@@ -119,10 +116,9 @@ class DayStats:
 
 
 def setup_books(node: DemoNode) -> None:
-    """Register the product version and open the first business day."""
-    with node.database.engine.begin() as conn:
-        set_business_date(conn, FIRST_DAY)
-        register_product_version(conn, parse_product_terms(product_data()))
+    """Open the first business day and publish the product version, over HTTP."""
+    node.client.post("/v1/ledger/business-date", {"as_of": FIRST_DAY.isoformat()}, role="admin")
+    node.client.post("/v1/products", product_data(), role="admin")
 
 
 def _applicant(number: int, good: bool) -> dict[str, Any]:
