@@ -58,8 +58,15 @@ def oracle_context(settings: Settings, database: Database, chain: ChainRuntime) 
 def start_background_workers(
     settings: Settings, database: Database, chain: ChainRuntime
 ) -> BackgroundWorkers:
+    from node_api.lending.eod.scheduler import run_eod_scheduler
+    from settlement.scheduler import run_settlement_scheduler
+
     workers = BackgroundWorkers()
     workers.oracle = start_oracle_workers(
         oracle_context(settings, database, chain), chain.relayer
+    )
+    workers.spawn("eod", lambda stop: run_eod_scheduler(stop, settings, database))
+    workers.spawn(
+        "settlement", lambda stop: run_settlement_scheduler(stop, settings, database, chain)
     )
     return workers

@@ -100,7 +100,7 @@ def start_chain(settings: Settings) -> ChainRuntime:
             )
         deployer, relayer = _operator_accounts(settings, chain_id)
         signers = load_or_create_signers(
-            settings.keystore_dir / "signers",
+            settings.keystore_dir,
             settings.signer_count,
             settings.keystore_password.get_secret_value(),
         )

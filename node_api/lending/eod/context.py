@@ -19,7 +19,7 @@ from node_api.ledger.accounts import (
 from node_api.ledger.schema import ledger_account_table
 from node_api.ledger.sql import begin_write
 from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.bulk_sql import match_ids
+from node_api.lending.bulk_sql import match_ids, match_values
 from node_api.lending.lines import LineStatus, credit_line_table, limit_node_table
 from node_api.lending.products import ProductTerms
 
@@ -75,29 +75,31 @@ def _lock_lines(conn: Connection, line_ids: Sequence[int]) -> dict[int, tuple[ob
 
 
 def _read_balances(
-    conn: Connection, ctx: EodContext, line_ids: Sequence[int]
+    conn: Connection, ctx: EodContext, line_ids: Sequence[int], kinds: Sequence[AccountType]
 ) -> dict[int, dict[AccountType, int]]:
-    """Each line's own accounts, one pivoted row per line; remembers their ids."""
+    """Each line's accounts of the given types, one pivoted row per line (accounts of
+    other types read as zero); remembers their ids."""
     table = ledger_account_table
     columns: list[Any] = []
-    for kind in LINE_ACCOUNT_TYPES:
+    for kind in kinds:
         mine = table.c.account_type == kind.value
         columns.append(func.sum(case((mine, table.c.balance_fen), else_=0)))
         columns.append(func.max(case((mine, table.c.id), else_=None)))
     rows = conn.execute(
         select(table.c.credit_line_id, *columns)
-        .where(match_ids(conn, table.c.credit_line_id, line_ids))
+        .where(
+            match_ids(conn, table.c.credit_line_id, line_ids)
+            & match_values(conn, table.c.account_type, [kind.value for kind in kinds])
+        )
         .group_by(table.c.credit_line_id)
     )
     found: dict[int, dict[AccountType, int]] = {}
-    signs = [
-        (kind, ACCOUNT_RULES[kind].normal_sign, f":{kind.value}") for kind in LINE_ACCOUNT_TYPES
-    ]
+    signs = [(kind, ACCOUNT_RULES[kind].normal_sign, f":{kind.value}") for kind in kinds]
     remembered = ctx.account_ids
     for row in rows:
         line_id = int(row[0])
         prefix = f"line:{line_id}"
-        balances: dict[AccountType, int] = {}
+        balances = dict.fromkeys(LINE_ACCOUNT_TYPES, 0)
         for index, (kind, sign, suffix) in enumerate(signs):
             balances[kind] = int(row[1 + 2 * index]) * sign
             account_id = row[2 + 2 * index]
@@ -108,11 +110,18 @@ def _read_balances(
     return found
 
 
-def load_facts(conn: Connection, ctx: EodContext, line_ids: Sequence[int]) -> dict[int, LineFacts]:
-    """Lock the lines and read their balances and terms; ids that do not exist are dropped."""
+def load_facts(
+    conn: Connection,
+    ctx: EodContext,
+    line_ids: Sequence[int],
+    kinds: Sequence[AccountType] = LINE_ACCOUNT_TYPES,
+) -> dict[int, LineFacts]:
+    """Lock the lines and read their terms and the balances of accounts of `kinds` (the
+    others read as zero: a step asks only for what it reads or posts to); ids that do
+    not exist are dropped."""
     begin_write(conn)
     headers = _lock_lines(conn, line_ids)
-    balances = _read_balances(conn, ctx, sorted(headers))
+    balances = _read_balances(conn, ctx, sorted(headers), kinds)
     facts = {}
     for line_id in sorted(headers):
         code, version, status, opened_on, bill_day = headers[line_id]

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
-from node_api.ledger.accounts import AccountType
+from node_api.ledger.accounts import PRINCIPAL_ACCOUNT_TYPES, AccountType
 from node_api.lending.bill_tables import bill_table
 from node_api.lending.bulk_sql import match_ids
 from node_api.lending.eod.books import (
@@ -36,6 +36,8 @@ from node_api.lending.installment_store import fetch_plan_unbilled_principal
 from node_api.lending.interest import compute_daily_rate, compute_interest
 from node_api.lending.lines import credit_line_table, limit_node_table
 from node_api.lending.product_versions import product_version_table
+
+ACCRUAL_TYPES = (*PRINCIPAL_ACCOUNT_TYPES, AccountType.INTEREST_UNBILLED)
 
 
 def fetch_no_free_period_products(conn: Connection, ctx: EodContext) -> list[tuple[str, int]]:
@@ -122,7 +124,7 @@ def compute_interest_bearing_fen(
 def run_accrual_batch(
     conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
 ) -> BatchResult:
-    facts = load_facts(conn, ctx, line_ids)
+    facts = load_facts(conn, ctx, line_ids, ACCRUAL_TYPES)
     ids = list(facts)
     state = line_delinquency_table
     revolving = {

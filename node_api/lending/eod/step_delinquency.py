@@ -92,7 +92,7 @@ def compute_penalty_fen(facts: LineFacts, oldest: BillDebt, as_of: date) -> int:
 def run_delinquency_batch(
     conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
 ) -> BatchResult:
-    facts = load_facts(conn, ctx, line_ids)
+    facts = load_facts(conn, ctx, line_ids, PAST_DUE_TYPES)
     debts = fetch_bill_debts(conn, list(facts))
     already = fetch_posted_subjects(conn, as_of, EodStep.DELINQUENCY, list(facts))
     drafts = []

@@ -14,7 +14,9 @@ from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table, posting_batch_table, posting_table
 from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, bill_table
 from node_api.lending.bills import (
+    BILLED_TYPES,
     PAID_TOWARD_BILL_TYPES,
+    PAST_DUE_TYPES,
     CycleUse,
     compute_due_outcome,
     compute_retro_interest,
@@ -27,6 +29,8 @@ from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_of
 from node_api.lending.installment_tables import installment_plan_table
 from node_api.lending.interest import compute_daily_rate
 from node_api.lending.purchases import purchase_table
+
+DUE_TYPES = (*BILLED_TYPES, *PAST_DUE_TYPES, AccountType.INTEREST_UNBILLED)
 
 
 def _undecided(as_of: date) -> Any:
@@ -110,7 +114,7 @@ def fetch_cycle_uses(conn: Connection, bills: Sequence[Any]) -> dict[int, list[C
 def run_due_batch(
     conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
 ) -> BatchResult:
-    facts = load_facts(conn, ctx, line_ids)
+    facts = load_facts(conn, ctx, line_ids, DUE_TYPES)
     source, condition = _undecided(as_of)
     bills = conn.execute(
         select(bill_table)

@@ -56,7 +56,7 @@ def list_late_fee_lines(conn: Connection, ctx: EodContext, as_of: date, after: i
 def run_late_fee_batch(
     conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
 ) -> BatchResult:
-    facts = load_facts(conn, ctx, line_ids)
+    facts = load_facts(conn, ctx, line_ids, PAST_DUE_TYPES)
     query = _candidates(as_of).where(match_ids(conn, bill_table.c.credit_line_id, list(facts)))
     drafts = []
     charges: list[dict[str, Any]] = []
