@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, Select, any_, bindparam, case, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import (
@@ -19,7 +21,7 @@ from node_api.ledger.accounts import (
 from node_api.ledger.schema import ledger_account_table
 from node_api.ledger.sql import begin_write
 from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.bulk_sql import match_ids, match_values
+from node_api.lending.bulk_sql import is_postgresql, match_ids
 from node_api.lending.lines import LineStatus, credit_line_table, limit_node_table
 from node_api.lending.products import ProductTerms
 
@@ -74,25 +76,35 @@ def _lock_lines(conn: Connection, line_ids: Sequence[int]) -> dict[int, tuple[ob
     return headers
 
 
-def _read_balances(
-    conn: Connection, ctx: EodContext, line_ids: Sequence[int], kinds: Sequence[AccountType]
-) -> dict[int, dict[AccountType, int]]:
-    """Each line's accounts of the given types, one pivoted row per line (accounts of
-    other types read as zero); remembers their ids."""
+@lru_cache(maxsize=32)
+def _balances_statement(kinds: tuple[AccountType, ...], postgresql: bool) -> Select[Any]:
+    """One pivoted row per line: for each kind, its balance and account id. Built once
+    per kinds and backend; the line ids are the `line_ids` parameter."""
     table = ledger_account_table
     columns: list[Any] = []
     for kind in kinds:
         mine = table.c.account_type == kind.value
         columns.append(func.sum(case((mine, table.c.balance_fen), else_=0)))
         columns.append(func.max(case((mine, table.c.id), else_=None)))
-    rows = conn.execute(
+    if postgresql:
+        line_ids = bindparam("line_ids", type_=ARRAY(BigInteger))
+        matches = table.c.credit_line_id == any_(line_ids)
+    else:
+        matches = table.c.credit_line_id.in_(bindparam("line_ids", expanding=True))
+    return (
         select(table.c.credit_line_id, *columns)
-        .where(
-            match_ids(conn, table.c.credit_line_id, line_ids)
-            & match_values(conn, table.c.account_type, [kind.value for kind in kinds])
-        )
+        .where(matches & table.c.account_type.in_([kind.value for kind in kinds]))
         .group_by(table.c.credit_line_id)
     )
+
+
+def _read_balances(
+    conn: Connection, ctx: EodContext, line_ids: Sequence[int], kinds: Sequence[AccountType]
+) -> dict[int, dict[AccountType, int]]:
+    """Each line's accounts of the given types, one pivoted row per line (accounts of
+    other types read as zero); remembers their ids."""
+    statement = _balances_statement(tuple(kinds), is_postgresql(conn))
+    rows = conn.execute(statement, {"line_ids": list(line_ids)})
     found: dict[int, dict[AccountType, int]] = {}
     signs = [(kind, ACCOUNT_RULES[kind].normal_sign, f":{kind.value}") for kind in kinds]
     remembered = ctx.account_ids
