@@ -37,7 +37,7 @@ from oracles.audit.export_format import (
     chunk_rows,
     encode_export,
 )
-from oracles.audit.reconcile import compute_line_leaf
+from oracles.audit.leaves import compute_line_leaf
 from oracles.audit.runner import AuditConfig, run_audit
 from oracles.chain import LocalAccounts, connect, send_transaction
 from oracles.compiler import compile_contracts
@@ -58,6 +58,8 @@ FIRST_DAY: Final = date(2025, 1, 1)
 LINE_STATE_EVERY_DAYS: Final = 30
 MINT_FEN: Final = 10**15
 SEND_BATCH: Final = 500
+RPC_TIMEOUT_S: Final = 120.0
+"""A batch of hundreds of transactions, each mined on arrival, can take long on a busy machine."""
 SEND_BATCH_CHARS_MAX: Final = 1_500_000
 """A JSON-RPC array stays well under 2 MB (anvil answers "Invalid request" to a 4 MB one)."""
 COMMITMENT_TYPES: Final = ["bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "uint64"]
@@ -105,7 +107,9 @@ class _Seeder:
             hashes = self.sent[start : start + SEND_BATCH]
             receipts = self.sender.fetch_receipts(hashes)
             while any(r is None for r in receipts):
-                time.sleep(0.05)
+                # Under automine a burst can leave transactions pending: mine them.
+                self.sender.rpc.call("evm_mine", [])
+                time.sleep(0.01)
                 receipts = self.sender.fetch_receipts(hashes)
             failed = [
                 h for h, r in zip(hashes, receipts, strict=True) if r and r["status"] != "0x1"
@@ -155,10 +159,17 @@ def _seed_agreements(seeder: _Seeder, books: _Books, count: int) -> None:
     for start in range(0, count, AGREEMENT_BATCH):
         batch = books.agreements[start : start + AGREEMENT_BATCH]
         rows = [
-            [bytes.fromhex(a.agreement_id[2:]), bytes.fromhex(a.borrower_ref[2:]),
-             bytes.fromhex(a.terms_hash[2:]), a.product_code, a.limit_fen, a.apr_bps, a.opened_at]
+            [
+                bytes.fromhex(a.agreement_id[2:]),
+                bytes.fromhex(a.borrower_ref[2:]),
+                bytes.fromhex(a.terms_hash[2:]),
+                a.product_code,
+                a.limit_fen,
+                a.apr_bps,
+                a.opened_at,
+            ]
             for a in batch
-        ]  # fmt: skip
+        ]
         data = function.selector + encode_static_tuple_array(COMMITMENT_TYPES, rows)
         seeder.call_data("CreditRegistry", data, 60_000 + 75_000 * len(batch))
     _seed_changes(seeder, books)
@@ -173,8 +184,10 @@ def _seed_changes(seeder: _Seeder, books: _Books) -> None:
             seeder.call("CreditRegistry", "setStatuses", [changes], 60_000 + 30_000 * len(changes))
     amended = books.agreements[5::20]
     for start in range(0, len(amended), AGREEMENT_BATCH):
-        items = [(bytes.fromhex(a.agreement_id[2:]), a.limit_fen + 50_000, 4)
-                 for a in amended[start : start + AGREEMENT_BATCH]]  # fmt: skip
+        items = [
+            (bytes.fromhex(a.agreement_id[2:]), a.limit_fen + 50_000, 4)
+            for a in amended[start : start + AGREEMENT_BATCH]
+        ]
         seeder.call("CreditRegistry", "amendLimits", [items], 60_000 + 30_000 * len(items))
 
 
@@ -196,10 +209,23 @@ def _seed_cycle(
     seeder: _Seeder, signers: list[LocalAccount], chain_id: int, close: CycleClose
 ) -> None:
     house = seeder.addresses["ClearingHouse"]
-    digest = cycle_report_digest(chain_id, house, close.cycle_id, close.root, close.entry_count,
-                                 close.partner_ids, close.net_positions_fen)  # fmt: skip
-    args = [close.cycle_id, close.root, close.entry_count, list(close.partner_ids),
-            list(close.net_positions_fen), sorted_signatures(signers, digest)]  # fmt: skip
+    digest = cycle_report_digest(
+        chain_id,
+        house,
+        close.cycle_id,
+        close.root,
+        close.entry_count,
+        close.partner_ids,
+        close.net_positions_fen,
+    )
+    args = [
+        close.cycle_id,
+        close.root,
+        close.entry_count,
+        list(close.partner_ids),
+        list(close.net_positions_fen),
+        sorted_signatures(signers, digest),
+    ]
     seeder.call("ClearingHouse", "proposeCycle", args, 600_000)
     seeder.call("ClearingHouse", "finalize", [close.cycle_id], 150_000)
     for partner_id, net_fen in zip(close.partner_ids, close.net_positions_fen, strict=True):
@@ -210,8 +236,14 @@ def _seed_cycle(
             seeder.call("ClearingHouse", "claim", [close.cycle_id, partner_id], 200_000)
 
 
-def _seed_line_state(seeder: _Seeder, signers: list[LocalAccount], chain_id: int,
-                     books: _Books, cycle_id: int, day: int) -> None:  # fmt: skip
+def _seed_line_state(
+    seeder: _Seeder,
+    signers: list[LocalAccount],
+    chain_id: int,
+    books: _Books,
+    cycle_id: int,
+    day: int,
+) -> None:
     leaves = [(a.agreement_id, (a.limit_fen * (day % 7 + 1)) // 10) for a in books.agreements]
     books.line_states[cycle_id] = leaves
     root = build_tree([compute_line_leaf(a, cycle_id, o) for a, o in leaves]).root
@@ -249,10 +281,15 @@ def _export_records(manifest: Manifest, books: _Books) -> list[Any]:
     records: list[Any] = [ManifestRecord(manifest=json.loads(manifest.model_dump_json()))]
     records += books.terms + books.agreements
     for close in books.cycles:
-        records.append(CycleRecord(cycle_id=close.cycle_id, entry_count=close.entry_count,
-                                   entries_root="0x" + close.root.hex(),
-                                   partner_ids=list(close.partner_ids),
-                                   net_positions_fen=list(close.net_positions_fen)))  # fmt: skip
+        records.append(
+            CycleRecord(
+                cycle_id=close.cycle_id,
+                entry_count=close.entry_count,
+                entries_root="0x" + close.root.hex(),
+                partner_ids=list(close.partner_ids),
+                net_positions_fen=list(close.net_positions_fen),
+            )
+        )
         rows = [(e.entry_id, e.partner_id, int(e.kind), e.amount_fen) for e in close.entries]
         records += [
             CycleEntriesRecord(cycle_id=close.cycle_id, entries=list(chunk))
@@ -260,9 +297,14 @@ def _export_records(manifest: Manifest, books: _Books) -> list[Any]:
         ]
     for cycle_id, leaves in books.line_states.items():
         root = build_tree([compute_line_leaf(a, cycle_id, o) for a, o in leaves]).root
-        records.append(LineStateRecord(cycle_id=cycle_id, leaf_count=len(leaves),
-                                       total_outstanding_fen=sum(o for _a, o in leaves),
-                                       root="0x" + root.hex()))  # fmt: skip
+        records.append(
+            LineStateRecord(
+                cycle_id=cycle_id,
+                leaf_count=len(leaves),
+                total_outstanding_fen=sum(o for _a, o in leaves),
+                root="0x" + root.hex(),
+            )
+        )
         records += [
             LineStateLeavesRecord(cycle_id=cycle_id, leaves=list(chunk))
             for chunk in chunk_rows(leaves)
@@ -284,7 +326,9 @@ def _deploy(folder: Path, rpc_url: str) -> tuple[Manifest, Path, _Seeder, LocalA
         "mint", args=[accounts.relayer.address, MINT_FEN]
     )
     send_transaction(w3, accounts.deployer, {"to": addresses["SettlementToken"], "data": mint})  # type: ignore[typeddict-item]
-    sender = TxSender(JsonRpcClient(rpc_url), accounts.relayer, manifest.chain_id)
+    sender = TxSender(
+        JsonRpcClient(rpc_url, timeout_s=RPC_TIMEOUT_S), accounts.relayer, manifest.chain_id
+    )
     sender.sync_nonce()
     codecs = {name: ContractCodec(compiled.artifact(name).abi) for name in manifest.contracts}
     seeder = _Seeder(sender, sender.fetch_fees(), dict(addresses), codecs)
@@ -305,8 +349,13 @@ def run_audit_bench(
             export_path = folder / "books.ndjson"
             export = b"".join(encode_export(manifest.chain_id, _export_records(manifest, books)))
             export_path.write_bytes(export)
-            config = AuditConfig(rpc_url=anvil.rpc_url, manifest_path=manifest_path, export_path=export_path,
-                                 sample_size=sample, cache_dir=folder / "compile-cache")  # fmt: skip
+            config = AuditConfig(
+                rpc_url=anvil.rpc_url,
+                manifest_path=manifest_path,
+                export_path=export_path,
+                sample_size=sample,
+                cache_dir=folder / "compile-cache",
+            )
             started = time.perf_counter()
             report = run_audit(config)
             audit_s = time.perf_counter() - started

@@ -30,8 +30,8 @@ from datetime import date
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import Connection, make_url
 
 from node_api.auth.keys import Role, create_api_key
 from node_api.bench.cpu import postgres_cpu_s, tree_cpu_s
@@ -40,12 +40,28 @@ from node_api.config import Settings
 from node_api.db import Database
 from node_api.db.migrate import migrate
 from node_api.idempotency import KeyClaim
+from node_api.ledger.accounts import account_rows, funding_payable_spec, line_account_specs
 from node_api.ledger.business_date import set_business_date
+from node_api.ledger.schema import ledger_account_table
+from node_api.ledger.sql import bulk_insert, bulk_insert_returning_ids
 from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.authorize.decide import UseKind, UseRequest
-from node_api.lending.authorize.limits import ProductGroup
+from node_api.lending.authorize.limits import (
+    ROOT_PATH,
+    LimitLevel,
+    ProductGroup,
+    group_path,
+    product_path,
+)
 from node_api.lending.authorize.service import AuthorizationService
-from node_api.lending.lines import LineOpening, ProductLimit, open_credit_line
+from node_api.lending.lines import (
+    LineOpening,
+    ProductLimit,
+    credit_line_table,
+    fetch_line,
+    limit_node_table,
+    open_credit_line,
+)
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import parse_product_terms
 
@@ -59,7 +75,7 @@ def run_authorize_bench(
     duration_s: int = 10,
     concurrency: int = 64,
     workers: int = 2,
-    lines: int = 1000,
+    lines: int = 20_000,
     rate_per_s: int = 1000,
     inprocess_s: int = 5,
     profile: int = 0,
@@ -127,29 +143,94 @@ def _bench_product() -> dict[str, Any]:
 
 
 def _seed(url: str, count: int) -> tuple[list[int], str]:
-    """A business date, the product, `count` lines and a lender_app key."""
+    """A business date, the product, `count` lines and a lender_app key.
+
+    The first line is opened by `open_credit_line` (which also creates the node and
+    partner accounts); the others are copies of it written set-based, which is what
+    makes tens of thousands of lines quick to seed. `_check_copy` compares one copy
+    with the original.
+    """
     database = Database(url)
     caches = LendingCaches()
-    line_ids = []
     with database.engine.begin() as conn:
         set_business_date(conn, BENCH_DAY)
         register_product_version(conn, parse_product_terms(_bench_product()))
-    for start in range(0, count, 200):
+        first = open_credit_line(conn, _opening(0), caches.products)
+    line_ids = [first]
+    for start in range(1, count, 5_000):
         with database.engine.begin() as conn:
-            for index in range(start, min(start + 200, count)):
-                opening = LineOpening(
-                    customer_ref=f"bench-{index}",
-                    opened_on=BENCH_DAY,
-                    total_limit_fen=LINE_LIMIT_FEN,
-                    group_limits={ProductGroup.PURCHASE: LINE_LIMIT_FEN},
-                    products=[ProductLimit("BENCH", 1, LINE_LIMIT_FEN)],
-                )
-                line_ids.append(open_credit_line(conn, opening, caches.products))
+            line_ids += _copy_lines(conn, range(start, min(start + 5_000, count)))
+    with database.engine.connect() as conn:
+        _check_copy(conn, first, line_ids[-1])
     with database.session() as session:
         pepper = Settings().node_secret.get_secret_value().encode()
         token = create_api_key(session, Role.LENDER_APP, pepper=pepper, label="bench")
     database.dispose()
     return line_ids, token
+
+
+def _opening(index: int) -> LineOpening:
+    return LineOpening(
+        customer_ref=f"bench-{index}",
+        opened_on=BENCH_DAY,
+        total_limit_fen=LINE_LIMIT_FEN,
+        group_limits={ProductGroup.PURCHASE: LINE_LIMIT_FEN},
+        products=[ProductLimit("BENCH", 1, LINE_LIMIT_FEN)],
+    )
+
+
+def _copy_lines(conn: Connection, indexes: range) -> list[int]:
+    """Lines like the first one, written with a few set-based statements."""
+    line_ids = bulk_insert_returning_ids(
+        conn,
+        credit_line_table,
+        [
+            {"customer_ref": f"bench-{i}", "currency": "CNY", "status": "active",
+             "opened_on": BENCH_DAY, "bill_day": 5}
+            for i in indexes
+        ],
+    )  # fmt: skip
+    parents: list[int | None] = [None] * len(line_ids)
+    levels = [
+        (ROOT_PATH, LimitLevel.TOTAL, None),
+        (group_path(ProductGroup.PURCHASE), LimitLevel.GROUP, None),
+        (product_path(ProductGroup.PURCHASE, "BENCH"), LimitLevel.PRODUCT, ("BENCH", 1)),
+    ]
+    for path, level, product in levels:
+        rows = [
+            {"credit_line_id": line_id, "parent_id": parent, "path": path, "level": level.value,
+             "product_code": product[0] if product else None,
+             "product_version": product[1] if product else None,
+             "limit_fen": LINE_LIMIT_FEN, "temp_raise_fen": 0, "used_fen": 0}
+            for line_id, parent in zip(line_ids, parents, strict=True)
+        ]  # fmt: skip
+        parents = list(bulk_insert_returning_ids(conn, limit_node_table, rows))
+    specs = [
+        spec
+        for line_id in line_ids
+        for spec in line_account_specs(line_id)
+        + [funding_payable_spec(line_id, "BENCH", p) for p in ("bank-a", "lender")]
+    ]
+    bulk_insert(conn, ledger_account_table, account_rows(specs))
+    return line_ids
+
+
+def _check_copy(conn: Connection, original_id: int, copy_id: int) -> None:
+    """A copied line has the same tree and the same accounts as the original."""
+    original, copy = fetch_line(conn, original_id), fetch_line(conn, copy_id)
+    assert [(n.path, n.limit_fen) for n in original.nodes] == [
+        (n.path, n.limit_fen) for n in copy.nodes
+    ]
+    codes = conn.execute(
+        select(ledger_account_table.c.code).where(
+            ledger_account_table.c.credit_line_id.in_([original_id, copy_id])
+        )
+    ).scalars()
+    by_line: dict[str, set[str]] = {}
+    for code in codes:
+        _, line, kind = code.split(":", 2)
+        by_line.setdefault(line, set()).add(kind)
+    assert by_line[str(original_id)] == by_line[str(copy_id)]
 
 
 def _run_in_process(

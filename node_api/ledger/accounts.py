@@ -183,13 +183,9 @@ def node_account_specs() -> list[AccountSpec]:
     return [AccountSpec(node_account_code(kind), kind) for kind in NODE_ACCOUNT_TYPES]
 
 
-def ensure_accounts(conn: Connection, specs: Iterable[AccountSpec]) -> None:
-    """Create the accounts that do not exist yet; existing ones are left untouched.
-
-    Rows are inserted in code order, so two transactions creating overlapping sets
-    wait for each other instead of deadlocking.
-    """
-    rows = [
+def account_rows(specs: Iterable[AccountSpec]) -> list[dict[str, object]]:
+    """The `ledger_account` rows for these specs, in code order, balances zero."""
+    return [
         {
             "code": spec.code,
             "account_type": spec.account_type.value,
@@ -202,6 +198,15 @@ def ensure_accounts(conn: Connection, specs: Iterable[AccountSpec]) -> None:
         }
         for spec in sorted(set(specs), key=lambda spec: spec.code)
     ]
+
+
+def ensure_accounts(conn: Connection, specs: Iterable[AccountSpec]) -> None:
+    """Create the accounts that do not exist yet; existing ones are left untouched.
+
+    Rows are inserted in code order, so two transactions creating overlapping sets
+    wait for each other instead of deadlocking.
+    """
+    rows = account_rows(specs)
     if rows:
         insert_ignoring_conflicts(conn, ledger_account_table, rows, ["code"])
 

@@ -261,7 +261,7 @@ def mark_installments_billed(
     completed."""
     if not billed:
         return
-    items, plans = installment_table, installment_plan_table
+    items = installment_table
     update_rows(
         conn,
         items,
@@ -276,11 +276,65 @@ def mark_installments_billed(
         ],
     )
     plan_ids = sorted({item.plan_id for item, _ in billed})
+    _close_emptied_plans(conn, plan_ids, PlanStatus.COMPLETED, as_of)
+
+
+def settle_prepaid_installments(
+    conn: Connection, shortfall_fen: dict[int, int], as_of: date
+) -> dict[int, int]:
+    """Installments the customer already repaid with ordinary repayments end as paid off.
+
+    `shortfall_fen` is, per line, how much of its plans' unbilled principal is no longer
+    in its unbilled principal (repayments take the line's own purchases first, then plan
+    principal). Whole installments, latest first, are marked paid off (so their interest
+    and fee are never billed) while the shortfall covers them; plans left with nothing
+    scheduled are paid off. Returns the principal settled this way per line.
+    """
+    lines = sorted(line_id for line_id, fen in shortfall_fen.items() if fen > 0)
+    if not lines:
+        return {}
+    items, plans = installment_table, installment_plan_table
+    rows = conn.execute(
+        select(items.c.id, items.c.credit_line_id, items.c.plan_id, items.c.principal_fen)
+        .join(plans, plans.c.id == items.c.plan_id)
+        .where(
+            match_ids(conn, items.c.credit_line_id, lines)
+            & (items.c.status == InstallmentStatus.SCHEDULED.value)
+            & (plans.c.status == PlanStatus.ACTIVE.value)
+        )
+        .order_by(items.c.credit_line_id, items.c.bill_date.desc(), items.c.plan_id.desc())
+    )
+    left = dict(shortfall_fen)
+    settled: dict[int, int] = {}
+    paid_off: list[dict[str, Any]] = []
+    plan_ids: set[int] = set()
+    for installment_id, line_id, plan_id, principal_fen in rows:
+        if 0 < principal_fen <= left[line_id]:
+            left[line_id] -= principal_fen
+            settled[line_id] = settled.get(line_id, 0) + principal_fen
+            paid_off.append({"id": installment_id, "status": InstallmentStatus.PAID_OFF.value})
+            plan_ids.add(int(plan_id))
+    update_rows(conn, items, "id", paid_off)
+    _close_emptied_plans(conn, sorted(plan_ids), PlanStatus.PAID_OFF, as_of)
+    return settled
+
+
+def _close_emptied_plans(
+    conn: Connection, plan_ids: list[int], status: PlanStatus, as_of: date
+) -> None:
+    """Plans among `plan_ids` with no installment left to bill end with `status`."""
+    if not plan_ids:
+        return
+    items, plans = installment_table, installment_plan_table
     remaining = select(items.c.id).where(
         (items.c.plan_id == plans.c.id) & (items.c.status == InstallmentStatus.SCHEDULED.value)
     )
     conn.execute(
         update(plans)
-        .where(match_ids(conn, plans.c.id, plan_ids) & ~remaining.exists())
-        .values(status=PlanStatus.COMPLETED.value, closed_on=as_of)
+        .where(
+            match_ids(conn, plans.c.id, plan_ids)
+            & (plans.c.status == PlanStatus.ACTIVE.value)
+            & ~remaining.exists()
+        )
+        .values(status=status.value, closed_on=as_of)
     )

@@ -230,6 +230,12 @@ def quote_payoff(
     when = resolve_as_of(as_of, fetch_business_date(conn))
     schedule = get_plan_schedule(row)
     billed = fetch_billed_count(conn, plan_id)
+    if billed < schedule.tenor_months and schedule.installments[billed].due_date <= when:
+        raise ConflictError(
+            "an installment of this plan is billed at this day's end of day; ask again after it",
+            field="as_of",
+            code="installment_billing",
+        )
     terms = caches.products.get(conn, row.product_code, row.product_version)
     if kind is PayoffKind.CANCELLATION:
         return compute_cancellation_quote(

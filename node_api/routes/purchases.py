@@ -10,19 +10,25 @@ worker's group commit. A declined use is a 409 problem whose `code` says why
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from node_api.auth.keys import Principal, Role
 from node_api.deps import PrincipalCache, SessionDep, get_principal, require
 from node_api.errors import ForbiddenError
-from node_api.idempotency import KeyClaim, compute_request_hash, to_response
+from node_api.idempotency import (
+    IDEMPOTENCY_HEADER,
+    KeyClaim,
+    check_idempotency_key,
+    compute_request_hash,
+    to_response,
+)
 from node_api.lending.authorize.decide import UseKind, UseRequest
 from node_api.lending.authorize.service import service_for
 from node_api.lending.purchases import fetch_use, refund_purchase
@@ -41,38 +47,31 @@ from node_api.routes.credit_lines import (
 router = APIRouter(tags=["purchases"])
 
 UseId = Annotated[int, Path(ge=1, le=2**62, description="purchase or drawdown id")]
-_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer cn_...`")
-_USE_ROLES = (Role.LENDER_APP, Role.LENDER_ADMIN)
+_USE_ROLES = frozenset({Role.LENDER_APP, Role.LENDER_ADMIN})
+LINE_ID_MAX = 2**62
 
 
-def require_cached(
-    *roles: Role,
-) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    """An async role check: the cached principal without a thread hop; on a cache miss the
-    regular (sync) key check runs in the threadpool."""
-    allowed = frozenset(roles)
-
-    async def dependency(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        principal: Principal | None = None
-        if credentials is not None and credentials.credentials:
-            cache: PrincipalCache = request.app.state.principal_cache
-            principal = cache.get(credentials.credentials)
-        if principal is None:
-            principal = await run_in_threadpool(get_principal, request, credentials)
-        if principal.role not in allowed:
-            raise ForbiddenError(
-                f"role {principal.role.value} may not call this; allowed: "
-                + ", ".join(sorted(r.value for r in allowed))
-            )
-        return principal
-
-    return dependency
-
-
-UserDep = Annotated[Principal, Depends(require_cached(*_USE_ROLES))]
+async def authenticate(request: Request, roles: frozenset[Role]) -> Principal:
+    """The caller, from the in-process principal cache without a thread hop; on a cache
+    miss the regular (sync) key check runs in the threadpool. 401 or 403 otherwise."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    principal: Principal | None = None
+    if scheme.lower() == "bearer" and token:
+        cache: PrincipalCache = request.app.state.principal_cache
+        principal = cache.get(token)
+    if principal is None:
+        credentials = (
+            HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
+            if scheme.lower() == "bearer" and token
+            else None
+        )
+        principal = await run_in_threadpool(get_principal, request, credentials)
+    if principal.role not in roles:
+        raise ForbiddenError(
+            f"role {principal.role.value} may not call this; allowed: "
+            + ", ".join(sorted(r.value for r in roles))
+        )
+    return principal
 
 
 class PurchaseIn(StrictBody):
@@ -90,6 +89,9 @@ class DrawdownIn(StrictBody):
     currency: CurrencyStr
     product_code: ProductCodeStr | None = None
     as_of: date | None = None
+
+
+UseBody = TypeVar("UseBody", PurchaseIn, DrawdownIn)
 
 
 class UseOut(BaseModel):
@@ -142,26 +144,85 @@ class PurchaseOut(BaseModel):
     as_of: date
 
 
-async def _authorize(
-    request: Request, who: Principal, key: str, use: dict[str, Any], kind: UseKind
-) -> Response:
-    path = request.url.path
-    claim = KeyClaim(who.key_id, key, compute_request_hash("POST", path, use["body"]))
+def _line_id(request: Request) -> int:
+    raw = str(request.path_params.get("credit_line_id", ""))
+    if not raw.isdigit() or not 1 <= int(raw) <= LINE_ID_MAX:
+        raise RequestValidationError(
+            [{"loc": ("path", "credit_line_id"), "type": "int_parsing",
+              "msg": f"an integer from 1 to {LINE_ID_MAX}"}]
+        )  # fmt: skip
+    return int(raw)
+
+
+async def _parse(request: Request, model: type[UseBody]) -> UseBody:
+    """The body as `model`; errors exactly as FastAPI reports them (field names under
+    `body`), so the problem responses are the same as on every other route."""
+    content_type = request.headers.get("content-type", "application/json")
+    if "json" not in content_type:
+        raise RequestValidationError(
+            [{"loc": ("body",), "type": "model_attributes_type", "msg": "a JSON body is required"}]
+        )
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError(_under_body(error)) from None
+
+
+def _under_body(error: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors with their location under `body`, as FastAPI reports them."""
+    details: list[dict[str, Any]] = []
+    for detail in error.errors(include_url=False):
+        entry: dict[str, Any] = dict(detail)
+        entry["loc"] = ("body", *detail["loc"])
+        details.append(entry)
+    return details
+
+
+async def _authorize(request: Request, kind: UseKind, model: type[UseBody]) -> Response:
+    """Parse, authorize and submit one use to the worker's group commit.
+
+    No FastAPI dependencies on purpose: resolving them cost about 100 µs a request, a
+    third of the HTTP overhead of this route. Checks run in the order the dependencies
+    ran: who (401/403), the idempotency key (400), then path and body (422).
+    """
+    who = await authenticate(request, _USE_ROLES)
+    key = check_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
+    line_id = _line_id(request)
+    body = await _parse(request, model)
+    payload = body.model_dump(mode="json")
+    claim = KeyClaim(who.key_id, key, compute_request_hash("POST", request.url.path, payload))
     service = service_for(request.app.state, request.app.state.database)
     stored = await service.authorize(
         UseRequest(
             kind=kind,
-            credit_line_id=use["credit_line_id"],
-            amount_fen=use["body"]["amount_fen"],
-            currency=use["body"]["currency"],
-            channel_id=use["body"]["channel_id"],
+            credit_line_id=line_id,
+            amount_fen=body.amount_fen,
+            currency=body.currency,
+            channel_id=body.channel_id,
             claim=claim,
-            merchant_id=use["body"].get("merchant_id"),
-            product_code=use["body"].get("product_code"),
-            as_of=use["as_of"],
+            merchant_id=getattr(body, "merchant_id", None),
+            product_code=body.product_code,
+            as_of=body.as_of,
         )
     )
     return to_response(stored)
+
+
+def _openapi(model: type[BaseModel]) -> dict[str, Any]:
+    """What FastAPI would have documented for the parameters this route parses itself."""
+    return {
+        "parameters": [
+            {"name": "credit_line_id", "in": "path", "required": True,
+             "schema": {"type": "integer", "minimum": 1, "maximum": LINE_ID_MAX}},
+            {"name": IDEMPOTENCY_HEADER, "in": "header", "required": True,
+             "schema": {"type": "string", "minLength": 1, "maxLength": 255}},
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        },
+        "security": [{"HTTPBearer": []}],
+    }  # fmt: skip
 
 
 @router.post(
@@ -169,18 +230,12 @@ async def _authorize(
     status_code=201,
     response_model=UseOut,
     responses=PROBLEMS,
+    openapi_extra=_openapi(PurchaseIn),
 )
-async def post_purchase(
-    credit_line_id: LineId, body: PurchaseIn, request: Request, who: UserDep, key: IdempotencyKey
-) -> Response:
+async def post_purchase(request: Request) -> Response:
     """Authorize a scan-to-pay purchase: limits checked and reserved at every level,
     postings and the funding split written, all in the worker's group commit."""
-    use = {
-        "credit_line_id": credit_line_id,
-        "body": body.model_dump(mode="json"),
-        "as_of": body.as_of,
-    }
-    return await _authorize(request, who, key, use, UseKind.PURCHASE)
+    return await _authorize(request, UseKind.PURCHASE, PurchaseIn)
 
 
 @router.post(
@@ -188,17 +243,11 @@ async def post_purchase(
     status_code=201,
     response_model=UseOut,
     responses=PROBLEMS,
+    openapi_extra=_openapi(DrawdownIn),
 )
-async def post_drawdown(
-    credit_line_id: LineId, body: DrawdownIn, request: Request, who: UserDep, key: IdempotencyKey
-) -> Response:
+async def post_drawdown(request: Request) -> Response:
     """Authorize a cash drawdown on the line's cash product (origination fee included)."""
-    use = {
-        "credit_line_id": credit_line_id,
-        "body": body.model_dump(mode="json"),
-        "as_of": body.as_of,
-    }
-    return await _authorize(request, who, key, use, UseKind.CASH_DRAWDOWN)
+    return await _authorize(request, UseKind.CASH_DRAWDOWN, DrawdownIn)
 
 
 @router.post(
@@ -212,7 +261,7 @@ def post_refund(
     purchase_id: UseId,
     request: Request,
     session: SessionDep,
-    who: Annotated[Principal, Depends(require(*_USE_ROLES))],
+    who: Annotated[Principal, Depends(require(Role.LENDER_APP, Role.LENDER_ADMIN))],
     key: IdempotencyKey,
     body: RefundIn | None = None,
 ) -> Response:
@@ -242,7 +291,7 @@ def get_purchase(
     credit_line_id: LineId,
     purchase_id: UseId,
     session: SessionDep,
-    who: Annotated[Principal, Depends(require(*_USE_ROLES, Role.AUDITOR))],
+    who: Annotated[Principal, Depends(require(Role.LENDER_APP, Role.LENDER_ADMIN, Role.AUDITOR))],
 ) -> dict[str, Any]:
     """One purchase or drawdown: amount, refunds and open principal."""
     row = fetch_use(session.connection(), credit_line_id, purchase_id)

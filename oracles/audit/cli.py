@@ -130,4 +130,7 @@ def audit(
     typer.echo(
         f"{verdict}: {passed} of {len(report.checks)} checks passed; {json_path}, {html_path}"
     )
-    raise typer.Exit(0 if report.passed else 1)
+    if not report.passed:
+        # SystemExit rather than typer.Exit: `creditnet`'s main runs click with
+        # standalone_mode=False, which turns typer.Exit into a return value it drops.
+        raise SystemExit(1)

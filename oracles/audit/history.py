@@ -15,246 +15,51 @@ The fold is independent of the node's own indexer on purpose: the auditor trusts
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from sha3 import keccak_256
-
-from oracles.audit.events import AuditEvent, EventRef
-from oracles.audit.state_machine import (
-    AGREEMENT_ACTIVE,
-    CYCLE_DISPUTED,
-    CYCLE_FINALIZED,
-    CYCLE_FUNDED,
-    CYCLE_PROPOSED,
-    CYCLE_REJECTED,
-    is_legal_agreement_transition,
+from oracles.audit.events import AuditEvent
+from oracles.audit.history_cycles import (
+    claim_cycle,
+    dispute_cycle,
+    finalize_cycle,
+    fully_funded,
+    fund_cycle,
+    propose_cycle,
+    register_partner,
+    resolve_dispute,
+    set_partner_active,
 )
-
-ZERO_ADDRESS: Final = "0x0000000000000000000000000000000000000000"
-DEFAULT_ADMIN_ROLE: Final = "0x" + "00" * 32
-TRANSITIONS_CHECK: Final = "invariant.agreement_transitions"
-AGREEMENTS_CHECK: Final = "replay.agreements"
-LIFECYCLE_CHECK: Final = "invariant.cycle_lifecycle"
-
-
-@dataclass(frozen=True)
-class Anomaly:
-    """Something an event shows that the documented state machine forbids."""
-
-    check_id: str
-    problem: str
-    ref: EventRef
-    address: str
-    values: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    ref: EventRef
-    from_status: int
-    to_status: int
-    reason_code: int
-
-
-@dataclass(frozen=True)
-class LimitChange:
-    ref: EventRef
-    old_limit_fen: int
-    new_limit_fen: int
-    reason_code: int
-
-
-@dataclass
-class AgreementReplay:
-    """An agreement as its events describe it. `opened` is None when it was seeded from
-    the views because it opened before the replayed window."""
-
-    agreement_id: str
-    borrower_ref: str
-    terms_hash: str
-    product_code: int
-    limit_fen: int
-    apr_bps: int
-    opened_at: int
-    commitment: str
-    status: int
-    last_reason_code: int
-    change_count: int
-    opened: EventRef | None
-    opened_limit_fen: int = 0
-    status_history: list[StatusChange] = field(default_factory=list)
-    limit_history: list[LimitChange] = field(default_factory=list)
-
-
-@dataclass
-class CycleReplay:
-    """A settlement cycle as its events describe it (amounts in fen)."""
-
-    cycle_id: int
-    entries_root: str
-    entry_count: int
-    partner_ids: tuple[int, ...]
-    net_positions_fen: tuple[int, ...]
-    dispute_deadline: int
-    status: int
-    proposed: EventRef | None
-    disputes: list[tuple[int, str, EventRef]] = field(default_factory=list)
-    resolutions: list[tuple[bool, EventRef]] = field(default_factory=list)
-    finalized: EventRef | None = None
-    fully_funded: EventRef | None = None
-    fundings: dict[int, tuple[int, EventRef]] = field(default_factory=dict)
-    claims: dict[int, tuple[int, str, EventRef]] = field(default_factory=dict)
-    total_due_fen: int = 0
-    funded_fen: int = 0
-    claimed_fen: int = 0
-    seeded_disputed: set[int] = field(default_factory=set)
-    seeded_settled: set[int] = field(default_factory=set)
-    """Partners disputed / settled before a partial replay's window (from the views)."""
-
-    def is_settled(self, partner_id: int) -> bool:
-        return (
-            partner_id in self.fundings
-            or partner_id in self.claims
-            or partner_id in self.seeded_settled
-        )
-
-    def is_disputed(self, partner_id: int) -> bool:
-        disputed = any(p == partner_id for p, _reason, _ref in self.disputes)
-        return disputed or partner_id in self.seeded_disputed
-
-    def position_of(self, partner_id: int) -> int | None:
-        """The listed partner's net position, or None when not listed."""
-        for listed, net_fen in zip(self.partner_ids, self.net_positions_fen, strict=True):
-            if listed == partner_id:
-                return net_fen
-        return None
-
-
-@dataclass
-class PartnerReplay:
-    partner_id: int
-    role: int
-    payout: str
-    active: bool
-    registered: EventRef | None
-
-
-@dataclass(frozen=True)
-class SignerSet:
-    version: int
-    signers: tuple[str, ...]
-    threshold: int
-    ref: EventRef
-
-
-@dataclass(frozen=True)
-class RoleChange:
-    contract: str
-    address: str
-    role: str
-    account: str
-    sender: str
-    granted: bool
-    ref: EventRef
-
-
-@dataclass(frozen=True)
-class LineStateReplay:
-    cycle_id: int
-    root: str
-    count: int
-    total_outstanding_fen: int
-    submitter: str
-    ref: EventRef
-
-
-@dataclass(frozen=True)
-class ReportConsumed:
-    consumer: str
-    report_id: str
-    digest: str
-    signer_set_version: int
-    ref: EventRef
-
-
-@dataclass(frozen=True)
-class AdminAction:
-    """A privileged action: role change, signer set, pause, dispute ruling, mint, partner."""
-
-    contract: str
-    address: str
-    category: str
-    description: str
-    ref: EventRef
-    sender: str = ""
-
-
-@dataclass
-class ReplayedState:
-    """Everything the events say; `contracts` maps contract name -> lowercase address."""
-
-    contracts: dict[str, str]
-    agreements: dict[str, AgreementReplay] = field(default_factory=dict)
-    cycles: dict[int, CycleReplay] = field(default_factory=dict)
-    partners: dict[int, PartnerReplay] = field(default_factory=dict)
-    signer_sets: list[SignerSet] = field(default_factory=list)
-    role_changes: list[RoleChange] = field(default_factory=list)
-    role_members: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-    role_admins: dict[tuple[str, str], str] = field(default_factory=dict)
-    paused: dict[str, bool] = field(default_factory=dict)
-    line_states: dict[int, LineStateReplay] = field(default_factory=dict)
-    reports: list[ReportConsumed] = field(default_factory=list)
-    token_supply_fen: int = 0
-    token_balances_fen: dict[str, int] = field(default_factory=dict)
-    admin_actions: list[AdminAction] = field(default_factory=list)
-    anomalies: list[Anomaly] = field(default_factory=list)
-    event_count: int = 0
-    role_names: dict[str, str] = field(default_factory=dict)
-    """Role hash -> name (`RELAYER_ROLE`), for readable admin actions."""
-
-    def role_name(self, role: str) -> str:
-        return self.role_names.get(role.lower(), role)
-
-    def signer_set_at(self, order: tuple[int, int]) -> SignerSet | None:
-        """The signer set in force just before the event at `order` (block, log index)."""
-        current: SignerSet | None = None
-        for signer_set in self.signer_sets:
-            if signer_set.ref.order < order:
-                current = signer_set
-        return current
-
-    def note(self, check_id: str, problem: str, event: AuditEvent, **values: Any) -> None:
-        self.anomalies.append(Anomaly(check_id, problem, event.ref, event.address, values))
-
-    def admin(self, event: AuditEvent, category: str, description: str, sender: str = "") -> None:
-        self.admin_actions.append(
-            AdminAction(event.contract, event.address, category, description, event.ref, sender)
-        )
-
+from oracles.audit.leaves import compute_agreement_commitment
+from oracles.audit.replay_state import (
+    AGREEMENTS_CHECK,
+    LIFECYCLE_CHECK,
+    TRANSITIONS_CHECK,
+    ZERO_ADDRESS,
+    AgreementReplay,
+    LimitChange,
+    LineStateReplay,
+    ReplayedState,
+    ReportConsumed,
+    RoleChange,
+    SignerSet,
+    StatusChange,
+)
+from oracles.audit.state_machine import AGREEMENT_ACTIVE, is_legal_agreement_transition
 
 Handler = Callable[[ReplayedState, AuditEvent], None]
 
 
-def _word(value: int) -> bytes:
-    return value.to_bytes(32, "big")
-
-
 def compute_commitment(agreement: AgreementReplay) -> str:
-    """keccak256(abi.encode(AgreementInput)) of the opening fields, as the registry stores
-    it: seven static words (three bytes32, then uint32, uint64, uint32, uint64)."""
-    encoded = b"".join(
-        (
-            bytes.fromhex(agreement.agreement_id[2:]),
-            bytes.fromhex(agreement.borrower_ref[2:]),
-            bytes.fromhex(agreement.terms_hash[2:]),
-            _word(agreement.product_code),
-            _word(agreement.opened_limit_fen),
-            _word(agreement.apr_bps),
-            _word(agreement.opened_at),
-        )
+    """The registry's commitment of an agreement's opening fields (see `leaves`)."""
+    return compute_agreement_commitment(
+        agreement.agreement_id,
+        agreement.borrower_ref,
+        agreement.terms_hash,
+        agreement.product_code,
+        agreement.opened_limit_fen,
+        agreement.apr_bps,
+        agreement.opened_at,
     )
-    return "0x" + str(keccak_256(encoded).hexdigest())
 
 
 def _open_agreement(state: ReplayedState, event: AuditEvent) -> None:
@@ -360,164 +165,6 @@ def _commit_line_state(state: ReplayedState, event: AuditEvent) -> None:
     )
 
 
-def _propose_cycle(state: ReplayedState, event: AuditEvent) -> None:
-    args = event.args
-    cycle_id = int(args["cycleId"])
-    if cycle_id in state.cycles:
-        state.note(LIFECYCLE_CHECK, f"cycle {cycle_id} proposed twice", event)
-        return
-    positions = tuple(int(value) for value in args["netPositions"])
-    state.cycles[cycle_id] = CycleReplay(
-        cycle_id=cycle_id,
-        entries_root=str(args["entriesRoot"]),
-        entry_count=int(args["entryCount"]),
-        partner_ids=tuple(int(value) for value in args["partnerIds"]),
-        net_positions_fen=positions,
-        dispute_deadline=int(args["disputeDeadline"]),
-        status=CYCLE_PROPOSED,
-        proposed=event.ref,
-        total_due_fen=sum(value for value in positions if value > 0),
-    )
-
-
-def _cycle_in(
-    state: ReplayedState, event: AuditEvent, allowed: tuple[int, ...], action: str
-) -> CycleReplay | None:
-    """The event's cycle, after noting an anomaly when it is unknown or in a wrong status."""
-    cycle_id = int(event.args["cycleId"])
-    cycle = state.cycles.get(cycle_id)
-    if cycle is None:
-        state.note(LIFECYCLE_CHECK, f"{action} of cycle {cycle_id} never proposed", event)
-        return None
-    if cycle.status not in allowed:
-        state.note(
-            LIFECYCLE_CHECK,
-            f"{action} of cycle {cycle_id} in status {cycle.status}",
-            event,
-            status=cycle.status,
-        )
-    return cycle
-
-
-def _dispute_cycle(state: ReplayedState, event: AuditEvent) -> None:
-    cycle = _cycle_in(state, event, (CYCLE_PROPOSED, CYCLE_DISPUTED), "dispute")
-    if cycle is None:
-        return
-    partner_id = int(event.args["partnerId"])
-    if cycle.position_of(partner_id) is None:
-        state.note(
-            LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: dispute by unlisted {partner_id}", event
-        )
-    cycle.disputes.append((partner_id, str(event.args["reason"]), event.ref))
-    cycle.status = CYCLE_DISPUTED
-
-
-def _resolve_dispute(state: ReplayedState, event: AuditEvent) -> None:
-    upheld = bool(event.args["upheld"])
-    verdict = "upheld (cycle rejected)" if upheld else "dismissed"
-    state.admin(event, "dispute", f"dispute of cycle {event.args['cycleId']} {verdict}")
-    cycle = _cycle_in(state, event, (CYCLE_DISPUTED,), "dispute resolution")
-    if cycle is None:
-        return
-    cycle.resolutions.append((upheld, event.ref))
-    cycle.status = CYCLE_REJECTED if upheld else CYCLE_PROPOSED
-
-
-def _finalize_cycle(state: ReplayedState, event: AuditEvent) -> None:
-    cycle = _cycle_in(state, event, (CYCLE_PROPOSED,), "finalization")
-    if cycle is None:
-        return
-    if str(event.args["entriesRoot"]) != cycle.entries_root:
-        state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id} finalized with another root", event)
-    cycle.finalized = event.ref
-    cycle.status = CYCLE_FUNDED if cycle.total_due_fen == 0 else CYCLE_FINALIZED
-
-
-def _fund_cycle(state: ReplayedState, event: AuditEvent) -> None:
-    cycle = _cycle_in(state, event, (CYCLE_FINALIZED,), "funding")
-    if cycle is None:
-        return
-    partner_id, amount_fen = int(event.args["partnerId"]), int(event.args["amount"])
-    net_fen = cycle.position_of(partner_id)
-    if net_fen is None or net_fen >= 0 or -net_fen != amount_fen:
-        state.note(
-            LIFECYCLE_CHECK,
-            f"cycle {cycle.cycle_id}: partner {partner_id} funded {amount_fen} fen, "
-            f"position {net_fen}",
-            event,
-        )
-    if cycle.is_settled(partner_id):
-        state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: {partner_id} funded twice", event)
-    cycle.fundings[partner_id] = (amount_fen, event.ref)
-    cycle.funded_fen += amount_fen
-    if cycle.funded_fen == cycle.total_due_fen:
-        cycle.status = CYCLE_FUNDED
-
-
-def _fully_funded(state: ReplayedState, event: AuditEvent) -> None:
-    cycle = state.cycles.get(int(event.args["cycleId"]))
-    if cycle is None or cycle.status != CYCLE_FUNDED:
-        state.note(LIFECYCLE_CHECK, f"cycle {event.args['cycleId']} fully funded early", event)
-        return
-    if int(event.args["totalDueFen"]) != cycle.funded_fen:
-        state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: fully funded amount differs", event)
-    cycle.fully_funded = event.ref
-
-
-def _claim_cycle(state: ReplayedState, event: AuditEvent) -> None:
-    cycle = _cycle_in(state, event, (CYCLE_FUNDED,), "claim")
-    if cycle is None:
-        return
-    args = event.args
-    partner_id, amount_fen, payout = (
-        int(args["partnerId"]),
-        int(args["amount"]),
-        str(args["payout"]),
-    )
-    net_fen = cycle.position_of(partner_id)
-    if net_fen is None or net_fen != amount_fen:
-        state.note(
-            LIFECYCLE_CHECK,
-            f"cycle {cycle.cycle_id}: partner {partner_id} claimed {amount_fen} fen, "
-            f"position {net_fen}",
-            event,
-        )
-    partner = state.partners.get(partner_id)
-    if partner is not None and partner.payout.lower() != payout.lower():
-        state.note(
-            LIFECYCLE_CHECK,
-            f"cycle {cycle.cycle_id}: claim paid to {payout}, not the payout",
-            event,
-        )
-    if cycle.is_settled(partner_id):
-        state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: {partner_id} claimed twice", event)
-    cycle.claims[partner_id] = (amount_fen, payout, event.ref)
-    cycle.claimed_fen += amount_fen
-
-
-def _register_partner(state: ReplayedState, event: AuditEvent) -> None:
-    args = event.args
-    partner_id = int(args["partnerId"])
-    state.admin(event, "partner", f"partner {partner_id} registered, payout {args['payout']}")
-    if partner_id in state.partners:
-        state.note(LIFECYCLE_CHECK, f"partner {partner_id} registered twice", event)
-    state.partners[partner_id] = PartnerReplay(
-        partner_id, int(args["role"]), str(args["payout"]), True, event.ref
-    )
-
-
-def _set_partner_active(state: ReplayedState, event: AuditEvent) -> None:
-    partner_id, active = int(event.args["partnerId"]), bool(event.args["active"])
-    state.admin(
-        event, "partner", f"partner {partner_id} {'activated' if active else 'deactivated'}"
-    )
-    partner = state.partners.get(partner_id)
-    if partner is None:
-        state.note(LIFECYCLE_CHECK, f"partner {partner_id} toggled before registration", event)
-        return
-    partner.active = active
-
-
 def _change_signers(state: ReplayedState, event: AuditEvent) -> None:
     args = event.args
     signers = tuple(str(signer) for signer in args["signers"])
@@ -617,15 +264,15 @@ HANDLERS: Final[dict[str, Handler]] = {
     "AgreementLimitAmended": _amend_limit,
     "AgreementStatusChanged": _change_status,
     "LineStateCommitted": _commit_line_state,
-    "CycleProposed": _propose_cycle,
-    "CycleDisputed": _dispute_cycle,
-    "DisputeResolved": _resolve_dispute,
-    "CycleFinalized": _finalize_cycle,
-    "CycleFunded": _fund_cycle,
-    "CycleFullyFunded": _fully_funded,
-    "CycleClaimed": _claim_cycle,
-    "PartnerRegistered": _register_partner,
-    "PartnerActiveSet": _set_partner_active,
+    "CycleProposed": propose_cycle,
+    "CycleDisputed": dispute_cycle,
+    "DisputeResolved": resolve_dispute,
+    "CycleFinalized": finalize_cycle,
+    "CycleFunded": fund_cycle,
+    "CycleFullyFunded": fully_funded,
+    "CycleClaimed": claim_cycle,
+    "PartnerRegistered": register_partner,
+    "PartnerActiveSet": set_partner_active,
     "SignerSetChanged": _change_signers,
     "ReportConsumed": _consume_report,
     "RoleGranted": _role_change(granted=True),

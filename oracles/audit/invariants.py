@@ -28,8 +28,8 @@ from eth_utils.address import is_address
 
 from oracles.audit.audited import CLEARING_HOUSE, CREDIT_REGISTRY, ORACLE_QUORUM, AuditedContracts
 from oracles.audit.checks import CheckResult, Evidence, make_check
-from oracles.audit.history import LIFECYCLE_CHECK, TRANSITIONS_CHECK, ReplayedState
 from oracles.audit.quorum import QuorumFinding, judge_cycle, judge_line_state
+from oracles.audit.replay_state import LIFECYCLE_CHECK, TRANSITIONS_CHECK, ReplayedState
 from oracles.audit.source_verify import DecodedCall, DeploymentFacts
 from oracles.audit.state_machine import CYCLE_FUNDED
 from oracles.manifest import Manifest

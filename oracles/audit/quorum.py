@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oracles.audit.events import EventRef
-from oracles.audit.history import CycleReplay, LineStateReplay, ReplayedState, SignerSet
+from oracles.audit.replay_state import CycleReplay, LineStateReplay, ReplayedState, SignerSet
 from oracles.audit.source_verify import DecodedCall, decode_function_call
 from oracles.eip712 import cycle_report_digest, line_state_report_digest, recover_signer
 

@@ -14,17 +14,14 @@
   (the audited block's hash), the stored canonical terms hash to the terms hash the
   books and the chain record.
 
-Leaves and roots are computed here from the on-chain definitions (see `export_format`),
-with the OpenZeppelin StandardMerkleTree layout of `settlement.merkle`.
+Leaves, roots and commitments come from `leaves` (the contracts' definitions).
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
 
 from sha3 import keccak_256
 
@@ -32,58 +29,26 @@ from oracles.audit.audited import CLEARING_HOUSE, CREDIT_REGISTRY, AuditedContra
 from oracles.audit.checks import CheckResult, Evidence, make_check
 from oracles.audit.export_format import FORMAT_VERSION, AgreementRecord
 from oracles.audit.export_reader import BooksExport, ExportedCycle
-from oracles.audit.history import AgreementReplay, CycleReplay, ReplayedState
+from oracles.audit.leaves import (
+    compute_agreement_commitment,
+    compute_entry_leaf,
+    compute_line_leaf,
+    compute_root,
+)
+from oracles.audit.replay_state import AgreementReplay, CycleReplay, ReplayedState
 from oracles.manifest import Manifest
-from settlement.merkle import build_tree
-
-INT256_BYTES: Final = 32
 
 
-def _double_hash(encoded: bytes) -> bytes:
-    digest: bytes = keccak_256(keccak_256(encoded).digest()).digest()
-    return digest
-
-
-def compute_entry_leaf(
-    cycle_id: int, entry_id: int, partner_id: int, kind: int, amount_fen: int
-) -> bytes:
-    """The settlement leaf of one entry, as `ClearingHouse.computeEntryLeaf` defines it."""
-    return _double_hash(
-        cycle_id.to_bytes(32, "big")
-        + entry_id.to_bytes(32, "big")
-        + partner_id.to_bytes(32, "big")
-        + kind.to_bytes(32, "big")
-        + amount_fen.to_bytes(INT256_BYTES, "big", signed=True)
+def _exported_commitment(record: AgreementRecord) -> str:
+    return compute_agreement_commitment(
+        record.agreement_id,
+        record.borrower_ref,
+        record.terms_hash,
+        record.product_code,
+        record.limit_fen,
+        record.apr_bps,
+        record.opened_at,
     )
-
-
-def compute_line_leaf(agreement_id: str, cycle_id: int, outstanding_fen: int) -> bytes:
-    """The line-state leaf, as `CreditRegistry.verifyLineBalance` defines it."""
-    return _double_hash(
-        bytes.fromhex(agreement_id[2:])
-        + cycle_id.to_bytes(32, "big")
-        + outstanding_fen.to_bytes(32, "big")
-    )
-
-
-def compute_root(leaves: Sequence[bytes]) -> str:
-    return "0x" + build_tree(leaves).root.hex() if leaves else "0x" + "00" * 32
-
-
-def compute_agreement_commitment(record: AgreementRecord) -> str:
-    """keccak256(abi.encode(AgreementInput)) of the exported opening fields."""
-    encoded = b"".join(
-        (
-            bytes.fromhex(record.agreement_id[2:]),
-            bytes.fromhex(record.borrower_ref[2:]),
-            bytes.fromhex(record.terms_hash[2:]),
-            record.product_code.to_bytes(32, "big"),
-            record.limit_fen.to_bytes(32, "big"),
-            record.apr_bps.to_bytes(32, "big"),
-            record.opened_at.to_bytes(32, "big"),
-        )
-    )
-    return "0x" + str(keccak_256(encoded).hexdigest())
 
 
 @dataclass(frozen=True)
@@ -145,12 +110,11 @@ def check_agreements(ctx: ReconcileContext) -> CheckResult:
         if exported is None:
             problem = f"agreement {agreement.agreement_id} is on-chain but not in the books"
         elif (
-            agreement.opened is not None
-            and compute_agreement_commitment(exported) != agreement.commitment
+            agreement.opened is not None and _exported_commitment(exported) != agreement.commitment
         ):
             problem = (
                 f"agreement {agreement.agreement_id}: the books' opening fields hash to "
-                f"{compute_agreement_commitment(exported)}, "
+                f"{_exported_commitment(exported)}, "
                 f"on-chain commitment {agreement.commitment}"
             )
         else:

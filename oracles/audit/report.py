@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from oracles.audit.checks import CheckResult, Evidence
-from oracles.audit.history import AdminAction, SignerSet
+from oracles.audit.replay_state import AdminAction, SignerSet
 from oracles.audit.source_verify import ContractVerification
 
 REPORT_FORMAT: Final = "creditnet-audit-report"
@@ -150,7 +150,8 @@ def _check_row(check: CheckResult) -> str:
             f"{len(check.evidence)}{more}</summary>{_evidence_rows(check.evidence)}</details>"
         )
     return (
-        f"<tr><td><code>{_e(check.id)}</code></td><td>{_e(check.title)}</td>"
+        f'<tr id="{_e(check.id)}"><td><code>{_e(check.id)}</code></td>'
+        f"<td>{_e(check.title)}</td>"
         f"<td>{_badge(check.passed)}</td><td>{_e(check.message)}{evidence}</td></tr>"
     )
 
@@ -206,6 +207,7 @@ def render_html(report: AuditReport) -> str:
             f'<div class="banner {verdict}">{_badge(report.passed)} '
             f"{len(report.checks) - failed} of {len(report.checks)} checks passed"
             f"{f', {failed} failed' if failed else ''}.</div>",
+            _render_failures(report),
             _table(["figure", "value"], sorted(report.summary.items())),
             "<h2>Checks</h2><table><tr><th>id</th><th>check</th><th>result</th>"
             f"<th>finding</th></tr>{checks}</table>",
@@ -215,6 +217,18 @@ def render_html(report: AuditReport) -> str:
             "</body></html>",
         ]
     )
+
+
+def _render_failures(report: AuditReport) -> str:
+    """The failed checks first, each linking to its row with the evidence."""
+    failed = report.failed_checks()
+    if not failed:
+        return ""
+    items = "".join(
+        f'<li><a href="#{_e(check.id)}"><code>{_e(check.id)}</code></a>: {_e(check.message)}</li>'
+        for check in failed
+    )
+    return f"<h2>Failed checks</h2><ul>{items}</ul>"
 
 
 def _render_context(report: AuditReport) -> str:

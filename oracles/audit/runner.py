@@ -20,7 +20,7 @@ from oracles.audit.chain_reader import ChainReader
 from oracles.audit.checks import CheckResult, Evidence, make_check
 from oracles.audit.events import UndecodedLog, decode_logs
 from oracles.audit.export_reader import BooksExport, read_export_api, read_export_path
-from oracles.audit.history import AdminAction, ReplayedState, replay
+from oracles.audit.history import replay
 from oracles.audit.invariants import (
     build_invariant_checks,
     compute_known_addresses,
@@ -35,6 +35,7 @@ from oracles.audit.recompile import (
     recompile,
 )
 from oracles.audit.reconcile import ReconcileContext, build_reconcile_checks
+from oracles.audit.replay_state import AdminAction, ReplayedState
 from oracles.audit.report import AuditReport
 from oracles.audit.seeding import seed_before_window
 from oracles.audit.source_verify import build_source_checks, verify_sources

@@ -22,7 +22,7 @@ from oracles.audit.audited import (
 )
 from oracles.audit.chain_reader import ChainReader
 from oracles.audit.events import AuditEvent, EventRef
-from oracles.audit.history import (
+from oracles.audit.replay_state import (
     ZERO_ADDRESS,
     AgreementReplay,
     CycleReplay,
@@ -30,7 +30,7 @@ from oracles.audit.history import (
     ReplayedState,
     SignerSet,
 )
-from oracles.audit.state_views import CallSpec, run_views
+from oracles.audit.view_calls import CallSpec, run_views
 
 SEED_LOG_INDEX: Final = 2**31
 AGREEMENT_CHANGES: Final = frozenset({"AgreementLimitAmended", "AgreementStatusChanged"})

@@ -9,12 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
-from node_api.ledger.postings import BatchDraft, PostingLine
+from node_api.ledger.postings import BatchDraft, PostingLine, post_batches
 from node_api.ledger.schema import posting_batch_table
 from node_api.lending.bills import Movement
 from node_api.lending.bulk_sql import match_values
 from node_api.lending.eod.context import EodContext, get_business_key
-from node_api.lending.eod.ledger_writer import post_eod_batches
 
 
 class EodStep:
@@ -88,7 +87,9 @@ def charge_draft(
 
 def post_drafts(conn: Connection, ctx: EodContext, drafts: Sequence[BatchDraft | None]) -> int:
     """Post the batches in one go; return how many were posted."""
-    return post_eod_batches(conn, ctx, drafts)
+    real = [draft for draft in drafts if draft is not None]
+    post_batches(conn, real, ctx.caches.accounts)
+    return len(real)
 
 
 def fetch_posted_subjects(

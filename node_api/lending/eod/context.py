@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, any_, bindparam, case, func, select
@@ -16,6 +16,8 @@ from sqlalchemy.engine import Connection
 from node_api.ledger.accounts import (
     ACCOUNT_RULES,
     LINE_ACCOUNT_TYPES,
+    AccountIdCache,
+    AccountRef,
     AccountType,
 )
 from node_api.ledger.schema import ledger_account_table
@@ -32,13 +34,19 @@ BoundaryHook = Callable[[str, str, int], None]
 batch: tests use it to inject a crash at an exact step/batch boundary."""
 
 
+EOD_ACCOUNT_CACHE_ENTRIES = 4_000_000
+"""End of day reads every active line's accounts: far more than a worker caches."""
+
+
+def _eod_caches() -> LendingCaches:
+    return LendingCaches(accounts=AccountIdCache(max_entries=EOD_ACCOUNT_CACHE_ENTRIES))
+
+
 @dataclass
 class EodContext:
-    caches: LendingCaches = field(default_factory=LendingCaches)
+    caches: LendingCaches = field(default_factory=_eod_caches)
     batch_lines: int = DEFAULT_BATCH_LINES
     on_boundary: BoundaryHook | None = None
-    account_ids: dict[str, int] = field(default_factory=dict)
-    """Ledger account ids by code, learned while reading lines (ids never change)."""
 
 
 @dataclass
@@ -106,18 +114,20 @@ def _read_balances(
     statement = _balances_statement(tuple(kinds), is_postgresql(conn))
     rows = conn.execute(statement, {"line_ids": list(line_ids)})
     found: dict[int, dict[AccountType, int]] = {}
-    signs = [(kind, ACCOUNT_RULES[kind].normal_sign, f":{kind.value}") for kind in kinds]
-    remembered = ctx.account_ids
+    rules = [(kind, ACCOUNT_RULES[kind], f":{kind.value}") for kind in kinds]
+    accounts = ctx.caches.accounts
     for row in rows:
         line_id = int(row[0])
         prefix = f"line:{line_id}"
         balances = dict.fromkeys(LINE_ACCOUNT_TYPES, 0)
-        for index, (kind, sign, suffix) in enumerate(signs):
-            balances[kind] = int(row[1 + 2 * index]) * sign
+        for index, (kind, rule, suffix) in enumerate(rules):
+            balances[kind] = int(row[1 + 2 * index]) * rule.normal_sign
             account_id = row[2 + 2 * index]
             if account_id is not None:
-                # The code as `line_account_code` writes it, built without its checks.
-                remembered[prefix + suffix] = int(account_id)
+                # The code as `line_account_code` writes it, built without its checks; the
+                # posting code then needs no query to find these accounts.
+                ref = AccountRef(int(account_id), rule.normal_sign, rule.floor_fen)
+                accounts.remember(prefix + suffix, ref)
         found[line_id] = balances
     return found
 

@@ -28,6 +28,7 @@ from node_api.lending.installment_store import (
     fetch_due_installments,
     fetch_plan_unbilled_principal,
     mark_installments_billed,
+    settle_prepaid_installments,
 )
 from node_api.lending.installment_tables import installment_plan_table
 from node_api.lending.lines import credit_line_table
@@ -122,7 +123,7 @@ def run_bill_batch(
     )
     ids = sorted(set(facts) - set(billed))
     states = fetch_line_states(conn, ids)
-    planned = fetch_plan_unbilled_principal(conn, ids)
+    planned = _plan_principal(conn, facts, ids, as_of)
     due = fetch_due_installments(conn, ids, as_of)
     activity = fetch_cycle_activity(conn, ids, get_cycle_start(as_of), as_of)
     drafts, rows = [], []
@@ -148,6 +149,21 @@ def run_bill_batch(
         as_of,
     )
     return BatchResult(len(ids), posted, sum(row["statement_balance_fen"] for row in rows))
+
+
+def _plan_principal(
+    conn: Connection, facts: dict[int, LineFacts], ids: list[int], as_of: date
+) -> dict[int, int]:
+    """Plans' unbilled principal per line, after ending installments already repaid."""
+    planned = fetch_plan_unbilled_principal(conn, ids)
+    shortfall = {
+        line_id: planned_fen - facts[line_id].balances[AccountType.PRINCIPAL_UNBILLED]
+        for line_id, planned_fen in planned.items()
+    }
+    if any(fen > 0 for fen in shortfall.values()):
+        settle_prepaid_installments(conn, shortfall, as_of)
+        planned = fetch_plan_unbilled_principal(conn, ids)
+    return planned
 
 
 def _insert_bills(conn: Connection, rows: list[dict[str, Any]]) -> dict[int, int]:

@@ -65,7 +65,7 @@ def _store_cycle(conn: sa.Connection, close: CycleClose) -> None:
                 "partner_id": e.partner_id,
                 "kind": int(e.kind),
                 "amount_fen": e.amount_fen,
-            }  # fmt: skip
+            }
             for e in close.entries
         ],
     )

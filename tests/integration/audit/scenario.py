@@ -21,6 +21,7 @@ from web3.types import TxReceipt
 
 from node_api.lending.products import canonical_terms_json, parse_product_terms, terms_hash_hex
 from oracles.anvil import AnvilProcess
+from oracles.audit.checks import CheckResult
 from oracles.audit.export_format import (
     AgreementRecord,
     CycleEntriesRecord,
@@ -31,8 +32,7 @@ from oracles.audit.export_format import (
     ProductTermsRecord,
     encode_export,
 )
-from oracles.audit.checks import CheckResult
-from oracles.audit.reconcile import compute_line_leaf
+from oracles.audit.leaves import compute_line_leaf
 from oracles.audit.report import AuditReport
 from oracles.chain import LocalAccounts, send_transaction
 from oracles.compiler import CompiledContracts
@@ -154,7 +154,7 @@ def open_agreements(scenario: Scenario, records: list[AgreementRecord]) -> None:
 
 def make_entries(cycle_id: int, positions: dict[int, list[int]]) -> list[SettlementEntry]:
     """Entries numbered from 1, per partner in id order (amounts in fen)."""
-    entries = []
+    entries: list[SettlementEntry] = []
     kinds = (EntryKind.PRINCIPAL_FUNDED, EntryKind.INTEREST_SHARE, EntryKind.SERVICE_FEE)
     for partner_id, amounts in sorted(positions.items()):
         for amount_fen in amounts:
@@ -226,9 +226,15 @@ def commit_line_state(
     )
     signatures = sorted_signatures(scenario.signers(), digest)
     scenario.send(
-        scenario.outsider, "CreditRegistry", "commitLineStateWithReport",
-        cycle_id, root, count, total_fen, signatures,
-    )  # fmt: skip
+        scenario.outsider,
+        "CreditRegistry",
+        "commitLineStateWithReport",
+        cycle_id,
+        root,
+        count,
+        total_fen,
+        signatures,
+    )
 
 
 def build_clean_history(scenario: Scenario) -> None:

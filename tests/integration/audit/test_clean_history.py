@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.audit.conftest import AuditFn
-from tests.integration.audit.scenario import Scenario, check_of, failed_ids
+from tests.integration.audit.scenario import Scenario, failed_ids
 
 pytestmark = pytest.mark.chain
 

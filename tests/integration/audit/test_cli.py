@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,8 +30,20 @@ def _invoke(scenario: Scenario, tmp_path: Path, *extra: str) -> tuple[int, str, 
         tmp_path / "books.ndjson", scenario.manifest.chain_id, books_records(scenario)
     )
     out = tmp_path / "report"
-    arguments = ["audit", "--rpc", scenario.anvil.rpc_url, "--manifest", str(scenario.manifest_path),
-                 "--export", str(export), "--out", str(out), "--sample", "3", *extra]  # fmt: skip
+    arguments = [
+        "audit",
+        "--rpc",
+        scenario.anvil.rpc_url,
+        "--manifest",
+        str(scenario.manifest_path),
+        "--export",
+        str(export),
+        "--out",
+        str(out),
+        "--sample",
+        "3",
+        *extra,
+    ]
     result = CliRunner().invoke(app, arguments)
     return result.exit_code, result.stdout, out
 
@@ -52,10 +66,8 @@ def test_failed_check_exits_one_and_prints_the_finding(scenario: Scenario, tmp_p
     scenario.send(scenario.admin, "ClearingHouse", "grantRole", RELAYER_ROLE, stranger)
     exit_code, stdout, out = _invoke(scenario, tmp_path)
     assert exit_code == 1
-    assert (
-        f"FAIL invariant.role_holders_known: 1 grants to unknown addresses; first: ClearingHouse granted RELAYER_ROLE to unknown {stranger}"
-        in stdout
-    )
+    finding = f"first: ClearingHouse granted RELAYER_ROLE to unknown {stranger}"
+    assert f"FAIL invariant.role_holders_known: 1 grants to unknown addresses; {finding}" in stdout
     report = json.loads((out / "report.json").read_text())
     failed = [check for check in report["checks"] if check["result"] == "fail"]
     assert [check["id"] for check in failed] == ["invariant.role_holders_known"]
@@ -90,3 +102,25 @@ def test_partial_replay_from_a_later_block_seeds_what_began_before_and_passes(
     assert check_of(report, "replay.cycles").message.startswith("2 cycles replayed")
     # Cycle 20250331 and the line state reported for 20250228, both in the window.
     assert check_of(report, "invariant.cycle_quorum").message.startswith("2 quorum reports")
+
+
+def test_the_creditnet_command_exits_non_zero_when_a_check_fails(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """Through the real entry point (not the test runner): no books means a failed audit."""
+    command = [
+        sys.executable,
+        "-m",
+        "node_api.cli",
+        "audit",
+        "--rpc",
+        scenario.anvil.rpc_url,
+        "--manifest",
+        str(scenario.manifest_path),
+        "--out",
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1, result.stderr
+    assert "FAIL reconcile.books: reconciliation not run" in result.stdout
+    assert json.loads((tmp_path / "report.json").read_text())["passed"] is False

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from node_api.app import create_app
@@ -34,7 +35,7 @@ def _key(database: Database, role: Role) -> str:
         return create_api_key(session, role, pepper=PEPPER)
 
 
-def _app(database: Database, tmp_path: Path, scenario: Scenario) -> object:
+def _app(database: Database, tmp_path: Path, scenario: Scenario) -> FastAPI:
     chain = ChainContext(
         rpc_url=scenario.anvil.rpc_url,
         chain_id=scenario.manifest.chain_id,
@@ -46,7 +47,7 @@ def _app(database: Database, tmp_path: Path, scenario: Scenario) -> object:
 @pytest.fixture
 def client(database: Database, tmp_path: Path, scenario: Scenario) -> Iterator[TestClient]:
     store_books(database, scenario.books)
-    with TestClient(_app(database, tmp_path, scenario)) as test_client:  # type: ignore[arg-type]
+    with TestClient(_app(database, tmp_path, scenario)) as test_client:
         yield test_client
 
 
@@ -120,7 +121,7 @@ def test_audit_over_the_api_reconciles_the_books_held_by_the_node(
     port = pick_free_port()
     server = uvicorn.Server(
         uvicorn.Config(_app(database, tmp_path, scenario), port=port, log_level="warning")
-    )  # type: ignore[arg-type]
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + SERVER_START_S
@@ -140,3 +141,12 @@ def test_audit_over_the_api_reconciles_the_books_held_by_the_node(
     assert failed_ids(report) == {"reconcile.line_states"}
     assert "line state of cycle 20250131" in check_of(report, "reconcile.line_states").message
     assert check_of(report, "reconcile.cycle_roots").message.startswith("3 cycles recomputed")
+
+
+def test_RevertWhen_the_node_has_no_chain_to_export_for(database: Database, tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path), database=database)
+    with TestClient(app) as test_client:
+        headers = {"Authorization": f"Bearer {_key(database, Role.AUDITOR)}"}
+        response = test_client.get("/v1/audit/export", headers=headers)
+    assert response.status_code == 409
+    assert response.json()["code"] == "conflict"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from web3 import Web3
+from web3.types import TxReceipt
 
 from oracles.audit.export_format import ProductTermsRecord
 from settlement.entries import SettlementEntry
@@ -63,12 +64,12 @@ def test_ledger_entry_changed_after_signing_fails_only_the_cycle_roots_check(
     assert set(evidence.values["partners_differing"]) == {"1", "4"}
 
 
-def _proposal_receipt(scenario: Scenario, cycle_id: int) -> dict[str, object]:
+def _proposal_receipt(scenario: Scenario, cycle_id: int) -> TxReceipt:
     house = scenario.contracts["ClearingHouse"]
     (log,) = house.events.CycleProposed().get_logs(
         from_block=0, argument_filters={"cycleId": cycle_id}
     )
-    return dict(scenario.w3.eth.get_transaction_receipt(log["transactionHash"]))
+    return scenario.w3.eth.get_transaction_receipt(log["transactionHash"])
 
 
 def test_cycle_root_no_export_reproduces_fails_only_the_cycle_coverage_check(
@@ -84,7 +85,7 @@ def test_cycle_root_no_export_reproduces_fails_only_the_cycle_coverage_check(
     assert "cycle 20250430" in check.message and root in check.message
     (evidence,) = check.evidence
     proposal = _proposal_receipt(scenario, 20250430)
-    assert evidence.tx == proposal["transactionHash"].to_0x_hex()  # type: ignore[attr-defined]
+    assert evidence.tx == proposal["transactionHash"].to_0x_hex()
     assert evidence.values["entries_root"] == root
 
 
@@ -116,11 +117,11 @@ def test_role_granted_to_an_allowlisted_address_passes(scenario: Scenario, audit
     assert failed_ids(report) == set()
 
 
-def _rotate_signers(scenario: Scenario) -> tuple[list[str], dict[str, object]]:
-    new_signers = [scenario.accounts.account(index).address for index in (10, 11, 12)]
+def _rotate_signers(scenario: Scenario) -> tuple[list[str], TxReceipt]:
+    new_signers = [str(scenario.accounts.account(index).address) for index in (10, 11, 12)]
     receipt = scenario.send(scenario.admin, "OracleQuorum", "setSigners", new_signers, 2)
     scenario.signer_indexes = (10, 12)
-    return new_signers, dict(receipt)
+    return new_signers, receipt
 
 
 def test_signer_set_change_is_listed_as_an_admin_action_and_fails_nothing_when_known(
@@ -131,7 +132,7 @@ def test_signer_set_change_is_listed_as_an_admin_action_and_fails_nothing_when_k
     propose(scenario, after)
     report = audit(scenario, allowlist=tuple(new_signers))
     assert failed_ids(report) == set()
-    tx = receipt["transactionHash"].to_0x_hex()  # type: ignore[attr-defined]
+    tx = receipt["transactionHash"].to_0x_hex()
     (action,) = [a for a in report.admin_actions if a.category == "signers" and a.ref.tx == tx]
     assert action.ref.block == receipt["blockNumber"]
     assert action.description.startswith("signer set v2: 2 of 3")
@@ -150,7 +151,7 @@ def test_signer_set_with_an_unknown_signer_fails_only_the_signers_check(
     check = check_of(report, "invariant.signers_known")
     assert "signer set v2" in check.message and new_signers[2] in check.message
     (evidence,) = check.evidence
-    assert evidence.tx == receipt["transactionHash"].to_0x_hex()  # type: ignore[attr-defined]
+    assert evidence.tx == receipt["transactionHash"].to_0x_hex()
 
 
 def test_tampered_line_balance_fails_only_the_line_states_check(

@@ -10,7 +10,7 @@ day on past-due principal and interest; 70% funded by bank-a. The line opens 1 M
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -26,6 +26,8 @@ from node_api.lending.eod import run_eod, run_eod_through
 from node_api.lending.lines import fetch_line
 from node_api.lending.portfolio import fetch_portfolio_summary
 from node_api.lending.purchases import purchase_table
+from node_api.onboarding.tables import application_table
+from oracles.tables import OUTBOX_TABLE
 from tests.integration.lending.eod_helpers import (
     balances,
     buy,
@@ -216,3 +218,42 @@ def test_RevertWhen_a_date_is_closed_before_the_ones_before_it(
     with pytest.raises(ConflictError) as error:
         run_eod(database, date(2025, 3, 3))
     assert error.value.code == "eod_out_of_order"
+
+
+def test_charge_off_enqueues_the_agreement_status_change_for_the_chain(
+    database: Database, caches: LendingCaches
+) -> None:
+    data = eod_product_data("BILL3", delinquency={"charge_off_days": 35})
+    with database.engine.begin() as conn:
+        set_business_date(conn, OPENED)
+        line_id = open_eod_line(conn, caches, OPENED, customer_ref="cust-3", data=data)
+        conn.execute(application_table.insert().values(_application(line_id)))
+    buy(database, caches, line_id, 50_000)
+    run_eod_through(database, date(2025, 4, 29))
+    with database.engine.connect() as conn:
+        rows = conn.execute(
+            select(OUTBOX_TABLE.c.business_key, OUTBOX_TABLE.c.payload).order_by(OUTBOX_TABLE.c.id)
+        ).all()
+    # DEFAULTED (4) then CHARGED_OFF (5): the only legal path on the registry.
+    assert [key for key, _ in rows] == [
+        f"agreement_change:{AGREEMENT}:1",
+        f"agreement_change:{AGREEMENT}:2",
+    ]
+    assert [(p["change"], p["new_status"], p["change_seq"]) for _, p in rows] == [
+        ("status", 4, 1), ("status", 5, 2)
+    ]  # fmt: skip
+
+
+AGREEMENT = "0x" + "ab" * 32
+
+
+def _application(line_id: int) -> dict[str, object]:
+    return {
+        "id": "app-eod-1", "customer_id": "cust-3", "product_code": "BILL3",
+        "product_version": 1, "policy_version": 1, "channel_id": "app",
+        "applied_at": datetime(2025, 3, 1, 9, 0), "business_date": OPENED,
+        "inputs_enc": b"x", "model_id": "m", "score": 600, "score_detail": {}, "signals": {},
+        "fraud_hits": [], "decision": "approve", "reason_codes": [], "limits": {},
+        "existing_customer": False, "status": "approved", "credit_line_id": line_id,
+        "agreement_id": AGREEMENT,
+    }  # fmt: skip

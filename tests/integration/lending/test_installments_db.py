@@ -10,11 +10,13 @@ from datetime import date
 import pytest
 
 from node_api.db import Database
+from node_api.errors import ConflictError
 from node_api.ledger.accounts import AccountType, node_account_code
 from node_api.ledger.business_date import set_business_date
 from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.bill_views import fetch_bill, fetch_bills
 from node_api.lending.eod import run_eod_through
+from node_api.lending.installment_store import fetch_plan
 from node_api.lending.installments import (
     cancel_plan,
     convert_bill,
@@ -162,3 +164,39 @@ def test_converted_bill_counts_as_paid_and_is_billed_by_installments(
     # 60,000 over 3 months at 1%: 20,401.32 → 20,401 = 19,801 principal + 600 interest.
     assert (first["statement_balance_fen"], first["installment_interest_fen"]) == (20_401, 600)
     assert node_balance(database, node_account_code(AccountType.INTEREST_INCOME)) == -600
+
+
+def test_plan_principal_repaid_with_an_ordinary_repayment_ends_the_plan_without_interest(
+    database: Database, caches: LendingCaches, line_id: int
+) -> None:
+    converted = buy(database, caches, line_id, 90_000)
+    plan = _convert(database, caches, line_id, converted)
+    # 90,000 over 3 months at 1%: payment 30,601.99 → 30,602; installments
+    # (29,702 + 900), (29,999 + 603), (30,299 + 303).
+    run_eod_through(database, date(2025, 3, 19))
+    # Pay the first bill (30,602) and the 60,298 still in the plan: the waterfall takes
+    # the bill, then the unbilled principal.
+    pay(database, caches, line_id, 30_602 + 60_298)
+    assert balances(database, line_id) == {}
+    run_eod_through(database, date(2025, 4, 5))
+    bill = _latest_bill(database, line_id)
+    assert (bill["statement_balance_fen"], bill["installment_interest_fen"]) == (0, 0)
+    with database.engine.connect() as conn:
+        ended = fetch_plan(conn, line_id, int(str(plan["id"])))
+    assert ended["status"] == "paid_off"
+    assert [i["status"] for i in ended["installments"]] == ["billed", "paid_off", "paid_off"]
+    # Only the first installment's interest was ever charged.
+    assert node_balance(database, node_account_code(AccountType.INTEREST_INCOME)) == -900
+    assert balances(database, line_id) == {}
+
+
+def test_RevertWhen_a_plan_is_ended_on_the_day_its_next_installment_is_billed(
+    database: Database, caches: LendingCaches, line_id: int
+) -> None:
+    run_eod_through(database, date(2025, 3, 4))
+    converted = buy(database, caches, line_id, 90_000)
+    plan = _convert(database, caches, line_id, converted)
+    # 5 March is the bill date: the first installment is billed at its end of day.
+    with database.engine.begin() as conn, pytest.raises(ConflictError) as error:
+        cancel_plan(conn, caches, line_id=line_id, plan_id=int(str(plan["id"])))
+    assert error.value.code == "installment_billing"

@@ -6,12 +6,14 @@ bill day) and random purchase streams over 400 business days with random repayme
 - re-running any day (its checkpoints wiped, so every step really runs again) changes
   nothing;
 - paying every bill in full by its due date costs no interest, fee or penalty;
-- a line repaid in full ends at zero in every account, and stays there.
+- a line repaid in full ends at zero in every account, and stays there (installment
+  plans included: some purchases are converted into plans, a few of them cancelled).
 Few examples with long streams keep the CI profile's time bounded.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,6 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, text
 
 from node_api.db import Database
+from node_api.errors import ConflictError
 from node_api.ledger.accounts import AccountType, node_account_code
 from node_api.ledger.balances import fetch_balance_drift, fetch_line_balances, fetch_trial_balance
 from node_api.ledger.business_date import set_business_date
@@ -29,6 +32,7 @@ from node_api.lending.bill_tables import bill_outcome_table, bill_table
 from node_api.lending.bills import RECEIVABLE_TYPES
 from node_api.lending.eod import EodContext, run_eod
 from node_api.lending.eod.tables import eod_batch_table, eod_run_table, eod_step_table
+from node_api.lending.installments import cancel_plan, convert_purchase
 from tests.integration.lending.eod_helpers import (
     buy,
     eod_product_data,
@@ -41,6 +45,8 @@ from tests.integration.lending.eod_helpers import (
 OPENED = date(2025, 3, 1)
 DAYS = 400
 EXAMPLES = 2
+RERUN_EVERY = 37
+"""Besides the drawn days, every 37th day is run twice (37 walks across bill days)."""
 
 products = st.fixed_dictionaries(
     {
@@ -147,13 +153,17 @@ def test_random_histories_balance_daily_rerun_cleanly_and_end_at_zero(
         caches = LendingCaches()
         ctx = EodContext(caches=caches)
         line_id = _open(database, caches, product)
-        reruns = set(data.draw(st.lists(st.integers(0, DAYS - 1), min_size=3, max_size=8)))
+        drawn = data.draw(st.lists(st.integers(0, DAYS - 1), min_size=3, max_size=8, unique=True))
+        reruns = set(drawn) | set(range(RERUN_EVERY - 1, DAYS, RERUN_EVERY))
         plans: dict[date, int] = {}
         skipped = 0
         for offset in range(DAYS):
             day = OPENED + timedelta(days=offset)
             if data.draw(st.integers(0, 9)) < 3:
-                buy(database, caches, line_id, data.draw(st.integers(100, 60_000)), day)
+                purchase_id = buy(
+                    database, caches, line_id, data.draw(st.integers(100, 60_000)), day
+                )
+                _maybe_convert(database, caches, data, line_id, purchase_id)
             owed_fen = _owed(database, line_id) if day in plans else 0
             if owed_fen:
                 pay(database, caches, line_id, min(plans[day], owed_fen), day)
@@ -168,6 +178,25 @@ def test_random_histories_balance_daily_rerun_cleanly_and_end_at_zero(
     run()
 
 
+def _maybe_convert(
+    database: Database, caches: LendingCaches, data: st.DataObject, line_id: int, purchase_id: int
+) -> None:
+    """Now and then turn a purchase into installments (the product offers 3, 6 or 12
+    months), and sometimes repay or cancel the plan later the same day."""
+    tenor = data.draw(st.sampled_from([0, 0, 0, 3, 6, 12]))
+    if tenor == 0:
+        return
+    with database.engine.begin() as conn:
+        plan = convert_purchase(
+            conn, caches, line_id=line_id, purchase_id=purchase_id, tenor_months=tenor
+        )
+    ending = data.draw(st.sampled_from(["keep", "keep", "cancel"]))
+    if ending == "cancel":
+        # On a bill date the first installment is billed tonight: cancelling is refused.
+        with suppress(ConflictError), database.engine.begin() as conn:
+            cancel_plan(conn, caches, line_id=line_id, plan_id=int(plan["id"]))
+
+
 def _plan_payment(data: st.DataObject, bill: Any, plans: dict[date, int], skipped: int) -> int:
     """Choose how the customer pays a bill: in full, the minimum, part of it, or nothing,
     on time or up to 6 days late. After two bills left short of their minimum the next
@@ -179,7 +208,8 @@ def _plan_payment(data: st.DataObject, bill: Any, plans: dict[date, int], skippe
         when = bill.bill_date + timedelta(days=data.draw(st.integers(1, max(window, 1))))
         plans[when] = plans.get(when, 0) + max(minimum_fen, 1)
         return 0
-    choice = data.draw(st.sampled_from(["full", "minimum", "part", "none"]))
+    # The simplest draw is the most eventful: a part payment of 1 fen, on time.
+    choice = data.draw(st.sampled_from(["part", "minimum", "none", "full"]))
     amount_fen = {
         "full": statement_fen,
         "minimum": minimum_fen,

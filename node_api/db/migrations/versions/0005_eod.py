@@ -32,6 +32,7 @@ def upgrade() -> None:
     _bills()
     _bill_results()
     _plans()
+    _installments()
     _eod()
 
 
@@ -195,6 +196,9 @@ def _plans() -> None:
         ),
     )
     op.create_index("ix_installment_plan_credit_line_id", "installment_plan", ["credit_line_id"])
+
+
+def _installments() -> None:
     op.create_table(
         "installment",
         _id(),

@@ -1,0 +1,176 @@
+"""Replay of the ClearingHouse's cycle and partner events (see `history`)."""
+
+from __future__ import annotations
+
+from oracles.audit.events import AuditEvent
+from oracles.audit.replay_state import (
+    LIFECYCLE_CHECK,
+    CycleReplay,
+    PartnerReplay,
+    ReplayedState,
+)
+from oracles.audit.state_machine import (
+    CYCLE_DISPUTED,
+    CYCLE_FINALIZED,
+    CYCLE_FUNDED,
+    CYCLE_PROPOSED,
+    CYCLE_REJECTED,
+)
+
+
+def propose_cycle(state: ReplayedState, event: AuditEvent) -> None:
+    args = event.args
+    cycle_id = int(args["cycleId"])
+    if cycle_id in state.cycles:
+        state.note(LIFECYCLE_CHECK, f"cycle {cycle_id} proposed twice", event)
+        return
+    positions = tuple(int(value) for value in args["netPositions"])
+    state.cycles[cycle_id] = CycleReplay(
+        cycle_id=cycle_id,
+        entries_root=str(args["entriesRoot"]),
+        entry_count=int(args["entryCount"]),
+        partner_ids=tuple(int(value) for value in args["partnerIds"]),
+        net_positions_fen=positions,
+        dispute_deadline=int(args["disputeDeadline"]),
+        status=CYCLE_PROPOSED,
+        proposed=event.ref,
+        total_due_fen=sum(value for value in positions if value > 0),
+    )
+
+
+def _cycle_in(
+    state: ReplayedState, event: AuditEvent, allowed: tuple[int, ...], action: str
+) -> CycleReplay | None:
+    """The event's cycle, after noting an anomaly when it is unknown or in a wrong status."""
+    cycle_id = int(event.args["cycleId"])
+    cycle = state.cycles.get(cycle_id)
+    if cycle is None:
+        state.note(LIFECYCLE_CHECK, f"{action} of cycle {cycle_id} never proposed", event)
+        return None
+    if cycle.status not in allowed:
+        state.note(
+            LIFECYCLE_CHECK,
+            f"{action} of cycle {cycle_id} in status {cycle.status}",
+            event,
+            status=cycle.status,
+        )
+    return cycle
+
+
+def dispute_cycle(state: ReplayedState, event: AuditEvent) -> None:
+    cycle = _cycle_in(state, event, (CYCLE_PROPOSED, CYCLE_DISPUTED), "dispute")
+    if cycle is None:
+        return
+    partner_id = int(event.args["partnerId"])
+    if cycle.position_of(partner_id) is None:
+        state.note(
+            LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: dispute by unlisted {partner_id}", event
+        )
+    cycle.disputes.append((partner_id, str(event.args["reason"]), event.ref))
+    cycle.status = CYCLE_DISPUTED
+
+
+def resolve_dispute(state: ReplayedState, event: AuditEvent) -> None:
+    upheld = bool(event.args["upheld"])
+    verdict = "upheld (cycle rejected)" if upheld else "dismissed"
+    state.admin(event, "dispute", f"dispute of cycle {event.args['cycleId']} {verdict}")
+    cycle = _cycle_in(state, event, (CYCLE_DISPUTED,), "dispute resolution")
+    if cycle is None:
+        return
+    cycle.resolutions.append((upheld, event.ref))
+    cycle.status = CYCLE_REJECTED if upheld else CYCLE_PROPOSED
+
+
+def finalize_cycle(state: ReplayedState, event: AuditEvent) -> None:
+    cycle = _cycle_in(state, event, (CYCLE_PROPOSED,), "finalization")
+    if cycle is None:
+        return
+    if str(event.args["entriesRoot"]) != cycle.entries_root:
+        state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id} finalized with another root", event)
+    cycle.finalized = event.ref
+    cycle.status = CYCLE_FUNDED if cycle.total_due_fen == 0 else CYCLE_FINALIZED
+
+
+def fund_cycle(state: ReplayedState, event: AuditEvent) -> None:
+    cycle = _cycle_in(state, event, (CYCLE_FINALIZED,), "funding")
+    if cycle is None:
+        return
+    partner_id, amount_fen = int(event.args["partnerId"]), int(event.args["amount"])
+    net_fen = cycle.position_of(partner_id)
+    if net_fen is None or net_fen >= 0 or -net_fen != amount_fen:
+        state.note(
+            LIFECYCLE_CHECK,
+            f"cycle {cycle.cycle_id}: partner {partner_id} funded {amount_fen} fen, "
+            f"position {net_fen}",
+            event,
+        )
+    if cycle.is_settled(partner_id):
+        state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: {partner_id} funded twice", event)
+    cycle.fundings[partner_id] = (amount_fen, event.ref)
+    cycle.funded_fen += amount_fen
+    if cycle.funded_fen == cycle.total_due_fen:
+        cycle.status = CYCLE_FUNDED
+
+
+def fully_funded(state: ReplayedState, event: AuditEvent) -> None:
+    cycle = state.cycles.get(int(event.args["cycleId"]))
+    if cycle is None or cycle.status != CYCLE_FUNDED:
+        state.note(LIFECYCLE_CHECK, f"cycle {event.args['cycleId']} fully funded early", event)
+        return
+    if int(event.args["totalDueFen"]) != cycle.funded_fen:
+        state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: fully funded amount differs", event)
+    cycle.fully_funded = event.ref
+
+
+def claim_cycle(state: ReplayedState, event: AuditEvent) -> None:
+    cycle = _cycle_in(state, event, (CYCLE_FUNDED,), "claim")
+    if cycle is None:
+        return
+    args = event.args
+    partner_id, amount_fen, payout = (
+        int(args["partnerId"]),
+        int(args["amount"]),
+        str(args["payout"]),
+    )
+    net_fen = cycle.position_of(partner_id)
+    if net_fen is None or net_fen != amount_fen:
+        state.note(
+            LIFECYCLE_CHECK,
+            f"cycle {cycle.cycle_id}: partner {partner_id} claimed {amount_fen} fen, "
+            f"position {net_fen}",
+            event,
+        )
+    partner = state.partners.get(partner_id)
+    if partner is not None and partner.payout.lower() != payout.lower():
+        state.note(
+            LIFECYCLE_CHECK,
+            f"cycle {cycle.cycle_id}: claim paid to {payout}, not the payout",
+            event,
+        )
+    if cycle.is_settled(partner_id):
+        state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: {partner_id} claimed twice", event)
+    cycle.claims[partner_id] = (amount_fen, payout, event.ref)
+    cycle.claimed_fen += amount_fen
+
+
+def register_partner(state: ReplayedState, event: AuditEvent) -> None:
+    args = event.args
+    partner_id = int(args["partnerId"])
+    state.admin(event, "partner", f"partner {partner_id} registered, payout {args['payout']}")
+    if partner_id in state.partners:
+        state.note(LIFECYCLE_CHECK, f"partner {partner_id} registered twice", event)
+    state.partners[partner_id] = PartnerReplay(
+        partner_id, int(args["role"]), str(args["payout"]), True, event.ref
+    )
+
+
+def set_partner_active(state: ReplayedState, event: AuditEvent) -> None:
+    partner_id, active = int(event.args["partnerId"]), bool(event.args["active"])
+    state.admin(
+        event, "partner", f"partner {partner_id} {'activated' if active else 'deactivated'}"
+    )
+    partner = state.partners.get(partner_id)
+    if partner is None:
+        state.note(LIFECYCLE_CHECK, f"partner {partner_id} toggled before registration", event)
+        return
+    partner.active = active

@@ -1,0 +1,215 @@
+"""The replayed state: what the contracts' events say, as plain data.
+
+Filled by `history.replay` (and, for a partial replay, seeded by `seeding`); read by the
+view comparisons, the invariants, the reconciliation and the report. `Anomaly` records
+whatever an event shows that the documented state machines forbid, tagged with the id of
+the check that reports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from oracles.audit.events import AuditEvent, EventRef
+
+ZERO_ADDRESS: Final = "0x0000000000000000000000000000000000000000"
+DEFAULT_ADMIN_ROLE: Final = "0x" + "00" * 32
+TRANSITIONS_CHECK: Final = "invariant.agreement_transitions"
+AGREEMENTS_CHECK: Final = "replay.agreements"
+LIFECYCLE_CHECK: Final = "invariant.cycle_lifecycle"
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """Something an event shows that the documented state machine forbids."""
+
+    check_id: str
+    problem: str
+    ref: EventRef
+    address: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    ref: EventRef
+    from_status: int
+    to_status: int
+    reason_code: int
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    ref: EventRef
+    old_limit_fen: int
+    new_limit_fen: int
+    reason_code: int
+
+
+@dataclass
+class AgreementReplay:
+    """An agreement as its events describe it. `opened` is None when it was seeded from
+    the views because it opened before the replayed window."""
+
+    agreement_id: str
+    borrower_ref: str
+    terms_hash: str
+    product_code: int
+    limit_fen: int
+    apr_bps: int
+    opened_at: int
+    commitment: str
+    status: int
+    last_reason_code: int
+    change_count: int
+    opened: EventRef | None
+    opened_limit_fen: int = 0
+    status_history: list[StatusChange] = field(default_factory=list)
+    limit_history: list[LimitChange] = field(default_factory=list)
+
+
+@dataclass
+class CycleReplay:
+    """A settlement cycle as its events describe it (amounts in fen)."""
+
+    cycle_id: int
+    entries_root: str
+    entry_count: int
+    partner_ids: tuple[int, ...]
+    net_positions_fen: tuple[int, ...]
+    dispute_deadline: int
+    status: int
+    proposed: EventRef | None
+    disputes: list[tuple[int, str, EventRef]] = field(default_factory=list)
+    resolutions: list[tuple[bool, EventRef]] = field(default_factory=list)
+    finalized: EventRef | None = None
+    fully_funded: EventRef | None = None
+    fundings: dict[int, tuple[int, EventRef]] = field(default_factory=dict)
+    claims: dict[int, tuple[int, str, EventRef]] = field(default_factory=dict)
+    total_due_fen: int = 0
+    funded_fen: int = 0
+    claimed_fen: int = 0
+    seeded_disputed: set[int] = field(default_factory=set)
+    seeded_settled: set[int] = field(default_factory=set)
+    """Partners disputed / settled before a partial replay's window (from the views)."""
+
+    def is_settled(self, partner_id: int) -> bool:
+        return (
+            partner_id in self.fundings
+            or partner_id in self.claims
+            or partner_id in self.seeded_settled
+        )
+
+    def is_disputed(self, partner_id: int) -> bool:
+        disputed = any(p == partner_id for p, _reason, _ref in self.disputes)
+        return disputed or partner_id in self.seeded_disputed
+
+    def position_of(self, partner_id: int) -> int | None:
+        """The listed partner's net position, or None when not listed."""
+        for listed, net_fen in zip(self.partner_ids, self.net_positions_fen, strict=True):
+            if listed == partner_id:
+                return net_fen
+        return None
+
+
+@dataclass
+class PartnerReplay:
+    partner_id: int
+    role: int
+    payout: str
+    active: bool
+    registered: EventRef | None
+
+
+@dataclass(frozen=True)
+class SignerSet:
+    version: int
+    signers: tuple[str, ...]
+    threshold: int
+    ref: EventRef
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    contract: str
+    address: str
+    role: str
+    account: str
+    sender: str
+    granted: bool
+    ref: EventRef
+
+
+@dataclass(frozen=True)
+class LineStateReplay:
+    cycle_id: int
+    root: str
+    count: int
+    total_outstanding_fen: int
+    submitter: str
+    ref: EventRef
+
+
+@dataclass(frozen=True)
+class ReportConsumed:
+    consumer: str
+    report_id: str
+    digest: str
+    signer_set_version: int
+    ref: EventRef
+
+
+@dataclass(frozen=True)
+class AdminAction:
+    """A privileged action: role change, signer set, pause, dispute ruling, mint, partner."""
+
+    contract: str
+    address: str
+    category: str
+    description: str
+    ref: EventRef
+    sender: str = ""
+
+
+@dataclass
+class ReplayedState:
+    """Everything the events say; `contracts` maps contract name -> lowercase address."""
+
+    contracts: dict[str, str]
+    agreements: dict[str, AgreementReplay] = field(default_factory=dict)
+    cycles: dict[int, CycleReplay] = field(default_factory=dict)
+    partners: dict[int, PartnerReplay] = field(default_factory=dict)
+    signer_sets: list[SignerSet] = field(default_factory=list)
+    role_changes: list[RoleChange] = field(default_factory=list)
+    role_members: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    role_admins: dict[tuple[str, str], str] = field(default_factory=dict)
+    paused: dict[str, bool] = field(default_factory=dict)
+    line_states: dict[int, LineStateReplay] = field(default_factory=dict)
+    reports: list[ReportConsumed] = field(default_factory=list)
+    token_supply_fen: int = 0
+    token_balances_fen: dict[str, int] = field(default_factory=dict)
+    admin_actions: list[AdminAction] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)
+    event_count: int = 0
+    role_names: dict[str, str] = field(default_factory=dict)
+    """Role hash -> name (`RELAYER_ROLE`), for readable admin actions."""
+
+    def role_name(self, role: str) -> str:
+        return self.role_names.get(role.lower(), role)
+
+    def signer_set_at(self, order: tuple[int, int]) -> SignerSet | None:
+        """The signer set in force just before the event at `order` (block, log index)."""
+        current: SignerSet | None = None
+        for signer_set in self.signer_sets:
+            if signer_set.ref.order < order:
+                current = signer_set
+        return current
+
+    def note(self, check_id: str, problem: str, event: AuditEvent, **values: Any) -> None:
+        self.anomalies.append(Anomaly(check_id, problem, event.ref, event.address, values))
+
+    def admin(self, event: AuditEvent, category: str, description: str, sender: str = "") -> None:
+        self.admin_actions.append(
+            AdminAction(event.contract, event.address, category, description, event.ref, sender)
+        )
