@@ -59,6 +59,7 @@ LINE_STATE_EVERY_DAYS: Final = 30
 MINT_FEN: Final = 10**15
 SEND_BATCH: Final = 500
 RPC_TIMEOUT_S: Final = 120.0
+MINE_ATTEMPTS_MAX: Final = 200
 """A batch of hundreds of transactions, each mined on arrival, can take long on a busy machine."""
 SEND_BATCH_CHARS_MAX: Final = 1_500_000
 """A JSON-RPC array stays well under 2 MB (anvil answers "Invalid request" to a 4 MB one)."""
@@ -94,28 +95,35 @@ class _Seeder:
             self.flush()
 
     def flush(self) -> None:
+        """Broadcast the pending transactions and mine blocks until the last one is in.
+
+        Automine is off while seeding: anvil answered evm_mine slowly or not at all under
+        automine bursts, while explicit blocks of up to the gas limit are fast and certain.
+        """
+        if not self.pending:
+            return
         results = self.sender.broadcast(self.pending)
         rejected = [r.message for r in results if r.outcome.value != "accepted"]
         if rejected:
             raise ChainError(f"bench transaction rejected: {rejected[0]}")
         self.pending, self.pending_chars = [], 0
+        for _ in range(MINE_ATTEMPTS_MAX):
+            self.sender.rpc.call("evm_mine", [])
+            if self.sender.fetch_receipts(self.sent[-1:])[0] is not None:
+                return
+        raise ChainError(f"bench transactions still pending after {MINE_ATTEMPTS_MAX} blocks")
 
     def confirm_all(self) -> None:
-        """Wait for every sent transaction and require that it succeeded."""
+        """Mine what is pending and require that every sent transaction succeeded."""
         self.flush()
         for start in range(0, len(self.sent), SEND_BATCH):
             hashes = self.sent[start : start + SEND_BATCH]
             receipts = self.sender.fetch_receipts(hashes)
-            while any(r is None for r in receipts):
-                # Under automine a burst can leave transactions pending: mine them.
-                self.sender.rpc.call("evm_mine", [])
-                time.sleep(0.01)
-                receipts = self.sender.fetch_receipts(hashes)
             failed = [
-                h for h, r in zip(hashes, receipts, strict=True) if r and r["status"] != "0x1"
+                h for h, r in zip(hashes, receipts, strict=True) if not r or r["status"] != "0x1"
             ]
             if failed:
-                raise ChainError(f"bench transaction {failed[0]} reverted")
+                raise ChainError(f"bench transaction {failed[0]} reverted or missing")
 
 
 @dataclass
@@ -330,6 +338,7 @@ def _deploy(folder: Path, rpc_url: str) -> tuple[Manifest, Path, _Seeder, LocalA
         JsonRpcClient(rpc_url, timeout_s=RPC_TIMEOUT_S), accounts.relayer, manifest.chain_id
     )
     sender.sync_nonce()
+    sender.rpc.call("evm_setAutomine", [False])
     codecs = {name: ContractCodec(compiled.artifact(name).abi) for name in manifest.contracts}
     seeder = _Seeder(sender, sender.fetch_fees(), dict(addresses), codecs)
     return manifest, get_manifest_path(folder / "deployments", manifest.chain_id), seeder, accounts

@@ -30,7 +30,9 @@ audit_cli.register(app)
 def main() -> None:
     """Run the CLI; an expected failure prints one line `error: ...` and exits 2."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a command's `typer.Exit` code instead of
+        # exiting; pass it on so a failed check (verify, audit) exits non-zero.
+        result = app(standalone_mode=False)
     except CreditNetError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         sys.exit(2)
@@ -47,3 +49,4 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(result if isinstance(result, int) else 0)

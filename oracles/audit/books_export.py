@@ -6,8 +6,9 @@ Sources, read in one database transaction so the export is one consistent snapsh
 - agreements: the openings the books queued for the chain (`oracle_outbox` rows of kind
   `agreement_open`, whose payload is exactly the registry's `AgreementInput`), with the
   transaction and block the relayer recorded once confirmed;
-- settlement cycles that were closed with entries (`settlement_cycle`, `settlement_position`,
-  `settlement_entry`), each entry as its four leaf values;
+- settlement cycles closed with entries (every state but `empty`, which never goes
+  on-chain), from `settlement_cycle`, `settlement_position` and `settlement_entry`, each
+  entry as its four leaf values;
 - credit-line state commitments: the books keep no per-cycle line balances yet, so none
   are exported (the format and the audit support them).
 
@@ -36,10 +37,9 @@ from oracles.audit.export_format import (
 )
 from oracles.outbox import OutboxKind
 from oracles.tables import OUTBOX_TABLE, OutboxStatus
+from settlement.cycle_close import CycleState
 from settlement.tables import cycle_table, entry_table, position_table
 
-EXPORTED_CYCLE_STATES: Final = ("closed", "proposed")
-"""Cycles with entries; `empty` cycles never go on-chain."""
 STREAM_ROWS: Final = 10_000
 
 
@@ -106,7 +106,7 @@ def iter_cycles(conn: Connection) -> Iterator[CycleRecord | CycleEntriesRecord]:
     positions = _fetch_positions(conn)
     cycles = conn.execute(
         select(cycle_table.c.cycle_id, cycle_table.c.entry_count, cycle_table.c.entries_root)
-        .where(cycle_table.c.status.in_(EXPORTED_CYCLE_STATES))
+        .where(cycle_table.c.status != CycleState.EMPTY.value)
         .order_by(cycle_table.c.cycle_id)
     ).all()
     for cycle_id, entry_count, entries_root in cycles:
