@@ -118,6 +118,11 @@ def compute_request_hash(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+def is_idempotency_key(key: str) -> bool:
+    """Whether `key` is well-formed (1 to 255 visible ASCII characters)."""
+    return _KEY_PATTERN.fullmatch(key) is not None
+
+
 def check_idempotency_key(key: str | None) -> str:
     """The key if well-formed (1 to 255 visible ASCII characters), else IdempotencyKeyError."""
     if key is None:

@@ -162,6 +162,8 @@ def _seed(url: str, count: int) -> tuple[list[int], str]:
             line_ids += _copy_lines(conn, range(start, min(start + 5_000, count)))
     with database.engine.connect() as conn:
         _check_copy(conn, first, line_ids[-1])
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))  # as autovacuum would after a bulk load
     with database.session() as session:
         pepper = Settings().node_secret.get_secret_value().encode()
         token = create_api_key(session, Role.LENDER_APP, pepper=pepper, label="bench")
@@ -185,11 +187,16 @@ def _copy_lines(conn: Connection, indexes: range) -> list[int]:
         conn,
         credit_line_table,
         [
-            {"customer_ref": f"bench-{i}", "currency": "CNY", "status": "active",
-             "opened_on": BENCH_DAY, "bill_day": 5}
+            {
+                "customer_ref": f"bench-{i}",
+                "currency": "CNY",
+                "status": "active",
+                "opened_on": BENCH_DAY,
+                "bill_day": 5,
+            }
             for i in indexes
         ],
-    )  # fmt: skip
+    )
     parents: list[int | None] = [None] * len(line_ids)
     levels = [
         (ROOT_PATH, LimitLevel.TOTAL, None),
@@ -198,12 +205,19 @@ def _copy_lines(conn: Connection, indexes: range) -> list[int]:
     ]
     for path, level, product in levels:
         rows = [
-            {"credit_line_id": line_id, "parent_id": parent, "path": path, "level": level.value,
-             "product_code": product[0] if product else None,
-             "product_version": product[1] if product else None,
-             "limit_fen": LINE_LIMIT_FEN, "temp_raise_fen": 0, "used_fen": 0}
+            {
+                "credit_line_id": line_id,
+                "parent_id": parent,
+                "path": path,
+                "level": level.value,
+                "product_code": product[0] if product else None,
+                "product_version": product[1] if product else None,
+                "limit_fen": LINE_LIMIT_FEN,
+                "temp_raise_fen": 0,
+                "used_fen": 0,
+            }
             for line_id, parent in zip(line_ids, parents, strict=True)
-        ]  # fmt: skip
+        ]
         parents = list(bulk_insert_returning_ids(conn, limit_node_table, rows))
     specs = [
         spec
@@ -260,9 +274,14 @@ async def _drive(
     async def client(deadline: float) -> None:
         while time.perf_counter() < deadline:
             request = UseRequest(
-                UseKind.PURCHASE, rng.choice(line_ids), rng.randint(1, 100), "CNY", "app",
-                KeyClaim("bench", f"in-{next(keys)}", "h"), merchant_id="m-1",
-            )  # fmt: skip
+                UseKind.PURCHASE,
+                rng.choice(line_ids),
+                rng.randint(1, 100),
+                "CNY",
+                "app",
+                KeyClaim("bench", f"in-{next(keys)}", "h"),
+                merchant_id="m-1",
+            )
             response = await service.authorize(request)
             done["authorized" if response.status_code == 201 else "other"] += 1
 
@@ -308,10 +327,25 @@ def _start_server(url: str, workers: int, port: int, data_dir: str) -> subproces
         "CREDITNET_ENV": "dev",
     }
     command = [
-        sys.executable, "-m", "uvicorn", "node_api.app:create_app_from_env", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "node_api.app:create_app_from_env",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     server = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -34,7 +34,7 @@ DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 def run_eod_bench(
     lines: int = 10_000,
     database_url: str | None = None,
-    batch_lines: int = 1_000,
+    batch_lines: int = 2_000,
     profile: int = 0,
     keep: int = 0,
 ) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from rich.console import Console
 from node_api.config import load_settings
 from node_api.lending.bureau import write_bureau_file
 from node_api.lending.eod import EodContext, run_eod_through
+from node_api.lending.eod.context import DEFAULT_BATCH_LINES
 from node_api.lending.eod.progress import RichProgress, render_dates, render_summary
 from node_api.logs import configure_logging
 from node_api.node_runtime import prepare_database
@@ -32,7 +33,9 @@ def _parse_date(value: str) -> date:
 def eod_command(
     as_of: str = typer.Option(..., "--as-of", help="last business date to close (YYYY-MM-DD)"),
     data_dir: Path | None = typer.Option(None, help="data folder (default ./data)"),
-    batch_lines: int = typer.Option(1_000, min=1, max=100_000, help="lines per transaction"),
+    batch_lines: int = typer.Option(
+        DEFAULT_BATCH_LINES, min=1, max=100_000, help="lines per transaction"
+    ),
 ) -> None:
     """Run end of day for every open business date through --as-of (resumable; a date
     already closed posts nothing)."""

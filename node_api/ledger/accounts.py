@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -211,9 +212,12 @@ def ensure_accounts(conn: Connection, specs: Iterable[AccountSpec]) -> None:
         insert_ignoring_conflicts(conn, ledger_account_table, rows, ["code"])
 
 
-@dataclass(frozen=True, slots=True)
-class AccountRef:
-    """What never changes about an account: its id, normal side and floor."""
+class AccountRef(NamedTuple):
+    """What never changes about an account: its id, normal side and floor.
+
+    A tuple of plain ints, so the cyclic garbage collector stops tracking the hundreds of
+    thousands a busy worker caches.
+    """
 
     account_id: int
     normal_sign: int
@@ -252,17 +256,18 @@ class AccountIdCache:
     """Account ids (with normal side and floor) by code, kept for the life of the process.
 
     Accounts are never deleted, renumbered or re-typed, so a cached entry never goes
-    stale.
+    stale. Entries are stored as plain tuples of ints, which the cyclic garbage
+    collector stops tracking: a busy worker caches hundreds of thousands.
     """
 
     def __init__(self, max_entries: int = 500_000) -> None:
-        self._refs: dict[str, AccountRef] = {}
+        self._refs: dict[str, tuple[int, int, int | None]] = {}
         self._max_entries = max_entries
 
     def remember(self, code: str, ref: AccountRef) -> None:
         """Record an account learned elsewhere (e.g. while reading a line's balances)."""
         if len(self._refs) < self._max_entries:
-            self._refs[code] = ref
+            self._refs[code] = tuple(ref)  # type: ignore[assignment]
 
     def refs(self, conn: Connection, codes: Iterable[str]) -> dict[str, AccountRef]:
         """Refs for `codes`, fetching the ones not cached yet in one query."""
@@ -272,8 +277,9 @@ class AccountIdCache:
             if len(self._refs) + len(missing) > self._max_entries:
                 self._refs.clear()
                 missing = list(wanted)
-            self._refs.update(fetch_account_refs(conn, missing))
-        return {code: self._refs[code] for code in wanted}
+            for code, ref in fetch_account_refs(conn, missing).items():
+                self._refs[code] = (ref.account_id, ref.normal_sign, ref.floor_fen)
+        return {code: AccountRef(*self._refs[code]) for code in wanted}
 
     def resolve(self, conn: Connection, codes: Iterable[str]) -> dict[str, int]:
         """Ids for `codes`."""

@@ -1,15 +1,21 @@
-"""Small SQL helpers that differ between SQLite and PostgreSQL, kept in one place.
+"""SQL helpers that differ between SQLite and PostgreSQL, kept in one place.
 
 Locking rule of the whole node (PostgreSQL): a transaction takes row locks in this
 order, each group in ascending key order, and never goes back to an earlier group:
-1. idempotency keys (by scope, key);
+1. idempotency keys (by scope, key: `claim_rows` inserts them sorted);
 2. limit nodes with their credit lines (by limit node id; a line's root node has the
    smallest id of the line);
-3. ledger accounts (by account id).
-Rows that hang off a credit line (purchases, repayments) are only changed while that
-line's limit nodes are locked, so they need no lock of their own. On SQLite the first
-write of a transaction takes the database's single write lock, so `begin_write` must
-run before the transaction reads anything it relies on.
+3. ledger accounts (by account id: `post_batches` locks them with one ordered
+   SELECT ... FOR NO KEY UPDATE, or `bulk_update(lock_first=True)` does it in the
+   statement that updates them).
+Rows that hang off a credit line (purchases, repayments, the line's own accounts) are
+only changed while that line's limit nodes are locked. On SQLite the first write of a
+transaction takes the database's single write lock, so `begin_write` must run before the
+transaction reads anything it relies on.
+
+On PostgreSQL the many-row statements of the hot path are set-based: one array per
+column and `unnest`, so a statement's SQL is the same whatever the number of rows and
+asyncpg prepares it once per connection. Elsewhere they are plain executemany.
 """
 
 from __future__ import annotations
@@ -79,6 +85,15 @@ def _unnest(table: Table, columns: Sequence[str], dialect: Dialect) -> str:
 
 def _arrays(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
     return {name: [row[name] for row in rows] for name in columns}
+
+
+def in_param(dialect_name: str, column: ColumnElement[Any], name: str) -> Any:
+    """`column IN :name` with the list bound at execution, for statements built once and
+    reused (SQLAlchemy then computes their cache key only once): `= ANY(:name)` on
+    PostgreSQL, an expanding IN elsewhere."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def in_values(conn: Connection, column: ColumnElement[Any], values: Sequence[Any]) -> Any:

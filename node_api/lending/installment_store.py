@@ -12,9 +12,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from node_api.errors import CreditNetValueError, NotFoundError
+from node_api.ledger.sql import bulk_update, in_values
 from node_api.lending.billing_rules import compute_due_date
 from node_api.lending.bills import DueInstallment
-from node_api.lending.bulk_sql import match_ids, update_rows
 from node_api.lending.installment_tables import installment_plan_table, installment_table
 from node_api.lending.products import ProductTerms
 from node_api.lending.schedules import (
@@ -146,7 +146,7 @@ def fetch_plan_unbilled_principal(conn: Connection, line_ids: list[int]) -> dict
         select(installment_table.c.credit_line_id, func.sum(installment_table.c.principal_fen))
         .join(installment_plan_table, installment_plan_table.c.id == installment_table.c.plan_id)
         .where(
-            match_ids(conn, installment_table.c.credit_line_id, line_ids)
+            in_values(conn, installment_table.c.credit_line_id, line_ids)
             & (installment_table.c.status == InstallmentStatus.SCHEDULED.value)
             & (installment_plan_table.c.status == PlanStatus.ACTIVE.value)
         )
@@ -236,7 +236,7 @@ def fetch_due_installments(
         select(items)
         .join(plans, plans.c.id == items.c.plan_id)
         .where(
-            match_ids(conn, items.c.credit_line_id, line_ids)
+            in_values(conn, items.c.credit_line_id, line_ids)
             & (items.c.status == InstallmentStatus.SCHEDULED.value)
             & (plans.c.status == PlanStatus.ACTIVE.value)
             & (items.c.bill_date <= bill_date)
@@ -262,11 +262,11 @@ def mark_installments_billed(
     if not billed:
         return
     items = installment_table
-    update_rows(
+    bulk_update(
         conn,
         items,
-        "id",
-        [
+        keys=("id",),
+        rows=[
             {
                 "id": item.installment_id,
                 "status": InstallmentStatus.BILLED.value,
@@ -298,7 +298,7 @@ def settle_prepaid_installments(
         select(items.c.id, items.c.credit_line_id, items.c.plan_id, items.c.principal_fen)
         .join(plans, plans.c.id == items.c.plan_id)
         .where(
-            match_ids(conn, items.c.credit_line_id, lines)
+            in_values(conn, items.c.credit_line_id, lines)
             & (items.c.status == InstallmentStatus.SCHEDULED.value)
             & (plans.c.status == PlanStatus.ACTIVE.value)
         )
@@ -314,7 +314,7 @@ def settle_prepaid_installments(
             settled[line_id] = settled.get(line_id, 0) + principal_fen
             paid_off.append({"id": installment_id, "status": InstallmentStatus.PAID_OFF.value})
             plan_ids.add(int(plan_id))
-    update_rows(conn, items, "id", paid_off)
+    bulk_update(conn, items, paid_off, keys=("id",))
     _close_emptied_plans(conn, sorted(plan_ids), PlanStatus.PAID_OFF, as_of)
     return settled
 
@@ -332,7 +332,7 @@ def _close_emptied_plans(
     conn.execute(
         update(plans)
         .where(
-            match_ids(conn, plans.c.id, plan_ids)
+            in_values(conn, plans.c.id, plan_ids)
             & (plans.c.status == PlanStatus.ACTIVE.value)
             & ~remaining.exists()
         )

@@ -124,9 +124,18 @@ def _add_channel_node(
         .returning(nodes.c.id)
     ).scalar_one()
     node = LimitNode(
-        int(node_id), line.credit_line_id, parent.node_id, path, LimitLevel.CHANNEL,
-        None, None, parent.limit_fen, 0, None, used_fen,
-    )  # fmt: skip
+        int(node_id),
+        line.credit_line_id,
+        parent.node_id,
+        path,
+        LimitLevel.CHANNEL,
+        None,
+        None,
+        parent.limit_fen,
+        0,
+        None,
+        used_fen,
+    )
     line.nodes.append(node)
     return node
 

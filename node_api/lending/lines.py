@@ -50,7 +50,7 @@ from node_api.ledger.accounts import (
     partner_account_spec,
 )
 from node_api.ledger.schema import ID_TYPE, business_date_table
-from node_api.ledger.sql import begin_write, bulk_update, in_values
+from node_api.ledger.sql import begin_write, bulk_update, in_param
 from node_api.lending.authorize.limits import (
     ROOT_PATH,
     LimitLevel,
@@ -360,9 +360,15 @@ def _node_from_row(row: Any) -> LimitNode:
     )
 
 
-def _lines_statement(
-    conn: Connection, line_ids: Sequence[int], *, lock: bool, with_date: bool = False
-) -> Any:
+_LINES_STATEMENTS: dict[tuple[str, bool, bool], Any] = {}
+
+
+def _lines_statement(dialect_name: str, *, lock: bool, with_date: bool = False) -> Any:
+    """The tree query for the lines bound as `line_ids`; built once per shape and reused."""
+    key = (dialect_name, lock, with_date)
+    statement = _LINES_STATEMENTS.get(key)
+    if statement is not None:
+        return statement
     nodes, lines = limit_node_table, credit_line_table
     columns: list[Any] = [
         nodes,
@@ -380,10 +386,15 @@ def _lines_statement(
     statement = (
         select(*columns)
         .join(lines, lines.c.id == nodes.c.credit_line_id)
-        .where(in_values(conn, nodes.c.credit_line_id, sorted(set(line_ids))))
+        .where(in_param(dialect_name, nodes.c.credit_line_id, "line_ids"))
+        # The same filter on the line side, so the planner looks lines up by key instead
+        # of hashing the whole table.
+        .where(in_param(dialect_name, lines.c.id, "line_ids"))
         .order_by(nodes.c.id)
     )
-    return statement.with_for_update(key_share=True) if lock else statement
+    if lock:
+        statement = statement.with_for_update(key_share=True)
+    return _LINES_STATEMENTS.setdefault(key, statement)
 
 
 def _collect(rows: Any) -> dict[int, LockedLine]:
@@ -411,7 +422,8 @@ def fetch_lines(conn: Connection, line_ids: Sequence[int], *, lock: bool) -> dic
     and line row is locked in node-id order (FOR NO KEY UPDATE)."""
     if not line_ids:
         return {}
-    return _collect(conn.execute(_lines_statement(conn, line_ids, lock=lock)))
+    statement = _lines_statement(conn.dialect.name, lock=lock)
+    return _collect(conn.execute(statement, {"line_ids": sorted(set(line_ids))}))
 
 
 def lock_lines_with_date(
@@ -420,7 +432,8 @@ def lock_lines_with_date(
     """`fetch_lines(lock=True)` and the business date, in one round trip (hot path)."""
     if not line_ids:
         return {}, None
-    rows = conn.execute(_lines_statement(conn, line_ids, lock=True, with_date=True)).all()
+    statement = _lines_statement(conn.dialect.name, lock=True, with_date=True)
+    rows = conn.execute(statement, {"line_ids": sorted(set(line_ids))}).all()
     business_date = rows[0].business_date if rows else None
     return _collect(rows), business_date
 

@@ -289,9 +289,11 @@ def _post_refund(
 ) -> dict[str, Any]:
     book = fetch_line_books(conn, [line.credit_line_id], caches.accounts)[line.credit_line_id]
     use = OpenUse(
-        purchase["id"], purchase["product_node_id"], purchase["channel_id"],
+        purchase["id"],
+        purchase["product_node_id"],
+        purchase["channel_id"],
         purchase["principal_open_fen"],
-    )  # fmt: skip
+    )
     principal_fen = min(amount_fen, use.principal_open_fen)
     reductions = [Reduction(use, principal_fen)] if principal_fen else []
     apply_reductions(conn, line, reductions, -1)
@@ -358,10 +360,13 @@ def _refund_entries(
         lines.append(PostingLine(credit, -(amount_fen - principal_fen)))
     events = [
         SettlementEventDraft(
-            EventKind.MERCHANT_PAYABLE, -amount_fen, counterparty_ref=purchase["merchant_id"],
-            product_code=product[0], product_version=product[1],
+            EventKind.MERCHANT_PAYABLE,
+            -amount_fen,
+            counterparty_ref=purchase["merchant_id"],
+            product_code=product[0],
+            product_version=product[1],
         )
-    ]  # fmt: skip
+    ]
     terms = caches.products.get(conn, *product)
     before_fen = purchase["amount_fen"] - purchase["refunded_fen"]
     reversed_fen = compute_commission_fen(before_fen, terms.channel_commission_bps) - (
@@ -377,10 +382,13 @@ def _refund_entries(
         ]
         events.append(
             SettlementEventDraft(
-                EventKind.CHANNEL_COMMISSION, -reversed_fen, partner_ref=purchase["channel_id"],
-                product_code=product[0], product_version=product[1],
+                EventKind.CHANNEL_COMMISSION,
+                -reversed_fen,
+                partner_ref=purchase["channel_id"],
+                product_code=product[0],
+                product_version=product[1],
             )
-        )  # fmt: skip
+        )
     funding_lines, funding_events = funding_adjustment(
         book, line.product_nodes(), lambda node: caches.terms_of(conn, node), lines
     )

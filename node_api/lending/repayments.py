@@ -373,9 +373,12 @@ def _undo_allocation(
     batch_id = int(active.batch_id)
     apply_reductions(conn, line, fetch_reductions(conn, batch_id), +1)
     draft = build_reversal(
-        conn, batch_id, business_key=f"reversal:{batch_id}", kind=BatchKind.REPAYMENT_REVERSAL,
+        conn,
+        batch_id,
+        business_key=f"reversal:{batch_id}",
+        kind=BatchKind.REPAYMENT_REVERSAL,
         as_of=as_of,
-    )  # fmt: skip
+    )
     funding_lines, funding_events = funding_adjustment(
         book, line.product_nodes(), lambda node: caches.terms_of(conn, node), draft.lines
     )

@@ -274,9 +274,14 @@ def post_temporary_raise(
         conn = session.connection()
         as_of = resolve_as_of(body.as_of, fetch_business_date(conn))
         line = set_temporary_raise(
-            conn, credit_line_id, body.path, body.raise_fen, body.expires_on, as_of,
+            conn,
+            credit_line_id,
+            body.path,
+            body.raise_fen,
+            body.expires_on,
+            as_of,
             caches.products,
-        )  # fmt: skip
+        )
         return line_view(line, as_of)
 
     return idempotent(request, session, who, key, body, 200, operation)

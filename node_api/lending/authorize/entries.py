@@ -8,9 +8,9 @@ Conventions (debit positive):
   commission payable (event `channel_commission`);
 - funding: after every change of open principal, each funding partner's payable on the
   line is set to its share of the product's open principal, rounded down (the lender
-  keeps the remainder): clearing / funding_payable for the difference (event
-  `funding_share`, positive when the partner funds more, negative when principal is
-  returned to it). Because the target is recomputed from the open principal every
+  keeps the remainder): one clearing line for the total, one funding_payable line per
+  partner (event `funding_share` per partner, positive when the partner funds more,
+  negative when principal is returned to it). Because the target is recomputed from the open principal every
   time, rounding never accumulates and a repaid line ends with zero payable.
 """
 
@@ -122,7 +122,7 @@ def funding_adjustment(
             delta_fen = compute_funded_fen(node.used_fen, share.share_ppm) - current_fen
             if delta_fen == 0:
                 continue
-            lines += [PostingLine(CLEARING, delta_fen), PostingLine(code, -delta_fen)]
+            lines.append(PostingLine(code, -delta_fen))
             events.append(
                 SettlementEventDraft(
                     EventKind.FUNDING_SHARE,
@@ -132,7 +132,14 @@ def funding_adjustment(
                     product_version=node.product_version,
                 )
             )
-    return lines, events
+    return _with_clearing(lines), events
+
+
+def _with_clearing(payable_lines: list[PostingLine]) -> list[PostingLine]:
+    """The payable lines and one clearing line for their total: the funding partners'
+    cash moves through clearing as one amount; events carry the split per partner."""
+    total_fen = -sum(line.amount_fen for line in payable_lines)
+    return [PostingLine(CLEARING, total_fen), *payable_lines] if total_fen else payable_lines
 
 
 def funding_change(
@@ -152,7 +159,7 @@ def funding_change(
         if delta_fen == 0:
             continue
         code = funding_payable_code(line_id, product_node.product_code, share.partner_id)
-        lines += [PostingLine(CLEARING, delta_fen), PostingLine(code, -delta_fen)]
+        lines.append(PostingLine(code, -delta_fen))
         events.append(
             SettlementEventDraft(
                 EventKind.FUNDING_SHARE,
@@ -162,7 +169,7 @@ def funding_change(
                 product_version=product_node.product_version,
             )
         )
-    return lines, events
+    return _with_clearing(lines), events
 
 
 def principal_bucket_lines(

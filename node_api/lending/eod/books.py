@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
 from node_api.ledger.postings import BatchDraft, PostingLine, post_batches
 from node_api.ledger.schema import posting_batch_table
+from node_api.ledger.sql import in_values
 from node_api.lending.bills import Movement
-from node_api.lending.bulk_sql import match_values
 from node_api.lending.eod.context import EodContext, get_business_key
 
 
@@ -86,7 +86,8 @@ def charge_draft(
 
 
 def post_drafts(conn: Connection, ctx: EodContext, drafts: Sequence[BatchDraft | None]) -> int:
-    """Post the batches in one go; return how many were posted."""
+    """Post the batches in one go through the ledger (checks, locks and floors included;
+    set-based statements on PostgreSQL); return how many were posted."""
     real = [draft for draft in drafts if draft is not None]
     post_batches(conn, real, ctx.caches.accounts)
     return len(real)
@@ -102,6 +103,6 @@ def fetch_posted_subjects(
         return set()
     table = posting_batch_table
     found = conn.execute(
-        select(table.c.business_key).where(match_values(conn, table.c.business_key, list(keys)))
+        select(table.c.business_key).where(in_values(conn, table.c.business_key, list(keys)))
     )
     return {keys[str(key)] for key in found.scalars()}

@@ -21,13 +21,12 @@ from node_api.ledger.accounts import (
     AccountType,
 )
 from node_api.ledger.schema import ledger_account_table
-from node_api.ledger.sql import begin_write
+from node_api.ledger.sql import begin_write, in_values
 from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.bulk_sql import is_postgresql, match_ids
 from node_api.lending.lines import LineStatus, credit_line_table, limit_node_table
 from node_api.lending.products import ProductTerms
 
-DEFAULT_BATCH_LINES = 1_000
+DEFAULT_BATCH_LINES = 2_000
 
 BoundaryHook = Callable[[str, str, int], None]
 """Called with (point, step, batch_no) at `before_commit` and `after_commit` of every
@@ -73,7 +72,7 @@ def _lock_lines(conn: Connection, line_ids: Sequence[int]) -> dict[int, tuple[ob
             lines.c.status, lines.c.opened_on, lines.c.bill_day,
         )
         .join(lines, lines.c.id == nodes.c.credit_line_id)
-        .where(match_ids(conn, nodes.c.credit_line_id, line_ids))
+        .where(in_values(conn, nodes.c.credit_line_id, line_ids))
         .order_by(nodes.c.id)
         .with_for_update(key_share=True)
     )  # fmt: skip
@@ -111,7 +110,7 @@ def _read_balances(
 ) -> dict[int, dict[AccountType, int]]:
     """Each line's accounts of the given types, one pivoted row per line (accounts of
     other types read as zero); remembers their ids."""
-    statement = _balances_statement(tuple(kinds), is_postgresql(conn))
+    statement = _balances_statement(tuple(kinds), conn.dialect.name == "postgresql")
     rows = conn.execute(statement, {"line_ids": list(line_ids)})
     found: dict[int, dict[AccountType, int]] = {}
     rules = [(kind, ACCOUNT_RULES[kind], f":{kind.value}") for kind in kinds]

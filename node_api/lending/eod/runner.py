@@ -10,8 +10,10 @@
    statements, and record the batch's checkpoint in the same transaction.
 A crash at any point loses at most the batch in flight: a re-run skips committed
 batches (they are after the step's last checkpointed line) and finished steps. Running
-a finished date again posts nothing. Every posting batch also carries a business key
-`eod:<date>:<step>:<line or bill>`, which the ledger keeps unique.
+a finished date again posts nothing. Even with its checkpoints lost, a date run again
+posts nothing: every step skips what it already did (a bill's outcome or late fee, a
+line's bill or charge-off, a posting batch's business key `eod:<date>:<step>:<line or
+bill>`, which the ledger also keeps unique).
 
 Dates run in order: `run_eod_through` closes every date from the first open one.
 """

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from node_api.ledger.sql import bulk_insert, bulk_update, in_values
 from node_api.lending.billing_rules import DelinquencyBucket
-from node_api.lending.bulk_sql import insert_rows, match_ids, update_rows
 from node_api.lending.eod.tables import line_delinquency_table
 
 
@@ -38,7 +38,7 @@ def fetch_line_states(conn: Connection, line_ids: Sequence[int]) -> dict[int, Li
             row.charged_off_on,
         )
         for row in conn.execute(
-            select(table).where(match_ids(conn, table.c.credit_line_id, line_ids))
+            select(table).where(in_values(conn, table.c.credit_line_id, line_ids))
         )
     }
     for line_id in line_ids:
@@ -52,7 +52,7 @@ def ensure_line_states(conn: Connection, line_ids: Sequence[int], as_of: date) -
     existing = {
         int(line_id)
         for line_id in conn.execute(
-            select(table.c.credit_line_id).where(match_ids(conn, table.c.credit_line_id, line_ids))
+            select(table.c.credit_line_id).where(in_values(conn, table.c.credit_line_id, line_ids))
         ).scalars()
     }
     rows = [
@@ -65,7 +65,7 @@ def ensure_line_states(conn: Connection, line_ids: Sequence[int], as_of: date) -
         }
         for line_id in sorted(set(line_ids) - existing)
     ]
-    insert_rows(conn, table, rows)
+    bulk_insert(conn, table, rows)
 
 
 def update_line_states(
@@ -81,4 +81,5 @@ def update_line_states(
         | {name: changes[line_id][name] for name in columns}
         for line_id in sorted(changes)
     ]
-    update_rows(conn, line_delinquency_table, "credit_line_id", rows)
+    # The lines are locked by the caller, so these rows are too (nothing else writes them).
+    bulk_update(conn, line_delinquency_table, rows, keys=("credit_line_id",))

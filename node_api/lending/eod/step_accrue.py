@@ -21,8 +21,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import PRINCIPAL_ACCOUNT_TYPES, AccountType
+from node_api.ledger.sql import in_values
 from node_api.lending.bill_tables import bill_table
-from node_api.lending.bulk_sql import match_ids
 from node_api.lending.eod.books import (
     EodStep,
     charge_draft,
@@ -90,7 +90,7 @@ def fetch_latest_bills(conn: Connection, line_ids: Sequence[int]) -> dict[int, A
     bills = bill_table
     latest = (
         select(bills.c.credit_line_id, func.max(bills.c.bill_date).label("bill_date"))
-        .where(match_ids(conn, bills.c.credit_line_id, line_ids))
+        .where(in_values(conn, bills.c.credit_line_id, line_ids))
         .group_by(bills.c.credit_line_id)
         .subquery()
     )
@@ -131,7 +131,7 @@ def run_accrual_batch(
         int(line_id)
         for line_id in conn.execute(
             select(state.c.credit_line_id).where(
-                match_ids(conn, state.c.credit_line_id, ids)
+                in_values(conn, state.c.credit_line_id, ids)
                 & state.c.revolving
                 & state.c.charged_off_on.is_(None)
             )

@@ -16,10 +16,10 @@ from sqlalchemy import exists, func, literal, select, true
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
+from node_api.ledger.sql import bulk_insert, bulk_insert_returning_ids, in_values
 from node_api.lending.bill_tables import bill_line_table, bill_table
 from node_api.lending.billing_rules import compute_due_date, compute_previous_bill_date
 from node_api.lending.bills import BillCutInputs, DueInstallment, compute_bill_cut
-from node_api.lending.bulk_sql import insert_rows, match_ids
 from node_api.lending.eod.books import EodStep, build_draft, post_drafts
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import LineState, fetch_line_states
@@ -81,7 +81,7 @@ def fetch_cycle_activity(
         rows = conn.execute(
             select(table.c.credit_line_id, func.sum(table.c.amount_fen))
             .where(
-                match_ids(conn, table.c.credit_line_id, line_ids)
+                in_values(conn, table.c.credit_line_id, line_ids)
                 & (table.c.as_of >= start)
                 & (table.c.as_of <= end)
                 & condition
@@ -118,7 +118,7 @@ def run_bill_batch(
     billed = get_ids(
         conn,
         select(bills.c.credit_line_id).where(
-            match_ids(conn, bills.c.credit_line_id, list(facts)) & (bills.c.bill_date == as_of)
+            in_values(conn, bills.c.credit_line_id, list(facts)) & (bills.c.bill_date == as_of)
         ),
     )
     ids = sorted(set(facts) - set(billed))
@@ -169,8 +169,8 @@ def _plan_principal(
 def _insert_bills(conn: Connection, rows: list[dict[str, Any]]) -> dict[int, int]:
     if not rows:
         return {}
-    inserted = insert_rows(conn, bill_table, rows, ("credit_line_id", "id"))
-    return {int(line_id): int(bill_id) for line_id, bill_id in inserted}
+    bill_ids = bulk_insert_returning_ids(conn, bill_table, rows)
+    return {row["credit_line_id"]: bill_id for row, bill_id in zip(rows, bill_ids, strict=True)}
 
 
 def _insert_bill_lines(
@@ -198,7 +198,7 @@ def _insert_bill_lines(
                      "posted_on": as_of, "amount_fen": row[f"{kind}_fen"]}
                 )  # fmt: skip
     if extra:
-        insert_rows(conn, bill_line_table, extra)
+        bulk_insert(conn, bill_line_table, extra)
 
 
 def _copy_cycle_lines(conn: Connection, as_of: date, line_ids: Sequence[int]) -> None:
@@ -223,7 +223,7 @@ def _copy_cycle_lines(conn: Connection, as_of: date, line_ids: Sequence[int]) ->
             .join(table, table.c.credit_line_id == bills.c.credit_line_id)
             .where(
                 (bills.c.bill_date == as_of)
-                & match_ids(conn, bills.c.credit_line_id, line_ids)
+                & in_values(conn, bills.c.credit_line_id, line_ids)
                 & (posted_on >= bills.c.cycle_start)
                 & (posted_on <= bills.c.bill_date)
                 & condition

@@ -21,10 +21,10 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import PRINCIPAL_ACCOUNT_TYPES, AccountType, line_account_code
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
+from node_api.ledger.sql import in_values
 from node_api.lending.authorize.books import fetch_line_books
 from node_api.lending.authorize.entries import funding_adjustment
 from node_api.lending.bills import RECEIVABLE_TYPES
-from node_api.lending.bulk_sql import match_ids
 from node_api.lending.eod.agreements import enqueue_charge_off
 from node_api.lending.eod.books import EodStep
 from node_api.lending.eod.context import EodContext, LineFacts, get_business_key, load_facts
@@ -135,7 +135,7 @@ def run_charge_off_batch(
     state = line_delinquency_table
     rows = conn.execute(
         select(state.c.credit_line_id, state.c.days_past_due).where(
-            match_ids(conn, state.c.credit_line_id, list(facts)) & state.c.charged_off_on.is_(None)
+            in_values(conn, state.c.credit_line_id, list(facts)) & state.c.charged_off_on.is_(None)
         )
     )
     days = {int(line_id): int(days_past_due) for line_id, days_past_due in rows}

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table
+from node_api.ledger.sql import bulk_insert, in_values
 from node_api.lending.bill_tables import bill_charge_table, bill_table
 from node_api.lending.billing_rules import (
     compute_days_past_due,
@@ -25,7 +26,6 @@ from node_api.lending.billing_rules import (
     compute_penalty_interest_days,
 )
 from node_api.lending.bills import PAST_DUE_TYPES, BillDebt, find_oldest_unpaid_bill, sum_balances
-from node_api.lending.bulk_sql import insert_rows, match_ids, match_values
 from node_api.lending.eod.books import (
     EodStep,
     charge_draft,
@@ -44,7 +44,7 @@ def list_delinquent_lines(conn: Connection, ctx: EodContext, as_of: date, after:
     past_due = get_ids(
         conn,
         select(accounts.c.credit_line_id).where(
-            match_values(conn, accounts.c.account_type, [kind.value for kind in PAST_DUE_TYPES])
+            in_values(conn, accounts.c.account_type, [kind.value for kind in PAST_DUE_TYPES])
             & (accounts.c.balance_fen != 0)
             & (accounts.c.credit_line_id > after)
             & not_charged_off(accounts.c.credit_line_id)
@@ -69,7 +69,7 @@ def fetch_bill_debts(conn: Connection, line_ids: Sequence[int]) -> dict[int, lis
             charges.c.credit_line_id, bills.c.id, bills.c.due_date, func.sum(charges.c.amount_fen)
         )
         .join(bills, bills.c.id == charges.c.bill_id)
-        .where(match_ids(conn, charges.c.credit_line_id, line_ids))
+        .where(in_values(conn, charges.c.credit_line_id, line_ids))
         .group_by(charges.c.credit_line_id, bills.c.id, bills.c.due_date)
     )
     found: dict[int, list[BillDebt]] = {}
@@ -121,7 +121,7 @@ def run_delinquency_batch(
             )  # fmt: skip
     posted = post_drafts(conn, ctx, drafts)
     if charges:
-        insert_rows(conn, bill_charge_table, charges)
+        bulk_insert(conn, bill_charge_table, charges)
     update_line_states(conn, as_of, states, ["days_past_due", "bucket"])
     return BatchResult(len(facts), posted, sum(int(charge["amount_fen"]) for charge in charges))
 

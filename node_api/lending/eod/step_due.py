@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table, posting_batch_table, posting_table
+from node_api.ledger.sql import bulk_insert, in_values
 from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, bill_table
 from node_api.lending.bills import (
     BILLED_TYPES,
@@ -21,7 +22,6 @@ from node_api.lending.bills import (
     compute_due_outcome,
     compute_retro_interest,
 )
-from node_api.lending.bulk_sql import insert_rows, match_ids, match_values
 from node_api.lending.eod.books import EOD_BATCH_KINDS, EodStep, build_draft, post_drafts
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import update_line_states
@@ -74,9 +74,9 @@ def fetch_paid_toward(conn: Connection, bill_ids: Sequence[int]) -> dict[int, in
             .join(accounts, accounts.c.id == postings.c.account_id)
         )
         .where(
-            match_ids(conn, bills.c.id, bill_ids)
+            in_values(conn, bills.c.id, bill_ids)
             & batches.c.kind.not_in(EOD_BATCH_KINDS)
-            & match_values(
+            & in_values(
                 conn, accounts.c.account_type, [kind.value for kind in PAID_TOWARD_BILL_TYPES]
             )
         )
@@ -98,7 +98,7 @@ def fetch_cycle_uses(conn: Connection, bills: Sequence[Any]) -> dict[int, list[C
         select(uses.c.credit_line_id, uses.c.as_of, uses.c.amount_fen - uses.c.refunded_fen)
         .outerjoin(plans, (plans.c.purchase_id == uses.c.id) & (plans.c.status != "cancelled"))
         .where(
-            match_ids(conn, uses.c.credit_line_id, sorted(windows))
+            in_values(conn, uses.c.credit_line_id, sorted(windows))
             & (uses.c.as_of >= min(bill.cycle_start for bill in bills))
             & (uses.c.as_of <= max(bill.bill_date for bill in bills))
             & plans.c.id.is_(None)
@@ -119,7 +119,7 @@ def run_due_batch(
     bills = conn.execute(
         select(bill_table)
         .select_from(source)
-        .where(condition & match_ids(conn, bill_table.c.credit_line_id, list(facts)))
+        .where(condition & in_values(conn, bill_table.c.credit_line_id, list(facts)))
         .order_by(bill_table.c.credit_line_id, bill_table.c.bill_date)
     ).all()
     paid = fetch_paid_toward(conn, [bill.id for bill in bills])
@@ -127,7 +127,7 @@ def run_due_batch(
         int(bill_id)
         for bill_id in conn.execute(
             select(installment_plan_table.c.bill_id).where(
-                match_ids(conn, installment_plan_table.c.bill_id, [bill.id for bill in bills])
+                in_values(conn, installment_plan_table.c.bill_id, [bill.id for bill in bills])
                 & (installment_plan_table.c.status != "cancelled")
             )
         ).scalars()
@@ -199,7 +199,7 @@ def _record(
 ) -> None:
     if not bills:
         return
-    insert_rows(
+    bulk_insert(
         conn,
         bill_outcome_table,
         [
@@ -220,7 +220,7 @@ def _record(
         if decision["moved_to_past_due_fen"] > 0
     ]
     if charges:
-        insert_rows(conn, bill_charge_table, charges)
+        bulk_insert(conn, bill_charge_table, charges)
 
 
 DUE_STEP = Step(EodStep.DUE, list_due_lines, run_due_batch)

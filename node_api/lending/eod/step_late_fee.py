@@ -11,10 +11,10 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
+from node_api.ledger.sql import bulk_insert, in_values
 from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, bill_table
 from node_api.lending.billing_rules import compute_late_fee_date
 from node_api.lending.bills import PAST_DUE_TYPES, compute_bill_late_fee, sum_balances
-from node_api.lending.bulk_sql import insert_rows, match_ids
 from node_api.lending.eod.books import EodStep, charge_draft, post_drafts
 from node_api.lending.eod.context import EodContext, load_facts
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
@@ -57,7 +57,7 @@ def run_late_fee_batch(
     conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
 ) -> BatchResult:
     facts = load_facts(conn, ctx, line_ids, PAST_DUE_TYPES)
-    query = _candidates(as_of).where(match_ids(conn, bill_table.c.credit_line_id, list(facts)))
+    query = _candidates(as_of).where(in_values(conn, bill_table.c.credit_line_id, list(facts)))
     drafts = []
     charges: list[dict[str, Any]] = []
     for bill_id, line_id, due_date, moved_fen in conn.execute(query.order_by(bill_table.c.id)):
@@ -81,7 +81,7 @@ def run_late_fee_batch(
         )  # fmt: skip
     posted = post_drafts(conn, ctx, drafts)
     if charges:
-        insert_rows(conn, bill_charge_table, charges)
+        bulk_insert(conn, bill_charge_table, charges)
     return BatchResult(len(facts), posted, sum(int(charge["amount_fen"]) for charge in charges))
 
 

@@ -64,9 +64,13 @@ def test_balanced_batch_moves_balances_and_writes_its_events(
 ) -> None:
     with database.engine.begin() as conn:
         draft = BatchDraft(
-            "p1", "purchase", DAY1, (PostingLine(PRINCIPAL, 700), PostingLine(CLEARING, -700)), 1,
+            "p1",
+            "purchase",
+            DAY1,
+            (PostingLine(PRINCIPAL, 700), PostingLine(CLEARING, -700)),
+            1,
             events=(SettlementEventDraft("merchant_payable", 700, counterparty_ref="m1"),),
-        )  # fmt: skip
+        )
         post_batch(conn, draft, accounts)
         assert fetch_account_balance(conn, PRINCIPAL) == 700
         assert fetch_account_balance(conn, CLEARING) == -700
@@ -102,8 +106,9 @@ def test_RevertWhen_a_floor_would_be_crossed_nothing_is_written(
 
 def test_RevertWhen_an_account_does_not_exist(database: Database, accounts: AccountIdCache) -> None:
     with database.engine.begin() as conn, pytest.raises(NotFoundError):
-        post_batch(conn, _draft("x", DAY1, ("line:99:principal_unbilled", 1), (CLEARING, -1)),
-                   accounts)  # fmt: skip
+        post_batch(
+            conn, _draft("x", DAY1, ("line:99:principal_unbilled", 1), (CLEARING, -1)), accounts
+        )
 
 
 def test_reversal_restores_balances_once_and_negates_events(
@@ -111,18 +116,29 @@ def test_reversal_restores_balances_once_and_negates_events(
 ) -> None:
     with database.engine.begin() as conn:
         draft = BatchDraft(
-            "p1", "purchase", DAY1, (PostingLine(PRINCIPAL, 300), PostingLine(CLEARING, -300)), 1,
+            "p1",
+            "purchase",
+            DAY1,
+            (PostingLine(PRINCIPAL, 300), PostingLine(CLEARING, -300)),
+            1,
             events=(SettlementEventDraft("merchant_payable", 300),),
-        )  # fmt: skip
+        )
         batch_id = post_batch(conn, draft, accounts)
-        reverse_batch(conn, batch_id, business_key="rev:p1", kind="reversal", as_of=DAY2,
-                      accounts=accounts)  # fmt: skip
+        reverse_batch(
+            conn, batch_id, business_key="rev:p1", kind="reversal", as_of=DAY2, accounts=accounts
+        )
         assert fetch_account_balance(conn, PRINCIPAL) == 0
         events = conn.execute(select(settlement_event_table.c.amount_fen)).scalars().all()
         assert sorted(events) == [-300, 300]
         with pytest.raises(ConflictError):
-            reverse_batch(conn, batch_id, business_key="rev2:p1", kind="reversal", as_of=DAY2,
-                          accounts=accounts)  # fmt: skip
+            reverse_batch(
+                conn,
+                batch_id,
+                business_key="rev2:p1",
+                kind="reversal",
+                as_of=DAY2,
+                accounts=accounts,
+            )
 
 
 def test_balances_and_trial_balance_at_any_business_date(

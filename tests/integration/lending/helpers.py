@@ -111,10 +111,12 @@ def check_books(conn: Connection, line_ids: list[int]) -> None:
 def check_line_usage(conn: Connection, line_id: int) -> None:
     line = fetch_line(conn, line_id)
     uses = conn.execute(
-        select(purchase_table.c.product_node_id, purchase_table.c.channel_id,
-               purchase_table.c.principal_open_fen)
-        .where(purchase_table.c.credit_line_id == line_id)
-    ).all()  # fmt: skip
+        select(
+            purchase_table.c.product_node_id,
+            purchase_table.c.channel_id,
+            purchase_table.c.principal_open_fen,
+        ).where(purchase_table.c.credit_line_id == line_id)
+    ).all()
     by_id = {node.node_id: node for node in line.nodes}
     expected = {node.node_id: 0 for node in line.nodes}
     for product_node_id, channel_id, open_fen in uses:

@@ -17,10 +17,10 @@ from node_api.auth.keys import Role, create_api_key
 from node_api.config import Settings
 from node_api.db import Database
 from node_api.idempotency import idempotency_table
+from node_api.ledger.business_date import set_business_date
 from node_api.ledger.schema import posting_table
 from node_api.lending.purchases import purchase_table
 from node_api.lending.repayments import repayment_table
-from node_api.ledger.business_date import set_business_date
 from tests.integration.lending.helpers import OPENED_ON, cash_product_data, product_data, register
 
 PEPPER = Settings().node_secret.get_secret_value().encode()
@@ -51,8 +51,15 @@ class Api:
                 for role in (Role.LENDER_ADMIN, Role.LENDER_APP, Role.AUDITOR)
             }
 
-    def post(self, path: str, body: Any = None, *, role: Role = Role.LENDER_APP,
-             key: str | None = "new", **kwargs: Any) -> Any:  # fmt: skip
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        role: Role = Role.LENDER_APP,
+        key: str | None = "new",
+        **kwargs: Any,
+    ) -> Any:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"}
         if key is not None:
             headers["Idempotency-Key"] = f"k-{next(_keys)}" if key == "new" else key
@@ -96,8 +103,9 @@ def test_open_line_replays_and_refuses_a_changed_body(api: Api) -> None:
     again = api.post("/v1/credit-lines", LINE, role=Role.LENDER_ADMIN, key="open-1")
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
-    changed = api.post("/v1/credit-lines", {**LINE, "total_limit_fen": 1}, role=Role.LENDER_ADMIN,
-                       key="open-1")  # fmt: skip
+    changed = api.post(
+        "/v1/credit-lines", {**LINE, "total_limit_fen": 1}, role=Role.LENDER_ADMIN, key="open-1"
+    )
     assert changed.status_code == 409
     assert changed.json()["code"] == "idempotency_key_reused"
     assert changed.json()["field"] == "Idempotency-Key"
@@ -123,8 +131,10 @@ def test_declined_purchase_is_a_409_problem_replayed_the_same(api: Api, line_id:
     assert declined.headers["content-type"] == "application/problem+json"
     body = declined.json()
     assert (body["code"], body["limit_path"], body["field"]) == (
-        "over_limit", "total/purchase", "amount_fen"
-    )  # fmt: skip
+        "over_limit",
+        "total/purchase",
+        "amount_fen",
+    )
     assert api.post(path, {**PURCHASE, "amount_fen": 80_001}, key="big").json() == body
 
 
@@ -162,11 +172,16 @@ def test_unknown_line_missing_key_malformed_json_and_oversized_body_change_nothi
     assert (unknown.status_code, unknown.json()["field"]) == (404, "credit_line_id")
     missing = api.post(f"/v1/credit-lines/{line_id}/purchases", PURCHASE, key=None)
     assert (missing.status_code, missing.json()["field"]) == (400, "Idempotency-Key")
-    malformed = api.post(f"/v1/credit-lines/{line_id}/purchases", content=b"{oops",
-                         headers={"Content-Type": "application/json"})  # fmt: skip
+    malformed = api.post(
+        f"/v1/credit-lines/{line_id}/purchases",
+        content=b"{oops",
+        headers={"Content-Type": "application/json"},
+    )
     assert malformed.status_code == 400
-    huge = api.post(f"/v1/credit-lines/{line_id}/repayments",
-                    {"amount_fen": 1, "currency": "CNY", "payment_ref": "x", "pad": "y" * 5000})  # fmt: skip
+    huge = api.post(
+        f"/v1/credit-lines/{line_id}/repayments",
+        {"amount_fen": 1, "currency": "CNY", "payment_ref": "x", "pad": "y" * 5000},
+    )
     assert huge.status_code == 413
     assert api.counts() == before
 
@@ -191,16 +206,23 @@ def test_frozen_line_declines_and_unfrozen_line_accepts(api: Api, line_id: int) 
 
 def test_refund_repay_reverse_and_trial_balance_over_http(api: Api, line_id: int) -> None:
     use = api.post(f"/v1/credit-lines/{line_id}/purchases", PURCHASE).json()
-    refund = api.post(f"/v1/credit-lines/{line_id}/purchases/{use['id']}/refund",
-                      {"amount_fen": 400})  # fmt: skip
+    refund = api.post(
+        f"/v1/credit-lines/{line_id}/purchases/{use['id']}/refund", {"amount_fen": 400}
+    )
     assert refund.status_code == 201 and refund.json()["principal_fen"] == 400
-    drawdown = api.post(f"/v1/credit-lines/{line_id}/drawdowns",
-                        {"channel_id": "app", "amount_fen": 2_000, "currency": "CNY"})  # fmt: skip
+    drawdown = api.post(
+        f"/v1/credit-lines/{line_id}/drawdowns",
+        {"channel_id": "app", "amount_fen": 2_000, "currency": "CNY"},
+    )
     assert drawdown.json()["fee_fen"] == 20
-    paid = api.post(f"/v1/credit-lines/{line_id}/repayments",
-                    {"amount_fen": 3_000, "currency": "CNY", "payment_ref": "bank-77"})  # fmt: skip
+    paid = api.post(
+        f"/v1/credit-lines/{line_id}/repayments",
+        {"amount_fen": 3_000, "currency": "CNY", "payment_ref": "bank-77"},
+    )
     assert paid.status_code == 201 and paid.json()["customer_credit_fen"] == 380
-    reverse = api.post(f"/v1/credit-lines/{line_id}/repayments/{paid.json()['repayment_id']}/reverse")
+    reverse = api.post(
+        f"/v1/credit-lines/{line_id}/repayments/{paid.json()['repayment_id']}/reverse"
+    )
     assert reverse.status_code == 200 and reverse.json()["status"] == "reversed"
     trial = api.get("/v1/ledger/trial-balance", role=Role.AUDITOR).json()
     assert trial["balanced"] and trial["total_debit_fen"] > 0
@@ -219,3 +241,27 @@ def test_business_date_is_set_once_and_then_dates_requests(api: Api, line_id: in
     assert use["as_of"] == "2025-03-04"
     closed = api.post(f"/v1/credit-lines/{line_id}/purchases", {**PURCHASE, "as_of": "2025-03-03"})
     assert (closed.status_code, closed.json()["field"]) == (422, "as_of")
+
+
+def test_fast_lane_serves_known_callers_with_the_same_answers_as_the_route(
+    api: Api, line_id: int
+) -> None:
+    from node_api.routes.purchase_lane import AuthorizationFastLane
+
+    path = f"/v1/credit-lines/{line_id}/purchases"
+    first = api.post(path, PURCHASE, key="lane-1")  # a cache miss: the regular route
+    served = AuthorizationFastLane.served
+    replay = api.post(path, PURCHASE, key="lane-1")  # the key is cached now: the lane
+    assert AuthorizationFastLane.served == served + 1
+    assert (replay.status_code, replay.json()) == (first.status_code, first.json())
+    bad = api.post(path, {**PURCHASE, "amount_fen": 0}, key="lane-2")
+    assert (bad.status_code, bad.json()["field"]) == (422, "amount_fen")
+    conflict = api.post(path, {**PURCHASE, "amount_fen": 2}, key="lane-1")
+    assert conflict.json()["code"] == "idempotency_key_reused"
+    drawdown = api.post(
+        f"/v1/credit-lines/{line_id}/drawdowns",
+        {"channel_id": "app", "amount_fen": 100, "currency": "CNY"},
+    )
+    assert drawdown.status_code == 201 and AuthorizationFastLane.served == served + 3
+    forbidden = api.post(path, PURCHASE, role=Role.AUDITOR)
+    assert forbidden.status_code == 403

@@ -153,7 +153,9 @@ def test_batches_over_many_lines_in_any_order_with_refunds_and_repayments_never_
     with pg.engine.begin() as conn:
         set_business_date(conn, OPENED_ON)
         lines = [open_line(conn, caches, customer_ref=f"c{i}") for i in range(6)]
-    first_uses = {line: purchase(pg, caches, line, 5_000, channel_id="pos").body["id"] for line in lines}
+    first_uses = {
+        line: purchase(pg, caches, line, 5_000, channel_id="pos").body["id"] for line in lines
+    }
 
     def worker(seed: int) -> int:
         rng = random.Random(seed)
@@ -163,16 +165,29 @@ def test_batches_over_many_lines_in_any_order_with_refunds_and_repayments_never_
             with pg.engine.begin() as conn:
                 choice = rng.random()
                 if choice < 0.6:
-                    requests = [use_request(line, rng.randint(1, 500), channel_id="pos")
-                                for line in order]  # fmt: skip
+                    requests = [
+                        use_request(line, rng.randint(1, 500), channel_id="pos") for line in order
+                    ]
                     run_use_batch(conn, caches, requests)
                 elif choice < 0.8:
-                    repay(conn, caches, line_id=order[0], amount_fen=rng.randint(1, 300),
-                          currency="CNY", as_of=None)  # fmt: skip
+                    repay(
+                        conn,
+                        caches,
+                        line_id=order[0],
+                        amount_fen=rng.randint(1, 300),
+                        currency="CNY",
+                        as_of=None,
+                    )
                 else:
                     try:
-                        refund_purchase(conn, caches, line_id=order[0],
-                                        purchase_id=first_uses[order[0]], amount_fen=1, as_of=None)  # fmt: skip
+                        refund_purchase(
+                            conn,
+                            caches,
+                            line_id=order[0],
+                            purchase_id=first_uses[order[0]],
+                            amount_fen=1,
+                            as_of=None,
+                        )
                     except Exception as error:  # refund of a fully refunded purchase: declined
                         assert getattr(error, "code", "") == "refund_exceeds_purchase"
             done += 1

@@ -18,9 +18,15 @@ from node_api.lending.line_limits import (
     set_node_limit,
     set_temporary_raise,
 )
-from node_api.lending.lines import LineOpening, LineStatus, ProductLimit, fetch_line, open_credit_line
+from node_api.lending.lines import (
+    LineOpening,
+    LineStatus,
+    ProductLimit,
+    fetch_line,
+    open_credit_line,
+)
 from node_api.lending.repayments import repay
-from tests.integration.lending.helpers import OPENED_ON, check_books, register, product_data
+from tests.integration.lending.helpers import OPENED_ON, check_books, product_data, register
 from tests.integration.lending.test_purchases_db import purchase
 
 
@@ -44,10 +50,16 @@ def test_open_line_builds_the_tree_and_its_accounts(
         line_id = open_credit_line(conn, _opening(), caches.products)
         line = fetch_line(conn, line_id)
         assert [n.path for n in line.nodes] == [
-            "total", "total/purchase", "total/purchase/REV1", "total/purchase/REV1/pos"
-        ]  # fmt: skip
+            "total",
+            "total/purchase",
+            "total/purchase/REV1",
+            "total/purchase/REV1/pos",
+        ]
         product = line.node_at("total/purchase/REV1")
-        assert product is not None and (product.product_code, product.product_version) == ("REV1", 1)
+        assert product is not None and (product.product_code, product.product_version) == (
+            "REV1",
+            1,
+        )
         assert line.bill_day == 5
         balances = fetch_line_balances(conn, line_id)
         assert len(balances) == 15 and not any(balances.values())
@@ -60,14 +72,18 @@ def test_open_line_builds_the_tree_and_its_accounts(
         ({"group_limits": {ProductGroup.PURCHASE: 60_000}}, "group_limits.purchase"),
         ({"group_limits": {}}, "group_limits.purchase"),
         ({"products": [ProductLimit("REV1", 1, 45_000)]}, "products.0.limit_fen"),
-        ({"products": [ProductLimit("REV1", 1, 100, {"kiosk": 50})]},
-         "products.0.channel_limits.kiosk"),
-        ({"products": [ProductLimit("REV1", 1, 100, {"pos": 500})]},
-         "products.0.channel_limits.pos"),
+        (
+            {"products": [ProductLimit("REV1", 1, 100, {"kiosk": 50})]},
+            "products.0.channel_limits.kiosk",
+        ),
+        (
+            {"products": [ProductLimit("REV1", 1, 100, {"pos": 500})]},
+            "products.0.channel_limits.pos",
+        ),
         ({"bill_day": 7}, "bill_day"),
         ({"products": []}, "products"),
     ],
-)  # fmt: skip
+)
 def test_RevertWhen_opening_breaks_a_rule_it_names_the_field(
     database: Database, caches: LendingCaches, changes: dict[str, object], field: str
 ) -> None:
@@ -83,8 +99,9 @@ def test_RevertWhen_product_is_not_registered(database: Database, caches: Lendin
         open_credit_line(conn, _opening(), caches.products)
 
 
-def test_RevertWhen_customer_already_has_an_open_line(database: Database, line_id: int,
-                                                      caches: LendingCaches) -> None:  # fmt: skip
+def test_RevertWhen_customer_already_has_an_open_line(
+    database: Database, line_id: int, caches: LendingCaches
+) -> None:
     with database.engine.begin() as conn, pytest.raises(ConflictError) as caught:
         open_credit_line(conn, _opening(customer_ref="cust-1"), caches.products)
     assert caught.value.code == "customer_has_line"
@@ -110,9 +127,8 @@ def test_new_channel_sub_limit_starts_with_the_principal_already_drawn_there(
     database: Database, line_id: int, caches: LendingCaches
 ) -> None:
     purchase(database, caches, line_id, 4_000, channel_id="pos")
-    with database.engine.begin() as conn:
-        with pytest.raises(ConflictError):
-            set_node_limit(conn, line_id, "total/purchase/REV1/pos", 3_000, caches.products)
+    with database.engine.begin() as conn, pytest.raises(ConflictError):
+        set_node_limit(conn, line_id, "total/purchase/REV1/pos", 3_000, caches.products)
     with database.engine.begin() as conn:
         line = set_node_limit(conn, line_id, "total/purchase/REV1/pos", 5_000, caches.products)
         node = line.node_at("total/purchase/REV1/pos")

@@ -59,9 +59,12 @@ def test_purchase_posts_principal_funding_split_and_commission(
         assert -fetch_account_balance(conn, bank) == 7_000
         assert fetch_account_balance(conn, "partner:app:channel_commission_payable") == -55
         events = conn.execute(
-            select(settlement_event_table.c.kind, settlement_event_table.c.partner_ref,
-                   settlement_event_table.c.amount_fen)
-        ).all()  # fmt: skip
+            select(
+                settlement_event_table.c.kind,
+                settlement_event_table.c.partner_ref,
+                settlement_event_table.c.amount_fen,
+            )
+        ).all()
         assert set(events) == {
             ("merchant_payable", None, 10_001),
             ("channel_commission", "app", 55),
@@ -107,18 +110,21 @@ def test_partial_then_full_refund_restores_the_limit_and_reverses_commission(
 ) -> None:
     use_id = purchase(database, caches, line_id, 10_000).body["id"]
     with database.engine.begin() as conn:
-        partial = refund_purchase(conn, caches, line_id=line_id, purchase_id=use_id,
-                                  amount_fen=3_333, as_of=None)  # fmt: skip
+        partial = refund_purchase(
+            conn, caches, line_id=line_id, purchase_id=use_id, amount_fen=3_333, as_of=None
+        )
         assert partial["principal_fen"] == 3_333
-        full = refund_purchase(conn, caches, line_id=line_id, purchase_id=use_id,
-                               amount_fen=None, as_of=None)  # fmt: skip
+        full = refund_purchase(
+            conn, caches, line_id=line_id, purchase_id=use_id, amount_fen=None, as_of=None
+        )
         assert full["amount_fen"] == 6_667
         assert fetch_account_balance(conn, "partner:app:channel_commission_payable") == 0
         assert not any(fetch_line_balances(conn, line_id).values())
         check_books(conn, [line_id])
         with pytest.raises(ConflictError) as caught:
-            refund_purchase(conn, caches, line_id=line_id, purchase_id=use_id, amount_fen=1,
-                            as_of=None)  # fmt: skip
+            refund_purchase(
+                conn, caches, line_id=line_id, purchase_id=use_id, amount_fen=1, as_of=None
+            )
         assert caught.value.code == "refund_exceeds_purchase"
 
 
@@ -128,10 +134,33 @@ def test_refund_after_repayment_becomes_customer_credit(
     use_id = purchase(database, caches, line_id, 10_000).body["id"]
     with database.engine.begin() as conn:
         repay(conn, caches, line_id=line_id, amount_fen=6_000, currency="CNY", as_of=None)
-        refund = refund_purchase(conn, caches, line_id=line_id, purchase_id=use_id,
-                                 amount_fen=None, as_of=date(2025, 3, 2))  # fmt: skip
+        refund = refund_purchase(
+            conn,
+            caches,
+            line_id=line_id,
+            purchase_id=use_id,
+            amount_fen=None,
+            as_of=date(2025, 3, 2),
+        )
         assert (refund["principal_fen"], refund["customer_credit_fen"]) == (4_000, 6_000)
         balances = fetch_line_balances(conn, line_id)
         assert balances[AccountType.CUSTOMER_CREDIT] == 6_000
         assert balances[AccountType.PRINCIPAL_UNBILLED] == 0
+        check_books(conn, [line_id])
+
+
+def test_concurrent_threads_on_either_database_spend_exactly_what_is_left(
+    database: Database, line_id: int, caches: LendingCaches
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert purchase(database, caches, line_id, 79_500, channel_id="pos").status_code == 201
+
+    def spend(_: int) -> StoredResponse:
+        return purchase(database, caches, line_id, 100, channel_id="pos")
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(spend, range(12)))
+    assert sorted(r.status_code for r in results) == [201] * 5 + [409] * 7
+    with database.engine.begin() as conn:
         check_books(conn, [line_id])

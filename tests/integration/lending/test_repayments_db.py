@@ -5,7 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from node_api.db import Database
-from node_api.ledger.accounts import AccountIdCache, AccountType, line_account_code, node_account_code
+from node_api.ledger.accounts import (
+    AccountIdCache,
+    AccountType,
+    line_account_code,
+    node_account_code,
+)
 from node_api.ledger.balances import fetch_line_balances
 from node_api.ledger.postings import BatchDraft, PostingLine, post_batch
 from node_api.lending.authorize.context import LendingCaches
@@ -18,6 +23,7 @@ from tests.integration.lending.test_purchases_db import purchase
 def _age(database: Database, line_id: int, accounts: AccountIdCache) -> None:
     """What end of day would do: bill 4,000 of principal, make 1,000 of it past due, and
     post 120 of penalty interest."""
+
     def code(kind: AccountType) -> str:
         return line_account_code(line_id, kind)
 
@@ -40,8 +46,10 @@ def test_waterfall_pays_past_due_then_current_and_holds_the_excess(
     with database.engine.begin() as conn:
         first = repay(conn, caches, line_id=line_id, amount_fen=1_500, currency="CNY", as_of=None)
         assert [(a["account"], a["amount_fen"]) for a in first["allocations"]] == [
-            ("penalty_past_due", 120), ("principal_past_due", 1_000), ("principal_billed", 380)
-        ]  # fmt: skip
+            ("penalty_past_due", 120),
+            ("principal_past_due", 1_000),
+            ("principal_billed", 380),
+        ]
         second = repay(conn, caches, line_id=line_id, amount_fen=9_000, currency="CNY", as_of=None)
         assert second["customer_credit_fen"] == 9_000 - (6_000 - 1_380)
         balances = fetch_line_balances(conn, line_id)
@@ -59,8 +67,9 @@ def test_reversal_of_a_bounced_payment_replays_later_allocations(
         bounced = repay(conn, caches, line_id=line_id, amount_fen=1_120, currency="CNY", as_of=None)
         later = repay(conn, caches, line_id=line_id, amount_fen=500, currency="CNY", as_of=None)
         assert [a["account"] for a in later["allocations"]] == ["principal_billed"]
-        result = reverse_repayment(conn, caches, line_id=line_id,
-                                   repayment_id=bounced["repayment_id"], as_of=None)  # fmt: skip
+        result = reverse_repayment(
+            conn, caches, line_id=line_id, repayment_id=bounced["repayment_id"], as_of=None
+        )
         assert result["reallocated_repayment_ids"] == [later["repayment_id"]]
         balances = fetch_line_balances(conn, line_id)
         # Without the bounced payment, the later 500 pays the penalty then past-due principal.
@@ -80,8 +89,9 @@ def test_reversal_puts_principal_back_on_the_same_uses_and_their_limits(
     with database.engine.begin() as conn:
         paid = repay(conn, caches, line_id=line_id, amount_fen=5_020, currency="CNY", as_of=None)
         check_books(conn, [line_id])
-        reverse_repayment(conn, caches, line_id=line_id, repayment_id=paid["repayment_id"],
-                          as_of=None)  # fmt: skip
+        reverse_repayment(
+            conn, caches, line_id=line_id, repayment_id=paid["repayment_id"], as_of=None
+        )
         check_books(conn, [line_id])
         balances = fetch_line_balances(conn, line_id)
         assert balances[AccountType.PRINCIPAL_UNBILLED] == 5_000

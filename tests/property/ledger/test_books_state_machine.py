@@ -12,7 +12,7 @@ over-limit decline named a level that really could not take it.
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import settings
@@ -95,11 +95,18 @@ class Books(RuleBasedStateMachine):
         with self.database.engine.begin() as conn:
             set_business_date(conn, OPENED_ON)
             self.lines = [
-                open_line(conn, self.caches, customer_ref=f"c{i}", total_fen=20_000,
-                          purchase_fen=15_000, product_fen=15_000, cash_fen=5_000,
-                          channel_limits={"app": 6_000})
+                open_line(
+                    conn,
+                    self.caches,
+                    customer_ref=f"c{i}",
+                    total_fen=20_000,
+                    purchase_fen=15_000,
+                    product_fen=15_000,
+                    cash_fen=5_000,
+                    channel_limits={"app": 6_000},
+                )
                 for i in range(2)
-            ]  # fmt: skip
+            ]
 
     @initialize()
     def start(self) -> None:
@@ -107,9 +114,12 @@ class Books(RuleBasedStateMachine):
 
     def _use(self, line_index: int, amount_fen: int, channel: str, kind: UseKind) -> Any:
         return use_request(
-            self.lines[line_index], amount_fen, channel_id=channel, kind=kind,
+            self.lines[line_index],
+            amount_fen,
+            channel_id=channel,
+            kind=kind,
             merchant_id="m-1" if kind is UseKind.PURCHASE else None,
-        )  # fmt: skip
+        )
 
     def _check_decisions(self, requests: list[Any], results: list[Any]) -> None:
         """Accepted uses fit; over-limit declines name a level that could not take them."""
@@ -144,9 +154,10 @@ class Books(RuleBasedStateMachine):
         assert {r.status_code for r in results} <= {201, 409}
         self._check_decisions(built, results)
         accepted = [
-            (r.body["credit_line_id"], r.body["id"]) for r in results
+            (r.body["credit_line_id"], r.body["id"])
+            for r in results
             if r.status_code == 201 and r.body["kind"] == "purchase"
-        ]  # fmt: skip
+        ]
         return accepted[0] if accepted else None
 
     @rule(use=uses, amount_fen=st.one_of(st.none(), st.integers(1, 5_000)))
@@ -155,8 +166,14 @@ class Books(RuleBasedStateMachine):
             return
         try:
             with self.database.engine.begin() as conn:
-                refund_purchase(conn, self.caches, line_id=use[0], purchase_id=use[1],
-                                amount_fen=amount_fen, as_of=None)  # fmt: skip
+                refund_purchase(
+                    conn,
+                    self.caches,
+                    line_id=use[0],
+                    purchase_id=use[1],
+                    amount_fen=amount_fen,
+                    as_of=None,
+                )
         except ConflictError as error:
             assert error.code in ("refund_exceeds_purchase", "line_closed")
 
@@ -164,8 +181,14 @@ class Books(RuleBasedStateMachine):
     def pay(self, line_index: int, amount_fen: int) -> tuple[int, int]:
         line_id = self.lines[line_index]
         with self.database.engine.begin() as conn:
-            result = repay(conn, self.caches, line_id=line_id, amount_fen=amount_fen,
-                           currency="CNY", as_of=None)  # fmt: skip
+            result = repay(
+                conn,
+                self.caches,
+                line_id=line_id,
+                amount_fen=amount_fen,
+                currency="CNY",
+                as_of=None,
+            )
         allocated = sum(a["amount_fen"] for a in result["allocations"])
         assert allocated + result["customer_credit_fen"] == amount_fen
         return line_id, result["repayment_id"]
@@ -175,8 +198,9 @@ class Books(RuleBasedStateMachine):
         line_id, repayment_id = repayment
         try:
             with self.database.engine.begin() as conn:
-                reverse_repayment(conn, self.caches, line_id=line_id, repayment_id=repayment_id,
-                                  as_of=None)  # fmt: skip
+                reverse_repayment(
+                    conn, self.caches, line_id=line_id, repayment_id=repayment_id, as_of=None
+                )
         except ConflictError as error:
             # Customer credit from this payment was already given back by a refund's
             # reversal order, or the payment was reversed as part of another: both refusals.
@@ -184,8 +208,12 @@ class Books(RuleBasedStateMachine):
             return
         self.reversed_lines[line_id] = True
 
-    @rule(line_index=st.integers(0, 1), bill_share=st.integers(0, 100), due_share=st.integers(0, 100),
-          penalty_fen=st.integers(0, 300))  # fmt: skip
+    @rule(
+        line_index=st.integers(0, 1),
+        bill_share=st.integers(0, 100),
+        due_share=st.integers(0, 100),
+        penalty_fen=st.integers(0, 300),
+    )
     def age(self, line_index: int, bill_share: int, due_share: int, penalty_fen: int) -> None:
         """What end of day does to balances: bill, make past due, charge penalty."""
         line_id = self.lines[line_index]
@@ -207,10 +235,15 @@ class Books(RuleBasedStateMachine):
             lines = tuple(PostingLine(c, a) for c, a in moves if a)
             if len(lines) >= 2:
                 key = f"eod:{line_id}:{next(self.keys)}"
-                post_batch(conn, BatchDraft(key, "end_of_day", self.today, lines, line_id),
-                           self.caches.accounts)  # fmt: skip
+                post_batch(
+                    conn,
+                    BatchDraft(key, "end_of_day", self.today, lines, line_id),
+                    self.caches.accounts,
+                )
 
-    @rule(line_index=st.integers(0, 1), path=st.sampled_from(PATHS), limit_fen=st.integers(0, 25_000))
+    @rule(
+        line_index=st.integers(0, 1), path=st.sampled_from(PATHS), limit_fen=st.integers(0, 25_000)
+    )
     def change_limit(self, line_index: int, path: str, limit_fen: int) -> None:
         try:
             with self.database.engine.begin() as conn:
@@ -218,18 +251,32 @@ class Books(RuleBasedStateMachine):
         except (ConflictError, CreditNetValueError):
             pass
 
-    @rule(line_index=st.integers(0, 1), path=st.sampled_from(PATHS),
-          raise_fen=st.integers(0, 10_000), days=st.integers(0, 3))  # fmt: skip
+    @rule(
+        line_index=st.integers(0, 1),
+        path=st.sampled_from(PATHS),
+        raise_fen=st.integers(0, 10_000),
+        days=st.integers(0, 3),
+    )
     def temporary_raise(self, line_index: int, path: str, raise_fen: int, days: int) -> None:
         expires = self.today + timedelta(days=days)
         try:
             with self.database.engine.begin() as conn:
-                set_temporary_raise(conn, self.lines[line_index], path, raise_fen, expires,
-                                    self.today, self.caches.products)  # fmt: skip
+                set_temporary_raise(
+                    conn,
+                    self.lines[line_index],
+                    path,
+                    raise_fen,
+                    expires,
+                    self.today,
+                    self.caches.products,
+                )
         except (ConflictError, CreditNetValueError):
             pass
 
-    @rule(line_index=st.integers(0, 1), action=st.sampled_from([LineAction.FREEZE, LineAction.UNFREEZE]))
+    @rule(
+        line_index=st.integers(0, 1),
+        action=st.sampled_from([LineAction.FREEZE, LineAction.UNFREEZE]),
+    )
     def freeze_or_unfreeze(self, line_index: int, action: LineAction) -> None:
         with self.database.engine.begin() as conn:
             change_line_status(conn, self.lines[line_index], action, self.today)
@@ -258,4 +305,3 @@ class Books(RuleBasedStateMachine):
 def test_books_stay_balanced_under_random_operations(database: Database) -> None:
     Books.database = database
     run_state_machine_as_test(Books, settings=settings(stateful_step_count=25))
-

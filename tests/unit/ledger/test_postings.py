@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from node_api.errors import CreditNetValueError
 from node_api.ledger.accounts import (
     ACCOUNT_RULES,
     AccountScope,
@@ -24,7 +25,6 @@ from node_api.ledger.postings import (
     check_floors,
     compute_deltas,
 )
-from node_api.errors import CreditNetValueError
 
 DAY = date(2025, 3, 1)
 
@@ -85,7 +85,7 @@ def test_floor_check_uses_the_normal_side() -> None:
 
 def test_accounts_without_floor_may_go_either_way() -> None:
     clearing = AccountState(3, "node:settlement_clearing", 0, 1, None)
-    check_floors([clearing], {3: -10**12})
+    check_floors([clearing], {3: -(10**12)})
 
 
 def test_every_receivable_has_a_zero_floor_on_the_debit_side() -> None:

@@ -20,8 +20,9 @@ from node_api.lending.authorize.limits import (
 DAY = date(2025, 3, 10)
 
 
-def _node(node_id: int, parent: int | None, path: str, level: LimitLevel, limit: int,
-          used: int = 0) -> LimitNode:  # fmt: skip
+def _node(
+    node_id: int, parent: int | None, path: str, level: LimitLevel, limit: int, used: int = 0
+) -> LimitNode:
     return LimitNode(node_id, 1, parent, path, level, None, None, limit, 0, None, used)
 
 

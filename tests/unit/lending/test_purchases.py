@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
@@ -16,6 +17,7 @@ from node_api.lending.authorize.entries import (
     compute_commission_fen,
     compute_funded_fen,
     funding_adjustment,
+    funding_change,
     use_lines,
 )
 from node_api.lending.authorize.limits import LimitLevel, LimitNode
@@ -31,11 +33,23 @@ TERMS = parse_product_terms(product_data())
 def _line(status: LineStatus = LineStatus.ACTIVE, product_used: int = 0) -> LockedLine:
     nodes = [
         LimitNode(1, 9, None, "total", LimitLevel.TOTAL, None, None, 10_000, 0, None, product_used),
-        LimitNode(2, 9, 1, "total/purchase", LimitLevel.GROUP, None, None, 8_000, 0, None,
-                  product_used),
-        LimitNode(3, 9, 2, "total/purchase/REV1", LimitLevel.PRODUCT, "REV1", 1, 8_000, 0, None,
-                  product_used),
-    ]  # fmt: skip
+        LimitNode(
+            2, 9, 1, "total/purchase", LimitLevel.GROUP, None, None, 8_000, 0, None, product_used
+        ),
+        LimitNode(
+            3,
+            9,
+            2,
+            "total/purchase/REV1",
+            LimitLevel.PRODUCT,
+            "REV1",
+            1,
+            8_000,
+            0,
+            None,
+            product_used,
+        ),
+    ]
     return LockedLine(9, "c1", status, "CNY", date(2025, 3, 1), 5, nodes)
 
 
@@ -112,13 +126,25 @@ def test_funding_adjustment_targets_each_share_of_open_principal() -> None:
     lines, events = funding_adjustment(book, line.product_nodes(), _terms, own)
     assert {(e.partner_ref, e.amount_fen) for e in events} == {("bank-a", 350), ("lender", 300)}
     assert sum(line.amount_fen for line in own + lines) == 0
-    assert PostingLine(CLEARING, 350) in lines
+    assert lines[0] == PostingLine(CLEARING, 650)
+    assert PostingLine("line:9:funding_payable:REV1:bank-a", -350) in lines
+
+
+def test_funding_change_matches_the_target_based_adjustment() -> None:
+    line = _line(product_used=1_501)
+    book = LineBook(
+        9, {"line:9:funding_payable:REV1:bank-a": -700, "line:9:funding_payable:REV1:lender": -300}
+    )  # the target at 1,000
+    product = line.product_nodes()[0]
+    changed = funding_change(9, product, TERMS, 1_000, 1_501)
+    assert changed == funding_adjustment(book, line.product_nodes(), _terms, [])
 
 
 def test_funding_adjustment_is_empty_when_payables_are_on_target() -> None:
     line = _line(product_used=1_000)
-    book = LineBook(9, {"line:9:funding_payable:REV1:bank-a": -700,
-                        "line:9:funding_payable:REV1:lender": -300})  # fmt: skip
+    book = LineBook(
+        9, {"line:9:funding_payable:REV1:bank-a": -700, "line:9:funding_payable:REV1:lender": -300}
+    )
     assert funding_adjustment(book, line.product_nodes(), _terms, []) == ([], [])
 
 
@@ -128,3 +154,58 @@ def test_fifo_takes_the_oldest_use_first_and_splits_the_last() -> None:
     assert [(r.use.purchase_id, r.amount_fen) for r in reductions] == [(1, 300), (2, 300)]
     with pytest.raises(AssertionError):
         compute_fifo_reductions(uses, 1_001)
+
+
+class _Recorder:
+    """A stand-in engine whose transactions record the batches they ran."""
+
+    def __init__(self, fail_when: int | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.fail_when = fail_when
+
+    def begin(self) -> _Recorder:
+        return self
+
+    async def __aenter__(self) -> _Recorder:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def run_sync(self, run: object, items: list[int]) -> list[int]:
+        await asyncio.sleep(0.001)
+        if self.fail_when in items:
+            raise RuntimeError("database error")
+        self.batches.append(list(items))
+        return [item * 10 for item in items]
+
+
+def _commit_all(engine: _Recorder, count: int, **options: float) -> list[object]:
+    from node_api.lending.authorize.batcher import GroupCommitter
+
+    async def main() -> list[object]:
+        committer: GroupCommitter[int, int] = GroupCommitter(
+            engine,  # type: ignore[arg-type]
+            lambda conn, items: items,
+            **options,  # type: ignore[arg-type]
+        )
+        return await asyncio.gather(
+            *(committer.submit(i) for i in range(count)), return_exceptions=True
+        )
+
+    return asyncio.run(main())
+
+
+def test_group_commit_batches_concurrent_requests_up_to_the_cap_with_own_results() -> None:
+    engine = _Recorder()
+    results = _commit_all(engine, 120, max_items=50)
+    assert results == [i * 10 for i in range(120)]
+    assert [len(batch) for batch in engine.batches] == [50, 50, 20]
+
+
+def test_group_commit_retries_a_failed_batch_item_by_item_and_fails_only_the_culprit() -> None:
+    engine = _Recorder(fail_when=7)
+    results = _commit_all(engine, 20, max_items=50)
+    assert isinstance(results[7], RuntimeError)
+    assert [r for i, r in enumerate(results) if i != 7] == [i * 10 for i in range(20) if i != 7]
+    assert [len(batch) for batch in engine.batches] == [1] * 19

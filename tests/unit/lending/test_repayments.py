@@ -18,16 +18,23 @@ def _book(**balances: int) -> LineBook:
     )
 
 
-def _allocate(book: LineBook, payment_fen: int, past_due_first: bool = True) -> list[tuple[str, int]]:
+def _allocate(
+    book: LineBook, payment_fen: int, past_due_first: bool = True
+) -> list[tuple[str, int]]:
     order = (Component.PENALTY, Component.FEES, Component.INTEREST, Component.PRINCIPAL)
-    result = compute_waterfall(payment_fen, compute_outstanding_items(book, DAY), order, past_due_first)
+    result = compute_waterfall(
+        payment_fen, compute_outstanding_items(book, DAY), order, past_due_first
+    )
     return [(a.item_id.split(":", 1)[1], a.amount_fen) for a in result.allocations]
 
 
 def test_past_due_principal_goes_before_current_interest() -> None:
     book = _book(principal_past_due=500, interest_billed=40, principal_billed=1_000)
-    assert _allocate(book, 600) == [("principal_past_due", 500), ("interest_billed", 40),
-                                    ("principal_billed", 60)]  # fmt: skip
+    assert _allocate(book, 600) == [
+        ("principal_past_due", 500),
+        ("interest_billed", 40),
+        ("principal_billed", 60),
+    ]
 
 
 def test_billed_principal_goes_before_unbilled_principal() -> None:
@@ -37,8 +44,10 @@ def test_billed_principal_goes_before_unbilled_principal() -> None:
 
 def test_without_past_due_first_the_component_order_decides() -> None:
     book = _book(principal_past_due=500, fee_billed=30)
-    assert _allocate(book, 100, past_due_first=False) == [("fee_billed", 30),
-                                                          ("principal_past_due", 70)]  # fmt: skip
+    assert _allocate(book, 100, past_due_first=False) == [
+        ("fee_billed", 30),
+        ("principal_past_due", 70),
+    ]
 
 
 def test_over_payment_is_left_as_credit_and_zero_balances_are_no_items() -> None:
