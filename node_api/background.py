@@ -62,9 +62,7 @@ def start_background_workers(
     from settlement.scheduler import run_settlement_scheduler
 
     workers = BackgroundWorkers()
-    workers.oracle = start_oracle_workers(
-        oracle_context(settings, database, chain), chain.relayer
-    )
+    workers.oracle = start_oracle_workers(oracle_context(settings, database, chain), chain.relayer)
     workers.spawn("eod", lambda stop: run_eod_scheduler(stop, settings, database))
     workers.spawn(
         "settlement", lambda stop: run_settlement_scheduler(stop, settings, database, chain)
