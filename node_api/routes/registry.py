@@ -4,39 +4,36 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from node_api.routes import health
-
-ROUTERS: list[APIRouter] = [health.router]
-
-from node_api.routes import oracles  # noqa: E402 - appended by the oracles part
-
-ROUTERS.append(oracles.router)
-
-from node_api.routes import (  # noqa: E402 - appended by the ledger and lending part
+from node_api.routes import (
+    applications,
+    audit,
+    bills,
     credit_lines,
+    health,
+    installments,
     ledger,
+    oracles,
+    partners,
+    portfolio,
+    products,
     purchases,
     repayments,
+    risk,
 )
 
-ROUTERS.extend([credit_lines.router, purchases.router, repayments.router, ledger.router])
-
-from node_api.routes import applications, risk  # noqa: E402 - appended by the onboarding part
-
-ROUTERS.extend([applications.router, risk.router])
-
-from node_api.routes import bills, installments, portfolio  # noqa: E402 - appended by the EOD part
-
-ROUTERS.extend([bills.router, installments.router, portfolio.router])
-
-from node_api.routes import partners  # noqa: E402 - appended by the settlement part
-
-ROUTERS.append(partners.router)
-
-from node_api.routes import audit  # noqa: E402 - appended by the audit part
-
-ROUTERS.append(audit.router)
-
-from node_api.routes import products  # noqa: E402 - the product factory
-
-ROUTERS.append(products.router)
+ROUTERS: list[APIRouter] = [
+    health.router,
+    products.router,
+    credit_lines.router,
+    purchases.router,
+    repayments.router,
+    installments.router,
+    bills.router,
+    portfolio.router,
+    ledger.router,
+    applications.router,
+    risk.router,
+    partners.router,
+    oracles.router,
+    audit.router,
+]
