@@ -1,14 +1,22 @@
 """`creditnet bench authorize`: purchase authorizations per second, on PostgreSQL.
 
 1. Creates a fresh database on the server of `database_url` (dropped at the end), migrates
-   it and seeds `lines` credit lines and a lender_app key.
+   it and seeds `lines` credit lines (enough that two workers' batches rarely share a
+   line, as with a real customer base) and a lender_app key; then ANALYZE, as
+   autovacuum would after a bulk load (without statistics PostgreSQL scans whole tables).
 2. In-process rate: the group committer driven directly by `concurrency` asyncio tasks
    in this process (no HTTP), optionally under cProfile (`profile=1`).
 3. Over HTTP: the node's real app under uvicorn with `workers` worker processes, and a
-   load generator in another process on the same machine: first the sustained maximum
-   (closed loop, `concurrency` connections), then a fixed 1,000/s (`rate_per_s`) for the
-   latency target.
+   load generator in another process on the same machine: a warm-up, then the sustained
+   maximum (closed loop, `concurrency` connections), then a fixed `rate_per_s` (1,000/s)
+   for the latency target.
 Each request buys 1 to 100 fen on a random line with its own idempotency key.
+
+Besides rates and latencies, every phase reports the CPU each party used per request
+(node workers, the PostgreSQL backends of the bench database, the load generator, read
+from /proc) and the rate those costs allow on this machine's cores
+(`cpu_bound_rate_per_s`): on a machine shared with other work the measured rate
+depends on what else runs, the cost per request much less.
 """
 
 from __future__ import annotations
@@ -86,6 +94,7 @@ def run_authorize_bench(
     try:
         line_ids, token = _seed(url, lines)
         figures: dict[str, Any] = {
+            "load_average_before": round(os.getloadavg()[0], 2),
             "database": make_url(url).render_as_string(hide_password=True),
             "lines": lines,
             "workers": workers,
@@ -396,4 +405,13 @@ def _measured(server_pid: int, database_name: str, plan: LoadPlan) -> dict[str, 
     requests = max(figures["requests"], 1)
     figures["node_cpu_us_per_request"] = round(1e6 * node_s / requests)
     figures["postgres_cpu_us_per_request"] = round(1e6 * db_s / requests)
+    total_us = (
+        figures["node_cpu_us_per_request"]
+        + figures["postgres_cpu_us_per_request"]
+        + figures["load_generator_cpu_us_per_request"]
+    )
+    # What the machine could do if these three parties had all its cores to themselves:
+    # the figure that stays comparable when other work shares the machine.
+    figures["cpu_bound_rate_per_s"] = round(len(os.sched_getaffinity(0)) * 1e6 / max(total_us, 1))
+    figures["load_average_after"] = round(os.getloadavg()[0], 2)
     return figures

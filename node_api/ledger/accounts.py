@@ -267,7 +267,7 @@ class AccountIdCache:
     def remember(self, code: str, ref: AccountRef) -> None:
         """Record an account learned elsewhere (e.g. while reading a line's balances)."""
         if len(self._refs) < self._max_entries:
-            self._refs[code] = tuple(ref)  # type: ignore[assignment]
+            self._refs[code] = (ref.account_id, ref.normal_sign, ref.floor_fen)
 
     def refs(self, conn: Connection, codes: Iterable[str]) -> dict[str, AccountRef]:
         """Refs for `codes`, fetching the ones not cached yet in one query."""

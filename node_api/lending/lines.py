@@ -344,22 +344,6 @@ def _account_specs(line_id: int, terms: Sequence[ProductTerms]) -> list[AccountS
     return specs
 
 
-def _node_from_row(row: Any) -> LimitNode:
-    return LimitNode(
-        node_id=int(row.id),
-        credit_line_id=int(row.credit_line_id),
-        parent_id=None if row.parent_id is None else int(row.parent_id),
-        path=str(row.path),
-        level=LimitLevel(row.level),
-        product_code=row.product_code,
-        product_version=row.product_version,
-        limit_fen=int(row.limit_fen),
-        temp_raise_fen=int(row.temp_raise_fen),
-        temp_raise_expires_on=row.temp_raise_expires_on,
-        used_fen=int(row.used_fen),
-    )
-
-
 _LINES_STATEMENTS: dict[tuple[str, bool, bool], Any] = {}
 
 
@@ -398,22 +382,49 @@ def _lines_statement(dialect_name: str, *, lock: bool, with_date: bool = False) 
 
 
 def _collect(rows: Any) -> dict[int, LockedLine]:
+    """Lines from rows of `_lines_statement` (read by position: the hot path reads
+    thousands of these a second)."""
     found: dict[int, LockedLine] = {}
     for row in rows:
-        line_id = int(row.credit_line_id)
+        (
+            node_id,
+            line_id,
+            parent_id,
+            path,
+            level,
+            code,
+            version,
+            limit_fen,
+            raise_fen,
+            raise_expires_on,
+            used_fen,
+            customer_ref,
+            status,
+            currency,
+            opened_on,
+            bill_day,
+        ) = row[:16]
         line = found.get(line_id)
         if line is None:
             line = LockedLine(
-                line_id,
-                str(row.customer_ref),
-                LineStatus(row.status),
-                str(row.currency),
-                row.opened_on,
-                int(row.bill_day),
-                [],
+                line_id, customer_ref, LineStatus(status), currency, opened_on, bill_day, []
             )
             found[line_id] = line
-        line.nodes.append(_node_from_row(row))
+        line.nodes.append(
+            LimitNode(
+                node_id,
+                line_id,
+                parent_id,
+                path,
+                LimitLevel(level),
+                code,
+                version,
+                limit_fen,
+                raise_fen,
+                raise_expires_on,
+                used_fen,
+            )
+        )
     return found
 
 

@@ -53,6 +53,7 @@ USE_ROLES = frozenset({Role.LENDER_APP, Role.LENDER_ADMIN})
 LINE_ID_MAX = 2**62
 _USE_PATH = re.compile(r"^/v1/credit-lines/([1-9][0-9]{0,18})/(purchases|drawdowns)$")
 _LANE_KEY = "creditnet.fast_lane"
+_UNDECIDED = object()
 
 
 class PurchaseIn(StrictBody):
@@ -210,10 +211,13 @@ class AuthorizationFastLane(Mount):
         super().__init__("/v1/credit-lines", app=self._serve, name="authorization_fast_lane")
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        lane = lane_request(scope)
+        # FastAPI matches a request twice (to pick the router, then the route): decide once.
+        lane = scope.get(_LANE_KEY, _UNDECIDED)
+        if lane is _UNDECIDED:
+            lane = scope[_LANE_KEY] = lane_request(scope)
         if lane is None:
             return Match.NONE, {}
-        return Match.FULL, {_LANE_KEY: lane}
+        return Match.FULL, {}
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind, who, key, line_id = scope[_LANE_KEY]

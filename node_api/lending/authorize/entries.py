@@ -10,8 +10,9 @@ Conventions (debit positive):
   line is set to its share of the product's open principal, rounded down (the lender
   keeps the remainder): one clearing line for the total, one funding_payable line per
   partner (event `funding_share` per partner, positive when the partner funds more,
-  negative when principal is returned to it). Because the target is recomputed from the open principal every
-  time, rounding never accumulates and a repaid line ends with zero payable.
+  negative when principal is returned to it). Because the target is recomputed from the
+  open principal every time, rounding never accumulates and a repaid line ends with zero
+  payable.
 """
 
 from __future__ import annotations

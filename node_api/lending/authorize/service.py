@@ -21,6 +21,9 @@ from node_api.lending.authorize.decide import UseRequest
 
 MAX_BATCH_ITEMS = 50
 MAX_WAIT_S = 0.002
+MAX_IN_FLIGHT = 1
+"""Batches one worker runs at once. One: a second concurrent batch mostly waits for the
+first on the accounts every batch shares (clearing, commission), and costs more CPU."""
 
 
 class AuthorizationService:
@@ -39,7 +42,7 @@ class AuthorizationService:
             run,
             max_items=options.get("max_items", MAX_BATCH_ITEMS),
             max_wait_s=options.get("max_wait_s", MAX_WAIT_S),
-            max_in_flight=options.get("max_in_flight", 1),
+            max_in_flight=options.get("max_in_flight", MAX_IN_FLIGHT),
         )
 
     async def authorize(self, request: UseRequest) -> StoredResponse:
