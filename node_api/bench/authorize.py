@@ -81,7 +81,7 @@ LINE_LIMIT_FEN = 10**10
 def run_authorize_bench(
     database_url: str | None = None,
     duration_s: int = 10,
-    concurrency: int = 64,
+    concurrency: int = 128,
     workers: int = 2,
     lines: int = 20_000,
     rate_per_s: int = 1000,

@@ -1,7 +1,7 @@
 """In-process group commit: concurrent requests of one worker share one transaction.
 
-The first request to arrive when nothing is pending starts a short wait (`max_wait_s`,
-2 ms by default) for others to join; a batch closes at `max_items` or when the wait
+The first request to arrive when nothing is pending starts a short wait (`max_wait_s`)
+for others to join; a batch closes at `max_items` or when the wait
 ends, and up to `max_in_flight` batches run at once. Requests that arrive while
 batches are in their transactions queue for the next one, so under load batches grow
 by themselves and the commit cost (one WAL flush) is shared. Each request keeps its own
@@ -52,7 +52,7 @@ class GroupCommitter(Generic[Item, Result]):
         run: Callable[[Connection, list[Item]], list[Result]],
         *,
         max_items: int = 50,
-        max_wait_s: float = 0.002,
+        max_wait_s: float = 0.005,
         max_in_flight: int = 1,
     ) -> None:
         self._engine = engine
