@@ -17,6 +17,7 @@ OWN_TABLES = {
     "posting",
     "settlement_event",
     "idempotency_record",
+    "idempotency_response",
     "product_version",
     "credit_line",
     "limit_node",

@@ -108,8 +108,13 @@ def _idempotency_and_products() -> None:
         sa.Column("scope", sa.String(64), primary_key=True),
         sa.Column("idempotency_key", sa.String(255), primary_key=True),
         sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("status_code", sa.SmallInteger(), nullable=True),
-        sa.Column("response_body", sa.Text(), nullable=True),
+    )
+    op.create_table(
+        "idempotency_response",
+        sa.Column("scope", sa.String(64), primary_key=True),
+        sa.Column("idempotency_key", sa.String(255), primary_key=True),
+        sa.Column("status_code", sa.SmallInteger(), nullable=False),
+        sa.Column("response_body", sa.Text(), nullable=False),
     )
     op.create_table(
         "product_version",
@@ -285,6 +290,7 @@ def downgrade() -> None:
         "limit_node",
         "credit_line",
         "product_version",
+        "idempotency_response",
         "idempotency_record",
         "settlement_event",
         "posting",
