@@ -21,11 +21,12 @@ from node_api.routes import (
     risk,
 )
 
+# The authorization route first: routes are matched in order on every request.
 ROUTERS: list[APIRouter] = [
+    purchases.router,
     health.router,
     products.router,
     credit_lines.router,
-    purchases.router,
     repayments.router,
     installments.router,
     bills.router,
