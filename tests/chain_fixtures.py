@@ -78,8 +78,6 @@ def deployed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Manifest:
     """The network's contracts deployed by `oracles.deploy_plan.DEFAULT_PLAN`."""
-    if importlib.util.find_spec(DEPLOY_PLAN_MODULE) is None:
-        pytest.skip(f"{DEPLOY_PLAN_MODULE} does not exist yet")
     plan = importlib.import_module(DEPLOY_PLAN_MODULE).DEFAULT_PLAN
     manifest_dir = tmp_path_factory.mktemp("deployments")
     return ensure_deployed(

@@ -13,7 +13,6 @@ went inside the node (mean and p99 of each Server-Timing phase).
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from datetime import date
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from node_api.auth.keys import Role, create_api_key
@@ -34,9 +32,9 @@ from node_api.bench.proc_cpu import (
     get_process_cpu_s,
     get_process_tree,
 )
+from node_api.bench.scratch_db import create_scratch_database, drop_scratch_database
 from node_api.config import Settings
 from node_api.db import Database
-from node_api.db.migrate import migrate
 from node_api.ledger.business_date import set_business_date
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import parse_product_terms
@@ -57,7 +55,7 @@ def run_apply_bench(
 ) -> dict[str, Any]:
     """Run the benchmark; return its figures (rates per second, latencies in ms)."""
     admin_url = database_url or os.environ.get("CREDITNET_BENCH_PG_URL", DEFAULT_ADMIN_URL)
-    url = _create_database(admin_url)
+    url = create_scratch_database(admin_url, "creditnet_apply")
     try:
         token = _seed(url)
         figures: dict[str, Any] = {
@@ -79,7 +77,7 @@ def run_apply_bench(
                 figures[f"open_loop_{rate_per_s}_per_s"] = _measured(server, url, opened)
         return figures
     finally:
-        _drop_database(admin_url, url)
+        drop_scratch_database(admin_url, url)
 
 
 def _measured(server: _serve, url: str, plan: ApplyPlan) -> dict[str, Any]:
@@ -103,25 +101,6 @@ def _measured(server: _serve, url: str, plan: ApplyPlan) -> dict[str, Any]:
         "load_generator": round(result.cpu_s * 1000 / decided, 2),
     }
     return figures
-
-
-def _create_database(admin_url: str) -> str:
-    name = f"creditnet_apply_{secrets.token_hex(4)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    return url
-
-
-def _drop_database(admin_url: str, url: str) -> None:
-    name = make_url(url).database
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _product() -> dict[str, Any]:

@@ -28,7 +28,6 @@ import itertools
 import os
 import pstats
 import random
-import secrets
 import socket
 import subprocess
 import sys
@@ -38,15 +37,15 @@ from datetime import date
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, make_url
 
 from node_api.auth.keys import Role, create_api_key
 from node_api.bench.cpu import postgres_cpu_s, tree_cpu_s
 from node_api.bench.http_load import LoadPlan, run_load_process, summarize
+from node_api.bench.scratch_db import create_scratch_database, drop_scratch_database
 from node_api.config import Settings
 from node_api.db import Database
-from node_api.db.migrate import migrate
 from node_api.idempotency import KeyClaim
 from node_api.ledger.accounts import account_rows, funding_payable_spec, line_account_specs
 from node_api.ledger.business_date import set_business_date
@@ -90,7 +89,7 @@ def run_authorize_bench(
 ) -> dict[str, Any]:
     """Run the benchmark; return its figures (rates per second, latencies in ms)."""
     admin_url = database_url or os.environ.get("CREDITNET_BENCH_PG_URL", DEFAULT_ADMIN_URL)
-    url = _create_database(admin_url)
+    url = create_scratch_database(admin_url, "creditnet_bench")
     try:
         line_ids, token = _seed(url, lines)
         figures: dict[str, Any] = {
@@ -106,26 +105,7 @@ def run_authorize_bench(
         )
         return figures
     finally:
-        _drop_database(admin_url, url)
-
-
-def _create_database(admin_url: str) -> str:
-    name = f"creditnet_bench_{secrets.token_hex(4)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    return url
-
-
-def _drop_database(admin_url: str, url: str) -> None:
-    name = make_url(url).database
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        drop_scratch_database(admin_url, url)
 
 
 def _bench_product() -> dict[str, Any]:
