@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel
 
-from node_api.errors import ConflictError, CreditNetError, CreditNetValueError
+from node_api.kernel.errors import ConflictError, CreditNetError, CreditNetValueError
 from node_api.ledger.sql import begin_write, bulk_insert, claim_rows
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -17,7 +17,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from node_api.errors import ConfigurationError
+from node_api.kernel.errors import ConfigurationError
 from oracles.compiler import CompiledContracts
 from oracles.manifest import Manifest
 

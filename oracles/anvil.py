@@ -20,7 +20,7 @@ from typing import IO, Any, Final
 
 from web3 import Web3
 
-from node_api.errors import ChainError, ConfigurationError
+from node_api.kernel.errors import ChainError, ConfigurationError
 from oracles.compiler import NODE_MODULES, NPM_TOOLS_MISSING
 
 ANVIL_BINARY: Final = NODE_MODULES / ".bin" / "anvil"

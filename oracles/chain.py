@@ -20,7 +20,7 @@ from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import TxParams, TxReceipt
 
-from node_api.errors import ChainError, CreditNetValueError
+from node_api.kernel.errors import ChainError, CreditNetValueError
 
 logger = logging.getLogger(__name__)
 

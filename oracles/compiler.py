@@ -31,7 +31,7 @@ import solcx
 from pydantic import BaseModel, ConfigDict
 from solcx.exceptions import SolcError
 
-from node_api.errors import ConfigurationError, ContractBuildError
+from node_api.kernel.errors import ConfigurationError, ContractBuildError
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from eth_typing import HexStr
 from eth_utils.abi import get_abi_input_types
 from web3 import Web3
 
-from node_api.errors import ConfigurationError
+from node_api.kernel.errors import ConfigurationError
 from oracles.chain import LocalAccounts, send_transaction
 from oracles.compiler import CompiledContracts, ContractArtifact
 from oracles.manifest import (

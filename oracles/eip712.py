@@ -18,7 +18,7 @@ from eth_keys.datatypes import Signature
 from eth_typing import Hash32
 from eth_utils.crypto import keccak
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 
 CLEARING_HOUSE_DOMAIN_NAME: Final = "CreditNet ClearingHouse"
 CREDIT_REGISTRY_DOMAIN_NAME: Final = "CreditNet CreditRegistry"

@@ -16,9 +16,9 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from node_api.db import Database
+from node_api.kernel.db import Database
+from node_api.kernel.outbox import get_utc_now
 from oracles.chain_mirror import EventRecord, fold_subject, get_subject_key, get_subject_type
-from oracles.outbox import get_utc_now
 from oracles.tables import (
     AGREEMENT_TABLE,
     BLOCK_TABLE,

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from node_api.db import Database
-from node_api.errors import ChainError
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ChainError
 from oracles.abi_codec import DeployedContract, DeployedContracts
 from oracles.chain_mirror import get_subject
 from oracles.event_store import BlockRef, EventStore, StoredEvent

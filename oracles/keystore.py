@@ -12,7 +12,7 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from node_api.errors import ConfigurationError
+from node_api.kernel.errors import ConfigurationError
 
 
 def load_or_create_signers(directory: Path, count: int, password: str) -> list[LocalAccount]:

@@ -17,9 +17,9 @@ from typing import Any, Final
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from node_api.errors import ConfigurationError
+from node_api.kernel.errors import ConfigurationError
+from node_api.kernel.outbox import OutboxKind
 from oracles.abi_codec import ContractCodec, encode_static_tuple_array
-from oracles.outbox import OutboxKind
 
 CREDIT_REGISTRY: Final = "CreditRegistry"
 CLEARING_HOUSE: Final = "ClearingHouse"

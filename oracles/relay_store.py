@@ -14,15 +14,10 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from node_api.db import Database
-from oracles.outbox import get_utc_now
-from oracles.tables import (
-    OPEN_SUBMISSION_STATUSES,
-    OUTBOX_TABLE,
-    SUBMISSION_TABLE,
-    OutboxStatus,
-    SubmissionStatus,
-)
+from node_api.kernel.db import Database
+from node_api.kernel.outbox import get_utc_now
+from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
+from oracles.tables import OPEN_SUBMISSION_STATUSES, SUBMISSION_TABLE, SubmissionStatus
 from oracles.tx_sender import SignedTx
 
 OUTBOX: Final = OUTBOX_TABLE

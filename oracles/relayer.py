@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from node_api.db import Database
+from node_api.kernel.db import Database
 from oracles.abi_codec import DeployedContracts, describe_error
 from oracles.relay_kinds import Landing, LandingCheck, RelayKind, build_relay_kinds
 from oracles.relay_store import Intent, OpenSubmission, Outcome, QueuedItem, RelayStore

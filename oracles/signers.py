@@ -28,8 +28,8 @@ import httpx
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
-from node_api.config import Settings
-from node_api.errors import ChainError, CreditNetError, CreditNetValueError
+from node_api.kernel.config import Settings
+from node_api.kernel.errors import ChainError, CreditNetError, CreditNetValueError
 from oracles.eip712 import (
     cycle_report_digest,
     line_state_report_digest,

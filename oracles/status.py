@@ -13,10 +13,10 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from node_api.config import Settings
-from node_api.db import Database
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
+from node_api.kernel.outbox import fetch_depth_by_status
 from oracles.chain import get_redacted_url
-from oracles.outbox import fetch_depth_by_status
 from oracles.signers import fetch_keystore_addresses, parse_remote_signers
 from oracles.tables import IndexerCheckpoint
 

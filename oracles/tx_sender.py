@@ -25,7 +25,7 @@ from coincurve import PrivateKey
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from node_api.errors import ChainError
+from node_api.kernel.errors import ChainError
 from oracles.chain import get_redacted_url
 
 logger = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from typing import Final
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.exc import OperationalError
 
-from node_api.config import Settings
-from node_api.db import Database
-from node_api.errors import ChainError
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ChainError
 from oracles.abi_codec import DeployedContracts
 from oracles.compiler import CompiledContracts
 from oracles.indexer import Indexer, IndexerConfig

@@ -44,13 +44,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from node_api.errors import ConflictError
+from node_api.kernel.errors import ConflictError
+from node_api.kernel.money import div_floor
 from node_api.lending.authorize.entries import BatchKind
 from node_api.lending.authorize.entries import EventKind as LedgerEventKind
 from node_api.lending.eod.books import EodStep
 from node_api.lending.eod.step_charge_off import CHARGE_OFF_EVENT
 from node_api.lending.interest import InterestMethod
-from node_api.money import div_floor
 from settlement.allocation import (
     BPS,
     PPM,

@@ -51,8 +51,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from node_api.errors import CreditNetValueError
-from node_api.money import div_floor, div_half_even
+from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import div_floor, div_half_even
 from settlement.entries import EntryKind, SettlementEntry
 
 PPM = 1_000_000

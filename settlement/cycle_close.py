@@ -29,10 +29,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from node_api.db import Database
-from node_api.errors import ConflictError, CreditNetValueError
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError, CreditNetValueError
+from node_api.kernel.outbox import CycleFinalization, CycleProposal, enqueue_core
 from node_api.ledger.sql import begin_write
-from oracles.outbox import CycleFinalization, CycleProposal, enqueue_core
 from oracles.signers import CycleReport, ReportSources, SignatureGathering, SignerSet
 from settlement.allocate_events import compute_cycle_entries
 from settlement.entries import SettlementEntry

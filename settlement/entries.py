@@ -21,7 +21,7 @@ from enum import IntEnum
 
 from sha3 import keccak_256
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 
 LEAF_ABI_TYPES: tuple[str, ...] = ("uint64", "uint64", "uint32", "uint8", "int256")
 """The Solidity types of a leaf's values, in order (for `StandardMerkleTree.of`)."""

@@ -22,9 +22,9 @@ from sqlalchemy import and_, select
 from web3 import Web3
 from web3.types import TxParams
 
-from node_api.db import Database
+from node_api.kernel.db import Database
+from node_api.kernel.outbox import CycleClaim, enqueue, fetch_item
 from oracles.chain import send_transaction
-from oracles.outbox import CycleClaim, enqueue, fetch_item
 from oracles.tables import CYCLE_TABLE, POSITION_TABLE
 from settlement.clearing_calls import (
     APPROVE,

@@ -31,7 +31,7 @@ from typing import overload
 import numpy as np
 from sha3 import keccak_256
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 
 HASH_BYTES = 32
 """Every node, leaf hash and proof element is 32 bytes."""

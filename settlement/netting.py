@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from node_api.errors import ConflictError, CreditNetValueError
+from node_api.kernel.errors import ConflictError, CreditNetValueError
 from settlement.entries import SettlementEntry, compute_leaf_hashes
 from settlement.merkle import MerkleTree, build_tree
 

@@ -22,9 +22,9 @@ from eth_utils.address import is_hex_address, to_checksum_address
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection, RowMapping
 
-from node_api.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.outbox import PartnerRegistration, enqueue_core
 from node_api.ledger.sql import begin_write
-from oracles.outbox import PartnerRegistration, enqueue_core
 from settlement.allocation import PPM, GuaranteeTerms
 from settlement.tables import guarantee_table, partner_table
 

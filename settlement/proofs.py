@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
-from node_api.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from settlement.entries import EntryKind, SettlementEntry
 from settlement.merkle import MerkleTree
 from settlement.tables import entry_table, tree_table

@@ -30,7 +30,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import Web3
 
-from node_api.errors import ChainError, CreditNetValueError
+from node_api.kernel.errors import ChainError, CreditNetValueError
 from oracles.chain import send_transaction
 from oracles.tx_sender import JsonRpcClient, RpcFailure
 from settlement.clearing_calls import (

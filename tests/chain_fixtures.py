@@ -19,7 +19,7 @@ import pytest
 from web3 import Web3
 from web3.contract import Contract
 
-from node_api.errors import ConfigurationError
+from node_api.kernel.errors import ConfigurationError
 from oracles.anvil import AnvilProcess, pick_free_port, revert_to_snapshot, take_snapshot
 from oracles.chain import LocalAccounts, connect
 from oracles.compiler import CompiledContracts, compile_contracts

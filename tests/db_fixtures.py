@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
-from node_api.db import Database
-from node_api.db.migrate import migrate
+from node_api.kernel.db import Database
+from node_api.schema.migrate import migrate
 
 PG_ADMIN_URL = os.environ.get(
     "CREDITNET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

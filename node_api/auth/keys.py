@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from sqlmodel import Field, Session, SQLModel, select
 
-from node_api.errors import AuthenticationError, CreditNetValueError
+from node_api.kernel.errors import AuthenticationError, CreditNetValueError
 
 
 class Role(StrEnum):

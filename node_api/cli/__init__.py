@@ -7,7 +7,7 @@ import sys
 import typer
 
 from node_api.cli import admin, bench, eod, node, oracles, risk, settle
-from node_api.errors import CreditNetError
+from node_api.kernel.errors import CreditNetError
 from oracles.audit import cli as audit_cli
 
 app = typer.Typer(

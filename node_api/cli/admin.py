@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 
 from node_api.auth.keys import Role, create_api_key, list_api_keys, revoke_api_key
-from node_api.config import load_settings
-from node_api.db import Database
-from node_api.db.migrate import migrate
+from node_api.kernel.config import load_settings
+from node_api.kernel.db import Database
+from node_api.schema.migrate import migrate
 
 keys_app = typer.Typer(help="API keys: one per principal, stored hashed.", no_args_is_help=True)
 

@@ -15,18 +15,18 @@ import typer
 
 # name -> (module, function, what it measures)
 BENCHMARKS: dict[str, tuple[str, str, str]] = {
-    "gas": ("oracles.bench_gas", "run_gas_bench", "gas of every contract operation"),
-    "relay": ("oracles.bench_relay", "run_relay_bench", "agreements anchored per second"),
+    "gas": ("scripts.bench.gas", "run_gas_bench", "gas of every contract operation"),
+    "relay": ("scripts.bench.relay", "run_relay_bench", "agreements anchored per second"),
     "authorize": (
-        "node_api.bench.authorize",
+        "scripts.bench.authorize",
         "run_authorize_bench",
         "purchase authorizations per second over HTTP",
     ),
-    "apply": ("node_api.bench.apply", "run_apply_bench", "application decisions per second"),
-    "eod": ("node_api.bench.eod", "run_eod_bench", "end-of-day lines per second"),
-    "settle": ("settlement.bench_settle", "run_settle_bench", "cycle close at 100k/1M entries"),
-    "tree": ("settlement.bench_tree", "run_tree_bench", "Merkle tree and proofs alone"),
-    "audit": ("oracles.bench_audit", "run_audit_bench", "audit replay of a long history"),
+    "apply": ("scripts.bench.apply", "run_apply_bench", "application decisions per second"),
+    "eod": ("scripts.bench.eod", "run_eod_bench", "end-of-day lines per second"),
+    "settle": ("scripts.bench.settle", "run_settle_bench", "cycle close at 100k/1M entries"),
+    "tree": ("scripts.bench.tree", "run_tree_bench", "Merkle tree and proofs alone"),
+    "audit": ("scripts.bench.audit", "run_audit_bench", "audit replay of a long history"),
 }
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from node_api.config import load_settings
+from node_api.kernel.config import load_settings
+from node_api.kernel.logs import configure_logging
 from node_api.lending.bureau import write_bureau_file
 from node_api.lending.eod import EodContext, run_eod_through
 from node_api.lending.eod.context import DEFAULT_BATCH_LINES
 from node_api.lending.eod.progress import RichProgress, render_dates, render_summary
-from node_api.logs import configure_logging
-from node_api.node_runtime import prepare_database
+from node_api.runtime.boot import prepare_database
 
 
 def register(app: typer.Typer) -> None:

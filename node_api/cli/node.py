@@ -9,10 +9,10 @@ from pathlib import Path
 import typer
 import uvicorn
 
-from node_api.app import create_app
-from node_api.config import load_settings
-from node_api.logs import configure_logging
-from node_api.node_runtime import check_api_port, prepare_database, start_chain
+from node_api.http.app import create_app
+from node_api.kernel.config import load_settings
+from node_api.kernel.logs import configure_logging
+from node_api.runtime.boot import check_api_port, prepare_database, start_chain
 from oracles.compiler import compile_contracts
 
 log = logging.getLogger("creditnet.node")
@@ -58,13 +58,13 @@ def up(
     )
     background = None
     if workers and settings.run_workers:
-        from node_api.background import start_background_workers
+        from node_api.runtime.background import start_background_workers
 
         background = start_background_workers(settings, database, chain)
     try:
         if settings.workers > 1:
             uvicorn.run(
-                "node_api.app:create_app_from_env",
+                "node_api.http.app:create_app_from_env",
                 factory=True,
                 host=settings.host,
                 port=settings.port,

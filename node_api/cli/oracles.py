@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 
-from node_api.background import oracle_context
-from node_api.config import load_settings
-from node_api.logs import configure_logging
-from node_api.node_runtime import prepare_database, start_chain
+from node_api.kernel.config import load_settings
+from node_api.kernel.logs import configure_logging
+from node_api.runtime.background import oracle_context
+from node_api.runtime.boot import prepare_database, start_chain
 from oracles.workers import run_until_signalled, start_oracle_workers
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from node_api.config import load_settings
-from node_api.db import Database
+from node_api.kernel.config import load_settings
+from node_api.kernel.db import Database
 from node_api.onboarding.ring_links import fetch_all_links
 from node_api.onboarding.rotation import rotate_all
 from node_api.onboarding.vault_factory import build_vault

@@ -17,13 +17,13 @@ from pathlib import Path
 import typer
 from eth_account import Account
 
-from node_api.config import load_settings
-from node_api.logs import configure_logging
-from node_api.node_runtime import prepare_database
+from node_api.kernel.config import load_settings
+from node_api.kernel.logs import configure_logging
+from node_api.runtime.boot import prepare_database
+from node_api.runtime.settlement_wiring import build_settlement_signers, read_chain_target
 from oracles.chain import connect
 from oracles.tx_sender import JsonRpcClient
 from settlement.cycle_close import close_settlement_cycle, describe_cycle, get_cycle_date
-from settlement.node_wiring import build_settlement_signers, read_chain_target
 from settlement.verifier import (
     EntrySource,
     describe_outcome,
@@ -137,7 +137,7 @@ def demo_command(
     """A realistic day on the embedded default: applications, purchases through two
     channels, installments, repayments, a late payer, cycle close, settlement on-chain with
     a bank funder, funding and claims, and partner verification."""
-    from settlement.demo import run_demo
+    from scripts.demo.run import run_demo
 
     configure_logging("WARNING")
     raise typer.Exit(run_demo(data_dir=data_dir, customers=customers))

@@ -27,7 +27,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from node_api.errors import NotFoundError
+from node_api.kernel.errors import NotFoundError
 from node_api.ledger.schema import ledger_account_table
 from node_api.ledger.sql import in_values, insert_ignoring_conflicts
 

@@ -11,7 +11,7 @@ from datetime import date
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from node_api.errors import ConflictError, CreditNetValueError
+from node_api.kernel.errors import ConflictError, CreditNetValueError
 from node_api.ledger.schema import business_date_table
 from node_api.ledger.sql import begin_write
 

@@ -23,7 +23,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from node_api.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.accounts import AccountIdCache
 from node_api.ledger.schema import (
     ledger_account_table,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from node_api.errors import NotFoundError
+from node_api.kernel.errors import NotFoundError
 from node_api.ledger.balances import fetch_line_balances
 from node_api.lending.bill_tables import (
     bill_charge_table,

@@ -20,8 +20,8 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from node_api.errors import CreditNetValueError
-from node_api.money import Fen, div_ceil, div_floor
+from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import Fen, div_ceil, div_floor
 
 BPS_DENOMINATOR = 10_000
 BILL_DAY_MIN = 1

@@ -39,11 +39,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from node_api.kernel.money import div_half_even
 from node_api.ledger.accounts import AccountType
 from node_api.lending.billing_rules import Component, compute_late_fee, compute_minimum_payment
 from node_api.lending.interest import DailyRate
 from node_api.lending.products import ProductTerms
-from node_api.money import div_half_even
 
 STAGES = ("unbilled", "billed", "past_due")
 RECEIVABLE: dict[tuple[Component, str], AccountType] = {

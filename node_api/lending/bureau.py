@@ -46,7 +46,7 @@ from typing import Any, TextIO
 from sqlalchemy import select, union
 from sqlalchemy.engine import Connection
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table
 from node_api.lending.bill_tables import bill_table

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from node_api.errors import CreditNetValueError, NotFoundError
+from node_api.kernel.errors import CreditNetValueError, NotFoundError
 from node_api.ledger.sql import bulk_update, in_values
 from node_api.lending.billing_rules import compute_due_date
 from node_api.lending.bills import DueInstallment

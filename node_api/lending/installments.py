@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from node_api.errors import ConflictError
+from node_api.kernel.errors import ConflictError
 from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, post_batch

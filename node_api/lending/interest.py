@@ -18,8 +18,8 @@ from datetime import date
 from enum import StrEnum
 from typing import NamedTuple
 
-from node_api.errors import CreditNetValueError
-from node_api.money import Bps, Fen, PpmPerDay, div_half_even
+from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import Bps, Fen, PpmPerDay, div_half_even
 
 PPM_DENOMINATOR = 1_000_000
 BPS_DENOMINATOR = 10_000

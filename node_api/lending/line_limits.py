@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from node_api.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.balances import fetch_line_balances
 from node_api.lending.authorize.limits import LimitLevel, LimitNode
 from node_api.lending.lines import (

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from node_api.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.accounts import (
     AccountSpec,
     AccountType,

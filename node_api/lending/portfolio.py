@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from node_api.kernel.money import div_half_even
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table
 from node_api.lending.billing_rules import DelinquencyBucket
 from node_api.lending.bills import RECEIVABLE_TYPES
 from node_api.lending.eod.tables import line_delinquency_table
-from node_api.money import div_half_even
 
 BPS_TOTAL = 10_000
 NON_PERFORMING: tuple[DelinquencyBucket, ...] = (

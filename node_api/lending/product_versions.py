@@ -15,7 +15,7 @@ from sqlalchemy import Column, Integer, String, Table, Text, select
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from node_api.errors import ConflictError, NotFoundError
+from node_api.kernel.errors import ConflictError, NotFoundError
 from node_api.ledger.sql import insert_ignoring_conflicts
 from node_api.lending.products import (
     ProductTerms,

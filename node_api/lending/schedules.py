@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from node_api.errors import ConflictError, CreditNetValueError
+from node_api.kernel.errors import ConflictError, CreditNetValueError
+from node_api.kernel.money import Fen, div_half_even
 from node_api.lending.interest import DayCount, InterestMethod, compute_daily_rate, compute_interest
-from node_api.money import Fen, div_half_even
 
 MONTHS_PER_YEAR = 12
 BPS_DENOMINATOR = 10_000

@@ -14,12 +14,12 @@ from datetime import date
 
 from sqlalchemy.engine import Connection
 
+from node_api.kernel.outbox import AgreementOpening, enqueue_core
 from node_api.lending.lines import LineOpening, ProductLimit, open_credit_line
 from node_api.lending.products import ProductTerms, compute_revolving_annual_rates, terms_hash
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.decision import LineLimits
 from node_api.onboarding.policies import OnboardingPolicy, get_chain_product_code
-from oracles.outbox import AgreementOpening, enqueue_core
 
 
 def compute_agreement_id(application_id: str) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.products import ProductTerms
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.identity import Gender, VerifiedIdentity, verify_identity

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
-from node_api.errors import NotFoundError
+from node_api.kernel.errors import NotFoundError
 from node_api.onboarding.decision import ApplicationDecision
 from node_api.onboarding.fraud_history_sql import from_naive_utc, to_naive_utc
 from node_api.onboarding.tables import application_table

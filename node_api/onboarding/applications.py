@@ -26,9 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from node_api.kernel.money import Fen
 from node_api.ledger.sql import begin_write
 from node_api.lending.lines import LineStatus, credit_line_table, fetch_line
-from node_api.money import Fen
 from node_api.onboarding.agreements import open_line_with_agreement
 from node_api.onboarding.application_input import (
     ApplicationInput,

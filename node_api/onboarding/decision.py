@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from node_api.kernel.money import Fen
 from node_api.lending.authorize.limits import (
     ROOT_PATH,
     ProductGroup,
@@ -21,7 +22,6 @@ from node_api.lending.authorize.limits import (
     product_path,
 )
 from node_api.lending.products import ProductTerms
-from node_api.money import Fen
 from node_api.onboarding.policies import OnboardingPolicy
 from node_api.risk.fraud import FraudAssessment, compute_fraud_assessment
 from node_api.risk.fraud_facts import ApplicationFacts, FraudSignals

@@ -16,7 +16,7 @@ from enum import StrEnum
 import phonenumbers
 from stdnum import numdb
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 
 ID_NUMBER_LENGTH = 18
 LEGACY_ID_NUMBER_LENGTH = 15

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.product_versions import ProductTermsCache, product_version_table
 from node_api.lending.products import ProductTerms
 from node_api.onboarding.policies import (

@@ -24,7 +24,7 @@ from enum import StrEnum
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from node_api.errors import ConfigurationError, CreditNetError
+from node_api.kernel.errors import ConfigurationError, CreditNetError
 
 ENVELOPE_VERSION = 1
 NONCE_BYTES = 12

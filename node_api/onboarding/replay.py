@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from node_api.money import Fen
+from node_api.kernel.money import Fen
 from node_api.onboarding.application_input import (
     ApplicationInput,
     compute_facts,

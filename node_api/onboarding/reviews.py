@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from node_api.errors import ConflictError
+from node_api.kernel.errors import ConflictError
 from node_api.ledger.sql import begin_write
 from node_api.onboarding.agreements import open_line_with_agreement
 from node_api.onboarding.application_store import (

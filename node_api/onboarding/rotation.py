@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Column, Table, select, update
 
-from node_api.db import Database
+from node_api.kernel.db import Database
 from node_api.onboarding.application_store import get_application_context, get_customer_context
 from node_api.onboarding.pii import PiiVault
 from node_api.onboarding.tables import application_table, customer_table

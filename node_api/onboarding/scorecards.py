@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from node_api.errors import NotFoundError
+from node_api.kernel.errors import NotFoundError
 from node_api.risk.scorecard import Scorecard
 
 PACKAGED_CARDS = ("german", "credit_data")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from node_api.config import Settings
+from node_api.kernel.config import Settings
 from node_api.onboarding.pii import PiiVault
 
 

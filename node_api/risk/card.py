@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from node_api.errors import ConfigurationError
+from node_api.kernel.errors import ConfigurationError
 
 
 class _Frozen(BaseModel):

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from node_api.money import Fen, div_floor
+from node_api.kernel.money import Fen, div_floor
 from node_api.risk.fraud_config import Severity
 
 BPS_ONE = 10_000

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from node_api.errors import NotFoundError
+from node_api.kernel.errors import NotFoundError
 from node_api.risk.card import CardCharacteristic, ScorecardCard, load_card, parse_card
 from node_api.risk.values import parse_category, parse_number
 

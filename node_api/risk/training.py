@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from node_api.errors import CreditNetError
+from node_api.kernel.errors import CreditNetError
 from node_api.risk.card import ScorecardCard
 from node_api.risk.card_export import ScalingSettings, build_card
 from node_api.risk.evaluation import CrossValidation, cross_validate

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "?"})
 

@@ -24,7 +24,9 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from node_api.db import Database
+from node_api.kernel.db import Database
+from node_api.kernel.outbox import OutboxKind
+from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
 from node_api.lending.product_versions import product_version_table
 from oracles.audit.export_format import (
     CHUNK_ROWS_MAX,
@@ -35,8 +37,6 @@ from oracles.audit.export_format import (
     ProductTermsRecord,
     encode_export,
 )
-from oracles.outbox import OutboxKind
-from oracles.tables import OUTBOX_TABLE, OutboxStatus
 from settlement.cycle_close import CycleState
 from settlement.tables import cycle_table, entry_table, position_table
 

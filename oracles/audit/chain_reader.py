@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from node_api.errors import ChainError
+from node_api.kernel.errors import ChainError
 from oracles.tx_sender import JsonRpcClient, RpcFailure
 
 LOG_RANGE_BLOCKS: Final = 2_000

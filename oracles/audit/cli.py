@@ -15,7 +15,7 @@ from eth_utils.address import is_address
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from oracles.audit.recompile import DEFAULT_CACHE_DIR
 from oracles.audit.report import write_report
 from oracles.audit.runner import AuditConfig, run_audit

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import httpx
 
-from node_api.errors import ConfigurationError, CreditNetError
+from node_api.kernel.errors import ConfigurationError, CreditNetError
 from oracles.audit.export_format import (
     MEDIA_TYPE,
     AgreementRecord,

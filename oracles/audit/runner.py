@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from node_api.errors import ConfigurationError
+from node_api.kernel.errors import ConfigurationError
 from oracles.audit.audited import AuditedContracts
 from oracles.audit.chain_reader import ChainReader
 from oracles.audit.checks import CheckResult, Evidence, make_check

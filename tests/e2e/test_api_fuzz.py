@@ -15,10 +15,10 @@ from hypothesis import given
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from node_api.app import create_app
 from node_api.auth.keys import Role, create_api_key
-from node_api.config import Settings
-from node_api.db import Database
+from node_api.http.app import create_app
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
 
 PEPPER = Settings().node_secret.get_secret_value().encode()
 

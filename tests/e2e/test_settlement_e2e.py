@@ -23,11 +23,12 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 from web3 import Web3
 
-from node_api.app import create_app
 from node_api.auth.keys import Role, create_api_key
 from node_api.cli import app as cli_app
-from node_api.config import Settings
-from node_api.db import Database
+from node_api.http.app import create_app
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
+from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
 from oracles.abi_codec import DeployedContracts
 from oracles.anvil import AnvilProcess
 from oracles.chain import LocalAccounts
@@ -36,7 +37,7 @@ from oracles.indexer import Indexer, IndexerConfig
 from oracles.manifest import Manifest
 from oracles.relayer import Relayer, RelayerConfig
 from oracles.signers import LocalSigner, SignerSet, SigningDomain
-from oracles.tables import CYCLE_TABLE, OUTBOX_TABLE, OutboxStatus
+from oracles.tables import CYCLE_TABLE
 from oracles.tx_sender import JsonRpcClient, TxSender
 from settlement.clearing_calls import ChainCycleStatus
 from settlement.cycle_close import ClosedCycle, close_settlement_cycle, settlement_report_sources
@@ -359,7 +360,7 @@ def test_a_cycle_the_lender_alters_after_signing_is_disputed_and_does_not_finali
 
 
 def test_the_demo_settles_a_month_and_every_partner_verifies(tmp_path: Path) -> None:
-    from settlement.demo import run_demo
+    from scripts.demo.run import run_demo
 
     assert run_demo(data_dir=tmp_path / "demo", customers=5) == 0
 
@@ -368,9 +369,9 @@ def test_the_scheduler_inside_the_node_closes_and_proposes_finished_dates(tmp_pa
     import threading
     import time
 
+    from node_api.runtime.settlement_scheduler import run_settlement_scheduler
+    from scripts.demo.node import start_demo_node
     from settlement.cycle_close import CycleState, fetch_cycle, get_cycle_id
-    from settlement.demo_node import start_demo_node
-    from settlement.scheduler import run_settlement_scheduler
 
     node = start_demo_node(tmp_path / "node")
     stop = threading.Event()

@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from node_api.errors import CreditNetError
 from node_api.idempotency import (
     ClaimStatus,
     IdempotencyConflictError,
@@ -30,6 +29,7 @@ from node_api.idempotency import (
     release_keys,
     store_responses,
 )
+from node_api.kernel.errors import CreditNetError
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batches
 from node_api.ledger.sql import bulk_insert_returning_ids

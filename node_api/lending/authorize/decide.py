@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from node_api.errors import ConflictError, CreditNetError, CreditNetValueError, NotFoundError
 from node_api.idempotency import KeyClaim
+from node_api.kernel.errors import ConflictError, CreditNetError, CreditNetValueError, NotFoundError
 from node_api.lending.authorize.limits import (
     LimitNode,
     ProductGroup,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from node_api.kernel.money import div_floor
 from node_api.ledger.accounts import (
     AccountType,
     funding_payable_code,
@@ -30,7 +31,6 @@ from node_api.ledger.postings import PostingLine, SettlementEventDraft
 from node_api.lending.authorize.books import LineBook
 from node_api.lending.authorize.limits import LimitLevel, LimitNode
 from node_api.lending.products import ProductTerms
-from node_api.money import div_floor
 
 SHARE_PPM_TOTAL = 1_000_000
 BPS_TOTAL = 10_000

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from node_api.db import Database
 from node_api.idempotency import StoredResponse
+from node_api.kernel.db import Database
 from node_api.lending.authorize.batch import run_use_batch
 from node_api.lending.authorize.batcher import GroupCommitter
 from node_api.lending.authorize.context import LendingCaches, caches_for

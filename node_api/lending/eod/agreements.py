@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from oracles.outbox import AgreementChange, OutboxKind, enqueue_core
-from oracles.tables import OUTBOX_TABLE
+from node_api.kernel.outbox import AgreementChange, OutboxKind, enqueue_core
+from node_api.kernel.outbox_table import OUTBOX_TABLE
 
 AGREEMENT_STATUS_DEFAULTED = 4
 AGREEMENT_STATUS_CHARGED_OFF = 5

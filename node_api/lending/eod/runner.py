@@ -27,8 +27,8 @@ from time import perf_counter
 
 from sqlalchemy.engine import Connection
 
-from node_api.db import Database
-from node_api.errors import ConflictError
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.ledger.sql import begin_write
 from node_api.lending.eod import checkpoint

@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from node_api.config import Settings
-from node_api.db import Database
-from node_api.errors import CreditNetError
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
+from node_api.kernel.errors import CreditNetError
 from node_api.ledger.business_date import fetch_business_date
 from node_api.lending.eod.context import DEFAULT_BATCH_LINES, EodContext
 from node_api.lending.eod.runner import EodSummary, run_eod, run_eod_through

@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.billing_rules import (
     DEFAULT_ALLOCATION_ORDER,
     DEFAULT_CHARGE_OFF_DAYS,

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from node_api.kernel.money import Bps, Fen, div_half_even
 from node_api.lending.interest import compute_daily_rate
 from node_api.lending.products.model import (
     FeeTerms,
@@ -28,7 +29,6 @@ from node_api.lending.products.model import (
     ProductTerms,
 )
 from node_api.lending.schedules import compute_amortization
-from node_api.money import Bps, Fen, div_half_even
 
 BPS_PER_UNIT = 10_000
 MONTHS_PER_YEAR = 12

@@ -19,14 +19,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from node_api.errors import CreditNetError, CreditNetValueError
+from node_api.kernel.errors import CreditNetError, CreditNetValueError
+from node_api.kernel.money import Bps
 from node_api.lending.products.model import InvalidProductError, ProductTerms, ProductType
 from node_api.lending.products.pricing import (
     AllInCost,
     compute_all_in_apr,
     compute_revolving_annual_rates,
 )
-from node_api.money import Bps
 
 DEFAULT_COST_CAP_BPS = Bps(2_400)
 

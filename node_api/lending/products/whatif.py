@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.billing_rules import compute_due_date, compute_next_bill_date
 from node_api.lending.products.canonical import terms_hash
 from node_api.lending.products.model import ProductTerms

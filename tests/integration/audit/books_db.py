@@ -8,12 +8,12 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from node_api.db import Database
+from node_api.kernel.db import Database
+from node_api.kernel.outbox import AgreementOpening, enqueue_core
+from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import parse_product_terms
 from oracles.audit.export_format import AgreementRecord
-from oracles.outbox import AgreementOpening, enqueue_core
-from oracles.tables import OUTBOX_TABLE, OutboxStatus
 from settlement.netting import CycleClose
 from settlement.tables import cycle_table, entry_table, position_table
 from tests.integration.audit.scenario import BooksData

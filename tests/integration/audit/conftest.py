@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from web3.contract import Contract
 
-from node_api.errors import ConfigurationError
+from node_api.kernel.errors import ConfigurationError
 from oracles.anvil import AnvilProcess, pick_free_port, revert_to_snapshot, take_snapshot
 from oracles.audit.report import AuditReport
 from oracles.audit.runner import AuditConfig, run_audit

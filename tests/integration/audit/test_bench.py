@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from oracles.bench_audit import run_audit_bench
+from scripts.bench.audit import run_audit_bench
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 

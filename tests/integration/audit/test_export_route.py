@@ -14,11 +14,11 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from node_api.app import create_app
 from node_api.auth.keys import Role, create_api_key
-from node_api.chain_context import ChainContext
-from node_api.config import Settings
-from node_api.db import Database
+from node_api.http.app import create_app
+from node_api.kernel.chain_context import ChainContext
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
 from oracles.anvil import pick_free_port
 from oracles.audit.export_format import AgreementRecord, parse_record
 from oracles.audit.export_reader import read_export, read_export_api

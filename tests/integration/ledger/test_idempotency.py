@@ -9,8 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from node_api.db import Database
-from node_api.errors import ConflictError, CreditNetValueError
 from node_api.idempotency import (
     ClaimStatus,
     IdempotencyConflictError,
@@ -23,6 +21,8 @@ from node_api.idempotency import (
     run_idempotent,
     store_responses,
 )
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError, CreditNetValueError
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from node_api.db import Database
-from node_api.errors import ConflictError, NotFoundError
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError, NotFoundError
 from node_api.ledger.accounts import (
     AccountIdCache,
     AccountSpec,

@@ -8,7 +8,7 @@ import signal
 import sys
 from datetime import date
 
-from node_api.db import Database
+from node_api.kernel.db import Database
 from node_api.lending.eod import EodContext, run_eod_through
 
 

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, make_url
 
-from node_api.db import Database
 from node_api.idempotency import KeyClaim
+from node_api.kernel.db import Database
 from node_api.ledger.balances import fetch_balance_drift, fetch_line_balances, fetch_trial_balance
 from node_api.ledger.schema import ledger_account_table, posting_batch_table, posting_table
 from node_api.lending.authorize.batch import run_use_batch

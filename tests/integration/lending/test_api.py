@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from node_api.app import create_app
 from node_api.auth.keys import Role, create_api_key
-from node_api.config import Settings
-from node_api.db import Database
+from node_api.http.app import create_app
 from node_api.idempotency import idempotency_table
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
 from node_api.ledger.business_date import set_business_date
 from node_api.ledger.schema import posting_table
 from node_api.lending.purchases import purchase_table
@@ -246,7 +246,7 @@ def test_business_date_is_set_once_and_then_dates_requests(api: Api, line_id: in
 def test_fast_lane_serves_known_callers_with_the_same_answers_as_the_route(
     api: Api, line_id: int
 ) -> None:
-    from node_api.routes.purchase_lane import AuthorizationFastLane
+    from node_api.http.routes.purchase_lane import AuthorizationFastLane
 
     path = f"/v1/credit-lines/{line_id}/purchases"
     first = api.post(path, PURCHASE, key="lane-1")  # a cache miss: the regular route

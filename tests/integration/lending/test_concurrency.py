@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node_api.app import create_app
 from node_api.auth.keys import Role, create_api_key
-from node_api.config import Settings
-from node_api.db import Database
+from node_api.http.app import create_app
 from node_api.idempotency import StoredResponse
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
 from node_api.ledger.business_date import set_business_date
 from node_api.lending.authorize.batch import run_use_batch
 from node_api.lending.authorize.batcher import GroupCommitter

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from node_api.app import create_app
 from node_api.auth.keys import Role
-from node_api.config import Settings
-from node_api.db import Database
+from node_api.http.app import create_app
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
 from node_api.ledger.business_date import set_business_date
 from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.bureau import COLUMNS, write_bureau_file

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node_api.db import Database
+from node_api.kernel.db import Database
 from node_api.ledger.business_date import set_business_date
 from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.eod import EodContext, run_eod_through

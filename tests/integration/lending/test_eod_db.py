@@ -15,8 +15,9 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import func, select
 
-from node_api.db import Database
-from node_api.errors import ConflictError
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError
+from node_api.kernel.outbox_table import OUTBOX_TABLE
 from node_api.ledger.accounts import AccountType, funding_payable_code, node_account_code
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.ledger.schema import posting_batch_table, settlement_event_table
@@ -27,7 +28,6 @@ from node_api.lending.lines import fetch_line
 from node_api.lending.portfolio import fetch_portfolio_summary
 from node_api.lending.purchases import purchase_table
 from node_api.onboarding.tables import application_table
-from oracles.tables import OUTBOX_TABLE
 from tests.integration.lending.eod_helpers import (
     balances,
     buy,

@@ -11,8 +11,8 @@ from sqlmodel import SQLModel
 import node_api.lending.bill_tables
 import node_api.lending.eod.tables
 import node_api.lending.installment_tables  # noqa: F401
-from node_api.db import Database
-from node_api.db.tables import metadata as node_metadata
+from node_api.kernel.db import Database
+from node_api.schema.tables import metadata as node_metadata
 
 OWN_TABLES = {
     "bill",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 
-from node_api.config import Settings
-from node_api.db import Database
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.lending.eod import EodContext
 from node_api.lending.eod.scheduler import (

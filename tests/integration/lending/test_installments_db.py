@@ -9,8 +9,8 @@ from datetime import date
 
 import pytest
 
-from node_api.db import Database
-from node_api.errors import ConflictError
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError
 from node_api.ledger.accounts import AccountType, node_account_code
 from node_api.ledger.business_date import set_business_date
 from node_api.lending.authorize.context import LendingCaches

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from node_api.db import Database
-from node_api.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.balances import fetch_line_balances
 from node_api.lending.authorize.batch import run_use_batch
 from node_api.lending.authorize.context import LendingCaches

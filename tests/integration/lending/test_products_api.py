@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from node_api.app import create_app
 from node_api.auth.keys import Role, create_api_key
-from node_api.config import Settings
-from node_api.db import Database
+from node_api.http.app import create_app
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
 from node_api.lending.product_versions import product_version_table
 from tests.unit.lending.samples import installment_product_data
 

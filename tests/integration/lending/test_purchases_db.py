@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from node_api.db import Database
-from node_api.errors import ConflictError
 from node_api.idempotency import KeyClaim, StoredResponse
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError
 from node_api.ledger.accounts import AccountType, funding_payable_code
 from node_api.ledger.balances import fetch_account_balance, fetch_line_balances
 from node_api.ledger.schema import settlement_event_table

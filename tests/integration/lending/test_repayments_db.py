@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from node_api.db import Database
+from node_api.kernel.db import Database
 from node_api.ledger.accounts import (
     AccountIdCache,
     AccountType,

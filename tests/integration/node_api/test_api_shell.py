@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from node_api.app import create_app
 from node_api.auth.keys import Principal, Role, create_api_key, revoke_api_key
-from node_api.config import Settings
-from node_api.db import Database
-from node_api.db.migrate import code_head
-from node_api.deps import require
+from node_api.http.app import create_app
+from node_api.http.deps import require
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
+from node_api.schema.migrate import code_head
 
 PEPPER = Settings().node_secret.get_secret_value().encode()
 
@@ -134,7 +134,7 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
 
 
 def test_partner_key_requires_partner_id(database: Database) -> None:
-    from node_api.errors import CreditNetValueError
+    from node_api.kernel.errors import CreditNetValueError
 
     with pytest.raises(CreditNetValueError), database.session() as session:
         create_api_key(session, Role.PARTNER, pepper=PEPPER)

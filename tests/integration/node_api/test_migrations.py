@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from node_api.db import Database
-from node_api.db.tables import metadata
+from node_api.kernel.db import Database
+from node_api.schema.tables import metadata
 
 
 def test_migrated_schema_matches_the_table_definitions(database: Database) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from node_api.db import Database
+from node_api.kernel.db import Database
+from node_api.kernel.outbox_table import OUTBOX_TABLE
 from node_api.lending.lines import fetch_line
 from node_api.lending.products import parse_product_terms, terms_hash_hex
 from node_api.onboarding.policies import compute_chain_product_code
 from node_api.onboarding.tables import application_table
-from oracles.tables import OUTBOX_TABLE
 from tests.integration.onboarding.onboarding_helpers import (
     BAD_PROFILE,
     BORDERLINE_PROFILE,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from node_api.db import Database
+from node_api.kernel.db import Database
 from node_api.onboarding.identity import Gender, compute_check_character, make_resident_id
 from tests.integration.onboarding.onboarding_helpers import (
     GOOD_PROFILE,

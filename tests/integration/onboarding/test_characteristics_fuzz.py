@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node_api.db import Database
+from node_api.kernel.db import Database
 from node_api.risk.scorecard import Scorecard
 from tests.integration.onboarding.onboarding_helpers import Api, application_body, count_rows
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from node_api.db import Database
+from node_api.kernel.db import Database
 from node_api.onboarding.fraud_history_sql import (
     SqlFraudHistory,
     add_to_blacklist,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from node_api.logs import JsonFormatter
+from node_api.kernel.logs import JsonFormatter
 from tests.integration.onboarding.onboarding_helpers import (
     BAD_PROFILE,
     BORDERLINE_PROFILE,

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from node_api.cli import app as cli_app
-from node_api.config import DEV_PII_KEY, Settings
-from node_api.db import Database
+from node_api.kernel.config import DEV_PII_KEY, Settings
+from node_api.kernel.db import Database
 from node_api.onboarding.application_input import ApplicationInput
 from node_api.onboarding.application_store import get_application_context, get_customer_context
 from node_api.onboarding.context import OnboardingContext

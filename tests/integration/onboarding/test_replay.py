@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from node_api.config import Settings
-from node_api.db import Database
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.replay import replay_application
 from node_api.onboarding.tables import application_table

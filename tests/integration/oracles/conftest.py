@@ -13,7 +13,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from node_api.errors import ConfigurationError
+from node_api.kernel.errors import ConfigurationError
 from oracles.anvil import AnvilProcess, pick_free_port
 from oracles.chain import LocalAccounts, connect
 from oracles.compiler import CompiledContracts

@@ -15,7 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-from node_api.db import Database
+from node_api.kernel.db import Database
 from oracles.chain import LocalAccounts
 from oracles.compiler import compile_contracts
 from oracles.manifest import read_manifest

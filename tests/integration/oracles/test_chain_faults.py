@@ -11,10 +11,11 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
-from node_api.db import Database
+from node_api.kernel.db import Database
+from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
 from oracles.event_store import BlockRef
 from oracles.indexer import FOLLOWED_CONTRACTS, fetch_indexer_checkpoint
-from oracles.tables import AGREEMENT_TABLE, OUTBOX_TABLE, OutboxStatus
+from oracles.tables import AGREEMENT_TABLE
 from oracles.workers import WorkerLoop
 from tests.integration.oracles.conftest import OwnChain, start_anvil
 from tests.integration.oracles.tcp_proxy import TcpProxy

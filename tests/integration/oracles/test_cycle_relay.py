@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from node_api.db import Database
+from node_api.kernel.db import Database
+from node_api.kernel.outbox import CycleClaim, CycleFinalization, CycleProposal, PartnerRegistration
+from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
 from oracles.chain import LocalAccounts, send_transaction
-from oracles.outbox import CycleClaim, CycleFinalization, CycleProposal, PartnerRegistration
 from oracles.signers import (
     CycleReport,
     LocalSigner,
@@ -24,7 +25,7 @@ from oracles.signers import (
     SignerSet,
     SigningDomain,
 )
-from oracles.tables import CYCLE_TABLE, OUTBOX_TABLE, POSITION_TABLE, OutboxStatus
+from oracles.tables import CYCLE_TABLE, POSITION_TABLE
 from tests.integration.oracles.conftest import OwnChain
 from tests.unit.oracles.oracle_helpers import (
     enqueue_all,

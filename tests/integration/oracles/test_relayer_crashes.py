@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from node_api.db import Database
+from node_api.kernel.db import Database
+from node_api.kernel.outbox_table import OutboxStatus
 from oracles.relayer import HOOK_AFTER_RECEIPT, HOOK_AFTER_SEND, HOOK_BEFORE_SEND
-from oracles.tables import OutboxStatus, SubmissionStatus
+from oracles.tables import SubmissionStatus
 from tests.integration.oracles.conftest import OwnChain
 from tests.unit.oracles.oracle_helpers import (
     count_opened_on_chain,

@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from node_api.app import create_app
 from node_api.auth.keys import Role, create_api_key
-from node_api.chain_context import ChainContext
-from node_api.config import Settings
-from node_api.db import Database
+from node_api.http.app import create_app
+from node_api.kernel.chain_context import ChainContext
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
+from node_api.kernel.outbox import PartnerRegistration, enqueue
+from node_api.kernel.outbox_table import OutboxStatus
 from oracles.keystore import add_signer
-from oracles.outbox import PartnerRegistration, enqueue
-from oracles.tables import IndexerCheckpoint, OutboxStatus
+from oracles.tables import IndexerCheckpoint
 from tests.unit.oracles.oracle_helpers import make_opening
 
 PEPPER = Settings().node_secret.get_secret_value().encode()

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from node_api.db import Database
-from node_api.errors import ConflictError
 from node_api.idempotency import KeyClaim
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.ledger.schema import settlement_event_table
 from node_api.lending.authorize.batch import run_use_batch

@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from node_api.db import Database
-from node_api.errors import ConflictError
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError
+from node_api.kernel.outbox import OutboxKind
+from node_api.kernel.outbox_table import OUTBOX_TABLE
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table, settlement_event_table
 from oracles.chain import LocalAccounts
-from oracles.outbox import OutboxKind
 from oracles.signers import LocalSigner, QuorumNotReachedError, SignerSet, SigningDomain
-from oracles.tables import OUTBOX_TABLE
 from settlement.cycle_close import (
     CycleState,
     close_settlement_cycle,

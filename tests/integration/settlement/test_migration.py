@@ -8,8 +8,8 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from node_api.db import Database
-from node_api.db.tables import metadata
+from node_api.kernel.db import Database
+from node_api.schema.tables import metadata
 from settlement.tables import SETTLEMENT_TABLES
 
 OWN_TABLES = {table.name for table in SETTLEMENT_TABLES}

@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from node_api.app import create_app
 from node_api.auth.keys import Role, create_api_key
-from node_api.config import Settings
-from node_api.db import Database
-from oracles.tables import OUTBOX_TABLE
+from node_api.http.app import create_app
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
+from node_api.kernel.outbox_table import OUTBOX_TABLE
 from settlement.cycle_close import ClosedCycle, close_settlement_cycle
 from settlement.merkle import verify
 from settlement.proofs import from_json

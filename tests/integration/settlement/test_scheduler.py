@@ -13,16 +13,16 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from node_api.cli import app as cli_app
-from node_api.db import Database
-from node_api.db.migrate import migrate
+from node_api.kernel.db import Database
+from node_api.kernel.outbox import OutboxKind
+from node_api.kernel.outbox_table import OUTBOX_TABLE
 from node_api.ledger.business_date import set_business_date
 from node_api.lending.eod import checkpoint
+from node_api.runtime.settlement_scheduler import fetch_dates_to_close, run_settlement_pass
+from node_api.schema.migrate import migrate
 from oracles.chain import LocalAccounts
-from oracles.outbox import OutboxKind
 from oracles.signers import LocalSigner, SignerSet, SigningDomain
-from oracles.tables import OUTBOX_TABLE
 from settlement.cycle_close import CycleState, fetch_cycles, get_cycle_id, settlement_report_sources
-from settlement.scheduler import fetch_dates_to_close, run_settlement_pass
 from tests.integration.settlement.books import FIRST_DAY, Books
 
 DOMAIN = SigningDomain(31337, "0x" + "11" * 20, "0x" + "22" * 20)

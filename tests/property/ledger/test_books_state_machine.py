@@ -30,9 +30,8 @@ from hypothesis.stateful import (
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 
-from node_api.db import Database
-from node_api.db.tables import metadata
-from node_api.errors import ConflictError, CreditNetValueError
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError, CreditNetValueError
 from node_api.ledger.accounts import (
     AccountType,
     funding_payable_code,
@@ -56,6 +55,7 @@ from node_api.lending.line_limits import (
 from node_api.lending.lines import fetch_line
 from node_api.lending.purchases import refund_purchase
 from node_api.lending.repayments import repay, reverse_repayment
+from node_api.schema.tables import metadata
 from tests.db_fixtures import _truncate_all
 from tests.integration.lending.helpers import OPENED_ON, check_books, open_line
 from tests.integration.lending.test_purchases_db import use_request

@@ -22,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, text
 
-from node_api.db import Database
-from node_api.errors import ConflictError
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError
 from node_api.ledger.accounts import AccountType, node_account_code
 from node_api.ledger.balances import fetch_balance_drift, fetch_line_balances, fetch_trial_balance
 from node_api.ledger.business_date import set_business_date

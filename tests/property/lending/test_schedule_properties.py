@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.billing_rules import Component, OutstandingItem, compute_waterfall
 from node_api.lending.products import parse_product_terms, terms_hash
 from node_api.lending.schedules import (

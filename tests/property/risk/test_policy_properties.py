@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node_api.money import Fen
+from node_api.kernel.money import Fen
 from node_api.risk.policy import LimitBand, ProductRiskPolicy, compute_limits
 
 POLICY = ProductRiskPolicy(

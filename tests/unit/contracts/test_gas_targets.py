@@ -10,7 +10,7 @@ import pytest
 from web3 import Web3
 
 from oracles.anvil import AnvilProcess, revert_to_snapshot, take_snapshot
-from oracles.bench_gas import (
+from scripts.bench.gas import (
     compute_balanced_positions,
     compute_intrinsic_gas,
     compute_root_from_proof,

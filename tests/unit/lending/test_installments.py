@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.installment_store import (
     PlanDraft,
     PlanSource,

@@ -9,7 +9,7 @@ import pytest
 from eth_hash.auto import keccak
 from pydantic import ValidationError
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.products import (
     InvalidProductError,
     ProductCostAboveCapError,

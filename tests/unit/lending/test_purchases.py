@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from node_api.errors import ConflictError, CreditNetError, NotFoundError
 from node_api.idempotency import KeyClaim
+from node_api.kernel.errors import ConflictError, CreditNetError, NotFoundError
 from node_api.ledger.postings import PostingLine
 from node_api.lending.authorize.books import LineBook
 from node_api.lending.authorize.decide import Accepted, UseKind, UseRequest, decide_use

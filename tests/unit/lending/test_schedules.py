@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.schedules import (
     CancellationWindowClosedError,
     PayoffKind,

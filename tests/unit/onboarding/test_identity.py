@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from stdnum.cn import ric
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from node_api.onboarding.identity import (
     Gender,
     check_age_window,

@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from node_api.errors import ConfigurationError
+from node_api.kernel.errors import ConfigurationError
 from node_api.onboarding.pii import (
     ENVELOPE_VERSION,
     NONCE_BYTES,

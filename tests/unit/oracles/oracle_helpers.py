@@ -11,14 +11,15 @@ from eth_account.signers.local import LocalAccount
 from sqlmodel import select
 from web3 import Web3
 
-from node_api.db import Database
+from node_api.kernel.db import Database
+from node_api.kernel.outbox import AgreementOpening, OutboxMessage, enqueue_core
+from node_api.kernel.outbox_table import OutboxItem
 from oracles.abi_codec import DeployedContracts
 from oracles.compiler import CompiledContracts
 from oracles.indexer import Indexer, IndexerConfig
 from oracles.manifest import Manifest
-from oracles.outbox import AgreementOpening, OutboxMessage, enqueue_core
 from oracles.relayer import Relayer, RelayerConfig, StepHook
-from oracles.tables import EVENT_TABLE, OutboxItem, RelaySubmission
+from oracles.tables import EVENT_TABLE, RelaySubmission
 from oracles.tx_sender import JsonRpcClient, TxSender
 
 OPENED_AT = 1_735_689_600  # 2025-01-01, UTC midnight

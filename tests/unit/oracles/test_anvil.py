@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from node_api.errors import ChainError, ConfigurationError
+from node_api.kernel.errors import ChainError, ConfigurationError
 from oracles import anvil as anvil_module
 from oracles.anvil import AnvilProcess, pick_free_port, revert_to_snapshot, take_snapshot
 from oracles.chain import LocalAccounts, connect

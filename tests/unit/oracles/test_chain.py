@@ -7,7 +7,7 @@ import time
 import pytest
 from web3 import Web3
 
-from node_api.errors import ChainError
+from node_api.kernel.errors import ChainError
 from oracles.anvil import pick_free_port
 from oracles.chain import LocalAccounts, connect, get_redacted_url, send_transaction
 from oracles.compiler import CompiledContracts

@@ -14,7 +14,7 @@ import pytest
 from packaging.version import Version
 from solcx.wrapper import get_solc_version
 
-from node_api.errors import ConfigurationError, ContractBuildError
+from node_api.kernel.errors import ConfigurationError, ContractBuildError
 from oracles import compiler
 from oracles.compiler import (
     NODE_MODULES,

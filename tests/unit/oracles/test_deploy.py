@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from node_api.errors import ConfigurationError
+from node_api.kernel.errors import ConfigurationError
 from oracles.chain import LocalAccounts
 from oracles.compiler import CompiledContracts, ImmutableReference, compile_contracts
 from oracles.deploy import (

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from web3 import Web3
 
-from node_api.db import Database
+from node_api.kernel.db import Database
 from oracles.anvil import AnvilProcess, revert_to_snapshot, take_snapshot
 from oracles.chain import LocalAccounts
 from oracles.chain_mirror import EventRecord, apply_cycle_event, fold_subject, get_subject

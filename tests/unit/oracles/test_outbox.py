@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from node_api.auth.keys import ApiKey, Role, create_api_key
-from node_api.db import Database
-from node_api.errors import ConflictError, CreditNetValueError
-from oracles.outbox import (
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConflictError, CreditNetValueError
+from node_api.kernel.outbox import (
     AgreementChange,
     AgreementOpening,
     CycleProposal,
@@ -24,7 +24,7 @@ from oracles.outbox import (
     fetch_depth_by_status,
     fetch_item,
 )
-from oracles.tables import OutboxItem, OutboxStatus
+from node_api.kernel.outbox_table import OutboxItem, OutboxStatus
 
 
 def _opening(number: int, limit_fen: int = 500_000) -> AgreementOpening:

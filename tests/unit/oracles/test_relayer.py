@@ -7,19 +7,20 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from node_api.db import Database
+from node_api.kernel.db import Database
+from node_api.kernel.outbox import AgreementChange, CycleProposal, PartnerRegistration
+from node_api.kernel.outbox_table import OutboxStatus
 from oracles.anvil import AnvilProcess
 from oracles.chain import LocalAccounts, send_transaction
 from oracles.compiler import CompiledContracts
 from oracles.deploy import DeployContext
 from oracles.eip712 import sorted_signatures
 from oracles.manifest import Manifest
-from oracles.outbox import AgreementChange, CycleProposal, PartnerRegistration
 from oracles.relay_kinds import compute_agreement_commitment
 from oracles.relay_store import LANDED_EARLIER
 from oracles.relayer import HOOK_BEFORE_SEND
 from oracles.signers import CycleReport, SigningDomain
-from oracles.tables import OutboxStatus, SubmissionStatus
+from oracles.tables import SubmissionStatus
 from tests.unit.oracles.oracle_helpers import (
     count_opened_on_chain,
     enqueue_all,

@@ -12,8 +12,8 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from node_api.config import Settings
-from node_api.errors import CreditNetError
+from node_api.kernel.config import Settings
+from node_api.kernel.errors import CreditNetError
 from oracles.eip712 import recover_signer
 from oracles.signers import (
     CYCLE_REPORT_PATH,

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from node_api.errors import ChainError
+from node_api.kernel.errors import ChainError
 from oracles.workers import OracleWorkers, WorkerLoop
 
 

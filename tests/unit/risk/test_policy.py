@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from node_api.money import Fen
+from node_api.kernel.money import Fen
 from node_api.risk.fraud_config import Severity
 from node_api.risk.policy import (
     DecisionOutcome,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import node_api
-from node_api.errors import ConfigurationError, CreditNetValueError, NotFoundError
+from node_api.kernel.errors import ConfigurationError, CreditNetValueError, NotFoundError
 from node_api.risk.card import CardCharacteristic, parse_card
 from node_api.risk.scorecard import REASON_COUNT_MAX, Scorecard, assign_bin
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from node_api.risk.tabular import ColumnKind, load_dataset
 
 CSV = """id,age,home,debts,outcome

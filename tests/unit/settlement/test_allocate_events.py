@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node_api.errors import ConflictError
+from node_api.kernel.errors import ConflictError
 from node_api.lending.interest import InterestMethod
 from settlement.allocate_events import (
     AllocationBook,

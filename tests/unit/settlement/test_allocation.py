@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from settlement.allocation import (
     AllocationLine,
     ChannelTerms,

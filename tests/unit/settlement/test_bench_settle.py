@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from settlement.bench_settle import run_settle_bench
+from scripts.bench.settle import run_settle_bench
 
 pytestmark = pytest.mark.chain
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from settlement.bench_tree import (
+from scripts.bench.tree import (
     CLOSE_PHASES,
     LENDER_ID,
     PhaseClock,

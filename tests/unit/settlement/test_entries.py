@@ -6,7 +6,7 @@ import pytest
 from Crypto.Hash import keccak as pycryptodome_keccak
 from eth_abi.abi import encode as abi_encode
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from settlement.entries import (
     LEAF_ABI_TYPES,
     LEAF_ENCODED_BYTES,

@@ -17,8 +17,8 @@ from web3.contract import Contract
 from oracles.chain import LocalAccounts, send_transaction
 from oracles.compiler import CompiledContracts
 from oracles.eip712 import cycle_report_digest, sorted_signatures
+from scripts.bench.tree import make_events, make_products
 from settlement.allocation import allocate_to_entries
-from settlement.bench_tree import make_events, make_products
 from settlement.clearing_calls import (
     CLEARING_HOUSE_CALLS,
     TOKEN_CALLS,

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from node_api.errors import CreditNetValueError
+from node_api.kernel.errors import CreditNetValueError
 from settlement.entries import EntryKind, SettlementEntry
 from settlement.netting import CycleClose, close_cycle
 from settlement.verify_core import (

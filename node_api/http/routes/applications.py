@@ -1,0 +1,290 @@
+"""`/v1/applications`: apply for credit, read a stored decision, replay it, review it.
+
+Every POST needs an `Idempotency-Key` header; a replay returns the first response.
+No response and no log line carries personal data: ids, codes, scores and amounts only.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, StringConstraints
+
+from node_api.auth.keys import Principal, Role
+from node_api.http.deps import SessionDep, SettingsDep, require
+from node_api.http.routes.credit_lines import PROBLEMS, StrictBody
+from node_api.idempotency import (
+    IDEMPOTENCY_HEADER,
+    KeyClaim,
+    compute_request_hash,
+    get_idempotency_key,
+    run_idempotent,
+    to_response,
+)
+from node_api.kernel.db import Database
+from node_api.ledger.business_date import fetch_business_date, resolve_as_of
+from node_api.onboarding.application_input import ApplicationInput
+from node_api.onboarding.application_store import application_view, fetch_application_row
+from node_api.onboarding.applications import PhaseTimer, decide_application
+from node_api.onboarding.context import context_for
+from node_api.onboarding.identity import Gender
+from node_api.onboarding.replay import replay_application
+from node_api.onboarding.reviews import ReviewAction, review_application
+
+router = APIRouter(tags=["applications"])
+log = logging.getLogger("creditnet.onboarding")
+
+AMOUNT_FEN_MAX = 10**12
+IdentifierStr = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+ProductCodeStr = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
+ApplicationId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="application id")]
+ReasonCodeStr = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
+JSON_EXACT_INT_MAX = 2**53
+RawValue = (
+    Annotated[StrictStr, StringConstraints(max_length=256)]
+    | Annotated[StrictInt, Field(ge=-JSON_EXACT_INT_MAX, le=JSON_EXACT_INT_MAX)]
+    | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+    | None
+)
+IdempotencyKey = Annotated[str, Depends(get_idempotency_key)]
+ApplicantDep = Annotated[Principal, Depends(require(Role.LENDER_APP, Role.LENDER_ADMIN))]
+AdminDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN))]
+ExaminerDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.AUDITOR))]
+
+
+class ApplicationIn(StrictBody):
+    """An application. `characteristics` are raw values keyed by the product card's names."""
+
+    product_code: ProductCodeStr
+    name: StrictStr = Field(min_length=1, max_length=128)
+    id_number: StrictStr = Field(min_length=1, max_length=32)
+    phone: StrictStr = Field(min_length=1, max_length=32)
+    birth_date: date | None = None
+    """Declared birth date, checked against the identity number (a fraud signal)."""
+    gender: Gender | None = None
+    monthly_income_fen: int = Field(strict=True, ge=0, le=AMOUNT_FEN_MAX)
+    device_id: StrictStr = Field(min_length=1, max_length=128)
+    ip: StrictStr = Field(min_length=1, max_length=64)
+    channel_id: IdentifierStr
+    characteristics: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=128)], RawValue
+    ] = Field(default_factory=dict, max_length=200)
+
+    def to_input(self) -> ApplicationInput:
+        return ApplicationInput(
+            product_code=self.product_code,
+            name=self.name,
+            id_number=self.id_number,
+            phone=self.phone,
+            monthly_income_fen=self.monthly_income_fen,
+            device_id=self.device_id,
+            ip_address=self.ip,
+            channel_id=self.channel_id,
+            characteristics=self.characteristics,
+            declared_birth_date=self.birth_date,
+            declared_gender=self.gender,
+        )
+
+
+class ScoreReasonOut(BaseModel):
+    code: str
+    characteristic: str
+    text: str
+    points_lost: float
+
+
+class FraudHitOut(BaseModel):
+    code: str
+    severity: str
+    evidence: dict[str, int | str]
+
+
+DecisionStr = Literal["approved", "declined", "review"]
+
+
+class ApplicationOut(BaseModel):
+    application_id: str
+    decision: DecisionStr
+    reason_codes: list[str]
+    score: int
+    model_id: str
+    score_reasons: list[ScoreReasonOut]
+    fraud_hits: list[FraudHitOut]
+    limits: dict[str, int]
+    """Limit per level of the line, keyed by path (`total`, `total/purchase`, ...)."""
+    credit_line_id: int | None
+    agreement_id: str | None
+    existing_customer: bool
+    product_code: str
+    product_version: int
+
+
+class ReviewOut(BaseModel):
+    action: str
+    reason_code: str
+    reviewer_key_id: str
+    reviewed_at: str
+
+
+class ApplicationDetailOut(BaseModel):
+    application_id: str
+    customer_id: str
+    status: DecisionStr
+    decision: DecisionStr
+    reason_codes: list[str]
+    score: int
+    model_id: str
+    score_detail: dict[str, Any]
+    fraud_signals: dict[str, Any]
+    fraud_hits: list[FraudHitOut]
+    limits: dict[str, int]
+    existing_customer: bool
+    credit_line_id: int | None
+    agreement_id: str | None
+    product_code: str
+    product_version: int
+    policy_version: int
+    channel_id: str
+    applied_at: str
+    business_date: str
+    review: ReviewOut | None
+
+
+class ReplayOut(BaseModel):
+    matches: bool
+    stored: dict[str, Any]
+    replayed: dict[str, Any]
+
+
+class ReviewIn(StrictBody):
+    action: ReviewAction
+    reason_code: ReasonCodeStr
+    """Why, as a code (`INCOME_VERIFIED`); free text could carry personal data."""
+
+
+def key_claim(request: Request, who: Principal, key: str, body: BaseModel) -> KeyClaim:
+    """The caller's claim on an idempotency key for this request and body."""
+    payload = body.model_dump(mode="json")
+    return KeyClaim(who.key_id, key, compute_request_hash("POST", request.url.path, payload))
+
+
+def _server_timing(timer: PhaseTimer) -> str:
+    return ", ".join(f"{phase};dur={ms:.2f}" for phase, ms in timer.phases_ms.items())
+
+
+@router.post(
+    "/v1/applications",
+    status_code=201,
+    response_model=ApplicationOut,
+    responses=PROBLEMS,
+    summary=f"Apply for a credit line (requires {IDEMPOTENCY_HEADER})",
+)
+def post_application(
+    body: ApplicationIn, request: Request, who: ApplicantDep, key: IdempotencyKey
+) -> Response:
+    """Identity, dedupe, fraud rules, score, policy, limits; opens the line when approved.
+
+    The hot route opens its own session instead of taking `SessionDep` and
+    `SettingsDep`: each sync dependency costs a threadpool round trip per request.
+    """
+    state = request.app.state
+    context = context_for(state, state.settings)
+    database: Database = state.database
+    applied_at = datetime.now(UTC)
+    timer = PhaseTimer()
+    claim = key_claim(request, who, key, body)
+    with database.session() as session:
+
+        def operation() -> tuple[int, dict[str, Any]]:
+            conn = session.connection()
+            as_of = resolve_as_of(None, fetch_business_date(conn))
+            outcome = decide_application(
+                conn, body.to_input(), as_of=as_of, applied_at=applied_at, context=context
+            )
+            timer.phases_ms.update(outcome.timer.phases_ms)
+            log.info(
+                "application decided",
+                extra={
+                    "application_id": outcome.stored.id,
+                    "decision": outcome.stored.decision.value,
+                    "duration_ms": round(sum(outcome.timer.phases_ms.values()), 2),
+                },
+            )
+            return 201, outcome.to_response()
+
+        stored = run_idempotent(session, claim, operation)
+        commit_timer = PhaseTimer()
+        session.commit()
+        commit_timer.lap("commit")
+    timer.phases_ms.update(commit_timer.phases_ms)
+    response = to_response(stored)
+    response.headers["Server-Timing"] = _server_timing(timer)
+    return response
+
+
+@router.get(
+    "/v1/applications/{application_id}", response_model=ApplicationDetailOut, responses=PROBLEMS
+)
+def get_application(
+    application_id: ApplicationId, session: SessionDep, who: AdminDep
+) -> dict[str, Any]:
+    """A stored decision with everything that explains it, without personal data."""
+    return application_view(fetch_application_row(session.connection(), application_id))
+
+
+@router.get(
+    "/v1/applications/{application_id}/replay", response_model=ReplayOut, responses=PROBLEMS
+)
+def get_application_replay(
+    application_id: ApplicationId,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    who: ExaminerDep,
+) -> dict[str, Any]:
+    """The stored decision next to the one recomputed from storage; `matches` if equal."""
+    context = context_for(request.app.state, settings)
+    return replay_application(session.connection(), application_id, context).to_dict()
+
+
+@router.post(
+    "/v1/applications/{application_id}/review",
+    response_model=ApplicationDetailOut,
+    responses=PROBLEMS,
+    summary=f"Approve or decline an application in review (requires {IDEMPOTENCY_HEADER})",
+)
+def post_review(
+    application_id: ApplicationId,
+    body: ReviewIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    who: AdminDep,
+    key: IdempotencyKey,
+) -> Response:
+    """A manual decision; approving opens the line and enqueues its agreement."""
+    context = context_for(request.app.state, settings)
+    reviewed_at = datetime.now(UTC)
+    claim = key_claim(request, who, key, body)
+
+    def operation() -> tuple[int, dict[str, Any]]:
+        conn = session.connection()
+        view = review_application(
+            conn,
+            application_id,
+            action=body.action,
+            reason_code=body.reason_code,
+            reviewer_key_id=who.key_id,
+            as_of=resolve_as_of(None, fetch_business_date(conn)),
+            reviewed_at=reviewed_at,
+            context=context,
+        )
+        log.info("application reviewed", extra={"application_id": application_id})
+        return 200, view
+
+    stored = run_idempotent(session, claim, operation)
+    session.commit()
+    return to_response(stored)

@@ -1,0 +1,131 @@
+"""`/v1/credit-lines/{id}/bills` and `/delinquency`: a line's bills with their lines and
+due-date outcome, and its delinquency status. Read-only: end of day cuts bills."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel
+
+from node_api.auth.keys import Principal, Role
+from node_api.http.deps import SessionDep, require
+from node_api.http.routes.credit_lines import PROBLEMS, LineId
+from node_api.lending.bill_views import fetch_bill, fetch_bills, fetch_delinquency
+
+router = APIRouter(tags=["bills"])
+
+BillId = Annotated[int, Path(ge=1, le=2**62, description="bill id")]
+ReaderDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.LENDER_APP))]
+
+
+class BillOutcomeOut(BaseModel):
+    decided_on: date
+    paid_fen: int
+    paid_in_full: bool
+    unpaid_minimum_fen: int
+    moved_to_past_due_fen: int
+    retro_interest_fen: int
+
+
+class BillOut(BaseModel):
+    id: int
+    bill_date: date
+    cycle_start: date
+    due_date: date
+    product_code: str
+    product_version: int
+    statement_balance_fen: int
+    minimum_payment_fen: int
+    carried_fen: int
+    past_due_fen: int
+    new_principal_fen: int
+    revolving_principal_fen: int
+    interest_fen: int
+    fee_fen: int
+    penalty_fen: int
+    installment_principal_fen: int
+    installment_interest_fen: int
+    installment_fee_fen: int
+    purchases_fen: int
+    refunds_fen: int
+    payments_fen: int
+    credit_balance_fen: int
+    plan_principal_fen: int
+    total_balance_fen: int
+    days_past_due: int
+    bucket: str
+    outcome: BillOutcomeOut | None
+
+
+class BillLineOut(BaseModel):
+    kind: str
+    ref_id: int | None
+    posted_on: date
+    amount_fen: int
+
+
+class BillChargeOut(BaseModel):
+    kind: str
+    amount_fen: int
+
+
+class BillDetailOut(BillOut):
+    lines: list[BillLineOut]
+    charges: list[BillChargeOut]
+
+
+class BillListOut(BaseModel):
+    credit_line_id: int
+    bills: list[BillOut]
+
+
+class DelinquencyOut(BaseModel):
+    credit_line_id: int
+    as_of: date | None
+    days_past_due: int
+    bucket: str
+    revolving: bool
+    charged_off_on: date | None
+    past_due_fen: int
+    outstanding_fen: int
+
+
+@router.get(
+    "/v1/credit-lines/{credit_line_id}/bills", response_model=BillListOut, responses=PROBLEMS
+)
+def get_bills(
+    credit_line_id: LineId,
+    session: SessionDep,
+    who: ReaderDep,
+    limit: Annotated[int, Query(ge=1, le=120)] = 24,
+) -> BillListOut:
+    """The line's most recent bills, newest first."""
+    bills = fetch_bills(session.connection(), credit_line_id, limit)
+    return BillListOut(
+        credit_line_id=credit_line_id, bills=[BillOut.model_validate(bill) for bill in bills]
+    )
+
+
+@router.get(
+    "/v1/credit-lines/{credit_line_id}/bills/{bill_id}",
+    response_model=BillDetailOut,
+    responses=PROBLEMS,
+)
+def get_bill(
+    credit_line_id: LineId, bill_id: BillId, session: SessionDep, who: ReaderDep
+) -> BillDetailOut:
+    """One bill: its figures, its lines (uses, refunds, payments, installments, charges),
+    its due-date outcome and the past-due charges attributed to it."""
+    return BillDetailOut.model_validate(fetch_bill(session.connection(), credit_line_id, bill_id))
+
+
+@router.get(
+    "/v1/credit-lines/{credit_line_id}/delinquency",
+    response_model=DelinquencyOut,
+    responses=PROBLEMS,
+)
+def get_delinquency(credit_line_id: LineId, session: SessionDep, who: ReaderDep) -> DelinquencyOut:
+    """Days past due and bucket as end of day last decided, with current balances."""
+    return DelinquencyOut.model_validate(fetch_delinquency(session.connection(), credit_line_id))

@@ -1,0 +1,249 @@
+"""`/v1/credit-lines/{id}/installment-plans`: convert a purchase or a bill into monthly
+installments, read schedules, quote and take a full early repayment, cancel."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import BaseModel, Field
+
+from node_api.auth.keys import Principal, Role
+from node_api.http.deps import SessionDep, require
+from node_api.http.routes.credit_lines import (
+    PROBLEMS,
+    IdempotencyKey,
+    LineId,
+    StrictBody,
+    idempotent,
+)
+from node_api.http.routes.repayments import RepaymentOut
+from node_api.lending.authorize.context import LendingCaches, caches_for
+from node_api.lending.installment_store import fetch_plan, fetch_plan_ids
+from node_api.lending.installments import (
+    cancel_plan,
+    convert_bill,
+    convert_purchase,
+    quote_payoff,
+    repay_plan_early,
+)
+from node_api.lending.lines import fetch_line
+from node_api.lending.schedules import PayoffKind, PayoffQuote
+
+router = APIRouter(tags=["installments"])
+
+PlanId = Annotated[int, Path(ge=1, le=2**62, description="installment plan id")]
+UserDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.LENDER_APP))]
+
+
+class PlanSourceIn(StrEnum):
+    PURCHASE = "purchase"
+    BILL = "bill"
+
+
+class PlanIn(StrictBody):
+    source: PlanSourceIn
+    source_id: int = Field(strict=True, ge=1, le=2**62)
+    """The purchase id or the bill id."""
+    tenor_months: int = Field(strict=True, ge=1, le=360)
+    as_of: date | None = None
+
+
+class InstallmentOut(BaseModel):
+    number: int
+    bill_date: date
+    due_date: date
+    principal_fen: int
+    interest_fen: int
+    fee_fen: int
+    payment_fen: int
+    status: str
+
+
+class PlanOut(BaseModel):
+    id: int
+    credit_line_id: int
+    source: str
+    purchase_id: int | None
+    bill_id: int | None
+    product_code: str
+    product_version: int
+    principal_fen: int
+    tenor_months: int
+    pricing_method: str
+    rate_bps: int
+    start_date: date
+    status: str
+    closed_on: date | None
+    installments: list[InstallmentOut]
+
+
+class PlanListOut(BaseModel):
+    credit_line_id: int
+    plans: list[PlanOut]
+
+
+class QuoteOut(BaseModel):
+    kind: str
+    as_of: date
+    principal_fen: int
+    interest_fen: int
+    fee_fen: int
+    total_fen: int
+    accrual_days: int
+
+
+class EarlyRepaymentOut(BaseModel):
+    plan: PlanOut
+    quote: QuoteOut
+    repayment: RepaymentOut
+
+
+class AsOfIn(StrictBody):
+    as_of: date | None = None
+
+
+def _quote_view(quote: PayoffQuote) -> dict[str, Any]:
+    return {
+        "kind": quote.kind.value,
+        "as_of": quote.as_of.isoformat(),
+        "principal_fen": quote.principal_fen,
+        "interest_fen": quote.interest_fen,
+        "fee_fen": quote.fee_fen,
+        "total_fen": quote.total_fen,
+        "accrual_days": quote.accrual_days,
+    }
+
+
+@router.post(
+    "/v1/credit-lines/{credit_line_id}/installment-plans",
+    status_code=201,
+    response_model=PlanOut,
+    responses=PROBLEMS,
+)
+def post_plan(
+    credit_line_id: LineId,
+    body: PlanIn,
+    request: Request,
+    session: SessionDep,
+    who: UserDep,
+    key: IdempotencyKey,
+) -> Response:
+    """Convert a purchase of the open cycle, or the latest bill before its due date."""
+
+    def operation(caches: LendingCaches) -> dict[str, Any]:
+        conn = session.connection()
+        if body.source is PlanSourceIn.PURCHASE:
+            return convert_purchase(
+                conn, caches, line_id=credit_line_id, purchase_id=body.source_id,
+                tenor_months=body.tenor_months, as_of=body.as_of,
+            )  # fmt: skip
+        return convert_bill(
+            conn, caches, line_id=credit_line_id, bill_id=body.source_id,
+            tenor_months=body.tenor_months, as_of=body.as_of,
+        )  # fmt: skip
+
+    return idempotent(request, session, who, key, body, 201, operation)
+
+
+@router.get(
+    "/v1/credit-lines/{credit_line_id}/installment-plans",
+    response_model=PlanListOut,
+    responses=PROBLEMS,
+)
+def get_plans(credit_line_id: LineId, session: SessionDep, who: UserDep) -> PlanListOut:
+    """Every plan of the line with its schedule, oldest first."""
+    conn = session.connection()
+    fetch_line(conn, credit_line_id)
+    ids = fetch_plan_ids(conn, credit_line_id)
+    plans = [fetch_plan(conn, credit_line_id, plan_id) for plan_id in ids]
+    return PlanListOut(
+        credit_line_id=credit_line_id, plans=[PlanOut.model_validate(plan) for plan in plans]
+    )
+
+
+@router.get(
+    "/v1/credit-lines/{credit_line_id}/installment-plans/{plan_id}",
+    response_model=PlanOut,
+    responses=PROBLEMS,
+)
+def get_plan(credit_line_id: LineId, plan_id: PlanId, session: SessionDep, who: UserDep) -> PlanOut:
+    """One plan and its schedule (principal, interest, fee and status per installment)."""
+    return PlanOut.model_validate(fetch_plan(session.connection(), credit_line_id, plan_id))
+
+
+@router.get(
+    "/v1/credit-lines/{credit_line_id}/installment-plans/{plan_id}/quote",
+    response_model=QuoteOut,
+    responses=PROBLEMS,
+)
+def get_quote(
+    credit_line_id: LineId,
+    plan_id: PlanId,
+    request: Request,
+    session: SessionDep,
+    who: UserDep,
+    kind: PayoffKind = PayoffKind.EARLY_REPAYMENT,
+    as_of: date | None = None,
+) -> QuoteOut:
+    """What a full early repayment (or a cancellation) would take on `as_of`."""
+    quote = quote_payoff(
+        session.connection(), caches_for(request.app.state), line_id=credit_line_id,
+        plan_id=plan_id, kind=kind, as_of=as_of,
+    )  # fmt: skip
+    return QuoteOut.model_validate(_quote_view(quote))
+
+
+@router.post(
+    "/v1/credit-lines/{credit_line_id}/installment-plans/{plan_id}/early-repayment",
+    response_model=EarlyRepaymentOut,
+    responses=PROBLEMS,
+)
+def post_early_repayment(
+    credit_line_id: LineId,
+    plan_id: PlanId,
+    request: Request,
+    session: SessionDep,
+    who: UserDep,
+    key: IdempotencyKey,
+    body: AsOfIn | None = None,
+) -> Response:
+    """End the plan and take the payment of its early repayment quote."""
+    payload = body or AsOfIn()
+
+    def operation(caches: LendingCaches) -> dict[str, Any]:
+        result = repay_plan_early(
+            session.connection(), caches, line_id=credit_line_id, plan_id=plan_id,
+            as_of=payload.as_of,
+        )  # fmt: skip
+        return result | {"quote": _quote_view(result["quote"])}
+
+    return idempotent(request, session, who, key, payload, 200, operation)
+
+
+@router.post(
+    "/v1/credit-lines/{credit_line_id}/installment-plans/{plan_id}/cancel",
+    response_model=PlanOut,
+    responses=PROBLEMS,
+)
+def post_cancel(
+    credit_line_id: LineId,
+    plan_id: PlanId,
+    request: Request,
+    session: SessionDep,
+    who: UserDep,
+    key: IdempotencyKey,
+    body: AsOfIn | None = None,
+) -> Response:
+    """Cancel the plan within the product's cancellation window (no interest, no fee)."""
+    payload = body or AsOfIn()
+
+    def operation(caches: LendingCaches) -> dict[str, Any]:
+        return cancel_plan(
+            session.connection(), caches, line_id=credit_line_id, plan_id=plan_id,
+            as_of=payload.as_of,
+        )  # fmt: skip
+
+    return idempotent(request, session, who, key, payload, 200, operation)

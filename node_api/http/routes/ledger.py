@@ -1,0 +1,126 @@
+"""`/v1/ledger`: the trial balance at any business date, a line's balances, and the
+node's business date."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
+
+from node_api.auth.keys import Principal, Role
+from node_api.http.deps import SessionDep, require
+from node_api.http.routes.credit_lines import (
+    PROBLEMS,
+    IdempotencyKey,
+    LineId,
+    StrictBody,
+    idempotent,
+)
+from node_api.ledger.balances import fetch_line_balances, fetch_trial_balance
+from node_api.ledger.business_date import fetch_business_date, set_business_date
+from node_api.lending.authorize.context import LendingCaches
+from node_api.lending.lines import fetch_line
+
+router = APIRouter(tags=["ledger"])
+
+BooksDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.AUDITOR))]
+
+
+class TrialBalanceRowOut(BaseModel):
+    account_type: str
+    accounts: int
+    debit_fen: int
+    credit_fen: int
+
+
+class TrialBalanceOut(BaseModel):
+    as_of: date | None
+    rows: list[TrialBalanceRowOut]
+    total_debit_fen: int
+    total_credit_fen: int
+    balanced: bool
+
+
+class LineBalancesOut(BaseModel):
+    credit_line_id: int
+    as_of: date | None
+    balances_fen: dict[str, int]
+
+
+class BusinessDateOut(BaseModel):
+    as_of: date | None
+
+
+class BusinessDateIn(StrictBody):
+    as_of: date
+
+
+@router.get("/v1/ledger/trial-balance", response_model=TrialBalanceOut, responses=PROBLEMS)
+def get_trial_balance(
+    session: SessionDep, who: BooksDep, as_of: date | None = None
+) -> TrialBalanceOut:
+    """Debit and credit balances per account type, now or at the end of `as_of`; the two
+    totals are equal when the books balance."""
+    trial = fetch_trial_balance(session.connection(), as_of)
+    return TrialBalanceOut(
+        as_of=trial.as_of,
+        rows=[
+            TrialBalanceRowOut(
+                account_type=row.account_type,
+                accounts=row.accounts,
+                debit_fen=row.debit_fen,
+                credit_fen=row.credit_fen,
+            )
+            for row in trial.rows
+        ],
+        total_debit_fen=trial.total_debit_fen,
+        total_credit_fen=trial.total_credit_fen,
+        balanced=trial.balanced,
+    )
+
+
+@router.get(
+    "/v1/ledger/credit-lines/{credit_line_id}/balances",
+    response_model=LineBalancesOut,
+    responses=PROBLEMS,
+)
+def get_line_balances(
+    credit_line_id: LineId, session: SessionDep, who: BooksDep, as_of: date | None = None
+) -> LineBalancesOut:
+    """A line's account balances by type (normal side), now or at the end of `as_of`."""
+    conn = session.connection()
+    fetch_line(conn, credit_line_id)
+    balances = fetch_line_balances(conn, credit_line_id, as_of)
+    return LineBalancesOut(
+        credit_line_id=credit_line_id,
+        as_of=as_of,
+        balances_fen={kind.value: fen for kind, fen in sorted(balances.items())},
+    )
+
+
+@router.get("/v1/ledger/business-date", response_model=BusinessDateOut, responses=PROBLEMS)
+def get_business_date(
+    session: SessionDep,
+    who: Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.LENDER_APP, Role.AUDITOR))],
+) -> BusinessDateOut:
+    """The node's open business date (None before it is first set)."""
+    return BusinessDateOut(as_of=fetch_business_date(session.connection()))
+
+
+@router.post("/v1/ledger/business-date", response_model=BusinessDateOut, responses=PROBLEMS)
+def post_business_date(
+    body: BusinessDateIn,
+    request: Request,
+    session: SessionDep,
+    who: Annotated[Principal, Depends(require(Role.LENDER_ADMIN))],
+    key: IdempotencyKey,
+) -> Response:
+    """Set the business date the first time, or move it forward (end of day does this)."""
+
+    def operation(_caches: LendingCaches) -> dict[str, Any]:
+        set_business_date(session.connection(), body.as_of)
+        return {"as_of": body.as_of.isoformat()}
+
+    return idempotent(request, session, who, key, body, 200, operation)

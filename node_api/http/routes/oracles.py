@@ -1,0 +1,58 @@
+"""`GET /v1/oracles/status`: outbox depth by status, last block indexed, lag, signers.
+
+For the lender's admins and for auditors. Lag is the chain head minus the last
+block the indexer stored; it is null when the chain RPC does not answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from node_api.auth.keys import Principal, Role
+from node_api.http.deps import DatabaseDep, SettingsDep, require
+from node_api.kernel.chain_context import ChainContext
+from oracles.status import fetch_oracle_status
+
+router = APIRouter(tags=["oracles"])
+
+
+class IndexerStatusPublic(BaseModel):
+    last_block: int | None
+    last_block_hash: str | None
+    updated_at: datetime | None
+    chain_head: int | None
+    lag_blocks: int | None
+
+
+class SignerStatusPublic(BaseModel):
+    addresses: list[str]
+    threshold: int
+    remote_endpoints: list[str]
+
+
+class OracleStatusPublic(BaseModel):
+    outbox_by_kind: dict[str, dict[str, int]]
+    """Outbox rows by kind, then by status (pending, sent, confirmed, parked)."""
+    outbox_totals: dict[str, int]
+    """Outbox rows by status, all kinds together."""
+    indexer: IndexerStatusPublic
+    signers: SignerStatusPublic
+
+
+@router.get("/v1/oracles/status", response_model=OracleStatusPublic)
+def get_oracle_status(
+    request: Request,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    _principal: Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.AUDITOR))],
+) -> OracleStatusPublic:
+    """Relayer backlog, indexer position and lag, and the oracle signer addresses."""
+    chain: ChainContext | None = request.app.state.chain
+    head = chain.fetch_latest_block() if chain is not None else None
+    status = fetch_oracle_status(database, settings, head)
+    return OracleStatusPublic.model_validate(asdict(status))

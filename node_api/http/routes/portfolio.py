@@ -1,0 +1,48 @@
+"""`/v1/portfolio/summary`: receivables by delinquency bucket and the NPL ratio (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from node_api.auth.keys import Principal, Role
+from node_api.http.deps import SessionDep, require
+from node_api.http.routes.credit_lines import PROBLEMS
+from node_api.lending.portfolio import fetch_portfolio_summary
+
+router = APIRouter(tags=["portfolio"])
+
+
+class BucketOut(BaseModel):
+    bucket: str
+    lines: int
+    balance_fen: int
+
+
+class PortfolioOut(BaseModel):
+    buckets: list[BucketOut]
+    total_fen: int
+    non_performing_fen: int
+    npl_ratio_bps: int
+    """M4+ balance / total balance, in basis points (half-even)."""
+    written_off_fen: int
+
+
+@router.get("/v1/portfolio/summary", response_model=PortfolioOut, responses=PROBLEMS)
+def get_portfolio_summary(
+    session: SessionDep, who: Annotated[Principal, Depends(require(Role.LENDER_ADMIN))]
+) -> PortfolioOut:
+    """Current receivables by bucket (M0..M7+), the non-performing (M4+) part and ratio."""
+    summary = fetch_portfolio_summary(session.connection())
+    return PortfolioOut(
+        buckets=[
+            BucketOut(bucket=item.bucket.value, lines=item.lines, balance_fen=item.balance_fen)
+            for item in summary.buckets
+        ],
+        total_fen=summary.total_fen,
+        non_performing_fen=summary.non_performing_fen,
+        npl_ratio_bps=summary.npl_ratio_bps,
+        written_off_fen=summary.written_off_fen,
+    )

@@ -1,0 +1,202 @@
+"""`/v1/products`: publish immutable product versions, list them, price a sample purchase.
+
+A version never changes once published: publishing the same (code, version) with other
+terms is a 409; lines booked on an old version keep its terms.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from node_api.auth.keys import Principal, Role
+from node_api.http.deps import SessionDep, SettingsDep, require
+from node_api.http.routes.credit_lines import PROBLEMS, IdempotencyKey, StrictBody, idempotent
+from node_api.lending.product_versions import (
+    fetch_product_terms,
+    product_version_table,
+    register_product_version,
+)
+from node_api.lending.products import ProductTerms, parse_product_terms, terms_hash_hex
+from node_api.lending.products.pricing import compute_all_in_apr
+from node_api.lending.products.validation import validate_product_cost
+from node_api.lending.products.whatif import price_purchase
+
+router = APIRouter(tags=["products"])
+
+AdminDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN))]
+ReaderDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.LENDER_APP, Role.AUDITOR))]
+ProductCode = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
+Version = Annotated[int, Path(ge=1, le=1_000_000)]
+
+
+class TenorCostOut(BaseModel):
+    tenor_months: int
+    sample_principal_fen: int
+    nominal_annual_bps: int
+    effective_annual_bps: int
+
+
+class ProductOut(BaseModel):
+    product_code: str
+    version: int
+    product_type: str
+    terms_hash: str
+    terms: dict[str, Any]
+
+
+class ProductPublishedOut(ProductOut):
+    all_in_costs: list[TenorCostOut]
+
+
+class WhatIfIn(StrictBody):
+    amount_fen: int = Field(strict=True, gt=0, le=10**12)
+    tenor_months: int = Field(strict=True, ge=1, le=60)
+    start_date: date
+    bill_day: int | None = Field(default=None, strict=True, ge=1, le=28)
+
+
+class InstallmentOut(BaseModel):
+    number: int
+    due_date: date
+    principal_fen: int
+    interest_fen: int
+    fee_fen: int
+    payment_fen: int
+    balance_after_fen: int
+
+
+class QuoteOut(BaseModel):
+    product_code: str
+    product_version: int
+    terms_hash: str
+    amount_fen: int
+    tenor_months: int
+    bill_day: int
+    upfront_fee_fen: int
+    total_interest_fen: int
+    total_fees_fen: int
+    total_repayment_fen: int
+    nominal_annual_bps: int
+    effective_annual_bps: int
+    installments: list[InstallmentOut]
+
+
+def _product_view(terms: ProductTerms) -> dict[str, Any]:
+    return {
+        "product_code": terms.product_code,
+        "version": terms.version,
+        "product_type": terms.product_type.value,
+        "terms_hash": terms_hash_hex(terms),
+        "terms": terms.model_dump(mode="json"),
+    }
+
+
+def _costs(terms: ProductTerms) -> list[dict[str, int]]:
+    """The all-in cost at the product's largest limit for each allowed tenor."""
+    return [
+        {
+            "tenor_months": tenor,
+            "sample_principal_fen": terms.limit_fen_max,
+            "nominal_annual_bps": int(cost.nominal_annual_bps),
+            "effective_annual_bps": int(cost.effective_annual_bps),
+        }
+        for tenor in terms.installment.tenors_months
+        for cost in [compute_all_in_apr(terms, terms.limit_fen_max, tenor)]
+    ]
+
+
+@router.post(
+    "/v1/products",
+    status_code=201,
+    response_model=ProductPublishedOut,
+    responses=PROBLEMS,
+)
+def publish_product(
+    body: ProductTerms,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    who: AdminDep,
+    key: IdempotencyKey,
+) -> Response:
+    """Publish a product version after checking its all-in cost against the cap."""
+
+    def operation(_caches: object) -> dict[str, Any]:
+        terms = parse_product_terms(body.model_dump(mode="json"))
+        validate_product_cost(terms, settings.product_cost_cap_bps)
+        register_product_version(session.connection(), terms)
+        return {**_product_view(terms), "all_in_costs": _costs(terms)}
+
+    return idempotent(request, session, who, key, body, 201, operation)
+
+
+@router.get("/v1/products", response_model=list[ProductOut], responses=PROBLEMS)
+def list_products(session: SessionDep, _who: ReaderDep) -> list[dict[str, Any]]:
+    """Every published version, by code then version."""
+    table = product_version_table
+    rows = session.connection().execute(
+        select(table.c.terms_json).order_by(table.c.product_code, table.c.version)
+    )
+    return [_product_view(parse_product_terms(orjson.loads(row[0]))) for row in rows]
+
+
+@router.get(
+    "/v1/products/{product_code}/versions/{version}",
+    response_model=ProductOut,
+    responses=PROBLEMS,
+)
+def get_product(
+    product_code: ProductCode, version: Version, session: SessionDep, _who: ReaderDep
+) -> dict[str, Any]:
+    return _product_view(fetch_product_terms(session.connection(), product_code, version))
+
+
+@router.post(
+    "/v1/products/{product_code}/versions/{version}/what-if",
+    response_model=QuoteOut,
+    responses=PROBLEMS,
+)
+def what_if(
+    product_code: ProductCode,
+    version: Version,
+    body: WhatIfIn,
+    session: SessionDep,
+    _who: ReaderDep,
+) -> dict[str, Any]:
+    """Price a sample purchase under a published version without booking anything."""
+    terms = fetch_product_terms(session.connection(), product_code, version)
+    quote = price_purchase(
+        terms, body.amount_fen, body.tenor_months, body.start_date, body.bill_day
+    )
+    return {
+        "product_code": quote.product_code,
+        "product_version": quote.product_version,
+        "terms_hash": "0x" + quote.terms_hash.hex(),
+        "amount_fen": quote.amount_fen,
+        "tenor_months": quote.tenor_months,
+        "bill_day": quote.bill_day,
+        "upfront_fee_fen": quote.upfront_fee_fen,
+        "total_interest_fen": quote.total_interest_fen,
+        "total_fees_fen": quote.total_fees_fen,
+        "total_repayment_fen": quote.total_repayment_fen,
+        "nominal_annual_bps": int(quote.all_in.nominal_annual_bps),
+        "effective_annual_bps": int(quote.all_in.effective_annual_bps),
+        "installments": [
+            {
+                "number": item.number,
+                "due_date": item.due_date,
+                "principal_fen": item.principal_fen,
+                "interest_fen": item.interest_fen,
+                "fee_fen": item.fee_fen,
+                "payment_fen": item.payment_fen,
+                "balance_after_fen": item.balance_after_fen,
+            }
+            for item in quote.schedule.installments
+        ],
+    }

@@ -1,0 +1,40 @@
+"""Every router the API serves, in one list (the app factory mounts them all)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from node_api.http.routes import (
+    applications,
+    audit,
+    bills,
+    credit_lines,
+    health,
+    installments,
+    ledger,
+    oracles,
+    partners,
+    portfolio,
+    products,
+    purchases,
+    repayments,
+    risk,
+)
+
+# The authorization route first: routes are matched in order on every request.
+ROUTERS: list[APIRouter] = [
+    purchases.router,
+    health.router,
+    products.router,
+    credit_lines.router,
+    repayments.router,
+    installments.router,
+    bills.router,
+    portfolio.router,
+    ledger.router,
+    applications.router,
+    risk.router,
+    partners.router,
+    oracles.router,
+    audit.router,
+]

@@ -1,0 +1,127 @@
+"""`/v1/credit-lines/{id}/repayments`: take a payment (allocated by the product's
+waterfall, the excess held as customer credit) and reverse a bounced one (which
+re-allocates every later payment on the line)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import BaseModel
+
+from node_api.auth.keys import Principal, Role
+from node_api.http.deps import SessionDep, require
+from node_api.http.routes.credit_lines import (
+    PROBLEMS,
+    AmountFen,
+    CurrencyStr,
+    IdempotencyKey,
+    IdentifierStr,
+    LineId,
+    StrictBody,
+    idempotent,
+)
+from node_api.lending.authorize.context import LendingCaches
+from node_api.lending.repayments import repay, reverse_repayment
+
+router = APIRouter(tags=["repayments"])
+
+RepaymentId = Annotated[int, Path(ge=1, le=2**62, description="repayment id")]
+UserDep = Annotated[Principal, Depends(require(Role.LENDER_APP, Role.LENDER_ADMIN))]
+
+
+class RepaymentIn(StrictBody):
+    amount_fen: AmountFen
+    currency: CurrencyStr
+    payment_ref: IdentifierStr | None = None
+    """The payer's reference (bank transaction id); not personal data."""
+    as_of: date | None = None
+
+
+class AllocationOut(BaseModel):
+    account: str
+    component: str
+    amount_fen: int
+
+
+class RepaymentOut(BaseModel):
+    repayment_id: int
+    credit_line_id: int
+    amount_fen: int
+    currency: str
+    as_of: date
+    status: str
+    allocations: list[AllocationOut]
+    customer_credit_fen: int
+
+
+class ReversalIn(StrictBody):
+    as_of: date | None = None
+
+
+class ReversalOut(BaseModel):
+    repayment_id: int
+    credit_line_id: int
+    status: str
+    reversed_on: date
+    reallocated_repayment_ids: list[int]
+
+
+@router.post(
+    "/v1/credit-lines/{credit_line_id}/repayments",
+    status_code=201,
+    response_model=RepaymentOut,
+    responses=PROBLEMS,
+)
+def post_repayment(
+    credit_line_id: LineId,
+    body: RepaymentIn,
+    request: Request,
+    session: SessionDep,
+    who: UserDep,
+    key: IdempotencyKey,
+) -> Response:
+    """Allocate a payment: past due before current, then the product's component order."""
+
+    def operation(caches: LendingCaches) -> dict[str, Any]:
+        return repay(
+            session.connection(),
+            caches,
+            line_id=credit_line_id,
+            amount_fen=body.amount_fen,
+            currency=body.currency,
+            as_of=body.as_of,
+            payment_ref=body.payment_ref,
+        )
+
+    return idempotent(request, session, who, key, body, 201, operation)
+
+
+@router.post(
+    "/v1/credit-lines/{credit_line_id}/repayments/{repayment_id}/reverse",
+    response_model=ReversalOut,
+    responses=PROBLEMS,
+)
+def post_repayment_reversal(
+    credit_line_id: LineId,
+    repayment_id: RepaymentId,
+    request: Request,
+    session: SessionDep,
+    who: UserDep,
+    key: IdempotencyKey,
+    body: ReversalIn | None = None,
+) -> Response:
+    """Reverse a bounced payment; later payments on the line are allocated again."""
+    reversal = body or ReversalIn()
+
+    def operation(caches: LendingCaches) -> dict[str, Any]:
+        return reverse_repayment(
+            session.connection(),
+            caches,
+            line_id=credit_line_id,
+            repayment_id=repayment_id,
+            as_of=reversal.as_of,
+        )
+
+    return idempotent(request, session, who, key, reversal, 200, operation)

@@ -1,0 +1,124 @@
+"""Engines for SQLite (default) and PostgreSQL (production).
+
+SQLModel sessions on a sync engine serve the cool paths; the hot paths use
+SQLAlchemy Core on the async engine (asyncpg or aiosqlite), one code path for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel import Session, create_engine
+
+from node_api.kernel.errors import ConfigurationError
+
+
+def backend_name(url: str) -> str:
+    """`sqlite` or `postgresql`."""
+    return make_url(url).get_backend_name()
+
+
+def sync_url(url: str) -> str:
+    """The URL with the sync driver the node uses for this backend."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    raise ConfigurationError(f"unsupported database backend {parsed.get_backend_name()!r}")
+
+
+def async_url(url: str) -> str:
+    """The URL with the async driver: asyncpg for PostgreSQL, aiosqlite for SQLite."""
+    parsed = make_url(url)
+    driver = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}.get(
+        parsed.get_backend_name()
+    )
+    if driver is None:
+        raise ConfigurationError(f"unsupported database backend {parsed.get_backend_name()!r}")
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Database:
+    """Both engines for one database URL, created lazily."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.backend = backend_name(url)
+        self._pool_size = pool_size
+        self._engine: Engine | None = None
+        self._async_engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            kwargs: dict[str, Any] = {"pool_pre_ping": True}
+            if self.backend == "postgresql":
+                kwargs.update(pool_size=self._pool_size, max_overflow=self._pool_size)
+            else:
+                kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            self._engine = create_engine(sync_url(self.url), **kwargs)
+            if self.backend == "sqlite":
+                event.listen(self._engine, "connect", _sqlite_pragmas)
+        return self._engine
+
+    @property
+    def async_engine(self) -> AsyncEngine:
+        if self._async_engine is None:
+            kwargs: dict[str, Any] = {}
+            if self.backend == "postgresql":
+                kwargs.update(pool_size=self._pool_size, max_overflow=self._pool_size)
+            else:
+                kwargs["connect_args"] = {"timeout": 30}
+            self._async_engine = create_async_engine(async_url(self.url), **kwargs)
+            if self.backend == "sqlite":
+                event.listen(self._async_engine.sync_engine, "connect", _sqlite_pragmas)
+        return self._async_engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A SQLModel session that commits on success and rolls back on error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def check_reachable(self) -> None:
+        """Raise one clear line when the database cannot be reached."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            where = make_url(self.url).render_as_string(hide_password=True)
+            raise ConfigurationError(
+                f"database unreachable at {where}: {str(exc.orig).splitlines()[0]}"
+            ) from None
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        self._async_engine = None
+
+    async def dispose_async(self) -> None:
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+            self._async_engine = None

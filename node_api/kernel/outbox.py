@@ -1,0 +1,352 @@
+"""The outbox: business changes that must reach the chain, written with the change itself.
+
+A caller adds the outbox row inside the same database transaction as its business
+change (`enqueue` on a SQLModel session, `enqueue_core` / `enqueue_async` on a Core
+connection of the hot paths), so either both are stored or neither. Nothing here
+talks to the chain: the relayer drains the rows later. Each row carries a business
+key the chain also enforces (an agreement id, a cycle id ...), which is what makes
+delivery exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Final, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import Session, col, func, select
+
+from node_api.kernel.errors import ConflictError, CreditNetValueError
+from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxItem, OutboxStatus
+
+UINT16_MAX: Final = 2**16 - 1
+UINT32_MAX: Final = 2**32 - 1
+UINT64_MAX: Final = 2**64 - 1
+INT64_MAX: Final = 2**63 - 1
+
+
+class OutboxKind(StrEnum):
+    """What an outbox row asks the chain to do (one contract function family each)."""
+
+    PARTNER_REGISTER = "partner_register"
+    AGREEMENT_OPEN = "agreement_open"
+    AGREEMENT_CHANGE = "agreement_change"
+    LINE_STATE = "line_state"
+    CYCLE_PROPOSE = "cycle_propose"
+    CYCLE_FINALIZE = "cycle_finalize"
+    CYCLE_CLAIM = "cycle_claim"
+
+
+class OutboxMessage(Protocol):
+    """A business change for the chain: its kind, business key and JSON payload."""
+
+    kind: ClassVar[OutboxKind]
+
+    @property
+    def business_key(self) -> str: ...
+
+    def to_payload(self) -> dict[str, Any]: ...
+
+
+def get_utc_now() -> datetime:
+    """Operational timestamp (naive UTC) for outbox bookkeeping, never business time."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _hex32(value: bytes, field: str) -> str:
+    if len(value) != 32:
+        raise CreditNetValueError(f"{field} must be 32 bytes", field=field)
+    return "0x" + value.hex()
+
+
+def _uint(value: int, maximum: int, field: str) -> int:
+    if not 0 <= value <= maximum:
+        raise CreditNetValueError(f"{field} is out of range", field=field)
+    return value
+
+
+@dataclass(frozen=True)
+class AgreementOpening:
+    """Open an agreement on the CreditRegistry (batched, up to 200 per transaction).
+
+    `opened_at` is unix seconds of the opening business date (UTC midnight).
+    """
+
+    kind: ClassVar[OutboxKind] = OutboxKind.AGREEMENT_OPEN
+
+    agreement_id: bytes
+    borrower_ref: bytes
+    terms_hash: bytes
+    product_code: int
+    limit_fen: int
+    apr_bps: int
+    opened_at: int
+
+    @property
+    def business_key(self) -> str:
+        return f"agreement_open:0x{self.agreement_id.hex()}"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "agreement_id": _hex32(self.agreement_id, "agreement_id"),
+            "borrower_ref": _hex32(self.borrower_ref, "borrower_ref"),
+            "terms_hash": _hex32(self.terms_hash, "terms_hash"),
+            "product_code": _uint(self.product_code, UINT32_MAX, "product_code"),
+            "limit_fen": _uint(self.limit_fen, INT64_MAX, "limit_fen"),
+            "apr_bps": _uint(self.apr_bps, UINT32_MAX, "apr_bps"),
+            "opened_at": _uint(self.opened_at, UINT64_MAX, "opened_at"),
+        }
+
+
+@dataclass(frozen=True)
+class AgreementChange:
+    """A limit amendment (`new_limit_fen`) or a status change (`new_status`) of an agreement.
+
+    `change_seq` numbers the agreement's changes from 1, limit and status changes
+    together, exactly as the registry's `changeCount` does; it makes the business key
+    and lets the relayer see on-chain whether the change already landed.
+    """
+
+    kind: ClassVar[OutboxKind] = OutboxKind.AGREEMENT_CHANGE
+
+    agreement_id: bytes
+    change_seq: int
+    reason_code: int
+    new_limit_fen: int | None = None
+    new_status: int | None = None
+
+    @property
+    def business_key(self) -> str:
+        return f"agreement_change:0x{self.agreement_id.hex()}:{self.change_seq}"
+
+    def to_payload(self) -> dict[str, Any]:
+        if (self.new_limit_fen is None) == (self.new_status is None):
+            raise CreditNetValueError(
+                "give exactly one of new_limit_fen and new_status", field="new_status"
+            )
+        payload: dict[str, Any] = {
+            "agreement_id": _hex32(self.agreement_id, "agreement_id"),
+            "change_seq": _uint(self.change_seq, UINT32_MAX, "change_seq"),
+            "reason_code": _uint(self.reason_code, UINT16_MAX, "reason_code"),
+        }
+        if self.new_limit_fen is not None:
+            payload["change"] = "limit"
+            payload["new_limit_fen"] = _uint(self.new_limit_fen, INT64_MAX, "new_limit_fen")
+        else:
+            assert self.new_status is not None
+            payload["change"] = "status"
+            payload["new_status"] = _uint(self.new_status, 255, "new_status")
+        return payload
+
+
+@dataclass(frozen=True)
+class LineStateCommitment:
+    """Commit a cycle's credit-line state root on the CreditRegistry."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.LINE_STATE
+
+    cycle_id: int
+    root: bytes
+    leaf_count: int
+    total_outstanding_fen: int
+
+    @property
+    def business_key(self) -> str:
+        return f"line_state:{self.cycle_id}"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
+            "root": _hex32(self.root, "root"),
+            "leaf_count": _uint(self.leaf_count, UINT64_MAX, "leaf_count"),
+            "total_outstanding_fen": _uint(
+                self.total_outstanding_fen, INT64_MAX, "total_outstanding_fen"
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class PartnerRegistration:
+    """Register a clearing partner (role 0 Lender, 1 Funder, 2 Channel, 3 Guarantor)."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.PARTNER_REGISTER
+
+    partner_id: int
+    role: int
+    payout: str
+
+    @property
+    def business_key(self) -> str:
+        return f"partner:{self.partner_id}"
+
+    def to_payload(self) -> dict[str, Any]:
+        if not (self.payout.startswith("0x") and len(self.payout) == 42):
+            raise CreditNetValueError("payout must be a 0x address", field="payout")
+        return {
+            "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
+            "role": _uint(self.role, 3, "role"),
+            "payout": self.payout,
+        }
+
+
+@dataclass(frozen=True)
+class CycleProposal:
+    """Propose a quorum-signed settlement cycle (signatures sorted by signer address)."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_PROPOSE
+
+    cycle_id: int
+    entries_root: bytes
+    entry_count: int
+    partner_ids: Sequence[int]
+    net_positions_fen: Sequence[int]
+    signatures: Sequence[bytes]
+
+    @property
+    def business_key(self) -> str:
+        return f"cycle_propose:{self.cycle_id}"
+
+    def to_payload(self) -> dict[str, Any]:
+        if len(self.partner_ids) != len(self.net_positions_fen):
+            raise CreditNetValueError(
+                "partner_ids and net_positions_fen differ in length", field="net_positions_fen"
+            )
+        return {
+            "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
+            "entries_root": _hex32(self.entries_root, "entries_root"),
+            "entry_count": _uint(self.entry_count, UINT64_MAX, "entry_count"),
+            "partner_ids": [_uint(p, UINT32_MAX, "partner_ids") for p in self.partner_ids],
+            "net_positions_fen": [int(amount) for amount in self.net_positions_fen],
+            "signatures": ["0x" + signature.hex() for signature in self.signatures],
+        }
+
+
+@dataclass(frozen=True)
+class CycleFinalization:
+    """Finalize a cycle; while its dispute window is open the relayer retries at the deadline."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_FINALIZE
+
+    cycle_id: int
+
+    @property
+    def business_key(self) -> str:
+        return f"cycle_finalize:{self.cycle_id}"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id")}
+
+
+@dataclass(frozen=True)
+class CycleClaim:
+    """Pay a net creditor's position of a funded cycle to its payout address."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_CLAIM
+
+    cycle_id: int
+    partner_id: int
+
+    @property
+    def business_key(self) -> str:
+        return f"cycle_claim:{self.cycle_id}:{self.partner_id}"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
+            "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
+        }
+
+
+def enqueue(session: Session, message: OutboxMessage, *, now: datetime | None = None) -> OutboxItem:
+    """Add `message` to the outbox in the caller's transaction (flushed, not committed).
+
+    Enqueuing the same business key with the same payload again returns the existing
+    row (a retried request); with a different payload it raises ConflictError, because
+    the chain would refuse the second version anyway.
+    """
+    payload = message.to_payload()
+    existing = session.exec(
+        select(OutboxItem).where(OutboxItem.business_key == message.business_key)
+    ).first()
+    if existing is not None:
+        if existing.kind != message.kind.value or existing.payload != payload:
+            raise ConflictError(
+                "business key already in the outbox with different content",
+                field="business_key",
+                code="outbox_conflict",
+            )
+        return existing
+    stamp = now or get_utc_now()
+    item = OutboxItem(
+        business_key=message.business_key,
+        kind=message.kind.value,
+        payload=payload,
+        status=OutboxStatus.PENDING.value,
+        created_at=stamp,
+        updated_at=stamp,
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def compute_outbox_rows(
+    messages: Sequence[OutboxMessage], *, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Insert parameters for `messages` (for a Core `insert(OUTBOX_TABLE)`)."""
+    stamp = now or get_utc_now()
+    return [
+        {
+            "business_key": message.business_key,
+            "kind": message.kind.value,
+            "payload": message.to_payload(),
+            "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        for message in messages
+    ]
+
+
+def enqueue_core(
+    connection: Connection, messages: Sequence[OutboxMessage], *, now: datetime | None = None
+) -> None:
+    """Insert `messages` on a Core connection inside the caller's transaction.
+
+    A duplicate business key fails the caller's transaction (IntegrityError): hot
+    paths guard replays with their own idempotency keys before they get here.
+    """
+    if messages:
+        connection.execute(sa.insert(OUTBOX_TABLE), compute_outbox_rows(messages, now=now))
+
+
+async def enqueue_async(
+    connection: AsyncConnection, messages: Sequence[OutboxMessage], *, now: datetime | None = None
+) -> None:
+    """`enqueue_core` for the async engine (asyncpg / aiosqlite)."""
+    if messages:
+        await connection.execute(sa.insert(OUTBOX_TABLE), compute_outbox_rows(messages, now=now))
+
+
+def fetch_depth_by_status(session: Session) -> dict[str, dict[str, int]]:
+    """Row counts by kind, then by status (for the status endpoint and alerts)."""
+    rows = session.exec(
+        select(OutboxItem.kind, OutboxItem.status, func.count())
+        .group_by(col(OutboxItem.kind), col(OutboxItem.status))
+        .order_by(col(OutboxItem.kind), col(OutboxItem.status))
+    ).all()
+    depth: dict[str, dict[str, int]] = {}
+    for kind, status, count in rows:
+        depth.setdefault(kind, {})[status] = int(count)
+    return depth
+
+
+def fetch_item(session: Session, business_key: str) -> OutboxItem | None:
+    """The outbox row for `business_key`, or None."""
+    return session.exec(select(OutboxItem).where(OutboxItem.business_key == business_key)).first()

@@ -1,0 +1,70 @@
+"""Background workers that run inside `creditnet up`: the oracle relayer and indexer,
+the end-of-day scheduler and the daily settlement close.
+
+Each runs in its own thread until `stop()`; a crashed loop logs and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
+from oracles.workers import OracleContext, OracleWorkers, start_oracle_workers
+
+if TYPE_CHECKING:
+    from node_api.runtime.boot import ChainRuntime
+
+log = logging.getLogger("creditnet.workers")
+
+
+@dataclass
+class BackgroundWorkers:
+    """The oracle loops plus scheduler threads sharing one stop event."""
+
+    oracle: OracleWorkers | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def spawn(self, name: str, loop: Callable[[threading.Event], None]) -> None:
+        def run() -> None:
+            try:
+                loop(self.stop_event)
+            except Exception:
+                log.exception("worker crashed", extra={"worker": name})
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.stop_event.set()
+        if self.oracle is not None:
+            self.oracle.stop(timeout_s)
+        for thread in self.threads:
+            thread.join(timeout_s)
+
+
+def oracle_context(settings: Settings, database: Database, chain: ChainRuntime) -> OracleContext:
+    return OracleContext.from_settings(
+        settings, database, chain.rpc_url, chain.manifest, chain.compiled
+    )
+
+
+def start_background_workers(
+    settings: Settings, database: Database, chain: ChainRuntime
+) -> BackgroundWorkers:
+    from node_api.lending.eod.scheduler import run_eod_scheduler
+    from node_api.runtime.settlement_scheduler import run_settlement_scheduler
+
+    workers = BackgroundWorkers()
+    workers.oracle = start_oracle_workers(oracle_context(settings, database, chain), chain.relayer)
+    workers.spawn("eod", lambda stop: run_eod_scheduler(stop, settings, database))
+    workers.spawn(
+        "settlement", lambda stop: run_settlement_scheduler(stop, settings, database, chain)
+    )
+    return workers

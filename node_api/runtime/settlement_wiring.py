@@ -1,0 +1,112 @@
+"""What a running node needs to settle: its signer set, the chain domain, the lender's
+treasury wallet.
+
+The in-process signers are the keystores `creditnet up` registered on the OracleQuorum
+(`<data>/keystore/signers`), each recomputing reports from this node's books; with
+`CREDITNET_REMOTE_SIGNERS` the remote endpoints sign instead (they keep their own books).
+The lender's treasury pays the lender's net debts: on a local anvil development chain it
+is dev account 5, elsewhere the keystore `<data>/keystore/treasury.json` (without it the
+lender's debts wait for an operator).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConfigurationError
+from oracles.chain import LocalAccounts, connect
+from oracles.keystore import load_keystore, load_or_create_signers
+from oracles.manifest import Manifest, read_manifest
+from oracles.signers import LocalSigner, SignerSet, SigningDomain, build_signer_set
+from settlement.cycle_close import settlement_report_sources
+from settlement.funding import SettlementWallet
+
+ANVIL_CHAIN_ID = 31337
+LENDER_TREASURY_DEV_INDEX = 5
+TREASURY_KEYSTORE = "treasury.json"
+CLEARING_HOUSE = "ClearingHouse"
+CREDIT_REGISTRY = "CreditRegistry"
+
+
+@dataclass(frozen=True)
+class ChainTarget:
+    """The chain the node settles on: RPC, chain id and the deployment manifest."""
+
+    rpc_url: str
+    chain_id: int
+    manifest: Manifest
+
+    @property
+    def clearing_house(self) -> str:
+        return str(self.manifest.get_address(CLEARING_HOUSE))
+
+    @property
+    def domain(self) -> SigningDomain:
+        return SigningDomain(
+            self.chain_id,
+            self.manifest.get_address(CLEARING_HOUSE),
+            self.manifest.get_address(CREDIT_REGISTRY),
+        )
+
+
+def read_chain_target(settings: Settings) -> ChainTarget:
+    """The chain the last `creditnet up` attached to (`<data>/chain.json` and its manifest)."""
+    pointer = settings.data_dir / "chain.json"
+    if not pointer.exists():
+        raise ConfigurationError(
+            f"no chain recorded in {settings.data_dir}: run `creditnet up` first", field="data_dir"
+        )
+    info = json.loads(pointer.read_text())
+    rpc_url = settings.rpc_url or str(info["rpc_url"])
+    chain_id = int(info["chain_id"])
+    manifest = read_manifest(settings.deployments_dir, chain_id)
+    if manifest is None:
+        raise ConfigurationError(f"no deployment manifest for chain {chain_id}", field="data_dir")
+    return ChainTarget(rpc_url, chain_id, manifest)
+
+
+def build_settlement_signers(
+    settings: Settings,
+    database: Database,
+    domain: SigningDomain,
+    accounts: list[LocalAccount] | None = None,
+) -> SignerSet:
+    """The node's signer set over this database's books (see module doc)."""
+    sources = settlement_report_sources(database)
+    if settings.remote_signers.strip():
+        return build_signer_set(settings, sources, domain)
+    if accounts is None:
+        accounts = load_or_create_signers(
+            settings.keystore_dir / "signers",
+            settings.signer_count,
+            settings.keystore_password.get_secret_value(),
+        )
+    signers = [LocalSigner(account, sources, domain) for account in accounts]
+    return SignerSet(signers, settings.signer_threshold)
+
+
+def load_lender_treasury(settings: Settings, chain_id: int) -> LocalAccount | None:
+    """The lender treasury's account, or None when none is configured (module doc)."""
+    if chain_id == ANVIL_CHAIN_ID and settings.env in ("dev", "test"):
+        return LocalAccounts().account(LENDER_TREASURY_DEV_INDEX)
+    path: Path = settings.keystore_dir / TREASURY_KEYSTORE
+    if not path.exists():
+        return None
+    return load_keystore(path, settings.keystore_password.get_secret_value())
+
+
+def build_treasury_wallet(
+    settings: Settings, target: ChainTarget, w3: Web3 | None = None
+) -> SettlementWallet | None:
+    """The lender treasury as a wallet on the ClearingHouse, if configured."""
+    account = load_lender_treasury(settings, target.chain_id)
+    if account is None:
+        return None
+    return SettlementWallet(w3 or connect(target.rpc_url), account, target.clearing_house)

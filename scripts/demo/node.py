@@ -1,0 +1,188 @@
+"""The demo's node: the embedded default (anvil + SQLite), the HTTP API on a local port,
+API keys for each role, and the oracles stepped in the foreground.
+
+It is the same node `creditnet up` runs (database migrated, contracts compiled and
+deployed by the default plan, signer keystores, relayer and indexer), started in a
+fresh data folder on free ports with a zero dispute window, so the demo can walk a cycle
+from the books to claimed tokens in seconds and show each step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from node_api.auth.keys import Role, create_api_key
+from node_api.http.app import create_app
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
+from node_api.kernel.errors import ConfigurationError
+from node_api.runtime.boot import ChainRuntime, prepare_database, start_chain
+from node_api.runtime.settlement_wiring import ChainTarget
+from oracles.anvil import pick_free_port
+from oracles.chain import LocalAccounts
+from oracles.indexer import Indexer
+from oracles.relayer import Relayer
+from oracles.workers import OracleContext, build_indexer, build_relayer
+from settlement.funding import SettlementWallet
+
+SERVER_START_TIMEOUT_S = 20.0
+
+
+class ApiServer:
+    """uvicorn serving the node's app in a background thread."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.url = f"http://127.0.0.1:{port}"
+        self._thread = threading.Thread(target=self.server.run, name="demo-api", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise ConfigurationError("the demo API did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(10)
+
+
+@dataclass
+class Client:
+    """An HTTP client of the node API with one key per role and fresh idempotency keys."""
+
+    base_url: str
+    keys: dict[str, str]
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
+    _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def post(
+        self, path: str, body: Any, *, role: str = "app", declines: bool = False
+    ) -> dict[str, Any]:
+        """POST and return the JSON answer; with `declines`, a 409 (a business refusal such
+        as a limit exceeded) is returned as its problem body instead of raised."""
+        headers = {
+            "Authorization": f"Bearer {self.keys[role]}",
+            "Idempotency-Key": f"demo-{next(self._sequence)}",
+        }
+        response = self.http.post(self.base_url + path, json=body, headers=headers)
+        if response.status_code == 409 and declines:
+            problem: dict[str, Any] = response.json()
+            return problem
+        if response.status_code >= 400:
+            raise ConfigurationError(
+                f"POST {path} answered {response.status_code}: {response.text}"
+            )
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def get(self, path: str, *, role: str = "admin") -> Any:
+        headers = {"Authorization": f"Bearer {self.keys[role]}"}
+        response = self.http.get(self.base_url + path, headers=headers)
+        if response.status_code >= 400:
+            raise ConfigurationError(f"GET {path} answered {response.status_code}: {response.text}")
+        return response.json()
+
+
+@dataclass
+class DemoNode:
+    """Everything the demo drives."""
+
+    settings: Settings
+    database: Database
+    chain: ChainRuntime
+    server: ApiServer
+    client: Client
+    relayer: Relayer
+    indexer: Indexer
+    accounts: LocalAccounts = field(default_factory=LocalAccounts)
+
+    @property
+    def target(self) -> ChainTarget:
+        return ChainTarget(self.chain.rpc_url, self.chain.chain_id, self.chain.manifest)
+
+    def sync_chain(self) -> None:
+        """Relay everything due (partners, proposal, finalization, claims), then index."""
+        self.relayer.run_until_idle(120)
+        self.indexer.run_until_caught_up(120)
+
+    def wallet(self, account_index: int) -> SettlementWallet:
+        account = self.accounts.account(account_index)
+        return SettlementWallet(self.chain.w3, account, self.target.clearing_house)
+
+    def minter(self) -> SettlementWallet:
+        """The settlement token's admin, who mints deposit tokens on the local network."""
+        return SettlementWallet(self.chain.w3, self.accounts.deployer, self.target.clearing_house)
+
+    def add_partner_key(self, name: str, partner_id: int) -> str:
+        with self.database.session() as session:
+            key = create_api_key(
+                session, Role.PARTNER, pepper=_pepper(self.settings), partner_id=partner_id
+            )
+        self.client.keys[name] = key
+        return key
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.client.http.close()
+        self.chain.stop()
+        self.database.dispose()
+
+
+def _pepper(settings: Settings) -> bytes:
+    return settings.node_secret.get_secret_value().encode()
+
+
+def _role_keys(database: Database, settings: Settings) -> dict[str, str]:
+    roles = {"admin": Role.LENDER_ADMIN, "app": Role.LENDER_APP, "auditor": Role.AUDITOR}
+    with database.session() as session:
+        return {
+            name: create_api_key(session, role, pepper=_pepper(settings), label=f"demo {name}")
+            for name, role in roles.items()
+        }
+
+
+def start_demo_node(data_dir: Path) -> DemoNode:
+    """Migrate, start anvil and deploy, serve the API, build the oracles (module doc)."""
+    settings = Settings(
+        env="dev",
+        data_dir=data_dir,
+        port=pick_free_port(),
+        anvil_port=pick_free_port(),
+        dispute_window_s=0,
+        run_workers=False,
+    )
+    database = prepare_database(settings)
+    chain = start_chain(settings)
+    try:
+        server = ApiServer(
+            create_app(settings, database=database, chain=chain.context), settings.port
+        )
+        server.start()
+        context = OracleContext.from_settings(
+            settings, database, chain.rpc_url, chain.manifest, chain.compiled
+        )
+        client = Client(server.url, _role_keys(database, settings))
+        return DemoNode(
+            settings=settings,
+            database=database,
+            chain=chain,
+            server=server,
+            client=client,
+            relayer=build_relayer(context, chain.relayer),
+            indexer=build_indexer(context),
+        )
+    except BaseException:
+        chain.stop()
+        raise
