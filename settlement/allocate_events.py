@@ -46,8 +46,8 @@ from datetime import date
 
 from node_api.kernel.errors import ConflictError
 from node_api.kernel.money import div_floor
-from node_api.lending.authorize.entries import BatchKind
-from node_api.lending.authorize.entries import EventKind as LedgerEventKind
+from node_api.lending.core.entries import BatchKind
+from node_api.lending.core.entries import EventKind as LedgerEventKind
 from node_api.lending.eod.books import EodStep
 from node_api.lending.eod.step_charge_off import CHARGE_OFF_EVENT
 from node_api.lending.interest import InterestMethod

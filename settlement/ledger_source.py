@@ -26,7 +26,7 @@ from node_api.ledger.schema import (
     posting_table,
     settlement_event_table,
 )
-from node_api.lending.authorize.limits import LimitLevel
+from node_api.lending.core.limits import LimitLevel
 from node_api.lending.interest import DayCount
 from node_api.lending.lines import limit_node_table
 from node_api.lending.product_versions import ProductTermsCache

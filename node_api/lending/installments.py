@@ -34,10 +34,10 @@ from node_api.kernel.errors import ConflictError
 from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, post_batch
-from node_api.lending.authorize.books import fetch_line_books
-from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.bill_tables import bill_outcome_table, bill_table
 from node_api.lending.billing_rules import compute_bill_date_on_or_after, compute_next_bill_date
+from node_api.lending.core.books import fetch_line_books
+from node_api.lending.core.context import LendingCaches
 from node_api.lending.installment_store import (
     InstallmentStatus,
     PlanDraft,

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.balances import fetch_line_balances
-from node_api.lending.authorize.limits import LimitLevel, LimitNode
+from node_api.lending.core.limits import LimitLevel, LimitNode
 from node_api.lending.lines import (
     LineStatus,
     LockedLine,

@@ -51,7 +51,7 @@ from node_api.ledger.accounts import (
 )
 from node_api.ledger.schema import ID_TYPE, business_date_table
 from node_api.ledger.sql import begin_write, bulk_update, in_param
-from node_api.lending.authorize.limits import (
+from node_api.lending.core.limits import (
     ROOT_PATH,
     LimitLevel,
     LimitNode,

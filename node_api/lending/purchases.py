@@ -46,9 +46,9 @@ from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
 from node_api.ledger.schema import ID_TYPE
 from node_api.ledger.sql import bulk_update
-from node_api.lending.authorize.books import LineBook, fetch_line_books
-from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.entries import (
+from node_api.lending.core.books import LineBook, fetch_line_books
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.entries import (
     CLEARING,
     BatchKind,
     EventKind,
@@ -56,7 +56,7 @@ from node_api.lending.authorize.entries import (
     funding_adjustment,
     principal_bucket_lines,
 )
-from node_api.lending.authorize.limits import LimitNode, apply_usage, select_use_path
+from node_api.lending.core.limits import LimitNode, apply_usage, select_use_path
 from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
 
 REFUND_BUCKET_ORDER = (

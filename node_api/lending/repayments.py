@@ -53,10 +53,10 @@ from node_api.ledger.postings import (
     post_batch,
 )
 from node_api.ledger.schema import ID_TYPE
-from node_api.lending.authorize.books import LineBook, fetch_line_books
-from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.entries import CLEARING, BatchKind, EventKind, funding_adjustment
 from node_api.lending.billing_rules import Component, OutstandingItem, compute_waterfall
+from node_api.lending.core.books import LineBook, fetch_line_books
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.entries import CLEARING, BatchKind, EventKind, funding_adjustment
 from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
 from node_api.lending.purchases import (
     apply_reductions,

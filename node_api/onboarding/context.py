@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node_api.kernel.config import Settings
-from node_api.lending.authorize.context import caches_for
+from node_api.lending.core.context import caches_for
 from node_api.lending.product_versions import ProductTermsCache
 from node_api.onboarding.offers import OfferCache
 from node_api.onboarding.pii import PiiVault

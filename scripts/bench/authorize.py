@@ -48,16 +48,16 @@ from node_api.ledger.accounts import account_rows, funding_payable_spec, line_ac
 from node_api.ledger.business_date import set_business_date
 from node_api.ledger.schema import ledger_account_table
 from node_api.ledger.sql import bulk_insert, bulk_insert_returning_ids
-from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.decide import UseKind, UseRequest
-from node_api.lending.authorize.limits import (
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.decide import UseKind, UseRequest
+from node_api.lending.core.limits import (
     ROOT_PATH,
     LimitLevel,
     ProductGroup,
     group_path,
     product_path,
 )
-from node_api.lending.authorize.service import AuthorizationService
+from node_api.lending.core.service import AuthorizationService
 from node_api.lending.lines import (
     LineOpening,
     ProductLimit,

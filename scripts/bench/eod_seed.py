@@ -36,7 +36,7 @@ from node_api.ledger.accounts import (
 )
 from node_api.ledger.business_date import set_business_date
 from node_api.ledger.schema import ledger_account_table
-from node_api.lending.authorize.entries import compute_funded_fen
+from node_api.lending.core.entries import compute_funded_fen
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import ProductTerms, parse_product_terms
 

@@ -24,8 +24,8 @@ from node_api.idempotency import (
     to_response,
 )
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
-from node_api.lending.authorize.context import LendingCaches, caches_for
-from node_api.lending.authorize.limits import (
+from node_api.lending.core.context import LendingCaches, caches_for
+from node_api.lending.core.limits import (
     LimitNode,
     ProductGroup,
     compute_available_fen,

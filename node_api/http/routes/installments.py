@@ -20,7 +20,7 @@ from node_api.http.routes.credit_lines import (
     idempotent,
 )
 from node_api.http.routes.repayments import RepaymentOut
-from node_api.lending.authorize.context import LendingCaches, caches_for
+from node_api.lending.core.context import LendingCaches, caches_for
 from node_api.lending.installment_store import fetch_plan, fetch_plan_ids
 from node_api.lending.installments import (
     cancel_plan,

@@ -20,7 +20,7 @@ from node_api.http.routes.credit_lines import (
 )
 from node_api.ledger.balances import fetch_line_balances, fetch_trial_balance
 from node_api.ledger.business_date import fetch_business_date, set_business_date
-from node_api.lending.authorize.context import LendingCaches
+from node_api.lending.core.context import LendingCaches
 from node_api.lending.lines import fetch_line
 
 router = APIRouter(tags=["ledger"])

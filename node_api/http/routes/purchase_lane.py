@@ -46,8 +46,8 @@ from node_api.idempotency import (
     to_response,
 )
 from node_api.kernel.errors import ForbiddenError
-from node_api.lending.authorize.decide import UseKind, UseRequest
-from node_api.lending.authorize.service import service_for
+from node_api.lending.core.decide import UseKind, UseRequest
+from node_api.lending.core.service import service_for
 
 USE_ROLES = frozenset({Role.LENDER_APP, Role.LENDER_ADMIN})
 LINE_ID_MAX = 2**62

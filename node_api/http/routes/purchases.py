@@ -42,7 +42,7 @@ from node_api.idempotency import (
     IDEMPOTENCY_HEADER,
     check_idempotency_key,
 )
-from node_api.lending.authorize.decide import UseKind
+from node_api.lending.core.decide import UseKind
 from node_api.lending.purchases import fetch_use, refund_purchase
 
 router = APIRouter(tags=["purchases"])

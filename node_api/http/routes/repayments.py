@@ -22,7 +22,7 @@ from node_api.http.routes.credit_lines import (
     StrictBody,
     idempotent,
 )
-from node_api.lending.authorize.context import LendingCaches
+from node_api.lending.core.context import LendingCaches
 from node_api.lending.repayments import repay, reverse_repayment
 
 router = APIRouter(tags=["repayments"])

@@ -22,9 +22,9 @@ from sqlalchemy.engine import Connection
 from node_api.ledger.accounts import PRINCIPAL_ACCOUNT_TYPES, AccountType, line_account_code
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
 from node_api.ledger.sql import in_values
-from node_api.lending.authorize.books import fetch_line_books
-from node_api.lending.authorize.entries import funding_adjustment
 from node_api.lending.bills import RECEIVABLE_TYPES
+from node_api.lending.core.books import fetch_line_books
+from node_api.lending.core.entries import funding_adjustment
 from node_api.lending.eod.agreements import enqueue_charge_off
 from node_api.lending.eod.books import EodStep
 from node_api.lending.eod.context import EodContext, LineFacts, get_business_key, load_facts

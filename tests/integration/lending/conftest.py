@@ -6,7 +6,7 @@ import pytest
 
 from node_api.kernel.db import Database
 from node_api.ledger.business_date import set_business_date
-from node_api.lending.authorize.context import LendingCaches
+from node_api.lending.core.context import LendingCaches
 from tests.integration.lending.helpers import OPENED_ON, open_line
 
 

@@ -17,11 +17,11 @@ from node_api.idempotency import KeyClaim
 from node_api.kernel.db import Database
 from node_api.ledger.balances import fetch_balance_drift, fetch_line_balances, fetch_trial_balance
 from node_api.ledger.schema import ledger_account_table, posting_batch_table, posting_table
-from node_api.lending.authorize.batch import run_use_batch
-from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.decide import UseKind, UseRequest
-from node_api.lending.authorize.limits import ProductGroup
 from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, bill_table
+from node_api.lending.core.batch import run_use_batch
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.decide import UseKind, UseRequest
+from node_api.lending.core.limits import ProductGroup
 from node_api.lending.eod.tables import line_delinquency_table
 from node_api.lending.installment_tables import installment_plan_table, installment_table
 from node_api.lending.lines import LineOpening, ProductLimit, open_credit_line

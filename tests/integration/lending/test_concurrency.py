@@ -19,10 +19,10 @@ from node_api.idempotency import StoredResponse
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.ledger.business_date import set_business_date
-from node_api.lending.authorize.batch import run_use_batch
-from node_api.lending.authorize.batcher import GroupCommitter
-from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.decide import UseRequest
+from node_api.lending.core.batch import run_use_batch
+from node_api.lending.core.batcher import GroupCommitter
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.decide import UseRequest
 from node_api.lending.purchases import refund_purchase
 from node_api.lending.repayments import repay
 from tests.db_fixtures import _truncate_all

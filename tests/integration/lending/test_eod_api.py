@@ -17,8 +17,8 @@ from node_api.http.app import create_app
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.ledger.business_date import set_business_date
-from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.bureau import COLUMNS, write_bureau_file
+from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import run_eod_through
 from tests.integration.lending.eod_helpers import buy, eod_product_data, open_eod_line, pay
 from tests.integration.lending.test_api import Api

@@ -14,7 +14,7 @@ import pytest
 
 from node_api.kernel.db import Database
 from node_api.ledger.business_date import set_business_date
-from node_api.lending.authorize.context import LendingCaches
+from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import EodContext, run_eod_through
 from tests.integration.lending.eod_helpers import buy, cloned, open_eod_line, pay, snapshot
 

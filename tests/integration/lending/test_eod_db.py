@@ -21,8 +21,8 @@ from node_api.kernel.outbox_table import OUTBOX_TABLE
 from node_api.ledger.accounts import AccountType, funding_payable_code, node_account_code
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.ledger.schema import posting_batch_table, settlement_event_table
-from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.bill_views import fetch_bill, fetch_bills, fetch_delinquency
+from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import run_eod, run_eod_through
 from node_api.lending.lines import fetch_line
 from node_api.lending.portfolio import fetch_portfolio_summary

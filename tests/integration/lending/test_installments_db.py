@@ -13,8 +13,8 @@ from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
 from node_api.ledger.accounts import AccountType, node_account_code
 from node_api.ledger.business_date import set_business_date
-from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.bill_views import fetch_bill, fetch_bills
+from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import run_eod_through
 from node_api.lending.installment_store import fetch_plan
 from node_api.lending.installments import (

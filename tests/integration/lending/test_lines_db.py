@@ -9,9 +9,9 @@ import pytest
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.balances import fetch_line_balances
-from node_api.lending.authorize.batch import run_use_batch
-from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.limits import ProductGroup, compute_available_fen
+from node_api.lending.core.batch import run_use_batch
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.limits import ProductGroup, compute_available_fen
 from node_api.lending.line_limits import (
     LineAction,
     change_line_status,

@@ -15,9 +15,9 @@ from node_api.kernel.errors import ConflictError
 from node_api.ledger.accounts import AccountType, funding_payable_code
 from node_api.ledger.balances import fetch_account_balance, fetch_line_balances
 from node_api.ledger.schema import settlement_event_table
-from node_api.lending.authorize.batch import run_use_batch
-from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.decide import UseKind, UseRequest
+from node_api.lending.core.batch import run_use_batch
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.decide import UseKind, UseRequest
 from node_api.lending.purchases import refund_purchase
 from node_api.lending.repayments import repay
 from tests.integration.lending.helpers import check_books

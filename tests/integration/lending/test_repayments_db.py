@@ -13,8 +13,8 @@ from node_api.ledger.accounts import (
 )
 from node_api.ledger.balances import fetch_line_balances
 from node_api.ledger.postings import BatchDraft, PostingLine, post_batch
-from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.decide import UseKind
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.decide import UseKind
 from node_api.lending.repayments import repay, repayment_table, reverse_repayment
 from tests.integration.lending.helpers import OPENED_ON, check_books
 from tests.integration.lending.test_purchases_db import purchase

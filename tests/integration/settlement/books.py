@@ -19,10 +19,10 @@ from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.ledger.schema import settlement_event_table
-from node_api.lending.authorize.batch import run_use_batch
-from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.decide import UseKind, UseRequest
-from node_api.lending.authorize.limits import ProductGroup
+from node_api.lending.core.batch import run_use_batch
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.decide import UseKind, UseRequest
+from node_api.lending.core.limits import ProductGroup
 from node_api.lending.eod import run_eod
 from node_api.lending.lines import LineOpening, ProductLimit, open_credit_line
 from node_api.lending.product_versions import register_product_version

@@ -41,11 +41,11 @@ from node_api.ledger.accounts import (
 from node_api.ledger.balances import fetch_account_balance, fetch_line_balances
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.ledger.postings import BatchDraft, PostingLine, post_batch
-from node_api.lending.authorize.batch import run_use_batch
-from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.decide import UseKind
-from node_api.lending.authorize.entries import compute_funded_fen
-from node_api.lending.authorize.limits import compute_effective_limit_fen
+from node_api.lending.core.batch import run_use_batch
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.decide import UseKind
+from node_api.lending.core.entries import compute_funded_fen
+from node_api.lending.core.limits import compute_effective_limit_fen
 from node_api.lending.line_limits import (
     LineAction,
     change_line_status,

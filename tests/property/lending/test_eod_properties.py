@@ -27,9 +27,9 @@ from node_api.kernel.errors import ConflictError
 from node_api.ledger.accounts import AccountType, node_account_code
 from node_api.ledger.balances import fetch_balance_drift, fetch_line_balances, fetch_trial_balance
 from node_api.ledger.business_date import set_business_date
-from node_api.lending.authorize.context import LendingCaches
 from node_api.lending.bill_tables import bill_outcome_table, bill_table
 from node_api.lending.bills import RECEIVABLE_TYPES
+from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import EodContext, run_eod
 from node_api.lending.eod.tables import eod_batch_table, eod_run_table, eod_step_table
 from node_api.lending.installments import cancel_plan, convert_purchase

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from node_api.lending.authorize.limits import (
+from node_api.lending.core.limits import (
     LimitLevel,
     LimitNode,
     apply_usage,

@@ -10,9 +10,9 @@ import pytest
 from node_api.idempotency import KeyClaim
 from node_api.kernel.errors import ConflictError, CreditNetError, NotFoundError
 from node_api.ledger.postings import PostingLine
-from node_api.lending.authorize.books import LineBook
-from node_api.lending.authorize.decide import Accepted, UseKind, UseRequest, decide_use
-from node_api.lending.authorize.entries import (
+from node_api.lending.core.books import LineBook
+from node_api.lending.core.decide import Accepted, UseKind, UseRequest, decide_use
+from node_api.lending.core.entries import (
     CLEARING,
     compute_commission_fen,
     compute_funded_fen,
@@ -20,7 +20,7 @@ from node_api.lending.authorize.entries import (
     funding_change,
     use_lines,
 )
-from node_api.lending.authorize.limits import LimitLevel, LimitNode
+from node_api.lending.core.limits import LimitLevel, LimitNode
 from node_api.lending.lines import LineStatus, LockedLine
 from node_api.lending.products import ProductTerms, parse_product_terms
 from node_api.lending.purchases import OpenUse, compute_fifo_reductions
@@ -181,7 +181,7 @@ class _Recorder:
 
 
 def _commit_all(engine: _Recorder, count: int, **options: float) -> list[object]:
-    from node_api.lending.authorize.batcher import GroupCommitter
+    from node_api.lending.core.batcher import GroupCommitter
 
     async def main() -> list[object]:
         committer: GroupCommitter[int, int] = GroupCommitter(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from node_api.ledger.accounts import AccountType, line_account_code
-from node_api.lending.authorize.books import LineBook
 from node_api.lending.billing_rules import Component, compute_waterfall
+from node_api.lending.core.books import LineBook
 from node_api.lending.repayments import compute_outstanding_items
 
 DAY = date(2025, 4, 1)

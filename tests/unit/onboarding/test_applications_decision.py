@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from node_api.kernel.money import Fen
-from node_api.lending.authorize.limits import ProductGroup
+from node_api.lending.core.limits import ProductGroup
 from node_api.lending.products import ProductTerms, parse_product_terms
 from node_api.onboarding.agreements import compute_agreement_id, get_unix_day_start
 from node_api.onboarding.application_input import ApplicationInput

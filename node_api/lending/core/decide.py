@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from node_api.idempotency import KeyClaim
 from node_api.kernel.errors import ConflictError, CreditNetError, CreditNetValueError, NotFoundError
-from node_api.lending.authorize.limits import (
+from node_api.lending.core.limits import (
     LimitNode,
     ProductGroup,
     find_exceeded_node,

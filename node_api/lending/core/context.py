@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountIdCache
-from node_api.lending.authorize.limits import LimitNode
+from node_api.lending.core.limits import LimitNode
 from node_api.lending.product_versions import ProductTermsCache
 from node_api.lending.products import ProductTerms
 

@@ -33,15 +33,15 @@ from node_api.kernel.errors import CreditNetError
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batches
 from node_api.ledger.sql import bulk_insert_returning_ids
-from node_api.lending.authorize.context import LendingCaches
-from node_api.lending.authorize.decide import Accepted, UseKind, UseRequest, decide_use
-from node_api.lending.authorize.entries import (
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.decide import Accepted, UseKind, UseRequest, decide_use
+from node_api.lending.core.entries import (
     EventKind,
     compute_commission_fen,
     funding_change,
     use_lines,
 )
-from node_api.lending.authorize.limits import LimitNode, apply_usage, compute_path_available_fen
+from node_api.lending.core.limits import LimitNode, apply_usage, compute_path_available_fen
 from node_api.lending.lines import LockedLine, lock_lines_with_date, write_usage
 from node_api.lending.products import compute_upfront_fee
 from node_api.lending.purchases import purchase_table

@@ -28,8 +28,8 @@ from node_api.ledger.accounts import (
     partner_account_code,
 )
 from node_api.ledger.postings import PostingLine, SettlementEventDraft
-from node_api.lending.authorize.books import LineBook
-from node_api.lending.authorize.limits import LimitLevel, LimitNode
+from node_api.lending.core.books import LineBook
+from node_api.lending.core.limits import LimitLevel, LimitNode
 from node_api.lending.products import ProductTerms
 
 SHARE_PPM_TOTAL = 1_000_000

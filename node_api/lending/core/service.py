@@ -14,10 +14,10 @@ from sqlalchemy.engine import Connection
 
 from node_api.idempotency import StoredResponse
 from node_api.kernel.db import Database
-from node_api.lending.authorize.batch import run_use_batch
-from node_api.lending.authorize.batcher import GroupCommitter
-from node_api.lending.authorize.context import LendingCaches, caches_for
-from node_api.lending.authorize.decide import UseRequest
+from node_api.lending.core.batch import run_use_batch
+from node_api.lending.core.batcher import GroupCommitter
+from node_api.lending.core.context import LendingCaches, caches_for
+from node_api.lending.core.decide import UseRequest
 
 MAX_BATCH_ITEMS = 50
 MAX_WAIT_S = 0.005

@@ -1,1 +1,0 @@
-"""Purchase and cash-drawdown authorization: the group-committed hot path."""
