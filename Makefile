@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 DATA_DIR ?= ./data
 
-.PHONY: run test setup lint typecheck unit clean bench
+.PHONY: run test setup lint typecheck layers unit clean bench
 
 run: setup
 	$(BIN)/creditnet up --port $(PORT) --data-dir $(DATA_DIR)
 
-test: setup lint typecheck
+test: setup lint typecheck layers
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 setup: $(VENV)/.stamp node_modules/.package-lock.json
@@ -32,6 +32,10 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy
+
+# The import rules of ARCHITECTURE.md (contracts in pyproject.toml).
+layers: setup
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .hypothesis

@@ -6,9 +6,12 @@ response there; so the key, the effects and the stored response commit together 
 at all. A replay (same key, same request) returns the stored response and changes
 nothing; the same key with a different request is refused with 409.
 
-What is stored: successes and state-dependent refusals (409, e.g. a declined purchase),
-which a retry must see again. Input errors (400/404/422) change nothing and store
-nothing, so the client may fix the request and retry with the same key.
+What is stored is the response as the HTTP layer rendered it (status and JSON body):
+the domain hands its typed outcome, or its `CreditNetError`, to a `Renderer` that the
+HTTP layer injects, so this module knows nothing of HTTP beyond that pair. Stored are
+successes and state-dependent refusals (409, e.g. a declined purchase), which a retry
+must see again. Input errors (400/404/422) change nothing and store nothing, so the
+client may fix the request and retry with the same key.
 
 Keys are scoped by caller (`scope`, the API key id): two clients cannot collide. On
 PostgreSQL a concurrent duplicate waits on the first claim's row until it commits and
@@ -16,8 +19,9 @@ then replays it. Claims are taken in (scope, key) order, first of every lock (se
 `node_api.ledger.sql`).
 
 Two ways in: `run_idempotent` wraps one operation in a SQLModel session (cool paths);
-`claim_keys` / `store_responses` / `release_keys` work on many keys in one transaction
-(the group-committed hot path, through `AsyncConnection.run_sync`).
+`claim_keys` / `store_or_release` work on many keys in one transaction (the
+group-committed hot path, through `AsyncConnection.run_sync`). Every claim is built by
+`key_claim`.
 """
 
 from __future__ import annotations
@@ -27,10 +31,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Annotated, Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
-from fastapi import Header, Response
 from sqlalchemy import (
     Column,
     SmallInteger,
@@ -79,15 +82,13 @@ idempotency_response_table = Table(
 
 
 class IdempotencyKeyError(CreditNetValueError):
-    """The header is missing or malformed (400)."""
+    """The header is missing or malformed."""
 
     code = "idempotency_key_invalid"
-    status = 400
-    title = "Invalid idempotency key"
 
 
 class IdempotencyConflictError(ConflictError):
-    """The key was used before with a different request (409)."""
+    """The key was used before with a different request."""
 
     code = "idempotency_key_reused"
 
@@ -103,9 +104,22 @@ class KeyClaim:
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
+    """A rendered response: what is stored for a key and answered to its replays."""
+
     status_code: int
     body: dict[str, Any]
     replayed: bool = False
+
+
+Outcome = TypeVar("Outcome", contravariant=True)
+Result = TypeVar("Result")
+
+
+class Renderer(Protocol[Outcome]):
+    """Renders a domain outcome, or the `CreditNetError` that refused it, as the response
+    to store and answer. The HTTP layer provides it."""
+
+    def __call__(self, outcome: Outcome | CreditNetError, /) -> StoredResponse: ...
 
 
 class ClaimStatus(Enum):
@@ -129,6 +143,18 @@ def compute_request_hash(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+def key_claim(scope: str, key: str, path: str, payload: Any) -> KeyClaim:
+    """The claim of caller `scope` on `key` for a POST to `path` with JSON `payload`."""
+    return KeyClaim(scope, key, compute_request_hash("POST", path, payload))
+
+
+def conflict_error() -> IdempotencyConflictError:
+    """The refusal of a key used before for a different request."""
+    return IdempotencyConflictError(
+        f"this {IDEMPOTENCY_HEADER} was used for a different request", field=IDEMPOTENCY_HEADER
+    )
+
+
 def is_idempotency_key(key: str) -> bool:
     """Whether `key` is well-formed (1 to 255 visible ASCII characters)."""
     return _KEY_PATTERN.fullmatch(key) is not None
@@ -147,14 +173,6 @@ def check_idempotency_key(key: str | None) -> str:
             field=IDEMPOTENCY_HEADER,
         )
     return key
-
-
-async def get_idempotency_key(
-    idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER)] = None,
-) -> str:
-    """FastAPI dependency: the request's idempotency key (required). Async, so FastAPI
-    does not hop to its threadpool for it."""
-    return check_idempotency_key(idempotency_key)
 
 
 def is_stored_status(status_code: int) -> bool:
@@ -242,6 +260,15 @@ def store_responses(
     bulk_insert(conn, idempotency_response_table, rows)
 
 
+def store_or_release(conn: Connection, done: Sequence[tuple[KeyClaim, StoredResponse]]) -> None:
+    """Store each claimed key's response if it is kept for replay, else give the key back."""
+    store_responses(
+        conn,
+        [(claim, r.status_code, r.body) for claim, r in done if is_stored_status(r.status_code)],
+    )
+    release_keys(conn, [claim for claim, r in done if not is_stored_status(r.status_code)])
+
+
 def release_keys(conn: Connection, claims: Sequence[KeyClaim]) -> None:
     """Give back claimed keys whose request changed nothing (input errors)."""
     if not claims:
@@ -259,44 +286,35 @@ def release_keys(conn: Connection, claims: Sequence[KeyClaim]) -> None:
 
 
 def run_idempotent(
-    session: Session, claim: KeyClaim, operation: Callable[[], tuple[int, dict[str, Any]]]
+    session: Session,
+    claim: KeyClaim,
+    operation: Callable[[], Result],
+    render: Renderer[Result],
 ) -> StoredResponse:
     """Run `operation` once per key inside the session's transaction.
 
-    `operation` returns (status, JSON body). A replay returns the stored response without
-    running it; a different request under the same key raises IdempotencyConflictError.
-    A 409 CreditNetError from `operation` is stored and returned as a problem body (its
-    effects rolled back to a savepoint); any other error releases the key and propagates.
-    The caller commits the session afterwards.
+    `render` turns its outcome into the response to store. A replay returns the stored
+    response without running it; a different request under the same key raises
+    IdempotencyConflictError. A CreditNetError from `operation` whose rendering is kept
+    for replay (a 409) is stored and returned (its effects rolled back to a savepoint);
+    any other error releases the key and propagates. The caller commits the session
+    afterwards.
     """
     conn = session.connection()
     result = claim_keys(conn, [claim])[0]
     if result.status is ClaimStatus.REPLAY and result.stored is not None:
         return result.stored
     if result.status is ClaimStatus.CONFLICT:
-        raise IdempotencyConflictError(
-            f"this {IDEMPOTENCY_HEADER} was used for a different request",
-            field=IDEMPOTENCY_HEADER,
-        )
+        raise conflict_error()
     try:
         with session.begin_nested():
-            status_code, body = operation()
+            outcome = operation()
     except CreditNetError as error:
-        if not is_stored_status(error.status):
+        response = render(error)
+        if not is_stored_status(response.status_code):
             release_keys(conn, [claim])
             raise
-        status_code, body = error.status, error.to_problem()
-    store_responses(conn, [(claim, status_code, body)])
-    return StoredResponse(status_code, body)
-
-
-def to_response(stored: StoredResponse) -> Response:
-    """The HTTP response for a stored (or fresh) result; problem+json for errors."""
-    headers = {REPLAYED_HEADER: "true"} if stored.replayed else {}
-    media_type = "application/problem+json" if stored.status_code >= 400 else "application/json"
-    return Response(
-        content=orjson.dumps(stored.body),
-        status_code=stored.status_code,
-        media_type=media_type,
-        headers=headers,
-    )
+    else:
+        response = render(outcome)
+    store_responses(conn, [(claim, response.status_code, response.body)])
+    return response

@@ -18,14 +18,28 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from node_api.kernel.errors import ConfigurationError
-from oracles.compiler import CompiledContracts
+from oracles.compiler import AbiEntry, AbiParameter, CompiledContracts
 from oracles.manifest import Manifest
+
+AbiValue = int | str | bool | list["AbiValue"]
+"""A decoded ABI value in JSON form: integers, 0x-hex bytes, checksummed addresses, lists."""
+
+ErrorArgs = dict[str, AbiValue]
+"""A decoded revert's arguments by name."""
 
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
 
 
-def get_abi_type(item: dict[str, Any]) -> str:
+def get_int_arg(args: ErrorArgs, name: str) -> int:
+    """The integer argument `name` of a decoded revert (ConfigurationError when it is not)."""
+    value = args.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"revert argument {name} is not an integer", field=name)
+    return value
+
+
+def get_abi_type(item: AbiParameter) -> str:
     """The canonical type string of an ABI input, tuples spelled out: `(bytes32,uint64)[]`."""
     kind = str(item["type"])
     if kind.startswith("tuple"):
@@ -175,7 +189,7 @@ def _is_dynamic(abi_type: str) -> bool:
     return abi_type in ("string", "bytes") or abi_type.endswith("]") or abi_type.startswith("(")
 
 
-def _signature(item: dict[str, Any]) -> str:
+def _signature(item: AbiEntry) -> str:
     types = ",".join(get_abi_type(argument) for argument in item.get("inputs", []))
     return f"{item['name']}({types})"
 
@@ -183,7 +197,7 @@ def _signature(item: dict[str, Any]) -> str:
 class ContractCodec:
     """Encoders and decoders for every function, event and error of one ABI."""
 
-    def __init__(self, abi: Sequence[dict[str, Any]]) -> None:
+    def __init__(self, abi: Sequence[AbiEntry]) -> None:
         self.functions: dict[str, FunctionCodec] = {}
         self.events: dict[bytes, EventCodec] = {}
         self.errors: dict[bytes, ErrorCodec] = {}
@@ -200,7 +214,7 @@ class ContractCodec:
                     tuple(get_abi_type(argument) for argument in item["inputs"]),
                 )
 
-    def _add_function(self, item: dict[str, Any]) -> None:
+    def _add_function(self, item: AbiEntry) -> None:
         if item["name"] in self.functions:
             raise ConfigurationError(f"overloaded function {item['name']} is not supported")
         self.functions[item["name"]] = FunctionCodec(
@@ -210,7 +224,7 @@ class ContractCodec:
             output_types=tuple(get_abi_type(argument) for argument in item.get("outputs", [])),
         )
 
-    def _add_event(self, item: dict[str, Any]) -> None:
+    def _add_event(self, item: AbiEntry) -> None:
         topic0 = keccak(text=_signature(item))
         self.events[topic0] = EventCodec(
             name=item["name"],
@@ -234,16 +248,16 @@ class ContractCodec:
                 return codec.topic0
         raise ConfigurationError(f"the ABI has no event {name}", field="event")
 
-    def decode_error(self, data: bytes) -> tuple[str, dict[str, Any]] | None:
+    def decode_error(self, data: bytes) -> tuple[str, ErrorArgs] | None:
         """The custom error (or Error(string) / Panic(uint256)) in revert `data`, if known."""
         if len(data) < 4:
             return None
         selector, body = data[:4], data[4:]
         try:
             if selector == ERROR_STRING_SELECTOR:
-                return "Error", {"message": abi_decode(["string"], body)[0]}
+                return "Error", {"message": str(abi_decode(["string"], body)[0])}
             if selector == PANIC_SELECTOR:
-                return "Panic", {"code": abi_decode(["uint256"], body)[0]}
+                return "Panic", {"code": int(abi_decode(["uint256"], body)[0])}
             codec = self.errors.get(selector)
             if codec is None:
                 return None
@@ -256,7 +270,7 @@ class ContractCodec:
         }
 
 
-def describe_error(decoded: tuple[str, dict[str, Any]] | None, data: bytes) -> str:
+def describe_error(decoded: tuple[str, ErrorArgs] | None, data: bytes) -> str:
     """`Name(arg=value, ...)` for a decoded revert, else the raw selector."""
     if decoded is None:
         return f"revert 0x{data.hex()[:64]}" if data else "revert without data"
@@ -306,7 +320,7 @@ class DeployedContracts:
     def __iter__(self) -> Iterator[DeployedContract]:
         return iter(self._by_name.values())
 
-    def decode_error(self, data: bytes) -> tuple[str, dict[str, Any]] | None:
+    def decode_error(self, data: bytes) -> tuple[str, ErrorArgs] | None:
         """Revert data decoded by any deployed contract's errors (a revert may bubble up
         from a contract the call reached, such as the quorum behind the ClearingHouse)."""
         for contract in self._by_name.values():

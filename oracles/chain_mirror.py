@@ -13,13 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-# Cycle status values of the ClearingHouse.
-PROPOSED: Final = 1
-DISPUTED: Final = 2
-FINALIZED: Final = 3
-FUNDED: Final = 4
-REJECTED: Final = 5
-AGREEMENT_ACTIVE: Final = 1
+from node_api.kernel.chain import AgreementStatus, CycleStatus
 
 AGREEMENT_EVENTS: Final = frozenset(
     {"AgreementOpened", "AgreementLimitAmended", "AgreementStatusChanged"}
@@ -88,7 +82,7 @@ def apply_agreement_event(state: dict[str, Any] | None, record: EventRecord) -> 
             "limit_fen": args["limitFen"],
             "apr_bps": args["aprBps"],
             "opened_at": args["openedAt"],
-            "status": AGREEMENT_ACTIVE,
+            "status": AgreementStatus.ACTIVE,
             "last_reason_code": 0,
             "change_count": 0,
             "opened_block": record.block_number,
@@ -125,7 +119,7 @@ def apply_cycle_event(state: dict[str, Any] | None, record: EventRecord) -> dict
             "cycle_id": int(args["cycleId"]),
             "entries_root": args["entriesRoot"],
             "entry_count": int(args["entryCount"]),
-            "status": PROPOSED,
+            "status": CycleStatus.PROPOSED,
             "dispute_deadline": int(args["disputeDeadline"]),
             "total_due_fen": sum(amount for amount in args["netPositions"] if amount > 0),
             "funded_fen": 0,
@@ -148,14 +142,14 @@ def _apply_cycle_change(
 ) -> None:
     args = record.args
     if record.event == "CycleDisputed":
-        cycle["status"] = DISPUTED
+        cycle["status"] = CycleStatus.DISPUTED
         positions[int(args["partnerId"])]["disputed"] = True
     elif record.event == "DisputeResolved":
-        cycle["status"] = REJECTED if args["upheld"] else PROPOSED
+        cycle["status"] = CycleStatus.REJECTED if args["upheld"] else CycleStatus.PROPOSED
     elif record.event == "CycleFinalized":
-        cycle["status"] = FINALIZED
+        cycle["status"] = CycleStatus.FINALIZED
     elif record.event == "CycleFullyFunded":
-        cycle["status"] = FUNDED
+        cycle["status"] = CycleStatus.FUNDED
     elif record.event in ("CycleFunded", "CycleClaimed"):
         position = positions[int(args["partnerId"])]
         position["settled_fen"] = int(args["amount"])

@@ -25,11 +25,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Final, NotRequired, cast
 
 import solcx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, with_config
 from solcx.exceptions import SolcError
+from typing_extensions import TypedDict
 
 from node_api.kernel.errors import ConfigurationError, ContractBuildError
 
@@ -38,7 +39,96 @@ logger = logging.getLogger(__name__)
 NPM_TOOLS_MISSING: Final = "npm tools missing: run `make setup`"
 CONTRACTS_PREFIX: Final = "contracts/"
 
-COMPILER_SETTINGS: Final[dict[str, Any]] = {
+# The compiler's JSON, typed for what we read. `extra="allow"` keeps every other key and
+# the keys are declared in solc's (alphabetical) order, so the recorded input and the cached
+# artifacts round-trip byte for byte. (typing_extensions' TypedDict: pydantic needs it
+# before Python 3.12.)
+
+
+@with_config(ConfigDict(extra="allow"))
+class AbiParameter(TypedDict):
+    """One input, output or component of an ABI entry."""
+
+    components: NotRequired[list[AbiParameter]]
+    indexed: NotRequired[bool]
+    internalType: NotRequired[str]
+    name: str
+    type: str
+
+
+@with_config(ConfigDict(extra="allow"))
+class AbiEntry(TypedDict):
+    """One entry of a contract's ABI: a function, event, error or constructor."""
+
+    anonymous: NotRequired[bool]
+    inputs: NotRequired[list[AbiParameter]]
+    name: NotRequired[str]
+    outputs: NotRequired[list[AbiParameter]]
+    stateMutability: NotRequired[str]
+    type: str
+
+
+class SourceEntry(TypedDict):
+    """A source of the standard JSON input, by content."""
+
+    content: str
+
+
+@with_config(ConfigDict(extra="allow"))
+class CompilerSettings(TypedDict, total=False):
+    """The standard JSON input's `settings` (a published input may leave any out)."""
+
+    optimizer: dict[str, bool | int]
+    evmVersion: str
+    metadata: dict[str, str]
+    outputSelection: dict[str, dict[str, list[str]]]
+
+
+@with_config(ConfigDict(extra="allow"))
+class StandardJsonInput(TypedDict):
+    """solc's standard JSON input."""
+
+    language: str
+    sources: dict[str, SourceEntry]
+    settings: CompilerSettings
+
+
+class SolcBytecode(TypedDict, total=False):
+    """`evm.bytecode` / `evm.deployedBytecode` of one contract in solc's output."""
+
+    object: str
+    immutableReferences: dict[str, list[dict[str, int]]]
+
+
+class SolcEvm(TypedDict):
+    bytecode: SolcBytecode
+    deployedBytecode: SolcBytecode
+
+
+class SolcContract(TypedDict):
+    """One contract in solc's standard JSON output (the selected outputs)."""
+
+    abi: list[AbiEntry]
+    evm: SolcEvm
+    metadata: str
+
+
+class SolcSource(TypedDict, total=False):
+    """One source unit in solc's output: its id and, when selected, its AST."""
+
+    id: int
+    ast: object
+
+
+class SolcOutput(TypedDict, total=False):
+    """solc's standard JSON output: contracts by source unit, then by name."""
+
+    contracts: dict[str, dict[str, SolcContract]]
+    errors: list[dict[str, str]]
+    sources: dict[str, SolcSource]
+
+
+COMPILER_SETTINGS: Final[CompilerSettings] = {
     "optimizer": {"enabled": True, "runs": 200},
     "evmVersion": "cancun",
     "metadata": {"bytecodeHash": "ipfs"},
@@ -90,7 +180,7 @@ class ContractArtifact(BaseModel):
 
     name: str
     source_unit: str
-    abi: list[dict[str, Any]]
+    abi: list[AbiEntry]
     bytecode: str
     deployed_bytecode: str
     metadata: str
@@ -104,9 +194,9 @@ class CompiledContracts(BaseModel):
 
     input_hash: str
     compiler_version: str
-    settings: dict[str, Any]
+    settings: CompilerSettings
     source_hashes: dict[str, str]
-    standard_json_input: dict[str, Any]
+    standard_json_input: StandardJsonInput
     artifacts: dict[str, ContractArtifact]
 
     def artifact(self, name: str) -> ContractArtifact:
@@ -146,7 +236,11 @@ def compile_contracts(
     solc_version = get_solc_npm_version()
     sources = collect_sources(contracts_dir)
     settings = copy.deepcopy(COMPILER_SETTINGS)
-    standard_input = {"language": "Solidity", "sources": sources, "settings": settings}
+    standard_input: StandardJsonInput = {
+        "language": "Solidity",
+        "sources": sources,
+        "settings": settings,
+    }
     input_hash = compute_input_hash(standard_input, solc_version)
     cache_path = build_dir / f"{input_hash}.json"
     cached = _read_cache(cache_path)
@@ -166,7 +260,7 @@ def compile_contracts(
 
 
 def _build(
-    standard_input: dict[str, Any], input_hash: str, solc_binary: Path | None
+    standard_input: StandardJsonInput, input_hash: str, solc_binary: Path | None
 ) -> CompiledContracts:
     """Run the compiler on a self-contained input and collect the build record."""
     output = _run_compiler(standard_input, solc_binary=solc_binary)
@@ -193,7 +287,7 @@ def _build_lock(build_dir: Path) -> Iterator[None]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def compile_standard_input(standard_input: dict[str, Any]) -> dict[str, Any]:
+def compile_standard_input(standard_input: StandardJsonInput) -> SolcOutput:
     """Compile a published standard JSON input as is (the auditor's recompile).
 
     The input must be self-contained: the compiler may read no file, so a source
@@ -203,13 +297,13 @@ def compile_standard_input(standard_input: dict[str, Any]) -> dict[str, Any]:
     return _run_compiler(standard_input, solc_binary=None)
 
 
-def compute_input_hash(standard_input: dict[str, Any], solc_version: str) -> str:
+def compute_input_hash(standard_input: StandardJsonInput, solc_version: str) -> str:
     """sha256 of the canonical standard JSON input and the npm compiler version."""
     canonical = json.dumps(standard_input, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"{solc_version}\n{canonical}".encode()).hexdigest()
 
 
-def compute_source_hashes(sources: dict[str, dict[str, str]]) -> dict[str, str]:
+def compute_source_hashes(sources: dict[str, SourceEntry]) -> dict[str, str]:
     """sha256 (hex) of each source's content, by source unit name."""
     return {
         unit: hashlib.sha256(source["content"].encode("utf-8")).hexdigest()
@@ -256,7 +350,7 @@ def compute_source_unit_name(importer: str, import_path: str) -> str:
     return import_path
 
 
-def collect_sources(contracts_dir: Path) -> dict[str, dict[str, str]]:
+def collect_sources(contracts_dir: Path) -> dict[str, SourceEntry]:
     """Every .sol under `contracts_dir` plus, transitively, every file they import.
 
     An import that cannot be found is left out: the compiler then reports it with
@@ -272,7 +366,7 @@ def collect_sources(contracts_dir: Path) -> dict[str, dict[str, str]]:
     ]
     if not pending:
         raise ContractBuildError(f"no Solidity sources under {contracts_dir}")
-    sources: dict[str, dict[str, str]] = {}
+    sources: dict[str, SourceEntry] = {}
     while pending:
         unit = pending.pop()
         if unit in sources:
@@ -304,7 +398,7 @@ def _locate_source(unit: str, contracts_dir: Path) -> Path | None:
     return candidate
 
 
-def _run_compiler(standard_input: dict[str, Any], *, solc_binary: Path | None) -> dict[str, Any]:
+def _run_compiler(standard_input: StandardJsonInput, *, solc_binary: Path | None) -> SolcOutput:
     """One compiler run through py-solc-x; compiler errors become ContractBuildError.
 
     The base path is an empty folder and nothing else is allowed, so the compiler
@@ -314,8 +408,11 @@ def _run_compiler(standard_input: dict[str, Any], *, solc_binary: Path | None) -
         raise ConfigurationError("node is missing: install Node.js 20 and run `make setup`")
     with tempfile.TemporaryDirectory(prefix="creditnet-solc-") as empty_dir:
         try:
-            output: dict[str, Any] = solcx.compile_standard(
-                standard_input, base_path=empty_dir, solc_binary=solc_binary or SHIM_PATH
+            output = cast(
+                SolcOutput,
+                solcx.compile_standard(
+                    dict(standard_input), base_path=empty_dir, solc_binary=solc_binary or SHIM_PATH
+                ),
             )
         except SolcError as error:
             raise ContractBuildError(format_compiler_errors(error)) from None
@@ -343,7 +440,7 @@ def format_compiler_errors(error: SolcError) -> str:
     return "\n".join(lines)
 
 
-def extract_artifacts(output: dict[str, Any]) -> dict[str, ContractArtifact]:
+def extract_artifacts(output: SolcOutput) -> dict[str, ContractArtifact]:
     """The artifacts of the contracts declared under contracts/, by contract name."""
     artifacts: dict[str, ContractArtifact] = {}
     for unit, contracts in sorted(output.get("contracts", {}).items()):

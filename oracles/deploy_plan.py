@@ -10,20 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from web3 import Web3
-
+from node_api.kernel.chain import AccessRole, ContractName
 from oracles.deploy import ArgsFn, DeployContext, DeployStep, PlanItem, PostDeployCall
-
-SETTLEMENT_TOKEN: Final = "SettlementToken"
-ORACLE_QUORUM: Final = "OracleQuorum"
-CREDIT_REGISTRY: Final = "CreditRegistry"
-CLEARING_HOUSE: Final = "ClearingHouse"
-
-RELAYER_ROLE: Final = bytes(Web3.keccak(text="RELAYER_ROLE"))
-PAUSER_ROLE: Final = bytes(Web3.keccak(text="PAUSER_ROLE"))
-CONSUMER_ROLE: Final = bytes(Web3.keccak(text="CONSUMER_ROLE"))
-MINTER_ROLE: Final = bytes(Web3.keccak(text="MINTER_ROLE"))
-DEFAULT_ADMIN_ROLE: Final = bytes(32)
 
 
 def _token_args(addresses: dict[str, str], context: DeployContext) -> list[Any]:
@@ -38,15 +26,15 @@ def _quorum_args(addresses: dict[str, str], context: DeployContext) -> list[Any]
 
 def _registry_args(addresses: dict[str, str], context: DeployContext) -> list[Any]:
     """CreditRegistry(admin, quorum)."""
-    return [context.admin, addresses[ORACLE_QUORUM]]
+    return [context.admin, addresses[ContractName.ORACLE_QUORUM]]
 
 
 def _clearing_house_args(addresses: dict[str, str], context: DeployContext) -> list[Any]:
     """ClearingHouse(admin, quorum, token, disputeWindowSeconds)."""
     return [
         context.admin,
-        addresses[ORACLE_QUORUM],
-        addresses[SETTLEMENT_TOKEN],
+        addresses[ContractName.ORACLE_QUORUM],
+        addresses[ContractName.SETTLEMENT_TOKEN],
         context.dispute_window_s,
     ]
 
@@ -79,16 +67,36 @@ def _grant_to_contract(role: bytes, contract: str) -> ArgsFn:
 
 
 DEFAULT_PLAN: Final[tuple[PlanItem, ...]] = (
-    DeployStep(SETTLEMENT_TOKEN, _token_args),
-    DeployStep(ORACLE_QUORUM, _quorum_args),
-    DeployStep(CREDIT_REGISTRY, _registry_args),
-    DeployStep(CLEARING_HOUSE, _clearing_house_args),
-    PostDeployCall(CREDIT_REGISTRY, "grantRole", _grant_to_relayer(RELAYER_ROLE)),
-    PostDeployCall(CLEARING_HOUSE, "grantRole", _grant_to_relayer(RELAYER_ROLE)),
-    PostDeployCall(ORACLE_QUORUM, "grantRole", _grant_to_contract(CONSUMER_ROLE, CLEARING_HOUSE)),
-    PostDeployCall(ORACLE_QUORUM, "grantRole", _grant_to_contract(CONSUMER_ROLE, CREDIT_REGISTRY)),
-    PostDeployCall(SETTLEMENT_TOKEN, "grantRole", _grant_to_admin(PAUSER_ROLE)),
-    PostDeployCall(ORACLE_QUORUM, "grantRole", _grant_to_admin(PAUSER_ROLE)),
-    PostDeployCall(CREDIT_REGISTRY, "grantRole", _grant_to_admin(PAUSER_ROLE)),
-    PostDeployCall(CLEARING_HOUSE, "grantRole", _grant_to_admin(PAUSER_ROLE)),
+    DeployStep(ContractName.SETTLEMENT_TOKEN, _token_args),
+    DeployStep(ContractName.ORACLE_QUORUM, _quorum_args),
+    DeployStep(ContractName.CREDIT_REGISTRY, _registry_args),
+    DeployStep(ContractName.CLEARING_HOUSE, _clearing_house_args),
+    PostDeployCall(
+        ContractName.CREDIT_REGISTRY, "grantRole", _grant_to_relayer(AccessRole.RELAYER_ROLE.hash)
+    ),
+    PostDeployCall(
+        ContractName.CLEARING_HOUSE, "grantRole", _grant_to_relayer(AccessRole.RELAYER_ROLE.hash)
+    ),
+    PostDeployCall(
+        ContractName.ORACLE_QUORUM,
+        "grantRole",
+        _grant_to_contract(AccessRole.CONSUMER_ROLE.hash, ContractName.CLEARING_HOUSE),
+    ),
+    PostDeployCall(
+        ContractName.ORACLE_QUORUM,
+        "grantRole",
+        _grant_to_contract(AccessRole.CONSUMER_ROLE.hash, ContractName.CREDIT_REGISTRY),
+    ),
+    PostDeployCall(
+        ContractName.SETTLEMENT_TOKEN, "grantRole", _grant_to_admin(AccessRole.PAUSER_ROLE.hash)
+    ),
+    PostDeployCall(
+        ContractName.ORACLE_QUORUM, "grantRole", _grant_to_admin(AccessRole.PAUSER_ROLE.hash)
+    ),
+    PostDeployCall(
+        ContractName.CREDIT_REGISTRY, "grantRole", _grant_to_admin(AccessRole.PAUSER_ROLE.hash)
+    ),
+    PostDeployCall(
+        ContractName.CLEARING_HOUSE, "grantRole", _grant_to_admin(AccessRole.PAUSER_ROLE.hash)
+    ),
 )

@@ -20,22 +20,22 @@ from node_api.kernel.db import Database
 from node_api.kernel.outbox import get_utc_now
 from oracles.chain_mirror import EventRecord, fold_subject, get_subject_key, get_subject_type
 from oracles.tables import (
-    AGREEMENT_TABLE,
     BLOCK_TABLE,
+    CHAIN_AGREEMENT_TABLE,
+    CHAIN_CYCLE_TABLE,
+    CHAIN_LINE_STATE_TABLE,
+    CHAIN_PARTNER_TABLE,
+    CHAIN_POSITION_TABLE,
     CHECKPOINT_TABLE,
-    CYCLE_TABLE,
     EVENT_TABLE,
-    LINE_STATE_TABLE,
-    PARTNER_TABLE,
-    POSITION_TABLE,
 )
 
 IN_CHUNK: Final = 500
 MIRROR_TABLES: Final = {
-    "agreement": (AGREEMENT_TABLE, AGREEMENT_TABLE.c.agreement_id),
-    "cycle": (CYCLE_TABLE, CYCLE_TABLE.c.cycle_id),
-    "partner": (PARTNER_TABLE, PARTNER_TABLE.c.partner_id),
-    "line_state": (LINE_STATE_TABLE, LINE_STATE_TABLE.c.cycle_id),
+    "agreement": (CHAIN_AGREEMENT_TABLE, CHAIN_AGREEMENT_TABLE.c.agreement_id),
+    "cycle": (CHAIN_CYCLE_TABLE, CHAIN_CYCLE_TABLE.c.cycle_id),
+    "partner": (CHAIN_PARTNER_TABLE, CHAIN_PARTNER_TABLE.c.partner_id),
+    "line_state": (CHAIN_LINE_STATE_TABLE, CHAIN_LINE_STATE_TABLE.c.cycle_id),
 }
 
 
@@ -244,7 +244,9 @@ def _load_states(conn: sa.Connection, subjects: Sequence[str]) -> dict[str, dict
     for subject, state in list(states.items()):
         if get_subject_type(subject) == "cycle":
             positions = conn.execute(
-                sa.select(POSITION_TABLE).where(POSITION_TABLE.c.cycle_id == state["cycle_id"])
+                sa.select(CHAIN_POSITION_TABLE).where(
+                    CHAIN_POSITION_TABLE.c.cycle_id == state["cycle_id"]
+                )
             ).mappings()
             states[subject] = {
                 "cycle": state,
@@ -273,8 +275,12 @@ def _write_states(conn: sa.Connection, states: dict[str, dict[str, Any] | None])
         for chunk in _chunks(keys):
             conn.execute(sa.delete(table).where(key_column.in_(chunk)))
             if subject_type == "cycle":
-                conn.execute(sa.delete(POSITION_TABLE).where(POSITION_TABLE.c.cycle_id.in_(chunk)))
+                conn.execute(
+                    sa.delete(CHAIN_POSITION_TABLE).where(
+                        CHAIN_POSITION_TABLE.c.cycle_id.in_(chunk)
+                    )
+                )
         if rows_by_type[subject_type]:
             conn.execute(sa.insert(table), rows_by_type[subject_type])
     if positions:
-        conn.execute(sa.insert(POSITION_TABLE), positions)
+        conn.execute(sa.insert(CHAIN_POSITION_TABLE), positions)

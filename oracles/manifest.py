@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from eth_typing import ChecksumAddress
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
 from node_api.kernel.errors import ConfigurationError
-from oracles.compiler import CompiledContracts
+from oracles.compiler import CompiledContracts, CompilerSettings
 
 
 class DeployedContract(BaseModel):
@@ -59,7 +58,7 @@ class Manifest(BaseModel):
     contracts: dict[str, DeployedContract]
     post_deploy_calls: list[PostDeployRecord] = []
     compiler_version: str
-    settings: dict[str, Any]
+    settings: CompilerSettings
     source_hashes: dict[str, str]
     deployer: str
     created_at_block: int

@@ -12,28 +12,35 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
+from node_api.kernel.chain import ContractName, CycleStatus
 from node_api.kernel.errors import ConfigurationError
 from node_api.kernel.outbox import OutboxKind
-from oracles.abi_codec import ContractCodec, encode_static_tuple_array
+from node_api.kernel.outbox_table import (
+    AgreementChangePayload,
+    AgreementOpenPayload,
+    CycleClaimPayload,
+    CycleFinalizePayload,
+    CycleProposePayload,
+    LineStatePayload,
+    OutboxPayload,
+    PartnerRegisterPayload,
+)
+from oracles.abi_codec import (
+    ContractCodec,
+    ErrorArgs,
+    encode_static_tuple_array,
+    get_int_arg,
+)
 
-CREDIT_REGISTRY: Final = "CreditRegistry"
-CLEARING_HOUSE: Final = "ClearingHouse"
 AGREEMENT_BATCH_MAX: Final = 200
 COMMITMENT_TYPES: Final = ["bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "uint64"]
 ZERO_HASH: Final = "0x" + "00" * 32
 RETRY_NOT_YET_S: Final = 60.0
-
-# Cycle status values of the ClearingHouse.
-CYCLE_PROPOSED: Final = 1
-CYCLE_DISPUTED: Final = 2
-CYCLE_FINALIZED: Final = 3
-CYCLE_FUNDED: Final = 4
-CYCLE_REJECTED: Final = 5
 
 
 class Landing(StrEnum):
@@ -58,12 +65,12 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def compute_agreement_commitment(payload: dict[str, Any]) -> str:
+def compute_agreement_commitment(payload: AgreementOpenPayload) -> str:
     """The registry's commitment of an opening: keccak256(abi.encode(the seven fields))."""
     return _hex(keccak(abi_encode(COMMITMENT_TYPES, _agreement_tuple(payload))))
 
 
-def _agreement_tuple(payload: dict[str, Any]) -> list[Any]:
+def _agreement_tuple(payload: AgreementOpenPayload) -> list[bytes | int]:
     return [
         _b32(payload["agreement_id"]),
         _b32(payload["borrower_ref"]),
@@ -75,8 +82,11 @@ def _agreement_tuple(payload: dict[str, Any]) -> list[Any]:
     ]
 
 
-class RelayKind(ABC):
-    """One outbox kind's way to the chain."""
+P = TypeVar("P", bound=OutboxPayload)
+
+
+class RelayKind(ABC, Generic[P]):
+    """One outbox kind's way to the chain, over the stored payload type `P` of the kind."""
 
     kind: OutboxKind
     contract: str
@@ -86,56 +96,54 @@ class RelayKind(ABC):
     depends_on: tuple[OutboxKind, ...] = ()
     """Items of this kind wait for earlier unfinished items of these kinds."""
 
-    def get_batch_group(self, payload: dict[str, Any]) -> str:
+    def get_batch_group(self, payload: P) -> str:
         """Items of one transaction share this value (one contract function each)."""
         return ""
 
     @abstractmethod
-    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+    def encode(self, codec: ContractCodec, payloads: Sequence[P]) -> bytes:
         """Calldata of one transaction carrying `payloads`."""
 
     @abstractmethod
-    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+    def get_gas_limit(self, payloads: Sequence[P]) -> int:
         """An explicit gas limit (no estimate round trip); unused gas is not charged."""
 
     @abstractmethod
-    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+    def encode_view(self, codec: ContractCodec, payload: P) -> bytes:
         """Calldata of the view that shows the item's on-chain state."""
 
     @abstractmethod
-    def classify(
-        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
-    ) -> LandingCheck:
+    def classify(self, codec: ContractCodec, payload: P, output: bytes) -> LandingCheck:
         """Whether the item already landed, from the view's output."""
 
     def get_retry_delay_s(
-        self, error_name: str, args: dict[str, Any], chain_time_s: int
+        self, error_name: str, args: ErrorArgs, chain_time_s: int
     ) -> float | None:
         """Seconds to wait before retrying after this revert, or None to park the item.
         `chain_time_s` is the latest block's timestamp (contracts judge time by it)."""
         return None
 
 
-class AgreementOpenKind(RelayKind):
+class AgreementOpenKind(RelayKind[AgreementOpenPayload]):
     kind = OutboxKind.AGREEMENT_OPEN
-    contract = CREDIT_REGISTRY
+    contract = ContractName.CREDIT_REGISTRY
     batch_size_max = AGREEMENT_BATCH_MAX
 
-    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+    def encode(self, codec: ContractCodec, payloads: Sequence[AgreementOpenPayload]) -> bytes:
         rows = [_agreement_tuple(payload) for payload in payloads]
         function = codec.function("openAgreements")
         if function.input_types != (f"({','.join(COMMITMENT_TYPES)})[]",):
             raise ConfigurationError("openAgreements no longer takes AgreementInput[]")
         return function.selector + encode_static_tuple_array(COMMITMENT_TYPES, rows)
 
-    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+    def get_gas_limit(self, payloads: Sequence[AgreementOpenPayload]) -> int:
         return 60_000 + 75_000 * len(payloads)
 
-    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+    def encode_view(self, codec: ContractCodec, payload: AgreementOpenPayload) -> bytes:
         return codec.function("getAgreement").encode([_b32(payload["agreement_id"])])
 
     def classify(
-        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+        self, codec: ContractCodec, payload: AgreementOpenPayload, output: bytes
     ) -> LandingCheck:
         _record, commitment = codec.function("getAgreement").decode_output(output)
         stored = _hex(commitment)
@@ -150,19 +158,19 @@ class AgreementOpenKind(RelayKind):
         )
 
 
-class AgreementChangeKind(RelayKind):
+class AgreementChangeKind(RelayKind[AgreementChangePayload]):
     """Limit amendments and status changes, batched per function, strictly in order."""
 
     kind = OutboxKind.AGREEMENT_CHANGE
-    contract = CREDIT_REGISTRY
+    contract = ContractName.CREDIT_REGISTRY
     batch_size_max = AGREEMENT_BATCH_MAX
     strict_order = True
     depends_on = (OutboxKind.AGREEMENT_OPEN,)
 
-    def get_batch_group(self, payload: dict[str, Any]) -> str:
+    def get_batch_group(self, payload: AgreementChangePayload) -> str:
         return str(payload["change"])
 
-    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+    def encode(self, codec: ContractCodec, payloads: Sequence[AgreementChangePayload]) -> bytes:
         if payloads[0]["change"] == "limit":
             amendments = [
                 (_b32(p["agreement_id"]), p["new_limit_fen"], p["reason_code"]) for p in payloads
@@ -171,14 +179,14 @@ class AgreementChangeKind(RelayKind):
         changes = [(_b32(p["agreement_id"]), p["new_status"], p["reason_code"]) for p in payloads]
         return codec.function("setStatuses").encode([changes])
 
-    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+    def get_gas_limit(self, payloads: Sequence[AgreementChangePayload]) -> int:
         return 60_000 + 30_000 * len(payloads)
 
-    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+    def encode_view(self, codec: ContractCodec, payload: AgreementChangePayload) -> bytes:
         return codec.function("getAgreement").encode([_b32(payload["agreement_id"])])
 
     def classify(
-        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+        self, codec: ContractCodec, payload: AgreementChangePayload, output: bytes
     ) -> LandingCheck:
         record, _commitment = codec.function("getAgreement").decode_output(output)
         change_count = int(record[6])
@@ -187,23 +195,23 @@ class AgreementChangeKind(RelayKind):
         return LandingCheck(Landing.ABSENT)
 
 
-class LineStateKind(RelayKind):
+class LineStateKind(RelayKind[LineStatePayload]):
     kind = OutboxKind.LINE_STATE
-    contract = CREDIT_REGISTRY
+    contract = ContractName.CREDIT_REGISTRY
 
-    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+    def encode(self, codec: ContractCodec, payloads: Sequence[LineStatePayload]) -> bytes:
         (p,) = payloads
         args = [p["cycle_id"], _b32(p["root"]), p["leaf_count"], p["total_outstanding_fen"]]
         return codec.function("commitLineState").encode(args)
 
-    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+    def get_gas_limit(self, payloads: Sequence[LineStatePayload]) -> int:
         return 150_000
 
-    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+    def encode_view(self, codec: ContractCodec, payload: LineStatePayload) -> bytes:
         return codec.function("getLineState").encode([payload["cycle_id"]])
 
     def classify(
-        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+        self, codec: ContractCodec, payload: LineStatePayload, output: bytes
     ) -> LandingCheck:
         root, count, total = codec.function("getLineState").decode_output(output)
         if _hex(root) == ZERO_HASH:
@@ -217,22 +225,22 @@ class LineStateKind(RelayKind):
         )
 
 
-class PartnerRegisterKind(RelayKind):
+class PartnerRegisterKind(RelayKind[PartnerRegisterPayload]):
     kind = OutboxKind.PARTNER_REGISTER
-    contract = CLEARING_HOUSE
+    contract = ContractName.CLEARING_HOUSE
 
-    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+    def encode(self, codec: ContractCodec, payloads: Sequence[PartnerRegisterPayload]) -> bytes:
         (p,) = payloads
         return codec.function("registerPartner").encode([p["partner_id"], p["role"], p["payout"]])
 
-    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+    def get_gas_limit(self, payloads: Sequence[PartnerRegisterPayload]) -> int:
         return 150_000
 
-    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+    def encode_view(self, codec: ContractCodec, payload: PartnerRegisterPayload) -> bytes:
         return codec.function("getPartner").encode([payload["partner_id"]])
 
     def classify(
-        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+        self, codec: ContractCodec, payload: PartnerRegisterPayload, output: bytes
     ) -> LandingCheck:
         ((payout, role, _active, registered),) = codec.function("getPartner").decode_output(output)
         if not registered:
@@ -245,13 +253,13 @@ class PartnerRegisterKind(RelayKind):
         )
 
 
-class CycleProposeKind(RelayKind):
+class CycleProposeKind(RelayKind[CycleProposePayload]):
     kind = OutboxKind.CYCLE_PROPOSE
-    contract = CLEARING_HOUSE
+    contract = ContractName.CLEARING_HOUSE
     strict_order = True
     depends_on = (OutboxKind.PARTNER_REGISTER,)
 
-    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+    def encode(self, codec: ContractCodec, payloads: Sequence[CycleProposePayload]) -> bytes:
         (p,) = payloads
         return codec.function("proposeCycle").encode(
             [
@@ -264,15 +272,15 @@ class CycleProposeKind(RelayKind):
             ]
         )
 
-    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+    def get_gas_limit(self, payloads: Sequence[CycleProposePayload]) -> int:
         (p,) = payloads
         return 250_000 + 40_000 * len(p["partner_ids"]) + 10_000 * len(p["signatures"])
 
-    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+    def encode_view(self, codec: ContractCodec, payload: CycleProposePayload) -> bytes:
         return codec.function("getCycle").encode([payload["cycle_id"]])
 
     def classify(
-        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+        self, codec: ContractCodec, payload: CycleProposePayload, output: bytes
     ) -> LandingCheck:
         (cycle,) = codec.function("getCycle").decode_output(output)
         if int(cycle[1]) == 0:
@@ -285,73 +293,73 @@ class CycleProposeKind(RelayKind):
         )
 
 
-class CycleFinalizeKind(RelayKind):
+class CycleFinalizeKind(RelayKind[CycleFinalizePayload]):
     kind = OutboxKind.CYCLE_FINALIZE
-    contract = CLEARING_HOUSE
+    contract = ContractName.CLEARING_HOUSE
     depends_on = (OutboxKind.CYCLE_PROPOSE,)
 
-    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+    def encode(self, codec: ContractCodec, payloads: Sequence[CycleFinalizePayload]) -> bytes:
         (p,) = payloads
         return codec.function("finalize").encode([p["cycle_id"]])
 
-    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+    def get_gas_limit(self, payloads: Sequence[CycleFinalizePayload]) -> int:
         return 150_000
 
-    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+    def encode_view(self, codec: ContractCodec, payload: CycleFinalizePayload) -> bytes:
         return codec.function("getCycle").encode([payload["cycle_id"]])
 
     def classify(
-        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+        self, codec: ContractCodec, payload: CycleFinalizePayload, output: bytes
     ) -> LandingCheck:
         (cycle,) = codec.function("getCycle").decode_output(output)
         status = int(cycle[1])
-        if status in (CYCLE_FINALIZED, CYCLE_FUNDED):
+        if status in (CycleStatus.FINALIZED, CycleStatus.FUNDED):
             return LandingCheck(Landing.SAME)
-        if status == CYCLE_REJECTED:
+        if status == CycleStatus.REJECTED:
             return LandingCheck(Landing.CONFLICT, f"cycle {payload['cycle_id']} was rejected")
         return LandingCheck(Landing.ABSENT)
 
     def get_retry_delay_s(
-        self, error_name: str, args: dict[str, Any], chain_time_s: int
+        self, error_name: str, args: ErrorArgs, chain_time_s: int
     ) -> float | None:
         if error_name == "DisputeWindowOpen":
-            return max(1.0, float(args["disputeDeadline"]) - chain_time_s)
-        if error_name == "UnexpectedCycleStatus" and args.get("status") == CYCLE_DISPUTED:
+            return max(1.0, float(get_int_arg(args, "disputeDeadline")) - chain_time_s)
+        if error_name == "UnexpectedCycleStatus" and args.get("status") == CycleStatus.DISPUTED:
             return RETRY_NOT_YET_S
         return None
 
 
-class CycleClaimKind(RelayKind):
+class CycleClaimKind(RelayKind[CycleClaimPayload]):
     kind = OutboxKind.CYCLE_CLAIM
-    contract = CLEARING_HOUSE
+    contract = ContractName.CLEARING_HOUSE
     depends_on = (OutboxKind.CYCLE_FINALIZE,)
 
-    def encode(self, codec: ContractCodec, payloads: Sequence[dict[str, Any]]) -> bytes:
+    def encode(self, codec: ContractCodec, payloads: Sequence[CycleClaimPayload]) -> bytes:
         (p,) = payloads
         return codec.function("claim").encode([p["cycle_id"], p["partner_id"]])
 
-    def get_gas_limit(self, payloads: Sequence[dict[str, Any]]) -> int:
+    def get_gas_limit(self, payloads: Sequence[CycleClaimPayload]) -> int:
         return 200_000
 
-    def encode_view(self, codec: ContractCodec, payload: dict[str, Any]) -> bytes:
+    def encode_view(self, codec: ContractCodec, payload: CycleClaimPayload) -> bytes:
         return codec.function("getPosition").encode([payload["cycle_id"], payload["partner_id"]])
 
     def classify(
-        self, codec: ContractCodec, payload: dict[str, Any], output: bytes
+        self, codec: ContractCodec, payload: CycleClaimPayload, output: bytes
     ) -> LandingCheck:
         _net, _listed, _disputed, settled = codec.function("getPosition").decode_output(output)
         return LandingCheck(Landing.SAME if settled else Landing.ABSENT)
 
     def get_retry_delay_s(
-        self, error_name: str, args: dict[str, Any], chain_time_s: int
+        self, error_name: str, args: ErrorArgs, chain_time_s: int
     ) -> float | None:
-        waiting = (CYCLE_PROPOSED, CYCLE_DISPUTED, CYCLE_FINALIZED)
+        waiting = (CycleStatus.PROPOSED, CycleStatus.DISPUTED, CycleStatus.FINALIZED)
         if error_name == "UnexpectedCycleStatus" and args.get("status") in waiting:
             return RETRY_NOT_YET_S
         return None
 
 
-KIND_FACTORIES: Final[tuple[Callable[[], RelayKind], ...]] = (
+KIND_FACTORIES: Final[tuple[Callable[[], RelayKind[Any]], ...]] = (
     PartnerRegisterKind,
     AgreementOpenKind,
     AgreementChangeKind,
@@ -362,7 +370,7 @@ KIND_FACTORIES: Final[tuple[Callable[[], RelayKind], ...]] = (
 )
 
 
-def build_relay_kinds() -> dict[str, RelayKind]:
+def build_relay_kinds() -> dict[str, RelayKind[Any]]:
     """Every kind, in the order the relayer serves them (dependencies first)."""
     kinds = [factory() for factory in KIND_FACTORIES]
     return {relay_kind.kind.value: relay_kind for relay_kind in kinds}

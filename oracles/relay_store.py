@@ -16,9 +16,9 @@ import sqlalchemy as sa
 
 from node_api.kernel.db import Database
 from node_api.kernel.outbox import get_utc_now
-from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
+from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxPayload, OutboxStatus
 from oracles.tables import OPEN_SUBMISSION_STATUSES, SUBMISSION_TABLE, SubmissionStatus
-from oracles.tx_sender import SignedTx
+from oracles.tx_sender import RpcReceipt, SignedTx
 
 OUTBOX: Final = OUTBOX_TABLE
 SUBMISSION: Final = SUBMISSION_TABLE
@@ -33,7 +33,7 @@ class QueuedItem:
     id: int
     kind: str
     business_key: str
-    payload: dict[str, Any]
+    payload: OutboxPayload
     attempts: int
 
 
@@ -181,7 +181,7 @@ class RelayStore:
                 )
             )
 
-    def record_confirmed(self, receipts: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def record_confirmed(self, receipts: Sequence[tuple[str, RpcReceipt]]) -> None:
         """Successful receipts (tx hash, receipt): submissions and items confirmed."""
         if not receipts:
             return

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from node_api.kernel.db import Database
-from oracles.abi_codec import DeployedContracts, describe_error
+from oracles.abi_codec import DeployedContracts, ErrorArgs, describe_error
 from oracles.relay_kinds import Landing, LandingCheck, RelayKind, build_relay_kinds
 from oracles.relay_store import Intent, OpenSubmission, Outcome, QueuedItem, RelayStore
 from oracles.tables import SubmissionStatus
-from oracles.tx_sender import BroadcastOutcome, RpcFailure, TxSender
+from oracles.tx_sender import BroadcastOutcome, RpcFailure, RpcReceipt, TxSender
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Relayer:
         self.sender = sender
         self.contracts = contracts
         self.config = config or RelayerConfig()
-        self.kinds: dict[str, RelayKind] = build_relay_kinds()
+        self.kinds: dict[str, RelayKind[Any]] = build_relay_kinds()
         self._hook = hook or (lambda _point: None)
         self._nonce_synced = False
         self._last_broadcast: dict[str, float] = {}
@@ -110,7 +110,7 @@ class Relayer:
         head = self.sender.fetch_block_number()
         missing = [s for s, receipt in zip(submissions, receipts, strict=True) if receipt is None]
         progressed = self._rebroadcast_missing(missing) if missing else False
-        final_ok: list[tuple[str, dict[str, Any]]] = []
+        final_ok: list[tuple[str, RpcReceipt]] = []
         final_reverted: list[OpenSubmission] = []
         for submission, receipt in zip(submissions, receipts, strict=True):
             if receipt is None:
@@ -203,7 +203,7 @@ class Relayer:
         )
 
     def _check_landing(
-        self, relay_kind: RelayKind, items: Sequence[QueuedItem]
+        self, relay_kind: RelayKind[Any], items: Sequence[QueuedItem]
     ) -> list[LandingCheck]:
         contract = self.contracts.get(relay_kind.contract)
         calls = [
@@ -218,7 +218,7 @@ class Relayer:
         return checks
 
     def _diagnose(
-        self, relay_kind: RelayKind, items: Sequence[QueuedItem], outcome: Outcome
+        self, relay_kind: RelayKind[Any], items: Sequence[QueuedItem], outcome: Outcome
     ) -> None:
         """Bisect reverted items with eth_call: poison items are parked (or delayed when the
         revert means "not yet"); the others go back to the queue."""
@@ -246,8 +246,8 @@ class Relayer:
                 outcome.parked[item.id] = f"reverted: {description}"
 
     def _find_failures(
-        self, relay_kind: RelayKind, items: list[QueuedItem]
-    ) -> dict[int, tuple[str, dict[str, Any], str]]:
+        self, relay_kind: RelayKind[Any], items: list[QueuedItem]
+    ) -> dict[int, tuple[str, ErrorArgs, str]]:
         if not items:
             return {}
         contract = self.contracts.get(relay_kind.contract)
@@ -272,7 +272,7 @@ class Relayer:
         open_submissions = self.store.fetch_open_submissions()
         free = self.config.inflight_max - len(open_submissions)
         busy_kinds = {s.kind for s in open_submissions}
-        planned: list[tuple[RelayKind, list[QueuedItem]]] = []
+        planned: list[tuple[RelayKind[Any], list[QueuedItem]]] = []
         for relay_kind in self.kinds.values():
             if free <= 0:
                 break
@@ -287,7 +287,7 @@ class Relayer:
         self._send(planned)
         return True
 
-    def _take_batches(self, relay_kind: RelayKind, slots: int) -> list[list[QueuedItem]]:
+    def _take_batches(self, relay_kind: RelayKind[Any], slots: int) -> list[list[QueuedItem]]:
         size = max(1, min(relay_kind.batch_size_max, self.config.batch_size_max))
         barrier = self.store.fetch_barrier_id([kind.value for kind in relay_kind.depends_on])
         items = self.store.fetch_pending(relay_kind.kind.value, size * slots, barrier)
@@ -306,7 +306,7 @@ class Relayer:
             batches[-1].append(item)
         return batches
 
-    def _send(self, planned: Sequence[tuple[RelayKind, list[QueuedItem]]]) -> None:
+    def _send(self, planned: Sequence[tuple[RelayKind[Any], list[QueuedItem]]]) -> None:
         fees = self.sender.fetch_fees()
         intents = []
         for relay_kind, batch in planned:

@@ -49,16 +49,12 @@ class ReportRefusedError(CreditNetError):
     """A signer refused to sign: the report does not match its own view of the books."""
 
     code = "report_refused"
-    status = 409
-    title = "Report refused"
 
 
 class QuorumNotReachedError(CreditNetError):
     """Fewer signers than the threshold signed a report."""
 
     code = "quorum_not_reached"
-    status = 409
-    title = "Quorum not reached"
 
 
 class SignerUnavailableError(ChainError):

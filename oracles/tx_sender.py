@@ -16,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypedDict, cast
 
 import orjson
 import requests
@@ -54,6 +54,15 @@ class RpcFailure:
     @property
     def is_revert(self) -> bool:
         return self.code == REVERT_ERROR_CODE or "revert" in self.message.lower()
+
+
+class RpcReceipt(TypedDict):
+    """The fields of an `eth_getTransactionReceipt` result the oracles read (hex quantities)."""
+
+    blockNumber: str
+    blockHash: str
+    status: str
+    gasUsed: str
 
 
 def _parse_error_data(data: Any) -> bytes:
@@ -281,10 +290,12 @@ class TxSender:
         results = self.rpc.batch([("eth_sendRawTransaction", [raw]) for raw in raw_txs])
         return [classify_broadcast(result) for result in results]
 
-    def fetch_receipts(self, tx_hashes: Sequence[str]) -> list[dict[str, Any] | None]:
+    def fetch_receipts(self, tx_hashes: Sequence[str]) -> list[RpcReceipt | None]:
         """Receipts in order (None while not mined)."""
         results = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
-        return [result if isinstance(result, dict) else None for result in results]
+        return [
+            cast(RpcReceipt, result) if isinstance(result, dict) else None for result in results
+        ]
 
     def fetch_known(self, tx_hashes: Sequence[str]) -> list[bool]:
         """Whether the node knows each transaction (mined or in its pool)."""

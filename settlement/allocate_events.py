@@ -45,15 +45,17 @@ from dataclasses import dataclass
 from datetime import date
 
 from node_api.kernel.errors import ConflictError
-from node_api.kernel.money import div_floor
-from node_api.lending.core.entries import BatchKind
-from node_api.lending.core.entries import EventKind as LedgerEventKind
-from node_api.lending.eod.books import EodStep
-from node_api.lending.eod.step_charge_off import CHARGE_OFF_EVENT
-from node_api.lending.interest import InterestMethod
+from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, div_floor
+from node_api.ledger.settlement_events import (
+    CHARGE_OFF_EVENT,
+    BatchKind,
+    EodStep,
+    InterestMethod,
+    ProductKey,
+    eod_batch_kind,
+)
+from node_api.ledger.settlement_events import EventKind as LedgerEventKind
 from settlement.allocation import (
-    BPS,
-    PPM,
     AllocationLine,
     EventKind,
     GuaranteeTerms,
@@ -63,16 +65,13 @@ from settlement.allocation import (
 )
 from settlement.entries import EntryKind, SettlementEntry
 
-ProductKey = tuple[str, int]
-"""(product code, version)."""
-
 _PRINCIPAL_KIND_BY_BATCH: dict[str, EntryKind] = {
     BatchKind.PURCHASE: EntryKind.PRINCIPAL_FUNDED,
     BatchKind.CASH_DRAWDOWN: EntryKind.PRINCIPAL_FUNDED,
     BatchKind.REPAYMENT: EntryKind.PRINCIPAL_REPAID,
     BatchKind.REPAYMENT_REVERSAL: EntryKind.PRINCIPAL_REPAID,
     BatchKind.PURCHASE_REFUND: EntryKind.REFUND,
-    f"eod_{EodStep.CHARGE_OFF}": EntryKind.CHARGE_OFF,
+    eod_batch_kind(EodStep.CHARGE_OFF): EntryKind.CHARGE_OFF,
 }
 
 
@@ -148,8 +147,8 @@ def compute_principal_days(amount_fen: int, method: InterestMethod, rate: int, b
     funder at any positive rate keeps all the interest collected on its share.
     """
     if method is InterestMethod.DAILY_PPM and rate > 0:
-        return div_floor(amount_fen * PPM, rate)
-    return div_floor(amount_fen * BPS * basis, max(rate, 1))
+        return div_floor(amount_fen * PPM_DENOMINATOR, rate)
+    return div_floor(amount_fen * BPS_DENOMINATOR * basis, max(rate, 1))
 
 
 def split_by_weight(

@@ -52,11 +52,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from node_api.kernel.errors import CreditNetValueError
-from node_api.kernel.money import div_floor, div_half_even
+from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, div_floor, div_half_even
 from settlement.entries import EntryKind, SettlementEntry
 
-PPM = 1_000_000
-BPS = 10_000
 _PARTNER_ID_MAX = 2**32 - 1
 
 
@@ -113,25 +111,25 @@ class PartyTerms:
     def __post_init__(self) -> None:
         _check_partner_ids(self)
         for funder in self.funders:
-            if not 0 < funder.share_ppm <= PPM:
+            if not 0 < funder.share_ppm <= PPM_DENOMINATOR:
                 raise CreditNetValueError("funder share must be in (0, 1e6] ppm", field="funders")
             if funder.rate_bps < 0:
                 raise CreditNetValueError("funder rate must not be negative", field="funders")
-        if sum(funder.share_ppm for funder in self.funders) > PPM:
+        if sum(funder.share_ppm for funder in self.funders) > PPM_DENOMINATOR:
             raise CreditNetValueError("funder shares exceed 1e6 ppm", field="funders")
         if self.channel is not None and not (
-            0 <= self.channel.commission_bps <= BPS
-            and 0 <= self.channel.merchant_discount_bps <= BPS
+            0 <= self.channel.commission_bps <= BPS_DENOMINATOR
+            and 0 <= self.channel.merchant_discount_bps <= BPS_DENOMINATOR
         ):
             raise CreditNetValueError("channel rates must be in [0, 10000] bps", field="channel")
-        if self.guarantee is not None and not 0 < self.guarantee.share_ppm <= PPM:
+        if self.guarantee is not None and not 0 < self.guarantee.share_ppm <= PPM_DENOMINATOR:
             raise CreditNetValueError("guarantee share must be in (0, 1e6] ppm", field="guarantee")
         if self.year_basis_days <= 0:
             raise CreditNetValueError("year basis must be positive", field="year_basis_days")
 
     @property
     def lender_share_ppm(self) -> int:
-        return PPM - sum(funder.share_ppm for funder in self.funders)
+        return PPM_DENOMINATOR - sum(funder.share_ppm for funder in self.funders)
 
 
 def _check_partner_ids(terms: PartyTerms) -> None:
@@ -196,8 +194,8 @@ def split_cumulative(amount_fen: int, before_fen: int, terms: PartyTerms) -> dic
     """
     after_fen = before_fen + amount_fen
     parts = {
-        funder.partner_id: div_floor(after_fen * funder.share_ppm, PPM)
-        - div_floor(before_fen * funder.share_ppm, PPM)
+        funder.partner_id: div_floor(after_fen * funder.share_ppm, PPM_DENOMINATOR)
+        - div_floor(before_fen * funder.share_ppm, PPM_DENOMINATOR)
         for funder in terms.funders
     }
     parts[terms.lender_id] = amount_fen - sum(parts.values())
@@ -208,8 +206,10 @@ def compute_funder_interest_fen(
     principal_fen: int, share_ppm: int, rate_bps: int, accrual_days: int, year_basis_days: int
 ) -> int:
     """Interest a funder earned at its own rate on its share of principal, half-even."""
-    share_principal_fen = div_floor(principal_fen * share_ppm, PPM)
-    return div_half_even(share_principal_fen * rate_bps * accrual_days, BPS * year_basis_days)
+    share_principal_fen = div_floor(principal_fen * share_ppm, PPM_DENOMINATOR)
+    return div_half_even(
+        share_principal_fen * rate_bps * accrual_days, BPS_DENOMINATOR * year_basis_days
+    )
 
 
 def _hub_lines(
@@ -280,8 +280,8 @@ def _channel_amounts(amount_fen: int, terms: PartyTerms) -> tuple[int, int, int]
     """(channel id, commission, merchant discount) on `amount_fen`, both rounded down."""
     if terms.channel is None:
         raise CreditNetValueError("the product has no channel partner", field="kind")
-    commission_fen = div_floor(amount_fen * terms.channel.commission_bps, BPS)
-    discount_fen = div_floor(amount_fen * terms.channel.merchant_discount_bps, BPS)
+    commission_fen = div_floor(amount_fen * terms.channel.commission_bps, BPS_DENOMINATOR)
+    discount_fen = div_floor(amount_fen * terms.channel.merchant_discount_bps, BPS_DENOMINATOR)
     return terms.channel.partner_id, commission_fen, discount_fen
 
 
@@ -315,7 +315,7 @@ def _charge_off(event: MoneyEvent, terms: PartyTerms) -> list[AllocationLine]:
 def _guarantor_payment(event: MoneyEvent, terms: PartyTerms) -> list[AllocationLine]:
     if terms.guarantee is None:
         raise CreditNetValueError("the product has no guarantor", field="kind")
-    paid_fen = div_floor(event.amount_fen * terms.guarantee.share_ppm, PPM)
+    paid_fen = div_floor(event.amount_fen * terms.guarantee.share_ppm, PPM_DENOMINATOR)
     if paid_fen == 0:
         return []
     kind = EntryKind.GUARANTEE_PAYMENT

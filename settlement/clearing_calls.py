@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, Final
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
+from node_api.kernel.chain import CycleStatus
 from settlement.entries import SettlementEntry
 
 
@@ -84,25 +84,16 @@ CLEARING_HOUSE_CALLS: Final = (
     FINALIZE,
 )
 TOKEN_CALLS: Final = (APPROVE, BALANCE_OF, MINT)
-
-
-class ChainCycleStatus(IntEnum):
-    """The ClearingHouse's cycle status values."""
-
-    NONE = 0
-    PROPOSED = 1
-    DISPUTED = 2
-    FINALIZED = 3
-    FUNDED = 4
-    REJECTED = 5
+DISPUTE_GAS: Final = 150_000
+"""Gas limit of a `dispute` transaction."""
 
 
 @dataclass(frozen=True, slots=True)
-class ChainCycle:
+class CycleView:
     """`getCycle` decoded; amounts in fen, times in unix seconds."""
 
     entries_root: bytes
-    status: ChainCycleStatus
+    status: CycleStatus
     partner_count: int
     proposed_at: int
     dispute_deadline: int
@@ -112,17 +103,17 @@ class ChainCycle:
     claimed_fen: int
 
     @classmethod
-    def decode(cls, output: bytes) -> ChainCycle:
+    def decode(cls, output: bytes) -> CycleView:
         values = GET_CYCLE.decode(output)
         return cls(
             bytes(values[0]),
-            ChainCycleStatus(int(values[1])),
+            CycleStatus(int(values[1])),
             *(int(value) for value in values[2:]),
         )
 
 
 @dataclass(frozen=True, slots=True)
-class ChainPosition:
+class PositionView:
     """`getPosition` decoded: net position in fen and its flags."""
 
     net_position_fen: int
@@ -131,7 +122,7 @@ class ChainPosition:
     settled: bool
 
     @classmethod
-    def decode(cls, output: bytes) -> ChainPosition:
+    def decode(cls, output: bytes) -> PositionView:
         net, listed, disputed, settled = GET_POSITION.decode(output)
         return cls(int(net), bool(listed), bool(disputed), bool(settled))
 

@@ -263,10 +263,7 @@ def recompute_cycle_report(database: Database, cycle_id: int) -> CycleReport | N
         entries = compute_cycle_entries(cycle_id, movements, book)
     if not entries:
         return None
-    close = close_cycle(cycle_id, entries)
-    return CycleReport(
-        cycle_id, close.root, close.entry_count, close.partner_ids, close.net_positions_fen
-    )
+    return close_cycle(cycle_id, entries).report
 
 
 def settlement_report_sources(database: Database) -> ReportSources:

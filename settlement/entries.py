@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 
 from sha3 import keccak_256
 
+from node_api.kernel.chain import EntryKind as EntryKind  # the chain vocabulary's, re-exported
 from node_api.kernel.errors import CreditNetValueError
 
 LEAF_ABI_TYPES: tuple[str, ...] = ("uint64", "uint64", "uint32", "uint8", "int256")
@@ -32,21 +32,6 @@ _UINT64_MAX = 2**64 - 1
 _UINT32_MAX = 2**32 - 1
 _INT256_MIN = -(2**255)
 _INT256_MAX = 2**255 - 1
-
-
-class EntryKind(IntEnum):
-    """What an entry is for. The numbers are part of every leaf: never renumber or reuse."""
-
-    PRINCIPAL_FUNDED = 1
-    PRINCIPAL_REPAID = 2
-    INTEREST_SHARE = 3
-    SERVICE_FEE = 4
-    FEE_SHARE = 5
-    CHANNEL_COMMISSION = 6
-    MERCHANT_DISCOUNT = 7
-    REFUND = 8
-    CHARGE_OFF = 9
-    GUARANTEE_PAYMENT = 10
 
 
 _KIND_VALUES = frozenset(int(kind) for kind in EntryKind)

@@ -22,33 +22,32 @@ from sqlalchemy import and_, select
 from web3 import Web3
 from web3.types import TxParams
 
+from node_api.kernel.chain import CycleStatus, PartnerRole
 from node_api.kernel.db import Database
 from node_api.kernel.outbox import CycleClaim, enqueue, fetch_item
 from oracles.chain import send_transaction
-from oracles.tables import CYCLE_TABLE, POSITION_TABLE
+from oracles.tables import CHAIN_CYCLE_TABLE, CHAIN_POSITION_TABLE
 from settlement.clearing_calls import (
     APPROVE,
     BALANCE_OF,
     CLAIM,
     DISPUTE,
+    DISPUTE_GAS,
     FUND,
     GET_CYCLE,
     GET_POSITION,
     MINT,
     SETTLEMENT_TOKEN,
-    ChainCycle,
-    ChainCycleStatus,
-    ChainPosition,
+    CycleView,
+    PositionView,
 )
-from settlement.partners import PartnerRole
 from settlement.tables import partner_table
 
 logger = logging.getLogger(__name__)
 
-GAS_FUND = 200_000
-GAS_CLAIM = 200_000
-GAS_APPROVE = 100_000
-GAS_DISPUTE = 150_000
+FUND_GAS = 200_000
+CLAIM_GAS = 200_000
+APPROVE_GAS = 100_000
 
 
 class SettlementWallet:
@@ -84,12 +83,12 @@ class SettlementWallet:
             self._token = str(Web3.to_checksum_address(address))
         return self._token
 
-    def get_cycle(self, cycle_id: int) -> ChainCycle:
-        return ChainCycle.decode(self._call(self.clearing_house, GET_CYCLE.encode(cycle_id)))
+    def get_cycle(self, cycle_id: int) -> CycleView:
+        return CycleView.decode(self._call(self.clearing_house, GET_CYCLE.encode(cycle_id)))
 
-    def get_position(self, cycle_id: int, partner_id: int) -> ChainPosition:
+    def get_position(self, cycle_id: int, partner_id: int) -> PositionView:
         output = self._call(self.clearing_house, GET_POSITION.encode(cycle_id, partner_id))
-        return ChainPosition.decode(output)
+        return PositionView.decode(output)
 
     def fetch_balance_fen(self, address: str | None = None) -> int:
         """Settlement-token balance in fen (of this wallet unless `address` is given)."""
@@ -101,17 +100,17 @@ class SettlementWallet:
         """Pay a net debtor's position: approve exactly |position| and call `fund`."""
         position = self.get_position(cycle_id, partner_id)
         amount_fen = -position.net_position_fen
-        self._send(self.token, APPROVE.encode(self.clearing_house, amount_fen), GAS_APPROVE)
-        return self._send(self.clearing_house, FUND.encode(cycle_id, partner_id), GAS_FUND)
+        self._send(self.token, APPROVE.encode(self.clearing_house, amount_fen), APPROVE_GAS)
+        return self._send(self.clearing_house, FUND.encode(cycle_id, partner_id), FUND_GAS)
 
     def claim(self, cycle_id: int, partner_id: int) -> str:
         """Pay a net creditor's position to its payout address (anyone may trigger it)."""
-        return self._send(self.clearing_house, CLAIM.encode(cycle_id, partner_id), GAS_CLAIM)
+        return self._send(self.clearing_house, CLAIM.encode(cycle_id, partner_id), CLAIM_GAS)
 
     def dispute(self, cycle_id: int, partner_id: int, reason: bytes) -> str:
         """Dispute a proposed cycle as the partner's payout address (32-byte reason)."""
         return self._send(
-            self.clearing_house, DISPUTE.encode(cycle_id, partner_id, reason), GAS_DISPUTE
+            self.clearing_house, DISPUTE.encode(cycle_id, partner_id, reason), DISPUTE_GAS
         )
 
     def mint(self, to: str, amount_fen: int) -> str:
@@ -140,7 +139,7 @@ def _lender_id(database: Database) -> int | None:
 def _open_lender_positions(database: Database, lender_id: int) -> list[tuple[int, int, int]]:
     """(cycle id, on-chain status, net position fen) of the lender's unsettled positions
     in cycles the mirror shows finalized or funded."""
-    cycles, positions = CYCLE_TABLE, POSITION_TABLE
+    cycles, positions = CHAIN_CYCLE_TABLE, CHAIN_POSITION_TABLE
     statement = (
         select(cycles.c.cycle_id, cycles.c.status, positions.c.net_position_fen)
         .join(positions, positions.c.cycle_id == cycles.c.cycle_id)
@@ -149,9 +148,7 @@ def _open_lender_positions(database: Database, lender_id: int) -> list[tuple[int
                 positions.c.partner_id == lender_id,
                 positions.c.settled_fen == 0,
                 positions.c.net_position_fen != 0,
-                cycles.c.status.in_(
-                    [int(ChainCycleStatus.FINALIZED), int(ChainCycleStatus.FUNDED)]
-                ),
+                cycles.c.status.in_([int(CycleStatus.FINALIZED), int(CycleStatus.FUNDED)]),
             )
         )
         .order_by(cycles.c.cycle_id)
@@ -174,13 +171,13 @@ def settle_lender_positions(
     if lender_id is None:
         return actions
     for cycle_id, status, net_fen in _open_lender_positions(database, lender_id):
-        if net_fen > 0 and status == ChainCycleStatus.FUNDED:
+        if net_fen > 0 and status == CycleStatus.FUNDED:
             claim = CycleClaim(cycle_id, lender_id)
             with database.session() as session:
                 if fetch_item(session, claim.business_key) is None:
                     enqueue(session, claim)
                     actions.claims_queued.append(cycle_id)
-        elif net_fen < 0 and status == ChainCycleStatus.FINALIZED and treasury is not None:
+        elif net_fen < 0 and status == CycleStatus.FINALIZED and treasury is not None:
             if treasury.get_position(cycle_id, lender_id).settled:
                 continue
             treasury.fund(cycle_id, lender_id)

@@ -26,24 +26,23 @@ from node_api.ledger.schema import (
     posting_table,
     settlement_event_table,
 )
-from node_api.lending.core.limits import LimitLevel
-from node_api.lending.interest import DayCount
-from node_api.lending.lines import limit_node_table
-from node_api.lending.product_versions import ProductTermsCache
-from node_api.lending.products import ProductTerms
+from node_api.ledger.settlement_events import (
+    ProductKey,
+    SettlementTerms,
+    SettlementTermsCache,
+    fetch_line_products,
+    get_days_in_year,
+)
 from settlement.allocate_events import (
     INCOME_EVENT_KINDS,
     PARTNER_EVENT_KINDS,
     AllocationBook,
     LedgerMovement,
-    ProductKey,
     ProductParties,
 )
 from settlement.allocation import FunderShare, PartyTerms
 from settlement.partners import PartnerDirectory
 from settlement.tables import event_claim_table
-
-_YEAR_BASIS_DAYS = {DayCount.ACT_365: 365, DayCount.ACT_360: 360}
 
 
 def _movement_select() -> Select[Any]:
@@ -121,21 +120,6 @@ def claim_movements(conn: Connection, cycle_id: int, movements: Sequence[LedgerM
         conn.execute(event_claim_table.insert(), rows)
 
 
-def _line_products(conn: Connection, line_id: int) -> list[ProductKey]:
-    nodes = limit_node_table
-    rows = conn.execute(
-        select(nodes.c.product_code, nodes.c.product_version)
-        .where(
-            and_(
-                nodes.c.credit_line_id == line_id,
-                nodes.c.level == LimitLevel.PRODUCT.value,
-            )
-        )
-        .order_by(nodes.c.product_code, nodes.c.product_version)
-    )
-    return [(str(code), int(version)) for code, version in rows]
-
-
 def _funded_before(conn: Connection, line_id: int, batch_id: int) -> dict[str, int]:
     """Funded principal per product code of a line just before `batch_id` (all funders,
     the lender's own share included): the funding payables' credit balance."""
@@ -176,7 +160,7 @@ def fetch_line_weights(
     weights: dict[tuple[int, int], tuple[tuple[ProductKey, int], ...]] = {}
     for line_id, batch_id in wanted:
         if line_id not in products_of:
-            products_of[line_id] = _line_products(conn, line_id)
+            products_of[line_id] = fetch_line_products(conn, line_id)
         products = products_of[line_id]
         if len(products) <= 1:
             weights[(line_id, batch_id)] = tuple((key, 1) for key in products)
@@ -186,32 +170,32 @@ def fetch_line_weights(
     return weights
 
 
-def compute_product_parties(terms: ProductTerms, directory: PartnerDirectory) -> ProductParties:
+def compute_product_parties(terms: SettlementTerms, directory: PartnerDirectory) -> ProductParties:
     """The settlement parties of one product version: the lender (its own share of the
     funding split moves nothing), each other funder at its rate, the guarantee if any."""
     lender = directory.get_lender()
     funders = tuple(
-        FunderShare(directory.get_id(share.partner_id), share.share_ppm, share.funder_rate_bps)
+        FunderShare(directory.get_id(share.partner_ref), share.share_ppm, share.funder_rate_bps)
         for share in terms.funding_split
-        if share.partner_id != lender.ref
+        if share.partner_ref != lender.ref
     )
     party_terms = PartyTerms(
         lender_id=lender.partner_id,
         funders=funders,
         guarantee=directory.guarantees.get(terms.product_code),
-        year_basis_days=_YEAR_BASIS_DAYS[terms.interest.day_count],
+        year_basis_days=get_days_in_year(terms.day_count),
     )
-    return ProductParties(party_terms, terms.interest.method, terms.interest.rate)
+    return ProductParties(party_terms, terms.interest_method, terms.interest_rate)
 
 
 def build_allocation_book(
     conn: Connection,
     movements: Sequence[LedgerMovement],
     directory: PartnerDirectory,
-    products: ProductTermsCache | None = None,
+    products: SettlementTermsCache | None = None,
 ) -> AllocationBook:
     """Partners, the product terms the events need, guarantees and line weights."""
-    cache = products or ProductTermsCache()
+    cache = products or SettlementTermsCache()
     line_weights = fetch_line_weights(conn, movements)
     keys: set[ProductKey] = {key for weights in line_weights.values() for key, _weight in weights}
     keys.update(

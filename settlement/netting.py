@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError
+from oracles.signers import CycleReport
 from settlement.entries import SettlementEntry, compute_leaf_hashes
 from settlement.merkle import MerkleTree, build_tree
 
@@ -67,6 +68,13 @@ class CycleClose:
     @property
     def entry_count(self) -> int:
         return len(self.entries)
+
+    @property
+    def report(self) -> CycleReport:
+        """What goes on-chain: the ClearingHouse's `CycleReport` (root as bytes)."""
+        return CycleReport(
+            self.cycle_id, self.root, self.entry_count, self.partner_ids, self.net_positions_fen
+        )
 
     def position_of(self, entry_id: int) -> int:
         """Index of `entry_id` in `entries` (binary search on the sorted ids)."""

@@ -16,31 +16,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import IntEnum
 
 from eth_utils.address import is_hex_address, to_checksum_address
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection, RowMapping
 
-from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.chain import PartnerRole as PartnerRole  # re-exported for callers
+from node_api.kernel.errors import ConflictError, CreditNetValueError
+from node_api.kernel.money import PPM_DENOMINATOR
 from node_api.kernel.outbox import PartnerRegistration, enqueue_core
 from node_api.ledger.sql import begin_write
-from settlement.allocation import PPM, GuaranteeTerms
+from settlement.allocation import GuaranteeTerms
 from settlement.tables import guarantee_table, partner_table
 
 PARTNER_ID_MAX = 2**32 - 1
 REF_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 PRODUCT_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 DISPLAY_NAME_MAX_CHARS = 120
-
-
-class PartnerRole(IntEnum):
-    """The ClearingHouse's role values (`uint8`); never renumber."""
-
-    LENDER = 0
-    FUNDER = 1
-    CHANNEL = 2
-    GUARANTOR = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,14 +188,6 @@ def fetch_partner_or_none(conn: Connection, partner_id: int) -> Partner | None:
     return None if row is None else _row_to_partner(row)
 
 
-def fetch_partner(conn: Connection, partner_id: int) -> Partner:
-    """One partner by id; NotFoundError when unknown."""
-    partner = fetch_partner_or_none(conn, partner_id)
-    if partner is None:
-        raise NotFoundError(f"partner {partner_id} is not registered", field="partner_id")
-    return partner
-
-
 def fetch_partner_by_ref(conn: Connection, ref: str) -> Partner | None:
     row = conn.execute(select(partner_table).where(partner_table.c.ref == ref)).mappings().first()
     return None if row is None else _row_to_partner(row)
@@ -218,7 +202,7 @@ def set_guarantee(
     """
     if PRODUCT_CODE_PATTERN.fullmatch(product_code) is None:
         raise CreditNetValueError("not a product code", field="product_code")
-    if not 0 < share_ppm <= PPM:
+    if not 0 < share_ppm <= PPM_DENOMINATOR:
         raise CreditNetValueError("share must be in (0, 1e6] ppm", field="share_ppm")
     guarantor = fetch_partner_by_ref(conn, guarantor_ref)
     if guarantor is None or guarantor.role is not PartnerRole.GUARANTOR:

@@ -30,35 +30,27 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import Web3
 
+from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import ChainError, CreditNetValueError
 from oracles.chain import send_transaction
 from oracles.tx_sender import JsonRpcClient, RpcFailure
 from settlement.clearing_calls import (
     DISPUTE,
+    DISPUTE_GAS,
     GET_CYCLE,
     GET_POSITION,
-    ChainCycle,
-    ChainCycleStatus,
-    ChainPosition,
+    CycleView,
+    PositionView,
     encode_verify_entry,
 )
 from settlement.proofs import from_json
 from settlement.verify_core import (
-    CycleStatus,
     FailureReason,
     ProvenEntry,
     VerificationReport,
     verify_partner_entries,
 )
 
-_STATUS_FOR_CHECK = {
-    ChainCycleStatus.NONE: CycleStatus.UNKNOWN,
-    ChainCycleStatus.PROPOSED: CycleStatus.PROPOSED,
-    ChainCycleStatus.DISPUTED: CycleStatus.DISPUTED,
-    ChainCycleStatus.FINALIZED: CycleStatus.FINALIZED,
-    ChainCycleStatus.FUNDED: CycleStatus.FINALIZED,
-    ChainCycleStatus.REJECTED: CycleStatus.UNKNOWN,
-}
 _REASON_TEXT = {
     FailureReason.WRONG_CYCLE: "belongs to another cycle",
     FailureReason.WRONG_PARTNER: "belongs to another partner",
@@ -66,7 +58,6 @@ _REASON_TEXT = {
     FailureReason.MALFORMED_PROOF: "has a malformed proof",
     FailureReason.NOT_IN_ROOT: "does not prove against the on-chain root",
 }
-DISPUTE_GAS = 150_000
 
 
 @dataclass
@@ -150,7 +141,7 @@ class VerifyOutcome:
     """The full result: the core report plus what only the chain could say."""
 
     report: VerificationReport
-    chain_status: ChainCycleStatus
+    chain_status: CycleStatus
     chain_root: bytes
     contract_rejected: tuple[int, ...]
     """Entries the local check passed but `verifyEntry` refused (should never happen)."""
@@ -179,7 +170,7 @@ def _result_bytes(result: Any, what: str) -> bytes:
 
 def fetch_chain_view(
     client: JsonRpcClient, clearing_house: str, cycle_id: int, partner_id: int
-) -> tuple[str, ChainCycle, ChainPosition]:
+) -> tuple[str, CycleView, PositionView]:
     """(block, cycle, position) read at one block."""
     block = str(client.call("eth_blockNumber", []))
     cycle_out, position_out = client.batch(
@@ -188,8 +179,8 @@ def fetch_chain_view(
             _eth_call(clearing_house, GET_POSITION.encode(cycle_id, partner_id), block),
         ]
     )
-    cycle = ChainCycle.decode(_result_bytes(cycle_out, "getCycle"))
-    position = ChainPosition.decode(_result_bytes(position_out, "getPosition"))
+    cycle = CycleView.decode(_result_bytes(cycle_out, "getCycle"))
+    position = PositionView.decode(_result_bytes(position_out, "getPosition"))
     return block, cycle, position
 
 
@@ -229,7 +220,7 @@ def verify_partner_cycle(
         cycle_id=cycle_id,
         root=cycle.entries_root,
         net_position_fen=position.net_position_fen,
-        cycle_status=_STATUS_FOR_CHECK[cycle.status],
+        cycle_status=cycle.status,
         proven_entries=source.entries,
     )
     failed = {failure.entry_id for failure in report.failures}

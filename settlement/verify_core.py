@@ -17,21 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 
+from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import CreditNetValueError
 from settlement.entries import SettlementEntry
 from settlement.merkle import HASH_BYTES, process_proof
 
-
-class CycleStatus(IntEnum):
-    """A cycle's on-chain lifecycle, as the verifier needs it (the caller maps the contract's
-    status to these)."""
-
-    UNKNOWN = 0
-    PROPOSED = 1
-    DISPUTED = 2
-    FINALIZED = 3
+_FINAL_STATUSES = frozenset({CycleStatus.FINALIZED, CycleStatus.FUNDED})
 
 
 class FailureReason(StrEnum):
@@ -73,7 +66,8 @@ class VerificationReport:
 
     @property
     def cycle_finalized(self) -> bool:
-        return self.cycle_status is CycleStatus.FINALIZED
+        """Past the dispute window: finalized, or already funded (the root is final)."""
+        return self.cycle_status in _FINAL_STATUSES
 
     @property
     def sum_matches(self) -> bool:

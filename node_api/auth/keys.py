@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlmodel import Field, Session, SQLModel, select
 
 from node_api.kernel.errors import AuthenticationError, CreditNetValueError
+
+PRINCIPAL_CACHE_TTL_S = 30.0
 
 
 class Role(StrEnum):
@@ -42,6 +45,28 @@ class Principal(SQLModel):
     key_id: str
     role: Role
     partner_id: int | None = None
+
+
+class PrincipalCache:
+    """Verified keys for a short while, so the hot path does not hit the key table each call.
+
+    A revoked key stops working within `PRINCIPAL_CACHE_TTL_S` seconds.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+
+    def get(self, presented: str) -> Principal | None:
+        entry = self._entries.get(hashlib.sha256(presented.encode()).digest())
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, presented: str, principal: Principal) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        digest = hashlib.sha256(presented.encode()).digest()
+        self._entries[digest] = (time.monotonic() + PRINCIPAL_CACHE_TTL_S, principal)
 
 
 def _hash_secret(secret: str, pepper: bytes) -> str:

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from node_api.cli import admin, bench, eod, node, oracles, risk, settle
+from node_api.cli import admin, bench, demo, eod, node, oracles, risk, settle
 from node_api.kernel.errors import CreditNetError
 from oracles.audit import cli as audit_cli
 
@@ -24,6 +24,7 @@ oracles.register(app)
 risk.register(app)
 eod.register(app)
 settle.register(app)
+demo.register(app)
 audit_cli.register(app)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import json
 import platform
-from typing import Any
 
 import typer
 
@@ -45,7 +44,7 @@ def bench(
         raise typer.BadParameter(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
     module_name, function_name, _ = BENCHMARKS[name]
     function = getattr(importlib.import_module(module_name), function_name)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, int | str] = {}
     for item in option:
         key, _, raw = item.partition("=")
         kwargs[key] = int(raw) if raw.lstrip("-").isdigit() else raw

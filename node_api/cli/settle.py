@@ -1,10 +1,9 @@
-"""`creditnet settle`, `creditnet verify` and `creditnet demo`.
+"""`creditnet settle` and `creditnet verify`.
 
 `settle` closes one cycle by hand (the node also closes every finished business date
 by itself inside `creditnet up`). `verify` is the funding partner's tool: it needs only
 the chain RPC, the ClearingHouse address and the partner's entries with proofs, and its
-exit code is 0 only when everything holds. `demo` runs a realistic day end to end on an
-embedded chain and database.
+exit code is 0 only when everything holds.
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ API_KEY_ENV = "CREDITNET_PARTNER_API_KEY"
 def register(app: typer.Typer) -> None:
     app.command("settle")(settle_command)
     app.command("verify")(verify_command)
-    app.command("demo")(demo_command)
 
 
 def parse_cycle(value: str) -> date:
@@ -126,18 +124,3 @@ def verify_command(
         )
         typer.echo(f"disputed cycle {cycle_id}: {tx_hash}")
     raise typer.Exit(0 if outcome.ok else 1)
-
-
-def demo_command(
-    data_dir: Path | None = typer.Option(
-        None, help="folder for the demo's database and chain (default: a new temp folder)"
-    ),
-    customers: int = typer.Option(12, min=4, max=500, help="applicants in the day"),
-) -> None:
-    """A realistic day on the embedded default: applications, purchases through two
-    channels, installments, repayments, a late payer, cycle close, settlement on-chain with
-    a bank funder, funding and claims, and partner verification."""
-    from scripts.demo.run import run_demo
-
-    configure_logging("WARNING")
-    raise typer.Exit(run_demo(data_dir=data_dir, customers=customers))

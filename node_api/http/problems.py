@@ -1,9 +1,17 @@
-"""RFC 9457 problem+json for every error the API returns."""
+"""RFC 9457 problem+json for every error the API returns.
+
+Domain errors carry a code, a message and fields, never an HTTP status: `PROBLEM_KINDS`
+is the one table mapping their codes to statuses and titles. An error's status and
+title are those of the first code found in the table, trying the instance's own code
+first, then the `code` each class of its MRO declares (so a `UseDeclined` with code
+`over_limit` is a 409 "Declined"); a code in no table row is a 500.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 import orjson
 from fastapi import FastAPI, Request
@@ -27,6 +35,78 @@ class ProblemResponse(Response):
 
 log = logging.getLogger("creditnet.api")
 
+PROBLEM_TYPE_BASE: Final = "https://creditnet.dev/problems/"
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemKind:
+    status: int
+    title: str
+
+
+PROBLEM_KINDS: Final[dict[str, ProblemKind]] = {
+    "creditnet_error": ProblemKind(500, "CreditNet error"),
+    "invalid_value": ProblemKind(422, "Invalid value"),
+    "idempotency_key_invalid": ProblemKind(400, "Invalid idempotency key"),
+    "not_found": ProblemKind(404, "Not found"),
+    "conflict": ProblemKind(409, "Conflict"),
+    "declined": ProblemKind(409, "Declined"),
+    "report_refused": ProblemKind(409, "Report refused"),
+    "quorum_not_reached": ProblemKind(409, "Quorum not reached"),
+    "unauthenticated": ProblemKind(401, "Authentication required"),
+    "forbidden": ProblemKind(403, "Forbidden"),
+    "configuration": ProblemKind(500, "Configuration error"),
+    "contract_build": ProblemKind(500, "Contract build failed"),
+    "pii_vault": ProblemKind(500, "PII vault error"),
+    "chain_unavailable": ProblemKind(503, "Chain unavailable"),
+    "export_unavailable": ProblemKind(503, "CreditNet error"),
+}
+"""Status and title per error code: the only place an error meets HTTP."""
+
+_KIND_CACHE: dict[tuple[type[CreditNetError], str], ProblemKind] = {}
+
+
+def problem_kind(error: CreditNetError) -> ProblemKind:
+    """The status and title of `error` (see the module docstring)."""
+    cache_key = (type(error), error.code)
+    kind = _KIND_CACHE.get(cache_key)
+    if kind is None:
+        kind = _find_kind(type(error), error.code)
+        if len(_KIND_CACHE) < 10_000:
+            _KIND_CACHE[cache_key] = kind
+    return kind
+
+
+def _find_kind(cls: type[CreditNetError], code: str) -> ProblemKind:
+    codes = [code] + [
+        str(klass.__dict__["code"]) for klass in cls.__mro__ if "code" in klass.__dict__
+    ]
+    for candidate in codes:
+        if candidate in PROBLEM_KINDS:
+            return PROBLEM_KINDS[candidate]
+    return PROBLEM_KINDS[CreditNetError.code]
+
+
+def problem_status(error: CreditNetError) -> int:
+    """The HTTP status `error` is answered with."""
+    return problem_kind(error).status
+
+
+def problem_body(error: CreditNetError) -> dict[str, Any]:
+    """The RFC 9457 body of a domain error (without `instance`, which the handler adds)."""
+    kind = problem_kind(error)
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + error.code,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": error.detail,
+        "code": error.code,
+    }
+    if error.field is not None:
+        body["field"] = error.field
+    body.update(error.extra)
+    return body
+
 
 def problem_response(body: dict[str, Any], request: Request | None = None) -> ProblemResponse:
     if request is not None:
@@ -44,9 +124,10 @@ def _field_of(loc: tuple[Any, ...]) -> str:
 
 async def _on_domain_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, CreditNetError)
-    if exc.status >= 500:
+    body = problem_body(exc)
+    if body["status"] >= 500:
         log.error("domain error", extra={"code": exc.code})
-    return problem_response(exc.to_problem(), request)
+    return problem_response(body, request)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> ProblemResponse:

@@ -1,9 +1,11 @@
 """One error root for the whole project.
 
-Expected failures are `CreditNetError` subclasses with a stable `code`, an HTTP
-status and optional `fields` (which request field was wrong). The API maps them to
-RFC 9457 problem+json in one handler; nothing below `routes/` raises HTTPException.
-Messages must never carry personal data: name the field, not its value.
+Expected failures are `CreditNetError` subclasses with a stable `code`, a message
+(`detail`), optionally the request `field` that was wrong and `extra` facts. They know
+nothing of HTTP: the HTTP layer maps codes to statuses and titles in one table
+(`node_api.http.problems`) and renders RFC 9457 problem+json; nothing below `routes/`
+raises HTTPException. Messages must never carry personal data: name the field, not its
+value.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ class CreditNetError(Exception):
     """Root of every expected failure. `code` is stable and machine-readable."""
 
     code: str = "creditnet_error"
-    status: int = 500
-    title: str = "CreditNet error"
 
     def __init__(
         self,
@@ -33,74 +33,44 @@ class CreditNetError(Exception):
             self.code = code
         self.extra = extra
 
-    def to_problem(self) -> dict[str, Any]:
-        """The RFC 9457 body (without `instance`, which the API adds)."""
-        body: dict[str, Any] = {
-            "type": f"https://creditnet.dev/problems/{self.code}",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "code": self.code,
-        }
-        if self.field is not None:
-            body["field"] = self.field
-        body.update(self.extra)
-        return body
-
 
 class CreditNetValueError(CreditNetError, ValueError):
-    """Input that is well-formed but invalid (422)."""
+    """Input that is well-formed but invalid."""
 
     code = "invalid_value"
-    status = 422
-    title = "Invalid value"
 
 
 class NotFoundError(CreditNetError, LookupError):
     code = "not_found"
-    status = 404
-    title = "Not found"
 
 
 class ConflictError(CreditNetError):
-    """The request is valid but the current state refuses it (409)."""
+    """The request is valid but the current state refuses it."""
 
     code = "conflict"
-    status = 409
-    title = "Conflict"
 
 
 class AuthenticationError(CreditNetError):
     code = "unauthenticated"
-    status = 401
-    title = "Authentication required"
 
 
 class ForbiddenError(CreditNetError):
     code = "forbidden"
-    status = 403
-    title = "Forbidden"
 
 
 class ConfigurationError(CreditNetError):
     """The node cannot start as configured (bad setting, missing tool, busy port)."""
 
     code = "configuration"
-    status = 500
-    title = "Configuration error"
 
 
 class ChainError(CreditNetError):
     """The chain is unreachable or answered something the node cannot accept."""
 
     code = "chain_unavailable"
-    status = 503
-    title = "Chain unavailable"
 
 
 class ContractBuildError(CreditNetError):
     """The Solidity compiler rejected the sources; `detail` carries file and line."""
 
     code = "contract_build"
-    status = 500
-    title = "Contract build failed"

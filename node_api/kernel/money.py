@@ -5,14 +5,19 @@ Every division in the project names its rounding: use the helpers here.
 
 from __future__ import annotations
 
-from typing import NewType
+from typing import Final, NewType
 
 Fen = NewType("Fen", int)
 """An amount in fen, the CNY minor unit (1 yuan = 100 fen)."""
 Bps = NewType("Bps", int)
-"""A rate in basis points (1/10,000)."""
+"""A rate or share in basis points (1/`BPS_DENOMINATOR`)."""
 PpmPerDay = NewType("PpmPerDay", int)
-"""A daily rate in parts per million."""
+"""A daily rate in parts per million (1/`PPM_DENOMINATOR` per day)."""
+
+BPS_DENOMINATOR: Final = 10_000
+"""Basis points in one whole: `x` bps is `x / BPS_DENOMINATOR`."""
+PPM_DENOMINATOR: Final = 1_000_000
+"""Parts per million in one whole: shares (`share_ppm`) and daily rates (`PpmPerDay`)."""
 
 
 def div_floor(numerator: int, denominator: int) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Final, Protocol
+from typing import ClassVar, Final, Protocol, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -22,7 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session, col, func, select
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError
-from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxItem, OutboxStatus
+from node_api.kernel.outbox_table import (
+    OUTBOX_TABLE,
+    AgreementChangePayload,
+    AgreementOpenPayload,
+    CycleClaimPayload,
+    CycleFinalizePayload,
+    CycleProposePayload,
+    LineStatePayload,
+    OutboxItem,
+    OutboxPayload,
+    OutboxStatus,
+    PartnerRegisterPayload,
+)
 
 UINT16_MAX: Final = 2**16 - 1
 UINT32_MAX: Final = 2**32 - 1
@@ -50,7 +62,7 @@ class OutboxMessage(Protocol):
     @property
     def business_key(self) -> str: ...
 
-    def to_payload(self) -> dict[str, Any]: ...
+    def to_payload(self) -> OutboxPayload: ...
 
 
 def get_utc_now() -> datetime:
@@ -91,7 +103,7 @@ class AgreementOpening:
     def business_key(self) -> str:
         return f"agreement_open:0x{self.agreement_id.hex()}"
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> AgreementOpenPayload:
         return {
             "agreement_id": _hex32(self.agreement_id, "agreement_id"),
             "borrower_ref": _hex32(self.borrower_ref, "borrower_ref"),
@@ -124,24 +136,30 @@ class AgreementChange:
     def business_key(self) -> str:
         return f"agreement_change:0x{self.agreement_id.hex()}:{self.change_seq}"
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> AgreementChangePayload:
         if (self.new_limit_fen is None) == (self.new_status is None):
             raise CreditNetValueError(
                 "give exactly one of new_limit_fen and new_status", field="new_status"
             )
-        payload: dict[str, Any] = {
-            "agreement_id": _hex32(self.agreement_id, "agreement_id"),
-            "change_seq": _uint(self.change_seq, UINT32_MAX, "change_seq"),
-            "reason_code": _uint(self.reason_code, UINT16_MAX, "reason_code"),
-        }
+        agreement_id = _hex32(self.agreement_id, "agreement_id")
+        change_seq = _uint(self.change_seq, UINT32_MAX, "change_seq")
+        reason_code = _uint(self.reason_code, UINT16_MAX, "reason_code")
         if self.new_limit_fen is not None:
-            payload["change"] = "limit"
-            payload["new_limit_fen"] = _uint(self.new_limit_fen, INT64_MAX, "new_limit_fen")
-        else:
-            assert self.new_status is not None
-            payload["change"] = "status"
-            payload["new_status"] = _uint(self.new_status, 255, "new_status")
-        return payload
+            return {
+                "agreement_id": agreement_id,
+                "change_seq": change_seq,
+                "reason_code": reason_code,
+                "change": "limit",
+                "new_limit_fen": _uint(self.new_limit_fen, INT64_MAX, "new_limit_fen"),
+            }
+        assert self.new_status is not None
+        return {
+            "agreement_id": agreement_id,
+            "change_seq": change_seq,
+            "reason_code": reason_code,
+            "change": "status",
+            "new_status": _uint(self.new_status, 255, "new_status"),
+        }
 
 
 @dataclass(frozen=True)
@@ -159,7 +177,7 @@ class LineStateCommitment:
     def business_key(self) -> str:
         return f"line_state:{self.cycle_id}"
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> LineStatePayload:
         return {
             "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
             "root": _hex32(self.root, "root"),
@@ -184,7 +202,7 @@ class PartnerRegistration:
     def business_key(self) -> str:
         return f"partner:{self.partner_id}"
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> PartnerRegisterPayload:
         if not (self.payout.startswith("0x") and len(self.payout) == 42):
             raise CreditNetValueError("payout must be a 0x address", field="payout")
         return {
@@ -211,7 +229,7 @@ class CycleProposal:
     def business_key(self) -> str:
         return f"cycle_propose:{self.cycle_id}"
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> CycleProposePayload:
         if len(self.partner_ids) != len(self.net_positions_fen):
             raise CreditNetValueError(
                 "partner_ids and net_positions_fen differ in length", field="net_positions_fen"
@@ -238,7 +256,7 @@ class CycleFinalization:
     def business_key(self) -> str:
         return f"cycle_finalize:{self.cycle_id}"
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> CycleFinalizePayload:
         return {"cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id")}
 
 
@@ -255,7 +273,7 @@ class CycleClaim:
     def business_key(self) -> str:
         return f"cycle_claim:{self.cycle_id}:{self.partner_id}"
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> CycleClaimPayload:
         return {
             "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
             "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
@@ -295,9 +313,21 @@ def enqueue(session: Session, message: OutboxMessage, *, now: datetime | None = 
     return item
 
 
+class OutboxRow(TypedDict):
+    """Insert parameters of one outbox row (the columns of `OUTBOX_TABLE` but its id)."""
+
+    business_key: str
+    kind: str
+    payload: OutboxPayload
+    status: str
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+
+
 def compute_outbox_rows(
     messages: Sequence[OutboxMessage], *, now: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> list[OutboxRow]:
     """Insert parameters for `messages` (for a Core `insert(OUTBOX_TABLE)`)."""
     stamp = now or get_utc_now()
     return [

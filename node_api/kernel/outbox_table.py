@@ -8,13 +8,95 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Literal, NotRequired
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+from typing_extensions import TypedDict
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+# The payloads' stored JSON formats (typing_extensions' TypedDict: pydantic, under SQLModel,
+# needs it before Python 3.12). The rows already stored use them: never change a key.
+
+
+class AgreementOpenPayload(TypedDict):
+    """The stored JSON of an `agreement_open` row (ids and hashes as 0x-hex)."""
+
+    agreement_id: str
+    borrower_ref: str
+    terms_hash: str
+    product_code: int
+    limit_fen: int
+    apr_bps: int
+    opened_at: int
+
+
+class AgreementChangePayload(TypedDict):
+    """The stored JSON of an `agreement_change` row: `new_limit_fen` when `change` is
+    "limit", `new_status` when it is "status"."""
+
+    agreement_id: str
+    change_seq: int
+    reason_code: int
+    change: Literal["limit", "status"]
+    new_limit_fen: NotRequired[int]
+    new_status: NotRequired[int]
+
+
+class LineStatePayload(TypedDict):
+    """The stored JSON of a `line_state` row."""
+
+    cycle_id: int
+    root: str
+    leaf_count: int
+    total_outstanding_fen: int
+
+
+class PartnerRegisterPayload(TypedDict):
+    """The stored JSON of a `partner_register` row."""
+
+    partner_id: int
+    role: int
+    payout: str
+
+
+class CycleProposePayload(TypedDict):
+    """The stored JSON of a `cycle_propose` row (root and signatures as 0x-hex)."""
+
+    cycle_id: int
+    entries_root: str
+    entry_count: int
+    partner_ids: list[int]
+    net_positions_fen: list[int]
+    signatures: list[str]
+
+
+class CycleFinalizePayload(TypedDict):
+    """The stored JSON of a `cycle_finalize` row."""
+
+    cycle_id: int
+
+
+class CycleClaimPayload(TypedDict):
+    """The stored JSON of a `cycle_claim` row."""
+
+    cycle_id: int
+    partner_id: int
+
+
+OutboxPayload = (
+    AgreementOpenPayload
+    | AgreementChangePayload
+    | LineStatePayload
+    | PartnerRegisterPayload
+    | CycleProposePayload
+    | CycleFinalizePayload
+    | CycleClaimPayload
+)
+"""The JSON payload of an outbox row; its format is stored, so never change a key."""
 
 
 class OutboxStatus(StrEnum):
@@ -35,7 +117,7 @@ class OutboxItem(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True))
     business_key: str = Field(sa_column=sa.Column(sa.String(160), nullable=False, unique=True))
     kind: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
-    payload: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    payload: OutboxPayload = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     status: str = Field(
         default=OutboxStatus.PENDING.value, sa_column=sa.Column(sa.String(16), nullable=False)
     )

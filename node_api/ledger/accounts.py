@@ -247,11 +247,6 @@ def fetch_account_refs(conn: Connection, codes: Sequence[str]) -> dict[str, Acco
     return found
 
 
-def fetch_account_ids(conn: Connection, codes: Sequence[str]) -> dict[str, int]:
-    """Account ids by code; NotFoundError naming the first code that does not exist."""
-    return {code: ref.account_id for code, ref in fetch_account_refs(conn, codes).items()}
-
-
 class AccountIdCache:
     """Account ids (with normal side and floor) by code, kept for the life of the process.
 

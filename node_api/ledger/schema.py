@@ -1,5 +1,8 @@
 """The ledger's tables, as SQLAlchemy Core: accounts, posting batches, postings,
-settlement events and the node's business date.
+settlement events and the node's business date; and the two facts the books are kept
+against, which lending writes and settlement reads (see `node_api.ledger.settlement_events`):
+the product versions lines are booked on (`product_version`, immutable) and each line's
+limit tree (`limit_node`, whose product nodes name the versions).
 
 Amounts are BIGINT fen. A posting's `amount_fen` is signed: debit positive, credit
 negative, so a batch balances when its amounts sum to zero and an account's balance is
@@ -31,6 +34,8 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    Text,
+    UniqueConstraint,
 )
 from sqlmodel import SQLModel
 
@@ -109,4 +114,45 @@ settlement_event_table = Table(
     Column("counterparty_ref", String(64), nullable=True),
     Column("amount_fen", BigInteger, nullable=False),
     CheckConstraint("amount_fen <> 0", name="ck_settlement_event_nonzero"),
+)
+
+limit_node_table = Table(
+    "limit_node",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column(
+        "credit_line_id",
+        BigInteger,
+        ForeignKey("credit_line.id", name="fk_limit_node_line"),
+        nullable=False,
+    ),
+    Column(
+        "parent_id",
+        BigInteger,
+        ForeignKey("limit_node.id", name="fk_limit_node_parent"),
+        nullable=True,
+    ),
+    Column("path", String(200), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("product_code", String(32), nullable=True),
+    Column("product_version", Integer, nullable=True),
+    Column("limit_fen", BigInteger, nullable=False),
+    Column("temp_raise_fen", BigInteger, nullable=False, server_default="0"),
+    Column("temp_raise_expires_on", Date, nullable=True),
+    Column("used_fen", BigInteger, nullable=False, server_default="0"),
+    UniqueConstraint("credit_line_id", "path", name="uq_limit_node_path"),
+    CheckConstraint(
+        "limit_fen >= 0 AND temp_raise_fen >= 0 AND used_fen >= 0", name="ck_limit_node_amounts"
+    ),
+)
+
+product_version_table = Table(
+    "product_version",
+    metadata,
+    Column("product_code", String(32), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("product_type", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("terms_hash", String(66), nullable=False),
+    Column("terms_json", Text, nullable=False),
 )

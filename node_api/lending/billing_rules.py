@@ -21,9 +21,8 @@ from enum import StrEnum
 from typing import Protocol
 
 from node_api.kernel.errors import CreditNetValueError
-from node_api.kernel.money import Fen, div_ceil, div_floor
+from node_api.kernel.money import BPS_DENOMINATOR, Fen, div_ceil, div_floor
 
-BPS_DENOMINATOR = 10_000
 BILL_DAY_MIN = 1
 BILL_DAY_MAX = 28
 

@@ -45,7 +45,6 @@ from node_api.lending.billing_rules import Component, compute_late_fee, compute_
 from node_api.lending.interest import DailyRate
 from node_api.lending.products import ProductTerms
 
-STAGES = ("unbilled", "billed", "past_due")
 RECEIVABLE: dict[tuple[Component, str], AccountType] = {
     (Component.PRINCIPAL, "unbilled"): AccountType.PRINCIPAL_UNBILLED,
     (Component.PRINCIPAL, "billed"): AccountType.PRINCIPAL_BILLED,

@@ -48,12 +48,11 @@ from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import CreditNetValueError
 from node_api.ledger.accounts import AccountType
-from node_api.ledger.schema import ledger_account_table
+from node_api.ledger.schema import ledger_account_table, limit_node_table, product_version_table
 from node_api.lending.bill_tables import bill_table
 from node_api.lending.billing_rules import DelinquencyBucket
 from node_api.lending.eod.tables import line_delinquency_table
-from node_api.lending.lines import credit_line_table, limit_node_table
-from node_api.lending.product_versions import product_version_table
+from node_api.lending.lines import credit_line_table
 from node_api.lending.repayments import repayment_table
 
 COLUMNS: tuple[str, ...] = (

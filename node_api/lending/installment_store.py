@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import CreditNetValueError, NotFoundError
+from node_api.kernel.money import Bps, Fen
 from node_api.ledger.sql import bulk_update, in_values
 from node_api.lending.billing_rules import compute_due_date
 from node_api.lending.bills import DueInstallment
@@ -179,42 +180,77 @@ def fetch_billed_count(conn: Connection, plan_id: int) -> int:
     )
 
 
-def fetch_plan(conn: Connection, line_id: int, plan_id: int) -> dict[str, Any]:
-    """A plan with its schedule, as the API shows it."""
+@dataclass(frozen=True, slots=True)
+class PlanInstallment:
+    """One installment of a plan's schedule."""
+
+    number: int
+    bill_date: date
+    due_date: date
+    principal_fen: Fen
+    interest_fen: Fen
+    fee_fen: Fen
+    payment_fen: Fen
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanView:
+    """A plan with its schedule."""
+
+    id: int
+    credit_line_id: int
+    source: str
+    purchase_id: int | None
+    bill_id: int | None
+    product_code: str
+    product_version: int
+    principal_fen: Fen
+    tenor_months: int
+    pricing_method: str
+    rate_bps: Bps
+    start_date: date
+    status: str
+    closed_on: date | None
+    installments: tuple[PlanInstallment, ...]
+
+
+def fetch_plan(conn: Connection, line_id: int, plan_id: int) -> PlanView:
+    """A plan with its schedule."""
     row = fetch_plan_row(conn, line_id, plan_id)
     table = installment_table
-    installments = [
-        {
-            "number": int(item.number),
-            "bill_date": item.bill_date.isoformat(),
-            "due_date": item.due_date.isoformat(),
-            "principal_fen": int(item.principal_fen),
-            "interest_fen": int(item.interest_fen),
-            "fee_fen": int(item.fee_fen),
-            "payment_fen": int(item.principal_fen + item.interest_fen + item.fee_fen),
-            "status": item.status,
-        }
+    installments = tuple(
+        PlanInstallment(
+            number=int(item.number),
+            bill_date=item.bill_date,
+            due_date=item.due_date,
+            principal_fen=Fen(int(item.principal_fen)),
+            interest_fen=Fen(int(item.interest_fen)),
+            fee_fen=Fen(int(item.fee_fen)),
+            payment_fen=Fen(int(item.principal_fen + item.interest_fen + item.fee_fen)),
+            status=str(item.status),
+        )
         for item in conn.execute(
             select(table).where(table.c.plan_id == plan_id).order_by(table.c.number)
         )
-    ]
-    return {
-        "id": int(row.id),
-        "credit_line_id": int(row.credit_line_id),
-        "source": row.source_kind,
-        "purchase_id": row.purchase_id,
-        "bill_id": row.bill_id,
-        "product_code": row.product_code,
-        "product_version": int(row.product_version),
-        "principal_fen": int(row.principal_fen),
-        "tenor_months": int(row.tenor_months),
-        "pricing_method": row.pricing_method,
-        "rate_bps": int(row.rate_bps),
-        "start_date": row.start_date.isoformat(),
-        "status": row.status,
-        "closed_on": None if row.closed_on is None else row.closed_on.isoformat(),
-        "installments": installments,
-    }
+    )
+    return PlanView(
+        id=int(row.id),
+        credit_line_id=int(row.credit_line_id),
+        source=str(row.source_kind),
+        purchase_id=None if row.purchase_id is None else int(row.purchase_id),
+        bill_id=None if row.bill_id is None else int(row.bill_id),
+        product_code=str(row.product_code),
+        product_version=int(row.product_version),
+        principal_fen=Fen(int(row.principal_fen)),
+        tenor_months=int(row.tenor_months),
+        pricing_method=str(row.pricing_method),
+        rate_bps=Bps(int(row.rate_bps)),
+        start_date=row.start_date,
+        status=str(row.status),
+        closed_on=row.closed_on,
+        installments=installments,
+    )
 
 
 def fetch_plan_ids(conn: Connection, line_id: int) -> list[int]:

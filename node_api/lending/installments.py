@@ -24,6 +24,7 @@ becomes revolving again and a bill's goes back on the bill.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -43,6 +44,7 @@ from node_api.lending.installment_store import (
     PlanDraft,
     PlanSource,
     PlanStatus,
+    PlanView,
     fetch_billed_count,
     fetch_plan,
     fetch_plan_row,
@@ -53,7 +55,7 @@ from node_api.lending.installment_store import (
 from node_api.lending.installment_tables import installment_plan_table, installment_table
 from node_api.lending.lines import LineStatus, LockedLine, lock_line
 from node_api.lending.purchases import fetch_use
-from node_api.lending.repayments import repay
+from node_api.lending.repayments import Repayment, repay
 from node_api.lending.schedules import (
     PayoffKind,
     PayoffQuote,
@@ -106,19 +108,19 @@ def convert_purchase(
     purchase_id: int,
     tenor_months: int,
     as_of: date | None = None,
-) -> dict[str, Any]:
+) -> PlanView:
     """Convert a purchase (or drawdown) of the open cycle into a plan on its product."""
     line, business_date = _open_line(conn, line_id)
     start = resolve_as_of(as_of, business_date)
     use = fetch_use(conn, line_id, purchase_id)
     latest = _latest_bill(conn, line_id)
-    if latest is not None and use["as_of"] <= latest.bill_date:
+    if latest is not None and use.as_of <= latest.bill_date:
         raise ConflictError(
             "the purchase is already on a bill; convert the bill instead",
             field="purchase_id",
             code="purchase_billed",
         )
-    principal_fen = int(use["amount_fen"]) - int(use["refunded_fen"])
+    principal_fen = int(use.amount_fen) - int(use.refunded_fen)
     existing = conn.execute(
         select(installment_plan_table.c.id).where(
             installment_plan_table.c.purchase_id == purchase_id
@@ -136,10 +138,10 @@ def convert_purchase(
             field="purchase_id",
             code="purchase_not_convertible",
         )
-    terms = caches.products.get(conn, use["product_code"], use["product_version"])
+    terms = caches.products.get(conn, use.product_code, use.product_version)
     draft = PlanDraft(
         line_id, PlanSource.PURCHASE, purchase_id, terms, principal_fen, tenor_months,
-        start, compute_bill_date_on_or_after(max(start, use["as_of"]), line.bill_day),
+        start, compute_bill_date_on_or_after(max(start, use.as_of), line.bill_day),
     )  # fmt: skip
     return fetch_plan(conn, line_id, insert_plan(conn, draft))
 
@@ -152,7 +154,7 @@ def convert_bill(
     bill_id: int,
     tenor_months: int,
     as_of: date | None = None,
-) -> dict[str, Any]:
+) -> PlanView:
     """Convert the latest bill's revolving principal into a plan, before its due date."""
     line, business_date = _open_line(conn, line_id)
     start = resolve_as_of(as_of, business_date)
@@ -262,6 +264,15 @@ def _close_plan(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class EarlyRepayment:
+    """A plan ended by full early repayment: the plan, the quote paid, the payment."""
+
+    plan: PlanView
+    quote: PayoffQuote
+    repayment: Repayment
+
+
 def repay_plan_early(
     conn: Connection,
     caches: LendingCaches,
@@ -269,7 +280,7 @@ def repay_plan_early(
     line_id: int,
     plan_id: int,
     as_of: date | None = None,
-) -> dict[str, Any]:
+) -> EarlyRepayment:
     """End a plan by full early repayment and take the payment of its quote."""
     lock_line(conn, line_id)
     quote = quote_payoff(
@@ -292,7 +303,7 @@ def repay_plan_early(
         conn, caches, line_id=line_id, amount_fen=quote.total_fen, currency=currency,
         as_of=quote.as_of, payment_ref=f"plan-{plan_id}-payoff",
     )  # fmt: skip
-    return {"plan": fetch_plan(conn, line_id, plan_id), "quote": quote, "repayment": payment}
+    return EarlyRepayment(fetch_plan(conn, line_id, plan_id), quote, payment)
 
 
 def _charge_lines(line_id: int, interest_fen: int, fee_fen: int) -> tuple[PostingLine, ...]:
@@ -317,7 +328,7 @@ def cancel_plan(
     line_id: int,
     plan_id: int,
     as_of: date | None = None,
-) -> dict[str, Any]:
+) -> PlanView:
     """Cancel a plan within the product's cancellation window (no interest, no fee)."""
     lock_line(conn, line_id)
     quote = quote_payoff(

@@ -15,33 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from enum import StrEnum
 from typing import NamedTuple
 
 from node_api.kernel.errors import CreditNetValueError
-from node_api.kernel.money import Bps, Fen, PpmPerDay, div_half_even
-
-PPM_DENOMINATOR = 1_000_000
-BPS_DENOMINATOR = 10_000
-
-
-class InterestMethod(StrEnum):
-    """How a product states its interest rate."""
-
-    DAILY_PPM = "daily_ppm"
-    """The rate is parts per million per day (`PpmPerDay`)."""
-    APR_BPS = "apr_bps"
-    """The rate is a nominal annual rate in basis points (`Bps`)."""
-
-
-class DayCount(StrEnum):
-    """The year length an annual rate is divided by to get a daily rate."""
-
-    ACT_365 = "ACT/365"
-    ACT_360 = "ACT/360"
-
-
-_DAYS_IN_YEAR = {DayCount.ACT_365: 365, DayCount.ACT_360: 360}
+from node_api.kernel.money import (
+    BPS_DENOMINATOR,
+    PPM_DENOMINATOR,
+    Bps,
+    Fen,
+    PpmPerDay,
+    div_half_even,
+)
+from node_api.ledger.settlement_events import DayCount, InterestMethod, get_days_in_year
 
 
 class DailyRate(NamedTuple):
@@ -49,11 +34,6 @@ class DailyRate(NamedTuple):
 
     numerator: int
     denominator: int
-
-
-def get_days_in_year(day_count: DayCount) -> int:
-    """The year length of a day-count convention (365 or 360)."""
-    return _DAYS_IN_YEAR[day_count]
 
 
 def compute_daily_rate(method: InterestMethod, rate: int, day_count: DayCount) -> DailyRate:

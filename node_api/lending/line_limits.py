@@ -17,16 +17,17 @@ from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.balances import fetch_line_balances
-from node_api.lending.core.limits import LimitLevel, LimitNode
+from node_api.ledger.schema import limit_node_table
+from node_api.ledger.settlement_events import LimitLevel
+from node_api.lending.limits import LimitNode
 from node_api.lending.lines import (
     LineStatus,
     LockedLine,
     credit_line_table,
-    limit_node_table,
     lock_line,
 )
 from node_api.lending.product_versions import ProductTermsCache
-from node_api.lending.purchases import purchase_table
+from node_api.lending.purchase_tables import purchase_table
 
 
 class LineAction(StrEnum):

@@ -22,17 +22,13 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     Column,
     Date,
-    ForeignKey,
     Index,
-    Integer,
     SmallInteger,
     String,
     Table,
-    UniqueConstraint,
     select,
     text,
 )
@@ -49,11 +45,11 @@ from node_api.ledger.accounts import (
     node_account_specs,
     partner_account_spec,
 )
-from node_api.ledger.schema import ID_TYPE, business_date_table
+from node_api.ledger.schema import ID_TYPE, business_date_table, limit_node_table
+from node_api.ledger.settlement_events import LimitLevel
 from node_api.ledger.sql import begin_write, bulk_update, in_param
-from node_api.lending.core.limits import (
+from node_api.lending.limits import (
     ROOT_PATH,
-    LimitLevel,
     LimitNode,
     ProductGroup,
     channel_path,
@@ -83,36 +79,6 @@ credit_line_table = Table(
         unique=True,
         postgresql_where=text("status <> 'closed'"),
         sqlite_where=text("status <> 'closed'"),
-    ),
-)
-
-limit_node_table = Table(
-    "limit_node",
-    SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "credit_line_id",
-        BigInteger,
-        ForeignKey("credit_line.id", name="fk_limit_node_line"),
-        nullable=False,
-    ),
-    Column(
-        "parent_id",
-        BigInteger,
-        ForeignKey("limit_node.id", name="fk_limit_node_parent"),
-        nullable=True,
-    ),
-    Column("path", String(200), nullable=False),
-    Column("level", String(16), nullable=False),
-    Column("product_code", String(32), nullable=True),
-    Column("product_version", Integer, nullable=True),
-    Column("limit_fen", BigInteger, nullable=False),
-    Column("temp_raise_fen", BigInteger, nullable=False, server_default="0"),
-    Column("temp_raise_expires_on", Date, nullable=True),
-    Column("used_fen", BigInteger, nullable=False, server_default="0"),
-    UniqueConstraint("credit_line_id", "path", name="uq_limit_node_path"),
-    CheckConstraint(
-        "limit_fen >= 0 AND temp_raise_fen >= 0 AND used_fen >= 0", name="ck_limit_node_amounts"
     ),
 )
 

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from node_api.kernel.money import div_half_even
+from node_api.kernel.money import BPS_DENOMINATOR, div_half_even
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table
 from node_api.lending.billing_rules import DelinquencyBucket
 from node_api.lending.bills import RECEIVABLE_TYPES
 from node_api.lending.eod.tables import line_delinquency_table
 
-BPS_TOTAL = 10_000
 NON_PERFORMING: tuple[DelinquencyBucket, ...] = (
     DelinquencyBucket.M4,
     DelinquencyBucket.M5,
@@ -55,7 +54,7 @@ class PortfolioSummary:
         """M4+ balance / total balance, in bps, half-even."""
         if self.total_fen == 0:
             return 0
-        return div_half_even(self.non_performing_fen * BPS_TOTAL, self.total_fen)
+        return div_half_even(self.non_performing_fen * BPS_DENOMINATOR, self.total_fen)
 
 
 def compute_portfolio_summary(

@@ -11,28 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Integer, String, Table, Text, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
 from node_api.kernel.errors import ConflictError, NotFoundError
+from node_api.ledger.schema import product_version_table
 from node_api.ledger.sql import insert_ignoring_conflicts
 from node_api.lending.products import (
     ProductTerms,
     canonical_terms_json,
     parse_product_terms,
     terms_hash_hex,
-)
-
-product_version_table = Table(
-    "product_version",
-    SQLModel.metadata,
-    Column("product_code", String(32), primary_key=True),
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("product_type", String(32), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("terms_hash", String(66), nullable=False),
-    Column("terms_json", Text, nullable=False),
 )
 
 

@@ -16,26 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Column,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
     func,
     select,
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.money import Fen
 from node_api.ledger.accounts import (
     AccountType,
     line_account_code,
@@ -44,20 +34,23 @@ from node_api.ledger.accounts import (
 )
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
-from node_api.ledger.schema import ID_TYPE
+from node_api.ledger.settlement_events import BatchKind, EventKind
 from node_api.ledger.sql import bulk_update
 from node_api.lending.core.books import LineBook, fetch_line_books
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.entries import (
     CLEARING,
-    BatchKind,
-    EventKind,
     compute_commission_fen,
     funding_adjustment,
     principal_bucket_lines,
 )
-from node_api.lending.core.limits import LimitNode, apply_usage, select_use_path
+from node_api.lending.limits import LimitNode, apply_usage, select_use_path
 from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
+from node_api.lending.purchase_tables import (
+    principal_reduction_table,
+    purchase_refund_table,
+    purchase_table,
+)
 
 REFUND_BUCKET_ORDER = (
     AccountType.PRINCIPAL_UNBILLED,
@@ -65,75 +58,6 @@ REFUND_BUCKET_ORDER = (
     AccountType.PRINCIPAL_PAST_DUE,
 )
 """A refund takes principal off the least-aged bucket first."""
-
-purchase_table = Table(
-    "purchase",
-    SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "credit_line_id",
-        BigInteger,
-        ForeignKey("credit_line.id", name="fk_purchase_line"),
-        nullable=False,
-    ),
-    Column("kind", String(16), nullable=False),
-    Column("product_node_id", BigInteger, nullable=False),
-    Column("product_code", String(32), nullable=False),
-    Column("product_version", Integer, nullable=False),
-    Column("channel_id", String(64), nullable=False),
-    Column("merchant_id", String(64), nullable=True),
-    Column("currency", String(3), nullable=False),
-    Column("amount_fen", BigInteger, nullable=False),
-    Column("fee_fen", BigInteger, nullable=False, server_default="0"),
-    Column("refunded_fen", BigInteger, nullable=False, server_default="0"),
-    Column("principal_open_fen", BigInteger, nullable=False),
-    Column("as_of", Date, nullable=False),
-    CheckConstraint(
-        "amount_fen > 0 AND fee_fen >= 0 AND refunded_fen >= 0 AND refunded_fen <= amount_fen"
-        " AND principal_open_fen >= 0 AND principal_open_fen <= amount_fen",
-        name="ck_purchase_amounts",
-    ),
-    Index("ix_purchase_line_fifo", "credit_line_id", "as_of", "id"),
-)
-
-purchase_refund_table = Table(
-    "purchase_refund",
-    SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "purchase_id",
-        BigInteger,
-        ForeignKey("purchase.id", name="fk_purchase_refund_purchase"),
-        nullable=False,
-        index=True,
-    ),
-    Column("credit_line_id", BigInteger, nullable=False),
-    Column("batch_id", BigInteger, nullable=False),
-    Column("amount_fen", BigInteger, nullable=False),
-    Column("principal_fen", BigInteger, nullable=False),
-    Column("credit_fen", BigInteger, nullable=False),
-    Column("as_of", Date, nullable=False),
-    CheckConstraint(
-        "amount_fen > 0 AND principal_fen >= 0 AND credit_fen >= 0"
-        " AND principal_fen + credit_fen = amount_fen",
-        name="ck_purchase_refund_amounts",
-    ),
-)
-
-principal_reduction_table = Table(
-    "principal_reduction",
-    SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column("batch_id", BigInteger, nullable=False, index=True),
-    Column(
-        "purchase_id",
-        BigInteger,
-        ForeignKey("purchase.id", name="fk_principal_reduction_purchase"),
-        nullable=False,
-    ),
-    Column("amount_fen", BigInteger, nullable=False),
-    CheckConstraint("amount_fen > 0", name="ck_principal_reduction_positive"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +154,43 @@ def fetch_reductions(conn: Connection, batch_id: int) -> list[Reduction]:
     return [Reduction(OpenUse(int(r[0]), int(r[1]), str(r[2]), int(r[3])), int(r[4])) for r in rows]
 
 
-def fetch_use(conn: Connection, line_id: int, purchase_id: int) -> dict[str, Any]:
-    """One use of a line as a dict of its columns; NotFoundError if not on this line."""
+@dataclass(frozen=True, slots=True)
+class Use:
+    """A purchase or cash drawdown as stored (`purchase` row)."""
+
+    id: int
+    kind: str
+    credit_line_id: int
+    product_node_id: int
+    product_code: str
+    product_version: int
+    channel_id: str
+    merchant_id: str | None
+    currency: str
+    amount_fen: Fen
+    fee_fen: Fen
+    refunded_fen: Fen
+    principal_open_fen: Fen
+    as_of: date
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """A posted refund and what it left of its purchase."""
+
+    refund_id: int
+    purchase_id: int
+    credit_line_id: int
+    amount_fen: Fen
+    principal_fen: Fen
+    customer_credit_fen: Fen
+    as_of: date
+    purchase_refunded_fen: Fen
+    purchase_principal_open_fen: Fen
+
+
+def fetch_use(conn: Connection, line_id: int, purchase_id: int) -> Use:
+    """One use of a line; NotFoundError if not on this line."""
     table = purchase_table
     row = (
         conn.execute(
@@ -244,7 +203,22 @@ def fetch_use(conn: Connection, line_id: int, purchase_id: int) -> dict[str, Any
         raise NotFoundError(
             f"purchase {purchase_id} does not exist on credit line {line_id}", field="purchase_id"
         )
-    return dict(row)
+    return Use(
+        id=int(row["id"]),
+        kind=str(row["kind"]),
+        credit_line_id=int(row["credit_line_id"]),
+        product_node_id=int(row["product_node_id"]),
+        product_code=str(row["product_code"]),
+        product_version=int(row["product_version"]),
+        channel_id=str(row["channel_id"]),
+        merchant_id=None if row["merchant_id"] is None else str(row["merchant_id"]),
+        currency=str(row["currency"]),
+        amount_fen=Fen(int(row["amount_fen"])),
+        fee_fen=Fen(int(row["fee_fen"])),
+        refunded_fen=Fen(int(row["refunded_fen"])),
+        principal_open_fen=Fen(int(row["principal_open_fen"])),
+        as_of=row["as_of"],
+    )
 
 
 def refund_purchase(
@@ -253,18 +227,18 @@ def refund_purchase(
     *,
     line_id: int,
     purchase_id: int,
-    amount_fen: int | None,
+    amount_fen: Fen | None,
     as_of: date | None,
-) -> dict[str, Any]:
+) -> Refund:
     """Refund all (`amount_fen` None) or part of a purchase; return the refund's view."""
     line = lock_line(conn, line_id)
     purchase = fetch_use(conn, line_id, purchase_id)
-    if purchase["kind"] != "purchase":
+    if purchase.kind != "purchase":
         raise CreditNetValueError("only purchases can be refunded", field="purchase_id")
     posted_on = resolve_as_of(as_of, fetch_business_date(conn))
-    if posted_on < purchase["as_of"]:
+    if posted_on < purchase.as_of:
         raise CreditNetValueError("a refund cannot predate its purchase", field="as_of")
-    refundable_fen = purchase["amount_fen"] - purchase["refunded_fen"]
+    refundable_fen = Fen(purchase.amount_fen - purchase.refunded_fen)
     amount_fen = refundable_fen if amount_fen is None else amount_fen
     if amount_fen <= 0 and refundable_fen > 0:
         raise CreditNetValueError("the amount must be positive", field="amount_fen")
@@ -283,24 +257,24 @@ def _post_refund(
     conn: Connection,
     caches: LendingCaches,
     line: LockedLine,
-    purchase: dict[str, Any],
-    amount_fen: int,
+    purchase: Use,
+    amount_fen: Fen,
     posted_on: date,
-) -> dict[str, Any]:
+) -> Refund:
     book = fetch_line_books(conn, [line.credit_line_id], caches.accounts)[line.credit_line_id]
     use = OpenUse(
-        purchase["id"],
-        purchase["product_node_id"],
-        purchase["channel_id"],
-        purchase["principal_open_fen"],
+        purchase.id,
+        purchase.product_node_id,
+        purchase.channel_id,
+        purchase.principal_open_fen,
     )
-    principal_fen = min(amount_fen, use.principal_open_fen)
+    principal_fen = Fen(min(amount_fen, use.principal_open_fen))
     reductions = [Reduction(use, principal_fen)] if principal_fen else []
     apply_reductions(conn, line, reductions, -1)
     lines, events = _refund_entries(conn, caches, line, book, purchase, amount_fen, principal_fen)
-    refund_seq = _count_refunds(conn, purchase["id"]) + 1
+    refund_seq = _count_refunds(conn, purchase.id) + 1
     draft = BatchDraft(
-        business_key=f"purchase_refund:{purchase['id']}:{refund_seq}",
+        business_key=f"purchase_refund:{purchase.id}:{refund_seq}",
         kind=BatchKind.PURCHASE_REFUND,
         as_of=posted_on,
         lines=tuple(lines),
@@ -312,14 +286,14 @@ def _post_refund(
     table = purchase_table
     conn.execute(
         update(table)
-        .where(table.c.id == purchase["id"])
+        .where(table.c.id == purchase.id)
         .values(refunded_fen=table.c.refunded_fen + amount_fen)
     )
     write_usage(conn, line.nodes)
     refund_id = conn.execute(
         purchase_refund_table.insert()
         .values(
-            purchase_id=purchase["id"],
+            purchase_id=purchase.id,
             credit_line_id=line.credit_line_id,
             batch_id=batch_id,
             amount_fen=amount_fen,
@@ -329,17 +303,17 @@ def _post_refund(
         )
         .returning(purchase_refund_table.c.id)
     ).scalar_one()
-    return {
-        "refund_id": int(refund_id),
-        "purchase_id": purchase["id"],
-        "credit_line_id": line.credit_line_id,
-        "amount_fen": amount_fen,
-        "principal_fen": principal_fen,
-        "customer_credit_fen": amount_fen - principal_fen,
-        "as_of": posted_on.isoformat(),
-        "purchase_refunded_fen": purchase["refunded_fen"] + amount_fen,
-        "purchase_principal_open_fen": use.principal_open_fen - principal_fen,
-    }
+    return Refund(
+        refund_id=int(refund_id),
+        purchase_id=purchase.id,
+        credit_line_id=line.credit_line_id,
+        amount_fen=amount_fen,
+        principal_fen=principal_fen,
+        customer_credit_fen=Fen(amount_fen - principal_fen),
+        as_of=posted_on,
+        purchase_refunded_fen=Fen(purchase.refunded_fen + amount_fen),
+        purchase_principal_open_fen=Fen(use.principal_open_fen - principal_fen),
+    )
 
 
 def _refund_entries(
@@ -347,12 +321,12 @@ def _refund_entries(
     caches: LendingCaches,
     line: LockedLine,
     book: LineBook,
-    purchase: dict[str, Any],
+    purchase: Use,
     amount_fen: int,
     principal_fen: int,
 ) -> tuple[list[PostingLine], list[SettlementEventDraft]]:
     line_id = line.credit_line_id
-    product = (purchase["product_code"], purchase["product_version"])
+    product = (purchase.product_code, purchase.product_version)
     lines = [PostingLine(CLEARING, amount_fen)]
     lines += principal_bucket_lines(book, principal_fen, REFUND_BUCKET_ORDER)
     if amount_fen > principal_fen:
@@ -362,20 +336,18 @@ def _refund_entries(
         SettlementEventDraft(
             EventKind.MERCHANT_PAYABLE,
             -amount_fen,
-            counterparty_ref=purchase["merchant_id"],
+            counterparty_ref=purchase.merchant_id,
             product_code=product[0],
             product_version=product[1],
         )
     ]
     terms = caches.products.get(conn, *product)
-    before_fen = purchase["amount_fen"] - purchase["refunded_fen"]
+    before_fen = purchase.amount_fen - purchase.refunded_fen
     reversed_fen = compute_commission_fen(before_fen, terms.channel_commission_bps) - (
         compute_commission_fen(before_fen - amount_fen, terms.channel_commission_bps)
     )
     if reversed_fen:
-        payable = partner_account_code(
-            purchase["channel_id"], AccountType.CHANNEL_COMMISSION_PAYABLE
-        )
+        payable = partner_account_code(purchase.channel_id, AccountType.CHANNEL_COMMISSION_PAYABLE)
         lines += [
             PostingLine(payable, reversed_fen),
             PostingLine(node_account_code(AccountType.COMMISSION_EXPENSE), -reversed_fen),
@@ -384,7 +356,7 @@ def _refund_entries(
             SettlementEventDraft(
                 EventKind.CHANNEL_COMMISSION,
                 -reversed_fen,
-                partner_ref=purchase["channel_id"],
+                partner_ref=purchase.channel_id,
                 product_code=product[0],
                 product_version=product[1],
             )

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -39,10 +38,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 from sqlmodel import SQLModel
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.money import Fen
 from node_api.ledger.accounts import AccountType, line_account_code
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import (
@@ -53,10 +53,11 @@ from node_api.ledger.postings import (
     post_batch,
 )
 from node_api.ledger.schema import ID_TYPE
+from node_api.ledger.settlement_events import BatchKind, EventKind
 from node_api.lending.billing_rules import Component, OutstandingItem, compute_waterfall
 from node_api.lending.core.books import LineBook, fetch_line_books
 from node_api.lending.core.context import LendingCaches
-from node_api.lending.core.entries import CLEARING, BatchKind, EventKind, funding_adjustment
+from node_api.lending.core.entries import CLEARING, funding_adjustment
 from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
 from node_api.lending.purchases import (
     apply_reductions,
@@ -150,16 +151,58 @@ def compute_outstanding_items(book: LineBook, as_of: date) -> list[OutstandingIt
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class AllocatedAmount:
+    """The part of a payment taken by one receivable account."""
+
+    account: str
+    component: str
+    amount_fen: Fen
+
+
+@dataclass(frozen=True, slots=True)
+class Repayment:
+    """A posted payment and how it was allocated."""
+
+    repayment_id: int
+    credit_line_id: int
+    amount_fen: Fen
+    currency: str
+    as_of: date
+    status: str
+    allocations: tuple[AllocatedAmount, ...]
+    customer_credit_fen: Fen
+
+
+@dataclass(frozen=True, slots=True)
+class RepaymentReversal:
+    """A reversed payment and the later payments allocated again."""
+
+    repayment_id: int
+    credit_line_id: int
+    status: str
+    reversed_on: date
+    reallocated_repayment_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredRepayment:
+    id: int
+    amount_fen: Fen
+    status: str
+    as_of: date
+
+
 def repay(
     conn: Connection,
     caches: LendingCaches,
     *,
     line_id: int,
-    amount_fen: int,
+    amount_fen: Fen,
     currency: str,
     as_of: date | None,
     payment_ref: str | None = None,
-) -> dict[str, Any]:
+) -> Repayment:
     """Take a payment on a line; return the repayment's view with its allocation."""
     if amount_fen <= 0:
         raise CreditNetValueError("the amount must be positive", field="amount_fen")
@@ -191,23 +234,19 @@ def repay(
         conn, caches, line, book, repayment_id, amount_fen, posted_on, seq=1
     )
     write_usage(conn, line.nodes)
-    return {
-        "repayment_id": repayment_id,
-        "credit_line_id": line_id,
-        "amount_fen": amount_fen,
-        "currency": currency,
-        "as_of": posted_on.isoformat(),
-        "status": "posted",
-        "allocations": [
-            {
-                "account": v.account_type.value,
-                "component": v.component.value,
-                "amount_fen": v.amount_fen,
-            }
+    return Repayment(
+        repayment_id=repayment_id,
+        credit_line_id=line_id,
+        amount_fen=amount_fen,
+        currency=currency,
+        as_of=posted_on,
+        status="posted",
+        allocations=tuple(
+            AllocatedAmount(v.account_type.value, v.component.value, Fen(v.amount_fen))
             for v in allocation
-        ],
-        "customer_credit_fen": credit_fen,
-    }
+        ),
+        customer_credit_fen=Fen(credit_fen),
+    )
 
 
 def _allocate(
@@ -291,20 +330,20 @@ def reverse_repayment(
     line_id: int,
     repayment_id: int,
     as_of: date | None,
-) -> dict[str, Any]:
+) -> RepaymentReversal:
     """Reverse a bounced payment and re-allocate every later payment on the line."""
     line = lock_line(conn, line_id)
     target = _fetch_repayment(conn, line_id, repayment_id)
-    if target["status"] != "posted":
+    if target.status != "posted":
         raise ConflictError(
             "the repayment is already reversed", field="repayment_id", code="already_reversed"
         )
     posted_on = resolve_as_of(as_of, fetch_business_date(conn))
-    if posted_on < target["as_of"]:
+    if posted_on < target.as_of:
         raise CreditNetValueError("a reversal cannot predate its repayment", field="as_of")
     table = repayment_table
     later = [
-        dict(row)
+        _to_stored(row)
         for row in conn.execute(
             select(table)
             .where(
@@ -317,28 +356,35 @@ def reverse_repayment(
     ]
     book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
     for repayment in reversed([target, *later]):
-        _undo_allocation(conn, caches, line, book, repayment["id"], posted_on)
+        _undo_allocation(conn, caches, line, book, repayment.id, posted_on)
     conn.execute(
         update(table)
         .where(table.c.id == repayment_id)
         .values(status="reversed", reversed_on=posted_on)
     )
     for repayment in later:
-        seq = _next_seq(conn, repayment["id"])
-        _allocate(
-            conn, caches, line, book, repayment["id"], repayment["amount_fen"], posted_on, seq
-        )
+        seq = _next_seq(conn, repayment.id)
+        _allocate(conn, caches, line, book, repayment.id, repayment.amount_fen, posted_on, seq)
     write_usage(conn, line.nodes)
-    return {
-        "repayment_id": repayment_id,
-        "credit_line_id": line_id,
-        "status": "reversed",
-        "reversed_on": posted_on.isoformat(),
-        "reallocated_repayment_ids": [repayment["id"] for repayment in later],
-    }
+    return RepaymentReversal(
+        repayment_id=repayment_id,
+        credit_line_id=line_id,
+        status="reversed",
+        reversed_on=posted_on,
+        reallocated_repayment_ids=tuple(repayment.id for repayment in later),
+    )
 
 
-def _fetch_repayment(conn: Connection, line_id: int, repayment_id: int) -> dict[str, Any]:
+def _to_stored(row: RowMapping) -> _StoredRepayment:
+    return _StoredRepayment(
+        id=int(row["id"]),
+        amount_fen=Fen(int(row["amount_fen"])),
+        status=str(row["status"]),
+        as_of=row["as_of"],
+    )
+
+
+def _fetch_repayment(conn: Connection, line_id: int, repayment_id: int) -> _StoredRepayment:
     table = repayment_table
     row = (
         conn.execute(
@@ -352,7 +398,7 @@ def _fetch_repayment(conn: Connection, line_id: int, repayment_id: int) -> dict[
             f"repayment {repayment_id} does not exist on credit line {line_id}",
             field="repayment_id",
         )
-    return dict(row)
+    return _to_stored(row)
 
 
 def _undo_allocation(

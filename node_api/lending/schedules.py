@@ -31,11 +31,11 @@ from datetime import date
 from enum import StrEnum
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError
-from node_api.kernel.money import Fen, div_half_even
-from node_api.lending.interest import DayCount, InterestMethod, compute_daily_rate, compute_interest
+from node_api.kernel.money import BPS_DENOMINATOR, Fen, div_half_even
+from node_api.ledger.settlement_events import DayCount, InterestMethod
+from node_api.lending.interest import compute_daily_rate, compute_interest
 
 MONTHS_PER_YEAR = 12
-BPS_DENOMINATOR = 10_000
 MONTHLY_BPS_DENOMINATOR = MONTHS_PER_YEAR * BPS_DENOMINATOR
 TENOR_MONTHS_MAX = 360
 
@@ -293,8 +293,8 @@ class PayoffQuote:
     accrual_days: int
 
     @property
-    def total_fen(self) -> int:
-        return self.principal_fen + self.interest_fen + self.fee_fen
+    def total_fen(self) -> Fen:
+        return Fen(self.principal_fen + self.interest_fen + self.fee_fen)
 
 
 class CancellationWindowClosedError(ConflictError):

@@ -10,7 +10,7 @@ hashes (`facts`) and the score.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -20,12 +20,21 @@ from sqlalchemy.engine import Connection
 from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.products import ProductTerms
 from node_api.onboarding.context import OnboardingContext
-from node_api.onboarding.identity import Gender, VerifiedIdentity, verify_identity
+from node_api.onboarding.identity import VerifiedIdentity, verify_identity
+from node_api.onboarding.pii import LookupKind
 from node_api.onboarding.policies import OnboardingPolicy
-from node_api.risk.fraud_facts import ApplicationFacts, compute_application_facts
+from node_api.risk.fraud_config import AttributeKind
+from node_api.risk.fraud_facts import ApplicationFacts, Gender
 from node_api.risk.scorecard import Scorecard, ScoreResult
 
 RawValue = str | int | float | None
+
+_LOOKUP_KINDS = {
+    AttributeKind.ID: LookupKind.ID_NUMBER,
+    AttributeKind.PHONE: LookupKind.PHONE,
+    AttributeKind.DEVICE: LookupKind.DEVICE,
+    AttributeKind.IP: LookupKind.IP,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +105,38 @@ def score_characteristics(card: Scorecard, characteristics: Mapping[str, RawValu
         raise CreditNetValueError(
             error.detail, field=f"characteristics.{error.field}", code=error.code
         ) from None
+
+
+def compute_application_facts(
+    identity: VerifiedIdentity,
+    *,
+    applied_at: datetime,
+    lookup_hash: Callable[[LookupKind, str], bytes],
+    device_id: str | None = None,
+    ip_address: str | None = None,
+    declared_birth_date: date | None = None,
+    declared_gender: Gender | None = None,
+) -> ApplicationFacts:
+    """Hash the identifying attributes of an application (`lookup_hash` is the vault's)."""
+    raw_values = {
+        AttributeKind.ID: identity.resident_id.number,
+        AttributeKind.PHONE: identity.mobile_e164,
+        AttributeKind.DEVICE: device_id,
+        AttributeKind.IP: ip_address,
+    }
+    hashes = {
+        kind: lookup_hash(_LOOKUP_KINDS[kind], value)
+        for kind, value in raw_values.items()
+        if value is not None and value.strip()
+    }
+    return ApplicationFacts(
+        applied_at=applied_at,
+        attribute_hashes=hashes,
+        id_birth_date=identity.resident_id.birth_date,
+        id_gender=identity.resident_id.gender,
+        declared_birth_date=declared_birth_date,
+        declared_gender=declared_gender,
+    )
 
 
 def compute_facts(

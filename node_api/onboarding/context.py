@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from node_api.kernel.config import Settings
-from node_api.lending.core.context import caches_for
 from node_api.lending.product_versions import ProductTermsCache
 from node_api.onboarding.offers import OfferCache
 from node_api.onboarding.pii import PiiVault
 from node_api.onboarding.policies import PolicyCache
 from node_api.onboarding.ring_links import RingLinkFollower
 from node_api.onboarding.scorecards import ScorecardRegistry
-from node_api.onboarding.vault_factory import build_vault, get_vault
+from node_api.onboarding.vault_factory import build_vault
 
 
 @dataclass
@@ -33,17 +31,3 @@ class OnboardingContext:
     @classmethod
     def from_settings(cls, settings: Settings) -> OnboardingContext:
         return cls(vault=build_vault(settings))
-
-
-def context_for(state: Any, settings: Settings) -> OnboardingContext:
-    """The process's onboarding context, kept on an app's `state` (built on first use).
-
-    Product terms come from the lending caches the credit-line routes use too.
-    """
-    context = getattr(state, "onboarding_context", None)
-    if not isinstance(context, OnboardingContext):
-        context = OnboardingContext(
-            vault=get_vault(state, settings), products=caches_for(state).products
-        )
-        state.onboarding_context = context
-    return context

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from node_api.kernel.money import Fen
-from node_api.lending.core.limits import (
+from node_api.lending.limits import (
     ROOT_PATH,
     ProductGroup,
     group_path,

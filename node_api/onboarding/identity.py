@@ -11,12 +11,12 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 
 import phonenumbers
 from stdnum import numdb
 
 from node_api.kernel.errors import CreditNetValueError
+from node_api.risk.fraud_facts import Gender
 
 ID_NUMBER_LENGTH = 18
 LEGACY_ID_NUMBER_LENGTH = 15
@@ -38,13 +38,6 @@ PROVINCE_CODES = frozenset(
         *("71", "81", "82"),
     }
 )
-
-
-class Gender(StrEnum):
-    """Gender as encoded by the parity of the id number's sequence code."""
-
-    MALE = "male"
-    FEMALE = "female"
 
 
 @dataclass(frozen=True, slots=True)

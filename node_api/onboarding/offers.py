@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import CreditNetValueError
-from node_api.lending.product_versions import ProductTermsCache, product_version_table
+from node_api.ledger.schema import product_version_table
+from node_api.lending.product_versions import ProductTermsCache
 from node_api.lending.products import ProductTerms
 from node_api.onboarding.policies import (
     OnboardingPolicy,

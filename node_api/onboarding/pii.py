@@ -47,8 +47,6 @@ class PiiVaultError(CreditNetError):
     """A ciphertext cannot be opened: unknown key, wrong context, or tampering."""
 
     code = "pii_vault"
-    status = 500
-    title = "PII vault error"
 
 
 def _normalize_phone(value: str) -> str:

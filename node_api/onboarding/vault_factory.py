@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from node_api.kernel.config import Settings
 from node_api.onboarding.pii import PiiVault
 
@@ -16,12 +14,3 @@ def build_vault(settings: Settings) -> PiiVault:
         settings.pii_lookup_key.get_secret_value().encode("utf-8"),
         node_secret=settings.node_secret.get_secret_value().encode("utf-8"),
     )
-
-
-def get_vault(state: Any, settings: Settings) -> PiiVault:
-    """The process's vault, kept on an app's `state` (built on first use)."""
-    vault = getattr(state, "pii_vault", None)
-    if not isinstance(vault, PiiVault):
-        vault = build_vault(settings)
-        state.pii_vault = vault
-    return vault

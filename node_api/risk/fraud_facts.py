@@ -10,21 +10,20 @@ call the pure rules directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
-from node_api.onboarding.identity import Gender, VerifiedIdentity
-from node_api.onboarding.pii import LookupKind
 from node_api.risk.fraud_config import AttributeKind, FraudRuleConfig, VelocityWindow
 
-_LOOKUP_KINDS = {
-    AttributeKind.ID: LookupKind.ID_NUMBER,
-    AttributeKind.PHONE: LookupKind.PHONE,
-    AttributeKind.DEVICE: LookupKind.DEVICE,
-    AttributeKind.IP: LookupKind.IP,
-}
+
+class Gender(StrEnum):
+    """Gender as encoded by the parity of the id number's sequence code."""
+
+    MALE = "male"
+    FEMALE = "female"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,38 +46,6 @@ class ApplicationFacts:
     @property
     def identity_hash(self) -> bytes:
         return self.attribute_hashes[AttributeKind.ID]
-
-
-def compute_application_facts(
-    identity: VerifiedIdentity,
-    *,
-    applied_at: datetime,
-    lookup_hash: Callable[[LookupKind, str], bytes],
-    device_id: str | None = None,
-    ip_address: str | None = None,
-    declared_birth_date: date | None = None,
-    declared_gender: Gender | None = None,
-) -> ApplicationFacts:
-    """Hash the identifying attributes of an application (`lookup_hash` is the vault's)."""
-    raw_values = {
-        AttributeKind.ID: identity.resident_id.number,
-        AttributeKind.PHONE: identity.mobile_e164,
-        AttributeKind.DEVICE: device_id,
-        AttributeKind.IP: ip_address,
-    }
-    hashes = {
-        kind: lookup_hash(_LOOKUP_KINDS[kind], value)
-        for kind, value in raw_values.items()
-        if value is not None and value.strip()
-    }
-    return ApplicationFacts(
-        applied_at=applied_at,
-        attribute_hashes=hashes,
-        id_birth_date=identity.resident_id.birth_date,
-        id_gender=identity.resident_id.gender,
-        declared_birth_date=declared_birth_date,
-        declared_gender=declared_gender,
-    )
 
 
 class FraudHistory(Protocol):

@@ -15,10 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from node_api.kernel.money import Fen, div_floor
+from node_api.kernel.money import BPS_DENOMINATOR, Fen, div_floor
 from node_api.risk.fraud_config import Severity
 
-BPS_ONE = 10_000
 LIMIT_STEP_FEN_DEFAULT = Fen(10_000)
 
 
@@ -49,8 +48,8 @@ class ProductRiskPolicy(_Frozen):
     limit_bands: tuple[LimitBand, ...]
     total_limit_fen_min: int = Field(default=50_000, ge=0)
     total_limit_fen_max: int = Field(ge=0)
-    purchase_share_bps: int = Field(default=BPS_ONE, ge=0, le=BPS_ONE)
-    cash_share_bps: int = Field(default=3_000, ge=0, le=BPS_ONE)
+    purchase_share_bps: int = Field(default=BPS_DENOMINATOR, ge=0, le=BPS_DENOMINATOR)
+    cash_share_bps: int = Field(default=3_000, ge=0, le=BPS_DENOMINATOR)
     limit_step_fen: int = Field(default=LIMIT_STEP_FEN_DEFAULT, gt=0)
 
     @model_validator(mode="after")
@@ -102,7 +101,7 @@ def round_down_to_step(amount_fen: int, step_fen: int) -> Fen:
 
 
 def _share(amount_fen: int, share_bps: int, step_fen: int) -> Fen:
-    return round_down_to_step(div_floor(amount_fen * share_bps, BPS_ONE), step_fen)
+    return round_down_to_step(div_floor(amount_fen * share_bps, BPS_DENOMINATOR), step_fen)
 
 
 def get_limit_band(score: int, bands: Sequence[LimitBand]) -> LimitBand | None:
@@ -118,7 +117,7 @@ def compute_limits(score: int, monthly_income_fen: Fen, policy: ProductRiskPolic
     band = get_limit_band(score, policy.limit_bands)
     if band is None:
         return ZERO_LIMITS
-    by_income_fen = div_floor(monthly_income_fen * band.income_multiplier_bps, BPS_ONE)
+    by_income_fen = div_floor(monthly_income_fen * band.income_multiplier_bps, BPS_DENOMINATOR)
     capped_fen = min(by_income_fen, band.total_limit_fen_max, policy.total_limit_fen_max)
     total_fen = round_down_to_step(capped_fen, policy.limit_step_fen)
     return LimitTree(

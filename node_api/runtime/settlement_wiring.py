@@ -18,6 +18,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from node_api.kernel.chain import ContractName
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConfigurationError
@@ -31,8 +32,6 @@ from settlement.funding import SettlementWallet
 ANVIL_CHAIN_ID = 31337
 LENDER_TREASURY_DEV_INDEX = 5
 TREASURY_KEYSTORE = "treasury.json"
-CLEARING_HOUSE = "ClearingHouse"
-CREDIT_REGISTRY = "CreditRegistry"
 
 
 @dataclass(frozen=True)
@@ -45,14 +44,14 @@ class ChainTarget:
 
     @property
     def clearing_house(self) -> str:
-        return str(self.manifest.get_address(CLEARING_HOUSE))
+        return str(self.manifest.get_address(ContractName.CLEARING_HOUSE))
 
     @property
     def domain(self) -> SigningDomain:
         return SigningDomain(
             self.chain_id,
-            self.manifest.get_address(CLEARING_HOUSE),
-            self.manifest.get_address(CREDIT_REGISTRY),
+            self.manifest.get_address(ContractName.CLEARING_HOUSE),
+            self.manifest.get_address(ContractName.CREDIT_REGISTRY),
         )
 
 

@@ -11,6 +11,7 @@ import node_api.lending.eod.tables
 import node_api.lending.installment_tables
 import node_api.lending.lines
 import node_api.lending.product_versions
+import node_api.lending.purchase_tables
 import node_api.lending.purchases
 import node_api.lending.repayments
 import node_api.onboarding.tables

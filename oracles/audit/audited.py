@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from oracles.abi_codec import ContractCodec
 from oracles.audit.recompile import Recompiled
+from oracles.compiler import AbiEntry
 from oracles.manifest import Manifest
-
-ORACLE_QUORUM: Final = "OracleQuorum"
-CREDIT_REGISTRY: Final = "CreditRegistry"
-CLEARING_HOUSE: Final = "ClearingHouse"
-SETTLEMENT_TOKEN: Final = "SettlementToken"
 
 
 @dataclass(frozen=True)
@@ -25,7 +20,7 @@ class AuditedContracts:
 
     addresses: dict[str, str]
     codecs: dict[str, ContractCodec]
-    abis: dict[str, list[dict[str, Any]]]
+    abis: dict[str, list[AbiEntry]]
     deploy_blocks: dict[str, int]
 
     @classmethod

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from node_api.kernel.db import Database
 from node_api.kernel.outbox import OutboxKind
 from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
-from node_api.lending.product_versions import product_version_table
+from node_api.ledger.schema import product_version_table
 from oracles.audit.export_format import (
     CHUNK_ROWS_MAX,
     AgreementRecord,

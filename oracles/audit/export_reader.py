@@ -40,7 +40,6 @@ class ExportUnavailableError(CreditNetError):
     """The node's export API did not answer."""
 
     code = "export_unavailable"
-    status = 503
 
 
 @dataclass

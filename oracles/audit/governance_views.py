@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from node_api.kernel.chain import ContractName
 from oracles.audit.audited import (
-    CLEARING_HOUSE,
-    CREDIT_REGISTRY,
-    ORACLE_QUORUM,
-    SETTLEMENT_TOKEN,
     AuditedContracts,
 )
 from oracles.audit.chain_reader import ChainReader
@@ -26,7 +23,7 @@ def compare_partners(
     items = [
         (
             f"partner {p.partner_id}",
-            (CLEARING_HOUSE, "getPartner", [p.partner_id]),
+            (ContractName.CLEARING_HOUSE, "getPartner", [p.partner_id]),
             lambda out: {
                 "payout": str(out[0][0]).lower(),
                 "role": int(out[0][1]),
@@ -58,7 +55,7 @@ def compare_signers(
         items.append(
             (
                 "current signer set",
-                (ORACLE_QUORUM, "signers", []),
+                (ContractName.ORACLE_QUORUM, "signers", []),
                 lambda out: {"signers": [str(s).lower() for s in out[0]]},
                 {"signers": [s.lower() for s in last.signers]},
                 last.ref,
@@ -67,7 +64,7 @@ def compare_signers(
         items.append(
             (
                 "signer threshold",
-                (ORACLE_QUORUM, "threshold", []),
+                (ContractName.ORACLE_QUORUM, "threshold", []),
                 lambda out: {"threshold": int(out[0])},
                 {"threshold": last.threshold},
                 last.ref,
@@ -76,7 +73,7 @@ def compare_signers(
         items.append(
             (
                 "signer set version",
-                (ORACLE_QUORUM, "signerSetVersion", []),
+                (ContractName.ORACLE_QUORUM, "signerSetVersion", []),
                 lambda out: {"version": int(out[0])},
                 {"version": last.version},
                 last.ref,
@@ -87,7 +84,7 @@ def compare_signers(
             (
                 f"report {report.report_id} of {report.consumer}",
                 (
-                    ORACLE_QUORUM,
+                    ContractName.ORACLE_QUORUM,
                     "isReportConsumed",
                     [report.consumer, bytes.fromhex(report.report_id[2:])],
                 ),
@@ -176,7 +173,7 @@ def compare_line_states(
     items = [
         (
             f"line state of cycle {ls.cycle_id}",
-            (CREDIT_REGISTRY, "getLineState", [ls.cycle_id]),
+            (ContractName.CREDIT_REGISTRY, "getLineState", [ls.cycle_id]),
             lambda out: {"root": hex_of(out[0]), "count": int(out[1]), "total_fen": int(out[2])},
             {"root": ls.root, "count": ls.count, "total_fen": ls.total_outstanding_fen},
             ls.ref,
@@ -199,7 +196,7 @@ def compare_token(
     items: list[Any] = [
         (
             "total supply",
-            (SETTLEMENT_TOKEN, "totalSupply", []),
+            (ContractName.SETTLEMENT_TOKEN, "totalSupply", []),
             lambda out: {"supply_fen": int(out[0])},
             {"supply_fen": state.token_supply_fen},
             None,
@@ -209,7 +206,7 @@ def compare_token(
         items.append(
             (
                 f"token balance of {holder}",
-                (SETTLEMENT_TOKEN, "balanceOf", [holder]),
+                (ContractName.SETTLEMENT_TOKEN, "balanceOf", [holder]),
                 lambda out: {"balance_fen": int(out[0])},
                 {"balance_fen": balance_fen},
                 None,

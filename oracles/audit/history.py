@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Final
 
+from node_api.kernel.chain import AgreementStatus, is_legal_agreement_transition
 from oracles.audit.events import AuditEvent
 from oracles.audit.history_cycles import (
     claim_cycle,
@@ -44,7 +45,6 @@ from oracles.audit.replay_state import (
     SignerSet,
     StatusChange,
 )
-from oracles.audit.state_machine import AGREEMENT_ACTIVE, is_legal_agreement_transition
 
 Handler = Callable[[ReplayedState, AuditEvent], None]
 
@@ -77,7 +77,7 @@ def _open_agreement(state: ReplayedState, event: AuditEvent) -> None:
         apr_bps=int(args["aprBps"]),
         opened_at=int(args["openedAt"]),
         commitment=str(args["commitment"]),
-        status=AGREEMENT_ACTIVE,
+        status=AgreementStatus.ACTIVE,
         last_reason_code=0,
         change_count=0,
         opened=event.ref,

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
+from node_api.kernel.chain import CycleStatus
 from oracles.audit.events import AuditEvent
 from oracles.audit.replay_state import (
     LIFECYCLE_CHECK,
     CycleReplay,
     PartnerReplay,
     ReplayedState,
-)
-from oracles.audit.state_machine import (
-    CYCLE_DISPUTED,
-    CYCLE_FINALIZED,
-    CYCLE_FUNDED,
-    CYCLE_PROPOSED,
-    CYCLE_REJECTED,
 )
 
 
@@ -32,7 +26,7 @@ def propose_cycle(state: ReplayedState, event: AuditEvent) -> None:
         partner_ids=tuple(int(value) for value in args["partnerIds"]),
         net_positions_fen=positions,
         dispute_deadline=int(args["disputeDeadline"]),
-        status=CYCLE_PROPOSED,
+        status=CycleStatus.PROPOSED,
         proposed=event.ref,
         total_due_fen=sum(value for value in positions if value > 0),
     )
@@ -58,7 +52,7 @@ def _cycle_in(
 
 
 def dispute_cycle(state: ReplayedState, event: AuditEvent) -> None:
-    cycle = _cycle_in(state, event, (CYCLE_PROPOSED, CYCLE_DISPUTED), "dispute")
+    cycle = _cycle_in(state, event, (CycleStatus.PROPOSED, CycleStatus.DISPUTED), "dispute")
     if cycle is None:
         return
     partner_id = int(event.args["partnerId"])
@@ -67,32 +61,32 @@ def dispute_cycle(state: ReplayedState, event: AuditEvent) -> None:
             LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: dispute by unlisted {partner_id}", event
         )
     cycle.disputes.append((partner_id, str(event.args["reason"]), event.ref))
-    cycle.status = CYCLE_DISPUTED
+    cycle.status = CycleStatus.DISPUTED
 
 
 def resolve_dispute(state: ReplayedState, event: AuditEvent) -> None:
     upheld = bool(event.args["upheld"])
     verdict = "upheld (cycle rejected)" if upheld else "dismissed"
     state.admin(event, "dispute", f"dispute of cycle {event.args['cycleId']} {verdict}")
-    cycle = _cycle_in(state, event, (CYCLE_DISPUTED,), "dispute resolution")
+    cycle = _cycle_in(state, event, (CycleStatus.DISPUTED,), "dispute resolution")
     if cycle is None:
         return
     cycle.resolutions.append((upheld, event.ref))
-    cycle.status = CYCLE_REJECTED if upheld else CYCLE_PROPOSED
+    cycle.status = CycleStatus.REJECTED if upheld else CycleStatus.PROPOSED
 
 
 def finalize_cycle(state: ReplayedState, event: AuditEvent) -> None:
-    cycle = _cycle_in(state, event, (CYCLE_PROPOSED,), "finalization")
+    cycle = _cycle_in(state, event, (CycleStatus.PROPOSED,), "finalization")
     if cycle is None:
         return
     if str(event.args["entriesRoot"]) != cycle.entries_root:
         state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id} finalized with another root", event)
     cycle.finalized = event.ref
-    cycle.status = CYCLE_FUNDED if cycle.total_due_fen == 0 else CYCLE_FINALIZED
+    cycle.status = CycleStatus.FUNDED if cycle.total_due_fen == 0 else CycleStatus.FINALIZED
 
 
 def fund_cycle(state: ReplayedState, event: AuditEvent) -> None:
-    cycle = _cycle_in(state, event, (CYCLE_FINALIZED,), "funding")
+    cycle = _cycle_in(state, event, (CycleStatus.FINALIZED,), "funding")
     if cycle is None:
         return
     partner_id, amount_fen = int(event.args["partnerId"]), int(event.args["amount"])
@@ -109,12 +103,12 @@ def fund_cycle(state: ReplayedState, event: AuditEvent) -> None:
     cycle.fundings[partner_id] = (amount_fen, event.ref)
     cycle.funded_fen += amount_fen
     if cycle.funded_fen == cycle.total_due_fen:
-        cycle.status = CYCLE_FUNDED
+        cycle.status = CycleStatus.FUNDED
 
 
 def fully_funded(state: ReplayedState, event: AuditEvent) -> None:
     cycle = state.cycles.get(int(event.args["cycleId"]))
-    if cycle is None or cycle.status != CYCLE_FUNDED:
+    if cycle is None or cycle.status != CycleStatus.FUNDED:
         state.note(LIFECYCLE_CHECK, f"cycle {event.args['cycleId']} fully funded early", event)
         return
     if int(event.args["totalDueFen"]) != cycle.funded_fen:
@@ -123,7 +117,7 @@ def fully_funded(state: ReplayedState, event: AuditEvent) -> None:
 
 
 def claim_cycle(state: ReplayedState, event: AuditEvent) -> None:
-    cycle = _cycle_in(state, event, (CYCLE_FUNDED,), "claim")
+    cycle = _cycle_in(state, event, (CycleStatus.FUNDED,), "claim")
     if cycle is None:
         return
     args = event.args

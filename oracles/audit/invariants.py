@@ -26,12 +26,13 @@ from typing import Any
 
 from eth_utils.address import is_address
 
-from oracles.audit.audited import CLEARING_HOUSE, CREDIT_REGISTRY, ORACLE_QUORUM, AuditedContracts
+from node_api.kernel.chain import ContractName, CycleStatus
+from oracles.audit.audited import AuditedContracts
 from oracles.audit.checks import CheckResult, Evidence, make_check
 from oracles.audit.quorum import QuorumFinding, judge_cycle, judge_line_state
 from oracles.audit.replay_state import LIFECYCLE_CHECK, TRANSITIONS_CHECK, ReplayedState
 from oracles.audit.source_verify import DecodedCall, DeploymentFacts
-from oracles.audit.state_machine import CYCLE_FUNDED
+from oracles.compiler import AbiEntry
 from oracles.manifest import Manifest
 
 
@@ -67,7 +68,7 @@ def compute_known_addresses(
     signers = set(allowed)
     for verification in facts.verifications:
         holders |= _addresses_in(verification.constructor)
-        if verification.name == ORACLE_QUORUM and verification.constructor is not None:
+        if verification.name == ContractName.ORACLE_QUORUM and verification.constructor is not None:
             initial = verification.constructor.args.get("initialSigners", [])
             signers |= {str(signer).lower() for signer in initial}
     for _contract, call in facts.post_deploy_calls:
@@ -87,7 +88,7 @@ def _anomaly_check(state: ReplayedState, check_id: str, title: str, ok: str) -> 
 
 
 def check_cycle_balanced(state: ReplayedState, contracts: AuditedContracts) -> CheckResult:
-    address = contracts.addresses.get(CLEARING_HOUSE, "")
+    address = contracts.addresses.get(ContractName.CLEARING_HOUSE, "")
     failures = []
     for cycle in state.cycles.values():
         total_fen = sum(cycle.net_positions_fen)
@@ -135,16 +136,16 @@ def check_cycle_quorum(
 ) -> CheckResult:
     """`invariant.cycle_quorum` from the proposing transactions (fetched by the caller)."""
     findings: list[QuorumFinding] = []
-    if contracts.has(CLEARING_HOUSE):
-        abi = _abi_of(contracts, CLEARING_HOUSE)
-        address = contracts.addresses[CLEARING_HOUSE]
+    if contracts.has(ContractName.CLEARING_HOUSE):
+        abi = _abi_of(contracts, ContractName.CLEARING_HOUSE)
+        address = contracts.addresses[ContractName.CLEARING_HOUSE]
         for cycle in state.cycles.values():
             if cycle.proposed is not None:
                 tx = transactions.get(cycle.proposed.tx)
                 findings.append(judge_cycle(cycle, tx, abi, state, chain_id, address))
-    if contracts.has(CREDIT_REGISTRY):
-        abi = _abi_of(contracts, CREDIT_REGISTRY)
-        address = contracts.addresses[CREDIT_REGISTRY]
+    if contracts.has(ContractName.CREDIT_REGISTRY):
+        abi = _abi_of(contracts, ContractName.CREDIT_REGISTRY)
+        address = contracts.addresses[ContractName.CREDIT_REGISTRY]
         for line_state in state.line_states.values():
             tx = transactions.get(line_state.ref.tx)
             finding = judge_line_state(line_state, tx, abi, state, chain_id, address)
@@ -161,7 +162,7 @@ def check_cycle_quorum(
     )
 
 
-def _abi_of(contracts: AuditedContracts, name: str) -> list[dict[str, Any]]:
+def _abi_of(contracts: AuditedContracts, name: str) -> list[AbiEntry]:
     return contracts.abis[name]
 
 
@@ -172,11 +173,11 @@ def get_proposal_txs(state: ReplayedState) -> list[str]:
 
 
 def check_settled_cycles(state: ReplayedState, contracts: AuditedContracts) -> CheckResult:
-    address = contracts.addresses.get(CLEARING_HOUSE, "")
+    address = contracts.addresses.get(ContractName.CLEARING_HOUSE, "")
     failures = []
     settled = 0
     for cycle in state.cycles.values():
-        if cycle.status != CYCLE_FUNDED or cycle.proposed is None:
+        if cycle.status != CycleStatus.FUNDED or cycle.proposed is None:
             continue
         creditors = {
             p for p, net in zip(cycle.partner_ids, cycle.net_positions_fen, strict=True) if net > 0
@@ -244,7 +245,7 @@ def check_role_holders(state: ReplayedState, known: KnownAddresses) -> CheckResu
 def check_signers_known(
     state: ReplayedState, known: KnownAddresses, contracts: AuditedContracts
 ) -> CheckResult:
-    address = contracts.addresses.get(ORACLE_QUORUM, "")
+    address = contracts.addresses.get(ContractName.ORACLE_QUORUM, "")
     failures = []
     for signer_set in state.signer_sets:
         unknown = [s for s in signer_set.signers if s.lower() not in known.signers]

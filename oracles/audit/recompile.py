@@ -28,7 +28,11 @@ from pydantic import BaseModel, ConfigDict
 from node_api.kernel.errors import ConfigurationError
 from oracles.compiler import (
     PROJECT_ROOT,
+    CompilerSettings,
     ContractArtifact,
+    SolcOutput,
+    SourceEntry,
+    StandardJsonInput,
     collect_sources,
     compile_standard_input,
     compute_source_hashes,
@@ -68,7 +72,7 @@ class SourceSet:
     """Where the sources come from (`origin`, for the report) and their contents."""
 
     origin: str
-    sources: dict[str, dict[str, str]]
+    sources: dict[str, SourceEntry]
 
 
 def load_sources(standard_input_path: Path | None, contracts_dir: Path | None) -> SourceSet:
@@ -90,14 +94,14 @@ def load_sources(standard_input_path: Path | None, contracts_dir: Path | None) -
     return SourceSet(str(standard_input_path), sources)
 
 
-def build_standard_input(sources: SourceSet, settings: dict[str, Any]) -> dict[str, Any]:
+def build_standard_input(sources: SourceSet, settings: CompilerSettings) -> StandardJsonInput:
     """The compiler input: the sources, the manifest's settings, our output selection."""
     compile_settings = copy.deepcopy(settings)
     compile_settings["outputSelection"] = OUTPUT_SELECTION
     return {"language": "Solidity", "sources": sources.sources, "settings": compile_settings}
 
 
-def recompile(standard_input: dict[str, Any], cache_dir: Path | None) -> Recompiled:
+def recompile(standard_input: StandardJsonInput, cache_dir: Path | None) -> Recompiled:
     """Compile `standard_input` (or read the cached result of the very same input)."""
     canonical = json.dumps(standard_input, sort_keys=True, separators=(",", ":"))
     key = hashlib.sha256(f"{get_solc_npm_version()}\n{canonical}".encode()).hexdigest()
@@ -142,7 +146,7 @@ def _collect_declarations(node: Any, names: dict[int, str], contract: str) -> No
 
 
 def _name_immutables(
-    output: dict[str, Any], artifacts: dict[str, ContractArtifact]
+    output: SolcOutput, artifacts: dict[str, ContractArtifact]
 ) -> dict[str, dict[str, str]]:
     names: dict[int, str] = {}
     for source in output.get("sources", {}).values():

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from sha3 import keccak_256
 
-from oracles.audit.audited import CLEARING_HOUSE, CREDIT_REGISTRY, AuditedContracts
+from node_api.kernel.chain import ContractName
+from oracles.audit.audited import AuditedContracts
 from oracles.audit.checks import CheckResult, Evidence, make_check
 from oracles.audit.export_format import FORMAT_VERSION, AgreementRecord
 from oracles.audit.export_reader import BooksExport, ExportedCycle
@@ -102,7 +103,7 @@ def check_export(ctx: ReconcileContext) -> CheckResult:
 
 
 def check_agreements(ctx: ReconcileContext) -> CheckResult:
-    address = ctx.contracts.addresses.get(CREDIT_REGISTRY, "")
+    address = ctx.contracts.addresses.get(ContractName.CREDIT_REGISTRY, "")
     failures = []
     for agreement in ctx.state.agreements.values():
         ref = agreement.opened
@@ -160,7 +161,7 @@ def _onchain_cycles(state: ReplayedState) -> list[CycleReplay]:
 
 
 def check_cycle_coverage(ctx: ReconcileContext) -> CheckResult:
-    address = ctx.contracts.addresses.get(CLEARING_HOUSE, "")
+    address = ctx.contracts.addresses.get(ContractName.CLEARING_HOUSE, "")
     failures = []
     for cycle in _onchain_cycles(ctx.state):
         exported = ctx.export.cycles.get(cycle.cycle_id)
@@ -238,7 +239,7 @@ def _cycle_problem(cycle: CycleReplay, exported: ExportedCycle) -> tuple[str, di
 
 
 def check_cycle_roots(ctx: ReconcileContext) -> CheckResult:
-    address = ctx.contracts.addresses.get(CLEARING_HOUSE, "")
+    address = ctx.contracts.addresses.get(ContractName.CLEARING_HOUSE, "")
     failures = []
     compared = 0
     for cycle in _onchain_cycles(ctx.state):
@@ -266,7 +267,7 @@ def check_cycle_roots(ctx: ReconcileContext) -> CheckResult:
 
 
 def check_line_states(ctx: ReconcileContext) -> CheckResult:
-    address = ctx.contracts.addresses.get(CREDIT_REGISTRY, "")
+    address = ctx.contracts.addresses.get(ContractName.CREDIT_REGISTRY, "")
     failures = []
     for committed in ctx.state.line_states.values():
         exported = ctx.export.line_states.get(committed.cycle_id)
@@ -341,7 +342,7 @@ def _terms_problem(agreement: AgreementReplay, export: BooksExport) -> str:
 
 
 def check_terms_sample(ctx: ReconcileContext, sample_size: int, seed: str) -> CheckResult:
-    address = ctx.contracts.addresses.get(CREDIT_REGISTRY, "")
+    address = ctx.contracts.addresses.get(ContractName.CREDIT_REGISTRY, "")
     population = sorted(
         (a for a in ctx.state.agreements.values() if a.opened is not None),
         key=lambda agreement: agreement.agreement_id,

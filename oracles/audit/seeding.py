@@ -13,11 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
+from node_api.kernel.chain import ContractName
 from oracles.audit.audited import (
-    CLEARING_HOUSE,
-    CREDIT_REGISTRY,
-    ORACLE_QUORUM,
-    SETTLEMENT_TOKEN,
     AuditedContracts,
 )
 from oracles.audit.chain_reader import ChainReader
@@ -63,7 +60,7 @@ def _seed_agreements(
     wanted = sorted(
         {str(e.args["agreementId"]) for e in events if e.name in AGREEMENT_CHANGES} - opened
     )
-    calls = [(CREDIT_REGISTRY, "getAgreement", [bytes.fromhex(a[2:])]) for a in wanted]
+    calls = [(ContractName.CREDIT_REGISTRY, "getAgreement", [bytes.fromhex(a[2:])]) for a in wanted]
     for agreement_id, output in zip(wanted, _views(reader, contracts, calls, block), strict=True):
         if output is None or int(output[0][0]) == 0:
             continue
@@ -100,7 +97,10 @@ def _seed_cycles(
                 touched.add(int(event.args["partnerId"]))
     cycle_ids = sorted(partners)
     outputs = _views(
-        reader, contracts, [(CLEARING_HOUSE, "getCycle", [c]) for c in cycle_ids], block
+        reader,
+        contracts,
+        [(ContractName.CLEARING_HOUSE, "getCycle", [c]) for c in cycle_ids],
+        block,
     )
     for cycle_id, output in zip(cycle_ids, outputs, strict=True):
         if output is None or int(output[0][1]) == 0:
@@ -108,7 +108,10 @@ def _seed_cycles(
         (view,) = output
         ids = sorted(partners[cycle_id])
         positions = _views(
-            reader, contracts, [(CLEARING_HOUSE, "getPosition", [cycle_id, p]) for p in ids], block
+            reader,
+            contracts,
+            [(ContractName.CLEARING_HOUSE, "getPosition", [cycle_id, p]) for p in ids],
+            block,
         )
         listed = [
             (p, pos) for p, pos in zip(ids, positions, strict=True) if pos is not None and pos[1]
@@ -143,7 +146,7 @@ def _seed_partners(
         - registered
     )
     outputs = _views(
-        reader, contracts, [(CLEARING_HOUSE, "getPartner", [p]) for p in wanted], block
+        reader, contracts, [(ContractName.CLEARING_HOUSE, "getPartner", [p]) for p in wanted], block
     )
     for partner_id, output in zip(wanted, outputs, strict=True):
         if output is not None and output[0][3]:
@@ -161,14 +164,14 @@ def _seed_globals(
     block: int,
 ) -> None:
     ref = EventRef(block, SEED_LOG_INDEX, "")
-    if contracts.has(ORACLE_QUORUM):
+    if contracts.has(ContractName.ORACLE_QUORUM):
         signers, threshold, version = _views(
             reader,
             contracts,
             [
-                (ORACLE_QUORUM, "signers", []),
-                (ORACLE_QUORUM, "threshold", []),
-                (ORACLE_QUORUM, "signerSetVersion", []),
+                (ContractName.ORACLE_QUORUM, "signers", []),
+                (ContractName.ORACLE_QUORUM, "threshold", []),
+                (ContractName.ORACLE_QUORUM, "signerSetVersion", []),
             ],
             block,
         )
@@ -185,13 +188,13 @@ def _seed_globals(
         names, _views(reader, contracts, [(n, "paused", []) for n in names], block), strict=True
     ):
         state.paused[name] = bool(output[0]) if output is not None else False
-    if contracts.has(SETTLEMENT_TOKEN):
+    if contracts.has(ContractName.SETTLEMENT_TOKEN):
         holders = sorted(
             {str(e.args[k]).lower() for e in events if e.name == "Transfer" for k in ("from", "to")}
             - {ZERO_ADDRESS}
         )
-        calls: list[CallSpec] = [(SETTLEMENT_TOKEN, "totalSupply", [])] + [
-            (SETTLEMENT_TOKEN, "balanceOf", [h]) for h in holders
+        calls: list[CallSpec] = [(ContractName.SETTLEMENT_TOKEN, "totalSupply", [])] + [
+            (ContractName.SETTLEMENT_TOKEN, "balanceOf", [h]) for h in holders
         ]
         supply, *balances = _views(reader, contracts, calls, block)
         state.token_supply_fen = int(supply[0]) if supply is not None else 0
@@ -207,9 +210,9 @@ def seed_before_window(
     block: int,
 ) -> None:
     """Seed `state` with what the window's events touch, as the views show it at `block`."""
-    if contracts.has(CREDIT_REGISTRY):
+    if contracts.has(ContractName.CREDIT_REGISTRY):
         _seed_agreements(reader, contracts, state, events, block)
-    if contracts.has(CLEARING_HOUSE):
+    if contracts.has(ContractName.CLEARING_HOUSE):
         _seed_cycles(reader, contracts, state, events, block)
         _seed_partners(reader, contracts, state, events, block)
     _seed_globals(reader, contracts, state, events, block)

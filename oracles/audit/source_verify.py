@@ -24,7 +24,7 @@ from oracles.audit.bytecode import CodeComparison, CodeMatch, compare_runtime_co
 from oracles.audit.chain_reader import ChainReader
 from oracles.audit.checks import CheckResult, Evidence, make_check
 from oracles.audit.recompile import Recompiled
-from oracles.compiler import ContractArtifact
+from oracles.compiler import AbiEntry, ContractArtifact
 from oracles.manifest import DeployedContract, Manifest
 
 
@@ -64,7 +64,7 @@ class DeploymentFacts:
     post_deploy_calls: list[tuple[str, DecodedCall | None]] = field(default_factory=list)
 
 
-def decode_args(abi_item: dict[str, Any], data: bytes) -> DecodedCall:
+def decode_args(abi_item: AbiEntry, data: bytes) -> DecodedCall:
     """ABI-decode a function's or constructor's arguments into named JSON values."""
     inputs = abi_item.get("inputs", [])
     types = [get_abi_type(argument) for argument in inputs]
@@ -80,7 +80,7 @@ def decode_args(abi_item: dict[str, Any], data: bytes) -> DecodedCall:
     )
 
 
-def decode_function_call(abi: Sequence[dict[str, Any]], calldata: bytes) -> DecodedCall | None:
+def decode_function_call(abi: Sequence[AbiEntry], calldata: bytes) -> DecodedCall | None:
     """The call in `calldata` by selector, or None when no function of `abi` matches."""
     for item in abi:
         if item.get("type") != "function":
@@ -112,9 +112,8 @@ def _constructor(
         encoded = tx_input[len(creation) :]
     else:
         encoded = tx_input[len(tx_input) - len(recorded_bytes) :] if recorded_bytes else b""
-    item: dict[str, Any] = next(
-        (i for i in artifact.abi if i["type"] == "constructor"), {"inputs": []}
-    )
+    no_inputs: AbiEntry = {"type": "constructor", "inputs": []}
+    item = next((i for i in artifact.abi if i["type"] == "constructor"), no_inputs)
     try:
         return decode_args({**item, "name": "constructor"}, encoded), matches, ""
     except Exception:  # undecodable arguments are evidence

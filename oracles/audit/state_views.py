@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from oracles.audit.audited import CLEARING_HOUSE, CREDIT_REGISTRY, AuditedContracts
+from node_api.kernel.chain import ContractName
+from oracles.audit.audited import AuditedContracts
 from oracles.audit.chain_reader import ChainReader
 from oracles.audit.checks import CheckResult, Evidence, make_check
 from oracles.audit.events import EventRef
@@ -50,10 +51,10 @@ def compare_agreements(
     """`replay.agreements`: every agreement's record and commitment equal the view's."""
     failures = _anomalies(state, "replay.agreements")
     agreements = list(state.agreements.values())
-    address = contracts.addresses.get(CREDIT_REGISTRY, "")
-    if agreements and contracts.has(CREDIT_REGISTRY):
+    address = contracts.addresses.get(ContractName.CREDIT_REGISTRY, "")
+    if agreements and contracts.has(ContractName.CREDIT_REGISTRY):
         calls: list[CallSpec] = [
-            (CREDIT_REGISTRY, "getAgreement", [bytes.fromhex(a.agreement_id[2:])])
+            (ContractName.CREDIT_REGISTRY, "getAgreement", [bytes.fromhex(a.agreement_id[2:])])
             for a in agreements
         ]
         for agreement, output in zip(agreements, run_views(reader, contracts, calls), strict=True):
@@ -102,12 +103,16 @@ def compare_cycles(
 ) -> CheckResult:
     """`replay.cycles`: each cycle and each listed partner's position equal the views."""
     failures: list[Evidence] = []
-    address = contracts.addresses.get(CLEARING_HOUSE, "")
+    address = contracts.addresses.get(ContractName.CLEARING_HOUSE, "")
     cycles = list(state.cycles.values())
-    if cycles and contracts.has(CLEARING_HOUSE):
-        calls: list[CallSpec] = [(CLEARING_HOUSE, "getCycle", [c.cycle_id]) for c in cycles]
+    if cycles and contracts.has(ContractName.CLEARING_HOUSE):
+        calls: list[CallSpec] = [
+            (ContractName.CLEARING_HOUSE, "getCycle", [c.cycle_id]) for c in cycles
+        ]
         position_keys = [(c, p) for c in cycles for p in c.partner_ids]
-        calls += [(CLEARING_HOUSE, "getPosition", [c.cycle_id, p]) for c, p in position_keys]
+        calls += [
+            (ContractName.CLEARING_HOUSE, "getPosition", [c.cycle_id, p]) for c, p in position_keys
+        ]
         outputs = run_views(reader, contracts, calls)
         for cycle, output in zip(cycles, outputs[: len(cycles)], strict=True):
             subject = f"cycle {cycle.cycle_id}"

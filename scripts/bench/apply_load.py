@@ -21,24 +21,12 @@ from typing import Any
 
 import orjson
 
-from node_api.onboarding.identity import Gender, make_resident_id
+from node_api.onboarding.identity import make_resident_id
+from node_api.risk.fraud_facts import Gender
+from scripts.applicants import GOOD_PROFILE, Characteristics
 
 REGIONS = ("110101", "310101", "440103", "510104", "330102")
-GOOD = {
-    "status_of_existing_checking_account": "no checking account",
-    "credit_history": "critical account/ other credits existing (not at this bank)",
-    "duration_in_month": 12,
-    "savings_account_and_bonds": "unknown/ no savings account",
-    "purpose": "radio/television",
-    "credit_amount": 2000,
-    "property": "real estate",
-    "age_in_years": 40,
-    "present_employment_since": "... >= 7 years",
-    "housing": "own",
-    "other_installment_plans": "none",
-    "installment_rate_in_percentage_of_disposable_income": 2,
-}
-VARIANTS: tuple[dict[str, Any], ...] = (
+VARIANTS: tuple[Characteristics, ...] = (
     {},
     {"status_of_existing_checking_account": "... < 0 DM", "duration_in_month": 30},
     {"credit_history": "existing credits paid back duly till now", "credit_amount": 7000},
@@ -96,7 +84,7 @@ def build_body(number: int, product_code: str, rng: random.Random, shared_share:
         "device_id": device,
         "ip": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
         "channel_id": "app",
-        "characteristics": {**GOOD, **rng.choice(VARIANTS)},
+        "characteristics": {**GOOD_PROFILE, **rng.choice(VARIANTS)},
     }
     return orjson.dumps(body)
 

@@ -46,6 +46,7 @@ from oracles.deploy_plan import DEFAULT_PLAN
 from oracles.eip712 import cycle_report_digest, line_state_report_digest, sorted_signatures
 from oracles.manifest import Manifest, get_manifest_path
 from oracles.tx_sender import FeeQuote, JsonRpcClient, TxSender
+from scripts.bench.figures import Figures
 from settlement.entries import EntryKind, SettlementEntry
 from settlement.merkle import build_tree
 from settlement.netting import CycleClose, close_cycle
@@ -344,9 +345,7 @@ def _deploy(folder: Path, rpc_url: str) -> tuple[Manifest, Path, _Seeder, LocalA
     return manifest, get_manifest_path(folder / "deployments", manifest.chain_id), seeder, accounts
 
 
-def run_audit_bench(
-    agreements: int = 10_000, cycles: int = 365, sample: int = 100
-) -> dict[str, Any]:
+def run_audit_bench(agreements: int = 10_000, cycles: int = 365, sample: int = 100) -> Figures:
     """Seed the history, export the books, audit; figures in seconds and counts."""
     with tempfile.TemporaryDirectory(prefix="creditnet-bench-audit-") as tmp:
         folder = Path(tmp)

@@ -28,51 +28,46 @@ import itertools
 import os
 import pstats
 import random
-import socket
-import subprocess
-import sys
-import tempfile
 import time
+from cProfile import Profile
+from dataclasses import replace
 from datetime import date
-from typing import Any
 
-import httpx
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, make_url
 
-from node_api.auth.keys import Role, create_api_key
+from node_api.cli.serve import NodeProcess
+from node_api.http.app import freeze_startup_heap
+from node_api.http.renderers import render_use
 from node_api.idempotency import KeyClaim
-from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.ledger.accounts import account_rows, funding_payable_spec, line_account_specs
 from node_api.ledger.business_date import set_business_date
-from node_api.ledger.schema import ledger_account_table
+from node_api.ledger.schema import ledger_account_table, limit_node_table
+from node_api.ledger.settlement_events import LimitLevel
 from node_api.ledger.sql import bulk_insert, bulk_insert_returning_ids
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind, UseRequest
-from node_api.lending.core.limits import (
+from node_api.lending.core.service import AuthorizationService
+from node_api.lending.limits import (
     ROOT_PATH,
-    LimitLevel,
     ProductGroup,
     group_path,
     product_path,
 )
-from node_api.lending.core.service import AuthorizationService
 from node_api.lending.lines import (
     LineOpening,
     ProductLimit,
     credit_line_table,
     fetch_line,
-    limit_node_table,
     open_credit_line,
 )
-from node_api.lending.product_versions import register_product_version
-from node_api.lending.products import parse_product_terms
-from scripts.bench.cpu import postgres_cpu_s, tree_cpu_s
-from scripts.bench.http_load import LoadPlan, run_load_process, summarize
-from scripts.bench.scratch_db import create_scratch_database, drop_scratch_database
+from scripts.bench.figures import Figures
+from scripts.bench.http_load import LoadPlan, load_generator_cpu_us, run_load_process, summarize
+from scripts.bench.proc_cpu import postgres_cpu_s, tree_cpu_s
+from scripts.bench.scratch_db import scratch_database, shown_url
+from scripts.bench.seed import create_app_key, register_bench_product
 
-DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BENCH_DAY = date(2025, 11, 11)
 LINE_LIMIT_FEN = 10**10
 
@@ -86,15 +81,13 @@ def run_authorize_bench(
     rate_per_s: int = 1000,
     inprocess_s: int = 5,
     profile: int = 0,
-) -> dict[str, Any]:
-    """Run the benchmark; return its figures (rates per second, latencies in ms)."""
-    admin_url = database_url or os.environ.get("CREDITNET_BENCH_PG_URL", DEFAULT_ADMIN_URL)
-    url = create_scratch_database(admin_url, "creditnet_bench")
-    try:
+) -> Figures:
+    """Run the benchmark; return its figures (authorizations per second, latencies in ms)."""
+    with scratch_database(database_url, "creditnet_bench") as url:
         line_ids, token = _seed(url, lines)
-        figures: dict[str, Any] = {
+        figures: Figures = {
             "load_average_before": round(os.getloadavg()[0], 2),
-            "database": make_url(url).render_as_string(hide_password=True),
+            "database": shown_url(url),
             "lines": lines,
             "workers": workers,
             "concurrency": concurrency,
@@ -104,31 +97,6 @@ def run_authorize_bench(
             _run_http(url, line_ids, token, duration_s, concurrency, workers, rate_per_s)
         )
         return figures
-    finally:
-        drop_scratch_database(admin_url, url)
-
-
-def _bench_product() -> dict[str, Any]:
-    return {
-        "product_code": "BENCH",
-        "version": 1,
-        "product_type": "revolving_purchase",
-        "limit_fen_min": 1,
-        "limit_fen_max": LINE_LIMIT_FEN,
-        "interest": {"method": "daily_ppm", "rate": 300},
-        "free_interest_days": 50,
-        "bill_day_options": [5],
-        "due_date_offset_days": 20,
-        "minimum_payment": {"principal_share_bps": 1000, "floor_fen": 5000},
-        "penalty_rate_ppm_per_day": 500,
-        "grace_days": 3,
-        "funding_split": [
-            {"partner_id": "lender", "share_ppm": 300_000, "funder_rate_bps": 0},
-            {"partner_id": "bank-a", "share_ppm": 700_000, "funder_rate_bps": 600},
-        ],
-        "channel_commission_bps": 30,
-        "eligible_channels": ["app", "pos"],
-    }
 
 
 def _seed(url: str, count: int) -> tuple[list[int], str]:
@@ -143,7 +111,14 @@ def _seed(url: str, count: int) -> tuple[list[int], str]:
     caches = LendingCaches()
     with database.engine.begin() as conn:
         set_business_date(conn, BENCH_DAY)
-        register_product_version(conn, parse_product_terms(_bench_product()))
+        register_bench_product(
+            conn,
+            "BENCH",
+            limit_fen_min=1,
+            limit_fen_max=LINE_LIMIT_FEN,
+            daily_rate_ppm=300,
+            bill_day_options=[5],
+        )
         first = open_credit_line(conn, _opening(0), caches.products)
     line_ids = [first]
     for start in range(1, count, 5_000):
@@ -153,9 +128,7 @@ def _seed(url: str, count: int) -> tuple[list[int], str]:
         _check_copy(conn, first, line_ids[-1])
     with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))  # as autovacuum would after a bulk load
-    with database.session() as session:
-        pepper = Settings().node_secret.get_secret_value().encode()
-        token = create_api_key(session, Role.LENDER_APP, pepper=pepper, label="bench")
+    token = create_app_key(database)
     database.dispose()
     return line_ids, token
 
@@ -238,7 +211,7 @@ def _check_copy(conn: Connection, original_id: int, copy_id: int) -> None:
 
 def _run_in_process(
     url: str, line_ids: list[int], duration_s: int, concurrency: int, profile: int
-) -> dict[str, Any]:
+) -> Figures:
     """Authorizations per second through the group committer alone (no HTTP)."""
     import uvloop
 
@@ -252,10 +225,11 @@ def _run_in_process(
 
 
 async def _drive(
-    url: str, line_ids: list[int], duration_s: int, concurrency: int, profiler: Any
-) -> dict[str, Any]:
+    url: str, line_ids: list[int], duration_s: int, concurrency: int, profiler: Profile | None
+) -> Figures:
     database = Database(url, pool_size=4)
-    service = AuthorizationService(database, LendingCaches())
+    service = AuthorizationService(database, LendingCaches(), render_use)
+    freeze_startup_heap()
     keys = itertools.count()
     done = {"authorized": 0, "other": 0}
     rng = random.Random(7)
@@ -302,51 +276,6 @@ async def _drive(
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_server(url: str, workers: int, port: int, data_dir: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "CREDITNET_DATABASE_URL": url,
-        "CREDITNET_DATA_DIR": data_dir,
-        "CREDITNET_ENV": "dev",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "node_api.http.app:create_app_from_env",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(command, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    server.terminate()
-    raise RuntimeError("the node did not start within 60 s")
-
-
 def _run_http(
     url: str,
     line_ids: list[int],
@@ -355,41 +284,31 @@ def _run_http(
     concurrency: int,
     workers: int,
     rate_per_s: int,
-) -> dict[str, Any]:
-    port = _free_port()
+) -> Figures:
     name = str(make_url(url).database)
-    with tempfile.TemporaryDirectory() as data_dir:
-        server = _start_server(url, workers, port, data_dir)
-        try:
-            base = LoadPlan("127.0.0.1", port, token, line_ids, 2.0, concurrency)
-            run_load_process(base)
-            peak = _measured(server.pid, name, LoadPlan(**{**vars(base), "duration_s": duration_s}))
-            paced = _measured(
-                server.pid,
-                name,
-                LoadPlan(**{**vars(base), "duration_s": duration_s, "rate_per_s": rate_per_s}),
-            )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with NodeProcess(url, workers) as server:
+        base = LoadPlan("127.0.0.1", server.port, token, line_ids, 2.0, concurrency)
+        run_load_process(base)
+        peak = _measured(server.pid, name, replace(base, duration_s=duration_s))
+        paced = _measured(
+            server.pid, name, replace(base, duration_s=duration_s, rate_per_s=rate_per_s)
+        )
     return {"http_max": peak, f"http_at_{rate_per_s}_per_s": paced}
 
 
-def _measured(server_pid: int, database_name: str, plan: LoadPlan) -> dict[str, Any]:
+def _measured(server_pid: int, database_name: str, plan: LoadPlan) -> Figures:
     """One load phase, with the CPU each party used per authorization."""
     node_before, db_before = tree_cpu_s(server_pid), postgres_cpu_s(database_name)
     result = run_load_process(plan)
     node_s = tree_cpu_s(server_pid) - node_before
     db_s = postgres_cpu_s(database_name) - db_before
     figures = summarize(result)
-    requests = max(figures["requests"], 1)
-    figures["node_cpu_us_per_request"] = round(1e6 * node_s / requests)
-    figures["postgres_cpu_us_per_request"] = round(1e6 * db_s / requests)
-    total_us = (
-        figures["node_cpu_us_per_request"]
-        + figures["postgres_cpu_us_per_request"]
-        + figures["load_generator_cpu_us_per_request"]
-    )
+    requests = max(len(result.latencies_ms), 1)
+    node_us = round(1e6 * node_s / requests)
+    postgres_us = round(1e6 * db_s / requests)
+    figures["node_cpu_us_per_request"] = node_us
+    figures["postgres_cpu_us_per_request"] = postgres_us
+    total_us = node_us + postgres_us + load_generator_cpu_us(result)
     # What the machine could do if these three parties had all its cores to themselves:
     # the figure that stays comparable when other work shares the machine.
     figures["cpu_bound_rate_per_s"] = round(len(os.sched_getaffinity(0)) * 1e6 / max(total_us, 1))

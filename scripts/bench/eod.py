@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import cProfile
 import io
-import os
 import pstats
-import secrets
 import time
-from typing import Any
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from node_api.kernel.db import Database
 from node_api.ledger.balances import fetch_trial_balance
 from node_api.lending.eod import EodContext, run_eod
-from node_api.schema.migrate import migrate
 from scripts.bench.eod_seed import BENCH_DAY, seed_bench
-
-DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from scripts.bench.figures import Figures
+from scripts.bench.scratch_db import scratch_database, shown_url
 
 
 def run_eod_bench(
@@ -37,27 +30,24 @@ def run_eod_bench(
     batch_lines: int = 2_000,
     profile: int = 0,
     keep: int = 0,
-) -> dict[str, Any]:
+) -> Figures:
     """Seed `lines` lines on a fresh database and time the bench date's end of day."""
-    admin_url = database_url or os.environ.get("CREDITNET_BENCH_PG_URL", DEFAULT_ADMIN_URL)
-    url, drop = _create_database(admin_url)
-    database = Database(url, pool_size=2)
-    try:
-        started = time.perf_counter()
-        with database.engine.begin() as conn:
-            seed_bench(conn, lines)
-        seed_s = time.perf_counter() - started
-        figures = _run(database, lines, batch_lines, profile)
-        figures["seed_s"] = round(seed_s, 1)
-        figures["database"] = make_url(url).render_as_string(hide_password=True)
-        return figures
-    finally:
-        database.dispose()
-        if not keep:
-            drop()
+    with scratch_database(database_url, "creditnet_bench_eod", keep=bool(keep)) as url:
+        database = Database(url, pool_size=2)
+        try:
+            started = time.perf_counter()
+            with database.engine.begin() as conn:
+                seed_bench(conn, lines)
+            seed_s = time.perf_counter() - started
+            figures = _run(database, lines, batch_lines, profile)
+            figures["seed_s"] = round(seed_s, 1)
+            figures["database"] = shown_url(url)
+            return figures
+        finally:
+            database.dispose()
 
 
-def _run(database: Database, lines: int, batch_lines: int, profile: int) -> dict[str, Any]:
+def _run(database: Database, lines: int, batch_lines: int, profile: int) -> Figures:
     ctx = EodContext(batch_lines=batch_lines)
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
@@ -69,7 +59,7 @@ def _run(database: Database, lines: int, batch_lines: int, profile: int) -> dict
     elapsed_s = time.perf_counter() - started
     with database.engine.connect() as conn:
         balanced = fetch_trial_balance(conn).balanced
-    figures: dict[str, Any] = {
+    figures: Figures = {
         "lines": lines,
         "batch_lines": batch_lines,
         "as_of": BENCH_DAY.isoformat(),
@@ -91,20 +81,3 @@ def _run(database: Database, lines: int, batch_lines: int, profile: int) -> dict
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
         figures["profile"] = out.getvalue()
     return figures
-
-
-def _create_database(admin_url: str) -> tuple[str, Any]:
-    """A fresh migrated database next to `admin_url`, and a function that drops it."""
-    name = f"creditnet_bench_eod_{secrets.token_hex(4)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop

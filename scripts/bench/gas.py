@@ -27,17 +27,16 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxParams, TxReceipt
 
+from node_api.kernel.chain import ContractName
 from oracles.anvil import AnvilProcess, pick_free_port
 from oracles.chain import LocalAccounts, connect, send_transaction
 from oracles.compiler import CompiledContracts, compile_contracts
 from oracles.deploy import DeployContext, deploy_plan
 from oracles.deploy_plan import (
-    CLEARING_HOUSE,
-    CREDIT_REGISTRY,
     DEFAULT_PLAN,
-    SETTLEMENT_TOKEN,
 )
 from oracles.eip712 import cycle_report_digest, sorted_signatures
+from scripts.bench.figures import Figures
 
 AGREEMENT_BATCH_SIZES: Final = (1, 10, 100)
 CYCLE_PARTNER_COUNTS: Final = (5, 20, 100)
@@ -155,7 +154,7 @@ def _measure_open_agreements(bench: _Bench) -> dict[str, int]:
                     1_795_824_000,
                 )
             )
-        receipt = bench.send(bench.relayer, CREDIT_REGISTRY, "openAgreements", items)
+        receipt = bench.send(bench.relayer, ContractName.CREDIT_REGISTRY, "openAgreements", items)
         figures[f"batch_{size}"] = int(receipt["gasUsed"]) // size
     return figures
 
@@ -165,7 +164,7 @@ def _propose(
 ) -> TxReceipt:
     """Propose a cycle listing partners 1..len(positions), signed by a quorum."""
     partner_ids = list(range(1, len(positions) + 1))
-    clearing_house = bench.contracts[CLEARING_HOUSE]
+    clearing_house = bench.contracts[ContractName.CLEARING_HOUSE]
     digest = cycle_report_digest(
         bench.w3.eth.chain_id,
         clearing_house.address,
@@ -178,7 +177,7 @@ def _propose(
     signatures = sorted_signatures(bench.signers, digest)
     return bench.send(
         bench.relayer,
-        CLEARING_HOUSE,
+        ContractName.CLEARING_HOUSE,
         "proposeCycle",
         cycle_id,
         root,
@@ -193,7 +192,9 @@ def _measure_by_partner_count(bench: _Bench, first_cycle_id: int) -> dict[str, i
     """Proposal gas with 5, 20 and 100 listed partners (cycle ids from `first_cycle_id`)."""
     for partner_id in range(1, max(CYCLE_PARTNER_COUNTS) + 1):
         payout = _payout_address(partner_id)
-        bench.send(bench.relayer, CLEARING_HOUSE, "registerPartner", partner_id, 1, payout)
+        bench.send(
+            bench.relayer, ContractName.CLEARING_HOUSE, "registerPartner", partner_id, 1, payout
+        )
     figures: dict[str, int] = {}
     for offset, count in enumerate(CYCLE_PARTNER_COUNTS):
         root = keccak(b"bench-root" + count.to_bytes(4, "big"))
@@ -245,7 +246,7 @@ def _measure_by_entry_count(bench: _Bench, small_id: int) -> tuple[dict[str, int
 
 def _measure_verify_entry(bench: _Bench, large: _LargeCycle) -> dict[str, int]:
     """Gas of `verifyEntry` with the depth-20 proof, as a transaction would pay it."""
-    clearing_house = bench.contracts[CLEARING_HOUSE]
+    clearing_house = bench.contracts[ContractName.CLEARING_HOUSE]
     args = [large.cycle_id, *large.entry, large.proof]
     if not clearing_house.functions.verifyEntry(*args).call():
         raise AssertionError("the depth-20 proof does not verify")
@@ -271,14 +272,20 @@ def _measure_settlement(bench: _Bench) -> dict[str, Any]:
 
 def _measure_fund_and_claim(bench: _Bench, cycle_id: int, positions: list[int]) -> dict[str, int]:
     """Finalize (window 0), fund every debtor from the admin, then one creditor's claim."""
-    bench.send(bench.admin, CLEARING_HOUSE, "finalize", cycle_id)
-    clearing_house = bench.contracts[CLEARING_HOUSE].address
-    bench.send(bench.admin, SETTLEMENT_TOKEN, "mint", bench.admin.address, BENCH_MINT_FEN)
-    bench.send(bench.admin, SETTLEMENT_TOKEN, "approve", clearing_house, BENCH_MINT_FEN)
+    bench.send(bench.admin, ContractName.CLEARING_HOUSE, "finalize", cycle_id)
+    clearing_house = bench.contracts[ContractName.CLEARING_HOUSE].address
+    bench.send(
+        bench.admin, ContractName.SETTLEMENT_TOKEN, "mint", bench.admin.address, BENCH_MINT_FEN
+    )
+    bench.send(
+        bench.admin, ContractName.SETTLEMENT_TOKEN, "approve", clearing_house, BENCH_MINT_FEN
+    )
     debtors = [index + 1 for index, fen in enumerate(positions) if fen < 0]
-    fund_receipts = [bench.send(bench.admin, CLEARING_HOUSE, "fund", cycle_id, p) for p in debtors]
+    fund_receipts = [
+        bench.send(bench.admin, ContractName.CLEARING_HOUSE, "fund", cycle_id, p) for p in debtors
+    ]
     creditor = next(index + 1 for index, fen in enumerate(positions) if fen > 0)
-    claim = bench.send(bench.admin, CLEARING_HOUSE, "claim", cycle_id, creditor)
+    claim = bench.send(bench.admin, ContractName.CLEARING_HOUSE, "claim", cycle_id, creditor)
     return {
         "fund_gas": int(fund_receipts[0]["gasUsed"]),
         "fund_completing_cycle_gas": int(fund_receipts[-1]["gasUsed"]),
@@ -286,7 +293,7 @@ def _measure_fund_and_claim(bench: _Bench, cycle_id: int, positions: list[int]) 
     }
 
 
-def _measure(w3: Web3, compiled: CompiledContracts) -> dict[str, Any]:
+def _measure(w3: Web3, compiled: CompiledContracts) -> Figures:
     accounts = LocalAccounts()
     context = DeployContext.for_development(accounts, dispute_window_s=0)
     manifest = deploy_plan(w3, compiled, accounts.deployer, DEFAULT_PLAN, context)
@@ -324,7 +331,7 @@ def _measure(w3: Web3, compiled: CompiledContracts) -> dict[str, Any]:
     }
 
 
-def run_gas_bench(rpc_url: str | None = None) -> dict[str, Any]:
+def run_gas_bench(rpc_url: str | None = None) -> Figures:
     """Measure every operation's gas on a fresh deployment; see the module docstring.
 
     Without `rpc_url`, starts (and stops) its own anvil on a free port.

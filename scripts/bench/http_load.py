@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from scripts.bench.figures import Figures, percentile
+
 
 @dataclass(frozen=True)
 class LoadPlan:
@@ -141,15 +143,14 @@ def run_load_process(plan: LoadPlan) -> LoadResult:
     return LoadResult(latencies_ms, statuses, elapsed_s, cpu_s)
 
 
-def summarize(result: LoadResult) -> dict[str, Any]:
+def load_generator_cpu_us(result: LoadResult) -> int:
+    """Microseconds of the generator's own CPU per request it sent."""
+    return round(1e6 * result.cpu_s / max(len(result.latencies_ms), 1))
+
+
+def summarize(result: LoadResult) -> Figures:
     """Rate of authorizations (2xx) and latency percentiles of every answer."""
     ordered = sorted(result.latencies_ms)
-
-    def percentile(share: float) -> float:
-        if not ordered:
-            return 0.0
-        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2)
-
     authorized = sum(count for status, count in result.statuses.items() if 200 <= status < 300)
     elapsed_s = result.elapsed_s or 1.0
     return {
@@ -157,9 +158,9 @@ def summarize(result: LoadResult) -> dict[str, Any]:
         "authorized": authorized,
         "statuses": {str(status): count for status, count in sorted(result.statuses.items())},
         "rate_per_s": round(authorized / elapsed_s, 1),
-        "p50_ms": percentile(0.50),
-        "p99_ms": percentile(0.99),
+        "p50_ms": percentile(ordered, 0.50),
+        "p99_ms": percentile(ordered, 0.99),
         "max_ms": round(ordered[-1], 2) if ordered else 0.0,
         "elapsed_s": round(elapsed_s, 2),
-        "load_generator_cpu_us_per_request": round(1e6 * result.cpu_s / max(len(ordered), 1)),
+        "load_generator_cpu_us_per_request": load_generator_cpu_us(result),
     }

@@ -71,3 +71,13 @@ def get_postgres_backends(database_name: str) -> list[int]:
         if command.startswith(b"postgres:") and marker in command + b" ":
             found.append(pid)
     return found
+
+
+def tree_cpu_s(root_pid: int) -> float:
+    """CPU seconds of a process and its living descendants, now."""
+    return sum(get_process_cpu_s(get_process_tree(root_pid)).values())
+
+
+def postgres_cpu_s(database_name: str) -> float:
+    """CPU seconds of the PostgreSQL backends connected to one database, now."""
+    return sum(get_process_cpu_s(get_postgres_backends(database_name)).values())

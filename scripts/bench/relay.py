@@ -13,7 +13,6 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from web3 import Web3
@@ -32,6 +31,7 @@ from oracles.manifest import Manifest
 from oracles.relayer import Relayer, RelayerConfig
 from oracles.tables import EVENT_TABLE, SUBMISSION_TABLE
 from oracles.tx_sender import JsonRpcClient, TxSender
+from scripts.bench.figures import Figures
 
 OPENED_AT = 1_735_689_600
 ENQUEUE_CHUNK = 5_000
@@ -66,7 +66,7 @@ def _relay(
     first: int,
     count: int,
     batch_size: int,
-) -> dict[str, Any]:
+) -> Figures:
     """Enqueue `count` openings, relay them all, return the figures."""
     with database.engine.connect() as conn:
         before = conn.execute(sa.select(sa.func.max(SUBMISSION_TABLE.c.id))).scalar() or 0
@@ -101,7 +101,7 @@ def _relay(
 
 def _index(
     folder: Path, rpc_url: str, contracts: DeployedContracts, database_url: str | None
-) -> dict[str, Any]:
+) -> Figures:
     """A fresh indexer over the whole history; events per second."""
     database = _fresh_database(folder, "indexer", database_url)
     indexer = Indexer(database, JsonRpcClient(rpc_url), contracts, IndexerConfig())
@@ -120,7 +120,7 @@ def run_relay_bench(
     batch_sizes: str = "1,50,200",
     index_events: int = 50_000,
     database_url: str | None = None,
-) -> dict[str, Any]:
+) -> Figures:
     """Relay throughput at each batch size, then indexer catch-up over `index_events`."""
     with tempfile.TemporaryDirectory(prefix="creditnet-bench-relay-") as tmp:
         folder = Path(tmp)

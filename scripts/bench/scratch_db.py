@@ -1,13 +1,35 @@
-"""Throwaway PostgreSQL databases for benchmarks: created and migrated, dropped after."""
+"""Throwaway PostgreSQL databases for benchmarks: created and migrated, dropped after.
+
+The server is the one of `database_url`, else of `CREDITNET_BENCH_PG_URL`, else the
+local default; the benchmark's database is a new one next to that URL's.
+"""
 
 from __future__ import annotations
 
+import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from node_api.schema.migrate import migrate
+
+DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+ADMIN_URL_ENV = "CREDITNET_BENCH_PG_URL"
+
+
+@contextmanager
+def scratch_database(database_url: str | None, prefix: str, *, keep: bool = False) -> Iterator[str]:
+    """A new migrated database (its URL) for the `with` block; dropped after unless `keep`."""
+    admin_url = database_url or os.environ.get(ADMIN_URL_ENV, DEFAULT_ADMIN_URL)
+    url = create_scratch_database(admin_url, prefix)
+    try:
+        yield url
+    finally:
+        if not keep:
+            drop_scratch_database(admin_url, url)
 
 
 def create_scratch_database(admin_url: str, prefix: str) -> str:
@@ -28,3 +50,8 @@ def drop_scratch_database(admin_url: str, url: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def shown_url(url: str) -> str:
+    """The database URL as the figures show it (password hidden)."""
+    return make_url(url).render_as_string(hide_password=True)

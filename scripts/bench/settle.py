@@ -23,38 +23,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
+from node_api.kernel.chain import ContractName
 from node_api.kernel.db import Database
 from node_api.schema.migrate import migrate
 from oracles.anvil import AnvilProcess, pick_free_port, revert_to_snapshot, take_snapshot
 from oracles.chain import LocalAccounts, connect, send_transaction
 from oracles.compiler import compile_contracts
 from oracles.deploy import DeployContext, deploy_plan
-from oracles.deploy_plan import CLEARING_HOUSE, DEFAULT_PLAN
+from oracles.deploy_plan import DEFAULT_PLAN
 from oracles.eip712 import cycle_report_digest, sorted_signatures
+from scripts.bench.figures import Figures
 from scripts.bench.gas import compute_intrinsic_gas
 from scripts.bench.tree import (
-    BENCH_CYCLE_ID,
     CHANNEL_IDS,
     CLOSE_PHASES,
     FUNDER_IDS,
     GUARANTOR_IDS,
     LENDER_ID,
-    PhaseClock,
-    generate_and_allocate,
-    make_products,
+    close_synthetic_cycle,
 )
 from settlement.clearing_calls import encode_verify_entry
 from settlement.cycle_close import store_close
-from settlement.entries import compute_leaf_hashes
-from settlement.merkle import MerkleTree, build_tree, verify
-from settlement.netting import CycleClose, assemble_close, check_balanced, net_positions
-from settlement.netting import sort_entries as sort_cycle_entries
+from settlement.merkle import MerkleTree, verify
+from settlement.netting import CycleClose
 
 DEFAULT_SIZES = (100_000, 1_000_000)
 ONCHAIN_SAMPLE = 50
@@ -80,8 +76,8 @@ def _start_network(anvil: AnvilProcess) -> _Chain:
     context = DeployContext.for_development(accounts, dispute_window_s=0)
     manifest = deploy_plan(w3, compiled, accounts.deployer, DEFAULT_PLAN, context)
     house = w3.eth.contract(
-        address=Web3.to_checksum_address(manifest.get_address(CLEARING_HOUSE)),
-        abi=compiled.artifact(CLEARING_HOUSE).abi,
+        address=Web3.to_checksum_address(manifest.get_address(ContractName.CLEARING_HOUSE)),
+        abi=compiled.artifact(ContractName.CLEARING_HOUSE).abi,
     )
     return _Chain(w3, house, accounts.relayer, accounts.signers(context.threshold))
 
@@ -95,7 +91,35 @@ def _register_partners(chain: _Chain, partner_ids: tuple[int, ...]) -> None:
         )
 
 
-def _submit(chain: _Chain, close: CycleClose) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Submission:
+    """What proposing one cycle cost: seconds, gas, calldata."""
+
+    elapsed_s: float
+    gas: int
+    execution_gas: int
+    calldata_bytes: int
+
+    def figures(self) -> Figures:
+        return {
+            "submit_elapsed_s": self.elapsed_s,
+            "submit_gas": self.gas,
+            "submit_execution_gas": self.execution_gas,
+            "submit_calldata_bytes": self.calldata_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One size's report and the figures the summary compares across sizes."""
+
+    figures: Figures
+    entry_count: int
+    submission: _Submission
+    total_elapsed_s: float
+
+
+def _submit(chain: _Chain, close: CycleClose) -> _Submission:
     """Sign the report with the quorum and propose it; seconds and gas of the submission."""
     started = time.perf_counter()
     digest = cycle_report_digest(
@@ -125,15 +149,13 @@ def _submit(chain: _Chain, close: CycleClose) -> dict[str, Any]:
         {"to": chain.house.address, "data": data, "gas": PROPOSE_GAS_LIMIT},
     )
     calldata = bytes.fromhex(data[2:])
-    return {
-        "submit_elapsed_s": time.perf_counter() - started,
-        "submit_gas": int(receipt["gasUsed"]),
-        "submit_execution_gas": int(receipt["gasUsed"]) - compute_intrinsic_gas(calldata),
-        "submit_calldata_bytes": len(calldata),
-    }
+    gas = int(receipt["gasUsed"])
+    return _Submission(
+        time.perf_counter() - started, gas, gas - compute_intrinsic_gas(calldata), len(calldata)
+    )
 
 
-def _onchain_verification(chain: _Chain, close: CycleClose, rng: random.Random) -> dict[str, Any]:
+def _onchain_verification(chain: _Chain, close: CycleClose, rng: random.Random) -> Figures:
     """`verifyEntry` of sampled entries: all must pass; mean gas of the call."""
     sample = rng.sample(range(close.entry_count), min(ONCHAIN_SAMPLE, close.entry_count))
     gas = []
@@ -149,7 +171,7 @@ def _onchain_verification(chain: _Chain, close: CycleClose, rng: random.Random) 
     return {"verify_entry_gas_mean": sum(gas) / len(gas), "onchain_proofs_checked": len(gas)}
 
 
-def _proof_timing(tree: MerkleTree, leaf_hashes: list[bytes], rng: random.Random) -> dict[str, Any]:
+def _proof_timing(tree: MerkleTree, leaf_hashes: list[bytes], rng: random.Random) -> Figures:
     sample = rng.sample(range(tree.leaf_count), min(LOCAL_SAMPLE, tree.leaf_count))
     proofs = [tree.proof(index) for index in sample]
     started = time.perf_counter()
@@ -172,31 +194,6 @@ def _proof_timing(tree: MerkleTree, leaf_hashes: list[bytes], rng: random.Random
     }
 
 
-def _close(n_entries: int, seed: int) -> tuple[CycleClose, list[bytes], PhaseClock]:
-    """Allocate, sort, net, hash, build, prove and serialise one cycle, timing each phase."""
-    rng = random.Random(seed)
-    clock = PhaseClock()
-    cycle_id = BENCH_CYCLE_ID
-    _events, entries = generate_and_allocate(n_entries, rng, make_products(rng), clock)
-    with clock.phase("sort"):
-        ordered = sort_cycle_entries(cycle_id, entries)
-    with clock.phase("net"):
-        positions = net_positions(ordered)
-        check_balanced(cycle_id, positions)
-    with clock.phase("hash_leaves"):
-        leaf_hashes = compute_leaf_hashes(ordered)
-    with clock.phase("build_tree"):
-        tree = build_tree(leaf_hashes)
-    with clock.phase("all_proofs"):
-        packed = tree.all_proofs_packed()
-    with clock.phase("serialise"):
-        tree.to_bytes()
-    close = assemble_close(cycle_id, ordered, positions, tree)
-    clock.elapsed_s["proof_bytes_max"] = float(max(len(proof) for proof in packed))
-    clock.elapsed_s["proof_bytes_mean"] = sum(len(proof) for proof in packed) / len(packed)
-    return close, leaf_hashes, clock
-
-
 def _store(close: CycleClose) -> float:
     """Seconds to write the frozen cycle to a fresh, migrated SQLite file."""
     with tempfile.TemporaryDirectory() as folder:
@@ -211,25 +208,26 @@ def _store(close: CycleClose) -> float:
     return elapsed
 
 
-def _run_one(chain: _Chain, n_entries: int, seed: int, store: bool) -> dict[str, Any]:
-    close, leaf_hashes, clock = _close(n_entries, seed)
-    report: dict[str, Any] = {
+def _run_one(chain: _Chain, n_entries: int, seed: int, store: bool) -> _Run:
+    timed = close_synthetic_cycle(n_entries, random.Random(seed))
+    close, leaf_hashes, clock = timed.close, timed.leaf_hashes, timed.clock
+    report: Figures = {
         "entry_count": close.entry_count,
         "partner_count": len(close.partner_ids),
         "creditor_count": sum(1 for amount in close.net_positions_fen if amount > 0),
         "root": "0x" + close.root.hex(),
         "generate_elapsed_s": clock.elapsed_s["generate"],
-        "proof_bytes_max": int(clock.elapsed_s["proof_bytes_max"]),
-        "proof_bytes_mean": clock.elapsed_s["proof_bytes_mean"],
+        "proof_bytes_max": timed.proof_bytes_max,
+        "proof_bytes_mean": timed.proof_bytes_mean,
     }
     for name in CLOSE_PHASES:
         report[f"{name}_elapsed_s"] = clock.elapsed_s[name]
         report[f"{name}_cpu_s"] = clock.cpu_s[name]
     snapshot = take_snapshot(chain.w3)  # every size proposes the same cycle id afresh
-    report.update(_submit(chain, close))
-    report["total_elapsed_s"] = (
-        sum(clock.elapsed_s[name] for name in CLOSE_PHASES) + report["submit_elapsed_s"]
-    )
+    submission = _submit(chain, close)
+    report.update(submission.figures())
+    total_elapsed_s = sum(clock.elapsed_s[name] for name in CLOSE_PHASES) + submission.elapsed_s
+    report["total_elapsed_s"] = total_elapsed_s
     report["total_cpu_s"] = sum(clock.cpu_s[name] for name in CLOSE_PHASES)
     rng = random.Random(seed + 1)
     report.update(_proof_timing(close.tree, leaf_hashes, rng))
@@ -237,7 +235,7 @@ def _run_one(chain: _Chain, n_entries: int, seed: int, store: bool) -> dict[str,
     revert_to_snapshot(chain.w3, snapshot)
     if store:
         report["store_sqlite_elapsed_s"] = _store(close)
-    return report
+    return _Run(report, close.entry_count, submission, total_elapsed_s)
 
 
 def run_settle_bench(
@@ -246,7 +244,7 @@ def run_settle_bench(
     seed: int = 7,
     store: int = 0,
     sizes: Sequence[int] | None = None,
-) -> dict[str, Any]:
+) -> Figures:
     """Close and submit cycles of `entries` entries (or of each of `sizes`; by default
     100,000 and 1,000,000).
 
@@ -263,14 +261,14 @@ def run_settle_bench(
         _register_partners(chain, (LENDER_ID, *FUNDER_IDS, *CHANNEL_IDS, *GUARANTOR_IDS))
         for size in sizes:
             runs.append(_run_one(chain, size, seed, bool(store)))
-    execution = [run["submit_execution_gas"] for run in runs]
-    figures: dict[str, Any] = {
-        "runs": runs,
-        "submit_gas_by_entries": {str(run["entry_count"]): run["submit_gas"] for run in runs},
+    execution = [run.submission.execution_gas for run in runs]
+    figures: Figures = {
+        "runs": [run.figures for run in runs],
+        "submit_gas_by_entries": {str(run.entry_count): run.submission.gas for run in runs},
         "submit_execution_gas_spread": max(execution) - min(execution),
     }
-    million = [run for run in runs if run["entry_count"] >= 1_000_000]
+    million = [run for run in runs if run.entry_count >= 1_000_000]
     if million:
         figures["target_1m_s"] = TARGET_1M_S
-        figures["met_1m_target"] = million[0]["total_elapsed_s"] < TARGET_1M_S
+        figures["met_1m_target"] = million[0].total_elapsed_s < TARGET_1M_S
     return figures

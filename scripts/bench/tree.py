@@ -15,8 +15,9 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
 
+from scripts.bench.figures import Figures
 from settlement.allocation import (
     ChannelTerms,
     EventKind,
@@ -28,7 +29,13 @@ from settlement.allocation import (
 )
 from settlement.entries import SettlementEntry, compute_leaf_hashes
 from settlement.merkle import MerkleTree, build_tree, verify
-from settlement.netting import assemble_close, check_balanced, net_positions, sort_entries
+from settlement.netting import (
+    CycleClose,
+    assemble_close,
+    check_balanced,
+    net_positions,
+    sort_entries,
+)
 
 LENDER_ID = 1
 FUNDER_IDS = tuple(range(2, 32))
@@ -195,13 +202,23 @@ CLOSE_PHASES = ("allocate", "sort", "net", "hash_leaves", "build_tree", "all_pro
 """The phases counted in `total_elapsed_s` (event generation is not)."""
 
 
-def run_tree_bench(n_entries: int, *, seed: int = 7) -> dict[str, Any]:
-    """Close one synthetic cycle of at least `n_entries` entries and time every step.
+@dataclass(frozen=True)
+class TimedClose:
+    """A synthetic cycle closed phase by phase, with what the reports need of it."""
 
-    Keys carry units: `<phase>_elapsed_s` (wall), `<phase>_cpu_s`, `<phase>_rate_per_s`
-    (entries per wall second), `total_elapsed_s`, `proof_bytes_*`, `verify_us`, ...
-    """
-    rng = random.Random(seed)
+    close: CycleClose
+    event_count: int
+    leaf_hashes: list[bytes]
+    clock: PhaseClock
+    proof_bytes_max: int
+    proof_bytes_mean: float
+    tree_bytes: int
+
+
+def close_synthetic_cycle(n_entries: int, rng: random.Random) -> TimedClose:
+    """Make at least `n_entries` entries (`make_products`, `generate_and_allocate`), then
+    sort, net (Σ = 0), hash, build the tree, cut every proof and serialise the tree, each
+    phase timed on the returned clock."""
     products = make_products(rng)
     clock = PhaseClock()
     event_count, entries = generate_and_allocate(n_entries, rng, products, clock)
@@ -217,10 +234,30 @@ def run_tree_bench(n_entries: int, *, seed: int = 7) -> dict[str, Any]:
     with clock.phase("all_proofs"):
         packed = tree.all_proofs_packed()
     with clock.phase("serialise"):
-        blob = tree.to_bytes()
+        tree_bytes = len(tree.to_bytes())
     close = assemble_close(BENCH_CYCLE_ID, ordered, positions, tree)
+    return TimedClose(
+        close,
+        event_count,
+        leaf_hashes,
+        clock,
+        proof_bytes_max=max(len(proof) for proof in packed),
+        proof_bytes_mean=sum(len(proof) for proof in packed) / len(packed),
+        tree_bytes=tree_bytes,
+    )
+
+
+def run_tree_bench(n_entries: int, *, seed: int = 7) -> Figures:
+    """Close one synthetic cycle of at least `n_entries` entries and time every step.
+
+    Keys carry units: `<phase>_elapsed_s` (wall), `<phase>_cpu_s`, `<phase>_rate_per_s`
+    (entries per wall second), `total_elapsed_s`, `proof_bytes_*`, `verify_us`, ...
+    """
+    rng = random.Random(seed)
+    timed = close_synthetic_cycle(n_entries, rng)
+    close, clock = timed.close, timed.clock
     count = close.entry_count
-    report: dict[str, Any] = {"entry_count": count, "event_count": event_count}
+    report: Figures = {"entry_count": count, "event_count": timed.event_count}
     report["partner_count"] = len(close.partner_ids)
     report["generate_elapsed_s"] = clock.elapsed_s["generate"]
     for name in CLOSE_PHASES:
@@ -230,11 +267,11 @@ def run_tree_bench(n_entries: int, *, seed: int = 7) -> dict[str, Any]:
         report[f"{name}_rate_per_s"] = count / elapsed_s if elapsed_s else float("inf")
     report["total_elapsed_s"] = sum(clock.elapsed_s[name] for name in CLOSE_PHASES)
     report["total_cpu_s"] = sum(clock.cpu_s[name] for name in CLOSE_PHASES)
-    report["proof_bytes_max"] = max(len(proof) for proof in packed)
-    report["proof_bytes_mean"] = sum(len(proof) for proof in packed) / count
-    report["tree_bytes"] = len(blob)
+    report["proof_bytes_max"] = timed.proof_bytes_max
+    report["proof_bytes_mean"] = timed.proof_bytes_mean
+    report["tree_bytes"] = timed.tree_bytes
     report["root"] = "0x" + close.root.hex()
-    report.update(_sample_timing_us(tree, leaf_hashes, rng))
+    report.update(_sample_timing_us(close.tree, timed.leaf_hashes, rng))
     return report
 
 

@@ -22,7 +22,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from node_api.lending.eod import run_eod
-from node_api.onboarding.identity import Gender, make_resident_id
+from node_api.onboarding.identity import make_resident_id
+from node_api.risk.fraud_facts import Gender
+from scripts.applicants import GOOD_PROFILE, Characteristics
 from scripts.demo.node import DemoNode
 
 FIRST_DAY = date(2025, 6, 1)
@@ -36,21 +38,7 @@ MERCHANTS = ("m-grocer", "m-phones", "m-travel", "m-books")
 Tick = Callable[[str], None]
 """Reports one unit of progress with a short description."""
 
-GOOD_PROFILE: dict[str, Any] = {
-    "status_of_existing_checking_account": "no checking account",
-    "credit_history": "critical account/ other credits existing (not at this bank)",
-    "duration_in_month": 12,
-    "savings_account_and_bonds": "unknown/ no savings account",
-    "purpose": "radio/television",
-    "credit_amount": 2000,
-    "property": "real estate",
-    "age_in_years": 40,
-    "present_employment_since": "... >= 7 years",
-    "housing": "own",
-    "other_installment_plans": "none",
-    "installment_rate_in_percentage_of_disposable_income": 2,
-}
-POOR_PROFILE: dict[str, Any] = {
+POOR_PROFILE: Characteristics = {
     **GOOD_PROFILE,
     "status_of_existing_checking_account": "... < 0 DM",
     "credit_history": "all credits at this bank paid back duly, no credits taken/ all credits "

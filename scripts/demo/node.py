@@ -10,16 +10,14 @@ from the books to claimed tokens in seconds and show each step.
 from __future__ import annotations
 
 import itertools
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from node_api.auth.keys import Role, create_api_key
+from node_api.cli.serve import ThreadServer
 from node_api.http.app import create_app
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
@@ -32,30 +30,6 @@ from oracles.indexer import Indexer
 from oracles.relayer import Relayer
 from oracles.workers import OracleContext, build_indexer, build_relayer
 from settlement.funding import SettlementWallet
-
-SERVER_START_TIMEOUT_S = 20.0
-
-
-class ApiServer:
-    """uvicorn serving the node's app in a background thread."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.url = f"http://127.0.0.1:{port}"
-        self._thread = threading.Thread(target=self.server.run, name="demo-api", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise ConfigurationError("the demo API did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(10)
 
 
 @dataclass
@@ -102,7 +76,7 @@ class DemoNode:
     settings: Settings
     database: Database
     chain: ChainRuntime
-    server: ApiServer
+    server: ThreadServer
     client: Client
     relayer: Relayer
     indexer: Indexer
@@ -166,9 +140,8 @@ def start_demo_node(data_dir: Path) -> DemoNode:
     database = prepare_database(settings)
     chain = start_chain(settings)
     try:
-        server = ApiServer(
-            create_app(settings, database=database, chain=chain.context), settings.port
-        )
+        app = create_app(settings, database=database, chain=chain.context)
+        server = ThreadServer(app, settings.port, name="demo-api")
         server.start()
         context = OracleContext.from_settings(
             settings, database, chain.rpc_url, chain.manifest, chain.compiled

@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
+from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import ConfigurationError
 from node_api.runtime.settlement_wiring import LENDER_TREASURY_DEV_INDEX, build_settlement_signers
 from oracles.tx_sender import JsonRpcClient
@@ -46,7 +47,6 @@ from scripts.demo.day import (
     setup_books,
 )
 from scripts.demo.node import DemoNode, start_demo_node
-from settlement.clearing_calls import ChainCycleStatus
 from settlement.cycle_close import ClosedCycle, close_settlement_cycle
 from settlement.entries import EntryKind
 from settlement.funding import settle_lender_positions
@@ -177,7 +177,7 @@ def run_settlement(node: DemoNode, bars: _Bars, ids: dict[str, int]) -> ClosedCy
     step(f"closed: {cycle.entry_count} entries, {len(cycle.signatures)} signatures")
     node.sync_chain()
     status = node.minter().get_cycle(cycle.cycle_id).status
-    if status is not ChainCycleStatus.FINALIZED:
+    if status is not CycleStatus.FINALIZED:
         raise ConfigurationError(f"the cycle is {status.name.lower()} on-chain, not finalized")
     step("proposed and finalized on-chain")
     _fund_debtors(node, cycle, ids)

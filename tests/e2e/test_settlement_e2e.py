@@ -26,6 +26,7 @@ from web3 import Web3
 from node_api.auth.keys import Role, create_api_key
 from node_api.cli import app as cli_app
 from node_api.http.app import create_app
+from node_api.kernel.chain import CycleStatus
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
@@ -37,9 +38,8 @@ from oracles.indexer import Indexer, IndexerConfig
 from oracles.manifest import Manifest
 from oracles.relayer import Relayer, RelayerConfig
 from oracles.signers import LocalSigner, SignerSet, SigningDomain
-from oracles.tables import CYCLE_TABLE
+from oracles.tables import CHAIN_CYCLE_TABLE
 from oracles.tx_sender import JsonRpcClient, TxSender
-from settlement.clearing_calls import ChainCycleStatus
 from settlement.cycle_close import ClosedCycle, close_settlement_cycle, settlement_report_sources
 from settlement.entries import EntryKind, SettlementEntry
 from settlement.funding import SettlementWallet, settle_lender_positions
@@ -92,7 +92,7 @@ class Node:
         account = self.accounts.account(PAYOUT_INDEX[ref])
         return SettlementWallet(self.w3, account, self.clearing_house)
 
-    def chain_status(self, cycle_id: int) -> ChainCycleStatus:
+    def chain_status(self, cycle_id: int) -> CycleStatus:
         return self.wallet("lender").get_cycle(cycle_id).status
 
 
@@ -198,17 +198,17 @@ def test_a_cycle_with_three_partners_goes_from_books_to_claimed_tokens_and_verif
     assert bank_due_fen > 0 and _position(cycle, LENDER) > 0 and _position(cycle, APP) > 0
 
     node.sync()
-    assert node.chain_status(cycle.cycle_id) is ChainCycleStatus.PROPOSED
+    assert node.chain_status(cycle.cycle_id) is CycleStatus.PROPOSED
     node.pass_dispute_window()
     node.sync()
-    assert node.chain_status(cycle.cycle_id) is ChainCycleStatus.FINALIZED
+    assert node.chain_status(cycle.cycle_id) is CycleStatus.FINALIZED
 
     minter = SettlementWallet(node.w3, node.accounts.deployer, node.clearing_house)
     bank = node.wallet("bank-a")
     minter.mint(bank.address, bank_due_fen)
     bank.fund(cycle.cycle_id, BANK_A)
     node.sync()
-    assert node.chain_status(cycle.cycle_id) is ChainCycleStatus.FUNDED
+    assert node.chain_status(cycle.cycle_id) is CycleStatus.FUNDED
     actions = settle_lender_positions(node.database, node.wallet("lender"))
     assert actions.claims_queued == [cycle.cycle_id]
     node.wallet("app").claim(cycle.cycle_id, APP)
@@ -221,7 +221,7 @@ def test_a_cycle_with_three_partners_goes_from_books_to_claimed_tokens_and_verif
     on_chain = bank.get_cycle(cycle.cycle_id)
     assert on_chain.claimed_fen == on_chain.funded_fen == on_chain.total_due_fen == bank_due_fen
     with node.database.engine.connect() as conn:
-        mirrored = conn.execute(select(CYCLE_TABLE)).mappings().one()
+        mirrored = conn.execute(select(CHAIN_CYCLE_TABLE)).mappings().one()
     assert (mirrored["status"], mirrored["claimed_fen"]) == (4, bank_due_fen)
 
     entries_file = _download_entries(node.database, tmp_path, BANK_A, cycle.cycle_id)
@@ -263,7 +263,7 @@ def test_when_the_lender_is_a_net_debtor_its_treasury_funds_the_cycle(node: Node
     minter.mint(treasury.address, lender_due_fen)
     actions = settle_lender_positions(node.database, treasury)
     assert actions.funded == [cycle.cycle_id]
-    assert node.chain_status(cycle.cycle_id) is ChainCycleStatus.FUNDED
+    assert node.chain_status(cycle.cycle_id) is CycleStatus.FUNDED
     node.indexer.run_until_caught_up(60)
     again = settle_lender_positions(node.database, treasury)
     assert again.funded == [] and again.claims_queued == []
@@ -326,7 +326,7 @@ def test_a_cycle_the_lender_alters_after_signing_is_disputed_and_does_not_finali
 ) -> None:
     cycle = _books_day(node)
     node.sync()
-    assert node.chain_status(cycle.cycle_id) is ChainCycleStatus.PROPOSED
+    assert node.chain_status(cycle.cycle_id) is CycleStatus.PROPOSED
     altered_id = _alter_after_signing(node.database, cycle.cycle_id, BANK_A)
 
     entries_file = _download_entries(node.database, tmp_path, BANK_A, cycle.cycle_id)
@@ -342,27 +342,21 @@ def test_a_cycle_the_lender_alters_after_signing_is_disputed_and_does_not_finali
     assert checked.exit_code == 1
     assert f"FAIL entry {altered_id} (" in checked.output
     assert f"disputed cycle {cycle.cycle_id}" in checked.output
-    assert node.chain_status(cycle.cycle_id) is ChainCycleStatus.DISPUTED
+    assert node.chain_status(cycle.cycle_id) is CycleStatus.DISPUTED
 
     node.pass_dispute_window()
     node.sync()
-    assert node.chain_status(cycle.cycle_id) is ChainCycleStatus.DISPUTED
+    assert node.chain_status(cycle.cycle_id) is CycleStatus.DISPUTED
     with node.database.engine.connect() as conn:
-        mirrored = conn.execute(select(CYCLE_TABLE.c.status)).scalar_one()
+        mirrored = conn.execute(select(CHAIN_CYCLE_TABLE.c.status)).scalar_one()
         finalization = conn.execute(
             select(OUTBOX_TABLE.c.status, OUTBOX_TABLE.c.last_error).where(
                 OUTBOX_TABLE.c.kind == "cycle_finalize"
             )
         ).one()
-    assert mirrored == ChainCycleStatus.DISPUTED
+    assert mirrored == CycleStatus.DISPUTED
     assert finalization.status != OutboxStatus.CONFIRMED
     assert "UnexpectedCycleStatus" in (finalization.last_error or "")
-
-
-def test_the_demo_settles_a_month_and_every_partner_verifies(tmp_path: Path) -> None:
-    from scripts.demo.run import run_demo
-
-    assert run_demo(data_dir=tmp_path / "demo", customers=5) == 0
 
 
 def test_the_scheduler_inside_the_node_closes_and_proposes_finished_dates(tmp_path: Path) -> None:

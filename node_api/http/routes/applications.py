@@ -10,36 +10,33 @@ import logging
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, StringConstraints
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import SessionDep, SettingsDep, require
-from node_api.http.routes.credit_lines import PROBLEMS, StrictBody
-from node_api.idempotency import (
-    IDEMPOTENCY_HEADER,
-    KeyClaim,
-    compute_request_hash,
-    get_idempotency_key,
-    run_idempotent,
-    to_response,
+from node_api.http.authz import AdminDep, ExaminerDep, OperatorDep
+from node_api.http.deps import SessionDep
+from node_api.http.idempotency import IdempotencyKey, request_claim, run_once
+from node_api.http.renderers import JsonRenderer, JsonView, to_response
+from node_api.http.schemas import (
+    AMOUNT_FEN_MAX,
+    PROBLEMS,
+    IdentifierStr,
+    ProductCodeStr,
+    StrictBody,
 )
-from node_api.kernel.db import Database
+from node_api.http.services import ServicesDep, services_of
+from node_api.idempotency import IDEMPOTENCY_HEADER, run_idempotent
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.onboarding.application_input import ApplicationInput
 from node_api.onboarding.application_store import application_view, fetch_application_row
 from node_api.onboarding.applications import PhaseTimer, decide_application
-from node_api.onboarding.context import context_for
-from node_api.onboarding.identity import Gender
 from node_api.onboarding.replay import replay_application
 from node_api.onboarding.reviews import ReviewAction, review_application
+from node_api.risk.fraud_facts import Gender
 
 router = APIRouter(tags=["applications"])
 log = logging.getLogger("creditnet.onboarding")
 
-AMOUNT_FEN_MAX = 10**12
-IdentifierStr = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
-ProductCodeStr = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
 ApplicationId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="application id")]
 ReasonCodeStr = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
 JSON_EXACT_INT_MAX = 2**53
@@ -49,10 +46,6 @@ RawValue = (
     | Annotated[StrictFloat, Field(allow_inf_nan=False)]
     | None
 )
-IdempotencyKey = Annotated[str, Depends(get_idempotency_key)]
-ApplicantDep = Annotated[Principal, Depends(require(Role.LENDER_APP, Role.LENDER_ADMIN))]
-AdminDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN))]
-ExaminerDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.AUDITOR))]
 
 
 class ApplicationIn(StrictBody):
@@ -165,12 +158,6 @@ class ReviewIn(StrictBody):
     """Why, as a code (`INCOME_VERIFIED`); free text could carry personal data."""
 
 
-def key_claim(request: Request, who: Principal, key: str, body: BaseModel) -> KeyClaim:
-    """The caller's claim on an idempotency key for this request and body."""
-    payload = body.model_dump(mode="json")
-    return KeyClaim(who.key_id, key, compute_request_hash("POST", request.url.path, payload))
-
-
 def _server_timing(timer: PhaseTimer) -> str:
     return ", ".join(f"{phase};dur={ms:.2f}" for phase, ms in timer.phases_ms.items())
 
@@ -183,22 +170,21 @@ def _server_timing(timer: PhaseTimer) -> str:
     summary=f"Apply for a credit line (requires {IDEMPOTENCY_HEADER})",
 )
 def post_application(
-    body: ApplicationIn, request: Request, who: ApplicantDep, key: IdempotencyKey
+    body: ApplicationIn, request: Request, who: OperatorDep, key: IdempotencyKey
 ) -> Response:
     """Identity, dedupe, fraud rules, score, policy, limits; opens the line when approved.
 
     The hot route opens its own session instead of taking `SessionDep` and
     `SettingsDep`: each sync dependency costs a threadpool round trip per request.
     """
-    state = request.app.state
-    context = context_for(state, state.settings)
-    database: Database = state.database
+    services = services_of(request.app)
+    context = services.onboarding.current()
     applied_at = datetime.now(UTC)
     timer = PhaseTimer()
-    claim = key_claim(request, who, key, body)
-    with database.session() as session:
+    claim = request_claim(request, who, key, body)
+    with services.database.session() as session:
 
-        def operation() -> tuple[int, dict[str, Any]]:
+        def operation() -> JsonView:
             conn = session.connection()
             as_of = resolve_as_of(None, fetch_business_date(conn))
             outcome = decide_application(
@@ -213,9 +199,9 @@ def post_application(
                     "duration_ms": round(sum(outcome.timer.phases_ms.values()), 2),
                 },
             )
-            return 201, outcome.to_response()
+            return outcome.to_response()
 
-        stored = run_idempotent(session, claim, operation)
+        stored = run_idempotent(session, claim, operation, JsonRenderer(201))
         commit_timer = PhaseTimer()
         session.commit()
         commit_timer.lap("commit")
@@ -230,9 +216,10 @@ def post_application(
 )
 def get_application(
     application_id: ApplicationId, session: SessionDep, who: AdminDep
-) -> dict[str, Any]:
+) -> ApplicationDetailOut:
     """A stored decision with everything that explains it, without personal data."""
-    return application_view(fetch_application_row(session.connection(), application_id))
+    view = application_view(fetch_application_row(session.connection(), application_id))
+    return ApplicationDetailOut.model_validate(view, from_attributes=True)
 
 
 @router.get(
@@ -240,14 +227,13 @@ def get_application(
 )
 def get_application_replay(
     application_id: ApplicationId,
-    request: Request,
     session: SessionDep,
-    settings: SettingsDep,
+    services: ServicesDep,
     who: ExaminerDep,
-) -> dict[str, Any]:
+) -> ReplayOut:
     """The stored decision next to the one recomputed from storage; `matches` if equal."""
-    context = context_for(request.app.state, settings)
-    return replay_application(session.connection(), application_id, context).to_dict()
+    replay = replay_application(session.connection(), application_id, services.onboarding.current())
+    return ReplayOut(matches=replay.matches, stored=replay.stored, replayed=replay.replayed)
 
 
 @router.post(
@@ -261,16 +247,16 @@ def post_review(
     body: ReviewIn,
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
+    services: ServicesDep,
     who: AdminDep,
     key: IdempotencyKey,
 ) -> Response:
     """A manual decision; approving opens the line and enqueues its agreement."""
-    context = context_for(request.app.state, settings)
+    context = services.onboarding.current()
     reviewed_at = datetime.now(UTC)
-    claim = key_claim(request, who, key, body)
+    claim = request_claim(request, who, key, body)
 
-    def operation() -> tuple[int, dict[str, Any]]:
+    def operation() -> JsonView:
         conn = session.connection()
         view = review_application(
             conn,
@@ -283,8 +269,6 @@ def post_review(
             context=context,
         )
         log.info("application reviewed", extra={"application_id": application_id})
-        return 200, view
+        return view
 
-    stored = run_idempotent(session, claim, operation)
-    session.commit()
-    return to_response(stored)
+    return to_response(run_once(session, claim, 200, operation))

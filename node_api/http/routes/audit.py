@@ -7,14 +7,11 @@ and carries no personal data: borrowers appear only as `borrowerRef`.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import DatabaseDep, require
-from node_api.kernel.chain_context import ChainContext
+from node_api.http.authz import AuditorDep
+from node_api.http.services import ServicesDep
 from node_api.kernel.errors import ConflictError
 from oracles.audit.books_export import stream_export
 from oracles.audit.export_format import MEDIA_TYPE
@@ -28,19 +25,18 @@ router = APIRouter(tags=["audit"])
     responses={200: {"content": {MEDIA_TYPE: {}}, "description": "the export, NDJSON"}},
 )
 def get_audit_export(
-    request: Request,
-    database: DatabaseDep,
-    _principal: Annotated[Principal, Depends(require(Role.AUDITOR))],
+    services: ServicesDep,
+    _principal: AuditorDep,
 ) -> StreamingResponse:
     """Stream the books' audit export (format `creditnet-audit-export` v1)."""
-    chain: ChainContext | None = request.app.state.chain
+    chain = services.chain
     if chain is None:
         raise ConflictError(
             "the node is not attached to a chain yet: no deployment to audit", field="chain"
         )
     manifest = chain.manifest or None
     return StreamingResponse(
-        stream_export(database, chain.chain_id, manifest),
+        stream_export(services.database, chain.chain_id, manifest),
         media_type=MEDIA_TYPE,
         headers={"Content-Disposition": 'attachment; filename="creditnet-audit-export.ndjson"'},
     )

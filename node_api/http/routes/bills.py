@@ -6,18 +6,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import SessionDep, require
-from node_api.http.routes.credit_lines import PROBLEMS, LineId
+from node_api.http.authz import OperatorDep
+from node_api.http.deps import SessionDep
+from node_api.http.schemas import ID_MAX, PROBLEMS, LineId
 from node_api.lending.bill_views import fetch_bill, fetch_bills, fetch_delinquency
 
 router = APIRouter(tags=["bills"])
 
-BillId = Annotated[int, Path(ge=1, le=2**62, description="bill id")]
-ReaderDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.LENDER_APP))]
+BillId = Annotated[int, Path(ge=1, le=ID_MAX, description="bill id")]
 
 
 class BillOutcomeOut(BaseModel):
@@ -98,7 +97,7 @@ class DelinquencyOut(BaseModel):
 def get_bills(
     credit_line_id: LineId,
     session: SessionDep,
-    who: ReaderDep,
+    who: OperatorDep,
     limit: Annotated[int, Query(ge=1, le=120)] = 24,
 ) -> BillListOut:
     """The line's most recent bills, newest first."""
@@ -114,7 +113,7 @@ def get_bills(
     responses=PROBLEMS,
 )
 def get_bill(
-    credit_line_id: LineId, bill_id: BillId, session: SessionDep, who: ReaderDep
+    credit_line_id: LineId, bill_id: BillId, session: SessionDep, who: OperatorDep
 ) -> BillDetailOut:
     """One bill: its figures, its lines (uses, refunds, payments, installments, charges),
     its due-date outcome and the past-due charges attributed to it."""
@@ -126,6 +125,8 @@ def get_bill(
     response_model=DelinquencyOut,
     responses=PROBLEMS,
 )
-def get_delinquency(credit_line_id: LineId, session: SessionDep, who: ReaderDep) -> DelinquencyOut:
+def get_delinquency(
+    credit_line_id: LineId, session: SessionDep, who: OperatorDep
+) -> DelinquencyOut:
     """Days past due and bucket as end of day last decided, with current balances."""
     return DelinquencyOut.model_validate(fetch_delinquency(session.connection(), credit_line_id))

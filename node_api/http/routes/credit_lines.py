@@ -8,24 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field, StringConstraints
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import SessionDep, require
-from node_api.idempotency import (
-    IDEMPOTENCY_HEADER,
-    KeyClaim,
-    compute_request_hash,
-    get_idempotency_key,
-    run_idempotent,
-    to_response,
+from node_api.http.authz import AdminDep, ReaderDep
+from node_api.http.deps import SessionDep
+from node_api.http.idempotency import IdempotencyKey, idempotent
+from node_api.http.schemas import (
+    PROBLEMS,
+    IdentifierStr,
+    LimitFen,
+    LineId,
+    ProductCodeStr,
+    StrictBody,
 )
+from node_api.idempotency import IDEMPOTENCY_HEADER
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
-from node_api.lending.core.context import LendingCaches, caches_for
-from node_api.lending.core.limits import (
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.limits import (
     LimitNode,
     ProductGroup,
     compute_available_fen,
@@ -46,43 +48,6 @@ from node_api.lending.lines import (
 )
 
 router = APIRouter(tags=["credit lines"])
-
-AMOUNT_FEN_MAX = 10**12
-IdentifierStr = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
-ProductCodeStr = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
-CurrencyStr = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-LimitFen = Annotated[int, Field(strict=True, ge=0, le=AMOUNT_FEN_MAX)]
-AmountFen = Annotated[int, Field(strict=True, gt=0, le=AMOUNT_FEN_MAX)]
-LineId = Annotated[int, Path(ge=1, le=2**62, description="credit line id")]
-IdempotencyKey = Annotated[str, Depends(get_idempotency_key)]
-
-
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details, as every error of this API is returned."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    field: str | None = None
-
-
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {
-        "model": Problem,
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-        },
-    }
-    for status in (400, 401, 403, 404, 409, 413, 422)
-}
 
 
 class ProductLimitIn(StrictBody):
@@ -142,7 +107,7 @@ class StatusChangeIn(StrictBody):
     as_of: date | None = None
 
 
-def line_view(line: LockedLine, as_of: date) -> dict[str, Any]:
+def line_view(line: LockedLine, as_of: date) -> LineOut:
     """The API view of a line and its limits on `as_of`."""
     return LineOut(
         id=line.credit_line_id,
@@ -153,7 +118,7 @@ def line_view(line: LockedLine, as_of: date) -> dict[str, Any]:
         bill_day=line.bill_day,
         as_of=as_of,
         limits=[_node_view(node, as_of) for node in line.nodes],
-    ).model_dump(mode="json")
+    )
 
 
 def _node_view(node: LimitNode, as_of: date) -> LimitNodeOut:
@@ -171,28 +136,6 @@ def _node_view(node: LimitNode, as_of: date) -> LimitNodeOut:
     )
 
 
-def idempotent(
-    request: Request,
-    session: SessionDep,
-    who: Principal,
-    key: str,
-    body: BaseModel | None,
-    status_code: int,
-    operation: Callable[[LendingCaches], dict[str, Any]],
-) -> Response:
-    """Run a sync lending operation once per idempotency key and commit it."""
-    payload = None if body is None else body.model_dump(mode="json")
-    claim = KeyClaim(who.key_id, key, compute_request_hash("POST", request.url.path, payload))
-    caches = caches_for(request.app.state)
-    stored = run_idempotent(session, claim, lambda: (status_code, operation(caches)))
-    session.commit()
-    return to_response(stored)
-
-
-AdminDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN))]
-ReaderDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.LENDER_APP, Role.AUDITOR))]
-
-
 @router.post(
     "/v1/credit-lines",
     status_code=201,
@@ -205,7 +148,7 @@ def post_credit_line(
 ) -> Response:
     """Open a customer's credit line with its whole limit tree, booked on product versions."""
 
-    def operation(caches: LendingCaches) -> dict[str, Any]:
+    def operation(caches: LendingCaches) -> LineOut:
         conn = session.connection()
         opened_on = resolve_as_of(body.as_of, fetch_business_date(conn))
         opening = LineOpening(
@@ -228,7 +171,7 @@ def post_credit_line(
 @router.get("/v1/credit-lines/{credit_line_id}", response_model=LineOut, responses=PROBLEMS)
 def get_credit_line(
     credit_line_id: LineId, session: SessionDep, who: ReaderDep, as_of: date | None = None
-) -> dict[str, Any]:
+) -> LineOut:
     """A line and its limits: effective limit, usage and availability at every level."""
     conn = session.connection()
     line = fetch_line(conn, credit_line_id)
@@ -247,7 +190,7 @@ def post_limit_change(
     """Set the base limit at one level (`total/purchase/REV1`); a new channel path under a
     product adds a channel sub-limit."""
 
-    def operation(caches: LendingCaches) -> dict[str, Any]:
+    def operation(caches: LendingCaches) -> LineOut:
         conn = session.connection()
         line = set_node_limit(conn, credit_line_id, body.path, body.limit_fen, caches.products)
         return line_view(line, fetch_business_date(conn) or line.opened_on)
@@ -270,7 +213,7 @@ def post_temporary_raise(
 ) -> Response:
     """Raise one level's limit until `expires_on` (inclusive); `raise_fen` 0 cancels."""
 
-    def operation(caches: LendingCaches) -> dict[str, Any]:
+    def operation(caches: LendingCaches) -> LineOut:
         conn = session.connection()
         as_of = resolve_as_of(body.as_of, fetch_business_date(conn))
         line = set_temporary_raise(
@@ -296,7 +239,7 @@ def _status_route(action: LineAction) -> Callable[..., Response]:
         key: IdempotencyKey,
         body: StatusChangeIn | None = None,
     ) -> Response:
-        def operation(_caches: LendingCaches) -> dict[str, Any]:
+        def operation(_caches: LendingCaches) -> LineOut:
             conn = session.connection()
             as_of = resolve_as_of(body.as_of if body else None, fetch_business_date(conn))
             return line_view(change_line_status(conn, credit_line_id, action, as_of), as_of)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from node_api.http.deps import DatabaseDep
-from node_api.kernel.chain_context import ChainContext
+from node_api.http.services import ServicesDep
 from node_api.schema.migrate import fetch_database_head
 
 router = APIRouter(tags=["health"])
@@ -32,9 +31,9 @@ class Health(BaseModel):
 
 
 @router.get("/v1/health", response_model=Health)
-async def get_health(request: Request, database: DatabaseDep) -> Health:
+async def get_health(services: ServicesDep) -> Health:
     """Liveness and wiring, without authentication. `status` is `degraded` if the chain is down."""
-    chain: ChainContext | None = request.app.state.chain
+    chain, database = services.chain, services.database
     latest = await run_in_threadpool(chain.fetch_latest_block) if chain else None
     head = await run_in_threadpool(fetch_database_head, database.engine)
     chain_health = ChainHealth(

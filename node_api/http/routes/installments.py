@@ -5,22 +5,18 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import SessionDep, require
-from node_api.http.routes.credit_lines import (
-    PROBLEMS,
-    IdempotencyKey,
-    LineId,
-    StrictBody,
-    idempotent,
-)
+from node_api.http.authz import OperatorDep
+from node_api.http.deps import SessionDep
+from node_api.http.idempotency import IdempotencyKey, idempotent
 from node_api.http.routes.repayments import RepaymentOut
-from node_api.lending.core.context import LendingCaches, caches_for
+from node_api.http.schemas import ID_MAX, PROBLEMS, LineId, StrictBody
+from node_api.http.services import ServicesDep
+from node_api.lending.core.context import LendingCaches
 from node_api.lending.installment_store import fetch_plan, fetch_plan_ids
 from node_api.lending.installments import (
     cancel_plan,
@@ -34,8 +30,7 @@ from node_api.lending.schedules import PayoffKind, PayoffQuote
 
 router = APIRouter(tags=["installments"])
 
-PlanId = Annotated[int, Path(ge=1, le=2**62, description="installment plan id")]
-UserDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.LENDER_APP))]
+PlanId = Annotated[int, Path(ge=1, le=ID_MAX, description="installment plan id")]
 
 
 class PlanSourceIn(StrEnum):
@@ -45,7 +40,7 @@ class PlanSourceIn(StrEnum):
 
 class PlanIn(StrictBody):
     source: PlanSourceIn
-    source_id: int = Field(strict=True, ge=1, le=2**62)
+    source_id: int = Field(strict=True, ge=1, le=ID_MAX)
     """The purchase id or the bill id."""
     tenor_months: int = Field(strict=True, ge=1, le=360)
     as_of: date | None = None
@@ -105,16 +100,16 @@ class AsOfIn(StrictBody):
     as_of: date | None = None
 
 
-def _quote_view(quote: PayoffQuote) -> dict[str, Any]:
-    return {
-        "kind": quote.kind.value,
-        "as_of": quote.as_of.isoformat(),
-        "principal_fen": quote.principal_fen,
-        "interest_fen": quote.interest_fen,
-        "fee_fen": quote.fee_fen,
-        "total_fen": quote.total_fen,
-        "accrual_days": quote.accrual_days,
-    }
+def _quote_view(quote: PayoffQuote) -> QuoteOut:
+    return QuoteOut(
+        kind=quote.kind.value,
+        as_of=quote.as_of,
+        principal_fen=quote.principal_fen,
+        interest_fen=quote.interest_fen,
+        fee_fen=quote.fee_fen,
+        total_fen=quote.total_fen,
+        accrual_days=quote.accrual_days,
+    )
 
 
 @router.post(
@@ -128,22 +123,24 @@ def post_plan(
     body: PlanIn,
     request: Request,
     session: SessionDep,
-    who: UserDep,
+    who: OperatorDep,
     key: IdempotencyKey,
 ) -> Response:
     """Convert a purchase of the open cycle, or the latest bill before its due date."""
 
-    def operation(caches: LendingCaches) -> dict[str, Any]:
+    def operation(caches: LendingCaches) -> PlanOut:
         conn = session.connection()
         if body.source is PlanSourceIn.PURCHASE:
-            return convert_purchase(
+            plan = convert_purchase(
                 conn, caches, line_id=credit_line_id, purchase_id=body.source_id,
                 tenor_months=body.tenor_months, as_of=body.as_of,
             )  # fmt: skip
-        return convert_bill(
-            conn, caches, line_id=credit_line_id, bill_id=body.source_id,
-            tenor_months=body.tenor_months, as_of=body.as_of,
-        )  # fmt: skip
+        else:
+            plan = convert_bill(
+                conn, caches, line_id=credit_line_id, bill_id=body.source_id,
+                tenor_months=body.tenor_months, as_of=body.as_of,
+            )  # fmt: skip
+        return PlanOut.model_validate(plan, from_attributes=True)
 
     return idempotent(request, session, who, key, body, 201, operation)
 
@@ -153,14 +150,15 @@ def post_plan(
     response_model=PlanListOut,
     responses=PROBLEMS,
 )
-def get_plans(credit_line_id: LineId, session: SessionDep, who: UserDep) -> PlanListOut:
+def get_plans(credit_line_id: LineId, session: SessionDep, who: OperatorDep) -> PlanListOut:
     """Every plan of the line with its schedule, oldest first."""
     conn = session.connection()
     fetch_line(conn, credit_line_id)
     ids = fetch_plan_ids(conn, credit_line_id)
     plans = [fetch_plan(conn, credit_line_id, plan_id) for plan_id in ids]
     return PlanListOut(
-        credit_line_id=credit_line_id, plans=[PlanOut.model_validate(plan) for plan in plans]
+        credit_line_id=credit_line_id,
+        plans=[PlanOut.model_validate(plan, from_attributes=True) for plan in plans],
     )
 
 
@@ -169,9 +167,12 @@ def get_plans(credit_line_id: LineId, session: SessionDep, who: UserDep) -> Plan
     response_model=PlanOut,
     responses=PROBLEMS,
 )
-def get_plan(credit_line_id: LineId, plan_id: PlanId, session: SessionDep, who: UserDep) -> PlanOut:
+def get_plan(
+    credit_line_id: LineId, plan_id: PlanId, session: SessionDep, who: OperatorDep
+) -> PlanOut:
     """One plan and its schedule (principal, interest, fee and status per installment)."""
-    return PlanOut.model_validate(fetch_plan(session.connection(), credit_line_id, plan_id))
+    plan = fetch_plan(session.connection(), credit_line_id, plan_id)
+    return PlanOut.model_validate(plan, from_attributes=True)
 
 
 @router.get(
@@ -182,18 +183,18 @@ def get_plan(credit_line_id: LineId, plan_id: PlanId, session: SessionDep, who: 
 def get_quote(
     credit_line_id: LineId,
     plan_id: PlanId,
-    request: Request,
     session: SessionDep,
-    who: UserDep,
+    services: ServicesDep,
+    who: OperatorDep,
     kind: PayoffKind = PayoffKind.EARLY_REPAYMENT,
     as_of: date | None = None,
 ) -> QuoteOut:
     """What a full early repayment (or a cancellation) would take on `as_of`."""
     quote = quote_payoff(
-        session.connection(), caches_for(request.app.state), line_id=credit_line_id,
+        session.connection(), services.lending, line_id=credit_line_id,
         plan_id=plan_id, kind=kind, as_of=as_of,
     )  # fmt: skip
-    return QuoteOut.model_validate(_quote_view(quote))
+    return _quote_view(quote)
 
 
 @router.post(
@@ -206,19 +207,23 @@ def post_early_repayment(
     plan_id: PlanId,
     request: Request,
     session: SessionDep,
-    who: UserDep,
+    who: OperatorDep,
     key: IdempotencyKey,
     body: AsOfIn | None = None,
 ) -> Response:
     """End the plan and take the payment of its early repayment quote."""
     payload = body or AsOfIn()
 
-    def operation(caches: LendingCaches) -> dict[str, Any]:
+    def operation(caches: LendingCaches) -> EarlyRepaymentOut:
         result = repay_plan_early(
             session.connection(), caches, line_id=credit_line_id, plan_id=plan_id,
             as_of=payload.as_of,
         )  # fmt: skip
-        return result | {"quote": _quote_view(result["quote"])}
+        return EarlyRepaymentOut(
+            plan=PlanOut.model_validate(result.plan, from_attributes=True),
+            quote=_quote_view(result.quote),
+            repayment=RepaymentOut.model_validate(result.repayment, from_attributes=True),
+        )
 
     return idempotent(request, session, who, key, payload, 200, operation)
 
@@ -233,17 +238,18 @@ def post_cancel(
     plan_id: PlanId,
     request: Request,
     session: SessionDep,
-    who: UserDep,
+    who: OperatorDep,
     key: IdempotencyKey,
     body: AsOfIn | None = None,
 ) -> Response:
     """Cancel the plan within the product's cancellation window (no interest, no fee)."""
     payload = body or AsOfIn()
 
-    def operation(caches: LendingCaches) -> dict[str, Any]:
-        return cancel_plan(
+    def operation(caches: LendingCaches) -> PlanOut:
+        plan = cancel_plan(
             session.connection(), caches, line_id=credit_line_id, plan_id=plan_id,
             as_of=payload.as_of,
         )  # fmt: skip
+        return PlanOut.model_validate(plan, from_attributes=True)
 
     return idempotent(request, session, who, key, payload, 200, operation)

@@ -4,28 +4,20 @@ node's business date."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import SessionDep, require
-from node_api.http.routes.credit_lines import (
-    PROBLEMS,
-    IdempotencyKey,
-    LineId,
-    StrictBody,
-    idempotent,
-)
+from node_api.http.authz import AdminDep, ExaminerDep, ReaderDep
+from node_api.http.deps import SessionDep
+from node_api.http.idempotency import IdempotencyKey, idempotent
+from node_api.http.schemas import PROBLEMS, LineId, StrictBody
 from node_api.ledger.balances import fetch_line_balances, fetch_trial_balance
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.lines import fetch_line
 
 router = APIRouter(tags=["ledger"])
-
-BooksDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.AUDITOR))]
 
 
 class TrialBalanceRowOut(BaseModel):
@@ -59,7 +51,7 @@ class BusinessDateIn(StrictBody):
 
 @router.get("/v1/ledger/trial-balance", response_model=TrialBalanceOut, responses=PROBLEMS)
 def get_trial_balance(
-    session: SessionDep, who: BooksDep, as_of: date | None = None
+    session: SessionDep, who: ExaminerDep, as_of: date | None = None
 ) -> TrialBalanceOut:
     """Debit and credit balances per account type, now or at the end of `as_of`; the two
     totals are equal when the books balance."""
@@ -87,7 +79,7 @@ def get_trial_balance(
     responses=PROBLEMS,
 )
 def get_line_balances(
-    credit_line_id: LineId, session: SessionDep, who: BooksDep, as_of: date | None = None
+    credit_line_id: LineId, session: SessionDep, who: ExaminerDep, as_of: date | None = None
 ) -> LineBalancesOut:
     """A line's account balances by type (normal side), now or at the end of `as_of`."""
     conn = session.connection()
@@ -103,7 +95,7 @@ def get_line_balances(
 @router.get("/v1/ledger/business-date", response_model=BusinessDateOut, responses=PROBLEMS)
 def get_business_date(
     session: SessionDep,
-    who: Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.LENDER_APP, Role.AUDITOR))],
+    who: ReaderDep,
 ) -> BusinessDateOut:
     """The node's open business date (None before it is first set)."""
     return BusinessDateOut(as_of=fetch_business_date(session.connection()))
@@ -114,13 +106,13 @@ def post_business_date(
     body: BusinessDateIn,
     request: Request,
     session: SessionDep,
-    who: Annotated[Principal, Depends(require(Role.LENDER_ADMIN))],
+    who: AdminDep,
     key: IdempotencyKey,
 ) -> Response:
     """Set the business date the first time, or move it forward (end of day does this)."""
 
-    def operation(_caches: LendingCaches) -> dict[str, Any]:
+    def operation(_caches: LendingCaches) -> BusinessDateOut:
         set_business_date(session.connection(), body.as_of)
-        return {"as_of": body.as_of.isoformat()}
+        return BusinessDateOut(as_of=body.as_of)
 
     return idempotent(request, session, who, key, body, 200, operation)

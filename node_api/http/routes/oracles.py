@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import DatabaseDep, SettingsDep, require
-from node_api.kernel.chain_context import ChainContext
+from node_api.http.authz import ExaminerDep
+from node_api.http.services import ServicesDep
 from oracles.status import fetch_oracle_status
 
 router = APIRouter(tags=["oracles"])
@@ -46,13 +44,11 @@ class OracleStatusPublic(BaseModel):
 
 @router.get("/v1/oracles/status", response_model=OracleStatusPublic)
 def get_oracle_status(
-    request: Request,
-    database: DatabaseDep,
-    settings: SettingsDep,
-    _principal: Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.AUDITOR))],
+    services: ServicesDep,
+    _principal: ExaminerDep,
 ) -> OracleStatusPublic:
     """Relayer backlog, indexer position and lag, and the oracle signer addresses."""
-    chain: ChainContext | None = request.app.state.chain
+    chain = services.chain
     head = chain.fetch_latest_block() if chain is not None else None
-    status = fetch_oracle_status(database, settings, head)
+    status = fetch_oracle_status(services.database, services.settings, head)
     return OracleStatusPublic.model_validate(asdict(status))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import SessionDep, require
-from node_api.http.routes.credit_lines import PROBLEMS
+from node_api.http.authz import AdminDep
+from node_api.http.deps import SessionDep
+from node_api.http.schemas import PROBLEMS
 from node_api.lending.portfolio import fetch_portfolio_summary
 
 router = APIRouter(tags=["portfolio"])
@@ -31,9 +29,7 @@ class PortfolioOut(BaseModel):
 
 
 @router.get("/v1/portfolio/summary", response_model=PortfolioOut, responses=PROBLEMS)
-def get_portfolio_summary(
-    session: SessionDep, who: Annotated[Principal, Depends(require(Role.LENDER_ADMIN))]
-) -> PortfolioOut:
+def get_portfolio_summary(session: SessionDep, who: AdminDep) -> PortfolioOut:
     """Current receivables by bucket (M0..M7+), the non-performing (M4+) part and ratio."""
     summary = fetch_portfolio_summary(session.connection())
     return PortfolioOut(

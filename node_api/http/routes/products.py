@@ -10,16 +10,17 @@ from datetime import date
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import SessionDep, SettingsDep, require
-from node_api.http.routes.credit_lines import PROBLEMS, IdempotencyKey, StrictBody, idempotent
+from node_api.http.authz import AdminDep, ReaderDep
+from node_api.http.deps import SessionDep, SettingsDep
+from node_api.http.idempotency import IdempotencyKey, idempotent
+from node_api.http.schemas import AMOUNT_FEN_MAX, PROBLEMS, ProductCodePath, StrictBody
+from node_api.ledger.schema import product_version_table
 from node_api.lending.product_versions import (
     fetch_product_terms,
-    product_version_table,
     register_product_version,
 )
 from node_api.lending.products import ProductTerms, parse_product_terms, terms_hash_hex
@@ -29,9 +30,6 @@ from node_api.lending.products.whatif import price_purchase
 
 router = APIRouter(tags=["products"])
 
-AdminDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN))]
-ReaderDep = Annotated[Principal, Depends(require(Role.LENDER_ADMIN, Role.LENDER_APP, Role.AUDITOR))]
-ProductCode = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$")]
 Version = Annotated[int, Path(ge=1, le=1_000_000)]
 
 
@@ -55,7 +53,7 @@ class ProductPublishedOut(ProductOut):
 
 
 class WhatIfIn(StrictBody):
-    amount_fen: int = Field(strict=True, gt=0, le=10**12)
+    amount_fen: int = Field(strict=True, gt=0, le=AMOUNT_FEN_MAX)
     tenor_months: int = Field(strict=True, ge=1, le=60)
     start_date: date
     bill_day: int | None = Field(default=None, strict=True, ge=1, le=28)
@@ -87,25 +85,25 @@ class QuoteOut(BaseModel):
     installments: list[InstallmentOut]
 
 
-def _product_view(terms: ProductTerms) -> dict[str, Any]:
-    return {
-        "product_code": terms.product_code,
-        "version": terms.version,
-        "product_type": terms.product_type.value,
-        "terms_hash": terms_hash_hex(terms),
-        "terms": terms.model_dump(mode="json"),
-    }
+def _product_view(terms: ProductTerms) -> ProductOut:
+    return ProductOut(
+        product_code=terms.product_code,
+        version=terms.version,
+        product_type=terms.product_type.value,
+        terms_hash=terms_hash_hex(terms),
+        terms=terms.model_dump(mode="json"),
+    )
 
 
-def _costs(terms: ProductTerms) -> list[dict[str, int]]:
+def _costs(terms: ProductTerms) -> list[TenorCostOut]:
     """The all-in cost at the product's largest limit for each allowed tenor."""
     return [
-        {
-            "tenor_months": tenor,
-            "sample_principal_fen": terms.limit_fen_max,
-            "nominal_annual_bps": int(cost.nominal_annual_bps),
-            "effective_annual_bps": int(cost.effective_annual_bps),
-        }
+        TenorCostOut(
+            tenor_months=tenor,
+            sample_principal_fen=terms.limit_fen_max,
+            nominal_annual_bps=int(cost.nominal_annual_bps),
+            effective_annual_bps=int(cost.effective_annual_bps),
+        )
         for tenor in terms.installment.tenors_months
         for cost in [compute_all_in_apr(terms, terms.limit_fen_max, tenor)]
     ]
@@ -127,17 +125,17 @@ def publish_product(
 ) -> Response:
     """Publish a product version after checking its all-in cost against the cap."""
 
-    def operation(_caches: object) -> dict[str, Any]:
+    def operation(_caches: object) -> ProductPublishedOut:
         terms = parse_product_terms(body.model_dump(mode="json"))
         validate_product_cost(terms, settings.product_cost_cap_bps)
         register_product_version(session.connection(), terms)
-        return {**_product_view(terms), "all_in_costs": _costs(terms)}
+        return ProductPublishedOut(**dict(_product_view(terms)), all_in_costs=_costs(terms))
 
     return idempotent(request, session, who, key, body, 201, operation)
 
 
 @router.get("/v1/products", response_model=list[ProductOut], responses=PROBLEMS)
-def list_products(session: SessionDep, _who: ReaderDep) -> list[dict[str, Any]]:
+def list_products(session: SessionDep, _who: ReaderDep) -> list[ProductOut]:
     """Every published version, by code then version."""
     table = product_version_table
     rows = session.connection().execute(
@@ -152,8 +150,8 @@ def list_products(session: SessionDep, _who: ReaderDep) -> list[dict[str, Any]]:
     responses=PROBLEMS,
 )
 def get_product(
-    product_code: ProductCode, version: Version, session: SessionDep, _who: ReaderDep
-) -> dict[str, Any]:
+    product_code: ProductCodePath, version: Version, session: SessionDep, _who: ReaderDep
+) -> ProductOut:
     return _product_view(fetch_product_terms(session.connection(), product_code, version))
 
 
@@ -163,40 +161,32 @@ def get_product(
     responses=PROBLEMS,
 )
 def what_if(
-    product_code: ProductCode,
+    product_code: ProductCodePath,
     version: Version,
     body: WhatIfIn,
     session: SessionDep,
     _who: ReaderDep,
-) -> dict[str, Any]:
+) -> QuoteOut:
     """Price a sample purchase under a published version without booking anything."""
     terms = fetch_product_terms(session.connection(), product_code, version)
     quote = price_purchase(
         terms, body.amount_fen, body.tenor_months, body.start_date, body.bill_day
     )
-    return {
-        "product_code": quote.product_code,
-        "product_version": quote.product_version,
-        "terms_hash": "0x" + quote.terms_hash.hex(),
-        "amount_fen": quote.amount_fen,
-        "tenor_months": quote.tenor_months,
-        "bill_day": quote.bill_day,
-        "upfront_fee_fen": quote.upfront_fee_fen,
-        "total_interest_fen": quote.total_interest_fen,
-        "total_fees_fen": quote.total_fees_fen,
-        "total_repayment_fen": quote.total_repayment_fen,
-        "nominal_annual_bps": int(quote.all_in.nominal_annual_bps),
-        "effective_annual_bps": int(quote.all_in.effective_annual_bps),
-        "installments": [
-            {
-                "number": item.number,
-                "due_date": item.due_date,
-                "principal_fen": item.principal_fen,
-                "interest_fen": item.interest_fen,
-                "fee_fen": item.fee_fen,
-                "payment_fen": item.payment_fen,
-                "balance_after_fen": item.balance_after_fen,
-            }
+    return QuoteOut(
+        product_code=quote.product_code,
+        product_version=quote.product_version,
+        terms_hash="0x" + quote.terms_hash.hex(),
+        amount_fen=quote.amount_fen,
+        tenor_months=quote.tenor_months,
+        bill_day=quote.bill_day,
+        upfront_fee_fen=quote.upfront_fee_fen,
+        total_interest_fen=quote.total_interest_fen,
+        total_fees_fen=quote.total_fees_fen,
+        total_repayment_fen=quote.total_repayment_fen,
+        nominal_annual_bps=int(quote.all_in.nominal_annual_bps),
+        effective_annual_bps=int(quote.all_in.effective_annual_bps),
+        installments=[
+            InstallmentOut.model_validate(item, from_attributes=True)
             for item in quote.schedule.installments
         ],
-    }
+    )

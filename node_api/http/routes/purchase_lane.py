@@ -11,7 +11,9 @@ request/response wrappers), which cost about 150 µs a request, a quarter of the
 CPU on this path. Every other request falls through to the regular routes, so the first
 call of a key (cache miss), bad credentials and malformed headers get exactly the
 regular responses. Body errors raise the same `RequestValidationError` FastAPI raises,
-so they become the same problem responses. Both paths end in `submit_use`.
+so they become the same problem responses. Both paths authenticate through
+`node_api.http.authz` (the lane only ever from the principal cache) and end in
+`submit_use`.
 """
 
 from __future__ import annotations
@@ -20,37 +22,29 @@ import re
 from datetime import date
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ValidationError
-from starlette._utils import get_route_path
-from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match, Mount
 from starlette.types import Receive, Scope, Send
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import PrincipalCache, get_principal
-from node_api.http.routes.credit_lines import (
+from node_api.auth.keys import Principal
+from node_api.http.authz import OPERATOR_ROLES, bearer_token, cached_principal
+from node_api.http.renderers import to_response
+from node_api.http.schemas import (
+    ID_MAX,
     AmountFen,
     CurrencyStr,
     IdentifierStr,
     ProductCodeStr,
     StrictBody,
 )
-from node_api.idempotency import (
-    IDEMPOTENCY_HEADER,
-    KeyClaim,
-    compute_request_hash,
-    is_idempotency_key,
-    to_response,
-)
-from node_api.kernel.errors import ForbiddenError
+from node_api.http.services import Services, services_of
+from node_api.idempotency import IDEMPOTENCY_HEADER, is_idempotency_key, key_claim
 from node_api.lending.core.decide import UseKind, UseRequest
-from node_api.lending.core.service import service_for
 
-USE_ROLES = frozenset({Role.LENDER_APP, Role.LENDER_ADMIN})
-LINE_ID_MAX = 2**62
+USE_ROLES = OPERATOR_ROLES
+LINE_ID_MAX = ID_MAX
 _USE_PATH = re.compile(r"^/v1/credit-lines/([1-9][0-9]{0,18})/(purchases|drawdowns)$")
 _LANE_KEY = "creditnet.fast_lane"
 _UNDECIDED = object()
@@ -77,30 +71,6 @@ MODELS: dict[UseKind, type[PurchaseIn] | type[DrawdownIn]] = {
     UseKind.PURCHASE: PurchaseIn,
     UseKind.CASH_DRAWDOWN: DrawdownIn,
 }
-
-
-async def authenticate(request: Request, roles: frozenset[Role]) -> Principal:
-    """The caller, from the in-process principal cache without a thread hop; on a cache
-    miss the regular (sync) key check runs in the threadpool. 401 or 403 otherwise."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    bearer = scheme.lower() == "bearer" and bool(token)
-    principal: Principal | None = None
-    if bearer:
-        cache: PrincipalCache = request.app.state.principal_cache
-        principal = cache.get(token)
-    if principal is None:
-        credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
-        principal = await run_in_threadpool(get_principal, request, credentials if bearer else None)
-    _check_role(principal, roles)
-    return principal
-
-
-def _check_role(principal: Principal, roles: frozenset[Role]) -> None:
-    if principal.role not in roles:
-        raise ForbiddenError(
-            f"role {principal.role.value} may not call this; allowed: "
-            + ", ".join(sorted(r.value for r in roles))
-        )
 
 
 def parse_line_id(raw: str) -> int:
@@ -143,7 +113,7 @@ def _under_body(error: ValidationError) -> list[dict[str, Any]]:
 
 
 async def submit_use(
-    state: Any,
+    services: Services,
     path: str,
     who: Principal,
     key: str,
@@ -153,10 +123,8 @@ async def submit_use(
 ) -> Response:
     """Claim the key with this request's hash, authorize in the worker's group commit,
     and answer with the stored (or fresh) result."""
-    payload = body.model_dump(mode="json")
-    claim = KeyClaim(who.key_id, key, compute_request_hash("POST", path, payload))
-    service = service_for(state, state.database)
-    stored = await service.authorize(
+    claim = key_claim(who.key_id, key, path, body.model_dump(mode="json"))
+    stored = await services.authorization.current().authorize(
         UseRequest(
             kind=kind,
             credit_line_id=line_id,
@@ -172,6 +140,19 @@ async def submit_use(
     return to_response(stored)
 
 
+def _route_path(scope: Scope) -> str:
+    """The path below the app's root path (what Starlette's router matches)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    if path == root_path:
+        return ""
+    if path[len(root_path)] == "/":
+        return path[len(root_path) :]
+    return path
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -184,18 +165,18 @@ def lane_request(scope: Scope) -> tuple[UseKind, Principal, str, int] | None:
     could fail before the body is read; None sends it to the regular route."""
     if scope["type"] != "http" or scope["method"] != "POST":
         return None
-    found = _USE_PATH.fullmatch(get_route_path(scope))
+    found = _USE_PATH.fullmatch(_route_path(scope))
     app = scope.get("app")
     if found is None or app is None or int(found.group(1)) > LINE_ID_MAX:
         return None
-    scheme, _, token = (_header(scope, b"authorization") or "").partition(" ")
+    token = bearer_token(_header(scope, b"authorization"))
     key = _header(scope, b"idempotency-key")
     content_type = _header(scope, b"content-type") or ""
-    if scheme.lower() != "bearer" or key is None or not is_idempotency_key(key):
+    if token is None or key is None or not is_idempotency_key(key):
         return None
     if "json" not in content_type:
         return None
-    principal = app.state.principal_cache.get(token)
+    principal = cached_principal(services_of(app), token)
     if principal is None or principal.role not in USE_ROLES:
         return None
     kind = UseKind.PURCHASE if found.group(2) == "purchases" else UseKind.CASH_DRAWDOWN
@@ -228,8 +209,8 @@ class AuthorizationFastLane(Mount):
             if not message.get("more_body", False):
                 break
         body = parse_body(MODELS[kind], "json", b"".join(chunks))
-        app = scope["app"]
-        response = await submit_use(app.state, scope["path"], who, key, line_id, kind, body)
+        services = services_of(scope["app"])
+        response = await submit_use(services, scope["path"], who, key, line_id, kind, body)
         AuthorizationFastLane.served += 1
         await response(scope, receive, send)
 

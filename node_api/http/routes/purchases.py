@@ -11,46 +11,36 @@ worker's group commit. A declined use is a 409 problem whose `code` says why
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import SessionDep, require
-from node_api.http.routes.credit_lines import (
-    PROBLEMS,
-    AmountFen,
-    IdempotencyKey,
-    LineId,
-    StrictBody,
-    idempotent,
-)
+from node_api.http.authz import OperatorDep, ReaderDep, admit, authenticate, bearer_token
+from node_api.http.deps import SessionDep
+from node_api.http.idempotency import IdempotencyKey, idempotent
 from node_api.http.routes.purchase_lane import (
     MODELS,
     USE_ROLES,
     AuthorizationFastLane,
     DrawdownIn,
     PurchaseIn,
-    authenticate,
     openapi_extra,
     parse_body,
     parse_line_id,
     submit_use,
 )
-from node_api.idempotency import (
-    IDEMPOTENCY_HEADER,
-    check_idempotency_key,
-)
+from node_api.http.schemas import ID_MAX, PROBLEMS, AmountFen, LineId, StrictBody
+from node_api.http.services import services_of
+from node_api.idempotency import IDEMPOTENCY_HEADER, check_idempotency_key
+from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind
 from node_api.lending.purchases import fetch_use, refund_purchase
 
 router = APIRouter(tags=["purchases"])
 router.routes.append(AuthorizationFastLane())
 
-UseId = Annotated[int, Path(ge=1, le=2**62, description="purchase or drawdown id")]
-_USE_ROLES = frozenset({Role.LENDER_APP, Role.LENDER_ADMIN})
-LINE_ID_MAX = 2**62
+UseId = Annotated[int, Path(ge=1, le=ID_MAX, description="purchase or drawdown id")]
 
 
 class UseOut(BaseModel):
@@ -107,13 +97,15 @@ async def _authorize(request: Request, kind: UseKind) -> Response:
     """Parse and authorize one use on the regular route (no FastAPI dependencies: they
     cost about 100 µs a request). Checks run in the order dependencies would: who
     (401/403), the idempotency key (400), then path and body (422)."""
-    who = await authenticate(request, USE_ROLES)
+    services = services_of(request.app)
+    token = bearer_token(request.headers.get("authorization"))
+    who = admit(await authenticate(services, token), USE_ROLES)
     key = check_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
     line_id = parse_line_id(str(request.path_params.get("credit_line_id", "")))
     content_type = request.headers.get("content-type", "application/json")
     body = parse_body(MODELS[kind], content_type, await request.body())
     path = request.scope["path"]
-    return await submit_use(request.app.state, path, who, key, line_id, kind, body)
+    return await submit_use(services, path, who, key, line_id, kind, body)
 
 
 @router.post(
@@ -152,7 +144,7 @@ def post_refund(
     purchase_id: UseId,
     request: Request,
     session: SessionDep,
-    who: Annotated[Principal, Depends(require(Role.LENDER_APP, Role.LENDER_ADMIN))],
+    who: OperatorDep,
     key: IdempotencyKey,
     body: RefundIn | None = None,
 ) -> Response:
@@ -160,8 +152,8 @@ def post_refund(
     the postings (commission in proportion)."""
     refund = body or RefundIn()
 
-    def operation(caches: Any) -> dict[str, Any]:
-        return refund_purchase(
+    def operation(caches: LendingCaches) -> RefundOut:
+        refunded = refund_purchase(
             session.connection(),
             caches,
             line_id=credit_line_id,
@@ -169,6 +161,7 @@ def post_refund(
             amount_fen=refund.amount_fen,
             as_of=refund.as_of,
         )
+        return RefundOut.model_validate(refunded, from_attributes=True)
 
     return idempotent(request, session, who, key, refund, 201, operation)
 
@@ -182,9 +175,8 @@ def get_purchase(
     credit_line_id: LineId,
     purchase_id: UseId,
     session: SessionDep,
-    who: Annotated[Principal, Depends(require(Role.LENDER_APP, Role.LENDER_ADMIN, Role.AUDITOR))],
-) -> dict[str, Any]:
+    who: ReaderDep,
+) -> PurchaseOut:
     """One purchase or drawdown: amount, refunds and open principal."""
-    row = fetch_use(session.connection(), credit_line_id, purchase_id)
-    row.pop("product_node_id", None)
-    return row
+    use = fetch_use(session.connection(), credit_line_id, purchase_id)
+    return PurchaseOut.model_validate(use, from_attributes=True)

@@ -5,30 +5,29 @@ re-allocates every later payment on the line)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel
 
-from node_api.auth.keys import Principal, Role
-from node_api.http.deps import SessionDep, require
-from node_api.http.routes.credit_lines import (
+from node_api.http.authz import OperatorDep
+from node_api.http.deps import SessionDep
+from node_api.http.idempotency import IdempotencyKey, idempotent
+from node_api.http.schemas import (
+    ID_MAX,
     PROBLEMS,
     AmountFen,
     CurrencyStr,
-    IdempotencyKey,
     IdentifierStr,
     LineId,
     StrictBody,
-    idempotent,
 )
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.repayments import repay, reverse_repayment
 
 router = APIRouter(tags=["repayments"])
 
-RepaymentId = Annotated[int, Path(ge=1, le=2**62, description="repayment id")]
-UserDep = Annotated[Principal, Depends(require(Role.LENDER_APP, Role.LENDER_ADMIN))]
+RepaymentId = Annotated[int, Path(ge=1, le=ID_MAX, description="repayment id")]
 
 
 class RepaymentIn(StrictBody):
@@ -79,13 +78,13 @@ def post_repayment(
     body: RepaymentIn,
     request: Request,
     session: SessionDep,
-    who: UserDep,
+    who: OperatorDep,
     key: IdempotencyKey,
 ) -> Response:
     """Allocate a payment: past due before current, then the product's component order."""
 
-    def operation(caches: LendingCaches) -> dict[str, Any]:
-        return repay(
+    def operation(caches: LendingCaches) -> RepaymentOut:
+        repaid = repay(
             session.connection(),
             caches,
             line_id=credit_line_id,
@@ -94,6 +93,7 @@ def post_repayment(
             as_of=body.as_of,
             payment_ref=body.payment_ref,
         )
+        return RepaymentOut.model_validate(repaid, from_attributes=True)
 
     return idempotent(request, session, who, key, body, 201, operation)
 
@@ -108,20 +108,21 @@ def post_repayment_reversal(
     repayment_id: RepaymentId,
     request: Request,
     session: SessionDep,
-    who: UserDep,
+    who: OperatorDep,
     key: IdempotencyKey,
     body: ReversalIn | None = None,
 ) -> Response:
     """Reverse a bounced payment; later payments on the line are allocated again."""
     reversal = body or ReversalIn()
 
-    def operation(caches: LendingCaches) -> dict[str, Any]:
-        return reverse_repayment(
+    def operation(caches: LendingCaches) -> ReversalOut:
+        reversed_ = reverse_repayment(
             session.connection(),
             caches,
             line_id=credit_line_id,
             repayment_id=repayment_id,
             as_of=reversal.as_of,
         )
+        return ReversalOut.model_validate(reversed_, from_attributes=True)
 
     return idempotent(request, session, who, key, reversal, 200, operation)

@@ -7,6 +7,9 @@ all accepted uses, their posting batches, settlement events, new limit usage and
 stored response with a handful of set-based statements. A declined or invalid use does
 not stop the others: decisions are made before anything is written.
 
+Each use's outcome is an `AuthorizedUse` or the `CreditNetError` that refused it; the
+caller's renderer (the HTTP layer's) turns it into the response stored for its key.
+
 It takes a sync `Connection`, so the same code runs in a sync transaction (tests,
 scripts) and on the async engine through `AsyncConnection.run_sync` (the API).
 """
@@ -21,30 +24,47 @@ from sqlalchemy.engine import Connection
 
 from node_api.idempotency import (
     ClaimStatus,
-    IdempotencyConflictError,
-    KeyClaim,
+    Renderer,
     StoredResponse,
     claim_keys,
+    conflict_error,
     is_stored_status,
-    release_keys,
-    store_responses,
+    store_or_release,
 )
 from node_api.kernel.errors import CreditNetError
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batches
+from node_api.ledger.settlement_events import EventKind
 from node_api.ledger.sql import bulk_insert_returning_ids
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import Accepted, UseKind, UseRequest, decide_use
 from node_api.lending.core.entries import (
-    EventKind,
     compute_commission_fen,
     funding_change,
     use_lines,
 )
-from node_api.lending.core.limits import LimitNode, apply_usage, compute_path_available_fen
+from node_api.lending.limits import LimitNode, apply_usage, compute_path_available_fen
 from node_api.lending.lines import LockedLine, lock_lines_with_date, write_usage
 from node_api.lending.products import compute_upfront_fee
-from node_api.lending.purchases import purchase_table
+from node_api.lending.purchase_tables import purchase_table
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizedUse:
+    """An accepted and written use: what the caller is told."""
+
+    id: int
+    kind: UseKind
+    credit_line_id: int
+    amount_fen: int
+    fee_fen: int
+    currency: str
+    as_of: date
+    channel_id: str
+    merchant_id: str | None
+    product_code: str | None
+    product_version: int | None
+    available_fen: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +82,13 @@ class _Booked:
 
 
 def run_use_batch(
-    conn: Connection, caches: LendingCaches, requests: list[UseRequest]
+    conn: Connection,
+    caches: LendingCaches,
+    requests: list[UseRequest],
+    render: Renderer[AuthorizedUse],
 ) -> list[StoredResponse]:
-    """Authorize every request in the caller's transaction; one response per request."""
+    """Authorize every request in the caller's transaction; one response per request,
+    rendered by `render` (and stored for its key when kept for replay)."""
     leaders: dict[tuple[str, str], int] = {}
     for index, request in enumerate(requests):
         leaders.setdefault((request.claim.scope, request.claim.key), index)
@@ -78,14 +102,16 @@ def run_use_batch(
         elif claim.status is ClaimStatus.REPLAY and claim.stored is not None:
             results[index] = claim.stored
         else:
-            results[index] = _conflict()
+            results[index] = render(conflict_error())
     fresh, drafts = _decide_and_write(conn, caches, [requests[i] for i in work])
-    for index, response in zip(work, fresh, strict=True):
-        results[index] = response
-    _store_or_release(conn, [(requests[i].claim, results[i]) for i in work])
+    for index, outcome in zip(work, fresh, strict=True):
+        results[index] = render(outcome)
+    store_or_release(conn, [(requests[i].claim, results[i]) for i in work])
     # Last: posting takes the locks on accounts every batch shares (clearing, income).
     post_batches(conn, drafts, caches.accounts)
-    return [_for_request(requests, leaders, results, index) for index in range(len(requests))]
+    return [
+        _for_request(requests, leaders, results, index, render) for index in range(len(requests))
+    ]
 
 
 def _for_request(
@@ -93,6 +119,7 @@ def _for_request(
     leaders: dict[tuple[str, str], int],
     results: dict[int, StoredResponse],
     index: int,
+    render: Renderer[AuthorizedUse],
 ) -> StoredResponse:
     """A request's own result, or, for a duplicate key in the same batch, the leader's."""
     claim = requests[index].claim
@@ -100,48 +127,33 @@ def _for_request(
     if leader == index:
         return results[index]
     if requests[leader].claim.request_hash != claim.request_hash:
-        return _conflict()
+        return render(conflict_error())
     first = results[leader]
     replayed = is_stored_status(first.status_code)
     return StoredResponse(first.status_code, first.body, replayed=replayed)
 
 
-def _conflict() -> StoredResponse:
-    error = IdempotencyConflictError(
-        "this Idempotency-Key was used for a different request", field="Idempotency-Key"
-    )
-    return StoredResponse(error.status, error.to_problem())
-
-
-def _store_or_release(conn: Connection, done: list[tuple[KeyClaim, StoredResponse]]) -> None:
-    store_responses(
-        conn,
-        [(claim, r.status_code, r.body) for claim, r in done if is_stored_status(r.status_code)],
-    )
-    release_keys(conn, [claim for claim, r in done if not is_stored_status(r.status_code)])
-
-
 def _decide_and_write(
     conn: Connection, caches: LendingCaches, requests: list[UseRequest]
-) -> tuple[list[StoredResponse], list[BatchDraft]]:
+) -> tuple[list[AuthorizedUse | CreditNetError], list[BatchDraft]]:
     """Decide every use; write the accepted ones and their new limit usage; return the
-    responses and the posting batches still to post."""
+    outcomes and the posting batches still to post."""
     if not requests:
         return [], []
     lines, business_date = lock_lines_with_date(conn, [r.credit_line_id for r in requests])
     if not lines:
         business_date = fetch_business_date(conn)
-    results: list[StoredResponse | None] = [None] * len(requests)
+    results: list[AuthorizedUse | CreditNetError | None] = [None] * len(requests)
     booked: list[_Booked] = []
     for index, request in enumerate(requests):
         outcome = _book_one(conn, caches, request, lines, business_date, index)
         if isinstance(outcome, CreditNetError):
-            results[index] = StoredResponse(outcome.status, outcome.to_problem())
+            results[index] = outcome
         else:
             booked.append(outcome)
     use_ids = _insert_uses(conn, booked)
     for item, use_id in zip(booked, use_ids, strict=True):
-        results[item.index] = StoredResponse(201, _view(item, use_id))
+        results[item.index] = _authorized(item, use_id)
     touched = {node.node_id: node for item in booked for node in item.accepted.path}
     write_usage(conn, list(touched.values()))
     assert all(result is not None for result in results)
@@ -263,20 +275,20 @@ def _insert_uses(conn: Connection, booked: list[_Booked]) -> list[int]:
     return bulk_insert_returning_ids(conn, table, rows)
 
 
-def _view(item: _Booked, use_id: int) -> dict[str, Any]:
+def _authorized(item: _Booked, use_id: int) -> AuthorizedUse:
     node = item.accepted.product_node
-    return {
-        "id": use_id,
-        "kind": item.request.kind.value,
-        "status": "authorized",
-        "credit_line_id": item.request.credit_line_id,
-        "amount_fen": item.request.amount_fen,
-        "fee_fen": item.fee_fen,
-        "currency": item.request.currency,
-        "as_of": item.as_of.isoformat(),
-        "channel_id": item.request.channel_id,
-        "merchant_id": item.request.merchant_id,
-        "product_code": node.product_code,
-        "product_version": node.product_version,
-        "available_fen": item.available_fen,
-    }
+    request = item.request
+    return AuthorizedUse(
+        id=use_id,
+        kind=request.kind,
+        credit_line_id=request.credit_line_id,
+        amount_fen=request.amount_fen,
+        fee_fen=item.fee_fen,
+        currency=request.currency,
+        as_of=item.as_of,
+        channel_id=request.channel_id,
+        merchant_id=request.merchant_id,
+        product_code=node.product_code,
+        product_version=node.product_version,
+        available_fen=item.available_fen,
+    )

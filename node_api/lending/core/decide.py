@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from node_api.idempotency import KeyClaim
 from node_api.kernel.errors import ConflictError, CreditNetError, CreditNetValueError, NotFoundError
-from node_api.lending.core.limits import (
+from node_api.lending.limits import (
     LimitNode,
     ProductGroup,
     find_exceeded_node,
@@ -35,9 +35,10 @@ class UseKind(StrEnum):
 
 
 class UseDeclined(ConflictError):
-    """A use the line's state refuses; `code` says why (stable, machine-readable)."""
+    """A use the line's state refuses; the instance's `code` says why (stable,
+    machine-readable)."""
 
-    title = "Declined"
+    code = "declined"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from node_api.kernel.money import div_floor
+from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, div_floor
 from node_api.ledger.accounts import (
     AccountType,
     funding_payable_code,
@@ -28,48 +28,22 @@ from node_api.ledger.accounts import (
     partner_account_code,
 )
 from node_api.ledger.postings import PostingLine, SettlementEventDraft
+from node_api.ledger.settlement_events import EventKind, LimitLevel
 from node_api.lending.core.books import LineBook
-from node_api.lending.core.limits import LimitLevel, LimitNode
+from node_api.lending.limits import LimitNode
 from node_api.lending.products import ProductTerms
 
-SHARE_PPM_TOTAL = 1_000_000
-BPS_TOTAL = 10_000
 CLEARING = node_account_code(AccountType.SETTLEMENT_CLEARING)
-
-
-class BatchKind:
-    """Posting-batch kinds written by lending."""
-
-    PURCHASE = "purchase"
-    CASH_DRAWDOWN = "cash_drawdown"
-    PURCHASE_REFUND = "purchase_refund"
-    REPAYMENT = "repayment"
-    REPAYMENT_REVERSAL = "repayment_reversal"
-
-
-class EventKind:
-    """Settlement-event kinds written by lending (amounts signed; reversals negate)."""
-
-    MERCHANT_PAYABLE = "merchant_payable"
-    CASH_DISBURSED = "cash_disbursed"
-    FUNDING_SHARE = "funding_share"
-    CHANNEL_COMMISSION = "channel_commission"
-    REPAYMENT_RECEIVED = "repayment_received"
-    PRINCIPAL_REPAID = "principal_repaid"
-    INTEREST_REPAID = "interest_repaid"
-    FEE_REPAID = "fee_repaid"
-    PENALTY_REPAID = "penalty_repaid"
-    CUSTOMER_CREDIT = "customer_credit"
 
 
 def compute_commission_fen(amount_fen: int, commission_bps: int) -> int:
     """Channel commission on an amount, rounded down (the remainder stays with the lender)."""
-    return div_floor(amount_fen * commission_bps, BPS_TOTAL)
+    return div_floor(amount_fen * commission_bps, BPS_DENOMINATOR)
 
 
 def compute_funded_fen(open_principal_fen: int, share_ppm: int) -> int:
     """A funding partner's share of open principal, rounded down."""
-    return div_floor(open_principal_fen * share_ppm, SHARE_PPM_TOTAL)
+    return div_floor(open_principal_fen * share_ppm, PPM_DENOMINATOR)
 
 
 def use_lines(

@@ -3,6 +3,7 @@ late fees, delinquency ageing, charge-off, bill cut), resumable and idempotent p
 See `runner` for how a run proceeds and `scheduler` for running it inside the node."""
 
 from node_api.lending.eod.context import EodContext
-from node_api.lending.eod.runner import EodSummary, StepSummary, run_eod, run_eod_through
+from node_api.lending.eod.runner import run_eod, run_eod_through
+from node_api.lending.eod.summary import EodSummary, StepSummary
 
 __all__ = ["EodContext", "EodSummary", "StepSummary", "run_eod", "run_eod_through"]

@@ -16,31 +16,6 @@ from node_api.lending.bills import Movement
 from node_api.lending.eod.context import EodContext, get_business_key
 
 
-class EodStep:
-    """Step names; a step's posting batches have kind `eod_<step>`."""
-
-    CLOSE_DAY = "close_day"
-    DUE = "due"
-    LATE_FEE = "late_fee"
-    ACCRUE = "accrue"
-    DELINQUENCY = "delinquency"
-    CHARGE_OFF = "charge_off"
-    BILL = "bill"
-
-
-EOD_BATCH_KINDS: tuple[str, ...] = tuple(
-    f"eod_{step}"
-    for step in (
-        EodStep.DUE,
-        EodStep.LATE_FEE,
-        EodStep.ACCRUE,
-        EodStep.DELINQUENCY,
-        EodStep.CHARGE_OFF,
-        EodStep.BILL,
-    )
-)
-
-
 def build_draft(
     *,
     as_of: date,

@@ -20,10 +20,10 @@ from node_api.ledger.accounts import (
     AccountRef,
     AccountType,
 )
-from node_api.ledger.schema import ledger_account_table
+from node_api.ledger.schema import ledger_account_table, limit_node_table
 from node_api.ledger.sql import begin_write, in_values
 from node_api.lending.core.context import LendingCaches
-from node_api.lending.lines import LineStatus, credit_line_table, limit_node_table
+from node_api.lending.lines import LineStatus, credit_line_table
 from node_api.lending.products import ProductTerms
 
 DEFAULT_BATCH_LINES = 2_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -18,8 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from node_api.lending.eod.runner import EodSummary
+from node_api.lending.eod.summary import EodSummary
 
 
 class ProgressReporter(Protocol):

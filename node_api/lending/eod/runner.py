@@ -21,7 +21,6 @@ Dates run in order: `run_eod_through` closes every date from the first open one.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from time import perf_counter
 
@@ -41,6 +40,7 @@ from node_api.lending.eod.step_charge_off import CHARGE_OFF_STEP
 from node_api.lending.eod.step_delinquency import DELINQUENCY_STEP
 from node_api.lending.eod.step_due import DUE_STEP
 from node_api.lending.eod.step_late_fee import LATE_FEE_STEP
+from node_api.lending.eod.summary import EodSummary, StepSummary
 
 STEPS: tuple[Step, ...] = (
     DUE_STEP,
@@ -50,34 +50,6 @@ STEPS: tuple[Step, ...] = (
     CHARGE_OFF_STEP,
     BILL_STEP,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StepSummary:
-    """A step's totals over every batch committed for the date (across restarts)."""
-
-    name: str
-    lines: int
-    line_batches: int
-    postings: int
-    amount_fen: int
-    elapsed_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class EodSummary:
-    as_of: date
-    steps: tuple[StepSummary, ...]
-    elapsed_s: float
-    already_done: bool
-
-    @property
-    def lines(self) -> int:
-        return sum(step.lines for step in self.steps)
-
-    @property
-    def postings(self) -> int:
-        return sum(step.postings for step in self.steps)
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:

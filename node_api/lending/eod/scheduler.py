@@ -30,7 +30,8 @@ from node_api.kernel.db import Database
 from node_api.kernel.errors import CreditNetError
 from node_api.ledger.business_date import fetch_business_date
 from node_api.lending.eod.context import DEFAULT_BATCH_LINES, EodContext
-from node_api.lending.eod.runner import EodSummary, run_eod, run_eod_through
+from node_api.lending.eod.runner import run_eod, run_eod_through
+from node_api.lending.eod.summary import EodSummary
 
 log = logging.getLogger("creditnet.eod")
 

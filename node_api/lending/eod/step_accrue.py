@@ -21,10 +21,11 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import PRINCIPAL_ACCOUNT_TYPES, AccountType
+from node_api.ledger.schema import limit_node_table, product_version_table
+from node_api.ledger.settlement_events import EodStep
 from node_api.ledger.sql import in_values
 from node_api.lending.bill_tables import bill_table
 from node_api.lending.eod.books import (
-    EodStep,
     charge_draft,
     fetch_posted_subjects,
     post_drafts,
@@ -34,8 +35,7 @@ from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_of
 from node_api.lending.eod.tables import line_delinquency_table
 from node_api.lending.installment_store import fetch_plan_unbilled_principal
 from node_api.lending.interest import compute_daily_rate, compute_interest
-from node_api.lending.lines import credit_line_table, limit_node_table
-from node_api.lending.product_versions import product_version_table
+from node_api.lending.lines import credit_line_table
 
 ACCRUAL_TYPES = (*PRINCIPAL_ACCOUNT_TYPES, AccountType.INTEREST_UNBILLED)
 

@@ -16,11 +16,12 @@ from sqlalchemy import exists, func, literal, select, true
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
+from node_api.ledger.settlement_events import EodStep
 from node_api.ledger.sql import bulk_insert, bulk_insert_returning_ids, in_values
 from node_api.lending.bill_tables import bill_line_table, bill_table
 from node_api.lending.billing_rules import compute_due_date, compute_previous_bill_date
 from node_api.lending.bills import BillCutInputs, DueInstallment, compute_bill_cut
-from node_api.lending.eod.books import EodStep, build_draft, post_drafts
+from node_api.lending.eod.books import build_draft, post_drafts
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import LineState, fetch_line_states
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
@@ -32,7 +33,7 @@ from node_api.lending.installment_store import (
 )
 from node_api.lending.installment_tables import installment_plan_table
 from node_api.lending.lines import credit_line_table
-from node_api.lending.purchases import purchase_refund_table, purchase_table
+from node_api.lending.purchase_tables import purchase_refund_table, purchase_table
 from node_api.lending.repayments import repayment_table
 
 BILL_DAY_MAX = 28

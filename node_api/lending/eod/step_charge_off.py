@@ -21,12 +21,12 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import PRINCIPAL_ACCOUNT_TYPES, AccountType, line_account_code
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
+from node_api.ledger.settlement_events import CHARGE_OFF_EVENT, EodStep
 from node_api.ledger.sql import in_values
 from node_api.lending.bills import RECEIVABLE_TYPES
 from node_api.lending.core.books import fetch_line_books
 from node_api.lending.core.entries import funding_adjustment
 from node_api.lending.eod.agreements import enqueue_charge_off
-from node_api.lending.eod.books import EodStep
 from node_api.lending.eod.context import EodContext, LineFacts, get_business_key, load_facts
 from node_api.lending.eod.state import update_line_states
 from node_api.lending.eod.step import BatchResult, Step, get_ids
@@ -41,8 +41,6 @@ from node_api.lending.purchases import (
     fetch_open_uses,
     record_reductions,
 )
-
-CHARGE_OFF_EVENT = "charge_off"
 
 
 def list_charge_off_lines(conn: Connection, ctx: EodContext, as_of: date, after: int) -> list[int]:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table
+from node_api.ledger.settlement_events import EodStep
 from node_api.ledger.sql import bulk_insert, in_values
 from node_api.lending.bill_tables import bill_charge_table, bill_table
 from node_api.lending.billing_rules import (
@@ -27,7 +28,6 @@ from node_api.lending.billing_rules import (
 )
 from node_api.lending.bills import PAST_DUE_TYPES, BillDebt, find_oldest_unpaid_bill, sum_balances
 from node_api.lending.eod.books import (
-    EodStep,
     charge_draft,
     fetch_posted_subjects,
     post_drafts,

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table, posting_batch_table, posting_table
+from node_api.ledger.settlement_events import EOD_BATCH_KINDS, EodStep
 from node_api.ledger.sql import bulk_insert, in_values
 from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, bill_table
 from node_api.lending.bills import (
@@ -22,13 +23,13 @@ from node_api.lending.bills import (
     compute_due_outcome,
     compute_retro_interest,
 )
-from node_api.lending.eod.books import EOD_BATCH_KINDS, EodStep, build_draft, post_drafts
+from node_api.lending.eod.books import build_draft, post_drafts
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import update_line_states
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
 from node_api.lending.installment_tables import installment_plan_table
 from node_api.lending.interest import compute_daily_rate
-from node_api.lending.purchases import purchase_table
+from node_api.lending.purchase_tables import purchase_table
 
 DUE_TYPES = (*BILLED_TYPES, *PAST_DUE_TYPES, AccountType.INTEREST_UNBILLED)
 

@@ -11,11 +11,12 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
+from node_api.ledger.settlement_events import EodStep
 from node_api.ledger.sql import bulk_insert, in_values
 from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, bill_table
 from node_api.lending.billing_rules import compute_late_fee_date
 from node_api.lending.bills import PAST_DUE_TYPES, compute_bill_late_fee, sum_balances
-from node_api.lending.eod.books import EodStep, charge_draft, post_drafts
+from node_api.lending.eod.books import charge_draft, post_drafts
 from node_api.lending.eod.context import EodContext, load_facts
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
 

@@ -33,6 +33,8 @@ from pydantic import (
 )
 
 from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import PPM_DENOMINATOR
+from node_api.ledger.settlement_events import DayCount, InterestMethod
 from node_api.lending.billing_rules import (
     DEFAULT_ALLOCATION_ORDER,
     DEFAULT_CHARGE_OFF_DAYS,
@@ -41,11 +43,9 @@ from node_api.lending.billing_rules import (
     DelinquencyBucket,
     check_allocation_order,
 )
-from node_api.lending.interest import DayCount, InterestMethod
 from node_api.lending.schedules import PricingMethod
 
 ALLOWED_TENORS_MONTHS = frozenset({3, 6, 9, 12, 18, 24})
-SHARE_PPM_TOTAL = 1_000_000
 AMOUNT_FEN_MAX = 10**12
 """10 billion yuan: far above any limit, and well inside JSON's exact-integer range."""
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -198,7 +198,7 @@ class FundingShare(_Frozen):
     """One funding partner's share of every loan and the rate it is paid."""
 
     partner_id: str = Field(pattern=IDENTIFIER_PATTERN)
-    share_ppm: StrictInt = Field(ge=1, le=SHARE_PPM_TOTAL)
+    share_ppm: StrictInt = Field(ge=1, le=PPM_DENOMINATOR)
     funder_rate_bps: StrictInt = Field(ge=0, le=100_000)
 
 
@@ -247,9 +247,9 @@ class ProductTerms(_Frozen):
         if len(set(partner_ids)) != len(partner_ids):
             raise InvalidProductError("a funding partner is listed twice", field="funding_split")
         total_ppm = sum(share.share_ppm for share in shares)
-        if total_ppm != SHARE_PPM_TOTAL:
+        if total_ppm != PPM_DENOMINATOR:
             raise InvalidProductError(
-                f"funding shares sum to {total_ppm} ppm, not {SHARE_PPM_TOTAL}",
+                f"funding shares sum to {total_ppm} ppm, not {PPM_DENOMINATOR}",
                 field="funding_split",
             )
         return tuple(sorted(shares, key=lambda share: share.partner_id))

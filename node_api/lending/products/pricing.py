@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from node_api.kernel.money import Bps, Fen, div_half_even
+from node_api.kernel.money import BPS_DENOMINATOR, Bps, Fen, div_half_even
 from node_api.lending.interest import compute_daily_rate
 from node_api.lending.products.model import (
     FeeTerms,
@@ -30,7 +30,6 @@ from node_api.lending.products.model import (
 )
 from node_api.lending.schedules import compute_amortization
 
-BPS_PER_UNIT = 10_000
 MONTHS_PER_YEAR = 12
 DAYS_PER_CALENDAR_YEAR = 365
 _START_BITS = 48
@@ -69,7 +68,7 @@ class AllInCost:
 def compute_upfront_fee(fees: FeeTerms, principal_fen: int) -> Fen:
     """The origination fee: principal × bps / 10,000 half-even, or the fixed amount."""
     return Fen(
-        div_half_even(principal_fen * fees.origination_fee_bps, BPS_PER_UNIT)
+        div_half_even(principal_fen * fees.origination_fee_bps, BPS_DENOMINATOR)
         + fees.origination_fee_fixed_fen
     )
 
@@ -108,11 +107,11 @@ def compute_revolving_annual_rates(interest: InterestTerms) -> AnnualRates:
     unpaid bill's interest joins the next bill's balance monthly. Half-even to 1 bps."""
     daily = compute_daily_rate(interest.method, interest.rate, interest.day_count)
     nominal_bps = div_half_even(
-        BPS_PER_UNIT * DAYS_PER_CALENDAR_YEAR * daily.numerator, daily.denominator
+        BPS_DENOMINATOR * DAYS_PER_CALENDAR_YEAR * daily.numerator, daily.denominator
     )
     period_denominator = MONTHS_PER_YEAR * daily.denominator
     growth = period_denominator + DAYS_PER_CALENDAR_YEAR * daily.numerator
-    effective_numerator = BPS_PER_UNIT * (
+    effective_numerator = BPS_DENOMINATOR * (
         growth**MONTHS_PER_YEAR - period_denominator**MONTHS_PER_YEAR
     )
     effective_bps = div_half_even(effective_numerator, period_denominator**MONTHS_PER_YEAR)
@@ -145,7 +144,7 @@ def compute_annualised_irr(cash_flows_fen: Sequence[int]) -> AnnualRates:
             # The only nominal boundary inside [lo, hi] is hi's figure − 0.5 bps, which
             # is r = (2 × figure − 1) / 240,000: the root itself if the NPV is zero there.
             tie_numerator = 2 * rates_hi.nominal_bps - 1
-            tie_denominator = 2 * MONTHS_PER_YEAR * BPS_PER_UNIT
+            tie_denominator = 2 * MONTHS_PER_YEAR * BPS_DENOMINATOR
             if _npv_sign(cash_flows_fen, tie_numerator, tie_denominator) == 0:
                 return _annual_rates(tie_numerator, tie_denominator)
         lo, hi, bits = lo << _REFINE_BITS, hi << _REFINE_BITS, bits + _REFINE_BITS
@@ -203,8 +202,12 @@ def _bisect(cash_flows_fen: Sequence[int], lo: int, hi: int, bits: int) -> tuple
 
 def _annual_rates(rate_numerator: int, rate_denominator: int) -> AnnualRates:
     """Nominal (12 r) and effective ((1 + r)^12 − 1) of r = numerator / denominator, in bps."""
-    nominal_bps = div_half_even(MONTHS_PER_YEAR * BPS_PER_UNIT * rate_numerator, rate_denominator)
+    nominal_bps = div_half_even(
+        MONTHS_PER_YEAR * BPS_DENOMINATOR * rate_numerator, rate_denominator
+    )
     denominator_year = rate_denominator**MONTHS_PER_YEAR
     growth_year = (rate_denominator + rate_numerator) ** MONTHS_PER_YEAR
-    effective_bps = div_half_even(BPS_PER_UNIT * (growth_year - denominator_year), denominator_year)
+    effective_bps = div_half_even(
+        BPS_DENOMINATOR * (growth_year - denominator_year), denominator_year
+    )
     return AnnualRates(Bps(nominal_bps), Bps(effective_bps))

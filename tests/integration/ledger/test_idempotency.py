@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from node_api.http.problems import problem_status
+from node_api.http.renderers import JsonRenderer
 from node_api.idempotency import (
     ClaimStatus,
     IdempotencyConflictError,
@@ -47,7 +49,7 @@ def test_request_hash_ignores_key_order_but_not_values() -> None:
 def test_RevertWhen_key_is_missing_or_malformed(key: str | None) -> None:
     with pytest.raises(CreditNetValueError) as caught:
         check_idempotency_key(key)
-    assert (caught.value.status, caught.value.field) == (400, "Idempotency-Key")
+    assert (problem_status(caught.value), caught.value.field) == (400, "Idempotency-Key")
 
 
 def test_claims_then_replay_and_conflict_in_one_batch_of_keys(database: Database) -> None:
@@ -74,42 +76,45 @@ def test_released_claims_leave_no_record(database: Database) -> None:
     assert _records(database) == 0
 
 
-def _set_date(session: Any, as_of: date) -> tuple[int, dict[str, Any]]:
+OK = JsonRenderer(200)
+
+
+def _set_date(session: Any, as_of: date) -> dict[str, Any]:
     set_business_date(session.connection(), as_of)
-    return 200, {"as_of": as_of.isoformat()}
+    return {"as_of": as_of.isoformat()}
 
 
 def test_run_idempotent_runs_once_and_replays(database: Database) -> None:
     claim = KeyClaim("s", "k", "h")
     with database.session() as session:
-        first = run_idempotent(session, claim, lambda: _set_date(session, date(2025, 3, 1)))
+        first = run_idempotent(session, claim, lambda: _set_date(session, date(2025, 3, 1)), OK)
     with database.session() as session:
-        again = run_idempotent(session, claim, lambda: _set_date(session, date(2025, 3, 9)))
+        again = run_idempotent(session, claim, lambda: _set_date(session, date(2025, 3, 9)), OK)
         assert fetch_business_date(session.connection()) == date(2025, 3, 1)
     assert (again.body, again.replayed, first.replayed) == (first.body, True, False)
     with database.session() as session, pytest.raises(IdempotencyConflictError):
-        run_idempotent(session, KeyClaim("s", "k", "other"), lambda: (200, {}))
+        run_idempotent(session, KeyClaim("s", "k", "other"), dict, OK)
 
 
 def test_run_idempotent_stores_a_409_and_undoes_its_effects(database: Database) -> None:
-    def declined(session: Any) -> tuple[int, dict[str, Any]]:
+    def declined(session: Any) -> dict[str, Any]:
         set_business_date(session.connection(), date(2025, 3, 5))
         raise ConflictError("refused", field="x", code="refused")
 
     claim = KeyClaim("s", "decline", "h")
     with database.session() as session:
-        result = run_idempotent(session, claim, lambda: declined(session))
+        result = run_idempotent(session, claim, lambda: declined(session), OK)
     assert (result.status_code, result.body["code"]) == (409, "refused")
     with database.session() as session:
         assert fetch_business_date(session.connection()) is None
-        assert run_idempotent(session, claim, lambda: (200, {})).body["code"] == "refused"
+        assert run_idempotent(session, claim, dict, OK).body["code"] == "refused"
 
 
 def test_run_idempotent_releases_the_key_on_an_input_error(database: Database) -> None:
-    def invalid() -> tuple[int, dict[str, Any]]:
+    def invalid() -> dict[str, Any]:
         raise CreditNetValueError("bad", field="amount_fen")
 
     claim = KeyClaim("s", "fixable", "h")
     with pytest.raises(CreditNetValueError), database.session() as session:
-        run_idempotent(session, claim, invalid)
+        run_idempotent(session, claim, invalid, OK)
     assert _records(database) == 0

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, make_url
 
+from node_api.http.renderers import render_use
 from node_api.idempotency import KeyClaim
 from node_api.kernel.db import Database
 from node_api.ledger.balances import fetch_balance_drift, fetch_line_balances, fetch_trial_balance
@@ -21,11 +22,11 @@ from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, 
 from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind, UseRequest
-from node_api.lending.core.limits import ProductGroup
 from node_api.lending.eod.tables import line_delinquency_table
 from node_api.lending.installment_tables import installment_plan_table, installment_table
+from node_api.lending.limits import ProductGroup
 from node_api.lending.lines import LineOpening, ProductLimit, open_credit_line
-from node_api.lending.repayments import repay
+from node_api.lending.repayments import Repayment, repay
 from tests.db_fixtures import PG_ADMIN_URL
 from tests.integration.lending.helpers import product_data, register
 
@@ -84,7 +85,7 @@ def buy(
         merchant_id="m-1", as_of=as_of,
     )  # fmt: skip
     with database.engine.begin() as conn:
-        result = run_use_batch(conn, caches, [request])[0]
+        result = run_use_batch(conn, caches, [request], render_use)[0]
     assert result.status_code == 201, result.body
     return int(result.body["id"])
 
@@ -95,7 +96,7 @@ def pay(
     line_id: int,
     amount_fen: int,
     as_of: date | None = None,
-) -> dict[str, Any]:
+) -> Repayment:
     with database.engine.begin() as conn:
         return repay(
             conn, caches, line_id=line_id, amount_fen=amount_fen, currency="CNY", as_of=as_of

@@ -12,11 +12,11 @@ from node_api.ledger.accounts import PRINCIPAL_ACCOUNT_TYPES
 from node_api.ledger.balances import fetch_balance_drift, fetch_line_balances, fetch_trial_balance
 from node_api.ledger.schema import ledger_account_table
 from node_api.lending.core.context import LendingCaches
-from node_api.lending.core.limits import ProductGroup
+from node_api.lending.limits import ProductGroup
 from node_api.lending.lines import LineOpening, ProductLimit, fetch_line, open_credit_line
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import ProductTerms, parse_product_terms
-from node_api.lending.purchases import purchase_table
+from node_api.lending.purchase_tables import purchase_table
 
 OPENED_ON = date(2025, 3, 1)
 

@@ -19,7 +19,7 @@ from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.ledger.business_date import set_business_date
 from node_api.ledger.schema import posting_table
-from node_api.lending.purchases import purchase_table
+from node_api.lending.purchase_tables import purchase_table
 from node_api.lending.repayments import repayment_table
 from tests.integration.lending.helpers import OPENED_ON, cash_product_data, product_data, register
 

@@ -15,6 +15,7 @@ import pytest
 
 from node_api.auth.keys import Role, create_api_key
 from node_api.http.app import create_app
+from node_api.http.renderers import render_use
 from node_api.idempotency import StoredResponse
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
@@ -82,7 +83,7 @@ def test_async_tasks_and_two_group_committers_never_overspend(
 ) -> None:
     async def main() -> list[StoredResponse]:
         def run(conn: object, items: list[UseRequest]) -> list[StoredResponse]:
-            return run_use_batch(conn, caches, items)  # type: ignore[arg-type]
+            return run_use_batch(conn, caches, items, render_use)  # type: ignore[arg-type]
 
         workers = [
             GroupCommitter(pg.async_engine, run, max_items=8, max_wait_s=0.001) for _ in range(2)
@@ -107,7 +108,7 @@ async def _own_transaction(
     database: Database, caches: LendingCaches, request: UseRequest
 ) -> StoredResponse:
     async with database.async_engine.begin() as conn:
-        results = await conn.run_sync(run_use_batch, caches, [request])
+        results = await conn.run_sync(run_use_batch, caches, [request], render_use)
     return results[0]
 
 
@@ -137,7 +138,7 @@ def test_http_clients_of_two_workers_spend_exactly_the_last_1000_fen(
         for client in clients:
             await client.aclose()
         for app in workers:
-            await app.state.database.dispose_async()
+            await app.services.database.dispose_async()
         return list(responses)
 
     responses = asyncio.run(main())
@@ -168,7 +169,7 @@ def test_batches_over_many_lines_in_any_order_with_refunds_and_repayments_never_
                     requests = [
                         use_request(line, rng.randint(1, 500), channel_id="pos") for line in order
                     ]
-                    run_use_batch(conn, caches, requests)
+                    run_use_batch(conn, caches, requests, render_use)
                 elif choice < 0.8:
                     repay(
                         conn,

@@ -26,7 +26,7 @@ from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import run_eod, run_eod_through
 from node_api.lending.lines import fetch_line
 from node_api.lending.portfolio import fetch_portfolio_summary
-from node_api.lending.purchases import purchase_table
+from node_api.lending.purchase_tables import purchase_table
 from node_api.onboarding.tables import application_table
 from tests.integration.lending.eod_helpers import (
     balances,

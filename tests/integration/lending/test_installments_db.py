@@ -16,7 +16,7 @@ from node_api.ledger.business_date import set_business_date
 from node_api.lending.bill_views import fetch_bill, fetch_bills
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import run_eod_through
-from node_api.lending.installment_store import fetch_plan
+from node_api.lending.installment_store import PlanView, fetch_plan
 from node_api.lending.installments import (
     cancel_plan,
     convert_bill,
@@ -54,9 +54,7 @@ def _latest_bill(database: Database, line_id: int) -> dict[str, object]:
         return fetch_bill(conn, line_id, int(str(latest["id"])))
 
 
-def _convert(
-    database: Database, caches: LendingCaches, line_id: int, purchase_id: int
-) -> dict[str, object]:
+def _convert(database: Database, caches: LendingCaches, line_id: int, purchase_id: int) -> PlanView:
     with database.engine.begin() as conn:
         return convert_purchase(
             conn, caches, line_id=line_id, purchase_id=purchase_id, tenor_months=3
@@ -71,7 +69,7 @@ def test_bill_merges_a_revolving_purchase_and_the_first_installment_of_a_plan(
     plan = _convert(database, caches, line_id, converted)
     # 120,000 over 3 months at 1%: payment 40,802.65 → 40,803; installments
     # (39,603 + 1,200), (39,999 + 804), (40,398 + 404).
-    assert [(i["principal_fen"], i["interest_fen"]) for i in plan["installments"]] == [  # type: ignore[attr-defined]
+    assert [(i.principal_fen, i.interest_fen) for i in plan.installments] == [
         (39_603, 1_200), (39_999, 804), (40_398, 404)
     ]  # fmt: skip
     run_eod_through(database, date(2025, 3, 5))
@@ -82,7 +80,7 @@ def test_bill_merges_a_revolving_purchase_and_the_first_installment_of_a_plan(
     assert (bill["new_principal_fen"], bill["installment_principal_fen"]) == (30_000, 39_603)
     # Still in the plan: 120,000 − 39,603 = 80,397; all owed = 70,803 + 80,397.
     assert (bill["plan_principal_fen"], bill["total_balance_fen"]) == (80_397, 151_200)
-    assert sorted((line["kind"], line["amount_fen"]) for line in bill["lines"]) == [  # type: ignore[attr-defined]
+    assert sorted((line["kind"], line["amount_fen"]) for line in bill["lines"]) == [
         ("installment", 40_803), ("installment_conversion", -120_000),
         ("purchase", 30_000), ("purchase", 120_000),
     ]  # fmt: skip
@@ -100,14 +98,14 @@ def test_early_repayment_ends_the_plan_with_accrued_interest_and_the_fee(
     pay(database, caches, line_id, 40_803)
     run_eod_through(database, date(2025, 4, 9))
     with database.engine.begin() as conn:
-        result = repay_plan_early(conn, caches, line_id=line_id, plan_id=int(str(plan["id"])))
-    quote = result["quote"]
+        result = repay_plan_early(conn, caches, line_id=line_id, plan_id=plan.id)
+    quote = result.quote
     # On 10 April: principal left 40,398; interest since the 5 April bill: 40,398 × 12% ×
     # 5 / 365 = 66.40 → 66; fee 1% × 40,398 = 403.98 → 404. Total 40,868.
     assert (quote.principal_fen, quote.interest_fen, quote.fee_fen) == (40_398, 66, 404)
-    assert result["repayment"]["amount_fen"] == 40_868
-    assert result["plan"]["status"] == "paid_off"
-    assert [i["status"] for i in result["plan"]["installments"]] == ["billed", "billed", "paid_off"]
+    assert result.repayment.amount_fen == 40_868
+    assert result.plan.status == "paid_off"
+    assert [i.status for i in result.plan.installments] == ["billed", "billed", "paid_off"]
     assert balances(database, line_id) == {}
     # Interest 1,200 + 804 (installments) + 66 (early repayment); fee 404.
     assert node_balance(database, node_account_code(AccountType.INTEREST_INCOME)) == -2_070
@@ -123,8 +121,8 @@ def test_cancelled_plan_returns_its_purchase_to_the_revolving_bill(
     plan = _convert(database, caches, line_id, converted)
     run_eod_through(database, date(2025, 3, 3))
     with database.engine.begin() as conn:
-        cancelled = cancel_plan(conn, caches, line_id=line_id, plan_id=int(str(plan["id"])))
-    assert cancelled["status"] == "cancelled"
+        cancelled = cancel_plan(conn, caches, line_id=line_id, plan_id=plan.id)
+    assert cancelled.status == "cancelled"
     run_eod_through(database, date(2025, 3, 5))
     bill = _latest_bill(database, line_id)
     assert (bill["statement_balance_fen"], bill["new_principal_fen"]) == (90_000, 90_000)
@@ -138,7 +136,7 @@ def test_RevertWhen_a_plan_is_cancelled_after_its_first_installment_was_billed(
     plan = _convert(database, caches, line_id, converted)
     run_eod_through(database, date(2025, 3, 5))
     with database.engine.begin() as conn, pytest.raises(CancellationWindowClosedError):
-        cancel_plan(conn, caches, line_id=line_id, plan_id=int(str(plan["id"])))
+        cancel_plan(conn, caches, line_id=line_id, plan_id=plan.id)
 
 
 def test_converted_bill_counts_as_paid_and_is_billed_by_installments(
@@ -151,7 +149,7 @@ def test_converted_bill_counts_as_paid_and_is_billed_by_installments(
         plan = convert_bill(
             conn, caches, line_id=line_id, bill_id=int(str(bill["id"])), tenor_months=3
         )
-    assert plan["principal_fen"] == 60_000
+    assert plan.principal_fen == 60_000
     assert balances(database, line_id)["principal_unbilled"] == 60_000
     run_eod_through(database, date(2025, 4, 5))
     first = _latest_bill(database, line_id)
@@ -182,9 +180,9 @@ def test_plan_principal_repaid_with_an_ordinary_repayment_ends_the_plan_without_
     bill = _latest_bill(database, line_id)
     assert (bill["statement_balance_fen"], bill["installment_interest_fen"]) == (0, 0)
     with database.engine.connect() as conn:
-        ended = fetch_plan(conn, line_id, int(str(plan["id"])))
-    assert ended["status"] == "paid_off"
-    assert [i["status"] for i in ended["installments"]] == ["billed", "paid_off", "paid_off"]
+        ended = fetch_plan(conn, line_id, plan.id)
+    assert ended.status == "paid_off"
+    assert [i.status for i in ended.installments] == ["billed", "paid_off", "paid_off"]
     # Only the first installment's interest was ever charged.
     assert node_balance(database, node_account_code(AccountType.INTEREST_INCOME)) == -900
     assert balances(database, line_id) == {}
@@ -198,5 +196,5 @@ def test_RevertWhen_a_plan_is_ended_on_the_day_its_next_installment_is_billed(
     plan = _convert(database, caches, line_id, converted)
     # 5 March is the bill date: the first installment is billed at its end of day.
     with database.engine.begin() as conn, pytest.raises(ConflictError) as error:
-        cancel_plan(conn, caches, line_id=line_id, plan_id=int(str(plan["id"])))
+        cancel_plan(conn, caches, line_id=line_id, plan_id=plan.id)
     assert error.value.code == "installment_billing"

@@ -6,12 +6,13 @@ from datetime import date
 
 import pytest
 
+from node_api.http.renderers import render_use
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.balances import fetch_line_balances
 from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches
-from node_api.lending.core.limits import ProductGroup, compute_available_fen
+from node_api.lending.limits import ProductGroup, compute_available_fen
 from node_api.lending.line_limits import (
     LineAction,
     change_line_status,
@@ -170,4 +171,4 @@ def test_frozen_line_declines_use_and_closed_line_needs_zero_balances(
         line = change_line_status(conn, line_id, LineAction.CLOSE, OPENED_ON)
         assert line.status is LineStatus.CLOSED
     with database.engine.begin() as conn:
-        assert run_use_batch(conn, caches, []) == []
+        assert run_use_batch(conn, caches, [], render_use) == []

@@ -14,7 +14,7 @@ from node_api.auth.keys import Role, create_api_key
 from node_api.http.app import create_app
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
-from node_api.lending.product_versions import product_version_table
+from node_api.ledger.schema import product_version_table
 from tests.unit.lending.samples import installment_product_data
 
 PEPPER = Settings().node_secret.get_secret_value().encode()

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from node_api.http.renderers import render_use
 from node_api.idempotency import KeyClaim, StoredResponse
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
@@ -44,7 +45,9 @@ def purchase(
 ) -> StoredResponse:
     """One use through the batch path in its own transaction."""
     with database.engine.begin() as conn:
-        return run_use_batch(conn, caches, [use_request(line_id, amount_fen, **changes)])[0]
+        return run_use_batch(
+            conn, caches, [use_request(line_id, amount_fen, **changes)], render_use
+        )[0]
 
 
 def test_purchase_posts_principal_funding_split_and_commission(
@@ -85,7 +88,7 @@ def test_batch_decides_in_order_and_one_decline_does_not_fail_the_others(
         use_request(999_999, 1),
     ]
     with database.engine.begin() as conn:
-        results = run_use_batch(conn, caches, requests)
+        results = run_use_batch(conn, caches, requests, render_use)
         check_books(conn, [line_id])
     assert [r.status_code for r in results] == [201, 409, 201, 409, 404]
     assert results[1].body["limit_path"] == "total/purchase/REV1/app"
@@ -113,11 +116,11 @@ def test_partial_then_full_refund_restores_the_limit_and_reverses_commission(
         partial = refund_purchase(
             conn, caches, line_id=line_id, purchase_id=use_id, amount_fen=3_333, as_of=None
         )
-        assert partial["principal_fen"] == 3_333
+        assert partial.principal_fen == 3_333
         full = refund_purchase(
             conn, caches, line_id=line_id, purchase_id=use_id, amount_fen=None, as_of=None
         )
-        assert full["amount_fen"] == 6_667
+        assert full.amount_fen == 6_667
         assert fetch_account_balance(conn, "partner:app:channel_commission_payable") == 0
         assert not any(fetch_line_balances(conn, line_id).values())
         check_books(conn, [line_id])
@@ -142,7 +145,7 @@ def test_refund_after_repayment_becomes_customer_credit(
             amount_fen=None,
             as_of=date(2025, 3, 2),
         )
-        assert (refund["principal_fen"], refund["customer_credit_fen"]) == (4_000, 6_000)
+        assert (refund.principal_fen, refund.customer_credit_fen) == (4_000, 6_000)
         balances = fetch_line_balances(conn, line_id)
         assert balances[AccountType.CUSTOMER_CREDIT] == 6_000
         assert balances[AccountType.PRINCIPAL_UNBILLED] == 0

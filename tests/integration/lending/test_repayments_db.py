@@ -45,15 +45,15 @@ def test_waterfall_pays_past_due_then_current_and_holds_the_excess(
     _age(database, line_id, caches.accounts)
     with database.engine.begin() as conn:
         first = repay(conn, caches, line_id=line_id, amount_fen=1_500, currency="CNY", as_of=None)
-        assert [(a["account"], a["amount_fen"]) for a in first["allocations"]] == [
+        assert [(a.account, a.amount_fen) for a in first.allocations] == [
             ("penalty_past_due", 120),
             ("principal_past_due", 1_000),
             ("principal_billed", 380),
         ]
         second = repay(conn, caches, line_id=line_id, amount_fen=9_000, currency="CNY", as_of=None)
-        assert second["customer_credit_fen"] == 9_000 - (6_000 - 1_380)
+        assert second.customer_credit_fen == 9_000 - (6_000 - 1_380)
         balances = fetch_line_balances(conn, line_id)
-        assert balances[AccountType.CUSTOMER_CREDIT] == second["customer_credit_fen"]
+        assert balances[AccountType.CUSTOMER_CREDIT] == second.customer_credit_fen
         assert sum(v for k, v in balances.items() if k is not AccountType.CUSTOMER_CREDIT) == 0
         check_books(conn, [line_id])
 
@@ -66,18 +66,18 @@ def test_reversal_of_a_bounced_payment_replays_later_allocations(
     with database.engine.begin() as conn:
         bounced = repay(conn, caches, line_id=line_id, amount_fen=1_120, currency="CNY", as_of=None)
         later = repay(conn, caches, line_id=line_id, amount_fen=500, currency="CNY", as_of=None)
-        assert [a["account"] for a in later["allocations"]] == ["principal_billed"]
+        assert [a.account for a in later.allocations] == ["principal_billed"]
         result = reverse_repayment(
-            conn, caches, line_id=line_id, repayment_id=bounced["repayment_id"], as_of=None
+            conn, caches, line_id=line_id, repayment_id=bounced.repayment_id, as_of=None
         )
-        assert result["reallocated_repayment_ids"] == [later["repayment_id"]]
+        assert result.reallocated_repayment_ids == (later.repayment_id,)
         balances = fetch_line_balances(conn, line_id)
         # Without the bounced payment, the later 500 pays the penalty then past-due principal.
         assert balances[AccountType.PENALTY_PAST_DUE] == 0
         assert balances[AccountType.PRINCIPAL_PAST_DUE] == 1_000 - 380
         assert balances[AccountType.PRINCIPAL_BILLED] == 3_000
         statuses = dict(conn.execute(select(repayment_table.c.id, repayment_table.c.status)).all())
-        assert statuses == {bounced["repayment_id"]: "reversed", later["repayment_id"]: "posted"}
+        assert statuses == {bounced.repayment_id: "reversed", later.repayment_id: "posted"}
         check_books(conn, [line_id])
 
 
@@ -89,9 +89,7 @@ def test_reversal_puts_principal_back_on_the_same_uses_and_their_limits(
     with database.engine.begin() as conn:
         paid = repay(conn, caches, line_id=line_id, amount_fen=5_020, currency="CNY", as_of=None)
         check_books(conn, [line_id])
-        reverse_repayment(
-            conn, caches, line_id=line_id, repayment_id=paid["repayment_id"], as_of=None
-        )
+        reverse_repayment(conn, caches, line_id=line_id, repayment_id=paid.repayment_id, as_of=None)
         check_books(conn, [line_id])
         balances = fetch_line_balances(conn, line_id)
         assert balances[AccountType.PRINCIPAL_UNBILLED] == 5_000

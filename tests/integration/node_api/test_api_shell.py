@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from node_api.auth.keys import Principal, Role, create_api_key, revoke_api_key
+from node_api.auth.keys import Role, create_api_key, revoke_api_key
 from node_api.http.app import create_app
-from node_api.http.deps import require
+from node_api.http.authz import AdminDep
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.schema.migrate import code_head
@@ -28,7 +28,7 @@ def _test_router() -> APIRouter:
     router = APIRouter()
 
     @router.post("/v1/_test/echo")
-    def echo(body: Echo, who: Principal = Depends(require(Role.LENDER_ADMIN))) -> dict[str, object]:
+    def echo(body: Echo, who: AdminDep) -> dict[str, object]:
         return {"amount_fen": body.amount_fen, "role": who.role.value}
 
     return router

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection
 from node_api.kernel.db import Database
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import parse_product_terms
-from node_api.onboarding.identity import Gender, make_resident_id
+from node_api.onboarding.identity import make_resident_id
+from node_api.risk.fraud_facts import Gender
 from node_api.schema.tables import metadata
 
 AS_OF = date(2025, 6, 30)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from node_api.kernel.db import Database
-from node_api.onboarding.identity import Gender, compute_check_character, make_resident_id
+from node_api.onboarding.identity import compute_check_character, make_resident_id
+from node_api.risk.fraud_facts import Gender
 from tests.integration.onboarding.onboarding_helpers import (
     GOOD_PROFILE,
     Api,

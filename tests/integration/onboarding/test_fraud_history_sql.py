@@ -14,11 +14,10 @@ from node_api.onboarding.fraud_history_sql import (
     add_to_blacklist,
     record_application,
 )
-from node_api.onboarding.identity import Gender
 from node_api.onboarding.ring_links import RingLinkFollower
 from node_api.onboarding.tables import ring_link_table
 from node_api.risk.fraud_config import AttributeKind, FraudRuleConfig
-from node_api.risk.fraud_facts import ApplicationFacts, gather_signals
+from node_api.risk.fraud_facts import ApplicationFacts, Gender, gather_signals
 from node_api.risk.fraud_memory import InMemoryFraudHistory
 
 START = datetime(2025, 6, 1, tzinfo=UTC)

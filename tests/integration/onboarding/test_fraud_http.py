@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from node_api.onboarding.identity import Gender
 from node_api.onboarding.policies import DEFAULT_POLICY
+from node_api.risk.fraud_facts import Gender
 from tests.integration.onboarding.onboarding_helpers import (
     PRODUCT,
     Api,

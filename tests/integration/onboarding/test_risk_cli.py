@@ -13,9 +13,8 @@ from typer.testing import CliRunner
 from node_api.cli import app as cli_app
 from node_api.kernel.db import Database
 from node_api.onboarding.fraud_history_sql import record_application
-from node_api.onboarding.identity import Gender
 from node_api.risk.fraud_config import AttributeKind, FraudRuleConfig
-from node_api.risk.fraud_facts import ApplicationFacts
+from node_api.risk.fraud_facts import ApplicationFacts, Gender
 from node_api.risk.scorecard import Scorecard
 
 

@@ -15,7 +15,7 @@ from node_api.kernel.db import Database
 from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
 from oracles.event_store import BlockRef
 from oracles.indexer import FOLLOWED_CONTRACTS, fetch_indexer_checkpoint
-from oracles.tables import AGREEMENT_TABLE
+from oracles.tables import CHAIN_AGREEMENT_TABLE
 from oracles.workers import WorkerLoop
 from tests.integration.oracles.conftest import OwnChain, start_anvil
 from tests.integration.oracles.tcp_proxy import TcpProxy
@@ -116,5 +116,7 @@ def test_workers_ride_out_refused_connections_and_an_anvil_restart(
     addresses = [manifest.get_address(name) for name in FOLLOWED_CONTRACTS]
     assert fetch_event_keys(database) == fetch_chain_event_keys(w3, addresses, first_block)
     with database.engine.connect() as conn:
-        anchored = conn.execute(sa.select(sa.func.count()).select_from(AGREEMENT_TABLE)).scalar()
+        anchored = conn.execute(
+            sa.select(sa.func.count()).select_from(CHAIN_AGREEMENT_TABLE)
+        ).scalar()
     assert anchored == ITEM_COUNT

@@ -25,7 +25,7 @@ from oracles.signers import (
     SignerSet,
     SigningDomain,
 )
-from oracles.tables import CYCLE_TABLE, POSITION_TABLE
+from oracles.tables import CHAIN_CYCLE_TABLE, CHAIN_POSITION_TABLE
 from tests.integration.oracles.conftest import OwnChain
 from tests.unit.oracles.oracle_helpers import (
     enqueue_all,
@@ -137,10 +137,10 @@ def _fund_debtor(chain: OwnChain) -> None:
 
 def _mirror(database: Database) -> tuple[Any, dict[int, Any]]:
     with database.engine.connect() as conn:
-        cycle = conn.execute(sa.select(CYCLE_TABLE)).mappings().one()
+        cycle = conn.execute(sa.select(CHAIN_CYCLE_TABLE)).mappings().one()
         positions = {
             int(row["partner_id"]): row
-            for row in conn.execute(sa.select(POSITION_TABLE)).mappings()
+            for row in conn.execute(sa.select(CHAIN_POSITION_TABLE)).mappings()
         }
     return cycle, positions
 

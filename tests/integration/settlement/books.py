@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from node_api.http.renderers import render_use
 from node_api.idempotency import KeyClaim
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
@@ -22,12 +23,13 @@ from node_api.ledger.schema import settlement_event_table
 from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind, UseRequest
-from node_api.lending.core.limits import ProductGroup
 from node_api.lending.eod import run_eod
+from node_api.lending.limits import ProductGroup
 from node_api.lending.lines import LineOpening, ProductLimit, open_credit_line
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import parse_product_terms
-from node_api.lending.purchases import purchase_table, refund_purchase
+from node_api.lending.purchase_tables import purchase_table
+from node_api.lending.purchases import refund_purchase
 from node_api.lending.repayments import repay, reverse_repayment
 from settlement.partners import PartnerRole, register_partner, set_guarantee
 
@@ -148,7 +150,7 @@ class Books:
             merchant_id="m-1",
         )
         with self.database.engine.begin() as conn:
-            run_use_batch(conn, self.caches, [request])
+            run_use_batch(conn, self.caches, [request], render_use)
 
     def repay(self, line_id: int, amount_fen: int) -> None:
         with self.database.engine.begin() as conn:
@@ -156,7 +158,7 @@ class Books:
                 conn, self.caches, line_id=line_id, amount_fen=amount_fen, currency="CNY",
                 as_of=None,
             )  # fmt: skip
-        self.repayment_ids.append((line_id, int(result["repayment_id"])))
+        self.repayment_ids.append((line_id, int(result.repayment_id)))
 
     def reverse_last_repayment(self) -> None:
         if not self.repayment_ids:

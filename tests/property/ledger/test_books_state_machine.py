@@ -30,6 +30,7 @@ from hypothesis.stateful import (
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 
+from node_api.http.renderers import render_use
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError, CreditNetValueError
 from node_api.ledger.accounts import (
@@ -45,7 +46,7 @@ from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind
 from node_api.lending.core.entries import compute_funded_fen
-from node_api.lending.core.limits import compute_effective_limit_fen
+from node_api.lending.limits import compute_effective_limit_fen
 from node_api.lending.line_limits import (
     LineAction,
     change_line_status,
@@ -150,7 +151,7 @@ class Books(RuleBasedStateMachine):
     def authorize(self, requests: list[tuple[int, int, str, UseKind]]) -> Any:
         built = [self._use(*item) for item in requests]
         with self.database.engine.begin() as conn:
-            results = run_use_batch(conn, self.caches, built)
+            results = run_use_batch(conn, self.caches, built, render_use)
         assert {r.status_code for r in results} <= {201, 409}
         self._check_decisions(built, results)
         accepted = [
@@ -189,9 +190,9 @@ class Books(RuleBasedStateMachine):
                 currency="CNY",
                 as_of=None,
             )
-        allocated = sum(a["amount_fen"] for a in result["allocations"])
-        assert allocated + result["customer_credit_fen"] == amount_fen
-        return line_id, result["repayment_id"]
+        allocated = sum(a.amount_fen for a in result.allocations)
+        assert allocated + result.customer_credit_fen == amount_fen
+        return line_id, result.repayment_id
 
     @rule(repayment=consumes(repayments))
     def bounce(self, repayment: tuple[int, int]) -> None:

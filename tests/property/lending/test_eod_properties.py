@@ -194,7 +194,7 @@ def _maybe_convert(
     if ending == "cancel":
         # On a bill date the first installment is billed tonight: cancelling is refused.
         with suppress(ConflictError), database.engine.begin() as conn:
-            cancel_plan(conn, caches, line_id=line_id, plan_id=int(plan["id"]))
+            cancel_plan(conn, caches, line_id=line_id, plan_id=plan.id)
 
 
 def _plan_payment(data: st.DataObject, bill: Any, plans: dict[date, int], skipped: int) -> int:

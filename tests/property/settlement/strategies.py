@@ -6,8 +6,8 @@ from itertools import pairwise
 
 from hypothesis import strategies as st
 
+from node_api.kernel.money import PPM_DENOMINATOR
 from settlement.allocation import (
-    PPM,
     ChannelTerms,
     EventKind,
     FunderShare,
@@ -24,7 +24,9 @@ def funder_shares_ppm(draw: st.DrawFn, funder_count: int) -> list[int]:
     """`funder_count` positive shares summing to at most 1e6 ppm, often exactly 1e6."""
     if funder_count == 0:
         return []
-    total_ppm = draw(st.one_of(st.just(PPM), st.integers(funder_count, PPM)))
+    total_ppm = draw(
+        st.one_of(st.just(PPM_DENOMINATOR), st.integers(funder_count, PPM_DENOMINATOR))
+    )
     if funder_count == 1:
         return [total_ppm]
     cuts = draw(
@@ -62,7 +64,7 @@ def party_terms(draw: st.DrawFn) -> PartyTerms:
         channel = ChannelTerms(ids[1], draw(st.integers(0, 10_000)), draw(st.integers(0, 10_000)))
     guarantee = None
     if draw(st.booleans()):
-        guarantee = GuaranteeTerms(ids[2], draw(st.integers(1, PPM)))
+        guarantee = GuaranteeTerms(ids[2], draw(st.integers(1, PPM_DENOMINATOR)))
     return PartyTerms(
         lender_id=ids[0],
         funders=funders,

@@ -13,8 +13,8 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node_api.kernel.money import PPM_DENOMINATOR
 from settlement.allocation import (
-    PPM,
     EventKind,
     MoneyEvent,
     PartyTerms,
@@ -67,8 +67,10 @@ def test_split_puts_every_fen_in_one_part_rounding_down_with_remainder_to_lender
 
     assert sum(parts.values()) == amount_fen
     for funder in terms.funders:
-        assert parts[funder.partner_id] == math.floor(Fraction(amount_fen * funder.share_ppm, PPM))
-    lender_exact = Fraction(amount_fen * terms.lender_share_ppm, PPM)
+        assert parts[funder.partner_id] == math.floor(
+            Fraction(amount_fen * funder.share_ppm, PPM_DENOMINATOR)
+        )
+    lender_exact = Fraction(amount_fen * terms.lender_share_ppm, PPM_DENOMINATOR)
     remainder = parts[terms.lender_id] - lender_exact
     assert 0 <= remainder < max(1, len(terms.funders))
 
@@ -86,7 +88,9 @@ def test_funders_get_back_exactly_the_principal_they_funded_over_a_loans_life(
             returned[partner_id] += part
         before_fen += amount_fen
         lender_kept = before_fen - sum(returned[f.partner_id] for f in terms.funders)
-        assert lender_kept >= math.floor(Fraction(before_fen * terms.lender_share_ppm, PPM))
+        assert lender_kept >= math.floor(
+            Fraction(before_fen * terms.lender_share_ppm, PPM_DENOMINATOR)
+        )
 
     for funder in terms.funders:
         assert returned[funder.partner_id] == funded[funder.partner_id]
@@ -135,8 +139,10 @@ def test_interest_funder_nets_its_earned_rate_capped_by_its_collected_share(
         net[line.partner_id] += line.amount_fen
 
     for funder in terms.funders:
-        collected = math.floor(Fraction(event.amount_fen * funder.share_ppm, PPM))
-        share_principal = math.floor(Fraction(event.principal_fen * funder.share_ppm, PPM))
+        collected = math.floor(Fraction(event.amount_fen * funder.share_ppm, PPM_DENOMINATOR))
+        share_principal = math.floor(
+            Fraction(event.principal_fen * funder.share_ppm, PPM_DENOMINATOR)
+        )
         earned = round(
             Fraction(
                 share_principal * funder.rate_bps * event.accrual_days,
@@ -164,7 +170,9 @@ def test_channel_and_guarantor_amounts_round_down_in_favour_of_the_payer(
         assert paid[EntryKind.CHANNEL_COMMISSION] == math.floor(Fraction(amount * rate, 10_000))
     if event.kind is EventKind.GUARANTOR_PAYMENT and terms.guarantee is not None:
         share = terms.guarantee.share_ppm
-        assert paid[EntryKind.GUARANTEE_PAYMENT] == math.floor(Fraction(amount * share, PPM))
+        assert paid[EntryKind.GUARANTEE_PAYMENT] == math.floor(
+            Fraction(amount * share, PPM_DENOMINATOR)
+        )
 
 
 @st.composite

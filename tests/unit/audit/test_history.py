@@ -3,9 +3,9 @@ state machines forbid."""
 
 from __future__ import annotations
 
+from node_api.kernel.chain import CycleStatus, is_legal_agreement_transition
 from oracles.audit.history import replay
 from oracles.audit.replay_state import LIFECYCLE_CHECK, TRANSITIONS_CHECK
-from oracles.audit.state_machine import CYCLE_FINALIZED, CYCLE_FUNDED, is_legal_agreement_transition
 from tests.unit.audit.factory import (
     EventMaker,
     agreement_id,
@@ -94,7 +94,7 @@ def test_cycle_lifecycle_replays_fundings_and_claims() -> None:
     state = replay(events, fresh_state())
     cycle = state.cycles[7]
     assert (cycle.status, cycle.total_due_fen, cycle.funded_fen, cycle.claimed_fen) == (
-        CYCLE_FUNDED,
+        CycleStatus.FUNDED,
         300,
         300,
         300,
@@ -118,7 +118,7 @@ def test_claim_before_funding_and_a_wrong_amount_are_lifecycle_anomalies() -> No
         ),
     ]
     state = replay(events, fresh_state())
-    assert state.cycles[7].status == CYCLE_FINALIZED
+    assert state.cycles[7].status == CycleStatus.FINALIZED
     problems = [a.problem for a in state.anomalies]
     assert all(a.check_id == LIFECYCLE_CHECK for a in state.anomalies)
     assert problems == [

@@ -7,10 +7,9 @@ from datetime import date
 import pytest
 
 from node_api.kernel.errors import CreditNetValueError
+from node_api.ledger.settlement_events import DayCount, InterestMethod
 from node_api.lending.interest import (
     DailyRate,
-    DayCount,
-    InterestMethod,
     compute_accrual_days,
     compute_daily_interest_apr,
     compute_daily_interest_ppm,

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from node_api.lending.core.limits import (
-    LimitLevel,
+from node_api.ledger.settlement_events import LimitLevel
+from node_api.lending.limits import (
     LimitNode,
     apply_usage,
     compute_available_fen,

@@ -7,9 +7,11 @@ from datetime import date
 
 import pytest
 
+from node_api.http.problems import problem_status
 from node_api.idempotency import KeyClaim
 from node_api.kernel.errors import ConflictError, CreditNetError, NotFoundError
 from node_api.ledger.postings import PostingLine
+from node_api.ledger.settlement_events import LimitLevel
 from node_api.lending.core.books import LineBook
 from node_api.lending.core.decide import Accepted, UseKind, UseRequest, decide_use
 from node_api.lending.core.entries import (
@@ -20,7 +22,7 @@ from node_api.lending.core.entries import (
     funding_change,
     use_lines,
 )
-from node_api.lending.core.limits import LimitLevel, LimitNode
+from node_api.lending.limits import LimitNode
 from node_api.lending.lines import LineStatus, LockedLine
 from node_api.lending.products import ProductTerms, parse_product_terms
 from node_api.lending.purchases import OpenUse, compute_fifo_reductions
@@ -100,7 +102,7 @@ def test_refusals_name_their_reason(
     as_of = request_changes.pop("as_of", DAY)
     decision = decide_use(_request(**request_changes), line, _terms, as_of)  # type: ignore[arg-type]
     assert isinstance(decision, CreditNetError)
-    assert (decision.code, decision.status) == (code, status)
+    assert (decision.code, problem_status(decision)) == (code, status)
 
 
 def test_over_limit_names_the_binding_level() -> None:

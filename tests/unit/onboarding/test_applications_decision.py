@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from node_api.kernel.money import Fen
-from node_api.lending.core.limits import ProductGroup
+from node_api.lending.limits import ProductGroup
 from node_api.lending.products import ProductTerms, parse_product_terms
 from node_api.onboarding.agreements import compute_agreement_id, get_unix_day_start
 from node_api.onboarding.application_input import ApplicationInput
@@ -20,7 +20,6 @@ from node_api.onboarding.decision import (
     compute_line_limits,
     parse_line_limits,
 )
-from node_api.onboarding.identity import Gender
 from node_api.onboarding.policies import (
     DEFAULT_POLICY,
     OnboardingPolicy,
@@ -28,7 +27,7 @@ from node_api.onboarding.policies import (
     get_chain_product_code,
 )
 from node_api.risk.fraud_config import AttributeKind, VelocityWindow
-from node_api.risk.fraud_facts import ApplicationFacts, FraudSignals
+from node_api.risk.fraud_facts import ApplicationFacts, FraudSignals, Gender
 from node_api.risk.policy import LimitTree
 from node_api.risk.scorecard import Scorecard
 

@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from stdnum.cn import ric
 
+from node_api.http.problems import problem_body
 from node_api.kernel.errors import CreditNetValueError
 from node_api.onboarding.identity import (
     Gender,
@@ -37,7 +38,7 @@ def _reject(number: str, code: str, as_of: date = AS_OF) -> CreditNetValueError:
     assert error.code == code
     assert error.field == "id_number"
     assert number.strip() not in str(error)
-    assert number.strip() not in str(error.to_problem())
+    assert number.strip() not in str(problem_body(error))
     return error
 
 

@@ -13,7 +13,7 @@ from oracles.chain_mirror import EventRecord, apply_cycle_event, fold_subject, g
 from oracles.compiler import CompiledContracts
 from oracles.indexer import FOLLOWED_CONTRACTS, fetch_indexer_checkpoint
 from oracles.manifest import Manifest
-from oracles.tables import AGREEMENT_TABLE, EVENT_TABLE
+from oracles.tables import CHAIN_AGREEMENT_TABLE, EVENT_TABLE
 from tests.unit.oracles.oracle_helpers import (
     enqueue_all,
     fetch_chain_event_keys,
@@ -115,7 +115,7 @@ def test_indexer_stores_each_event_once_and_mirrors_the_agreements(
     assert fetch_event_keys(database) == fetch_chain_event_keys(
         chain, _addresses(deployed), first_block
     )
-    assert _count(database, AGREEMENT_TABLE) == 250
+    assert _count(database, CHAIN_AGREEMENT_TABLE) == 250
     checkpoint = fetch_indexer_checkpoint(database)
     assert checkpoint is not None and checkpoint.number == chain.eth.block_number
 
@@ -135,10 +135,10 @@ def test_indexer_stays_the_configured_depth_behind_the_head(
     )
     indexer = make_indexer(database, anvil.rpc_url, deployed, compiled, confirmations=3)
     indexer.run_until_caught_up(30)
-    assert _count(database, AGREEMENT_TABLE) == 0
+    assert _count(database, CHAIN_AGREEMENT_TABLE) == 0
     chain.provider.make_request("anvil_mine", [3])  # type: ignore[arg-type]
     indexer.run_until_caught_up(30)
-    assert _count(database, AGREEMENT_TABLE) == 3
+    assert _count(database, CHAIN_AGREEMENT_TABLE) == 3
 
 
 @pytest.mark.chain
@@ -163,7 +163,7 @@ def test_reorg_rolls_back_and_ends_with_exactly_the_canonical_events(
         30
     )
     indexer.run_until_caught_up(30)
-    assert _count(database, AGREEMENT_TABLE) == 310
+    assert _count(database, CHAIN_AGREEMENT_TABLE) == 310
 
     revert_to_snapshot(chain, fork_point)  # the fork: those blocks are gone
     with database.engine.begin() as conn:  # the books forget what they relayed on the lost fork
@@ -181,7 +181,7 @@ def test_reorg_rolls_back_and_ends_with_exactly_the_canonical_events(
         chain, _addresses(deployed), first_block
     )
     with database.engine.connect() as conn:
-        ids = {row[0] for row in conn.execute(sa.select(AGREEMENT_TABLE.c.agreement_id))}
+        ids = {row[0] for row in conn.execute(sa.select(CHAIN_AGREEMENT_TABLE.c.agreement_id))}
         opened = conn.execute(
             sa.select(sa.func.count())
             .select_from(EVENT_TABLE)
@@ -209,7 +209,7 @@ def test_reorg_to_a_shorter_chain_also_rolls_back(
         30
     )
     indexer.run_until_caught_up(30)
-    assert _count(database, AGREEMENT_TABLE) == 600
+    assert _count(database, CHAIN_AGREEMENT_TABLE) == 600
 
     revert_to_snapshot(chain, fork_point)
     with database.engine.begin() as conn:
@@ -225,6 +225,6 @@ def test_reorg_to_a_shorter_chain_also_rolls_back(
     assert fetch_event_keys(database) == fetch_chain_event_keys(
         chain, _addresses(deployed), first_block
     )
-    assert _count(database, AGREEMENT_TABLE) == 5
+    assert _count(database, CHAIN_AGREEMENT_TABLE) == 5
     checkpoint = fetch_indexer_checkpoint(database)
     assert checkpoint is not None and checkpoint.number == chain.eth.block_number

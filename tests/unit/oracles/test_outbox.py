@@ -54,7 +54,8 @@ def test_outbox_row_commits_with_the_business_change(database: Database) -> None
         assert row.status == OutboxStatus.PENDING
         assert row.kind == OutboxKind.AGREEMENT_OPEN
         assert row.attempts == 0
-        assert row.payload["limit_fen"] == 500_000
+        assert row.payload == _opening(1).to_payload()
+        assert row.payload["limit_fen"] == 500_000  # type: ignore[typeddict-item]
 
 
 def test_outbox_row_rolls_back_with_the_business_change(database: Database) -> None:

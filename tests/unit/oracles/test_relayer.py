@@ -9,7 +9,7 @@ from web3 import Web3
 
 from node_api.kernel.db import Database
 from node_api.kernel.outbox import AgreementChange, CycleProposal, PartnerRegistration
-from node_api.kernel.outbox_table import OutboxStatus
+from node_api.kernel.outbox_table import AgreementOpenPayload, OutboxStatus
 from oracles.anvil import AnvilProcess
 from oracles.chain import LocalAccounts, send_transaction
 from oracles.compiler import CompiledContracts
@@ -49,7 +49,7 @@ def _open_directly(
     deployed: Manifest,
     compiled: CompiledContracts,
     accounts: LocalAccounts,
-    payloads: list[dict[str, Any]],
+    payloads: list[AgreementOpenPayload],
 ) -> None:
     """Open agreements on-chain behind the relayer's back (another writer, or a lost record)."""
     registry = _registry(w3, deployed, compiled)

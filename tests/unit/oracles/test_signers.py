@@ -12,6 +12,7 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from node_api.http.problems import problem_body, problem_status
 from node_api.kernel.config import Settings
 from node_api.kernel.errors import CreditNetError
 from oracles.eip712 import recover_signer
@@ -148,7 +149,7 @@ def _remote_transport(signer: LocalSigner) -> httpx.MockTransport:
             body: dict[str, Any] = json.loads(request.content)
             return httpx.Response(200, json=handle_sign_request(signer, request.url.path, body))
         except CreditNetError as error:
-            return httpx.Response(error.status, json=error.to_problem())
+            return httpx.Response(problem_status(error), json=problem_body(error))
 
     return httpx.MockTransport(handle)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, date, datetime
 
-from node_api.onboarding.identity import Gender
 from node_api.risk.fraud_config import AttributeKind
-from node_api.risk.fraud_facts import ApplicationFacts
+from node_api.risk.fraud_facts import ApplicationFacts, Gender
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 BIRTH_DATE = date(1990, 5, 17)

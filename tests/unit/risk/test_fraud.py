@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from node_api.onboarding.identity import Gender, make_resident_id, verify_identity
+from node_api.onboarding.application_input import compute_application_facts
+from node_api.onboarding.identity import make_resident_id, verify_identity
 from node_api.onboarding.pii import PiiVault
 from node_api.risk.fraud import FraudAssessment, compute_fraud_assessment, evaluate_fraud
 from node_api.risk.fraud_config import (
@@ -17,7 +18,7 @@ from node_api.risk.fraud_config import (
     VelocityLimits,
     VelocityWindow,
 )
-from node_api.risk.fraud_facts import FraudSignals, compute_application_facts
+from node_api.risk.fraud_facts import FraudSignals, Gender
 from node_api.risk.fraud_memory import InMemoryFraudHistory
 from tests.unit.risk.fraud_helpers import BIRTH_DATE, NOW, facts, h
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node_api.kernel.errors import ConflictError
-from node_api.lending.interest import InterestMethod
+from node_api.ledger.settlement_events import InterestMethod
 from settlement.allocate_events import (
     AllocationBook,
     LedgerMovement,

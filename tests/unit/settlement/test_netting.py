@@ -77,7 +77,7 @@ def test_RevertWhen_net_positions_do_not_sum_to_zero() -> None:
     assert raised.value.sum_fen == 1
     assert isinstance(raised.value, ConflictError)
     assert isinstance(raised.value, CreditNetError)
-    assert raised.value.to_problem()["sum_fen"] == 1
+    assert raised.value.extra["sum_fen"] == 1
 
 
 def test_RevertWhen_an_entry_belongs_to_another_cycle() -> None:

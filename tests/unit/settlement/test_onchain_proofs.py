@@ -14,6 +14,7 @@ from eth_utils.abi import abi_to_signature
 from web3 import Web3
 from web3.contract import Contract
 
+from node_api.kernel.chain import CycleStatus
 from oracles.chain import LocalAccounts, send_transaction
 from oracles.compiler import CompiledContracts
 from oracles.eip712 import cycle_report_digest, sorted_signatures
@@ -22,8 +23,7 @@ from settlement.allocation import allocate_to_entries
 from settlement.clearing_calls import (
     CLEARING_HOUSE_CALLS,
     TOKEN_CALLS,
-    ChainCycle,
-    ChainCycleStatus,
+    CycleView,
     encode_verify_entry,
 )
 from settlement.entries import EntryKind, SettlementEntry
@@ -85,9 +85,9 @@ def test_every_sampled_proof_verifies_with_the_contract(
     proposed: CycleClose, chain: Web3, deployed_contracts: dict[str, Contract]
 ) -> None:
     house = deployed_contracts["ClearingHouse"]
-    on_chain = ChainCycle.decode(bytes(chain.eth.call({"to": house.address,
+    on_chain = CycleView.decode(bytes(chain.eth.call({"to": house.address,
         "data": house.encode_abi("getCycle", args=[CYCLE_ID])})))  # fmt: skip
-    assert on_chain.status is ChainCycleStatus.PROPOSED
+    assert on_chain.status is CycleStatus.PROPOSED
     assert on_chain.entries_root == proposed.root
     assert on_chain.entry_count == proposed.entry_count
     rng = random.Random(5)

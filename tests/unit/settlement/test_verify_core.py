@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
+from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import CreditNetValueError
 from settlement.entries import EntryKind, SettlementEntry
 from settlement.netting import CycleClose, close_cycle
 from settlement.verify_core import (
-    CycleStatus,
     EntryFailure,
     FailureReason,
     ProvenEntry,
@@ -152,10 +152,12 @@ def test_missing_entry_shows_only_as_a_sum_mismatch() -> None:
 def test_cycle_not_yet_finalized_does_not_pass() -> None:
     close = make_close()
 
-    for status in (CycleStatus.UNKNOWN, CycleStatus.PROPOSED, CycleStatus.DISPUTED):
+    waiting = (CycleStatus.NONE, CycleStatus.PROPOSED, CycleStatus.DISPUTED, CycleStatus.REJECTED)
+    for status in waiting:
         report = check(close, bank_entries(close), status=status)
         assert report.sum_matches and not report.failures
         assert not report.ok
+    assert check(close, bank_entries(close), status=CycleStatus.FUNDED).ok
 
 
 def test_wrong_on_chain_net_position_does_not_pass() -> None:

@@ -3,6 +3,8 @@ on-chain, and the submission's execution gas does not grow with the number of en
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from scripts.bench.settle import run_settle_bench
@@ -11,7 +13,7 @@ pytestmark = pytest.mark.chain
 
 
 def test_submission_gas_is_flat_in_entries_and_proofs_verify_on_chain() -> None:
-    figures = run_settle_bench(sizes=(8_000, 30_000), store=1)
+    figures: Any = run_settle_bench(sizes=(8_000, 30_000), store=1)
     small, large = figures["runs"]
     assert small["entry_count"] >= 8_000 and large["entry_count"] >= 30_000
     # Same 50 partners: the gas differs only by the creditor branch, never per entry.

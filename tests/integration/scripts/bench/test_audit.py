@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from scripts.bench.audit import run_audit_bench
@@ -10,7 +12,7 @@ pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
 
 def test_bench_history_audits_green_and_reports_its_phases() -> None:
-    figures = run_audit_bench(agreements=250, cycles=31)
+    figures: Any = run_audit_bench(agreements=250, cycles=31)
     assert figures["passed"] is True and figures["failed_checks"] == []
     # 4 partners, 1 approval, 2 opening batches, 3 change batches, 6 per cycle, 1 line state.
     assert figures["transactions_seeded"] == 4 + 1 + 2 + 3 + 31 * 6 + 1

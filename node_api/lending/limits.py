@@ -15,16 +15,10 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from node_api.ledger.settlement_events import LimitLevel
 from node_api.lending.products import ProductType
 
 ROOT_PATH = "total"
-
-
-class LimitLevel(StrEnum):
-    TOTAL = "total"
-    GROUP = "group"
-    PRODUCT = "product"
-    CHANNEL = "channel"
 
 
 class ProductGroup(StrEnum):

@@ -1,0 +1,58 @@
+"""Request and response pieces every route module shares: strict bodies, the problem
+schema, identifiers, amounts and path parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from node_api.kernel.money import Fen
+
+AMOUNT_FEN_MAX: Final = 10**12
+ID_MAX: Final = 2**62
+IDENTIFIER_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+PRODUCT_CODE_PATTERN: Final = r"^[A-Z0-9][A-Z0-9_-]{0,31}$"
+
+IdentifierStr = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+"""An opaque id (customer, channel, merchant, partner ref): never personal data."""
+ProductCodeStr = Annotated[str, StringConstraints(pattern=PRODUCT_CODE_PATTERN)]
+CurrencyStr = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+AddressStr = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+LimitFen = Annotated[Fen, Field(strict=True, ge=0, le=AMOUNT_FEN_MAX)]
+AmountFen = Annotated[Fen, Field(strict=True, gt=0, le=AMOUNT_FEN_MAX)]
+
+LineId = Annotated[int, Path(ge=1, le=ID_MAX, description="credit line id")]
+ProductCodePath = Annotated[str, Path(pattern=PRODUCT_CODE_PATTERN)]
+
+
+class StrictBody(BaseModel):
+    """A request body that refuses unknown fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of this API is returned."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "model": Problem,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+    for status in (400, 401, 403, 404, 409, 413, 422)
+}
+"""The error responses every route documents."""

@@ -1,0 +1,26 @@
+"""Synthetic applicants' credit characteristics, shared by the demo and the benchmarks.
+
+The keys and values are those of the German credit data set the scorecard is trained
+on (`node_api.risk`); no real person is described.
+"""
+
+from __future__ import annotations
+
+Characteristics = dict[str, str | int]
+"""An application's `characteristics` object: category names and whole numbers."""
+
+GOOD_PROFILE: Characteristics = {
+    "status_of_existing_checking_account": "no checking account",
+    "credit_history": "critical account/ other credits existing (not at this bank)",
+    "duration_in_month": 12,
+    "savings_account_and_bonds": "unknown/ no savings account",
+    "purpose": "radio/television",
+    "credit_amount": 2000,
+    "property": "real estate",
+    "age_in_years": 40,
+    "present_employment_since": "... >= 7 years",
+    "housing": "own",
+    "other_installment_plans": "none",
+    "installment_rate_in_percentage_of_disposable_income": 2,
+}
+"""An applicant the scorecard approves."""

@@ -1,0 +1,55 @@
+"""What the HTTP benchmarks seed in their scratch database: a revolving purchase
+product co-funded 70 % by one bank, and a lender_app key for the load generator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.engine import Connection
+
+from node_api.auth.keys import Role, create_api_key
+from node_api.kernel.config import Settings
+from node_api.kernel.db import Database
+from node_api.lending.product_versions import register_product_version
+from node_api.lending.products import parse_product_terms
+
+
+def register_bench_product(
+    conn: Connection,
+    product_code: str,
+    *,
+    limit_fen_min: int,
+    limit_fen_max: int,
+    daily_rate_ppm: int,
+    bill_day_options: Sequence[int],
+) -> None:
+    """Version 1 of a revolving product: 50 interest-free days, 10 % minimum payment,
+    30 % lender / 70 % `bank-a` funding, sold through the app and POS channels."""
+    terms = {
+        "product_code": product_code,
+        "version": 1,
+        "product_type": "revolving_purchase",
+        "limit_fen_min": limit_fen_min,
+        "limit_fen_max": limit_fen_max,
+        "interest": {"method": "daily_ppm", "rate": daily_rate_ppm},
+        "free_interest_days": 50,
+        "bill_day_options": list(bill_day_options),
+        "due_date_offset_days": 20,
+        "minimum_payment": {"principal_share_bps": 1000, "floor_fen": 5000},
+        "penalty_rate_ppm_per_day": 500,
+        "grace_days": 3,
+        "funding_split": [
+            {"partner_id": "lender", "share_ppm": 300_000, "funder_rate_bps": 0},
+            {"partner_id": "bank-a", "share_ppm": 700_000, "funder_rate_bps": 600},
+        ],
+        "channel_commission_bps": 30,
+        "eligible_channels": ["app", "pos"],
+    }
+    register_product_version(conn, parse_product_terms(terms))
+
+
+def create_app_key(database: Database) -> str:
+    """A lender_app API key (the token) the node started from the environment accepts."""
+    pepper = Settings().node_secret.get_secret_value().encode()
+    with database.session() as session:
+        return create_api_key(session, Role.LENDER_APP, pepper=pepper, label="bench")
