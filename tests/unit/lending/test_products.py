@@ -9,6 +9,7 @@ import pytest
 from eth_hash.auto import keccak
 from pydantic import ValidationError
 
+from node_api.http.problems import problem_status
 from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.products import (
     InvalidProductError,
@@ -52,7 +53,7 @@ def _invalid(data: dict[str, Any]) -> InvalidProductError:
     with pytest.raises(InvalidProductError) as caught:
         parse_product_terms(data)
     assert caught.value.code == "invalid_product"
-    assert caught.value.status == 422
+    assert problem_status(caught.value) == 422
     return caught.value
 
 
@@ -450,4 +451,4 @@ def test_RevertWhen_product_terms_are_built_without_validation_path() -> None:
 
 
 def test_cancellation_error_is_a_conflict() -> None:
-    assert CancellationWindowClosedError("closed").status == 409
+    assert problem_status(CancellationWindowClosedError("closed")) == 409
