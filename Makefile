@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 DATA_DIR ?= ./data
 
-.PHONY: run test setup lint typecheck layers unit clean bench
+.PHONY: run test setup browser lint typecheck layers unit clean bench
 
 run: setup
 	$(BIN)/creditnet up --port $(PORT) --data-dir $(DATA_DIR)
@@ -14,7 +14,13 @@ run: setup
 test: setup lint typecheck layers
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-setup: $(VENV)/.stamp node_modules/.package-lock.json
+setup: $(VENV)/.stamp node_modules/.package-lock.json browser
+
+# Headless Chromium renders /docs in tests/e2e/test_docs_browser.py (mandatory under CI=true).
+# Installed from Debian's packages when run as root; otherwise that test says it was skipped.
+browser:
+	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 $(VENV)/.stamp: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -34,6 +34,7 @@ from enum import Enum
 from typing import Any, Protocol, TypeVar
 
 import orjson
+from pydantic import JsonValue
 from sqlalchemy import (
     Column,
     SmallInteger,
@@ -50,7 +51,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel
 
 from node_api.kernel.errors import ConflictError, CreditNetError, CreditNetValueError
-from node_api.ledger.sql import begin_write, bulk_insert, claim_rows
+from node_api.ledger.sql import Row, begin_write, bulk_insert, claim_rows
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -107,7 +108,8 @@ class StoredResponse:
     """A rendered response: what is stored for a key and answered to its replays."""
 
     status_code: int
-    body: dict[str, Any]
+    body: dict[str, JsonValue]
+    """The JSON object answered (a response model's dump or an RFC 9457 problem)."""
     replayed: bool = False
 
 
@@ -245,10 +247,10 @@ def _fetch_records(
 
 
 def store_responses(
-    conn: Connection, responses: Sequence[tuple[KeyClaim, int, dict[str, Any]]]
+    conn: Connection, responses: Sequence[tuple[KeyClaim, int, dict[str, JsonValue]]]
 ) -> None:
     """Store the response of each key this transaction claimed (status, JSON body)."""
-    rows = [
+    rows: list[Row] = [
         {
             "scope": claim.scope,
             "idempotency_key": claim.key,

@@ -3,17 +3,28 @@
 `--state <file>` loads the chain from the file on start and dumps it on a clean
 exit, so `stop()` followed by `start()` keeps every block, contract and balance.
 anvil's output goes to a log file next to the state file, never to our stdout.
+
+anvil runs in its own process group and, when started from the main thread on Linux,
+with a parent-death signal (`prctl(PR_SET_PDEATHSIG, SIGTERM)`): whether the node
+stops cleanly (SIGINT, SIGTERM: `stop()`) or is killed (SIGKILL), no anvil is left
+running.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import json
+import os
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
@@ -28,6 +39,26 @@ START_TIMEOUT_S: Final = 10.0
 STOP_TIMEOUT_S: Final = 15.0
 POLL_INTERVAL_S: Final = 0.02
 BLOCK_GAS_LIMIT: Final = 100_000_000
+
+
+PR_SET_PDEATHSIG: Final = 1
+"""linux/prctl.h: the signal a child gets when its parent (the forking thread) dies."""
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` asking Linux to SIGTERM the child when this process dies, however
+    it dies (SIGKILL included); None where there is no `prctl` (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return set_parent_death_signal
 
 
 def is_port_busy(host: str, port: int) -> bool:
@@ -89,6 +120,9 @@ class AnvilProcess:
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
+        # The parent-death signal is tied to the thread that forks: only a main-thread
+        # start may use it (a worker thread's exit would otherwise stop the chain).
+        self.die_with_parent = threading.current_thread() is threading.main_thread()
 
     @property
     def rpc_url(self) -> str:
@@ -128,6 +162,10 @@ class AnvilProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log_file or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
+            # Its own process group: a Ctrl-C meant for the node does not reach anvil, so
+            # the node stops it in order (anvil dumps its state on the way out).
+            start_new_session=True,
+            preexec_fn=_die_with_parent() if self.die_with_parent else None,
         )
         # A parent that dies of an exception must not leave an orphan chain behind.
         atexit.register(self.stop)

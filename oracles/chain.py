@@ -1,4 +1,5 @@
-"""The chain client: connect to an EVM JSON-RPC node, the dev accounts, one signed send.
+"""The chain client: connect to an EVM JSON-RPC node, the dev accounts, one signed send,
+and the shapes of the JSON-RPC results the indexer and the audit read.
 
 Transactions are always signed here, locally, from an eth-account `LocalAccount`
 and sent raw: the node never holds keys, so the same code works on anvil, a
@@ -10,15 +11,16 @@ from __future__ import annotations
 
 import logging
 from functools import cache
-from typing import Any, Final, cast
+from typing import Final, TypedDict, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_account.types import TransactionDictType
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import TxParams, TxReceipt
+from web3.types import TxParams, TxReceipt, Wei
 
 from node_api.kernel.errors import ChainError, CreditNetValueError
 
@@ -33,6 +35,48 @@ RELAYER_INDEX: Final = 1
 FIRST_SIGNER_INDEX: Final = 2
 GAS_HEADROOM_DIVISOR: Final = 5  # 20% above the estimate: state may move before mining.
 RECEIPT_TIMEOUT_S: Final = 30.0
+
+
+class RpcLog(TypedDict):
+    """A log as `eth_getLogs` returns it (numbers as 0x-hex quantities)."""
+
+    address: str
+    topics: list[str]
+    data: str
+    blockNumber: str
+    blockHash: str
+    logIndex: str
+    transactionHash: str
+
+
+class RpcLogFilter(TypedDict):
+    """The filter object of `eth_getLogs`."""
+
+    fromBlock: str
+    toBlock: str
+    address: list[str]
+
+
+class RpcBlock(TypedDict):
+    """A block header as `eth_getBlockByNumber(n, false)` returns it (the fields read)."""
+
+    number: str
+    hash: str
+    parentHash: str
+
+
+RpcTransaction = TypedDict(
+    "RpcTransaction", {"hash": str, "from": str, "to": str | None, "input": str}
+)
+"""A transaction as `eth_getTransactionByHash` returns it (the fields read)."""
+
+
+class RpcReceipt(TypedDict):
+    """A receipt as `eth_getTransactionReceipt` returns it (the fields read)."""
+
+    status: str
+    blockNumber: str
+    contractAddress: str | None
 
 
 def get_redacted_url(rpc_url: str) -> str:
@@ -101,10 +145,10 @@ class LocalAccounts:
         return [self.account(FIRST_SIGNER_INDEX + offset) for offset in range(count)]
 
 
-def _estimate_gas(w3: Web3, tx: dict[str, Any]) -> int:
+def _estimate_gas(w3: Web3, tx: TxParams) -> int:
     """The gas estimate plus headroom (floor of 20%), or ChainError when the call reverts."""
     try:
-        estimate = w3.eth.estimate_gas(cast(TxParams, tx))
+        estimate = w3.eth.estimate_gas(tx)
     except ContractLogicError as error:
         raise ChainError(
             f"transaction would revert: {error.message}", code="tx_reverted", revert_data=error.data
@@ -112,7 +156,7 @@ def _estimate_gas(w3: Web3, tx: dict[str, Any]) -> int:
     return estimate + estimate // GAS_HEADROOM_DIVISOR
 
 
-def _fill_fees(w3: Web3, tx: dict[str, Any]) -> None:
+def _fill_fees(w3: Web3, tx: TxParams) -> None:
     """EIP-1559 fees when the chain has a base fee, else a legacy gas price."""
     if any(key in tx for key in ("gasPrice", "maxFeePerGas")):
         return
@@ -122,7 +166,7 @@ def _fill_fees(w3: Web3, tx: dict[str, Any]) -> None:
         return
     priority_fee_wei = w3.eth.max_priority_fee
     tx["maxPriorityFeePerGas"] = priority_fee_wei
-    tx["maxFeePerGas"] = 2 * base_fee_wei + priority_fee_wei
+    tx["maxFeePerGas"] = Wei(2 * base_fee_wei + priority_fee_wei)
 
 
 def send_transaction(
@@ -133,14 +177,13 @@ def send_transaction(
     Fills what is missing: chain id, the pending nonce, gas (estimate + 20%) and fees.
     Raises ChainError (code `tx_reverted`) when it would revert or did revert.
     """
-    params: dict[str, Any] = dict(tx)
-    params["from"] = account.address
+    params: TxParams = {**tx, "from": account.address}
     params.setdefault("chainId", w3.eth.chain_id)
     params.setdefault("nonce", w3.eth.get_transaction_count(account.address, "pending"))
     if "gas" not in params:
         params["gas"] = _estimate_gas(w3, params)
     _fill_fees(w3, params)
-    signed = account.sign_transaction(params)
+    signed = account.sign_transaction(cast(TransactionDictType, params))
     try:
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     except Web3RPCError as error:

@@ -5,13 +5,16 @@ state); a subject's mirror row is `fold(apply_event, its events in chain order)`
 The indexer applies new events to the current rows, and after a reorg rebuilds the
 touched subjects from the events that remain, so the mirror always equals the fold
 of the canonical events: idempotent by construction.
+
+A subject's state is the row of its mirror table (`AgreementRow`, `PartnerRow`,
+`LineStateRow`), or for a cycle its row and its positions by partner (`CycleMirror`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypedDict, TypeVar, cast
 
 from node_api.kernel.chain import AgreementStatus, CycleStatus
 
@@ -33,9 +36,91 @@ PARTNER_EVENTS: Final = frozenset({"PartnerRegistered", "PartnerActiveSet"})
 LINE_STATE_EVENTS: Final = frozenset({"LineStateCommitted"})
 
 
+class AgreementRow(TypedDict):
+    """A row of the chain's agreement mirror (`CHAIN_AGREEMENT_TABLE`); ids as 0x-hex."""
+
+    agreement_id: str
+    borrower_ref: str
+    terms_hash: str
+    commitment: str
+    product_code: int
+    limit_fen: int
+    apr_bps: int
+    opened_at: int
+    status: int
+    last_reason_code: int
+    change_count: int
+    opened_block: int
+    opened_tx: str
+    updated_block: int
+
+
+class CycleRow(TypedDict):
+    """A row of the chain's cycle mirror (`CHAIN_CYCLE_TABLE`); amounts in fen."""
+
+    cycle_id: int
+    entries_root: str
+    entry_count: int
+    status: int
+    dispute_deadline: int
+    total_due_fen: int
+    funded_fen: int
+    claimed_fen: int
+    proposed_block: int
+    proposed_tx: str
+    updated_block: int
+
+
+class PositionRow(TypedDict):
+    """A row of the chain's position mirror (`CHAIN_POSITION_TABLE`)."""
+
+    cycle_id: int
+    partner_id: int
+    net_position_fen: int
+    disputed: bool
+    settled_fen: int
+    settled_tx: str | None
+
+
+class CycleMirror(TypedDict):
+    """A cycle's mirror: its row and its positions by partner id."""
+
+    cycle: CycleRow
+    positions: dict[int, PositionRow]
+
+
+class PartnerRow(TypedDict):
+    """A row of the chain's partner mirror (`CHAIN_PARTNER_TABLE`)."""
+
+    partner_id: int
+    role: int
+    payout: str
+    active: bool
+    updated_block: int
+
+
+class LineStateRow(TypedDict):
+    """A row of the chain's line-state mirror (`CHAIN_LINE_STATE_TABLE`)."""
+
+    cycle_id: int
+    root: str
+    leaf_count: int
+    total_outstanding_fen: int
+    submitter: str
+    block_number: int
+    tx_hash: str
+
+
+MirrorState = AgreementRow | CycleMirror | PartnerRow | LineStateRow
+"""What a subject folds to."""
+
+_State = TypeVar("_State", AgreementRow, CycleMirror, PartnerRow, LineStateRow)
+
+
 @dataclass(frozen=True)
 class EventRecord:
-    """A decoded event in chain order, as the mirror needs it."""
+    """A decoded event in chain order, as the mirror needs it (`args` in the JSON form of
+    `oracles.abi_codec`)."""
 
     contract: str
     event: str
@@ -69,7 +154,7 @@ def get_subject_key(subject: str) -> str | int:
     return key if kind == "agreement" else int(key)
 
 
-def apply_agreement_event(state: dict[str, Any] | None, record: EventRecord) -> dict[str, Any]:
+def apply_agreement_event(state: AgreementRow | None, record: EventRecord) -> AgreementRow:
     """The anchored agreement after one CreditRegistry agreement event."""
     args = record.args
     if record.event == "AgreementOpened":
@@ -91,8 +176,12 @@ def apply_agreement_event(state: dict[str, Any] | None, record: EventRecord) -> 
         }
     if state is None:
         raise ValueError(f"{record.event} before AgreementOpened for {args['agreementId']}")
-    changed = dict(state, updated_block=record.block_number, last_reason_code=args["reasonCode"])
-    changed["change_count"] = state["change_count"] + 1
+    changed: AgreementRow = {
+        **state,
+        "updated_block": record.block_number,
+        "last_reason_code": args["reasonCode"],
+        "change_count": state["change_count"] + 1,
+    }
     if record.event == "AgreementLimitAmended":
         changed["limit_fen"] = args["newLimitFen"]
     else:
@@ -100,11 +189,11 @@ def apply_agreement_event(state: dict[str, Any] | None, record: EventRecord) -> 
     return changed
 
 
-def apply_cycle_event(state: dict[str, Any] | None, record: EventRecord) -> dict[str, Any]:
+def apply_cycle_event(state: CycleMirror | None, record: EventRecord) -> CycleMirror:
     """The cycle (`cycle` row and `positions` by partner) after one ClearingHouse event."""
     args = record.args
     if record.event == "CycleProposed":
-        positions = {
+        positions: dict[int, PositionRow] = {
             int(partner): {
                 "cycle_id": int(args["cycleId"]),
                 "partner_id": int(partner),
@@ -115,7 +204,7 @@ def apply_cycle_event(state: dict[str, Any] | None, record: EventRecord) -> dict
             }
             for partner, amount in zip(args["partnerIds"], args["netPositions"], strict=True)
         }
-        cycle = {
+        cycle: CycleRow = {
             "cycle_id": int(args["cycleId"]),
             "entries_root": args["entriesRoot"],
             "entry_count": int(args["entryCount"]),
@@ -131,14 +220,14 @@ def apply_cycle_event(state: dict[str, Any] | None, record: EventRecord) -> dict
         return {"cycle": cycle, "positions": positions}
     if state is None:
         raise ValueError(f"{record.event} before CycleProposed for cycle {args['cycleId']}")
-    cycle = dict(state["cycle"], updated_block=record.block_number)
-    positions = {key: dict(value) for key, value in state["positions"].items()}
+    cycle = {**state["cycle"], "updated_block": record.block_number}
+    positions = {key: {**value} for key, value in state["positions"].items()}
     _apply_cycle_change(cycle, positions, record)
     return {"cycle": cycle, "positions": positions}
 
 
 def _apply_cycle_change(
-    cycle: dict[str, Any], positions: dict[int, dict[str, Any]], record: EventRecord
+    cycle: CycleRow, positions: dict[int, PositionRow], record: EventRecord
 ) -> None:
     args = record.args
     if record.event == "CycleDisputed":
@@ -151,14 +240,17 @@ def _apply_cycle_change(
     elif record.event == "CycleFullyFunded":
         cycle["status"] = CycleStatus.FUNDED
     elif record.event in ("CycleFunded", "CycleClaimed"):
+        amount = int(args["amount"])
         position = positions[int(args["partnerId"])]
-        position["settled_fen"] = int(args["amount"])
+        position["settled_fen"] = amount
         position["settled_tx"] = record.tx_hash
-        column = "funded_fen" if record.event == "CycleFunded" else "claimed_fen"
-        cycle[column] = cycle[column] + int(args["amount"])
+        if record.event == "CycleFunded":
+            cycle["funded_fen"] += amount
+        else:
+            cycle["claimed_fen"] += amount
 
 
-def apply_partner_event(state: dict[str, Any] | None, record: EventRecord) -> dict[str, Any]:
+def apply_partner_event(state: PartnerRow | None, record: EventRecord) -> PartnerRow:
     args = record.args
     if record.event == "PartnerRegistered":
         return {
@@ -170,10 +262,10 @@ def apply_partner_event(state: dict[str, Any] | None, record: EventRecord) -> di
         }
     if state is None:
         raise ValueError(f"{record.event} before PartnerRegistered for {args['partnerId']}")
-    return dict(state, active=bool(args["active"]), updated_block=record.block_number)
+    return {**state, "active": bool(args["active"]), "updated_block": record.block_number}
 
 
-def apply_line_state_event(state: dict[str, Any] | None, record: EventRecord) -> dict[str, Any]:
+def apply_line_state_event(state: LineStateRow | None, record: EventRecord) -> LineStateRow:
     args = record.args
     return {
         "cycle_id": int(args["cycleId"]),
@@ -186,21 +278,29 @@ def apply_line_state_event(state: dict[str, Any] | None, record: EventRecord) ->
     }
 
 
-APPLIERS: Final = {
-    "agreement": apply_agreement_event,
-    "cycle": apply_cycle_event,
-    "partner": apply_partner_event,
-    "line_state": apply_line_state_event,
-}
-
-
-def fold_subject(
-    subject: str, state: dict[str, Any] | None, records: Iterable[EventRecord]
-) -> dict[str, Any] | None:
-    """`state` after `records` (in chain order); subjects without a mirror stay None."""
-    apply = APPLIERS.get(get_subject_type(subject))
-    if apply is None:
-        return None
+def _fold(
+    apply: Callable[[_State | None, EventRecord], _State],
+    state: _State | None,
+    records: Iterable[EventRecord],
+) -> _State | None:
     for record in records:
         state = apply(state, record)
     return state
+
+
+def fold_subject(
+    subject: str, state: MirrorState | None, records: Iterable[EventRecord]
+) -> MirrorState | None:
+    """`state` after `records` (in chain order); subjects without a mirror stay None.
+
+    `state` must be the subject's own kind of state (as `fold_subject` returned it)."""
+    subject_type = get_subject_type(subject)
+    if subject_type == "agreement":
+        return _fold(apply_agreement_event, cast("AgreementRow | None", state), records)
+    if subject_type == "cycle":
+        return _fold(apply_cycle_event, cast("CycleMirror | None", state), records)
+    if subject_type == "partner":
+        return _fold(apply_partner_event, cast("PartnerRow | None", state), records)
+    if subject_type == "line_state":
+        return _fold(apply_line_state_event, cast("LineStateRow | None", state), records)
+    return None

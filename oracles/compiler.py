@@ -128,21 +128,20 @@ class SolcOutput(TypedDict, total=False):
     sources: dict[str, SolcSource]
 
 
+CONTRACT_OUTPUTS: Final = (
+    "abi",
+    "evm.bytecode.object",
+    "evm.deployedBytecode.object",
+    "evm.deployedBytecode.immutableReferences",
+    "metadata",
+)
+"""What solc outputs per contract (`outputSelection`), for the artifacts."""
+
 COMPILER_SETTINGS: Final[CompilerSettings] = {
     "optimizer": {"enabled": True, "runs": 200},
     "evmVersion": "cancun",
     "metadata": {"bytecodeHash": "ipfs"},
-    "outputSelection": {
-        "*": {
-            "*": [
-                "abi",
-                "evm.bytecode.object",
-                "evm.deployedBytecode.object",
-                "evm.deployedBytecode.immutableReferences",
-                "metadata",
-            ]
-        }
-    },
+    "outputSelection": {"*": {"*": list(CONTRACT_OUTPUTS)}},
 }
 
 

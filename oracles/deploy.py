@@ -22,6 +22,7 @@ from eth_typing import HexStr
 from eth_utils.abi import get_abi_input_types
 from web3 import Web3
 
+from node_api.kernel.chain import ContractName
 from node_api.kernel.errors import ConfigurationError
 from oracles.chain import LocalAccounts, send_transaction
 from oracles.compiler import CompiledContracts, ContractArtifact
@@ -309,6 +310,55 @@ def ensure_deployed(
         extra={"chain_id": manifest.chain_id, "block": manifest.created_at_block},
     )
     return manifest
+
+
+def fetch_token_balance(w3: Web3, compiled: CompiledContracts, token: str, holder: str) -> int:
+    """`balanceOf(holder)` of the SettlementToken at `token` (fen)."""
+    contract = w3.eth.contract(
+        address=Web3.to_checksum_address(token),
+        abi=compiled.artifact(ContractName.SETTLEMENT_TOKEN).abi,
+    )
+    return int(contract.functions.balanceOf(Web3.to_checksum_address(holder)).call())
+
+
+def mint_settlement_tokens(
+    w3: Web3,
+    compiled: CompiledContracts,
+    minter: LocalAccount,
+    token: str,
+    to: str,
+    amount_fen: int,
+) -> str:
+    """Mint `amount_fen` SettlementTokens to `to` as `minter` (MINTER_ROLE: the deployer of
+    a development deployment). Returns the transaction hash."""
+    calldata = encode_call(
+        w3,
+        compiled.artifact(ContractName.SETTLEMENT_TOKEN),
+        "mint",
+        [Web3.to_checksum_address(to), amount_fen],
+    )
+    receipt = send_transaction(
+        w3, minter, {"to": Web3.to_checksum_address(token), "data": calldata}
+    )
+    return str(receipt["transactionHash"].to_0x_hex())
+
+
+def top_up_tokens(
+    w3: Web3,
+    compiled: CompiledContracts,
+    minter: LocalAccount,
+    token: str,
+    holder: str,
+    floor_fen: int,
+) -> int:
+    """Mint what `holder` lacks of `floor_fen` SettlementTokens (development deployments
+    only: production tokens are never minted by the node). Returns the fen minted."""
+    missing_fen = floor_fen - fetch_token_balance(w3, compiled, token, holder)
+    if missing_fen <= 0:
+        return 0
+    mint_settlement_tokens(w3, compiled, minter, token, holder, missing_fen)
+    logger.info("development tokens minted", extra={"amount_fen": missing_fen})
+    return missing_fen
 
 
 def _get_reasons_to_redeploy(

@@ -9,8 +9,8 @@ order signatures the way OracleQuorum requires: by strictly ascending signer add
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final, ParamSpec, TypedDict
 
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -25,26 +25,71 @@ CREDIT_REGISTRY_DOMAIN_NAME: Final = "CreditNet CreditRegistry"
 DOMAIN_VERSION: Final = "1"
 DIGEST_LENGTH: Final = 32
 SIGNATURE_LENGTH: Final = 65
+_P = ParamSpec("_P")
 
-_DOMAIN_TYPE: Final = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
-CYCLE_REPORT_TYPE: Final = [
-    {"name": "cycleId", "type": "uint64"},
-    {"name": "entriesRoot", "type": "bytes32"},
-    {"name": "entryCount", "type": "uint64"},
-    {"name": "partnerIds", "type": "uint32[]"},
-    {"name": "netPositions", "type": "int256[]"},
-]
-LINE_STATE_REPORT_TYPE: Final = [
-    {"name": "cycleId", "type": "uint64"},
-    {"name": "root", "type": "bytes32"},
-    {"name": "count", "type": "uint64"},
-    {"name": "totalOutstandingFen", "type": "uint256"},
-]
+
+class Eip712Field(TypedDict):
+    """One member of an EIP-712 struct type."""
+
+    name: str
+    type: str
+
+
+class Eip712Domain(TypedDict):
+    """The EIP-712 domain both contracts use."""
+
+    name: str
+    version: str
+    chainId: int
+    verifyingContract: str
+
+
+class CycleReportMessage(TypedDict):
+    """The ClearingHouse's `CycleReport` values (net positions in fen)."""
+
+    cycleId: int
+    entriesRoot: bytes
+    entryCount: int
+    partnerIds: list[int]
+    netPositions: list[int]
+
+
+class LineStateReportMessage(TypedDict):
+    """The CreditRegistry's `LineStateReport` values."""
+
+    cycleId: int
+    root: bytes
+    count: int
+    totalOutstandingFen: int
+
+
+class TypedData(TypedDict):
+    """A full EIP-712 message, as `eth_signTypedData_v4` takes it."""
+
+    types: dict[str, list[Eip712Field]]
+    primaryType: str
+    domain: Eip712Domain
+    message: CycleReportMessage | LineStateReportMessage
+
+
+def _struct(*members: str) -> list[Eip712Field]:
+    """An EIP-712 struct type from `"type name"` members, in order."""
+    return [{"name": name, "type": kind} for kind, name in (m.split() for m in members)]
+
+
+_DOMAIN_TYPE: Final = _struct(
+    "string name", "string version", "uint256 chainId", "address verifyingContract"
+)
+CYCLE_REPORT_TYPE: Final = _struct(
+    "uint64 cycleId",
+    "bytes32 entriesRoot",
+    "uint64 entryCount",
+    "uint32[] partnerIds",
+    "int256[] netPositions",
+)
+LINE_STATE_REPORT_TYPE: Final = _struct(
+    "uint64 cycleId", "bytes32 root", "uint64 count", "uint256 totalOutstandingFen"
+)
 
 
 def _typed_data(
@@ -52,9 +97,9 @@ def _typed_data(
     chain_id: int,
     verifying_contract: str,
     primary_type: str,
-    fields: list[dict[str, str]],
-    message: dict[str, Any],
-) -> dict[str, Any]:
+    fields: list[Eip712Field],
+    message: CycleReportMessage | LineStateReportMessage,
+) -> TypedData:
     """A full EIP-712 message (domain, types, primary type, values)."""
     return {
         "types": {"EIP712Domain": _DOMAIN_TYPE, primary_type: fields},
@@ -87,14 +132,14 @@ def compute_cycle_report_typed_data(
     entry_count: int,
     partner_ids: Sequence[int],
     net_positions: Sequence[int],
-) -> dict[str, Any]:
+) -> TypedData:
     """The `CycleReport` typed data for `eth_signTypedData_v4` (e.g. a hardware signer)."""
     _require_root(entries_root, "entries_root")
     if len(partner_ids) != len(net_positions):
         raise CreditNetValueError(
             "partner_ids and net_positions differ in length", field="net_positions"
         )
-    message = {
+    message: CycleReportMessage = {
         "cycleId": cycle_id,
         "entriesRoot": entries_root,
         "entryCount": entry_count,
@@ -111,45 +156,23 @@ def compute_cycle_report_typed_data(
     )
 
 
-def cycle_report_digest(
-    chain_id: int,
-    verifying_contract: str,
-    cycle_id: int,
-    entries_root: bytes,
-    entry_count: int,
-    partner_ids: Sequence[int],
-    net_positions: Sequence[int],
-) -> bytes:
-    """The 32-byte digest `ClearingHouse.proposeCycle` checks; net positions in fen."""
-    typed = compute_cycle_report_typed_data(
-        chain_id,
-        verifying_contract,
-        cycle_id,
-        entries_root,
-        entry_count,
-        partner_ids,
-        net_positions,
-    )
-    return _digest_of(encode_typed_data(full_message=typed))
-
-
-def line_state_report_digest(
+def compute_line_state_report_typed_data(
     chain_id: int,
     verifying_contract: str,
     cycle_id: int,
     root: bytes,
     count: int,
     total_outstanding_fen: int,
-) -> bytes:
-    """The 32-byte digest `CreditRegistry.commitLineStateWithReport` checks."""
+) -> TypedData:
+    """The `LineStateReport` typed data for `eth_signTypedData_v4`."""
     _require_root(root, "root")
-    message = {
+    message: LineStateReportMessage = {
         "cycleId": cycle_id,
         "root": root,
         "count": count,
         "totalOutstandingFen": total_outstanding_fen,
     }
-    typed = _typed_data(
+    return _typed_data(
         CREDIT_REGISTRY_DOMAIN_NAME,
         chain_id,
         verifying_contract,
@@ -157,7 +180,26 @@ def line_state_report_digest(
         LINE_STATE_REPORT_TYPE,
         message,
     )
-    return _digest_of(encode_typed_data(full_message=typed))
+
+
+def _digest_of_typed_data(build: Callable[_P, TypedData], doc: str) -> Callable[_P, bytes]:
+    """The digest function of a typed-data builder: same arguments, the 32-byte digest."""
+
+    def digest(*args: _P.args, **kwargs: _P.kwargs) -> bytes:
+        return _digest_of(encode_typed_data(full_message=dict(build(*args, **kwargs))))
+
+    digest.__doc__ = doc
+    return digest
+
+
+cycle_report_digest = _digest_of_typed_data(
+    compute_cycle_report_typed_data,
+    "The 32-byte digest `ClearingHouse.proposeCycle` checks; net positions in fen.",
+)
+line_state_report_digest = _digest_of_typed_data(
+    compute_line_state_report_typed_data,
+    "The 32-byte digest `CreditRegistry.commitLineStateWithReport` checks.",
+)
 
 
 def sign_digest(account: LocalAccount, digest: bytes) -> bytes:

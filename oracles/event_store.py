@@ -12,13 +12,25 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypedDict, TypeVar, cast
 
 import sqlalchemy as sa
 
 from node_api.kernel.db import Database
 from node_api.kernel.outbox import get_utc_now
-from oracles.chain_mirror import EventRecord, fold_subject, get_subject_key, get_subject_type
+from oracles.chain_mirror import (
+    AgreementRow,
+    CycleMirror,
+    CycleRow,
+    EventRecord,
+    LineStateRow,
+    MirrorState,
+    PartnerRow,
+    PositionRow,
+    fold_subject,
+    get_subject_key,
+    get_subject_type,
+)
 from oracles.tables import (
     BLOCK_TABLE,
     CHAIN_AGREEMENT_TABLE,
@@ -31,12 +43,38 @@ from oracles.tables import (
 )
 
 IN_CHUNK: Final = 500
+_Item = TypeVar("_Item")
 MIRROR_TABLES: Final = {
     "agreement": (CHAIN_AGREEMENT_TABLE, CHAIN_AGREEMENT_TABLE.c.agreement_id),
     "cycle": (CHAIN_CYCLE_TABLE, CHAIN_CYCLE_TABLE.c.cycle_id),
     "partner": (CHAIN_PARTNER_TABLE, CHAIN_PARTNER_TABLE.c.partner_id),
     "line_state": (CHAIN_LINE_STATE_TABLE, CHAIN_LINE_STATE_TABLE.c.cycle_id),
 }
+
+
+MirrorRow = AgreementRow | CycleRow | PartnerRow | LineStateRow
+"""A row of one of the mirror tables but the positions'."""
+
+
+class EventRow(TypedDict):
+    """Insert parameters of one `EVENT_TABLE` row (`args` in the JSON form of the codec)."""
+
+    contract: str
+    event: str
+    subject: str
+    args: dict[str, Any]
+    block_number: int
+    block_hash: str
+    log_index: int
+    tx_hash: str
+
+
+class BlockRow(TypedDict):
+    """Insert parameters of one `BLOCK_TABLE` row."""
+
+    block_number: int
+    block_hash: str
+    parent_hash: str
 
 
 @dataclass(frozen=True)
@@ -67,7 +105,7 @@ class BlockRef:
     parent_hash: str
 
 
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+def _chunks(values: Sequence[_Item]) -> Iterable[Sequence[_Item]]:
     for start in range(0, len(values), IN_CHUNK):
         yield values[start : start + IN_CHUNK]
 
@@ -149,7 +187,7 @@ class EventStore:
             )
 
 
-def _event_row(event: StoredEvent) -> dict[str, Any]:
+def _event_row(event: StoredEvent) -> EventRow:
     return {
         "block_number": event.block_number,
         "block_hash": event.block_hash,
@@ -169,13 +207,11 @@ def _replace_blocks(conn: sa.Connection, blocks: Sequence[BlockRef]) -> None:
     numbers = sorted(unique)
     for chunk in _chunks(numbers):
         conn.execute(sa.delete(BLOCK_TABLE).where(BLOCK_TABLE.c.block_number.in_(chunk)))
-    conn.execute(
-        sa.insert(BLOCK_TABLE),
-        [
-            {"block_number": n, "block_hash": unique[n].hash, "parent_hash": unique[n].parent_hash}
-            for n in numbers
-        ],
-    )
+    rows: list[BlockRow] = [
+        {"block_number": n, "block_hash": unique[n].hash, "parent_hash": unique[n].parent_hash}
+        for n in numbers
+    ]
+    conn.execute(sa.insert(BLOCK_TABLE), rows)
 
 
 def _write_checkpoint(conn: sa.Connection, name: str, checkpoint: BlockRef) -> None:
@@ -230,46 +266,51 @@ def _rebuild_subjects(conn: sa.Connection, subjects: Sequence[str]) -> None:
     _write_states(conn, {s: fold_subject(s, None, records[s]) for s in subjects})
 
 
-def _load_states(conn: sa.Connection, subjects: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _load_states(conn: sa.Connection, subjects: Sequence[str]) -> dict[str, MirrorState]:
     """Current mirror rows of `subjects` (cycles with their positions)."""
     keys_by_type: dict[str, list[str | int]] = defaultdict(list)
     for subject in subjects:
         keys_by_type[get_subject_type(subject)].append(get_subject_key(subject))
-    states: dict[str, dict[str, Any]] = {}
+    rows: dict[str, MirrorRow] = {}
     for subject_type, keys in keys_by_type.items():
         table, key_column = MIRROR_TABLES[subject_type]
         for chunk in _chunks(keys):
             for row in conn.execute(sa.select(table).where(key_column.in_(chunk))).mappings():
-                states[f"{subject_type}:{row[key_column.name]}"] = dict(row)
-    for subject, state in list(states.items()):
-        if get_subject_type(subject) == "cycle":
-            positions = conn.execute(
-                sa.select(CHAIN_POSITION_TABLE).where(
-                    CHAIN_POSITION_TABLE.c.cycle_id == state["cycle_id"]
-                )
-            ).mappings()
-            states[subject] = {
-                "cycle": state,
-                "positions": {int(p["partner_id"]): dict(p) for p in positions},
-            }
+                rows[f"{subject_type}:{row[key_column.name]}"] = cast(MirrorRow, dict(row))
+    states: dict[str, MirrorState] = {}
+    for subject, mirrored in rows.items():
+        if get_subject_type(subject) != "cycle":
+            states[subject] = cast("AgreementRow | PartnerRow | LineStateRow", mirrored)
+            continue
+        cycle = cast(CycleRow, mirrored)
+        positions = conn.execute(
+            sa.select(CHAIN_POSITION_TABLE).where(
+                CHAIN_POSITION_TABLE.c.cycle_id == cycle["cycle_id"]
+            )
+        ).mappings()
+        states[subject] = CycleMirror(
+            cycle=cycle,
+            positions={int(p["partner_id"]): cast(PositionRow, dict(p)) for p in positions},
+        )
     return states
 
 
-def _write_states(conn: sa.Connection, states: dict[str, dict[str, Any] | None]) -> None:
+def _write_states(conn: sa.Connection, states: dict[str, MirrorState | None]) -> None:
     """Replace the mirror rows of each subject by its new state (None: no row)."""
     keys_by_type: dict[str, list[str | int]] = defaultdict(list)
-    rows_by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    positions: list[dict[str, Any]] = []
+    rows_by_type: dict[str, list[MirrorRow]] = defaultdict(list)
+    positions: list[PositionRow] = []
     for subject, state in states.items():
         subject_type = get_subject_type(subject)
         keys_by_type[subject_type].append(get_subject_key(subject))
         if state is None:
             continue
         if subject_type == "cycle":
-            rows_by_type[subject_type].append(state["cycle"])
-            positions.extend(state["positions"].values())
+            cycle = cast(CycleMirror, state)
+            rows_by_type[subject_type].append(cycle["cycle"])
+            positions.extend(cycle["positions"].values())
         else:
-            rows_by_type[subject_type].append(state)
+            rows_by_type[subject_type].append(cast(MirrorRow, state))
     for subject_type, keys in keys_by_type.items():
         table, key_column = MIRROR_TABLES[subject_type]
         for chunk in _chunks(keys):

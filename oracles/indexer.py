@@ -21,6 +21,7 @@ from typing import Any, Final
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ChainError
 from oracles.abi_codec import DeployedContract, DeployedContracts
+from oracles.chain import RpcLog, RpcLogFilter
 from oracles.chain_mirror import get_subject
 from oracles.event_store import BlockRef, EventStore, StoredEvent
 from oracles.tx_sender import JsonRpcClient, RpcFailure
@@ -118,7 +119,7 @@ class Indexer:
         logger.info("log range shrunk", extra={"range_blocks": self._range_blocks})
         return True
 
-    def _log_filter(self, from_block: int, to_block: int) -> dict[str, Any]:
+    def _log_filter(self, from_block: int, to_block: int) -> RpcLogFilter:
         return {
             "fromBlock": hex(from_block),
             "toBlock": hex(to_block),
@@ -141,7 +142,7 @@ class Indexer:
         self._handle_reorg(checkpoint)
         return True
 
-    def _decode(self, logs: Sequence[dict[str, Any]]) -> tuple[list[StoredEvent], list[BlockRef]]:
+    def _decode(self, logs: Sequence[RpcLog]) -> tuple[list[StoredEvent], list[BlockRef]]:
         events: list[StoredEvent] = []
         blocks: dict[int, BlockRef] = {}
         for log in logs:

@@ -2,8 +2,10 @@
 
 A kind names the contract and function, how many items one transaction may carry,
 the gas to give it, the view that shows an item's on-chain state by business key,
-and which reverts mean "not yet" rather than "never". The relayer is generic over
-these; adding a kind adds a class here.
+which reverts mean "not yet" rather than "never", and which account sends it (the
+relayer, or the lender's treasury for the funding kinds, whose tokens the
+ClearingHouse pulls from the sender). The relayer is generic over these; adding a kind
+adds a class here.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from node_api.kernel.outbox_table import (
     AgreementOpenPayload,
     CycleClaimPayload,
     CycleFinalizePayload,
+    CycleFundApprovePayload,
+    CycleFundPayload,
     CycleProposePayload,
     LineStatePayload,
     OutboxPayload,
@@ -41,6 +45,19 @@ AGREEMENT_BATCH_MAX: Final = 200
 COMMITMENT_TYPES: Final = ["bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "uint64"]
 ZERO_HASH: Final = "0x" + "00" * 32
 RETRY_NOT_YET_S: Final = 60.0
+
+
+FUNDING_NOT_YET_ERRORS: Final = frozenset(
+    {"ERC20InsufficientBalance", "ERC20InsufficientAllowance"}
+)
+"""Reverts of a funding that an operator fixes (top up the treasury): retried later."""
+
+
+class RelayAccount(StrEnum):
+    """Which account sends a kind's transactions (one relayer instance per account)."""
+
+    RELAYER = "relayer"
+    TREASURY = "treasury"
 
 
 class Landing(StrEnum):
@@ -95,6 +112,18 @@ class RelayKind(ABC, Generic[P]):
     """Only one transaction of this kind in flight at a time (order matters per subject)."""
     depends_on: tuple[OutboxKind, ...] = ()
     """Items of this kind wait for earlier unfinished items of these kinds."""
+    account: RelayAccount = RelayAccount.RELAYER
+    """The account whose relayer sends this kind."""
+    view_contract: str | None = None
+    """The contract `encode_view` calls (default: `contract`)."""
+    check_before_send: bool = False
+    """Check the landing and simulate each batch before sending it: items already on-chain
+    are confirmed without a transaction, and a simulated revert is handled as a revert
+    (retried or parked with the decoded error) without spending gas."""
+
+    @property
+    def view_target(self) -> str:
+        return self.view_contract or self.contract
 
     def get_batch_group(self, payload: P) -> str:
         """Items of one transaction share this value (one contract function each)."""
@@ -359,6 +388,87 @@ class CycleClaimKind(RelayKind[CycleClaimPayload]):
         return None
 
 
+def _classify_debt(
+    codec: ContractCodec, payload: CycleFundApprovePayload | CycleFundPayload, output: bytes
+) -> LandingCheck:
+    """A debtor's funding by `getPosition`: settled means funded (by anyone)."""
+    net, _listed, _disputed, settled = codec.function("getPosition").decode_output(output)
+    if settled:
+        return LandingCheck(Landing.SAME)
+    if int(net) != -int(payload["amount_fen"]):
+        return LandingCheck(
+            Landing.CONFLICT,
+            f"position of partner {payload['partner_id']} in cycle {payload['cycle_id']} is "
+            f"{int(net)} fen on-chain, not -{payload['amount_fen']}",
+        )
+    return LandingCheck(Landing.ABSENT)
+
+
+class CycleFundApproveKind(RelayKind[CycleFundApprovePayload]):
+    """The treasury's ERC-20 approval of exactly the debt the next `cycle_fund` pays.
+
+    Approvals and fundings alternate (each waits for the other kind's earlier items), so
+    an approval never overwrites an allowance a funding still needs. It counts as landed
+    once the debt is funded."""
+
+    kind = OutboxKind.CYCLE_FUND_APPROVE
+    contract = ContractName.SETTLEMENT_TOKEN
+    view_contract = ContractName.CLEARING_HOUSE
+    depends_on = (OutboxKind.CYCLE_FUND,)
+    account = RelayAccount.TREASURY
+    check_before_send = True
+
+    def encode(self, codec: ContractCodec, payloads: Sequence[CycleFundApprovePayload]) -> bytes:
+        (p,) = payloads
+        return codec.function("approve").encode([p["spender"], p["amount_fen"]])
+
+    def get_gas_limit(self, payloads: Sequence[CycleFundApprovePayload]) -> int:
+        return 100_000
+
+    def encode_view(self, codec: ContractCodec, payload: CycleFundApprovePayload) -> bytes:
+        return codec.function("getPosition").encode([payload["cycle_id"], payload["partner_id"]])
+
+    def classify(
+        self, codec: ContractCodec, payload: CycleFundApprovePayload, output: bytes
+    ) -> LandingCheck:
+        return _classify_debt(codec, payload, output)
+
+
+class CycleFundKind(RelayKind[CycleFundPayload]):
+    """`fund(cycle, partner)` from the treasury: the ClearingHouse pulls the debt from it."""
+
+    kind = OutboxKind.CYCLE_FUND
+    contract = ContractName.CLEARING_HOUSE
+    depends_on = (OutboxKind.CYCLE_FUND_APPROVE,)
+    account = RelayAccount.TREASURY
+    check_before_send = True
+
+    def encode(self, codec: ContractCodec, payloads: Sequence[CycleFundPayload]) -> bytes:
+        (p,) = payloads
+        return codec.function("fund").encode([p["cycle_id"], p["partner_id"]])
+
+    def get_gas_limit(self, payloads: Sequence[CycleFundPayload]) -> int:
+        return 200_000
+
+    def encode_view(self, codec: ContractCodec, payload: CycleFundPayload) -> bytes:
+        return codec.function("getPosition").encode([payload["cycle_id"], payload["partner_id"]])
+
+    def classify(
+        self, codec: ContractCodec, payload: CycleFundPayload, output: bytes
+    ) -> LandingCheck:
+        return _classify_debt(codec, payload, output)
+
+    def get_retry_delay_s(
+        self, error_name: str, args: ErrorArgs, chain_time_s: int
+    ) -> float | None:
+        if error_name in FUNDING_NOT_YET_ERRORS:
+            return RETRY_NOT_YET_S
+        waiting = (CycleStatus.PROPOSED, CycleStatus.DISPUTED)
+        if error_name == "UnexpectedCycleStatus" and args.get("status") in waiting:
+            return RETRY_NOT_YET_S
+        return None
+
+
 KIND_FACTORIES: Final[tuple[Callable[[], RelayKind[Any]], ...]] = (
     PartnerRegisterKind,
     AgreementOpenKind,
@@ -367,10 +477,17 @@ KIND_FACTORIES: Final[tuple[Callable[[], RelayKind[Any]], ...]] = (
     CycleProposeKind,
     CycleFinalizeKind,
     CycleClaimKind,
+    CycleFundApproveKind,
+    CycleFundKind,
 )
 
 
-def build_relay_kinds() -> dict[str, RelayKind[Any]]:
-    """Every kind, in the order the relayer serves them (dependencies first)."""
+def build_relay_kinds(account: RelayAccount | None = None) -> dict[str, RelayKind[Any]]:
+    """Every kind (sent by `account`, when given), in the order the relayer serves them
+    (dependencies first)."""
     kinds = [factory() for factory in KIND_FACTORIES]
-    return {relay_kind.kind.value: relay_kind for relay_kind in kinds}
+    return {
+        relay_kind.kind.value: relay_kind
+        for relay_kind in kinds
+        if account is None or relay_kind.account is account
+    }

@@ -245,6 +245,11 @@ class RelayStore:
             )
             _apply_outcome(conn, outcome, now)
 
+    def apply_outcome(self, outcome: Outcome) -> None:
+        """Settle pending items without a submission (checked before sending)."""
+        with self.database.engine.begin() as conn:
+            _apply_outcome(conn, outcome, get_utc_now())
+
 
 @dataclass
 class Outcome:

@@ -26,7 +26,13 @@ from typing import Any, Final
 
 from node_api.kernel.db import Database
 from oracles.abi_codec import DeployedContracts, ErrorArgs, describe_error
-from oracles.relay_kinds import Landing, LandingCheck, RelayKind, build_relay_kinds
+from oracles.relay_kinds import (
+    Landing,
+    LandingCheck,
+    RelayAccount,
+    RelayKind,
+    build_relay_kinds,
+)
 from oracles.relay_store import Intent, OpenSubmission, Outcome, QueuedItem, RelayStore
 from oracles.tables import SubmissionStatus
 from oracles.tx_sender import BroadcastOutcome, RpcFailure, RpcReceipt, TxSender
@@ -69,12 +75,14 @@ class Relayer:
         config: RelayerConfig | None = None,
         *,
         hook: StepHook | None = None,
+        account: RelayAccount = RelayAccount.RELAYER,
     ) -> None:
         self.store = RelayStore(database, sender.address)
         self.sender = sender
         self.contracts = contracts
         self.config = config or RelayerConfig()
-        self.kinds: dict[str, RelayKind[Any]] = build_relay_kinds()
+        self.account = account
+        self.kinds: dict[str, RelayKind[Any]] = build_relay_kinds(account)
         self._hook = hook or (lambda _point: None)
         self._nonce_synced = False
         self._last_broadcast: dict[str, float] = {}
@@ -205,7 +213,7 @@ class Relayer:
     def _check_landing(
         self, relay_kind: RelayKind[Any], items: Sequence[QueuedItem]
     ) -> list[LandingCheck]:
-        contract = self.contracts.get(relay_kind.contract)
+        contract = self.contracts.get(relay_kind.view_target)
         calls = [
             (contract.address, relay_kind.encode_view(contract.codec, item.payload))
             for item in items
@@ -234,16 +242,37 @@ class Relayer:
                         "batch reverted; retried without the failing items",
                     )
                 continue
-            name, args, description = failure
-            delay_s = (
-                relay_kind.get_retry_delay_s(name, args, self.sender.fetch_block_timestamp())
-                if name
-                else None
-            )
-            if delay_s is not None:
-                outcome.retry[item.id] = (delay_s, f"not yet: {description}")
-            else:
-                outcome.parked[item.id] = f"reverted: {description}"
+            self._settle_failure(relay_kind, item, failure, outcome)
+
+    def _settle_failure(
+        self,
+        relay_kind: RelayKind[Any],
+        item: QueuedItem,
+        failure: tuple[str, ErrorArgs, str],
+        outcome: Outcome,
+    ) -> None:
+        """A decoded revert of one item: retry it after the kind's delay ("not yet") or park it."""
+        name, args, description = failure
+        delay_s = (
+            relay_kind.get_retry_delay_s(name, args, self.sender.fetch_block_timestamp())
+            if name
+            else None
+        )
+        if delay_s is not None:
+            outcome.retry[item.id] = (delay_s, f"not yet: {description}")
+        else:
+            outcome.parked[item.id] = f"reverted: {description}"
+        # Business keys and revert arguments carry ids, addresses and amounts only.
+        logger.warning(
+            "outbox item reverted",
+            extra={
+                "kind": relay_kind.kind.value,
+                "business_key": item.business_key,
+                "error": description,
+                "retry_in_s": delay_s,
+                "parked": delay_s is None,
+            },
+        )
 
     def _find_failures(
         self, relay_kind: RelayKind[Any], items: list[QueuedItem]
@@ -273,6 +302,7 @@ class Relayer:
         free = self.config.inflight_max - len(open_submissions)
         busy_kinds = {s.kind for s in open_submissions}
         planned: list[tuple[RelayKind[Any], list[QueuedItem]]] = []
+        settled_unsent = False
         for relay_kind in self.kinds.values():
             if free <= 0:
                 break
@@ -280,12 +310,46 @@ class Relayer:
                 continue
             slots = 1 if relay_kind.strict_order else free
             batches = self._take_batches(relay_kind, slots)
+            if batches and relay_kind.check_before_send:
+                taken = sum(len(batch) for batch in batches)
+                batches = self._check_before_send(relay_kind, batches)
+                settled_unsent |= sum(len(batch) for batch in batches) < taken
             planned.extend((relay_kind, batch) for batch in batches)
             free -= len(batches)
         if not planned:
-            return False
+            return settled_unsent
         self._send(planned)
         return True
+
+    def _check_before_send(
+        self, relay_kind: RelayKind[Any], batches: list[list[QueuedItem]]
+    ) -> list[list[QueuedItem]]:
+        """The batches without items already on-chain (confirmed now), in conflict (parked)
+        or whose simulation reverts (retried later or parked, with the decoded error)."""
+        outcome = Outcome(landed=[], parked={}, retry={})
+        kept: list[list[QueuedItem]] = []
+        for batch in batches:
+            absent: list[QueuedItem] = []
+            for item, check in zip(batch, self._check_landing(relay_kind, batch), strict=True):
+                if check.landing is Landing.SAME:
+                    outcome.landed.append(item.id)
+                elif check.landing is Landing.CONFLICT:
+                    logger.error(
+                        "conflicting on-chain state", extra={"business_key": item.business_key}
+                    )
+                    outcome.parked[item.id] = f"conflict: {check.detail}"
+                else:
+                    absent.append(item)
+            failures = self._find_failures(relay_kind, absent)
+            for item in absent:
+                if item.id in failures:
+                    self._settle_failure(relay_kind, item, failures[item.id], outcome)
+            ready = [item for item in absent if item.id not in failures]
+            if ready:
+                kept.append(ready)
+        if outcome.landed or outcome.parked or outcome.retry:
+            self.store.apply_outcome(outcome)
+        return kept
 
     def _take_batches(self, relay_kind: RelayKind[Any], slots: int) -> list[list[QueuedItem]]:
         size = max(1, min(relay_kind.batch_size_max, self.config.batch_size_max))

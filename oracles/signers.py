@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypedDict, cast
 
 import httpx
 from eth_account.signers.local import LocalAccount
@@ -67,10 +67,41 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def _bytes32(value: Any, name: str) -> bytes:
+def _bytes32(value: object, name: str) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
         raise CreditNetValueError(f"{name} must be 0x + 64 hex digits", field=name)
     return bytes.fromhex(value[2:])
+
+
+class CycleReportJson(TypedDict):
+    """The JSON form of a `CycleReport` (what remote signers receive)."""
+
+    cycle_id: int
+    entries_root: str
+    entry_count: int
+    partner_ids: list[int]
+    net_positions_fen: list[int]
+
+
+class LineStateReportJson(TypedDict):
+    """The JSON form of a `LineStateReport`."""
+
+    cycle_id: int
+    root: str
+    leaf_count: int
+    total_outstanding_fen: int
+
+
+class SignerInfoJson(TypedDict):
+    """`GET /v1/signer`: the signer's address."""
+
+    address: str
+
+
+class SignatureJson(SignerInfoJson):
+    """A remote signer's answer to a report: its address and 0x-hex signature."""
+
+    signature: str
 
 
 @dataclass(frozen=True)
@@ -83,7 +114,7 @@ class CycleReport:
     partner_ids: tuple[int, ...]
     net_positions_fen: tuple[int, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CycleReportJson:
         return {
             "cycle_id": self.cycle_id,
             "entries_root": _hex(self.entries_root),
@@ -93,7 +124,8 @@ class CycleReport:
         }
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> CycleReport:
+    def from_json(cls, body: CycleReportJson) -> CycleReport:
+        """Parse a report received as JSON (checked: CreditNetValueError when malformed)."""
         try:
             return cls(
                 cycle_id=int(body["cycle_id"]),
@@ -115,7 +147,7 @@ class LineStateReport:
     leaf_count: int
     total_outstanding_fen: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> LineStateReportJson:
         return {
             "cycle_id": self.cycle_id,
             "root": _hex(self.root),
@@ -124,7 +156,8 @@ class LineStateReport:
         }
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> LineStateReport:
+    def from_json(cls, body: LineStateReportJson) -> LineStateReport:
+        """Parse a report received as JSON (checked: CreditNetValueError when malformed)."""
         try:
             return cls(
                 cycle_id=int(body["cycle_id"]),
@@ -240,15 +273,19 @@ class LocalSigner:
         raise ReportRefusedError(detail, field=field_name)
 
 
-def handle_sign_request(signer: LocalSigner, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Serve one remote-signer request (the server side of `RemoteSigner`).
+def handle_sign_request(
+    signer: LocalSigner, path: str, body: CycleReportJson | LineStateReportJson
+) -> SignatureJson:
+    """Serve one remote-signer request (the server side of `RemoteSigner`); `body` is the
+    report's JSON for `path`, checked as it is parsed.
 
     Raises ReportRefusedError (HTTP 409) or CreditNetValueError (422) like the local call.
     """
     if path == CYCLE_REPORT_PATH:
-        signature = signer.sign_cycle_report(CycleReport.from_json(body))
+        signature = signer.sign_cycle_report(CycleReport.from_json(cast(CycleReportJson, body)))
     elif path == LINE_STATE_REPORT_PATH:
-        signature = signer.sign_line_state_report(LineStateReport.from_json(body))
+        report = LineStateReport.from_json(cast(LineStateReportJson, body))
+        signature = signer.sign_line_state_report(report)
     else:
         raise CreditNetValueError(f"unknown signer path {path}", field="path")
     return {"address": signer.address, "signature": _hex(signature)}
@@ -289,7 +326,10 @@ class RemoteSigner:
         answer = self._request("POST", LINE_STATE_REPORT_PATH, report.to_json())
         return self._checked(answer, self.domain.digest_line_state_report(report))
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    def _request(
+        self, method: str, path: str, body: CycleReportJson | LineStateReportJson | None
+    ) -> SignatureJson:
+        """The endpoint's JSON answer (a `SignerInfoJson` for GET; unchecked here)."""
         try:
             response = self._client.request(method, self.url + path, json=body)
         except httpx.HTTPError as error:
@@ -301,10 +341,10 @@ class RemoteSigner:
             raise ReportRefusedError(f"signer {self.url} refused: {detail}", field="report")
         if response.status_code != 200:
             raise SignerUnavailableError(f"signer {self.url} answered HTTP {response.status_code}")
-        answer: dict[str, Any] = response.json()
+        answer: SignatureJson = response.json()
         return answer
 
-    def _checked(self, answer: dict[str, Any], digest: bytes) -> bytes:
+    def _checked(self, answer: SignatureJson, digest: bytes) -> bytes:
         """The signature, if it recovers to this signer's address over `digest`."""
         try:
             signature = bytes.fromhex(str(answer["signature"]).removeprefix("0x"))

@@ -1,7 +1,9 @@
-"""What the oracles are doing: outbox depth, indexer position and lag, signer addresses.
+"""What the oracles are doing: outbox depth, the latest errors per kind (decoded reverts),
+indexer position and lag, signer addresses.
 
-Read-only and cheap (a GROUP BY, one checkpoint row, the keystore files' public
-addresses without decrypting them); the chain head comes from the caller.
+Read-only and cheap (a GROUP BY, a few indexed rows per kind, one checkpoint row, the
+keystore files' public addresses without decrypting them); the chain head comes from the
+caller.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlmodel import Session
 
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
-from node_api.kernel.outbox import fetch_depth_by_status
+from node_api.kernel.outbox import OutboxError, fetch_depth_by_status, fetch_last_errors
 from oracles.chain import get_redacted_url
 from oracles.signers import fetch_keystore_addresses, parse_remote_signers
 from oracles.tables import IndexerCheckpoint
@@ -43,6 +45,9 @@ class OracleStatus:
     outbox_totals: dict[str, int]
     indexer: IndexerStatus
     signers: SignerStatus
+    last_errors: dict[str, list[OutboxError]]
+    """Per kind, the latest errors of pending or parked rows (e.g. a decoded revert
+    `reverted: ERC20InsufficientBalance(sender=0x.., balance=0, needed=1200)`)."""
 
 
 def compute_signer_status(settings: Settings, keystore_dir: Path) -> SignerStatus:
@@ -64,6 +69,7 @@ def fetch_oracle_status(
     """The status of the node's oracles; `chain_head` is None when the chain is unreachable."""
     with Session(database.engine) as session:
         depth = fetch_depth_by_status(session)
+        last_errors = fetch_last_errors(session)
         checkpoint = session.get(IndexerCheckpoint, indexer_name)
     totals: Counter[str] = Counter()
     for by_status in depth.values():
@@ -83,4 +89,5 @@ def fetch_oracle_status(
             lag_blocks=lag,
         ),
         signers=compute_signer_status(settings, settings.keystore_dir),
+        last_errors=last_errors,
     )

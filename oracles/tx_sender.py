@@ -25,8 +25,11 @@ from coincurve import PrivateKey
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
+from node_api.kernel.chain import ContractName
 from node_api.kernel.errors import ChainError
+from oracles.abi_codec import ContractCodec, ErrorArgs, describe_error
 from oracles.chain import get_redacted_url
+from oracles.compiler import AbiEntry, CompiledContracts
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,31 @@ class RpcFailure:
     @property
     def is_revert(self) -> bool:
         return self.code == REVERT_ERROR_CODE or "revert" in self.message.lower()
+
+
+class RevertDecoder:
+    """Names revert data by the compiled ABIs' error entries (selector = the first 4 bytes
+    of keccak256 of the error's signature), e.g. a SettlementToken's
+    `ERC20InsufficientBalance(sender=0x.., balance=0, needed=1200)`."""
+
+    def __init__(self, abis: Sequence[Sequence[AbiEntry]]) -> None:
+        self._codecs = [ContractCodec(abi) for abi in abis]
+
+    @classmethod
+    def from_compiled(cls, compiled: CompiledContracts) -> RevertDecoder:
+        """Every deployed contract's errors (the ClearingHouse's, the token's ERC-20 ones ...)."""
+        return cls([compiled.artifact(name).abi for name in ContractName])
+
+    def decode(self, data: bytes) -> tuple[str, ErrorArgs] | None:
+        for codec in self._codecs:
+            decoded = codec.decode_error(data)
+            if decoded is not None:
+                return decoded
+        return None
+
+    def describe(self, data: bytes) -> str:
+        """`Name(arg=value, ...)`, else the raw selector."""
+        return describe_error(self.decode(data), data)
 
 
 class RpcReceipt(TypedDict):

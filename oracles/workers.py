@@ -1,6 +1,8 @@
 """Background workers: the relayer and indexer loops, with backoff and a clean stop.
 
-`creditnet up` starts both inside the node (`start_oracle_workers`, or
+`creditnet up` starts both inside the node (`start_oracle_workers`, plus a second
+relayer for the lender's treasury when one is configured: it sends the funding kinds,
+whose tokens the ClearingHouse pulls from the sender; or
 `run_step_loop(name, relayer.step, stop_event)` in a thread the caller owns);
 `creditnet relayer` and `creditnet indexer` run one alone (`run_until_signalled`). A loop calls
 its `step()` until told to stop: immediately again while there is work, after
@@ -28,6 +30,7 @@ from oracles.abi_codec import DeployedContracts
 from oracles.compiler import CompiledContracts
 from oracles.indexer import Indexer, IndexerConfig
 from oracles.manifest import Manifest
+from oracles.relay_kinds import RelayAccount
 from oracles.relayer import Relayer, RelayerConfig
 from oracles.tx_sender import JsonRpcClient, TxSender
 
@@ -166,12 +169,16 @@ class OracleContext:
 
 
 def build_relayer(
-    context: OracleContext, account: LocalAccount, config: RelayerConfig | None = None
+    context: OracleContext,
+    account: LocalAccount,
+    config: RelayerConfig | None = None,
+    *,
+    role: RelayAccount = RelayAccount.RELAYER,
 ) -> Relayer:
-    """A relayer with its own RPC session (one per thread)."""
+    """A relayer with its own RPC session (one per thread), sending the kinds of `role`."""
     sender = TxSender(JsonRpcClient(context.rpc_url), account, context.chain_id)
     config = config or RelayerConfig(confirmations=context.confirmations)
-    return Relayer(context.database, sender, context.contracts, config)
+    return Relayer(context.database, sender, context.contracts, config, account=role)
 
 
 def build_indexer(context: OracleContext, config: IndexerConfig | None = None) -> Indexer:
@@ -198,11 +205,16 @@ def start_oracle_workers(
     relayer_account: LocalAccount | None,
     *,
     run_indexer: bool = True,
+    treasury_account: LocalAccount | None = None,
 ) -> OracleWorkers:
-    """Start the relayer (when given an account) and the indexer in background threads."""
+    """Start the relayer (when given an account), the treasury's relayer (when given the
+    treasury's account) and the indexer in background threads."""
     loops: list[WorkerLoop] = []
     if relayer_account is not None:
         loops.append(WorkerLoop("relayer", build_relayer(context, relayer_account).step))
+    if treasury_account is not None:
+        treasury = build_relayer(context, treasury_account, role=RelayAccount.TREASURY)
+        loops.append(WorkerLoop("treasury-relayer", treasury.step))
     if run_indexer:
         loops.append(WorkerLoop("indexer", build_indexer(context).step, idle_s=0.5))
     for loop in loops:

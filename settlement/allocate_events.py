@@ -44,6 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import ConflictError
 from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, div_floor
 from node_api.ledger.settlement_events import (
@@ -63,7 +64,7 @@ from settlement.allocation import (
     PartyTerms,
     allocate,
 )
-from settlement.entries import EntryKind, SettlementEntry
+from settlement.entries import SettlementEntry
 
 _PRINCIPAL_KIND_BY_BATCH: dict[str, EntryKind] = {
     BatchKind.PURCHASE: EntryKind.PRINCIPAL_FUNDED,

@@ -51,9 +51,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
+from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import CreditNetValueError
 from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, div_floor, div_half_even
-from settlement.entries import EntryKind, SettlementEntry
+from settlement.entries import SettlementEntry
 
 _PARTNER_ID_MAX = 2**32 - 1
 

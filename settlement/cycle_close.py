@@ -13,25 +13,25 @@ runs in two durable steps, so a crash between them resumes where it stopped:
    the EIP-712 report only when it matches; with a quorum, the signatures are stored and
    the proposal and its finalization are queued in the outbox for the relayer.
 
-The cycle id is the business date as `yyyymmdd`. Cycles close in date order.
+The cycle id is the business date as `yyyymmdd`. Cycles close in date order. Every step
+speaks `settlement.netting.ClosedCycle`; its root is `bytes`, written as hex only into
+the `entries_root` column (and by `describe_cycle`, for JSON).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from node_api.kernel.db import Database
-from node_api.kernel.errors import ConflictError, CreditNetValueError
-from node_api.kernel.outbox import CycleFinalization, CycleProposal, enqueue_core
+from node_api.kernel.errors import ConflictError
+from node_api.kernel.outbox import CycleFinalization, enqueue_core
 from node_api.ledger.sql import begin_write
 from oracles.signers import CycleReport, ReportSources, SignatureGathering, SignerSet
 from settlement.allocate_events import compute_cycle_entries
@@ -42,7 +42,7 @@ from settlement.ledger_source import (
     fetch_claimed_movements,
     fetch_unclaimed_movements,
 )
-from settlement.netting import CycleClose, close_cycle
+from settlement.netting import ClosedCycle, CycleState, close_cycle, get_cycle_id
 from settlement.partners import fetch_directory, get_utc_now
 from settlement.tables import cycle_table, entry_table, position_table, tree_table
 
@@ -51,54 +51,19 @@ logger = logging.getLogger(__name__)
 ENTRY_INSERT_CHUNK = 20_000
 
 
-class CycleState(StrEnum):
-    """A cycle in the books: `empty` (nothing to settle), `closed` (frozen, not yet
-    signed), `proposed` (signed and queued for the chain)."""
-
-    EMPTY = "empty"
-    CLOSED = "closed"
-    PROPOSED = "proposed"
-
-
-@dataclass(frozen=True)
-class ClosedCycle:
-    """A frozen cycle as stored; `partner_ids` ascend, positions aligned, amounts fen."""
+class CycleSummary(TypedDict):
+    """`describe_cycle`'s JSON form of a cycle (hex root, amounts in fen)."""
 
     cycle_id: int
-    cycle_date: date
-    state: CycleState
-    entries_root: bytes | None
+    cycle_date: str
+    state: str
+    signatures: int
+    """How many quorum signatures the proposal carries."""
+    entries_root: str | None
     entry_count: int
     event_count: int
-    partner_ids: tuple[int, ...]
-    net_positions_fen: tuple[int, ...]
+    partner_count: int
     total_due_fen: int
-    signatures: tuple[bytes, ...] = ()
-
-    def to_report(self) -> CycleReport:
-        """The EIP-712 `CycleReport` the signers sign."""
-        if self.entries_root is None:
-            raise ConflictError(f"cycle {self.cycle_id} is empty", field="cycle_id")
-        return CycleReport(
-            self.cycle_id,
-            self.entries_root,
-            self.entry_count,
-            self.partner_ids,
-            self.net_positions_fen,
-        )
-
-
-def get_cycle_id(cycle_date: date) -> int:
-    """The cycle id of a business date: `yyyymmdd` as an integer."""
-    return cycle_date.year * 10_000 + cycle_date.month * 100 + cycle_date.day
-
-
-def get_cycle_date(cycle_id: int) -> date:
-    """The business date of a cycle id; CreditNetValueError when it is not a date."""
-    try:
-        return date(cycle_id // 10_000, cycle_id // 100 % 100, cycle_id % 100)
-    except ValueError:
-        raise CreditNetValueError("a cycle id is a date as yyyymmdd", field="cycle_id") from None
 
 
 def _hex(value: bytes) -> str:
@@ -119,14 +84,12 @@ def fetch_cycle(conn: Connection, cycle_id: int) -> ClosedCycle | None:
     root = values["entries_root"]
     return ClosedCycle(
         cycle_id=int(values["cycle_id"]),
-        cycle_date=values["cycle_date"],
-        state=CycleState(values["status"]),
         entries_root=None if root is None else bytes.fromhex(str(root)[2:]),
         entry_count=int(values["entry_count"]),
-        event_count=int(values["event_count"]),
         partner_ids=tuple(int(partner_id) for partner_id, _ in positions),
         net_positions_fen=tuple(int(amount) for _, amount in positions),
-        total_due_fen=int(values["total_due_fen"]),
+        state=CycleState(values["status"]),
+        event_count=int(values["event_count"]),
         signatures=tuple(bytes.fromhex(s[2:]) for s in values["signatures"] or ()),
     )
 
@@ -167,8 +130,8 @@ def _store_entries(conn: Connection, entries: Sequence[SettlementEntry]) -> None
         conn.execute(insert(entry_table), rows)
 
 
-def store_close(conn: Connection, cycle_date: date, close: CycleClose, event_count: int) -> None:
-    """Write a frozen cycle: its row, the tree blob, every entry and each position."""
+def store_close(conn: Connection, cycle_date: date, close: ClosedCycle, event_count: int) -> None:
+    """Write a cycle just closed: its row, the tree blob, every entry and each position."""
     counts: dict[int, int] = {}
     for entry in close.entries:
         counts[entry.partner_id] = counts.get(entry.partner_id, 0) + 1
@@ -181,7 +144,7 @@ def store_close(conn: Connection, cycle_date: date, close: CycleClose, event_cou
             entry_count=close.entry_count,
             event_count=event_count,
             partner_count=len(close.partner_ids),
-            total_due_fen=sum(amount for amount in close.net_positions_fen if amount > 0),
+            total_due_fen=close.total_due_fen,
             closed_at=get_utc_now(),
         )
     )
@@ -274,15 +237,7 @@ def settlement_report_sources(database: Database) -> ReportSources:
 def _store_proposal(
     database: Database, cycle: ClosedCycle, gathering: SignatureGathering
 ) -> ClosedCycle:
-    report = cycle.to_report()
-    proposal = CycleProposal(
-        report.cycle_id,
-        report.entries_root,
-        report.entry_count,
-        report.partner_ids,
-        report.net_positions_fen,
-        gathering.signatures,
-    )
+    proposal = cycle.to_proposal(gathering.signatures)
     with database.engine.begin() as conn:
         begin_write(conn)
         current = fetch_cycle(conn, cycle.cycle_id)
@@ -308,7 +263,7 @@ def propose_cycle(database: Database, cycle: ClosedCycle, signers: SignerSet) ->
     """Step 2 (see module doc); QuorumNotReachedError when too few signers agree."""
     if cycle.state is not CycleState.CLOSED:
         return cycle
-    gathering = signers.gather_cycle_signatures(cycle.to_report())
+    gathering = signers.gather_cycle_signatures(cycle.report)
     if gathering.refusals:
         logger.warning(
             "signers refused a cycle report",
@@ -344,7 +299,7 @@ def close_settlement_cycle(
     return propose_cycle(database, frozen, signers)
 
 
-def describe_cycle(cycle: ClosedCycle) -> dict[str, Any]:
+def describe_cycle(cycle: ClosedCycle) -> CycleSummary:
     """A JSON-ready summary (hex root, amounts in fen)."""
     return {
         "cycle_id": cycle.cycle_id,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sha3 import keccak_256
 
-from node_api.kernel.chain import EntryKind as EntryKind  # the chain vocabulary's, re-exported
+from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import CreditNetValueError
 
 LEAF_ABI_TYPES: tuple[str, ...] = ("uint64", "uint64", "uint32", "uint8", "int256")

@@ -8,8 +8,9 @@ have funded every net creditor's position can be claimed to its payout address.
   `.dispute`, against nothing but the chain RPC and the ClearingHouse address.
 - The node acts for the lender (`settle_lender_positions`): when the mirror shows the
   lender's cycle funded it queues the lender's claim in the outbox; when the lender is a
-  net debtor of a finalized cycle it funds from the lender's treasury wallet (the outbox
-  has no funding kind yet, so this one call is sent directly).
+  net debtor of a finalized cycle it queues the treasury's funding in the outbox (an
+  ERC-20 approval of exactly the debt, then `fund`), which the treasury's own relayer
+  sends: retried, exactly once per business key, and visible on `/v1/oracles/status`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from web3.types import TxParams
 
 from node_api.kernel.chain import CycleStatus, PartnerRole
 from node_api.kernel.db import Database
-from node_api.kernel.outbox import CycleClaim, enqueue, fetch_item
+from node_api.kernel.outbox import (
+    CycleClaim,
+    CycleFundApproval,
+    CycleFunding,
+    enqueue,
+    fetch_item,
+)
 from oracles.chain import send_transaction
 from oracles.tables import CHAIN_CYCLE_TABLE, CHAIN_POSITION_TABLE
 from settlement.clearing_calls import (
@@ -35,6 +42,7 @@ from settlement.clearing_calls import (
     DISPUTE_GAS,
     FUND,
     GET_CYCLE,
+    GET_PARTNER,
     GET_POSITION,
     MINT,
     SETTLEMENT_TOKEN,
@@ -90,6 +98,12 @@ class SettlementWallet:
         output = self._call(self.clearing_house, GET_POSITION.encode(cycle_id, partner_id))
         return PositionView.decode(output)
 
+    def get_partner_payout(self, partner_id: int) -> str | None:
+        """The partner's registered payout address (checksummed), or None if unregistered."""
+        output = self._call(self.clearing_house, GET_PARTNER.encode(partner_id))
+        payout, _role, _active, registered = GET_PARTNER.decode(output)
+        return str(Web3.to_checksum_address(payout)) if registered else None
+
     def fetch_balance_fen(self, address: str | None = None) -> int:
         """Settlement-token balance in fen (of this wallet unless `address` is given)."""
         owner = Web3.to_checksum_address(address or self.address)
@@ -125,7 +139,7 @@ class LenderActions:
     """What one pass of `settle_lender_positions` did, by cycle id."""
 
     claims_queued: list[int] = field(default_factory=list)
-    funded: list[int] = field(default_factory=list)
+    fundings_queued: list[int] = field(default_factory=list)
 
 
 def _lender_id(database: Database) -> int | None:
@@ -160,11 +174,12 @@ def _open_lender_positions(database: Database, lender_id: int) -> list[tuple[int
 def settle_lender_positions(
     database: Database, treasury: SettlementWallet | None = None
 ) -> LenderActions:
-    """Queue the lender's claims of funded cycles; fund its debts of finalized ones.
+    """Queue the lender's claims of funded cycles and its fundings of finalized ones.
 
     Reads the indexer's mirror, so it acts only on what the chain has confirmed. Each
-    claim is queued once (the outbox's business key); a funding is checked on-chain
-    first, so a repeat after a crash does not pay twice.
+    claim and funding is queued once (the outbox's business key); a funding is queued
+    only when the treasury is configured and the chain does not show the debt settled
+    already, and its relayer checks the chain again before it sends.
     """
     actions = LenderActions()
     lender_id = _lender_id(database)
@@ -178,9 +193,16 @@ def settle_lender_positions(
                     enqueue(session, claim)
                     actions.claims_queued.append(cycle_id)
         elif net_fen < 0 and status == CycleStatus.FINALIZED and treasury is not None:
+            funding = CycleFunding(cycle_id, lender_id, -net_fen)
+            with database.session() as session:
+                if fetch_item(session, funding.business_key) is not None:
+                    continue
             if treasury.get_position(cycle_id, lender_id).settled:
                 continue
-            treasury.fund(cycle_id, lender_id)
-            actions.funded.append(cycle_id)
-            logger.info("lender funded its position", extra={"cycle_id": cycle_id})
+            approval = CycleFundApproval(cycle_id, lender_id, -net_fen, treasury.clearing_house)
+            with database.session() as session:
+                enqueue(session, approval)
+                enqueue(session, funding)
+            actions.fundings_queued.append(cycle_id)
+            logger.info("lender funding queued", extra={"cycle_id": cycle_id})
     return actions

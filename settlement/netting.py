@@ -1,20 +1,28 @@
-"""Netting a cycle's entries into per-partner positions, and closing the cycle.
+"""Netting a cycle's entries into per-partner positions, and the closed cycle they make.
 
 Closing freezes what goes on-chain: the entries in entry-id order, the Merkle tree over
 their leaves (OpenZeppelin standard layout), the root, and each partner's net position
 (positive = the partner claims that much, negative = it must fund that much). A cycle
 whose positions do not sum to zero is refused, as the `ClearingHouse` contract would
 refuse it (`CycleNotBalanced(sum)`), so the books never propose an unbalanced cycle.
+
+`ClosedCycle` is the one type of a closed cycle, from `close_cycle` to the outbox: the
+books store it (`settlement.cycle_close`), the signers sign its `report` and the relayer
+submits its `proposal`. The root stays `bytes` all along; it is hex only in the database
+column, the outbox JSON and HTTP responses.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
 from itertools import pairwise
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError
+from node_api.kernel.outbox import CycleProposal
 from oracles.signers import CycleReport
 from settlement.entries import SettlementEntry, compute_leaf_hashes
 from settlement.merkle import MerkleTree, build_tree
@@ -37,6 +45,28 @@ class CycleNotBalancedError(ConflictError):
         self.cycle_id = cycle_id
 
 
+class CycleState(StrEnum):
+    """A cycle in the books: `empty` (nothing to settle), `closed` (frozen, not yet
+    signed), `proposed` (signed and queued for the chain)."""
+
+    EMPTY = "empty"
+    CLOSED = "closed"
+    PROPOSED = "proposed"
+
+
+def get_cycle_id(cycle_date: date) -> int:
+    """The cycle id of a business date: `yyyymmdd` as an integer."""
+    return cycle_date.year * 10_000 + cycle_date.month * 100 + cycle_date.day
+
+
+def get_cycle_date(cycle_id: int) -> date:
+    """The business date of a cycle id; CreditNetValueError when it is not a date."""
+    try:
+        return date(cycle_id // 10_000, cycle_id // 100 % 100, cycle_id % 100)
+    except ValueError:
+        raise CreditNetValueError("a cycle id is a date as yyyymmdd", field="cycle_id") from None
+
+
 def net_positions(entries: Iterable[SettlementEntry]) -> dict[int, int]:
     """Σ amount_fen per partner id, for every partner that has an entry (zero included)."""
     positions: dict[int, int] = {}
@@ -47,33 +77,76 @@ def net_positions(entries: Iterable[SettlementEntry]) -> dict[int, int]:
 
 
 @dataclass(frozen=True, slots=True)
-class CycleClose:
-    """A closed cycle: what the signers sign and the relayer submits.
+class ClosedCycle:
+    """A closed settlement cycle (amounts in fen).
 
-    `entries` are sorted by entry id and `tree` was built over them in that order, so
-    `tree.proof(i)` proves `entries[i]`. `partner_ids` ascend and `net_positions_fen` is
-    aligned with them (the contract's two arrays).
+    What is signed and goes on-chain: `cycle_id`, `entries_root` (None only for an empty
+    cycle, which never goes on-chain), `entry_count`, `partner_ids` (ascending) and
+    `net_positions_fen` aligned with them (the contract's two arrays).
+
+    The books' bookkeeping: `state`, `event_count` (the ledger events the cycle claimed)
+    and, once proposed, the quorum's `signatures` (by ascending signer address).
+
+    The proof material is held only by a cycle closed in this process (`close_cycle`):
+    `entries` sorted by entry id and `tree` built over them in that order, so
+    `tree.proof(i)` proves `entries[i]`. A cycle read back from the books (`fetch_cycle`)
+    has no entries and no tree; the partner API cuts its proofs from the stored tree.
     """
 
     cycle_id: int
-    entries: tuple[SettlementEntry, ...]
-    tree: MerkleTree
+    entries_root: bytes | None
+    entry_count: int
     partner_ids: tuple[int, ...]
     net_positions_fen: tuple[int, ...]
+    state: CycleState = CycleState.CLOSED
+    event_count: int = 0
+    signatures: tuple[bytes, ...] = ()
+    entries: tuple[SettlementEntry, ...] = field(default=(), repr=False)
+    merkle_tree: MerkleTree | None = field(default=None, repr=False)
+
+    @property
+    def cycle_date(self) -> date:
+        """The business date the cycle settles (its id is that date as `yyyymmdd`)."""
+        return get_cycle_date(self.cycle_id)
 
     @property
     def root(self) -> bytes:
-        return self.tree.root
+        """The entries' Merkle root; ConflictError for an empty cycle."""
+        if self.entries_root is None:
+            raise ConflictError(f"cycle {self.cycle_id} is empty", field="cycle_id")
+        return self.entries_root
 
     @property
-    def entry_count(self) -> int:
-        return len(self.entries)
+    def tree(self) -> MerkleTree:
+        """The Merkle tree over `entries`; ConflictError for a cycle read from the books."""
+        if self.merkle_tree is None:
+            raise ConflictError(
+                f"cycle {self.cycle_id} was read from the books: its tree is stored apart",
+                field="cycle_id",
+            )
+        return self.merkle_tree
+
+    @property
+    def total_due_fen(self) -> int:
+        """Σ of the net debtors' |positions| (= Σ of the creditors' positions)."""
+        return sum(amount for amount in self.net_positions_fen if amount > 0)
 
     @property
     def report(self) -> CycleReport:
-        """What goes on-chain: the ClearingHouse's `CycleReport` (root as bytes)."""
+        """The EIP-712 `CycleReport` the signers sign; ConflictError for an empty cycle."""
         return CycleReport(
             self.cycle_id, self.root, self.entry_count, self.partner_ids, self.net_positions_fen
+        )
+
+    def to_proposal(self, signatures: Sequence[bytes]) -> CycleProposal:
+        """The outbox message that proposes this cycle with the quorum's `signatures`."""
+        return CycleProposal(
+            self.cycle_id,
+            self.root,
+            self.entry_count,
+            self.partner_ids,
+            self.net_positions_fen,
+            signatures,
         )
 
     def position_of(self, entry_id: int) -> int:
@@ -119,7 +192,7 @@ def check_balanced(cycle_id: int, positions: dict[int, int]) -> None:
         raise CycleNotBalancedError(total_fen, cycle_id=cycle_id)
 
 
-def close_cycle(cycle_id: int, entries: Iterable[SettlementEntry]) -> CycleClose:
+def close_cycle(cycle_id: int, entries: Iterable[SettlementEntry]) -> ClosedCycle:
     """Sort, net, check Σ = 0, hash the leaves and build the tree of one cycle."""
     ordered = sort_entries(cycle_id, entries)
     positions = net_positions(ordered)
@@ -132,13 +205,15 @@ def assemble_close(
     ordered: Sequence[SettlementEntry],
     positions: dict[int, int],
     tree: MerkleTree,
-) -> CycleClose:
+) -> ClosedCycle:
     """Package the parts of a close (exposed so the benchmark can time each part)."""
     partner_ids = tuple(sorted(positions))
-    return CycleClose(
+    return ClosedCycle(
         cycle_id=cycle_id,
-        entries=tuple(ordered),
-        tree=tree,
+        entries_root=tree.root,
+        entry_count=len(ordered),
         partner_ids=partner_ids,
         net_positions_fen=tuple(positions[partner_id] for partner_id in partner_ids),
+        entries=tuple(ordered),
+        merkle_tree=tree,
     )

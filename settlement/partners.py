@@ -21,7 +21,7 @@ from eth_utils.address import is_hex_address, to_checksum_address
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection, RowMapping
 
-from node_api.kernel.chain import PartnerRole as PartnerRole  # re-exported for callers
+from node_api.kernel.chain import PartnerRole
 from node_api.kernel.errors import ConflictError, CreditNetValueError
 from node_api.kernel.money import PPM_DENOMINATOR
 from node_api.kernel.outbox import PartnerRegistration, enqueue_core

@@ -17,13 +17,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
+from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
-from settlement.entries import EntryKind, SettlementEntry
+from settlement.entries import SettlementEntry
 from settlement.merkle import MerkleTree
 from settlement.tables import entry_table, tree_table
 from settlement.verify_core import ProvenEntry
@@ -140,7 +141,20 @@ def iterate_proven_entries(
         after = page[-1].entry_id
 
 
-def to_json(proven: ProvenEntry) -> dict[str, Any]:
+class ProvenEntryJson(TypedDict):
+    """The exchange form of a proven entry (see module doc); `kind_name` is informative and
+    not read back."""
+
+    cycle_id: int
+    entry_id: int
+    partner_id: int
+    kind: int
+    kind_name: NotRequired[str]
+    amount_fen: int
+    proof: list[str]
+
+
+def to_json(proven: ProvenEntry) -> ProvenEntryJson:
     """The exchange form of a proven entry (see module doc)."""
     entry = proven.entry
     return {
@@ -154,7 +168,7 @@ def to_json(proven: ProvenEntry) -> dict[str, Any]:
     }
 
 
-def _hex_bytes(value: Any, field: str) -> bytes:
+def _hex_bytes(value: object, field: str) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise CreditNetValueError(f"{field} must be 0x-hex", field=field)
     try:
@@ -163,8 +177,9 @@ def _hex_bytes(value: Any, field: str) -> bytes:
         raise CreditNetValueError(f"{field} must be 0x-hex", field=field) from None
 
 
-def from_json(item: dict[str, Any]) -> ProvenEntry:
-    """Parse the exchange form; CreditNetValueError naming the bad field."""
+def from_json(item: ProvenEntryJson) -> ProvenEntry:
+    """Parse the exchange form as received (checked: CreditNetValueError naming the bad
+    field)."""
     try:
         entry = SettlementEntry(
             int(item["cycle_id"]),

@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import httpx
 from eth_account.signers.local import LocalAccount
@@ -43,7 +43,7 @@ from settlement.clearing_calls import (
     PositionView,
     encode_verify_entry,
 )
-from settlement.proofs import from_json
+from settlement.proofs import ProvenEntryJson, from_json
 from settlement.verify_core import (
     FailureReason,
     ProvenEntry,
@@ -60,6 +60,18 @@ _REASON_TEXT = {
 }
 
 
+class CycleStatement(TypedDict, total=False):
+    """What the lender stated about the cycle besides the entries (the stream's header, or
+    a file's other keys); the verifier checks `entries_root`."""
+
+    entries_root: str
+    cycle_id: int
+    partner_id: int
+    net_position_fen: int
+    entry_count: int
+    kinds: dict[str, int]
+
+
 @dataclass
 class EntrySource:
     """Entries as downloaded or read: the parsed ones, the unreadable ones, and what the
@@ -67,7 +79,7 @@ class EntrySource:
 
     entries: list[ProvenEntry] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
-    stated: dict[str, Any] = field(default_factory=dict)
+    stated: CycleStatement = field(default_factory=lambda: CycleStatement())
 
 
 def _add_item(source: EntrySource, item: Any, position: int) -> None:
@@ -75,10 +87,10 @@ def _add_item(source: EntrySource, item: Any, position: int) -> None:
         source.unreadable.append(f"item {position} is not an object")
         return
     if "entry_id" not in item:
-        source.stated.update(item)
+        source.stated.update(cast(CycleStatement, item))
         return
     try:
-        source.entries.append(from_json(item))
+        source.entries.append(from_json(cast(ProvenEntryJson, item)))
     except CreditNetValueError as error:
         source.unreadable.append(f"entry {item.get('entry_id')}: {error.detail}")
 
@@ -109,7 +121,8 @@ def load_entries_file(path: Path) -> EntrySource:
     source = EntrySource()
     items = document.get("entries", []) if isinstance(document, dict) else document
     if isinstance(document, dict):
-        source.stated = {key: value for key, value in document.items() if key != "entries"}
+        stated = {key: value for key, value in document.items() if key != "entries"}
+        source.stated = cast(CycleStatement, stated)
     if not isinstance(items, list):
         raise CreditNetValueError("the file's entries must be a list", field="file")
     for position, item in enumerate(items, start=1):

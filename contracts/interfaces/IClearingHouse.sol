@@ -277,11 +277,8 @@ interface IClearingHouse {
     /// @param netPositions Net position per partner, in fen (positive = receives).
     /// @param signatures Signer signatures over the digest, sorted by ascending signer address.
     function proposeCycle(
-        uint64 cycleId,
-        bytes32 entriesRoot,
-        uint64 entryCount,
-        uint32[] calldata partnerIds,
-        int256[] calldata netPositions,
+        uint64 cycleId, bytes32 entriesRoot, uint64 entryCount,
+        uint32[] calldata partnerIds, int256[] calldata netPositions,
         bytes[] calldata signatures
     ) external;
 
@@ -355,11 +352,7 @@ interface IClearingHouse {
     /// @param proof StandardMerkleTree proof (sibling hashes, leaf to root).
     /// @return True when the cycle exists, is not Rejected, and the proof verifies.
     function verifyEntry(
-        uint64 cycleId,
-        uint64 entryId,
-        uint32 partnerId,
-        uint8 kind,
-        int256 amountFen,
+        uint64 cycleId, uint64 entryId, uint32 partnerId, uint8 kind, int256 amountFen,
         bytes32[] calldata proof
     ) external view returns (bool);
 
@@ -371,11 +364,7 @@ interface IClearingHouse {
     /// @param amountFen The amount, in fen.
     /// @return The leaf hash.
     function computeEntryLeaf(
-        uint64 cycleId,
-        uint64 entryId,
-        uint32 partnerId,
-        uint8 kind,
-        int256 amountFen
+        uint64 cycleId, uint64 entryId, uint32 partnerId, uint8 kind, int256 amountFen
     ) external pure returns (bytes32);
 
     /// @notice The EIP-712 digest the signers sign for `proposeCycle`, for the struct
@@ -387,11 +376,8 @@ interface IClearingHouse {
     /// @param netPositions Net positions, in fen.
     /// @return The digest bound to this chain and this contract.
     function cycleReportDigest(
-        uint64 cycleId,
-        bytes32 entriesRoot,
-        uint64 entryCount,
-        uint32[] calldata partnerIds,
-        int256[] calldata netPositions
+        uint64 cycleId, bytes32 entriesRoot, uint64 entryCount,
+        uint32[] calldata partnerIds, int256[] calldata netPositions
     ) external view returns (bytes32);
 
     /// @notice The oracle quorum that authorizes cycles.

@@ -233,10 +233,7 @@ interface ICreditRegistry {
     /// @param totalOutstandingFen Sum of the leaves' outstanding balances, in fen (< 2**192).
     /// @param signatures Signer signatures over the digest, sorted by ascending signer address.
     function commitLineStateWithReport(
-        uint64 cycleId,
-        bytes32 root,
-        uint64 count,
-        uint256 totalOutstandingFen,
+        uint64 cycleId, bytes32 root, uint64 count, uint256 totalOutstandingFen,
         bytes[] calldata signatures
     ) external;
 

@@ -68,6 +68,12 @@ class PrincipalCache:
         digest = hashlib.sha256(presented.encode()).digest()
         self._entries[digest] = (time.monotonic() + PRINCIPAL_CACHE_TTL_S, principal)
 
+    def evict_key(self, key_id: str) -> None:
+        """Forget a key at once in this process (it was revoked here)."""
+        for digest, (_expires, principal) in list(self._entries.items()):
+            if principal.key_id == key_id:
+                self._entries.pop(digest, None)
+
 
 def _hash_secret(secret: str, pepper: bytes) -> str:
     return hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import typer
+from typer import rich_utils
 
-from node_api.cli import admin, bench, demo, eod, node, oracles, risk, settle
+from node_api.cli import (
+    admin,
+    bench,
+    claim,
+    contracts,
+    demo,
+    eod,
+    node,
+    oracles,
+    risk,
+    settle,
+    treasury,
+)
 from node_api.kernel.errors import CreditNetError
 from oracles.audit import cli as audit_cli
+
+HELP_WIDTH_MIN = 120
+"""Help is laid out at least this wide (rich would use 80 columns without a terminal and
+cut long words such as environment variable names with an ellipsis)."""
+if rich_utils.MAX_WIDTH is None:  # TERMINAL_WIDTH, when set, wins
+    rich_utils.MAX_WIDTH = max(shutil.get_terminal_size((0, 0)).columns, HELP_WIDTH_MIN)
 
 app = typer.Typer(
     name="creditnet",
@@ -24,6 +44,9 @@ oracles.register(app)
 risk.register(app)
 eod.register(app)
 settle.register(app)
+treasury.register(app)
+contracts.register(app)
+claim.register(app)
 demo.register(app)
 audit_cli.register(app)
 

@@ -1,14 +1,23 @@
-"""Administration commands: `keys`, `migrate`."""
+"""Administration commands: `keys`, `migrate`, `business-date`.
+
+All of them resolve the data folder and database as `creditnet up` does
+(`node_api.cli.options`); only `migrate` may create a database.
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import typer
 
-from node_api.auth.keys import Role, create_api_key, list_api_keys, revoke_api_key
-from node_api.kernel.config import load_settings
+from node_api.auth.keys import Role, list_api_keys, revoke_api_key
+from node_api.cli.options import DATA_DIR, node_settings, open_database
+from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
+from node_api.kernel.errors import NotFoundError
+from node_api.ledger.business_date import fetch_business_date, set_business_date
+from node_api.runtime.keys import create_operator_key
 from node_api.schema.migrate import migrate
 
 keys_app = typer.Typer(help="API keys: one per principal, stored hashed.", no_args_is_help=True)
@@ -17,16 +26,11 @@ keys_app = typer.Typer(help="API keys: one per principal, stored hashed.", no_ar
 def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.command("migrate")(migrate_command)
+    app.command("business-date")(business_date_command)
 
 
-def _database(data_dir: Path | None) -> Database:
-    overrides = {"data_dir": data_dir} if data_dir else {}
-    settings = load_settings(**overrides)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.resolved_database_url)
-    database.check_reachable()
-    migrate(settings.resolved_database_url)
-    return database
+def _pepper(settings: Settings) -> bytes:
+    return settings.node_secret.get_secret_value().encode()
 
 
 @keys_app.command("create")
@@ -34,46 +38,82 @@ def keys_create(
     role: Role = typer.Option(..., help="lender_admin, lender_app, partner or auditor"),
     partner_id: int | None = typer.Option(None, help="required for the partner role"),
     label: str = typer.Option("", help="who holds the key (no personal data)"),
-    data_dir: Path | None = typer.Option(None, help="node data folder (default ./data)"),
+    data_dir: Path | None = DATA_DIR,
 ) -> None:
-    """Create a key and print it once; only its hash is stored."""
-    database = _database(data_dir)
-    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
-    with database.session() as session:
-        key = create_api_key(
-            session,
-            role,
-            pepper=settings.node_secret.get_secret_value().encode(),
-            partner_id=partner_id,
-            label=label,
-        )
+    """Create a key and print it (the last line of stdout) once; only its hash is stored."""
+    settings = node_settings(data_dir)
+    database = open_database(settings)
+    try:
+        with database.session() as session:
+            key = create_operator_key(
+                session, role, pepper=_pepper(settings), partner_id=partner_id, label=label
+            )
+    finally:
+        database.dispose()
     typer.echo(key)
 
 
 @keys_app.command("list")
-def keys_list(data_dir: Path | None = typer.Option(None)) -> None:
+def keys_list(data_dir: Path | None = DATA_DIR) -> None:
     """List key ids, roles and state (never secrets)."""
-    database = _database(data_dir)
-    with database.session() as session:
-        for row in list_api_keys(session):
-            state = "revoked" if row.revoked_at else "active"
-            partner = f" partner={row.partner_id}" if row.partner_id is not None else ""
-            typer.echo(f"{row.key_id} {row.role}{partner} {state} {row.label}")
+    database = open_database(node_settings(data_dir))
+    try:
+        with database.session() as session:
+            for row in list_api_keys(session):
+                state = "revoked" if row.revoked_at else "active"
+                partner = f" partner={row.partner_id}" if row.partner_id is not None else ""
+                typer.echo(f"{row.key_id} {row.role}{partner} {state} {row.label}")
+    finally:
+        database.dispose()
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, data_dir: Path | None = typer.Option(None)) -> None:
+def keys_revoke(key_id: str, data_dir: Path | None = DATA_DIR) -> None:
     """Revoke a key by id; it stops working within 30 s on running nodes."""
-    database = _database(data_dir)
-    with database.session() as session:
-        if not revoke_api_key(session, key_id):
-            raise typer.BadParameter(f"no active key {key_id}")
+    database = open_database(node_settings(data_dir))
+    try:
+        with database.session() as session:
+            if not revoke_api_key(session, key_id):
+                raise NotFoundError(
+                    f"no active key {key_id}; creditnet keys list shows the keys", field="key_id"
+                )
+    finally:
+        database.dispose()
     typer.echo(f"revoked {key_id}")
 
 
-def migrate_command(data_dir: Path | None = typer.Option(None)) -> None:
-    """Upgrade the database schema to the newest migration."""
-    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
+def migrate_command(data_dir: Path | None = DATA_DIR) -> None:
+    """Create or upgrade the database schema to the newest migration."""
+    settings = node_settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    Database(settings.resolved_database_url).check_reachable()
+    database = Database(settings.resolved_database_url)
+    try:
+        database.check_reachable()
+    finally:
+        database.dispose()
     typer.echo(f"database at {migrate(settings.resolved_database_url)}")
+
+
+def business_date_command(
+    set_to: str | None = typer.Option(
+        None, "--set", help="set the first business date, or move it forward (YYYY-MM-DD)"
+    ),
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """Show the node's business date (the open day postings are dated to), or set it.
+
+    A prod node (CREDITNET_ENV=prod) does not start before one is set."""
+    database = open_database(node_settings(data_dir))
+    try:
+        if set_to is not None:
+            try:
+                as_of = date.fromisoformat(set_to)
+            except ValueError:
+                raise typer.BadParameter(f"{set_to!r} is not a date (YYYY-MM-DD)") from None
+            with database.engine.begin() as conn:
+                set_business_date(conn, as_of)
+        with database.engine.connect() as conn:
+            current = fetch_business_date(conn)
+    finally:
+        database.dispose()
+    typer.echo(current.isoformat() if current else "not set (creditnet business-date --set DATE)")

@@ -24,13 +24,22 @@ def register(app: typer.Typer) -> None:
 
 def demo_command(
     data_dir: Path | None = typer.Option(
-        None, help="folder for the demo's database and chain (default: a new temp folder)"
+        None,
+        help="a new (or empty) folder for the demo's node; it is left as a node data folder "
+        "(default: a new temporary folder, also kept)",
+    ),
+    port: int | None = typer.Option(None, help="the demo node's API port (default: a free one)"),
+    anvil_port: int | None = typer.Option(
+        None, help="the demo chain's anvil port (default: a free one)"
     ),
     customers: int = typer.Option(12, min=4, max=500, help="applicants in the day"),
 ) -> None:
     """A realistic day on the embedded default: applications, purchases through two
     channels, installments, repayments, a late payer, cycle close, settlement on-chain with
-    a bank funder, funding and claims, and partner verification."""
+    a bank funder, funding and claims, and partner verification. Then it prints how to
+    serve the demo's node again (creditnet up --data-dir) and audit it (creditnet audit)."""
     run_demo: Callable[..., int] = importlib.import_module(DEMO_MODULE).run_demo
     configure_logging("WARNING")
-    raise typer.Exit(run_demo(data_dir=data_dir, customers=customers))
+    raise typer.Exit(
+        run_demo(data_dir=data_dir, customers=customers, port=port, anvil_port=anvil_port)
+    )

@@ -9,13 +9,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from node_api.kernel.config import load_settings
+from node_api.cli.options import DATA_DIR, node_settings, open_database
 from node_api.kernel.logs import configure_logging
 from node_api.lending.bureau import write_bureau_file
 from node_api.lending.eod import EodContext, run_eod_through
 from node_api.lending.eod.context import DEFAULT_BATCH_LINES
 from node_api.lending.eod.progress import RichProgress, render_dates, render_summary
-from node_api.runtime.boot import prepare_database
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +31,7 @@ def _parse_date(value: str) -> date:
 
 def eod_command(
     as_of: str = typer.Option(..., "--as-of", help="last business date to close (YYYY-MM-DD)"),
-    data_dir: Path | None = typer.Option(None, help="data folder (default ./data)"),
+    data_dir: Path | None = DATA_DIR,
     batch_lines: int = typer.Option(
         DEFAULT_BATCH_LINES, min=1, max=100_000, help="lines per transaction"
     ),
@@ -41,8 +40,8 @@ def eod_command(
     already closed posts nothing)."""
     configure_logging("WARNING")
     through = _parse_date(as_of)
-    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
-    database = prepare_database(settings)
+    settings = node_settings(data_dir)
+    database = open_database(settings)
     console = Console(stderr=True)
     try:
         with RichProgress(console) as progress:
@@ -61,13 +60,13 @@ def eod_command(
 def bureau_command(
     cycle: str = typer.Option(..., "--cycle", help="reporting month YYYY-MM"),
     out: Path = typer.Option(..., "--out", help="the CSV file to write"),
-    data_dir: Path | None = typer.Option(None, help="data folder (default ./data)"),
+    data_dir: Path | None = DATA_DIR,
 ) -> None:
     """Write the cycle's credit-bureau file: one merged record per line (layout in
     node_api/lending/bureau.py)."""
     configure_logging("WARNING")
-    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
-    database = prepare_database(settings)
+    settings = node_settings(data_dir)
+    database = open_database(settings)
     try:
         with database.engine.connect() as conn, out.open("w", encoding="utf-8", newline="") as f:
             summary = write_bureau_file(conn, cycle, f)

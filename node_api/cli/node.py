@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
-import os
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import typer
 import uvicorn
 
+from node_api.cli.options import DATA_DIR, node_settings
 from node_api.http.app import create_app
-from node_api.kernel.config import load_settings
 from node_api.kernel.logs import configure_logging
-from node_api.runtime.boot import check_api_port, prepare_database, start_chain
+from node_api.lending.eod.scheduler import EodSchedule
+from node_api.runtime.boot import (
+    check_api_port,
+    ensure_business_date,
+    prepare_database,
+    start_chain,
+)
 from oracles.compiler import compile_contracts
 
 log = logging.getLogger("creditnet.node")
@@ -24,28 +31,28 @@ def register(app: typer.Typer) -> None:
     app.command("deploy")(deploy_command)
 
 
-def _overrides(port: int | None, data_dir: Path | None) -> dict[str, object]:
-    overrides: dict[str, object] = {}
-    if port is not None:
-        overrides["port"] = port
-        os.environ["CREDITNET_PORT"] = str(port)
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-        # uvicorn worker processes read their settings from the environment.
-        os.environ["CREDITNET_DATA_DIR"] = str(data_dir)
-    return overrides
-
-
 def up(
-    port: int | None = typer.Option(None, help="API port (default 8000)"),
-    data_dir: Path | None = typer.Option(None, help="data folder (default ./data)"),
+    port: int | None = typer.Option(None, help="API port (default: $CREDITNET_PORT, else 8000)"),
+    data_dir: Path | None = DATA_DIR,
+    anvil_port: int | None = typer.Option(
+        None, help="port of the embedded anvil (default: $CREDITNET_ANVIL_PORT, else 8545)"
+    ),
     workers: bool = typer.Option(True, help="run relayer, indexer and schedulers in-process"),
+    business_date: str | None = typer.Option(
+        None,
+        help="the first business date (YYYY-MM-DD), used only while the node has none; "
+        "a dev node otherwise starts on the day it is first started",
+    ),
 ) -> None:
     """Run the node: migrate, start or attach to the chain, deploy/verify, serve the API."""
     configure_logging()
-    settings = load_settings(**_overrides(port, data_dir))
+    settings = node_settings(data_dir, export=True, port=port, anvil_port=anvil_port)
+    first_date = _parse_date(business_date) if business_date is not None else None
     check_api_port(settings)
     database = prepare_database(settings)
+    # The wall clock is read here, at the edge: the books only see the date it gives.
+    today = datetime.now(ZoneInfo(EodSchedule().timezone)).date()
+    as_of = ensure_business_date(settings, database, first=first_date, today=today)
     chain = start_chain(settings)
     log.info(
         "node ready",
@@ -53,6 +60,7 @@ def up(
             "chain_id": chain.chain_id,
             "contracts": chain.context.contract_addresses,
             "database": database.backend,
+            "business_date": as_of.isoformat() if as_of else None,
             "port": settings.port,
         },
     )
@@ -70,14 +78,24 @@ def up(
                 port=settings.port,
                 workers=settings.workers,
                 log_config=None,
+                access_log=False,
             )
         else:
             app = create_app(settings, database=database, chain=chain.context)
-            uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+            uvicorn.run(
+                app, host=settings.host, port=settings.port, log_config=None, access_log=False
+            )
     finally:
         if background is not None:
             background.stop()
         chain.stop()
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def compile_command() -> None:
@@ -89,10 +107,10 @@ def compile_command() -> None:
     typer.echo(f"compiler {compiled.compiler_version}")
 
 
-def deploy_command(data_dir: Path | None = typer.Option(None)) -> None:
+def deploy_command(data_dir: Path | None = DATA_DIR) -> None:
     """Deploy the contracts if the manifest does not match the chain; verify them otherwise."""
     configure_logging("WARNING")
-    settings = load_settings(**_overrides(None, data_dir))
+    settings = node_settings(data_dir)
     chain = start_chain(settings)
     try:
         for name, address in sorted(chain.context.contract_addresses.items()):

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
-from node_api.kernel.config import load_settings
+from node_api.cli.options import DATA_DIR, node_settings, open_database
 from node_api.kernel.logs import configure_logging
 from node_api.runtime.background import oracle_context
-from node_api.runtime.boot import prepare_database, start_chain
+from node_api.runtime.boot import start_chain
+from node_api.runtime.settlement_wiring import load_lender_treasury
 from oracles.workers import run_until_signalled, start_oracle_workers
 
 
@@ -20,25 +21,26 @@ def register(app: typer.Typer) -> None:
 
 def _run(data_dir: Path | None, *, relay: bool, index: bool) -> None:
     configure_logging()
-    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
-    database = prepare_database(settings)
+    settings = node_settings(data_dir)
+    database = open_database(settings)
     chain = start_chain(settings)
     try:
         workers = start_oracle_workers(
             oracle_context(settings, database, chain),
             chain.relayer if relay else None,
             run_indexer=index,
+            treasury_account=load_lender_treasury(settings, chain.chain_id) if relay else None,
         )
         run_until_signalled(workers)
     finally:
         chain.stop()
 
 
-def relayer(data_dir: Path | None = typer.Option(None, help="node data folder")) -> None:
+def relayer(data_dir: Path | None = DATA_DIR) -> None:
     """Drain the outbox to the chain until stopped (Ctrl-C)."""
     _run(data_dir, relay=True, index=False)
 
 
-def indexer(data_dir: Path | None = typer.Option(None, help="node data folder")) -> None:
+def indexer(data_dir: Path | None = DATA_DIR) -> None:
     """Follow the contracts' events into the books until stopped (Ctrl-C)."""
     _run(data_dir, relay=False, index=True)

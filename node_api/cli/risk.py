@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
 
-from node_api.kernel.config import load_settings
+from node_api.cli.options import DATA_DIR, node_settings, open_database
 from node_api.kernel.db import Database
 from node_api.onboarding.ring_links import fetch_all_links
 from node_api.onboarding.rotation import rotate_all
@@ -48,7 +49,7 @@ def communities(
     method: str = typer.Option("components", help="components or louvain"),
     min_identities: int = typer.Option(3, help="smallest cluster to report"),
     top: int = typer.Option(20, help="report at most this many clusters, largest first"),
-    data_dir: Path | None = typer.Option(None, help="node data folder (default ./data)"),
+    data_dir: Path | None = DATA_DIR,
 ) -> None:
     """Fraud clusters from the whole link history (hashes only), as one JSON object."""
     from node_api.risk.communities import CommunityMethod, compute_communities  # networkx
@@ -72,23 +73,19 @@ def communities(
 
 
 def _open_database(data_dir: Path | None) -> Database:
-    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
-    database = Database(settings.resolved_database_url)
-    database.check_reachable()
-    return database
+    return open_database(node_settings(data_dir))
 
 
 @pii_app.command("rotate")
 def rotate(
-    data_dir: Path | None = typer.Option(None, help="node data folder (default ./data)"),
+    data_dir: Path | None = DATA_DIR,
 ) -> None:
     """Re-encrypt every stored PII envelope under the active key (the first of
     CREDITNET_PII_KEYS); prints how many rows were checked and rotated, as JSON."""
-    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
-    database = Database(settings.resolved_database_url)
-    database.check_reachable()
+    settings = node_settings(data_dir)
+    database = open_database(settings)
     try:
         report = rotate_all(database, build_vault(settings))
     finally:
         database.dispose()
-    typer.echo(json.dumps(report))
+    typer.echo(json.dumps(asdict(report)))

@@ -16,13 +16,13 @@ from pathlib import Path
 import typer
 from eth_account import Account
 
-from node_api.kernel.config import load_settings
+from node_api.cli.options import DATA_DIR, node_settings, open_database
 from node_api.kernel.logs import configure_logging
-from node_api.runtime.boot import prepare_database
 from node_api.runtime.settlement_wiring import build_settlement_signers, read_chain_target
 from oracles.chain import connect
 from oracles.tx_sender import JsonRpcClient
-from settlement.cycle_close import close_settlement_cycle, describe_cycle, get_cycle_date
+from settlement.cycle_close import close_settlement_cycle, describe_cycle
+from settlement.netting import get_cycle_date
 from settlement.verifier import (
     EntrySource,
     describe_outcome,
@@ -53,15 +53,15 @@ def parse_cycle(value: str) -> date:
 
 def settle_command(
     cycle: str = typer.Option(..., "--cycle", help="business date YYYY-MM-DD (or yyyymmdd)"),
-    data_dir: Path | None = typer.Option(None, help="data folder (default ./data)"),
+    data_dir: Path | None = DATA_DIR,
     sign: bool = typer.Option(True, help="sign and queue the proposal (needs the chain)"),
 ) -> None:
     """Close one settlement cycle: freeze its entries, net (Σ = 0), build the Merkle tree,
     gather the signer quorum and queue the proposal for the relayer. Idempotent."""
     configure_logging("WARNING")
     cycle_date = parse_cycle(cycle)
-    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
-    database = prepare_database(settings)
+    settings = node_settings(data_dir)
+    database = open_database(settings)
     try:
         signers = None
         if sign:

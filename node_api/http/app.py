@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from node_api.http.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from node_api.http.docs import install_docs
+from node_api.http.metrics import install_metrics
+from node_api.http.middleware import AccessMiddleware, BodyLimitMiddleware, RequestIdMiddleware
+from node_api.http.openapi import OPENAPI_TAGS, JsonObject, operation_id, refine_openapi
 from node_api.http.problems import install_problem_handlers
+from node_api.http.published_contracts import load_chain_context
 from node_api.http.routes.registry import ROUTERS
 from node_api.http.services import NodeApp, Services
 from node_api.kernel.chain_context import ChainContext
@@ -35,6 +38,26 @@ def freeze_startup_heap() -> None:
         _heap_frozen = True
 
 
+API_DESCRIPTION = (
+    "A CreditNet lender node: onboarding, credit lines, purchases, repayments, bills, "
+    "settlement with partners, anchoring on-chain, oracles and audit.\n\n"
+    "Authenticate with `Authorization: Bearer cn_...` (a key from `creditnet keys create`). "
+    "Every amount is an integer number of fen (100 fen = 1 yuan); rates are in basis points "
+    "(bps) or parts per million (ppm), as each field says. Every POST that changes state "
+    "requires an `Idempotency-Key` header. Errors are RFC 9457 `application/problem+json` "
+    "with a stable `code` and the offending `field`."
+)
+
+
+class DocumentedApp(NodeApp):
+    """The API whose OpenAPI document is refined once (`node_api.http.openapi`)."""
+
+    def openapi(self) -> JsonObject:
+        if self.openapi_schema is None:
+            refine_openapi(super().openapi())
+        return super().openapi()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -51,34 +74,28 @@ def create_app(
         yield
         await database.dispose_async()
 
-    app = NodeApp(
+    app = DocumentedApp(
         title="CreditNet node API",
         version="0.1.0",
-        description="Lender node: onboarding, credit lines, purchases, repayments, bills, "
-        "settlement with partners, oracles and audit. Amounts are integer fen.",
+        description=API_DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.services = Services(
-        settings=settings, database=database, chain=chain or _chain_from_manifest(settings)
+        settings=settings, database=database, chain=chain or load_chain_context(settings)
     )
+    install_docs(app)
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    install_metrics(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessMiddleware, log_requests=settings.access_log)
     app.add_middleware(RequestIdMiddleware)
     return app
-
-
-def _chain_from_manifest(settings: Settings) -> ChainContext | None:
-    """The chain as the last `creditnet up` recorded it (for workers started by uvicorn)."""
-    pointer = settings.data_dir / "chain.json"
-    if not pointer.exists():
-        return None
-    info = json.loads(pointer.read_text())
-    manifest_path = settings.deployments_dir / f"{info['chain_id']}.json"
-    if not manifest_path.exists():
-        return ChainContext(rpc_url=info["rpc_url"], chain_id=int(info["chain_id"]))
-    return ChainContext.from_manifest_file(info["rpc_url"], manifest_path)
 
 
 def create_app_from_env() -> FastAPI:

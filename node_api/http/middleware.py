@@ -1,16 +1,28 @@
-"""Pure ASGI middleware: request ids and a body-size limit (cheap on the hot path)."""
+"""Pure ASGI middleware: request ids, the access log with latency metrics, and a
+body-size limit (cheap on the hot path)."""
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from node_api.http.metrics import UNMATCHED_ROUTE, observe_request
 from node_api.kernel.logs import request_id_var
 
 REQUEST_ID_HEADER = b"x-request-id"
+FAST_LANE_SCOPE_KEY = "creditnet.fast_lane"
+"""Where the purchase fast lane leaves its decision in the scope (`routes.purchase_lane`)."""
+FAST_LANE_ROUTES = {
+    "purchase": "/v1/credit-lines/{credit_line_id}/purchases",
+    "cash_drawdown": "/v1/credit-lines/{credit_line_id}/drawdowns",
+}
+
+access_log = logging.getLogger("creditnet.access")
 
 
 class RequestIdMiddleware:
@@ -42,6 +54,57 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (ids stay `{placeholders}`), never the raw path."""
+    lane = scope.get(FAST_LANE_SCOPE_KEY)
+    if isinstance(lane, tuple):
+        return FAST_LANE_ROUTES.get(str(lane[0].value), UNMATCHED_ROUTE)
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
+class AccessMiddleware:
+    """One JSON access-log line per request (method, route template, status, duration;
+    the request id comes with every log line; no query string, no client address, no
+    body) and the request latency histogram of `node_api.http.metrics`."""
+
+    def __init__(self, app: ASGIApp, *, log_requests: bool = True) -> None:
+        self.app = app
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            elapsed = time.perf_counter() - started
+            method = str(scope["method"])
+            route = route_template(scope)
+            observe_request(method, route, status, elapsed)
+            if self.log_requests and access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
 
 
 class BodyLimitMiddleware:

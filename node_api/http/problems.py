@@ -9,6 +9,7 @@ first, then the `code` each class of its MRO declares (so a `UseDeclined` with c
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Final
@@ -25,12 +26,23 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 class ProblemResponse(Response):
-    """An RFC 9457 body rendered with orjson."""
+    """An RFC 9457 body rendered with orjson (any int: see `dump_problem`)."""
 
     media_type = PROBLEM_MEDIA_TYPE
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return dump_problem(content)
+
+
+def dump_problem(content: Any) -> bytes:
+    """JSON of a problem body. orjson refuses integers beyond 64 bits (a computed cost of
+    an absurd product can be one); the standard library writes any int exactly, so it
+    takes over for the rare body orjson cannot encode. Anything else unknown becomes
+    its string."""
+    try:
+        return orjson.dumps(content, default=str)
+    except orjson.JSONEncodeError:
+        return json.dumps(content, default=str, separators=(",", ":")).encode()
 
 
 log = logging.getLogger("creditnet.api")

@@ -5,20 +5,18 @@ response of a stored (or fresh) result."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from fastapi import Response
 from pydantic import BaseModel
 
-from node_api.http.problems import PROBLEM_MEDIA_TYPE, problem_body
+from node_api.http.problems import PROBLEM_MEDIA_TYPE, dump_problem, problem_body
 from node_api.idempotency import REPLAYED_HEADER, StoredResponse
 from node_api.kernel.errors import CreditNetError
 from node_api.lending.core.batch import AuthorizedUse
 
-JsonView = BaseModel | dict[str, Any]
-"""What a route's operation returns: its response model (or, for a domain function not
-yet typed, the JSON object itself)."""
+JsonView = BaseModel
+"""What a route's operation returns: its response model."""
 
 
 def render_problem(error: CreditNetError) -> StoredResponse:
@@ -36,9 +34,7 @@ class JsonRenderer:
     def __call__(self, outcome: JsonView | CreditNetError, /) -> StoredResponse:
         if isinstance(outcome, CreditNetError):
             return render_problem(outcome)
-        if isinstance(outcome, BaseModel):
-            return StoredResponse(self.status_code, outcome.model_dump(mode="json"))
-        return StoredResponse(self.status_code, outcome)
+        return StoredResponse(self.status_code, outcome.model_dump(mode="json"))
 
 
 def render_use(outcome: AuthorizedUse | CreditNetError, /) -> StoredResponse:
@@ -68,9 +64,10 @@ def render_use(outcome: AuthorizedUse | CreditNetError, /) -> StoredResponse:
 def to_response(stored: StoredResponse) -> Response:
     """The HTTP response for a stored (or fresh) result; problem+json for errors."""
     headers = {REPLAYED_HEADER: "true"} if stored.replayed else {}
-    media_type = PROBLEM_MEDIA_TYPE if stored.status_code >= 400 else "application/json"
+    problem = stored.status_code >= 400
+    media_type = PROBLEM_MEDIA_TYPE if problem else "application/json"
     return Response(
-        content=orjson.dumps(stored.body),
+        content=dump_problem(stored.body) if problem else orjson.dumps(stored.body),
         status_code=stored.status_code,
         media_type=media_type,
         headers=headers,

@@ -3,10 +3,11 @@ schema, identifiers, amounts and path parameters."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Final
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from node_api.kernel.money import Fen
 
@@ -23,14 +24,39 @@ AddressStr = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 LimitFen = Annotated[Fen, Field(strict=True, ge=0, le=AMOUNT_FEN_MAX)]
 AmountFen = Annotated[Fen, Field(strict=True, gt=0, le=AMOUNT_FEN_MAX)]
 
-LineId = Annotated[int, Path(ge=1, le=ID_MAX, description="credit line id")]
+_PATH_ID_TEXT: Final = re.compile(r"[1-9][0-9]{0,18}")
+"""A path id as text: ASCII digits, no sign, no leading zero, at most 19 of them."""
+
+
+def parse_path_id(raw: str, maximum: int = ID_MAX) -> int | None:
+    """The id a path segment names, or None. Only ASCII digits count: `str.isdigit()`
+    is also true of other scripts' digits and of `²`, which `int()` then refuses (a
+    500), and a long enough string of digits is beyond what `int()` converts."""
+    if _PATH_ID_TEXT.fullmatch(raw) is None:
+        return None
+    value = int(raw)
+    return value if value <= maximum else None
+
+
+def _canonical_id(value: object) -> object:
+    if isinstance(value, str) and _PATH_ID_TEXT.fullmatch(value) is None:
+        raise ValueError("an id is 1 to 19 ASCII digits without sign, spaces or leading zero")
+    return value
+
+
+PathIdText = BeforeValidator(_canonical_id)
+"""Put before `Path(...)` on every integer path parameter (pydantic alone would also take
+`" 12"`, `"+12"` or `"1_2"`)."""
+
+LineId = Annotated[int, PathIdText, Path(ge=1, le=ID_MAX, description="credit line id")]
 ProductCodePath = Annotated[str, Path(pattern=PRODUCT_CODE_PATTERN)]
 
 
 class StrictBody(BaseModel):
-    """A request body that refuses unknown fields."""
+    """A request body that refuses unknown fields; a field's docstring is its description
+    in the API documentation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class Problem(BaseModel):

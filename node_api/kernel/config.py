@@ -59,8 +59,12 @@ class Settings(BaseSettings):
     """Products whose all-in effective annual cost exceeds this are refused (24% default)."""
 
     max_body_bytes: int = 64 * 1024
+    access_log: bool = True
+    """One JSON line per request on stderr (method, route template, status, duration)."""
     run_workers: bool = True
     """Run the relayer, indexer and end-of-day scheduler inside `creditnet up`."""
+    settlement_interval_s: float = Field(default=30.0, gt=0)
+    """Seconds between the settlement scheduler's passes inside `creditnet up`."""
 
     def check_secrets(self) -> None:
         """Refuse default secrets outside dev and test."""

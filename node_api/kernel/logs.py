@@ -5,7 +5,9 @@ Never log personal data: log ids, hashes and amounts, not names, id numbers or p
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -15,7 +17,18 @@ import orjson
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
+_TERMINAL_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
+"""ANSI/VT100 control sequences (colours, cursor moves): never inside a JSON log line."""
+
+
+def strip_escapes(text: str) -> str:
+    """`text` without terminal control sequences."""
+    return _TERMINAL_ESCAPES.sub("", text) if "\x1b" in text else text
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,17 +37,25 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": strip_escapes(record.getMessage()),
         }
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = strip_escapes(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+            entry["exc"] = strip_escapes(self.formatException(record.exc_info))
+        try:
+            return orjson.dumps(entry, default=_default).decode()
+        except orjson.JSONEncodeError:  # an int beyond 64 bits: the stdlib writes any int
+            return json.dumps(entry, default=_default, separators=(",", ":"))
+
+
+def _default(value: object) -> object:
+    """Anything orjson does not know, as its text (without terminal escapes)."""
+    return strip_escapes(str(value))
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -28,6 +28,8 @@ from node_api.kernel.outbox_table import (
     AgreementOpenPayload,
     CycleClaimPayload,
     CycleFinalizePayload,
+    CycleFundApprovePayload,
+    CycleFundPayload,
     CycleProposePayload,
     LineStatePayload,
     OutboxItem,
@@ -52,6 +54,8 @@ class OutboxKind(StrEnum):
     CYCLE_PROPOSE = "cycle_propose"
     CYCLE_FINALIZE = "cycle_finalize"
     CYCLE_CLAIM = "cycle_claim"
+    CYCLE_FUND_APPROVE = "cycle_fund_approve"
+    CYCLE_FUND = "cycle_fund"
 
 
 class OutboxMessage(Protocol):
@@ -280,6 +284,60 @@ class CycleClaim:
         }
 
 
+@dataclass(frozen=True)
+class CycleFundApproval:
+    """The lender's treasury approves the ClearingHouse (`spender`) to pull exactly
+    `amount_fen` for a debt it funds next (`CycleFunding` waits for it)."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_FUND_APPROVE
+
+    cycle_id: int
+    partner_id: int
+    amount_fen: int
+    spender: str
+
+    @property
+    def business_key(self) -> str:
+        return f"cycle_fund_approve:{self.cycle_id}:{self.partner_id}"
+
+    def to_payload(self) -> CycleFundApprovePayload:
+        if not (self.spender.startswith("0x") and len(self.spender) == 42):
+            raise CreditNetValueError("spender must be a 0x address", field="spender")
+        if self.amount_fen <= 0:
+            raise CreditNetValueError("amount_fen must be positive", field="amount_fen")
+        return {
+            "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
+            "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
+            "amount_fen": _uint(self.amount_fen, INT64_MAX, "amount_fen"),
+            "spender": self.spender,
+        }
+
+
+@dataclass(frozen=True)
+class CycleFunding:
+    """Pay a net debtor's position (`amount_fen` = -position) of a finalized cycle from the
+    lender's treasury; sent from the treasury account after its `CycleFundApproval`."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_FUND
+
+    cycle_id: int
+    partner_id: int
+    amount_fen: int
+
+    @property
+    def business_key(self) -> str:
+        return f"cycle_fund:{self.cycle_id}:{self.partner_id}"
+
+    def to_payload(self) -> CycleFundPayload:
+        if self.amount_fen <= 0:
+            raise CreditNetValueError("amount_fen must be positive", field="amount_fen")
+        return {
+            "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
+            "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
+            "amount_fen": _uint(self.amount_fen, INT64_MAX, "amount_fen"),
+        }
+
+
 def enqueue(session: Session, message: OutboxMessage, *, now: datetime | None = None) -> OutboxItem:
     """Add `message` to the outbox in the caller's transaction (flushed, not committed).
 
@@ -375,6 +433,42 @@ def fetch_depth_by_status(session: Session) -> dict[str, dict[str, int]]:
     for kind, status, count in rows:
         depth.setdefault(kind, {})[status] = int(count)
     return depth
+
+
+@dataclass(frozen=True)
+class OutboxError:
+    """An unfinished or parked outbox row's latest error (decoded revert, broadcast
+    refusal ...); business keys carry ids and hashes only, never personal data."""
+
+    business_key: str
+    status: str
+    attempts: int
+    error: str
+    updated_at: datetime
+
+
+def fetch_last_errors(session: Session, per_kind: int = 5) -> dict[str, list[OutboxError]]:
+    """The latest errors of pending and parked rows by kind, newest first (`per_kind` each)."""
+    errors: dict[str, list[OutboxError]] = {}
+    for kind in OutboxKind:
+        rows = session.exec(
+            select(OutboxItem)
+            .where(
+                OutboxItem.kind == kind.value,
+                col(OutboxItem.status).in_([OutboxStatus.PENDING.value, OutboxStatus.PARKED.value]),
+                col(OutboxItem.last_error).is_not(None),
+            )
+            .order_by(col(OutboxItem.updated_at).desc(), col(OutboxItem.id).desc())
+            .limit(per_kind)
+        ).all()
+        listed = [
+            OutboxError(row.business_key, row.status, row.attempts, row.last_error, row.updated_at)
+            for row in rows
+            if row.last_error is not None
+        ]
+        if listed:
+            errors[kind.value] = listed
+    return errors
 
 
 def fetch_item(session: Session, business_key: str) -> OutboxItem | None:

@@ -87,6 +87,24 @@ class CycleClaimPayload(TypedDict):
     partner_id: int
 
 
+class CycleFundApprovePayload(TypedDict):
+    """The stored JSON of a `cycle_fund_approve` row: the treasury lets `spender` (the
+    ClearingHouse, 0x address) pull exactly `amount_fen` for the partner's debt."""
+
+    cycle_id: int
+    partner_id: int
+    amount_fen: int
+    spender: str
+
+
+class CycleFundPayload(TypedDict):
+    """The stored JSON of a `cycle_fund` row: pay a net debtor's `amount_fen` (> 0)."""
+
+    cycle_id: int
+    partner_id: int
+    amount_fen: int
+
+
 OutboxPayload = (
     AgreementOpenPayload
     | AgreementChangePayload
@@ -95,6 +113,8 @@ OutboxPayload = (
     | CycleProposePayload
     | CycleFinalizePayload
     | CycleClaimPayload
+    | CycleFundApprovePayload
+    | CycleFundPayload
 )
 """The JSON payload of an outbox row; its format is stored, so never change a key."""
 

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import NotFoundError
 from node_api.ledger.schema import ledger_account_table
-from node_api.ledger.sql import in_values, insert_ignoring_conflicts
+from node_api.ledger.sql import Row, in_values, insert_ignoring_conflicts
 
 LEDGER_CURRENCY = "CNY"
 DEBIT_NORMAL = 1
@@ -184,7 +184,7 @@ def node_account_specs() -> list[AccountSpec]:
     return [AccountSpec(node_account_code(kind), kind) for kind in NODE_ACCOUNT_TYPES]
 
 
-def account_rows(specs: Iterable[AccountSpec]) -> list[dict[str, object]]:
+def account_rows(specs: Iterable[AccountSpec]) -> list[Row]:
     """The `ledger_account` rows for these specs, in code order, balances zero."""
     return [
         {

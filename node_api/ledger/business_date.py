@@ -53,7 +53,11 @@ def resolve_as_of(requested: date | None, business_date: date | None) -> date:
     if requested is None:
         if business_date is None:
             raise CreditNetValueError(
-                "as_of is required until the node's business date is set", field="as_of"
+                "as_of is required until the node's business date is set: set it with "
+                'POST /v1/ledger/business-date {"as_of": "YYYY-MM-DD"} (lender_admin) or '
+                "creditnet business-date --set YYYY-MM-DD",
+                field="as_of",
+                code="business_date_not_set",
             )
         return business_date
     if business_date is not None and requested < business_date:

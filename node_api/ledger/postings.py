@@ -31,7 +31,7 @@ from node_api.ledger.schema import (
     posting_table,
     settlement_event_table,
 )
-from node_api.ledger.sql import bulk_insert, bulk_insert_returning_ids, bulk_update, in_values
+from node_api.ledger.sql import Row, bulk_insert, bulk_insert_returning_ids, bulk_update, in_values
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 BUSINESS_KEY_MAX_CHARS = 160
@@ -208,7 +208,7 @@ def _insert_batches(conn: Connection, drafts: Sequence[BatchDraft]) -> list[int]
 def _insert_postings(
     conn: Connection, drafts: Sequence[BatchDraft], batch_ids: Sequence[int], ids: Mapping[str, int]
 ) -> None:
-    rows = [
+    rows: list[Row] = [
         {
             "batch_id": batch_id,
             "account_id": ids[line.account_code],

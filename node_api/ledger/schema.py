@@ -23,26 +23,62 @@ same transaction as the postings so floors can be checked under a row lock;
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Column,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    SmallInteger,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy.schema import CheckConstraint, Column, ForeignKey, Index, Table, UniqueConstraint
+from sqlalchemy.types import BigInteger, Date, Integer, SmallInteger, String, Text
 from sqlmodel import SQLModel
 
 metadata = SQLModel.metadata
 
 ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 """BIGINT ids; on SQLite an INTEGER PRIMARY KEY, the only type it auto-increments."""
+
+
+def id_column() -> Column[int]:
+    """The table's `id`: an auto-incremented BIGINT primary key (see `ID_TYPE`)."""
+    return Column("id", ID_TYPE, primary_key=True, autoincrement=True)
+
+
+def fk_column(
+    name: str,
+    target: str,
+    constraint: str,
+    *,
+    nullable: bool = False,
+    index: bool | None = None,
+    unique: bool | None = None,
+    primary_key: bool = False,
+) -> Column[int]:
+    """A BIGINT column referencing `target` (`table.column`) through the foreign key
+    named `constraint`."""
+    return Column(
+        name,
+        BigInteger,
+        ForeignKey(target, name=constraint),
+        nullable=nullable,
+        index=index,
+        unique=unique,
+        primary_key=primary_key,
+        autoincrement=False if primary_key else "auto",
+    )
+
+
+def line_column(constraint: str, *, index: bool | None = None) -> Column[int]:
+    """`credit_line_id`, not null, referencing `credit_line.id`."""
+    return fk_column("credit_line_id", "credit_line.id", constraint, index=index)
+
+
+def fen_columns(*names: str) -> list[Column[int]]:
+    """Not-null BIGINT amounts in fen."""
+    return [Column(name, BigInteger, nullable=False) for name in names]
+
+
+def product_columns(*, nullable: bool = False) -> tuple[Column[str], Column[int]]:
+    """`product_code` and `product_version`: the product version a row is booked on."""
+    return (
+        Column("product_code", String(32), nullable=nullable),
+        Column("product_version", Integer, nullable=nullable),
+    )
+
 
 business_date_table = Table(
     "business_date",
@@ -55,7 +91,7 @@ business_date_table = Table(
 ledger_account_table = Table(
     "ledger_account",
     metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    id_column(),
     Column("code", String(160), nullable=False, unique=True),
     Column("account_type", String(40), nullable=False),
     Column("credit_line_id", BigInteger, nullable=True, index=True),
@@ -74,7 +110,7 @@ ledger_account_table = Table(
 posting_batch_table = Table(
     "posting_batch",
     metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    id_column(),
     Column("business_key", String(160), nullable=False, unique=True),
     Column("kind", String(40), nullable=False),
     Column("as_of", Date, nullable=False, index=True),
@@ -91,7 +127,7 @@ posting_batch_table = Table(
 posting_table = Table(
     "posting",
     metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    id_column(),
     Column("batch_id", BigInteger, nullable=False, index=True),
     Column("account_id", BigInteger, nullable=False),
     Column("amount_fen", BigInteger, nullable=False),
@@ -103,13 +139,12 @@ posting_table = Table(
 settlement_event_table = Table(
     "settlement_event",
     metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    id_column(),
     Column("batch_id", BigInteger, nullable=False, index=True),
     Column("kind", String(40), nullable=False),
     Column("as_of", Date, nullable=False, index=True),
     Column("credit_line_id", BigInteger, nullable=True),
-    Column("product_code", String(32), nullable=True),
-    Column("product_version", Integer, nullable=True),
+    *product_columns(nullable=True),
     Column("partner_ref", String(64), nullable=True),
     Column("counterparty_ref", String(64), nullable=True),
     Column("amount_fen", BigInteger, nullable=False),
@@ -119,23 +154,12 @@ settlement_event_table = Table(
 limit_node_table = Table(
     "limit_node",
     metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "credit_line_id",
-        BigInteger,
-        ForeignKey("credit_line.id", name="fk_limit_node_line"),
-        nullable=False,
-    ),
-    Column(
-        "parent_id",
-        BigInteger,
-        ForeignKey("limit_node.id", name="fk_limit_node_parent"),
-        nullable=True,
-    ),
+    id_column(),
+    line_column("fk_limit_node_line"),
+    fk_column("parent_id", "limit_node.id", "fk_limit_node_parent", nullable=True),
     Column("path", String(200), nullable=False),
     Column("level", String(16), nullable=False),
-    Column("product_code", String(32), nullable=True),
-    Column("product_version", Integer, nullable=True),
+    *product_columns(nullable=True),
     Column("limit_fen", BigInteger, nullable=False),
     Column("temp_raise_fen", BigInteger, nullable=False, server_default="0"),
     Column("temp_raise_expires_on", Date, nullable=True),

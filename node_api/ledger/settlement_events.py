@@ -21,9 +21,10 @@ so they never change).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 import orjson
 from sqlalchemy import and_, select
@@ -172,8 +173,8 @@ def parse_settlement_terms(terms_json: str | bytes) -> SettlementTerms:
     )
 
 
-def fetch_settlement_terms(conn: Connection, product_code: str, version: int) -> SettlementTerms:
-    """The settlement terms of one registered version; NotFoundError if never registered."""
+def fetch_terms_json(conn: Connection, product_code: str, version: int) -> str:
+    """The canonical terms JSON of one registered version; NotFoundError if never registered."""
     table = product_version_table
     text = conn.execute(
         select(table.c.terms_json).where(
@@ -184,23 +185,39 @@ def fetch_settlement_terms(conn: Connection, product_code: str, version: int) ->
         raise NotFoundError(
             f"product {product_code} version {version} is not registered", field="product_code"
         )
-    return parse_settlement_terms(text)
+    return str(text)
 
 
-class SettlementTermsCache:
-    """Settlement terms by (code, version) for the life of the process: versions are
-    immutable."""
+def fetch_settlement_terms(conn: Connection, product_code: str, version: int) -> SettlementTerms:
+    """The settlement terms of one registered version; NotFoundError if never registered."""
+    return parse_settlement_terms(fetch_terms_json(conn, product_code, version))
 
-    def __init__(self) -> None:
-        self._terms: dict[ProductKey, SettlementTerms] = {}
 
-    def get(self, conn: Connection, product_code: str, version: int) -> SettlementTerms:
+Terms = TypeVar("Terms")
+
+
+class TermsCache(Generic[Terms]):
+    """Terms of product versions by (code, version), read once by `fetch` and kept for the
+    life of the process: versions are immutable."""
+
+    def __init__(self, fetch: Callable[[Connection, str, int], Terms]) -> None:
+        self._fetch = fetch
+        self._terms: dict[ProductKey, Terms] = {}
+
+    def get(self, conn: Connection, product_code: str, version: int) -> Terms:
         key = (product_code, version)
         terms = self._terms.get(key)
         if terms is None:
-            terms = fetch_settlement_terms(conn, product_code, version)
+            terms = self._fetch(conn, product_code, version)
             self._terms[key] = terms
         return terms
+
+
+class SettlementTermsCache(TermsCache[SettlementTerms]):
+    """Settlement terms by (code, version)."""
+
+    def __init__(self) -> None:
+        super().__init__(fetch_settlement_terms)
 
 
 def fetch_line_products(conn: Connection, line_id: int) -> list[ProductKey]:

@@ -20,7 +20,8 @@ asyncpg prepares it once per connection. Elsewhere they are plain executemany.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ARRAY, Table, TextClause, and_, any_, bindparam, text, update
@@ -29,6 +30,12 @@ from sqlalchemy.engine import Connection, CursorResult, Dialect
 from sqlalchemy.sql import ColumnElement
 
 from node_api.ledger.schema import business_date_table
+
+SqlValue = int | str | bool | bytes | date | datetime | None
+"""A value these helpers bind to a column: BIGINT/INTEGER, VARCHAR/TEXT, BOOLEAN,
+BYTEA/BLOB, DATE, TIMESTAMP, or NULL."""
+Row = Mapping[str, SqlValue]
+"""A table row by column name, as the bulk helpers insert, update or claim it."""
 
 
 def begin_write(conn: Connection) -> None:
@@ -45,7 +52,7 @@ def begin_write(conn: Connection) -> None:
 def insert_ignoring_conflicts(
     conn: Connection,
     table: Table,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Row],
     index_elements: Sequence[str],
     returning: Sequence[str] = (),
 ) -> CursorResult[Any]:
@@ -83,7 +90,7 @@ def _unnest(table: Table, columns: Sequence[str], dialect: Dialect) -> str:
     return f"unnest({arrays}) AS v({', '.join(columns)})"
 
 
-def _arrays(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
+def _arrays(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[SqlValue]]:
     return {name: [row[name] for row in rows] for name in columns}
 
 
@@ -103,7 +110,7 @@ def in_values(conn: Connection, column: ColumnElement[Any], values: Sequence[Any
     return column.in_(list(values))
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
     """Insert many rows: on PostgreSQL one `INSERT ... SELECT FROM unnest(...)`;
     executemany elsewhere."""
     if not rows:
@@ -122,9 +129,18 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     conn.execute(_cached((table.name, columns, "insert"), build), _arrays(rows, columns))
 
 
-def bulk_insert_returning_ids(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
-) -> list[int]:
+def _ordered_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> str:
+    """PostgreSQL: INSERT of the bound arrays' rows in their array order (ORDER BY the
+    array position), so a sequence hands out ids and takes locks in that order."""
+    names, picked = ", ".join(columns), ", ".join("v." + c for c in columns)
+    source = _unnest(table, columns, dialect).replace(
+        f") AS v({', '.join(columns)})", f") WITH ORDINALITY AS v({', '.join(columns)}, n)"
+    )
+    insert = f"INSERT INTO {table.name} ({names}) SELECT {picked} FROM {source}"  # noqa: S608
+    return insert + " ORDER BY v.n"
+
+
+def bulk_insert_returning_ids(conn: Connection, table: Table, rows: Sequence[Row]) -> list[int]:
     """Insert many rows and return their new ids in the order of `rows`.
 
     On PostgreSQL the rows are inserted in input order (ORDER BY the array position), so
@@ -139,14 +155,7 @@ def bulk_insert_returning_ids(
     columns = tuple(rows[0])
 
     def build() -> str:
-        names, picked = ", ".join(columns), ", ".join("v." + c for c in columns)
-        source = _unnest(table, columns, conn.dialect).replace(
-            f") AS v({', '.join(columns)})", f") WITH ORDINALITY AS v({', '.join(columns)}, n)"
-        )
-        return (
-            f"INSERT INTO {table.name} ({names}) SELECT {picked} FROM {source} "  # noqa: S608
-            "ORDER BY v.n RETURNING id"
-        )
+        return _ordered_insert(table, columns, conn.dialect) + " RETURNING id"
 
     result = conn.execute(
         _cached((table.name, columns, "insert_ids"), build), _arrays(rows, columns)
@@ -155,7 +164,7 @@ def bulk_insert_returning_ids(
 
 
 def claim_rows(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+    conn: Connection, table: Table, rows: Sequence[Row], keys: Sequence[str]
 ) -> list[tuple[Any, ...]]:
     """INSERT ... ON CONFLICT DO NOTHING in key order; return the keys actually inserted.
 
@@ -169,14 +178,8 @@ def claim_rows(
     columns = tuple(ordered[0])
 
     def build() -> str:
-        names, picked = ", ".join(columns), ", ".join("v." + c for c in columns)
-        source = _unnest(table, columns, conn.dialect).replace(
-            f") AS v({', '.join(columns)})", f") WITH ORDINALITY AS v({', '.join(columns)}, n)"
-        )
-        return (
-            f"INSERT INTO {table.name} ({names}) SELECT {picked} FROM {source} "  # noqa: S608
-            f"ORDER BY v.n ON CONFLICT ({', '.join(keys)}) DO NOTHING RETURNING {', '.join(keys)}"
-        )
+        conflict = f" ON CONFLICT ({', '.join(keys)}) DO NOTHING RETURNING {', '.join(keys)}"
+        return _ordered_insert(table, columns, conn.dialect) + conflict
 
     key = (table.name, columns, tuple(keys), "claim")
     return [tuple(row) for row in conn.execute(_cached(key, build), _arrays(ordered, columns))]
@@ -185,7 +188,7 @@ def claim_rows(
 def bulk_update(
     conn: Connection,
     table: Table,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Row],
     *,
     keys: Sequence[str],
     increment: Sequence[str] = (),

@@ -12,56 +12,27 @@ Corrections to a bill appear on the next one.
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Column,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    UniqueConstraint,
-)
+from sqlalchemy.schema import CheckConstraint, Column, Index, Table, UniqueConstraint
+from sqlalchemy.types import BigInteger, Boolean, Date, Integer, String
 from sqlmodel import SQLModel
 
-from node_api.ledger.schema import ID_TYPE
+from node_api.ledger.schema import fen_columns, fk_column, id_column, line_column, product_columns
 
 bill_table = Table(
     "bill",
     SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "credit_line_id",
-        BigInteger,
-        ForeignKey("credit_line.id", name="fk_bill_line"),
-        nullable=False,
-    ),
+    id_column(),
+    line_column("fk_bill_line"),
     Column("bill_date", Date, nullable=False),
     Column("cycle_start", Date, nullable=False),
     Column("due_date", Date, nullable=False),
-    Column("product_code", String(32), nullable=False),
-    Column("product_version", Integer, nullable=False),
-    Column("statement_balance_fen", BigInteger, nullable=False),
-    Column("minimum_payment_fen", BigInteger, nullable=False),
-    Column("carried_fen", BigInteger, nullable=False),
-    Column("past_due_fen", BigInteger, nullable=False),
-    Column("new_principal_fen", BigInteger, nullable=False),
-    Column("revolving_principal_fen", BigInteger, nullable=False),
-    Column("interest_fen", BigInteger, nullable=False),
-    Column("fee_fen", BigInteger, nullable=False),
-    Column("penalty_fen", BigInteger, nullable=False),
-    Column("installment_principal_fen", BigInteger, nullable=False),
-    Column("installment_interest_fen", BigInteger, nullable=False),
-    Column("installment_fee_fen", BigInteger, nullable=False),
-    Column("purchases_fen", BigInteger, nullable=False),
-    Column("refunds_fen", BigInteger, nullable=False),
-    Column("payments_fen", BigInteger, nullable=False),
-    Column("credit_balance_fen", BigInteger, nullable=False),
-    Column("plan_principal_fen", BigInteger, nullable=False),
-    Column("total_balance_fen", BigInteger, nullable=False),
+    *product_columns(),
+    *fen_columns("statement_balance_fen", "minimum_payment_fen", "carried_fen", "past_due_fen"),
+    *fen_columns("new_principal_fen", "revolving_principal_fen"),
+    *fen_columns("interest_fen", "fee_fen", "penalty_fen"),
+    *fen_columns("installment_principal_fen", "installment_interest_fen", "installment_fee_fen"),
+    *fen_columns("purchases_fen", "refunds_fen", "payments_fen", "credit_balance_fen"),
+    *fen_columns("plan_principal_fen", "total_balance_fen"),
     Column("days_past_due", Integer, nullable=False),
     Column("bucket", String(4), nullable=False),
     UniqueConstraint("credit_line_id", "bill_date", name="uq_bill_line_date"),
@@ -77,37 +48,23 @@ bill_table = Table(
 bill_line_table = Table(
     "bill_line",
     SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "bill_id",
-        BigInteger,
-        ForeignKey("bill.id", name="fk_bill_line_bill"),
-        nullable=False,
-        index=True,
-    ),
+    id_column(),
+    fk_column("bill_id", "bill.id", "fk_bill_line_bill", index=True),
     Column("kind", String(24), nullable=False),
     Column("ref_id", BigInteger, nullable=True),
     Column("posted_on", Date, nullable=False),
-    Column("amount_fen", BigInteger, nullable=False),
+    *fen_columns("amount_fen"),
 )
 
 bill_outcome_table = Table(
     "bill_outcome",
     SQLModel.metadata,
-    Column(
-        "bill_id",
-        BigInteger,
-        ForeignKey("bill.id", name="fk_bill_outcome_bill"),
-        primary_key=True,
-        autoincrement=False,
-    ),
+    fk_column("bill_id", "bill.id", "fk_bill_outcome_bill", primary_key=True),
     Column("credit_line_id", BigInteger, nullable=False, index=True),
     Column("decided_on", Date, nullable=False),
-    Column("paid_fen", BigInteger, nullable=False),
+    *fen_columns("paid_fen"),
     Column("paid_in_full", Boolean, nullable=False),
-    Column("unpaid_minimum_fen", BigInteger, nullable=False),
-    Column("moved_to_past_due_fen", BigInteger, nullable=False),
-    Column("retro_interest_fen", BigInteger, nullable=False),
+    *fen_columns("unpaid_minimum_fen", "moved_to_past_due_fen", "retro_interest_fen"),
     CheckConstraint(
         "unpaid_minimum_fen >= 0 AND moved_to_past_due_fen >= 0 AND retro_interest_fen >= 0",
         name="ck_bill_outcome_amounts",
@@ -117,17 +74,12 @@ bill_outcome_table = Table(
 bill_charge_table = Table(
     "bill_charge",
     SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "bill_id",
-        BigInteger,
-        ForeignKey("bill.id", name="fk_bill_charge_bill"),
-        nullable=False,
-    ),
+    id_column(),
+    fk_column("bill_id", "bill.id", "fk_bill_charge_bill"),
     Column("credit_line_id", BigInteger, nullable=False, index=True),
     Column("as_of", Date, nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("amount_fen", BigInteger, nullable=False),
+    *fen_columns("amount_fen"),
     UniqueConstraint("bill_id", "kind", "as_of", name="uq_bill_charge_day"),
     CheckConstraint("amount_fen > 0", name="ck_bill_charge_positive"),
     CheckConstraint("kind IN ('past_due', 'late_fee', 'penalty')", name="ck_bill_charge_kind"),

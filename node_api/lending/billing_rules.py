@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from node_api.kernel.errors import CreditNetValueError
-from node_api.kernel.money import BPS_DENOMINATOR, Fen, div_ceil, div_floor
+from node_api.kernel.money import BPS_DENOMINATOR, Bps, Fen, div_ceil, div_floor
 
 BILL_DAY_MIN = 1
 BILL_DAY_MAX = 28
@@ -97,7 +97,7 @@ def compute_minimum_payment(
     interest_fen: int,
     due_installments_fen: int,
     past_due_fen: int,
-    principal_share_bps: int,
+    principal_share_bps: Bps,
     floor_fen: int,
 ) -> Fen:
     """The minimum payment of a bill.
@@ -142,7 +142,7 @@ def compute_late_fee(
     *,
     unpaid_minimum_fen: int,
     late_fee_fixed_fen: int,
-    late_fee_cap_bps: int,
+    late_fee_cap_bps: Bps,
     late_fee_cap_per_bill_fen: int,
     late_fees_charged_on_bill_fen: int,
 ) -> Fen:
@@ -303,20 +303,20 @@ class Allocation:
     component: Component
     past_due: bool
     due_date: date
-    amount_fen: int
+    amount_fen: Fen
 
 
 @dataclass(frozen=True, slots=True)
 class WaterfallResult:
     """Allocations in waterfall order; allocated + credit balance = the payment."""
 
-    payment_fen: int
+    payment_fen: Fen
     allocations: tuple[Allocation, ...]
-    credit_balance_fen: int
+    credit_balance_fen: Fen
 
     @property
-    def allocated_fen(self) -> int:
-        return sum(allocation.amount_fen for allocation in self.allocations)
+    def allocated_fen(self) -> Fen:
+        return Fen(sum(allocation.amount_fen for allocation in self.allocations))
 
 
 def check_allocation_order(order: Sequence[Component]) -> None:
@@ -359,11 +359,11 @@ def compute_waterfall(
     for item in sorted(item_list, key=sort_key):
         if remaining_fen == 0:
             break
-        amount_fen = min(item.amount_fen, remaining_fen)
+        amount_fen = Fen(min(item.amount_fen, remaining_fen))
         if amount_fen == 0:
             continue
         remaining_fen -= amount_fen
         allocations.append(
             Allocation(item.item_id, item.component, item.past_due, item.due_date, amount_fen)
         )
-    return WaterfallResult(payment_fen, tuple(allocations), remaining_fen)
+    return WaterfallResult(Fen(payment_fen), tuple(allocations), Fen(remaining_fen))

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from node_api.kernel.money import div_half_even
+from node_api.kernel.money import Fen, div_half_even
 from node_api.ledger.accounts import AccountType
 from node_api.lending.billing_rules import Component, compute_late_fee, compute_minimum_payment
 from node_api.lending.interest import DailyRate
@@ -87,9 +87,9 @@ class DueInstallment:
 
     installment_id: int
     plan_id: int
-    principal_fen: int
-    interest_fen: int
-    fee_fen: int
+    principal_fen: Fen
+    interest_fen: Fen
+    fee_fen: Fen
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,11 +179,11 @@ def compute_bill_cut(inputs: BillCutInputs, terms: ProductTerms) -> BillCut:
 class CycleUse:
     """A purchase or drawdown posted in a bill's cycle, for the interest-free treatment."""
 
-    amount_fen: int
+    amount_fen: Fen
     posted_on: date
 
 
-def compute_retro_interest(uses: Iterable[CycleUse], due_date: date, rate: DailyRate) -> int:
+def compute_retro_interest(uses: Iterable[CycleUse], due_date: date, rate: DailyRate) -> Fen:
     """Interest on each use from its posting date through the due date (both included),
     summed exactly and rounded half-even once."""
     numerator = 0
@@ -191,15 +191,15 @@ def compute_retro_interest(uses: Iterable[CycleUse], due_date: date, rate: Daily
         days = (due_date - use.posted_on).days + 1
         if days > 0 and use.amount_fen > 0:
             numerator += use.amount_fen * days
-    return div_half_even(numerator * rate.numerator, rate.denominator)
+    return Fen(div_half_even(numerator * rate.numerator, rate.denominator))
 
 
 @dataclass(frozen=True, slots=True)
 class DueOutcome:
-    paid_fen: int
+    paid_fen: Fen
     paid_in_full: bool
-    unpaid_minimum_fen: int
-    moved_to_past_due_fen: int
+    unpaid_minimum_fen: Fen
+    moved_to_past_due_fen: Fen
     movement: Movement
 
 
@@ -224,28 +224,26 @@ def compute_due_outcome(
             add_movement(movement, RECEIVABLE[component, "past_due"], take_fen)
             moved_fen += take_fen
     return DueOutcome(
-        paid_fen=paid_fen,
+        paid_fen=Fen(paid_fen),
         paid_in_full=paid_fen >= statement_fen,
-        unpaid_minimum_fen=unpaid_minimum_fen,
-        moved_to_past_due_fen=moved_fen,
+        unpaid_minimum_fen=Fen(unpaid_minimum_fen),
+        moved_to_past_due_fen=Fen(moved_fen),
         movement=movement,
     )
 
 
 def compute_bill_late_fee(
     terms: ProductTerms, moved_to_past_due_fen: int, past_due_now_fen: int
-) -> int:
+) -> Fen:
     """The late fee of a bill on its late-fee date: on what it made past due and is still
     unpaid (older past-due amounts are paid first, so at most the line's past due)."""
     unpaid_fen = min(moved_to_past_due_fen, past_due_now_fen)
-    return int(
-        compute_late_fee(
-            unpaid_minimum_fen=unpaid_fen,
-            late_fee_fixed_fen=terms.fees.late_fee_fixed_fen,
-            late_fee_cap_bps=terms.fees.late_fee_cap_bps,
-            late_fee_cap_per_bill_fen=terms.fees.late_fee_cap_per_bill_fen,
-            late_fees_charged_on_bill_fen=0,
-        )
+    return compute_late_fee(
+        unpaid_minimum_fen=unpaid_fen,
+        late_fee_fixed_fen=terms.fees.late_fee_fixed_fen,
+        late_fee_cap_bps=terms.fees.late_fee_cap_bps,
+        late_fee_cap_per_bill_fen=terms.fees.late_fee_cap_per_bill_fen,
+        late_fees_charged_on_bill_fen=0,
     )
 
 
@@ -255,7 +253,7 @@ class BillDebt:
 
     bill_id: int
     due_date: date
-    charged_fen: int
+    charged_fen: Fen
 
 
 def find_oldest_unpaid_bill(debts: Sequence[BillDebt], past_due_fen: int) -> BillDebt | None:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import Any, TextIO
 
@@ -47,6 +47,7 @@ from sqlalchemy import select, union
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import Fen
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table, limit_node_table, product_version_table
 from node_api.lending.bill_tables import bill_table
@@ -55,25 +56,46 @@ from node_api.lending.eod.tables import line_delinquency_table
 from node_api.lending.lines import credit_line_table
 from node_api.lending.repayments import repayment_table
 
-COLUMNS: tuple[str, ...] = (
-    "record_type",
-    "cycle",
-    "account_id",
-    "customer_ref",
-    "account_type",
-    "opened_on",
-    "bill_date",
-    "due_date",
-    "credit_limit_fen",
-    "account_status",
-    "balance_fen",
-    "statement_balance_fen",
-    "amount_due_fen",
-    "amount_paid_fen",
-    "past_due_fen",
-    "days_past_due",
-    "payment_history_24",
-)
+
+@dataclass(frozen=True, slots=True)
+class BureauRecord:
+    """One detail record, its fields in file column order (see the module docstring)."""
+
+    record_type: str
+    cycle: str
+    account_id: int
+    customer_ref: str
+    account_type: str
+    opened_on: str
+    bill_date: str
+    due_date: str
+    credit_limit_fen: Fen
+    account_status: str
+    balance_fen: Fen
+    statement_balance_fen: Fen
+    amount_due_fen: Fen
+    amount_paid_fen: Fen
+    past_due_fen: Fen
+    days_past_due: int
+    payment_history_24: str
+
+
+@dataclass(frozen=True, slots=True)
+class _LineFacts:
+    """What a record needs of its line."""
+
+    id: int
+    customer_ref: str
+    status: str
+    opened_on: date
+    limit_fen: Fen
+    product_type: str
+    charged_off_on: date | None
+    days_past_due: int
+    written_off_fen: Fen
+
+
+COLUMNS: tuple[str, ...] = tuple(field.name for field in fields(BureauRecord))
 HISTORY_MONTHS = 24
 CHUNK_LINES = 5_000
 _CYCLE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -88,7 +110,7 @@ _BUCKET_CODE = {
 class BureauSummary:
     cycle: str
     records: int
-    balance_fen: int
+    balance_fen: Fen
 
 
 def parse_cycle(cycle: str) -> tuple[date, date]:
@@ -151,18 +173,19 @@ def write_bureau_file(conn: Connection, cycle: str, out: TextIO) -> BureauSummar
     first, last = parse_cycle(cycle)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    records = balance_fen = 0
+    records = 0
+    balance_fen = Fen(0)
     for chunk in _chunks(_reported_lines(conn, first, last)):
         for record in _chunk_records(conn, cycle, first, last, chunk):
-            writer.writerow([record[column] for column in COLUMNS])
+            writer.writerow([getattr(record, column) for column in COLUMNS])
             records += 1
-            balance_fen += int(record["balance_fen"])
+            balance_fen = Fen(balance_fen + record.balance_fen)
     return BureauSummary(cycle, records, balance_fen)
 
 
 def _chunk_records(
     conn: Connection, cycle: str, first: date, last: date, line_ids: list[int]
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[BureauRecord]:
     lines = _fetch_lines(conn, line_ids)
     months = get_history_months(last)
     window_start = date(months[0][0], months[0][1], 1)
@@ -180,43 +203,48 @@ def _chunk_records(
     paid = _payments(conn, line_ids, first, last)
     for line_id in line_ids:
         line = lines[line_id]
-        charged_off = line["charged_off_on"]
+        charged_off = line.charged_off_on
         if charged_off is not None and charged_off > last:
             charged_off = None
-        yield _record(cycle, line, current.get(line_id), charged_off, paid.get(line_id, 0)) | {
-            "payment_history_24": compute_history(months, history[line_id], charged_off)
-        }
+        history_24 = compute_history(months, history[line_id], charged_off)
+        bill = current.get(line_id)
+        yield _record(cycle, line, bill, charged_off, Fen(paid.get(line_id, 0)), history_24)
 
 
 def _record(
-    cycle: str, line: dict[str, Any], bill: Any | None, charged_off: date | None, paid_fen: int
-) -> dict[str, Any]:
+    cycle: str,
+    line: _LineFacts,
+    bill: Any | None,
+    charged_off: date | None,
+    paid_fen: Fen,
+    history_24: str,
+) -> BureauRecord:
     days = 0 if bill is None else int(bill.days_past_due)
     if charged_off is not None:
-        days = max(days, int(line["days_past_due"]))
-    return {
-        "record_type": "D",
-        "cycle": cycle,
-        "account_id": line["id"],
-        "customer_ref": line["customer_ref"],
-        "account_type": _ACCOUNT_TYPE.get(line["product_type"], "R"),
-        "opened_on": line["opened_on"].isoformat(),
-        "bill_date": "" if bill is None else bill.bill_date.isoformat(),
-        "due_date": "" if bill is None else bill.due_date.isoformat(),
-        "credit_limit_fen": line["limit_fen"],
-        "account_status": get_account_status(line["status"], days, charged_off is not None),
-        "balance_fen": line["written_off_fen"]
-        if charged_off is not None
-        else (0 if bill is None else int(bill.total_balance_fen)),
-        "statement_balance_fen": 0 if bill is None else int(bill.statement_balance_fen),
-        "amount_due_fen": 0 if bill is None or charged_off else int(bill.minimum_payment_fen),
-        "amount_paid_fen": paid_fen if bill is None else int(bill.payments_fen),
-        "past_due_fen": 0 if bill is None else int(bill.past_due_fen),
-        "days_past_due": days,
-    }
+        days = max(days, line.days_past_due)
+    balance_fen = Fen(0 if bill is None else int(bill.total_balance_fen))
+    return BureauRecord(
+        record_type="D",
+        cycle=cycle,
+        account_id=line.id,
+        customer_ref=line.customer_ref,
+        account_type=_ACCOUNT_TYPE.get(line.product_type, "R"),
+        opened_on=line.opened_on.isoformat(),
+        bill_date="" if bill is None else bill.bill_date.isoformat(),
+        due_date="" if bill is None else bill.due_date.isoformat(),
+        credit_limit_fen=line.limit_fen,
+        account_status=get_account_status(line.status, days, charged_off is not None),
+        balance_fen=line.written_off_fen if charged_off is not None else balance_fen,
+        statement_balance_fen=Fen(0 if bill is None else int(bill.statement_balance_fen)),
+        amount_due_fen=Fen(0 if bill is None or charged_off else int(bill.minimum_payment_fen)),
+        amount_paid_fen=paid_fen if bill is None else Fen(int(bill.payments_fen)),
+        past_due_fen=Fen(0 if bill is None else int(bill.past_due_fen)),
+        days_past_due=days,
+        payment_history_24=history_24,
+    )
 
 
-def _fetch_lines(conn: Connection, line_ids: list[int]) -> dict[int, dict[str, Any]]:
+def _fetch_lines(conn: Connection, line_ids: list[int]) -> dict[int, _LineFacts]:
     """Line facts for the records: status, limit, product type, charge-off, write-off."""
     lines, nodes, state = credit_line_table, limit_node_table, line_delinquency_table
     products, accounts = product_version_table, ledger_account_table
@@ -250,12 +278,17 @@ def _fetch_lines(conn: Connection, line_ids: list[int]) -> dict[int, dict[str, A
         .where(lines.c.id.in_(line_ids))
     ).mappings()
     return {
-        int(row["id"]): dict(row)
-        | {
-            "product_type": types.get(product_of[int(row["id"])], ""),
-            "written_off_fen": written.get(int(row["id"]), 0),
-            "days_past_due": row["days_past_due"] or 0,
-        }
+        int(row["id"]): _LineFacts(
+            id=int(row["id"]),
+            customer_ref=row["customer_ref"],
+            status=row["status"],
+            opened_on=row["opened_on"],
+            limit_fen=Fen(int(row["limit_fen"])),
+            product_type=types.get(product_of[int(row["id"])], ""),
+            charged_off_on=row["charged_off_on"],
+            days_past_due=int(row["days_past_due"] or 0),
+            written_off_fen=Fen(written.get(int(row["id"]), 0)),
+        )
         for row in rows
     }
 

@@ -76,8 +76,23 @@ def get_plan_schedule(row: Any) -> Schedule:
     )
 
 
-def compute_installment_rows(draft: PlanDraft) -> list[dict[str, Any]]:
-    """The installment rows of a plan: amounts exact to the fen, bill and due dates."""
+@dataclass(frozen=True, slots=True)
+class PlanInstallment:
+    """One installment of a plan's schedule."""
+
+    number: int
+    bill_date: date
+    due_date: date
+    principal_fen: Fen
+    interest_fen: Fen
+    fee_fen: Fen
+    payment_fen: Fen
+    status: InstallmentStatus
+
+
+def compute_installment_rows(draft: PlanDraft) -> list[PlanInstallment]:
+    """The installments of a plan as it is made: amounts exact to the fen, bill and due
+    dates, all scheduled."""
     pricing = draft.terms.installment
     if draft.tenor_months not in pricing.tenors_months:
         raise CreditNetValueError(
@@ -93,18 +108,14 @@ def compute_installment_rows(draft: PlanDraft) -> list[dict[str, Any]]:
     rows = []
     for number, line in enumerate(lines, start=1):
         bill_date = compute_monthly_date(draft.first_bill_date, number - 1)
+        due_date = compute_due_date(bill_date, draft.terms.due_date_offset_days)
         rows.append(
-            {
-                "credit_line_id": draft.credit_line_id,
-                "number": number,
-                "bill_date": bill_date,
-                "due_date": compute_due_date(bill_date, draft.terms.due_date_offset_days),
-                "principal_fen": line.principal_fen,
-                "interest_fen": line.interest_fen,
-                "fee_fen": line.fee_fen,
-                "status": InstallmentStatus.SCHEDULED.value,
-            }
-        )
+            PlanInstallment(
+                number, bill_date, due_date,
+                Fen(line.principal_fen), Fen(line.interest_fen), Fen(line.fee_fen),
+                Fen(line.payment_fen), InstallmentStatus.SCHEDULED,
+            )
+        )  # fmt: skip
     return rows
 
 
@@ -135,7 +146,16 @@ def insert_plan(conn: Connection, draft: PlanDraft) -> int:
             .returning(plans.c.id)
         ).scalar_one()
     )
-    conn.execute(installment_table.insert(), [{**row, "plan_id": plan_id} for row in rows])
+    conn.execute(
+        installment_table.insert(),
+        [
+            {"plan_id": plan_id, "credit_line_id": draft.credit_line_id, "number": row.number,
+             "bill_date": row.bill_date, "due_date": row.due_date,
+             "principal_fen": row.principal_fen, "interest_fen": row.interest_fen,
+             "fee_fen": row.fee_fen, "status": row.status.value}
+            for row in rows
+        ],
+    )  # fmt: skip
     return plan_id
 
 
@@ -181,36 +201,22 @@ def fetch_billed_count(conn: Connection, plan_id: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class PlanInstallment:
-    """One installment of a plan's schedule."""
-
-    number: int
-    bill_date: date
-    due_date: date
-    principal_fen: Fen
-    interest_fen: Fen
-    fee_fen: Fen
-    payment_fen: Fen
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
 class PlanView:
     """A plan with its schedule."""
 
     id: int
     credit_line_id: int
-    source: str
+    source: PlanSource
     purchase_id: int | None
     bill_id: int | None
     product_code: str
     product_version: int
     principal_fen: Fen
     tenor_months: int
-    pricing_method: str
+    pricing_method: PricingMethod
     rate_bps: Bps
     start_date: date
-    status: str
+    status: PlanStatus
     closed_on: date | None
     installments: tuple[PlanInstallment, ...]
 
@@ -228,7 +234,7 @@ def fetch_plan(conn: Connection, line_id: int, plan_id: int) -> PlanView:
             interest_fen=Fen(int(item.interest_fen)),
             fee_fen=Fen(int(item.fee_fen)),
             payment_fen=Fen(int(item.principal_fen + item.interest_fen + item.fee_fen)),
-            status=str(item.status),
+            status=InstallmentStatus(item.status),
         )
         for item in conn.execute(
             select(table).where(table.c.plan_id == plan_id).order_by(table.c.number)
@@ -237,17 +243,17 @@ def fetch_plan(conn: Connection, line_id: int, plan_id: int) -> PlanView:
     return PlanView(
         id=int(row.id),
         credit_line_id=int(row.credit_line_id),
-        source=str(row.source_kind),
+        source=PlanSource(row.source_kind),
         purchase_id=None if row.purchase_id is None else int(row.purchase_id),
         bill_id=None if row.bill_id is None else int(row.bill_id),
         product_code=str(row.product_code),
         product_version=int(row.product_version),
         principal_fen=Fen(int(row.principal_fen)),
         tenor_months=int(row.tenor_months),
-        pricing_method=str(row.pricing_method),
+        pricing_method=PricingMethod(row.pricing_method),
         rate_bps=Bps(int(row.rate_bps)),
         start_date=row.start_date,
-        status=str(row.status),
+        status=PlanStatus(row.status),
         closed_on=row.closed_on,
         installments=installments,
     )
@@ -283,8 +289,8 @@ def fetch_due_installments(
     for row in rows:
         found.setdefault(int(row.credit_line_id), []).append(
             DueInstallment(
-                int(row.id), int(row.plan_id), int(row.principal_fen), int(row.interest_fen),
-                int(row.fee_fen),
+                int(row.id), int(row.plan_id), Fen(int(row.principal_fen)),
+                Fen(int(row.interest_fen)), Fen(int(row.fee_fen)),
             )
         )  # fmt: skip
     return found
@@ -342,7 +348,7 @@ def settle_prepaid_installments(
     )
     left = dict(shortfall_fen)
     settled: dict[int, int] = {}
-    paid_off: list[dict[str, Any]] = []
+    paid_off: list[dict[str, int | str]] = []
     plan_ids: set[int] = set()
     for installment_id, line_id, plan_id, principal_fen in rows:
         if 0 < principal_fen <= left[line_id]:

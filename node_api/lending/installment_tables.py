@@ -8,56 +8,28 @@ installments not billed yet with the way they ended; nothing is deleted.
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Column,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    SmallInteger,
-    String,
-    Table,
-    UniqueConstraint,
-)
+from sqlalchemy.schema import CheckConstraint, Column, Index, Table, UniqueConstraint
+from sqlalchemy.types import BigInteger, Date, Integer, SmallInteger, String
 from sqlmodel import SQLModel
 
-from node_api.ledger.schema import ID_TYPE
+from node_api.ledger.schema import fen_columns, fk_column, id_column, line_column, product_columns
 
 installment_plan_table = Table(
     "installment_plan",
     SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "credit_line_id",
-        BigInteger,
-        ForeignKey("credit_line.id", name="fk_installment_plan_line"),
-        nullable=False,
-        index=True,
-    ),
+    id_column(),
+    line_column("fk_installment_plan_line", index=True),
     Column("source_kind", String(16), nullable=False),
-    Column(
-        "purchase_id",
-        BigInteger,
-        ForeignKey("purchase.id", name="fk_installment_plan_purchase"),
-        nullable=True,
-        unique=True,
+    fk_column(
+        "purchase_id", "purchase.id", "fk_installment_plan_purchase", nullable=True, unique=True
     ),
-    Column(
-        "bill_id",
-        BigInteger,
-        ForeignKey("bill.id", name="fk_installment_plan_bill"),
-        nullable=True,
-        unique=True,
-    ),
-    Column("product_code", String(32), nullable=False),
-    Column("product_version", Integer, nullable=False),
-    Column("principal_fen", BigInteger, nullable=False),
+    fk_column("bill_id", "bill.id", "fk_installment_plan_bill", nullable=True, unique=True),
+    *product_columns(),
+    *fen_columns("principal_fen"),
     Column("tenor_months", SmallInteger, nullable=False),
     Column("pricing_method", String(24), nullable=False),
     Column("rate_bps", Integer, nullable=False),
-    Column("installment_fee_fen", BigInteger, nullable=False),
+    *fen_columns("installment_fee_fen"),
     Column("start_date", Date, nullable=False),
     Column("first_bill_date", Date, nullable=False),
     Column("status", String(16), nullable=False),
@@ -76,20 +48,13 @@ installment_plan_table = Table(
 installment_table = Table(
     "installment",
     SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "plan_id",
-        BigInteger,
-        ForeignKey("installment_plan.id", name="fk_installment_plan"),
-        nullable=False,
-    ),
+    id_column(),
+    fk_column("plan_id", "installment_plan.id", "fk_installment_plan"),
     Column("credit_line_id", BigInteger, nullable=False),
     Column("number", SmallInteger, nullable=False),
     Column("bill_date", Date, nullable=False),
     Column("due_date", Date, nullable=False),
-    Column("principal_fen", BigInteger, nullable=False),
-    Column("interest_fen", BigInteger, nullable=False),
-    Column("fee_fen", BigInteger, nullable=False),
+    *fen_columns("principal_fen", "interest_fen", "fee_fen"),
     Column("status", String(16), nullable=False),
     Column("bill_id", BigInteger, nullable=True),
     UniqueConstraint("plan_id", "number", name="uq_installment_number"),

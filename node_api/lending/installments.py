@@ -88,8 +88,8 @@ def _unbilled_revolving_fen(conn: Connection, caches: LendingCaches, line_id: in
     return book.normal_fen(AccountType.PRINCIPAL_UNBILLED) - planned_fen
 
 
-def _open_line(conn: Connection, line_id: int) -> tuple[LockedLine, date | None]:
-    """Lock an active line; return it with the business date."""
+def _open_line(conn: Connection, line_id: int, as_of: date | None) -> tuple[LockedLine, date]:
+    """Lock an active line; return it with the plan's start (`as_of` or the business date)."""
     line = lock_line(conn, line_id)
     if line.status is not LineStatus.ACTIVE:
         raise ConflictError(
@@ -97,7 +97,7 @@ def _open_line(conn: Connection, line_id: int) -> tuple[LockedLine, date | None]
             field="credit_line_id",
             code="line_not_active",
         )
-    return line, fetch_business_date(conn)
+    return line, resolve_as_of(as_of, fetch_business_date(conn))
 
 
 def convert_purchase(
@@ -110,8 +110,7 @@ def convert_purchase(
     as_of: date | None = None,
 ) -> PlanView:
     """Convert a purchase (or drawdown) of the open cycle into a plan on its product."""
-    line, business_date = _open_line(conn, line_id)
-    start = resolve_as_of(as_of, business_date)
+    line, start = _open_line(conn, line_id, as_of)
     use = fetch_use(conn, line_id, purchase_id)
     latest = _latest_bill(conn, line_id)
     if latest is not None and use.as_of <= latest.bill_date:
@@ -156,8 +155,7 @@ def convert_bill(
     as_of: date | None = None,
 ) -> PlanView:
     """Convert the latest bill's revolving principal into a plan, before its due date."""
-    line, business_date = _open_line(conn, line_id)
-    start = resolve_as_of(as_of, business_date)
+    line, start = _open_line(conn, line_id, as_of)
     latest = _latest_bill(conn, line_id)
     if latest is None or latest.id != bill_id:
         raise ConflictError(

@@ -73,13 +73,13 @@ def compute_interest(balance_fen: int, daily_rate: DailyRate, days: int) -> Fen:
     return Fen(div_half_even(numerator, daily_rate.denominator))
 
 
-def compute_daily_interest_ppm(balance_fen: int, rate_ppm_per_day: PpmPerDay | int) -> Fen:
+def compute_daily_interest_ppm(balance_fen: int, rate_ppm_per_day: PpmPerDay) -> Fen:
     """One day of interest at a daily ppm rate: balance × ppm / 1,000,000, half-even."""
     return compute_interest(balance_fen, DailyRate(rate_ppm_per_day, PPM_DENOMINATOR), 1)
 
 
 def compute_daily_interest_apr(
-    balance_fen: int, rate_bps: Bps | int, day_count: DayCount = DayCount.ACT_365
+    balance_fen: int, rate_bps: Bps, day_count: DayCount = DayCount.ACT_365
 ) -> Fen:
     """One day of interest at an annual bps rate: balance × bps / 10,000 / year, half-even."""
     daily_rate = compute_daily_rate(InterestMethod.APR_BPS, rate_bps, day_count)
@@ -94,7 +94,7 @@ def compute_interest_between(
 
 
 def compute_penalty_interest(
-    overdue_fen: int, penalty_rate_ppm_per_day: PpmPerDay | int, days: int
+    overdue_fen: int, penalty_rate_ppm_per_day: PpmPerDay, days: int
 ) -> Fen:
     """Penalty interest on an overdue amount for `days` days at a daily ppm rate, half-even.
 

@@ -33,7 +33,6 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.accounts import (
@@ -45,7 +44,7 @@ from node_api.ledger.accounts import (
     node_account_specs,
     partner_account_spec,
 )
-from node_api.ledger.schema import ID_TYPE, business_date_table, limit_node_table
+from node_api.ledger.schema import business_date_table, id_column, limit_node_table, metadata
 from node_api.ledger.settlement_events import LimitLevel
 from node_api.ledger.sql import begin_write, bulk_update, in_param
 from node_api.lending.limits import (
@@ -64,8 +63,8 @@ CUSTOMER_REF_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 credit_line_table = Table(
     "credit_line",
-    SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    metadata,
+    id_column(),
     Column("customer_ref", String(64), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("status", String(16), nullable=False),
@@ -282,18 +281,18 @@ def _insert_node(
     product: tuple[str, int] | None = None,
 ) -> int:
     nodes = limit_node_table
-    row: dict[str, Any] = {
-        "credit_line_id": line_id,
-        "parent_id": parent_id,
-        "path": path,
-        "level": level.value,
-        "product_code": product[0] if product else None,
-        "product_version": product[1] if product else None,
-        "limit_fen": limit_fen,
-        "temp_raise_fen": 0,
-        "used_fen": 0,
-    }
-    return int(conn.execute(nodes.insert().values(row).returning(nodes.c.id)).scalar_one())
+    statement = nodes.insert().values(
+        credit_line_id=line_id,
+        parent_id=parent_id,
+        path=path,
+        level=level.value,
+        product_code=product[0] if product else None,
+        product_version=product[1] if product else None,
+        limit_fen=limit_fen,
+        temp_raise_fen=0,
+        used_fen=0,
+    )
+    return int(conn.execute(statement.returning(nodes.c.id)).scalar_one())
 
 
 def _account_specs(line_id: int, terms: Sequence[ProductTerms]) -> list[AccountSpec]:
@@ -353,23 +352,9 @@ def _collect(rows: Any) -> dict[int, LockedLine]:
     found: dict[int, LockedLine] = {}
     for row in rows:
         (
-            node_id,
-            line_id,
-            parent_id,
-            path,
-            level,
-            code,
-            version,
-            limit_fen,
-            raise_fen,
-            raise_expires_on,
-            used_fen,
-            customer_ref,
-            status,
-            currency,
-            opened_on,
-            bill_day,
-        ) = row[:16]
+            node_id, line_id, parent_id, path, level, code, version, limit_fen, raise_fen,
+            raise_expires_on, used_fen, customer_ref, status, currency, opened_on, bill_day,
+        ) = row[:16]  # fmt: skip
         line = found.get(line_id)
         if line is None:
             line = LockedLine(

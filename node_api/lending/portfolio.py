@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from node_api.kernel.money import BPS_DENOMINATOR, div_half_even
+from node_api.kernel.money import BPS_DENOMINATOR, Fen, div_half_even
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table
 from node_api.lending.billing_rules import DelinquencyBucket
@@ -33,21 +33,21 @@ NON_PERFORMING: tuple[DelinquencyBucket, ...] = (
 class BucketBalance:
     bucket: DelinquencyBucket
     lines: int
-    balance_fen: int
+    balance_fen: Fen
 
 
 @dataclass(frozen=True, slots=True)
 class PortfolioSummary:
     buckets: tuple[BucketBalance, ...]
-    written_off_fen: int
+    written_off_fen: Fen
 
     @property
-    def total_fen(self) -> int:
-        return sum(item.balance_fen for item in self.buckets)
+    def total_fen(self) -> Fen:
+        return Fen(sum(item.balance_fen for item in self.buckets))
 
     @property
-    def non_performing_fen(self) -> int:
-        return sum(item.balance_fen for item in self.buckets if item.bucket in NON_PERFORMING)
+    def non_performing_fen(self) -> Fen:
+        return Fen(sum(item.balance_fen for item in self.buckets if item.bucket in NON_PERFORMING))
 
     @property
     def npl_ratio_bps(self) -> int:
@@ -69,9 +69,10 @@ def compute_portfolio_summary(
             balances[bucket] += balance_fen
     return PortfolioSummary(
         tuple(
-            BucketBalance(bucket, lines[bucket], balances[bucket]) for bucket in DelinquencyBucket
+            BucketBalance(bucket, lines[bucket], Fen(balances[bucket]))
+            for bucket in DelinquencyBucket
         ),
-        written_off_fen,
+        Fen(written_off_fen),
     )
 
 

@@ -8,14 +8,13 @@ line booked on an older one.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from node_api.kernel.errors import ConflictError, NotFoundError
+from node_api.kernel.errors import ConflictError
 from node_api.ledger.schema import product_version_table
+from node_api.ledger.settlement_events import TermsCache, fetch_terms_json
 from node_api.ledger.sql import insert_ignoring_conflicts
 from node_api.lending.products import (
     ProductTerms,
@@ -28,7 +27,7 @@ from node_api.lending.products import (
 def register_product_version(conn: Connection, terms: ProductTerms) -> bool:
     """Store a product version; True if new, False if already stored with equal terms."""
     terms_hash = terms_hash_hex(terms)
-    row: dict[str, Any] = {
+    row: dict[str, str | int] = {
         "product_code": terms.product_code,
         "version": terms.version,
         "product_type": terms.product_type.value,
@@ -59,29 +58,11 @@ def register_product_version(conn: Connection, terms: ProductTerms) -> bool:
 
 def fetch_product_terms(conn: Connection, product_code: str, version: int) -> ProductTerms:
     """The terms of one version; NotFoundError if it was never registered."""
-    table = product_version_table
-    text = conn.execute(
-        select(table.c.terms_json).where(
-            (table.c.product_code == product_code) & (table.c.version == version)
-        )
-    ).scalar_one_or_none()
-    if text is None:
-        raise NotFoundError(
-            f"product {product_code} version {version} is not registered", field="product_code"
-        )
-    return parse_product_terms(orjson.loads(text))
+    return parse_product_terms(orjson.loads(fetch_terms_json(conn, product_code, version)))
 
 
-class ProductTermsCache:
-    """Terms by (code, version) for the life of the process: versions are immutable."""
+class ProductTermsCache(TermsCache[ProductTerms]):
+    """Product terms by (code, version)."""
 
     def __init__(self) -> None:
-        self._terms: dict[tuple[str, int], ProductTerms] = {}
-
-    def get(self, conn: Connection, product_code: str, version: int) -> ProductTerms:
-        key = (product_code, version)
-        terms = self._terms.get(key)
-        if terms is None:
-            terms = fetch_product_terms(conn, product_code, version)
-            self._terms[key] = terms
-        return terms
+        super().__init__(fetch_product_terms)

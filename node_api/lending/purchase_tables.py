@@ -7,42 +7,27 @@ repayments (`node_api.lending.purchases`); read by end of day and the line limit
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Column,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-)
+from sqlalchemy.schema import CheckConstraint, Column, Index, Table
+from sqlalchemy.types import BigInteger, Date, String
 from sqlmodel import SQLModel
 
-from node_api.ledger.schema import ID_TYPE
+from node_api.ledger.schema import fen_columns, fk_column, id_column, line_column, product_columns
 
 purchase_table = Table(
     "purchase",
     SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "credit_line_id",
-        BigInteger,
-        ForeignKey("credit_line.id", name="fk_purchase_line"),
-        nullable=False,
-    ),
+    id_column(),
+    line_column("fk_purchase_line"),
     Column("kind", String(16), nullable=False),
     Column("product_node_id", BigInteger, nullable=False),
-    Column("product_code", String(32), nullable=False),
-    Column("product_version", Integer, nullable=False),
+    *product_columns(),
     Column("channel_id", String(64), nullable=False),
     Column("merchant_id", String(64), nullable=True),
     Column("currency", String(3), nullable=False),
-    Column("amount_fen", BigInteger, nullable=False),
+    *fen_columns("amount_fen"),
     Column("fee_fen", BigInteger, nullable=False, server_default="0"),
     Column("refunded_fen", BigInteger, nullable=False, server_default="0"),
-    Column("principal_open_fen", BigInteger, nullable=False),
+    *fen_columns("principal_open_fen"),
     Column("as_of", Date, nullable=False),
     CheckConstraint(
         "amount_fen > 0 AND fee_fen >= 0 AND refunded_fen >= 0 AND refunded_fen <= amount_fen"
@@ -55,19 +40,11 @@ purchase_table = Table(
 purchase_refund_table = Table(
     "purchase_refund",
     SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "purchase_id",
-        BigInteger,
-        ForeignKey("purchase.id", name="fk_purchase_refund_purchase"),
-        nullable=False,
-        index=True,
-    ),
+    id_column(),
+    fk_column("purchase_id", "purchase.id", "fk_purchase_refund_purchase", index=True),
     Column("credit_line_id", BigInteger, nullable=False),
     Column("batch_id", BigInteger, nullable=False),
-    Column("amount_fen", BigInteger, nullable=False),
-    Column("principal_fen", BigInteger, nullable=False),
-    Column("credit_fen", BigInteger, nullable=False),
+    *fen_columns("amount_fen", "principal_fen", "credit_fen"),
     Column("as_of", Date, nullable=False),
     CheckConstraint(
         "amount_fen > 0 AND principal_fen >= 0 AND credit_fen >= 0"
@@ -79,14 +56,9 @@ purchase_refund_table = Table(
 principal_reduction_table = Table(
     "principal_reduction",
     SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    id_column(),
     Column("batch_id", BigInteger, nullable=False, index=True),
-    Column(
-        "purchase_id",
-        BigInteger,
-        ForeignKey("purchase.id", name="fk_principal_reduction_purchase"),
-        nullable=False,
-    ),
-    Column("amount_fen", BigInteger, nullable=False),
+    fk_column("purchase_id", "purchase.id", "fk_principal_reduction_purchase"),
+    *fen_columns("amount_fen"),
     CheckConstraint("amount_fen > 0", name="ck_principal_reduction_positive"),
 )

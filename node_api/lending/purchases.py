@@ -67,13 +67,13 @@ class OpenUse:
     purchase_id: int
     product_node_id: int
     channel_id: str
-    principal_open_fen: int
+    principal_open_fen: Fen
 
 
 @dataclass(frozen=True, slots=True)
 class Reduction:
     use: OpenUse
-    amount_fen: int
+    amount_fen: Fen
 
 
 def compute_fifo_reductions(uses: Sequence[OpenUse], amount_fen: int) -> list[Reduction]:
@@ -83,7 +83,7 @@ def compute_fifo_reductions(uses: Sequence[OpenUse], amount_fen: int) -> list[Re
     for use in uses:
         if remaining_fen == 0:
             break
-        take_fen = min(use.principal_open_fen, remaining_fen)
+        take_fen = Fen(min(use.principal_open_fen, remaining_fen))
         if take_fen > 0:
             reductions.append(Reduction(use, take_fen))
             remaining_fen -= take_fen
@@ -100,7 +100,7 @@ def fetch_open_uses(conn: Connection, line_id: int) -> list[OpenUse]:
         .where((table.c.credit_line_id == line_id) & (table.c.principal_open_fen > 0))
         .order_by(table.c.as_of, table.c.id)
     )
-    return [OpenUse(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
+    return [OpenUse(int(r[0]), int(r[1]), str(r[2]), Fen(int(r[3]))) for r in rows]
 
 
 def use_path(line: LockedLine, use: OpenUse) -> list[LimitNode]:
@@ -151,7 +151,10 @@ def fetch_reductions(conn: Connection, batch_id: int) -> list[Reduction]:
         .where(reductions.c.batch_id == batch_id)
         .order_by(reductions.c.id)
     )
-    return [Reduction(OpenUse(int(r[0]), int(r[1]), str(r[2]), int(r[3])), int(r[4])) for r in rows]
+    return [
+        Reduction(OpenUse(int(r[0]), int(r[1]), str(r[2]), Fen(int(r[3]))), Fen(int(r[4])))
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,22 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Column,
-    Date,
-    ForeignKey,
-    Integer,
-    String,
-    Table,
-    UniqueConstraint,
-    select,
-    update,
-)
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, RowMapping
-from sqlmodel import SQLModel
+from sqlalchemy.schema import CheckConstraint, Column, Table, UniqueConstraint
+from sqlalchemy.types import BigInteger, Boolean, Date, Integer, String
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.kernel.money import Fen
@@ -52,7 +40,7 @@ from node_api.ledger.postings import (
     build_reversal,
     post_batch,
 )
-from node_api.ledger.schema import ID_TYPE
+from node_api.ledger.schema import fen_columns, fk_column, id_column, line_column, metadata
 from node_api.ledger.settlement_events import BatchKind, EventKind
 from node_api.lending.billing_rules import Component, OutstandingItem, compute_waterfall
 from node_api.lending.core.books import LineBook, fetch_line_books
@@ -93,16 +81,10 @@ _REPAID_EVENT = {
 
 repayment_table = Table(
     "repayment",
-    SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "credit_line_id",
-        BigInteger,
-        ForeignKey("credit_line.id", name="fk_repayment_line"),
-        nullable=False,
-        index=True,
-    ),
-    Column("amount_fen", BigInteger, nullable=False),
+    metadata,
+    id_column(),
+    line_column("fk_repayment_line", index=True),
+    *fen_columns("amount_fen"),
     Column("currency", String(3), nullable=False),
     Column("payment_ref", String(64), nullable=True),
     Column("as_of", Date, nullable=False),
@@ -114,14 +96,9 @@ repayment_table = Table(
 
 repayment_allocation_table = Table(
     "repayment_allocation",
-    SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column(
-        "repayment_id",
-        BigInteger,
-        ForeignKey("repayment.id", name="fk_repayment_allocation_repayment"),
-        nullable=False,
-    ),
+    metadata,
+    id_column(),
+    fk_column("repayment_id", "repayment.id", "fk_repayment_allocation_repayment"),
     Column("seq", Integer, nullable=False),
     Column("batch_id", BigInteger, nullable=False),
     Column("active", Boolean, nullable=False),
@@ -133,7 +110,7 @@ repayment_allocation_table = Table(
 class AllocationView:
     account_type: AccountType
     component: Component
-    amount_fen: int
+    amount_fen: Fen
 
 
 def compute_outstanding_items(book: LineBook, as_of: date) -> list[OutstandingItem]:

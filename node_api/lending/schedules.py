@@ -71,11 +71,11 @@ class Installment:
 
     number: int
     due_date: date
-    principal_fen: int
-    interest_fen: int
-    fee_fen: int
-    payment_fen: int
-    balance_after_fen: int
+    principal_fen: Fen
+    interest_fen: Fen
+    fee_fen: Fen
+    payment_fen: Fen
+    balance_after_fen: Fen
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +191,11 @@ def compute_schedule(
             Installment(
                 number=number,
                 due_date=due_date,
-                principal_fen=line.principal_fen,
-                interest_fen=line.interest_fen,
-                fee_fen=line.fee_fen,
-                payment_fen=line.payment_fen,
-                balance_after_fen=balance_fen,
+                principal_fen=Fen(line.principal_fen),
+                interest_fen=Fen(line.interest_fen),
+                fee_fen=Fen(line.fee_fen),
+                payment_fen=Fen(line.payment_fen),
+                balance_after_fen=Fen(balance_fen),
             )
         )
     return Schedule(

@@ -13,11 +13,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import Fen
 from node_api.lending.products import ProductTerms
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.identity import VerifiedIdentity, verify_identity
@@ -28,6 +29,23 @@ from node_api.risk.fraud_facts import ApplicationFacts, Gender
 from node_api.risk.scorecard import Scorecard, ScoreResult
 
 RawValue = str | int | float | None
+
+
+class ApplicationInputJson(TypedDict):
+    """`ApplicationInput.to_json`: the plaintext of the application's vault envelope."""
+
+    product_code: str
+    name: str
+    id_number: str
+    phone: str
+    monthly_income_fen: Fen
+    device_id: str
+    ip_address: str
+    channel_id: str
+    characteristics: dict[str, RawValue]
+    declared_birth_date: str | None
+    declared_gender: str | None
+
 
 _LOOKUP_KINDS = {
     AttributeKind.ID: LookupKind.ID_NUMBER,
@@ -65,11 +83,19 @@ class ApplicationInput:
 
     @classmethod
     def from_json(cls, text: str) -> ApplicationInput:
-        data: dict[str, Any] = json.loads(text)
-        birth = data.pop("declared_birth_date")
-        gender = data.pop("declared_gender")
+        data: ApplicationInputJson = json.loads(text)
+        birth = data["declared_birth_date"]
+        gender = data["declared_gender"]
         return cls(
-            **data,
+            product_code=data["product_code"],
+            name=data["name"],
+            id_number=data["id_number"],
+            phone=data["phone"],
+            monthly_income_fen=data["monthly_income_fen"],
+            device_id=data["device_id"],
+            ip_address=data["ip_address"],
+            channel_id=data["channel_id"],
+            characteristics=data["characteristics"],
             declared_birth_date=None if birth is None else date.fromisoformat(birth),
             declared_gender=None if gender is None else Gender(gender),
         )

@@ -17,7 +17,7 @@ import functools
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -37,7 +37,6 @@ from node_api.onboarding.application_input import (
 )
 from node_api.onboarding.application_store import (
     StoredApplication,
-    compute_score_detail,
     fetch_agreement_of_line,
     get_application_context,
     get_customer_context,
@@ -46,13 +45,16 @@ from node_api.onboarding.application_store import (
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.decision import (
     ApplicationDecision,
+    DecisionRecord,
     DecisionResult,
     compute_application_decision,
 )
 from node_api.onboarding.fraud_history_sql import SqlFraudHistory, record_application
 from node_api.onboarding.tables import customer_table
+from node_api.risk.fraud import FraudHit
 from node_api.risk.fraud_facts import FraudSignals, gather_signals
 from node_api.risk.live_monitoring import record_live_score
+from node_api.risk.scorecard import ReasonCode
 
 EXISTING_CUSTOMER = "EXISTING_CUSTOMER"
 IdSource = Callable[[], str]
@@ -77,29 +79,49 @@ class PhaseTimer:
 
 
 @dataclass(frozen=True, slots=True)
-class ApplicationOutcome:
+class ApplicationAnswer:
     """What the applicant's channel is told: no PII, only ids, codes and amounts."""
+
+    application_id: str
+    decision: ApplicationDecision
+    reason_codes: tuple[str, ...]
+    score: int
+    model_id: str
+    score_reasons: tuple[ReasonCode, ...]
+    fraud_hits: tuple[FraudHit, ...]
+    limits: Mapping[str, Fen]
+    """Limit per level of the line, keyed by path (`total`, `total/purchase`, ...)."""
+    credit_line_id: int | None
+    agreement_id: str | None
+    existing_customer: bool
+    product_code: str
+    product_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationOutcome:
+    """The stored application and where the time went."""
 
     stored: StoredApplication
     timer: PhaseTimer
 
-    def to_response(self) -> dict[str, Any]:
+    def answer(self) -> ApplicationAnswer:
         stored = self.stored
-        return {
-            "application_id": stored.id,
-            "decision": stored.decision.value,
-            "reason_codes": list(stored.reason_codes),
-            "score": stored.score,
-            "model_id": stored.model_id,
-            "score_reasons": stored.score_detail["reasons"],
-            "fraud_hits": stored.fraud_hits,
-            "limits": dict(stored.limits),
-            "credit_line_id": stored.credit_line_id,
-            "agreement_id": stored.agreement_id,
-            "existing_customer": stored.existing_customer,
-            "product_code": stored.product_code,
-            "product_version": stored.product_version,
-        }
+        return ApplicationAnswer(
+            application_id=stored.id,
+            decision=stored.decision,
+            reason_codes=stored.record.reason_codes,
+            score=stored.score.score,
+            model_id=stored.score.model_id,
+            score_reasons=stored.score.reasons,
+            fraud_hits=stored.record.fraud_hits,
+            limits=stored.record.limits,
+            credit_line_id=stored.credit_line_id,
+            agreement_id=stored.agreement_id,
+            existing_customer=stored.existing_customer,
+            product_code=stored.product_code,
+            product_version=stored.product_version,
+        )
 
 
 @functools.cache
@@ -157,8 +179,8 @@ def _store(
     application_id: str,
     customer_id: str,
     context: OnboardingContext,
-    signals: dict[str, Any],
-    decided: dict[str, Any],
+    signals: FraudSignals | None,
+    record: DecisionRecord,
     existing_customer: bool,
     line: tuple[int | None, str | None],
 ) -> StoredApplication:
@@ -173,28 +195,19 @@ def _store(
         applied_at=prepared.facts.applied_at,
         business_date=prepared.as_of,
         inputs_enc=context.vault.encrypt(inputs.to_json(), get_application_context(application_id)),
-        model_id=prepared.score.model_id,
-        score=prepared.score.score,
-        score_detail=compute_score_detail(prepared.score),
+        score=prepared.score,
         signals=signals,
-        fraud_hits=decided["fraud_hits"],
-        decision=ApplicationDecision(decided["decision"]),
-        reason_codes=decided["reason_codes"],
-        limits=decided["limits"],
+        record=record,
         existing_customer=existing_customer,
         credit_line_id=line[0],
         agreement_id=line[1],
     )
 
 
-def _existing_customer_decision(conn: Connection, line_id: int) -> dict[str, Any]:
+def _existing_customer_decision(conn: Connection, line_id: int) -> DecisionRecord:
     line = fetch_line(conn, line_id)
-    return {
-        "decision": ApplicationDecision.APPROVED.value,
-        "reason_codes": [EXISTING_CUSTOMER],
-        "fraud_hits": [],
-        "limits": {node.path: node.limit_fen for node in line.nodes},
-    }
+    limits = {node.path: Fen(node.limit_fen) for node in line.nodes}
+    return DecisionRecord(ApplicationDecision.APPROVED, (EXISTING_CUSTOMER,), (), limits)
 
 
 def _decide_new(
@@ -236,13 +249,13 @@ def decide_application(
     existing_line_id = fetch_open_line_id(conn, customer_id) if known else None
     timer.lap("dedupe")
     line: tuple[int | None, str | None] = (None, None)
+    signals: FraudSignals | None = None
     if existing_line_id is not None:
-        signals: dict[str, Any] = {}
-        decided = _existing_customer_decision(conn, existing_line_id)
+        record = _existing_customer_decision(conn, existing_line_id)
         line = (existing_line_id, fetch_agreement_of_line(conn, existing_line_id))
     else:
-        fraud_signals, result = _decide_new(conn, prepared, context)
-        signals, decided = fraud_signals.to_dict(), result.to_dict()
+        signals, result = _decide_new(conn, prepared, context)
+        record = result.to_record()
         timer.lap("fraud")
         if result.decision is ApplicationDecision.APPROVED:
             line = open_line_with_agreement(
@@ -262,7 +275,7 @@ def decide_application(
         customer_id=customer_id,
         context=context,
         signals=signals,
-        decided=decided,
+        record=record,
         existing_customer=existing_line_id is not None,
         line=line,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from node_api.kernel.money import Fen
 from node_api.lending.limits import (
@@ -23,7 +22,7 @@ from node_api.lending.limits import (
 )
 from node_api.lending.products import ProductTerms
 from node_api.onboarding.policies import OnboardingPolicy
-from node_api.risk.fraud import FraudAssessment, compute_fraud_assessment
+from node_api.risk.fraud import FraudAssessment, FraudHit, compute_fraud_assessment
 from node_api.risk.fraud_facts import ApplicationFacts, FraudSignals
 from node_api.risk.policy import DecisionOutcome, LimitTree, compute_decision
 from node_api.risk.scorecard import ScoreResult
@@ -53,9 +52,9 @@ class LineLimits:
     product_group: ProductGroup
     product_fen: Fen
 
-    def by_path(self) -> dict[str, int]:
+    def by_path(self) -> dict[str, Fen]:
         """Limits keyed by the line's limit paths (`total`, `total/purchase`, ...)."""
-        limits: dict[str, int] = {ROOT_PATH: self.total_fen}
+        limits: dict[str, Fen] = {ROOT_PATH: self.total_fen}
         for group in sorted(self.group_fen):
             limits[group_path(group)] = self.group_fen[group]
         limits[product_path(self.product_group, self.product_code)] = self.product_fen
@@ -71,6 +70,17 @@ def compute_line_limits(tree: LimitTree, terms: ProductTerms) -> LineLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """A decision as stored and compared: what replay must reproduce."""
+
+    decision: ApplicationDecision
+    reason_codes: tuple[str, ...]
+    fraud_hits: tuple[FraudHit, ...]
+    limits: Mapping[str, Fen]
+    """Limits keyed by the line's limit paths (`LineLimits.by_path`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionResult:
     decision: ApplicationDecision
     reason_codes: tuple[str, ...]
@@ -78,14 +88,11 @@ class DecisionResult:
     fraud: FraudAssessment
     limits: LineLimits
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_record(self) -> DecisionRecord:
         """The stored, comparable form (what replay must reproduce)."""
-        return {
-            "decision": self.decision.value,
-            "reason_codes": list(self.reason_codes),
-            "fraud_hits": self.fraud.to_dict()["hits"],
-            "limits": self.limits.by_path(),
-        }
+        return DecisionRecord(
+            self.decision, self.reason_codes, self.fraud.hits, self.limits.by_path()
+        )
 
 
 def _zero(limits: LineLimits) -> LineLimits:
@@ -125,13 +132,13 @@ def compute_application_decision(
     return DecisionResult(decision, tuple(reasons), fraud, limits)
 
 
-def parse_line_limits(limits_by_path: Mapping[str, int], terms: ProductTerms) -> LineLimits:
+def parse_line_limits(limits_by_path: Mapping[str, Fen], terms: ProductTerms) -> LineLimits:
     """The `LineLimits` of stored limits (as `LineLimits.by_path` wrote them)."""
     group = product_group(terms.product_type)
     return LineLimits(
-        total_fen=Fen(limits_by_path[ROOT_PATH]),
-        group_fen={g: Fen(limits_by_path[group_path(g)]) for g in ProductGroup},
+        total_fen=limits_by_path[ROOT_PATH],
+        group_fen={g: limits_by_path[group_path(g)] for g in ProductGroup},
         product_code=terms.product_code,
         product_group=group,
-        product_fen=Fen(limits_by_path[product_path(group, terms.product_code)]),
+        product_fen=limits_by_path[product_path(group, terms.product_code)],
     )

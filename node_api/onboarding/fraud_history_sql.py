@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, LargeBinary, Select, bindparam, case, func, or_, select
@@ -25,10 +25,15 @@ from node_api.onboarding.tables import (
     ring_link_table,
 )
 from node_api.risk.fraud_config import AttributeKind, FraudRuleConfig, VelocityWindow
-from node_api.risk.fraud_facts import ApplicationFacts, get_ring_attribute_hashes
+from node_api.risk.fraud_facts import (
+    ApplicationFacts,
+    Window,
+    get_ring_attribute_hashes,
+    get_sharing_windows,
+)
 
-_CountKey = tuple[AttributeKind, bytes, datetime, datetime]
-_OthersKey = tuple[AttributeKind, bytes, bytes, datetime, datetime]
+_CountKey = tuple[AttributeKind, bytes, Window]
+_OthersKey = tuple[AttributeKind, bytes, bytes, Window]
 
 
 def to_naive_utc(moment: datetime) -> datetime:
@@ -40,14 +45,6 @@ def to_naive_utc(moment: datetime) -> datetime:
 
 def from_naive_utc(stored: datetime) -> datetime:
     return stored.replace(tzinfo=UTC)
-
-
-def _sharing_windows(config: FraudRuleConfig) -> dict[AttributeKind, timedelta]:
-    """Mirrors `gather_signals`: the sharing rules' lookback per attribute."""
-    return {
-        AttributeKind.DEVICE: timedelta(days=config.device_shared.window_days),
-        AttributeKind.PHONE: timedelta(days=config.phone_shared.window_days),
-    }
 
 
 @functools.cache
@@ -126,14 +123,14 @@ class SqlFraudHistory:
         velocity = [kind for kind in sorted(hashes) if kind in config.velocity]
         sharing = {
             kind: until - window
-            for kind, window in sorted(_sharing_windows(config).items())
+            for kind, window in sorted(get_sharing_windows(config).items())
             if kind in hashes
         }
         kinds = tuple(sorted(set(velocity) | set(sharing)))
         if not kinds:
             return
         since_all = min([until - w.duration for w in VelocityWindow] + list(sharing.values()))
-        params: dict[str, Any] = {
+        params: dict[str, datetime | bytes] = {
             "since_all": to_naive_utc(since_all),
             "until": to_naive_utc(until),
             "identity_hash": facts.identity_hash,
@@ -147,10 +144,10 @@ class SqlFraudHistory:
         for kind in velocity:
             counts = found.get(kind, empty)
             for window, count in zip(VelocityWindow, counts, strict=False):
-                key = (kind, hashes[kind], until - window.duration, until)
+                key = (kind, hashes[kind], Window(until - window.duration, until))
                 self._counts[key] = int(count or 0)
         for kind, since in sharing.items():
-            others_key = (kind, hashes[kind], facts.identity_hash, since, until)
+            others_key = (kind, hashes[kind], facts.identity_hash, Window(since, until))
             self._others[others_key] = int(found.get(kind, empty)[-1] or 0)
 
     def _preload_blacklist(self, facts: ApplicationFacts, config: FraudRuleConfig) -> None:
@@ -170,9 +167,9 @@ class SqlFraudHistory:
             self._rings_synced = True
 
     def fetch_application_count(
-        self, kind: AttributeKind, value_hash: bytes, since: datetime, until: datetime
+        self, kind: AttributeKind, value_hash: bytes, window: Window
     ) -> int:
-        cached = self._counts.get((kind, value_hash, since, until))
+        cached = self._counts.get((kind, value_hash, window))
         if cached is not None:
             return cached
         table = application_attribute_table
@@ -181,21 +178,16 @@ class SqlFraudHistory:
                 select(func.count()).where(
                     (table.c.kind == kind.value)
                     & (table.c.value_hash == value_hash)
-                    & (table.c.applied_at >= to_naive_utc(since))
-                    & (table.c.applied_at < to_naive_utc(until))
+                    & (table.c.applied_at >= to_naive_utc(window.since))
+                    & (table.c.applied_at < to_naive_utc(window.until))
                 )
             ).scalar_one()
         )
 
     def fetch_other_identity_count(
-        self,
-        kind: AttributeKind,
-        value_hash: bytes,
-        identity_hash: bytes,
-        since: datetime,
-        until: datetime,
+        self, kind: AttributeKind, value_hash: bytes, identity_hash: bytes, window: Window
     ) -> int:
-        cached = self._others.get((kind, value_hash, identity_hash, since, until))
+        cached = self._others.get((kind, value_hash, identity_hash, window))
         if cached is not None:
             return cached
         table = application_attribute_table
@@ -205,8 +197,8 @@ class SqlFraudHistory:
                     (table.c.kind == kind.value)
                     & (table.c.value_hash == value_hash)
                     & (table.c.identity_hash != identity_hash)
-                    & (table.c.applied_at >= to_naive_utc(since))
-                    & (table.c.applied_at < to_naive_utc(until))
+                    & (table.c.applied_at >= to_naive_utc(window.since))
+                    & (table.c.applied_at < to_naive_utc(window.until))
                 )
             ).scalar_one()
         )
@@ -251,7 +243,7 @@ def record_application(
 
 def _ring_links(
     application_id: str, facts: ApplicationFacts, config: FraudRuleConfig
-) -> list[dict[str, Any]]:
+) -> list[dict[str, str | bytes]]:
     ring_hashes = set(get_ring_attribute_hashes(facts, config))
     return [
         {

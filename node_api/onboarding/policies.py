@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from node_api.ledger.sql import insert_ignoring_conflicts
+from node_api.ledger.sql import Row, insert_ignoring_conflicts
 from node_api.onboarding.tables import policy_table
 from node_api.risk.fraud_config import FraudRuleConfig
 from node_api.risk.policy import LimitBand, ProductRiskPolicy
@@ -175,7 +175,7 @@ def _insert_version(
     conn: Connection, product_code: str, version: int, policy: OnboardingPolicy
 ) -> bool:
     document = policy.to_document()
-    row = {
+    row: Row = {
         "product_code": product_code,
         "version": version,
         "document": document,

@@ -10,7 +10,7 @@ replays its score only: that answer came from the line, not from a computation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy.engine import Connection
 
@@ -25,24 +25,57 @@ from node_api.onboarding.application_store import (
     get_application_context,
 )
 from node_api.onboarding.context import OnboardingContext
-from node_api.onboarding.decision import compute_application_decision
+from node_api.onboarding.decision import (
+    ApplicationDecision,
+    DecisionRecord,
+    compute_application_decision,
+)
 from node_api.onboarding.fraud_history_sql import from_naive_utc
 from node_api.onboarding.identity import verify_identity
 from node_api.onboarding.policies import fetch_policy_version
+from node_api.risk.fraud import FraudHit, FraudHitJson
 from node_api.risk.fraud_facts import FraudSignals
+
+
+class ReplaySideJson(TypedDict):
+    """One side of a replay as answered: the decision's keys are absent for an
+    application answered from an existing line (only its score is replayed)."""
+
+    model_id: str
+    score: int
+    decision: NotRequired[str]
+    reason_codes: NotRequired[list[str]]
+    fraud_hits: NotRequired[list[FraudHitJson]]
+    limits: NotRequired[dict[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySide:
+    """The score and, unless answered from an existing line, the decision record."""
+
+    model_id: str
+    score: int
+    record: DecisionRecord | None = None
+
+    def to_dict(self) -> ReplaySideJson:
+        side: ReplaySideJson = {"model_id": self.model_id, "score": self.score}
+        record = self.record
+        if record is not None:
+            side["decision"] = record.decision.value
+            side["reason_codes"] = list(record.reason_codes)
+            side["fraud_hits"] = [hit.to_dict() for hit in record.fraud_hits]
+            side["limits"] = dict(record.limits)
+        return side
 
 
 @dataclass(frozen=True, slots=True)
 class ReplayResult:
-    stored: dict[str, Any]
-    replayed: dict[str, Any]
+    stored: ReplaySide
+    replayed: ReplaySide
 
     @property
     def matches(self) -> bool:
         return self.stored == self.replayed
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"matches": self.matches, "stored": self.stored, "replayed": self.replayed}
 
 
 def replay_application(
@@ -67,10 +100,10 @@ def replay_application(
     score = score_characteristics(
         context.cards.get_by_model_id(row.model_id), inputs.characteristics
     )
-    stored: dict[str, Any] = {"model_id": row.model_id, "score": row.score}
-    replayed: dict[str, Any] = {"model_id": score.model_id, "score": score.score}
     if row.existing_customer:
-        return ReplayResult(stored, replayed)
+        return ReplayResult(
+            ReplaySide(row.model_id, row.score), ReplaySide(score.model_id, score.score)
+        )
     facts = compute_facts(inputs, identity, from_naive_utc(row.applied_at), context)
     result = compute_application_decision(
         facts=facts,
@@ -80,11 +113,13 @@ def replay_application(
         policy=policy,
         terms=terms,
     )
-    stored.update(
-        decision=row.decision,
-        reason_codes=list(row.reason_codes),
-        fraud_hits=list(row.fraud_hits),
-        limits=dict(row.limits),
+    stored = DecisionRecord(
+        decision=ApplicationDecision(row.decision),
+        reason_codes=tuple(row.reason_codes),
+        fraud_hits=tuple(FraudHit.from_dict(hit) for hit in row.fraud_hits),
+        limits={path: Fen(limit_fen) for path, limit_fen in row.limits.items()},
     )
-    replayed.update(result.to_dict())
-    return ReplayResult(stored, replayed)
+    return ReplayResult(
+        ReplaySide(row.model_id, row.score, stored),
+        ReplaySide(score.model_id, score.score, result.to_record()),
+    )

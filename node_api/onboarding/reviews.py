@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -17,6 +16,7 @@ from node_api.kernel.errors import ConflictError
 from node_api.ledger.sql import begin_write
 from node_api.onboarding.agreements import open_line_with_agreement
 from node_api.onboarding.application_store import (
+    ApplicationView,
     application_view,
     fetch_application_row,
     store_review,
@@ -41,7 +41,7 @@ def review_application(
     as_of: date,
     reviewed_at: datetime,
     context: OnboardingContext,
-) -> dict[str, Any]:
+) -> ApplicationView:
     """Record a manual decision; returns the application's view afterwards."""
     begin_write(conn)
     row = fetch_application_row(conn, application_id, lock=True)

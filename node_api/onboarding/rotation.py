@@ -65,15 +65,32 @@ def _rotate_page(
     return last_id, len(rows), rotated
 
 
-def rotate_all(database: Database, vault: PiiVault) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class RotationCount:
+    checked: int
+    rotated: int
+
+
+@dataclass(frozen=True, slots=True)
+class RotationReport:
+    """What `rotate_all` did: the key now active and the rows checked and rotated per table."""
+
+    active_key_id: str
+    customer: RotationCount
+    application: RotationCount
+
+
+def _rotate_table(database: Database, spec: _Envelopes, vault: PiiVault) -> RotationCount:
+    checked = rotated = 0
+    after_id: str | None = ""
+    while after_id is not None:
+        after_id, page_checked, page_rotated = _rotate_page(database, spec, vault, after_id)
+        checked += page_checked
+        rotated += page_rotated
+    return RotationCount(checked, rotated)
+
+
+def rotate_all(database: Database, vault: PiiVault) -> RotationReport:
     """Re-encrypt every envelope not under the active key; counts per table."""
-    report: dict[str, Any] = {"active_key_id": vault.active_key_id}
-    for spec in ENVELOPES:
-        checked = rotated = 0
-        after_id: str | None = ""
-        while after_id is not None:
-            after_id, page_checked, page_rotated = _rotate_page(database, spec, vault, after_id)
-            checked += page_checked
-            rotated += page_rotated
-        report[spec.name] = {"checked": checked, "rotated": rotated}
-    return report
+    customer, application = (_rotate_table(database, spec, vault) for spec in ENVELOPES)
+    return RotationReport(vault.active_key_id, customer, application)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from node_api.kernel.errors import ConfigurationError
 
@@ -111,7 +111,7 @@ class ScorecardCard(_Frozen):
     characteristics: tuple[CardCharacteristic, ...]
     score_bands: ScoreBands
     metrics: CardMetrics
-    training: dict[str, Any]
+    training: dict[str, JsonValue]
 
     def compute_model_id(self) -> str:
         """SHA-256 over the canonical JSON of the card without its `model_id`."""

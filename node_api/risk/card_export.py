@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+from pydantic import JsonValue
 
 from node_api.risk.binning import FittedBinning, FloatArray
 from node_api.risk.card import (
@@ -70,23 +70,31 @@ def _bins(binning: FittedBinning, points: Sequence[float], rows_total: int) -> l
         zip(binning.woe, binning.goods, binning.bads, strict=True)
     ):
         count = goods + bads
-        common: dict[str, Any] = {
-            "woe": woe,
-            "points": points[index],
-            "count": count,
-            "share": count / rows_total,
-            "bad_rate": bads / count if count else None,
-        }
+        lower: float | None = None
+        upper: float | None = None
+        categories: Sequence[str] = ()
         if index == binning.missing_bin:
-            bins.append(CardBin(label="missing", is_missing=True, **common))
+            label = "missing"
         elif binning.kind == ColumnKind.NUMERIC:
             lower = binning.edges[index - 1] if index > 0 else None
             upper = binning.edges[index] if index < len(binning.edges) else None
             label = _range_label(lower, upper)
-            bins.append(CardBin(label=label, lower=lower, upper=upper, **common))
         else:
-            group = binning.groups[index]
-            bins.append(CardBin(label=", ".join(group), categories=group, **common))
+            categories = binning.groups[index]
+            label = ", ".join(categories)
+        card_bin = CardBin(
+            label=label,
+            lower=lower,
+            upper=upper,
+            categories=tuple(categories),
+            is_missing=index == binning.missing_bin,
+            woe=woe,
+            points=points[index],
+            count=count,
+            share=count / rows_total,
+            bad_rate=bads / count if count else None,
+        )
+        bins.append(card_bin)
     return bins
 
 
@@ -132,7 +140,7 @@ def build_card(
     *,
     band_count: int = 10,
     reason_texts: Mapping[str, str] | None = None,
-    training_notes: Mapping[str, Any] | None = None,
+    training_notes: Mapping[str, JsonValue] | None = None,
 ) -> ScorecardCard:
     """The complete card for `model` trained on `dataset`, with its `model_id` set."""
     scaling = scaling_settings.to_card()
@@ -155,7 +163,7 @@ def build_card(
         folds=validation.folds,
         auc_by_fold=validation.auc_by_fold,
     )
-    training = {
+    training: dict[str, JsonValue] = {
         "information_values": dict(sorted(model.iv_by_name.items())),
         "dropped": dict(sorted(model.dropped.items())),
         "rows_dropped_without_target": dataset.rows_dropped,

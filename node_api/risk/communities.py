@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 import networkx as nx
 
@@ -26,6 +26,13 @@ class CommunityMethod(StrEnum):
     LOUVAIN = "louvain"
 
 
+class CommunityJson(TypedDict):
+    identity_count: int
+    attribute_count: int
+    identity_hashes: list[str]
+    attribute_hashes: list[str]
+
+
 @dataclass(frozen=True, slots=True)
 class Community:
     """One cluster: its identities and the attributes that tie them together."""
@@ -35,7 +42,8 @@ class Community:
     identity_hashes_hex: tuple[str, ...]
     attribute_hashes_hex: tuple[str, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CommunityJson:
+        """The JSON object `creditnet risk communities` prints."""
         return {
             "identity_count": self.identity_count,
             "attribute_count": self.attribute_count,

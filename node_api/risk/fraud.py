@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from node_api.risk.fraud_config import (
     AttributeKind,
@@ -23,14 +23,26 @@ from node_api.risk.fraud_facts import ApplicationFacts, FraudHistory, FraudSigna
 Evidence = Mapping[str, int | str]
 
 
+class FraudHitJson(TypedDict):
+    """A hit as stored with its decision (JSON) and answered to the applicant's channel."""
+
+    code: str
+    severity: str
+    evidence: dict[str, int | str]
+
+
 @dataclass(frozen=True, slots=True)
 class FraudHit:
     code: str
     severity: Severity
     evidence: Evidence
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FraudHitJson:
         return {"code": self.code, "severity": self.severity.value, "evidence": dict(self.evidence)}
+
+    @classmethod
+    def from_dict(cls, data: FraudHitJson) -> FraudHit:
+        return cls(data["code"], Severity(data["severity"]), dict(data["evidence"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +61,6 @@ class FraudAssessment:
     @property
     def codes(self) -> tuple[str, ...]:
         return tuple(hit.code for hit in self.hits)
-
-    def to_dict(self) -> dict[str, Any]:
-        outcome = self.outcome
-        return {
-            "outcome": None if outcome is None else outcome.value,
-            "hits": [hit.to_dict() for hit in self.hits],
-        }
 
 
 def get_velocity_code(kind: AttributeKind, window: VelocityWindow) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol, TypedDict
 
 from node_api.risk.fraud_config import AttributeKind, FraudRuleConfig, VelocityWindow
 
@@ -48,24 +48,28 @@ class ApplicationFacts:
         return self.attribute_hashes[AttributeKind.ID]
 
 
+class Window(NamedTuple):
+    """Receipt times at or after `since` and strictly before `until`."""
+
+    since: datetime
+    until: datetime
+
+
 class FraudHistory(Protocol):
     """Stored application history, queried by hashed attribute.
 
-    Counts cover applications strictly before `until` and at or after `since`,
+    Counts cover applications in a `Window` ending at the application's receipt time,
     so the application being decided is never counted (it is not stored yet).
     """
 
     def fetch_application_count(
-        self, kind: AttributeKind, value_hash: bytes, since: datetime, until: datetime
-    ) -> int: ...
+        self, kind: AttributeKind, value_hash: bytes, window: Window
+    ) -> int:
+        """Applications that used the attribute in the window."""
+        ...
 
     def fetch_other_identity_count(
-        self,
-        kind: AttributeKind,
-        value_hash: bytes,
-        identity_hash: bytes,
-        since: datetime,
-        until: datetime,
+        self, kind: AttributeKind, value_hash: bytes, identity_hash: bytes, window: Window
     ) -> int:
         """Distinct identities other than `identity_hash` that used the attribute."""
         ...
@@ -77,6 +81,15 @@ class FraudHistory(Protocol):
         ...
 
 
+class FraudSignalsJson(TypedDict):
+    """`FraudSignals` as stored with the decision (JSON): keys `kind:window`, kind values."""
+
+    prior_applications: dict[str, int]
+    other_identities: dict[str, int]
+    blacklisted: list[str]
+    ring_identities: int
+
+
 @dataclass(frozen=True, slots=True)
 class FraudSignals:
     """Everything the rules read from history, as plain data (storable, replayable)."""
@@ -86,7 +99,7 @@ class FraudSignals:
     blacklisted: frozenset[AttributeKind]
     ring_identities: int
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FraudSignalsJson:
         """JSON-ready form, stored with the decision so the rules can be replayed."""
         return {
             "prior_applications": {
@@ -101,7 +114,7 @@ class FraudSignals:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FraudSignals:
+    def from_dict(cls, data: FraudSignalsJson) -> FraudSignals:
         prior: dict[tuple[AttributeKind, VelocityWindow], int] = {}
         for key, count in data["prior_applications"].items():
             kind, window = key.split(":")
@@ -127,7 +140,8 @@ def get_ring_attribute_hashes(
     )
 
 
-def _sharing_windows(config: FraudRuleConfig) -> dict[AttributeKind, timedelta]:
+def get_sharing_windows(config: FraudRuleConfig) -> dict[AttributeKind, timedelta]:
+    """The sharing rules' lookback per attribute."""
     return {
         AttributeKind.DEVICE: timedelta(days=config.device_shared.window_days),
         AttributeKind.PHONE: timedelta(days=config.phone_shared.window_days),
@@ -145,14 +159,14 @@ def gather_signals(
         if value_hash is None:
             continue
         for window in VelocityWindow:
-            since = until - window.duration
-            prior[kind, window] = history.fetch_application_count(kind, value_hash, since, until)
+            span = Window(until - window.duration, until)
+            prior[kind, window] = history.fetch_application_count(kind, value_hash, span)
     others: dict[AttributeKind, int] = {}
-    for kind, window_duration in _sharing_windows(config).items():
+    for kind, window_duration in get_sharing_windows(config).items():
         value_hash = facts.attribute_hashes.get(kind)
         if value_hash is not None:
             others[kind] = history.fetch_other_identity_count(
-                kind, value_hash, facts.identity_hash, until - window_duration, until
+                kind, value_hash, facts.identity_hash, Window(until - window_duration, until)
             )
     blacklisted = frozenset(
         kind

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from node_api.risk.fraud_config import AttributeKind, FraudRuleConfig
-from node_api.risk.fraud_facts import ApplicationFacts, get_ring_attribute_hashes
+from node_api.risk.fraud_facts import ApplicationFacts, Window, get_ring_attribute_hashes
 from node_api.risk.rings import RingIndex
 
 _Event = tuple[datetime, bytes]
@@ -37,28 +37,21 @@ class InMemoryFraudHistory:
     def add_to_blacklist(self, kind: AttributeKind, value_hashes: Iterable[bytes]) -> None:
         self._blacklist.update((kind, value_hash) for value_hash in value_hashes)
 
-    def _window(
-        self, kind: AttributeKind, value_hash: bytes, since: datetime, until: datetime
-    ) -> list[_Event]:
+    def _events_in(self, kind: AttributeKind, value_hash: bytes, window: Window) -> list[_Event]:
         events = self._events.get((kind, value_hash), [])
-        start = bisect.bisect_left(events, since, key=lambda event: event[0])
-        end = bisect.bisect_left(events, until, key=lambda event: event[0])
+        start = bisect.bisect_left(events, window.since, key=lambda event: event[0])
+        end = bisect.bisect_left(events, window.until, key=lambda event: event[0])
         return events[start:end]
 
     def fetch_application_count(
-        self, kind: AttributeKind, value_hash: bytes, since: datetime, until: datetime
+        self, kind: AttributeKind, value_hash: bytes, window: Window
     ) -> int:
-        return len(self._window(kind, value_hash, since, until))
+        return len(self._events_in(kind, value_hash, window))
 
     def fetch_other_identity_count(
-        self,
-        kind: AttributeKind,
-        value_hash: bytes,
-        identity_hash: bytes,
-        since: datetime,
-        until: datetime,
+        self, kind: AttributeKind, value_hash: bytes, identity_hash: bytes, window: Window
     ) -> int:
-        identities = {event[1] for event in self._window(kind, value_hash, since, until)}
+        identities = {event[1] for event in self._events_in(kind, value_hash, window)}
         identities.discard(identity_hash)
         return len(identities)
 

@@ -13,7 +13,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from node_api.risk.card import ScorecardCard
 from node_api.risk.scorecard import ScoreResult
@@ -57,22 +56,12 @@ class PsiResult:
     band: StabilityBand
     live_count: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"psi": round(self.psi, 6), "band": self.band.value, "live_count": self.live_count}
-
 
 @dataclass(frozen=True, slots=True)
 class StabilityReport:
     model_id: str
     characteristics: Mapping[str, PsiResult]
     total: PsiResult
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model_id": self.model_id,
-            "total": self.total.to_dict(),
-            "characteristics": {n: r.to_dict() for n, r in self.characteristics.items()},
-        }
 
 
 @dataclass(slots=True)

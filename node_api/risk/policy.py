@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from node_api.kernel.money import BPS_DENOMINATOR, Fen, div_floor
+from node_api.kernel.money import BPS_DENOMINATOR, Bps, Fen, div_floor
 from node_api.risk.fraud_config import Severity
 
 LIMIT_STEP_FEN_DEFAULT = Fen(10_000)
@@ -35,7 +34,7 @@ class LimitBand(_Frozen):
     """From `score_min` up (until the next band): income multiplier and a cap."""
 
     score_min: int
-    income_multiplier_bps: int = Field(ge=0)
+    income_multiplier_bps: Bps = Field(ge=0)
     total_limit_fen_max: int = Field(ge=0)
 
 
@@ -48,8 +47,8 @@ class ProductRiskPolicy(_Frozen):
     limit_bands: tuple[LimitBand, ...]
     total_limit_fen_min: int = Field(default=50_000, ge=0)
     total_limit_fen_max: int = Field(ge=0)
-    purchase_share_bps: int = Field(default=BPS_DENOMINATOR, ge=0, le=BPS_DENOMINATOR)
-    cash_share_bps: int = Field(default=3_000, ge=0, le=BPS_DENOMINATOR)
+    purchase_share_bps: Bps = Field(default=Bps(BPS_DENOMINATOR), ge=0, le=BPS_DENOMINATOR)
+    cash_share_bps: Bps = Field(default=Bps(3_000), ge=0, le=BPS_DENOMINATOR)
     limit_step_fen: int = Field(default=LIMIT_STEP_FEN_DEFAULT, gt=0)
 
     @model_validator(mode="after")
@@ -70,26 +69,12 @@ class LimitTree:
     purchase_fen: Fen
     cash_fen: Fen
 
-    def to_dict(self) -> dict[str, int]:
-        return {
-            "total_fen": self.total_fen,
-            "purchase_fen": self.purchase_fen,
-            "cash_fen": self.cash_fen,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class PolicyDecision:
     outcome: DecisionOutcome
     reasons: tuple[str, ...]
     limits: LimitTree
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome.value,
-            "reasons": list(self.reasons),
-            "limits": self.limits.to_dict(),
-        }
 
 
 ZERO_LIMITS = LimitTree(Fen(0), Fen(0), Fen(0))
@@ -100,7 +85,7 @@ def round_down_to_step(amount_fen: int, step_fen: int) -> Fen:
     return Fen(div_floor(amount_fen, step_fen) * step_fen)
 
 
-def _share(amount_fen: int, share_bps: int, step_fen: int) -> Fen:
+def _share(amount_fen: int, share_bps: Bps, step_fen: int) -> Fen:
     return round_down_to_step(div_floor(amount_fen * share_bps, BPS_DENOMINATOR), step_fen)
 
 

@@ -16,9 +16,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import numpy as np
+from pydantic import JsonValue
 
 from node_api.kernel.errors import CreditNetError
 from node_api.risk.card import ScorecardCard
@@ -37,6 +38,20 @@ class TrainingSettings:
     score_band_count: int = 10
 
 
+class TrainingMetrics(TypedDict):
+    """The JSON object `creditnet risk train` prints (`out`: where the card was written)."""
+
+    auc: float
+    ks: float
+    gini: float
+    n_rows: int
+    bad_rate: float
+    folds: int
+    characteristics: list[str]
+    model_id: str
+    out: NotRequired[str]
+
+
 @dataclass(frozen=True, slots=True)
 class TrainingResult:
     """The card, the in-memory model it was exported from, and the data it saw."""
@@ -46,7 +61,7 @@ class TrainingResult:
     dataset: Dataset
     validation: CrossValidation
 
-    def get_metrics(self) -> dict[str, Any]:
+    def get_metrics(self) -> TrainingMetrics:
         """The one-line summary the CLI prints."""
         metrics = self.card.metrics
         return {
@@ -76,7 +91,8 @@ def train_scorecard(
     validation = cross_validate(dataset, chosen.model, folds=chosen.folds, seed=chosen.seed)
     is_bad = np.array(dataset.is_bad, dtype=np.bool_)
     model = fit_scorecard_model(dataset.columns, is_bad, chosen.model)
-    notes = {"settings": asdict(chosen), "ignored_columns": sorted(ignore)}
+    ignored: list[JsonValue] = [name for name in sorted(ignore)]
+    notes: dict[str, JsonValue] = {"settings": asdict(chosen), "ignored_columns": ignored}
     card = build_card(
         model,
         dataset,

@@ -9,15 +9,19 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import inspect, make_url
 from web3 import Web3
 
 from node_api.kernel.chain_context import ChainContext
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConfigurationError
+from node_api.ledger.business_date import fetch_business_date, set_business_date
+from node_api.runtime.settlement_wiring import top_up_dev_treasury
 from node_api.schema.migrate import migrate
 from oracles.anvil import AnvilProcess, is_port_busy
 from oracles.chain import LocalAccounts, connect
@@ -62,7 +66,8 @@ class ChainRuntime:
 
 
 def prepare_database(settings: Settings) -> Database:
-    """Reach the database (one clear line if not) and migrate it."""
+    """Reach the database (one clear line if not) and migrate it; creates a new SQLite
+    file when there is none (only `creditnet up` and `creditnet migrate` may)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url)
     database.check_reachable()
@@ -70,9 +75,79 @@ def prepare_database(settings: Settings) -> Database:
     return database
 
 
+def open_node_database(settings: Settings) -> Database:
+    """The database of an existing node, migrated; never creates one.
+
+    Every command but `up` and `migrate` opens the database this way, so a command run
+    with the wrong data folder fails with one line saying how to start a node there
+    instead of silently working on a new, empty database.
+    """
+    check_node_database_exists(settings)
+    return prepare_database(settings)
+
+
+def check_node_database_exists(settings: Settings) -> None:
+    """ConfigurationError (one line, with the fix) when the configured database is not
+    a node's: no SQLite file, or a server database without the CreditNet schema."""
+    url = make_url(settings.resolved_database_url)
+    start = f"start the node there first: creditnet up --data-dir {settings.data_dir}"
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "")
+        if not url.database or url.database == ":memory:" or not path.is_file():
+            raise ConfigurationError(
+                f"no node database at {path}; {start} (or give the --data-dir, "
+                "CREDITNET_DATA_DIR or CREDITNET_DATABASE_URL the node runs with)",
+                field="data_dir",
+            )
+        return
+    database = Database(settings.resolved_database_url)
+    try:
+        database.check_reachable()
+        tables = set(inspect(database.engine).get_table_names())
+    finally:
+        database.dispose()
+    if "alembic_version" not in tables:
+        raise ConfigurationError(
+            f"the database at CREDITNET_DATABASE_URL ({url.render_as_string()}) has no "
+            f"CreditNet schema; {start} (or run creditnet migrate)",
+            field="database_url",
+        )
+
+
+def ensure_business_date(
+    settings: Settings, database: Database, *, first: date | None, today: date
+) -> date | None:
+    """The node's business date, setting the first one when there is none: `first` if
+    given (`creditnet up --business-date`), else on a dev node `today` (the day it was
+    first started; the caller reads the wall clock). A prod node without one is refused
+    with the way to set it; a test node is left without one."""
+    with database.engine.connect() as conn:
+        current = fetch_business_date(conn)
+    if current is not None:
+        return current
+    if first is None and settings.env == "prod":
+        raise ConfigurationError(
+            "the node's business date is not set and a prod node never picks one itself; "
+            "start it with creditnet up --business-date YYYY-MM-DD (the first open day), "
+            f"or set it with creditnet business-date --set YYYY-MM-DD --data-dir "
+            f"{settings.data_dir}",
+            field="business_date",
+        )
+    if first is None and settings.env != "dev":
+        return None
+    as_of = first or today
+    with database.engine.begin() as conn:
+        set_business_date(conn, as_of)
+    log.info("business date set", extra={"as_of": as_of.isoformat(), "reason": "first start"})
+    return as_of
+
+
 def check_api_port(settings: Settings) -> None:
     if is_port_busy(settings.host, settings.port):
-        raise ConfigurationError(f"port {settings.port} is busy", field="port")
+        raise ConfigurationError(
+            f"port {settings.port} is busy; choose another with --port or CREDITNET_PORT",
+            field="port",
+        )
 
 
 def start_chain(settings: Settings) -> ChainRuntime:
@@ -114,6 +189,8 @@ def start_chain(settings: Settings) -> ChainRuntime:
         manifest = ensure_deployed(
             w3, compiled, deployer, DEFAULT_PLAN, settings.deployments_dir, context=context
         )
+        # dev/test on the local anvil only: the lender's treasury gets settlement tokens
+        top_up_dev_treasury(settings, w3, deployer, manifest, compiled)
     except BaseException:
         if anvil is not None:
             anvil.stop()

@@ -6,8 +6,10 @@ run of it (or before it) is unfinished, so the end of day's own events (charge-o
 are in the date's cycle. Each pass closes the finished dates in order from the day
 after the latest closed cycle (the first pass starts at the earliest ledger event),
 completes any cycle frozen earlier but not yet signed, and then lets
-`settle_lender_positions` queue the lender's claims and fund its debts. Everything it
-does is idempotent, so a pass after a crash simply carries on.
+`settle_lender_positions` queue the lender's claims and the treasury's fundings of its
+debts in the outbox (the treasury's relayer sends them). Everything it does is
+idempotent, so a pass after a crash simply carries on. Passes run every
+`CREDITNET_SETTLEMENT_INTERVAL_S` seconds (30 by default).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy import func, select
 
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
-from node_api.kernel.errors import CreditNetError
+from node_api.kernel.errors import ChainError, CreditNetError
 from node_api.ledger.business_date import fetch_business_date
 from node_api.ledger.schema import settlement_event_table
 from node_api.lending.eod.checkpoint import fetch_unfinished_run
@@ -31,14 +33,15 @@ from node_api.runtime.settlement_wiring import (
     build_settlement_signers,
     build_treasury_wallet,
 )
+from oracles.abi_codec import DeployedContracts, describe_error
 from oracles.signers import SignerSet
 from settlement.cycle_close import (
-    CycleState,
     close_settlement_cycle,
     fetch_cycle,
     propose_cycle,
 )
 from settlement.funding import SettlementWallet, settle_lender_positions
+from settlement.netting import CycleState
 from settlement.tables import cycle_table
 
 if TYPE_CHECKING:
@@ -46,7 +49,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PASS_INTERVAL_S = 30.0
 DATES_PER_PASS_MAX = 62
 
 
@@ -57,7 +59,7 @@ class SettlementPass:
     closed: list[int] = field(default_factory=list)
     proposed: list[int] = field(default_factory=list)
     lender_claims_queued: list[int] = field(default_factory=list)
-    lender_funded: list[int] = field(default_factory=list)
+    lender_fundings_queued: list[int] = field(default_factory=list)
 
 
 def fetch_dates_to_close(database: Database) -> list[date]:
@@ -116,8 +118,21 @@ def run_settlement_pass(
             done.proposed.append(cycle_id)
     actions = settle_lender_positions(database, treasury)
     done.lender_claims_queued = actions.claims_queued
-    done.lender_funded = actions.funded
+    done.lender_fundings_queued = actions.fundings_queued
     return done
+
+
+def describe_failure(error: CreditNetError, contracts: DeployedContracts | None) -> str:
+    """The error's message, with a chain revert decoded to the contract's custom error."""
+    data = error.extra.get("revert_data") if isinstance(error, ChainError) else None
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            data = bytes.fromhex(data[2:])
+        except ValueError:
+            data = None
+    if not isinstance(data, bytes) or contracts is None:
+        return error.detail
+    return f"{error.detail}: {describe_error(contracts.decode_error(data), data)}"
 
 
 def run_settlement_scheduler(
@@ -126,31 +141,41 @@ def run_settlement_scheduler(
     database: Database,
     chain: ChainRuntime,
     *,
-    interval_s: float = PASS_INTERVAL_S,
+    interval_s: float | None = None,
 ) -> None:
     """Run settlement passes until `stop_event` is set (for a thread of `creditnet up`).
 
     A failing pass (a partner not registered, an unbalanced cycle, the chain away) is
-    logged and retried next time; it never stops the node.
+    logged, a chain revert decoded to its custom error, and retried next time; it never
+    stops the node.
     """
+    interval_s = settings.settlement_interval_s if interval_s is None else interval_s
     target = ChainTarget(chain.rpc_url, chain.chain_id, chain.manifest)
     signers = build_settlement_signers(settings, database, target.domain, chain.signers)
     treasury = build_treasury_wallet(settings, target, chain.w3)
+    contracts = DeployedContracts.from_manifest(chain.manifest, chain.compiled)
     while not stop_event.is_set():
         try:
             done = run_settlement_pass(database, signers, treasury)
-            if done.closed or done.proposed or done.lender_claims_queued or done.lender_funded:
+            if (
+                done.closed
+                or done.proposed
+                or done.lender_claims_queued
+                or done.lender_fundings_queued
+            ):
                 logger.info(
                     "settlement pass",
                     extra={
                         "closed": done.closed,
                         "proposed": done.proposed,
                         "claims_queued": done.lender_claims_queued,
-                        "funded": done.lender_funded,
+                        "fundings_queued": done.lender_fundings_queued,
                     },
                 )
         except CreditNetError as error:
-            logger.warning("settlement pass failed", extra={"error": error.detail})
+            logger.warning(
+                "settlement pass failed", extra={"error": describe_failure(error, contracts)}
+            )
         except Exception:  # logged with its traceback; the node must keep running
             logger.exception("settlement pass crashed")
         stop_event.wait(interval_s)

@@ -6,7 +6,10 @@ The in-process signers are the keystores `creditnet up` registered on the Oracle
 `CREDITNET_REMOTE_SIGNERS` the remote endpoints sign instead (they keep their own books).
 The lender's treasury pays the lender's net debts: on a local anvil development chain it
 is dev account 5, elsewhere the keystore `<data>/keystore/treasury.json` (without it the
-lender's debts wait for an operator).
+lender's debts wait for an operator). On the development chain (env dev or test) every
+start tops the treasury up to `DEV_TREASURY_FLOAT_FEN` settlement tokens, minted by the
+deployer (the token's MINTER_ROLE exists for exactly this); `creditnet treasury --top-up`
+mints more.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConfigurationError
 from oracles.chain import LocalAccounts, connect
+from oracles.compiler import CompiledContracts
+from oracles.deploy import top_up_tokens
 from oracles.keystore import load_keystore, load_or_create_signers
 from oracles.manifest import Manifest, read_manifest
 from oracles.signers import LocalSigner, SignerSet, SigningDomain, build_signer_set
@@ -32,6 +37,8 @@ from settlement.funding import SettlementWallet
 ANVIL_CHAIN_ID = 31337
 LENDER_TREASURY_DEV_INDEX = 5
 TREASURY_KEYSTORE = "treasury.json"
+DEV_TREASURY_FLOAT_FEN = 1_000_000_000
+"""10 million CNY: what a development treasury holds after every start."""
 
 
 @dataclass(frozen=True)
@@ -91,9 +98,32 @@ def build_settlement_signers(
     return SignerSet(signers, settings.signer_threshold)
 
 
+def is_dev_chain(settings: Settings, chain_id: int) -> bool:
+    """A local anvil in dev or test: dev accounts act, settlement tokens may be minted."""
+    return chain_id == ANVIL_CHAIN_ID and settings.env in ("dev", "test")
+
+
+def top_up_dev_treasury(
+    settings: Settings,
+    w3: Web3,
+    minter: LocalAccount,
+    manifest: Manifest,
+    compiled: CompiledContracts,
+) -> int:
+    """On the development chain, mint the treasury up to `DEV_TREASURY_FLOAT_FEN`
+    (returns the fen minted; 0 elsewhere or when it holds enough)."""
+    if not is_dev_chain(settings, manifest.chain_id):
+        return 0
+    treasury = load_lender_treasury(settings, manifest.chain_id)
+    if treasury is None:
+        return 0
+    token = str(manifest.get_address(ContractName.SETTLEMENT_TOKEN))
+    return top_up_tokens(w3, compiled, minter, token, treasury.address, DEV_TREASURY_FLOAT_FEN)
+
+
 def load_lender_treasury(settings: Settings, chain_id: int) -> LocalAccount | None:
     """The lender treasury's account, or None when none is configured (module doc)."""
-    if chain_id == ANVIL_CHAIN_ID and settings.env in ("dev", "test"):
+    if is_dev_chain(settings, chain_id):
         return LocalAccounts().account(LENDER_TREASURY_DEV_INDEX)
     path: Path = settings.keystore_dir / TREASURY_KEYSTORE
     if not path.exists():

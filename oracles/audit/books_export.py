@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.kernel.db import Database
 from node_api.kernel.outbox import OutboxKind
-from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
+from node_api.kernel.outbox_table import OUTBOX_TABLE, AgreementOpenPayload, OutboxStatus
 from node_api.ledger.schema import product_version_table
 from oracles.audit.export_format import (
     CHUNK_ROWS_MAX,
@@ -37,7 +37,7 @@ from oracles.audit.export_format import (
     ProductTermsRecord,
     encode_export,
 )
-from settlement.cycle_close import CycleState
+from settlement.netting import CycleState
 from settlement.tables import cycle_table, entry_table, position_table
 
 STREAM_ROWS: Final = 10_000
@@ -60,7 +60,7 @@ def iter_product_terms(conn: Connection) -> Iterator[ProductTermsRecord]:
 
 
 def _agreement(
-    payload: dict[str, Any], status: str, tx: str | None, block: int | None
+    payload: AgreementOpenPayload, status: str, tx: str | None, block: int | None
 ) -> AgreementRecord:
     confirmed = status == OutboxStatus.CONFIRMED.value
     return AgreementRecord(

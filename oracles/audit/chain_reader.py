@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, cast
 
 from node_api.kernel.errors import ChainError
+from oracles.chain import RpcBlock, RpcLog, RpcReceipt, RpcTransaction
 from oracles.tx_sender import JsonRpcClient, RpcFailure
 
 LOG_RANGE_BLOCKS: Final = 2_000
@@ -34,7 +35,7 @@ class RawLog:
     tx_hash: str
 
 
-def _parse_log(item: dict[str, Any]) -> RawLog:
+def _parse_log(item: RpcLog) -> RawLog:
     return RawLog(
         address=str(item["address"]).lower(),
         topics=tuple(bytes.fromhex(topic[2:]) for topic in item["topics"]),
@@ -64,8 +65,8 @@ class ChainReader:
         self.pinned_hash = str(block["hash"])
         return self.pinned_block
 
-    def fetch_block(self, number: int) -> dict[str, Any]:
-        block = self.rpc.call("eth_getBlockByNumber", [hex(number), False])
+    def fetch_block(self, number: int) -> RpcBlock:
+        block: RpcBlock | None = self.rpc.call("eth_getBlockByNumber", [hex(number), False])
         if not isinstance(block, dict):
             raise ChainError(f"block {number} unavailable", code="block_unavailable")
         return block
@@ -74,18 +75,20 @@ class ChainReader:
         code = self.rpc.call("eth_getCode", [address, hex(self.pinned_block)])
         return bytes.fromhex(str(code)[2:])
 
-    def fetch_transactions(self, tx_hashes: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+    def fetch_transactions(self, tx_hashes: Sequence[str]) -> dict[str, RpcTransaction | None]:
         """Transactions by hash (None for one the node does not know)."""
-        unique = list(dict.fromkeys(tx_hashes))
-        results = self.rpc.batch([("eth_getTransactionByHash", [h]) for h in unique])
-        return {
-            tx_hash: result if isinstance(result, dict) else None
-            for tx_hash, result in zip(unique, results, strict=True)
-        }
+        found = self._fetch_by_hash("eth_getTransactionByHash", tx_hashes)
+        return {tx_hash: cast("RpcTransaction | None", item) for tx_hash, item in found.items()}
 
-    def fetch_receipts(self, tx_hashes: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+    def fetch_receipts(self, tx_hashes: Sequence[str]) -> dict[str, RpcReceipt | None]:
+        """Receipts by transaction hash (None for one the node does not know)."""
+        found = self._fetch_by_hash("eth_getTransactionReceipt", tx_hashes)
+        return {tx_hash: cast("RpcReceipt | None", item) for tx_hash, item in found.items()}
+
+    def _fetch_by_hash(self, method: str, tx_hashes: Sequence[str]) -> dict[str, object]:
+        """`method` for each distinct hash in one batch: the JSON object, else None."""
         unique = list(dict.fromkeys(tx_hashes))
-        results = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in unique])
+        results = self.rpc.batch([(method, [h]) for h in unique])
         return {
             tx_hash: result if isinstance(result, dict) else None
             for tx_hash, result in zip(unique, results, strict=True)

@@ -8,11 +8,35 @@ anomalies still yields a report one can open.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final, Literal, TypedDict
 
 EVIDENCE_MAX: Final = 50
+
+JsonValue = int | float | str | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
+"""A value in its JSON form (report.json writes evidence values as they are)."""
+
+
+class EvidenceJson(TypedDict):
+    """report.json's form of one piece of evidence."""
+
+    block: int | None
+    tx: str | None
+    address: str | None
+    values: Mapping[str, JsonValue]
+
+
+class CheckJson(TypedDict):
+    """report.json's form of one check."""
+
+    id: str
+    title: str
+    result: Literal["pass", "fail"]
+    passed: bool
+    message: str
+    evidence: list[EvidenceJson]
+    evidence_omitted: int
 
 
 @dataclass(frozen=True)
@@ -22,9 +46,9 @@ class Evidence:
     block: int | None = None
     tx: str | None = None
     address: str | None = None
-    values: dict[str, Any] = field(default_factory=dict)
+    values: Mapping[str, JsonValue] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EvidenceJson:
         return {"block": self.block, "tx": self.tx, "address": self.address, "values": self.values}
 
 
@@ -40,7 +64,7 @@ class CheckResult:
     evidence: tuple[Evidence, ...] = ()
     evidence_omitted: int = 0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CheckJson:
         return {
             "id": self.id,
             "title": self.title,

@@ -8,7 +8,6 @@ and report.html; the failed checks are also printed, one line each.
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 
 import typer
 from eth_utils.address import is_address
@@ -44,12 +43,7 @@ class RichProgress:
     def __enter__(self) -> RichProgress:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.progress.stop()
 
     def stage(self, name: str) -> None:

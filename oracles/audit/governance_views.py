@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from node_api.kernel.chain import ContractName
 from oracles.audit.audited import (
     AuditedContracts,
@@ -14,13 +12,13 @@ from oracles.audit.chain_reader import ChainReader
 from oracles.audit.checks import CheckResult
 from oracles.audit.events import EventRef
 from oracles.audit.replay_state import ReplayedState
-from oracles.audit.view_calls import compare_simple, hex_of
+from oracles.audit.view_calls import SimpleComparison, compare_simple, hex_of
 
 
 def compare_partners(
     reader: ChainReader, contracts: AuditedContracts, state: ReplayedState
 ) -> CheckResult:
-    items = [
+    items: list[SimpleComparison] = [
         (
             f"partner {p.partner_id}",
             (ContractName.CLEARING_HOUSE, "getPartner", [p.partner_id]),
@@ -49,7 +47,7 @@ def compare_signers(
     reader: ChainReader, contracts: AuditedContracts, state: ReplayedState
 ) -> CheckResult:
     """`replay.signers`: the last signer set is the quorum's; every consumed report is marked."""
-    items: list[Any] = []
+    items: list[SimpleComparison] = []
     if state.signer_sets:
         last = state.signer_sets[-1]
         items.append(
@@ -111,7 +109,7 @@ def compare_roles(
     seen: dict[tuple[str, str, str], EventRef] = {}
     for change in state.role_changes:
         seen[(change.contract, change.role, change.account)] = change.ref
-    items: list[Any] = []
+    items: list[SimpleComparison] = []
     for (contract, role, account), ref in seen.items():
         member = account.lower() in state.role_members.get((contract, role), set())
         items.append(
@@ -146,7 +144,7 @@ def compare_roles(
 def compare_pauses(
     reader: ChainReader, contracts: AuditedContracts, state: ReplayedState
 ) -> CheckResult:
-    items: list[Any] = [
+    items: list[SimpleComparison] = [
         (
             f"{name} paused flag",
             (name, "paused", []),
@@ -170,7 +168,7 @@ def compare_pauses(
 def compare_line_states(
     reader: ChainReader, contracts: AuditedContracts, state: ReplayedState
 ) -> CheckResult:
-    items = [
+    items: list[SimpleComparison] = [
         (
             f"line state of cycle {ls.cycle_id}",
             (ContractName.CREDIT_REGISTRY, "getLineState", [ls.cycle_id]),
@@ -193,7 +191,7 @@ def compare_line_states(
 def compare_token(
     reader: ChainReader, contracts: AuditedContracts, state: ReplayedState
 ) -> CheckResult:
-    items: list[Any] = [
+    items: list[SimpleComparison] = [
         (
             "total supply",
             (ContractName.SETTLEMENT_TOKEN, "totalSupply", []),

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from eth_utils.address import is_address
 
@@ -32,6 +31,7 @@ from oracles.audit.checks import CheckResult, Evidence, make_check
 from oracles.audit.quorum import QuorumFinding, judge_cycle, judge_line_state
 from oracles.audit.replay_state import LIFECYCLE_CHECK, TRANSITIONS_CHECK, ReplayedState
 from oracles.audit.source_verify import DecodedCall, DeploymentFacts
+from oracles.chain import RpcTransaction
 from oracles.compiler import AbiEntry
 from oracles.manifest import Manifest
 
@@ -131,7 +131,7 @@ def _finding_evidence(finding: QuorumFinding) -> Evidence:
 def check_cycle_quorum(
     state: ReplayedState,
     contracts: AuditedContracts,
-    transactions: dict[str, dict[str, Any] | None],
+    transactions: dict[str, RpcTransaction | None],
     chain_id: int,
 ) -> CheckResult:
     """`invariant.cycle_quorum` from the proposing transactions (fetched by the caller)."""
@@ -276,7 +276,7 @@ def build_invariant_checks(
     state: ReplayedState,
     contracts: AuditedContracts,
     known: KnownAddresses,
-    transactions: dict[str, dict[str, Any] | None],
+    transactions: dict[str, RpcTransaction | None],
     chain_id: int,
 ) -> Sequence[CheckResult]:
     return [

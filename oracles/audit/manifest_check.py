@@ -12,6 +12,7 @@ from typing import Any
 
 from oracles.audit.chain_reader import ChainReader
 from oracles.audit.checks import CheckResult, Evidence, make_check
+from oracles.chain import RpcReceipt, RpcTransaction
 from oracles.manifest import DeployedContract, Manifest, PostDeployRecord
 
 
@@ -23,8 +24,8 @@ def _deploy_failures(
     name: str,
     deployed: DeployedContract,
     deployer: str,
-    tx: dict[str, Any] | None,
-    receipt: dict[str, Any] | None,
+    tx: RpcTransaction | None,
+    receipt: RpcReceipt | None,
 ) -> list[str]:
     if tx is None or receipt is None:
         return [f"{name}: deploy transaction {deployed.deploy_tx} not found"]
@@ -49,8 +50,8 @@ def _call_failures(
     call: PostDeployRecord,
     address: str,
     deployer: str,
-    tx: dict[str, Any] | None,
-    receipt: dict[str, Any] | None,
+    tx: RpcTransaction | None,
+    receipt: RpcReceipt | None,
 ) -> list[str]:
     what = f"{call.contract}.{call.function} ({call.tx})"
     if tx is None or receipt is None:

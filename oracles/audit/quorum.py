@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from oracles.audit.events import EventRef
 from oracles.audit.replay_state import CycleReplay, LineStateReplay, ReplayedState, SignerSet
 from oracles.audit.source_verify import DecodedCall, decode_function_call
+from oracles.chain import RpcTransaction
 from oracles.compiler import AbiEntry
 from oracles.eip712 import cycle_report_digest, line_state_report_digest, recover_signer
 
@@ -88,7 +88,7 @@ def _cycle_call_problem(call: DecodedCall | None, cycle: CycleReplay) -> str:
 
 def judge_cycle(
     cycle: CycleReplay,
-    tx: dict[str, Any] | None,
+    tx: RpcTransaction | None,
     abi: Sequence[AbiEntry],
     state: ReplayedState,
     chain_id: int,
@@ -139,7 +139,7 @@ def _judge_signatures(
 
 def judge_line_state(
     line_state: LineStateReplay,
-    tx: dict[str, Any] | None,
+    tx: RpcTransaction | None,
     abi: Sequence[AbiEntry],
     state: ReplayedState,
     chain_id: int,

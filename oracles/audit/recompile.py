@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from node_api.kernel.errors import ConfigurationError
 from oracles.compiler import (
+    CONTRACT_OUTPUTS,
     PROJECT_ROOT,
     CompilerSettings,
     ContractArtifact,
@@ -41,18 +42,7 @@ from oracles.compiler import (
 )
 
 DEFAULT_CACHE_DIR: Final = PROJECT_ROOT / "build" / "audit"
-OUTPUT_SELECTION: Final = {
-    "*": {
-        "": ["ast"],
-        "*": [
-            "abi",
-            "evm.bytecode.object",
-            "evm.deployedBytecode.object",
-            "evm.deployedBytecode.immutableReferences",
-            "metadata",
-        ],
-    }
-}
+OUTPUT_SELECTION: Final = {"*": {"": ["ast"], "*": list(CONTRACT_OUTPUTS)}}
 
 
 class Recompiled(BaseModel):

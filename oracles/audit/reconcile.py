@@ -27,7 +27,7 @@ from sha3 import keccak_256
 
 from node_api.kernel.chain import ContractName
 from oracles.audit.audited import AuditedContracts
-from oracles.audit.checks import CheckResult, Evidence, make_check
+from oracles.audit.checks import CheckResult, Evidence, JsonValue, make_check
 from oracles.audit.export_format import FORMAT_VERSION, AgreementRecord
 from oracles.audit.export_reader import BooksExport, ExportedCycle
 from oracles.audit.leaves import (
@@ -194,7 +194,7 @@ def check_cycle_coverage(ctx: ReconcileContext) -> CheckResult:
     )
 
 
-def _cycle_problem(cycle: CycleReplay, exported: ExportedCycle) -> tuple[str, dict[str, object]]:
+def _cycle_problem(cycle: CycleReplay, exported: ExportedCycle) -> tuple[str, dict[str, JsonValue]]:
     """Why the exported entries do not reproduce the on-chain cycle ("" when they do)."""
     rows = exported.entries
     leaves = [compute_entry_leaf(cycle.cycle_id, e, p, k, a) for e, p, k, a in rows]
@@ -208,7 +208,7 @@ def _cycle_problem(cycle: CycleReplay, exported: ExportedCycle) -> tuple[str, di
         for p in sorted(set(sums) | set(chain_positions))
         if sums.get(p, 0) != chain_positions.get(p, 0)
     }
-    values: dict[str, object] = {
+    values: dict[str, JsonValue] = {
         "cycle_id": cycle.cycle_id,
         "chain_root": cycle.entries_root,
         "recomputed_root": root,
@@ -282,7 +282,7 @@ def check_line_states(ctx: ReconcileContext) -> CheckResult:
         leaves = [compute_line_leaf(a, committed.cycle_id, o) for a, o in exported.leaves]
         root = compute_root(leaves)
         total_fen = sum(o for _a, o in exported.leaves)
-        values = {
+        values: dict[str, JsonValue] = {
             "chain_root": committed.root,
             "recomputed_root": root,
             "chain_count": committed.count,

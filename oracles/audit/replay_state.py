@@ -8,9 +8,11 @@ the check that reports it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from oracles.audit.checks import JsonValue
 from oracles.audit.events import AuditEvent, EventRef
 
 ZERO_ADDRESS: Final = "0x0000000000000000000000000000000000000000"
@@ -28,7 +30,7 @@ class Anomaly:
     problem: str
     ref: EventRef
     address: str
-    values: dict[str, Any] = field(default_factory=dict)
+    values: Mapping[str, JsonValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,17 +55,19 @@ class AgreementReplay:
     the views because it opened before the replayed window."""
 
     agreement_id: str
+    # the opening terms (as AgreementOpened states them) and their commitment
     borrower_ref: str
     terms_hash: str
     product_code: int
-    limit_fen: int
     apr_bps: int
     opened_at: int
     commitment: str
+    opened: EventRef | None
+    # what amendments and status changes move
+    limit_fen: int
     status: int
     last_reason_code: int
     change_count: int
-    opened: EventRef | None
     opened_limit_fen: int = 0
     status_history: list[StatusChange] = field(default_factory=list)
     limit_history: list[LimitChange] = field(default_factory=list)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
-from oracles.audit.checks import CheckResult, Evidence
+from oracles.audit.checks import CheckJson, CheckResult, Evidence, JsonValue
 from oracles.audit.replay_state import AdminAction, SignerSet
 from oracles.audit.source_verify import ContractVerification
 
@@ -37,6 +37,65 @@ pre{white-space:pre-wrap;margin:0}.pass{color:#1a7f37;font-weight:600}
 """
 
 
+ReportSummary = dict[str, int | float | str]
+"""The report's figures: counts, `sources` (where the sources came from) and the
+`elapsed_<phase>_s` timings."""
+
+
+class SignerSetJson(TypedDict):
+    version: int
+    signers: list[str]
+    threshold: int
+    block: int
+    tx: str
+
+
+class AdminActionJson(TypedDict):
+    block: int
+    tx: str
+    contract: str
+    address: str
+    category: str
+    description: str
+    sender: str
+
+
+class ContractJson(TypedDict):
+    name: str
+    address: str
+    match: str
+    deploy_block: int
+    deploy_tx: str
+    constructor_args: Mapping[str, JsonValue] | None
+    immutables: dict[str, str]
+    chain_metadata_ipfs: str | None
+    build_metadata_ipfs: str | None
+    chain_compiler: str | None
+    sources_differing_from_manifest: list[str]
+    problems: list[str]
+
+
+class ReportJson(TypedDict):
+    """report.json (`format` and `version` name this layout; never change a key)."""
+
+    format: str
+    version: int
+    passed: bool
+    chain_id: int
+    rpc: str
+    manifest: str
+    from_block: int
+    partial_replay: bool
+    """Whether the replay began after the deployment (state before it seeded from views)."""
+    audited_block: int
+    audited_block_hash: str
+    summary: ReportSummary
+    checks: list[CheckJson]
+    admin_actions: list[AdminActionJson]
+    contracts: list[ContractJson]
+    signer_sets: list[SignerSetJson]
+
+
 @dataclass
 class AuditReport:
     """Everything an audit found."""
@@ -52,7 +111,7 @@ class AuditReport:
     admin_actions: list[AdminAction] = field(default_factory=list)
     contracts: list[ContractVerification] = field(default_factory=list)
     signer_sets: list[SignerSet] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: ReportSummary = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -61,7 +120,7 @@ class AuditReport:
     def failed_checks(self) -> list[CheckResult]:
         return [check for check in self.checks if not check.passed]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ReportJson:
         return {
             "format": REPORT_FORMAT,
             "version": REPORT_VERSION,
@@ -90,7 +149,7 @@ class AuditReport:
         }
 
 
-def _action_json(action: AdminAction) -> dict[str, Any]:
+def _action_json(action: AdminAction) -> AdminActionJson:
     return {
         "block": action.ref.block,
         "tx": action.ref.tx,
@@ -102,7 +161,7 @@ def _action_json(action: AdminAction) -> dict[str, Any]:
     }
 
 
-def _contract_json(item: ContractVerification) -> dict[str, Any]:
+def _contract_json(item: ContractVerification) -> ContractJson:
     return {
         "name": item.name,
         "address": item.address,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from node_api.kernel.errors import ConfigurationError
 from oracles.audit.audited import AuditedContracts
@@ -36,7 +36,7 @@ from oracles.audit.recompile import (
 )
 from oracles.audit.reconcile import ReconcileContext, build_reconcile_checks
 from oracles.audit.replay_state import AdminAction, ReplayedState
-from oracles.audit.report import AuditReport
+from oracles.audit.report import AuditReport, ReportSummary
 from oracles.audit.seeding import seed_before_window
 from oracles.audit.source_verify import build_source_checks, verify_sources
 from oracles.audit.state_views import compare_all
@@ -227,7 +227,7 @@ def run_audit(config: AuditConfig, progress: AuditProgress | None = None) -> Aud
     )
 
 
-def _summary(state: ReplayedState, phases_s: dict[str, float], origin: str) -> dict[str, Any]:
+def _summary(state: ReplayedState, phases_s: dict[str, float], origin: str) -> ReportSummary:
     return {
         "events": state.event_count,
         "agreements": len(state.agreements),

@@ -11,6 +11,7 @@ window shows, and the report says the replay is partial.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from node_api.kernel.chain import ContractName
@@ -28,40 +29,36 @@ from oracles.audit.replay_state import (
     SignerSet,
 )
 from oracles.audit.view_calls import CallSpec, run_views
+from oracles.chain_mirror import CYCLE_EVENTS
 
 SEED_LOG_INDEX: Final = 2**31
 AGREEMENT_CHANGES: Final = frozenset({"AgreementLimitAmended", "AgreementStatusChanged"})
-CYCLE_FOLLOW_UPS: Final = frozenset(
-    {
-        "CycleDisputed",
-        "DisputeResolved",
-        "CycleFinalized",
-        "CycleFunded",
-        "CycleFullyFunded",
-        "CycleClaimed",
-    }
-)
+CYCLE_FOLLOW_UPS: Final = CYCLE_EVENTS - {"CycleProposed"}
 
 
-def _views(
-    reader: ChainReader, contracts: AuditedContracts, calls: Sequence[CallSpec], block: int
-) -> list[tuple[Any, ...] | None]:
-    return run_views(reader, contracts, calls, block)
+@dataclass(frozen=True)
+class _Window:
+    """What seeding reads: the chain at `block` (just before the window) and the window's
+    events; what it writes: `state`."""
+
+    reader: ChainReader
+    contracts: AuditedContracts
+    state: ReplayedState
+    events: Sequence[AuditEvent]
+    block: int
+
+    def views(self, calls: Sequence[CallSpec]) -> list[tuple[Any, ...] | None]:
+        return run_views(self.reader, self.contracts, calls, self.block)
 
 
-def _seed_agreements(
-    reader: ChainReader,
-    contracts: AuditedContracts,
-    state: ReplayedState,
-    events: Sequence[AuditEvent],
-    block: int,
-) -> None:
+def _seed_agreements(window: _Window) -> None:
+    state, events = window.state, window.events
     opened = {str(e.args["agreementId"]) for e in events if e.name == "AgreementOpened"}
     wanted = sorted(
         {str(e.args["agreementId"]) for e in events if e.name in AGREEMENT_CHANGES} - opened
     )
     calls = [(ContractName.CREDIT_REGISTRY, "getAgreement", [bytes.fromhex(a[2:])]) for a in wanted]
-    for agreement_id, output in zip(wanted, _views(reader, contracts, calls, block), strict=True):
+    for agreement_id, output in zip(wanted, window.views(calls), strict=True):
         if output is None or int(output[0][0]) == 0:
             continue
         record, commitment = output
@@ -81,13 +78,8 @@ def _seed_agreements(
         )
 
 
-def _seed_cycles(
-    reader: ChainReader,
-    contracts: AuditedContracts,
-    state: ReplayedState,
-    events: Sequence[AuditEvent],
-    block: int,
-) -> None:
+def _seed_cycles(window: _Window) -> None:
+    state, events = window.state, window.events
     proposed = {int(e.args["cycleId"]) for e in events if e.name == "CycleProposed"}
     partners: dict[int, set[int]] = {}
     for event in events:
@@ -96,22 +88,14 @@ def _seed_cycles(
             if "partnerId" in event.args:
                 touched.add(int(event.args["partnerId"]))
     cycle_ids = sorted(partners)
-    outputs = _views(
-        reader,
-        contracts,
-        [(ContractName.CLEARING_HOUSE, "getCycle", [c]) for c in cycle_ids],
-        block,
-    )
+    outputs = window.views([(ContractName.CLEARING_HOUSE, "getCycle", [c]) for c in cycle_ids])
     for cycle_id, output in zip(cycle_ids, outputs, strict=True):
         if output is None or int(output[0][1]) == 0:
             continue
         (view,) = output
         ids = sorted(partners[cycle_id])
-        positions = _views(
-            reader,
-            contracts,
-            [(ContractName.CLEARING_HOUSE, "getPosition", [cycle_id, p]) for p in ids],
-            block,
+        positions = window.views(
+            [(ContractName.CLEARING_HOUSE, "getPosition", [cycle_id, p]) for p in ids]
         )
         listed = [
             (p, pos) for p, pos in zip(ids, positions, strict=True) if pos is not None and pos[1]
@@ -133,21 +117,14 @@ def _seed_cycles(
         )
 
 
-def _seed_partners(
-    reader: ChainReader,
-    contracts: AuditedContracts,
-    state: ReplayedState,
-    events: Sequence[AuditEvent],
-    block: int,
-) -> None:
+def _seed_partners(window: _Window) -> None:
+    state, events = window.state, window.events
     registered = {int(e.args["partnerId"]) for e in events if e.name == "PartnerRegistered"}
     wanted = sorted(
         {int(e.args["partnerId"]) for e in events if e.name in ("PartnerActiveSet", "CycleClaimed")}
         - registered
     )
-    outputs = _views(
-        reader, contracts, [(ContractName.CLEARING_HOUSE, "getPartner", [p]) for p in wanted], block
-    )
+    outputs = window.views([(ContractName.CLEARING_HOUSE, "getPartner", [p]) for p in wanted])
     for partner_id, output in zip(wanted, outputs, strict=True):
         if output is not None and output[0][3]:
             payout, role, active, _registered = output[0]
@@ -156,24 +133,16 @@ def _seed_partners(
             )
 
 
-def _seed_globals(
-    reader: ChainReader,
-    contracts: AuditedContracts,
-    state: ReplayedState,
-    events: Sequence[AuditEvent],
-    block: int,
-) -> None:
-    ref = EventRef(block, SEED_LOG_INDEX, "")
+def _seed_globals(window: _Window) -> None:
+    contracts, state, events = window.contracts, window.state, window.events
+    ref = EventRef(window.block, SEED_LOG_INDEX, "")
     if contracts.has(ContractName.ORACLE_QUORUM):
-        signers, threshold, version = _views(
-            reader,
-            contracts,
+        signers, threshold, version = window.views(
             [
                 (ContractName.ORACLE_QUORUM, "signers", []),
                 (ContractName.ORACLE_QUORUM, "threshold", []),
                 (ContractName.ORACLE_QUORUM, "signerSetVersion", []),
-            ],
-            block,
+            ]
         )
         if (
             signers is not None
@@ -184,9 +153,7 @@ def _seed_globals(
             members = tuple(str(s) for s in signers[0])
             state.signer_sets.append(SignerSet(int(version[0]), members, int(threshold[0]), ref))
     names = [n for n in contracts.addresses if "paused" in contracts.codecs[n].functions]
-    for name, output in zip(
-        names, _views(reader, contracts, [(n, "paused", []) for n in names], block), strict=True
-    ):
+    for name, output in zip(names, window.views([(n, "paused", []) for n in names]), strict=True):
         state.paused[name] = bool(output[0]) if output is not None else False
     if contracts.has(ContractName.SETTLEMENT_TOKEN):
         holders = sorted(
@@ -196,7 +163,7 @@ def _seed_globals(
         calls: list[CallSpec] = [(ContractName.SETTLEMENT_TOKEN, "totalSupply", [])] + [
             (ContractName.SETTLEMENT_TOKEN, "balanceOf", [h]) for h in holders
         ]
-        supply, *balances = _views(reader, contracts, calls, block)
+        supply, *balances = window.views(calls)
         state.token_supply_fen = int(supply[0]) if supply is not None else 0
         for holder, balance in zip(holders, balances, strict=True):
             state.token_balances_fen[holder] = int(balance[0]) if balance is not None else 0
@@ -210,9 +177,10 @@ def seed_before_window(
     block: int,
 ) -> None:
     """Seed `state` with what the window's events touch, as the views show it at `block`."""
+    window = _Window(reader, contracts, state, events, block)
     if contracts.has(ContractName.CREDIT_REGISTRY):
-        _seed_agreements(reader, contracts, state, events, block)
+        _seed_agreements(window)
     if contracts.has(ContractName.CLEARING_HOUSE):
-        _seed_cycles(reader, contracts, state, events, block)
-        _seed_partners(reader, contracts, state, events, block)
-    _seed_globals(reader, contracts, state, events, block)
+        _seed_cycles(window)
+        _seed_partners(window)
+    _seed_globals(window)

@@ -22,8 +22,9 @@ from eth_utils.crypto import keccak
 from oracles.abi_codec import get_abi_type, to_json_value
 from oracles.audit.bytecode import CodeComparison, CodeMatch, compare_runtime_code, read_immutables
 from oracles.audit.chain_reader import ChainReader
-from oracles.audit.checks import CheckResult, Evidence, make_check
+from oracles.audit.checks import CheckResult, Evidence, JsonValue, make_check
 from oracles.audit.recompile import Recompiled
+from oracles.chain import RpcTransaction
 from oracles.compiler import AbiEntry, ContractArtifact
 from oracles.manifest import DeployedContract, Manifest
 
@@ -156,7 +157,7 @@ def _verify_one(
     deployed: DeployedContract,
     recompiled: Recompiled,
     manifest: Manifest,
-    deploy_tx: dict[str, Any] | None,
+    deploy_tx: RpcTransaction | None,
 ) -> ContractVerification:
     artifact = recompiled.artifacts.get(name)
     if artifact is None:
@@ -241,7 +242,7 @@ def build_source_checks(
         problems = list(item.problems)
         if compiler_problem:
             problems.append(compiler_problem)
-        values: dict[str, Any] = {
+        values: dict[str, JsonValue] = {
             "match": item.match.value,
             "chain_metadata_ipfs": item.chain_metadata_cid,
             "build_metadata_ipfs": item.build_metadata_cid,

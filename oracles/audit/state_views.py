@@ -16,7 +16,7 @@ from typing import Any
 from node_api.kernel.chain import ContractName
 from oracles.audit.audited import AuditedContracts
 from oracles.audit.chain_reader import ChainReader
-from oracles.audit.checks import CheckResult, Evidence, make_check
+from oracles.audit.checks import CheckResult, Evidence, JsonValue, make_check
 from oracles.audit.events import EventRef
 from oracles.audit.governance_views import (
     compare_line_states,
@@ -63,7 +63,7 @@ def compare_agreements(
                 failures.append(view_failed_evidence(address, subject))
                 continue
             record, commitment = output
-            mine = {
+            mine: dict[str, JsonValue] = {
                 "status": agreement.status,
                 "limit_fen": agreement.limit_fen,
                 "apr_bps": agreement.apr_bps,
@@ -73,7 +73,7 @@ def compare_agreements(
                 "change_count": agreement.change_count,
                 "commitment": agreement.commitment,
             }
-            theirs: dict[str, Any] = dict(
+            theirs: dict[str, JsonValue] = dict(
                 zip(list(mine)[:-1], [int(v) for v in record], strict=True)
             )
             theirs["commitment"] = hex_of(commitment)
@@ -120,7 +120,7 @@ def compare_cycles(
                 failures.append(view_failed_evidence(address, subject))
                 continue
             (view,) = output
-            mine = {
+            mine: dict[str, JsonValue] = {
                 "entries_root": cycle.entries_root,
                 "status": cycle.status,
                 "partner_count": len(cycle.partner_ids),
@@ -130,7 +130,7 @@ def compare_cycles(
                 "funded_fen": cycle.funded_fen,
                 "claimed_fen": cycle.claimed_fen,
             }
-            theirs = {
+            theirs: dict[str, JsonValue] = {
                 "entries_root": hex_of(view[0]),
                 "status": int(view[1]),
                 "partner_count": int(view[2]),

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from oracles.audit.audited import AuditedContracts
 from oracles.audit.chain_reader import ChainReader
-from oracles.audit.checks import CheckResult, Evidence, make_check
+from oracles.audit.checks import CheckResult, Evidence, JsonValue, make_check
 from oracles.audit.events import EventRef
 from oracles.tx_sender import RpcFailure
 
 CallSpec = tuple[str, str, list[Any]]
 """(contract name, function name, arguments)."""
+
+Fields = Mapping[str, JsonValue]
+"""A subject's fields by name, as replayed from the events or as a view returns them."""
+
+
+SimpleComparison = tuple[
+    str, CallSpec, Callable[[tuple[Any, ...]], Fields], Fields, "EventRef | None"
+]
+"""(subject, the view call, view output -> fields, the replayed fields, where the
+replayed value comes from)."""
 
 
 def run_views(
@@ -44,7 +54,7 @@ def hex_of(value: Any) -> str:
     return "0x" + value.hex() if isinstance(value, bytes) else str(value)
 
 
-def diff_fields(mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+def diff_fields(mine: Fields, theirs: Fields) -> dict[str, Fields]:
     """Fields that differ: {field: {"replayed": x, "view": y}}."""
     return {
         key: {"replayed": mine[key], "view": theirs.get(key)}
@@ -54,7 +64,7 @@ def diff_fields(mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
 
 
 def mismatch_evidence(
-    ref: EventRef | None, address: str, subject: str, diff: dict[str, Any]
+    ref: EventRef | None, address: str, subject: str, diff: Mapping[str, Fields]
 ) -> Evidence:
     fields = ", ".join(
         f"{key}: events {v['replayed']} vs view {v['view']}" for key, v in diff.items()
@@ -78,15 +88,7 @@ def compare_simple(
     title: str,
     reader: ChainReader,
     contracts: AuditedContracts,
-    items: Sequence[
-        tuple[
-            str,
-            CallSpec,
-            Callable[[tuple[Any, ...]], dict[str, Any]],
-            dict[str, Any],
-            EventRef | None,
-        ]
-    ],
+    items: Sequence[SimpleComparison],
     ok_message: str,
 ) -> CheckResult:
     """A check comparing one view call per item: (subject, call, view -> fields, replayed

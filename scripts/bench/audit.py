@@ -23,6 +23,7 @@ from typing import Any, Final
 from eth_account.signers.local import LocalAccount
 from sha3 import keccak_256
 
+from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import ChainError
 from oracles.abi_codec import ContractCodec, encode_static_tuple_array
 from oracles.anvil import AnvilProcess, pick_free_port
@@ -47,9 +48,9 @@ from oracles.eip712 import cycle_report_digest, line_state_report_digest, sorted
 from oracles.manifest import Manifest, get_manifest_path
 from oracles.tx_sender import FeeQuote, JsonRpcClient, TxSender
 from scripts.bench.figures import Figures
-from settlement.entries import EntryKind, SettlementEntry
+from settlement.entries import SettlementEntry
 from settlement.merkle import build_tree
-from settlement.netting import CycleClose, close_cycle
+from settlement.netting import ClosedCycle, close_cycle
 
 AGREEMENT_BATCH: Final = 200
 PARTNERS: Final = {1: 0, 2: 1, 3: 1, 4: 2}
@@ -131,7 +132,7 @@ class _Seeder:
 class _Books:
     terms: list[ProductTermsRecord] = field(default_factory=list)
     agreements: list[AgreementRecord] = field(default_factory=list)
-    cycles: list[CycleClose] = field(default_factory=list)
+    cycles: list[ClosedCycle] = field(default_factory=list)
     line_states: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
 
 
@@ -215,7 +216,7 @@ def _cycle_entries(cycle_id: int, day: int) -> list[SettlementEntry]:
 
 
 def _seed_cycle(
-    seeder: _Seeder, signers: list[LocalAccount], chain_id: int, close: CycleClose
+    seeder: _Seeder, signers: list[LocalAccount], chain_id: int, close: ClosedCycle
 ) -> None:
     house = seeder.addresses["ClearingHouse"]
     digest = cycle_report_digest(

@@ -50,7 +50,7 @@ from scripts.bench.tree import (
 from settlement.clearing_calls import encode_verify_entry
 from settlement.cycle_close import store_close
 from settlement.merkle import MerkleTree, verify
-from settlement.netting import CycleClose
+from settlement.netting import ClosedCycle
 
 DEFAULT_SIZES = (100_000, 1_000_000)
 ONCHAIN_SAMPLE = 50
@@ -119,7 +119,7 @@ class _Run:
     total_elapsed_s: float
 
 
-def _submit(chain: _Chain, close: CycleClose) -> _Submission:
+def _submit(chain: _Chain, close: ClosedCycle) -> _Submission:
     """Sign the report with the quorum and propose it; seconds and gas of the submission."""
     started = time.perf_counter()
     digest = cycle_report_digest(
@@ -155,7 +155,7 @@ def _submit(chain: _Chain, close: CycleClose) -> _Submission:
     )
 
 
-def _onchain_verification(chain: _Chain, close: CycleClose, rng: random.Random) -> Figures:
+def _onchain_verification(chain: _Chain, close: ClosedCycle, rng: random.Random) -> Figures:
     """`verifyEntry` of sampled entries: all must pass; mean gas of the call."""
     sample = rng.sample(range(close.entry_count), min(ONCHAIN_SAMPLE, close.entry_count))
     gas = []
@@ -194,7 +194,7 @@ def _proof_timing(tree: MerkleTree, leaf_hashes: list[bytes], rng: random.Random
     }
 
 
-def _store(close: CycleClose) -> float:
+def _store(close: ClosedCycle) -> float:
     """Seconds to write the frozen cycle to a fresh, migrated SQLite file."""
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'bench.db'}"

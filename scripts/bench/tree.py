@@ -30,7 +30,7 @@ from settlement.allocation import (
 from settlement.entries import SettlementEntry, compute_leaf_hashes
 from settlement.merkle import MerkleTree, build_tree, verify
 from settlement.netting import (
-    CycleClose,
+    ClosedCycle,
     assemble_close,
     check_balanced,
     net_positions,
@@ -206,7 +206,7 @@ CLOSE_PHASES = ("allocate", "sort", "net", "hash_leaves", "build_tree", "all_pro
 class TimedClose:
     """A synthetic cycle closed phase by phase, with what the reports need of it."""
 
-    close: CycleClose
+    close: ClosedCycle
     event_count: int
     leaf_hashes: list[bytes]
     clock: PhaseClock

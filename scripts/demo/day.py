@@ -156,11 +156,19 @@ def _purchase(node: DemoNode, stats: DayStats, line_id: int, rng: random.Random,
         stats.purchases_declined += 1
 
 
-def run_purchases(node: DemoNode, stats: DayStats, rng: random.Random, tick: Tick) -> None:
-    """Two to four purchases per line, alternating the two channels."""
+def plan_purchases(stats: DayStats, rng: random.Random) -> dict[int, int]:
+    """How many purchases each line makes on day 1: two to four (drawn up front, so the
+    progress bar knows its total)."""
+    return {line_id: rng.randrange(2, 5) for line_id in stats.line_ids}
+
+
+def run_purchases(
+    node: DemoNode, stats: DayStats, rng: random.Random, plan: dict[int, int], tick: Tick
+) -> None:
+    """The planned purchases of each line, alternating the two channels."""
     n = 0
-    for line_id in stats.line_ids:
-        for _ in range(rng.randrange(2, 5)):
+    for line_id, count in plan.items():
+        for _ in range(count):
             _purchase(node, stats, line_id, rng, n)
             n += 1
             tick(f"purchase on line {line_id}")

@@ -3,8 +3,10 @@ API keys for each role, and the oracles stepped in the foreground.
 
 It is the same node `creditnet up` runs (database migrated, contracts compiled and
 deployed by the default plan, signer keystores, relayer and indexer), started in a
-fresh data folder on free ports with a zero dispute window, so the demo can walk a cycle
-from the books to claimed tokens in seconds and show each step.
+fresh data folder (on free ports unless told which) with a zero dispute window, so the
+demo can walk a cycle from the books to claimed tokens in seconds and show each step.
+The folder is a node data folder like any other: `creditnet up --data-dir` serves it
+afterwards, with the chain state anvil dumped on the way out.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from node_api.http.app import create_app
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConfigurationError
-from node_api.runtime.boot import ChainRuntime, prepare_database, start_chain
-from node_api.runtime.settlement_wiring import ChainTarget
+from node_api.runtime.boot import ChainRuntime, check_api_port, prepare_database, start_chain
+from node_api.runtime.settlement_wiring import LENDER_TREASURY_DEV_INDEX, ChainTarget
 from oracles.anvil import pick_free_port
 from oracles.chain import LocalAccounts
 from oracles.indexer import Indexer
+from oracles.relay_kinds import RelayAccount
 from oracles.relayer import Relayer
 from oracles.workers import OracleContext, build_indexer, build_relayer
 from settlement.funding import SettlementWallet
@@ -79,6 +82,7 @@ class DemoNode:
     server: ThreadServer
     client: Client
     relayer: Relayer
+    treasury_relayer: Relayer
     indexer: Indexer
     accounts: LocalAccounts = field(default_factory=LocalAccounts)
 
@@ -89,6 +93,7 @@ class DemoNode:
     def sync_chain(self) -> None:
         """Relay everything due (partners, proposal, finalization, claims), then index."""
         self.relayer.run_until_idle(120)
+        self.treasury_relayer.run_until_idle(120)  # the lender's fundings
         self.indexer.run_until_caught_up(120)
 
     def wallet(self, account_index: int) -> SettlementWallet:
@@ -127,16 +132,20 @@ def _role_keys(database: Database, settings: Settings) -> dict[str, str]:
         }
 
 
-def start_demo_node(data_dir: Path) -> DemoNode:
-    """Migrate, start anvil and deploy, serve the API, build the oracles (module doc)."""
+def start_demo_node(
+    data_dir: Path, *, port: int | None = None, anvil_port: int | None = None
+) -> DemoNode:
+    """Migrate, start anvil and deploy, serve the API, build the oracles (module doc).
+    Ports not given are picked free."""
     settings = Settings(
         env="dev",
         data_dir=data_dir,
-        port=pick_free_port(),
-        anvil_port=pick_free_port(),
+        port=port or pick_free_port(),
+        anvil_port=anvil_port or pick_free_port(),
         dispute_window_s=0,
         run_workers=False,
     )
+    check_api_port(settings)
     database = prepare_database(settings)
     chain = start_chain(settings)
     try:
@@ -154,6 +163,11 @@ def start_demo_node(data_dir: Path) -> DemoNode:
             server=server,
             client=client,
             relayer=build_relayer(context, chain.relayer),
+            treasury_relayer=build_relayer(
+                context,
+                LocalAccounts().account(LENDER_TREASURY_DEV_INDEX),
+                role=RelayAccount.TREASURY,
+            ),
             indexer=build_indexer(context),
         )
     except BaseException:

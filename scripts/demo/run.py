@@ -15,7 +15,6 @@ verification passes and every creditor received exactly its position.
 from __future__ import annotations
 
 import random
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +26,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
-from node_api.kernel.chain import CycleStatus
+from node_api.kernel.chain import CycleStatus, EntryKind
 from node_api.kernel.errors import ConfigurationError
-from node_api.runtime.settlement_wiring import LENDER_TREASURY_DEV_INDEX, build_settlement_signers
+from node_api.runtime.boot import ANVIL_CHAIN_ID
+from node_api.runtime.settlement_wiring import (
+    DEV_TREASURY_FLOAT_FEN,
+    LENDER_TREASURY_DEV_INDEX,
+    build_settlement_signers,
+)
 from oracles.tx_sender import JsonRpcClient
 from scripts.demo.day import (
     BANK_REF,
@@ -41,15 +45,16 @@ from scripts.demo.day import (
     convert_and_refund,
     end_days,
     pay_bills,
+    plan_purchases,
     run_applications,
     run_purchases,
     settlement_day,
     setup_books,
 )
 from scripts.demo.node import DemoNode, start_demo_node
-from settlement.cycle_close import ClosedCycle, close_settlement_cycle
-from settlement.entries import EntryKind
+from settlement.cycle_close import close_settlement_cycle
 from settlement.funding import settle_lender_positions
+from settlement.netting import ClosedCycle
 from settlement.tables import entry_table
 from settlement.verifier import download_entries, verify_partner_cycle
 
@@ -126,11 +131,13 @@ def run_lending(node: DemoNode, bars: _Bars, customers: int) -> DayStats:
     stats = DayStats()
     setup_books(node)
     run_applications(node, stats, customers, bars.bar("Applications", customers))
-    run_purchases(node, stats, rng, bars.bar("Purchases, day 1", None))
+    plan = plan_purchases(stats, rng)
+    run_purchases(node, stats, rng, plan, bars.bar("Purchases, day 1", sum(plan.values())))
     convert_and_refund(node, stats)
     end_days(node, stats, PAY_DAY, bars.bar("End of day 1-19", (PAY_DAY - FIRST_DAY).days))
     pay_bills(node, stats, bars.bar("Bills paid, day 20", len(stats.line_ids) - 1))
-    end_days(node, stats, SETTLEMENT_DAY, bars.bar("End of day 20-29", 10))
+    days = (SETTLEMENT_DAY - PAY_DAY).days
+    end_days(node, stats, SETTLEMENT_DAY, bars.bar("End of day 20-29", days))
     settlement_day(node, stats, rng, bars.bar("Settlement day", len(stats.line_ids)))
     end_days(node, stats, SETTLEMENT_DAY + timedelta(days=1), bars.bar("End of day 30", 1))
     return stats
@@ -151,7 +158,8 @@ def _fund_debtors(node: DemoNode, cycle: ClosedCycle, ids: dict[str, int]) -> No
         wallet = node.wallet(partner.account_index)
         node.minter().mint(wallet.address, due_fen)
         if partner.role == "lender":
-            settle_lender_positions(node.database, wallet)
+            settle_lender_positions(node.database, wallet)  # queued; the sync sends it
+            node.sync_chain()
         else:
             wallet.fund(cycle.cycle_id, ids[partner.ref])
 
@@ -200,6 +208,8 @@ def verify_partners(
         result = PartnerResult(partner, partner_id, _position(cycle, partner_id))
         wallet = node.wallet(partner.account_index)
         result.balance_fen = wallet.fetch_balance_fen()
+        if partner.role == "lender":  # the dev treasury's float, minted at boot, aside
+            result.balance_fen -= DEV_TREASURY_FLOAT_FEN
         if partner in listed:
             key = node.add_partner_key(partner.ref, partner_id)
             source = download_entries(node.server.url, key, cycle.cycle_id)
@@ -294,15 +304,26 @@ def _all_settled(results: list[PartnerResult]) -> bool:
     return True
 
 
-def run_demo(*, data_dir: Path | None = None, customers: int = 12) -> int:
-    """Run the whole demo; 0 when everything settled and verified (module doc)."""
+def run_demo(
+    *,
+    data_dir: Path | None = None,
+    customers: int = 12,
+    port: int | None = None,
+    anvil_port: int | None = None,
+) -> int:
+    """Run the whole demo; 0 when everything settled and verified (module doc). The data
+    folder (a new temporary one unless given) is left as a node's: the next commands
+    printed at the end serve and audit it."""
     console = Console()
     folder = data_dir or Path(tempfile.mkdtemp(prefix="creditnet-demo-"))
     if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
-        raise ConfigurationError(f"{data_dir} is not empty; the demo starts a fresh node")
+        raise ConfigurationError(
+            f"{data_dir} is not empty; the demo starts a fresh node (give a new folder, "
+            f"or serve this one with creditnet up --data-dir {data_dir})"
+        )
     console.rule("[bold]CreditNet demo: a month of lending, one settlement cycle")
     with console.status("Starting the node: database, anvil, contracts, API ..."):
-        node = start_demo_node(folder)
+        node = start_demo_node(folder, port=port, anvil_port=anvil_port)
     try:
         console.print(f"node API {node.server.url}, chain {node.chain.rpc_url}, data {folder}")
         ids = register_partners(node)
@@ -315,11 +336,43 @@ def run_demo(*, data_dir: Path | None = None, customers: int = 12) -> int:
         render_settlement(console, cycle, results, fetch_kind_counts(node, cycle.cycle_id))
         ok = _all_settled(results)
         console.print("[bold green]Settled and verified." if ok else "[bold red]Mismatch.")
-        return 0 if ok else 1
     finally:
         node.stop()
-        if data_dir is None:
-            shutil.rmtree(folder, ignore_errors=True)
+    render_next_commands(console, folder, port=port, anvil_port=anvil_port)
+    return 0 if ok else 1
+
+
+def next_commands(
+    folder: Path, *, port: int | None = None, anvil_port: int | None = None
+) -> list[str]:
+    """The commands that serve and audit the demo's node (shell syntax, in order)."""
+    up = f"creditnet up --data-dir {folder}"
+    if port is not None:
+        up += f" --port {port}"
+    if anvil_port is not None:
+        up += f" --anvil-port {anvil_port}"
+    api = f"http://127.0.0.1:{port or 8000}"
+    rpc = f"http://127.0.0.1:{anvil_port or 8545}"
+    manifest = folder / "deployments" / f"{ANVIL_CHAIN_ID}.json"
+    return [
+        up,
+        f"export CREDITNET_AUDITOR_KEY=$(creditnet keys create --role auditor --data-dir "
+        f"{folder} | tail -n 1)",
+        f"creditnet audit --rpc {rpc} --manifest {manifest} --api {api} "
+        f"--out {folder / 'audit-report'}",
+    ]
+
+
+def render_next_commands(
+    console: Console, folder: Path, *, port: int | None, anvil_port: int | None
+) -> None:
+    """Hand the node over: how to serve it again and audit it."""
+    console.print(
+        f"\nThe demo's node is in [bold]{folder}[/]. Serve it again, then (in another shell) "
+        "audit it:"
+    )
+    for command in next_commands(folder, port=port, anvil_port=anvil_port):
+        console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _progress_bars(console: Console) -> Progress:

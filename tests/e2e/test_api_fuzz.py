@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import schemathesis
-from hypothesis import given
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -82,3 +85,58 @@ def test_the_fuzzer_catches_a_route_that_fails_with_5xx(database: Database, tmp_
     )
     with pytest.raises(Exception, match=r"Server error|division"):
         _fuzz(operation, {})
+
+
+def _odd_path_values() -> list[str]:
+    """Path segments that once answered 500 (`²`: str.isdigit but not int) and friends:
+    other scripts' digits, fullwidth, superscripts, signs, spaces, huge numbers."""
+    return [
+        "²", "٣", "१२", "１２", "³⁴", "߁", "𝟙", "+1", " 1", "1_0", "0", "-1", "01",
+        "9" * 19, "9" * 20, "1" * 4301, "18446744073709551616", "1e3", "0x10", "ǅ",
+    ]  # fmt: skip
+
+
+def test_path_parameters_with_non_ascii_digits_or_huge_values_never_answer_5xx(
+    database: Database, tmp_path: Path, fuzz_keys: dict[str, str]
+) -> None:
+    app = create_app(Settings(data_dir=tmp_path), database=database)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        _fuzz_path_ids(app, client, fuzz_keys)
+
+
+def _fuzz_path_ids(app: Any, client: TestClient, fuzz_keys: dict[str, str]) -> None:
+    operations = [
+        (method, path)
+        for path, item in app.openapi()["paths"].items()
+        if "{" in path
+        for method in item
+    ]
+    assert len(operations) >= 10
+
+    def call(method: str, path: str, value: str) -> None:
+        url = path
+        for name in [p.split("}")[0] for p in path.split("{")[1:]]:
+            url = url.replace("{" + name + "}", quote(value, safe=""))
+        headers = {
+            "Authorization": f"Bearer {_key_for(path, fuzz_keys)}",
+            "Idempotency-Key": "fuzz-path",
+        }
+        response = client.request(method.upper(), url, headers=headers, json={})
+        assert response.status_code < 500, (method, url, response.status_code, response.text)
+
+    for method, path in operations:
+        for value in _odd_path_values():
+            call(method, path, value)
+
+    @settings(max_examples=40)
+    @given(
+        value=st.one_of(
+            st.text(st.characters(categories=["Nd", "No", "Nl"]), min_size=1, max_size=25),
+            st.integers(min_value=2**62, max_value=2**200).map(str),
+        ),
+        index=st.integers(min_value=0, max_value=len(operations) - 1),
+    )
+    def random_values(value: str, index: int) -> None:
+        call(*operations[index], value)
+
+    random_values()

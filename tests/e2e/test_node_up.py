@@ -161,3 +161,109 @@ def test_bad_api_key_gives_one_clear_problem(node: Node) -> None:
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"] == "invalid or revoked API key"
+
+
+def _anvil_pids(anvil_port: int) -> list[int]:
+    """Processes whose command line is an anvil on `anvil_port`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"anvil") and str(anvil_port).encode() in argv:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _wait_gone(anvil_port: int, timeout_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not _anvil_pids(anvil_port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_killing_the_node_never_leaves_its_anvil_running(
+    tmp_path: Path, how: signal.Signals
+) -> None:
+    """Regression: SIGTERM or SIGKILL of `creditnet up` left its anvil running."""
+    anvil_port = pick_free_port()
+    node = Node(tmp_path / "data", pick_free_port(), anvil_port)
+    node.start()
+    try:
+        node.wait_healthy()
+        anvils = _anvil_pids(anvil_port)
+        assert len(anvils) == 1
+        assert node.process is not None
+        # anvil has its own process group: a Ctrl-C for the node is not anvil's.
+        assert os.getpgid(anvils[0]) != os.getpgid(node.process.pid)
+        node.process.send_signal(how)
+        node.process.wait(30)
+        assert _wait_gone(anvil_port), "anvil outlived the node"
+    finally:
+        node.stop()
+        for pid in _anvil_pids(anvil_port):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_dev_node_is_ready_to_use_and_operable(node: Node) -> None:
+    """The first start records a business date; a key made with CREDITNET_DATA_DIR works
+    against the node; /metrics and the access log; JSON logs without escapes."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    node.start()
+    node.wait_healthy()
+    data_dir = str(node.data_dir)
+    made = _run_cli("keys", "create", "--role", "lender_admin", CREDITNET_DATA_DIR=data_dir)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.splitlines()[-1]
+    url = f"http://127.0.0.1:{node.port}"
+    answer = httpx.get(f"{url}/v1/ledger/business-date", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200, answer.text
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    assert answer.json()["as_of"] in {today, _yesterday(today)}
+
+    metrics = httpx.get(f"{url}/metrics").text
+    for name in (
+        "creditnet_chain_head_block",
+        "creditnet_indexer_lag_blocks",
+        "creditnet_relayer_lag_blocks",
+        "creditnet_treasury_balance_fen",
+        'route="/v1/ledger/business-date",status="200"',
+    ):
+        assert name in metrics, name
+    node.stop()
+    log = (node.data_dir.parent / f"node-{node.port}.log").read_text()
+    assert "\x1b" not in log and "\\u001b" not in log
+    access = [line for line in log.splitlines() if '"logger":"creditnet.access"' in line]
+    assert any('"route":"/v1/ledger/business-date"' in line for line in access)
+
+
+def _yesterday(iso: str) -> str:
+    from datetime import date, timedelta
+
+    return (date.fromisoformat(iso) - timedelta(days=1)).isoformat()
+
+
+PROD_SECRETS = {
+    "CREDITNET_ENV": "prod",
+    "CREDITNET_NODE_SECRET": "s" * 40,
+    "CREDITNET_PII_KEYS": "k1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=",
+    "CREDITNET_PII_LOOKUP_KEY": "l" * 40,
+    "CREDITNET_KEYSTORE_PASSWORD": "p" * 20,
+}
+
+
+def test_a_prod_node_without_a_business_date_refuses_and_says_how(tmp_path: Path) -> None:
+    result = _run_cli(
+        "up", "--port", str(pick_free_port()), "--data-dir", str(tmp_path), **PROD_SECRETS
+    )
+    line = _one_error_line(result)
+    assert "business date is not set" in line
+    assert "--business-date YYYY-MM-DD" in line

@@ -26,7 +26,7 @@ from web3 import Web3
 from node_api.auth.keys import Role, create_api_key
 from node_api.cli import app as cli_app
 from node_api.http.app import create_app
-from node_api.kernel.chain import CycleStatus
+from node_api.kernel.chain import CycleStatus, EntryKind
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
@@ -36,14 +36,15 @@ from oracles.chain import LocalAccounts
 from oracles.compiler import CompiledContracts
 from oracles.indexer import Indexer, IndexerConfig
 from oracles.manifest import Manifest
+from oracles.relay_kinds import RelayAccount
 from oracles.relayer import Relayer, RelayerConfig
 from oracles.signers import LocalSigner, SignerSet, SigningDomain
 from oracles.tables import CHAIN_CYCLE_TABLE
 from oracles.tx_sender import JsonRpcClient, TxSender
-from settlement.cycle_close import ClosedCycle, close_settlement_cycle, settlement_report_sources
-from settlement.entries import EntryKind, SettlementEntry
+from settlement.cycle_close import close_settlement_cycle, settlement_report_sources
+from settlement.entries import SettlementEntry
 from settlement.funding import SettlementWallet, settle_lender_positions
-from settlement.netting import close_cycle
+from settlement.netting import ClosedCycle, close_cycle
 from settlement.tables import cycle_table, entry_table, tree_table
 from tests.integration.settlement.books import (
     APP,
@@ -68,6 +69,7 @@ class Node:
     database: Database
     w3: Web3
     relayer: Relayer
+    treasury_relayer: Relayer
     indexer: Indexer
     signers: SignerSet
     clearing_house: str
@@ -76,6 +78,7 @@ class Node:
     def sync(self) -> None:
         """Relay everything due, then index everything mined."""
         self.relayer.run_until_idle(60)
+        self.treasury_relayer.run_until_idle(60)
         self.indexer.run_until_caught_up(60)
 
     def pass_dispute_window(self) -> None:
@@ -120,6 +123,17 @@ def node(
         database=database,
         w3=chain,
         relayer=Relayer(database, sender, contracts, RelayerConfig()),
+        treasury_relayer=Relayer(
+            database,
+            TxSender(
+                JsonRpcClient(anvil.rpc_url),
+                dev_accounts.account(PAYOUT_INDEX["lender"]),
+                deployed.chain_id,
+            ),
+            contracts,
+            RelayerConfig(),
+            account=RelayAccount.TREASURY,
+        ),
         indexer=Indexer(database, JsonRpcClient(anvil.rpc_url), contracts, IndexerConfig()),
         signers=signers,
         clearing_house=str(deployed.get_address("ClearingHouse")),
@@ -262,11 +276,12 @@ def test_when_the_lender_is_a_net_debtor_its_treasury_funds_the_cycle(node: Node
     minter = SettlementWallet(node.w3, node.accounts.deployer, node.clearing_house)
     minter.mint(treasury.address, lender_due_fen)
     actions = settle_lender_positions(node.database, treasury)
-    assert actions.funded == [cycle.cycle_id]
+    assert actions.fundings_queued == [cycle.cycle_id]
+    node.sync()  # the treasury's relayer approves exactly the debt, then funds
     assert node.chain_status(cycle.cycle_id) is CycleStatus.FUNDED
-    node.indexer.run_until_caught_up(60)
+    assert treasury.fetch_balance_fen() == 0
     again = settle_lender_positions(node.database, treasury)
-    assert again.funded == [] and again.claims_queued == []
+    assert again.fundings_queued == [] and again.claims_queued == []
     node.wallet("bank-a").claim(cycle.cycle_id, BANK_A)
     assert treasury.fetch_balance_fen(node.wallet("bank-a").address) == _position(cycle, BANK_A)
 
@@ -365,7 +380,8 @@ def test_the_scheduler_inside_the_node_closes_and_proposes_finished_dates(tmp_pa
 
     from node_api.runtime.settlement_scheduler import run_settlement_scheduler
     from scripts.demo.node import start_demo_node
-    from settlement.cycle_close import CycleState, fetch_cycle, get_cycle_id
+    from settlement.cycle_close import fetch_cycle
+    from settlement.netting import CycleState, get_cycle_id
 
     node = start_demo_node(tmp_path / "node")
     stop = threading.Event()

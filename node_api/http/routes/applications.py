@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, StringConstraints
 
+from node_api.auth.keys import Role
 from node_api.http.authz import AdminDep, ExaminerDep, OperatorDep
+from node_api.http.cards import characteristics_schema
 from node_api.http.deps import SessionDep
 from node_api.http.idempotency import IdempotencyKey, request_claim, run_once
-from node_api.http.renderers import JsonRenderer, JsonView, to_response
+from node_api.http.renderers import JsonRenderer, to_response
 from node_api.http.schemas import (
     AMOUNT_FEN_MAX,
     PROBLEMS,
@@ -64,7 +66,7 @@ class ApplicationIn(StrictBody):
     channel_id: IdentifierStr
     characteristics: dict[
         Annotated[str, StringConstraints(min_length=1, max_length=128)], RawValue
-    ] = Field(default_factory=dict, max_length=200)
+    ] = Field(default_factory=dict, max_length=200, json_schema_extra=characteristics_schema())
 
     def to_input(self) -> ApplicationInput:
         return ApplicationInput(
@@ -106,10 +108,15 @@ class ApplicationOut(BaseModel):
     model_id: str
     score_reasons: list[ScoreReasonOut]
     fraud_hits: list[FraudHitOut]
-    limits: dict[str, int]
-    """Limit per level of the line, keyed by path (`total`, `total/purchase`, ...)."""
+    limits: dict[str, int] = Field(
+        description="Limit per level of the line in fen, keyed by path (`total`, "
+        "`total/purchase`, ...)."
+    )
     credit_line_id: int | None
-    agreement_id: str | None
+    agreement_id: str | None = Field(
+        description="The credit agreement anchored on-chain for the line (0x-hex): "
+        "`GET /v1/agreements/{agreement_id}` shows its anchoring."
+    )
     existing_customer: bool
     product_code: str
     product_version: int
@@ -122,7 +129,28 @@ class ReviewOut(BaseModel):
     reviewed_at: str
 
 
+class ScoreDetailOut(BaseModel):
+    score_exact: float
+    score_band: int
+    bin_indices: dict[str, int]
+    missing: list[str]
+    reasons: list[ScoreReasonOut]
+
+
+class FraudSignalsOut(BaseModel):
+    """What the fraud rules read from history (all null for an application answered
+    from the customer's existing line: no rules ran)."""
+
+    prior_applications: dict[str, int] | None = None
+    other_identities: dict[str, int] | None = None
+    blacklisted: list[str] | None = None
+    ring_identities: int | None = None
+
+
 class ApplicationDetailOut(BaseModel):
+    """A stored decision. `score_detail`, `fraud_signals` and `fraud_hits` are for the
+    lender's examiners: null for a lender_app key."""
+
     application_id: str
     customer_id: str
     status: DecisionStr
@@ -130,10 +158,10 @@ class ApplicationDetailOut(BaseModel):
     reason_codes: list[str]
     score: int
     model_id: str
-    score_detail: dict[str, Any]
-    fraud_signals: dict[str, Any]
-    fraud_hits: list[FraudHitOut]
-    limits: dict[str, int]
+    score_detail: ScoreDetailOut | None
+    fraud_signals: FraudSignalsOut | None
+    fraud_hits: list[FraudHitOut] | None
+    limits: dict[str, int] = Field(description="Limit per level of the line in fen, by path.")
     existing_customer: bool
     credit_line_id: int | None
     agreement_id: str | None
@@ -146,10 +174,22 @@ class ApplicationDetailOut(BaseModel):
     review: ReviewOut | None
 
 
+class ReplaySideOut(BaseModel):
+    """One side of a replay; the decision's fields are null for an application answered
+    from the customer's existing line (only its score is replayed)."""
+
+    model_id: str
+    score: int
+    decision: DecisionStr | None = None
+    reason_codes: list[str] | None = None
+    fraud_hits: list[FraudHitOut] | None = None
+    limits: dict[str, int] | None = Field(default=None, description="Limits in fen, by path.")
+
+
 class ReplayOut(BaseModel):
     matches: bool
-    stored: dict[str, Any]
-    replayed: dict[str, Any]
+    stored: ReplaySideOut
+    replayed: ReplaySideOut
 
 
 class ReviewIn(StrictBody):
@@ -164,6 +204,7 @@ def _server_timing(timer: PhaseTimer) -> str:
 
 @router.post(
     "/v1/applications",
+    name="applications_create",
     status_code=201,
     response_model=ApplicationOut,
     responses=PROBLEMS,
@@ -172,11 +213,14 @@ def _server_timing(timer: PhaseTimer) -> str:
 def post_application(
     body: ApplicationIn, request: Request, who: OperatorDep, key: IdempotencyKey
 ) -> Response:
-    """Identity, dedupe, fraud rules, score, policy, limits; opens the line when approved.
+    """Identity, dedupe, fraud rules, score, policy, limits; opens the line and queues
+    its agreement for the chain when approved.
 
-    The hot route opens its own session instead of taking `SessionDep` and
-    `SettingsDep`: each sync dependency costs a threadpool round trip per request.
+    `characteristics` carries the scorecard's inputs (see its schema, or
+    `GET /v1/risk/cards/active`); each one missing counts towards the review threshold.
     """
+    # No `SessionDep`/`SettingsDep` here: each sync dependency costs a threadpool round
+    # trip on this hot route, so it opens its own session.
     services = services_of(request.app)
     context = services.onboarding.current()
     applied_at = datetime.now(UTC)
@@ -184,7 +228,7 @@ def post_application(
     claim = request_claim(request, who, key, body)
     with services.database.session() as session:
 
-        def operation() -> JsonView:
+        def operation() -> ApplicationOut:
             conn = session.connection()
             as_of = resolve_as_of(None, fetch_business_date(conn))
             outcome = decide_application(
@@ -199,7 +243,7 @@ def post_application(
                     "duration_ms": round(sum(outcome.timer.phases_ms.values()), 2),
                 },
             )
-            return outcome.to_response()
+            return ApplicationOut.model_validate(outcome.answer(), from_attributes=True)
 
         stored = run_idempotent(session, claim, operation, JsonRenderer(201))
         commit_timer = PhaseTimer()
@@ -212,18 +256,31 @@ def post_application(
 
 
 @router.get(
-    "/v1/applications/{application_id}", response_model=ApplicationDetailOut, responses=PROBLEMS
+    "/v1/applications/{application_id}",
+    name="applications_get",
+    response_model=ApplicationDetailOut,
+    responses=PROBLEMS,
 )
 def get_application(
-    application_id: ApplicationId, session: SessionDep, who: AdminDep
+    application_id: ApplicationId, session: SessionDep, who: OperatorDep
 ) -> ApplicationDetailOut:
-    """A stored decision with everything that explains it, without personal data."""
+    """A stored decision without personal data: status, reasons, limits, the credit line
+    and the agreement id. Admins also see what explains it (score detail, fraud signals
+    and hits); for lender_app keys those are null."""
     view = application_view(fetch_application_row(session.connection(), application_id))
-    return ApplicationDetailOut.model_validate(view, from_attributes=True)
+    detail = ApplicationDetailOut.model_validate(view, from_attributes=True)
+    if who.role is Role.LENDER_APP:
+        return detail.model_copy(
+            update={"score_detail": None, "fraud_signals": None, "fraud_hits": None}
+        )
+    return detail
 
 
 @router.get(
-    "/v1/applications/{application_id}/replay", response_model=ReplayOut, responses=PROBLEMS
+    "/v1/applications/{application_id}/replay",
+    name="applications_replay",
+    response_model=ReplayOut,
+    responses=PROBLEMS,
 )
 def get_application_replay(
     application_id: ApplicationId,
@@ -233,11 +290,16 @@ def get_application_replay(
 ) -> ReplayOut:
     """The stored decision next to the one recomputed from storage; `matches` if equal."""
     replay = replay_application(session.connection(), application_id, services.onboarding.current())
-    return ReplayOut(matches=replay.matches, stored=replay.stored, replayed=replay.replayed)
+    return ReplayOut(
+        matches=replay.matches,
+        stored=ReplaySideOut.model_validate(replay.stored.to_dict()),
+        replayed=ReplaySideOut.model_validate(replay.replayed.to_dict()),
+    )
 
 
 @router.post(
     "/v1/applications/{application_id}/review",
+    name="applications_review",
     response_model=ApplicationDetailOut,
     responses=PROBLEMS,
     summary=f"Approve or decline an application in review (requires {IDEMPOTENCY_HEADER})",
@@ -256,7 +318,7 @@ def post_review(
     reviewed_at = datetime.now(UTC)
     claim = request_claim(request, who, key, body)
 
-    def operation() -> JsonView:
+    def operation() -> ApplicationDetailOut:
         conn = session.connection()
         view = review_application(
             conn,
@@ -269,6 +331,6 @@ def post_review(
             context=context,
         )
         log.info("application reviewed", extra={"application_id": application_id})
-        return view
+        return ApplicationDetailOut.model_validate(view, from_attributes=True)
 
     return to_response(run_once(session, claim, 200, operation))

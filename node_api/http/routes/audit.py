@@ -21,6 +21,7 @@ router = APIRouter(tags=["audit"])
 
 @router.get(
     "/v1/audit/export",
+    name="audit_export",
     response_class=StreamingResponse,
     responses={200: {"content": {MEDIA_TYPE: {}}, "description": "the export, NDJSON"}},
 )

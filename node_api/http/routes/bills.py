@@ -11,12 +11,12 @@ from pydantic import BaseModel
 
 from node_api.http.authz import OperatorDep
 from node_api.http.deps import SessionDep
-from node_api.http.schemas import ID_MAX, PROBLEMS, LineId
+from node_api.http.schemas import ID_MAX, PROBLEMS, LineId, PathIdText
 from node_api.lending.bill_views import fetch_bill, fetch_bills, fetch_delinquency
 
 router = APIRouter(tags=["bills"])
 
-BillId = Annotated[int, Path(ge=1, le=ID_MAX, description="bill id")]
+BillId = Annotated[int, PathIdText, Path(ge=1, le=ID_MAX, description="bill id")]
 
 
 class BillOutcomeOut(BaseModel):
@@ -92,7 +92,10 @@ class DelinquencyOut(BaseModel):
 
 
 @router.get(
-    "/v1/credit-lines/{credit_line_id}/bills", response_model=BillListOut, responses=PROBLEMS
+    "/v1/credit-lines/{credit_line_id}/bills",
+    name="bills_list",
+    response_model=BillListOut,
+    responses=PROBLEMS,
 )
 def get_bills(
     credit_line_id: LineId,
@@ -103,12 +106,14 @@ def get_bills(
     """The line's most recent bills, newest first."""
     bills = fetch_bills(session.connection(), credit_line_id, limit)
     return BillListOut(
-        credit_line_id=credit_line_id, bills=[BillOut.model_validate(bill) for bill in bills]
+        credit_line_id=credit_line_id,
+        bills=[BillOut.model_validate(bill, from_attributes=True) for bill in bills],
     )
 
 
 @router.get(
     "/v1/credit-lines/{credit_line_id}/bills/{bill_id}",
+    name="bills_get",
     response_model=BillDetailOut,
     responses=PROBLEMS,
 )
@@ -117,11 +122,13 @@ def get_bill(
 ) -> BillDetailOut:
     """One bill: its figures, its lines (uses, refunds, payments, installments, charges),
     its due-date outcome and the past-due charges attributed to it."""
-    return BillDetailOut.model_validate(fetch_bill(session.connection(), credit_line_id, bill_id))
+    bill = fetch_bill(session.connection(), credit_line_id, bill_id)
+    return BillDetailOut.model_validate(bill, from_attributes=True)
 
 
 @router.get(
     "/v1/credit-lines/{credit_line_id}/delinquency",
+    name="delinquency_get",
     response_model=DelinquencyOut,
     responses=PROBLEMS,
 )
@@ -129,4 +136,5 @@ def get_delinquency(
     credit_line_id: LineId, session: SessionDep, who: OperatorDep
 ) -> DelinquencyOut:
     """Days past due and bucket as end of day last decided, with current balances."""
-    return DelinquencyOut.model_validate(fetch_delinquency(session.connection(), credit_line_id))
+    view = fetch_delinquency(session.connection(), credit_line_id)
+    return DelinquencyOut.model_validate(view, from_attributes=True)

@@ -138,6 +138,7 @@ def _node_view(node: LimitNode, as_of: date) -> LimitNodeOut:
 
 @router.post(
     "/v1/credit-lines",
+    name="credit_lines_create",
     status_code=201,
     response_model=LineOut,
     responses=PROBLEMS,
@@ -168,7 +169,12 @@ def post_credit_line(
     return idempotent(request, session, who, key, body, 201, operation)
 
 
-@router.get("/v1/credit-lines/{credit_line_id}", response_model=LineOut, responses=PROBLEMS)
+@router.get(
+    "/v1/credit-lines/{credit_line_id}",
+    name="credit_lines_get",
+    response_model=LineOut,
+    responses=PROBLEMS,
+)
 def get_credit_line(
     credit_line_id: LineId, session: SessionDep, who: ReaderDep, as_of: date | None = None
 ) -> LineOut:
@@ -178,7 +184,12 @@ def get_credit_line(
     return line_view(line, as_of or fetch_business_date(conn) or line.opened_on)
 
 
-@router.post("/v1/credit-lines/{credit_line_id}/limits", response_model=LineOut, responses=PROBLEMS)
+@router.post(
+    "/v1/credit-lines/{credit_line_id}/limits",
+    name="credit_lines_set_limit",
+    response_model=LineOut,
+    responses=PROBLEMS,
+)
 def post_limit_change(
     credit_line_id: LineId,
     body: LimitChangeIn,
@@ -200,6 +211,7 @@ def post_limit_change(
 
 @router.post(
     "/v1/credit-lines/{credit_line_id}/temporary-raises",
+    name="credit_lines_raise_temporarily",
     response_model=LineOut,
     responses=PROBLEMS,
 )
@@ -260,6 +272,7 @@ for _action in LineAction:
         f"/v1/credit-lines/{{credit_line_id}}/{_action.value}",
         _status_route(_action),
         methods=["POST"],
+        name=f"credit_lines_{_action.value}",
         response_model=LineOut,
         responses=PROBLEMS,
     )

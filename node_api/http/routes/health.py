@@ -30,7 +30,7 @@ class Health(BaseModel):
     database: DatabaseHealth
 
 
-@router.get("/v1/health", response_model=Health)
+@router.get("/v1/health", name="health_get", response_model=Health)
 async def get_health(services: ServicesDep) -> Health:
     """Liveness and wiring, without authentication. `status` is `degraded` if the chain is down."""
     chain, database = services.chain, services.database

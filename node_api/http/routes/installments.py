@@ -14,7 +14,7 @@ from node_api.http.authz import OperatorDep
 from node_api.http.deps import SessionDep
 from node_api.http.idempotency import IdempotencyKey, idempotent
 from node_api.http.routes.repayments import RepaymentOut
-from node_api.http.schemas import ID_MAX, PROBLEMS, LineId, StrictBody
+from node_api.http.schemas import ID_MAX, PROBLEMS, LineId, PathIdText, StrictBody
 from node_api.http.services import ServicesDep
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.installment_store import fetch_plan, fetch_plan_ids
@@ -30,7 +30,7 @@ from node_api.lending.schedules import PayoffKind, PayoffQuote
 
 router = APIRouter(tags=["installments"])
 
-PlanId = Annotated[int, Path(ge=1, le=ID_MAX, description="installment plan id")]
+PlanId = Annotated[int, PathIdText, Path(ge=1, le=ID_MAX, description="installment plan id")]
 
 
 class PlanSourceIn(StrEnum):
@@ -80,7 +80,7 @@ class PlanListOut(BaseModel):
     plans: list[PlanOut]
 
 
-class QuoteOut(BaseModel):
+class PayoffQuoteOut(BaseModel):
     kind: str
     as_of: date
     principal_fen: int
@@ -92,7 +92,7 @@ class QuoteOut(BaseModel):
 
 class EarlyRepaymentOut(BaseModel):
     plan: PlanOut
-    quote: QuoteOut
+    quote: PayoffQuoteOut
     repayment: RepaymentOut
 
 
@@ -100,8 +100,8 @@ class AsOfIn(StrictBody):
     as_of: date | None = None
 
 
-def _quote_view(quote: PayoffQuote) -> QuoteOut:
-    return QuoteOut(
+def _quote_view(quote: PayoffQuote) -> PayoffQuoteOut:
+    return PayoffQuoteOut(
         kind=quote.kind.value,
         as_of=quote.as_of,
         principal_fen=quote.principal_fen,
@@ -114,6 +114,7 @@ def _quote_view(quote: PayoffQuote) -> QuoteOut:
 
 @router.post(
     "/v1/credit-lines/{credit_line_id}/installment-plans",
+    name="installment_plans_create",
     status_code=201,
     response_model=PlanOut,
     responses=PROBLEMS,
@@ -147,6 +148,7 @@ def post_plan(
 
 @router.get(
     "/v1/credit-lines/{credit_line_id}/installment-plans",
+    name="installment_plans_list",
     response_model=PlanListOut,
     responses=PROBLEMS,
 )
@@ -164,6 +166,7 @@ def get_plans(credit_line_id: LineId, session: SessionDep, who: OperatorDep) -> 
 
 @router.get(
     "/v1/credit-lines/{credit_line_id}/installment-plans/{plan_id}",
+    name="installment_plans_get",
     response_model=PlanOut,
     responses=PROBLEMS,
 )
@@ -177,7 +180,8 @@ def get_plan(
 
 @router.get(
     "/v1/credit-lines/{credit_line_id}/installment-plans/{plan_id}/quote",
-    response_model=QuoteOut,
+    name="installment_plans_quote",
+    response_model=PayoffQuoteOut,
     responses=PROBLEMS,
 )
 def get_quote(
@@ -188,7 +192,7 @@ def get_quote(
     who: OperatorDep,
     kind: PayoffKind = PayoffKind.EARLY_REPAYMENT,
     as_of: date | None = None,
-) -> QuoteOut:
+) -> PayoffQuoteOut:
     """What a full early repayment (or a cancellation) would take on `as_of`."""
     quote = quote_payoff(
         session.connection(), services.lending, line_id=credit_line_id,
@@ -199,6 +203,7 @@ def get_quote(
 
 @router.post(
     "/v1/credit-lines/{credit_line_id}/installment-plans/{plan_id}/early-repayment",
+    name="installment_plans_repay_early",
     response_model=EarlyRepaymentOut,
     responses=PROBLEMS,
 )
@@ -230,6 +235,7 @@ def post_early_repayment(
 
 @router.post(
     "/v1/credit-lines/{credit_line_id}/installment-plans/{plan_id}/cancel",
+    name="installment_plans_cancel",
     response_model=PlanOut,
     responses=PROBLEMS,
 )

@@ -49,7 +49,12 @@ class BusinessDateIn(StrictBody):
     as_of: date
 
 
-@router.get("/v1/ledger/trial-balance", response_model=TrialBalanceOut, responses=PROBLEMS)
+@router.get(
+    "/v1/ledger/trial-balance",
+    name="ledger_trial_balance",
+    response_model=TrialBalanceOut,
+    responses=PROBLEMS,
+)
 def get_trial_balance(
     session: SessionDep, who: ExaminerDep, as_of: date | None = None
 ) -> TrialBalanceOut:
@@ -75,6 +80,7 @@ def get_trial_balance(
 
 @router.get(
     "/v1/ledger/credit-lines/{credit_line_id}/balances",
+    name="ledger_line_balances",
     response_model=LineBalancesOut,
     responses=PROBLEMS,
 )
@@ -92,16 +98,26 @@ def get_line_balances(
     )
 
 
-@router.get("/v1/ledger/business-date", response_model=BusinessDateOut, responses=PROBLEMS)
+@router.get(
+    "/v1/ledger/business-date",
+    name="business_date_get",
+    response_model=BusinessDateOut,
+    responses=PROBLEMS,
+)
 def get_business_date(
     session: SessionDep,
     who: ReaderDep,
 ) -> BusinessDateOut:
-    """The node's open business date (None before it is first set)."""
+    """The node's open business date (null before it is first set)."""
     return BusinessDateOut(as_of=fetch_business_date(session.connection()))
 
 
-@router.post("/v1/ledger/business-date", response_model=BusinessDateOut, responses=PROBLEMS)
+@router.post(
+    "/v1/ledger/business-date",
+    name="business_date_set",
+    response_model=BusinessDateOut,
+    responses=PROBLEMS,
+)
 def post_business_date(
     body: BusinessDateIn,
     request: Request,

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from node_api.http.authz import ExaminerDep
 from node_api.http.services import ServicesDep
@@ -33,16 +33,31 @@ class SignerStatusPublic(BaseModel):
     remote_endpoints: list[str]
 
 
+class OutboxErrorPublic(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    business_key: str
+    status: str
+    attempts: int
+    error: str
+    """The decoded revert (`reverted: Name(arg=value, ...)`) or why the row waits."""
+    updated_at: datetime
+
+
 class OracleStatusPublic(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     outbox_by_kind: dict[str, dict[str, int]]
     """Outbox rows by kind, then by status (pending, sent, confirmed, parked)."""
     outbox_totals: dict[str, int]
     """Outbox rows by status, all kinds together."""
     indexer: IndexerStatusPublic
     signers: SignerStatusPublic
+    last_errors: dict[str, list[OutboxErrorPublic]] = {}
+    """Per outbox kind, the latest errors of pending or parked rows, newest first."""
 
 
-@router.get("/v1/oracles/status", response_model=OracleStatusPublic)
+@router.get("/v1/oracles/status", name="oracles_status", response_model=OracleStatusPublic)
 def get_oracle_status(
     services: ServicesDep,
     _principal: ExaminerDep,

@@ -11,12 +11,12 @@ entry, as `creditnet verify` reads it).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.engine import Connection
 
 from node_api.auth.keys import Principal
@@ -28,14 +28,16 @@ from node_api.http.schemas import (
     PROBLEMS,
     AddressStr,
     IdentifierStr,
+    PathIdText,
     ProductCodeStr,
     StrictBody,
 )
 from node_api.idempotency import IDEMPOTENCY_HEADER
+from node_api.kernel.chain import EntryKind, PartnerRole
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ForbiddenError, NotFoundError
-from settlement.cycle_close import ClosedCycle, describe_cycle, fetch_cycle, fetch_cycles
-from settlement.entries import EntryKind
+from settlement.cycle_close import describe_cycle, fetch_cycle, fetch_cycles
+from settlement.netting import ClosedCycle
 from settlement.partner_views import (
     StoredPosition,
     fetch_mirrored_cycle,
@@ -46,7 +48,6 @@ from settlement.partner_views import (
 )
 from settlement.partners import (
     Partner,
-    PartnerRole,
     fetch_partners,
     register_partner,
     set_guarantee,
@@ -62,7 +63,9 @@ from settlement.proofs import (
 
 router = APIRouter(tags=["settlement"])
 
-CycleId = Annotated[int, Path(ge=19_000_101, le=99_991_231, description="cycle id yyyymmdd")]
+CycleId = Annotated[
+    int, PathIdText, Path(ge=19_000_101, le=99_991_231, description="cycle id yyyymmdd")
+]
 ROLE_NAMES = {role.name.lower(): role for role in PartnerRole}
 
 
@@ -122,17 +125,33 @@ class CycleOut(BaseModel):
     chain: ChainStatusOut | None
 
 
+BOOKS: Final = "The books' (the node's own record): "
+CHAIN: Final = "The chain's (the ClearingHouse, as the indexer mirrored it): "
+
+
 class PartnerCycleOut(BaseModel):
+    """Your position in one cycle. Fields named `books_...` (and `state`,
+    `net_position_fen`, `entry_count`) are the node's books; `chain...` fields are what
+    the ClearingHouse shows, null until the indexer has seen the cycle on-chain."""
+
     cycle_id: int
     cycle_date: str
-    state: str
-    entries_root: str | None
+    state: str = Field(description=BOOKS + "the cycle's close state (same as books_state).")
+    books_state: str = Field(
+        description=BOOKS + "closed, signed, submitted, ... (what the node has done)."
+    )
+    chain_state: str | None = Field(
+        description=CHAIN + "proposed, disputed, finalized, funded or rejected."
+    )
+    entries_root: str | None = Field(description=BOOKS + "the Merkle root of the entries.")
     partner_id: int
-    net_position_fen: int
+    net_position_fen: int = Field(description=BOOKS + "your net position.")
     entry_count: int
-    chain: ChainStatusOut | None
-    chain_position_settled_fen: int | None
-    chain_position_disputed: bool | None
+    chain: ChainStatusOut | None = Field(description=CHAIN + "the cycle's status and funding.")
+    chain_position_settled_fen: int | None = Field(
+        description=CHAIN + "what you funded (a debtor) or claimed (a creditor)."
+    )
+    chain_position_disputed: bool | None = Field(description=CHAIN + "whether you disputed.")
 
 
 class EntryOut(BaseModel):
@@ -146,6 +165,8 @@ class EntryOut(BaseModel):
 
 
 class EntryPageOut(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     cycle_id: int
     partner_id: int
     entries_root: str
@@ -193,6 +214,7 @@ def _partner_view(partner: Partner, on_chain: set[int]) -> PartnerOut:
 
 @router.post(
     "/v1/partners",
+    name="partners_create",
     status_code=201,
     response_model=PartnerOut,
     responses=PROBLEMS,
@@ -220,7 +242,9 @@ def post_partner(
     return to_response(run_once(session, claim, 201, operation))
 
 
-@router.get("/v1/partners", response_model=list[PartnerOut], responses=PROBLEMS)
+@router.get(
+    "/v1/partners", name="partners_list", response_model=list[PartnerOut], responses=PROBLEMS
+)
 def get_partners(session: SessionDep, who: ExaminerDep) -> list[PartnerOut]:
     """Every partner, with whether the chain shows it registered yet."""
     conn = session.connection()
@@ -230,6 +254,7 @@ def get_partners(session: SessionDep, who: ExaminerDep) -> list[PartnerOut]:
 
 @router.post(
     "/v1/partners/guarantees",
+    name="guarantees_create",
     status_code=201,
     response_model=GuaranteeOut,
     responses=PROBLEMS,
@@ -261,7 +286,9 @@ def _cycle_view(conn: Connection, cycle: ClosedCycle) -> CycleOut:
     )
 
 
-@router.get("/v1/settlement/cycles", response_model=list[CycleOut], responses=PROBLEMS)
+@router.get(
+    "/v1/settlement/cycles", name="cycles_list", response_model=list[CycleOut], responses=PROBLEMS
+)
 def get_cycles(
     session: SessionDep, who: ExaminerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[CycleOut]:
@@ -292,21 +319,29 @@ def _partner_cycle_view(
     conn: Connection, cycle: ClosedCycle, root: bytes, position: StoredPosition
 ) -> PartnerCycleOut:
     on_chain = fetch_mirrored_position(conn, cycle.cycle_id, position.partner_id)
+    chain = _chain_status(conn, cycle.cycle_id)
     return PartnerCycleOut(
         cycle_id=cycle.cycle_id,
         cycle_date=cycle.cycle_date.isoformat(),
         state=cycle.state.value,
+        books_state=cycle.state.value,
+        chain_state=None if chain is None else chain.status_name,
         entries_root="0x" + root.hex(),
         partner_id=position.partner_id,
         net_position_fen=position.net_position_fen,
         entry_count=position.entry_count,
-        chain=_chain_status(conn, cycle.cycle_id),
+        chain=chain,
         chain_position_settled_fen=None if on_chain is None else on_chain.settled_fen,
         chain_position_disputed=None if on_chain is None else on_chain.disputed,
     )
 
 
-@router.get("/v1/partner/cycles", response_model=list[PartnerCycleOut], responses=PROBLEMS)
+@router.get(
+    "/v1/partner/cycles",
+    name="partner_cycles_list",
+    response_model=list[PartnerCycleOut],
+    responses=PROBLEMS,
+)
 def get_partner_cycles(
     session: SessionDep, who: PartnerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[PartnerCycleOut]:
@@ -320,7 +355,12 @@ def get_partner_cycles(
     return views
 
 
-@router.get("/v1/partner/cycles/{cycle_id}", response_model=PartnerCycleOut, responses=PROBLEMS)
+@router.get(
+    "/v1/partner/cycles/{cycle_id}",
+    name="partner_cycles_get",
+    response_model=PartnerCycleOut,
+    responses=PROBLEMS,
+)
 def get_partner_cycle(cycle_id: CycleId, session: SessionDep, who: PartnerDep) -> PartnerCycleOut:
     """Your net position in one cycle, the cycle's root and its on-chain status."""
     partner_id = _partner_id(who)
@@ -330,7 +370,10 @@ def get_partner_cycle(cycle_id: CycleId, session: SessionDep, who: PartnerDep) -
 
 
 @router.get(
-    "/v1/partner/cycles/{cycle_id}/entries", response_model=EntryPageOut, responses=PROBLEMS
+    "/v1/partner/cycles/{cycle_id}/entries",
+    name="partner_entries_list",
+    response_model=EntryPageOut,
+    responses=PROBLEMS,
 )
 def get_partner_entries(
     cycle_id: CycleId,
@@ -365,6 +408,7 @@ def _ndjson_lines(
 
 @router.get(
     "/v1/partner/cycles/{cycle_id}/entries.ndjson",
+    name="partner_entries_stream",
     responses={200: {"content": {"application/x-ndjson": {}}}, **PROBLEMS},
 )
 def stream_partner_entries(

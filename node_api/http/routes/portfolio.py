@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from node_api.http.authz import AdminDep
 from node_api.http.deps import SessionDep
@@ -20,6 +20,8 @@ class BucketOut(BaseModel):
 
 
 class PortfolioOut(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     buckets: list[BucketOut]
     total_fen: int
     non_performing_fen: int
@@ -28,7 +30,12 @@ class PortfolioOut(BaseModel):
     written_off_fen: int
 
 
-@router.get("/v1/portfolio/summary", response_model=PortfolioOut, responses=PROBLEMS)
+@router.get(
+    "/v1/portfolio/summary",
+    name="portfolio_summary",
+    response_model=PortfolioOut,
+    responses=PROBLEMS,
+)
 def get_portfolio_summary(session: SessionDep, who: AdminDep) -> PortfolioOut:
     """Current receivables by bucket (M0..M7+), the non-performing (M4+) part and ratio."""
     summary = fetch_portfolio_summary(session.connection())

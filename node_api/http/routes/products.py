@@ -7,7 +7,7 @@ terms is a 409; lines booked on an old version keep its terms.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Path, Request, Response
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from node_api.http.authz import AdminDep, ReaderDep
 from node_api.http.deps import SessionDep, SettingsDep
 from node_api.http.idempotency import IdempotencyKey, idempotent
-from node_api.http.schemas import AMOUNT_FEN_MAX, PROBLEMS, ProductCodePath, StrictBody
+from node_api.http.schemas import AMOUNT_FEN_MAX, PROBLEMS, PathIdText, ProductCodePath, StrictBody
 from node_api.ledger.schema import product_version_table
 from node_api.lending.product_versions import (
     fetch_product_terms,
@@ -30,7 +30,7 @@ from node_api.lending.products.whatif import price_purchase
 
 router = APIRouter(tags=["products"])
 
-Version = Annotated[int, Path(ge=1, le=1_000_000)]
+Version = Annotated[int, PathIdText, Path(ge=1, le=1_000_000)]
 
 
 class TenorCostOut(BaseModel):
@@ -45,7 +45,7 @@ class ProductOut(BaseModel):
     version: int
     product_type: str
     terms_hash: str
-    terms: dict[str, Any]
+    terms: ProductTerms
 
 
 class ProductPublishedOut(ProductOut):
@@ -59,7 +59,7 @@ class WhatIfIn(StrictBody):
     bill_day: int | None = Field(default=None, strict=True, ge=1, le=28)
 
 
-class InstallmentOut(BaseModel):
+class WhatIfInstallmentOut(BaseModel):
     number: int
     due_date: date
     principal_fen: int
@@ -69,7 +69,7 @@ class InstallmentOut(BaseModel):
     balance_after_fen: int
 
 
-class QuoteOut(BaseModel):
+class WhatIfQuoteOut(BaseModel):
     product_code: str
     product_version: int
     terms_hash: str
@@ -82,7 +82,7 @@ class QuoteOut(BaseModel):
     total_repayment_fen: int
     nominal_annual_bps: int
     effective_annual_bps: int
-    installments: list[InstallmentOut]
+    installments: list[WhatIfInstallmentOut]
 
 
 def _product_view(terms: ProductTerms) -> ProductOut:
@@ -91,7 +91,7 @@ def _product_view(terms: ProductTerms) -> ProductOut:
         version=terms.version,
         product_type=terms.product_type.value,
         terms_hash=terms_hash_hex(terms),
-        terms=terms.model_dump(mode="json"),
+        terms=terms,
     )
 
 
@@ -111,6 +111,7 @@ def _costs(terms: ProductTerms) -> list[TenorCostOut]:
 
 @router.post(
     "/v1/products",
+    name="products_create",
     status_code=201,
     response_model=ProductPublishedOut,
     responses=PROBLEMS,
@@ -134,7 +135,9 @@ def publish_product(
     return idempotent(request, session, who, key, body, 201, operation)
 
 
-@router.get("/v1/products", response_model=list[ProductOut], responses=PROBLEMS)
+@router.get(
+    "/v1/products", name="products_list", response_model=list[ProductOut], responses=PROBLEMS
+)
 def list_products(session: SessionDep, _who: ReaderDep) -> list[ProductOut]:
     """Every published version, by code then version."""
     table = product_version_table
@@ -146,18 +149,21 @@ def list_products(session: SessionDep, _who: ReaderDep) -> list[ProductOut]:
 
 @router.get(
     "/v1/products/{product_code}/versions/{version}",
+    name="products_get",
     response_model=ProductOut,
     responses=PROBLEMS,
 )
 def get_product(
     product_code: ProductCodePath, version: Version, session: SessionDep, _who: ReaderDep
 ) -> ProductOut:
+    """One published product version: its terms and their hash (`termsHash` on-chain)."""
     return _product_view(fetch_product_terms(session.connection(), product_code, version))
 
 
 @router.post(
     "/v1/products/{product_code}/versions/{version}/what-if",
-    response_model=QuoteOut,
+    name="products_what_if",
+    response_model=WhatIfQuoteOut,
     responses=PROBLEMS,
 )
 def what_if(
@@ -166,13 +172,13 @@ def what_if(
     body: WhatIfIn,
     session: SessionDep,
     _who: ReaderDep,
-) -> QuoteOut:
+) -> WhatIfQuoteOut:
     """Price a sample purchase under a published version without booking anything."""
     terms = fetch_product_terms(session.connection(), product_code, version)
     quote = price_purchase(
         terms, body.amount_fen, body.tenor_months, body.start_date, body.bill_day
     )
-    return QuoteOut(
+    return WhatIfQuoteOut(
         product_code=quote.product_code,
         product_version=quote.product_version,
         terms_hash="0x" + quote.terms_hash.hex(),
@@ -186,7 +192,7 @@ def what_if(
         nominal_annual_bps=int(quote.all_in.nominal_annual_bps),
         effective_annual_bps=int(quote.all_in.effective_annual_bps),
         installments=[
-            InstallmentOut.model_validate(item, from_attributes=True)
+            WhatIfInstallmentOut.model_validate(item, from_attributes=True)
             for item in quote.schedule.installments
         ],
     )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
 
 from fastapi import Response
 from fastapi.exceptions import RequestValidationError
@@ -38,6 +37,7 @@ from node_api.http.schemas import (
     IdentifierStr,
     ProductCodeStr,
     StrictBody,
+    parse_path_id,
 )
 from node_api.http.services import Services, services_of
 from node_api.idempotency import IDEMPOTENCY_HEADER, is_idempotency_key, key_claim
@@ -75,7 +75,8 @@ MODELS: dict[UseKind, type[PurchaseIn] | type[DrawdownIn]] = {
 
 def parse_line_id(raw: str) -> int:
     """The path's line id, or the 422 FastAPI would give for a bad integer."""
-    if not raw.isdigit() or not 1 <= int(raw) <= LINE_ID_MAX:
+    line_id = parse_path_id(raw, LINE_ID_MAX)
+    if line_id is None:
         raise RequestValidationError(
             [
                 {
@@ -85,7 +86,7 @@ def parse_line_id(raw: str) -> int:
                 }
             ]
         )
-    return int(raw)
+    return line_id
 
 
 def parse_body(
@@ -102,11 +103,11 @@ def parse_body(
         raise RequestValidationError(_under_body(error)) from None
 
 
-def _under_body(error: ValidationError) -> list[dict[str, Any]]:
+def _under_body(error: ValidationError) -> list[dict[str, object]]:
     """Pydantic's errors located under `body`, as FastAPI reports them."""
-    details: list[dict[str, Any]] = []
+    details: list[dict[str, object]] = []
     for detail in error.errors(include_url=False):
-        entry: dict[str, Any] = dict(detail)
+        entry: dict[str, object] = dict(detail)
         entry["loc"] = ("body", *detail["loc"])
         details.append(entry)
     return details
@@ -215,7 +216,7 @@ class AuthorizationFastLane(Mount):
         await response(scope, receive, send)
 
 
-def openapi_extra(model: type[BaseModel]) -> dict[str, Any]:
+def openapi_extra(model: type[BaseModel]) -> dict[str, object]:
     """What FastAPI would have documented for the parameters the routes parse themselves."""
     return {
         "parameters": [

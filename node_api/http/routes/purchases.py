@@ -30,7 +30,7 @@ from node_api.http.routes.purchase_lane import (
     parse_line_id,
     submit_use,
 )
-from node_api.http.schemas import ID_MAX, PROBLEMS, AmountFen, LineId, StrictBody
+from node_api.http.schemas import ID_MAX, PROBLEMS, AmountFen, LineId, PathIdText, StrictBody
 from node_api.http.services import services_of
 from node_api.idempotency import IDEMPOTENCY_HEADER, check_idempotency_key
 from node_api.lending.core.context import LendingCaches
@@ -40,7 +40,7 @@ from node_api.lending.purchases import fetch_use, refund_purchase
 router = APIRouter(tags=["purchases"])
 router.routes.append(AuthorizationFastLane())
 
-UseId = Annotated[int, Path(ge=1, le=ID_MAX, description="purchase or drawdown id")]
+UseId = Annotated[int, PathIdText, Path(ge=1, le=ID_MAX, description="purchase or drawdown id")]
 
 
 class UseOut(BaseModel):
@@ -110,19 +110,24 @@ async def _authorize(request: Request, kind: UseKind) -> Response:
 
 @router.post(
     "/v1/credit-lines/{credit_line_id}/purchases",
+    name="purchases_create",
     status_code=201,
     response_model=UseOut,
     responses=PROBLEMS,
     openapi_extra=openapi_extra(PurchaseIn),
 )
 async def post_purchase(request: Request) -> Response:
-    """Authorize a scan-to-pay purchase: limits checked and reserved at every level,
-    postings and the funding split written, all in the worker's group commit."""
+    """Authorize a scan-to-pay purchase: limits are checked and reserved at every level
+    and the purchase is booked with its funding split. A declined purchase is a 409
+    problem whose `code` says why (`over_limit` with `limit_path`, `line_frozen`,
+    `line_closed`, `channel_ineligible`, `product_not_on_line`); a retry with the same
+    key gets the same answer."""
     return await _authorize(request, UseKind.PURCHASE)
 
 
 @router.post(
     "/v1/credit-lines/{credit_line_id}/drawdowns",
+    name="drawdowns_create",
     status_code=201,
     response_model=UseOut,
     responses=PROBLEMS,
@@ -135,6 +140,7 @@ async def post_drawdown(request: Request) -> Response:
 
 @router.post(
     "/v1/credit-lines/{credit_line_id}/purchases/{purchase_id}/refund",
+    name="purchases_refund",
     status_code=201,
     response_model=RefundOut,
     responses=PROBLEMS,
@@ -168,6 +174,7 @@ def post_refund(
 
 @router.get(
     "/v1/credit-lines/{credit_line_id}/purchases/{purchase_id}",
+    name="purchases_get",
     response_model=PurchaseOut,
     responses=PROBLEMS,
 )

@@ -5,12 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from node_api.http.routes import (
+    agreements,
     applications,
     audit,
     bills,
+    contracts,
     credit_lines,
     health,
     installments,
+    keys,
     ledger,
     oracles,
     partners,
@@ -37,4 +40,7 @@ ROUTERS: list[APIRouter] = [
     partners.router,
     oracles.router,
     audit.router,
+    agreements.router,
+    contracts.router,
+    keys.router,
 ]

@@ -69,6 +69,7 @@ class ReversalOut(BaseModel):
 
 @router.post(
     "/v1/credit-lines/{credit_line_id}/repayments",
+    name="repayments_create",
     status_code=201,
     response_model=RepaymentOut,
     responses=PROBLEMS,
@@ -100,6 +101,7 @@ def post_repayment(
 
 @router.post(
     "/v1/credit-lines/{credit_line_id}/repayments/{repayment_id}/reverse",
+    name="repayments_reverse",
     response_model=ReversalOut,
     responses=PROBLEMS,
 )

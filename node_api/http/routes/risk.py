@@ -8,24 +8,31 @@ once and are never stored, echoed or logged as they came.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StrictStr, StringConstraints
 from sqlalchemy.engine import Connection
 
-from node_api.http.authz import AdminDep, ExaminerDep
+from node_api.http.authz import AdminDep, ExaminerDep, ReaderDep
+from node_api.http.cards import ActiveCardOut, card_view
 from node_api.http.deps import SessionDep
 from node_api.http.idempotency import IdempotencyKey, request_claim, run_once
 from node_api.http.renderers import to_response
-from node_api.http.schemas import PROBLEMS, ProductCodePath, StrictBody
+from node_api.http.schemas import PROBLEMS, ProductCodePath, ProductCodeStr, StrictBody
 from node_api.http.services import ServicesDep
 from node_api.kernel.errors import CreditNetValueError
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.fraud_history_sql import add_to_blacklist
 from node_api.onboarding.offers import fetch_newest_product_version
 from node_api.onboarding.pii import LookupKind
-from node_api.onboarding.policies import OnboardingPolicy, fetch_current_policy, store_policy
+from node_api.onboarding.policies import (
+    DEFAULT_POLICY,
+    OnboardingPolicy,
+    fetch_current_policy,
+    fetch_newest_policy,
+    store_policy,
+)
 from node_api.onboarding.scorecards import PACKAGED_CARDS
 from node_api.risk.fraud_config import AttributeKind
 from node_api.risk.live_monitoring import fetch_live_model_ids, fetch_stability_report
@@ -63,7 +70,7 @@ class MonitoringOut(BaseModel):
 class PolicyOut(BaseModel):
     product_code: str
     version: int
-    policy: dict[str, Any]
+    policy: OnboardingPolicy
 
 
 class BlacklistIn(StrictBody):
@@ -94,14 +101,18 @@ def _card_report(conn: Connection, name: str, card: Scorecard) -> CardStabilityO
     )
 
 
-@router.get("/v1/risk/monitoring", response_model=MonitoringOut, responses=PROBLEMS)
+@router.get(
+    "/v1/risk/monitoring", name="risk_monitoring", response_model=MonitoringOut, responses=PROBLEMS
+)
 def get_monitoring(
     session: SessionDep,
     services: ServicesDep,
     who: ExaminerDep,
     card: CardName = None,
 ) -> MonitoringOut:
-    """PSI of live applications vs the training distribution, per characteristic and of
+    """Population stability of live applications against the training data.
+
+    PSI of live applications vs the training distribution, per characteristic and of
     the score (total), for `card` or for every card that has scored live applications."""
     context = services.onboarding.current()
     conn = session.connection()
@@ -122,7 +133,12 @@ def _named_cards(context: OnboardingContext) -> list[tuple[str, Scorecard]]:
     return [(name, context.cards.get(name)) for name in PACKAGED_CARDS]
 
 
-@router.get("/v1/risk/policies/{product_code}", response_model=PolicyOut, responses=PROBLEMS)
+@router.get(
+    "/v1/risk/policies/{product_code}",
+    name="risk_policies_get",
+    response_model=PolicyOut,
+    responses=PROBLEMS,
+)
 def get_policy(
     product_code: ProductCodePath,
     session: SessionDep,
@@ -134,10 +150,15 @@ def get_policy(
     conn = session.connection()
     fetch_newest_product_version(conn, product_code)
     version, policy = fetch_current_policy(conn, product_code, context.policies)
-    return PolicyOut(product_code=product_code, version=version, policy=policy.model_dump())
+    return PolicyOut(product_code=product_code, version=version, policy=policy)
 
 
-@router.post("/v1/risk/policies/{product_code}", response_model=PolicyOut, responses=PROBLEMS)
+@router.post(
+    "/v1/risk/policies/{product_code}",
+    name="risk_policies_publish",
+    response_model=PolicyOut,
+    responses=PROBLEMS,
+)
 def post_policy(
     product_code: ProductCodePath,
     body: OnboardingPolicy,
@@ -149,7 +170,6 @@ def post_policy(
 ) -> Response:
     """Publish a product's next policy version; applications from now on use it."""
     context = services.onboarding.current()
-    payload = body.model_dump(mode="json")
     claim = request_claim(request, who, key, body)
 
     def operation() -> PolicyOut:
@@ -158,14 +178,16 @@ def post_policy(
         if body.card not in {name for name, _ in _named_cards(context)}:
             raise CreditNetValueError("no packaged scorecard has this name", field="card")
         version = store_policy(conn, product_code, body)
-        return PolicyOut(product_code=product_code, version=version, policy=payload)
+        return PolicyOut(product_code=product_code, version=version, policy=body)
 
     stored = run_once(session, claim, 200, operation)
     context.offers.forget(product_code)
     return to_response(stored)
 
 
-@router.post("/v1/risk/blacklist", response_model=BlacklistOut, responses=PROBLEMS)
+@router.post(
+    "/v1/risk/blacklist", name="risk_blacklist_add", response_model=BlacklistOut, responses=PROBLEMS
+)
 def post_blacklist(
     body: BlacklistIn,
     request: Request,
@@ -190,3 +212,37 @@ def post_blacklist(
         return BlacklistOut(kind=body.kind.value, submitted=len(body.values), added=added)
 
     return to_response(run_once(session, claim, 200, operation))
+
+
+@router.get(
+    "/v1/risk/cards/active",
+    name="risk_cards_active",
+    response_model=ActiveCardOut,
+    responses=PROBLEMS,
+)
+def get_active_card(
+    session: SessionDep,
+    services: ServicesDep,
+    who: ReaderDep,
+    product_code: Annotated[ProductCodeStr | None, Query()] = None,
+) -> ActiveCardOut:
+    """The scorecard that scores applications, with every characteristic it reads.
+
+    For `product_code`, the card of the product's current policy; without it, the
+    default policy's card. Each characteristic an application's `characteristics`
+    should carry comes with its allowed values (categorical) or bin edges (numeric)."""
+    context = services.onboarding.current()
+    policy, version = DEFAULT_POLICY, None
+    if product_code is not None:
+        conn = session.connection()
+        fetch_newest_product_version(conn, product_code)
+        newest = fetch_newest_policy(conn, product_code, context.policies)
+        if newest is not None:
+            version, policy = newest
+    return card_view(
+        policy.card,
+        context.cards.get(policy.card),
+        product_code=product_code,
+        policy_version=version,
+        missing_characteristics_max=policy.risk.missing_characteristics_max,
+    )

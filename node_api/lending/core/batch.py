@@ -32,6 +32,7 @@ from node_api.idempotency import (
     store_or_release,
 )
 from node_api.kernel.errors import CreditNetError
+from node_api.kernel.money import Fen
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batches
 from node_api.ledger.settlement_events import EventKind
@@ -48,6 +49,9 @@ from node_api.lending.lines import LockedLine, lock_lines_with_date, write_usage
 from node_api.lending.products import compute_upfront_fee
 from node_api.lending.purchase_tables import purchase_table
 
+_NO_FEE = Fen(0)
+"""Purchases carry no upfront fee (drawdowns pay the product's origination fee)."""
+
 
 @dataclass(frozen=True, slots=True)
 class AuthorizedUse:
@@ -57,7 +61,7 @@ class AuthorizedUse:
     kind: UseKind
     credit_line_id: int
     amount_fen: int
-    fee_fen: int
+    fee_fen: Fen
     currency: str
     as_of: date
     channel_id: str
@@ -75,7 +79,7 @@ class _Booked:
     request: UseRequest
     accepted: Accepted
     as_of: date
-    fee_fen: int
+    fee_fen: Fen
     lines: tuple[PostingLine, ...]
     events: tuple[SettlementEventDraft, ...]
     available_fen: int
@@ -196,7 +200,7 @@ def _book_one(
     apply_usage(decision.path, request.amount_fen)
     terms = decision.terms
     purchase = request.kind is UseKind.PURCHASE
-    fee_fen = 0 if purchase else int(compute_upfront_fee(terms.fees, request.amount_fen))
+    fee_fen = _NO_FEE if purchase else compute_upfront_fee(terms.fees, request.amount_fen)
     commission_fen = (
         compute_commission_fen(request.amount_fen, terms.channel_commission_bps) if purchase else 0
     )

@@ -95,19 +95,21 @@ def funding_adjustment(
             code = funding_payable_code(book.credit_line_id, node.product_code, share.partner_id)
             current_fen = -(book.balances_fen.get(code, 0) + pending_fen.get(code, 0))
             delta_fen = compute_funded_fen(node.used_fen, share.share_ppm) - current_fen
-            if delta_fen == 0:
-                continue
-            lines.append(PostingLine(code, -delta_fen))
-            events.append(
-                SettlementEventDraft(
-                    EventKind.FUNDING_SHARE,
-                    delta_fen,
-                    partner_ref=share.partner_id,
-                    product_code=node.product_code,
-                    product_version=node.product_version,
-                )
-            )
+            if delta_fen != 0:
+                lines.append(PostingLine(code, -delta_fen))
+                events.append(_funding_share_event(delta_fen, share.partner_id, node))
     return _with_clearing(lines), events
+
+
+def _funding_share_event(delta_fen: int, partner_ref: str, node: LimitNode) -> SettlementEventDraft:
+    """The event of a change of one funder's share of a product's open principal."""
+    return SettlementEventDraft(
+        EventKind.FUNDING_SHARE,
+        delta_fen,
+        partner_ref=partner_ref,
+        product_code=node.product_code,
+        product_version=node.product_version,
+    )
 
 
 def _with_clearing(payable_lines: list[PostingLine]) -> list[PostingLine]:
@@ -135,15 +137,7 @@ def funding_change(
             continue
         code = funding_payable_code(line_id, product_node.product_code, share.partner_id)
         lines.append(PostingLine(code, -delta_fen))
-        events.append(
-            SettlementEventDraft(
-                EventKind.FUNDING_SHARE,
-                delta_fen,
-                partner_ref=share.partner_id,
-                product_code=product_node.product_code,
-                product_version=product_node.product_version,
-            )
-        )
+        events.append(_funding_share_event(delta_fen, share.partner_id, product_node))
     return _with_clearing(lines), events
 
 

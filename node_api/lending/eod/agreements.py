@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from node_api.kernel.chain import AgreementStatus
 from node_api.kernel.outbox import AgreementChange, OutboxKind, enqueue_core
 from node_api.kernel.outbox_table import OUTBOX_TABLE
 
-AGREEMENT_STATUS_DEFAULTED = 4
-AGREEMENT_STATUS_CHARGED_OFF = 5
+CHARGE_OFF_STATUSES = (AgreementStatus.DEFAULTED, AgreementStatus.CHARGED_OFF)
+"""The registry's only path to a charge-off, in order."""
 REASON_CHARGE_OFF = 180
 """Reason code of both status changes: the product's charge-off day was reached."""
 
@@ -61,8 +62,10 @@ def enqueue_charge_off(conn: Connection, credit_line_id: int) -> int:
         return 0
     first_seq = fetch_change_count(conn, agreement_id) + 1
     messages = [
-        AgreementChange(agreement_id, first_seq + offset, REASON_CHARGE_OFF, new_status=status)
-        for offset, status in enumerate((AGREEMENT_STATUS_DEFAULTED, AGREEMENT_STATUS_CHARGED_OFF))
+        AgreementChange(
+            agreement_id, first_seq + offset, REASON_CHARGE_OFF, new_status=status.value
+        )
+        for offset, status in enumerate(CHARGE_OFF_STATUSES)
     ]
     enqueue_core(conn, messages)
     return len(messages)

@@ -87,8 +87,10 @@ def run_eod_scheduler(
     *,
     schedule: EodSchedule | None = None,
     clock: Callable[[], datetime] | None = None,
+    on_closed: Callable[[EodSummary], None] | None = None,
 ) -> None:
-    """Close business dates by the configured policy until `stop_event` is set."""
+    """Close business dates by the configured policy until `stop_event` is set;
+    `on_closed` sees each closed date's summary (the runtime's metrics)."""
     policy = schedule or EodSchedule()
     now_of = clock or (lambda: datetime.now(UTC))
     ctx = EodContext(batch_lines=policy.batch_lines)
@@ -107,6 +109,8 @@ def run_eod_scheduler(
         if summaries:
             last_run = now
         for summary in summaries:
+            if on_closed is not None:
+                on_closed(summary)
             log.info(
                 "eod closed",
                 extra={

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from node_api.ledger.sql import bulk_insert, bulk_update, in_values
+from node_api.ledger.sql import Row, bulk_insert, bulk_update, in_values
 from node_api.lending.billing_rules import DelinquencyBucket
 from node_api.lending.eod.tables import line_delinquency_table
+
+StateValue = bool | int | str | date | None
+"""A value of a `line_delinquency` column."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,7 @@ def ensure_line_states(conn: Connection, line_ids: Sequence[int], as_of: date) -
             select(table.c.credit_line_id).where(in_values(conn, table.c.credit_line_id, line_ids))
         ).scalars()
     }
-    rows = [
+    rows: list[Row] = [
         {
             "credit_line_id": line_id,
             "as_of": as_of,
@@ -69,16 +71,22 @@ def ensure_line_states(conn: Connection, line_ids: Sequence[int], as_of: date) -
 
 
 def update_line_states(
-    conn: Connection, as_of: date, changes: Mapping[int, Mapping[str, Any]], columns: Sequence[str]
+    conn: Connection,
+    as_of: date,
+    changes: Mapping[int, Mapping[str, StateValue]],
+    columns: Sequence[str],
 ) -> None:
     """Set `columns` of each line's row (created first if missing) to the given values.
     The caller holds the lines' locks, so no other transaction creates their rows."""
     if not changes:
         return
     ensure_line_states(conn, list(changes), as_of)
-    rows = [
-        {"credit_line_id": line_id, "as_of": as_of}
-        | {name: changes[line_id][name] for name in columns}
+    rows: list[Row] = [
+        {
+            "credit_line_id": line_id,
+            "as_of": as_of,
+            **{name: changes[line_id][name] for name in columns},
+        }
         for line_id in sorted(changes)
     ]
     # The lines are locked by the caller, so these rows are too (nothing else writes them).

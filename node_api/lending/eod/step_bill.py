@@ -8,7 +8,7 @@ payments, conversions of the cycle) are copied with set-based INSERT ... SELECT.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.settlement_events import EodStep
-from node_api.ledger.sql import bulk_insert, bulk_insert_returning_ids, in_values
+from node_api.ledger.sql import Row, bulk_insert, bulk_insert_returning_ids, in_values
 from node_api.lending.bill_tables import bill_line_table, bill_table
 from node_api.lending.billing_rules import compute_due_date, compute_previous_bill_date
 from node_api.lending.bills import BillCutInputs, DueInstallment, compute_bill_cut
@@ -95,8 +95,9 @@ def fetch_cycle_activity(
 
 
 def _bill_row(
-    facts: LineFacts, as_of: date, figures: dict[str, int], state: LineState
-) -> dict[str, Any]:
+    facts: LineFacts, as_of: date, figures: Mapping[str, int], state: LineState
+) -> dict[str, int | str | date]:
+    """The `bill` row of a line's cut: dates, product, delinquency and the figures."""
     terms = facts.terms
     return {
         "credit_line_id": facts.credit_line_id,
@@ -128,6 +129,7 @@ def run_bill_batch(
     due = fetch_due_installments(conn, ids, as_of)
     activity = fetch_cycle_activity(conn, ids, get_cycle_start(as_of), as_of)
     drafts, rows = [], []
+    figures: dict[int, dict[str, int]] = {}
     for line_id in ids:
         item = facts[line_id]
         inputs = BillCutInputs(item.balances, planned.get(line_id, 0), due.get(line_id, []))
@@ -140,16 +142,18 @@ def run_bill_batch(
                           AccountType.FEE_INCOME: -cut.fee_income_fen},
             )
         )  # fmt: skip
-        rows.append(_bill_row(item, as_of, cut.figures | activity[line_id], states[line_id]))
+        figures[line_id] = cut.figures | activity[line_id]
+        rows.append(_bill_row(item, as_of, figures[line_id], states[line_id]))
     posted = post_drafts(conn, ctx, drafts)
-    bill_ids = _insert_bills(conn, rows)
-    _insert_bill_lines(conn, as_of, ids, due, bill_ids, rows)
+    bill_ids = _insert_bills(conn, ids, rows)
+    _insert_bill_lines(conn, as_of, ids, due, bill_ids, figures)
     mark_installments_billed(
         conn,
         [(item, bill_ids[line_id]) for line_id in ids for item in due.get(line_id, [])],
         as_of,
     )
-    return BatchResult(len(ids), posted, sum(row["statement_balance_fen"] for row in rows))
+    statement_fen = sum(figures[line_id]["statement_balance_fen"] for line_id in ids)
+    return BatchResult(len(ids), posted, statement_fen)
 
 
 def _plan_principal(
@@ -167,11 +171,14 @@ def _plan_principal(
     return planned
 
 
-def _insert_bills(conn: Connection, rows: list[dict[str, Any]]) -> dict[int, int]:
+def _insert_bills(
+    conn: Connection, line_ids: Sequence[int], rows: Sequence[dict[str, int | str | date]]
+) -> dict[int, int]:
+    """Insert the bills (one row per line, in `line_ids` order); bill id per line."""
     if not rows:
         return {}
     bill_ids = bulk_insert_returning_ids(conn, bill_table, rows)
-    return {row["credit_line_id"]: bill_id for row, bill_id in zip(rows, bill_ids, strict=True)}
+    return dict(zip(line_ids, bill_ids, strict=True))
 
 
 def _insert_bill_lines(
@@ -180,23 +187,23 @@ def _insert_bill_lines(
     line_ids: Sequence[int],
     due: dict[int, list[DueInstallment]],
     bill_ids: dict[int, int],
-    rows: list[dict[str, Any]],
+    figures: Mapping[int, Mapping[str, int]],
 ) -> None:
     if not line_ids:
         return
     _copy_cycle_lines(conn, as_of, line_ids)
-    extra = [
+    extra: list[Row] = [
         {"bill_id": bill_ids[line_id], "kind": "installment", "ref_id": item.installment_id,
          "posted_on": as_of, "amount_fen": item.principal_fen + item.interest_fen + item.fee_fen}
         for line_id in line_ids
         for item in due.get(line_id, [])
     ]  # fmt: skip
-    for row in rows:
+    for line_id in line_ids:
         for kind in ("interest", "fee", "penalty"):
-            if row[f"{kind}_fen"]:
+            if figures[line_id][f"{kind}_fen"]:
                 extra.append(
-                    {"bill_id": bill_ids[row["credit_line_id"]], "kind": kind, "ref_id": None,
-                     "posted_on": as_of, "amount_fen": row[f"{kind}_fen"]}
+                    {"bill_id": bill_ids[line_id], "kind": kind, "ref_id": None,
+                     "posted_on": as_of, "amount_fen": figures[line_id][f"{kind}_fen"]}
                 )  # fmt: skip
     if extra:
         bulk_insert(conn, bill_line_table, extra)

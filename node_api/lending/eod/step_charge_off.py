@@ -137,7 +137,7 @@ def run_charge_off_batch(
         )
     )
     days = {int(line_id): int(days_past_due) for line_id, days_past_due in rows}
-    charged: dict[int, dict[str, object]] = {}
+    charged: dict[int, dict[str, date]] = {}
     total_fen = 0
     for line_id, item in facts.items():
         if days.get(line_id, 0) < item.terms.delinquency.charge_off_days:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from node_api.kernel.money import Fen
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table
 from node_api.ledger.settlement_events import EodStep
-from node_api.ledger.sql import bulk_insert, in_values
+from node_api.ledger.sql import in_values
 from node_api.lending.bill_tables import bill_charge_table, bill_table
 from node_api.lending.billing_rules import (
     compute_days_past_due,
@@ -31,6 +31,12 @@ from node_api.lending.eod.books import (
     charge_draft,
     fetch_posted_subjects,
     post_drafts,
+)
+from node_api.lending.eod.charges import (
+    BillCharge,
+    ChargeKind,
+    insert_bill_charges,
+    sum_charges_fen,
 )
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import update_line_states
@@ -75,7 +81,7 @@ def fetch_bill_debts(conn: Connection, line_ids: Sequence[int]) -> dict[int, lis
     found: dict[int, list[BillDebt]] = {}
     for line_id, bill_id, due_date, charged_fen in rows:
         found.setdefault(int(line_id), []).append(
-            BillDebt(int(bill_id), due_date, int(charged_fen))
+            BillDebt(int(bill_id), due_date, Fen(int(charged_fen)))
         )
     return found
 
@@ -96,8 +102,8 @@ def run_delinquency_batch(
     debts = fetch_bill_debts(conn, list(facts))
     already = fetch_posted_subjects(conn, as_of, EodStep.DELINQUENCY, list(facts))
     drafts = []
-    charges: list[dict[str, Any]] = []
-    states: dict[int, dict[str, Any]] = {}
+    charges: list[BillCharge] = []
+    states: dict[int, dict[str, int | str]] = {}
     for line_id, item in facts.items():
         past_due_fen = sum_balances(item.balances, PAST_DUE_TYPES)
         oldest = find_oldest_unpaid_bill(debts.get(line_id, []), past_due_fen)
@@ -116,14 +122,12 @@ def run_delinquency_batch(
                 )
             )  # fmt: skip
             charges.append(
-                {"bill_id": oldest.bill_id, "credit_line_id": line_id, "as_of": as_of,
-                 "kind": "penalty", "amount_fen": penalty_fen}
-            )  # fmt: skip
+                BillCharge(oldest.bill_id, line_id, as_of, ChargeKind.PENALTY, Fen(penalty_fen))
+            )
     posted = post_drafts(conn, ctx, drafts)
-    if charges:
-        bulk_insert(conn, bill_charge_table, charges)
+    insert_bill_charges(conn, charges)
     update_line_states(conn, as_of, states, ["days_past_due", "bucket"])
-    return BatchResult(len(facts), posted, sum(int(charge["amount_fen"]) for charge in charges))
+    return BatchResult(len(facts), posted, sum_charges_fen(charges))
 
 
 DELINQUENCY_STEP = Step(EodStep.DELINQUENCY, list_delinquent_lines, run_delinquency_batch)

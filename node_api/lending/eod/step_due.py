@@ -10,20 +10,27 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
+from node_api.kernel.money import Fen
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table, posting_batch_table, posting_table
 from node_api.ledger.settlement_events import EOD_BATCH_KINDS, EodStep
 from node_api.ledger.sql import bulk_insert, in_values
-from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, bill_table
+from node_api.lending.bill_tables import bill_outcome_table, bill_table
 from node_api.lending.bills import (
     BILLED_TYPES,
     PAID_TOWARD_BILL_TYPES,
     PAST_DUE_TYPES,
     CycleUse,
+    DueOutcome,
     compute_due_outcome,
     compute_retro_interest,
 )
 from node_api.lending.eod.books import build_draft, post_drafts
+from node_api.lending.eod.charges import (
+    BillCharge,
+    ChargeKind,
+    insert_bill_charges,
+)
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import update_line_states
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
@@ -108,7 +115,7 @@ def fetch_cycle_uses(conn: Connection, bills: Sequence[Any]) -> dict[int, list[C
     for line_id, posted_on, amount_fen in rows:
         for bill in windows[int(line_id)]:
             if bill.cycle_start <= posted_on <= bill.bill_date:
-                found[bill.id].append(CycleUse(int(amount_fen), posted_on))
+                found[bill.id].append(CycleUse(Fen(int(amount_fen)), posted_on))
     return found
 
 
@@ -137,21 +144,22 @@ def run_due_batch(
     decisions = [
         _decide(bill, facts[bill.credit_line_id], balances, paid.get(bill.id, 0)) for bill in bills
     ]
-    unpaid_bills = [bill for bill, d in zip(bills, decisions, strict=True) if not d["paid_in_full"]]
+    unpaid_bills = [bill for bill, d in zip(bills, decisions, strict=True) if not d.paid_in_full]
     uses = fetch_cycle_uses(conn, [b for b in unpaid_bills if b.id not in converted])
     drafts = []
     amount_fen = 0
-    revolving: dict[int, dict[str, Any]] = {}
+    retro_interest: list[Fen] = []
+    revolving: dict[int, dict[str, bool]] = {}
     for bill, decision in zip(bills, decisions, strict=True):
         terms = facts[bill.credit_line_id].terms
-        retro_fen = 0
-        if not decision["paid_in_full"] and terms.free_interest_days > 0 and bill.id in uses:
+        retro_fen = Fen(0)
+        if not decision.paid_in_full and terms.free_interest_days > 0 and bill.id in uses:
             rate = compute_daily_rate(
                 terms.interest.method, terms.interest.rate, terms.interest.day_count
             )
             retro_fen = compute_retro_interest(uses[bill.id], bill.due_date, rate)
-        decision["retro_interest_fen"] = retro_fen
-        movement = dict(decision.pop("movement"))
+        retro_interest.append(retro_fen)
+        movement = dict(decision.movement)
         movement[AccountType.INTEREST_UNBILLED] = (
             movement.get(AccountType.INTEREST_UNBILLED, 0) + retro_fen
         )
@@ -162,18 +170,18 @@ def run_due_batch(
                 node_fen={AccountType.INTEREST_INCOME: -retro_fen},
             )
         )  # fmt: skip
-        amount_fen += decision["moved_to_past_due_fen"] + retro_fen
+        amount_fen += decision.moved_to_past_due_fen + retro_fen
         if terms.free_interest_days > 0:
-            revolving[bill.credit_line_id] = {"revolving": not decision["paid_in_full"]}
+            revolving[bill.credit_line_id] = {"revolving": not decision.paid_in_full}
     posted = post_drafts(conn, ctx, drafts)
-    _record(conn, as_of, bills, decisions)
+    _record(conn, as_of, bills, decisions, retro_interest)
     update_line_states(conn, as_of, revolving, ["revolving"])
     return BatchResult(len(facts), posted, amount_fen)
 
 
 def _decide(
     bill: Any, facts: LineFacts, balances: dict[int, dict[AccountType, int]], paid_fen: int
-) -> dict[str, Any]:
+) -> DueOutcome:
     """The outcome of one bill; applies its movement to the line's running balances so a
     second bill of the same line (a catch-up) sees the first one's effect."""
     line_balances = balances[bill.credit_line_id]
@@ -186,17 +194,15 @@ def _decide(
     )
     for kind, delta_fen in outcome.movement.items():
         line_balances[kind] = line_balances.get(kind, 0) + delta_fen
-    return {
-        "paid_fen": outcome.paid_fen,
-        "paid_in_full": outcome.paid_in_full,
-        "unpaid_minimum_fen": outcome.unpaid_minimum_fen,
-        "moved_to_past_due_fen": outcome.moved_to_past_due_fen,
-        "movement": outcome.movement,
-    }
+    return outcome
 
 
 def _record(
-    conn: Connection, as_of: date, bills: Sequence[Any], decisions: Sequence[dict[str, Any]]
+    conn: Connection,
+    as_of: date,
+    bills: Sequence[Any],
+    decisions: Sequence[DueOutcome],
+    retro_interest: Sequence[Fen],
 ) -> None:
     if not bills:
         return
@@ -204,24 +210,31 @@ def _record(
         conn,
         bill_outcome_table,
         [
-            {"bill_id": bill.id, "credit_line_id": bill.credit_line_id, "decided_on": as_of}
-            | decision
-            for bill, decision in zip(bills, decisions, strict=True)
+            {
+                "bill_id": bill.id,
+                "credit_line_id": bill.credit_line_id,
+                "decided_on": as_of,
+                "paid_fen": decision.paid_fen,
+                "paid_in_full": decision.paid_in_full,
+                "unpaid_minimum_fen": decision.unpaid_minimum_fen,
+                "moved_to_past_due_fen": decision.moved_to_past_due_fen,
+                "retro_interest_fen": retro_fen,
+            }
+            for bill, decision, retro_fen in zip(bills, decisions, retro_interest, strict=True)
         ],
     )
     charges = [
-        {
-            "bill_id": bill.id,
-            "credit_line_id": bill.credit_line_id,
-            "as_of": as_of,
-            "kind": "past_due",
-            "amount_fen": decision["moved_to_past_due_fen"],
-        }
+        BillCharge(
+            bill.id,
+            bill.credit_line_id,
+            as_of,
+            ChargeKind.PAST_DUE,
+            decision.moved_to_past_due_fen,
+        )
         for bill, decision in zip(bills, decisions, strict=True)
-        if decision["moved_to_past_due_fen"] > 0
+        if decision.moved_to_past_due_fen > 0
     ]
-    if charges:
-        bulk_insert(conn, bill_charge_table, charges)
+    insert_bill_charges(conn, charges)
 
 
 DUE_STEP = Step(EodStep.DUE, list_due_lines, run_due_batch)

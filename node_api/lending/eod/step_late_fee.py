@@ -12,11 +12,17 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.settlement_events import EodStep
-from node_api.ledger.sql import bulk_insert, in_values
+from node_api.ledger.sql import in_values
 from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, bill_table
 from node_api.lending.billing_rules import compute_late_fee_date
 from node_api.lending.bills import PAST_DUE_TYPES, compute_bill_late_fee, sum_balances
 from node_api.lending.eod.books import charge_draft, post_drafts
+from node_api.lending.eod.charges import (
+    BillCharge,
+    ChargeKind,
+    insert_bill_charges,
+    sum_charges_fen,
+)
 from node_api.lending.eod.context import EodContext, load_facts
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
 
@@ -60,7 +66,7 @@ def run_late_fee_batch(
     facts = load_facts(conn, ctx, line_ids, PAST_DUE_TYPES)
     query = _candidates(as_of).where(in_values(conn, bill_table.c.credit_line_id, list(facts)))
     drafts = []
-    charges: list[dict[str, Any]] = []
+    charges: list[BillCharge] = []
     for bill_id, line_id, due_date, moved_fen in conn.execute(query.order_by(bill_table.c.id)):
         item = facts[int(line_id)]
         if compute_late_fee_date(due_date, item.terms.grace_days) != as_of:
@@ -76,14 +82,10 @@ def run_late_fee_batch(
                 income=AccountType.FEE_INCOME, amount_fen=fee_fen,
             )
         )  # fmt: skip
-        charges.append(
-            {"bill_id": int(bill_id), "credit_line_id": int(line_id), "as_of": as_of,
-             "kind": "late_fee", "amount_fen": fee_fen}
-        )  # fmt: skip
+        charges.append(BillCharge(int(bill_id), int(line_id), as_of, ChargeKind.LATE_FEE, fee_fen))
     posted = post_drafts(conn, ctx, drafts)
-    if charges:
-        bulk_insert(conn, bill_charge_table, charges)
-    return BatchResult(len(facts), posted, sum(int(charge["amount_fen"]) for charge in charges))
+    insert_bill_charges(conn, charges)
+    return BatchResult(len(facts), posted, sum_charges_fen(charges))
 
 
 LATE_FEE_STEP = Step(EodStep.LATE_FEE, list_late_fee_lines, run_late_fee_batch)

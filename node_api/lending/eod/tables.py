@@ -14,28 +14,15 @@ resumes after the last committed batch and a committed batch is never redone.
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Date,
-    ForeignKey,
-    Integer,
-    String,
-    Table,
-)
-from sqlmodel import SQLModel
+from sqlalchemy.schema import Column, Table
+from sqlalchemy.types import BigInteger, Boolean, Date, Integer, String
+
+from node_api.ledger.schema import fk_column, metadata
 
 line_delinquency_table = Table(
     "line_delinquency",
-    SQLModel.metadata,
-    Column(
-        "credit_line_id",
-        BigInteger,
-        ForeignKey("credit_line.id", name="fk_line_delinquency_line"),
-        primary_key=True,
-        autoincrement=False,
-    ),
+    metadata,
+    fk_column("credit_line_id", "credit_line.id", "fk_line_delinquency_line", primary_key=True),
     Column("as_of", Date, nullable=False),
     Column("revolving", Boolean, nullable=False),
     Column("days_past_due", Integer, nullable=False),
@@ -45,14 +32,14 @@ line_delinquency_table = Table(
 
 eod_run_table = Table(
     "eod_run",
-    SQLModel.metadata,
+    metadata,
     Column("as_of", Date, primary_key=True),
     Column("status", String(16), nullable=False),
 )
 
 eod_step_table = Table(
     "eod_step",
-    SQLModel.metadata,
+    metadata,
     Column("as_of", Date, primary_key=True),
     Column("step", String(24), primary_key=True),
     Column("status", String(16), nullable=False),
@@ -60,7 +47,7 @@ eod_step_table = Table(
 
 eod_batch_table = Table(
     "eod_batch",
-    SQLModel.metadata,
+    metadata,
     Column("as_of", Date, primary_key=True),
     Column("step", String(24), primary_key=True),
     Column("batch_no", Integer, primary_key=True, autoincrement=False),

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StrictBool,
     StrictInt,
     field_validator,
@@ -33,7 +34,7 @@ from pydantic import (
 )
 
 from node_api.kernel.errors import CreditNetValueError
-from node_api.kernel.money import PPM_DENOMINATOR
+from node_api.kernel.money import PPM_DENOMINATOR, Bps, Fen, PpmPerDay
 from node_api.ledger.settlement_events import DayCount, InterestMethod
 from node_api.lending.billing_rules import (
     DEFAULT_ALLOCATION_ORDER,
@@ -50,6 +51,12 @@ AMOUNT_FEN_MAX = 10**12
 """10 billion yuan: far above any limit, and well inside JSON's exact-integer range."""
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 PRODUCT_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,31}$"
+
+
+StrictFen = Annotated[Fen, Strict()]
+"""An amount in fen, validated strictly (JSON integers only)."""
+StrictBps = Annotated[Bps, Strict()]
+StrictPpmPerDay = Annotated[PpmPerDay, Strict()]
 
 
 class InvalidProductError(CreditNetValueError):
@@ -93,8 +100,8 @@ class InterestTerms(_Frozen):
 class MinimumPaymentRule(_Frozen):
     """Minimum = share of new principal + all fees, interest and due installments; ≥ floor."""
 
-    principal_share_bps: StrictInt = Field(ge=0, le=10_000)
-    floor_fen: StrictInt = Field(ge=0, le=AMOUNT_FEN_MAX)
+    principal_share_bps: StrictBps = Field(ge=0, le=10_000)
+    floor_fen: StrictFen = Field(ge=0, le=AMOUNT_FEN_MAX)
 
 
 class InstallmentTerms(_Frozen):
@@ -102,7 +109,7 @@ class InstallmentTerms(_Frozen):
 
     tenors_months: tuple[StrictInt, ...] = ()
     pricing_method: PricingMethod = PricingMethod.ANNUITY
-    rate_bps: StrictInt = Field(default=0, ge=0, le=100_000)
+    rate_bps: StrictBps = Field(default=Bps(0), ge=0, le=100_000)
     """Annual bps for annuity and equal principal; monthly fee bps of the original
     principal for flat_monthly_fee."""
     cancellation_days: StrictInt = Field(default=0, ge=0, le=60)
@@ -122,15 +129,15 @@ class InstallmentTerms(_Frozen):
 class FeeTerms(_Frozen):
     """Fees. The origination fee is either a share of principal or fixed, not both."""
 
-    origination_fee_bps: StrictInt = Field(default=0, ge=0, le=10_000)
-    origination_fee_fixed_fen: StrictInt = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
-    installment_fee_fen: StrictInt = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
+    origination_fee_bps: StrictBps = Field(default=Bps(0), ge=0, le=10_000)
+    origination_fee_fixed_fen: StrictFen = Field(default=Fen(0), ge=0, le=AMOUNT_FEN_MAX)
+    installment_fee_fen: StrictFen = Field(default=Fen(0), ge=0, le=AMOUNT_FEN_MAX)
     """A fixed fee added to every installment."""
-    late_fee_fixed_fen: StrictInt = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
-    late_fee_cap_bps: StrictInt = Field(default=0, ge=0, le=10_000)
+    late_fee_fixed_fen: StrictFen = Field(default=Fen(0), ge=0, le=AMOUNT_FEN_MAX)
+    late_fee_cap_bps: StrictBps = Field(default=Bps(0), ge=0, le=10_000)
     """Cap on one late fee as a share of the unpaid minimum payment; 0 = no such cap."""
-    late_fee_cap_per_bill_fen: StrictInt = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
-    early_repayment_fee_bps: StrictInt = Field(default=0, ge=0, le=10_000)
+    late_fee_cap_per_bill_fen: StrictFen = Field(default=Fen(0), ge=0, le=AMOUNT_FEN_MAX)
+    early_repayment_fee_bps: StrictBps = Field(default=Bps(0), ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _consistent(self) -> FeeTerms:
@@ -199,7 +206,7 @@ class FundingShare(_Frozen):
 
     partner_id: str = Field(pattern=IDENTIFIER_PATTERN)
     share_ppm: StrictInt = Field(ge=1, le=PPM_DENOMINATOR)
-    funder_rate_bps: StrictInt = Field(ge=0, le=100_000)
+    funder_rate_bps: StrictBps = Field(ge=0, le=100_000)
 
 
 class ProductTerms(_Frozen):
@@ -209,8 +216,8 @@ class ProductTerms(_Frozen):
     version: StrictInt = Field(ge=1, le=1_000_000)
     product_type: ProductType
     currency: Literal["CNY"] = "CNY"
-    limit_fen_min: StrictInt = Field(ge=1, le=AMOUNT_FEN_MAX)
-    limit_fen_max: StrictInt = Field(ge=1, le=AMOUNT_FEN_MAX)
+    limit_fen_min: StrictFen = Field(ge=1, le=AMOUNT_FEN_MAX)
+    limit_fen_max: StrictFen = Field(ge=1, le=AMOUNT_FEN_MAX)
     interest: InterestTerms
     free_interest_days: StrictInt = Field(ge=0, le=90)
     bill_day_options: tuple[StrictInt, ...] = Field(min_length=1)
@@ -218,12 +225,12 @@ class ProductTerms(_Frozen):
     minimum_payment: MinimumPaymentRule
     installment: InstallmentTerms = InstallmentTerms()
     fees: FeeTerms = FeeTerms()
-    penalty_rate_ppm_per_day: StrictInt = Field(ge=0, le=100_000)
+    penalty_rate_ppm_per_day: StrictPpmPerDay = Field(ge=0, le=100_000)
     grace_days: StrictInt = Field(ge=0, le=30)
     allocation: AllocationOrder = AllocationOrder()
     delinquency: DelinquencyTerms = DelinquencyTerms()
     funding_split: tuple[FundingShare, ...] = Field(min_length=1)
-    channel_commission_bps: StrictInt = Field(ge=0, le=10_000)
+    channel_commission_bps: StrictBps = Field(ge=0, le=10_000)
     eligible_channels: tuple[str, ...] = Field(min_length=1)
 
     @field_validator("bill_day_options")

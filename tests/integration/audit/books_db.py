@@ -14,7 +14,7 @@ from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import parse_product_terms
 from oracles.audit.export_format import AgreementRecord
-from settlement.netting import CycleClose
+from settlement.netting import ClosedCycle
 from settlement.tables import cycle_table, entry_table, position_table
 from tests.integration.audit.scenario import BooksData
 from tests.unit.lending.samples import installment_product_data, revolving_product_data
@@ -34,7 +34,7 @@ def _opening(record: AgreementRecord) -> AgreementOpening:
     )
 
 
-def _store_cycle(conn: sa.Connection, close: CycleClose) -> None:
+def _store_cycle(conn: sa.Connection, close: ClosedCycle) -> None:
     cycle_id = close.cycle_id
     conn.execute(
         sa.insert(cycle_table).values(

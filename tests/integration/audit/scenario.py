@@ -19,6 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
 
+from node_api.kernel.chain import EntryKind
 from node_api.lending.products import canonical_terms_json, parse_product_terms, terms_hash_hex
 from oracles.anvil import AnvilProcess
 from oracles.audit.checks import CheckResult
@@ -38,9 +39,9 @@ from oracles.chain import LocalAccounts, send_transaction
 from oracles.compiler import CompiledContracts
 from oracles.eip712 import cycle_report_digest, line_state_report_digest, sorted_signatures
 from oracles.manifest import Manifest
-from settlement.entries import EntryKind, SettlementEntry
+from settlement.entries import SettlementEntry
 from settlement.merkle import build_tree
-from settlement.netting import CycleClose, close_cycle
+from settlement.netting import ClosedCycle, close_cycle
 from tests.unit.lending.samples import installment_product_data, revolving_product_data
 
 DISPUTE_WINDOW_S = 3_600
@@ -58,7 +59,7 @@ class BooksData:
 
     terms: list[ProductTermsRecord] = field(default_factory=list)
     agreements: list[AgreementRecord] = field(default_factory=list)
-    cycles: dict[int, CycleClose] = field(default_factory=dict)
+    cycles: dict[int, ClosedCycle] = field(default_factory=dict)
     line_states: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
 
 
@@ -165,7 +166,7 @@ def make_entries(cycle_id: int, positions: dict[int, list[int]]) -> list[Settlem
     return entries
 
 
-def propose(scenario: Scenario, close: CycleClose, submitter: LocalAccount | None = None) -> None:
+def propose(scenario: Scenario, close: ClosedCycle, submitter: LocalAccount | None = None) -> None:
     address = scenario.contracts["ClearingHouse"].address
     digest = cycle_report_digest(
         scenario.manifest.chain_id,
@@ -190,7 +191,7 @@ def propose(scenario: Scenario, close: CycleClose, submitter: LocalAccount | Non
     )
 
 
-def fund_and_claim(scenario: Scenario, close: CycleClose, claim_partners: set[int]) -> None:
+def fund_and_claim(scenario: Scenario, close: ClosedCycle, claim_partners: set[int]) -> None:
     for partner_id, net_fen in zip(close.partner_ids, close.net_positions_fen, strict=True):
         if net_fen < 0:
             scenario.send(scenario.admin, "ClearingHouse", "fund", close.cycle_id, partner_id)
@@ -199,7 +200,7 @@ def fund_and_claim(scenario: Scenario, close: CycleClose, claim_partners: set[in
             scenario.send(scenario.outsider, "ClearingHouse", "claim", close.cycle_id, partner_id)
 
 
-def settle_cycle(scenario: Scenario, cycle_id: int, positions: dict[int, list[int]]) -> CycleClose:
+def settle_cycle(scenario: Scenario, cycle_id: int, positions: dict[int, list[int]]) -> ClosedCycle:
     close = close_cycle(cycle_id, make_entries(cycle_id, positions))
     scenario.books.cycles[cycle_id] = close
     return close
@@ -287,7 +288,7 @@ def _run_cycles(scenario: Scenario) -> None:
     propose(scenario, third)
 
 
-def cycle_records(close: CycleClose, entries: list[SettlementEntry] | None = None) -> list[Any]:
+def cycle_records(close: ClosedCycle, entries: list[SettlementEntry] | None = None) -> list[Any]:
     rows = [
         (e.entry_id, e.partner_id, int(e.kind), e.amount_fen) for e in (entries or close.entries)
     ]

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from node_api.http.problems import problem_status
@@ -79,9 +80,13 @@ def test_released_claims_leave_no_record(database: Database) -> None:
 OK = JsonRenderer(200)
 
 
-def _set_date(session: Any, as_of: date) -> dict[str, Any]:
+class _DateOut(BaseModel):
+    as_of: date
+
+
+def _set_date(session: Any, as_of: date) -> _DateOut:
     set_business_date(session.connection(), as_of)
-    return {"as_of": as_of.isoformat()}
+    return _DateOut(as_of=as_of)
 
 
 def test_run_idempotent_runs_once_and_replays(database: Database) -> None:

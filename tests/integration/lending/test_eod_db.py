@@ -17,11 +17,18 @@ from sqlalchemy import func, select
 
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
+from node_api.kernel.money import Fen
 from node_api.kernel.outbox_table import OUTBOX_TABLE
 from node_api.ledger.accounts import AccountType, funding_payable_code, node_account_code
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.ledger.schema import posting_batch_table, settlement_event_table
-from node_api.lending.bill_views import fetch_bill, fetch_bills, fetch_delinquency
+from node_api.lending.bill_views import (
+    BillOutcomeView,
+    BillView,
+    fetch_bill,
+    fetch_bills,
+    fetch_delinquency,
+)
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import run_eod, run_eod_through
 from node_api.lending.lines import fetch_line
@@ -55,7 +62,7 @@ def line_id(database: Database, caches: LendingCaches) -> int:
         return open_eod_line(conn, caches, OPENED)
 
 
-def _bills(database: Database, line_id: int) -> list[dict[str, object]]:
+def _bills(database: Database, line_id: int) -> list[BillView]:
     with database.engine.connect() as conn:
         return list(reversed(fetch_bills(conn, line_id)))
 
@@ -69,9 +76,9 @@ def test_bill_paid_in_full_by_its_due_date_costs_no_interest(
     run_eod_through(database, date(2025, 3, 5))
     # Bill of 5 March: 100,000 + 50,000 = 150,000; minimum 10% = 15,000; due 25 March.
     (bill,) = _bills(database, line_id)
-    assert (bill["statement_balance_fen"], bill["minimum_payment_fen"]) == (150_000, 15_000)
-    assert (bill["due_date"], bill["purchases_fen"], bill["bucket"]) == (
-        "2025-03-25",
+    assert (bill.statement_balance_fen, bill.minimum_payment_fen) == (150_000, 15_000)
+    assert (bill.due_date, bill.purchases_fen, bill.bucket) == (
+        date(2025, 3, 25),
         150_000,
         "M0",
     )
@@ -79,17 +86,17 @@ def test_bill_paid_in_full_by_its_due_date_costs_no_interest(
     pay(database, caches, line_id, 150_000)
     run_eod_through(database, date(2025, 4, 5))
     first, second = _bills(database, line_id)
-    assert first["outcome"] == {
-        "decided_on": "2025-03-25", "paid_fen": 150_000, "paid_in_full": True,
-        "unpaid_minimum_fen": 0, "moved_to_past_due_fen": 0, "retro_interest_fen": 0,
-    }  # fmt: skip
-    assert second["statement_balance_fen"] == 0 and second["payments_fen"] == 150_000
+    assert first.outcome == BillOutcomeView(
+        decided_on=date(2025, 3, 25), paid_fen=Fen(150_000), paid_in_full=True,
+        unpaid_minimum_fen=Fen(0), moved_to_past_due_fen=Fen(0), retro_interest_fen=Fen(0),
+    )  # fmt: skip
+    assert second.statement_balance_fen == 0 and second.payments_fen == 150_000
     assert node_balance(database, INTEREST_INCOME) == 0
     assert balances(database, line_id) == {}
     with database.engine.connect() as conn:
         check_ledger(conn)
-        detail = fetch_bill(conn, line_id, int(str(first["id"])))
-    assert [(line["kind"], line["amount_fen"]) for line in detail["lines"]] == [
+        detail = fetch_bill(conn, line_id, first.id)
+    assert [(line.kind, line.amount_fen) for line in detail.lines] == [
         ("purchase", 100_000), ("purchase", 50_000)
     ]  # fmt: skip
 
@@ -114,15 +121,16 @@ def test_missed_due_date_charges_interest_late_fee_and_penalty(
         "funding_payable": 70_000 + 30_000,
     }
     (bill,) = _bills(database, line_id)
-    assert bill["outcome"] == {
-        "decided_on": "2025-03-25", "paid_fen": 0, "paid_in_full": False,
-        "unpaid_minimum_fen": 10_000, "moved_to_past_due_fen": 10_000, "retro_interest_fen": 1_250,
-    }  # fmt: skip
+    assert bill.outcome == BillOutcomeView(
+        decided_on=date(2025, 3, 25), paid_fen=Fen(0), paid_in_full=False,
+        unpaid_minimum_fen=Fen(10_000), moved_to_past_due_fen=Fen(10_000),
+        retro_interest_fen=Fen(1_250),
+    )  # fmt: skip
     with database.engine.connect() as conn:
         status = fetch_delinquency(conn, line_id)
         check_ledger(conn)
-    assert (status["days_past_due"], status["bucket"], status["revolving"]) == (6, "M1", True)
-    assert status["past_due_fen"] == 10_000 + 3_000 + 30
+    assert (status.days_past_due, status.bucket, status.revolving) == (6, "M1", True)
+    assert status.past_due_fen == 10_000 + 3_000 + 30
 
 
 def test_paying_the_minimum_is_on_time_but_interest_runs_from_each_posting_date(
@@ -134,13 +142,14 @@ def test_paying_the_minimum_is_on_time_but_interest_runs_from_each_posting_date(
     run_eod_through(database, date(2025, 4, 5))
     first, second = _bills(database, line_id)
     # Minimum paid: nothing past due; not paid in full: 100,000 × 25 days × 0.05% = 1,250.
-    assert first["outcome"]["moved_to_past_due_fen"] == 0  # type: ignore[index]
-    assert first["outcome"]["retro_interest_fen"] == 1_250  # type: ignore[index]
+    assert first.outcome is not None
+    assert first.outcome.moved_to_past_due_fen == 0
+    assert first.outcome.retro_interest_fen == 1_250
     # Then 90,000 × 0.05% = 45 a day from 26 March to 5 April (11 days) = 495.
     # Second bill: 90,000 + 1,250 + 495 = 91,745; minimum 9,000 + 1,745 = 10,745.
-    assert second["interest_fen"] == 1_745
-    assert (second["statement_balance_fen"], second["minimum_payment_fen"]) == (91_745, 10_745)
-    assert second["carried_fen"] == 90_000 and second["payments_fen"] == 10_000
+    assert second.interest_fen == 1_745
+    assert (second.statement_balance_fen, second.minimum_payment_fen) == (91_745, 10_745)
+    assert second.carried_fen == 90_000 and second.payments_fen == 10_000
     assert node_balance(database, INTEREST_INCOME) == -1_745
 
 
@@ -185,7 +194,7 @@ def test_a_line_aged_past_the_charge_off_day_is_written_off(
             )
         ).scalar_one()
         portfolio = fetch_portfolio_summary(conn)
-    assert status["charged_off_on"] == "2025-04-29" and status["outstanding_fen"] == 0
+    assert status.charged_off_on == date(2025, 4, 29) and status.outstanding_fen == 0
     assert line.status.value == "frozen"
     assert all(node.used_fen == 0 for node in line.nodes) and open_fen == 0
     # The 100,000 of principal is charged off; the node owes each funder its share back.

@@ -13,7 +13,7 @@ from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
 from node_api.ledger.accounts import AccountType, node_account_code
 from node_api.ledger.business_date import set_business_date
-from node_api.lending.bill_views import fetch_bill, fetch_bills
+from node_api.lending.bill_views import BillDetail, fetch_bill, fetch_bills
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import run_eod_through
 from node_api.lending.installment_store import PlanView, fetch_plan
@@ -48,10 +48,10 @@ def line_id(database: Database, caches: LendingCaches) -> int:
         return open_eod_line(conn, caches, OPENED)
 
 
-def _latest_bill(database: Database, line_id: int) -> dict[str, object]:
+def _latest_bill(database: Database, line_id: int) -> BillDetail:
     with database.engine.connect() as conn:
         latest = fetch_bills(conn, line_id, 1)[0]
-        return fetch_bill(conn, line_id, int(str(latest["id"])))
+        return fetch_bill(conn, line_id, latest.id)
 
 
 def _convert(database: Database, caches: LendingCaches, line_id: int, purchase_id: int) -> PlanView:
@@ -76,11 +76,11 @@ def test_bill_merges_a_revolving_purchase_and_the_first_installment_of_a_plan(
     bill = _latest_bill(database, line_id)
     # Statement: revolving 30,000 + installment 39,603 + 1,200 = 70,803.
     # Minimum: 10% × 30,000 = 3,000 + the installment 40,803 = 43,803.
-    assert (bill["statement_balance_fen"], bill["minimum_payment_fen"]) == (70_803, 43_803)
-    assert (bill["new_principal_fen"], bill["installment_principal_fen"]) == (30_000, 39_603)
+    assert (bill.statement_balance_fen, bill.minimum_payment_fen) == (70_803, 43_803)
+    assert (bill.new_principal_fen, bill.installment_principal_fen) == (30_000, 39_603)
     # Still in the plan: 120,000 − 39,603 = 80,397; all owed = 70,803 + 80,397.
-    assert (bill["plan_principal_fen"], bill["total_balance_fen"]) == (80_397, 151_200)
-    assert sorted((line["kind"], line["amount_fen"]) for line in bill["lines"]) == [
+    assert (bill.plan_principal_fen, bill.total_balance_fen) == (80_397, 151_200)
+    assert sorted((line.kind, line.amount_fen) for line in bill.lines) == [
         ("installment", 40_803), ("installment_conversion", -120_000),
         ("purchase", 30_000), ("purchase", 120_000),
     ]  # fmt: skip
@@ -125,8 +125,8 @@ def test_cancelled_plan_returns_its_purchase_to_the_revolving_bill(
     assert cancelled.status == "cancelled"
     run_eod_through(database, date(2025, 3, 5))
     bill = _latest_bill(database, line_id)
-    assert (bill["statement_balance_fen"], bill["new_principal_fen"]) == (90_000, 90_000)
-    assert bill["installment_principal_fen"] == 0
+    assert (bill.statement_balance_fen, bill.new_principal_fen) == (90_000, 90_000)
+    assert bill.installment_principal_fen == 0
 
 
 def test_RevertWhen_a_plan_is_cancelled_after_its_first_installment_was_billed(
@@ -146,21 +146,20 @@ def test_converted_bill_counts_as_paid_and_is_billed_by_installments(
     run_eod_through(database, date(2025, 3, 9))
     bill = _latest_bill(database, line_id)
     with database.engine.begin() as conn:
-        plan = convert_bill(
-            conn, caches, line_id=line_id, bill_id=int(str(bill["id"])), tenor_months=3
-        )
+        plan = convert_bill(conn, caches, line_id=line_id, bill_id=bill.id, tenor_months=3)
     assert plan.principal_fen == 60_000
     assert balances(database, line_id)["principal_unbilled"] == 60_000
     run_eod_through(database, date(2025, 4, 5))
     first = _latest_bill(database, line_id)
-    assert bill["id"] != first["id"]
+    assert bill.id != first.id
     with database.engine.connect() as conn:
-        converted = fetch_bill(conn, line_id, int(str(bill["id"])))
+        converted = fetch_bill(conn, line_id, bill.id)
     # The conversion paid the bill in full: no interest, nothing past due.
-    assert converted["outcome"]["paid_in_full"]  # type: ignore[index]
-    assert converted["outcome"]["retro_interest_fen"] == 0  # type: ignore[index]
+    assert converted.outcome is not None
+    assert converted.outcome.paid_in_full
+    assert converted.outcome.retro_interest_fen == 0
     # 60,000 over 3 months at 1%: 20,401.32 → 20,401 = 19,801 principal + 600 interest.
-    assert (first["statement_balance_fen"], first["installment_interest_fen"]) == (20_401, 600)
+    assert (first.statement_balance_fen, first.installment_interest_fen) == (20_401, 600)
     assert node_balance(database, node_account_code(AccountType.INTEREST_INCOME)) == -600
 
 
@@ -178,7 +177,7 @@ def test_plan_principal_repaid_with_an_ordinary_repayment_ends_the_plan_without_
     assert balances(database, line_id) == {}
     run_eod_through(database, date(2025, 4, 5))
     bill = _latest_bill(database, line_id)
-    assert (bill["statement_balance_fen"], bill["installment_interest_fen"]) == (0, 0)
+    assert (bill.statement_balance_fen, bill.installment_interest_fen) == (0, 0)
     with database.engine.connect() as conn:
         ended = fetch_plan(conn, line_id, plan.id)
     assert ended.status == "paid_off"

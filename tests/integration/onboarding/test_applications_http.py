@@ -162,5 +162,7 @@ def test_admin_view_explains_the_decision(api: Api) -> None:
     assert view["score_detail"]["reasons"] == decided["score_reasons"]
     assert view["fraud_signals"]["ring_identities"] == 1
     assert view["policy_version"] == 1
-    assert api.get(f"/v1/applications/{decided['application_id']}", "app").status_code == 403
+    app_view = api.get(f"/v1/applications/{decided['application_id']}", "app").json()
+    assert app_view["decision"] == "review" and app_view["score_detail"] is None
+    assert api.get(f"/v1/applications/{decided['application_id']}", "auditor").status_code == 403
     assert api.get("/v1/applications/" + "0" * 32).status_code == 404

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node_api.risk.monitoring import LiveCounts, compute_stability_report
+from node_api.risk.monitoring import LiveCounts, PsiResult, compute_stability_report
 from node_api.risk.scorecard import Scorecard
 from tests.integration.onboarding.onboarding_helpers import (
     BAD_PROFILE,
@@ -17,6 +17,10 @@ from tests.integration.onboarding.onboarding_helpers import (
 PROFILES = [GOOD_PROFILE, BAD_PROFILE, BORDERLINE_PROFILE, {}, {**GOOD_PROFILE, "age_in_years": 23}]
 
 
+def _psi_json(result: PsiResult) -> dict[str, object]:
+    return {"psi": round(result.psi, 6), "band": result.band.value, "live_count": result.live_count}
+
+
 def test_report_equals_psi_of_the_scored_applications(api: Api) -> None:
     card = Scorecard.load_packaged("german")
     expected = LiveCounts.empty(card.card)
@@ -26,8 +30,13 @@ def test_report_equals_psi_of_the_scored_applications(api: Api) -> None:
     response = api.get("/v1/risk/monitoring", "auditor")
     assert response.status_code == 200
     [report] = response.json()["cards"]
-    want = compute_stability_report(card.card, expected).to_dict()
-    assert report == {"card": "german", **want}
+    want = compute_stability_report(card.card, expected)
+    assert report == {
+        "card": "german",
+        "model_id": want.model_id,
+        "total": _psi_json(want.total),
+        "characteristics": {n: _psi_json(r) for n, r in want.characteristics.items()},
+    }
     assert report["total"]["live_count"] == 10
     assert report["total"]["band"] == "shift"  # five profiles, far from the training mix
 

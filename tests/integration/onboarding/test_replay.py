@@ -68,5 +68,6 @@ def test_replay_notices_a_stored_decision_that_was_altered(
     with database.engine.connect() as conn:
         result = replay_application(conn, decided["application_id"], context)
     assert not result.matches
-    assert result.replayed["limits"] == decided["limits"]
-    assert result.stored["limits"]["total"] == decided["limits"]["total"] + 100
+    assert result.replayed.record is not None and result.stored.record is not None
+    assert result.replayed.record.limits == decided["limits"]
+    assert result.stored.record.limits["total"] == decided["limits"]["total"] + 100

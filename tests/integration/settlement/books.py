@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.http.renderers import render_use
 from node_api.idempotency import KeyClaim
+from node_api.kernel.chain import PartnerRole
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
 from node_api.ledger.business_date import fetch_business_date, set_business_date
@@ -31,7 +32,7 @@ from node_api.lending.products import parse_product_terms
 from node_api.lending.purchase_tables import purchase_table
 from node_api.lending.purchases import refund_purchase
 from node_api.lending.repayments import repay, reverse_repayment
-from settlement.partners import PartnerRole, register_partner, set_guarantee
+from settlement.partners import register_partner, set_guarantee
 
 FIRST_DAY = date(2025, 3, 3)
 LENDER, BANK_A, BANK_B, APP, POS, GUARD = 1, 2, 3, 4, 5, 6

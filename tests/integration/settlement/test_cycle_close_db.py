@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
+from node_api.kernel.chain import EntryKind
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
 from node_api.kernel.outbox import OutboxKind
@@ -22,15 +23,13 @@ from node_api.ledger.schema import ledger_account_table, settlement_event_table
 from oracles.chain import LocalAccounts
 from oracles.signers import LocalSigner, QuorumNotReachedError, SignerSet, SigningDomain
 from settlement.cycle_close import (
-    CycleState,
     close_settlement_cycle,
     fetch_cycle,
-    get_cycle_id,
     recompute_cycle_report,
     settlement_report_sources,
 )
-from settlement.entries import EntryKind, SettlementEntry
-from settlement.netting import CycleNotBalancedError, close_cycle
+from settlement.entries import SettlementEntry
+from settlement.netting import CycleNotBalancedError, CycleState, close_cycle, get_cycle_id
 from settlement.tables import cycle_table, entry_table, event_claim_table, position_table
 from tests.integration.settlement.books import (
     APP,
@@ -165,7 +164,7 @@ def test_close_is_idempotent_and_the_books_recompute_the_same_report(database: D
     first = close_settlement_cycle(database, day)
     again = close_settlement_cycle(database, day)
     assert again == first
-    assert recompute_cycle_report(database, first.cycle_id) == first.to_report()
+    assert recompute_cycle_report(database, first.cycle_id) == first.report
     with database.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(cycle_table)).scalar_one() == 1
 

@@ -19,8 +19,9 @@ from node_api.http.app import create_app
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.outbox_table import OUTBOX_TABLE
-from settlement.cycle_close import ClosedCycle, close_settlement_cycle
+from settlement.cycle_close import close_settlement_cycle
 from settlement.merkle import verify
+from settlement.netting import ClosedCycle
 from settlement.proofs import from_json
 from settlement.verifier import parse_entries
 from tests.integration.settlement.books import APP, BANK_A, BANK_B, Books, random_day
@@ -95,6 +96,9 @@ def test_a_partner_pages_through_its_own_entries_and_every_proof_verifies(
     assert position["net_position_fen"] == sum(item["amount_fen"] for item in seen)
     assert position["net_position_fen"] == cycle.net_positions_fen[cycle.partner_ids.index(BANK_A)]
     assert position["chain"] is None  # nothing indexed from the chain yet
+    # The books' state and the chain's are told apart.
+    assert position["books_state"] == position["state"] == cycle.state.value
+    assert position["chain_state"] is None
 
 
 def test_the_ndjson_stream_carries_the_same_entries_as_the_pages(

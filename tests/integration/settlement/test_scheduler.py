@@ -22,7 +22,8 @@ from node_api.runtime.settlement_scheduler import fetch_dates_to_close, run_sett
 from node_api.schema.migrate import migrate
 from oracles.chain import LocalAccounts
 from oracles.signers import LocalSigner, SignerSet, SigningDomain
-from settlement.cycle_close import CycleState, fetch_cycles, get_cycle_id, settlement_report_sources
+from settlement.cycle_close import fetch_cycles, settlement_report_sources
+from settlement.netting import CycleState, get_cycle_id
 from tests.integration.settlement.books import FIRST_DAY, Books
 
 DOMAIN = SigningDomain(31337, "0x" + "11" * 20, "0x" + "22" * 20)

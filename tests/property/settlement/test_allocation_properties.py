@@ -13,6 +13,7 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node_api.kernel.chain import EntryKind
 from node_api.kernel.money import PPM_DENOMINATOR
 from settlement.allocation import (
     EventKind,
@@ -23,7 +24,7 @@ from settlement.allocation import (
     split_by_share,
     split_cumulative,
 )
-from settlement.entries import EntryKind, SettlementEntry
+from settlement.entries import SettlementEntry
 from settlement.netting import close_cycle
 from tests.property.settlement.strategies import (
     AMOUNTS_FEN,

@@ -6,7 +6,8 @@ from eth_abi.abi import encode as abi_encode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settlement.entries import LEAF_ABI_TYPES, EntryKind, SettlementEntry
+from node_api.kernel.chain import EntryKind
+from settlement.entries import LEAF_ABI_TYPES, SettlementEntry
 from settlement.merkle import MerkleTree, build_tree, verify
 
 LEAF_SETS = st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=80)

@@ -7,13 +7,14 @@ from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node_api.kernel.chain import EntryKind
 from oracles.audit.leaves import (
     compute_agreement_commitment,
     compute_entry_leaf,
     compute_line_leaf,
     compute_root,
 )
-from settlement.entries import EntryKind, SettlementEntry
+from settlement.entries import SettlementEntry
 
 uint = st.integers(min_value=0, max_value=2**32 - 1)
 hash32 = st.binary(min_size=32, max_size=32)

@@ -11,6 +11,7 @@ import pytest
 from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.installment_store import (
     PlanDraft,
+    PlanInstallment,
     PlanSource,
     compute_installment_rows,
     get_plan_schedule,
@@ -29,15 +30,15 @@ def _terms(**installment: Any) -> ProductTerms:
     return parse_product_terms(data)
 
 
-def _rows(terms: ProductTerms, principal_fen: int, tenor_months: int) -> list[dict[str, Any]]:
+def _rows(terms: ProductTerms, principal_fen: int, tenor_months: int) -> list[PlanInstallment]:
     draft = PlanDraft(
         7, PlanSource.PURCHASE, 1, terms, principal_fen, tenor_months, START, FIRST_BILL
     )
     return compute_installment_rows(draft)
 
 
-def _parts(rows: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
-    return [(row["principal_fen"], row["interest_fen"], row["fee_fen"]) for row in rows]
+def _parts(rows: list[PlanInstallment]) -> list[tuple[int, int, int]]:
+    return [(row.principal_fen, row.interest_fen, row.fee_fen) for row in rows]
 
 
 def test_annuity_plan_of_three_months_at_twelve_percent_matches_the_hand_figures() -> None:
@@ -51,17 +52,17 @@ def test_annuity_plan_of_three_months_at_twelve_percent_matches_the_hand_figures
         _terms(tenors_months=[3, 6, 12], pricing_method="annuity", rate_bps=1200), 120_000, 3
     )
     assert _parts(rows) == [(39_603, 1_200, 0), (39_999, 804, 0), (40_398, 404, 0)]
-    assert sum(row["principal_fen"] for row in rows) == 120_000
+    assert sum(row.principal_fen for row in rows) == 120_000
 
 
 def test_annuity_payment_of_a_year_plan_is_the_annuity_formula_rounded_half_even() -> None:
     # 1,200,000 over 12 months at 1% a month: 12,000 / (1 − 1.01^−12) = 12,000 / 0.1125508
     #   = 106,618.55 → 106,619; first interest 12,000, first principal 94,619.
     rows = _rows(_terms(), 1_200_000, 12)
-    assert rows[0]["principal_fen"] + rows[0]["interest_fen"] == 106_619
+    assert rows[0].principal_fen + rows[0].interest_fen == 106_619
     assert _parts(rows)[0] == (94_619, 12_000, 0)
-    assert all(row["principal_fen"] + row["interest_fen"] == 106_619 for row in rows[:-1])
-    assert sum(row["principal_fen"] for row in rows) == 1_200_000
+    assert all(row.principal_fen + row.interest_fen == 106_619 for row in rows[:-1])
+    assert sum(row.principal_fen for row in rows) == 1_200_000
 
 
 def test_equal_principal_plan_puts_the_remainder_on_the_first_installment() -> None:
@@ -84,14 +85,14 @@ def test_flat_fee_plan_charges_the_monthly_fee_on_the_original_principal() -> No
 
 def test_installments_are_billed_monthly_from_the_first_bill_and_due_after_the_offset() -> None:
     rows = _rows(_terms(), 90_000, 3)
-    assert [row["bill_date"] for row in rows] == [FIRST_BILL, date(2025, 5, 5), date(2025, 6, 5)]
+    assert [row.bill_date for row in rows] == [FIRST_BILL, date(2025, 5, 5), date(2025, 6, 5)]
     # The product's due-date offset is 20 days.
-    assert [row["due_date"] for row in rows] == [
+    assert [row.due_date for row in rows] == [
         date(2025, 4, 25),
         date(2025, 5, 25),
         date(2025, 6, 25),
     ]
-    assert {row["status"] for row in rows} == {"scheduled"}
+    assert {row.status for row in rows} == {"scheduled"}
 
 
 def test_RevertWhen_the_tenor_is_not_offered_by_the_product() -> None:

@@ -64,7 +64,7 @@ def test_training_data_against_itself_is_stable(credit_data_training: TrainingRe
     for result in report.characteristics.values():
         assert result.psi < 1e-9
         assert result.band == StabilityBand.STABLE
-    assert report.to_dict()["total"]["band"] == "stable"
+    assert report.total.band == StabilityBand.STABLE
 
 
 def test_shifted_population_is_flagged() -> None:

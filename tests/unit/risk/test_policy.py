@@ -119,7 +119,7 @@ def test_fraud_review_sends_a_good_score_to_review() -> None:
     decision = _decide(700, fraud_outcome=Severity.REVIEW, fraud_codes=("DEVICE_SHARED",))
     assert decision.outcome == DecisionOutcome.REVIEW
     assert decision.reasons == ("DEVICE_SHARED",)
-    assert decision.to_dict()["limits"]["total_fen"] == 2_430_000
+    assert decision.limits.total_fen == 2_430_000
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import ConflictError
 from node_api.ledger.settlement_events import InterestMethod
 from settlement.allocate_events import (
@@ -23,7 +24,6 @@ from settlement.allocate_events import (
     split_by_weight,
 )
 from settlement.allocation import FunderShare, GuaranteeTerms, PartyTerms
-from settlement.entries import EntryKind
 from settlement.netting import net_positions
 
 LENDER, BANK_A, BANK_B, APP, GUARD = 1, 2, 3, 4, 5

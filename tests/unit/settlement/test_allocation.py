@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import CreditNetValueError
 from settlement.allocation import (
     AllocationLine,
@@ -19,7 +20,6 @@ from settlement.allocation import (
     split_by_share,
     split_cumulative,
 )
-from settlement.entries import EntryKind
 
 LENDER, BANK_A, BANK_B, GUARANTOR, CHANNEL = 1, 2, 3, 8, 9
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import ConflictError, CreditNetError, CreditNetValueError
-from settlement.entries import EntryKind, SettlementEntry, compute_leaf_hashes
+from settlement.entries import SettlementEntry, compute_leaf_hashes
 from settlement.merkle import build_tree, verify
 from settlement.netting import CycleNotBalancedError, close_cycle, net_positions
 

@@ -14,7 +14,7 @@ from eth_utils.abi import abi_to_signature
 from web3 import Web3
 from web3.contract import Contract
 
-from node_api.kernel.chain import CycleStatus
+from node_api.kernel.chain import CycleStatus, EntryKind
 from oracles.chain import LocalAccounts, send_transaction
 from oracles.compiler import CompiledContracts
 from oracles.eip712 import cycle_report_digest, sorted_signatures
@@ -26,15 +26,15 @@ from settlement.clearing_calls import (
     CycleView,
     encode_verify_entry,
 )
-from settlement.entries import EntryKind, SettlementEntry
-from settlement.netting import CycleClose, close_cycle
+from settlement.entries import SettlementEntry
+from settlement.netting import ClosedCycle, close_cycle
 
 pytestmark = pytest.mark.chain
 
 CYCLE_ID = 20_250_303
 
 
-def _close() -> CycleClose:
+def _close() -> ClosedCycle:
     """A realistic cycle of a few hundred entries over 50 partners (the bench's products)."""
     rng = random.Random(3)
     products = make_products(rng)
@@ -54,7 +54,7 @@ def _send(w3: Web3, account: Any, contract: Contract, function: str, *args: Any)
 @pytest.fixture
 def proposed(
     chain: Web3, deployed_contracts: dict[str, Contract], dev_accounts: LocalAccounts
-) -> CycleClose:
+) -> ClosedCycle:
     close = _close()
     house = deployed_contracts["ClearingHouse"]
     for partner_id in close.partner_ids:
@@ -82,7 +82,7 @@ def _verify_on_chain(w3: Web3, house: Contract, entry: SettlementEntry, proof: A
 
 
 def test_every_sampled_proof_verifies_with_the_contract(
-    proposed: CycleClose, chain: Web3, deployed_contracts: dict[str, Contract]
+    proposed: ClosedCycle, chain: Web3, deployed_contracts: dict[str, Contract]
 ) -> None:
     house = deployed_contracts["ClearingHouse"]
     on_chain = CycleView.decode(bytes(chain.eth.call({"to": house.address,
@@ -97,7 +97,7 @@ def test_every_sampled_proof_verifies_with_the_contract(
 
 
 def test_RevertWhen_an_entry_amount_or_proof_is_tampered_the_contract_refuses(
-    proposed: CycleClose, chain: Web3, deployed_contracts: dict[str, Contract]
+    proposed: ClosedCycle, chain: Web3, deployed_contracts: dict[str, Contract]
 ) -> None:
     house = deployed_contracts["ClearingHouse"]
     entry = proposed.entries[17]

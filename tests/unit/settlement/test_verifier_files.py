@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from settlement.entries import EntryKind, SettlementEntry
+from node_api.kernel.chain import EntryKind
+from settlement.entries import SettlementEntry
 from settlement.proofs import to_json
 from settlement.verifier import load_entries_file, parse_entries
 from settlement.verify_core import ProvenEntry

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from node_api.kernel.chain import CycleStatus
+from node_api.kernel.chain import CycleStatus, EntryKind
 from node_api.kernel.errors import CreditNetValueError
-from settlement.entries import EntryKind, SettlementEntry
-from settlement.netting import CycleClose, close_cycle
+from settlement.entries import SettlementEntry
+from settlement.netting import ClosedCycle, close_cycle
 from settlement.verify_core import (
     EntryFailure,
     FailureReason,
@@ -22,7 +22,7 @@ from settlement.verify_core import (
 CYCLE, BANK, LENDER, OTHER_BANK = 31, 2, 1, 3
 
 
-def make_close() -> CycleClose:
+def make_close() -> ClosedCycle:
     entries = [
         SettlementEntry(CYCLE, 1, BANK, EntryKind.PRINCIPAL_FUNDED, -7_000),
         SettlementEntry(CYCLE, 2, OTHER_BANK, EntryKind.PRINCIPAL_FUNDED, -2_000),
@@ -35,7 +35,7 @@ def make_close() -> CycleClose:
     return close_cycle(CYCLE, entries)
 
 
-def bank_entries(close: CycleClose) -> list[ProvenEntry]:
+def bank_entries(close: ClosedCycle) -> list[ProvenEntry]:
     return [
         ProvenEntry(item, tuple(close.proof_for_entry(item.entry_id)))
         for item in close.entries
@@ -44,7 +44,7 @@ def bank_entries(close: CycleClose) -> list[ProvenEntry]:
 
 
 def check(
-    close: CycleClose,
+    close: ClosedCycle,
     proven: list[ProvenEntry],
     *,
     status: CycleStatus = CycleStatus.FINALIZED,
