@@ -11,10 +11,10 @@ DATA_DIR ?= ./data
 run: setup
 	$(BIN)/creditnet up --port $(PORT) --data-dir $(DATA_DIR)
 
-test: setup lint typecheck layers
+test: setup browser lint typecheck layers
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-setup: $(VENV)/.stamp node_modules/.package-lock.json browser
+setup: $(VENV)/.stamp node_modules/.package-lock.json
 
 # Headless Chromium renders /docs in tests/e2e/test_docs_browser.py (mandatory under CI=true).
 # Installed from Debian's packages when run as root; otherwise that test says it was skipped.

@@ -12,7 +12,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node_api.http.metrics import UNMATCHED_ROUTE, observe_request
-from node_api.kernel.logs import request_id_var
+from node_api.kernel.logs import request_id_var, write_line
 
 REQUEST_ID_HEADER = b"x-request-id"
 FAST_LANE_SCOPE_KEY = "creditnet.fast_lane"
@@ -22,7 +22,8 @@ FAST_LANE_ROUTES = {
     "cash_drawdown": "/v1/credit-lines/{credit_line_id}/drawdowns",
 }
 
-access_log = logging.getLogger("creditnet.access")
+ACCESS_LOGGER = "creditnet.access"
+access_log = logging.getLogger(ACCESS_LOGGER)
 
 
 class RequestIdMiddleware:
@@ -96,9 +97,10 @@ class AccessMiddleware:
             route = route_template(scope)
             observe_request(method, route, status, elapsed)
             if self.log_requests and access_log.isEnabledFor(logging.INFO):
-                access_log.info(
+                write_line(
+                    ACCESS_LOGGER,
                     "request",
-                    extra={
+                    {
                         "method": method,
                         "route": route,
                         "status": status,

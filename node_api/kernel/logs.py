@@ -53,6 +53,27 @@ class JsonFormatter(logging.Formatter):
             return json.dumps(entry, default=_default, separators=(",", ":"))
 
 
+def write_line(logger: str, msg: str, fields: dict[str, str | int | float]) -> None:
+    """One info line exactly as `JsonFormatter` writes it, straight to stderr.
+
+    For the access line of every request: the logging module's record, lookups and
+    formatting cost about 20 µs a line, this about 3 µs (the purchase hot path spends
+    ~350 µs of CPU per request). The caller checks the logger's level first; `fields`
+    hold plain values without terminal escapes (methods, route templates, numbers).
+    """
+    entry: dict[str, str | int | float] = {
+        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "info",
+        "logger": logger,
+        "msg": msg,
+    }
+    request_id = request_id_var.get()
+    if request_id:
+        entry["request_id"] = request_id
+    entry.update(fields)
+    sys.stderr.write(orjson.dumps(entry).decode() + "\n")
+
+
 def _default(value: object) -> object:
     """Anything orjson does not know, as its text (without terminal escapes)."""
     return strip_escapes(str(value))

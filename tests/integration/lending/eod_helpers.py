@@ -195,6 +195,15 @@ def cloned(database: Database) -> Iterator[Database]:
     admin = Database(PG_ADMIN_URL)
     with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{clone_name}"'))
+        # A template copy needs the source to itself: idle pool connections that earlier
+        # tests of this worker left behind (apps' async engines, one per event loop) go.
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
         conn.execute(text(f'CREATE DATABASE "{clone_name}" TEMPLATE "{name}"'))
     clone = Database(database.url.rsplit("/", 1)[0] + f"/{clone_name}")
     try:

@@ -18,7 +18,6 @@ from node_api.http.app import create_app
 from node_api.kernel.chain import PartnerRole
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
-from node_api.kernel.logs import JsonFormatter
 from settlement.partners import register_partner
 from tests.unit.lending.samples import revolving_product_data
 
@@ -196,14 +195,24 @@ def test_metrics_expose_route_templates_outbox_and_cycles(
 
 
 def test_one_json_access_line_per_request_with_the_route_template(
-    api: tuple[TestClient, dict[str, str]], caplog: pytest.LogCaptureFixture
+    api: tuple[TestClient, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     client, keys = api
-    with caplog.at_level(logging.INFO, logger="creditnet.access"):
+    access = logging.getLogger("creditnet.access")
+    level = access.level
+    access.setLevel(logging.INFO)
+    capsys.readouterr()
+    try:
         client.get("/v1/credit-lines/987654", headers=_auth(keys["admin"]))
-    lines = [r for r in caplog.records if r.name == "creditnet.access"]
+    finally:
+        access.setLevel(level)
+    lines = [
+        line
+        for line in capsys.readouterr().err.splitlines()
+        if '"logger":"creditnet.access"' in line
+    ]
     assert len(lines) == 1
-    entry = json.loads(JsonFormatter().format(lines[0]))
+    entry = json.loads(lines[0])
     assert entry["route"] == "/v1/credit-lines/{credit_line_id}"
     assert entry["status"] == 404
     assert entry["method"] == "GET"
