@@ -176,11 +176,11 @@ class Relayer:
                 )
         return progressed
 
-    def _resolve_by_chain_state(self, submission: OpenSubmission, status: SubmissionStatus) -> None:
-        """Settle the items of a reverted or dropped transaction by their on-chain state."""
-        relay_kind = self.kinds[submission.kind]
-        items = self.store.fetch_items_of(submission.tx_hash)
-        outcome = Outcome(landed=[], parked={}, retry={})
+    def _sort_by_landing(
+        self, relay_kind: RelayKind[Any], items: Sequence[QueuedItem], outcome: Outcome
+    ) -> list[QueuedItem]:
+        """Record the items already on-chain as landed and those in conflict as parked;
+        return the rest, which the chain does not show yet."""
         absent: list[QueuedItem] = []
         for item, check in zip(items, self._check_landing(relay_kind, items), strict=True):
             if check.landing is Landing.SAME:
@@ -192,6 +192,14 @@ class Relayer:
                 outcome.parked[item.id] = f"conflict: {check.detail}"
             else:
                 absent.append(item)
+        return absent
+
+    def _resolve_by_chain_state(self, submission: OpenSubmission, status: SubmissionStatus) -> None:
+        """Settle the items of a reverted or dropped transaction by their on-chain state."""
+        relay_kind = self.kinds[submission.kind]
+        items = self.store.fetch_items_of(submission.tx_hash)
+        outcome = Outcome(landed=[], parked={}, retry={})
+        absent = self._sort_by_landing(relay_kind, items, outcome)
         if status is SubmissionStatus.DROPPED:
             outcome.retry.update(
                 {item.id: (0.0, "nonce taken by another transaction") for item in absent}
@@ -329,17 +337,7 @@ class Relayer:
         outcome = Outcome(landed=[], parked={}, retry={})
         kept: list[list[QueuedItem]] = []
         for batch in batches:
-            absent: list[QueuedItem] = []
-            for item, check in zip(batch, self._check_landing(relay_kind, batch), strict=True):
-                if check.landing is Landing.SAME:
-                    outcome.landed.append(item.id)
-                elif check.landing is Landing.CONFLICT:
-                    logger.error(
-                        "conflicting on-chain state", extra={"business_key": item.business_key}
-                    )
-                    outcome.parked[item.id] = f"conflict: {check.detail}"
-                else:
-                    absent.append(item)
+            absent = self._sort_by_landing(relay_kind, batch, outcome)
             failures = self._find_failures(relay_kind, absent)
             for item in absent:
                 if item.id in failures:

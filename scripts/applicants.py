@@ -6,21 +6,10 @@ on (`node_api.risk`); no real person is described.
 
 from __future__ import annotations
 
+from node_api.risk.samples import APPROVED_CHARACTERISTICS
+
 Characteristics = dict[str, str | int]
 """An application's `characteristics` object: category names and whole numbers."""
 
-GOOD_PROFILE: Characteristics = {
-    "status_of_existing_checking_account": "no checking account",
-    "credit_history": "critical account/ other credits existing (not at this bank)",
-    "duration_in_month": 12,
-    "savings_account_and_bonds": "unknown/ no savings account",
-    "purpose": "radio/television",
-    "credit_amount": 2000,
-    "property": "real estate",
-    "age_in_years": 40,
-    "present_employment_since": "... >= 7 years",
-    "housing": "own",
-    "other_installment_plans": "none",
-    "installment_rate_in_percentage_of_disposable_income": 2,
-}
+GOOD_PROFILE: Characteristics = dict(APPROVED_CHARACTERISTICS)
 """An applicant the scorecard approves."""

@@ -12,6 +12,8 @@ from typing import Final
 
 from pydantic import JsonValue
 
+from node_api.risk.samples import APPROVED_CHARACTERISTICS
+
 JsonObject = dict[str, JsonValue]
 
 _AS_OF = "2025-06-30"
@@ -22,20 +24,7 @@ _TERMS_HASH = "0x2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cf
 _ROOT = "0x9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 _MODEL_ID = "sha256:3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"
 
-CHARACTERISTICS: Final[JsonObject] = {
-    "status_of_existing_checking_account": "no checking account",
-    "credit_history": "critical account/ other credits existing (not at this bank)",
-    "duration_in_month": 12,
-    "savings_account_and_bonds": "unknown/ no savings account",
-    "purpose": "radio/television",
-    "credit_amount": 2000,
-    "property": "real estate",
-    "age_in_years": 40,
-    "present_employment_since": "... >= 7 years",
-    "housing": "own",
-    "other_installment_plans": "none",
-    "installment_rate_in_percentage_of_disposable_income": 2,
-}
+CHARACTERISTICS: Final[JsonObject] = {**APPROVED_CHARACTERISTICS}
 """A profile the default (German) card scores 620: approved under the default policy."""
 
 _LIMITS: JsonObject = {
