@@ -59,12 +59,12 @@ class AgreementChainOut(BaseModel):
     status_name: str
     terms_hash: str
     commitment: str = Field(description="keccak256(abi.encode(AgreementInput)) as stored.")
-    limit_fen: int
-    apr_bps: int
-    change_count: int
-    opened_block: int
-    opened_tx: str
-    updated_block: int
+    limit_fen: int = Field(description="The credit limit the registry holds.")
+    apr_bps: int = Field(description="The annual rate the registry holds.")
+    change_count: int = Field(description="Status changes recorded since opening.")
+    opened_block: int = Field(description="The block of the opening transaction.")
+    opened_tx: str = Field(description="The opening transaction.")
+    updated_block: int = Field(description="The block of the last change.")
 
 
 class AgreementOut(BaseModel):
