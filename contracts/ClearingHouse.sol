@@ -16,8 +16,21 @@ import {IOracleQuorum} from "./interfaces/IOracleQuorum.sol";
 /// @title ClearingHouse
 /// @notice Quorum-signed settlement cycles between the network's partners; see IClearingHouse.
 /// @dev Roles: DEFAULT_ADMIN_ROLE resolves disputes and grants roles; RELAYER_ROLE (and the
-/// admin) registers partners and toggles their active flag; PAUSER_ROLE pauses every
-/// state-changing function. Proposals need no role: a quorum of oracle signers authorizes them.
+/// admin) registers partners and toggles their active flag; PAUSER_ROLE pauses what moves a
+/// cycle forward (registration, proposals, resolution, finalization, funding). In a network
+/// deployment the admin and pauser roles are held by a TimelockController (NetworkTimelock),
+/// so every such change is scheduled in public before it takes effect.
+/// Proposals need no role: a quorum of oracle signers authorizes them.
+///
+/// Member default, as a clearing house handles it: each cycle gets a funding deadline when it
+/// is proposed. Debtors fund until the cycle is Funded or, once the deadline has passed, anyone
+/// declares it Defaulted by naming exactly the debtors that did not fund (the contract checks
+/// the list is complete: their positions sum to what is still unfunded). A defaulted cycle
+/// pays nobody: no creditor is paid from another member's money, and every debtor that did
+/// fund takes its whole deposit back with `refund`. The books then settle the same
+/// obligations again in a new cycle. No token can stay here without a way out: a Funded
+/// cycle's tokens leave by `claim`, a Defaulted cycle's by `refund`, and neither exit (nor a
+/// partner's dispute) can ever be paused.
 contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGuardTransient, EIP712 {
     using SafeERC20 for IERC20;
 
@@ -31,6 +44,8 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
     );
     /// @notice The longest dispute window the constructor accepts, in seconds.
     uint64 public constant MAX_DISPUTE_WINDOW_SECONDS = 365 days;
+    /// @notice The longest funding window the constructor accepts, in seconds.
+    uint64 public constant MAX_FUNDING_WINDOW_SECONDS = 365 days;
 
     uint8 private constant _NONE = 0;
     uint8 private constant _PROPOSED = 1;
@@ -38,13 +53,16 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
     uint8 private constant _FINALIZED = 3;
     uint8 private constant _FUNDED = 4;
     uint8 private constant _REJECTED = 5;
+    uint8 private constant _DEFAULTED = 6;
     uint8 private constant _ROLE_MAX = 3;
 
     // Three slots per cycle. The fields every claim touches (status, claimedFen) share a
     // slot the proposal already made non-zero, so a claim rewrites it for 2.9k gas instead
     // of paying 22k for a fresh slot; fund likewise updates fundedFen next to totalDueFen.
     // uint96 holds 7.9e28 fen, far beyond any real settlement; the proposal time is not
-    // stored since it equals disputeDeadline - disputeWindowSeconds.
+    // stored since it equals disputeDeadline - disputeWindowSeconds, nor the funding
+    // deadline, which is disputeDeadline + fundingWindowSeconds. In a Defaulted cycle nothing
+    // is ever claimed, so claimedFen counts the refunds instead.
     struct Cycle {
         bytes32 entriesRoot;
         uint8 status;
@@ -56,16 +74,20 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
         uint96 fundedFen;
     }
 
+    // `settled`: a debtor funded or a creditor claimed; `refunded`: a funded debtor of a
+    // Defaulted cycle took its deposit back.
     struct Position {
         int96 netFen;
         bool listed;
         bool disputed;
         bool settled;
+        bool refunded;
     }
 
     IOracleQuorum private immutable _quorum;
     IERC20 private immutable _token;
     uint64 private immutable _disputeWindowSeconds;
+    uint64 private immutable _fundingWindowSeconds;
 
     mapping(uint32 partnerId => PartnerView) private _partners;
     mapping(uint64 cycleId => Cycle) private _cycles;
@@ -77,20 +99,32 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
     /// its CONSUMER_ROLE.
     /// @param token The ERC-20 settlement token, 1 unit = 1 fen (non-zero).
     /// @param disputeWindowSeconds Seconds between a proposal and the earliest finalization,
-    /// during which listed partners may dispute; zero allowed (local chains); at most 365 days.
-    constructor(address admin, address quorum, address token, uint64 disputeWindowSeconds)
-        EIP712("CreditNet ClearingHouse", "1")
-    {
+    /// during which listed partners may dispute; at most 365 days. Zero is accepted for
+    /// throw-away local chains only: the node refuses a window under its configured minimum
+    /// outside dev and test.
+    /// @param fundingWindowSeconds Seconds after the dispute deadline during which the debtors
+    /// fund; from then on anyone may declare an unfunded cycle Defaulted. 1 second to 365 days.
+    constructor(
+        address admin,
+        address quorum,
+        address token,
+        uint64 disputeWindowSeconds,
+        uint64 fundingWindowSeconds
+    ) EIP712("CreditNet ClearingHouse", "1") {
         if (admin == address(0)) revert ZeroAddressArgument(0);
         if (quorum == address(0)) revert ZeroAddressArgument(1);
         if (token == address(0)) revert ZeroAddressArgument(2);
         if (disputeWindowSeconds > MAX_DISPUTE_WINDOW_SECONDS) {
             revert DisputeWindowTooLong(disputeWindowSeconds);
         }
+        if (fundingWindowSeconds == 0 || fundingWindowSeconds > MAX_FUNDING_WINDOW_SECONDS) {
+            revert InvalidFundingWindow(fundingWindowSeconds);
+        }
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _quorum = IOracleQuorum(quorum);
         _token = IERC20(token);
         _disputeWindowSeconds = disputeWindowSeconds;
+        _fundingWindowSeconds = fundingWindowSeconds;
     }
 
     /// @dev Lets through DEFAULT_ADMIN_ROLE or RELAYER_ROLE holders, else NotAdminOrRelayer.
@@ -162,12 +196,18 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
         cycle.entryCount = entryCount;
         cycle.totalDueFen = totalDueFen;
         emit CycleProposed(
-            cycleId, entriesRoot, entryCount, partnerIds, netPositions, disputeDeadline
+            cycleId,
+            entriesRoot,
+            entryCount,
+            partnerIds,
+            netPositions,
+            disputeDeadline,
+            disputeDeadline + _fundingWindowSeconds
         );
     }
 
     /// @inheritdoc IClearingHouse
-    function dispute(uint64 cycleId, uint32 partnerId, bytes32 reason) external whenNotPaused {
+    function dispute(uint64 cycleId, uint32 partnerId, bytes32 reason) external {
         Cycle storage cycle = _cycles[cycleId];
         uint8 status = cycle.status;
         if (status != _PROPOSED && status != _DISPUTED) {
@@ -235,7 +275,7 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
     }
 
     /// @inheritdoc IClearingHouse
-    function claim(uint64 cycleId, uint32 partnerId) external nonReentrant whenNotPaused {
+    function claim(uint64 cycleId, uint32 partnerId) external nonReentrant {
         Cycle storage cycle = _cycles[cycleId];
         if (cycle.status != _FUNDED) revert UnexpectedCycleStatus(cycleId, cycle.status);
         Position storage position = _positions[cycleId][partnerId];
@@ -253,7 +293,55 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
         _token.safeTransfer(payout, amountFen);
     }
 
-    /// @notice Pauses every state-changing function.
+    /// @inheritdoc IClearingHouse
+    function declareDefault(uint64 cycleId, uint32[] calldata defaulters) external {
+        Cycle storage cycle = _cycles[cycleId];
+        if (cycle.status != _FINALIZED) revert UnexpectedCycleStatus(cycleId, cycle.status);
+        uint64 fundingDeadline = cycle.disputeDeadline + _fundingWindowSeconds;
+        if (block.timestamp < fundingDeadline) revert FundingWindowOpen(cycleId, fundingDeadline);
+        mapping(uint32 => Position) storage positions = _positions[cycleId];
+        uint256 unfundedFen = 0;
+        uint256 previousId = 0;
+        for (uint256 i = 0; i < defaulters.length; ++i) {
+            uint32 partnerId = defaulters[i];
+            if (uint256(partnerId) + 1 <= previousId) revert PartnerIdsNotAscending(i, partnerId);
+            previousId = uint256(partnerId) + 1;
+            Position storage position = positions[partnerId];
+            if (!position.listed) revert PartnerNotListed(cycleId, partnerId);
+            if (position.netFen >= 0) revert NotNetDebtor(cycleId, partnerId, position.netFen);
+            if (position.settled) revert AlreadyFunded(cycleId, partnerId);
+            unfundedFen += uint256(-int256(position.netFen));
+        }
+        // Every named debtor is listed, owes, has not funded and is named once, so the list is
+        // every such debtor exactly when their debts add up to what is still unfunded.
+        uint256 outstandingFen = cycle.totalDueFen - cycle.fundedFen;
+        if (unfundedFen != outstandingFen) revert DefaultersIncomplete(cycleId, unfundedFen, outstandingFen);
+        cycle.status = _DEFAULTED;
+        emit CycleDefaulted(cycleId, defaulters, outstandingFen);
+    }
+
+    /// @inheritdoc IClearingHouse
+    function refund(uint64 cycleId, uint32 partnerId) external nonReentrant {
+        Cycle storage cycle = _cycles[cycleId];
+        if (cycle.status != _DEFAULTED) revert UnexpectedCycleStatus(cycleId, cycle.status);
+        Position storage position = _positions[cycleId][partnerId];
+        if (!position.listed) revert PartnerNotListed(cycleId, partnerId);
+        int96 netFen = position.netFen;
+        if (netFen >= 0) revert NotNetDebtor(cycleId, partnerId, netFen);
+        if (!position.settled) revert NothingToRefund(cycleId, partnerId);
+        if (position.refunded) revert AlreadyRefunded(cycleId, partnerId);
+
+        // netFen is in [-2**95, 0), so its negation fits in uint96.
+        uint96 amountFen = uint96(uint256(-int256(netFen)));
+        position.refunded = true;
+        cycle.claimedFen += amountFen;
+        address payout = _partners[partnerId].payout;
+        emit CycleRefunded(cycleId, partnerId, payout, amountFen);
+        _token.safeTransfer(payout, amountFen);
+    }
+
+    /// @notice Pauses registration, proposals, dispute resolution, finalization and funding.
+    /// Exits (claim, refund, declaring a default) and disputes are never paused.
     /// @dev Only PAUSER_ROLE.
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
@@ -275,6 +363,7 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
             partnerCount: cycle.partnerCount,
             proposedAt: cycle.status == _NONE ? 0 : disputeDeadline - _disputeWindowSeconds,
             disputeDeadline: cycle.disputeDeadline,
+            fundingDeadline: cycle.status == _NONE ? 0 : disputeDeadline + _fundingWindowSeconds,
             entryCount: cycle.entryCount,
             totalDueFen: cycle.totalDueFen,
             fundedFen: cycle.fundedFen,
@@ -286,10 +375,12 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
     function getPosition(uint64 cycleId, uint32 partnerId)
         external
         view
-        returns (int256 netPositionFen, bool listed, bool disputed, bool settled)
+        returns (int256 netPositionFen, bool listed, bool disputed, bool settled, bool refunded)
     {
         Position storage position = _positions[cycleId][partnerId];
-        return (position.netFen, position.listed, position.disputed, position.settled);
+        return (
+            position.netFen, position.listed, position.disputed, position.settled, position.refunded
+        );
     }
 
     /// @inheritdoc IClearingHouse
@@ -304,12 +395,13 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
         uint32 partnerId,
         uint8 kind,
         int256 amountFen,
+        bytes32 salt,
         bytes32[] calldata proof
     ) external view returns (bool) {
         Cycle storage cycle = _cycles[cycleId];
         uint8 status = cycle.status;
         if (status == _NONE || status == _REJECTED) return false;
-        bytes32 leaf = computeEntryLeaf(cycleId, entryId, partnerId, kind, amountFen);
+        bytes32 leaf = computeEntryLeaf(cycleId, entryId, partnerId, kind, amountFen, salt);
         return MerkleProof.verifyCalldata(proof, cycle.entriesRoot, leaf);
     }
 
@@ -319,10 +411,11 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
         uint64 entryId,
         uint32 partnerId,
         uint8 kind,
-        int256 amountFen
+        int256 amountFen,
+        bytes32 salt
     ) public pure returns (bytes32) {
         return keccak256(
-            bytes.concat(keccak256(abi.encode(cycleId, entryId, partnerId, kind, amountFen)))
+            bytes.concat(keccak256(abi.encode(cycleId, entryId, partnerId, kind, amountFen, salt)))
         );
     }
 
@@ -364,6 +457,11 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
         return _disputeWindowSeconds;
     }
 
+    /// @inheritdoc IClearingHouse
+    function fundingWindowDurationSeconds() external view returns (uint64) {
+        return _fundingWindowSeconds;
+    }
+
     /// @dev Validates the listed partners and their positions, stores one position slot per
     /// partner, and returns the total due (sum of the positive positions), in fen.
     function _storePositions(
@@ -391,7 +489,9 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
             sum += netFen;
             if (netFen > 0) dueFen += uint256(netFen);
             positions[partnerId] =
-                Position({netFen: int96(netFen), listed: true, disputed: false, settled: false});
+                Position({
+                netFen: int96(netFen), listed: true, disputed: false, settled: false, refunded: false
+            });
         }
         if (sum != 0) revert CycleNotBalanced(sum);
         totalDueFen = SafeCast.toUint96(dueFen);

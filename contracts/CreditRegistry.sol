@@ -12,12 +12,12 @@ import {IOracleQuorum} from "./interfaces/IOracleQuorum.sol";
 
 /// @title CreditRegistry
 /// @notice Credit agreements and per-cycle credit-line state of the lender; see ICreditRegistry.
-/// @dev Roles: DEFAULT_ADMIN_ROLE grants roles; RELAYER_ROLE writes agreements and line
-/// states; PAUSER_ROLE pauses every write. Storage per agreement: one packed record slot and
+/// @dev Roles: DEFAULT_ADMIN_ROLE grants roles; RELAYER_ROLE writes agreements; line states
+/// need an oracle-quorum report (no role can commit one alone); PAUSER_ROLE pauses every write. Storage per agreement: one packed record slot and
 /// one commitment slot (every fresh slot costs about 22k gas); the remaining fields live in the
 /// `AgreementOpened` event and stay verifiable through the commitment.
 contract CreditRegistry is ICreditRegistry, AccessControl, Pausable, EIP712 {
-    /// @notice Role of the lender node's relayer, allowed to write agreements and line states.
+    /// @notice Role of the lender node's relayer, allowed to write agreements.
     bytes32 public constant RELAYER_ROLE = keccak256("RELAYER_ROLE");
     /// @notice Role allowed to pause and unpause.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
@@ -120,15 +120,6 @@ contract CreditRegistry is ICreditRegistry, AccessControl, Pausable, EIP712 {
             StatusChange calldata item = changes[i];
             _setStatus(item.agreementId, item.newStatus, item.reasonCode);
         }
-    }
-
-    /// @inheritdoc ICreditRegistry
-    function commitLineState(uint64 cycleId, bytes32 root, uint64 count, uint256 totalOutstandingFen)
-        external
-        onlyRole(RELAYER_ROLE)
-        whenNotPaused
-    {
-        _commitLineState(cycleId, root, count, totalOutstandingFen);
     }
 
     /// @inheritdoc ICreditRegistry

@@ -9,28 +9,40 @@ pragma solidity ^0.8.24;
 /// @dev Life of a cycle:
 ///  1. `proposeCycle`: anyone submits a report signed by a quorum of the OracleQuorum signers
 ///     (EIP-712 domain "CreditNet ClearingHouse", version "1", this chain, this contract).
-///     The net positions must sum to zero. Each cycle id is used once, even if later rejected.
-///  2. Dispute window (`disputeWindowSeconds`, zero allowed): a listed partner's payout address
-///     may `dispute`; the cycle freezes until the admin `resolveDispute`s it (upheld: Rejected
-///     for good; dismissed: back to Proposed with the original deadline).
+///     The net positions must sum to zero. Each cycle id is used once, even if later rejected
+///     (the books re-propose a business date under the next attempt's id, see below).
+///  2. Dispute window (`disputeWindowSeconds`): a listed partner's payout address may
+///     `dispute`; the cycle freezes until the admin (the timelock) `resolveDispute`s it
+///     (upheld: Rejected for good; dismissed: back to Proposed with the original deadline).
 ///  3. `finalize` by anyone once the window has passed; the root and positions never change again.
-///  4. `fund` by anyone, for each net debtor, pulling |position| with `transferFrom(msg.sender)`.
+///  4. `fund` by anyone, for each net debtor, pulling |position| with `transferFrom(msg.sender)`,
+///     until the cycle is Funded or declared Defaulted.
 ///  5. Once every debtor has funded (status Funded), `claim` by anyone for each net creditor:
 ///     the position goes to the creditor's payout address (pull payment).
+///  6. Member default: once the funding deadline (dispute deadline + `fundingWindowSeconds`)
+///     has passed, anyone may `declareDefault` a Finalized cycle, naming every debtor that did
+///     not fund; then each debtor that did fund takes its deposit back with `refund`.
 /// Cost does not depend on the number of entries: only their root and count are stored.
-/// Every state-changing function reverts while the contract is paused.
+/// Pausing stops registration, proposals, dispute resolution, finalization and funding; it
+/// never stops a dispute, a claim, a default declaration or a refund.
 ///
-/// Settlement leaf (OpenZeppelin StandardMerkleTree, double hashed):
+/// Settlement leaf (OpenZeppelin StandardMerkleTree, double hashed, leaf types
+/// `["uint64","uint64","uint32","uint8","int256","bytes32"]`):
 /// `keccak256(bytes.concat(keccak256(abi.encode(uint64 cycleId, uint64 entryId, uint32 partnerId,
-/// uint8 kind, int256 amountFen))))`. `amountFen` is signed: positive = the partner receives,
-/// negative = the partner pays; a partner's net position is the sum of its entries' amounts.
+/// uint8 kind, int256 amountFen, bytes32 salt))))`. `amountFen` is signed: positive = the
+/// partner receives, negative = the partner pays; a partner's net position is the sum of its
+/// entries' amounts. `salt` is private to the entry's partner (the books derive it as
+/// HMAC-SHA256 of a per-partner secret and the cycle and entry ids, and hand it over with the
+/// partner's entries), so the sibling hashes in a proof reveal nothing another partner could
+/// recover by trying small amounts.
 ///
 /// Units: amounts in fen (signed for positions, unsigned for transfers), times in unix seconds,
-/// cycle ids as the books' business date `yyyymmdd`, partner ids as assigned by the books.
+/// partner ids as assigned by the books. Cycle ids are `attempt * 10**8 + yyyymmdd`: the books'
+/// business date, plus the attempt number for a date re-proposed after a rejection or default.
 ///
 /// Partner roles (`uint8`): 0 Lender, 1 Funder, 2 Channel, 3 Guarantor.
 /// Cycle status (`uint8`): 0 None, 1 Proposed, 2 Disputed, 3 Finalized (awaiting funding),
-/// 4 Funded (claimable), 5 Rejected.
+/// 4 Funded (claimable), 5 Rejected, 6 Defaulted (refundable).
 interface IClearingHouse {
     /// @notice A cycle as stored.
     /// @param entriesRoot StandardMerkleTree root of the cycle's settlement entries.
@@ -39,16 +51,19 @@ interface IClearingHouse {
     /// @param proposedAt Unix seconds of the block that accepted the proposal.
     /// @param disputeDeadline Unix seconds from which the cycle may be finalized; disputes are
     /// accepted strictly before it.
+    /// @param fundingDeadline Unix seconds from which an unfunded Finalized cycle may be
+    /// declared Defaulted.
     /// @param entryCount Number of settlement entries under the root.
     /// @param totalDueFen Sum of the net debtors' |positions| (= sum of creditors' positions), in fen.
     /// @param fundedFen Amount funded so far, in fen.
-    /// @param claimedFen Amount claimed so far, in fen.
+    /// @param claimedFen Amount paid out so far, in fen: claims, or refunds once Defaulted.
     struct CycleView {
         bytes32 entriesRoot;
         uint8 status;
         uint32 partnerCount;
         uint64 proposedAt;
         uint64 disputeDeadline;
+        uint64 fundingDeadline;
         uint64 entryCount;
         uint256 totalDueFen;
         uint256 fundedFen;
@@ -85,13 +100,16 @@ interface IClearingHouse {
     /// @param partnerIds Listed partners, ascending.
     /// @param netPositions Their net positions, in fen (positive = receives).
     /// @param disputeDeadline Unix seconds from which the cycle may be finalized.
+    /// @param fundingDeadline Unix seconds from which the cycle, unless Funded, may be declared
+    /// Defaulted.
     event CycleProposed(
         uint64 indexed cycleId,
         bytes32 entriesRoot,
         uint64 entryCount,
         uint32[] partnerIds,
         int256[] netPositions,
-        uint64 disputeDeadline
+        uint64 disputeDeadline,
+        uint64 fundingDeadline
     );
 
     /// @notice Emitted when a listed partner disputes a cycle.
@@ -130,6 +148,21 @@ interface IClearingHouse {
         uint64 indexed cycleId, uint32 indexed partnerId, address payout, uint256 amount
     );
 
+    /// @notice Emitted when a Finalized cycle passes its funding deadline unfunded.
+    /// @param cycleId The cycle.
+    /// @param defaulters Every debtor that did not fund, ascending.
+    /// @param unfundedFen What they owed together, in fen.
+    event CycleDefaulted(uint64 indexed cycleId, uint32[] defaulters, uint256 unfundedFen);
+
+    /// @notice Emitted when a debtor that funded a Defaulted cycle takes its deposit back.
+    /// @param cycleId The cycle.
+    /// @param partnerId The debtor.
+    /// @param payout The address that received the tokens.
+    /// @param amount The amount returned, in fen.
+    event CycleRefunded(
+        uint64 indexed cycleId, uint32 indexed partnerId, address payout, uint256 amount
+    );
+
     /// @notice A constructor address argument is zero.
     /// @param argumentIndex 0 for `admin`, 1 for `quorum`, 2 for `token`.
     error ZeroAddressArgument(uint256 argumentIndex);
@@ -137,6 +170,32 @@ interface IClearingHouse {
     /// @notice The constructor's dispute window exceeds the maximum (365 days).
     /// @param disputeWindowSeconds The rejected window, in seconds.
     error DisputeWindowTooLong(uint64 disputeWindowSeconds);
+
+    /// @notice The constructor's funding window is zero or exceeds the maximum (365 days).
+    /// @param fundingWindowSeconds The rejected window, in seconds.
+    error InvalidFundingWindow(uint64 fundingWindowSeconds);
+
+    /// @notice The funding window is still open (now < funding deadline).
+    /// @param cycleId The cycle.
+    /// @param fundingDeadline The deadline, unix seconds.
+    error FundingWindowOpen(uint64 cycleId, uint64 fundingDeadline);
+
+    /// @notice The named defaulters' debts do not add up to what is still unfunded, so some
+    /// debtor that did not fund is missing from the list.
+    /// @param cycleId The cycle.
+    /// @param namedFen What the named debtors owe together, in fen.
+    /// @param unfundedFen What is still unfunded, in fen.
+    error DefaultersIncomplete(uint64 cycleId, uint256 namedFen, uint256 unfundedFen);
+
+    /// @notice The debtor never funded this cycle, so there is nothing to return.
+    /// @param cycleId The cycle.
+    /// @param partnerId The partner.
+    error NothingToRefund(uint64 cycleId, uint32 partnerId);
+
+    /// @notice The debtor's deposit was already returned.
+    /// @param cycleId The cycle.
+    /// @param partnerId The partner.
+    error AlreadyRefunded(uint64 cycleId, uint32 partnerId);
 
     /// @notice The caller has neither DEFAULT_ADMIN_ROLE nor RELAYER_ROLE.
     /// @param account The caller.
@@ -284,8 +343,8 @@ interface IClearingHouse {
 
     /// @notice Disputes a Proposed (or already Disputed) cycle before its deadline; the cycle
     /// stays frozen until the admin resolves it.
-    /// @dev Only the listed partner's payout address, once per partner per cycle; reverts while
-    /// paused.
+    /// @dev Only the listed partner's payout address, once per partner per cycle; never paused,
+    /// so a partner can always object before the window closes.
     /// @param cycleId The cycle.
     /// @param partnerId The disputing partner (listed in the cycle).
     /// @param reason A reason code or the hash of a supporting document.
@@ -316,10 +375,28 @@ interface IClearingHouse {
 
     /// @notice Pays a net creditor's position of a Funded cycle to its payout address.
     /// @dev Anyone may trigger it (the tokens only ever go to the registered payout address);
-    /// reverts while paused; non-reentrant; checks-effects-interactions.
+    /// never paused; non-reentrant; checks-effects-interactions.
     /// @param cycleId The cycle.
     /// @param partnerId The net creditor.
     function claim(uint64 cycleId, uint32 partnerId) external;
+
+    /// @notice Declares a Finalized cycle Defaulted once its funding deadline has passed,
+    /// naming every net debtor that did not fund. Nobody is paid from a defaulted cycle; each
+    /// debtor that did fund may `refund` its deposit, and the books settle the obligations
+    /// again in a new cycle.
+    /// @dev Anyone may call; never paused. `defaulters` must be strictly ascending, each listed,
+    /// a net debtor and unfunded, and together owe exactly `totalDueFen - fundedFen`
+    /// (`DefaultersIncomplete` otherwise), so the event names exactly the members in default.
+    /// @param cycleId The cycle.
+    /// @param defaulters The debtors that did not fund, strictly ascending.
+    function declareDefault(uint64 cycleId, uint32[] calldata defaulters) external;
+
+    /// @notice Returns a funded debtor's deposit from a Defaulted cycle to its payout address.
+    /// @dev Anyone may trigger it (the tokens only go to the registered payout address); never
+    /// paused; non-reentrant; checks-effects-interactions.
+    /// @param cycleId The cycle.
+    /// @param partnerId The debtor that funded.
+    function refund(uint64 cycleId, uint32 partnerId) external;
 
     /// @notice A cycle as stored (status 0 when unknown).
     /// @param cycleId The cycle.
@@ -333,10 +410,11 @@ interface IClearingHouse {
     /// @return listed Whether the partner is listed in the cycle.
     /// @return disputed Whether the partner disputed the cycle.
     /// @return settled Whether the position was funded (debtor) or claimed (creditor).
+    /// @return refunded Whether a funded debtor of a Defaulted cycle took its deposit back.
     function getPosition(uint64 cycleId, uint32 partnerId)
         external
         view
-        returns (int256 netPositionFen, bool listed, bool disputed, bool settled);
+        returns (int256 netPositionFen, bool listed, bool disputed, bool settled, bool refunded);
 
     /// @notice A registered partner (all zero when unknown).
     /// @param partnerId The partner.
@@ -349,11 +427,12 @@ interface IClearingHouse {
     /// @param partnerId The entry's partner.
     /// @param kind The entry kind (the books' code).
     /// @param amountFen The entry amount, in fen (positive = the partner receives).
+    /// @param salt The entry's private salt, as handed to its partner.
     /// @param proof StandardMerkleTree proof (sibling hashes, leaf to root).
     /// @return True when the cycle exists, is not Rejected, and the proof verifies.
     function verifyEntry(
         uint64 cycleId, uint64 entryId, uint32 partnerId, uint8 kind, int256 amountFen,
-        bytes32[] calldata proof
+        bytes32 salt, bytes32[] calldata proof
     ) external view returns (bool);
 
     /// @notice The settlement leaf of one entry (double-hashed StandardMerkleTree leaf).
@@ -362,9 +441,11 @@ interface IClearingHouse {
     /// @param partnerId The partner.
     /// @param kind The entry kind.
     /// @param amountFen The amount, in fen.
+    /// @param salt The entry's private salt.
     /// @return The leaf hash.
     function computeEntryLeaf(
-        uint64 cycleId, uint64 entryId, uint32 partnerId, uint8 kind, int256 amountFen
+        uint64 cycleId, uint64 entryId, uint32 partnerId, uint8 kind, int256 amountFen,
+        bytes32 salt
     ) external pure returns (bytes32);
 
     /// @notice The EIP-712 digest the signers sign for `proposeCycle`, for the struct
@@ -391,4 +472,8 @@ interface IClearingHouse {
     /// @notice The dispute window every cycle gets after proposal.
     /// @return The window, in seconds.
     function disputeWindowDurationSeconds() external view returns (uint64);
+
+    /// @notice The funding window every cycle gets after its dispute deadline.
+    /// @return The window, in seconds.
+    function fundingWindowDurationSeconds() external view returns (uint64);
 }

@@ -7,11 +7,11 @@ pragma solidity ^0.8.24;
 /// (HMAC-SHA256 of the customer id under the node's secret) and the terms only as `termsHash`
 /// (keccak256 of the canonical terms JSON).
 /// @dev Who may write: accounts holding RELAYER_ROLE (the lender node's relayer) for every
-/// agreement write and for `commitLineState`. Agreements are high volume and the lender's books
-/// are their source of truth; the chain makes them tamper-evident (each agreement keeps a
-/// commitment hash of its opening fields, every change is an event) rather than second-guessing
-/// them. A line-state commitment may alternatively be submitted by anyone with an oracle-quorum
-/// report (`commitLineStateWithReport`), so partners need not trust the relayer for it.
+/// agreement write. Agreements are high volume and the lender's books are their source of
+/// truth; the chain makes them tamper-evident (each agreement keeps a commitment hash of its
+/// opening fields, every change is an event) rather than second-guessing them. A cycle's
+/// line-state commitment needs an oracle-quorum report (`commitLineStateWithReport`, submitted
+/// by anyone), so partners need not trust the relayer for it: no role can commit one alone.
 /// Every state-changing function reverts while the contract is paused.
 ///
 /// Units: amounts in fen (CNY minor unit, 1/100 yuan), rates in basis points (1/10,000) per
@@ -212,17 +212,10 @@ interface ICreditRegistry {
     function setStatuses(StatusChange[] calldata changes) external;
 
     /// @notice Commits the lender's credit-line state at the end of a cycle: a StandardMerkleTree
-    /// root over leaves `abi.encode(bytes32 agreementId, uint64 cycleId, uint256 outstandingFen)`.
-    /// @dev Only RELAYER_ROLE; reverts while paused. Each cycle once (`LineStateAlreadyCommitted`).
-    /// @param cycleId The cycle (business date `yyyymmdd`).
-    /// @param root The Merkle root (non-zero).
-    /// @param count Number of leaves.
-    /// @param totalOutstandingFen Sum of the leaves' outstanding balances, in fen (< 2**192).
-    function commitLineState(uint64 cycleId, bytes32 root, uint64 count, uint256 totalOutstandingFen)
-        external;
-
-    /// @notice Same as `commitLineState`, but authorized by an oracle-quorum report instead of
-    /// the relayer role: anyone may submit it.
+    /// root over leaves `abi.encode(bytes32 agreementId, uint64 cycleId, uint256 outstandingFen)`,
+    /// authorized by an oracle-quorum report only (no role may commit one alone): anyone may
+    /// submit it. Each cycle once (`LineStateAlreadyCommitted`); `count` is the number of leaves
+    /// and `totalOutstandingFen` their sum, in fen (< 2**192).
     /// @dev Reverts while paused. The signers sign the EIP-712 struct
     /// `LineStateReport(uint64 cycleId,bytes32 root,uint64 count,uint256 totalOutstandingFen)`
     /// under the domain ("CreditNet CreditRegistry", "1", chain id, this contract). Needs

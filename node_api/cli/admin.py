@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _pepper(settings: Settings) -> bytes:
-    return settings.node_secret.get_secret_value().encode()
+    return settings.api_key_pepper.get_secret_value().encode()
 
 
 @keys_app.command("create")

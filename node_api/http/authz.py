@@ -52,7 +52,7 @@ def verify_token(services: Services, token: str | None) -> Principal:
     settings = services.settings
     with services.database.session() as session:
         principal = verify_api_key(
-            session, token, pepper=settings.node_secret.get_secret_value().encode()
+            session, token, pepper=settings.api_key_pepper.get_secret_value().encode()
         )
     services.principals.put(token, principal)
     return principal

@@ -1,6 +1,9 @@
 """Node settings, read from the environment with the prefix `CREDITNET_`.
 
-Outside `dev` and `test` the node refuses to start with any default secret.
+Outside `dev` and `test` the node refuses to start with a weak configuration: any
+development secret (under any key id), a secret shorter than 32 bytes or reused for another
+purpose, an empty keystore password, a signer threshold of 1, a dispute window or a
+governance delay under its configured minimum.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ DEV_NODE_SECRET = "dev-node-secret-not-for-production"
 DEV_PII_KEY = base64.b64encode(b"creditnet-dev-pii-key-32-bytes!!").decode()
 DEV_PII_LOOKUP_KEY = "dev-pii-lookup-key-not-for-production"
 DEV_KEYSTORE_PASSWORD = "dev-keystore-password"
+DEV_API_KEY_PEPPER = "dev-api-key-pepper-not-for-production"
+DEV_BORROWER_REF_SECRET = "dev-borrower-ref-secret-not-for-production"
+DEV_LEAF_SALT_SECRET = "dev-leaf-salt-secret-not-for-production"
+SECRET_MIN_BYTES = 32
+"""The shortest secret a production node accepts (256 bits of key material at most)."""
+KEYSTORE_PASSWORD_MIN_CHARS = 12
 
 
 class Settings(BaseSettings):
@@ -41,10 +50,37 @@ class Settings(BaseSettings):
     """Expected chain id when attaching (refuse to start on a different chain)."""
     anvil_port: int = 8545
     confirmations: int = Field(default=0, ge=0)
-    dispute_window_s: int = Field(default=0, ge=0)
+    dispute_window_s: int = Field(default=10, ge=0, le=365 * 86_400)
+    """Seconds after a proposal during which a partner may dispute a cycle. Short in dev (the
+    demo moves anvil's clock); outside dev and test at least `dispute_window_min_s`."""
+    dispute_window_min_s: int = Field(default=6 * 3600, ge=0)
+    """The shortest dispute window a node outside dev and test accepts (6 hours)."""
+    funding_window_s: int = Field(default=86_400, ge=1, le=365 * 86_400)
+    """Seconds after the dispute deadline for the debtors to fund a cycle; then anyone may
+    declare it defaulted and the funders take their deposits back."""
+    governance_delay_s: int = Field(default=60, ge=0)
+    """The NetworkTimelock's minimum delay for admin changes (signers, roles, disputes,
+    pausing). Outside dev and test at least `governance_delay_min_s`."""
+    governance_delay_min_s: int = Field(default=2 * 86_400, ge=0)
+    """The shortest governance delay a node outside dev and test accepts (2 days)."""
+    governance_proposers: str = ""
+    """Comma-separated addresses that may schedule and cancel timelocked admin changes
+    (besides the deployer, which proposes on the lender's behalf)."""
+    governance_executors: str = ""
+    """Comma-separated addresses that may execute ready admin changes; empty: anyone."""
+    settlement_token: str = ""
+    """Address of an existing ERC-20 settlement asset (1 unit = 1 fen). Required outside a
+    local dev chain; on a local dev chain an empty value deploys a dev SettlementToken."""
 
     node_secret: SecretStr = SecretStr(DEV_NODE_SECRET)
-    """HMAC key for borrowerRef and API-key hashing pepper."""
+    """Legacy name, kept for old data folders: no longer keys anything by itself."""
+    api_key_pepper: SecretStr = SecretStr(DEV_API_KEY_PEPPER)
+    """HMAC pepper of the stored API-key hashes."""
+    borrower_ref_secret: SecretStr = SecretStr(DEV_BORROWER_REF_SECRET)
+    """HMAC key of `borrowerRef`, the only trace of a borrower on-chain."""
+    leaf_salt_secret: SecretStr = SecretStr(DEV_LEAF_SALT_SECRET)
+    """Root of the per-partner secrets that salt each settlement leaf (a partner gets its own
+    derived secret, never this one)."""
     pii_keys: SecretStr = SecretStr(f"k1:{DEV_PII_KEY}")
     """Comma-separated `key_id:base64(32 bytes)`; the first is the active key."""
     pii_lookup_key: SecretStr = SecretStr(DEV_PII_LOOKUP_KEY)
@@ -67,22 +103,54 @@ class Settings(BaseSettings):
     """Seconds between the settlement scheduler's passes inside `creditnet up`."""
 
     def check_secrets(self) -> None:
-        """Refuse default secrets outside dev and test."""
+        """Refuse a weak configuration outside dev and test (see the module docstring)."""
         if self.env in ("dev", "test"):
             return
-        defaults = {
-            "node_secret": (self.node_secret, DEV_NODE_SECRET),
-            "pii_keys": (self.pii_keys, f"k1:{DEV_PII_KEY}"),
+        secrets = {
+            "api_key_pepper": (self.api_key_pepper, DEV_API_KEY_PEPPER),
+            "borrower_ref_secret": (self.borrower_ref_secret, DEV_BORROWER_REF_SECRET),
+            "leaf_salt_secret": (self.leaf_salt_secret, DEV_LEAF_SALT_SECRET),
             "pii_lookup_key": (self.pii_lookup_key, DEV_PII_LOOKUP_KEY),
-            "keystore_password": (self.keystore_password, DEV_KEYSTORE_PASSWORD),
         }
-        for name, (value, default) in defaults.items():
-            if value.get_secret_value() == default:
-                raise ConfigurationError(
-                    f"CREDITNET_{name.upper()} still has its development default; "
-                    f"set a real secret for env={self.env}",
-                    field=name,
-                )
+        dev_values = {DEV_NODE_SECRET, DEV_PII_KEY, DEV_KEYSTORE_PASSWORD} | {
+            default for _, default in secrets.values()
+        }
+        seen: dict[str, str] = {}
+        for name, (value, _default) in secrets.items():
+            raw = value.get_secret_value()
+            if raw in dev_values:
+                raise self._weak(name, "still has a development default")
+            if len(raw.encode()) < SECRET_MIN_BYTES:
+                raise self._weak(name, f"is shorter than {SECRET_MIN_BYTES} bytes")
+            if len(set(raw)) < 8:
+                raise self._weak(name, "has too little entropy (fewer than 8 distinct characters)")
+            if raw in seen:
+                raise self._weak(name, f"reuses the value of CREDITNET_{seen[raw].upper()}")
+            seen[raw] = name
+        for key_id, key in self.pii_key_ring.items():
+            if base64.b64encode(key).decode() == DEV_PII_KEY:
+                raise self._weak("pii_keys", f"key {key_id} is the development key")
+        password = self.keystore_password.get_secret_value()
+        if password in dev_values or len(password) < KEYSTORE_PASSWORD_MIN_CHARS:
+            raise self._weak(
+                "keystore_password",
+                f"is empty, a development default or shorter than {KEYSTORE_PASSWORD_MIN_CHARS}",
+            )
+        if self.signer_threshold < 2:
+            raise self._weak("signer_threshold", "is 1: one key alone would settle a cycle")
+        if self.dispute_window_s < self.dispute_window_min_s:
+            raise self._weak(
+                "dispute_window_s", f"is under the minimum of {self.dispute_window_min_s} s"
+            )
+        if self.governance_delay_s < self.governance_delay_min_s:
+            raise self._weak(
+                "governance_delay_s", f"is under the minimum of {self.governance_delay_min_s} s"
+            )
+
+    def _weak(self, name: str, why: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"CREDITNET_{name.upper()} {why}; env={self.env} needs a real value", field=name
+        )
 
     @cached_property
     def pii_key_ring(self) -> dict[str, bytes]:

@@ -12,5 +12,5 @@ def build_vault(settings: Settings) -> PiiVault:
         settings.pii_key_ring,
         settings.pii_active_key_id,
         settings.pii_lookup_key.get_secret_value().encode("utf-8"),
-        node_secret=settings.node_secret.get_secret_value().encode("utf-8"),
+        node_secret=settings.borrower_ref_secret.get_secret_value().encode("utf-8"),
     )

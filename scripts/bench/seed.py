@@ -50,6 +50,6 @@ def register_bench_product(
 
 def create_app_key(database: Database) -> str:
     """A lender_app API key (the token) the node started from the environment accepts."""
-    pepper = Settings().node_secret.get_secret_value().encode()
+    pepper = Settings().api_key_pepper.get_secret_value().encode()
     with database.session() as session:
         return create_api_key(session, Role.LENDER_APP, pepper=pepper, label="bench")

@@ -120,7 +120,7 @@ class DemoNode:
 
 
 def _pepper(settings: Settings) -> bytes:
-    return settings.node_secret.get_secret_value().encode()
+    return settings.api_key_pepper.get_secret_value().encode()
 
 
 def _role_keys(database: Database, settings: Settings) -> dict[str, str]:

@@ -23,7 +23,7 @@ from node_api.http.app import create_app
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 
 
 @pytest.fixture

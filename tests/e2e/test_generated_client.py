@@ -23,7 +23,7 @@ from node_api.http.examples import EXAMPLES
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 PACKAGE = "creditnet_client"
 CONFIG = (
     f"project_name_override: creditnet-client\npackage_name_override: {PACKAGE}\n"

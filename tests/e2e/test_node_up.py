@@ -253,10 +253,14 @@ def _yesterday(iso: str) -> str:
 
 PROD_SECRETS = {
     "CREDITNET_ENV": "prod",
-    "CREDITNET_NODE_SECRET": "s" * 40,
+    "CREDITNET_API_KEY_PEPPER": "pepper-0123456789-abcdefghijklmnopqrstuv",
+    "CREDITNET_BORROWER_REF_SECRET": "borrower-0123456789-abcdefghijklmnopqrst",
+    "CREDITNET_LEAF_SALT_SECRET": "leafsalt-0123456789-abcdefghijklmnopqrst",
     "CREDITNET_PII_KEYS": "k1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=",
-    "CREDITNET_PII_LOOKUP_KEY": "l" * 40,
-    "CREDITNET_KEYSTORE_PASSWORD": "p" * 20,
+    "CREDITNET_PII_LOOKUP_KEY": "lookup-0123456789-abcdefghijklmnopqrstuvw",
+    "CREDITNET_KEYSTORE_PASSWORD": "keystore-password-0123",
+    "CREDITNET_DISPUTE_WINDOW_S": "21600",
+    "CREDITNET_GOVERNANCE_DELAY_S": "172800",
 }
 
 

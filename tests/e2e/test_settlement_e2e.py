@@ -59,7 +59,7 @@ sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"])
 
 DISPUTE_WINDOW_S = 3_600
 PAYOUT_INDEX = {"lender": 5, "bank-a": 6, "app": 7}
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 
 
 @dataclass

@@ -11,17 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from node_api.auth.keys import ApiKey, Role, list_api_keys, revoke_api_key
 from node_api.http.authz import AdminDep
 from node_api.http.deps import SessionDep
-from node_api.http.idempotency import IdempotencyKey, request_claim, run_once
+from node_api.http.idempotency import OnceDep
 from node_api.http.renderers import to_response
 from node_api.http.schemas import PROBLEMS, StrictBody
-from node_api.http.services import services_of
+from node_api.http.services import Services
 from node_api.idempotency import IDEMPOTENCY_HEADER, StoredResponse
 from node_api.kernel.errors import NotFoundError
 from node_api.runtime.keys import create_operator_key
@@ -65,8 +65,8 @@ def _key_view(row: ApiKey) -> KeyOut:
     )
 
 
-def _pepper(request: Request) -> bytes:
-    return services_of(request.app).settings.node_secret.get_secret_value().encode()
+def _pepper(services: Services) -> bytes:
+    return services.settings.api_key_pepper.get_secret_value().encode()
 
 
 def _fetch_key(session: Session, key_id: str) -> ApiKey:
@@ -83,27 +83,25 @@ def _fetch_key(session: Session, key_id: str) -> ApiKey:
     responses=PROBLEMS,
     summary=f"Create an API key (requires {IDEMPOTENCY_HEADER})",
 )
-def post_key(
-    body: KeyIn, request: Request, session: SessionDep, who: AdminDep, key: IdempotencyKey
-) -> Response:
+def post_key(body: KeyIn, who: AdminDep, once: OnceDep) -> Response:
     """Create a key for a role; a partner key needs a registered partner (`partner_id`
     from `POST /v1/partners`). The full key is answered once (module docstring)."""
     secret: list[str] = []
 
     def operation() -> KeyCreatedOut:
         full = create_operator_key(
-            session,
+            once.session,
             body.role,
-            pepper=_pepper(request),
+            pepper=_pepper(once.services),
             partner_id=body.partner_id,
             label=body.label,
         )
         secret.append(full)
         key_id = full.split("_")[1]
-        view = _key_view(_fetch_key(session, key_id))
+        view = _key_view(_fetch_key(once.session, key_id))
         return KeyCreatedOut(**view.model_dump(), key=None)
 
-    stored = run_once(session, request_claim(request, who, key, body), 201, operation)
+    stored = once.stored(who, body, 201, operation)
     if secret and not stored.replayed and stored.status_code == 201:
         stored = StoredResponse(stored.status_code, {**stored.body, "key": secret[0]})
     return to_response(stored)
@@ -121,17 +119,15 @@ def get_keys(session: SessionDep, who: AdminDep) -> list[KeyOut]:
     responses=PROBLEMS,
     summary=f"Revoke an API key (requires {IDEMPOTENCY_HEADER})",
 )
-def post_key_revoke(
-    key_id: KeyId, request: Request, session: SessionDep, who: AdminDep, key: IdempotencyKey
-) -> Response:
+def post_key_revoke(key_id: KeyId, who: AdminDep, once: OnceDep) -> Response:
     """Revoke a key: at once on this node process, within 30 s on every other one."""
 
     def operation() -> KeyOut:
-        row = _fetch_key(session, key_id)
-        revoke_api_key(session, key_id)
-        session.flush()
+        row = _fetch_key(once.session, key_id)
+        revoke_api_key(once.session, key_id)
+        once.session.flush()
         return _key_view(row)
 
-    stored = run_once(session, request_claim(request, who, key, None), 200, operation)
-    services_of(request.app).principals.evict_key(key_id)
+    stored = once.stored(who, None, 200, operation)
+    once.services.principals.evict_key(key_id)
     return to_response(stored)

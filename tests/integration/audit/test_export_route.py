@@ -26,7 +26,7 @@ from oracles.audit.runner import AuditConfig, run_audit
 from tests.integration.audit.books_db import store_books
 from tests.integration.audit.scenario import Scenario, check_of, failed_ids
 
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 SERVER_START_S = 10.0
 
 

@@ -23,7 +23,7 @@ from node_api.lending.purchase_tables import purchase_table
 from node_api.lending.repayments import repayment_table
 from tests.integration.lending.helpers import OPENED_ON, cash_product_data, product_data, register
 
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 _keys = itertools.count()
 
 LINE = {

@@ -32,7 +32,7 @@ from tests.integration.lending.test_purchases_db import purchase, use_request
 
 CLIENTS = 32
 LAST_FEN = 1_000
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 
 
 @pytest.fixture

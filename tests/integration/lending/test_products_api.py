@@ -17,7 +17,7 @@ from node_api.kernel.db import Database
 from node_api.ledger.schema import product_version_table
 from tests.unit.lending.samples import installment_product_data
 
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 
 
 @pytest.fixture

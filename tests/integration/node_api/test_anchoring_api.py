@@ -32,7 +32,7 @@ from oracles.audit.leaves import compute_entry_leaf
 from oracles.tables import CHAIN_AGREEMENT_TABLE, SUBMISSION_TABLE
 from tests.integration.onboarding.onboarding_helpers import application_body, setup_books
 
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 CHAIN_ID = 31337
 HEAD = 110
 

@@ -17,7 +17,7 @@ from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.schema.migrate import code_head
 
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 
 
 class Echo(BaseModel):

@@ -21,7 +21,7 @@ from node_api.kernel.db import Database
 from settlement.partners import register_partner
 from tests.unit.lending.samples import revolving_product_data
 
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 AUDITOR_KEY = {"role": "auditor", "label": "ext audit"}
 
 

@@ -14,7 +14,7 @@ from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from tests.integration.onboarding.onboarding_helpers import Api, setup_books
 
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from oracles.keystore import add_signer
 from oracles.tables import IndexerCheckpoint
 from tests.unit.oracles.oracle_helpers import make_opening
 
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 
 
 class _FixedHeadChain(ChainContext):

@@ -26,7 +26,7 @@ from settlement.proofs import from_json
 from settlement.verifier import parse_entries
 from tests.integration.settlement.books import APP, BANK_A, BANK_B, Books, random_day
 
-PEPPER = Settings().node_secret.get_secret_value().encode()
+PEPPER = Settings().api_key_pepper.get_secret_value().encode()
 _keys = itertools.count()
 
 
