@@ -30,6 +30,8 @@ CYCLE_EVENTS: Final = frozenset(
         "CycleFunded",
         "CycleFullyFunded",
         "CycleClaimed",
+        "CycleDefaulted",
+        "CycleRefunded",
     }
 )
 PARTNER_EVENTS: Final = frozenset({"PartnerRegistered", "PartnerActiveSet"})
@@ -239,6 +241,11 @@ def _apply_cycle_change(
         cycle["status"] = CycleStatus.FINALIZED
     elif record.event == "CycleFullyFunded":
         cycle["status"] = CycleStatus.FUNDED
+    elif record.event == "CycleDefaulted":
+        cycle["status"] = CycleStatus.DEFAULTED
+    elif record.event == "CycleRefunded":
+        # As on-chain: a defaulted cycle pays nothing out but refunds, counted as claimed.
+        cycle["claimed_fen"] += int(args["amount"])
     elif record.event in ("CycleFunded", "CycleClaimed"):
         amount = int(args["amount"])
         position = positions[int(args["partnerId"])]

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
@@ -37,15 +37,33 @@ from oracles.manifest import (
 logger = logging.getLogger(__name__)
 
 
+ANYONE: Final = "0x0000000000000000000000000000000000000000"
+"""As a timelock executor: anyone may execute an operation once its delay has passed."""
+
+
 @dataclass(frozen=True)
 class DeployContext:
-    """Who runs the deployment and the parameters constructors need."""
+    """Who runs the deployment and the parameters constructors need.
+
+    `admin` deploys and wires the contracts, then hands their admin and pauser roles to the
+    NetworkTimelock and renounces its own; afterwards it is only one of the timelock's
+    `proposers` (with `extra_proposers`, e.g. funding partners, who can also cancel).
+    """
 
     admin: str
     relayer: str
     signers: tuple[str, ...]
     threshold: int
     dispute_window_s: int
+    funding_window_s: int = 86_400
+    governance_delay_s: int = 60
+    extra_proposers: tuple[str, ...] = ()
+    executors: tuple[str, ...] = (ANYONE,)
+
+    @property
+    def proposers(self) -> tuple[str, ...]:
+        """The timelock's proposers (and cancellers): the admin first, then the others."""
+        return (self.admin, *(p for p in self.extra_proposers if p != self.admin))
 
     @classmethod
     def for_development(
@@ -55,6 +73,8 @@ class DeployContext:
         signer_count: int = 3,
         threshold: int = 2,
         dispute_window_s: int = 3600,
+        funding_window_s: int = 86_400,
+        governance_delay_s: int = 60,
     ) -> DeployContext:
         """anvil's dev accounts: admin = account 0, relayer = 1, signers = 2, 3, ..."""
         return cls(
@@ -63,6 +83,8 @@ class DeployContext:
             signers=tuple(account.address for account in accounts.signers(signer_count)),
             threshold=threshold,
             dispute_window_s=dispute_window_s,
+            funding_window_s=funding_window_s,
+            governance_delay_s=governance_delay_s,
         )
 
 

@@ -25,10 +25,11 @@ from node_api.kernel.outbox import OutboxKind
 from node_api.kernel.outbox_table import (
     AgreementChangePayload,
     AgreementOpenPayload,
-    CycleClaimPayload,
+    CycleDefaultPayload,
     CycleFinalizePayload,
     CycleFundApprovePayload,
     CycleFundPayload,
+    CyclePartnerPayload,
     CycleProposePayload,
     LineStatePayload,
     OutboxPayload,
@@ -230,11 +231,18 @@ class LineStateKind(RelayKind[LineStatePayload]):
 
     def encode(self, codec: ContractCodec, payloads: Sequence[LineStatePayload]) -> bytes:
         (p,) = payloads
-        args = [p["cycle_id"], _b32(p["root"]), p["leaf_count"], p["total_outstanding_fen"]]
-        return codec.function("commitLineState").encode(args)
+        args = [
+            p["cycle_id"],
+            _b32(p["root"]),
+            p["leaf_count"],
+            p["total_outstanding_fen"],
+            [bytes.fromhex(signature[2:]) for signature in p["signatures"]],
+        ]
+        return codec.function("commitLineStateWithReport").encode(args)
 
     def get_gas_limit(self, payloads: Sequence[LineStatePayload]) -> int:
-        return 150_000
+        (p,) = payloads
+        return 200_000 + 10_000 * len(p["signatures"])
 
     def encode_view(self, codec: ContractCodec, payload: LineStatePayload) -> bytes:
         return codec.function("getLineState").encode([payload["cycle_id"]])
@@ -314,7 +322,7 @@ class CycleProposeKind(RelayKind[CycleProposePayload]):
         (cycle,) = codec.function("getCycle").decode_output(output)
         if int(cycle[1]) == 0:
             return LandingCheck(Landing.ABSENT)
-        if _hex(cycle[0]) == payload["entries_root"] and int(cycle[5]) == payload["entry_count"]:
+        if _hex(cycle[0]) == payload["entries_root"] and int(cycle[6]) == payload["entry_count"]:
             return LandingCheck(Landing.SAME)
         return LandingCheck(
             Landing.CONFLICT,
@@ -358,25 +366,27 @@ class CycleFinalizeKind(RelayKind[CycleFinalizePayload]):
         return None
 
 
-class CycleClaimKind(RelayKind[CycleClaimPayload]):
+class CycleClaimKind(RelayKind[CyclePartnerPayload]):
     kind = OutboxKind.CYCLE_CLAIM
     contract = ContractName.CLEARING_HOUSE
     depends_on = (OutboxKind.CYCLE_FINALIZE,)
 
-    def encode(self, codec: ContractCodec, payloads: Sequence[CycleClaimPayload]) -> bytes:
+    def encode(self, codec: ContractCodec, payloads: Sequence[CyclePartnerPayload]) -> bytes:
         (p,) = payloads
         return codec.function("claim").encode([p["cycle_id"], p["partner_id"]])
 
-    def get_gas_limit(self, payloads: Sequence[CycleClaimPayload]) -> int:
+    def get_gas_limit(self, payloads: Sequence[CyclePartnerPayload]) -> int:
         return 200_000
 
-    def encode_view(self, codec: ContractCodec, payload: CycleClaimPayload) -> bytes:
+    def encode_view(self, codec: ContractCodec, payload: CyclePartnerPayload) -> bytes:
         return codec.function("getPosition").encode([payload["cycle_id"], payload["partner_id"]])
 
     def classify(
-        self, codec: ContractCodec, payload: CycleClaimPayload, output: bytes
+        self, codec: ContractCodec, payload: CyclePartnerPayload, output: bytes
     ) -> LandingCheck:
-        _net, _listed, _disputed, settled = codec.function("getPosition").decode_output(output)
+        _net, _listed, _disputed, settled, _refunded = codec.function("getPosition").decode_output(
+            output
+        )
         return LandingCheck(Landing.SAME if settled else Landing.ABSENT)
 
     def get_retry_delay_s(
@@ -392,7 +402,9 @@ def _classify_debt(
     codec: ContractCodec, payload: CycleFundApprovePayload | CycleFundPayload, output: bytes
 ) -> LandingCheck:
     """A debtor's funding by `getPosition`: settled means funded (by anyone)."""
-    net, _listed, _disputed, settled = codec.function("getPosition").decode_output(output)
+    net, _listed, _disputed, settled, _refunded = codec.function("getPosition").decode_output(
+        output
+    )
     if settled:
         return LandingCheck(Landing.SAME)
     if int(net) != -int(payload["amount_fen"]):
@@ -469,6 +481,73 @@ class CycleFundKind(RelayKind[CycleFundPayload]):
         return None
 
 
+class CycleDefaultKind(RelayKind[CycleDefaultPayload]):
+    """`declareDefault(cycle, defaulters)` once the funding deadline has passed; until then
+    the relayer retries at the deadline. Landed once the cycle is Defaulted; a cycle that
+    got funded meanwhile is a conflict (nothing to declare)."""
+
+    kind = OutboxKind.CYCLE_DEFAULT
+    contract = ContractName.CLEARING_HOUSE
+    depends_on = (OutboxKind.CYCLE_FINALIZE,)
+    check_before_send = True
+
+    def encode(self, codec: ContractCodec, payloads: Sequence[CycleDefaultPayload]) -> bytes:
+        (p,) = payloads
+        return codec.function("declareDefault").encode([p["cycle_id"], p["defaulters"]])
+
+    def get_gas_limit(self, payloads: Sequence[CycleDefaultPayload]) -> int:
+        (p,) = payloads
+        return 100_000 + 10_000 * len(p["defaulters"])
+
+    def encode_view(self, codec: ContractCodec, payload: CycleDefaultPayload) -> bytes:
+        return codec.function("getCycle").encode([payload["cycle_id"]])
+
+    def classify(
+        self, codec: ContractCodec, payload: CycleDefaultPayload, output: bytes
+    ) -> LandingCheck:
+        (cycle,) = codec.function("getCycle").decode_output(output)
+        status = int(cycle[1])
+        if status == CycleStatus.DEFAULTED:
+            return LandingCheck(Landing.SAME)
+        if status == CycleStatus.FUNDED:
+            return LandingCheck(
+                Landing.CONFLICT, f"cycle {payload['cycle_id']} was funded in full meanwhile"
+            )
+        return LandingCheck(Landing.ABSENT)
+
+    def get_retry_delay_s(
+        self, error_name: str, args: ErrorArgs, chain_time_s: int
+    ) -> float | None:
+        if error_name == "FundingWindowOpen":
+            return max(1.0, float(get_int_arg(args, "fundingDeadline")) - chain_time_s)
+        return None
+
+
+class CycleRefundKind(RelayKind[CyclePartnerPayload]):
+    """`refund(cycle, partner)`: a funded debtor's deposit back from a defaulted cycle to
+    its payout address (anyone may trigger it; the lender's node does, for every funder)."""
+
+    kind = OutboxKind.CYCLE_REFUND
+    contract = ContractName.CLEARING_HOUSE
+    depends_on = (OutboxKind.CYCLE_DEFAULT,)
+
+    def encode(self, codec: ContractCodec, payloads: Sequence[CyclePartnerPayload]) -> bytes:
+        (p,) = payloads
+        return codec.function("refund").encode([p["cycle_id"], p["partner_id"]])
+
+    def get_gas_limit(self, payloads: Sequence[CyclePartnerPayload]) -> int:
+        return 150_000
+
+    def encode_view(self, codec: ContractCodec, payload: CyclePartnerPayload) -> bytes:
+        return codec.function("getPosition").encode([payload["cycle_id"], payload["partner_id"]])
+
+    def classify(
+        self, codec: ContractCodec, payload: CyclePartnerPayload, output: bytes
+    ) -> LandingCheck:
+        *_flags, refunded = codec.function("getPosition").decode_output(output)
+        return LandingCheck(Landing.SAME if refunded else Landing.ABSENT)
+
+
 KIND_FACTORIES: Final[tuple[Callable[[], RelayKind[Any]], ...]] = (
     PartnerRegisterKind,
     AgreementOpenKind,
@@ -479,6 +558,8 @@ KIND_FACTORIES: Final[tuple[Callable[[], RelayKind[Any]], ...]] = (
     CycleClaimKind,
     CycleFundApproveKind,
     CycleFundKind,
+    CycleDefaultKind,
+    CycleRefundKind,
 )
 
 

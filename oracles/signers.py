@@ -436,24 +436,32 @@ def parse_remote_signers(setting: str) -> list[tuple[str, str | None]]:
     return entries
 
 
+def load_node_signer_accounts(settings: Settings) -> list[LocalAccount]:
+    """The node's own `signer_count` signer keys, from the one keystore layout
+    (`Settings.signer_keystore_dir`; created on first start)."""
+    return load_or_create_signers(
+        settings.signer_keystore_dir,
+        settings.signer_count,
+        settings.keystore_password.get_secret_value(),
+    )
+
+
 def build_signer_set(
-    settings: Settings, sources: ReportSources, domain: SigningDomain
+    settings: Settings,
+    sources: ReportSources,
+    domain: SigningDomain,
+    accounts: Sequence[LocalAccount] | None = None,
 ) -> SignerSet:
-    """The node's signers: remote endpoints when `CREDITNET_REMOTE_SIGNERS` is set, else
-    `signer_count` in-process signers from the keystores (created on first start)."""
-    signers: list[OracleSigner]
-    if settings.remote_signers.strip():
-        signers = [
-            RemoteSigner(url, domain, expected_address=address)
-            for url, address in parse_remote_signers(settings.remote_signers)
-        ]
-    else:
-        accounts = load_or_create_signers(
-            settings.keystore_dir,
-            settings.signer_count,
-            settings.keystore_password.get_secret_value(),
-        )
-        signers = [LocalSigner(account, sources, domain) for account in accounts]
+    """The quorum as the deployment knows it: the node's own `signer_count` in-process
+    signers (`accounts`, else from the keystores) and every `CREDITNET_REMOTE_SIGNERS`
+    endpoint (partners' and auditors' `creditnet signer serve`), with the configured
+    threshold. The lender's node is one party among them."""
+    own = load_node_signer_accounts(settings) if accounts is None else list(accounts)
+    signers: list[OracleSigner] = [LocalSigner(account, sources, domain) for account in own]
+    signers += [
+        RemoteSigner(url, domain, expected_address=address)
+        for url, address in parse_remote_signers(settings.remote_signers)
+    ]
     return SignerSet(signers, settings.signer_threshold)
 
 

@@ -88,6 +88,6 @@ def fetch_oracle_status(
             chain_head=chain_head,
             lag_blocks=lag,
         ),
-        signers=compute_signer_status(settings, settings.keystore_dir),
+        signers=compute_signer_status(settings, settings.signer_keystore_dir),
         last_errors=last_errors,
     )

@@ -5,8 +5,8 @@ every movement that concerns someone other than the borrower. This module turns 
 rows of one cycle into settlement entries, in event-id order, numbered from 1; each
 entry's `source_ref` is the id of the event it came from. It is pure: the caller loads
 the rows and an `AllocationBook` (partners, product terms, guarantees, line weights)
-through `settlement.ledger_source`, so a signer can recompute a cycle from the books
-and get byte-identical entries.
+through `settlement.ledger_source`, and the node's `LeafSalts`, so a signer can recompute a
+cycle from the books and get byte-identical entries (salts included).
 
 What each ledger event becomes (the lender is the hub; every event nets to zero):
 
@@ -65,6 +65,7 @@ from settlement.allocation import (
     allocate,
 )
 from settlement.entries import SettlementEntry
+from settlement.salts import LeafSalts
 
 _PRINCIPAL_KIND_BY_BATCH: dict[str, EntryKind] = {
     BatchKind.PURCHASE: EntryKind.PRINCIPAL_FUNDED,
@@ -273,20 +274,24 @@ def allocate_movement(movement: LedgerMovement, book: AllocationBook) -> list[Al
 
 
 def compute_cycle_entries(
-    cycle_id: int, movements: Sequence[LedgerMovement], book: AllocationBook
+    cycle_id: int, movements: Sequence[LedgerMovement], book: AllocationBook, salts: LeafSalts
 ) -> list[SettlementEntry]:
-    """Every entry of a cycle, in event-id order, entry ids 1..n, source_ref = event id."""
+    """Every entry of a cycle, in event-id order, entry ids 1..n, source_ref = event id,
+    each salted from the node's secret (`settlement.salts`)."""
     entries: list[SettlementEntry] = []
+    salt = salts.salt
     for movement in sorted(movements, key=lambda item: item.event_id):
         source_ref = str(movement.event_id)
         for line in allocate_movement(movement, book):
+            entry_id = len(entries) + 1
             entries.append(
                 SettlementEntry(
                     cycle_id,
-                    len(entries) + 1,
+                    entry_id,
                     line.partner_id,
                     line.kind,
                     line.amount_fen,
+                    salt(cycle_id, entry_id, line.partner_id),
                     source_ref,
                 )
             )

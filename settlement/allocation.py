@@ -55,6 +55,7 @@ from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import CreditNetValueError
 from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, div_floor, div_half_even
 from settlement.entries import SettlementEntry
+from settlement.salts import LeafSalts
 
 _PARTNER_ID_MAX = 2**32 - 1
 
@@ -345,17 +346,25 @@ def allocate(event: MoneyEvent, terms: PartyTerms) -> tuple[AllocationLine, ...]
 
 
 def allocate_to_entries(
-    event: MoneyEvent, terms: PartyTerms, *, cycle_id: int, first_entry_id: int
+    event: MoneyEvent,
+    terms: PartyTerms,
+    *,
+    cycle_id: int,
+    first_entry_id: int,
+    salts: LeafSalts,
 ) -> list[SettlementEntry]:
-    """`allocate`, numbered from `first_entry_id` and tagged with the event's source_ref."""
+    """`allocate`, numbered from `first_entry_id`, salted (`settlement.salts`) and tagged
+    with the event's source_ref."""
+    salt = salts.salt
     return [
         SettlementEntry(
             cycle_id,
-            first_entry_id + offset,
+            entry_id,
             line.partner_id,
             line.kind,
             line.amount_fen,
+            salt(cycle_id, entry_id, line.partner_id),
             event.source_ref,
         )
-        for offset, line in enumerate(allocate(event, terms))
+        for entry_id, line in enumerate(allocate(event, terms), start=first_entry_id)
     ]

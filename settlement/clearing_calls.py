@@ -55,19 +55,24 @@ _CYCLE_VIEW: Final = (
     "uint64",
     "uint64",
     "uint64",
+    "uint64",
     "uint256",
     "uint256",
     "uint256",
 )
 GET_CYCLE: Final = Call("getCycle(uint64)", _CYCLE_VIEW)
-GET_POSITION: Final = Call("getPosition(uint64,uint32)", ("int256", "bool", "bool", "bool"))
+GET_POSITION: Final = Call("getPosition(uint64,uint32)", ("int256", "bool", "bool", "bool", "bool"))
 GET_PARTNER: Final = Call("getPartner(uint32)", ("address", "uint8", "bool", "bool"))
-VERIFY_ENTRY: Final = Call("verifyEntry(uint64,uint64,uint32,uint8,int256,bytes32[])", ("bool",))
+VERIFY_ENTRY: Final = Call(
+    "verifyEntry(uint64,uint64,uint32,uint8,int256,bytes32,bytes32[])", ("bool",)
+)
 SETTLEMENT_TOKEN: Final = Call("settlementToken()", ("address",))
 FUND: Final = Call("fund(uint64,uint32)")
 CLAIM: Final = Call("claim(uint64,uint32)")
 DISPUTE: Final = Call("dispute(uint64,uint32,bytes32)")
 FINALIZE: Final = Call("finalize(uint64)")
+DECLARE_DEFAULT: Final = Call("declareDefault(uint64,uint32[])")
+REFUND: Final = Call("refund(uint64,uint32)")
 APPROVE: Final = Call("approve(address,uint256)", ("bool",))
 BALANCE_OF: Final = Call("balanceOf(address)", ("uint256",))
 MINT: Final = Call("mint(address,uint256)")
@@ -82,6 +87,8 @@ CLEARING_HOUSE_CALLS: Final = (
     CLAIM,
     DISPUTE,
     FINALIZE,
+    DECLARE_DEFAULT,
+    REFUND,
 )
 TOKEN_CALLS: Final = (APPROVE, BALANCE_OF, MINT)
 DISPUTE_GAS: Final = 150_000
@@ -97,6 +104,7 @@ class CycleView:
     partner_count: int
     proposed_at: int
     dispute_deadline: int
+    funding_deadline: int
     entry_count: int
     total_due_fen: int
     funded_fen: int
@@ -120,11 +128,12 @@ class PositionView:
     listed: bool
     disputed: bool
     settled: bool
+    refunded: bool
 
     @classmethod
     def decode(cls, output: bytes) -> PositionView:
-        net, listed, disputed, settled = GET_POSITION.decode(output)
-        return cls(int(net), bool(listed), bool(disputed), bool(settled))
+        net, listed, disputed, settled, refunded = GET_POSITION.decode(output)
+        return cls(int(net), bool(listed), bool(disputed), bool(settled), bool(refunded))
 
 
 def encode_verify_entry(entry: SettlementEntry, proof: Sequence[bytes]) -> bytes:
@@ -135,5 +144,6 @@ def encode_verify_entry(entry: SettlementEntry, proof: Sequence[bytes]) -> bytes
         entry.partner_id,
         int(entry.kind),
         entry.amount_fen,
+        entry.salt,
         list(proof),
     )

@@ -13,7 +13,9 @@ runs in two durable steps, so a crash between them resumes where it stopped:
    the EIP-712 report only when it matches; with a quorum, the signatures are stored and
    the proposal and its finalization are queued in the outbox for the relayer.
 
-The cycle id is the business date as `yyyymmdd`. Cycles close in date order. Every step
+The cycle id is the business date as `yyyymmdd`, plus `attempt * 10**8` when a date is
+settled again after its cycle went void on-chain (`settlement.resettle`). Cycles close in
+date order; only a void date's next attempt closes after later dates. Every step
 speaks `settlement.netting.ClosedCycle`; its root is `bytes`, written as hex only into
 the `entries_root` column (and by `describe_cycle`, for JSON).
 """
@@ -42,8 +44,10 @@ from settlement.ledger_source import (
     fetch_claimed_movements,
     fetch_unclaimed_movements,
 )
-from settlement.netting import ClosedCycle, CycleState, close_cycle, get_cycle_id
+from settlement.netting import ClosedCycle, CycleState, close_cycle, get_cycle_attempt
 from settlement.partners import fetch_directory, get_utc_now
+from settlement.resettle import get_next_cycle_id
+from settlement.salts import LeafSalts
 from settlement.tables import cycle_table, entry_table, position_table, tree_table
 
 logger = logging.getLogger(__name__)
@@ -182,18 +186,19 @@ def _store_empty(conn: Connection, cycle_id: int, cycle_date: date, event_count:
     )
 
 
-def freeze_cycle(database: Database, cycle_date: date) -> ClosedCycle:
+def freeze_cycle(database: Database, cycle_date: date, salts: LeafSalts) -> ClosedCycle:
     """Step 1 (see module doc): the frozen cycle, made now or found from before."""
-    cycle_id = get_cycle_id(cycle_date)
     with database.engine.begin() as conn:
         begin_write(conn)
+        cycle_id = get_next_cycle_id(conn, cycle_date)
         existing = fetch_cycle(conn, cycle_id)
         if existing is not None:
             return existing
-        _check_date_order(conn, cycle_date)
+        if get_cycle_attempt(cycle_id) == 0:
+            _check_date_order(conn, cycle_date)
         movements = fetch_unclaimed_movements(conn, cycle_date)
         book = build_allocation_book(conn, movements, fetch_directory(conn))
-        entries = compute_cycle_entries(cycle_id, movements, book)
+        entries = compute_cycle_entries(cycle_id, movements, book, salts)
         claim_movements(conn, cycle_id, movements)
         if entries:
             store_close(conn, cycle_date, close_cycle(cycle_id, entries), len(movements))
@@ -213,7 +218,9 @@ def freeze_cycle(database: Database, cycle_date: date) -> ClosedCycle:
     return frozen
 
 
-def recompute_cycle_report(database: Database, cycle_id: int) -> CycleReport | None:
+def recompute_cycle_report(
+    database: Database, cycle_id: int, salts: LeafSalts
+) -> CycleReport | None:
     """The cycle as the books say it is: the events the cycle claimed, allocated, netted
     and hashed afresh. None when the books hold no such non-empty cycle. This is what a
     signer checks a report against; it never reads the stored entries or tree."""
@@ -223,15 +230,16 @@ def recompute_cycle_report(database: Database, cycle_id: int) -> CycleReport | N
             return None
         movements = fetch_claimed_movements(conn, cycle_id)
         book = build_allocation_book(conn, movements, fetch_directory(conn))
-        entries = compute_cycle_entries(cycle_id, movements, book)
+        entries = compute_cycle_entries(cycle_id, movements, book, salts)
     if not entries:
         return None
     return close_cycle(cycle_id, entries).report
 
 
-def settlement_report_sources(database: Database) -> ReportSources:
-    """What in-process signers recompute cycle reports from: these books."""
-    return ReportSources(cycle=lambda cycle_id: recompute_cycle_report(database, cycle_id))
+def settlement_report_sources(database: Database, salts: LeafSalts) -> ReportSources:
+    """What in-process signers recompute cycle reports from: these books, salted with the
+    node's leaf secret."""
+    return ReportSources(cycle=lambda cycle_id: recompute_cycle_report(database, cycle_id, salts))
 
 
 def _store_proposal(
@@ -278,7 +286,11 @@ def propose_cycle(database: Database, cycle: ClosedCycle, signers: SignerSet) ->
 
 
 def close_settlement_cycle(
-    database: Database, cycle_date: date, signers: SignerSet | None = None
+    database: Database,
+    cycle_date: date,
+    signers: SignerSet | None = None,
+    *,
+    salts: LeafSalts,
 ) -> ClosedCycle:
     """Freeze the cycle of `cycle_date` and, given signers, sign and queue its proposal.
 
@@ -287,10 +299,10 @@ def close_settlement_cycle(
     cycle.
     """
     try:
-        frozen = freeze_cycle(database, cycle_date)
+        frozen = freeze_cycle(database, cycle_date, salts)
     except IntegrityError:
         with database.engine.connect() as conn:
-            found = fetch_cycle(conn, get_cycle_id(cycle_date))
+            found = fetch_cycle(conn, get_next_cycle_id(conn, cycle_date))
         if found is None:
             raise
         frozen = found

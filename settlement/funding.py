@@ -11,6 +11,11 @@ have funded every net creditor's position can be claimed to its payout address.
   net debtor of a finalized cycle it queues the treasury's funding in the outbox (an
   ERC-20 approval of exactly the debt, then `fund`), which the treasury's own relayer
   sends: retried, exactly once per business key, and visible on `/v1/oracles/status`.
+- Member default (`watch_defaults`): when a finalized cycle is still unfunded at its
+  funding deadline, the node declares it defaulted on-chain, naming the debtors that did
+  not fund, and triggers the refund of every debtor that did (the tokens go only to each
+  debtor's payout address). The books then settle the date again
+  (`settlement.resettle`). Any partner can do the same with `SettlementWallet`.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from node_api.kernel.chain import CycleStatus, PartnerRole
 from node_api.kernel.db import Database
 from node_api.kernel.outbox import (
     CycleClaim,
+    CycleDefaultDeclaration,
     CycleFundApproval,
     CycleFunding,
+    CycleRefund,
     enqueue,
     fetch_item,
 )
@@ -38,6 +45,7 @@ from settlement.clearing_calls import (
     APPROVE,
     BALANCE_OF,
     CLAIM,
+    DECLARE_DEFAULT,
     DISPUTE,
     DISPUTE_GAS,
     FUND,
@@ -45,6 +53,7 @@ from settlement.clearing_calls import (
     GET_PARTNER,
     GET_POSITION,
     MINT,
+    REFUND,
     SETTLEMENT_TOKEN,
     CycleView,
     PositionView,
@@ -127,6 +136,21 @@ class SettlementWallet:
             self.clearing_house, DISPUTE.encode(cycle_id, partner_id, reason), DISPUTE_GAS
         )
 
+    def declare_default(self, cycle_id: int, defaulters: list[int]) -> str:
+        """Declare a finalized cycle defaulted after its funding deadline (anyone may)."""
+        gas = 100_000 + 10_000 * len(defaulters)
+        return self._send(
+            self.clearing_house, DECLARE_DEFAULT.encode(cycle_id, sorted(defaulters)), gas
+        )
+
+    def refund(self, cycle_id: int, partner_id: int) -> str:
+        """Return a funded debtor's deposit from a defaulted cycle to its payout address."""
+        return self._send(self.clearing_house, REFUND.encode(cycle_id, partner_id), CLAIM_GAS)
+
+    def fetch_chain_time(self) -> int:
+        """The latest block's timestamp, unix seconds (the contracts' clock)."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
     def mint(self, to: str, amount_fen: int) -> str:
         """Mint settlement tokens (only the token's minter; local networks)."""
         return self._send(
@@ -205,4 +229,61 @@ def settle_lender_positions(
                 enqueue(session, funding)
             actions.fundings_queued.append(cycle_id)
             logger.info("lender funding queued", extra={"cycle_id": cycle_id})
+    return actions
+
+
+@dataclass
+class DefaultActions:
+    """What one pass of `watch_defaults` queued, by cycle id."""
+
+    defaults_queued: list[int] = field(default_factory=list)
+    refunds_queued: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _debtor_positions(database: Database, status: CycleStatus) -> dict[int, list[tuple[int, int]]]:
+    """(partner id, settled fen) of every net debtor, by cycle, in mirror cycles of `status`."""
+    cycles, positions = CHAIN_CYCLE_TABLE, CHAIN_POSITION_TABLE
+    statement = (
+        select(positions.c.cycle_id, positions.c.partner_id, positions.c.settled_fen)
+        .join(cycles, cycles.c.cycle_id == positions.c.cycle_id)
+        .where(and_(cycles.c.status == int(status), positions.c.net_position_fen < 0))
+        .order_by(positions.c.cycle_id, positions.c.partner_id)
+    )
+    found: dict[int, list[tuple[int, int]]] = {}
+    with database.engine.connect() as conn:
+        for cycle_id, partner_id, settled_fen in conn.execute(statement):
+            found.setdefault(int(cycle_id), []).append((int(partner_id), int(settled_fen)))
+    return found
+
+
+def _enqueue_once(database: Database, message: CycleDefaultDeclaration | CycleRefund) -> bool:
+    with database.session() as session:
+        if fetch_item(session, message.business_key) is not None:
+            return False
+        enqueue(session, message)
+    return True
+
+
+def watch_defaults(database: Database, wallet: SettlementWallet) -> DefaultActions:
+    """Declare every finalized cycle past its funding deadline defaulted, and queue the
+    refund of every debtor that funded a defaulted cycle (module doc). Reads the indexer's
+    mirror and, for a cycle still unfunded, the chain's deadline and clock; each action is
+    queued once (the outbox's business key) and checked on-chain again by the relayer."""
+    actions = DefaultActions()
+    unfunded_cycles = _debtor_positions(database, CycleStatus.FINALIZED)
+    now_s = wallet.fetch_chain_time() if unfunded_cycles else 0
+    for cycle_id, debtors in unfunded_cycles.items():
+        defaulters = [partner for partner, settled_fen in debtors if settled_fen == 0]
+        if not defaulters or now_s < wallet.get_cycle(cycle_id).funding_deadline:
+            continue
+        if _enqueue_once(database, CycleDefaultDeclaration(cycle_id, defaulters)):
+            actions.defaults_queued.append(cycle_id)
+            logger.warning(
+                "settlement cycle unfunded at its deadline; default queued",
+                extra={"cycle_id": cycle_id, "defaulters": defaulters},
+            )
+    for cycle_id, debtors in _debtor_positions(database, CycleStatus.DEFAULTED).items():
+        for partner_id, settled_fen in debtors:
+            if settled_fen > 0 and _enqueue_once(database, CycleRefund(cycle_id, partner_id)):
+                actions.refunds_queued.append((cycle_id, partner_id))
     return actions

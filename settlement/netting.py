@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from itertools import pairwise
+from typing import Final
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError
 from node_api.kernel.outbox import CycleProposal
@@ -47,24 +48,51 @@ class CycleNotBalancedError(ConflictError):
 
 class CycleState(StrEnum):
     """A cycle in the books: `empty` (nothing to settle), `closed` (frozen, not yet
-    signed), `proposed` (signed and queued for the chain)."""
+    signed), `proposed` (signed and queued for the chain); `rejected` (an upheld dispute)
+    and `defaulted` (unfunded at its deadline) are void: their events are released and the
+    date is settled again under the next attempt's id."""
 
     EMPTY = "empty"
     CLOSED = "closed"
     PROPOSED = "proposed"
+    REJECTED = "rejected"
+    DEFAULTED = "defaulted"
+
+    @property
+    def is_void(self) -> bool:
+        return self in (CycleState.REJECTED, CycleState.DEFAULTED)
 
 
-def get_cycle_id(cycle_date: date) -> int:
-    """The cycle id of a business date: `yyyymmdd` as an integer."""
-    return cycle_date.year * 10_000 + cycle_date.month * 100 + cycle_date.day
+ATTEMPT_BASE: Final = 10**8
+"""Cycle ids are `attempt * ATTEMPT_BASE + yyyymmdd`; the first attempt is the date itself."""
+ATTEMPTS_MAX: Final = 100
+
+
+def get_cycle_id(cycle_date: date, attempt: int = 0) -> int:
+    """The cycle id of a business date's `attempt` (0 first): `attempt * 10**8 + yyyymmdd`."""
+    if not 0 <= attempt < ATTEMPTS_MAX:
+        raise CreditNetValueError(f"attempt must be 0..{ATTEMPTS_MAX - 1}", field="attempt")
+    return (
+        attempt * ATTEMPT_BASE + cycle_date.year * 10_000 + cycle_date.month * 100 + cycle_date.day
+    )
+
+
+def get_cycle_attempt(cycle_id: int) -> int:
+    """Which attempt at its business date a cycle id is (0 first)."""
+    return cycle_id // ATTEMPT_BASE
 
 
 def get_cycle_date(cycle_id: int) -> date:
     """The business date of a cycle id; CreditNetValueError when it is not a date."""
+    day_id = cycle_id % ATTEMPT_BASE
     try:
-        return date(cycle_id // 10_000, cycle_id // 100 % 100, cycle_id % 100)
+        if get_cycle_attempt(cycle_id) >= ATTEMPTS_MAX:
+            raise ValueError
+        return date(day_id // 10_000, day_id // 100 % 100, day_id % 100)
     except ValueError:
-        raise CreditNetValueError("a cycle id is a date as yyyymmdd", field="cycle_id") from None
+        raise CreditNetValueError(
+            "a cycle id is attempt * 10**8 + a date as yyyymmdd", field="cycle_id"
+        ) from None
 
 
 def net_positions(entries: Iterable[SettlementEntry]) -> dict[int, int]:

@@ -7,9 +7,14 @@ entry is served its leaf is checked against the tree: a stored entry that no lon
 matches the tree it was frozen with is refused rather than served with a proof that
 cannot verify.
 
+Leaves are salted (`settlement.salts`) and the salts are not stored: each entry read back
+is salted again from its partner's secret, which the caller passes as that partner's
+`PartnerSalts` (so serving one partner never touches another partner's secret).
+
 The JSON form of a proven entry (`to_json` / `from_json`) is what the partner API sends
 and what `creditnet verify --file` reads: `cycle_id`, `entry_id`, `partner_id`, `kind`,
-`amount_fen` and `proof` (0x-hex siblings, leaf to root).
+`amount_fen`, `salt` (0x-hex, 32 bytes: the entry's private leaf salt) and `proof` (0x-hex
+siblings, leaf to root).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from settlement.entries import SettlementEntry
 from settlement.merkle import MerkleTree
+from settlement.salts import PartnerSalts
 from settlement.tables import entry_table, tree_table
 from settlement.verify_core import ProvenEntry
 
@@ -81,9 +87,16 @@ def fetch_tree(conn: Connection, cycle_id: int, root: bytes) -> MerkleTree:
 
 
 def fetch_partner_entries(
-    conn: Connection, cycle_id: int, partner_id: int, *, after_entry_id: int, limit: int
+    conn: Connection,
+    cycle_id: int,
+    partner_id: int,
+    salts: PartnerSalts,
+    *,
+    after_entry_id: int,
+    limit: int,
 ) -> list[SettlementEntry]:
-    """A page of one partner's entries of a cycle, by entry id, after `after_entry_id`."""
+    """A page of one partner's entries of a cycle, by entry id, after `after_entry_id`,
+    salted with `salts` (that partner's: `LeafSalts.for_partner(partner_id)`)."""
     if not 0 < limit <= PAGE_LIMIT_MAX:
         raise CreditNetValueError(f"limit must be in 1..{PAGE_LIMIT_MAX}", field="limit")
     table = entry_table
@@ -99,6 +112,7 @@ def fetch_partner_entries(
         .order_by(table.c.entry_id)
         .limit(limit)
     )
+    salt = salts.salt
     return [
         SettlementEntry(
             cycle_id,
@@ -106,6 +120,7 @@ def fetch_partner_entries(
             partner_id,
             EntryKind(int(kind)),
             int(amount_fen),
+            salt(cycle_id, int(entry_id)),
             "" if source is None else str(source),
         )
         for entry_id, kind, amount_fen, source in rows
@@ -125,14 +140,21 @@ def prove(tree: MerkleTree, entry: SettlementEntry) -> ProvenEntry:
 
 
 def iterate_proven_entries(
-    conn: Connection, cycle_id: int, root: bytes, partner_id: int, *, page_size: int = 2_000
+    conn: Connection,
+    cycle_id: int,
+    root: bytes,
+    partner_id: int,
+    salts: PartnerSalts,
+    *,
+    page_size: int = 2_000,
 ) -> Iterator[ProvenEntry]:
-    """Every entry of a partner in a cycle with its proof, page by page (for streaming)."""
+    """Every entry of a partner in a cycle with its proof, page by page (for streaming);
+    `salts` are that partner's."""
     tree = fetch_tree(conn, cycle_id, root)
     after = 0
     while True:
         page = fetch_partner_entries(
-            conn, cycle_id, partner_id, after_entry_id=after, limit=page_size
+            conn, cycle_id, partner_id, salts, after_entry_id=after, limit=page_size
         )
         for entry in page:
             yield prove(tree, entry)
@@ -151,6 +173,7 @@ class ProvenEntryJson(TypedDict):
     kind: int
     kind_name: NotRequired[str]
     amount_fen: int
+    salt: str
     proof: list[str]
 
 
@@ -164,6 +187,7 @@ def to_json(proven: ProvenEntry) -> ProvenEntryJson:
         "kind": int(entry.kind),
         "kind_name": entry.kind.name,
         "amount_fen": entry.amount_fen,
+        "salt": "0x" + entry.salt.hex(),
         "proof": ["0x" + sibling.hex() for sibling in proven.proof],
     }
 
@@ -187,6 +211,7 @@ def from_json(item: ProvenEntryJson) -> ProvenEntry:
             int(item["partner_id"]),
             EntryKind(int(item["kind"])),
             int(item["amount_fen"]),
+            _hex_bytes(item["salt"], "salt"),
         )
         proof = tuple(_hex_bytes(sibling, "proof") for sibling in item["proof"])
     except KeyError as missing:

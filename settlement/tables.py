@@ -1,4 +1,5 @@
-"""The settlement tables: partners, guarantees, closed cycles, their entries and trees.
+"""The settlement tables: partners, guarantees, closed cycles, their entries and trees, and
+the credit-line state committed per settled business date.
 
 A closed cycle is frozen: `settlement_cycle` holds what was signed and proposed (root,
 entry count, signatures), `settlement_entry` one row per entry (the partner API pages
@@ -67,7 +68,7 @@ cycle_table = Table(
     "settlement_cycle",
     metadata,
     Column("cycle_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("cycle_date", Date, nullable=False, unique=True),
+    Column("cycle_date", Date, nullable=False, index=True),
     Column("status", String(16), nullable=False),
     Column("entries_root", String(66), nullable=True),
     Column("entry_count", BigInteger, nullable=False),
@@ -121,6 +122,27 @@ event_claim_table = Table(
     Column("cycle_id", BigInteger, nullable=False, index=True),
 )
 
+line_state_table = Table(
+    "settlement_line_state",
+    metadata,
+    Column("cycle_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("cycle_date", Date, nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("root", String(66), nullable=True),
+    Column("leaf_count", BigInteger, nullable=False),
+    Column("total_outstanding_fen", BigInteger, nullable=False),
+    Column("signatures", JSON, nullable=True),
+    Column("signer_addresses", JSON, nullable=True),
+    Column("leaves_blob", LargeBinary, nullable=True),
+    Column("tree_blob", LargeBinary, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+)
+"""The credit-line state of each settled business date (`settlement.line_state`): what
+was signed and queued (root, count, total, the quorum's signatures), the balances as one
+blob (`leaves_blob`: 32-byte agreement id + 8-byte outstanding fen, ascending id) and the
+Merkle tree over them as one blob, from which every balance proof is served. A date with
+no agreement is stored as `empty` (no root, no blobs) and never goes on-chain."""
+
 SETTLEMENT_TABLES: tuple[Table, ...] = (
     partner_table,
     guarantee_table,
@@ -129,5 +151,6 @@ SETTLEMENT_TABLES: tuple[Table, ...] = (
     entry_table,
     position_table,
     event_claim_table,
+    line_state_table,
 )
 """Every settlement table, in creation order (foreign keys first)."""

@@ -8,7 +8,9 @@ one block:
 1. the cycle's root, status and the partner's net position come from `getCycle` and
    `getPosition`; a root the lender states in the download must equal the chain's;
 2. every entry proves against that root twice: locally (`MerkleProof.verify` semantics,
-   `settlement.verify_core`) and by the contract itself (`verifyEntry` by `eth_call`);
+   `settlement.verify_core`) and by the contract itself (`verifyEntry` by `eth_call`),
+   both with the entry's private salt as the lender sent it (each entry's `salt`; the
+   partner can re-derive it from its own leaf secret, `settlement.salts.PartnerSalts`);
 3. the proven entries sum exactly to the on-chain net position;
 4. the cycle is finalized (or already funded), so its root can no longer change.
 

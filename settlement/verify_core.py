@@ -5,7 +5,8 @@ position and the cycle status read from the chain, and its entries with their pr
 the partner API or a file), it checks that:
 
 1. every entry is for this cycle and this partner, and appears once;
-2. every entry's leaf proves against the on-chain root (`MerkleProof.verify` semantics);
+2. every entry's leaf, salted with the salt the entry came with (`settlement.entries`),
+   proves against the on-chain root (`MerkleProof.verify` semantics);
 3. the proven entries sum exactly to the on-chain net position (so nothing is missing);
 4. the cycle is finalized (past its dispute window, so the root can no longer change).
 
@@ -39,7 +40,7 @@ class FailureReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ProvenEntry:
-    """An entry as the partner received it, with its Merkle proof."""
+    """An entry as the partner received it (with its salt), with its Merkle proof."""
 
     entry: SettlementEntry
     proof: tuple[bytes, ...]

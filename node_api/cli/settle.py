@@ -23,6 +23,7 @@ from oracles.chain import connect
 from oracles.tx_sender import JsonRpcClient
 from settlement.cycle_close import close_settlement_cycle, describe_cycle
 from settlement.netting import get_cycle_date
+from settlement.salts import LeafSalts
 from settlement.verifier import (
     EntrySource,
     describe_outcome,
@@ -67,7 +68,9 @@ def settle_command(
         if sign:
             target = read_chain_target(settings)
             signers = build_settlement_signers(settings, database, target.domain)
-        closed = close_settlement_cycle(database, cycle_date, signers)
+        closed = close_settlement_cycle(
+            database, cycle_date, signers, salts=LeafSalts.from_settings(settings)
+        )
     finally:
         database.dispose()
     typer.echo(json.dumps(describe_cycle(closed), indent=2))

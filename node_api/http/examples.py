@@ -22,6 +22,7 @@ _AGREEMENT_ID = "0x8c1e0f3f5e9a4b7c2d6e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1
 _TX = "0x4d2f8e1c0b9a7f6e5d4c3b2a19081726354453627180f9e8d7c6b5a493827161"
 _TERMS_HASH = "0x2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe"
 _ROOT = "0x9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+_SALT = "0x6a09e667bb67ae853c6ef372a54ff53a510e527f9b05688c1f83d9ab5be0cd19"
 _MODEL_ID = "sha256:3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"
 
 CHARACTERISTICS: Final[JsonObject] = {**APPROVED_CHARACTERISTICS}
@@ -42,6 +43,14 @@ _SCORE_REASON: JsonObject = {
     "characteristic": "duration_in_month",
     "text": "Duration of the credit",
     "points_lost": 4.5,
+}
+_REPLAY_SIDE: JsonObject = {
+    "model_id": _MODEL_ID,
+    "score": 620,
+    "decision": "approved",
+    "reason_codes": [],
+    "fraud_hits": [],
+    "limits": _LIMITS,
 }
 _LIMIT_NODE: JsonObject = {
     "path": "total/purchase/PAY1",
@@ -71,7 +80,7 @@ _LINE: JsonObject = {
         _LIMIT_NODE,
     ],
 }  # fmt: skip
-_PRODUCT_TERMS: JsonObject = {
+PRODUCT_TERMS: Final[JsonObject] = {
     "product_code": "PAY1",
     "version": 1,
     "product_type": "revolving_purchase",
@@ -92,12 +101,14 @@ _PRODUCT_TERMS: JsonObject = {
     "channel_commission_bps": 55,
     "eligible_channels": ["app", "pos"],
 }
+"""A revolving purchase product's terms, as `POST /v1/products` takes them; the tests,
+the demo and the benchmarks build their products from it."""
 _PRODUCT: JsonObject = {
     "product_code": "PAY1",
     "version": 1,
     "product_type": "revolving_purchase",
     "terms_hash": _TERMS_HASH,
-    "terms": _PRODUCT_TERMS,
+    "terms": PRODUCT_TERMS,
 }
 _INSTALLMENT: JsonObject = {
     "number": 1,
@@ -225,6 +236,7 @@ _ENTRY: JsonObject = {
     "kind": 3,
     "kind_name": "INTEREST_SHARE",
     "amount_fen": 1_830,
+    "salt": _SALT,
     "proof": [_TX, _ROOT],
 }
 _PARTNER: JsonObject = {
@@ -235,6 +247,14 @@ _PARTNER: JsonObject = {
     "payout_address": "0x8ba1f109551bD432803012645Ac136ddd64DBA72",
     "active": True,
     "registered_on_chain": True,
+}
+_KEY: JsonObject = {
+    "key_id": "3f9a1c2b7d4e5f60",
+    "role": "partner",
+    "partner_id": 2,
+    "label": "bank-a settlement desk",
+    "created_at": "2025-06-30T09:00:00",
+    "revoked_at": None,
 }
 _CARD_CHARACTERISTIC: JsonObject = {
     "name": "status_of_existing_checking_account",
@@ -270,6 +290,7 @@ _CODE_ABI: list[JsonValue] = [
             {"name": "partnerId", "type": "uint32", "internalType": "uint32"},
             {"name": "kind", "type": "uint8", "internalType": "uint8"},
             {"name": "amountFen", "type": "int256", "internalType": "int256"},
+            {"name": "salt", "type": "bytes32", "internalType": "bytes32"},
             {"name": "proof", "type": "bytes32[]", "internalType": "bytes32[]"},
         ],
         "outputs": [{"name": "", "type": "bool", "internalType": "bool"}],
@@ -345,25 +366,7 @@ EXAMPLES: Final[dict[str, JsonValue]] = {
             "reviewed_at": "2025-06-30T10:02:11+00:00",
         },
     },
-    "ReplayOut": {
-        "matches": True,
-        "stored": {
-            "model_id": _MODEL_ID,
-            "score": 620,
-            "decision": "approved",
-            "reason_codes": [],
-            "fraud_hits": [],
-            "limits": _LIMITS,
-        },
-        "replayed": {
-            "model_id": _MODEL_ID,
-            "score": 620,
-            "decision": "approved",
-            "reason_codes": [],
-            "fraud_hits": [],
-            "limits": _LIMITS,
-        },
-    },
+    "ReplayOut": {"matches": True, "stored": _REPLAY_SIDE, "replayed": _REPLAY_SIDE},
     "ReviewIn": {"action": "approve", "reason_code": "INCOME_VERIFIED"},
     # credit lines
     "LineOpenIn": {
@@ -483,7 +486,7 @@ EXAMPLES: Final[dict[str, JsonValue]] = {
         "outstanding_fen": 129_000,
     },
     # products
-    "ProductTerms": _PRODUCT_TERMS,
+    "ProductTerms": PRODUCT_TERMS,
     "ProductOut": _PRODUCT,
     "ProductPublishedOut": {
         **_PRODUCT,
@@ -569,6 +572,13 @@ EXAMPLES: Final[dict[str, JsonValue]] = {
         "entries": [_ENTRY],
         "next_after": 17,
     },
+    "LeafSecretOut": {
+        "partner_id": 2,
+        "leaf_secret": "0x3c6ef372fe94f82ba54ff53a5f1d36f1510e527fade682d19b05688c2b3e6c1f",
+        "salt_derivation": "salt = HMAC-SHA256(leaf_secret, uint64_be(cycle_id) || "
+        "uint64_be(entry_id)); leaf_secret = HMAC-SHA256(node root secret, "
+        "'creditnet/partner-leaf-secret/v1' || uint32_be(partner_id))",
+    },
     # portfolio
     "PortfolioOut": {
         "buckets": [
@@ -617,23 +627,8 @@ EXAMPLES: Final[dict[str, JsonValue]] = {
     },
     # keys
     "KeyIn": {"role": "partner", "partner_id": 2, "label": "bank-a settlement desk"},
-    "KeyOut": {
-        "key_id": "3f9a1c2b7d4e5f60",
-        "role": "partner",
-        "partner_id": 2,
-        "label": "bank-a settlement desk",
-        "created_at": "2025-06-30T09:00:00",
-        "revoked_at": None,
-    },
-    "KeyCreatedOut": {
-        "key_id": "3f9a1c2b7d4e5f60",
-        "role": "partner",
-        "partner_id": 2,
-        "label": "bank-a settlement desk",
-        "created_at": "2025-06-30T09:00:00",
-        "revoked_at": None,
-        "key": "cn_3f9a1c2b7d4e5f60_example-not-a-real-secret",
-    },
+    "KeyOut": _KEY,
+    "KeyCreatedOut": {**_KEY, "key": "cn_3f9a1c2b7d4e5f60_example-not-a-real-secret"},
     # chain
     "AgreementOut": {
         "agreement_id": _AGREEMENT_ID,
@@ -669,6 +664,18 @@ EXAMPLES: Final[dict[str, JsonValue]] = {
             "updated_block": 1_180,
         },
     },
+    "AgreementLineStateOut": {
+        "agreement_id": _AGREEMENT_ID,
+        "cycle_id": 20250630,
+        "outstanding_fen": 129_000,
+        "leaf": _SALT,
+        "proof": [_TERMS_HASH, _ROOT],
+        "root": _ROOT,
+        "leaf_count": 3,
+        "total_outstanding_fen": 1_204_500,
+        "commitment_status": "confirmed",
+        "tx_hash": _TX,
+    },
     "ContractsOut": {
         "chain_id": 31337,
         "deployment_block": 9,
@@ -687,11 +694,15 @@ EXAMPLES: Final[dict[str, JsonValue]] = {
             {
                 "name": "settlement_entry",
                 "contract": "ClearingHouse",
-                "verify_function": "verifyEntry(uint64,uint64,uint32,uint8,int256,bytes32[])",
-                "fields": ["cycleId", "entryId", "partnerId", "kind", "amountFen"],
-                "solidity_types": ["uint64", "uint64", "uint32", "uint8", "int256"],
+                "verify_function": (
+                    "verifyEntry(uint64,uint64,uint32,uint8,int256,bytes32,bytes32[])"
+                ),
+                "fields": ["cycleId", "entryId", "partnerId", "kind", "amountFen", "salt"],
+                "solidity_types": ["uint64", "uint64", "uint32", "uint8", "int256", "bytes32"],
                 "hashing": "keccak256(bytes.concat(keccak256(abi.encode(values))))",
                 "tree": "OpenZeppelin StandardMerkleTree",
+                "salt": "salt = HMAC-SHA256(partnerSecret, uint64_be(cycleId) || "
+                "uint64_be(entryId)); private to the entry's partner",
             }
         ],
         "entry_kinds": [{"code": 1, "name": "PRINCIPAL_FUNDED"}],
@@ -733,10 +744,11 @@ OPERATION_EXAMPLES: Final[dict[str, dict[str, JsonValue]]] = {
         "200": '{"cycle_id":20250630,"partner_id":2,"entries_root":"' + _ROOT + '",'
         '"net_position_fen":830000,"entry_count":611,"kinds":{"INTEREST_SHARE":3}}\n'
         '{"cycle_id":20250630,"entry_id":17,"partner_id":2,"kind":3,'
-        '"kind_name":"INTEREST_SHARE","amount_fen":1830,"proof":["' + _ROOT + '"]}\n',
+        '"kind_name":"INTEREST_SHARE","amount_fen":1830,"salt":"' + _SALT + '",'
+        '"proof":["' + _ROOT + '"]}\n',
     },
     "audit_export": {
-        "200": '{"record":"header","format":"creditnet-audit-export","version":1}\n',
+        "200": '{"record":"header","format":"creditnet-audit-export","version":2}\n',
     },
 }
 """Examples of bodies that are not JSON objects, by operation id and status."""

@@ -1,6 +1,8 @@
 """Idempotency over HTTP: the `Idempotency-Key` dependency, the caller's claim on a key,
 and running a route's operation once per key.
 
+A route that takes an idempotency key declares `once: OnceDep`: the request, its
+session and its key in one parameter, and the way to run the route's operation once.
 The domain side (`node_api.idempotency`) claims keys and stores responses rendered by
 `node_api.http.renderers`; it never builds a response itself.
 """
@@ -8,6 +10,7 @@ The domain side (`node_api.idempotency`) claims keys and stores responses render
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
@@ -15,8 +18,9 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from node_api.auth.keys import Principal
+from node_api.http.deps import SessionDep
 from node_api.http.renderers import JsonRenderer, JsonView, to_response
-from node_api.http.services import services_of
+from node_api.http.services import Services, services_of
 from node_api.idempotency import (
     IDEMPOTENCY_HEADER,
     KeyClaim,
@@ -45,25 +49,58 @@ def request_claim(request: Request, who: Principal, key: str, body: BaseModel | 
     return key_claim(who.key_id, key, request.url.path, payload)
 
 
-def run_once(
-    session: Session, claim: KeyClaim, status_code: int, operation: Callable[[], JsonView]
-) -> StoredResponse:
-    """Run `operation` once per key in the session's transaction and commit."""
-    stored = run_idempotent(session, claim, operation, JsonRenderer(status_code))
-    session.commit()
-    return stored
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest:
+    """A request that must take effect once per `Idempotency-Key`: the request, the
+    session the route works in (the route's own `SessionDep`, if it also takes one) and
+    the key."""
+
+    request: Request
+    session: Session
+    key: str
+
+    @property
+    def services(self) -> Services:
+        return services_of(self.request.app)
+
+    def claim(self, who: Principal, body: BaseModel | None) -> KeyClaim:
+        """The caller's claim on the key for this request and body."""
+        return request_claim(self.request, who, self.key, body)
+
+    def stored(
+        self,
+        who: Principal,
+        body: BaseModel | None,
+        status_code: int,
+        operation: Callable[[], JsonView],
+    ) -> StoredResponse:
+        """Run `operation` once per key in the session's transaction, commit, and answer
+        the stored response (the first one's, on a replay)."""
+        claim = self.claim(who, body)
+        stored = run_idempotent(self.session, claim, operation, JsonRenderer(status_code))
+        self.session.commit()
+        return stored
+
+    def run(
+        self,
+        who: Principal,
+        body: BaseModel | None,
+        status_code: int,
+        operation: Callable[[LendingCaches], JsonView],
+    ) -> Response:
+        """Run a sync operation once per key with the lending caches, commit, and answer
+        its response."""
+        caches = self.services.lending
+        return to_response(self.stored(who, body, status_code, lambda: operation(caches)))
 
 
-def idempotent(
-    request: Request,
-    session: Session,
-    who: Principal,
-    key: str,
-    body: BaseModel | None,
-    status_code: int,
-    operation: Callable[[LendingCaches], JsonView],
-) -> Response:
-    """Run a sync operation once per idempotency key, commit, and answer its response."""
-    caches = services_of(request.app).lending
-    claim = request_claim(request, who, key, body)
-    return to_response(run_once(session, claim, status_code, lambda: operation(caches)))
+async def get_idempotent_request(
+    request: Request, session: SessionDep, key: IdempotencyKey
+) -> IdempotentRequest:
+    """FastAPI dependency: the request, its session and its key. Async, so it adds no
+    threadpool hop; FastAPI caches `SessionDep` per request, so a route that also takes
+    it gets the same session."""
+    return IdempotentRequest(request, session, key)
+
+
+OnceDep = Annotated[IdempotentRequest, Depends(get_idempotent_request)]

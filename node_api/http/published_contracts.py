@@ -27,6 +27,7 @@ from node_api.kernel.config import Settings
 from oracles.compiler import AbiEntry, CompiledContracts, compile_contracts
 from oracles.manifest import Manifest
 from settlement.entries import LEAF_ABI_TYPES
+from settlement.salts import PARTNER_SECRET_DOMAIN
 
 
 class _Documented(BaseModel):
@@ -50,6 +51,9 @@ class LeafEncodingOut(_Documented):
     """The Solidity type of each value, as passed to `StandardMerkleTree.of`."""
     hashing: str
     tree: str
+    salt: str | None = None
+    """How the leaf's private `salt` value is derived and who is given it (null: the leaf
+    has no salt)."""
 
 
 class DeployedContractOut(_Documented):
@@ -83,15 +87,24 @@ OPENZEPPELIN_TREE: Final = (
     "OpenZeppelin StandardMerkleTree (sorted pair hashing); verify with the contract's "
     "function or @openzeppelin/merkle-tree"
 )
+ENTRY_SALT: Final = (
+    "salt = HMAC-SHA256(partnerSecret, uint64_be(cycleId) || uint64_be(entryId)), where "
+    "partnerSecret = HMAC-SHA256(the node's root secret, "
+    f"{PARTNER_SECRET_DOMAIN.decode()!r} || uint32_be(partnerId)). Private to the entry's "
+    "partner: the partner API sends it with each of the partner's entries and gives each "
+    "partner its own partnerSecret (GET /v1/partner/leaf-secret); the audit export carries "
+    "every entry's salt; the root secret never leaves the node."
+)
 LEAVES: Final = (
     LeafEncodingOut(
         name="settlement_entry",
         contract=ContractName.CLEARING_HOUSE.value,
-        verify_function="verifyEntry(uint64,uint64,uint32,uint8,int256,bytes32[])",
-        fields=["cycleId", "entryId", "partnerId", "kind", "amountFen"],
+        verify_function="verifyEntry(uint64,uint64,uint32,uint8,int256,bytes32,bytes32[])",
+        fields=["cycleId", "entryId", "partnerId", "kind", "amountFen", "salt"],
         solidity_types=list(LEAF_ABI_TYPES),
         hashing=DOUBLE_KECCAK,
         tree=OPENZEPPELIN_TREE,
+        salt=ENTRY_SALT,
     ),
     LeafEncodingOut(
         name="line_state",

@@ -24,6 +24,7 @@ class ContractName(StrEnum):
     ORACLE_QUORUM = "OracleQuorum"
     CREDIT_REGISTRY = "CreditRegistry"
     CLEARING_HOUSE = "ClearingHouse"
+    NETWORK_TIMELOCK = "NetworkTimelock"
 
 
 class CycleStatus(IntEnum):
@@ -35,6 +36,7 @@ class CycleStatus(IntEnum):
     FINALIZED = 3
     FUNDED = 4
     REJECTED = 5
+    DEFAULTED = 6
 
     @property
     def label(self) -> str:
@@ -111,6 +113,9 @@ class AccessRole(StrEnum):
     PAUSER_ROLE = "PAUSER_ROLE"
     CONSUMER_ROLE = "CONSUMER_ROLE"
     MINTER_ROLE = "MINTER_ROLE"
+    PROPOSER_ROLE = "PROPOSER_ROLE"
+    EXECUTOR_ROLE = "EXECUTOR_ROLE"
+    CANCELLER_ROLE = "CANCELLER_ROLE"
 
     @property
     def hash(self) -> bytes:

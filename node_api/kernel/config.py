@@ -142,6 +142,11 @@ class Settings(BaseSettings):
             raise self._weak(
                 "dispute_window_s", f"is under the minimum of {self.dispute_window_min_s} s"
             )
+        if not self.governance_proposers.strip():
+            raise self._weak(
+                "governance_proposers",
+                "is empty: name the partners who may also propose and cancel admin changes",
+            )
         if self.governance_delay_s < self.governance_delay_min_s:
             raise self._weak(
                 "governance_delay_s", f"is under the minimum of {self.governance_delay_min_s} s"
@@ -182,7 +187,15 @@ class Settings(BaseSettings):
 
     @property
     def keystore_dir(self) -> Path:
+        """The one keystore layout every command uses: `deployer.json`, `relayer.json`
+        and `treasury.json` (chains other than the dev anvil), and `signers/` (the node's
+        own oracle signers), each encrypted with `keystore_password`."""
         return self.data_dir / "keystore"
+
+    @property
+    def signer_keystore_dir(self) -> Path:
+        """Where the node's own oracle signers' keystores are (see `keystore_dir`)."""
+        return self.keystore_dir / "signers"
 
 
 def load_settings(**overrides: object) -> Settings:

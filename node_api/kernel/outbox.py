@@ -26,10 +26,11 @@ from node_api.kernel.outbox_table import (
     OUTBOX_TABLE,
     AgreementChangePayload,
     AgreementOpenPayload,
-    CycleClaimPayload,
+    CycleDefaultPayload,
     CycleFinalizePayload,
     CycleFundApprovePayload,
     CycleFundPayload,
+    CyclePartnerPayload,
     CycleProposePayload,
     LineStatePayload,
     OutboxItem,
@@ -56,6 +57,8 @@ class OutboxKind(StrEnum):
     CYCLE_CLAIM = "cycle_claim"
     CYCLE_FUND_APPROVE = "cycle_fund_approve"
     CYCLE_FUND = "cycle_fund"
+    CYCLE_DEFAULT = "cycle_default"
+    CYCLE_REFUND = "cycle_refund"
 
 
 class OutboxMessage(Protocol):
@@ -78,6 +81,13 @@ def _hex32(value: bytes, field: str) -> str:
     if len(value) != 32:
         raise CreditNetValueError(f"{field} must be 32 bytes", field=field)
     return "0x" + value.hex()
+
+
+def _signatures(signatures: Sequence[bytes]) -> list[str]:
+    """Quorum signatures as stored: 0x-hex, in the given (signer-address) order."""
+    if not signatures:
+        raise CreditNetValueError("a quorum report needs signatures", field="signatures")
+    return ["0x" + signature.hex() for signature in signatures]
 
 
 def _uint(value: int, maximum: int, field: str) -> int:
@@ -168,7 +178,8 @@ class AgreementChange:
 
 @dataclass(frozen=True)
 class LineStateCommitment:
-    """Commit a cycle's credit-line state root on the CreditRegistry."""
+    """Commit a cycle's credit-line state root on the CreditRegistry with a quorum report
+    (signatures sorted by signer address; no role may commit one without it)."""
 
     kind: ClassVar[OutboxKind] = OutboxKind.LINE_STATE
 
@@ -176,6 +187,7 @@ class LineStateCommitment:
     root: bytes
     leaf_count: int
     total_outstanding_fen: int
+    signatures: Sequence[bytes]
 
     @property
     def business_key(self) -> str:
@@ -189,6 +201,7 @@ class LineStateCommitment:
             "total_outstanding_fen": _uint(
                 self.total_outstanding_fen, INT64_MAX, "total_outstanding_fen"
             ),
+            "signatures": _signatures(self.signatures),
         }
 
 
@@ -244,7 +257,7 @@ class CycleProposal:
             "entry_count": _uint(self.entry_count, UINT64_MAX, "entry_count"),
             "partner_ids": [_uint(p, UINT32_MAX, "partner_ids") for p in self.partner_ids],
             "net_positions_fen": [int(amount) for amount in self.net_positions_fen],
-            "signatures": ["0x" + signature.hex() for signature in self.signatures],
+            "signatures": _signatures(self.signatures),
         }
 
 
@@ -265,23 +278,61 @@ class CycleFinalization:
 
 
 @dataclass(frozen=True)
-class CycleClaim:
-    """Pay a net creditor's position of a funded cycle to its payout address."""
+class _PositionExit:
+    """Tokens leaving the ClearingHouse for one partner's position of one cycle, to the
+    partner's payout address (anyone may trigger it). Business key: `<kind>:<cycle>:<id>`."""
 
-    kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_CLAIM
+    kind: ClassVar[OutboxKind]
 
     cycle_id: int
     partner_id: int
 
     @property
     def business_key(self) -> str:
-        return f"cycle_claim:{self.cycle_id}:{self.partner_id}"
+        return f"{self.kind.value}:{self.cycle_id}:{self.partner_id}"
 
-    def to_payload(self) -> CycleClaimPayload:
+    def to_payload(self) -> CyclePartnerPayload:
         return {
             "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
             "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
         }
+
+
+@dataclass(frozen=True)
+class CycleClaim(_PositionExit):
+    """Pay a net creditor's position of a funded cycle to its payout address."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_CLAIM
+
+
+@dataclass(frozen=True)
+class CycleRefund(_PositionExit):
+    """Return a funded debtor's deposit from a defaulted cycle to its payout address."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_REFUND
+
+
+@dataclass(frozen=True)
+class CycleDefaultDeclaration:
+    """Declare a finalized cycle defaulted after its funding deadline, naming every debtor
+    that did not fund (ascending); anyone may, the lender's node does it as the watcher."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_DEFAULT
+
+    cycle_id: int
+    defaulters: Sequence[int]
+
+    @property
+    def business_key(self) -> str:
+        return f"cycle_default:{self.cycle_id}"
+
+    def to_payload(self) -> CycleDefaultPayload:
+        ids = [_uint(partner, UINT32_MAX, "defaulters") for partner in self.defaulters]
+        if not ids or ids != sorted(set(ids)):
+            raise CreditNetValueError(
+                "defaulters must be distinct partner ids, ascending", field="defaulters"
+            )
+        return {"cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"), "defaulters": ids}
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,14 @@ class AgreementChangePayload(TypedDict):
 
 
 class LineStatePayload(TypedDict):
-    """The stored JSON of a `line_state` row."""
+    """The stored JSON of a `line_state` row: a quorum-signed report (signatures 0x-hex,
+    sorted by signer address)."""
 
     cycle_id: int
     root: str
     leaf_count: int
     total_outstanding_fen: int
+    signatures: list[str]
 
 
 class PartnerRegisterPayload(TypedDict):
@@ -80,11 +82,18 @@ class CycleFinalizePayload(TypedDict):
     cycle_id: int
 
 
-class CycleClaimPayload(TypedDict):
-    """The stored JSON of a `cycle_claim` row."""
+class CyclePartnerPayload(TypedDict):
+    """The stored JSON of a `cycle_claim` or `cycle_refund` row: one partner's position."""
 
     cycle_id: int
     partner_id: int
+
+
+class CycleDefaultPayload(TypedDict):
+    """The stored JSON of a `cycle_default` row: the debtors that did not fund, ascending."""
+
+    cycle_id: int
+    defaulters: list[int]
 
 
 class CycleFundApprovePayload(TypedDict):
@@ -112,7 +121,8 @@ OutboxPayload = (
     | PartnerRegisterPayload
     | CycleProposePayload
     | CycleFinalizePayload
-    | CycleClaimPayload
+    | CyclePartnerPayload
+    | CycleDefaultPayload
     | CycleFundApprovePayload
     | CycleFundPayload
 )

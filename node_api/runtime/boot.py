@@ -26,10 +26,11 @@ from node_api.schema.migrate import migrate
 from oracles.anvil import AnvilProcess, is_port_busy
 from oracles.chain import LocalAccounts, connect
 from oracles.compiler import CompiledContracts, compile_contracts
-from oracles.deploy import DeployContext, ensure_deployed
+from oracles.deploy import ANYONE, DeployContext, ensure_deployed
 from oracles.deploy_plan import DEFAULT_PLAN
-from oracles.keystore import load_keystore, load_or_create_signers
+from oracles.keystore import load_keystore
 from oracles.manifest import Manifest
+from oracles.signers import load_node_signer_accounts, parse_remote_signers
 
 log = logging.getLogger("creditnet.node")
 
@@ -174,17 +175,18 @@ def start_chain(settings: Settings) -> ChainRuntime:
                 field="chain_id",
             )
         deployer, relayer = _operator_accounts(settings, chain_id)
-        signers = load_or_create_signers(
-            settings.keystore_dir,
-            settings.signer_count,
-            settings.keystore_password.get_secret_value(),
-        )
+        signers = load_node_signer_accounts(settings)
         context = DeployContext(
             admin=deployer.address,
             relayer=relayer.address,
-            signers=tuple(sorted(s.address for s in signers)),
+            signers=tuple(sorted([*(s.address for s in signers), *_remote_signers(settings)])),
             threshold=settings.signer_threshold,
             dispute_window_s=settings.dispute_window_s,
+            funding_window_s=settings.funding_window_s,
+            governance_delay_s=settings.governance_delay_s,
+            extra_proposers=_addresses(settings.governance_proposers, "governance_proposers"),
+            executors=_addresses(settings.governance_executors, "governance_executors")
+            or (ANYONE,),
         )
         manifest = ensure_deployed(
             w3, compiled, deployer, DEFAULT_PLAN, settings.deployments_dir, context=context
@@ -207,6 +209,26 @@ def start_chain(settings: Settings) -> ChainRuntime:
         manifest=manifest,
         anvil=anvil,
     )
+
+
+def _remote_signers(settings: Settings) -> list[str]:
+    """The addresses of the configured remote signers (each must be named for the quorum)."""
+    remote = parse_remote_signers(settings.remote_signers)
+    if any(address is None for _url, address in remote):
+        raise ConfigurationError(
+            "CREDITNET_REMOTE_SIGNERS must name each signer's address for the deployment's "
+            "quorum: 0xADDRESS=https://signer.example,...",
+            field="remote_signers",
+        )
+    return [str(address) for _url, address in remote]
+
+
+def _addresses(listed: str, name: str) -> tuple[str, ...]:
+    """Checksummed addresses of a comma-separated setting (empty: none)."""
+    items = [item.strip() for item in listed.split(",") if item.strip()]
+    if not all(Web3.is_address(item) for item in items):
+        raise ConfigurationError(f"CREDITNET_{name.upper()} must list 0x addresses", field=name)
+    return tuple(Web3.to_checksum_address(item) for item in items)
 
 
 def _operator_accounts(settings: Settings, chain_id: int) -> tuple[LocalAccount, LocalAccount]:

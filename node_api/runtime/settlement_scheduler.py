@@ -7,7 +7,11 @@ are in the date's cycle. Each pass closes the finished dates in order from the d
 after the latest closed cycle (the first pass starts at the earliest ledger event),
 completes any cycle frozen earlier but not yet signed, and then lets
 `settle_lender_positions` queue the lender's claims and the treasury's fundings of its
-debts in the outbox (the treasury's relayer sends them). Everything it does is
+debts in the outbox (the treasury's relayer sends them). It also keeps every partner's
+money moving when a cycle fails: a cycle the chain rejected (upheld dispute) or that was
+declared defaulted is voided in the books and its date settled again under the next
+attempt's id (`settlement.resettle`), and `watch_defaults` declares an unfunded cycle
+defaulted at its funding deadline and triggers the funders' refunds. Everything it does is
 idempotent, so a pass after a crash simply carries on. Passes run every
 `CREDITNET_SETTLEMENT_INTERVAL_S` seconds (30 by default).
 """
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -40,8 +44,10 @@ from settlement.cycle_close import (
     fetch_cycle,
     propose_cycle,
 )
-from settlement.funding import SettlementWallet, settle_lender_positions
+from settlement.funding import SettlementWallet, settle_lender_positions, watch_defaults
 from settlement.netting import CycleState
+from settlement.resettle import fetch_dates_to_resettle, void_cycles_void_on_chain
+from settlement.salts import LeafSalts
 from settlement.tables import cycle_table
 
 if TYPE_CHECKING:
@@ -58,6 +64,9 @@ class SettlementPass:
 
     closed: list[int] = field(default_factory=list)
     proposed: list[int] = field(default_factory=list)
+    voided: list[int] = field(default_factory=list)
+    defaults_queued: list[int] = field(default_factory=list)
+    refunds_queued: list[tuple[int, int]] = field(default_factory=list)
     lender_claims_queued: list[int] = field(default_factory=list)
     lender_fundings_queued: list[int] = field(default_factory=list)
 
@@ -101,12 +110,19 @@ def _unsigned_cycles(database: Database) -> list[int]:
 
 
 def run_settlement_pass(
-    database: Database, signers: SignerSet, treasury: SettlementWallet | None
+    database: Database,
+    signers: SignerSet,
+    treasury: SettlementWallet | None,
+    watcher: SettlementWallet | None = None,
+    *,
+    salts: LeafSalts,
 ) -> SettlementPass:
-    """Close finished dates, propose unsigned cycles, settle the lender's positions."""
+    """Void cycles the chain voided, close finished and void dates, propose unsigned
+    cycles, settle the lender's positions, and watch for defaults (with `watcher`)."""
     done = SettlementPass()
-    for cycle_date in fetch_dates_to_close(database):
-        cycle = close_settlement_cycle(database, cycle_date, signers)
+    done.voided = void_cycles_void_on_chain(database)
+    for cycle_date in [*fetch_dates_to_resettle(database), *fetch_dates_to_close(database)]:
+        cycle = close_settlement_cycle(database, cycle_date, signers, salts=salts)
         done.closed.append(cycle.cycle_id)
         if cycle.state is CycleState.PROPOSED:
             done.proposed.append(cycle.cycle_id)
@@ -119,6 +135,10 @@ def run_settlement_pass(
     actions = settle_lender_positions(database, treasury)
     done.lender_claims_queued = actions.claims_queued
     done.lender_fundings_queued = actions.fundings_queued
+    if watcher is not None:
+        defaults = watch_defaults(database, watcher)
+        done.defaults_queued = defaults.defaults_queued
+        done.refunds_queued = defaults.refunds_queued
     return done
 
 
@@ -153,25 +173,15 @@ def run_settlement_scheduler(
     target = ChainTarget(chain.rpc_url, chain.chain_id, chain.manifest)
     signers = build_settlement_signers(settings, database, target.domain, chain.signers)
     treasury = build_treasury_wallet(settings, target, chain.w3)
+    watcher = SettlementWallet(chain.w3, chain.relayer, target.clearing_house)
+    salts = LeafSalts.from_settings(settings)
     contracts = DeployedContracts.from_manifest(chain.manifest, chain.compiled)
     while not stop_event.is_set():
         try:
-            done = run_settlement_pass(database, signers, treasury)
-            if (
-                done.closed
-                or done.proposed
-                or done.lender_claims_queued
-                or done.lender_fundings_queued
-            ):
-                logger.info(
-                    "settlement pass",
-                    extra={
-                        "closed": done.closed,
-                        "proposed": done.proposed,
-                        "claims_queued": done.lender_claims_queued,
-                        "fundings_queued": done.lender_fundings_queued,
-                    },
-                )
+            done = run_settlement_pass(database, signers, treasury, watcher, salts=salts)
+            activity = {key: value for key, value in asdict(done).items() if value}
+            if activity:
+                logger.info("settlement pass", extra=activity)
         except CreditNetError as error:
             logger.warning(
                 "settlement pass failed", extra={"error": describe_failure(error, contracts)}

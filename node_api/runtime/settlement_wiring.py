@@ -28,11 +28,12 @@ from node_api.kernel.errors import ConfigurationError
 from oracles.chain import LocalAccounts, connect
 from oracles.compiler import CompiledContracts
 from oracles.deploy import top_up_tokens
-from oracles.keystore import load_keystore, load_or_create_signers
+from oracles.keystore import load_keystore
 from oracles.manifest import Manifest, read_manifest
-from oracles.signers import LocalSigner, SignerSet, SigningDomain, build_signer_set
+from oracles.signers import SignerSet, SigningDomain, build_signer_set
 from settlement.cycle_close import settlement_report_sources
 from settlement.funding import SettlementWallet
+from settlement.salts import LeafSalts
 
 ANVIL_CHAIN_ID = 31337
 LENDER_TREASURY_DEV_INDEX = 5
@@ -85,17 +86,8 @@ def build_settlement_signers(
     accounts: list[LocalAccount] | None = None,
 ) -> SignerSet:
     """The node's signer set over this database's books (see module doc)."""
-    sources = settlement_report_sources(database)
-    if settings.remote_signers.strip():
-        return build_signer_set(settings, sources, domain)
-    if accounts is None:
-        accounts = load_or_create_signers(
-            settings.keystore_dir / "signers",
-            settings.signer_count,
-            settings.keystore_password.get_secret_value(),
-        )
-    signers = [LocalSigner(account, sources, domain) for account in accounts]
-    return SignerSet(signers, settings.signer_threshold)
+    sources = settlement_report_sources(database, LeafSalts.from_settings(settings))
+    return build_signer_set(settings, sources, domain, accounts)
 
 
 def is_dev_chain(settings: Settings, chain_id: int) -> bool:

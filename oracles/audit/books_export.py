@@ -8,7 +8,9 @@ Sources, read in one database transaction so the export is one consistent snapsh
   transaction and block the relayer recorded once confirmed;
 - settlement cycles closed with entries (every state but `empty`, which never goes
   on-chain), from `settlement_cycle`, `settlement_position` and `settlement_entry`, each
-  entry as its four leaf values;
+  entry as its five leaf values: the stored four and its private salt, derived again from
+  the node's leaf secret (`settlement.salts`; the auditor is given every salt, never the
+  secret);
 - credit-line state commitments: the books keep no per-cycle line balances yet, so none
   are exported (the format and the audit support them).
 
@@ -38,6 +40,7 @@ from oracles.audit.export_format import (
     encode_export,
 )
 from settlement.netting import CycleState
+from settlement.salts import LeafSalts
 from settlement.tables import cycle_table, entry_table, position_table
 
 STREAM_ROWS: Final = 10_000
@@ -101,7 +104,7 @@ def _fetch_positions(conn: Connection) -> dict[int, list[tuple[int, int]]]:
     return positions
 
 
-def iter_cycles(conn: Connection) -> Iterator[CycleRecord | CycleEntriesRecord]:
+def iter_cycles(conn: Connection, salts: LeafSalts) -> Iterator[CycleRecord | CycleEntriesRecord]:
     """Each exported cycle's record, then its entries in entry-id order, in chunks."""
     positions = _fetch_positions(conn)
     cycles = conn.execute(
@@ -118,19 +121,24 @@ def iter_cycles(conn: Connection) -> Iterator[CycleRecord | CycleEntriesRecord]:
             partner_ids=[partner for partner, _ in listed],
             net_positions_fen=[net_fen for _, net_fen in listed],
         )
-        yield from _iter_entries(conn, int(cycle_id))
+        yield from _iter_entries(conn, int(cycle_id), salts)
 
 
-def _iter_entries(conn: Connection, cycle_id: int) -> Iterator[CycleEntriesRecord]:
+def _iter_entries(
+    conn: Connection, cycle_id: int, salts: LeafSalts
+) -> Iterator[CycleEntriesRecord]:
     table = entry_table
     rows = conn.execution_options(yield_per=STREAM_ROWS).execute(
         select(table.c.entry_id, table.c.partner_id, table.c.kind, table.c.amount_fen)
         .where(table.c.cycle_id == cycle_id)
         .order_by(table.c.entry_id)
     )
-    chunk: list[tuple[int, int, int, int]] = []
+    salt = salts.salt
+    chunk: list[tuple[int, int, int, int, str]] = []
     for entry_id, partner_id, kind, amount_fen in rows:
-        chunk.append((int(entry_id), int(partner_id), int(kind), int(amount_fen)))
+        entry, partner = int(entry_id), int(partner_id)
+        salt_hex = "0x" + salt(cycle_id, entry, partner).hex()
+        chunk.append((entry, partner, int(kind), int(amount_fen), salt_hex))
         if len(chunk) == CHUNK_ROWS_MAX:
             yield CycleEntriesRecord(cycle_id=cycle_id, entries=chunk)
             chunk = []
@@ -139,7 +147,7 @@ def _iter_entries(conn: Connection, cycle_id: int) -> Iterator[CycleEntriesRecor
 
 
 def iter_books_records(
-    conn: Connection, manifest: dict[str, Any] | None
+    conn: Connection, manifest: dict[str, Any] | None, salts: LeafSalts
 ) -> Iterator[
     ManifestRecord | ProductTermsRecord | AgreementRecord | CycleRecord | CycleEntriesRecord
 ]:
@@ -148,15 +156,16 @@ def iter_books_records(
         yield ManifestRecord(manifest=manifest)
     yield from iter_product_terms(conn)
     yield from iter_agreements(conn)
-    yield from iter_cycles(conn)
+    yield from iter_cycles(conn, salts)
 
 
 def stream_export(
-    database: Database, chain_id: int, manifest: dict[str, Any] | None
+    database: Database, chain_id: int, manifest: dict[str, Any] | None, salts: LeafSalts
 ) -> Iterator[bytes]:
-    """The whole export as NDJSON lines, read in one transaction (a consistent snapshot)."""
+    """The whole export as NDJSON lines, read in one transaction (a consistent snapshot);
+    `salts` are the node's (`LeafSalts.from_settings`), to export every entry's salt."""
     with database.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            yield from encode_export(chain_id, iter_books_records(conn, manifest))
+            yield from encode_export(chain_id, iter_books_records(conn, manifest, salts))

@@ -1,4 +1,4 @@
-"""The lender's audit export, format `creditnet-audit-export` version 1.
+"""The lender's audit export, format `creditnet-audit-export` version 2.
 
 What the auditor needs from the books to reconcile them with the chain, and nothing
 else: no personal data. A borrower appears only as `borrower_ref` (the HMAC the chain
@@ -13,7 +13,7 @@ that use doubles must read them as big integers). Hashes are 0x-prefixed lowerca
 Records (in this order from the reference writer; a reader accepts any order between
 the header, which comes first, and the trailer, which comes last):
 
-- `header`: `format` = "creditnet-audit-export", `version` = 1, `chain_id`.
+- `header`: `format` = "creditnet-audit-export", `version` = 2, `chain_id`.
 - `manifest`: `manifest` = the node's deployment manifest JSON (as in deployments/).
 - `product_terms`: `product_code`, `version`, `terms_hash`, `canonical_terms` — the
   stored canonical terms JSON as a string, exactly the bytes whose keccak256 is
@@ -24,9 +24,10 @@ the header, which comes first, and the trailer, which comes last):
   `anchored_block` where the books recorded the anchoring (else null).
 - `cycle`: `cycle_id`, `entry_count`, `entries_root` (the books' root), `partner_ids`
   (ascending) and `net_positions_fen` (aligned).
-- `cycle_entries`: `cycle_id`, `entries`: rows `[entry_id, partner_id, kind, amount_fen]`
-  (the four leaf values besides the cycle id), at most `CHUNK_ROWS_MAX` rows per record;
-  a cycle's entries may span several records.
+- `cycle_entries`: `cycle_id`, `entries`: rows `[entry_id, partner_id, kind, amount_fen,
+  salt]` (the five leaf values besides the cycle id; `salt` is the entry's private 32-byte
+  leaf salt as 0x-hex, which only the entry's partner and the auditor are given), at most
+  `CHUNK_ROWS_MAX` rows per record; a cycle's entries may span several records.
 - `line_state`: `cycle_id`, `leaf_count`, `total_outstanding_fen`, `root` (the books').
 - `line_state_leaves`: `cycle_id`, `leaves`: rows `[agreement_id, outstanding_fen]`.
 - `trailer`: `counts` of the records and rows above (`agreement`, `product_terms`,
@@ -35,7 +36,7 @@ the header, which comes first, and the trailer, which comes last):
 
 Leaves, as on-chain: a settlement entry is
 `keccak256(keccak256(abi.encode(uint64 cycleId, uint64 entryId, uint32 partnerId,
-uint8 kind, int256 amountFen)))`; a line-state leaf is
+uint8 kind, int256 amountFen, bytes32 salt)))`; a line-state leaf is
 `keccak256(keccak256(abi.encode(bytes32 agreementId, uint64 cycleId, uint256
 outstandingFen)))`; roots are OpenZeppelin StandardMerkleTree roots over them.
 """
@@ -49,7 +50,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 FORMAT_NAME: Final = "creditnet-audit-export"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+"""2: each cycle entry row ends with its leaf salt (version 1 rows had four values)."""
 MEDIA_TYPE: Final = "application/x-ndjson"
 CHUNK_ROWS_MAX: Final = 10_000
 
@@ -68,7 +70,7 @@ class _Record(BaseModel):
 class HeaderRecord(_Record):
     type: Literal["header"] = "header"
     format: Literal["creditnet-audit-export"] = FORMAT_NAME
-    version: Literal[1] = FORMAT_VERSION
+    version: Literal[2] = FORMAT_VERSION
     chain_id: int
 
 
@@ -111,7 +113,7 @@ class CycleEntriesRecord(_Record):
     type: Literal["cycle_entries"] = "cycle_entries"
     cycle_id: Uint64
     entries: Annotated[
-        list[tuple[Uint64, Uint32, Annotated[int, Field(ge=0, le=255)], Int256]],
+        list[tuple[Uint64, Uint32, Annotated[int, Field(ge=0, le=255)], Int256, Hash32]],
         Field(max_length=CHUNK_ROWS_MAX),
     ]
 

@@ -45,7 +45,8 @@ class ExportUnavailableError(CreditNetError):
 @dataclass
 class ExportedCycle:
     record: CycleRecord | None
-    entries: list[tuple[int, int, int, int]] = field(default_factory=list)
+    entries: list[tuple[int, int, int, int, str]] = field(default_factory=list)
+    """Rows `(entry_id, partner_id, kind, amount_fen, salt)`, the salt 0x-hex."""
     first_line: int = 0
 
 

@@ -16,6 +16,7 @@ from sha3 import keccak_256
 from settlement.merkle import build_tree
 
 INT256_BYTES: Final = 32
+SALT_BYTES: Final = 32
 
 
 def _double_hash(encoded: bytes) -> bytes:
@@ -24,15 +25,20 @@ def _double_hash(encoded: bytes) -> bytes:
 
 
 def compute_entry_leaf(
-    cycle_id: int, entry_id: int, partner_id: int, kind: int, amount_fen: int
+    cycle_id: int, entry_id: int, partner_id: int, kind: int, amount_fen: int, salt: bytes
 ) -> bytes:
-    """The settlement leaf of one entry, as `ClearingHouse.computeEntryLeaf` defines it."""
+    """The settlement leaf of one entry, as `ClearingHouse.computeEntryLeaf` defines it:
+    the double hash of `abi.encode(uint64 cycleId, uint64 entryId, uint32 partnerId,
+    uint8 kind, int256 amountFen, bytes32 salt)`, six static words."""
+    if len(salt) != SALT_BYTES:
+        raise ValueError(f"a leaf salt is {SALT_BYTES} bytes, got {len(salt)}")
     return _double_hash(
         cycle_id.to_bytes(32, "big")
         + entry_id.to_bytes(32, "big")
         + partner_id.to_bytes(32, "big")
         + kind.to_bytes(32, "big")
         + amount_fen.to_bytes(INT256_BYTES, "big", signed=True)
+        + salt
     )
 
 

@@ -1,5 +1,5 @@
-"""Was each cycle (and each quorum-reported line state) signed by a quorum of the signer
-set in force when it landed?
+"""Was each cycle and each credit-line state signed by a quorum of the signer set in force
+when it landed?
 
 The signatures are not in any event, so they come from the proposing transaction's
 calldata (`eth_getTransactionByHash`). The auditor decodes `proposeCycle` with the
@@ -9,6 +9,12 @@ recovers every signer, and checks them against the signer set the replay says wa
 force just before the proposal: at least `threshold` signatures, signers strictly
 ascending, every one a member. The quorum's own `ReportConsumed` event in the same
 transaction must name the same digest and signer-set version.
+
+Line states the same way from `commitLineStateWithReport` (domain "CreditNet
+CreditRegistry" v1): the registry has no other way to commit one, so a
+`LineStateCommitted` whose transaction is not a direct `commitLineStateWithReport` call
+with the event's values (a relayer-only commit of an older registry, or a call through
+another contract the auditor cannot decode) is a finding, never skipped.
 """
 
 from __future__ import annotations
@@ -137,6 +143,22 @@ def _judge_signatures(
     return QuorumFinding(subject, ref, address, tuple(signers), version, problem)
 
 
+def _line_state_call_problem(call: DecodedCall | None, line_state: LineStateReplay) -> str:
+    if call is None or call.function != "commitLineStateWithReport":
+        return (
+            "committed without a quorum report: the transaction's input is not a direct "
+            "commitLineStateWithReport call"
+        )
+    args = call.args
+    same = (
+        int(args["cycleId"]) == line_state.cycle_id
+        and str(args["root"]) == line_state.root
+        and int(args["count"]) == line_state.count
+        and int(args["totalOutstandingFen"]) == line_state.total_outstanding_fen
+    )
+    return "" if same else "commitLineStateWithReport arguments differ from the event"
+
+
 def judge_line_state(
     line_state: LineStateReplay,
     tx: RpcTransaction | None,
@@ -144,13 +166,15 @@ def judge_line_state(
     state: ReplayedState,
     chain_id: int,
     address: str,
-) -> QuorumFinding | None:
-    """The verdict of a line state committed with a quorum report; None when the relayer
-    committed it under its role (no signatures to check)."""
-    call = decode_function_call(abi, bytes.fromhex(str(tx["input"])[2:])) if tx else None
-    if call is None or call.function != "commitLineStateWithReport":
-        return None
+) -> QuorumFinding:
+    """The quorum verdict of one committed line state (see the module doc)."""
     subject = f"line state of cycle {line_state.cycle_id}"
+    signer_set = state.signer_set_at(line_state.ref.order)
+    version = signer_set.version if signer_set else None
+    call = decode_function_call(abi, bytes.fromhex(str(tx["input"])[2:])) if tx else None
+    problem = _line_state_call_problem(call, line_state)
+    if problem or call is None:
+        return QuorumFinding(subject, line_state.ref, address, (), version, problem)
     digest = line_state_report_digest(
         chain_id,
         address,
@@ -159,5 +183,4 @@ def judge_line_state(
         line_state.count,
         line_state.total_outstanding_fen,
     )
-    signer_set = state.signer_set_at(line_state.ref.order)
     return _judge_signatures(subject, line_state.ref, address, digest, call, signer_set, state)

@@ -6,10 +6,13 @@
   fields (their abi-encoding hashes to the on-chain commitment);
 - `reconcile.cycle_coverage`: every cycle root on-chain is reproduced by an exported
   cycle (a root the books cannot reproduce was never theirs);
-- `reconcile.cycle_roots`: every exported cycle's entries hash to the signed on-chain
-  root, count and net positions (an entry changed after signing breaks this);
+- `reconcile.cycle_roots`: every exported cycle's entries, each with the private salt
+  the export gives it, hash to the signed on-chain root, count and net positions (an entry
+  or a salt changed after signing breaks this);
 - `reconcile.line_states`: every credit-line state root on-chain is reproduced by the
-  exported balances (no commitments on-chain: nothing to reproduce, which passes);
+  exported balances, and the export's own line-state record (the root, count and total
+  the books signed) is the chain's (no commitments on-chain: nothing to reproduce, which
+  passes). That each was committed with a quorum report is `invariant.cycle_quorum`'s;
 - `reconcile.terms_sample`: for N agreements drawn with a seed the lender cannot choose
   (the audited block's hash), the stored canonical terms hash to the terms hash the
   books and the chain record.
@@ -197,10 +200,14 @@ def check_cycle_coverage(ctx: ReconcileContext) -> CheckResult:
 def _cycle_problem(cycle: CycleReplay, exported: ExportedCycle) -> tuple[str, dict[str, JsonValue]]:
     """Why the exported entries do not reproduce the on-chain cycle ("" when they do)."""
     rows = exported.entries
-    leaves = [compute_entry_leaf(cycle.cycle_id, e, p, k, a) for e, p, k, a in rows]
+    cycle_id = cycle.cycle_id
+    leaves = [
+        compute_entry_leaf(cycle_id, e, p, k, a, bytes.fromhex(salt[2:]))
+        for e, p, k, a, salt in rows
+    ]
     root = compute_root(leaves)
     sums: dict[int, int] = {}
-    for _entry_id, partner_id, _kind, amount_fen in rows:
+    for _entry_id, partner_id, _kind, amount_fen, _salt in rows:
         sums[partner_id] = sums.get(partner_id, 0) + amount_fen
     chain_positions = dict(zip(cycle.partner_ids, cycle.net_positions_fen, strict=True))
     partners = {
@@ -290,15 +297,22 @@ def check_line_states(ctx: ReconcileContext) -> CheckResult:
             "chain_total_fen": committed.total_outstanding_fen,
             "exported_total_fen": total_fen,
         }
-        if (root, len(leaves), total_fen) != (
-            committed.root,
-            committed.count,
-            committed.total_outstanding_fen,
-        ):
+        on_chain = (committed.root, committed.count, committed.total_outstanding_fen)
+        record = exported.record
+        signed = (record.root, record.leaf_count, record.total_outstanding_fen)
+        values["exported_root"] = record.root
+        if (root, len(leaves), total_fen) != on_chain:
             problem = (
                 f"line state of cycle {committed.cycle_id}: balances hash to {root} "
                 f"({len(leaves)} lines, {total_fen} fen), on-chain {committed.root} "
                 f"({committed.count} lines, {committed.total_outstanding_fen} fen)"
+            )
+            failures.append(Evidence(ref.block, ref.tx, address, {"problem": problem, **values}))
+        elif signed != on_chain:
+            problem = (
+                f"line state of cycle {committed.cycle_id}: the export's record says root "
+                f"{record.root} ({record.leaf_count} lines, {record.total_outstanding_fen} fen), "
+                f"on-chain {committed.root}"
             )
             failures.append(Evidence(ref.block, ref.tx, address, {"problem": problem, **values}))
     if not ctx.state.line_states:

@@ -51,6 +51,7 @@ from scripts.bench.figures import Figures
 from settlement.entries import SettlementEntry
 from settlement.merkle import build_tree
 from settlement.netting import ClosedCycle, close_cycle
+from settlement.salts import LeafSalts
 
 AGREEMENT_BATCH: Final = 200
 PARTNERS: Final = {1: 0, 2: 1, 3: 1, 4: 2}
@@ -66,6 +67,9 @@ MINE_ATTEMPTS_MAX: Final = 200
 SEND_BATCH_CHARS_MAX: Final = 1_500_000
 """A JSON-RPC array stays well under 2 MB (anvil answers "Invalid request" to a 4 MB one)."""
 COMMITMENT_TYPES: Final = ["bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "uint64"]
+AgreementCommitment = tuple[bytes, bytes, bytes, int, int, int, int]
+"""An agreement's `COMMITMENT_TYPES` tuple: agreement id, borrower and terms hash, product
+code, limit (fen), APR (bps) and opening time (unix seconds)."""
 TERMS: Final = (
     {"product_code": "BENCH-REV", "version": 1, "apr_bps": 1800, "bill_day_options": [5, 20]},
     {"product_code": "BENCH-INST", "version": 1, "apr_bps": 1200, "tenors_months": [3, 6, 12]},
@@ -151,6 +155,19 @@ def _terms() -> list[ProductTermsRecord]:
     return records
 
 
+def agreement_commitment(record: AgreementRecord) -> AgreementCommitment:
+    """What `CreditRegistry.openAgreements` takes for an agreement (`COMMITMENT_TYPES`)."""
+    return (
+        bytes.fromhex(record.agreement_id[2:]),
+        bytes.fromhex(record.borrower_ref[2:]),
+        bytes.fromhex(record.terms_hash[2:]),
+        record.product_code,
+        record.limit_fen,
+        record.apr_bps,
+        record.opened_at,
+    )
+
+
 def _seed_agreements(seeder: _Seeder, books: _Books, count: int) -> None:
     hashes = [t.terms_hash for t in books.terms]
     for number in range(count):
@@ -168,18 +185,7 @@ def _seed_agreements(seeder: _Seeder, books: _Books, count: int) -> None:
     function = seeder.codecs["CreditRegistry"].function("openAgreements")
     for start in range(0, count, AGREEMENT_BATCH):
         batch = books.agreements[start : start + AGREEMENT_BATCH]
-        rows = [
-            [
-                bytes.fromhex(a.agreement_id[2:]),
-                bytes.fromhex(a.borrower_ref[2:]),
-                bytes.fromhex(a.terms_hash[2:]),
-                a.product_code,
-                a.limit_fen,
-                a.apr_bps,
-                a.opened_at,
-            ]
-            for a in batch
-        ]
+        rows = [agreement_commitment(a) for a in batch]
         data = function.selector + encode_static_tuple_array(COMMITMENT_TYPES, rows)
         seeder.call_data("CreditRegistry", data, 60_000 + 75_000 * len(batch))
     _seed_changes(seeder, books)
@@ -201,6 +207,10 @@ def _seed_changes(seeder: _Seeder, books: _Books) -> None:
         seeder.call("CreditRegistry", "amendLimits", [items], 60_000 + 30_000 * len(items))
 
 
+BENCH_LEAF_SALTS: Final = LeafSalts(b"creditnet-bench-audit-leaf-salt-secret")
+"""The seeded books' leaf salts (the export carries each entry's salt)."""
+
+
 def _cycle_entries(cycle_id: int, day: int) -> list[SettlementEntry]:
     """Balanced entries: partners 2, 3 fund, 1 and 4 receive; amounts vary by day."""
     entries: list[SettlementEntry] = []
@@ -209,9 +219,9 @@ def _cycle_entries(cycle_id: int, day: int) -> list[SettlementEntry]:
         payer, payee = (2, 1) if index % 2 else (3, 4)
         for partner_id, signed_fen in ((payer, -amount_fen), (payee, amount_fen)):
             kind = EntryKind.PRINCIPAL_FUNDED if signed_fen < 0 else EntryKind.INTEREST_SHARE
-            entries.append(
-                SettlementEntry(cycle_id, len(entries) + 1, partner_id, kind, signed_fen)
-            )
+            entry_id = len(entries) + 1
+            salt = BENCH_LEAF_SALTS.salt(cycle_id, entry_id, partner_id)
+            entries.append(SettlementEntry(cycle_id, entry_id, partner_id, kind, signed_fen, salt))
     return entries
 
 
@@ -287,20 +297,26 @@ def _seed(
     return books
 
 
+def cycle_record(close: ClosedCycle) -> CycleRecord:
+    """The export's record of a closed cycle (its entries go in `CycleEntriesRecord`s)."""
+    return CycleRecord(
+        cycle_id=close.cycle_id,
+        entry_count=close.entry_count,
+        entries_root="0x" + close.root.hex(),
+        partner_ids=list(close.partner_ids),
+        net_positions_fen=list(close.net_positions_fen),
+    )
+
+
 def _export_records(manifest: Manifest, books: _Books) -> list[Any]:
     records: list[Any] = [ManifestRecord(manifest=json.loads(manifest.model_dump_json()))]
     records += books.terms + books.agreements
     for close in books.cycles:
-        records.append(
-            CycleRecord(
-                cycle_id=close.cycle_id,
-                entry_count=close.entry_count,
-                entries_root="0x" + close.root.hex(),
-                partner_ids=list(close.partner_ids),
-                net_positions_fen=list(close.net_positions_fen),
-            )
-        )
-        rows = [(e.entry_id, e.partner_id, int(e.kind), e.amount_fen) for e in close.entries]
+        records.append(cycle_record(close))
+        rows = [
+            (e.entry_id, e.partner_id, int(e.kind), e.amount_fen, "0x" + e.salt.hex())
+            for e in close.entries
+        ]
         records += [
             CycleEntriesRecord(cycle_id=close.cycle_id, entries=list(chunk))
             for chunk in chunk_rows(rows)

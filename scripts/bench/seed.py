@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy.engine import Connection
 
 from node_api.auth.keys import Role, create_api_key
+from node_api.http.examples import PRODUCT_TERMS
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.lending.product_versions import register_product_version
@@ -23,27 +24,17 @@ def register_bench_product(
     daily_rate_ppm: int,
     bill_day_options: Sequence[int],
 ) -> None:
-    """Version 1 of a revolving product: 50 interest-free days, 10 % minimum payment,
-    30 % lender / 70 % `bank-a` funding, sold through the app and POS channels."""
+    """Version 1 of the API's example revolving product with these limits, rate and bill
+    days: 50 interest-free days, 10 % minimum payment, 30 % lender / 70 % `bank-a`
+    funding, sold through the app and POS channels at 30 bps."""
     terms = {
+        **PRODUCT_TERMS,
         "product_code": product_code,
-        "version": 1,
-        "product_type": "revolving_purchase",
         "limit_fen_min": limit_fen_min,
         "limit_fen_max": limit_fen_max,
         "interest": {"method": "daily_ppm", "rate": daily_rate_ppm},
-        "free_interest_days": 50,
         "bill_day_options": list(bill_day_options),
-        "due_date_offset_days": 20,
-        "minimum_payment": {"principal_share_bps": 1000, "floor_fen": 5000},
-        "penalty_rate_ppm_per_day": 500,
-        "grace_days": 3,
-        "funding_split": [
-            {"partner_id": "lender", "share_ppm": 300_000, "funder_rate_bps": 0},
-            {"partner_id": "bank-a", "share_ppm": 700_000, "funder_rate_bps": 600},
-        ],
         "channel_commission_bps": 30,
-        "eligible_channels": ["app", "pos"],
     }
     register_product_version(conn, parse_product_terms(terms))
 

@@ -36,6 +36,7 @@ from settlement.netting import (
     net_positions,
     sort_entries,
 )
+from settlement.salts import LeafSalts
 
 LENDER_ID = 1
 FUNDER_IDS = tuple(range(2, 32))
@@ -44,6 +45,8 @@ GUARANTOR_IDS = tuple(range(47, 51))
 PRODUCT_COUNT = 24
 SAMPLE_PROOFS = 10_000
 BENCH_CYCLE_ID = 20_240_611
+BENCH_LEAF_SALTS = LeafSalts(b"creditnet-bench-leaf-salt-secret")
+"""The benchmark node's leaf salts (every entry is salted, as a real close salts it)."""
 
 _EVENT_WEIGHTS = {
     EventKind.PURCHASE_FUNDED: 30,
@@ -138,12 +141,18 @@ def append_allocations(
     events: list[tuple[int, MoneyEvent]],
     products: list[PartyTerms],
     cycle_id: int,
+    salts: LeafSalts = BENCH_LEAF_SALTS,
 ) -> None:
-    """Allocate `events` in order onto `entries`, continuing its entry-id numbering."""
+    """Allocate `events` in order onto `entries`, continuing its entry-id numbering (the
+    salting of every entry is part of the allocation phase)."""
     for product_number, event in events:
         entries.extend(
             allocate_to_entries(
-                event, products[product_number], cycle_id=cycle_id, first_entry_id=len(entries) + 1
+                event,
+                products[product_number],
+                cycle_id=cycle_id,
+                first_entry_id=len(entries) + 1,
+                salts=salts,
             )
         )
 

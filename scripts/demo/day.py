@@ -24,7 +24,7 @@ from typing import Any
 from node_api.lending.eod import run_eod
 from node_api.onboarding.identity import make_resident_id
 from node_api.risk.fraud_facts import Gender
-from scripts.applicants import GOOD_PROFILE, Characteristics
+from scripts.applicants import GOOD_PROFILE, POOR_PROFILE
 from scripts.demo.node import DemoNode
 
 FIRST_DAY = date(2025, 6, 1)
@@ -37,23 +37,6 @@ MERCHANTS = ("m-grocer", "m-phones", "m-travel", "m-books")
 
 Tick = Callable[[str], None]
 """Reports one unit of progress with a short description."""
-
-POOR_PROFILE: Characteristics = {
-    **GOOD_PROFILE,
-    "status_of_existing_checking_account": "... < 0 DM",
-    "credit_history": "all credits at this bank paid back duly, no credits taken/ all credits "
-    "paid back duly",
-    "duration_in_month": 48,
-    "savings_account_and_bonds": "... < 100 DM",
-    "purpose": "education",
-    "credit_amount": 12000,
-    "property": "unknown / no property",
-    "age_in_years": 22,
-    "present_employment_since": "unemployed",
-    "housing": "for free",
-    "other_installment_plans": "bank, stores",
-    "installment_rate_in_percentage_of_disposable_income": 4,
-}
 
 
 def product_data() -> dict[str, Any]:

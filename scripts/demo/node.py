@@ -3,8 +3,9 @@ API keys for each role, and the oracles stepped in the foreground.
 
 It is the same node `creditnet up` runs (database migrated, contracts compiled and
 deployed by the default plan, signer keystores, relayer and indexer), started in a
-fresh data folder (on free ports unless told which) with a zero dispute window, so the
-demo can walk a cycle from the books to claimed tokens in seconds and show each step.
+fresh data folder (on free ports unless told which) with the dev dispute window; the demo
+moves anvil's clock past it (`pass_dispute_window`) instead of settling with no window,
+so it walks a cycle from the books to claimed tokens in seconds and shows each step.
 The folder is a node data folder like any other: `creditnet up --data-dir` serves it
 afterwards, with the chain state anvil dumped on the way out.
 """
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import update
+from web3.types import RPCEndpoint
 
 from node_api.auth.keys import Role, create_api_key
 from node_api.cli.serve import ThreadServer
@@ -24,6 +27,7 @@ from node_api.http.app import create_app
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConfigurationError
+from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
 from node_api.runtime.boot import ChainRuntime, check_api_port, prepare_database, start_chain
 from node_api.runtime.settlement_wiring import LENDER_TREASURY_DEV_INDEX, ChainTarget
 from oracles.anvil import pick_free_port
@@ -96,6 +100,21 @@ class DemoNode:
         self.treasury_relayer.run_until_idle(120)  # the lender's fundings
         self.indexer.run_until_caught_up(120)
 
+    def pass_dispute_window(self) -> None:
+        """Move anvil's clock past the dispute window (a local chain only), and let the
+        relayer retry what waited for the deadline now rather than at wall-clock time."""
+        w3 = self.chain.w3
+        w3.provider.make_request(
+            RPCEndpoint("evm_increaseTime"), [self.settings.dispute_window_s + 1]
+        )
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+        with self.database.engine.begin() as conn:
+            conn.execute(
+                update(OUTBOX_TABLE)
+                .where(OUTBOX_TABLE.c.status == OutboxStatus.PENDING.value)
+                .values(available_at=None)
+            )
+
     def wallet(self, account_index: int) -> SettlementWallet:
         account = self.accounts.account(account_index)
         return SettlementWallet(self.chain.w3, account, self.target.clearing_house)
@@ -142,7 +161,6 @@ def start_demo_node(
         data_dir=data_dir,
         port=port or pick_free_port(),
         anvil_port=anvil_port or pick_free_port(),
-        dispute_window_s=0,
         run_workers=False,
     )
     check_api_port(settings)

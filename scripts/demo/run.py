@@ -55,6 +55,7 @@ from scripts.demo.node import DemoNode, start_demo_node
 from settlement.cycle_close import close_settlement_cycle
 from settlement.funding import settle_lender_positions
 from settlement.netting import ClosedCycle
+from settlement.salts import LeafSalts
 from settlement.tables import entry_table
 from settlement.verifier import download_entries, verify_partner_cycle
 
@@ -181,8 +182,11 @@ def run_settlement(node: DemoNode, bars: _Bars, ids: dict[str, int]) -> ClosedCy
     signers = build_settlement_signers(
         node.settings, node.database, node.target.domain, node.chain.signers
     )
-    cycle = close_settlement_cycle(node.database, SETTLEMENT_DAY, signers)
+    salts = LeafSalts.from_settings(node.settings)
+    cycle = close_settlement_cycle(node.database, SETTLEMENT_DAY, signers, salts=salts)
     step(f"closed: {cycle.entry_count} entries, {len(cycle.signatures)} signatures")
+    node.sync_chain()
+    node.pass_dispute_window()
     node.sync_chain()
     status = node.minter().get_cycle(cycle.cycle_id).status
     if status is not CycleStatus.FINALIZED:

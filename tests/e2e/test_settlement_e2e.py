@@ -1,7 +1,11 @@
 """Settlement end to end on anvil: from the books to claimed tokens with three partners,
 then the partner's verifier passes (exit 0) and fails on a tampered entries file naming
-the entry; and a cycle the lender alters after signing is disputed by the partner and
-never finalizes.
+the entry; a cycle the lender alters after signing is disputed by the partner and never
+finalizes. A cycle that fails on-chain is settled again and nobody's money stays locked:
+the only debtor never funds, so after the funding deadline the node declares the cycle
+defaulted and the books settle the date again under its next attempt's id; an upheld
+dispute, resolved only through the NetworkTimelock after its delay, rejects the cycle
+and the books re-propose the date from the ledger.
 
 The node's real parts run in-process: the books (SQLite), cycle close with the signer
 quorum recomputing from the books, the relayer (proposal, finalization, the lender's
@@ -26,14 +30,16 @@ from web3 import Web3
 from node_api.auth.keys import Role, create_api_key
 from node_api.cli import app as cli_app
 from node_api.http.app import create_app
-from node_api.kernel.chain import CycleStatus, EntryKind
+from node_api.kernel.chain import ContractName, CycleStatus, EntryKind
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
+from node_api.runtime.settlement_scheduler import run_settlement_pass
 from oracles.abi_codec import DeployedContracts
 from oracles.anvil import AnvilProcess
 from oracles.chain import LocalAccounts
 from oracles.compiler import CompiledContracts
+from oracles.governance import TimelockCall, execute, schedule
 from oracles.indexer import Indexer, IndexerConfig
 from oracles.manifest import Manifest
 from oracles.relay_kinds import RelayAccount
@@ -41,11 +47,17 @@ from oracles.relayer import Relayer, RelayerConfig
 from oracles.signers import LocalSigner, SignerSet, SigningDomain
 from oracles.tables import CHAIN_CYCLE_TABLE
 from oracles.tx_sender import JsonRpcClient, TxSender
-from settlement.cycle_close import close_settlement_cycle, settlement_report_sources
+from settlement.cycle_close import close_settlement_cycle, fetch_cycle, settlement_report_sources
 from settlement.entries import SettlementEntry
-from settlement.funding import SettlementWallet, settle_lender_positions
-from settlement.netting import ClosedCycle, close_cycle
-from settlement.tables import cycle_table, entry_table, tree_table
+from settlement.funding import SettlementWallet, settle_lender_positions, watch_defaults
+from settlement.netting import (
+    ClosedCycle,
+    CycleState,
+    close_cycle,
+    get_cycle_attempt,
+    get_cycle_date,
+)
+from settlement.tables import cycle_table, entry_table, event_claim_table, tree_table
 from tests.integration.settlement.books import (
     APP,
     BANK_A,
@@ -409,3 +421,112 @@ def test_the_scheduler_inside_the_node_closes_and_proposes_finished_dates(tmp_pa
         if thread.is_alive():
             thread.join(10)
         node.stop()
+
+
+FUNDING_WINDOW_S = 86_400
+GOVERNANCE_DELAY_S = 60
+
+
+def _advance(node: Node, seconds: int) -> None:
+    node.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    node.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def _watcher(node: Node) -> SettlementWallet:
+    return SettlementWallet(node.w3, node.accounts.relayer, node.clearing_house)
+
+
+@sqlite_only
+def test_an_unfunded_cycle_defaults_at_its_deadline_and_the_books_settle_it_again(
+    node: Node,
+) -> None:
+    cycle = _books_day(node)
+    bank_due_fen = -_position(cycle, BANK_A)
+    node.sync()
+    node.pass_dispute_window()
+    node.sync()
+    assert node.chain_status(cycle.cycle_id) is CycleStatus.FINALIZED
+
+    assert watch_defaults(node.database, _watcher(node)).defaults_queued == []  # not yet due
+    _advance(node, FUNDING_WINDOW_S + 1)
+    assert watch_defaults(node.database, _watcher(node)).defaults_queued == [cycle.cycle_id]
+    node.sync()
+    assert node.chain_status(cycle.cycle_id) is CycleStatus.DEFAULTED
+    assert node.wallet("bank-a").fetch_balance_fen(node.clearing_house) == 0
+
+    done = run_settlement_pass(node.database, node.signers, None, _watcher(node))
+    assert done.voided == [cycle.cycle_id]
+    retry_id = cycle.cycle_id + 10**8
+    assert (get_cycle_attempt(retry_id), get_cycle_date(retry_id)) == (1, cycle.cycle_date)
+    assert done.closed == [retry_id] and retry_id in done.proposed
+    with node.database.engine.connect() as conn:
+        void = fetch_cycle(conn, cycle.cycle_id)
+        retry = fetch_cycle(conn, retry_id)
+        claimed_by_void = conn.execute(
+            select(event_claim_table).where(event_claim_table.c.cycle_id == cycle.cycle_id)
+        ).all()
+    assert void is not None and void.state is CycleState.DEFAULTED and claimed_by_void == []
+    assert retry is not None and retry.state is CycleState.PROPOSED
+    assert retry.partner_ids == cycle.partner_ids
+    assert retry.net_positions_fen == cycle.net_positions_fen  # the same obligations
+    again = run_settlement_pass(node.database, node.signers, None, _watcher(node))
+    assert again.voided == [] and again.closed == []
+
+    node.sync()
+    node.pass_dispute_window()
+    node.sync()
+    bank = node.wallet("bank-a")
+    SettlementWallet(node.w3, node.accounts.deployer, node.clearing_house).mint(
+        bank.address, bank_due_fen
+    )
+    bank.fund(retry_id, BANK_A)
+    node.sync()
+    assert node.chain_status(retry_id) is CycleStatus.FUNDED
+    with node.database.engine.connect() as conn:
+        statuses = dict(
+            conn.execute(select(CHAIN_CYCLE_TABLE.c.cycle_id, CHAIN_CYCLE_TABLE.c.status))
+        )
+    assert statuses == {cycle.cycle_id: CycleStatus.DEFAULTED, retry_id: CycleStatus.FUNDED}
+
+
+@sqlite_only
+def test_an_upheld_dispute_goes_through_the_timelock_and_the_date_is_proposed_again(
+    node: Node, tmp_path: Path, deployed: Manifest, compiled: CompiledContracts
+) -> None:
+    cycle = _books_day(node)
+    node.sync()
+    _alter_after_signing(node.database, cycle.cycle_id, BANK_A)
+    entries_file = _download_entries(node.database, tmp_path, BANK_A, cycle.cycle_id)
+    key = node.accounts.account(PAYOUT_INDEX["bank-a"]).key.hex()
+    disputed = _verify(
+        node, entries_file, BANK_A, cycle.cycle_id, "--dispute", CREDITNET_PARTNER_PRIVATE_KEY=key
+    )
+    assert disputed.exit_code == 1
+    assert node.chain_status(cycle.cycle_id) is CycleStatus.DISPUTED
+
+    contracts = DeployedContracts.from_manifest(deployed, compiled)
+    upheld = TimelockCall(ContractName.CLEARING_HOUSE, "resolveDispute", [cycle.cycle_id, True])
+    admin = node.accounts.deployer
+    with pytest.raises(Exception, match=r"AccessControlUnauthorizedAccount|revert"):
+        house = node.w3.eth.contract(
+            address=contracts.get(ContractName.CLEARING_HOUSE).address,
+            abi=compiled.artifact(ContractName.CLEARING_HOUSE).abi,
+        )
+        house.functions.resolveDispute(cycle.cycle_id, True).transact({"from": admin.address})
+    schedule(node.w3, contracts, admin, upheld, GOVERNANCE_DELAY_S)
+    with pytest.raises(Exception, match=r"TimelockUnexpectedOperationState|revert"):
+        execute(node.w3, contracts, admin, upheld)
+    _advance(node, GOVERNANCE_DELAY_S + 1)
+    execute(node.w3, contracts, admin, upheld)
+    node.sync()
+    assert node.chain_status(cycle.cycle_id) is CycleStatus.REJECTED
+
+    done = run_settlement_pass(node.database, node.signers, None, _watcher(node))
+    retry_id = cycle.cycle_id + 10**8
+    assert done.voided == [cycle.cycle_id] and retry_id in done.proposed
+    with node.database.engine.connect() as conn:
+        retry = fetch_cycle(conn, retry_id)
+    assert retry is not None
+    assert retry.net_positions_fen == cycle.net_positions_fen  # from the ledger, not the edit
+    node.sync()
+    assert node.chain_status(retry_id) is CycleStatus.PROPOSED

@@ -33,6 +33,7 @@ from node_api.risk.fraud_facts import Gender
 from oracles.anvil import pick_free_port
 from oracles.chain import LocalAccounts
 from scripts.applicants import GOOD_PROFILE
+from scripts.demo.day import product_data as demo_product_data
 
 CLI = [sys.executable, "-m", "node_api.cli"]
 pytestmark = [pytest.mark.chain, pytest.mark.xdist_group("node_up")]
@@ -142,26 +143,17 @@ def node(tmp_path: Path) -> Iterator[RunningNode]:
 
 
 def _product(code: str) -> dict[str, Any]:
-    """Revolving, funded 30 % by the lender and 70 % by the bank at 6 %, sold by `app`."""
+    """The demo's revolving product without its installments and late fee: funded 30 % by
+    the lender and 70 % by the bank at 6 %, sold by `app`."""
+    data = demo_product_data()
+    del data["installment"], data["fees"]
     return {
+        **data,
         "product_code": code,
-        "version": 1,
-        "product_type": "revolving_purchase",
-        "currency": "CNY",
-        "limit_fen_min": 10_000,
-        "limit_fen_max": 5_000_000,
-        "interest": {"method": "daily_ppm", "rate": 400, "day_count": "ACT/365"},
-        "free_interest_days": 0,
-        "bill_day_options": [5],
-        "due_date_offset_days": 20,
-        "minimum_payment": {"principal_share_bps": 1000, "floor_fen": 5000},
-        "penalty_rate_ppm_per_day": 500,
-        "grace_days": 3,
         "funding_split": [
             {"partner_id": "lender", "share_ppm": 300_000, "funder_rate_bps": 0},
             {"partner_id": "bank-e2e", "share_ppm": 700_000, "funder_rate_bps": 600},
         ],
-        "channel_commission_bps": 60,
         "eligible_channels": ["app"],
     }
 

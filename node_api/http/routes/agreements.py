@@ -1,4 +1,6 @@
-"""`GET /v1/agreements/{agreement_id}`: is a credit agreement on-chain yet, and where.
+"""`GET /v1/agreements/{agreement_id}`: is a credit agreement on-chain yet, and where;
+`GET /v1/agreements/{agreement_id}/line-state`: its outstanding balance in a committed
+credit-line state, with the Merkle proof `CreditRegistry.verifyLineBalance` checks.
 
 The books' side is the outbox row that carries the agreement's opening to the
 CreditRegistry (written with the line); the chain's side is the agreement as the indexer
@@ -12,18 +14,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from node_api.http.authz import ReaderDep
+from node_api.auth.keys import Principal
+from node_api.http.authz import PARTNER_ROLES, READER_ROLES, ReaderDep, requires
 from node_api.http.deps import SessionDep
 from node_api.http.schemas import PROBLEMS
 from node_api.http.services import ServicesDep
 from node_api.kernel.errors import NotFoundError
 from node_api.onboarding.tables import application_table
 from oracles.anchoring import AgreementAnchoring, fetch_agreement_anchoring
+from settlement.line_state import LineBalanceProof, prove_line_balance
 
 router = APIRouter(tags=["agreements"])
 
@@ -181,3 +185,71 @@ def get_agreement(
         raise NotFoundError("no agreement has this id", field="agreement_id")
     head = services.chain.fetch_latest_block() if services.chain is not None else None
     return agreement_view(found, _credit_line_id(conn, agreement_id), head)
+
+
+LineStateReaderDep = Annotated[Principal, Depends(requires(READER_ROLES | PARTNER_ROLES))]
+"""The lender's readers, and partners: a funder proves the balances it funds."""
+
+
+class AgreementLineStateOut(BaseModel):
+    """One agreement's balance in a cycle's credit-line state, provable on-chain with
+    `CreditRegistry.verifyLineBalance(agreement_id, cycle_id, outstanding_fen, proof)`."""
+
+    agreement_id: str
+    cycle_id: int = Field(description="The cycle: its business date as yyyymmdd.")
+    outstanding_fen: int = Field(
+        description="What the agreement's line owed at the end of the cycle's business date: "
+        "principal, interest, fees and penalties, billed or not, past due or not."
+    )
+    leaf: str = Field(
+        description="keccak256(keccak256(abi.encode(agreement_id, cycle_id, outstanding_fen)))."
+    )
+    proof: list[str] = Field(description="Sibling hashes from the leaf up to the root.")
+    root: str = Field(description="The line-state root signed by the oracle quorum.")
+    leaf_count: int = Field(description="Agreements under the root.")
+    total_outstanding_fen: int = Field(description="The sum of every agreement's balance.")
+    commitment_status: str | None = Field(
+        description="Delivery of the root to the CreditRegistry: pending, sent, confirmed "
+        "(on-chain) or parked."
+    )
+    tx_hash: str | None = Field(description="The transaction that commits the root.")
+
+
+def line_state_view(found: LineBalanceProof) -> AgreementLineStateOut:
+    return AgreementLineStateOut(
+        agreement_id=found.agreement_id,
+        cycle_id=found.cycle_id,
+        outstanding_fen=found.outstanding_fen,
+        leaf="0x" + found.leaf.hex(),
+        proof=["0x" + node.hex() for node in found.proof],
+        root="0x" + found.root.hex(),
+        leaf_count=found.leaf_count,
+        total_outstanding_fen=found.total_outstanding_fen,
+        commitment_status=found.outbox_status,
+        tx_hash=found.tx_hash,
+    )
+
+
+@router.get(
+    "/v1/agreements/{agreement_id}/line-state",
+    response_model=AgreementLineStateOut,
+    responses=PROBLEMS,
+    name="agreements_line_state",
+)
+def get_agreement_line_state(
+    agreement_id: AgreementId,
+    session: SessionDep,
+    who: LineStateReaderDep,
+    cycle_id: Annotated[
+        int | None,
+        Query(
+            ge=19_000_101,
+            le=99_991_231,
+            description="The cycle (yyyymmdd); the newest committed line state when omitted.",
+        ),
+    ] = None,
+) -> AgreementLineStateOut:
+    """An agreement's outstanding balance at the end of a settled business date, with the
+    Merkle proof of it against the line-state root the oracle quorum signed."""
+    found = prove_line_balance(session.connection(), agreement_id.lower(), cycle_id)
+    return line_state_view(found)

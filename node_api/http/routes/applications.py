@@ -17,7 +17,7 @@ from node_api.auth.keys import Role
 from node_api.http.authz import AdminDep, ExaminerDep, OperatorDep
 from node_api.http.cards import characteristics_schema
 from node_api.http.deps import SessionDep
-from node_api.http.idempotency import IdempotencyKey, request_claim, run_once
+from node_api.http.idempotency import IdempotencyKey, OnceDep, request_claim
 from node_api.http.renderers import JsonRenderer, to_response
 from node_api.http.schemas import (
     AMOUNT_FEN_MAX,
@@ -305,21 +305,14 @@ def get_application_replay(
     summary=f"Approve or decline an application in review (requires {IDEMPOTENCY_HEADER})",
 )
 def post_review(
-    application_id: ApplicationId,
-    body: ReviewIn,
-    request: Request,
-    session: SessionDep,
-    services: ServicesDep,
-    who: AdminDep,
-    key: IdempotencyKey,
+    application_id: ApplicationId, body: ReviewIn, who: AdminDep, once: OnceDep
 ) -> Response:
     """A manual decision; approving opens the line and enqueues its agreement."""
-    context = services.onboarding.current()
+    context = once.services.onboarding.current()
     reviewed_at = datetime.now(UTC)
-    claim = request_claim(request, who, key, body)
 
-    def operation() -> ApplicationDetailOut:
-        conn = session.connection()
+    def operation(_caches: object) -> ApplicationDetailOut:
+        conn = once.session.connection()
         view = review_application(
             conn,
             application_id,
@@ -333,4 +326,4 @@ def post_review(
         log.info("application reviewed", extra={"application_id": application_id})
         return ApplicationDetailOut.model_validate(view, from_attributes=True)
 
-    return to_response(run_once(session, claim, 200, operation))
+    return once.run(who, body, 200, operation)

@@ -15,6 +15,7 @@ from node_api.http.services import ServicesDep
 from node_api.kernel.errors import ConflictError
 from oracles.audit.books_export import stream_export
 from oracles.audit.export_format import MEDIA_TYPE
+from settlement.salts import LeafSalts
 
 router = APIRouter(tags=["audit"])
 
@@ -29,7 +30,9 @@ def get_audit_export(
     services: ServicesDep,
     _principal: AuditorDep,
 ) -> StreamingResponse:
-    """Stream the books' audit export (format `creditnet-audit-export` v1)."""
+    """Stream the books' audit export (format `creditnet-audit-export`, version 2): every
+    settlement entry comes with its private leaf salt, so the auditor can recompute the
+    leaves."""
     chain = services.chain
     if chain is None:
         raise ConflictError(
@@ -37,7 +40,9 @@ def get_audit_export(
         )
     manifest = chain.manifest or None
     return StreamingResponse(
-        stream_export(services.database, chain.chain_id, manifest),
+        stream_export(
+            services.database, chain.chain_id, manifest, LeafSalts.from_settings(services.settings)
+        ),
         media_type=MEDIA_TYPE,
         headers={"Content-Disposition": 'attachment; filename="creditnet-audit-export.ndjson"'},
     )

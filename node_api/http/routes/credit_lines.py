@@ -10,12 +10,12 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StringConstraints
 
 from node_api.http.authz import AdminDep, ReaderDep
 from node_api.http.deps import SessionDep
-from node_api.http.idempotency import IdempotencyKey, idempotent
+from node_api.http.idempotency import OnceDep
 from node_api.http.schemas import (
     PROBLEMS,
     IdentifierStr,
@@ -144,13 +144,11 @@ def _node_view(node: LimitNode, as_of: date) -> LimitNodeOut:
     responses=PROBLEMS,
     summary=f"Open a credit line (requires {IDEMPOTENCY_HEADER})",
 )
-def post_credit_line(
-    body: LineOpenIn, request: Request, session: SessionDep, who: AdminDep, key: IdempotencyKey
-) -> Response:
+def post_credit_line(body: LineOpenIn, who: AdminDep, once: OnceDep) -> Response:
     """Open a customer's credit line with its whole limit tree, booked on product versions."""
 
     def operation(caches: LendingCaches) -> LineOut:
-        conn = session.connection()
+        conn = once.session.connection()
         opened_on = resolve_as_of(body.as_of, fetch_business_date(conn))
         opening = LineOpening(
             customer_ref=body.customer_ref,
@@ -166,7 +164,7 @@ def post_credit_line(
         line_id = open_credit_line(conn, opening, caches.products)
         return line_view(fetch_line(conn, line_id), opened_on)
 
-    return idempotent(request, session, who, key, body, 201, operation)
+    return once.run(who, body, 201, operation)
 
 
 @router.get(
@@ -191,22 +189,17 @@ def get_credit_line(
     responses=PROBLEMS,
 )
 def post_limit_change(
-    credit_line_id: LineId,
-    body: LimitChangeIn,
-    request: Request,
-    session: SessionDep,
-    who: AdminDep,
-    key: IdempotencyKey,
+    credit_line_id: LineId, body: LimitChangeIn, who: AdminDep, once: OnceDep
 ) -> Response:
     """Set the base limit at one level (`total/purchase/REV1`); a new channel path under a
     product adds a channel sub-limit."""
 
     def operation(caches: LendingCaches) -> LineOut:
-        conn = session.connection()
+        conn = once.session.connection()
         line = set_node_limit(conn, credit_line_id, body.path, body.limit_fen, caches.products)
         return line_view(line, fetch_business_date(conn) or line.opened_on)
 
-    return idempotent(request, session, who, key, body, 200, operation)
+    return once.run(who, body, 200, operation)
 
 
 @router.post(
@@ -216,17 +209,12 @@ def post_limit_change(
     responses=PROBLEMS,
 )
 def post_temporary_raise(
-    credit_line_id: LineId,
-    body: TemporaryRaiseIn,
-    request: Request,
-    session: SessionDep,
-    who: AdminDep,
-    key: IdempotencyKey,
+    credit_line_id: LineId, body: TemporaryRaiseIn, who: AdminDep, once: OnceDep
 ) -> Response:
     """Raise one level's limit until `expires_on` (inclusive); `raise_fen` 0 cancels."""
 
     def operation(caches: LendingCaches) -> LineOut:
-        conn = session.connection()
+        conn = once.session.connection()
         as_of = resolve_as_of(body.as_of, fetch_business_date(conn))
         line = set_temporary_raise(
             conn,
@@ -239,24 +227,19 @@ def post_temporary_raise(
         )
         return line_view(line, as_of)
 
-    return idempotent(request, session, who, key, body, 200, operation)
+    return once.run(who, body, 200, operation)
 
 
 def _status_route(action: LineAction) -> Callable[..., Response]:
     def change_status(
-        credit_line_id: LineId,
-        request: Request,
-        session: SessionDep,
-        who: AdminDep,
-        key: IdempotencyKey,
-        body: StatusChangeIn | None = None,
+        credit_line_id: LineId, who: AdminDep, once: OnceDep, body: StatusChangeIn | None = None
     ) -> Response:
         def operation(_caches: LendingCaches) -> LineOut:
-            conn = session.connection()
+            conn = once.session.connection()
             as_of = resolve_as_of(body.as_of if body else None, fetch_business_date(conn))
             return line_view(change_line_status(conn, credit_line_id, action, as_of), as_of)
 
-        return idempotent(request, session, who, key, body, 200, operation)
+        return once.run(who, body, 200, operation)
 
     change_status.__name__ = f"post_{action.value}"
     change_status.__doc__ = {

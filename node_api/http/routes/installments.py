@@ -3,16 +3,19 @@ installments, read schedules, quote and take a full early repayment, cancel."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.engine import Connection
 
 from node_api.http.authz import OperatorDep
 from node_api.http.deps import SessionDep
-from node_api.http.idempotency import IdempotencyKey, idempotent
+from node_api.http.idempotency import OnceDep
+from node_api.http.renderers import JsonView
 from node_api.http.routes.repayments import RepaymentOut
 from node_api.http.schemas import ID_MAX, PROBLEMS, LineId, PathIdText, StrictBody
 from node_api.http.services import ServicesDep
@@ -119,18 +122,11 @@ def _quote_view(quote: PayoffQuote) -> PayoffQuoteOut:
     response_model=PlanOut,
     responses=PROBLEMS,
 )
-def post_plan(
-    credit_line_id: LineId,
-    body: PlanIn,
-    request: Request,
-    session: SessionDep,
-    who: OperatorDep,
-    key: IdempotencyKey,
-) -> Response:
+def post_plan(credit_line_id: LineId, body: PlanIn, who: OperatorDep, once: OnceDep) -> Response:
     """Convert a purchase of the open cycle, or the latest bill before its due date."""
 
     def operation(caches: LendingCaches) -> PlanOut:
-        conn = session.connection()
+        conn = once.session.connection()
         if body.source is PlanSourceIn.PURCHASE:
             plan = convert_purchase(
                 conn, caches, line_id=credit_line_id, purchase_id=body.source_id,
@@ -143,7 +139,7 @@ def post_plan(
             )  # fmt: skip
         return PlanOut.model_validate(plan, from_attributes=True)
 
-    return idempotent(request, session, who, key, body, 201, operation)
+    return once.run(who, body, 201, operation)
 
 
 @router.get(
@@ -201,61 +197,68 @@ def get_quote(
     return _quote_view(quote)
 
 
-@router.post(
+PlanAction = Callable[[Connection, LendingCaches, int, int, date | None], JsonView]
+"""What a route does to one plan: (connection, caches, line id, plan id, `as_of`) to its
+answer."""
+
+
+def _plan_route(action: PlanAction) -> Callable[..., Response]:
+    """A route doing `action` to one plan once per key, on the body's `as_of`; its
+    description is the action's docstring."""
+
+    def route(
+        credit_line_id: LineId,
+        plan_id: PlanId,
+        who: OperatorDep,
+        once: OnceDep,
+        body: AsOfIn | None = None,
+    ) -> Response:
+        payload = body or AsOfIn()
+
+        def operation(caches: LendingCaches) -> JsonView:
+            conn = once.session.connection()
+            return action(conn, caches, credit_line_id, plan_id, payload.as_of)
+
+        return once.run(who, payload, 200, operation)
+
+    route.__name__ = f"post{action.__name__}"
+    route.__doc__ = action.__doc__
+    return route
+
+
+def _early_repayment(
+    conn: Connection, caches: LendingCaches, line_id: int, plan_id: int, as_of: date | None
+) -> EarlyRepaymentOut:
+    """End the plan and take the payment of its early repayment quote."""
+    result = repay_plan_early(conn, caches, line_id=line_id, plan_id=plan_id, as_of=as_of)
+    return EarlyRepaymentOut(
+        plan=PlanOut.model_validate(result.plan, from_attributes=True),
+        quote=_quote_view(result.quote),
+        repayment=RepaymentOut.model_validate(result.repayment, from_attributes=True),
+    )
+
+
+def _cancel(
+    conn: Connection, caches: LendingCaches, line_id: int, plan_id: int, as_of: date | None
+) -> PlanOut:
+    """Cancel the plan within the product's cancellation window (no interest, no fee)."""
+    plan = cancel_plan(conn, caches, line_id=line_id, plan_id=plan_id, as_of=as_of)
+    return PlanOut.model_validate(plan, from_attributes=True)
+
+
+router.add_api_route(
     "/v1/credit-lines/{credit_line_id}/installment-plans/{plan_id}/early-repayment",
+    _plan_route(_early_repayment),
+    methods=["POST"],
     name="installment_plans_repay_early",
     response_model=EarlyRepaymentOut,
     responses=PROBLEMS,
 )
-def post_early_repayment(
-    credit_line_id: LineId,
-    plan_id: PlanId,
-    request: Request,
-    session: SessionDep,
-    who: OperatorDep,
-    key: IdempotencyKey,
-    body: AsOfIn | None = None,
-) -> Response:
-    """End the plan and take the payment of its early repayment quote."""
-    payload = body or AsOfIn()
-
-    def operation(caches: LendingCaches) -> EarlyRepaymentOut:
-        result = repay_plan_early(
-            session.connection(), caches, line_id=credit_line_id, plan_id=plan_id,
-            as_of=payload.as_of,
-        )  # fmt: skip
-        return EarlyRepaymentOut(
-            plan=PlanOut.model_validate(result.plan, from_attributes=True),
-            quote=_quote_view(result.quote),
-            repayment=RepaymentOut.model_validate(result.repayment, from_attributes=True),
-        )
-
-    return idempotent(request, session, who, key, payload, 200, operation)
-
-
-@router.post(
+router.add_api_route(
     "/v1/credit-lines/{credit_line_id}/installment-plans/{plan_id}/cancel",
+    _plan_route(_cancel),
+    methods=["POST"],
     name="installment_plans_cancel",
     response_model=PlanOut,
     responses=PROBLEMS,
 )
-def post_cancel(
-    credit_line_id: LineId,
-    plan_id: PlanId,
-    request: Request,
-    session: SessionDep,
-    who: OperatorDep,
-    key: IdempotencyKey,
-    body: AsOfIn | None = None,
-) -> Response:
-    """Cancel the plan within the product's cancellation window (no interest, no fee)."""
-    payload = body or AsOfIn()
-
-    def operation(caches: LendingCaches) -> PlanOut:
-        plan = cancel_plan(
-            session.connection(), caches, line_id=credit_line_id, plan_id=plan_id,
-            as_of=payload.as_of,
-        )  # fmt: skip
-        return PlanOut.model_validate(plan, from_attributes=True)
-
-    return idempotent(request, session, who, key, payload, 200, operation)

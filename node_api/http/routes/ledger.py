@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from node_api.http.authz import AdminDep, ExaminerDep, ReaderDep
 from node_api.http.deps import SessionDep
-from node_api.http.idempotency import IdempotencyKey, idempotent
+from node_api.http.idempotency import OnceDep
 from node_api.http.schemas import PROBLEMS, LineId, StrictBody
 from node_api.ledger.balances import fetch_line_balances, fetch_trial_balance
 from node_api.ledger.business_date import fetch_business_date, set_business_date
@@ -118,17 +118,11 @@ def get_business_date(
     response_model=BusinessDateOut,
     responses=PROBLEMS,
 )
-def post_business_date(
-    body: BusinessDateIn,
-    request: Request,
-    session: SessionDep,
-    who: AdminDep,
-    key: IdempotencyKey,
-) -> Response:
+def post_business_date(body: BusinessDateIn, who: AdminDep, once: OnceDep) -> Response:
     """Set the business date the first time, or move it forward (end of day does this)."""
 
     def operation(_caches: LendingCaches) -> BusinessDateOut:
-        set_business_date(session.connection(), body.as_of)
+        set_business_date(once.session.connection(), body.as_of)
         return BusinessDateOut(as_of=body.as_of)
 
-    return idempotent(request, session, who, key, body, 200, operation)
+    return once.run(who, body, 200, operation)

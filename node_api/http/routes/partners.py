@@ -5,7 +5,9 @@ name product guarantors, and list cycles. A partner key (role `partner`) sees on
 own data: the cycles it has a position in, its net position and the on-chain status the
 indexer mirrored, and its entries with Merkle proofs, paged or streamed as NDJSON (the
 first line states the cycle's root and the partner's position; every other line is one
-entry, as `creditnet verify` reads it).
+entry, as `creditnet verify` reads it). Each entry carries its private leaf `salt`; a
+partner may also fetch its own leaf secret (`GET /v1/partner/leaf-secret`) to re-derive
+its salts itself (`settlement.salts`). No route ever shows the node's root secret.
 """
 
 from __future__ import annotations
@@ -14,16 +16,15 @@ from collections.abc import Iterator
 from typing import Annotated, Final, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.engine import Connection
 
 from node_api.auth.keys import Principal
 from node_api.http.authz import AdminDep, ExaminerDep, PartnerDep
-from node_api.http.deps import DatabaseDep, SessionDep
-from node_api.http.idempotency import IdempotencyKey, request_claim, run_once
-from node_api.http.renderers import to_response
+from node_api.http.deps import DatabaseDep, SessionDep, SettingsDep
+from node_api.http.idempotency import OnceDep
 from node_api.http.schemas import (
     PROBLEMS,
     AddressStr,
@@ -60,6 +61,7 @@ from settlement.proofs import (
     prove,
     to_json,
 )
+from settlement.salts import PARTNER_SECRET_DOMAIN, LeafSalts, PartnerSalts
 
 router = APIRouter(tags=["settlement"])
 
@@ -161,6 +163,10 @@ class EntryOut(BaseModel):
     kind: int
     kind_name: str
     amount_fen: int
+    salt: str = Field(
+        description="The entry's private 32-byte leaf salt (0x-hex), part of its leaf; "
+        "derivable from your leaf secret (GET /v1/partner/leaf-secret)."
+    )
     proof: list[str]
 
 
@@ -220,14 +226,12 @@ def _partner_view(partner: Partner, on_chain: set[int]) -> PartnerOut:
     responses=PROBLEMS,
     summary=f"Register a settlement partner (requires {IDEMPOTENCY_HEADER})",
 )
-def post_partner(
-    body: PartnerIn, request: Request, session: SessionDep, who: AdminDep, key: IdempotencyKey
-) -> Response:
+def post_partner(body: PartnerIn, who: AdminDep, once: OnceDep) -> Response:
     """Register a lender, funder, channel or guarantor; its on-chain registration (role and
     payout address) is queued for the relayer in the same transaction."""
 
-    def operation() -> PartnerOut:
-        conn = session.connection()
+    def operation(_caches: object) -> PartnerOut:
+        conn = once.session.connection()
         partner, _created = register_partner(
             conn,
             ref=body.ref,
@@ -238,8 +242,7 @@ def post_partner(
         )
         return _partner_view(partner, fetch_registered_partner_ids(conn))
 
-    claim = request_claim(request, who, key, body)
-    return to_response(run_once(session, claim, 201, operation))
+    return once.run(who, body, 201, operation)
 
 
 @router.get(
@@ -260,14 +263,12 @@ def get_partners(session: SessionDep, who: ExaminerDep) -> list[PartnerOut]:
     responses=PROBLEMS,
     summary=f"Name a product's guarantor (requires {IDEMPOTENCY_HEADER})",
 )
-def post_guarantee(
-    body: GuaranteeIn, request: Request, session: SessionDep, who: AdminDep, key: IdempotencyKey
-) -> Response:
+def post_guarantee(body: GuaranteeIn, who: AdminDep, once: OnceDep) -> Response:
     """The guarantor pays `share_ppm` of each charged-off principal of the product."""
 
-    def operation() -> GuaranteeOut:
+    def operation(_caches: object) -> GuaranteeOut:
         terms = set_guarantee(
-            session.connection(),
+            once.session.connection(),
             product_code=body.product_code,
             guarantor_ref=body.guarantor_ref,
             share_ppm=body.share_ppm,
@@ -276,8 +277,7 @@ def post_guarantee(
             product_code=body.product_code, partner_id=terms.partner_id, share_ppm=terms.share_ppm
         )
 
-    claim = request_claim(request, who, key, body)
-    return to_response(run_once(session, claim, 201, operation))
+    return once.run(who, body, 201, operation)
 
 
 def _cycle_view(conn: Connection, cycle: ClosedCycle) -> CycleOut:
@@ -379,6 +379,7 @@ def get_partner_entries(
     cycle_id: CycleId,
     session: SessionDep,
     who: PartnerDep,
+    settings: SettingsDep,
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = 500,
 ) -> EntryPageOut:
@@ -387,7 +388,10 @@ def get_partner_entries(
     conn = session.connection()
     _cycle, root, _position = _own_cycle(conn, cycle_id, partner_id)
     tree = fetch_tree(conn, cycle_id, root)
-    page = fetch_partner_entries(conn, cycle_id, partner_id, after_entry_id=after, limit=limit)
+    salts = LeafSalts.from_settings(settings).for_partner(partner_id)
+    page = fetch_partner_entries(
+        conn, cycle_id, partner_id, salts, after_entry_id=after, limit=limit
+    )
     return EntryPageOut(
         cycle_id=cycle_id,
         partner_id=partner_id,
@@ -398,11 +402,15 @@ def get_partner_entries(
 
 
 def _ndjson_lines(
-    database: Database, cycle_id: int, root: bytes, partner_id: int, header: EntryStreamHeader
+    database: Database,
+    cycle_id: int,
+    root: bytes,
+    salts: PartnerSalts,
+    header: EntryStreamHeader,
 ) -> Iterator[bytes]:
     yield orjson.dumps(header.model_dump(mode="json")) + b"\n"
     with database.engine.connect() as conn:
-        for proven in iterate_proven_entries(conn, cycle_id, root, partner_id):
+        for proven in iterate_proven_entries(conn, cycle_id, root, header.partner_id, salts):
             yield orjson.dumps(to_json(proven)) + b"\n"
 
 
@@ -412,7 +420,11 @@ def _ndjson_lines(
     responses={200: {"content": {"application/x-ndjson": {}}}, **PROBLEMS},
 )
 def stream_partner_entries(
-    cycle_id: CycleId, database: DatabaseDep, session: SessionDep, who: PartnerDep
+    cycle_id: CycleId,
+    database: DatabaseDep,
+    session: SessionDep,
+    who: PartnerDep,
+    settings: SettingsDep,
 ) -> StreamingResponse:
     """All your entries with proofs as NDJSON, streamed (for large cycles): a header line
     with the root and your net position, then one entry per line."""
@@ -429,6 +441,50 @@ def stream_partner_entries(
         kinds={kind.name: int(kind) for kind in EntryKind},
     )
     return StreamingResponse(
-        _ndjson_lines(database, cycle_id, root, partner_id, header),
+        _ndjson_lines(
+            database,
+            cycle_id,
+            root,
+            LeafSalts.from_settings(settings).for_partner(partner_id),
+            header,
+        ),
         media_type="application/x-ndjson",
+    )
+
+
+class LeafSecretOut(BaseModel):
+    """Your leaf secret: the key of your entries' private leaf salts."""
+
+    partner_id: int
+    leaf_secret: str = Field(description="32 bytes, 0x-hex. Keep it private.")
+    salt_derivation: str = Field(
+        description="How each of your entries' salt derives from `leaf_secret`."
+    )
+
+
+SALT_DERIVATION: Final = (
+    "salt = HMAC-SHA256(leaf_secret, uint64_be(cycle_id) || uint64_be(entry_id)); "
+    "leaf_secret = HMAC-SHA256(node root secret, "
+    f"{PARTNER_SECRET_DOMAIN.decode()!r} || uint32_be(partner_id))"
+)
+
+
+@router.get(
+    "/v1/partner/leaf-secret",
+    name="partner_leaf_secret_get",
+    response_model=LeafSecretOut,
+    responses=PROBLEMS,
+)
+def get_partner_leaf_secret(
+    who: PartnerDep, settings: SettingsDep, response: Response
+) -> LeafSecretOut:
+    """Your own leaf secret, for your own tooling to re-derive the salt of each of your
+    entries (`salt` in the entry listings) as `salt_derivation` states: no other partner's
+    secret, and never the node's root secret, is served. Partner keys only; the partner is
+    the key's, so there is no id to ask for another. Sent with `Cache-Control: no-store`."""
+    partner_id = _partner_id(who)
+    secret = LeafSalts.from_settings(settings).partner_secret(partner_id)
+    response.headers["Cache-Control"] = "no-store"
+    return LeafSecretOut(
+        partner_id=partner_id, leaf_secret="0x" + secret.hex(), salt_derivation=SALT_DERIVATION
     )

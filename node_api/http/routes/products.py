@@ -10,13 +10,13 @@ from datetime import date
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from node_api.http.authz import AdminDep, ReaderDep
-from node_api.http.deps import SessionDep, SettingsDep
-from node_api.http.idempotency import IdempotencyKey, idempotent
+from node_api.http.deps import SessionDep
+from node_api.http.idempotency import OnceDep
 from node_api.http.schemas import AMOUNT_FEN_MAX, PROBLEMS, PathIdText, ProductCodePath, StrictBody
 from node_api.ledger.schema import product_version_table
 from node_api.lending.product_versions import (
@@ -116,23 +116,16 @@ def _costs(terms: ProductTerms) -> list[TenorCostOut]:
     response_model=ProductPublishedOut,
     responses=PROBLEMS,
 )
-def publish_product(
-    body: ProductTerms,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    who: AdminDep,
-    key: IdempotencyKey,
-) -> Response:
+def publish_product(body: ProductTerms, who: AdminDep, once: OnceDep) -> Response:
     """Publish a product version after checking its all-in cost against the cap."""
 
     def operation(_caches: object) -> ProductPublishedOut:
         terms = parse_product_terms(body.model_dump(mode="json"))
-        validate_product_cost(terms, settings.product_cost_cap_bps)
-        register_product_version(session.connection(), terms)
+        validate_product_cost(terms, once.services.settings.product_cost_cap_bps)
+        register_product_version(once.session.connection(), terms)
         return ProductPublishedOut(**dict(_product_view(terms)), all_in_costs=_costs(terms))
 
-    return idempotent(request, session, who, key, body, 201, operation)
+    return once.run(who, body, 201, operation)
 
 
 @router.get(

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from node_api.http.authz import OperatorDep, ReaderDep, admit, authenticate, bearer_token
 from node_api.http.deps import SessionDep
-from node_api.http.idempotency import IdempotencyKey, idempotent
+from node_api.http.idempotency import OnceDep
 from node_api.http.routes.purchase_lane import (
     MODELS,
     USE_ROLES,
@@ -148,10 +148,8 @@ async def post_drawdown(request: Request) -> Response:
 def post_refund(
     credit_line_id: LineId,
     purchase_id: UseId,
-    request: Request,
-    session: SessionDep,
     who: OperatorDep,
-    key: IdempotencyKey,
+    once: OnceDep,
     body: RefundIn | None = None,
 ) -> Response:
     """Refund a purchase in full (no amount) or in part; restores the limit and reverses
@@ -160,7 +158,7 @@ def post_refund(
 
     def operation(caches: LendingCaches) -> RefundOut:
         refunded = refund_purchase(
-            session.connection(),
+            once.session.connection(),
             caches,
             line_id=credit_line_id,
             purchase_id=purchase_id,
@@ -169,7 +167,7 @@ def post_refund(
         )
         return RefundOut.model_validate(refunded, from_attributes=True)
 
-    return idempotent(request, session, who, key, refund, 201, operation)
+    return once.run(who, refund, 201, operation)
 
 
 @router.get(

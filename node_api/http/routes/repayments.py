@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 
 from node_api.http.authz import OperatorDep
-from node_api.http.deps import SessionDep
-from node_api.http.idempotency import IdempotencyKey, idempotent
+from node_api.http.idempotency import OnceDep
 from node_api.http.schemas import (
     ID_MAX,
     PROBLEMS,
@@ -75,18 +74,13 @@ class ReversalOut(BaseModel):
     responses=PROBLEMS,
 )
 def post_repayment(
-    credit_line_id: LineId,
-    body: RepaymentIn,
-    request: Request,
-    session: SessionDep,
-    who: OperatorDep,
-    key: IdempotencyKey,
+    credit_line_id: LineId, body: RepaymentIn, who: OperatorDep, once: OnceDep
 ) -> Response:
     """Allocate a payment: past due before current, then the product's component order."""
 
     def operation(caches: LendingCaches) -> RepaymentOut:
         repaid = repay(
-            session.connection(),
+            once.session.connection(),
             caches,
             line_id=credit_line_id,
             amount_fen=body.amount_fen,
@@ -96,7 +90,7 @@ def post_repayment(
         )
         return RepaymentOut.model_validate(repaid, from_attributes=True)
 
-    return idempotent(request, session, who, key, body, 201, operation)
+    return once.run(who, body, 201, operation)
 
 
 @router.post(
@@ -108,10 +102,8 @@ def post_repayment(
 def post_repayment_reversal(
     credit_line_id: LineId,
     repayment_id: RepaymentId,
-    request: Request,
-    session: SessionDep,
     who: OperatorDep,
-    key: IdempotencyKey,
+    once: OnceDep,
     body: ReversalIn | None = None,
 ) -> Response:
     """Reverse a bounced payment; later payments on the line are allocated again."""
@@ -119,7 +111,7 @@ def post_repayment_reversal(
 
     def operation(caches: LendingCaches) -> ReversalOut:
         reversed_ = reverse_repayment(
-            session.connection(),
+            once.session.connection(),
             caches,
             line_id=credit_line_id,
             repayment_id=repayment_id,
@@ -127,4 +119,4 @@ def post_repayment_reversal(
         )
         return ReversalOut.model_validate(reversed_, from_attributes=True)
 
-    return idempotent(request, session, who, key, reversal, 200, operation)
+    return once.run(who, reversal, 200, operation)

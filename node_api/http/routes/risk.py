@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, StrictStr, StringConstraints
 from sqlalchemy.engine import Connection
 
 from node_api.http.authz import AdminDep, ExaminerDep, ReaderDep
 from node_api.http.cards import ActiveCardOut, card_view
 from node_api.http.deps import SessionDep
-from node_api.http.idempotency import IdempotencyKey, request_claim, run_once
+from node_api.http.idempotency import OnceDep
 from node_api.http.renderers import to_response
 from node_api.http.schemas import PROBLEMS, ProductCodePath, ProductCodeStr, StrictBody
 from node_api.http.services import ServicesDep
@@ -160,27 +160,20 @@ def get_policy(
     responses=PROBLEMS,
 )
 def post_policy(
-    product_code: ProductCodePath,
-    body: OnboardingPolicy,
-    request: Request,
-    session: SessionDep,
-    services: ServicesDep,
-    who: AdminDep,
-    key: IdempotencyKey,
+    product_code: ProductCodePath, body: OnboardingPolicy, who: AdminDep, once: OnceDep
 ) -> Response:
     """Publish a product's next policy version; applications from now on use it."""
-    context = services.onboarding.current()
-    claim = request_claim(request, who, key, body)
+    context = once.services.onboarding.current()
 
     def operation() -> PolicyOut:
-        conn = session.connection()
+        conn = once.session.connection()
         fetch_newest_product_version(conn, product_code)
         if body.card not in {name for name, _ in _named_cards(context)}:
             raise CreditNetValueError("no packaged scorecard has this name", field="card")
         version = store_policy(conn, product_code, body)
         return PolicyOut(product_code=product_code, version=version, policy=body)
 
-    stored = run_once(session, claim, 200, operation)
+    stored = once.stored(who, body, 200, operation)
     context.offers.forget(product_code)
     return to_response(stored)
 
@@ -188,22 +181,14 @@ def post_policy(
 @router.post(
     "/v1/risk/blacklist", name="risk_blacklist_add", response_model=BlacklistOut, responses=PROBLEMS
 )
-def post_blacklist(
-    body: BlacklistIn,
-    request: Request,
-    session: SessionDep,
-    services: ServicesDep,
-    who: AdminDep,
-    key: IdempotencyKey,
-) -> Response:
+def post_blacklist(body: BlacklistIn, who: AdminDep, once: OnceDep) -> Response:
     """Blacklist identity numbers, phones, devices or IPs (stored as keyed hashes only)."""
-    vault = services.onboarding.current().vault
-    claim = request_claim(request, who, key, body)
+    vault = once.services.onboarding.current().vault
 
-    def operation() -> BlacklistOut:
+    def operation(_caches: object) -> BlacklistOut:
         hashes = [vault.lookup_hash(_LOOKUP_KINDS[body.kind], value) for value in body.values]
         added = add_to_blacklist(
-            session.connection(),
+            once.session.connection(),
             body.kind,
             hashes,
             reason_code=body.reason_code,
@@ -211,7 +196,7 @@ def post_blacklist(
         )
         return BlacklistOut(kind=body.kind.value, submitted=len(body.values), added=added)
 
-    return to_response(run_once(session, claim, 200, operation))
+    return once.run(who, body, 200, operation)
 
 
 @router.get(

@@ -26,7 +26,6 @@ from oracles.audit.checks import CheckResult
 from oracles.audit.export_format import (
     AgreementRecord,
     CycleEntriesRecord,
-    CycleRecord,
     LineStateLeavesRecord,
     LineStateRecord,
     ManifestRecord,
@@ -39,6 +38,7 @@ from oracles.chain import LocalAccounts, send_transaction
 from oracles.compiler import CompiledContracts
 from oracles.eip712 import cycle_report_digest, line_state_report_digest, sorted_signatures
 from oracles.manifest import Manifest
+from scripts.bench.audit import agreement_commitment, cycle_record
 from settlement.entries import SettlementEntry
 from settlement.merkle import build_tree
 from settlement.netting import ClosedCycle, close_cycle
@@ -133,18 +133,7 @@ def make_agreement(number: int, terms_hash: str) -> AgreementRecord:
 
 
 def open_agreements(scenario: Scenario, records: list[AgreementRecord]) -> None:
-    rows = [
-        (
-            bytes.fromhex(r.agreement_id[2:]),
-            bytes.fromhex(r.borrower_ref[2:]),
-            bytes.fromhex(r.terms_hash[2:]),
-            r.product_code,
-            r.limit_fen,
-            r.apr_bps,
-            r.opened_at,
-        )
-        for r in records
-    ]
+    rows = [agreement_commitment(record) for record in records]
     receipt = scenario.send(scenario.relayer, "CreditRegistry", "openAgreements", rows)
     tx = receipt["transactionHash"].to_0x_hex()
     for record in records:
@@ -292,16 +281,7 @@ def cycle_records(close: ClosedCycle, entries: list[SettlementEntry] | None = No
     rows = [
         (e.entry_id, e.partner_id, int(e.kind), e.amount_fen) for e in (entries or close.entries)
     ]
-    return [
-        CycleRecord(
-            cycle_id=close.cycle_id,
-            entry_count=close.entry_count,
-            entries_root="0x" + close.root.hex(),
-            partner_ids=list(close.partner_ids),
-            net_positions_fen=list(close.net_positions_fen),
-        ),
-        CycleEntriesRecord(cycle_id=close.cycle_id, entries=rows),
-    ]
+    return [cycle_record(close), CycleEntriesRecord(cycle_id=close.cycle_id, entries=rows)]
 
 
 def line_state_records(cycle_id: int, leaves: list[tuple[str, int]]) -> list[Any]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from node_api.http.examples import PRODUCT_TERMS
 from node_api.ledger.accounts import PRINCIPAL_ACCOUNT_TYPES
 from node_api.ledger.balances import fetch_balance_drift, fetch_line_balances, fetch_trial_balance
 from node_api.ledger.schema import ledger_account_table
@@ -22,30 +24,15 @@ OPENED_ON = date(2025, 3, 1)
 
 
 def product_data(code: str = "REV1", **changes: Any) -> dict[str, Any]:
-    """A revolving purchase product: 70% funded by bank-a, 30% by the lender."""
-    data: dict[str, Any] = {
+    """A revolving purchase product: 70% funded by bank-a, 30% by the lender (the API's
+    example with limits from 1 fen to 100,000 yuan)."""
+    return {
+        **copy.deepcopy(PRODUCT_TERMS),
         "product_code": code,
-        "version": 1,
-        "product_type": "revolving_purchase",
-        "currency": "CNY",
         "limit_fen_min": 1,
         "limit_fen_max": 10_000_000,
-        "interest": {"method": "daily_ppm", "rate": 500, "day_count": "ACT/365"},
-        "free_interest_days": 50,
-        "bill_day_options": [5, 20],
-        "due_date_offset_days": 20,
-        "minimum_payment": {"principal_share_bps": 1000, "floor_fen": 5000},
-        "penalty_rate_ppm_per_day": 500,
-        "grace_days": 3,
-        "funding_split": [
-            {"partner_id": "lender", "share_ppm": 300_000, "funder_rate_bps": 0},
-            {"partner_id": "bank-a", "share_ppm": 700_000, "funder_rate_bps": 600},
-        ],
-        "channel_commission_bps": 55,
-        "eligible_channels": ["app", "pos"],
+        **changes,
     }
-    data.update(changes)
-    return data
 
 
 def cash_product_data(code: str = "CASH1") -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from datetime import date
 from typing import Any
@@ -10,48 +11,24 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from node_api.http.examples import PRODUCT_TERMS
 from node_api.kernel.db import Database
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import parse_product_terms
 from node_api.onboarding.identity import make_resident_id
 from node_api.risk.fraud_facts import Gender
+from node_api.risk.samples import APPROVED_CHARACTERISTICS
 from node_api.schema.tables import metadata
+from scripts.applicants import POOR_PROFILE
 
 AS_OF = date(2025, 6, 30)
 PRODUCT = "PAY1"
 CASH_PRODUCT = "CASH9"
 
-GOOD_PROFILE: dict[str, Any] = {
-    "status_of_existing_checking_account": "no checking account",
-    "credit_history": "critical account/ other credits existing (not at this bank)",
-    "duration_in_month": 12,
-    "savings_account_and_bonds": "unknown/ no savings account",
-    "purpose": "radio/television",
-    "credit_amount": 2000,
-    "property": "real estate",
-    "age_in_years": 40,
-    "present_employment_since": "... >= 7 years",
-    "housing": "own",
-    "other_installment_plans": "none",
-    "installment_rate_in_percentage_of_disposable_income": 2,
-}
+GOOD_PROFILE: dict[str, Any] = dict(APPROVED_CHARACTERISTICS)
 """Scores 620 on the German card: approved under the default policy."""
 
-BAD_PROFILE: dict[str, Any] = {
-    "status_of_existing_checking_account": "... < 0 DM",
-    "credit_history": "all credits at this bank paid back duly, no credits taken/ all credits "
-    "paid back duly",
-    "duration_in_month": 48,
-    "savings_account_and_bonds": "... < 100 DM",
-    "purpose": "education",
-    "credit_amount": 12000,
-    "property": "unknown / no property",
-    "age_in_years": 22,
-    "present_employment_since": "unemployed",
-    "housing": "for free",
-    "other_installment_plans": "bank, stores",
-    "installment_rate_in_percentage_of_disposable_income": 4,
-}
+BAD_PROFILE: dict[str, Any] = dict(POOR_PROFILE)
 """Scores 386: declined (below the cut-off)."""
 
 BORDERLINE_PROFILE: dict[str, Any] = {
@@ -68,30 +45,9 @@ SURNAMES = ("Zhao", "Qian", "Sun", "Li", "Zhou", "Wu", "Zheng", "Wang")
 
 
 def product_data(code: str = PRODUCT, **changes: Any) -> dict[str, Any]:
-    """A revolving purchase product eligible on the `app` and `pos` channels."""
-    data: dict[str, Any] = {
-        "product_code": code,
-        "version": 1,
-        "product_type": "revolving_purchase",
-        "currency": "CNY",
-        "limit_fen_min": 10_000,
-        "limit_fen_max": 5_000_000,
-        "interest": {"method": "daily_ppm", "rate": 500, "day_count": "ACT/365"},
-        "free_interest_days": 50,
-        "bill_day_options": [5, 20],
-        "due_date_offset_days": 20,
-        "minimum_payment": {"principal_share_bps": 1000, "floor_fen": 5000},
-        "penalty_rate_ppm_per_day": 500,
-        "grace_days": 3,
-        "funding_split": [
-            {"partner_id": "lender", "share_ppm": 300_000, "funder_rate_bps": 0},
-            {"partner_id": "bank-a", "share_ppm": 700_000, "funder_rate_bps": 600},
-        ],
-        "channel_commission_bps": 55,
-        "eligible_channels": ["app", "pos"],
-    }
-    data.update(changes)
-    return data
+    """A revolving purchase product eligible on the `app` and `pos` channels (the API's
+    example)."""
+    return {**copy.deepcopy(PRODUCT_TERMS), "product_code": code, **changes}
 
 
 def setup_books(database: Database, as_of: date = AS_OF) -> None:

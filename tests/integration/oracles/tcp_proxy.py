@@ -11,7 +11,6 @@ import contextlib
 import select
 import socket
 import threading
-from types import TracebackType
 
 BUFFER_BYTES = 65_536
 
@@ -89,10 +88,5 @@ class TcpProxy:
         self.resume()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         self.refuse()

@@ -33,6 +33,7 @@ from node_api.lending.purchase_tables import purchase_table
 from node_api.lending.purchases import refund_purchase
 from node_api.lending.repayments import repay, reverse_repayment
 from settlement.partners import register_partner, set_guarantee
+from tests.integration.lending.helpers import product_data as lending_product_data
 
 FIRST_DAY = date(2025, 3, 3)
 LENDER, BANK_A, BANK_B, APP, POS, GUARD = 1, 2, 3, 4, 5, 6
@@ -55,28 +56,15 @@ def payout_of(index: int) -> str:
 def product_data(code: str = "REV1") -> dict[str, Any]:
     """A revolving product accruing from day one, funded 30 % lender, 50 % bank-a at 6 %,
     20 % bank-b at 5 %, sold through two channels at 55 bps commission."""
-    return {
-        "product_code": code,
-        "version": 1,
-        "product_type": "revolving_purchase",
-        "currency": "CNY",
-        "limit_fen_min": 1,
-        "limit_fen_max": 10_000_000,
-        "interest": {"method": "daily_ppm", "rate": 500, "day_count": "ACT/365"},
-        "free_interest_days": 0,
-        "bill_day_options": [5, 20],
-        "due_date_offset_days": 20,
-        "minimum_payment": {"principal_share_bps": 1000, "floor_fen": 5000},
-        "penalty_rate_ppm_per_day": 500,
-        "grace_days": 3,
-        "funding_split": [
+    return lending_product_data(
+        code,
+        free_interest_days=0,
+        funding_split=[
             {"partner_id": "lender", "share_ppm": 300_000, "funder_rate_bps": 0},
             {"partner_id": "bank-a", "share_ppm": 500_000, "funder_rate_bps": 600},
             {"partner_id": "bank-b", "share_ppm": 200_000, "funder_rate_bps": 500},
         ],
-        "channel_commission_bps": 55,
-        "eligible_channels": ["app", "pos"],
-    }
+    )
 
 
 def three_partner_product_data() -> dict[str, Any]:

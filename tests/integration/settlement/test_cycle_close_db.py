@@ -30,6 +30,7 @@ from settlement.cycle_close import (
 )
 from settlement.entries import SettlementEntry
 from settlement.netting import CycleNotBalancedError, CycleState, close_cycle, get_cycle_id
+from settlement.salts import LeafSalts
 from settlement.tables import cycle_table, entry_table, event_claim_table, position_table
 from tests.integration.settlement.books import (
     APP,
@@ -44,6 +45,7 @@ from tests.integration.settlement.books import (
 FUNDER_SHARES = {BANK_A: 500_000, BANK_B: 200_000}
 REF_IDS = {"bank-a": BANK_A, "bank-b": BANK_B, "app": APP, "pos": POS, "lender": LENDER}
 DOMAIN = SigningDomain(31337, "0x" + "11" * 20, "0x" + "22" * 20)
+SALTS = LeafSalts(b"test-cycle-close-leaf-salt-secret")
 
 
 def _entries(conn: Connection, cycle_id: int) -> list[SettlementEntry]:
@@ -59,6 +61,7 @@ def _entries(conn: Connection, cycle_id: int) -> list[SettlementEntry]:
             int(row["partner_id"]),
             EntryKind(int(row["kind"])),
             int(row["amount_fen"]),
+            SALTS.salt(cycle_id, int(row["entry_id"]), int(row["partner_id"])),
             str(row["source_event_id"]),
         )
         for row in rows
@@ -66,7 +69,8 @@ def _entries(conn: Connection, cycle_id: int) -> list[SettlementEntry]:
 
 
 def _check_cycle(conn: Connection, cycle_id: int) -> list[SettlementEntry]:
-    """Σ positions = 0, positions = Σ entries, and the stored root is the entries' root."""
+    """Σ positions = 0, positions = Σ entries, and the stored root is the root of the stored
+    entries salted again from the secret (no salt is stored)."""
     cycle = fetch_cycle(conn, cycle_id)
     assert cycle is not None and cycle.state is CycleState.CLOSED
     entries = _entries(conn, cycle_id)
@@ -137,7 +141,7 @@ def test_every_fen_of_every_movement_lands_in_exactly_one_entry_of_one_cycle(
     closed: list[date] = []
     for _ in range(3):
         day = random_day(books, rng, operations=12)
-        close_settlement_cycle(database, day)
+        close_settlement_cycle(database, day, salts=SALTS)
         closed.append(day)
     with database.engine.connect() as conn:
         all_entries: list[SettlementEntry] = []
@@ -161,10 +165,12 @@ def test_close_is_idempotent_and_the_books_recompute_the_same_report(database: D
     books = Books(database)
     books.setup()
     day = random_day(books, random.Random(7), operations=10)
-    first = close_settlement_cycle(database, day)
-    again = close_settlement_cycle(database, day)
+    first = close_settlement_cycle(database, day, salts=SALTS)
+    again = close_settlement_cycle(database, day, salts=SALTS)
     assert again == first
-    assert recompute_cycle_report(database, first.cycle_id) == first.report
+    assert recompute_cycle_report(database, first.cycle_id, SALTS) == first.report
+    other_secret = recompute_cycle_report(database, first.cycle_id, LeafSalts(b"another"))
+    assert other_secret is not None and other_secret.entries_root != first.root
     with database.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(cycle_table)).scalar_one() == 1
 
@@ -173,11 +179,11 @@ def test_an_event_posted_after_its_date_closed_goes_to_the_next_cycle(database: 
     books = Books(database)
     books.setup()
     books.purchase(books.line_ids[0], 10_000)
-    early = close_settlement_cycle(database, _today(database))
+    early = close_settlement_cycle(database, _today(database), salts=SALTS)
     books.purchase(books.line_ids[1], 20_000, "pos")  # same business date, after the close
     day = books.end_day()
     books.purchase(books.line_ids[2], 30_000)
-    late = close_settlement_cycle(database, books.end_day())
+    late = close_settlement_cycle(database, books.end_day(), salts=SALTS)
     assert early.cycle_id == get_cycle_id(day)
     with database.engine.connect() as conn:
         late_entries = _check_cycle(conn, late.cycle_id)
@@ -217,7 +223,7 @@ def test_RevertWhen_the_cycle_does_not_balance_nothing_is_written(
 
     monkeypatch.setattr("settlement.cycle_close.compute_cycle_entries", skewed)
     with pytest.raises(CycleNotBalancedError) as raised:
-        close_settlement_cycle(database, _today(database))
+        close_settlement_cycle(database, _today(database), salts=SALTS)
     assert raised.value.sum_fen == 1
     _nothing_written(database)
 
@@ -229,7 +235,7 @@ def test_RevertWhen_a_partner_in_the_books_is_not_registered_nothing_is_written(
     books.setup(partner_refs=("lender", "bank-a", "app", "pos", "guard"))
     books.purchase(books.line_ids[0], 10_000)
     with pytest.raises(ConflictError) as raised:
-        close_settlement_cycle(database, _today(database))
+        close_settlement_cycle(database, _today(database), salts=SALTS)
     assert raised.value.code == "partner_not_registered"
     _nothing_written(database)
 
@@ -239,9 +245,9 @@ def test_RevertWhen_an_earlier_date_is_closed_after_a_later_one(database: Databa
     books.setup()
     first = books.end_day()
     second = books.end_day()
-    close_settlement_cycle(database, second)
+    close_settlement_cycle(database, second, salts=SALTS)
     with pytest.raises(ConflictError) as raised:
-        close_settlement_cycle(database, first)
+        close_settlement_cycle(database, first, salts=SALTS)
     assert raised.value.code == "cycle_out_of_order"
 
 
@@ -252,15 +258,15 @@ def test_a_day_without_partner_movements_is_an_empty_cycle_that_never_goes_on_ch
     books.setup()
     day = books.end_day()
     signers = _signer_set(database)
-    cycle = close_settlement_cycle(database, day, signers)
+    cycle = close_settlement_cycle(database, day, signers, salts=SALTS)
     assert cycle.state is CycleState.EMPTY and cycle.entry_count == 0
     with database.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(OUTBOX_TABLE).where(
             OUTBOX_TABLE.c.kind == OutboxKind.CYCLE_PROPOSE.value)).scalar_one() == 0  # fmt: skip
 
 
-def _signer_set(database: Database) -> SignerSet:
-    sources = settlement_report_sources(database)
+def _signer_set(database: Database, salts: LeafSalts = SALTS) -> SignerSet:
+    sources = settlement_report_sources(database, salts)
     accounts = LocalAccounts().signers(3)
     return SignerSet([LocalSigner(account, sources, DOMAIN) for account in accounts], 2)
 
@@ -271,7 +277,7 @@ def test_signers_recompute_the_cycle_and_the_proposal_is_queued_with_its_finaliz
     books = Books(database)
     books.setup()
     day = random_day(books, random.Random(11), operations=8)
-    cycle = close_settlement_cycle(database, day, _signer_set(database))
+    cycle = close_settlement_cycle(database, day, _signer_set(database), salts=SALTS)
     assert cycle.state is CycleState.PROPOSED and len(cycle.signatures) == 3
     with database.engine.connect() as conn:
         rows = {
@@ -282,7 +288,7 @@ def test_signers_recompute_the_cycle_and_the_proposal_is_queued_with_its_finaliz
     assert proposal["entries_root"] == "0x" + (cycle.entries_root or b"").hex()
     assert proposal["net_positions_fen"] == list(cycle.net_positions_fen)
     assert rows[OutboxKind.CYCLE_FINALIZE.value] == {"cycle_id": cycle.cycle_id}
-    assert close_settlement_cycle(database, day, _signer_set(database)) == cycle
+    assert close_settlement_cycle(database, day, _signer_set(database), salts=SALTS) == cycle
 
 
 def test_RevertWhen_the_stored_cycle_differs_from_the_books_signers_refuse(
@@ -291,7 +297,7 @@ def test_RevertWhen_the_stored_cycle_differs_from_the_books_signers_refuse(
     books = Books(database)
     books.setup()
     day = random_day(books, random.Random(5), operations=8)
-    frozen = close_settlement_cycle(database, day)
+    frozen = close_settlement_cycle(database, day, salts=SALTS)
     with database.engine.begin() as conn:  # the lender alters the frozen entries' root
         conn.execute(
             update(cycle_table)
@@ -299,9 +305,19 @@ def test_RevertWhen_the_stored_cycle_differs_from_the_books_signers_refuse(
             .values(entries_root="0x" + "ab" * 32)
         )
     with pytest.raises(QuorumNotReachedError):
-        close_settlement_cycle(database, day, _signer_set(database))
+        close_settlement_cycle(database, day, _signer_set(database), salts=SALTS)
     with database.engine.connect() as conn:
         stored = fetch_cycle(conn, frozen.cycle_id)
         assert stored is not None and stored.state is CycleState.CLOSED
         assert conn.execute(select(func.count()).select_from(OUTBOX_TABLE).where(
             OUTBOX_TABLE.c.kind == OutboxKind.CYCLE_PROPOSE.value)).scalar_one() == 0  # fmt: skip
+
+
+def test_RevertWhen_the_signers_salt_with_another_secret_they_refuse(database: Database) -> None:
+    books = Books(database)
+    books.setup()
+    day = random_day(books, random.Random(5), operations=8)
+    with pytest.raises(QuorumNotReachedError):
+        close_settlement_cycle(
+            database, day, _signer_set(database, LeafSalts(b"another")), salts=SALTS
+        )

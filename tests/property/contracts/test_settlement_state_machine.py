@@ -1,14 +1,16 @@
-"""Random sequences of propose / dispute / resolve / finalize / fund / claim / open /
-amend / set status / pause against the deployed contracts, mirrored by a ghost model.
+"""Random sequences of propose / dispute / resolve / finalize / fund / claim / declare
+default / refund / open / amend / set status / pause against the deployed contracts,
+mirrored by a ghost model.
 
 Every rule predicts its outcome from the ghost state: either success (the ghost moves
 with it) or the exact custom error it must revert with. After every step the
-invariants compare the chain with the ghost: each cycle's status and funded/claimed
+invariants compare the chain with the ghost: each cycle's status and funded/paid-out
 totals, Σ net positions = 0 per accepted cycle, the ClearingHouse's token balance =
-Σ funded − Σ claimed, every agreement's status and limit, the pause flags. A write
-during a pause must revert, so a pause can never change state; a status change the
-ghost forbids must revert, so no illegal transition lands; a second claim must revert,
-so nothing is paid twice. Each example runs inside an evm_snapshot and is reverted.
+Σ funded − Σ claimed − Σ refunded, every payout's balance, every agreement's status and
+limit, the pause flags. A forward write during a pause must revert, while disputes and
+the exits (claim, declare default, refund) go through; a status change the ghost forbids
+must revert, so no illegal transition lands; a second claim or refund must revert, so
+nothing is paid twice. Each example runs inside an evm_snapshot and is reverted.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from tests.unit.contracts.helpers import (
     ACTIVE,
     CHARGED_OFF,
     CLOSED,
+    CYCLE_DEFAULTED,
     DEFAULTED,
     DISPUTE_WINDOW_S,
     DISPUTED,
     FINALIZED,
     FROZEN,
     FUNDED,
+    FUNDING_WINDOW_S,
     PROPOSED,
     REJECTED,
     Network,
@@ -71,10 +75,21 @@ INITIAL_LIMIT_FEN = 5_000_000
 class GhostCycle:
     positions: dict[int, int]
     status: int = PROPOSED
-    window_open: bool = True
+    # Seconds the chain clock was moved forward since the proposal (evm_increaseTime); the
+    # real seconds a run takes are far fewer than the gap to the next deadline.
+    elapsed_s: int = 0
     disputed: set[int] = field(default_factory=set)
     funded: set[int] = field(default_factory=set)
     claimed: set[int] = field(default_factory=set)
+    refunded: set[int] = field(default_factory=set)
+
+    @property
+    def window_open(self) -> bool:
+        return self.elapsed_s < DISPUTE_WINDOW_S
+
+    @property
+    def funding_open(self) -> bool:
+        return self.elapsed_s < DISPUTE_WINDOW_S + FUNDING_WINDOW_S
 
     @property
     def total_due_fen(self) -> int:
@@ -87,6 +102,14 @@ class GhostCycle:
     @property
     def claimed_fen(self) -> int:
         return sum(self.positions[p] for p in self.claimed)
+
+    @property
+    def refunded_fen(self) -> int:
+        return sum(-self.positions[p] for p in self.refunded)
+
+    @property
+    def unfunded_debtors(self) -> list[int]:
+        return sorted(p for p, fen in self.positions.items() if fen < 0 and p not in self.funded)
 
 
 def agreement_input(serial: int) -> tuple[Any, ...]:
@@ -162,9 +185,7 @@ class SettlementMachine(RuleBasedStateMachine):
     def do_dispute(self, cycle_id: int, partner_id: int, reason: bytes) -> None:
         cycle = self.cycles.get(cycle_id)
         error = None
-        if self.house_paused:
-            error = "EnforcedPause"
-        elif cycle is None or cycle.status not in (PROPOSED, DISPUTED):
+        if cycle is None or cycle.status not in (PROPOSED, DISPUTED):
             error = "UnexpectedCycleStatus"
         elif not cycle.window_open:
             error = "DisputeWindowClosed"
@@ -227,9 +248,7 @@ class SettlementMachine(RuleBasedStateMachine):
     def do_claim(self, cycle_id: int, partner_id: int) -> None:
         cycle = self.cycles.get(cycle_id)
         error = None
-        if self.house_paused:
-            error = "EnforcedPause"
-        elif cycle is None or cycle.status != FUNDED:
+        if cycle is None or cycle.status != FUNDED:
             error = "UnexpectedCycleStatus"
         elif partner_id not in cycle.positions:
             error = "PartnerNotListed"
@@ -243,16 +262,61 @@ class SettlementMachine(RuleBasedStateMachine):
             cycle.claimed.add(partner_id)
             self.payout_received_fen[partner_id] += cycle.positions[partner_id]
 
+    def do_declare_default(self, cycle_id: int, defaulters: list[int]) -> None:
+        """Never paused; the contract checks the list in order, then its completeness."""
+        cycle = self.cycles.get(cycle_id)
+        error = None
+        if cycle is None or cycle.status != FINALIZED:
+            error = "UnexpectedCycleStatus"
+        elif cycle.funding_open:
+            error = "FundingWindowOpen"
+        else:
+            for partner_id in defaulters:
+                if partner_id not in cycle.positions:
+                    error = "PartnerNotListed"
+                elif cycle.positions[partner_id] >= 0:
+                    error = "NotNetDebtor"
+                elif partner_id in cycle.funded:
+                    error = "AlreadyFunded"
+                if error is not None:
+                    break
+            else:
+                if defaulters != cycle.unfunded_debtors:
+                    error = "DefaultersIncomplete"
+        args = [cycle_id, defaulters]
+        if self.act(self.net.outsider, self.net.clearing_house, "declareDefault", args, error):
+            assert cycle is not None
+            cycle.status = CYCLE_DEFAULTED
+
+    def do_refund(self, cycle_id: int, partner_id: int) -> None:
+        cycle = self.cycles.get(cycle_id)
+        error = None
+        if cycle is None or cycle.status != CYCLE_DEFAULTED:
+            error = "UnexpectedCycleStatus"
+        elif partner_id not in cycle.positions:
+            error = "PartnerNotListed"
+        elif cycle.positions[partner_id] >= 0:
+            error = "NotNetDebtor"
+        elif partner_id not in cycle.funded:
+            error = "NothingToRefund"
+        elif partner_id in cycle.refunded:
+            error = "AlreadyRefunded"
+        args = [cycle_id, partner_id]
+        if self.act(self.net.outsider, self.net.clearing_house, "refund", args, error):
+            assert cycle is not None
+            cycle.refunded.add(partner_id)
+            self.payout_received_fen[partner_id] -= cycle.positions[partner_id]
+
     def do_set_active(self, partner_id: int, active: bool) -> None:
         error = "EnforcedPause" if self.house_paused else None
         args = [partner_id, active]
         if self.act(self.net.relayer, self.net.clearing_house, "setPartnerActive", args, error):
             self.active[partner_id] = active
 
-    def advance_past_deadlines(self) -> None:
-        advance_time(self.net, DISPUTE_WINDOW_S)
+    def advance(self, seconds: int) -> None:
+        advance_time(self.net, seconds)
         for cycle in self.cycles.values():
-            cycle.window_open = False
+            cycle.elapsed_s += seconds
 
     # --- clearing: random rules ----------------------------------------------------
 
@@ -280,7 +344,11 @@ class SettlementMachine(RuleBasedStateMachine):
 
     @rule()
     def let_dispute_windows_pass(self) -> None:
-        self.advance_past_deadlines()
+        self.advance(DISPUTE_WINDOW_S)
+
+    @rule()
+    def let_funding_windows_pass(self) -> None:
+        self.advance(FUNDING_WINDOW_S)
 
     @rule(cycle_id=CYCLE_IDS)
     def finalize(self, cycle_id: int) -> None:
@@ -293,6 +361,19 @@ class SettlementMachine(RuleBasedStateMachine):
     @rule(cycle_id=CYCLE_IDS, partner_id=PARTNERS)
     def claim(self, cycle_id: int, partner_id: int) -> None:
         self.do_claim(cycle_id, partner_id)
+
+    @rule(cycle_id=CYCLE_IDS, exact=st.booleans(), subset=st.sets(PARTNERS))
+    def declare_default(self, cycle_id: int, exact: bool, subset: set[int]) -> None:
+        """Name the ghost's unfunded debtors (`exact`) or any ascending set of partners."""
+        cycle = self.cycles.get(cycle_id)
+        if exact and cycle is not None:
+            self.do_declare_default(cycle_id, cycle.unfunded_debtors)
+        else:
+            self.do_declare_default(cycle_id, sorted(subset))
+
+    @rule(cycle_id=CYCLE_IDS, partner_id=PARTNERS)
+    def refund(self, cycle_id: int, partner_id: int) -> None:
+        self.do_refund(cycle_id, partner_id)
 
     @rule(partner_id=PARTNERS, active=st.booleans())
     def set_partner_active(self, partner_id: int, active: bool) -> None:
@@ -339,19 +420,30 @@ class SettlementMachine(RuleBasedStateMachine):
             if undisputed and data.draw(st.integers(min_value=0, max_value=4)) == 0:
                 self.do_dispute(cycle_id, data.draw(st.sampled_from(undisputed)), bytes(32))
             else:
-                self.advance_past_deadlines()
+                self.advance(DISPUTE_WINDOW_S)
         elif cycle.status == PROPOSED:
             self.do_finalize(cycle_id)
         elif cycle.status == DISPUTED:
             self.do_resolve(cycle_id, data.draw(st.booleans()))
         elif cycle.status == FINALIZED:
-            debtors = [p for p in listed if cycle.positions[p] < 0 and p not in cycle.funded]
-            self.do_fund(cycle_id, debtors[0])
+            # The next debtor funds, or the funding window passes instead, and once it
+            # has, the cycle may be declared defaulted.
+            if data.draw(st.booleans()):
+                self.do_fund(cycle_id, cycle.unfunded_debtors[0])
+            elif cycle.funding_open:
+                self.advance(FUNDING_WINDOW_S)
+            else:
+                self.do_declare_default(cycle_id, cycle.unfunded_debtors)
         elif cycle.status == FUNDED:
             creditors = [p for p in listed if cycle.positions[p] > 0 and p not in cycle.claimed]
             if not creditors:
                 return False
             self.do_claim(cycle_id, creditors[0])
+        elif cycle.status == CYCLE_DEFAULTED:
+            depositors = sorted(cycle.funded - cycle.refunded)
+            if not depositors:
+                return False
+            self.do_refund(cycle_id, depositors[0])
         else:
             return False
         return True
@@ -459,16 +551,22 @@ class SettlementMachine(RuleBasedStateMachine):
         assert (house_paused, registry_paused) == (self.house_paused, self.registry_paused)
         funded_fen = sum(cycle.funded_fen for cycle in self.cycles.values())
         claimed_fen = sum(cycle.claimed_fen for cycle in self.cycles.values())
-        assert balance_fen == funded_fen - claimed_fen
+        refunded_fen = sum(cycle.refunded_fen for cycle in self.cycles.values())
+        assert balance_fen == funded_fen - claimed_fen - refunded_fen
         cycle_views = results[3 : 3 + len(self.cycles)]
         for cycle, view in zip(self.cycles.values(), cycle_views, strict=True):
             assert sum(cycle.positions.values()) == 0
-            assert (view[1], view[6], view[7], view[8]) == (
+            # CycleView: root, status, partnerCount, proposedAt, disputeDeadline,
+            # fundingDeadline, entryCount, totalDueFen, fundedFen, claimedFen.
+            assert view[5] == view[4] + FUNDING_WINDOW_S
+            assert (view[1], view[7], view[8], view[9]) == (
                 cycle.status,
                 cycle.total_due_fen,
                 cycle.funded_fen,
-                cycle.claimed_fen,
+                cycle.claimed_fen + cycle.refunded_fen,
             )
+            if cycle.status == CYCLE_DEFAULTED:
+                assert cycle.claimed_fen == 0
         agreement_views = results[
             3 + len(self.cycles) : 3 + len(self.cycles) + len(self.agreements)
         ]

@@ -35,7 +35,9 @@ CYCLE = CycleRecord(
     partner_ids=[1, 2],
     net_positions_fen=[500, -500],
 )
-ENTRIES = CycleEntriesRecord(cycle_id=20250131, entries=[(1, 1, 3, 500), (2, 2, 1, -500)])
+SALT_1, SALT_2 = "0x" + "e1" * 32, "0x" + "e2" * 32
+ROWS = [(1, 1, 3, 500, SALT_1), (2, 2, 1, -500, SALT_2)]
+ENTRIES = CycleEntriesRecord(cycle_id=20250131, entries=ROWS)
 
 
 def _lines(records: list[object]) -> list[bytes]:
@@ -47,7 +49,8 @@ def test_an_export_round_trips_through_the_reader() -> None:
     assert export.problems == []
     assert export.header is not None and export.header.chain_id == 31337
     assert export.agreements == {AGREEMENT.agreement_id: AGREEMENT}
-    assert export.cycles[20250131].entries == [(1, 1, 3, 500), (2, 2, 1, -500)]
+    assert export.cycles[20250131].entries == ROWS
+    assert export.header.version == 2
     assert export.trailer is not None and export.trailer.counts["cycle_entry"] == 2
 
 
@@ -63,6 +66,21 @@ def test_RevertWhen_a_hash_is_not_32_bytes_of_lowercase_hex() -> None:
     document = json.loads(encode_record(AGREEMENT))
     document["terms_hash"] = "0x" + "C1" * 32
     with pytest.raises(ValueError):
+        parse_record(json.dumps(document))
+
+
+def test_RevertWhen_an_entry_row_lacks_its_salt_or_the_salt_is_not_32_bytes() -> None:
+    document = json.loads(encode_record(ENTRIES))
+    for row in ([1, 1, 3, 500], [1, 1, 3, 500, "0x" + "e1" * 31], [1, 1, 3, 500, "e1" * 32]):
+        document["entries"] = [row]
+        with pytest.raises(ValueError):
+            parse_record(json.dumps(document))
+
+
+def test_RevertWhen_the_header_is_of_version_1() -> None:
+    document = json.loads(b"".join(encode_export(31337, [])).splitlines()[0])
+    document["version"] = 1
+    with pytest.raises(ValueError, match="version"):
         parse_record(json.dumps(document))
 
 
@@ -93,4 +111,4 @@ def test_rows_are_chunked_within_the_limit() -> None:
     rows = list(range(2 * CHUNK_ROWS_MAX + 1))
     assert [len(chunk) for chunk in chunk_rows(rows)] == [CHUNK_ROWS_MAX, CHUNK_ROWS_MAX, 1]
     with pytest.raises(ValueError):
-        CycleEntriesRecord(cycle_id=1, entries=[(1, 1, 1, 1)] * (CHUNK_ROWS_MAX + 1))
+        CycleEntriesRecord(cycle_id=1, entries=[ROWS[0]] * (CHUNK_ROWS_MAX + 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 from hypothesis import given
@@ -20,22 +21,24 @@ uint = st.integers(min_value=0, max_value=2**32 - 1)
 hash32 = st.binary(min_size=32, max_size=32)
 
 
-@given(uint, uint, uint, st.sampled_from(list(EntryKind)), st.integers(-(2**200), 2**200))
+@given(uint, uint, uint, st.sampled_from(list(EntryKind)), st.integers(-(2**200), 2**200), hash32)
 def test_entry_leaf_is_the_double_hashed_abi_encoding(
-    cycle_id: int, entry_id: int, partner_id: int, kind: EntryKind, amount_fen: int
+    cycle_id: int, entry_id: int, partner_id: int, kind: EntryKind, amount_fen: int, salt: bytes
 ) -> None:
     encoded = encode(
-        ["uint64", "uint64", "uint32", "uint8", "int256"],
-        [cycle_id, entry_id, partner_id, int(kind), amount_fen],
+        ["uint64", "uint64", "uint32", "uint8", "int256", "bytes32"],
+        [cycle_id, entry_id, partner_id, int(kind), amount_fen, salt],
     )
-    assert compute_entry_leaf(cycle_id, entry_id, partner_id, int(kind), amount_fen) == keccak(
-        keccak(encoded)
-    )
-    entry = SettlementEntry(cycle_id, entry_id, partner_id, kind, amount_fen)
+    leaf = compute_entry_leaf(cycle_id, entry_id, partner_id, int(kind), amount_fen, salt)
+    assert leaf == keccak(keccak(encoded))
     assert (
-        compute_entry_leaf(cycle_id, entry_id, partner_id, int(kind), amount_fen)
-        == entry.leaf_hash()
+        leaf == SettlementEntry(cycle_id, entry_id, partner_id, kind, amount_fen, salt).leaf_hash()
     )
+
+
+def test_RevertWhen_an_entry_leaf_salt_is_not_32_bytes() -> None:
+    with pytest.raises(ValueError):
+        compute_entry_leaf(1, 1, 1, 1, 1, b"\x01" * 31)
 
 
 @given(hash32, uint, st.integers(0, 2**128))
@@ -78,6 +81,6 @@ def test_commitment_is_keccak_of_the_agreement_input_encoding(
 
 
 def test_root_of_one_leaf_is_the_leaf_and_of_none_is_zero() -> None:
-    leaf = compute_entry_leaf(1, 1, 1, 1, 1)
+    leaf = compute_entry_leaf(1, 1, 1, 1, 1, b"\x01" * 32)
     assert compute_root([leaf]) == "0x" + leaf.hex()
     assert compute_root([]) == "0x" + "00" * 32

@@ -24,6 +24,7 @@ from oracles.audit.leaves import compute_entry_leaf, compute_line_leaf, compute_
 from oracles.audit.reconcile import ReconcileContext, build_reconcile_checks
 from oracles.audit.replay_state import ReplayedState
 from oracles.manifest import DeployedContract, Manifest
+from settlement.salts import LeafSalts
 from tests.unit.audit.factory import (
     ADDRESSES,
     EventMaker,
@@ -34,13 +35,24 @@ from tests.unit.audit.factory import (
 )
 
 SEED = "0x" + "5e" * 32
-ROWS = [(1, 1, 3, 700), (2, 2, 1, -500), (3, 2, 1, -200)]
+SALTS = LeafSalts(b"test-reconcile-leaf-salt-secret")
+Row = tuple[int, int, int, int, str]
+
+
+def _rows(*values: tuple[int, int, int, int], cycle_id: int = 7) -> list[Row]:
+    """Export rows: the four leaf values and the entry's salt (0x-hex), as the books give it."""
+    return [(e, p, k, a, "0x" + SALTS.salt(cycle_id, e, p).hex()) for e, p, k, a in values]
+
+
+ROWS = _rows((1, 1, 3, 700), (2, 2, 1, -500), (3, 2, 1, -200))
 TERMS = '{"apr_bps":1800,"product_code":"P1","version":1}'
 LOOSE_TERMS = '{"version": 1, "product_code": "P1"}'
 
 
-def _root(rows: list[tuple[int, int, int, int]], cycle_id: int = 7) -> str:
-    return compute_root([compute_entry_leaf(cycle_id, *row) for row in rows])
+def _root(rows: list[Row], cycle_id: int = 7) -> str:
+    return compute_root(
+        [compute_entry_leaf(cycle_id, e, p, k, a, bytes.fromhex(s[2:])) for e, p, k, a, s in rows]
+    )
 
 
 def _manifest() -> Manifest:
@@ -104,7 +116,7 @@ def _agreement(state: ReplayedState, **changes: Any) -> AgreementRecord:
 def _records(
     state: ReplayedState,
     *,
-    rows: list[tuple[int, int, int, int]] = ROWS,
+    rows: list[Row] = ROWS,
     terms: str = TERMS,
     extra: list[Any] | None = None,
 ) -> list[Any]:
@@ -146,7 +158,7 @@ def test_faithful_books_reconcile() -> None:
 
 def test_entry_changed_after_signing_fails_the_cycle_roots_with_both_roots_and_partners() -> None:
     state = _state()
-    tampered = [(1, 1, 3, 700), (2, 2, 1, -450), (3, 2, 1, -250)]
+    tampered = _rows((1, 1, 3, 700), (2, 2, 1, -450), (3, 2, 1, -250))
     failures = _failures(state, _records(state, rows=tampered))
     assert list(failures) == ["reconcile.cycle_roots"]
     assert _root(tampered) in failures["reconcile.cycle_roots"]
@@ -155,9 +167,17 @@ def test_entry_changed_after_signing_fails_the_cycle_roots_with_both_roots_and_p
 
 def test_entry_count_and_positions_must_match_the_chain() -> None:
     state = _state()
-    moved = [(1, 1, 3, 700), (2, 2, 1, -500), (3, 1, 1, -200)]
+    moved = _rows((1, 1, 3, 700), (2, 2, 1, -500), (3, 1, 1, -200))
     message = _failures(state, _records(state, rows=moved))["reconcile.cycle_roots"]
     assert "net positions differ for partners 1 (books 500 fen, chain 700 fen)" in message
+
+
+def test_a_salt_changed_after_signing_fails_the_cycle_roots() -> None:
+    state = _state()
+    resalted = [*ROWS[:2], (*ROWS[2][:4], "0x" + SALTS.salt(7, 3, 1).hex())]
+    failures = _failures(state, _records(state, rows=resalted))
+    assert list(failures) == ["reconcile.cycle_roots"]
+    assert _root(resalted) in failures["reconcile.cycle_roots"]
 
 
 def test_cycle_on_chain_without_exported_entries_fails_the_coverage() -> None:

@@ -8,6 +8,7 @@ from tests.unit.contracts.helpers import (
     CHANNEL,
     DISPUTE_WINDOW_S,
     FUNDER,
+    FUNDING_WINDOW_S,
     GUARANTOR,
     LENDER,
     CycleInput,
@@ -84,6 +85,12 @@ def funded_cycle(net: Network, positions: dict[int, int] | None = None) -> Cycle
     return cycle
 
 
+def pass_funding_deadline(net: Network) -> None:
+    """Move a finalized cycle's clock past its funding deadline (the dispute window has
+    already passed when it was finalized)."""
+    advance_time(net, FUNDING_WINDOW_S)
+
+
 def cycle_of(net: Network, cycle_id: int = CYCLE_ID) -> dict[str, int | bytes]:
     """getCycle as a dict keyed by field name."""
     fields = (
@@ -92,6 +99,7 @@ def cycle_of(net: Network, cycle_id: int = CYCLE_ID) -> dict[str, int | bytes]:
         "partnerCount",
         "proposedAt",
         "disputeDeadline",
+        "fundingDeadline",
         "entryCount",
         "totalDueFen",
         "fundedFen",
@@ -102,6 +110,6 @@ def cycle_of(net: Network, cycle_id: int = CYCLE_ID) -> dict[str, int | bytes]:
 
 def position_of(
     net: Network, partner_id: int, cycle_id: int = CYCLE_ID
-) -> tuple[int, bool, bool, bool]:
-    """(net position fen, listed, disputed, settled)."""
+) -> tuple[int, bool, bool, bool, bool]:
+    """(net position fen, listed, disputed, settled, refunded)."""
     return tuple(net.clearing_house.functions.getPosition(cycle_id, partner_id).call())  # type: ignore[return-value]

@@ -1,7 +1,9 @@
-"""Fixtures of the contract tests: the network deployed by DEFAULT_PLAN, reverted after
-every test, with the parts each dev account plays.
+"""Fixtures of the contract tests: the four network contracts deployed by the tests' own
+helper (`deploy_network`, not the node's deploy plan), reverted after every test, with the
+parts each dev account plays.
 
-The chain fixtures come from tests/chain_fixtures.py (a plugin of tests/conftest.py).
+The chain fixtures (one anvil per worker, `w3_snapshot`) come from tests/chain_fixtures.py
+(a plugin of tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -10,27 +12,19 @@ from collections.abc import Iterator
 
 import pytest
 from web3 import Web3
-from web3.contract import Contract
 
 from oracles.chain import LocalAccounts
 from oracles.compiler import CompiledContracts
-from oracles.deploy import DeployContext
-from tests.unit.contracts.helpers import Network, build_network
+from tests.unit.contracts.helpers import Network, deploy_network
 
 
 @pytest.fixture(scope="session")
-def network(
-    w3: Web3,
-    compiled: CompiledContracts,
-    deployed_contracts: dict[str, Contract],
-    dev_accounts: LocalAccounts,
-    deploy_context: DeployContext,
-) -> Network:
-    """The deployed contracts and the accounts playing each part."""
-    return build_network(w3, compiled, deployed_contracts, dev_accounts, deploy_context)
+def network(w3: Web3, compiled: CompiledContracts, dev_accounts: LocalAccounts) -> Network:
+    """The deployed contracts and the accounts playing each part (deployed once per worker)."""
+    return deploy_network(w3, compiled, dev_accounts)
 
 
 @pytest.fixture
-def net(network: Network, chain: Web3) -> Iterator[Network]:
+def net(network: Network, w3_snapshot: Web3) -> Iterator[Network]:
     """The network, with every change the test makes reverted afterwards."""
     yield network

@@ -46,11 +46,11 @@ def mocks() -> CompiledContracts:
 
 
 def house_with_token(net: Network, token: Contract) -> Contract:
-    """A ClearingHouse (dispute window 0) settling in `token`, wired to the quorum and
-    the relayer."""
+    """A ClearingHouse (dispute window 0, funding window 1 h) settling in `token`, wired to
+    the quorum and the relayer."""
     artifact = net.compiled.artifact("ClearingHouse")
     house = deploy(
-        net, net.admin, artifact, net.admin.address, net.quorum.address, token.address, 0
+        net, net.admin, artifact, net.admin.address, net.quorum.address, token.address, 0, 3_600
     )
     send(net, net.admin, net.quorum, "grantRole", CONSUMER_ROLE, house.address)
     send(net, net.admin, house, "grantRole", RELAYER_ROLE, net.relayer.address)

@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.crypto import keccak
+from web3.exceptions import ContractLogicError
+from web3.types import TxReceipt
 
-from oracles.eip712 import line_state_report_digest, sorted_signatures
+from oracles.eip712 import line_state_report_digest
 from tests.unit.contracts.helpers import (
     ACTIVE,
     CHARGED_OFF,
@@ -25,7 +28,9 @@ from tests.unit.contracts.helpers import (
     expect_deploy_revert,
     expect_revert,
     line_leaf,
+    line_state_args,
     send,
+    sign_line_state,
 )
 
 pytestmark = pytest.mark.chain
@@ -34,6 +39,7 @@ INPUT_TYPES = ["bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "u
 OPENED_AT = 1_795_824_000  # 2026-11-28 00:00 UTC
 CYCLE_ID = 20_261_128
 ZERO32 = bytes(32)
+LINE_STATE_TYPES = ["uint64", "bytes32", "uint64", "uint256"]
 LEGAL = {
     (ACTIVE, FROZEN),
     (FROZEN, ACTIVE),
@@ -413,10 +419,18 @@ def line_tree() -> tuple[MerkleTree, list[tuple[bytes, int]]]:
     return MerkleTree([line_leaf(aid, CYCLE_ID, fen) for aid, fen in balances]), balances
 
 
+def commit_line_state(
+    net: Network, root: bytes, count: int, total_fen: int, cycle_id: int = CYCLE_ID
+) -> TxReceipt:
+    """Commit a line state with a quorum-signed report, submitted by the relayer."""
+    args = line_state_args(net, cycle_id, root, count, total_fen)
+    return send(net, net.relayer, net.registry, "commitLineStateWithReport", *args)
+
+
 def test_commit_line_state_stores_root_count_total_and_emits(net: Network) -> None:
     tree, balances = line_tree()
     total = sum(fen for _, fen in balances)
-    receipt = send(net, net.relayer, net.registry, "commitLineState", CYCLE_ID, tree.root, 7, total)
+    receipt = commit_line_state(net, tree.root, 7, total)
     state = net.registry.functions.getLineState(CYCLE_ID).call()
     assert (bytes(state[0]), state[1], state[2]) == (tree.root, 7, total)
     assert events(net.registry, receipt, "LineStateCommitted") == [
@@ -432,7 +446,7 @@ def test_commit_line_state_stores_root_count_total_and_emits(net: Network) -> No
 
 def test_verify_line_balance_proves_each_committed_balance(net: Network) -> None:
     tree, balances = line_tree()
-    send(net, net.relayer, net.registry, "commitLineState", CYCLE_ID, tree.root, 7, 1)
+    commit_line_state(net, tree.root, 7, 1)
     verify = net.registry.functions.verifyLineBalance
     for agreement_id, fen in balances:
         proof = tree.proof(line_leaf(agreement_id, CYCLE_ID, fen))
@@ -450,13 +464,13 @@ def test_verify_line_balance_is_false_for_an_uncommitted_cycle(net: Network) -> 
 
 def test_RevertWhen_committing_a_cycle_twice(net: Network) -> None:
     root = keccak(b"root")
-    send(net, net.relayer, net.registry, "commitLineState", CYCLE_ID, root, 1, 1)
+    commit_line_state(net, root, 1, 1)
     expect_revert(
         net,
         net.relayer,
         net.registry,
-        "commitLineState",
-        [CYCLE_ID, keccak(b"other"), 1, 1],
+        "commitLineStateWithReport",
+        line_state_args(net, CYCLE_ID, keccak(b"other"), 1, 1),
         "LineStateAlreadyCommitted",
         [CYCLE_ID, root],
     )
@@ -467,8 +481,8 @@ def test_RevertWhen_committing_a_zero_root(net: Network) -> None:
         net,
         net.relayer,
         net.registry,
-        "commitLineState",
-        [CYCLE_ID, ZERO32, 0, 0],
+        "commitLineStateWithReport",
+        line_state_args(net, CYCLE_ID, ZERO32, 0, 0),
         "ZeroLineStateRoot",
         [CYCLE_ID],
     )
@@ -479,41 +493,23 @@ def test_RevertWhen_total_outstanding_exceeds_192_bits(net: Network) -> None:
         net,
         net.relayer,
         net.registry,
-        "commitLineState",
-        [CYCLE_ID, keccak(b"root"), 1, 2**192],
+        "commitLineStateWithReport",
+        line_state_args(net, CYCLE_ID, keccak(b"root"), 1, 2**192),
         "SafeCastOverflowedUintDowncast",
         [192, 2**192],
     )
 
 
-def test_RevertWhen_non_relayer_commits_line_state(net: Network) -> None:
-    expect_revert(
-        net,
-        net.outsider,
-        net.registry,
-        "commitLineState",
-        [CYCLE_ID, keccak(b"root"), 1, 1],
-        "AccessControlUnauthorizedAccount",
-        [net.outsider.address, RELAYER_ROLE],
-    )
-
-
-def _line_report(net: Network, registry_address: str, root: bytes) -> tuple[bytes, list[bytes]]:
-    digest = line_state_report_digest(net.chain_id, registry_address, CYCLE_ID, root, 3, 900)
-    return digest, sorted_signatures(net.signers[: net.threshold], digest)
-
-
 def test_line_state_report_digest_matches_the_python_mirror(net: Network) -> None:
     root = keccak(b"root")
-    digest, _ = _line_report(net, net.registry.address, root)
+    digest = line_state_report_digest(net.chain_id, net.registry.address, CYCLE_ID, root, 3, 900)
     on_chain = net.registry.functions.lineStateReportDigest(CYCLE_ID, root, 3, 900).call()
     assert bytes(on_chain) == digest
 
 
 def test_anyone_commits_line_state_with_a_quorum_report(net: Network) -> None:
     root = keccak(b"root")
-    _, signatures = _line_report(net, net.registry.address, root)
-    args = [CYCLE_ID, root, 3, 900, signatures]
+    args = line_state_args(net, CYCLE_ID, root, 3, 900)
     receipt = send(net, net.outsider, net.registry, "commitLineStateWithReport", *args)
     assert events(net.registry, receipt, "LineStateCommitted")[0]["submitter"] == (
         net.outsider.address
@@ -523,8 +519,8 @@ def test_anyone_commits_line_state_with_a_quorum_report(net: Network) -> None:
 
 def test_RevertWhen_a_line_state_report_is_replayed(net: Network) -> None:
     root = keccak(b"root")
-    digest, signatures = _line_report(net, net.registry.address, root)
-    args = [CYCLE_ID, root, 3, 900, signatures]
+    digest = line_state_report_digest(net.chain_id, net.registry.address, CYCLE_ID, root, 3, 900)
+    args = line_state_args(net, CYCLE_ID, root, 3, 900)
     send(net, net.outsider, net.registry, "commitLineStateWithReport", *args)
     expect_revert(
         net,
@@ -537,30 +533,62 @@ def test_RevertWhen_a_line_state_report_is_replayed(net: Network) -> None:
     )
 
 
-def test_RevertWhen_a_line_state_report_lacks_quorum(net: Network) -> None:
-    root = keccak(b"root")
-    digest, _ = _line_report(net, net.registry.address, root)
-    one = sorted_signatures(net.signers[:1], digest)
-    expect_revert(
-        net,
-        net.outsider,
-        net.registry,
-        "commitLineStateWithReport",
-        [CYCLE_ID, root, 3, 900, one],
-        "QuorumNotReached",
-        [1, net.threshold],
-    )
-
-
 def test_RevertWhen_a_line_state_report_was_signed_for_another_registry(net: Network) -> None:
     root = keccak(b"root")
-    _, signatures = _line_report(net, net.outsider.address, root)
+    signatures = sign_line_state(net, CYCLE_ID, root, 3, 900, registry=net.outsider.address)
     expect_revert(
         net,
         net.outsider,
         net.registry,
         "commitLineStateWithReport",
         [CYCLE_ID, root, 3, 900, signatures],
+        "UnknownSigner",
+    )
+
+
+# --- attack: a line state without a quorum -------------------------------------------
+
+
+def test_the_relayer_only_line_state_commit_is_gone_from_the_abi(net: Network) -> None:
+    names = {item.get("name") for item in net.registry.abi if item["type"] == "function"}
+    assert "commitLineStateWithReport" in names
+    assert "commitLineState" not in names
+    # Nor does the selector answer: a relayer call to the old function reverts with no data.
+    selector = function_signature_to_4byte_selector(
+        "commitLineState(uint64,bytes32,uint64,uint256)"
+    )
+    data = "0x" + (selector + abi_encode(LINE_STATE_TYPES, [CYCLE_ID, keccak(b"r"), 1, 1])).hex()
+    call = {"from": net.relayer.address, "to": net.registry.address, "data": data}
+    with pytest.raises(ContractLogicError):
+        net.w3.eth.call(call)  # type: ignore[arg-type]
+    assert net.registry.functions.getLineState(CYCLE_ID).call()[0] == ZERO32
+
+
+@pytest.mark.parametrize("who", ["relayer", "admin"])
+def test_RevertWhen_a_line_state_report_lacks_quorum(net: Network, who: str) -> None:
+    root = keccak(b"root")
+    for signers in ([], net.signers[: net.threshold - 1]):
+        expect_revert(
+            net,
+            getattr(net, who),
+            net.registry,
+            "commitLineStateWithReport",
+            line_state_args(net, CYCLE_ID, root, 3, 900, signers=signers),
+            "QuorumNotReached",
+            [len(signers), net.threshold],
+        )
+    assert net.registry.functions.getLineState(CYCLE_ID).call()[0] == ZERO32
+
+
+def test_RevertWhen_the_relayer_and_admin_complete_a_quorum_as_non_signers(net: Network) -> None:
+    root = keccak(b"root")
+    signers = [net.signers[0], net.relayer]
+    expect_revert(
+        net,
+        net.relayer,
+        net.registry,
+        "commitLineStateWithReport",
+        line_state_args(net, CYCLE_ID, root, 3, 900, signers=signers),
         "UnknownSigner",
     )
 
@@ -574,7 +602,6 @@ WRITES = [
     ("amendLimits", lambda aid: [[(aid, 1, 1)]]),
     ("setStatus", lambda aid: [aid, FROZEN, 1]),
     ("setStatuses", lambda aid: [[(aid, FROZEN, 1)]]),
-    ("commitLineState", lambda aid: [CYCLE_ID, keccak(b"root"), 1, 1]),
     ("commitLineStateWithReport", lambda aid: [CYCLE_ID, keccak(b"root"), 1, 1, []]),
 ]
 

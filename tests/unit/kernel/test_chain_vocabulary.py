@@ -64,7 +64,9 @@ def test_contract_names_are_the_deployable_artifacts(compiled: CompiledContracts
     deployable = {
         name
         for name, artifact in compiled.artifacts.items()
-        if artifact.source_unit.count("/") == 1 and artifact.bytecode not in ("", "0x")
+        if artifact.source_unit.startswith("contracts/")
+        and not artifact.source_unit.startswith("contracts/interfaces/")
+        and artifact.bytecode not in ("", "0x")
     }
     assert deployable == {name.value for name in ContractName}
 

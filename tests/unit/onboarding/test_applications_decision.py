@@ -29,23 +29,11 @@ from node_api.onboarding.policies import (
 from node_api.risk.fraud_config import AttributeKind, VelocityWindow
 from node_api.risk.fraud_facts import ApplicationFacts, FraudSignals, Gender
 from node_api.risk.policy import LimitTree
+from node_api.risk.samples import APPROVED_CHARACTERISTICS
 from node_api.risk.scorecard import Scorecard
 
 CARD = Scorecard.load_packaged("german")
-GOOD = {
-    "status_of_existing_checking_account": "no checking account",
-    "credit_history": "critical account/ other credits existing (not at this bank)",
-    "duration_in_month": 12,
-    "savings_account_and_bonds": "unknown/ no savings account",
-    "purpose": "radio/television",
-    "credit_amount": 2000,
-    "property": "real estate",
-    "age_in_years": 40,
-    "present_employment_since": "... >= 7 years",
-    "housing": "own",
-    "other_installment_plans": "none",
-    "installment_rate_in_percentage_of_disposable_income": 2,
-}
+GOOD = dict(APPROVED_CHARACTERISTICS)
 FACTS = ApplicationFacts(
     datetime(2025, 6, 30, 9, tzinfo=UTC),
     {AttributeKind.ID: hashlib.sha256(b"id").digest()},

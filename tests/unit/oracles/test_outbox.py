@@ -186,7 +186,10 @@ def test_cycle_and_line_state_payloads_are_plain_json() -> None:
     payload = proposal.to_payload()
     assert payload["signatures"] == ["0x" + "01" * 65]
     assert payload["net_positions_fen"] == [-500, 500]
-    line_state = LineStateCommitment(20250131, b"\x22" * 32, 10, 1_000)
+    line_state = LineStateCommitment(20250131, b"\x22" * 32, 10, 1_000, [b"\x02" * 65])
     assert line_state.business_key == "line_state:20250131"
+    assert line_state.to_payload()["signatures"] == ["0x" + "02" * 65]
+    with pytest.raises(CreditNetValueError):
+        LineStateCommitment(20250131, b"\x22" * 32, 10, 1_000, []).to_payload()
     with pytest.raises(CreditNetValueError):
         CycleProposal(1, b"\x11" * 32, 1, [1], [1, -1], []).to_payload()

@@ -25,11 +25,13 @@ from settlement.allocate_events import (
 )
 from settlement.allocation import FunderShare, GuaranteeTerms, PartyTerms
 from settlement.netting import net_positions
+from settlement.salts import LeafSalts
 
 LENDER, BANK_A, BANK_B, APP, GUARD = 1, 2, 3, 4, 5
 REV = ("REV1", 1)
 CASH = ("CASH1", 2)
 DAY = date(2025, 3, 3)
+SALTS = LeafSalts(b"test-allocate-events-leaf-salt-secret")
 
 
 def _book(
@@ -128,8 +130,9 @@ def test_every_event_balances_and_moves_exactly_its_amount_between_parties(
     stream: tuple[AllocationBook, list[LedgerMovement]],
 ) -> None:
     book, movements = stream
-    entries = compute_cycle_entries(20250303, movements, book)
+    entries = compute_cycle_entries(20250303, movements, book, SALTS)
     assert [entry.entry_id for entry in entries] == list(range(1, len(entries) + 1))
+    assert all(e.salt == SALTS.salt(20250303, e.entry_id, e.partner_id) for e in entries)
     assert sum(net_positions(entries).values()) == 0
     by_event = defaultdict(list)
     for entry in entries:
@@ -168,9 +171,9 @@ def test_a_stream_cut_into_cycles_puts_each_event_in_exactly_one_balanced_cycle(
 ) -> None:
     book, movements = stream
     cut = data.draw(st.integers(0, len(movements)))
-    first = compute_cycle_entries(1, movements[:cut], book)
-    second = compute_cycle_entries(2, movements[cut:], book)
-    whole = compute_cycle_entries(3, movements, book)
+    first = compute_cycle_entries(1, movements[:cut], book, SALTS)
+    second = compute_cycle_entries(2, movements[cut:], book, SALTS)
+    whole = compute_cycle_entries(3, movements, book, SALTS)
     for cycle in (first, second):
         assert sum(entry.amount_fen for entry in cycle) == 0
     sources = [entry.source_ref for entry in first + second]
@@ -239,7 +242,7 @@ def test_principal_kind_follows_the_posting_batch() -> None:
 def test_the_lenders_own_share_and_borrower_movements_make_no_entries() -> None:
     own = LedgerMovement(1, 1, "purchase", "funding_share", DAY, 300, 7, "REV1", 1, "lender")
     merchant = LedgerMovement(2, 1, "purchase", "merchant_payable", DAY, 1_000, 7, "REV1", 1)
-    assert compute_cycle_entries(1, [own, merchant], BOOK) == []
+    assert compute_cycle_entries(1, [own, merchant], BOOK, SALTS) == []
 
 
 def test_RevertWhen_an_event_names_an_unregistered_partner() -> None:

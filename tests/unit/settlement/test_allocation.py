@@ -20,6 +20,7 @@ from settlement.allocation import (
     split_by_share,
     split_cumulative,
 )
+from settlement.salts import LeafSalts
 
 LENDER, BANK_A, BANK_B, GUARANTOR, CHANNEL = 1, 2, 3, 8, 9
 
@@ -191,12 +192,16 @@ def test_tiny_amounts_produce_no_zero_lines() -> None:
     assert allocate(event, TERMS) == ()
 
 
-def test_allocate_to_entries_numbers_lines_and_keeps_the_source_ref() -> None:
+def test_allocate_to_entries_numbers_salts_lines_and_keeps_the_source_ref() -> None:
     event = MoneyEvent(EventKind.PURCHASE_FUNDED, 10_001, source_ref="purchase-42")
 
-    entries = allocate_to_entries(event, TERMS, cycle_id=7, first_entry_id=100)
+    salts = LeafSalts(b"test-allocation-leaf-salt-secret")
+    entries = allocate_to_entries(event, TERMS, cycle_id=7, first_entry_id=100, salts=salts)
 
     assert [entry.entry_id for entry in entries] == [100, 101, 102]
+    assert [entry.salt for entry in entries] == [
+        salts.salt(7, entry.entry_id, entry.partner_id) for entry in entries
+    ]
     assert {entry.cycle_id for entry in entries} == {7}
     assert {entry.source_ref for entry in entries} == {"purchase-42"}
     assert sum(entry.amount_fen for entry in entries) == 0

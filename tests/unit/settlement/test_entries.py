@@ -1,4 +1,5 @@
-"""Leaf encoding must equal `abi.encode(uint64, uint64, uint32, uint8, int256)` byte for byte."""
+"""Leaf encoding must equal `abi.encode(uint64, uint64, uint32, uint8, int256, bytes32)` byte
+for byte (the last word is the entry's private salt)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ from settlement.entries import (
     sum_amounts_fen,
 )
 
+SALT = bytes(range(32))
 EDGE_ENTRIES = [
-    SettlementEntry(1, 1, 1, EntryKind.PRINCIPAL_FUNDED, -150_000),
-    SettlementEntry(20240611, 99, 7, EntryKind.INTEREST_SHARE, 1),
-    SettlementEntry(0, 0, 0, EntryKind.PRINCIPAL_FUNDED, 0),
-    SettlementEntry(2**64 - 1, 2**64 - 1, 2**32 - 1, EntryKind.GUARANTEE_PAYMENT, 2**255 - 1),
-    SettlementEntry(5, 6, 7, EntryKind.CHARGE_OFF, -(2**255)),
-    SettlementEntry(5, 6, 7, EntryKind.REFUND, -1),
+    SettlementEntry(1, 1, 1, EntryKind.PRINCIPAL_FUNDED, -150_000, SALT),
+    SettlementEntry(20240611, 99, 7, EntryKind.INTEREST_SHARE, 1, b"\xff" * 32),
+    SettlementEntry(0, 0, 0, EntryKind.PRINCIPAL_FUNDED, 0, b"\x00" * 32),
+    SettlementEntry(
+        2**64 - 1, 2**64 - 1, 2**32 - 1, EntryKind.GUARANTEE_PAYMENT, 2**255 - 1, SALT[::-1]
+    ),
+    SettlementEntry(5, 6, 7, EntryKind.CHARGE_OFF, -(2**255), SALT),
+    SettlementEntry(5, 6, 7, EntryKind.REFUND, -1, b"\x80" + b"\x00" * 31),
 ]
 
 
@@ -50,23 +54,31 @@ def test_batch_leaf_hashes_equal_single_leaf_hashes_in_order() -> None:
 
 
 def test_source_ref_is_not_part_of_the_leaf() -> None:
-    plain = SettlementEntry(3, 4, 5, EntryKind.FEE_SHARE, 12)
-    traced = SettlementEntry(3, 4, 5, EntryKind.FEE_SHARE, 12, source_ref="posting-881")
+    plain = SettlementEntry(3, 4, 5, EntryKind.FEE_SHARE, 12, SALT)
+    traced = SettlementEntry(3, 4, 5, EntryKind.FEE_SHARE, 12, SALT, source_ref="posting-881")
 
     assert plain.leaf_hash() == traced.leaf_hash()
 
 
 def test_every_field_of_the_leaf_changes_its_hash() -> None:
-    base = SettlementEntry(3, 4, 5, EntryKind.FEE_SHARE, 12)
+    base = SettlementEntry(3, 4, 5, EntryKind.FEE_SHARE, 12, SALT)
     variants = [
-        SettlementEntry(4, 4, 5, EntryKind.FEE_SHARE, 12),
-        SettlementEntry(3, 5, 5, EntryKind.FEE_SHARE, 12),
-        SettlementEntry(3, 4, 6, EntryKind.FEE_SHARE, 12),
-        SettlementEntry(3, 4, 5, EntryKind.SERVICE_FEE, 12),
-        SettlementEntry(3, 4, 5, EntryKind.FEE_SHARE, -12),
+        SettlementEntry(4, 4, 5, EntryKind.FEE_SHARE, 12, SALT),
+        SettlementEntry(3, 5, 5, EntryKind.FEE_SHARE, 12, SALT),
+        SettlementEntry(3, 4, 6, EntryKind.FEE_SHARE, 12, SALT),
+        SettlementEntry(3, 4, 5, EntryKind.SERVICE_FEE, 12, SALT),
+        SettlementEntry(3, 4, 5, EntryKind.FEE_SHARE, -12, SALT),
+        SettlementEntry(3, 4, 5, EntryKind.FEE_SHARE, 12, SALT[:-1] + b"\x00"),
     ]
 
-    assert len({base.leaf_hash(), *(variant.leaf_hash() for variant in variants)}) == 6
+    assert len({base.leaf_hash(), *(variant.leaf_hash() for variant in variants)}) == 7
+
+
+def test_the_salt_is_the_sixth_word_of_the_leaf_as_it_is() -> None:
+    entry = SettlementEntry(3, 4, 5, EntryKind.FEE_SHARE, -12, SALT)
+
+    assert entry.encode_leaf()[5 * 32 :] == SALT
+    assert entry.leaf_values()[-1] == SALT
 
 
 def test_entry_kind_numbers_are_stable() -> None:
@@ -96,13 +108,17 @@ def test_entry_kind_numbers_are_stable() -> None:
         ((1, 1, 1, 11, 1), "kind"),
         ((1, 1, 1, EntryKind.REFUND, 2**255), "amount_fen"),
         ((1, 1, 1, EntryKind.REFUND, -(2**255) - 1), "amount_fen"),
+        ((1, 1, 1, EntryKind.REFUND, 1, SALT[:31]), "salt"),
+        ((1, 1, 1, EntryKind.REFUND, 1, SALT + b"\x00"), "salt"),
+        ((1, 1, 1, EntryKind.REFUND, 1, "0x" + SALT.hex()), "salt"),
+        ((1, 1, 1, EntryKind.REFUND, 1, bytearray(SALT)), "salt"),
     ],
 )
 def test_RevertWhen_a_field_does_not_fit_its_abi_type(
-    fields: tuple[int, int, int, int, int], field_name: str
+    fields: tuple[object, ...], field_name: str
 ) -> None:
     with pytest.raises(CreditNetValueError) as raised:
-        SettlementEntry(*fields)  # type: ignore[arg-type]
+        SettlementEntry(*(fields + (SALT,) * (6 - len(fields))))  # type: ignore[arg-type]
 
     assert raised.value.field == field_name
 

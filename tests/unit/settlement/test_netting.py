@@ -9,14 +9,19 @@ from node_api.kernel.errors import ConflictError, CreditNetError, CreditNetValue
 from settlement.entries import SettlementEntry, compute_leaf_hashes
 from settlement.merkle import build_tree, verify
 from settlement.netting import CycleNotBalancedError, close_cycle, net_positions
+from settlement.salts import LeafSalts
 
 CYCLE = 12
+SALTS = LeafSalts(b"test-netting-leaf-salt-secret")
 
 
 def entry(
     entry_id: int, partner_id: int, amount_fen: int, cycle_id: int = CYCLE
 ) -> SettlementEntry:
-    return SettlementEntry(cycle_id, entry_id, partner_id, EntryKind.PRINCIPAL_FUNDED, amount_fen)
+    salt = SALTS.salt(cycle_id, entry_id, partner_id)
+    return SettlementEntry(
+        cycle_id, entry_id, partner_id, EntryKind.PRINCIPAL_FUNDED, amount_fen, salt
+    )
 
 
 BALANCED = [
@@ -61,6 +66,20 @@ def test_a_tampered_amount_does_not_prove_against_the_root() -> None:
     tampered = entry(7, 2, 2_501)
 
     assert not verify(close.root, tampered.leaf_hash(), close.proof_for_entry(7))
+
+
+def test_a_proofs_siblings_do_not_give_away_another_partners_small_amount() -> None:
+    close = close_cycle(CYCLE, [entry(1, 2, -2_500), entry(2, 3, 2_500)])
+    sibling = close.proof_for_entry(1)[0]
+    assert sibling == close.entries[1].leaf_hash()
+    guesses = {
+        SettlementEntry(CYCLE, 2, 3, EntryKind.PRINCIPAL_FUNDED, amount_fen, salt).leaf_hash()
+        for amount_fen in range(-5_000, 5_001)
+        for salt in (bytes(32), SALTS.salt(CYCLE, 2, 2))  # no salt, or the prover's own
+    }
+
+    assert sibling not in guesses
+    assert entry(2, 3, 2_500).leaf_hash() == sibling  # only the right salt finds it
 
 
 def test_partner_with_a_zero_position_stays_listed() -> None:

@@ -28,10 +28,12 @@ from settlement.clearing_calls import (
 )
 from settlement.entries import SettlementEntry
 from settlement.netting import ClosedCycle, close_cycle
+from settlement.salts import LeafSalts
 
 pytestmark = pytest.mark.chain
 
 CYCLE_ID = 20_250_303
+SALTS = LeafSalts(b"test-onchain-proofs-leaf-salt-secret")
 
 
 def _close() -> ClosedCycle:
@@ -41,7 +43,11 @@ def _close() -> ClosedCycle:
     entries: list[SettlementEntry] = []
     for product_number, event in make_events(rng, 80, products):
         entries += allocate_to_entries(
-            event, products[product_number], cycle_id=CYCLE_ID, first_entry_id=len(entries) + 1
+            event,
+            products[product_number],
+            cycle_id=CYCLE_ID,
+            first_entry_id=len(entries) + 1,
+            salts=SALTS,
         )
     return close_cycle(CYCLE_ID, entries)
 
@@ -112,6 +118,8 @@ def test_RevertWhen_an_entry_amount_or_proof_is_tampered_the_contract_refuses(
         replace(entry, partner_id=entry.partner_id + 1),
         replace(entry, kind=other_kind),
         replace(entry, cycle_id=CYCLE_ID + 1),
+        replace(entry, salt=bytes(32)),
+        replace(entry, salt=SALTS.salt(CYCLE_ID, entry.entry_id, entry.partner_id + 1)),
     ]
     for tampered in tampered_entries:
         assert not _verify_on_chain(chain, house, tampered, proof)

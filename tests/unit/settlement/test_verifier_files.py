@@ -12,8 +12,9 @@ from settlement.proofs import to_json
 from settlement.verifier import load_entries_file, parse_entries
 from settlement.verify_core import ProvenEntry
 
+SALT = bytes(range(32))
 ENTRY = ProvenEntry(
-    SettlementEntry(20250303, 7, 2, EntryKind.INTEREST_SHARE, 1_234), (b"\x01" * 32,)
+    SettlementEntry(20250303, 7, 2, EntryKind.INTEREST_SHARE, 1_234, SALT), (b"\x01" * 32,)
 )
 HEADER = {"cycle_id": 20250303, "partner_id": 2, "entries_root": "0x" + "ab" * 32}
 
@@ -35,15 +36,25 @@ def test_a_json_document_and_a_json_list_read_the_same(tmp_path: Path) -> None:
     assert load_entries_file(document).stated["partner_id"] == 2
 
 
+def test_an_entry_carries_its_salt_as_0x_hex() -> None:
+    assert to_json(ENTRY)["salt"] == "0x" + SALT.hex()
+
+
 def test_RevertWhen_an_entry_is_malformed_it_is_reported_by_id() -> None:
     bad_kind = dict(to_json(ENTRY), entry_id=8, kind=99)
     bad_proof = dict(to_json(ENTRY), entry_id=9, proof=["zz"])
     missing = {key: value for key, value in to_json(ENTRY).items() if key != "amount_fen"}
-    source = parse_entries([json.dumps(item) for item in (bad_kind, bad_proof, missing)] + ["{"])
+    unsalted = {key: value for key, value in to_json(ENTRY).items() if key != "salt"}
+    short_salt = dict(to_json(ENTRY), entry_id=10, salt="0x" + SALT[:31].hex())
+    items = (bad_kind, bad_proof, missing, dict(unsalted, entry_id=11), short_salt)
+    source = parse_entries([json.dumps(item) for item in items] + ["{"])
     assert source.entries == []
     assert [problem.split(":")[0] for problem in source.unreadable] == [
         "entry 8",
         "entry 9",
         "entry 7",
-        "line 4 is not JSON",
+        "entry 11",
+        "entry 10",
+        "line 6 is not JSON",
     ]
+    assert "salt" in source.unreadable[3] and "salt" in source.unreadable[4]

@@ -10,6 +10,7 @@ from node_api.kernel.chain import CycleStatus, EntryKind
 from node_api.kernel.errors import CreditNetValueError
 from settlement.entries import SettlementEntry
 from settlement.netting import ClosedCycle, close_cycle
+from settlement.salts import LeafSalts
 from settlement.verify_core import (
     EntryFailure,
     FailureReason,
@@ -20,17 +21,24 @@ from settlement.verify_core import (
 )
 
 CYCLE, BANK, LENDER, OTHER_BANK = 31, 2, 1, 3
+SALTS = LeafSalts(b"test-verify-core-leaf-salt-secret")
+ROWS = [
+    (1, BANK, EntryKind.PRINCIPAL_FUNDED, -7_000),
+    (2, OTHER_BANK, EntryKind.PRINCIPAL_FUNDED, -2_000),
+    (3, LENDER, EntryKind.PRINCIPAL_FUNDED, 9_000),
+    (4, BANK, EntryKind.INTEREST_SHARE, 450),
+    (5, LENDER, EntryKind.INTEREST_SHARE, -450),
+    (6, BANK, EntryKind.PRINCIPAL_REPAID, 1_200),
+    (7, LENDER, EntryKind.PRINCIPAL_REPAID, -1_200),
+]
 
 
 def make_close() -> ClosedCycle:
     entries = [
-        SettlementEntry(CYCLE, 1, BANK, EntryKind.PRINCIPAL_FUNDED, -7_000),
-        SettlementEntry(CYCLE, 2, OTHER_BANK, EntryKind.PRINCIPAL_FUNDED, -2_000),
-        SettlementEntry(CYCLE, 3, LENDER, EntryKind.PRINCIPAL_FUNDED, 9_000),
-        SettlementEntry(CYCLE, 4, BANK, EntryKind.INTEREST_SHARE, 450),
-        SettlementEntry(CYCLE, 5, LENDER, EntryKind.INTEREST_SHARE, -450),
-        SettlementEntry(CYCLE, 6, BANK, EntryKind.PRINCIPAL_REPAID, 1_200),
-        SettlementEntry(CYCLE, 7, LENDER, EntryKind.PRINCIPAL_REPAID, -1_200),
+        SettlementEntry(
+            CYCLE, entry_id, partner, kind, amount, SALTS.salt(CYCLE, entry_id, partner)
+        )
+        for entry_id, partner, kind, amount in ROWS
     ]
     return close_cycle(CYCLE, entries)
 
@@ -83,6 +91,29 @@ def test_tampered_amount_names_the_entry_and_breaks_the_sum() -> None:
     assert report.failures == (EntryFailure(4, FailureReason.NOT_IN_ROOT),)
     assert not report.sum_matches
     assert not report.ok
+
+
+def test_a_wrong_salt_names_the_entry() -> None:
+    close = make_close()
+    proven = bank_entries(close)
+    wrong = SALTS.salt(CYCLE, 4, OTHER_BANK)
+    proven[1] = ProvenEntry(replace(proven[1].entry, salt=wrong), proven[1].proof)
+
+    report = check(close, proven)
+
+    assert report.failures == (EntryFailure(4, FailureReason.NOT_IN_ROOT),)
+    assert not report.ok
+
+
+def test_salts_the_partner_re_derives_from_its_secret_pass() -> None:
+    close = make_close()
+    own = SALTS.for_partner(BANK)
+    proven = [
+        ProvenEntry(replace(item.entry, salt=own.salt(CYCLE, item.entry.entry_id)), item.proof)
+        for item in bank_entries(close)
+    ]
+
+    assert check(close, proven).ok
 
 
 def test_tampered_proof_names_the_entry() -> None:
