@@ -17,7 +17,7 @@ import {IOracleQuorum} from "./interfaces/IOracleQuorum.sol";
 /// @notice Quorum-signed settlement cycles between the network's partners; see IClearingHouse.
 /// @dev Roles: DEFAULT_ADMIN_ROLE resolves disputes and grants roles; RELAYER_ROLE (and the
 /// admin) registers partners and toggles their active flag; PAUSER_ROLE pauses what moves a
-/// cycle forward (registration, proposals, resolution, finalization, funding). In a network
+/// cycle forward (registration, proposals, dispute resolution, finalization). In a network
 /// deployment the admin and pauser roles are held by a TimelockController (NetworkTimelock),
 /// so every such change is scheduled in public before it takes effect.
 /// Proposals need no role: a quorum of oracle signers authorizes them.
@@ -30,7 +30,10 @@ import {IOracleQuorum} from "./interfaces/IOracleQuorum.sol";
 /// fund takes its whole deposit back with `refund`. The books then settle the same
 /// obligations again in a new cycle. No token can stay here without a way out: a Funded
 /// cycle's tokens leave by `claim`, a Defaulted cycle's by `refund`, and neither exit (nor a
-/// partner's dispute) can ever be paused.
+/// partner's dispute) can ever be paused. Funding is not paused either: a pause must never
+/// stop a debtor from paying a finalized cycle and so push it into default; funding an
+/// immutable cycle only brings tokens in. A refund goes to the debtor's payout address,
+/// whoever paid for it (a guarantor paying for a debtor settles with that debtor off-chain).
 contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGuardTransient, EIP712 {
     using SafeERC20 for IERC20;
 
@@ -249,7 +252,7 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
     }
 
     /// @inheritdoc IClearingHouse
-    function fund(uint64 cycleId, uint32 partnerId) external nonReentrant whenNotPaused {
+    function fund(uint64 cycleId, uint32 partnerId) external nonReentrant {
         Cycle storage cycle = _cycles[cycleId];
         if (cycle.status != _FINALIZED) revert UnexpectedCycleStatus(cycleId, cycle.status);
         Position storage position = _positions[cycleId][partnerId];
@@ -340,8 +343,8 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
         _token.safeTransfer(payout, amountFen);
     }
 
-    /// @notice Pauses registration, proposals, dispute resolution, finalization and funding.
-    /// Exits (claim, refund, declaring a default) and disputes are never paused.
+    /// @notice Pauses registration, proposals, dispute resolution and finalization. Funding,
+    /// disputes and the exits (claim, declaring a default, refund) are never paused.
     /// @dev Only PAUSER_ROLE.
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();

@@ -47,7 +47,8 @@ class DeployContext:
 
     `admin` deploys and wires the contracts, then hands their admin and pauser roles to the
     NetworkTimelock and renounces its own; afterwards it is only one of the timelock's
-    `proposers` (with `extra_proposers`, e.g. funding partners, who can also cancel).
+    `proposers` (with `extra_proposers`); `cancellers` (funding partners, auditors) may
+    cancel any scheduled change during its delay but never schedule one.
     """
 
     admin: str
@@ -59,6 +60,7 @@ class DeployContext:
     governance_delay_s: int = 60
     extra_proposers: tuple[str, ...] = ()
     executors: tuple[str, ...] = (ANYONE,)
+    cancellers: tuple[str, ...] = ()
 
     @property
     def proposers(self) -> tuple[str, ...]:

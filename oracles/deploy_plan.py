@@ -46,8 +46,13 @@ def _clearing_house_args(addresses: dict[str, str], context: DeployContext) -> l
 
 
 def _timelock_args(addresses: dict[str, str], context: DeployContext) -> list[Any]:
-    """NetworkTimelock(minDelay, proposers, executors)."""
-    return [context.governance_delay_s, list(context.proposers), list(context.executors)]
+    """NetworkTimelock(minDelay, proposers, executors, cancellers)."""
+    return [
+        context.governance_delay_s,
+        list(context.proposers),
+        list(context.executors),
+        list(context.cancellers),
+    ]
 
 
 def _grant_to_relayer(role: bytes) -> ArgsFn:

@@ -274,7 +274,7 @@ class LocalSigner:
 
 
 def handle_sign_request(
-    signer: LocalSigner, path: str, body: CycleReportJson | LineStateReportJson
+    signer: OracleSigner, path: str, body: CycleReportJson | LineStateReportJson
 ) -> SignatureJson:
     """Serve one remote-signer request (the server side of `RemoteSigner`); `body` is the
     report's JSON for `path`, checked as it is parsed.

@@ -7,9 +7,10 @@ import {TimelockController} from "@openzeppelin/contracts/governance/TimelockCon
 /// @notice Holds the network's admin and pauser roles on OracleQuorum, CreditRegistry and
 /// ClearingHouse, so that changing the signer set or threshold, granting a role, resolving a
 /// dispute or pausing is announced on-chain (`CallScheduled`) at least `minDelay` seconds
-/// before it can run (`CallExecuted`). Every proposer is also a canceller: a funding partner
-/// holding the proposer role can cancel an operation it objects to during the delay, so no
-/// single key, the lender's included, decides alone.
+/// before it can run (`CallExecuted`). Proposers (the lender's governance accounts) schedule;
+/// cancellers (the funding partners' and auditors' accounts) can cancel any operation they
+/// object to during the delay, without being able to schedule one, so no single key, the
+/// lender's included, decides alone. (OpenZeppelin makes every proposer a canceller too.)
 /// @dev OpenZeppelin's TimelockController unchanged; it administers itself (no admin account),
 /// so a change of its own delay or roles goes through the same delay. Deploy with the
 /// configured proposers and executors; the deployment then hands the admin roles of the other
@@ -18,7 +19,15 @@ contract NetworkTimelock is TimelockController {
     /// @param minDelay The minimum delay of every operation, in seconds.
     /// @param proposers Accounts that may schedule (and cancel) operations.
     /// @param executors Accounts that may execute ready operations (address(0): anyone).
-    constructor(uint256 minDelay, address[] memory proposers, address[] memory executors)
-        TimelockController(minDelay, proposers, executors, address(0))
-    {}
+    /// @param cancellers Accounts that may only cancel operations (partners, auditors).
+    constructor(
+        uint256 minDelay,
+        address[] memory proposers,
+        address[] memory executors,
+        address[] memory cancellers
+    ) TimelockController(minDelay, proposers, executors, address(0)) {
+        for (uint256 i = 0; i < cancellers.length; ++i) {
+            _grantRole(CANCELLER_ROLE, cancellers[i]);
+        }
+    }
 }

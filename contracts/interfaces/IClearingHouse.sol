@@ -23,8 +23,9 @@ pragma solidity ^0.8.24;
 ///     has passed, anyone may `declareDefault` a Finalized cycle, naming every debtor that did
 ///     not fund; then each debtor that did fund takes its deposit back with `refund`.
 /// Cost does not depend on the number of entries: only their root and count are stored.
-/// Pausing stops registration, proposals, dispute resolution, finalization and funding; it
-/// never stops a dispute, a claim, a default declaration or a refund.
+/// Pausing stops registration, proposals, dispute resolution and finalization; it never stops
+/// funding (a pause must not push a debtor into default), a dispute, a claim, a default
+/// declaration or a refund. A refund goes to the debtor's payout address, whoever funded.
 ///
 /// Settlement leaf (OpenZeppelin StandardMerkleTree, double hashed, leaf types
 /// `["uint64","uint64","uint32","uint8","int256","bytes32"]`):
@@ -367,7 +368,7 @@ interface IClearingHouse {
     /// @notice Funds a net debtor's position of a Finalized cycle: pulls |position| fen of the
     /// settlement token from `msg.sender` (who must have approved this contract). The last
     /// funding makes the cycle Funded.
-    /// @dev Anyone may pay for a debtor; reverts while paused; non-reentrant; state is updated
+    /// @dev Anyone may pay for a debtor; never paused; non-reentrant; state is updated
     /// before the transfer, and the balance increase must equal the position.
     /// @param cycleId The cycle.
     /// @param partnerId The net debtor.

@@ -19,6 +19,7 @@ from node_api.cli import (
     oracles,
     risk,
     settle,
+    signer,
     treasury,
 )
 from node_api.kernel.errors import CreditNetError
@@ -49,6 +50,7 @@ contracts.register(app)
 claim.register(app)
 demo.register(app)
 audit_cli.register(app)
+signer.register(app)
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 `settle` closes one cycle by hand (the node also closes every finished business date
 by itself inside `creditnet up`). `verify` is the funding partner's tool: it needs only
 the chain RPC, the ClearingHouse address and the partner's entries with proofs, and its
-exit code is 0 only when everything holds.
+exit code is 0 only when everything holds. `verify --watch` follows the lender's partner
+feed and checks every cycle as it is proposed (`settlement.watch`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from settlement.verifier import (
     load_entries_file,
     verify_partner_cycle,
 )
+from settlement.watch import WatchConfig, watch_partner_feed
 
 PARTNER_KEY_ENV = "CREDITNET_PARTNER_PRIVATE_KEY"
 API_KEY_ENV = "CREDITNET_PARTNER_API_KEY"
@@ -92,7 +94,9 @@ def _entry_source(
 
 def verify_command(
     partner: int = typer.Option(..., "--partner", min=0, help="your partner id"),
-    cycle: str = typer.Option(..., "--cycle", help="cycle id yyyymmdd (or YYYY-MM-DD)"),
+    cycle: str | None = typer.Option(
+        None, "--cycle", help="cycle id yyyymmdd (or YYYY-MM-DD); not with --watch"
+    ),
     rpc: str = typer.Option(..., "--rpc", help="chain JSON-RPC URL"),
     clearing_house: str = typer.Option(..., "--clearing-house", help="ClearingHouse address"),
     api: str | None = typer.Option(None, "--api", help="the lender's API base URL"),
@@ -101,11 +105,32 @@ def verify_command(
     dispute: bool = typer.Option(
         False, help=f"dispute a failing proposed cycle with the key in {PARTNER_KEY_ENV}"
     ),
+    watch: bool = typer.Option(
+        False,
+        "--watch",
+        help="follow the lender's partner feed (--api) and check every cycle as it is "
+        "proposed, one line each (OK / FAIL); with --dispute, dispute the failing ones",
+    ),
+    state: Path | None = typer.Option(
+        None, "--state", help="with --watch: file keeping the feed cursor and the verdicts"
+    ),
+    max_cycles: int | None = typer.Option(
+        None, "--max-cycles", min=1, help="with --watch: stop after checking this many cycles"
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.0, help="with --watch: stop after this many seconds"
+    ),
 ) -> None:
     """Check your entries of a cycle against the chain; exit 0 only when every entry
     proves against the on-chain root, they sum to your on-chain net position, and the
-    cycle is finalized. Each failing entry is named."""
+    cycle is finalized. Each failing entry is named. With --watch, check every cycle as
+    it is proposed instead, until --max-cycles or --timeout; exit 0 when all were OK."""
     configure_logging("WARNING")
+    if watch:
+        _watch(partner, rpc, clearing_house, api, key, file, dispute, state, max_cycles, timeout)
+        return
+    if cycle is None:
+        raise typer.BadParameter("give --cycle (or --watch)")
     cycle_id = int(parse_cycle(cycle).strftime("%Y%m%d"))
     source = _entry_source(api, key, file, cycle_id)
     client = JsonRpcClient(rpc)
@@ -127,3 +152,43 @@ def verify_command(
         )
         typer.echo(f"disputed cycle {cycle_id}: {tx_hash}")
     raise typer.Exit(0 if outcome.ok else 1)
+
+
+def _watch(
+    partner: int,
+    rpc: str,
+    clearing_house: str,
+    api: str | None,
+    key: str | None,
+    file: Path | None,
+    dispute: bool,
+    state: Path | None,
+    max_cycles: int | None,
+    timeout: float | None,
+) -> None:
+    if api is None or file is not None:
+        raise typer.BadParameter("--watch follows the lender's feed: give --api, not --file")
+    api_key = key or os.environ.get(API_KEY_ENV)
+    if not api_key:
+        raise typer.BadParameter(f"--api needs --key or {API_KEY_ENV}")
+    payout = None
+    if dispute:
+        private_key = os.environ.get(PARTNER_KEY_ENV)
+        if not private_key:
+            raise typer.BadParameter(f"--dispute needs your payout key in {PARTNER_KEY_ENV}")
+        payout = Account.from_key(private_key)
+    config = WatchConfig(
+        api_url=api,
+        api_key=api_key,
+        partner_id=partner,
+        rpc_url=rpc,
+        clearing_house=clearing_house,
+        payout_account=payout,
+        state_path=state,
+        max_cycles=max_cycles,
+        timeout_s=timeout,
+    )
+    summary = watch_partner_feed(
+        config, echo=typer.echo, warn=lambda line: typer.echo(line, err=True)
+    )
+    raise typer.Exit(0 if summary.ok else 1)

@@ -58,14 +58,19 @@ class Settings(BaseSettings):
     funding_window_s: int = Field(default=86_400, ge=1, le=365 * 86_400)
     """Seconds after the dispute deadline for the debtors to fund a cycle; then anyone may
     declare it defaulted and the funders take their deposits back."""
+    funding_window_min_s: int = Field(default=86_400, ge=0)
+    """The shortest funding window a node outside dev and test accepts (1 day)."""
     governance_delay_s: int = Field(default=60, ge=0)
     """The NetworkTimelock's minimum delay for admin changes (signers, roles, disputes,
     pausing). Outside dev and test at least `governance_delay_min_s`."""
     governance_delay_min_s: int = Field(default=2 * 86_400, ge=0)
     """The shortest governance delay a node outside dev and test accepts (2 days)."""
     governance_proposers: str = ""
-    """Comma-separated addresses that may schedule and cancel timelocked admin changes
-    (besides the deployer, which proposes on the lender's behalf)."""
+    """Comma-separated addresses that may schedule (and cancel) timelocked admin changes,
+    besides the deployer, which proposes on the lender's behalf."""
+    governance_cancellers: str = ""
+    """Comma-separated addresses of the funding partners and auditors who may cancel any
+    scheduled admin change during its delay (but never schedule one)."""
     governance_executors: str = ""
     """Comma-separated addresses that may execute ready admin changes; empty: anyone."""
     settlement_token: str = ""
@@ -142,10 +147,14 @@ class Settings(BaseSettings):
             raise self._weak(
                 "dispute_window_s", f"is under the minimum of {self.dispute_window_min_s} s"
             )
-        if not self.governance_proposers.strip():
+        if not self.governance_cancellers.strip():
             raise self._weak(
-                "governance_proposers",
-                "is empty: name the partners who may also propose and cancel admin changes",
+                "governance_cancellers",
+                "is empty: name the partners who may cancel an admin change during its delay",
+            )
+        if self.funding_window_s < self.funding_window_min_s:
+            raise self._weak(
+                "funding_window_s", f"is under the minimum of {self.funding_window_min_s} s"
             )
         if self.governance_delay_s < self.governance_delay_min_s:
             raise self._weak(

@@ -187,6 +187,7 @@ def start_chain(settings: Settings) -> ChainRuntime:
             extra_proposers=_addresses(settings.governance_proposers, "governance_proposers"),
             executors=_addresses(settings.governance_executors, "governance_executors")
             or (ANYONE,),
+            cancellers=_addresses(settings.governance_cancellers, "governance_cancellers"),
         )
         manifest = ensure_deployed(
             w3, compiled, deployer, DEFAULT_PLAN, settings.deployments_dir, context=context

@@ -11,8 +11,9 @@ Sources, read in one database transaction so the export is one consistent snapsh
   entry as its five leaf values: the stored four and its private salt, derived again from
   the node's leaf secret (`settlement.salts`; the auditor is given every salt, never the
   secret);
-- credit-line state commitments: the books keep no per-cycle line balances yet, so none
-  are exported (the format and the audit support them).
+- credit-line states that went to the chain (`settlement_line_state`, every state but
+  `empty`): the root, count and total the quorum signed, and every agreement's balance
+  (`settlement.line_state`), ascending agreement id.
 
 Nothing here reads a personal-data column: customers, applications and the PII vault
 are never queried, and partner display names are not exported.
@@ -35,10 +36,13 @@ from oracles.audit.export_format import (
     AgreementRecord,
     CycleEntriesRecord,
     CycleRecord,
+    LineStateLeavesRecord,
+    LineStateRecord,
     ManifestRecord,
     ProductTermsRecord,
     encode_export,
 )
+from settlement.line_state import fetch_line_states, iter_line_state_balances
 from settlement.netting import CycleState
 from settlement.salts import LeafSalts
 from settlement.tables import cycle_table, entry_table, position_table
@@ -146,10 +150,36 @@ def _iter_entries(
         yield CycleEntriesRecord(cycle_id=cycle_id, entries=chunk)
 
 
+def iter_line_states(conn: Connection) -> Iterator[LineStateRecord | LineStateLeavesRecord]:
+    """Each line state that went to the chain, then its balances in chunks."""
+    for stored in fetch_line_states(conn):
+        assert stored.root is not None
+        yield LineStateRecord(
+            cycle_id=stored.cycle_id,
+            leaf_count=stored.leaf_count,
+            total_outstanding_fen=stored.total_outstanding_fen,
+            root="0x" + stored.root.hex(),
+        )
+        chunk: list[tuple[str, int]] = []
+        for balance in iter_line_state_balances(conn, stored):
+            chunk.append((balance.agreement_hex, balance.outstanding_fen))
+            if len(chunk) == CHUNK_ROWS_MAX:
+                yield LineStateLeavesRecord(cycle_id=stored.cycle_id, leaves=chunk)
+                chunk = []
+        if chunk:
+            yield LineStateLeavesRecord(cycle_id=stored.cycle_id, leaves=chunk)
+
+
 def iter_books_records(
     conn: Connection, manifest: dict[str, Any] | None, salts: LeafSalts
 ) -> Iterator[
-    ManifestRecord | ProductTermsRecord | AgreementRecord | CycleRecord | CycleEntriesRecord
+    ManifestRecord
+    | ProductTermsRecord
+    | AgreementRecord
+    | CycleRecord
+    | CycleEntriesRecord
+    | LineStateRecord
+    | LineStateLeavesRecord
 ]:
     """Every record of the export but the header and trailer, in the reference order."""
     if manifest:
@@ -157,6 +187,7 @@ def iter_books_records(
     yield from iter_product_terms(conn)
     yield from iter_agreements(conn)
     yield from iter_cycles(conn, salts)
+    yield from iter_line_states(conn)
 
 
 def stream_export(

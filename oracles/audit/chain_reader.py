@@ -33,9 +33,12 @@ class RawLog:
     block_number: int
     log_index: int
     tx_hash: str
+    block_timestamp: int | None = None
+    """Unix seconds of the log's block, when the node includes `blockTimestamp` in logs."""
 
 
 def _parse_log(item: RpcLog) -> RawLog:
+    timestamp = cast("dict[str, object]", item).get("blockTimestamp")
     return RawLog(
         address=str(item["address"]).lower(),
         topics=tuple(bytes.fromhex(topic[2:]) for topic in item["topics"]),
@@ -43,6 +46,7 @@ def _parse_log(item: RpcLog) -> RawLog:
         block_number=int(item["blockNumber"], 16),
         log_index=int(item["logIndex"], 16),
         tx_hash=str(item["transactionHash"]),
+        block_timestamp=int(timestamp, 16) if isinstance(timestamp, str) else None,
     )
 
 
@@ -70,6 +74,17 @@ class ChainReader:
         if not isinstance(block, dict):
             raise ChainError(f"block {number} unavailable", code="block_unavailable")
         return block
+
+    def fetch_block_timestamps(self, numbers: Sequence[int]) -> dict[int, int]:
+        """Unix seconds of each distinct block, in one batch (a block the node does not
+        return is left out)."""
+        unique = sorted(set(numbers))
+        results = self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in unique])
+        return {
+            number: int(str(result["timestamp"]), 16)
+            for number, result in zip(unique, results, strict=True)
+            if isinstance(result, dict) and "timestamp" in result
+        }
 
     def fetch_code(self, address: str) -> bytes:
         code = self.rpc.call("eth_getCode", [address, hex(self.pinned_block)])

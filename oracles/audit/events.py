@@ -7,14 +7,18 @@ declare is exactly what an auditor must see.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
 from eth_utils.address import to_checksum_address
 
 from oracles.abi_codec import ContractCodec
 from oracles.audit.chain_reader import RawLog
+
+TIMED_EVENTS: Final = frozenset({"CycleDefaulted", "CallScheduled", "CallExecuted"})
+"""Events whose block time the replay judges: a default only after the funding deadline,
+a timelock operation executed only once its delay has passed."""
 
 
 @dataclass(frozen=True)
@@ -32,13 +36,15 @@ class EventRef:
 
 @dataclass(frozen=True)
 class AuditEvent:
-    """A decoded event of one of the audited contracts."""
+    """A decoded event of one of the audited contracts; `timestamp` is its block's unix
+    seconds where the audit knows it (see `TIMED_EVENTS`)."""
 
     contract: str
     address: str
     name: str
     args: dict[str, Any]
     ref: EventRef
+    timestamp: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,5 +83,22 @@ def decode_logs(
                 UndecodedLog(name, address, "0x" + topic0.hex(), ref, type(error).__name__)
             )
             continue
-        events.append(AuditEvent(name, address, event_codec.name, args, ref))
+        events.append(AuditEvent(name, address, event_codec.name, args, ref, log.block_timestamp))
     return events, undecoded
+
+
+def stamp_events(
+    events: Sequence[AuditEvent], fetch: Callable[[Sequence[int]], Mapping[int, int]]
+) -> list[AuditEvent]:
+    """`events` with the block timestamp filled in for every `TIMED_EVENTS` event that
+    lacks one; `fetch` maps block numbers to their timestamps (one batch)."""
+    missing = [e.ref.block for e in events if e.name in TIMED_EVENTS and e.timestamp is None]
+    if not missing:
+        return list(events)
+    found = fetch(missing)
+    return [
+        replace(e, timestamp=found.get(e.ref.block))
+        if e.name in TIMED_EVENTS and e.timestamp is None
+        else e
+        for e in events
+    ]

@@ -1,5 +1,5 @@
 """`replay.partners`, `replay.signers`, `replay.roles`, `replay.pauses`,
-`replay.line_states` and `replay.token`: one view call per replayed fact (see
+`replay.line_states`, `replay.token` and `replay.timelock`: one view call per replayed fact (see
 `state_views` for the comparison's rationale)."""
 
 from __future__ import annotations
@@ -217,4 +217,62 @@ def compare_token(
         contracts,
         items,
         f"supply and {len(state.token_balances_fen)} balances replayed; all equal",
+    )
+
+
+_OPERATION_STATES = {0: "unset", 1: "pending", 2: "pending", 3: "executed"}
+"""TimelockController.getOperationState (Unset, Waiting, Ready, Done) as replayed."""
+_DONE_TIMESTAMP = 1
+"""TimelockController.getTimestamp of an executed operation."""
+
+
+def compare_timelock(
+    reader: ChainReader, contracts: AuditedContracts, state: ReplayedState
+) -> CheckResult:
+    """`replay.timelock`: the minimum delay and each operation's state (and, when the
+    scheduling block's time is known, the time it became ready) equal the timelock's."""
+    items: list[SimpleComparison] = []
+    if state.timelock_min_delay_s is not None:
+        last = state.min_delay_changes[-1].ref if state.min_delay_changes else None
+        items.append(
+            (
+                "timelock minimum delay",
+                (ContractName.NETWORK_TIMELOCK, "getMinDelay", []),
+                lambda out: {"min_delay_s": int(out[0])},
+                {"min_delay_s": state.timelock_min_delay_s},
+                last,
+            )
+        )
+    latest = {op.operation_id: op for op in state.timelock_operations}
+    for operation_id, operation in latest.items():
+        replayed = "unset" if operation.state == "cancelled" else operation.state
+        ready_at = {"executed": _DONE_TIMESTAMP, "unset": 0}.get(replayed, operation.ready_at)
+        ref = operation.executed or operation.cancelled or operation.scheduled
+        key = [bytes.fromhex(operation_id[2:])]
+        items.append(
+            (
+                f"timelock operation {operation_id}",
+                (ContractName.NETWORK_TIMELOCK, "getOperationState", key),
+                lambda out: {"state": _OPERATION_STATES.get(int(out[0]), str(out[0]))},
+                {"state": replayed},
+                ref,
+            )
+        )
+        if ready_at is not None:
+            items.append(
+                (
+                    f"ready time of timelock operation {operation_id}",
+                    (ContractName.NETWORK_TIMELOCK, "getTimestamp", key),
+                    lambda out: {"ready_at": int(out[0])},
+                    {"ready_at": ready_at},
+                    ref,
+                )
+            )
+    return compare_simple(
+        "replay.timelock",
+        "Timelock events replay to the timelock's minimum delay and operations",
+        reader,
+        contracts,
+        items,
+        f"minimum delay and {len(latest)} timelock operations replayed; all equal",
     )

@@ -2,12 +2,14 @@
 
 `replay(events)` folds every decoded event, in chain order, into a `ReplayedState`:
 agreements with their status and limit history, cycles with roots, positions,
-disputes, fundings and claims, partners, the signer-set history, role grants and
-revocations, pauses, line-state commitments, consumed reports, the settlement token's
-supply and balances, and every admin action. Whatever an event says that the contracts'
-documented state machines forbid (a transition from a status the agreement is not in, a
-claim of a cycle that is not funded, ...) is recorded as an `Anomaly` for the invariant
-checks; the fold itself never raises on chain data.
+disputes, fundings, claims, defaults and refunds, partners, the signer-set history, role
+grants, revocations and renouncements, pauses, line-state commitments, consumed
+reports, the settlement token's supply and balances, the timelock's operations and
+minimum delay (`history_timelock`), and every admin action. Whatever an event says that
+the contracts' documented state machines forbid (a transition from a status the
+agreement is not in, a claim of a cycle that is not funded, a refund to a debtor that
+never funded, ...) is recorded as an `Anomaly` for the invariant checks; the fold
+itself never raises on chain data.
 
 The fold is independent of the node's own indexer on purpose: the auditor trusts neither.
 """
@@ -21,14 +23,23 @@ from node_api.kernel.chain import AgreementStatus, is_legal_agreement_transition
 from oracles.audit.events import AuditEvent
 from oracles.audit.history_cycles import (
     claim_cycle,
+    declare_default,
     dispute_cycle,
     finalize_cycle,
     fully_funded,
     fund_cycle,
     propose_cycle,
+    refund_cycle,
     register_partner,
     resolve_dispute,
     set_partner_active,
+)
+from oracles.audit.history_timelock import (
+    cancel_operation,
+    change_min_delay,
+    execute_call,
+    salt_operation,
+    schedule_call,
 )
 from oracles.audit.leaves import compute_agreement_commitment
 from oracles.audit.replay_state import (
@@ -180,6 +191,8 @@ def _change_signers(state: ReplayedState, event: AuditEvent) -> None:
         "signers",
         f"signer set v{signer_set.version}: {signer_set.threshold} of "
         f"{len(signers)} ({', '.join(signers)})",
+        function="setSigners",
+        privileged=True,
     )
 
 
@@ -196,6 +209,13 @@ def _consume_report(state: ReplayedState, event: AuditEvent) -> None:
     )
 
 
+_ROLE_VERBS: Final = {
+    (True, False): ("granted to", "grantRole"),
+    (False, False): ("revoked from", "revokeRole"),
+    (False, True): ("renounced by", "renounceRole"),
+}
+
+
 def _role_change(granted: bool) -> Handler:
     def handle(state: ReplayedState, event: AuditEvent) -> None:
         args = event.args
@@ -209,8 +229,17 @@ def _role_change(granted: bool) -> Handler:
             members.add(account.lower())
         else:
             members.discard(account.lower())
-        verb = "granted to" if granted else "revoked from"
-        state.admin(event, "role", f"{state.role_name(role)} {verb} {account}", sender)
+        # A revocation by the account itself is `renounceRole`: anyone may give up a role.
+        renounced = not granted and sender.lower() == account.lower()
+        verb, function = _ROLE_VERBS[(granted, renounced)]
+        state.admin(
+            event,
+            "role",
+            f"{state.role_name(role)} {verb} {account}",
+            sender,
+            function=function,
+            privileged=not renounced,
+        )
 
     return handle
 
@@ -222,7 +251,7 @@ def _change_role_admin(state: ReplayedState, event: AuditEvent) -> None:
         state.role_name(str(args["role"])),
         state.role_name(str(args["newAdminRole"])),
     )
-    state.admin(event, "role", f"admin of {role} set to {admin_role}")
+    state.admin(event, "role", f"admin of {role} set to {admin_role}", privileged=True)
 
 
 def _pause(paused: bool) -> Handler:
@@ -235,7 +264,14 @@ def _pause(paused: bool) -> Handler:
             )
         state.paused[event.contract] = paused
         verb = "paused" if paused else "unpaused"
-        state.admin(event, "pause", f"{event.contract} {verb}", str(event.args["account"]))
+        state.admin(
+            event,
+            "pause",
+            f"{event.contract} {verb}",
+            str(event.args["account"]),
+            function="pause" if paused else "unpause",
+            privileged=True,
+        )
 
     return handle
 
@@ -271,6 +307,8 @@ HANDLERS: Final[dict[str, Handler]] = {
     "CycleFunded": fund_cycle,
     "CycleFullyFunded": fully_funded,
     "CycleClaimed": claim_cycle,
+    "CycleDefaulted": declare_default,
+    "CycleRefunded": refund_cycle,
     "PartnerRegistered": register_partner,
     "PartnerActiveSet": set_partner_active,
     "SignerSetChanged": _change_signers,
@@ -280,6 +318,11 @@ HANDLERS: Final[dict[str, Handler]] = {
     "RoleAdminChanged": _change_role_admin,
     "Paused": _pause(paused=True),
     "Unpaused": _pause(paused=False),
+    "CallScheduled": schedule_call,
+    "CallExecuted": execute_call,
+    "Cancelled": cancel_operation,
+    "MinDelayChange": change_min_delay,
+    "CallSalt": salt_operation,
     "Transfer": _transfer,
     "Approval": _ignore,
     "EIP712DomainChanged": _ignore,

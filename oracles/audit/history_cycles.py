@@ -1,10 +1,18 @@
-"""Replay of the ClearingHouse's cycle and partner events (see `history`)."""
+"""Replay of the ClearingHouse's cycle and partner events (see `history`).
+
+Member default: a Finalized cycle may be declared Defaulted once its funding deadline
+(from CycleProposed) has passed, naming exactly the listed debtors that did not fund,
+whose debts sum to `unfundedFen` (= due - funded); then each debtor that funded takes
+its deposit back once (`CycleRefunded`: the amount it funded, to its registered payout).
+Whatever breaks these rules is an anomaly of `invariant.cycle_defaults`.
+"""
 
 from __future__ import annotations
 
 from node_api.kernel.chain import CycleStatus
 from oracles.audit.events import AuditEvent
 from oracles.audit.replay_state import (
+    DEFAULTS_CHECK,
     LIFECYCLE_CHECK,
     CycleReplay,
     PartnerReplay,
@@ -29,21 +37,26 @@ def propose_cycle(state: ReplayedState, event: AuditEvent) -> None:
         status=CycleStatus.PROPOSED,
         proposed=event.ref,
         total_due_fen=sum(value for value in positions if value > 0),
+        funding_deadline=int(args.get("fundingDeadline", 0)),
     )
 
 
 def _cycle_in(
-    state: ReplayedState, event: AuditEvent, allowed: tuple[int, ...], action: str
+    state: ReplayedState,
+    event: AuditEvent,
+    allowed: tuple[int, ...],
+    action: str,
+    check_id: str = LIFECYCLE_CHECK,
 ) -> CycleReplay | None:
     """The event's cycle, after noting an anomaly when it is unknown or in a wrong status."""
     cycle_id = int(event.args["cycleId"])
     cycle = state.cycles.get(cycle_id)
     if cycle is None:
-        state.note(LIFECYCLE_CHECK, f"{action} of cycle {cycle_id} never proposed", event)
+        state.note(check_id, f"{action} of cycle {cycle_id} never proposed", event)
         return None
     if cycle.status not in allowed:
         state.note(
-            LIFECYCLE_CHECK,
+            check_id,
             f"{action} of cycle {cycle_id} in status {cycle.status}",
             event,
             status=cycle.status,
@@ -67,7 +80,13 @@ def dispute_cycle(state: ReplayedState, event: AuditEvent) -> None:
 def resolve_dispute(state: ReplayedState, event: AuditEvent) -> None:
     upheld = bool(event.args["upheld"])
     verdict = "upheld (cycle rejected)" if upheld else "dismissed"
-    state.admin(event, "dispute", f"dispute of cycle {event.args['cycleId']} {verdict}")
+    state.admin(
+        event,
+        "dispute",
+        f"dispute of cycle {event.args['cycleId']} {verdict}",
+        function="resolveDispute",
+        privileged=True,
+    )
     cycle = _cycle_in(state, event, (CycleStatus.DISPUTED,), "dispute resolution")
     if cycle is None:
         return
@@ -145,6 +164,88 @@ def claim_cycle(state: ReplayedState, event: AuditEvent) -> None:
         state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: {partner_id} claimed twice", event)
     cycle.claims[partner_id] = (amount_fen, payout, event.ref)
     cycle.claimed_fen += amount_fen
+
+
+def declare_default(state: ReplayedState, event: AuditEvent) -> None:
+    cycle = _cycle_in(state, event, (CycleStatus.FINALIZED,), "default", DEFAULTS_CHECK)
+    if cycle is None:
+        return
+    named = tuple(int(value) for value in event.args["defaulters"])
+    unfunded_fen = int(event.args["unfundedFen"])
+    for problem in _default_problems(cycle, event.timestamp, named, unfunded_fen):
+        state.note(DEFAULTS_CHECK, f"cycle {cycle.cycle_id}: {problem}", event)
+    cycle.defaulted = event.ref
+    cycle.defaulters = named
+    cycle.unfunded_fen = unfunded_fen
+    cycle.status = CycleStatus.DEFAULTED
+
+
+def _default_problems(
+    cycle: CycleReplay, declared_at: int | None, named: tuple[int, ...], unfunded_fen: int
+) -> list[str]:
+    """What a CycleDefaulted event shows that the default rules forbid."""
+    problems = []
+    deadline = cycle.funding_deadline
+    if declared_at is not None and deadline and declared_at < deadline:
+        problems.append(
+            f"declared defaulted at {declared_at}, before its funding deadline {deadline}"
+        )
+    if list(named) != sorted(set(named)):
+        problems.append(f"defaulters {list(named)} not strictly ascending")
+    debtors = cycle.debtors()
+    owed_fen = 0
+    for partner_id in dict.fromkeys(named):
+        if partner_id not in debtors:
+            problems.append(f"defaulter {partner_id} is not a listed net debtor")
+        elif cycle.is_settled(partner_id):
+            problems.append(f"defaulter {partner_id} had funded")
+        owed_fen += debtors.get(partner_id, 0)
+    if cycle.proposed is not None:
+        unfunded = sorted(p for p in debtors if not cycle.is_settled(p))
+        missing = [p for p in unfunded if p not in named]
+        if missing:
+            problems.append(f"unfunded debtors {missing} not named as defaulters")
+    outstanding_fen = cycle.total_due_fen - cycle.funded_fen
+    if unfunded_fen != outstanding_fen:
+        problems.append(
+            f"unfunded {unfunded_fen} fen declared, but {outstanding_fen} fen of "
+            f"{cycle.total_due_fen} due was unfunded"
+        )
+    elif owed_fen != unfunded_fen:
+        problems.append(f"the defaulters owe {owed_fen} fen, not the {unfunded_fen} fen declared")
+    return problems
+
+
+def refund_cycle(state: ReplayedState, event: AuditEvent) -> None:
+    cycle = _cycle_in(state, event, (CycleStatus.DEFAULTED,), "refund", DEFAULTS_CHECK)
+    if cycle is None:
+        return
+    args = event.args
+    partner_id, amount_fen, payout = (
+        int(args["partnerId"]),
+        int(args["amount"]),
+        str(args["payout"]),
+    )
+    net_fen = cycle.position_of(partner_id)
+    funding = cycle.fundings.get(partner_id)
+    subject = f"cycle {cycle.cycle_id}: refund of {amount_fen} fen to partner {partner_id}"
+    if net_fen is None:
+        state.note(DEFAULTS_CHECK, f"{subject}, not listed", event)
+    elif net_fen is not None and net_fen >= 0:
+        state.note(DEFAULTS_CHECK, f"{subject}, not a net debtor (position {net_fen})", event)
+    if not cycle.is_settled(partner_id):
+        state.note(DEFAULTS_CHECK, f"{subject}, which never funded", event)
+    elif funding is not None and funding[0] != amount_fen:
+        state.note(DEFAULTS_CHECK, f"{subject}, which funded {funding[0]} fen", event)
+    elif net_fen is not None and net_fen < 0 and -net_fen != amount_fen:
+        state.note(DEFAULTS_CHECK, f"{subject}, position {net_fen}", event)
+    if cycle.is_refunded(partner_id):
+        state.note(DEFAULTS_CHECK, f"{subject}, refunded twice", event)
+    partner = state.partners.get(partner_id)
+    if partner is not None and partner.payout.lower() != payout.lower():
+        state.note(DEFAULTS_CHECK, f"{subject}, paid to {payout}, not its payout", event)
+    cycle.refunds[partner_id] = (amount_fen, payout, event.ref)
+    cycle.refunded_fen += amount_fen
 
 
 def register_partner(state: ReplayedState, event: AuditEvent) -> None:

@@ -4,10 +4,14 @@
 - `invariant.cycle_quorum`: each cycle (and each quorum-reported line state) was signed
   by a quorum of the signer set in force at its block (see `quorum`);
 - `invariant.settled_cycles`: a funded cycle was funded in full, and once every creditor
-  has claimed, claimed = funded;
+  has claimed, claimed = funded; a defaulted cycle paid no claim, and once every debtor
+  that funded has its refund, refunded = funded;
 - `invariant.agreement_transitions`: no agreement moved along a transition the registry's
   state machine forbids (or from a status it was not in);
 - `invariant.cycle_lifecycle`: cycle, partner and pause events follow their state machines;
+- `invariant.cycle_defaults`: a default only of a Finalized cycle after its funding
+  deadline, naming exactly the unfunded debtors and their debts; a refund only in a
+  Defaulted cycle, once, of a funder's deposit, to its registered payout;
 - `invariant.role_holders_known`: every account ever granted a role is a known address;
 - `invariant.signers_known`: every member of every signer set is a known signer.
 
@@ -29,7 +33,13 @@ from node_api.kernel.chain import ContractName, CycleStatus
 from oracles.audit.audited import AuditedContracts
 from oracles.audit.checks import CheckResult, Evidence, make_check
 from oracles.audit.quorum import QuorumFinding, judge_cycle, judge_line_state
-from oracles.audit.replay_state import LIFECYCLE_CHECK, TRANSITIONS_CHECK, ReplayedState
+from oracles.audit.replay_state import (
+    DEFAULTS_CHECK,
+    LIFECYCLE_CHECK,
+    TRANSITIONS_CHECK,
+    CycleReplay,
+    ReplayedState,
+)
 from oracles.audit.source_verify import DecodedCall, DeploymentFacts
 from oracles.chain import RpcTransaction
 from oracles.compiler import AbiEntry
@@ -172,25 +182,65 @@ def get_proposal_txs(state: ReplayedState) -> list[str]:
     return hashes + [ls.ref.tx for ls in state.line_states.values()]
 
 
+def _funded_cycle_problem(cycle: CycleReplay) -> str:
+    creditors = {
+        p for p, net in zip(cycle.partner_ids, cycle.net_positions_fen, strict=True) if net > 0
+    }
+    if cycle.funded_fen != cycle.total_due_fen:
+        return f"funded {cycle.funded_fen} fen of {cycle.total_due_fen} due"
+    if cycle.refunded_fen:
+        return f"refunded {cycle.refunded_fen} fen from a funded cycle"
+    if cycle.claimed_fen > cycle.funded_fen:
+        return f"claimed {cycle.claimed_fen} fen, more than funded {cycle.funded_fen}"
+    if creditors <= set(cycle.claims) and cycle.claimed_fen != cycle.funded_fen:
+        return f"all creditors claimed {cycle.claimed_fen} fen, funded {cycle.funded_fen}"
+    return ""
+
+
+def _defaulted_cycle_problem(cycle: CycleReplay) -> str:
+    funders = set(cycle.fundings)
+    if cycle.claimed_fen:
+        return f"claimed {cycle.claimed_fen} fen from a defaulted cycle"
+    if cycle.funded_fen + cycle.unfunded_fen != cycle.total_due_fen:
+        return (
+            f"funded {cycle.funded_fen} fen and {cycle.unfunded_fen} fen unfunded, "
+            f"but {cycle.total_due_fen} fen due"
+        )
+    if cycle.refunded_fen > cycle.funded_fen:
+        return f"refunded {cycle.refunded_fen} fen, more than funded {cycle.funded_fen}"
+    if funders <= set(cycle.refunds) and cycle.refunded_fen != cycle.funded_fen:
+        return f"every funder refunded {cycle.refunded_fen} fen, funded {cycle.funded_fen}"
+    return ""
+
+
+def _is_closed(cycle: CycleReplay) -> bool:
+    """Whether every payment out of the cycle was made (all claims, or all refunds)."""
+    if cycle.status == CycleStatus.DEFAULTED:
+        return set(cycle.fundings) <= set(cycle.refunds)
+    creditors = {
+        p for p, net in zip(cycle.partner_ids, cycle.net_positions_fen, strict=True) if net > 0
+    }
+    return creditors <= set(cycle.claims)
+
+
 def check_settled_cycles(state: ReplayedState, contracts: AuditedContracts) -> CheckResult:
+    """`invariant.settled_cycles`: a Funded cycle was funded in full and never pays out
+    more than funded (once every creditor claimed, exactly that); a Defaulted cycle pays
+    no claim and refunds at most what was funded (once every funder is refunded, exactly
+    that), and its funded plus unfunded amounts make what was due."""
     address = contracts.addresses.get(ContractName.CLEARING_HOUSE, "")
     failures = []
-    settled = 0
+    closed = 0
     for cycle in state.cycles.values():
-        if cycle.status != CycleStatus.FUNDED or cycle.proposed is None:
+        if cycle.proposed is None:
             continue
-        creditors = {
-            p for p, net in zip(cycle.partner_ids, cycle.net_positions_fen, strict=True) if net > 0
-        }
-        problem = ""
-        if cycle.funded_fen != cycle.total_due_fen:
-            problem = f"funded {cycle.funded_fen} fen of {cycle.total_due_fen} due"
-        elif cycle.claimed_fen > cycle.funded_fen:
-            problem = f"claimed {cycle.claimed_fen} fen, more than funded {cycle.funded_fen}"
-        elif creditors <= set(cycle.claims) and cycle.claimed_fen != cycle.funded_fen:
-            problem = f"all creditors claimed {cycle.claimed_fen} fen, funded {cycle.funded_fen}"
-        if creditors <= set(cycle.claims):
-            settled += 1
+        if cycle.status == CycleStatus.FUNDED:
+            problem = _funded_cycle_problem(cycle)
+        elif cycle.status == CycleStatus.DEFAULTED:
+            problem = _defaulted_cycle_problem(cycle)
+        else:
+            continue
+        closed += _is_closed(cycle)
         if problem:
             failures.append(
                 Evidence(
@@ -202,10 +252,10 @@ def check_settled_cycles(state: ReplayedState, contracts: AuditedContracts) -> C
             )
     return make_check(
         "invariant.settled_cycles",
-        "Funded equals claimed for every settled cycle",
+        "Funded equals claimed for every settled cycle, refunded for every defaulted one",
         failures,
-        ok_message=f"{settled} settled cycles: funded = claimed",
-        fail_message="{count} cycles where funded and claimed disagree; first: {first}",
+        ok_message=f"{closed} settled cycles: funded = claimed (or refunded)",
+        fail_message="{count} cycles where funded and paid out disagree; first: {first}",
     )
 
 
@@ -272,6 +322,15 @@ def check_signers_known(
     )
 
 
+def _defaults_summary(state: ReplayedState) -> str:
+    defaulted = [c for c in state.cycles.values() if c.status == CycleStatus.DEFAULTED]
+    refunds = sum(len(c.refunds) for c in defaulted)
+    return (
+        f"{len(defaulted)} defaulted cycles, each after its funding deadline naming exactly "
+        f"its unfunded debtors; {refunds} refunds, each of a funder's deposit"
+    )
+
+
 def build_invariant_checks(
     state: ReplayedState,
     contracts: AuditedContracts,
@@ -294,6 +353,12 @@ def build_invariant_checks(
             LIFECYCLE_CHECK,
             "Cycles, partners and pauses follow their state machines",
             f"{len(state.cycles)} cycles, every step in order",
+        ),
+        _anomaly_check(
+            state,
+            DEFAULTS_CHECK,
+            "Defaults and refunds follow the member-default rules",
+            _defaults_summary(state),
         ),
         check_role_holders(state, known),
         check_signers_known(state, known, contracts),

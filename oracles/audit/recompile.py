@@ -4,8 +4,8 @@ The sources are the project's contracts/ plus the OpenZeppelin files they import
 node_modules, or the `sources` of a standard JSON input file the lender published.
 The settings are always the manifest's (the code they claim to have deployed), with
 only the output selection widened to what the comparison needs (ABIs, bytecodes,
-immutable references, metadata, and the AST to name immutables); output selection
-changes no byte of the code or of the metadata.
+immutable references, metadata, and the AST to name immutables and to see what each
+function can run); output selection changes no byte of the code or of the metadata.
 
 A compile takes several seconds with solcjs, so results are cached on disk under a key
 that is the sha256 of the exact input and the compiler package version: an auditor's
@@ -26,6 +26,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict
 
 from node_api.kernel.errors import ConfigurationError
+from oracles.audit.reach import compute_function_reach
 from oracles.compiler import (
     CONTRACT_OUTPUTS,
     PROJECT_ROOT,
@@ -55,6 +56,8 @@ class Recompiled(BaseModel):
     artifacts: dict[str, ContractArtifact]
     immutable_names: dict[str, dict[str, str]]
     """Per contract: immutable AST id -> `Contract.variable`."""
+    function_reach: dict[str, dict[str, list[str]]]
+    """Per contract: external/public function -> what it can run (see `reach`)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,9 @@ def recompile(standard_input: StandardJsonInput, cache_dir: Path | None) -> Reco
         source_hashes=compute_source_hashes(standard_input["sources"]),
         artifacts=artifacts,
         immutable_names=_name_immutables(output, artifacts),
+        function_reach=compute_function_reach(
+            [source.get("ast") for source in output.get("sources", {}).values()], list(artifacts)
+        ),
     )
     if cache_path is not None:
         _write_atomically(cache_path, result.model_dump_json().encode("utf-8"))

@@ -14,12 +14,15 @@ from typing import Any, Final
 
 from oracles.audit.checks import JsonValue
 from oracles.audit.events import AuditEvent, EventRef
+from oracles.compiler import AbiEntry
 
 ZERO_ADDRESS: Final = "0x0000000000000000000000000000000000000000"
 DEFAULT_ADMIN_ROLE: Final = "0x" + "00" * 32
 TRANSITIONS_CHECK: Final = "invariant.agreement_transitions"
 AGREEMENTS_CHECK: Final = "replay.agreements"
 LIFECYCLE_CHECK: Final = "invariant.cycle_lifecycle"
+DEFAULTS_CHECK: Final = "invariant.cycle_defaults"
+TIMELOCK_CHECK: Final = "governance.timelock_operations"
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,11 @@ class AgreementReplay:
 
 @dataclass
 class CycleReplay:
-    """A settlement cycle as its events describe it (amounts in fen)."""
+    """A settlement cycle as its events describe it (amounts in fen).
+
+    `claimed_fen` counts claims and `refunded_fen` refunds (the contract's `claimedFen`
+    is their sum: in a Defaulted cycle it counts the refunds). `funding_deadline` is
+    from CycleProposed (or the view, for a seeded cycle)."""
 
     cycle_id: int
     entries_root: str
@@ -94,9 +101,17 @@ class CycleReplay:
     total_due_fen: int = 0
     funded_fen: int = 0
     claimed_fen: int = 0
+    funding_deadline: int = 0
+    defaulted: EventRef | None = None
+    defaulters: tuple[int, ...] = ()
+    unfunded_fen: int = 0
+    """What the defaulters owed together, as CycleDefaulted states it."""
+    refunds: dict[int, tuple[int, str, EventRef]] = field(default_factory=dict)
+    refunded_fen: int = 0
     seeded_disputed: set[int] = field(default_factory=set)
     seeded_settled: set[int] = field(default_factory=set)
-    """Partners disputed / settled before a partial replay's window (from the views)."""
+    seeded_refunded: set[int] = field(default_factory=set)
+    """Partners disputed / settled / refunded before a partial replay's window (views)."""
 
     def is_settled(self, partner_id: int) -> bool:
         return (
@@ -104,6 +119,22 @@ class CycleReplay:
             or partner_id in self.claims
             or partner_id in self.seeded_settled
         )
+
+    def is_refunded(self, partner_id: int) -> bool:
+        return partner_id in self.refunds or partner_id in self.seeded_refunded
+
+    @property
+    def held_fen(self) -> int:
+        """What the clearing house still holds for this cycle: funded, less paid out."""
+        return self.funded_fen - self.claimed_fen - self.refunded_fen
+
+    def debtors(self) -> dict[int, int]:
+        """Listed net debtors -> what each owes (fen, positive)."""
+        return {
+            partner_id: -net_fen
+            for partner_id, net_fen in zip(self.partner_ids, self.net_positions_fen, strict=True)
+            if net_fen < 0
+        }
 
     def is_disputed(self, partner_id: int) -> bool:
         disputed = any(p == partner_id for p, _reason, _ref in self.disputes)
@@ -166,7 +197,15 @@ class ReportConsumed:
 
 @dataclass(frozen=True)
 class AdminAction:
-    """A privileged action: role change, signer set, pause, dispute ruling, mint, partner."""
+    """A privileged action: role change, signer set, pause, dispute ruling, mint, partner,
+    timelock operation.
+
+    `function` is the contract function the event comes from; `privileged` says whether
+    it needs the contract's DEFAULT_ADMIN_ROLE or PAUSER_ROLE (on a governed contract,
+    only the timelock may send it); `sender` is the account that called the contract
+    (the event's own sender field, the timelock when a `CallExecuted` of the same
+    transaction made the call, else the transaction's sender); `operation` is the
+    timelock operation that made it."""
 
     contract: str
     address: str
@@ -174,6 +213,61 @@ class AdminAction:
     description: str
     ref: EventRef
     sender: str = ""
+    function: str = ""
+    privileged: bool = False
+    operation: str = ""
+
+
+@dataclass
+class TimelockCall:
+    """One call of a timelock operation (a batch has several, by `index`)."""
+
+    index: int
+    target: str
+    value: int
+    data: str
+    description: str
+    """`Contract.function(arguments)` decoded with the target's published ABI."""
+    function: str = ""
+    executed: EventRef | None = None
+
+
+@dataclass
+class TimelockOperation:
+    """A timelock operation as its events describe it. `scheduled` is None when it was
+    scheduled before a partial replay's window."""
+
+    operation_id: str
+    calls: list[TimelockCall]
+    predecessor: str
+    delay_s: int
+    scheduled: EventRef | None
+    scheduled_at: int | None
+    """Unix seconds of the scheduling block (None when unknown)."""
+    min_delay_s: int | None
+    """The timelock's minimum delay when it was scheduled (None when unknown)."""
+    salt: str = "0x" + "00" * 32
+    executed: EventRef | None = None
+    executed_at: int | None = None
+    cancelled: EventRef | None = None
+
+    @property
+    def state(self) -> str:
+        """`pending`, `executed` or `cancelled`."""
+        if self.cancelled is not None:
+            return "cancelled"
+        return "executed" if self.executed is not None else "pending"
+
+    @property
+    def ready_at(self) -> int | None:
+        return None if self.scheduled_at is None else self.scheduled_at + self.delay_s
+
+
+@dataclass(frozen=True)
+class MinDelayChange:
+    old_s: int
+    new_s: int
+    ref: EventRef
 
 
 @dataclass
@@ -198,6 +292,25 @@ class ReplayedState:
     event_count: int = 0
     role_names: dict[str, str] = field(default_factory=dict)
     """Role hash -> name (`RELAYER_ROLE`), for readable admin actions."""
+    abis: dict[str, list[AbiEntry]] = field(default_factory=dict)
+    """Contract name -> published ABI, to decode the calls timelock operations make."""
+    timelock_operations: list[TimelockOperation] = field(default_factory=list)
+    timelock_min_delay_s: int | None = None
+    min_delay_changes: list[MinDelayChange] = field(default_factory=list)
+    partial: bool = False
+    """Whether the replay began after the deployment (set by `seeding`)."""
+
+    def contract_at(self, address: str) -> str | None:
+        """The audited contract's name at `address`, or None."""
+        lowered = address.lower()
+        return next((n for n, a in self.contracts.items() if a == lowered), None)
+
+    def timelock_operation(self, operation_id: str) -> TimelockOperation | None:
+        """The latest operation with this id (an id may be scheduled again once cancelled)."""
+        for operation in reversed(self.timelock_operations):
+            if operation.operation_id == operation_id:
+                return operation
+        return None
 
     def role_name(self, role: str) -> str:
         return self.role_names.get(role.lower(), role)
@@ -213,7 +326,25 @@ class ReplayedState:
     def note(self, check_id: str, problem: str, event: AuditEvent, **values: Any) -> None:
         self.anomalies.append(Anomaly(check_id, problem, event.ref, event.address, values))
 
-    def admin(self, event: AuditEvent, category: str, description: str, sender: str = "") -> None:
+    def admin(
+        self,
+        event: AuditEvent,
+        category: str,
+        description: str,
+        sender: str = "",
+        *,
+        function: str = "",
+        privileged: bool = False,
+    ) -> None:
         self.admin_actions.append(
-            AdminAction(event.contract, event.address, category, description, event.ref, sender)
+            AdminAction(
+                event.contract,
+                event.address,
+                category,
+                description,
+                event.ref,
+                sender,
+                function,
+                privileged,
+            )
         )

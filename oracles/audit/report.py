@@ -1,10 +1,14 @@
 """The audit report: report.json for machines and report.html for people.
 
 report.json holds one object per check (`id`, `title`, `result` pass/fail, `message`,
-`evidence` with block, tx, address and values), plus the admin actions, the contracts'
-verification details and the signer-set history. report.html shows the same on one
-self-contained page: inline CSS, no script, no external resource, every value escaped,
-so it opens offline and can be archived or mailed as a single file.
+`evidence` with block, tx, address and values), plus the admin actions (timelock
+operations and role changes included), the contracts' verification details, the
+signer-set history, the money of every cycle (due, funded, claimed, refunded, still
+held, with its status, business date and attempt) and the governance (the timelock's
+minimum delay, proposers, executors and operations; who administers each governed
+contract). report.html shows the same on one self-contained page: inline CSS, no
+script, no external resource, every value escaped, so it opens offline and can be
+archived or mailed as a single file.
 """
 
 from __future__ import annotations
@@ -16,9 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypedDict
 
+from node_api.kernel.chain import CycleStatus
+from node_api.kernel.errors import CreditNetValueError
 from oracles.audit.checks import CheckJson, CheckResult, Evidence, JsonValue
-from oracles.audit.replay_state import AdminAction, SignerSet
+from oracles.audit.custody import held_fen
+from oracles.audit.governance_checks import GovernanceSummary
+from oracles.audit.replay_state import AdminAction, CycleReplay, SignerSet, TimelockOperation
 from oracles.audit.source_verify import ContractVerification
+from settlement.netting import get_cycle_attempt, get_cycle_date
 
 REPORT_FORMAT: Final = "creditnet-audit-report"
 REPORT_VERSION: Final = 1
@@ -58,6 +67,54 @@ class AdminActionJson(TypedDict):
     category: str
     description: str
     sender: str
+    function: str
+    privileged: bool
+    timelock_operation: str
+
+
+class CycleJson(TypedDict):
+    """One cycle's money, in fen (`held_fen`: what the clearing house still holds for it)."""
+
+    cycle_id: int
+    business_date: str | None
+    attempt: int | None
+    status: str
+    due_fen: int
+    funded_fen: int
+    claimed_fen: int
+    refunded_fen: int
+    held_fen: int
+    funding_deadline: int
+    defaulters: list[int]
+    proposed_block: int | None
+    proposed_tx: str | None
+
+
+class TimelockOperationJson(TypedDict):
+    id: str
+    state: str
+    calls: list[str]
+    delay_s: int
+    min_delay_s: int | None
+    scheduled_block: int | None
+    scheduled_tx: str | None
+    ready_at: int | None
+    executed_block: int | None
+    executed_tx: str | None
+    cancelled_block: int | None
+    cancelled_tx: str | None
+
+
+class GovernanceJson(TypedDict):
+    timelock: str
+    min_delay_s: int | None
+    proposers: list[str]
+    executors: list[str]
+    """`0x000…0` means anyone may execute a ready operation."""
+    cancellers: list[str]
+    admins: dict[str, list[str]]
+    pausers: dict[str, list[str]]
+    operations: list[TimelockOperationJson]
 
 
 class ContractJson(TypedDict):
@@ -94,6 +151,71 @@ class ReportJson(TypedDict):
     admin_actions: list[AdminActionJson]
     contracts: list[ContractJson]
     signer_sets: list[SignerSetJson]
+    cycles: list[CycleJson]
+    governance: GovernanceJson | None
+    """None when the deployment has no NetworkTimelock."""
+
+
+def _status_label(status: int) -> str:
+    try:
+        return CycleStatus(status).label
+    except ValueError:
+        return str(status)
+
+
+def cycle_json(cycle: CycleReplay) -> CycleJson:
+    """A replayed cycle's money, with its business date and attempt when its id has them."""
+    try:
+        business_date: str | None = get_cycle_date(cycle.cycle_id).isoformat()
+        attempt: int | None = get_cycle_attempt(cycle.cycle_id)
+    except CreditNetValueError:
+        business_date, attempt = None, None
+    return {
+        "cycle_id": cycle.cycle_id,
+        "business_date": business_date,
+        "attempt": attempt,
+        "status": _status_label(cycle.status),
+        "due_fen": cycle.total_due_fen,
+        "funded_fen": cycle.funded_fen,
+        "claimed_fen": cycle.claimed_fen,
+        "refunded_fen": cycle.refunded_fen,
+        "held_fen": held_fen(cycle),
+        "funding_deadline": cycle.funding_deadline,
+        "defaulters": list(cycle.defaulters),
+        "proposed_block": cycle.proposed.block if cycle.proposed else None,
+        "proposed_tx": cycle.proposed.tx if cycle.proposed else None,
+    }
+
+
+def _operation_json(operation: TimelockOperation) -> TimelockOperationJson:
+    scheduled, executed, cancelled = operation.scheduled, operation.executed, operation.cancelled
+    return {
+        "id": operation.operation_id,
+        "state": operation.state,
+        "calls": [call.description for call in operation.calls],
+        "delay_s": operation.delay_s,
+        "min_delay_s": operation.min_delay_s,
+        "scheduled_block": scheduled.block if scheduled else None,
+        "scheduled_tx": scheduled.tx if scheduled else None,
+        "ready_at": operation.ready_at,
+        "executed_block": executed.block if executed else None,
+        "executed_tx": executed.tx if executed else None,
+        "cancelled_block": cancelled.block if cancelled else None,
+        "cancelled_tx": cancelled.tx if cancelled else None,
+    }
+
+
+def governance_json(summary: GovernanceSummary) -> GovernanceJson:
+    return {
+        "timelock": summary.timelock,
+        "min_delay_s": summary.min_delay_s,
+        "proposers": list(summary.proposers),
+        "executors": list(summary.executors),
+        "cancellers": list(summary.cancellers),
+        "admins": {name: list(holders) for name, holders in summary.admins.items()},
+        "pausers": {name: list(holders) for name, holders in summary.pausers.items()},
+        "operations": [_operation_json(op) for op in summary.operations],
+    }
 
 
 @dataclass
@@ -112,6 +234,8 @@ class AuditReport:
     contracts: list[ContractVerification] = field(default_factory=list)
     signer_sets: list[SignerSet] = field(default_factory=list)
     summary: ReportSummary = field(default_factory=dict)
+    cycles: list[CycleReplay] = field(default_factory=list)
+    governance: GovernanceSummary | None = None
 
     @property
     def passed(self) -> bool:
@@ -146,6 +270,8 @@ class AuditReport:
                 }
                 for s in self.signer_sets
             ],
+            "cycles": [cycle_json(cycle) for cycle in self.cycles],
+            "governance": governance_json(self.governance) if self.governance else None,
         }
 
 
@@ -158,6 +284,9 @@ def _action_json(action: AdminAction) -> AdminActionJson:
         "category": action.category,
         "description": action.description,
         "sender": action.sender,
+        "function": action.function,
+        "privileged": action.privileged,
+        "timelock_operation": action.operation,
     }
 
 
@@ -242,9 +371,9 @@ def render_html(report: AuditReport) -> str:
         raw=True,
     )
     actions = _table(
-        ["block", "tx", "contract", "kind", "action", "sender"],
+        ["block", "tx", "contract", "kind", "action", "sender", "timelock operation"],
         [
-            [a.ref.block, a.ref.tx, a.contract, a.category, a.description, a.sender]
+            [a.ref.block, a.ref.tx, a.contract, a.category, a.description, a.sender, a.operation]
             for a in report.admin_actions
         ],
     )
@@ -271,11 +400,91 @@ def render_html(report: AuditReport) -> str:
             "<h2>Checks</h2><table><tr><th>id</th><th>check</th><th>result</th>"
             f"<th>finding</th></tr>{checks}</table>",
             f"<h2>Contracts</h2>{contracts}",
+            f"<h2>Cycles ({len(report.cycles)}), money in fen</h2>{_render_cycles(report)}",
+            f"<h2>Governance</h2>{_render_governance(report.governance)}",
             f"<h2>Admin actions ({len(report.admin_actions)})</h2>{actions}",
             f"<h2>Signer-set history</h2>{signers}",
             "</body></html>",
         ]
     )
+
+
+def _render_cycles(report: AuditReport) -> str:
+    rows = [cycle_json(cycle) for cycle in report.cycles]
+    return _table(
+        [
+            "cycle",
+            "date",
+            "attempt",
+            "status",
+            "due",
+            "funded",
+            "claimed",
+            "refunded",
+            "held",
+            "defaulters",
+        ],
+        [
+            [
+                r["cycle_id"],
+                r["business_date"] or "",
+                "" if r["attempt"] is None else r["attempt"],
+                r["status"],
+                r["due_fen"],
+                r["funded_fen"],
+                r["claimed_fen"],
+                r["refunded_fen"],
+                r["held_fen"],
+                ", ".join(str(p) for p in r["defaulters"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _render_governance(summary: GovernanceSummary | None) -> str:
+    if summary is None:
+        return '<p class="fail">No NetworkTimelock in the deployment.</p>'
+    data = governance_json(summary)
+    anyone = "0x" + "00" * 20
+    executors = ["anyone (" + e + ")" if e.lower() == anyone else e for e in data["executors"]]
+    parameters = _table(
+        ["parameter", "value"],
+        [
+            ["timelock", data["timelock"]],
+            ["minimum delay (s)", data["min_delay_s"]],
+            ["proposers", ", ".join(data["proposers"])],
+            ["executors", ", ".join(executors)],
+            ["cancellers", ", ".join(data["cancellers"])],
+            *[[f"{name} admins", ", ".join(h)] for name, h in data["admins"].items()],
+            *[[f"{name} pausers", ", ".join(h)] for name, h in data["pausers"].items()],
+        ],
+    )
+    operations = _table(
+        [
+            "operation",
+            "state",
+            "calls",
+            "delay (s)",
+            "scheduled",
+            "ready at",
+            "executed / cancelled",
+        ],
+        [
+            [
+                op["id"],
+                op["state"],
+                "; ".join(op["calls"]),
+                op["delay_s"],
+                f"{op['scheduled_block']} {op['scheduled_tx'] or ''}",
+                op["ready_at"] if op["ready_at"] is not None else "",
+                f"{op['executed_block'] or op['cancelled_block'] or ''} "
+                f"{op['executed_tx'] or op['cancelled_tx'] or ''}",
+            ]
+            for op in data["operations"]
+        ],
+    )
+    return f"{parameters}<h3>Timelock operations ({len(data['operations'])})</h3>{operations}"
 
 
 def _render_failures(report: AuditReport) -> str:

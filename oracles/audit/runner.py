@@ -14,12 +14,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import ConfigurationError
 from oracles.audit.audited import AuditedContracts
 from oracles.audit.chain_reader import ChainReader
 from oracles.audit.checks import CheckResult, Evidence, make_check
-from oracles.audit.events import UndecodedLog, decode_logs
+from oracles.audit.custody import check_custody
+from oracles.audit.events import UndecodedLog, decode_logs, stamp_events
+from oracles.audit.exits import check_exits
 from oracles.audit.export_reader import BooksExport, read_export_api, read_export_path
+from oracles.audit.governance_checks import build_governance_checks, summarize_governance
 from oracles.audit.history import replay
 from oracles.audit.invariants import (
     build_invariant_checks,
@@ -159,7 +163,12 @@ def _replay(
     progress.start_replay(reader.pinned_block - from_block + 1)
     logs = reader.fetch_logs(list(contracts.addresses.values()), from_block, progress.advance)
     events, undecoded = decode_logs(logs, contracts.by_address())
-    state = ReplayedState(contracts=contracts.lower_addresses(), role_names=contracts.role_names())
+    events = stamp_events(events, reader.fetch_block_timestamps)
+    state = ReplayedState(
+        contracts=contracts.lower_addresses(),
+        role_names=contracts.role_names(),
+        abis=dict(contracts.abis),
+    )
     if partial:
         seed_before_window(reader, contracts, state, events, from_block - 1)
     return replay(events, state), undecoded
@@ -186,6 +195,7 @@ def run_audit(config: AuditConfig, progress: AuditProgress | None = None) -> Aud
         checks += build_source_checks(
             facts, recompiled, manifest, accept_partial=config.accept_partial
         )
+        checks.append(check_exits(recompiled, facts, accept_partial=config.accept_partial))
     contracts = AuditedContracts.build(manifest, recompiled)
     deploy_block = min(contracts.deploy_blocks.values(), default=0)
     from_block = deploy_block if config.from_block is None else config.from_block
@@ -201,6 +211,13 @@ def run_audit(config: AuditConfig, progress: AuditProgress | None = None) -> Aud
         known = compute_known_addresses(manifest, facts, config.allowlist)
         transactions = reader.fetch_transactions(get_proposal_txs(state))
         checks += build_invariant_checks(state, contracts, known, transactions, chain_id)
+        checks.append(check_custody(reader, contracts, state, from_block))
+    progress.stage("checking governance")
+    with timer.phase("governance"):
+        actions = _fill_senders(reader, state.admin_actions)
+        state.admin_actions = actions
+        governance = summarize_governance(reader, contracts, state, facts, manifest)
+        checks += build_governance_checks(reader, contracts, state, manifest, governance)
     progress.stage("reconciling the books")
     with timer.phase("reconcile"):
         export = _load_export(config)
@@ -210,7 +227,6 @@ def run_audit(config: AuditConfig, progress: AuditProgress | None = None) -> Aud
             else None
         )
         checks += build_reconcile_checks(context, config.sample_size, reader.pinned_hash)
-        actions = _fill_senders(reader, state.admin_actions)
     return AuditReport(
         chain_id=chain_id,
         rpc=get_redacted_url(config.rpc_url),
@@ -224,6 +240,8 @@ def run_audit(config: AuditConfig, progress: AuditProgress | None = None) -> Aud
         contracts=facts.verifications,
         signer_sets=state.signer_sets,
         summary=_summary(state, timer.phases_s, sources.origin),
+        cycles=sorted(state.cycles.values(), key=lambda cycle: cycle.cycle_id),
+        governance=governance,
     )
 
 
@@ -232,11 +250,14 @@ def _summary(state: ReplayedState, phases_s: dict[str, float], origin: str) -> R
         "events": state.event_count,
         "agreements": len(state.agreements),
         "cycles": len(state.cycles),
+        "cycles_defaulted": sum(c.status == CycleStatus.DEFAULTED for c in state.cycles.values()),
+        "cycles_rejected": sum(c.status == CycleStatus.REJECTED for c in state.cycles.values()),
         "partners": len(state.partners),
         "line_states": len(state.line_states),
         "signer_sets": len(state.signer_sets),
         "role_changes": len(state.role_changes),
         "admin_actions": len(state.admin_actions),
+        "timelock_operations": len(state.timelock_operations),
         "sources": origin,
         **{f"elapsed_{name}_s": seconds for name, seconds in phases_s.items()},
     }

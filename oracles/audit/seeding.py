@@ -2,10 +2,10 @@
 
 Events before the window are not read, so whatever the window's events touch that
 began earlier (an agreement opened before, a cycle proposed before, a partner, the
-signer set, pause flags, token balances) is seeded from the contracts' views at the
-block just before the window. Seeded subjects carry no opening event (`opened` /
-`proposed` is None): the invariant and reconciliation checks judge only what the
-window shows, and the report says the replay is partial.
+signer set, pause flags, token balances, the timelock's minimum delay) is seeded from
+the contracts' views at the block just before the window. Seeded subjects carry no
+opening event (`opened` / `proposed` is None): the invariant and reconciliation checks
+judge only what the window shows, and the report says the replay is partial.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from node_api.kernel.chain import ContractName
+from node_api.kernel.chain import ContractName, CycleStatus
 from oracles.audit.audited import (
     AuditedContracts,
 )
@@ -34,6 +34,7 @@ from oracles.chain_mirror import CYCLE_EVENTS
 SEED_LOG_INDEX: Final = 2**31
 AGREEMENT_CHANGES: Final = frozenset({"AgreementLimitAmended", "AgreementStatusChanged"})
 CYCLE_FOLLOW_UPS: Final = CYCLE_EVENTS - {"CycleProposed"}
+PARTNER_FOLLOW_UPS: Final = frozenset({"PartnerActiveSet", "CycleClaimed", "CycleRefunded"})
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,13 @@ def _seed_agreements(window: _Window) -> None:
         )
 
 
+def _touched_partners(event: AuditEvent) -> list[int]:
+    """The partners a cycle event concerns (a default names its defaulters)."""
+    if "partnerId" in event.args:
+        return [int(event.args["partnerId"])]
+    return [int(p) for p in event.args.get("defaulters", [])]
+
+
 def _seed_cycles(window: _Window) -> None:
     state, events = window.state, window.events
     proposed = {int(e.args["cycleId"]) for e in events if e.name == "CycleProposed"}
@@ -85,8 +93,7 @@ def _seed_cycles(window: _Window) -> None:
     for event in events:
         if event.name in CYCLE_FOLLOW_UPS and int(event.args["cycleId"]) not in proposed:
             touched = partners.setdefault(int(event.args["cycleId"]), set())
-            if "partnerId" in event.args:
-                touched.add(int(event.args["partnerId"]))
+            touched.update(_touched_partners(event))
     cycle_ids = sorted(partners)
     outputs = window.views([(ContractName.CLEARING_HOUSE, "getCycle", [c]) for c in cycle_ids])
     for cycle_id, output in zip(cycle_ids, outputs, strict=True):
@@ -100,20 +107,26 @@ def _seed_cycles(window: _Window) -> None:
         listed = [
             (p, pos) for p, pos in zip(ids, positions, strict=True) if pos is not None and pos[1]
         ]
+        status, paid_out_fen = int(view[1]), int(view[9])
+        defaulted = status == CycleStatus.DEFAULTED
         state.cycles[cycle_id] = CycleReplay(
             cycle_id=cycle_id,
             entries_root="0x" + bytes(view[0]).hex(),
-            entry_count=int(view[5]),
+            entry_count=int(view[6]),
             partner_ids=tuple(p for p, _ in listed),
             net_positions_fen=tuple(int(pos[0]) for _, pos in listed),
             dispute_deadline=int(view[4]),
-            status=int(view[1]),
+            funding_deadline=int(view[5]),
+            status=status,
             proposed=None,
-            total_due_fen=int(view[6]),
-            funded_fen=int(view[7]),
-            claimed_fen=int(view[8]),
+            total_due_fen=int(view[7]),
+            funded_fen=int(view[8]),
+            # the view's claimedFen counts the refunds once a cycle is Defaulted
+            claimed_fen=0 if defaulted else paid_out_fen,
+            refunded_fen=paid_out_fen if defaulted else 0,
             seeded_disputed={p for p, pos in listed if pos[2]},
             seeded_settled={p for p, pos in listed if pos[3]},
+            seeded_refunded={p for p, pos in listed if pos[4]},
         )
 
 
@@ -121,8 +134,7 @@ def _seed_partners(window: _Window) -> None:
     state, events = window.state, window.events
     registered = {int(e.args["partnerId"]) for e in events if e.name == "PartnerRegistered"}
     wanted = sorted(
-        {int(e.args["partnerId"]) for e in events if e.name in ("PartnerActiveSet", "CycleClaimed")}
-        - registered
+        {int(e.args["partnerId"]) for e in events if e.name in PARTNER_FOLLOW_UPS} - registered
     )
     outputs = window.views([(ContractName.CLEARING_HOUSE, "getPartner", [p]) for p in wanted])
     for partner_id, output in zip(wanted, outputs, strict=True):
@@ -152,6 +164,9 @@ def _seed_globals(window: _Window) -> None:
         ):
             members = tuple(str(s) for s in signers[0])
             state.signer_sets.append(SignerSet(int(version[0]), members, int(threshold[0]), ref))
+    if contracts.has(ContractName.NETWORK_TIMELOCK):
+        (delay,) = window.views([(ContractName.NETWORK_TIMELOCK, "getMinDelay", [])])
+        state.timelock_min_delay_s = int(delay[0]) if delay is not None else None
     names = [n for n in contracts.addresses if "paused" in contracts.codecs[n].functions]
     for name, output in zip(names, window.views([(n, "paused", []) for n in names]), strict=True):
         state.paused[name] = bool(output[0]) if output is not None else False
@@ -178,6 +193,7 @@ def seed_before_window(
 ) -> None:
     """Seed `state` with what the window's events touch, as the views show it at `block`."""
     window = _Window(reader, contracts, state, events, block)
+    state.partial = True
     if contracts.has(ContractName.CREDIT_REGISTRY):
         _seed_agreements(window)
     if contracts.has(ContractName.CLEARING_HOUSE):

@@ -2,7 +2,8 @@
 
 Every agreement, cycle (and each listed partner's position), partner, line state,
 role membership seen in the events, pause flag, the current signer set, every consumed
-report and the token's supply and balances are read with `eth_call` at the audited
+report, the token's supply and balances, and the timelock's minimum delay and the state
+of each of its operations are read with `eth_call` at the audited
 block, in JSON-RPC batches, and compared field by field with the replay. A difference
 means the events do not tell the whole story of the state (or the replay is wrong):
 either way the auditor must look, so each one is a failure with its evidence.
@@ -24,6 +25,7 @@ from oracles.audit.governance_views import (
     compare_pauses,
     compare_roles,
     compare_signers,
+    compare_timelock,
     compare_token,
 )
 from oracles.audit.replay_state import CycleReplay, ReplayedState
@@ -125,20 +127,23 @@ def compare_cycles(
                 "status": cycle.status,
                 "partner_count": len(cycle.partner_ids),
                 "dispute_deadline": cycle.dispute_deadline,
+                "funding_deadline": cycle.funding_deadline,
                 "entry_count": cycle.entry_count,
                 "total_due_fen": cycle.total_due_fen,
                 "funded_fen": cycle.funded_fen,
-                "claimed_fen": cycle.claimed_fen,
+                # the contract's claimedFen: claims, or refunds once Defaulted
+                "claimed_fen": cycle.claimed_fen + cycle.refunded_fen,
             }
             theirs: dict[str, JsonValue] = {
                 "entries_root": hex_of(view[0]),
                 "status": int(view[1]),
                 "partner_count": int(view[2]),
                 "dispute_deadline": int(view[4]),
-                "entry_count": int(view[5]),
-                "total_due_fen": int(view[6]),
-                "funded_fen": int(view[7]),
-                "claimed_fen": int(view[8]),
+                "funding_deadline": int(view[5]),
+                "entry_count": int(view[6]),
+                "total_due_fen": int(view[7]),
+                "funded_fen": int(view[8]),
+                "claimed_fen": int(view[9]),
             }
             if cycle.proposed is None:
                 del mine["partner_count"], theirs["partner_count"]
@@ -162,18 +167,20 @@ def _compare_position(
     subject = f"cycle {cycle.cycle_id} partner {partner_id}"
     if output is None:
         return [view_failed_evidence(address, subject)]
-    net_fen, listed, disputed, settled = output
+    net_fen, listed, disputed, settled, refunded = output
     mine = {
         "net_position_fen": cycle.position_of(partner_id),
         "listed": True,
         "disputed": cycle.is_disputed(partner_id),
         "settled": cycle.is_settled(partner_id),
+        "refunded": cycle.is_refunded(partner_id),
     }
     theirs = {
         "net_position_fen": int(net_fen),
         "listed": bool(listed),
         "disputed": bool(disputed),
         "settled": bool(settled),
+        "refunded": bool(refunded),
     }
     diff = diff_fields(mine, theirs)
     return [mismatch_evidence(cycle.proposed, address, subject, diff)] if diff else []
@@ -192,4 +199,5 @@ def compare_all(
         compare_pauses(reader, contracts, state),
         compare_line_states(reader, contracts, state),
         compare_token(reader, contracts, state),
+        compare_timelock(reader, contracts, state),
     ]

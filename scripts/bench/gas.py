@@ -1,12 +1,15 @@
 """`creditnet bench gas`: the gas every contract operation costs, as one JSON-able dict.
 
-Deploys a fresh network with DEFAULT_PLAN (dispute window 0) on its own anvil, or on
-`rpc_url` when given (a dev chain whose first accounts are anvil's funded dev
-accounts), then measures: deployment per contract; opening agreements per agreement
-at batch sizes 1, 10 and 100; proposing a cycle with 5, 20 and 100 partners; the same
-5-partner proposal committing 1,000 vs 1,000,000 entries (only the root and the count
-reach the chain, so the execution gas must be equal); funding; claiming; and
-verifying an entry with a depth-20 proof (the depth of a 1M-entry tree).
+Deploys a fresh network with DEFAULT_PLAN (dispute window 0, funding window 1 s) on its
+own anvil, or on `rpc_url` when given (an anvil dev chain whose first accounts are
+anvil's funded dev accounts; the bench moves its clock 2 s forward), then measures:
+deployment per contract (the NetworkTimelock apart, under `governance_deploy_gas`);
+opening agreements per agreement at batch sizes 1, 10 and 100; proposing a cycle with
+5, 20 and 100 partners; the same 5-partner proposal committing 1,000 vs 1,000,000
+entries (only the root and the count reach the chain, so the execution gas must be
+equal); funding; claiming; declaring a default naming 1 and 50 defaulters; refunding a
+funded debtor of a defaulted cycle; and verifying a salted entry with a depth-20 proof
+(the depth of a 1M-entry tree).
 
 `gas` figures are whole-transaction gas used (21,000 base and calldata included);
 `execution_gas` figures subtract the intrinsic cost (base + calldata), which differs
@@ -45,10 +48,13 @@ LARGE_CYCLE_ENTRIES: Final = 1_000_000
 PROOF_DEPTH: Final = 20
 TARGET_OPEN_BATCH_100_GAS_PER_AGREEMENT: Final = 60_000
 TARGET_CLAIM_GAS: Final = 80_000
+TARGET_REFUND_GAS: Final = 80_000
+FUNDING_WINDOW_S: Final = 1
 BASE_TX_GAS: Final = 21_000
 ZERO_BYTE_GAS: Final = 4
 NONZERO_BYTE_GAS: Final = 16
 FIRST_CYCLE_ID: Final = 20_261_101
+GOVERNANCE_CONTRACTS: Final = (ContractName.NETWORK_TIMELOCK,)
 BENCH_MINT_FEN: Final = 10**15
 
 
@@ -59,14 +65,20 @@ def compute_intrinsic_gas(calldata: bytes) -> int:
 
 
 def compute_entry_leaf(
-    cycle_id: int, entry_id: int, partner_id: int, kind: int, amount_fen: int
+    cycle_id: int, entry_id: int, partner_id: int, kind: int, amount_fen: int, salt: bytes
 ) -> bytes:
-    """The settlement leaf: keccak256(keccak256(abi.encode(...))), StandardMerkleTree style."""
+    """The salted settlement leaf: keccak256(keccak256(abi.encode(...))), StandardMerkleTree
+    style."""
     encoded = abi_encode(
-        ["uint64", "uint64", "uint32", "uint8", "int256"],
-        [cycle_id, entry_id, partner_id, kind, amount_fen],
+        ["uint64", "uint64", "uint32", "uint8", "int256", "bytes32"],
+        [cycle_id, entry_id, partner_id, kind, amount_fen, salt],
     )
     return keccak(keccak(encoded))
+
+
+def compute_bench_salt(cycle_id: int, entry_id: int) -> bytes:
+    """A deterministic 32-byte salt per entry (the books derive theirs with an HMAC)."""
+    return keccak(b"bench-salt" + cycle_id.to_bytes(8, "big") + entry_id.to_bytes(8, "big"))
 
 
 def _hash_pair(left: bytes, right: bytes) -> bytes:
@@ -115,6 +127,11 @@ class _Bench:
         data = contract.encode_abi(function, args=list(args))
         tx: TxParams = {"to": contract.address, "data": HexStr(data)}
         return send_transaction(self.w3, account, tx)
+
+    def advance_time(self, seconds: int) -> None:
+        """Move the (anvil) chain clock forward and mine a block."""
+        self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+        self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
     def execution_gas(self, receipt: TxReceipt) -> int:
         tx = self.w3.eth.get_transaction(receipt["transactionHash"])
@@ -210,7 +227,7 @@ class _LargeCycle:
 
     cycle_id: int
     positions: list[int]
-    entry: tuple[int, int, int, int]  # entry id, partner id, kind, amount fen
+    entry: tuple[int, int, int, int, bytes]  # entry id, partner id, kind, amount fen, salt
     proof: list[bytes]
 
 
@@ -220,15 +237,23 @@ def _measure_by_entry_count(bench: _Bench, small_id: int) -> tuple[dict[str, int
     the root and the count)."""
     positions = compute_balanced_positions(CYCLE_PARTNER_COUNTS[0])
     small_leaves = [
-        compute_entry_leaf(small_id, entry, 1 + entry % len(positions), 1, entry)
+        compute_entry_leaf(
+            small_id,
+            entry,
+            1 + entry % len(positions),
+            1,
+            entry,
+            compute_bench_salt(small_id, entry),
+        )
         for entry in range(SMALL_CYCLE_ENTRIES)
     ]
     small_root = compute_tree_root(small_leaves)
     small = _propose(bench, small_id, small_root, SMALL_CYCLE_ENTRIES, positions)
+    large_id = small_id + 1
     large = _LargeCycle(
-        cycle_id=small_id + 1,
+        cycle_id=large_id,
         positions=positions,
-        entry=(7, 1, 1, positions[0]),
+        entry=(7, 1, 1, positions[0], compute_bench_salt(large_id, 7)),
         proof=[keccak(b"sibling" + level.to_bytes(1, "big")) for level in range(PROOF_DEPTH)],
     )
     large_root = compute_root_from_proof(
@@ -259,14 +284,58 @@ def _measure_verify_entry(bench: _Bench, large: _LargeCycle) -> dict[str, int]:
 
 
 def _measure_settlement(bench: _Bench) -> dict[str, Any]:
-    """Proposals by partner count and entry count, then fund, claim and verifyEntry."""
+    """Proposals by partner count and entry count, then fund, claim, verifyEntry, and a
+    default with its refund."""
     by_partners = _measure_by_partner_count(bench, FIRST_CYCLE_ID)
     by_entries, large = _measure_by_entry_count(bench, FIRST_CYCLE_ID + len(CYCLE_PARTNER_COUNTS))
+    largest_id = FIRST_CYCLE_ID + len(CYCLE_PARTNER_COUNTS) - 1
     return {
         "propose_cycle_gas": by_partners,
         "propose_cycle_by_entry_count": by_entries,
         **_measure_fund_and_claim(bench, large.cycle_id, large.positions),
         **_measure_verify_entry(bench, large),
+        **_measure_default_and_refund(
+            bench,
+            FIRST_CYCLE_ID + len(CYCLE_PARTNER_COUNTS) + 2,
+            (largest_id, compute_balanced_positions(CYCLE_PARTNER_COUNTS[-1])),
+        ),
+    }
+
+
+def _debtors(positions: list[int]) -> list[int]:
+    """Partner ids (1-based, as proposed) of the net debtors."""
+    return [index + 1 for index, fen in enumerate(positions) if fen < 0]
+
+
+def _measure_default_and_refund(
+    bench: _Bench, cycle_id: int, unfunded: tuple[int, list[int]]
+) -> dict[str, Any]:
+    """A 5-partner cycle whose first debtor funds and second never does: declareDefault
+    naming the one defaulter, then the funded debtor's refund (to a fresh payout address,
+    the worst case like a claim). And the `unfunded` (cycle id, positions) cycle, already
+    proposed, which nobody funds: declareDefault naming every one of its debtors."""
+    positions = compute_balanced_positions(CYCLE_PARTNER_COUNTS[0])
+    _propose(bench, cycle_id, keccak(b"bench-default-root"), 10, positions)
+    big_id, big_positions = unfunded
+    for finalized in (cycle_id, big_id):
+        bench.send(bench.admin, ContractName.CLEARING_HOUSE, "finalize", finalized)
+    funder, *defaulters = _debtors(positions)
+    bench.send(bench.admin, ContractName.CLEARING_HOUSE, "fund", cycle_id, funder)
+    bench.advance_time(FUNDING_WINDOW_S + 1)
+    declare = bench.send(
+        bench.admin, ContractName.CLEARING_HOUSE, "declareDefault", cycle_id, defaulters
+    )
+    refund = bench.send(bench.admin, ContractName.CLEARING_HOUSE, "refund", cycle_id, funder)
+    all_debtors = _debtors(big_positions)
+    declare_all = bench.send(
+        bench.admin, ContractName.CLEARING_HOUSE, "declareDefault", big_id, all_debtors
+    )
+    return {
+        "declare_default_gas": {
+            f"defaulters_{len(defaulters)}": int(declare["gasUsed"]),
+            f"defaulters_{len(all_debtors)}": int(declare_all["gasUsed"]),
+        },
+        "refund_gas": int(refund["gasUsed"]),
     }
 
 
@@ -295,7 +364,9 @@ def _measure_fund_and_claim(bench: _Bench, cycle_id: int, positions: list[int]) 
 
 def _measure(w3: Web3, compiled: CompiledContracts) -> Figures:
     accounts = LocalAccounts()
-    context = DeployContext.for_development(accounts, dispute_window_s=0)
+    context = DeployContext.for_development(
+        accounts, dispute_window_s=0, funding_window_s=FUNDING_WINDOW_S
+    )
     manifest = deploy_plan(w3, compiled, accounts.deployer, DEFAULT_PLAN, context)
     contracts = {
         name: w3.eth.contract(
@@ -309,6 +380,9 @@ def _measure(w3: Web3, compiled: CompiledContracts) -> Figures:
     deploy_gas = _measure_deploy(
         w3, {name: record.deploy_tx for name, record in manifest.contracts.items()}
     )
+    governance_deploy_gas = {
+        name: deploy_gas.pop(name) for name in GOVERNANCE_CONTRACTS if name in deploy_gas
+    }
     open_gas = _measure_open_agreements(bench)
     settlement = _measure_settlement(bench)
     by_entries = settlement["propose_cycle_by_entry_count"]
@@ -316,6 +390,7 @@ def _measure(w3: Web3, compiled: CompiledContracts) -> Figures:
         "chain_id": w3.eth.chain_id,
         "compiler_version": compiled.compiler_version,
         "deploy_gas": deploy_gas,
+        "governance_deploy_gas": governance_deploy_gas,
         "open_agreements_gas_per_agreement": open_gas,
         **settlement,
         "targets": {
@@ -323,6 +398,8 @@ def _measure(w3: Web3, compiled: CompiledContracts) -> Figures:
             "claim_gas_max": TARGET_CLAIM_GAS,
             "open_batch_100_met": open_gas["batch_100"] < TARGET_OPEN_BATCH_100_GAS_PER_AGREEMENT,
             "claim_met": settlement["claim_gas"] < TARGET_CLAIM_GAS,
+            "refund_gas_max": TARGET_REFUND_GAS,
+            "refund_met": settlement["refund_gas"] < TARGET_REFUND_GAS,
             "cycle_cost_independent_of_entries": by_entries[
                 f"entries_{SMALL_CYCLE_ENTRIES}_execution_gas"
             ]

@@ -27,7 +27,7 @@ def register_bench_product(
     """Version 1 of the API's example revolving product with these limits, rate and bill
     days: 50 interest-free days, 10 % minimum payment, 30 % lender / 70 % `bank-a`
     funding, sold through the app and POS channels at 30 bps."""
-    terms = {
+    terms: dict[str, object] = {
         **PRODUCT_TERMS,
         "product_code": product_code,
         "limit_fen_min": limit_fen_min,

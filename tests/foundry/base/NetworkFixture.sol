@@ -13,7 +13,8 @@ import {TestBase} from "./TestBase.sol";
 /// @notice Deploys the network the way a production deployment leaves it: NetworkTimelock
 /// holds DEFAULT_ADMIN_ROLE and PAUSER_ROLE on OracleQuorum and ClearingHouse, the deployer
 /// (this test contract) has renounced its admin role on both, the relayer may register
-/// partners, and the ClearingHouse may consume quorum reports. Five partners are registered,
+/// partners, and the ClearingHouse may consume quorum reports. The timelock has one proposer,
+/// one canceller-only account (a funding partner) and lets anyone execute. Five partners are registered,
 /// each with a payout address that holds tokens and has approved the ClearingHouse.
 abstract contract NetworkFixture is TestBase {
     uint256 internal constant MIN_DELAY = 1 hours;
@@ -32,6 +33,8 @@ abstract contract NetworkFixture is TestBase {
     ClearingHouse internal house;
 
     address internal proposer;
+    /// @dev A funding partner's account on the timelock: may cancel, may not schedule.
+    address internal canceller;
     address internal relayer;
     /// @dev A third party that pays for debtors (anyone may `fund`).
     address internal benefactor;
@@ -44,9 +47,11 @@ abstract contract NetworkFixture is TestBase {
     function _deployNetwork() internal {
         vm.warp(START_TIME);
         proposer = vm.addr(uint256(keccak256("creditnet.timelock.proposer")));
+        canceller = vm.addr(uint256(keccak256("creditnet.timelock.canceller")));
         relayer = vm.addr(uint256(keccak256("creditnet.relayer")));
         benefactor = vm.addr(uint256(keccak256("creditnet.benefactor")));
         vm.label(proposer, "proposer");
+        vm.label(canceller, "canceller");
         vm.label(relayer, "relayer");
         vm.label(benefactor, "benefactor");
         for (uint256 i = 0; i < SIGNER_POOL_SIZE; ++i) {
@@ -60,7 +65,9 @@ abstract contract NetworkFixture is TestBase {
         address[] memory proposers = new address[](1);
         proposers[0] = proposer;
         address[] memory executors = new address[](1); // address(0): anyone executes
-        timelock = new NetworkTimelock(MIN_DELAY, proposers, executors);
+        address[] memory cancellers = new address[](1);
+        cancellers[0] = canceller;
+        timelock = new NetworkTimelock(MIN_DELAY, proposers, executors, cancellers);
         quorum = new OracleQuorum(address(this), initialSigners, INITIAL_THRESHOLD);
         token = new SettlementToken(address(this));
         house = new ClearingHouse(

@@ -38,6 +38,7 @@ contract ClearingHouseHandler is TestBase {
         NetworkTimelock timelock;
         address deployer;
         address proposer;
+        address canceller;
         address relayer;
         address benefactor;
         uint256 minDelay;
@@ -106,6 +107,7 @@ contract ClearingHouseHandler is TestBase {
     NetworkTimelock public immutable timelock;
     address internal immutable _deployer;
     address internal immutable _proposer;
+    address internal immutable _canceller;
     address internal immutable _relayer;
     address internal immutable _benefactor;
     uint256 internal immutable _minDelay;
@@ -141,13 +143,14 @@ contract ClearingHouseHandler is TestBase {
     uint256 public resolutions;
     uint256 public finalizations;
     uint256 public fundings;
+    uint256 public fundingsWhilePaused;
     uint256 public fullyFundedCycles;
     uint256 public claims;
     uint256 public claimsWhilePaused;
     uint256 public defaults;
     uint256 public refunds;
     uint256 public refundsWhilePaused;
-    uint256 public pauseToggles;
+    uint256 public pauseToggles; // pauses and unpauses
     uint256 public signerChangesExecuted;
     uint256 public earlyExecutionsRefused;
     uint256 public unauthorizedAttempts;
@@ -159,6 +162,7 @@ contract ClearingHouseHandler is TestBase {
         timelock = d.timelock;
         _deployer = d.deployer;
         _proposer = d.proposer;
+        _canceller = d.canceller;
         _relayer = d.relayer;
         _benefactor = d.benefactor;
         _minDelay = d.minDelay;
@@ -185,13 +189,14 @@ contract ClearingHouseHandler is TestBase {
 
     // ---------------------------------------------------------------- cycle actions
 
-    /// @notice Submits a quorum-signed cycle over a subset of the partners; `mode` 6..9 make it
-    /// invalid on purpose (reused id, a signature by a non-signer, too few signatures, positions
-    /// that do not sum to zero).
+    /// @notice Submits a quorum-signed cycle over a subset of the active partners (mode 5: of
+    /// all partners, inactive ones included); modes 6..9 make it invalid on purpose (reused id,
+    /// a signature by a non-signer, too few signatures, positions that do not sum to zero);
+    /// modes 10..19 are valid like 0..4.
     function propose(uint256 partnerMask, uint256 amountSeed, uint8 mode) external timed {
-        mode = mode % 10;
+        mode = mode % 20;
         Proposal memory p;
-        p.ids = _pickPartners(partnerMask);
+        p.ids = _pickPartners(partnerMask, mode != 5);
         p.nets = _makePositions(p.ids.length, amountSeed);
         p.cycleId = uint64(FIRST_CYCLE_ID + _cycles.length);
         bool reused = mode == 6 && _cycles.length > 0;
@@ -209,8 +214,8 @@ contract ClearingHouseHandler is TestBase {
     /// @notice A listed partner's payout disputes (or, with `wrongCaller`, someone else tries).
     function dispute(uint256 cycleSeed, uint256 partnerSeed, bool wrongCaller) external timed {
         if (_cycles.length == 0) return;
-        CycleModel storage c = _cycles[cycleSeed % _cycles.length];
-        uint32 partnerId = _pickPartnerOf(c, partnerSeed);
+        CycleModel storage c = _pickCycle(cycleSeed, PROPOSED);
+        uint32 partnerId = _pickPartnerOf(c, partnerSeed, 0);
         address payout = payoutOf[partnerId];
         address caller = wrongCaller || payout == address(0) ? _benefactor : payout;
         PositionModel storage position = _positions[c.id][partnerId];
@@ -235,7 +240,7 @@ contract ClearingHouseHandler is TestBase {
     /// @notice The timelock resolves a dispute (scheduled, then executed after the delay).
     function resolveDispute(uint256 cycleSeed, bool upheld) external timed {
         if (_cycles.length == 0) return;
-        CycleModel storage c = _cycles[cycleSeed % _cycles.length];
+        CycleModel storage c = _pickCycle(cycleSeed, DISPUTED);
         bool expectOk = c.status == DISPUTED && !paused;
         (bool ok, bytes memory err) =
             _timelockCall(address(house), abi.encodeCall(ClearingHouse.resolveDispute, (c.id, upheld)));
@@ -245,11 +250,11 @@ contract ClearingHouseHandler is TestBase {
         ++resolutions;
     }
 
-    /// @notice Anyone finalizes; with `toDeadline` time first moves to the dispute deadline.
-    function finalize(uint256 cycleSeed, bool toDeadline) external timed {
+    /// @notice Anyone finalizes; three times in four time first moves to the dispute deadline.
+    function finalize(uint256 cycleSeed, uint8 timing) external timed {
         if (_cycles.length == 0) return;
-        CycleModel storage c = _cycles[cycleSeed % _cycles.length];
-        if (toDeadline) _warpTo(c.disputeDeadline);
+        CycleModel storage c = _pickCycle(cycleSeed, PROPOSED);
+        if (timing % 4 != 0) _warpTo(c.disputeDeadline);
         bool expectOk = c.status == PROPOSED && currentTime >= c.disputeDeadline && !paused;
         bool ok;
         bytes memory err;
@@ -269,28 +274,42 @@ contract ClearingHouseHandler is TestBase {
     /// @notice One debtor's position is funded, by its payout or by a third party.
     function fund(uint256 cycleSeed, uint256 partnerSeed, bool byBenefactor) external timed {
         if (_cycles.length == 0) return;
-        CycleModel storage c = _cycles[cycleSeed % _cycles.length];
-        uint32 partnerId = _pickPartnerOf(c, partnerSeed);
+        CycleModel storage c = _pickCycle(cycleSeed, FINALIZED);
+        uint32 partnerId = _pickPartnerOf(c, partnerSeed, -1);
         _fund(c, partnerId, byBenefactor ? _benefactor : payoutOf[partnerId]);
     }
 
-    /// @notice Every unfunded debtor of a cycle funds (reaches Funded within a short sequence).
-    function fundAll(uint256 cycleSeed, bool byBenefactor) external timed {
+    /// @notice Every unfunded debtor of a cycle funds (reaches Funded within a short
+    /// sequence), or with `allButOne` every one but the last (sets up a partial default).
+    function fundAll(uint256 cycleSeed, bool byBenefactor, bool allButOne) external timed {
         if (_cycles.length == 0) return;
-        CycleModel storage c = _cycles[cycleSeed % _cycles.length];
-        for (uint256 i = 0; i < c.partners.length; ++i) {
-            uint32 partnerId = c.partners[i];
-            if (c.nets[i] < 0 && !_positions[c.id][partnerId].settled) {
-                _fund(c, partnerId, byBenefactor ? _benefactor : payoutOf[partnerId]);
-            }
+        CycleModel storage c = _pickCycle(cycleSeed, FINALIZED);
+        uint32[] memory unfunded = _unfundedDebtors(c);
+        uint256 count = allButOne && unfunded.length > 0 ? unfunded.length - 1 : unfunded.length;
+        for (uint256 i = 0; i < count; ++i) {
+            _fund(c, unfunded[i], byBenefactor ? _benefactor : payoutOf[unfunded[i]]);
         }
     }
 
     /// @notice Anyone claims a creditor's position (must work while paused).
     function claim(uint256 cycleSeed, uint256 partnerSeed, uint256 callerSeed) external timed {
         if (_cycles.length == 0) return;
-        CycleModel storage c = _cycles[cycleSeed % _cycles.length];
-        uint32 partnerId = _pickPartnerOf(c, partnerSeed);
+        CycleModel storage c = _pickCycle(cycleSeed, FUNDED);
+        _claim(c, _pickPartnerOf(c, partnerSeed, 1), callerSeed);
+    }
+
+    /// @notice Anyone claims every unclaimed creditor of a cycle.
+    function claimAll(uint256 cycleSeed, uint256 callerSeed) external timed {
+        if (_cycles.length == 0) return;
+        CycleModel storage c = _pickCycle(cycleSeed, FUNDED);
+        for (uint256 i = 0; i < c.partners.length; ++i) {
+            if (c.nets[i] > 0 && !_positions[c.id][c.partners[i]].settled) {
+                _claim(c, c.partners[i], callerSeed ^ i);
+            }
+        }
+    }
+
+    function _claim(CycleModel storage c, uint32 partnerId, uint256 callerSeed) internal {
         int256 net = _netOf(c, partnerId);
         PositionModel storage position = _positions[c.id][partnerId];
         bool expectOk = c.status == FUNDED && _isListed(c, partnerId) && net > 0 && !position.settled;
@@ -315,17 +334,17 @@ contract ClearingHouseHandler is TestBase {
         if (paused) ++claimsWhilePaused;
     }
 
-    /// @notice Anyone declares a default; `mode` 1..4 name a wrong list on purpose (one short,
-    /// one too many, unsorted, duplicated); with `toDeadline` time first moves to the funding
-    /// deadline.
-    function declareDefault(uint256 cycleSeed, uint8 mode, bool toDeadline, uint256 callerSeed)
+    /// @notice Anyone declares a default naming the unfunded debtors; `mode` 5..8 name a wrong
+    /// list on purpose (one short, one too many, unsorted, duplicated); three times in four
+    /// time first moves to the funding deadline.
+    function declareDefault(uint256 cycleSeed, uint8 mode, uint8 timing, uint256 callerSeed)
         external
         timed
     {
         if (_cycles.length == 0) return;
-        CycleModel storage c = _cycles[cycleSeed % _cycles.length];
-        if (toDeadline) _warpTo(c.fundingDeadline);
-        mode = mode % 5;
+        CycleModel storage c = _pickCycle(cycleSeed, FINALIZED);
+        if (timing % 4 != 0) _warpTo(c.fundingDeadline);
+        mode = mode % 9 < 5 ? 0 : (mode % 9) - 4;
         uint32[] memory defaulters = _corrupt(_unfundedDebtors(c), mode, c);
         bool expectOk = mode == 0 && c.status == FINALIZED && currentTime >= c.fundingDeadline;
         bool ok;
@@ -345,8 +364,23 @@ contract ClearingHouseHandler is TestBase {
     /// @notice Anyone refunds a funded debtor of a Defaulted cycle (must work while paused).
     function refund(uint256 cycleSeed, uint256 partnerSeed, uint256 callerSeed) external timed {
         if (_cycles.length == 0) return;
-        CycleModel storage c = _cycles[cycleSeed % _cycles.length];
-        uint32 partnerId = _pickPartnerOf(c, partnerSeed);
+        CycleModel storage c = _pickCycle(cycleSeed, DEFAULTED);
+        _refund(c, _pickPartnerOf(c, partnerSeed, -1), callerSeed);
+    }
+
+    /// @notice Anyone refunds every funded, unrefunded debtor of a cycle.
+    function refundAll(uint256 cycleSeed, uint256 callerSeed) external timed {
+        if (_cycles.length == 0) return;
+        CycleModel storage c = _pickCycle(cycleSeed, DEFAULTED);
+        for (uint256 i = 0; i < c.partners.length; ++i) {
+            PositionModel storage position = _positions[c.id][c.partners[i]];
+            if (c.nets[i] < 0 && position.settled && !position.refunded) {
+                _refund(c, c.partners[i], callerSeed ^ i);
+            }
+        }
+    }
+
+    function _refund(CycleModel storage c, uint32 partnerId, uint256 callerSeed) internal {
         int256 net = _netOf(c, partnerId);
         PositionModel storage position = _positions[c.id][partnerId];
         bool expectOk = c.status == DEFAULTED && _isListed(c, partnerId) && net < 0
@@ -372,21 +406,30 @@ contract ClearingHouseHandler is TestBase {
         if (paused) ++refundsWhilePaused;
     }
 
-    /// @notice The timelock pauses or unpauses the ClearingHouse.
-    function togglePause() external timed {
-        bytes memory data = paused
-            ? abi.encodeCall(ClearingHouse.unpause, ())
-            : abi.encodeCall(ClearingHouse.pause, ());
-        (bool ok, bytes memory err) = _timelockCall(address(house), data);
-        _expect(paused ? "unpause" : "pause", ok, true, err);
-        paused = !paused;
+    /// @notice The timelock pauses the ClearingHouse (refused when already paused).
+    function pause() external timed {
+        (bool ok, bytes memory err) =
+            _timelockCall(address(house), abi.encodeCall(ClearingHouse.pause, ()));
+        _expect("pause", ok, !paused, err);
+        if (!ok) return;
+        paused = true;
         ++pauseToggles;
     }
 
-    /// @notice The relayer activates or deactivates a partner.
-    function togglePartner(uint256 partnerSeed) external timed {
-        uint32 partnerId = _partnerIds[partnerSeed % _partnerIds.length];
-        bool next = !_active[partnerId];
+    /// @notice The timelock lifts the pause (refused when not paused).
+    function unpause() external timed {
+        (bool ok, bytes memory err) =
+            _timelockCall(address(house), abi.encodeCall(ClearingHouse.unpause, ()));
+        _expect("unpause", ok, paused, err);
+        if (!ok) return;
+        paused = false;
+        ++pauseToggles;
+    }
+
+    /// @notice The relayer deactivates a partner (one time in three) or activates it.
+    function setPartnerActive(uint256 partnerSeed) external timed {
+        uint32 partnerId = _partnerIds[(partnerSeed >> 8) % _partnerIds.length];
+        bool next = partnerSeed % 3 != 0;
         bool ok;
         bytes memory err;
         vm.prank(_relayer);
@@ -485,8 +528,9 @@ contract ClearingHouseHandler is TestBase {
         ++signerChangesExecuted;
     }
 
-    /// @notice The proposer (also a canceller) cancels a scheduled signer change.
-    function cancelSignerChange(uint256 changeSeed) external timed {
+    /// @notice The proposer (also a canceller) or the canceller-only partner account cancels
+    /// a scheduled signer change.
+    function cancelSignerChange(uint256 changeSeed, bool byPartner) external timed {
         if (_signerChanges.length == 0) return;
         SignerChange storage change = _signerChanges[changeSeed % _signerChanges.length];
         bytes32 id = timelock.hashOperation(
@@ -494,7 +538,7 @@ contract ClearingHouseHandler is TestBase {
         );
         bool ok;
         bytes memory err;
-        vm.prank(_proposer);
+        vm.prank(byPartner ? _canceller : _proposer);
         try timelock.cancel(id) {
             ok = true;
         } catch (bytes memory e) {
@@ -580,7 +624,8 @@ contract ClearingHouseHandler is TestBase {
         bytes32 adminRole = quorum.DEFAULT_ADMIN_ROLE();
         assertTrue(quorum.hasRole(adminRole, address(timelock)), "timelock lost the quorum admin");
         assertTrue(house.hasRole(adminRole, address(timelock)), "timelock lost the house admin");
-        address[5] memory others = [_deployer, _proposer, _relayer, _benefactor, address(this)];
+        address[6] memory others =
+            [_deployer, _proposer, _canceller, _relayer, _benefactor, address(this)];
         for (uint256 i = 0; i < others.length; ++i) {
             assertTrue(!quorum.hasRole(adminRole, others[i]), "non-timelock quorum admin");
             assertTrue(!house.hasRole(adminRole, others[i]), "non-timelock house admin");
@@ -618,6 +663,22 @@ contract ClearingHouseHandler is TestBase {
 
     // ---------------------------------------------------------------- internals
 
+    /// @dev Three times in four a cycle in `status` if there is one (searching from a random
+    /// index) — for Funded one with a claim left, for Defaulted one with a refund left —
+    /// otherwise any cycle. The caller checks that there is at least one cycle.
+    function _pickCycle(uint256 seed, uint8 status) internal view returns (CycleModel storage) {
+        seed = _mix(seed);
+        uint256 n = _cycles.length;
+        uint256 offset = (seed >> 8) % n;
+        if (seed % 4 != 0) {
+            for (uint256 i = 0; i < n; ++i) {
+                CycleModel storage candidate = _cycles[(offset + i) % n];
+                if (candidate.status == status && _hasExitLeft(candidate)) return candidate;
+            }
+        }
+        return _cycles[offset];
+    }
+
     function _submit(Proposal memory p, address submitter) internal {
         bool ok;
         bytes memory err;
@@ -648,8 +709,9 @@ contract ClearingHouseHandler is TestBase {
     function _fund(CycleModel storage c, uint32 partnerId, address payer) internal {
         int256 net = _netOf(c, partnerId);
         PositionModel storage position = _positions[c.id][partnerId];
+        // Funding is never paused: a pause must not push a payable cycle into default.
         bool expectOk = c.status == FINALIZED && _isListed(c, partnerId) && net < 0
-            && !position.settled && !paused;
+            && !position.settled;
         if (payer == address(0)) payer = _benefactor;
         uint256 before = token.balanceOf(address(house));
         bool ok;
@@ -668,6 +730,7 @@ contract ClearingHouseHandler is TestBase {
         c.funded += amount;
         ghostDeposited += amount;
         ++fundings;
+        if (paused) ++fundingsWhilePaused;
         if (c.funded == c.totalDue) {
             c.status = FUNDED;
             ++fullyFundedCycles;
@@ -760,10 +823,21 @@ contract ClearingHouseHandler is TestBase {
         vm.warp(currentTime);
     }
 
-    /// @dev A non-empty subset of the partners, ascending (the ids are registered ascending).
-    function _pickPartners(uint256 mask) internal view returns (uint32[] memory ids) {
+    /// @dev A non-empty subset of the partners (of the active ones if `onlyActive` and there
+    /// are any), ascending (the ids are registered ascending).
+    function _pickPartners(uint256 mask, bool onlyActive) internal view returns (uint32[] memory ids) {
+        mask = _mix(mask);
         uint256 count = _partnerIds.length;
-        mask = (mask % ((1 << count) - 1)) + 1;
+        uint256 eligible = (1 << count) - 1;
+        if (onlyActive) {
+            uint256 activeMask;
+            for (uint256 i = 0; i < count; ++i) {
+                if (_active[_partnerIds[i]]) activeMask |= 1 << i;
+            }
+            if (activeMask != 0) eligible = activeMask;
+        }
+        mask = ((mask % eligible) + 1) & eligible;
+        if (mask == 0) mask = eligible;
         uint256 size;
         for (uint256 i = 0; i < count; ++i) {
             if (mask & (1 << i) != 0) ++size;
@@ -778,6 +852,7 @@ contract ClearingHouseHandler is TestBase {
     /// @dev Positions summing to zero: all zero, tiny, ordinary (±1e9 fen) or huge (±2**90).
     function _makePositions(uint256 count, uint256 seed) internal pure returns (int256[] memory nets) {
         nets = new int256[](count);
+        seed = _mix(seed);
         uint256 kind = seed % 8;
         uint256 scale = kind == 0 ? 0 : kind == 1 ? 2 ** 90 : kind == 2 ? 1 : 1e9;
         int256 sum;
@@ -844,9 +919,25 @@ contract ClearingHouseHandler is TestBase {
         return true;
     }
 
-    /// @dev Mostly a partner listed in the cycle; one time in eight one that is not.
-    function _pickPartnerOf(CycleModel storage c, uint256 seed) internal view returns (uint32) {
-        if (seed % 8 != 7) return c.partners[(seed >> 8) % c.partners.length];
+    /// @dev A partner of the cycle: half the time one whose position has the sign `want`
+    /// asks for (+1 creditor, -1 debtor, 0 any) when there is one, three times in eight any
+    /// listed partner, one time in eight a partner the cycle does not list.
+    function _pickPartnerOf(CycleModel storage c, uint256 seed, int256 want)
+        internal
+        view
+        returns (uint32)
+    {
+        seed = _mix(seed);
+        uint256 n = c.partners.length;
+        uint256 offset = (seed >> 8) % n;
+        uint256 kind = seed % 8;
+        if (kind < 4 && want != 0) {
+            for (uint256 i = 0; i < n; ++i) {
+                uint256 j = (offset + i) % n;
+                if ((want > 0 && c.nets[j] > 0) || (want < 0 && c.nets[j] < 0)) return c.partners[j];
+            }
+        }
+        if (kind != 7) return c.partners[offset];
         for (uint256 i = 0; i < _partnerIds.length; ++i) {
             if (!_isListed(c, _partnerIds[i])) return _partnerIds[i];
         }
@@ -938,6 +1029,26 @@ contract ClearingHouseHandler is TestBase {
         if (n > 0) out[n] = exact[n - 1];
     }
 
+    /// @dev Whether a Funded cycle has a claim left or a Defaulted one a refund (true for
+    /// every other status).
+    function _hasExitLeft(CycleModel storage c) internal view returns (bool) {
+        if (c.status != FUNDED && c.status != DEFAULTED) return true;
+        for (uint256 i = 0; i < c.partners.length; ++i) {
+            PositionModel storage position = _positions[c.id][c.partners[i]];
+            if (c.status == FUNDED && c.nets[i] > 0 && !position.settled) return true;
+            if (c.status == DEFAULTED && c.nets[i] < 0 && position.settled && !position.refunded) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// @dev Spreads a fuzzed seed: the fuzzer favours edge values (0, 1, max), which would
+    /// otherwise always pick the same shape (one partner, all-zero positions, ...).
+    function _mix(uint256 seed) internal pure returns (uint256) {
+        return uint256(keccak256(abi.encode(seed)));
+    }
+
     function _contains(uint32[] memory list, uint32 value) internal pure returns (bool) {
         for (uint256 i = 0; i < list.length; ++i) {
             if (list[i] == value) return true;
@@ -955,12 +1066,13 @@ contract ClearingHouseHandler is TestBase {
     }
 
     /// @dev Anyone but the timelock: the deployer (who renounced), the timelock's proposer
-    /// acting directly, the relayer, a signer, a partner, this handler, the ClearingHouse
-    /// itself, or a random address.
+    /// acting directly, its canceller, the relayer, a signer, a partner, this handler, the
+    /// ClearingHouse itself, or a random address.
     function _outsider(uint256 seed) internal view returns (address actor) {
-        uint256 pick = seed % 8;
+        uint256 pick = seed % 9;
         if (pick == 0) actor = _deployer;
         else if (pick == 1) actor = _proposer;
+        else if (pick == 8) actor = _canceller;
         else if (pick == 2) actor = _relayer;
         else if (pick == 3) actor = vm.addr(_signerPool[(seed >> 8) % _signerPool.length]);
         else if (pick == 4) actor = payoutOf[_partnerIds[(seed >> 8) % _partnerIds.length]];

@@ -1,6 +1,6 @@
 """Write a scenario's books into the node's tables, as the node itself would hold them:
 product versions, agreement openings in the outbox (confirmed), settlement cycles with
-their positions and entries."""
+their positions and entries, and the line states with their balances."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import parse_product_terms
 from oracles.audit.export_format import AgreementRecord
+from settlement.line_state import LineBalance, LineStateStatus, build_line_state
 from settlement.netting import ClosedCycle
-from settlement.tables import cycle_table, entry_table, position_table
+from settlement.tables import cycle_table, entry_table, line_state_table, position_table
 from tests.integration.audit.scenario import BooksData
 from tests.unit.lending.samples import installment_product_data, revolving_product_data
 
@@ -71,6 +72,27 @@ def _store_cycle(conn: sa.Connection, close: ClosedCycle) -> None:
     )
 
 
+def _store_line_state(conn: sa.Connection, cycle_id: int, leaves: list[tuple[str, int]]) -> None:
+    balances = [LineBalance(bytes.fromhex(a[2:]), fen) for a, fen in leaves]
+    state = build_line_state(cycle_id, balances)
+    assert state is not None
+    conn.execute(
+        sa.insert(line_state_table).values(
+            cycle_id=cycle_id,
+            cycle_date=date(cycle_id // 10_000, cycle_id // 100 % 100, cycle_id % 100),
+            status=LineStateStatus.QUEUED,
+            root="0x" + state.root.hex(),
+            leaf_count=state.leaf_count,
+            total_outstanding_fen=state.total_outstanding_fen,
+            signatures=[],
+            signer_addresses=[],
+            leaves_blob=state.leaves,
+            tree_blob=state.tree.to_bytes(),
+            created_at=CLOSED_AT,
+        )
+    )
+
+
 def store_books(database: Database, books: BooksData) -> None:
     with database.engine.begin() as conn:
         for data in (revolving_product_data(), installment_product_data()):
@@ -88,3 +110,5 @@ def store_books(database: Database, books: BooksData) -> None:
             )
         for close in books.cycles.values():
             _store_cycle(conn, close)
+        for cycle_id, leaves in books.line_states.items():
+            _store_line_state(conn, cycle_id, leaves)

@@ -2,8 +2,9 @@
 
 The history exercises every kind of event the audit replays: partners, agreements with
 status changes and a limit amendment, three settlement cycles (settled, disputed then
-dismissed and partly claimed, still proposed), two line-state commitments (one by the
-relayer, one with a quorum report), a pause and an unpause. `BooksData` is what the
+dismissed and partly claimed, still proposed), two line-state commitments with quorum
+reports (one sent by the relayer, one by an outsider: the registry has no other way), a
+pause and an unpause. `BooksData` is what the
 lender's books hold for it, from which tests write exports (faithful or tampered).
 """
 
@@ -20,6 +21,7 @@ from web3.contract import Contract
 from web3.types import TxReceipt
 
 from node_api.kernel.chain import EntryKind
+from node_api.kernel.config import Settings
 from node_api.lending.products import canonical_terms_json, parse_product_terms, terms_hash_hex
 from oracles.anvil import AnvilProcess
 from oracles.audit.checks import CheckResult
@@ -42,6 +44,7 @@ from scripts.bench.audit import agreement_commitment, cycle_record
 from settlement.entries import SettlementEntry
 from settlement.merkle import build_tree
 from settlement.netting import ClosedCycle, close_cycle
+from settlement.salts import LeafSalts
 from tests.unit.lending.samples import installment_product_data, revolving_product_data
 
 DISPUTE_WINDOW_S = 3_600
@@ -142,16 +145,20 @@ def open_agreements(scenario: Scenario, records: list[AgreementRecord]) -> None:
         )
 
 
+SALTS = LeafSalts.from_settings(Settings())
+"""The leaf salts of a node with default settings, as the export route derives them."""
+
+
 def make_entries(cycle_id: int, positions: dict[int, list[int]]) -> list[SettlementEntry]:
-    """Entries numbered from 1, per partner in id order (amounts in fen)."""
+    """Entries numbered from 1, per partner in id order (amounts in fen), salted."""
     entries: list[SettlementEntry] = []
     kinds = (EntryKind.PRINCIPAL_FUNDED, EntryKind.INTEREST_SHARE, EntryKind.SERVICE_FEE)
     for partner_id, amounts in sorted(positions.items()):
         for amount_fen in amounts:
             kind = kinds[len(entries) % len(kinds)]
-            entries.append(
-                SettlementEntry(cycle_id, len(entries) + 1, partner_id, kind, amount_fen)
-            )
+            entry_id = len(entries) + 1
+            salt = SALTS.salt(cycle_id, entry_id, partner_id)
+            entries.append(SettlementEntry(cycle_id, entry_id, partner_id, kind, amount_fen, salt))
     return entries
 
 
@@ -201,22 +208,21 @@ def line_state_parts(cycle_id: int, leaves: list[tuple[str, int]]) -> tuple[byte
 
 
 def commit_line_state(
-    scenario: Scenario, cycle_id: int, leaves: list[tuple[str, int]], *, with_report: bool
+    scenario: Scenario,
+    cycle_id: int,
+    leaves: list[tuple[str, int]],
+    submitter: LocalAccount | None = None,
 ) -> None:
+    """Commit a line state with a quorum report, sent by `submitter` (default: outsider)."""
     root, count, total_fen = line_state_parts(cycle_id, leaves)
     scenario.books.line_states[cycle_id] = leaves
-    if not with_report:
-        scenario.send(
-            scenario.relayer, "CreditRegistry", "commitLineState", cycle_id, root, count, total_fen
-        )
-        return
     address = scenario.contracts["CreditRegistry"].address
     digest = line_state_report_digest(
         scenario.manifest.chain_id, address, cycle_id, root, count, total_fen
     )
     signatures = sorted_signatures(scenario.signers(), digest)
     scenario.send(
-        scenario.outsider,
+        submitter or scenario.outsider,
         "CreditRegistry",
         "commitLineStateWithReport",
         cycle_id,
@@ -252,8 +258,8 @@ def build_clean_history(scenario: Scenario) -> None:
     )
     _run_cycles(scenario)
     leaves = [(r.agreement_id, 100_000 + 1_000 * n) for n, r in enumerate(records)]
-    commit_line_state(scenario, 20250131, leaves, with_report=False)
-    commit_line_state(scenario, 20250228, [(a, o + 7) for a, o in leaves], with_report=True)
+    commit_line_state(scenario, 20250131, leaves, scenario.relayer)
+    commit_line_state(scenario, 20250228, [(a, o + 7) for a, o in leaves])
     scenario.send(scenario.admin, "CreditRegistry", "pause")
     scenario.send(scenario.admin, "CreditRegistry", "unpause")
 
@@ -279,7 +285,8 @@ def _run_cycles(scenario: Scenario) -> None:
 
 def cycle_records(close: ClosedCycle, entries: list[SettlementEntry] | None = None) -> list[Any]:
     rows = [
-        (e.entry_id, e.partner_id, int(e.kind), e.amount_fen) for e in (entries or close.entries)
+        (e.entry_id, e.partner_id, int(e.kind), e.amount_fen, "0x" + e.salt.hex())
+        for e in (entries or close.entries)
     ]
     return [cycle_record(close), CycleEntriesRecord(cycle_id=close.cycle_id, entries=rows)]
 

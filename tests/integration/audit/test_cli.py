@@ -100,8 +100,8 @@ def test_partial_replay_from_a_later_block_seeds_what_began_before_and_passes(
     # 20250331 is proposed in the window; the agreement changed in the window is seeded.
     assert (report.summary["cycles"], report.summary["agreements"]) == (2, 1)
     assert check_of(report, "replay.cycles").message.startswith("2 cycles replayed")
-    # Cycle 20250331 and the line state reported for 20250228, both in the window.
-    assert check_of(report, "invariant.cycle_quorum").message.startswith("2 quorum reports")
+    # Cycle 20250331 and the line states reported for 20250131 and 20250228, all in the window.
+    assert check_of(report, "invariant.cycle_quorum").message.startswith("3 quorum reports")
 
 
 def test_the_creditnet_command_exits_non_zero_when_a_check_fails(

@@ -3,6 +3,8 @@ message that points at the evidence (cycle, block, transaction, values)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from web3 import Web3
 from web3.types import TxReceipt
@@ -31,12 +33,8 @@ def _tampered_entries(scenario: Scenario, cycle_id: int, delta_fen: int) -> list
     the books still balance: only the signed root can tell."""
     entries = list(scenario.books.cycles[cycle_id].entries)
     first, second = entries[0], entries[-1]
-    entries[0] = SettlementEntry(
-        cycle_id, first.entry_id, first.partner_id, first.kind, first.amount_fen + delta_fen
-    )
-    entries[-1] = SettlementEntry(
-        cycle_id, second.entry_id, second.partner_id, second.kind, second.amount_fen - delta_fen
-    )
+    entries[0] = replace(first, amount_fen=first.amount_fen + delta_fen)
+    entries[-1] = replace(second, amount_fen=second.amount_fen - delta_fen)
     return entries
 
 
@@ -139,7 +137,7 @@ def test_signer_set_change_is_listed_as_an_admin_action_and_fails_nothing_when_k
     assert action.sender.lower() == scenario.admin.address.lower()
     assert [s.version for s in report.signer_sets] == [1, 2]
     quorum = check_of(report, "invariant.cycle_quorum")
-    assert quorum.message.startswith("5 quorum reports verified")
+    assert quorum.message.startswith("6 quorum reports verified")
 
 
 def test_signer_set_with_an_unknown_signer_fails_only_the_signers_check(
@@ -174,7 +172,7 @@ def test_line_state_committed_with_a_quorum_report_is_verified_and_reconciled(
 ) -> None:
     later = settle_cycle(scenario, 20250430, {1: [1], 2: [-1]})
     propose(scenario, later)
-    commit_line_state(scenario, 20250430, [("0x" + "ab" * 32, 5)], with_report=True)
+    commit_line_state(scenario, 20250430, [("0x" + "ab" * 32, 5)])
     report = audit(scenario)
     assert failed_ids(report) == set()
     assert "3 line-state roots reproduced" in check_of(report, "reconcile.line_states").message

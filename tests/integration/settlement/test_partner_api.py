@@ -1,6 +1,7 @@
 """The partner API on both databases: each partner sees only its own cycles and entries,
 every served proof verifies against the cycle's root, pages and the NDJSON stream
-agree, and admins register partners (queuing their on-chain registration)."""
+agree, each partner gets its own leaf secret and re-derives its entries' salts from it,
+and admins register partners (queuing their on-chain registration)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from settlement.cycle_close import close_settlement_cycle
 from settlement.merkle import verify
 from settlement.netting import ClosedCycle
 from settlement.proofs import from_json
+from settlement.salts import LeafSalts, PartnerSalts
 from settlement.verifier import parse_entries
 from tests.integration.settlement.books import APP, BANK_A, BANK_B, Books, random_day
 
 PEPPER = Settings().api_key_pepper.get_secret_value().encode()
+SALTS = LeafSalts.from_settings(Settings())  # the secret of the app under test
 _keys = itertools.count()
 
 
@@ -66,7 +69,8 @@ def api(database: Database, tmp_path: Any) -> Iterator[Api]:
 def cycle(database: Database) -> ClosedCycle:
     books = Books(database)
     books.setup()
-    return close_settlement_cycle(database, random_day(books, random.Random(3), operations=14))
+    day = random_day(books, random.Random(3), operations=14)
+    return close_settlement_cycle(database, day, salts=SALTS)
 
 
 def _proves(cycle: ClosedCycle, item: dict[str, Any]) -> bool:
@@ -117,6 +121,29 @@ def test_the_ndjson_stream_carries_the_same_entries_as_the_pages(
     assert (
         sum(item.entry.amount_fen for item in source.entries) == source.stated["net_position_fen"]
     )
+
+
+def test_a_partner_re_derives_every_salt_served_from_its_own_leaf_secret(
+    api: Api, cycle: ClosedCycle
+) -> None:
+    secrets = {}
+    for partner_id in (BANK_A, BANK_B, APP):
+        response = api.get("/v1/partner/leaf-secret", partner_id)
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-store"
+        body = response.json()
+        assert body["partner_id"] == partner_id and "HMAC-SHA256" in body["salt_derivation"]
+        secrets[partner_id] = bytes.fromhex(body["leaf_secret"][2:])
+    assert len(set(secrets.values())) == 3
+    root_secret = Settings().leaf_salt_secret.get_secret_value()
+    assert root_secret.encode().hex() not in json.dumps(body)
+    own = PartnerSalts(secrets[BANK_A])
+    page = api.get(f"/v1/partner/cycles/{cycle.cycle_id}/entries", BANK_A).json()
+    assert page["entries"]
+    for item in page["entries"]:
+        assert item["salt"] == "0x" + own.salt(cycle.cycle_id, item["entry_id"]).hex()
+    for who in (Role.LENDER_ADMIN, Role.AUDITOR):
+        assert api.get("/v1/partner/leaf-secret", who).status_code == 403
 
 
 def test_a_partner_sees_only_its_own_cycles_and_data(api: Api, cycle: ClosedCycle) -> None:

@@ -24,13 +24,15 @@ from oracles.chain import LocalAccounts
 from oracles.signers import LocalSigner, SignerSet, SigningDomain
 from settlement.cycle_close import fetch_cycles, settlement_report_sources
 from settlement.netting import CycleState, get_cycle_id
+from settlement.salts import LeafSalts
 from tests.integration.settlement.books import FIRST_DAY, Books
 
 DOMAIN = SigningDomain(31337, "0x" + "11" * 20, "0x" + "22" * 20)
+SALTS = LeafSalts(b"test-scheduler-leaf-salt-secret")
 
 
 def _signers(database: Database) -> SignerSet:
-    sources = settlement_report_sources(database)
+    sources = settlement_report_sources(database, SALTS)
     return SignerSet(
         [LocalSigner(account, sources, DOMAIN) for account in LocalAccounts().signers(3)], 2
     )
@@ -59,7 +61,7 @@ def test_a_pass_closes_every_finished_date_in_order_and_a_second_pass_does_nothi
     third = books.end_day()
     books.purchase(books.line_ids[2], 10_000)  # today: not finished, not closed
 
-    done = run_settlement_pass(database, _signers(database), None)
+    done = run_settlement_pass(database, _signers(database), None, salts=SALTS)
     assert done.closed == [get_cycle_id(day) for day in (first, second, third)]
     assert done.proposed == [get_cycle_id(first), get_cycle_id(third)]
     with database.engine.connect() as conn:
@@ -67,7 +69,7 @@ def test_a_pass_closes_every_finished_date_in_order_and_a_second_pass_does_nothi
     assert states[get_cycle_id(second)] is CycleState.EMPTY
     assert _proposals(database) == 2
 
-    again = run_settlement_pass(database, _signers(database), None)
+    again = run_settlement_pass(database, _signers(database), None, salts=SALTS)
     assert again.closed == [] and again.proposed == []
     assert _proposals(database) == 2
 

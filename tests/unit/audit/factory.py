@@ -12,24 +12,40 @@ REGISTRY = "0x" + "11" * 20
 HOUSE = "0x" + "22" * 20
 QUORUM = "0x" + "33" * 20
 TOKEN = "0x" + "44" * 20
+TIMELOCK = "0x" + "55" * 20
 ADDRESSES = {
     "CreditRegistry": REGISTRY,
     "ClearingHouse": HOUSE,
     "OracleQuorum": QUORUM,
     "SettlementToken": TOKEN,
+    "NetworkTimelock": TIMELOCK,
 }
 
 
 class EventMaker:
-    """Events in chain order: each call is one log in a new block."""
+    """Events in chain order: each call is one log in a new block (its own transaction),
+    unless `same_tx` puts it after the previous log of the same transaction; `at` is the
+    block's unix time when the test needs one."""
 
     def __init__(self) -> None:
         self.block = 100
+        self.log_index = 0
 
-    def __call__(self, contract: str, name: str, **args: Any) -> AuditEvent:
-        self.block += 1
-        ref = EventRef(self.block, 0, "0x" + f"{self.block:064x}")
-        return AuditEvent(contract, ADDRESSES[contract], name, args, ref)
+    def __call__(
+        self,
+        contract: str,
+        name: str,
+        *,
+        at: int | None = None,
+        same_tx: bool = False,
+        **args: Any,
+    ) -> AuditEvent:
+        if same_tx:
+            self.log_index += 1
+        else:
+            self.block, self.log_index = self.block + 1, 0
+        ref = EventRef(self.block, self.log_index, "0x" + f"{self.block:064x}")
+        return AuditEvent(contract, ADDRESSES[contract], name, args, ref, at)
 
 
 def agreement_id(number: int) -> str:
@@ -92,6 +108,7 @@ def proposed(
     positions: dict[int, int],
     root: str = "0x" + "cc" * 32,
     entry_count: int = 4,
+    funding_deadline: int = 0,
 ) -> AuditEvent:
     return make(
         "ClearingHouse",
@@ -102,6 +119,7 @@ def proposed(
         partnerIds=sorted(positions),
         netPositions=[positions[p] for p in sorted(positions)],
         disputeDeadline=0,
+        fundingDeadline=funding_deadline,
     )
 
 

@@ -194,21 +194,20 @@ def test_cycle_on_chain_without_exported_entries_fails_the_coverage() -> None:
 def test_line_state_root_is_recomputed_from_exported_balances() -> None:
     state = _state(line_state=True)
     leaves = [(agreement_id(1), 120_000)]
-    record = LineStateRecord(
-        cycle_id=7, leaf_count=1, total_outstanding_fen=120_000, root="0x" + "00" * 32
-    )
-    assert (
-        _failures(
-            state, _records(state, extra=[record, LineStateLeavesRecord(cycle_id=7, leaves=leaves)])
-        )
-        == {}
-    )
+    root = compute_root([compute_line_leaf(agreement_id(1), 7, 120_000)])
+    record = LineStateRecord(cycle_id=7, leaf_count=1, total_outstanding_fen=120_000, root=root)
+    balances = LineStateLeavesRecord(cycle_id=7, leaves=leaves)
+    assert _failures(state, _records(state, extra=[record, balances])) == {}
     wrong = [LineStateLeavesRecord(cycle_id=7, leaves=[(agreement_id(1), 119_999)])]
     assert list(_failures(state, _records(state, extra=[record, *wrong]))) == [
         "reconcile.line_states"
     ]
     missing = _failures(state, _records(state))
     assert "is reproduced by no export" in missing["reconcile.line_states"]
+    other = record.model_copy(update={"root": "0x" + "00" * 32})
+    signed_other = _failures(state, _records(state, extra=[other, balances]))
+    assert list(signed_other) == ["reconcile.line_states"]
+    assert "the export's record says root 0x" + "00" * 32 in signed_other["reconcile.line_states"]
 
 
 def test_terms_that_are_not_canonical_json_fail_even_when_their_hash_matches() -> None:

@@ -860,15 +860,14 @@ def test_an_unknown_cycle_reads_as_zero(net: Network) -> None:
 
 # --- pause ---------------------------------------------------------------------------
 
-# What moves a cycle forward; disputes and the exits (claim, declareDefault, refund) are
-# never paused (test_clearing_house_default.py shows them succeeding during a pause).
+# What moves a cycle forward; funding, disputes and the exits (claim, declareDefault,
+# refund) are never paused (test_clearing_house_default.py shows them during a pause).
 PAUSED_WRITES: list[tuple[str, str, list[Any]]] = [
     ("relayer", "registerPartner", [9, LENDER, "0x" + "11" * 20]),
     ("relayer", "setPartnerActive", [1, False]),
     ("relayer", "proposeCycle", [CYCLE_ID + 1, keccak(b"r"), 1, [1, 2], [1, -1], []]),
     ("admin", "resolveDispute", [CYCLE_ID, True]),
     ("outsider", "finalize", [CYCLE_ID]),
-    ("admin", "fund", [CYCLE_ID, 2]),
 ]
 
 

@@ -273,20 +273,22 @@ def test_claims_succeed_while_paused_but_proposals_and_finalization_do_not(
     )
 
 
-def test_a_default_is_declared_and_refunded_while_paused_but_funding_is_not(
-    net: Network,
-) -> None:
+def test_funding_a_default_and_refunds_all_go_on_while_paused(net: Network) -> None:
+    """A pause cannot push a debtor into default (funding is not paused), nor hold a funder's
+    deposit (declaring the default and refunding are not paused either)."""
     finalized_cycle(net, THREE_DEBTORS)
     give_debtors_tokens(net, [2, 3, 4])
     fund_own(net, 2)
     send(net, net.admin, net.clearing_house, "pause")
-    expect_revert(net, net.partners[2], net.clearing_house, "fund", [CYCLE_ID, 3], "EnforcedPause")
+    fund_own(net, 3)
     pass_funding_deadline(net)
 
-    send(net, net.outsider, net.clearing_house, "declareDefault", CYCLE_ID, [3, 4])
+    send(net, net.outsider, net.clearing_house, "declareDefault", CYCLE_ID, [4])
     send(net, net.outsider, net.clearing_house, "refund", CYCLE_ID, 2)
+    send(net, net.outsider, net.clearing_house, "refund", CYCLE_ID, 3)
     assert cycle_of(net)["status"] == CYCLE_DEFAULTED
     assert balance_of(net, payout_of(net, 2)) == MINT_FEN
+    assert balance_of(net, payout_of(net, 3)) == MINT_FEN
     assert house_balance(net) == 0
     assert net.clearing_house.functions.paused().call()
 

@@ -641,7 +641,7 @@ def test_registry_reports_its_quorum(net: Network) -> None:
 
 @pytest.mark.parametrize("argument_index", [0, 1])
 def test_RevertWhen_constructed_with_a_zero_address(net: Network, argument_index: int) -> None:
-    args = [net.admin.address, net.quorum.address]
+    args: list[str] = [net.admin.address, net.quorum.address]
     args[argument_index] = "0x" + "00" * 20
     artifact = net.compiled.artifact("CreditRegistry")
     expect_deploy_revert(net, artifact, args, "ZeroAddressArgument", [argument_index])

@@ -34,7 +34,7 @@ def test_digest_signature_equals_eth_account_typed_data_signature() -> None:
     account = accounts(1)[0]
     args = (31337, CONTRACT, 20261128, ROOT, 8, [1, 2], [5, -5])
     typed = compute_cycle_report_typed_data(*args)
-    expected = account.sign_typed_data(full_message=typed).signature
+    expected = account.sign_typed_data(full_message=dict(typed)).signature
     assert sign_digest(account, cycle_report_digest(*args)) == bytes(expected)
 
 

@@ -3,7 +3,7 @@
 An OracleQuorum whose admin role is held by the timelock (and renounced by the deployer)
 accepts a new signer set only through `schedule` then, once the delay has passed,
 `execute`. Every partner sees the pending change in `CallScheduled` for the whole delay,
-and a second proposer (a funding partner) can `cancel` it.
+and a funding partner holding only the canceller role can `cancel` it (but not schedule).
 """
 
 from __future__ import annotations
@@ -60,23 +60,25 @@ class Governed:
 
 @pytest.fixture
 def governed(net: Network) -> Governed:
-    """NetworkTimelock(2 days, [lender, funding partner], [executor]) and an OracleQuorum
-    whose admin and pauser roles it holds, the deployer (the lender) having renounced its own."""
+    """NetworkTimelock(2 days, proposers [lender], executors [executor], cancellers [funding
+    partner]) and an OracleQuorum whose admin and pauser roles it holds, the deployer (the
+    lender) having renounced its own."""
     lender, funding_partner, executor = net.admin, net.partners[1], net.relayer
     timelock = deploy(
         net,
         lender,
         net.compiled.artifact("NetworkTimelock"),
         MIN_DELAY_S,
-        [lender.address, funding_partner.address],
+        [lender.address],
         [executor.address],
+        [funding_partner.address],
     )
     signers = [account.address for account in net.signers]
     quorum = deploy(net, lender, net.compiled.artifact("OracleQuorum"), lender.address, signers, 2)
     send(net, lender, quorum, "grantRole", DEFAULT_ADMIN_ROLE, timelock.address)
     send(net, lender, quorum, "grantRole", PAUSER_ROLE, timelock.address)
     send(net, lender, quorum, "renounceRole", DEFAULT_ADMIN_ROLE, lender.address)
-    new_signers = [net.signers[0].address, net.outsider.address, net.partners[3].address]
+    new_signers: list[str] = [net.signers[0].address, net.outsider.address, net.partners[3].address]
     return Governed(timelock, quorum, lender, funding_partner, executor, new_signers)
 
 
@@ -85,16 +87,17 @@ def signer_set(g: Governed) -> tuple[list[str], int, int]:
     return quorum.signers().call(), quorum.threshold().call(), quorum.signerSetVersion().call()
 
 
-def test_the_timelock_has_no_admin_account_and_both_proposers_may_cancel(
+def test_the_timelock_has_no_admin_account_and_the_funding_partner_may_only_cancel(
     net: Network, governed: Governed
 ) -> None:
     has_role = governed.timelock.functions.hasRole
     assert governed.timelock.functions.getMinDelay().call() == MIN_DELAY_S
     assert has_role(DEFAULT_ADMIN_ROLE, governed.timelock.address).call()
     assert not has_role(DEFAULT_ADMIN_ROLE, governed.lender.address).call()
-    for proposer in (governed.lender, governed.funding_partner):
-        assert has_role(PROPOSER_ROLE, proposer.address).call()
-        assert has_role(CANCELLER_ROLE, proposer.address).call()
+    assert has_role(PROPOSER_ROLE, governed.lender.address).call()
+    assert has_role(CANCELLER_ROLE, governed.lender.address).call()
+    assert not has_role(PROPOSER_ROLE, governed.funding_partner.address).call()
+    assert has_role(CANCELLER_ROLE, governed.funding_partner.address).call()
     assert has_role(EXECUTOR_ROLE, governed.executor.address).call()
     assert not governed.quorum.functions.hasRole(DEFAULT_ADMIN_ROLE, net.admin.address).call()
 
@@ -201,7 +204,16 @@ def test_RevertWhen_someone_without_the_role_schedules_or_executes(
         "AccessControlUnauthorizedAccount",
         [net.outsider.address, PROPOSER_ROLE],
     )
-    send(net, g.funding_partner, g.timelock, "schedule", *g.operation(), MIN_DELAY_S)
+    expect_revert(
+        net,
+        g.funding_partner,
+        g.timelock,
+        "schedule",
+        [*g.operation(), MIN_DELAY_S],
+        "AccessControlUnauthorizedAccount",
+        [g.funding_partner.address, PROPOSER_ROLE],
+    )
+    send(net, g.lender, g.timelock, "schedule", *g.operation(), MIN_DELAY_S)
     advance_time(net, MIN_DELAY_S)
     expect_revert(
         net,

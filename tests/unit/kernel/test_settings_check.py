@@ -21,7 +21,7 @@ STRONG: dict[str, Any] = {
     "signer_threshold": 2,
     "dispute_window_s": 6 * 3600,
     "governance_delay_s": 2 * 86_400,
-    "governance_proposers": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+    "governance_cancellers": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
 }
 
 
@@ -44,7 +44,8 @@ def test_a_strong_production_configuration_passes() -> None:
         ("dispute_window_s", 0, "under the minimum"),
         ("dispute_window_s", 6 * 3600 - 1, "under the minimum"),
         ("governance_delay_s", 60, "under the minimum"),
-        ("governance_proposers", "", "is empty"),
+        ("governance_cancellers", "", "is empty"),
+        ("funding_window_s", 3600, "under the minimum"),
     ],
 )
 def test_a_weak_setting_is_refused_by_name(field: str, value: Any, why: str) -> None:
