@@ -306,7 +306,7 @@ class RemoteSigner:
         self.url = url.rstrip("/")
         self.domain = domain
         self._client = client or httpx.Client(timeout=timeout_s)
-        self._address = expected_address
+        self._address = None if expected_address is None else to_checksum_address(expected_address)
 
     def __repr__(self) -> str:
         return f"RemoteSigner({self.url})"

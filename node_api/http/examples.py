@@ -101,8 +101,8 @@ PRODUCT_TERMS: Final[JsonObject] = {
     "channel_commission_bps": 55,
     "eligible_channels": ["app", "pos"],
 }
-"""A revolving purchase product's terms, as `POST /v1/products` takes them; the tests,
-the demo and the benchmarks build their products from it."""
+"""A revolving purchase product's terms, as `POST /v1/products` takes them; the tests and
+the benchmarks build their products from it."""
 _PRODUCT: JsonObject = {
     "product_code": "PAY1",
     "version": 1,

@@ -45,6 +45,7 @@ from settlement.cycle_close import (
     propose_cycle,
 )
 from settlement.funding import SettlementWallet, settle_lender_positions, watch_defaults
+from settlement.line_state import commit_line_states
 from settlement.netting import CycleState
 from settlement.resettle import fetch_dates_to_resettle, void_cycles_void_on_chain
 from settlement.salts import LeafSalts
@@ -65,6 +66,7 @@ class SettlementPass:
     closed: list[int] = field(default_factory=list)
     proposed: list[int] = field(default_factory=list)
     voided: list[int] = field(default_factory=list)
+    line_states_queued: list[int] = field(default_factory=list)
     defaults_queued: list[int] = field(default_factory=list)
     refunds_queued: list[tuple[int, int]] = field(default_factory=list)
     lender_claims_queued: list[int] = field(default_factory=list)
@@ -132,6 +134,7 @@ def run_settlement_pass(
         if frozen is not None:
             propose_cycle(database, frozen, signers)
             done.proposed.append(cycle_id)
+    done.line_states_queued = commit_line_states(database, signers).queued
     actions = settle_lender_positions(database, treasury)
     done.lender_claims_queued = actions.claims_queued
     done.lender_fundings_queued = actions.fundings_queued

@@ -33,6 +33,7 @@ from oracles.manifest import Manifest, read_manifest
 from oracles.signers import SignerSet, SigningDomain, build_signer_set
 from settlement.cycle_close import settlement_report_sources
 from settlement.funding import SettlementWallet
+from settlement.line_state import line_state_sources
 from settlement.salts import LeafSalts
 
 ANVIL_CHAIN_ID = 31337
@@ -86,7 +87,9 @@ def build_settlement_signers(
     accounts: list[LocalAccount] | None = None,
 ) -> SignerSet:
     """The node's signer set over this database's books (see module doc)."""
-    sources = settlement_report_sources(database, LeafSalts.from_settings(settings))
+    sources = line_state_sources(
+        settlement_report_sources(database, LeafSalts.from_settings(settings)), database
+    )
     return build_signer_set(settings, sources, domain, accounts)
 
 

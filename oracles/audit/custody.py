@@ -115,23 +115,36 @@ def _window_flows(state: ReplayedState) -> int:
 def check_custody(
     reader: ChainReader, contracts: AuditedContracts, state: ReplayedState, from_block: int
 ) -> CheckResult:
-    """The `invariant.custody` check (see the module)."""
+    """The `invariant.custody` check (see the module): reads the balances, then judges."""
     if not contracts.has(ContractName.CLEARING_HOUSE):
         return make_check(
             CHECK_ID, TITLE, [], ok_message="no clearing house in the deployment", fail_message=""
         )
-    house = contracts.addresses[ContractName.CLEARING_HOUSE]
     blocks: list[int | None] = [None, from_block - 1] if state.partial else [None]
     token, balances = _balances(reader, contracts, blocks)
-    balance = balances[0]
+    house = contracts.addresses[ContractName.CLEARING_HOUSE]
+    before = balances[1] if state.partial else None
+    return judge_custody(state, house, token, balances[0], before, from_block)
+
+
+def judge_custody(
+    state: ReplayedState,
+    house: str,
+    token: str,
+    balance: int | None,
+    balance_before: int | None,
+    from_block: int,
+) -> CheckResult:
+    """`invariant.custody` from the clearing house's token balance now (and, on a partial
+    replay, just before the window at `from_block`); None: the balance could not be read."""
     by_status = _by_status(state)
     values: dict[str, JsonValue] = {"token": token, "balance_fen": balance}
+    expected: int | None
     if state.partial:
-        before = balances[1]
         flows = _window_flows(state)
-        expected = None if before is None else before + flows
-        values |= {"balance_before_window_fen": before, "window_flows_fen": flows}
-        accounted = f"its balance before block {from_block} plus the window's flows"
+        expected = None if balance_before is None else balance_before + flows
+        values |= {"balance_before_window_fen": balance_before, "window_flows_fen": flows}
+        accounted = f"its balance before block {from_block} plus the window's flows make"
     else:
         expected = sum(by_status.values())
         values |= {"held_by_status_fen": dict(by_status)}
@@ -154,7 +167,7 @@ def check_custody(
         TITLE,
         failures,
         ok_message=f"the clearing house holds {balance} fen, all of it owed to claims, "
-        "refunds or pending funded cycles",
+        "refunds or the deposits of finalized cycles",
         fail_message="{first}",
         context=[Evidence(address=house, values=values)],
     )

@@ -57,6 +57,7 @@ from settlement.netting import (
     get_cycle_attempt,
     get_cycle_date,
 )
+from settlement.salts import LeafSalts
 from settlement.tables import cycle_table, entry_table, event_claim_table, tree_table
 from tests.integration.settlement.books import (
     APP,
@@ -72,6 +73,7 @@ sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"])
 DISPUTE_WINDOW_S = 3_600
 PAYOUT_INDEX = {"lender": 5, "bank-a": 6, "app": 7}
 PEPPER = Settings().api_key_pepper.get_secret_value().encode()
+SALTS = LeafSalts.from_settings(Settings())  # the leaf secret of the app under test
 
 
 @dataclass
@@ -127,7 +129,7 @@ def node(
         deployed.get_address("ClearingHouse"),
         deployed.get_address("CreditRegistry"),
     )
-    sources = settlement_report_sources(database)
+    sources = settlement_report_sources(database, SALTS)
     signers = SignerSet(
         [LocalSigner(account, sources, domain) for account in dev_accounts.signers(3)], 2
     )
@@ -166,7 +168,7 @@ def _books_day(node: Node) -> ClosedCycle:
     for line_id, amount_fen in zip(books.line_ids, (120_000, 80_000, 33_333), strict=True):
         books.purchase(line_id, amount_fen)
     books.repay(books.line_ids[0], 50_000)
-    cycle = close_settlement_cycle(node.database, books.end_day(), node.signers)
+    cycle = close_settlement_cycle(node.database, books.end_day(), node.signers, salts=SALTS)
     assert cycle.partner_ids == (LENDER, BANK_A, APP)
     return cycle
 
@@ -275,9 +277,9 @@ def test_when_the_lender_is_a_net_debtor_its_treasury_funds_the_cycle(node: Node
         payouts=payouts,
     )
     books.purchase(books.line_ids[0], 100_000)
-    close_settlement_cycle(node.database, books.end_day(), node.signers)
+    close_settlement_cycle(node.database, books.end_day(), node.signers, salts=SALTS)
     books.repay(books.line_ids[0], 60_000)  # day two: principal goes back to bank-a
-    cycle = close_settlement_cycle(node.database, books.end_day(), node.signers)
+    cycle = close_settlement_cycle(node.database, books.end_day(), node.signers, salts=SALTS)
     lender_due_fen = -_position(cycle, LENDER)
     assert lender_due_fen > 0 and _position(cycle, BANK_A) > 0
 
@@ -309,7 +311,12 @@ def _alter_after_signing(database: Database, cycle_id: int, partner_id: int) -> 
         ).mappings()
         entries = [
             SettlementEntry(
-                cycle_id, r["entry_id"], r["partner_id"], EntryKind(r["kind"]), r["amount_fen"]
+                cycle_id,
+                r["entry_id"],
+                r["partner_id"],
+                EntryKind(r["kind"]),
+                r["amount_fen"],
+                SALTS.salt(cycle_id, r["entry_id"], r["partner_id"]),
             )
             for r in rows
         ]
@@ -454,7 +461,7 @@ def test_an_unfunded_cycle_defaults_at_its_deadline_and_the_books_settle_it_agai
     assert node.chain_status(cycle.cycle_id) is CycleStatus.DEFAULTED
     assert node.wallet("bank-a").fetch_balance_fen(node.clearing_house) == 0
 
-    done = run_settlement_pass(node.database, node.signers, None, _watcher(node))
+    done = run_settlement_pass(node.database, node.signers, None, _watcher(node), salts=SALTS)
     assert done.voided == [cycle.cycle_id]
     retry_id = cycle.cycle_id + 10**8
     assert (get_cycle_attempt(retry_id), get_cycle_date(retry_id)) == (1, cycle.cycle_date)
@@ -469,7 +476,7 @@ def test_an_unfunded_cycle_defaults_at_its_deadline_and_the_books_settle_it_agai
     assert retry is not None and retry.state is CycleState.PROPOSED
     assert retry.partner_ids == cycle.partner_ids
     assert retry.net_positions_fen == cycle.net_positions_fen  # the same obligations
-    again = run_settlement_pass(node.database, node.signers, None, _watcher(node))
+    again = run_settlement_pass(node.database, node.signers, None, _watcher(node), salts=SALTS)
     assert again.voided == [] and again.closed == []
 
     node.sync()
@@ -521,7 +528,7 @@ def test_an_upheld_dispute_goes_through_the_timelock_and_the_date_is_proposed_ag
     node.sync()
     assert node.chain_status(cycle.cycle_id) is CycleStatus.REJECTED
 
-    done = run_settlement_pass(node.database, node.signers, None, _watcher(node))
+    done = run_settlement_pass(node.database, node.signers, None, _watcher(node), salts=SALTS)
     retry_id = cycle.cycle_id + 10**8
     assert done.voided == [cycle.cycle_id] and retry_id in done.proposed
     with node.database.engine.connect() as conn:

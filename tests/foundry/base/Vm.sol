@@ -35,6 +35,12 @@ interface Vm {
 
     /// Names an address in traces.
     function label(address account, string calldata newLabel) external;
+
+    /// Sets an environment variable of the forge process (outlives an invariant run).
+    function setEnv(string calldata name, string calldata value) external;
+
+    /// Reads an environment variable as a uint256, or `defaultValue` when it is unset.
+    function envOr(string calldata name, uint256 defaultValue) external view returns (uint256);
 }
 
 /// @dev keccak256("hevm cheat code") truncated to 20 bytes: where Foundry serves its cheatcodes.

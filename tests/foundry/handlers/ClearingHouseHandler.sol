@@ -661,6 +661,20 @@ contract ClearingHouseHandler is TestBase {
         return _cycles.length;
     }
 
+    /// @notice The model of the `index`-th proposed cycle, in brief.
+    function cycleSummary(uint256 index)
+        external
+        view
+        returns (uint64 cycleId, uint8 status, uint256 totalDue, uint256 debtors, uint256 creditors)
+    {
+        CycleModel storage c = _cycles[index];
+        for (uint256 i = 0; i < c.nets.length; ++i) {
+            if (c.nets[i] < 0) ++debtors;
+            if (c.nets[i] > 0) ++creditors;
+        }
+        return (c.id, c.status, c.totalDue, debtors, creditors);
+    }
+
     // ---------------------------------------------------------------- internals
 
     /// @dev Three times in four a cycle in `status` if there is one (searching from a random

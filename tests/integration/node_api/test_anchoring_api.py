@@ -206,7 +206,8 @@ def test_the_exported_files_let_a_partner_recompute_a_leaf(tmp_path: Path) -> No
     kinds = json.loads((out / "entry-kinds.json").read_text())
     leaf = next(item for item in json.loads((out / "leaves.json").read_text())
                 if item["name"] == "settlement_entry")  # fmt: skip
-    values = [20250630, 17, 2, kinds["INTEREST_SHARE"], -1830]
+    assert leaf["fields"][-1] == "salt" and "HMAC-SHA256" in leaf["salt"]
+    values = [20250630, 17, 2, kinds["INTEREST_SHARE"], -1830, bytes(range(32))]
     encoded = encode(leaf["solidity_types"], values)
     recomputed = keccak_256(keccak_256(encoded).digest()).digest()
     assert recomputed == compute_entry_leaf(*values)

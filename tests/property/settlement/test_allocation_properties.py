@@ -26,6 +26,7 @@ from settlement.allocation import (
 )
 from settlement.entries import SettlementEntry
 from settlement.netting import close_cycle
+from settlement.salts import LeafSalts
 from tests.property.settlement.strategies import (
     AMOUNTS_FEN,
     money_event,
@@ -188,6 +189,9 @@ def event_stream(draw: st.DrawFn) -> list[tuple[PartyTerms, MoneyEvent]]:
     return stream
 
 
+SALTS = LeafSalts(b"property-test-leaf-salt-secret")
+
+
 @given(event_stream())
 def test_random_event_streams_close_with_net_positions_summing_to_zero(
     stream: list[tuple[PartyTerms, MoneyEvent]],
@@ -195,7 +199,9 @@ def test_random_event_streams_close_with_net_positions_summing_to_zero(
     entries: list[SettlementEntry] = []
     for terms, event in stream:
         lines = allocate(event, terms)
-        batch = allocate_to_entries(event, terms, cycle_id=9, first_entry_id=len(entries) + 1)
+        batch = allocate_to_entries(
+            event, terms, cycle_id=9, first_entry_id=len(entries) + 1, salts=SALTS
+        )
         assert [(e.partner_id, e.kind, e.amount_fen) for e in batch] == [
             (line.partner_id, line.kind, line.amount_fen) for line in lines
         ]

@@ -19,6 +19,7 @@ ENTRIES = st.builds(
     partner_id=st.integers(0, 2**32 - 1),
     kind=st.sampled_from(EntryKind),
     amount_fen=st.integers(-(2**255), 2**255 - 1),
+    salt=st.binary(min_size=32, max_size=32),
 )
 
 

@@ -230,7 +230,8 @@ def _defaults_problems(state: ReplayedState) -> list[str]:
 
 def test_default_after_the_deadline_and_the_funders_refund_replay_cleanly() -> None:
     make = EventMaker()
-    events = _finalized_cycle_with_one_funder(make) + [
+    events = [
+        *_finalized_cycle_with_one_funder(make),
         _defaulted(make, [3], 200, DEADLINE),
         _refunded(make, 2, 300, PAYOUT_2),
     ]
@@ -250,7 +251,7 @@ def test_default_after_the_deadline_and_the_funders_refund_replay_cleanly() -> N
 
 def test_default_before_the_funding_deadline_is_flagged() -> None:
     make = EventMaker()
-    events = _finalized_cycle_with_one_funder(make) + [_defaulted(make, [3], 200, DEADLINE - 1)]
+    events = [*_finalized_cycle_with_one_funder(make), _defaulted(make, [3], 200, DEADLINE - 1)]
     state = replay(events, fresh_state())
     assert _defaults_problems(state) == [
         f"cycle 9: declared defaulted at {DEADLINE - 1}, before its funding deadline {DEADLINE}"
@@ -259,26 +260,27 @@ def test_default_before_the_funding_deadline_is_flagged() -> None:
 
 def test_defaulters_must_be_exactly_the_unfunded_debtors_owing_the_unfunded_amount() -> None:
     make = EventMaker()
-    naming_the_funder = _finalized_cycle_with_one_funder(make) + [
-        _defaulted(make, [2, 3], 200, DEADLINE)
+    naming_the_funder = [
+        *_finalized_cycle_with_one_funder(make),
+        _defaulted(make, [2, 3], 200, DEADLINE),
     ]
     assert _defaults_problems(replay(naming_the_funder, fresh_state())) == [
         "cycle 9: defaulter 2 had funded",
         "cycle 9: the defaulters owe 500 fen, not the 200 fen declared",
     ]
     make = EventMaker()
-    naming_nobody = _finalized_cycle_with_one_funder(make) + [_defaulted(make, [], 200, DEADLINE)]
+    naming_nobody = [*_finalized_cycle_with_one_funder(make), _defaulted(make, [], 200, DEADLINE)]
     assert _defaults_problems(replay(naming_nobody, fresh_state())) == [
         "cycle 9: unfunded debtors [3] not named as defaulters",
         "cycle 9: the defaulters owe 0 fen, not the 200 fen declared",
     ]
     make = EventMaker()
-    wrong_amount = _finalized_cycle_with_one_funder(make) + [_defaulted(make, [3], 150, DEADLINE)]
+    wrong_amount = [*_finalized_cycle_with_one_funder(make), _defaulted(make, [3], 150, DEADLINE)]
     assert _defaults_problems(replay(wrong_amount, fresh_state())) == [
         "cycle 9: unfunded 150 fen declared, but 200 fen of 500 due was unfunded"
     ]
     make = EventMaker()
-    creditor = _finalized_cycle_with_one_funder(make) + [_defaulted(make, [1, 3], 200, DEADLINE)]
+    creditor = [*_finalized_cycle_with_one_funder(make), _defaulted(make, [1, 3], 200, DEADLINE)]
     assert "cycle 9: defaulter 1 is not a listed net debtor" in _defaults_problems(
         replay(creditor, fresh_state())
     )
@@ -296,7 +298,8 @@ def test_default_of_a_cycle_that_is_not_finalized_is_flagged() -> None:
 def test_refund_to_a_debtor_that_never_funded_is_flagged() -> None:
     """Impossible on-chain (NothingToRefund): the replay must still catch it."""
     make = EventMaker()
-    events = _finalized_cycle_with_one_funder(make) + [
+    events = [
+        *_finalized_cycle_with_one_funder(make),
         _defaulted(make, [3], 200, DEADLINE),
         _refunded(make, 3, 200, PAYOUT_3),
     ]
@@ -310,7 +313,8 @@ def test_refund_to_a_debtor_that_never_funded_is_flagged() -> None:
 def test_refund_twice_of_another_amount_or_to_another_address_is_flagged() -> None:
     make = EventMaker()
     stranger = "0x" + "ee" * 20
-    events = _finalized_cycle_with_one_funder(make) + [
+    events = [
+        *_finalized_cycle_with_one_funder(make),
         _defaulted(make, [3], 200, DEADLINE),
         _refunded(make, 2, 300, PAYOUT_2),
         _refunded(make, 2, 250, stranger),
@@ -324,13 +328,13 @@ def test_refund_twice_of_another_amount_or_to_another_address_is_flagged() -> No
 
 def test_refund_before_a_default_and_a_claim_after_one_are_flagged() -> None:
     make = EventMaker()
-    early = _finalized_cycle_with_one_funder(make) + [_refunded(make, 2, 300, PAYOUT_2)]
+    early = [*_finalized_cycle_with_one_funder(make), _refunded(make, 2, 300, PAYOUT_2)]
     assert _defaults_problems(replay(early, fresh_state())) == ["refund of cycle 9 in status 3"]
     make = EventMaker()
-    claim = make(
-        "ClearingHouse", "CycleClaimed", cycleId=9, partnerId=1, payout=PAYOUT_2, amount=500
+    late = [*_finalized_cycle_with_one_funder(make), _defaulted(make, [3], 200, DEADLINE)]
+    late.append(
+        make("ClearingHouse", "CycleClaimed", cycleId=9, partnerId=1, payout=PAYOUT_2, amount=500)
     )
-    late = _finalized_cycle_with_one_funder(make) + [_defaulted(make, [3], 200, DEADLINE), claim]
     state = replay(late, fresh_state())
     assert [a.problem for a in state.anomalies if a.check_id == LIFECYCLE_CHECK] == [
         "claim of cycle 9 in status 6"

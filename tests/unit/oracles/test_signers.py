@@ -11,6 +11,7 @@ import httpx
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 
 from node_api.http.problems import problem_body, problem_status
 from node_api.kernel.config import Settings
@@ -215,10 +216,10 @@ def test_in_process_signer_set_comes_from_keystores(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, signer_count=2, signer_threshold=2)
     signer_set = build_signer_set(settings, _books(), DOMAIN)
     assert len(signer_set.addresses) == 2
-    assert fetch_keystore_addresses(settings.keystore_dir) == signer_set.addresses
+    assert fetch_keystore_addresses(settings.signer_keystore_dir) == signer_set.addresses
     again = build_signer_set(settings, _books(), DOMAIN)
     assert again.addresses == signer_set.addresses
-    for path in settings.keystore_dir.glob("*.json"):
+    for path in settings.signer_keystore_dir.glob("*.json"):
         assert "privateKey" not in path.read_text()
 
 
@@ -226,3 +227,17 @@ def test_remote_signers_setting_accepts_urls_with_optional_addresses() -> None:
     address = "0x" + "ab" * 20
     parsed = parse_remote_signers(f"http://a:9000, {address}=https://b/sign ,")
     assert parsed == [("http://a:9000", None), ("https://b/sign", address)]
+
+
+def test_the_quorum_is_the_nodes_own_signers_and_every_remote_one(tmp_path: Path) -> None:
+    remote = "0x" + "cd" * 20
+    settings = Settings(
+        data_dir=tmp_path,
+        signer_count=1,
+        signer_threshold=2,
+        remote_signers=f"{remote}=http://partner-signer.example:9000",
+    )
+    signer_set = build_signer_set(settings, _books(), DOMAIN)
+    own = fetch_keystore_addresses(settings.signer_keystore_dir)
+    assert len(own) == 1
+    assert sorted(signer_set.addresses) == sorted([*own, to_checksum_address(remote)])
