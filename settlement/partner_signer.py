@@ -542,20 +542,25 @@ class PartnerSigner:
         listed = self._list_cycles()
         known = self.store.recorded_cycle_ids()
         recorded: list[int] = []
-        for item in sorted(listed, key=lambda cycle: int(cycle["cycle_id"])):
-            cycle_id = int(item["cycle_id"])
-            if cycle_id in known or not item.get("entries_root"):
-                continue
+        listed_ids = {
+            item["cycle_id"]: item for item in listed if isinstance(item.get("cycle_id"), int)
+        }
+        for cycle_id in sorted(listed_ids.keys() - known):
             try:
                 with self._lock:
-                    if self._record_listed(cycle_id, item):
+                    if self._record_listed(cycle_id, listed_ids[cycle_id]):
                         recorded.append(cycle_id)
             except ReportRefusedError as problem:
-                logger.warning(
-                    "cycle not recorded",
-                    extra={"signer": self.address, "cycle_id": cycle_id, "reason": problem.detail},
-                )
+                self._not_recorded(cycle_id, problem.detail)
+            except (KeyError, TypeError, ValueError) as error:
+                self._not_recorded(cycle_id, f"malformed cycle listing: {type(error).__name__}")
         return recorded
+
+    def _not_recorded(self, cycle_id: int, reason: str) -> None:
+        logger.warning(
+            "cycle not recorded",
+            extra={"signer": self.address, "cycle_id": cycle_id, "reason": reason},
+        )
 
     def _list_cycles(self) -> list[dict[str, Any]]:
         try:

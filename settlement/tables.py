@@ -3,7 +3,8 @@ the credit-line state committed per settled business date.
 
 A closed cycle is frozen: `settlement_cycle` holds what was signed and proposed (root,
 entry count, signatures), `settlement_entry` one row per entry (the partner API pages
-through them), `settlement_position` each partner's net position, and
+through them; an entry's leaf salt is not stored but derived again from the node's
+secret, `settlement.salts`), `settlement_position` each partner's net position, and
 `settlement_cycle_tree` the whole Merkle tree as one blob, from which every proof is
 served on demand (never one stored proof per entry). `settlement_event_claim` records
 which cycle took each ledger settlement event, so every event is cleared exactly once

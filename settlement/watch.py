@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import httpx
 from eth_account.signers.local import LocalAccount
@@ -234,6 +234,14 @@ def _format_time(unix_s: int) -> str:
     return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class CycleChecker(Protocol):
+    """What the loop asks of a checker (`ProposalChecker`, or a test's stand-in)."""
+
+    def check(self, cycle_id: int) -> CycleCheck: ...
+
+    def close(self) -> None: ...
+
+
 class ProposalChecker:
     """Checks proposed cycles against the chain and disputes the failing ones."""
 
@@ -329,7 +337,7 @@ class FeedClosedError(ChainError):
 
 
 @dataclass
-class _Clock:
+class WatchClock:
     now: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
@@ -343,14 +351,14 @@ class PartnerWatch:
         echo: Callable[[str], None],
         warn: Callable[[str], None],
         *,
-        checker: ProposalChecker | None = None,
-        clock: _Clock | None = None,
+        checker: CycleChecker | None = None,
+        clock: WatchClock | None = None,
     ) -> None:
         self.config = config
         self.echo = echo
         self.warn = warn
-        self.checker = checker or ProposalChecker(config)
-        self.clock = clock or _Clock()
+        self.checker: CycleChecker = checker or ProposalChecker(config)
+        self.clock = clock or WatchClock()
         self.state = WatchState.load(config.state_path, config.partner_id)
         self.summary = WatchSummary()
         self._backoff = BACKOFF_MIN_S

@@ -22,6 +22,7 @@ from typing import Final
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from node_api.kernel.chain import ContractName, CycleStatus
@@ -65,7 +66,7 @@ def _balances(
     )
     if token_out is None:
         return "", [None for _ in blocks]
-    token = str(token_out[0])
+    token = to_checksum_address(str(token_out[0]))
     data = BALANCE_OF + abi_encode(["address"], [house])
     balances: list[int | None] = []
     for block in blocks:

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from eth_utils.address import is_address, to_checksum_address
+
 from node_api.kernel.chain import AccessRole, ContractName
 from oracles.audit.audited import AuditedContracts
 from oracles.audit.chain_reader import ChainReader
@@ -198,8 +200,9 @@ def check_handover(
                         {"problem": f"the timelock lacks {label} on {name} after the deployment"},
                     )
                 )
-        for holder in sorted(members.get((name, ADMIN_ROLE), set()) - {timelock.lower()}):
-            who = "the deployer" if holder == manifest.deployer.lower() else "account"
+        for lowered in sorted(members.get((name, ADMIN_ROLE), set()) - {timelock.lower()}):
+            holder = to_checksum_address(lowered)
+            who = "the deployer" if lowered == manifest.deployer.lower() else "account"
             failures.append(
                 Evidence(
                     block,
@@ -273,7 +276,7 @@ class GovernanceSummary:
 def _candidates(state: ReplayedState, facts: DeploymentFacts, manifest: Manifest) -> list[str]:
     """Accounts that may hold a role: the deployer, every address of the constructors
     and plan calls, and every account the role events name."""
-    found: dict[str, str] = {manifest.deployer.lower(): manifest.deployer}
+    addresses: list[object] = [manifest.deployer]
     decoded = [v.constructor for v in facts.verifications] + [
         c for _n, c in facts.post_deploy_calls
     ]
@@ -283,12 +286,11 @@ def _candidates(state: ReplayedState, facts: DeploymentFacts, manifest: Manifest
         for name, abi_type in call.types.items():
             if abi_type.startswith("address"):
                 value = call.args[name]
-                for item in value if isinstance(value, list) else [value]:
-                    found.setdefault(str(item).lower(), str(item))
-    for change in state.role_changes:
-        found.setdefault(change.account.lower(), change.account)
-    found.update({a: a for a in state.contracts.values()})
-    return list(dict.fromkeys(found.values()))
+                addresses += value if isinstance(value, list) else [value]
+    addresses += [change.account for change in state.role_changes]
+    addresses += list(state.contracts.values())
+    checksummed = (to_checksum_address(str(a)) for a in addresses if is_address(str(a)))
+    return list(dict.fromkeys(checksummed))
 
 
 def _holders(

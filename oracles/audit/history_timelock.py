@@ -37,6 +37,8 @@ def _short(operation_id: str) -> str:
 
 
 def _argument(state: ReplayedState, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str) and value.lower() in state.role_names:
         return state.role_name(value)
     if isinstance(value, list):

@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from eth_utils.address import to_checksum_address
+
 from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import ConfigurationError
 from oracles.audit.audited import AuditedContracts
@@ -137,8 +139,8 @@ def _fill_senders(reader: ChainReader, actions: list[AdminAction]) -> list[Admin
     filled = []
     for action in actions:
         tx = txs.get(action.ref.tx)
-        if not action.sender and tx is not None:
-            action = replace(action, sender=str(tx.get("from", "")))
+        if not action.sender and tx is not None and tx.get("from"):
+            action = replace(action, sender=to_checksum_address(str(tx["from"])))
         filled.append(action)
     return filled
 

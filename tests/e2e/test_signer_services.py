@@ -55,6 +55,7 @@ from scripts.applicants import GOOD_PROFILE
 from scripts.demo.day import product_data as demo_product_data
 from settlement.entries import SettlementEntry
 from settlement.netting import close_cycle
+from settlement.partner_signer import create_signer_key
 from settlement.salts import LeafSalts
 from settlement.tables import cycle_table, entry_table, position_table, tree_table
 
@@ -419,6 +420,28 @@ def test_a_cycle_settles_through_three_independent_signer_services(network: Netw
         rows = signer.query("SELECT digest FROM signed_report WHERE cycle_id = ?", cycle_id)
         assert rows == [("0x" + digest.hex(),)], signer.name
         assert signer.query("SELECT entry_count FROM recorded_cycle WHERE cycle_id = ?", cycle_id)
+
+
+def test_a_signer_outside_the_chains_quorum_refuses_to_start(
+    network: Network, tmp_path: Path
+) -> None:
+    outsider = tmp_path / "signer-outsider"
+    address = create_signer_key(outsider, KEYSTORE_PASSWORD).address
+    bank = network.bank
+    result = subprocess.run(
+        [*bank.serve_args[: bank.serve_args.index("--data-dir") + 1], str(outsider),
+         *bank.serve_args[bank.serve_args.index("--data-dir") + 2 :]],
+        env=bank.serve_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: this signer {address} is not one of the OracleQuorum's 4 signers at "
+        f"{network.contract('OracleQuorum').address}"
+    )
+    assert bank.serve_env["CREDITNET_SIGNER_API_KEY"] not in result.stdout + result.stderr
 
 
 def _rewrite_cycle(database: Path, cycle_id: int, victim: int, beneficiary: int) -> int:

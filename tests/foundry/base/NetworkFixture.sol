@@ -14,8 +14,8 @@ import {TestBase} from "./TestBase.sol";
 /// holds DEFAULT_ADMIN_ROLE and PAUSER_ROLE on OracleQuorum and ClearingHouse, the deployer
 /// (this test contract) has renounced its admin role on both, the relayer may register
 /// partners, and the ClearingHouse may consume quorum reports. The timelock has one proposer,
-/// one canceller-only account (a funding partner) and lets anyone execute. Five partners are registered,
-/// each with a payout address that holds tokens and has approved the ClearingHouse.
+/// one canceller-only account (a funding partner) and lets anyone execute. Five partners are
+/// registered, each with a payout address that holds tokens and has approved the ClearingHouse.
 abstract contract NetworkFixture is TestBase {
     uint256 internal constant MIN_DELAY = 1 hours;
     uint64 internal constant DISPUTE_WINDOW = 1 days;
@@ -90,7 +90,8 @@ abstract contract NetworkFixture is TestBase {
         // Ids include 0 (accepted first in line) and gaps.
         uint32[5] memory ids = [uint32(0), 1, 2, 7, 42];
         for (uint256 i = 0; i < ids.length; ++i) {
-            address payout = vm.addr(uint256(keccak256(abi.encodePacked("creditnet.payout.", ids[i]))));
+            address payout =
+                vm.addr(uint256(keccak256(abi.encodePacked("creditnet.payout.", ids[i]))));
             vm.label(payout, string.concat("payout-", _decimal(ids[i])));
             partnerIds.push(ids[i]);
             payouts.push(payout);
@@ -132,9 +133,13 @@ abstract contract NetworkFixture is TestBase {
     function _decimal(uint256 value) internal pure returns (string memory) {
         if (value == 0) return "0";
         uint256 digits;
-        for (uint256 v = value; v != 0; v /= 10) ++digits;
+        for (uint256 v = value; v != 0; v /= 10) {
+            ++digits;
+        }
         bytes memory out = new bytes(digits);
-        for (; value != 0; value /= 10) out[--digits] = bytes1(uint8(48 + (value % 10)));
+        for (; value != 0; value /= 10) {
+            out[--digits] = bytes1(uint8(48 + (value % 10)));
+        }
         return string(out);
     }
 }

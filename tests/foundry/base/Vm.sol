@@ -21,8 +21,11 @@ interface Vm {
     /// The next call must revert with exactly this data (an encoded custom error).
     function expectRevert(bytes calldata revertData) external;
 
-    /// The next call must revert with this custom error selector (any arguments).
+    /// The next call must revert with exactly this 4-byte data (an argument-less custom error).
     function expectRevert(bytes4 revertData) external;
+
+    /// The next call must revert with this custom error selector, whatever its arguments.
+    function expectPartialRevert(bytes4 selector) external;
 
     /// The address of a private key.
     function addr(uint256 privateKey) external pure returns (address);

@@ -70,7 +70,8 @@ contract ClearingHouseHandler is TestBase {
         bool refunded;
     }
 
-    /// @dev A signer-set change scheduled on the timelock; state 0 pending, 1 executed, 2 cancelled.
+    /// @dev A signer-set change scheduled on the timelock; state 0 pending, 1 executed,
+    /// 2 cancelled.
     struct SignerChange {
         bytes32 salt;
         uint256[] keys;
@@ -242,8 +243,9 @@ contract ClearingHouseHandler is TestBase {
         if (_cycles.length == 0) return;
         CycleModel storage c = _pickCycle(cycleSeed, DISPUTED);
         bool expectOk = c.status == DISPUTED && !paused;
-        (bool ok, bytes memory err) =
-            _timelockCall(address(house), abi.encodeCall(ClearingHouse.resolveDispute, (c.id, upheld)));
+        (bool ok, bytes memory err) = _timelockCall(
+            address(house), abi.encodeCall(ClearingHouse.resolveDispute, (c.id, upheld))
+        );
         _expect("resolveDispute", ok, expectOk, err);
         if (!ok) return;
         c.status = upheld ? REJECTED : PROPOSED;
@@ -312,7 +314,8 @@ contract ClearingHouseHandler is TestBase {
     function _claim(CycleModel storage c, uint32 partnerId, uint256 callerSeed) internal {
         int256 net = _netOf(c, partnerId);
         PositionModel storage position = _positions[c.id][partnerId];
-        bool expectOk = c.status == FUNDED && _isListed(c, partnerId) && net > 0 && !position.settled;
+        bool expectOk =
+            c.status == FUNDED && _isListed(c, partnerId) && net > 0 && !position.settled;
         address payout = payoutOf[partnerId];
         uint256 before = token.balanceOf(payout);
         bool ok;
@@ -489,7 +492,9 @@ contract ClearingHouseHandler is TestBase {
         if (!valid) threshold = setSeed % 2 == 0 ? 0 : keys.length + 1;
         bytes32 salt = bytes32(++_saltNonce);
         vm.prank(_proposer);
-        timelock.schedule(address(quorum), 0, _setSignersCall(keys, threshold), bytes32(0), salt, _minDelay);
+        timelock.schedule(
+            address(quorum), 0, _setSignersCall(keys, threshold), bytes32(0), salt, _minDelay
+        );
         SignerChange storage change = _signerChanges.push();
         change.salt = salt;
         change.keys = keys;
@@ -534,7 +539,11 @@ contract ClearingHouseHandler is TestBase {
         if (_signerChanges.length == 0) return;
         SignerChange storage change = _signerChanges[changeSeed % _signerChanges.length];
         bytes32 id = timelock.hashOperation(
-            address(quorum), 0, _setSignersCall(change.keys, change.threshold), bytes32(0), change.salt
+            address(quorum),
+            0,
+            _setSignersCall(change.keys, change.threshold),
+            bytes32(0),
+            change.salt
         );
         bool ok;
         bytes memory err;
@@ -724,8 +733,8 @@ contract ClearingHouseHandler is TestBase {
         int256 net = _netOf(c, partnerId);
         PositionModel storage position = _positions[c.id][partnerId];
         // Funding is never paused: a pause must not push a payable cycle into default.
-        bool expectOk = c.status == FINALIZED && _isListed(c, partnerId) && net < 0
-            && !position.settled;
+        bool expectOk =
+            c.status == FINALIZED && _isListed(c, partnerId) && net < 0 && !position.settled;
         if (payer == address(0)) payer = _benefactor;
         uint256 before = token.balanceOf(address(house));
         bool ok;
@@ -803,11 +812,15 @@ contract ClearingHouseHandler is TestBase {
             uint256 before = token.balanceOf(payout);
             if (status == FUNDED && net > 0 && !settled) {
                 house.claim(c.id, partnerId);
-                assertEq(token.balanceOf(payout) - before, uint256(net), "claim while paused: amount");
+                assertEq(
+                    token.balanceOf(payout) - before, uint256(net), "claim while paused: amount"
+                );
                 ++exits;
             } else if (status == DEFAULTED && net < 0 && settled && !refunded) {
                 house.refund(c.id, partnerId);
-                assertEq(token.balanceOf(payout) - before, uint256(-net), "refund while paused: amount");
+                assertEq(
+                    token.balanceOf(payout) - before, uint256(-net), "refund while paused: amount"
+                );
                 ++exits;
             }
         }
@@ -839,7 +852,11 @@ contract ClearingHouseHandler is TestBase {
 
     /// @dev A non-empty subset of the partners (of the active ones if `onlyActive` and there
     /// are any), ascending (the ids are registered ascending).
-    function _pickPartners(uint256 mask, bool onlyActive) internal view returns (uint32[] memory ids) {
+    function _pickPartners(uint256 mask, bool onlyActive)
+        internal
+        view
+        returns (uint32[] memory ids)
+    {
         mask = _mix(mask);
         uint256 count = _partnerIds.length;
         uint256 eligible = (1 << count) - 1;
@@ -864,7 +881,11 @@ contract ClearingHouseHandler is TestBase {
     }
 
     /// @dev Positions summing to zero: all zero, tiny, ordinary (±1e9 fen) or huge (±2**90).
-    function _makePositions(uint256 count, uint256 seed) internal pure returns (int256[] memory nets) {
+    function _makePositions(uint256 count, uint256 seed)
+        internal
+        pure
+        returns (int256[] memory nets)
+    {
         nets = new int256[](count);
         seed = _mix(seed);
         uint256 kind = seed % 8;
@@ -948,7 +969,9 @@ contract ClearingHouseHandler is TestBase {
         if (kind < 4 && want != 0) {
             for (uint256 i = 0; i < n; ++i) {
                 uint256 j = (offset + i) % n;
-                if ((want > 0 && c.nets[j] > 0) || (want < 0 && c.nets[j] < 0)) return c.partners[j];
+                if ((want > 0 && c.nets[j] > 0) || (want < 0 && c.nets[j] < 0)) {
+                    return c.partners[j];
+                }
             }
         }
         if (kind != 7) return c.partners[offset];
@@ -977,7 +1000,9 @@ contract ClearingHouseHandler is TestBase {
         uint32[] memory buffer = new uint32[](c.partners.length);
         uint256 k;
         for (uint256 i = 0; i < c.partners.length; ++i) {
-            if (c.nets[i] < 0 && !_positions[c.id][c.partners[i]].settled) buffer[k++] = c.partners[i];
+            if (c.nets[i] < 0 && !_positions[c.id][c.partners[i]].settled) {
+                buffer[k++] = c.partners[i];
+            }
         }
         out = new uint32[](k);
         for (uint256 i = 0; i < k; ++i) {
@@ -986,7 +1011,11 @@ contract ClearingHouseHandler is TestBase {
     }
 
     /// @dev The chain's unfunded debtors of a cycle, ascending (for the drain probe).
-    function _unfundedDebtorsOnChain(CycleModel storage c) internal view returns (uint32[] memory out) {
+    function _unfundedDebtorsOnChain(CycleModel storage c)
+        internal
+        view
+        returns (uint32[] memory out)
+    {
         uint32[] memory buffer = new uint32[](c.partners.length);
         uint256 k;
         for (uint256 i = 0; i < c.partners.length; ++i) {

@@ -4,7 +4,8 @@ The history exercises every kind of event the audit replays: partners, agreement
 status changes and a limit amendment, three settlement cycles (settled, disputed then
 dismissed and partly claimed, still proposed), two line-state commitments with quorum
 reports (one sent by the relayer, one by an outsider: the registry has no other way), a
-pause and an unpause. `BooksData` is what the
+pause and an unpause. The dispute resolution and the pauses go through the NetworkTimelock
+(`Scenario.govern`), which holds the admin roles since the deployment. `BooksData` is what the
 lender's books hold for it, from which tests write exports (faithful or tampered).
 """
 
@@ -54,6 +55,8 @@ OUTSIDER_INDEX = 9
 OPENED_AT = 1_735_689_600
 MINT_FEN = 10**12
 RELAYER_ROLE = bytes(Web3.keccak(text="RELAYER_ROLE"))
+GOVERNANCE_DELAY_S = 60
+"""The NetworkTimelock's minimum delay (`DeployContext.for_development`'s default)."""
 
 
 @dataclass
@@ -103,6 +106,18 @@ class Scenario:
     def advance_time(self, seconds: int) -> None:
         self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
         self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    def govern(self, contract: str, function: str, *args: Any) -> TxReceipt:
+        """An admin call through the NetworkTimelock: the admin (a proposer) schedules it,
+        the delay passes, the outsider executes it (executors: anyone). The execution's
+        receipt."""
+        target = self.contracts[contract]
+        data = target.encode_abi(function, args=list(args))
+        salt = bytes(Web3.keccak(text=f"scenario-{self.w3.eth.block_number}"))
+        call = [target.address, 0, data, bytes(32), salt]
+        self.send(self.admin, "NetworkTimelock", "schedule", *call, GOVERNANCE_DELAY_S)
+        self.advance_time(GOVERNANCE_DELAY_S)
+        return self.send(self.outsider, "NetworkTimelock", "execute", *call)
 
     def signers(self) -> list[LocalAccount]:
         return [self.accounts.account(index) for index in self.signer_indexes]
@@ -260,8 +275,8 @@ def build_clean_history(scenario: Scenario) -> None:
     leaves = [(r.agreement_id, 100_000 + 1_000 * n) for n, r in enumerate(records)]
     commit_line_state(scenario, 20250131, leaves, scenario.relayer)
     commit_line_state(scenario, 20250228, [(a, o + 7) for a, o in leaves])
-    scenario.send(scenario.admin, "CreditRegistry", "pause")
-    scenario.send(scenario.admin, "CreditRegistry", "unpause")
+    scenario.govern("CreditRegistry", "pause")
+    scenario.govern("CreditRegistry", "unpause")
 
 
 def _run_cycles(scenario: Scenario) -> None:
@@ -275,7 +290,7 @@ def _run_cycles(scenario: Scenario) -> None:
     second = settle_cycle(scenario, 20250228, {1: [5_000], 2: [-7_000], 3: [2_000]})
     propose(scenario, second)
     scenario.send(scenario.payout(2), "ClearingHouse", "dispute", second.cycle_id, 2, b"\x01" * 32)
-    scenario.send(scenario.admin, "ClearingHouse", "resolveDispute", second.cycle_id, False)
+    scenario.govern("ClearingHouse", "resolveDispute", second.cycle_id, False)
     scenario.advance_time(DISPUTE_WINDOW_S + 1)
     scenario.send(scenario.outsider, "ClearingHouse", "finalize", second.cycle_id)
     fund_and_claim(scenario, second, claim_partners={1})

@@ -63,7 +63,7 @@ def test_clean_audit_exits_zero_and_writes_both_reports(scenario: Scenario, tmp_
 
 def test_failed_check_exits_one_and_prints_the_finding(scenario: Scenario, tmp_path: Path) -> None:
     stranger = Web3.to_checksum_address("0x" + "77" * 20)
-    scenario.send(scenario.admin, "ClearingHouse", "grantRole", RELAYER_ROLE, stranger)
+    scenario.govern("ClearingHouse", "grantRole", RELAYER_ROLE, stranger)
     exit_code, stdout, out = _invoke(scenario, tmp_path)
     assert exit_code == 1
     finding = f"first: ClearingHouse granted RELAYER_ROLE to unknown {stranger}"
@@ -79,7 +79,7 @@ def test_allowlisted_grantee_passes_from_the_command_line(
     scenario: Scenario, tmp_path: Path
 ) -> None:
     stranger = Web3.to_checksum_address("0x" + "77" * 20)
-    scenario.send(scenario.admin, "ClearingHouse", "grantRole", RELAYER_ROLE, stranger)
+    scenario.govern("ClearingHouse", "grantRole", RELAYER_ROLE, stranger)
     allowlist = tmp_path / "known.txt"
     allowlist.write_text(f"# the lender's second relayer\n{stranger}\n")
     exit_code, stdout, _out = _invoke(scenario, tmp_path, "--allowlist", str(allowlist))

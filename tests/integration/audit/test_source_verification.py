@@ -106,3 +106,30 @@ def test_fresh_deployment_without_line_states_audits_green(
         Manifest.model_validate_json(manifest_path.read_bytes()).contracts["OracleQuorum"].address
     )
     assert immutables["ClearingHouse._quorum"] == "0x" + "00" * 12 + quorum[2:].lower()
+
+
+def test_a_clearing_house_whose_claim_a_pause_can_stop_fails_only_the_exits_check(
+    scenario: Scenario, audit: AuditFn, tmp_path: Path
+) -> None:
+    """Deployed from the very sources the auditor verifies (an exact match), but `claim`
+    sits behind `whenNotPaused`: the verified source itself breaks the rule."""
+    signature = "function claim(uint64 cycleId, uint32 partnerId) external nonReentrant"
+    modified = _modified_contracts(tmp_path, f"{signature} {{", f"{signature} whenNotPaused {{")
+    manifest_path = _deploy_from(scenario, modified, tmp_path)
+    report = audit(
+        scenario, _empty_books(manifest_path), manifest_path=manifest_path, contracts_dir=modified
+    )
+    assert failed_ids(report) == {"source.exits_never_paused"}
+    assert check_of(report, "source.ClearingHouse").message.startswith("exact match")
+    check = check_of(report, "source.exits_never_paused")
+    assert check.message == (
+        "1 exits a pause could stop; first: ClearingHouse.claim reaches _requireNotPaused, "
+        "paused, whenNotPaused: a pause would stop it"
+    )
+    deployed = Manifest.model_validate_json(manifest_path.read_bytes()).contracts["ClearingHouse"]
+    (evidence,) = check.evidence
+    assert (evidence.block, evidence.tx, evidence.address) == (
+        deployed.deploy_block,
+        deployed.deploy_tx,
+        deployed.address,
+    )

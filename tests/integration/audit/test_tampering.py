@@ -90,9 +90,7 @@ def test_cycle_root_no_export_reproduces_fails_only_the_cycle_coverage_check(
 def test_role_granted_to_an_unknown_address_fails_only_the_role_holders_check(
     scenario: Scenario, audit: AuditFn
 ) -> None:
-    receipt = scenario.send(
-        scenario.admin, "CreditRegistry", "grantRole", RELAYER_ROLE, UNKNOWN_ADDRESS
-    )
+    receipt = scenario.govern("CreditRegistry", "grantRole", RELAYER_ROLE, UNKNOWN_ADDRESS)
     report = audit(scenario)
     assert failed_ids(report) == {"invariant.role_holders_known"}
     check = check_of(report, "invariant.role_holders_known")
@@ -104,20 +102,22 @@ def test_role_granted_to_an_unknown_address_fails_only_the_role_holders_check(
     )
     assert evidence.address == scenario.contracts["CreditRegistry"].address
     assert evidence.values["account"] == UNKNOWN_ADDRESS
-    assert evidence.values["granted_by"] == scenario.admin.address
+    timelock = scenario.contracts["NetworkTimelock"].address
+    assert evidence.values["granted_by"] == timelock
     actions = [a for a in report.admin_actions if a.ref.tx == evidence.tx]
-    assert [a.category for a in actions] == ["role"]
+    assert [a.category for a in actions] == ["role", "timelock"]
+    assert actions[0].sender == timelock and actions[0].operation == actions[1].operation != ""
 
 
 def test_role_granted_to_an_allowlisted_address_passes(scenario: Scenario, audit: AuditFn) -> None:
-    scenario.send(scenario.admin, "CreditRegistry", "grantRole", RELAYER_ROLE, UNKNOWN_ADDRESS)
+    scenario.govern("CreditRegistry", "grantRole", RELAYER_ROLE, UNKNOWN_ADDRESS)
     report = audit(scenario, allowlist=(UNKNOWN_ADDRESS,))
     assert failed_ids(report) == set()
 
 
 def _rotate_signers(scenario: Scenario) -> tuple[list[str], TxReceipt]:
     new_signers = [str(scenario.accounts.account(index).address) for index in (10, 11, 12)]
-    receipt = scenario.send(scenario.admin, "OracleQuorum", "setSigners", new_signers, 2)
+    receipt = scenario.govern("OracleQuorum", "setSigners", new_signers, 2)
     scenario.signer_indexes = (10, 12)
     return new_signers, receipt
 
@@ -134,7 +134,9 @@ def test_signer_set_change_is_listed_as_an_admin_action_and_fails_nothing_when_k
     (action,) = [a for a in report.admin_actions if a.category == "signers" and a.ref.tx == tx]
     assert action.ref.block == receipt["blockNumber"]
     assert action.description.startswith("signer set v2: 2 of 3")
-    assert action.sender.lower() == scenario.admin.address.lower()
+    # the timelock made the call; its executor sent the transaction
+    assert action.sender == scenario.contracts["NetworkTimelock"].address
+    assert action.operation and action.function == "setSigners"
     assert [s.version for s in report.signer_sets] == [1, 2]
     quorum = check_of(report, "invariant.cycle_quorum")
     assert quorum.message.startswith("6 quorum reports verified")
