@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 DATA_DIR ?= ./data
 
-.PHONY: run test setup browser lint typecheck layers unit clean bench
+.PHONY: run test setup browser lint typecheck layers forge-test unit clean bench
 
 run: setup
 	$(BIN)/creditnet up --port $(PORT) --data-dir $(DATA_DIR)
 
-test: setup browser lint typecheck layers
+test: setup browser lint typecheck layers forge-test
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 setup: $(VENV)/.stamp node_modules/.package-lock.json
@@ -42,6 +42,17 @@ typecheck: setup
 # The import rules of ARCHITECTURE.md (contracts in pyproject.toml).
 layers: setup
 	$(BIN)/lint-imports
+
+# Solidity unit and invariant tests of contracts/ (tests/foundry/, foundry.toml), with forge
+# from npm and the npm solcjs compiler: nothing is downloaded, nothing goes on the network.
+# The default profile is CI's (about a minute on 2 cores) with a fixed fuzz seed, so a red run
+# replays; `make forge-test FOUNDRY_PROFILE=thorough` fuzzes far longer with fresh seeds.
+FORGE := node_modules/.bin/forge
+FOUNDRY_PROFILE ?= default
+FORGE_SEED ?= $(if $(filter default,$(FOUNDRY_PROFILE)),0x2026)
+forge-test: node_modules/.package-lock.json
+	FOUNDRY_PROFILE=$(FOUNDRY_PROFILE) $(FORGE) test --offline \
+		$(if $(FORGE_SEED),--fuzz-seed $(FORGE_SEED)) $(FORGE_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .hypothesis

@@ -306,7 +306,9 @@ class RemoteSigner:
         self.url = url.rstrip("/")
         self.domain = domain
         self._client = client or httpx.Client(timeout=timeout_s)
-        self._address = None if expected_address is None else to_checksum_address(expected_address)
+        self._address: str | None = (
+            None if expected_address is None else str(to_checksum_address(expected_address))
+        )
 
     def __repr__(self) -> str:
         return f"RemoteSigner({self.url})"

@@ -10,7 +10,8 @@ sum to the partner's on-chain position; that the cycle is not finalized yet is e
 With a payout key, a cycle whose entries do not prove or do not sum is disputed on-chain
 while its dispute window is open (the ClearingHouse still Proposed or Disputed by
 another partner, this partner not having disputed, the chain's time before the deadline).
-A lender that refuses to serve the entries of a proposed cycle fails the check too.
+A lender that keeps refusing to serve the entries of a proposed cycle (`DOWNLOAD_ATTEMPTS`
+times, with the pauses between reconnections) fails the check too: nothing of them proves.
 
 The feed is followed with `Last-Event-ID`: after a dropped connection or an error the
 watcher reconnects after a growing pause (the stream's `retry:` first, doubling up to
@@ -55,6 +56,8 @@ BACKOFF_MAX_S: Final = 30.0
 IDLE_TIMEOUT_S: Final = 45.0
 """A feed silent this long (the lender sends a heartbeat every 15 s) is reconnected."""
 STATE_VERSION: Final = 1
+DOWNLOAD_ATTEMPTS: Final = 3
+"""A lender refusing a proposed cycle's entries this many times in a row fails the check."""
 DISPUTABLE: Final = frozenset({CycleStatus.PROPOSED, CycleStatus.DISPUTED})
 _FATAL_HTTP: Final = frozenset({400, 401, 403, 404, 422})
 
@@ -222,14 +225,6 @@ class WatchConfig:
     timeout_s: float | None = None
 
 
-def _fetch_entries(config: WatchConfig, cycle_id: int) -> EntrySource:
-    """The partner's entries; a refusal (HTTP error) is an empty, unreadable download."""
-    try:
-        return download_entries(config.api_url, config.api_key, cycle_id)
-    except CreditNetValueError as refused:
-        return EntrySource(unreadable=[f"download refused by the lender: {refused.detail}"])
-
-
 def _format_time(unix_s: int) -> str:
     return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -249,6 +244,7 @@ class ProposalChecker:
         self.config = config
         self.rpc = JsonRpcClient(config.rpc_url)
         self._w3: Web3 | None = None
+        self._refusals: dict[int, int] = {}
 
     def close(self) -> None:
         self.rpc.close()
@@ -257,7 +253,7 @@ class ProposalChecker:
         """Verify the cycle; dispute it when it fails and the window is open. ChainError
         when the chain or the lender cannot be reached (check again later)."""
         config = self.config
-        source = _fetch_entries(config, cycle_id)
+        source = self._fetch_entries(cycle_id)
         outcome = judge_as_proposed(
             verify_partner_cycle(
                 self.rpc,
@@ -295,6 +291,21 @@ class ProposalChecker:
                 raise
             return replace(check, not_disputed=f"the dispute failed: {error.detail}")
         return replace(check, disputed_tx=tx_hash)
+
+    def _fetch_entries(self, cycle_id: int) -> EntrySource:
+        """The partner's entries. A refusal (an HTTP error) is retried (ChainError) up to
+        `DOWNLOAD_ATTEMPTS` times; then it counts as a download of which nothing proves."""
+        config = self.config
+        try:
+            return download_entries(config.api_url, config.api_key, cycle_id)
+        except CreditNetValueError as refused:
+            attempts = self._refusals[cycle_id] = self._refusals.get(cycle_id, 0) + 1
+            if attempts < DOWNLOAD_ATTEMPTS:
+                raise ChainError(
+                    f"the lender refused the entries of cycle {cycle_id}: {refused.detail}",
+                    code="entries_refused",
+                ) from None
+            return EntrySource(unreadable=[f"download refused by the lender: {refused.detail}"])
 
     def _web3(self) -> Web3:
         if self._w3 is None:

@@ -127,6 +127,8 @@ def verify_command(
     it is proposed instead, until --max-cycles or --timeout; exit 0 when all were OK."""
     configure_logging("WARNING")
     if watch:
+        if cycle is not None:
+            raise typer.BadParameter("--watch checks every cycle as it is proposed: no --cycle")
         _watch(partner, rpc, clearing_house, api, key, file, dispute, state, max_cycles, timeout)
         return
     if cycle is None:

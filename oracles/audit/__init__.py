@@ -5,12 +5,16 @@ RPC (never from the node's database) and from the published sources, and the boo
 checked only against what the chain commits to. Modules, in the order an audit uses them:
 
 - `recompile`, `bytecode`, `source_verify`, `manifest_check`: the deployed code is the
-  published source, and the manifest tells the truth about the deployment;
-- `chain_reader`, `audited`, `events`, `history` (+ `history_cycles`, `replay_state`,
-  `seeding` for a partial window), `view_calls`, `state_views`, `governance_views`: every
-  event replays to the state the contracts' views show;
-- `state_machine`, `quorum`, `invariants`: cycle and agreement invariants, quorum
-  signatures, known role holders and signers;
+  published source, and the manifest tells the truth about the deployment; `reach` and
+  `exits`: in that source no pause can stop a claim, a refund, a default or a dispute;
+- `chain_reader`, `audited`, `events`, `history` (+ `history_cycles`, `history_timelock`,
+  `replay_state`, `seeding` for a partial window), `view_calls`, `state_views`,
+  `governance_views`: every event replays to the state the contracts' views show;
+- `quorum`, `invariants`, `custody`: cycle (defaults and refunds included) and agreement
+  invariants, quorum signatures, known role holders and signers, and every token the
+  clearing house holds owed to a claim, a refund or a pending funded cycle;
+- `governance_checks`: the timelock holds the governed contracts' admin roles since the
+  deployment, every later admin action went through it, every operation waited its delay;
 - `export_format`, `export_reader`, `leaves`, `reconcile`: the lender's export against the
   on-chain roots and commitments (`books_export` is the node's side that writes it);
 - `checks`, `runner`, `report`, `cli`: orchestration, report.json + report.html, exit code.

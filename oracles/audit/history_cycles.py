@@ -174,7 +174,7 @@ def declare_default(state: ReplayedState, event: AuditEvent) -> None:
     unfunded_fen = int(event.args["unfundedFen"])
     for problem in _default_problems(cycle, event.timestamp, named, unfunded_fen):
         state.note(DEFAULTS_CHECK, f"cycle {cycle.cycle_id}: {problem}", event)
-    cycle.defaulted = event.ref
+    cycle.defaulted, cycle.defaulted_at = event.ref, event.timestamp
     cycle.defaulters = named
     cycle.unfunded_fen = unfunded_fen
     cycle.status = CycleStatus.DEFAULTED

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from oracles.audit.events import AuditEvent
+from oracles.audit.events import AuditEvent, EventRef
 from oracles.audit.replay_state import (
     TIMELOCK_CHECK,
     MinDelayChange,
@@ -104,6 +104,7 @@ def schedule_call(state: ReplayedState, event: AuditEvent) -> None:
         f"scheduled {description} as operation {_short(operation_id)}, "
         f"delay {delay_s} s{minimum_text}",
         function="schedule",
+        operation=operation_id,
     )
 
 
@@ -126,7 +127,7 @@ def execute_call(state: ReplayedState, event: AuditEvent) -> None:
     if operation is None:
         _unknown_operation(state, event, operation_id)
         operation = state.timelock_operations[-1]
-    elif operation.state != "pending":
+    elif operation.state != "pending" and not _same_batch(operation.executed, event):
         state.note(
             TIMELOCK_CHECK, f"operation {operation_id} executed while {operation.state}", event
         )
@@ -154,7 +155,13 @@ def execute_call(state: ReplayedState, event: AuditEvent) -> None:
         "timelock",
         f"executed {description} (operation {_short(operation_id)})",
         function="execute",
+        operation=operation_id,
     )
+
+
+def _same_batch(executed: EventRef | None, event: AuditEvent) -> bool:
+    """Whether `event` is a later call of a batch whose execution began at `executed`."""
+    return executed is not None and executed.tx == event.ref.tx
 
 
 def _attribute_to_timelock(
@@ -190,6 +197,7 @@ def cancel_operation(state: ReplayedState, event: AuditEvent) -> None:
         "timelock",
         f"cancelled operation {_short(operation_id)}: {what}",
         function="cancel",
+        operation=operation_id,
     )
 
 

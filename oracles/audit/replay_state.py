@@ -103,6 +103,8 @@ class CycleReplay:
     claimed_fen: int = 0
     funding_deadline: int = 0
     defaulted: EventRef | None = None
+    defaulted_at: int | None = None
+    """Unix seconds of the block that declared the default (None when unknown)."""
     defaulters: tuple[int, ...] = ()
     unfunded_fen: int = 0
     """What the defaulters owed together, as CycleDefaulted states it."""
@@ -335,6 +337,7 @@ class ReplayedState:
         *,
         function: str = "",
         privileged: bool = False,
+        operation: str = "",
     ) -> None:
         self.admin_actions.append(
             AdminAction(
@@ -346,5 +349,6 @@ class ReplayedState:
                 sender,
                 function,
                 privileged,
+                operation,
             )
         )

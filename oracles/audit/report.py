@@ -85,6 +85,7 @@ class CycleJson(TypedDict):
     refunded_fen: int
     held_fen: int
     funding_deadline: int
+    defaulted_at: int | None
     defaulters: list[int]
     proposed_block: int | None
     proposed_tx: str | None
@@ -181,6 +182,7 @@ def cycle_json(cycle: CycleReplay) -> CycleJson:
         "refunded_fen": cycle.refunded_fen,
         "held_fen": held_fen(cycle),
         "funding_deadline": cycle.funding_deadline,
+        "defaulted_at": cycle.defaulted_at,
         "defaulters": list(cycle.defaulters),
         "proposed_block": cycle.proposed.block if cycle.proposed else None,
         "proposed_tx": cycle.proposed.tx if cycle.proposed else None,

@@ -1,4 +1,4 @@
-"""One audit, start to finish: sources, deployment, replay, invariants, books.
+"""One audit, start to finish: sources, deployment, replay, invariants, governance, books.
 
 `run_audit(config)` reads only the chain RPC, the manifest, the published sources and
 the lender's export (file or API); it writes nothing (the CLI writes the report). The

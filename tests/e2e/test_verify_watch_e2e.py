@@ -106,7 +106,6 @@ def test_verify_watch_disputes_an_altered_cycle_in_its_window_and_passes_an_hone
         node.sync()  # the relayer proposes both cycles; the indexer sees them; the feed tells
         out, err = watcher.communicate(timeout=180)
         lines = out.splitlines()
-        print("WATCH-OUT", out, "WATCH-ERR", err)
         assert watcher.returncode == 1, (out, err)
         assert len(lines) == 2, (out, err)
         assert lines[0].startswith(f"OK cycle {honest.cycle_id}: "), lines

@@ -153,7 +153,11 @@ async def feed_frames(
         yield f"retry: {RETRY_MS}\n\n".encode()
         quiet_since = time.monotonic()
         while True:
-            events = await _read(database, partner_id, cursor)
+            try:
+                events = await _read(database, partner_id, cursor)
+            except Exception:  # the reader reconnects with its last id when the books answer
+                logger.warning("partner feed read failed", exc_info=True)
+                return
             for event in events:
                 yield _frame(event)
                 cursor = event.cursor

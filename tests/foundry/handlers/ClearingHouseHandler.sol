@@ -27,6 +27,10 @@ contract ClearingHouseHandler is TestBase {
     error ModelMismatch(string action, bool succeeded, bool expected, bytes revertData);
     /// @notice An account other than the timelock changed the signer set or took the admin role.
     error UnauthorizedGovernanceChange(string action, address actor);
+    /// @notice An exit failed while the ClearingHouse was paused (partnerId 0 for a default).
+    error ExitFailed(string action, uint64 cycleId, uint32 partnerId, bytes revertData);
+    /// @notice A claim or refund succeeded a second time for the same position.
+    error ExitTakenTwice(string action, uint64 cycleId, uint32 partnerId);
     /// @notice `probeDrainWhilePaused` ran every exit and emptied the ClearingHouse (the probe
     /// always reverts, so it changes nothing).
     error DrainComplete(uint256 exits);
@@ -644,8 +648,9 @@ contract ClearingHouseHandler is TestBase {
     /// @notice Pauses the ClearingHouse (if it is not), moves past every funding deadline and
     /// runs every exit there is: declares each Finalized cycle Defaulted, refunds each funded
     /// debtor of a Defaulted cycle, claims each creditor of a Funded cycle. Each must succeed
-    /// and pay its payout exactly; afterwards the ClearingHouse must hold nothing. Always
-    /// reverts (`DrainComplete` on success), so it changes nothing.
+    /// and pay its payout exactly, and none can be taken a second time; afterwards the
+    /// ClearingHouse must hold nothing. Always reverts (`DrainComplete` on success), so it
+    /// changes nothing.
     function probeDrainWhilePaused() external {
         vm.warp(currentTime);
         if (!house.paused()) {
@@ -796,32 +801,60 @@ contract ClearingHouseHandler is TestBase {
         }
     }
 
-    /// @dev Runs every exit of one cycle (see probeDrainWhilePaused); returns how many ran.
+    /// @dev Runs every exit of one cycle (see probeDrainWhilePaused), checks that none can
+    /// be taken twice, and returns how many ran.
     function _drainCycle(CycleModel storage c) internal returns (uint256 exits) {
         uint8 status = house.getCycle(c.id).status;
         if (status == FINALIZED) {
             vm.prank(_benefactor);
-            house.declareDefault(c.id, _unfundedDebtorsOnChain(c));
+            try house.declareDefault(c.id, _unfundedDebtorsOnChain(c)) {}
+            catch (bytes memory err) {
+                revert ExitFailed("declareDefault", c.id, 0, err);
+            }
             status = DEFAULTED;
         }
         if (status != FUNDED && status != DEFAULTED) return 0;
         for (uint256 j = 0; j < c.partners.length; ++j) {
             uint32 partnerId = c.partners[j];
             (int256 net,,, bool settled, bool refunded) = house.getPosition(c.id, partnerId);
-            address payout = payoutOf[partnerId];
-            uint256 before = token.balanceOf(payout);
             if (status == FUNDED && net > 0 && !settled) {
-                house.claim(c.id, partnerId);
-                assertEq(
-                    token.balanceOf(payout) - before, uint256(net), "claim while paused: amount"
-                );
+                _exit(true, c.id, partnerId, uint256(net));
                 ++exits;
             } else if (status == DEFAULTED && net < 0 && settled && !refunded) {
-                house.refund(c.id, partnerId);
-                assertEq(
-                    token.balanceOf(payout) - before, uint256(-net), "refund while paused: amount"
-                );
+                _exit(false, c.id, partnerId, uint256(-net));
                 ++exits;
+            }
+        }
+    }
+
+    /// @dev Claims (or refunds) one position, which must pay its payout exactly `amount`,
+    /// then checks that a second attempt is refused.
+    function _exit(bool isClaim, uint64 cycleId, uint32 partnerId, uint256 amount) internal {
+        string memory action = isClaim ? "claim" : "refund";
+        address payout = payoutOf[partnerId];
+        uint256 before = token.balanceOf(payout);
+        (bool ok, bytes memory err) = _tryExit(isClaim, cycleId, partnerId);
+        if (!ok) revert ExitFailed(action, cycleId, partnerId, err);
+        assertEq(token.balanceOf(payout) - before, amount, string.concat(action, ": amount"));
+        (ok,) = _tryExit(isClaim, cycleId, partnerId);
+        if (ok) revert ExitTakenTwice(action, cycleId, partnerId);
+    }
+
+    function _tryExit(bool isClaim, uint64 cycleId, uint32 partnerId)
+        internal
+        returns (bool ok, bytes memory err)
+    {
+        if (isClaim) {
+            try house.claim(cycleId, partnerId) {
+                ok = true;
+            } catch (bytes memory e) {
+                err = e;
+            }
+        } else {
+            try house.refund(cycleId, partnerId) {
+                ok = true;
+            } catch (bytes memory e) {
+                err = e;
             }
         }
     }

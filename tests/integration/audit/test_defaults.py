@@ -71,6 +71,9 @@ def test_a_defaulted_cycle_refunded_and_settled_again_audits_green(
         defaulted["refunded_fen"],
         defaulted["held_fen"],
     ) == (9_000, 4_000, 0, 4_000, 0)
+    # judged against the block time of the declaration
+    assert defaulted["defaulted_at"] is not None
+    assert defaulted["defaulted_at"] >= defaulted["funding_deadline"] > 0
     assert (retried["business_date"], retried["attempt"], retried["status"]) == (
         "2025-04-30",
         1,

@@ -212,4 +212,4 @@ def test_the_exported_files_let_a_partner_recompute_a_leaf(tmp_path: Path) -> No
     recomputed = keccak_256(keccak_256(encoded).digest()).digest()
     assert recomputed == compute_entry_leaf(*values)
     published = json.loads((out / "contracts.json").read_text())
-    assert published["chain_id"] == CHAIN_ID and len(published["contracts"]) == 4
+    assert published["chain_id"] == CHAIN_ID and len(published["contracts"]) == 5

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from oracles.audit.audited import AuditedContracts
@@ -132,9 +133,9 @@ def test_timelock_operation_is_decoded_and_its_execution_attributed_to_the_timel
     kinds = [(a.category, a.function, a.sender, a.operation) for a in state.admin_actions]
     assert kinds == [
         ("timelock", "updateDelay", "", ""),
-        ("timelock", "schedule", "", ""),
+        ("timelock", "schedule", "", OPERATION),
         ("signers", "setSigners", ADDRESSES["NetworkTimelock"], OPERATION),
-        ("timelock", "execute", "", ""),
+        ("timelock", "execute", "", OPERATION),
     ]
     assert check_admin_via_timelock(state, CONTRACTS, _manifest()).passed
     assert check_timelock_operations(state, CONTRACTS).passed
@@ -264,7 +265,8 @@ def test_handover_fails_while_the_deployer_keeps_an_admin_role() -> None:
     check = check_handover(NO_READER, CONTRACTS, state, manifest)
     assert not check.passed and len(check.evidence) == 3
     assert check.message.startswith(
-        f"3 handover problems; first: the deployer {DEPLOYER} still holds DEFAULT_ADMIN_ROLE on "
+        f"3 handover problems; first: the deployer {to_checksum_address(DEPLOYER)} still holds "
+        "DEFAULT_ADMIN_ROLE on "
         "OracleQuorum after the deployment's last call"
     )
 
@@ -275,3 +277,62 @@ def test_handover_fails_without_a_timelock_in_the_deployment() -> None:
     check = check_handover(NO_READER, contracts, _state(), _manifest())
     assert not check.passed
     assert "no NetworkTimelock in the deployment" in check.message
+
+
+def test_a_batch_is_one_operation_executed_in_one_transaction() -> None:
+    make = EventMaker()
+    pause = "0x" + keccak(text="pause()")[:4].hex()
+    house = ADDRESSES["ClearingHouse"]
+    common = {"id": OPERATION, "value": 0}
+    scheduled = {**common, "predecessor": "0x" + "00" * 32, "delay": 60}
+    events = [
+        _min_delay(make, 0, 60),
+        make(
+            "NetworkTimelock",
+            "CallScheduled",
+            at=1_000,
+            index=0,
+            target=QUORUM,
+            data=_set_signers_calldata(),
+            **scheduled,
+        ),
+        make(
+            "NetworkTimelock",
+            "CallScheduled",
+            at=1_000,
+            same_tx=True,
+            index=1,
+            target=house,
+            data=pause,
+            **scheduled,
+        ),
+        _signer_set(make),
+        make(
+            "NetworkTimelock",
+            "CallExecuted",
+            at=1_060,
+            same_tx=True,
+            index=0,
+            target=QUORUM,
+            data=_set_signers_calldata(),
+            **common,
+        ),
+        make("ClearingHouse", "Paused", same_tx=True, account=TIMELOCK),
+        make(
+            "NetworkTimelock",
+            "CallExecuted",
+            at=1_060,
+            same_tx=True,
+            index=1,
+            target=house,
+            data=pause,
+            **common,
+        ),
+    ]
+    state = replay(events, _state())
+    assert state.anomalies == []
+    (operation,) = state.timelock_operations
+    assert [call.index for call in operation.calls] == [0, 1]
+    assert all(call.executed is not None for call in operation.calls)
+    assert operation.calls[1].description == "ClearingHouse: call " + pause + " (4 bytes)"
+    assert check_admin_via_timelock(state, CONTRACTS, _manifest()).passed

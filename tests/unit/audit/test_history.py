@@ -3,6 +3,8 @@ state machines forbid."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from node_api.kernel.chain import CycleStatus, is_legal_agreement_transition
 from oracles.audit.events import AuditEvent
 from oracles.audit.history import replay
@@ -172,13 +174,17 @@ def test_role_grants_and_revocations_track_members_and_admin_actions() -> None:
     ]
 
 
+def _transfer(source: str, target: str, value: int) -> dict[str, Any]:
+    return {"from": source, "to": target, "value": value}
+
+
 def test_token_transfers_replay_supply_and_balances() -> None:
     make = EventMaker()
     zero, holder, house = "0x" + "00" * 20, "0x" + "0e" * 20, "0x" + "0f" * 20
     state = replay(
         [
-            make("SettlementToken", "Transfer", **{"from": zero, "to": holder, "value": 900}),
-            make("SettlementToken", "Transfer", **{"from": holder, "to": house, "value": 400}),
+            make("SettlementToken", "Transfer", **_transfer(zero, holder, 900)),
+            make("SettlementToken", "Transfer", **_transfer(holder, house, 400)),
         ],
         fresh_state(),
     )

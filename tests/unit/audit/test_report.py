@@ -71,6 +71,7 @@ def _defaulted_cycle(ref: EventRef) -> CycleReplay:
         funded_fen=300,
         refunded_fen=100,
         funding_deadline=200,
+        defaulted_at=250,
         defaulters=(3,),
     )
 
@@ -165,6 +166,7 @@ def test_json_report_has_each_cycles_money_and_the_governance(tmp_path: Path) ->
         "refunded_fen": 100,
         "held_fen": 200,
         "funding_deadline": 200,
+        "defaulted_at": 250,
         "defaulters": [3],
         "proposed_block": 12,
         "proposed_tx": "0x" + "ab" * 32,

@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 
 from node_api.kernel.chain import CycleStatus
-from node_api.kernel.errors import CreditNetValueError
-from settlement.verifier import VerifyOutcome
+from node_api.kernel.errors import ChainError, CreditNetValueError
+from settlement import watch
+from settlement.verifier import EntrySource, VerifyOutcome
 from settlement.verify_core import EntryFailure, FailureReason, VerificationReport
 from settlement.watch import (
     CycleCheck,
+    ProposalChecker,
     SseMessage,
     SseParser,
+    WatchConfig,
     WatchState,
     has_dispute_grounds,
     judge_as_proposed,
@@ -126,3 +129,24 @@ def test_the_state_file_round_trips_and_belongs_to_one_partner(tmp_path: Path) -
     path.write_text("{not json")
     with pytest.raises(CreditNetValueError, match="not a watch state file"):
         WatchState.load(path, 2)
+
+
+def test_a_lender_refusing_the_entries_is_retried_then_fails_the_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> EntrySource:
+        raise CreditNetValueError("partner API answered HTTP 409: entry_tree_mismatch")
+
+    monkeypatch.setattr(watch, "download_entries", refuse)
+    config = WatchConfig("http://127.0.0.1:1", "cn_key", 2, "http://127.0.0.1:1", "0x" + "00" * 20)
+    checker = ProposalChecker(config)
+    try:
+        for _ in range(watch.DOWNLOAD_ATTEMPTS - 1):
+            with pytest.raises(ChainError, match="refused the entries of cycle 20250303"):
+                checker._fetch_entries(20250303)
+        source = checker._fetch_entries(20250303)
+    finally:
+        checker.close()
+    assert source.entries == []
+    assert source.unreadable == ["download refused by the lender: partner API answered HTTP 409: "
+                                 "entry_tree_mismatch"]  # fmt: skip
