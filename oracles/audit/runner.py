@@ -208,14 +208,13 @@ def run_audit(config: AuditConfig, progress: AuditProgress | None = None) -> Aud
     with timer.phase("views"):
         checks.append(_events_check(undecoded, state.event_count))
         checks += compare_all(reader, contracts, state)
-    progress.stage("checking invariants")
+    progress.stage("checking invariants and governance")
     with timer.phase("invariants"):
         known = compute_known_addresses(manifest, facts, config.allowlist)
         transactions = reader.fetch_transactions(get_proposal_txs(state))
         checks += build_invariant_checks(state, contracts, known, transactions, chain_id)
         checks.append(check_custody(reader, contracts, state, from_block))
-    progress.stage("checking governance")
-    with timer.phase("governance"):
+        # governance is part of the invariants phase (the phases are the report's figures)
         actions = _fill_senders(reader, state.admin_actions)
         state.admin_actions = actions
         governance = summarize_governance(reader, contracts, state, facts, manifest)
