@@ -61,6 +61,8 @@ class DeployContext:
     extra_proposers: tuple[str, ...] = ()
     executors: tuple[str, ...] = (ANYONE,)
     cancellers: tuple[str, ...] = ()
+    settlement_token: str | None = None
+    """An existing ERC-20 settlement asset (1 unit = 1 fen); None deploys the dev token."""
 
     @property
     def proposers(self) -> tuple[str, ...]:
@@ -116,7 +118,16 @@ class PostDeployCall:
     args: ArgsFn = no_args
 
 
-PlanItem: TypeAlias = DeployStep | PostDeployCall
+@dataclass(frozen=True)
+class ExistingContract:
+    """Use the contract already at the address `address` gives (e.g. a settlement asset)
+    under `name`: recorded in the manifest as external, never deployed."""
+
+    name: str
+    address: Callable[[DeployContext], str]
+
+
+PlanItem: TypeAlias = DeployStep | PostDeployCall | ExistingContract
 
 
 @dataclass(frozen=True)
@@ -220,7 +231,15 @@ def deploy_plan(
     last_block = int(w3.eth.block_number)
     for item in plan:
         addresses = {name: deployed.address for name, deployed in contracts.items()}
-        if isinstance(item, DeployStep):
+        if isinstance(item, ExistingContract):
+            contracts[item.name] = DeployedContract(
+                address=Web3.to_checksum_address(item.address(context)),
+                deploy_block=0,
+                deploy_tx="",
+                constructor_args="0x",
+                external=True,
+            )
+        elif isinstance(item, DeployStep):
             contracts[item.name] = _deploy_contract(
                 w3, compiled, deployer, item, addresses, context
             )
@@ -249,13 +268,18 @@ def plan_matches(
 ) -> bool:
     """True when running `plan` now would deploy the same contracts with the same
     constructor arguments and make the same calls as `manifest` records."""
-    steps = [item for item in plan if isinstance(item, DeployStep)]
+    steps = [item for item in plan if isinstance(item, DeployStep | ExistingContract)]
     if [step.name for step in steps] != list(manifest.contracts):
         return False
     calls: list[tuple[str, str, str]] = []
     addresses: dict[str, str] = {}
     for item in plan:
-        if isinstance(item, DeployStep):
+        if isinstance(item, ExistingContract):
+            existing = manifest.contracts[item.name]
+            if not existing.external or existing.address.lower() != item.address(context).lower():
+                return False
+            addresses[item.name] = existing.address
+        elif isinstance(item, DeployStep):
             args = _call_args(item.args, addresses, context, f"deploying {item.name}")
             encoded_args = encode_constructor_args(compiled.artifact(item.name), args)
             if encoded_args != manifest.contracts[item.name].constructor_args:
@@ -305,6 +329,8 @@ def verify_deployment(w3: Web3, compiled: CompiledContracts, manifest: Manifest)
         expected = bytes.fromhex(artifact.deployed_bytecode[2:])
         if not code:
             mismatches.append(Mismatch(name, deployed.address, "no code at the address"))
+        elif deployed.external:
+            continue  # another party's contract: it must exist, its code is not ours
         elif compute_masked_code(code, artifact) != compute_masked_code(expected, artifact):
             mismatches.append(Mismatch(name, deployed.address, "code differs from the build"))
     return mismatches

@@ -16,7 +16,14 @@ from __future__ import annotations
 from typing import Any, Final
 
 from node_api.kernel.chain import AccessRole, ContractName
-from oracles.deploy import ArgsFn, DeployContext, DeployStep, PlanItem, PostDeployCall
+from oracles.deploy import (
+    ArgsFn,
+    DeployContext,
+    DeployStep,
+    ExistingContract,
+    PlanItem,
+    PostDeployCall,
+)
 
 
 def _token_args(addresses: dict[str, str], context: DeployContext) -> list[Any]:
@@ -147,3 +154,25 @@ DEFAULT_PLAN: Final[tuple[PlanItem, ...]] = (
     ),
     *_hand_over_to_timelock(),
 )
+
+
+def _existing_token(context: DeployContext) -> str:
+    assert context.settlement_token is not None
+    return context.settlement_token
+
+
+def network_plan(context: DeployContext) -> tuple[PlanItem, ...]:
+    """`DEFAULT_PLAN`, or on a network with its own settlement asset
+    (`context.settlement_token`) the same plan using that ERC-20 instead of deploying the
+    dev SettlementToken (which has a mint role and so exists on local chains only)."""
+    if context.settlement_token is None:
+        return DEFAULT_PLAN
+    plan: list[PlanItem] = []
+    for item in DEFAULT_PLAN:
+        if isinstance(item, DeployStep) and item.name == ContractName.SETTLEMENT_TOKEN:
+            plan.append(ExistingContract(ContractName.SETTLEMENT_TOKEN, _existing_token))
+        elif isinstance(item, PostDeployCall) and item.contract == ContractName.SETTLEMENT_TOKEN:
+            continue
+        else:
+            plan.append(item)
+    return tuple(plan)

@@ -31,6 +31,9 @@ class DeployedContract(BaseModel):
     deploy_block: int
     deploy_tx: str
     constructor_args: str
+    external: bool = False
+    """An existing contract the network uses (a production settlement asset), not deployed
+    by the plan: only its address is recorded and checked to hold code."""
 
 
 class PostDeployRecord(BaseModel):

@@ -18,12 +18,13 @@ import typer
 from eth_account import Account
 
 from node_api.cli.options import DATA_DIR, node_settings, open_database
+from node_api.kernel.errors import CreditNetValueError
 from node_api.kernel.logs import configure_logging
 from node_api.runtime.settlement_wiring import build_settlement_signers, read_chain_target
 from oracles.chain import connect
 from oracles.tx_sender import JsonRpcClient
 from settlement.cycle_close import close_settlement_cycle, describe_cycle
-from settlement.netting import get_cycle_date
+from settlement.netting import get_cycle_date, get_cycle_id
 from settlement.salts import LeafSalts
 from settlement.verifier import (
     EntrySource,
@@ -52,6 +53,18 @@ def parse_cycle(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or yyyymmdd)") from None
+
+
+def parse_cycle_id(value: str) -> int:
+    """A cycle id as given (`attempt * 10**8 + yyyymmdd`, for a re-settled date too), or the
+    first attempt's id of a date given as YYYY-MM-DD."""
+    if value.isdigit():
+        try:
+            get_cycle_date(int(value))
+        except CreditNetValueError:
+            raise typer.BadParameter(f"{value!r} is not a cycle id") from None
+        return int(value)
+    return get_cycle_id(parse_cycle(value))
 
 
 def settle_command(
@@ -133,7 +146,7 @@ def verify_command(
         return
     if cycle is None:
         raise typer.BadParameter("give --cycle (or --watch)")
-    cycle_id = int(parse_cycle(cycle).strftime("%Y%m%d"))
+    cycle_id = parse_cycle_id(cycle)
     source = _entry_source(api, key, file, cycle_id)
     client = JsonRpcClient(rpc)
     try:

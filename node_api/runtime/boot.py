@@ -27,7 +27,7 @@ from oracles.anvil import AnvilProcess, is_port_busy
 from oracles.chain import LocalAccounts, connect
 from oracles.compiler import CompiledContracts, compile_contracts
 from oracles.deploy import ANYONE, DeployContext, ensure_deployed
-from oracles.deploy_plan import DEFAULT_PLAN
+from oracles.deploy_plan import network_plan
 from oracles.keystore import load_keystore
 from oracles.manifest import Manifest
 from oracles.signers import load_node_signer_accounts, parse_remote_signers
@@ -188,9 +188,10 @@ def start_chain(settings: Settings) -> ChainRuntime:
             executors=_addresses(settings.governance_executors, "governance_executors")
             or (ANYONE,),
             cancellers=_addresses(settings.governance_cancellers, "governance_cancellers"),
+            settlement_token=_settlement_token(settings, chain_id),
         )
         manifest = ensure_deployed(
-            w3, compiled, deployer, DEFAULT_PLAN, settings.deployments_dir, context=context
+            w3, compiled, deployer, network_plan(context), settings.deployments_dir, context=context
         )
         # dev/test on the local anvil only: the lender's treasury gets settlement tokens
         top_up_dev_treasury(settings, w3, deployer, manifest, compiled)
@@ -210,6 +211,18 @@ def start_chain(settings: Settings) -> ChainRuntime:
         manifest=manifest,
         anvil=anvil,
     )
+
+
+def _settlement_token(settings: Settings, chain_id: int) -> str | None:
+    """The configured settlement asset; None (deploy the dev token) only on a dev chain."""
+    (token,) = _addresses(settings.settlement_token, "settlement_token") or (None,)
+    if token is None and not (chain_id == ANVIL_CHAIN_ID and settings.env in ("dev", "test")):
+        raise ConfigurationError(
+            f"chain {chain_id} needs CREDITNET_SETTLEMENT_TOKEN, the address of the ERC-20 "
+            "settlement asset (the dev token with a mint role exists on local chains only)",
+            field="settlement_token",
+        )
+    return token
 
 
 def _remote_signers(settings: Settings) -> list[str]:

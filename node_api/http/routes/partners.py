@@ -66,7 +66,13 @@ from settlement.salts import PARTNER_SECRET_DOMAIN, LeafSalts, PartnerSalts
 router = APIRouter(tags=["settlement"])
 
 CycleId = Annotated[
-    int, PathIdText, Path(ge=19_000_101, le=99_991_231, description="cycle id yyyymmdd")
+    int,
+    PathIdText,
+    Path(
+        ge=19_000_101,
+        le=99 * 10**8 + 99_991_231,
+        description="cycle id: `attempt * 10**8 + yyyymmdd` (the date itself for a first attempt)",
+    ),
 ]
 ROLE_NAMES = {role.name.lower(): role for role in PartnerRole}
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from web3 import Web3
 
+from node_api.kernel.chain import ContractName
 from node_api.kernel.errors import ConfigurationError
 from oracles.chain import LocalAccounts
 from oracles.compiler import CompiledContracts, ImmutableReference, compile_contracts
@@ -233,3 +235,34 @@ def test_default_plan_deploys_contracts_that_verify(
 
     assert list(deployed.contracts) == [s.name for s in DEFAULT_PLAN if isinstance(s, DeployStep)]
     assert verify_deployment(chain, compiled, deployed) == []
+
+
+def test_a_network_with_its_own_settlement_asset_uses_it_instead_of_the_dev_token(
+    chain: Web3,
+    compiled: CompiledContracts,
+    deployed: Manifest,
+    deploy_context: DeployContext,
+    dev_accounts: LocalAccounts,
+    tmp_path: Path,
+) -> None:
+    from oracles.deploy_plan import network_plan
+
+    w3 = chain
+    asset = deployed.get_address(ContractName.SETTLEMENT_TOKEN)  # any ERC-20 will do
+    context = replace(deploy_context, settlement_token=str(asset))
+    plan = network_plan(context)
+    manifest = ensure_deployed(
+        w3, compiled, dev_accounts.deployer, plan, tmp_path / "net", context=context
+    )
+    token = manifest.contracts[ContractName.SETTLEMENT_TOKEN]
+    assert token.external and token.address == asset and token.deploy_tx == ""
+    house = w3.eth.contract(
+        address=manifest.get_address(ContractName.CLEARING_HOUSE),
+        abi=compiled.artifact(ContractName.CLEARING_HOUSE).abi,
+    )
+    assert house.functions.settlementToken().call() == asset
+    assert verify_deployment(w3, compiled, manifest) == []
+    again = ensure_deployed(
+        w3, compiled, dev_accounts.deployer, plan, tmp_path / "net", context=context
+    )
+    assert again == manifest  # reused, not redeployed
