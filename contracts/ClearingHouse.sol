@@ -146,6 +146,8 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
     {
         if (role > _ROLE_MAX) revert InvalidPartnerRole(role);
         if (payout == address(0)) revert ZeroPayout(partnerId);
+        // Paying out to this contract or to the token would strand the tokens for good.
+        if (payout == address(this) || payout == address(_token)) revert InvalidPayout(partnerId, payout);
         PartnerView storage partner = _partners[partnerId];
         if (partner.registered) revert PartnerAlreadyRegistered(partnerId);
         _partners[partnerId] = PartnerView({payout: payout, role: role, active: true, registered: true});
@@ -403,7 +405,7 @@ contract ClearingHouse is IClearingHouse, AccessControl, Pausable, ReentrancyGua
     ) external view returns (bool) {
         Cycle storage cycle = _cycles[cycleId];
         uint8 status = cycle.status;
-        if (status == _NONE || status == _REJECTED) return false;
+        if (status == _NONE || status == _REJECTED || status == _DEFAULTED) return false;
         bytes32 leaf = computeEntryLeaf(cycleId, entryId, partnerId, kind, amountFen, salt);
         return MerkleProof.verifyCalldata(proof, cycle.entriesRoot, leaf);
     }

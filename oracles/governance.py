@@ -18,9 +18,11 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError
 
 from node_api.kernel.chain import ContractName
-from oracles.abi_codec import DeployedContracts
+from node_api.kernel.errors import ChainError
+from oracles.abi_codec import DeployedContracts, describe_error
 from oracles.chain import send_transaction
 
 NO_PREDECESSOR = bytes(32)
@@ -56,6 +58,13 @@ def _timelock_send(
     timelock = contracts.get(ContractName.NETWORK_TIMELOCK)
     data = timelock.codec.function(function).encode(args)
     to = Web3.to_checksum_address(timelock.address)
+    try:  # simulate first: a refusal costs no gas and is named by its custom error
+        w3.eth.call({"from": account.address, "to": to, "data": data})
+    except (ContractCustomError, ContractLogicError) as error:
+        raw = error.data if isinstance(error.data, str) else ""
+        revert = bytes.fromhex(raw.removeprefix("0x")) if raw.startswith("0x") else b""
+        reason = describe_error(contracts.decode_error(revert), revert)
+        raise ChainError(f"timelock {function} refused: {reason}", code="tx_reverted") from None
     receipt = send_transaction(w3, account, {"to": to, "data": data, "gas": 500_000})
     return str(receipt["transactionHash"].to_0x_hex())
 

@@ -210,6 +210,12 @@ interface IClearingHouse {
     /// @param partnerId The partner.
     error ZeroPayout(uint32 partnerId);
 
+    /// @notice The payout address is this contract or the settlement token, where paid-out
+    /// tokens would be stuck for good.
+    /// @param partnerId The partner.
+    /// @param payout The rejected address.
+    error InvalidPayout(uint32 partnerId, address payout);
+
     /// @notice The partner id is already registered.
     /// @param partnerId The partner.
     error PartnerAlreadyRegistered(uint32 partnerId);
@@ -430,7 +436,8 @@ interface IClearingHouse {
     /// @param amountFen The entry amount, in fen (positive = the partner receives).
     /// @param salt The entry's private salt, as handed to its partner.
     /// @param proof StandardMerkleTree proof (sibling hashes, leaf to root).
-    /// @return True when the cycle exists, is not Rejected, and the proof verifies.
+    /// @return True when the cycle exists, is not void (Rejected or Defaulted: its obligations
+    /// are settled again in another cycle), and the proof verifies.
     function verifyEntry(
         uint64 cycleId, uint64 entryId, uint32 partnerId, uint8 kind, int256 amountFen,
         bytes32 salt, bytes32[] calldata proof

@@ -15,6 +15,7 @@ from node_api.cli import (
     contracts,
     demo,
     eod,
+    governance,
     node,
     oracles,
     risk,
@@ -51,6 +52,7 @@ claim.register(app)
 demo.register(app)
 audit_cli.register(app)
 signer.register(app)
+governance.register(app)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 from web3.exceptions import ContractLogicError
 
 from node_api.cli.options import DATA_DIR, node_settings, open_database
-from node_api.cli.settle import parse_cycle
+from node_api.cli.settle import parse_cycle_id
 from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import ChainError, ConfigurationError, ConflictError
 from node_api.kernel.logs import configure_logging
@@ -42,7 +42,12 @@ def register(app: typer.Typer) -> None:
 
 def load_payout_key(path: Path) -> LocalAccount:
     """The payout account in the keystore `path` (password: env var or prompt)."""
-    password = os.environ.get(PASSWORD_ENV)
+    return load_keystore_account(path, PASSWORD_ENV)
+
+
+def load_keystore_account(path: Path, password_env: str) -> LocalAccount:
+    """The account in the keystore `path` (password: `password_env` or a prompt)."""
+    password = os.environ.get(password_env)
     if password is None:
         password = typer.prompt(f"password of {path.name}", hide_input=True)
     try:
@@ -51,7 +56,7 @@ def load_payout_key(path: Path) -> LocalAccount:
         raise ConfigurationError(f"cannot read keystore {path}", field="keystore") from None
     except ValueError:
         raise ConfigurationError(
-            f"cannot decrypt keystore {path.name}: wrong password ({PASSWORD_ENV})?",
+            f"cannot decrypt keystore {path.name}: wrong password ({password_env})?",
             field="keystore",
         ) from None
     account: LocalAccount = Account.from_key(key)
@@ -112,7 +117,7 @@ def claim_command(
     """Claim your net position of a funded cycle to your payout address, signed with your
     payout keystore. Prints the amount, the transaction and your new token balance."""
     configure_logging("WARNING")
-    cycle_id = int(parse_cycle(cycle).strftime("%Y%m%d"))
+    cycle_id = parse_cycle_id(cycle)
     books_fen: int | None = None
     if rpc is None or clearing_house is None:
         settings = node_settings(data_dir)

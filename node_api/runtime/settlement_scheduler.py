@@ -186,9 +186,10 @@ def run_settlement_scheduler(
             if activity:
                 logger.info("settlement pass", extra=activity)
         except CreditNetError as error:
-            logger.warning(
-                "settlement pass failed", extra={"error": describe_failure(error, contracts)}
-            )
+            details = {"error": describe_failure(error, contracts)}
+            if "refusals" in error.extra:  # which signer refused which report, and why
+                details["refusals"] = error.extra["refusals"]
+            logger.warning("settlement pass failed", extra=details)
         except Exception:  # logged with its traceback; the node must keep running
             logger.exception("settlement pass crashed")
         stop_event.wait(interval_s)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -47,7 +48,6 @@ from node_api.kernel.chain import EntryKind
 from node_api.kernel.config import DEV_LEAF_SALT_SECRET
 from node_api.onboarding.identity import make_resident_id
 from node_api.risk.fraud_facts import Gender
-from oracles.anvil import pick_free_port
 from oracles.chain import LocalAccounts
 from oracles.eip712 import recover_signer
 from oracles.signers import CycleReport, SigningDomain
@@ -85,6 +85,19 @@ def wait_for(
     raise AssertionError(f"not {what} within {timeout_s} s:\n{log()}")
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free right now (held together while picked, so no two are
+    the same; another process may still take one before it is bound)."""
+    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     if not path.exists():
         return ""
@@ -94,10 +107,10 @@ def _tail(path: Path, lines: int = 30) -> str:
 class SignerService:
     """One party's `creditnet signer serve` process, its data folder, key and database."""
 
-    def __init__(self, name: str, root: Path) -> None:
+    def __init__(self, name: str, root: Path, port: int) -> None:
         self.name = name
         self.data_dir = root / f"signer-{name}"
-        self.port = pick_free_port()
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = root / f"signer-{name}.log"
         self.address = ""
@@ -162,10 +175,9 @@ class SignerService:
 class Node:
     """`creditnet up` with one own signer and the remote signers, threshold 3 of 4."""
 
-    def __init__(self, root: Path, signers: list[SignerService]) -> None:
+    def __init__(self, root: Path, signers: list[SignerService], ports: list[int]) -> None:
         self.data_dir = root / "node"
-        self.port = pick_free_port()
-        self.anvil_port = pick_free_port()
+        self.port, self.anvil_port = ports
         self.url = f"http://127.0.0.1:{self.port}"
         self.rpc = f"http://127.0.0.1:{self.anvil_port}"
         self.log = root / "node.log"
@@ -320,14 +332,18 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     through the node's API, the signers serving, and day 1 settled through them."""
     started = time.monotonic()
     root = tmp_path_factory.mktemp("signers")
-    bank, app, auditor = (SignerService(name, root) for name in ("bank", "app", "auditor"))
+    ports = free_ports(5)
+    bank, app, auditor = (
+        SignerService(name, root, port)
+        for name, port in zip(("bank", "app", "auditor"), ports, strict=False)
+    )
     inits = [(signer, signer.init()) for signer in (bank, app, auditor)]
     for signer, process in inits:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
         signer.address = out.strip().splitlines()[-1]
         assert Web3.is_checksum_address(signer.address)
-    node = Node(root, [bank, app, auditor])
+    node = Node(root, [bank, app, auditor], ports[3:])
     try:
         node.wait(node.healthy, 120, "node healthy")
         node.admin_key = (

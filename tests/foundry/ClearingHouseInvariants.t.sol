@@ -9,7 +9,7 @@ import {ClearingHouseHandler} from "./handlers/ClearingHouseHandler.sol";
 /// that governs both. The fuzzer calls only the handler's actions (random sequences of
 /// proposals, disputes, resolutions, finalizations, fundings, claims, defaults, refunds,
 /// pauses, partner toggles, time jumps and signer changes, authorized or not); after every
-/// call each `invariant_*` below must hold. Runs and depth: foundry.toml (`default` for CI,
+/// call `invariant_clearingHouse` must hold. Runs and depth: foundry.toml (`default` for CI,
 /// `FOUNDRY_PROFILE=thorough` for long runs).
 contract ClearingHouseInvariants is NetworkFixture {
     ClearingHouseHandler internal handler;

@@ -91,6 +91,22 @@ def test_RevertWhen_partner_role_is_out_of_range(net: Network) -> None:
     )
 
 
+@pytest.mark.parametrize("target", ["clearing_house", "token"])
+def test_RevertWhen_payout_is_the_house_or_the_token_where_tokens_would_be_stuck(
+    net: Network, target: str
+) -> None:
+    address = getattr(net, target).address
+    expect_revert(
+        net,
+        net.relayer,
+        net.clearing_house,
+        "registerPartner",
+        [1, LENDER, address],
+        "InvalidPayout",
+        [1, address],
+    )
+
+
 def test_RevertWhen_payout_is_the_zero_address(net: Network) -> None:
     expect_revert(
         net,

@@ -91,7 +91,7 @@ def expect_declare_revert(
 
 
 def test_a_debtor_that_never_funds_cannot_lock_the_others_deposits(net: Network) -> None:
-    finalized_cycle(net, THREE_DEBTORS)
+    cycle = finalized_cycle(net, THREE_DEBTORS)
     give_debtors_tokens(net, [2, 3, 4])
     fund_own(net, 2)
     funding_deadline = cycle_of(net)["fundingDeadline"]
@@ -122,6 +122,8 @@ def test_a_debtor_that_never_funds_cannot_lock_the_others_deposits(net: Network)
         {"cycleId": CYCLE_ID, "defaulters": [3, 4], "unfundedFen": 50_000}
     ]
     assert cycle_of(net)["status"] == CYCLE_DEFAULTED
+    leaf_args = [CYCLE_ID, *cycle.entries[0]]  # void: its entries are settled again elsewhere
+    assert not net.clearing_house.functions.verifyEntry(*leaf_args, cycle.proof(0)).call()
 
     # The debtor that funded gets exactly its deposit back, to its payout, once.
     payout = payout_of(net, 2)
