@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import Any, Final, TypedDict
+from typing import Any, Final
 
 from sqlalchemy import String, and_, cast, literal, or_, select, union
 from sqlalchemy.engine import Connection
@@ -99,22 +99,6 @@ START: Final = FeedCursor()
 """Before every event: a reader starting here gets the whole history."""
 
 
-class FeedEventJson(TypedDict):
-    """A feed event's JSON form (amounts in fen, times in unix seconds)."""
-
-    cycle_id: int
-    cycle_date: str
-    attempt: int
-    status: str
-    source: str
-    chain_event: str | None
-    entries_root: str | None
-    dispute_deadline: int | None
-    net_position_fen: int
-    block_number: int | None
-    tx_hash: str | None
-
-
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
     """One state change of a cycle that concerns the partner, and the cursor past it.
@@ -137,20 +121,15 @@ class FeedEvent:
     block_number: int | None
     tx_hash: str | None
 
-    def to_json(self) -> FeedEventJson:
-        return {
-            "cycle_id": self.cycle_id,
-            "cycle_date": get_cycle_date(self.cycle_id).isoformat(),
-            "attempt": get_cycle_attempt(self.cycle_id),
-            "status": self.status,
-            "source": self.source,
-            "chain_event": self.chain_event,
-            "entries_root": self.entries_root,
-            "dispute_deadline": self.dispute_deadline,
-            "net_position_fen": self.net_position_fen,
-            "block_number": self.block_number,
-            "tx_hash": self.tx_hash,
+    def to_json(self) -> dict[str, object]:
+        """The event's JSON form: every field but the cursor, with the cycle's business date
+        and attempt (amounts in fen, times in unix seconds)."""
+        values: dict[str, object] = {
+            item.name: getattr(self, item.name) for item in fields(self) if item.name != "cursor"
         }
+        values["cycle_date"] = get_cycle_date(self.cycle_id).isoformat()
+        values["attempt"] = get_cycle_attempt(self.cycle_id)
+        return values
 
 
 def _closed_at_us(value: datetime) -> int:

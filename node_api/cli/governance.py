@@ -16,6 +16,7 @@ dev account is used when none is given.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,34 +113,32 @@ def schedule_command(
     typer.echo("0x" + call.operation_id(contracts).hex())
 
 
-@governance.command("execute")
-def execute_command(
-    contract: str = CONTRACT,
-    function: str = FUNCTION,
-    args: str = ARGS,
-    keystore: Path | None = KEYSTORE,
-    data_dir: Path | None = DATA_DIR,
-) -> None:
-    """Run a scheduled call whose delay has passed."""
-    configure_logging("WARNING")
-    call = _call(contract, function, args)
-    w3, contracts, account = _context(data_dir, keystore)
-    typer.echo(f"executed {contract}.{function} in {execute(w3, contracts, account, call)}")
+def _timelock_action(
+    verb: str, send: Callable[[Web3, DeployedContracts, LocalAccount, TimelockCall], str]
+) -> Callable[..., None]:
+    """A command that sends one timelock transaction about a call (execute, cancel)."""
+
+    def command(
+        contract: str = CONTRACT,
+        function: str = FUNCTION,
+        args: str = ARGS,
+        keystore: Path | None = KEYSTORE,
+        data_dir: Path | None = DATA_DIR,
+    ) -> None:
+        configure_logging("WARNING")
+        call = _call(contract, function, args)
+        w3, contracts, account = _context(data_dir, keystore)
+        typer.echo(f"{verb} {contract}.{function} in {send(w3, contracts, account, call)}")
+
+    return command
 
 
-@governance.command("cancel")
-def cancel_command(
-    contract: str = CONTRACT,
-    function: str = FUNCTION,
-    args: str = ARGS,
-    keystore: Path | None = KEYSTORE,
-    data_dir: Path | None = DATA_DIR,
-) -> None:
-    """Withdraw a scheduled call before it runs (proposers and cancellers may)."""
-    configure_logging("WARNING")
-    call = _call(contract, function, args)
-    w3, contracts, account = _context(data_dir, keystore)
-    typer.echo(f"cancelled {contract}.{function} in {cancel(w3, contracts, account, call)}")
+governance.command("execute", help="Run a scheduled call whose delay has passed.")(
+    _timelock_action("executed", execute)
+)
+governance.command(
+    "cancel", help="Withdraw a scheduled call before it runs (proposers and cancellers may)."
+)(_timelock_action("cancelled", cancel))
 
 
 @governance.command("status")

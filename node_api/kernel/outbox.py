@@ -177,25 +177,59 @@ class AgreementChange:
 
 
 @dataclass(frozen=True)
-class LineStateCommitment:
+class _CycleMessage:
+    """A message about one settlement cycle. Business key: `<kind>:<cycle>`."""
+
+    kind: ClassVar[OutboxKind]
+
+    cycle_id: int
+
+    @property
+    def business_key(self) -> str:
+        return f"{self.kind.value}:{self.cycle_id}"
+
+    def _cycle_id(self) -> int:
+        return _uint(self.cycle_id, UINT64_MAX, "cycle_id")
+
+
+@dataclass(frozen=True)
+class _PositionMessage(_CycleMessage):
+    """A message about one partner's position in one cycle. Business key:
+    `<kind>:<cycle>:<partner>`."""
+
+    partner_id: int
+
+    @property
+    def business_key(self) -> str:
+        return f"{self.kind.value}:{self.cycle_id}:{self.partner_id}"
+
+    def to_payload(self) -> CyclePartnerPayload:
+        return {
+            "cycle_id": self._cycle_id(),
+            "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
+        }
+
+    def _amount_fen(self, amount_fen: int) -> int:
+        if amount_fen <= 0:
+            raise CreditNetValueError("amount_fen must be positive", field="amount_fen")
+        return _uint(amount_fen, INT64_MAX, "amount_fen")
+
+
+@dataclass(frozen=True)
+class LineStateCommitment(_CycleMessage):
     """Commit a cycle's credit-line state root on the CreditRegistry with a quorum report
     (signatures sorted by signer address; no role may commit one without it)."""
 
     kind: ClassVar[OutboxKind] = OutboxKind.LINE_STATE
 
-    cycle_id: int
     root: bytes
     leaf_count: int
     total_outstanding_fen: int
     signatures: Sequence[bytes]
 
-    @property
-    def business_key(self) -> str:
-        return f"line_state:{self.cycle_id}"
-
     def to_payload(self) -> LineStatePayload:
         return {
-            "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
+            "cycle_id": self._cycle_id(),
             "root": _hex32(self.root, "root"),
             "leaf_count": _uint(self.leaf_count, UINT64_MAX, "leaf_count"),
             "total_outstanding_fen": _uint(
@@ -230,21 +264,16 @@ class PartnerRegistration:
 
 
 @dataclass(frozen=True)
-class CycleProposal:
+class CycleProposal(_CycleMessage):
     """Propose a quorum-signed settlement cycle (signatures sorted by signer address)."""
 
     kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_PROPOSE
 
-    cycle_id: int
     entries_root: bytes
     entry_count: int
     partner_ids: Sequence[int]
     net_positions_fen: Sequence[int]
     signatures: Sequence[bytes]
-
-    @property
-    def business_key(self) -> str:
-        return f"cycle_propose:{self.cycle_id}"
 
     def to_payload(self) -> CycleProposePayload:
         if len(self.partner_ids) != len(self.net_positions_fen):
@@ -252,7 +281,7 @@ class CycleProposal:
                 "partner_ids and net_positions_fen differ in length", field="net_positions_fen"
             )
         return {
-            "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
+            "cycle_id": self._cycle_id(),
             "entries_root": _hex32(self.entries_root, "entries_root"),
             "entry_count": _uint(self.entry_count, UINT64_MAX, "entry_count"),
             "partner_ids": [_uint(p, UINT32_MAX, "partner_ids") for p in self.partner_ids],
@@ -262,69 +291,39 @@ class CycleProposal:
 
 
 @dataclass(frozen=True)
-class CycleFinalization:
+class CycleFinalization(_CycleMessage):
     """Finalize a cycle; while its dispute window is open the relayer retries at the deadline."""
 
     kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_FINALIZE
 
-    cycle_id: int
-
-    @property
-    def business_key(self) -> str:
-        return f"cycle_finalize:{self.cycle_id}"
-
     def to_payload(self) -> CycleFinalizePayload:
-        return {"cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id")}
+        return {"cycle_id": self._cycle_id()}
 
 
 @dataclass(frozen=True)
-class _PositionExit:
-    """Tokens leaving the ClearingHouse for one partner's position of one cycle, to the
-    partner's payout address (anyone may trigger it). Business key: `<kind>:<cycle>:<id>`."""
-
-    kind: ClassVar[OutboxKind]
-
-    cycle_id: int
-    partner_id: int
-
-    @property
-    def business_key(self) -> str:
-        return f"{self.kind.value}:{self.cycle_id}:{self.partner_id}"
-
-    def to_payload(self) -> CyclePartnerPayload:
-        return {
-            "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
-            "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
-        }
-
-
-@dataclass(frozen=True)
-class CycleClaim(_PositionExit):
-    """Pay a net creditor's position of a funded cycle to its payout address."""
+class CycleClaim(_PositionMessage):
+    """Pay a net creditor's position of a funded cycle to its payout address (anyone may
+    trigger it)."""
 
     kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_CLAIM
 
 
 @dataclass(frozen=True)
-class CycleRefund(_PositionExit):
-    """Return a funded debtor's deposit from a defaulted cycle to its payout address."""
+class CycleRefund(_PositionMessage):
+    """Return a funded debtor's deposit from a defaulted cycle to its payout address
+    (anyone may trigger it)."""
 
     kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_REFUND
 
 
 @dataclass(frozen=True)
-class CycleDefaultDeclaration:
+class CycleDefaultDeclaration(_CycleMessage):
     """Declare a finalized cycle defaulted after its funding deadline, naming every debtor
     that did not fund (ascending); anyone may, the lender's node does it as the watcher."""
 
     kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_DEFAULT
 
-    cycle_id: int
     defaulters: Sequence[int]
-
-    @property
-    def business_key(self) -> str:
-        return f"cycle_default:{self.cycle_id}"
 
     def to_payload(self) -> CycleDefaultPayload:
         ids = [_uint(partner, UINT32_MAX, "defaulters") for partner in self.defaulters]
@@ -332,61 +331,41 @@ class CycleDefaultDeclaration:
             raise CreditNetValueError(
                 "defaulters must be distinct partner ids, ascending", field="defaulters"
             )
-        return {"cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"), "defaulters": ids}
+        return {"cycle_id": self._cycle_id(), "defaulters": ids}
 
 
 @dataclass(frozen=True)
-class CycleFundApproval:
+class CycleFundApproval(_PositionMessage):
     """The lender's treasury approves the ClearingHouse (`spender`) to pull exactly
     `amount_fen` for a debt it funds next (`CycleFunding` waits for it)."""
 
     kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_FUND_APPROVE
 
-    cycle_id: int
-    partner_id: int
     amount_fen: int
     spender: str
 
-    @property
-    def business_key(self) -> str:
-        return f"cycle_fund_approve:{self.cycle_id}:{self.partner_id}"
-
-    def to_payload(self) -> CycleFundApprovePayload:
+    def to_payload(self) -> CycleFundApprovePayload:  # type: ignore[override]
         if not (self.spender.startswith("0x") and len(self.spender) == 42):
             raise CreditNetValueError("spender must be a 0x address", field="spender")
-        if self.amount_fen <= 0:
-            raise CreditNetValueError("amount_fen must be positive", field="amount_fen")
+        position = super().to_payload()
         return {
-            "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
-            "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
-            "amount_fen": _uint(self.amount_fen, INT64_MAX, "amount_fen"),
+            **position,
+            "amount_fen": self._amount_fen(self.amount_fen),
             "spender": self.spender,
         }
 
 
 @dataclass(frozen=True)
-class CycleFunding:
+class CycleFunding(_PositionMessage):
     """Pay a net debtor's position (`amount_fen` = -position) of a finalized cycle from the
     lender's treasury; sent from the treasury account after its `CycleFundApproval`."""
 
     kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_FUND
 
-    cycle_id: int
-    partner_id: int
     amount_fen: int
 
-    @property
-    def business_key(self) -> str:
-        return f"cycle_fund:{self.cycle_id}:{self.partner_id}"
-
-    def to_payload(self) -> CycleFundPayload:
-        if self.amount_fen <= 0:
-            raise CreditNetValueError("amount_fen must be positive", field="amount_fen")
-        return {
-            "cycle_id": _uint(self.cycle_id, UINT64_MAX, "cycle_id"),
-            "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
-            "amount_fen": _uint(self.amount_fen, INT64_MAX, "amount_fen"),
-        }
+    def to_payload(self) -> CycleFundPayload:  # type: ignore[override]
+        return {**super().to_payload(), "amount_fen": self._amount_fen(self.amount_fen)}
 
 
 def enqueue(session: Session, message: OutboxMessage, *, now: datetime | None = None) -> OutboxItem:

@@ -135,16 +135,17 @@ def fully_funded(state: ReplayedState, event: AuditEvent) -> None:
     cycle.fully_funded = event.ref
 
 
+def _payout_args(event: AuditEvent) -> tuple[int, int, str]:
+    """(partner id, amount in fen, payout address) of a claim or a refund event."""
+    args = event.args
+    return int(args["partnerId"]), int(args["amount"]), str(args["payout"])
+
+
 def claim_cycle(state: ReplayedState, event: AuditEvent) -> None:
     cycle = _cycle_in(state, event, (CycleStatus.FUNDED,), "claim")
     if cycle is None:
         return
-    args = event.args
-    partner_id, amount_fen, payout = (
-        int(args["partnerId"]),
-        int(args["amount"]),
-        str(args["payout"]),
-    )
+    partner_id, amount_fen, payout = _payout_args(event)
     net_fen = cycle.position_of(partner_id)
     if net_fen is None or net_fen != amount_fen:
         state.note(
@@ -220,12 +221,7 @@ def refund_cycle(state: ReplayedState, event: AuditEvent) -> None:
     cycle = _cycle_in(state, event, (CycleStatus.DEFAULTED,), "refund", DEFAULTS_CHECK)
     if cycle is None:
         return
-    args = event.args
-    partner_id, amount_fen, payout = (
-        int(args["partnerId"]),
-        int(args["amount"]),
-        str(args["payout"]),
-    )
+    partner_id, amount_fen, payout = _payout_args(event)
     net_fen = cycle.position_of(partner_id)
     funding = cycle.fundings.get(partner_id)
     subject = f"cycle {cycle.cycle_id}: refund of {amount_fen} fen to partner {partner_id}"

@@ -19,7 +19,7 @@ another contract the auditor cannot decode) is a finding, never skipped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from oracles.audit.events import EventRef
@@ -102,23 +102,46 @@ def judge_cycle(
 ) -> QuorumFinding:
     """The quorum verdict of one proposed cycle."""
     assert cycle.proposed is not None
-    subject = f"cycle {cycle.cycle_id}"
-    signer_set = state.signer_set_at(cycle.proposed.order)
-    version = signer_set.version if signer_set else None
-    call = decode_function_call(abi, bytes.fromhex(str(tx["input"])[2:])) if tx else None
-    problem = _cycle_call_problem(call, cycle)
-    if problem or call is None:
-        return QuorumFinding(subject, cycle.proposed, address, (), version, problem)
-    digest = cycle_report_digest(
-        chain_id,
+    return _judge_report(
+        f"cycle {cycle.cycle_id}",
+        cycle.proposed,
+        _decoded_call(tx, abi),
+        state,
         address,
-        cycle.cycle_id,
-        bytes.fromhex(cycle.entries_root[2:]),
-        cycle.entry_count,
-        cycle.partner_ids,
-        cycle.net_positions_fen,
+        lambda call: _cycle_call_problem(call, cycle),
+        lambda: cycle_report_digest(
+            chain_id,
+            address,
+            cycle.cycle_id,
+            bytes.fromhex(cycle.entries_root[2:]),
+            cycle.entry_count,
+            cycle.partner_ids,
+            cycle.net_positions_fen,
+        ),
     )
-    return _judge_signatures(subject, cycle.proposed, address, digest, call, signer_set, state)
+
+
+def _decoded_call(tx: RpcTransaction | None, abi: Sequence[AbiEntry]) -> DecodedCall | None:
+    return decode_function_call(abi, bytes.fromhex(str(tx["input"])[2:])) if tx else None
+
+
+def _judge_report(
+    subject: str,
+    ref: EventRef,
+    call: DecodedCall | None,
+    state: ReplayedState,
+    address: str,
+    problem_of: Callable[[DecodedCall | None], str],
+    digest_of: Callable[[], bytes],
+) -> QuorumFinding:
+    """The verdict of one quorum-authorized write: the call must be the direct report call
+    (`problem_of`), then its signatures are judged against the report's digest."""
+    signer_set = state.signer_set_at(ref.order)
+    problem = problem_of(call)
+    if problem or call is None:
+        version = signer_set.version if signer_set else None
+        return QuorumFinding(subject, ref, address, (), version, problem)
+    return _judge_signatures(subject, ref, address, digest_of(), call, signer_set, state)
 
 
 def _judge_signatures(
@@ -168,19 +191,19 @@ def judge_line_state(
     address: str,
 ) -> QuorumFinding:
     """The quorum verdict of one committed line state (see the module doc)."""
-    subject = f"line state of cycle {line_state.cycle_id}"
-    signer_set = state.signer_set_at(line_state.ref.order)
-    version = signer_set.version if signer_set else None
-    call = decode_function_call(abi, bytes.fromhex(str(tx["input"])[2:])) if tx else None
-    problem = _line_state_call_problem(call, line_state)
-    if problem or call is None:
-        return QuorumFinding(subject, line_state.ref, address, (), version, problem)
-    digest = line_state_report_digest(
-        chain_id,
+    return _judge_report(
+        f"line state of cycle {line_state.cycle_id}",
+        line_state.ref,
+        _decoded_call(tx, abi),
+        state,
         address,
-        line_state.cycle_id,
-        bytes.fromhex(line_state.root[2:]),
-        line_state.count,
-        line_state.total_outstanding_fen,
+        lambda call: _line_state_call_problem(call, line_state),
+        lambda: line_state_report_digest(
+            chain_id,
+            address,
+            line_state.cycle_id,
+            bytes.fromhex(line_state.root[2:]),
+            line_state.count,
+            line_state.total_outstanding_fen,
+        ),
     )
-    return _judge_signatures(subject, line_state.ref, address, digest, call, signer_set, state)
