@@ -51,16 +51,15 @@ class OracleStatus:
 
 
 def compute_signer_status(settings: Settings, keystore_dir: Path) -> SignerStatus:
-    """Remote signers as configured, else the in-process keystores' addresses."""
+    """The quorum as configured: the node's own signers (their keystores' addresses) and
+    every remote signer, with the threshold over all of them."""
     remote = parse_remote_signers(settings.remote_signers)
-    if remote:
-        return SignerStatus(
-            addresses=[address for _url, address in remote if address],
-            threshold=settings.signer_threshold,
-            remote_endpoints=[get_redacted_url(url) for url, _address in remote],
-        )
-    addresses = fetch_keystore_addresses(keystore_dir)[: settings.signer_count]
-    return SignerStatus(addresses, settings.signer_threshold, [])
+    own = fetch_keystore_addresses(keystore_dir)[: settings.signer_count]
+    return SignerStatus(
+        addresses=[*own, *(address for _url, address in remote if address)],
+        threshold=settings.signer_threshold,
+        remote_endpoints=[get_redacted_url(url) for url, _address in remote],
+    )
 
 
 def fetch_oracle_status(
