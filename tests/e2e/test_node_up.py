@@ -84,7 +84,13 @@ def test_up_serves_health_with_addresses_and_a_restart_keeps_everything(node: No
     chain = first["chain"]
     assert isinstance(chain, dict)
     addresses = chain["contracts"]
-    assert set(addresses) == {"SettlementToken", "OracleQuorum", "CreditRegistry", "ClearingHouse"}
+    assert set(addresses) == {
+        "SettlementToken",
+        "OracleQuorum",
+        "CreditRegistry",
+        "ClearingHouse",
+        "NetworkTimelock",
+    }
     key = _run_cli("keys", "create", "--role", "auditor", "--data-dir", str(node.data_dir))
     assert key.returncode == 0, key.stderr
     block_before = chain["latest_block"]

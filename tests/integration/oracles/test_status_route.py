@@ -49,7 +49,7 @@ def _bearer(database: Database, role: Role) -> dict[str, str]:
 def test_status_reports_outbox_depth_indexer_lag_and_signers(
     client: TestClient, database: Database, settings: Settings
 ) -> None:
-    signer_addresses = [add_signer(settings.keystore_dir, "pw").address for _ in range(2)]
+    signer_addresses = [add_signer(settings.signer_keystore_dir, "pw").address for _ in range(2)]
     with database.session() as session:
         for number in range(3):
             enqueue(session, make_opening(number))
