@@ -97,7 +97,18 @@ class Settings(BaseSettings):
     """Comma-separated signer endpoint URLs; empty means run signers in-process."""
 
     product_cost_cap_bps: int = Field(default=2400, ge=0, le=100_000)
-    """Products whose all-in effective annual cost exceeds this are refused (24% default)."""
+    """The all-in annual cost cap (24% default): products above it are refused when
+    published, and every obligation above it (plan conversion, cash drawdown) when booked."""
+    cost_cap_annualization: Literal["nominal", "effective"] = "effective"
+    """How a monthly IRR becomes the annual rate compared with the cap and stated in quotes:
+    `nominal` = IRR × 12 (the figure disclosures commonly state), `effective` =
+    (1 + IRR)^12 − 1 (stricter)."""
+    business_date_max_ahead_days: int = Field(default=3, ge=0, le=366)
+    """How far ahead of the server's calendar date (UTC) an operator may move the business
+    date (`POST /v1/ledger/business-date`, `creditnet business-date --set`)."""
+    backdate_window_days: int = Field(default=7, ge=0, le=366)
+    """How many days before the business date a purchase, drawdown, refund or repayment
+    may be dated; later than the business date is always refused."""
 
     max_body_bytes: int = 64 * 1024
     access_log: bool = True

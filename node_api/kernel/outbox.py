@@ -33,6 +33,7 @@ from node_api.kernel.outbox_table import (
     CyclePartnerPayload,
     CycleProposePayload,
     LineStatePayload,
+    NotificationPayload,
     OutboxItem,
     OutboxPayload,
     OutboxStatus,
@@ -59,6 +60,10 @@ class OutboxKind(StrEnum):
     CYCLE_FUND = "cycle_fund"
     CYCLE_DEFAULT = "cycle_default"
     CYCLE_REFUND = "cycle_refund"
+    NOTIFICATION = "notification"
+    """Not for the chain: a message to a borrower, sent by the collections dispatcher
+    (`node_api.collections.dispatcher`). No relay kind serves it, so the relayer, which
+    only takes the kinds of `oracles.relay_kinds.build_relay_kinds`, never picks it."""
 
 
 class OutboxMessage(Protocol):
@@ -366,6 +371,44 @@ class CycleFunding(_PositionMessage):
 
     def to_payload(self) -> CycleFundPayload:  # type: ignore[override]
         return {**super().to_payload(), "amount_fen": self._amount_fen(self.amount_fen)}
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A message (SMS, voice or app) to a borrower or their registered emergency contact,
+    rendered from an approved template; one per contact attempt (`notification_id`).
+
+    It goes to a contact provider, never to the chain (see `OutboxKind.NOTIFICATION`).
+    The business key is also the provider's idempotency key, so a retried send never
+    delivers twice.
+    """
+
+    kind: ClassVar[OutboxKind] = OutboxKind.NOTIFICATION
+
+    notification_id: int
+    channel: str
+    credit_line_id: int
+    party: str
+    template_code: str
+    template_version: int
+    body: str
+
+    @property
+    def business_key(self) -> str:
+        return f"notification:{self.notification_id}"
+
+    def to_payload(self) -> NotificationPayload:
+        if not self.body:
+            raise CreditNetValueError("a notification needs a body", field="body")
+        return {
+            "notification_id": _uint(self.notification_id, INT64_MAX, "notification_id"),
+            "channel": self.channel,
+            "credit_line_id": _uint(self.credit_line_id, INT64_MAX, "credit_line_id"),
+            "party": self.party,
+            "template_code": self.template_code,
+            "template_version": _uint(self.template_version, UINT32_MAX, "template_version"),
+            "body": self.body,
+        }
 
 
 def enqueue(session: Session, message: OutboxMessage, *, now: datetime | None = None) -> OutboxItem:

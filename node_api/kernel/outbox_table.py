@@ -114,6 +114,21 @@ class CycleFundPayload(TypedDict):
     amount_fen: int
 
 
+class NotificationPayload(TypedDict):
+    """The stored JSON of a `notification` row: one message to a borrower or their
+    emergency contact, rendered from an approved template. No personal data: the
+    collections dispatcher resolves the recipient (`credit_line_id`, `party`) through the
+    PII vault when it sends."""
+
+    notification_id: int
+    channel: str
+    credit_line_id: int
+    party: str
+    template_code: str
+    template_version: int
+    body: str
+
+
 OutboxPayload = (
     AgreementOpenPayload
     | AgreementChangePayload
@@ -125,6 +140,7 @@ OutboxPayload = (
     | CycleDefaultPayload
     | CycleFundApprovePayload
     | CycleFundPayload
+    | NotificationPayload
 )
 """The JSON payload of an outbox row; its format is stored, so never change a key."""
 

@@ -9,6 +9,13 @@ so the same formula can later run set-based (SQL or arrays) without floats.
 Accrual days run from the start date (inclusive) to the end date (exclusive): the
 actual number of calendar days between them, whatever the day count; the day count
 only decides the length of the year an annual rate is divided by.
+
+Daily accrual (end of day) carries what rounding left over: a line's component (its
+interest, its penalty interest) keeps its exact running total and every day posts the
+change of that total rounded half-even, so N days of accrual post exactly the interest
+of the N days rounded once (`compute_carried_interest`), never drifting by half a fen a
+day. Half-even rounding does not change when 2 fen are added, so only the running total
+modulo 2 fen is kept: `AccrualCarry.remainder / AccrualCarry.denominator` fen, in [0, 2).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from node_api.kernel.money import (
     Bps,
     Fen,
     PpmPerDay,
+    div_floor,
     div_half_even,
 )
 from node_api.ledger.settlement_events import DayCount, InterestMethod, get_days_in_year
@@ -71,6 +79,53 @@ def compute_interest(balance_fen: int, daily_rate: DailyRate, days: int) -> Fen:
         raise CreditNetValueError("accrual days cannot be negative", field="days")
     numerator = balance_fen * daily_rate.numerator * days
     return Fen(div_half_even(numerator, daily_rate.denominator))
+
+
+class AccrualCarry(NamedTuple):
+    """A component's running exact accrual total modulo 2 fen: `remainder / denominator`
+    fen, 0 ≤ remainder < 2 × denominator (the denominator is the daily rate's)."""
+
+    remainder: int
+    denominator: int
+
+
+NO_CARRY_REMAINDER = 0
+"""The remainder of a component that has never accrued."""
+
+
+def rescale_carry(carry: AccrualCarry, denominator: int) -> AccrualCarry:
+    """The carry over another rate denominator (the line's rate changed its unit), rounded
+    down: the running total loses less than 1 / `denominator` of a fen, once."""
+    if denominator <= 0:
+        raise CreditNetValueError("a rate denominator must be positive", field="denominator")
+    if carry.denominator == denominator:
+        return carry
+    return AccrualCarry(div_floor(carry.remainder * denominator, carry.denominator), denominator)
+
+
+def compute_carried_interest(
+    carry: AccrualCarry | None, balance_fen: int, daily_rate: DailyRate, days: int
+) -> tuple[Fen, AccrualCarry]:
+    """Interest to post for `days` more days on `balance_fen`, and the carry after them.
+
+    With T the running exact total in fen before and T' after, the post is
+    half_even(T') − half_even(T): whatever the balances were, the posts so far add up to
+    the running total rounded half-even once. Only T modulo 2 fen is needed (see the
+    module docstring); `None` is a component that never accrued (T = 0).
+    """
+    if balance_fen < 0:
+        raise CreditNetValueError(
+            "an interest-bearing balance cannot be negative", field="balance_fen"
+        )
+    if days < 0:
+        raise CreditNetValueError("accrual days cannot be negative", field="days")
+    denominator = daily_rate.denominator
+    before = (
+        NO_CARRY_REMAINDER if carry is None else rescale_carry(carry, denominator).remainder
+    )
+    after = before + balance_fen * daily_rate.numerator * days
+    posted_fen = div_half_even(after, denominator) - div_half_even(before, denominator)
+    return Fen(posted_fen), AccrualCarry(after % (2 * denominator), denominator)
 
 
 def compute_daily_interest_ppm(balance_fen: int, rate_ppm_per_day: PpmPerDay) -> Fen:

@@ -26,7 +26,7 @@ from node_api.onboarding.pii import LookupKind
 from node_api.onboarding.policies import OnboardingPolicy
 from node_api.risk.fraud_config import AttributeKind
 from node_api.risk.fraud_facts import ApplicationFacts, Gender
-from node_api.risk.scorecard import Scorecard, ScoreResult
+from node_api.risk.scorecard import Scorecard, ScoreResult, assign_bin
 
 RawValue = str | int | float | None
 
@@ -133,6 +133,21 @@ def score_characteristics(card: Scorecard, characteristics: Mapping[str, RawValu
         ) from None
 
 
+def score_leniently(card: Scorecard, characteristics: Mapping[str, RawValue]) -> ScoreResult:
+    """Score with what the card can read: names it lacks and values it cannot parse count
+    as missing. For a card scoring inputs written for another one (a challenger arm, a
+    simulation); equal to `score_characteristics` wherever that one accepts the inputs."""
+    readable: dict[str, RawValue] = {}
+    for characteristic in card.card.characteristics:
+        raw = characteristics.get(characteristic.name)
+        try:
+            assign_bin(characteristic, raw)
+        except CreditNetValueError:
+            raw = None
+        readable[characteristic.name] = raw
+    return card.score(readable)
+
+
 def compute_application_facts(
     identity: VerifiedIdentity,
     *,
@@ -207,7 +222,7 @@ def prepare_application(
         age_years_min=policy.age_years_min,
         age_years_max=policy.age_years_max,
     )
-    card = context.cards.get(policy.card)
+    card = context.cards.get_for_policy(conn, policy)
     score = score_characteristics(card, inputs.characteristics)
     facts = compute_facts(inputs, identity, applied_at, context)
     return PreparedApplication(

@@ -2,9 +2,10 @@
 
 identity and input checks -> dedupe by the keyed hash of the identity number (an
 existing customer with an open line gets that line back) -> fraud signals from SQL
-history -> score -> product policy -> limits at every level -> open the line and
-enqueue the agreement -> store the decision with its encrypted inputs, its
-history rows and its live-monitoring counts. Either all of it commits or none.
+history -> score -> product policy (and its challenger, if it runs one: `arms.py`) -> limits
+at every level -> open the line and enqueue the agreement -> store the decision with
+its encrypted inputs, its history rows, its live-monitoring counts and both arms of a
+champion/challenger test. Either all of it commits or none.
 
 `applied_at` (wall-clock receipt time, for the velocity windows) and the business
 date (age, opening date) are explicit inputs; nothing here reads a clock except
@@ -42,13 +43,14 @@ from node_api.onboarding.application_store import (
     get_customer_context,
     insert_application,
 )
-from node_api.onboarding.context import OnboardingContext
-from node_api.onboarding.decision import (
-    ApplicationDecision,
-    DecisionRecord,
-    DecisionResult,
-    compute_application_decision,
+from node_api.onboarding.arms import (
+    ArmDecision,
+    RoutedDecision,
+    compute_routed_decision,
+    insert_arms,
 )
+from node_api.onboarding.context import OnboardingContext
+from node_api.onboarding.decision import ApplicationDecision, DecisionRecord
 from node_api.onboarding.fraud_history_sql import SqlFraudHistory, record_application
 from node_api.onboarding.tables import customer_table
 from node_api.risk.fraud import FraudHit
@@ -181,24 +183,26 @@ def _store(
     context: OnboardingContext,
     signals: FraudSignals | None,
     record: DecisionRecord,
-    existing_customer: bool,
+    decided_by: ArmDecision | None,
     line: tuple[int | None, str | None],
 ) -> StoredApplication:
+    """The row of an application: the deciding arm's score and policy version, if any
+    arm decided (none did for an existing customer: the answer came from the line)."""
     inputs = prepared.inputs
     return StoredApplication(
         id=application_id,
         customer_id=customer_id,
         product_code=prepared.terms.product_code,
         product_version=prepared.terms.version,
-        policy_version=prepared.policy_version,
+        policy_version=prepared.policy_version if decided_by is None else decided_by.policy_version,
         channel_id=inputs.channel_id,
         applied_at=prepared.facts.applied_at,
         business_date=prepared.as_of,
         inputs_enc=context.vault.encrypt(inputs.to_json(), get_application_context(application_id)),
-        score=prepared.score,
+        score=prepared.score if decided_by is None else decided_by.score,
         signals=signals,
         record=record,
-        existing_customer=existing_customer,
+        existing_customer=decided_by is None,
         credit_line_id=line[0],
         agreement_id=line[1],
     )
@@ -212,20 +216,13 @@ def _existing_customer_decision(conn: Connection, line_id: int) -> DecisionRecor
 
 def _decide_new(
     conn: Connection, prepared: PreparedApplication, context: OnboardingContext
-) -> tuple[FraudSignals, DecisionResult]:
+) -> tuple[FraudSignals, RoutedDecision]:
+    """Fraud signals from history, then the decision of every arm of the policy."""
     config = prepared.policy.fraud
     history = SqlFraudHistory(conn, context.rings)
     history.preload(prepared.facts, config)
     signals = gather_signals(prepared.facts, history, config)
-    result = compute_application_decision(
-        facts=prepared.facts,
-        signals=signals,
-        score=prepared.score,
-        monthly_income_fen=Fen(prepared.inputs.monthly_income_fen),
-        policy=prepared.policy,
-        terms=prepared.terms,
-    )
-    return signals, result
+    return signals, compute_routed_decision(conn, prepared, signals, context)
 
 
 def decide_application(
@@ -250,21 +247,23 @@ def decide_application(
     timer.lap("dedupe")
     line: tuple[int | None, str | None] = (None, None)
     signals: FraudSignals | None = None
+    routed: RoutedDecision | None = None
     if existing_line_id is not None:
         record = _existing_customer_decision(conn, existing_line_id)
         line = (existing_line_id, fetch_agreement_of_line(conn, existing_line_id))
     else:
-        signals, result = _decide_new(conn, prepared, context)
-        record = result.to_record()
+        signals, routed = _decide_new(conn, prepared, context)
+        deciding = routed.deciding
+        record = deciding.result.to_record()
         timer.lap("fraud")
-        if result.decision is ApplicationDecision.APPROVED:
+        if deciding.result.decision is ApplicationDecision.APPROVED:
             line = open_line_with_agreement(
                 conn,
                 application_id=application_id,
                 customer_id=customer_id,
-                limits=result.limits,
+                limits=deciding.result.limits,
                 terms=prepared.terms,
-                policy=prepared.policy,
+                policy=deciding.policy,
                 as_of=as_of,
                 context=context,
             )
@@ -276,11 +275,33 @@ def decide_application(
         context=context,
         signals=signals,
         record=record,
-        existing_customer=existing_line_id is not None,
+        decided_by=None if routed is None else routed.deciding,
         line=line,
     )
     insert_application(conn, stored)
     record_application(conn, application_id, prepared.facts, prepared.policy.fraud)
-    record_live_score(conn, prepared.score, shard_key=application_id)
+    _record_scores(conn, application_id, prepared, routed)
     timer.lap("store")
     return ApplicationOutcome(stored, timer)
+
+
+def _record_scores(
+    conn: Connection,
+    application_id: str,
+    prepared: PreparedApplication,
+    routed: RoutedDecision | None,
+) -> None:
+    """Live-monitoring counts of every model that scored, and both arms of a test."""
+    if routed is None:
+        record_live_score(conn, prepared.score, shard_key=application_id)
+        return
+    scores = {arm.score.model_id: arm.score for arm in routed.arms()}
+    for model_id in sorted(scores):
+        record_live_score(conn, scores[model_id], shard_key=application_id)
+    insert_arms(
+        conn,
+        routed,
+        application_id=application_id,
+        product_code=prepared.terms.product_code,
+        business_date=prepared.as_of,
+    )

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.ledger.sql import Row, insert_ignoring_conflicts
 from node_api.onboarding.tables import policy_table
+from node_api.risk.challenger import ChallengerConfig
 from node_api.risk.fraud_config import FraudRuleConfig
 from node_api.risk.policy import LimitBand, ProductRiskPolicy
 
@@ -43,7 +44,10 @@ class OnboardingPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     card: str = Field(default="german", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-    """A packaged scorecard card (`node_api/risk/cards/<card>.json`)."""
+    """A packaged scorecard card (`node_api/risk/cards/<card>.json`); it scores unless
+    `model_version` names a registered model."""
+    model_version: int | None = Field(default=None, ge=1)
+    """A registered model (`GET /v1/risk/models`) that scores instead of `card`."""
     product_version: int | None = Field(default=None, ge=1)
     """Book lines on this product version; None means the newest registered one."""
     age_years_min: int = Field(default=18, ge=16, le=100)
@@ -52,6 +56,9 @@ class OnboardingPolicy(BaseModel):
     """The agreement's uint32 product code on-chain; None derives it from the code."""
     risk: ProductRiskPolicy
     fraud: FraudRuleConfig = FraudRuleConfig()
+    challenger: ChallengerConfig | None = None
+    """A champion/challenger test: the share of applicants another model or policy
+    version decides; every application is scored by both."""
 
     @field_validator("risk", "fraud")
     @classmethod
@@ -75,10 +82,24 @@ class OnboardingPolicy(BaseModel):
         return self
 
     def to_document(self) -> str:
-        """Canonical JSON (sorted keys, no spaces): what is stored and hashed."""
+        """Canonical JSON (sorted keys, no spaces): what is stored and hashed.
+
+        Fields added since the first stored policies are left out while unset, so a
+        document (and its hash) reads the same as before they existed."""
+        unset = {name for name in _LATER_FIELDS if getattr(self, name) is None}
         return json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+            self.model_dump(mode="json", exclude=unset),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=True,
         )
+
+    def without_challenger(self) -> OnboardingPolicy:
+        """This policy as one arm: its own challenger does not run."""
+        return self if self.challenger is None else self.model_copy(update={"challenger": None})
+
+
+_LATER_FIELDS = ("model_version", "challenger")
 
 
 DEFAULT_POLICY = OnboardingPolicy(

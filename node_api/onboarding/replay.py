@@ -1,10 +1,12 @@
 """Replay: recompute a stored decision from what was stored, and compare.
 
 Inputs are decrypted and checked again as of the stored business date, scored with
-the card the stored model id names, hashed into facts at the stored receipt time;
-the fraud rules run on the stored signals (history has moved on since) under the
-stored policy version. An application answered with an existing customer's line
-replays its score only: that answer came from the line, not from a computation.
+the card the stored model id names (packaged or registered; read leniently, since a
+challenger arm's card may not know every characteristic the applicant sent), hashed
+into facts at the stored receipt time; the fraud rules run on the stored signals
+(history has moved on since) under the stored policy version. An application answered
+with an existing customer's line replays its score only: that answer came from the
+line, not from a computation.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from node_api.kernel.money import Fen
 from node_api.onboarding.application_input import (
     ApplicationInput,
     compute_facts,
-    score_characteristics,
+    score_leniently,
 )
 from node_api.onboarding.application_store import (
     fetch_application_row,
@@ -97,8 +99,8 @@ def replay_application(
         age_years_min=policy.age_years_min,
         age_years_max=policy.age_years_max,
     )
-    score = score_characteristics(
-        context.cards.get_by_model_id(row.model_id), inputs.characteristics
+    score = score_leniently(
+        context.cards.get_by_model_id(row.model_id, conn), inputs.characteristics
     )
     if row.existing_customer:
         return ReplayResult(

@@ -18,6 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from node_api.kernel.errors import ConfigurationError
 
+DATA_FINGERPRINT_KEY = "data_sha256"
+"""Where training records the SHA-256 of its data file in a card's `training` notes."""
+
+
+def compute_data_fingerprint(data: bytes) -> str:
+    """`sha256:<hex>` of a training data file's bytes."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

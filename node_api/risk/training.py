@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import JsonValue
 
 from node_api.kernel.errors import CreditNetError
-from node_api.risk.card import ScorecardCard
+from node_api.risk.card import DATA_FINGERPRINT_KEY, ScorecardCard, compute_data_fingerprint
 from node_api.risk.card_export import ScalingSettings, build_card
 from node_api.risk.evaluation import CrossValidation, cross_validate
 from node_api.risk.model_fit import FittedScorecard, ModelSettings, fit_scorecard_model
@@ -85,14 +85,21 @@ def train_scorecard(
     settings: TrainingSettings | None = None,
     reason_texts: Mapping[str, str] | None = None,
 ) -> TrainingResult:
-    """Cross-validate the recipe on the file, then fit it on every row and export the card."""
+    """Cross-validate the recipe on the file, then fit it on every row and export the card.
+
+    The card records the file's SHA-256 (`training.data_sha256`): the registry's data
+    fingerprint."""
     chosen = settings if settings is not None else TrainingSettings()
     dataset = load_dataset(Path(csv_path), target, bad_value, ignore)
     validation = cross_validate(dataset, chosen.model, folds=chosen.folds, seed=chosen.seed)
     is_bad = np.array(dataset.is_bad, dtype=np.bool_)
     model = fit_scorecard_model(dataset.columns, is_bad, chosen.model)
     ignored: list[JsonValue] = [name for name in sorted(ignore)]
-    notes: dict[str, JsonValue] = {"settings": asdict(chosen), "ignored_columns": ignored}
+    notes: dict[str, JsonValue] = {
+        "settings": asdict(chosen),
+        "ignored_columns": ignored,
+        DATA_FINGERPRINT_KEY: compute_data_fingerprint(Path(csv_path).read_bytes()),
+    }
     card = build_card(
         model,
         dataset,

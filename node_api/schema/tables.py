@@ -16,6 +16,7 @@ import node_api.lending.purchases
 import node_api.lending.repayments
 import node_api.onboarding.tables
 import node_api.risk.live_monitoring
+import node_api.risk.registry_tables
 import oracles.tables
 import settlement.tables
 

@@ -8,7 +8,9 @@ Which principal bears interest on day D:
   is not yet due (their interest from each posting date is charged at its due date if it
   is missed, so accruing them daily would charge them twice). Payments are taken to
   reduce the older, carried principal first.
-Interest = principal × daily rate × 1 day, rounded half-even per line and day.
+Interest = principal × daily rate × 1 day, carried exactly per line
+(`compute_carried_interest`): each day posts the change of the line's running interest
+total rounded half-even, so N days post the N days' exact interest rounded once.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from node_api.lending.eod.books import (
     fetch_posted_subjects,
     post_drafts,
 )
+from node_api.lending.eod.carry import AccrualComponent, fetch_carries, write_carries
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
 from node_api.lending.eod.tables import line_delinquency_table
 from node_api.lending.installment_store import fetch_plan_unbilled_principal
-from node_api.lending.interest import compute_daily_rate, compute_interest
+from node_api.lending.interest import AccrualCarry, compute_carried_interest, compute_daily_rate
 from node_api.lending.lines import credit_line_table
 
 ACCRUAL_TYPES = (*PRINCIPAL_ACCOUNT_TYPES, AccountType.INTEREST_UNBILLED)
@@ -140,17 +143,24 @@ def run_accrual_batch(
     latest = fetch_latest_bills(conn, ids)
     planned = fetch_plan_unbilled_principal(conn, ids)
     posted = fetch_posted_subjects(conn, as_of, EodStep.ACCRUE, ids)
+    stored = fetch_carries(conn, AccrualComponent.INTEREST, ids)
+    carries: dict[int, AccrualCarry] = {}
     drafts = []
     total_fen = 0
     for line_id, item in facts.items():
-        if line_id in posted:
+        previous = stored.get(line_id)
+        if line_id in posted or (previous is not None and previous.as_of == as_of):
             continue
         base_fen = compute_interest_bearing_fen(
             item, line_id in revolving, latest.get(line_id), planned.get(line_id, 0), as_of
         )
+        if base_fen <= 0:
+            continue
         interest = item.terms.interest
         rate = compute_daily_rate(interest.method, interest.rate, interest.day_count)
-        interest_fen = int(compute_interest(max(base_fen, 0), rate, 1))
+        interest_fen, carries[line_id] = compute_carried_interest(
+            None if previous is None else previous.carry, base_fen, rate, 1
+        )
         total_fen += interest_fen
         drafts.append(
             charge_draft(
@@ -159,6 +169,7 @@ def run_accrual_batch(
                 amount_fen=interest_fen,
             )
         )  # fmt: skip
+    write_carries(conn, AccrualComponent.INTEREST, as_of, carries, stored)
     return BatchResult(len(facts), post_drafts(conn, ctx, drafts), total_fen)
 
 

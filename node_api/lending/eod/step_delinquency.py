@@ -4,7 +4,9 @@ that day's penalty interest on its past-due principal and interest.
 
 Penalty interest follows `compute_penalty_interest_days`: nothing within the grace days,
 the whole run on the first day past grace, then one day per business day; it is
-charged to the oldest unpaid bill, whose debt it joins.
+charged to the oldest unpaid bill, whose debt it joins. Like interest, it is carried
+exactly per line (`compute_carried_interest`): the days' posts add up to the running
+penalty total rounded once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from node_api.kernel.money import Fen
+from node_api.kernel.money import PPM_DENOMINATOR, Fen
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table
 from node_api.ledger.settlement_events import EodStep
@@ -38,11 +40,17 @@ from node_api.lending.eod.charges import (
     insert_bill_charges,
     sum_charges_fen,
 )
+from node_api.lending.eod.carry import (
+    AccrualComponent,
+    StoredCarry,
+    fetch_carries,
+    write_carries,
+)
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import update_line_states
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
 from node_api.lending.eod.tables import line_delinquency_table
-from node_api.lending.interest import compute_penalty_interest
+from node_api.lending.interest import AccrualCarry, DailyRate, compute_carried_interest
 
 
 def list_delinquent_lines(conn: Connection, ctx: EodContext, as_of: date, after: int) -> list[int]:
@@ -86,13 +94,22 @@ def fetch_bill_debts(conn: Connection, line_ids: Sequence[int]) -> dict[int, lis
     return found
 
 
-def compute_penalty_fen(facts: LineFacts, oldest: BillDebt, as_of: date) -> int:
-    """The day's penalty interest on past-due principal and interest."""
+def compute_penalty_fen(
+    facts: LineFacts, oldest: BillDebt, as_of: date, previous: StoredCarry | None
+) -> tuple[int, AccrualCarry | None]:
+    """The day's penalty interest on past-due principal and interest, and the line's
+    penalty carry after it (None when nothing accrues)."""
     terms = facts.terms
     days = compute_penalty_interest_days(oldest.due_date, as_of, terms.grace_days)
     balances = facts.balances
     base_fen = balances[AccountType.PRINCIPAL_PAST_DUE] + balances[AccountType.INTEREST_PAST_DUE]
-    return int(compute_penalty_interest(base_fen, terms.penalty_rate_ppm_per_day, days))
+    if base_fen <= 0 or days == 0:
+        return 0, None
+    rate = DailyRate(terms.penalty_rate_ppm_per_day, PPM_DENOMINATOR)
+    penalty_fen, carry = compute_carried_interest(
+        None if previous is None else previous.carry, base_fen, rate, days
+    )
+    return int(penalty_fen), carry
 
 
 def run_delinquency_batch(
@@ -101,6 +118,8 @@ def run_delinquency_batch(
     facts = load_facts(conn, ctx, line_ids, PAST_DUE_TYPES)
     debts = fetch_bill_debts(conn, list(facts))
     already = fetch_posted_subjects(conn, as_of, EodStep.DELINQUENCY, list(facts))
+    stored = fetch_carries(conn, AccrualComponent.PENALTY, list(facts))
+    carries: dict[int, AccrualCarry] = {}
     drafts = []
     charges: list[BillCharge] = []
     states: dict[int, dict[str, int | str]] = {}
@@ -110,9 +129,14 @@ def run_delinquency_batch(
         days = 0 if oldest is None else compute_days_past_due(oldest.due_date, as_of)
         bucket = compute_delinquency_bucket(days, item.terms.delinquency.thresholds)
         states[line_id] = {"days_past_due": days, "bucket": bucket.value}
+        previous = stored.get(line_id)
         if oldest is None or line_id in already:
             continue
-        penalty_fen = compute_penalty_fen(item, oldest, as_of)
+        if previous is not None and previous.as_of == as_of:
+            continue
+        penalty_fen, carry = compute_penalty_fen(item, oldest, as_of, previous)
+        if carry is not None:
+            carries[line_id] = carry
         if penalty_fen > 0:
             drafts.append(
                 charge_draft(
@@ -124,6 +148,7 @@ def run_delinquency_batch(
             charges.append(
                 BillCharge(oldest.bill_id, line_id, as_of, ChargeKind.PENALTY, Fen(penalty_fen))
             )
+    write_carries(conn, AccrualComponent.PENALTY, as_of, carries, stored)
     posted = post_drafts(conn, ctx, drafts)
     insert_bill_charges(conn, charges)
     update_line_states(conn, as_of, states, ["days_past_due", "bucket"])

@@ -5,6 +5,11 @@ line pays revolving interest (it lost its interest-free period), its days past d
 bucket, and the day it was charged off. A line without a row is current and not
 revolving.
 
+`line_accrual` holds, per credit line and accrual component (`interest`, `penalty`),
+the rounding carry of its daily accrual (`node_api.lending.interest.AccrualCarry`: the
+running exact total modulo 2 fen, as `remainder / denominator` fen) and the last
+business date it accrued, so a day is never carried twice.
+
 Checkpoints: `eod_run` has one row per business date (`running`, then `done`);
 `eod_step` one row per date and step (`done` once every batch of the step committed);
 `eod_batch` one row per committed batch of lines, written in the same transaction as
@@ -28,6 +33,16 @@ line_delinquency_table = Table(
     Column("days_past_due", Integer, nullable=False),
     Column("bucket", String(4), nullable=False),
     Column("charged_off_on", Date, nullable=True),
+)
+
+line_accrual_table = Table(
+    "line_accrual",
+    metadata,
+    fk_column("credit_line_id", "credit_line.id", "fk_line_accrual_line", primary_key=True),
+    Column("component", String(16), primary_key=True),
+    Column("as_of", Date, nullable=False),
+    Column("remainder", BigInteger, nullable=False),
+    Column("denominator", BigInteger, nullable=False),
 )
 
 eod_run_table = Table(
