@@ -6,7 +6,7 @@ All of them resolve the data folder and database as `creditnet up` does
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import typer
@@ -15,8 +15,10 @@ from node_api.auth.keys import Role, list_api_keys, revoke_api_key
 from node_api.cli.options import DATA_DIR, node_settings, open_database
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
-from node_api.kernel.errors import NotFoundError
-from node_api.ledger.business_date import fetch_business_date, set_business_date
+from node_api.kernel.errors import CreditNetError, NotFoundError
+from node_api.ledger.business_date import check_business_date_ahead, fetch_business_date
+from node_api.lending.eod.runner import move_business_date
+from node_api.lending.eod.scheduler import EodSchedule, get_calendar_date
 from node_api.runtime.keys import create_operator_key
 from node_api.schema.migrate import migrate
 
@@ -102,16 +104,26 @@ def business_date_command(
 ) -> None:
     """Show the node's business date (the open day postings are dated to), or set it.
 
-    A prod node (CREDITNET_ENV=prod) does not start before one is set."""
-    database = open_database(node_settings(data_dir))
+    It moves forward only, at most CREDITNET_BUSINESS_DATE_MAX_AHEAD_DAYS after today's
+    date; end of day still closes every day it skips. A prod node (CREDITNET_ENV=prod)
+    does not start before one is set."""
+    settings = node_settings(data_dir)
+    database = open_database(settings)
     try:
         if set_to is not None:
             try:
                 as_of = date.fromisoformat(set_to)
             except ValueError:
                 raise typer.BadParameter(f"{set_to!r} is not a date (YYYY-MM-DD)") from None
-            with database.engine.begin() as conn:
-                set_business_date(conn, as_of)
+            calendar_date = get_calendar_date(datetime.now(UTC), EodSchedule())
+            try:
+                check_business_date_ahead(
+                    as_of, calendar_date, settings.business_date_max_ahead_days
+                )
+                with database.engine.begin() as conn:
+                    move_business_date(conn, as_of)
+            except CreditNetError as error:
+                raise typer.BadParameter(error.detail, param_hint="--set") from None
         with database.engine.connect() as conn:
             current = fetch_business_date(conn)
     finally:

@@ -132,11 +132,14 @@ def check_daily_count(policy: CollectionsPolicy, contacts_today: int) -> None:
         )
 
 
-def check_template(template: TemplateView | None, channel: Channel, party: Party) -> None:
+def check_template(
+    template: TemplateView | None, channel: Channel, party: Party, *, named: bool
+) -> None:
     """Rule 4: a message needs an approved template of its channel and party; a call
-    may follow a script, which must then be approved too."""
+    may follow a script, which must then be approved too. `named`: the attempt named a
+    template (None then means an unknown one, refused like an unapproved one)."""
     if template is None:
-        if channel in MESSAGE_CHANNELS:
+        if named or channel in MESSAGE_CHANNELS:
             raise ConductRuleBreach(
                 ConductRule.TEMPLATE_NOT_APPROVED,
                 "every message must come from an approved template",

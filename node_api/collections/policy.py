@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
@@ -17,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from node_api.kernel.config import Settings
 from node_api.kernel.errors import ConfigurationError
 from node_api.kernel.money import Bps
+from node_api.lending.products.validation import DEFAULT_COST_CAP_BPS
+
+DEFAULT_TIMEZONE: Final = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +30,13 @@ class CollectionsPolicy:
 
     contact_hours_start: time = time(8, 0)
     contact_hours_end: time = time(21, 0)
-    timezone: ZoneInfo = ZoneInfo("Asia/Shanghai")
+    timezone: ZoneInfo = DEFAULT_TIMEZONE
     contacts_per_day_max: int = 3
     """Contact attempts about one borrower (all lines, both parties) per local day."""
     hardship_plans_max: int = 1
     """Hardship plans (approved or awaiting approval) per line within the window."""
     hardship_window_months: int = 12
-    cost_cap_bps: Bps = Bps(2_400)
+    cost_cap_bps: Bps = DEFAULT_COST_CAP_BPS
     """The all-in effective annual cost no hardship plan may exceed (the product cap)."""
 
 

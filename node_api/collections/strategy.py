@@ -159,9 +159,7 @@ def _check_consistency(strategy: StrategyDocument) -> None:
             raise _invalid(where, "only an agency rule assigns cases to agencies")
     for bucket in DELINQUENT_BUCKETS:
         if not any(rule.is_catch_all and _in_range(rule, bucket) for rule in strategy.rules):
-            raise _invalid(
-                "rules", f"no rule takes every {bucket.value} case", code="strategy_gap"
-            )
+            raise _invalid("rules", f"no rule takes every {bucket.value} case", code="strategy_gap")
 
 
 def _invalid(field: str, detail: str, code: str = "strategy_invalid") -> CreditNetValueError:
@@ -196,7 +194,9 @@ def _matches(rule: Rule, profile: CaseProfile, band: str) -> bool:
         and profile.days_past_due >= rule.days_past_due_min
         and (rule.days_past_due_max is None or profile.days_past_due <= rule.days_past_due_max)
         and profile.outstanding_fen >= rule.outstanding_fen_min
-        and (rule.outstanding_fen_max is None or profile.outstanding_fen <= rule.outstanding_fen_max)
+        and (
+            rule.outstanding_fen_max is None or profile.outstanding_fen <= rule.outstanding_fen_max
+        )
         and (not rule.score_bands or band in rule.score_bands)
         and profile.broken_promises >= rule.broken_promises_min
         and (rule.promise_pending is None or rule.promise_pending == profile.promise_pending)
@@ -209,7 +209,9 @@ def compute_treatment(strategy: StrategyDocument, profile: CaseProfile) -> Treat
     for rule in strategy.rules:
         if _matches(rule, profile, band):
             pool = rule.assign.agents or rule.assign.agencies
-            assignee = pool[_hash_index(f"assign:{profile.credit_line_id}", len(pool))] if pool else None
+            assignee = (
+                pool[_hash_index(f"assign:{profile.credit_line_id}", len(pool))] if pool else None
+            )
             return Treatment(rule.queue, rule.channel, assignee, band)
     raise AssertionError("a validated strategy has a catch-all rule for every bucket")
 

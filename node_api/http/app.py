@@ -19,6 +19,7 @@ from node_api.http.services import NodeApp, Services
 from node_api.kernel.chain_context import ChainContext
 from node_api.kernel.config import Settings, load_settings
 from node_api.kernel.db import Database
+from node_api.lending.core.context import LendingCaches, LendingPolicy
 
 _heap_frozen = False
 
@@ -85,7 +86,10 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     app.services = Services(
-        settings=settings, database=database, chain=chain or load_chain_context(settings)
+        settings=settings,
+        database=database,
+        chain=chain or load_chain_context(settings),
+        lending=LendingCaches(policy=LendingPolicy.from_settings(settings)),
     )
     install_docs(app)
     install_problem_handlers(app)

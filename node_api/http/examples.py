@@ -12,6 +12,7 @@ from typing import Final
 
 from pydantic import JsonValue
 
+from node_api.http.risk_examples import RISK_EXAMPLES
 from node_api.risk.samples import APPROVED_CHARACTERISTICS
 
 JsonObject = dict[str, JsonValue]
@@ -513,9 +514,14 @@ EXAMPLES: Final[dict[str, JsonValue]] = {
         "total_repayment_fen": 1_298_400,
         "nominal_annual_bps": 1500,
         "effective_annual_bps": 1608,
+        "annualization": "effective",
+        "annual_cost_bps": 1608,
+        "cost_cap_bps": 2400,
+        "within_cost_cap": True,
         "installments": [
             {
                 "number": 1,
+                "bill_date": "2025-07-05",
                 "due_date": "2025-07-25",
                 "principal_fen": 93_300,
                 "interest_fen": 14_900,
@@ -615,6 +621,7 @@ EXAMPLES: Final[dict[str, JsonValue]] = {
         "missing_characteristics_max": 3,
         "characteristics": [_CARD_CHARACTERISTIC],
     },
+    **RISK_EXAMPLES,
     # errors
     "Problem": {
         "type": "https://creditnet.dev/problems/over_limit",

@@ -1,6 +1,7 @@
 """Installment plans: convert one purchase, or a whole bill, into 3–24 monthly
 installments under the product's pricing; end a plan early by full repayment or by
-cancellation.
+cancellation. A plan is booked only within the node's cost cap, on its real due dates
+(`check_plan_cost`, see `node_api.lending.products.cost_cap`).
 
 Amounts come from `compute_amortization` (annuity, equal principal or flat monthly fee;
 principal parts sum exactly to the financed amount, see `node_api.lending.schedules`
@@ -45,6 +46,7 @@ from node_api.lending.installment_store import (
     PlanSource,
     PlanStatus,
     PlanView,
+    compute_installment_rows,
     fetch_billed_count,
     fetch_plan,
     fetch_plan_row,
@@ -54,6 +56,11 @@ from node_api.lending.installment_store import (
 )
 from node_api.lending.installment_tables import installment_plan_table, installment_table
 from node_api.lending.lines import LineStatus, LockedLine, lock_line
+from node_api.lending.products.cost_cap import (
+    check_obligation_cost,
+    check_product_rates,
+    compute_plan_flows,
+)
 from node_api.lending.purchases import fetch_use
 from node_api.lending.repayments import Repayment, repay
 from node_api.lending.schedules import (
@@ -88,7 +95,9 @@ def _unbilled_revolving_fen(conn: Connection, caches: LendingCaches, line_id: in
     return book.normal_fen(AccountType.PRINCIPAL_UNBILLED) - planned_fen
 
 
-def _open_line(conn: Connection, line_id: int, as_of: date | None) -> tuple[LockedLine, date]:
+def _open_line(
+    conn: Connection, caches: LendingCaches, line_id: int, as_of: date | None
+) -> tuple[LockedLine, date]:
     """Lock an active line; return it with the plan's start (`as_of` or the business date)."""
     line = lock_line(conn, line_id)
     if line.status is not LineStatus.ACTIVE:
@@ -97,7 +106,8 @@ def _open_line(conn: Connection, line_id: int, as_of: date | None) -> tuple[Lock
             field="credit_line_id",
             code="line_not_active",
         )
-    return line, resolve_as_of(as_of, fetch_business_date(conn))
+    window_days = caches.policy.backdate_window_days
+    return line, resolve_as_of(as_of, fetch_business_date(conn), window_days)
 
 
 def convert_purchase(
@@ -110,7 +120,7 @@ def convert_purchase(
     as_of: date | None = None,
 ) -> PlanView:
     """Convert a purchase (or drawdown) of the open cycle into a plan on its product."""
-    line, start = _open_line(conn, line_id, as_of)
+    line, start = _open_line(conn, caches, line_id, as_of)
     use = fetch_use(conn, line_id, purchase_id)
     latest = _latest_bill(conn, line_id)
     if latest is not None and use.as_of <= latest.bill_date:
@@ -142,6 +152,7 @@ def convert_purchase(
         line_id, PlanSource.PURCHASE, purchase_id, terms, principal_fen, tenor_months,
         start, compute_bill_date_on_or_after(max(start, use.as_of), line.bill_day),
     )  # fmt: skip
+    check_plan_cost(caches, draft, int(use.fee_fen))
     return fetch_plan(conn, line_id, insert_plan(conn, draft))
 
 
@@ -155,7 +166,7 @@ def convert_bill(
     as_of: date | None = None,
 ) -> PlanView:
     """Convert the latest bill's revolving principal into a plan, before its due date."""
-    line, start = _open_line(conn, line_id, as_of)
+    line, start = _open_line(conn, caches, line_id, as_of)
     latest = _latest_bill(conn, line_id)
     if latest is None or latest.id != bill_id:
         raise ConflictError(
@@ -188,9 +199,29 @@ def convert_bill(
         line_id, PlanSource.BILL, bill_id, terms, principal_fen, tenor_months, start,
         compute_next_bill_date(latest.bill_date, line.bill_day),
     )  # fmt: skip
+    check_plan_cost(caches, draft, 0)
     plan_id = insert_plan(conn, draft)
     _move_principal(conn, caches, line_id, plan_id, principal_fen, PlanKind.CONVERSION, start)
     return fetch_plan(conn, line_id, plan_id)
+
+
+def check_plan_cost(caches: LendingCaches, draft: PlanDraft, upfront_fee_fen: int) -> None:
+    """Refuse a plan above the node's cost cap: its product's rates, or its all-in cost on
+    its installments' due dates (a drawdown's origination fee counts as paid upfront)."""
+    cap = caches.policy.cost_cap
+    check_product_rates(draft.terms, cap)
+    rows = compute_installment_rows(draft)
+    flows = compute_plan_flows(
+        draft.start_date,
+        draft.principal_fen,
+        upfront_fee_fen,
+        [(row.due_date, int(row.payment_fen)) for row in rows],
+    )
+    check_obligation_cost(
+        draft.start_date, flows, cap, field="tenor_months",
+        what=f"a {draft.tenor_months}-month plan of {draft.principal_fen} fen from "
+        f"{draft.start_date.isoformat()} (first due {rows[0].due_date.isoformat()})",
+    )  # fmt: skip
 
 
 def _move_principal(
@@ -227,7 +258,7 @@ def quote_payoff(
     row = fetch_plan_row(conn, line_id, plan_id)
     if row.status != PlanStatus.ACTIVE.value:
         raise ConflictError(f"the plan is {row.status}", field="plan_id", code="plan_not_active")
-    when = resolve_as_of(as_of, fetch_business_date(conn))
+    when = resolve_as_of(as_of, fetch_business_date(conn), caches.policy.backdate_window_days)
     schedule = get_plan_schedule(row)
     billed = fetch_billed_count(conn, plan_id)
     if billed < schedule.tenor_months and schedule.installments[billed].due_date <= when:

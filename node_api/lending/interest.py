@@ -120,9 +120,7 @@ def compute_carried_interest(
     if days < 0:
         raise CreditNetValueError("accrual days cannot be negative", field="days")
     denominator = daily_rate.denominator
-    before = (
-        NO_CARRY_REMAINDER if carry is None else rescale_carry(carry, denominator).remainder
-    )
+    before = NO_CARRY_REMAINDER if carry is None else rescale_carry(carry, denominator).remainder
     after = before + balance_fen * daily_rate.numerator * days
     posted_fen = div_half_even(after, denominator) - div_half_even(before, denominator)
     return Fen(posted_fen), AccrualCarry(after % (2 * denominator), denominator)

@@ -238,7 +238,7 @@ def refund_purchase(
     purchase = fetch_use(conn, line_id, purchase_id)
     if purchase.kind != "purchase":
         raise CreditNetValueError("only purchases can be refunded", field="purchase_id")
-    posted_on = resolve_as_of(as_of, fetch_business_date(conn))
+    posted_on = resolve_as_of(as_of, fetch_business_date(conn), caches.policy.backdate_window_days)
     if posted_on < purchase.as_of:
         raise CreditNetValueError("a refund cannot predate its purchase", field="as_of")
     refundable_fen = Fen(purchase.amount_fen - purchase.refunded_fen)

@@ -186,7 +186,7 @@ def repay(
     line = lock_line(conn, line_id)
     if currency != line.currency:
         raise CreditNetValueError(f"this line is in {line.currency}", field="currency")
-    posted_on = resolve_as_of(as_of, fetch_business_date(conn))
+    posted_on = resolve_as_of(as_of, fetch_business_date(conn), caches.policy.backdate_window_days)
     if posted_on < line.opened_on:
         raise CreditNetValueError("the line was not open on that date", field="as_of")
     if line.status is LineStatus.CLOSED:
@@ -315,7 +315,7 @@ def reverse_repayment(
         raise ConflictError(
             "the repayment is already reversed", field="repayment_id", code="already_reversed"
         )
-    posted_on = resolve_as_of(as_of, fetch_business_date(conn))
+    posted_on = resolve_as_of(as_of, fetch_business_date(conn), caches.policy.backdate_window_days)
     if posted_on < target.as_of:
         raise CreditNetValueError("a reversal cannot predate its repayment", field="as_of")
     table = repayment_table

@@ -64,18 +64,17 @@ class RoutedDecision:
 def fetch_challenger_policy(
     conn: Connection,
     product_code: str,
-    policy_version: int,
+    champion: ArmPolicy,
     config: ChallengerConfig,
     context: OnboardingContext,
 ) -> ArmPolicy:
-    """The challenger arm of a product's policy version `policy_version`."""
+    """The challenger arm of the champion's policy (whose `challenger` is `config`)."""
     if config.model_version is not None:
-        champion = fetch_policy_version(conn, product_code, policy_version, context.policies)
-        assert champion is not None, "the champion's version is stored"
-        policy = champion.model_copy(
+        policy = champion.policy.model_copy(
             update={"model_version": config.model_version, "challenger": None}
         )
-        return ArmPolicy(policy_version, policy, context.cards.get_for_policy(conn, policy))
+        card = context.cards.get_for_policy(conn, policy)
+        return ArmPolicy(champion.policy_version, policy, card)
     assert config.policy_version is not None, "a challenger names a model or a policy"
     stored = fetch_policy_version(conn, product_code, config.policy_version, context.policies)
     if stored is None:
@@ -118,7 +117,7 @@ def compute_routed_decision(
     if config is None:
         return RoutedDecision(champion)
     challenger_policy = fetch_challenger_policy(
-        conn, prepared.terms.product_code, prepared.policy_version, config, context
+        conn, prepared.terms.product_code, champion_policy, config, context
     )
     score = score_leniently(challenger_policy.card, prepared.inputs.characteristics)
     challenger = _decide(Arm.CHALLENGER, challenger_policy, score, prepared, signals)

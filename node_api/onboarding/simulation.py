@@ -17,7 +17,7 @@ transaction only reads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
@@ -37,7 +37,8 @@ from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.decision import ApplicationDecision, compute_application_decision
 from node_api.onboarding.fraud_history_sql import from_naive_utc
 from node_api.onboarding.identity import verify_identity
-from node_api.onboarding.policies import OnboardingPolicy
+from node_api.onboarding.model_activation import check_policy_references
+from node_api.onboarding.policies import OnboardingPolicy, fetch_policy_version
 from node_api.onboarding.tables import application_table
 from node_api.risk.decision_stats import (
     Outcome,
@@ -60,6 +61,43 @@ class SimulationReport:
     candidate_model_id: str
     skipped_existing_customers: int
     summary: SwapSetSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as answered and printed (dates ISO, cells by name)."""
+        summary = self.summary
+        return {
+            "product_code": self.product_code,
+            "from_date": self.from_date.isoformat(),
+            "to_date": self.to_date.isoformat(),
+            "candidate_model_id": self.candidate_model_id,
+            "applications": summary.applications,
+            "skipped_existing_customers": self.skipped_existing_customers,
+            "swap_set": {cell.value: asdict(item) for cell, item in summary.cells.items()},
+            "old": asdict(summary.old),
+            "new": asdict(summary.new),
+        }
+
+
+def fetch_candidate_policy(
+    conn: Connection,
+    product_code: str,
+    policy: OnboardingPolicy | None,
+    policy_version: int | None,
+    context: OnboardingContext,
+) -> OnboardingPolicy:
+    """The candidate of a simulation: a policy document (checked like a published one)
+    or a stored version of the product's policy."""
+    if policy is not None:
+        check_policy_references(conn, product_code, policy, context)
+        return policy
+    if policy_version is None:
+        raise CreditNetValueError("name a candidate policy or policy version", field="policy")
+    stored = fetch_policy_version(conn, product_code, policy_version, context.policies)
+    if stored is None:
+        raise CreditNetValueError(
+            "the product has no policy version with this number", field="policy_version"
+        )
+    return stored
 
 
 def _outcome(decision: ApplicationDecision, total_limit_fen: int, probability: float) -> Outcome:

@@ -1,5 +1,6 @@
 """Background workers that run inside `creditnet up`: the oracle relayer and indexer,
-the end-of-day scheduler and the daily settlement close.
+the end-of-day scheduler, the daily settlement close and collections (notifications to
+the contact provider, cases and promises).
 
 Each runs in its own thread until `stop()`; a crashed loop logs and the others go on.
 """
@@ -10,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Histogram
@@ -81,6 +83,7 @@ def oracle_context(settings: Settings, database: Database, chain: ChainRuntime) 
 def start_background_workers(
     settings: Settings, database: Database, chain: ChainRuntime
 ) -> BackgroundWorkers:
+    from node_api.collections.worker import run_collections_worker
     from node_api.lending.eod.scheduler import run_eod_scheduler
     from node_api.runtime.settlement_scheduler import run_settlement_scheduler
     from node_api.runtime.settlement_wiring import load_lender_treasury
@@ -95,5 +98,11 @@ def start_background_workers(
     )
     workers.spawn(
         "settlement", lambda stop: run_settlement_scheduler(stop, settings, database, chain)
+    )
+    workers.spawn(
+        "collections",
+        lambda stop: run_collections_worker(
+            stop, settings, database, clock=lambda: datetime.now(UTC)
+        ),
     )
     return workers

@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 import node_api.auth.keys
+import node_api.collections.tables
 import node_api.idempotency
 import node_api.kernel.outbox_table
 import node_api.ledger.schema

@@ -36,7 +36,7 @@ from node_api.ledger.accounts import (
 )
 from node_api.ledger.business_date import set_business_date
 from node_api.ledger.schema import ledger_account_table
-from node_api.lending.core.entries import compute_funded_fen
+from node_api.lending.core.entries import compute_funded_split
 from node_api.lending.product_versions import register_product_version
 from node_api.lending.products import ProductTerms, parse_product_terms
 
@@ -273,12 +273,11 @@ def _line_postings(
     plan: LinePlan, terms: ProductTerms
 ) -> list[tuple[str, date, list[tuple[str, int]]]]:
     """The seed batches of one line: (kind, date, [(account code, signed amount)])."""
-    shares = {share.partner_id: share.share_ppm for share in terms.funding_split}
     line_id = plan.line_id
     state = [(line_account_code(line_id, kind), fen) for kind, fen in plan.balances.items() if fen]
     principal_fen = _principal(plan) + plan.paid_fen
     interest_fen = plan.balances.get(AccountType.INTEREST_UNBILLED, 0)
-    funded = {p: compute_funded_fen(principal_fen, shares[p]) for p in PARTNERS}
+    funded = compute_funded_split(principal_fen, terms.funding_split)
     lines = [*state, (CLEARING, -principal_fen + sum(funded.values()))]
     lines += [(funding_payable_code(line_id, PRODUCT_CODE, p), -funded[p]) for p in PARTNERS]
     if interest_fen:
@@ -290,7 +289,7 @@ def _line_postings(
     )
     batches = [("bench_seed", seed_day, [line for line in lines if line[1]])]
     if plan.paid_fen:
-        left = {p: compute_funded_fen(principal_fen - plan.paid_fen, shares[p]) for p in PARTNERS}
+        left = compute_funded_split(principal_fen - plan.paid_fen, terms.funding_split)
         back = {p: funded[p] - left[p] for p in PARTNERS}
         paid = [
             (CLEARING, plan.paid_fen - sum(back.values())),

@@ -149,7 +149,9 @@ def post_credit_line(body: LineOpenIn, who: AdminDep, once: OnceDep) -> Response
 
     def operation(caches: LendingCaches) -> LineOut:
         conn = once.session.connection()
-        opened_on = resolve_as_of(body.as_of, fetch_business_date(conn))
+        opened_on = resolve_as_of(
+            body.as_of, fetch_business_date(conn), caches.policy.backdate_window_days
+        )
         opening = LineOpening(
             customer_ref=body.customer_ref,
             opened_on=opened_on,
@@ -215,7 +217,9 @@ def post_temporary_raise(
 
     def operation(caches: LendingCaches) -> LineOut:
         conn = once.session.connection()
-        as_of = resolve_as_of(body.as_of, fetch_business_date(conn))
+        as_of = resolve_as_of(
+            body.as_of, fetch_business_date(conn), caches.policy.backdate_window_days
+        )
         line = set_temporary_raise(
             conn,
             credit_line_id,
@@ -234,9 +238,11 @@ def _status_route(action: LineAction) -> Callable[..., Response]:
     def change_status(
         credit_line_id: LineId, who: AdminDep, once: OnceDep, body: StatusChangeIn | None = None
     ) -> Response:
-        def operation(_caches: LendingCaches) -> LineOut:
+        def operation(caches: LendingCaches) -> LineOut:
             conn = once.session.connection()
-            as_of = resolve_as_of(body.as_of if body else None, fetch_business_date(conn))
+            requested = body.as_of if body else None
+            window_days = caches.policy.backdate_window_days
+            as_of = resolve_as_of(requested, fetch_business_date(conn), window_days)
             return line_view(change_line_status(conn, credit_line_id, action, as_of), as_of)
 
         return once.run(who, body, 200, operation)

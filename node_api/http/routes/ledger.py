@@ -3,7 +3,7 @@ node's business date."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
@@ -13,8 +13,10 @@ from node_api.http.deps import SessionDep
 from node_api.http.idempotency import OnceDep
 from node_api.http.schemas import PROBLEMS, LineId, StrictBody
 from node_api.ledger.balances import fetch_line_balances, fetch_trial_balance
-from node_api.ledger.business_date import fetch_business_date, set_business_date
+from node_api.ledger.business_date import check_business_date_ahead, fetch_business_date
 from node_api.lending.core.context import LendingCaches
+from node_api.lending.eod.runner import move_business_date
+from node_api.lending.eod.scheduler import EodSchedule, get_calendar_date
 from node_api.lending.lines import fetch_line
 
 router = APIRouter(tags=["ledger"])
@@ -119,10 +121,16 @@ def get_business_date(
     responses=PROBLEMS,
 )
 def post_business_date(body: BusinessDateIn, who: AdminDep, once: OnceDep) -> Response:
-    """Set the business date the first time, or move it forward (end of day does this)."""
+    """Set the business date the first time, or move it forward (end of day does this
+    daily): never back, and at most `CREDITNET_BUSINESS_DATE_MAX_AHEAD_DAYS` after the
+    server's calendar date (422 `business_date_too_far_ahead` otherwise, nothing changed).
+    Every day skipped is still closed by end of day, in order."""
 
     def operation(_caches: LendingCaches) -> BusinessDateOut:
-        set_business_date(once.session.connection(), body.as_of)
+        calendar_date = get_calendar_date(datetime.now(UTC), EodSchedule())
+        max_ahead_days = once.services.settings.business_date_max_ahead_days
+        check_business_date_ahead(body.as_of, calendar_date, max_ahead_days)
+        move_business_date(once.session.connection(), body.as_of)
         return BusinessDateOut(as_of=body.as_of)
 
     return once.run(who, body, 200, operation)

@@ -7,7 +7,7 @@ terms is a 409; lines booked on an old version keep its terms.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Response
@@ -18,6 +18,7 @@ from node_api.http.authz import AdminDep, ReaderDep
 from node_api.http.deps import SessionDep
 from node_api.http.idempotency import OnceDep
 from node_api.http.schemas import AMOUNT_FEN_MAX, PROBLEMS, PathIdText, ProductCodePath, StrictBody
+from node_api.http.services import ServicesDep
 from node_api.ledger.schema import product_version_table
 from node_api.lending.product_versions import (
     fetch_product_terms,
@@ -61,7 +62,10 @@ class WhatIfIn(StrictBody):
 
 class WhatIfInstallmentOut(BaseModel):
     number: int
+    bill_date: date
+    """The bill the installment is charged on."""
     due_date: date
+    """The day it must be paid by: the bill date plus the product's due-date offset."""
     principal_fen: int
     interest_fen: int
     fee_fen: int
@@ -81,7 +85,15 @@ class WhatIfQuoteOut(BaseModel):
     total_fees_fen: int
     total_repayment_fen: int
     nominal_annual_bps: int
+    """12 × the monthly IRR of the flows on the payment due dates, rounded up to the bps."""
     effective_annual_bps: int
+    """(1 + the monthly IRR)^12 − 1 on the payment due dates, rounded up to the bps."""
+    annualization: Literal["nominal", "effective"]
+    """Which of the two the node compares with its cost cap."""
+    annual_cost_bps: int
+    cost_cap_bps: int
+    within_cost_cap: bool
+    """Whether a plan on these terms and dates could be booked (the cap, decided exactly)."""
     installments: list[WhatIfInstallmentOut]
 
 
@@ -121,7 +133,8 @@ def publish_product(body: ProductTerms, who: AdminDep, once: OnceDep) -> Respons
 
     def operation(_caches: object) -> ProductPublishedOut:
         terms = parse_product_terms(body.model_dump(mode="json"))
-        validate_product_cost(terms, once.services.settings.product_cost_cap_bps)
+        cap = once.services.lending.policy.cost_cap
+        validate_product_cost(terms, cap.cap_bps, cap.annualization)
         register_product_version(once.session.connection(), terms)
         return ProductPublishedOut(**dict(_product_view(terms)), all_in_costs=_costs(terms))
 
@@ -164,12 +177,20 @@ def what_if(
     version: Version,
     body: WhatIfIn,
     session: SessionDep,
+    services: ServicesDep,
     _who: ReaderDep,
 ) -> WhatIfQuoteOut:
-    """Price a sample purchase under a published version without booking anything."""
+    """Price a sample purchase under a published version without booking anything: its
+    installments with their bill and payment due dates, and its all-in annual cost on
+    those due dates against the node's cap."""
     terms = fetch_product_terms(session.connection(), product_code, version)
     quote = price_purchase(
-        terms, body.amount_fen, body.tenor_months, body.start_date, body.bill_day
+        terms,
+        body.amount_fen,
+        body.tenor_months,
+        body.start_date,
+        body.bill_day,
+        services.lending.policy.cost_cap,
     )
     return WhatIfQuoteOut(
         product_code=quote.product_code,
@@ -182,10 +203,25 @@ def what_if(
         total_interest_fen=quote.total_interest_fen,
         total_fees_fen=quote.total_fees_fen,
         total_repayment_fen=quote.total_repayment_fen,
-        nominal_annual_bps=int(quote.all_in.nominal_annual_bps),
-        effective_annual_bps=int(quote.all_in.effective_annual_bps),
+        nominal_annual_bps=quote.nominal_annual_bps,
+        effective_annual_bps=quote.effective_annual_bps,
+        annualization=quote.annualization.value,
+        annual_cost_bps=quote.annual_cost_bps,
+        cost_cap_bps=quote.cost_cap_bps,
+        within_cost_cap=quote.within_cost_cap,
         installments=[
-            WhatIfInstallmentOut.model_validate(item, from_attributes=True)
-            for item in quote.schedule.installments
+            WhatIfInstallmentOut(
+                number=item.number,
+                bill_date=item.due_date,
+                due_date=due_date,
+                principal_fen=item.principal_fen,
+                interest_fen=item.interest_fen,
+                fee_fen=item.fee_fen,
+                payment_fen=item.payment_fen,
+                balance_after_fen=item.balance_after_fen,
+            )
+            for item, due_date in zip(
+                quote.schedule.installments, quote.bill_due_dates, strict=True
+            )
         ],
     )

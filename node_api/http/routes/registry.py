@@ -9,6 +9,7 @@ from node_api.http.routes import (
     applications,
     audit,
     bills,
+    collections,
     contracts,
     credit_lines,
     health,
@@ -23,6 +24,7 @@ from node_api.http.routes import (
     purchases,
     repayments,
     risk,
+    risk_models,
 )
 
 # The authorization route first: routes are matched in order on every request.
@@ -38,6 +40,7 @@ ROUTERS: list[APIRouter] = [
     ledger.router,
     applications.router,
     risk.router,
+    risk_models.router,
     partners.router,
     partner_feed.router,
     oracles.router,
@@ -45,4 +48,5 @@ ROUTERS: list[APIRouter] = [
     agreements.router,
     contracts.router,
     keys.router,
+    collections.router,
 ]

@@ -1,5 +1,5 @@
 """`/v1/risk`: population stability of live applications, per-product onboarding
-policies, and the hashed blacklist.
+policies, and the hashed blacklist (registered models: `routes/risk_models.py`).
 
 Blacklisted values arrive in plaintext, are hashed with the vault's lookup key at
 once and are never stored, echoed or logged as they came.
@@ -21,9 +21,9 @@ from node_api.http.idempotency import OnceDep
 from node_api.http.renderers import to_response
 from node_api.http.schemas import PROBLEMS, ProductCodePath, ProductCodeStr, StrictBody
 from node_api.http.services import ServicesDep
-from node_api.kernel.errors import CreditNetValueError
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.fraud_history_sql import add_to_blacklist
+from node_api.onboarding.model_activation import publish_policy
 from node_api.onboarding.offers import fetch_newest_product_version
 from node_api.onboarding.pii import LookupKind
 from node_api.onboarding.policies import (
@@ -31,16 +31,18 @@ from node_api.onboarding.policies import (
     OnboardingPolicy,
     fetch_current_policy,
     fetch_newest_policy,
-    store_policy,
 )
 from node_api.onboarding.scorecards import PACKAGED_CARDS
 from node_api.risk.fraud_config import AttributeKind
 from node_api.risk.live_monitoring import fetch_live_model_ids, fetch_stability_report
+from node_api.risk.model_registry import fetch_model_version_of
 from node_api.risk.monitoring import PsiResult
 from node_api.risk.scorecard import Scorecard
 
 router = APIRouter(tags=["risk"])
 
+REGISTERED_PREFIX = "model_v"
+"""How monitoring and the active card name a registered model: `model_v3`."""
 CardName = Annotated[str | None, Query(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 _LOOKUP_KINDS = {
     AttributeKind.ID: LookupKind.ID_NUMBER,
@@ -113,24 +115,34 @@ def get_monitoring(
     """Population stability of live applications against the training data.
 
     PSI of live applications vs the training distribution, per characteristic and of
-    the score (total), for `card` or for every card that has scored live applications."""
+    the score (total), for `card` (a packaged card, or `model_v<version>` for a
+    registered model) or for every card that has scored live applications."""
     context = services.onboarding.current()
     conn = session.connection()
     if card is not None:
-        return MonitoringOut(cards=[_card_report(conn, card, context.cards.get(card))])
-    live = set(fetch_live_model_ids(conn))
-    names = {loaded.model_id: name for name, loaded in _named_cards(context)}
-    return MonitoringOut(
-        cards=[
-            _card_report(conn, names[model_id], context.cards.get(names[model_id]))
-            for model_id in sorted(live)
-            if model_id in names
-        ]
-    )
+        return MonitoringOut(cards=[_card_report(conn, card, _named_card(conn, context, card))])
+    names = {loaded.model_id: name for name, loaded in _packaged_cards(context)}
+    reports = []
+    for model_id in sorted(fetch_live_model_ids(conn)):
+        if model_id in names:
+            reports.append(_card_report(conn, names[model_id], context.cards.get(names[model_id])))
+            continue
+        version = fetch_model_version_of(conn, model_id)
+        if version is not None:
+            registered = context.cards.get_registered(conn, version)
+            reports.append(_card_report(conn, f"{REGISTERED_PREFIX}{version}", registered))
+    return MonitoringOut(cards=reports)
 
 
-def _named_cards(context: OnboardingContext) -> list[tuple[str, Scorecard]]:
+def _packaged_cards(context: OnboardingContext) -> list[tuple[str, Scorecard]]:
     return [(name, context.cards.get(name)) for name in PACKAGED_CARDS]
+
+
+def _named_card(conn: Connection, context: OnboardingContext, name: str) -> Scorecard:
+    """A packaged card by name, or a registered model as `model_v<version>`."""
+    if name.startswith(REGISTERED_PREFIX) and name[len(REGISTERED_PREFIX) :].isdigit():
+        return context.cards.get_registered(conn, int(name[len(REGISTERED_PREFIX) :]))
+    return context.cards.get(name)
 
 
 @router.get(
@@ -162,16 +174,20 @@ def get_policy(
 def post_policy(
     product_code: ProductCodePath, body: OnboardingPolicy, who: AdminDep, once: OnceDep
 ) -> Response:
-    """Publish a product's next policy version; applications from now on use it."""
+    """Publish a product's next policy version; applications from now on use it.
+
+    The policy names a packaged `card` or a registered `model_version`, and may run a
+    `challenger`; a change of scoring model joins the activation trail."""
     context = once.services.onboarding.current()
+    published_at = datetime.now(UTC)
 
     def operation() -> PolicyOut:
         conn = once.session.connection()
         fetch_newest_product_version(conn, product_code)
-        if body.card not in {name for name, _ in _named_cards(context)}:
-            raise CreditNetValueError("no packaged scorecard has this name", field="card")
-        version = store_policy(conn, product_code, body)
-        return PolicyOut(product_code=product_code, version=version, policy=body)
+        published = publish_policy(
+            conn, product_code, body, who=who.key_id, at=published_at, context=context
+        )
+        return PolicyOut(product_code=product_code, version=published.version, policy=body)
 
     stored = once.stored(who, body, 200, operation)
     context.offers.forget(product_code)
@@ -225,8 +241,10 @@ def get_active_card(
         if newest is not None:
             version, policy = newest
     return card_view(
-        policy.card,
-        context.cards.get(policy.card),
+        policy.card
+        if policy.model_version is None
+        else f"{REGISTERED_PREFIX}{policy.model_version}",
+        context.cards.get_for_policy(session.connection(), policy),
         product_code=product_code,
         policy_version=version,
         missing_characteristics_max=policy.risk.missing_characteristics_max,

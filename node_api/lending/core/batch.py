@@ -183,8 +183,9 @@ def _book_one(
     business_date: date | None,
     index: int,
 ) -> _Booked | CreditNetError:
+    policy = caches.policy
     try:
-        as_of = resolve_as_of(request.as_of, business_date)
+        as_of = resolve_as_of(request.as_of, business_date, policy.backdate_window_days)
     except CreditNetError as error:
         return error
     line = lines.get(request.credit_line_id)
@@ -192,7 +193,7 @@ def _book_one(
     def terms_of(node: LimitNode) -> Any:
         return caches.terms_of(conn, node)
 
-    decision = decide_use(request, line, terms_of, as_of)
+    decision = decide_use(request, line, terms_of, as_of, policy.cost_cap)
     if isinstance(decision, CreditNetError):
         return decision
     assert line is not None

@@ -1,7 +1,9 @@
 """Whether one use (purchase or cash drawdown) of a locked line is accepted: pure.
 
 Refusals come in two kinds. Input errors (unknown line 404, wrong currency or product
-422) change nothing and are not stored for replay. Declines (409: the line is frozen or
+422, a cost above the node's cap 422: a product rate above it, or a cash drawdown whose
+amount, fee and interest to its due date cost more, see `products.cost_cap`) change
+nothing and are not stored for replay. Declines (409: the line is frozen or
 closed, the channel is not eligible, a limit would be exceeded at some level) depend on
 the line's state; they are stored, so a retry with the same key sees the same answer.
 """
@@ -22,7 +24,14 @@ from node_api.lending.limits import (
     select_use_path,
 )
 from node_api.lending.lines import LineStatus, LockedLine
-from node_api.lending.products import ProductTerms
+from node_api.lending.products import ProductTerms, compute_upfront_fee
+from node_api.lending.products.cost_cap import (
+    CostCap,
+    CostCapExceededError,
+    check_obligation_cost,
+    check_product_rates,
+    compute_drawdown_flows,
+)
 
 
 class UseKind(StrEnum):
@@ -68,6 +77,7 @@ def decide_use(
     line: LockedLine | None,
     terms_of: Callable[[LimitNode], ProductTerms],
     as_of: date,
+    cost_cap: CostCap = CostCap(),
 ) -> Accepted | CreditNetError:
     """Accept the use (with the nodes to reserve on) or say why not."""
     if request.amount_fen <= 0:
@@ -98,6 +108,10 @@ def decide_use(
             field="channel_id",
             code="channel_ineligible",
         )
+    try:
+        check_use_cost(request, terms, line.bill_day, as_of, cost_cap)
+    except CostCapExceededError as error:
+        return error
     path = select_use_path(line.nodes, product_node, request.channel_id)
     exceeded = find_exceeded_node(path, request.amount_fen, as_of)
     if exceeded is not None:
@@ -108,6 +122,21 @@ def decide_use(
             limit_path=exceeded.path,
         )
     return Accepted(path, product_node, terms)
+
+
+def check_use_cost(
+    request: UseRequest, terms: ProductTerms, bill_day: int, as_of: date, cost_cap: CostCap
+) -> None:
+    """Refuse a use whose product charges a rate above the cap, or a cash drawdown whose
+    all-in cost to its due date is above it."""
+    check_product_rates(terms, cost_cap)
+    if request.kind is UseKind.CASH_DRAWDOWN:
+        fee_fen = compute_upfront_fee(terms.fees, request.amount_fen)
+        flows = compute_drawdown_flows(terms, request.amount_fen, fee_fen, as_of, bill_day)
+        check_obligation_cost(
+            as_of, flows, cost_cap, field="amount_fen",
+            what=f"a cash drawdown of {request.amount_fen} fen repaid on {flows[-1].on}",
+        )  # fmt: skip
 
 
 def _choose_product(request: UseRequest, line: LockedLine) -> LimitNode | CreditNetError:

@@ -7,12 +7,12 @@ Conventions (debit positive):
 - channel commission on a purchase, rounded down: commission_expense / the channel's
   commission payable (event `channel_commission`);
 - funding: after every change of open principal, each funding partner's payable on the
-  line is set to its share of the product's open principal, rounded down (the lender
-  keeps the remainder): one clearing line for the total, one funding_payable line per
-  partner (event `funding_share` per partner, positive when the partner funds more,
-  negative when principal is returned to it). Because the target is recomputed from the
-  open principal every time, rounding never accumulates and a repaid line ends with zero
-  payable.
+  line is set to its share of the product's open principal (`compute_funded_split`:
+  largest remainder, so the shares always add up to the open principal): one clearing
+  line for the total, one funding_payable line per partner (event `funding_share` per
+  partner, positive when the partner funds more, negative when principal is returned to
+  it). Because the target is recomputed from the open principal every time, rounding
+  never accumulates and a repaid line ends with zero payable.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from node_api.ledger.postings import PostingLine, SettlementEventDraft
 from node_api.ledger.settlement_events import EventKind, LimitLevel
 from node_api.lending.core.books import LineBook
 from node_api.lending.limits import LimitNode
-from node_api.lending.products import ProductTerms
+from node_api.lending.products import FundingShare, ProductTerms
 
 CLEARING = node_account_code(AccountType.SETTLEMENT_CLEARING)
 
@@ -41,9 +41,27 @@ def compute_commission_fen(amount_fen: int, commission_bps: int) -> int:
     return div_floor(amount_fen * commission_bps, BPS_DENOMINATOR)
 
 
-def compute_funded_fen(open_principal_fen: int, share_ppm: int) -> int:
-    """A funding partner's share of open principal, rounded down."""
-    return div_floor(open_principal_fen * share_ppm, PPM_DENOMINATOR)
+def compute_funded_split(
+    open_principal_fen: int, funding_split: Sequence[FundingShare]
+) -> dict[str, int]:
+    """Each funding partner's share of open principal, by largest remainder.
+
+    Every partner gets its share rounded down; the fen those roundings leave (fewer than
+    the number of partners) go one each to the partners with the largest remainders, the
+    first listed (ascending partner id) among equals. The shares sum to the open principal
+    exactly, since the product's shares sum to 1,000,000 ppm.
+    """
+    floors: dict[str, int] = {}
+    remainders: list[tuple[int, int, str]] = []
+    for position, share in enumerate(funding_split):
+        exact = open_principal_fen * share.share_ppm
+        floors[share.partner_id] = div_floor(exact, PPM_DENOMINATOR)
+        remainder = exact - floors[share.partner_id] * PPM_DENOMINATOR
+        remainders.append((-remainder, position, share.partner_id))
+    left_fen = open_principal_fen - sum(floors.values())
+    for _, _, partner_id in sorted(remainders)[: max(left_fen, 0)]:
+        floors[partner_id] += 1
+    return floors
 
 
 def use_lines(
@@ -91,10 +109,11 @@ def funding_adjustment(
         if node.level is not LimitLevel.PRODUCT or node.product_code is None:
             continue
         terms = terms_of(node)
+        targets = compute_funded_split(node.used_fen, terms.funding_split)
         for share in terms.funding_split:
             code = funding_payable_code(book.credit_line_id, node.product_code, share.partner_id)
             current_fen = -(book.balances_fen.get(code, 0) + pending_fen.get(code, 0))
-            delta_fen = compute_funded_fen(node.used_fen, share.share_ppm) - current_fen
+            delta_fen = targets[share.partner_id] - current_fen
             if delta_fen != 0:
                 lines.append(PostingLine(code, -delta_fen))
                 events.append(_funding_share_event(delta_fen, share.partner_id, node))
@@ -129,10 +148,10 @@ def funding_change(
     lines: list[PostingLine] = []
     events: list[SettlementEventDraft] = []
     assert product_node.product_code is not None
+    before = compute_funded_split(before_fen, terms.funding_split)
+    after = compute_funded_split(after_fen, terms.funding_split)
     for share in terms.funding_split:
-        delta_fen = compute_funded_fen(after_fen, share.share_ppm) - compute_funded_fen(
-            before_fen, share.share_ppm
-        )
+        delta_fen = after[share.partner_id] - before[share.partner_id]
         if delta_fen == 0:
             continue
         code = funding_payable_code(line_id, product_node.product_code, share.partner_id)

@@ -74,7 +74,9 @@ def write_carries(
         }
         for line_id, carry in sorted(carries.items())
     ]
-    bulk_insert(conn, line_accrual_table, [row for row in rows if row["credit_line_id"] not in stored])
+    bulk_insert(
+        conn, line_accrual_table, [row for row in rows if row["credit_line_id"] not in stored]
+    )
     bulk_update(
         conn,
         line_accrual_table,

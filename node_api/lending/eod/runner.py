@@ -15,7 +15,11 @@ posts nothing: every step skips what it already did (a bill's outcome or late fe
 line's bill or charge-off, a posting batch's business key `eod:<date>:<step>:<line or
 bill>`, which the ledger also keeps unique).
 
-Dates run in order: `run_eod_through` closes every date from the first open one.
+Dates run in order: `run_eod_through` closes every date from the first open one. An
+operator who moves the business date forward (`move_business_date`) skips days end of
+day never closed: each of them gets its run opened then, so the next `run_eod_through`
+(the scheduler's, or `creditnet eod`) closes every one of them, in order, before any
+later date.
 """
 
 from __future__ import annotations
@@ -78,6 +82,25 @@ def _close_day(conn: Connection, as_of: date) -> str:
     if status != checkpoint.DONE and (business_date is None or business_date <= as_of):
         set_business_date(conn, as_of + timedelta(days=1))
     return status
+
+
+def move_business_date(conn: Connection, as_of: date) -> date | None:
+    """Set the first business date, or move it forward (never back), opening an
+    end-of-day run for every day from the current business date up to `as_of` so that
+    none of them goes unclosed. Returns the previous business date (None the first time).
+
+    The caller has checked `as_of` against the calendar (`check_business_date_ahead`).
+    """
+    begin_write(conn)
+    previous = fetch_business_date(conn)
+    set_business_date(conn, as_of)
+    if previous is not None:
+        names = [step.name for step in STEPS]
+        day = previous
+        while day < as_of:
+            checkpoint.open_run(conn, day, names)
+            day += timedelta(days=1)
+    return previous
 
 
 def run_eod(
@@ -176,8 +199,9 @@ def run_eod_through(
 ) -> list[EodSummary]:
     """Close every business date from the first open one through `through`, in order.
 
-    The first open date is an unfinished run's date, else the business date; a node
-    without a business date starts at `through`. Dates already closed are not re-run
+    The first open date is an unfinished run's date (a run that crashed, or a day an
+    operator skipped), else the business date; a node without a business date starts
+    at `through`. Dates already closed are not re-run
     (except `through` itself, which then posts nothing).
     """
     with database.engine.connect() as conn:

@@ -29,8 +29,9 @@ from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.errors import CreditNetError
 from node_api.ledger.business_date import fetch_business_date
+from node_api.lending.eod.checkpoint import fetch_unfinished_run
 from node_api.lending.eod.context import DEFAULT_BATCH_LINES, EodContext
-from node_api.lending.eod.runner import run_eod, run_eod_through
+from node_api.lending.eod.runner import run_eod_through
 from node_api.lending.eod.summary import EodSummary
 
 log = logging.getLogger("creditnet.eod")
@@ -55,6 +56,12 @@ class EodSchedule(BaseSettings):
     batch_lines: int = Field(default=DEFAULT_BATCH_LINES, ge=1, le=100_000)
 
 
+def get_calendar_date(now: datetime, schedule: EodSchedule) -> date:
+    """The calendar date at wall-clock time `now` in the schedule's time zone (the edges'
+    "server date" for the business-date guard)."""
+    return now.astimezone(ZoneInfo(schedule.timezone)).date()
+
+
 def get_calendar_target(now: datetime, schedule: EodSchedule) -> date:
     """The last business date the calendar policy closes at wall-clock time `now`."""
     local = now.astimezone(ZoneInfo(schedule.timezone))
@@ -65,17 +72,22 @@ def get_calendar_target(now: datetime, schedule: EodSchedule) -> date:
 def run_scheduled_once(
     database: Database, schedule: EodSchedule, ctx: EodContext, now: datetime, last_run: datetime
 ) -> list[EodSummary]:
-    """What the policy closes at `now` (the interval policy counts from `last_run`)."""
+    """What the policy closes at `now` (the interval policy counts from `last_run`).
+
+    Both policies first close any earlier date left open (a crashed run, or a day an
+    operator skipped by moving the business date forward)."""
     with database.engine.connect() as conn:
         business_date = fetch_business_date(conn)
+        unfinished = fetch_unfinished_run(conn)
     if business_date is None or schedule.policy is EodPolicy.MANUAL:
         return []
     if schedule.policy is EodPolicy.INTERVAL:
         if (now - last_run).total_seconds() < schedule.interval_s:
             return []
-        return [run_eod(database, business_date, ctx=ctx)]
+        return run_eod_through(database, business_date, ctx=ctx)
     target = get_calendar_target(now, schedule)
-    if business_date > target:
+    first_open = business_date if unfinished is None else min(unfinished, business_date)
+    if first_open > target:
         return []
     return run_eod_through(database, target, ctx=ctx)
 

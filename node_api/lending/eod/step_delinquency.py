@@ -34,17 +34,17 @@ from node_api.lending.eod.books import (
     fetch_posted_subjects,
     post_drafts,
 )
-from node_api.lending.eod.charges import (
-    BillCharge,
-    ChargeKind,
-    insert_bill_charges,
-    sum_charges_fen,
-)
 from node_api.lending.eod.carry import (
     AccrualComponent,
     StoredCarry,
     fetch_carries,
     write_carries,
+)
+from node_api.lending.eod.charges import (
+    BillCharge,
+    ChargeKind,
+    insert_bill_charges,
+    sum_charges_fen,
 )
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import update_line_states
@@ -130,9 +130,8 @@ def run_delinquency_batch(
         bucket = compute_delinquency_bucket(days, item.terms.delinquency.thresholds)
         states[line_id] = {"days_past_due": days, "bucket": bucket.value}
         previous = stored.get(line_id)
-        if oldest is None or line_id in already:
-            continue
-        if previous is not None and previous.as_of == as_of:
+        carried_today = previous is not None and previous.as_of == as_of
+        if oldest is None or line_id in already or carried_today:
             continue
         penalty_fen, carry = compute_penalty_fen(item, oldest, as_of, previous)
         if carry is not None:

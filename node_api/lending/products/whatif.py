@@ -4,6 +4,11 @@ Installment dates in bill mode: installment k is billed on the k-th bill date st
 after the start date (the schedule's `due_date`), and is payable by that bill's payment
 due date (bill date + the product's offset, `bill_due_dates`). Bill days are 1..28, so
 the monthly dates never need clamping.
+
+A quote's annual cost is computed on those payment due dates (a short or long first
+period costs what its days cost), rounded up to the bps, both nominal and effective; it
+says which of the two the node compares with its cap, and whether the plan is within it
+(see `cost_cap`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,13 @@ from datetime import date
 from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.billing_rules import compute_due_date, compute_next_bill_date
 from node_api.lending.products.canonical import terms_hash
+from node_api.lending.products.cost_cap import (
+    Annualization,
+    CostCap,
+    compute_annual_bps,
+    compute_plan_flows,
+    compute_timed_flows,
+)
 from node_api.lending.products.model import ProductTerms
 from node_api.lending.products.pricing import AllInCost, compute_all_in_apr, compute_upfront_fee
 from node_api.lending.schedules import (
@@ -44,6 +56,25 @@ class Quote:
     total_repayment_fen: int
     """Sum of all installment payments (principal, interest, fees)."""
     all_in: AllInCost
+    """The all-in cost with every period a whole month (what publishing checks)."""
+    annualization: Annualization
+    """Which annual figure the node compares with its cap."""
+    nominal_annual_bps: int
+    """12 × the monthly IRR on the payment due dates, in bps rounded up."""
+    effective_annual_bps: int
+    """(1 + the monthly IRR)^12 − 1 on the payment due dates, in bps rounded up."""
+    cost_cap_bps: int
+
+    @property
+    def annual_cost_bps(self) -> int:
+        """The figure in the node's annualization."""
+        if self.annualization is Annualization.NOMINAL:
+            return self.nominal_annual_bps
+        return self.effective_annual_bps
+
+    @property
+    def within_cost_cap(self) -> bool:
+        return self.annual_cost_bps <= self.cost_cap_bps
 
 
 def price_purchase(
@@ -52,11 +83,13 @@ def price_purchase(
     tenor_months: int,
     start_date: date,
     bill_day: int | None = None,
+    cost_cap: CostCap = CostCap(),
 ) -> Quote:
     """Price `amount_fen` financed over `tenor_months` from `start_date` under `terms`.
 
     `bill_day` defaults to the product's first bill-day option. The amount must be
-    positive and within the product's maximum limit; the tenor must be allowed.
+    positive and within the product's maximum limit; the tenor must be allowed. The cost
+    is stated against `cost_cap` (the node's cap and annualization).
     """
     chosen_bill_day = terms.bill_day_options[0] if bill_day is None else bill_day
     _check_purchase(terms, amount_fen, tenor_months, chosen_bill_day)
@@ -72,6 +105,22 @@ def price_purchase(
         terms.fees.installment_fee_fen,
     )
     upfront_fee_fen = compute_upfront_fee(terms.fees, amount_fen)
+    due_dates = tuple(
+        compute_due_date(item.due_date, terms.due_date_offset_days)
+        for item in schedule.installments
+    )
+    flows = compute_timed_flows(
+        start_date,
+        compute_plan_flows(
+            start_date,
+            amount_fen,
+            upfront_fee_fen,
+            [
+                (on, item.payment_fen)
+                for on, item in zip(due_dates, schedule.installments, strict=True)
+            ],
+        ),
+    )
     return Quote(
         product_code=terms.product_code,
         product_version=terms.version,
@@ -80,15 +129,16 @@ def price_purchase(
         tenor_months=tenor_months,
         bill_day=chosen_bill_day,
         schedule=schedule,
-        bill_due_dates=tuple(
-            compute_due_date(item.due_date, terms.due_date_offset_days)
-            for item in schedule.installments
-        ),
+        bill_due_dates=due_dates,
         upfront_fee_fen=upfront_fee_fen,
         total_interest_fen=schedule.total_interest_fen,
         total_fees_fen=upfront_fee_fen + schedule.total_fee_fen,
         total_repayment_fen=schedule.total_payment_fen,
         all_in=compute_all_in_apr(terms, amount_fen, tenor_months),
+        annualization=cost_cap.annualization,
+        nominal_annual_bps=compute_annual_bps(flows, Annualization.NOMINAL),
+        effective_annual_bps=compute_annual_bps(flows, Annualization.EFFECTIVE),
+        cost_cap_bps=cost_cap.cap_bps,
     )
 
 

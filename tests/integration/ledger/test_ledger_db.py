@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.db import Database
-from node_api.kernel.errors import ConflictError, NotFoundError
+from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.accounts import (
     AccountIdCache,
     AccountSpec,
@@ -187,5 +187,17 @@ def test_business_date_only_moves_forward_and_closes_past_days(database: Databas
             set_business_date(conn, DAY1)
         assert fetch_business_date(conn) == DAY3
     assert resolve_as_of(None, DAY3) == DAY3
-    with pytest.raises(Exception, match="closed day"):
-        resolve_as_of(DAY2, DAY3)
+    with pytest.raises(CreditNetValueError, match="closed day"):
+        resolve_as_of(DAY2, DAY3, backdate_window_days=0)
+
+
+def test_RevertWhen_the_business_date_is_set_past_the_last_closable_day(
+    database: Database,
+) -> None:
+    with database.engine.begin() as conn:
+        set_business_date(conn, DAY1)
+    with database.engine.begin() as conn, pytest.raises(CreditNetValueError) as caught:
+        set_business_date(conn, date(9999, 12, 31))
+    assert (caught.value.field, caught.value.code) == ("as_of", "business_date_out_of_range")
+    with database.engine.connect() as conn:
+        assert fetch_business_date(conn) == DAY1

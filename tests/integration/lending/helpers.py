@@ -36,14 +36,15 @@ def product_data(code: str = "REV1", **changes: Any) -> dict[str, Any]:
 
 
 def cash_product_data(code: str = "CASH1") -> dict[str, Any]:
-    """A cash loan with a 1% origination fee."""
+    """A cash loan at 15% a year with a 0.3% origination fee: a drawdown repaid on its
+    due date 20 days later (the shortest period) costs 22.18% effective, within the cap."""
     return product_data(
         code,
         product_type="cash_loan",
         interest={"method": "apr_bps", "rate": 1500, "day_count": "ACT/365"},
         free_interest_days=0,
         installment={"tenors_months": [3, 6, 12], "pricing_method": "annuity", "rate_bps": 1500},
-        fees={"origination_fee_bps": 100},
+        fees={"origination_fee_bps": 30},
     )
 
 

@@ -214,12 +214,13 @@ def test_refund_repay_reverse_and_trial_balance_over_http(api: Api, line_id: int
         f"/v1/credit-lines/{line_id}/drawdowns",
         {"channel_id": "app", "amount_fen": 2_000, "currency": "CNY"},
     )
-    assert drawdown.json()["fee_fen"] == 20
+    assert drawdown.json()["fee_fen"] == 6  # 0.3% of 2,000
     paid = api.post(
         f"/v1/credit-lines/{line_id}/repayments",
         {"amount_fen": 3_000, "currency": "CNY", "payment_ref": "bank-77"},
     )
-    assert paid.status_code == 201 and paid.json()["customer_credit_fen"] == 380
+    # 3,000 paid on 600 + 2,000 + 6 owed.
+    assert paid.status_code == 201 and paid.json()["customer_credit_fen"] == 394
     reverse = api.post(
         f"/v1/credit-lines/{line_id}/repayments/{paid.json()['repayment_id']}/reverse"
     )
@@ -235,12 +236,20 @@ def test_refund_repay_reverse_and_trial_balance_over_http(api: Api, line_id: int
 
 
 def test_business_date_is_set_once_and_then_dates_requests(api: Api, line_id: int) -> None:
-    set_date = api.post("/v1/ledger/business-date", {"as_of": "2025-03-04"}, role=Role.LENDER_ADMIN)
+    set_date = api.post("/v1/ledger/business-date", {"as_of": "2025-03-12"}, role=Role.LENDER_ADMIN)
     assert set_date.status_code == 200
-    use = api.post(f"/v1/credit-lines/{line_id}/purchases", PURCHASE).json()
-    assert use["as_of"] == "2025-03-04"
-    closed = api.post(f"/v1/credit-lines/{line_id}/purchases", {**PURCHASE, "as_of": "2025-03-03"})
+    path = f"/v1/credit-lines/{line_id}/purchases"
+    use = api.post(path, PURCHASE).json()
+    assert use["as_of"] == "2025-03-12"
+    # The default window is 7 days: 12 March − 7 = 5 March is the earliest date.
+    backdated = api.post(path, {**PURCHASE, "as_of": "2025-03-05"})
+    assert (backdated.status_code, backdated.json()["as_of"]) == (201, "2025-03-05")
+    closed = api.post(path, {**PURCHASE, "as_of": "2025-03-04"})
     assert (closed.status_code, closed.json()["field"]) == (422, "as_of")
+    assert closed.json()["code"] == "closed_day"
+    ahead = api.post(path, {**PURCHASE, "as_of": "2025-03-13"})
+    assert (ahead.status_code, ahead.json()["field"]) == (422, "as_of")
+    assert ahead.json()["code"] == "as_of_after_business_date"
 
 
 def test_fast_lane_serves_known_callers_with_the_same_answers_as_the_route(

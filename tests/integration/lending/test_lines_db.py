@@ -8,6 +8,7 @@ import pytest
 
 from node_api.http.renderers import render_use
 from node_api.kernel.db import Database
+from node_api.ledger.business_date import set_business_date
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.balances import fetch_line_balances
 from node_api.lending.core.batch import run_use_batch
@@ -150,6 +151,8 @@ def test_temporary_raise_allows_more_until_it_expires(
     assert purchase(database, caches, line_id, 50_000, channel_id="pos").status_code == 201
     assert purchase(database, caches, line_id, 50_000, channel_id="pos").status_code == 201
     assert purchase(database, caches, line_id, 30_001, channel_id="pos").status_code == 409
+    with database.engine.begin() as conn:
+        set_business_date(conn, date(2025, 3, 6))
     late = purchase(database, caches, line_id, 1, channel_id="pos", as_of=date(2025, 3, 6))
     assert late.body["code"] == "over_limit"
 

@@ -15,6 +15,7 @@ from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
 from node_api.ledger.accounts import AccountType, funding_payable_code
 from node_api.ledger.balances import fetch_account_balance, fetch_line_balances
+from node_api.ledger.business_date import set_business_date
 from node_api.ledger.schema import settlement_event_table
 from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches
@@ -58,8 +59,10 @@ def test_purchase_posts_principal_funding_split_and_commission(
     with database.engine.begin() as conn:
         balances = fetch_line_balances(conn, line_id)
         assert balances[AccountType.PRINCIPAL_UNBILLED] == 10_001
+        # 70% / 30% of 10,001 is 7,000.7 / 3,000.3: the fen the floors leave goes to the
+        # largest remainder (bank-a's), so the shares fund the whole 10,001.
         bank = funding_payable_code(line_id, "REV1", "bank-a")
-        assert -fetch_account_balance(conn, bank) == 7_000
+        assert -fetch_account_balance(conn, bank) == 7_001
         assert fetch_account_balance(conn, "partner:app:channel_commission_payable") == -55
         events = conn.execute(
             select(
@@ -71,7 +74,7 @@ def test_purchase_posts_principal_funding_split_and_commission(
         assert set(events) == {
             ("merchant_payable", None, 10_001),
             ("channel_commission", "app", 55),
-            ("funding_share", "bank-a", 7_000),
+            ("funding_share", "bank-a", 7_001),
             ("funding_share", "lender", 3_000),
         }
         check_books(conn, [line_id])
@@ -100,11 +103,11 @@ def test_cash_drawdown_charges_the_origination_fee_on_the_cash_product(
 ) -> None:
     result = purchase(database, caches, line_id, 5_000, kind=UseKind.CASH_DRAWDOWN)
     assert result.status_code == 201
-    assert (result.body["product_code"], result.body["fee_fen"]) == ("CASH1", 50)
+    assert (result.body["product_code"], result.body["fee_fen"]) == ("CASH1", 15)  # 0.3%
     over = purchase(database, caches, line_id, 5_001, kind=UseKind.CASH_DRAWDOWN)
     assert over.body["limit_path"] == "total/cash"
     with database.engine.begin() as conn:
-        assert fetch_line_balances(conn, line_id)[AccountType.FEE_UNBILLED] == 50
+        assert fetch_line_balances(conn, line_id)[AccountType.FEE_UNBILLED] == 15
         check_books(conn, [line_id])
 
 
@@ -137,6 +140,7 @@ def test_refund_after_repayment_becomes_customer_credit(
     use_id = purchase(database, caches, line_id, 10_000).body["id"]
     with database.engine.begin() as conn:
         repay(conn, caches, line_id=line_id, amount_fen=6_000, currency="CNY", as_of=None)
+        set_business_date(conn, date(2025, 3, 2))
         refund = refund_purchase(
             conn,
             caches,

@@ -87,10 +87,10 @@ def test_reversal_puts_principal_back_on_the_same_uses_and_their_limits(
     purchase(database, caches, line_id, 3_000, channel_id="app")
     purchase(database, caches, line_id, 2_000, kind=UseKind.CASH_DRAWDOWN)
     with database.engine.begin() as conn:
-        paid = repay(conn, caches, line_id=line_id, amount_fen=5_020, currency="CNY", as_of=None)
+        paid = repay(conn, caches, line_id=line_id, amount_fen=5_006, currency="CNY", as_of=None)
         check_books(conn, [line_id])
         reverse_repayment(conn, caches, line_id=line_id, repayment_id=paid.repayment_id, as_of=None)
         check_books(conn, [line_id])
         balances = fetch_line_balances(conn, line_id)
         assert balances[AccountType.PRINCIPAL_UNBILLED] == 5_000
-        assert balances[AccountType.FEE_UNBILLED] == 20
+        assert balances[AccountType.FEE_UNBILLED] == 6

@@ -45,7 +45,7 @@ from node_api.ledger.postings import BatchDraft, PostingLine, post_batch
 from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind
-from node_api.lending.core.entries import compute_funded_fen
+from node_api.lending.core.entries import compute_funded_split
 from node_api.lending.limits import compute_effective_limit_fen
 from node_api.lending.line_limits import (
     LineAction,
@@ -297,10 +297,13 @@ class Books(RuleBasedStateMachine):
             for line_id in self.lines:
                 line = fetch_line(conn, line_id)
                 for node in line.product_nodes():
-                    for partner, share_ppm in SHARES.items():
+                    terms = self.caches.terms_of(conn, node)
+                    funded = compute_funded_split(node.used_fen, terms.funding_split)
+                    assert sum(funded.values()) == node.used_fen
+                    for partner in SHARES:
                         code = funding_payable_code(line_id, str(node.product_code), partner)
                         payable_fen = -fetch_account_balance(conn, code)
-                        assert payable_fen == compute_funded_fen(node.used_fen, share_ppm)
+                        assert payable_fen == funded[partner]
 
 
 def test_books_stay_balanced_under_random_operations(database: Database) -> None:

@@ -38,7 +38,7 @@ _INSTALLMENT_PRODUCT: dict[str, Any] = {
         "origination_fee_fixed_fen": 0,
         "installment_fee_fen": 0,
         "late_fee_fixed_fen": 3000,
-        "late_fee_cap_bps": 500,
+        "late_fee_cap_bps": 150,
         "late_fee_cap_per_bill_fen": 5000,
         "early_repayment_fee_bps": 100,
     },

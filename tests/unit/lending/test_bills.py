@@ -148,11 +148,13 @@ def test_retro_interest_rounds_once_half_even() -> None:
 
 
 def test_late_fee_is_capped_by_the_share_of_the_unpaid_minimum() -> None:
-    # Fixed 3,000, cap 5% of what is unpaid: 10,000 unpaid → 500; per-bill cap 5,000.
+    # Fixed 3,000, cap 1.5% of what is unpaid: 10,000 unpaid → 150; per-bill cap 5,000.
     terms = _terms()
-    assert compute_bill_late_fee(terms, 10_000, 10_000) == 500
-    # 100,000 unpaid → 5% = 5,000 > 3,000 → the fixed 3,000.
-    assert compute_bill_late_fee(terms, 100_000, 120_000) == 3_000
+    assert compute_bill_late_fee(terms, 10_000, 10_000) == 150
+    # 300,000 unpaid → 1.5% = 4,500 > 3,000 → the fixed 3,000.
+    assert compute_bill_late_fee(terms, 300_000, 320_000) == 3_000
+    # 100,000 unpaid → 1.5% = 1,500 < 3,000 → 1,500.
+    assert compute_bill_late_fee(terms, 100_000, 120_000) == 1_500
     # Paid during grace: nothing left past due, no fee.
     assert compute_bill_late_fee(terms, 10_000, 0) == 0
 

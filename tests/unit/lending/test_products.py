@@ -196,7 +196,7 @@ _GOLDEN_CANONICAL_JSON = (
     '{"bucket":"M5","days_past_due_min":121},{"bucket":"M6","days_past_due_min":151},'
     '{"bucket":"M7+","days_past_due_min":181}]},'
     '"due_date_offset_days":20,"eligible_channels":["app","pos"],'
-    '"fees":{"early_repayment_fee_bps":100,"installment_fee_fen":0,"late_fee_cap_bps":500,'
+    '"fees":{"early_repayment_fee_bps":100,"installment_fee_fen":0,"late_fee_cap_bps":150,'
     '"late_fee_cap_per_bill_fen":5000,"late_fee_fixed_fen":3000,"origination_fee_bps":0,'
     '"origination_fee_fixed_fen":0},'
     '"free_interest_days":0,'
@@ -333,7 +333,8 @@ def test_RevertWhen_all_in_cost_is_above_the_24_percent_cap() -> None:
     # 1.1% a month flat on 6,000.00 yuan:
     #  3 months: 2,000.00 + 66.00 = 2,066.00 a month; r = 1.64110% → effective 21.57%: passes.
     #  6 months: 1,000.00 + 66.00 = 1,066.00 a month; 600,000 = 106,600 × annuity factor
-    #  gives r = 1.857239% a month; effective 1.01857239^12 − 1 = 24.7104% → 2,471 bps > 2,400.
+    #  gives r = 1.857239% a month; effective 1.01857239^12 − 1 = 24.71044% → 2,472 bps
+    #  rounded up (the figure is never understated), above 2,400.
     with pytest.raises(ProductCostAboveCapError) as caught:
         parse_product(_flat_fee_product(110))
 
@@ -341,9 +342,10 @@ def test_RevertWhen_all_in_cost_is_above_the_24_percent_cap() -> None:
     assert error.code == "product_cost_above_cap"
     assert error.field == "installment.tenors_months"
     assert error.extra["tenor_months"] == 6
-    assert error.extra["computed_bps"] == 2_471
+    assert error.extra["computed_bps"] == 2_472
     assert error.extra["cap_bps"] == 2_400
-    assert "24.71%" in error.detail
+    assert error.extra["annualization"] == "effective"
+    assert "24.72%" in error.detail
     assert isinstance(error, CreditNetValueError)
 
 

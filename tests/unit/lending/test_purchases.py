@@ -17,14 +17,14 @@ from node_api.lending.core.decide import Accepted, UseKind, UseRequest, decide_u
 from node_api.lending.core.entries import (
     CLEARING,
     compute_commission_fen,
-    compute_funded_fen,
+    compute_funded_split,
     funding_adjustment,
     funding_change,
     use_lines,
 )
 from node_api.lending.limits import LimitNode
 from node_api.lending.lines import LineStatus, LockedLine
-from node_api.lending.products import ProductTerms, parse_product_terms
+from node_api.lending.products import FundingShare, ProductTerms, parse_product_terms
 from node_api.lending.purchases import OpenUse, compute_fifo_reductions
 from tests.integration.lending.helpers import product_data
 
@@ -115,21 +115,41 @@ def test_unknown_line_is_not_found() -> None:
     assert isinstance(_decide(_request(), None), NotFoundError)
 
 
-def test_commission_and_funded_share_round_down() -> None:
+def _shares(*ppm: tuple[str, int]) -> list[FundingShare]:
+    return [FundingShare(partner_id=p, share_ppm=s, funder_rate_bps=0) for p, s in ppm]
+
+
+def test_commission_rounds_down() -> None:
     assert compute_commission_fen(999, 55) == 5
-    assert compute_funded_fen(1_001, 700_000) == 700
-    assert compute_funded_fen(1_001, 300_000) == 300
+
+
+def test_funded_shares_split_the_open_principal_by_largest_remainder() -> None:
+    # 1,001 fen at 70% / 30%: exactly 700.7 and 300.3. Rounding each down leaves 1,000
+    # (a fen nobody funds); the leftover fen goes to the larger remainder, bank-a's 0.7.
+    split = compute_funded_split(1_001, _shares(("bank-a", 700_000), ("lender", 300_000)))
+    assert split == {"bank-a": 701, "lender": 300}
+    # 100 fen in thirds (333,334 / 333,333 / 333,333 ppm): 33.3334 + 33.3333 + 33.3333;
+    # floors give 99, the one fen left goes to the largest remainder (0.3334).
+    thirds = _shares(("a", 333_334), ("b", 333_333), ("c", 333_333))
+    assert compute_funded_split(100, thirds) == {"a": 34, "b": 33, "c": 33}
+    # Equal remainders (1 fen at 50% / 50%: 0.5 each): the first listed (by partner id).
+    halves = _shares(("bank-a", 500_000), ("lender", 500_000))
+    assert compute_funded_split(1, halves) == {"bank-a": 1, "lender": 0}
+    # 5 fen in thirds: 1.66667 / 1.666665 / 1.666665 → floors 1, 1, 1; the two fen left
+    # go to a (0.66667) and then b (0.666665, equal to c's but listed first).
+    assert compute_funded_split(5, thirds) == {"a": 2, "b": 2, "c": 1}
 
 
 def test_funding_adjustment_targets_each_share_of_open_principal() -> None:
+    # Open principal 1,001: targets bank-a 701, lender 300 (largest remainder, above).
     line = _line(product_used=1_001)
     book = LineBook(9, {"line:9:funding_payable:REV1:bank-a": -350})
     own = use_lines(line_id=9, amount_fen=501, fee_fen=0, commission_fen=2, channel_id="app")
     lines, events = funding_adjustment(book, line.product_nodes(), _terms, own)
-    assert {(e.partner_ref, e.amount_fen) for e in events} == {("bank-a", 350), ("lender", 300)}
+    assert {(e.partner_ref, e.amount_fen) for e in events} == {("bank-a", 351), ("lender", 300)}
     assert sum(line.amount_fen for line in own + lines) == 0
-    assert lines[0] == PostingLine(CLEARING, 650)
-    assert PostingLine("line:9:funding_payable:REV1:bank-a", -350) in lines
+    assert lines[0] == PostingLine(CLEARING, 651)
+    assert PostingLine("line:9:funding_payable:REV1:bank-a", -351) in lines
 
 
 def test_funding_change_matches_the_target_based_adjustment() -> None:
