@@ -85,9 +85,8 @@ class PromiseFacts:
 
 
 def _case_view(row: RowMapping) -> CaseView:
-    return CaseView(
-        **{name: row[name] for name in CaseView.__dataclass_fields__}  # same names
-    )
+    """The view of a case row (its fields are the row's columns of the same names)."""
+    return CaseView(**{name: row[name] for name in CaseView.__dataclass_fields__})
 
 
 def _strategy_bucket(facts: LineFacts) -> DelinquencyBucket:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from node_api.collections.model import ADDRESSED_CHANNELS, MESSAGE_CHANNELS, Channel, Party
 from node_api.collections.policy import CollectionsPolicy
@@ -27,6 +28,10 @@ from node_api.collections.templates import TemplateView
 from node_api.kernel.errors import ConflictError, CreditNetValueError
 
 log = logging.getLogger("creditnet.collections")
+
+YEAR_MIN: Final = 1900
+YEAR_MAX: Final = 9998
+"""Contact times lie in these years (any zone's local day and the next stay in range)."""
 
 
 class ConductRule(StrEnum):
@@ -50,10 +55,20 @@ class ConductRuleBreach(ConflictError):
 
 
 def to_utc(at: datetime) -> datetime:
-    """`at` in UTC; a contact time without a time zone is refused (it would be ambiguous)."""
+    """`at` in UTC; a contact time without a time zone (it would be ambiguous) or outside
+    the years 1900 to 9999 is refused."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise CreditNetValueError("a contact time needs a time zone offset", field="contacted_at")
-    return at.astimezone(UTC)
+    outside = CreditNetValueError(
+        f"a contact time lies in the years {YEAR_MIN} to {YEAR_MAX}", field="contacted_at"
+    )
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError:
+        raise outside from None
+    if not YEAR_MIN <= utc.year <= YEAR_MAX:
+        raise outside
+    return utc
 
 
 def compute_local_date(policy: CollectionsPolicy, at: datetime) -> date:

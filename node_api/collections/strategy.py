@@ -6,7 +6,7 @@ outstanding balance, score band, broken and pending promises) are matched agains
 rules in order; the first match decides. Every bucket from M1 to M7+ must have a rule
 that depends on nothing but the bucket, so no case falls through.
 
-Assignment is deterministic: a rule's agents (or agencies) share its cases by a hash of
+StrategyAssignment is deterministic: a rule's agents (or agencies) share its cases by a hash of
 the line id, so a case stays with its assignee from one refresh to the next. So is the
 arm: a case goes to the challenger when a hash of (activation id, line id) falls within
 the challenger's share, and keeps that arm and strategy version until it closes.
@@ -28,7 +28,12 @@ from node_api.kernel.money import BPS_DENOMINATOR
 from node_api.lending.billing_rules import BUCKET_ORDER, DelinquencyBucket
 
 NameStr = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")]
-"""Queue, band, agent and agency names: lowercase ids, never personal data."""
+"""Queue, agent and agency names: lowercase ids, never personal data."""
+BandStr = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,31}$")]
+"""Score band names (shorter: a case row carries its band)."""
+SCORE_MAX: Final = 100_000
+AMOUNT_FEN_MAX: Final = 10**12
+COUNT_MAX: Final = 100_000
 UNSCORED_BAND: Final = "unscored"
 """The band of a line without a score (no application on file)."""
 DELINQUENT_BUCKETS: Final = BUCKET_ORDER[1:]
@@ -38,36 +43,36 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ScoreBand(_Strict):
-    band: NameStr
-    score_min: int = Field(ge=0)
+class StrategyScoreBand(_Strict):
+    band: BandStr
+    score_min: int = Field(ge=0, le=SCORE_MAX)
     """The lowest score in this band."""
 
 
-class Assignment(_Strict):
+class StrategyAssignment(_Strict):
     """Who works a rule's cases: agents, agencies, or nobody (automated messages)."""
 
-    agents: tuple[NameStr, ...] = ()
-    agencies: tuple[NameStr, ...] = ()
+    agents: tuple[NameStr, ...] = Field(default=(), max_length=1_000)
+    agencies: tuple[NameStr, ...] = Field(default=(), max_length=1_000)
 
 
-class Rule(_Strict):
+class StrategyRule(_Strict):
     """A rule matches a case when every condition it states holds."""
 
     queue: NameStr
     channel: Channel
     bucket_min: DelinquencyBucket = DelinquencyBucket.M1
     bucket_max: DelinquencyBucket = DelinquencyBucket.M7_PLUS
-    days_past_due_min: int = Field(default=0, ge=0)
-    days_past_due_max: int | None = Field(default=None, ge=0)
-    outstanding_fen_min: int = Field(default=0, ge=0)
-    outstanding_fen_max: int | None = Field(default=None, ge=0)
-    score_bands: tuple[NameStr, ...] = ()
+    days_past_due_min: int = Field(default=0, ge=0, le=COUNT_MAX)
+    days_past_due_max: int | None = Field(default=None, ge=0, le=COUNT_MAX)
+    outstanding_fen_min: int = Field(default=0, ge=0, le=AMOUNT_FEN_MAX)
+    outstanding_fen_max: int | None = Field(default=None, ge=0, le=AMOUNT_FEN_MAX)
+    score_bands: tuple[BandStr, ...] = Field(default=(), max_length=50)
     """Empty: any band."""
-    broken_promises_min: int = Field(default=0, ge=0)
+    broken_promises_min: int = Field(default=0, ge=0, le=COUNT_MAX)
     promise_pending: bool | None = None
     """True: only cases with a pending promise; False: only cases without one."""
-    assign: Assignment = Assignment()
+    assign: StrategyAssignment = StrategyAssignment()
 
     @property
     def is_catch_all(self) -> bool:
@@ -85,8 +90,8 @@ class Rule(_Strict):
 
 class StrategyDocument(_Strict):
     name: NameStr
-    score_bands: tuple[ScoreBand, ...] = ()
-    rules: tuple[Rule, ...] = Field(min_length=1, max_length=200)
+    score_bands: tuple[StrategyScoreBand, ...] = Field(default=(), max_length=50)
+    rules: tuple[StrategyRule, ...] = Field(min_length=1, max_length=200)
 
 
 DEFAULT_STRATEGY: Final = {
@@ -166,7 +171,7 @@ def _invalid(field: str, detail: str, code: str = "strategy_invalid") -> CreditN
     return CreditNetValueError(f"{field}: {detail}", field=field, code=code)
 
 
-def _in_range(rule: Rule, bucket: DelinquencyBucket) -> bool:
+def _in_range(rule: StrategyRule, bucket: DelinquencyBucket) -> bool:
     position = BUCKET_ORDER.index(bucket)
     return BUCKET_ORDER.index(rule.bucket_min) <= position <= BUCKET_ORDER.index(rule.bucket_max)
 
@@ -180,7 +185,7 @@ def canonical_json(strategy: StrategyDocument) -> bytes:
     return orjson.dumps(strategy.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
 
 
-def compute_score_band(bands: Sequence[ScoreBand], score: int | None) -> str:
+def compute_score_band(bands: Sequence[StrategyScoreBand], score: int | None) -> str:
     """The band with the highest `score_min` the score reaches, else `unscored`."""
     if score is None:
         return UNSCORED_BAND
@@ -188,7 +193,7 @@ def compute_score_band(bands: Sequence[ScoreBand], score: int | None) -> str:
     return max(reached, key=lambda band: band.score_min).band if reached else UNSCORED_BAND
 
 
-def _matches(rule: Rule, profile: CaseProfile, band: str) -> bool:
+def _matches(rule: StrategyRule, profile: CaseProfile, band: str) -> bool:
     return (
         _in_range(rule, profile.bucket)
         and profile.days_past_due >= rule.days_past_due_min

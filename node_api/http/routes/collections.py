@@ -24,6 +24,7 @@ from node_api.collections.model import CaseStatus, Channel, Outcome, Party, Plan
 from node_api.collections.policy import load_policy
 from node_api.collections.promises import evaluate_promises, fetch_promises, record_promise
 from node_api.collections.reports import fetch_arm_reports
+from node_api.collections.strategy import StrategyDocument
 from node_api.collections.strategy_store import (
     StrategyVersion,
     activate,
@@ -53,6 +54,7 @@ CaseId = Annotated[int, PathIdText, Path(ge=1, le=ID_MAX, description="collectio
 PlanId = Annotated[int, PathIdText, Path(ge=1, le=ID_MAX, description="hardship plan id")]
 TemplateId = Annotated[int, PathIdText, Path(ge=1, le=ID_MAX, description="template id")]
 NameStr = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")]
+VERSION_MAX = 2**31 - 1
 
 
 def _documented(status: int, response: Any, request: Any = None) -> dict[str, Any]:
@@ -77,7 +79,7 @@ def _today(conn: Connection, requested: date | None = None) -> date:
 
 class CollectionsAsOfIn(StrictBody):
     as_of: date | None = None
-    """Default: the node's business date."""
+    """Default: the node's business date (at most a few days before it, never after)."""
 
 
 class CollectionsRefreshOut(BaseModel):
@@ -159,10 +161,16 @@ class CollectionsAttemptOut(BaseModel):
     contacted_at: datetime
     local_date: date
     outcome: str
-    note: str | None
     agent: str
     delivery: str | None
     provider_ref: str | None
+
+
+class CollectionsAttemptNotedOut(CollectionsAttemptOut):
+    """An attempt with its note (read from the case; the answer to recording an attempt,
+    which is kept for replays, leaves the note out)."""
+
+    note: str | None
 
 
 class CollectionsPromiseIn(StrictBody):
@@ -233,15 +241,16 @@ class CollectionsPlanOut(BaseModel):
 class CollectionsCaseDetailOut(BaseModel):
     case: CollectionsCaseOut
     contacts: list[CollectionsContactOut]
-    attempts: list[CollectionsAttemptOut]
+    attempts: list[CollectionsAttemptNotedOut]
     promises: list[CollectionsPromiseOut]
     hardship_plans: list[CollectionsPlanOut]
 
 
 class CollectionsStrategyIn(StrictBody):
-    document: dict[str, Any]
+    document: StrategyDocument
     """Score bands and rules (see the example): the first matching rule decides a case's
-    queue, channel and assignee."""
+    queue, channel and assignee; every bucket from M1 to M7+ needs a rule on the bucket
+    alone."""
 
 
 class CollectionsStrategyOut(BaseModel):
@@ -254,8 +263,8 @@ class CollectionsStrategyOut(BaseModel):
 
 
 class CollectionsActivationIn(StrictBody):
-    champion_version: int = Field(ge=1)
-    challenger_version: int | None = Field(default=None, ge=1)
+    champion_version: int = Field(ge=1, le=VERSION_MAX)
+    challenger_version: int | None = Field(default=None, ge=1, le=VERSION_MAX)
     challenger_share_bps: int = Field(default=0, ge=0, le=10_000)
     """The share of new cases the challenger takes (by a hash of the line id)."""
 
@@ -336,9 +345,9 @@ _CONTACT = {
 _ATTEMPT = {
     "id": 91, "case_id": 7, "credit_line_id": 42, "party": "borrower", "channel": "sms",
     "template_id": 3, "contacted_at": "2025-07-10T02:00:00Z", "local_date": "2025-07-10",
-    "outcome": "queued", "note": None, "agent": "k_3f9a", "delivery": "queued",
-    "provider_ref": None,
+    "outcome": "queued", "agent": "k_3f9a", "delivery": "queued", "provider_ref": None,
 }  # fmt: skip
+_NOTED_ATTEMPT = {**_ATTEMPT, "note": "Salary comes on the 15th."}
 _PROMISE = {
     "id": 5, "case_id": 7, "credit_line_id": 42, "amount_fen": 52_000, "paid_fen": 0,
     "promised_on": "2025-07-10", "due_on": "2025-07-15", "status": "pending",
@@ -412,7 +421,7 @@ def post_refresh(who: AdminDep, once: OnceDep, body: CollectionsAsOfIn | None = 
 
     def operation(_caches: object) -> CollectionsRefreshOut:
         conn = once.session.connection()
-        as_of = request.as_of or _today(conn)
+        as_of = _today(conn, request.as_of)
         promises = evaluate_promises(conn, as_of)
         cases = refresh_cases(conn, as_of)
         return CollectionsRefreshOut(
@@ -474,8 +483,8 @@ def get_cases(
     response_model=CollectionsCaseDetailOut,
     **_documented(
         200,
-        {"case": _CASE, "contacts": [_CONTACT], "attempts": [_ATTEMPT], "promises": [_PROMISE],
-         "hardship_plans": [_PLAN]},
+        {"case": _CASE, "contacts": [_CONTACT], "attempts": [_NOTED_ATTEMPT],
+         "promises": [_PROMISE], "hardship_plans": [_PLAN]},
     ),
 )  # fmt: skip
 def get_case(
@@ -490,7 +499,9 @@ def get_case(
         contacts=[
             _out(CollectionsContactOut, c) for c in fetch_contacts(conn, case.credit_line_id)
         ],
-        attempts=[_out(CollectionsAttemptOut, a) for a in fetch_attempts(conn, vault, case_id)],
+        attempts=[
+            _out(CollectionsAttemptNotedOut, a) for a in fetch_attempts(conn, vault, case_id)
+        ],
         promises=[_out(CollectionsPromiseOut, p) for p in fetch_promises(conn, case_id)],
         hardship_plans=[_out(CollectionsPlanOut, p) for p in fetch_plans(conn, case_id)],
     )
@@ -632,7 +643,7 @@ def post_evaluation(
 
     def operation(_caches: object) -> CollectionsEvaluationOut:
         conn = once.session.connection()
-        summary = evaluate_promises(conn, request.as_of or _today(conn))
+        summary = evaluate_promises(conn, _today(conn, request.as_of))
         return _out(CollectionsEvaluationOut, summary)
 
     return once.run(who, request, 200, operation)

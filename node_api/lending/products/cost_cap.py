@@ -16,9 +16,13 @@ Exact decision. The net present value of the flows rises with r (one amount rece
 first, then payments), so the cost is within a cap exactly when the NPV at the cap's
 monthly rate is ≥ 0. For a nominal cap of c bps that rate is c / 120,000. For an
 effective cap it is (1 + c / 10,000)^(1/12) − 1, an irrational number in general: it is
-bracketed between two dyadic rationals, narrowed until the NPV's sign at them decides
-(after 1,024 bits an undecided cost counts as above the cap). Everything is an integer:
-a cost above the cap by any amount never passes.
+bracketed between two dyadic rationals, narrowed until the NPV's sign at them decides.
+A cost exactly at an effective cap (a 12-month bullet repaying 1 + c) never decides by
+bracketing: when the first bracket does not decide, the NPV's numerator, a polynomial
+in g = 1 + r, is reduced modulo the minimal polynomial of the cap's g (x^d − B, the
+root of (1 + c)^(1/12) of lowest degree); a zero remainder is a cost exactly at the cap.
+(After 1,024 bits an undecided cost counts as above the cap.) Everything is an integer
+or an exact fraction: a cost above the cap by any amount never passes.
 
 Stated figure. A quote's annual rate is the smallest whole bps k the cost is within
 (the rate rounded up), so "figure ≤ cap" and "within the cap" always agree.
@@ -37,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from fractions import Fraction
 from functools import lru_cache
 from typing import Final
 
@@ -167,11 +172,66 @@ def _effective_root(cap_bps: int, bits: int) -> tuple[int, bool]:
     return low, low**MONTHS_PER_YEAR * BPS_DENOMINATOR == target
 
 
+def _integer_root(value: int, degree: int) -> int | None:
+    """The integer `degree`-th root of `value` ≥ 0 when it is one, else None."""
+    low, high = 0, 1 << (value.bit_length() // degree + 1)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if middle**degree <= value:
+            low = middle
+        else:
+            high = middle
+    return low if low**degree == value else None
+
+
+def _cap_minimal_polynomial(cap_bps: int) -> tuple[int, Fraction]:
+    """(d, B): x^d − B is the minimal polynomial of g = (1 + cap / 10,000)^(1/12)."""
+    growth = Fraction(BPS_DENOMINATOR + cap_bps, BPS_DENOMINATOR)
+    for power in (12, 6, 4, 3, 2):
+        numerator = _integer_root(growth.numerator, power)
+        denominator = _integer_root(growth.denominator, power)
+        if numerator is not None and denominator is not None:
+            return MONTHS_PER_YEAR // power, Fraction(numerator, denominator)
+    return MONTHS_PER_YEAR, growth
+
+
+def _npv_polynomial(flows: Sequence[TimedFlow]) -> list[int]:
+    """The NPV's numerator as integer coefficients of g = 1 + r (index = power): the NPV
+    times g^M × Π (30 + o (g − 1)) / 30 over the odd day counts o (see `_npv_sign`)."""
+    last = max(flow.months for flow in flows)
+    odd_counts = sorted({flow.odd_days for flow in flows})
+    total = [0] * (last + len(odd_counts) + 1)
+    for flow in flows:
+        poly = [0] * (last - flow.months) + [flow.amount_fen]
+        for odd_days in odd_counts:
+            if odd_days != flow.odd_days:
+                factor = (DAYS_PER_MONTH_FRACTION - odd_days, odd_days)
+                poly = [
+                    (poly[k] if k < len(poly) else 0) * factor[0]
+                    + (poly[k - 1] if k >= 1 else 0) * factor[1]
+                    for k in range(len(poly) + 1)
+                ]
+        for power, coefficient in enumerate(poly):
+            total[power] += coefficient
+    return total
+
+
+def _is_exactly_at_effective_cap(flows: Sequence[TimedFlow], cap_bps: int) -> bool:
+    """Whether the NPV is exactly zero at the effective cap's monthly rate."""
+    degree, constant = _cap_minimal_polynomial(cap_bps)
+    reduced = [Fraction(0)] * degree
+    for power, coefficient in enumerate(_npv_polynomial(flows)):
+        reduced[power % degree] += coefficient * constant ** (power // degree)
+    return not any(reduced)
+
+
 def is_within_cap(flows: Sequence[TimedFlow], cap_bps: int, annualization: Annualization) -> bool:
     """Whether the flows' annual cost is at most `cap_bps`, decided exactly."""
     _check_flows(flows)
     if cap_bps < 0:
         raise CreditNetValueError("the cap cannot be negative", field="cap_bps")
+    if is_unbounded(flows):
+        return False
     if annualization is Annualization.NOMINAL:
         return _npv_sign(flows, cap_bps, _MONTHLY_BPS) >= 0
     bits = _START_BITS
@@ -182,20 +242,39 @@ def is_within_cap(flows: Sequence[TimedFlow], cap_bps: int, annualization: Annua
             return True
         if exact or _npv_sign(flows, below + 1, 1 << bits) < 0:
             return False
+        if bits == _START_BITS and _is_exactly_at_effective_cap(flows, cap_bps):
+            return True
         bits += _REFINE_BITS
     return False
 
 
+def is_unbounded(flows: Sequence[TimedFlow]) -> bool:
+    """Whether no rate at all makes the NPV ≥ 0: what is paid on the first day is more
+    than what is received (or as much, with more to pay later)."""
+    at_start = sum(flow.amount_fen for flow in flows if (flow.months, flow.odd_days) == (0, 0))
+    later = any(flow.amount_fen < 0 and (flow.months, flow.odd_days) != (0, 0) for flow in flows)
+    return at_start < 0 or (at_start == 0 and later)
+
+
 def compute_annual_bps(flows: Sequence[TimedFlow], annualization: Annualization) -> int:
-    """The flows' annual cost in whole bps, rounded up: the smallest k within `k` bps."""
+    """The flows' annual cost in whole bps, rounded up: the smallest k within `k` bps.
+
+    Raises CreditNetValueError (code `cost_unbounded`) when no rate is high enough."""
     _check_flows(flows)
     if is_within_cap(flows, 0, annualization):
         return 0
     low, high = 0, DEFAULT_COST_CAP_BPS
     for _ in range(_MAX_DOUBLINGS):
-        if is_within_cap(flows, high, annualization):
+        if is_unbounded(flows) or is_within_cap(flows, high, annualization):
             break
         low, high = high, high * 2
+    if is_unbounded(flows) or not is_within_cap(flows, high, annualization):
+        raise CreditNetValueError(
+            "the cost has no annual rate: more is paid on the first day than is received, "
+            "or the rate is beyond any figure",
+            field="flows",
+            code="cost_unbounded",
+        )
     while high - low > 1:
         middle = (low + high) // 2
         if is_within_cap(flows, middle, annualization):
@@ -358,15 +437,19 @@ def check_obligation_cost(
     start: date, flows: Sequence[DatedFlow], cap: CostCap, *, field: str, what: str
 ) -> None:
     """Refuse an obligation whose all-in cost on its payment dates is above the cap."""
-    if is_within_cap(compute_timed_flows(start, flows), cap.cap_bps, cap.annualization):
+    timed = compute_timed_flows(start, flows)
+    if not is_unbounded(timed) and is_within_cap(timed, cap.cap_bps, cap.annualization):
         return
-    cost = compute_obligation_cost(start, flows, cap)
+    try:
+        annual_bps: int | None = compute_annual_bps(timed, cap.annualization)
+        figure = f"{format_bps_as_percent(annual_bps or 0)} ({annual_bps} bps, rounded up)"
+    except CreditNetValueError:
+        annual_bps, figure = None, "unbounded (more is due on its first day than it lends)"
     raise CostCapExceededError(
-        f"the all-in {cap.annualization.value} annual cost of {what} is "
-        f"{format_bps_as_percent(cost.annual_bps)} ({cost.annual_bps} bps, rounded up), "
+        f"the all-in {cap.annualization.value} annual cost of {what} is {figure}, "
         f"above the cap of {format_bps_as_percent(cap.cap_bps)}",
         field=field,
-        computed_bps=cost.annual_bps,
+        computed_bps=annual_bps,
         cap_bps=cap.cap_bps,
         annualization=cap.annualization.value,
     )

@@ -5,18 +5,24 @@ promises, a hardship plan and its approval, and the report per arm."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
 from node_api.auth.keys import Role, create_api_key
 from node_api.collections.strategy import DEFAULT_STRATEGY
 from node_api.http.app import create_app
+from node_api.http.routes import collections
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
+from node_api.ledger.business_date import set_business_date
 from node_api.lending.core.context import LendingCaches
 from tests.integration.collections.helpers import BORROWER_PHONE, open_past_due_line
 
@@ -109,16 +115,17 @@ def test_a_conduct_breach_is_a_409_problem_naming_the_rule(api: Api, case: dict[
     assert api.get(case["path"])["attempts"] == []
 
 
-def test_a_case_is_worked_end_to_end_over_the_api(api: Api, case: dict[str, Any]) -> None:
+def test_a_case_is_worked_end_to_end_over_the_api(
+    api: Api, node: Database, case: dict[str, Any]
+) -> None:
     admin, case_path, attempt_body = Role.LENDER_ADMIN, case["path"], case["attempt"]
     first = api.post(f"{case_path}/contact-attempts", attempt_body, key="attempt-1")
     replay = api.post(f"{case_path}/contact-attempts", attempt_body, key="attempt-1")
     assert first.status_code == replay.status_code == 201
     assert replay.json() == first.json() and replay.headers["idempotent-replayed"] == "true"
     attempt = first.json()
-    assert (attempt["outcome"], attempt["delivery"], attempt["note"]) == (
-        "queued", "queued", "First reminder.",
-    )  # fmt: skip
+    assert (attempt["outcome"], attempt["delivery"]) == ("queued", "queued")
+    assert "note" not in attempt  # kept for replays: no free text
 
     promise = _created(api.post(
         f"{case_path}/promises",
@@ -139,12 +146,15 @@ def test_a_case_is_worked_end_to_end_over_the_api(api: Api, case: dict[str, Any]
 
     detail = api.get(case_path, role=Role.AUDITOR)
     assert detail["case"]["id"] == case["id"] and detail["contacts"] == [case["contact"]]
-    assert [a["id"] for a in detail["attempts"]] == [attempt["id"]]
+    assert [(a["id"], a["note"]) for a in detail["attempts"]] == [
+        (attempt["id"], "First reminder.")
+    ]
     assert [p["id"] for p in detail["promises"]] == [promise["id"]]
     assert [p["status"] for p in detail["hardship_plans"]] == ["approved"]
 
-    after_due = {"as_of": "2025-04-16"}
-    evaluated = _created(api.post("/v1/collections/promises/evaluate", after_due, admin), 200)
+    with node.engine.begin() as conn:
+        set_business_date(conn, date(2025, 4, 16))  # end of day moved past the due date
+    evaluated = _created(api.post("/v1/collections/promises/evaluate", {}, admin), 200)
     assert (evaluated["broken"], evaluated["pending"]) == (1, 0)
     (report,) = api.get("/v1/collections/reports/strategies")
     assert (report["arm"], report["cases"], report["promises_broken"]) == ("champion", 1, 1)
@@ -175,3 +185,19 @@ def _configure(api: Api) -> int:
     )
     assert approved["status"] == "approved" and approved["approved_by"] != draft["created_by"]
     return int(draft["id"])
+
+
+def test_every_documented_example_validates_against_its_model() -> None:
+    checked = 0
+    for route in collections.router.routes:
+        assert isinstance(route, APIRoute)
+        response = route.responses[route.status_code or 200]["content"]["application/json"]
+        TypeAdapter(route.response_model).validate_json(json.dumps(response["example"]))
+        checked += 1
+        if route.body_field is not None:
+            body = route.openapi_extra["requestBody"]["content"]["application/json"]  # type: ignore[index]
+            annotation = route.body_field.field_info.annotation
+            assert annotation is not None
+            TypeAdapter(annotation).validate_json(json.dumps(body["example"]))
+            checked += 1
+    assert checked >= 28  # 18 routes, 10 of them with a body

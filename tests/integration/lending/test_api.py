@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.ledger.business_date import set_business_date
 from node_api.ledger.schema import posting_table
+from node_api.lending.eod.checkpoint import fetch_unfinished_run
+from node_api.lending.eod.scheduler import EodSchedule, get_calendar_date
 from node_api.lending.purchase_tables import purchase_table
 from node_api.lending.repayments import repayment_table
 from tests.integration.lending.helpers import OPENED_ON, cash_product_data, product_data, register
@@ -250,6 +253,83 @@ def test_business_date_is_set_once_and_then_dates_requests(api: Api, line_id: in
     ahead = api.post(path, {**PURCHASE, "as_of": "2025-03-13"})
     assert (ahead.status_code, ahead.json()["field"]) == (422, "as_of")
     assert ahead.json()["code"] == "as_of_after_business_date"
+
+
+def test_RevertWhen_the_business_date_is_moved_to_9999_12_31(api: Api) -> None:
+    moved = api.post("/v1/ledger/business-date", {"as_of": "9999-12-31"}, role=Role.LENDER_ADMIN)
+    problem = moved.json()
+    assert (moved.status_code, problem["field"]) == (422, "as_of")
+    assert problem["code"] == "business_date_too_far_ahead"
+    assert "9999-12-31" in problem["detail"]
+    assert moved.headers["content-type"].startswith("application/problem+json")
+    assert api.get("/v1/ledger/business-date").json() == {"as_of": OPENED_ON.isoformat()}
+    with api.database.engine.connect() as conn:
+        assert fetch_unfinished_run(conn) is None  # no end-of-day run was opened either
+
+
+def test_the_business_date_moves_at_most_three_days_past_the_servers_date(api: Api) -> None:
+    # CREDITNET_BUSINESS_DATE_MAX_AHEAD_DAYS defaults to 3: today + 4 is refused, today + 3
+    # is taken, and every day skipped since 1 March is left open for end of day.
+    today = get_calendar_date(datetime.now(UTC), EodSchedule())
+    path = "/v1/ledger/business-date"
+    late = api.post(path, {"as_of": (today + timedelta(days=4)).isoformat()}, role=Role.LENDER_ADMIN)
+    assert (late.status_code, late.json()["field"]) == (422, "as_of")
+    assert late.json()["latest_allowed"] == (today + timedelta(days=3)).isoformat()
+    moved = api.post(path, {"as_of": (today + timedelta(days=3)).isoformat()}, role=Role.LENDER_ADMIN)
+    assert moved.status_code == 200
+    with api.database.engine.connect() as conn:
+        assert fetch_unfinished_run(conn) == OPENED_ON
+    back = api.post(path, {"as_of": "2025-03-02"}, role=Role.LENDER_ADMIN)
+    assert (back.status_code, back.json()["code"]) == (409, "business_date_backwards")
+
+
+def test_RevertWhen_a_repayment_or_refund_is_dated_after_the_business_date(
+    api: Api, line_id: int
+) -> None:
+    use = api.post(f"/v1/credit-lines/{line_id}/purchases", PURCHASE).json()
+    ahead = (OPENED_ON + timedelta(days=1)).isoformat()
+    before = api.counts()
+    for path, body in [
+        (f"/v1/credit-lines/{line_id}/repayments", {"amount_fen": 100, "currency": "CNY",
+                                                    "as_of": ahead}),
+        (f"/v1/credit-lines/{line_id}/purchases/{use['id']}/refund", {"as_of": ahead}),
+        (f"/v1/credit-lines/{line_id}/drawdowns", {"channel_id": "app", "amount_fen": 100,
+                                                   "currency": "CNY", "as_of": ahead}),
+    ]:  # fmt: skip
+        refused = api.post(path, body)
+        assert (refused.status_code, refused.json()["field"]) == (422, "as_of"), path
+        assert refused.json()["code"] == "as_of_after_business_date"
+    assert api.counts()[:3] == before[:3]  # no posting, use or repayment
+
+
+def test_RevertWhen_a_drawdown_costs_more_than_the_cap(api: Api, line_id: int) -> None:
+    # CASH1 at 15% a year with a 0.3% fee is within 24%; the same product with a 1.5%
+    # fee is not: 5,000 fen drawn on 1 March (bill day 5) is due 25 March (24 days):
+    # fee 75, interest 5,000 × 15% × 24 / 365 = 49.3 → 49, so 5,124 after 24 days:
+    # 1 + 0.8 r = 1.0248, r = 3.1% a month, effective 1.031^12 − 1 = 44.2461% → 4,425
+    # bps rounded up (nominal 37.20%): refused, nothing booked.
+    with api.database.engine.begin() as conn:
+        data = cash_product_data("CASH2")
+        data["fees"] = {"origination_fee_bps": 150}
+        register(conn, data)
+    line = api.post(
+        "/v1/credit-lines",
+        {**LINE, "customer_ref": "cust-cap", "group_limits": {"cash": 10_000},
+         "products": [{"product_code": "CASH2", "version": 1, "limit_fen": 10_000}]},
+        role=Role.LENDER_ADMIN,
+    )  # fmt: skip
+    assert line.status_code == 201, line.text
+    before = api.counts()
+    refused = api.post(
+        f"/v1/credit-lines/{line.json()['id']}/drawdowns",
+        {"channel_id": "app", "amount_fen": 5_000, "currency": "CNY"},
+    )
+    problem = refused.json()
+    assert (refused.status_code, problem["code"], problem["field"]) == (
+        422, "cost_cap_exceeded", "amount_fen"
+    )  # fmt: skip
+    assert (problem["computed_bps"], problem["annualization"]) == (4_425, "effective")
+    assert api.counts()[:3] == before[:3]
 
 
 def test_fast_lane_serves_known_callers_with_the_same_answers_as_the_route(

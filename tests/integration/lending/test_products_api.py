@@ -103,3 +103,58 @@ def test_what_if_prices_without_booking(
     assert sum(i["principal_fen"] for i in body["installments"]) == 600_000
     assert len(body["installments"]) == tenor
     assert _count(database) == 1
+
+
+def test_what_if_states_payment_due_dates_and_the_cost_on_them(
+    admin: tuple[TestClient, dict[str, str]],
+) -> None:
+    # 12,000.00 yuan over 12 months at 12% (annuity) from 5 January, bill day 10: billed
+    # on the 10th, due 20 days later: 30 January, 2 March, 30 March ... 30 December. The
+    # payments (1,066.19 × 11, then 1,066.14) fall k months + 25 days after the start,
+    # 5 days before a plain monthly schedule's: r = 1.026853% a month, nominal 12.3222%
+    # → 1,233 bps, effective 13.0425% → 1,305 bps (rounded up; 12.00% / 12.68% monthly).
+    client, headers = admin
+    data = installment_product_data()
+    assert _publish(client, headers, data, "p-5").status_code == 201
+    quote = client.post(
+        f"/v1/products/{data['product_code']}/versions/{data['version']}/what-if",
+        json={"amount_fen": 1_200_000, "tenor_months": 12, "start_date": "2025-01-05",
+              "bill_day": 10},
+        headers=headers,
+    ).json()  # fmt: skip
+    first, second, *_, last = quote["installments"]
+    assert (first["bill_date"], first["due_date"]) == ("2025-01-10", "2025-01-30")
+    assert (second["bill_date"], second["due_date"]) == ("2025-02-10", "2025-03-02")
+    assert (last["due_date"], last["payment_fen"]) == ("2025-12-30", 106_614)
+    assert (quote["nominal_annual_bps"], quote["effective_annual_bps"]) == (1_233, 1_305)
+    assert (quote["annualization"], quote["annual_cost_bps"]) == ("effective", 1_305)
+    assert (quote["cost_cap_bps"], quote["within_cost_cap"]) == (2_400, True)
+
+
+def test_the_node_can_state_and_cap_the_nominal_rate(
+    database: Database, tmp_path: Path
+) -> None:
+    # CREDITNET_COST_CAP_ANNUALIZATION=nominal: 1.1% a month flat over 6 months costs
+    # 22.2869% nominal (24.7104% effective): published under a nominal cap, refused under
+    # the default effective one.
+    with database.session() as session:
+        key = create_api_key(session, Role.LENDER_ADMIN, pepper=PEPPER)
+    headers = {"Authorization": f"Bearer {key}"}
+    data = installment_product_data()
+    data["installment"] = {"tenors_months": [6], "pricing_method": "flat_monthly_fee",
+                           "rate_bps": 110}  # fmt: skip
+    data["limit_fen_min"] = data["limit_fen_max"] = 600_000
+    nominal = Settings(data_dir=tmp_path, cost_cap_annualization="nominal")
+    with TestClient(create_app(nominal, database=database)) as client:
+        assert _publish(client, headers, {**data, "version": 2}, "n-1").status_code == 201
+        quote = client.post(
+            f"/v1/products/{data['product_code']}/versions/2/what-if",
+            json={"amount_fen": 600_000, "tenor_months": 6, "start_date": "2025-01-05",
+                  "bill_day": 5},
+            headers=headers,
+        ).json()  # fmt: skip
+        assert quote["annualization"] == "nominal"
+        assert quote["annual_cost_bps"] == quote["nominal_annual_bps"]
+    with TestClient(create_app(Settings(data_dir=tmp_path), database=database)) as client:
+        refused = _publish(client, headers, {**data, "version": 3}, "e-1")
+        assert (refused.status_code, refused.json()["annualization"]) == (422, "effective")
