@@ -82,6 +82,8 @@ OPENAPI_TAGS: Final[list[JsonObject]] = [
     {"name": "settlement", "description": "Partners, settlement cycles, a partner's entries "
      "with Merkle proofs."},
     {"name": "oracles", "description": "Relayer backlog, indexer lag, oracle signers."},
+    {"name": "collections", "description": "Delinquent cases, strategies, contacts under "
+     "conduct rules, promises to pay, hardship plans."},
     {"name": "audit", "description": "The books' export for auditors."},
 ]  # fmt: skip
 """The tags in the order the documentation lists them, with what each covers."""

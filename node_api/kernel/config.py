@@ -104,11 +104,14 @@ class Settings(BaseSettings):
     `nominal` = IRR × 12 (the figure disclosures commonly state), `effective` =
     (1 + IRR)^12 − 1 (stricter)."""
     business_date_max_ahead_days: int = Field(default=3, ge=0, le=366)
-    """How far ahead of the server's calendar date (UTC) an operator may move the business
-    date (`POST /v1/ledger/business-date`, `creditnet business-date --set`)."""
-    backdate_window_days: int = Field(default=7, ge=0, le=366)
+    """How far ahead of the server's calendar date (in the end-of-day time zone,
+    `CREDITNET_EOD_TIMEZONE`) an operator may move the business date
+    (`POST /v1/ledger/business-date`, `creditnet business-date --set`)."""
+    backdate_window_days: int = Field(default=0, ge=0, le=366)
     """How many days before the business date a purchase, drawdown, refund or repayment
-    may be dated; later than the business date is always refused."""
+    may be dated (0: only the business date itself); later is always refused. A back-dated
+    transaction lands in an already-closed day: end of day does not redo that day's
+    accrual, and a bill already cut does not list it (it is in the next one)."""
 
     max_body_bytes: int = 64 * 1024
     access_log: bool = True

@@ -27,7 +27,8 @@ DEFAULT_BACKDATE_WINDOW_DAYS: Final = 7
 """Days before the business date a request may be dated by default
 (`CREDITNET_BACKDATE_WINDOW_DAYS`)."""
 LAST_BUSINESS_DATE: Final = date.max - timedelta(days=1)
-"""The last date end of day can close (closing it moves the business date one day on)."""
+"""The latest business date there can be: 9999-12-31 has no next day for end of day to
+move the date to. (The HTTP and CLI edges keep the date within days of the calendar.)"""
 
 
 def fetch_business_date(conn: Connection) -> date | None:
@@ -44,7 +45,7 @@ def set_business_date(conn: Connection, as_of: date) -> date:
     """
     if as_of > LAST_BUSINESS_DATE:
         raise CreditNetValueError(
-            f"as_of {as_of.isoformat()} is past the last date end of day can close "
+            f"as_of {as_of.isoformat()} is past the latest possible business date "
             f"({LAST_BUSINESS_DATE.isoformat()})",
             field="as_of",
             code="business_date_out_of_range",

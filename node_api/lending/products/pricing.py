@@ -11,7 +11,9 @@ The monthly IRR r is found by bisection on exact integers (r = a / 2^bits, every
 present value evaluated without rounding) until both annual figures below are decided,
 then reported rounded half-even to 1 bps:
 - nominal: r × 12;
-- effective: (1 + r)^12 − 1. The product cost cap is checked against the EFFECTIVE rate.
+- effective: (1 + r)^12 − 1.
+These are display figures; the cost cap is decided exactly, and on real payment dates
+when a plan is booked, in `cost_cap`.
 No float is used anywhere.
 """
 

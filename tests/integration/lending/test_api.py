@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -244,15 +244,17 @@ def test_business_date_is_set_once_and_then_dates_requests(api: Api, line_id: in
     path = f"/v1/credit-lines/{line_id}/purchases"
     use = api.post(path, PURCHASE).json()
     assert use["as_of"] == "2025-03-12"
-    # The default window is 7 days: 12 March − 7 = 5 March is the earliest date.
-    backdated = api.post(path, {**PURCHASE, "as_of": "2025-03-05"})
-    assert (backdated.status_code, backdated.json()["as_of"]) == (201, "2025-03-05")
-    closed = api.post(path, {**PURCHASE, "as_of": "2025-03-04"})
+    from node_api.http.routes.purchase_lane import AuthorizationFastLane
+
+    served = AuthorizationFastLane.served  # the caller is known now: the lane serves it
+    # The default window is 0 days: a day before the business date is already closed.
+    closed = api.post(path, {**PURCHASE, "as_of": "2025-03-11"})
     assert (closed.status_code, closed.json()["field"]) == (422, "as_of")
     assert closed.json()["code"] == "closed_day"
     ahead = api.post(path, {**PURCHASE, "as_of": "2025-03-13"})
     assert (ahead.status_code, ahead.json()["field"]) == (422, "as_of")
     assert ahead.json()["code"] == "as_of_after_business_date"
+    assert AuthorizationFastLane.served == served + 2
 
 
 def test_RevertWhen_the_business_date_is_moved_to_9999_12_31(api: Api) -> None:
@@ -272,10 +274,14 @@ def test_the_business_date_moves_at_most_three_days_past_the_servers_date(api: A
     # is taken, and every day skipped since 1 March is left open for end of day.
     today = get_calendar_date(datetime.now(UTC), EodSchedule())
     path = "/v1/ledger/business-date"
-    late = api.post(path, {"as_of": (today + timedelta(days=4)).isoformat()}, role=Role.LENDER_ADMIN)
+    late = api.post(
+        path, {"as_of": (today + timedelta(days=4)).isoformat()}, role=Role.LENDER_ADMIN
+    )
     assert (late.status_code, late.json()["field"]) == (422, "as_of")
     assert late.json()["latest_allowed"] == (today + timedelta(days=3)).isoformat()
-    moved = api.post(path, {"as_of": (today + timedelta(days=3)).isoformat()}, role=Role.LENDER_ADMIN)
+    moved = api.post(
+        path, {"as_of": (today + timedelta(days=3)).isoformat()}, role=Role.LENDER_ADMIN
+    )
     assert moved.status_code == 200
     with api.database.engine.connect() as conn:
         assert fetch_unfinished_run(conn) == OPENED_ON

@@ -1,4 +1,4 @@
-"""Migration 0005 creates exactly the end-of-day tables the code describes."""
+"""Migrations 0005 and 0008 create exactly the end-of-day tables the code describes."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ OWN_TABLES = {
     "installment_plan",
     "installment",
     "line_delinquency",
+    "line_accrual",
     "eod_run",
     "eod_step",
     "eod_batch",

@@ -8,9 +8,9 @@ import pytest
 
 from node_api.http.renderers import render_use
 from node_api.kernel.db import Database
-from node_api.ledger.business_date import set_business_date
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.ledger.balances import fetch_line_balances
+from node_api.ledger.business_date import set_business_date
 from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.limits import ProductGroup, compute_available_fen

@@ -131,9 +131,7 @@ def test_what_if_states_payment_due_dates_and_the_cost_on_them(
     assert (quote["cost_cap_bps"], quote["within_cost_cap"]) == (2_400, True)
 
 
-def test_the_node_can_state_and_cap_the_nominal_rate(
-    database: Database, tmp_path: Path
-) -> None:
+def test_the_node_can_state_and_cap_the_nominal_rate(database: Database, tmp_path: Path) -> None:
     # CREDITNET_COST_CAP_ANNUALIZATION=nominal: 1.1% a month flat over 6 months costs
     # 22.2869% nominal (24.7104% effective): published under a nominal cap, refused under
     # the default effective one.

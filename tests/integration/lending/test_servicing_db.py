@@ -55,14 +55,14 @@ def line_id(database: Database, caches: LendingCaches) -> int:
     return line
 
 
-def _accrued_by_day(database: Database) -> list[tuple[date, int]]:
-    """Interest income posted by the accrual step, per business date."""
+def _accrued_by_day(database: Database, kind: str = "eod_accrue") -> list[tuple[date, int]]:
+    """What a step (the accrual step by default) charged, per business date."""
     batches, postings = posting_batch_table, posting_table
     with database.engine.connect() as conn:
         rows = conn.execute(
             select(batches.c.as_of, func.sum(postings.c.amount_fen))
             .join(postings, postings.c.batch_id == batches.c.id)
-            .where((batches.c.kind == "eod_accrue") & (postings.c.amount_fen > 0))
+            .where((batches.c.kind == kind) & (postings.c.amount_fen > 0))
             .group_by(batches.c.as_of)
             .order_by(batches.c.as_of)
         )
@@ -85,6 +85,29 @@ def test_ten_days_of_accrual_post_the_exact_interest_rounded_once(
     # Running the last date again posts and carries nothing more.
     run_eod_through(database, date(2025, 3, 15))
     assert balances(database, line_id)["interest_unbilled"] == 15
+
+
+def test_penalty_interest_is_carried_too(database: Database, caches: LendingCaches) -> None:
+    # The product's own terms (50 interest-free days, penalty 500 ppm a day, 3 grace
+    # days, minimum 10% with a 5,000 floor). 30,000 bought on 1 March, billed 5 March,
+    # due 25 March, nothing paid: the 5,000 minimum goes past due, 2.5 fen of penalty a
+    # day. 29 March (first day past grace) charges the 4-day run, 10 fen; then the
+    # running total 12.5, 15, 17.5 rounds to 12, 15, 18: 2, 3, 3 fen (each day rounded
+    # alone gave 2, 2, 2: 16 instead of 18 for 7 days of 2.5 fen = 17.5).
+    opened = date(2025, 3, 1)
+    with database.engine.begin() as conn:
+        set_business_date(conn, opened)
+        line = open_eod_line(conn, caches, opened)
+    buy(database, caches, line, 30_000)
+    run_eod_through(database, date(2025, 4, 1))
+    assert _accrued_by_day(database, "eod_delinquency") == [
+        (date(2025, 3, 29), 10), (date(2025, 3, 30), 2), (date(2025, 3, 31), 3),
+        (date(2025, 4, 1), 3),
+    ]  # fmt: skip
+    assert balances(database, line)["penalty_past_due"] == 18
+    with database.engine.connect() as conn:
+        (stored,) = fetch_carries(conn, AccrualComponent.PENALTY, [line]).values()
+    assert stored.carry == AccrualCarry(1_500_000, 1_000_000)  # 17.5 mod 2 = 1.5 fen
 
 
 def test_end_of_day_closes_every_day_the_operator_skipped(

@@ -48,11 +48,15 @@ EXAMPLES = 2
 RERUN_EVERY = 37
 """Besides the drawn days, every 37th day is run twice (37 walks across bill days)."""
 
+DAILY_PPM_MAX = 594
+"""The highest daily rate within the 24% cap, effective: (1 + 594 ppm × 365 / 12)^12 − 1
+= 23.99%; 595 ppm is 24.03%. Purchases on a product above the cap are refused."""
+
 products = st.fixed_dictionaries(
     {
         "interest": st.builds(
             lambda rate: {"method": "daily_ppm", "rate": rate, "day_count": "ACT/365"},
-            st.integers(100, 1_000),
+            st.integers(100, DAILY_PPM_MAX),
         ),
         "due_date_offset_days": st.integers(5, 25),
         "grace_days": st.integers(0, 5),
@@ -61,7 +65,7 @@ products = st.fixed_dictionaries(
             st.integers(500, 2_000),
             st.integers(0, 10_000),
         ),
-        "penalty_rate_ppm_per_day": st.integers(0, 1_000),
+        "penalty_rate_ppm_per_day": st.integers(0, DAILY_PPM_MAX),
         "bill_day": st.integers(1, 28),
         "late_fee": st.integers(0, 5_000),
     }

@@ -75,8 +75,7 @@ getcontext().prec = 80
 def _npv(flows: list[TimedFlow], rate: Decimal) -> Decimal:
     return sum(
         (
-            Decimal(flow.amount_fen)
-            / ((1 + rate) ** flow.months * (1 + rate * flow.odd_days / 30))
+            Decimal(flow.amount_fen) / ((1 + rate) ** flow.months * (1 + rate * flow.odd_days / 30))
             for flow in flows
         ),
         Decimal(0),

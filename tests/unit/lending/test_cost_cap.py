@@ -76,9 +76,7 @@ def test_a_rate_exactly_at_the_effective_cap_passes_and_one_fen_more_never_does(
     # 1 + c is a perfect power has a 12th root of lower degree; each bullet is exact.
     [(2_100, 12_100), (4_400, 14_400), (5_625, 15_625), (30_960, 40_960), (40_950_000, 40_960_000)],
 )
-def test_a_12_month_bullet_at_exactly_the_effective_cap_passes(
-    cap_bps: int, paid_fen: int
-) -> None:
+def test_a_12_month_bullet_at_exactly_the_effective_cap_passes(cap_bps: int, paid_fen: int) -> None:
     assert is_within_cap(_one_payment(12, 0, paid_fen), cap_bps, EFFECTIVE)
     assert not is_within_cap(_one_payment(12, 0, paid_fen + 1), cap_bps, EFFECTIVE)
     assert not is_within_cap(_one_payment(12, 0, paid_fen), cap_bps - 1, EFFECTIVE)

@@ -11,8 +11,8 @@ from node_api.ledger.settlement_events import DayCount, InterestMethod
 from node_api.lending.interest import (
     AccrualCarry,
     DailyRate,
-    compute_carried_interest,
     compute_accrual_days,
+    compute_carried_interest,
     compute_daily_interest_apr,
     compute_daily_interest_ppm,
     compute_daily_rate,
