@@ -27,6 +27,7 @@ group-committed hot path, through `AsyncConnection.run_sync`). Every claim is bu
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -140,8 +141,18 @@ class ClaimResult:
 
 
 def compute_request_hash(method: str, path: str, body: Any) -> str:
-    """SHA-256 of the method, path and canonical JSON body (sorted keys)."""
-    payload = orjson.dumps([method.upper(), path, body], option=orjson.OPT_SORT_KEYS)
+    """SHA-256 of the method, path and canonical JSON body (sorted keys).
+
+    orjson refuses integers beyond 64 bits, which a free-form JSON body (an uploaded
+    scorecard) may hold; such a body is hashed from the standard library's canonical form
+    instead, so the claim never fails and the route answers the body with its own 4xx."""
+    document = [method.upper(), path, body]
+    try:
+        payload = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        payload = json.dumps(
+            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
     return hashlib.sha256(payload).hexdigest()
 
 

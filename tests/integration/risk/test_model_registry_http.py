@@ -120,6 +120,16 @@ def test_a_tampered_card_is_refused(api: Api, trained: TrainingResult) -> None:
     assert api.get("/v1/risk/models").json()["models"] == []
 
 
+def test_a_card_with_an_integer_beyond_64_bits_is_a_4xx_not_a_500(
+    api: Api, trained: TrainingResult
+) -> None:
+    card = card_of(trained)
+    card["characteristics"][0]["bins"][0]["points"] = 2**70
+    response = register(api, card)
+    assert response.status_code == 422
+    assert api.get("/v1/risk/models").json()["models"] == []
+
+
 def test_a_card_trained_on_other_data_than_stated_is_refused(
     api: Api, trained: TrainingResult
 ) -> None:
