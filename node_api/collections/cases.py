@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -36,8 +37,11 @@ from node_api.ledger.sql import Row, begin_write, bulk_update, insert_ignoring_c
 from node_api.lending.billing_rules import BUCKET_ORDER, DelinquencyBucket
 
 
-@dataclass(frozen=True, slots=True)
-class CaseView:
+class CaseView(BaseModel):
+    """A collections case as stored (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: int
     credit_line_id: int
     customer_ref: str
@@ -86,7 +90,7 @@ class PromiseFacts:
 
 def _case_view(row: RowMapping) -> CaseView:
     """The view of a case row (its fields are the row's columns of the same names)."""
-    return CaseView(**{name: row[name] for name in CaseView.__dataclass_fields__})
+    return CaseView(**{name: row[name] for name in CaseView.model_fields})
 
 
 def _strategy_bucket(facts: LineFacts) -> DelinquencyBucket:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -51,8 +52,11 @@ class PlanRequest:
     """Default: the case's outstanding balance."""
 
 
-@dataclass(frozen=True, slots=True)
-class PlanView:
+class PlanView(BaseModel):
+    """A hardship plan as stored (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: int
     case_id: int
     credit_line_id: int
@@ -72,7 +76,7 @@ class PlanView:
 
 
 def _view(row: RowMapping) -> PlanView:
-    return PlanView(**{name: row[name] for name in PlanView.__dataclass_fields__})
+    return PlanView(**{name: row[name] for name in PlanView.model_fields})
 
 
 def compute_plan_cost(

@@ -17,9 +17,21 @@ from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 from sqlalchemy.engine import Connection
 
 from node_api.collections.attempts import AttemptRequest, fetch_attempts, record_contact_attempt
-from node_api.collections.cases import fetch_case, fetch_cases, fetch_queues, refresh_cases
+from node_api.collections.cases import (
+    CaseView,
+    fetch_case,
+    fetch_cases,
+    fetch_queues,
+    refresh_cases,
+)
 from node_api.collections.contacts import fetch_contacts, register_contact
-from node_api.collections.hardship import PlanRequest, decide_plan, fetch_plans, request_plan
+from node_api.collections.hardship import (
+    PlanRequest,
+    PlanView,
+    decide_plan,
+    fetch_plans,
+    request_plan,
+)
 from node_api.collections.model import CaseStatus, Channel, Outcome, Party, PlanKind
 from node_api.collections.policy import load_policy
 from node_api.collections.promises import evaluate_promises, fetch_promises, record_promise
@@ -98,30 +110,6 @@ class CollectionsQueueOut(BaseModel):
     channel: str
     cases: int
     outstanding_fen: int
-
-
-class CollectionsCaseOut(BaseModel):
-    id: int
-    credit_line_id: int
-    customer_ref: str
-    status: str
-    opened_on: date
-    closed_on: date | None
-    strategy_version: int
-    arm: str
-    opened_bucket: str
-    bucket: str
-    worst_bucket: str
-    days_past_due: int
-    outstanding_fen: int
-    past_due_fen: int
-    score: int | None
-    score_band: str
-    queue: str
-    channel: str
-    assignee: str | None
-    charged_off_on: date | None
-    refreshed_on: date
 
 
 class CollectionsContactIn(StrictBody):
@@ -219,31 +207,12 @@ class CollectionsDecisionIn(StrictBody):
     reason: IdentifierStr
 
 
-class CollectionsPlanOut(BaseModel):
-    id: int
-    case_id: int
-    credit_line_id: int
-    kind: str
-    principal_fen: int
-    fee_fen: int
-    term_months: int
-    rate_bps: int
-    effective_annual_bps: int
-    reason_code: str
-    status: str
-    requested_on: date
-    requested_by: str
-    decided_on: date | None
-    decided_by: str | None
-    decision_reason: str | None
-
-
 class CollectionsCaseDetailOut(BaseModel):
-    case: CollectionsCaseOut
+    case: CaseView
     contacts: list[CollectionsContactOut]
     attempts: list[CollectionsAttemptNotedOut]
     promises: list[CollectionsPromiseOut]
-    hardship_plans: list[CollectionsPlanOut]
+    hardship_plans: list[PlanView]
 
 
 class CollectionsStrategyIn(StrictBody):
@@ -453,7 +422,7 @@ def get_queues(session: SessionDep, who: ReaderDep) -> list[CollectionsQueueOut]
 @router.get(
     "/v1/collections/cases",
     name="collections_cases_list",
-    response_model=list[CollectionsCaseOut],
+    response_model=list[CaseView],
     **_documented(200, [_CASE]),
 )
 def get_cases(
@@ -464,9 +433,9 @@ def get_cases(
     status: Annotated[CaseStatus | None, Query()] = CaseStatus.OPEN,
     after_id: Annotated[int, Query(ge=0, le=ID_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[CollectionsCaseOut]:
+) -> list[CaseView]:
     """Cases in id order, of one queue or assignee if asked (page with `after_id`)."""
-    cases = fetch_cases(
+    return fetch_cases(
         session.connection(),
         queue=queue,
         assignee=assignee,
@@ -474,7 +443,6 @@ def get_cases(
         after_id=after_id,
         limit=limit,
     )
-    return [_out(CollectionsCaseOut, case) for case in cases]
 
 
 @router.get(
@@ -495,7 +463,7 @@ def get_case(
     case = fetch_case(conn, case_id)
     vault = services.onboarding.current().vault
     return CollectionsCaseDetailOut(
-        case=_out(CollectionsCaseOut, case),
+        case=case,
         contacts=[
             _out(CollectionsContactOut, c) for c in fetch_contacts(conn, case.credit_line_id)
         ],
@@ -503,7 +471,7 @@ def get_case(
             _out(CollectionsAttemptNotedOut, a) for a in fetch_attempts(conn, vault, case_id)
         ],
         promises=[_out(CollectionsPromiseOut, p) for p in fetch_promises(conn, case_id)],
-        hardship_plans=[_out(CollectionsPlanOut, p) for p in fetch_plans(conn, case_id)],
+        hardship_plans=fetch_plans(conn, case_id),
     )
 
 
@@ -656,7 +624,7 @@ def post_evaluation(
     "/v1/collections/cases/{case_id}/hardship-plans",
     name="collections_plans_request",
     status_code=201,
-    response_model=CollectionsPlanOut,
+    response_model=PlanView,
     **_documented(
         201,
         _PLAN,
@@ -670,7 +638,7 @@ def post_plan(
     """Request a payment holiday or a re-aged installment plan, to be approved by a lender
     administrator; refused above the line's plan limit or the cost cap."""
 
-    def operation(_caches: object) -> CollectionsPlanOut:
+    def operation(_caches: object) -> PlanView:
         conn = once.session.connection()
         plan = request_plan(
             conn,
@@ -687,7 +655,7 @@ def post_plan(
                 principal_fen=body.principal_fen,
             ),
         )
-        return _out(CollectionsPlanOut, plan)
+        return plan
 
     return once.run(who, body, 201, operation)
 
@@ -695,7 +663,7 @@ def post_plan(
 @router.post(
     "/v1/collections/hardship-plans/{plan_id}/decision",
     name="collections_plans_decide",
-    response_model=CollectionsPlanOut,
+    response_model=PlanView,
     **_documented(
         200,
         {**_PLAN, "status": "approved", "decided_on": "2025-07-11", "decided_by": "k_admin",
@@ -708,7 +676,7 @@ def post_decision(
 ) -> Response:
     """Approve or reject a requested plan (not by whoever requested it)."""
 
-    def operation(_caches: object) -> CollectionsPlanOut:
+    def operation(_caches: object) -> PlanView:
         conn = once.session.connection()
         plan = decide_plan(
             conn,
@@ -719,7 +687,7 @@ def post_decision(
             on=_today(conn),
             by=who.key_id,
         )
-        return _out(CollectionsPlanOut, plan)
+        return plan
 
     return once.run(who, body, 200, operation)
 
