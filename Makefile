@@ -14,7 +14,7 @@ run: setup
 test: setup browser lint typecheck layers forge-test
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-setup: $(VENV)/.stamp node_modules/.package-lock.json
+setup: $(VENV)/.stamp node_modules/.package-lock.json build/console.stamp
 
 # Headless Chromium renders /docs in tests/e2e/test_docs_browser.py (mandatory under CI=true).
 # Installed from Debian's packages when run as root; otherwise that test says it was skipped.
@@ -31,6 +31,18 @@ $(VENV)/.stamp: requirements.lock pyproject.toml
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+
+# The web console (console/: TypeScript, Preact, ECharts, viem, built by Vite from pinned npm
+# packages) into build/console/, which the node serves at /console/. Incremental: npm ci runs
+# when the console's lockfile changes, the build when a source does.
+CONSOLE_SOURCES := $(shell find console/src -type f 2>/dev/null) console/index.html \
+	console/vite.config.ts console/tsconfig.json
+console/node_modules/.package-lock.json: console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund --loglevel=error
+
+build/console.stamp: console/node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	cd console && npm run --silent build
+	touch $@
 
 lint: setup
 	$(BIN)/ruff check .
@@ -55,4 +67,4 @@ forge-test: node_modules/.package-lock.json
 		$(if $(FORGE_SEED),--fuzz-seed $(FORGE_SEED)) $(FORGE_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) node_modules console/node_modules build .pytest_cache .mypy_cache .hypothesis

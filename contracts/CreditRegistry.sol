@@ -39,7 +39,8 @@ contract CreditRegistry is ICreditRegistry, AccessControl, Pausable, EIP712 {
         | (uint256(1) << (8 * _FROZEN + _CLOSED)) | (uint256(1) << (8 * _ACTIVE + _DEFAULTED))
         | (uint256(1) << (8 * _FROZEN + _DEFAULTED))
         | (uint256(1) << (8 * _DEFAULTED + _CHARGED_OFF))
-        | (uint256(1) << (8 * _DEFAULTED + _ACTIVE));
+        | (uint256(1) << (8 * _DEFAULTED + _ACTIVE))
+        | (uint256(1) << (8 * _CHARGED_OFF + _CLOSED));
 
     struct LineState {
         bytes32 root;

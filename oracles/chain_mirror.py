@@ -36,6 +36,11 @@ CYCLE_EVENTS: Final = frozenset(
 )
 PARTNER_EVENTS: Final = frozenset({"PartnerRegistered", "PartnerActiveSet"})
 LINE_STATE_EVENTS: Final = frozenset({"LineStateCommitted"})
+STATE_STARTING_EVENTS: Final = frozenset(
+    {"AgreementOpened", "CycleProposed", "PartnerRegistered", "LineStateCommitted"}
+)
+"""Events whose fold ignores the subject's state before them (each `apply_*` builds the
+row afresh): a subject whose events in a range begin with one needs no read of its row."""
 
 
 class AgreementRow(TypedDict):

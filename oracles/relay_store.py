@@ -3,11 +3,16 @@
 Set-based Core statements (one UPDATE per batch, not one per row), on the sync
 engine, each function one short transaction: the relayer is a single background
 thread and never holds a transaction open across a network call.
+
+Every write transaction first runs the store's fence (when it has one): with several
+nodes, the worker lease's epoch is checked there, so a relayer that lost its lease
+cannot record a transaction or settle an item after another node took over.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -17,11 +22,13 @@ import sqlalchemy as sa
 from node_api.kernel.db import Database
 from node_api.kernel.outbox import get_utc_now
 from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxPayload, OutboxStatus
+from oracles.scaleout_tables import ATTEMPT_TABLE, AttemptReason
 from oracles.tables import OPEN_SUBMISSION_STATUSES, SUBMISSION_TABLE, SubmissionStatus
-from oracles.tx_sender import RpcReceipt, SignedTx
+from oracles.tx_sender import FeeQuote, RpcReceipt, SignedTx
 
 OUTBOX: Final = OUTBOX_TABLE
 SUBMISSION: Final = SUBMISSION_TABLE
+ATTEMPT: Final = ATTEMPT_TABLE
 UNFINISHED: Final = (OutboxStatus.PENDING.value, OutboxStatus.SENT.value)
 LANDED_EARLIER: Final = "already on-chain with the same content (landed by an earlier transaction)"
 
@@ -59,12 +66,37 @@ class Intent:
     item_ids: Sequence[int]
 
 
+WriteFence = Callable[[sa.Connection], None]
+"""Called first in every write transaction; raises to refuse the write (a lost lease)."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One signed version of a submission's nonce."""
+
+    tx_hash: str
+    raw_tx: str
+    fees: FeeQuote
+    created_at: datetime
+
+
 class RelayStore:
     """Every statement the relayer runs, on one database."""
 
-    def __init__(self, database: Database, sender_address: str) -> None:
+    def __init__(
+        self, database: Database, sender_address: str, fence: WriteFence | None = None
+    ) -> None:
         self.database = database
         self.sender = sender_address
+        self._fence = fence
+
+    @contextmanager
+    def _begin(self) -> Iterator[sa.Connection]:
+        """A write transaction, fenced."""
+        with self.database.engine.begin() as conn:
+            if self._fence is not None:
+                self._fence(conn)
+            yield conn
 
     def fetch_nonce_floor(self) -> int:
         """One past the highest nonce this sender ever recorded (0 when none)."""
@@ -129,8 +161,67 @@ class RelayStore:
             rows = conn.execute(query.order_by(OUTBOX.c.id).limit(limit)).all()
         return [QueuedItem(*row) for row in rows]
 
-    def record_intents(self, intents: Sequence[Intent]) -> None:
-        """Store the signed transactions and mark their items sent, in one transaction."""
+    def fetch_attempts(self, submission_ids: Sequence[int]) -> dict[int, list[Attempt]]:
+        """Every attempt of each submission, oldest first."""
+        if not submission_ids:
+            return {}
+        with self.database.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    ATTEMPT.c.submission_id,
+                    ATTEMPT.c.tx_hash,
+                    ATTEMPT.c.raw_tx,
+                    ATTEMPT.c.max_fee_per_gas_wei,
+                    ATTEMPT.c.max_priority_fee_per_gas_wei,
+                    ATTEMPT.c.created_at,
+                )
+                .where(ATTEMPT.c.submission_id.in_(list(submission_ids)))
+                .order_by(ATTEMPT.c.id)
+            ).all()
+        attempts: dict[int, list[Attempt]] = {}
+        for submission_id, tx_hash, raw_tx, max_fee, tip, created_at in rows:
+            attempts.setdefault(int(submission_id), []).append(
+                Attempt(str(tx_hash), str(raw_tx), FeeQuote(int(max_fee), int(tip)), created_at)
+            )
+        return attempts
+
+    def record_replacement(
+        self, submission: OpenSubmission, signed: SignedTx, fees: FeeQuote, at: datetime
+    ) -> None:
+        """A same-nonce replacement becomes the submission's current transaction: the
+        attempt, the submission and its items in one transaction."""
+        with self._begin() as conn:
+            conn.execute(
+                sa.insert(ATTEMPT),
+                [_attempt_row(submission.id, self.sender, signed, fees, AttemptReason.REPRICE, at)],
+            )
+            self._point_at(conn, submission, signed.tx_hash, signed.raw_tx)
+
+    def adopt_attempt(self, submission: OpenSubmission, attempt: Attempt) -> None:
+        """The chain mined `attempt`, not the current transaction: it becomes the current one."""
+        with self._begin() as conn:
+            self._point_at(conn, submission, attempt.tx_hash, attempt.raw_tx)
+
+    def _point_at(
+        self, conn: sa.Connection, submission: OpenSubmission, tx_hash: str, raw_tx: str
+    ) -> None:
+        now = get_utc_now()
+        updated = conn.execute(
+            sa.update(SUBMISSION)
+            .where(SUBMISSION.c.id == submission.id, SUBMISSION.c.tx_hash == submission.tx_hash)
+            .values(tx_hash=tx_hash, raw_tx=raw_tx, updated_at=now)
+        ).rowcount
+        if updated != 1:
+            raise RuntimeError(f"submission {submission.id} changed under the relayer")
+        conn.execute(
+            sa.update(OUTBOX)
+            .where(OUTBOX.c.tx_hash == submission.tx_hash)
+            .values(tx_hash=tx_hash, updated_at=now)
+        )
+
+    def record_intents(self, intents: Sequence[Intent], fees: FeeQuote, at: datetime) -> None:
+        """Store the signed transactions (each its first attempt, priced at `fees`) and mark
+        their items sent, in one transaction."""
         now = get_utc_now()
         submissions = [
             {
@@ -151,8 +242,30 @@ class RelayStore:
             for intent in intents
             for item_id in intent.item_ids
         ]
-        with self.database.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(sa.insert(SUBMISSION), submissions)
+            ids = {
+                str(tx_hash): int(submission_id)
+                for tx_hash, submission_id in conn.execute(
+                    sa.select(SUBMISSION.c.tx_hash, SUBMISSION.c.id).where(
+                        SUBMISSION.c.tx_hash.in_([i.signed.tx_hash for i in intents])
+                    )
+                )
+            }
+            conn.execute(
+                sa.insert(ATTEMPT),
+                [
+                    _attempt_row(
+                        ids[i.signed.tx_hash],
+                        self.sender,
+                        i.signed,
+                        fees,
+                        AttemptReason.INITIAL,
+                        at,
+                    )
+                    for i in intents
+                ],
+            )
             conn.execute(
                 sa.update(OUTBOX)
                 .where(OUTBOX.c.id == sa.bindparam("item"))
@@ -169,7 +282,7 @@ class RelayStore:
 
     def record_mined(self, submission_id: int, block_number: int, block_hash: str) -> None:
         """A receipt exists but is not deep enough yet."""
-        with self.database.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 sa.update(SUBMISSION)
                 .where(SUBMISSION.c.id == submission_id)
@@ -195,7 +308,7 @@ class RelayStore:
             }
             for tx_hash, receipt in receipts
         ]
-        with self.database.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 sa.update(SUBMISSION)
                 .where(SUBMISSION.c.tx_hash == sa.bindparam("hash"))
@@ -225,7 +338,7 @@ class RelayStore:
 
     def record_item_error(self, tx_hash: str, message: str) -> None:
         """Note a broadcast problem on a transaction's items without changing their state."""
-        with self.database.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 sa.update(OUTBOX)
                 .where(OUTBOX.c.tx_hash == tx_hash)
@@ -237,7 +350,7 @@ class RelayStore:
     ) -> None:
         """Close a reverted or dropped submission and settle each of its items."""
         now = get_utc_now()
-        with self.database.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 sa.update(SUBMISSION)
                 .where(SUBMISSION.c.id == submission_id)
@@ -247,7 +360,7 @@ class RelayStore:
 
     def apply_outcome(self, outcome: Outcome) -> None:
         """Settle pending items without a submission (checked before sending)."""
-        with self.database.engine.begin() as conn:
+        with self._begin() as conn:
             _apply_outcome(conn, outcome, get_utc_now())
 
 
@@ -309,6 +422,27 @@ def _apply_outcome(conn: sa.Connection, outcome: Outcome, now: datetime) -> None
                 for item, (delay_s, reason) in outcome.retry.items()
             ],
         )
+
+
+def _attempt_row(
+    submission_id: int,
+    sender: str,
+    signed: SignedTx,
+    fees: FeeQuote,
+    reason: AttemptReason,
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "submission_id": submission_id,
+        "sender": sender,
+        "nonce": signed.nonce,
+        "tx_hash": signed.tx_hash,
+        "raw_tx": signed.raw_tx,
+        "max_fee_per_gas_wei": fees.max_fee_per_gas_wei,
+        "max_priority_fee_per_gas_wei": fees.max_priority_fee_per_gas_wei,
+        "reason": reason.value,
+        "created_at": at,
+    }
 
 
 def _item_columns() -> sa.Select[Any]:

@@ -9,6 +9,12 @@ items sent in one database transaction, and only then broadcasts them in one
 JSON-RPC array. A crash at any point leaves either nothing sent or a recorded
 transaction that step (1) finds again, so no business key is sent twice.
 
+A transaction still unmined `reprice_after_s` after its latest attempt is signed again
+with the same nonce at higher fees (each raised by at least the node's replacement
+minimum, the max fee capped at `fee_ceiling_wei`); every attempt is recorded before it
+is broadcast, and whichever attempt the chain mines is adopted as the submission's
+transaction. The nonce still lands once, so its items do too.
+
 A reverted batch is diagnosed by business key: items already on-chain with the
 same content count as landed, with different content are parked as an alert, and
 the rest are bisected with `eth_call` so a poison item is parked with its error
@@ -18,13 +24,16 @@ worker loop backs off and calls `step` again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from node_api.kernel.db import Database
+from node_api.kernel.outbox import get_utc_now
 from oracles.abi_codec import DeployedContracts, ErrorArgs, describe_error
 from oracles.relay_kinds import (
     Landing,
@@ -33,9 +42,25 @@ from oracles.relay_kinds import (
     RelayKind,
     build_relay_kinds,
 )
-from oracles.relay_store import Intent, OpenSubmission, Outcome, QueuedItem, RelayStore
+from oracles.relay_store import (
+    Attempt,
+    Intent,
+    OpenSubmission,
+    Outcome,
+    QueuedItem,
+    RelayStore,
+    WriteFence,
+)
 from oracles.tables import SubmissionStatus
-from oracles.tx_sender import BroadcastOutcome, RpcFailure, RpcReceipt, TxSender
+from oracles.tx_sender import (
+    BroadcastOutcome,
+    RpcFailure,
+    RpcReceipt,
+    TxSender,
+    cap_fees,
+    compute_replacement_fees,
+    decode_dynamic_fee_call,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +71,10 @@ StepHook = Callable[[str], None]
 HOOK_BEFORE_SEND: Final = "before_send"
 HOOK_AFTER_SEND: Final = "after_send"
 HOOK_AFTER_RECEIPT: Final = "after_receipt"
+GWEI: Final = 10**9
+
+Clock = Callable[[], datetime]
+"""Naive UTC now: when attempts are recorded and judged stuck (injectable for tests)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +91,12 @@ class RelayerConfig:
     """An item whose batches reverted this often without an explanation is parked."""
     rebroadcast_after_s: float = 5.0
     """Broadcast a recorded transaction again when the node has not seen it this long."""
+    reprice_after_s: float = 30.0
+    """Replace a transaction still unmined this long after its latest attempt."""
+    reprice_bump_bps: int = 1_250
+    """Each replacement raises both fees by at least this (and the node's 10% minimum)."""
+    fee_ceiling_wei: int = 500 * GWEI
+    """No attempt offers a max fee per gas above this."""
 
 
 class Relayer:
@@ -76,16 +111,20 @@ class Relayer:
         *,
         hook: StepHook | None = None,
         account: RelayAccount = RelayAccount.RELAYER,
+        clock: Clock = get_utc_now,
+        fence: WriteFence | None = None,
     ) -> None:
-        self.store = RelayStore(database, sender.address)
+        self.store = RelayStore(database, sender.address, fence)
         self.sender = sender
         self.contracts = contracts
         self.config = config or RelayerConfig()
         self.account = account
         self.kinds: dict[str, RelayKind[Any]] = build_relay_kinds(account)
         self._hook = hook or (lambda _point: None)
+        self._clock = clock
         self._nonce_synced = False
         self._last_broadcast: dict[str, float] = {}
+        self._at_ceiling: set[int] = set()
 
     def step(self) -> bool:
         """One round: advance recorded transactions, then submit new ones. True if it did work."""
@@ -113,11 +152,16 @@ class Relayer:
 
     # -- recorded transactions ----------------------------------------------------------
 
-    def _advance(self, submissions: Sequence[OpenSubmission]) -> bool:
-        receipts = self.sender.fetch_receipts([s.tx_hash for s in submissions])
+    def _advance(self, open_submissions: Sequence[OpenSubmission]) -> bool:
+        attempts = self.store.fetch_attempts([s.id for s in open_submissions])
+        submissions, receipts = self._find_mined(open_submissions, attempts)
         head = self.sender.fetch_block_number()
         missing = [s for s, receipt in zip(submissions, receipts, strict=True) if receipt is None]
-        progressed = self._rebroadcast_missing(missing) if missing else False
+        repriced = self._reprice_stuck(missing, attempts) if missing else set()
+        unrepriced = [s for s in missing if s.id not in repriced]
+        progressed = bool(repriced)
+        if unrepriced:
+            progressed |= self._rebroadcast_missing(unrepriced, attempts)
         final_ok: list[tuple[str, RpcReceipt]] = []
         final_reverted: list[OpenSubmission] = []
         for submission, receipt in zip(submissions, receipts, strict=True):
@@ -141,7 +185,89 @@ class Relayer:
             logger.info("relayed", extra={"transactions": len(final_ok), "head": head})
         return progressed or bool(final_ok or final_reverted)
 
-    def _rebroadcast_missing(self, missing: Sequence[OpenSubmission]) -> bool:
+    def _find_mined(
+        self, submissions: Sequence[OpenSubmission], attempts: dict[int, list[Attempt]]
+    ) -> tuple[list[OpenSubmission], list[RpcReceipt | None]]:
+        """Each submission with the receipt of whichever of its attempts was mined (None:
+        none yet); an earlier attempt that was mined is adopted as the submission's."""
+        groups = [_attempt_hashes(s, attempts.get(s.id, [])) for s in submissions]
+        found = self.sender.fetch_receipts([tx_hash for group in groups for tx_hash in group])
+        resolved: list[OpenSubmission] = []
+        receipts: list[RpcReceipt | None] = []
+        offset = 0
+        for submission, group in zip(submissions, groups, strict=True):
+            hits = [
+                (tx_hash, receipt)
+                for tx_hash, receipt in zip(group, found[offset : offset + len(group)], strict=True)
+                if receipt is not None
+            ]
+            offset += len(group)
+            if hits and hits[0][0] != submission.tx_hash:
+                (mined,) = [a for a in attempts[submission.id] if a.tx_hash == hits[0][0]]
+                self.store.adopt_attempt(submission, mined)
+                logger.info(
+                    "earlier attempt mined",
+                    extra={"nonce": submission.nonce, "tx_hash": mined.tx_hash},
+                )
+                submission = dataclasses.replace(
+                    submission, tx_hash=mined.tx_hash, raw_tx=mined.raw_tx
+                )
+            resolved.append(submission)
+            receipts.append(hits[0][1] if hits else None)
+        return resolved, receipts
+
+    def _reprice_stuck(
+        self, missing: Sequence[OpenSubmission], attempts: dict[int, list[Attempt]]
+    ) -> set[int]:
+        """Replace each transaction unmined `reprice_after_s` after its latest attempt with
+        the same call at higher fees; the ids of the submissions replaced."""
+        now = self._clock()
+        wait = timedelta(seconds=self.config.reprice_after_s)
+        stuck = [
+            s
+            for s in missing
+            if s.status == SubmissionStatus.SIGNED.value
+            and attempts.get(s.id)
+            and now - attempts[s.id][-1].created_at >= wait
+        ]
+        if not stuck:
+            return set()
+        suggested = self.sender.fetch_fees()
+        repriced: set[int] = set()
+        for submission in stuck:
+            current = decode_dynamic_fee_call(submission.raw_tx).fees
+            fees = compute_replacement_fees(
+                current, suggested, self.config.reprice_bump_bps, self.config.fee_ceiling_wei
+            )
+            if fees is None:
+                if submission.id not in self._at_ceiling:
+                    self._at_ceiling.add(submission.id)
+                    logger.warning(
+                        "stuck transaction at the fee ceiling",
+                        extra={"nonce": submission.nonce, "tx_hash": submission.tx_hash},
+                    )
+                continue
+            signed = self.sender.sign_replacement(submission.raw_tx, fees)
+            self.store.record_replacement(submission, signed, fees, now)
+            (result,) = self.sender.broadcast([signed.raw_tx])
+            self._last_broadcast[signed.tx_hash] = time.monotonic()
+            repriced.add(submission.id)
+            logger.warning(
+                "stuck transaction repriced",
+                extra={
+                    "nonce": submission.nonce,
+                    "replaced": submission.tx_hash,
+                    "tx_hash": signed.tx_hash,
+                    "max_fee_per_gas_wei": fees.max_fee_per_gas_wei,
+                    "max_priority_fee_per_gas_wei": fees.max_priority_fee_per_gas_wei,
+                    "broadcast": result.outcome.value,
+                },
+            )
+        return repriced
+
+    def _rebroadcast_missing(
+        self, missing: Sequence[OpenSubmission], attempts: dict[int, list[Attempt]]
+    ) -> bool:
         """Broadcast again the recorded transactions the node does not know."""
         known = self.sender.fetch_known([s.tx_hash for s in missing])
         now = time.monotonic()
@@ -158,8 +284,8 @@ class Relayer:
         for submission, result in zip(due, results, strict=True):
             self._last_broadcast[submission.tx_hash] = now
             if result.outcome is BroadcastOutcome.NONCE_TOO_LOW:
-                (receipt,) = self.sender.fetch_receipts([submission.tx_hash])
-                if receipt is None:
+                hashes = _attempt_hashes(submission, attempts.get(submission.id, []))
+                if not any(self.sender.fetch_receipts(hashes)):
                     logger.warning(
                         "nonce taken by another transaction",
                         extra={"tx_hash": submission.tx_hash, "nonce": submission.nonce},
@@ -369,7 +495,7 @@ class Relayer:
         return batches
 
     def _send(self, planned: Sequence[tuple[RelayKind[Any], list[QueuedItem]]]) -> None:
-        fees = self.sender.fetch_fees()
+        fees = cap_fees(self.sender.fetch_fees(), self.config.fee_ceiling_wei)
         intents = []
         for relay_kind, batch in planned:
             contract = self.contracts.get(relay_kind.contract)
@@ -382,7 +508,7 @@ class Relayer:
             )
             intents.append(Intent(relay_kind.kind.value, signed, [item.id for item in batch]))
         try:
-            self.store.record_intents(intents)
+            self.store.record_intents(intents, fees, self._clock())
         except BaseException:
             self._nonce_synced = False  # nothing was recorded or sent: take the nonces again
             raise
@@ -399,3 +525,8 @@ class Relayer:
                     "broadcast refused",
                     extra={"tx_hash": intent.signed.tx_hash, "error": result.message},
                 )
+
+
+def _attempt_hashes(submission: OpenSubmission, attempts: Sequence[Attempt]) -> list[str]:
+    """The submission's current transaction first, then its other attempts."""
+    return [submission.tx_hash, *(a.tx_hash for a in attempts if a.tx_hash != submission.tx_hash)]

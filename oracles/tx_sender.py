@@ -27,6 +27,7 @@ from eth_utils.crypto import keccak
 
 from node_api.kernel.chain import ContractName
 from node_api.kernel.errors import ChainError
+from node_api.kernel.money import div_ceil
 from oracles.abi_codec import ContractCodec, ErrorArgs, describe_error
 from oracles.chain import get_redacted_url
 from oracles.compiler import AbiEntry, CompiledContracts
@@ -38,6 +39,9 @@ REVERT_ERROR_CODE: Final = 3
 PRIORITY_FEE_WEI: Final = 1_000_000_000
 DYNAMIC_FEE_TX_TYPE: Final = b"\x02"
 BASE_FEE_HEADROOM_FACTOR: Final = 3  # base fee may rise 12.5% a block: room for ~9 full blocks
+BPS_DENOMINATOR: Final = 10_000
+REPLACEMENT_BUMP_MIN_BPS: Final = 1_000
+"""Geth and anvil refuse a same-nonce replacement that does not raise both fees by 10%."""
 
 
 class RpcUnavailable(ChainError):
@@ -206,6 +210,70 @@ class FeeQuote:
     max_priority_fee_per_gas_wei: int
 
 
+def cap_fees(fees: FeeQuote, ceiling_wei: int) -> FeeQuote:
+    """`fees` with the max fee (and the tip under it) at most `ceiling_wei`."""
+    max_fee_wei = min(fees.max_fee_per_gas_wei, ceiling_wei)
+    return FeeQuote(
+        max_fee_per_gas_wei=max_fee_wei,
+        max_priority_fee_per_gas_wei=min(fees.max_priority_fee_per_gas_wei, max_fee_wei),
+    )
+
+
+def compute_replacement_fees(
+    current: FeeQuote, suggested: FeeQuote, bump_bps: int, ceiling_wei: int
+) -> FeeQuote | None:
+    """The fees of a same-nonce replacement of a transaction priced at `current`.
+
+    Each fee rises by at least `bump_bps` (rounded up, so the node's replacement minimum
+    is met exactly) and to at least today's suggestion; the max fee is capped at
+    `ceiling_wei`. None when the cap leaves no valid replacement (the transaction
+    already pays the ceiling): it then waits at its price.
+    """
+    bump_bps = max(bump_bps, REPLACEMENT_BUMP_MIN_BPS)
+    max_fee_floor = div_ceil(
+        current.max_fee_per_gas_wei * (BPS_DENOMINATOR + bump_bps), BPS_DENOMINATOR
+    )
+    tip_floor = div_ceil(
+        current.max_priority_fee_per_gas_wei * (BPS_DENOMINATOR + bump_bps), BPS_DENOMINATOR
+    )
+    tip_wei = max(tip_floor, suggested.max_priority_fee_per_gas_wei)
+    max_fee_wei = min(max(max_fee_floor, suggested.max_fee_per_gas_wei, tip_wei), ceiling_wei)
+    if max_fee_wei < max_fee_floor or max_fee_wei < tip_floor:
+        return None
+    return FeeQuote(
+        max_fee_per_gas_wei=max_fee_wei, max_priority_fee_per_gas_wei=min(tip_wei, max_fee_wei)
+    )
+
+
+@dataclass(frozen=True)
+class DynamicFeeCall:
+    """The fields of a signed EIP-1559 contract call, decoded from its raw bytes."""
+
+    chain_id: int
+    nonce: int
+    fees: FeeQuote
+    gas: int
+    to: str
+    data: bytes
+
+
+def decode_dynamic_fee_call(raw_tx: str) -> DynamicFeeCall:
+    """Read back a raw type-2 transaction (0x-hex) signed by `sign_dynamic_fee_call`."""
+    raw = bytes.fromhex(raw_tx.removeprefix("0x"))
+    if raw[:1] != DYNAMIC_FEE_TX_TYPE:
+        raise ChainError("not an EIP-1559 transaction", code="tx_type_unsupported")
+    fields = rlp.decode(raw[1:])
+    chain_id, nonce, tip, max_fee, gas = (int.from_bytes(f, "big") for f in fields[:5])
+    return DynamicFeeCall(
+        chain_id=chain_id,
+        nonce=nonce,
+        fees=FeeQuote(max_fee_per_gas_wei=max_fee, max_priority_fee_per_gas_wei=tip),
+        gas=gas,
+        to="0x" + bytes(fields[5]).hex(),
+        data=bytes(fields[7]),
+    )
+
+
 class BroadcastOutcome(StrEnum):
     """What the node said to one raw transaction."""
 
@@ -310,6 +378,16 @@ class TxSender:
         )
         self._next_nonce = nonce + 1
         return SignedTx(nonce=nonce, tx_hash="0x" + tx_hash.hex(), raw_tx="0x" + raw.hex())
+
+    def sign_replacement(self, raw_tx: str, fees: FeeQuote) -> SignedTx:
+        """The same call with the same nonce at new fees (the nonce counter does not move)."""
+        call = decode_dynamic_fee_call(raw_tx)
+        if call.chain_id != self.chain_id:
+            raise ChainError("replacement on another chain", code="tx_chain_mismatch")
+        raw, tx_hash = sign_dynamic_fee_call(
+            self._signing_key, self.chain_id, call.nonce, call.to, call.data, call.gas, fees
+        )
+        return SignedTx(nonce=call.nonce, tx_hash="0x" + tx_hash.hex(), raw_tx="0x" + raw.hex())
 
     def broadcast(self, raw_txs: Sequence[str]) -> list[BroadcastResult]:
         """Send raw transactions in one JSON-RPC batch; one outcome per transaction."""

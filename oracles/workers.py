@@ -1,10 +1,12 @@
 """Background workers: the relayer and indexer loops, with backoff and a clean stop.
 
-`creditnet up` starts both inside the node (`start_oracle_workers`, plus a second
-relayer for the lender's treasury when one is configured: it sends the funding kinds,
-whose tokens the ClearingHouse pulls from the sender; or
-`run_step_loop(name, relayer.step, stop_event)` in a thread the caller owns);
-`creditnet relayer` and `creditnet indexer` run one alone (`run_until_signalled`). A loop calls
+`creditnet up` runs each under its worker lease (`node_api/runtime/background.py`:
+`run_step_loop(name, relayer.step, term_stop)` per term, the relayer built with the
+lease's fence, plus a second relayer for the lender's treasury when one is configured:
+it sends the funding kinds, whose tokens the ClearingHouse pulls from the sender);
+`creditnet relayer` and `creditnet indexer` run one alone, without a lease
+(`start_oracle_workers`, `run_until_signalled`): never beside a node on the same
+database. A loop calls
 its `step()` until told to stop: immediately again while there is work, after
 `idle_s` when there is none, and with exponential backoff (capped) while the chain
 RPC or the database fails, so an outage never kills the worker.
@@ -29,9 +31,11 @@ from node_api.kernel.errors import ChainError
 from oracles.abi_codec import DeployedContracts
 from oracles.compiler import CompiledContracts
 from oracles.indexer import Indexer, IndexerConfig
+from oracles.leases import LeaseLost
 from oracles.manifest import Manifest
 from oracles.relay_kinds import RelayAccount
-from oracles.relayer import Relayer, RelayerConfig
+from oracles.relay_store import WriteFence
+from oracles.relayer import GWEI, Relayer, RelayerConfig
 from oracles.tx_sender import JsonRpcClient, TxSender
 
 logger = logging.getLogger(__name__)
@@ -39,7 +43,13 @@ logger = logging.getLogger(__name__)
 BACKOFF_INITIAL_S: Final = 0.2
 BACKOFF_MAX_S: Final = 10.0
 STOP_TIMEOUT_S: Final = 15.0
-TRANSIENT_ERRORS: Final = (ChainError, OperationalError, TimeoutError, ConnectionError)
+TRANSIENT_ERRORS: Final = (
+    ChainError,
+    OperationalError,
+    TimeoutError,
+    ConnectionError,
+    LeaseLost,
+)
 
 
 @dataclass
@@ -149,6 +159,9 @@ class OracleContext:
     chain_id: int
     contracts: DeployedContracts
     confirmations: int = 0
+    relayer_config: RelayerConfig | None = None
+    """How the relayers batch, wait and re-price (default: `RelayerConfig` with
+    `confirmations`)."""
 
     @classmethod
     def from_settings(
@@ -165,6 +178,12 @@ class OracleContext:
             chain_id=manifest.chain_id,
             contracts=DeployedContracts.from_manifest(manifest, compiled),
             confirmations=settings.confirmations,
+            relayer_config=RelayerConfig(
+                confirmations=settings.confirmations,
+                reprice_after_s=settings.relayer_reprice_after_s,
+                reprice_bump_bps=settings.relayer_reprice_bump_bps,
+                fee_ceiling_wei=settings.relayer_fee_ceiling_gwei * GWEI,
+            ),
         )
 
 
@@ -174,11 +193,13 @@ def build_relayer(
     config: RelayerConfig | None = None,
     *,
     role: RelayAccount = RelayAccount.RELAYER,
+    fence: WriteFence | None = None,
 ) -> Relayer:
-    """A relayer with its own RPC session (one per thread), sending the kinds of `role`."""
+    """A relayer with its own RPC session (one per thread), sending the kinds of `role`;
+    with a `fence`, each of its writes first checks this node still holds its lease."""
     sender = TxSender(JsonRpcClient(context.rpc_url), account, context.chain_id)
-    config = config or RelayerConfig(confirmations=context.confirmations)
-    return Relayer(context.database, sender, context.contracts, config, account=role)
+    config = config or context.relayer_config or RelayerConfig(confirmations=context.confirmations)
+    return Relayer(context.database, sender, context.contracts, config, account=role, fence=fence)
 
 
 def build_indexer(context: OracleContext, config: IndexerConfig | None = None) -> Indexer:

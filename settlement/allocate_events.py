@@ -26,8 +26,21 @@ What each ledger event becomes (the lender is the hub; every event nets to zero)
   a funder at 6 % on a 18 % product keeps one third of the interest on its share.
 - `fee_repaid`, `penalty_repaid`: FEE_COLLECTED, each funder receives its share (floor).
 - `charge_off` (principal written off) of a product with a guarantee: the guarantor pays
-  the lender `floor(principal * share)` (GUARANTEE_PAYMENT); the funders were already
-  bought back by the lender through the charge-off's `funding_share` events.
+  `floor(principal * share)` (GUARANTEE_PAYMENT) to whoever bears the loss: the lender
+  when the product's `charge_off_buyback` made it buy the funders back through the
+  charge-off's `funding_share` events (CHARGE_OFF); otherwise the funders and the lender
+  by funding share (and the charge-off's `funding_share` events move nothing).
+- `guarantor_compensation` (collections, `partner_ref` the guarantor): the guarantor pays
+  the lender `amount` (GUARANTEE_PAYMENT). What the compensation paid off reaches the
+  funders through the repayment it was posted as (principal, interest and fee shares).
+- `recovery_to_guarantor`: the lender pays the guarantor back `amount` out of a
+  collection on a line it compensated (RECOVERY).
+- `recovery` (money collected on a charged-off line, per product): RECOVERY, split over
+  the product's funding split, the lender's own share included, by largest remainder,
+  when the funders bore the loss; after a buy-back the lender keeps it (no entry).
+- `debt_sale_proceeds` (per product, `partner_ref` the buying agency): the agency pays the
+  lender `amount`, and the lender passes it on by funded share exactly as a recovery
+  (DEBT_SALE).
 - every other kind (merchant payable, disbursement, repayment received, customer
   credit) is between the lender and a merchant or borrower: no entry.
 
@@ -41,7 +54,7 @@ with every line negated, so a reversal exactly undoes the original.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from node_api.kernel.chain import EntryKind
@@ -50,6 +63,7 @@ from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, div_floor
 from node_api.ledger.settlement_events import (
     CHARGE_OFF_EVENT,
     BatchKind,
+    CollectionsEventKind,
     EodStep,
     InterestMethod,
     ProductKey,
@@ -137,9 +151,16 @@ class AllocationBook:
 
 
 INCOME_EVENT_KINDS: frozenset[str] = frozenset(
-    {LedgerEventKind.INTEREST_REPAID, LedgerEventKind.FEE_REPAID, LedgerEventKind.PENALTY_REPAID}
+    {
+        LedgerEventKind.INTEREST_REPAID,
+        LedgerEventKind.FEE_REPAID,
+        LedgerEventKind.PENALTY_REPAID,
+        CollectionsEventKind.RECOVERY,
+        CollectionsEventKind.DEBT_SALE_PROCEEDS,
+    }
 )
-"""Ledger kinds split over a line's products when the row names none."""
+"""Ledger kinds allocated by a product's terms (the book loads the terms of the products
+they name), split over a line's products when the row names none."""
 
 
 def compute_principal_days(amount_fen: int, method: InterestMethod, rate: int, basis: int) -> int:
@@ -188,6 +209,8 @@ def _funding_share(movement: LedgerMovement, book: AllocationBook) -> list[Alloc
         return []
     funder_id = book.get_partner_id(movement.partner_ref, movement.event_id)
     kind = _principal_kind(movement)
+    if kind is EntryKind.CHARGE_OFF and not _buys_back(movement, book):
+        return []  # each funder bears its own share of the loss: nothing moves
     return [
         AllocationLine(funder_id, kind, -movement.amount_fen),
         AllocationLine(book.lender_id, kind, movement.amount_fen),
@@ -242,13 +265,72 @@ def _income(
     return allocate_income
 
 
+def _buys_back(movement: LedgerMovement, book: AllocationBook) -> bool:
+    """Whether the lender bought the funders' shares back when the movement's product
+    charged off (so the loss, and whatever comes back later, is the lender's alone)."""
+    if movement.product_code is None or movement.product_version is None:
+        return True
+    key = (movement.product_code, movement.product_version)
+    return book.get_product(key, movement.event_id).terms.lender_buys_back_charge_offs
+
+
 def _charge_off(movement: LedgerMovement, book: AllocationBook) -> list[AllocationLine]:
     guarantee = book.guarantees.get(movement.product_code or "")
     if guarantee is None:
         return []
-    terms = PartyTerms(lender_id=book.lender_id, guarantee=guarantee)
+    if _buys_back(movement, book):
+        terms = PartyTerms(lender_id=book.lender_id, guarantee=guarantee)
+    else:  # the guarantor pays whoever bears the loss: the funders and the lender by share
+        key = (movement.product_code or "", movement.product_version or 0)
+        terms = replace(book.get_product(key, movement.event_id).terms, guarantee=guarantee)
     event = MoneyEvent(EventKind.GUARANTOR_PAYMENT, abs(movement.amount_fen))
     return _negate(list(allocate(event, terms)), 1 if movement.amount_fen > 0 else -1)
+
+
+def _shared(
+    event_kind: EventKind,
+) -> Callable[[LedgerMovement, AllocationBook], list[AllocationLine]]:
+    """Money shared by funded share, per product (a recovery, a debt sale's price) when
+    the funders bore the loss; on a product whose lender bought the funders back at
+    charge-off, the lender bore it and keeps what comes back (no entry)."""
+
+    def allocate_shared(movement: LedgerMovement, book: AllocationBook) -> list[AllocationLine]:
+        lines: list[AllocationLine] = []
+        for key, part_fen in _product_parts(movement, book, abs(movement.amount_fen)):
+            parties = book.get_product(key, movement.event_id)
+            if part_fen and not parties.terms.lender_buys_back_charge_offs:
+                lines.extend(allocate(MoneyEvent(event_kind, part_fen), parties.terms))
+        return _negate(lines, 1 if movement.amount_fen > 0 else -1)
+
+    return allocate_shared
+
+
+def _guarantor_compensation(movement: LedgerMovement, book: AllocationBook) -> list[AllocationLine]:
+    guarantor_id = book.get_partner_id(movement.partner_ref, movement.event_id)
+    kind = EntryKind.GUARANTEE_PAYMENT
+    return [
+        AllocationLine(guarantor_id, kind, -movement.amount_fen),
+        AllocationLine(book.lender_id, kind, movement.amount_fen),
+    ]
+
+
+def _recovery_to_guarantor(movement: LedgerMovement, book: AllocationBook) -> list[AllocationLine]:
+    guarantor_id = book.get_partner_id(movement.partner_ref, movement.event_id)
+    kind = EntryKind.RECOVERY
+    return [
+        AllocationLine(book.lender_id, kind, -movement.amount_fen),
+        AllocationLine(guarantor_id, kind, movement.amount_fen),
+    ]
+
+
+def _debt_sale(movement: LedgerMovement, book: AllocationBook) -> list[AllocationLine]:
+    buyer_id = book.get_partner_id(movement.partner_ref, movement.event_id)
+    kind = EntryKind.DEBT_SALE
+    paid = [
+        AllocationLine(buyer_id, kind, -movement.amount_fen),
+        AllocationLine(book.lender_id, kind, movement.amount_fen),
+    ]
+    return paid + _shared(EventKind.DEBT_SALE)(movement, book)
 
 
 _HANDLERS: dict[str, Callable[[LedgerMovement, AllocationBook], list[AllocationLine]]] = {
@@ -258,6 +340,10 @@ _HANDLERS: dict[str, Callable[[LedgerMovement, AllocationBook], list[AllocationL
     LedgerEventKind.FEE_REPAID: _income(EventKind.FEE_COLLECTED),
     LedgerEventKind.PENALTY_REPAID: _income(EventKind.FEE_COLLECTED),
     CHARGE_OFF_EVENT: _charge_off,
+    CollectionsEventKind.GUARANTOR_COMPENSATION: _guarantor_compensation,
+    CollectionsEventKind.RECOVERY_TO_GUARANTOR: _recovery_to_guarantor,
+    CollectionsEventKind.RECOVERY: _shared(EventKind.RECOVERY),
+    CollectionsEventKind.DEBT_SALE_PROCEEDS: _debt_sale,
 }
 
 

@@ -41,6 +41,14 @@ What each event means (`amount_fen` is always the ledger movement, ≥ 0):
   `floor(amount * guarantee share_ppm / 1_000_000)` (−, GUARANTEE_PAYMENT), split among
   the funders and the lender by funding share (+).
 
+- RECOVERY, money collected on a charged-off loan (after any guarantor was paid back):
+  split over the funding split, the lender's own share included, by largest remainder
+  (`split_largest_remainder`); each funder receives its part (+, RECOVERY), the lender
+  pays their sum (−).
+- DEBT_SALE, the price a collection agency paid for a charged-off loan: split exactly as
+  a recovery (+ funders, − lender, DEBT_SALE); the agency's payment to the lender is
+  settled beside it by the caller, who knows the buyer.
+
 A funder's earned interest is `half_even(floor(principal * share_ppm / 1e6) * rate_bps *
 accrual_days / (10_000 * year_basis_days))`, capped by the interest collected on its share.
 """
@@ -71,6 +79,8 @@ class EventKind(IntEnum):
     REFUND = 6
     CHARGE_OFF = 7
     GUARANTOR_PAYMENT = 8
+    RECOVERY = 9
+    DEBT_SALE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +214,26 @@ def split_cumulative(amount_fen: int, before_fen: int, terms: PartyTerms) -> dic
     return parts
 
 
+def split_largest_remainder(amount_fen: int, terms: PartyTerms) -> dict[int, int]:
+    """Split `amount_fen` over every funding share, the lender's own included, by largest
+    remainder: each party gets `floor(amount * share_ppm / 1e6)`, and the fen those floors
+    leave (fewer than the number of parties) go one each to the parties with the largest
+    remainders, the first listed among equals (funders in order, then the lender). The parts
+    sum to `amount_fen` exactly."""
+    shares = [(funder.partner_id, funder.share_ppm) for funder in terms.funders]
+    shares.append((terms.lender_id, terms.lender_share_ppm))
+    parts: dict[int, int] = {}
+    remainders: list[tuple[int, int, int]] = []
+    for position, (partner_id, share_ppm) in enumerate(shares):
+        exact = amount_fen * share_ppm
+        parts[partner_id] = div_floor(exact, PPM_DENOMINATOR)
+        remainders.append((-(exact - parts[partner_id] * PPM_DENOMINATOR), position, partner_id))
+    left_fen = amount_fen - sum(parts.values())
+    for _, _, partner_id in sorted(remainders)[:left_fen]:
+        parts[partner_id] += 1
+    return parts
+
+
 def compute_funder_interest_fen(
     principal_fen: int, share_ppm: int, rate_bps: int, accrual_days: int, year_basis_days: int
 ) -> int:
@@ -328,6 +358,16 @@ def _guarantor_payment(event: MoneyEvent, terms: PartyTerms) -> list[AllocationL
     return lines
 
 
+def _shared_by_largest_remainder(
+    kind: EntryKind,
+) -> Callable[[MoneyEvent, PartyTerms], list[AllocationLine]]:
+    def allocate_shared(event: MoneyEvent, terms: PartyTerms) -> list[AllocationLine]:
+        split = split_largest_remainder(event.amount_fen, terms)
+        return _hub_lines(_funder_parts(split, terms), terms.lender_id, kind, +1)
+
+    return allocate_shared
+
+
 _ALLOCATORS: dict[EventKind, Callable[[MoneyEvent, PartyTerms], list[AllocationLine]]] = {
     EventKind.PURCHASE_FUNDED: _purchase_funded,
     EventKind.PRINCIPAL_REPAID: _principal_returned(EntryKind.PRINCIPAL_REPAID),
@@ -337,6 +377,8 @@ _ALLOCATORS: dict[EventKind, Callable[[MoneyEvent, PartyTerms], list[AllocationL
     EventKind.REFUND: _refund,
     EventKind.CHARGE_OFF: _charge_off,
     EventKind.GUARANTOR_PAYMENT: _guarantor_payment,
+    EventKind.RECOVERY: _shared_by_largest_remainder(EntryKind.RECOVERY),
+    EventKind.DEBT_SALE: _shared_by_largest_remainder(EntryKind.DEBT_SALE),
 }
 
 

@@ -184,6 +184,7 @@ def compute_product_parties(terms: SettlementTerms, directory: PartnerDirectory)
         funders=funders,
         guarantee=directory.guarantees.get(terms.product_code),
         year_basis_days=get_days_in_year(terms.day_count),
+        lender_buys_back_charge_offs=terms.charge_off_buyback,
     )
     return ProductParties(party_terms, terms.interest_method, terms.interest_rate)
 
@@ -201,9 +202,7 @@ def build_allocation_book(
     keys.update(
         (movement.product_code, movement.product_version)
         for movement in movements
-        if movement.kind in INCOME_EVENT_KINDS
-        and movement.product_code is not None
-        and movement.product_version is not None
+        if movement.product_code is not None and movement.product_version is not None
     )
     parties = {
         key: compute_product_parties(cache.get(conn, key[0], key[1]), directory)

@@ -19,16 +19,26 @@ so this module follows that library's documented algorithm:
 The tree is stored as one immutable blob of `(2n - 1) * 32` bytes plus a table mapping each
 leaf's input position to its array index, so the books can store a cycle's tree once and
 serve any proof on demand in microseconds instead of storing one proof row per entry.
+
+Building is level by level over numpy arrays of 32-byte nodes, so memory stays at about
+three times the node blob whatever the size (ten million leaves: a 640 MB blob, about
+2 GB at the peak) instead of one Python object per node. In the heap layout each level's
+inner nodes are one contiguous index range whose children are the contiguous range just
+after it, so a level is hashed in chunks: the pairs are ordered (the smaller node first)
+with vectorised comparisons and only the keccak call itself runs once per node in Python.
+The sort is numpy's stable argsort on the first 8 bytes of each hash, with the (rare) runs
+of equal prefixes re-sorted on the full hash, which is a stable sort on the full hash.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import overload
 
 import numpy as np
+import numpy.typing as npt
 from sha3 import keccak_256
 
 from node_api.kernel.errors import CreditNetValueError
@@ -41,7 +51,15 @@ SERIAL_MAGIC = b"CNMT\x01"
 
 _HEADER_BYTES = len(SERIAL_MAGIC) + 4
 _PROOF_CHUNK_LEAVES = 1 << 16
-"""Leaves per vectorised batch in `all_proofs_packed`: bounds the scratch memory (~40 MB)."""
+"""Leaves per vectorised batch when cutting proofs: bounds the scratch memory (~40 MB)."""
+_HASH_CHUNK_PAIRS = 1 << 16
+"""Pairs hashed per batch while building a level: bounds the scratch memory (~12 MB)."""
+_LEAF_INDEX_MAX = 2**32 - 1
+"""The serialised index table holds u32 tree indices, so a tree has at most 2**31 leaves."""
+
+NodeArray = npt.NDArray[np.uint8]
+"""Nodes or leaf hashes as an `(count, 32)` array of bytes."""
+IndexArray = npt.NDArray[np.int64]
 
 
 def hash_pair(left: bytes, right: bytes) -> bytes:
@@ -109,17 +127,48 @@ class _SortedLeafView(Sequence[bytes]):
         return self._nodes[offset : offset + HASH_BYTES]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
+class ProofBatch:
+    """Proofs of a batch of leaves of equal depth: `packed[k]` (`depth * 32` bytes) proves
+    the leaf given at input position `positions[k]`."""
+
+    positions: IndexArray
+    packed: NodeArray
+
+    @property
+    def proof_bytes(self) -> int:
+        """Bytes of each proof in the batch (`32 * depth`)."""
+        return int(self.packed.shape[1])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class MerkleTree:
     """An OpenZeppelin-layout tree: `nodes` holds all `2n - 1` nodes back to back.
 
     `tree_indices[i]` is the array index of the `i`-th leaf in the order the caller gave
-    them (OpenZeppelin's `values[i].treeIndex`). Build one with `build_tree`.
+    them (OpenZeppelin's `values[i].treeIndex`), a read-only int64 array. Build one with
+    `build_tree`; two trees are equal when their nodes and index tables are.
     """
 
     nodes: bytes
     leaf_count: int
-    tree_indices: tuple[int, ...]
+    tree_indices: IndexArray
+
+    def __post_init__(self) -> None:
+        indices = np.array(self.tree_indices, dtype=np.int64)
+        indices.flags.writeable = False
+        object.__setattr__(self, "tree_indices", indices)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MerkleTree):
+            return NotImplemented
+        return (
+            self.leaf_count == other.leaf_count
+            and self.nodes == other.nodes
+            and np.array_equal(self.tree_indices, other.tree_indices)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def root(self) -> bytes:
@@ -137,13 +186,13 @@ class MerkleTree:
 
     def leaf(self, index: int) -> bytes:
         """The leaf hash given at input position `index`."""
-        return self.node(self.tree_indices[index])
+        return self.node(int(self.tree_indices[index]))
 
     def proof(self, index: int) -> list[bytes]:
         """The proof of the leaf given at input position `index` (OpenZeppelin `getProof`)."""
         if not 0 <= index < self.leaf_count:
             raise CreditNetValueError("leaf index out of range", field="index")
-        return self.proof_at(self.tree_indices[index])
+        return self.proof_at(int(self.tree_indices[index]))
 
     def proof_at(self, tree_index: int) -> list[bytes]:
         """The proof of the leaf stored at array index `tree_index`."""
@@ -173,21 +222,53 @@ class MerkleTree:
         """The proof of `leaf_hash`, located by binary search (see `tree_index_of`)."""
         return self.proof_at(self.tree_index_of(leaf_hash))
 
+    def iter_proof_batches(self, batch_leaves: int = _PROOF_CHUNK_LEAVES) -> Iterator[ProofBatch]:
+        """Every leaf's proof, in batches of at most `batch_leaves` leaves of equal depth.
+
+        The streaming form of `all_proofs_packed`: the sibling indices of a batch are
+        computed level by level and gathered in one numpy copy, and only one batch is held
+        at a time, so cutting all ten million proofs of a large cycle needs tens of MB.
+        Batches follow the array layout (descending hash order), not the input order.
+        """
+        node_view = np.frombuffer(self.nodes, dtype=np.dtype((np.void, HASH_BYTES)))
+        first_leaf = self.leaf_count - 1
+        positions_by_slot = np.empty(self.leaf_count, dtype=np.int64)
+        positions_by_slot[self.tree_indices - first_leaf] = np.arange(self.leaf_count)
+        for start, stop, depth in _equal_depth_ranges(first_leaf, self.node_count):
+            for chunk_start in range(start, stop, batch_leaves):
+                current = np.arange(chunk_start, min(chunk_start + batch_leaves, stop))
+                positions = positions_by_slot[current - first_leaf]
+                siblings = np.empty((len(current), depth), dtype=np.int64)
+                for level in range(depth):
+                    siblings[:, level] = current - 1 + 2 * (current & 1)
+                    current = (current - 1) >> 1
+                gathered = np.take(node_view, siblings).view(np.uint8)
+                yield ProofBatch(positions, gathered.reshape(len(positions), depth * HASH_BYTES))
+
     def all_proofs_packed(self) -> list[bytes]:
         """Every leaf's proof, packed (`pack_proof` form), in input order.
 
-        Vectorised with numpy: the sibling indices of a whole batch of leaves are computed
-        level by level and gathered in one copy, which is several times faster than walking
-        a million leaves one node at a time in Python.
+        Holds every proof at once as Python bytes; for large trees stream them with
+        `iter_proof_batches` instead.
         """
-        return _all_proofs_packed(self.nodes, self.leaf_count, self.tree_indices)
+        packed: list[bytes] = [b""] * self.leaf_count
+        for batch in self.iter_proof_batches():
+            width = batch.proof_bytes
+            if width == 0:
+                continue  # a one-leaf tree: its leaf is the root and the proof is empty
+            blob = batch.packed.tobytes()
+            for position, offset in zip(
+                batch.positions.tolist(), range(0, len(blob), width), strict=True
+            ):
+                packed[position] = blob[offset : offset + width]
+        return packed
 
     def to_bytes(self) -> bytes:
         """Serialise: magic+version, u32 leaf count, the node blob, u32 tree index per leaf.
 
         Size is `9 + (2n - 1) * 32 + 4n` bytes (about 68 MB for a million leaves).
         """
-        index_table = np.asarray(self.tree_indices, dtype=">u4").tobytes()
+        index_table = self.tree_indices.astype(">u4").tobytes()
         count = self.leaf_count.to_bytes(4, "big")
         return b"".join((SERIAL_MAGIC, count, self.nodes, index_table))
 
@@ -200,89 +281,139 @@ class MerkleTree:
         nodes_end = _HEADER_BYTES + (2 * leaf_count - 1) * HASH_BYTES
         if leaf_count == 0 or len(blob) != nodes_end + 4 * leaf_count:
             raise CreditNetValueError("serialised tree has the wrong length", field="blob")
-        indices = np.frombuffer(blob, dtype=">u4", offset=nodes_end).tolist()
-        return cls(bytes(blob[_HEADER_BYTES:nodes_end]), leaf_count, tuple(indices))
+        indices = np.frombuffer(blob, dtype=">u4", offset=nodes_end).astype(np.int64)
+        return cls(bytes(blob[_HEADER_BYTES:nodes_end]), leaf_count, indices)
 
     def is_consistent(self) -> bool:
-        """Recompute every inner node and compare (OpenZeppelin `isValidMerkleTree`)."""
-        for index in range(self.leaf_count - 2, -1, -1):
-            if self.node(index) != hash_pair(self.node(2 * index + 1), self.node(2 * index + 2)):
-                return False
-        return len(set(self.tree_indices)) == self.leaf_count
+        """Recompute every inner node and compare (OpenZeppelin `isValidMerkleTree`), and
+        check that the index table places every leaf in its own leaf slot."""
+        nodes = np.frombuffer(self.nodes, dtype=np.uint8).reshape(self.node_count, HASH_BYTES)
+        recomputed = nodes.copy()
+        _hash_inner_nodes(recomputed, self.leaf_count)
+        if not np.array_equal(recomputed, nodes):
+            return False
+        slots = np.unique(self.tree_indices)
+        return (
+            len(slots) == self.leaf_count
+            and int(slots[0]) == self.leaf_count - 1
+            and int(slots[-1]) == self.node_count - 1
+        )
 
 
-def build_tree(leaf_hashes: Sequence[bytes], *, sort_leaves: bool = True) -> MerkleTree:
-    """Build the tree over `leaf_hashes` (each 32 bytes), as `StandardMerkleTree.of` does.
+def _equal_depth_ranges(first_leaf: int, node_count: int) -> Iterator[tuple[int, int, int]]:
+    """(start, stop, depth) of the runs of leaf slots `[first_leaf, node_count)` that share
+    a depth: in the heap layout depth `d` is the index range `[2**d - 1, 2**(d+1) - 1)`."""
+    start = first_leaf
+    while start < node_count:
+        depth = (start + 1).bit_length() - 1
+        stop = min(node_count, (1 << (depth + 1)) - 1)
+        yield start, stop, depth
+        start = stop
 
-    `sort_leaves=False` mirrors OpenZeppelin's option of the same name and exists for
-    compatibility tests; settlement always uses the sorted (default) layout.
-    """
-    leaf_count = len(leaf_hashes)
-    if leaf_count == 0:
-        raise CreditNetValueError("a Merkle tree needs at least one leaf", field="leaf_hashes")
+
+def as_leaf_array(leaf_hashes: Sequence[bytes] | NodeArray) -> NodeArray:
+    """Leaf hashes as an `(n, 32)` uint8 array (a list of 32-byte strings is joined once)."""
+    if isinstance(leaf_hashes, np.ndarray):
+        if leaf_hashes.ndim != 2 or leaf_hashes.shape[1] != HASH_BYTES:
+            raise CreditNetValueError("every leaf hash is 32 bytes", field="leaf_hashes")
+        return np.ascontiguousarray(leaf_hashes, dtype=np.uint8)
     if any(len(leaf) != HASH_BYTES for leaf in leaf_hashes):
         raise CreditNetValueError("every leaf hash is 32 bytes", field="leaf_hashes")
-    order = sorted(range(leaf_count), key=leaf_hashes.__getitem__) if sort_leaves else None
-    return _layout(leaf_hashes, order)
+    joined = b"".join(leaf_hashes)
+    return np.frombuffer(joined, dtype=np.uint8).reshape(len(leaf_hashes), HASH_BYTES)
 
 
-def _layout(leaf_hashes: Sequence[bytes], order: list[int] | None) -> MerkleTree:
-    """Place the leaves (sorted position `p` at index `2n - 2 - p`) and hash the rest."""
-    leaf_count = len(leaf_hashes)
+def build_tree(leaf_hashes: Sequence[bytes] | NodeArray, *, sort_leaves: bool = True) -> MerkleTree:
+    """Build the tree over `leaf_hashes` (each 32 bytes), as `StandardMerkleTree.of` does.
+
+    `leaf_hashes` is a sequence of 32-byte strings or, for large cycles, an `(n, 32)` uint8
+    array (see `settlement.entries.compute_leaf_hash_array`). `sort_leaves=False` mirrors
+    OpenZeppelin's option of the same name and exists for compatibility tests; settlement
+    always uses the sorted (default) layout.
+    """
+    leaves = as_leaf_array(leaf_hashes)
+    leaf_count = len(leaves)
+    if leaf_count == 0:
+        raise CreditNetValueError("a Merkle tree needs at least one leaf", field="leaf_hashes")
+    if leaf_count > _LEAF_INDEX_MAX // 2:
+        raise CreditNetValueError("too many leaves for one tree", field="leaf_hashes")
+    order = sort_leaf_order(leaves) if sort_leaves else np.arange(leaf_count, dtype=np.int64)
     node_count = 2 * leaf_count - 1
-    ordered = list(leaf_hashes) if order is None else [leaf_hashes[i] for i in order]
-    nodes: list[bytes] = [b""] * (leaf_count - 1) + ordered[::-1]
-    positions = np.arange(node_count - 1, leaf_count - 2, -1, dtype=np.int64)
-    if order is None:
-        tree_indices = positions
-    else:
-        tree_indices = np.empty(leaf_count, dtype=np.int64)
-        tree_indices[np.asarray(order, dtype=np.int64)] = positions
+    nodes = np.empty((node_count, HASH_BYTES), dtype=np.uint8)
+    nodes[leaf_count - 1 :] = leaves[order[::-1]]
+    tree_indices = np.empty(leaf_count, dtype=np.int64)
+    tree_indices[order] = np.arange(node_count - 1, leaf_count - 2, -1, dtype=np.int64)
+    del leaves
     _hash_inner_nodes(nodes, leaf_count)
-    return MerkleTree(b"".join(nodes), leaf_count, tuple(tree_indices.tolist()))
+    return MerkleTree(nodes.tobytes(), leaf_count, tree_indices)
 
 
-def _hash_inner_nodes(nodes: list[bytes], leaf_count: int) -> None:
-    """Fill inner nodes bottom-up in place; the hot loop of tree building, kept minimal."""
+def sort_leaf_order(leaves: NodeArray) -> IndexArray:
+    """Input positions in ascending hash order; equal hashes keep their input order."""
+    prefixes = leaves[:, :8].copy().view(">u8").ravel()
+    order = np.argsort(prefixes, kind="stable")
+    sorted_prefixes = prefixes[order]
+    tied = np.flatnonzero(sorted_prefixes[1:] == sorted_prefixes[:-1])
+    if tied.size:
+        _resolve_prefix_ties(leaves, order, tied)
+    return order.astype(np.int64, copy=False)
+
+
+def _resolve_prefix_ties(leaves: NodeArray, order: IndexArray, tied: IndexArray) -> None:
+    """Re-sort, on the full hash, each run of sorted positions whose 8-byte prefixes are
+    equal (`tied[k]` and `tied[k] + 1` are equal); Python's sort is stable too."""
+    run_start = int(tied[0])
+    previous = run_start
+    for position in [*tied.tolist()[1:], -2]:
+        if position != previous + 1:
+            run = order[run_start : previous + 2].tolist()
+            order[run_start : previous + 2] = sorted(run, key=lambda i: leaves[i].tobytes())
+            run_start = position
+        previous = position
+
+
+def _inner_level_ranges(leaf_count: int) -> list[tuple[int, int]]:
+    """`(first, stop)` array-index ranges of the inner nodes of each level, deepest first."""
+    ranges = []
+    first, width = 0, 1
+    while first < leaf_count - 1:
+        ranges.append((first, min(first + width, leaf_count - 1)))
+        first += width
+        width *= 2
+    return ranges[::-1]
+
+
+def _hash_inner_nodes(nodes: NodeArray, leaf_count: int) -> None:
+    """Fill the inner nodes of `nodes` (leaves already placed) bottom-up, level by level.
+
+    The children of the inner range `[first, stop)` are the contiguous range
+    `[2 * first + 1, 2 * stop + 1)`, already computed (a deeper level or the leaves).
+    """
+    for first, stop in _inner_level_ranges(leaf_count):
+        for start in range(first, stop, _HASH_CHUNK_PAIRS):
+            end = min(start + _HASH_CHUNK_PAIRS, stop)
+            children = nodes[2 * start + 1 : 2 * end + 1].reshape(end - start, 2 * HASH_BYTES)
+            parents = hash_sorted_pairs(children)
+            nodes[start:end] = np.frombuffer(parents, dtype=np.uint8).reshape(-1, HASH_BYTES)
+
+
+def hash_sorted_pairs(pairs: NodeArray) -> bytes:
+    """`commutativeKeccak256` of each row of an `(m, 64)` array of two nodes, joined.
+
+    Each row's smaller node is put first with vectorised comparisons (the two nodes read
+    as four big-endian u64 words each, compared at their first differing word), so the
+    per-node Python work is one keccak call.
+    """
+    words = pairs.view(">u8")
+    left, right = words[:, :4], words[:, 4:]
+    first_difference = (left != right).argmax(axis=1)
+    rows = np.arange(len(words))
+    swap = left[rows, first_difference] > right[rows, first_difference]
+    ordered = pairs.copy()
+    ordered[swap] = np.concatenate((pairs[swap, HASH_BYTES:], pairs[swap, :HASH_BYTES]), axis=1)
+    data = ordered.tobytes()
     keccak = keccak_256
-    for index in range(leaf_count - 2, -1, -1):
-        left = nodes[2 * index + 1]
-        right = nodes[2 * index + 2]
-        nodes[index] = keccak(left + right if left < right else right + left).digest()
-
-
-def _leaf_depths(tree_indices: np.ndarray) -> np.ndarray:
-    """Depth (proof length) of each leaf: the number of parent steps to reach the root."""
-    depths = np.zeros(tree_indices.shape, dtype=np.int64)
-    current = tree_indices.copy()
-    while True:
-        below_root = current > 0
-        if not below_root.any():
-            return depths
-        depths += below_root
-        current = np.where(below_root, (current - 1) >> 1, 0)
-
-
-def _all_proofs_packed(nodes: bytes, leaf_count: int, tree_indices: Sequence[int]) -> list[bytes]:
-    """See `MerkleTree.all_proofs_packed`. Leaves of equal depth are batched together."""
-    node_view = np.frombuffer(nodes, dtype=np.dtype((np.void, HASH_BYTES)))
-    indices = np.asarray(tree_indices, dtype=np.int64)
-    depths = _leaf_depths(indices)
-    packed: list[bytes] = [b""] * leaf_count
-    for depth in np.unique(depths).tolist():
-        if depth == 0:
-            continue  # a one-leaf tree: its leaf is the root and the proof is empty
-        width = depth * HASH_BYTES
-        same_depth = np.flatnonzero(depths == depth)
-        for start in range(0, len(same_depth), _PROOF_CHUNK_LEAVES):
-            batch = same_depth[start : start + _PROOF_CHUNK_LEAVES]
-            current = indices[batch]
-            siblings = np.empty((len(batch), depth), dtype=np.int64)
-            for level in range(depth):
-                siblings[:, level] = current - 1 + 2 * (current & 1)
-                current = (current - 1) >> 1
-            blob = np.take(node_view, siblings).tobytes()
-            starts = range(0, len(blob), width)
-            for input_index, offset in zip(batch.tolist(), starts, strict=True):
-                packed[input_index] = blob[offset : offset + width]
-    return packed
+    step = 2 * HASH_BYTES
+    return b"".join(
+        [keccak(data[offset : offset + step]).digest() for offset in range(0, len(data), step)]
+    )

@@ -22,10 +22,12 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Final
 
+import numpy as np
+
 from node_api.kernel.errors import ConflictError, CreditNetValueError
 from node_api.kernel.outbox import CycleProposal
 from oracles.signers import CycleReport
-from settlement.entries import SettlementEntry, compute_leaf_hashes
+from settlement.entries import EntryColumns, SettlementEntry, compute_leaf_hash_array
 from settlement.merkle import MerkleTree, build_tree
 
 
@@ -95,6 +97,11 @@ def get_cycle_date(cycle_id: int) -> date:
         ) from None
 
 
+_INT64_MAX: Final = 2**63 - 1
+_DENSE_PARTNER_IDS: Final = 1 << 20
+"""Partner ids below this are summed in a dense array indexed by id (8 MB at most)."""
+
+
 def net_positions(entries: Iterable[SettlementEntry]) -> dict[int, int]:
     """Σ amount_fen per partner id, for every partner that has an entry (zero included)."""
     positions: dict[int, int] = {}
@@ -115,9 +122,10 @@ class ClosedCycle:
     The books' bookkeeping: `state`, `event_count` (the ledger events the cycle claimed)
     and, once proposed, the quorum's `signatures` (by ascending signer address).
 
-    The proof material is held only by a cycle closed in this process (`close_cycle`):
-    `entries` sorted by entry id and `tree` built over them in that order, so
-    `tree.proof(i)` proves `entries[i]`. A cycle read back from the books (`fetch_cycle`)
+    The proof material is held only by a cycle closed in this process (`close_cycle`,
+    `close_columns`): `entries` sorted by entry id (a tuple, or `EntryColumns` for a large
+    close) and `tree` built over them in that order, so `tree.proof(i)` proves
+    `entries[i]`. A cycle read back from the books (`fetch_cycle`)
     has no entries and no tree; the partner API cuts its proofs from the stored tree.
     """
 
@@ -129,7 +137,7 @@ class ClosedCycle:
     state: CycleState = CycleState.CLOSED
     event_count: int = 0
     signatures: tuple[bytes, ...] = ()
-    entries: tuple[SettlementEntry, ...] = field(default=(), repr=False)
+    entries: Sequence[SettlementEntry] = field(default=(), repr=False)
     merkle_tree: MerkleTree | None = field(default=None, repr=False)
 
     @property
@@ -179,6 +187,8 @@ class ClosedCycle:
 
     def position_of(self, entry_id: int) -> int:
         """Index of `entry_id` in `entries` (binary search on the sorted ids)."""
+        if isinstance(self.entries, EntryColumns):
+            return self.entries.position_of(entry_id)
         index = bisect_left(self.entries, entry_id, key=_entry_id)
         if index == len(self.entries) or self.entries[index].entry_id != entry_id:
             raise CreditNetValueError("no such entry in this cycle", field="entry_id")
@@ -225,7 +235,70 @@ def close_cycle(cycle_id: int, entries: Iterable[SettlementEntry]) -> ClosedCycl
     ordered = sort_entries(cycle_id, entries)
     positions = net_positions(ordered)
     check_balanced(cycle_id, positions)
-    return assemble_close(cycle_id, ordered, positions, build_tree(compute_leaf_hashes(ordered)))
+    return assemble_close(
+        cycle_id, ordered, positions, build_tree(compute_leaf_hash_array(ordered))
+    )
+
+
+def sort_columns(columns: EntryColumns) -> EntryColumns:
+    """`sort_entries` for columns: ascending entry ids, refusing an empty cycle and
+    duplicate ids (the columns hold one cycle by construction)."""
+    if not len(columns):
+        raise CreditNetValueError("a cycle needs at least one entry", field="entries")
+    ids = columns.entry_ids
+    if not bool((ids[1:] > ids[:-1]).all()):
+        order = np.argsort(ids, kind="stable")
+        columns = EntryColumns(
+            columns.cycle_id,
+            ids[order],
+            columns.partner_ids[order],
+            columns.kinds[order],
+            columns.amounts_fen[order],
+            columns.salts[order],
+            columns.source_refs,
+            columns.source_ref_index[order],
+        )
+        ids = columns.entry_ids
+    if not bool((ids[1:] != ids[:-1]).all()):
+        raise CreditNetValueError("duplicate entry id in the cycle", field="entry_id")
+    return columns
+
+
+def net_column_positions(columns: EntryColumns) -> dict[int, int]:
+    """`net_positions` of columns: Σ amount_fen per partner id, exactly.
+
+    Summed in int64 only when no partial sum can overflow it (|amount| max times the
+    entry count within int64, true of any real cycle); otherwise in Python integers.
+    """
+    amounts = columns.amounts_fen
+    partner_ids = columns.partner_ids
+    if not len(amounts):
+        return {}
+    bound = max(-int(amounts.min()), int(amounts.max()))
+    if bound * len(amounts) > _INT64_MAX:
+        exact: dict[int, int] = {}
+        for partner_id, amount in zip(partner_ids.tolist(), amounts.tolist(), strict=True):
+            exact[partner_id] = exact.get(partner_id, 0) + amount
+        return exact
+    if int(partner_ids.max()) < _DENSE_PARTNER_IDS:
+        present = np.flatnonzero(np.bincount(partner_ids))
+        sums = np.zeros(int(partner_ids.max()) + 1, dtype=np.int64)
+        np.add.at(sums, partner_ids, amounts)
+        return dict(zip(present.tolist(), sums[present].tolist(), strict=True))
+    unique_ids, inverse = np.unique(partner_ids, return_inverse=True)
+    sums = np.zeros(len(unique_ids), dtype=np.int64)
+    np.add.at(sums, inverse, amounts)
+    return dict(zip(unique_ids.tolist(), sums.tolist(), strict=True))
+
+
+def close_columns(columns: EntryColumns) -> ClosedCycle:
+    """`close_cycle` for a large cycle held as columns: sort, net, check Σ = 0, hash the
+    leaves and build the tree, with memory bounded by the columns and the tree."""
+    ordered = sort_columns(columns)
+    positions = net_column_positions(ordered)
+    check_balanced(ordered.cycle_id, positions)
+    tree = build_tree(compute_leaf_hash_array(ordered))
+    return assemble_close(ordered.cycle_id, ordered, positions, tree)
 
 
 def assemble_close(
@@ -242,6 +315,6 @@ def assemble_close(
         entry_count=len(ordered),
         partner_ids=partner_ids,
         net_positions_fen=tuple(positions[partner_id] for partner_id in partner_ids),
-        entries=tuple(ordered),
+        entries=ordered if isinstance(ordered, EntryColumns) else tuple(ordered),
         merkle_tree=tree,
     )

@@ -19,8 +19,8 @@ pragma solidity ^0.8.24;
 ///
 /// Status values (`uint8`): 0 None (unknown id), 1 Active, 2 Frozen, 3 Closed, 4 Defaulted,
 /// 5 ChargedOff. Legal transitions: Active<->Frozen; Active/Frozen->Closed;
-/// Active/Frozen->Defaulted; Defaulted->ChargedOff; Defaulted->Active (cured).
-/// Closed and ChargedOff are terminal.
+/// Active/Frozen->Defaulted; Defaulted->ChargedOff; Defaulted->Active (cured);
+/// ChargedOff->Closed (the debt was sold, or recovered in full). Closed is terminal.
 interface ICreditRegistry {
     /// @notice One agreement to open.
     /// @param agreementId The books' unique agreement id (non-zero).

@@ -26,6 +26,17 @@ BENCHMARKS: dict[str, tuple[str, str, str]] = {
     "settle": ("scripts.bench.settle", "run_settle_bench", "cycle close at 100k/1M entries"),
     "tree": ("scripts.bench.tree", "run_tree_bench", "Merkle tree and proofs alone"),
     "audit": ("scripts.bench.audit", "run_audit_bench", "audit replay of a long history"),
+    "console": ("scripts.bench.console", "run_console_bench", "console views at 100k lines"),
+    "failover": (
+        "scripts.bench.failover",
+        "run_failover_bench",
+        "relayer takeover after its leader is killed",
+    ),
+    "rolling": (
+        "scripts.bench.rolling",
+        "run_rolling_bench",
+        "a rolling restart of two nodes under purchase load",
+    ),
 }
 
 

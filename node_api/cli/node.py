@@ -1,8 +1,16 @@
-"""Running the node: `up`, `compile`, `deploy`."""
+"""Running the node: `up`, `compile`, `deploy`.
+
+`up` drains on SIGTERM (and Ctrl-C): uvicorn closes the listening socket, waits up to
+`CREDITNET_DRAIN_TIMEOUT_S` for the requests in flight (and so for the group-committed
+batches they wait on), then the background workers stop after their current step and
+release their leases, so another node takes each over at once; then the process exits.
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
+import time
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -46,6 +54,11 @@ def up(
 ) -> None:
     """Run the node: migrate, start or attach to the chain, deploy/verify, serve the API."""
     configure_logging()
+    # uvicorn drains on SIGTERM, then re-raises it as it returns: this handler turns that
+    # into a normal return so the workers stop and release their leases; before serving,
+    # SIGTERM stops the node like Ctrl-C.
+    serving = {"started": False}
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: _on_sigterm(serving["started"]))
     settings = node_settings(data_dir, export=True, port=port, anvil_port=anvil_port)
     first_date = _parse_date(business_date) if business_date is not None else None
     check_api_port(settings)
@@ -70,6 +83,7 @@ def up(
 
         background = start_background_workers(settings, database, chain)
     try:
+        serving["started"] = True
         if settings.workers > 1:
             uvicorn.run(
                 "node_api.http.app:create_app_from_env",
@@ -79,16 +93,33 @@ def up(
                 workers=settings.workers,
                 log_config=None,
                 access_log=False,
+                timeout_graceful_shutdown=int(settings.drain_timeout_s),
             )
         else:
             app = create_app(settings, database=database, chain=chain.context)
             uvicorn.run(
-                app, host=settings.host, port=settings.port, log_config=None, access_log=False
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=int(settings.drain_timeout_s),
             )
     finally:
+        stopping = time.monotonic()
         if background is not None:
             background.stop()
         chain.stop()
+        log.info(
+            "node stopped",
+            extra={"workers_stop_s": round(time.monotonic() - stopping, 3), "port": settings.port},
+        )
+
+
+def _on_sigterm(serving: bool) -> None:
+    if not serving:
+        raise KeyboardInterrupt
+    log.info("drained on SIGTERM; stopping the workers")
 
 
 def _parse_date(value: str) -> date:

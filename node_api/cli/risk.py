@@ -59,15 +59,25 @@ def train(
     bad: str = typer.Option(..., help="target value that means bad"),
     ignore: list[str] = typer.Option([], help="column to leave out (repeatable)"),
     out: Path | None = typer.Option(None, help="where to write the JSON card"),
+    model: str = typer.Option(
+        "scorecard", help="scorecard (WOE logistic) or gbm (monotonic boosted trees)"
+    ),
+    folds: int = typer.Option(5, help="cross-validation folds"),
+    rounds: int | None = typer.Option(None, help="boosting rounds (gbm; default 300)"),
 ) -> None:
-    """Cross-validate and fit a WOE logistic scorecard; print its metrics as one JSON object."""
+    """Cross-validate and fit a WOE logistic scorecard (or, with `--model gbm`, monotonic
+    boosted trees served without the training library, compared with the scorecard and a
+    one-hot logistic benchmark on the same folds); print the metrics as one JSON object."""
     from node_api.risk.training import main as train_main  # needs the `risk` extra
 
-    argv = ["--data", str(data), "--target", target, "--bad", bad]
+    argv = ["--data", str(data), "--target", target, "--bad", bad, "--model", model]
+    argv += ["--folds", str(folds)]
     for column in ignore:
         argv += ["--ignore", column]
     if out is not None:
         argv += ["--out", str(out)]
+    if rounds is not None:
+        argv += ["--rounds", str(rounds)]
     status = train_main(argv)
     if status != 0:
         raise typer.Exit(status)

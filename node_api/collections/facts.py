@@ -27,6 +27,11 @@ from node_api.lending.lines import credit_line_table
 from node_api.lending.repayments import repayment_table
 from node_api.onboarding.tables import application_table
 
+COMPENSATION_PAYMENT_PREFIX = "compensation:"
+"""The payment ref of a guarantor's compensation posted as a repayment
+(`collections.compensation`): the guarantor's money, which keeps no promise of the
+borrower."""
+
 
 @dataclass(frozen=True, slots=True)
 class LineFacts:
@@ -115,7 +120,8 @@ def _fetch_scores(conn: Connection, line_ids: Sequence[int]) -> dict[int, int]:
 
 
 def fetch_paid_fen(conn: Connection, line_id: int, first_day: date, last_day: date) -> Fen:
-    """What the line's posted (not reversed) repayments dated `first_day`..`last_day` paid."""
+    """What the line's posted (not reversed) repayments dated `first_day`..`last_day` paid,
+    a guarantor's compensation left out."""
     table = repayment_table
     total = conn.execute(
         select(func.coalesce(func.sum(table.c.amount_fen), 0)).where(
@@ -123,6 +129,10 @@ def fetch_paid_fen(conn: Connection, line_id: int, first_day: date, last_day: da
             & (table.c.status == "posted")
             & (table.c.as_of >= first_day)
             & (table.c.as_of <= last_day)
+            & (
+                table.c.payment_ref.is_(None)
+                | ~table.c.payment_ref.startswith(COMPENSATION_PAYMENT_PREFIX, autoescape=True)
+            )
         )
     ).scalar_one()
     return Fen(int(total))

@@ -21,6 +21,8 @@ from node_api.kernel.money import Bps
 from node_api.lending.products.validation import DEFAULT_COST_CAP_BPS
 
 DEFAULT_TIMEZONE: Final = ZoneInfo("Asia/Shanghai")
+DEFAULT_COMPENSATION_DAYS_PAST_DUE: Final = 90
+"""M3: the guarantee agreements' usual compensation day, before the charge-off day."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,8 @@ class CollectionsPolicy:
     hardship_window_months: int = 12
     cost_cap_bps: Bps = DEFAULT_COST_CAP_BPS
     """The all-in effective annual cost no hardship plan may exceed (the product cap)."""
+    compensation_days_past_due: int = DEFAULT_COMPENSATION_DAYS_PAST_DUE
+    """Days past due at which a guaranteed line's guarantor compensates (代偿)."""
 
 
 class CollectionsSettings(BaseSettings):
@@ -51,6 +55,9 @@ class CollectionsSettings(BaseSettings):
     contacts_per_day_max: int = Field(default=3, ge=1, le=50)
     hardship_plans_max: int = Field(default=1, ge=0, le=12)
     hardship_window_months: int = Field(default=12, ge=1, le=120)
+    compensation_days_past_due: int = Field(
+        default=DEFAULT_COMPENSATION_DAYS_PAST_DUE, ge=1, le=3_650
+    )
 
 
 def build_policy(settings: CollectionsSettings, cost_cap_bps: int) -> CollectionsPolicy:
@@ -74,6 +81,7 @@ def build_policy(settings: CollectionsSettings, cost_cap_bps: int) -> Collection
         hardship_plans_max=settings.hardship_plans_max,
         hardship_window_months=settings.hardship_window_months,
         cost_cap_bps=Bps(cost_cap_bps),
+        compensation_days_past_due=settings.compensation_days_past_due,
     )
 
 

@@ -1,5 +1,6 @@
 """Collections tables: strategies and their activations, cases, the contact registry,
-templates, contact attempts, promises to pay and hardship plans.
+templates, contact attempts, promises to pay and hardship plans; guarantee terms and
+compensations, recoveries, and sales of charged-off debt.
 
 Personal data only as PII-vault envelopes: a contact's phone number (`address_enc`, with
 the masked form agents see in `address_masked`) and an attempt's free-text note
@@ -204,3 +205,86 @@ plan_table = Table(
     Index("ix_collections_plan_line_status", "credit_line_id", "status"),
 )
 """Hardship plans and their approval. Booking an approved re-aged plan is lending's."""
+
+GUARANTOR_REF_CHARS = 64
+"""A partner ref (the settlement partner's `ref`): an organisation, never a person."""
+
+compensation_terms_table = Table(
+    "collections_compensation_terms",
+    metadata,
+    Column("product_code", String(32), primary_key=True),
+    Column("guarantor_ref", String(GUARANTOR_REF_CHARS), nullable=False),
+    Column("coverage", String(16), nullable=False),
+    Column("set_on", Date, nullable=False),
+    Column("set_by", String(ACTOR_CHARS), nullable=False),
+)
+"""The guarantee agreement of a product's lines: which guarantor compensates them and
+whether it pays the overdue amounts or the whole balance. Replaced, never versioned:
+compensations already made keep the terms they were made under."""
+
+compensation_table = Table(
+    "collections_compensation",
+    metadata,
+    id_column(),
+    line_column("fk_collections_compensation_line", index=True),
+    Column("product_code", String(32), nullable=False),
+    Column("guarantor_ref", String(GUARANTOR_REF_CHARS), nullable=False),
+    Column("coverage", String(16), nullable=False),
+    Column("days_past_due", Integer, nullable=False),
+    *fen_columns("amount_fen"),
+    Column("repayment_id", BigInteger, nullable=False),
+    Column("batch_id", BigInteger, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("agreement_change_seq", Integer, nullable=True),
+    Column("recorded_by", String(ACTOR_CHARS), nullable=False),
+    CheckConstraint("amount_fen > 0", name="ck_collections_compensation_amount"),
+    UniqueConstraint("credit_line_id", "as_of", name="uq_collections_compensation_line_day"),
+)
+"""Guarantor compensations (代偿): the repayment the guarantor's money was posted as, the
+batch recording its subrogated claim, and the agreement change sent to the chain."""
+
+recovery_table = Table(
+    "collections_recovery",
+    metadata,
+    id_column(),
+    line_column("fk_collections_recovery_line", index=True),
+    Column("seq", Integer, nullable=False),
+    *fen_columns("amount_fen", "guarantor_fen", "shared_fen"),
+    Column("guarantor_ref", String(GUARANTOR_REF_CHARS), nullable=True),
+    Column("payment_ref", String(64), nullable=True),
+    Column("batch_id", BigInteger, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("recorded_by", String(ACTOR_CHARS), nullable=False),
+    CheckConstraint(
+        "amount_fen > 0 AND guarantor_fen >= 0 AND shared_fen >= 0 "
+        "AND amount_fen = guarantor_fen + shared_fen",
+        name="ck_collections_recovery_parts",
+    ),
+    UniqueConstraint("credit_line_id", "seq", name="uq_collections_recovery_line_seq"),
+)
+"""Money collected after a charge-off or a compensation: the part paid back to the
+guarantor first, and the part shared by the funders' funded shares."""
+
+debt_sale_table = Table(
+    "collections_debt_sale",
+    metadata,
+    id_column(),
+    Column("buyer_ref", String(GUARANTOR_REF_CHARS), nullable=False),
+    *fen_columns("face_fen", "price_fen"),
+    Column("as_of", Date, nullable=False),
+    Column("recorded_by", String(ACTOR_CHARS), nullable=False),
+    CheckConstraint("price_fen > 0 AND price_fen <= face_fen", name="ck_collections_sale_price"),
+)
+"""Portfolios of charged-off lines sold to a collection agency, at a price."""
+
+debt_sale_line_table = Table(
+    "collections_debt_sale_line",
+    metadata,
+    fk_column("sale_id", "collections_debt_sale.id", "fk_collections_sale_line_sale"),
+    line_column("fk_collections_sale_line_line"),
+    *fen_columns("face_fen", "price_fen"),
+    Column("batch_id", BigInteger, nullable=True),
+    PrimaryKeyConstraint("credit_line_id", name="pk_collections_debt_sale_line"),
+)
+"""Each sold line (once: a line is sold at most once), its face value and its part of the
+price (by face value, largest remainder; no batch when its part rounds to zero)."""

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from node_api.http.console import install_console
 from node_api.http.docs import install_docs
 from node_api.http.metrics import install_metrics
 from node_api.http.middleware import AccessMiddleware, BodyLimitMiddleware, RequestIdMiddleware
@@ -92,11 +93,16 @@ def create_app(
         lending=LendingCaches(policy=LendingPolicy.from_settings(settings)),
     )
     install_docs(app)
+    install_console(app)
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     install_metrics(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        limits_by_path={"/v1/risk/models": settings.max_model_body_bytes},
+    )
     app.add_middleware(AccessMiddleware, log_requests=settings.access_log)
     app.add_middleware(RequestIdMiddleware)
     return app

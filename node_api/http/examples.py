@@ -12,6 +12,7 @@ from typing import Final
 
 from pydantic import JsonValue
 
+from node_api.http.console_examples import CONSOLE_EXAMPLES
 from node_api.http.risk_examples import RISK_EXAMPLES
 from node_api.risk.samples import APPROVED_CHARACTERISTICS
 
@@ -448,6 +449,16 @@ EXAMPLES: Final[dict[str, JsonValue]] = {
     # repayments
     "RepaymentIn": {"amount_fen": 50_000, "currency": "CNY", "payment_ref": "bank-tx-88412"},
     "RepaymentOut": _REPAYMENT,
+    "CreditRefundIn": {"amount_fen": 20_000, "currency": "CNY"},
+    "CreditRefundOut": {
+        "credit_refund_id": 7,
+        "credit_line_id": 42,
+        "amount_fen": 20_000,
+        "currency": "CNY",
+        "as_of": _AS_OF,
+        "applied_fen": 0,
+        "customer_credit_fen": 0,
+    },
     "ReversalIn": {"as_of": _AS_OF},
     "ReversalOut": {
         "repayment_id": 301,
@@ -455,6 +466,7 @@ EXAMPLES: Final[dict[str, JsonValue]] = {
         "status": "reversed",
         "reversed_on": _AS_OF,
         "reallocated_repayment_ids": [305],
+        "reaged_bill_ids": [],
     },
     # installments
     "PlanIn": {"source": "purchase", "source_id": 1001, "tenor_months": 12},
@@ -622,6 +634,7 @@ EXAMPLES: Final[dict[str, JsonValue]] = {
         "characteristics": [_CARD_CHARACTERISTIC],
     },
     **RISK_EXAMPLES,
+    **CONSOLE_EXAMPLES,
     # errors
     "Problem": {
         "type": "https://creditnet.dev/problems/over_limit",

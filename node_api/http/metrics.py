@@ -10,9 +10,10 @@ Two kinds of figures:
   process figures of `prometheus_client`;
 - read when scraped, never cached, from the books and the chain (`NodeCollector`):
   outbox depth and age of its oldest row per kind, relayer and indexer lag in blocks,
-  settlement cycles by state (books and chain), and the lender treasury's settlement
-  token balance (one `eth_call` with a short timeout). A part that fails (chain down,
-  table missing) is left out of that scrape and counted in
+  settlement cycles by state (books and chain), each product's model stability (PSI,
+  the latest matured weekly Gini, alerts over `CREDITNET_RISK_*` thresholds), and the
+  lender treasury's settlement token balance (one `eth_call` with a short timeout). A
+  part that fails (chain down, table missing) is left out of that scrape and counted in
   `creditnet_metrics_scrape_errors`.
 
 With several uvicorn workers each worker serves its own request histograms.
@@ -38,6 +39,9 @@ from sqlalchemy.engine import Connection
 from node_api.http.services import Services, services_of
 from node_api.kernel.chain import ContractName, CycleStatus
 from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
+from node_api.ledger.business_date import fetch_business_date
+from node_api.onboarding.stability import fetch_all_stability
+from node_api.risk.monitoring import StabilityThresholds
 from oracles.tables import ChainCycle, IndexerCheckpoint, RelaySubmission, SubmissionStatus
 from settlement.tables import cycle_table
 
@@ -97,6 +101,7 @@ class NodeCollector(Collector):
             ("outbox", self._outbox),
             ("lag", partial(self._lag, head=head)),
             ("cycles", self._cycles),
+            ("risk", self._risk),
         )
         for part, read in parts:
             try:
@@ -117,6 +122,49 @@ class NodeCollector(Collector):
         else:
             yield from treasury
         yield errors
+
+    def _risk(self, conn: Connection) -> Iterator[Metric]:
+        """Stability of each product's active model (`onboarding/stability.py`)."""
+        settings = self.services.settings
+        thresholds = StabilityThresholds(
+            settings.risk_psi_alert, settings.risk_gini_drop_alert, settings.risk_gini_min_bads
+        )
+        psi = GaugeMetricFamily(
+            "creditnet_risk_psi",
+            "Population stability index of live applications vs training, by product and "
+            "characteristic (`score`: the score distribution)",
+            labels=["product_code", "characteristic"],
+        )
+        gini = GaugeMetricFamily(
+            "creditnet_risk_gini_weekly",
+            "Gini of the latest week whose outcomes matured, by product",
+            labels=["product_code"],
+        )
+        alerts = GaugeMetricFamily(
+            "creditnet_risk_alerts",
+            "Stability alerts raised now, by product and kind (psi, gini)",
+            labels=["product_code", "kind"],
+        )
+        as_of = fetch_business_date(conn)
+        products = []
+        if as_of is not None:  # nothing was decided before the first business date
+            context = self.services.onboarding.current()
+            products = fetch_all_stability(
+                conn, as_of=as_of, thresholds=thresholds, context=context
+            )
+        for product in products:
+            code = product.product_code
+            psi.add_metric([code, "score"], product.psi.total.psi)
+            for name, result in sorted(product.psi.characteristics.items()):
+                psi.add_metric([code, name], result.psi)
+            matured = [week.gini for week in product.weeks if week.gini is not None]
+            if matured:
+                gini.add_metric([code], matured[-1])
+            for kind in ("psi", "gini"):
+                alerts.add_metric([code, kind], sum(a.kind == kind for a in product.alerts))
+        yield psi
+        yield gini
+        yield alerts
 
     def _outbox(self, conn: Connection) -> Iterator[Metric]:
         table = OUTBOX_TABLE

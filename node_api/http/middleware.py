@@ -110,19 +110,27 @@ class AccessMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies larger than `max_bytes` with 413 problem+json before the app reads them."""
+    """Refuses bodies larger than `max_bytes` with 413 problem+json before the app reads them.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `limits_by_path` raises (or lowers) the limit for exact paths: a registered model card
+    (hundreds of trees) is far larger than any business request.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, limits_by_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.limits_by_path = limits_by_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limits_by_path.get(scope.get("path", ""), self.max_bytes)
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._reject(scope, send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._reject(scope, send, limit)
                 return
         seen = 0
 
@@ -131,21 +139,21 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _BodyTooLarge
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            await self._reject(scope, send)
+            await self._reject(scope, send, limit)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
+    async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
         body: dict[str, Any] = {
             "type": "https://creditnet.dev/problems/body_too_large",
             "title": "Request body too large",
             "status": 413,
-            "detail": f"the body exceeds {self.max_bytes} bytes",
+            "detail": f"the body exceeds {limit} bytes",
             "code": "body_too_large",
             "field": "body",
             "instance": scope.get("path", ""),

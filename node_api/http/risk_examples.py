@@ -90,7 +90,56 @@ def _side(approved: int, review: int, limit_fen: int, rate_bps: int) -> JsonObje
     }
 
 
+_NONCE = "5f1c0e7a9b3d4c2e8f6a1b0c9d7e3f24"
+_SIGNED_LIVENESS: JsonObject = {
+    "result": {
+        "format": "creditnet.liveness.v1",
+        "provider_id": "creditnet-test",
+        "nonce": _NONCE,
+        "subject_hash": "6037ecf571b784f1ba88b6145691b611dbe200e4a3c6d8b7966f5bad2a68f1fe",
+        "live": True,
+        "face_match_bps": 9_400,
+    },
+    "signature": (
+        "bvl98sJDiEdJ8yuaEXcUi3lph7HoSil/b8W3cDf9hWEnuvMjGoZtoCeVAp+mC6nAsgC+pgEs/acHYYlOS98vCg=="
+    ),
+}
+_PSI: JsonObject = {"psi": 0.031, "band": "stable", "live_count": 1_240}
+
+
 RISK_EXAMPLES: Final[dict[str, JsonValue]] = {
+    "LivenessChallengeOut": {"nonce": _NONCE, "expires_at": "2025-06-30T09:10:00+00:00"},
+    "SignedLivenessIn": _SIGNED_LIVENESS,
+    "TestCheckIn": {"nonce": _NONCE, "id_number": "330106198803141234", "outcome": "pass"},
+    "ProvidersOut": {
+        "providers": [
+            {
+                "provider_id": "creditnet-test",
+                "public_key": "k3PnDa1lX1D04UgQAjbYI0o8NlW9srz7ugIri2UTcMQ=",
+            }
+        ]
+    },
+    "ProductStabilityOut": {
+        "product_code": "PAY1",
+        "as_of": "2025-09-29",
+        "model_id": _MODEL_ID,
+        "model_version": 3,
+        "training_gini": 0.595,
+        "psi": {
+            "card": "PAY1",
+            "model_id": _MODEL_ID,
+            "total": _PSI,
+            "characteristics": {"duration_in_month": {**_PSI, "psi": 0.262, "band": "shift"}},
+        },
+        "weekly_gini": [
+            {"week_start": "2025-06-30", "lines": 310, "matured": 296, "bads": 41, "gini": 0.47},
+            {"week_start": "2025-07-07", "lines": 288, "matured": 270, "bads": 37, "gini": 0.58},
+        ],
+        "alerts": [
+            {"kind": "psi", "subject": "duration_in_month", "value": 0.262, "threshold": 0.25},
+            {"kind": "gini", "subject": "2025-06-30", "value": 0.47, "threshold": 0.495},
+        ],
+    },
     "ModelIn": {
         "card": {
             "format": "creditnet.scorecard",

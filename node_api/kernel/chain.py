@@ -70,11 +70,12 @@ LEGAL_AGREEMENT_TRANSITIONS: Final = frozenset(
         (AgreementStatus.FROZEN, AgreementStatus.DEFAULTED),
         (AgreementStatus.DEFAULTED, AgreementStatus.CHARGED_OFF),
         (AgreementStatus.DEFAULTED, AgreementStatus.ACTIVE),
+        (AgreementStatus.CHARGED_OFF, AgreementStatus.CLOSED),
     }
 )
 """The CreditRegistry's legal status changes: Active<->Frozen; Active/Frozen->Closed;
-Active/Frozen->Defaulted; Defaulted->ChargedOff; Defaulted->Active (cured). Closed and
-ChargedOff are terminal."""
+Active/Frozen->Defaulted; Defaulted->ChargedOff; Defaulted->Active (cured);
+ChargedOff->Closed (the debt was sold, or recovered in full). Closed is terminal."""
 
 
 class PartnerRole(IntEnum):
@@ -103,6 +104,8 @@ class EntryKind(IntEnum):
     REFUND = 8
     CHARGE_OFF = 9
     GUARANTEE_PAYMENT = 10
+    RECOVERY = 11
+    DEBT_SALE = 12
 
 
 class AccessRole(StrEnum):

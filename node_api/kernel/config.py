@@ -113,13 +113,54 @@ class Settings(BaseSettings):
     transaction lands in an already-closed day: end of day does not redo that day's
     accrual, and a bill already cut does not list it (it is in the next one)."""
 
+    liveness_provider_keys: str = ""
+    """Comma-separated `provider_id:base64(32-byte Ed25519 public key)` of the liveness
+    providers whose signed results the node accepts (the embedded `creditnet-test`
+    provider is trusted in dev and test only)."""
+    liveness_challenge_ttl_s: int = Field(default=600, ge=10, le=86_400)
+    """Seconds a liveness nonce stays usable after the node issues it."""
+    risk_psi_alert: float = Field(default=0.25, gt=0)
+    """Population stability index above which a characteristic or the score raises an
+    alert (0.10-0.25 is commonly read as a shift worth watching, above 0.25 as major)."""
+    risk_gini_drop_alert: float = Field(default=0.10, gt=0, le=2)
+    """How far a week's matured Gini may fall below the model's training Gini before it
+    raises an alert."""
+    risk_gini_min_bads: int = Field(default=5, ge=1)
+    """A week's Gini is computed only once this many of its lines turned bad."""
+
     max_body_bytes: int = 64 * 1024
+    max_model_body_bytes: int = 8 * 1024 * 1024
+    """The body limit of `POST /v1/risk/models` only: a gradient-boosted card with hundreds
+    of trees is several hundred kilobytes."""
     access_log: bool = True
     """One JSON line per request on stderr (method, route template, status, duration)."""
     run_workers: bool = True
     """Run the relayer, indexer and end-of-day scheduler inside `creditnet up`."""
     settlement_interval_s: float = Field(default=30.0, gt=0)
     """Seconds between the settlement scheduler's passes inside `creditnet up`."""
+
+    node_id: str = ""
+    """This node's name in the worker leases (empty: `<hostname>:<pid>`)."""
+    lease_ttl_s: float = Field(default=10.0, gt=0, le=600)
+    """A background worker's lease lasts this long unless renewed (every third of it): a
+    node that dies without releasing its leases is replaced within about this time."""
+    drain_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    """On SIGTERM, how long `creditnet up` waits for in-flight requests and batches."""
+    relayer_reprice_after_s: float = Field(default=30.0, gt=0)
+    """A relayed transaction still unmined this long after its latest attempt is signed
+    again with the same nonce at higher fees."""
+    relayer_reprice_bump_bps: int = Field(default=1_250, ge=1_000, le=100_000)
+    """Each replacement raises both EIP-1559 fees by at least this (10% is the minimum
+    nodes accept)."""
+    relayer_fee_ceiling_gwei: int = Field(default=500, ge=1)
+    """No relayed transaction offers a max fee per gas above this."""
+    events_url: str = ""
+    """NATS server with JetStream (`nats://127.0.0.1:4222`): publish the business events
+    there (docs/EVENTS.md). Empty: no event stream."""
+    events_stream: str = "CREDITNET_EVENTS"
+    """The JetStream stream the node publishes to (created when absent)."""
+    events_subject_prefix: str = "creditnet"
+    """Events go to `<prefix>.<type>`, e.g. `creditnet.purchase.authorized`."""
 
     def check_secrets(self) -> None:
         """Refuse a weak configuration outside dev and test (see the module docstring)."""

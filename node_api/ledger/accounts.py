@@ -5,7 +5,8 @@ Four scopes:
   penalty; each unbilled, billed or past due), the customer's credit balance and the
   line's written-off amount;
 - per credit line, product and funding partner: funding payable (the partner's share of
-  that principal);
+  that principal); per credit line and guarantor: the subrogated receivable and the
+  guarantor's claim a compensation leaves (`subrogation_specs`);
 - per partner: commission payable to each channel (no floor: a refund after the
   commission was settled leaves the channel owing the node until the next cycle);
 - the node's own: settlement clearing (money in transit between the node and its
@@ -66,16 +67,31 @@ class AccountType(StrEnum):
     """What the node owes the customer: over-payments and refunds beyond the debt."""
     WRITTEN_OFF = "written_off"
     """Principal and charges the node gave up on (an expense, kept per line)."""
+    INTEREST_SUSPENDED = "interest_suspended"
+    """Off balance sheet (a memo against `suspended_interest_contra`): interest and
+    penalty a non-accrual line owes but the node does not recognize until collected."""
     FUNDING_PAYABLE = "funding_payable"
     """A funding partner's share of one line's open principal of one product: what the
     node owes it back as that principal is repaid. Kept per line so it always equals
     the share of that line's principal (rounded down) and ends at zero with it."""
+    SUBROGATED_RECEIVABLE = "subrogated_receivable"
+    """Per line and guarantor: what the borrower owes the guarantor after it compensated
+    the line (代偿), collected by the node on its behalf (a memo against
+    `guarantor_claim`)."""
+    GUARANTOR_CLAIM = "guarantor_claim"
+    """Per line and guarantor: the guarantor's subrogated claim, what the node owes it out
+    of the line's later recoveries before anyone else is paid."""
     CHANNEL_COMMISSION_PAYABLE = "channel_commission_payable"
     SETTLEMENT_CLEARING = "settlement_clearing"
     INTEREST_INCOME = "interest_income"
     FEE_INCOME = "fee_income"
     PENALTY_INCOME = "penalty_income"
     COMMISSION_EXPENSE = "commission_expense"
+    SUSPENDED_INTEREST_CONTRA = "suspended_interest_contra"
+    """The memo side of every line's `interest_suspended` (off balance sheet)."""
+    LOAN_LOSS_ALLOWANCE = "loan_loss_allowance"
+    """The provision for loan losses (a contra-asset against the receivables)."""
+    PROVISION_EXPENSE = "provision_expense"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +119,19 @@ ACCOUNT_RULES: dict[AccountType, AccountRule] = {
     AccountType.PENALTY_PAST_DUE: _RECEIVABLE,
     AccountType.CUSTOMER_CREDIT: AccountRule(AccountScope.LINE, CREDIT_NORMAL, 0),
     AccountType.WRITTEN_OFF: AccountRule(AccountScope.LINE, DEBIT_NORMAL, None),
+    AccountType.INTEREST_SUSPENDED: AccountRule(AccountScope.LINE, DEBIT_NORMAL, 0),
     AccountType.FUNDING_PAYABLE: AccountRule(AccountScope.LINE_PARTNER, CREDIT_NORMAL, 0),
+    AccountType.SUBROGATED_RECEIVABLE: AccountRule(AccountScope.LINE_PARTNER, DEBIT_NORMAL, 0),
+    AccountType.GUARANTOR_CLAIM: AccountRule(AccountScope.LINE_PARTNER, CREDIT_NORMAL, 0),
     AccountType.CHANNEL_COMMISSION_PAYABLE: AccountRule(AccountScope.PARTNER, CREDIT_NORMAL, None),
     AccountType.SETTLEMENT_CLEARING: AccountRule(AccountScope.NODE, DEBIT_NORMAL, None),
     AccountType.INTEREST_INCOME: AccountRule(AccountScope.NODE, CREDIT_NORMAL, None),
     AccountType.FEE_INCOME: AccountRule(AccountScope.NODE, CREDIT_NORMAL, None),
     AccountType.PENALTY_INCOME: AccountRule(AccountScope.NODE, CREDIT_NORMAL, None),
     AccountType.COMMISSION_EXPENSE: AccountRule(AccountScope.NODE, DEBIT_NORMAL, None),
+    AccountType.SUSPENDED_INTEREST_CONTRA: AccountRule(AccountScope.NODE, CREDIT_NORMAL, None),
+    AccountType.LOAN_LOSS_ALLOWANCE: AccountRule(AccountScope.NODE, CREDIT_NORMAL, None),
+    AccountType.PROVISION_EXPENSE: AccountRule(AccountScope.NODE, DEBIT_NORMAL, None),
 }
 
 LINE_ACCOUNT_TYPES: tuple[AccountType, ...] = tuple(
@@ -152,6 +174,17 @@ def funding_payable_spec(credit_line_id: int, product_code: str, partner_ref: st
         credit_line_id=credit_line_id,
         partner_ref=partner_ref,
     )
+
+
+def subrogation_specs(credit_line_id: int, guarantor_ref: str) -> tuple[AccountSpec, AccountSpec]:
+    """The subrogated receivable and the guarantor's claim of one line and guarantor
+    (`line:17:guarantor_claim:GUARD-1`)."""
+
+    def spec(kind: AccountType) -> AccountSpec:
+        code = f"line:{credit_line_id}:{kind.value}:{guarantor_ref}"
+        return AccountSpec(code, kind, credit_line_id=credit_line_id, partner_ref=guarantor_ref)
+
+    return spec(AccountType.SUBROGATED_RECEIVABLE), spec(AccountType.GUARANTOR_CLAIM)
 
 
 def partner_account_code(partner_ref: str, account_type: AccountType) -> str:

@@ -7,7 +7,8 @@ So the words written into the books are declared here, once, and lending writes 
 
 - `BatchKind`, `EodStep` (batch kind `eod_<step>`, see `eod_batch_kind`): the `kind` of
   a `posting_batch`;
-- `EventKind` and `CHARGE_OFF_EVENT`: the `kind` of a `settlement_event`;
+- `EventKind`, `CollectionsEventKind` and `CHARGE_OFF_EVENT`: the `kind` of a
+  `settlement_event`;
 - `LimitLevel`: the `level` of a `limit_node` (product nodes name the versions a line is
   booked on);
 - `InterestMethod`, `DayCount`: how a product version states its interest rate.
@@ -46,6 +47,18 @@ class BatchKind:
     PURCHASE_REFUND = "purchase_refund"
     REPAYMENT = "repayment"
     REPAYMENT_REVERSAL = "repayment_reversal"
+    RECOVERY = "recovery"
+    """Written by collections: money collected after a charge-off or a compensation."""
+    GUARANTOR_COMPENSATION = "guarantor_compensation"
+    """Written by collections: a guarantor's payment and its subrogated claim."""
+    DEBT_SALE = "debt_sale"
+    """Written by collections: a charged-off line sold to a collection agency."""
+    CREDIT_APPLICATION = "credit_application"
+    """Customer credit applied to what is due (a repayment paid from the credit)."""
+    CREDIT_REFUND = "credit_refund"
+    """Customer credit paid out to the customer."""
+    REAGE = "reage"
+    """A returned payment's re-ageing: what the bills it had settled owe again."""
 
 
 class EodStep:
@@ -58,6 +71,10 @@ class EodStep:
     DELINQUENCY = "delinquency"
     CHARGE_OFF = "charge_off"
     BILL = "bill"
+    CREDIT = "credit"
+    """Customer credit applied (its batches are `credit_application`, not `eod_credit`)."""
+    CLASSIFY = "classify"
+    """Five-tier classification, non-accrual and loan-loss provisions."""
 
 
 def eod_batch_kind(step: str) -> str:
@@ -74,6 +91,7 @@ EOD_BATCH_KINDS: Final[tuple[str, ...]] = tuple(
         EodStep.DELINQUENCY,
         EodStep.CHARGE_OFF,
         EodStep.BILL,
+        EodStep.CLASSIFY,
     )
 )
 
@@ -91,6 +109,24 @@ class EventKind:
     FEE_REPAID = "fee_repaid"
     PENALTY_REPAID = "penalty_repaid"
     CUSTOMER_CREDIT = "customer_credit"
+
+
+class CollectionsEventKind:
+    """Settlement-event kinds written by collections (amounts signed).
+
+    - `recovery`: money collected on a charged-off line, on one product, shared by the
+      product's funded shares;
+    - `recovery_to_guarantor`: the part of a collection owed to the guarantor that
+      compensated the line (`partner_ref`), paid to it before anyone else;
+    - `guarantor_compensation`: what the guarantor (`partner_ref`) paid for the line;
+    - `debt_sale_proceeds`: the price a collection agency (`partner_ref`) paid for a
+      charged-off line, on one product, shared by the product's funded shares.
+    """
+
+    RECOVERY = "recovery"
+    RECOVERY_TO_GUARANTOR = "recovery_to_guarantor"
+    GUARANTOR_COMPENSATION = "guarantor_compensation"
+    DEBT_SALE_PROCEEDS = "debt_sale_proceeds"
 
 
 CHARGE_OFF_EVENT: Final = "charge_off"
@@ -150,6 +186,8 @@ class SettlementTerms:
     interest_rate: int
     """ppm per day for daily_ppm, bps per year for apr_bps."""
     day_count: DayCount
+    charge_off_buyback: bool = True
+    """The lender buys the funders' shares back at charge-off (and keeps recoveries)."""
 
 
 def parse_settlement_terms(terms_json: str | bytes) -> SettlementTerms:
@@ -170,6 +208,7 @@ def parse_settlement_terms(terms_json: str | bytes) -> SettlementTerms:
         interest_method=InterestMethod(interest["method"]),
         interest_rate=int(interest["rate"]),
         day_count=DayCount(interest.get("day_count", DayCount.ACT_365)),
+        charge_off_buyback=bool(document.get("charge_off_buyback", True)),
     )
 
 

@@ -6,8 +6,14 @@ statement. What happens later is recorded in rows of its own: `bill_outcome` (on
 bill, at the end of its due date: paid in full or not, unpaid minimum, what moved to
 past due, interest charged for the lost interest-free period) and `bill_charge` (every
 amount made past due because of the bill: the unpaid minimum, the late fee, the daily
-penalty interest), which end of day reads to find the oldest unpaid bill of a line.
+penalty interest; of a past-due move, how much was principal), which end of day reads
+to find the oldest unpaid bill of a line and the bureau file to age overdue principal.
 Corrections to a bill appear on the next one.
+
+A line holding customer credit has it applied at the cut to what the bill made due: the
+bill's statement, minimum, past-due and total balances are net of it and
+`credit_applied_fen` states it (a `credit_applied` bill line too). `loan_class` is the
+line's five-tier class at the cut (as `days_past_due` and `bucket`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ bill_table = Table(
     *fen_columns("plan_principal_fen", "total_balance_fen"),
     Column("days_past_due", Integer, nullable=False),
     Column("bucket", String(4), nullable=False),
+    Column("credit_applied_fen", BigInteger, nullable=False, server_default="0"),
+    Column("loan_class", String(16), nullable=False, server_default="normal"),
     UniqueConstraint("credit_line_id", "bill_date", name="uq_bill_line_date"),
     CheckConstraint(
         "statement_balance_fen >= 0 AND minimum_payment_fen >= 0"
@@ -80,6 +88,7 @@ bill_charge_table = Table(
     Column("as_of", Date, nullable=False),
     Column("kind", String(16), nullable=False),
     *fen_columns("amount_fen"),
+    Column("principal_fen", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("bill_id", "kind", "as_of", name="uq_bill_charge_day"),
     CheckConstraint("amount_fen > 0", name="ck_bill_charge_positive"),
     CheckConstraint("kind IN ('past_due', 'late_fee', 'penalty')", name="ck_bill_charge_kind"),

@@ -2,8 +2,9 @@
 penalty-interest days and the repayment waterfall.
 
 Calendar conventions (the bills and end-of-day code rely on them):
-- A bill day is a day of month from 1 to 28, so every month has it and no clamping is
-  ever needed.
+- A bill day is a day of month from 1 to 31. In a month too short for it, the bill is
+  cut on the month's last day (end-of-month rule: bill day 31 is 28 or 29 February, 30
+  April ...), and the next month's bill is on the bill day again.
 - The bill cut on bill date D covers postings dated from the previous bill date + 1 day
   through D inclusive (end of day D cuts it after D's postings are in).
 - The payment due date is the bill date + the product's due-date offset in days.
@@ -14,6 +15,7 @@ Calendar conventions (the bills and end-of-day code rely on them):
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,7 +26,7 @@ from node_api.kernel.errors import CreditNetValueError
 from node_api.kernel.money import BPS_DENOMINATOR, Bps, Fen, div_ceil, div_floor
 
 BILL_DAY_MIN = 1
-BILL_DAY_MAX = 28
+BILL_DAY_MAX = 31
 
 
 # ---------------------------------------------------------------- bill calendar
@@ -37,14 +39,25 @@ def _check_bill_day(bill_day: int) -> None:
         )
 
 
+def compute_bill_date_in_month(year: int, month: int, bill_day: int) -> date:
+    """The bill date of a month: the bill day, or the month's last day if it is shorter."""
+    _check_bill_day(bill_day)
+    return date(year, month, min(bill_day, calendar.monthrange(year, month)[1]))
+
+
+def is_bill_date(as_of: date, bill_day: int) -> bool:
+    """Whether a line with `bill_day` is billed on `as_of` (end-of-month rule)."""
+    return compute_bill_date_in_month(as_of.year, as_of.month, bill_day) == as_of
+
+
 def compute_bill_date_on_or_after(as_of: date, bill_day: int) -> date:
     """The first bill date on or after `as_of`: the bill a posting dated `as_of` lands on."""
-    _check_bill_day(bill_day)
-    if as_of.day <= bill_day:
-        return as_of.replace(day=bill_day)
+    this_month = compute_bill_date_in_month(as_of.year, as_of.month, bill_day)
+    if as_of <= this_month:
+        return this_month
     if as_of.month == 12:
-        return date(as_of.year + 1, 1, bill_day)
-    return date(as_of.year, as_of.month + 1, bill_day)
+        return compute_bill_date_in_month(as_of.year + 1, 1, bill_day)
+    return compute_bill_date_in_month(as_of.year, as_of.month + 1, bill_day)
 
 
 def compute_next_bill_date(as_of: date, bill_day: int) -> date:
@@ -52,17 +65,18 @@ def compute_next_bill_date(as_of: date, bill_day: int) -> date:
     return compute_bill_date_on_or_after(as_of + timedelta(days=1), bill_day)
 
 
-def compute_previous_bill_date(bill_date: date) -> date:
-    """The bill date one month before `bill_date` (same day of month)."""
-    _check_bill_day(bill_date.day)
+def compute_previous_bill_date(bill_date: date, bill_day: int | None = None) -> date:
+    """The bill date one month before `bill_date` for `bill_day` (default: the same day of
+    month, which is the bill day unless the end-of-month rule moved it)."""
+    day = bill_date.day if bill_day is None else bill_day
     if bill_date.month == 1:
-        return date(bill_date.year - 1, 12, bill_date.day)
-    return date(bill_date.year, bill_date.month - 1, bill_date.day)
+        return compute_bill_date_in_month(bill_date.year - 1, 12, day)
+    return compute_bill_date_in_month(bill_date.year, bill_date.month - 1, day)
 
 
-def compute_cycle_window(bill_date: date) -> tuple[date, date]:
+def compute_cycle_window(bill_date: date, bill_day: int | None = None) -> tuple[date, date]:
     """(first, last) posting dates, both inclusive, of the bill cut on `bill_date`."""
-    return compute_previous_bill_date(bill_date) + timedelta(days=1), bill_date
+    return compute_previous_bill_date(bill_date, bill_day) + timedelta(days=1), bill_date
 
 
 def compute_bill_calendar(as_of: date, bill_day: int, count: int) -> tuple[date, ...]:
@@ -259,9 +273,70 @@ def compute_delinquency_bucket(
     return bucket
 
 
+DEFAULT_NON_ACCRUAL_DAYS = 90
+
+
 def is_charge_off_due(days_past_due: int, charge_off_days: int = DEFAULT_CHARGE_OFF_DAYS) -> bool:
-    """True from the day the account reaches the product's charge-off day past due."""
-    return days_past_due >= charge_off_days
+    """True once the account is more than the product's charge-off days past due ("180+
+    days": with the defaults, day 181, the first day of bucket M7+)."""
+    return days_past_due > charge_off_days
+
+
+def is_non_accrual(days_past_due: int, non_accrual_days: int = DEFAULT_NON_ACCRUAL_DAYS) -> bool:
+    """True from the day the account reaches the product's non-accrual days past due."""
+    return days_past_due >= non_accrual_days
+
+
+class LoanClass(StrEnum):
+    """The five-tier loan classification (五级分类), best first."""
+
+    NORMAL = "normal"
+    """正常."""
+    SPECIAL_MENTION = "special_mention"
+    """关注."""
+    SUBSTANDARD = "substandard"
+    """次级."""
+    DOUBTFUL = "doubtful"
+    """可疑."""
+    LOSS = "loss"
+    """损失."""
+
+
+class ClassThresholdsLike(Protocol):
+    """The product's classification thresholds (days past due from which each class)."""
+
+    @property
+    def special_mention_days(self) -> int: ...
+
+    @property
+    def substandard_days(self) -> int: ...
+
+    @property
+    def doubtful_days(self) -> int: ...
+
+    @property
+    def loss_days(self) -> int: ...
+
+
+def compute_loan_class(
+    days_past_due: int, thresholds: ClassThresholdsLike, charged_off: bool = False
+) -> LoanClass:
+    """The class of an account: the worst class whose threshold its days past due reach;
+    a charged-off account is a loss whatever its days."""
+    if days_past_due < 0:
+        raise CreditNetValueError("days past due cannot be negative", field="days_past_due")
+    if charged_off:
+        return LoanClass.LOSS
+    found = LoanClass.NORMAL
+    for loan_class, days_min in (
+        (LoanClass.SPECIAL_MENTION, thresholds.special_mention_days),
+        (LoanClass.SUBSTANDARD, thresholds.substandard_days),
+        (LoanClass.DOUBTFUL, thresholds.doubtful_days),
+        (LoanClass.LOSS, thresholds.loss_days),
+    ):
+        if days_past_due >= days_min:
+            found = loan_class
+    return found
 
 
 # ----------------------------------------------------------------- waterfall

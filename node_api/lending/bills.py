@@ -12,7 +12,8 @@ Bill cut on bill date D (end of day D, after every posting dated D):
   more than is still unbilled, if the customer prepaid) and its interest and fee are
   charged as billed;
 - unbilled interest, fees and penalty move to billed.
-The statement balance is everything billed or past due after the cut. The minimum
+The statement balance is everything billed or past due after the cut, less the customer
+credit applied to it at the cut (`compute_figures_net_of_credit`). The minimum
 payment is `compute_minimum_payment` with: share of the revolving principal on the
 statement (new and carried), billed fees and interest (installments' own parts
 excluded), the installments due, and everything already past due.
@@ -22,10 +23,13 @@ At the end of the due date (payments on the due date are on time):
   other than unbilled principal since the cut (repayments, refunds, conversions into a
   plan; a reversal counts back);
 - paid in full (paid ≥ statement balance): the bill keeps its interest-free treatment.
-  Otherwise each purchase or drawdown posted in the bill's cycle, in full (no partial
-  grace) unless converted into a plan, pays revolving interest from its posting date
+  Otherwise each purchase or drawdown posted in the bill's cycle, in full unless
+  converted into a plan (or, with the product's `interest_on_unpaid_only`, times the
+  share of the statement left unpaid), pays revolving interest from its posting date
   through the due date, rounded half-even once per bill; a bill converted into a plan
-  is not charged this interest. The line is then revolving (see the accrual step);
+  is not charged this interest. With the product's `grace_payments_on_time`, this is
+  decided at the end of the grace days, counting the payments made within them. The
+  line is then revolving (see the accrual step);
 - the unpaid minimum (minimum − paid) is past due: it moves from billed to past due in
   the product's allocation order, less what is already past due (older amounts were part
   of this minimum).
@@ -169,10 +173,30 @@ def compute_bill_cut(inputs: BillCutInputs, terms: ProductTerms) -> BillCut:
         "installment_interest_fen": installment_interest_fen,
         "installment_fee_fen": installment_fee_fen,
         "credit_balance_fen": b.get(AccountType.CUSTOMER_CREDIT, 0),
+        "credit_applied_fen": 0,
         "plan_principal_fen": after(AccountType.PRINCIPAL_UNBILLED),
         "total_balance_fen": sum(after(kind) for kind in RECEIVABLE_TYPES),
     }
     return BillCut(movement, installment_interest_fen, installment_fee_fen, figures)
+
+
+def compute_figures_net_of_credit(
+    figures: Mapping[str, int], applied: Mapping[AccountType, int]
+) -> dict[str, int]:
+    """A bill's figures after the customer's credit settled part of what it made due (at
+    the cut): the statement, minimum, past-due and total balances are net of it, the
+    credit balance is what is left, and `credit_applied_fen` states it."""
+    applied_fen = sum(applied.values())
+    past_due_applied_fen = sum(applied.get(kind, 0) for kind in PAST_DUE_TYPES)
+    return {
+        **figures,
+        "statement_balance_fen": figures["statement_balance_fen"] - applied_fen,
+        "minimum_payment_fen": max(figures["minimum_payment_fen"] - applied_fen, 0),
+        "past_due_fen": figures["past_due_fen"] - past_due_applied_fen,
+        "total_balance_fen": figures["total_balance_fen"] - applied_fen,
+        "credit_balance_fen": figures["credit_balance_fen"] - applied_fen,
+        "credit_applied_fen": figures["credit_applied_fen"] + applied_fen,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,15 +207,26 @@ class CycleUse:
     posted_on: date
 
 
-def compute_retro_interest(uses: Iterable[CycleUse], due_date: date, rate: DailyRate) -> Fen:
+def compute_retro_interest(
+    uses: Iterable[CycleUse],
+    due_date: date,
+    rate: DailyRate,
+    unpaid_share: tuple[int, int] = (1, 1),
+) -> Fen:
     """Interest on each use from its posting date through the due date (both included),
-    summed exactly and rounded half-even once."""
+    summed exactly and rounded half-even once; times `unpaid_share` (unpaid / statement)
+    when only the unpaid part of the bill bears it (未还部分计息)."""
     numerator = 0
     for use in uses:
         days = (due_date - use.posted_on).days + 1
         if days > 0 and use.amount_fen > 0:
             numerator += use.amount_fen * days
-    return Fen(div_half_even(numerator * rate.numerator, rate.denominator))
+    unpaid_fen, statement_fen = unpaid_share
+    if statement_fen <= 0:
+        return Fen(0)
+    return Fen(
+        div_half_even(numerator * rate.numerator * unpaid_fen, rate.denominator * statement_fen)
+    )
 
 
 @dataclass(frozen=True, slots=True)

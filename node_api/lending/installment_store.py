@@ -61,6 +61,8 @@ class PlanDraft:
     tenor_months: int
     start_date: date
     first_bill_date: date
+    bill_day: int | None = None
+    """The line's bill day (the first bill date may be a short month's last day)."""
 
 
 def get_plan_schedule(row: Any) -> Schedule:
@@ -98,6 +100,16 @@ def compute_installment_rows(draft: PlanDraft) -> list[PlanInstallment]:
         raise CreditNetValueError(
             f"the product offers {list(pricing.tenors_months)} months", field="tenor_months"
         )
+    minimum_fen = max(pricing.min_principal_fen, draft.tenor_months)
+    if draft.principal_fen < minimum_fen:
+        # Below the tenor, some installment would carry no principal at all (1 fen over
+        # 3 months: 0, 0, 1).
+        raise CreditNetValueError(
+            f"a {draft.tenor_months}-month plan needs at least {minimum_fen} fen of principal",
+            field="tenor_months",
+            code="plan_below_minimum",
+            minimum_fen=minimum_fen,
+        )
     lines = compute_amortization(
         draft.principal_fen,
         draft.tenor_months,
@@ -107,7 +119,7 @@ def compute_installment_rows(draft: PlanDraft) -> list[PlanInstallment]:
     )
     rows = []
     for number, line in enumerate(lines, start=1):
-        bill_date = compute_monthly_date(draft.first_bill_date, number - 1)
+        bill_date = compute_monthly_date(draft.first_bill_date, number - 1, draft.bill_day)
         due_date = compute_due_date(bill_date, draft.terms.due_date_offset_days)
         rows.append(
             PlanInstallment(

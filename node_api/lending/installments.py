@@ -150,7 +150,7 @@ def convert_purchase(
     terms = caches.products.get(conn, use.product_code, use.product_version)
     draft = PlanDraft(
         line_id, PlanSource.PURCHASE, purchase_id, terms, principal_fen, tenor_months,
-        start, compute_bill_date_on_or_after(max(start, use.as_of), line.bill_day),
+        start, compute_bill_date_on_or_after(max(start, use.as_of), line.bill_day), line.bill_day,
     )  # fmt: skip
     check_plan_cost(caches, draft, int(use.fee_fen))
     return fetch_plan(conn, line_id, insert_plan(conn, draft))
@@ -197,7 +197,7 @@ def convert_bill(
     terms = caches.products.get(conn, latest.product_code, latest.product_version)
     draft = PlanDraft(
         line_id, PlanSource.BILL, bill_id, terms, principal_fen, tenor_months, start,
-        compute_next_bill_date(latest.bill_date, line.bill_day),
+        compute_next_bill_date(latest.bill_date, line.bill_day), line.bill_day,
     )  # fmt: skip
     check_plan_cost(caches, draft, 0)
     plan_id = insert_plan(conn, draft)

@@ -8,12 +8,15 @@ batch puts the principal back on exactly the same uses.
 
 A refund (full or partial, up to what is not refunded yet) gives the merchant's money
 back to the line: it first reduces the purchase's open principal; whatever the customer
-had already repaid of it becomes customer credit. Commission is reversed in proportion.
+had already repaid of it becomes customer credit, applied at once to whatever the line
+has due (`node_api.lending.customer_credit`). Commission is reversed in proportion.
+
+The use reductions themselves (oldest first, recorded per batch) are in
+`node_api.lending.use_reductions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -35,7 +38,6 @@ from node_api.ledger.accounts import (
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
 from node_api.ledger.settlement_events import BatchKind, EventKind
-from node_api.ledger.sql import bulk_update
 from node_api.lending.core.books import LineBook, fetch_line_books
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.entries import (
@@ -44,12 +46,14 @@ from node_api.lending.core.entries import (
     funding_adjustment,
     principal_bucket_lines,
 )
-from node_api.lending.limits import LimitNode, apply_usage, select_use_path
+from node_api.lending.customer_credit import apply_customer_credit
 from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
-from node_api.lending.purchase_tables import (
-    principal_reduction_table,
-    purchase_refund_table,
-    purchase_table,
+from node_api.lending.purchase_tables import purchase_refund_table, purchase_table
+from node_api.lending.use_reductions import (
+    OpenUse,
+    Reduction,
+    apply_reductions,
+    record_reductions,
 )
 
 REFUND_BUCKET_ORDER = (
@@ -58,103 +62,6 @@ REFUND_BUCKET_ORDER = (
     AccountType.PRINCIPAL_PAST_DUE,
 )
 """A refund takes principal off the least-aged bucket first."""
-
-
-@dataclass(frozen=True, slots=True)
-class OpenUse:
-    """A use's open principal and where its limit usage sits."""
-
-    purchase_id: int
-    product_node_id: int
-    channel_id: str
-    principal_open_fen: Fen
-
-
-@dataclass(frozen=True, slots=True)
-class Reduction:
-    use: OpenUse
-    amount_fen: Fen
-
-
-def compute_fifo_reductions(uses: Sequence[OpenUse], amount_fen: int) -> list[Reduction]:
-    """Take `amount_fen` off `uses` in the order given (oldest first)."""
-    reductions = []
-    remaining_fen = amount_fen
-    for use in uses:
-        if remaining_fen == 0:
-            break
-        take_fen = Fen(min(use.principal_open_fen, remaining_fen))
-        if take_fen > 0:
-            reductions.append(Reduction(use, take_fen))
-            remaining_fen -= take_fen
-    if remaining_fen:
-        raise AssertionError("open uses hold less principal than the line's principal accounts")
-    return reductions
-
-
-def fetch_open_uses(conn: Connection, line_id: int) -> list[OpenUse]:
-    """The line's uses with open principal, oldest first (call with the line locked)."""
-    table = purchase_table
-    rows = conn.execute(
-        select(table.c.id, table.c.product_node_id, table.c.channel_id, table.c.principal_open_fen)
-        .where((table.c.credit_line_id == line_id) & (table.c.principal_open_fen > 0))
-        .order_by(table.c.as_of, table.c.id)
-    )
-    return [OpenUse(int(r[0]), int(r[1]), str(r[2]), Fen(int(r[3]))) for r in rows]
-
-
-def use_path(line: LockedLine, use: OpenUse) -> list[LimitNode]:
-    """The limit nodes a use reserved on."""
-    product_node = next(node for node in line.nodes if node.node_id == use.product_node_id)
-    return select_use_path(line.nodes, product_node, use.channel_id)
-
-
-def apply_reductions(
-    conn: Connection, line: LockedLine, reductions: Sequence[Reduction], sign: int
-) -> None:
-    """Take (sign −1) or put back (sign +1) principal on uses, and the matching limit
-    usage on the line's nodes in memory (the caller stores them with `write_usage`)."""
-    if not reductions:
-        return
-    rows = [
-        {"id": item.use.purchase_id, "principal_open_fen": sign * item.amount_fen}
-        for item in sorted(reductions, key=lambda item: item.use.purchase_id)
-    ]
-    bulk_update(conn, purchase_table, rows, keys=("id",), increment=("principal_open_fen",))
-    for item in reductions:
-        apply_usage(use_path(line, item.use), sign * item.amount_fen)
-
-
-def record_reductions(conn: Connection, batch_id: int, reductions: Sequence[Reduction]) -> None:
-    if reductions:
-        conn.execute(
-            principal_reduction_table.insert(),
-            [
-                {"batch_id": batch_id, "purchase_id": r.use.purchase_id, "amount_fen": r.amount_fen}
-                for r in reductions
-            ],
-        )
-
-
-def fetch_reductions(conn: Connection, batch_id: int) -> list[Reduction]:
-    """The principal reductions a batch made, to undo them when it is reversed."""
-    reductions, uses = principal_reduction_table, purchase_table
-    rows = conn.execute(
-        select(
-            uses.c.id,
-            uses.c.product_node_id,
-            uses.c.channel_id,
-            uses.c.principal_open_fen,
-            reductions.c.amount_fen,
-        )
-        .join(uses, uses.c.id == reductions.c.purchase_id)
-        .where(reductions.c.batch_id == batch_id)
-        .order_by(reductions.c.id)
-    )
-    return [
-        Reduction(OpenUse(int(r[0]), int(r[1]), str(r[2]), Fen(int(r[3]))), Fen(int(r[4])))
-        for r in rows
-    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +192,17 @@ def _post_refund(
         events=tuple(events),
     )
     batch_id = post_batch(conn, draft, caches.accounts)
+    book.apply(draft.lines)
     record_reductions(conn, batch_id, reductions)
+    if amount_fen > principal_fen:
+        apply_customer_credit(
+            conn,
+            caches,
+            line,
+            book,
+            posted_on,
+            f"purchase_refund:{purchase.id}:{refund_seq}:credit",
+        )
     table = purchase_table
     conn.execute(
         update(table)

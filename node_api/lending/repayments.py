@@ -16,7 +16,17 @@ one is marked reversed, and the later payments are allocated again, in order, ag
 the resulting balances. Nothing is updated in the journal: each step is a new batch.
 Restored principal re-reserves limit usage even above the limit (the customer already
 spent what the bounced payment freed); the line then declines new use until it is back
-under its limits.
+under its limits. Customer credit applied after the bounced payment is undone with it
+(and applied again at the end); credit already refunded to the customer cannot be taken
+back, so such a reversal is refused (`credit_already_refunded`). The bills the payment
+had settled are then re-aged (`node_api.lending.reage`).
+
+On a non-accrual line, what a payment has left after every receivable on the books
+collects the interest and penalty suspended off balance sheet (recognized as interest
+income) before anything becomes customer credit.
+
+A repayment applies the line's customer credit to what is still due after it
+(`node_api.lending.customer_credit`).
 """
 
 from __future__ import annotations
@@ -26,12 +36,10 @@ from datetime import date
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.schema import CheckConstraint, Column, Table, UniqueConstraint
-from sqlalchemy.types import BigInteger, Boolean, Date, Integer, String
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.kernel.money import Fen
-from node_api.ledger.accounts import AccountType, line_account_code
+from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import (
     BatchDraft,
@@ -40,14 +48,23 @@ from node_api.ledger.postings import (
     build_reversal,
     post_batch,
 )
-from node_api.ledger.schema import fen_columns, fk_column, id_column, line_column, metadata
 from node_api.ledger.settlement_events import BatchKind, EventKind
 from node_api.lending.billing_rules import Component, OutstandingItem, compute_waterfall
 from node_api.lending.core.books import LineBook, fetch_line_books
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.entries import CLEARING, funding_adjustment
+from node_api.lending.customer_credit import (
+    apply_customer_credit,
+    fetch_active_credit_applications,
+    line_terms,
+)
 from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
-from node_api.lending.purchases import (
+from node_api.lending.reage import reage_after_reversal
+from node_api.lending.repayment_tables import (
+    repayment_allocation_table as repayment_allocation_table,
+)
+from node_api.lending.repayment_tables import repayment_table as repayment_table
+from node_api.lending.use_reductions import (
     apply_reductions,
     compute_fifo_reductions,
     fetch_open_uses,
@@ -78,32 +95,6 @@ _REPAID_EVENT = {
     Component.FEES: EventKind.FEE_REPAID,
     Component.PENALTY: EventKind.PENALTY_REPAID,
 }
-
-repayment_table = Table(
-    "repayment",
-    metadata,
-    id_column(),
-    line_column("fk_repayment_line", index=True),
-    *fen_columns("amount_fen"),
-    Column("currency", String(3), nullable=False),
-    Column("payment_ref", String(64), nullable=True),
-    Column("as_of", Date, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("reversed_on", Date, nullable=True),
-    CheckConstraint("amount_fen > 0", name="ck_repayment_positive"),
-    CheckConstraint("status IN ('posted', 'reversed')", name="ck_repayment_status"),
-)
-
-repayment_allocation_table = Table(
-    "repayment_allocation",
-    metadata,
-    id_column(),
-    fk_column("repayment_id", "repayment.id", "fk_repayment_allocation_repayment"),
-    Column("seq", Integer, nullable=False),
-    Column("batch_id", BigInteger, nullable=False),
-    Column("active", Boolean, nullable=False),
-    UniqueConstraint("repayment_id", "seq", name="uq_repayment_allocation_seq"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +151,8 @@ class RepaymentReversal:
     status: str
     reversed_on: date
     reallocated_repayment_ids: tuple[int, ...]
+    reaged_bill_ids: tuple[int, ...] = ()
+    """Bills the payment had settled, decided again (see `node_api.lending.reage`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +203,7 @@ def repay(
     allocation, credit_fen = _allocate(
         conn, caches, line, book, repayment_id, amount_fen, posted_on, seq=1
     )
+    apply_customer_credit(conn, caches, line, book, posted_on, f"repayment:{repayment_id}:1:credit")
     write_usage(conn, line.nodes)
     return Repayment(
         repayment_id=repayment_id,
@@ -253,9 +247,12 @@ def _allocate(
     principal_fen = sum(v.amount_fen for v in views if v.component is Component.PRINCIPAL)
     reductions = compute_fifo_reductions(fetch_open_uses(conn, line.credit_line_id), principal_fen)
     apply_reductions(conn, line, reductions, -1)
-    lines, events = _repayment_entries(
-        line.credit_line_id, amount_fen, views, result.credit_balance_fen
-    )
+    recognized_fen = min(result.credit_balance_fen, book.normal_fen(AccountType.INTEREST_SUSPENDED))
+    credit_fen = result.credit_balance_fen - recognized_fen
+    lines, events = _repayment_entries(line.credit_line_id, amount_fen, views, credit_fen)
+    if recognized_fen:
+        lines += recognition_lines(line.credit_line_id, recognized_fen)
+        events.append(SettlementEventDraft(EventKind.INTEREST_REPAID, recognized_fen))
     funding_lines, funding_events = funding_adjustment(
         book, line.product_nodes(), lambda node: caches.terms_of(conn, node), lines
     )
@@ -275,7 +272,16 @@ def _allocate(
             repayment_id=repayment_id, seq=seq, batch_id=batch_id, active=True
         )
     )
-    return views, result.credit_balance_fen
+    return views, credit_fen
+
+
+def recognition_lines(line_id: int, amount_fen: int) -> list[PostingLine]:
+    """Suspended interest collected: out of the off-balance-sheet memo, into income."""
+    return [
+        PostingLine(line_account_code(line_id, AccountType.INTEREST_SUSPENDED), -amount_fen),
+        PostingLine(node_account_code(AccountType.SUSPENDED_INTEREST_CONTRA), amount_fen),
+        PostingLine(node_account_code(AccountType.INTEREST_INCOME), -amount_fen),
+    ]
 
 
 def _repayment_entries(
@@ -332,8 +338,19 @@ def reverse_repayment(
         ).mappings()
     ]
     book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
-    for repayment in reversed([target, *later]):
-        _undo_allocation(conn, caches, line, book, repayment.id, posted_on)
+    allocations = _active_allocations(conn, [target, *later])
+    applications = fetch_active_credit_applications(conn, line_id, allocations[target.id])
+    undo = sorted([*allocations.values(), *applications], reverse=True)
+    for batch_id in undo:
+        _undo_batch(conn, caches, line, book, batch_id, posted_on)
+    conn.execute(
+        update(repayment_allocation_table)
+        .where(
+            repayment_allocation_table.c.batch_id.in_(list(allocations.values()))
+            & repayment_allocation_table.c.active
+        )
+        .values(active=False)
+    )
     conn.execute(
         update(table)
         .where(table.c.id == repayment_id)
@@ -342,6 +359,11 @@ def reverse_repayment(
     for repayment in later:
         seq = _next_seq(conn, repayment.id)
         _allocate(conn, caches, line, book, repayment.id, repayment.amount_fen, posted_on, seq)
+    apply_customer_credit(conn, caches, line, book, posted_on, f"reversal:{repayment_id}:credit")
+    reaged = reage_after_reversal(
+        conn, caches, line, book, line_terms(conn, caches, line), paid_on=target.as_of,
+        reversed_on=posted_on, allocation_batch_id=allocations[target.id],
+    )  # fmt: skip
     write_usage(conn, line.nodes)
     return RepaymentReversal(
         repayment_id=repayment_id,
@@ -349,6 +371,7 @@ def reverse_repayment(
         status="reversed",
         reversed_on=posted_on,
         reallocated_repayment_ids=tuple(repayment.id for repayment in later),
+        reaged_bill_ids=tuple(item.bill_id for item in reaged),
     )
 
 
@@ -378,22 +401,30 @@ def _fetch_repayment(conn: Connection, line_id: int, repayment_id: int) -> _Stor
     return _to_stored(row)
 
 
-def _undo_allocation(
+def _active_allocations(conn: Connection, repayments: list[_StoredRepayment]) -> dict[int, int]:
+    """Each repayment's active allocation batch id."""
+    allocations = repayment_allocation_table
+    rows = conn.execute(
+        select(allocations.c.repayment_id, allocations.c.batch_id).where(
+            allocations.c.repayment_id.in_([item.id for item in repayments]) & allocations.c.active
+        )
+    )
+    return {int(repayment_id): int(batch_id) for repayment_id, batch_id in rows}
+
+
+def _undo_batch(
     conn: Connection,
     caches: LendingCaches,
     line: LockedLine,
     book: LineBook,
-    repayment_id: int,
+    batch_id: int,
     as_of: date,
 ) -> None:
-    """Reverse a repayment's active allocation batch and put its principal back."""
-    allocations = repayment_allocation_table
-    active = conn.execute(
-        select(allocations.c.id, allocations.c.batch_id).where(
-            (allocations.c.repayment_id == repayment_id) & allocations.c.active
-        )
-    ).one()
-    batch_id = int(active.batch_id)
+    """Reverse an allocation or credit-application batch and put its principal back.
+
+    Credit that has since been paid out (a credit refund) cannot be taken back here: the
+    reversal is refused and the lender recovers it outside the line."""
+    credit_code = line_account_code(line.credit_line_id, AccountType.CUSTOMER_CREDIT)
     apply_reductions(conn, line, fetch_reductions(conn, batch_id), +1)
     draft = build_reversal(
         conn,
@@ -414,9 +445,17 @@ def _undo_allocation(
         events=draft.events + tuple(funding_events),
         reverses_batch_id=batch_id,
     )
+    credit_change_fen = sum(
+        item.amount_fen for item in draft.lines if item.account_code == credit_code
+    )
+    if book.balances_fen.get(credit_code, 0) + credit_change_fen > 0:
+        raise ConflictError(
+            "the payment's credit was already refunded to the customer",
+            field="repayment_id",
+            code="credit_already_refunded",
+        )
     post_batch(conn, draft, caches.accounts)
     book.apply(draft.lines)
-    conn.execute(update(allocations).where(allocations.c.id == active.id).values(active=False))
 
 
 def _next_seq(conn: Connection, repayment_id: int) -> int:

@@ -108,18 +108,22 @@ class Schedule:
         return sum(item.payment_fen for item in self.installments)
 
 
-def compute_monthly_date(anchor: date, months: int) -> date:
-    """`anchor` moved by `months` calendar months, clamped to the target month's end."""
+def compute_monthly_date(anchor: date, months: int, day: int | None = None) -> date:
+    """`anchor` moved by `months` calendar months, on `day` (default: the anchor's day of
+    month), clamped to the target month's end."""
     month_index = anchor.month - 1 + months
     year = anchor.year + month_index // MONTHS_PER_YEAR
     month = month_index % MONTHS_PER_YEAR + 1
-    day = min(anchor.day, calendar.monthrange(year, month)[1])
+    day = min(anchor.day if day is None else day, calendar.monthrange(year, month)[1])
     return date(year, month, day)
 
 
-def compute_due_dates(first_due_date: date, tenor_months: int) -> tuple[date, ...]:
-    """The monthly due dates of a plan, anchored on `first_due_date`'s day of month."""
-    return tuple(compute_monthly_date(first_due_date, k) for k in range(tenor_months))
+def compute_due_dates(
+    first_due_date: date, tenor_months: int, day: int | None = None
+) -> tuple[date, ...]:
+    """The monthly due dates of a plan, anchored on `first_due_date`'s day of month (or on
+    `day`, a bill day the end-of-month rule may have moved the first date from)."""
+    return tuple(compute_monthly_date(first_due_date, k, day) for k in range(tenor_months))
 
 
 def compute_annuity_payment(principal_fen: int, tenor_months: int, annual_rate_bps: int) -> Fen:
@@ -170,6 +174,7 @@ def compute_schedule(
     start_date: date,
     first_due_date: date,
     installment_fee_fen: int = 0,
+    day: int | None = None,
 ) -> Schedule:
     """The dated schedule of a plan financed on `start_date`, first due on `first_due_date`.
 
@@ -184,7 +189,7 @@ def compute_schedule(
     balance_fen = principal_fen
     installments = []
     for number, (line, due_date) in enumerate(
-        zip(lines, compute_due_dates(first_due_date, tenor_months), strict=True), start=1
+        zip(lines, compute_due_dates(first_due_date, tenor_months, day), strict=True), start=1
     ):
         balance_fen -= line.principal_fen
         installments.append(

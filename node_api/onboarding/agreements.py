@@ -3,7 +3,8 @@
 The line (with its limit tree and ledger accounts) and the outbox row that will
 anchor the agreement on-chain are written by the caller's transaction, so either
 both exist or neither. On-chain the borrower is only `borrowerRef`, the terms
-only their hash.
+only their hash: the hash of the version-2 terms document that also names the model
+that decided and the salted hash of the decision's inputs (`provenance.py`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from sqlalchemy.engine import Connection
 
 from node_api.kernel.outbox import AgreementOpening, enqueue_core
 from node_api.lending.lines import LineOpening, ProductLimit, open_credit_line
-from node_api.lending.products import ProductTerms, compute_revolving_annual_rates, terms_hash
+from node_api.lending.products import ProductTerms, compute_revolving_annual_rates
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.decision import LineLimits
 from node_api.onboarding.policies import OnboardingPolicy, get_chain_product_code
+from node_api.onboarding.provenance import DecisionProvenance, record_agreement_terms
 
 
 def compute_agreement_id(application_id: str) -> bytes:
@@ -42,8 +44,10 @@ def open_line_with_agreement(
     policy: OnboardingPolicy,
     as_of: date,
     context: OnboardingContext,
+    provenance: DecisionProvenance,
 ) -> tuple[int, str]:
-    """Open the line at every level and enqueue its agreement; returns (line id, 0x id)."""
+    """Open the line at every level, store its terms document and enqueue its agreement;
+    returns (line id, 0x id)."""
     opening = LineOpening(
         customer_ref=customer_id,
         opened_on=as_of,
@@ -53,10 +57,17 @@ def open_line_with_agreement(
     )
     line_id = open_credit_line(conn, opening, context.products)
     agreement_id = compute_agreement_id(application_id)
+    agreement_terms_hash = record_agreement_terms(
+        conn,
+        agreement_id=agreement_id,
+        application_id=application_id,
+        terms=terms,
+        provenance=provenance,
+    )
     message = AgreementOpening(
         agreement_id=agreement_id,
         borrower_ref=context.vault.borrower_ref(customer_id),
-        terms_hash=terms_hash(terms),
+        terms_hash=agreement_terms_hash,
         product_code=get_chain_product_code(policy, terms.product_code),
         limit_fen=limits.total_fen,
         apr_bps=compute_revolving_annual_rates(terms.interest).nominal_bps,

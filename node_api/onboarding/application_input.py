@@ -22,6 +22,12 @@ from node_api.kernel.money import Fen
 from node_api.lending.products import ProductTerms
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.identity import VerifiedIdentity, verify_identity
+from node_api.onboarding.liveness import (
+    LivenessTrust,
+    LivenessVerdict,
+    SignedLivenessResult,
+    verify_liveness,
+)
 from node_api.onboarding.pii import LookupKind
 from node_api.onboarding.policies import OnboardingPolicy
 from node_api.risk.fraud_config import AttributeKind
@@ -113,6 +119,9 @@ class PreparedApplication:
     facts: ApplicationFacts
     as_of: date
     """The business date the application is decided on (age, line opening)."""
+    liveness: LivenessVerdict | None = None
+    """The verified liveness result, if the application carried one."""
+    liveness_result_sha256: str | None = None
 
 
 def score_characteristics(card: Scorecard, characteristics: Mapping[str, RawValue]) -> ScoreResult:
@@ -204,8 +213,13 @@ def prepare_application(
     as_of: date,
     applied_at: datetime,
     context: OnboardingContext,
+    liveness: SignedLivenessResult | None = None,
+    liveness_trust: LivenessTrust | None = None,
 ) -> PreparedApplication:
-    """Check everything about the input; first failure wins, in request field order."""
+    """Check everything about the input; first failure wins, in request field order.
+
+    A liveness result is verified whenever one is sent (signature, provider, subject);
+    a policy with a liveness rule refuses an application without one."""
     offer = context.offers.fetch(conn, inputs.product_code)
     terms, policy_version, policy = offer.terms, offer.policy_version, offer.policy
     if inputs.channel_id not in terms.eligible_channels:
@@ -224,7 +238,35 @@ def prepare_application(
     )
     card = context.cards.get_for_policy(conn, policy)
     score = score_characteristics(card, inputs.characteristics)
+    verdict = _verify_liveness(inputs, policy, liveness, liveness_trust)
     facts = compute_facts(inputs, identity, applied_at, context)
     return PreparedApplication(
-        inputs, identity, terms, policy_version, policy, card, score, facts, as_of
+        inputs,
+        identity,
+        terms,
+        policy_version,
+        policy,
+        card,
+        score,
+        facts,
+        as_of,
+        verdict,
+        None if liveness is None else liveness.result.compute_sha256(),
     )
+
+
+def _verify_liveness(
+    inputs: ApplicationInput,
+    policy: OnboardingPolicy,
+    liveness: SignedLivenessResult | None,
+    trust: LivenessTrust | None,
+) -> LivenessVerdict | None:
+    if liveness is None:
+        if policy.liveness is not None:
+            raise CreditNetValueError(
+                "this product requires a liveness result (POST /v1/liveness/challenges)",
+                field="liveness",
+                code="liveness_required",
+            )
+        return None
+    return verify_liveness(liveness, id_number=inputs.id_number, trust=trust or LivenessTrust({}))

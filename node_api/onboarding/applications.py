@@ -1,6 +1,7 @@
 """The application decision flow, in the caller's one transaction.
 
-identity and input checks -> dedupe by the keyed hash of the identity number (an
+identity and input checks (and the liveness result's signature) -> the liveness nonce
+taken for this application -> dedupe by the keyed hash of the identity number (an
 existing customer with an open line gets that line back) -> fraud signals from SQL
 history -> score -> product policy (and its challenger, if it runs one: `arms.py`) -> limits
 at every level -> open the line and enqueue the agreement -> store the decision with
@@ -52,6 +53,8 @@ from node_api.onboarding.arms import (
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.decision import ApplicationDecision, DecisionRecord
 from node_api.onboarding.fraud_history_sql import SqlFraudHistory, record_application
+from node_api.onboarding.liveness import LivenessTrust, SignedLivenessResult, consume_challenge
+from node_api.onboarding.provenance import DecisionProvenance, compute_decision_inputs
 from node_api.onboarding.tables import customer_table
 from node_api.risk.fraud import FraudHit
 from node_api.risk.fraud_facts import FraudSignals, gather_signals
@@ -233,15 +236,32 @@ def decide_application(
     applied_at: datetime,
     context: OnboardingContext,
     new_id: IdSource = new_public_id,
+    liveness: SignedLivenessResult | None = None,
+    liveness_trust: LivenessTrust | None = None,
 ) -> ApplicationOutcome:
     """Decide one application and store everything about it (module docstring)."""
     timer = PhaseTimer()
     begin_write(conn)
     prepared = prepare_application(
-        conn, inputs, as_of=as_of, applied_at=applied_at, context=context
+        conn,
+        inputs,
+        as_of=as_of,
+        applied_at=applied_at,
+        context=context,
+        liveness=liveness,
+        liveness_trust=liveness_trust,
     )
     timer.lap("prepare")
     application_id = new_id()
+    if prepared.liveness is not None:
+        assert prepared.liveness_result_sha256 is not None
+        consume_challenge(
+            conn,
+            prepared.liveness,
+            prepared.liveness_result_sha256,
+            application_id=application_id,
+            at=applied_at,
+        )
     customer_id, known = claim_customer(conn, prepared, context, new_id)
     existing_line_id = fetch_open_line_id(conn, customer_id) if known else None
     timer.lap("dedupe")
@@ -266,6 +286,16 @@ def decide_application(
                 policy=deciding.policy,
                 as_of=as_of,
                 context=context,
+                provenance=DecisionProvenance(
+                    model_id=deciding.score.model_id,
+                    model_version=deciding.policy.model_version,
+                    policy_version=deciding.policy_version,
+                    arm=deciding.arm.value,
+                    decided_at=applied_at,
+                    decision_inputs=compute_decision_inputs(
+                        inputs.to_json(), prepared.liveness_result_sha256
+                    ),
+                ),
             )
             timer.lap("line")
     stored = _store(

@@ -100,6 +100,7 @@ def _decide(
         monthly_income_fen=Fen(prepared.inputs.monthly_income_fen),
         policy=arm_policy.policy,
         terms=prepared.terms,
+        liveness=prepared.liveness,
     )
     return ArmDecision(arm, arm_policy.policy_version, arm_policy.policy, score, result)
 

@@ -21,6 +21,7 @@ from node_api.lending.limits import (
     product_path,
 )
 from node_api.lending.products import ProductTerms
+from node_api.onboarding.liveness import LivenessVerdict, compute_liveness_reason
 from node_api.onboarding.policies import OnboardingPolicy
 from node_api.risk.fraud import FraudAssessment, FraudHit, compute_fraud_assessment
 from node_api.risk.fraud_facts import ApplicationFacts, FraudSignals
@@ -109,8 +110,10 @@ def compute_application_decision(
     monthly_income_fen: Fen,
     policy: OnboardingPolicy,
     terms: ProductTerms,
+    liveness: LivenessVerdict | None = None,
 ) -> DecisionResult:
-    """Fraud rules on the signals, then the product policy on score and income."""
+    """Fraud rules on the signals, then the product policy on score and income; a
+    failed liveness rule (`policy.liveness`) declines whatever the score said."""
     fraud = compute_fraud_assessment(facts, signals, policy.fraud)
     verdict = compute_decision(
         score=score.score,
@@ -125,6 +128,10 @@ def compute_application_decision(
     limits = compute_line_limits(verdict.limits, terms)
     if decision is not ApplicationDecision.DECLINED and limits.product_fen < terms.limit_fen_min:
         decision, reasons = ApplicationDecision.DECLINED, [LIMIT_BELOW_PRODUCT_MINIMUM]
+    liveness_reason = compute_liveness_reason(policy.liveness, liveness)
+    if liveness_reason is not None:
+        decision = ApplicationDecision.DECLINED
+        reasons = [liveness_reason, *(r for r in reasons if r != LIMIT_BELOW_PRODUCT_MINIMUM)]
     if decision is not ApplicationDecision.APPROVED:
         reasons += [reason.code for reason in score.reasons if reason.code not in reasons]
     if decision is ApplicationDecision.DECLINED:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.sql import Row, insert_ignoring_conflicts
+from node_api.onboarding.liveness import LivenessRule
 from node_api.onboarding.tables import policy_table
 from node_api.risk.challenger import ChallengerConfig
 from node_api.risk.fraud_config import FraudRuleConfig
@@ -59,6 +60,9 @@ class OnboardingPolicy(BaseModel):
     challenger: ChallengerConfig | None = None
     """A champion/challenger test: the share of applicants another model or policy
     version decides; every application is scored by both."""
+    liveness: LivenessRule | None = None
+    """Require a provider-signed liveness and face-match result on every application
+    (`POST /v1/liveness/challenges`); None: a result is verified if sent, not required."""
 
     @field_validator("risk", "fraud")
     @classmethod
@@ -99,7 +103,7 @@ class OnboardingPolicy(BaseModel):
         return self if self.challenger is None else self.model_copy(update={"challenger": None})
 
 
-_LATER_FIELDS = ("model_version", "challenger")
+_LATER_FIELDS = ("model_version", "challenger", "liveness")
 
 
 DEFAULT_POLICY = OnboardingPolicy(

@@ -4,7 +4,8 @@ Inputs are decrypted and checked again as of the stored business date, scored wi
 the card the stored model id names (packaged or registered; read leniently, since a
 challenger arm's card may not know every characteristic the applicant sent), hashed
 into facts at the stored receipt time; the fraud rules run on the stored signals
-(history has moved on since) under the stored policy version. An application answered
+(history has moved on since) under the stored policy version, with the liveness verdict
+the application used. An application answered
 with an existing customer's line replays its score only: that answer came from the
 line, not from a computation.
 """
@@ -34,6 +35,7 @@ from node_api.onboarding.decision import (
 )
 from node_api.onboarding.fraud_history_sql import from_naive_utc
 from node_api.onboarding.identity import verify_identity
+from node_api.onboarding.liveness import fetch_verdict
 from node_api.onboarding.policies import fetch_policy_version
 from node_api.risk.fraud import FraudHit, FraudHitJson
 from node_api.risk.fraud_facts import FraudSignals
@@ -114,6 +116,7 @@ def replay_application(
         monthly_income_fen=Fen(inputs.monthly_income_fen),
         policy=policy,
         terms=terms,
+        liveness=fetch_verdict(conn, application_id),
     )
     stored = DecisionRecord(
         decision=ApplicationDecision(row.decision),

@@ -19,11 +19,13 @@ from node_api.onboarding.application_store import (
     ApplicationView,
     application_view,
     fetch_application_row,
+    get_application_context,
     store_review,
 )
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.decision import ApplicationDecision, parse_line_limits
 from node_api.onboarding.policies import fetch_policy_version
+from node_api.onboarding.provenance import fetch_stored_provenance
 
 
 class ReviewAction(StrEnum):
@@ -67,6 +69,13 @@ def review_application(
             policy=policy,
             as_of=as_of,
             context=context,
+            provenance=fetch_stored_provenance(
+                conn,
+                row,
+                lambda envelope, app_id: context.vault.decrypt(
+                    envelope, get_application_context(app_id)
+                ),
+            ),
         )
     store_review(
         conn,

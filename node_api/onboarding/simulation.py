@@ -37,6 +37,7 @@ from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.decision import ApplicationDecision, compute_application_decision
 from node_api.onboarding.fraud_history_sql import from_naive_utc
 from node_api.onboarding.identity import verify_identity
+from node_api.onboarding.liveness import fetch_verdict
 from node_api.onboarding.model_activation import check_policy_references
 from node_api.onboarding.policies import OnboardingPolicy, fetch_policy_version
 from node_api.onboarding.tables import application_table
@@ -143,6 +144,7 @@ def _candidate_outcome(
         monthly_income_fen=Fen(inputs.monthly_income_fen),
         policy=candidate,
         terms=context.products.get(conn, row.product_code, row.product_version),
+        liveness=fetch_verdict(conn, str(row.id)) if candidate.liveness is not None else None,
     )
     return _outcome(result.decision, result.limits.total_fen, probability)
 

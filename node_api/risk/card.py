@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from node_api.kernel.errors import ConfigurationError
+from node_api.risk.gbm_card import GbmSection
 
 DATA_FINGERPRINT_KEY = "data_sha256"
 """Where training records the SHA-256 of its data file in a card's `training` notes."""
@@ -120,10 +121,26 @@ class ScorecardCard(_Frozen):
     score_bands: ScoreBands
     metrics: CardMetrics
     training: dict[str, JsonValue]
+    gbm: GbmSection | None = None
+    """Boosted trees that score instead of the points (`risk train --model gbm`); the
+    characteristics then only read and bin the inputs (validation, WOE, monitoring)."""
+
+    def to_document(self, *, with_model_id: bool = True) -> dict[str, JsonValue]:
+        """The card's JSON object; a scorecard without trees has no `gbm` key, so its
+        JSON and `model_id` read as they did before trees existed."""
+        exclude = set() if with_model_id else {"model_id"}
+        if self.gbm is None:
+            exclude.add("gbm")
+        document: dict[str, JsonValue] = self.model_dump(mode="json", exclude=exclude)
+        return document
+
+    @property
+    def is_gbm(self) -> bool:
+        return self.gbm is not None
 
     def compute_model_id(self) -> str:
         """SHA-256 over the canonical JSON of the card without its `model_id`."""
-        content = self.model_dump(mode="json", exclude={"model_id"})
+        content = self.to_document(with_model_id=False)
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -131,7 +148,7 @@ class ScorecardCard(_Frozen):
         return self.model_copy(update={"model_id": self.compute_model_id()})
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=1, ensure_ascii=False) + "\n"
+        return json.dumps(self.to_document(), indent=1, ensure_ascii=False) + "\n"
 
 
 def parse_card(text: str) -> ScorecardCard:

@@ -120,6 +120,21 @@ def _characteristic(
     )
 
 
+def build_characteristics(
+    binnings: Sequence[FittedBinning],
+    coefficients: Sequence[float],
+    scaling: CardScaling,
+    rows_total: int,
+    reason_texts: Mapping[str, str] | None = None,
+) -> tuple[CardCharacteristic, ...]:
+    """The card's characteristics, in model order (reason codes RC01, RC02, ...)."""
+    texts = reason_texts or {}
+    return tuple(
+        _characteristic(binning, coefficient, position, scaling, rows_total, texts)
+        for position, (binning, coefficient) in enumerate(zip(binnings, coefficients, strict=True))
+    )
+
+
 def compute_score_bands(scores: FloatArray, band_count: int) -> ScoreBands:
     """Quantile bands of the integer training scores, with the share of rows in each."""
     integer_scores = np.array([round(float(score)) for score in scores], dtype=np.int64)
@@ -144,12 +159,8 @@ def build_card(
 ) -> ScorecardCard:
     """The complete card for `model` trained on `dataset`, with its `model_id` set."""
     scaling = scaling_settings.to_card()
-    texts = reason_texts or {}
-    characteristics = tuple(
-        _characteristic(binning, coefficient, position, scaling, dataset.n_rows, texts)
-        for position, (binning, coefficient) in enumerate(
-            zip(model.binnings, model.coefficients, strict=True)
-        )
+    characteristics = build_characteristics(
+        model.binnings, model.coefficients, scaling, dataset.n_rows, reason_texts
     )
     columns = {column.name: column.values for column in dataset.columns}
     scores = scaling.offset - scaling.factor * model.log_odds_bad(columns)

@@ -52,7 +52,7 @@ class FingerprintSource(StrEnum):
 
 def compute_card_fingerprint(card: ScorecardCard) -> str:
     """`sha256:<hex>` of the whole card's canonical JSON (sorted keys, no spaces)."""
-    content = card.model_dump(mode="json")
+    content = card.to_document()
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -103,10 +103,25 @@ def check_servable(card: ScorecardCard) -> None:
             raise CreditNetValueError(
                 "a category falls in two bins", field=f"card.characteristics.{characteristic.name}"
             )
+    if card.gbm is not None:
+        _check_gbm_features(card)
     if not card.scaling.factor > 0:
         raise CreditNetValueError("the card's scaling factor must be positive", field="card")
     if len(card.score_bands.shares) != len(card.score_bands.edges) + 1:
         raise CreditNetValueError("score bands need len(edges) + 1 shares", field="card")
+
+
+def _check_gbm_features(card: ScorecardCard) -> None:
+    """Each tree feature reads characteristics the card bins, of the kind it needs."""
+    assert card.gbm is not None
+    kinds = {c.name: c.kind for c in card.characteristics}
+    for feature in card.gbm.features:
+        needed = "categorical" if feature.kind == "woe" else "numeric"
+        if any(kinds.get(name) != needed for name in feature.characteristics):
+            raise CreditNetValueError(
+                f"a {feature.kind} feature reads a {needed} characteristic of the card",
+                field=f"card.gbm.features.{feature.name}",
+            )
 
 
 def parse_uploaded_card(text: str) -> ScorecardCard:

@@ -3,6 +3,12 @@
 `Scorecard.score` maps raw application values to bins exactly as training did
 (`values.py` parses both), adds up the points and explains the result: reason
 codes are the characteristics that lost the most points against their best bin.
+
+A card with boosted trees (`card.gbm`) bins the inputs the same way (validation,
+monitoring and the categorical WOE the trees read), then scores with the trees
+(`gbm_card.py`) on the card's scale: score = offset - factor * bad log-odds. Its
+reason codes are the features whose contributions pushed the log-odds up the most,
+in points.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from pathlib import Path
 
 from node_api.kernel.errors import NotFoundError
 from node_api.risk.card import CardCharacteristic, ScorecardCard, load_card, parse_card
+from node_api.risk.gbm_card import GbmSection, compute_features, predict
 from node_api.risk.values import parse_category, parse_number
 
 REASON_COUNT_MAX = 4
@@ -121,6 +128,9 @@ class Scorecard:
             points[characteristic.name] = bin_points
             bin_indices[characteristic.name] = index
             total += bin_points
+        reasons = self._reasons(points)
+        if self.card.gbm is not None:
+            total, reasons = self._score_trees(self.card.gbm, raw_values, bin_indices)
         score = round(total)
         return ScoreResult(
             model_id=self.card.model_id,
@@ -129,9 +139,35 @@ class Scorecard:
             points=points,
             bin_indices=bin_indices,
             missing=tuple(missing),
-            reasons=self._reasons(points),
+            reasons=reasons,
             score_band=bisect.bisect_right(self.card.score_bands.edges, score),
         )
+
+    def _score_trees(
+        self, gbm: GbmSection, raw_values: Mapping[str, object], bin_indices: Mapping[str, int]
+    ) -> tuple[float, tuple[ReasonCode, ...]]:
+        numbers: dict[str, float | None] = {}
+        woe: dict[str, float] = {}
+        for characteristic in self.card.characteristics:
+            name = characteristic.name
+            if characteristic.kind == "numeric":
+                numbers[name] = parse_number(raw_values.get(name), field=name)
+            woe[name] = characteristic.bins[bin_indices[name]].woe
+        output = predict(gbm, compute_features(gbm, numbers, woe))
+        scaling = self.card.scaling
+        total = scaling.offset - scaling.factor * output.log_odds_bad
+        lost = [
+            (scaling.factor * output.contributions[feature.name], position, feature)
+            for position, feature in enumerate(gbm.features)
+        ]
+        ranked = sorted(
+            (item for item in lost if item[0] > _POINTS_LOST_MIN), key=lambda i: (-i[0], i[1])
+        )
+        reasons = tuple(
+            ReasonCode(f.reason_code, f.name, f.reason_text, points_lost)
+            for points_lost, _, f in ranked[:REASON_COUNT_MAX]
+        )
+        return total, reasons
 
     def _reasons(self, points: Mapping[str, float]) -> tuple[ReasonCode, ...]:
         lost = [

@@ -3,6 +3,10 @@ the end-of-day scheduler, the daily settlement close and collections (notificati
 the contact provider, cases and promises).
 
 Each runs in its own thread until `stop()`; a crashed loop logs and the others go on.
+Every worker runs under its lease (`runtime/leadership.py`), so any number of nodes can
+serve one PostgreSQL database while each worker runs on exactly one of them; the
+relayers' and the event publisher's writes are fenced by the lease's epoch. With
+`CREDITNET_EVENTS_URL` set, the event publisher (`node_api/events/`) runs as one more.
 """
 
 from __future__ import annotations
@@ -14,12 +18,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from eth_account.signers.local import LocalAccount
 from prometheus_client import Counter, Histogram
 
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.lending.eod.summary import EodSummary
-from oracles.workers import OracleContext, OracleWorkers, start_oracle_workers
+from node_api.runtime.leadership import (
+    LeaseTiming,
+    TermRunner,
+    fenced_step,
+    get_node_id,
+    run_under_lease,
+)
+from oracles.leases import LeaseStore
+from oracles.relay_kinds import RelayAccount
+from oracles.workers import (
+    OracleContext,
+    build_indexer,
+    build_relayer,
+    run_step_loop,
+)
 
 if TYPE_CHECKING:
     from node_api.runtime.boot import ChainRuntime
@@ -29,9 +48,8 @@ log = logging.getLogger("creditnet.workers")
 
 @dataclass
 class BackgroundWorkers:
-    """The oracle loops plus scheduler threads sharing one stop event."""
+    """The worker threads of a node, sharing one stop event."""
 
-    oracle: OracleWorkers | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -46,10 +64,15 @@ class BackgroundWorkers:
         thread.start()
         self.threads.append(thread)
 
+    def spawn_leased(
+        self, name: str, leases: LeaseStore, timing: LeaseTiming, run_term: TermRunner
+    ) -> None:
+        """Run `name` on this node whenever it holds the worker's lease."""
+        self.spawn(name, lambda stop: run_under_lease(name, leases, run_term, stop, timing))
+
     def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop every loop after its current step; leases are released on the way out."""
         self.stop_event.set()
-        if self.oracle is not None:
-            self.oracle.stop(timeout_s)
         for thread in self.threads:
             thread.join(timeout_s)
 
@@ -89,20 +112,88 @@ def start_background_workers(
     from node_api.runtime.settlement_wiring import load_lender_treasury
 
     workers = BackgroundWorkers()
+    context = oracle_context(settings, database, chain)
+    leases = LeaseStore(database, get_node_id(settings), settings.lease_ttl_s)
+    timing = LeaseTiming.from_settings(settings)
     treasury = load_lender_treasury(settings, chain.chain_id)
-    workers.oracle = start_oracle_workers(
-        oracle_context(settings, database, chain), chain.relayer, treasury_account=treasury
-    )
-    workers.spawn(
-        "eod", lambda stop: run_eod_scheduler(stop, settings, database, on_closed=observe_eod)
-    )
-    workers.spawn(
-        "settlement", lambda stop: run_settlement_scheduler(stop, settings, database, chain)
-    )
-    workers.spawn(
-        "collections",
-        lambda stop: run_collections_worker(
-            stop, settings, database, clock=lambda: datetime.now(UTC)
+
+    def leased(name: str, run_term: TermRunner) -> None:
+        workers.spawn_leased(name, leases, timing, run_term)
+
+    leased("relayer", _relayer_term("relayer", context, leases, chain.relayer))
+    if treasury is not None:
+        leased(
+            "treasury-relayer",
+            _relayer_term("treasury-relayer", context, leases, treasury, RelayAccount.TREASURY),
+        )
+    leased(
+        "indexer",
+        lambda _epoch, term_stop: run_step_loop(
+            "indexer", build_indexer(context).step, term_stop, idle_s=0.5
         ),
     )
+    leased(
+        "eod",
+        lambda _epoch, term_stop: run_eod_scheduler(
+            term_stop, settings, database, on_closed=observe_eod
+        ),
+    )
+    leased(
+        "settlement",
+        lambda _epoch, term_stop: run_settlement_scheduler(term_stop, settings, database, chain),
+    )
+    leased(
+        "collections",
+        lambda _epoch, term_stop: run_collections_worker(
+            term_stop, settings, database, clock=lambda: datetime.now(UTC)
+        ),
+    )
+    if settings.events_url:
+        leased("events", _events_term(settings, database, leases))
+    log.info("background workers started", extra={"node": leases.holder})
     return workers
+
+
+def _relayer_term(
+    name: str,
+    context: OracleContext,
+    leases: LeaseStore,
+    account: LocalAccount,
+    role: RelayAccount = RelayAccount.RELAYER,
+) -> TermRunner:
+    """A term of a relayer: a fresh one (nonces counted again from the database and the
+    chain), every write fenced by the term's epoch."""
+
+    def run(epoch: int, term_stop: threading.Event) -> None:
+        relayer = build_relayer(
+            context,
+            account,
+            role=role,
+            fence=lambda conn: leases.check_fence(conn, name, epoch),
+        )
+        try:
+            run_step_loop(name, fenced_step(name, relayer.step, term_stop), term_stop)
+        finally:
+            relayer.sender.rpc.close()
+
+    return run
+
+
+def _events_term(settings: Settings, database: Database, leases: LeaseStore) -> TermRunner:
+    """A term of the event publisher, its cursor writes fenced by the term's epoch."""
+    from node_api.events.jetstream import JetStreamSink
+    from node_api.events.publisher import EventPublisher
+
+    def run(epoch: int, term_stop: threading.Event) -> None:
+        sink = JetStreamSink(
+            settings.events_url, settings.events_stream, settings.events_subject_prefix
+        )
+        publisher = EventPublisher(
+            database, sink, fence=lambda conn: leases.check_fence(conn, "events", epoch)
+        )
+        try:
+            run_step_loop("events", fenced_step("events", publisher.step, term_stop), term_stop)
+        finally:
+            sink.close()
+
+    return run

@@ -3,6 +3,7 @@
 Sources, read in one database transaction so the export is one consistent snapshot:
 
 - product versions (`product_version`): code, version, terms hash, stored canonical terms;
+  and each agreement's version-2 terms document (`agreement_terms`), in the same record;
 - agreements: the openings the books queued for the chain (`oracle_outbox` rows of kind
   `agreement_open`, whose payload is exactly the registry's `AgreementInput`), with the
   transaction and block the relayer recorded once confirmed;
@@ -31,6 +32,7 @@ from node_api.kernel.db import Database
 from node_api.kernel.outbox import OutboxKind
 from node_api.kernel.outbox_table import OUTBOX_TABLE, AgreementOpenPayload, OutboxStatus
 from node_api.ledger.schema import product_version_table
+from node_api.onboarding.provenance_tables import agreement_terms_table
 from oracles.audit.export_format import (
     CHUNK_ROWS_MAX,
     AgreementRecord,
@@ -63,6 +65,25 @@ def iter_product_terms(conn: Connection) -> Iterator[ProductTermsRecord]:
             version=int(version),
             terms_hash=str(terms_hash).lower(),
             canonical_terms=terms_json,
+        )
+
+
+def iter_agreement_terms(conn: Connection) -> Iterator[ProductTermsRecord]:
+    """Version-2 agreement terms (decision provenance, `node_api/onboarding/provenance.py`):
+    each is the document an agreement's `termsHash` commits to, exported like product
+    terms so the terms checks reproduce it, and read by `provenance.models_active`."""
+    table = agreement_terms_table
+    rows = conn.execution_options(yield_per=STREAM_ROWS).execute(
+        select(
+            table.c.product_code, table.c.product_version, table.c.terms_hash, table.c.document
+        ).order_by(table.c.agreement_id)
+    )
+    for code, version, terms_hash, document in rows:
+        yield ProductTermsRecord(
+            product_code=code,
+            version=int(version),
+            terms_hash=str(terms_hash).lower(),
+            canonical_terms=document,
         )
 
 
@@ -185,6 +206,7 @@ def iter_books_records(
     if manifest:
         yield ManifestRecord(manifest=manifest)
     yield from iter_product_terms(conn)
+    yield from iter_agreement_terms(conn)
     yield from iter_agreements(conn)
     yield from iter_cycles(conn, salts)
     yield from iter_line_states(conn)

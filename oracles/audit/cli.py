@@ -94,6 +94,9 @@ def audit(
     no_cache: bool = typer.Option(False, help="always recompile"),
     accept_partial: bool = typer.Option(False, help="a partial source match passes"),
     confirmations: int = typer.Option(0, min=0, help="audit this many blocks below the head"),
+    trail: Path | None = typer.Option(
+        None, help="the lender's model trail (models and activations JSON), with --export"
+    ),
 ) -> None:
     """Verify sources, replay every event, check invariants and reconcile the books."""
     if export is not None and api is not None:
@@ -112,6 +115,7 @@ def audit(
         cache_dir=None if no_cache else cache_dir,
         accept_partial=accept_partial,
         confirmations=confirmations,
+        trail_path=trail,
     )
     console = Console(stderr=True)
     with RichProgress(console) as progress:

@@ -7,6 +7,7 @@ chain is read at one pinned block so every comparison describes the same moment.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from typing import Protocol
 
 from eth_utils.address import to_checksum_address
 
-from node_api.kernel.chain import CycleStatus
+from node_api.kernel.chain import ContractName, CycleStatus
 from node_api.kernel.errors import ConfigurationError
 from oracles.audit.audited import AuditedContracts
 from oracles.audit.chain_reader import ChainReader
@@ -33,6 +34,12 @@ from oracles.audit.invariants import (
     get_proposal_txs,
 )
 from oracles.audit.manifest_check import check_manifest
+from oracles.audit.provenance import (
+    ModelTrail,
+    check_provenance,
+    fetch_trail_api,
+    read_trail_path,
+)
 from oracles.audit.recompile import (
     DEFAULT_CACHE_DIR,
     Recompiled,
@@ -68,6 +75,8 @@ class AuditConfig:
     cache_dir: Path | None = DEFAULT_CACHE_DIR
     accept_partial: bool = False
     confirmations: int = 0
+    trail_path: Path | None = None
+    """The lender's model trail as a file, for an audit of an export file."""
 
 
 class AuditProgress(Protocol):
@@ -155,6 +164,14 @@ def _load_export(config: AuditConfig) -> BooksExport | None:
     return None
 
 
+def _load_trail(config: AuditConfig) -> ModelTrail | None:
+    if config.trail_path is not None:
+        return read_trail_path(config.trail_path)
+    if config.api_url is not None and config.api_key:
+        return fetch_trail_api(config.api_url, config.api_key)
+    return None
+
+
 def _replay(
     reader: ChainReader,
     contracts: AuditedContracts,
@@ -228,6 +245,10 @@ def run_audit(config: AuditConfig, progress: AuditProgress | None = None) -> Aud
             else None
         )
         checks += build_reconcile_checks(context, config.sample_size, reader.pinned_hash)
+        if export is not None:
+            registry = contracts.addresses.get(ContractName.CREDIT_REGISTRY, "")
+            trail = functools.partial(_load_trail, config)
+            checks.append(check_provenance(state.agreements.values(), export, trail, registry))
     return AuditReport(
         chain_id=chain_id,
         rpc=get_redacted_url(config.rpc_url),

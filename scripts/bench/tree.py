@@ -5,17 +5,30 @@ partners (one lender, 30 funding banks, 15 channels, 4 guarantors; 24 products),
 times each step of the close separately so the report shows where the time goes. Event
 generation (random numbers) is timed apart and not counted in the total. Run it as
 `python -m scripts.bench.tree 1000000`; `creditnet bench settle` adds submission.
+
+The close is the production one for large cycles (`settlement.netting.close_columns`):
+events are allocated with `settlement.allocation.allocate` and salted exactly as
+`allocate_to_entries` does, but appended to typed columns (`EntryColumns`) instead of one
+object per entry, so ten million entries fit in a few GB. Every proof is still cut, in
+streamed batches (`MerkleTree.iter_proof_batches`), and dropped: a close serves proofs on
+demand from the stored tree. Reports carry the process's peak resident memory and the
+machine's load average before and after, because the machine is shared.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import resource
 import sys
 import time
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+import numpy as np
 
 from scripts.bench.figures import Figures
 from settlement.allocation import (
@@ -25,16 +38,17 @@ from settlement.allocation import (
     GuaranteeTerms,
     MoneyEvent,
     PartyTerms,
+    allocate,
     allocate_to_entries,
 )
-from settlement.entries import SettlementEntry, compute_leaf_hashes
+from settlement.entries import SALT_BYTES, EntryColumns, SettlementEntry, compute_leaf_hash_array
 from settlement.merkle import MerkleTree, build_tree, verify
 from settlement.netting import (
     ClosedCycle,
     assemble_close,
     check_balanced,
-    net_positions,
-    sort_entries,
+    net_column_positions,
+    sort_columns,
 )
 from settlement.salts import LeafSalts
 
@@ -61,6 +75,9 @@ _EVENT_WEIGHTS = {
 _MAX_LINES_PER_EVENT = 8
 """An interest or refund event with three funders makes eight lines; generating at most
 `remaining / 8` events per round never overshoots `n` by more than one event."""
+_EVENT_BATCH_MAX = 131_072
+"""Events generated per round at most, so the random events held at once stay bounded
+(~40 MB) at ten million entries; at 1M entries no round reaches it."""
 
 
 class PhaseClock:
@@ -157,6 +174,10 @@ def append_allocations(
         )
 
 
+def _event_batch_size(n_entries: int, made: int) -> int:
+    return min(_EVENT_BATCH_MAX, max(1, (n_entries - made) // _MAX_LINES_PER_EVENT))
+
+
 def generate_and_allocate(
     n_entries: int, rng: random.Random, products: list[PartyTerms], clock: PhaseClock
 ) -> tuple[int, list[SettlementEntry]]:
@@ -164,26 +185,113 @@ def generate_and_allocate(
     entries: list[SettlementEntry] = []
     event_count = 0
     while len(entries) < n_entries:
-        batch_size = max(1, (n_entries - len(entries)) // _MAX_LINES_PER_EVENT)
         with clock.phase("generate"):
-            events = make_events(rng, batch_size, products)
+            events = make_events(rng, _event_batch_size(n_entries, len(entries)), products)
         event_count += len(events)
         with clock.phase("allocate"):
             append_allocations(entries, events, products, BENCH_CYCLE_ID)
     return event_count, entries
 
 
-def _sample_timing_us(
-    tree: MerkleTree, leaf_hashes: list[bytes], rng: random.Random
-) -> dict[str, float]:
+class ColumnAllocator:
+    """Entries of one cycle appended event by event to typed columns.
+
+    The same entries as `append_allocations` (same allocation, ids from 1 in order, salts
+    from the same `LeafSalts`), held as `array`s of machine integers and one salt buffer.
+    """
+
+    def __init__(self, cycle_id: int, salts: LeafSalts = BENCH_LEAF_SALTS) -> None:
+        self.cycle_id = cycle_id
+        self._salts = salts
+        self._salt_of: dict[int, Callable[[int, int], bytes]] = {}
+        self.partner_ids = array("I")
+        self.kinds = array("B")
+        self.amounts_fen = array("q")
+        self.ref_index = array("i")
+        self.salt_bytes = bytearray()
+        self.source_refs: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.partner_ids)
+
+    def extend(self, events: list[tuple[int, MoneyEvent]], products: list[PartyTerms]) -> None:
+        """Allocate `events` in order, continuing the entry-id numbering."""
+        cycle_id = self.cycle_id
+        salt_of = self._salt_of
+        partner_ids, kinds, amounts = self.partner_ids, self.kinds, self.amounts_fen
+        ref_index, refs = self.ref_index, self.source_refs
+        salts: list[bytes] = []
+        entry_id = len(partner_ids)
+        for product_number, event in events:
+            ref = len(refs)
+            refs.append(event.source_ref)
+            for line in allocate(event, products[product_number]):
+                entry_id += 1
+                partner_id = line.partner_id
+                salt = salt_of.get(partner_id)
+                if salt is None:
+                    salt = salt_of[partner_id] = self._salts.for_partner(partner_id).salt
+                partner_ids.append(partner_id)
+                kinds.append(line.kind)
+                amounts.append(line.amount_fen)
+                ref_index.append(ref)
+                salts.append(salt(cycle_id, entry_id))
+        self.salt_bytes += b"".join(salts)
+
+    def columns(self) -> EntryColumns:
+        """The entries so far as `EntryColumns` (the arrays share the builders' memory)."""
+        count = len(self)
+        return EntryColumns(
+            self.cycle_id,
+            np.arange(1, count + 1, dtype=np.uint64),
+            np.frombuffer(self.partner_ids, dtype=np.uint32),
+            np.frombuffer(self.kinds, dtype=np.uint8),
+            np.frombuffer(self.amounts_fen, dtype=np.int64),
+            np.frombuffer(self.salt_bytes, dtype=np.uint8).reshape(count, SALT_BYTES),
+            tuple(self.source_refs),
+            np.frombuffer(self.ref_index, dtype=np.int32),
+        )
+
+
+def generate_and_allocate_columns(
+    n_entries: int, rng: random.Random, products: list[PartyTerms], clock: PhaseClock
+) -> tuple[int, EntryColumns]:
+    """`generate_and_allocate` into columns: the same events and the same entries."""
+    allocator = ColumnAllocator(BENCH_CYCLE_ID)
+    event_count = 0
+    while len(allocator) < n_entries:
+        with clock.phase("generate"):
+            events = make_events(rng, _event_batch_size(n_entries, len(allocator)), products)
+        event_count += len(events)
+        with clock.phase("allocate"):
+            allocator.extend(events, products)
+    with clock.phase("allocate"):
+        columns = allocator.columns()
+    return event_count, columns
+
+
+def get_peak_rss_mib() -> float:
+    """This process's peak resident memory so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def get_load_average() -> list[float]:
+    """The machine's 1, 5 and 15-minute load averages (2 cores: above 2 is contention)."""
+    return [round(load, 2) for load in os.getloadavg()]
+
+
+def _sample_timing_us(close: ClosedCycle, rng: random.Random) -> dict[str, float]:
     """Mean µs to verify one proof, and to serve one from a deserialised tree (by leaf hash,
-    which includes the binary search, and by input position)."""
+    which includes the binary search, and by input position). The sampled leaves are
+    rehashed from their entries, not read from the tree."""
+    tree = close.tree
     sample = rng.sample(range(tree.leaf_count), min(SAMPLE_PROOFS, tree.leaf_count))
     proofs = [tree.proof(index) for index in sample]
+    leaves = {index: close.entries[index].leaf_hash() for index in sample}
     root = tree.root
     started = time.perf_counter()
     verified = all(
-        verify(root, leaf_hashes[index], proof) for index, proof in zip(sample, proofs, strict=True)
+        verify(root, leaves[index], proof) for index, proof in zip(sample, proofs, strict=True)
     )
     verify_us = (time.perf_counter() - started) / len(sample) * 1e6
     if not verified:
@@ -193,7 +301,7 @@ def _sample_timing_us(
     load_s = time.perf_counter() - started
     started = time.perf_counter()
     for index in sample:
-        restored.proof_for_leaf(leaf_hashes[index])
+        restored.proof_for_leaf(leaves[index])
     by_leaf_us = (time.perf_counter() - started) / len(sample) * 1e6
     started = time.perf_counter()
     for index in sample:
@@ -217,7 +325,6 @@ class TimedClose:
 
     close: ClosedCycle
     event_count: int
-    leaf_hashes: list[bytes]
     clock: PhaseClock
     proof_bytes_max: int
     proof_bytes_mean: float
@@ -225,33 +332,36 @@ class TimedClose:
 
 
 def close_synthetic_cycle(n_entries: int, rng: random.Random) -> TimedClose:
-    """Make at least `n_entries` entries (`make_products`, `generate_and_allocate`), then
-    sort, net (Σ = 0), hash, build the tree, cut every proof and serialise the tree, each
-    phase timed on the returned clock."""
+    """Make at least `n_entries` entries (`make_products`, `generate_and_allocate_columns`),
+    then sort, net (Σ = 0), hash, build the tree, cut every proof (streamed) and serialise
+    the tree, each phase timed on the returned clock: the steps of `close_columns`."""
     products = make_products(rng)
     clock = PhaseClock()
-    event_count, entries = generate_and_allocate(n_entries, rng, products, clock)
+    event_count, columns = generate_and_allocate_columns(n_entries, rng, products, clock)
     with clock.phase("sort"):
-        ordered = sort_entries(BENCH_CYCLE_ID, entries)
+        ordered = sort_columns(columns)
     with clock.phase("net"):
-        positions = net_positions(ordered)
+        positions = net_column_positions(ordered)
         check_balanced(BENCH_CYCLE_ID, positions)
     with clock.phase("hash_leaves"):
-        leaf_hashes = compute_leaf_hashes(ordered)
+        leaf_hashes = compute_leaf_hash_array(ordered)
     with clock.phase("build_tree"):
         tree = build_tree(leaf_hashes)
+        del leaf_hashes  # the tree holds every leaf; the array is 32 bytes an entry
     with clock.phase("all_proofs"):
-        packed = tree.all_proofs_packed()
+        proof_bytes_max, proof_bytes_total = 0, 0
+        for batch in tree.iter_proof_batches():
+            proof_bytes_max = max(proof_bytes_max, batch.proof_bytes)
+            proof_bytes_total += batch.packed.size
     with clock.phase("serialise"):
         tree_bytes = len(tree.to_bytes())
     close = assemble_close(BENCH_CYCLE_ID, ordered, positions, tree)
     return TimedClose(
         close,
         event_count,
-        leaf_hashes,
         clock,
-        proof_bytes_max=max(len(proof) for proof in packed),
-        proof_bytes_mean=sum(len(proof) for proof in packed) / len(packed),
+        proof_bytes_max=proof_bytes_max,
+        proof_bytes_mean=proof_bytes_total / tree.leaf_count,
         tree_bytes=tree_bytes,
     )
 
@@ -263,6 +373,7 @@ def run_tree_bench(n_entries: int, *, seed: int = 7) -> Figures:
     (entries per wall second), `total_elapsed_s`, `proof_bytes_*`, `verify_us`, ...
     """
     rng = random.Random(seed)
+    load_before = get_load_average()
     timed = close_synthetic_cycle(n_entries, rng)
     close, clock = timed.close, timed.clock
     count = close.entry_count
@@ -280,7 +391,11 @@ def run_tree_bench(n_entries: int, *, seed: int = 7) -> Figures:
     report["proof_bytes_mean"] = timed.proof_bytes_mean
     report["tree_bytes"] = timed.tree_bytes
     report["root"] = "0x" + close.root.hex()
-    report.update(_sample_timing_us(close.tree, timed.leaf_hashes, rng))
+    report["close_peak_rss_mib"] = get_peak_rss_mib()
+    report.update(_sample_timing_us(close, rng))
+    report["peak_rss_mib"] = get_peak_rss_mib()
+    report["load_average_before"] = load_before
+    report["load_average_after"] = get_load_average()
     return report
 
 

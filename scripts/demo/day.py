@@ -5,9 +5,10 @@ Day one: the product (co-funded 70 % by a bank at 6 %) and the partners are set 
 applicants apply (most approved, a few declined by the scorecard), approved customers
 buy through two channels, one purchase becomes a 6-month installment plan and one is
 partly refunded. End of day runs daily: interest accrues and bills are cut on the 5th,
-due on the 25th. On the 20th every customer but one pays the bill; the late payer goes
-past due, is charged a late fee and penalty interest. On the settlement day (the 30th)
-customers buy again, and the late payer settles everything.
+due on the 25th. On the 20th every customer but three pays the bill; the late payers go
+past due and are charged a late fee and penalty interest. On the settlement day (the 30th)
+customers buy again; of the late payers one is collected (a reminder, a promise, the
+payment), one cures on its own, and one's guarantor compensates (`scripts.demo.late_payers`).
 
 No personal data is printed: applicants are synthetic, and only ids and amounts appear.
 """
@@ -25,6 +26,7 @@ from node_api.lending.eod import run_eod
 from node_api.onboarding.identity import make_resident_id
 from node_api.risk.fraud_facts import Gender
 from scripts.applicants import GOOD_PROFILE, POOR_PROFILE
+from scripts.demo.late_payers import LatePayers, collect, compensate, configure_collections, cure
 from scripts.demo.node import DemoNode
 
 FIRST_DAY = date(2025, 6, 1)
@@ -79,17 +81,19 @@ class DayStats:
     repayments: int = 0
     repaid_fen: int = 0
     end_of_days: int = 0
-    late_line_id: int | None = None
-    late_days_past_due: int = 0
-    late_paid_fen: int = 0
+    late: LatePayers = field(default_factory=LatePayers)
+    phones: dict[int, str] = field(default_factory=dict)
+    template_id: int = 0
     purchase_ids: list[tuple[int, int]] = field(default_factory=list)
     purchases_declined: int = 0
 
 
-def setup_books(node: DemoNode) -> None:
-    """Open the first business day and publish the product version, over HTTP."""
+def setup_books(node: DemoNode, stats: DayStats) -> None:
+    """Open the first business day, publish the product version, its guarantee agreement
+    and a reminder template, over HTTP."""
     node.client.post("/v1/ledger/business-date", {"as_of": FIRST_DAY.isoformat()}, role="admin")
     node.client.post("/v1/products", product_data(), role="admin")
+    stats.template_id = configure_collections(node, PRODUCT_CODE)
 
 
 def _applicant(number: int, good: bool) -> dict[str, Any]:
@@ -114,11 +118,14 @@ def _applicant(number: int, good: bool) -> dict[str, Any]:
 def run_applications(node: DemoNode, stats: DayStats, customers: int, tick: Tick) -> None:
     """Every applicant applies over HTTP; about one in six has a poor profile."""
     for number in range(1, customers + 1):
-        answer = node.client.post("/v1/applications", _applicant(number, number % 6 != 0))
+        applicant = _applicant(number, number % 6 != 0)
+        answer = node.client.post("/v1/applications", applicant)
         stats.decisions[answer["decision"]] += 1
         if answer["decision"] == "approved" and answer["credit_line_id"] is not None:
             stats.line_ids.append(int(answer["credit_line_id"]))
+            stats.phones[int(answer["credit_line_id"])] = str(applicant["phone"])
         tick(f"application {number}: {answer['decision']}")
+    stats.late = LatePayers.pick(stats.line_ids, stats.phones)
 
 
 def _purchase(node: DemoNode, stats: DayStats, line_id: int, rng: random.Random, n: int) -> None:
@@ -193,9 +200,10 @@ def _repay(node: DemoNode, stats: DayStats, line_id: int, amount_fen: int) -> No
 
 
 def pay_bills(node: DemoNode, stats: DayStats, tick: Tick) -> None:
-    """Every customer but the last pays its latest bill's statement balance."""
-    stats.late_line_id = stats.line_ids[-1]
-    for line_id in stats.line_ids[:-1]:
+    """Every customer but the late payers pays its latest bill's statement balance."""
+    for line_id in stats.line_ids:
+        if line_id in stats.late.line_ids():
+            continue
         bills = node.client.get(f"/v1/credit-lines/{line_id}/bills", role="app")["bills"]
         if bills:
             _repay(node, stats, line_id, int(bills[0]["statement_balance_fen"]))
@@ -203,14 +211,18 @@ def pay_bills(node: DemoNode, stats: DayStats, tick: Tick) -> None:
 
 
 def settlement_day(node: DemoNode, stats: DayStats, rng: random.Random, tick: Tick) -> None:
-    """New purchases on every line; the late payer settles everything it owes."""
-    for n, line_id in enumerate(stats.line_ids[:-1]):
-        _purchase(node, stats, line_id, rng, n)
-        tick(f"purchase on line {line_id}")
-    late = stats.late_line_id
-    assert late is not None
-    status = node.client.get(f"/v1/credit-lines/{late}/delinquency", role="app")
-    stats.late_days_past_due = int(status["days_past_due"])
-    stats.late_paid_fen = int(status["outstanding_fen"])
-    _repay(node, stats, late, stats.late_paid_fen)
-    tick(f"late payer on line {late} pays")
+    """New purchases on the lines in good standing; then the late payers: one collected,
+    one cures, one compensated by the guarantor (`scripts.demo.late_payers`)."""
+    late = stats.late
+    for n, line_id in enumerate(stats.line_ids):
+        if line_id not in late.line_ids():
+            _purchase(node, stats, line_id, rng, n)
+            tick(f"purchase on line {line_id}")
+    collect(node, late, stats.template_id, SETTLEMENT_DAY)
+    cure(node, late)
+    for paid_fen in (late.collected_fen, late.cured_fen):
+        if paid_fen:
+            stats.repayments += 1
+            stats.repaid_fen += paid_fen
+    compensate(node, late, SETTLEMENT_DAY)
+    tick("late payers: collected, cured, compensated")

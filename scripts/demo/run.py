@@ -1,7 +1,8 @@
 """`creditnet demo`: a month of consumer lending and its settlement, end to end.
 
 On the embedded default (anvil + SQLite, started here in a fresh folder) the demo runs
-the lending side through the HTTP API (`scripts.demo.day`), then settles: the cycle
+the lending side through the HTTP API (`scripts.demo.day`; its late payers are collected,
+cure, or are compensated by the guarantor: `scripts.demo.late_payers`), then settles: the cycle
 of the settlement day is closed (entries frozen, netted, one Merkle tree, the signer
 quorum recomputing it from the books), proposed and finalized on-chain by the relayer,
 funded by the net debtors (the bank pays with deposit tokens, the lender from its
@@ -130,16 +131,17 @@ def run_lending(node: DemoNode, bars: _Bars, customers: int) -> DayStats:
     """The lending month (see `scripts.demo.day`), one progress bar per phase."""
     rng = random.Random(SEED)
     stats = DayStats()
-    setup_books(node)
+    setup_books(node, stats)
     run_applications(node, stats, customers, bars.bar("Applications", customers))
     plan = plan_purchases(stats, rng)
     run_purchases(node, stats, rng, plan, bars.bar("Purchases, day 1", sum(plan.values())))
     convert_and_refund(node, stats)
     end_days(node, stats, PAY_DAY, bars.bar("End of day 1-19", (PAY_DAY - FIRST_DAY).days))
-    pay_bills(node, stats, bars.bar("Bills paid, day 20", len(stats.line_ids) - 1))
+    paying = len(stats.line_ids) - len(stats.late.line_ids())
+    pay_bills(node, stats, bars.bar("Bills paid, day 20", paying))
     days = (SETTLEMENT_DAY - PAY_DAY).days
     end_days(node, stats, SETTLEMENT_DAY, bars.bar("End of day 20-29", days))
-    settlement_day(node, stats, rng, bars.bar("Settlement day", len(stats.line_ids)))
+    settlement_day(node, stats, rng, bars.bar("Settlement day", paying + 1))
     end_days(node, stats, SETTLEMENT_DAY + timedelta(days=1), bars.bar("End of day 30", 1))
     return stats
 
@@ -249,11 +251,24 @@ def render_month(console: Console, stats: DayStats) -> None:
     table.add_row("installment plans (6 months)", str(stats.installment_plans), "")
     table.add_row("refunds", "1", format_cny(stats.refunds_fen))
     table.add_row("repayments", str(stats.repayments), format_cny(stats.repaid_fen))
-    table.add_row(
-        f"late payer (line {stats.late_line_id}, {stats.late_days_past_due} days past due)",
-        "1",
-        format_cny(stats.late_paid_fen),
-    )
+    late = stats.late
+    days = f"{late.days_past_due} days past due"
+    if late.collected is not None:
+        table.add_row(
+            f"late payer collected (line {late.collected}, {days}: {late.reminders_sent} SMS, "
+            f"promise {late.promise_status})",
+            "1",
+            format_cny(late.collected_fen),
+        )
+    if late.cures is not None:
+        table.add_row(f"late payer cured (line {late.cures}, paid in full)", "1",
+                      format_cny(late.cured_fen))  # fmt: skip
+    if late.compensated is not None:
+        table.add_row(
+            f"late payer compensated by the guarantor (line {late.compensated})",
+            "1",
+            format_cny(late.compensated_fen),
+        )
     table.add_row("end-of-day runs", str(stats.end_of_days), "")
     console.print(table)
 

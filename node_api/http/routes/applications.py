@@ -19,6 +19,7 @@ from node_api.http.cards import characteristics_schema
 from node_api.http.deps import SessionDep
 from node_api.http.idempotency import IdempotencyKey, OnceDep, request_claim
 from node_api.http.renderers import JsonRenderer, to_response
+from node_api.http.routes.risk_liveness import SignedLivenessIn
 from node_api.http.schemas import (
     AMOUNT_FEN_MAX,
     PROBLEMS,
@@ -32,6 +33,8 @@ from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.onboarding.application_input import ApplicationInput
 from node_api.onboarding.application_store import application_view, fetch_application_row
 from node_api.onboarding.applications import PhaseTimer, decide_application
+from node_api.onboarding.liveness import SignedLivenessResult, parse_signed_result
+from node_api.onboarding.liveness_provider import trust_from_settings
 from node_api.onboarding.replay import replay_application
 from node_api.onboarding.reviews import ReviewAction, review_application
 from node_api.risk.fraud_facts import Gender
@@ -67,6 +70,9 @@ class ApplicationIn(StrictBody):
     characteristics: dict[
         Annotated[str, StringConstraints(min_length=1, max_length=128)], RawValue
     ] = Field(default_factory=dict, max_length=200, json_schema_extra=characteristics_schema())
+    liveness: SignedLivenessIn | None = None
+    """A liveness provider's signed result over a nonce from `POST /v1/liveness/challenges`;
+    required when the product's policy has a liveness rule, verified whenever sent."""
 
     def to_input(self) -> ApplicationInput:
         return ApplicationInput(
@@ -81,6 +87,13 @@ class ApplicationIn(StrictBody):
             characteristics=self.characteristics,
             declared_birth_date=self.birth_date,
             declared_gender=self.gender,
+        )
+
+    def to_liveness(self) -> SignedLivenessResult | None:
+        if self.liveness is None:
+            return None
+        return parse_signed_result(
+            self.liveness.result.model_dump(mode="json"), self.liveness.signature
         )
 
 
@@ -232,7 +245,13 @@ def post_application(
             conn = session.connection()
             as_of = resolve_as_of(None, fetch_business_date(conn))
             outcome = decide_application(
-                conn, body.to_input(), as_of=as_of, applied_at=applied_at, context=context
+                conn,
+                body.to_input(),
+                as_of=as_of,
+                applied_at=applied_at,
+                context=context,
+                liveness=body.to_liveness(),
+                liveness_trust=trust_from_settings(services.settings),
             )
             timer.phases_ms.update(outcome.timer.phases_ms)
             log.info(

@@ -1,7 +1,8 @@
 """`/v1/collections`: queues and cases of delinquent lines, contact attempts under the
 conduct rules, promises to pay, hardship plans, strategies (versions and champion /
 challenger activations), message templates, the contact registry and the outcome report
-per strategy arm.
+per strategy arm, per vintage and bucket to bucket (recoveries and compensations are
+`routes/recoveries.py`).
 
 Agents (operator keys) work cases; lender administrators write strategies, approve
 templates and decide hardship plans. Contact numbers are only ever returned masked.
@@ -35,7 +36,11 @@ from node_api.collections.hardship import (
 from node_api.collections.model import CaseStatus, Channel, Outcome, Party, PlanKind
 from node_api.collections.policy import load_policy
 from node_api.collections.promises import evaluate_promises, fetch_promises, record_promise
-from node_api.collections.reports import fetch_arm_reports
+from node_api.collections.reports import (
+    fetch_arm_reports,
+    fetch_roll_rates,
+    fetch_vintage_reports,
+)
 from node_api.collections.strategy import StrategyDocument
 from node_api.collections.strategy_store import (
     StrategyVersion,
@@ -281,12 +286,67 @@ class CollectionsArmReportOut(BaseModel):
     cases: int
     open_cases: int
     cured: int
+    compensated: int
+    """Cases whose line the guarantor compensated while they were open (not cured)."""
     rolled: int
     promises_kept: int
     promises_broken: int
     cure_rate_bps: int | None
     roll_rate_bps: int | None
     promise_kept_rate_bps: int | None
+    charged_off_fen: int
+    """Written off at charge-off on the lines whose latest case is in this arm."""
+    recovered_fen: int
+    """Recovered on those lines after charge-off and shared by the funders."""
+    sold_fen: int
+    """Prices of those lines sold to collection agencies."""
+    recovery_rate_bps: int | None
+    """(recovered + sold) / charged off."""
+
+
+class CollectionsLossesOut(BaseModel):
+    charged_off_fen: int
+    """Written off at charge-off (before recoveries and sales)."""
+    recovered_fen: int
+    """Recovered after charge-off and shared by the funders."""
+    sold_fen: int
+    """Prices of sales of charged-off debt."""
+    compensated_fen: int
+    """Paid by guarantors at the compensation day."""
+    guarantor_recovered_fen: int
+    """Paid back to guarantors out of later collections."""
+
+
+class CollectionsVintageReportOut(BaseModel):
+    vintage: str
+    """The month the lines were opened (`YYYY-MM`)."""
+    lines: int
+    delinquent_lines: int
+    cases: int
+    cured: int
+    compensated: int
+    rolled: int
+    promises_kept: int
+    promises_broken: int
+    charged_off_lines: int
+    losses: CollectionsLossesOut
+    cure_rate_bps: int | None
+    roll_rate_bps: int | None
+    promise_kept_rate_bps: int | None
+    recovery_rate_bps: int | None
+    """(recovered + sold) / charged off."""
+    guarantor_recovery_rate_bps: int | None
+    """Paid back to guarantors / compensated."""
+
+
+class CollectionsRollRateOut(BaseModel):
+    from_bucket: str
+    to_bucket: str
+    reached: int
+    """Cases that reached `from_bucket`."""
+    rolled: int
+    """Of those, cases that went on to `to_bucket`."""
+    roll_rate_bps: int | None
 
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -360,8 +420,19 @@ _TEMPLATE = {
 }  # fmt: skip
 _REPORT = {
     "strategy_version": 1, "arm": "champion", "cases": 120, "open_cases": 40, "cured": 70,
-    "rolled": 18, "promises_kept": 33, "promises_broken": 11, "cure_rate_bps": 5833,
-    "roll_rate_bps": 1500, "promise_kept_rate_bps": 7500,
+    "compensated": 4, "rolled": 18, "promises_kept": 33, "promises_broken": 11,
+    "cure_rate_bps": 5833, "roll_rate_bps": 1500, "promise_kept_rate_bps": 7500,
+    "charged_off_fen": 2_400_000, "recovered_fen": 180_000, "sold_fen": 240_000,
+    "recovery_rate_bps": 1750,
+}  # fmt: skip
+_VINTAGE = {
+    "vintage": "2025-03", "lines": 1_000, "delinquent_lines": 120, "cases": 130, "cured": 80,
+    "compensated": 6, "rolled": 20, "promises_kept": 33, "promises_broken": 11,
+    "charged_off_lines": 9,
+    "losses": {"charged_off_fen": 2_400_000, "recovered_fen": 180_000, "sold_fen": 240_000,
+               "compensated_fen": 312_000, "guarantor_recovered_fen": 52_000},
+    "cure_rate_bps": 6154, "roll_rate_bps": 1538, "promise_kept_rate_bps": 7500,
+    "recovery_rate_bps": 1750, "guarantor_recovery_rate_bps": 1667,
 }  # fmt: skip
 
 
@@ -846,3 +917,30 @@ def get_strategy_reports(session: SessionDep, who: ReaderDep) -> list[Collection
     return [
         _out(CollectionsArmReportOut, report) for report in fetch_arm_reports(session.connection())
     ]
+
+
+@router.get(
+    "/v1/collections/reports/vintages",
+    name="collections_reports_vintages",
+    response_model=list[CollectionsVintageReportOut],
+    **_documented(200, [_VINTAGE]),
+)
+def get_vintage_reports(session: SessionDep, who: ReaderDep) -> list[CollectionsVintageReportOut]:
+    """Per month of opening: cure, roll and promise-kept rates, charge-offs, guarantor
+    compensations, and the recovery rates after them."""
+    return [
+        _out(CollectionsVintageReportOut, report)
+        for report in fetch_vintage_reports(session.connection())
+    ]
+
+
+@router.get(
+    "/v1/collections/reports/roll-rates",
+    name="collections_reports_roll_rates",
+    response_model=list[CollectionsRollRateOut],
+    **_documented(200, [{"from_bucket": "M1", "to_bucket": "M2", "reached": 120,
+                         "rolled": 30, "roll_rate_bps": 2500}]),
+)  # fmt: skip
+def get_roll_rates(session: SessionDep, who: ReaderDep) -> list[CollectionsRollRateOut]:
+    """Bucket-to-bucket roll rates (M1 to M2 ... M6 to M7+) over every case."""
+    return [_out(CollectionsRollRateOut, rate) for rate in fetch_roll_rates(session.connection())]

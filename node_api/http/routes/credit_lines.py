@@ -64,7 +64,7 @@ class LineOpenIn(StrictBody):
     total_limit_fen: LimitFen
     group_limits: dict[ProductGroup, LimitFen]
     products: list[ProductLimitIn] = Field(min_length=1, max_length=16)
-    bill_day: int | None = Field(default=None, strict=True, ge=1, le=28)
+    bill_day: int | None = Field(default=None, strict=True, ge=1, le=31)
 
 
 class LimitNodeOut(BaseModel):

@@ -57,7 +57,7 @@ class WhatIfIn(StrictBody):
     amount_fen: int = Field(strict=True, gt=0, le=AMOUNT_FEN_MAX)
     tenor_months: int = Field(strict=True, ge=1, le=60)
     start_date: date
-    bill_day: int | None = Field(default=None, strict=True, ge=1, le=28)
+    bill_day: int | None = Field(default=None, strict=True, ge=1, le=31)
 
 
 class WhatIfInstallmentOut(BaseModel):

@@ -1,6 +1,7 @@
 """`/v1/credit-lines/{id}/repayments`: take a payment (allocated by the product's
 waterfall, the excess held as customer credit) and reverse a bounced one (which
-re-allocates every later payment on the line)."""
+re-allocates every later payment on the line); `/v1/credit-lines/{id}/credit-refunds`:
+pay customer credit back to the customer."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from node_api.http.schemas import (
     StrictBody,
 )
 from node_api.lending.core.context import LendingCaches
+from node_api.lending.customer_credit import refund_customer_credit
 from node_api.lending.repayments import repay, reverse_repayment
 
 router = APIRouter(tags=["repayments"])
@@ -64,6 +66,8 @@ class ReversalOut(BaseModel):
     status: str
     reversed_on: date
     reallocated_repayment_ids: list[int]
+    reaged_bill_ids: list[int]
+    """Bills the payment had settled, decided again as if it had never arrived."""
 
 
 @router.post(
@@ -120,3 +124,48 @@ def post_repayment_reversal(
         return ReversalOut.model_validate(reversed_, from_attributes=True)
 
     return once.run(who, reversal, 200, operation)
+
+
+class CreditRefundIn(StrictBody):
+    amount_fen: AmountFen
+    currency: CurrencyStr
+    as_of: date | None = None
+
+
+class CreditRefundOut(BaseModel):
+    credit_refund_id: int
+    credit_line_id: int
+    amount_fen: int
+    currency: str
+    as_of: date
+    applied_fen: int
+    """Credit applied to what was due before the refund (only the rest is refundable)."""
+    customer_credit_fen: int
+    """The credit left on the line after the refund."""
+
+
+@router.post(
+    "/v1/credit-lines/{credit_line_id}/credit-refunds",
+    name="credit_refunds_create",
+    status_code=201,
+    response_model=CreditRefundOut,
+    responses=PROBLEMS,
+)
+def post_credit_refund(
+    credit_line_id: LineId, body: CreditRefundIn, who: OperatorDep, once: OnceDep
+) -> Response:
+    """Pay customer credit out to the customer (to the disbursement account), after
+    applying it to whatever is due; 409 `insufficient_credit` beyond what is left."""
+
+    def operation(caches: LendingCaches) -> CreditRefundOut:
+        refund = refund_customer_credit(
+            once.session.connection(),
+            caches,
+            line_id=credit_line_id,
+            amount_fen=body.amount_fen,
+            currency=body.currency,
+            as_of=body.as_of,
+        )
+        return CreditRefundOut.model_validate(refund, from_attributes=True)
+
+    return once.run(who, body, 201, operation)

@@ -21,6 +21,8 @@ from node_api.http.idempotency import OnceDep
 from node_api.http.renderers import to_response
 from node_api.http.schemas import PROBLEMS, ProductCodePath, ProductCodeStr, StrictBody
 from node_api.http.services import ServicesDep
+from node_api.kernel.config import Settings
+from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.fraud_history_sql import add_to_blacklist
 from node_api.onboarding.model_activation import publish_policy
@@ -33,10 +35,11 @@ from node_api.onboarding.policies import (
     fetch_newest_policy,
 )
 from node_api.onboarding.scorecards import PACKAGED_CARDS
+from node_api.onboarding.stability import WEEKS_DEFAULT, fetch_product_stability
 from node_api.risk.fraud_config import AttributeKind
 from node_api.risk.live_monitoring import fetch_live_model_ids, fetch_stability_report
 from node_api.risk.model_registry import fetch_model_version_of
-from node_api.risk.monitoring import PsiResult
+from node_api.risk.monitoring import PsiResult, StabilityThresholds
 from node_api.risk.scorecard import Scorecard
 
 router = APIRouter(tags=["risk"])
@@ -132,6 +135,103 @@ def get_monitoring(
             registered = context.cards.get_registered(conn, version)
             reports.append(_card_report(conn, f"{REGISTERED_PREFIX}{version}", registered))
     return MonitoringOut(cards=reports)
+
+
+class WeeklyGiniOut(BaseModel):
+    week_start: str = Field(description="The Monday of the week (business dates).")
+    lines: int = Field(description="Lines the product's active model opened that week.")
+    matured: int = Field(description="Lines whose outcome is known.")
+    bads: int
+    gini: float | None = Field(description="Null until enough matured lines turned bad.")
+
+
+class StabilityAlertOut(BaseModel):
+    kind: str = Field(description="`psi` or `gini`.")
+    subject: str = Field(description="The characteristic, `score`, or the week's Monday.")
+    value: float
+    threshold: float
+
+
+class ProductStabilityOut(BaseModel):
+    product_code: str
+    as_of: str
+    model_id: str
+    model_version: int | None
+    training_gini: float
+    psi: CardStabilityOut
+    weekly_gini: list[WeeklyGiniOut]
+    alerts: list[StabilityAlertOut]
+
+
+def get_stability_thresholds(settings: Settings) -> StabilityThresholds:
+    return StabilityThresholds(
+        psi_alert=settings.risk_psi_alert,
+        gini_drop_alert=settings.risk_gini_drop_alert,
+        gini_min_bads=settings.risk_gini_min_bads,
+    )
+
+
+@router.get(
+    "/v1/risk/monitoring/{product_code}",
+    name="risk_monitoring_product",
+    response_model=ProductStabilityOut,
+    responses=PROBLEMS,
+)
+def get_product_monitoring(
+    product_code: ProductCodePath,
+    session: SessionDep,
+    services: ServicesDep,
+    who: ExaminerDep,
+    weeks: Annotated[int, Query(ge=1, le=104)] = WEEKS_DEFAULT,
+) -> ProductStabilityOut:
+    """Stability of the model the product decides with: PSI per characteristic and of the
+    score, the weekly Gini of the lines it opened once their outcomes mature (first
+    payment default, M1+ at 3 months), and the alerts the thresholds raise
+    (`CREDITNET_RISK_PSI_ALERT`, `CREDITNET_RISK_GINI_DROP_ALERT`)."""
+    context = services.onboarding.current()
+    conn = session.connection()
+    fetch_newest_product_version(conn, product_code)
+    stability = fetch_product_stability(
+        conn,
+        product_code,
+        as_of=resolve_as_of(None, fetch_business_date(conn)),
+        thresholds=get_stability_thresholds(services.settings),
+        context=context,
+        weeks=weeks,
+    )
+    report = stability.psi
+    return ProductStabilityOut(
+        product_code=product_code,
+        as_of=stability.as_of.isoformat(),
+        model_id=stability.model_id,
+        model_version=stability.model_version,
+        training_gini=round(stability.training_gini, 6),
+        psi=CardStabilityOut(
+            card=product_code,
+            model_id=report.model_id,
+            total=_psi(report.total),
+            characteristics={key: _psi(psi) for key, psi in report.characteristics.items()},
+        ),
+        weekly_gini=[
+            WeeklyGiniOut(
+                week_start=week.week_start.isoformat(),
+                lines=week.lines,
+                matured=week.matured,
+                bads=week.bads,
+                gini=None if week.gini is None else round(week.gini, 6),
+            )
+            for week in stability.weeks
+        ],
+        alerts=[
+            StabilityAlertOut(
+                kind=alert.kind,
+                subject=alert.subject,
+                value=round(alert.value, 6),
+                threshold=round(alert.threshold, 6),
+            )
+            for alert in stability.alerts
+        ],
+    )
 
 
 def _packaged_cards(context: OnboardingContext) -> list[tuple[str, Scorecard]]:

@@ -1,5 +1,6 @@
-"""The end-of-day batch: close a business date (accrual, penalty interest, due dates,
-late fees, delinquency ageing, charge-off, bill cut), resumable and idempotent per date.
+"""The end-of-day batch: close a business date (customer credit applied, due dates, late
+fees, accrual, penalty interest, delinquency ageing, charge-off, classification and
+provisions, bill cut), resumable and idempotent per date.
 See `runner` for how a run proceeds and `scheduler` for running it inside the node."""
 
 from node_api.lending.eod.context import EodContext

@@ -8,7 +8,14 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
+from node_api.ledger.accounts import (
+    AccountType,
+    ensure_accounts,
+    line_account_code,
+    line_account_specs,
+    node_account_code,
+    node_account_specs,
+)
 from node_api.ledger.postings import BatchDraft, PostingLine, post_batches
 from node_api.ledger.schema import posting_batch_table
 from node_api.ledger.sql import in_values
@@ -58,6 +65,27 @@ def charge_draft(
         as_of=as_of, step=step, subject_id=subject_id, credit_line_id=credit_line_id,
         movement={receivable: amount_fen}, node_fen={income: -amount_fen},
     )  # fmt: skip
+
+
+def suspended_draft(
+    *, as_of: date, step: str, subject_id: int, credit_line_id: int, amount_fen: int
+) -> BatchDraft | None:
+    """Interest or penalty of a non-accrual line, off balance sheet: the line's
+    `interest_suspended` memo against the node's `suspended_interest_contra`."""
+    if amount_fen <= 0:
+        return None
+    return build_draft(
+        as_of=as_of, step=step, subject_id=subject_id, credit_line_id=credit_line_id,
+        movement={AccountType.INTEREST_SUSPENDED: amount_fen},
+        node_fen={AccountType.SUSPENDED_INTEREST_CONTRA: -amount_fen},
+    )  # fmt: skip
+
+
+def ensure_suspense_accounts(conn: Connection, line_ids: Sequence[int]) -> None:
+    """The memo accounts of lines opened before non-accrual existed, and the node's."""
+    if line_ids:
+        specs = [spec for line_id in line_ids for spec in line_account_specs(line_id)]
+        ensure_accounts(conn, [*specs, *node_account_specs()])
 
 
 def post_drafts(conn: Connection, ctx: EodContext, drafts: Sequence[BatchDraft | None]) -> int:

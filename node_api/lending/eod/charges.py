@@ -31,6 +31,8 @@ class BillCharge:
     as_of: date
     kind: ChargeKind
     amount_fen: Fen
+    principal_fen: int = 0
+    """Of a past-due move, the principal (the bureau ages overdue principal by bill)."""
 
 
 def insert_bill_charges(conn: Connection, charges: Sequence[BillCharge]) -> None:
@@ -43,6 +45,7 @@ def insert_bill_charges(conn: Connection, charges: Sequence[BillCharge]) -> None
             "as_of": charge.as_of,
             "kind": charge.kind.value,
             "amount_fen": charge.amount_fen,
+            "principal_fen": charge.principal_fen,
         }
         for charge in charges
     ]

@@ -2,12 +2,14 @@
 
 `run_eod(database, D)` closes business date D:
 1. close the day: the business date moves to D + 1, so nothing more is dated D;
-2. the steps, in order: due dates, late fees, interest accrual, delinquency (ageing and
-   penalty interest), charge-off, bill cut. Each step lists the lines it may concern
-   and works through them in batches of lines, one transaction per batch: lock the
-   lines, read their facts with a few set-based queries, compute in memory with the
-   pure rules, write every posting batch, bill and state row with a handful of
-   statements, and record the batch's checkpoint in the same transaction.
+2. the steps, in order: customer credit applied to what is due, due dates, late fees,
+   interest accrual, delinquency (ageing and penalty interest), charge-off,
+   classification (five-tier class, non-accrual, provisions), bill cut. Each step lists
+   the lines it may concern and works through them in batches of lines, one
+   transaction per batch: lock the lines, read their facts with a few set-based
+   queries, compute in memory with the pure rules, write every posting batch, bill and
+   state row with a handful of statements, and record the batch's checkpoint in the same
+   transaction.
 A crash at any point loses at most the batch in flight: a re-run skips committed
 batches (they are after the step's last checkpointed line) and finished steps. Running
 a finished date again posts nothing. Even with its checkpoints lost, a date run again
@@ -41,17 +43,21 @@ from node_api.lending.eod.step import BatchResult, Step
 from node_api.lending.eod.step_accrue import ACCRUE_STEP
 from node_api.lending.eod.step_bill import BILL_STEP
 from node_api.lending.eod.step_charge_off import CHARGE_OFF_STEP
+from node_api.lending.eod.step_classify import CLASSIFY_STEP
+from node_api.lending.eod.step_credit import CREDIT_STEP
 from node_api.lending.eod.step_delinquency import DELINQUENCY_STEP
 from node_api.lending.eod.step_due import DUE_STEP
 from node_api.lending.eod.step_late_fee import LATE_FEE_STEP
 from node_api.lending.eod.summary import EodSummary, StepSummary
 
 STEPS: tuple[Step, ...] = (
+    CREDIT_STEP,
     DUE_STEP,
     LATE_FEE_STEP,
     ACCRUE_STEP,
     DELINQUENCY_STEP,
     CHARGE_OFF_STEP,
+    CLASSIFY_STEP,
     BILL_STEP,
 )
 

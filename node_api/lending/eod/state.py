@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.sql import Row, bulk_insert, bulk_update, in_values
-from node_api.lending.billing_rules import DelinquencyBucket
+from node_api.lending.billing_rules import DelinquencyBucket, LoanClass
 from node_api.lending.eod.tables import line_delinquency_table
 
 StateValue = bool | int | str | date | None
@@ -25,10 +25,14 @@ class LineState:
     days_past_due: int
     bucket: DelinquencyBucket
     charged_off_on: date | None
+    loan_class: LoanClass = LoanClass.NORMAL
+    non_accrual_since: date | None = None
+    provision_fen: int = 0
 
 
 def fetch_line_states(conn: Connection, line_ids: Sequence[int]) -> dict[int, LineState]:
-    """The state of every given line; a line without a row is current and not revolving."""
+    """The state of every given line; a line without a row is current, normal and not
+    revolving."""
     table = line_delinquency_table
     found = {
         int(row.credit_line_id): LineState(
@@ -38,6 +42,9 @@ def fetch_line_states(conn: Connection, line_ids: Sequence[int]) -> dict[int, Li
             int(row.days_past_due),
             DelinquencyBucket(row.bucket),
             row.charged_off_on,
+            LoanClass(row.loan_class),
+            row.non_accrual_since,
+            int(row.provision_fen),
         )
         for row in conn.execute(
             select(table).where(in_values(conn, table.c.credit_line_id, line_ids))

@@ -2,12 +2,16 @@
 
 Which principal bears interest on day D:
 - a product without an interest-free period (`free_interest_days` = 0): all of the line's
-  principal except installment plans' unbilled principal (plans carry their own price);
+  principal except installment plans' principal, unbilled or billed and not yet due
+  (plans carry their own price);
 - otherwise only a revolving line (one that missed paying a bill in full) accrues, on its
-  billed and past-due principal, except the latest bill's new purchases while that bill
-  is not yet due (their interest from each posting date is charged at its due date if it
-  is missed, so accruing them daily would charge them twice). Payments are taken to
-  reduce the older, carried principal first.
+  billed and past-due principal, except, while the latest bill is not yet due, its
+  installments' principal (priced by their plan) and its new purchases (their interest
+  from each posting date is charged at its due date if it is missed, so accruing them
+  daily would charge them twice). Payments are taken to reduce the older, carried
+  principal first.
+A non-accrual line (see `step_classify`) accrues the same interest off balance sheet
+(its `interest_suspended` memo), not as a receivable and income.
 Interest = principal × daily rate × 1 day, carried exactly per line
 (`compute_carried_interest`): each day posts the change of the line's running interest
 total rounded half-even, so N days post the N days' exact interest rounded once.
@@ -29,8 +33,10 @@ from node_api.ledger.sql import in_values
 from node_api.lending.bill_tables import bill_table
 from node_api.lending.eod.books import (
     charge_draft,
+    ensure_suspense_accounts,
     fetch_posted_subjects,
     post_drafts,
+    suspended_draft,
 )
 from node_api.lending.eod.carry import AccrualComponent, fetch_carries, write_carries
 from node_api.lending.eod.context import EodContext, LineFacts, load_facts
@@ -113,14 +119,18 @@ def compute_interest_bearing_fen(
     """The principal that bears revolving interest on `as_of` (see the module docstring)."""
     balances = facts.balances
     billed_fen = balances[AccountType.PRINCIPAL_BILLED] + balances[AccountType.PRINCIPAL_PAST_DUE]
-    if facts.terms.free_interest_days == 0:
-        unbilled_fen = balances[AccountType.PRINCIPAL_UNBILLED] - plan_unbilled_fen
-        return billed_fen + max(unbilled_fen, 0)
-    if not revolving:
-        return 0
+    free_period = facts.terms.free_interest_days > 0
     protected_fen = 0
     if latest_bill is not None and latest_bill.due_date >= as_of:
-        protected_fen = min(int(latest_bill.new_principal_fen), billed_fen)
+        # Installments billed and not yet due carry their own price; new purchases of an
+        # interest-free bill are charged from their posting dates if the bill is missed.
+        new_fen = int(latest_bill.new_principal_fen) if free_period else 0
+        protected_fen = min(new_fen + int(latest_bill.installment_principal_fen), billed_fen)
+    if not free_period:
+        unbilled_fen = balances[AccountType.PRINCIPAL_UNBILLED] - plan_unbilled_fen
+        return billed_fen - protected_fen + max(unbilled_fen, 0)
+    if not revolving:
+        return 0
     return billed_fen - protected_fen
 
 
@@ -130,16 +140,17 @@ def run_accrual_batch(
     facts = load_facts(conn, ctx, line_ids, ACCRUAL_TYPES)
     ids = list(facts)
     state = line_delinquency_table
-    revolving = {
-        int(line_id)
-        for line_id in conn.execute(
-            select(state.c.credit_line_id).where(
-                in_values(conn, state.c.credit_line_id, ids)
-                & state.c.revolving
-                & state.c.charged_off_on.is_(None)
-            )
-        ).scalars()
-    }
+    revolving: set[int] = set()
+    suspended: set[int] = set()
+    for line_id, is_revolving, non_accrual_since in conn.execute(
+        select(state.c.credit_line_id, state.c.revolving, state.c.non_accrual_since).where(
+            in_values(conn, state.c.credit_line_id, ids) & state.c.charged_off_on.is_(None)
+        )
+    ):
+        if is_revolving:
+            revolving.add(int(line_id))
+        if non_accrual_since is not None:
+            suspended.add(int(line_id))
     latest = fetch_latest_bills(conn, ids)
     planned = fetch_plan_unbilled_principal(conn, ids)
     posted = fetch_posted_subjects(conn, as_of, EodStep.ACCRUE, ids)
@@ -161,6 +172,14 @@ def run_accrual_batch(
         interest_fen, carries[line_id] = compute_carried_interest(
             None if previous is None else previous.carry, base_fen, rate, 1
         )
+        if line_id in suspended:
+            drafts.append(
+                suspended_draft(
+                    as_of=as_of, step=EodStep.ACCRUE, subject_id=line_id,
+                    credit_line_id=line_id, amount_fen=interest_fen,
+                )
+            )  # fmt: skip
+            continue
         total_fen += interest_fen
         drafts.append(
             charge_draft(
@@ -169,6 +188,7 @@ def run_accrual_batch(
                 amount_fen=interest_fen,
             )
         )  # fmt: skip
+    ensure_suspense_accounts(conn, sorted(suspended))
     write_carries(conn, AccrualComponent.INTEREST, as_of, carries, stored)
     return BatchResult(len(facts), post_drafts(conn, ctx, drafts), total_fen)
 

@@ -2,8 +2,10 @@
 cycle and every installment falling due (see `node_api.lending.bills` for the figures).
 
 Every open, not charged-off line gets a bill on its bill day, even an empty one, so the
-bureau file has one record per line per cycle. The bill's lines (uses, refunds,
-payments, conversions of the cycle) are copied with set-based INSERT ... SELECT.
+bureau file has one record per line per cycle. A line holding customer credit has it
+applied to what the cut made due, and its bill is net of it (`credit_applied_fen`).
+The bill's lines (uses, refunds, payments, conversions of the cycle) are copied with
+set-based INSERT ... SELECT.
 """
 
 from __future__ import annotations
@@ -20,9 +22,16 @@ from node_api.ledger.settlement_events import EodStep
 from node_api.ledger.sql import Row, bulk_insert, bulk_insert_returning_ids, in_values
 from node_api.lending.bill_tables import bill_line_table, bill_table
 from node_api.lending.billing_rules import compute_due_date, compute_previous_bill_date
-from node_api.lending.bills import BillCutInputs, DueInstallment, compute_bill_cut
+from node_api.lending.bills import (
+    BillCutInputs,
+    DueInstallment,
+    compute_bill_cut,
+    compute_figures_net_of_credit,
+)
+from node_api.lending.core.books import fetch_line_books
+from node_api.lending.customer_credit import apply_customer_credit
 from node_api.lending.eod.books import build_draft, post_drafts
-from node_api.lending.eod.context import EodContext, LineFacts, load_facts
+from node_api.lending.eod.context import EodContext, LineFacts, get_business_key, load_facts
 from node_api.lending.eod.state import LineState, fetch_line_states
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
 from node_api.lending.installment_store import (
@@ -32,17 +41,17 @@ from node_api.lending.installment_store import (
     settle_prepaid_installments,
 )
 from node_api.lending.installment_tables import installment_plan_table
-from node_api.lending.lines import credit_line_table
+from node_api.lending.lines import credit_line_table, fetch_lines, write_usage
 from node_api.lending.purchase_tables import purchase_refund_table, purchase_table
-from node_api.lending.repayments import repayment_table
-
-BILL_DAY_MAX = 28
+from node_api.lending.repayment_tables import repayment_table
 
 
 def list_bill_lines(conn: Connection, ctx: EodContext, as_of: date, after: int) -> list[int]:
-    if as_of.day > BILL_DAY_MAX:
-        return []
+    """Lines billed today: on their bill day, or on a short month's last day for the bill
+    days it does not have (end-of-month rule)."""
     lines, bills = credit_line_table, bill_table
+    month_end = (as_of + timedelta(days=1)).day == 1
+    today = (lines.c.bill_day >= as_of.day) if month_end else (lines.c.bill_day == as_of.day)
     billed = exists(
         select(bills.c.id).where(
             (bills.c.credit_line_id == lines.c.id) & (bills.c.bill_date == as_of)
@@ -51,7 +60,7 @@ def list_bill_lines(conn: Connection, ctx: EodContext, as_of: date, after: int) 
     return get_ids(
         conn,
         select(lines.c.id).where(
-            (lines.c.bill_day == as_of.day)
+            today
             & (lines.c.status != "closed")
             & (lines.c.opened_on <= as_of)
             & (lines.c.id > after)
@@ -61,9 +70,9 @@ def list_bill_lines(conn: Connection, ctx: EodContext, as_of: date, after: int) 
     )
 
 
-def get_cycle_start(as_of: date) -> date:
+def get_cycle_start(as_of: date, bill_day: int) -> date:
     """First posting date of the cycle a bill cut on `as_of` covers."""
-    return compute_previous_bill_date(as_of) + timedelta(days=1)
+    return compute_previous_bill_date(as_of, bill_day) + timedelta(days=1)
 
 
 def fetch_cycle_activity(
@@ -102,12 +111,13 @@ def _bill_row(
     return {
         "credit_line_id": facts.credit_line_id,
         "bill_date": as_of,
-        "cycle_start": max(get_cycle_start(as_of), facts.opened_on),
+        "cycle_start": max(get_cycle_start(as_of, facts.bill_day), facts.opened_on),
         "due_date": compute_due_date(as_of, terms.due_date_offset_days),
         "product_code": terms.product_code,
         "product_version": terms.version,
         "days_past_due": state.days_past_due,
         "bucket": state.bucket.value,
+        "loan_class": state.loan_class.value,
         **figures,
     }
 
@@ -127,8 +137,12 @@ def run_bill_batch(
     states = fetch_line_states(conn, ids)
     planned = _plan_principal(conn, facts, ids, as_of)
     due = fetch_due_installments(conn, ids, as_of)
-    activity = fetch_cycle_activity(conn, ids, get_cycle_start(as_of), as_of)
-    drafts, rows = [], []
+    activity: dict[int, dict[str, int]] = {}
+    for bill_day in sorted({facts[line_id].bill_day for line_id in ids}):
+        same_day = [line_id for line_id in ids if facts[line_id].bill_day == bill_day]
+        start = get_cycle_start(as_of, bill_day)
+        activity |= fetch_cycle_activity(conn, same_day, start, as_of)
+    drafts = []
     figures: dict[int, dict[str, int]] = {}
     for line_id in ids:
         item = facts[line_id]
@@ -143,8 +157,10 @@ def run_bill_batch(
             )
         )  # fmt: skip
         figures[line_id] = cut.figures | activity[line_id]
-        rows.append(_bill_row(item, as_of, figures[line_id], states[line_id]))
     posted = post_drafts(conn, ctx, drafts)
+    for line_id, applied in _apply_credit(conn, ctx, as_of, facts, ids).items():
+        figures[line_id] = compute_figures_net_of_credit(figures[line_id], applied)
+    rows = [_bill_row(facts[line_id], as_of, figures[line_id], states[line_id]) for line_id in ids]
     bill_ids = _insert_bills(conn, ids, rows)
     _insert_bill_lines(conn, as_of, ids, due, bill_ids, figures)
     mark_installments_billed(
@@ -154,6 +170,33 @@ def run_bill_batch(
     )
     statement_fen = sum(figures[line_id]["statement_balance_fen"] for line_id in ids)
     return BatchResult(len(ids), posted, statement_fen)
+
+
+def _apply_credit(
+    conn: Connection, ctx: EodContext, as_of: date, facts: dict[int, LineFacts], ids: list[int]
+) -> dict[int, dict[AccountType, int]]:
+    """Apply the credit of the lines holding some to what the cut made due; what each
+    account took, per line."""
+    credited = [
+        line_id for line_id in ids if facts[line_id].balances[AccountType.CUSTOMER_CREDIT] > 0
+    ]
+    if not credited:
+        return {}
+    lines = fetch_lines(conn, credited, lock=True)
+    books = fetch_line_books(conn, credited, ctx.caches.accounts)
+    found: dict[int, dict[AccountType, int]] = {}
+    for line_id in credited:
+        key = get_business_key(as_of, EodStep.BILL, line_id) + ":credit"
+        applied = apply_customer_credit(
+            conn, ctx.caches, lines[line_id], books[line_id], as_of, key
+        )
+        write_usage(conn, lines[line_id].nodes)
+        found[line_id] = {}
+        for item in applied:
+            found[line_id][item.account_type] = (
+                found[line_id].get(item.account_type, 0) + item.amount_fen
+            )
+    return found
 
 
 def _plan_principal(
@@ -199,6 +242,11 @@ def _insert_bill_lines(
         for item in due.get(line_id, [])
     ]  # fmt: skip
     for line_id in line_ids:
+        if figures[line_id]["credit_applied_fen"]:
+            extra.append(
+                {"bill_id": bill_ids[line_id], "kind": "credit_applied", "ref_id": None,
+                 "posted_on": as_of, "amount_fen": -figures[line_id]["credit_applied_fen"]}
+            )  # fmt: skip
         for kind in ("interest", "fee", "penalty"):
             if figures[line_id][f"{kind}_fen"]:
                 extra.append(

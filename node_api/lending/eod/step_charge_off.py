@@ -1,5 +1,5 @@
-"""Charge-off step: a line that reaches its product's charge-off day past due is written
-off in one batch.
+"""Charge-off step: a line more than its product's charge-off days past due (with the
+defaults, on day 181, once in bucket M7+) is written off in one batch.
 
 Every receivable (principal, interest, fees, penalty; unbilled, billed or past due) is
 credited and the total debited to the line's written-off account. The principal leaves
@@ -23,6 +23,7 @@ from node_api.ledger.accounts import PRINCIPAL_ACCOUNT_TYPES, AccountType, line_
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
 from node_api.ledger.settlement_events import CHARGE_OFF_EVENT, EodStep
 from node_api.ledger.sql import in_values
+from node_api.lending.billing_rules import is_charge_off_due
 from node_api.lending.bills import RECEIVABLE_TYPES
 from node_api.lending.core.books import fetch_line_books
 from node_api.lending.core.entries import funding_adjustment
@@ -34,7 +35,7 @@ from node_api.lending.eod.tables import line_delinquency_table
 from node_api.lending.installment_tables import installment_plan_table, installment_table
 from node_api.lending.line_limits import LineAction, change_line_status
 from node_api.lending.lines import LineStatus, LockedLine, fetch_lines, write_usage
-from node_api.lending.purchases import (
+from node_api.lending.use_reductions import (
     Reduction,
     apply_reductions,
     compute_fifo_reductions,
@@ -140,7 +141,7 @@ def run_charge_off_batch(
     charged: dict[int, dict[str, date]] = {}
     total_fen = 0
     for line_id, item in facts.items():
-        if days.get(line_id, 0) < item.terms.delinquency.charge_off_days:
+        if not is_charge_off_due(days.get(line_id, 0), item.terms.delinquency.charge_off_days):
             continue
         total_fen += charge_off_line(conn, ctx, item, as_of)
         charged[line_id] = {"charged_off_on": as_of}

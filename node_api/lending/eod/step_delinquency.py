@@ -4,9 +4,10 @@ that day's penalty interest on its past-due principal and interest.
 
 Penalty interest follows `compute_penalty_interest_days`: nothing within the grace days,
 the whole run on the first day past grace, then one day per business day; it is
-charged to the oldest unpaid bill, whose debt it joins. Like interest, it is carried
-exactly per line (`compute_carried_interest`): the days' posts add up to the running
-penalty total rounded once.
+charged to the oldest unpaid bill, whose debt it joins. A non-accrual line's penalty
+goes off balance sheet instead (`interest_suspended`, see `step_classify`) and joins no
+bill. Like interest, it is carried exactly per line (`compute_carried_interest`): the
+days' posts add up to the running penalty total rounded once.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from node_api.lending.billing_rules import (
 from node_api.lending.bills import PAST_DUE_TYPES, BillDebt, find_oldest_unpaid_bill, sum_balances
 from node_api.lending.eod.books import (
     charge_draft,
+    ensure_suspense_accounts,
     fetch_posted_subjects,
     post_drafts,
+    suspended_draft,
 )
 from node_api.lending.eod.carry import (
     AccrualComponent,
@@ -123,6 +126,16 @@ def run_delinquency_batch(
     drafts = []
     charges: list[BillCharge] = []
     states: dict[int, dict[str, int | str]] = {}
+    state = line_delinquency_table
+    suspended = set(
+        get_ids(
+            conn,
+            select(state.c.credit_line_id).where(
+                in_values(conn, state.c.credit_line_id, list(facts))
+                & state.c.non_accrual_since.is_not(None)
+            ),
+        )
+    )
     for line_id, item in facts.items():
         past_due_fen = sum_balances(item.balances, PAST_DUE_TYPES)
         oldest = find_oldest_unpaid_bill(debts.get(line_id, []), past_due_fen)
@@ -136,7 +149,14 @@ def run_delinquency_batch(
         penalty_fen, carry = compute_penalty_fen(item, oldest, as_of, previous)
         if carry is not None:
             carries[line_id] = carry
-        if penalty_fen > 0:
+        if penalty_fen > 0 and line_id in suspended:
+            drafts.append(
+                suspended_draft(
+                    as_of=as_of, step=EodStep.DELINQUENCY, subject_id=line_id,
+                    credit_line_id=line_id, amount_fen=penalty_fen,
+                )
+            )  # fmt: skip
+        elif penalty_fen > 0:
             drafts.append(
                 charge_draft(
                     as_of=as_of, step=EodStep.DELINQUENCY, subject_id=line_id,
@@ -148,6 +168,7 @@ def run_delinquency_batch(
                 BillCharge(oldest.bill_id, line_id, as_of, ChargeKind.PENALTY, Fen(penalty_fen))
             )
     write_carries(conn, AccrualComponent.PENALTY, as_of, carries, stored)
+    ensure_suspense_accounts(conn, sorted(suspended))
     posted = post_drafts(conn, ctx, drafts)
     insert_bill_charges(conn, charges)
     update_line_states(conn, as_of, states, ["days_past_due", "bucket"])

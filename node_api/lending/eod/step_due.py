@@ -1,10 +1,11 @@
-"""Due step: at the end of each bill's due date, decide its interest-free treatment and
-make its unpaid minimum past due (see `node_api.lending.bills`)."""
+"""Due step: at the end of each bill's due date (of its grace days, for a product that
+treats payments within them as on time), decide its interest-free treatment and make its
+unpaid minimum past due (see `node_api.lending.bills`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -130,7 +131,12 @@ def run_due_batch(
         .where(condition & in_values(conn, bill_table.c.credit_line_id, list(facts)))
         .order_by(bill_table.c.credit_line_id, bill_table.c.bill_date)
     ).all()
+    bills = [bill for bill in bills if _decided_today(bill, facts[bill.credit_line_id], as_of)]
     paid = fetch_paid_toward(conn, [bill.id for bill in bills])
+    for bill in bills:
+        terms = facts[bill.credit_line_id].terms
+        if terms.grace_payments_on_time and terms.grace_days:
+            paid[bill.id] = paid.get(bill.id, 0) + _fetch_paid_in_grace(conn, bill, terms)
     converted = {
         int(bill_id)
         for bill_id in conn.execute(
@@ -157,7 +163,11 @@ def run_due_batch(
             rate = compute_daily_rate(
                 terms.interest.method, terms.interest.rate, terms.interest.day_count
             )
-            retro_fen = compute_retro_interest(uses[bill.id], bill.due_date, rate)
+            share = (1, 1)
+            if terms.interest_on_unpaid_only:
+                statement_fen = int(bill.statement_balance_fen)
+                share = (max(statement_fen - decision.paid_fen, 0), statement_fen)
+            retro_fen = compute_retro_interest(uses[bill.id], bill.due_date, rate, share)
         retro_interest.append(retro_fen)
         movement = dict(decision.movement)
         movement[AccountType.INTEREST_UNBILLED] = (
@@ -177,6 +187,41 @@ def run_due_batch(
     _record(conn, as_of, bills, decisions, retro_interest)
     update_line_states(conn, as_of, revolving, ["revolving"])
     return BatchResult(len(facts), posted, amount_fen)
+
+
+def _decided_today(bill: Any, facts: LineFacts, as_of: date) -> bool:
+    """A bill is decided at the end of its due date, or of its grace days when the
+    product treats payments within them as on time."""
+    terms = facts.terms
+    if terms.grace_payments_on_time:
+        decided_on: date = bill.due_date + timedelta(days=terms.grace_days)
+        return decided_on <= as_of
+    return True
+
+
+def _fetch_paid_in_grace(conn: Connection, bill: Any, terms: Any) -> int:
+    """What non end-of-day postings took off the line's receivables (other than unbilled
+    principal) in the grace days after the due date."""
+    batches, postings, accounts = posting_batch_table, posting_table, ledger_account_table
+    end = bill.due_date + timedelta(days=terms.grace_days)
+    total = conn.execute(
+        select(-func.sum(postings.c.amount_fen))
+        .select_from(
+            batches.join(postings, postings.c.batch_id == batches.c.id).join(
+                accounts, accounts.c.id == postings.c.account_id
+            )
+        )
+        .where(
+            (batches.c.credit_line_id == bill.credit_line_id)
+            & (batches.c.as_of > bill.due_date)
+            & (batches.c.as_of <= end)
+            & batches.c.kind.not_in(EOD_BATCH_KINDS)
+            & in_values(
+                conn, accounts.c.account_type, [kind.value for kind in PAID_TOWARD_BILL_TYPES]
+            )
+        )
+    ).scalar()
+    return int(total or 0)
 
 
 def _decide(
@@ -230,6 +275,7 @@ def _record(
             as_of,
             ChargeKind.PAST_DUE,
             decision.moved_to_past_due_fen,
+            decision.movement.get(AccountType.PRINCIPAL_PAST_DUE, 0),
         )
         for bill, decision in zip(bills, decisions, strict=True)
         if decision.moved_to_past_due_fen > 0

@@ -2,8 +2,9 @@
 
 `line_delinquency` holds, per credit line, what end of day last decided: whether the
 line pays revolving interest (it lost its interest-free period), its days past due and
-bucket, and the day it was charged off. A line without a row is current and not
-revolving.
+bucket, and the day it was charged off; its five-tier class, the day it became
+non-accrual (None while it accrues) and the loan-loss provision held for it. A line
+without a row is current, normal and not revolving.
 
 `line_accrual` holds, per credit line and accrual component (`interest`, `penalty`),
 the rounding carry of its daily accrual (`node_api.lending.interest.AccrualCarry`: the
@@ -33,6 +34,9 @@ line_delinquency_table = Table(
     Column("days_past_due", Integer, nullable=False),
     Column("bucket", String(4), nullable=False),
     Column("charged_off_on", Date, nullable=True),
+    Column("loan_class", String(16), nullable=False, server_default="normal"),
+    Column("non_accrual_since", Date, nullable=True),
+    Column("provision_fen", BigInteger, nullable=False, server_default="0"),
 )
 
 line_accrual_table = Table(

@@ -9,6 +9,9 @@ Canonical JSON of a `ProductTerms` value:
 1. One JSON object holding every field of `ProductTerms`, defaults included, under
    the model's field names (snake_case); nested terms (`interest`, `fees`,
    `installment`, ...) are nested objects with all their fields; lists are arrays.
+   Exception: a field added after products were first anchored (`LATER_FIELDS`) is
+   left out while it holds its default, so every version registered before it existed
+   keeps its hash; set to anything else, it is written like any other field.
 2. Object keys in ascending order of their Unicode code points at every level
    (keys are ASCII, so this is byte order).
 3. No whitespace anywhere: `,` between items, `:` between key and value.
@@ -32,15 +35,54 @@ NIST SHA3-256; 32 bytes, `bytes32` in Solidity.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
+from typing import Any
 
 from eth_hash.auto import keccak
+from pydantic_core import to_jsonable_python
 
 from node_api.lending.products.model import ProductTerms
+
+LATER_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("credit_application",),
+    ("delinquency", "non_accrual_days"),
+    ("delinquency", "classification"),
+    ("delinquency", "provision_bps"),
+    ("installment", "min_principal_fen"),
+    ("grace_payments_on_time",),
+    ("interest_on_unpaid_only",),
+    ("charge_off_buyback",),
+)
+"""Dotted paths of the fields added after the first anchored products (rule 1)."""
+
+
+@lru_cache(maxsize=1)
+def _default_document() -> dict[str, Any]:
+    """The JSON of each later field's default, read off the models' own defaults."""
+    defaults: dict[str, Any] = {}
+    for path in LATER_FIELDS:
+        model: Any = ProductTerms
+        for name in path[:-1]:
+            model = model.model_fields[name].annotation
+        value = model.model_fields[path[-1]].get_default(call_default_factory=True)
+        defaults[".".join(path)] = to_jsonable_python(value)
+    return defaults
+
+
+def _drop_later_defaults(document: dict[str, Any]) -> None:
+    defaults = _default_document()
+    for path in LATER_FIELDS:
+        parent = document
+        for name in path[:-1]:
+            parent = parent[name]
+        if parent.get(path[-1]) == defaults[".".join(path)]:
+            del parent[path[-1]]
 
 
 def canonical_terms_json(terms: ProductTerms) -> bytes:
     """The canonical JSON bytes of `terms` (rules in the module docstring)."""
     document = terms.model_dump(mode="json")
+    _drop_later_defaults(document)
     _check_canonical_values(document, "")
     text = json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False

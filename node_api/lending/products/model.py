@@ -40,13 +40,15 @@ from node_api.lending.billing_rules import (
     DEFAULT_ALLOCATION_ORDER,
     DEFAULT_CHARGE_OFF_DAYS,
     DEFAULT_DELINQUENCY_THRESHOLDS,
+    DEFAULT_NON_ACCRUAL_DAYS,
     Component,
     DelinquencyBucket,
+    LoanClass,
     check_allocation_order,
 )
 from node_api.lending.schedules import PricingMethod
 
-ALLOWED_TENORS_MONTHS = frozenset({3, 6, 9, 12, 18, 24})
+ALLOWED_TENORS_MONTHS = frozenset({3, 6, 9, 12, 18, 24, 36})
 AMOUNT_FEN_MAX = 10**12
 """10 billion yuan: far above any limit, and well inside JSON's exact-integer range."""
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -114,6 +116,8 @@ class InstallmentTerms(_Frozen):
     principal for flat_monthly_fee."""
     cancellation_days: StrictInt = Field(default=0, ge=0, le=60)
     """A plan may be cancelled without interest or fees within this many days."""
+    min_principal_fen: StrictFen = Field(default=Fen(0), ge=0, le=AMOUNT_FEN_MAX)
+    """The least principal a plan may convert (never below 1 fen per installment)."""
 
     @field_validator("tenors_months")
     @classmethod
@@ -170,19 +174,91 @@ class AllocationOrder(_Frozen):
         return order
 
 
+class CreditApplicationTerms(_Frozen):
+    """How the customer's credit (over-payments, refunds beyond the debt) is applied to
+    what is due, at posting time and at end of day: past due before billed (oldest due
+    first) unless `past_due_first` is false, then by component in `order`."""
+
+    order: tuple[Component, ...] = DEFAULT_ALLOCATION_ORDER
+    past_due_first: StrictBool = True
+
+    @field_validator("order")
+    @classmethod
+    def _permutation(cls, order: tuple[Component, ...]) -> tuple[Component, ...]:
+        try:
+            check_allocation_order(order)
+        except CreditNetValueError as error:
+            raise InvalidProductError(error.detail, field="order") from error
+        return order
+
+
 class DelinquencyThreshold(_Frozen):
     days_past_due_min: StrictInt = Field(ge=1, le=3_650)
     bucket: DelinquencyBucket
 
 
+class ClassificationThresholds(_Frozen):
+    """The five-tier loan classification (五级分类) by days past due: a line at least
+    this many days past due is at least in that class; below the first it is normal.
+    The defaults follow the 2023 rules on the risk classification of financial assets
+    (overdue: special mention; over 90 days: substandard; over 270: doubtful; over 360:
+    loss). A charged-off line is in the loss class whatever its days."""
+
+    special_mention_days: StrictInt = Field(default=1, ge=1, le=3_650)
+    substandard_days: StrictInt = Field(default=91, ge=1, le=3_650)
+    doubtful_days: StrictInt = Field(default=271, ge=1, le=3_650)
+    loss_days: StrictInt = Field(default=361, ge=1, le=3_650)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> ClassificationThresholds:
+        days = [self.special_mention_days, self.substandard_days, self.doubtful_days,
+                self.loss_days]  # fmt: skip
+        if days != sorted(set(days)):
+            raise InvalidProductError(
+                "classification thresholds must be strictly ascending", field="classification"
+            )
+        return self
+
+
+class ProvisionMatrix(_Frozen):
+    """Loan-loss provision per class, in bps of the line's receivables (an expected-loss
+    matrix; the defaults are the general 1% and the specific 2%, 25%, 50% and 100% of the
+    loan-loss provisioning guideline)."""
+
+    normal_bps: StrictBps = Field(default=Bps(100), ge=0, le=10_000)
+    special_mention_bps: StrictBps = Field(default=Bps(200), ge=0, le=10_000)
+    substandard_bps: StrictBps = Field(default=Bps(2_500), ge=0, le=10_000)
+    doubtful_bps: StrictBps = Field(default=Bps(5_000), ge=0, le=10_000)
+    loss_bps: StrictBps = Field(default=Bps(10_000), ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> ProvisionMatrix:
+        rates = [self.normal_bps, self.special_mention_bps, self.substandard_bps,
+                 self.doubtful_bps, self.loss_bps]  # fmt: skip
+        if rates != sorted(rates):
+            raise InvalidProductError(
+                "provision rates cannot fall as the class worsens", field="provision_bps"
+            )
+        return self
+
+    def rate_bps(self, loan_class: LoanClass) -> Bps:
+        return Bps(getattr(self, f"{loan_class.value}_bps"))
+
+
 class DelinquencyTerms(_Frozen):
-    """Buckets by days past due, ascending, and the charge-off day."""
+    """Buckets by days past due, ascending, and the charge-off day: a line is charged off
+    on the first day it is MORE than `charge_off_days` past due (with the defaults, day
+    181, in bucket M7+). From `non_accrual_days` past due the line is non-accrual: its
+    interest and penalty are suspended off balance sheet and recognized when collected."""
 
     thresholds: tuple[DelinquencyThreshold, ...] = tuple(
         DelinquencyThreshold(days_past_due_min=item.days_past_due_min, bucket=item.bucket)
         for item in DEFAULT_DELINQUENCY_THRESHOLDS
     )
     charge_off_days: StrictInt = Field(default=DEFAULT_CHARGE_OFF_DAYS, ge=1, le=3_650)
+    non_accrual_days: StrictInt = Field(default=DEFAULT_NON_ACCRUAL_DAYS, ge=1, le=3_650)
+    classification: ClassificationThresholds = ClassificationThresholds()
+    provision_bps: ProvisionMatrix = ProvisionMatrix()
 
     @field_validator("thresholds")
     @classmethod
@@ -227,17 +303,28 @@ class ProductTerms(_Frozen):
     fees: FeeTerms = FeeTerms()
     penalty_rate_ppm_per_day: StrictPpmPerDay = Field(ge=0, le=100_000)
     grace_days: StrictInt = Field(ge=0, le=30)
+    grace_payments_on_time: StrictBool = False
+    """A bill paid in full within the grace days keeps its interest-free period (its due
+    date is decided at the end of the grace days instead of the due date)."""
+    interest_on_unpaid_only: StrictBool = False
+    """未还部分计息: a bill not paid in full is charged interest-free-period interest only
+    on the share of it left unpaid, not on every purchase in full."""
     allocation: AllocationOrder = AllocationOrder()
+    credit_application: CreditApplicationTerms = CreditApplicationTerms()
     delinquency: DelinquencyTerms = DelinquencyTerms()
     funding_split: tuple[FundingShare, ...] = Field(min_length=1)
+    charge_off_buyback: StrictBool = True
+    """True: at charge-off the lender buys the funders' shares back (CHARGE_OFF entries),
+    so the loss and whatever is recovered later are the lender's. False: each funder bears
+    its share of the loss and receives its share of every recovery and debt-sale price."""
     channel_commission_bps: StrictBps = Field(ge=0, le=10_000)
     eligible_channels: tuple[str, ...] = Field(min_length=1)
 
     @field_validator("bill_day_options")
     @classmethod
     def _bill_days(cls, days: tuple[int, ...]) -> tuple[int, ...]:
-        if any(not 1 <= day <= 28 for day in days):
-            raise InvalidProductError("bill days are between 1 and 28", field="bill_day_options")
+        if any(not 1 <= day <= 31 for day in days):
+            raise InvalidProductError("bill days are between 1 and 31", field="bill_day_options")
         return _sorted_unique(days, "bill_day_options")
 
     @field_validator("eligible_channels")

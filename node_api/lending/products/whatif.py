@@ -103,6 +103,7 @@ def price_purchase(
         start_date,
         first_bill_date,
         terms.fees.installment_fee_fen,
+        chosen_bill_day,
     )
     upfront_fee_fen = compute_upfront_fee(terms.fees, amount_fen)
     due_dates = tuple(

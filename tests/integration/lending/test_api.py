@@ -360,3 +360,35 @@ def test_fast_lane_serves_known_callers_with_the_same_answers_as_the_route(
     assert drawdown.status_code == 201 and AuthorizationFastLane.served == served + 3
     forbidden = api.post(path, PURCHASE, role=Role.AUDITOR)
     assert forbidden.status_code == 403
+
+
+def test_customer_credit_is_refunded_over_http_and_never_beyond_what_is_left(
+    api: Api, line_id: int
+) -> None:
+    # 1,000 bought, 3,000 paid: 1,000 of principal repaid, 2,000 held as credit.
+    api.post(f"/v1/credit-lines/{line_id}/purchases", PURCHASE)
+    paid = api.post(f"/v1/credit-lines/{line_id}/repayments", {"amount_fen": 3_000,
+                                                               "currency": "CNY"})  # fmt: skip
+    assert paid.json()["customer_credit_fen"] == 2_000
+    path = f"/v1/credit-lines/{line_id}/credit-refunds"
+    before = api.counts()
+    over = api.post(path, {"amount_fen": 2_001, "currency": "CNY"})
+    problem = over.json()
+    assert (over.status_code, problem["code"], problem["field"]) == (
+        409, "insufficient_credit", "amount_fen"
+    )  # fmt: skip
+    assert "2000 fen" in problem["detail"]
+    missing_key = api.post(path, {"amount_fen": 100, "currency": "CNY"}, key=None)
+    assert missing_key.status_code == 400
+    assert api.counts()[:3] == before[:3]
+    refund = api.post(path, {"amount_fen": 1_500, "currency": "CNY"}, key="credit-refund-1")
+    assert refund.status_code == 201, refund.text
+    body = refund.json()
+    assert (body["amount_fen"], body["applied_fen"], body["customer_credit_fen"]) == (
+        1_500, 0, 500
+    )  # fmt: skip
+    replay = api.post(path, {"amount_fen": 1_500, "currency": "CNY"}, key="credit-refund-1")
+    assert replay.json() == body and replay.headers["idempotent-replayed"] == "true"
+    balances = api.get(f"/v1/ledger/credit-lines/{line_id}/balances", role=Role.AUDITOR).json()
+    assert balances["balances_fen"]["customer_credit"] == 500
+    assert api.get("/v1/ledger/trial-balance", role=Role.AUDITOR).json()["balanced"]

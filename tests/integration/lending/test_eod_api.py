@@ -128,3 +128,21 @@ def test_bureau_file_has_one_merged_record_per_line(
     assert late["payment_history_24"] == "*" * 21 + "N12"
     assert (late["account_status"], late["days_past_due"]) == ("2", "41")
     assert int(late["balance_fen"]) > 40_000 and late["customer_ref"] == "cust-b"
+    # The PBOC account-record fields. The payer: normal (1), its one payment of 20,000 on
+    # 10 March, used limit at the March, April and May cuts 20,000, 0 and 3,000: a mean
+    # of 23,000 / 3 = 7,666 (rounded down).
+    assert (paying["five_tier_class"], paying["overdue_periods"]) == ("1", "0")
+    assert (paying["last_payment_date"], paying["last_payment_fen"]) == ("2025-03-10", "20000")
+    assert paying["average_used_limit_6m_fen"] == "7666" and paying["account_type"] == "R1"
+    # The late line: special mention (41 days, under 91), 2 periods past due, never paid.
+    # Its principal past due on 31 May: the March bill moved 5,000 of principal on 25
+    # March (67 days: 61-90). The April bill's minimum was 3,500 (10% of 35,000) + 720 of
+    # interest (500 retroactive + 11 days × 20) + what was past due at its cut. When the
+    # due step ran on 25 April, the penalty (2.5 a day on 5,000) had grown from 27.5 → 28
+    # at the cut (11 days) to 75 (30 days, through 24 April), so 4,220 − 47 = 4,173
+    # moved: interest 720 first, then 3,453 of principal (36 days: 31-60).
+    assert (late["five_tier_class"], late["overdue_periods"]) == ("2", "2")
+    assert (late["last_payment_date"], late["last_payment_fen"]) == ("", "0")
+    assert late["overdue_principal_31_60_fen"] == "3453"
+    assert late["overdue_principal_61_90_fen"] == "5000"
+    assert late["overdue_principal_91_180_fen"] == late["overdue_principal_180_plus_fen"] == "0"

@@ -10,6 +10,8 @@ day on past-due principal and interest; 70% funded by bank-a. The line opens 1 M
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, datetime
 
 import pytest
@@ -29,6 +31,7 @@ from node_api.lending.bill_views import (
     fetch_bills,
     fetch_delinquency,
 )
+from node_api.lending.bureau import write_bureau_file
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import run_eod, run_eod_through
 from node_api.lending.lines import fetch_line
@@ -161,11 +164,12 @@ def test_a_line_aged_past_the_charge_off_day_is_written_off(
         set_business_date(conn, OPENED)
         line_id = open_eod_line(conn, caches, OPENED, customer_ref="cust-2", data=data)
     buy(database, caches, line_id, 100_000)
-    run_eod_through(database, date(2025, 4, 28))
+    run_eod_through(database, date(2025, 4, 29))
     assert balances(database, line_id)["principal_past_due"] > 0
     assert "written_off" not in balances(database, line_id)
-    # 25 March + 35 days = 29 April: 35 days past due, charged off that day.
-    run_eod_through(database, date(2025, 4, 29))
+    # 25 March + 35 days = 29 April: 35 days past due, not yet charged off; 30 April is
+    # 36 days, more than the product's 35: charged off that day.
+    run_eod_through(database, date(2025, 4, 30))
     after = balances(database, line_id)
     # Nothing was ever paid, so what is written off is the 100,000 of principal plus every
     # interest, fee and penalty the line was charged (the node's income from it).
@@ -185,7 +189,7 @@ def test_a_line_aged_past_the_charge_off_day_is_written_off(
         events = conn.execute(
             select(settlement_event_table.c.kind, settlement_event_table.c.partner_ref,
                    settlement_event_table.c.amount_fen)
-            .where(settlement_event_table.c.as_of == date(2025, 4, 29))
+            .where(settlement_event_table.c.as_of == date(2025, 4, 30))
             .order_by(settlement_event_table.c.id)
         ).all()  # fmt: skip
         open_fen = conn.execute(
@@ -194,7 +198,7 @@ def test_a_line_aged_past_the_charge_off_day_is_written_off(
             )
         ).scalar_one()
         portfolio = fetch_portfolio_summary(conn)
-    assert status.charged_off_on == date(2025, 4, 29) and status.outstanding_fen == 0
+    assert status.charged_off_on == date(2025, 4, 30) and status.outstanding_fen == 0
     assert line.status.value == "frozen"
     assert all(node.used_fen == 0 for node in line.nodes) and open_fen == 0
     # The 100,000 of principal is charged off; the node owes each funder its share back.
@@ -204,6 +208,17 @@ def test_a_line_aged_past_the_charge_off_day_is_written_off(
     ]  # fmt: skip
     assert node_balance(database, funding_payable_code(line_id, "BILL2", "bank-a")) == 0
     assert portfolio.written_off_fen == after["written_off"] and portfolio.total_fen == 0
+    # The bureau keeps reporting it, in April and in June (no bill since): bad debt (4),
+    # loss (5), the written-off balance, B from the charge-off month on (March was N).
+    for cycle, history_end in (("2025-04", "NB"), ("2025-06", "NBBB")):
+        out = io.StringIO()
+        with database.engine.connect() as conn:
+            write_bureau_file(conn, cycle, out)
+        (record,) = csv.DictReader(io.StringIO(out.getvalue()))
+        assert (record["account_status"], record["five_tier_class"]) == ("4", "5")
+        assert int(record["balance_fen"]) == after["written_off"]
+        assert record["used_limit_fen"] == record["overdue_principal_91_180_fen"] == "0"
+        assert record["payment_history_24"].endswith(history_end)
 
 
 def test_rerunning_a_closed_date_posts_nothing(
@@ -238,7 +253,7 @@ def test_charge_off_enqueues_the_agreement_status_change_for_the_chain(
         line_id = open_eod_line(conn, caches, OPENED, customer_ref="cust-3", data=data)
         conn.execute(application_table.insert().values(_application(line_id)))
     buy(database, caches, line_id, 50_000)
-    run_eod_through(database, date(2025, 4, 29))
+    run_eod_through(database, date(2025, 4, 30))
     with database.engine.connect() as conn:
         rows = conn.execute(
             select(OUTBOX_TABLE.c.business_key, OUTBOX_TABLE.c.payload).order_by(OUTBOX_TABLE.c.id)

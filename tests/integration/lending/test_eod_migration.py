@@ -1,4 +1,5 @@
-"""Migrations 0005 and 0008 create exactly the end-of-day tables the code describes."""
+"""Migrations 0005, 0008 and 0011 create exactly the end-of-day and servicing tables the
+code describes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import node_api.lending.bill_tables
+import node_api.lending.customer_credit
 import node_api.lending.eod.tables
 import node_api.lending.installment_tables  # noqa: F401
 from node_api.kernel.db import Database
@@ -26,6 +28,7 @@ OWN_TABLES = {
     "eod_run",
     "eod_step",
     "eod_batch",
+    "credit_refund",
 }
 
 

@@ -13,8 +13,10 @@ import pytest
 from sqlalchemy import func, select
 
 from node_api.kernel.db import Database
+from node_api.kernel.errors import CreditNetValueError
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.ledger.schema import posting_batch_table, posting_table
+from node_api.lending.bill_tables import bill_table
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import run_eod_through
 from node_api.lending.eod.carry import AccrualComponent, fetch_carries
@@ -187,3 +189,94 @@ def test_a_plan_within_the_cap_converts(database: Database, caches: LendingCache
     assert [item.due_date for item in plan.installments] == [
         date(2025, 4, 25), date(2025, 5, 25), date(2025, 6, 25)
     ]  # fmt: skip
+
+
+def test_billed_installments_not_yet_due_accrue_no_revolving_interest(
+    database: Database, caches: LendingCaches, line_id: int
+) -> None:
+    # Besides the 3,000 of revolving principal (1.5 fen a day from 6 March), 10,000 bought
+    # on 6 March is converted into a 3-month plan: its first installment is billed on 5
+    # April and due 25 April, priced by the plan. Through 10 April (36 days) revolving
+    # interest is 36 × 1.5 = 54 fen, exactly; charging the billed installment principal
+    # too (about 3,300 fen) would have added some 1.65 fen a day from 6 April.
+    use_id = buy(database, caches, line_id, 10_000)
+    with database.engine.begin() as conn:
+        convert_purchase(conn, caches, line_id=line_id, purchase_id=use_id, tenor_months=3)
+    run_eod_through(database, date(2025, 4, 10))
+    assert sum(fen for _, fen in _accrued_by_day(database)) == 54
+    with database.engine.connect() as conn:
+        check_ledger(conn)
+
+
+def test_RevertWhen_a_plan_would_leave_an_installment_without_principal(
+    database: Database, caches: LendingCaches, line_id: int
+) -> None:
+    # 2 fen over 3 months would be 0, 1, 1 of principal: refused (at least 1 fen each).
+    use_id = buy(database, caches, line_id, 2)
+    with database.engine.begin() as conn, pytest.raises(CreditNetValueError) as caught:
+        convert_purchase(conn, caches, line_id=line_id, purchase_id=use_id, tenor_months=3)
+    assert (caught.value.code, caught.value.field) == ("plan_below_minimum", "tenor_months")
+    assert caught.value.extra["minimum_fen"] == 3
+    with database.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(installment_plan_table)).scalar() == 0
+
+
+def test_RevertWhen_a_plan_is_below_the_products_minimum(
+    database: Database, caches: LendingCaches
+) -> None:
+    data = eod_product_data("MINPLAN")
+    data["installment"] = {**data["installment"], "min_principal_fen": 50_000,
+                           "tenors_months": [3, 36]}  # fmt: skip
+    with database.engine.begin() as conn:
+        set_business_date(conn, OPENED)
+        line = open_eod_line(conn, caches, OPENED, data=data)
+    small = buy(database, caches, line, 49_999)
+    with database.engine.begin() as conn, pytest.raises(CreditNetValueError) as caught:
+        convert_purchase(conn, caches, line_id=line, purchase_id=small, tenor_months=3)
+    assert caught.value.extra["minimum_fen"] == 50_000
+    # 36 months is a tenor now: 50,000 over 36 months converts.
+    big = buy(database, caches, line, 50_000)
+    with database.engine.begin() as conn:
+        plan = convert_purchase(conn, caches, line_id=line, purchase_id=big, tenor_months=36)
+    assert len(plan.installments) == 36
+    assert sum(item.principal_fen for item in plan.installments) == 50_000
+
+
+def test_a_bill_day_of_31_bills_on_each_months_last_day_when_shorter(
+    database: Database, caches: LendingCaches
+) -> None:
+    # Opened 20 January with bill day 31: bills on 31 January, 28 February (the month's
+    # last day) and 31 March, each due 20 days later. 10,000 bought on 20 January is on
+    # the January bill; 5,000 bought on 28 February, converted into a 3-month plan that
+    # day, is billed 28 February, 31 March and 30 April (not 28 March and 28 April).
+    opened = date(2025, 1, 20)
+    with database.engine.begin() as conn:
+        set_business_date(conn, opened)
+        line = open_eod_line(
+            conn, caches, opened, data=eod_product_data("EOM", bill_day_options=[31]),
+            bill_day=31,
+        )  # fmt: skip
+    buy(database, caches, line, 10_000)
+    run_eod_through(database, date(2025, 2, 27))
+    use_id = buy(database, caches, line, 5_000)
+    with database.engine.begin() as conn:
+        plan = convert_purchase(conn, caches, line_id=line, purchase_id=use_id, tenor_months=3)
+    run_eod_through(database, date(2025, 3, 31))
+    with database.engine.connect() as conn:
+        bills = conn.execute(
+            select(bill_table.c.bill_date, bill_table.c.cycle_start, bill_table.c.due_date)
+            .where(bill_table.c.credit_line_id == line)
+            .order_by(bill_table.c.bill_date)
+        ).all()
+        billed = conn.execute(
+            select(installment_table.c.bill_date)
+            .where(installment_table.c.plan_id == plan.id)
+            .order_by(installment_table.c.number)
+        ).scalars().all()  # fmt: skip
+        check_ledger(conn)
+    assert [tuple(row) for row in bills] == [
+        (date(2025, 1, 31), date(2025, 1, 20), date(2025, 2, 20)),
+        (date(2025, 2, 28), date(2025, 2, 1), date(2025, 3, 20)),
+        (date(2025, 3, 31), date(2025, 3, 1), date(2025, 4, 20)),
+    ]
+    assert billed == [date(2025, 2, 28), date(2025, 3, 31), date(2025, 4, 30)]

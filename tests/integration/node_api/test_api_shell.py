@@ -125,6 +125,14 @@ def test_malformed_json_is_400_and_oversized_body_is_413(
     assert huge.json()["code"] == "body_too_large"
 
 
+def test_a_model_card_upload_has_its_own_body_limit(client: TestClient) -> None:
+    # 5,000 bytes: over this app's 1,024-byte limit, far under the model upload's.
+    card = client.post("/v1/risk/models", content=b"x" * 5000)
+    assert card.status_code != 413 and card.json()["code"] != "body_too_large"
+    business = client.post("/v1/applications", content=b"x" * 5000)
+    assert business.status_code == 413
+
+
 def test_request_id_is_echoed_or_made(client: TestClient) -> None:
     assert (
         client.get("/v1/health", headers={"X-Request-ID": "abc123"}).headers["x-request-id"]

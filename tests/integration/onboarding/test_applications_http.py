@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from eth_hash.auto import keccak
 from sqlalchemy import select
 
 from node_api.kernel.db import Database
@@ -9,7 +10,9 @@ from node_api.kernel.outbox_table import OUTBOX_TABLE
 from node_api.lending.lines import fetch_line
 from node_api.lending.products import parse_product_terms, terms_hash_hex
 from node_api.onboarding.policies import compute_chain_product_code
+from node_api.onboarding.provenance import fetch_agreement_terms, parse_terms_document
 from node_api.onboarding.tables import application_table
+from node_api.risk.scorecard import Scorecard
 from tests.integration.onboarding.onboarding_helpers import (
     BAD_PROFILE,
     BORDERLINE_PROFILE,
@@ -25,6 +28,18 @@ from tests.integration.onboarding.onboarding_helpers import (
 def _outbox_payloads(database: Database) -> list[dict[str, object]]:
     with database.engine.connect() as conn:
         return [dict(row) for row in conn.execute(select(OUTBOX_TABLE.c.payload)).scalars()]
+
+
+def _agreement_terms_hash(database: Database, application_id: str) -> str:
+    """keccak256 of the agreement's stored version-2 terms document (decision provenance)."""
+    with database.engine.connect() as conn:
+        stored = fetch_agreement_terms(conn, application_id)
+    assert stored is not None
+    document = parse_terms_document(stored.document)
+    assert document is not None
+    assert document.product_terms_hash == terms_hash_hex(parse_product_terms(product_data()))
+    assert document.decision.model_id == Scorecard.load_packaged("german").model_id
+    return "0x" + keccak(stored.document.encode("ascii")).hex()
 
 
 def test_approved_application_opens_the_line_at_every_level_and_enqueues_the_agreement(
@@ -48,7 +63,8 @@ def test_approved_application_opens_the_line_at_every_level_and_enqueues_the_agr
     assert {node.path: node.limit_fen for node in line.nodes} == body["limits"]
     [payload] = _outbox_payloads(database)
     assert payload["agreement_id"] == body["agreement_id"]
-    assert payload["terms_hash"] == terms_hash_hex(parse_product_terms(product_data()))
+    assert payload["terms_hash"] != terms_hash_hex(parse_product_terms(product_data()))
+    assert payload["terms_hash"] == _agreement_terms_hash(database, body["application_id"])
     assert payload["limit_fen"] == 6_000_000
     assert payload["product_code"] == compute_chain_product_code(PRODUCT)
     assert payload["apr_bps"] == 1825  # 500 ppm a day x 365

@@ -18,6 +18,8 @@ OWN_TABLES = {
     "fraud_blacklist",
     "onboarding_policy",
     "risk_live_count",
+    "liveness_challenge",
+    "agreement_terms",
 }
 
 

@@ -1,7 +1,8 @@
 """Stateful property test of the books on SQLite and PostgreSQL.
 
 Random purchases (alone and in batches over two lines), cash drawdowns, refunds,
-repayments, reversals of repayments, end-of-day-like ageing, limit changes, temporary
+repayments (customer credit applied to what is due), credit refunds, reversals of
+repayments, end-of-day-like ageing, limit changes, temporary
 raises, freezes and business-date moves. After every step: the trial balance is zero,
 running balances equal their postings, no floor is crossed, limit usage equals the open
 principal at every level, each funding payable is its partner's share of its product's
@@ -46,6 +47,7 @@ from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind
 from node_api.lending.core.entries import compute_funded_split
+from node_api.lending.customer_credit import refund_customer_credit
 from node_api.lending.limits import compute_effective_limit_fen
 from node_api.lending.line_limits import (
     LineAction,
@@ -196,6 +198,18 @@ class Books(RuleBasedStateMachine):
         assert allocated + result.customer_credit_fen == amount_fen
         return line_id, result.repayment_id
 
+    @rule(line_index=st.integers(0, 1), amount_fen=st.integers(1, 6_000))
+    def refund_credit(self, line_index: int, amount_fen: int) -> None:
+        """Customer credit paid out (after it settles what is due), never beyond it."""
+        try:
+            with self.database.engine.begin() as conn:
+                refund_customer_credit(
+                    conn, self.caches, line_id=self.lines[line_index], amount_fen=amount_fen,
+                    currency="CNY", as_of=None,
+                )  # fmt: skip
+        except ConflictError as error:
+            assert error.code in ("insufficient_credit", "line_closed")
+
     @rule(repayment=consumes(repayments))
     def bounce(self, repayment: tuple[int, int]) -> None:
         line_id, repayment_id = repayment
@@ -207,7 +221,8 @@ class Books(RuleBasedStateMachine):
         except ConflictError as error:
             # Customer credit from this payment was already given back by a refund's
             # reversal order, or the payment was reversed as part of another: both refusals.
-            assert error.code in ("floor_crossed", "already_reversed")
+            # Or its credit was paid out to the customer since.
+            assert error.code in ("floor_crossed", "already_reversed", "credit_already_refunded")
             return
         self.reversed_lines[line_id] = True
 

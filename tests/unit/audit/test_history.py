@@ -80,7 +80,7 @@ def test_opening_whose_fields_do_not_hash_to_its_commitment_is_flagged() -> None
 
 def test_documented_transitions_are_exactly_the_legal_ones() -> None:
     legal = {(a, b) for a in range(7) for b in range(7) if is_legal_agreement_transition(a, b)}
-    assert legal == {(1, 2), (2, 1), (1, 3), (2, 3), (1, 4), (2, 4), (4, 5), (4, 1)}
+    assert legal == {(1, 2), (2, 1), (1, 3), (2, 3), (1, 4), (2, 4), (4, 5), (4, 1), (5, 3)}
 
 
 def test_cycle_lifecycle_replays_fundings_and_claims() -> None:

@@ -49,6 +49,7 @@ LEGAL = {
     (FROZEN, DEFAULTED),
     (DEFAULTED, CHARGED_OFF),
     (DEFAULTED, ACTIVE),
+    (CHARGED_OFF, CLOSED),  # a charged-off debt sold (or recovered in full)
 }
 PATH_TO = {
     ACTIVE: [],

@@ -11,6 +11,7 @@ from node_api.lending.billing_rules import (
     BucketThreshold,
     Component,
     DelinquencyBucket,
+    LoanClass,
     OutstandingItem,
     compute_bill_calendar,
     compute_bill_date_on_or_after,
@@ -20,13 +21,17 @@ from node_api.lending.billing_rules import (
     compute_due_date,
     compute_late_fee,
     compute_late_fee_date,
+    compute_loan_class,
     compute_minimum_payment,
     compute_next_bill_date,
     compute_penalty_interest_days,
     compute_waterfall,
+    is_bill_date,
     is_charge_off_due,
+    is_non_accrual,
 )
 from node_api.lending.products import parse_product
+from node_api.lending.products.model import ClassificationThresholds
 from tests.unit.lending.samples import installment_product_data
 
 # --------------------------------------------------------------- calendar
@@ -60,11 +65,24 @@ def test_due_date_is_the_bill_date_plus_the_offset() -> None:
     assert compute_due_date(date(2025, 1, 25), 20) == date(2025, 2, 14)
 
 
-def test_RevertWhen_bill_day_is_29() -> None:
-    with pytest.raises(CreditNetValueError) as caught:
-        compute_next_bill_date(date(2025, 1, 1), 29)
+def test_RevertWhen_bill_day_is_32_or_0() -> None:
+    for bill_day in (0, 32):
+        with pytest.raises(CreditNetValueError) as caught:
+            compute_next_bill_date(date(2025, 1, 1), bill_day)
+        assert caught.value.field == "bill_day"
 
-    assert caught.value.field == "bill_day"
+
+def test_bill_days_29_to_31_follow_the_end_of_month_rule() -> None:
+    # Bill day 31: 31 January, 28 February (2025), 29 February (2024), 31 March, 30 April.
+    dates = compute_bill_calendar(date(2025, 1, 1), 31, 4)
+    assert dates == (date(2025, 1, 31), date(2025, 2, 28), date(2025, 3, 31), date(2025, 4, 30))
+    assert compute_bill_date_on_or_after(date(2024, 2, 10), 30) == date(2024, 2, 29)
+    assert compute_bill_date_on_or_after(date(2025, 3, 1), 29) == date(2025, 3, 29)
+    # The cycle of the 28 February bill of bill day 31 starts after 31 January; that of 31
+    # March after 28 February.
+    assert compute_cycle_window(date(2025, 2, 28), 31) == (date(2025, 2, 1), date(2025, 2, 28))
+    assert compute_cycle_window(date(2025, 3, 31), 31) == (date(2025, 3, 1), date(2025, 3, 31))
+    assert is_bill_date(date(2025, 2, 28), 30) and not is_bill_date(date(2025, 3, 28), 30)
 
 
 # --------------------------------------------------------- minimum payment
@@ -198,11 +216,34 @@ def test_delinquency_bucket_uses_the_product_thresholds() -> None:
     assert compute_delinquency_bucket(45, custom) is DelinquencyBucket.M2
 
 
-def test_charge_off_on_the_products_day() -> None:
-    assert not is_charge_off_due(179)
-    assert is_charge_off_due(180)
-    assert not is_charge_off_due(89, charge_off_days=90)
-    assert is_charge_off_due(90, charge_off_days=90)
+def test_charge_off_once_more_than_the_products_days_past_due_in_M7() -> None:
+    # "180+ days": day 180 is still M6 and on the books; day 181 is M7+ and charged off.
+    assert not is_charge_off_due(180)
+    assert compute_delinquency_bucket(180) is DelinquencyBucket.M6
+    assert is_charge_off_due(181)
+    assert compute_delinquency_bucket(181) is DelinquencyBucket.M7_PLUS
+    assert not is_charge_off_due(90, charge_off_days=90)
+    assert is_charge_off_due(91, charge_off_days=90)
+
+
+def test_non_accrual_from_90_days_past_due_by_default() -> None:
+    assert not is_non_accrual(89)
+    assert is_non_accrual(90)
+    assert is_non_accrual(10, non_accrual_days=10)
+
+
+def test_five_tier_classification_with_the_default_thresholds() -> None:
+    # Overdue: special mention; over 90 days: substandard; over 270: doubtful; over 360:
+    # loss; charged off: loss whatever the days.
+    thresholds = ClassificationThresholds()
+    cases = [(0, "normal"), (1, "special_mention"), (90, "special_mention"),
+             (91, "substandard"), (270, "substandard"), (271, "doubtful"),
+             (360, "doubtful"), (361, "loss")]  # fmt: skip
+    for days, expected in cases:
+        assert compute_loan_class(days, thresholds).value == expected, days
+    assert compute_loan_class(0, thresholds, charged_off=True) is LoanClass.LOSS
+    with pytest.raises(CreditNetValueError):
+        compute_loan_class(-1, thresholds)
 
 
 # --------------------------------------------------------------- waterfall

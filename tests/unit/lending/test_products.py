@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -86,9 +87,9 @@ def test_RevertWhen_origination_fee_is_both_bps_and_fixed() -> None:
     assert _invalid(data).field == "fees.origination_fee_fixed_fen"
 
 
-def test_RevertWhen_bill_day_is_29() -> None:
+def test_RevertWhen_bill_day_is_32() -> None:
     data = installment_product_data()
-    data["bill_day_options"] = [5, 29]
+    data["bill_day_options"] = [5, 32]
 
     assert _invalid(data).field == "bill_day_options"
 
@@ -454,3 +455,52 @@ def test_RevertWhen_product_terms_are_built_without_validation_path() -> None:
 
 def test_cancellation_error_is_a_conflict() -> None:
     assert problem_status(CancellationWindowClosedError("closed")) == 409
+
+
+# ------------------------------------------------- servicing terms (issue 15)
+
+
+def test_servicing_terms_at_their_defaults_keep_every_existing_hash() -> None:
+    # The fields added for servicing are left out of the canonical JSON at their
+    # defaults, so a version registered before they existed hashes the same.
+    data = revolving_product_data()
+    before = canonical_terms_json(parse_product_terms(data))
+    data["credit_application"] = {"order": ["penalty", "fees", "interest", "principal"],
+                                  "past_due_first": True}  # fmt: skip
+    data["delinquency"]["non_accrual_days"] = 90
+    data["delinquency"]["provision_bps"] = {"normal_bps": 100}
+    assert canonical_terms_json(parse_product_terms(data)) == before
+    for token in (b"credit_application", b"non_accrual_days", b"classification", b"provision"):
+        assert token not in before
+
+
+def test_servicing_terms_set_otherwise_are_hashed() -> None:
+    data = revolving_product_data()
+    before = terms_hash(parse_product_terms(data))
+    data["delinquency"]["non_accrual_days"] = 60
+    data["credit_application"] = {"past_due_first": False}
+    changed = parse_product_terms(data)
+    document = canonical_terms_json(changed)
+    assert b'"non_accrual_days":60' in document
+    assert b'"credit_application":{"order":["penalty","fees","interest","principal"],' in document
+    assert terms_hash(changed) != before
+    assert parse_product_terms(json.loads(document)) == changed
+
+
+def test_RevertWhen_classification_thresholds_do_not_ascend() -> None:
+    data = revolving_product_data()
+    data["delinquency"]["classification"] = {"special_mention_days": 1, "substandard_days": 91,
+                                             "doubtful_days": 91, "loss_days": 361}  # fmt: skip
+    assert _invalid(data).field == "delinquency.classification"
+
+
+def test_RevertWhen_a_provision_rate_falls_as_the_class_worsens() -> None:
+    data = revolving_product_data()
+    data["delinquency"]["provision_bps"] = {"substandard_bps": 6_000}  # above doubtful 5,000
+    assert _invalid(data).field == "delinquency.provision_bps"
+
+
+def test_RevertWhen_the_credit_order_is_not_a_permutation() -> None:
+    data = revolving_product_data()
+    data["credit_application"] = {"order": ["penalty", "fees", "interest"]}
+    assert _invalid(data).field == "credit_application.order"

@@ -25,7 +25,7 @@ from node_api.lending.core.entries import (
 from node_api.lending.limits import LimitNode
 from node_api.lending.lines import LineStatus, LockedLine
 from node_api.lending.products import FundingShare, ProductTerms, parse_product_terms
-from node_api.lending.purchases import OpenUse, compute_fifo_reductions
+from node_api.lending.use_reductions import OpenUse, compute_fifo_reductions
 from tests.integration.lending.helpers import product_data
 
 DAY = date(2025, 3, 10)

@@ -168,6 +168,7 @@ def test_reorg_rolls_back_and_ends_with_exactly_the_canonical_events(
     revert_to_snapshot(chain, fork_point)  # the fork: those blocks are gone
     with database.engine.begin() as conn:  # the books forget what they relayed on the lost fork
         conn.execute(sa.text("DELETE FROM oracle_outbox"))
+        conn.execute(sa.text("DELETE FROM relay_attempt"))  # references relay_submission
         conn.execute(sa.text("DELETE FROM relay_submission"))
     enqueue_all(database, [make_opening(n) for n in range(500, 1000)])
     make_relayer(database, anvil.rpc_url, deployed, compiled, dev_accounts.relayer).run_until_idle(
@@ -214,6 +215,7 @@ def test_reorg_to_a_shorter_chain_also_rolls_back(
     revert_to_snapshot(chain, fork_point)
     with database.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM oracle_outbox"))
+        conn.execute(sa.text("DELETE FROM relay_attempt"))  # references relay_submission
         conn.execute(sa.text("DELETE FROM relay_submission"))
     enqueue_all(database, [make_opening(n) for n in range(700, 705)])  # one block
     make_relayer(database, anvil.rpc_url, deployed, compiled, dev_accounts.relayer).run_until_idle(

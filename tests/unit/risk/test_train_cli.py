@@ -79,3 +79,35 @@ def test_RevertWhen_data_file_is_missing(
 ) -> None:
     assert main(["--data", str(tmp_path / "nope.csv"), "--target", "t", "--bad", "b"]) == 2
     assert json.loads(capsys.readouterr().err)["field"] == "data"
+
+
+def test_main_with_model_gbm_prints_all_three_recipes_and_writes_a_servable_tree_card(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "applications.csv"
+    out = tmp_path / "gbm.json"
+    _write_applications(data)
+    argv = ["--data", str(data), "--target", "result", "--bad", "default"]
+    argv += ["--ignore", "customer_id", "--out", str(out), "--model", "gbm"]
+    status = main([*argv, "--rounds", "20", "--folds", "3"])
+    assert status == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["model"] == "gbm" and metrics["trees"] == 20 and metrics["folds"] == 3
+    for key in ("auc", "scorecard_auc", "logistic_onehot_auc"):
+        assert 0.55 < metrics[key] < 1.0, key
+    card = Scorecard.load(out)
+    assert card.card.gbm is not None and card.model_id == metrics["model_id"]
+    low = card.score({"income": 60, "job": "partime", "debt": 2000, "notes": "none"})
+    high = card.score({"income": 390, "job": "fixed", "debt": 0, "notes": "none"})
+    assert low.score < high.score
+    assert low.reasons and low.reasons[0].points_lost > 0
+
+
+def test_main_refuses_folds_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "applications.csv"
+    _write_applications(data, rows=50)
+    argv = ["--data", str(data), "--target", "result", "--bad", "default", "--folds", "1"]
+    assert main(argv) == 2
+    assert json.loads(capsys.readouterr().err)["field"] == "folds"

@@ -93,6 +93,8 @@ def test_entry_kind_numbers_are_stable() -> None:
         "REFUND": 8,
         "CHARGE_OFF": 9,
         "GUARANTEE_PAYMENT": 10,
+        "RECOVERY": 11,
+        "DEBT_SALE": 12,
     }
 
 
@@ -105,7 +107,7 @@ def test_entry_kind_numbers_are_stable() -> None:
         ((1, 1, 2**32, EntryKind.REFUND, 1), "partner_id"),
         ((1, 1, -1, EntryKind.REFUND, 1), "partner_id"),
         ((1, 1, 1, 0, 1), "kind"),
-        ((1, 1, 1, 11, 1), "kind"),
+        ((1, 1, 1, 13, 1), "kind"),
         ((1, 1, 1, EntryKind.REFUND, 2**255), "amount_fen"),
         ((1, 1, 1, EntryKind.REFUND, -(2**255) - 1), "amount_fen"),
         ((1, 1, 1, EntryKind.REFUND, 1, SALT[:31]), "salt"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from Crypto.Hash import keccak as pycryptodome_keccak
 from eth_abi.abi import encode as abi_encode
@@ -193,7 +194,7 @@ def test_five_leaf_tree_matches_hand_derivation() -> None:
     assert tree.proof(4) == [b, e, cd]
     assert tree.proof(0) == [ab, cd]
     assert tree.proof(2) == [d, left]
-    assert tree.tree_indices == (4, 5, 6, 7, 8)
+    assert tree.tree_indices.tolist() == [4, 5, 6, 7, 8]
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 31, 33, 100])
@@ -279,7 +280,7 @@ def test_equal_leaf_hashes_keep_input_order_like_a_stable_sort() -> None:
 
     tree = build_tree([b, a, b])
 
-    assert tree.tree_indices == (3, 4, 2)
+    assert tree.tree_indices.tolist() == [3, 4, 2]
     assert all(verify(tree.root, leaf, tree.proof(i)) for i, leaf in enumerate([b, a, b]))
 
 
@@ -366,3 +367,43 @@ def test_RevertWhen_proof_index_is_out_of_range() -> None:
 def test_RevertWhen_packed_proof_is_not_a_multiple_of_32_bytes() -> None:
     with pytest.raises(CreditNetValueError):
         unpack_proof(b"\x00" * 33)
+
+
+def test_leaves_sharing_an_eight_byte_prefix_sort_on_the_full_hash_stably() -> None:
+    rng = random.Random(19)
+    prefix = rng.randbytes(8)
+    shared = [prefix + rng.randbytes(24) for _ in range(6)]
+    leaves = [*shared, shared[2], *random_leaves(9, seed=20), shared[0]]
+
+    tree = build_tree(leaves)
+
+    expected_root, expected_proofs = reference_tree(leaves)
+    assert tree.root == expected_root
+    for index, leaf in enumerate(leaves):
+        assert verify(tree.root, leaf, tree.proof(index))
+        if leaves.count(leaf) == 1:  # the reference finds a repeated leaf's first copy only
+            assert tree.proof(index) == expected_proofs[index]
+    order = sorted(range(len(leaves)), key=leaves.__getitem__)
+    assert [tree.tree_indices[i] for i in order] == list(
+        range(2 * len(leaves) - 2, len(leaves) - 2, -1)
+    )
+
+
+def test_streamed_proof_batches_cover_every_leaf_once_with_its_proof() -> None:
+    leaves = random_leaves(1_000, seed=21)
+    tree = build_tree(leaves)
+
+    seen: dict[int, bytes] = {}
+    for batch in tree.iter_proof_batches(batch_leaves=97):
+        for position, packed in zip(batch.positions.tolist(), batch.packed, strict=True):
+            assert position not in seen
+            seen[position] = packed.tobytes()
+
+    assert seen == {i: pack_proof(tree.proof(i)) for i in range(1_000)}
+
+
+def test_an_array_of_leaves_builds_the_same_tree_as_a_list() -> None:
+    leaves = random_leaves(257, seed=22)
+    array = np.frombuffer(b"".join(leaves), dtype=np.uint8).reshape(257, 32)
+
+    assert build_tree(array) == build_tree(leaves)

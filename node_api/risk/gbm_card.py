@@ -1,0 +1,178 @@
+"""A gradient-boosted model inside a card, and serving it in plain Python.
+
+Training (`gbm_fit.py`, with LightGBM) exports its trees into the card's `gbm` section;
+serving walks them here without the training library. The model reads features built
+from the card's characteristics, the same way in both places:
+
+- `raw`: a numeric characteristic's value (missing: NaN);
+- `woe`: a categorical characteristic's weight of evidence from its card bin (so an
+  unseen category reads like training's rare or missing bin);
+- `ratio`: one numeric characteristic divided by another (NaN when either is missing or
+  the divisor is zero): what a tree cannot build from splits on each alone.
+
+Every feature carries the monotonic constraint it was trained under (+1: more of it
+never lowers the bad log-odds; -1: never raises them; 0: free), so a risk team can read
+the direction of each input as on a scorecard.
+
+Trees are stored flat, as LightGBM builds them: internal node i splits on
+`split_feature[i]` at `threshold[i]` (value <= threshold goes left); a child index below
+zero is the leaf `~index`. Missing values follow LightGBM's rule: with `missing` = "nan"
+they take the default side, otherwise NaN reads as 0.0; with "zero", 0.0 takes the default
+side. The raw output is the sum of the leaves reached: the bad log-odds.
+
+Reason codes come from per-feature contributions computed while walking (Saabas): each
+split moves the prediction from the node's mean output to its child's, and the move is
+credited to the split's feature. A tree's root value is the shared baseline, so the
+contributions plus the baseline add up to the log-odds exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ZERO_THRESHOLD = 1e-35
+"""LightGBM's `kZeroThreshold`: what counts as zero for `missing` = "zero"."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class GbmFeature(_Frozen):
+    name: str
+    kind: Literal["raw", "woe", "ratio"]
+    characteristics: tuple[str, ...] = Field(min_length=1, max_length=2)
+    """The characteristic read (`raw`, `woe`), or numerator and divisor (`ratio`)."""
+    monotone: Literal[-1, 0, 1]
+    reason_code: str
+    reason_text: str
+
+    @model_validator(mode="after")
+    def _check_arity(self) -> GbmFeature:
+        if len(self.characteristics) != (2 if self.kind == "ratio" else 1):
+            raise ValueError("a ratio reads two characteristics, other features one")
+        return self
+
+
+class GbmTree(_Frozen):
+    split_feature: tuple[int, ...]
+    threshold: tuple[float, ...]
+    default_left: tuple[bool, ...]
+    missing: tuple[Literal["none", "zero", "nan"], ...]
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+    internal_value: tuple[float, ...]
+    leaf_value: tuple[float, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> GbmTree:
+        splits = len(self.split_feature)
+        columns = (
+            self.threshold,
+            self.default_left,
+            self.missing,
+            self.left,
+            self.right,
+            self.internal_value,
+        )
+        if any(len(column) != splits for column in columns):
+            raise ValueError("every split column needs one entry per internal node")
+        if len(self.leaf_value) != splits + 1:
+            raise ValueError("a binary tree has one more leaf than internal nodes")
+        for child in (*self.left, *self.right):
+            if not -len(self.leaf_value) <= child < splits or child == 0:
+                raise ValueError("a child index points outside the tree")
+        return self
+
+
+class GbmSection(_Frozen):
+    """The boosted trees of a card and the features they read."""
+
+    library: str
+    """What trained it (`lightgbm 4.7.0`): serving never imports it."""
+    features: tuple[GbmFeature, ...] = Field(min_length=1)
+    trees: tuple[GbmTree, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_features(self) -> GbmSection:
+        count = len(self.features)
+        for tree in self.trees:
+            if any(not 0 <= feature < count for feature in tree.split_feature):
+                raise ValueError("a tree splits on a feature the section does not list")
+        names = [feature.name for feature in self.features]
+        if len(set(names)) != len(names):
+            raise ValueError("feature names must be distinct")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class GbmOutput:
+    """The bad log-odds, and each feature's share of it above the baseline."""
+
+    log_odds_bad: float
+    baseline: float
+    contributions: Mapping[str, float]
+
+
+def compute_features(
+    section: GbmSection, numbers: Mapping[str, float | None], woe: Mapping[str, float]
+) -> list[float]:
+    """Feature values from parsed numeric characteristics and categorical WOE."""
+    values: list[float] = []
+    for feature in section.features:
+        if feature.kind == "woe":
+            values.append(woe[feature.characteristics[0]])
+            continue
+        first = numbers.get(feature.characteristics[0])
+        if feature.kind == "raw":
+            values.append(math.nan if first is None else first)
+            continue
+        divisor = numbers.get(feature.characteristics[1])
+        missing = first is None or divisor is None or divisor == 0.0
+        values.append(math.nan if missing or first is None or divisor is None else first / divisor)
+    return values
+
+
+def _goes_left(tree: GbmTree, node: int, value: float) -> bool:
+    missing = tree.missing[node]
+    if math.isnan(value):
+        if missing == "nan":
+            return tree.default_left[node]
+        value = 0.0
+    if missing == "zero" and -ZERO_THRESHOLD <= value <= ZERO_THRESHOLD:
+        return tree.default_left[node]
+    return value <= tree.threshold[node]
+
+
+def walk_tree(tree: GbmTree, values: Sequence[float], credit: list[float]) -> tuple[float, float]:
+    """(leaf value, root value); adds each split's move to `credit[feature]`."""
+    if not tree.split_feature:
+        return tree.leaf_value[0], tree.leaf_value[0]
+    node = 0
+    current = tree.internal_value[0]
+    while True:
+        feature = tree.split_feature[node]
+        child = tree.left[node] if _goes_left(tree, node, values[feature]) else tree.right[node]
+        reached = tree.leaf_value[~child] if child < 0 else tree.internal_value[child]
+        credit[feature] += reached - current
+        if child < 0:
+            return reached, tree.internal_value[0]
+        node, current = child, reached
+
+
+def predict(section: GbmSection, values: Sequence[float]) -> GbmOutput:
+    """The bad log-odds of one row of feature values, with contributions."""
+    credit = [0.0] * len(section.features)
+    total = 0.0
+    baseline = 0.0
+    for tree in section.trees:
+        leaf, root = walk_tree(tree, values, credit)
+        total += leaf
+        baseline += root
+    contributions = {feature.name: credit[index] for index, feature in enumerate(section.features)}
+    return GbmOutput(total, baseline, contributions)

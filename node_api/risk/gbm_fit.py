@@ -1,0 +1,265 @@
+"""Fitting the gradient-boosted model (LightGBM) and exporting its trees to the card.
+
+Needs the `risk` extra (numpy, scikit-learn, lightgbm); serving never imports this
+module. Every characteristic is binned as for the scorecard (the bins give categorical
+characteristics their WOE, and the card its monitoring and input checks); the features
+are described in `gbm_card.py`. Monotonic constraints: a WOE feature is -1 (more WOE,
+fewer bads, by construction); a raw or ratio feature takes the sign of its Spearman
+correlation with the bad flag on the training rows (0 when there is none), so each input
+moves the score one way only, as on a scorecard.
+
+`fit_gbm_model` fits on one set of rows; `export_gbm_section` turns the booster into the
+card's plain trees, and `check_export` proves the plain-Python walk reproduces the
+library's raw predictions on the training rows before a card is written.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm
+import numpy as np
+from scipy.stats import spearmanr
+
+from node_api.kernel.errors import CreditNetError
+from node_api.risk.binning import BinningSettings, FittedBinning, FloatArray, fit_binning
+from node_api.risk.card_export import get_default_reason_text
+from node_api.risk.gbm_card import (
+    GbmFeature,
+    GbmSection,
+    GbmTree,
+    compute_features,
+    predict,
+)
+from node_api.risk.model_fit import BoolArray
+from node_api.risk.tabular import Column, ColumnKind
+
+RowColumns = Mapping[str, Sequence[float | str | None]]
+EXPORT_TOLERANCE = 1e-9
+"""The largest difference allowed between the library's and the plain walk's log-odds."""
+
+
+@dataclass(frozen=True, slots=True)
+class GbmSettings:
+    """Boosting settings; the defaults are those the README's figures were measured with."""
+
+    rounds: int = 300
+    learning_rate: float = 0.03
+    num_leaves: int = 8
+    min_child_samples: int = 10
+    feature_fraction: float = 0.7
+    bagging_fraction: float = 0.8
+    lambda_l2: float = 5.0
+    ratios: bool = True
+    binning: BinningSettings = field(default_factory=BinningSettings)
+
+    def to_params(self, monotone: Sequence[int], seed: int) -> dict[str, Any]:
+        return {
+            "objective": "binary",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1,
+            "lambda_l2": self.lambda_l2,
+            "monotone_constraints": list(monotone),
+            "seed": seed,
+            "deterministic": True,
+            "num_threads": 1,
+            "verbose": -1,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSpec:
+    name: str
+    kind: str
+    characteristics: tuple[str, ...]
+
+
+def build_feature_specs(binnings: Sequence[FittedBinning], ratios: bool) -> list[FeatureSpec]:
+    """One feature per characteristic, then a ratio per pair of numeric ones."""
+    specs = [
+        FeatureSpec(b.name, "raw" if b.kind == ColumnKind.NUMERIC else "woe", (b.name,))
+        for b in binnings
+    ]
+    if ratios:
+        numeric = [b.name for b in binnings if b.kind == ColumnKind.NUMERIC]
+        specs += [
+            FeatureSpec(f"{a}/{b}", "ratio", (a, b)) for a, b in itertools.combinations(numeric, 2)
+        ]
+    return specs
+
+
+def _numbers(values: Sequence[float | str | None]) -> FloatArray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def build_feature_matrix(
+    specs: Sequence[FeatureSpec], binnings: Mapping[str, FittedBinning], columns: RowColumns
+) -> FloatArray:
+    """Rows x features, exactly as `gbm_card.compute_features` computes one row."""
+    matrix = []
+    for spec in specs:
+        if spec.kind == "woe":
+            matrix.append(binnings[spec.name].transform(columns[spec.name]))
+        elif spec.kind == "raw":
+            matrix.append(_numbers(columns[spec.name]))
+        else:
+            numerator = _numbers(columns[spec.characteristics[0]])
+            divisor = _numbers(columns[spec.characteristics[1]])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(divisor != 0.0, numerator / divisor, np.nan)
+            matrix.append(np.where(np.isnan(divisor), np.nan, ratio))
+    return np.column_stack(matrix)
+
+
+def compute_monotone(
+    specs: Sequence[FeatureSpec], matrix: FloatArray, is_bad: BoolArray
+) -> list[int]:
+    """-1 for WOE features; the sign of the Spearman correlation with bad otherwise."""
+    directions = []
+    for index, spec in enumerate(specs):
+        if spec.kind == "woe":
+            directions.append(-1)
+            continue
+        present = ~np.isnan(matrix[:, index])
+        values = matrix[present, index]
+        if present.sum() < 3 or np.unique(values).size < 2:
+            directions.append(0)
+            continue
+        rho = float(spearmanr(values, is_bad[present].astype(np.float64)).statistic)
+        directions.append(0 if not np.isfinite(rho) or rho == 0.0 else (1 if rho > 0 else -1))
+    return directions
+
+
+@dataclass(frozen=True, slots=True)
+class FittedGbm:
+    binnings: tuple[FittedBinning, ...]
+    specs: tuple[FeatureSpec, ...]
+    monotone: tuple[int, ...]
+    booster: Any
+
+    def log_odds_bad(self, columns: RowColumns) -> FloatArray:
+        matrix = build_feature_matrix(self.specs, {b.name: b for b in self.binnings}, columns)
+        return np.asarray(self.booster.predict(matrix, raw_score=True), dtype=np.float64)
+
+
+def fit_gbm_model(
+    columns: Sequence[Column], is_bad: BoolArray, settings: GbmSettings, seed: int = 0
+) -> FittedGbm:
+    """Bin every column, build the features and boost monotonic trees on them."""
+    binnings = tuple(fit_binning(column, is_bad, settings.binning) for column in columns)
+    specs = tuple(build_feature_specs(binnings, settings.ratios))
+    by_name = {b.name: b for b in binnings}
+    matrix = build_feature_matrix(specs, by_name, {c.name: c.values for c in columns})
+    monotone = tuple(compute_monotone(specs, matrix, is_bad))
+    data = lightgbm.Dataset(
+        matrix, label=is_bad.astype(np.int64), feature_name=[f"f{i}" for i in range(len(specs))]
+    )
+    booster = lightgbm.train(settings.to_params(monotone, seed), data, settings.rounds)
+    return FittedGbm(binnings, specs, monotone, booster)
+
+
+def _flatten(structure: Mapping[str, Any]) -> GbmTree:
+    """LightGBM's nested `tree_structure` as flat columns (internal nodes in preorder)."""
+    split_feature: list[int] = []
+    threshold: list[float] = []
+    default_left: list[bool] = []
+    missing: list[str] = []
+    left: list[int] = []
+    right: list[int] = []
+    internal_value: list[float] = []
+    leaf_value: list[float] = []
+
+    def visit(node: Mapping[str, Any]) -> int:
+        if "leaf_value" in node:
+            leaf_value.append(float(node["leaf_value"]))
+            return ~(len(leaf_value) - 1)
+        if node.get("decision_type") != "<=":
+            raise CreditNetError("only numeric splits can be exported", field="model")
+        index = len(split_feature)
+        split_feature.append(int(node["split_feature"]))
+        threshold.append(float(node["threshold"]))
+        default_left.append(bool(node["default_left"]))
+        missing.append(str(node["missing_type"]).lower())
+        internal_value.append(float(node["internal_value"]))
+        left.append(0)
+        right.append(0)
+        left[index] = visit(node["left_child"])
+        right[index] = visit(node["right_child"])
+        return index
+
+    visit(structure)
+    return GbmTree.model_validate(
+        {
+            "split_feature": split_feature,
+            "threshold": threshold,
+            "default_left": default_left,
+            "missing": missing,
+            "left": left,
+            "right": right,
+            "internal_value": internal_value,
+            "leaf_value": leaf_value,
+        }
+    )
+
+
+def export_gbm_section(
+    model: FittedGbm, reason_texts: Mapping[str, str], reason_codes: Mapping[str, str]
+) -> GbmSection:
+    """The card's `gbm` section: features (with constraints and reason codes) and trees."""
+    dump = model.booster.dump_model()
+    ratio_number = itertools.count(1)
+    features = []
+    for spec, monotone in zip(model.specs, model.monotone, strict=True):
+        if spec.kind == "ratio":
+            code = f"RR{next(ratio_number):02d}"
+            texts = [reason_texts.get(n, get_default_reason_text(n)) for n in spec.characteristics]
+            text = f"{texts[0]} relative to {texts[1].lower()}"
+        else:
+            code = reason_codes[spec.name]
+            text = reason_texts.get(spec.name, get_default_reason_text(spec.name))
+        features.append(
+            GbmFeature(
+                name=spec.name,
+                kind=spec.kind,  # type: ignore[arg-type]
+                characteristics=spec.characteristics,
+                monotone=monotone,  # type: ignore[arg-type]
+                reason_code=code,
+                reason_text=text,
+            )
+        )
+    trees = tuple(_flatten(info["tree_structure"]) for info in dump["tree_info"])
+    return GbmSection(
+        library=f"lightgbm {lightgbm.__version__}", features=tuple(features), trees=trees
+    )
+
+
+def check_export(
+    section: GbmSection, model: FittedGbm, columns: RowColumns, kinds: Mapping[str, str]
+) -> float:
+    """The largest gap between the library's and the plain walk's log-odds on `columns`;
+    raises if it exceeds `EXPORT_TOLERANCE` (the export would not serve what was fitted)."""
+    expected = model.log_odds_bad(columns)
+    binnings = {b.name: b for b in model.binnings}
+    rows = len(expected)
+    gap = 0.0
+    for row in range(rows):
+        numbers: dict[str, float | None] = {}
+        woe: dict[str, float] = {}
+        for name, kind in kinds.items():
+            value = columns[name][row]
+            if kind == "numeric":
+                numbers[name] = None if value is None else float(value)
+            else:
+                woe[name] = float(binnings[name].transform([value])[0])
+        served = predict(section, compute_features(section, numbers, woe)).log_odds_bad
+        gap = max(gap, abs(served - float(expected[row])))
+    if gap > EXPORT_TOLERANCE:
+        raise CreditNetError(f"the exported trees differ from the model by {gap:.3g}")
+    return gap

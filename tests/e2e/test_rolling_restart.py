@@ -1,0 +1,34 @@
+"""A rolling restart: two `creditnet up` nodes on one PostgreSQL database, under purchase
+load spread over both like a load balancer does; each node in turn drains on SIGTERM and
+starts again. No purchase fails, none is booked twice (each resend carries its
+Idempotency-Key), and both nodes exit 0.
+
+The harness is the `creditnet bench rolling` benchmark itself (scripts/bench/rolling.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.bench.rolling import run_rolling_bench
+from tests.db_fixtures import IN_CI, PG_ADMIN_URL, _pg_reachable
+
+pytestmark = [pytest.mark.chain, pytest.mark.slow, pytest.mark.xdist_group("node_up")]
+
+
+def test_restarting_both_nodes_in_turn_under_load_fails_no_request() -> None:
+    problem = _pg_reachable()
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is mandatory under CI=true and is unreachable: {problem}")
+        pytest.skip(f"several nodes need PostgreSQL: {problem}")
+
+    figures = run_rolling_bench(lines=20, rate_per_s=50, settle_s=1, database_url=PG_ADMIN_URL)
+
+    assert figures["failed"] == 0, figures["statuses"]
+    assert figures["requests"] >= 200
+    assert figures["booked"] == figures["requests"], "a resent purchase was booked twice"
+    assert {name: r["drain_exit_code"] for name, r in figures["restarts"].items()} == {
+        "node-a": 0,
+        "node-b": 0,
+    }
