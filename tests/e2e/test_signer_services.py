@@ -551,12 +551,15 @@ def test_a_partner_signer_refuses_a_cycle_the_lender_rewrote_after_it_recorded_i
     recorded = node.wait(recorded_by_bank, 60, f"the bank's signer recording cycle {cycle_id}")
     assert (node.cycle(cycle_id) or {}).get("state") == "closed"  # 2 of 4 signed; 3 needed
 
-    # The lender keeps 1,000 fen of the bank's repayment, rewriting the frozen cycle.
+    # The lender keeps 1,000 fen of the bank's repayment, rewriting the frozen cycle. The
+    # bank's signer is paused meanwhile so that no pass of it reads half before and half
+    # after the rewrite (a torn read fails the proof check first, not the record check).
+    bank.stop()
     victim = _rewrite_cycle(node.data_dir / "creditnet.db", cycle_id, bank_id, lender_id)
     assert victim in {entry_id for entry_id, _ in recorded}
 
     node_log_mark = node.log.stat().st_size
-    for signer in (network.app, network.auditor):
+    for signer in (bank, network.app, network.auditor):
         signer.restart()
 
     def refused_by_bank() -> list[tuple[Any, ...]] | None:
