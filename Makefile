@@ -11,7 +11,9 @@ DATA_DIR ?= ./data
 run: setup
 	$(BIN)/creditnet up --port $(PORT) --data-dir $(DATA_DIR)
 
-test: setup browser lint typecheck layers forge-test
+# The static checks are independent and mostly single-threaded: they run side by side.
+test: setup browser
+	$(MAKE) --no-print-directory --output-sync=target -j4 lint typecheck layers forge-test
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 setup: $(VENV)/.stamp node_modules/.package-lock.json build/console.stamp

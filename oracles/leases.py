@@ -146,6 +146,12 @@ class LeaseStore:
         if held is None:
             raise LeaseLost(f"lease {name} epoch {epoch} is no longer held by this node")
 
+    def fetch_all(self) -> list[LeaseHolder]:
+        """Every worker's lease, by name (expired ones included: nobody runs that worker
+        until a node takes it again)."""
+        with self.database.engine.connect() as conn:
+            return fetch_leases(conn)
+
     def fetch(self, name: str) -> LeaseHolder | None:
         with self.database.engine.connect() as conn:
             row = conn.execute(
@@ -157,3 +163,13 @@ class LeaseStore:
                 ).where(LEASE_TABLE.c.name == name)
             ).first()
         return None if row is None else LeaseHolder(row.name, row.holder, row.epoch, row.expires_at)
+
+
+def fetch_leases(conn: sa.Connection) -> list[LeaseHolder]:
+    """Every lease row, by worker name."""
+    rows = conn.execute(
+        sa.select(
+            LEASE_TABLE.c.name, LEASE_TABLE.c.holder, LEASE_TABLE.c.epoch, LEASE_TABLE.c.expires_at
+        ).order_by(LEASE_TABLE.c.name)
+    )
+    return [LeaseHolder(row.name, row.holder, int(row.epoch), row.expires_at) for row in rows]

@@ -1,5 +1,5 @@
 """What the oracles are doing: outbox depth, the latest errors per kind (decoded reverts),
-indexer position and lag, signer addresses.
+indexer position and lag, signer addresses, and which node runs each background worker.
 
 Read-only and cheap (a GROUP BY, a few indexed rows per kind, one checkpoint row, the
 keystore files' public addresses without decrypting them); the chain head comes from the
@@ -19,6 +19,7 @@ from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.outbox import OutboxError, fetch_depth_by_status, fetch_last_errors
 from oracles.chain import get_redacted_url
+from oracles.leases import fetch_leases
 from oracles.signers import fetch_keystore_addresses, parse_remote_signers
 from oracles.tables import IndexerCheckpoint
 
@@ -40,6 +41,16 @@ class SignerStatus:
 
 
 @dataclass(frozen=True)
+class WorkerLease:
+    worker: str
+    holder: str
+    """The node id (`CREDITNET_NODE_ID`, default host:pid) that runs the worker."""
+    epoch: int
+    """The fencing epoch: rises each time another node takes the worker over."""
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class OracleStatus:
     outbox_by_kind: dict[str, dict[str, int]]
     outbox_totals: dict[str, int]
@@ -48,6 +59,8 @@ class OracleStatus:
     last_errors: dict[str, list[OutboxError]]
     """Per kind, the latest errors of pending or parked rows (e.g. a decoded revert
     `reverted: ERC20InsufficientBalance(sender=0x.., balance=0, needed=1200)`)."""
+    leases: list[WorkerLease]
+    """Per background worker, the node holding its lease (empty before any node ran it)."""
 
 
 def compute_signer_status(settings: Settings, keystore_dir: Path) -> SignerStatus:
@@ -70,6 +83,7 @@ def fetch_oracle_status(
         depth = fetch_depth_by_status(session)
         last_errors = fetch_last_errors(session)
         checkpoint = session.get(IndexerCheckpoint, indexer_name)
+        leases = fetch_leases(session.connection())
     totals: Counter[str] = Counter()
     for by_status in depth.values():
         totals.update(by_status)
@@ -89,4 +103,5 @@ def fetch_oracle_status(
         ),
         signers=compute_signer_status(settings, settings.signer_keystore_dir),
         last_errors=last_errors,
+        leases=[WorkerLease(x.name, x.holder, x.epoch, x.expires_at) for x in leases],
     )

@@ -86,6 +86,7 @@ _PRINCIPAL_KIND_BY_BATCH: dict[str, EntryKind] = {
     BatchKind.CASH_DRAWDOWN: EntryKind.PRINCIPAL_FUNDED,
     BatchKind.REPAYMENT: EntryKind.PRINCIPAL_REPAID,
     BatchKind.REPAYMENT_REVERSAL: EntryKind.PRINCIPAL_REPAID,
+    BatchKind.INSTALLMENT_PREPAYMENT: EntryKind.PRINCIPAL_REPAID,
     BatchKind.PURCHASE_REFUND: EntryKind.REFUND,
     eod_batch_kind(EodStep.CHARGE_OFF): EntryKind.CHARGE_OFF,
 }

@@ -13,7 +13,7 @@ from node_api.cli.options import DATA_DIR, node_settings, open_database
 from node_api.kernel.logs import configure_logging
 from node_api.lending.bureau import write_bureau_file
 from node_api.lending.eod import EodContext, run_eod_through
-from node_api.lending.eod.context import DEFAULT_BATCH_LINES
+from node_api.lending.eod.context import DEFAULT_BATCH_LINES, MAX_WORKERS
 from node_api.lending.eod.progress import RichProgress, render_dates, render_summary
 
 
@@ -35,9 +35,17 @@ def eod_command(
     batch_lines: int = typer.Option(
         DEFAULT_BATCH_LINES, min=1, max=100_000, help="lines per transaction"
     ),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        max=MAX_WORKERS,
+        envvar="CREDITNET_EOD_WORKERS",
+        help="shards by customer run at once (worker processes on PostgreSQL)",
+    ),
 ) -> None:
     """Run end of day for every open business date through --as-of (resumable; a date
-    already closed posts nothing)."""
+    already closed posts nothing). With --workers N a date that opens runs in N shards
+    by customer, each resumable on its own."""
     configure_logging("WARNING")
     through = _parse_date(as_of)
     settings = node_settings(data_dir)
@@ -46,7 +54,10 @@ def eod_command(
     try:
         with RichProgress(console) as progress:
             summaries = run_eod_through(
-                database, through, ctx=EodContext(batch_lines=batch_lines), progress=progress
+                database,
+                through,
+                ctx=EodContext(batch_lines=batch_lines, workers=workers),
+                progress=progress,
             )
     finally:
         database.dispose()

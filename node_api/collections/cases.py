@@ -23,6 +23,7 @@ from node_api.collections.model import Arm, CaseStatus, PromiseStatus
 from node_api.collections.strategy import (
     CaseProfile,
     StrategyDocument,
+    Treatment,
     compute_arm,
     compute_treatment,
 )
@@ -74,8 +75,11 @@ class RefreshSummary:
     activation_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class QueueView:
+class QueueView(BaseModel):
+    """Open cases of a queue and channel (also their API view)."""
+
+    model_config = ConfigDict(frozen=True)
+
     queue: str
     channel: str
     cases: int
@@ -167,6 +171,21 @@ def _profile(line: LineFacts, promises: PromiseFacts) -> CaseProfile:
     )
 
 
+def _treated_columns(line: LineFacts, treatment: Treatment) -> Row:
+    """What a case takes from its line's facts and its strategy's treatment, when it is
+    opened and at every refresh while it stays open."""
+    return {
+        "outstanding_fen": line.outstanding_fen,
+        "past_due_fen": line.past_due_fen,
+        "score": line.score,
+        "score_band": treatment.score_band,
+        "queue": treatment.queue,
+        "channel": treatment.channel.value,
+        "assignee": treatment.assignee,
+        "charged_off_on": line.charged_off_on,
+    }
+
+
 def _open_cases(
     conn: Connection,
     activation: Activation,
@@ -200,14 +219,7 @@ def _open_cases(
                 "bucket": bucket,
                 "worst_bucket": bucket,
                 "days_past_due": line.days_past_due,
-                "outstanding_fen": line.outstanding_fen,
-                "past_due_fen": line.past_due_fen,
-                "score": line.score,
-                "score_band": treatment.score_band,
-                "queue": treatment.queue,
-                "channel": treatment.channel.value,
-                "assignee": treatment.assignee,
-                "charged_off_on": line.charged_off_on,
+                **_treated_columns(line, treatment),
                 "refreshed_on": as_of,
             }
         )
@@ -263,14 +275,7 @@ def _updated_row(
         "days_past_due": line.days_past_due,
         "refreshed_on": as_of,
         "worst_bucket": _worse(str(row["worst_bucket"]), bucket),
-        "outstanding_fen": line.outstanding_fen,
-        "past_due_fen": line.past_due_fen,
-        "score": line.score,
-        "score_band": treatment.score_band,
-        "queue": treatment.queue,
-        "channel": treatment.channel.value,
-        "assignee": treatment.assignee,
-        "charged_off_on": line.charged_off_on,
+        **_treated_columns(line, treatment),
     }
 
 
@@ -339,6 +344,11 @@ def fetch_queues(conn: Connection) -> list[QueueView]:
         .order_by(table.c.queue, table.c.channel)
     )
     return [
-        QueueView(str(queue), str(channel), int(count), int(total or 0))
+        QueueView(
+            queue=str(queue),
+            channel=str(channel),
+            cases=int(count),
+            outstanding_fen=int(total or 0),
+        )
         for queue, channel, count, total in rows
     ]

@@ -8,9 +8,9 @@ logged or returned.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
@@ -23,8 +23,11 @@ from node_api.onboarding.identity import normalize_mobile
 from node_api.onboarding.pii import PiiVault
 
 
-@dataclass(frozen=True, slots=True)
-class ContactView:
+class ContactView(BaseModel):
+    """A registered contact, its number masked (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
+
     credit_line_id: int
     party: str
     address_masked: str
@@ -86,13 +89,7 @@ def find_contact(conn: Connection, credit_line_id: int, party: Party) -> Contact
     )
     if row is None:
         return None
-    return ContactView(
-        int(row["credit_line_id"]),
-        str(row["party"]),
-        str(row["address_masked"]),
-        row["registered_on"],
-        str(row["registered_by"]),
-    )
+    return ContactView(**{name: row[name] for name in ContactView.model_fields})
 
 
 def fetch_contact(conn: Connection, credit_line_id: int, party: Party) -> ContactView:

@@ -10,10 +10,10 @@ strategy (`broken_promises_min`, `promise_pending`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -28,8 +28,11 @@ PROMISE_DAYS_MAX: Final = 30
 """The latest due date a promise may name, in days after it is made."""
 
 
-@dataclass(frozen=True, slots=True)
-class PromiseView:
+class PromiseView(BaseModel):
+    """A promise to pay as stored (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: int
     case_id: int
     credit_line_id: int
@@ -43,8 +46,11 @@ class PromiseView:
     recorded_by: str
 
 
-@dataclass(frozen=True, slots=True)
-class EvaluationSummary:
+class EvaluationSummary(BaseModel):
+    """Promises decided on a date, and those still pending (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
+
     as_of: date
     kept: int
     broken: int
@@ -52,7 +58,7 @@ class EvaluationSummary:
 
 
 def _view(row: RowMapping) -> PromiseView:
-    return PromiseView(**{name: row[name] for name in PromiseView.__dataclass_fields__})
+    return PromiseView(**{name: row[name] for name in PromiseView.model_fields})
 
 
 def record_promise(
@@ -143,7 +149,7 @@ def evaluate_promises(conn: Connection, as_of: date) -> EvaluationSummary:
                 evaluated_on=None if status is PromiseStatus.PENDING else as_of,
             )
         )
-    return EvaluationSummary(as_of, kept, broken, pending)
+    return EvaluationSummary(as_of=as_of, kept=kept, broken=broken, pending=pending)
 
 
 def fetch_promise(conn: Connection, promise_id: int) -> PromiseView:

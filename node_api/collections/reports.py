@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -40,14 +41,18 @@ from node_api.lending.lines import credit_line_table
 _RANK = {bucket.value: index for index, bucket in enumerate(BUCKET_ORDER)}
 
 
-@dataclass(frozen=True, slots=True)
-class ArmReport:
+class ArmReport(BaseModel):
+    """The outcomes of one strategy version's arm (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
+
     strategy_version: int
     arm: str
     cases: int
     open_cases: int
     cured: int
     compensated: int
+    """Cases whose line the guarantor compensated while they were open (not cured)."""
     rolled: int
     promises_kept: int
     promises_broken: int
@@ -55,9 +60,13 @@ class ArmReport:
     roll_rate_bps: int | None
     promise_kept_rate_bps: int | None
     charged_off_fen: int
+    """Written off at charge-off on the lines whose latest case is in this arm."""
     recovered_fen: int
+    """Recovered on those lines after charge-off and shared by the funders."""
     sold_fen: int
+    """Prices of those lines sold to collection agencies."""
     recovery_rate_bps: int | None
+    """(recovered + sold) / charged off."""
 
 
 def compute_rate_bps(count: int, total: int) -> int | None:
@@ -372,9 +381,11 @@ def fetch_vintage_reports(conn: Connection) -> list[VintageReport]:
     return reports
 
 
-@dataclass(frozen=True, slots=True)
-class RollRate:
-    """Of the cases that reached `from_bucket`, how many went on to `to_bucket`."""
+class RollRate(BaseModel):
+    """Of the cases that reached `from_bucket`, how many went on to `to_bucket` (also its
+    API view)."""
+
+    model_config = ConfigDict(frozen=True)
 
     from_bucket: str
     to_bucket: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
@@ -48,8 +49,11 @@ class StrategyVersion:
     document: StrategyDocument
 
 
-@dataclass(frozen=True, slots=True)
-class Activation:
+class Activation(BaseModel):
+    """The champion and challenger in force from a date (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: int
     champion_version: int
     challenger_version: int | None
@@ -158,14 +162,7 @@ def fetch_activation(conn: Connection) -> Activation | None:
     )
     if row is None:
         return None
-    return Activation(
-        int(row["id"]),
-        int(row["champion_version"]),
-        row["challenger_version"],
-        int(row["challenger_share_bps"]),
-        row["activated_on"],
-        str(row["activated_by"]),
-    )
+    return Activation(**{name: row[name] for name in Activation.model_fields})
 
 
 def ensure_activation(conn: Connection, on: date) -> Activation:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -26,8 +27,11 @@ PLACEHOLDERS: Final = frozenset({"past_due_yuan", "outstanding_yuan", "days_past
 """The case facts a borrower's template may name."""
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateView:
+class TemplateView(BaseModel):
+    """A template version as stored (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: int
     code: str
     version: int
@@ -56,19 +60,7 @@ class CaseFacts:
 
 
 def _view(row: RowMapping) -> TemplateView:
-    return TemplateView(
-        int(row["id"]),
-        str(row["code"]),
-        int(row["version"]),
-        str(row["channel"]),
-        str(row["party"]),
-        str(row["body"]),
-        str(row["status"]),
-        row["created_on"],
-        str(row["created_by"]),
-        row["approved_on"],
-        row["approved_by"],
-    )
+    return TemplateView(**{name: row[name] for name in TemplateView.model_fields})
 
 
 def check_body(body: str, party: Party) -> None:

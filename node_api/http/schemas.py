@@ -1,15 +1,20 @@
 """Request and response pieces every route module shares: strict bodies, the problem
-schema, identifiers, amounts and path parameters."""
+schema, identifiers, amounts and path parameters, pages, scheduled installments, the
+documentation of a route's bodies and the business date a request defaults to."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Final
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Annotated, Any, Final, Generic, TypeVar
 
 from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from sqlalchemy.engine import Connection
 
 from node_api.kernel.money import Fen
+from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 
 AMOUNT_FEN_MAX: Final = 10**12
 ID_MAX: Final = 2**62
@@ -82,3 +87,65 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     for status in (400, 401, 403, 404, 409, 413, 422)
 }
 """The error responses every route documents."""
+
+
+def documented(status: int, response: Any, request: Any = None) -> dict[str, Any]:
+    """A route decorator's documentation: the problem responses, the example of its
+    `status` body and, when given, the example of its request body."""
+    documented: dict[str, Any] = {
+        "responses": {**PROBLEMS, status: {"content": {"application/json": {"example": response}}}}
+    }
+    if request is not None:
+        documented["openapi_extra"] = {
+            "requestBody": {"content": {"application/json": {"example": request}}}
+        }
+    return documented
+
+
+def fetch_as_of(conn: Connection, requested: date | None = None) -> date:
+    """The requested date, else the node's business date."""
+    return resolve_as_of(requested, fetch_business_date(conn))
+
+
+Model = TypeVar("Model", bound=BaseModel)
+Item = TypeVar("Item")
+Cursor = TypeVar("Cursor")
+
+
+def from_view(model: type[Model], view: object) -> Model:
+    """A response model from a domain view with the same field names (a dataclass or any
+    object with those attributes; the view's other attributes are left out)."""
+    return model.model_validate(view, from_attributes=True)
+
+
+class PageOut(BaseModel, Generic[Item]):
+    """A page of a list read in a fixed order. A page model adds the cursor of the next
+    page (`next_after`, `next_before`: null on the last page, see `next_cursor`) and
+    whatever else describes the whole list."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    items: list[Item]
+
+
+def next_cursor(
+    page: Sequence[Item], limit: int, cursor_of: Callable[[Item], Cursor]
+) -> Cursor | None:
+    """The cursor of the page after `page`: its last item's when the page is full, None
+    after a shorter one (the last; after a full last page, the next comes back empty)."""
+    return cursor_of(page[-1]) if page and len(page) == limit else None
+
+
+class ScheduledInstallmentOut(BaseModel):
+    """One installment of a schedule: what it charges and when (a plan's adds its
+    status, a quote's the balance after it)."""
+
+    number: int
+    bill_date: date
+    """The bill the installment is charged on."""
+    due_date: date
+    """The day it must be paid by: the bill date plus the product's due-date offset."""
+    principal_fen: int
+    interest_fen: int
+    fee_fen: int
+    payment_fen: int

@@ -59,6 +59,9 @@ class BatchKind:
     """Customer credit paid out to the customer."""
     REAGE = "reage"
     """A returned payment's re-ageing: what the bills it had settled owe again."""
+    INSTALLMENT_PREPAYMENT = "installment_prepayment"
+    """Customer credit (what a payment left) prepaying a plan's unbilled principal, with the
+    product's early-repayment interest and fee; reversed as a `repayment_reversal`."""
 
 
 class EodStep:

@@ -58,6 +58,7 @@ from node_api.lending.core.books import LineBook, fetch_line_books
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.entries import CLEARING, funding_adjustment
 from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
+from node_api.lending.plan_prepayment import PREPAYMENT_KIND
 from node_api.lending.products import ProductTerms
 from node_api.lending.use_reductions import (
     apply_reductions,
@@ -200,10 +201,33 @@ def apply_customer_credit(
     return applied
 
 
+def lock_line_for_posting(
+    conn: Connection,
+    caches: LendingCaches,
+    line_id: int,
+    amount_fen: int,
+    currency: str,
+    as_of: date | None,
+) -> tuple[LockedLine, date]:
+    """Check a money movement on a line (a repayment, a credit refund) and lock the line:
+    a positive amount in the line's currency, dated within the back-dating window and not
+    before the line opened. Returns the line and the posting date."""
+    if amount_fen <= 0:
+        raise CreditNetValueError("the amount must be positive", field="amount_fen")
+    line = lock_line(conn, line_id)
+    if currency != line.currency:
+        raise CreditNetValueError(f"this line is in {line.currency}", field="currency")
+    posted_on = resolve_as_of(as_of, fetch_business_date(conn), caches.policy.backdate_window_days)
+    if posted_on < line.opened_on:
+        raise CreditNetValueError("the line was not open on that date", field="as_of")
+    return line, posted_on
+
+
 def fetch_active_credit_applications(
     conn: Connection, line_id: int, after_batch_id: int
 ) -> list[int]:
-    """Ids of the line's credit applications after `after_batch_id` not yet reversed."""
+    """Ids of the line's credit applications and plan prepayments (both paid from the
+    credit) after `after_batch_id`, not yet reversed."""
     batches = posting_batch_table
     reversal = posting_batch_table.alias("reversal")
     rows = conn.execute(
@@ -211,7 +235,7 @@ def fetch_active_credit_applications(
         .outerjoin(reversal, reversal.c.reverses_batch_id == batches.c.id)
         .where(
             (batches.c.credit_line_id == line_id)
-            & (batches.c.kind == BatchKind.CREDIT_APPLICATION)
+            & batches.c.kind.in_([BatchKind.CREDIT_APPLICATION, PREPAYMENT_KIND])
             & (batches.c.id > after_batch_id)
             & reversal.c.id.is_(None)
         )
@@ -242,14 +266,7 @@ def refund_customer_credit(
     as_of: date | None,
 ) -> CreditRefund:
     """Pay `amount_fen` of the line's credit out to the customer (module docstring)."""
-    if amount_fen <= 0:
-        raise CreditNetValueError("the amount must be positive", field="amount_fen")
-    line = lock_line(conn, line_id)
-    if currency != line.currency:
-        raise CreditNetValueError(f"this line is in {line.currency}", field="currency")
-    posted_on = resolve_as_of(as_of, fetch_business_date(conn), caches.policy.backdate_window_days)
-    if posted_on < line.opened_on:
-        raise CreditNetValueError("the line was not open on that date", field="as_of")
+    line, posted_on = lock_line_for_posting(conn, caches, line_id, amount_fen, currency, as_of)
     book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
     available_fen = book.credit_fen(AccountType.CUSTOMER_CREDIT)
     due_fen = sum(book.normal_fen(kind) for kind in DUE_TYPES)

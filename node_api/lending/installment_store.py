@@ -19,6 +19,7 @@ from node_api.lending.bills import DueInstallment
 from node_api.lending.installment_tables import installment_plan_table, installment_table
 from node_api.lending.products import ProductTerms
 from node_api.lending.schedules import (
+    Installment,
     PricingMethod,
     Schedule,
     compute_amortization,
@@ -336,41 +337,167 @@ def mark_installments_billed(
 def settle_prepaid_installments(
     conn: Connection, shortfall_fen: dict[int, int], as_of: date
 ) -> dict[int, int]:
-    """Installments the customer already repaid with ordinary repayments end as paid off.
+    """Plans' principal the line no longer carries is taken off their schedules.
 
     `shortfall_fen` is, per line, how much of its plans' unbilled principal is no longer
-    in its unbilled principal (repayments take the line's own purchases first, then plan
-    principal). Whole installments, latest first, are marked paid off (so their interest
-    and fee are never billed) while the shortfall covers them; plans left with nothing
-    scheduled are paid off. Returns the principal settled this way per line.
+    in its unbilled principal (what no posting-time path has already re-amortized; see
+    `node_api.lending.plan_prepayment`). Each active plan, oldest first, gives up what it
+    still schedules until the shortfall is covered, and its scheduled installments are
+    re-amortized (`reamortize_installments`: same tenor, same dates); a plan left with
+    nothing scheduled is paid off. Returns the principal taken off per line.
     """
     lines = sorted(line_id for line_id, fen in shortfall_fen.items() if fen > 0)
     if not lines:
         return {}
-    items, plans = installment_table, installment_plan_table
+    plans = installment_plan_table
     rows = conn.execute(
-        select(items.c.id, items.c.credit_line_id, items.c.plan_id, items.c.principal_fen)
-        .join(plans, plans.c.id == items.c.plan_id)
+        select(plans)
         .where(
-            in_values(conn, items.c.credit_line_id, lines)
-            & (items.c.status == InstallmentStatus.SCHEDULED.value)
+            in_values(conn, plans.c.credit_line_id, lines)
             & (plans.c.status == PlanStatus.ACTIVE.value)
         )
-        .order_by(items.c.credit_line_id, items.c.bill_date.desc(), items.c.plan_id.desc())
-    )
+        .order_by(plans.c.credit_line_id, plans.c.id)
+    ).all()
     left = dict(shortfall_fen)
     settled: dict[int, int] = {}
-    paid_off: list[dict[str, int | str]] = []
-    plan_ids: set[int] = set()
-    for installment_id, line_id, plan_id, principal_fen in rows:
-        if 0 < principal_fen <= left[line_id]:
-            left[line_id] -= principal_fen
-            settled[line_id] = settled.get(line_id, 0) + principal_fen
-            paid_off.append({"id": installment_id, "status": InstallmentStatus.PAID_OFF.value})
-            plan_ids.add(int(plan_id))
-    bulk_update(conn, items, paid_off, keys=("id",))
-    _close_emptied_plans(conn, sorted(plan_ids), PlanStatus.PAID_OFF, as_of)
+    for row in rows:
+        line_id = int(row.credit_line_id)
+        scheduled = [
+            item for item in fetch_live_installments(conn, int(row.id))
+            if item.status is InstallmentStatus.SCHEDULED
+        ]  # fmt: skip
+        held_fen = sum(item.principal_fen for item in scheduled)
+        taken_fen = min(held_fen, left[line_id])
+        if taken_fen <= 0:
+            continue
+        left[line_id] -= taken_fen
+        settled[line_id] = settled.get(line_id, 0) + taken_fen
+        reamortize_installments(conn, row, scheduled, held_fen - taken_fen, as_of)
     return settled
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInstallment:
+    """An installment row as stored (after any re-amortization)."""
+
+    id: int
+    number: int
+    bill_date: date
+    principal_fen: int
+    interest_fen: int
+    fee_fen: int
+    status: InstallmentStatus
+
+
+def fetch_live_installments(conn: Connection, plan_id: int) -> list[StoredInstallment]:
+    """A plan's installments billed or still scheduled, in order (those ended early by a
+    payoff, a cancellation or a charge-off are left out)."""
+    table = installment_table
+    rows = conn.execute(
+        select(table)
+        .where(
+            (table.c.plan_id == plan_id)
+            & table.c.status.in_(
+                [InstallmentStatus.SCHEDULED.value, InstallmentStatus.BILLED.value]
+            )
+        )
+        .order_by(table.c.number)
+    )
+    return [
+        StoredInstallment(
+            int(row.id), int(row.number), row.bill_date, int(row.principal_fen),
+            int(row.interest_fen), int(row.fee_fen), InstallmentStatus(row.status),
+        )
+        for row in rows
+    ]  # fmt: skip
+
+
+def compute_stored_schedule(row: Any, live: list[StoredInstallment]) -> Schedule:
+    """The schedule a stored plan stands on: its live installments as stored (so after a
+    re-amortization), `due_date` being the bill date, `principal_fen` what they carry."""
+    balance_fen = sum(item.principal_fen for item in live)
+    installments = []
+    for item in live:
+        balance_fen -= item.principal_fen
+        installments.append(
+            Installment(
+                item.number, item.bill_date, Fen(item.principal_fen), Fen(item.interest_fen),
+                Fen(item.fee_fen), Fen(item.principal_fen + item.interest_fen + item.fee_fen),
+                Fen(balance_fen),
+            )
+        )  # fmt: skip
+    return Schedule(
+        principal_fen=sum(item.principal_fen for item in live),
+        tenor_months=len(live),
+        method=PricingMethod(row.pricing_method),
+        rate_bps=int(row.rate_bps),
+        installment_fee_fen=int(row.installment_fee_fen),
+        start_date=row.start_date,
+        first_due_date=row.first_bill_date,
+        installments=tuple(installments),
+    )
+
+
+def reamortize_installments(
+    conn: Connection,
+    row: Any,
+    scheduled: list[StoredInstallment],
+    principal_fen: int,
+    as_of: date,
+) -> None:
+    """Spread `principal_fen` over the plan's `scheduled` installments again, with the plan's
+    own method, rate and per-installment fee (`compute_amortization`: the same rounding
+    and remainder rule as when it was made), keeping their number and dates. With nothing
+    left the installments end as paid off, and so does the plan if nothing else is
+    scheduled."""
+    if not scheduled:
+        return
+    items = installment_table
+    if principal_fen == 0:
+        bulk_update(
+            conn,
+            items,
+            [{"id": item.id, "status": InstallmentStatus.PAID_OFF.value} for item in scheduled],
+            keys=("id",),
+        )
+        _close_emptied_plans(conn, [int(row.id)], PlanStatus.PAID_OFF, as_of)
+        return
+    lines = compute_amortization(
+        principal_fen,
+        len(scheduled),
+        PricingMethod(row.pricing_method),
+        int(row.rate_bps),
+        int(row.installment_fee_fen),
+    )
+    bulk_update(
+        conn,
+        items,
+        [
+            {"id": item.id, "principal_fen": line.principal_fen,
+             "interest_fen": line.interest_fen, "fee_fen": line.fee_fen}
+            for item, line in zip(scheduled, lines, strict=True)
+        ],
+        keys=("id",),
+    )  # fmt: skip
+
+
+def reopen_plan(conn: Connection, plan_id: int) -> None:
+    """A plan paid off by a prepayment that was undone (a bounced payment) is active again,
+    with the installments the prepayment ended scheduled again."""
+    plans, items = installment_plan_table, installment_table
+    reopened = conn.execute(
+        update(plans)
+        .where((plans.c.id == plan_id) & (plans.c.status == PlanStatus.PAID_OFF.value))
+        .values(status=PlanStatus.ACTIVE.value, closed_on=None)
+    ).rowcount
+    if reopened:
+        conn.execute(
+            update(items)
+            .where(
+                (items.c.plan_id == plan_id) & (items.c.status == InstallmentStatus.PAID_OFF.value)
+            )
+            .values(status=InstallmentStatus.SCHEDULED.value)
+        )
 
 
 def _close_emptied_plans(

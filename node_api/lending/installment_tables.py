@@ -3,7 +3,9 @@
 A plan's installments are written in full when the plan is made (amounts exact to the
 fen, from `compute_amortization`); end of day marks each one billed on its bill date.
 Ending a plan early (full early repayment, cancellation, charge-off) marks the
-installments not billed yet with the way they ended; nothing is deleted.
+installments not billed yet with the way they ended; nothing is deleted. A partial
+prepayment or a partial refund re-amortizes the installments not billed yet in place
+(same number, same dates; see `node_api.lending.plan_prepayment`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ is billed (end of day moves that installment's principal to billed and charges i
 interest and fee). Converting a purchase of the open cycle moves nothing; converting a
 bill moves the bill's revolving principal back from billed to unbilled.
 
-Early full repayment uses `compute_early_repayment_quote` on the plan's schedule, where
+Early full repayment uses `compute_early_repayment_quote` on the plan's schedule as stored
+(after any re-amortization), where
 an installment counts as "due" on its bill date (the day it leaves the plan): the
 principal not yet billed, interest accrued on it since the last bill date (capped at the
 next installment's interest) and the early repayment fee are billed at once, the plan
@@ -21,6 +22,10 @@ ends, and the payment of the quote is taken like any repayment (the product's
 waterfall). Cancellation, within the product's cancellation days and before the first
 installment is billed, ends the plan with no interest or fee: a purchase's principal
 becomes revolving again and a bill's goes back on the bill.
+
+Any other way of paying a plan's future installments early (what a payment has left
+over) applies the same early-repayment terms, and a partial prepayment or a partial
+refund re-amortizes the installments left (`node_api.lending.plan_prepayment`).
 """
 
 from __future__ import annotations
@@ -47,11 +52,11 @@ from node_api.lending.installment_store import (
     PlanStatus,
     PlanView,
     compute_installment_rows,
-    fetch_billed_count,
+    compute_stored_schedule,
+    fetch_live_installments,
     fetch_plan,
     fetch_plan_row,
     fetch_plan_unbilled_principal,
-    get_plan_schedule,
     insert_plan,
 )
 from node_api.lending.installment_tables import installment_plan_table, installment_table
@@ -259,8 +264,9 @@ def quote_payoff(
     if row.status != PlanStatus.ACTIVE.value:
         raise ConflictError(f"the plan is {row.status}", field="plan_id", code="plan_not_active")
     when = resolve_as_of(as_of, fetch_business_date(conn), caches.policy.backdate_window_days)
-    schedule = get_plan_schedule(row)
-    billed = fetch_billed_count(conn, plan_id)
+    live = fetch_live_installments(conn, plan_id)
+    schedule = compute_stored_schedule(row, live)
+    billed = sum(1 for item in live if item.status is InstallmentStatus.BILLED)
     if billed < schedule.tenor_months and schedule.installments[billed].due_date <= when:
         raise ConflictError(
             "an installment of this plan is billed at this day's end of day; ask again after it",

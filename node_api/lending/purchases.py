@@ -9,7 +9,10 @@ batch puts the principal back on exactly the same uses.
 A refund (full or partial, up to what is not refunded yet) gives the merchant's money
 back to the line: it first reduces the purchase's open principal; whatever the customer
 had already repaid of it becomes customer credit, applied at once to whatever the line
-has due (`node_api.lending.customer_credit`). Commission is reversed in proportion.
+has due (`node_api.lending.customer_credit`). Commission is reversed in proportion. A
+refund on a purchase converted into a plan takes its principal off the plan's
+installments still to be billed, which are re-amortized
+(`node_api.lending.plan_prepayment.reduce_refunded_plan`).
 
 The use reductions themselves (oldest first, recorded per batch) are in
 `node_api.lending.use_reductions`.
@@ -48,6 +51,7 @@ from node_api.lending.core.entries import (
 )
 from node_api.lending.customer_credit import apply_customer_credit
 from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
+from node_api.lending.plan_prepayment import reduce_refunded_plan
 from node_api.lending.purchase_tables import purchase_refund_table, purchase_table
 from node_api.lending.use_reductions import (
     OpenUse,
@@ -194,6 +198,10 @@ def _post_refund(
     batch_id = post_batch(conn, draft, caches.accounts)
     book.apply(draft.lines)
     record_reductions(conn, batch_id, reductions)
+    unbilled_fen = book.normal_fen(AccountType.PRINCIPAL_UNBILLED)
+    reduce_refunded_plan(
+        conn, line.credit_line_id, purchase.id, principal_fen, unbilled_fen, posted_on
+    )
     if amount_fen > principal_fen:
         apply_customer_credit(
             conn,

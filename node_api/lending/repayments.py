@@ -27,6 +27,11 @@ income) before anything becomes customer credit.
 
 A repayment applies the line's customer credit to what is still due after it
 (`node_api.lending.customer_credit`).
+
+The waterfall never takes the principal of a plan's future installments: what a payment
+has left after everything else prepays the line's plans on the product's early-repayment
+terms (`node_api.lending.plan_prepayment`), in a batch of its own, undone with the
+payment if it bounces.
 """
 
 from __future__ import annotations
@@ -57,8 +62,15 @@ from node_api.lending.customer_credit import (
     apply_customer_credit,
     fetch_active_credit_applications,
     line_terms,
+    lock_line_for_posting,
 )
 from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
+from node_api.lending.plan_prepayment import (
+    PlanPrepayment,
+    fetch_plan_unbilled_fen,
+    prepay_plans,
+    restore_prepayment,
+)
 from node_api.lending.reage import reage_after_reversal
 from node_api.lending.repayment_tables import (
     repayment_allocation_table as repayment_allocation_table,
@@ -104,18 +116,28 @@ class AllocationView:
     amount_fen: Fen
 
 
-def compute_outstanding_items(book: LineBook, as_of: date) -> list[OutstandingItem]:
-    """The line's receivables as waterfall items (the item id orders billed first)."""
+def compute_outstanding_items(
+    book: LineBook, as_of: date, plan_principal_fen: int = 0
+) -> list[OutstandingItem]:
+    """The line's receivables as waterfall items (the item id orders billed first).
+
+    `plan_principal_fen`, the principal active installment plans still schedule, is left
+    out of the unbilled principal: a plan's future installments are prepaid only on the
+    product's early-repayment terms (`node_api.lending.plan_prepayment`)."""
+    amounts = {account_type: book.normal_fen(account_type) for account_type, *_ in RECEIVABLES}
+    amounts[AccountType.PRINCIPAL_UNBILLED] = max(
+        amounts[AccountType.PRINCIPAL_UNBILLED] - plan_principal_fen, 0
+    )
     return [
         OutstandingItem(
             item_id=f"{rank}:{account_type.value}",
             component=component,
-            amount_fen=book.normal_fen(account_type),
+            amount_fen=amounts[account_type],
             past_due=past_due,
             due_date=as_of,
         )
         for account_type, component, rank, past_due in RECEIVABLES
-        if book.normal_fen(account_type) > 0
+        if amounts[account_type] > 0
     ]
 
 
@@ -173,15 +195,10 @@ def repay(
     as_of: date | None,
     payment_ref: str | None = None,
 ) -> Repayment:
-    """Take a payment on a line; return the repayment's view with its allocation."""
-    if amount_fen <= 0:
-        raise CreditNetValueError("the amount must be positive", field="amount_fen")
-    line = lock_line(conn, line_id)
-    if currency != line.currency:
-        raise CreditNetValueError(f"this line is in {line.currency}", field="currency")
-    posted_on = resolve_as_of(as_of, fetch_business_date(conn), caches.policy.backdate_window_days)
-    if posted_on < line.opened_on:
-        raise CreditNetValueError("the line was not open on that date", field="as_of")
+    """Take a payment on a line; return the repayment's view with its allocation (a plan's
+    future installments it prepaid included, their early-repayment interest and fee as
+    `interest_income` and `fee_income`)."""
+    line, posted_on = lock_line_for_posting(conn, caches, line_id, amount_fen, currency, as_of)
     if line.status is LineStatus.CLOSED:
         raise ConflictError("the credit line is closed", field="credit_line_id", code="line_closed")
     table = repayment_table
@@ -200,7 +217,7 @@ def repay(
         ).scalar_one()
     )
     book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
-    allocation, credit_fen = _allocate(
+    allocation, credit_fen, prepaid = _allocate(
         conn, caches, line, book, repayment_id, amount_fen, posted_on, seq=1
     )
     apply_customer_credit(conn, caches, line, book, posted_on, f"repayment:{repayment_id}:1:credit")
@@ -215,9 +232,26 @@ def repay(
         allocations=tuple(
             AllocatedAmount(v.account_type.value, v.component.value, Fen(v.amount_fen))
             for v in allocation
-        ),
-        customer_credit_fen=Fen(credit_fen),
+        )
+        + _prepaid_amounts(prepaid),
+        customer_credit_fen=Fen(credit_fen - sum(item.total_fen for item in prepaid)),
     )
+
+
+def _prepaid_amounts(prepaid: list[PlanPrepayment]) -> tuple[AllocatedAmount, ...]:
+    """A payment's plan prepayments as allocations: principal, early-repayment interest
+    and fee (the charges are income as they are paid)."""
+    parts = (
+        (AccountType.PRINCIPAL_UNBILLED, Component.PRINCIPAL, "principal_fen"),
+        (AccountType.INTEREST_INCOME, Component.INTEREST, "interest_fen"),
+        (AccountType.FEE_INCOME, Component.FEES, "fee_fen"),
+    )
+    found = []
+    for account_type, component, name in parts:
+        total_fen = sum(getattr(item, name) for item in prepaid)
+        if total_fen:
+            found.append(AllocatedAmount(account_type.value, component.value, Fen(total_fen)))
+    return tuple(found)
 
 
 def _allocate(
@@ -229,14 +263,16 @@ def _allocate(
     amount_fen: int,
     as_of: date,
     seq: int,
-) -> tuple[list[AllocationView], int]:
-    """Allocate one payment against the book as it stands; post it; advance the book.
-    Returns the allocations and the part held as customer credit."""
+) -> tuple[list[AllocationView], int, list[PlanPrepayment]]:
+    """Allocate one payment against the book as it stands; post it; advance the book;
+    prepay plans with what is left. Returns the allocations, the part left over as
+    customer credit (before the prepayments) and the plans it prepaid."""
     first_product = min(line.product_nodes(), key=lambda node: node.node_id)
     terms = caches.terms_of(conn, first_product)
+    plan_principal_fen = fetch_plan_unbilled_fen(conn, line.credit_line_id)
     result = compute_waterfall(
         amount_fen,
-        compute_outstanding_items(book, as_of),
+        compute_outstanding_items(book, as_of, plan_principal_fen),
         terms.allocation.order,
         terms.allocation.past_due_first,
     )
@@ -272,7 +308,10 @@ def _allocate(
             repayment_id=repayment_id, seq=seq, batch_id=batch_id, active=True
         )
     )
-    return views, credit_fen
+    prepaid = prepay_plans(
+        conn, caches, line, book, as_of, credit_fen, f"repayment:{repayment_id}:{seq}"
+    )
+    return views, credit_fen, prepaid
 
 
 def recognition_lines(line_id: int, amount_fen: int) -> list[PostingLine]:
@@ -343,6 +382,7 @@ def reverse_repayment(
     undo = sorted([*allocations.values(), *applications], reverse=True)
     for batch_id in undo:
         _undo_batch(conn, caches, line, book, batch_id, posted_on)
+        restore_prepayment(conn, batch_id, posted_on)
     conn.execute(
         update(repayment_allocation_table)
         .where(

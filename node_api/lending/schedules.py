@@ -319,23 +319,47 @@ def compute_early_repayment_quote(
     × fee bps / 10,000, half-even. Flat-fee plans accrue no interest and their future
     monthly fees are not charged.
     """
+    return compute_prepayment_quote(
+        schedule, as_of, installments_billed, early_repayment_fee_bps, principal_fen=None
+    )
+
+
+def compute_prepayment_quote(
+    schedule: Schedule,
+    as_of: date,
+    installments_billed: int,
+    early_repayment_fee_bps: int,
+    principal_fen: int | None,
+) -> PayoffQuote:
+    """The early-repayment terms on `principal_fen` of a plan's principal not yet billed
+    (None: all of it), paid on `as_of`: the same interest and fee as
+    `compute_early_repayment_quote`, on the part prepaid. Interest accrues on the part
+    prepaid only and keeps the same cap (the next installment's scheduled interest); the
+    fee is the part prepaid × fee bps / 10,000, half-even.
+    """
     position = _plan_position(schedule, as_of, installments_billed)
     if position is None:
         return PayoffQuote(PayoffKind.EARLY_REPAYMENT, as_of, 0, 0, 0, 0)
     outstanding_fen, accrual_start, next_installment = position
+    if principal_fen is None:
+        principal_fen = outstanding_fen
+    if not 0 <= principal_fen <= outstanding_fen:
+        raise CreditNetValueError(
+            f"at most {outstanding_fen} fen of this plan is not billed yet", field="principal_fen"
+        )
     accrual_days = (as_of - accrual_start).days
     interest_fen = 0
     if schedule.method is not PricingMethod.FLAT_MONTHLY_FEE:
         daily_rate = compute_daily_rate(InterestMethod.APR_BPS, schedule.rate_bps, DayCount.ACT_365)
-        accrued_fen = compute_interest(outstanding_fen, daily_rate, accrual_days)
+        accrued_fen = compute_interest(principal_fen, daily_rate, accrual_days)
         interest_fen = min(accrued_fen, next_installment.interest_fen)
     if early_repayment_fee_bps < 0:
         raise CreditNetValueError(
             "the early repayment fee cannot be negative", field="early_repayment_fee_bps"
         )
-    fee_fen = div_half_even(outstanding_fen * early_repayment_fee_bps, BPS_DENOMINATOR)
+    fee_fen = div_half_even(principal_fen * early_repayment_fee_bps, BPS_DENOMINATOR)
     return PayoffQuote(
-        PayoffKind.EARLY_REPAYMENT, as_of, outstanding_fen, interest_fen, fee_fen, accrual_days
+        PayoffKind.EARLY_REPAYMENT, as_of, principal_fen, interest_fen, fee_fen, accrual_days
     )
 
 

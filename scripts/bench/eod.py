@@ -6,22 +6,53 @@
    accrue revolving interest, 5% are past due).
 2. Times `run_eod` for the bench date (the whole close: every step), optionally under
    cProfile (`profile=1`), then checks the books still balance.
-Figures: seconds, lines per second, and each step's lines, posting batches and seconds.
+3. With `workers=N` (N > 1) it first copies the seeded database (`CREATE DATABASE ...
+   TEMPLATE`), closes the date with one worker on one copy and with N (in shards by
+   customer, `runner=process` or `thread`) on the other, and checks both wrote the same
+   books (every account's balance, every posting batch, bill and line state).
+Figures: seconds, lines per second, each step's lines, posting batches and seconds; with
+workers, the seconds to start the worker processes, the one-worker seconds, the speed-up
+(one worker's seconds over N's, with and without their start) and the 1-minute load
+average before and after (the machine may be shared).
 """
 
 from __future__ import annotations
 
 import cProfile
+import hashlib
 import io
+import os
 import pstats
 import time
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from node_api.kernel.db import Database
 from node_api.ledger.balances import fetch_trial_balance
 from node_api.lending.eod import EodContext, run_eod
+from node_api.lending.eod.context import ShardRunner
+from node_api.lending.eod.parallel import ShardPool
 from scripts.bench.eod_seed import BENCH_DAY, seed_bench
 from scripts.bench.figures import Figures
-from scripts.bench.scratch_db import scratch_database, shown_url
+from scripts.bench.scratch_db import (
+    ADMIN_URL_ENV,
+    DEFAULT_ADMIN_URL,
+    drop_scratch_database,
+    scratch_database,
+    shown_url,
+)
+
+BOOKS_QUERIES = (
+    "SELECT code, balance_fen FROM ledger_account ORDER BY code",
+    "SELECT b.business_key, a.code, p.amount_fen FROM posting_batch b"
+    " JOIN posting p ON p.batch_id = b.id JOIN ledger_account a ON a.id = p.account_id"
+    " ORDER BY b.business_key, a.code, p.amount_fen",
+    "SELECT credit_line_id, bill_date, due_date, statement_balance_fen, minimum_payment_fen,"
+    " days_past_due, bucket FROM bill ORDER BY credit_line_id, bill_date",
+    "SELECT credit_line_id, as_of, revolving, days_past_due, bucket, loan_class,"
+    " provision_fen FROM line_delinquency ORDER BY credit_line_id",
+)
 
 
 def run_eod_bench(
@@ -30,8 +61,11 @@ def run_eod_bench(
     batch_lines: int = 2_000,
     profile: int = 0,
     keep: int = 0,
+    workers: int = 1,
+    runner: str = "process",
 ) -> Figures:
     """Seed `lines` lines on a fresh database and time the bench date's end of day."""
+    shard_runner: ShardRunner = "thread" if runner == "thread" else "process"
     with scratch_database(database_url, "creditnet_bench_eod", keep=bool(keep)) as url:
         database = Database(url, pool_size=2)
         try:
@@ -39,7 +73,11 @@ def run_eod_bench(
             with database.engine.begin() as conn:
                 seed_bench(conn, lines)
             seed_s = time.perf_counter() - started
-            figures = _run(database, lines, batch_lines, profile)
+            if workers > 1:
+                database.dispose()
+                figures = _compare(database_url, url, lines, batch_lines, workers, shard_runner)
+            else:
+                figures = _run(database, lines, EodContext(batch_lines=batch_lines), profile)
             figures["seed_s"] = round(seed_s, 1)
             figures["database"] = shown_url(url)
             return figures
@@ -47,13 +85,85 @@ def run_eod_bench(
             database.dispose()
 
 
-def _run(database: Database, lines: int, batch_lines: int, profile: int) -> Figures:
-    ctx = EodContext(batch_lines=batch_lines)
+def _compare(
+    database_url: str | None,
+    url: str,
+    lines: int,
+    batch_lines: int,
+    workers: int,
+    shard_runner: ShardRunner,
+) -> Figures:
+    """One worker on the seeded database, `workers` on its copy; the speed-up."""
+    admin_url = database_url or os.environ.get(ADMIN_URL_ENV, DEFAULT_ADMIN_URL)
+    copy_url = _copy_database(admin_url, url)
+    load_before = os.getloadavg()[0]
+    try:
+        single = Database(url, pool_size=2)
+        sharded = Database(copy_url, pool_size=2)
+        try:
+            one = _run(single, lines, EodContext(batch_lines=batch_lines), 0)
+            ctx = EodContext(batch_lines=batch_lines, workers=workers, shard_runner=shard_runner)
+            with ShardPool(sharded, ctx) as pool:
+                started = time.perf_counter()
+                pool.start()
+                start_s = time.perf_counter() - started
+                many = _run(sharded, lines, ctx, 0, pool)
+            identical = _digest_books(single) == _digest_books(sharded)
+        finally:
+            single.dispose()
+            sharded.dispose()
+    finally:
+        drop_scratch_database(admin_url, copy_url)
+    elapsed_one_s = float(one["elapsed_s"])  # type: ignore[arg-type]
+    run_many_s = float(many["elapsed_s"])  # type: ignore[arg-type]
+    return many | {
+        "workers": workers,
+        "runner": shard_runner,
+        "elapsed_s": round(start_s + run_many_s, 2),
+        "lines_per_s": round(lines / (start_s + run_many_s)),
+        "workers_start_s": round(start_s, 2),
+        "elapsed_s_after_start": run_many_s,
+        "elapsed_s_workers_1": elapsed_one_s,
+        "speedup": round(elapsed_one_s / (start_s + run_many_s), 2),
+        "speedup_after_start": round(elapsed_one_s / run_many_s, 2),
+        "books_identical_to_workers_1": identical,
+        "load_average_1m_before": round(load_before, 2),
+        "load_average_1m_after": round(os.getloadavg()[0], 2),
+        "steps_workers_1": one["steps"],
+    }
+
+
+def _copy_database(admin_url: str, url: str) -> str:
+    """A copy of the database at `url` (no connection may be open to it); its URL."""
+    name = make_url(url).database
+    copy_name = f"{name}_w"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{copy_name}" TEMPLATE "{name}"'))
+    admin.dispose()
+    return make_url(url).set(database=copy_name).render_as_string(hide_password=False)
+
+
+def _digest_books(database: Database) -> list[str]:
+    """A SHA-256 per query of `BOOKS_QUERIES` (the books keyed by business facts)."""
+    digests = []
+    with database.engine.connect() as conn:
+        for query in BOOKS_QUERIES:
+            digest = hashlib.sha256()
+            for row in conn.execute(text(query)):
+                digest.update(repr(tuple(row)).encode())
+            digests.append(digest.hexdigest())
+    return digests
+
+
+def _run(
+    database: Database, lines: int, ctx: EodContext, profile: int, pool: ShardPool | None = None
+) -> Figures:
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
-    summary = run_eod(database, BENCH_DAY, ctx=ctx)
+    summary = run_eod(database, BENCH_DAY, ctx=ctx, pool=pool)
     if profiler is not None:
         profiler.disable()
     elapsed_s = time.perf_counter() - started
@@ -61,7 +171,8 @@ def _run(database: Database, lines: int, batch_lines: int, profile: int) -> Figu
         balanced = fetch_trial_balance(conn).balanced
     figures: Figures = {
         "lines": lines,
-        "batch_lines": batch_lines,
+        "batch_lines": ctx.batch_lines,
+        "workers": ctx.workers,
         "as_of": BENCH_DAY.isoformat(),
         "elapsed_s": round(elapsed_s, 2),
         "lines_per_s": round(lines / elapsed_s),

@@ -11,21 +11,21 @@ templates and decide hardship plans. Contact numbers are only ever returned mask
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
-from sqlalchemy.engine import Connection
 
 from node_api.collections.attempts import AttemptRequest, fetch_attempts, record_contact_attempt
 from node_api.collections.cases import (
     CaseView,
+    QueueView,
     fetch_case,
     fetch_cases,
     fetch_queues,
     refresh_cases,
 )
-from node_api.collections.contacts import fetch_contacts, register_contact
+from node_api.collections.contacts import ContactView, fetch_contacts, register_contact
 from node_api.collections.hardship import (
     PlanRequest,
     PlanView,
@@ -35,35 +35,50 @@ from node_api.collections.hardship import (
 )
 from node_api.collections.model import CaseStatus, Channel, Outcome, Party, PlanKind
 from node_api.collections.policy import load_policy
-from node_api.collections.promises import evaluate_promises, fetch_promises, record_promise
+from node_api.collections.promises import (
+    EvaluationSummary,
+    PromiseView,
+    evaluate_promises,
+    fetch_promises,
+    record_promise,
+)
 from node_api.collections.reports import (
+    ArmReport,
+    RollRate,
     fetch_arm_reports,
     fetch_roll_rates,
     fetch_vintage_reports,
 )
 from node_api.collections.strategy import StrategyDocument
 from node_api.collections.strategy_store import (
+    Activation,
     StrategyVersion,
     activate,
     create_strategy_version,
     fetch_activation,
     fetch_strategy_versions,
 )
-from node_api.collections.templates import approve_template, create_template, fetch_templates
+from node_api.collections.templates import (
+    TemplateView,
+    approve_template,
+    create_template,
+    fetch_templates,
+)
 from node_api.http.authz import AdminDep, OperatorDep, ReaderDep
 from node_api.http.deps import SessionDep
 from node_api.http.idempotency import OnceDep
 from node_api.http.schemas import (
     ID_MAX,
-    PROBLEMS,
     AmountFen,
     IdentifierStr,
     LineId,
     PathIdText,
     StrictBody,
+    documented,
+    fetch_as_of,
+    from_view,
 )
 from node_api.http.services import ServicesDep
-from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 
 router = APIRouter(tags=["collections"])
 
@@ -74,24 +89,34 @@ NameStr = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}
 VERSION_MAX = 2**31 - 1
 
 
-def _documented(status: int, response: Any, request: Any = None) -> dict[str, Any]:
-    """The route's problem responses and the examples of its bodies."""
-    documented: dict[str, Any] = {
-        "responses": {**PROBLEMS, status: {"content": {"application/json": {"example": response}}}}
-    }
-    if request is not None:
-        documented["openapi_extra"] = {
-            "requestBody": {"content": {"application/json": {"example": request}}}
-        }
-    return documented
-
-
-def _today(conn: Connection, requested: date | None = None) -> date:
-    """The requested date, else the node's business date."""
-    return resolve_as_of(requested, fetch_business_date(conn))
-
-
 # ---------------------------------------------------------------- models
+
+# The domain's views are the responses; these subclasses only keep the schema names the
+# API has always published (their fields are declared once, in `node_api.collections`).
+
+
+class CollectionsQueueOut(QueueView): ...
+
+
+class CollectionsContactOut(ContactView): ...
+
+
+class CollectionsPromiseOut(PromiseView): ...
+
+
+class CollectionsEvaluationOut(EvaluationSummary): ...
+
+
+class CollectionsActivationOut(Activation): ...
+
+
+class CollectionsTemplateOut(TemplateView): ...
+
+
+class CollectionsArmReportOut(ArmReport): ...
+
+
+class CollectionsRollRateOut(RollRate): ...
 
 
 class CollectionsAsOfIn(StrictBody):
@@ -110,25 +135,10 @@ class CollectionsRefreshOut(BaseModel):
     activation_id: int
 
 
-class CollectionsQueueOut(BaseModel):
-    queue: str
-    channel: str
-    cases: int
-    outstanding_fen: int
-
-
 class CollectionsContactIn(StrictBody):
     party: Party
     phone: Annotated[str, StringConstraints(min_length=5, max_length=32)]
     """A mainland mobile number; stored sealed, only ever shown masked."""
-
-
-class CollectionsContactOut(BaseModel):
-    credit_line_id: int
-    party: str
-    address_masked: str
-    registered_on: date
-    registered_by: str
 
 
 class CollectionsAttemptIn(StrictBody):
@@ -172,27 +182,6 @@ class CollectionsPromiseIn(StrictBody):
     promised_on: date | None = None
     """Default: the node's business date."""
     attempt_id: int | None = Field(default=None, ge=1, le=ID_MAX)
-
-
-class CollectionsPromiseOut(BaseModel):
-    id: int
-    case_id: int
-    credit_line_id: int
-    amount_fen: int
-    paid_fen: int
-    promised_on: date
-    due_on: date
-    status: str
-    evaluated_on: date | None
-    attempt_id: int | None
-    recorded_by: str
-
-
-class CollectionsEvaluationOut(BaseModel):
-    as_of: date
-    kept: int
-    broken: int
-    pending: int
 
 
 class CollectionsPlanIn(StrictBody):
@@ -243,15 +232,6 @@ class CollectionsActivationIn(StrictBody):
     """The share of new cases the challenger takes (by a hash of the line id)."""
 
 
-class CollectionsActivationOut(BaseModel):
-    id: int
-    champion_version: int
-    challenger_version: int | None
-    challenger_share_bps: int
-    activated_on: date
-    activated_by: str
-
-
 class CollectionsStrategiesOut(BaseModel):
     versions: list[CollectionsStrategyOut]
     activation: CollectionsActivationOut | None
@@ -264,44 +244,6 @@ class CollectionsTemplateIn(StrictBody):
     body: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     """Text naming only `{past_due_yuan}`, `{outstanding_yuan}`, `{days_past_due}` and
     `{bucket}` (none of them for the emergency contact)."""
-
-
-class CollectionsTemplateOut(BaseModel):
-    id: int
-    code: str
-    version: int
-    channel: str
-    party: str
-    body: str
-    status: str
-    created_on: date
-    created_by: str
-    approved_on: date | None
-    approved_by: str | None
-
-
-class CollectionsArmReportOut(BaseModel):
-    strategy_version: int
-    arm: str
-    cases: int
-    open_cases: int
-    cured: int
-    compensated: int
-    """Cases whose line the guarantor compensated while they were open (not cured)."""
-    rolled: int
-    promises_kept: int
-    promises_broken: int
-    cure_rate_bps: int | None
-    roll_rate_bps: int | None
-    promise_kept_rate_bps: int | None
-    charged_off_fen: int
-    """Written off at charge-off on the lines whose latest case is in this arm."""
-    recovered_fen: int
-    """Recovered on those lines after charge-off and shared by the funders."""
-    sold_fen: int
-    """Prices of those lines sold to collection agencies."""
-    recovery_rate_bps: int | None
-    """(recovered + sold) / charged off."""
 
 
 class CollectionsLossesOut(BaseModel):
@@ -337,24 +279,6 @@ class CollectionsVintageReportOut(BaseModel):
     """(recovered + sold) / charged off."""
     guarantor_recovery_rate_bps: int | None
     """Paid back to guarantors / compensated."""
-
-
-class CollectionsRollRateOut(BaseModel):
-    from_bucket: str
-    to_bucket: str
-    reached: int
-    """Cases that reached `from_bucket`."""
-    rolled: int
-    """Of those, cases that went on to `to_bucket`."""
-    roll_rate_bps: int | None
-
-
-Model = TypeVar("Model", bound=BaseModel)
-
-
-def _out(model: type[Model], value: object) -> Model:
-    """A response model from a domain view (a dataclass with the same field names)."""
-    return model.model_validate(value, from_attributes=True)
 
 
 # ---------------------------------------------------------------- examples
@@ -443,7 +367,7 @@ _VINTAGE = {
     "/v1/collections/refresh",
     name="collections_refresh",
     response_model=CollectionsRefreshOut,
-    **_documented(
+    **documented(
         200,
         {
             "as_of": "2025-07-10", "promises_kept": 3, "promises_broken": 1,
@@ -461,7 +385,7 @@ def post_refresh(who: AdminDep, once: OnceDep, body: CollectionsAsOfIn | None = 
 
     def operation(_caches: object) -> CollectionsRefreshOut:
         conn = once.session.connection()
-        as_of = _today(conn, request.as_of)
+        as_of = fetch_as_of(conn, request.as_of)
         promises = evaluate_promises(conn, as_of)
         cases = refresh_cases(conn, as_of)
         return CollectionsRefreshOut(
@@ -482,19 +406,19 @@ def post_refresh(who: AdminDep, once: OnceDep, body: CollectionsAsOfIn | None = 
     "/v1/collections/queues",
     name="collections_queues_list",
     response_model=list[CollectionsQueueOut],
-    **_documented(200, [{"queue": "m2-calls", "channel": "call", "cases": 40,
+    **documented(200, [{"queue": "m2-calls", "channel": "call", "cases": 40,
                          "outstanding_fen": 19_200_000}]),
 )  # fmt: skip
 def get_queues(session: SessionDep, who: ReaderDep) -> list[CollectionsQueueOut]:
     """Open cases per queue and channel, with their outstanding balance."""
-    return [_out(CollectionsQueueOut, queue) for queue in fetch_queues(session.connection())]
+    return [from_view(CollectionsQueueOut, queue) for queue in fetch_queues(session.connection())]
 
 
 @router.get(
     "/v1/collections/cases",
     name="collections_cases_list",
     response_model=list[CaseView],
-    **_documented(200, [_CASE]),
+    **documented(200, [_CASE]),
 )
 def get_cases(
     session: SessionDep,
@@ -520,7 +444,7 @@ def get_cases(
     "/v1/collections/cases/{case_id}",
     name="collections_cases_get",
     response_model=CollectionsCaseDetailOut,
-    **_documented(
+    **documented(
         200,
         {"case": _CASE, "contacts": [_CONTACT], "attempts": [_NOTED_ATTEMPT],
          "promises": [_PROMISE], "hardship_plans": [_PLAN]},
@@ -536,12 +460,12 @@ def get_case(
     return CollectionsCaseDetailOut(
         case=case,
         contacts=[
-            _out(CollectionsContactOut, c) for c in fetch_contacts(conn, case.credit_line_id)
+            from_view(CollectionsContactOut, c) for c in fetch_contacts(conn, case.credit_line_id)
         ],
         attempts=[
-            _out(CollectionsAttemptNotedOut, a) for a in fetch_attempts(conn, vault, case_id)
+            from_view(CollectionsAttemptNotedOut, a) for a in fetch_attempts(conn, vault, case_id)
         ],
-        promises=[_out(CollectionsPromiseOut, p) for p in fetch_promises(conn, case_id)],
+        promises=[from_view(CollectionsPromiseOut, p) for p in fetch_promises(conn, case_id)],
         hardship_plans=fetch_plans(conn, case_id),
     )
 
@@ -554,7 +478,7 @@ def get_case(
     name="collections_contacts_register",
     status_code=201,
     response_model=CollectionsContactOut,
-    **_documented(201, _CONTACT, {"party": "emergency_contact", "phone": "13900000001"}),
+    **documented(201, _CONTACT, {"party": "emergency_contact", "phone": "13900000001"}),
 )
 def post_contact(
     credit_line_id: LineId, body: CollectionsContactIn, who: OperatorDep, once: OnceDep
@@ -569,10 +493,10 @@ def post_contact(
             credit_line_id=credit_line_id,
             party=body.party,
             phone=body.phone,
-            on=_today(conn),
+            on=fetch_as_of(conn),
             by=who.key_id,
         )
-        return _out(CollectionsContactOut, contact)
+        return from_view(CollectionsContactOut, contact)
 
     return once.run(who, body, 201, operation)
 
@@ -581,14 +505,15 @@ def post_contact(
     "/v1/collections/lines/{credit_line_id}/contacts",
     name="collections_contacts_list",
     response_model=list[CollectionsContactOut],
-    **_documented(200, [_CONTACT]),
+    **documented(200, [_CONTACT]),
 )
 def get_contacts(
     credit_line_id: LineId, session: SessionDep, who: ReaderDep
 ) -> list[CollectionsContactOut]:
     """The line's registered contacts, masked."""
     return [
-        _out(CollectionsContactOut, c) for c in fetch_contacts(session.connection(), credit_line_id)
+        from_view(CollectionsContactOut, c)
+        for c in fetch_contacts(session.connection(), credit_line_id)
     ]
 
 
@@ -600,7 +525,7 @@ def get_contacts(
     name="collections_attempts_create",
     status_code=201,
     response_model=CollectionsAttemptOut,
-    **_documented(
+    **documented(
         201,
         _ATTEMPT,
         {"party": "borrower", "channel": "sms", "template_id": 3,
@@ -633,7 +558,7 @@ def post_attempt(
                 note=body.note,
             ),
         )
-        return _out(CollectionsAttemptOut, attempt)
+        return from_view(CollectionsAttemptOut, attempt)
 
     return once.run(who, body, 201, operation)
 
@@ -643,7 +568,7 @@ def post_attempt(
     name="collections_promises_create",
     status_code=201,
     response_model=CollectionsPromiseOut,
-    **_documented(201, _PROMISE, {"amount_fen": 52_000, "due_on": "2025-07-15",
+    **documented(201, _PROMISE, {"amount_fen": 52_000, "due_on": "2025-07-15",
                                   "attempt_id": 91}),
 )  # fmt: skip
 def post_promise(
@@ -658,11 +583,11 @@ def post_promise(
             case_id=case_id,
             amount_fen=body.amount_fen,
             due_on=body.due_on,
-            promised_on=_today(conn, body.promised_on),
+            promised_on=fetch_as_of(conn, body.promised_on),
             attempt_id=body.attempt_id,
             by=who.key_id,
         )
-        return _out(CollectionsPromiseOut, promise)
+        return from_view(CollectionsPromiseOut, promise)
 
     return once.run(who, body, 201, operation)
 
@@ -671,7 +596,7 @@ def post_promise(
     "/v1/collections/promises/evaluate",
     name="collections_promises_evaluate",
     response_model=CollectionsEvaluationOut,
-    **_documented(200, {"as_of": "2025-07-16", "kept": 3, "broken": 1, "pending": 4},
+    **documented(200, {"as_of": "2025-07-16", "kept": 3, "broken": 1, "pending": 4},
                   {"as_of": "2025-07-16"}),
 )  # fmt: skip
 def post_evaluation(
@@ -682,8 +607,8 @@ def post_evaluation(
 
     def operation(_caches: object) -> CollectionsEvaluationOut:
         conn = once.session.connection()
-        summary = evaluate_promises(conn, _today(conn, request.as_of))
-        return _out(CollectionsEvaluationOut, summary)
+        summary = evaluate_promises(conn, fetch_as_of(conn, request.as_of))
+        return from_view(CollectionsEvaluationOut, summary)
 
     return once.run(who, request, 200, operation)
 
@@ -696,7 +621,7 @@ def post_evaluation(
     name="collections_plans_request",
     status_code=201,
     response_model=PlanView,
-    **_documented(
+    **documented(
         201,
         _PLAN,
         {"kind": "reaged_installments", "term_months": 12, "rate_bps": 1200,
@@ -721,7 +646,7 @@ def post_plan(
                 rate_bps=body.rate_bps,
                 fee_fen=body.fee_fen,
                 reason_code=body.reason_code,
-                requested_on=_today(conn),
+                requested_on=fetch_as_of(conn),
                 by=who.key_id,
                 principal_fen=body.principal_fen,
             ),
@@ -735,7 +660,7 @@ def post_plan(
     "/v1/collections/hardship-plans/{plan_id}/decision",
     name="collections_plans_decide",
     response_model=PlanView,
-    **_documented(
+    **documented(
         200,
         {**_PLAN, "status": "approved", "decided_on": "2025-07-11", "decided_by": "k_admin",
          "decision_reason": "documents-ok"},
@@ -755,7 +680,7 @@ def post_decision(
             plan_id,
             approve=body.approve,
             reason=body.reason,
-            on=_today(conn),
+            on=fetch_as_of(conn),
             by=who.key_id,
         )
         return plan
@@ -771,14 +696,14 @@ def post_decision(
     name="collections_strategies_create",
     status_code=201,
     response_model=CollectionsStrategyOut,
-    **_documented(201, _STRATEGY, {"document": _STRATEGY_DOCUMENT}),
+    **documented(201, _STRATEGY, {"document": _STRATEGY_DOCUMENT}),
 )
 def post_strategy(body: CollectionsStrategyIn, who: AdminDep, once: OnceDep) -> Response:
     """Store a strategy document as the next version (it applies once activated)."""
 
     def operation(_caches: object) -> CollectionsStrategyOut:
         conn = once.session.connection()
-        version = create_strategy_version(conn, body.document, on=_today(conn), by=who.key_id)
+        version = create_strategy_version(conn, body.document, on=fetch_as_of(conn), by=who.key_id)
         return _strategy_out(version)
 
     return once.run(who, body, 201, operation)
@@ -800,7 +725,7 @@ def _strategy_out(version: StrategyVersion) -> CollectionsStrategyOut:
     name="collections_strategies_activate",
     status_code=201,
     response_model=CollectionsActivationOut,
-    **_documented(
+    **documented(
         201,
         _ACTIVATION,
         {"champion_version": 1, "challenger_version": 2, "challenger_share_bps": 2000},
@@ -817,10 +742,10 @@ def post_activation(body: CollectionsActivationIn, who: AdminDep, once: OnceDep)
             champion_version=body.champion_version,
             challenger_version=body.challenger_version,
             challenger_share_bps=body.challenger_share_bps,
-            on=_today(conn),
+            on=fetch_as_of(conn),
             by=who.key_id,
         )
-        return _out(CollectionsActivationOut, activation)
+        return from_view(CollectionsActivationOut, activation)
 
     return once.run(who, body, 201, operation)
 
@@ -829,7 +754,7 @@ def post_activation(body: CollectionsActivationIn, who: AdminDep, once: OnceDep)
     "/v1/collections/strategies",
     name="collections_strategies_list",
     response_model=CollectionsStrategiesOut,
-    **_documented(200, {"versions": [_STRATEGY], "activation": _ACTIVATION}),
+    **documented(200, {"versions": [_STRATEGY], "activation": _ACTIVATION}),
 )
 def get_strategies(session: SessionDep, who: ReaderDep) -> CollectionsStrategiesOut:
     """Every strategy version and the activation in force."""
@@ -837,7 +762,7 @@ def get_strategies(session: SessionDep, who: ReaderDep) -> CollectionsStrategies
     activation = fetch_activation(conn)
     return CollectionsStrategiesOut(
         versions=[_strategy_out(version) for version in fetch_strategy_versions(conn)],
-        activation=None if activation is None else _out(CollectionsActivationOut, activation),
+        activation=None if activation is None else from_view(CollectionsActivationOut, activation),
     )
 
 
@@ -849,7 +774,7 @@ def get_strategies(session: SessionDep, who: ReaderDep) -> CollectionsStrategies
     name="collections_templates_create",
     status_code=201,
     response_model=CollectionsTemplateOut,
-    **_documented(
+    **documented(
         201,
         {**_TEMPLATE, "status": "draft", "approved_on": None, "approved_by": None},
         {"code": "m1-reminder", "channel": "sms", "party": "borrower",
@@ -867,10 +792,10 @@ def post_template(body: CollectionsTemplateIn, who: OperatorDep, once: OnceDep) 
             channel=body.channel,
             party=body.party,
             body=body.body,
-            on=_today(conn),
+            on=fetch_as_of(conn),
             by=who.key_id,
         )
-        return _out(CollectionsTemplateOut, template)
+        return from_view(CollectionsTemplateOut, template)
 
     return once.run(who, body, 201, operation)
 
@@ -879,15 +804,15 @@ def post_template(body: CollectionsTemplateIn, who: OperatorDep, once: OnceDep) 
     "/v1/collections/templates/{template_id}/approve",
     name="collections_templates_approve",
     response_model=CollectionsTemplateOut,
-    **_documented(200, _TEMPLATE),
+    **documented(200, _TEMPLATE),
 )
 def post_template_approval(template_id: TemplateId, who: AdminDep, once: OnceDep) -> Response:
     """Approve a draft template for sending (not by its author)."""
 
     def operation(_caches: object) -> CollectionsTemplateOut:
         conn = once.session.connection()
-        template = approve_template(conn, template_id, on=_today(conn), by=who.key_id)
-        return _out(CollectionsTemplateOut, template)
+        template = approve_template(conn, template_id, on=fetch_as_of(conn), by=who.key_id)
+        return from_view(CollectionsTemplateOut, template)
 
     return once.run(who, None, 200, operation)
 
@@ -896,11 +821,11 @@ def post_template_approval(template_id: TemplateId, who: AdminDep, once: OnceDep
     "/v1/collections/templates",
     name="collections_templates_list",
     response_model=list[CollectionsTemplateOut],
-    **_documented(200, [_TEMPLATE]),
+    **documented(200, [_TEMPLATE]),
 )
 def get_templates(session: SessionDep, who: ReaderDep) -> list[CollectionsTemplateOut]:
     """Every template version, newest first."""
-    return [_out(CollectionsTemplateOut, t) for t in fetch_templates(session.connection())]
+    return [from_view(CollectionsTemplateOut, t) for t in fetch_templates(session.connection())]
 
 
 # ---------------------------------------------------------------- reports
@@ -910,12 +835,13 @@ def get_templates(session: SessionDep, who: ReaderDep) -> list[CollectionsTempla
     "/v1/collections/reports/strategies",
     name="collections_reports_strategies",
     response_model=list[CollectionsArmReportOut],
-    **_documented(200, [_REPORT]),
+    **documented(200, [_REPORT]),
 )
 def get_strategy_reports(session: SessionDep, who: ReaderDep) -> list[CollectionsArmReportOut]:
     """Cure, roll and promise-kept rates of each strategy version and arm."""
     return [
-        _out(CollectionsArmReportOut, report) for report in fetch_arm_reports(session.connection())
+        from_view(CollectionsArmReportOut, report)
+        for report in fetch_arm_reports(session.connection())
     ]
 
 
@@ -923,13 +849,13 @@ def get_strategy_reports(session: SessionDep, who: ReaderDep) -> list[Collection
     "/v1/collections/reports/vintages",
     name="collections_reports_vintages",
     response_model=list[CollectionsVintageReportOut],
-    **_documented(200, [_VINTAGE]),
+    **documented(200, [_VINTAGE]),
 )
 def get_vintage_reports(session: SessionDep, who: ReaderDep) -> list[CollectionsVintageReportOut]:
     """Per month of opening: cure, roll and promise-kept rates, charge-offs, guarantor
     compensations, and the recovery rates after them."""
     return [
-        _out(CollectionsVintageReportOut, report)
+        from_view(CollectionsVintageReportOut, report)
         for report in fetch_vintage_reports(session.connection())
     ]
 
@@ -938,9 +864,11 @@ def get_vintage_reports(session: SessionDep, who: ReaderDep) -> list[Collections
     "/v1/collections/reports/roll-rates",
     name="collections_reports_roll_rates",
     response_model=list[CollectionsRollRateOut],
-    **_documented(200, [{"from_bucket": "M1", "to_bucket": "M2", "reached": 120,
+    **documented(200, [{"from_bucket": "M1", "to_bucket": "M2", "reached": 120,
                          "rolled": 30, "roll_rate_bps": 2500}]),
 )  # fmt: skip
 def get_roll_rates(session: SessionDep, who: ReaderDep) -> list[CollectionsRollRateOut]:
     """Bucket-to-bucket roll rates (M1 to M2 ... M6 to M7+) over every case."""
-    return [_out(CollectionsRollRateOut, rate) for rate in fetch_roll_rates(session.connection())]
+    return [
+        from_view(CollectionsRollRateOut, rate) for rate in fetch_roll_rates(session.connection())
+    ]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from node_api.http.authz import AdminDep, ExaminerDep
 from node_api.http.deps import SessionDep
-from node_api.http.schemas import PROBLEMS
+from node_api.http.schemas import PROBLEMS, PageOut, from_view
 from node_api.kernel.errors import CreditNetValueError
 from node_api.lending.eod_views import fetch_eod_runs
 from node_api.lending.portfolio_views import fetch_portfolio_snapshot
@@ -49,10 +49,7 @@ class QueuedApplicationOut(BaseModel):
     business_date: str
 
 
-class ReviewQueueOut(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-    items: list[QueuedApplicationOut]
+class ReviewQueueOut(PageOut[QueuedApplicationOut]):
     total: int
     """Every application awaiting review, not only this page."""
     next_after: str | None
@@ -156,9 +153,7 @@ def get_review_queue(
             "after must be a cursor from a previous page (next_after)", field="after"
         ) from None
     return ReviewQueueOut(
-        items=[
-            QueuedApplicationOut.model_validate(item, from_attributes=True) for item in page.items
-        ],
+        items=[from_view(QueuedApplicationOut, item) for item in page.items],
         total=page.total,
         next_after=page.next_after,
     )
@@ -181,7 +176,7 @@ def get_decisions_per_hour(
     rows = fetch_decisions_per_hour(
         session.connection(), since=until - timedelta(hours=hours), until=until
     )
-    return [HourlyDecisionsOut.model_validate(row, from_attributes=True) for row in rows]
+    return [from_view(HourlyDecisionsOut, row) for row in rows]
 
 
 @router.get(
@@ -196,7 +191,7 @@ def get_eod_runs(
     """The latest end-of-day runs, newest first, with each step's status and the batches,
     lines, postings and amount it committed."""
     runs = fetch_eod_runs(session.connection(), limit=limit)
-    return [EodRunOut.model_validate(run, from_attributes=True) for run in runs]
+    return [from_view(EodRunOut, run) for run in runs]
 
 
 @router.get(
@@ -220,18 +215,7 @@ def get_portfolio(session: SessionDep, who: AdminDep) -> ConsolePortfolioOut:
         non_performing_fen=snapshot.non_performing_fen,
         npl_ratio_bps=snapshot.npl_ratio_bps,
         written_off_fen=snapshot.written_off_fen,
-        vintages=[
-            VintageOut(
-                vintage=item.vintage,
-                lines=item.lines,
-                balance_fen=item.balance_fen,
-                m1_plus_fen=item.m1_plus_fen,
-                m3_plus_fen=item.m3_plus_fen,
-                m1_plus_bps=item.m1_plus_bps,
-                m3_plus_bps=item.m3_plus_bps,
-            )
-            for item in snapshot.vintages
-        ],
+        vintages=[from_view(VintageOut, item) for item in snapshot.vintages],
     )
 
 
@@ -245,9 +229,7 @@ def get_eod_step_timings(who: ExaminerDep) -> list[StepTimingOut]:
     """How long each end-of-day step took on this node: the dates its scheduler closed
     since it started, their total and mean seconds per step (the books keep no durations;
     dates closed by `creditnet eod` elsewhere are not counted)."""
-    return [
-        StepTimingOut.model_validate(item, from_attributes=True) for item in read_eod_step_timings()
-    ]
+    return [from_view(StepTimingOut, item) for item in read_eod_step_timings()]
 
 
 @router.get(
@@ -260,4 +242,4 @@ def get_outbox_age(session: SessionDep, who: ExaminerDep) -> list[OutboxAgeOut]:
     """Per outbox kind with rows waiting for the relayer (pending or sent): how many, and
     the age of the oldest in seconds, oldest first."""
     ages = fetch_outbox_ages(session.connection(), datetime.now(UTC))
-    return [OutboxAgeOut.model_validate(age, from_attributes=True) for age in ages]
+    return [from_view(OutboxAgeOut, age) for age in ages]

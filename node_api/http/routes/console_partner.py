@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from node_api.http.authz import PartnerDep
 from node_api.http.deps import SessionDep
-from node_api.http.schemas import PROBLEMS
+from node_api.http.schemas import PROBLEMS, PageOut, from_view, next_cursor
 from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import ForbiddenError
 from node_api.lending.portfolio_views import fetch_portfolio_snapshot
@@ -54,10 +54,7 @@ class PartnerCycleItemOut(BaseModel):
     chain_position_disputed: bool | None
 
 
-class PartnerCyclePageOut(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-    items: list[PartnerCycleItemOut]
+class PartnerCyclePageOut(PageOut[PartnerCycleItemOut]):
     next_before: int | None
     """Pass as `before` for the next (older) page; null on the last page."""
 
@@ -147,7 +144,7 @@ def get_partner_cycle_page(
     )
     return PartnerCyclePageOut(
         items=[_cycle_item(row) for row in rows],
-        next_before=rows[-1].cycle_id if len(rows) == limit else None,
+        next_before=next_cursor(rows, limit, lambda row: row.cycle_id),
     )
 
 
@@ -165,16 +162,7 @@ def get_partner_vintages(session: SessionDep, who: PartnerDep) -> list[FundedVin
     if ref is None:
         return []
     snapshot = fetch_portfolio_snapshot(conn, funded_by=ref)
-    return [
-        FundedVintageOut(
-            vintage=item.vintage,
-            lines=item.lines,
-            balance_fen=item.balance_fen,
-            m1_plus_bps=item.m1_plus_bps,
-            m3_plus_bps=item.m3_plus_bps,
-        )
-        for item in snapshot.vintages
-    ]
+    return [from_view(FundedVintageOut, item) for item in snapshot.vintages]
 
 
 @router.get(
@@ -210,12 +198,4 @@ def get_partner_funded_principal(session: SessionDep, who: PartnerDep) -> list[M
     """Principal you funded and were repaid per month of cycle date, and the outstanding
     funded principal after each month, oldest month first."""
     months = fetch_funded_principal_by_month(session.connection(), _partner_id(who.partner_id))
-    return [
-        MonthPrincipalOut(
-            month=item.month,
-            funded_fen=item.funded_fen,
-            repaid_fen=item.repaid_fen,
-            outstanding_fen=item.outstanding_fen,
-        )
-        for item in months
-    ]
+    return [from_view(MonthPrincipalOut, item) for item in months]

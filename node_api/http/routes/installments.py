@@ -17,7 +17,15 @@ from node_api.http.deps import SessionDep
 from node_api.http.idempotency import OnceDep
 from node_api.http.renderers import JsonView
 from node_api.http.routes.repayments import RepaymentOut
-from node_api.http.schemas import ID_MAX, PROBLEMS, LineId, PathIdText, StrictBody
+from node_api.http.schemas import (
+    ID_MAX,
+    PROBLEMS,
+    LineId,
+    PathIdText,
+    ScheduledInstallmentOut,
+    StrictBody,
+    from_view,
+)
 from node_api.http.services import ServicesDep
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.installment_store import fetch_plan, fetch_plan_ids
@@ -49,14 +57,7 @@ class PlanIn(StrictBody):
     as_of: date | None = None
 
 
-class InstallmentOut(BaseModel):
-    number: int
-    bill_date: date
-    due_date: date
-    principal_fen: int
-    interest_fen: int
-    fee_fen: int
-    payment_fen: int
+class InstallmentOut(ScheduledInstallmentOut):
     status: str
 
 
@@ -137,7 +138,7 @@ def post_plan(credit_line_id: LineId, body: PlanIn, who: OperatorDep, once: Once
                 conn, caches, line_id=credit_line_id, bill_id=body.source_id,
                 tenor_months=body.tenor_months, as_of=body.as_of,
             )  # fmt: skip
-        return PlanOut.model_validate(plan, from_attributes=True)
+        return from_view(PlanOut, plan)
 
     return once.run(who, body, 201, operation)
 
@@ -156,7 +157,7 @@ def get_plans(credit_line_id: LineId, session: SessionDep, who: OperatorDep) -> 
     plans = [fetch_plan(conn, credit_line_id, plan_id) for plan_id in ids]
     return PlanListOut(
         credit_line_id=credit_line_id,
-        plans=[PlanOut.model_validate(plan, from_attributes=True) for plan in plans],
+        plans=[from_view(PlanOut, plan) for plan in plans],
     )
 
 
@@ -171,7 +172,7 @@ def get_plan(
 ) -> PlanOut:
     """One plan and its schedule (principal, interest, fee and status per installment)."""
     plan = fetch_plan(session.connection(), credit_line_id, plan_id)
-    return PlanOut.model_validate(plan, from_attributes=True)
+    return from_view(PlanOut, plan)
 
 
 @router.get(
@@ -232,9 +233,9 @@ def _early_repayment(
     """End the plan and take the payment of its early repayment quote."""
     result = repay_plan_early(conn, caches, line_id=line_id, plan_id=plan_id, as_of=as_of)
     return EarlyRepaymentOut(
-        plan=PlanOut.model_validate(result.plan, from_attributes=True),
+        plan=from_view(PlanOut, result.plan),
         quote=_quote_view(result.quote),
-        repayment=RepaymentOut.model_validate(result.repayment, from_attributes=True),
+        repayment=from_view(RepaymentOut, result.repayment),
     )
 
 
@@ -243,7 +244,7 @@ def _cancel(
 ) -> PlanOut:
     """Cancel the plan within the product's cancellation window (no interest, no fee)."""
     plan = cancel_plan(conn, caches, line_id=line_id, plan_id=plan_id, as_of=as_of)
-    return PlanOut.model_validate(plan, from_attributes=True)
+    return from_view(PlanOut, plan)
 
 
 router.add_api_route(

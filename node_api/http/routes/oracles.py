@@ -1,4 +1,5 @@
-"""`GET /v1/oracles/status`: outbox depth by status, last block indexed, lag, signers.
+"""`GET /v1/oracles/status`: outbox depth by status, last block indexed, lag, signers, and
+the node holding each background worker's lease.
 
 For the lender's admins and for auditors. Lag is the chain head minus the last
 block the indexer stored; it is null when the chain RPC does not answer.
@@ -44,6 +45,19 @@ class OutboxErrorPublic(BaseModel):
     updated_at: datetime
 
 
+class WorkerLeasePublic(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    worker: str
+    """The background worker (relayer, indexer, eod, settlement, ...)."""
+    holder: str
+    """The node that runs it (`CREDITNET_NODE_ID`, default host:pid)."""
+    epoch: int
+    """The fencing epoch: rises each time another node takes the worker over."""
+    expires_at: datetime
+    """When the lease lapses unless its holder renews it; a stopped node sets it to now."""
+
+
 class OracleStatusPublic(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True)
 
@@ -55,6 +69,8 @@ class OracleStatusPublic(BaseModel):
     signers: SignerStatusPublic
     last_errors: dict[str, list[OutboxErrorPublic]] = {}
     """Per outbox kind, the latest errors of pending or parked rows, newest first."""
+    leases: list[WorkerLeasePublic] = []
+    """Which node runs each background worker, under which fencing epoch, until when."""
 
 
 @router.get("/v1/oracles/status", name="oracles_status", response_model=OracleStatusPublic)
@@ -62,7 +78,8 @@ def get_oracle_status(
     services: ServicesDep,
     _principal: ExaminerDep,
 ) -> OracleStatusPublic:
-    """Relayer backlog, indexer position and lag, and the oracle signer addresses."""
+    """Relayer backlog, indexer position and lag, the oracle signer addresses, and which
+    node runs each background worker (relayer, indexer, end of day, settlement, ...)."""
     chain = services.chain
     head = chain.fetch_latest_block() if chain is not None else None
     status = fetch_oracle_status(services.database, services.settings, head)

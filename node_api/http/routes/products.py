@@ -17,7 +17,14 @@ from sqlalchemy import select
 from node_api.http.authz import AdminDep, ReaderDep
 from node_api.http.deps import SessionDep
 from node_api.http.idempotency import OnceDep
-from node_api.http.schemas import AMOUNT_FEN_MAX, PROBLEMS, PathIdText, ProductCodePath, StrictBody
+from node_api.http.schemas import (
+    AMOUNT_FEN_MAX,
+    PROBLEMS,
+    PathIdText,
+    ProductCodePath,
+    ScheduledInstallmentOut,
+    StrictBody,
+)
 from node_api.http.services import ServicesDep
 from node_api.ledger.schema import product_version_table
 from node_api.lending.product_versions import (
@@ -60,16 +67,7 @@ class WhatIfIn(StrictBody):
     bill_day: int | None = Field(default=None, strict=True, ge=1, le=31)
 
 
-class WhatIfInstallmentOut(BaseModel):
-    number: int
-    bill_date: date
-    """The bill the installment is charged on."""
-    due_date: date
-    """The day it must be paid by: the bill date plus the product's due-date offset."""
-    principal_fen: int
-    interest_fen: int
-    fee_fen: int
-    payment_fen: int
+class WhatIfInstallmentOut(ScheduledInstallmentOut):
     balance_after_fen: int
 
 

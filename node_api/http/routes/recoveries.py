@@ -10,11 +10,10 @@ compensations and sell debt. Every amount is in fen.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.engine import Connection
 
 from node_api.collections.compensation import (
     CompensationTermsView,
@@ -39,36 +38,19 @@ from node_api.http.deps import SessionDep
 from node_api.http.idempotency import OnceDep
 from node_api.http.schemas import (
     ID_MAX,
-    PROBLEMS,
     AmountFen,
     IdentifierStr,
     LineId,
     ProductCodeStr,
     StrictBody,
+    documented,
+    fetch_as_of,
 )
-from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.lending.core.context import LendingCaches
 
 router = APIRouter(tags=["collections"])
 
 SALE_LINES_MAX = 1_000
-
-
-def _documented(status: int, response: Any, request: Any = None) -> dict[str, Any]:
-    """The route's problem responses and the examples of its bodies."""
-    documented: dict[str, Any] = {
-        "responses": {**PROBLEMS, status: {"content": {"application/json": {"example": response}}}}
-    }
-    if request is not None:
-        documented["openapi_extra"] = {
-            "requestBody": {"content": {"application/json": {"example": request}}}
-        }
-    return documented
-
-
-def _today(conn: Connection, requested: date | None = None) -> date:
-    """The requested date, else the node's business date."""
-    return resolve_as_of(requested, fetch_business_date(conn))
 
 
 # ---------------------------------------------------------------- models
@@ -168,7 +150,7 @@ _SALE = {
     name="recoveries_create",
     status_code=201,
     response_model=RecoveryView,
-    **_documented(201, _RECOVERY, {"amount_fen": 30_000, "payment_ref": "bank-tx-981"}),
+    **documented(201, _RECOVERY, {"amount_fen": 30_000, "payment_ref": "bank-tx-981"}),
 )
 def post_recovery(
     credit_line_id: LineId, body: RecoveryIn, who: OperatorDep, once: OnceDep
@@ -184,7 +166,7 @@ def post_recovery(
             caches.accounts,
             line_id=credit_line_id,
             amount_fen=body.amount_fen,
-            as_of=_today(conn, body.as_of),
+            as_of=fetch_as_of(conn, body.as_of),
             payment_ref=body.payment_ref,
             by=who.key_id,
         )
@@ -196,7 +178,7 @@ def post_recovery(
     "/v1/credit-lines/{credit_line_id}/recoveries",
     name="recoveries_list",
     response_model=RecoveriesOut,
-    **_documented(200, {"recoverable": _RECOVERABLE, "recoveries": [_RECOVERY]}),
+    **documented(200, {"recoverable": _RECOVERABLE, "recoveries": [_RECOVERY]}),
 )
 def get_recoveries(credit_line_id: LineId, session: SessionDep, who: ReaderDep) -> RecoveriesOut:
     """What the line can still recover, and its recoveries, oldest first."""
@@ -223,7 +205,7 @@ def get_recoveries(credit_line_id: LineId, session: SessionDep, who: ReaderDep) 
     "/v1/collections/guarantees",
     name="collections_guarantees_set",
     response_model=CompensationTermsView,
-    **_documented(
+    **documented(
         200, _TERMS, {"product_code": "REV1", "guarantor_ref": "guard", "coverage": "overdue"}
     ),
 )
@@ -238,7 +220,7 @@ def post_guarantee(body: CompensationTermsIn, who: AdminDep, once: OnceDep) -> R
             product_code=body.product_code,
             guarantor_ref=body.guarantor_ref,
             coverage=body.coverage,
-            on=_today(conn),
+            on=fetch_as_of(conn),
             by=who.key_id,
         )
 
@@ -249,7 +231,7 @@ def post_guarantee(body: CompensationTermsIn, who: AdminDep, once: OnceDep) -> R
     "/v1/collections/guarantees",
     name="collections_guarantees_list",
     response_model=list[CompensationTermsView],
-    **_documented(200, [_TERMS]),
+    **documented(200, [_TERMS]),
 )
 def get_guarantees(session: SessionDep, who: ReaderDep) -> list[CompensationTermsView]:
     """Every product's guarantee agreement."""
@@ -261,7 +243,7 @@ def get_guarantees(session: SessionDep, who: ReaderDep) -> list[CompensationTerm
     name="compensations_create",
     status_code=201,
     response_model=CompensationView,
-    **_documented(201, _COMPENSATION, {"as_of": "2025-07-30"}),
+    **documented(201, _COMPENSATION, {"as_of": "2025-07-30"}),
 )
 def post_compensation(
     credit_line_id: LineId, who: AdminDep, once: OnceDep, body: CompensationIn | None = None
@@ -277,7 +259,7 @@ def post_compensation(
             caches,
             load_policy(once.services.settings),
             line_id=credit_line_id,
-            as_of=_today(conn, request.as_of),
+            as_of=fetch_as_of(conn, request.as_of),
             by=who.key_id,
         )
 
@@ -288,7 +270,7 @@ def post_compensation(
     "/v1/collections/compensations/run",
     name="collections_compensations_run",
     response_model=CompensationRunOut,
-    **_documented(
+    **documented(
         200,
         {"as_of": "2025-07-30", "compensated": 1, "amount_fen": 52_000,
          "compensations": [_COMPENSATION]},
@@ -308,7 +290,7 @@ def post_compensation_run(
             conn,
             caches,
             load_policy(once.services.settings),
-            _today(conn, request.as_of),
+            fetch_as_of(conn, request.as_of),
             by=who.key_id,
         )
         return CompensationRunOut(
@@ -325,7 +307,7 @@ def post_compensation_run(
     "/v1/collections/compensations",
     name="collections_compensations_list",
     response_model=list[CompensationView],
-    **_documented(200, [_COMPENSATION]),
+    **documented(200, [_COMPENSATION]),
 )
 def get_compensations(
     session: SessionDep,
@@ -344,7 +326,7 @@ def get_compensations(
     name="collections_debt_sales_create",
     status_code=201,
     response_model=DebtSaleView,
-    **_documented(
+    **documented(
         201,
         _SALE,
         {"buyer_ref": "agency-a", "credit_line_ids": [42, 43], "price_fen": 60_000},
@@ -363,7 +345,7 @@ def post_debt_sale(body: DebtSaleIn, who: AdminDep, once: OnceDep) -> Response:
             buyer_ref=body.buyer_ref,
             line_ids=body.credit_line_ids,
             price_fen=body.price_fen,
-            as_of=_today(conn, body.as_of),
+            as_of=fetch_as_of(conn, body.as_of),
             by=who.key_id,
         )
 
@@ -374,7 +356,7 @@ def post_debt_sale(body: DebtSaleIn, who: AdminDep, once: OnceDep) -> Response:
     "/v1/collections/debt-sales",
     name="collections_debt_sales_list",
     response_model=list[DebtSaleView],
-    **_documented(200, [_SALE]),
+    **documented(200, [_SALE]),
 )
 def get_debt_sales(session: SessionDep, who: ReaderDep) -> list[DebtSaleView]:
     """Sales of charged-off debt, newest first, with their lines."""

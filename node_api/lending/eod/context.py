@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import BigInteger, Select, any_, bindparam, case, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -27,25 +27,38 @@ from node_api.lending.lines import LineStatus, credit_line_table
 from node_api.lending.products import ProductTerms
 
 DEFAULT_BATCH_LINES = 2_000
+MAX_WORKERS = 64
+"""Most shards a date runs in (`CREDITNET_EOD_WORKERS`, `creditnet eod --workers`)."""
 
 BoundaryHook = Callable[[str, str, int], None]
 """Called with (point, step, batch_no) at `before_commit` and `after_commit` of every
-batch: tests use it to inject a crash at an exact step/batch boundary."""
+batch: tests use it to inject a crash at an exact step/batch boundary. In a sharded run
+`batch_no` is the shard's earlier batches times the shard count, plus the shard, plus
+one (see `shards.record_shard_batch`)."""
 
 
 EOD_ACCOUNT_CACHE_ENTRIES = 4_000_000
 """End of day reads every active line's accounts: far more than a worker caches."""
 
 
-def _eod_caches() -> LendingCaches:
+ShardRunner = Literal["process", "thread"]
+"""How the shards of a step run in parallel on PostgreSQL (see `parallel`)."""
+
+
+def new_eod_caches() -> LendingCaches:
     return LendingCaches(accounts=AccountIdCache(max_entries=EOD_ACCOUNT_CACHE_ENTRIES))
 
 
 @dataclass
 class EodContext:
-    caches: LendingCaches = field(default_factory=_eod_caches)
+    """`workers` > 1 runs a date that opens with it in that many shards (see `shards`);
+    `on_boundary` is not sent to worker processes (use `shard_runner="thread"`)."""
+
+    caches: LendingCaches = field(default_factory=new_eod_caches)
     batch_lines: int = DEFAULT_BATCH_LINES
     on_boundary: BoundaryHook | None = None
+    workers: int = 1
+    shard_runner: ShardRunner = "process"
 
 
 @dataclass

@@ -17,6 +17,11 @@ posts nothing: every step skips what it already did (a bill's outcome or late fe
 line's bill or charge-off, a posting batch's business key `eod:<date>:<step>:<line or
 bill>`, which the ledger also keeps unique).
 
+With several workers (`EodContext.workers`, `CREDITNET_EOD_WORKERS`, `creditnet eod
+--workers`), a date that opens then runs each step in shards by customer (`shards`,
+`parallel`): the shards of a step run at once, each with its own checkpoint, and the
+next step starts when all are done. The books it writes are the same as one worker's.
+
 Dates run in order: `run_eod_through` closes every date from the first open one. An
 operator who moves the business date forward (`move_business_date`) skips days end of
 day never closed: each of them gets its run opened then, so the next `run_eod_through`
@@ -38,28 +43,14 @@ from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.ledger.sql import begin_write
 from node_api.lending.eod import checkpoint
 from node_api.lending.eod.context import EodContext
+from node_api.lending.eod.parallel import ShardPool, run_sharded_step
 from node_api.lending.eod.progress import NullProgress, ProgressReporter
+from node_api.lending.eod.shards import open_shards
 from node_api.lending.eod.step import BatchResult, Step
-from node_api.lending.eod.step_accrue import ACCRUE_STEP
-from node_api.lending.eod.step_bill import BILL_STEP
-from node_api.lending.eod.step_charge_off import CHARGE_OFF_STEP
-from node_api.lending.eod.step_classify import CLASSIFY_STEP
-from node_api.lending.eod.step_credit import CREDIT_STEP
-from node_api.lending.eod.step_delinquency import DELINQUENCY_STEP
-from node_api.lending.eod.step_due import DUE_STEP
-from node_api.lending.eod.step_late_fee import LATE_FEE_STEP
+from node_api.lending.eod.steps import STEPS
 from node_api.lending.eod.summary import EodSummary, StepSummary
 
-STEPS: tuple[Step, ...] = (
-    CREDIT_STEP,
-    DUE_STEP,
-    LATE_FEE_STEP,
-    ACCRUE_STEP,
-    DELINQUENCY_STEP,
-    CHARGE_OFF_STEP,
-    CLASSIFY_STEP,
-    BILL_STEP,
-)
+__all__ = ["STEPS", "move_business_date", "run_eod", "run_eod_through"]
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
@@ -67,8 +58,9 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(items[start : start + size])
 
 
-def _close_day(conn: Connection, as_of: date) -> str:
-    """Open the run's checkpoints and move the business date past `as_of`; the status."""
+def _close_day(conn: Connection, as_of: date, workers: int) -> tuple[str, int]:
+    """Open the run's checkpoints and move the business date past `as_of`; the run's
+    status and its shard count."""
     begin_write(conn)
     unfinished = checkpoint.fetch_unfinished_run(conn)
     if unfinished is not None and unfinished < as_of:
@@ -87,7 +79,9 @@ def _close_day(conn: Connection, as_of: date) -> str:
     status = checkpoint.open_run(conn, as_of, [step.name for step in STEPS])
     if status != checkpoint.DONE and (business_date is None or business_date <= as_of):
         set_business_date(conn, as_of + timedelta(days=1))
-    return status
+    if status == checkpoint.DONE:
+        return status, 1
+    return status, open_shards(conn, as_of, [step.name for step in STEPS], workers)
 
 
 def move_business_date(conn: Connection, as_of: date) -> date | None:
@@ -115,21 +109,40 @@ def run_eod(
     *,
     ctx: EodContext | None = None,
     progress: ProgressReporter | None = None,
+    pool: ShardPool | None = None,
 ) -> EodSummary:
     """Close business date `as_of` (see the module docstring); return its summary.
 
-    One connection serves the whole date, one transaction per batch of lines."""
+    In one shard, one connection serves the whole date, one transaction per batch of
+    lines; in several (`ctx.workers` > 1 when the date opened), `parallel` runs each
+    step's shards on `pool` (one made for this date when not given)."""
     context = ctx or EodContext()
     reporter = progress or NullProgress()
     started = perf_counter()
     with database.engine.connect() as conn:
         with conn.begin():
-            status = _close_day(conn, as_of)
+            status, shards = _close_day(conn, as_of, context.workers)
             positions = checkpoint.fetch_positions(conn, as_of)
         already_done = status == checkpoint.DONE
-        summaries = [
-            _run_step(conn, context, as_of, step, positions[step.name], reporter) for step in STEPS
-        ]
+    if shards > 1:
+        own_pool = None if pool is not None else ShardPool(database, context)
+        shard_pool = pool or own_pool
+        assert shard_pool is not None
+        try:
+            summaries = [
+                run_sharded_step(database, context, as_of, step, shard_pool, reporter)
+                for step in STEPS
+            ]
+        finally:
+            if own_pool is not None:
+                own_pool.close()
+    else:
+        with database.engine.connect() as conn:
+            summaries = [
+                _run_step(conn, context, as_of, step, positions[step.name], reporter)
+                for step in STEPS
+            ]
+    with database.engine.connect() as conn:
         if not already_done:
             with conn.begin():
                 begin_write(conn)
@@ -215,7 +228,8 @@ def run_eod_through(
     context = ctx or EodContext()
     summaries = []
     day = min(start, through)
-    while day <= through:
-        summaries.append(run_eod(database, day, ctx=context, progress=progress))
-        day += timedelta(days=1)
+    with ShardPool(database, context) as pool:
+        while day <= through:
+            summaries.append(run_eod(database, day, ctx=context, progress=progress, pool=pool))
+            day += timedelta(days=1)
     return summaries

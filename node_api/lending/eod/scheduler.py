@@ -7,6 +7,7 @@ The policy is read from the environment (`CREDITNET_EOD_<NAME>`):
   00:30): at 00:30 on the 5th it closes the 4th and any earlier open date, in order.
 - `POLICY=interval`: closes the current business date every `INTERVAL_S` seconds
   (accelerated time for demos and soak tests).
+`WORKERS` (default 1) runs each date in that many shards at once (see `parallel`).
 The loop wakes every `POLL_S` seconds (default 30) and stops within that time of the stop
 event. Nothing happens before the node's business date is first set. The wall clock is
 read here, in the runtime, never in the books: the books only see the dates it closes.
@@ -30,7 +31,7 @@ from node_api.kernel.db import Database
 from node_api.kernel.errors import CreditNetError
 from node_api.ledger.business_date import fetch_business_date
 from node_api.lending.eod.checkpoint import fetch_unfinished_run
-from node_api.lending.eod.context import DEFAULT_BATCH_LINES, EodContext
+from node_api.lending.eod.context import DEFAULT_BATCH_LINES, MAX_WORKERS, EodContext
 from node_api.lending.eod.runner import run_eod_through
 from node_api.lending.eod.summary import EodSummary
 
@@ -54,6 +55,7 @@ class EodSchedule(BaseSettings):
     interval_s: float = Field(default=60.0, gt=0)
     poll_s: float = Field(default=30.0, gt=0)
     batch_lines: int = Field(default=DEFAULT_BATCH_LINES, ge=1, le=100_000)
+    workers: int = Field(default=1, ge=1, le=MAX_WORKERS)
 
 
 def get_calendar_date(now: datetime, schedule: EodSchedule) -> date:
@@ -105,7 +107,7 @@ def run_eod_scheduler(
     `on_closed` sees each closed date's summary (the runtime's metrics)."""
     policy = schedule or EodSchedule()
     now_of = clock or (lambda: datetime.now(UTC))
-    ctx = EodContext(batch_lines=policy.batch_lines)
+    ctx = EodContext(batch_lines=policy.batch_lines, workers=policy.workers)
     last_run = now_of()
     log.info("eod scheduler started", extra={"policy": policy.policy.value, "env": settings.env})
     while not stop_event.wait(policy.poll_s):

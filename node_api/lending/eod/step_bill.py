@@ -157,7 +157,11 @@ def run_bill_batch(
             )
         )  # fmt: skip
         figures[line_id] = cut.figures | activity[line_id]
-    posted = post_drafts(conn, ctx, drafts)
+    # The cuts of lines holding credit are posted first (the credit applies to what they
+    # made due); the others last, as they lock the node's shared accounts until commit.
+    cuts = dict(zip(ids, drafts, strict=True))
+    credited = {line_id for line_id in ids if _holds_credit(facts[line_id])}
+    posted = post_drafts(conn, ctx, [cuts[line_id] for line_id in ids if line_id in credited])
     for line_id, applied in _apply_credit(conn, ctx, as_of, facts, ids).items():
         figures[line_id] = compute_figures_net_of_credit(figures[line_id], applied)
     rows = [_bill_row(facts[line_id], as_of, figures[line_id], states[line_id]) for line_id in ids]
@@ -168,8 +172,13 @@ def run_bill_batch(
         [(item, bill_ids[line_id]) for line_id in ids for item in due.get(line_id, [])],
         as_of,
     )
+    posted += post_drafts(conn, ctx, [cuts[line_id] for line_id in ids if line_id not in credited])
     statement_fen = sum(figures[line_id]["statement_balance_fen"] for line_id in ids)
     return BatchResult(len(ids), posted, statement_fen)
+
+
+def _holds_credit(facts: LineFacts) -> bool:
+    return facts.balances[AccountType.CUSTOMER_CREDIT] > 0
 
 
 def _apply_credit(
@@ -177,9 +186,7 @@ def _apply_credit(
 ) -> dict[int, dict[AccountType, int]]:
     """Apply the credit of the lines holding some to what the cut made due; what each
     account took, per line."""
-    credited = [
-        line_id for line_id in ids if facts[line_id].balances[AccountType.CUSTOMER_CREDIT] > 0
-    ]
+    credited = [line_id for line_id in ids if _holds_credit(facts[line_id])]
     if not credited:
         return {}
     lines = fetch_lines(conn, credited, lock=True)

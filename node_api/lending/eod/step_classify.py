@@ -131,8 +131,9 @@ def run_classify_batch(
         }
     if drafts:
         ensure_accounts(conn, node_account_specs())
-    posted = post_drafts(conn, ctx, drafts)
     update_line_states(conn, as_of, changes, STATE_COLUMNS)
+    # Postings last: they lock the node's shared accounts until commit (see `parallel`).
+    posted = post_drafts(conn, ctx, drafts)
     return BatchResult(len(facts), posted, total_fen)
 
 

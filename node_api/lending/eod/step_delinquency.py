@@ -169,9 +169,10 @@ def run_delinquency_batch(
             )
     write_carries(conn, AccrualComponent.PENALTY, as_of, carries, stored)
     ensure_suspense_accounts(conn, sorted(suspended))
-    posted = post_drafts(conn, ctx, drafts)
     insert_bill_charges(conn, charges)
     update_line_states(conn, as_of, states, ["days_past_due", "bucket"])
+    # Postings last: they lock the node's shared accounts until commit (see `parallel`).
+    posted = post_drafts(conn, ctx, drafts)
     return BatchResult(len(facts), posted, sum_charges_fen(charges))
 
 

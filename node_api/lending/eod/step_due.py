@@ -183,9 +183,10 @@ def run_due_batch(
         amount_fen += decision.moved_to_past_due_fen + retro_fen
         if terms.free_interest_days > 0:
             revolving[bill.credit_line_id] = {"revolving": not decision.paid_in_full}
-    posted = post_drafts(conn, ctx, drafts)
     _record(conn, as_of, bills, decisions, retro_interest)
     update_line_states(conn, as_of, revolving, ["revolving"])
+    # Postings last: they lock the node's shared accounts until commit (see `parallel`).
+    posted = post_drafts(conn, ctx, drafts)
     return BatchResult(len(facts), posted, amount_fen)
 
 

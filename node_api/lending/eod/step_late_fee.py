@@ -83,8 +83,9 @@ def run_late_fee_batch(
             )
         )  # fmt: skip
         charges.append(BillCharge(int(bill_id), int(line_id), as_of, ChargeKind.LATE_FEE, fee_fen))
-    posted = post_drafts(conn, ctx, drafts)
     insert_bill_charges(conn, charges)
+    # Postings last: they lock the node's shared accounts until commit (see `parallel`).
+    posted = post_drafts(conn, ctx, drafts)
     return BatchResult(len(facts), posted, sum_charges_fen(charges))
 
 

@@ -16,6 +16,15 @@ Checkpoints: `eod_run` has one row per business date (`running`, then `done`);
 `eod_batch` one row per committed batch of lines, written in the same transaction as
 that batch's postings, with the last line id it covered, so a run that crashed
 resumes after the last committed batch and a committed batch is never redone.
+
+A date run in shards (`shards`: several workers) also has `eod_shard`: one row per date,
+step and shard, created for every step when the date's run opens with more than one
+shard (`shards` is the same on every row of a date: a run resumed with another number
+of workers keeps it). Each shard batch locks its row, advances `batches` and
+`last_line_id` in the batch's own transaction, and also writes its `eod_batch` row
+(numbered `batches * shards + shard + 1`, so shards never collide); the row is `done`
+once the shard has no line left in the step, and the step's `eod_step` row once every
+shard's is.
 """
 
 from __future__ import annotations
@@ -74,4 +83,16 @@ eod_batch_table = Table(
     Column("lines", Integer, nullable=False),
     Column("postings", Integer, nullable=False),
     Column("amount_fen", BigInteger, nullable=False),
+)
+
+eod_shard_table = Table(
+    "eod_shard",
+    metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("step", String(24), primary_key=True),
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("shards", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("batches", Integer, nullable=False, server_default="0"),
+    Column("last_line_id", BigInteger, nullable=False, server_default="0"),
 )

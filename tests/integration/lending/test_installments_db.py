@@ -16,7 +16,7 @@ from node_api.ledger.business_date import set_business_date
 from node_api.lending.bill_views import BillDetail, fetch_bill, fetch_bills
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import run_eod_through
-from node_api.lending.installment_store import PlanView, fetch_plan
+from node_api.lending.installment_store import PlanView, fetch_plan, settle_prepaid_installments
 from node_api.lending.installments import (
     cancel_plan,
     convert_bill,
@@ -163,7 +163,7 @@ def test_converted_bill_counts_as_paid_and_is_billed_by_installments(
     assert node_balance(database, node_account_code(AccountType.INTEREST_INCOME)) == -600
 
 
-def test_plan_principal_repaid_with_an_ordinary_repayment_ends_the_plan_without_interest(
+def test_plan_principal_repaid_with_an_ordinary_repayment_pays_the_early_repayment_terms(
     database: Database, caches: LendingCaches, line_id: int
 ) -> None:
     converted = buy(database, caches, line_id, 90_000)
@@ -171,9 +171,11 @@ def test_plan_principal_repaid_with_an_ordinary_repayment_ends_the_plan_without_
     # 90,000 over 3 months at 1%: payment 30,601.99 → 30,602; installments
     # (29,702 + 900), (29,999 + 603), (30,299 + 303).
     run_eod_through(database, date(2025, 3, 19))
-    # Pay the first bill (30,602) and the 60,298 still in the plan: the waterfall takes
-    # the bill, then the unbilled principal.
-    pay(database, caches, line_id, 30_602 + 60_298)
+    # 20 March: the first bill (30,602) and the plan's 60,298 on the early repayment
+    # terms, as the early repayment endpoint would quote them: interest 60,298 × 12% ×
+    # 15 / 365 = 297.36 → 297, fee 1% = 602.98 → 603. The waterfall takes the bill; what
+    # is left prepays the plan (see test_plan_prepayment_api for partial prepayments).
+    pay(database, caches, line_id, 30_602 + 60_298 + 297 + 603)
     assert balances(database, line_id) == {}
     run_eod_through(database, date(2025, 4, 5))
     bill = _latest_bill(database, line_id)
@@ -182,9 +184,12 @@ def test_plan_principal_repaid_with_an_ordinary_repayment_ends_the_plan_without_
         ended = fetch_plan(conn, line_id, plan.id)
     assert ended.status == "paid_off"
     assert [i.status for i in ended.installments] == ["billed", "paid_off", "paid_off"]
-    # Only the first installment's interest was ever charged.
-    assert node_balance(database, node_account_code(AccountType.INTEREST_INCOME)) == -900
+    # The first installment's interest and the early repayment's, and its fee.
+    assert node_balance(database, node_account_code(AccountType.INTEREST_INCOME)) == -1_197
+    assert node_balance(database, node_account_code(AccountType.FEE_INCOME)) == -603
     assert balances(database, line_id) == {}
+    with database.engine.connect() as conn:
+        check_ledger(conn)
 
 
 def test_RevertWhen_a_plan_is_ended_on_the_day_its_next_installment_is_billed(
@@ -197,3 +202,20 @@ def test_RevertWhen_a_plan_is_ended_on_the_day_its_next_installment_is_billed(
     with database.engine.begin() as conn, pytest.raises(ConflictError) as error:
         cancel_plan(conn, caches, line_id=line_id, plan_id=plan.id)
     assert error.value.code == "installment_billing"
+
+
+def test_plan_principal_missing_at_the_bill_cut_is_re_amortized_not_dropped(
+    database: Database, caches: LendingCaches, line_id: int
+) -> None:
+    converted = buy(database, caches, line_id, 90_000)
+    plan = _convert(database, caches, line_id, converted)
+    # End of day's safety net: 30,000 of the plan's principal is no longer on the line.
+    # The 60,000 left over the same 3 months at 1%: 20,401 = (19,801 + 600),
+    # (19,999 + 402), (20,200 + 202); no month is left empty.
+    with database.engine.begin() as conn:
+        settled = settle_prepaid_installments(conn, {line_id: 30_000}, OPENED)
+        kept = fetch_plan(conn, line_id, plan.id)
+    assert settled == {line_id: 30_000}
+    assert [(i.principal_fen, i.interest_fen, i.status) for i in kept.installments] == [
+        (19_801, 600, "scheduled"), (19_999, 402, "scheduled"), (20_200, 202, "scheduled")
+    ]  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from node_api.kernel.db import Database
 from node_api.kernel.outbox import PartnerRegistration, enqueue
 from node_api.kernel.outbox_table import OutboxStatus
 from oracles.keystore import add_signer
+from oracles.leases import LeaseStore
 from oracles.tables import IndexerCheckpoint
 from tests.unit.oracles.oracle_helpers import make_opening
 
@@ -110,3 +111,21 @@ def test_status_lists_remote_signers_without_credentials(
         "chain_head": None,
         "lag_blocks": None,
     }
+
+
+def test_status_shows_which_node_holds_each_worker_lease(
+    client: TestClient, database: Database
+) -> None:
+    clock = [datetime(2026, 12, 3, 8, 0, 0)]
+    first = LeaseStore(database, "node-a:11", 10.0, clock=lambda: clock[0])
+    second = LeaseStore(database, "node-b:22", 10.0, clock=lambda: clock[0])
+    assert first.try_acquire("relayer") == 1
+    assert second.try_acquire("indexer") == 1
+    clock[0] += timedelta(seconds=11)  # node-a dies; its relayer lease lapses
+    assert second.try_acquire("relayer") == 2
+    body = client.get("/v1/oracles/status", headers=_bearer(database, Role.AUDITOR)).json()
+    assert [(x["worker"], x["holder"], x["epoch"]) for x in body["leases"]] == [
+        ("indexer", "node-b:22", 1),
+        ("relayer", "node-b:22", 2),
+    ]
+    assert body["leases"][1]["expires_at"].startswith("2026-12-03T08:00:21")

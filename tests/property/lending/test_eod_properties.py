@@ -7,7 +7,8 @@ bill day) and random purchase streams over 400 business days with random repayme
   nothing;
 - paying every bill in full by its due date costs no interest, fee or penalty;
 - a line repaid in full ends at zero in every account, and stays there (installment
-  plans included: some purchases are converted into plans, a few of them cancelled).
+  plans included: some purchases are converted into plans, a few of them cancelled;
+  their future installments are prepaid on the early-repayment terms).
 Few examples with long streams keep the CI profile's time bounded.
 """
 
@@ -24,12 +25,14 @@ from sqlalchemy import delete, func, select, text
 
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
+from node_api.kernel.money import Fen
 from node_api.ledger.accounts import AccountType, node_account_code
 from node_api.ledger.balances import fetch_balance_drift, fetch_line_balances, fetch_trial_balance
 from node_api.ledger.business_date import set_business_date
 from node_api.lending.bill_tables import bill_outcome_table, bill_table
 from node_api.lending.bills import RECEIVABLE_TYPES
 from node_api.lending.core.context import LendingCaches
+from node_api.lending.customer_credit import refund_customer_credit
 from node_api.lending.eod import EodContext, run_eod
 from node_api.lending.eod.tables import eod_batch_table, eod_run_table, eod_step_table
 from node_api.lending.installments import cancel_plan, convert_purchase
@@ -134,12 +137,24 @@ def _rerun(database: Database, day: date, ctx: EodContext) -> None:
 def _settle_and_check_zero(
     database: Database, caches: LendingCaches, ctx: EodContext, line_id: int, day: date
 ) -> None:
-    """Pay everything owed; every account of the line is zero, and stays zero."""
-    owed_fen = _owed(database, line_id)
-    if owed_fen:
-        pay(database, caches, line_id, owed_fen)
+    """Pay everything owed, day after day while anything is (what a plan's future
+    installments cost on the early-repayment terms, an installment billed the night of
+    the payment), and give back any credit left; every account of the line is zero, and
+    stays zero."""
     for offset in range(1, 41):
+        owed_fen = _owed(database, line_id)
+        if owed_fen:
+            pay(database, caches, line_id, owed_fen)
         _close(database, day + timedelta(days=offset), ctx)
+    with database.engine.connect() as conn:
+        credit_fen = fetch_line_balances(conn, line_id).get(AccountType.CUSTOMER_CREDIT, 0)
+    if credit_fen:
+        with database.engine.begin() as conn:
+            refund_customer_credit(
+                conn, caches, line_id=line_id, amount_fen=Fen(credit_fen), currency="CNY",
+                as_of=None,
+            )  # fmt: skip
+    _close(database, day + timedelta(days=41), ctx)
     with database.engine.connect() as conn:
         balances = fetch_line_balances(conn, line_id)
         assert fetch_balance_drift(conn) == []

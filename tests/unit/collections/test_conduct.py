@@ -121,8 +121,9 @@ def _template(
     status: str = "approved", channel: str = "sms", party: str = "borrower"
 ) -> TemplateView:
     return TemplateView(
-        1, "m1", 1, channel, party, "late by {days_past_due} days", status,
-        date(2025, 7, 1), "writer", None, None,
+        id=1, code="m1", version=1, channel=channel, party=party,
+        body="late by {days_past_due} days", status=status, created_on=date(2025, 7, 1),
+        created_by="writer", approved_on=None, approved_by=None,
     )  # fmt: skip
 
 

@@ -3,6 +3,8 @@ examples)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from node_api.collections.hardship import check_plan_cost, compute_plan_cost
@@ -23,7 +25,11 @@ from node_api.lending.products.validation import ProductCostAboveCapError
 def test_a_body_renders_the_case_facts() -> None:
     body = "{past_due_yuan} of {outstanding_yuan} yuan, {days_past_due} days ({bucket}); {{ok}}"
     check_body(body, Party.BORROWER)
-    template = TemplateView(1, "t", 1, "sms", "borrower", body, "approved", None, "w", None, None)  # type: ignore[arg-type]
+    template = TemplateView(
+        id=1, code="t", version=1, channel="sms", party="borrower", body=body,
+        status="approved", created_on=date(2025, 7, 1), created_by="w", approved_on=None,
+        approved_by=None,
+    )  # fmt: skip
     facts = CaseFacts(Fen(52_005), Fen(480_000), 35, "M2")
     assert render(template, facts) == "520.05 of 4800.00 yuan, 35 days (M2); {ok}"
     assert format_yuan(-5) == "-0.05"

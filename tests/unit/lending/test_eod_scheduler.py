@@ -39,3 +39,13 @@ def test_policy_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("CREDITNET_EOD_INTERVAL_S", "5")
     schedule = EodSchedule()
     assert (schedule.policy, schedule.interval_s) == (EodPolicy.INTERVAL, 5.0)
+
+
+def test_workers_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CREDITNET_EOD_WORKERS", raising=False)
+    assert EodSchedule().workers == 1
+    monkeypatch.setenv("CREDITNET_EOD_WORKERS", "4")
+    assert EodSchedule().workers == 4
+    monkeypatch.setenv("CREDITNET_EOD_WORKERS", "0")
+    with pytest.raises(ValueError, match="workers"):
+        EodSchedule()

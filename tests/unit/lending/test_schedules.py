@@ -16,6 +16,7 @@ from node_api.lending.schedules import (
     compute_cancellation_quote,
     compute_due_dates,
     compute_early_repayment_quote,
+    compute_prepayment_quote,
     compute_schedule,
 )
 
@@ -205,6 +206,32 @@ def test_RevertWhen_an_installment_due_by_the_quote_date_is_not_billed() -> None
         compute_early_repayment_quote(_annuity_12k(), date(2025, 2, 10), 0, 100)
 
     assert caught.value.field == "installments_billed"
+
+
+def _plan_90k() -> Schedule:
+    return compute_schedule(
+        90_000, 3, PricingMethod.ANNUITY, 1_200, date(2025, 3, 1), date(2025, 3, 5)
+    )
+
+
+def test_a_partial_prepayment_takes_the_early_repayment_terms_on_the_part_prepaid() -> None:
+    # Installments (29,702 + 900), (29,999 + 603), (30,299 + 303); the first billed on
+    # 5 March. On 20 March, 59,411 of the 60,298 left: interest 59,411 × 12% × 15 / 365 =
+    # 292.99 → 293 (under the cap, 603); fee 1% = 594.11 → 594.
+    quote = compute_prepayment_quote(_plan_90k(), date(2025, 3, 20), 1, 100, 59_411)
+
+    assert (quote.principal_fen, quote.interest_fen, quote.fee_fen) == (59_411, 293, 594)
+    assert quote.accrual_days == 15
+    full = compute_prepayment_quote(_plan_90k(), date(2025, 3, 20), 1, 100, None)
+    assert full == compute_early_repayment_quote(_plan_90k(), date(2025, 3, 20), 1, 100)
+    assert full.principal_fen == 60_298
+
+
+def test_RevertWhen_a_prepayment_exceeds_the_principal_not_yet_billed() -> None:
+    with pytest.raises(CreditNetValueError) as caught:
+        compute_prepayment_quote(_plan_90k(), date(2025, 3, 20), 1, 100, 60_299)
+
+    assert caught.value.field == "principal_fen"
 
 
 def test_cancellation_within_the_window_returns_principal_only() -> None:
