@@ -19,11 +19,16 @@ def load_or_create_signers(directory: Path, count: int, password: str) -> list[L
     """The first `count` signers in `directory` (sorted by file name), creating missing ones."""
     directory.mkdir(parents=True, exist_ok=True)
     existing = sorted(directory.glob("signer-*.json"))
+    created: dict[Path, LocalAccount] = {}
     for index in range(len(existing), count):
-        account = Account.create()
-        _write_keystore(directory / f"signer-{index:02d}.json", account, password)
+        path = directory / f"signer-{index:02d}.json"
+        created[path] = Account.create()
+        _write_keystore(path, created[path], password)
+    # A key just created is already in memory: decrypting its file again would cost another
+    # scrypt derivation (about 0.9 s each) for nothing.
     return [
-        load_keystore(path, password) for path in sorted(directory.glob("signer-*.json"))[:count]
+        created.get(path) or load_keystore(path, password)
+        for path in sorted(directory.glob("signer-*.json"))[:count]
     ]
 
 

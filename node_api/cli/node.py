@@ -22,12 +22,8 @@ from node_api.cli.options import DATA_DIR, node_settings
 from node_api.http.app import create_app
 from node_api.kernel.logs import configure_logging
 from node_api.lending.eod.scheduler import EodSchedule
-from node_api.runtime.boot import (
-    check_api_port,
-    ensure_business_date,
-    prepare_database,
-    start_chain,
-)
+from node_api.runtime.boot import check_api_port, ensure_business_date, start_chain
+from node_api.runtime.node_database import prepare_database
 from oracles.compiler import compile_contracts
 
 log = logging.getLogger("creditnet.node")

@@ -16,7 +16,7 @@ import typer
 
 from node_api.kernel.config import Settings, load_settings
 from node_api.kernel.db import Database
-from node_api.runtime.boot import open_node_database
+from node_api.runtime.node_database import open_node_database
 
 DATA_DIR_HELP = "node data folder (default: $CREDITNET_DATA_DIR, else ./data)"
 

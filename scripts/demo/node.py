@@ -28,7 +28,8 @@ from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConfigurationError
 from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
-from node_api.runtime.boot import ChainRuntime, check_api_port, prepare_database, start_chain
+from node_api.runtime.boot import ChainRuntime, check_api_port, start_chain
+from node_api.runtime.node_database import prepare_database
 from node_api.runtime.settlement_wiring import LENDER_TREASURY_DEV_INDEX, ChainTarget
 from oracles.anvil import pick_free_port
 from oracles.chain import LocalAccounts

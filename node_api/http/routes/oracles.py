@@ -1,5 +1,5 @@
 """`GET /v1/oracles/status`: outbox depth by status, last block indexed, lag, signers, and
-the node holding each background worker's lease.
+the node holding each background job's lease.
 
 For the lender's admins and for auditors. Lag is the chain head minus the last
 block the indexer stored; it is null when the chain RPC does not answer.
@@ -49,7 +49,7 @@ class WorkerLeasePublic(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True)
 
     worker: str
-    """The background worker (relayer, indexer, eod, settlement, ...)."""
+    """The background job (relayer, indexer, eod, settlement, ...)."""
     holder: str
     """The node that runs it (`CREDITNET_NODE_ID`, default host:pid)."""
     epoch: int
@@ -70,7 +70,7 @@ class OracleStatusPublic(BaseModel):
     last_errors: dict[str, list[OutboxErrorPublic]] = {}
     """Per outbox kind, the latest errors of pending or parked rows, newest first."""
     leases: list[WorkerLeasePublic] = []
-    """Which node runs each background worker, under which fencing epoch, until when."""
+    """Which node runs each background job, under which fencing epoch, until when."""
 
 
 @router.get("/v1/oracles/status", name="oracles_status", response_model=OracleStatusPublic)
@@ -79,7 +79,7 @@ def get_oracle_status(
     _principal: ExaminerDep,
 ) -> OracleStatusPublic:
     """Relayer backlog, indexer position and lag, the oracle signer addresses, and which
-    node runs each background worker (relayer, indexer, end of day, settlement, ...)."""
+    node runs each background job (relayer, indexer, end of day, settlement, ...)."""
     chain = services.chain
     head = chain.fetch_latest_block() if chain is not None else None
     status = fetch_oracle_status(services.database, services.settings, head)

@@ -4,14 +4,19 @@ an app on a port for them (uvicorn is the CLI's alone)."""
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import typer
+from typer import _click as click
 from typer.testing import CliRunner
 
+from node_api.cli import COMMANDS
 from node_api.cli import app as cli_app
 from node_api.cli.bench import BENCHMARKS
 from node_api.cli.demo import DEMO_MODULE
@@ -71,3 +76,40 @@ def test_a_thread_server_serves_the_app_until_stopped() -> None:
         server.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(server.url, timeout=1)
+
+
+def test_the_lazy_command_table_is_exactly_what_the_modules_declare() -> None:
+    """COMMANDS names each command's module; every module's `register` declares exactly
+    the commands the table gives it, so the table cannot drift from the code."""
+    declared: dict[str, str] = {}
+    for module_name in dict.fromkeys(COMMANDS.values()):
+        app = typer.Typer()
+        importlib.import_module(module_name).register(app)
+        group = typer.main.get_group(app)
+        declared.update(dict.fromkeys(group.list_commands(click.Context(group)), module_name))
+    assert declared == COMMANDS
+    assert list(declared) == list(COMMANDS)  # --help lists them in this order
+
+
+def test_a_database_command_starts_without_the_chain_client_or_the_api() -> None:
+    """`creditnet keys ...` imports only its own module's needs: not web3, not FastAPI."""
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from node_api.cli import app\n"
+        "assert CliRunner().invoke(app, ['keys', '--help']).exit_code == 0\n"
+        "print(sorted(m for m in ('web3', 'fastapi', 'eth_account') if m in sys.modules))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert shown.strip() == "[]"
+
+
+def test_an_unknown_command_is_a_usage_error_not_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "node_api.cli", "no-such-command"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "No such command 'no-such-command'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import typer
+from typer import _click as click
 from typer.testing import CliRunner
 
 from node_api.cli import app as cli_app
@@ -83,13 +84,16 @@ def test_a_partner_key_needs_a_registered_partner(tmp_path: Path) -> None:
     assert "register it first with POST /v1/partners" in result.stderr
 
 
-def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found: list[tuple[str, ...]] = []
-    for name, command in group.commands.items():
-        if hasattr(command, "commands"):
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[Any, tuple[str, ...]]]:
+    """Every leaf command with its path (the root group loads its commands lazily)."""
+    found: list[tuple[Any, tuple[str, ...]]] = []
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if hasattr(command, "list_commands"):
             found += _commands(command, (*prefix, name))
         else:
-            found.append((*prefix, name))
+            found.append((command, (*prefix, name)))
     return found
 
 
@@ -97,10 +101,7 @@ def test_help_never_cuts_an_environment_variable_name() -> None:
     """Regression: at 80 columns rich printed `CREDITNET_PARTNER…`."""
     root: Any = typer.main.get_command(cli_app)
     checked = 0
-    for path in _commands(root):
-        command = root
-        for name in path:
-            command = command.commands[name]
+    for command, path in _commands(root):
         names = set()
         for param in command.params:
             texts = [getattr(param, "help", None) or "", str(getattr(param, "envvar", "") or "")]
