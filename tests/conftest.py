@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+from _pytest.nodeid import NodeId
 from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["tests.db_fixtures", "tests.chain_fixtures"]
@@ -27,3 +29,22 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep `--dist loadgroup` working on pytest 9: pytest-xdist 3.8 marks an item of an
+    `xdist_group` by renaming `item._nodeid`, which pytest 9 no longer reads (the id is
+    `item._id`), so every group was silently spread over both workers (the heavy e2e
+    tests of `node_up` ran side by side, and module fixtures were built once per worker).
+    Here the group suffix goes where pytest 9 reads it."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        names = sorted(
+            {str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+             for mark in item.iter_markers("xdist_group")}
+        )  # fmt: skip
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)  # type: ignore[attr-defined]

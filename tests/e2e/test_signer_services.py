@@ -326,14 +326,10 @@ def _chain_status(network: Network, cycle_id: int) -> int:
     return int(network.contract("ClearingHouse").functions.getCycle(cycle_id).call()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     """Signers initialised, the node up with them in its quorum, partners and keys made
-    through the node's API, the signers serving, and day 1 settled through them.
-
-    Session-scoped although only this module uses it: the xdist scheduler may run another
-    module's test between two of these, and a module scope then builds the network twice
-    (about 50 s each)."""
+    through the node's API, the signers serving, and day 1 settled through them."""
     started = time.monotonic()
     root = tmp_path_factory.mktemp("signers")
     ports = free_ports(5)

@@ -53,7 +53,7 @@ class WorkerLeasePublic(BaseModel):
     holder: str
     """The node that runs it (`CREDITNET_NODE_ID`, default host:pid)."""
     epoch: int
-    """The fencing epoch: rises each time another node takes the worker over."""
+    """The fencing epoch: rises each time another node takes the job over."""
     expires_at: datetime
     """When the lease lapses unless its holder renews it; a stopped node sets it to now."""
 
