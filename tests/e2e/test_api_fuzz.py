@@ -64,7 +64,7 @@ def test_no_route_answers_5xx_or_breaks_its_schema(
         _fuzz(operation, {"Authorization": f"Bearer {_key_for(operation.path, fuzz_keys)}"})
 
 
-ROUTE_EXAMPLES = 25
+ROUTE_EXAMPLES = 15
 """Examples per route in CI (115 routes on two databases); `thorough` takes its own count."""
 STREAM_EXAMPLES = 3
 """An endless event stream (the partner feed) holds each example open until the test

@@ -89,11 +89,8 @@ class ConsoleNode:
         return self.node.server.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def console_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleNode]:
-    """Session-scoped although only this module uses it: the xdist scheduler may run
-    another module's test between two of these, and a module scope then builds the node
-    twice."""
     _chromium()
     _require(
         (CONSOLE_BUILD_DIR / "index.html").is_file() and AXE.is_file(),
@@ -124,7 +121,7 @@ def console_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleNo
         node.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(console_node: ConsoleNode) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
