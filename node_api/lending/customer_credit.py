@@ -56,7 +56,7 @@ from node_api.ledger.settlement_events import BatchKind, EventKind
 from node_api.lending.billing_rules import Component, OutstandingItem, compute_waterfall
 from node_api.lending.core.books import LineBook, fetch_line_books
 from node_api.lending.core.context import LendingCaches
-from node_api.lending.core.entries import CLEARING, funding_adjustment
+from node_api.lending.core.entries import CLEARING
 from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
 from node_api.lending.plan_prepayment import PREPAYMENT_KIND
 from node_api.lending.products import ProductTerms
@@ -64,7 +64,7 @@ from node_api.lending.use_reductions import (
     apply_reductions,
     compute_fifo_reductions,
     fetch_open_uses,
-    record_reductions,
+    post_line_batch,
 )
 
 DUE_ITEMS: tuple[tuple[AccountType, Component, bool], ...] = (
@@ -184,20 +184,18 @@ def apply_customer_credit(
     )
     reductions = compute_fifo_reductions(fetch_open_uses(conn, line_id), principal_fen)
     apply_reductions(conn, line, reductions, -1)
-    funding_lines, funding_events = funding_adjustment(
-        book, line.product_nodes(), lambda node: caches.terms_of(conn, node), lines
-    )
-    draft = BatchDraft(
+    post_line_batch(
+        conn,
+        caches,
+        line,
+        book,
         business_key=business_key,
         kind=BatchKind.CREDIT_APPLICATION,
         as_of=as_of,
-        lines=tuple(lines + funding_lines),
-        credit_line_id=line_id,
-        events=tuple(events + funding_events),
+        lines=lines,
+        events=events,
+        reductions=reductions,
     )
-    batch_id = post_batch(conn, draft, caches.accounts)
-    book.apply(draft.lines)
-    record_reductions(conn, batch_id, reductions)
     return applied
 
 

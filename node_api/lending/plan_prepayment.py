@@ -45,12 +45,11 @@ from sqlalchemy.engine import Connection
 
 from node_api.kernel.money import Fen
 from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
-from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
+from node_api.ledger.postings import PostingLine, SettlementEventDraft
 from node_api.ledger.schema import ledger_account_table, posting_batch_table, posting_table
 from node_api.ledger.settlement_events import BatchKind, EventKind
 from node_api.lending.core.books import LineBook
 from node_api.lending.core.context import LendingCaches
-from node_api.lending.core.entries import funding_adjustment
 from node_api.lending.installment_store import (
     InstallmentStatus,
     PlanStatus,
@@ -68,7 +67,7 @@ from node_api.lending.use_reductions import (
     apply_reductions,
     compute_fifo_reductions,
     fetch_open_uses,
-    record_reductions,
+    post_line_batch,
 )
 
 PREPAYMENT_KIND = BatchKind.INSTALLMENT_PREPAYMENT
@@ -224,20 +223,18 @@ def _post_prepayment(
     events.append(SettlementEventDraft(EventKind.CUSTOMER_CREDIT, -prepaid.total_fen))
     reductions = compute_fifo_reductions(fetch_open_uses(conn, line_id), prepaid.principal_fen)
     apply_reductions(conn, line, reductions, -1)
-    funding_lines, funding_events = funding_adjustment(
-        book, line.product_nodes(), lambda node: caches.terms_of(conn, node), lines
-    )
-    draft = BatchDraft(
+    post_line_batch(
+        conn,
+        caches,
+        line,
+        book,
         business_key=f"{PREPAYMENT_KIND}:{prepaid.plan_id}:{source}",
         kind=PREPAYMENT_KIND,
         as_of=as_of,
-        lines=tuple(lines + funding_lines),
-        credit_line_id=line_id,
-        events=tuple(events + funding_events),
+        lines=lines,
+        events=events,
+        reductions=reductions,
     )
-    batch_id = post_batch(conn, draft, caches.accounts)
-    book.apply(draft.lines)
-    record_reductions(conn, batch_id, reductions)
 
 
 def restore_prepayment(conn: Connection, batch_id: int, as_of: date) -> None:

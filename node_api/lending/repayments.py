@@ -81,7 +81,7 @@ from node_api.lending.use_reductions import (
     compute_fifo_reductions,
     fetch_open_uses,
     fetch_reductions,
-    record_reductions,
+    post_line_batch,
 )
 
 RECEIVABLES: tuple[tuple[AccountType, Component, int, bool], ...] = (
@@ -289,20 +289,18 @@ def _allocate(
     if recognized_fen:
         lines += recognition_lines(line.credit_line_id, recognized_fen)
         events.append(SettlementEventDraft(EventKind.INTEREST_REPAID, recognized_fen))
-    funding_lines, funding_events = funding_adjustment(
-        book, line.product_nodes(), lambda node: caches.terms_of(conn, node), lines
-    )
-    draft = BatchDraft(
+    batch_id = post_line_batch(
+        conn,
+        caches,
+        line,
+        book,
         business_key=f"repayment:{repayment_id}:{seq}",
         kind=BatchKind.REPAYMENT,
         as_of=as_of,
-        lines=tuple(lines + funding_lines),
-        credit_line_id=line.credit_line_id,
-        events=tuple(events + funding_events),
+        lines=lines,
+        events=events,
+        reductions=reductions,
     )
-    batch_id = post_batch(conn, draft, caches.accounts)
-    book.apply(draft.lines)
-    record_reductions(conn, batch_id, reductions)
     conn.execute(
         repayment_allocation_table.insert().values(
             repayment_id=repayment_id, seq=seq, batch_id=batch_id, active=True

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.money import Fen
+from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
 from node_api.ledger.sql import bulk_update
+from node_api.lending.core.books import LineBook
+from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.entries import funding_adjustment
 from node_api.lending.limits import LimitNode, apply_usage, select_use_path
 from node_api.lending.lines import LockedLine
 from node_api.lending.purchase_tables import principal_reduction_table, purchase_table
@@ -117,3 +122,36 @@ def fetch_reductions(conn: Connection, batch_id: int) -> list[Reduction]:
         Reduction(OpenUse(int(r[0]), int(r[1]), str(r[2]), Fen(int(r[3]))), Fen(int(r[4])))
         for r in rows
     ]
+
+
+def post_line_batch(
+    conn: Connection,
+    caches: LendingCaches,
+    line: LockedLine,
+    book: LineBook,
+    *,
+    business_key: str,
+    kind: str,
+    as_of: date,
+    lines: list[PostingLine],
+    events: list[SettlementEventDraft],
+    reductions: Sequence[Reduction],
+) -> int:
+    """Post a batch that moves a line's principal: with the funding partners' shares of
+    the movement (`funding_adjustment`), `book` advanced, and the uses `reductions` reduced
+    recorded against it. Returns the batch id."""
+    funding_lines, funding_events = funding_adjustment(
+        book, line.product_nodes(), lambda node: caches.terms_of(conn, node), lines
+    )
+    draft = BatchDraft(
+        business_key=business_key,
+        kind=kind,
+        as_of=as_of,
+        lines=tuple(lines + funding_lines),
+        credit_line_id=line.credit_line_id,
+        events=tuple(events + funding_events),
+    )
+    batch_id = post_batch(conn, draft, caches.accounts)
+    book.apply(draft.lines)
+    record_reductions(conn, batch_id, reductions)
+    return batch_id
