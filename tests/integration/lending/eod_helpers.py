@@ -17,11 +17,13 @@ from node_api.http.renderers import render_use
 from node_api.idempotency import KeyClaim
 from node_api.kernel.db import Database
 from node_api.ledger.balances import fetch_balance_drift, fetch_line_balances, fetch_trial_balance
+from node_api.ledger.business_date import set_business_date
 from node_api.ledger.schema import ledger_account_table, posting_batch_table, posting_table
 from node_api.lending.bill_tables import bill_charge_table, bill_outcome_table, bill_table
 from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind, UseRequest
+from node_api.lending.eod import run_eod_through
 from node_api.lending.eod.tables import line_delinquency_table
 from node_api.lending.installment_tables import installment_plan_table, installment_table
 from node_api.lending.limits import ProductGroup
@@ -227,3 +229,20 @@ def reset(database: Database, request: pytest.FixtureRequest) -> None:
     from tests.db_fixtures import _truncate_all
 
     _truncate_all(database.engine)
+
+
+def seed_billed_lines(database: Database, opened: date, customer_refs: list[str]) -> None:
+    """One line per customer opened on `opened` with a purchase (50,000 fen + 1,000 per
+    line), end of day through the 9th (the bill of the 5th is cut); then by turn a line
+    pays its bill in full, the minimum (5,000 fen), or nothing."""
+    caches = LendingCaches()
+    with database.engine.begin() as conn:
+        set_business_date(conn, opened)
+        lines = [open_eod_line(conn, caches, opened, customer_ref=ref) for ref in customer_refs]
+    for index, line_id in enumerate(lines):
+        buy(database, caches, line_id, 50_000 + 1_000 * index)
+    run_eod_through(database, date(2025, 3, 9))
+    for index, line_id in enumerate(lines):
+        amount_fen = [50_000 + 1_000 * index, 5_000, 0][index % 3]
+        if amount_fen:
+            pay(database, caches, line_id, amount_fen)

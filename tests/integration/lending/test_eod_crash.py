@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 
 from node_api.kernel.db import Database
-from node_api.ledger.business_date import set_business_date
-from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod import EodContext, run_eod_through
-from tests.integration.lending.eod_helpers import buy, cloned, open_eod_line, pay, snapshot
+from tests.integration.lending.eod_helpers import cloned, seed_billed_lines, snapshot
 
 OPENED = date(2025, 3, 1)
 THROUGH = date(2025, 4, 6)
@@ -32,17 +30,7 @@ class InjectedFault(Exception):
 def _seed(database: Database) -> None:
     """Seven lines billed on the 5th with purchases; three pay their bill in full, two
     pay the minimum, two pay nothing (so every step has work in several batches)."""
-    caches = LendingCaches()
-    with database.engine.begin() as conn:
-        set_business_date(conn, OPENED)
-        lines = [open_eod_line(conn, caches, OPENED, customer_ref=f"c-{i}") for i in range(7)]
-    for index, line_id in enumerate(lines):
-        buy(database, caches, line_id, 50_000 + 1_000 * index)
-    run_eod_through(database, date(2025, 3, 9))
-    for index, line_id in enumerate(lines):
-        amount_fen = [50_000 + 1_000 * index, 5_000, 0][index % 3]
-        if amount_fen:
-            pay(database, caches, line_id, amount_fen)
+    seed_billed_lines(database, OPENED, [f"c-{i}" for i in range(7)])
 
 
 def _clean(database: Database) -> dict[str, object]:
