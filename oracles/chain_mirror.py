@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypedDict, TypeVar, cast
 
 from node_api.kernel.chain import AgreementStatus, CycleStatus
+from node_api.kernel.money import FEN_ZERO, Fen
 
 AGREEMENT_EVENTS: Final = frozenset(
     {"AgreementOpened", "AgreementLimitAmended", "AgreementStatusChanged"}
@@ -51,7 +52,7 @@ class AgreementRow(TypedDict):
     terms_hash: str
     commitment: str
     product_code: int
-    limit_fen: int
+    limit_fen: Fen
     apr_bps: int
     opened_at: int
     status: int
@@ -70,9 +71,9 @@ class CycleRow(TypedDict):
     entry_count: int
     status: int
     dispute_deadline: int
-    total_due_fen: int
-    funded_fen: int
-    claimed_fen: int
+    total_due_fen: Fen
+    funded_fen: Fen
+    claimed_fen: Fen
     proposed_block: int
     proposed_tx: str
     updated_block: int
@@ -83,9 +84,9 @@ class PositionRow(TypedDict):
 
     cycle_id: int
     partner_id: int
-    net_position_fen: int
+    net_position_fen: Fen
     disputed: bool
-    settled_fen: int
+    settled_fen: Fen
     settled_tx: str | None
 
 
@@ -112,7 +113,7 @@ class LineStateRow(TypedDict):
     cycle_id: int
     root: str
     leaf_count: int
-    total_outstanding_fen: int
+    total_outstanding_fen: Fen
     submitter: str
     block_number: int
     tx_hash: str
@@ -204,9 +205,9 @@ def apply_cycle_event(state: CycleMirror | None, record: EventRecord) -> CycleMi
             int(partner): {
                 "cycle_id": int(args["cycleId"]),
                 "partner_id": int(partner),
-                "net_position_fen": int(amount),
+                "net_position_fen": Fen(int(amount)),
                 "disputed": False,
-                "settled_fen": 0,
+                "settled_fen": FEN_ZERO,
                 "settled_tx": None,
             }
             for partner, amount in zip(args["partnerIds"], args["netPositions"], strict=True)
@@ -217,9 +218,9 @@ def apply_cycle_event(state: CycleMirror | None, record: EventRecord) -> CycleMi
             "entry_count": int(args["entryCount"]),
             "status": CycleStatus.PROPOSED,
             "dispute_deadline": int(args["disputeDeadline"]),
-            "total_due_fen": sum(amount for amount in args["netPositions"] if amount > 0),
-            "funded_fen": 0,
-            "claimed_fen": 0,
+            "total_due_fen": Fen(sum(amount for amount in args["netPositions"] if amount > 0)),
+            "funded_fen": FEN_ZERO,
+            "claimed_fen": FEN_ZERO,
             "proposed_block": record.block_number,
             "proposed_tx": record.tx_hash,
             "updated_block": record.block_number,
@@ -250,16 +251,16 @@ def _apply_cycle_change(
         cycle["status"] = CycleStatus.DEFAULTED
     elif record.event == "CycleRefunded":
         # As on-chain: a defaulted cycle pays nothing out but refunds, counted as claimed.
-        cycle["claimed_fen"] += int(args["amount"])
+        cycle["claimed_fen"] = Fen(cycle["claimed_fen"] + int(args["amount"]))
     elif record.event in ("CycleFunded", "CycleClaimed"):
-        amount = int(args["amount"])
+        amount = Fen(int(args["amount"]))
         position = positions[int(args["partnerId"])]
         position["settled_fen"] = amount
         position["settled_tx"] = record.tx_hash
         if record.event == "CycleFunded":
-            cycle["funded_fen"] += amount
+            cycle["funded_fen"] = Fen(cycle["funded_fen"] + amount)
         else:
-            cycle["claimed_fen"] += amount
+            cycle["claimed_fen"] = Fen(cycle["claimed_fen"] + amount)
 
 
 def apply_partner_event(state: PartnerRow | None, record: EventRecord) -> PartnerRow:
@@ -283,7 +284,7 @@ def apply_line_state_event(state: LineStateRow | None, record: EventRecord) -> L
         "cycle_id": int(args["cycleId"]),
         "root": args["root"],
         "leaf_count": int(args["count"]),
-        "total_outstanding_fen": int(args["totalOutstandingFen"]),
+        "total_outstanding_fen": Fen(int(args["totalOutstandingFen"])),
         "submitter": args["submitter"],
         "block_number": record.block_number,
         "tx_hash": record.tx_hash,

@@ -24,6 +24,7 @@ from web3 import Web3
 
 from node_api.kernel.chain import ContractName
 from node_api.kernel.errors import ConfigurationError
+from node_api.kernel.money import FEN_ZERO, Fen
 from oracles.chain import LocalAccounts, send_transaction
 from oracles.compiler import CompiledContracts, ContractArtifact
 from oracles.manifest import (
@@ -362,13 +363,13 @@ def ensure_deployed(
     return manifest
 
 
-def fetch_token_balance(w3: Web3, compiled: CompiledContracts, token: str, holder: str) -> int:
+def fetch_token_balance(w3: Web3, compiled: CompiledContracts, token: str, holder: str) -> Fen:
     """`balanceOf(holder)` of the SettlementToken at `token` (fen)."""
     contract = w3.eth.contract(
         address=Web3.to_checksum_address(token),
         abi=compiled.artifact(ContractName.SETTLEMENT_TOKEN).abi,
     )
-    return int(contract.functions.balanceOf(Web3.to_checksum_address(holder)).call())
+    return Fen(int(contract.functions.balanceOf(Web3.to_checksum_address(holder)).call()))
 
 
 def mint_settlement_tokens(
@@ -377,7 +378,7 @@ def mint_settlement_tokens(
     minter: LocalAccount,
     token: str,
     to: str,
-    amount_fen: int,
+    amount_fen: Fen,
 ) -> str:
     """Mint `amount_fen` SettlementTokens to `to` as `minter` (MINTER_ROLE: the deployer of
     a development deployment). Returns the transaction hash."""
@@ -400,12 +401,12 @@ def top_up_tokens(
     token: str,
     holder: str,
     floor_fen: int,
-) -> int:
+) -> Fen:
     """Mint what `holder` lacks of `floor_fen` SettlementTokens (development deployments
     only: production tokens are never minted by the node). Returns the fen minted."""
-    missing_fen = floor_fen - fetch_token_balance(w3, compiled, token, holder)
+    missing_fen = Fen(floor_fen - fetch_token_balance(w3, compiled, token, holder))
     if missing_fen <= 0:
-        return 0
+        return FEN_ZERO
     mint_settlement_tokens(w3, compiled, minter, token, holder, missing_fen)
     logger.info("development tokens minted", extra={"amount_fen": missing_fen})
     return missing_fen

@@ -30,6 +30,7 @@ from eth_utils.address import to_checksum_address
 
 from node_api.kernel.config import Settings
 from node_api.kernel.errors import ChainError, CreditNetError, CreditNetValueError
+from node_api.kernel.money import Fen
 from oracles.eip712 import (
     cycle_report_digest,
     line_state_report_digest,
@@ -80,7 +81,7 @@ class CycleReportJson(TypedDict):
     entries_root: str
     entry_count: int
     partner_ids: list[int]
-    net_positions_fen: list[int]
+    net_positions_fen: list[Fen]
 
 
 class LineStateReportJson(TypedDict):
@@ -89,7 +90,7 @@ class LineStateReportJson(TypedDict):
     cycle_id: int
     root: str
     leaf_count: int
-    total_outstanding_fen: int
+    total_outstanding_fen: Fen
 
 
 class SignerInfoJson(TypedDict):
@@ -112,7 +113,7 @@ class CycleReport:
     entries_root: bytes
     entry_count: int
     partner_ids: tuple[int, ...]
-    net_positions_fen: tuple[int, ...]
+    net_positions_fen: tuple[Fen, ...]
 
     def to_json(self) -> CycleReportJson:
         return {
@@ -132,7 +133,7 @@ class CycleReport:
                 entries_root=_bytes32(body["entries_root"], "entries_root"),
                 entry_count=int(body["entry_count"]),
                 partner_ids=tuple(int(p) for p in body["partner_ids"]),
-                net_positions_fen=tuple(int(n) for n in body["net_positions_fen"]),
+                net_positions_fen=tuple(Fen(int(n)) for n in body["net_positions_fen"]),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise CreditNetValueError(f"malformed cycle report: {error}", field="report") from None
@@ -145,7 +146,7 @@ class LineStateReport:
     cycle_id: int
     root: bytes
     leaf_count: int
-    total_outstanding_fen: int
+    total_outstanding_fen: Fen
 
     def to_json(self) -> LineStateReportJson:
         return {
@@ -163,7 +164,7 @@ class LineStateReport:
                 cycle_id=int(body["cycle_id"]),
                 root=_bytes32(body["root"], "root"),
                 leaf_count=int(body["leaf_count"]),
-                total_outstanding_fen=int(body["total_outstanding_fen"]),
+                total_outstanding_fen=Fen(int(body["total_outstanding_fen"])),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise CreditNetValueError(

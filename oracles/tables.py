@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from node_api.kernel.money import Fen
 from node_api.kernel.outbox_table import BigId
 
 
@@ -119,7 +120,7 @@ class AnchoredAgreement(SQLModel, table=True):
     terms_hash: str = Field(sa_column=sa.Column(sa.String(66), nullable=False))
     commitment: str = Field(sa_column=sa.Column(sa.String(66), nullable=False))
     product_code: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    limit_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    limit_fen: Fen = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     apr_bps: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     opened_at: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     status: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))
@@ -141,9 +142,9 @@ class ChainCycle(SQLModel, table=True):
     entry_count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     status: int = Field(sa_column=sa.Column(sa.SmallInteger, nullable=False))
     dispute_deadline: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    total_due_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    funded_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    claimed_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    total_due_fen: Fen = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    funded_fen: Fen = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    claimed_fen: Fen = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     proposed_block: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     proposed_tx: str = Field(sa_column=sa.Column(sa.String(66), nullable=False))
     updated_block: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
@@ -157,9 +158,9 @@ class ChainCyclePosition(SQLModel, table=True):
 
     cycle_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
     partner_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
-    net_position_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    net_position_fen: Fen = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     disputed: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
-    settled_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    settled_fen: Fen = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     settled_tx: str | None = Field(default=None, sa_column=sa.Column(sa.String(66), nullable=True))
 
 
@@ -171,7 +172,7 @@ class ChainLineState(SQLModel, table=True):
     cycle_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
     root: str = Field(sa_column=sa.Column(sa.String(66), nullable=False))
     leaf_count: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    total_outstanding_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    total_outstanding_fen: Fen = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     submitter: str = Field(sa_column=sa.Column(sa.String(42), nullable=False))
     block_number: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     tx_hash: str = Field(sa_column=sa.Column(sa.String(66), nullable=False))

@@ -59,7 +59,7 @@ from datetime import date
 
 from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import ConflictError
-from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, div_floor
+from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, Fen, div_floor
 from node_api.ledger.settlement_events import (
     CHARGE_OFF_EVENT,
     BatchKind,
@@ -101,7 +101,7 @@ class LedgerMovement:
     batch_kind: str
     kind: str
     as_of: date
-    amount_fen: int
+    amount_fen: Fen
     credit_line_id: int | None = None
     product_code: str | None = None
     product_version: int | None = None
@@ -164,7 +164,7 @@ INCOME_EVENT_KINDS: frozenset[str] = frozenset(
 they name), split over a line's products when the row names none."""
 
 
-def compute_principal_days(amount_fen: int, method: InterestMethod, rate: int, basis: int) -> int:
+def compute_principal_days(amount_fen: Fen, method: InterestMethod, rate: int, basis: int) -> int:
     """Principal x days on which the product's own rate yields `amount_fen` of interest.
 
     Rounded down. A product priced at zero is treated as priced at 1 bps a year, so a
@@ -176,8 +176,8 @@ def compute_principal_days(amount_fen: int, method: InterestMethod, rate: int, b
 
 
 def split_by_weight(
-    amount_fen: int, weights: Sequence[tuple[ProductKey, int]]
-) -> list[tuple[ProductKey, int]]:
+    amount_fen: Fen, weights: Sequence[tuple[ProductKey, int]]
+) -> list[tuple[ProductKey, Fen]]:
     """Split `amount_fen` by weight: floor per product, the remainder to the heaviest (the
     first of equals); all weights zero counts as equal weights."""
     if len(weights) == 1:
@@ -189,13 +189,13 @@ def split_by_weight(
     parts = [div_floor(amount_fen * value, total) for value in values]
     heaviest = values.index(max(values))
     parts[heaviest] += amount_fen - sum(parts)
-    return [(key, part) for (key, _), part in zip(weights, parts, strict=True)]
+    return [(key, Fen(part)) for (key, _), part in zip(weights, parts, strict=True)]
 
 
 def _negate(lines: list[AllocationLine], sign: int) -> list[AllocationLine]:
     if sign > 0:
         return lines
-    return [AllocationLine(line.partner_id, line.kind, -line.amount_fen) for line in lines]
+    return [AllocationLine(line.partner_id, line.kind, Fen(-line.amount_fen)) for line in lines]
 
 
 def _principal_kind(movement: LedgerMovement) -> EntryKind:
@@ -213,7 +213,7 @@ def _funding_share(movement: LedgerMovement, book: AllocationBook) -> list[Alloc
     if kind is EntryKind.CHARGE_OFF and not _buys_back(movement, book):
         return []  # each funder bears its own share of the loss: nothing moves
     return [
-        AllocationLine(funder_id, kind, -movement.amount_fen),
+        AllocationLine(funder_id, kind, Fen(-movement.amount_fen)),
         AllocationLine(book.lender_id, kind, movement.amount_fen),
     ]
 
@@ -222,14 +222,14 @@ def _channel_commission(movement: LedgerMovement, book: AllocationBook) -> list[
     channel_id = book.get_partner_id(movement.partner_ref, movement.event_id)
     kind = EntryKind.CHANNEL_COMMISSION
     return [
-        AllocationLine(book.lender_id, kind, -movement.amount_fen),
+        AllocationLine(book.lender_id, kind, Fen(-movement.amount_fen)),
         AllocationLine(channel_id, kind, movement.amount_fen),
     ]
 
 
 def _product_parts(
-    movement: LedgerMovement, book: AllocationBook, amount_fen: int
-) -> list[tuple[ProductKey, int]]:
+    movement: LedgerMovement, book: AllocationBook, amount_fen: Fen
+) -> list[tuple[ProductKey, Fen]]:
     """Which products an income event is on, and how much of it each."""
     if movement.product_code is not None and movement.product_version is not None:
         return [((movement.product_code, movement.product_version), amount_fen)]
@@ -249,7 +249,7 @@ def _income(
     def allocate_income(movement: LedgerMovement, book: AllocationBook) -> list[AllocationLine]:
         sign = 1 if movement.amount_fen > 0 else -1
         lines: list[AllocationLine] = []
-        for key, part_fen in _product_parts(movement, book, abs(movement.amount_fen)):
+        for key, part_fen in _product_parts(movement, book, Fen(abs(movement.amount_fen))):
             if part_fen == 0:
                 continue
             parties = book.get_product(key, movement.event_id)
@@ -259,7 +259,9 @@ def _income(
                 parties.interest_rate,
                 parties.terms.year_basis_days,
             )
-            event = MoneyEvent(event_kind, part_fen, principal_fen=principal_days, accrual_days=1)
+            event = MoneyEvent(
+                event_kind, part_fen, principal_fen=Fen(principal_days), accrual_days=1
+            )
             lines.extend(allocate(event, parties.terms))
         return _negate(lines, sign)
 
@@ -284,7 +286,7 @@ def _charge_off(movement: LedgerMovement, book: AllocationBook) -> list[Allocati
     else:  # the guarantor pays whoever bears the loss: the funders and the lender by share
         key = (movement.product_code or "", movement.product_version or 0)
         terms = replace(book.get_product(key, movement.event_id).terms, guarantee=guarantee)
-    event = MoneyEvent(EventKind.GUARANTOR_PAYMENT, abs(movement.amount_fen))
+    event = MoneyEvent(EventKind.GUARANTOR_PAYMENT, Fen(abs(movement.amount_fen)))
     return _negate(list(allocate(event, terms)), 1 if movement.amount_fen > 0 else -1)
 
 
@@ -297,7 +299,7 @@ def _shared(
 
     def allocate_shared(movement: LedgerMovement, book: AllocationBook) -> list[AllocationLine]:
         lines: list[AllocationLine] = []
-        for key, part_fen in _product_parts(movement, book, abs(movement.amount_fen)):
+        for key, part_fen in _product_parts(movement, book, Fen(abs(movement.amount_fen))):
             parties = book.get_product(key, movement.event_id)
             if part_fen and not parties.terms.lender_buys_back_charge_offs:
                 lines.extend(allocate(MoneyEvent(event_kind, part_fen), parties.terms))
@@ -310,7 +312,7 @@ def _guarantor_compensation(movement: LedgerMovement, book: AllocationBook) -> l
     guarantor_id = book.get_partner_id(movement.partner_ref, movement.event_id)
     kind = EntryKind.GUARANTEE_PAYMENT
     return [
-        AllocationLine(guarantor_id, kind, -movement.amount_fen),
+        AllocationLine(guarantor_id, kind, Fen(-movement.amount_fen)),
         AllocationLine(book.lender_id, kind, movement.amount_fen),
     ]
 
@@ -319,7 +321,7 @@ def _recovery_to_guarantor(movement: LedgerMovement, book: AllocationBook) -> li
     guarantor_id = book.get_partner_id(movement.partner_ref, movement.event_id)
     kind = EntryKind.RECOVERY
     return [
-        AllocationLine(book.lender_id, kind, -movement.amount_fen),
+        AllocationLine(book.lender_id, kind, Fen(-movement.amount_fen)),
         AllocationLine(guarantor_id, kind, movement.amount_fen),
     ]
 
@@ -328,7 +330,7 @@ def _debt_sale(movement: LedgerMovement, book: AllocationBook) -> list[Allocatio
     buyer_id = book.get_partner_id(movement.partner_ref, movement.event_id)
     kind = EntryKind.DEBT_SALE
     paid = [
-        AllocationLine(buyer_id, kind, -movement.amount_fen),
+        AllocationLine(buyer_id, kind, Fen(-movement.amount_fen)),
         AllocationLine(book.lender_id, kind, movement.amount_fen),
     ]
     return paid + _shared(EventKind.DEBT_SALE)(movement, book)

@@ -61,7 +61,14 @@ from enum import IntEnum
 
 from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import CreditNetValueError
-from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, div_floor, div_half_even
+from node_api.kernel.money import (
+    BPS_DENOMINATOR,
+    FEN_ZERO,
+    PPM_DENOMINATOR,
+    Fen,
+    div_floor,
+    div_half_even,
+)
 from settlement.entries import SettlementEntry
 from settlement.salts import LeafSalts
 
@@ -163,11 +170,11 @@ class MoneyEvent:
     principal-reducing events carry the loan's principal already returned before them."""
 
     kind: EventKind
-    amount_fen: int
+    amount_fen: Fen
     source_ref: str = ""
-    principal_fen: int = 0
+    principal_fen: Fen = FEN_ZERO
     accrual_days: int = 0
-    principal_reduced_before_fen: int = 0
+    principal_reduced_before_fen: Fen = FEN_ZERO
 
     def __post_init__(self) -> None:
         for field in (
@@ -186,18 +193,18 @@ class AllocationLine:
 
     partner_id: int
     kind: EntryKind
-    amount_fen: int
+    amount_fen: Fen
 
 
-def split_by_share(amount_fen: int, terms: PartyTerms) -> dict[int, int]:
+def split_by_share(amount_fen: Fen, terms: PartyTerms) -> dict[int, Fen]:
     """Split `amount_fen` by funding share: floor per funder, the remainder to the lender.
 
     The parts always sum to `amount_fen`; the lender's part is its own share plus rounding.
     """
-    return split_cumulative(amount_fen, 0, terms)
+    return split_cumulative(amount_fen, FEN_ZERO, terms)
 
 
-def split_cumulative(amount_fen: int, before_fen: int, terms: PartyTerms) -> dict[int, int]:
+def split_cumulative(amount_fen: Fen, before_fen: Fen, terms: PartyTerms) -> dict[int, Fen]:
     """Split the principal returned between `before_fen` and `before_fen + amount_fen`.
 
     A funder gets `floor((before + amount) * share) - floor(before * share)`; the lender the
@@ -206,15 +213,17 @@ def split_cumulative(amount_fen: int, before_fen: int, terms: PartyTerms) -> dic
     """
     after_fen = before_fen + amount_fen
     parts = {
-        funder.partner_id: div_floor(after_fen * funder.share_ppm, PPM_DENOMINATOR)
-        - div_floor(before_fen * funder.share_ppm, PPM_DENOMINATOR)
+        funder.partner_id: Fen(
+            div_floor(after_fen * funder.share_ppm, PPM_DENOMINATOR)
+            - div_floor(before_fen * funder.share_ppm, PPM_DENOMINATOR)
+        )
         for funder in terms.funders
     }
-    parts[terms.lender_id] = amount_fen - sum(parts.values())
+    parts[terms.lender_id] = Fen(amount_fen - sum(parts.values()))
     return parts
 
 
-def split_largest_remainder(amount_fen: int, terms: PartyTerms) -> dict[int, int]:
+def split_largest_remainder(amount_fen: Fen, terms: PartyTerms) -> dict[int, Fen]:
     """Split `amount_fen` over every funding share, the lender's own included, by largest
     remainder: each party gets `floor(amount * share_ppm / 1e6)`, and the fen those floors
     leave (fewer than the number of parties) go one each to the parties with the largest
@@ -222,51 +231,56 @@ def split_largest_remainder(amount_fen: int, terms: PartyTerms) -> dict[int, int
     sum to `amount_fen` exactly."""
     shares = [(funder.partner_id, funder.share_ppm) for funder in terms.funders]
     shares.append((terms.lender_id, terms.lender_share_ppm))
-    parts: dict[int, int] = {}
+    parts: dict[int, Fen] = {}
     remainders: list[tuple[int, int, int]] = []
     for position, (partner_id, share_ppm) in enumerate(shares):
         exact = amount_fen * share_ppm
-        parts[partner_id] = div_floor(exact, PPM_DENOMINATOR)
+        parts[partner_id] = Fen(div_floor(exact, PPM_DENOMINATOR))
         remainders.append((-(exact - parts[partner_id] * PPM_DENOMINATOR), position, partner_id))
     left_fen = amount_fen - sum(parts.values())
     for _, _, partner_id in sorted(remainders)[:left_fen]:
-        parts[partner_id] += 1
+        parts[partner_id] = Fen(parts[partner_id] + 1)
     return parts
 
 
 def compute_funder_interest_fen(
-    principal_fen: int, share_ppm: int, rate_bps: int, accrual_days: int, year_basis_days: int
-) -> int:
+    principal_fen: Fen, share_ppm: int, rate_bps: int, accrual_days: int, year_basis_days: int
+) -> Fen:
     """Interest a funder earned at its own rate on its share of principal, half-even."""
     share_principal_fen = div_floor(principal_fen * share_ppm, PPM_DENOMINATOR)
-    return div_half_even(
-        share_principal_fen * rate_bps * accrual_days, BPS_DENOMINATOR * year_basis_days
+    return Fen(
+        div_half_even(
+            share_principal_fen * rate_bps * accrual_days, BPS_DENOMINATOR * year_basis_days
+        )
     )
 
 
 def _hub_lines(
-    funder_parts: dict[int, int], lender_id: int, kind: EntryKind, sign: int
+    funder_parts: dict[int, Fen], lender_id: int, kind: EntryKind, sign: int
 ) -> list[AllocationLine]:
     """Funders get `sign * part`; the lender one counter line; zero lines are left out."""
     lines = [
-        AllocationLine(partner_id, kind, sign * part)
+        AllocationLine(partner_id, kind, Fen(sign * part))
         for partner_id, part in funder_parts.items()
         if part
     ]
     total = sum(funder_parts.values())
     if total:
-        lines.append(AllocationLine(lender_id, kind, -sign * total))
+        lines.append(AllocationLine(lender_id, kind, Fen(-sign * total)))
     return lines
 
 
-def _pair(payer_id: int, payee_id: int, kind: EntryKind, amount_fen: int) -> list[AllocationLine]:
+def _pair(payer_id: int, payee_id: int, kind: EntryKind, amount_fen: Fen) -> list[AllocationLine]:
     """One payment between two parties as two lines, or nothing when it is zero."""
     if amount_fen == 0:
         return []
-    return [AllocationLine(payer_id, kind, -amount_fen), AllocationLine(payee_id, kind, amount_fen)]
+    return [
+        AllocationLine(payer_id, kind, Fen(-amount_fen)),
+        AllocationLine(payee_id, kind, amount_fen),
+    ]
 
 
-def _funder_parts(parts: dict[int, int], terms: PartyTerms) -> dict[int, int]:
+def _funder_parts(parts: dict[int, Fen], terms: PartyTerms) -> dict[int, Fen]:
     return {funder.partner_id: parts[funder.partner_id] for funder in terms.funders}
 
 
@@ -287,7 +301,7 @@ def _principal_returned(
 
 def _interest_collected(event: MoneyEvent, terms: PartyTerms) -> list[AllocationLine]:
     collected = _funder_parts(split_by_share(event.amount_fen, terms), terms)
-    service_fee: dict[int, int] = {}
+    service_fee: dict[int, Fen] = {}
     for funder in terms.funders:
         earned_fen = compute_funder_interest_fen(
             event.principal_fen,
@@ -297,7 +311,7 @@ def _interest_collected(event: MoneyEvent, terms: PartyTerms) -> list[Allocation
             terms.year_basis_days,
         )
         kept_fen = min(collected[funder.partner_id], earned_fen)
-        service_fee[funder.partner_id] = collected[funder.partner_id] - kept_fen
+        service_fee[funder.partner_id] = Fen(collected[funder.partner_id] - kept_fen)
     return _hub_lines(collected, terms.lender_id, EntryKind.INTEREST_SHARE, +1) + _hub_lines(
         service_fee, terms.lender_id, EntryKind.SERVICE_FEE, -1
     )
@@ -308,12 +322,12 @@ def _fee_collected(event: MoneyEvent, terms: PartyTerms) -> list[AllocationLine]
     return _hub_lines(parts, terms.lender_id, EntryKind.FEE_SHARE, +1)
 
 
-def _channel_amounts(amount_fen: int, terms: PartyTerms) -> tuple[int, int, int]:
+def _channel_amounts(amount_fen: Fen, terms: PartyTerms) -> tuple[int, Fen, Fen]:
     """(channel id, commission, merchant discount) on `amount_fen`, both rounded down."""
     if terms.channel is None:
         raise CreditNetValueError("the product has no channel partner", field="kind")
-    commission_fen = div_floor(amount_fen * terms.channel.commission_bps, BPS_DENOMINATOR)
-    discount_fen = div_floor(amount_fen * terms.channel.merchant_discount_bps, BPS_DENOMINATOR)
+    commission_fen = Fen(div_floor(amount_fen * terms.channel.commission_bps, BPS_DENOMINATOR))
+    discount_fen = Fen(div_floor(amount_fen * terms.channel.merchant_discount_bps, BPS_DENOMINATOR))
     return terms.channel.partner_id, commission_fen, discount_fen
 
 
@@ -347,11 +361,11 @@ def _charge_off(event: MoneyEvent, terms: PartyTerms) -> list[AllocationLine]:
 def _guarantor_payment(event: MoneyEvent, terms: PartyTerms) -> list[AllocationLine]:
     if terms.guarantee is None:
         raise CreditNetValueError("the product has no guarantor", field="kind")
-    paid_fen = div_floor(event.amount_fen * terms.guarantee.share_ppm, PPM_DENOMINATOR)
+    paid_fen = Fen(div_floor(event.amount_fen * terms.guarantee.share_ppm, PPM_DENOMINATOR))
     if paid_fen == 0:
         return []
     kind = EntryKind.GUARANTEE_PAYMENT
-    lines = [AllocationLine(terms.guarantee.partner_id, kind, -paid_fen)]
+    lines = [AllocationLine(terms.guarantee.partner_id, kind, Fen(-paid_fen))]
     for partner_id, part in split_by_share(paid_fen, terms).items():
         if part:
             lines.append(AllocationLine(partner_id, kind, part))

@@ -17,6 +17,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from node_api.kernel.chain import CycleStatus
+from node_api.kernel.money import Fen
 from settlement.entries import SettlementEntry
 
 
@@ -106,9 +107,9 @@ class CycleView:
     dispute_deadline: int
     funding_deadline: int
     entry_count: int
-    total_due_fen: int
-    funded_fen: int
-    claimed_fen: int
+    total_due_fen: Fen
+    funded_fen: Fen
+    claimed_fen: Fen
 
     @classmethod
     def decode(cls, output: bytes) -> CycleView:
@@ -116,7 +117,14 @@ class CycleView:
         return cls(
             bytes(values[0]),
             CycleStatus(int(values[1])),
-            *(int(value) for value in values[2:]),
+            int(values[2]),
+            int(values[3]),
+            int(values[4]),
+            int(values[5]),
+            int(values[6]),
+            Fen(int(values[7])),
+            Fen(int(values[8])),
+            Fen(int(values[9])),
         )
 
 
@@ -124,7 +132,7 @@ class CycleView:
 class PositionView:
     """`getPosition` decoded: net position in fen and its flags."""
 
-    net_position_fen: int
+    net_position_fen: Fen
     listed: bool
     disputed: bool
     settled: bool
@@ -133,7 +141,7 @@ class PositionView:
     @classmethod
     def decode(cls, output: bytes) -> PositionView:
         net, listed, disputed, settled, refunded = GET_POSITION.decode(output)
-        return cls(int(net), bool(listed), bool(disputed), bool(settled), bool(refunded))
+        return cls(Fen(int(net)), bool(listed), bool(disputed), bool(settled), bool(refunded))
 
 
 def encode_verify_entry(entry: SettlementEntry, proof: Sequence[bytes]) -> bytes:

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
+from node_api.kernel.money import Fen
 from node_api.kernel.outbox import CycleFinalization, enqueue_core
 from node_api.ledger.sql import begin_write
 from oracles.signers import CycleReport, ReportSources, SignatureGathering, SignerSet
@@ -67,7 +68,7 @@ class CycleSummary(TypedDict):
     entry_count: int
     event_count: int
     partner_count: int
-    total_due_fen: int
+    total_due_fen: Fen
 
 
 def _hex(value: bytes) -> str:
@@ -91,7 +92,7 @@ def fetch_cycle(conn: Connection, cycle_id: int) -> ClosedCycle | None:
         entries_root=None if root is None else bytes.fromhex(str(root)[2:]),
         entry_count=int(values["entry_count"]),
         partner_ids=tuple(int(partner_id) for partner_id, _ in positions),
-        net_positions_fen=tuple(int(amount) for _, amount in positions),
+        net_positions_fen=tuple(Fen(int(amount)) for _, amount in positions),
         state=CycleState(values["status"]),
         event_count=int(values["event_count"]),
         signatures=tuple(bytes.fromhex(s[2:]) for s in values["signatures"] or ()),

@@ -38,6 +38,7 @@ from sha3 import keccak_256
 
 from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import Fen
 
 LEAF_ABI_TYPES: tuple[str, ...] = ("uint64", "uint64", "uint32", "uint8", "int256", "bytes32")
 """The Solidity types of a leaf's values, in order (for `StandardMerkleTree.of`)."""
@@ -71,7 +72,7 @@ class SettlementEntry:
     entry_id: int
     partner_id: int
     kind: EntryKind
-    amount_fen: int
+    amount_fen: Fen
     salt: bytes
     source_ref: str = ""
 
@@ -230,7 +231,7 @@ class EntryColumns(Sequence[SettlementEntry]):
             int(self.entry_ids[index]),
             int(self.partner_ids[index]),
             EntryKind(int(self.kinds[index])),
-            int(self.amounts_fen[index]),
+            Fen(int(self.amounts_fen[index])),
             self.salts[index].tobytes(),
             self.source_refs[int(self.source_ref_index[index])],
         )

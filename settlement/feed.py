@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import FEN_ZERO, Fen
 from oracles.tables import CHAIN_CYCLE_TABLE, CHAIN_POSITION_TABLE, EVENT_TABLE
 from settlement.netting import CycleState, get_cycle_attempt, get_cycle_date
 from settlement.tables import cycle_table, position_table
@@ -117,7 +118,7 @@ class FeedEvent:
     entries_root: str | None
     dispute_deadline: int | None
     """Unix seconds until which the partner may dispute; known once proposed on-chain."""
-    net_position_fen: int
+    net_position_fen: Fen
     block_number: int | None
     tx_hash: str | None
 
@@ -138,7 +139,7 @@ def _closed_at_us(value: datetime) -> int:
 
 def _books_events(
     conn: Connection, partner_id: int, after: FeedCursor, limit: int
-) -> list[tuple[int, int, str | None, int]]:
+) -> list[tuple[int, int, str | None, Fen]]:
     """(closed_at_us, cycle_id, root, net position) of the partner's closes after `after`."""
     cycles, positions = cycle_table, position_table
     after_time = after.closed_at
@@ -167,7 +168,7 @@ def _books_events(
         .limit(limit)
     ).all()
     return [
-        (_closed_at_us(closed_at), int(cycle_id), root, int(net))
+        (_closed_at_us(closed_at), int(cycle_id), root, Fen(int(net)))
         for closed_at, cycle_id, root, net in rows
     ]
 
@@ -217,7 +218,7 @@ def _by_cycle(conn: Connection, table: Any, cycle_ids: set[int], *columns: Any) 
 
 def _positions(
     conn: Connection, table: Any, partner_id: int, cycle_ids: set[int]
-) -> dict[int, int]:
+) -> dict[int, Fen]:
     if not cycle_ids:
         return {}
     rows = conn.execute(
@@ -225,14 +226,14 @@ def _positions(
             table.c.partner_id == partner_id, table.c.cycle_id.in_(sorted(cycle_ids))
         )
     ).all()
-    return {int(cycle_id): int(net) for cycle_id, net in rows}
+    return {int(cycle_id): Fen(int(net)) for cycle_id, net in rows}
 
 
-def _proposed_position(args: Mapping[str, Any], partner_id: int) -> int | None:
+def _proposed_position(args: Mapping[str, Any], partner_id: int) -> Fen | None:
     partners = [int(value) for value in args.get("partnerIds", ())]
     if partner_id not in partners:
         return None
-    return int(args["netPositions"][partners.index(partner_id)])
+    return Fen(int(args["netPositions"][partners.index(partner_id)]))
 
 
 def _chain_status(event: str, args: Mapping[str, Any]) -> str:
@@ -265,7 +266,7 @@ def _chain_events(
             break
         args: Mapping[str, Any] = row.args or {}
         root, deadline = mirrored.get(cycle_id, (None, None))
-        net = on_chain.get(cycle_id, in_books.get(cycle_id, 0))
+        net = on_chain.get(cycle_id, in_books.get(cycle_id, FEN_ZERO))
         if row.event == "CycleProposed":
             root, deadline = args.get("entriesRoot", root), args.get("disputeDeadline", deadline)
             proposed = _proposed_position(args, partner_id)

@@ -30,6 +30,7 @@ from web3.types import TxParams
 
 from node_api.kernel.chain import CycleStatus, PartnerRole
 from node_api.kernel.db import Database
+from node_api.kernel.money import Fen
 from node_api.kernel.outbox import (
     CycleClaim,
     CycleDefaultDeclaration,
@@ -174,7 +175,7 @@ def _lender_id(database: Database) -> int | None:
     return None if value is None else int(value)
 
 
-def _open_lender_positions(database: Database, lender_id: int) -> list[tuple[int, int, int]]:
+def _open_lender_positions(database: Database, lender_id: int) -> list[tuple[int, int, Fen]]:
     """(cycle id, on-chain status, net position fen) of the lender's unsettled positions
     in cycles the mirror shows finalized or funded."""
     cycles, positions = CHAIN_CYCLE_TABLE, CHAIN_POSITION_TABLE
@@ -192,7 +193,7 @@ def _open_lender_positions(database: Database, lender_id: int) -> list[tuple[int
         .order_by(cycles.c.cycle_id)
     )
     with database.engine.connect() as conn:
-        return [(int(c), int(s), int(n)) for c, s, n in conn.execute(statement)]
+        return [(int(c), int(s), Fen(int(n))) for c, s, n in conn.execute(statement)]
 
 
 def settle_lender_positions(
@@ -217,13 +218,14 @@ def settle_lender_positions(
                     enqueue(session, claim)
                     actions.claims_queued.append(cycle_id)
         elif net_fen < 0 and status == CycleStatus.FINALIZED and treasury is not None:
-            funding = CycleFunding(cycle_id, lender_id, -net_fen)
+            debt_fen = Fen(-net_fen)
+            funding = CycleFunding(cycle_id, lender_id, debt_fen)
             with database.session() as session:
                 if fetch_item(session, funding.business_key) is not None:
                     continue
             if treasury.get_position(cycle_id, lender_id).settled:
                 continue
-            approval = CycleFundApproval(cycle_id, lender_id, -net_fen, treasury.clearing_house)
+            approval = CycleFundApproval(cycle_id, lender_id, debt_fen, treasury.clearing_house)
             with database.session() as session:
                 enqueue(session, approval)
                 enqueue(session, funding)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.engine import Connection, RowMapping
 
+from node_api.kernel.money import Fen
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import (
     ledger_account_table,
@@ -81,7 +82,7 @@ def _to_movements(rows: Iterable[RowMapping]) -> list[LedgerMovement]:
             batch_kind=str(row["batch_kind"]),
             kind=str(row["kind"]),
             as_of=row["as_of"],
-            amount_fen=int(row["amount_fen"]),
+            amount_fen=Fen(int(row["amount_fen"])),
             credit_line_id=_optional_int(row["credit_line_id"]),
             product_code=_optional_str(row["product_code"]),
             product_version=_optional_int(row["product_version"]),

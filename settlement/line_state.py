@@ -56,6 +56,7 @@ from sqlalchemy.exc import IntegrityError
 
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.money import FEN_ZERO, Fen
 from node_api.kernel.outbox import LineStateCommitment, OutboxKind, enqueue_core
 from node_api.kernel.outbox_table import OUTBOX_TABLE
 from node_api.ledger.accounts import AccountType
@@ -122,7 +123,7 @@ _application = sa.table(
 """Onboarding's applications, by the two columns that link an agreement to its line."""
 
 
-def compute_line_leaf(agreement_id: bytes, cycle_id: int, outstanding_fen: int) -> bytes:
+def compute_line_leaf(agreement_id: bytes, cycle_id: int, outstanding_fen: Fen) -> bytes:
     """`keccak256(keccak256(abi.encode(bytes32, uint64, uint256)))`, the leaf
     `CreditRegistry.verifyLineBalance` checks."""
     if len(agreement_id) != AGREEMENT_ID_BYTES:
@@ -142,7 +143,7 @@ class LineBalance:
     """One agreement's outstanding balance at the end of a business date, in fen."""
 
     agreement_id: bytes
-    outstanding_fen: int
+    outstanding_fen: Fen
 
     @property
     def agreement_hex(self) -> str:
@@ -182,7 +183,7 @@ class LineState:
     cycle_id: int
     leaves: bytes
     tree: MerkleTree
-    total_outstanding_fen: int
+    total_outstanding_fen: Fen
 
     @property
     def root(self) -> bytes:
@@ -202,7 +203,9 @@ class LineState:
     def balance(self, index: int) -> LineBalance:
         offset = index * LEAF_RECORD_BYTES
         record = self.leaves[offset : offset + LEAF_RECORD_BYTES]
-        return LineBalance(record[:AGREEMENT_ID_BYTES], int.from_bytes(record[AGREEMENT_ID_BYTES:]))
+        return LineBalance(
+            record[:AGREEMENT_ID_BYTES], Fen(int.from_bytes(record[AGREEMENT_ID_BYTES:]))
+        )
 
     def balances(self) -> Iterator[LineBalance]:
         for index in range(self.leaf_count):
@@ -240,7 +243,7 @@ def build_line_state(cycle_id: int, balances: Sequence[LineBalance]) -> LineStat
     tree = build_tree(
         [compute_line_leaf(b.agreement_id, cycle_id, b.outstanding_fen) for b in ordered]
     )
-    total_fen = sum(balance.outstanding_fen for balance in ordered)
+    total_fen = Fen(sum(balance.outstanding_fen for balance in ordered))
     return LineState(cycle_id, leaves, tree, total_fen)
 
 
@@ -265,7 +268,7 @@ def fetch_agreement_lines(conn: Connection, as_of: date) -> dict[bytes, int]:
     return lines
 
 
-def fetch_outstanding_by_line(conn: Connection, as_of: date) -> dict[int, int]:
+def fetch_outstanding_by_line(conn: Connection, as_of: date) -> dict[int, Fen]:
     """Every line's outstanding balance (receivables) at the end of `as_of`, in fen;
     lines without receivable postings by then are absent (their balance is zero)."""
     accounts, postings = ledger_account_table, posting_table
@@ -282,7 +285,7 @@ def fetch_outstanding_by_line(conn: Connection, as_of: date) -> dict[int, int]:
         )
         .group_by(accounts.c.credit_line_id)
     )
-    return {int(line_id): int(total) for line_id, total in rows}
+    return {int(line_id): Fen(int(total)) for line_id, total in rows}
 
 
 def fetch_line_balances(conn: Connection, as_of: date) -> list[LineBalance]:
@@ -291,7 +294,7 @@ def fetch_line_balances(conn: Connection, as_of: date) -> list[LineBalance]:
     if not lines:
         return []
     outstanding = fetch_outstanding_by_line(conn, as_of)
-    return [LineBalance(aid, outstanding.get(line_id, 0)) for aid, line_id in lines.items()]
+    return [LineBalance(aid, outstanding.get(line_id, FEN_ZERO)) for aid, line_id in lines.items()]
 
 
 def compute_line_state(conn: Connection, cycle_date: date) -> LineState | None:
@@ -350,7 +353,7 @@ class StoredLineState:
     status: str
     root: bytes | None
     leaf_count: int
-    total_outstanding_fen: int
+    total_outstanding_fen: Fen
     signatures: tuple[bytes, ...]
     signer_addresses: tuple[str, ...]
 
@@ -375,7 +378,7 @@ def _stored(values: RowMapping) -> StoredLineState:
         status=str(values["status"]),
         root=None if root is None else bytes.fromhex(str(root)[2:]),
         leaf_count=int(values["leaf_count"]),
-        total_outstanding_fen=int(values["total_outstanding_fen"]),
+        total_outstanding_fen=Fen(int(values["total_outstanding_fen"])),
         signatures=tuple(bytes.fromhex(s[2:]) for s in values["signatures"] or ()),
         signer_addresses=tuple(str(a) for a in values["signer_addresses"] or ()),
     )
@@ -450,9 +453,11 @@ def load_line_state(conn: Connection, stored: StoredLineState, *, cache: bool = 
         )
     ).one()
     leaves, tree = bytes(row.leaves_blob), MerkleTree.from_bytes(bytes(row.tree_blob))
-    total_fen = sum(
-        int.from_bytes(leaves[offset + AGREEMENT_ID_BYTES : offset + LEAF_RECORD_BYTES])
-        for offset in range(0, len(leaves), LEAF_RECORD_BYTES)
+    total_fen = Fen(
+        sum(
+            int.from_bytes(leaves[offset + AGREEMENT_ID_BYTES : offset + LEAF_RECORD_BYTES])
+            for offset in range(0, len(leaves), LEAF_RECORD_BYTES)
+        )
     )
     state = LineState(stored.cycle_id, leaves, tree, total_fen)
     if (
@@ -617,12 +622,12 @@ class LineBalanceProof:
 
     agreement_id: str
     cycle_id: int
-    outstanding_fen: int
+    outstanding_fen: Fen
     leaf: bytes
     proof: list[bytes]
     root: bytes
     leaf_count: int
-    total_outstanding_fen: int
+    total_outstanding_fen: Fen
     outbox_status: str | None
     tx_hash: str | None
 

@@ -25,6 +25,7 @@ from typing import Final
 import numpy as np
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError
+from node_api.kernel.money import FEN_ZERO, Fen
 from node_api.kernel.outbox import CycleProposal
 from oracles.signers import CycleReport
 from settlement.entries import EntryColumns, SettlementEntry, compute_leaf_hash_array
@@ -37,7 +38,7 @@ class CycleNotBalancedError(ConflictError):
     code = "cycle_not_balanced"
     title = "Cycle not balanced"
 
-    def __init__(self, sum_fen: int, *, cycle_id: int) -> None:
+    def __init__(self, sum_fen: Fen, *, cycle_id: int) -> None:
         super().__init__(
             f"cycle {cycle_id} does not balance: net positions sum to {sum_fen} fen",
             field="entries",
@@ -133,7 +134,7 @@ class ClosedCycle:
     entries_root: bytes | None
     entry_count: int
     partner_ids: tuple[int, ...]
-    net_positions_fen: tuple[int, ...]
+    net_positions_fen: tuple[Fen, ...]
     state: CycleState = CycleState.CLOSED
     event_count: int = 0
     signatures: tuple[bytes, ...] = ()
@@ -163,9 +164,9 @@ class ClosedCycle:
         return self.merkle_tree
 
     @property
-    def total_due_fen(self) -> int:
+    def total_due_fen(self) -> Fen:
         """Σ of the net debtors' |positions| (= Σ of the creditors' positions)."""
-        return sum(amount for amount in self.net_positions_fen if amount > 0)
+        return Fen(sum(amount for amount in self.net_positions_fen if amount > 0))
 
     @property
     def report(self) -> CycleReport:
@@ -198,12 +199,12 @@ class ClosedCycle:
         """The Merkle proof of one entry, by id."""
         return self.tree.proof(self.position_of(entry_id))
 
-    def net_position_of(self, partner_id: int) -> int:
+    def net_position_of(self, partner_id: int) -> Fen:
         """A partner's net position in fen; a partner without entries is at zero."""
         index = bisect_left(self.partner_ids, partner_id)
         if index < len(self.partner_ids) and self.partner_ids[index] == partner_id:
             return self.net_positions_fen[index]
-        return 0
+        return FEN_ZERO
 
 
 def _entry_id(entry: SettlementEntry) -> int:
@@ -227,7 +228,7 @@ def check_balanced(cycle_id: int, positions: dict[int, int]) -> None:
     """Raise `CycleNotBalancedError` unless the positions sum to zero."""
     total_fen = sum(positions.values())
     if total_fen != 0:
-        raise CycleNotBalancedError(total_fen, cycle_id=cycle_id)
+        raise CycleNotBalancedError(Fen(total_fen), cycle_id=cycle_id)
 
 
 def close_cycle(cycle_id: int, entries: Iterable[SettlementEntry]) -> ClosedCycle:
@@ -314,7 +315,7 @@ def assemble_close(
         entries_root=tree.root,
         entry_count=len(ordered),
         partner_ids=partner_ids,
-        net_positions_fen=tuple(positions[partner_id] for partner_id in partner_ids),
+        net_positions_fen=tuple(Fen(positions[partner_id]) for partner_id in partner_ids),
         entries=ordered if isinstance(ordered, EntryColumns) else tuple(ordered),
         merkle_tree=tree,
     )

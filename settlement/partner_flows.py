@@ -23,6 +23,7 @@ from sqlalchemy import and_, extract, func, select
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.chain import EntryKind
+from node_api.kernel.money import FEN_ZERO, Fen
 from oracles.tables import CHAIN_CYCLE_TABLE, CHAIN_POSITION_TABLE
 from settlement.netting import CycleState
 from settlement.tables import cycle_table, entry_table, partner_table, position_table
@@ -34,18 +35,18 @@ VOID_STATES = tuple(state.value for state in CycleState if state.is_void)
 class CycleFlows:
     cycle_id: int
     cycle_date: date
-    by_kind_fen: dict[str, int]
+    by_kind_fen: dict[str, Fen]
     """Kind name (lower case) to the sum of the partner's entries of that kind."""
-    net_fen: int
+    net_fen: Fen
 
 
 @dataclass(frozen=True, slots=True)
 class MonthPrincipal:
     month: str
     """`YYYY-MM` of the cycle dates."""
-    funded_fen: int
-    repaid_fen: int
-    outstanding_fen: int
+    funded_fen: Fen
+    repaid_fen: Fen
+    outstanding_fen: Fen
     """Funded minus repaid, cumulated through this month."""
 
 
@@ -58,12 +59,12 @@ class PartnerCycleRow:
     cycle_date: date
     books_state: str
     entries_root: str
-    net_position_fen: int
+    net_position_fen: Fen
     entry_count: int
     chain_status: int | None
-    chain_funded_fen: int | None
-    chain_claimed_fen: int | None
-    chain_settled_fen: int | None
+    chain_funded_fen: Fen | None
+    chain_claimed_fen: Fen | None
+    chain_settled_fen: Fen | None
     chain_disputed: bool | None
 
 
@@ -116,12 +117,12 @@ def fetch_partner_cycle_page(
             cycle_date=row[1],
             books_state=str(row[2]),
             entries_root=str(row[3]),
-            net_position_fen=int(row[4]),
+            net_position_fen=Fen(int(row[4])),
             entry_count=int(row[5]),
             chain_status=None if row[6] is None else int(row[6]),
-            chain_funded_fen=None if row[7] is None else int(row[7]),
-            chain_claimed_fen=None if row[8] is None else int(row[8]),
-            chain_settled_fen=None if row[9] is None else int(row[9]),
+            chain_funded_fen=None if row[7] is None else Fen(int(row[7])),
+            chain_claimed_fen=None if row[8] is None else Fen(int(row[8])),
+            chain_settled_fen=None if row[9] is None else Fen(int(row[9])),
             chain_disputed=None if row[10] is None else bool(row[10]),
         )
         for row in conn.execute(query)
@@ -156,10 +157,15 @@ def fetch_cash_flows(conn: Connection, partner_id: int, *, limit: int) -> list[C
     ).all()
     flows: dict[int, CycleFlows] = {}
     for cycle_id, cycle_date, kind, amount in rows:
-        item = flows.setdefault(int(cycle_id), CycleFlows(int(cycle_id), cycle_date, {}, 0))
-        item.by_kind_fen[EntryKind(int(kind)).name.lower()] = int(amount)
+        item = flows.setdefault(int(cycle_id), CycleFlows(int(cycle_id), cycle_date, {}, FEN_ZERO))
+        item.by_kind_fen[EntryKind(int(kind)).name.lower()] = Fen(int(amount))
     return [
-        CycleFlows(item.cycle_id, item.cycle_date, item.by_kind_fen, sum(item.by_kind_fen.values()))
+        CycleFlows(
+            item.cycle_id,
+            item.cycle_date,
+            item.by_kind_fen,
+            Fen(sum(item.by_kind_fen.values())),
+        )
         for item in flows.values()
     ]
 
@@ -192,5 +198,5 @@ def fetch_funded_principal_by_month(conn: Connection, partner_id: int) -> list[M
         funded = -months[key].get(int(EntryKind.PRINCIPAL_FUNDED), 0)
         repaid = months[key].get(int(EntryKind.PRINCIPAL_REPAID), 0)
         outstanding += funded - repaid
-        result.append(MonthPrincipal(key, funded, repaid, outstanding))
+        result.append(MonthPrincipal(key, Fen(funded), Fen(repaid), Fen(outstanding)))
     return result

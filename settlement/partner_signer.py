@@ -65,6 +65,7 @@ from sqlalchemy.exc import IntegrityError
 from node_api.kernel.chain import ContractName, CycleStatus, EntryKind
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ChainError, ConfigurationError, CreditNetValueError
+from node_api.kernel.money import FEN_ZERO, Fen
 from oracles.eip712 import sign_digest
 from oracles.keystore import load_keystore, load_or_create_signers
 from oracles.signers import CycleReport, LineStateReport, ReportRefusedError, SigningDomain
@@ -189,7 +190,7 @@ class RecordedCycle:
 
     cycle_id: int
     entries_root: bytes
-    net_position_fen: int
+    net_position_fen: Fen
     entries: tuple[SettlementEntry, ...]
 
 
@@ -199,7 +200,7 @@ def _entry_of(cycle_id: int, row: RowMapping) -> SettlementEntry:
         int(row["entry_id"]),
         int(row["partner_id"]),
         EntryKind(int(row["kind"])),
-        int(row["amount_fen"]),
+        Fen(int(row["amount_fen"])),
         bytes.fromhex(str(row["salt"])[2:]),
     )
 
@@ -265,7 +266,7 @@ class SignerStore:
         return RecordedCycle(
             cycle_id=cycle_id,
             entries_root=bytes.fromhex(str(row["entries_root"])[2:]),
-            net_position_fen=int(row["net_position_fen"]),
+            net_position_fen=Fen(int(row["net_position_fen"])),
             entries=entries,
         )
 
@@ -275,7 +276,7 @@ class SignerStore:
             return {int(cycle_id) for cycle_id in ids}
 
     def record_first(
-        self, cycle_id: int, root: bytes, net_position_fen: int, entries: Sequence[SettlementEntry]
+        self, cycle_id: int, root: bytes, net_position_fen: Fen, entries: Sequence[SettlementEntry]
     ) -> tuple[RecordedCycle, bool]:
         """Store this sighting of `cycle_id` unless one is stored already; returns the stored
         record and whether it is the one just written."""
@@ -581,7 +582,7 @@ class PartnerSigner:
 
     def _record_listed(self, cycle_id: int, item: dict[str, Any]) -> bool:
         root = bytes.fromhex(str(item["entries_root"]).removeprefix("0x"))
-        position = int(item["net_position_fen"])
+        position = Fen(int(item["net_position_fen"]))
         source = self._fetch_entries(cycle_id)
         if source is None:
             return False
@@ -640,7 +641,7 @@ class PartnerSigner:
         self,
         cycle_id: int,
         root: bytes,
-        position_fen: int,
+        position_fen: Fen,
         entry_count: int | None,
         source: EntrySource,
     ) -> list[SettlementEntry]:
@@ -696,7 +697,7 @@ class PartnerSigner:
             )
         return entries
 
-    def _position_in(self, report: CycleReport) -> int | None:
+    def _position_in(self, report: CycleReport) -> Fen | None:
         if self.partner_id in report.partner_ids:
             return report.net_positions_fen[report.partner_ids.index(self.partner_id)]
         return None
@@ -726,7 +727,7 @@ class PartnerSigner:
                 cycle_id, report.entries_root, position, report.entry_count, source
             )
         record, _written = self.store.record_first(
-            cycle_id, report.entries_root, position or 0, served
+            cycle_id, report.entries_root, position or FEN_ZERO, served
         )
         self._require_recorded(report, record, served)
 

@@ -12,6 +12,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.chain import CycleStatus
+from node_api.kernel.money import Fen
 from oracles.tables import CHAIN_CYCLE_TABLE, CHAIN_PARTNER_TABLE, CHAIN_POSITION_TABLE
 from settlement.tables import position_table
 
@@ -24,8 +25,8 @@ class MirroredCycle:
 
     status: int
     dispute_deadline: int
-    funded_fen: int
-    claimed_fen: int
+    funded_fen: Fen
+    claimed_fen: Fen
     proposed_tx: str
 
     @property
@@ -40,7 +41,7 @@ class StoredPosition:
 
     cycle_id: int
     partner_id: int
-    net_position_fen: int
+    net_position_fen: Fen
     entry_count: int
 
 
@@ -48,7 +49,7 @@ class StoredPosition:
 class MirroredPosition:
     """A partner's position in a cycle as the ClearingHouse shows it."""
 
-    settled_fen: int
+    settled_fen: Fen
     disputed: bool
 
 
@@ -67,7 +68,9 @@ def fetch_mirrored_cycle(conn: Connection, cycle_id: int) -> MirroredCycle | Non
     if row is None:
         return None
     status, deadline, funded, claimed, proposed_tx = row
-    return MirroredCycle(int(status), int(deadline), int(funded), int(claimed), str(proposed_tx))
+    return MirroredCycle(
+        int(status), int(deadline), Fen(int(funded)), Fen(int(claimed)), str(proposed_tx)
+    )
 
 
 def fetch_registered_partner_ids(conn: Connection) -> set[int]:
@@ -89,7 +92,7 @@ def fetch_stored_position(
     ).first()
     if row is None:
         return None
-    return StoredPosition(cycle_id, partner_id, int(row[0]), int(row[1]))
+    return StoredPosition(cycle_id, partner_id, Fen(int(row[0])), int(row[1]))
 
 
 def fetch_mirrored_position(
@@ -104,7 +107,7 @@ def fetch_mirrored_position(
     ).first()
     if row is None:
         return None
-    return MirroredPosition(int(row[0]), bool(row[1]))
+    return MirroredPosition(Fen(int(row[0])), bool(row[1]))
 
 
 def fetch_partner_cycle_ids(conn: Connection, partner_id: int, limit: int) -> list[int]:

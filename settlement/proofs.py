@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.money import Fen
 from settlement.entries import SettlementEntry
 from settlement.merkle import MerkleTree
 from settlement.salts import PartnerSalts
@@ -119,7 +120,7 @@ def fetch_partner_entries(
             int(entry_id),
             partner_id,
             EntryKind(int(kind)),
-            int(amount_fen),
+            Fen(int(amount_fen)),
             salt(cycle_id, int(entry_id)),
             "" if source is None else str(source),
         )
@@ -172,7 +173,7 @@ class ProvenEntryJson(TypedDict):
     partner_id: int
     kind: int
     kind_name: NotRequired[str]
-    amount_fen: int
+    amount_fen: Fen
     salt: str
     proof: list[str]
 
@@ -210,7 +211,7 @@ def from_json(item: ProvenEntryJson) -> ProvenEntry:
             int(item["entry_id"]),
             int(item["partner_id"]),
             EntryKind(int(item["kind"])),
-            int(item["amount_fen"]),
+            Fen(int(item["amount_fen"])),
             _hex_bytes(item["salt"], "salt"),
         )
         proof = tuple(_hex_bytes(sibling, "proof") for sibling in item["proof"])

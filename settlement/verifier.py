@@ -34,6 +34,7 @@ from web3 import Web3
 
 from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import ChainError, CreditNetValueError
+from node_api.kernel.money import Fen
 from oracles.chain import send_transaction
 from oracles.tx_sender import JsonRpcClient, RpcFailure
 from settlement.clearing_calls import (
@@ -69,7 +70,7 @@ class CycleStatement(TypedDict, total=False):
     entries_root: str
     cycle_id: int
     partner_id: int
-    net_position_fen: int
+    net_position_fen: Fen
     entry_count: int
     kinds: dict[str, int]
 

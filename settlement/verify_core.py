@@ -22,6 +22,7 @@ from enum import StrEnum
 
 from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import Fen
 from settlement.entries import SettlementEntry
 from settlement.merkle import HASH_BYTES, process_proof
 
@@ -61,8 +62,8 @@ class VerificationReport:
     cycle_status: CycleStatus
     entry_count: int
     proven_count: int
-    proven_total_fen: int
-    net_position_fen: int
+    proven_total_fen: Fen
+    net_position_fen: Fen
     failures: tuple[EntryFailure, ...]
 
     @property
@@ -103,7 +104,7 @@ def verify_partner_entries(
     partner_id: int,
     cycle_id: int,
     root: bytes,
-    net_position_fen: int,
+    net_position_fen: Fen,
     cycle_status: CycleStatus,
     proven_entries: Iterable[ProvenEntry],
 ) -> VerificationReport:
@@ -129,7 +130,7 @@ def verify_partner_entries(
         cycle_status=cycle_status,
         entry_count=entry_count,
         proven_count=len(seen),
-        proven_total_fen=proven_total_fen,
+        proven_total_fen=Fen(proven_total_fen),
         net_position_fen=net_position_fen,
         failures=tuple(failures),
     )

@@ -34,6 +34,7 @@ from node_api.collections.strategy_store import (
 )
 from node_api.collections.tables import case_table, promise_table
 from node_api.kernel.errors import NotFoundError
+from node_api.kernel.money import Fen
 from node_api.ledger.sql import Row, begin_write, bulk_update, insert_ignoring_conflicts
 from node_api.lending.billing_rules import BUCKET_ORDER, DelinquencyBucket
 
@@ -55,8 +56,8 @@ class CaseView(BaseModel):
     bucket: str
     worst_bucket: str
     days_past_due: int
-    outstanding_fen: int
-    past_due_fen: int
+    outstanding_fen: Fen
+    past_due_fen: Fen
     score: int | None
     score_band: str
     queue: str
@@ -83,7 +84,7 @@ class QueueView(BaseModel):
     queue: str
     channel: str
     cases: int
-    outstanding_fen: int
+    outstanding_fen: Fen
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,7 +93,7 @@ class CompensationView(BaseModel):
     guarantor_ref: str
     coverage: Coverage
     days_past_due: int
-    amount_fen: int
+    amount_fen: Fen
     repayment_id: int
     as_of: date
     agreement_change_seq: int | None

@@ -39,7 +39,7 @@ from node_api.collections.recoveries import (
 from node_api.collections.tables import debt_sale_line_table, debt_sale_table
 from node_api.kernel.chain import AgreementStatus, PartnerRole
 from node_api.kernel.errors import ConflictError, CreditNetValueError
-from node_api.kernel.money import div_floor
+from node_api.kernel.money import Fen, div_floor
 from node_api.ledger.accounts import AccountIdCache, AccountType, line_account_code
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
 from node_api.ledger.settlement_events import BatchKind, CollectionsEventKind
@@ -54,8 +54,8 @@ class SoldLineView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     credit_line_id: int
-    face_fen: int
-    price_fen: int
+    face_fen: Fen
+    price_fen: Fen
 
 
 class DebtSaleView(BaseModel):
@@ -65,25 +65,25 @@ class DebtSaleView(BaseModel):
 
     id: int
     buyer_ref: str
-    face_fen: int
-    price_fen: int
+    face_fen: Fen
+    price_fen: Fen
     as_of: date
     recorded_by: str
     lines: list[SoldLineView]
 
 
-def split_by_face(price_fen: int, faces: Sequence[tuple[int, int]]) -> dict[int, int]:
+def split_by_face(price_fen: Fen, faces: Sequence[tuple[int, int]]) -> dict[int, Fen]:
     """`price_fen` over (line id, face) by face value: floor each, then one fen each to the
     largest remainders (the first listed among equals). The parts sum to the price."""
     total = sum(face for _, face in faces)
-    parts: dict[int, int] = {}
+    parts: dict[int, Fen] = {}
     remainders: list[tuple[int, int, int]] = []
     for position, (line_id, face) in enumerate(faces):
         exact = price_fen * face
-        parts[line_id] = div_floor(exact, total)
+        parts[line_id] = Fen(div_floor(exact, total))
         remainders.append((-(exact - parts[line_id] * total), position, line_id))
     for _, _, line_id in sorted(remainders)[: price_fen - sum(parts.values())]:
-        parts[line_id] += 1
+        parts[line_id] = Fen(parts[line_id] + 1)
     return parts
 
 
@@ -126,7 +126,7 @@ def sell_debt(
     *,
     buyer_ref: str,
     line_ids: Sequence[int],
-    price_fen: int,
+    price_fen: Fen,
     as_of: date,
     by: str,
 ) -> DebtSaleView:
@@ -183,7 +183,7 @@ def _post_sale(
     line: LockedLine,
     sale_id: int,
     buyer_ref: str,
-    part_fen: int,
+    part_fen: Fen,
     as_of: date,
 ) -> int | None:
     if part_fen == 0:

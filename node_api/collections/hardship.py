@@ -28,7 +28,7 @@ from node_api.collections.model import CaseStatus, PlanKind, PlanStatus
 from node_api.collections.policy import CollectionsPolicy
 from node_api.collections.tables import plan_table
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
-from node_api.kernel.money import BPS_DENOMINATOR, div_half_even
+from node_api.kernel.money import BPS_DENOMINATOR, Fen, div_half_even
 from node_api.ledger.sql import begin_write
 from node_api.lending.products.pricing import AnnualRates, compute_annualised_irr
 from node_api.lending.products.validation import ProductCostAboveCapError, format_bps_as_percent
@@ -61,8 +61,8 @@ class PlanView(BaseModel):
     case_id: int
     credit_line_id: int
     kind: str
-    principal_fen: int
-    fee_fen: int
+    principal_fen: Fen
+    fee_fen: Fen
     term_months: int
     rate_bps: int
     effective_annual_bps: int
@@ -80,7 +80,7 @@ def _view(row: RowMapping) -> PlanView:
 
 
 def compute_plan_cost(
-    kind: PlanKind, principal_fen: int, term_months: int, rate_bps: int, fee_fen: int
+    kind: PlanKind, principal_fen: Fen, term_months: int, rate_bps: int, fee_fen: Fen
 ) -> AnnualRates:
     """The plan's all-in annual rates (module docstring)."""
     if not 1 <= term_months <= TERM_MONTHS_MAX[kind]:
@@ -146,9 +146,11 @@ def request_plan(conn: Connection, policy: CollectionsPolicy, request: PlanReque
     case = fetch_case(conn, request.case_id, lock=True)
     if case.status != CaseStatus.OPEN:
         raise ConflictError("the case is closed", field="case_id", code="case_not_open")
-    principal_fen = case.outstanding_fen if request.principal_fen is None else request.principal_fen
+    principal_fen = (
+        case.outstanding_fen if request.principal_fen is None else Fen(request.principal_fen)
+    )
     rates = compute_plan_cost(
-        request.kind, principal_fen, request.term_months, request.rate_bps, request.fee_fen
+        request.kind, principal_fen, request.term_months, request.rate_bps, Fen(request.fee_fen)
     )
     check_plan_cost(policy, rates)
     _check_limit(conn, policy, case.credit_line_id, request.requested_on)

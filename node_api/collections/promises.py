@@ -22,6 +22,7 @@ from node_api.collections.facts import fetch_paid_fen
 from node_api.collections.model import CaseStatus, PromiseStatus
 from node_api.collections.tables import attempt_table, promise_table
 from node_api.kernel.errors import ConflictError, CreditNetValueError
+from node_api.kernel.money import Fen
 from node_api.ledger.sql import begin_write
 
 PROMISE_DAYS_MAX: Final = 30
@@ -36,8 +37,8 @@ class PromiseView(BaseModel):
     id: int
     case_id: int
     credit_line_id: int
-    amount_fen: int
-    paid_fen: int
+    amount_fen: Fen
+    paid_fen: Fen
     promised_on: date
     due_on: date
     status: str
@@ -65,7 +66,7 @@ def record_promise(
     conn: Connection,
     *,
     case_id: int,
-    amount_fen: int,
+    amount_fen: Fen,
     due_on: date,
     promised_on: date,
     attempt_id: int | None,

@@ -64,9 +64,9 @@ class RecoveryView(BaseModel):
     id: int
     credit_line_id: int
     seq: int
-    amount_fen: int
-    guarantor_fen: int
-    shared_fen: int
+    amount_fen: Fen
+    guarantor_fen: Fen
+    shared_fen: Fen
     guarantor_ref: str | None
     payment_ref: str | None
     as_of: date
@@ -148,8 +148,8 @@ def fetch_written_off_weights(conn: Connection, line: LockedLine) -> list[tuple[
 
 
 def split_over_products(
-    amount_fen: int, weights: Sequence[tuple[ProductKey, int]]
-) -> list[tuple[ProductKey, int]]:
+    amount_fen: Fen, weights: Sequence[tuple[ProductKey, int]]
+) -> list[tuple[ProductKey, Fen]]:
     """`amount_fen` by weight: floor per product, the remainder to the heaviest (the first
     of equals); all weights zero counts as equal weights. Zero parts are left out."""
     values = [weight for _, weight in weights]
@@ -158,7 +158,7 @@ def split_over_products(
     total = sum(values)
     parts = [div_floor(amount_fen * value, total) for value in values]
     parts[values.index(max(values))] += amount_fen - sum(parts)
-    return [(key, part) for (key, _), part in zip(weights, parts, strict=True) if part]
+    return [(key, Fen(part)) for (key, _), part in zip(weights, parts, strict=True) if part]
 
 
 def _next_seq(conn: Connection, line_id: int) -> int:
@@ -169,7 +169,7 @@ def _next_seq(conn: Connection, line_id: int) -> int:
     return 1 if highest is None else int(highest) + 1
 
 
-def _check(recoverable: Recoverable, amount_fen: int) -> None:
+def _check(recoverable: Recoverable, amount_fen: Fen) -> None:
     if recoverable.sold:
         raise ConflictError(
             "the line was sold: its buyer collects it", field="credit_line_id", code="line_sold"
@@ -193,7 +193,7 @@ def record_recovery(
     accounts: AccountIdCache,
     *,
     line_id: int,
-    amount_fen: int,
+    amount_fen: Fen,
     as_of: date,
     payment_ref: str | None,
     by: str,
@@ -209,7 +209,7 @@ def record_recovery(
     _check(recoverable, amount_fen)
     guarantor_ref = min(recoverable.claims_fen) if recoverable.claims_fen else None
     guarantor_fen = min(amount_fen, recoverable.claims_fen[guarantor_ref]) if guarantor_ref else 0
-    shared_fen = amount_fen - guarantor_fen
+    shared_fen = Fen(amount_fen - guarantor_fen)
     lines: list[PostingLine] = []
     events: list[SettlementEventDraft] = []
     if guarantor_ref is not None and guarantor_fen:

@@ -31,7 +31,7 @@ from node_api.collections.tables import (
     promise_table,
     recovery_table,
 )
-from node_api.kernel.money import BPS_DENOMINATOR, div_half_even
+from node_api.kernel.money import BPS_DENOMINATOR, FEN_ZERO, Fen, div_half_even
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table, posting_batch_table, posting_table
 from node_api.ledger.settlement_events import EodStep, eod_batch_kind
@@ -59,11 +59,11 @@ class ArmReport(BaseModel):
     cure_rate_bps: int | None
     roll_rate_bps: int | None
     promise_kept_rate_bps: int | None
-    charged_off_fen: int
+    charged_off_fen: Fen
     """Written off at charge-off on the lines whose latest case is in this arm."""
-    recovered_fen: int
+    recovered_fen: Fen
     """Recovered on those lines after charge-off and shared by the funders."""
-    sold_fen: int
+    sold_fen: Fen
     """Prices of those lines sold to collection agencies."""
     recovery_rate_bps: int | None
     """(recovered + sold) / charged off."""
@@ -132,15 +132,15 @@ def fetch_arm_reports(conn: Connection) -> list[ArmReport]:
 class LossTally:
     """What went bad on a set of lines and what came back, in fen."""
 
-    charged_off_fen: int = 0
+    charged_off_fen: Fen = FEN_ZERO
     """Written off at charge-off (gross: before recoveries and sales)."""
-    recovered_fen: int = 0
+    recovered_fen: Fen = FEN_ZERO
     """Collected on charged-off lines and shared by the funders (recoveries)."""
-    sold_fen: int = 0
+    sold_fen: Fen = FEN_ZERO
     """Prices of sales of charged-off debt."""
-    compensated_fen: int = 0
+    compensated_fen: Fen = FEN_ZERO
     """Paid by guarantors at the compensation day."""
-    guarantor_recovered_fen: int = 0
+    guarantor_recovered_fen: Fen = FEN_ZERO
     """Paid back to guarantors out of later collections."""
 
     def plus(self, other: LossTally) -> LossTally:
@@ -169,13 +169,13 @@ LOSS_FIELDS: tuple[str, ...] = (
 def fetch_line_losses(conn: Connection) -> dict[int, LossTally]:
     """Each line's losses and what came back (lines with none are left out)."""
     accounts, postings, batches = ledger_account_table, posting_table, posting_batch_table
-    sums: dict[int, dict[str, int]] = {}
+    sums: dict[int, dict[str, Fen]] = {}
 
     def add(rows: Iterable[tuple[Any, ...]], *names: str) -> None:
         for line_id, *values in rows:
             tally = sums.setdefault(int(line_id), {})
             for name, value in zip(names, values, strict=True):
-                tally[name] = tally.get(name, 0) + int(value or 0)
+                tally[name] = Fen(tally.get(name, FEN_ZERO) + int(value or 0))
 
     add(
         conn.execute(

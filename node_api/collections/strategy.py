@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from node_api.collections.model import Arm, Channel
 from node_api.kernel.errors import CreditNetValueError
-from node_api.kernel.money import BPS_DENOMINATOR
+from node_api.kernel.money import BPS_DENOMINATOR, Fen
 from node_api.lending.billing_rules import BUCKET_ORDER, DelinquencyBucket
 
 NameStr = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")]
@@ -117,7 +117,7 @@ class CaseProfile:
     credit_line_id: int
     bucket: DelinquencyBucket
     days_past_due: int
-    outstanding_fen: int
+    outstanding_fen: Fen
     score: int | None
     broken_promises: int
     promise_pending: bool

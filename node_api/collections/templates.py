@@ -89,7 +89,7 @@ def check_body(body: str, party: Party) -> None:
             )
 
 
-def format_yuan(amount_fen: int) -> str:
+def format_yuan(amount_fen: Fen) -> str:
     """12,345 fen → '123.45' (exact, for message text)."""
     whole, cents = divmod(abs(amount_fen), 100)
     return f"{'-' if amount_fen < 0 else ''}{whole}.{cents:02d}"

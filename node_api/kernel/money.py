@@ -14,6 +14,9 @@ Bps = NewType("Bps", int)
 PpmPerDay = NewType("PpmPerDay", int)
 """A daily rate in parts per million (1/`PPM_DENOMINATOR` per day)."""
 
+FEN_ZERO: Final = Fen(0)
+"""No money: the default of a `Fen` field (a dataclass default may not be a call)."""
+
 BPS_DENOMINATOR: Final = 10_000
 """Basis points in one whole: `x` bps is `x / BPS_DENOMINATOR`."""
 PPM_DENOMINATOR: Final = 1_000_000

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session, col, func, select
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError
+from node_api.kernel.money import Fen
 from node_api.kernel.outbox_table import (
     OUTBOX_TABLE,
     AgreementChangePayload,
@@ -95,6 +96,11 @@ def _signatures(signatures: Sequence[bytes]) -> list[str]:
     return ["0x" + signature.hex() for signature in signatures]
 
 
+def _fen(value: int, field: str) -> Fen:
+    """A non-negative amount that fits the contracts' int64 fen."""
+    return Fen(_uint(value, INT64_MAX, field))
+
+
 def _uint(value: int, maximum: int, field: str) -> int:
     if not 0 <= value <= maximum:
         raise CreditNetValueError(f"{field} is out of range", field=field)
@@ -128,7 +134,7 @@ class AgreementOpening:
             "borrower_ref": _hex32(self.borrower_ref, "borrower_ref"),
             "terms_hash": _hex32(self.terms_hash, "terms_hash"),
             "product_code": _uint(self.product_code, UINT32_MAX, "product_code"),
-            "limit_fen": _uint(self.limit_fen, INT64_MAX, "limit_fen"),
+            "limit_fen": _fen(self.limit_fen, "limit_fen"),
             "apr_bps": _uint(self.apr_bps, UINT32_MAX, "apr_bps"),
             "opened_at": _uint(self.opened_at, UINT64_MAX, "opened_at"),
         }
@@ -148,7 +154,7 @@ class AgreementChange:
     agreement_id: bytes
     change_seq: int
     reason_code: int
-    new_limit_fen: int | None = None
+    new_limit_fen: Fen | None = None
     new_status: int | None = None
 
     @property
@@ -169,7 +175,7 @@ class AgreementChange:
                 "change_seq": change_seq,
                 "reason_code": reason_code,
                 "change": "limit",
-                "new_limit_fen": _uint(self.new_limit_fen, INT64_MAX, "new_limit_fen"),
+                "new_limit_fen": _fen(self.new_limit_fen, "new_limit_fen"),
             }
         assert self.new_status is not None
         return {
@@ -214,10 +220,10 @@ class _PositionMessage(_CycleMessage):
             "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
         }
 
-    def _amount_fen(self, amount_fen: int) -> int:
+    def _amount_fen(self, amount_fen: Fen) -> Fen:
         if amount_fen <= 0:
             raise CreditNetValueError("amount_fen must be positive", field="amount_fen")
-        return _uint(amount_fen, INT64_MAX, "amount_fen")
+        return _fen(amount_fen, "amount_fen")
 
 
 @dataclass(frozen=True)
@@ -229,7 +235,7 @@ class LineStateCommitment(_CycleMessage):
 
     root: bytes
     leaf_count: int
-    total_outstanding_fen: int
+    total_outstanding_fen: Fen
     signatures: Sequence[bytes]
 
     def to_payload(self) -> LineStatePayload:
@@ -237,9 +243,7 @@ class LineStateCommitment(_CycleMessage):
             "cycle_id": self._cycle_id(),
             "root": _hex32(self.root, "root"),
             "leaf_count": _uint(self.leaf_count, UINT64_MAX, "leaf_count"),
-            "total_outstanding_fen": _uint(
-                self.total_outstanding_fen, INT64_MAX, "total_outstanding_fen"
-            ),
+            "total_outstanding_fen": _fen(self.total_outstanding_fen, "total_outstanding_fen"),
             "signatures": _signatures(self.signatures),
         }
 
@@ -277,7 +281,7 @@ class CycleProposal(_CycleMessage):
     entries_root: bytes
     entry_count: int
     partner_ids: Sequence[int]
-    net_positions_fen: Sequence[int]
+    net_positions_fen: Sequence[Fen]
     signatures: Sequence[bytes]
 
     def to_payload(self) -> CycleProposePayload:
@@ -290,7 +294,7 @@ class CycleProposal(_CycleMessage):
             "entries_root": _hex32(self.entries_root, "entries_root"),
             "entry_count": _uint(self.entry_count, UINT64_MAX, "entry_count"),
             "partner_ids": [_uint(p, UINT32_MAX, "partner_ids") for p in self.partner_ids],
-            "net_positions_fen": [int(amount) for amount in self.net_positions_fen],
+            "net_positions_fen": [Fen(int(amount)) for amount in self.net_positions_fen],
             "signatures": _signatures(self.signatures),
         }
 
@@ -346,7 +350,7 @@ class CycleFundApproval(_PositionMessage):
 
     kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_FUND_APPROVE
 
-    amount_fen: int
+    amount_fen: Fen
     spender: str
 
     def to_payload(self) -> CycleFundApprovePayload:  # type: ignore[override]
@@ -367,7 +371,7 @@ class CycleFunding(_PositionMessage):
 
     kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_FUND
 
-    amount_fen: int
+    amount_fen: Fen
 
     def to_payload(self) -> CycleFundPayload:  # type: ignore[override]
         return {**super().to_payload(), "amount_fen": self._amount_fen(self.amount_fen)}

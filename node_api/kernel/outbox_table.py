@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 from typing_extensions import TypedDict
 
+from node_api.kernel.money import Fen
+
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -29,7 +31,7 @@ class AgreementOpenPayload(TypedDict):
     borrower_ref: str
     terms_hash: str
     product_code: int
-    limit_fen: int
+    limit_fen: Fen
     apr_bps: int
     opened_at: int
 
@@ -42,7 +44,7 @@ class AgreementChangePayload(TypedDict):
     change_seq: int
     reason_code: int
     change: Literal["limit", "status"]
-    new_limit_fen: NotRequired[int]
+    new_limit_fen: NotRequired[Fen]
     new_status: NotRequired[int]
 
 
@@ -53,7 +55,7 @@ class LineStatePayload(TypedDict):
     cycle_id: int
     root: str
     leaf_count: int
-    total_outstanding_fen: int
+    total_outstanding_fen: Fen
     signatures: list[str]
 
 
@@ -72,7 +74,7 @@ class CycleProposePayload(TypedDict):
     entries_root: str
     entry_count: int
     partner_ids: list[int]
-    net_positions_fen: list[int]
+    net_positions_fen: list[Fen]
     signatures: list[str]
 
 
@@ -102,7 +104,7 @@ class CycleFundApprovePayload(TypedDict):
 
     cycle_id: int
     partner_id: int
-    amount_fen: int
+    amount_fen: Fen
     spender: str
 
 
@@ -111,7 +113,7 @@ class CycleFundPayload(TypedDict):
 
     cycle_id: int
     partner_id: int
-    amount_fen: int
+    amount_fen: Fen
 
 
 class NotificationPayload(TypedDict):

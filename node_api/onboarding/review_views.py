@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from node_api.kernel.money import Fen
 from node_api.onboarding.decision import ApplicationDecision
 from node_api.onboarding.fraud_history_sql import from_naive_utc, to_naive_utc
 from node_api.onboarding.tables import application_table
@@ -37,7 +38,7 @@ class QueuedApplication:
     score: int
     model_id: str
     reason_codes: tuple[str, ...]
-    limit_total_fen: int
+    limit_total_fen: Fen
     applied_at: datetime
     business_date: str
 
@@ -111,7 +112,7 @@ def fetch_review_queue(
             score=row.score,
             model_id=row.model_id,
             reason_codes=tuple(row.reason_codes),
-            limit_total_fen=int(row.limits.get("total", 0)),
+            limit_total_fen=Fen(int(row.limits.get("total", 0))),
             applied_at=from_naive_utc(row.applied_at),
             business_date=row.business_date.isoformat(),
         )

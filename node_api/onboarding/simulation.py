@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Row
 
 from node_api.kernel.errors import CreditNetValueError
-from node_api.kernel.money import Fen
+from node_api.kernel.money import FEN_ZERO, Fen
 from node_api.lending.limits import ROOT_PATH
 from node_api.onboarding.application_input import (
     ApplicationInput,
@@ -101,7 +101,7 @@ def fetch_candidate_policy(
     return stored
 
 
-def _outcome(decision: ApplicationDecision, total_limit_fen: int, probability: float) -> Outcome:
+def _outcome(decision: ApplicationDecision, total_limit_fen: Fen, probability: float) -> Outcome:
     approved = decision is ApplicationDecision.APPROVED
     in_review = decision is ApplicationDecision.REVIEW
     limit_fen = Fen(total_limit_fen if approved or in_review else 0)
@@ -111,7 +111,8 @@ def _outcome(decision: ApplicationDecision, total_limit_fen: int, probability: f
 def _stored_outcome(conn: Connection, row: Row[Any], context: OnboardingContext) -> Outcome:
     card = context.cards.get_by_model_id(row.model_id, conn)
     probability = compute_bad_probability(card.card.scaling, int(row.score))
-    return _outcome(ApplicationDecision(row.decision), int(row.limits[ROOT_PATH]), probability)
+    limit_fen = Fen(int(row.limits[ROOT_PATH]))
+    return _outcome(ApplicationDecision(row.decision), limit_fen, probability)
 
 
 def _candidate_outcome(
@@ -136,7 +137,7 @@ def _candidate_outcome(
             age_years_max=candidate.age_years_max,
         )
     except CreditNetValueError:
-        return _outcome(ApplicationDecision.DECLINED, 0, probability)
+        return _outcome(ApplicationDecision.DECLINED, FEN_ZERO, probability)
     result = compute_application_decision(
         facts=compute_facts(inputs, identity, from_naive_utc(row.applied_at), context),
         signals=FraudSignals.from_dict(row.signals),

@@ -26,6 +26,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from node_api.kernel.chain import ContractName, CycleStatus
+from node_api.kernel.money import FEN_ZERO, Fen
 from oracles.audit.audited import AuditedContracts
 from oracles.audit.chain_reader import ChainReader
 from oracles.audit.checks import CheckResult, Evidence, JsonValue, make_check
@@ -38,15 +39,15 @@ TITLE: Final = "Every token the clearing house holds belongs to a cycle it can l
 BALANCE_OF: Final = keccak(text="balanceOf(address)")[:4]
 
 
-def held_fen(cycle: CycleReplay) -> int:
+def held_fen(cycle: CycleReplay) -> Fen:
     """What the clearing house holds for `cycle` by its status's rule (see the module)."""
     if cycle.status == CycleStatus.FUNDED:
-        return cycle.funded_fen - cycle.claimed_fen
+        return Fen(cycle.funded_fen - cycle.claimed_fen)
     if cycle.status == CycleStatus.DEFAULTED:
-        return cycle.funded_fen - cycle.refunded_fen
+        return Fen(cycle.funded_fen - cycle.refunded_fen)
     if cycle.status == CycleStatus.FINALIZED:
         return cycle.funded_fen
-    return 0
+    return FEN_ZERO
 
 
 def _status_label(status: int) -> str:

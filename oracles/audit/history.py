@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from node_api.kernel.chain import AgreementStatus, is_legal_agreement_transition
+from node_api.kernel.money import Fen
 from oracles.audit.events import AuditEvent
 from oracles.audit.history_cycles import (
     claim_cycle,
@@ -84,7 +85,7 @@ def _open_agreement(state: ReplayedState, event: AuditEvent) -> None:
         borrower_ref=str(args["borrowerRef"]),
         terms_hash=str(args["termsHash"]),
         product_code=int(args["productCode"]),
-        limit_fen=int(args["limitFen"]),
+        limit_fen=Fen(int(args["limitFen"])),
         apr_bps=int(args["aprBps"]),
         opened_at=int(args["openedAt"]),
         commitment=str(args["commitment"]),
@@ -92,7 +93,7 @@ def _open_agreement(state: ReplayedState, event: AuditEvent) -> None:
         last_reason_code=0,
         change_count=0,
         opened=event.ref,
-        opened_limit_fen=int(args["limitFen"]),
+        opened_limit_fen=Fen(int(args["limitFen"])),
     )
     expected = compute_commitment(state.agreements[agreement_id])
     if expected != state.agreements[agreement_id].commitment:
@@ -117,7 +118,7 @@ def _amend_limit(state: ReplayedState, event: AuditEvent) -> None:
     if agreement is None:
         return
     args = event.args
-    old_fen, new_fen = int(args["oldLimitFen"]), int(args["newLimitFen"])
+    old_fen, new_fen = Fen(int(args["oldLimitFen"])), Fen(int(args["newLimitFen"]))
     if old_fen != agreement.limit_fen:
         state.note(
             TRANSITIONS_CHECK,
@@ -170,7 +171,7 @@ def _commit_line_state(state: ReplayedState, event: AuditEvent) -> None:
         cycle_id,
         str(args["root"]),
         int(args["count"]),
-        int(args["totalOutstandingFen"]),
+        Fen(int(args["totalOutstandingFen"])),
         str(args["submitter"]),
         event.ref,
     )
@@ -281,12 +282,12 @@ def _transfer(state: ReplayedState, event: AuditEvent) -> None:
     source, target, value = str(args["from"]).lower(), str(args["to"]).lower(), int(args["value"])
     balances = state.token_balances_fen
     if source == ZERO_ADDRESS:
-        state.token_supply_fen += value
+        state.token_supply_fen = Fen(state.token_supply_fen + value)
         state.admin(event, "mint", f"{value} fen minted to {args['to']}")
     else:
         balances[source] = balances.get(source, 0) - value
     if target == ZERO_ADDRESS:
-        state.token_supply_fen -= value
+        state.token_supply_fen = Fen(state.token_supply_fen - value)
     else:
         balances[target] = balances.get(target, 0) + value
 

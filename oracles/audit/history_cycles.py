@@ -10,6 +10,7 @@ Whatever breaks these rules is an anomaly of `invariant.cycle_defaults`.
 from __future__ import annotations
 
 from node_api.kernel.chain import CycleStatus
+from node_api.kernel.money import Fen
 from oracles.audit.events import AuditEvent
 from oracles.audit.replay_state import (
     DEFAULTS_CHECK,
@@ -26,7 +27,7 @@ def propose_cycle(state: ReplayedState, event: AuditEvent) -> None:
     if cycle_id in state.cycles:
         state.note(LIFECYCLE_CHECK, f"cycle {cycle_id} proposed twice", event)
         return
-    positions = tuple(int(value) for value in args["netPositions"])
+    positions = tuple(Fen(int(value)) for value in args["netPositions"])
     state.cycles[cycle_id] = CycleReplay(
         cycle_id=cycle_id,
         entries_root=str(args["entriesRoot"]),
@@ -36,7 +37,7 @@ def propose_cycle(state: ReplayedState, event: AuditEvent) -> None:
         dispute_deadline=int(args["disputeDeadline"]),
         status=CycleStatus.PROPOSED,
         proposed=event.ref,
-        total_due_fen=sum(value for value in positions if value > 0),
+        total_due_fen=Fen(sum(value for value in positions if value > 0)),
         funding_deadline=int(args.get("fundingDeadline", 0)),
     )
 
@@ -108,7 +109,7 @@ def fund_cycle(state: ReplayedState, event: AuditEvent) -> None:
     cycle = _cycle_in(state, event, (CycleStatus.FINALIZED,), "funding")
     if cycle is None:
         return
-    partner_id, amount_fen = int(event.args["partnerId"]), int(event.args["amount"])
+    partner_id, amount_fen = int(event.args["partnerId"]), Fen(int(event.args["amount"]))
     net_fen = cycle.position_of(partner_id)
     if net_fen is None or net_fen >= 0 or -net_fen != amount_fen:
         state.note(
@@ -120,7 +121,7 @@ def fund_cycle(state: ReplayedState, event: AuditEvent) -> None:
     if cycle.is_settled(partner_id):
         state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: {partner_id} funded twice", event)
     cycle.fundings[partner_id] = (amount_fen, event.ref)
-    cycle.funded_fen += amount_fen
+    cycle.funded_fen = Fen(cycle.funded_fen + amount_fen)
     if cycle.funded_fen == cycle.total_due_fen:
         cycle.status = CycleStatus.FUNDED
 
@@ -135,10 +136,10 @@ def fully_funded(state: ReplayedState, event: AuditEvent) -> None:
     cycle.fully_funded = event.ref
 
 
-def _payout_args(event: AuditEvent) -> tuple[int, int, str]:
+def _payout_args(event: AuditEvent) -> tuple[int, Fen, str]:
     """(partner id, amount in fen, payout address) of a claim or a refund event."""
     args = event.args
-    return int(args["partnerId"]), int(args["amount"]), str(args["payout"])
+    return int(args["partnerId"]), Fen(int(args["amount"])), str(args["payout"])
 
 
 def claim_cycle(state: ReplayedState, event: AuditEvent) -> None:
@@ -164,7 +165,7 @@ def claim_cycle(state: ReplayedState, event: AuditEvent) -> None:
     if cycle.is_settled(partner_id):
         state.note(LIFECYCLE_CHECK, f"cycle {cycle.cycle_id}: {partner_id} claimed twice", event)
     cycle.claims[partner_id] = (amount_fen, payout, event.ref)
-    cycle.claimed_fen += amount_fen
+    cycle.claimed_fen = Fen(cycle.claimed_fen + amount_fen)
 
 
 def declare_default(state: ReplayedState, event: AuditEvent) -> None:
@@ -172,7 +173,7 @@ def declare_default(state: ReplayedState, event: AuditEvent) -> None:
     if cycle is None:
         return
     named = tuple(int(value) for value in event.args["defaulters"])
-    unfunded_fen = int(event.args["unfundedFen"])
+    unfunded_fen = Fen(int(event.args["unfundedFen"]))
     for problem in _default_problems(cycle, event.timestamp, named, unfunded_fen):
         state.note(DEFAULTS_CHECK, f"cycle {cycle.cycle_id}: {problem}", event)
     cycle.defaulted, cycle.defaulted_at = event.ref, event.timestamp
@@ -182,7 +183,7 @@ def declare_default(state: ReplayedState, event: AuditEvent) -> None:
 
 
 def _default_problems(
-    cycle: CycleReplay, declared_at: int | None, named: tuple[int, ...], unfunded_fen: int
+    cycle: CycleReplay, declared_at: int | None, named: tuple[int, ...], unfunded_fen: Fen
 ) -> list[str]:
     """What a CycleDefaulted event shows that the default rules forbid."""
     problems = []
@@ -241,7 +242,7 @@ def refund_cycle(state: ReplayedState, event: AuditEvent) -> None:
     if partner is not None and partner.payout.lower() != payout.lower():
         state.note(DEFAULTS_CHECK, f"{subject}, paid to {payout}, not its payout", event)
     cycle.refunds[partner_id] = (amount_fen, payout, event.ref)
-    cycle.refunded_fen += amount_fen
+    cycle.refunded_fen = Fen(cycle.refunded_fen + amount_fen)
 
 
 def register_partner(state: ReplayedState, event: AuditEvent) -> None:

@@ -13,6 +13,7 @@ from typing import Final
 
 from sha3 import keccak_256
 
+from node_api.kernel.money import Fen
 from settlement.merkle import build_tree
 
 INT256_BYTES: Final = 32
@@ -25,7 +26,7 @@ def _double_hash(encoded: bytes) -> bytes:
 
 
 def compute_entry_leaf(
-    cycle_id: int, entry_id: int, partner_id: int, kind: int, amount_fen: int, salt: bytes
+    cycle_id: int, entry_id: int, partner_id: int, kind: int, amount_fen: Fen, salt: bytes
 ) -> bytes:
     """The settlement leaf of one entry, as `ClearingHouse.computeEntryLeaf` defines it:
     the double hash of `abi.encode(uint64 cycleId, uint64 entryId, uint32 partnerId,
@@ -42,7 +43,7 @@ def compute_entry_leaf(
     )
 
 
-def compute_line_leaf(agreement_id: str, cycle_id: int, outstanding_fen: int) -> bytes:
+def compute_line_leaf(agreement_id: str, cycle_id: int, outstanding_fen: Fen) -> bytes:
     """The line-state leaf, as `CreditRegistry.verifyLineBalance` defines it."""
     return _double_hash(
         bytes.fromhex(agreement_id[2:])
@@ -60,7 +61,7 @@ def compute_agreement_commitment(
     borrower_ref: str,
     terms_hash: str,
     product_code: int,
-    limit_fen: int,
+    limit_fen: Fen,
     apr_bps: int,
     opened_at: int,
 ) -> str:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from sha3 import keccak_256
 
 from node_api.kernel.chain import ContractName
+from node_api.kernel.money import Fen
 from oracles.audit.audited import AuditedContracts
 from oracles.audit.checks import CheckResult, Evidence, JsonValue, make_check
 from oracles.audit.export_format import FORMAT_VERSION, AgreementRecord
@@ -49,7 +50,7 @@ def _exported_commitment(record: AgreementRecord) -> str:
         record.borrower_ref,
         record.terms_hash,
         record.product_code,
-        record.limit_fen,
+        Fen(record.limit_fen),
         record.apr_bps,
         record.opened_at,
     )
@@ -202,7 +203,7 @@ def _cycle_problem(cycle: CycleReplay, exported: ExportedCycle) -> tuple[str, di
     rows = exported.entries
     cycle_id = cycle.cycle_id
     leaves = [
-        compute_entry_leaf(cycle_id, e, p, k, a, bytes.fromhex(salt[2:]))
+        compute_entry_leaf(cycle_id, e, p, k, Fen(a), bytes.fromhex(salt[2:]))
         for e, p, k, a, salt in rows
     ]
     root = compute_root(leaves)
@@ -286,7 +287,7 @@ def check_line_states(ctx: ReconcileContext) -> CheckResult:
             )
             failures.append(Evidence(ref.block, ref.tx, address, {"problem": problem}))
             continue
-        leaves = [compute_line_leaf(a, committed.cycle_id, o) for a, o in exported.leaves]
+        leaves = [compute_line_leaf(a, committed.cycle_id, Fen(o)) for a, o in exported.leaves]
         root = compute_root(leaves)
         total_fen = sum(o for _a, o in exported.leaves)
         values: dict[str, JsonValue] = {

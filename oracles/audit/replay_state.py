@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from node_api.kernel.money import FEN_ZERO, Fen
 from oracles.audit.checks import JsonValue
 from oracles.audit.events import AuditEvent, EventRef
 from oracles.compiler import AbiEntry
@@ -47,8 +48,8 @@ class StatusChange:
 @dataclass(frozen=True)
 class LimitChange:
     ref: EventRef
-    old_limit_fen: int
-    new_limit_fen: int
+    old_limit_fen: Fen
+    new_limit_fen: Fen
     reason_code: int
 
 
@@ -67,11 +68,11 @@ class AgreementReplay:
     commitment: str
     opened: EventRef | None
     # what amendments and status changes move
-    limit_fen: int
+    limit_fen: Fen
     status: int
     last_reason_code: int
     change_count: int
-    opened_limit_fen: int = 0
+    opened_limit_fen: Fen = FEN_ZERO
     status_history: list[StatusChange] = field(default_factory=list)
     limit_history: list[LimitChange] = field(default_factory=list)
 
@@ -88,7 +89,7 @@ class CycleReplay:
     entries_root: str
     entry_count: int
     partner_ids: tuple[int, ...]
-    net_positions_fen: tuple[int, ...]
+    net_positions_fen: tuple[Fen, ...]
     dispute_deadline: int
     status: int
     proposed: EventRef | None
@@ -98,18 +99,18 @@ class CycleReplay:
     fully_funded: EventRef | None = None
     fundings: dict[int, tuple[int, EventRef]] = field(default_factory=dict)
     claims: dict[int, tuple[int, str, EventRef]] = field(default_factory=dict)
-    total_due_fen: int = 0
-    funded_fen: int = 0
-    claimed_fen: int = 0
+    total_due_fen: Fen = FEN_ZERO
+    funded_fen: Fen = FEN_ZERO
+    claimed_fen: Fen = FEN_ZERO
     funding_deadline: int = 0
     defaulted: EventRef | None = None
     defaulted_at: int | None = None
     """Unix seconds of the block that declared the default (None when unknown)."""
     defaulters: tuple[int, ...] = ()
-    unfunded_fen: int = 0
+    unfunded_fen: Fen = FEN_ZERO
     """What the defaulters owed together, as CycleDefaulted states it."""
     refunds: dict[int, tuple[int, str, EventRef]] = field(default_factory=dict)
-    refunded_fen: int = 0
+    refunded_fen: Fen = FEN_ZERO
     seeded_disputed: set[int] = field(default_factory=set)
     seeded_settled: set[int] = field(default_factory=set)
     seeded_refunded: set[int] = field(default_factory=set)
@@ -126,9 +127,9 @@ class CycleReplay:
         return partner_id in self.refunds or partner_id in self.seeded_refunded
 
     @property
-    def held_fen(self) -> int:
+    def held_fen(self) -> Fen:
         """What the clearing house still holds for this cycle: funded, less paid out."""
-        return self.funded_fen - self.claimed_fen - self.refunded_fen
+        return Fen(self.funded_fen - self.claimed_fen - self.refunded_fen)
 
     def debtors(self) -> dict[int, int]:
         """Listed net debtors -> what each owes (fen, positive)."""
@@ -183,7 +184,7 @@ class LineStateReplay:
     cycle_id: int
     root: str
     count: int
-    total_outstanding_fen: int
+    total_outstanding_fen: Fen
     submitter: str
     ref: EventRef
 
@@ -287,7 +288,7 @@ class ReplayedState:
     paused: dict[str, bool] = field(default_factory=dict)
     line_states: dict[int, LineStateReplay] = field(default_factory=dict)
     reports: list[ReportConsumed] = field(default_factory=list)
-    token_supply_fen: int = 0
+    token_supply_fen: Fen = FEN_ZERO
     token_balances_fen: dict[str, int] = field(default_factory=dict)
     admin_actions: list[AdminAction] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)

@@ -22,6 +22,7 @@ from typing import Any, Final, TypedDict
 
 from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import Fen
 from oracles.audit.checks import CheckJson, CheckResult, Evidence, JsonValue
 from oracles.audit.custody import held_fen
 from oracles.audit.governance_checks import GovernanceSummary
@@ -79,11 +80,11 @@ class CycleJson(TypedDict):
     business_date: str | None
     attempt: int | None
     status: str
-    due_fen: int
-    funded_fen: int
-    claimed_fen: int
-    refunded_fen: int
-    held_fen: int
+    due_fen: Fen
+    funded_fen: Fen
+    claimed_fen: Fen
+    refunded_fen: Fen
+    held_fen: Fen
     funding_deadline: int
     defaulted_at: int | None
     defaulters: list[int]

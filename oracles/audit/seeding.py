@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from node_api.kernel.chain import ContractName, CycleStatus
+from node_api.kernel.money import FEN_ZERO, Fen
 from oracles.audit.audited import (
     AuditedContracts,
 )
@@ -68,7 +69,7 @@ def _seed_agreements(window: _Window) -> None:
             borrower_ref="",
             terms_hash="",
             product_code=int(record[3]),
-            limit_fen=int(record[1]),
+            limit_fen=Fen(int(record[1])),
             apr_bps=int(record[2]),
             opened_at=int(record[4]),
             commitment="0x" + bytes(commitment).hex(),
@@ -107,23 +108,23 @@ def _seed_cycles(window: _Window) -> None:
         listed = [
             (p, pos) for p, pos in zip(ids, positions, strict=True) if pos is not None and pos[1]
         ]
-        status, paid_out_fen = int(view[1]), int(view[9])
+        status, paid_out_fen = int(view[1]), Fen(int(view[9]))
         defaulted = status == CycleStatus.DEFAULTED
         state.cycles[cycle_id] = CycleReplay(
             cycle_id=cycle_id,
             entries_root="0x" + bytes(view[0]).hex(),
             entry_count=int(view[6]),
             partner_ids=tuple(p for p, _ in listed),
-            net_positions_fen=tuple(int(pos[0]) for _, pos in listed),
+            net_positions_fen=tuple(Fen(int(pos[0])) for _, pos in listed),
             dispute_deadline=int(view[4]),
             funding_deadline=int(view[5]),
             status=status,
             proposed=None,
-            total_due_fen=int(view[7]),
-            funded_fen=int(view[8]),
+            total_due_fen=Fen(int(view[7])),
+            funded_fen=Fen(int(view[8])),
             # the view's claimedFen counts the refunds once a cycle is Defaulted
-            claimed_fen=0 if defaulted else paid_out_fen,
-            refunded_fen=paid_out_fen if defaulted else 0,
+            claimed_fen=FEN_ZERO if defaulted else paid_out_fen,
+            refunded_fen=paid_out_fen if defaulted else FEN_ZERO,
             seeded_disputed={p for p, pos in listed if pos[2]},
             seeded_settled={p for p, pos in listed if pos[3]},
             seeded_refunded={p for p, pos in listed if pos[4]},
@@ -179,7 +180,7 @@ def _seed_globals(window: _Window) -> None:
             (ContractName.SETTLEMENT_TOKEN, "balanceOf", [h]) for h in holders
         ]
         supply, *balances = window.views(calls)
-        state.token_supply_fen = int(supply[0]) if supply is not None else 0
+        state.token_supply_fen = Fen(int(supply[0])) if supply is not None else FEN_ZERO
         for holder, balance in zip(holders, balances, strict=True):
             state.token_balances_fen[holder] = int(balance[0]) if balance is not None else 0
 

@@ -25,6 +25,7 @@ from sha3 import keccak_256
 
 from node_api.kernel.chain import EntryKind
 from node_api.kernel.errors import ChainError
+from node_api.kernel.money import Fen
 from oracles.abi_codec import ContractCodec, encode_static_tuple_array
 from oracles.anvil import AnvilProcess, pick_free_port
 from oracles.audit.export_format import (
@@ -217,7 +218,7 @@ def _cycle_entries(cycle_id: int, day: int) -> list[SettlementEntry]:
     for index in range(ENTRIES_PER_CYCLE // 2):
         amount_fen = 1_000 + 37 * ((day * 31 + index) % 500)
         payer, payee = (2, 1) if index % 2 else (3, 4)
-        for partner_id, signed_fen in ((payer, -amount_fen), (payee, amount_fen)):
+        for partner_id, signed_fen in ((payer, Fen(-amount_fen)), (payee, Fen(amount_fen))):
             kind = EntryKind.PRINCIPAL_FUNDED if signed_fen < 0 else EntryKind.INTEREST_SHARE
             entry_id = len(entries) + 1
             salt = BENCH_LEAF_SALTS.salt(cycle_id, entry_id, partner_id)
@@ -266,7 +267,7 @@ def _seed_line_state(
 ) -> None:
     leaves = [(a.agreement_id, (a.limit_fen * (day % 7 + 1)) // 10) for a in books.agreements]
     books.line_states[cycle_id] = leaves
-    root = build_tree([compute_line_leaf(a, cycle_id, o) for a, o in leaves]).root
+    root = build_tree([compute_line_leaf(a, cycle_id, Fen(o)) for a, o in leaves]).root
     total_fen = sum(o for _a, o in leaves)
     registry = seeder.addresses["CreditRegistry"]
     digest = line_state_report_digest(chain_id, registry, cycle_id, root, len(leaves), total_fen)
@@ -322,7 +323,7 @@ def _export_records(manifest: Manifest, books: _Books) -> list[Any]:
             for chunk in chunk_rows(rows)
         ]
     for cycle_id, leaves in books.line_states.items():
-        root = build_tree([compute_line_leaf(a, cycle_id, o) for a, o in leaves]).root
+        root = build_tree([compute_line_leaf(a, cycle_id, Fen(o)) for a, o in leaves]).root
         records.append(
             LineStateRecord(
                 cycle_id=cycle_id,

@@ -36,6 +36,7 @@ from node_api.http.app import create_app
 from node_api.kernel.chain import EntryKind, PartnerRole
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
+from node_api.kernel.money import Fen
 from node_api.kernel.outbox_table import OUTBOX_TABLE
 from node_api.lending.eod.tables import eod_batch_table, eod_run_table, eod_step_table
 from node_api.onboarding.tables import application_table
@@ -161,7 +162,7 @@ def _store_tree(conn: Connection, cycle_id: int) -> None:
             entry_id=int(entry_id),
             partner_id=int(partner_id),
             kind=EntryKind(int(kind)),
-            amount_fen=int(amount),
+            amount_fen=Fen(int(amount)),
             salt=salts.salt(cycle_id, int(entry_id), int(partner_id)),
         )
         for entry_id, partner_id, kind, amount in rows

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from node_api.kernel.money import Fen
 from scripts.bench.figures import Figures
 from settlement.allocation import (
     ChannelTerms,
@@ -143,11 +144,11 @@ def make_events(
             amount_fen = principal_fen * rng.randrange(50, 200) // 10_000
         event = MoneyEvent(
             kind,
-            amount_fen,
+            Fen(amount_fen),
             source_ref=f"posting-{sequence}",
-            principal_fen=principal_fen,
+            principal_fen=Fen(principal_fen),
             accrual_days=30,
-            principal_reduced_before_fen=principal_fen - amount_fen,
+            principal_reduced_before_fen=Fen(principal_fen - amount_fen),
         )
         events.append((product_number, event))
     return events
