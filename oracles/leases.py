@@ -7,9 +7,10 @@ releasing: its lease simply expires.
 
 Liveness rests on the nodes' clocks (keep them NTP-synchronised, with a time to live far
 above their skew); safety does not: a writer passes its epoch to `check_fence` inside
-its own transaction, which locks the lease row (`SELECT ... FOR UPDATE` on PostgreSQL),
-so a write of a node that lost the lease is refused, and a takeover waits for a fenced
-write in flight to commit before it starts.
+its own transaction, which share-locks the lease row (`SELECT ... FOR SHARE` on
+PostgreSQL), so a write of a node that lost the lease is refused, and a takeover (an
+update of that row) waits for every fenced write in flight to commit before it starts. A
+share lock, so that a worker's nested transactions fence without waiting on each other.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class LeaseStore:
                 LEASE_TABLE.c.holder == self.holder,
                 LEASE_TABLE.c.epoch == epoch,
             )
-            .with_for_update()
+            .with_for_update(read=True)
         ).first()
         if held is None:
             raise LeaseLost(f"lease {name} epoch {epoch} is no longer held by this node")

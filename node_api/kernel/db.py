@@ -6,12 +6,13 @@ SQLAlchemy Core on the async engine (asyncpg or aiosqlite), one code path for bo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session, create_engine
@@ -45,6 +46,33 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
+WriteFence = Callable[[Connection], None]
+"""Run first inside a background worker's write transaction: raises (the lease store's
+`LeaseLost`) when the node no longer holds the worker's lease under the term's epoch."""
+
+_thread_fence = threading.local()
+
+
+@contextmanager
+def fence_this_thread(fence: WriteFence) -> Iterator[None]:
+    """Run `fence` first in every transaction this thread begins on a synchronous engine
+    (a background worker's term: end of day, settlement, collections, the indexer), so
+    each of its writes is refused once another node took the worker over. Processes and
+    threads the worker starts are not fenced by it."""
+    previous = getattr(_thread_fence, "fence", None)
+    _thread_fence.fence = fence
+    try:
+        yield
+    finally:
+        _thread_fence.fence = previous
+
+
+def _fence_transaction(conn: Connection) -> None:
+    fence: WriteFence | None = getattr(_thread_fence, "fence", None)
+    if fence is not None:
+        fence(conn)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -73,6 +101,7 @@ class Database:
             else:
                 kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             self._engine = create_engine(sync_url(self.url), **kwargs)
+            event.listen(self._engine, "begin", _fence_transaction)
             if self.backend == "sqlite":
                 event.listen(self._engine, "connect", _sqlite_pragmas)
         return self._engine

@@ -22,7 +22,7 @@ from eth_account.signers.local import LocalAccount
 from prometheus_client import Counter, Histogram
 
 from node_api.kernel.config import Settings
-from node_api.kernel.db import Database
+from node_api.kernel.db import Database, fence_this_thread
 from node_api.lending.eod.summary import EodSummary
 from node_api.runtime.leadership import (
     LeaseTiming,
@@ -120,29 +120,35 @@ def start_background_workers(
     def leased(name: str, run_term: TermRunner) -> None:
         workers.spawn_leased(name, leases, timing, run_term)
 
+    def leased_and_fenced(name: str, run_term: TermRunner) -> None:
+        leased(name, _fenced_term(name, leases, run_term))
+
     leased("relayer", _relayer_term("relayer", context, leases, chain.relayer))
     if treasury is not None:
         leased(
             "treasury-relayer",
             _relayer_term("treasury-relayer", context, leases, treasury, RelayAccount.TREASURY),
         )
-    leased(
+    leased_and_fenced(
         "indexer",
         lambda _epoch, term_stop: run_step_loop(
-            "indexer", build_indexer(context).step, term_stop, idle_s=0.5
+            "indexer",
+            fenced_step("indexer", build_indexer(context).step, term_stop),
+            term_stop,
+            idle_s=0.5,
         ),
     )
-    leased(
+    leased_and_fenced(
         "eod",
         lambda _epoch, term_stop: run_eod_scheduler(
             term_stop, settings, database, on_closed=observe_eod
         ),
     )
-    leased(
+    leased_and_fenced(
         "settlement",
         lambda _epoch, term_stop: run_settlement_scheduler(term_stop, settings, database, chain),
     )
-    leased(
+    leased_and_fenced(
         "collections",
         lambda _epoch, term_stop: run_collections_worker(
             term_stop, settings, database, clock=lambda: datetime.now(UTC)
@@ -175,6 +181,17 @@ def _relayer_term(
             run_step_loop(name, fenced_step(name, relayer.step, term_stop), term_stop)
         finally:
             relayer.sender.rpc.close()
+
+    return run
+
+
+def _fenced_term(name: str, leases: LeaseStore, run_term: TermRunner) -> TermRunner:
+    """A term whose thread runs the lease's fence first in every transaction it begins (the
+    relayers and the publisher fence their own writes instead)."""
+
+    def run(epoch: int, term_stop: threading.Event) -> None:
+        with fence_this_thread(lambda conn: leases.check_fence(conn, name, epoch)):
+            run_term(epoch, term_stop)
 
     return run
 

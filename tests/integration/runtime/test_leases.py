@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from node_api.events.publisher import EventPublisher
-from node_api.kernel.db import Database
+from node_api.kernel.db import Database, fence_this_thread
 from node_api.runtime.leadership import LeaseTiming, run_under_lease
+from oracles.event_store import BlockRef, EventStore
 from oracles.leases import LeaseLost, LeaseStore
 from oracles.relay_store import Intent, RelayStore
 from oracles.scaleout_tables import ATTEMPT_TABLE, LEASE_TABLE
@@ -115,6 +116,59 @@ def test_the_fence_refuses_the_publishers_cursor_write_after_a_takeover(
     with pytest.raises(LeaseLost):
         stale.step()
     assert stale.fetch_positions() == {}
+
+
+def _block(number: int) -> BlockRef:
+    return BlockRef(number, f"0x{number:064x}", f"0x{number - 1:064x}")
+
+
+def test_a_fenced_thread_writes_nothing_after_a_takeover_on_any_connection(
+    database: Database,
+) -> None:
+    """The fence of end of day, settlement, collections and the indexer: every transaction
+    the term's thread begins (Core or ORM, nested too) checks the epoch first."""
+    clock = Clock()
+    node_a, node_b = _stores(database, clock)
+    assert node_a.try_acquire("indexer") == 1
+    store = EventStore(database)
+    with fence_this_thread(lambda conn: node_a.check_fence(conn, "indexer", 1)):
+        store.store_range([], [_block(7)], _block(7))
+        with database.engine.connect() as outer, database.engine.begin() as inner:
+            outer.execute(sa.text("SELECT 1"))  # nested transactions fence without a wait
+            inner.execute(sa.text("SELECT 1"))
+        clock.now += timedelta(seconds=TTL_S + 1)
+        assert node_b.try_acquire("indexer") == 2
+
+        with pytest.raises(LeaseLost):
+            store.store_range([], [_block(8)], _block(8))
+        with pytest.raises(LeaseLost):
+            store.rollback_above(_block(5))
+        with pytest.raises(LeaseLost), database.session() as session:
+            session.execute(sa.delete(LEASE_TABLE))
+    assert store.fetch_checkpoint() == BlockRef(7, _block(7).hash, ""), "nothing written"
+    assert node_b.fetch("indexer") is not None, "the session's delete was refused"
+    with fence_this_thread(lambda conn: node_b.check_fence(conn, "indexer", 2)):
+        store.store_range([], [_block(8)], _block(8))
+    assert store.fetch_checkpoint() == BlockRef(8, _block(8).hash, "")
+
+
+def test_another_thread_is_not_fenced_by_a_workers_term(database: Database) -> None:
+    clock = Clock()
+    node_a, _node_b = _stores(database, clock)
+    refused: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            EventStore(database).store_range([], [_block(3)], _block(3))
+        except BaseException as error:
+            refused.append(error)
+
+    with fence_this_thread(lambda conn: node_a.check_fence(conn, "indexer", 9)):
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    assert refused == []
+    assert EventStore(database).fetch_checkpoint() == BlockRef(3, _block(3).hash, "")
 
 
 def test_a_worker_runs_on_one_node_and_moves_when_that_node_stops(database: Database) -> None:
