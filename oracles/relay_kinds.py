@@ -38,7 +38,7 @@ from node_api.kernel.outbox_table import (
 from oracles.abi_codec import (
     ContractCodec,
     ErrorArgs,
-    encode_static_tuple_array,
+    encode_static_tuple_array_json,
     get_int_arg,
 )
 
@@ -160,11 +160,22 @@ class AgreementOpenKind(RelayKind[AgreementOpenPayload]):
     batch_size_max = AGREEMENT_BATCH_MAX
 
     def encode(self, codec: ContractCodec, payloads: Sequence[AgreementOpenPayload]) -> bytes:
-        rows = [_agreement_tuple(payload) for payload in payloads]
+        rows = [
+            (
+                p["agreement_id"],
+                p["borrower_ref"],
+                p["terms_hash"],
+                p["product_code"],
+                p["limit_fen"],
+                p["apr_bps"],
+                p["opened_at"],
+            )
+            for p in payloads
+        ]
         function = codec.function("openAgreements")
         if function.input_types != (f"({','.join(COMMITMENT_TYPES)})[]",):
             raise ConfigurationError("openAgreements no longer takes AgreementInput[]")
-        return function.selector + encode_static_tuple_array(COMMITMENT_TYPES, rows)
+        return function.selector + encode_static_tuple_array_json(COMMITMENT_TYPES, rows)
 
     def get_gas_limit(self, payloads: Sequence[AgreementOpenPayload]) -> int:
         return 60_000 + 75_000 * len(payloads)

@@ -209,9 +209,7 @@ class Relayer:
                     "earlier attempt mined",
                     extra={"nonce": submission.nonce, "tx_hash": mined.tx_hash},
                 )
-                submission = dataclasses.replace(
-                    submission, tx_hash=mined.tx_hash, raw_tx=mined.raw_tx
-                )
+                submission = dataclasses.replace(submission, tx_hash=mined.tx_hash)
             resolved.append(submission)
             receipts.append(hits[0][1] if hits else None)
         return resolved, receipts
@@ -233,9 +231,10 @@ class Relayer:
         if not stuck:
             return set()
         suggested = self.sender.fetch_fees()
+        raw_txs = self.store.fetch_raw_txs([s.id for s in stuck])
         repriced: set[int] = set()
         for submission in stuck:
-            current = decode_dynamic_fee_call(submission.raw_tx).fees
+            current = decode_dynamic_fee_call(raw_txs[submission.id]).fees
             fees = compute_replacement_fees(
                 current, suggested, self.config.reprice_bump_bps, self.config.fee_ceiling_wei
             )
@@ -247,7 +246,7 @@ class Relayer:
                         extra={"nonce": submission.nonce, "tx_hash": submission.tx_hash},
                     )
                 continue
-            signed = self.sender.sign_replacement(submission.raw_tx, fees)
+            signed = self.sender.sign_replacement(raw_txs[submission.id], fees)
             self.store.record_replacement(submission, signed, fees, now)
             (result,) = self.sender.broadcast([signed.raw_tx])
             self._last_broadcast[signed.tx_hash] = time.monotonic()
@@ -268,18 +267,22 @@ class Relayer:
     def _rebroadcast_missing(
         self, missing: Sequence[OpenSubmission], attempts: dict[int, list[Attempt]]
     ) -> bool:
-        """Broadcast again the recorded transactions the node does not know."""
-        known = self.sender.fetch_known([s.tx_hash for s in missing])
+        """Broadcast again the recorded transactions the node does not know (asked only
+        about those not broadcast for `rebroadcast_after_s`)."""
         now = time.monotonic()
-        due = [
+        quiet = [
             s
-            for s, is_known in zip(missing, known, strict=True)
-            if not is_known
-            and now - self._last_broadcast.get(s.tx_hash, -1e9) >= self.config.rebroadcast_after_s
+            for s in missing
+            if now - self._last_broadcast.get(s.tx_hash, -1e9) >= self.config.rebroadcast_after_s
         ]
+        if not quiet:
+            return False
+        known = self.sender.fetch_known([s.tx_hash for s in quiet])
+        due = [s for s, is_known in zip(quiet, known, strict=True) if not is_known]
         if not due:
             return False
-        results = self.sender.broadcast([s.raw_tx for s in due])
+        raw_txs = self.store.fetch_raw_txs([s.id for s in due])
+        results = self.sender.broadcast([raw_txs[s.id] for s in due])
         progressed = False
         for submission, result in zip(due, results, strict=True):
             self._last_broadcast[submission.tx_hash] = now

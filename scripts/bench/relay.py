@@ -6,10 +6,16 @@ agreement openings and runs the relayer until every outbox row is confirmed with
 receipt recorded, at each batch size.
 Then it lets a fresh indexer catch up over at least `index_events` events.
 Figures carry their units; nothing here is used by the node itself.
+
+The machine may be shared, so each run also says where the CPU went while it relayed,
+in microseconds per agreement: this process (the relayer), anvil, and the PostgreSQL
+backends of the database (Linux `/proc`; 0 on SQLite), with the load average before
+and after.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +38,7 @@ from oracles.relayer import Relayer, RelayerConfig
 from oracles.tables import EVENT_TABLE, SUBMISSION_TABLE
 from oracles.tx_sender import JsonRpcClient, TxSender
 from scripts.bench.figures import Figures
+from scripts.bench.proc_cpu import get_process_cpu_s, get_process_tree, postgres_cpu_s
 
 OPENED_AT = 1_735_689_600
 ENQUEUE_CHUNK = 5_000
@@ -58,9 +65,13 @@ def _fresh_database(folder: Path, name: str, database_url: str | None) -> Databa
     return Database(url)
 
 
+def _load_average() -> list[float]:
+    return [round(load, 2) for load in os.getloadavg()]
+
+
 def _relay(
     database: Database,
-    rpc_url: str,
+    anvil: AnvilProcess,
     manifest: Manifest,
     contracts: DeployedContracts,
     first: int,
@@ -68,6 +79,8 @@ def _relay(
     batch_size: int,
 ) -> Figures:
     """Enqueue `count` openings, relay them all, return the figures."""
+    rpc_url = anvil.rpc_url
+    database_name = str(database.engine.url.database) if database.backend == "postgresql" else ""
     with database.engine.connect() as conn:
         before = conn.execute(sa.select(sa.func.max(SUBMISSION_TABLE.c.id))).scalar() or 0
     started = time.perf_counter()
@@ -80,8 +93,17 @@ def _relay(
     relayer = Relayer(
         database, sender, contracts, RelayerConfig(batch_size_max=batch_size, inflight_max=inflight)
     )
+    load_before = _load_average()
+    anvil_pids = _anvil_pids(anvil)
+    anvil_before = sum(get_process_cpu_s(anvil_pids).values())
+    postgres_before = _postgres_cpu_s(database_name)
+    cpu_before = time.process_time()
+    relay_started = time.perf_counter()
     relayer.run_until_idle(timeout_s=600, idle_sleep_s=0.001)
     relayed = time.perf_counter()
+    cpu_s = time.process_time() - cpu_before
+    anvil_s = sum(get_process_cpu_s(anvil_pids).values()) - anvil_before
+    postgres_s = _postgres_cpu_s(database_name) - postgres_before
     with database.engine.connect() as conn:
         transactions, gas = conn.execute(
             sa.select(sa.func.count(), sa.func.sum(SUBMISSION_TABLE.c.gas_used)).where(
@@ -93,10 +115,35 @@ def _relay(
         "agreements": count,
         "transactions": int(transactions),
         "enqueue_rate_per_s": round(count / (enqueued - started)),
-        "relay_elapsed_s": round(relayed - enqueued, 3),
-        "anchored_rate_per_s": round(count / (relayed - enqueued)),
+        "relay_elapsed_s": round(relayed - relay_started, 3),
+        "anchored_rate_per_s": round(count / (relayed - relay_started)),
         "gas_per_agreement": round(int(gas or 0) / count),
+        "cpu_us_per_agreement": {
+            "relayer": round(1e6 * cpu_s / count, 1),
+            "anvil": round(1e6 * anvil_s / count, 1),
+            "postgres": round(1e6 * postgres_s / count, 1),
+        },
+        "load_average_before_after": [load_before, _load_average()],
     }
+
+
+def _anvil_pids(anvil: AnvilProcess) -> list[int]:
+    """This process's anvil child (found by its command line: the port it serves)."""
+    port = f"--port\0{anvil.port}\0".encode()
+    found = []
+    for pid in get_process_tree(os.getpid()):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"anvil" in command and port in command:
+            found.append(pid)
+    return found
+
+
+def _postgres_cpu_s(database_name: str) -> float:
+    """The database's backends' CPU seconds now (0 on SQLite)."""
+    return postgres_cpu_s(database_name) if database_name else 0.0
 
 
 def _index(
@@ -141,14 +188,12 @@ def run_relay_bench(
             runs, next_id = [], 0
             for size in (int(part) for part in str(batch_sizes).split(",")):
                 count = agreements_batch_1 if size == 1 else agreements
-                runs.append(
-                    _relay(database, anvil.rpc_url, manifest, contracts, next_id, count, size)
-                )
+                runs.append(_relay(database, anvil, manifest, contracts, next_id, count, size))
                 next_id += count
             if next_id < index_events:
                 _relay(
                     database,
-                    anvil.rpc_url,
+                    anvil,
                     manifest,
                     contracts,
                     next_id,
