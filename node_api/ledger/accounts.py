@@ -66,7 +66,10 @@ class AccountType(StrEnum):
     CUSTOMER_CREDIT = "customer_credit"
     """What the node owes the customer: over-payments and refunds beyond the debt."""
     WRITTEN_OFF = "written_off"
-    """Principal and charges the node gave up on (an expense, kept per line)."""
+    """Principal and charges the node gave up on, kept per line: the part of the node's
+    `loan_loss_allowance` a charge-off used on this line (the allowance left for the
+    lines still on the books is `loan_loss_allowance` less every line's `written_off`).
+    Recoveries and debt sales credit it: they replenish the allowance."""
     INTEREST_SUSPENDED = "interest_suspended"
     """Off balance sheet (a memo against `suspended_interest_contra`): interest and
     penalty a non-accrual line owes but the node does not recognize until collected."""

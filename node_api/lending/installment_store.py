@@ -12,13 +12,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import CreditNetValueError, NotFoundError
-from node_api.kernel.money import Bps, Fen
-from node_api.ledger.sql import bulk_update, in_values
+from node_api.kernel.money import Bps, Fen, div_ceil, div_floor
+from node_api.ledger.sql import Row, bulk_update, in_values
 from node_api.lending.billing_rules import compute_due_date
 from node_api.lending.bills import DueInstallment
 from node_api.lending.installment_tables import installment_plan_table, installment_table
+from node_api.lending.product_versions import ProductTermsCache
 from node_api.lending.products import ProductTerms
 from node_api.lending.schedules import (
+    AmortizationLine,
     Installment,
     PricingMethod,
     Schedule,
@@ -118,6 +120,16 @@ def compute_installment_rows(draft: PlanDraft) -> list[PlanInstallment]:
         pricing.rate_bps,
         draft.terms.fees.installment_fee_fen,
     )
+    if min(line.principal_fen for line in lines) < 1:
+        # Enough fen for the tenor may still leave one empty: 9 fen over 6 months at 12% a
+        # year pays 9 × 0.172548 = 1.55 → 2 a month, all principal, so 2, 2, 2, 2, 1, 0.
+        raise CreditNetValueError(
+            f"{draft.principal_fen} fen over {draft.tenor_months} months would leave an"
+            " installment without principal; choose a shorter tenor or a larger amount",
+            field="tenor_months",
+            code="plan_below_minimum",
+            minimum_fen=minimum_fen,
+        )
     rows = []
     for number, line in enumerate(lines, start=1):
         bill_date = compute_monthly_date(draft.first_bill_date, number - 1, draft.bill_day)
@@ -335,7 +347,7 @@ def mark_installments_billed(
 
 
 def settle_prepaid_installments(
-    conn: Connection, shortfall_fen: dict[int, int], as_of: date
+    conn: Connection, shortfall_fen: dict[int, int], as_of: date, products: ProductTermsCache
 ) -> dict[int, int]:
     """Plans' principal the line no longer carries is taken off their schedules.
 
@@ -343,8 +355,9 @@ def settle_prepaid_installments(
     in its unbilled principal (what no posting-time path has already re-amortized; see
     `node_api.lending.plan_prepayment`). Each active plan, oldest first, gives up what it
     still schedules until the shortfall is covered, and its scheduled installments are
-    re-amortized (`reamortize_installments`: same tenor, same dates); a plan left with
-    nothing scheduled is paid off. Returns the principal taken off per line.
+    re-amortized (`reamortize_installments`: same dates, shortened if fewer fen are left
+    than its installments' minimum needs); a plan left with nothing scheduled is paid
+    off. Returns the principal taken off per line.
     """
     lines = sorted(line_id for line_id, fen in shortfall_fen.items() if fen > 0)
     if not lines:
@@ -372,7 +385,8 @@ def settle_prepaid_installments(
             continue
         left[line_id] -= taken_fen
         settled[line_id] = settled.get(line_id, 0) + taken_fen
-        reamortize_installments(conn, row, scheduled, held_fen - taken_fen, as_of)
+        minimum_fen = fetch_installment_minimum_fen(conn, products, row)
+        reamortize_installments(conn, row, scheduled, held_fen - taken_fen, as_of, minimum_fen)
     return settled
 
 
@@ -438,18 +452,59 @@ def compute_stored_schedule(row: Any, live: list[StoredInstallment]) -> Schedule
     )
 
 
+def compute_installment_minimum_fen(terms: ProductTerms, tenor_months: int) -> int:
+    """The least principal one installment of a re-amortized plan may carry: the product's
+    minimum plan amount spread over the plan's tenor, rounded up (a plan converted at
+    the minimum carries at least that much a month), and never below 1 fen."""
+    return max(div_ceil(terms.installment.min_principal_fen, tenor_months), 1)
+
+
+def fetch_installment_minimum_fen(conn: Connection, products: ProductTermsCache, row: Any) -> int:
+    """`compute_installment_minimum_fen` of a stored plan (its product version, its tenor)."""
+    terms = products.get(conn, str(row.product_code), int(row.product_version))
+    return compute_installment_minimum_fen(terms, int(row.tenor_months))
+
+
+def compute_kept_count(
+    principal_fen: int, count: int, minimum_fen: int, row: Any
+) -> tuple[int, tuple[AmortizationLine, ...]]:
+    """How many of `count` installments `principal_fen` is spread over so that each carries
+    at least `minimum_fen` (the most, up to `count`; at least one, which then carries
+    whatever is left however small), and their amortization with the plan's method,
+    rate and fee."""
+    kept = max(min(count, div_floor(principal_fen, minimum_fen)), 1)
+    while True:
+        lines = compute_amortization(
+            principal_fen,
+            kept,
+            PricingMethod(row.pricing_method),
+            int(row.rate_bps),
+            int(row.installment_fee_fen),
+        )
+        # An annuity's first installments carry the least principal: fewer, larger ones
+        # until the smallest reaches the minimum.
+        if kept == 1 or min(line.principal_fen for line in lines) >= minimum_fen:
+            return kept, lines
+        kept -= 1
+
+
 def reamortize_installments(
     conn: Connection,
     row: Any,
     scheduled: list[StoredInstallment],
     principal_fen: int,
     as_of: date,
+    minimum_fen: int,
 ) -> None:
     """Spread `principal_fen` over the plan's `scheduled` installments again, with the plan's
     own method, rate and per-installment fee (`compute_amortization`: the same rounding
-    and remainder rule as when it was made), keeping their number and dates. With nothing
-    left the installments end as paid off, and so does the plan if nothing else is
-    scheduled."""
+    and remainder rule as when it was made), keeping their dates. Each installment
+    carries at least `minimum_fen` of principal (`compute_installment_minimum_fen`):
+    when fewer fen are left than that many installments need, the schedule is shortened
+    (`compute_kept_count`), keeping the earliest dates (the plan ends sooner, as a
+    prepayment that shortens the term does) and ending the later installments as paid
+    off, rather than billing installments of no principal. With nothing left the
+    installments end as paid off, and so does the plan if nothing else is scheduled."""
     if not scheduled:
         return
     items = installment_table
@@ -462,23 +517,34 @@ def reamortize_installments(
         )
         _close_emptied_plans(conn, [int(row.id)], PlanStatus.PAID_OFF, as_of)
         return
-    lines = compute_amortization(
-        principal_fen,
-        len(scheduled),
-        PricingMethod(row.pricing_method),
-        int(row.rate_bps),
-        int(row.installment_fee_fen),
+    kept, lines = compute_kept_count(principal_fen, len(scheduled), minimum_fen, row)
+    rows: list[Row] = [
+        {"id": item.id, "principal_fen": line.principal_fen,
+         "interest_fen": line.interest_fen, "fee_fen": line.fee_fen,
+         "status": InstallmentStatus.SCHEDULED.value}
+        for item, line in zip(scheduled[:kept], lines, strict=True)
+    ]  # fmt: skip
+    rows += [
+        {"id": item.id, "principal_fen": 0, "interest_fen": 0, "fee_fen": 0,
+         "status": InstallmentStatus.PAID_OFF.value}
+        for item in scheduled[kept:]
+    ]  # fmt: skip
+    bulk_update(conn, items, rows, keys=("id",))
+
+
+def reopen_ended_installments(conn: Connection, plan_id: int, after: date) -> None:
+    """Installments a shortened re-amortization ended (paid off, billed after `after`) are
+    scheduled again, so principal put back on the plan spreads over them too."""
+    items = installment_table
+    conn.execute(
+        update(items)
+        .where(
+            (items.c.plan_id == plan_id)
+            & (items.c.status == InstallmentStatus.PAID_OFF.value)
+            & (items.c.bill_date > after)
+        )
+        .values(status=InstallmentStatus.SCHEDULED.value)
     )
-    bulk_update(
-        conn,
-        items,
-        [
-            {"id": item.id, "principal_fen": line.principal_fen,
-             "interest_fen": line.interest_fen, "fee_fen": line.fee_fen}
-            for item, line in zip(scheduled, lines, strict=True)
-        ],
-        keys=("id",),
-    )  # fmt: skip
 
 
 def reopen_plan(conn: Connection, plan_id: int) -> None:

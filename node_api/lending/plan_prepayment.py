@@ -25,9 +25,14 @@ income (paid as they are charged), with the same settlement events as a repaymen
 
 A plan that loses part of its future principal is re-amortized: the principal it still
 holds is spread over its installments still to be billed with the plan's own method,
-rate and rounding (`installment_store.reamortize_installments`), keeping the tenor and
-the due dates; with nothing left they end as paid off. Installments billed tonight (bill
-date on or before the posting date) are not prepaid: they are due on their bill.
+rate and rounding (`installment_store.reamortize_installments`), keeping their due
+dates; with nothing left they end as paid off. No installment is left with less than
+the plan's minimum installment principal (the product's minimum plan amount over the
+plan's tenor, rounded up, at least 1 fen): when fewer fen are left than that, the
+schedule is shortened to the most installments that each carry it, keeping the
+earliest dates (the plan ends sooner), and the later installments end as paid off.
+Installments billed tonight (bill date on or before the posting date) are not prepaid:
+they are due on their bill.
 
 A bounced payment's prepayments are undone with it (`repayments.reverse_repayment`
 reverses the batch, `restore_prepayment` puts the principal back on the plan and
@@ -55,13 +60,16 @@ from node_api.lending.installment_store import (
     PlanStatus,
     StoredInstallment,
     compute_stored_schedule,
+    fetch_installment_minimum_fen,
     fetch_live_installments,
     fetch_plan_unbilled_principal,
     reamortize_installments,
+    reopen_ended_installments,
     reopen_plan,
 )
 from node_api.lending.installment_tables import installment_plan_table
 from node_api.lending.lines import LockedLine
+from node_api.lending.product_versions import ProductTermsCache
 from node_api.lending.schedules import PayoffQuote, compute_prepayment_quote
 from node_api.lending.use_reductions import (
     apply_reductions,
@@ -190,8 +198,9 @@ def prepay_plans(
             int(plan.row.id), Fen(quote.principal_fen), Fen(quote.interest_fen), Fen(quote.fee_fen)
         )
         _post_prepayment(conn, caches, line, book, prepaid, as_of, source)
+        minimum_fen = fetch_installment_minimum_fen(conn, caches.products, plan.row)
         reamortize_installments(
-            conn, plan.row, plan.open_items, plan.open_fen - quote.principal_fen, as_of
+            conn, plan.row, plan.open_items, plan.open_fen - quote.principal_fen, as_of, minimum_fen
         )
         available_fen -= prepaid.total_fen
         done.append(prepaid)
@@ -237,9 +246,12 @@ def _post_prepayment(
     )
 
 
-def restore_prepayment(conn: Connection, batch_id: int, as_of: date) -> None:
+def restore_prepayment(
+    conn: Connection, products: ProductTermsCache, batch_id: int, as_of: date
+) -> None:
     """After a prepayment batch is reversed: its principal is the plan's again, spread over
-    the plan's scheduled installments (a plan it had paid off is reopened)."""
+    the plan's installments still to bill (a plan it had paid off is reopened, and so are
+    the installments a shortened re-amortization had ended)."""
     batches, postings, accounts = posting_batch_table, posting_table, ledger_account_table
     key, kind = conn.execute(
         select(batches.c.business_key, batches.c.kind).where(batches.c.id == batch_id)
@@ -263,17 +275,20 @@ def restore_prepayment(conn: Connection, batch_id: int, as_of: date) -> None:
     ).one()
     if row.status != PlanStatus.ACTIVE.value:
         return
+    reopen_ended_installments(conn, plan_id, as_of)
     scheduled = [
         item
         for item in fetch_live_installments(conn, plan_id)
         if item.status is InstallmentStatus.SCHEDULED
     ]
     held_fen = sum(item.principal_fen for item in scheduled)
-    reamortize_installments(conn, row, scheduled, held_fen + principal_fen, as_of)
+    minimum_fen = fetch_installment_minimum_fen(conn, products, row)
+    reamortize_installments(conn, row, scheduled, held_fen + principal_fen, as_of, minimum_fen)
 
 
 def reduce_refunded_plan(
     conn: Connection,
+    products: ProductTermsCache,
     line_id: int,
     purchase_id: int,
     principal_fen: int,
@@ -296,6 +311,7 @@ def reduce_refunded_plan(
         shortfall_fen -= extra_fen
         taken_fen += extra_fen
         if taken_fen > 0:
+            minimum_fen = fetch_installment_minimum_fen(conn, products, plan.row)
             reamortize_installments(
-                conn, plan.row, plan.open_items, plan.open_fen - taken_fen, as_of
+                conn, plan.row, plan.open_items, plan.open_fen - taken_fen, as_of, minimum_fen
             )

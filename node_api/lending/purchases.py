@@ -9,10 +9,15 @@ batch puts the principal back on exactly the same uses.
 A refund (full or partial, up to what is not refunded yet) gives the merchant's money
 back to the line: it first reduces the purchase's open principal; whatever the customer
 had already repaid of it becomes customer credit, applied at once to whatever the line
-has due (`node_api.lending.customer_credit`). Commission is reversed in proportion. A
-refund on a purchase converted into a plan takes its principal off the plan's
-installments still to be billed, which are re-amortized
-(`node_api.lending.plan_prepayment.reduce_refunded_plan`).
+has due (`node_api.lending.customer_credit`). Which principal it reduces depends on
+where the purchase is (`_refund_target`): a purchase not billed yet, or converted into a
+plan, is still unbilled principal; a purchase already on a bill reduces what that bill
+made due (billed principal, or past-due principal once the bill went unpaid past its
+due date), so it counts as paid toward the bill, never the line's later unbilled
+purchases; once that bill is paid in full the whole refund is customer credit.
+Commission is reversed in proportion. A refund on a purchase converted into a plan
+takes its principal off the plan's installments still to be billed, which are
+re-amortized (`node_api.lending.plan_prepayment.reduce_refunded_plan`).
 
 The use reductions themselves (oldest first, recorded per batch) are in
 `node_api.lending.use_reductions`.
@@ -41,6 +46,7 @@ from node_api.ledger.accounts import (
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
 from node_api.ledger.settlement_events import BatchKind, EventKind
+from node_api.lending.bill_tables import bill_outcome_table, bill_table
 from node_api.lending.core.books import LineBook, fetch_line_books
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.entries import (
@@ -50,6 +56,7 @@ from node_api.lending.core.entries import (
     principal_bucket_lines,
 )
 from node_api.lending.customer_credit import apply_customer_credit
+from node_api.lending.installment_tables import installment_plan_table
 from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
 from node_api.lending.plan_prepayment import reduce_refunded_plan
 from node_api.lending.purchase_tables import purchase_refund_table, purchase_table
@@ -65,7 +72,12 @@ REFUND_BUCKET_ORDER = (
     AccountType.PRINCIPAL_BILLED,
     AccountType.PRINCIPAL_PAST_DUE,
 )
-"""A refund takes principal off the least-aged bucket first."""
+"""A refund of a purchase not billed yet, or converted into a plan (alone or with its
+bill), takes principal off the least-aged bucket first: that is where it sits."""
+BILLED_REFUND_ORDER = (AccountType.PRINCIPAL_BILLED, AccountType.PRINCIPAL_PAST_DUE)
+"""A refund of a billed purchase whose bill is not yet due: what the bill made due."""
+PAST_DUE_REFUND_ORDER = (AccountType.PRINCIPAL_PAST_DUE, AccountType.PRINCIPAL_BILLED)
+"""A refund of a billed purchase whose bill went unpaid past its due date."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +194,13 @@ def _post_refund(
         purchase.channel_id,
         purchase.principal_open_fen,
     )
-    principal_fen = Fen(min(amount_fen, use.principal_open_fen))
+    order, cap_fen = _refund_target(conn, book, purchase)
+    principal_fen = Fen(min(amount_fen, use.principal_open_fen, cap_fen))
     reductions = [Reduction(use, principal_fen)] if principal_fen else []
     apply_reductions(conn, line, reductions, -1)
-    lines, events = _refund_entries(conn, caches, line, book, purchase, amount_fen, principal_fen)
+    lines, events = _refund_entries(
+        conn, caches, line, book, purchase, amount_fen, principal_fen, order
+    )
     refund_seq = _count_refunds(conn, purchase.id) + 1
     draft = BatchDraft(
         business_key=f"purchase_refund:{purchase.id}:{refund_seq}",
@@ -200,7 +215,13 @@ def _post_refund(
     record_reductions(conn, batch_id, reductions)
     unbilled_fen = book.normal_fen(AccountType.PRINCIPAL_UNBILLED)
     reduce_refunded_plan(
-        conn, line.credit_line_id, purchase.id, principal_fen, unbilled_fen, posted_on
+        conn,
+        caches.products,
+        line.credit_line_id,
+        purchase.id,
+        principal_fen,
+        unbilled_fen,
+        posted_on,
     )
     if amount_fen > principal_fen:
         apply_customer_credit(
@@ -244,6 +265,46 @@ def _post_refund(
     )
 
 
+def _refund_target(
+    conn: Connection, book: LineBook, purchase: Use
+) -> tuple[tuple[AccountType, ...], int]:
+    """The principal buckets a refund of `purchase` reduces, in order, and the most it may
+    take off them (the rest of the refund is customer credit); see the module docstring.
+
+    The purchase's bill is the line's first bill cut on or after its date; it is
+    converted if a plan (not cancelled) took its principal, and decided once it has an
+    outcome at its due date."""
+    plans, bills, outcomes = installment_plan_table, bill_table, bill_outcome_table
+    unbilled = (REFUND_BUCKET_ORDER, int(purchase.principal_open_fen))
+    live_plan = plans.c.status != "cancelled"
+    converted = conn.execute(
+        select(plans.c.id).where((plans.c.purchase_id == purchase.id) & live_plan)
+    ).first()
+    if converted is not None:
+        return unbilled
+    bill = conn.execute(
+        select(bills.c.id, outcomes.c.paid_in_full)
+        .outerjoin(outcomes, outcomes.c.bill_id == bills.c.id)
+        .where(
+            (bills.c.credit_line_id == purchase.credit_line_id)
+            & (bills.c.bill_date >= purchase.as_of)
+        )
+        .order_by(bills.c.bill_date)
+        .limit(1)
+    ).first()
+    if bill is None:
+        return unbilled
+    bill_converted = conn.execute(
+        select(plans.c.id).where((plans.c.bill_id == bill.id) & live_plan)
+    ).first()
+    if bill_converted is not None:
+        return unbilled
+    if bill.paid_in_full:
+        return BILLED_REFUND_ORDER, 0
+    order = BILLED_REFUND_ORDER if bill.paid_in_full is None else PAST_DUE_REFUND_ORDER
+    return order, sum(book.normal_fen(kind) for kind in order)
+
+
 def _refund_entries(
     conn: Connection,
     caches: LendingCaches,
@@ -252,11 +313,12 @@ def _refund_entries(
     purchase: Use,
     amount_fen: int,
     principal_fen: int,
+    order: tuple[AccountType, ...],
 ) -> tuple[list[PostingLine], list[SettlementEventDraft]]:
     line_id = line.credit_line_id
     product = (purchase.product_code, purchase.product_version)
     lines = [PostingLine(CLEARING, amount_fen)]
-    lines += principal_bucket_lines(book, principal_fen, REFUND_BUCKET_ORDER)
+    lines += principal_bucket_lines(book, principal_fen, order)
     if amount_fen > principal_fen:
         credit = line_account_code(line_id, AccountType.CUSTOMER_CREDIT)
         lines.append(PostingLine(credit, -(amount_fen - principal_fen)))

@@ -380,7 +380,7 @@ def reverse_repayment(
     undo = sorted([*allocations.values(), *applications], reverse=True)
     for batch_id in undo:
         _undo_batch(conn, caches, line, book, batch_id, posted_on)
-        restore_prepayment(conn, batch_id, posted_on)
+        restore_prepayment(conn, caches.products, batch_id, posted_on)
     conn.execute(
         update(repayment_allocation_table)
         .where(

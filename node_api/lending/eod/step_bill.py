@@ -135,7 +135,7 @@ def run_bill_batch(
     )
     ids = sorted(set(facts) - set(billed))
     states = fetch_line_states(conn, ids)
-    planned = _plan_principal(conn, facts, ids, as_of)
+    planned = _plan_principal(conn, ctx, facts, ids, as_of)
     due = fetch_due_installments(conn, ids, as_of)
     activity: dict[int, dict[str, int]] = {}
     for bill_day in sorted({facts[line_id].bill_day for line_id in ids}):
@@ -207,7 +207,7 @@ def _apply_credit(
 
 
 def _plan_principal(
-    conn: Connection, facts: dict[int, LineFacts], ids: list[int], as_of: date
+    conn: Connection, ctx: EodContext, facts: dict[int, LineFacts], ids: list[int], as_of: date
 ) -> dict[int, int]:
     """Plans' unbilled principal per line, after ending installments already repaid."""
     planned = fetch_plan_unbilled_principal(conn, ids)
@@ -216,7 +216,7 @@ def _plan_principal(
         for line_id, planned_fen in planned.items()
     }
     if any(fen > 0 for fen in shortfall.values()):
-        settle_prepaid_installments(conn, shortfall, as_of)
+        settle_prepaid_installments(conn, shortfall, as_of, ctx.caches.products)
         planned = fetch_plan_unbilled_principal(conn, ids)
     return planned
 

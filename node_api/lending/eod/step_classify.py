@@ -9,12 +9,20 @@
   instead of its receivables and the node's income; a repayment recognizes them as
   income when it collects them (after everything on the books, see `repayments`).
   `non_accrual_since` records the first day; it applies from the next day's accrual.
+  On that first day the interest and penalty already accrued and still unpaid (every
+  interest and penalty receivable, unbilled, billed or past due) leave the books too:
+  the income they were recognized as is reversed and they join the memo account
+  (`suspension_movement`), so from then on the balance sheet carries no interest the
+  node does not expect to collect; they are recognized like the rest when collected.
+  The line's provision is then computed on what is left on the books.
 - Provision: the class's rate of the product's `delinquency.provision_bps` matrix on
   the line's receivables (on the books: principal, interest, fees, penalty), rounded UP
   so the allowance never falls short of the matrix; the change since the last
   provision is posted (`provision_expense` / the node's `loan_loss_allowance`, or back
-  when it falls). A charged-off line has no receivables left, so its provision is
-  released (the write-off itself is the charge-off step's expense).
+  when it falls). A charge-off uses the line's provision (`step_charge_off`: the loss
+  is charged against the allowance, only the shortfall is expense) and leaves it 0.
+
+Each line's postings of the day (suspension and provision) are one batch.
 
 Which lines, to keep the daily run small: every line that is past due, not normal, or
 non-accrual (so a line that cures is reclassified the day it does), charged-off lines
@@ -36,8 +44,13 @@ from node_api.ledger.schema import ledger_account_table
 from node_api.ledger.settlement_events import EodStep
 from node_api.ledger.sql import in_values
 from node_api.lending.billing_rules import LoanClass, compute_loan_class, is_non_accrual
-from node_api.lending.bills import RECEIVABLE_TYPES
-from node_api.lending.eod.books import build_draft, fetch_posted_subjects, post_drafts
+from node_api.lending.bills import RECEIVABLE_TYPES, Balances, Movement
+from node_api.lending.eod.books import (
+    build_draft,
+    ensure_suspense_accounts,
+    fetch_posted_subjects,
+    post_drafts,
+)
 from node_api.lending.eod.context import EodContext, load_facts
 from node_api.lending.eod.state import StateValue, fetch_line_states, update_line_states
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
@@ -91,6 +104,37 @@ def compute_provision_fen(receivables_fen: int, rate_bps: int) -> int:
     return div_ceil(max(receivables_fen, 0) * rate_bps, BPS_DENOMINATOR)
 
 
+SUSPENDED_ON_ENTRY: dict[AccountType, AccountType] = {
+    AccountType.INTEREST_UNBILLED: AccountType.INTEREST_INCOME,
+    AccountType.INTEREST_BILLED: AccountType.INTEREST_INCOME,
+    AccountType.INTEREST_PAST_DUE: AccountType.INTEREST_INCOME,
+    AccountType.PENALTY_UNBILLED: AccountType.PENALTY_INCOME,
+    AccountType.PENALTY_BILLED: AccountType.PENALTY_INCOME,
+    AccountType.PENALTY_PAST_DUE: AccountType.PENALTY_INCOME,
+}
+"""The receivables a line entering non-accrual moves off balance sheet, each with the
+income it was recognized as."""
+
+
+def suspension_movement(balances: Balances) -> tuple[Movement, dict[AccountType, int]]:
+    """The line and node movements that take a line's accrued, unpaid interest and penalty
+    off balance sheet on the day it enters non-accrual: each receivable credited and its
+    income reversed (debited); the total debited to the line's `interest_suspended` memo
+    and credited to the node's `suspended_interest_contra`."""
+    movement: Movement = {}
+    node_fen: dict[AccountType, int] = {}
+    for receivable, income in SUSPENDED_ON_ENTRY.items():
+        amount_fen = balances.get(receivable, 0)
+        if amount_fen > 0:
+            movement[receivable] = -amount_fen
+            node_fen[income] = node_fen.get(income, 0) + amount_fen
+    total_fen = -sum(movement.values())
+    if total_fen:
+        movement[AccountType.INTEREST_SUSPENDED] = total_fen
+        node_fen[AccountType.SUSPENDED_INTEREST_CONTRA] = -total_fen
+    return movement, node_fen
+
+
 def run_classify_batch(
     conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
 ) -> BatchResult:
@@ -100,6 +144,7 @@ def run_classify_batch(
     done = fetch_posted_subjects(conn, as_of, EodStep.CLASSIFY, ids)
     changes: dict[int, dict[str, StateValue]] = {}
     drafts = []
+    suspended: list[int] = []
     total_fen = 0
     for line_id, item in facts.items():
         state = states[line_id]
@@ -109,21 +154,30 @@ def run_classify_batch(
         non_accrual = not charged and is_non_accrual(
             state.days_past_due, delinquency.non_accrual_days
         )
-        receivables_fen = sum(item.balances[kind] for kind in RECEIVABLE_TYPES)
+        movement: Movement = {}
+        node_fen: dict[AccountType, int] = {}
+        if non_accrual and state.non_accrual_since is None and line_id not in done:
+            movement, node_fen = suspension_movement(item.balances)
+        receivables_fen = sum(item.balances[kind] for kind in RECEIVABLE_TYPES) + sum(
+            movement.get(kind, 0) for kind in RECEIVABLE_TYPES
+        )
         target_fen = compute_provision_fen(
             receivables_fen, delinquency.provision_bps.rate_bps(loan_class)
         )
         delta_fen = 0 if line_id in done else target_fen - state.provision_fen
         if delta_fen:
+            node_fen[AccountType.PROVISION_EXPENSE] = delta_fen
+            node_fen[AccountType.LOAN_LOSS_ALLOWANCE] = -delta_fen
+            total_fen += delta_fen
+        if movement:
+            suspended.append(line_id)
+        if node_fen:
             drafts.append(
                 build_draft(
                     as_of=as_of, step=EodStep.CLASSIFY, subject_id=line_id,
-                    credit_line_id=line_id, movement={},
-                    node_fen={AccountType.PROVISION_EXPENSE: delta_fen,
-                              AccountType.LOAN_LOSS_ALLOWANCE: -delta_fen},
+                    credit_line_id=line_id, movement=movement, node_fen=node_fen,
                 )
             )  # fmt: skip
-            total_fen += delta_fen
         changes[line_id] = {
             "loan_class": loan_class.value,
             "non_accrual_since": (state.non_accrual_since or as_of) if non_accrual else None,
@@ -131,6 +185,7 @@ def run_classify_batch(
         }
     if drafts:
         ensure_accounts(conn, node_account_specs())
+    ensure_suspense_accounts(conn, suspended)
     update_line_states(conn, as_of, changes, STATE_COLUMNS)
     # Postings last: they lock the node's shared accounts until commit (see `parallel`).
     posted = post_drafts(conn, ctx, drafts)

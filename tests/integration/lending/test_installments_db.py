@@ -213,7 +213,7 @@ def test_plan_principal_missing_at_the_bill_cut_is_re_amortized_not_dropped(
     # The 60,000 left over the same 3 months at 1%: 20,401 = (19,801 + 600),
     # (19,999 + 402), (20,200 + 202); no month is left empty.
     with database.engine.begin() as conn:
-        settled = settle_prepaid_installments(conn, {line_id: 30_000}, OPENED)
+        settled = settle_prepaid_installments(conn, {line_id: 30_000}, OPENED, caches.products)
         kept = fetch_plan(conn, line_id, plan.id)
     assert settled == {line_id: 30_000}
     assert [(i.principal_fen, i.interest_fen, i.status) for i in kept.installments] == [

@@ -35,6 +35,7 @@ from tests.integration.lending.eod_helpers import (
     balances,
     buy,
     check_ledger,
+    eod_product_data,
     node_balance,
     open_eod_line,
 )
@@ -236,3 +237,81 @@ def test_a_refund_on_a_converted_bill_re_amortizes_its_plan(
         (13_201, 400, "scheduled"), (13_333, 268, "scheduled"), (13_466, 135, "scheduled")
     ]  # fmt: skip
     _check_books(database, line_id)
+
+
+def test_a_refund_leaving_fewer_fen_than_installments_shortens_the_plan(
+    api: Api, database: Database, plan: tuple[int, int, int]
+) -> None:
+    line_id, purchase_id, plan_id = plan
+    _pay(api, line_id, 30_602)  # the first bill, in full
+    # The plan holds 60,298 over April and May; refunding 60,297 leaves 1 fen. Spread over
+    # both it would be 0 and 1; with at least 1 fen each (the product has no minimum plan
+    # amount) only 1 // 1 = 1 installment is kept, the earliest: April carries the 1 fen,
+    # interest 1 × 1% = 0.01 → 0; May ends as paid off.
+    refunded = api.post(
+        f"/v1/credit-lines/{line_id}/purchases/{purchase_id}/refund", {"amount_fen": 60_297}
+    )
+    assert refunded.status_code == 201, refunded.text
+    assert _installments(api, line_id, plan_id) == [
+        (29_702, 900, "billed"), (1, 0, "scheduled"), (0, 0, "paid_off")
+    ]  # fmt: skip
+    _check_books(database, line_id)
+    run_eod_through(database, date(2025, 4, 5))
+    bill = api.get(f"/v1/credit-lines/{line_id}/bills").json()["bills"][0]
+    assert (bill["bill_date"], bill["installment_principal_fen"]) == ("2025-04-05", 1)
+    got = api.get(f"/v1/credit-lines/{line_id}/installment-plans/{plan_id}").json()
+    assert got["status"] == "completed"
+    _check_books(database, line_id)
+
+
+def test_a_refund_keeps_the_products_minimum_in_every_installment_left(
+    api: Api, database: Database, caches: LendingCaches
+) -> None:
+    # Minimum plan amount 3,000 over 3 months: at least ⌈3,000 / 3⌉ = 1,000 fen of
+    # principal per installment after a re-amortization.
+    data = eod_product_data(
+        "PLANMIN",
+        installment={"tenors_months": [3, 6, 12], "pricing_method": "annuity",
+                     "rate_bps": 1200, "cancellation_days": 7, "min_principal_fen": 3_000},
+    )  # fmt: skip
+    with database.engine.begin() as conn:
+        set_business_date(conn, OPENED)
+        line_id = open_eod_line(conn, caches, OPENED, data=data)
+    purchase_id = buy(database, caches, line_id, 90_000)
+    body = {"source": "purchase", "source_id": purchase_id, "tenor_months": 3}
+    made = api.post(f"/v1/credit-lines/{line_id}/installment-plans", body)
+    assert made.status_code == 201, made.text
+    plan_id = int(made.json()["id"])
+    run_eod_through(database, date(2025, 3, 9))
+    _pay(api, line_id, 30_602)
+    # 60,298 − 58,298 = 2,000 left for April and May. 2,000 // 1,000 = 2 installments,
+    # but the annuity's first would carry too little: payment 2,000 × 0.507512 = 1,015.02
+    # → 1,015, interest 20, principal 995 < 1,000. So one installment: April, 2,000 of
+    # principal, interest 2,000 × 1% = 20; May paid off.
+    refunded = api.post(
+        f"/v1/credit-lines/{line_id}/purchases/{purchase_id}/refund", {"amount_fen": 58_298}
+    )
+    assert refunded.status_code == 201, refunded.text
+    assert _installments(api, line_id, plan_id) == [
+        (29_702, 900, "billed"), (2_000, 20, "scheduled"), (0, 0, "paid_off")
+    ]  # fmt: skip
+    _check_books(database, line_id)
+
+
+def test_RevertWhen_a_conversion_would_leave_an_installment_without_principal(
+    api: Api, database: Database, caches: LendingCaches
+) -> None:
+    with database.engine.begin() as conn:
+        set_business_date(conn, OPENED)
+        line_id = open_eod_line(conn, caches, OPENED)
+    # 9 fen over 6 months at 1% a month: payment 9 × 0.172548 = 1.55 → 2, interest under
+    # half a fen each month, so principal 2, 2, 2, 2, 1 and 0 for June: refused, though 9
+    # is above the 6 fen a 6-month plan needs at the least.
+    purchase_id = buy(database, caches, line_id, 9)
+    body = {"source": "purchase", "source_id": purchase_id, "tenor_months": 6}
+    made = api.post(f"/v1/credit-lines/{line_id}/installment-plans", body)
+    assert made.status_code == 422, made.text
+    problem = made.json()
+    assert (problem["code"], problem["field"]) == ("plan_below_minimum", "tenor_months")
+    body["tenor_months"] = 3  # 3, 3, 3
+    assert api.post(f"/v1/credit-lines/{line_id}/installment-plans", body).status_code == 201

@@ -5,7 +5,8 @@
   that classifies, goes non-accrual and charges off early. After every end of day: the
   books balance; a line holding credit has nothing due (billed or past due) and is not
   past due; each line's class is `compute_loan_class` of its days past due; the
-  loan-loss allowance is the sum of the lines' provisions; nothing is suspended off
+  loan-loss allowance less what charge-offs used of it is the sum of the lines'
+  provisions; nothing is suspended off
   balance sheet on a line that never went non-accrual.
 - Re-ageing: a bill paid in full before its due date by a payment that bounces after it
   leaves the line owing, component by component and in days past due, exactly what a
@@ -69,7 +70,7 @@ def _check_day(database: Database, caches: LendingCaches, lines: list[int], day:
     with database.engine.connect() as conn:
         assert fetch_trial_balance(conn).balanced, day
         states = fetch_line_states(conn, lines)
-        provisions = 0
+        provisions = used = 0
         for line_id in lines:
             balances = fetch_line_balances(conn, line_id)
             state = states[line_id]
@@ -85,7 +86,10 @@ def _check_day(database: Database, caches: LendingCaches, lines: list[int], day:
             if state.non_accrual_since is None and not charged:
                 assert balances.get(AccountType.INTEREST_SUSPENDED, 0) >= 0
             provisions += state.provision_fen
-    assert -node_balance(database, ALLOWANCE) == provisions, day
+            used += balances.get(AccountType.WRITTEN_OFF, 0)
+    # A charge-off uses its line's provision (topped up to the loss): the allowance less
+    # what charge-offs used (`written_off`) is the lines' provisions.
+    assert -node_balance(database, ALLOWANCE) - used == provisions, day
 
 
 def _operate(
