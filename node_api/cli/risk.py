@@ -64,6 +64,9 @@ def train(
     ),
     folds: int = typer.Option(5, help="cross-validation folds"),
     rounds: int | None = typer.Option(None, help="boosting rounds (gbm; default 300)"),
+    role: list[str] = typer.Option(
+        [], help="ROLE=COLUMN: what a numeric column means (gbm derived ratios; repeatable)"
+    ),
 ) -> None:
     """Cross-validate and fit a WOE logistic scorecard (or, with `--model gbm`, monotonic
     boosted trees served without the training library, compared with the scorecard and a
@@ -78,6 +81,8 @@ def train(
         argv += ["--out", str(out)]
     if rounds is not None:
         argv += ["--rounds", str(rounds)]
+    for item in role:
+        argv += ["--role", item]
     status = train_main(argv)
     if status != 0:
         raise typer.Exit(status)

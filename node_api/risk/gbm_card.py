@@ -7,8 +7,11 @@ from the card's characteristics, the same way in both places:
 - `raw`: a numeric characteristic's value (missing: NaN);
 - `woe`: a categorical characteristic's weight of evidence from its card bin (so an
   unseen category reads like training's rare or missing bin);
-- `ratio`: one numeric characteristic divided by another (NaN when either is missing or
-  the divisor is zero): what a tree cannot build from splits on each alone.
+- `ratio`: one numeric characteristic divided by another, or by the product of two others
+  (NaN when any is missing or the divisor is zero): what a tree cannot build from splits
+  on each alone; the derived ratios of `derived.py` (monthly installment, ...) are ratios
+  too;
+- `difference`: one numeric characteristic minus another (NaN when either is missing).
 
 Every feature carries the monotonic constraint it was trained under (+1: more of it
 never lowers the bad log-odds; -1: never raises them; 0: free), so a risk team can read
@@ -35,6 +38,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from node_api.risk.derived import compute_derived
+
 ZERO_THRESHOLD = 1e-35
 """LightGBM's `kZeroThreshold`: what counts as zero for `missing` = "zero"."""
 
@@ -45,17 +50,22 @@ class _Frozen(BaseModel):
 
 class GbmFeature(_Frozen):
     name: str
-    kind: Literal["raw", "woe", "ratio"]
-    characteristics: tuple[str, ...] = Field(min_length=1, max_length=2)
-    """The characteristic read (`raw`, `woe`), or numerator and divisor (`ratio`)."""
+    kind: Literal["raw", "woe", "ratio", "difference"]
+    characteristics: tuple[str, ...] = Field(min_length=1, max_length=3)
+    """The characteristic read (`raw`, `woe`); numerator and divisors (`ratio`); minuend
+    and subtrahend (`difference`)."""
     monotone: Literal[-1, 0, 1]
     reason_code: str
     reason_text: str
 
     @model_validator(mode="after")
     def _check_arity(self) -> GbmFeature:
-        if len(self.characteristics) != (2 if self.kind == "ratio" else 1):
-            raise ValueError("a ratio reads two characteristics, other features one")
+        count = len(self.characteristics)
+        allowed = {"raw": (1,), "woe": (1,), "ratio": (2, 3), "difference": (2,)}[self.kind]
+        if count not in allowed:
+            raise ValueError(
+                "a ratio reads two or three characteristics, a difference two, others one"
+            )
         return self
 
 
@@ -132,9 +142,9 @@ def compute_features(
         if feature.kind == "raw":
             values.append(math.nan if first is None else first)
             continue
-        divisor = numbers.get(feature.characteristics[1])
-        missing = first is None or divisor is None or divisor == 0.0
-        values.append(math.nan if missing or first is None or divisor is None else first / divisor)
+        inputs = tuple(numbers.get(name) for name in feature.characteristics)
+        derived = compute_derived(feature.kind, inputs)
+        values.append(math.nan if derived is None else derived)
     return values
 
 

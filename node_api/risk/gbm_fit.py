@@ -4,9 +4,10 @@ Needs the `risk` extra (numpy, scikit-learn, lightgbm); serving never imports th
 module. Every characteristic is binned as for the scorecard (the bins give categorical
 characteristics their WOE, and the card its monitoring and input checks); the features
 are described in `gbm_card.py`. Monotonic constraints: a WOE feature is -1 (more WOE,
-fewer bads, by construction); a raw or ratio feature takes the sign of its Spearman
-correlation with the bad flag on the training rows (0 when there is none), so each input
-moves the score one way only, as on a scorecard.
+fewer bads, by construction); a derived ratio (`derived.py`, from the columns' declared
+roles) takes its catalog direction, a domain fact; a raw or pairwise ratio feature takes
+the sign of its Spearman correlation with the bad flag on the training rows (0 when there
+is none), so each input moves the score one way only, as on a scorecard.
 
 `fit_gbm_model` fits on one set of rows; `export_gbm_section` turns the booster into the
 card's plain trees, and `check_export` proves the plain-Python walk reproduces the
@@ -27,6 +28,7 @@ from scipy.stats import spearmanr
 from node_api.kernel.errors import CreditNetError
 from node_api.risk.binning import BinningSettings, FittedBinning, FloatArray, fit_binning
 from node_api.risk.card_export import get_default_reason_text
+from node_api.risk.derived import bind_derived_features, parse_roles
 from node_api.risk.gbm_card import (
     GbmFeature,
     GbmSection,
@@ -54,6 +56,10 @@ class GbmSettings:
     bagging_fraction: float = 0.8
     lambda_l2: float = 5.0
     ratios: bool = True
+    """A ratio feature for every pair of quantities: the numeric characteristics with a
+    declared role, or every numeric characteristic when no role is declared."""
+    roles: tuple[tuple[str, str], ...] = ()
+    """(role, column) pairs: the derived ratios of `derived.py` these roles allow."""
     binning: BinningSettings = field(default_factory=BinningSettings)
 
     def to_params(self, monotone: Sequence[int], seed: int) -> dict[str, Any]:
@@ -79,19 +85,38 @@ class FeatureSpec:
     name: str
     kind: str
     characteristics: tuple[str, ...]
+    monotone: int | None = None
+    """The direction a domain fact fixes (derived ratios); None: from the training rows."""
+    reason_text: str | None = None
 
 
-def build_feature_specs(binnings: Sequence[FittedBinning], ratios: bool) -> list[FeatureSpec]:
-    """One feature per characteristic, then a ratio per pair of numeric ones."""
+def build_feature_specs(
+    binnings: Sequence[FittedBinning],
+    ratios: bool,
+    roles: Sequence[tuple[str, str]] = (),
+) -> list[FeatureSpec]:
+    """One feature per characteristic, a ratio per pair of quantities (when `ratios`), then
+    the derived ratios the declared roles allow.
+
+    Declaring roles says which numeric columns are quantities; the others (codes such as
+    a residence-duration class or a count of dependants) are left out of the pairwise
+    ratios, whose quotients would mean nothing. Without roles every numeric column counts."""
+    numeric_names = {b.name for b in binnings if b.kind == ColumnKind.NUMERIC}
+    declared = parse_roles(dict(roles), numeric_names)
+    derived = bind_derived_features(declared)
+    quantities = set(declared.values()) if declared else numeric_names
     specs = [
         FeatureSpec(b.name, "raw" if b.kind == ColumnKind.NUMERIC else "woe", (b.name,))
         for b in binnings
     ]
     if ratios:
-        numeric = [b.name for b in binnings if b.kind == ColumnKind.NUMERIC]
+        numeric = [b.name for b in binnings if b.name in quantities]
         specs += [
             FeatureSpec(f"{a}/{b}", "ratio", (a, b)) for a, b in itertools.combinations(numeric, 2)
         ]
+    specs += [
+        FeatureSpec(d.name, d.kind, d.characteristics, d.monotone, d.reason_text) for d in derived
+    ]
     return specs
 
 
@@ -109,9 +134,14 @@ def build_feature_matrix(
             matrix.append(binnings[spec.name].transform(columns[spec.name]))
         elif spec.kind == "raw":
             matrix.append(_numbers(columns[spec.name]))
+        elif spec.kind == "difference":
+            first, second = (_numbers(columns[name]) for name in spec.characteristics)
+            matrix.append(first - second)
         else:
             numerator = _numbers(columns[spec.characteristics[0]])
             divisor = _numbers(columns[spec.characteristics[1]])
+            for name in spec.characteristics[2:]:
+                divisor = divisor * _numbers(columns[name])
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(divisor != 0.0, numerator / divisor, np.nan)
             matrix.append(np.where(np.isnan(divisor), np.nan, ratio))
@@ -121,11 +151,12 @@ def build_feature_matrix(
 def compute_monotone(
     specs: Sequence[FeatureSpec], matrix: FloatArray, is_bad: BoolArray
 ) -> list[int]:
-    """-1 for WOE features; the sign of the Spearman correlation with bad otherwise."""
+    """-1 for WOE features, the declared direction of derived ratios; the sign of the
+    Spearman correlation with bad otherwise."""
     directions = []
     for index, spec in enumerate(specs):
-        if spec.kind == "woe":
-            directions.append(-1)
+        if spec.kind == "woe" or spec.monotone is not None:
+            directions.append(-1 if spec.monotone is None else spec.monotone)
             continue
         present = ~np.isnan(matrix[:, index])
         values = matrix[present, index]
@@ -154,7 +185,7 @@ def fit_gbm_model(
 ) -> FittedGbm:
     """Bin every column, build the features and boost monotonic trees on them."""
     binnings = tuple(fit_binning(column, is_bad, settings.binning) for column in columns)
-    specs = tuple(build_feature_specs(binnings, settings.ratios))
+    specs = tuple(build_feature_specs(binnings, settings.ratios, settings.roles))
     by_name = {b.name: b for b in binnings}
     matrix = build_feature_matrix(specs, by_name, {c.name: c.values for c in columns})
     monotone = tuple(compute_monotone(specs, matrix, is_bad))
@@ -215,9 +246,13 @@ def export_gbm_section(
     """The card's `gbm` section: features (with constraints and reason codes) and trees."""
     dump = model.booster.dump_model()
     ratio_number = itertools.count(1)
+    derived_number = itertools.count(1)
     features = []
     for spec, monotone in zip(model.specs, model.monotone, strict=True):
-        if spec.kind == "ratio":
+        if spec.reason_text is not None:
+            code = f"RD{next(derived_number):02d}"
+            text = spec.reason_text
+        elif spec.kind == "ratio":
             code = f"RR{next(ratio_number):02d}"
             texts = [reason_texts.get(n, get_default_reason_text(n)) for n in spec.characteristics]
             text = f"{texts[0]} relative to {texts[1].lower()}"

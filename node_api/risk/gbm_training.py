@@ -10,6 +10,7 @@ binned) check and monitor the inputs, its trees score.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,7 +119,8 @@ def train_gbm(
     scores = scaling.offset - scaling.factor * model.log_odds_bad(columns)
     notes: dict[str, JsonValue] = {
         "model": "gbm",
-        "settings": asdict(chosen),
+        "settings": json.loads(json.dumps(asdict(chosen))),
+        "column_roles": dict(chosen.gbm.roles),
         "ignored_columns": list(sorted(ignore)),
         "information_values": {b.name: b.iv for b in sorted(model.binnings, key=lambda b: b.name)},
         "cross_validation": {

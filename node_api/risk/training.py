@@ -4,12 +4,13 @@ Needs the `risk` extra (numpy, scipy, scikit-learn); the serving path never
 imports this module. `main` is the body of `creditnet risk train`:
 
     creditnet risk train --data FILE.csv --target COLUMN --bad VALUE [--ignore id] [--out card.json]
-        [--model scorecard|gbm] [--rounds N] [--folds K]
+        [--model scorecard|gbm] [--rounds N] [--folds K] [--role ROLE=COLUMN ...]
 
 prints one JSON object (`auc`, `ks`, `gini`, `n_rows`, `bad_rate`, ...). With `--model
 gbm` it fits the boosted model instead (`gbm_training.py`) and also prints the
 cross-validated AUC of the scorecard and of the one-hot logistic benchmark on the same
-folds.
+folds; `--role amount=credit_amount` (repeatable) declares what a column means, so the
+boosted model gets the derived ratios those roles allow (`derived.py`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import NotRequired, TypedDict
 import numpy as np
 from pydantic import JsonValue
 
-from node_api.kernel.errors import CreditNetError
+from node_api.kernel.errors import CreditNetError, CreditNetValueError
 from node_api.risk.card import DATA_FINGERPRINT_KEY, ScorecardCard, compute_data_fingerprint
 from node_api.risk.card_export import ScalingSettings, build_card
 from node_api.risk.evaluation import CrossValidation, cross_validate
@@ -138,7 +139,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     parser.add_argument("--rounds", type=int, help="boosting rounds (gbm; default 300)")
+    parser.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        help="ROLE=COLUMN: what a numeric column means (gbm derived ratios; repeatable)",
+    )
     return parser
+
+
+def parse_role_arguments(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """`role=column` arguments as (role, column) pairs; a role given twice is refused."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        role, separator, column = item.partition("=")
+        if not separator or not role.strip() or not column.strip():
+            raise CreditNetValueError("a role is written ROLE=COLUMN", field="role")
+        if role.strip() in pairs:
+            raise CreditNetValueError("a role is given twice", field="role")
+        pairs[role.strip()] = column.strip()
+    return tuple(sorted(pairs.items()))
 
 
 def _train_gbm(
@@ -147,7 +167,10 @@ def _train_gbm(
     from node_api.risk.gbm_fit import GbmSettings
     from node_api.risk.gbm_training import GbmTrainingSettings, train_gbm
 
-    gbm = GbmSettings() if arguments.rounds is None else GbmSettings(rounds=arguments.rounds)
+    roles = parse_role_arguments(arguments.role)
+    gbm = GbmSettings(roles=roles)
+    if arguments.rounds is not None:
+        gbm = GbmSettings(rounds=arguments.rounds, roles=roles)
     result = train_gbm(
         arguments.data,
         arguments.target,

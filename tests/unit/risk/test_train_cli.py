@@ -111,3 +111,31 @@ def test_main_refuses_folds_out_of_range(
     argv = ["--data", str(data), "--target", "result", "--bad", "default", "--folds", "1"]
     assert main(argv) == 2
     assert json.loads(capsys.readouterr().err)["field"] == "folds"
+
+
+@pytest.mark.parametrize("role", ["income", "salary=income", "income=job", "income=missing"])
+def test_RevertWhen_a_gbm_role_is_malformed_unknown_or_not_a_numeric_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], role: str
+) -> None:
+    data = tmp_path / "applications.csv"
+    _write_applications(data, rows=80)
+    argv = ["--data", str(data), "--target", "result", "--bad", "default", "--model", "gbm"]
+    assert main([*argv, "--rounds", "5", "--folds", "2", "--role", role]) == 2
+    assert json.loads(capsys.readouterr().err)["field"] == "role"
+
+
+def test_main_with_roles_records_them_and_serves_the_derived_ratio(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "applications.csv"
+    out = tmp_path / "gbm.json"
+    _write_applications(data)
+    argv = ["--data", str(data), "--target", "result", "--bad", "default", "--model", "gbm"]
+    argv += ["--ignore", "customer_id", "--out", str(out), "--rounds", "10", "--folds", "2"]
+    assert main([*argv, "--role", "debt=debt", "--role", "income=income"]) == 0
+    card = Scorecard.load(out).card
+    assert card.training["column_roles"] == {"debt": "debt", "income": "income"}
+    assert card.gbm is not None
+    assert [f.name for f in card.gbm.features if f.reason_code.startswith("RD")] == [
+        "debt_to_income"
+    ]
