@@ -77,6 +77,7 @@ from settlement.allocation import (
     MoneyEvent,
     PartyTerms,
     allocate,
+    compute_entries,
 )
 from settlement.entries import SettlementEntry
 from settlement.salts import LeafSalts
@@ -368,20 +369,12 @@ def compute_cycle_entries(
     """Every entry of a cycle, in event-id order, entry ids 1..n, source_ref = event id,
     each salted from the node's secret (`settlement.salts`)."""
     entries: list[SettlementEntry] = []
-    salt = salts.salt
     for movement in sorted(movements, key=lambda item: item.event_id):
-        source_ref = str(movement.event_id)
-        for line in allocate_movement(movement, book):
-            entry_id = len(entries) + 1
-            entries.append(
-                SettlementEntry(
-                    cycle_id,
-                    entry_id,
-                    line.partner_id,
-                    line.kind,
-                    line.amount_fen,
-                    salt(cycle_id, entry_id, line.partner_id),
-                    source_ref,
-                )
-            )
+        entries += compute_entries(
+            allocate_movement(movement, book),
+            cycle_id=cycle_id,
+            first_entry_id=len(entries) + 1,
+            source_ref=str(movement.event_id),
+            salts=salts,
+        )
     return entries

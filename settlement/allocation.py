@@ -55,7 +55,7 @@ accrual_days / (10_000 * year_basis_days))`, capped by the interest collected on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -411,6 +411,25 @@ def allocate_to_entries(
 ) -> list[SettlementEntry]:
     """`allocate`, numbered from `first_entry_id`, salted (`settlement.salts`) and tagged
     with the event's source_ref."""
+    return compute_entries(
+        allocate(event, terms),
+        cycle_id=cycle_id,
+        first_entry_id=first_entry_id,
+        source_ref=event.source_ref,
+        salts=salts,
+    )
+
+
+def compute_entries(
+    lines: Iterable[AllocationLine],
+    *,
+    cycle_id: int,
+    first_entry_id: int,
+    source_ref: str,
+    salts: LeafSalts,
+) -> list[SettlementEntry]:
+    """One event's lines as cycle entries: numbered from `first_entry_id` in their order,
+    each salted from the node's secret (`settlement.salts`) and tagged with `source_ref`."""
     salt = salts.salt
     return [
         SettlementEntry(
@@ -420,7 +439,7 @@ def allocate_to_entries(
             line.kind,
             line.amount_fen,
             salt(cycle_id, entry_id, line.partner_id),
-            event.source_ref,
+            source_ref,
         )
-        for entry_id, line in enumerate(allocate(event, terms), start=first_entry_id)
+        for entry_id, line in enumerate(lines, start=first_entry_id)
     ]

@@ -17,126 +17,113 @@ ids are the uint32 ids the ClearingHouse knows; `ref` is the id the books use in
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Column,
-    Date,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    SmallInteger,
-    String,
-    Table,
-)
+import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 metadata = SQLModel.metadata
 
-partner_table = Table(
+partner_table = sa.Table(
     "settlement_partner",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
-    Column("ref", String(64), nullable=False, unique=True),
-    Column("role", SmallInteger, nullable=False),
-    Column("display_name", String(120), nullable=False),
-    Column("payout_address", String(42), nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    CheckConstraint("id >= 0 AND id <= 4294967295", name="ck_settlement_partner_uint32"),
-    CheckConstraint("role >= 0 AND role <= 3", name="ck_settlement_partner_role"),
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("ref", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.SmallInteger, nullable=False),
+    sa.Column("display_name", sa.String(120), nullable=False),
+    sa.Column("payout_address", sa.String(42), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("id >= 0 AND id <= 4294967295", name="ck_settlement_partner_uint32"),
+    sa.CheckConstraint("role >= 0 AND role <= 3", name="ck_settlement_partner_role"),
 )
 
-guarantee_table = Table(
+guarantee_table = sa.Table(
     "settlement_guarantee",
     metadata,
-    Column("product_code", String(32), primary_key=True),
-    Column(
+    sa.Column("product_code", sa.String(32), primary_key=True),
+    sa.Column(
         "partner_id",
-        BigInteger,
-        ForeignKey("settlement_partner.id", name="fk_settlement_guarantee_partner"),
+        sa.BigInteger,
+        sa.ForeignKey("settlement_partner.id", name="fk_settlement_guarantee_partner"),
         nullable=False,
     ),
-    Column("share_ppm", Integer, nullable=False),
-    CheckConstraint("share_ppm > 0 AND share_ppm <= 1000000", name="ck_settlement_guarantee_share"),
+    sa.Column("share_ppm", sa.Integer, nullable=False),
+    sa.CheckConstraint(
+        "share_ppm > 0 AND share_ppm <= 1000000", name="ck_settlement_guarantee_share"
+    ),
 )
 
-cycle_table = Table(
+cycle_table = sa.Table(
     "settlement_cycle",
     metadata,
-    Column("cycle_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("cycle_date", Date, nullable=False, index=True),
-    Column("status", String(16), nullable=False),
-    Column("entries_root", String(66), nullable=True),
-    Column("entry_count", BigInteger, nullable=False),
-    Column("event_count", BigInteger, nullable=False),
-    Column("partner_count", Integer, nullable=False),
-    Column("total_due_fen", BigInteger, nullable=False),
-    Column("signatures", JSON, nullable=True),
-    Column("signer_addresses", JSON, nullable=True),
-    Column("closed_at", DateTime, nullable=False),
-    Column("proposed_at", DateTime, nullable=True),
+    sa.Column("cycle_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("cycle_date", sa.Date, nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("entries_root", sa.String(66), nullable=True),
+    sa.Column("entry_count", sa.BigInteger, nullable=False),
+    sa.Column("event_count", sa.BigInteger, nullable=False),
+    sa.Column("partner_count", sa.Integer, nullable=False),
+    sa.Column("total_due_fen", sa.BigInteger, nullable=False),
+    sa.Column("signatures", sa.JSON, nullable=True),
+    sa.Column("signer_addresses", sa.JSON, nullable=True),
+    sa.Column("closed_at", sa.DateTime, nullable=False),
+    sa.Column("proposed_at", sa.DateTime, nullable=True),
 )
 
-tree_table = Table(
+tree_table = sa.Table(
     "settlement_cycle_tree",
     metadata,
-    Column(
+    sa.Column(
         "cycle_id",
-        BigInteger,
-        ForeignKey("settlement_cycle.cycle_id", name="fk_settlement_tree_cycle"),
+        sa.BigInteger,
+        sa.ForeignKey("settlement_cycle.cycle_id", name="fk_settlement_tree_cycle"),
         primary_key=True,
         autoincrement=False,
     ),
-    Column("tree_blob", LargeBinary, nullable=False),
+    sa.Column("tree_blob", sa.LargeBinary, nullable=False),
 )
 
-entry_table = Table(
+entry_table = sa.Table(
     "settlement_entry",
     metadata,
-    Column("cycle_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("entry_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("partner_id", BigInteger, nullable=False),
-    Column("kind", SmallInteger, nullable=False),
-    Column("amount_fen", BigInteger, nullable=False),
-    Column("source_event_id", BigInteger, nullable=True),
-    Index("ix_settlement_entry_partner", "cycle_id", "partner_id", "entry_id"),
+    sa.Column("cycle_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("entry_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("partner_id", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.SmallInteger, nullable=False),
+    sa.Column("amount_fen", sa.BigInteger, nullable=False),
+    sa.Column("source_event_id", sa.BigInteger, nullable=True),
+    sa.Index("ix_settlement_entry_partner", "cycle_id", "partner_id", "entry_id"),
 )
 
-position_table = Table(
+position_table = sa.Table(
     "settlement_position",
     metadata,
-    Column("cycle_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("partner_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("net_position_fen", BigInteger, nullable=False),
-    Column("entry_count", BigInteger, nullable=False),
+    sa.Column("cycle_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("partner_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("net_position_fen", sa.BigInteger, nullable=False),
+    sa.Column("entry_count", sa.BigInteger, nullable=False),
 )
 
-event_claim_table = Table(
+event_claim_table = sa.Table(
     "settlement_event_claim",
     metadata,
-    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("cycle_id", BigInteger, nullable=False, index=True),
+    sa.Column("event_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("cycle_id", sa.BigInteger, nullable=False, index=True),
 )
 
-line_state_table = Table(
+line_state_table = sa.Table(
     "settlement_line_state",
     metadata,
-    Column("cycle_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("cycle_date", Date, nullable=False, unique=True),
-    Column("status", String(16), nullable=False),
-    Column("root", String(66), nullable=True),
-    Column("leaf_count", BigInteger, nullable=False),
-    Column("total_outstanding_fen", BigInteger, nullable=False),
-    Column("signatures", JSON, nullable=True),
-    Column("signer_addresses", JSON, nullable=True),
-    Column("leaves_blob", LargeBinary, nullable=True),
-    Column("tree_blob", LargeBinary, nullable=True),
-    Column("created_at", DateTime, nullable=False),
+    sa.Column("cycle_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("cycle_date", sa.Date, nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("root", sa.String(66), nullable=True),
+    sa.Column("leaf_count", sa.BigInteger, nullable=False),
+    sa.Column("total_outstanding_fen", sa.BigInteger, nullable=False),
+    sa.Column("signatures", sa.JSON, nullable=True),
+    sa.Column("signer_addresses", sa.JSON, nullable=True),
+    sa.Column("leaves_blob", sa.LargeBinary, nullable=True),
+    sa.Column("tree_blob", sa.LargeBinary, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
 )
 """The credit-line state of each settled business date (`settlement.line_state`): what
 was signed and queued (root, count, total, the quorum's signatures), the balances as one
@@ -144,7 +131,7 @@ blob (`leaves_blob`: 32-byte agreement id + 8-byte outstanding fen, ascending id
 Merkle tree over them as one blob, from which every balance proof is served. A date with
 no agreement is stored as `empty` (no root, no blobs) and never goes on-chain."""
 
-SETTLEMENT_TABLES: tuple[Table, ...] = (
+SETTLEMENT_TABLES: tuple[sa.Table, ...] = (
     partner_table,
     guarantee_table,
     cycle_table,

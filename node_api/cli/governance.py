@@ -78,6 +78,15 @@ def _context(
     return connect(target.rpc_url), contracts, account
 
 
+def _signed_call(
+    contract: str, function: str, args: str, data_dir: Path | None, keystore: Path | None
+) -> tuple[TimelockCall, Any, DeployedContracts, LocalAccount]:
+    """What a sending command needs: the call named on its command line, the chain, the
+    deployed contracts and the signing key."""
+    configure_logging("WARNING")
+    return (_call(contract, function, args), *_context(data_dir, keystore))
+
+
 def _timelock_view(w3: Web3, contracts: DeployedContracts, function: str, args: list[Any]) -> int:
     """One integer view of the NetworkTimelock."""
     timelock = contracts.get(ContractName.NETWORK_TIMELOCK)
@@ -103,9 +112,7 @@ def schedule_command(
     data_dir: Path | None = DATA_DIR,
 ) -> None:
     """Announce a call; it can run once the delay has passed (prints the operation id)."""
-    configure_logging("WARNING")
-    call = _call(contract, function, args)
-    w3, contracts, account = _context(data_dir, keystore)
+    call, w3, contracts, account = _signed_call(contract, function, args, data_dir, keystore)
     minimum = _timelock_view(w3, contracts, "getMinDelay", [])
     tx = schedule(w3, contracts, account, call, minimum if delay is None else delay)
     _state_line, ready_at = _state(w3, contracts, call)
@@ -125,9 +132,7 @@ def _timelock_action(
         keystore: Path | None = KEYSTORE,
         data_dir: Path | None = DATA_DIR,
     ) -> None:
-        configure_logging("WARNING")
-        call = _call(contract, function, args)
-        w3, contracts, account = _context(data_dir, keystore)
+        call, w3, contracts, account = _signed_call(contract, function, args, data_dir, keystore)
         typer.echo(f"{verb} {contract}.{function} in {send(w3, contracts, account, call)}")
 
     return command

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -34,6 +35,7 @@ from node_api.collections.templates import CaseFacts, TemplateView, find_templat
 from node_api.kernel.errors import ConflictError, CreditNetValueError
 from node_api.kernel.money import Fen
 from node_api.kernel.outbox import Notification, enqueue_core
+from node_api.kernel.outbox_table import NotificationPayload
 from node_api.ledger.sql import begin_write
 from node_api.onboarding.pii import PiiVault
 
@@ -55,8 +57,12 @@ class AttemptRequest:
     note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptView:
+class Attempt(BaseModel):
+    """A recorded contact attempt without its note (also the API's answer to recording
+    one, which is stored for replays and so carries no free text)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: int
     case_id: int
     credit_line_id: int
@@ -66,10 +72,15 @@ class AttemptView:
     contacted_at: datetime
     local_date: date
     outcome: str
-    note: str | None
     agent: str
     delivery: str | None
     provider_ref: str | None
+
+
+class AttemptView(Attempt):
+    """An attempt with its note, opened by the PII vault (also its API view on a case)."""
+
+    note: str | None
 
 
 def get_note_context(attempt_id: int) -> str:
@@ -96,13 +107,15 @@ def record_contact_attempt(
             Fen(case.past_due_fen), Fen(case.outstanding_fen), case.days_past_due, case.bucket
         )
         message = Notification(
-            notification_id=attempt_id,
-            channel=request.channel.value,
-            credit_line_id=case.credit_line_id,
-            party=request.party,
-            template_code=template.code,
-            template_version=template.version,
-            body=render(template, facts),
+            NotificationPayload(
+                notification_id=attempt_id,
+                channel=request.channel.value,
+                credit_line_id=case.credit_line_id,
+                party=request.party,
+                template_code=template.code,
+                template_version=template.version,
+                body=render(template, facts),
+            )
         )
         enqueue_core(conn, [message])
     return fetch_attempt(conn, vault, attempt_id)

@@ -96,10 +96,10 @@ def fetch_arm_reports(conn: Connection) -> list[ArmReport]:
     for line_id, line_loss in fetch_line_losses(conn).items():
         arm_key = latest_arm.get(line_id)
         if arm_key is not None:
-            losses[arm_key] = losses.get(arm_key, LossTally()).plus(line_loss)
+            losses[arm_key] = losses.get(arm_key, NO_LOSS).plus(line_loss)
     reports = []
     for (version, arm), tally in sorted(tallies.items()):
-        loss = losses.get((version, arm), LossTally())
+        loss = losses.get((version, arm), NO_LOSS)
         reports.append(
             ArmReport(
                 strategy_version=version,
@@ -128,23 +128,26 @@ def fetch_arm_reports(conn: Connection) -> list[ArmReport]:
 # ---------------------------------------------------------------- after the line goes bad
 
 
-@dataclass(frozen=True, slots=True)
-class LossTally:
-    """What went bad on a set of lines and what came back, in fen."""
+class LossTally(BaseModel):
+    """What went bad on a set of lines and what came back, in fen (also its API view)."""
 
-    charged_off_fen: Fen = FEN_ZERO
+    model_config = ConfigDict(frozen=True)
+
+    charged_off_fen: Fen
     """Written off at charge-off (gross: before recoveries and sales)."""
-    recovered_fen: Fen = FEN_ZERO
+    recovered_fen: Fen
     """Collected on charged-off lines and shared by the funders (recoveries)."""
-    sold_fen: Fen = FEN_ZERO
+    sold_fen: Fen
     """Prices of sales of charged-off debt."""
-    compensated_fen: Fen = FEN_ZERO
+    compensated_fen: Fen
     """Paid by guarantors at the compensation day."""
-    guarantor_recovered_fen: Fen = FEN_ZERO
+    guarantor_recovered_fen: Fen
     """Paid back to guarantors out of later collections."""
 
     def plus(self, other: LossTally) -> LossTally:
-        return LossTally(*(getattr(self, name) + getattr(other, name) for name in LOSS_FIELDS))
+        return LossTally(
+            **{name: getattr(self, name) + getattr(other, name) for name in LOSS_FIELDS}
+        )
 
     @property
     def recovery_rate_bps(self) -> int | None:
@@ -164,6 +167,8 @@ LOSS_FIELDS: tuple[str, ...] = (
     "compensated_fen",
     "guarantor_recovered_fen",
 )
+NO_LOSS = LossTally(**dict.fromkeys(LOSS_FIELDS, FEN_ZERO))
+"""Nothing lost, nothing recovered: the tally of a set of lines before any is added."""
 
 
 def fetch_line_losses(conn: Connection) -> dict[int, LossTally]:
@@ -220,7 +225,7 @@ def fetch_line_losses(conn: Connection) -> dict[int, LossTally]:
         ),
         "compensated_fen",
     )
-    return {line_id: LossTally(**tally) for line_id, tally in sums.items()}
+    return {line_id: NO_LOSS.model_copy(update=tally) for line_id, tally in sums.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,12 +242,15 @@ class CaseTally:
     promises_broken: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class VintageReport:
+class VintageReport(BaseModel):
     """One vintage (the month its lines were opened): how its lines went bad and what
-    came back. Rates in basis points, half-even; None when nothing was counted."""
+    came back (also its API view). Rates in basis points, half-even; None when nothing
+    was counted."""
+
+    model_config = ConfigDict(frozen=True)
 
     vintage: str
+    """The month the lines were opened (`YYYY-MM`)."""
     lines: int
     delinquent_lines: int
     cases: int
@@ -257,7 +265,9 @@ class VintageReport:
     roll_rate_bps: int | None
     promise_kept_rate_bps: int | None
     recovery_rate_bps: int | None
+    """(recovered + sold) / charged off."""
     guarantor_recovery_rate_bps: int | None
+    """Paid back to guarantors / compensated."""
 
 
 def _case_rows(conn: Connection) -> list[RowMapping]:
@@ -348,14 +358,14 @@ def fetch_vintage_reports(conn: Connection) -> list[VintageReport]:
     charged_off: dict[str, int] = {}
     for line_id, line_loss in fetch_line_losses(conn).items():
         vintage = vintage_of[line_id]
-        losses[vintage] = losses.get(vintage, LossTally()).plus(line_loss)
+        losses[vintage] = losses.get(vintage, NO_LOSS).plus(line_loss)
         charged_off[vintage] = charged_off.get(vintage, 0) + (1 if line_loss.charged_off_fen else 0)
     counts: dict[str, int] = {}
     for vintage in vintage_of.values():
         counts[vintage] = counts.get(vintage, 0) + 1
     reports = []
     for vintage in sorted(counts):
-        tally, loss = cases.get(vintage, CaseTally()), losses.get(vintage, LossTally())
+        tally, loss = cases.get(vintage, CaseTally()), losses.get(vintage, NO_LOSS)
         reports.append(
             VintageReport(
                 vintage=vintage,

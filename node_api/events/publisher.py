@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol
@@ -35,15 +34,13 @@ from node_api.events.delinquency import (
 from node_api.events.schema import BusinessEvent
 from node_api.events.sources import SOURCES, Source, SourceRow
 from node_api.events.tables import CURSOR_TABLE
-from node_api.kernel.db import Database
+from node_api.kernel.db import Database, WriteFence
 from node_api.kernel.outbox import get_utc_now
 
 logger = logging.getLogger(__name__)
 
 HOOK_AFTER_PUBLISH: Final = "after_publish"
 """Called after the acknowledgements, before the cursor write (tests crash there)."""
-
-WriteFence = Callable[[sa.Connection], None]
 
 
 class EventSink(Protocol):
@@ -145,7 +142,7 @@ class EventPublisher:
             self.published += len(changes)
         self._hook(HOOK_AFTER_PUBLISH)
         previous, position = pending
-        with self._begin() as conn:
+        with self.database.begin_fenced(self._fence) as conn:
             store_published(conn, changes)
             if len(changes) < self.config.page_size:
                 store_position(conn, previous, position)
@@ -185,7 +182,7 @@ class EventPublisher:
 
     def _store(self, name: str, previous: int | None, position: int) -> None:
         """Move the cursor from `previous` (None: no row yet) to `position`, or fail."""
-        with self._begin() as conn:
+        with self.database.begin_fenced(self._fence) as conn:
             if previous is None:
                 conn.execute(
                     sa.insert(CURSOR_TABLE).values(
@@ -200,10 +197,3 @@ class EventPublisher:
             ).rowcount
             if moved != 1:
                 raise RuntimeError(f"event cursor {name} moved under the publisher")
-
-    @contextmanager
-    def _begin(self) -> Iterator[sa.Connection]:
-        with self.database.engine.begin() as conn:
-            if self._fence is not None:
-                self._fence(conn)
-            yield conn

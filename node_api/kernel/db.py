@@ -106,6 +106,15 @@ class Database:
                 event.listen(self._engine, "connect", _sqlite_pragmas)
         return self._engine
 
+    @contextmanager
+    def begin_fenced(self, fence: WriteFence | None) -> Iterator[Connection]:
+        """A write transaction on the sync engine that runs `fence` first, when given (a
+        worker holding its lease by its own epoch rather than by this thread's fence)."""
+        with self.engine.begin() as conn:
+            if fence is not None:
+                fence(conn)
+            yield conn
+
     @property
     def async_engine(self) -> AsyncEngine:
         if self._async_engine is None:

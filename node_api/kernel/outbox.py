@@ -384,35 +384,26 @@ class Notification:
 
     It goes to a contact provider, never to the chain (see `OutboxKind.NOTIFICATION`).
     The business key is also the provider's idempotency key, so a retried send never
-    delivers twice.
+    delivers twice. Nothing is converted on the way to the outbox, so the message is its
+    stored JSON (`NotificationPayload`), checked when it is written.
     """
 
     kind: ClassVar[OutboxKind] = OutboxKind.NOTIFICATION
 
-    notification_id: int
-    channel: str
-    credit_line_id: int
-    party: str
-    template_code: str
-    template_version: int
-    body: str
+    payload: NotificationPayload
 
     @property
     def business_key(self) -> str:
-        return f"notification:{self.notification_id}"
+        return f"notification:{self.payload['notification_id']}"
 
     def to_payload(self) -> NotificationPayload:
-        if not self.body:
+        payload = self.payload
+        if not payload["body"]:
             raise CreditNetValueError("a notification needs a body", field="body")
-        return {
-            "notification_id": _uint(self.notification_id, INT64_MAX, "notification_id"),
-            "channel": self.channel,
-            "credit_line_id": _uint(self.credit_line_id, INT64_MAX, "credit_line_id"),
-            "party": self.party,
-            "template_code": self.template_code,
-            "template_version": _uint(self.template_version, UINT32_MAX, "template_version"),
-            "body": self.body,
-        }
+        _uint(payload["notification_id"], INT64_MAX, "notification_id")
+        _uint(payload["credit_line_id"], INT64_MAX, "credit_line_id")
+        _uint(payload["template_version"], UINT32_MAX, "template_version")
+        return NotificationPayload(**payload)
 
 
 def enqueue(session: Session, message: OutboxMessage, *, now: datetime | None = None) -> OutboxItem:

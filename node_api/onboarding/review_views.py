@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -27,9 +28,10 @@ from node_api.onboarding.tables import application_table
 REVIEW_PAGE_MAX: Final = 200
 
 
-@dataclass(frozen=True, slots=True)
-class QueuedApplication:
-    """One application awaiting a reviewer (no personal data)."""
+class QueuedApplication(BaseModel):
+    """One application awaiting a reviewer, no personal data (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
 
     application_id: str
     product_code: str

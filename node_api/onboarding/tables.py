@@ -12,20 +12,7 @@ shared live-monitoring counters last, in key order, so they are held shortest.
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Column,
-    Date,
-    DateTime,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-)
+import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from node_api.ledger.schema import ID_TYPE
@@ -34,86 +21,86 @@ PUBLIC_ID_CHARS = 32
 """Customer and application ids: 128 random bits as lowercase hex."""
 HASH_BYTES = 32
 
-customer_table = Table(
+customer_table = sa.Table(
     "customer",
     SQLModel.metadata,
-    Column("id", String(PUBLIC_ID_CHARS), primary_key=True),
-    Column("id_number_hash", LargeBinary(HASH_BYTES), nullable=False, unique=True),
-    Column("pii_enc", LargeBinary, nullable=False),
-    Column("created_on", Date, nullable=False),
+    sa.Column("id", sa.String(PUBLIC_ID_CHARS), primary_key=True),
+    sa.Column("id_number_hash", sa.LargeBinary(HASH_BYTES), nullable=False, unique=True),
+    sa.Column("pii_enc", sa.LargeBinary, nullable=False),
+    sa.Column("created_on", sa.Date, nullable=False),
 )
 """One row per identity ever seen; the dedupe anchor and the lock of its applications."""
 
-application_table = Table(
+application_table = sa.Table(
     "loan_application",
     SQLModel.metadata,
-    Column("id", String(PUBLIC_ID_CHARS), primary_key=True),
-    Column("customer_id", String(PUBLIC_ID_CHARS), nullable=False, index=True),
-    Column("product_code", String(32), nullable=False),
-    Column("product_version", Integer, nullable=False),
-    Column("policy_version", Integer, nullable=False),
-    Column("channel_id", String(64), nullable=False),
-    Column("applied_at", DateTime, nullable=False),
-    Column("business_date", Date, nullable=False),
-    Column("inputs_enc", LargeBinary, nullable=False),
-    Column("model_id", String(80), nullable=False),
-    Column("score", Integer, nullable=False),
-    Column("score_detail", JSON, nullable=False),
-    Column("signals", JSON, nullable=False),
-    Column("fraud_hits", JSON, nullable=False),
-    Column("decision", String(16), nullable=False),
-    Column("reason_codes", JSON, nullable=False),
-    Column("limits", JSON, nullable=False),
-    Column("existing_customer", Boolean, nullable=False),
-    Column("status", String(16), nullable=False, index=True),
-    Column("credit_line_id", BigInteger, nullable=True),
-    Column("agreement_id", String(66), nullable=True),
-    Column("reviewed_at", DateTime, nullable=True),
-    Column("review_action", String(16), nullable=True),
-    Column("review_reason", String(64), nullable=True),
-    Column("reviewer_key_id", String(32), nullable=True),
+    sa.Column("id", sa.String(PUBLIC_ID_CHARS), primary_key=True),
+    sa.Column("customer_id", sa.String(PUBLIC_ID_CHARS), nullable=False, index=True),
+    sa.Column("product_code", sa.String(32), nullable=False),
+    sa.Column("product_version", sa.Integer, nullable=False),
+    sa.Column("policy_version", sa.Integer, nullable=False),
+    sa.Column("channel_id", sa.String(64), nullable=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+    sa.Column("business_date", sa.Date, nullable=False),
+    sa.Column("inputs_enc", sa.LargeBinary, nullable=False),
+    sa.Column("model_id", sa.String(80), nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("score_detail", sa.JSON, nullable=False),
+    sa.Column("signals", sa.JSON, nullable=False),
+    sa.Column("fraud_hits", sa.JSON, nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reason_codes", sa.JSON, nullable=False),
+    sa.Column("limits", sa.JSON, nullable=False),
+    sa.Column("existing_customer", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("credit_line_id", sa.BigInteger, nullable=True),
+    sa.Column("agreement_id", sa.String(66), nullable=True),
+    sa.Column("reviewed_at", sa.DateTime, nullable=True),
+    sa.Column("review_action", sa.String(16), nullable=True),
+    sa.Column("review_reason", sa.String(64), nullable=True),
+    sa.Column("reviewer_key_id", sa.String(32), nullable=True),
 )
 """Every decision with its encrypted inputs and everything needed to replay it."""
 
-application_attribute_table = Table(
+application_attribute_table = sa.Table(
     "application_attribute",
     SQLModel.metadata,
-    Column("application_id", String(PUBLIC_ID_CHARS), primary_key=True),
-    Column("kind", String(8), primary_key=True),
-    Column("value_hash", LargeBinary(HASH_BYTES), nullable=False),
-    Column("identity_hash", LargeBinary(HASH_BYTES), nullable=False),
-    Column("applied_at", DateTime, nullable=False),
-    Index("ix_application_attribute_window", "kind", "value_hash", "applied_at"),
+    sa.Column("application_id", sa.String(PUBLIC_ID_CHARS), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("value_hash", sa.LargeBinary(HASH_BYTES), nullable=False),
+    sa.Column("identity_hash", sa.LargeBinary(HASH_BYTES), nullable=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+    sa.Index("ix_application_attribute_window", "kind", "value_hash", "applied_at"),
 )
 """Hashed attributes of each application: the velocity and sharing windows read this."""
 
-ring_link_table = Table(
+ring_link_table = sa.Table(
     "fraud_ring_link",
     SQLModel.metadata,
-    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column("application_id", String(PUBLIC_ID_CHARS), nullable=False),
-    Column("kind", String(8), nullable=False),
-    Column("identity_hash", LargeBinary(HASH_BYTES), nullable=False),
-    Column("attribute_hash", LargeBinary(HASH_BYTES), nullable=False),
+    sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    sa.Column("application_id", sa.String(PUBLIC_ID_CHARS), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("identity_hash", sa.LargeBinary(HASH_BYTES), nullable=False),
+    sa.Column("attribute_hash", sa.LargeBinary(HASH_BYTES), nullable=False),
 )
 """Append-only log of (identity, shared attribute) links: every process follows it to keep
 its ring union-find current, and the offline community job reads all of it."""
 
-blacklist_table = Table(
+blacklist_table = sa.Table(
     "fraud_blacklist",
     SQLModel.metadata,
-    Column("kind", String(8), primary_key=True),
-    Column("value_hash", LargeBinary(HASH_BYTES), primary_key=True),
-    Column("reason_code", String(64), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("value_hash", sa.LargeBinary(HASH_BYTES), primary_key=True),
+    sa.Column("reason_code", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
-policy_table = Table(
+policy_table = sa.Table(
     "onboarding_policy",
     SQLModel.metadata,
-    Column("product_code", String(32), primary_key=True),
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("document", Text, nullable=False),
-    Column("document_hash", String(80), nullable=False),
+    sa.Column("product_code", sa.String(32), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("document_hash", sa.String(80), nullable=False),
 )
 """Per-product onboarding policy versions (card, cut-offs, limits, fraud rules); immutable."""

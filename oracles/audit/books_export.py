@@ -36,6 +36,7 @@ from node_api.onboarding.provenance_tables import agreement_terms_table
 from oracles.audit.export_format import (
     CHUNK_ROWS_MAX,
     AgreementRecord,
+    BooksRecord,
     CycleEntriesRecord,
     CycleRecord,
     LineStateLeavesRecord,
@@ -193,15 +194,7 @@ def iter_line_states(conn: Connection) -> Iterator[LineStateRecord | LineStateLe
 
 def iter_books_records(
     conn: Connection, manifest: dict[str, Any] | None, salts: LeafSalts
-) -> Iterator[
-    ManifestRecord
-    | ProductTermsRecord
-    | AgreementRecord
-    | CycleRecord
-    | CycleEntriesRecord
-    | LineStateRecord
-    | LineStateLeavesRecord
-]:
+) -> Iterator[BooksRecord]:
     """Every record of the export but the header and trailer, in the reference order."""
     if manifest:
         yield ManifestRecord(manifest=manifest)

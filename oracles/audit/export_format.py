@@ -137,18 +137,18 @@ class TrailerRecord(_Record):
     counts: dict[str, int]
 
 
-ExportRecord = Annotated[
-    HeaderRecord
-    | ManifestRecord
+BooksRecord = (
+    ManifestRecord
     | ProductTermsRecord
     | AgreementRecord
     | CycleRecord
     | CycleEntriesRecord
     | LineStateRecord
     | LineStateLeavesRecord
-    | TrailerRecord,
-    Field(discriminator="type"),
-]
+)
+"""Every record of an export but its header and trailer: what the books provide."""
+
+ExportRecord = Annotated[HeaderRecord | BooksRecord | TrailerRecord, Field(discriminator="type")]
 _RECORD_ADAPTER: Final[TypeAdapter[ExportRecord]] = TypeAdapter(ExportRecord)
 
 COUNTED: Final = (

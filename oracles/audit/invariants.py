@@ -32,7 +32,7 @@ from eth_utils.address import is_address
 from node_api.kernel.chain import ContractName, CycleStatus
 from oracles.audit.audited import AuditedContracts
 from oracles.audit.checks import CheckResult, Evidence, make_check
-from oracles.audit.quorum import QuorumFinding, judge_cycle, judge_line_state
+from oracles.audit.quorum import QuorumFinding, ReportedContract, judge_cycle, judge_line_state
 from oracles.audit.replay_state import (
     DEFAULTS_CHECK,
     LIFECYCLE_CHECK,
@@ -147,20 +147,16 @@ def check_cycle_quorum(
     """`invariant.cycle_quorum` from the proposing transactions (fetched by the caller)."""
     findings: list[QuorumFinding] = []
     if contracts.has(ContractName.CLEARING_HOUSE):
-        abi = _abi_of(contracts, ContractName.CLEARING_HOUSE)
-        address = contracts.addresses[ContractName.CLEARING_HOUSE]
+        house = _reported(contracts, ContractName.CLEARING_HOUSE, chain_id)
         for cycle in state.cycles.values():
             if cycle.proposed is not None:
                 tx = transactions.get(cycle.proposed.tx)
-                findings.append(judge_cycle(cycle, tx, abi, state, chain_id, address))
+                findings.append(judge_cycle(cycle, tx, state, house))
     if contracts.has(ContractName.CREDIT_REGISTRY):
-        abi = _abi_of(contracts, ContractName.CREDIT_REGISTRY)
-        address = contracts.addresses[ContractName.CREDIT_REGISTRY]
+        registry = _reported(contracts, ContractName.CREDIT_REGISTRY, chain_id)
         for line_state in state.line_states.values():
             tx = transactions.get(line_state.ref.tx)
-            finding = judge_line_state(line_state, tx, abi, state, chain_id, address)
-            if finding is not None:
-                findings.append(finding)
+            findings.append(judge_line_state(line_state, tx, state, registry))
     failed = [_finding_evidence(f) for f in findings if f.problem]
     return make_check(
         "invariant.cycle_quorum",
@@ -170,6 +166,10 @@ def check_cycle_quorum(
         fail_message="{count} reports without a valid quorum; first: {first}",
         context=[_finding_evidence(f) for f in findings[:5]],
     )
+
+
+def _reported(contracts: AuditedContracts, name: str, chain_id: int) -> ReportedContract:
+    return ReportedContract(_abi_of(contracts, name), chain_id, contracts.addresses[name])
 
 
 def _abi_of(contracts: AuditedContracts, name: str) -> list[AbiEntry]:

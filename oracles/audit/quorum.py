@@ -42,6 +42,16 @@ class QuorumFinding:
     problem: str
 
 
+@dataclass(frozen=True)
+class ReportedContract:
+    """The contract quorum reports are addressed to: its ABI decodes the reporting call,
+    its chain id and address are the reports' EIP-712 domain."""
+
+    abi: Sequence[AbiEntry]
+    chain_id: int
+    address: str
+
+
 def _recover_all(digest: bytes, signatures: Sequence[str]) -> tuple[list[str], str]:
     """The recovered signers in order, and a problem when one does not recover."""
     signers: list[str] = []
@@ -93,25 +103,20 @@ def _cycle_call_problem(call: DecodedCall | None, cycle: CycleReplay) -> str:
 
 
 def judge_cycle(
-    cycle: CycleReplay,
-    tx: RpcTransaction | None,
-    abi: Sequence[AbiEntry],
-    state: ReplayedState,
-    chain_id: int,
-    address: str,
+    cycle: CycleReplay, tx: RpcTransaction | None, state: ReplayedState, house: ReportedContract
 ) -> QuorumFinding:
     """The quorum verdict of one proposed cycle."""
     assert cycle.proposed is not None
     return _judge_report(
         f"cycle {cycle.cycle_id}",
         cycle.proposed,
-        _decoded_call(tx, abi),
+        _decoded_call(tx, house.abi),
         state,
-        address,
+        house.address,
         lambda call: _cycle_call_problem(call, cycle),
         lambda: cycle_report_digest(
-            chain_id,
-            address,
+            house.chain_id,
+            house.address,
             cycle.cycle_id,
             bytes.fromhex(cycle.entries_root[2:]),
             cycle.entry_count,
@@ -185,22 +190,20 @@ def _line_state_call_problem(call: DecodedCall | None, line_state: LineStateRepl
 def judge_line_state(
     line_state: LineStateReplay,
     tx: RpcTransaction | None,
-    abi: Sequence[AbiEntry],
     state: ReplayedState,
-    chain_id: int,
-    address: str,
+    registry: ReportedContract,
 ) -> QuorumFinding:
     """The quorum verdict of one committed line state (see the module doc)."""
     return _judge_report(
         f"line state of cycle {line_state.cycle_id}",
         line_state.ref,
-        _decoded_call(tx, abi),
+        _decoded_call(tx, registry.abi),
         state,
-        address,
+        registry.address,
         lambda call: _line_state_call_problem(call, line_state),
         lambda: line_state_report_digest(
-            chain_id,
-            address,
+            registry.chain_id,
+            registry.address,
             line_state.cycle_id,
             bytes.fromhex(line_state.root[2:]),
             line_state.count,

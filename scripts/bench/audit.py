@@ -28,17 +28,7 @@ from node_api.kernel.errors import ChainError
 from node_api.kernel.money import Fen
 from oracles.abi_codec import ContractCodec, encode_static_tuple_array
 from oracles.anvil import AnvilProcess, pick_free_port
-from oracles.audit.export_format import (
-    AgreementRecord,
-    CycleEntriesRecord,
-    CycleRecord,
-    LineStateLeavesRecord,
-    LineStateRecord,
-    ManifestRecord,
-    ProductTermsRecord,
-    chunk_rows,
-    encode_export,
-)
+from oracles.audit import export_format
 from oracles.audit.leaves import compute_line_leaf
 from oracles.audit.runner import AuditConfig, run_audit
 from oracles.chain import LocalAccounts, connect, send_transaction
@@ -135,18 +125,18 @@ class _Seeder:
 
 @dataclass
 class _Books:
-    terms: list[ProductTermsRecord] = field(default_factory=list)
-    agreements: list[AgreementRecord] = field(default_factory=list)
+    terms: list[export_format.ProductTermsRecord] = field(default_factory=list)
+    agreements: list[export_format.AgreementRecord] = field(default_factory=list)
     cycles: list[ClosedCycle] = field(default_factory=list)
     line_states: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
 
 
-def _terms() -> list[ProductTermsRecord]:
+def _terms() -> list[export_format.ProductTermsRecord]:
     records = []
     for document in TERMS:
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
         records.append(
-            ProductTermsRecord(
+            export_format.ProductTermsRecord(
                 product_code=str(document["product_code"]),
                 version=int(str(document["version"])),
                 terms_hash="0x" + keccak_256(canonical.encode()).hexdigest(),
@@ -156,7 +146,7 @@ def _terms() -> list[ProductTermsRecord]:
     return records
 
 
-def agreement_commitment(record: AgreementRecord) -> AgreementCommitment:
+def agreement_commitment(record: export_format.AgreementRecord) -> AgreementCommitment:
     """What `CreditRegistry.openAgreements` takes for an agreement (`COMMITMENT_TYPES`)."""
     return (
         bytes.fromhex(record.agreement_id[2:]),
@@ -173,7 +163,7 @@ def _seed_agreements(seeder: _Seeder, books: _Books, count: int) -> None:
     hashes = [t.terms_hash for t in books.terms]
     for number in range(count):
         books.agreements.append(
-            AgreementRecord(
+            export_format.AgreementRecord(
                 agreement_id="0x" + (0xAE << 248 | number).to_bytes(32, "big").hex(),
                 borrower_ref="0x" + (0xB0 << 248 | number).to_bytes(32, "big").hex(),
                 terms_hash=hashes[number % len(hashes)],
@@ -298,9 +288,9 @@ def _seed(
     return books
 
 
-def cycle_record(close: ClosedCycle) -> CycleRecord:
+def cycle_record(close: ClosedCycle) -> export_format.CycleRecord:
     """The export's record of a closed cycle (its entries go in `CycleEntriesRecord`s)."""
-    return CycleRecord(
+    return export_format.CycleRecord(
         cycle_id=close.cycle_id,
         entry_count=close.entry_count,
         entries_root="0x" + close.root.hex(),
@@ -310,7 +300,9 @@ def cycle_record(close: ClosedCycle) -> CycleRecord:
 
 
 def _export_records(manifest: Manifest, books: _Books) -> list[Any]:
-    records: list[Any] = [ManifestRecord(manifest=json.loads(manifest.model_dump_json()))]
+    records: list[Any] = [
+        export_format.ManifestRecord(manifest=json.loads(manifest.model_dump_json()))
+    ]
     records += books.terms + books.agreements
     for close in books.cycles:
         records.append(cycle_record(close))
@@ -319,13 +311,13 @@ def _export_records(manifest: Manifest, books: _Books) -> list[Any]:
             for e in close.entries
         ]
         records += [
-            CycleEntriesRecord(cycle_id=close.cycle_id, entries=list(chunk))
-            for chunk in chunk_rows(rows)
+            export_format.CycleEntriesRecord(cycle_id=close.cycle_id, entries=list(chunk))
+            for chunk in export_format.chunk_rows(rows)
         ]
     for cycle_id, leaves in books.line_states.items():
         root = build_tree([compute_line_leaf(a, cycle_id, Fen(o)) for a, o in leaves]).root
         records.append(
-            LineStateRecord(
+            export_format.LineStateRecord(
                 cycle_id=cycle_id,
                 leaf_count=len(leaves),
                 total_outstanding_fen=sum(o for _a, o in leaves),
@@ -333,8 +325,8 @@ def _export_records(manifest: Manifest, books: _Books) -> list[Any]:
             )
         )
         records += [
-            LineStateLeavesRecord(cycle_id=cycle_id, leaves=list(chunk))
-            for chunk in chunk_rows(leaves)
+            export_format.LineStateLeavesRecord(cycle_id=cycle_id, leaves=list(chunk))
+            for chunk in export_format.chunk_rows(leaves)
         ]
     return records
 
@@ -373,7 +365,9 @@ def run_audit_bench(agreements: int = 10_000, cycles: int = 365, sample: int = 1
             books = _seed(seeder, accounts, manifest.chain_id, agreements, cycles)
             seeded_s = time.perf_counter() - started
             export_path = folder / "books.ndjson"
-            export = b"".join(encode_export(manifest.chain_id, _export_records(manifest, books)))
+            export = b"".join(
+                export_format.encode_export(manifest.chain_id, _export_records(manifest, books))
+            )
             export_path.write_bytes(export)
             config = AuditConfig(
                 rpc_url=anvil.rpc_url,

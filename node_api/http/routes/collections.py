@@ -16,7 +16,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
-from node_api.collections.attempts import AttemptRequest, fetch_attempts, record_contact_attempt
+from node_api.collections.attempts import (
+    Attempt,
+    AttemptRequest,
+    AttemptView,
+    fetch_attempts,
+    record_contact_attempt,
+)
 from node_api.collections.cases import (
     CaseView,
     QueueView,
@@ -44,7 +50,9 @@ from node_api.collections.promises import (
 )
 from node_api.collections.reports import (
     ArmReport,
+    LossTally,
     RollRate,
+    VintageReport,
     fetch_arm_reports,
     fetch_roll_rates,
     fetch_vintage_reports,
@@ -154,26 +162,12 @@ class CollectionsAttemptIn(StrictBody):
     note: Annotated[str, StringConstraints(max_length=2_000)] | None = None
 
 
-class CollectionsAttemptOut(BaseModel):
-    id: int
-    case_id: int
-    credit_line_id: int
-    party: str
-    channel: str
-    template_id: int | None
-    contacted_at: datetime
-    local_date: date
-    outcome: str
-    agent: str
-    delivery: str | None
-    provider_ref: str | None
+class CollectionsAttemptOut(Attempt): ...
 
 
-class CollectionsAttemptNotedOut(CollectionsAttemptOut):
+class CollectionsAttemptNotedOut(AttemptView):
     """An attempt with its note (read from the case; the answer to recording an attempt,
     which is kept for replays, leaves the note out)."""
-
-    note: str | None
 
 
 class CollectionsPromiseIn(StrictBody):
@@ -246,39 +240,11 @@ class CollectionsTemplateIn(StrictBody):
     `{bucket}` (none of them for the emergency contact)."""
 
 
-class CollectionsLossesOut(BaseModel):
-    charged_off_fen: int
-    """Written off at charge-off (before recoveries and sales)."""
-    recovered_fen: int
-    """Recovered after charge-off and shared by the funders."""
-    sold_fen: int
-    """Prices of sales of charged-off debt."""
-    compensated_fen: int
-    """Paid by guarantors at the compensation day."""
-    guarantor_recovered_fen: int
-    """Paid back to guarantors out of later collections."""
+class CollectionsLossesOut(LossTally): ...
 
 
-class CollectionsVintageReportOut(BaseModel):
-    vintage: str
-    """The month the lines were opened (`YYYY-MM`)."""
-    lines: int
-    delinquent_lines: int
-    cases: int
-    cured: int
-    compensated: int
-    rolled: int
-    promises_kept: int
-    promises_broken: int
-    charged_off_lines: int
+class CollectionsVintageReportOut(VintageReport):
     losses: CollectionsLossesOut
-    cure_rate_bps: int | None
-    roll_rate_bps: int | None
-    promise_kept_rate_bps: int | None
-    recovery_rate_bps: int | None
-    """(recovered + sold) / charged off."""
-    guarantor_recovery_rate_bps: int | None
-    """Paid back to guarantors / compensated."""
 
 
 # ---------------------------------------------------------------- examples

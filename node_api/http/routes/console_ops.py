@@ -27,6 +27,7 @@ from node_api.lending.eod_views import fetch_eod_runs
 from node_api.lending.portfolio_views import fetch_portfolio_snapshot
 from node_api.onboarding.review_views import (
     REVIEW_PAGE_MAX,
+    QueuedApplication,
     fetch_decisions_per_hour,
     fetch_review_queue,
 )
@@ -36,17 +37,9 @@ from oracles.outbox_age import fetch_outbox_ages
 router = APIRouter(tags=["console"])
 
 
-class QueuedApplicationOut(BaseModel):
-    application_id: str
-    product_code: str
-    product_version: int
-    channel_id: str
-    score: int
-    model_id: str
-    reason_codes: list[str]
-    limit_total_fen: int
-    applied_at: datetime
-    business_date: str
+# The domain's view is the response; the subclass only keeps the schema name the API has
+# always published (its fields are declared once, in `node_api.onboarding.review_views`).
+class QueuedApplicationOut(QueuedApplication): ...
 
 
 class ReviewQueueOut(PageOut[QueuedApplicationOut]):

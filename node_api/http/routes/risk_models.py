@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, Field, JsonValue, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, model_validator
 
 from node_api.http.authz import AdminDep, ExaminerDep
 from node_api.http.deps import SessionDep
@@ -34,6 +34,7 @@ from node_api.onboarding.simulation import (
     fetch_candidate_policy,
     simulate_policy,
 )
+from node_api.risk.card import CardMetrics
 from node_api.risk.model_registry import (
     ModelActivation,
     RegisteredModel,
@@ -62,16 +63,12 @@ class ModelIn(StrictBody):
     """The training data's SHA-256 (`sha256:<hex>`), if the card does not carry it."""
 
 
-class ModelMetricsOut(BaseModel):
+class ModelMetricsOut(CardMetrics):
     """Cross-validated training metrics (means over folds)."""
 
-    auc: float
-    ks: float
-    gini: float
-    n_rows: int
-    bad_rate: float
-    folds: int
-    auc_by_fold: list[float]
+    # The card's metrics, published as they are; refusing unknown keys is for reading a
+    # card, not for a response (the schema states no `additionalProperties`).
+    model_config = ConfigDict(extra="ignore")
 
 
 class ModelOut(BaseModel):

@@ -12,7 +12,7 @@ from web3 import Web3
 from oracles.abi_codec import ContractCodec
 from oracles.audit.events import EventRef
 from oracles.audit.history import replay
-from oracles.audit.quorum import judge_cycle, judge_line_state, judge_signers
+from oracles.audit.quorum import ReportedContract, judge_cycle, judge_line_state, judge_signers
 from oracles.audit.replay_state import ReportConsumed, SignerSet
 from oracles.compiler import CompiledContracts
 from oracles.eip712 import cycle_report_digest, line_state_report_digest, sorted_signatures
@@ -75,7 +75,7 @@ def _judge(
                 HOUSE, "0x" + digest.hex(), "0x" + digest.hex(), signer_set.version, event.ref
             )
         )
-    return judge_cycle(state.cycles[7], tx, abi, state, CHAIN_ID, HOUSE).problem
+    return judge_cycle(state.cycles[7], tx, state, ReportedContract(abi, CHAIN_ID, HOUSE)).problem
 
 
 def test_quorum_of_the_signer_set_in_force_passes(compiled: CompiledContracts) -> None:
@@ -100,10 +100,10 @@ def test_calldata_that_is_not_the_event_fails(compiled: CompiledContracts) -> No
     abi = compiled.artifact("ClearingHouse").abi
     state = replay([proposed(EventMaker(), 7, {1: 300, 2: -300})], fresh_state())
     tx, _digest = _proposal_tx(ContractCodec(abi), {1: 200, 2: -200}, SIGNERS[:2])
-    finding = judge_cycle(state.cycles[7], tx, abi, state, CHAIN_ID, HOUSE)
+    finding = judge_cycle(state.cycles[7], tx, state, ReportedContract(abi, CHAIN_ID, HOUSE))
     assert finding.problem == "proposeCycle arguments differ from the CycleProposed event"
     through_contract = judge_cycle(
-        state.cycles[7], {"input": "0x1234"}, abi, state, CHAIN_ID, HOUSE
+        state.cycles[7], {"input": "0x1234"}, state, ReportedContract(abi, CHAIN_ID, HOUSE)
     )
     assert through_contract.problem == "the transaction's input is not a direct proposeCycle call"
 
@@ -141,7 +141,9 @@ def _judge_line_state(
             REGISTRY, "0x" + digest.hex(), "0x" + digest.hex(), signer_set.version, event.ref
         )
     )
-    finding = judge_line_state(state.line_states[7], tx, abi, state, CHAIN_ID, REGISTRY)
+    finding = judge_line_state(
+        state.line_states[7], tx, state, ReportedContract(abi, CHAIN_ID, REGISTRY)
+    )
     assert finding.subject == "line state of cycle 7"
     return finding.problem
 

@@ -9,13 +9,19 @@ import pytest
 from node_api.collections.providers import JsonlProvider, OutgoingMessage, read_jsonl
 from node_api.kernel.errors import CreditNetValueError
 from node_api.kernel.outbox import Notification, OutboxKind
+from node_api.kernel.outbox_table import NotificationPayload
 from oracles.relay_kinds import build_relay_kinds
 
 MESSAGE = OutgoingMessage("notification:7", "sms", "+8613800138000", "Please pay 10.00 yuan.")
 
 
 def _notification(body: str = "Please pay.") -> Notification:
-    return Notification(7, "sms", 42, "borrower", "m1", 1, body)
+    return Notification(
+        NotificationPayload(
+            notification_id=7, channel="sms", credit_line_id=42, party="borrower",
+            template_code="m1", template_version=1, body=body,
+        )
+    )  # fmt: skip
 
 
 def test_a_notification_is_keyed_by_its_attempt_and_carries_no_number() -> None:
@@ -28,6 +34,14 @@ def test_a_notification_is_keyed_by_its_attempt_and_carries_no_number() -> None:
     }  # fmt: skip
     with pytest.raises(CreditNetValueError):
         _notification("").to_payload()
+
+
+def test_a_notification_out_of_the_stored_ranges_is_refused_by_field() -> None:
+    payload = _notification().payload
+    for field, value in (("notification_id", -1), ("template_version", 2**32)):
+        with pytest.raises(CreditNetValueError) as refused:
+            Notification(NotificationPayload(**{**payload, field: value})).to_payload()
+        assert refused.value.field == field
 
 
 def test_the_relayer_never_takes_notifications() -> None:
