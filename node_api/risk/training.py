@@ -21,7 +21,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NotRequired, TypedDict
 
 import numpy as np
 from pydantic import JsonValue
@@ -43,20 +42,6 @@ class TrainingSettings:
     score_band_count: int = 10
 
 
-class TrainingMetrics(TypedDict):
-    """The JSON object `creditnet risk train` prints (`out`: where the card was written)."""
-
-    auc: float
-    ks: float
-    gini: float
-    n_rows: int
-    bad_rate: float
-    folds: int
-    characteristics: list[str]
-    model_id: str
-    out: NotRequired[str]
-
-
 @dataclass(frozen=True, slots=True)
 class TrainingResult:
     """The card, the in-memory model it was exported from, and the data it saw."""
@@ -66,16 +51,12 @@ class TrainingResult:
     dataset: Dataset
     validation: CrossValidation
 
-    def get_metrics(self) -> TrainingMetrics:
-        """The one-line summary the CLI prints."""
-        metrics = self.card.metrics
+    def get_metrics(self) -> dict[str, object]:
+        """The one-line summary the CLI prints: the card's metrics (rates to 4 places,
+        without the per-fold AUCs), its characteristics and its model id."""
+        summary = self.card.metrics.model_dump(exclude={"auc_by_fold"})
         return {
-            "auc": round(metrics.auc, 4),
-            "ks": round(metrics.ks, 4),
-            "gini": round(metrics.gini, 4),
-            "n_rows": metrics.n_rows,
-            "bad_rate": round(metrics.bad_rate, 4),
-            "folds": metrics.folds,
+            **{k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()},
             "characteristics": [c.name for c in self.card.characteristics],
             "model_id": self.card.model_id,
         }
