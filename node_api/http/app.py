@@ -15,6 +15,7 @@ from node_api.http.middleware import AccessMiddleware, BodyLimitMiddleware, Requ
 from node_api.http.openapi import OPENAPI_TAGS, JsonObject, operation_id, refine_openapi
 from node_api.http.problems import install_problem_handlers
 from node_api.http.published_contracts import load_chain_context
+from node_api.http.routes.purchase_lane import AuthorizationFastLane
 from node_api.http.routes.registry import ROUTERS
 from node_api.http.services import NodeApp, Services
 from node_api.kernel.chain_context import ChainContext
@@ -85,6 +86,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=operation_id,
+        # FastAPI's native OpenTelemetry hook asks the global providers on every request
+        # (about 11 µs); the node configures none and exports its own metrics.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.services = Services(
         settings=settings,
@@ -105,6 +109,7 @@ def create_app(
     )
     app.add_middleware(AccessMiddleware, log_requests=settings.access_log)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(AuthorizationFastLane)  # outermost: see routes.purchase_lane
     return app
 
 

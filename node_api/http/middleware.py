@@ -1,5 +1,7 @@
 """Pure ASGI middleware: request ids, the access log with latency metrics, and a
-body-size limit (cheap on the hot path)."""
+body-size limit (cheap on the hot path). The authorization fast lane
+(`routes.purchase_lane`), which sits outside them, uses the same `request_id_of` and
+`record_access`."""
 
 from __future__ import annotations
 
@@ -15,15 +17,36 @@ from node_api.http.metrics import UNMATCHED_ROUTE, observe_request
 from node_api.kernel.logs import request_id_var, write_line
 
 REQUEST_ID_HEADER = b"x-request-id"
-FAST_LANE_SCOPE_KEY = "creditnet.fast_lane"
-"""Where the purchase fast lane leaves its decision in the scope (`routes.purchase_lane`)."""
-FAST_LANE_ROUTES = {
-    "purchase": "/v1/credit-lines/{credit_line_id}/purchases",
-    "cash_drawdown": "/v1/credit-lines/{credit_line_id}/drawdowns",
-}
 
 ACCESS_LOGGER = "creditnet.access"
 access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's X-Request-ID if sane (1 to 64 ASCII bytes), else a new one."""
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER and 0 < len(value) <= 64 and value.isascii():
+            return str(value.decode())
+    return secrets.token_hex(8)
+
+
+def record_access(
+    method: str, route: str, status: int, elapsed_s: float, *, log_requests: bool
+) -> None:
+    """What every answered request leaves: its latency in the metrics and, if enabled,
+    one access-log line (no query string, no client address, no body)."""
+    observe_request(method, route, status, elapsed_s)
+    if log_requests and access_log.isEnabledFor(logging.INFO):
+        write_line(
+            ACCESS_LOGGER,
+            "request",
+            {
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed_s * 1000, 2),
+            },
+        )
 
 
 class RequestIdMiddleware:
@@ -36,12 +59,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = None
-        for name, value in scope["headers"]:
-            if name == REQUEST_ID_HEADER and 0 < len(value) <= 64 and value.isascii():
-                request_id = value.decode()
-                break
-        request_id = request_id or secrets.token_hex(8)
+        request_id = request_id_of(scope)
         token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
@@ -59,9 +77,6 @@ class RequestIdMiddleware:
 
 def route_template(scope: Scope) -> str:
     """The matched route's path template (ids stay `{placeholders}`), never the raw path."""
-    lane = scope.get(FAST_LANE_SCOPE_KEY)
-    if isinstance(lane, tuple):
-        return FAST_LANE_ROUTES.get(str(lane[0].value), UNMATCHED_ROUTE)
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED_ROUTE
@@ -93,20 +108,8 @@ class AccessMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             elapsed = time.perf_counter() - started
-            method = str(scope["method"])
-            route = route_template(scope)
-            observe_request(method, route, status, elapsed)
-            if self.log_requests and access_log.isEnabledFor(logging.INFO):
-                write_line(
-                    ACCESS_LOGGER,
-                    "request",
-                    {
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                    },
-                )
+            method, route = str(scope["method"]), route_template(scope)
+            record_access(method, route, status, elapsed, log_requests=self.log_requests)
 
 
 class BodyLimitMiddleware:

@@ -22,7 +22,6 @@ from node_api.http.idempotency import OnceDep
 from node_api.http.routes.purchase_lane import (
     MODELS,
     USE_ROLES,
-    AuthorizationFastLane,
     DrawdownIn,
     PurchaseIn,
     openapi_extra,
@@ -38,7 +37,6 @@ from node_api.lending.core.decide import UseKind
 from node_api.lending.purchases import fetch_use, refund_purchase
 
 router = APIRouter(tags=["purchases"])
-router.routes.append(AuthorizationFastLane())
 
 UseId = Annotated[int, PathIdText, Path(ge=1, le=ID_MAX, description="purchase or drawdown id")]
 

@@ -1,0 +1,75 @@
+"""The authorization fast lane (outermost ASGI middleware) against the regular route, on
+both databases: the same answers and headers, the same request id, access metrics and
+body limit, and every request it cannot serve handed to the regular app with its body."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY
+
+from node_api.http.routes.purchase_lane import AuthorizationFastLane
+from tests.integration.lending.test_api import PURCHASE, Api, api, line_id
+
+__all__ = ["api", "line_id"]  # the fixtures this module uses
+
+_COUNT = "creditnet_http_request_duration_seconds_count"
+_ROUTE = "/v1/credit-lines/{credit_line_id}/purchases"
+
+
+def _observed(status: int) -> float:
+    labels = {"method": "POST", "route": _ROUTE, "status": str(status)}
+    return REGISTRY.get_sample_value(_COUNT, labels) or 0.0
+
+
+def test_the_lane_answers_like_the_route_with_the_same_headers(api: Api, line_id: int) -> None:
+    path = f"/v1/credit-lines/{line_id}/purchases"
+    first = api.post(path, PURCHASE, key="same-1")  # a cache miss: the regular route
+    assert first.status_code == 201, first.text
+    served, observed = AuthorizationFastLane.served, _observed(201)
+    replay = api.post(path, PURCHASE, key="same-1", headers={"X-Request-ID": "req-lane-1"})
+    assert AuthorizationFastLane.served == served + 1
+    assert (replay.status_code, replay.json()) == (201, first.json())
+    assert replay.headers["content-type"] == first.headers["content-type"] == "application/json"
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert replay.headers["x-request-id"] == "req-lane-1"
+    assert int(replay.headers["content-length"]) == len(replay.content)
+    assert _observed(201) == observed + 1
+    fresh = api.post(path, {**PURCHASE, "amount_fen": 7})
+    assert fresh.status_code == 201 and fresh.json()["amount_fen"] == 7
+    assert len(fresh.headers["x-request-id"]) == 16  # one made for it
+    assert AuthorizationFastLane.served == served + 2
+
+
+def test_a_declined_use_is_the_same_problem_on_the_lane(api: Api, line_id: int) -> None:
+    path = f"/v1/credit-lines/{line_id}/purchases"
+    api.post(path, PURCHASE)  # the caller is cached from now on
+    served, before = AuthorizationFastLane.served, api.counts()
+    declined = api.post(path, {**PURCHASE, "amount_fen": 10**9}, key="over-1")
+    assert AuthorizationFastLane.served == served + 1
+    assert declined.status_code == 409
+    assert declined.headers["content-type"] == "application/problem+json"
+    assert (declined.json()["code"], declined.json()["field"]) == ("over_limit", "amount_fen")
+    again = api.post(path, {**PURCHASE, "amount_fen": 10**9}, key="over-1")
+    assert (again.status_code, again.json()) == (409, declined.json())
+    assert api.counts()[:3] == before[:3]
+
+
+def test_requests_the_lane_cannot_serve_get_the_regular_answers(api: Api, line_id: int) -> None:
+    path = f"/v1/credit-lines/{line_id}/purchases"
+    api.post(path, PURCHASE)  # the caller is cached from now on
+    served, before = AuthorizationFastLane.served, api.counts()
+    too_large = api.post(path, {**PURCHASE, "merchant_id": "m" * 5_000})
+    assert too_large.status_code == 413 and too_large.json()["code"] == "body_too_large"
+    json_type = {"content-type": "application/json"}
+    broken = api.post(path, content=b'{"amount_fen": ', headers=json_type)
+    assert broken.status_code == 400 and broken.json()["code"] == "invalid_request"
+    extra = api.post(path, {**PURCHASE, "surprise": 1})
+    assert (extra.status_code, extra.json()["field"]) == (422, "surprise")
+    wrong_type = api.post(path, {**PURCHASE, "amount_fen": "12"})
+    assert (wrong_type.status_code, wrong_type.json()["field"]) == (422, "amount_fen")
+    no_key = api.post(path, PURCHASE, key=None)
+    assert no_key.status_code == 400 and no_key.json()["field"] == "Idempotency-Key"
+    assert AuthorizationFastLane.served == served
+    assert api.counts() == before
+    ok = api.post(path, PURCHASE)
+    assert ok.status_code == 201 and AuthorizationFastLane.served == served + 1
