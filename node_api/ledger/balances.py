@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, FromClause, Subquery
 
+from node_api.kernel.money import Fen
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table, posting_table
 
@@ -24,8 +25,8 @@ class TrialBalanceRow:
 
     account_type: str
     accounts: int
-    debit_fen: int
-    credit_fen: int
+    debit_fen: Fen
+    credit_fen: Fen
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +35,12 @@ class TrialBalance:
     rows: tuple[TrialBalanceRow, ...]
 
     @property
-    def total_debit_fen(self) -> int:
-        return sum(row.debit_fen for row in self.rows)
+    def total_debit_fen(self) -> Fen:
+        return Fen(sum(row.debit_fen for row in self.rows))
 
     @property
-    def total_credit_fen(self) -> int:
-        return sum(row.credit_fen for row in self.rows)
+    def total_credit_fen(self) -> Fen:
+        return Fen(sum(row.credit_fen for row in self.rows))
 
     @property
     def balanced(self) -> bool:
@@ -81,7 +82,7 @@ def fetch_trial_balance(conn: Connection, as_of: date | None = None) -> TrialBal
         .order_by(accounts.c.account_type)
     )
     rows = tuple(
-        TrialBalanceRow(str(kind), int(count), int(debit), int(credit))
+        TrialBalanceRow(str(kind), int(count), Fen(int(debit)), Fen(int(credit)))
         for kind, count, debit, credit in conn.execute(statement)
     )
     return TrialBalance(as_of=as_of, rows=rows)
@@ -89,7 +90,7 @@ def fetch_trial_balance(conn: Connection, as_of: date | None = None) -> TrialBal
 
 def fetch_line_balances(
     conn: Connection, credit_line_id: int, as_of: date | None = None
-) -> dict[AccountType, int]:
+) -> dict[AccountType, Fen]:
     """A line's accounts by type, as normal-side balances (a receivable of 500 and a
     customer credit of 500 both read 500); funding payables are summed over partners."""
     accounts = ledger_account_table
@@ -111,30 +112,30 @@ def fetch_line_balances(
             .where(accounts.c.credit_line_id == credit_line_id)
             .group_by(accounts.c.id, accounts.c.account_type, accounts.c.normal_sign)
         )
-    totals: dict[AccountType, int] = {}
+    totals: dict[AccountType, Fen] = {}
     for kind, balance, sign in conn.execute(statement):
         account_type = AccountType(kind)
-        totals[account_type] = totals.get(account_type, 0) + int(balance) * int(sign)
+        totals[account_type] = Fen(totals.get(account_type, 0) + int(balance) * int(sign))
     return totals
 
 
-def fetch_account_balance(conn: Connection, code: str, as_of: date | None = None) -> int:
+def fetch_account_balance(conn: Connection, code: str, as_of: date | None = None) -> Fen:
     """The signed (debit positive) balance of one account, now or at the end of `as_of`."""
     accounts, postings = ledger_account_table, posting_table
     if as_of is None:
         value = conn.execute(
             select(accounts.c.balance_fen).where(accounts.c.code == code)
         ).scalar_one_or_none()
-        return int(value or 0)
+        return Fen(int(value or 0))
     value = conn.execute(
         select(func.coalesce(func.sum(postings.c.amount_fen), 0))
         .select_from(postings.join(accounts, accounts.c.id == postings.c.account_id))
         .where((accounts.c.code == code) & (postings.c.as_of <= as_of))
     ).scalar_one()
-    return int(value)
+    return Fen(int(value))
 
 
-def fetch_balance_drift(conn: Connection) -> list[tuple[str, int, int]]:
+def fetch_balance_drift(conn: Connection) -> list[tuple[str, Fen, Fen]]:
     """Accounts whose running balance differs from the sum of their postings:
     (code, running, summed). Empty when the books are consistent."""
     accounts, postings = ledger_account_table, posting_table
@@ -151,6 +152,6 @@ def fetch_balance_drift(conn: Connection) -> list[tuple[str, int, int]]:
         .order_by(accounts.c.id)
     )
     return [
-        (str(code), int(running), int(summed_fen))
+        (str(code), Fen(int(running)), Fen(int(summed_fen)))
         for code, running, summed_fen in conn.execute(statement)
     ]

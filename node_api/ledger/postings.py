@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
+from node_api.kernel.money import Fen
 from node_api.ledger.accounts import AccountIdCache
 from node_api.ledger.schema import (
     ledger_account_table,
@@ -86,9 +87,9 @@ class AccountState:
 
     account_id: int
     code: str
-    balance_fen: int
+    balance_fen: Fen
     normal_sign: int
-    floor_fen: int | None
+    floor_fen: Fen | None
 
 
 def check_batch(draft: BatchDraft) -> None:
@@ -188,7 +189,7 @@ def lock_accounts(conn: Connection, account_ids: Sequence[int]) -> list[AccountS
         .order_by(table.c.id)
         .with_for_update(key_share=True)
     )
-    return [AccountState(int(r[0]), str(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
+    return [AccountState(int(r[0]), str(r[1]), Fen(int(r[2])), int(r[3]), r[4]) for r in rows]
 
 
 def _insert_batches(conn: Connection, drafts: Sequence[BatchDraft]) -> list[int]:

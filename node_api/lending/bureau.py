@@ -75,7 +75,7 @@ from sqlalchemy import func, select, union
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import CreditNetValueError
-from node_api.kernel.money import Fen
+from node_api.kernel.money import Fen, div_floor
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table, limit_node_table, product_version_table
 from node_api.lending.bill_tables import bill_charge_table, bill_table
@@ -222,8 +222,8 @@ def get_account_status(line_status: str, days_past_due: int, charged_off: bool) 
 
 
 def compute_overdue_bands(
-    principal_past_due_fen: int, debts: Sequence[tuple[date, int]], as_of: date
-) -> tuple[int, ...]:
+    principal_past_due_fen: Fen, debts: Sequence[tuple[date, int]], as_of: date
+) -> tuple[Fen, ...]:
     """Principal past due by age band (`BANDS`) on `as_of`.
 
     `debts` are the line's bills with the principal each made past due (due date, fen).
@@ -231,7 +231,7 @@ def compute_overdue_bands(
     to the newest bills: it is attributed newest first, each bill taking at most the
     principal it made past due, aged by the days from its due date to `as_of`."""
     bands = [0] * len(BANDS)
-    left_fen = principal_past_due_fen
+    left_fen: int = principal_past_due_fen
     for due_date, charged_fen in sorted(debts, reverse=True):
         take_fen = min(left_fen, charged_fen)
         if take_fen <= 0:
@@ -241,7 +241,7 @@ def compute_overdue_bands(
         for index, (low, high) in enumerate(BANDS):
             if days >= low and (high is None or days <= high):
                 bands[index] += take_fen
-    return tuple(bands)
+    return tuple(Fen(band_fen) for band_fen in bands)
 
 
 def _reported_lines(conn: Connection, first: date, last: date) -> list[int]:
@@ -290,11 +290,11 @@ def _chunk_records(
         current = next((b for b in reversed(found.bills) if first <= b.bill_date), None)
         used = [int(b.total_balance_fen) for b in found.bills
                 if (b.bill_date.year, b.bill_date.month) in average_months]  # fmt: skip
-        bands = compute_overdue_bands(int(line.principal_past_due_fen), found.bill_debts, last)
+        bands = compute_overdue_bands(line.principal_past_due_fen, found.bill_debts, last)
         yield _record(
             cycle, line, current, charged_off, Fen(paid.get(line_id, 0)),
             compute_history(months, history, charged_off), found,
-            Fen(sum(used) // len(used) if used else 0), bands,
+            Fen(div_floor(sum(used), len(used)) if used else 0), bands,
         )  # fmt: skip
 
 
@@ -307,7 +307,7 @@ def _record(
     history_24: str,
     found: _LineActivity,
     average_fen: Fen,
-    bands: tuple[int, ...],
+    bands: tuple[Fen, ...],
 ) -> BureauRecord:
     days = 0 if bill is None else int(bill.days_past_due)
     if charged_off is not None:
@@ -341,10 +341,10 @@ def _record(
         remaining_installments=0 if charged_off else found.remaining_installments,
         overdue_periods=7 if charged_off else BUCKET_ORDER.index(DelinquencyBucket(bucket)),
         past_due_fen=Fen(0 if bill is None else int(bill.past_due_fen)),
-        overdue_principal_31_60_fen=Fen(bands[0]),
-        overdue_principal_61_90_fen=Fen(bands[1]),
-        overdue_principal_91_180_fen=Fen(bands[2]),
-        overdue_principal_180_plus_fen=Fen(bands[3]),
+        overdue_principal_31_60_fen=bands[0],
+        overdue_principal_61_90_fen=bands[1],
+        overdue_principal_91_180_fen=bands[2],
+        overdue_principal_180_plus_fen=bands[3],
         days_past_due=days,
         payment_history_24=history_24,
     )

@@ -110,7 +110,7 @@ class CreditApplied:
 
 
 def compute_credit_application(
-    credit_fen: int, balances: Mapping[AccountType, int], terms: ProductTerms
+    credit_fen: Fen, balances: Mapping[AccountType, int], terms: ProductTerms
 ) -> list[CreditApplied]:
     """How `credit_fen` of credit settles what is due (module docstring); the rest stays."""
     rule = terms.credit_application
@@ -173,7 +173,7 @@ def apply_customer_credit(
     stores its usage with `write_usage`); post it and advance `book`. [] when there is
     no credit or nothing due."""
     line_id = line.credit_line_id
-    credit_fen = book.credit_fen(AccountType.CUSTOMER_CREDIT)
+    credit_fen = Fen(book.credit_fen(AccountType.CUSTOMER_CREDIT))
     balances = {kind: book.normal_fen(kind) for kind in DUE_TYPES}
     applied = compute_credit_application(credit_fen, balances, line_terms(conn, caches, line))
     if not applied:
@@ -203,7 +203,7 @@ def lock_line_for_posting(
     conn: Connection,
     caches: LendingCaches,
     line_id: int,
-    amount_fen: int,
+    amount_fen: Fen,
     currency: str,
     as_of: date | None,
 ) -> tuple[LockedLine, date]:

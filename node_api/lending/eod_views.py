@@ -14,6 +14,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from node_api.kernel.money import Fen
 from node_api.lending.eod.runner import STEPS
 from node_api.lending.eod.tables import eod_batch_table, eod_run_table, eod_step_table
 
@@ -25,7 +26,7 @@ class EodStepView:
     batches: int
     lines: int
     postings: int
-    amount_fen: int
+    amount_fen: Fen
 
 
 STEP_NAMES = tuple(step.name for step in STEPS)
@@ -79,7 +80,7 @@ def fetch_eod_runs(conn: Connection, *, limit: int) -> list[EodRunView]:
     steps: dict[date, list[EodStepView]] = {day: [] for day in dates}
     for as_of, name, status, batches, lines, postings, amount_fen in rows:
         steps[as_of].append(
-            EodStepView(name, status, int(batches), int(lines), int(postings), int(amount_fen))
+            EodStepView(name, status, int(batches), int(lines), int(postings), Fen(int(amount_fen)))
         )
     order = {name: position for position, name in enumerate(STEP_NAMES)}
     return [

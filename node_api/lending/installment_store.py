@@ -60,7 +60,7 @@ class PlanDraft:
     source: PlanSource
     source_id: int
     terms: ProductTerms
-    principal_fen: int
+    principal_fen: Fen
     tenor_months: int
     start_date: date
     first_bill_date: date
@@ -71,13 +71,13 @@ class PlanDraft:
 def get_plan_schedule(row: Any) -> Schedule:
     """The schedule of a stored plan; an installment's `due_date` here is its bill date."""
     return compute_schedule(
-        int(row.principal_fen),
+        Fen(int(row.principal_fen)),
         int(row.tenor_months),
         PricingMethod(row.pricing_method),
         int(row.rate_bps),
         row.start_date,
         row.first_bill_date,
-        int(row.installment_fee_fen),
+        Fen(int(row.installment_fee_fen)),
     )
 
 
@@ -137,8 +137,8 @@ def compute_installment_rows(draft: PlanDraft) -> list[PlanInstallment]:
         rows.append(
             PlanInstallment(
                 number, bill_date, due_date,
-                Fen(line.principal_fen), Fen(line.interest_fen), Fen(line.fee_fen),
-                Fen(line.payment_fen), InstallmentStatus.SCHEDULED,
+                line.principal_fen, line.interest_fen, line.fee_fen, line.payment_fen,
+                InstallmentStatus.SCHEDULED,
             )
         )  # fmt: skip
     return rows
@@ -348,7 +348,7 @@ def mark_installments_billed(
 
 def settle_prepaid_installments(
     conn: Connection, shortfall_fen: dict[int, int], as_of: date, products: ProductTermsCache
-) -> dict[int, int]:
+) -> dict[int, Fen]:
     """Plans' principal the line no longer carries is taken off their schedules.
 
     `shortfall_fen` is, per line, how much of its plans' unbilled principal is no longer
@@ -372,21 +372,21 @@ def settle_prepaid_installments(
         .order_by(plans.c.credit_line_id, plans.c.id)
     ).all()
     left = dict(shortfall_fen)
-    settled: dict[int, int] = {}
+    settled: dict[int, Fen] = {}
     for row in rows:
         line_id = int(row.credit_line_id)
         scheduled = [
             item for item in fetch_live_installments(conn, int(row.id))
             if item.status is InstallmentStatus.SCHEDULED
         ]  # fmt: skip
-        held_fen = sum(item.principal_fen for item in scheduled)
-        taken_fen = min(held_fen, left[line_id])
+        held_fen = Fen(sum(item.principal_fen for item in scheduled))
+        taken_fen = Fen(min(held_fen, left[line_id]))
         if taken_fen <= 0:
             continue
         left[line_id] -= taken_fen
-        settled[line_id] = settled.get(line_id, 0) + taken_fen
+        settled[line_id] = Fen(settled.get(line_id, 0) + taken_fen)
         minimum_fen = fetch_installment_minimum_fen(conn, products, row)
-        reamortize_installments(conn, row, scheduled, held_fen - taken_fen, as_of, minimum_fen)
+        reamortize_installments(conn, row, scheduled, Fen(held_fen - taken_fen), as_of, minimum_fen)
     return settled
 
 
@@ -397,9 +397,9 @@ class StoredInstallment:
     id: int
     number: int
     bill_date: date
-    principal_fen: int
-    interest_fen: int
-    fee_fen: int
+    principal_fen: Fen
+    interest_fen: Fen
+    fee_fen: Fen
     status: InstallmentStatus
 
 
@@ -419,8 +419,8 @@ def fetch_live_installments(conn: Connection, plan_id: int) -> list[StoredInstal
     )
     return [
         StoredInstallment(
-            int(row.id), int(row.number), row.bill_date, int(row.principal_fen),
-            int(row.interest_fen), int(row.fee_fen), InstallmentStatus(row.status),
+            int(row.id), int(row.number), row.bill_date, Fen(int(row.principal_fen)),
+            Fen(int(row.interest_fen)), Fen(int(row.fee_fen)), InstallmentStatus(row.status),
         )
         for row in rows
     ]  # fmt: skip
@@ -429,44 +429,44 @@ def fetch_live_installments(conn: Connection, plan_id: int) -> list[StoredInstal
 def compute_stored_schedule(row: Any, live: list[StoredInstallment]) -> Schedule:
     """The schedule a stored plan stands on: its live installments as stored (so after a
     re-amortization), `due_date` being the bill date, `principal_fen` what they carry."""
-    balance_fen = sum(item.principal_fen for item in live)
+    principal_fen = Fen(sum(item.principal_fen for item in live))
+    balance_fen = principal_fen
     installments = []
     for item in live:
-        balance_fen -= item.principal_fen
+        balance_fen = Fen(balance_fen - item.principal_fen)
         installments.append(
             Installment(
-                item.number, item.bill_date, Fen(item.principal_fen), Fen(item.interest_fen),
-                Fen(item.fee_fen), Fen(item.principal_fen + item.interest_fen + item.fee_fen),
-                Fen(balance_fen),
+                item.number, item.bill_date, item.principal_fen, item.interest_fen, item.fee_fen,
+                Fen(item.principal_fen + item.interest_fen + item.fee_fen), balance_fen,
             )
         )  # fmt: skip
     return Schedule(
-        principal_fen=sum(item.principal_fen for item in live),
+        principal_fen=principal_fen,
         tenor_months=len(live),
         method=PricingMethod(row.pricing_method),
         rate_bps=int(row.rate_bps),
-        installment_fee_fen=int(row.installment_fee_fen),
+        installment_fee_fen=Fen(int(row.installment_fee_fen)),
         start_date=row.start_date,
         first_due_date=row.first_bill_date,
         installments=tuple(installments),
     )
 
 
-def compute_installment_minimum_fen(terms: ProductTerms, tenor_months: int) -> int:
+def compute_installment_minimum_fen(terms: ProductTerms, tenor_months: int) -> Fen:
     """The least principal one installment of a re-amortized plan may carry: the product's
     minimum plan amount spread over the plan's tenor, rounded up (a plan converted at
     the minimum carries at least that much a month), and never below 1 fen."""
-    return max(div_ceil(terms.installment.min_principal_fen, tenor_months), 1)
+    return Fen(max(div_ceil(terms.installment.min_principal_fen, tenor_months), 1))
 
 
-def fetch_installment_minimum_fen(conn: Connection, products: ProductTermsCache, row: Any) -> int:
+def fetch_installment_minimum_fen(conn: Connection, products: ProductTermsCache, row: Any) -> Fen:
     """`compute_installment_minimum_fen` of a stored plan (its product version, its tenor)."""
     terms = products.get(conn, str(row.product_code), int(row.product_version))
     return compute_installment_minimum_fen(terms, int(row.tenor_months))
 
 
 def compute_kept_count(
-    principal_fen: int, count: int, minimum_fen: int, row: Any
+    principal_fen: Fen, count: int, minimum_fen: Fen, row: Any
 ) -> tuple[int, tuple[AmortizationLine, ...]]:
     """How many of `count` installments `principal_fen` is spread over so that each carries
     at least `minimum_fen` (the most, up to `count`; at least one, which then carries
@@ -479,7 +479,7 @@ def compute_kept_count(
             kept,
             PricingMethod(row.pricing_method),
             int(row.rate_bps),
-            int(row.installment_fee_fen),
+            Fen(int(row.installment_fee_fen)),
         )
         # An annuity's first installments carry the least principal: fewer, larger ones
         # until the smallest reaches the minimum.
@@ -492,9 +492,9 @@ def reamortize_installments(
     conn: Connection,
     row: Any,
     scheduled: list[StoredInstallment],
-    principal_fen: int,
+    principal_fen: Fen,
     as_of: date,
-    minimum_fen: int,
+    minimum_fen: Fen,
 ) -> None:
     """Spread `principal_fen` over the plan's `scheduled` installments again, with the plan's
     own method, rate and per-installment fee (`compute_amortization`: the same rounding

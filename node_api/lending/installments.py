@@ -38,6 +38,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import ConflictError
+from node_api.kernel.money import FEN_ZERO, Fen
 from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import BatchDraft, PostingLine, post_batch
@@ -94,10 +95,10 @@ def _latest_bill(conn: Connection, line_id: int) -> Any:
     ).one_or_none()
 
 
-def _unbilled_revolving_fen(conn: Connection, caches: LendingCaches, line_id: int) -> int:
+def _unbilled_revolving_fen(conn: Connection, caches: LendingCaches, line_id: int) -> Fen:
     book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
     planned_fen = fetch_plan_unbilled_principal(conn, [line_id]).get(line_id, 0)
-    return book.normal_fen(AccountType.PRINCIPAL_UNBILLED) - planned_fen
+    return Fen(book.normal_fen(AccountType.PRINCIPAL_UNBILLED) - planned_fen)
 
 
 def _open_line(
@@ -134,7 +135,7 @@ def convert_purchase(
             field="purchase_id",
             code="purchase_billed",
         )
-    principal_fen = int(use.amount_fen) - int(use.refunded_fen)
+    principal_fen = Fen(use.amount_fen - use.refunded_fen)
     existing = conn.execute(
         select(installment_plan_table.c.id).where(
             installment_plan_table.c.purchase_id == purchase_id
@@ -157,7 +158,7 @@ def convert_purchase(
         line_id, PlanSource.PURCHASE, purchase_id, terms, principal_fen, tenor_months,
         start, compute_bill_date_on_or_after(max(start, use.as_of), line.bill_day), line.bill_day,
     )  # fmt: skip
-    check_plan_cost(caches, draft, int(use.fee_fen))
+    check_plan_cost(caches, draft, use.fee_fen)
     return fetch_plan(conn, line_id, insert_plan(conn, draft))
 
 
@@ -190,8 +191,8 @@ def convert_bill(
             code="bill_not_convertible",
         )
     book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
-    principal_fen = min(
-        int(latest.revolving_principal_fen), book.normal_fen(AccountType.PRINCIPAL_BILLED)
+    principal_fen = Fen(
+        min(int(latest.revolving_principal_fen), book.normal_fen(AccountType.PRINCIPAL_BILLED))
     )
     if principal_fen <= 0:
         raise ConflictError(
@@ -204,13 +205,13 @@ def convert_bill(
         line_id, PlanSource.BILL, bill_id, terms, principal_fen, tenor_months, start,
         compute_next_bill_date(latest.bill_date, line.bill_day), line.bill_day,
     )  # fmt: skip
-    check_plan_cost(caches, draft, 0)
+    check_plan_cost(caches, draft, FEN_ZERO)
     plan_id = insert_plan(conn, draft)
     _move_principal(conn, caches, line_id, plan_id, principal_fen, PlanKind.CONVERSION, start)
     return fetch_plan(conn, line_id, plan_id)
 
 
-def check_plan_cost(caches: LendingCaches, draft: PlanDraft, upfront_fee_fen: int) -> None:
+def check_plan_cost(caches: LendingCaches, draft: PlanDraft, upfront_fee_fen: Fen) -> None:
     """Refuse a plan above the node's cost cap: its product's rates, or its all-in cost on
     its installments' due dates (a drawdown's origination fee counts as paid upfront)."""
     cap = caches.policy.cost_cap
@@ -220,7 +221,7 @@ def check_plan_cost(caches: LendingCaches, draft: PlanDraft, upfront_fee_fen: in
         draft.start_date,
         draft.principal_fen,
         upfront_fee_fen,
-        [(row.due_date, int(row.payment_fen)) for row in rows],
+        [(row.due_date, row.payment_fen) for row in rows],
     )
     check_obligation_cost(
         draft.start_date, flows, cap, field="tenor_months",
@@ -234,7 +235,7 @@ def _move_principal(
     caches: LendingCaches,
     line_id: int,
     plan_id: int,
-    to_unbilled_fen: int,
+    to_unbilled_fen: Fen,
     kind: str,
     as_of: date,
     charges: tuple[PostingLine, ...] = (),
@@ -330,7 +331,7 @@ def repay_plan_early(
     principal_fen = min(quote.principal_fen, book.normal_fen(AccountType.PRINCIPAL_UNBILLED))
     charges = _charge_lines(line_id, quote.interest_fen, quote.fee_fen)
     _move_principal(
-        conn, caches, line_id, plan_id, -principal_fen, PlanKind.PAYOFF, quote.as_of, charges
+        conn, caches, line_id, plan_id, Fen(-principal_fen), PlanKind.PAYOFF, quote.as_of, charges
     )
     _close_plan(conn, plan_id, PlanStatus.PAID_OFF, InstallmentStatus.PAID_OFF, quote.as_of)
     currency = lock_line(conn, line_id).currency
@@ -341,7 +342,7 @@ def repay_plan_early(
     return EarlyRepayment(fetch_plan(conn, line_id, plan_id), quote, payment)
 
 
-def _charge_lines(line_id: int, interest_fen: int, fee_fen: int) -> tuple[PostingLine, ...]:
+def _charge_lines(line_id: int, interest_fen: Fen, fee_fen: Fen) -> tuple[PostingLine, ...]:
     lines = []
     if interest_fen:
         lines += [
@@ -374,7 +375,7 @@ def cancel_plan(
         book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
         back_fen = min(quote.principal_fen, book.normal_fen(AccountType.PRINCIPAL_UNBILLED))
         _move_principal(
-            conn, caches, line_id, plan_id, -back_fen, PlanKind.CANCELLATION, quote.as_of
+            conn, caches, line_id, plan_id, Fen(-back_fen), PlanKind.CANCELLATION, quote.as_of
         )
     _close_plan(conn, plan_id, PlanStatus.CANCELLED, InstallmentStatus.CANCELLED, quote.as_of)
     return fetch_plan(conn, line_id, plan_id)

@@ -110,13 +110,13 @@ class _OpenPlan:
         return self.live[self.first_open :]
 
     @property
-    def open_fen(self) -> int:
-        return sum(item.principal_fen for item in self.open_items)
+    def open_fen(self) -> Fen:
+        return Fen(sum(item.principal_fen for item in self.open_items))
 
 
-def fetch_plan_unbilled_fen(conn: Connection, line_id: int) -> int:
+def fetch_plan_unbilled_fen(conn: Connection, line_id: int) -> Fen:
     """The principal the line's active plans still schedule (part of its unbilled)."""
-    return fetch_plan_unbilled_principal(conn, [line_id]).get(line_id, 0)
+    return Fen(fetch_plan_unbilled_principal(conn, [line_id]).get(line_id, 0))
 
 
 def _fetch_open_plans(conn: Connection, line_id: int, as_of: date) -> list[_OpenPlan]:
@@ -144,7 +144,7 @@ def _fetch_open_plans(conn: Connection, line_id: int, as_of: date) -> list[_Open
     return found
 
 
-def _quote(plan: _OpenPlan, as_of: date, fee_bps: int, principal_fen: int) -> PayoffQuote | None:
+def _quote(plan: _OpenPlan, as_of: date, fee_bps: int, principal_fen: Fen) -> PayoffQuote | None:
     """The early-repayment terms on `principal_fen` of the plan's open installments; None
     when the plan cannot be quoted on `as_of` (a payment dated before it started)."""
     schedule = compute_stored_schedule(plan.row, plan.live)
@@ -156,15 +156,16 @@ def _quote(plan: _OpenPlan, as_of: date, fee_bps: int, principal_fen: int) -> Pa
 
 
 def _largest_prepayment(
-    plan: _OpenPlan, as_of: date, fee_bps: int, available_fen: int
+    plan: _OpenPlan, as_of: date, fee_bps: int, available_fen: Fen
 ) -> PayoffQuote | None:
     """The largest prepayment whose principal and charges fit in `available_fen` (the
     total grows with the principal, so a binary search finds it)."""
-    low, high = 0, min(plan.open_fen, available_fen)
+    low = 0
+    high: int = min(plan.open_fen, available_fen)
     best: PayoffQuote | None = None
     while low < high:
         middle = (low + high + 1) // 2
-        quote = _quote(plan, as_of, fee_bps, middle)
+        quote = _quote(plan, as_of, fee_bps, Fen(middle))
         if quote is None:
             return None
         if quote.total_fen <= available_fen:
@@ -180,7 +181,7 @@ def prepay_plans(
     line: LockedLine,
     book: LineBook,
     as_of: date,
-    available_fen: int,
+    available_fen: Fen,
     source: str,
 ) -> list[PlanPrepayment]:
     """Prepay the line's active plans, oldest first, out of `available_fen` of its customer
@@ -195,14 +196,13 @@ def prepay_plans(
         if quote is None or quote.principal_fen == 0:
             continue
         prepaid = PlanPrepayment(
-            int(plan.row.id), Fen(quote.principal_fen), Fen(quote.interest_fen), Fen(quote.fee_fen)
+            int(plan.row.id), quote.principal_fen, quote.interest_fen, quote.fee_fen
         )
         _post_prepayment(conn, caches, line, book, prepaid, as_of, source)
         minimum_fen = fetch_installment_minimum_fen(conn, caches.products, plan.row)
-        reamortize_installments(
-            conn, plan.row, plan.open_items, plan.open_fen - quote.principal_fen, as_of, minimum_fen
-        )
-        available_fen -= prepaid.total_fen
+        left_fen = Fen(plan.open_fen - quote.principal_fen)
+        reamortize_installments(conn, plan.row, plan.open_items, left_fen, as_of, minimum_fen)
+        available_fen = Fen(available_fen - prepaid.total_fen)
         done.append(prepaid)
     return done
 
@@ -281,9 +281,9 @@ def restore_prepayment(
         for item in fetch_live_installments(conn, plan_id)
         if item.status is InstallmentStatus.SCHEDULED
     ]
-    held_fen = sum(item.principal_fen for item in scheduled)
+    held_fen = Fen(sum(item.principal_fen for item in scheduled) + principal_fen)
     minimum_fen = fetch_installment_minimum_fen(conn, products, row)
-    reamortize_installments(conn, row, scheduled, held_fen + principal_fen, as_of, minimum_fen)
+    reamortize_installments(conn, row, scheduled, held_fen, as_of, minimum_fen)
 
 
 def reduce_refunded_plan(
@@ -291,8 +291,8 @@ def reduce_refunded_plan(
     products: ProductTermsCache,
     line_id: int,
     purchase_id: int,
-    principal_fen: int,
-    unbilled_fen: int,
+    principal_fen: Fen,
+    unbilled_fen: Fen,
     as_of: date,
 ) -> None:
     """A refund of `principal_fen` on a converted purchase comes off its plan's installments
@@ -312,6 +312,5 @@ def reduce_refunded_plan(
         taken_fen += extra_fen
         if taken_fen > 0:
             minimum_fen = fetch_installment_minimum_fen(conn, products, plan.row)
-            reamortize_installments(
-                conn, plan.row, plan.open_items, plan.open_fen - taken_fen, as_of, minimum_fen
-            )
+            left_fen = Fen(plan.open_fen - taken_fen)
+            reamortize_installments(conn, plan.row, plan.open_items, left_fen, as_of, minimum_fen)

@@ -58,7 +58,7 @@ class PortfolioSummary:
 
 
 def compute_portfolio_summary(
-    per_line: dict[int, tuple[DelinquencyBucket, int]], written_off_fen: int
+    per_line: dict[int, tuple[DelinquencyBucket, int]], written_off_fen: Fen
 ) -> PortfolioSummary:
     """Group (bucket, balance) per line into every bucket (empty ones included)."""
     lines = {bucket: 0 for bucket in DelinquencyBucket}
@@ -72,7 +72,7 @@ def compute_portfolio_summary(
             BucketBalance(bucket, lines[bucket], Fen(balances[bucket]))
             for bucket in DelinquencyBucket
         ),
-        Fen(written_off_fen),
+        written_off_fen,
     )
 
 
@@ -97,4 +97,4 @@ def fetch_portfolio_summary(conn: Connection) -> PortfolioSummary:
             accounts.c.account_type == AccountType.WRITTEN_OFF.value
         )
     ).scalar_one()
-    return compute_portfolio_summary(per_line, int(written))
+    return compute_portfolio_summary(per_line, Fen(int(written)))

@@ -28,7 +28,7 @@ from datetime import date
 from sqlalchemy import func, select, true
 from sqlalchemy.engine import Connection
 
-from node_api.kernel.money import BPS_DENOMINATOR, div_half_even
+from node_api.kernel.money import BPS_DENOMINATOR, Fen, div_half_even
 from node_api.ledger.accounts import AccountType
 from node_api.ledger.schema import ledger_account_table
 from node_api.lending.billing_rules import DelinquencyBucket
@@ -48,7 +48,7 @@ M3_PLUS = frozenset(
 )
 
 
-def share_bps(part_fen: int, whole_fen: int) -> int:
+def share_bps(part_fen: Fen, whole_fen: Fen) -> int:
     """`part / whole` in basis points, half-even; 0 when nothing is owed."""
     if whole_fen <= 0:
         return 0
@@ -60,7 +60,7 @@ class BucketTotal:
     bucket: DelinquencyBucket
     lines: int
     """Lines owing something in this bucket."""
-    balance_fen: int
+    balance_fen: Fen
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +69,9 @@ class VintageDelinquency:
     """`YYYY-MM`: the month the lines were opened."""
     lines: int
     """Lines of the vintage with a receivable balance."""
-    balance_fen: int
-    m1_plus_fen: int
-    m3_plus_fen: int
+    balance_fen: Fen
+    m1_plus_fen: Fen
+    m3_plus_fen: Fen
 
     @property
     def m1_plus_bps(self) -> int:
@@ -86,15 +86,15 @@ class VintageDelinquency:
 class PortfolioSnapshot:
     buckets: tuple[BucketTotal, ...]
     vintages: tuple[VintageDelinquency, ...]
-    written_off_fen: int
+    written_off_fen: Fen
 
     @property
-    def total_fen(self) -> int:
-        return sum(item.balance_fen for item in self.buckets)
+    def total_fen(self) -> Fen:
+        return Fen(sum(item.balance_fen for item in self.buckets))
 
     @property
-    def non_performing_fen(self) -> int:
-        return sum(item.balance_fen for item in self.buckets if item.bucket in NON_PERFORMING)
+    def non_performing_fen(self) -> Fen:
+        return Fen(sum(item.balance_fen for item in self.buckets if item.bucket in NON_PERFORMING))
 
     @property
     def npl_ratio_bps(self) -> int:
@@ -137,7 +137,7 @@ def fetch_portfolio_snapshot(
     ).all()
     return fold_snapshot(
         [
-            (DelinquencyBucket(b), day, bool(off), int(fen), int(n))
+            (DelinquencyBucket(b), day, bool(off), Fen(int(fen)), int(n))
             for b, day, off, fen, n in balances
         ],
     )
@@ -148,7 +148,7 @@ def _month(day: date) -> str:
 
 
 def fold_snapshot(
-    balances: list[tuple[DelinquencyBucket, date, bool, int, int]],
+    balances: list[tuple[DelinquencyBucket, date, bool, Fen, int]],
 ) -> PortfolioSnapshot:
     """Buckets and vintages from the grouped rows: (bucket, opened on, written off?,
     balance, lines with a balance). A line is in one bucket, so its vintage's lines are the
@@ -168,10 +168,12 @@ def fold_snapshot(
         totals[2] += balance_fen if value is not DelinquencyBucket.M0 else 0
         totals[3] += balance_fen if value in M3_PLUS else 0
     return PortfolioSnapshot(
-        buckets=tuple(BucketTotal(item, count, fen) for item, (count, fen) in by_bucket.items()),
+        buckets=tuple(
+            BucketTotal(item, count, Fen(fen)) for item, (count, fen) in by_bucket.items()
+        ),
         vintages=tuple(
-            VintageDelinquency(key, count, fen, m1_fen, m3_fen)
+            VintageDelinquency(key, count, Fen(fen), Fen(m1_fen), Fen(m3_fen))
             for key, (count, fen, m1_fen, m3_fen) in sorted(vintages.items())
         ),
-        written_off_fen=written_off_fen,
+        written_off_fen=Fen(written_off_fen),
     )

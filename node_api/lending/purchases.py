@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
-from node_api.kernel.money import Fen
+from node_api.kernel.money import FEN_ZERO, Fen
 from node_api.ledger.accounts import (
     AccountType,
     line_account_code,
@@ -213,7 +213,7 @@ def _post_refund(
     batch_id = post_batch(conn, draft, caches.accounts)
     book.apply(draft.lines)
     record_reductions(conn, batch_id, reductions)
-    unbilled_fen = book.normal_fen(AccountType.PRINCIPAL_UNBILLED)
+    unbilled_fen = Fen(book.normal_fen(AccountType.PRINCIPAL_UNBILLED))
     reduce_refunded_plan(
         conn,
         caches.products,
@@ -267,7 +267,7 @@ def _post_refund(
 
 def _refund_target(
     conn: Connection, book: LineBook, purchase: Use
-) -> tuple[tuple[AccountType, ...], int]:
+) -> tuple[tuple[AccountType, ...], Fen]:
     """The principal buckets a refund of `purchase` reduces, in order, and the most it may
     take off them (the rest of the refund is customer credit); see the module docstring.
 
@@ -275,7 +275,7 @@ def _refund_target(
     converted if a plan (not cancelled) took its principal, and decided once it has an
     outcome at its due date."""
     plans, bills, outcomes = installment_plan_table, bill_table, bill_outcome_table
-    unbilled = (REFUND_BUCKET_ORDER, int(purchase.principal_open_fen))
+    unbilled = (REFUND_BUCKET_ORDER, purchase.principal_open_fen)
     live_plan = plans.c.status != "cancelled"
     converted = conn.execute(
         select(plans.c.id).where((plans.c.purchase_id == purchase.id) & live_plan)
@@ -300,9 +300,9 @@ def _refund_target(
     if bill_converted is not None:
         return unbilled
     if bill.paid_in_full:
-        return BILLED_REFUND_ORDER, 0
+        return BILLED_REFUND_ORDER, FEN_ZERO
     order = BILLED_REFUND_ORDER if bill.paid_in_full is None else PAST_DUE_REFUND_ORDER
-    return order, sum(book.normal_fen(kind) for kind in order)
+    return order, Fen(sum(book.normal_fen(kind) for kind in order))
 
 
 def _refund_entries(
@@ -311,8 +311,8 @@ def _refund_entries(
     line: LockedLine,
     book: LineBook,
     purchase: Use,
-    amount_fen: int,
-    principal_fen: int,
+    amount_fen: Fen,
+    principal_fen: Fen,
     order: tuple[AccountType, ...],
 ) -> tuple[list[PostingLine], list[SettlementEventDraft]]:
     line_id = line.credit_line_id

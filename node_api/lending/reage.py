@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from node_api.kernel.money import PPM_DENOMINATOR, Fen, div_half_even
+from node_api.kernel.money import FEN_ZERO, PPM_DENOMINATOR, Fen, div_half_even
 from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
 from node_api.ledger.postings import BatchDraft, PostingLine, fetch_batch_lines, post_batch
 from node_api.ledger.settlement_events import BatchKind
@@ -68,14 +68,14 @@ class Reaged:
     """What re-deciding one bill charged (fen), for the caller's view and the tests."""
 
     bill_id: int
-    moved_to_past_due_fen: int
-    retro_interest_fen: int
-    interest_fen: int
-    late_fee_fen: int
-    penalty_fen: int
+    moved_to_past_due_fen: Fen
+    retro_interest_fen: Fen
+    interest_fen: Fen
+    late_fee_fen: Fen
+    penalty_fen: Fen
 
 
-def compute_paid_by_batch(conn: Connection, batch_id: int, line_id: int) -> tuple[int, int]:
+def compute_paid_by_batch(conn: Connection, batch_id: int, line_id: int) -> tuple[Fen, Fen]:
     """(paid toward a bill, principal repaid from billed or past due) by one allocation."""
     codes = {line_account_code(line_id, kind): kind for kind in PAID_TOWARD_BILL_TYPES}
     paid_fen = principal_fen = 0
@@ -86,7 +86,7 @@ def compute_paid_by_batch(conn: Connection, batch_id: int, line_id: int) -> tupl
         paid_fen -= amount_fen
         if kind in RESTORED_PRINCIPAL_TYPES:
             principal_fen -= amount_fen
-    return paid_fen, principal_fen
+    return Fen(paid_fen), Fen(principal_fen)
 
 
 def reage_after_reversal(
@@ -149,14 +149,14 @@ def _reage_bill(
     terms: ProductTerms,
     bill: Any,
     reversed_on: date,
-    bounced_fen: int,
-    restored_principal_fen: int,
+    bounced_fen: Fen,
+    restored_principal_fen: Fen,
     uses: list[Any],
 ) -> Reaged | None:
     line_id = int(bill.credit_line_id)
     last_closed = reversed_on - timedelta(days=1)
     balances = {kind: book.normal_fen(kind) for kind in AccountType if _is_line_kind(kind)}
-    paid_fen = max(int(bill.paid_fen) - bounced_fen, 0)
+    paid_fen = Fen(max(int(bill.paid_fen) - bounced_fen, 0))
     outcome = compute_due_outcome(
         statement_fen=int(bill.statement_balance_fen),
         minimum_fen=int(bill.minimum_payment_fen),
@@ -166,16 +166,16 @@ def _reage_bill(
     )
     movement = dict(outcome.movement)
     rate = compute_daily_rate(terms.interest.method, terms.interest.rate, terms.interest.day_count)
-    retro_fen = 0
+    retro_fen = FEN_ZERO
     lost_grace = bool(bill.paid_in_full) and not outcome.paid_in_full
     if lost_grace and terms.free_interest_days > 0:
         retro_fen = compute_retro_interest(uses, bill.due_date, rate)
     interest_days = max((last_closed - bill.due_date).days, 0)
-    interest_fen = div_half_even(
-        restored_principal_fen * interest_days * rate.numerator, rate.denominator
+    interest_fen = Fen(
+        div_half_even(restored_principal_fen * interest_days * rate.numerator, rate.denominator)
     )
     add_movement(movement, AccountType.INTEREST_UNBILLED, retro_fen + interest_fen)
-    late_fee_fen = 0
+    late_fee_fen = FEN_ZERO
     late_fee_date = compute_late_fee_date(bill.due_date, terms.grace_days)
     if outcome.moved_to_past_due_fen > 0 and late_fee_date <= last_closed:
         past_due_fen = sum(balances[kind] + movement.get(kind, 0) for kind in PAST_DUE_TYPES)
@@ -187,8 +187,10 @@ def _reage_bill(
         AccountType.INTEREST_PAST_DUE, 0
     )
     penalty_days = days_past_due if days_past_due > terms.grace_days else 0
-    penalty_fen = div_half_even(
-        penalty_base_fen * penalty_days * terms.penalty_rate_ppm_per_day, PPM_DENOMINATOR
+    penalty_fen = Fen(
+        div_half_even(
+            penalty_base_fen * penalty_days * terms.penalty_rate_ppm_per_day, PPM_DENOMINATOR
+        )
     )
     add_movement(movement, AccountType.PENALTY_PAST_DUE, penalty_fen)
     if not movement:
@@ -216,7 +218,7 @@ def _reage_bill(
     book.apply(draft.lines)
     moved_principal_fen = outcome.movement.get(AccountType.PRINCIPAL_PAST_DUE, 0)
     charges = [
-        BillCharge(int(bill.id), line_id, day, kind, Fen(fen), principal_fen)
+        BillCharge(int(bill.id), line_id, day, kind, fen, principal_fen)
         for kind, day, fen, principal_fen in (
             (ChargeKind.PAST_DUE, reversed_on, outcome.moved_to_past_due_fen, moved_principal_fen),
             (ChargeKind.LATE_FEE, late_fee_date, late_fee_fen, 0),
@@ -263,7 +265,7 @@ def _has_late_fee(conn: Connection, bill_id: int) -> bool:
 
 
 def _record_outcome(
-    conn: Connection, bill: Any, paid_in_full: bool, paid_fen: int, outcome: Any, retro_fen: int
+    conn: Connection, bill: Any, paid_in_full: bool, paid_fen: Fen, outcome: Any, retro_fen: Fen
 ) -> None:
     table = bill_outcome_table
     conn.execute(

@@ -43,7 +43,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
-from node_api.kernel.money import Fen
+from node_api.kernel.money import FEN_ZERO, Fen
 from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.postings import (
@@ -117,7 +117,7 @@ class AllocationView:
 
 
 def compute_outstanding_items(
-    book: LineBook, as_of: date, plan_principal_fen: int = 0
+    book: LineBook, as_of: date, plan_principal_fen: Fen = FEN_ZERO
 ) -> list[OutstandingItem]:
     """The line's receivables as waterfall items (the item id orders billed first).
 
@@ -230,7 +230,7 @@ def repay(
         as_of=posted_on,
         status="posted",
         allocations=tuple(
-            AllocatedAmount(v.account_type.value, v.component.value, Fen(v.amount_fen))
+            AllocatedAmount(v.account_type.value, v.component.value, v.amount_fen)
             for v in allocation
         )
         + _prepaid_amounts(prepaid),
@@ -260,10 +260,10 @@ def _allocate(
     line: LockedLine,
     book: LineBook,
     repayment_id: int,
-    amount_fen: int,
+    amount_fen: Fen,
     as_of: date,
     seq: int,
-) -> tuple[list[AllocationView], int, list[PlanPrepayment]]:
+) -> tuple[list[AllocationView], Fen, list[PlanPrepayment]]:
     """Allocate one payment against the book as it stands; post it; advance the book;
     prepay plans with what is left. Returns the allocations, the part left over as
     customer credit (before the prepayments) and the plans it prepaid."""
@@ -280,11 +280,12 @@ def _allocate(
         AllocationView(AccountType(a.item_id.split(":", 1)[1]), a.component, a.amount_fen)
         for a in result.allocations
     ]
-    principal_fen = sum(v.amount_fen for v in views if v.component is Component.PRINCIPAL)
+    principal_fen = Fen(sum(v.amount_fen for v in views if v.component is Component.PRINCIPAL))
     reductions = compute_fifo_reductions(fetch_open_uses(conn, line.credit_line_id), principal_fen)
     apply_reductions(conn, line, reductions, -1)
-    recognized_fen = min(result.credit_balance_fen, book.normal_fen(AccountType.INTEREST_SUSPENDED))
-    credit_fen = result.credit_balance_fen - recognized_fen
+    suspended_fen = book.normal_fen(AccountType.INTEREST_SUSPENDED)
+    recognized_fen = Fen(min(result.credit_balance_fen, suspended_fen))
+    credit_fen = Fen(result.credit_balance_fen - recognized_fen)
     lines, events = _repayment_entries(line.credit_line_id, amount_fen, views, credit_fen)
     if recognized_fen:
         lines += recognition_lines(line.credit_line_id, recognized_fen)
@@ -312,7 +313,7 @@ def _allocate(
     return views, credit_fen, prepaid
 
 
-def recognition_lines(line_id: int, amount_fen: int) -> list[PostingLine]:
+def recognition_lines(line_id: int, amount_fen: Fen) -> list[PostingLine]:
     """Suspended interest collected: out of the off-balance-sheet memo, into income."""
     return [
         PostingLine(line_account_code(line_id, AccountType.INTEREST_SUSPENDED), -amount_fen),
@@ -322,7 +323,7 @@ def recognition_lines(line_id: int, amount_fen: int) -> list[PostingLine]:
 
 
 def _repayment_entries(
-    line_id: int, amount_fen: int, views: list[AllocationView], credit_fen: int
+    line_id: int, amount_fen: Fen, views: list[AllocationView], credit_fen: Fen
 ) -> tuple[list[PostingLine], list[SettlementEventDraft]]:
     lines = [PostingLine(CLEARING, amount_fen)]
     lines += [PostingLine(line_account_code(line_id, v.account_type), -v.amount_fen) for v in views]

@@ -31,7 +31,7 @@ from datetime import date
 from enum import StrEnum
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError
-from node_api.kernel.money import BPS_DENOMINATOR, Fen, div_half_even
+from node_api.kernel.money import BPS_DENOMINATOR, FEN_ZERO, Fen, div_half_even
 from node_api.ledger.settlement_events import DayCount, InterestMethod
 from node_api.lending.interest import compute_daily_rate, compute_interest
 
@@ -56,13 +56,13 @@ class PricingMethod(StrEnum):
 class AmortizationLine:
     """One period's split of a payment, before dates are attached."""
 
-    principal_fen: int
-    interest_fen: int
-    fee_fen: int
+    principal_fen: Fen
+    interest_fen: Fen
+    fee_fen: Fen
 
     @property
-    def payment_fen(self) -> int:
-        return self.principal_fen + self.interest_fen + self.fee_fen
+    def payment_fen(self) -> Fen:
+        return Fen(self.principal_fen + self.interest_fen + self.fee_fen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,30 +82,30 @@ class Installment:
 class Schedule:
     """A full installment plan: inputs and installments, in due-date order."""
 
-    principal_fen: int
+    principal_fen: Fen
     tenor_months: int
     method: PricingMethod
     rate_bps: int
-    installment_fee_fen: int
+    installment_fee_fen: Fen
     start_date: date
     first_due_date: date
     installments: tuple[Installment, ...]
 
     @property
-    def total_principal_fen(self) -> int:
-        return sum(item.principal_fen for item in self.installments)
+    def total_principal_fen(self) -> Fen:
+        return Fen(sum(item.principal_fen for item in self.installments))
 
     @property
-    def total_interest_fen(self) -> int:
-        return sum(item.interest_fen for item in self.installments)
+    def total_interest_fen(self) -> Fen:
+        return Fen(sum(item.interest_fen for item in self.installments))
 
     @property
-    def total_fee_fen(self) -> int:
-        return sum(item.fee_fen for item in self.installments)
+    def total_fee_fen(self) -> Fen:
+        return Fen(sum(item.fee_fen for item in self.installments))
 
     @property
-    def total_payment_fen(self) -> int:
-        return sum(item.payment_fen for item in self.installments)
+    def total_payment_fen(self) -> Fen:
+        return Fen(sum(item.payment_fen for item in self.installments))
 
 
 def compute_monthly_date(anchor: date, months: int, day: int | None = None) -> date:
@@ -126,7 +126,7 @@ def compute_due_dates(
     return tuple(compute_monthly_date(first_due_date, k, day) for k in range(tenor_months))
 
 
-def compute_annuity_payment(principal_fen: int, tenor_months: int, annual_rate_bps: int) -> Fen:
+def compute_annuity_payment(principal_fen: Fen, tenor_months: int, annual_rate_bps: int) -> Fen:
     """The level payment P·r/(1 − (1+r)^−n), r = bps / 120,000, exact, rounded half-even.
 
     Written over integers as P·b·g^n / (120,000·(g^n − 120,000^n)) with g = 120,000 + b,
@@ -142,11 +142,11 @@ def compute_annuity_payment(principal_fen: int, tenor_months: int, annual_rate_b
 
 
 def compute_amortization(
-    principal_fen: int,
+    principal_fen: Fen,
     tenor_months: int,
     method: PricingMethod,
     rate_bps: int,
-    installment_fee_fen: int = 0,
+    installment_fee_fen: Fen = FEN_ZERO,
 ) -> tuple[AmortizationLine, ...]:
     """Principal, interest and fee of every period; principal parts sum to `principal_fen`."""
     _check_plan_inputs(principal_fen, tenor_months, rate_bps)
@@ -161,19 +161,21 @@ def compute_amortization(
     if installment_fee_fen == 0:
         return lines
     return tuple(
-        AmortizationLine(line.principal_fen, line.interest_fen, line.fee_fen + installment_fee_fen)
+        AmortizationLine(
+            line.principal_fen, line.interest_fen, Fen(line.fee_fen + installment_fee_fen)
+        )
         for line in lines
     )
 
 
 def compute_schedule(
-    principal_fen: int,
+    principal_fen: Fen,
     tenor_months: int,
     method: PricingMethod,
     rate_bps: int,
     start_date: date,
     first_due_date: date,
-    installment_fee_fen: int = 0,
+    installment_fee_fen: Fen = FEN_ZERO,
     day: int | None = None,
 ) -> Schedule:
     """The dated schedule of a plan financed on `start_date`, first due on `first_due_date`.
@@ -191,16 +193,16 @@ def compute_schedule(
     for number, (line, due_date) in enumerate(
         zip(lines, compute_due_dates(first_due_date, tenor_months, day), strict=True), start=1
     ):
-        balance_fen -= line.principal_fen
+        balance_fen = Fen(balance_fen - line.principal_fen)
         installments.append(
             Installment(
                 number=number,
                 due_date=due_date,
-                principal_fen=Fen(line.principal_fen),
-                interest_fen=Fen(line.interest_fen),
-                fee_fen=Fen(line.fee_fen),
-                payment_fen=Fen(line.payment_fen),
-                balance_after_fen=Fen(balance_fen),
+                principal_fen=line.principal_fen,
+                interest_fen=line.interest_fen,
+                fee_fen=line.fee_fen,
+                payment_fen=line.payment_fen,
+                balance_after_fen=balance_fen,
             )
         )
     return Schedule(
@@ -215,7 +217,7 @@ def compute_schedule(
     )
 
 
-def _check_plan_inputs(principal_fen: int, tenor_months: int, rate_bps: int) -> None:
+def _check_plan_inputs(principal_fen: Fen, tenor_months: int, rate_bps: int) -> None:
     if principal_fen <= 0:
         raise CreditNetValueError("the financed amount must be positive", field="principal_fen")
     if not 1 <= tenor_months <= TENOR_MONTHS_MAX:
@@ -226,13 +228,13 @@ def _check_plan_inputs(principal_fen: int, tenor_months: int, rate_bps: int) -> 
         raise CreditNetValueError("the rate cannot be negative", field="rate_bps")
 
 
-def _monthly_interest(balance_fen: int, annual_rate_bps: int) -> int:
+def _monthly_interest(balance_fen: Fen, annual_rate_bps: int) -> Fen:
     """balance × annual bps / 12 / 10,000, half-even."""
-    return div_half_even(balance_fen * annual_rate_bps, MONTHLY_BPS_DENOMINATOR)
+    return Fen(div_half_even(balance_fen * annual_rate_bps, MONTHLY_BPS_DENOMINATOR))
 
 
 def _amortize_annuity(
-    principal_fen: int, tenor_months: int, annual_rate_bps: int
+    principal_fen: Fen, tenor_months: int, annual_rate_bps: int
 ) -> tuple[AmortizationLine, ...]:
     """Level payments; the last installment takes the remaining principal.
 
@@ -245,38 +247,42 @@ def _amortize_annuity(
     lines = []
     for _ in range(tenor_months - 1):
         interest_fen = _monthly_interest(balance_fen, annual_rate_bps)
-        principal_part_fen = min(payment_fen - interest_fen, balance_fen)
-        balance_fen -= principal_part_fen
-        lines.append(AmortizationLine(principal_part_fen, interest_fen, 0))
-    lines.append(AmortizationLine(balance_fen, _monthly_interest(balance_fen, annual_rate_bps), 0))
+        principal_part_fen = min(Fen(payment_fen - interest_fen), balance_fen)
+        balance_fen = Fen(balance_fen - principal_part_fen)
+        lines.append(AmortizationLine(principal_part_fen, interest_fen, FEN_ZERO))
+    lines.append(
+        AmortizationLine(balance_fen, _monthly_interest(balance_fen, annual_rate_bps), FEN_ZERO)
+    )
     return tuple(lines)
 
 
-def _equal_principal_parts(principal_fen: int, tenor_months: int) -> list[int]:
+def _equal_principal_parts(principal_fen: Fen, tenor_months: int) -> list[Fen]:
     """P // n each, the remainder P mod n added to the FIRST part."""
     base_fen, remainder_fen = divmod(principal_fen, tenor_months)
-    parts = [base_fen] * tenor_months
-    parts[0] += remainder_fen
+    parts = [Fen(base_fen)] * tenor_months
+    parts[0] = Fen(base_fen + remainder_fen)
     return parts
 
 
 def _amortize_equal_principal(
-    principal_fen: int, tenor_months: int, annual_rate_bps: int
+    principal_fen: Fen, tenor_months: int, annual_rate_bps: int
 ) -> tuple[AmortizationLine, ...]:
     balance_fen = principal_fen
     lines = []
     for part_fen in _equal_principal_parts(principal_fen, tenor_months):
-        lines.append(AmortizationLine(part_fen, _monthly_interest(balance_fen, annual_rate_bps), 0))
-        balance_fen -= part_fen
+        lines.append(
+            AmortizationLine(part_fen, _monthly_interest(balance_fen, annual_rate_bps), FEN_ZERO)
+        )
+        balance_fen = Fen(balance_fen - part_fen)
     return tuple(lines)
 
 
 def _amortize_flat_fee(
-    principal_fen: int, tenor_months: int, monthly_fee_bps: int
+    principal_fen: Fen, tenor_months: int, monthly_fee_bps: int
 ) -> tuple[AmortizationLine, ...]:
-    fee_fen = div_half_even(principal_fen * monthly_fee_bps, BPS_DENOMINATOR)
+    fee_fen = Fen(div_half_even(principal_fen * monthly_fee_bps, BPS_DENOMINATOR))
     return tuple(
-        AmortizationLine(part_fen, 0, fee_fen)
+        AmortizationLine(part_fen, FEN_ZERO, fee_fen)
         for part_fen in _equal_principal_parts(principal_fen, tenor_months)
     )
 
@@ -292,9 +298,9 @@ class PayoffQuote:
 
     kind: PayoffKind
     as_of: date
-    principal_fen: int
-    interest_fen: int
-    fee_fen: int
+    principal_fen: Fen
+    interest_fen: Fen
+    fee_fen: Fen
     accrual_days: int
 
     @property
@@ -329,7 +335,7 @@ def compute_prepayment_quote(
     as_of: date,
     installments_billed: int,
     early_repayment_fee_bps: int,
-    principal_fen: int | None,
+    principal_fen: Fen | None,
 ) -> PayoffQuote:
     """The early-repayment terms on `principal_fen` of a plan's principal not yet billed
     (None: all of it), paid on `as_of`: the same interest and fee as
@@ -339,7 +345,7 @@ def compute_prepayment_quote(
     """
     position = _plan_position(schedule, as_of, installments_billed)
     if position is None:
-        return PayoffQuote(PayoffKind.EARLY_REPAYMENT, as_of, 0, 0, 0, 0)
+        return PayoffQuote(PayoffKind.EARLY_REPAYMENT, as_of, FEN_ZERO, FEN_ZERO, FEN_ZERO, 0)
     outstanding_fen, accrual_start, next_installment = position
     if principal_fen is None:
         principal_fen = outstanding_fen
@@ -348,7 +354,7 @@ def compute_prepayment_quote(
             f"at most {outstanding_fen} fen of this plan is not billed yet", field="principal_fen"
         )
     accrual_days = (as_of - accrual_start).days
-    interest_fen = 0
+    interest_fen = FEN_ZERO
     if schedule.method is not PricingMethod.FLAT_MONTHLY_FEE:
         daily_rate = compute_daily_rate(InterestMethod.APR_BPS, schedule.rate_bps, DayCount.ACT_365)
         accrued_fen = compute_interest(principal_fen, daily_rate, accrual_days)
@@ -357,7 +363,7 @@ def compute_prepayment_quote(
         raise CreditNetValueError(
             "the early repayment fee cannot be negative", field="early_repayment_fee_bps"
         )
-    fee_fen = div_half_even(principal_fen * early_repayment_fee_bps, BPS_DENOMINATOR)
+    fee_fen = Fen(div_half_even(principal_fen * early_repayment_fee_bps, BPS_DENOMINATOR))
     return PayoffQuote(
         PayoffKind.EARLY_REPAYMENT, as_of, principal_fen, interest_fen, fee_fen, accrual_days
     )
@@ -382,12 +388,14 @@ def compute_cancellation_quote(
         raise CancellationWindowClosedError(
             "an installment has already been billed", field="installments_billed"
         )
-    return PayoffQuote(PayoffKind.CANCELLATION, as_of, schedule.principal_fen, 0, 0, 0)
+    return PayoffQuote(
+        PayoffKind.CANCELLATION, as_of, schedule.principal_fen, FEN_ZERO, FEN_ZERO, 0
+    )
 
 
 def _plan_position(
     schedule: Schedule, as_of: date, installments_billed: int
-) -> tuple[int, date, Installment] | None:
+) -> tuple[Fen, date, Installment] | None:
     """(principal not yet billed, accrual start, next installment), or None when all billed."""
     if not 0 <= installments_billed <= schedule.tenor_months:
         raise CreditNetValueError(

@@ -46,7 +46,7 @@ from functools import lru_cache
 from typing import Final
 
 from node_api.kernel.errors import CreditNetValueError
-from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, div_ceil
+from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, Fen, div_ceil
 from node_api.lending.billing_rules import compute_bill_date_on_or_after, compute_due_date
 from node_api.lending.interest import DailyRate, compute_daily_rate, compute_interest
 from node_api.lending.products.model import ProductTerms
@@ -93,7 +93,7 @@ class DatedFlow:
     """One cash flow seen from the borrower: received (+) or paid (−), on a date."""
 
     on: date
-    amount_fen: int
+    amount_fen: Fen
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +102,7 @@ class TimedFlow:
 
     months: int
     odd_days: int
-    amount_fen: int
+    amount_fen: Fen
 
 
 def compute_flow_time(start: date, on: date) -> tuple[int, int]:
@@ -120,7 +120,7 @@ def compute_timed_flows(start: date, flows: Sequence[DatedFlow]) -> tuple[TimedF
     return tuple(TimedFlow(*compute_flow_time(start, flow.on), flow.amount_fen) for flow in flows)
 
 
-def compute_monthly_flows(cash_flows_fen: Sequence[int]) -> tuple[TimedFlow, ...]:
+def compute_monthly_flows(cash_flows_fen: Sequence[Fen]) -> tuple[TimedFlow, ...]:
     """Flow k exactly k months after the start (a schedule with no dates yet)."""
     return tuple(TimedFlow(months, 0, amount) for months, amount in enumerate(cash_flows_fen))
 
@@ -457,18 +457,18 @@ def check_obligation_cost(
 
 def compute_plan_flows(
     start: date,
-    principal_fen: int,
-    upfront_fee_fen: int,
-    payments: Sequence[tuple[date, int]],
+    principal_fen: Fen,
+    upfront_fee_fen: Fen,
+    payments: Sequence[tuple[date, Fen]],
 ) -> tuple[DatedFlow, ...]:
     """A plan's flows: the principal less any upfront fee received at the start, then each
     installment's payment on its due date."""
-    received = DatedFlow(start, principal_fen - upfront_fee_fen)
-    return (received, *(DatedFlow(on, -payment_fen) for on, payment_fen in payments))
+    received = DatedFlow(start, Fen(principal_fen - upfront_fee_fen))
+    return (received, *(DatedFlow(on, Fen(-payment_fen)) for on, payment_fen in payments))
 
 
 def compute_drawdown_flows(
-    terms: ProductTerms, amount_fen: int, fee_fen: int, as_of: date, bill_day: int
+    terms: ProductTerms, amount_fen: int, fee_fen: Fen, as_of: date, bill_day: int
 ) -> tuple[DatedFlow, ...]:
     """A cash drawdown as its contract has it: the amount received on `as_of`, then the
     amount, its fee and its interest (at the product's rate for every day, as if no
@@ -479,4 +479,5 @@ def compute_drawdown_flows(
     interest = terms.interest
     daily = compute_daily_rate(interest.method, interest.rate, interest.day_count)
     interest_fen = compute_interest(amount_fen, daily, (due - as_of).days)
-    return DatedFlow(as_of, amount_fen), DatedFlow(due, -(amount_fen + fee_fen + interest_fen))
+    paid_fen = Fen(-(amount_fen + fee_fen + interest_fen))
+    return DatedFlow(as_of, Fen(amount_fen)), DatedFlow(due, paid_fen)

@@ -51,10 +51,10 @@ class AnnualRates:
 class AllInCost:
     """The all-in cost of one sample plan and the cash flows it was computed from."""
 
-    principal_fen: int
+    principal_fen: Fen
     tenor_months: int
-    upfront_fee_fen: int
-    cash_flows_fen: tuple[int, ...]
+    upfront_fee_fen: Fen
+    cash_flows_fen: tuple[Fen, ...]
     """Borrower's view: index 0 received (positive), then each month paid (negative)."""
     rates: AnnualRates
 
@@ -76,7 +76,7 @@ def compute_upfront_fee(fees: FeeTerms, principal_fen: int) -> Fen:
 
 
 def compute_all_in_apr(
-    terms: ProductTerms, sample_principal_fen: int, tenor_months: int
+    terms: ProductTerms, sample_principal_fen: Fen, tenor_months: int
 ) -> AllInCost:
     """The all-in annual cost of financing `sample_principal_fen` over `tenor_months`."""
     installment = terms.installment
@@ -88,12 +88,12 @@ def compute_all_in_apr(
         terms.fees.installment_fee_fen,
     )
     upfront_fee_fen = compute_upfront_fee(terms.fees, sample_principal_fen)
-    net_disbursed_fen = sample_principal_fen - upfront_fee_fen
+    net_disbursed_fen = Fen(sample_principal_fen - upfront_fee_fen)
     if net_disbursed_fen <= 0:
         raise InvalidProductError(
             "the origination fee takes the whole amount", field="fees.origination_fee_fixed_fen"
         )
-    cash_flows = (net_disbursed_fen, *(-line.payment_fen for line in lines))
+    cash_flows = (net_disbursed_fen, *(Fen(-line.payment_fen) for line in lines))
     return AllInCost(
         principal_fen=sample_principal_fen,
         tenor_months=tenor_months,

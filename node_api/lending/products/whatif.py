@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import Fen
 from node_api.lending.billing_rules import compute_due_date, compute_next_bill_date
 from node_api.lending.products.canonical import terms_hash
 from node_api.lending.products.cost_cap import (
@@ -44,16 +45,16 @@ class Quote:
     product_code: str
     product_version: int
     terms_hash: bytes
-    amount_fen: int
+    amount_fen: Fen
     tenor_months: int
     bill_day: int
     schedule: Schedule
     bill_due_dates: tuple[date, ...]
-    upfront_fee_fen: int
-    total_interest_fen: int
-    total_fees_fen: int
+    upfront_fee_fen: Fen
+    total_interest_fen: Fen
+    total_fees_fen: Fen
     """Upfront fee plus every installment's fees."""
-    total_repayment_fen: int
+    total_repayment_fen: Fen
     """Sum of all installment payments (principal, interest, fees)."""
     all_in: AllInCost
     """The all-in cost with every period a whole month (what publishing checks)."""
@@ -93,10 +94,11 @@ def price_purchase(
     """
     chosen_bill_day = terms.bill_day_options[0] if bill_day is None else bill_day
     _check_purchase(terms, amount_fen, tenor_months, chosen_bill_day)
+    principal_fen = Fen(amount_fen)
     first_bill_date = compute_next_bill_date(start_date, chosen_bill_day)
     installment = terms.installment
     schedule = compute_schedule(
-        amount_fen,
+        principal_fen,
         tenor_months,
         installment.pricing_method,
         installment.rate_bps,
@@ -105,7 +107,7 @@ def price_purchase(
         terms.fees.installment_fee_fen,
         chosen_bill_day,
     )
-    upfront_fee_fen = compute_upfront_fee(terms.fees, amount_fen)
+    upfront_fee_fen = compute_upfront_fee(terms.fees, principal_fen)
     due_dates = tuple(
         compute_due_date(item.due_date, terms.due_date_offset_days)
         for item in schedule.installments
@@ -114,7 +116,7 @@ def price_purchase(
         start_date,
         compute_plan_flows(
             start_date,
-            amount_fen,
+            principal_fen,
             upfront_fee_fen,
             [
                 (on, item.payment_fen)
@@ -126,16 +128,16 @@ def price_purchase(
         product_code=terms.product_code,
         product_version=terms.version,
         terms_hash=terms_hash(terms),
-        amount_fen=amount_fen,
+        amount_fen=principal_fen,
         tenor_months=tenor_months,
         bill_day=chosen_bill_day,
         schedule=schedule,
         bill_due_dates=due_dates,
         upfront_fee_fen=upfront_fee_fen,
         total_interest_fen=schedule.total_interest_fen,
-        total_fees_fen=upfront_fee_fen + schedule.total_fee_fen,
+        total_fees_fen=Fen(upfront_fee_fen + schedule.total_fee_fen),
         total_repayment_fen=schedule.total_payment_fen,
-        all_in=compute_all_in_apr(terms, amount_fen, tenor_months),
+        all_in=compute_all_in_apr(terms, principal_fen, tenor_months),
         annualization=cost_cap.annualization,
         nominal_annual_bps=compute_annual_bps(flows, Annualization.NOMINAL),
         effective_annual_bps=compute_annual_bps(flows, Annualization.EFFECTIVE),
