@@ -61,9 +61,6 @@ from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usag
 from node_api.lending.plan_prepayment import PREPAYMENT_KIND
 from node_api.lending.products import ProductTerms
 from node_api.lending.use_reductions import (
-    apply_reductions,
-    compute_fifo_reductions,
-    fetch_open_uses,
     post_line_batch,
 )
 
@@ -179,11 +176,9 @@ def apply_customer_credit(
     if not applied:
         return []
     lines, events = credit_application_entries(line_id, applied)
-    principal_fen = sum(
-        item.amount_fen for item in applied if item.component is Component.PRINCIPAL
+    principal_fen = Fen(
+        sum(item.amount_fen for item in applied if item.component is Component.PRINCIPAL)
     )
-    reductions = compute_fifo_reductions(fetch_open_uses(conn, line_id), principal_fen)
-    apply_reductions(conn, line, reductions, -1)
     post_line_batch(
         conn,
         caches,
@@ -194,7 +189,7 @@ def apply_customer_credit(
         as_of=as_of,
         lines=lines,
         events=events,
-        reductions=reductions,
+        principal_fen=principal_fen,
     )
     return applied
 
@@ -208,11 +203,14 @@ def lock_line_for_posting(
     as_of: date | None,
 ) -> tuple[LockedLine, date]:
     """Check a money movement on a line (a repayment, a credit refund) and lock the line:
-    a positive amount in the line's currency, dated within the back-dating window and not
-    before the line opened. Returns the line and the posting date."""
+    an open line (409 `line_closed`), a positive amount in the line's currency, dated
+    within the back-dating window and not before the line opened. Returns the line and
+    the posting date."""
     if amount_fen <= 0:
         raise CreditNetValueError("the amount must be positive", field="amount_fen")
     line = lock_line(conn, line_id)
+    if line.status is LineStatus.CLOSED:
+        raise ConflictError("the credit line is closed", field="credit_line_id", code="line_closed")
     if currency != line.currency:
         raise CreditNetValueError(f"this line is in {line.currency}", field="currency")
     posted_on = resolve_as_of(as_of, fetch_business_date(conn), caches.policy.backdate_window_days)
@@ -275,8 +273,6 @@ def refund_customer_credit(
             field="amount_fen",
             code="insufficient_credit",
         )
-    if line.status is LineStatus.CLOSED:
-        raise ConflictError("the credit line is closed", field="credit_line_id", code="line_closed")
     table = credit_refund_table
     refund_id = int(
         conn.execute(

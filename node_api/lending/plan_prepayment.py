@@ -72,9 +72,6 @@ from node_api.lending.lines import LockedLine
 from node_api.lending.product_versions import ProductTermsCache
 from node_api.lending.schedules import PayoffQuote, compute_prepayment_quote
 from node_api.lending.use_reductions import (
-    apply_reductions,
-    compute_fifo_reductions,
-    fetch_open_uses,
     post_line_batch,
 )
 
@@ -230,8 +227,6 @@ def _post_prepayment(
             lines.append(PostingLine(node_account_code(income), -amount_fen))
             events.append(SettlementEventDraft(event, amount_fen))
     events.append(SettlementEventDraft(EventKind.CUSTOMER_CREDIT, -prepaid.total_fen))
-    reductions = compute_fifo_reductions(fetch_open_uses(conn, line_id), prepaid.principal_fen)
-    apply_reductions(conn, line, reductions, -1)
     post_line_batch(
         conn,
         caches,
@@ -242,7 +237,7 @@ def _post_prepayment(
         as_of=as_of,
         lines=lines,
         events=events,
-        reductions=reductions,
+        principal_fen=prepaid.principal_fen,
     )
 
 

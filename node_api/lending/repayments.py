@@ -64,7 +64,7 @@ from node_api.lending.customer_credit import (
     line_terms,
     lock_line_for_posting,
 )
-from node_api.lending.lines import LineStatus, LockedLine, lock_line, write_usage
+from node_api.lending.lines import LockedLine, lock_line, write_usage
 from node_api.lending.plan_prepayment import (
     PlanPrepayment,
     fetch_plan_unbilled_fen,
@@ -78,8 +78,6 @@ from node_api.lending.repayment_tables import (
 from node_api.lending.repayment_tables import repayment_table as repayment_table
 from node_api.lending.use_reductions import (
     apply_reductions,
-    compute_fifo_reductions,
-    fetch_open_uses,
     fetch_reductions,
     post_line_batch,
 )
@@ -199,8 +197,6 @@ def repay(
     future installments it prepaid included, their early-repayment interest and fee as
     `interest_income` and `fee_income`)."""
     line, posted_on = lock_line_for_posting(conn, caches, line_id, amount_fen, currency, as_of)
-    if line.status is LineStatus.CLOSED:
-        raise ConflictError("the credit line is closed", field="credit_line_id", code="line_closed")
     table = repayment_table
     repayment_id = int(
         conn.execute(
@@ -281,8 +277,6 @@ def _allocate(
         for a in result.allocations
     ]
     principal_fen = Fen(sum(v.amount_fen for v in views if v.component is Component.PRINCIPAL))
-    reductions = compute_fifo_reductions(fetch_open_uses(conn, line.credit_line_id), principal_fen)
-    apply_reductions(conn, line, reductions, -1)
     suspended_fen = book.normal_fen(AccountType.INTEREST_SUSPENDED)
     recognized_fen = Fen(min(result.credit_balance_fen, suspended_fen))
     credit_fen = Fen(result.credit_balance_fen - recognized_fen)
@@ -300,7 +294,7 @@ def _allocate(
         as_of=as_of,
         lines=lines,
         events=events,
-        reductions=reductions,
+        principal_fen=principal_fen,
     )
     conn.execute(
         repayment_allocation_table.insert().values(

@@ -135,11 +135,14 @@ def post_line_batch(
     as_of: date,
     lines: list[PostingLine],
     events: list[SettlementEventDraft],
-    reductions: Sequence[Reduction],
+    principal_fen: Fen,
 ) -> int:
-    """Post a batch that moves a line's principal: with the funding partners' shares of
-    the movement (`funding_adjustment`), `book` advanced, and the uses `reductions` reduced
-    recorded against it. Returns the batch id."""
+    """Post a batch that repays `principal_fen` of a line's principal: its open uses
+    reduced oldest first (limits given back) and the reductions recorded against the
+    batch, with the funding partners' shares of the movement (`funding_adjustment`) and
+    `book` advanced. Returns the batch id."""
+    reductions = compute_fifo_reductions(fetch_open_uses(conn, line.credit_line_id), principal_fen)
+    apply_reductions(conn, line, reductions, -1)
     funding_lines, funding_events = funding_adjustment(
         book, line.product_nodes(), lambda node: caches.terms_of(conn, node), lines
     )
