@@ -174,22 +174,11 @@ class AllocationOrder(_Frozen):
         return order
 
 
-class CreditApplicationTerms(_Frozen):
+class CreditApplicationTerms(AllocationOrder):
     """How the customer's credit (over-payments, refunds beyond the debt) is applied to
     what is due, at posting time and at end of day: past due before billed (oldest due
-    first) unless `past_due_first` is false, then by component in `order`."""
-
-    order: tuple[Component, ...] = DEFAULT_ALLOCATION_ORDER
-    past_due_first: StrictBool = True
-
-    @field_validator("order")
-    @classmethod
-    def _permutation(cls, order: tuple[Component, ...]) -> tuple[Component, ...]:
-        try:
-            check_allocation_order(order)
-        except CreditNetValueError as error:
-            raise InvalidProductError(error.detail, field="order") from error
-        return order
+    first) unless `past_due_first` is false, then by component in `order` (the same
+    fields and checks as the repayment waterfall, a term of its own)."""
 
 
 class DelinquencyThreshold(_Frozen):
