@@ -51,8 +51,8 @@ class PortfolioSummary:
 
     @property
     def npl_ratio_bps(self) -> int:
-        """M4+ balance / total balance, in bps, half-even."""
-        if self.total_fen == 0:
+        """M4+ balance / total balance, in bps, half-even (0 when nothing is owed)."""
+        if self.total_fen <= 0:
             return 0
         return div_half_even(self.non_performing_fen * BPS_DENOMINATOR, self.total_fen)
 

@@ -35,7 +35,7 @@ from node_api.lending.billing_rules import DelinquencyBucket
 from node_api.lending.bills import RECEIVABLE_TYPES
 from node_api.lending.eod.tables import line_delinquency_table
 from node_api.lending.lines import credit_line_table
-from node_api.lending.portfolio import NON_PERFORMING
+from node_api.lending.portfolio import BucketBalance, PortfolioSummary
 
 M3_PLUS = frozenset(
     {
@@ -53,14 +53,6 @@ def share_bps(part_fen: Fen, whole_fen: Fen) -> int:
     if whole_fen <= 0:
         return 0
     return div_half_even(part_fen * BPS_DENOMINATOR, whole_fen)
-
-
-@dataclass(frozen=True, slots=True)
-class BucketTotal:
-    bucket: DelinquencyBucket
-    lines: int
-    """Lines owing something in this bucket."""
-    balance_fen: Fen
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,23 +75,10 @@ class VintageDelinquency:
 
 
 @dataclass(frozen=True, slots=True)
-class PortfolioSnapshot:
-    buckets: tuple[BucketTotal, ...]
+class PortfolioSnapshot(PortfolioSummary):
+    """The summary (balances by bucket, total, NPL ratio) with delinquency by vintage."""
+
     vintages: tuple[VintageDelinquency, ...]
-    written_off_fen: Fen
-
-    @property
-    def total_fen(self) -> Fen:
-        return Fen(sum(item.balance_fen for item in self.buckets))
-
-    @property
-    def non_performing_fen(self) -> Fen:
-        return Fen(sum(item.balance_fen for item in self.buckets if item.bucket in NON_PERFORMING))
-
-    @property
-    def npl_ratio_bps(self) -> int:
-        """M4+ balance / total balance, in bps, half-even."""
-        return share_bps(self.non_performing_fen, self.total_fen)
 
 
 def fetch_portfolio_snapshot(
@@ -169,7 +148,7 @@ def fold_snapshot(
         totals[3] += balance_fen if value in M3_PLUS else 0
     return PortfolioSnapshot(
         buckets=tuple(
-            BucketTotal(item, count, Fen(fen)) for item, (count, fen) in by_bucket.items()
+            BucketBalance(item, count, Fen(fen)) for item, (count, fen) in by_bucket.items()
         ),
         vintages=tuple(
             VintageDelinquency(key, count, Fen(fen), Fen(m1_fen), Fen(m3_fen))
