@@ -43,6 +43,16 @@ from oracles.abi_codec import (
 )
 
 AGREEMENT_BATCH_MAX: Final = 200
+AGREEMENT_OPEN_BATCH_MAX: Final = 2_000
+"""Openings per transaction at most; below it, what fits the block's gas and a pool's
+size limit decides (`AgreementOpenKind.get_batch_size_max`)."""
+OPEN_GAS_BASE: Final = 60_000
+OPEN_GAS_PER_ITEM: Final = 75_000
+"""An opening's gas limit per item (it uses about 52.5k; unused gas is not charged)."""
+TX_DATA_BYTES_MAX: Final = 120_000
+"""Calldata bytes per transaction at most: geth's pool refuses transactions over 128 KiB."""
+OPEN_CALLDATA_HEAD_BYTES: Final = 4 + 64
+OPEN_CALLDATA_ITEM_BYTES: Final = 32 * 7
 COMMITMENT_TYPES: Final = ["bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "uint64"]
 ZERO_HASH: Final = "0x" + "00" * 32
 RETRY_NOT_YET_S: Final = 60.0
@@ -130,6 +140,10 @@ class RelayKind(ABC, Generic[P]):
         """Items of one transaction share this value (one contract function each)."""
         return ""
 
+    def get_batch_size_max(self, block_gas_limit: int) -> int:
+        """Items one transaction may carry on a chain whose blocks hold `block_gas_limit`."""
+        return self.batch_size_max
+
     @abstractmethod
     def encode(self, codec: ContractCodec, payloads: Sequence[P]) -> bytes:
         """Calldata of one transaction carrying `payloads`."""
@@ -157,7 +171,14 @@ class RelayKind(ABC, Generic[P]):
 class AgreementOpenKind(RelayKind[AgreementOpenPayload]):
     kind = OutboxKind.AGREEMENT_OPEN
     contract = ContractName.CREDIT_REGISTRY
-    batch_size_max = AGREEMENT_BATCH_MAX
+    batch_size_max = AGREEMENT_OPEN_BATCH_MAX
+
+    def get_batch_size_max(self, block_gas_limit: int) -> int:
+        """The most openings whose gas limit fits one block and whose calldata a pool
+        accepts (both rounded down: a batch one item too large would never be mined)."""
+        fits_gas = (block_gas_limit - OPEN_GAS_BASE) // OPEN_GAS_PER_ITEM
+        fits_size = (TX_DATA_BYTES_MAX - OPEN_CALLDATA_HEAD_BYTES) // OPEN_CALLDATA_ITEM_BYTES
+        return max(1, min(self.batch_size_max, fits_gas, fits_size))
 
     def encode(self, codec: ContractCodec, payloads: Sequence[AgreementOpenPayload]) -> bytes:
         rows = [
@@ -178,7 +199,7 @@ class AgreementOpenKind(RelayKind[AgreementOpenPayload]):
         return function.selector + encode_static_tuple_array_json(COMMITMENT_TYPES, rows)
 
     def get_gas_limit(self, payloads: Sequence[AgreementOpenPayload]) -> int:
-        return 60_000 + 75_000 * len(payloads)
+        return OPEN_GAS_BASE + OPEN_GAS_PER_ITEM * len(payloads)
 
     def encode_view(self, codec: ContractCodec, payload: AgreementOpenPayload) -> bytes:
         return codec.function("getAgreement").encode([_b32(payload["agreement_id"])])

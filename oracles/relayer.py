@@ -5,9 +5,16 @@ rebroadcast (the same raw bytes) when the node does not know it, resolved by
 on-chain state when its nonce was taken by another transaction, diagnosed when it
 reverted; then (2) takes pending items in id order per kind, signs batches with
 its own nonces, records each transaction (hash, nonce, raw bytes) and marks its
-items sent in one database transaction, and only then broadcasts them in one
-JSON-RPC array. A crash at any point leaves either nothing sent or a recorded
-transaction that step (1) finds again, so no business key is sent twice.
+items sent in one database transaction, and only then broadcasts them in JSON-RPC
+arrays. A crash at any point leaves either nothing sent or a recorded transaction
+that step (1) finds again, so no business key is sent twice.
+
+The broadcast runs in a thread of its own: anvil answers `eth_sendRawTransaction`
+only once it has mined the transactions (about 60 µs an opening), and it answers
+other calls meanwhile, so the next step's database work and signing overlap the
+mining. It is joined (its outcome handled, then the "after_send" hook) before the
+next broadcast starts, so transactions reach the node in nonce order, or at the end
+of the next step that sends nothing.
 
 A transaction still unmined `reprice_after_s` after its latest attempt is signed again
 with the same nonce at higher fees (each raised by at least the node's replacement
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,6 +62,8 @@ from oracles.relay_store import (
 from oracles.tables import SubmissionStatus
 from oracles.tx_sender import (
     BroadcastOutcome,
+    BroadcastResult,
+    JsonRpcClient,
     RpcFailure,
     RpcReceipt,
     TxSender,
@@ -99,6 +109,35 @@ class RelayerConfig:
     """No attempt offers a max fee per gas above this."""
 
 
+class _Broadcast:
+    """Recorded transactions being broadcast by a thread, and what the node answered."""
+
+    def __init__(self, sender: TxSender, rpc: JsonRpcClient, intents: Sequence[Intent]) -> None:
+        self.intents = list(intents)
+        self.step_number = 0
+        self.results: list[BroadcastResult] = []
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(sender, rpc, [intent.signed.raw_tx for intent in intents]),
+            name="relayer-broadcast",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _run(self, sender: TxSender, rpc: JsonRpcClient, raw_txs: list[str]) -> None:
+        try:
+            self.results = sender.broadcast(raw_txs, rpc)
+        except BaseException as error:  # handed to the relayer's thread at join
+            self.error = error
+
+    def join(self) -> list[BroadcastResult]:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.results
+
+
 class Relayer:
     """Moves outbox items to the chain; one instance per relayer account."""
 
@@ -123,28 +162,37 @@ class Relayer:
         self._hook = hook or (lambda _point: None)
         self._clock = clock
         self._nonce_synced = False
+        self._block_gas_limit = 0
         self._last_broadcast: dict[str, float] = {}
         self._at_ceiling: set[int] = set()
+        self._broadcast_rpc = JsonRpcClient(sender.rpc.url, timeout_s=sender.rpc.timeout_s)
+        self._broadcasting: _Broadcast | None = None
+        self._step_number = 0
 
     def step(self) -> bool:
         """One round: advance recorded transactions, then submit new ones. True if it did work."""
         if not self._nonce_synced:
             self.sender.sync_nonce(self.store.fetch_nonce_floor())
+            self._block_gas_limit = self.sender.fetch_block_gas_limit()
             self._nonce_synced = True
         open_submissions = self.store.fetch_open_submissions()
         open_hashes = {s.tx_hash for s in open_submissions}
         self._last_broadcast = {
             tx_hash: at for tx_hash, at in self._last_broadcast.items() if tx_hash in open_hashes
         }
+        self._step_number += 1
         progressed = self._advance(open_submissions) if open_submissions else False
-        return self._submit_new() or progressed
+        submitted = self._submit_new()
+        if self._broadcasting and self._broadcasting.step_number != self._step_number:
+            self._finish_broadcast()  # this step sent nothing: wait no longer
+        return submitted or progressed
 
     def run_until_idle(self, timeout_s: float, idle_sleep_s: float = 0.01) -> None:
         """Step until nothing is pending or in flight (tests and benchmarks)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             worked = self.step()
-            if not worked and not self.store.fetch_open_submissions():
+            if not worked and not self._broadcasting and not self.store.fetch_open_submissions():
                 return
             if not worked:
                 time.sleep(idle_sleep_s)
@@ -154,8 +202,7 @@ class Relayer:
 
     def _advance(self, open_submissions: Sequence[OpenSubmission]) -> bool:
         attempts = self.store.fetch_attempts([s.id for s in open_submissions])
-        submissions, receipts = self._find_mined(open_submissions, attempts)
-        head = self.sender.fetch_block_number()
+        submissions, receipts, head = self._find_mined(open_submissions, attempts)
         missing = [s for s, receipt in zip(submissions, receipts, strict=True) if receipt is None]
         repriced = self._reprice_stuck(missing, attempts) if missing else set()
         unrepriced = [s for s in missing if s.id not in repriced]
@@ -187,11 +234,14 @@ class Relayer:
 
     def _find_mined(
         self, submissions: Sequence[OpenSubmission], attempts: dict[int, list[Attempt]]
-    ) -> tuple[list[OpenSubmission], list[RpcReceipt | None]]:
+    ) -> tuple[list[OpenSubmission], list[RpcReceipt | None], int]:
         """Each submission with the receipt of whichever of its attempts was mined (None:
-        none yet); an earlier attempt that was mined is adopted as the submission's."""
+        none yet), and the head block asked with them; an earlier attempt that was mined
+        is adopted as the submission's."""
         groups = [_attempt_hashes(s, attempts.get(s.id, [])) for s in submissions]
-        found = self.sender.fetch_receipts([tx_hash for group in groups for tx_hash in group])
+        found, head = self.sender.fetch_receipts_and_head(
+            [tx_hash for group in groups for tx_hash in group]
+        )
         resolved: list[OpenSubmission] = []
         receipts: list[RpcReceipt | None] = []
         offset = 0
@@ -212,7 +262,7 @@ class Relayer:
                 submission = dataclasses.replace(submission, tx_hash=mined.tx_hash)
             resolved.append(submission)
             receipts.append(hits[0][1] if hits else None)
-        return resolved, receipts
+        return resolved, receipts, head
 
     def _reprice_stuck(
         self, missing: Sequence[OpenSubmission], attempts: dict[int, list[Attempt]]
@@ -479,7 +529,13 @@ class Relayer:
         return kept
 
     def _take_batches(self, relay_kind: RelayKind[Any], slots: int) -> list[list[QueuedItem]]:
-        size = max(1, min(relay_kind.batch_size_max, self.config.batch_size_max))
+        size = max(
+            1,
+            min(
+                relay_kind.get_batch_size_max(self._block_gas_limit),
+                self.config.batch_size_max,
+            ),
+        )
         barrier = self.store.fetch_barrier_id([kind.value for kind in relay_kind.depends_on])
         items = self.store.fetch_pending(relay_kind.kind.value, size * slots, barrier)
         batches: list[list[QueuedItem]] = []
@@ -515,12 +571,22 @@ class Relayer:
         except BaseException:
             self._nonce_synced = False  # nothing was recorded or sent: take the nonces again
             raise
+        self._finish_broadcast()  # the earlier nonces reach the node first
         self._hook(HOOK_BEFORE_SEND)
         now = time.monotonic()
-        results = self.sender.broadcast([intent.signed.raw_tx for intent in intents])
-        self._hook(HOOK_AFTER_SEND)
-        for intent, result in zip(intents, results, strict=True):
+        for intent in intents:
             self._last_broadcast[intent.signed.tx_hash] = now
+        self._broadcasting = _Broadcast(self.sender, self._broadcast_rpc, intents)
+        self._broadcasting.step_number = self._step_number
+
+    def _finish_broadcast(self) -> None:
+        """Wait for the broadcast under way (if any) and handle what the node answered."""
+        broadcasting, self._broadcasting = self._broadcasting, None
+        if broadcasting is None:
+            return
+        results = broadcasting.join()
+        self._hook(HOOK_AFTER_SEND)
+        for intent, result in zip(broadcasting.intents, results, strict=True):
             if result.outcome is BroadcastOutcome.NONCE_TOO_LOW:
                 self._nonce_synced = False  # another sender used the account: count again
             if result.outcome is not BroadcastOutcome.ACCEPTED:

@@ -35,6 +35,9 @@ from oracles.compiler import AbiEntry, CompiledContracts
 logger = logging.getLogger(__name__)
 
 BATCH_CALLS_MAX: Final = 500
+BROADCAST_HEX_CHARS_MAX: Final = 1_000_000
+"""Raw transaction hex per `eth_sendRawTransaction` batch at most: anvil refuses a request
+of 16 transactions of 535 openings (3.8 MB) as a whole."""
 REVERT_ERROR_CODE: Final = 3
 PRIORITY_FEE_WEI: Final = 1_000_000_000
 DYNAMIC_FEE_TX_TYPE: Final = b"\x02"
@@ -332,6 +335,20 @@ def sign_dynamic_fee_call(
     return raw, keccak(raw)
 
 
+def compute_size_chunks(raw_txs: Sequence[str], chars_max: int) -> list[list[str]]:
+    """Consecutive groups of `raw_txs` of at most `chars_max` characters each (a longer
+    transaction alone)."""
+    chunks: list[list[str]] = []
+    size = 0
+    for raw in raw_txs:
+        if not chunks or size + len(raw) > chars_max:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(raw)
+        size += len(raw)
+    return chunks
+
+
 class TxSender:
     """Signs contract calls for one account with a local nonce counter and sends them raw."""
 
@@ -389,11 +406,16 @@ class TxSender:
         )
         return SignedTx(nonce=call.nonce, tx_hash="0x" + tx_hash.hex(), raw_tx="0x" + raw.hex())
 
-    def broadcast(self, raw_txs: Sequence[str]) -> list[BroadcastResult]:
-        """Send raw transactions in one JSON-RPC batch; one outcome per transaction."""
-        if not raw_txs:
-            return []
-        results = self.rpc.batch([("eth_sendRawTransaction", [raw]) for raw in raw_txs])
+    def broadcast(
+        self, raw_txs: Sequence[str], rpc: JsonRpcClient | None = None
+    ) -> list[BroadcastResult]:
+        """Send raw transactions in JSON-RPC batches of at most `BROADCAST_HEX_CHARS_MAX`
+        characters (one transaction at least), in order; one outcome per transaction.
+        `rpc`: another client to the same node (a client serves one thread)."""
+        client = rpc or self.rpc
+        results: list[Any] = []
+        for chunk in compute_size_chunks(raw_txs, BROADCAST_HEX_CHARS_MAX):
+            results.extend(client.batch([("eth_sendRawTransaction", [raw]) for raw in chunk]))
         return [classify_broadcast(result) for result in results]
 
     def fetch_receipts(self, tx_hashes: Sequence[str]) -> list[RpcReceipt | None]:
@@ -403,6 +425,21 @@ class TxSender:
             cast(RpcReceipt, result) if isinstance(result, dict) else None for result in results
         ]
 
+    def fetch_receipts_and_head(
+        self, tx_hashes: Sequence[str]
+    ) -> tuple[list[RpcReceipt | None], int]:
+        """Receipts in order (None while not mined) and the head's block number, in one
+        JSON-RPC batch; the head is asked last, so it is at least every receipt's block
+        when the node answers in order (and a receipt above it only waits a step)."""
+        calls = [("eth_getTransactionReceipt", [h]) for h in tx_hashes]
+        *results, head = self.rpc.batch([*calls, ("eth_blockNumber", [])])
+        if isinstance(head, RpcFailure):
+            raise ChainError(
+                f"eth_blockNumber failed: {head.message}", code="rpc_error", rpc_code=head.code
+            )
+        receipts = [cast(RpcReceipt, r) if isinstance(r, dict) else None for r in results]
+        return receipts, int(head, 16)
+
     def fetch_known(self, tx_hashes: Sequence[str]) -> list[bool]:
         """Whether the node knows each transaction (mined or in its pool)."""
         results = self.rpc.batch([("eth_getTransactionByHash", [h]) for h in tx_hashes])
@@ -410,6 +447,11 @@ class TxSender:
 
     def fetch_block_number(self) -> int:
         return int(self.rpc.call("eth_blockNumber", []), 16)
+
+    def fetch_block_gas_limit(self) -> int:
+        """The latest block's gas limit: no transaction may ask for more."""
+        block = self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        return int(block["gasLimit"], 16)
 
     def fetch_block_timestamp(self) -> int:
         """The latest block's timestamp (unix seconds): the time contracts see."""
