@@ -21,19 +21,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session, col, func, select
 
+from node_api.kernel import outbox_table as payloads
 from node_api.kernel.errors import ConflictError, CreditNetValueError
 from node_api.kernel.money import Fen
 from node_api.kernel.outbox_table import (
     OUTBOX_TABLE,
-    AgreementChangePayload,
-    AgreementOpenPayload,
-    CycleDefaultPayload,
-    CycleFinalizePayload,
-    CycleFundApprovePayload,
-    CycleFundPayload,
-    CyclePartnerPayload,
-    CycleProposePayload,
-    LineStatePayload,
     NotificationPayload,
     OutboxItem,
     OutboxPayload,
@@ -128,7 +120,7 @@ class AgreementOpening:
     def business_key(self) -> str:
         return f"agreement_open:0x{self.agreement_id.hex()}"
 
-    def to_payload(self) -> AgreementOpenPayload:
+    def to_payload(self) -> payloads.AgreementOpenPayload:
         return {
             "agreement_id": _hex32(self.agreement_id, "agreement_id"),
             "borrower_ref": _hex32(self.borrower_ref, "borrower_ref"),
@@ -161,7 +153,7 @@ class AgreementChange:
     def business_key(self) -> str:
         return f"agreement_change:0x{self.agreement_id.hex()}:{self.change_seq}"
 
-    def to_payload(self) -> AgreementChangePayload:
+    def to_payload(self) -> payloads.AgreementChangePayload:
         if (self.new_limit_fen is None) == (self.new_status is None):
             raise CreditNetValueError(
                 "give exactly one of new_limit_fen and new_status", field="new_status"
@@ -214,7 +206,7 @@ class _PositionMessage(_CycleMessage):
     def business_key(self) -> str:
         return f"{self.kind.value}:{self.cycle_id}:{self.partner_id}"
 
-    def to_payload(self) -> CyclePartnerPayload:
+    def to_payload(self) -> payloads.CyclePartnerPayload:
         return {
             "cycle_id": self._cycle_id(),
             "partner_id": _uint(self.partner_id, UINT32_MAX, "partner_id"),
@@ -238,7 +230,7 @@ class LineStateCommitment(_CycleMessage):
     total_outstanding_fen: Fen
     signatures: Sequence[bytes]
 
-    def to_payload(self) -> LineStatePayload:
+    def to_payload(self) -> payloads.LineStatePayload:
         return {
             "cycle_id": self._cycle_id(),
             "root": _hex32(self.root, "root"),
@@ -284,7 +276,7 @@ class CycleProposal(_CycleMessage):
     net_positions_fen: Sequence[Fen]
     signatures: Sequence[bytes]
 
-    def to_payload(self) -> CycleProposePayload:
+    def to_payload(self) -> payloads.CycleProposePayload:
         if len(self.partner_ids) != len(self.net_positions_fen):
             raise CreditNetValueError(
                 "partner_ids and net_positions_fen differ in length", field="net_positions_fen"
@@ -305,7 +297,7 @@ class CycleFinalization(_CycleMessage):
 
     kind: ClassVar[OutboxKind] = OutboxKind.CYCLE_FINALIZE
 
-    def to_payload(self) -> CycleFinalizePayload:
+    def to_payload(self) -> payloads.CycleFinalizePayload:
         return {"cycle_id": self._cycle_id()}
 
 
@@ -334,7 +326,7 @@ class CycleDefaultDeclaration(_CycleMessage):
 
     defaulters: Sequence[int]
 
-    def to_payload(self) -> CycleDefaultPayload:
+    def to_payload(self) -> payloads.CycleDefaultPayload:
         ids = [_uint(partner, UINT32_MAX, "defaulters") for partner in self.defaulters]
         if not ids or ids != sorted(set(ids)):
             raise CreditNetValueError(
@@ -353,7 +345,7 @@ class CycleFundApproval(_PositionMessage):
     amount_fen: Fen
     spender: str
 
-    def to_payload(self) -> CycleFundApprovePayload:  # type: ignore[override]
+    def to_payload(self) -> payloads.CycleFundApprovePayload:  # type: ignore[override]
         if not (self.spender.startswith("0x") and len(self.spender) == 42):
             raise CreditNetValueError("spender must be a 0x address", field="spender")
         position = super().to_payload()
@@ -373,7 +365,7 @@ class CycleFunding(_PositionMessage):
 
     amount_fen: Fen
 
-    def to_payload(self) -> CycleFundPayload:  # type: ignore[override]
+    def to_payload(self) -> payloads.CycleFundPayload:  # type: ignore[override]
         return {**super().to_payload(), "amount_fen": self._amount_fen(self.amount_fen)}
 
 
