@@ -6,7 +6,7 @@ pay customer credit back to the customer."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
@@ -22,6 +22,7 @@ from node_api.http.schemas import (
     LineId,
     StrictBody,
 )
+from node_api.kernel.money import Fen
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.customer_credit import refund_customer_credit
 from node_api.lending.repayments import repay, reverse_repayment
@@ -31,12 +32,28 @@ router = APIRouter(tags=["repayments"])
 RepaymentId = Annotated[int, Path(ge=1, le=ID_MAX, description="repayment id")]
 
 
-class RepaymentIn(StrictBody):
+class LineMovement(TypedDict):
+    """The money a request moves on a line, as the domain functions take it."""
+
+    amount_fen: Fen
+    currency: str
+    as_of: date | None
+
+
+class LineMoneyIn(StrictBody):
+    """A request that moves money on a line: an amount, its currency, a business date."""
+
     amount_fen: AmountFen
     currency: CurrencyStr
+    as_of: date | None = None
+
+    def movement(self) -> LineMovement:
+        return {"amount_fen": self.amount_fen, "currency": self.currency, "as_of": self.as_of}
+
+
+class RepaymentIn(LineMoneyIn):
     payment_ref: IdentifierStr | None = None
     """The payer's reference (bank transaction id); not personal data."""
-    as_of: date | None = None
 
 
 class AllocationOut(BaseModel):
@@ -87,10 +104,8 @@ def post_repayment(
             once.session.connection(),
             caches,
             line_id=credit_line_id,
-            amount_fen=body.amount_fen,
-            currency=body.currency,
-            as_of=body.as_of,
             payment_ref=body.payment_ref,
+            **body.movement(),
         )
         return RepaymentOut.model_validate(repaid, from_attributes=True)
 
@@ -126,10 +141,8 @@ def post_repayment_reversal(
     return once.run(who, reversal, 200, operation)
 
 
-class CreditRefundIn(StrictBody):
-    amount_fen: AmountFen
-    currency: CurrencyStr
-    as_of: date | None = None
+class CreditRefundIn(LineMoneyIn):
+    pass
 
 
 class CreditRefundOut(BaseModel):
@@ -162,9 +175,7 @@ def post_credit_refund(
             once.session.connection(),
             caches,
             line_id=credit_line_id,
-            amount_fen=body.amount_fen,
-            currency=body.currency,
-            as_of=body.as_of,
+            **body.movement(),
         )
         return CreditRefundOut.model_validate(refund, from_attributes=True)
 
