@@ -145,7 +145,7 @@ class ScheduledInstallmentOut(BaseModel):
     """The bill the installment is charged on."""
     due_date: date
     """The day it must be paid by: the bill date plus the product's due-date offset."""
-    principal_fen: int
-    interest_fen: int
-    fee_fen: int
-    payment_fen: int
+    principal_fen: Fen
+    interest_fen: Fen
+    fee_fen: Fen
+    payment_fen: Fen

@@ -25,6 +25,7 @@ from node_api.http.deps import SessionDep
 from node_api.http.schemas import PROBLEMS
 from node_api.http.services import ServicesDep
 from node_api.kernel.errors import NotFoundError
+from node_api.kernel.money import Fen
 from node_api.onboarding.tables import application_table
 from oracles.anchoring import AgreementAnchoring, fetch_agreement_anchoring
 from settlement.line_state import LineBalanceProof, prove_line_balance
@@ -51,7 +52,7 @@ class AgreementBooksOut(BaseModel):
     terms_hash: str = Field(description="keccak256 of the product terms' canonical JSON.")
     borrower_ref: str = Field(description="HMAC of the customer id: never personal data.")
     product_code: int = Field(description="The product's uint32 code on-chain.")
-    limit_fen: int
+    limit_fen: Fen
     apr_bps: int
     opened_at: int = Field(description="Unix seconds of the opening business date (UTC).")
 
@@ -63,7 +64,7 @@ class AgreementChainOut(BaseModel):
     status_name: str
     terms_hash: str
     commitment: str = Field(description="keccak256(abi.encode(AgreementInput)) as stored.")
-    limit_fen: int = Field(description="The credit limit the registry holds.")
+    limit_fen: Fen = Field(description="The credit limit the registry holds.")
     apr_bps: int = Field(description="The annual rate the registry holds.")
     change_count: int = Field(description="Status changes recorded since opening.")
     opened_block: int = Field(description="The block of the opening transaction.")
@@ -197,7 +198,7 @@ class AgreementLineStateOut(BaseModel):
 
     agreement_id: str
     cycle_id: int = Field(description="The cycle: its business date as yyyymmdd.")
-    outstanding_fen: int = Field(
+    outstanding_fen: Fen = Field(
         description="What the agreement's line owed at the end of the cycle's business date: "
         "principal, interest, fees and penalties, billed or not, past due or not."
     )
@@ -207,7 +208,7 @@ class AgreementLineStateOut(BaseModel):
     proof: list[str] = Field(description="Sibling hashes from the leaf up to the root.")
     root: str = Field(description="The line-state root signed by the oracle quorum.")
     leaf_count: int = Field(description="Agreements under the root.")
-    total_outstanding_fen: int = Field(description="The sum of every agreement's balance.")
+    total_outstanding_fen: Fen = Field(description="The sum of every agreement's balance.")
     commitment_status: str | None = Field(
         description="Delivery of the root to the CreditRegistry: pending, sent, confirmed "
         "(on-chain) or parked."

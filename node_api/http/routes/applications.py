@@ -29,6 +29,7 @@ from node_api.http.schemas import (
 )
 from node_api.http.services import ServicesDep, services_of
 from node_api.idempotency import IDEMPOTENCY_HEADER, run_idempotent
+from node_api.kernel.money import Fen
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.onboarding.application_input import ApplicationInput
 from node_api.onboarding.application_store import application_view, fetch_application_row
@@ -63,7 +64,7 @@ class ApplicationIn(StrictBody):
     birth_date: date | None = None
     """Declared birth date, checked against the identity number (a fraud signal)."""
     gender: Gender | None = None
-    monthly_income_fen: int = Field(strict=True, ge=0, le=AMOUNT_FEN_MAX)
+    monthly_income_fen: Fen = Field(strict=True, ge=0, le=AMOUNT_FEN_MAX)
     device_id: StrictStr = Field(min_length=1, max_length=128)
     ip: StrictStr = Field(min_length=1, max_length=64)
     channel_id: IdentifierStr

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from node_api.http.authz import OperatorDep
 from node_api.http.deps import SessionDep
 from node_api.http.schemas import ID_MAX, PROBLEMS, LineId, PathIdText
+from node_api.kernel.money import Fen
 from node_api.lending.bill_views import fetch_bill, fetch_bills, fetch_delinquency
 
 router = APIRouter(tags=["bills"])
@@ -21,11 +22,11 @@ BillId = Annotated[int, PathIdText, Path(ge=1, le=ID_MAX, description="bill id")
 
 class BillOutcomeOut(BaseModel):
     decided_on: date
-    paid_fen: int
+    paid_fen: Fen
     paid_in_full: bool
-    unpaid_minimum_fen: int
-    moved_to_past_due_fen: int
-    retro_interest_fen: int
+    unpaid_minimum_fen: Fen
+    moved_to_past_due_fen: Fen
+    retro_interest_fen: Fen
 
 
 class BillOut(BaseModel):
@@ -35,24 +36,24 @@ class BillOut(BaseModel):
     due_date: date
     product_code: str
     product_version: int
-    statement_balance_fen: int
-    minimum_payment_fen: int
-    carried_fen: int
-    past_due_fen: int
-    new_principal_fen: int
-    revolving_principal_fen: int
-    interest_fen: int
-    fee_fen: int
-    penalty_fen: int
-    installment_principal_fen: int
-    installment_interest_fen: int
-    installment_fee_fen: int
-    purchases_fen: int
-    refunds_fen: int
-    payments_fen: int
-    credit_balance_fen: int
-    plan_principal_fen: int
-    total_balance_fen: int
+    statement_balance_fen: Fen
+    minimum_payment_fen: Fen
+    carried_fen: Fen
+    past_due_fen: Fen
+    new_principal_fen: Fen
+    revolving_principal_fen: Fen
+    interest_fen: Fen
+    fee_fen: Fen
+    penalty_fen: Fen
+    installment_principal_fen: Fen
+    installment_interest_fen: Fen
+    installment_fee_fen: Fen
+    purchases_fen: Fen
+    refunds_fen: Fen
+    payments_fen: Fen
+    credit_balance_fen: Fen
+    plan_principal_fen: Fen
+    total_balance_fen: Fen
     days_past_due: int
     bucket: str
     outcome: BillOutcomeOut | None
@@ -62,12 +63,12 @@ class BillLineOut(BaseModel):
     kind: str
     ref_id: int | None
     posted_on: date
-    amount_fen: int
+    amount_fen: Fen
 
 
 class BillChargeOut(BaseModel):
     kind: str
-    amount_fen: int
+    amount_fen: Fen
 
 
 class BillDetailOut(BillOut):
@@ -87,8 +88,8 @@ class DelinquencyOut(BaseModel):
     bucket: str
     revolving: bool
     charged_off_on: date | None
-    past_due_fen: int
-    outstanding_fen: int
+    past_due_fen: Fen
+    outstanding_fen: Fen
 
 
 @router.get(

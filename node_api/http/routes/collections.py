@@ -87,6 +87,7 @@ from node_api.http.schemas import (
     from_view,
 )
 from node_api.http.services import ServicesDep
+from node_api.kernel.money import FEN_ZERO, Fen
 
 router = APIRouter(tags=["collections"])
 
@@ -184,8 +185,8 @@ class CollectionsPlanIn(StrictBody):
     """Months of the holiday, or of the re-aged installment plan."""
     rate_bps: int = Field(ge=0, le=10_000)
     """Annual rate of the plan."""
-    fee_fen: int = Field(default=0, ge=0, le=10**12)
-    principal_fen: int | None = Field(default=None, gt=0, le=10**12)
+    fee_fen: Fen = Field(default=FEN_ZERO, ge=0, le=10**12)
+    principal_fen: Fen | None = Field(default=None, gt=0, le=10**12)
     """Default: the case's outstanding balance."""
     reason_code: IdentifierStr
 

@@ -23,6 +23,7 @@ from node_api.http.authz import AdminDep, ExaminerDep
 from node_api.http.deps import SessionDep
 from node_api.http.schemas import PROBLEMS, PageOut, from_view
 from node_api.kernel.errors import CreditNetValueError
+from node_api.kernel.money import Fen
 from node_api.lending.eod_views import fetch_eod_runs
 from node_api.lending.portfolio_views import fetch_portfolio_snapshot
 from node_api.onboarding.review_views import (
@@ -62,7 +63,7 @@ class EodStepOut(BaseModel):
     batches: int
     lines: int
     postings: int
-    amount_fen: int
+    amount_fen: Fen
 
 
 class EodRunOut(BaseModel):
@@ -78,10 +79,10 @@ class VintageOut(BaseModel):
     """`YYYY-MM`: the month the lines were opened."""
     lines: int
     """Lines the month opened that owe something now."""
-    balance_fen: int
+    balance_fen: Fen
     """The vintage's receivables now."""
-    m1_plus_fen: int
-    m3_plus_fen: int
+    m1_plus_fen: Fen
+    m3_plus_fen: Fen
     m1_plus_bps: int
     """M1+ share of the vintage's receivables, basis points, half-even."""
     m3_plus_bps: int
@@ -91,7 +92,7 @@ class VintageOut(BaseModel):
 class ConsoleBucketOut(BaseModel):
     bucket: str
     lines: int
-    balance_fen: int
+    balance_fen: Fen
 
 
 class ConsolePortfolioOut(BaseModel):
@@ -99,11 +100,11 @@ class ConsolePortfolioOut(BaseModel):
 
     buckets: list[ConsoleBucketOut]
     """Receivables by bucket (M0..M7+) and the lines owing in each."""
-    total_fen: int
-    non_performing_fen: int
+    total_fen: Fen
+    non_performing_fen: Fen
     npl_ratio_bps: int
     """M4+ balance / total balance, in basis points (half-even)."""
-    written_off_fen: int
+    written_off_fen: Fen
     vintages: list[VintageOut]
     """Oldest vintage first."""
 

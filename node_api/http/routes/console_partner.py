@@ -21,6 +21,7 @@ from node_api.http.deps import SessionDep
 from node_api.http.schemas import PROBLEMS, PageOut, from_view, next_cursor
 from node_api.kernel.chain import CycleStatus
 from node_api.kernel.errors import ForbiddenError
+from node_api.kernel.money import Fen
 from node_api.lending.portfolio_views import fetch_portfolio_snapshot
 from settlement.partner_flows import (
     PartnerCycleRow,
@@ -42,14 +43,14 @@ class PartnerCycleItemOut(BaseModel):
     """The books' close state (closed, proposed, ...)."""
     entries_root: str
     """The books' Merkle root of the cycle's entries."""
-    net_position_fen: int
+    net_position_fen: Fen
     """The books' net position (+ you receive)."""
     entry_count: int
     chain_state: str | None
     """The chain's status as the indexer mirrored it (null before it saw the cycle)."""
-    chain_funded_fen: int | None
-    chain_claimed_fen: int | None
-    chain_position_settled_fen: int | None
+    chain_funded_fen: Fen | None
+    chain_claimed_fen: Fen | None
+    chain_position_settled_fen: Fen | None
     """What you funded (a debtor) or claimed (a creditor) on-chain."""
     chain_position_disputed: bool | None
 
@@ -66,18 +67,18 @@ class CycleFlowsOut(BaseModel):
     cycle_date: str
     by_kind_fen: dict[str, int]
     """Entry kind (lower case) to the sum of your entries of that kind (+ you receive)."""
-    net_fen: int
+    net_fen: Fen
 
 
 class MonthPrincipalOut(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True)
 
     month: str
-    funded_fen: int
+    funded_fen: Fen
     """Principal you funded in the month's cycles."""
-    repaid_fen: int
+    repaid_fen: Fen
     """Principal paid back to you in the month's cycles."""
-    outstanding_fen: int
+    outstanding_fen: Fen
     """Funded minus repaid, cumulated through the month."""
 
 
@@ -88,7 +89,7 @@ class FundedVintageOut(BaseModel):
     """`YYYY-MM`: the month the lines you co-fund were opened."""
     lines: int
     """Those lines that owe something now."""
-    balance_fen: int
+    balance_fen: Fen
     """The lines' receivables now (whole lines, not only your share)."""
     m1_plus_bps: int
     """Share of those receivables in M1 and beyond, basis points, half-even."""

@@ -25,6 +25,7 @@ from node_api.http.schemas import (
     StrictBody,
 )
 from node_api.idempotency import IDEMPOTENCY_HEADER
+from node_api.kernel.money import Fen
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.limits import (
@@ -72,12 +73,12 @@ class LimitNodeOut(BaseModel):
     level: str
     product_code: str | None
     product_version: int | None
-    limit_fen: int
-    temp_raise_fen: int
+    limit_fen: Fen
+    temp_raise_fen: Fen
     temp_raise_expires_on: date | None
-    effective_limit_fen: int
-    used_fen: int
-    available_fen: int
+    effective_limit_fen: Fen
+    used_fen: Fen
+    available_fen: Fen
 
 
 class LineOut(BaseModel):

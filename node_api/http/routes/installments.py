@@ -27,6 +27,7 @@ from node_api.http.schemas import (
     from_view,
 )
 from node_api.http.services import ServicesDep
+from node_api.kernel.money import Fen
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.installment_store import fetch_plan, fetch_plan_ids
 from node_api.lending.installments import (
@@ -69,7 +70,7 @@ class PlanOut(BaseModel):
     bill_id: int | None
     product_code: str
     product_version: int
-    principal_fen: int
+    principal_fen: Fen
     tenor_months: int
     pricing_method: str
     rate_bps: int
@@ -87,10 +88,10 @@ class PlanListOut(BaseModel):
 class PayoffQuoteOut(BaseModel):
     kind: str
     as_of: date
-    principal_fen: int
-    interest_fen: int
-    fee_fen: int
-    total_fen: int
+    principal_fen: Fen
+    interest_fen: Fen
+    fee_fen: Fen
+    total_fen: Fen
     accrual_days: int
 
 

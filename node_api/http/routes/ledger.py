@@ -12,6 +12,7 @@ from node_api.http.authz import AdminDep, ExaminerDep, ReaderDep
 from node_api.http.deps import SessionDep
 from node_api.http.idempotency import OnceDep
 from node_api.http.schemas import PROBLEMS, LineId, StrictBody
+from node_api.kernel.money import Fen
 from node_api.ledger.balances import fetch_line_balances, fetch_trial_balance
 from node_api.ledger.business_date import check_business_date_ahead, fetch_business_date
 from node_api.lending.core.context import LendingCaches
@@ -25,15 +26,15 @@ router = APIRouter(tags=["ledger"])
 class TrialBalanceRowOut(BaseModel):
     account_type: str
     accounts: int
-    debit_fen: int
-    credit_fen: int
+    debit_fen: Fen
+    credit_fen: Fen
 
 
 class TrialBalanceOut(BaseModel):
     as_of: date | None
     rows: list[TrialBalanceRowOut]
-    total_debit_fen: int
-    total_credit_fen: int
+    total_debit_fen: Fen
+    total_credit_fen: Fen
     balanced: bool
 
 

@@ -26,6 +26,7 @@ from node_api.http.deps import DatabaseDep
 from node_api.http.schemas import PROBLEMS
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ForbiddenError
+from node_api.kernel.money import Fen
 from settlement.feed import START, FeedCursor, FeedEvent, fetch_feed_events
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class PartnerFeedEvent(BaseModel):
     dispute_deadline: int | None = Field(
         description="Unix seconds until which you may dispute (known once proposed on-chain)."
     )
-    net_position_fen: int = Field(
+    net_position_fen: Fen = Field(
         description="Your net position (positive: you receive): the books' for a `books` "
         "event, the ClearingHouse's for a `chain` event."
     )

@@ -37,6 +37,7 @@ from node_api.idempotency import IDEMPOTENCY_HEADER
 from node_api.kernel.chain import EntryKind, PartnerRole
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ForbiddenError, NotFoundError
+from node_api.kernel.money import Fen
 from settlement.cycle_close import describe_cycle, fetch_cycle, fetch_cycles
 from settlement.netting import ClosedCycle
 from settlement.partner_views import (
@@ -115,8 +116,8 @@ class ChainStatusOut(BaseModel):
     status: int
     status_name: str
     dispute_deadline: int
-    funded_fen: int
-    claimed_fen: int
+    funded_fen: Fen
+    claimed_fen: Fen
     proposed_tx: str
 
 
@@ -128,7 +129,7 @@ class CycleOut(BaseModel):
     entry_count: int
     event_count: int
     partner_count: int
-    total_due_fen: int
+    total_due_fen: Fen
     signatures: int
     chain: ChainStatusOut | None
 
@@ -153,10 +154,10 @@ class PartnerCycleOut(BaseModel):
     )
     entries_root: str | None = Field(description=BOOKS + "the Merkle root of the entries.")
     partner_id: int
-    net_position_fen: int = Field(description=BOOKS + "your net position.")
+    net_position_fen: Fen = Field(description=BOOKS + "your net position.")
     entry_count: int
     chain: ChainStatusOut | None = Field(description=CHAIN + "the cycle's status and funding.")
-    chain_position_settled_fen: int | None = Field(
+    chain_position_settled_fen: Fen | None = Field(
         description=CHAIN + "what you funded (a debtor) or claimed (a creditor)."
     )
     chain_position_disputed: bool | None = Field(description=CHAIN + "whether you disputed.")
@@ -168,7 +169,7 @@ class EntryOut(BaseModel):
     partner_id: int
     kind: int
     kind_name: str
-    amount_fen: int
+    amount_fen: Fen
     salt: str = Field(
         description="The entry's private 32-byte leaf salt (0x-hex), part of its leaf; "
         "derivable from your leaf secret (GET /v1/partner/leaf-secret)."
@@ -193,7 +194,7 @@ class EntryStreamHeader(BaseModel):
     cycle_id: int
     partner_id: int
     entries_root: str
-    net_position_fen: int
+    net_position_fen: Fen
     entry_count: int
     kinds: dict[str, int]
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 from node_api.http.authz import AdminDep
 from node_api.http.deps import SessionDep
 from node_api.http.schemas import PROBLEMS
+from node_api.kernel.money import Fen
 from node_api.lending.portfolio import fetch_portfolio_summary
 
 router = APIRouter(tags=["portfolio"])
@@ -16,18 +17,18 @@ router = APIRouter(tags=["portfolio"])
 class BucketOut(BaseModel):
     bucket: str
     lines: int
-    balance_fen: int
+    balance_fen: Fen
 
 
 class PortfolioOut(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True)
 
     buckets: list[BucketOut]
-    total_fen: int
-    non_performing_fen: int
+    total_fen: Fen
+    non_performing_fen: Fen
     npl_ratio_bps: int
     """M4+ balance / total balance, in basis points (half-even)."""
-    written_off_fen: int
+    written_off_fen: Fen
 
 
 @router.get(

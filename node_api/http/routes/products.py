@@ -26,6 +26,7 @@ from node_api.http.schemas import (
     StrictBody,
 )
 from node_api.http.services import ServicesDep
+from node_api.kernel.money import Fen
 from node_api.ledger.schema import product_version_table
 from node_api.lending.product_versions import (
     fetch_product_terms,
@@ -43,7 +44,7 @@ Version = Annotated[int, PathIdText, Path(ge=1, le=1_000_000)]
 
 class TenorCostOut(BaseModel):
     tenor_months: int
-    sample_principal_fen: int
+    sample_principal_fen: Fen
     nominal_annual_bps: int
     effective_annual_bps: int
 
@@ -61,27 +62,27 @@ class ProductPublishedOut(ProductOut):
 
 
 class WhatIfIn(StrictBody):
-    amount_fen: int = Field(strict=True, gt=0, le=AMOUNT_FEN_MAX)
+    amount_fen: Fen = Field(strict=True, gt=0, le=AMOUNT_FEN_MAX)
     tenor_months: int = Field(strict=True, ge=1, le=60)
     start_date: date
     bill_day: int | None = Field(default=None, strict=True, ge=1, le=31)
 
 
 class WhatIfInstallmentOut(ScheduledInstallmentOut):
-    balance_after_fen: int
+    balance_after_fen: Fen
 
 
 class WhatIfQuoteOut(BaseModel):
     product_code: str
     product_version: int
     terms_hash: str
-    amount_fen: int
+    amount_fen: Fen
     tenor_months: int
     bill_day: int
-    upfront_fee_fen: int
-    total_interest_fen: int
-    total_fees_fen: int
-    total_repayment_fen: int
+    upfront_fee_fen: Fen
+    total_interest_fen: Fen
+    total_fees_fen: Fen
+    total_repayment_fen: Fen
     nominal_annual_bps: int
     """12 × the monthly IRR of the flows on the payment due dates, rounded up to the bps."""
     effective_annual_bps: int

@@ -32,6 +32,7 @@ from node_api.http.routes.purchase_lane import (
 from node_api.http.schemas import ID_MAX, PROBLEMS, AmountFen, LineId, PathIdText, StrictBody
 from node_api.http.services import services_of
 from node_api.idempotency import IDEMPOTENCY_HEADER, check_idempotency_key
+from node_api.kernel.money import Fen
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind
 from node_api.lending.purchases import fetch_use, refund_purchase
@@ -46,15 +47,15 @@ class UseOut(BaseModel):
     kind: str
     status: str
     credit_line_id: int
-    amount_fen: int
-    fee_fen: int
+    amount_fen: Fen
+    fee_fen: Fen
     currency: str
     as_of: date
     channel_id: str
     merchant_id: str | None
     product_code: str
     product_version: int
-    available_fen: int
+    available_fen: Fen
 
 
 class RefundIn(StrictBody):
@@ -67,12 +68,12 @@ class RefundOut(BaseModel):
     refund_id: int
     purchase_id: int
     credit_line_id: int
-    amount_fen: int
-    principal_fen: int
-    customer_credit_fen: int
+    amount_fen: Fen
+    principal_fen: Fen
+    customer_credit_fen: Fen
     as_of: date
-    purchase_refunded_fen: int
-    purchase_principal_open_fen: int
+    purchase_refunded_fen: Fen
+    purchase_principal_open_fen: Fen
 
 
 class PurchaseOut(BaseModel):
@@ -83,10 +84,10 @@ class PurchaseOut(BaseModel):
     product_version: int
     channel_id: str
     merchant_id: str | None
-    amount_fen: int
-    fee_fen: int
-    refunded_fen: int
-    principal_open_fen: int
+    amount_fen: Fen
+    fee_fen: Fen
+    refunded_fen: Fen
+    principal_open_fen: Fen
     currency: str
     as_of: date
 

@@ -46,6 +46,7 @@ from node_api.http.schemas import (
     documented,
     fetch_as_of,
 )
+from node_api.kernel.money import Fen
 from node_api.lending.core.context import LendingCaches
 
 router = APIRouter(tags=["collections"])
@@ -68,11 +69,11 @@ class RecoverableOut(BaseModel):
     credit_line_id: int
     charged_off_on: date | None
     sold: bool
-    written_off_fen: int
+    written_off_fen: Fen
     """Written off and not yet recovered or sold."""
     claims_fen: dict[str, int]
     """Each compensating guarantor's open claim, by partner ref, in fen."""
-    recoverable_fen: int
+    recoverable_fen: Fen
     """The most a recovery may still collect."""
 
 
@@ -97,7 +98,7 @@ class CompensationIn(StrictBody):
 class CompensationRunOut(BaseModel):
     as_of: date
     compensated: int
-    amount_fen: int
+    amount_fen: Fen
     compensations: list[CompensationView]
 
 

@@ -59,18 +59,18 @@ class RepaymentIn(LineMoneyIn):
 class AllocationOut(BaseModel):
     account: str
     component: str
-    amount_fen: int
+    amount_fen: Fen
 
 
 class RepaymentOut(BaseModel):
     repayment_id: int
     credit_line_id: int
-    amount_fen: int
+    amount_fen: Fen
     currency: str
     as_of: date
     status: str
     allocations: list[AllocationOut]
-    customer_credit_fen: int
+    customer_credit_fen: Fen
 
 
 class ReversalIn(StrictBody):
@@ -148,12 +148,12 @@ class CreditRefundIn(LineMoneyIn):
 class CreditRefundOut(BaseModel):
     credit_refund_id: int
     credit_line_id: int
-    amount_fen: int
+    amount_fen: Fen
     currency: str
     as_of: date
-    applied_fen: int
+    applied_fen: Fen
     """Credit applied to what was due before the refund (only the rest is refundable)."""
-    customer_credit_fen: int
+    customer_credit_fen: Fen
     """The credit left on the line after the refund."""
 
 

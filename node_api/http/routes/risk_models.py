@@ -20,6 +20,7 @@ from node_api.http.deps import SessionDep
 from node_api.http.idempotency import OnceDep
 from node_api.http.renderers import to_response
 from node_api.http.schemas import PROBLEMS, ProductCodePath, ProductCodeStr, StrictBody
+from node_api.kernel.money import Fen
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.onboarding.challenger_report import (
     ArmReport,
@@ -169,8 +170,8 @@ class SimulationIn(StrictBody):
 
 class SwapCellOut(BaseModel):
     applications: int
-    old_limit_total_fen: int
-    new_limit_total_fen: int
+    old_limit_total_fen: Fen
+    new_limit_total_fen: Fen
     old_expected_bad_rate_bps: int | None
     new_expected_bad_rate_bps: int | None
 
@@ -184,7 +185,7 @@ class SideOut(BaseModel):
     expected_bad_rate_bps: int | None = Field(
         description="Mean probability of going bad of the approved, from their scores."
     )
-    approved_limit_total_fen: int
+    approved_limit_total_fen: Fen
 
 
 class SimulationOut(BaseModel):
