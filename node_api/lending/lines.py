@@ -14,6 +14,7 @@ all locks.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    bindparam,
     select,
     text,
 )
@@ -38,12 +40,12 @@ from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundE
 from node_api.ledger.accounts import (
     AccountSpec,
     AccountType,
-    ensure_accounts,
     funding_payable_spec,
     line_account_specs,
     node_account_specs,
     partner_account_spec,
 )
+from node_api.ledger.open_accounts import open_accounts
 from node_api.ledger.schema import business_date_table, id_column, limit_node_table, metadata
 from node_api.ledger.settlement_events import LimitLevel
 from node_api.ledger.sql import begin_write, bulk_update, in_param
@@ -208,67 +210,164 @@ def open_credit_line(conn: Connection, opening: LineOpening, products: ProductTe
     """Open a line with its limit tree and ledger accounts; return the line id.
 
     Also creates (if missing) the partner accounts its products pay into: funding
-    payable per funding partner, commission payable per eligible channel.
+    payable per funding partner, commission payable per eligible channel. On
+    PostgreSQL that is three statements whatever the tree's size: the line row (which
+    also checks the customer has no open line), the whole limit tree, every account.
     """
     begin_write(conn)
     terms = [products.get(conn, item.product_code, item.version) for item in opening.products]
     bill_day = _check_opening(opening, terms)
+    line_id = _insert_line(conn, opening, terms[0].currency, bill_day)
+    rows = compute_tree_rows(opening, terms)
+    if conn.dialect.name == "postgresql":
+        insert_tree_set_based(conn, line_id, rows)
+    else:
+        insert_tree_rows(conn, line_id, rows)
+    open_accounts(conn, compute_line_account_specs(line_id, terms))
+    return line_id
+
+
+@functools.cache
+def _insert_line_statement() -> Any:
+    """INSERT INTO credit_line ... SELECT the bound values WHERE the customer has no open
+    line, RETURNING id: the check and the insert in one round trip (built once). The
+    partial unique index stays the guard against a concurrent opening."""
+    lines = credit_line_table
+    customer_ref = bindparam("customer_ref", type_=String)
+    open_line = (
+        select(lines.c.id)
+        .where((lines.c.customer_ref == customer_ref) & (lines.c.status != LineStatus.CLOSED.value))
+        .exists()
+    )
+    values = select(
+        customer_ref,
+        bindparam("currency", type_=String),
+        bindparam("status", type_=String),
+        bindparam("opened_on", type_=Date),
+        bindparam("bill_day", type_=SmallInteger),
+    ).where(~open_line)
+    columns = ["customer_ref", "currency", "status", "opened_on", "bill_day"]
+    return lines.insert().from_select(columns, values).returning(lines.c.id)
+
+
+def _insert_line(conn: Connection, opening: LineOpening, currency: str, bill_day: int) -> int:
+    """The line row, unless the customer already has an open line (ConflictError)."""
+    inserted = conn.execute(
+        _insert_line_statement(),
+        {
+            "customer_ref": opening.customer_ref,
+            "currency": currency,
+            "status": LineStatus.ACTIVE.value,
+            "opened_on": opening.opened_on,
+            "bill_day": bill_day,
+        },
+    ).scalar_one_or_none()
+    if inserted is not None:
+        return int(inserted)
     lines = credit_line_table
     existing = conn.execute(
         select(lines.c.id).where(
             (lines.c.customer_ref == opening.customer_ref)
             & (lines.c.status != LineStatus.CLOSED.value)
         )
-    ).first()
-    if existing is not None:
-        raise ConflictError(
-            "this customer already has an open credit line",
-            field="customer_ref",
-            code="customer_has_line",
-            credit_line_id=int(existing[0]),
-        )
-    line_id = int(
-        conn.execute(
-            lines.insert()
-            .values(
-                customer_ref=opening.customer_ref,
-                currency=terms[0].currency,
-                status=LineStatus.ACTIVE.value,
-                opened_on=opening.opened_on,
-                bill_day=bill_day,
-            )
-            .returning(lines.c.id)
-        ).scalar_one()
+    ).scalar_one()
+    raise ConflictError(
+        "this customer already has an open credit line",
+        field="customer_ref",
+        code="customer_has_line",
+        credit_line_id=int(existing),
     )
-    _insert_tree(conn, line_id, opening, terms)
-    ensure_accounts(conn, _account_specs(line_id, terms))
-    return line_id
 
 
-def _insert_tree(
-    conn: Connection, line_id: int, opening: LineOpening, terms: Sequence[ProductTerms]
-) -> None:
-    root_id = _insert_node(
-        conn, line_id, None, ROOT_PATH, LimitLevel.TOTAL, opening.total_limit_fen
-    )
-    group_ids = {
-        group: _insert_node(conn, line_id, root_id, group_path(group), LimitLevel.GROUP, limit)
-        for group, limit in sorted(opening.group_limits.items())
-    }
+@dataclass(frozen=True, slots=True)
+class TreeRow:
+    """One node of a new line's tree; `parent` is the index of its parent in the list."""
+
+    parent: int | None
+    path: str
+    level: LimitLevel
+    limit_fen: int
+    product: tuple[str, int] | None = None
+
+
+def compute_tree_rows(opening: LineOpening, terms: Sequence[ProductTerms]) -> list[TreeRow]:
+    """The nodes of a new line's tree in insertion (and so id) order: the root, the groups
+    in name order, then each product followed by its channels in name order."""
+    rows = [TreeRow(None, ROOT_PATH, LimitLevel.TOTAL, opening.total_limit_fen)]
+    group_index: dict[ProductGroup, int] = {}
+    for group, limit in sorted(opening.group_limits.items()):
+        group_index[group] = len(rows)
+        rows.append(TreeRow(0, group_path(group), LimitLevel.GROUP, limit))
     for product, item in zip(opening.products, terms, strict=True):
         group = product_group(item.product_type)
-        product_id = _insert_node(
-            conn,
-            line_id,
-            group_ids[group],
-            product_path(group, product.product_code),
-            LimitLevel.PRODUCT,
-            product.limit_fen,
-            product=(product.product_code, product.version),
+        product_index = len(rows)
+        rows.append(
+            TreeRow(
+                group_index[group],
+                product_path(group, product.product_code),
+                LimitLevel.PRODUCT,
+                product.limit_fen,
+                (product.product_code, product.version),
+            )
         )
         for channel_id, limit_fen in sorted(product.channel_limits.items()):
             path = channel_path(group, product.product_code, channel_id)
-            _insert_node(conn, line_id, product_id, path, LimitLevel.CHANNEL, limit_fen)
+            rows.append(TreeRow(product_index, path, LimitLevel.CHANNEL, limit_fen))
+    return rows
+
+
+_TREE_INSERT = text(
+    """
+WITH v AS (
+    SELECT nextval(pg_get_serial_sequence('limit_node', 'id')) AS id, v.n, v.parent_n,
+           v.path, v.level, v.product_code, v.product_version, v.limit_fen
+    FROM unnest(
+        CAST(:parent_n AS BIGINT[]), CAST(:path AS VARCHAR[]), CAST(:level AS VARCHAR[]),
+        CAST(:product_code AS VARCHAR[]), CAST(:product_version AS INTEGER[]),
+        CAST(:limit_fen AS BIGINT[])
+    ) WITH ORDINALITY AS v(parent_n, path, level, product_code, product_version, limit_fen, n)
+    ORDER BY v.n
+)
+INSERT INTO limit_node (id, credit_line_id, parent_id, path, level, product_code,
+                        product_version, limit_fen, temp_raise_fen, used_fen)
+SELECT v.id, CAST(:line_id AS BIGINT), p.id, v.path, v.level, v.product_code,
+       v.product_version, v.limit_fen, 0, 0
+FROM v LEFT JOIN v AS p ON p.n = v.parent_n
+ORDER BY v.n
+"""
+)
+"""PostgreSQL: a whole tree in one statement. The ids come from the table's own sequence,
+drawn in list order (a volatile expression is evaluated after the ORDER BY), so they
+ascend root first exactly as row-by-row inserts would hand them out; each node's parent
+id is that of the row at its parent's position."""
+
+
+def insert_tree_set_based(conn: Connection, line_id: int, rows: Sequence[TreeRow]) -> None:
+    """Insert a new line's tree in one statement (PostgreSQL)."""
+    conn.execute(
+        _TREE_INSERT,
+        {
+            "line_id": line_id,
+            # Positions are 1-based, as WITH ORDINALITY counts.
+            "parent_n": [None if row.parent is None else row.parent + 1 for row in rows],
+            "path": [row.path for row in rows],
+            "level": [row.level.value for row in rows],
+            "product_code": [row.product[0] if row.product else None for row in rows],
+            "product_version": [row.product[1] if row.product else None for row in rows],
+            "limit_fen": [row.limit_fen for row in rows],
+        },
+    )
+
+
+def insert_tree_rows(conn: Connection, line_id: int, rows: Sequence[TreeRow]) -> None:
+    """Insert a new line's tree one row at a time (any database; the reference the
+    set-based insert is tested against)."""
+    ids: list[int] = []
+    for row in rows:
+        parent_id = None if row.parent is None else ids[row.parent]
+        ids.append(
+            _insert_node(conn, line_id, parent_id, row.path, row.level, row.limit_fen, row.product)
+        )
 
 
 def _insert_node(
@@ -295,7 +394,8 @@ def _insert_node(
     return int(conn.execute(statement.returning(nodes.c.id)).scalar_one())
 
 
-def _account_specs(line_id: int, terms: Sequence[ProductTerms]) -> list[AccountSpec]:
+def compute_line_account_specs(line_id: int, terms: Sequence[ProductTerms]) -> list[AccountSpec]:
+    """The accounts a new line needs: its own, the node's, and its products' partners'."""
     specs = line_account_specs(line_id) + node_account_specs()
     for item in terms:
         specs += [

@@ -188,6 +188,7 @@ def _store(
     record: DecisionRecord,
     decided_by: ArmDecision | None,
     line: tuple[int | None, str | None],
+    inputs_json: str,
 ) -> StoredApplication:
     """The row of an application: the deciding arm's score and policy version, if any
     arm decided (none did for an existing customer: the answer came from the line)."""
@@ -201,7 +202,7 @@ def _store(
         channel_id=inputs.channel_id,
         applied_at=prepared.facts.applied_at,
         business_date=prepared.as_of,
-        inputs_enc=context.vault.encrypt(inputs.to_json(), get_application_context(application_id)),
+        inputs_enc=context.vault.encrypt(inputs_json, get_application_context(application_id)),
         score=prepared.score if decided_by is None else decided_by.score,
         signals=signals,
         record=record,
@@ -253,6 +254,7 @@ def decide_application(
     )
     timer.lap("prepare")
     application_id = new_id()
+    inputs_json = inputs.to_json()
     if prepared.liveness is not None:
         assert prepared.liveness_result_sha256 is not None
         consume_challenge(
@@ -293,7 +295,7 @@ def decide_application(
                     arm=deciding.arm.value,
                     decided_at=applied_at,
                     decision_inputs=compute_decision_inputs(
-                        inputs.to_json(), prepared.liveness_result_sha256
+                        inputs_json, prepared.liveness_result_sha256
                     ),
                 ),
             )
@@ -307,6 +309,7 @@ def decide_application(
         record=record,
         decided_by=None if routed is None else routed.deciding,
         line=line,
+        inputs_json=inputs_json,
     )
     insert_application(conn, stored)
     record_application(conn, application_id, prepared.facts, prepared.policy.fraud)

@@ -121,6 +121,28 @@ def parse_terms_document(text: str) -> AgreementTermsV2 | None:
         return None
 
 
+_TERMS_HASHES: dict[int, tuple[ProductTerms, str]] = {}
+_TERMS_HASHES_MAX = 256
+
+
+def get_product_terms_hash(terms: ProductTerms) -> str:
+    """0x-hex `terms_hash` of a product version, computed once per terms object.
+
+    The product caches hand out one object per stored version and a version never
+    changes, so its canonical JSON and keccak need not be redone for every agreement.
+    Keyed by identity, the object itself kept with its hash (its id cannot be reused
+    while it is held); equal terms from another cache just compute it again.
+    """
+    cached = _TERMS_HASHES.get(id(terms))
+    if cached is not None and cached[0] is terms:
+        return cached[1]
+    digest = "0x" + terms_hash(terms).hex()
+    if len(_TERMS_HASHES) >= _TERMS_HASHES_MAX:
+        _TERMS_HASHES.clear()
+    _TERMS_HASHES[id(terms)] = (terms, digest)
+    return digest
+
+
 def build_terms_document(
     terms: ProductTerms, provenance: DecisionProvenance, input_hash: str
 ) -> AgreementTermsV2:
@@ -128,7 +150,7 @@ def build_terms_document(
         version=TERMS_VERSION,
         product_code=terms.product_code,
         product_version=terms.version,
-        product_terms_hash="0x" + terms_hash(terms).hex(),
+        product_terms_hash=get_product_terms_hash(terms),
         decision=DecisionRecordV2(
             arm="challenger" if provenance.arm == "challenger" else "champion",
             decided_at=_utc_text(provenance.decided_at),
