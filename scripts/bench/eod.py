@@ -10,10 +10,15 @@
    TEMPLATE`), closes the date with one worker on one copy and with N (in shards by
    customer, `runner=process` or `thread`) on the other, and checks both wrote the same
    books (every account's balance, every posting batch, bill and line state).
-Figures: seconds, lines per second, each step's lines, posting batches and seconds; with
-workers, the seconds to start the worker processes, the one-worker seconds, the speed-up
-(one worker's seconds over N's, with and without their start) and the 1-minute load
-average before and after (the machine may be shared).
+Figures: seconds, lines per second, each step's lines, posting batches and seconds; the
+CPU seconds of this process and of the database's PostgreSQL backends during the close
+(`cpu_s_python`, `cpu_s_postgres`, read from `getrusage` and `/proc/PID/stat` of the
+server's backends when it is local) and their sum per line (`cpu_us_per_line`), which a
+shared machine disturbs less than the elapsed time (with workers, `cpu_s_python` is the
+coordinating process's alone: the shard processes are not counted); this process's peak
+RSS; with workers, the seconds to start the worker processes, the one-worker seconds, the
+speed-up (one worker's seconds over N's, with and without their start) and the 1-minute
+load average before and after (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import hashlib
 import io
 import os
 import pstats
+import resource
 import time
 
 from sqlalchemy import create_engine, text
@@ -160,6 +166,8 @@ def _run(
     database: Database, lines: int, ctx: EodContext, profile: int, pool: ShardPool | None = None
 ) -> Figures:
     profiler = cProfile.Profile() if profile else None
+    backends_before = _backend_cpu_s(database)
+    python_before = _own_cpu_s()
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -167,6 +175,12 @@ def _run(
     if profiler is not None:
         profiler.disable()
     elapsed_s = time.perf_counter() - started
+    python_s = _own_cpu_s() - python_before
+    backends_after = _backend_cpu_s(database)
+    # A backend that ended during the close is not counted (the pool keeps its own).
+    postgres_s = sum(
+        after_s - backends_before.get(pid, 0.0) for pid, after_s in backends_after.items()
+    )
     with database.engine.connect() as conn:
         balanced = fetch_trial_balance(conn).balanced
     figures: Figures = {
@@ -178,6 +192,10 @@ def _run(
         "lines_per_s": round(lines / elapsed_s),
         "posting_batches": summary.postings,
         "books_balanced": balanced,
+        "cpu_s_python": round(python_s, 2),
+        "cpu_s_postgres": round(postgres_s, 2),
+        "cpu_us_per_line": round((python_s + postgres_s) * 1e6 / lines),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "steps": {
             step.name: {
                 "lines": step.lines,
@@ -192,3 +210,29 @@ def _run(
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
         figures["profile"] = out.getvalue()
     return figures
+
+
+def _own_cpu_s() -> float:
+    """User plus system CPU seconds of this process (not of worker processes)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _backend_cpu_s(database: Database) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the database, by pid;
+    empty when the server is not on this machine (its `/proc` is not ours to read)."""
+    with database.engine.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        found: dict[int, float] = {}
+        ticks_per_s = os.sysconf("SC_CLK_TCK")
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # Fields 14 and 15 of stat(5) (utime, stime), counted after the command name.
+            found[int(pid)] = (int(fields[11]) + int(fields[12])) / ticks_per_s
+    return found
