@@ -69,8 +69,11 @@ def run_eod_bench(
     keep: int = 0,
     workers: int = 1,
     runner: str = "process",
+    compare: int = 1,
 ) -> Figures:
-    """Seed `lines` lines on a fresh database and time the bench date's end of day."""
+    """Seed `lines` lines on a fresh database and time the bench date's end of day
+    (`compare=0` with `workers` > 1: the sharded run alone, without the one-worker run
+    and the books comparison, for sizes where both would take too long)."""
     shard_runner: ShardRunner = "thread" if runner == "thread" else "process"
     with scratch_database(database_url, "creditnet_bench_eod", keep=bool(keep)) as url:
         database = Database(url, pool_size=2)
@@ -79,9 +82,16 @@ def run_eod_bench(
             with database.engine.begin() as conn:
                 seed_bench(conn, lines)
             seed_s = time.perf_counter() - started
-            if workers > 1:
+            if workers > 1 and compare:
                 database.dispose()
                 figures = _compare(database_url, url, lines, batch_lines, workers, shard_runner)
+            elif workers > 1:
+                ctx = EodContext(
+                    batch_lines=batch_lines, workers=workers, shard_runner=shard_runner
+                )
+                with ShardPool(database, ctx) as pool:
+                    pool.start()
+                    figures = _run(database, lines, ctx, profile, pool)
             else:
                 figures = _run(database, lines, EodContext(batch_lines=batch_lines), profile)
             figures["seed_s"] = round(seed_s, 1)
