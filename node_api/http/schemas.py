@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.kernel.money import Fen
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
+from node_api.lending.installment_store import ScheduledInstallment
 
 AMOUNT_FEN_MAX: Final = 10**12
 ID_MAX: Final = 2**62
@@ -136,16 +137,6 @@ def next_cursor(
     return cursor_of(page[-1]) if page and len(page) == limit else None
 
 
-class ScheduledInstallmentOut(BaseModel):
-    """One installment of a schedule: what it charges and when (a plan's adds its
-    status, a quote's the balance after it)."""
-
-    number: int
-    bill_date: date
-    """The bill the installment is charged on."""
-    due_date: date
-    """The day it must be paid by: the bill date plus the product's due-date offset."""
-    principal_fen: Fen
-    interest_fen: Fen
-    fee_fen: Fen
-    payment_fen: Fen
+# The domain's installment is the response's; the subclass keeps the name the plan's and
+# the what-if quote's installments extend (fields in `node_api.lending.installment_store`).
+class ScheduledInstallmentOut(ScheduledInstallment): ...

@@ -3,10 +3,11 @@ its due-date outcome and its past-due charges, and the line's delinquency status
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
@@ -25,9 +26,10 @@ from node_api.lending.eod.state import fetch_line_states
 from node_api.lending.lines import fetch_line
 
 
-@dataclass(frozen=True, slots=True)
-class BillOutcomeView:
-    """What happened at the end of a bill's due date."""
+class BillOutcomeView(BaseModel):
+    """What happened at the end of a bill's due date (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
 
     decided_on: date
     paid_fen: Fen
@@ -37,16 +39,18 @@ class BillOutcomeView:
     retro_interest_fen: Fen
 
 
-@dataclass(frozen=True, slots=True)
-class BillView:
-    """A bill's figures as cut (the `bill` row without its line id) and its outcome."""
+class BillView(BaseModel):
+    """A bill's figures as cut (the `bill` row without its line id) and its outcome (also
+    its API view)."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: int
-    product_code: str
-    product_version: int
     bill_date: date
     cycle_start: date
     due_date: date
+    product_code: str
+    product_version: int
     statement_balance_fen: Fen
     minimum_payment_fen: Fen
     carried_fen: Fen
@@ -70,28 +74,31 @@ class BillView:
     outcome: BillOutcomeView | None
 
 
-@dataclass(frozen=True, slots=True)
-class BillLineView:
+class BillLineView(BaseModel):
+    """One line of a bill: a use, refund, payment, installment or charge it states."""
+
+    model_config = ConfigDict(frozen=True)
+
     kind: str
     ref_id: int | None
     posted_on: date
     amount_fen: Fen
 
 
-@dataclass(frozen=True, slots=True)
-class BillChargeView:
-    """The past-due charges of one kind attributed to a bill, summed."""
+class BillChargeView(BaseModel):
+    """The past-due charges of one kind attributed to a bill, summed (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
 
     kind: str
     amount_fen: Fen
 
 
-@dataclass(frozen=True, slots=True)
 class BillDetail(BillView):
     """A bill with its lines and the past-due charges attributed to it."""
 
-    lines: tuple[BillLineView, ...] = ()
-    charges: tuple[BillChargeView, ...] = ()
+    lines: tuple[BillLineView, ...]
+    charges: tuple[BillChargeView, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +115,7 @@ class DelinquencyView:
     outstanding_fen: Fen
 
 
-_BILL_COLUMNS = tuple(field.name for field in fields(BillView) if field.name != "outcome")
+_BILL_COLUMNS = tuple(name for name in BillView.model_fields if name != "outcome")
 
 
 def _outcome_view(outcome: Any) -> BillOutcomeView:
@@ -122,10 +129,10 @@ def _outcome_view(outcome: Any) -> BillOutcomeView:
     )
 
 
-def _bill_values(row: Any, outcome: Any | None) -> list[Any]:
-    """The `BillView` fields of a bill row and its outcome row, in field order."""
-    values = [row._mapping[column] for column in _BILL_COLUMNS]
-    return [*values, None if outcome is None else _outcome_view(outcome)]
+def _bill_values(row: Any, outcome: Any | None) -> dict[str, Any]:
+    """The `BillView` fields of a bill row and its outcome row, by name."""
+    values = {column: row._mapping[column] for column in _BILL_COLUMNS}
+    return {**values, "outcome": None if outcome is None else _outcome_view(outcome)}
 
 
 def fetch_bills(conn: Connection, line_id: int, limit: int = 24) -> list[BillView]:
@@ -144,7 +151,7 @@ def fetch_bills(conn: Connection, line_id: int, limit: int = 24) -> list[BillVie
             select(outcomes).where(outcomes.c.bill_id.in_([row.id for row in rows]))
         )
     }
-    return [BillView(*_bill_values(row, decided.get(int(row.id)))) for row in rows]
+    return [BillView(**_bill_values(row, decided.get(int(row.id)))) for row in rows]
 
 
 def fetch_bill(conn: Connection, line_id: int, bill_id: int) -> BillDetail:
@@ -162,14 +169,19 @@ def fetch_bill(conn: Connection, line_id: int, bill_id: int) -> BillDetail:
     ).one_or_none()
     lines = bill_line_table
     bill_lines = tuple(
-        BillLineView(item.kind, item.ref_id, item.posted_on, Fen(int(item.amount_fen)))
+        BillLineView(
+            kind=item.kind,
+            ref_id=item.ref_id,
+            posted_on=item.posted_on,
+            amount_fen=Fen(int(item.amount_fen)),
+        )
         for item in conn.execute(
             select(lines).where(lines.c.bill_id == bill_id).order_by(lines.c.posted_on, lines.c.id)
         )
     )
     charges = bill_charge_table
     bill_charges = tuple(
-        BillChargeView(str(kind), Fen(int(total)))
+        BillChargeView(kind=str(kind), amount_fen=Fen(int(total)))
         for kind, total in conn.execute(
             select(charges.c.kind, func.sum(charges.c.amount_fen))
             .where(charges.c.bill_id == bill_id)
@@ -177,8 +189,7 @@ def fetch_bill(conn: Connection, line_id: int, bill_id: int) -> BillDetail:
             .order_by(charges.c.kind)
         )
     )
-    detail = BillDetail(*_bill_values(row, outcome))
-    return replace(detail, lines=bill_lines, charges=bill_charges)
+    return BillDetail(**_bill_values(row, outcome), lines=bill_lines, charges=bill_charges)
 
 
 def fetch_delinquency(conn: Connection, line_id: int) -> DelinquencyView:

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CheckConstraint, Column, Table
@@ -219,6 +220,13 @@ def lock_line_for_posting(
     return line, posted_on
 
 
+def insert_line_row(conn: Connection, table: Table, line_id: int, **values: object) -> int:
+    """Insert a row of a money movement on a line (a repayment, a credit refund) and
+    return its id."""
+    statement = table.insert().values(credit_line_id=line_id, **values).returning(table.c.id)
+    return int(conn.execute(statement).scalar_one())
+
+
 def fetch_active_credit_applications(
     conn: Connection, line_id: int, after_batch_id: int
 ) -> list[int]:
@@ -239,9 +247,11 @@ def fetch_active_credit_applications(
     return sorted(int(batch_id) for batch_id in rows.scalars())
 
 
-@dataclass(frozen=True, slots=True)
-class CreditRefund:
-    """Credit paid out to the customer, after the credit was applied to what was due."""
+class CreditRefund(BaseModel):
+    """Credit paid out to the customer, after the credit was applied to what was due (also
+    its API view)."""
+
+    model_config = ConfigDict(frozen=True)
 
     credit_refund_id: int
     credit_line_id: int
@@ -249,7 +259,9 @@ class CreditRefund:
     currency: str
     as_of: date
     applied_fen: Fen
+    """Credit applied to what was due before the refund (only the rest is refundable)."""
     customer_credit_fen: Fen
+    """The credit left on the line after the refund."""
 
 
 def refund_customer_credit(
@@ -274,18 +286,8 @@ def refund_customer_credit(
             code="insufficient_credit",
         )
     table = credit_refund_table
-    refund_id = int(
-        conn.execute(
-            table.insert()
-            .values(
-                credit_line_id=line_id,
-                amount_fen=amount_fen,
-                currency=currency,
-                as_of=posted_on,
-                batch_id=0,
-            )
-            .returning(table.c.id)
-        ).scalar_one()
+    refund_id = insert_line_row(
+        conn, table, line_id, amount_fen=amount_fen, currency=currency, as_of=posted_on, batch_id=0
     )
     applied = apply_customer_credit(
         conn, caches, line, book, posted_on, f"credit_refund:{refund_id}:apply"

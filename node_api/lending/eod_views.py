@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
@@ -19,8 +20,12 @@ from node_api.lending.eod.runner import STEPS
 from node_api.lending.eod.tables import eod_batch_table, eod_run_table, eod_step_table
 
 
-@dataclass(frozen=True, slots=True)
-class EodStepView:
+class EodStepView(BaseModel):
+    """One step of a run: its status and what its committed batches did (also its API
+    view)."""
+
+    model_config = ConfigDict(frozen=True)
+
     step: str
     status: str
     batches: int
@@ -80,7 +85,14 @@ def fetch_eod_runs(conn: Connection, *, limit: int) -> list[EodRunView]:
     steps: dict[date, list[EodStepView]] = {day: [] for day in dates}
     for as_of, name, status, batches, lines, postings, amount_fen in rows:
         steps[as_of].append(
-            EodStepView(name, status, int(batches), int(lines), int(postings), Fen(int(amount_fen)))
+            EodStepView(
+                step=name,
+                status=status,
+                batches=int(batches),
+                lines=int(lines),
+                postings=int(postings),
+                amount_fen=Fen(int(amount_fen)),
+            )
         )
     order = {name: position for position, name in enumerate(STEP_NAMES)}
     return [

@@ -8,6 +8,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
@@ -81,17 +82,26 @@ def get_plan_schedule(row: Any) -> Schedule:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class PlanInstallment:
-    """One installment of a plan's schedule."""
+class ScheduledInstallment(BaseModel):
+    """One installment of a schedule: what it charges and when (a plan's adds its
+    status, a quote's the balance after it; also the API's view)."""
+
+    model_config = ConfigDict(frozen=True)
 
     number: int
     bill_date: date
+    """The bill the installment is charged on."""
     due_date: date
+    """The day it must be paid by: the bill date plus the product's due-date offset."""
     principal_fen: Fen
     interest_fen: Fen
     fee_fen: Fen
     payment_fen: Fen
+
+
+class PlanInstallment(ScheduledInstallment):
+    """One installment of a plan's schedule, with its status."""
+
     status: InstallmentStatus
 
 
@@ -136,9 +146,10 @@ def compute_installment_rows(draft: PlanDraft) -> list[PlanInstallment]:
         due_date = compute_due_date(bill_date, draft.terms.due_date_offset_days)
         rows.append(
             PlanInstallment(
-                number, bill_date, due_date,
-                line.principal_fen, line.interest_fen, line.fee_fen, line.payment_fen,
-                InstallmentStatus.SCHEDULED,
+                number=number, bill_date=bill_date, due_date=due_date,
+                principal_fen=line.principal_fen, interest_fen=line.interest_fen,
+                fee_fen=line.fee_fen, payment_fen=line.payment_fen,
+                status=InstallmentStatus.SCHEDULED,
             )
         )  # fmt: skip
     return rows

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     func,
     select,
@@ -100,9 +101,10 @@ class Use:
     as_of: date
 
 
-@dataclass(frozen=True, slots=True)
-class Refund:
-    """A posted refund and what it left of its purchase."""
+class Refund(BaseModel):
+    """A posted refund and what it left of its purchase (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
 
     refund_id: int
     purchase_id: int

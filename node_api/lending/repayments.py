@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -61,6 +62,7 @@ from node_api.lending.core.entries import CLEARING, funding_adjustment
 from node_api.lending.customer_credit import (
     apply_customer_credit,
     fetch_active_credit_applications,
+    insert_line_row,
     line_terms,
     lock_line_for_posting,
 )
@@ -139,18 +141,20 @@ def compute_outstanding_items(
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class AllocatedAmount:
-    """The part of a payment taken by one receivable account."""
+class AllocatedAmount(BaseModel):
+    """The part of a payment taken by one receivable account (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
 
     account: str
     component: str
     amount_fen: Fen
 
 
-@dataclass(frozen=True, slots=True)
-class Repayment:
-    """A posted payment and how it was allocated."""
+class Repayment(BaseModel):
+    """A posted payment and how it was allocated (also its API view)."""
+
+    model_config = ConfigDict(frozen=True)
 
     repayment_id: int
     credit_line_id: int
@@ -197,21 +201,10 @@ def repay(
     future installments it prepaid included, their early-repayment interest and fee as
     `interest_income` and `fee_income`)."""
     line, posted_on = lock_line_for_posting(conn, caches, line_id, amount_fen, currency, as_of)
-    table = repayment_table
-    repayment_id = int(
-        conn.execute(
-            table.insert()
-            .values(
-                credit_line_id=line_id,
-                amount_fen=amount_fen,
-                currency=currency,
-                payment_ref=payment_ref,
-                as_of=posted_on,
-                status="posted",
-            )
-            .returning(table.c.id)
-        ).scalar_one()
-    )
+    repayment_id = insert_line_row(
+        conn, repayment_table, line_id, amount_fen=amount_fen, currency=currency,
+        payment_ref=payment_ref, as_of=posted_on, status="posted",
+    )  # fmt: skip
     book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
     allocation, credit_fen, prepaid = _allocate(
         conn, caches, line, book, repayment_id, amount_fen, posted_on, seq=1
@@ -226,7 +219,9 @@ def repay(
         as_of=posted_on,
         status="posted",
         allocations=tuple(
-            AllocatedAmount(v.account_type.value, v.component.value, v.amount_fen)
+            AllocatedAmount(
+                account=v.account_type.value, component=v.component.value, amount_fen=v.amount_fen
+            )
             for v in allocation
         )
         + _prepaid_amounts(prepaid),
@@ -246,7 +241,11 @@ def _prepaid_amounts(prepaid: list[PlanPrepayment]) -> tuple[AllocatedAmount, ..
     for account_type, component, name in parts:
         total_fen = sum(getattr(item, name) for item in prepaid)
         if total_fen:
-            found.append(AllocatedAmount(account_type.value, component.value, Fen(total_fen)))
+            found.append(
+                AllocatedAmount(
+                    account=account_type.value, component=component.value, amount_fen=Fen(total_fen)
+                )
+            )
     return tuple(found)
 
 

@@ -13,67 +13,41 @@ from node_api.http.authz import OperatorDep
 from node_api.http.deps import SessionDep
 from node_api.http.schemas import ID_MAX, PROBLEMS, LineId, PathIdText
 from node_api.kernel.money import Fen
-from node_api.lending.bill_views import fetch_bill, fetch_bills, fetch_delinquency
+from node_api.lending.bill_views import (
+    BillChargeView,
+    BillDetail,
+    BillLineView,
+    BillOutcomeView,
+    BillView,
+    fetch_bill,
+    fetch_bills,
+    fetch_delinquency,
+)
 
 router = APIRouter(tags=["bills"])
 
 BillId = Annotated[int, PathIdText, Path(ge=1, le=ID_MAX, description="bill id")]
 
 
-class BillOutcomeOut(BaseModel):
-    decided_on: date
-    paid_fen: Fen
-    paid_in_full: bool
-    unpaid_minimum_fen: Fen
-    moved_to_past_due_fen: Fen
-    retro_interest_fen: Fen
+# The domain's views are the responses; the subclasses only keep the schema names the API
+# has always published (their fields are declared once, in `node_api.lending.bill_views`).
+class BillOutcomeOut(BillOutcomeView): ...
 
 
-class BillOut(BaseModel):
-    id: int
-    bill_date: date
-    cycle_start: date
-    due_date: date
-    product_code: str
-    product_version: int
-    statement_balance_fen: Fen
-    minimum_payment_fen: Fen
-    carried_fen: Fen
-    past_due_fen: Fen
-    new_principal_fen: Fen
-    revolving_principal_fen: Fen
-    interest_fen: Fen
-    fee_fen: Fen
-    penalty_fen: Fen
-    installment_principal_fen: Fen
-    installment_interest_fen: Fen
-    installment_fee_fen: Fen
-    purchases_fen: Fen
-    refunds_fen: Fen
-    payments_fen: Fen
-    credit_balance_fen: Fen
-    plan_principal_fen: Fen
-    total_balance_fen: Fen
-    days_past_due: int
-    bucket: str
+class BillOut(BillView):
     outcome: BillOutcomeOut | None
 
 
-class BillLineOut(BaseModel):
-    kind: str
-    ref_id: int | None
-    posted_on: date
-    amount_fen: Fen
+class BillLineOut(BillLineView): ...
 
 
-class BillChargeOut(BaseModel):
-    kind: str
-    amount_fen: Fen
+class BillChargeOut(BillChargeView): ...
 
 
-class BillDetailOut(BillOut):
-    lines: list[BillLineOut]
-    charges: list[BillChargeOut]
+class BillDetailOut(BillDetail):
+    outcome: BillOutcomeOut | None
+    lines: tuple[BillLineOut, ...]
+    charges: tuple[BillChargeOut, ...]
 
 
 class BillListOut(BaseModel):

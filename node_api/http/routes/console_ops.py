@@ -24,7 +24,7 @@ from node_api.http.deps import SessionDep
 from node_api.http.schemas import PROBLEMS, PageOut, from_view
 from node_api.kernel.errors import CreditNetValueError
 from node_api.kernel.money import Fen
-from node_api.lending.eod_views import fetch_eod_runs
+from node_api.lending.eod_views import EodStepView, fetch_eod_runs
 from node_api.lending.portfolio_views import fetch_portfolio_snapshot
 from node_api.onboarding.review_views import (
     REVIEW_PAGE_MAX,
@@ -57,13 +57,7 @@ class HourlyDecisionsOut(BaseModel):
     review: int
 
 
-class EodStepOut(BaseModel):
-    step: str
-    status: str
-    batches: int
-    lines: int
-    postings: int
-    amount_fen: Fen
+class EodStepOut(EodStepView): ...
 
 
 class EodRunOut(BaseModel):

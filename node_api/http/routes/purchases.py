@@ -35,7 +35,7 @@ from node_api.idempotency import IDEMPOTENCY_HEADER, check_idempotency_key
 from node_api.kernel.money import Fen
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind
-from node_api.lending.purchases import fetch_use, refund_purchase
+from node_api.lending.purchases import Refund, fetch_use, refund_purchase
 
 router = APIRouter(tags=["purchases"])
 
@@ -64,16 +64,9 @@ class RefundIn(StrictBody):
     as_of: date | None = None
 
 
-class RefundOut(BaseModel):
-    refund_id: int
-    purchase_id: int
-    credit_line_id: int
-    amount_fen: Fen
-    principal_fen: Fen
-    customer_credit_fen: Fen
-    as_of: date
-    purchase_refunded_fen: Fen
-    purchase_principal_open_fen: Fen
+# The domain's view is the response; the subclass only keeps the schema name the API has
+# always published (its fields are declared once, in `node_api.lending.purchases`).
+class RefundOut(Refund): ...
 
 
 class PurchaseOut(BaseModel):

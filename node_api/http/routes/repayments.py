@@ -24,8 +24,8 @@ from node_api.http.schemas import (
 )
 from node_api.kernel.money import Fen
 from node_api.lending.core.context import LendingCaches
-from node_api.lending.customer_credit import refund_customer_credit
-from node_api.lending.repayments import repay, reverse_repayment
+from node_api.lending.customer_credit import CreditRefund, refund_customer_credit
+from node_api.lending.repayments import AllocatedAmount, Repayment, repay, reverse_repayment
 
 router = APIRouter(tags=["repayments"])
 
@@ -56,21 +56,14 @@ class RepaymentIn(LineMoneyIn):
     """The payer's reference (bank transaction id); not personal data."""
 
 
-class AllocationOut(BaseModel):
-    account: str
-    component: str
-    amount_fen: Fen
+# The domain's views are the responses; the subclasses only keep the schema names the API
+# has always published (their fields are declared once, in `node_api.lending.repayments`
+# and `node_api.lending.customer_credit`).
+class AllocationOut(AllocatedAmount): ...
 
 
-class RepaymentOut(BaseModel):
-    repayment_id: int
-    credit_line_id: int
-    amount_fen: Fen
-    currency: str
-    as_of: date
-    status: str
-    allocations: list[AllocationOut]
-    customer_credit_fen: Fen
+class RepaymentOut(Repayment):
+    allocations: tuple[AllocationOut, ...]
 
 
 class ReversalIn(StrictBody):
@@ -145,16 +138,7 @@ class CreditRefundIn(LineMoneyIn):
     pass
 
 
-class CreditRefundOut(BaseModel):
-    credit_refund_id: int
-    credit_line_id: int
-    amount_fen: Fen
-    currency: str
-    as_of: date
-    applied_fen: Fen
-    """Credit applied to what was due before the refund (only the rest is refundable)."""
-    customer_credit_fen: Fen
-    """The credit left on the line after the refund."""
+class CreditRefundOut(CreditRefund): ...
 
 
 @router.post(

@@ -34,7 +34,6 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import dataclass, replace
 from datetime import date
 from time import perf_counter
-from types import TracebackType
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -237,12 +236,7 @@ class ShardPool:
     def __enter__(self) -> ShardPool:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

@@ -4,7 +4,6 @@ for the command line, and the final summary table."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Protocol
 
 from rich.console import Console
@@ -56,12 +55,7 @@ class RichProgress:
         self._progress.start()
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._progress.stop()
 
     def start_step(self, as_of: str, step: str, total: int, completed: int) -> None:

@@ -30,11 +30,13 @@ def _bill(
             moved_to_past_due_fen=Fen(unpaid_minimum_fen),
             retro_interest_fen=Fen(0),
         )
-    zero = Fen(0)
+    amounts = {name: Fen(0) for name in BillView.model_fields if name.endswith("_fen")}
     return BillView(
-        1, "PAY1", 1, bill_date, bill_date, bill_date, Fen(minimum_fen * 10), Fen(minimum_fen),
-        zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero,
-        zero, zero, days_past_due, "M1" if days_past_due else "M0", outcome,
+        **{**amounts, "statement_balance_fen": Fen(minimum_fen * 10),
+           "minimum_payment_fen": Fen(minimum_fen)},
+        id=1, bill_date=bill_date, cycle_start=bill_date, due_date=bill_date,
+        product_code="PAY1", product_version=1, days_past_due=days_past_due,
+        bucket="M1" if days_past_due else "M0", outcome=outcome,
     )  # fmt: skip
 
 
