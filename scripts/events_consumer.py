@@ -19,13 +19,23 @@ import asyncio
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import nats
 import orjson
 from nats.errors import TimeoutError as NatsTimeoutError
 
 SUPPORTED_SCHEMA = "creditnet.event/1"
+
+
+class Event(TypedDict):
+    """The envelope of docs/EVENTS.md (schema `creditnet.event/1`)."""
+
+    schema: str
+    id: str
+    type: str
+    as_of: str | None
+    data: dict[str, object]
 
 
 class AppliedEvents:
@@ -39,7 +49,7 @@ class AppliedEvents:
         )
         self.conn.commit()
 
-    def apply(self, event: dict[str, Any]) -> bool:
+    def apply(self, event: Event) -> bool:
         """Record `event` once; False when it was applied before (a redelivery)."""
         with self.conn:
             inserted = self.conn.execute(
@@ -58,7 +68,7 @@ class AppliedEvents:
         return dict(self.conn.execute("SELECT type, events FROM totals ORDER BY type").fetchall())
 
 
-def handle(event: dict[str, Any], applied: AppliedEvents) -> None:
+def handle(event: Event, applied: AppliedEvents) -> None:
     """Apply one event (idempotent by id)."""
     if event.get("schema") != SUPPORTED_SCHEMA:
         raise ValueError(f"unsupported event schema {event.get('schema')!r}")

@@ -13,6 +13,7 @@ from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from sqlalchemy.engine import Connection
 
+from node_api.http.openapi import JsonObject
 from node_api.kernel.money import Fen
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.lending.installment_store import ScheduledInstallment
@@ -78,7 +79,7 @@ class Problem(BaseModel):
     field: str | None = None
 
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
+PROBLEMS: dict[int | str, JsonObject] = {
     status: {
         "model": Problem,
         "content": {
@@ -90,10 +91,10 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 """The error responses every route documents."""
 
 
-def documented(status: int, response: Any, request: Any = None) -> dict[str, Any]:
+def documented(status: int, response: Any, request: Any = None) -> JsonObject:
     """A route decorator's documentation: the problem responses, the example of its
     `status` body and, when given, the example of its request body."""
-    documented: dict[str, Any] = {
+    documented: JsonObject = {
         "responses": {**PROBLEMS, status: {"content": {"application/json": {"example": response}}}}
     }
     if request is not None:

@@ -95,12 +95,19 @@ class Database:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            kwargs: dict[str, Any] = {"pool_pre_ping": True}
             if self.backend == "postgresql":
-                kwargs.update(pool_size=self._pool_size, max_overflow=self._pool_size)
+                self._engine = create_engine(
+                    sync_url(self.url),
+                    pool_pre_ping=True,
+                    pool_size=self._pool_size,
+                    max_overflow=self._pool_size,
+                )
             else:
-                kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-            self._engine = create_engine(sync_url(self.url), **kwargs)
+                self._engine = create_engine(
+                    sync_url(self.url),
+                    pool_pre_ping=True,
+                    connect_args={"check_same_thread": False, "timeout": 30},
+                )
             event.listen(self._engine, "begin", _fence_transaction)
             if self.backend == "sqlite":
                 event.listen(self._engine, "connect", _sqlite_pragmas)
@@ -118,12 +125,14 @@ class Database:
     @property
     def async_engine(self) -> AsyncEngine:
         if self._async_engine is None:
-            kwargs: dict[str, Any] = {}
             if self.backend == "postgresql":
-                kwargs.update(pool_size=self._pool_size, max_overflow=self._pool_size)
+                self._async_engine = create_async_engine(
+                    async_url(self.url), pool_size=self._pool_size, max_overflow=self._pool_size
+                )
             else:
-                kwargs["connect_args"] = {"timeout": 30}
-            self._async_engine = create_async_engine(async_url(self.url), **kwargs)
+                self._async_engine = create_async_engine(
+                    async_url(self.url), connect_args={"timeout": 30}
+                )
             if self.backend == "sqlite":
                 event.listen(self._async_engine.sync_engine, "connect", _sqlite_pragmas)
         return self._async_engine

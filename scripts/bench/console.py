@@ -328,7 +328,7 @@ def _measure(database: Database, cycles: int, repeat: int) -> Figures:
             "partner": create_api_key(session, Role.PARTNER, pepper=pepper, partner_id=BANK),
         }
     latest_cycle = int((BENCH_DAY - timedelta(days=1)).strftime("%Y%m%d"))
-    requests: dict[str, Any] = {}
+    requests: Figures = {}
     views: dict[str, float] = {}
     server = ThreadServer(create_app(settings, database=database), pick_free_port())
     server.start()

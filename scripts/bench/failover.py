@@ -24,7 +24,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -243,7 +242,7 @@ def _measure(
     wave_size: int,
     kill_after: int,
     lease_ttl_s: int,
-) -> dict[str, Any]:
+) -> Figures:
     leader, follower = nodes
     started = time.monotonic()
     leader.start()

@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 from node_api.lending.eod import run_eod
 from node_api.onboarding.identity import make_resident_id
@@ -41,7 +40,7 @@ Tick = Callable[[str], None]
 """Reports one unit of progress with a short description."""
 
 
-def product_data() -> dict[str, Any]:
+def product_data() -> dict[str, object]:
     """A revolving pay-later product: 14.6 % a year, 6-month installments, late fee."""
     return {
         "product_code": PRODUCT_CODE,
@@ -96,7 +95,7 @@ def setup_books(node: DemoNode, stats: DayStats) -> None:
     stats.template_id = configure_collections(node, PRODUCT_CODE)
 
 
-def _applicant(number: int, good: bool) -> dict[str, Any]:
+def _applicant(number: int, good: bool) -> dict[str, object]:
     gender = Gender.MALE if number % 2 else Gender.FEMALE
     birth = date(1980 + number % 15, 1 + number % 12, 1 + number % 28)
     letters = "".join(chr(ord("a") + int(digit)) for digit in f"{number:03d}")

@@ -39,6 +39,9 @@ from oracles.relayer import Relayer
 from oracles.workers import OracleContext, build_indexer, build_relayer
 from settlement.funding import SettlementWallet
 
+Answer = dict[str, Any]
+"""A JSON object the node answered (parsed, not validated: the demo trusts its own node)."""
+
 
 @dataclass
 class Client:
@@ -49,9 +52,7 @@ class Client:
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
     _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def post(
-        self, path: str, body: Any, *, role: str = "app", declines: bool = False
-    ) -> dict[str, Any]:
+    def post(self, path: str, body: Any, *, role: str = "app", declines: bool = False) -> Answer:
         """POST and return the JSON answer; with `declines`, a 409 (a business refusal such
         as a limit exceeded) is returned as its problem body instead of raised."""
         headers = {
@@ -60,13 +61,13 @@ class Client:
         }
         response = self.http.post(self.base_url + path, json=body, headers=headers)
         if response.status_code == 409 and declines:
-            problem: dict[str, Any] = response.json()
+            problem: Answer = response.json()
             return problem
         if response.status_code >= 400:
             raise ConfigurationError(
                 f"POST {path} answered {response.status_code}: {response.text}"
             )
-        answer: dict[str, Any] = response.json()
+        answer: Answer = response.json()
         return answer
 
     def get(self, path: str, *, role: str = "admin") -> Any:
