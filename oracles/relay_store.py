@@ -11,8 +11,8 @@ cannot record a transaction or settle an item after another node took over.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -21,7 +21,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from node_api.kernel.db import Database
+from node_api.kernel.db import Database, WriteFence
 from node_api.kernel.outbox import get_utc_now
 from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxPayload, OutboxStatus
 from oracles.scaleout_tables import ATTEMPT_TABLE, AttemptReason
@@ -69,7 +69,6 @@ class Intent:
     item_ids: Sequence[int]
 
 
-WriteFence = Callable[[sa.Connection], None]
 """Called first in every write transaction; raises to refuse the write (a lost lease)."""
 
 
@@ -92,13 +91,9 @@ class RelayStore:
         self.sender = sender_address
         self._fence = fence
 
-    @contextmanager
-    def _begin(self) -> Iterator[sa.Connection]:
+    def _begin(self) -> AbstractContextManager[sa.Connection]:
         """A write transaction, fenced."""
-        with self.database.engine.begin() as conn:
-            if self._fence is not None:
-                self._fence(conn)
-            yield conn
+        return self.database.begin_fenced(self._fence)
 
     def fetch_nonce_floor(self) -> int:
         """One past the highest nonce this sender ever recorded (0 when none)."""

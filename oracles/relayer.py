@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from node_api.kernel.db import Database
+from node_api.kernel.db import Database, WriteFence
 from node_api.kernel.outbox import get_utc_now
 from oracles.abi_codec import DeployedContracts, ErrorArgs, describe_error
 from oracles.relay_kinds import (
@@ -57,7 +57,6 @@ from oracles.relay_store import (
     Outcome,
     QueuedItem,
     RelayStore,
-    WriteFence,
 )
 from oracles.tables import SubmissionStatus
 from oracles.tx_sender import (

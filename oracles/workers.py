@@ -26,7 +26,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.exc import OperationalError
 
 from node_api.kernel.config import Settings
-from node_api.kernel.db import Database
+from node_api.kernel.db import Database, WriteFence
 from node_api.kernel.errors import ChainError
 from oracles.abi_codec import DeployedContracts
 from oracles.compiler import CompiledContracts
@@ -34,7 +34,6 @@ from oracles.indexer import Indexer, IndexerConfig
 from oracles.leases import LeaseLost
 from oracles.manifest import Manifest
 from oracles.relay_kinds import RelayAccount
-from oracles.relay_store import WriteFence
 from oracles.relayer import GWEI, Relayer, RelayerConfig
 from oracles.tx_sender import JsonRpcClient, TxSender
 

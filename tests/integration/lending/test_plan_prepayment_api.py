@@ -47,11 +47,6 @@ FEE_INCOME = node_account_code(AccountType.FEE_INCOME)
 
 
 @pytest.fixture
-def caches() -> LendingCaches:
-    return LendingCaches()
-
-
-@pytest.fixture
 def api(database: Database, tmp_path: Path) -> Iterator[Api]:
     app = create_app(Settings(data_dir=tmp_path), database=database)
     with TestClient(app) as client:

@@ -41,11 +41,6 @@ PRINCIPAL = ("principal_unbilled", "principal_billed", "principal_past_due", "cu
 
 
 @pytest.fixture
-def caches() -> LendingCaches:
-    return LendingCaches()
-
-
-@pytest.fixture
 def api(database: Database, tmp_path: Path) -> Iterator[Api]:
     app = create_app(Settings(data_dir=tmp_path), database=database)
     with TestClient(app) as client:

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from eth_account.signers.local import LocalAccount
+from hypothesis import strategies as st
 from sqlmodel import select
 from web3 import Web3
 
@@ -120,3 +121,21 @@ def count_opened_on_chain(w3: Web3, registry_address: str, from_block: int) -> d
         key = log["topics"][1].to_0x_hex()
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+AGREEMENT_TYPES = ["bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "uint64"]
+"""The ABI types of one agreement opening in `CreditRegistry.openAgreements`."""
+
+AGREEMENT_ROWS = st.lists(
+    st.tuples(
+        st.binary(min_size=32, max_size=32),
+        st.binary(min_size=32, max_size=32),
+        st.binary(min_size=32, max_size=32),
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 2**64 - 1),
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 2**64 - 1),
+    ),
+    max_size=20,
+)
+"""Up to 20 agreement rows of any value their types allow."""

@@ -5,27 +5,12 @@ from __future__ import annotations
 import pytest
 from eth_abi.abi import encode as abi_encode
 from hypothesis import given
-from hypothesis import strategies as st
 
 from oracles.abi_codec import encode_static_tuple_array_json
+from tests.unit.oracles.oracle_helpers import AGREEMENT_ROWS, AGREEMENT_TYPES
 
-AGREEMENT_TYPES = ["bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "uint64"]
 
-
-@given(
-    st.lists(
-        st.tuples(
-            st.binary(min_size=32, max_size=32),
-            st.binary(min_size=32, max_size=32),
-            st.binary(min_size=32, max_size=32),
-            st.integers(0, 2**32 - 1),
-            st.integers(0, 2**64 - 1),
-            st.integers(0, 2**32 - 1),
-            st.integers(0, 2**64 - 1),
-        ),
-        max_size=20,
-    )
-)
+@given(AGREEMENT_ROWS)
 def test_json_rows_encode_as_eth_abi(
     rows: list[tuple[bytes, bytes, bytes, int, int, int, int]],
 ) -> None:

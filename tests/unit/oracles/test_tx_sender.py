@@ -20,6 +20,7 @@ from oracles.tx_sender import (
     classify_broadcast,
     sign_dynamic_fee_call,
 )
+from tests.unit.oracles.oracle_helpers import AGREEMENT_ROWS, AGREEMENT_TYPES
 
 TO = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
@@ -55,23 +56,7 @@ def test_signed_call_is_byte_for_byte_what_eth_account_signs(
     assert tx_hash == bytes(reference.hash)
 
 
-AGREEMENT_TYPES = ["bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "uint64"]
-
-
-@given(
-    st.lists(
-        st.tuples(
-            st.binary(min_size=32, max_size=32),
-            st.binary(min_size=32, max_size=32),
-            st.binary(min_size=32, max_size=32),
-            st.integers(0, 2**32 - 1),
-            st.integers(0, 2**64 - 1),
-            st.integers(0, 2**32 - 1),
-            st.integers(0, 2**64 - 1),
-        ),
-        max_size=20,
-    )
-)
+@given(AGREEMENT_ROWS)
 def test_fast_tuple_array_encoding_equals_eth_abi(rows: list[tuple[object, ...]]) -> None:
     expected = abi_encode([f"({','.join(AGREEMENT_TYPES)})[]"], [rows])
     assert encode_static_tuple_array(AGREEMENT_TYPES, rows) == expected
