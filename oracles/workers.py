@@ -4,10 +4,9 @@
 `run_step_loop(name, relayer.step, term_stop)` per term, the relayer built with the
 lease's fence, plus a second relayer for the lender's treasury when one is configured:
 it sends the funding kinds, whose tokens the ClearingHouse pulls from the sender);
-`creditnet relayer` and `creditnet indexer` run one alone, without a lease
-(`start_oracle_workers`, `run_until_signalled`): never beside a node on the same
-database. A loop calls
-its `step()` until told to stop: immediately again while there is work, after
+`creditnet relayer` and `creditnet indexer` run theirs under the same leases
+(`node_api.runtime.background.start_oracle_workers`), so they may run beside nodes. A loop
+calls its `step()` until told to stop: immediately again while there is work, after
 `idle_s` when there is none, and with exponential backoff (capped) while the chain
 RPC or the database fails, so an outage never kills the worker.
 """
@@ -15,11 +14,9 @@ RPC or the database fails, so an outage never kills the worker.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import FrameType
 from typing import Final
 
 from eth_account.signers.local import LocalAccount
@@ -205,57 +202,3 @@ def build_indexer(context: OracleContext, config: IndexerConfig | None = None) -
     """An indexer with its own RPC session (one per thread)."""
     config = config or IndexerConfig(confirmations=context.confirmations)
     return Indexer(context.database, JsonRpcClient(context.rpc_url), context.contracts, config)
-
-
-@dataclass
-class OracleWorkers:
-    """The running oracle loops of a node."""
-
-    loops: list[WorkerLoop]
-
-    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        for loop in self.loops:
-            loop.request_stop()
-        for loop in self.loops:
-            loop.stop(timeout_s)
-
-
-def start_oracle_workers(
-    context: OracleContext,
-    relayer_account: LocalAccount | None,
-    *,
-    run_indexer: bool = True,
-    treasury_account: LocalAccount | None = None,
-) -> OracleWorkers:
-    """Start the relayer (when given an account), the treasury's relayer (when given the
-    treasury's account) and the indexer in background threads."""
-    loops: list[WorkerLoop] = []
-    if relayer_account is not None:
-        loops.append(WorkerLoop("relayer", build_relayer(context, relayer_account).step))
-    if treasury_account is not None:
-        treasury = build_relayer(context, treasury_account, role=RelayAccount.TREASURY)
-        loops.append(WorkerLoop("treasury-relayer", treasury.step))
-    if run_indexer:
-        loops.append(WorkerLoop("indexer", build_indexer(context).step, idle_s=0.5))
-    for loop in loops:
-        loop.start()
-    logger.info("oracle workers started", extra={"workers": [loop.name for loop in loops]})
-    return OracleWorkers(loops)
-
-
-def run_until_signalled(workers: OracleWorkers) -> None:
-    """Block until SIGINT or SIGTERM, then stop the workers cleanly (for the CLI)."""
-    stop = threading.Event()
-
-    def handle(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop.wait(1.0):
-            if not any(loop.is_alive() for loop in workers.loops):
-                break
-    finally:
-        workers.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

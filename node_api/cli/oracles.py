@@ -1,17 +1,23 @@
-"""`creditnet relayer` and `creditnet indexer`: one oracle worker alone, outside `up`."""
+"""`creditnet relayer` and `creditnet indexer`: the oracle workers without the API.
+
+They take the same worker leases as `creditnet up`, so they may run beside nodes serving
+the same database: whichever process holds a worker's lease runs it, the others wait
+and take over when it stops or dies.
+"""
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 
 import typer
 
 from node_api.cli.options import DATA_DIR, node_settings, open_database
 from node_api.kernel.logs import configure_logging
-from node_api.runtime.background import oracle_context
+from node_api.runtime.background import start_oracle_workers
 from node_api.runtime.boot import start_chain
-from node_api.runtime.settlement_wiring import load_lender_treasury
-from oracles.workers import run_until_signalled, start_oracle_workers
 
 
 def register(app: typer.Typer) -> None:
@@ -25,22 +31,37 @@ def _run(data_dir: Path | None, *, relay: bool, index: bool) -> None:
     database = open_database(settings)
     chain = start_chain(settings)
     try:
-        workers = start_oracle_workers(
-            oracle_context(settings, database, chain),
-            chain.relayer if relay else None,
-            run_indexer=index,
-            treasury_account=load_lender_treasury(settings, chain.chain_id) if relay else None,
-        )
-        run_until_signalled(workers)
+        workers = start_oracle_workers(settings, database, chain, relay=relay, index=index)
+        try:
+            _wait_for_signal()
+        finally:
+            workers.stop()  # leases released: another process takes over at once
     finally:
         chain.stop()
 
 
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def relayer(data_dir: Path | None = DATA_DIR) -> None:
-    """Drain the outbox to the chain until stopped (Ctrl-C)."""
+    """Drain the outbox to the chain until stopped (Ctrl-C), under the relayer's lease."""
     _run(data_dir, relay=True, index=False)
 
 
 def indexer(data_dir: Path | None = DATA_DIR) -> None:
-    """Follow the contracts' events into the books until stopped (Ctrl-C)."""
+    """Follow the contracts' events into the books until stopped (Ctrl-C), under the
+    indexer's lease."""
     _run(data_dir, relay=False, index=True)

@@ -109,55 +109,95 @@ def start_background_workers(
     from node_api.collections.worker import run_collections_worker
     from node_api.lending.eod.scheduler import run_eod_scheduler
     from node_api.runtime.settlement_scheduler import run_settlement_scheduler
-    from node_api.runtime.settlement_wiring import load_lender_treasury
 
-    workers = BackgroundWorkers()
-    context = oracle_context(settings, database, chain)
-    leases = LeaseStore(database, get_node_id(settings), settings.lease_ttl_s)
-    timing = LeaseTiming.from_settings(settings)
-    treasury = load_lender_treasury(settings, chain.chain_id)
-
-    def leased(name: str, run_term: TermRunner) -> None:
-        workers.spawn_leased(name, leases, timing, run_term)
-
-    def leased_and_fenced(name: str, run_term: TermRunner) -> None:
-        leased(name, _fenced_term(name, leases, run_term))
-
-    leased("relayer", _relayer_term("relayer", context, leases, chain.relayer))
-    if treasury is not None:
-        leased(
-            "treasury-relayer",
-            _relayer_term("treasury-relayer", context, leases, treasury, RelayAccount.TREASURY),
-        )
-    leased_and_fenced(
-        "indexer",
-        lambda _epoch, term_stop: run_step_loop(
-            "indexer",
-            fenced_step("indexer", build_indexer(context).step, term_stop),
-            term_stop,
-            idle_s=0.5,
-        ),
-    )
-    leased_and_fenced(
+    node = _LeasedWorkers.open(settings, database)
+    _spawn_oracles(node, settings, database, chain, relay=True, index=True)
+    node.leased_and_fenced(
         "eod",
         lambda _epoch, term_stop: run_eod_scheduler(
             term_stop, settings, database, on_closed=observe_eod
         ),
     )
-    leased_and_fenced(
+    node.leased_and_fenced(
         "settlement",
         lambda _epoch, term_stop: run_settlement_scheduler(term_stop, settings, database, chain),
     )
-    leased_and_fenced(
+    node.leased_and_fenced(
         "collections",
         lambda _epoch, term_stop: run_collections_worker(
             term_stop, settings, database, clock=lambda: datetime.now(UTC)
         ),
     )
     if settings.events_url:
-        leased("events", _events_term(settings, database, leases))
-    log.info("background workers started", extra={"node": leases.holder})
-    return workers
+        node.leased("events", _events_term(settings, database, node.leases))
+    log.info("background workers started", extra={"node": node.leases.holder})
+    return node.workers
+
+
+def start_oracle_workers(
+    settings: Settings, database: Database, chain: ChainRuntime, *, relay: bool, index: bool
+) -> BackgroundWorkers:
+    """Only the relayers (`relay`) and/or the indexer (`index`), under the same leases as
+    a node's: `creditnet relayer` and `creditnet indexer` run safely beside nodes serving
+    the same database (whoever holds a worker's lease runs it; the others wait)."""
+    node = _LeasedWorkers.open(settings, database)
+    _spawn_oracles(node, settings, database, chain, relay=relay, index=index)
+    log.info("oracle workers started", extra={"node": node.leases.holder})
+    return node.workers
+
+
+@dataclass(frozen=True)
+class _LeasedWorkers:
+    """A process's worker threads and the lease store they take their terms from."""
+
+    workers: BackgroundWorkers
+    leases: LeaseStore
+    timing: LeaseTiming
+
+    @classmethod
+    def open(cls, settings: Settings, database: Database) -> _LeasedWorkers:
+        leases = LeaseStore(database, get_node_id(settings), settings.lease_ttl_s)
+        return cls(BackgroundWorkers(), leases, LeaseTiming.from_settings(settings))
+
+    def leased(self, name: str, run_term: TermRunner) -> None:
+        self.workers.spawn_leased(name, self.leases, self.timing, run_term)
+
+    def leased_and_fenced(self, name: str, run_term: TermRunner) -> None:
+        self.leased(name, _fenced_term(name, self.leases, run_term))
+
+
+def _spawn_oracles(
+    node: _LeasedWorkers,
+    settings: Settings,
+    database: Database,
+    chain: ChainRuntime,
+    *,
+    relay: bool,
+    index: bool,
+) -> None:
+    from node_api.runtime.settlement_wiring import load_lender_treasury
+
+    context = oracle_context(settings, database, chain)
+    if relay:
+        node.leased("relayer", _relayer_term("relayer", context, node.leases, chain.relayer))
+        treasury = load_lender_treasury(settings, chain.chain_id)
+        if treasury is not None:
+            node.leased(
+                "treasury-relayer",
+                _relayer_term(
+                    "treasury-relayer", context, node.leases, treasury, RelayAccount.TREASURY
+                ),
+            )
+    if index:
+        node.leased_and_fenced(
+            "indexer",
+            lambda _epoch, term_stop: run_step_loop(
+                "indexer",
+                fenced_step("indexer", build_indexer(context).step, term_stop),
+                term_stop,
+                idle_s=0.5,
+            ),
+        )
 
 
 def _relayer_term(

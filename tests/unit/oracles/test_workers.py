@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from node_api.kernel.errors import ChainError
-from oracles.workers import OracleWorkers, WorkerLoop
+from oracles.workers import WorkerLoop
 
 
 def _wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
@@ -65,8 +65,9 @@ def test_stop_waits_for_the_current_step_to_finish() -> None:
         finished.append(True)
         return True
 
-    workers = OracleWorkers([WorkerLoop("slow", step)])
-    workers.loops[0].start()
+    loop = WorkerLoop("slow", step)
+    loop.start()
     assert inside.wait(2)
-    workers.stop()
-    assert finished and not workers.loops[0].is_alive()
+    loop.request_stop()
+    loop.stop(5.0)
+    assert finished and not loop.is_alive()
