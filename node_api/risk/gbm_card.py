@@ -21,7 +21,9 @@ Trees are stored flat, as LightGBM builds them: internal node i splits on
 `split_feature[i]` at `threshold[i]` (value <= threshold goes left); a child index below
 zero is the leaf `~index`. Missing values follow LightGBM's rule: with `missing` = "nan"
 they take the default side, otherwise NaN reads as 0.0; with "zero", 0.0 takes the default
-side. The raw output is the sum of the leaves reached: the bad log-odds.
+side. The raw output is the sum of the leaves reached: the bad log-odds. A model that
+averages several boosters (`gbm_fit.py`) stores every booster's trees with their values
+divided by the number of boosters, so the same sum serves the average.
 
 Reason codes come from per-feature contributions computed while walking (Saabas): each
 split moves the prediction from the node's mean output to its child's, and the move is

@@ -4,13 +4,14 @@ Needs the `risk` extra (numpy, scipy, scikit-learn); the serving path never
 imports this module. `main` is the body of `creditnet risk train`:
 
     creditnet risk train --data FILE.csv --target COLUMN --bad VALUE [--ignore id] [--out card.json]
-        [--model scorecard|gbm] [--rounds N] [--folds K] [--role ROLE=COLUMN ...]
+        [--model scorecard|gbm] [--rounds N] [--bags N] [--folds K] [--role ROLE=COLUMN ...]
 
 prints one JSON object (`auc`, `ks`, `gini`, `n_rows`, `bad_rate`, ...). With `--model
 gbm` it fits the boosted model instead (`gbm_training.py`) and also prints the
 cross-validated AUC of the scorecard and of the one-hot logistic benchmark on the same
 folds; `--role amount=credit_amount` (repeatable) declares what a column means, so the
-boosted model gets the derived ratios those roles allow (`derived.py`).
+boosted model gets the derived ratios those roles allow (`derived.py`); `--bags N` sets
+the boosters averaged per feature set (1 to 10; default 5: 10 x 300 trees, about 3.4 MB).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     parser.add_argument("--rounds", type=int, help="boosting rounds (gbm; default 300)")
     parser.add_argument(
+        "--bags", type=int, help="boosters averaged per feature set (gbm; default 5)"
+    )
+    parser.add_argument(
         "--role",
         action="append",
         default=[],
@@ -151,7 +155,9 @@ def _train_gbm(
     roles = parse_role_arguments(arguments.role)
     gbm = GbmSettings(roles=roles)
     if arguments.rounds is not None:
-        gbm = GbmSettings(rounds=arguments.rounds, roles=roles)
+        gbm = replace(gbm, rounds=arguments.rounds)
+    if arguments.bags is not None:
+        gbm = replace(gbm, bags=arguments.bags)
     result = train_gbm(
         arguments.data,
         arguments.target,
@@ -170,6 +176,7 @@ def _train_gbm(
         "n_rows": card.metrics.n_rows,
         "bad_rate": round(card.metrics.bad_rate, 4),
         "folds": card.metrics.folds,
+        "boosters": len(result.model.boosters),
         "trees": len(card.gbm.trees) if card.gbm is not None else 0,
         "features": len(card.gbm.features) if card.gbm is not None else 0,
         "model_id": card.model_id,
@@ -190,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if not 2 <= arguments.folds <= 20:
         print(json.dumps({"error": "folds must be 2 to 20", "field": "folds"}), file=sys.stderr)
+        return 2
+    if arguments.bags is not None and not 1 <= arguments.bags <= 10:
+        print(json.dumps({"error": "bags must be 1 to 10", "field": "bags"}), file=sys.stderr)
         return 2
     try:
         if arguments.model == "gbm":

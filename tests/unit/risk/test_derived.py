@@ -85,17 +85,19 @@ def test_the_trees_use_the_derived_ratio_and_never_against_its_domain_direction(
     names = [spec.name for spec in model.specs]
     assert names == ["amt", "months", "monthly_installment"]
     assert model.monotone[2] == 1
-    split_on = {
-        node["split_feature"]
-        for info in model.booster.dump_model()["tree_info"]
-        for node in _internal_nodes(info["tree_structure"])
-    }
-    assert 2 in split_on
+    for fitted in model.boosters:
+        assert fitted.features == (0, 1, 2)
+        split_on = {
+            node["split_feature"]
+            for info in fitted.booster.dump_model()["tree_info"]
+            for node in _internal_nodes(info["tree_structure"])
+        }
+        assert 2 in split_on
     # Raising the installment (amount up, duration fixed) never lowers the bad log-odds
     # through the derived feature: the partial dependence is monotone in its direction.
     grid = np.linspace(100.0, 600.0, 40)
     matrix = np.column_stack([np.full(40, 3000.0), np.full(40, 20.0), grid])
-    raw = model.booster.predict(matrix, raw_score=True)
+    raw = model.raw_score(matrix)
     assert np.all(np.diff(raw) >= -1e-12)
 
 

@@ -89,10 +89,12 @@ def test_main_with_model_gbm_prints_all_three_recipes_and_writes_a_servable_tree
     _write_applications(data)
     argv = ["--data", str(data), "--target", "result", "--bad", "default"]
     argv += ["--ignore", "customer_id", "--out", str(out), "--model", "gbm"]
-    status = main([*argv, "--rounds", "20", "--folds", "3"])
+    status = main([*argv, "--rounds", "20", "--bags", "2", "--folds", "3"])
     assert status == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert metrics["model"] == "gbm" and metrics["trees"] == 20 and metrics["folds"] == 3
+    assert metrics["model"] == "gbm" and metrics["folds"] == 3
+    # two boosters with the income/debt ratio and two without, 20 trees each
+    assert metrics["boosters"] == 4 and metrics["trees"] == 80
     for key in ("auc", "scorecard_auc", "logistic_onehot_auc"):
         assert 0.55 < metrics[key] < 1.0, key
     card = Scorecard.load(out)
@@ -111,6 +113,17 @@ def test_main_refuses_folds_out_of_range(
     argv = ["--data", str(data), "--target", "result", "--bad", "default", "--folds", "1"]
     assert main(argv) == 2
     assert json.loads(capsys.readouterr().err)["field"] == "folds"
+
+
+@pytest.mark.parametrize("bags", ["0", "11"])
+def test_main_refuses_bags_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bags: str
+) -> None:
+    data = tmp_path / "applications.csv"
+    _write_applications(data, rows=50)
+    argv = ["--data", str(data), "--target", "result", "--bad", "default", "--model", "gbm"]
+    assert main([*argv, "--bags", bags]) == 2
+    assert json.loads(capsys.readouterr().err)["field"] == "bags"
 
 
 @pytest.mark.parametrize("role", ["income", "salary=income", "income=job", "income=missing"])
