@@ -210,6 +210,22 @@ def claim_keys(conn: Connection, claims: Sequence[KeyClaim]) -> list[ClaimResult
     inserted = claim_rows(conn, idempotency_table, rows, ("scope", "idempotency_key"))
     claimed = {(str(row[0]), str(row[1])) for row in inserted}
     earlier = _fetch_records(conn, [c for c in claims if (c.scope, c.key) not in claimed])
+    return classify_claims(claims, claimed, earlier)
+
+
+EarlierClaim = tuple[str, int | None, str | None]
+"""A key's earlier claim: its request hash, and its stored status and body (None while
+the claiming transaction has stored nothing)."""
+
+
+def classify_claims(
+    claims: Sequence[KeyClaim],
+    claimed: set[tuple[str, str]],
+    earlier: dict[tuple[str, str], EarlierClaim],
+) -> list[ClaimResult]:
+    """Each claim's result, given the (scope, key) pairs this transaction inserted and
+    the earlier claims of the others (the one rule for `claim_keys` and the hot path of
+    PostgreSQL, which claims in a database function)."""
     results = []
     for claim in claims:
         if (claim.scope, claim.key) in claimed:
@@ -226,7 +242,7 @@ def claim_keys(conn: Connection, claims: Sequence[KeyClaim]) -> list[ClaimResult
 
 def _fetch_records(
     conn: Connection, claims: Sequence[KeyClaim]
-) -> dict[tuple[str, str], tuple[str, int | None, str | None]]:
+) -> dict[tuple[str, str], EarlierClaim]:
     if not claims:
         return {}
     claimed, stored = idempotency_table, idempotency_response_table
@@ -257,6 +273,11 @@ def _fetch_records(
     }
 
 
+def encode_body(body: dict[str, JsonValue]) -> str:
+    """The stored text of a response body."""
+    return orjson.dumps(body).decode()
+
+
 def store_responses(
     conn: Connection, responses: Sequence[tuple[KeyClaim, int, dict[str, JsonValue]]]
 ) -> None:
@@ -266,7 +287,7 @@ def store_responses(
             "scope": claim.scope,
             "idempotency_key": claim.key,
             "status_code": status,
-            "response_body": orjson.dumps(body).decode(),
+            "response_body": encode_body(body),
         }
         for claim, status, body in responses
     ]

@@ -10,7 +10,9 @@ parties (merchant, funding partner, channel) so clearing can be derived later wi
 re-reading postings. A reversal negates both the lines and the events.
 
 `post_batches` takes many batches at once (group commit, end of day): four statements
-whatever the number of batches, plus one lock-and-update of the touched accounts.
+whatever the number of batches, plus one lock-and-update of the touched accounts. On
+PostgreSQL the group-committed authorization batch posts through `use_batch.py` instead,
+which writes the same rows with the same checks and lock order in one round trip.
 """
 
 from __future__ import annotations
@@ -131,12 +133,19 @@ def check_floors(accounts: Iterable[AccountState], deltas_fen: Mapping[int, int]
             continue
         new_balance_fen = account.balance_fen + deltas_fen.get(account.account_id, 0)
         if new_balance_fen * account.normal_sign < account.floor_fen:
-            raise FloorCrossedError(
-                f"account {account.code} would hold {new_balance_fen * account.normal_sign} fen, "
-                f"below its floor of {account.floor_fen}",
-                field="amount_fen",
-                account=account.code,
+            raise floor_crossed_error(
+                account.code, new_balance_fen * account.normal_sign, account.floor_fen
             )
+
+
+def floor_crossed_error(code: str, normal_balance_fen: int, floor_fen: int) -> FloorCrossedError:
+    """The refusal of a batch that would leave account `code` holding `normal_balance_fen`
+    (on its normal side), below its floor."""
+    return FloorCrossedError(
+        f"account {code} would hold {normal_balance_fen} fen, below its floor of {floor_fen}",
+        field="amount_fen",
+        account=code,
+    )
 
 
 def post_batches(

@@ -15,7 +15,10 @@ transaction reads anything it relies on.
 
 On PostgreSQL the many-row statements of the hot path are set-based: one array per
 column and `unnest`, so a statement's SQL is the same whatever the number of rows and
-asyncpg prepares it once per connection. Elsewhere they are plain executemany.
+asyncpg prepares it once per connection. Elsewhere they are plain executemany. The
+group-committed authorization batch goes further on PostgreSQL: two database functions
+(migration 0016) take the same locks in the same order, keys and lines in the first
+(`lending/core/batch_pg.py`), accounts last in the second (`ledger/use_batch.py`).
 """
 
 from __future__ import annotations

@@ -500,6 +500,20 @@ def lock_lines_with_date(
     return _collect(rows), business_date
 
 
+def lines_from_json(nodes: Sequence[Sequence[Any]]) -> dict[int, LockedLine]:
+    """Lines from the node rows a database function answered as JSON (PostgreSQL's hot
+    path, `creditnet_use_batch_open`): the columns of `_lines_statement`, dates as ISO
+    text."""
+    rows = []
+    for node in nodes:
+        row = list(node)
+        if row[9] is not None:
+            row[9] = date.fromisoformat(row[9])  # temp_raise_expires_on
+        row[14] = date.fromisoformat(row[14])  # the line's opened_on
+        rows.append(row)
+    return _collect(rows)
+
+
 def lock_line(conn: Connection, line_id: int) -> LockedLine:
     """Lock one line's tree for a change (after `begin_write`); NotFoundError if absent."""
     begin_write(conn)
