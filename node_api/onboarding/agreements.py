@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 from datetime import date
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -21,7 +22,8 @@ from node_api.lending.products import ProductTerms, compute_revolving_annual_rat
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.decision import LineLimits
 from node_api.onboarding.policies import OnboardingPolicy, get_chain_product_code
-from node_api.onboarding.provenance import DecisionProvenance, record_agreement_terms
+from node_api.onboarding.provenance import DecisionProvenance, compute_agreement_terms_row
+from node_api.onboarding.provenance_tables import agreement_terms_table
 
 
 def compute_agreement_id(application_id: str) -> bytes:
@@ -45,9 +47,12 @@ def open_line_with_agreement(
     as_of: date,
     context: OnboardingContext,
     provenance: DecisionProvenance,
+    deferred_terms: list[dict[str, Any]] | None = None,
 ) -> tuple[int, str]:
     """Open the line at every level, store its terms document and enqueue its agreement;
-    returns (line id, 0x id)."""
+    returns (line id, 0x id). With `deferred_terms` the terms document's row is appended
+    there for the caller to write later in the same transaction (the decision writes it
+    with its other rows in one statement), instead of inserted now."""
     opening = LineOpening(
         customer_ref=customer_id,
         opened_on=as_of,
@@ -57,13 +62,16 @@ def open_line_with_agreement(
     )
     line_id = open_credit_line(conn, opening, context.products)
     agreement_id = compute_agreement_id(application_id)
-    agreement_terms_hash = record_agreement_terms(
-        conn,
+    terms_row, agreement_terms_hash = compute_agreement_terms_row(
         agreement_id=agreement_id,
         application_id=application_id,
         terms=terms,
         provenance=provenance,
     )
+    if deferred_terms is None:
+        conn.execute(agreement_terms_table.insert(), terms_row)
+    else:
+        deferred_terms.append(terms_row)
     message = AgreementOpening(
         agreement_id=agreement_id,
         borrower_ref=context.vault.borrower_ref(customer_id),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypedDict
 
@@ -79,12 +79,21 @@ class ApplicationInput:
 
     def to_json(self) -> str:
         """The plaintext that the vault encrypts (dates ISO, gender by value)."""
-        data = asdict(self)
-        data["characteristics"] = dict(self.characteristics)
         birth = self.declared_birth_date
-        data["declared_birth_date"] = None if birth is None else birth.isoformat()
         gender = self.declared_gender
-        data["declared_gender"] = None if gender is None else gender.value
+        data: ApplicationInputJson = {
+            "product_code": self.product_code,
+            "name": self.name,
+            "id_number": self.id_number,
+            "phone": self.phone,
+            "monthly_income_fen": Fen(self.monthly_income_fen),
+            "device_id": self.device_id,
+            "ip_address": self.ip_address,
+            "channel_id": self.channel_id,
+            "characteristics": dict(self.characteristics),
+            "declared_birth_date": None if birth is None else birth.isoformat(),
+            "declared_gender": None if gender is None else gender.value,
+        }
         return json.dumps(data, sort_keys=True, ensure_ascii=False)
 
     @classmethod

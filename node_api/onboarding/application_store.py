@@ -105,31 +105,33 @@ _INSERT_APPLICATION = application_table.insert()
 
 
 def insert_application(conn: Connection, stored: StoredApplication) -> None:
-    conn.execute(
-        _INSERT_APPLICATION,
-        dict(
-            id=stored.id,
-            customer_id=stored.customer_id,
-            product_code=stored.product_code,
-            product_version=stored.product_version,
-            policy_version=stored.policy_version,
-            channel_id=stored.channel_id,
-            applied_at=to_naive_utc(stored.applied_at),
-            business_date=stored.business_date,
-            inputs_enc=stored.inputs_enc,
-            model_id=stored.score.model_id,
-            score=stored.score.score,
-            score_detail=compute_score_detail(stored.score),
-            signals=NoSignalsJson() if stored.signals is None else stored.signals.to_dict(),
-            fraud_hits=[hit.to_dict() for hit in stored.record.fraud_hits],
-            decision=stored.decision.value,
-            reason_codes=list(stored.record.reason_codes),
-            limits=dict(stored.record.limits),
-            existing_customer=stored.existing_customer,
-            status=stored.decision.value,
-            credit_line_id=stored.credit_line_id,
-            agreement_id=stored.agreement_id,
-        ),
+    conn.execute(_INSERT_APPLICATION, compute_application_row(stored))
+
+
+def compute_application_row(stored: StoredApplication) -> dict[str, Any]:
+    """The `loan_application` row of a stored application, keyed by column."""
+    return dict(
+        id=stored.id,
+        customer_id=stored.customer_id,
+        product_code=stored.product_code,
+        product_version=stored.product_version,
+        policy_version=stored.policy_version,
+        channel_id=stored.channel_id,
+        applied_at=to_naive_utc(stored.applied_at),
+        business_date=stored.business_date,
+        inputs_enc=stored.inputs_enc,
+        model_id=stored.score.model_id,
+        score=stored.score.score,
+        score_detail=compute_score_detail(stored.score),
+        signals=NoSignalsJson() if stored.signals is None else stored.signals.to_dict(),
+        fraud_hits=[hit.to_dict() for hit in stored.record.fraud_hits],
+        decision=stored.decision.value,
+        reason_codes=list(stored.record.reason_codes),
+        limits=dict(stored.record.limits),
+        existing_customer=stored.existing_customer,
+        status=stored.decision.value,
+        credit_line_id=stored.credit_line_id,
+        agreement_id=stored.agreement_id,
     )
 
 

@@ -5,8 +5,9 @@ taken for this application -> dedupe by the keyed hash of the identity number (a
 existing customer with an open line gets that line back) -> fraud signals from SQL
 history -> score -> product policy (and its challenger, if it runs one: `arms.py`) -> limits
 at every level -> open the line and enqueue the agreement -> store the decision with
-its encrypted inputs, its history rows, its live-monitoring counts and both arms of a
-champion/challenger test. Either all of it commits or none.
+its encrypted inputs, its history rows, its live-monitoring counts (one statement on
+PostgreSQL: `decision_rows.py`) and both arms of a champion/challenger test. Either all
+of it commits or none.
 
 `applied_at` (wall-clock receipt time, for the velocity windows) and the business
 date (age, opening date) are explicit inputs; nothing here reads a clock except
@@ -42,7 +43,6 @@ from node_api.onboarding.application_store import (
     fetch_agreement_of_line,
     get_application_context,
     get_customer_context,
-    insert_application,
 )
 from node_api.onboarding.arms import (
     ArmDecision,
@@ -52,14 +52,14 @@ from node_api.onboarding.arms import (
 )
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.decision import ApplicationDecision, DecisionRecord
-from node_api.onboarding.fraud_history_sql import SqlFraudHistory, record_application
+from node_api.onboarding.decision_rows import insert_decision_rows
+from node_api.onboarding.fraud_history_sql import SqlFraudHistory
 from node_api.onboarding.liveness import LivenessTrust, SignedLivenessResult, consume_challenge
 from node_api.onboarding.provenance import DecisionProvenance, compute_decision_inputs
 from node_api.onboarding.tables import customer_table
 from node_api.risk.fraud import FraudHit
 from node_api.risk.fraud_facts import FraudSignals, gather_signals
-from node_api.risk.live_monitoring import record_live_score
-from node_api.risk.scorecard import ReasonCode
+from node_api.risk.scorecard import ReasonCode, ScoreResult
 
 EXISTING_CUSTOMER = "EXISTING_CUSTOMER"
 IdSource = Callable[[], str]
@@ -268,6 +268,7 @@ def decide_application(
     existing_line_id = fetch_open_line_id(conn, customer_id) if known else None
     timer.lap("dedupe")
     line: tuple[int | None, str | None] = (None, None)
+    agreement_terms: list[dict[str, Any]] = []
     signals: FraudSignals | None = None
     routed: RoutedDecision | None = None
     if existing_line_id is not None:
@@ -298,6 +299,7 @@ def decide_application(
                         inputs_json, prepared.liveness_result_sha256
                     ),
                 ),
+                deferred_terms=agreement_terms,
             )
             timer.lap("line")
     stored = _store(
@@ -311,30 +313,30 @@ def decide_application(
         line=line,
         inputs_json=inputs_json,
     )
-    insert_application(conn, stored)
-    record_application(conn, application_id, prepared.facts, prepared.policy.fraud)
-    _record_scores(conn, application_id, prepared, routed)
+    insert_decision_rows(
+        conn,
+        stored,
+        prepared.facts,
+        prepared.policy.fraud,
+        _scores(prepared, routed),
+        agreement_terms,
+    )
+    if routed is not None:
+        insert_arms(
+            conn,
+            routed,
+            application_id=application_id,
+            product_code=prepared.terms.product_code,
+            business_date=prepared.as_of,
+        )
     timer.lap("store")
     return ApplicationOutcome(stored, timer)
 
 
-def _record_scores(
-    conn: Connection,
-    application_id: str,
-    prepared: PreparedApplication,
-    routed: RoutedDecision | None,
-) -> None:
-    """Live-monitoring counts of every model that scored, and both arms of a test."""
+def _scores(prepared: PreparedApplication, routed: RoutedDecision | None) -> list[ScoreResult]:
+    """The score of every model that scored the application, in model id order (each
+    counts once in live monitoring)."""
     if routed is None:
-        record_live_score(conn, prepared.score, shard_key=application_id)
-        return
+        return [prepared.score]
     scores = {arm.score.model_id: arm.score for arm in routed.arms()}
-    for model_id in sorted(scores):
-        record_live_score(conn, scores[model_id], shard_key=application_id)
-    insert_arms(
-        conn,
-        routed,
-        application_id=application_id,
-        product_code=prepared.terms.product_code,
-        business_date=prepared.as_of,
-    )
+    return [scores[model_id] for model_id in sorted(scores)]

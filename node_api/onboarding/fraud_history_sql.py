@@ -3,22 +3,39 @@
 Semantics equal `InMemoryFraudHistory` (half-open windows [since, until), the
 application being decided not counted). Each protocol call is one indexed query;
 `preload` answers every call `gather_signals` will make for one application in
-three queries (windows, blacklist, ring sync), which is what the request path uses.
+one statement (windows, blacklist and ring links, a UNION ALL), which is what the
+request path uses.
 Stored timestamps are naive UTC; the protocol speaks timezone-aware datetimes.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, LargeBinary, Select, bindparam, case, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    DateTime,
+    LargeBinary,
+    Select,
+    String,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.sql import insert_ignoring_conflicts
-from node_api.onboarding.ring_links import RingLinkFollower
+from node_api.onboarding.ring_links import RING_LINK_COLUMNS, RingLinkFollower, follow_condition
 from node_api.onboarding.tables import (
     application_attribute_table,
     blacklist_table,
@@ -47,15 +64,28 @@ def from_naive_utc(stored: datetime) -> datetime:
     return stored.replace(tzinfo=UTC)
 
 
-@functools.cache
-def _windows_statement(
+_WINDOWS, _BLACKLIST, _RING_LINKS = 0, 1, 2
+"""The `source` column of the preload's rows: which part of the statement each came from."""
+_COUNT_COLUMNS = len(VelocityWindow) + 1
+"""Count columns of a preload row: one per velocity window, then other identities."""
+
+
+def _padding(count_nulls: int, *, ring: bool) -> list[Any]:
+    """NULLs of the count and ring-link columns a part of the preload does not fill."""
+    counts = [cast(null(), BigInteger) for _ in range(count_nulls)]
+    if not ring:
+        return counts
+    return [*counts, cast(null(), BigInteger), cast(null(), LargeBinary), cast(null(), LargeBinary)]
+
+
+def _windows_select(
     kinds: tuple[AttributeKind, ...], sharing_kinds: tuple[AttributeKind, ...]
 ) -> Select[Any]:
     """Per attribute kind: applications in each velocity window and, for the sharing
-    kinds, distinct other identities in the sharing window. Built once per shape;
-    every value is a bound parameter (`hash_<kind>`, `since_<window>`, ...)."""
+    kinds, distinct other identities in the sharing window (every value a bound
+    parameter: `hash_<kind>`, `since_<window>`, ...)."""
     table = application_attribute_table
-    columns: list[Any] = [table.c.kind]
+    columns: list[Any] = [literal_column(str(_WINDOWS), BigInteger), table.c.kind]
     for window in VelocityWindow:
         since = bindparam(f"since_{window.name}", type_=DateTime())
         columns.append(func.sum(case((table.c.applied_at >= since, 1), else_=0)))
@@ -68,13 +98,15 @@ def _windows_statement(
         other = table.c.identity_hash != bindparam("identity_hash", type_=LargeBinary())
         counted = case((or_(*shared) & other, table.c.identity_hash), else_=None)
         columns.append(func.count(counted.distinct()))
+    else:
+        columns.extend(_padding(1, ring=False))
     matches = [
         (table.c.kind == kind.value)
         & (table.c.value_hash == bindparam(f"hash_{kind.value}", type_=LargeBinary()))
         for kind in kinds
     ]
     return (
-        select(*columns)
+        select(*columns, *_padding(0, ring=True))
         .where(
             or_(*matches)
             & (table.c.applied_at >= bindparam("since_all", type_=DateTime()))
@@ -84,15 +116,45 @@ def _windows_statement(
     )
 
 
-@functools.cache
-def _blacklist_statement(kinds: tuple[AttributeKind, ...]) -> Select[Any]:
+def _blacklist_select(kinds: tuple[AttributeKind, ...]) -> Select[Any]:
+    """The kinds whose value (`hash_<kind>`) is listed."""
     table = blacklist_table
     matches = [
         (table.c.kind == kind.value)
         & (table.c.value_hash == bindparam(f"hash_{kind.value}", type_=LargeBinary()))
         for kind in kinds
     ]
-    return select(table.c.kind, table.c.value_hash).where(or_(*matches))
+    source = literal_column(str(_BLACKLIST), BigInteger)
+    return select(source, table.c.kind, *_padding(_COUNT_COLUMNS, ring=True)).where(or_(*matches))
+
+
+def _ring_links_select(with_gaps: bool) -> Select[Any]:
+    """The ring links committed since the follower's last sync (`follow_condition`)."""
+    source = literal_column(str(_RING_LINKS), BigInteger)
+    kind = cast(null(), String)
+    return select(source, kind, *_padding(_COUNT_COLUMNS, ring=False), *RING_LINK_COLUMNS).where(
+        follow_condition(with_gaps)
+    )
+
+
+@functools.cache
+def _preload_statement(
+    kinds: tuple[AttributeKind, ...],
+    sharing_kinds: tuple[AttributeKind, ...],
+    blacklist_kinds: tuple[AttributeKind, ...],
+    ring_links: bool | None,
+) -> CompoundSelect[Any] | Select[Any]:
+    """Windows, blacklist and new ring links as one UNION ALL (one round trip, one
+    snapshot), built once per shape. `ring_links`: None leaves the links out, else
+    whether to ask again for the ids the follower skipped."""
+    parts: list[Select[Any]] = []
+    if kinds:
+        parts.append(_windows_select(kinds, sharing_kinds))
+    if blacklist_kinds:
+        parts.append(_blacklist_select(blacklist_kinds))
+    if ring_links is not None:
+        parts.append(_ring_links_select(ring_links))
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 _INSERT_ATTRIBUTES = application_attribute_table.insert()
@@ -111,13 +173,9 @@ class SqlFraudHistory:
         self._rings_synced = False
 
     def preload(self, facts: ApplicationFacts, config: FraudRuleConfig) -> None:
-        """Fetch every signal `gather_signals(facts, self, config)` asks for, in bulk."""
-        self._preload_windows(facts, config)
-        self._preload_blacklist(facts, config)
-        self._sync_rings()
-
-    def _preload_windows(self, facts: ApplicationFacts, config: FraudRuleConfig) -> None:
-        """Velocity counts and other-identity counts of every attribute, in one query."""
+        """Fetch every signal `gather_signals(facts, self, config)` asks for, in one
+        statement: the velocity and other-identity counts of every attribute, the
+        blacklisted ones, and the ring links committed since the index's last sync."""
         until = facts.applied_at
         hashes = facts.attribute_hashes
         velocity = [kind for kind in sorted(hashes) if kind in config.velocity]
@@ -127,20 +185,53 @@ class SqlFraudHistory:
             if kind in hashes
         }
         kinds = tuple(sorted(set(velocity) | set(sharing)))
-        if not kinds:
+        listed_kinds = tuple(kind for kind in config.blacklist_kinds if kind in hashes)
+        follow = None if self._rings_synced else self._rings.get_follow_condition()
+        if follow is None:
+            self._sync_rings()
+        params: dict[str, Any] = {} if follow is None else dict(follow[1])
+        params.update({f"hash_{kind.value}": hashes[kind] for kind in {*kinds, *listed_kinds}})
+        if kinds:
+            since_all = min([until - w.duration for w in VelocityWindow] + list(sharing.values()))
+            params["since_all"] = to_naive_utc(since_all)
+            params["until"] = to_naive_utc(until)
+            params["identity_hash"] = facts.identity_hash
+            params.update(
+                {f"since_{w.name}": to_naive_utc(until - w.duration) for w in VelocityWindow}
+            )
+            params.update({f"share_since_{k.value}": to_naive_utc(v) for k, v in sharing.items()})
+        ring_links = None if follow is None else "missing" in follow[1]
+        if not kinds and not listed_kinds and ring_links is None:
             return
-        since_all = min([until - w.duration for w in VelocityWindow] + list(sharing.values()))
-        params: dict[str, datetime | bytes] = {
-            "since_all": to_naive_utc(since_all),
-            "until": to_naive_utc(until),
-            "identity_hash": facts.identity_hash,
-        }
-        params.update({f"hash_{kind.value}": hashes[kind] for kind in kinds})
-        params.update({f"since_{w.name}": to_naive_utc(until - w.duration) for w in VelocityWindow})
-        params.update({f"share_since_{k.value}": to_naive_utc(v) for k, v in sharing.items()})
-        statement = _windows_statement(kinds, tuple(sharing))
-        found = {AttributeKind(row[0]): row[1:] for row in self._conn.execute(statement, params)}
-        empty = (0,) * (len(VelocityWindow) + 1)
+        statement = _preload_statement(kinds, tuple(sharing), listed_kinds, ring_links)
+        found: dict[AttributeKind, Sequence[Any]] = {}
+        listed: set[AttributeKind] = set()
+        links: list[tuple[Any, Any, Any]] = []
+        for row in self._conn.execute(statement, params):
+            if row[0] == _WINDOWS:
+                found[AttributeKind(row[1])] = row[2 : 2 + _COUNT_COLUMNS]
+            elif row[0] == _BLACKLIST:
+                listed.add(AttributeKind(row[1]))
+            else:
+                links.append(tuple(row[-3:]))
+        if follow is not None:
+            self._rings.apply_rows(links)
+            self._rings_synced = True
+        self._note_windows(facts, velocity, sharing, found)
+        for kind in listed_kinds:
+            self._blacklisted[kind, hashes[kind]] = kind in listed
+
+    def _note_windows(
+        self,
+        facts: ApplicationFacts,
+        velocity: Sequence[AttributeKind],
+        sharing: Mapping[AttributeKind, datetime],
+        found: Mapping[AttributeKind, Sequence[Any]],
+    ) -> None:
+        """Keep the preloaded counts for the protocol calls (zero where no row came)."""
+        until = facts.applied_at
+        hashes = facts.attribute_hashes
+        empty = (0,) * _COUNT_COLUMNS
         for kind in velocity:
             counts = found.get(kind, empty)
             for window, count in zip(VelocityWindow, counts, strict=False):
@@ -149,17 +240,6 @@ class SqlFraudHistory:
         for kind, since in sharing.items():
             others_key = (kind, hashes[kind], facts.identity_hash, Window(since, until))
             self._others[others_key] = int(found.get(kind, empty)[-1] or 0)
-
-    def _preload_blacklist(self, facts: ApplicationFacts, config: FraudRuleConfig) -> None:
-        kinds = tuple(kind for kind in config.blacklist_kinds if kind in facts.attribute_hashes)
-        if not kinds:
-            return
-        params = {f"hash_{kind.value}": facts.attribute_hashes[kind] for kind in kinds}
-        rows = self._conn.execute(_blacklist_statement(kinds), params).all()
-        listed = {(AttributeKind(row[0]), bytes(row[1])) for row in rows}
-        for kind in kinds:
-            pair = (kind, facts.attribute_hashes[kind])
-            self._blacklisted[pair] = pair in listed
 
     def _sync_rings(self) -> None:
         if not self._rings_synced:
@@ -224,8 +304,16 @@ def record_application(
     conn: Connection, application_id: str, facts: ApplicationFacts, config: FraudRuleConfig
 ) -> None:
     """Add a decided application's hashed attributes and ring links to the history."""
+    conn.execute(_INSERT_ATTRIBUTES, compute_attribute_rows(application_id, facts))
+    links = compute_ring_link_rows(application_id, facts, config)
+    if links:
+        conn.execute(_INSERT_LINKS, links)
+
+
+def compute_attribute_rows(application_id: str, facts: ApplicationFacts) -> list[dict[str, Any]]:
+    """The `application_attribute` rows of an application, in kind order."""
     applied_at = to_naive_utc(facts.applied_at)
-    attributes = [
+    return [
         {
             "application_id": application_id,
             "kind": kind.value,
@@ -235,15 +323,12 @@ def record_application(
         }
         for kind, value_hash in sorted(facts.attribute_hashes.items())
     ]
-    conn.execute(_INSERT_ATTRIBUTES, attributes)
-    links = _ring_links(application_id, facts, config)
-    if links:
-        conn.execute(_INSERT_LINKS, links)
 
 
-def _ring_links(
+def compute_ring_link_rows(
     application_id: str, facts: ApplicationFacts, config: FraudRuleConfig
-) -> list[dict[str, str | bytes]]:
+) -> list[dict[str, Any]]:
+    """The `fraud_ring_link` rows of an application, in kind order (maybe none)."""
     ring_hashes = set(get_ring_attribute_hashes(facts, config))
     return [
         {

@@ -172,26 +172,44 @@ def record_agreement_terms(
     salt: bytes | None = None,
 ) -> bytes:
     """Store the agreement's version-2 terms; returns its terms hash (for the chain)."""
+    row, digest = compute_agreement_terms_row(
+        agreement_id=agreement_id,
+        application_id=application_id,
+        terms=terms,
+        provenance=provenance,
+        salt=salt,
+    )
+    conn.execute(agreement_terms_table.insert(), row)
+    return digest
+
+
+def compute_agreement_terms_row(
+    *,
+    agreement_id: bytes,
+    application_id: str,
+    terms: ProductTerms,
+    provenance: DecisionProvenance,
+    salt: bytes | None = None,
+) -> tuple[dict[str, Any], bytes]:
+    """The `agreement_terms` row of an agreement (a fresh salt unless given) and its
+    terms hash, for a caller that writes the row in a statement of its own."""
     chosen_salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
     input_hash = compute_input_hash(provenance.decision_inputs, chosen_salt)
     document = build_terms_document(terms, provenance, input_hash).to_canonical()
     digest = keccak(document.encode("ascii"))
-    conn.execute(
-        agreement_terms_table.insert(),
-        {
-            "agreement_id": "0x" + agreement_id.hex(),
-            "application_id": application_id,
-            "product_code": terms.product_code,
-            "product_version": terms.version,
-            "terms_hash": "0x" + digest.hex(),
-            "document": document,
-            "input_salt": chosen_salt,
-            "model_id": provenance.model_id,
-            "model_version": provenance.model_version,
-            "decided_at": provenance.decided_at.astimezone(UTC).replace(tzinfo=None),
-        },
-    )
-    return digest
+    row = {
+        "agreement_id": "0x" + agreement_id.hex(),
+        "application_id": application_id,
+        "product_code": terms.product_code,
+        "product_version": terms.version,
+        "terms_hash": "0x" + digest.hex(),
+        "document": document,
+        "input_salt": chosen_salt,
+        "model_id": provenance.model_id,
+        "model_version": provenance.model_version,
+        "decided_at": provenance.decided_at.astimezone(UTC).replace(tzinfo=None),
+    }
+    return row, digest
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.engine import Connection
 
 from node_api.onboarding.tables import ring_link_table
@@ -25,14 +26,18 @@ GAP_HORIZON_IDS = 5_000
 GAP_QUERY_IDS_MAX = 500
 
 
-_COLUMNS = (ring_link_table.c.id, ring_link_table.c.identity_hash, ring_link_table.c.attribute_hash)
-_AFTER = ring_link_table.c.id > bindparam("after_id")
-_TAIL = select(*_COLUMNS).where(_AFTER).order_by(ring_link_table.c.id)
-_TAIL_AND_GAPS = (
-    select(*_COLUMNS)
-    .where(_AFTER | ring_link_table.c.id.in_(bindparam("missing", expanding=True)))
-    .order_by(ring_link_table.c.id)
+RING_LINK_COLUMNS = (
+    ring_link_table.c.id,
+    ring_link_table.c.identity_hash,
+    ring_link_table.c.attribute_hash,
 )
+_AFTER = ring_link_table.c.id > bindparam("after_id")
+_AFTER_OR_GAPS = _AFTER | ring_link_table.c.id.in_(bindparam("missing", expanding=True))
+
+
+def follow_condition(with_gaps: bool) -> ColumnElement[bool]:
+    """The links above `after_id` and, `with_gaps`, those whose id is in `missing`."""
+    return _AFTER_OR_GAPS if with_gaps else _AFTER
 
 
 class RingLinkFollower:
@@ -50,20 +55,37 @@ class RingLinkFollower:
         The query runs outside the lock (other threads keep reading the index); what
         it returns is applied under the lock, skipping links already folded in.
         """
+        follow = self.get_follow_condition()
+        statement = select(*RING_LINK_COLUMNS).order_by(ring_link_table.c.id)
+        if follow is None:
+            rows = conn.execute(statement).all()
+        else:
+            rows = conn.execute(statement.where(follow[0]), follow[1]).all()
+        self.apply_rows([(r.id, r.identity_hash, r.attribute_hash) for r in rows])
+
+    def get_follow_condition(self) -> tuple[ColumnElement[bool], dict[str, Any]] | None:
+        """The condition on `fraud_ring_link` (`follow_condition`) and its parameters of
+        the links to fold in since the last sync; None before the first sync, which loads
+        every link. A caller may select `RING_LINK_COLUMNS` under it as part of a larger
+        statement, then pass the rows to `apply_rows`."""
         with self._lock:
-            loaded = self._index is not None
+            if self._index is None:
+                return None
             after_id = self._max_id
             asked = sorted(self._missing)[-GAP_QUERY_IDS_MAX:]
-        if not loaded:
-            rows = conn.execute(select(*_COLUMNS).order_by(ring_link_table.c.id)).all()
-        elif asked:
-            rows = conn.execute(_TAIL_AND_GAPS, {"after_id": after_id, "missing": asked}).all()
-        else:
-            rows = conn.execute(_TAIL, {"after_id": after_id}).all()
+        if asked:
+            return follow_condition(True), {"after_id": after_id, "missing": asked}
+        return follow_condition(False), {"after_id": after_id}
+
+    def apply_rows(self, rows: Iterable[tuple[Any, Any, Any]]) -> None:
+        """Fold in the rows (id, identity hash, attribute hash) a follow query returned,
+        in any order."""
+        links = sorted(
+            (int(link_id), bytes(identity), bytes(attribute))
+            for link_id, identity, attribute in rows
+        )
         with self._lock:
-            self._apply(
-                [(int(r.id), bytes(r.identity_hash), bytes(r.attribute_hash)) for r in rows]
-            )
+            self._apply(links)
 
     def peek_component_size(self, identity_hash: bytes, attribute_hashes: Sequence[bytes]) -> int:
         """Identities in the component the applicant would join (after `sync`)."""
@@ -96,5 +118,5 @@ class RingLinkFollower:
 
 def fetch_all_links(conn: Connection) -> list[tuple[bytes, bytes]]:
     """Every (identity hash, attribute hash) link ever logged, in order (for analysts)."""
-    rows = conn.execute(select(*_COLUMNS).order_by(ring_link_table.c.id))
+    rows = conn.execute(select(*RING_LINK_COLUMNS).order_by(ring_link_table.c.id))
     return [(bytes(row.identity_hash), bytes(row.attribute_hash)) for row in rows]

@@ -4,16 +4,28 @@ Every scored application adds one to its bin of each characteristic and to its
 score band, in the application's own transaction. Counters are spread over
 `SHARD_COUNT` rows per bin (the shard is picked from the application id) so that
 concurrent applications rarely wait on the same row; a report adds the shards up.
-Rows are upserted in key order, so two transactions never deadlock on them.
+Rows are upserted in key order, so two transactions never deadlock on them; on
+PostgreSQL one set-based statement upserts all of an application's cells.
 """
 
 from __future__ import annotations
 
 import functools
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, SmallInteger, String, Table, func, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
@@ -44,9 +56,10 @@ def get_shard(key: str) -> int:
 
 def record_live_score(conn: Connection, result: ScoreResult, *, shard_key: str) -> None:
     """Count one scored application: its bin of every characteristic and its score band."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_UPSERT_SET_BASED, compute_live_cell_arrays([result], shard_key))
+        return
     shard = get_shard(shard_key)
-    cells = [(name, index) for name, index in result.bin_indices.items()]
-    cells.append((SCORE_BAND_SERIES, result.score_band))
     rows = [
         {
             "model_id": result.model_id,
@@ -55,9 +68,57 @@ def record_live_score(conn: Connection, result: ScoreResult, *, shard_key: str) 
             "shard": shard,
             "count": 1,
         }
-        for name, index in sorted(cells)
+        for name, index in compute_live_cells(result)
     ]
     conn.execute(_upsert_statement(conn.dialect.name), rows)
+
+
+def compute_live_cells(result: ScoreResult) -> list[tuple[str, int]]:
+    """The (characteristic, bin) cells one scored application counts, in key order."""
+    cells = [(name, index) for name, index in result.bin_indices.items()]
+    cells.append((SCORE_BAND_SERIES, result.score_band))
+    cells.sort()
+    return cells
+
+
+def compute_live_cell_arrays(results: Sequence[ScoreResult], shard_key: str) -> dict[str, Any]:
+    """The parameters of `LIVE_COUNT_UPSERT_SQL`: the cells of every result (given in
+    model id order), as arrays in PostgreSQL's text form (cheaper to bind than lists,
+    which psycopg adapts element by element)."""
+    model_ids, names, indices = [], [], []
+    for result in results:
+        for name, index in compute_live_cells(result):
+            model_ids.append(result.model_id)
+            names.append(name)
+            indices.append(index)
+    return {
+        "live_shard": get_shard(shard_key),
+        "live_model_ids": _text_array(model_ids),
+        "live_characteristics": _text_array(names),
+        "live_bin_indices": "{" + ",".join(map(str, indices)) + "}",
+    }
+
+
+def _text_array(values: Sequence[str]) -> str:
+    """PostgreSQL's text form of an array of strings: each quoted, backslash and double
+    quote escaped, so any content reads back unchanged."""
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
+LIVE_COUNT_UPSERT_SQL = (
+    "INSERT INTO risk_live_count (model_id, characteristic, bin_index, shard, count) "
+    "SELECT v.model_id, v.characteristic, v.bin_index, CAST(:live_shard AS SMALLINT), 1 "
+    "FROM unnest(CAST(:live_model_ids AS VARCHAR[]), CAST(:live_characteristics AS VARCHAR[]), "
+    "CAST(:live_bin_indices AS INTEGER[])) "
+    "WITH ORDINALITY AS v(model_id, characteristic, bin_index, n) ORDER BY v.n "
+    "ON CONFLICT (model_id, characteristic, bin_index, shard) "
+    "DO UPDATE SET count = risk_live_count.count + excluded.count"
+)
+"""PostgreSQL: every cell of an application in one statement (one execution instead of
+one per cell), upserted in the order of the arrays, which is key order. Its parameters
+are `compute_live_cell_arrays`; the decision's rows embed it in their own statement."""
+_UPSERT_SET_BASED = text(LIVE_COUNT_UPSERT_SQL)
 
 
 @functools.cache
