@@ -64,6 +64,9 @@ def train(
     ),
     folds: int = typer.Option(5, help="cross-validation folds"),
     rounds: int | None = typer.Option(None, help="boosting rounds (gbm; default 300)"),
+    bags: int | None = typer.Option(
+        None, help="boosters averaged per feature set (gbm; 1 to 10, default 5)"
+    ),
     role: list[str] = typer.Option(
         [], help="ROLE=COLUMN: what a numeric column means (gbm derived ratios; repeatable)"
     ),
@@ -81,6 +84,8 @@ def train(
         argv += ["--out", str(out)]
     if rounds is not None:
         argv += ["--rounds", str(rounds)]
+    if bags is not None:
+        argv += ["--bags", str(bags)]
     for item in role:
         argv += ["--role", item]
     status = train_main(argv)

@@ -126,6 +126,19 @@ def test_main_refuses_bags_out_of_range(
     assert json.loads(capsys.readouterr().err)["field"] == "bags"
 
 
+def test_the_creditnet_command_passes_bags_through(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from node_api.cli import app as cli_app
+
+    data = tmp_path / "applications.csv"
+    _write_applications(data, rows=50)
+    argv = ["risk", "train", "--data", str(data), "--target", "result", "--bad", "default"]
+    refused = CliRunner().invoke(cli_app, [*argv, "--model", "gbm", "--bags", "11"])
+    assert refused.exit_code == 2
+    assert json.loads(refused.stderr)["field"] == "bags"
+
+
 @pytest.mark.parametrize("role", ["income", "salary=income", "income=job", "income=missing"])
 def test_RevertWhen_a_gbm_role_is_malformed_unknown_or_not_a_numeric_column(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], role: str
