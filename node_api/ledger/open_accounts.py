@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.accounts import AccountSpec, account_rows, ensure_accounts
+from node_api.ledger.sql import column_arrays
 
 _COLUMNS = (
     ("code", "VARCHAR"),
@@ -47,4 +48,5 @@ def open_accounts(conn: Connection, specs: Iterable[AccountSpec]) -> None:
         return
     rows = account_rows(specs)
     if rows:
-        conn.execute(_INSERT, {name: [row[name] for row in rows] for name, _ in _COLUMNS})
+        names = [name for name, _ in _COLUMNS]
+        conn.execute(_INSERT, column_arrays(rows, names, conn.dialect))

@@ -93,7 +93,7 @@ def _unnest(table: Table, columns: Sequence[str], dialect: Dialect) -> str:
     return f"unnest({arrays}) AS v({', '.join(columns)})"
 
 
-def _arrays(
+def column_arrays(
     rows: Sequence[Row], columns: Sequence[str], dialect: Dialect
 ) -> dict[str, str | list[SqlValue]]:
     """Each column's values as one array parameter: in PostgreSQL's text form for psycopg
@@ -168,7 +168,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
         return f"INSERT INTO {table.name} ({names}) SELECT {picked} FROM {source}"  # noqa: S608
 
     conn.execute(
-        _cached((table.name, columns, "insert"), build), _arrays(rows, columns, conn.dialect)
+        _cached((table.name, columns, "insert"), build), column_arrays(rows, columns, conn.dialect)
     )
 
 
@@ -201,7 +201,8 @@ def bulk_insert_returning_ids(conn: Connection, table: Table, rows: Sequence[Row
         return _ordered_insert(table, columns, conn.dialect) + " RETURNING id"
 
     result = conn.execute(
-        _cached((table.name, columns, "insert_ids"), build), _arrays(rows, columns, conn.dialect)
+        _cached((table.name, columns, "insert_ids"), build),
+        column_arrays(rows, columns, conn.dialect),
     )
     return sorted(int(row[0]) for row in result)
 
@@ -227,7 +228,7 @@ def claim_rows(
     key = (table.name, columns, tuple(keys), "claim")
     return [
         tuple(row)
-        for row in conn.execute(_cached(key, build), _arrays(ordered, columns, conn.dialect))
+        for row in conn.execute(_cached(key, build), column_arrays(ordered, columns, conn.dialect))
     ]
 
 
@@ -286,4 +287,4 @@ def bulk_update(
         )
 
     key = (table.name, columns, tuple(keys), tuple(increment), lock_first, "update")
-    conn.execute(_cached(key, build), _arrays(rows, columns, conn.dialect))
+    conn.execute(_cached(key, build), column_arrays(rows, columns, conn.dialect))
