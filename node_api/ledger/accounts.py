@@ -20,7 +20,7 @@ account without looking it up first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
@@ -299,6 +299,17 @@ class AccountIdCache:
         """Record an account learned elsewhere (e.g. while reading a line's balances)."""
         if len(self._refs) < self._max_entries:
             self._refs[code] = (ref.account_id, ref.normal_sign, ref.floor_fen)
+
+    def remember_all(self, refs: Mapping[str, tuple[int, int, int | None]]) -> None:
+        """Record many accounts learned elsewhere, each as (id, normal sign, floor), in one
+        call (no `AccountRef` built per account). Unlike `remember`, when they do not fit
+        the cache is emptied first: the caller is about to use them (end of day reads a
+        batch's accounts just before posting to them)."""
+        if len(refs) > self._max_entries:
+            return
+        if len(self._refs) + len(refs) > self._max_entries:
+            self._refs.clear()
+        self._refs.update(refs)
 
     def refs(self, conn: Connection, codes: Iterable[str]) -> dict[str, AccountRef]:
         """Refs for `codes`, fetching the ones not cached yet in one query."""

@@ -55,26 +55,25 @@ def fetch_line_states(conn: Connection, line_ids: Sequence[int]) -> dict[int, Li
     return found
 
 
-def ensure_line_states(conn: Connection, line_ids: Sequence[int], as_of: date) -> None:
-    """Create the rows that do not exist yet (current, not revolving)."""
+def _fetch_existing(conn: Connection, line_ids: Sequence[int]) -> set[int]:
     table = line_delinquency_table
-    existing = {
+    return {
         int(line_id)
         for line_id in conn.execute(
             select(table.c.credit_line_id).where(in_values(conn, table.c.credit_line_id, line_ids))
         ).scalars()
     }
-    rows: list[Row] = [
-        {
-            "credit_line_id": line_id,
-            "as_of": as_of,
-            "revolving": False,
-            "days_past_due": 0,
-            "bucket": DelinquencyBucket.M0.value,
-        }
-        for line_id in sorted(set(line_ids) - existing)
-    ]
-    bulk_insert(conn, table, rows)
+
+
+def _new_state(line_id: int, as_of: date) -> Row:
+    """The row of a line that has none yet: current, not revolving."""
+    return {
+        "credit_line_id": line_id,
+        "as_of": as_of,
+        "revolving": False,
+        "days_past_due": 0,
+        "bucket": DelinquencyBucket.M0.value,
+    }
 
 
 def update_line_states(
@@ -83,18 +82,23 @@ def update_line_states(
     changes: Mapping[int, Mapping[str, StateValue]],
     columns: Sequence[str],
 ) -> None:
-    """Set `columns` of each line's row (created first if missing) to the given values.
-    The caller holds the lines' locks, so no other transaction creates their rows."""
+    """Set `columns` of each line's row (created with them if missing) to the given
+    values. The caller holds the lines' locks, so no other transaction creates their rows.
+
+    A missing row is inserted with its values rather than inserted then updated: the
+    update of a row this transaction inserted runs its foreign-key check again, and the
+    due step creates most of its lines' rows."""
     if not changes:
         return
-    ensure_line_states(conn, list(changes), as_of)
-    rows: list[Row] = [
-        {
-            "credit_line_id": line_id,
-            "as_of": as_of,
-            **{name: changes[line_id][name] for name in columns},
-        }
-        for line_id in sorted(changes)
-    ]
+    existing = _fetch_existing(conn, list(changes))
+    new_rows: list[Row] = []
+    rows: list[Row] = []
+    for line_id in sorted(changes):
+        values = {name: changes[line_id][name] for name in columns}
+        if line_id in existing:
+            rows.append({"credit_line_id": line_id, "as_of": as_of, **values})
+        else:
+            new_rows.append({**_new_state(line_id, as_of), **values})
+    bulk_insert(conn, line_delinquency_table, new_rows)
     # The lines are locked by the caller, so these rows are too (nothing else writes them).
     bulk_update(conn, line_delinquency_table, rows, keys=("credit_line_id",))

@@ -23,6 +23,7 @@ from node_api.ledger.sql import Row, bulk_insert, bulk_insert_returning_ids, in_
 from node_api.lending.bill_tables import bill_line_table, bill_table
 from node_api.lending.billing_rules import compute_due_date, compute_previous_bill_date
 from node_api.lending.bills import (
+    RECEIVABLE_TYPES,
     BillCutInputs,
     DueInstallment,
     compute_bill_cut,
@@ -44,6 +45,10 @@ from node_api.lending.installment_tables import installment_plan_table
 from node_api.lending.lines import credit_line_table, fetch_lines, write_usage
 from node_api.lending.purchase_tables import purchase_refund_table, purchase_table
 from node_api.lending.repayment_tables import repayment_table
+
+BILL_TYPES = (*RECEIVABLE_TYPES, AccountType.CUSTOMER_CREDIT)
+"""The accounts a cut reads (its figures) and posts to: not the written-off or suspended
+interest memos, two of a line's fifteen accounts."""
 
 
 def list_bill_lines(conn: Connection, ctx: EodContext, as_of: date, after: int) -> list[int]:
@@ -125,7 +130,7 @@ def _bill_row(
 def run_bill_batch(
     conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
 ) -> BatchResult:
-    facts = load_facts(conn, ctx, line_ids)
+    facts = load_facts(conn, ctx, line_ids, BILL_TYPES)
     bills = bill_table
     billed = get_ids(
         conn,

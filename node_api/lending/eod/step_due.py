@@ -42,9 +42,15 @@ from node_api.lending.purchase_tables import purchase_table
 DUE_TYPES = (*BILLED_TYPES, *PAST_DUE_TYPES, AccountType.INTEREST_UNBILLED)
 
 
-def _undecided(as_of: date) -> Any:
+def _undecided(as_of: date, outcomes_of: Any = None) -> Any:
+    """The bills due by `as_of` without an outcome: (source, condition). `outcomes_of`
+    (a condition on `bill_outcome`, e.g. its lines) limits the outcomes read: without it
+    PostgreSQL hashes every outcome ever recorded, once per batch."""
     bills, outcomes = bill_table, bill_outcome_table
-    return bills.outerjoin(outcomes, outcomes.c.bill_id == bills.c.id), and_(
+    on = outcomes.c.bill_id == bills.c.id
+    if outcomes_of is not None:
+        on = on & outcomes_of
+    return bills.outerjoin(outcomes, on), and_(
         outcomes.c.bill_id.is_(None), bills.c.due_date <= as_of
     )
 
@@ -124,7 +130,9 @@ def run_due_batch(
     conn: Connection, ctx: EodContext, as_of: date, line_ids: Sequence[int]
 ) -> BatchResult:
     facts = load_facts(conn, ctx, line_ids, DUE_TYPES)
-    source, condition = _undecided(as_of)
+    source, condition = _undecided(
+        as_of, in_values(conn, bill_outcome_table.c.credit_line_id, list(facts))
+    )
     bills = conn.execute(
         select(bill_table)
         .select_from(source)
