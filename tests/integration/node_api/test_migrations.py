@@ -14,3 +14,13 @@ def test_migrated_schema_matches_the_table_definitions(database: Database) -> No
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         differences = compare_metadata(context, metadata)
     assert differences == []
+
+
+def test_account_pages_keep_room_for_balance_updates_on_postgresql(database: Database) -> None:
+    if database.engine.dialect.name != "postgresql":
+        return  # a PostgreSQL storage parameter; SQLite has none
+    with database.engine.connect() as conn:
+        options = conn.exec_driver_sql(
+            "SELECT reloptions FROM pg_class WHERE relname = 'ledger_account'"
+        ).scalar_one()
+    assert options is not None and "fillfactor=80" in options
