@@ -26,11 +26,9 @@ from __future__ import annotations
 from sqlalchemy.engine import Connection
 
 from node_api.idempotency import (
-    ClaimStatus,
     Renderer,
     StoredResponse,
     claim_keys,
-    conflict_error,
     store_or_release,
 )
 from node_api.kernel.errors import CreditNetError
@@ -46,6 +44,7 @@ from node_api.lending.core.booking import (
     compute_drafts,
     decide_uses,
     find_leaders,
+    split_claims,
     touched_nodes,
 )
 from node_api.lending.core.context import LendingCaches
@@ -79,15 +78,7 @@ def run_use_batch_statements(
     leaders = find_leaders(requests)
     unique = sorted(leaders.values())
     claims = claim_keys(conn, [requests[i].claim for i in unique])
-    results: dict[int, StoredResponse] = {}
-    work = []
-    for index, claim in zip(unique, claims, strict=True):
-        if claim.status is ClaimStatus.CLAIMED:
-            work.append(index)
-        elif claim.status is ClaimStatus.REPLAY and claim.stored is not None:
-            results[index] = claim.stored
-        else:
-            results[index] = render(conflict_error())
+    work, results = split_claims(unique, claims, render)
     fresh, drafts = _decide_and_write(conn, caches, [requests[i] for i in work])
     for index, outcome in zip(work, fresh, strict=True):
         results[index] = render(outcome)

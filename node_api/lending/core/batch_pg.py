@@ -27,12 +27,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from node_api.idempotency import (
-    ClaimStatus,
     EarlierClaim,
     Renderer,
     StoredResponse,
     classify_claims,
-    conflict_error,
     encode_body,
     is_stored_status,
 )
@@ -46,6 +44,7 @@ from node_api.lending.core.booking import (
     compute_drafts,
     decide_uses,
     find_leaders,
+    split_claims,
     touched_nodes,
 )
 from node_api.lending.core.context import LendingCaches
@@ -91,15 +90,7 @@ def run_use_batch_pg(
         for scope, key, request_hash, status, body in opened["earlier"]
     }
     statuses = classify_claims([requests[i].claim for i in unique], claimed, earlier)
-    results: dict[int, StoredResponse] = {}
-    work = []
-    for index, claim in zip(unique, statuses, strict=True):
-        if claim.status is ClaimStatus.CLAIMED:
-            work.append(index)
-        elif claim.status is ClaimStatus.REPLAY and claim.stored is not None:
-            results[index] = claim.stored
-        else:
-            results[index] = render(conflict_error())
+    work, results = split_claims(unique, statuses, render)
     if work:
         _decide_and_write(conn, caches, requests, work, opened, results, render)
     return [

@@ -17,7 +17,14 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from node_api.idempotency import Renderer, StoredResponse, conflict_error, is_stored_status
+from node_api.idempotency import (
+    ClaimResult,
+    ClaimStatus,
+    Renderer,
+    StoredResponse,
+    conflict_error,
+    is_stored_status,
+)
 from node_api.kernel.errors import CreditNetError
 from node_api.kernel.money import Fen
 from node_api.ledger.business_date import resolve_as_of
@@ -72,6 +79,23 @@ def find_leaders(requests: Sequence[UseRequest]) -> dict[tuple[str, str], int]:
     for index, request in enumerate(requests):
         leaders.setdefault((request.claim.scope, request.claim.key), index)
     return leaders
+
+
+def split_claims(
+    indexes: Sequence[int], claims: Sequence[ClaimResult], render: Renderer[AuthorizedUse]
+) -> tuple[list[int], dict[int, StoredResponse]]:
+    """The requests (by index) whose keys this batch claimed, to decide, and the answers
+    of the others: a replay's stored response, or a conflict."""
+    results: dict[int, StoredResponse] = {}
+    work = []
+    for index, claim in zip(indexes, claims, strict=True):
+        if claim.status is ClaimStatus.CLAIMED:
+            work.append(index)
+        elif claim.status is ClaimStatus.REPLAY and claim.stored is not None:
+            results[index] = claim.stored
+        else:
+            results[index] = render(conflict_error())
+    return work, results
 
 
 def answer_for_request(
