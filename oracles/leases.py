@@ -135,17 +135,10 @@ class LeaseStore:
     def check_fence(self, conn: sa.Connection, name: str, epoch: int) -> None:
         """Inside the caller's write transaction: lock the lease row and refuse the write
         (LeaseLost) unless this node still holds `name` under `epoch`."""
-        held = conn.execute(
-            sa.select(LEASE_TABLE.c.epoch)
-            .where(
-                LEASE_TABLE.c.name == name,
-                LEASE_TABLE.c.holder == self.holder,
-                LEASE_TABLE.c.epoch == epoch,
-            )
-            .with_for_update(read=True)
-        ).first()
-        if held is None:
-            raise LeaseLost(f"lease {name} epoch {epoch} is no longer held by this node")
+        LeaseFence(name, self.holder, epoch)(conn)
+
+    def fence(self, name: str, epoch: int) -> LeaseFence:
+        return LeaseFence(name, self.holder, epoch)
 
     def fetch_all(self) -> list[LeaseHolder]:
         """Every worker's lease, by name (expired ones included: nobody runs that worker
@@ -174,3 +167,26 @@ def fetch_leases(conn: sa.Connection) -> list[LeaseHolder]:
         ).order_by(LEASE_TABLE.c.name)
     )
     return [LeaseHolder(row.name, row.holder, int(row.epoch), row.expires_at) for row in rows]
+
+
+@dataclass(frozen=True)
+class LeaseFence:
+    """A term's write fence as a value (a `WriteFence`): plain data, so the worker
+    processes a term starts (end of day's shards) check the same lease and epoch."""
+
+    name: str
+    holder: str
+    epoch: int
+
+    def __call__(self, conn: sa.Connection) -> None:
+        held = conn.execute(
+            sa.select(LEASE_TABLE.c.epoch)
+            .where(
+                LEASE_TABLE.c.name == self.name,
+                LEASE_TABLE.c.holder == self.holder,
+                LEASE_TABLE.c.epoch == self.epoch,
+            )
+            .with_for_update(read=True)
+        ).first()
+        if held is None:
+            raise LeaseLost(f"lease {self.name} epoch {self.epoch} is no longer held by this node")

@@ -58,13 +58,21 @@ def fence_this_thread(fence: WriteFence) -> Iterator[None]:
     """Run `fence` first in every transaction this thread begins on a synchronous engine
     (a background worker's term: end of day, settlement, collections, the indexer), so
     each of its writes is refused once another node took the worker over. Processes and
-    threads the worker starts are not fenced by it."""
+    threads the worker starts are not fenced by it unless handed the fence
+    (`fetch_thread_fence`), as end of day's shard workers are."""
     previous = getattr(_thread_fence, "fence", None)
     _thread_fence.fence = fence
     try:
         yield
     finally:
         _thread_fence.fence = previous
+
+
+def fetch_thread_fence() -> WriteFence | None:
+    """The fence this thread's transactions run first (None outside a fenced term), for a
+    worker to hand on to the processes it starts."""
+    fence: WriteFence | None = getattr(_thread_fence, "fence", None)
+    return fence
 
 
 def _fence_transaction(conn: Connection) -> None:

@@ -230,7 +230,7 @@ def _fenced_term(name: str, leases: LeaseStore, run_term: TermRunner) -> TermRun
     relayers and the publisher fence their own writes instead)."""
 
     def run(epoch: int, term_stop: threading.Event) -> None:
-        with fence_this_thread(lambda conn: leases.check_fence(conn, name, epoch)):
+        with fence_this_thread(leases.fence(name, epoch)):
             run_term(epoch, term_stop)
 
     return run

@@ -31,6 +31,7 @@ import multiprocessing
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import date
 from time import perf_counter
@@ -38,7 +39,7 @@ from time import perf_counter
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from node_api.kernel.db import Database
+from node_api.kernel.db import Database, WriteFence, fence_this_thread, fetch_thread_fence
 from node_api.ledger.sql import begin_write
 from node_api.lending.eod import checkpoint
 from node_api.lending.eod.context import EodContext, new_eod_caches
@@ -143,13 +144,19 @@ def _init_process(url: str, batch_lines: int) -> None:
     _process_state = (Database(url, pool_size=1), EodContext(batch_lines=batch_lines))
 
 
-def _run_in_process(task: ShardTask) -> int:
+def _run_in_process(task: ShardTask, fence: WriteFence | None) -> int:
     assert _process_state is not None, "the worker process was not initialized"
     database, ctx = _process_state
     try:
-        return run_shard(database, ctx, task)
+        with _fenced(fence):
+            return run_shard(database, ctx, task)
     except Exception as error:
         raise ShardFailedError(f"{task.step} shard {task.shard}: {error!r}") from None
+
+
+def _fenced(fence: WriteFence | None) -> AbstractContextManager[None]:
+    """The coordinator's fence around a shard's transactions (none when unfenced)."""
+    return nullcontext() if fence is None else fence_this_thread(fence)
 
 
 def _ready() -> bool:
@@ -182,8 +189,9 @@ class ShardPool:
                     continue
                 on_done(task)
         else:
+            fence = fetch_thread_fence()  # the term's: every shard checks the same lease
             futures: dict[Future[int], ShardTask] = {
-                self._get_executor().submit(self._target(), task): task for task in tasks
+                self._get_executor().submit(self._target(), task, fence): task for task in tasks
             }
             for future, task in futures.items():
                 failure = future.exception()
@@ -203,16 +211,17 @@ class ShardPool:
         for future in [executor.submit(_ready) for _ in range(self._ctx.workers)]:
             future.result()
 
-    def _target(self) -> Callable[[ShardTask], int]:
+    def _target(self) -> Callable[[ShardTask, WriteFence | None], int]:
         if self._ctx.shard_runner == "process":
             return _run_in_process
         return self._run_in_thread
 
-    def _run_in_thread(self, task: ShardTask) -> int:
+    def _run_in_thread(self, task: ShardTask, fence: WriteFence | None) -> int:
         ctx = getattr(self._local, "ctx", None)
         if ctx is None:
             ctx = self._local.ctx = replace(self._ctx, caches=new_eod_caches())
-        return run_shard(self._database, ctx, task)
+        with _fenced(fence):
+            return run_shard(self._database, ctx, task)
 
     def _get_executor(self) -> Executor:
         if self._executor is None:

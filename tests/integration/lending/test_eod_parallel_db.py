@@ -9,16 +9,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from node_api.kernel.db import Database
+from node_api.kernel.db import Database, fence_this_thread
 from node_api.lending.eod import EodContext, run_eod_through
+from node_api.lending.eod.parallel import ShardFailedError, ShardPool, ShardTask
 from node_api.lending.eod.shards import compute_shard
 from node_api.lending.eod.tables import eod_batch_table, eod_shard_table
+from oracles.leases import LeaseLost, LeaseStore
 from tests.integration.lending.eod_helpers import cloned, seed_billed_lines, snapshot
 
 OPENED = date(2025, 3, 1)
@@ -141,3 +143,34 @@ def test_a_runner_killed_mid_step_in_two_shards_is_resumed_to_the_same_books(
     assert snapshot(database) != expected
     run_eod_through(database, DUE_DAY, ctx=EodContext(batch_lines=BATCH_LINES, workers=2))
     assert snapshot(database) == expected
+
+
+@pytest.mark.parametrize("runner", ["process", "thread"])
+def test_shard_workers_check_the_lease_of_the_term_that_started_them(
+    database: Database, runner: str
+) -> None:
+    """The coordinator hands its term's fence to the shard workers: once another node has
+    taken end of day over, a shard started under the old epoch writes nothing."""
+    if database.backend == "sqlite":
+        pytest.skip("on SQLite the shards run in the coordinator's own thread")
+    _seed(database)
+    node_a, node_b = LeaseStore(database, "node-a", 60.0), LeaseStore(database, "node-b", 60.0)
+    assert node_a.try_acquire("eod") == 1
+    ctx = EodContext(batch_lines=BATCH_LINES, workers=2, shard_runner=runner)
+    with fence_this_thread(node_a.fence("eod", 1)):
+        run_eod_through(database, OPENED + timedelta(days=3), ctx=ctx)  # the lease holds
+    before = snapshot(database)
+
+    node_a.release("eod", 1)
+    assert node_b.try_acquire("eod") == 2
+    tasks = [ShardTask(DUE_DAY, "due", shard, 2, (1, 2)) for shard in (0, 1)]
+    done: list[ShardTask] = []
+    with (
+        ShardPool(database, ctx) as pool,
+        fence_this_thread(node_a.fence("eod", 1)),
+        pytest.raises((LeaseLost, ShardFailedError), match="no longer held"),
+    ):
+        pool.run(tasks, done.append)
+    assert done == []
+    assert snapshot(database) == before
+    assert _shard_rows(database, DUE_DAY) == []
