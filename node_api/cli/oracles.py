@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -26,22 +28,27 @@ def register(app: typer.Typer) -> None:
 
 
 def _run(data_dir: Path | None, *, relay: bool, index: bool) -> None:
-    configure_logging()
-    settings = node_settings(data_dir)
-    database = open_database(settings)
-    chain = start_chain(settings)
-    try:
-        workers = start_oracle_workers(settings, database, chain, relay=relay, index=index)
+    # The signal handlers come first, as in `creditnet up`: a SIGTERM during start-up
+    # stops the process cleanly (exit 0, leases released) once the workers are up.
+    with _stop_on_signal() as stop:
+        configure_logging()
+        settings = node_settings(data_dir)
+        database = open_database(settings)
+        chain = start_chain(settings)
         try:
-            _wait_for_signal()
+            workers = start_oracle_workers(settings, database, chain, relay=relay, index=index)
+            try:
+                while not stop.wait(1.0):
+                    pass
+            finally:
+                workers.stop()  # leases released: another process takes over at once
         finally:
-            workers.stop()  # leases released: another process takes over at once
-    finally:
-        chain.stop()
+            chain.stop()
 
 
-def _wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
+@contextmanager
+def _stop_on_signal() -> Iterator[threading.Event]:
+    """An event SIGINT or SIGTERM sets, for as long as the block runs."""
     stop = threading.Event()
 
     def handle(_signum: int, _frame: FrameType | None) -> None:
@@ -49,8 +56,7 @@ def _wait_for_signal() -> None:
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while not stop.wait(1.0):
-            pass
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
