@@ -18,6 +18,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from node_api.kernel.errors import AuthenticationError, CreditNetValueError
 
 PRINCIPAL_CACHE_TTL_S = 30.0
+PRINCIPAL_REFRESH_AHEAD_S = 5.0
 
 
 class Role(StrEnum):
@@ -50,29 +51,71 @@ class Principal(SQLModel):
 class PrincipalCache:
     """Verified keys for a short while, so the hot path does not hit the key table each call.
 
-    A revoked key stops working within `PRINCIPAL_CACHE_TTL_S` seconds.
+    A revoked key stops working within `PRINCIPAL_CACHE_TTL_S` seconds. A key in use is
+    verified again before its entry expires (`claim_refresh`, in its last
+    `PRINCIPAL_REFRESH_AHEAD_S` seconds; one refresh at a time per key), so under steady
+    traffic the entry never lapses: otherwise every request in flight at the moment it
+    expired would miss together and go to the key table at once.
     """
 
     def __init__(self) -> None:
         self._entries: dict[bytes, tuple[float, Principal]] = {}
+        self._refreshing: set[bytes] = set()
 
     def get(self, presented: str) -> Principal | None:
-        entry = self._entries.get(hashlib.sha256(presented.encode()).digest())
-        if entry is None or entry[0] < time.monotonic():
+        entry = self._entries.get(_digest(presented))
+        if entry is None or entry[0] < _monotonic():
             return None
         return entry[1]
+
+    def claim_refresh(self, presented: str) -> bool:
+        """True (once, until `put` or `evict`) when the key's entry is valid but due to be
+        verified again: the caller then verifies it and calls `put` or `evict`."""
+        digest = _digest(presented)
+        entry = self._entries.get(digest)
+        if entry is None or digest in self._refreshing:
+            return False
+        left_s = entry[0] - _monotonic()
+        if left_s < 0 or left_s > PRINCIPAL_REFRESH_AHEAD_S:
+            return False
+        self._refreshing.add(digest)
+        return True
 
     def put(self, presented: str, principal: Principal) -> None:
         if len(self._entries) > 10_000:
             self._entries.clear()
-        digest = hashlib.sha256(presented.encode()).digest()
-        self._entries[digest] = (time.monotonic() + PRINCIPAL_CACHE_TTL_S, principal)
+        digest = _digest(presented)
+        self._entries[digest] = (_monotonic() + PRINCIPAL_CACHE_TTL_S, principal)
+        self._refreshing.discard(digest)
+
+    def evict(self, presented: str) -> None:
+        """Forget one presented key (it no longer verifies)."""
+        digest = _digest(presented)
+        self._entries.pop(digest, None)
+        self._refreshing.discard(digest)
+
+    def is_refreshing(self, presented: str) -> bool:
+        return _digest(presented) in self._refreshing
+
+    def end_refresh(self, presented: str) -> None:
+        """A refresh ended without an answer (e.g. the database was unreachable): the entry
+        stays until it expires and the next request may try again."""
+        self._refreshing.discard(_digest(presented))
 
     def evict_key(self, key_id: str) -> None:
         """Forget a key at once in this process (it was revoked here)."""
         for digest, (_expires, principal) in list(self._entries.items()):
             if principal.key_id == key_id:
                 self._entries.pop(digest, None)
+
+
+def _monotonic() -> float:
+    """The cache's clock (a seam: tests move it without moving the event loop's)."""
+    return time.monotonic()
+
+
+def _digest(presented: str) -> bytes:
+    return hashlib.sha256(presented.encode()).digest()
 
 
 def _hash_secret(secret: str, pepper: bytes) -> str:

@@ -9,6 +9,8 @@ and `admit` with `OPERATOR_ROLES`, the same functions.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Final
 
@@ -31,6 +33,8 @@ EXAMINER_ROLES: Final = frozenset({Role.LENDER_ADMIN, Role.AUDITOR})
 AUDITOR_ROLES: Final = frozenset({Role.AUDITOR})
 PARTNER_ROLES: Final = frozenset({Role.PARTNER})
 
+log = logging.getLogger("creditnet.api")
+
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer cn_...`")
 
 
@@ -41,8 +45,27 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def cached_principal(services: Services, token: str | None) -> Principal | None:
-    """The principal of a recently verified key, without touching the database."""
-    return None if token is None else services.principals.get(token)
+    """The principal of a recently verified key, without touching the database. Called on
+    the event loop: a key whose entry is about to expire is verified again in a worker
+    thread meanwhile (see `PrincipalCache`), so busy keys never miss all at once."""
+    if token is None:
+        return None
+    principal = services.principals.get(token)
+    if principal is not None and services.principals.claim_refresh(token):
+        asyncio.get_running_loop().run_in_executor(None, _refresh, services, token)
+    return principal
+
+
+def _refresh(services: Services, token: str) -> None:
+    """Verify a cached key again: `put` it back with a new expiry, or evict it if it no
+    longer verifies (revoked); on any other error leave it to expire."""
+    try:
+        verify_token(services, token)
+    except AuthenticationError:
+        services.principals.evict(token)
+    except Exception:
+        services.principals.end_refresh(token)
+        log.warning("refreshing a cached API key failed", exc_info=True)
 
 
 def verify_token(services: Services, token: str | None) -> Principal:

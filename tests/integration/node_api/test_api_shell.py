@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +11,18 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from node_api.auth.keys import Role, create_api_key, revoke_api_key
+from node_api.auth import keys as keys_module
+from node_api.auth.keys import (
+    PRINCIPAL_CACHE_TTL_S,
+    PRINCIPAL_REFRESH_AHEAD_S,
+    Principal,
+    Role,
+    create_api_key,
+    revoke_api_key,
+)
 from node_api.http.app import create_app
-from node_api.http.authz import AdminDep
+from node_api.http.authz import AdminDep, cached_principal, verify_token
+from node_api.http.services import Services, services_of
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.schema.migrate import code_head
@@ -146,3 +156,61 @@ def test_partner_key_requires_partner_id(database: Database) -> None:
 
     with pytest.raises(CreditNetValueError), database.session() as session:
         create_api_key(session, Role.PARTNER, pepper=PEPPER)
+
+
+class _Clock:
+    """The principal cache's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _look_up_and_wait_for_refresh(services: Services, token: str) -> Principal | None:
+    """`cached_principal` on an event loop, then wait until a refresh it started ended."""
+    principal = cached_principal(services, token)
+    for _ in range(500):
+        if not services.principals.is_refreshing(token):
+            break
+        await asyncio.sleep(0.01)
+    return principal
+
+
+def test_a_key_in_use_is_verified_again_before_its_cache_entry_expires(
+    client: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(keys_module, "_monotonic", clock)
+    services = services_of(client.app)
+    admin = _key(database, Role.LENDER_ADMIN)
+    verify_token(services, admin)  # cached until 1,030
+    clock.now += PRINCIPAL_CACHE_TTL_S - PRINCIPAL_REFRESH_AHEAD_S / 2  # due, still valid
+    assert asyncio.run(_look_up_and_wait_for_refresh(services, admin)) is not None
+    clock.now += PRINCIPAL_REFRESH_AHEAD_S  # past the first entry's expiry
+    principal = services.principals.get(admin)
+    assert principal is not None and principal.role is Role.LENDER_ADMIN  # no miss, no lapse
+
+
+def test_a_key_revoked_elsewhere_drops_out_of_the_cache_at_its_refresh(
+    client: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(keys_module, "_monotonic", clock)
+    services = services_of(client.app)
+    admin = _key(database, Role.LENDER_ADMIN)
+    verify_token(services, admin)
+    with database.session() as session:  # revoked by another node: this cache still has it
+        assert revoke_api_key(session, admin.split("_")[1])
+    clock.now += 1
+    assert asyncio.run(_look_up_and_wait_for_refresh(services, admin)) is not None  # not due
+    assert services.principals.get(admin) is not None
+    clock.now += PRINCIPAL_CACHE_TTL_S - PRINCIPAL_REFRESH_AHEAD_S  # due: verified again
+    asyncio.run(_look_up_and_wait_for_refresh(services, admin))
+    assert services.principals.get(admin) is None
+    clock.now += PRINCIPAL_CACHE_TTL_S
+    response = client.post(
+        "/v1/_test/echo", json={"amount_fen": 5}, headers={"Authorization": f"Bearer {admin}"}
+    )
+    assert response.status_code == 401
