@@ -20,6 +20,18 @@ from node_api.risk.tabular import Column, ColumnKind
 _MISSING = "\x00missing"
 
 
+def fit_standardization(values: Sequence[float | str | None]) -> tuple[float, float, float]:
+    """(median, mean, scale) of a numeric column: missing values are filled with the median
+    of the present ones (0.0 when none is), then mean and (population) standard deviation of
+    the filled values; a constant column gets scale 1.0. Shared with the boosted model's
+    linear part (`gbm_fit.py`), which standardizes its numeric inputs the same way."""
+    present = [float(v) for v in values if v is not None]
+    median = float(np.median(present)) if present else 0.0
+    filled = np.array([median if v is None else float(v) for v in values], dtype=np.float64)
+    scale = float(filled.std()) or 1.0
+    return median, float(filled.mean()), scale
+
+
 def fit_onehot_logistic(columns: Sequence[Column], is_bad: BoolArray) -> Predictor:
     """Fit the benchmark on the training rows; returns its predictor of held-out rows."""
     numeric: dict[str, tuple[float, float, float]] = {}
@@ -28,11 +40,7 @@ def fit_onehot_logistic(columns: Sequence[Column], is_bad: BoolArray) -> Predict
     """name -> level -> one-hot position."""
     for column in columns:
         if column.kind == ColumnKind.NUMERIC:
-            present = [float(v) for v in column.values if v is not None]
-            median = float(np.median(present)) if present else 0.0
-            filled = np.array([median if v is None else float(v) for v in column.values])
-            scale = float(filled.std()) or 1.0
-            numeric[column.name] = (median, float(filled.mean()), scale)
+            numeric[column.name] = fit_standardization(column.values)
         else:
             levels = sorted({_MISSING if v is None else str(v) for v in column.values})
             categorical[column.name] = {level: index for index, level in enumerate(levels)}

@@ -15,7 +15,9 @@ from the card's characteristics, the same way in both places:
 
 Every feature carries the monotonic constraint it was trained under (+1: more of it
 never lowers the bad log-odds; -1: never raises them; 0: free), so a risk team can read
-the direction of each input as on a scorecard.
+the direction of each input as on a scorecard. A linear part's numeric coefficients keep
+those directions; a categorical's coefficient on its WOE is free (its categories have no
+order), so for a `woe` feature the direction binds the trees only.
 
 Trees are stored flat, as LightGBM builds them: internal node i splits on
 `split_feature[i]` at `threshold[i]` (value <= threshold goes left); a child index below
@@ -25,10 +27,19 @@ side. The raw output is the sum of the leaves reached: the bad log-odds. A model
 averages several boosters (`gbm_fit.py`) stores every booster's trees with their values
 divided by the number of boosters, so the same sum serves the average.
 
+A card may also carry a linear part (`linear`): a logistic baseline the trees were boosted
+from, served beside them. Its terms read `raw` and `woe` features: a raw value is
+standardized as training did (a missing value takes the training median and sets a
+missing indicator), z = (value - mean) / scale, and adds coefficient * z (+ the missing
+coefficient when missing); a WOE value adds coefficient * WOE. The log-odds is then the
+intercept + the terms + the sum of the leaves. A card without `linear` (every card trained
+before it existed) has no such key and serves the trees alone, exactly as before.
+
 Reason codes come from per-feature contributions computed while walking (Saabas): each
 split moves the prediction from the node's mean output to its child's, and the move is
 credited to the split's feature. A tree's root value is the shared baseline, so the
-contributions plus the baseline add up to the log-odds exactly.
+contributions plus the baseline add up to the log-odds exactly. A linear term is its
+feature's contribution too, and the linear intercept joins the baseline.
 """
 
 from __future__ import annotations
@@ -38,7 +49,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from node_api.risk.derived import compute_derived
 
@@ -102,13 +120,38 @@ class GbmTree(_Frozen):
         return self
 
 
+class GbmLinearTerm(_Frozen):
+    """One feature's term of the linear part."""
+
+    feature: int = Field(ge=0)
+    """The position of a `raw` or `woe` feature in the section's `features`."""
+    coefficient: float
+    """Per standardized unit (`raw`: its sign never opposes the feature's monotonic
+    constraint) or per unit of WOE (`woe`: free, as a category's one-hot coefficient is)."""
+    median: float = 0.0
+    """`raw`: the value a missing input takes."""
+    mean: float = 0.0
+    scale: float = Field(default=1.0, gt=0.0)
+    missing_coefficient: float = 0.0
+    """`raw`: added when the input is missing."""
+
+
+class GbmLinear(_Frozen):
+    """The logistic baseline the trees were boosted from."""
+
+    intercept: float
+    terms: tuple[GbmLinearTerm, ...]
+
+
 class GbmSection(_Frozen):
-    """The boosted trees of a card and the features they read."""
+    """The boosted trees of a card, its linear part (if any) and the features they read."""
 
     library: str
     """What trained it (`lightgbm 4.7.0`): serving never imports it."""
     features: tuple[GbmFeature, ...] = Field(min_length=1)
-    trees: tuple[GbmTree, ...] = Field(min_length=1)
+    trees: tuple[GbmTree, ...] = ()
+    linear: GbmLinear | None = None
+    """Absent from cards trained before it existed (and when not chosen): trees only."""
 
     @model_validator(mode="after")
     def _check_features(self) -> GbmSection:
@@ -119,7 +162,30 @@ class GbmSection(_Frozen):
         names = [feature.name for feature in self.features]
         if len(set(names)) != len(names):
             raise ValueError("feature names must be distinct")
+        if not self.trees and self.linear is None:
+            raise ValueError("a gbm section needs trees or a linear part")
+        if self.linear is not None:
+            read = [term.feature for term in self.linear.terms]
+            if len(set(read)) != len(read):
+                raise ValueError("a linear term per feature at most")
+            for term in self.linear.terms:
+                if term.feature >= count or self.features[term.feature].kind not in (
+                    "raw",
+                    "woe",
+                ):
+                    raise ValueError("a linear term reads a raw or woe feature of the section")
+                feature = self.features[term.feature]
+                if feature.kind == "raw" and term.coefficient * feature.monotone < 0:
+                    raise ValueError("a linear coefficient opposes its feature's direction")
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_linear(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """No `linear` key without a linear part: older cards keep their JSON and model_id."""
+        document: dict[str, object] = handler(self)
+        if self.linear is None:
+            document.pop("linear", None)
+        return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +243,29 @@ def walk_tree(tree: GbmTree, values: Sequence[float], credit: list[float]) -> tu
         node, current = child, reached
 
 
+def linear_term(term: GbmLinearTerm, kind: str, value: float) -> float:
+    """One linear term's share of the log-odds (training computes it the same way)."""
+    if kind == "woe":
+        return term.coefficient * value
+    if math.isnan(value):
+        return term.coefficient * ((term.median - term.mean) / term.scale) + (
+            term.missing_coefficient
+        )
+    return term.coefficient * ((value - term.mean) / term.scale)
+
+
 def predict(section: GbmSection, values: Sequence[float]) -> GbmOutput:
     """The bad log-odds of one row of feature values, with contributions."""
     credit = [0.0] * len(section.features)
     total = 0.0
     baseline = 0.0
+    if section.linear is not None:
+        total = baseline = section.linear.intercept
+        for term in section.linear.terms:
+            kind = section.features[term.feature].kind
+            share = linear_term(term, kind, values[term.feature])
+            credit[term.feature] += share
+            total += share
     for tree in section.trees:
         leaf, root = walk_tree(tree, values, credit)
         total += leaf

@@ -5,7 +5,9 @@ The same stratified folds score the scorecard recipe (the explainable default), 
 boosted model and the benchmark (logistic regression on one-hot features), so the
 figures compare; the card records all three in `training.cross_validation`. The card
 itself is a scorecard card with a `gbm` section: its characteristics (every column,
-binned) check and monitor the inputs, its trees score.
+binned) check and monitor the inputs, its trees (and linear part, when chosen) score.
+Each outer fold's model makes its own inner choice (linear baseline or not, rounds) on
+its training rows only; the card records every fold's choice and the final one.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from node_api.risk.evaluation import (
 )
 from node_api.risk.gbm_fit import (
     FittedGbm,
+    GbmChoice,
     GbmSettings,
     check_export,
     export_gbm_section,
@@ -65,6 +68,17 @@ class GbmTrainingResult:
     scorecard_validation: CrossValidation | None
     baseline_validation: CrossValidation | None
     export_gap: float
+    fold_choices: tuple[GbmChoice | None, ...] = ()
+    """Each outer fold's inner choice (None when `linear` is "never")."""
+
+
+def _choice_json(choice: GbmChoice | None) -> JsonValue:
+    if choice is None:
+        return None
+    return {
+        "model": choice.label,
+        "inner_auc": {label: round(auc, 4) for label, auc in sorted(choice.inner_auc.items())},
+    }
 
 
 def _validation_json(validation: CrossValidation | None) -> JsonValue:
@@ -90,8 +104,12 @@ def train_gbm(
     chosen = settings if settings is not None else GbmTrainingSettings()
     dataset = load_dataset(Path(csv_path), target, bad_value, ignore)
 
+    fold_choices: list[GbmChoice | None] = []
+
     def recipe(columns: Sequence[Column], is_bad: BoolArray) -> Predictor:
-        return fit_gbm_model(columns, is_bad, chosen.gbm, chosen.seed).log_odds_bad
+        fitted = fit_gbm_model(columns, is_bad, chosen.gbm, chosen.seed)
+        fold_choices.append(fitted.choice)
+        return fitted.log_odds_bad
 
     validation = cross_validate_recipe(dataset, recipe, folds=chosen.folds, seed=chosen.seed)
     scorecard_validation = baseline_validation = None
@@ -128,6 +146,8 @@ def train_gbm(
             "scorecard": _validation_json(scorecard_validation),
             "logistic_onehot": _validation_json(baseline_validation),
         },
+        "gbm_choice": _choice_json(model.choice),
+        "gbm_choice_by_fold": [_choice_json(choice) for choice in fold_choices],
         "export_max_gap": gap,
         "rows_dropped_without_target": dataset.rows_dropped,
         DATA_FINGERPRINT_KEY: compute_data_fingerprint(Path(csv_path).read_bytes()),
@@ -153,5 +173,12 @@ def train_gbm(
         gbm=section,
     ).with_model_id()
     return GbmTrainingResult(
-        card, model, dataset, validation, scorecard_validation, baseline_validation, gap
+        card,
+        model,
+        dataset,
+        validation,
+        scorecard_validation,
+        baseline_validation,
+        gap,
+        tuple(fold_choices),
     )
