@@ -67,6 +67,11 @@ def train(
     bags: int | None = typer.Option(
         None, help="boosters averaged per feature set (gbm; 1 to 10, default 5)"
     ),
+    linear: str = typer.Option(
+        "auto",
+        help="gbm: start the trees from a linear part: auto (inner cross-validation decides), "
+        "always or never",
+    ),
     role: list[str] = typer.Option(
         [], help="ROLE=COLUMN: what a numeric column means (gbm derived ratios; repeatable)"
     ),
@@ -77,7 +82,7 @@ def train(
     from node_api.risk.training import main as train_main  # needs the `risk` extra
 
     argv = ["--data", str(data), "--target", target, "--bad", bad, "--model", model]
-    argv += ["--folds", str(folds)]
+    argv += ["--folds", str(folds), "--linear", linear]
     for column in ignore:
         argv += ["--ignore", column]
     if out is not None:

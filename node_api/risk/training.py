@@ -4,14 +4,18 @@ Needs the `risk` extra (numpy, scipy, scikit-learn); the serving path never
 imports this module. `main` is the body of `creditnet risk train`:
 
     creditnet risk train --data FILE.csv --target COLUMN --bad VALUE [--ignore id] [--out card.json]
-        [--model scorecard|gbm] [--rounds N] [--bags N] [--folds K] [--role ROLE=COLUMN ...]
+        [--model scorecard|gbm] [--rounds N] [--bags N] [--linear auto|always|never]
+        [--folds K] [--role ROLE=COLUMN ...]
 
 prints one JSON object (`auc`, `ks`, `gini`, `n_rows`, `bad_rate`, ...). With `--model
 gbm` it fits the boosted model instead (`gbm_training.py`) and also prints the
 cross-validated AUC of the scorecard and of the one-hot logistic benchmark on the same
 folds; `--role amount=credit_amount` (repeatable) declares what a column means, so the
 boosted model gets the derived ratios those roles allow (`derived.py`); `--bags N` sets
-the boosters averaged per feature set (1 to 10; default 5: 10 x 300 trees, about 3.4 MB).
+the boosters averaged per feature set (1 to 10; default 5: 10 x 300 trees, about 3.4 MB);
+`--linear` whether the trees may start from a linear part (`auto`, the default: inner
+cross-validation decides, and `start` in the output says what it chose; `always`;
+`never`: trees from zero, as before the linear part existed).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import JsonValue
@@ -32,6 +37,9 @@ from node_api.risk.card_export import ScalingSettings, build_card
 from node_api.risk.evaluation import CrossValidation, cross_validate
 from node_api.risk.model_fit import FittedScorecard, ModelSettings, fit_scorecard_model
 from node_api.risk.tabular import Dataset, load_dataset
+
+if TYPE_CHECKING:
+    from node_api.risk.gbm_fit import FittedGbm
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +107,9 @@ def train_scorecard(
     return TrainingResult(card, model, dataset, validation)
 
 
+LINEAR_CHOICES = ("auto", "always", "never")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="creditnet risk train", description="Train a WOE logistic scorecard from a CSV file."
@@ -123,6 +134,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, help="boosting rounds (gbm; default 300)")
     parser.add_argument(
         "--bags", type=int, help="boosters averaged per feature set (gbm; default 5)"
+    )
+    parser.add_argument(
+        "--linear",
+        default="auto",
+        help="gbm: start the trees from a linear part (auto: inner cross-validation decides)",
     )
     parser.add_argument(
         "--role",
@@ -153,7 +169,7 @@ def _train_gbm(
     from node_api.risk.gbm_training import GbmTrainingSettings, train_gbm
 
     roles = parse_role_arguments(arguments.role)
-    gbm = GbmSettings(roles=roles)
+    gbm = GbmSettings(roles=roles, linear=arguments.linear)
     if arguments.rounds is not None:
         gbm = replace(gbm, rounds=arguments.rounds)
     if arguments.bags is not None:
@@ -176,6 +192,7 @@ def _train_gbm(
         "n_rows": card.metrics.n_rows,
         "bad_rate": round(card.metrics.bad_rate, 4),
         "folds": card.metrics.folds,
+        "start": _start_label(result.model),
         "boosters": len(result.model.boosters),
         "trees": len(card.gbm.trees) if card.gbm is not None else 0,
         "features": len(card.gbm.features) if card.gbm is not None else 0,
@@ -186,6 +203,14 @@ def _train_gbm(
     if result.baseline_validation is not None:
         metrics["logistic_onehot_auc"] = round(result.baseline_validation.auc, 4)
     return card, metrics
+
+
+def _start_label(model: FittedGbm) -> str:
+    """Where the trees start: `trees` (from zero) or `linear+N` (N rounds from the linear
+    part), as chosen by inner cross-validation or fixed by `--linear`."""
+    if model.choice is not None:
+        return model.choice.label
+    return "trees" if model.linear is None else "linear"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,6 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if arguments.bags is not None and not 1 <= arguments.bags <= 10:
         print(json.dumps({"error": "bags must be 1 to 10", "field": "bags"}), file=sys.stderr)
+        return 2
+    if arguments.linear not in LINEAR_CHOICES:
+        error = {"error": "linear must be auto, always or never", "field": "linear"}
+        print(json.dumps(error), file=sys.stderr)
         return 2
     try:
         if arguments.model == "gbm":

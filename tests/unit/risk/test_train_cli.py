@@ -89,10 +89,10 @@ def test_main_with_model_gbm_prints_all_three_recipes_and_writes_a_servable_tree
     _write_applications(data)
     argv = ["--data", str(data), "--target", "result", "--bad", "default"]
     argv += ["--ignore", "customer_id", "--out", str(out), "--model", "gbm"]
-    status = main([*argv, "--rounds", "20", "--bags", "2", "--folds", "3"])
+    status = main([*argv, "--rounds", "20", "--bags", "2", "--folds", "3", "--linear", "never"])
     assert status == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert metrics["model"] == "gbm" and metrics["folds"] == 3
+    assert metrics["model"] == "gbm" and metrics["folds"] == 3 and metrics["start"] == "trees"
     # two boosters with the income/debt ratio and two without, 20 trees each
     assert metrics["boosters"] == 4 and metrics["trees"] == 80
     for key in ("auc", "scorecard_auc", "logistic_onehot_auc"):
@@ -137,6 +137,9 @@ def test_the_creditnet_command_passes_bags_through(tmp_path: Path) -> None:
     refused = CliRunner().invoke(cli_app, [*argv, "--model", "gbm", "--bags", "11"])
     assert refused.exit_code == 2
     assert json.loads(refused.stderr)["field"] == "bags"
+    refused = CliRunner().invoke(cli_app, [*argv, "--model", "gbm", "--linear", "sometimes"])
+    assert refused.exit_code == 2
+    assert json.loads(refused.stderr)["field"] == "linear"
 
 
 @pytest.mark.parametrize("role", ["income", "salary=income", "income=job", "income=missing"])
@@ -165,3 +168,18 @@ def test_main_with_roles_records_them_and_serves_the_derived_ratio(
     assert [f.name for f in card.gbm.features if f.reason_code.startswith("RD")] == [
         "debt_to_income"
     ]
+
+
+def test_main_with_linear_always_starts_the_trees_from_the_linear_part(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "applications.csv"
+    out = tmp_path / "gbm.json"
+    _write_applications(data)
+    argv = ["--data", str(data), "--target", "result", "--bad", "default", "--out", str(out)]
+    argv += ["--ignore", "customer_id", "--model", "gbm", "--rounds", "20", "--bags", "1"]
+    assert main([*argv, "--folds", "3", "--linear", "always"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["start"].startswith("linear")
+    card = Scorecard.load(out)
+    assert card.card.gbm is not None and card.card.gbm.linear is not None
