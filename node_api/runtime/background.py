@@ -5,7 +5,9 @@ the contact provider, cases and promises).
 Each runs in its own thread until `stop()`; a crashed loop logs and the others go on.
 Every worker runs under its lease (`runtime/leadership.py`), so any number of nodes can
 serve one PostgreSQL database while each worker runs on exactly one of them; the
-relayers' and the event publisher's writes are fenced by the lease's epoch. With
+relayers' and the event publisher's writes are fenced by the lease's epoch. End of day's
+shard helper runs on every node without a lease: its writes are fenced by each shard's
+claim (`node_api/lending/eod/helper.py`). With
 `CREDITNET_EVENTS_URL` set, the event publisher (`node_api/events/`) runs as one more.
 """
 
@@ -107,7 +109,7 @@ def start_background_workers(
     settings: Settings, database: Database, chain: ChainRuntime
 ) -> BackgroundWorkers:
     from node_api.collections.worker import run_collections_worker
-    from node_api.lending.eod.scheduler import run_eod_scheduler
+    from node_api.lending.eod.scheduler import run_eod_helper, run_eod_scheduler
     from node_api.runtime.settlement_scheduler import run_settlement_scheduler
 
     node = _LeasedWorkers.open(settings, database)
@@ -115,8 +117,12 @@ def start_background_workers(
     node.leased_and_fenced(
         "eod",
         lambda _epoch, term_stop: run_eod_scheduler(
-            term_stop, settings, database, on_closed=observe_eod
+            term_stop, settings, database, on_closed=observe_eod, node=node.leases.holder
         ),
+    )
+    # End of day's shards run on every node, under per-shard claims (no lease).
+    node.workers.spawn(
+        "eod-helper", lambda stop: run_eod_helper(stop, database, node=node.leases.holder)
     )
     node.leased_and_fenced(
         "settlement",

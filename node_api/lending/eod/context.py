@@ -3,6 +3,7 @@ facts of a batch of lines read under their locks."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,7 +29,13 @@ from node_api.lending.products import ProductTerms
 
 DEFAULT_BATCH_LINES = 2_000
 MAX_WORKERS = 64
-"""Most shards a date runs in (`CREDITNET_EOD_WORKERS`, `creditnet eod --workers`)."""
+"""Most shards a date runs in (`CREDITNET_EOD_WORKERS`, `CREDITNET_EOD_SHARDS`,
+`creditnet eod --workers`)."""
+DEFAULT_CLAIM_TTL_S = 60.0
+"""A shard's claim not renewed by a committed batch for this long may be taken over
+(`claims`, `CREDITNET_EOD_CLAIM_TTL_S`): above the longest batch and candidate listing."""
+DEFAULT_CLAIM_POLL_S = 0.5
+"""How often a coordinator waiting for shards other nodes run looks at them again."""
 
 BoundaryHook = Callable[[str, str, int], None]
 """Called with (point, step, batch_no) at `before_commit` and `after_commit` of every
@@ -55,14 +62,37 @@ def new_eod_caches() -> LendingCaches:
 
 @dataclass
 class EodContext:
-    """`workers` > 1 runs a date that opens with it in that many shards (see `shards`);
-    `on_boundary` is not sent to worker processes (use `shard_runner="thread"`)."""
+    """`workers` > 1 runs a date that opens with it in `shards` shards (see `shards`; 0:
+    as many as `workers`), that many at once on this node; `on_boundary` is not sent to
+    worker processes (use `shard_runner="thread"`). `node` names this node in the shards'
+    claims (`claims`; empty: the host's name), `claim_ttl_s` how long a claim lasts
+    unless a batch renews it, `claim_poll_s` how often the coordinator looks again at
+    shards other nodes run."""
 
     caches: LendingCaches = field(default_factory=new_eod_caches)
     batch_lines: int = DEFAULT_BATCH_LINES
     on_boundary: BoundaryHook | None = None
     workers: int = 1
     shard_runner: ShardRunner = "process"
+    shards: int = 0
+    node: str = ""
+    claim_ttl_s: float = DEFAULT_CLAIM_TTL_S
+    claim_poll_s: float = DEFAULT_CLAIM_POLL_S
+
+    @property
+    def shard_count(self) -> int:
+        """The shards a date opening now runs in (1: not sharded)."""
+        return self.shards if self.shards > 0 else self.workers
+
+    @property
+    def coordinator_holder(self) -> str:
+        """The claim holder of the coordinator's workers (`claims`)."""
+        return f"{self.node or socket.gethostname()}/coordinator"
+
+    @property
+    def helper_holder(self) -> str:
+        """The claim holder of this node's helper (`helper`)."""
+        return f"{self.node or socket.gethostname()}/helper"
 
 
 @dataclass

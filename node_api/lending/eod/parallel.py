@@ -1,14 +1,21 @@
-"""End of day in parallel: each step's shards (see `shards`) run by several workers.
+"""End of day in parallel: each step's shards (see `shards`) run by several workers, of
+this node and of others.
 
-The coordinator (`run_sharded_step`) lists the step's candidate lines once, splits them
-by shard and hands each unfinished shard to a worker; a worker runs its shard's lines in
-batches exactly as a one-worker run does (lock the lines, compute, write, checkpoint in
-the same transaction), except that each batch locks its shard's `eod_shard` row instead
-of the step's, so shards never wait for one another's checkpoints. Only when every shard
-of the step is done does the coordinator mark the step done and go on to the next one:
-a step reads what the previous one wrote for every line, and anything of the whole
-date (the step's `eod_step` row, the run's `eod_run` row, the summary) happens once,
-after all shards.
+The coordinator (`run_sharded_step`, on the node holding the end-of-day lease) lists the
+step's candidate lines once, splits them by shard (`shards.list_shard_candidates`) and
+hands each unfinished shard to a worker; a worker first claims its shard (`claims`:
+skipped when another node's worker holds it), then runs its lines in batches exactly as
+a one-worker run does (lock the lines, compute, write, checkpoint in the same
+transaction), except that each batch locks its shard's `eod_shard` row instead of the
+step's, so shards never wait for one another's checkpoints, and writes only while the
+row still carries its claim (renewed by the batch). Other nodes' helpers (`helper`)
+claim shards of the step in progress the same way and list their lines with the same
+function. The coordinator then waits for the shards other nodes hold, taking over any
+whose claim was given back or expired (from its last committed batch). Only when every
+shard of the step is done, whoever ran it, does the coordinator mark the step done and
+go on to the next one: a step reads what the previous one wrote for every line, and
+anything of the whole date (the step's `eod_step` row, the run's `eod_run` row, the
+summary) happens once, after all shards.
 
 Workers (`EodContext.shard_runner`): on PostgreSQL, separate processes (the default:
 each a spawned interpreter with its own connection, so the steps' Python runs on every
@@ -16,7 +23,10 @@ core) or threads (each with its own connection; the GIL lets one compute at a ti
 others wait on the database); on SQLite, which has one writer, the shards run one after
 another in the caller's thread. A shard that fails (or a worker that dies) leaves the
 others to finish; the step stays open and the error is raised once they have, so a run
-started again redoes only the shards not done, from their last committed batch.
+started again redoes only the shards not done, from their last committed batch (a
+failed shard's claim is given back; one of a killed coordinator's workers is taken back
+at once by the coordinator's next run, which claims under the same holder name, and
+one of another node's after it expires).
 
 Two shards' batches share only the node's own accounts: their rows are locked in id
 order within each posting call, but a batch posting twice may meet another in the
@@ -34,20 +44,30 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import date
-from time import perf_counter
+from time import perf_counter, sleep
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from node_api.kernel.db import Database, WriteFence, fence_this_thread, fetch_thread_fence
+from node_api.kernel.outbox import get_utc_now
 from node_api.ledger.sql import begin_write
 from node_api.lending.eod import checkpoint
+from node_api.lending.eod.claims import (
+    ShardClaim,
+    ShardClaimLost,
+    check_claim,
+    claim_shard,
+    is_claimable,
+    release_claim,
+    renewed_expiry,
+)
 from node_api.lending.eod.context import EodContext, new_eod_caches
 from node_api.lending.eod.progress import ProgressReporter
 from node_api.lending.eod.shards import (
-    fetch_line_shards,
     fetch_shard_positions,
     finish_shard,
+    list_shard_candidates,
     lock_shard,
     record_shard_batch,
 )
@@ -69,13 +89,15 @@ class ShardFailedError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class ShardTask:
-    """One shard of a step for a date: its candidate lines after its last committed batch."""
+    """One shard of a step for a date: its candidate lines after its last committed batch,
+    and the claim holder to run it as (empty: the context's coordinator)."""
 
     as_of: date
     step: str
     shard: int
     shards: int
     line_ids: tuple[int, ...]
+    holder: str = ""
 
 
 def chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
@@ -83,24 +105,65 @@ def chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(items[start : start + size])
 
 
-def run_shard(database: Database, ctx: EodContext, task: ShardTask) -> int:
-    """Run the shard's lines batch by batch, then mark it done; the lines it was given."""
-    step = STEPS_BY_NAME[task.step]
+def run_shard(database: Database, ctx: EodContext, task: ShardTask) -> int | None:
+    """Claim the task's shard and run its lines (`run_claimed_shard`); None when another
+    worker holds the shard (or it is done). Raises `ShardClaimLost` when the shard is taken
+    over while it runs."""
+    holder = task.holder or ctx.coordinator_holder
     with database.engine.connect() as conn:
-        for chunk in chunks(task.line_ids, ctx.batch_lines):
-            _run_batch_retrying(conn, ctx, task, step, chunk)
+        claim = claim_shard(conn, task.as_of, task.step, holder, ctx.claim_ttl_s, shard=task.shard)
+        if claim is None:
+            return None
+        return run_claimed_shard(conn, ctx, claim, task.line_ids)
+
+
+def run_claimed_shard(
+    conn: Connection,
+    ctx: EodContext,
+    claim: ShardClaim,
+    line_ids: Sequence[int],
+    should_stop: Callable[[], bool] | None = None,
+) -> int | None:
+    """Run the claimed shard's lines batch by batch, then mark it done; the lines it was
+    given, or None when `should_stop` said to stop between batches (the claim is then
+    given back). A batch refused because the shard was taken over raises
+    `ShardClaimLost`, having written nothing; any other failure gives the claim back
+    (another worker may resume the shard at once) and is raised."""
+    step = STEPS_BY_NAME[claim.step]
+    try:
+        for chunk in chunks(line_ids, ctx.batch_lines):
+            if should_stop is not None and should_stop():
+                release_claim(conn, claim)
+                return None
+            _run_batch_retrying(conn, ctx, claim, step, chunk)
         with conn.begin():
             begin_write(conn)
-            finish_shard(conn, task.as_of, task.step, task.shard)
-    return len(task.line_ids)
+            check_claim(lock_shard(conn, claim.as_of, claim.step, claim.shard), claim)
+            finish_shard(conn, claim.as_of, claim.step, claim.shard)
+    except ShardClaimLost:
+        raise
+    except Exception:
+        _release_quietly(conn, claim)
+        raise
+    return len(line_ids)
+
+
+def _release_quietly(conn: Connection, claim: ShardClaim) -> None:
+    try:
+        release_claim(conn, claim)
+    except Exception:  # the failure being raised matters more; the claim then expires
+        log.warning(
+            "eod shard claim not released",
+            extra={"step": claim.step, "shard": claim.shard, "epoch": claim.epoch},
+        )
 
 
 def _run_batch_retrying(
-    conn: Connection, ctx: EodContext, task: ShardTask, step: Step, chunk: list[int]
+    conn: Connection, ctx: EodContext, claim: ShardClaim, step: Step, chunk: list[int]
 ) -> None:
     for attempt in range(1, BATCH_ATTEMPTS + 1):
         try:
-            _run_shard_batch(conn, ctx, task, step, chunk)
+            run_shard_batch(conn, ctx, claim, step, chunk)
             return
         except DBAPIError as error:
             sqlstate = getattr(error.orig, "sqlstate", None)
@@ -110,25 +173,28 @@ def _run_batch_retrying(
             ctx.caches = new_eod_caches()
             log.warning(
                 "eod batch retried",
-                extra={"step": task.step, "shard": task.shard, "sqlstate": sqlstate},
+                extra={"step": claim.step, "shard": claim.shard, "sqlstate": sqlstate},
             )
 
 
-def _run_shard_batch(
-    conn: Connection, ctx: EodContext, task: ShardTask, step: Step, chunk: list[int]
+def run_shard_batch(
+    conn: Connection, ctx: EodContext, claim: ShardClaim, step: Step, chunk: list[int]
 ) -> BatchResult | None:
-    """One batch of a shard in one transaction, with its checkpoint; None when a runner
-    already did these lines."""
+    """One batch of a shard in one transaction, with its checkpoint and the renewal of
+    its claim; None when a runner already did these lines. Writes nothing unless the
+    locked shard row still carries the claim (`ShardClaimLost`)."""
     with conn.begin():
         begin_write(conn)
-        position = lock_shard(conn, task.as_of, step.name, task.shard)
+        position = lock_shard(conn, claim.as_of, step.name, claim.shard)
+        check_claim(position, claim)
         todo = [line_id for line_id in chunk if line_id > position.last_line_id]
         if position.done or not todo:
             return None
-        result = step.run_batch(conn, ctx, task.as_of, todo)
+        result = step.run_batch(conn, ctx, claim.as_of, todo)
         batch_no = record_shard_batch(
-            conn, task.as_of, step.name, task.shard, task.shards, position, todo[-1], result
-        )
+            conn, claim.as_of, step.name, claim.shard, claim.shards, position, todo[-1],
+            result, renewed_expiry(claim),
+        )  # fmt: skip
         if ctx.on_boundary is not None:
             ctx.on_boundary("before_commit", step.name, batch_no)
     if ctx.on_boundary is not None:
@@ -136,20 +202,32 @@ def _run_shard_batch(
     return result
 
 
+def _run_or_skip(database: Database, ctx: EodContext, task: ShardTask) -> int | None:
+    """`run_shard`, a shard taken over by another worker counting as not ours (None)."""
+    try:
+        return run_shard(database, ctx, task)
+    except ShardClaimLost:
+        log.warning("eod shard taken over", extra={"step": task.step, "shard": task.shard})
+        return None
+
+
 _process_state: tuple[Database, EodContext] | None = None
 
 
-def _init_process(url: str, batch_lines: int) -> None:
+def _init_process(url: str, batch_lines: int, node: str, claim_ttl_s: float) -> None:
     global _process_state
-    _process_state = (Database(url, pool_size=1), EodContext(batch_lines=batch_lines))
+    _process_state = (
+        Database(url, pool_size=1),
+        EodContext(batch_lines=batch_lines, node=node, claim_ttl_s=claim_ttl_s),
+    )
 
 
-def _run_in_process(task: ShardTask, fence: WriteFence | None) -> int:
+def _run_in_process(task: ShardTask, fence: WriteFence | None) -> int | None:
     assert _process_state is not None, "the worker process was not initialized"
     database, ctx = _process_state
     try:
         with _fenced(fence):
-            return run_shard(database, ctx, task)
+            return _run_or_skip(database, ctx, task)
     except Exception as error:
         raise ShardFailedError(f"{task.step} shard {task.shard}: {error!r}") from None
 
@@ -178,27 +256,29 @@ class ShardPool:
         return self._database.backend == "sqlite" or self._ctx.workers <= 1
 
     def run(self, tasks: Sequence[ShardTask], on_done: Callable[[ShardTask], None]) -> None:
-        """Run every task; raise the first failure once all have ended."""
+        """Run every task; `on_done` sees each one this node ran to the end (not those
+        another worker held or took over); raise the first failure once all have ended."""
         errors: list[BaseException] = []
         if self.sequential or len(tasks) == 1:
             for task in tasks:
                 try:
-                    run_shard(self._database, self._ctx, task)
+                    ran = _run_or_skip(self._database, self._ctx, task)
                 except Exception as error:
                     errors.append(error)
                     continue
-                on_done(task)
+                if ran is not None:
+                    on_done(task)
         else:
             fence = fetch_thread_fence()  # the term's: every shard checks the same lease
-            futures: dict[Future[int], ShardTask] = {
+            futures: dict[Future[int | None], ShardTask] = {
                 self._get_executor().submit(self._target(), task, fence): task for task in tasks
             }
             for future, task in futures.items():
                 failure = future.exception()
-                if failure is None:
-                    on_done(task)
-                else:
+                if failure is not None:
                     errors.append(failure)
+                elif future.result() is not None:
+                    on_done(task)
         if errors:
             raise errors[0]
 
@@ -211,17 +291,17 @@ class ShardPool:
         for future in [executor.submit(_ready) for _ in range(self._ctx.workers)]:
             future.result()
 
-    def _target(self) -> Callable[[ShardTask, WriteFence | None], int]:
+    def _target(self) -> Callable[[ShardTask, WriteFence | None], int | None]:
         if self._ctx.shard_runner == "process":
             return _run_in_process
         return self._run_in_thread
 
-    def _run_in_thread(self, task: ShardTask, fence: WriteFence | None) -> int:
+    def _run_in_thread(self, task: ShardTask, fence: WriteFence | None) -> int | None:
         ctx = getattr(self._local, "ctx", None)
         if ctx is None:
             ctx = self._local.ctx = replace(self._ctx, caches=new_eod_caches())
         with _fenced(fence):
-            return run_shard(self._database, ctx, task)
+            return _run_or_skip(self._database, ctx, task)
 
     def _get_executor(self) -> Executor:
         if self._executor is None:
@@ -231,7 +311,12 @@ class ShardPool:
                     max_workers=workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_init_process,
-                    initargs=(self._database.url, self._ctx.batch_lines),
+                    initargs=(
+                        self._database.url,
+                        self._ctx.batch_lines,
+                        self._ctx.node,
+                        self._ctx.claim_ttl_s,
+                    ),
                 )
             else:
                 self._executor = ThreadPoolExecutor(workers, thread_name_prefix="eod-shard")
@@ -257,37 +342,35 @@ def run_sharded_step(
     pool: ShardPool,
     reporter: ProgressReporter,
 ) -> StepSummary:
-    """Run a step's unfinished shards (module docstring); mark the step done after all."""
+    """Run a step's unfinished shards (module docstring): those this node's workers can
+    claim, then, until every shard is done, any whose claim another node gave up or let
+    expire; mark the step done after all."""
     started = perf_counter()
+    holder = ctx.coordinator_holder
     with database.engine.connect() as conn, conn.begin():
         done_before = checkpoint.fetch_position(conn, as_of, step.name)
         positions = fetch_shard_positions(conn, as_of, step.name)
         todo = {} if done_before.done else {k: p for k, p in positions.items() if not p.done}
-        after = min((p.last_line_id for p in todo.values()), default=0)
-        candidates = step.list_candidates(conn, ctx, as_of, after) if todo else []
-        shard_of = fetch_line_shards(conn, candidates, len(positions)) if candidates else {}
+        listed = list_shard_candidates(conn, ctx, as_of, step, todo, len(positions))
     tasks = [
-        ShardTask(
-            as_of, step.name, shard, len(positions),
-            tuple(i for i in candidates if shard_of.get(i) == shard and i > p.last_line_id),
-        )
-        for shard, p in sorted(todo.items())
-    ]  # fmt: skip
+        ShardTask(as_of, step.name, shard, len(positions), listed[shard], holder)
+        for shard in sorted(todo)
+    ]
     reporter.start_step(
         as_of.isoformat(),
         step.name,
         done_before.lines + sum(len(t.line_ids) for t in tasks),
         done_before.lines,
     )
-    pool.run(
-        [task for task in tasks if task.line_ids],
-        lambda task: reporter.advance(step.name, len(task.line_ids)),
-    )
+
+    def advance(task: ShardTask) -> None:
+        reporter.advance(step.name, len(task.line_ids))
+
+    pool.run(tasks, advance)
+    if todo:
+        _await_shards(database, ctx, as_of, step, len(positions), pool, advance)
     with database.engine.connect() as conn, conn.begin():
         begin_write(conn)
-        for task in tasks:
-            if not task.line_ids:
-                finish_shard(conn, as_of, step.name, task.shard)
         if not done_before.done:
             checkpoint.finish_step(conn, as_of, step.name)
         position = checkpoint.fetch_position(conn, as_of, step.name)
@@ -299,3 +382,41 @@ def run_sharded_step(
         position.amount_fen,
         perf_counter() - started,
     )
+
+
+def _await_shards(
+    database: Database,
+    ctx: EodContext,
+    as_of: date,
+    step: Step,
+    shards: int,
+    pool: ShardPool,
+    on_done: Callable[[ShardTask], None],
+) -> None:
+    """Until every shard of the step is done: run those whose claim is free (given back,
+    or expired: their holder died), from their last committed batch, with their
+    candidates listed again; otherwise wait `claim_poll_s` for the other nodes."""
+    holder = ctx.coordinator_holder
+    ran: list[ShardTask] = []
+
+    def done(task: ShardTask) -> None:
+        ran.append(task)
+        on_done(task)
+
+    while True:
+        with database.engine.connect() as conn, conn.begin():
+            positions = fetch_shard_positions(conn, as_of, step.name)
+            if all(position.done for position in positions.values()):
+                return
+            now = get_utc_now()
+            free = {k: p for k, p in positions.items() if is_claimable(p, holder, now)}
+            listed = list_shard_candidates(conn, ctx, as_of, step, free, shards)
+        ran_before = len(ran)
+        if free:
+            tasks = [
+                ShardTask(as_of, step.name, shard, shards, listed[shard], holder)
+                for shard in sorted(free)
+            ]
+            pool.run(tasks, done)
+        if len(ran) == ran_before:
+            sleep(ctx.claim_poll_s)

@@ -19,8 +19,10 @@ bill>`, which the ledger also keeps unique).
 
 With several workers (`EodContext.workers`, `CREDITNET_EOD_WORKERS`, `creditnet eod
 --workers`), a date that opens then runs each step in shards by customer (`shards`,
-`parallel`): the shards of a step run at once, each with its own checkpoint, and the
-next step starts when all are done. The books it writes are the same as one worker's.
+`parallel`; `EodContext.shards`, `CREDITNET_EOD_SHARDS`, may make more shards than
+workers): the shards of a step run at once, each with its own checkpoint, on this
+node's workers and on other nodes' (`claims`, `helper`), and the next step starts when
+all are done. The books it writes are the same as one worker's.
 
 Dates run in order: `run_eod_through` closes every date from the first open one. An
 operator who moves the business date forward (`move_business_date`) skips days end of
@@ -58,7 +60,7 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(items[start : start + size])
 
 
-def _close_day(conn: Connection, as_of: date, workers: int) -> tuple[str, int]:
+def _close_day(conn: Connection, as_of: date, shards: int) -> tuple[str, int]:
     """Open the run's checkpoints and move the business date past `as_of`; the run's
     status and its shard count."""
     begin_write(conn)
@@ -81,7 +83,7 @@ def _close_day(conn: Connection, as_of: date, workers: int) -> tuple[str, int]:
         set_business_date(conn, as_of + timedelta(days=1))
     if status == checkpoint.DONE:
         return status, 1
-    return status, open_shards(conn, as_of, [step.name for step in STEPS], workers)
+    return status, open_shards(conn, as_of, [step.name for step in STEPS], shards)
 
 
 def move_business_date(conn: Connection, as_of: date) -> date | None:
@@ -114,14 +116,14 @@ def run_eod(
     """Close business date `as_of` (see the module docstring); return its summary.
 
     In one shard, one connection serves the whole date, one transaction per batch of
-    lines; in several (`ctx.workers` > 1 when the date opened), `parallel` runs each
+    lines; in several (`ctx.shard_count` > 1 when the date opened), `parallel` runs each
     step's shards on `pool` (one made for this date when not given)."""
     context = ctx or EodContext()
     reporter = progress or NullProgress()
     started = perf_counter()
     with database.engine.connect() as conn:
         with conn.begin():
-            status, shards = _close_day(conn, as_of, context.workers)
+            status, shards = _close_day(conn, as_of, context.shard_count)
             positions = checkpoint.fetch_positions(conn, as_of)
         already_done = status == checkpoint.DONE
     if shards > 1:

@@ -7,7 +7,12 @@ The policy is read from the environment (`CREDITNET_EOD_<NAME>`):
   00:30): at 00:30 on the 5th it closes the 4th and any earlier open date, in order.
 - `POLICY=interval`: closes the current business date every `INTERVAL_S` seconds
   (accelerated time for demos and soak tests).
-`WORKERS` (default 1) runs each date in that many shards at once (see `parallel`).
+`WORKERS` (default 1) runs each date in that many shards at once (see `parallel`);
+`SHARDS` (default 0: as many as `WORKERS`) makes a date's shard count larger, so that
+other nodes' helpers find shards to run. `CLAIM_TTL_S` (default 60) is how long a
+shard's claim lasts unless a batch renews it (`claims`). On PostgreSQL every node also
+runs a helper (`helper`, `run_eod_helper`; `HELPER=false` turns it off) that runs open
+shards of the step in progress, looking every `HELPER_POLL_S` seconds (default 2).
 The loop wakes every `POLL_S` seconds (default 30) and stops within that time of the stop
 event. Nothing happens before the node's business date is first set. The wall clock is
 read here, in the runtime, never in the books: the books only see the dates it closes.
@@ -31,7 +36,13 @@ from node_api.kernel.db import Database
 from node_api.kernel.errors import CreditNetError
 from node_api.ledger.business_date import fetch_business_date
 from node_api.lending.eod.checkpoint import fetch_unfinished_run
-from node_api.lending.eod.context import DEFAULT_BATCH_LINES, MAX_WORKERS, EodContext
+from node_api.lending.eod.context import (
+    DEFAULT_BATCH_LINES,
+    DEFAULT_CLAIM_TTL_S,
+    MAX_WORKERS,
+    EodContext,
+)
+from node_api.lending.eod.helper import run_shard_helper
 from node_api.lending.eod.runner import run_eod_through
 from node_api.lending.eod.summary import EodSummary
 
@@ -56,6 +67,20 @@ class EodSchedule(BaseSettings):
     poll_s: float = Field(default=30.0, gt=0)
     batch_lines: int = Field(default=DEFAULT_BATCH_LINES, ge=1, le=100_000)
     workers: int = Field(default=1, ge=1, le=MAX_WORKERS)
+    shards: int = Field(default=0, ge=0, le=MAX_WORKERS)
+    claim_ttl_s: float = Field(default=DEFAULT_CLAIM_TTL_S, gt=0, le=3_600)
+    helper: bool = True
+    helper_poll_s: float = Field(default=2.0, gt=0, le=600)
+
+    def context(self, node: str) -> EodContext:
+        """The end-of-day context of this node (`node`: its name in the shards' claims)."""
+        return EodContext(
+            batch_lines=self.batch_lines,
+            workers=self.workers,
+            shards=self.shards,
+            node=node,
+            claim_ttl_s=self.claim_ttl_s,
+        )
 
 
 def get_calendar_date(now: datetime, schedule: EodSchedule) -> date:
@@ -102,12 +127,14 @@ def run_eod_scheduler(
     schedule: EodSchedule | None = None,
     clock: Callable[[], datetime] | None = None,
     on_closed: Callable[[EodSummary], None] | None = None,
+    node: str = "",
 ) -> None:
     """Close business dates by the configured policy until `stop_event` is set;
-    `on_closed` sees each closed date's summary (the runtime's metrics)."""
+    `on_closed` sees each closed date's summary (the runtime's metrics); `node` names
+    this node in the shards' claims."""
     policy = schedule or EodSchedule()
     now_of = clock or (lambda: datetime.now(UTC))
-    ctx = EodContext(batch_lines=policy.batch_lines, workers=policy.workers)
+    ctx = policy.context(node)
     last_run = now_of()
     log.info("eod scheduler started", extra={"policy": policy.policy.value, "env": settings.env})
     while not stop_event.wait(policy.poll_s):
@@ -134,3 +161,18 @@ def run_eod_scheduler(
                     "elapsed_s": round(summary.elapsed_s, 3),
                 },
             )
+
+
+def run_eod_helper(
+    stop_event: threading.Event,
+    database: Database,
+    *,
+    node: str,
+    schedule: EodSchedule | None = None,
+) -> None:
+    """This node's shard helper (`helper`) until `stop_event` is set: on PostgreSQL unless
+    `CREDITNET_EOD_HELPER=false`; returns at once otherwise."""
+    policy = schedule or EodSchedule()
+    if database.backend != "postgresql" or not policy.helper:
+        return
+    run_shard_helper(stop_event, database, policy.context(node), policy.helper_poll_s)

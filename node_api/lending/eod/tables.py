@@ -24,13 +24,16 @@ of workers keeps it). Each shard batch locks its row, advances `batches` and
 `last_line_id` in the batch's own transaction, and also writes its `eod_batch` row
 (numbered `batches * shards + shard + 1`, so shards never collide); the row is `done`
 once the shard has no line left in the step, and the step's `eod_step` row once every
-shard's is.
+shard's is. A shard is run by whoever claims it (`claims`: the coordinator's workers or
+another node's): `claim_holder` and `claim_epoch` name the claim a batch must still hold
+to write (the epoch rises at every claim), `claim_expires_at` when another worker may
+take the shard over unless a committed batch renews it (naive UTC, the claimer's clock).
 """
 
 from __future__ import annotations
 
 from sqlalchemy.schema import Column, Table
-from sqlalchemy.types import BigInteger, Boolean, Date, Integer, String
+from sqlalchemy.types import BigInteger, Boolean, Date, DateTime, Integer, String
 
 from node_api.ledger.schema import fk_column, metadata
 
@@ -95,4 +98,7 @@ eod_shard_table = Table(
     Column("status", String(16), nullable=False),
     Column("batches", Integer, nullable=False, server_default="0"),
     Column("last_line_id", BigInteger, nullable=False, server_default="0"),
+    Column("claim_holder", String(128), nullable=True),
+    Column("claim_epoch", Integer, nullable=True),
+    Column("claim_expires_at", DateTime, nullable=True),
 )
