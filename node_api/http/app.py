@@ -15,6 +15,7 @@ from node_api.http.middleware import AccessMiddleware, BodyLimitMiddleware, Requ
 from node_api.http.openapi import OPENAPI_TAGS, JsonObject, operation_id, refine_openapi
 from node_api.http.problems import install_problem_handlers
 from node_api.http.published_contracts import load_chain_context
+from node_api.http.routes.application_lane import ApplicationFastLane
 from node_api.http.routes.purchase_lane import AuthorizationFastLane
 from node_api.http.routes.registry import ROUTERS
 from node_api.http.services import NodeApp, Services
@@ -109,6 +110,7 @@ def create_app(
     )
     app.add_middleware(AccessMiddleware, log_requests=settings.access_log)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ApplicationFastLane)  # see routes.application_lane
     app.add_middleware(AuthorizationFastLane)  # outermost: see routes.purchase_lane
     return app
 

@@ -12,12 +12,19 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from node_api.auth.keys import Role
 from node_api.http.authz import AdminDep, ExaminerDep, OperatorDep
 from node_api.http.cards import characteristics_schema
 from node_api.http.deps import SessionDep
-from node_api.http.idempotency import IdempotencyKey, OnceDep, request_claim
+from node_api.http.idempotency import (
+    IdempotencyKey,
+    OnceDep,
+    request_claim,
+    run_once_committed,
+)
 from node_api.http.renderers import JsonRenderer, to_response
 from node_api.http.routes.risk_liveness import SignedLivenessIn
 from node_api.http.schemas import (
@@ -27,13 +34,14 @@ from node_api.http.schemas import (
     ProductCodeStr,
     StrictBody,
 )
-from node_api.http.services import ServicesDep, services_of
-from node_api.idempotency import IDEMPOTENCY_HEADER, run_idempotent
+from node_api.http.services import Services, ServicesDep, services_of
+from node_api.idempotency import IDEMPOTENCY_HEADER, KeyClaim, StoredResponse
 from node_api.kernel.money import Fen
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
+from node_api.ledger.schema import business_date_table
 from node_api.onboarding.application_input import ApplicationInput
 from node_api.onboarding.application_store import application_view, fetch_application_row
-from node_api.onboarding.applications import PhaseTimer, decide_application
+from node_api.onboarding.applications import decide_application
 from node_api.onboarding.liveness import SignedLivenessResult, parse_signed_result
 from node_api.onboarding.liveness_provider import trust_from_settings
 from node_api.onboarding.replay import replay_application
@@ -212,8 +220,59 @@ class ReviewIn(StrictBody):
     """Why, as a code (`INCOME_VERIFIED`); free text could carry personal data."""
 
 
-def _server_timing(timer: PhaseTimer) -> str:
-    return ", ".join(f"{phase};dur={ms:.2f}" for phase, ms in timer.phases_ms.items())
+_BUSINESS_DATE = (
+    select(business_date_table.c.as_of).where(business_date_table.c.id == 1).scalar_subquery()
+)
+"""The business date, as `fetch_business_date` reads it: the decision reads it along with
+its idempotency claim (one statement on PostgreSQL)."""
+
+
+def server_timing(phases_ms: dict[str, float]) -> str:
+    """The Server-Timing header of a decision: milliseconds per phase."""
+    return ", ".join(f"{phase};dur={ms:.2f}" for phase, ms in phases_ms.items())
+
+
+def decide_once(
+    services: Services, claim: KeyClaim, body: ApplicationIn
+) -> tuple[StoredResponse, dict[str, float]]:
+    """Decide an application once per idempotency key and commit (sync: run it in a
+    worker thread); the stored (or fresh) response and the milliseconds per phase.
+    The route and its fast lane (`routes.application_lane`) both answer with it."""
+    context = services.onboarding.current()
+    applied_at = datetime.now(UTC)
+    phases_ms: dict[str, float] = {}
+
+    def operation(conn: Connection, business_date: date | None) -> ApplicationOut:
+        as_of = resolve_as_of(None, business_date)
+        outcome = decide_application(
+            conn,
+            body.to_input(),
+            as_of=as_of,
+            applied_at=applied_at,
+            context=context,
+            liveness=body.to_liveness(),
+            liveness_trust=trust_from_settings(services.settings),
+        )
+        phases_ms.update(outcome.timer.phases_ms)
+        log.info(
+            "application decided",
+            extra={
+                "application_id": outcome.stored.id,
+                "decision": outcome.stored.decision.value,
+                "duration_ms": round(sum(outcome.timer.phases_ms.values()), 2),
+            },
+        )
+        return ApplicationOut.model_validate(outcome.answer(), from_attributes=True)
+
+    stored = run_once_committed(
+        services.database,
+        claim,
+        operation,
+        JsonRenderer(201),
+        phases_ms=phases_ms,
+        read_along=_BUSINESS_DATE,
+    )
+    return stored, phases_ms
 
 
 @router.post(
@@ -234,44 +293,12 @@ def post_application(
     `GET /v1/risk/cards/active`); each one missing counts towards the review threshold.
     """
     # No `SessionDep`/`SettingsDep` here: each sync dependency costs a threadpool round
-    # trip on this hot route, so it opens its own session.
-    services = services_of(request.app)
-    context = services.onboarding.current()
-    applied_at = datetime.now(UTC)
-    timer = PhaseTimer()
+    # trip on this hot route. A cached caller with a valid body is served by the fast
+    # lane (`routes.application_lane`) before it gets here, with the same `decide_once`.
     claim = request_claim(request, who, key, body)
-    with services.database.session() as session:
-
-        def operation() -> ApplicationOut:
-            conn = session.connection()
-            as_of = resolve_as_of(None, fetch_business_date(conn))
-            outcome = decide_application(
-                conn,
-                body.to_input(),
-                as_of=as_of,
-                applied_at=applied_at,
-                context=context,
-                liveness=body.to_liveness(),
-                liveness_trust=trust_from_settings(services.settings),
-            )
-            timer.phases_ms.update(outcome.timer.phases_ms)
-            log.info(
-                "application decided",
-                extra={
-                    "application_id": outcome.stored.id,
-                    "decision": outcome.stored.decision.value,
-                    "duration_ms": round(sum(outcome.timer.phases_ms.values()), 2),
-                },
-            )
-            return ApplicationOut.model_validate(outcome.answer(), from_attributes=True)
-
-        stored = run_idempotent(session, claim, operation, JsonRenderer(201))
-        commit_timer = PhaseTimer()
-        session.commit()
-        commit_timer.lap("commit")
-    timer.phases_ms.update(commit_timer.phases_ms)
+    stored, phases_ms = decide_once(services_of(request.app), claim, body)
     response = to_response(stored)
-    response.headers["Server-Timing"] = _server_timing(timer)
+    response.headers["Server-Timing"] = server_timing(phases_ms)
     return response
 
 

@@ -21,19 +21,16 @@ the access-log line, the latency histogram) the lane does with the same function
 from __future__ import annotations
 
 import re
-import time
 from datetime import date
 
-import orjson
 from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from node_api.auth.keys import Principal
 from node_api.http.authz import OPERATOR_ROLES, bearer_token, cached_principal
-from node_api.http.middleware import REQUEST_ID_HEADER, record_access, request_id_of
-from node_api.http.problems import PROBLEM_MEDIA_TYPE, dump_problem
+from node_api.http.lane_io import header, lane_exchange, read_body, route_path, send_stored
 from node_api.http.renderers import to_response
 from node_api.http.schemas import (
     ID_MAX,
@@ -47,11 +44,9 @@ from node_api.http.schemas import (
 from node_api.http.services import Services, services_of
 from node_api.idempotency import (
     IDEMPOTENCY_HEADER,
-    REPLAYED_HEADER,
     is_idempotency_key,
     key_claim,
 )
-from node_api.kernel.logs import request_id_var
 from node_api.lending.core.decide import UseKind, UseRequest
 
 USE_ROLES = OPERATOR_ROLES
@@ -62,9 +57,6 @@ _TEMPLATES = {
     UseKind.CASH_DRAWDOWN: "/v1/credit-lines/{credit_line_id}/drawdowns",
 }
 """The route templates the lane's requests are counted and logged under."""
-_JSON_TYPE = b"application/json"
-_PROBLEM_TYPE = PROBLEM_MEDIA_TYPE.encode()
-_REPLAYED = REPLAYED_HEADER.lower().encode()
 
 
 class PurchaseIn(StrictBody):
@@ -162,38 +154,18 @@ def use_request(
     )
 
 
-def _route_path(scope: Scope) -> str:
-    """The path below the app's root path (what Starlette's router matches)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if not root_path or not path.startswith(root_path):
-        return path
-    if path == root_path:
-        return ""
-    if path[len(root_path)] == "/":
-        return path[len(root_path) :]
-    return path
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 def lane_request(scope: Scope) -> tuple[UseKind, Principal, str, int] | None:
     """What the fast lane needs, if it can serve this request without any check that
     could fail before the body is read; None sends it to the regular route."""
     if scope["type"] != "http" or scope["method"] != "POST":
         return None
-    found = _USE_PATH.fullmatch(_route_path(scope))
+    found = _USE_PATH.fullmatch(route_path(scope))
     app = scope.get("app")
     if found is None or app is None or int(found.group(1)) > LINE_ID_MAX:
         return None
-    token = bearer_token(_header(scope, b"authorization"))
-    key = _header(scope, b"idempotency-key")
-    content_type = _header(scope, b"content-type") or ""
+    token = bearer_token(header(scope, b"authorization"))
+    key = header(scope, b"idempotency-key")
+    content_type = header(scope, b"content-type") or ""
     if token is None or key is None or not is_idempotency_key(key):
         return None
     if "json" not in content_type:
@@ -220,27 +192,11 @@ class AuthorizationFastLane:
             await self.app(scope, receive, send)
             return
         services = services_of(scope["app"])
-        limit = services.settings.max_body_bytes
-        length = _header(scope, b"content-length")
-        if length is None or not length.isdigit() or int(length) > limit:
-            await self.app(scope, receive, send)  # the regular path refuses or streams it
-            return
-        chunks: list[bytes] = []
-        size, more = 0, True
-        while more and size <= limit:
-            message = await receive()
-            if message["type"] != "http.request":
-                await self.app(scope, _replay(chunks, message, receive), send)
-                return
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            more = message.get("more_body", False)
-        raw = b"".join(chunks)
+        read = await read_body(scope, receive, services.settings.max_body_bytes)
         kind, who, key, line_id = lane
-        body = None if more or size > limit else _lane_body(MODELS[kind], raw)
-        if body is None:  # invalid or too large: the regular path answers it the regular way
-            await self.app(scope, _replay([raw], None if more else _LAST, receive), send)
+        body = None if read.body is None else _lane_body(MODELS[kind], read.body)
+        if body is None:  # unread, too large or invalid: the regular path answers it
+            await self.app(scope, read.receive, send)
             return
         await self._serve(scope, send, services, (kind, who, key, line_id), body)
 
@@ -252,58 +208,15 @@ class AuthorizationFastLane:
         lane: tuple[UseKind, Principal, str, int],
         body: PurchaseIn | DrawdownIn,
     ) -> None:
-        started = time.perf_counter()
-        request_id = request_id_of(scope)
-        token = request_id_var.set(request_id)
-        status = 500
-        try:
-            kind, who, key, line_id = lane
+        kind, who, key, line_id = lane
+        async with lane_exchange(
+            scope, "POST", _TEMPLATES[kind], log_requests=services.settings.access_log
+        ) as exchange:
             stored = await services.authorization.current().authorize(
                 use_request(scope["path"], who, key, line_id, kind, body)
             )
-            status = stored.status_code
-            problem = status >= 400
-            content = dump_problem(stored.body) if problem else orjson.dumps(stored.body)
-            headers = [
-                (b"content-length", str(len(content)).encode()),
-                (b"content-type", _PROBLEM_TYPE if problem else _JSON_TYPE),
-            ]
-            if stored.replayed:
-                headers.append((_REPLAYED, b"true"))
-            headers.append((REQUEST_ID_HEADER, request_id.encode()))
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": content})
+            await send_stored(send, exchange, stored)
             AuthorizationFastLane.served += 1
-        finally:
-            request_id_var.reset(token)
-            record_access(
-                "POST",
-                _TEMPLATES[kind],
-                status,
-                time.perf_counter() - started,
-                log_requests=services.settings.access_log,
-            )
-
-
-_LAST: Message = {"type": "http.request", "body": b"", "more_body": False}
-
-
-def _replay(chunks: list[bytes], last: Message | None, receive: Receive) -> Receive:
-    """A `receive` that first gives back what the lane already read (the body so far, and
-    `last` if it was not a body message, e.g. a disconnect), then the rest."""
-    pending: list[Message] = []
-    if chunks:
-        body = b"".join(chunks)
-        pending.append({"type": "http.request", "body": body, "more_body": last is None})
-    if last is not None and last is not _LAST:
-        pending.append(last)
-
-    async def replayed() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replayed
 
 
 def _lane_body(
