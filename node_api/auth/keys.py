@@ -52,7 +52,7 @@ class PrincipalCache:
     """Verified keys for a short while, so the hot path does not hit the key table each call.
 
     A revoked key stops working within `PRINCIPAL_CACHE_TTL_S` seconds. A key in use is
-    verified again before its entry expires (`claim_refresh`, in its last
+    verified again before its entry expires (`lookup`, in its last
     `PRINCIPAL_REFRESH_AHEAD_S` seconds; one refresh at a time per key), so under steady
     traffic the entry never lapses: otherwise every request in flight at the moment it
     expired would miss together and go to the key table at once.
@@ -63,23 +63,24 @@ class PrincipalCache:
         self._refreshing: set[bytes] = set()
 
     def get(self, presented: str) -> Principal | None:
-        entry = self._entries.get(_digest(presented))
-        if entry is None or entry[0] < _monotonic():
-            return None
-        return entry[1]
+        return self.lookup(presented)[0]
 
-    def claim_refresh(self, presented: str) -> bool:
-        """True (once, until `put` or `evict`) when the key's entry is valid but due to be
-        verified again: the caller then verifies it and calls `put` or `evict`."""
+    def lookup(self, presented: str) -> tuple[Principal | None, bool]:
+        """The key's principal if its entry is valid, and whether the caller has just
+        claimed its refresh (True once, until `put`, `evict` or `end_refresh`, while the
+        entry is valid but in its last `PRINCIPAL_REFRESH_AHEAD_S` seconds): the caller
+        then verifies the key again and calls `put` or `evict`."""
         digest = _digest(presented)
         entry = self._entries.get(digest)
-        if entry is None or digest in self._refreshing:
-            return False
+        if entry is None:
+            return None, False
         left_s = entry[0] - _monotonic()
-        if left_s < 0 or left_s > PRINCIPAL_REFRESH_AHEAD_S:
-            return False
+        if left_s < 0:
+            return None, False
+        if left_s > PRINCIPAL_REFRESH_AHEAD_S or digest in self._refreshing:
+            return entry[1], False
         self._refreshing.add(digest)
-        return True
+        return entry[1], True
 
     def put(self, presented: str, principal: Principal) -> None:
         if len(self._entries) > 10_000:

@@ -50,8 +50,8 @@ def cached_principal(services: Services, token: str | None) -> Principal | None:
     thread meanwhile (see `PrincipalCache`), so busy keys never miss all at once."""
     if token is None:
         return None
-    principal = services.principals.get(token)
-    if principal is not None and services.principals.claim_refresh(token):
+    principal, refresh = services.principals.lookup(token)
+    if refresh:
         asyncio.get_running_loop().run_in_executor(None, _refresh, services, token)
     return principal
 

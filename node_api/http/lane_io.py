@@ -9,9 +9,8 @@ the lane will not serve to the regular app with what it already read.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from contextvars import Token
+from dataclasses import dataclass
 
 import orjson
 from starlette.types import Message, Receive, Scope, Send
@@ -107,33 +106,45 @@ def replay_receive(chunks: list[bytes], last: Message | None, receive: Receive) 
     return replayed
 
 
-@dataclass(slots=True)
 class LaneExchange:
-    """One request a lane serves: its request id, and the status it was answered with
-    (500 until `send_stored` answers it)."""
+    """One request a lane serves, as a context manager doing what the regular middleware
+    does around every request: the caller's request id (or a new one) in the logging
+    context, then the latency histogram and the access-log line under the route's
+    template with the status answered (500 until `send_stored` answers it). A plain
+    class, not a generator: it runs on every request of the hot lanes."""
 
-    request_id: str
-    status: int = 500
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    """Extra response headers (added before the content headers)."""
+    __slots__ = (
+        "_log_requests",
+        "_method",
+        "_route",
+        "_started",
+        "_token",
+        "headers",
+        "request_id",
+        "status",
+    )
 
+    def __init__(self, scope: Scope, method: str, route: str, *, log_requests: bool) -> None:
+        self.request_id = request_id_of(scope)
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+        """Extra response headers (sent before the content headers)."""
+        self._method, self._route, self._log_requests = method, route, log_requests
+        self._started = 0.0
+        self._token: Token[str | None] | None = None
 
-@asynccontextmanager
-async def lane_exchange(
-    scope: Scope, method: str, route: str, *, log_requests: bool
-) -> AsyncIterator[LaneExchange]:
-    """What the regular middleware does around every request, for a lane: the caller's
-    request id (or a new one) in the logging context, then the latency histogram and
-    the access-log line under the route's template, with the status answered."""
-    started = time.perf_counter()
-    exchange = LaneExchange(request_id_of(scope))
-    token = request_id_var.set(exchange.request_id)
-    try:
-        yield exchange
-    finally:
-        request_id_var.reset(token)
-        elapsed_s = time.perf_counter() - started
-        record_access(method, route, exchange.status, elapsed_s, log_requests=log_requests)
+    def __enter__(self) -> LaneExchange:
+        self._started = time.perf_counter()
+        self._token = request_id_var.set(self.request_id)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            request_id_var.reset(self._token)
+        elapsed_s = time.perf_counter() - self._started
+        record_access(
+            self._method, self._route, self.status, elapsed_s, log_requests=self._log_requests
+        )
 
 
 async def send_stored(send: Send, exchange: LaneExchange, stored: StoredResponse) -> None:

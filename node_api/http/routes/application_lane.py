@@ -30,9 +30,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from node_api.auth.keys import Principal
 from node_api.http.authz import OPERATOR_ROLES, bearer_token, cached_principal
 from node_api.http.lane_io import (
+    LaneExchange,
     header,
     is_json_media_type,
-    lane_exchange,
     read_body,
     route_path,
     send_stored,
@@ -110,7 +110,7 @@ class ApplicationFastLane:
         caller: tuple[Principal, str],
         body: ApplicationIn,
     ) -> None:
-        async with lane_exchange(
+        with LaneExchange(
             scope, "POST", APPLICATIONS_PATH, log_requests=services.settings.access_log
         ) as exchange:
             who, key = caller

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from node_api.auth.keys import Principal
 from node_api.http.authz import OPERATOR_ROLES, bearer_token, cached_principal
-from node_api.http.lane_io import header, lane_exchange, read_body, route_path, send_stored
+from node_api.http.lane_io import LaneExchange, header, read_body, route_path, send_stored
 from node_api.http.renderers import to_response
 from node_api.http.schemas import (
     ID_MAX,
@@ -209,7 +209,7 @@ class AuthorizationFastLane:
         body: PurchaseIn | DrawdownIn,
     ) -> None:
         kind, who, key, line_id = lane
-        async with lane_exchange(
+        with LaneExchange(
             scope, "POST", _TEMPLATES[kind], log_requests=services.settings.access_log
         ) as exchange:
             stored = await services.authorization.current().authorize(
