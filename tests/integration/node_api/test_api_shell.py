@@ -178,14 +178,22 @@ async def _look_up_and_wait_for_refresh(services: Services, token: str) -> Princ
     return principal
 
 
-def test_a_key_in_use_is_verified_again_before_its_cache_entry_expires(
+def _cached_admin_key(
     client: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[_Clock, Services, str]:
+    """An admin key verified once (cached until the clock's 1,030), the cache's clock."""
     clock = _Clock()
     monkeypatch.setattr(keys_module, "_monotonic", clock)
     services = services_of(client.app)
     admin = _key(database, Role.LENDER_ADMIN)
-    verify_token(services, admin)  # cached until 1,030
+    verify_token(services, admin)
+    return clock, services, admin
+
+
+def test_a_key_in_use_is_verified_again_before_its_cache_entry_expires(
+    client: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, services, admin = _cached_admin_key(client, database, monkeypatch)
     clock.now += PRINCIPAL_CACHE_TTL_S - PRINCIPAL_REFRESH_AHEAD_S / 2  # due, still valid
     assert asyncio.run(_look_up_and_wait_for_refresh(services, admin)) is not None
     clock.now += PRINCIPAL_REFRESH_AHEAD_S  # past the first entry's expiry
@@ -196,11 +204,7 @@ def test_a_key_in_use_is_verified_again_before_its_cache_entry_expires(
 def test_a_key_revoked_elsewhere_drops_out_of_the_cache_at_its_refresh(
     client: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = _Clock()
-    monkeypatch.setattr(keys_module, "_monotonic", clock)
-    services = services_of(client.app)
-    admin = _key(database, Role.LENDER_ADMIN)
-    verify_token(services, admin)
+    clock, services, admin = _cached_admin_key(client, database, monkeypatch)
     with database.session() as session:  # revoked by another node: this cache still has it
         assert revoke_api_key(session, admin.split("_")[1])
     clock.now += 1
