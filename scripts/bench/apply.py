@@ -17,8 +17,6 @@ from datetime import date
 from sqlalchemy.engine import make_url
 
 from node_api.cli.serve import NodeProcess
-from node_api.kernel.db import Database
-from node_api.ledger.business_date import set_business_date
 from scripts.bench.apply_load import ApplyPlan, ApplyResult, run_apply_load_process
 from scripts.bench.figures import Figures, percentile
 from scripts.bench.proc_cpu import (
@@ -28,7 +26,7 @@ from scripts.bench.proc_cpu import (
     get_process_tree,
 )
 from scripts.bench.scratch_db import scratch_database, shown_url
-from scripts.bench.seed import create_app_key, register_bench_product
+from scripts.bench.seed import seed_application_node
 
 BENCH_DAY = date(2025, 11, 11)
 PRODUCT_CODE = "APPLY"
@@ -45,7 +43,9 @@ def run_apply_bench(
 ) -> Figures:
     """Run the benchmark; return its figures (decisions per second, latencies in ms)."""
     with scratch_database(database_url, "creditnet_apply") as url:
-        token = _seed(url)
+        token = seed_application_node(
+            url, BENCH_DAY, PRODUCT_CODE, daily_rate_ppm=500, bill_day_options=[5, 20]
+        )
         figures: Figures = {
             "database": shown_url(url),
             "workers": workers,
@@ -87,24 +87,6 @@ def _measured(server: NodeProcess, url: str, plan: ApplyPlan) -> Figures:
         "load_generator": round(result.cpu_s * 1000 / decided, 2),
     }
     return figures
-
-
-def _seed(url: str) -> str:
-    """The business date, the product and a lender_app key (returned)."""
-    database = Database(url)
-    with database.engine.begin() as conn:
-        set_business_date(conn, BENCH_DAY)
-        register_bench_product(
-            conn,
-            PRODUCT_CODE,
-            limit_fen_min=10_000,
-            limit_fen_max=5_000_000,
-            daily_rate_ppm=500,
-            bill_day_options=[5, 20],
-        )
-    token = create_app_key(database)
-    database.dispose()
-    return token
 
 
 def summarize(result: ApplyResult) -> Figures:

@@ -32,7 +32,6 @@ import sqlalchemy as sa
 from node_api.kernel.db import Database
 from node_api.kernel.outbox import get_utc_now
 from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
-from node_api.ledger.business_date import set_business_date
 from node_api.onboarding.identity import make_resident_id
 from node_api.risk.fraud_facts import Gender
 from oracles.anvil import AnvilProcess, pick_free_port
@@ -51,7 +50,7 @@ from scripts.bench.failover import (
     _wait,
 )
 from scripts.bench.scratch_db import scratch_database
-from scripts.bench.seed import create_app_key, register_bench_product
+from scripts.bench.seed import seed_application_node
 from tests.db_fixtures import IN_CI, PG_ADMIN_URL, _pg_reachable
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow, pytest.mark.xdist_group("node_up")]
@@ -177,24 +176,6 @@ class ApplicationLoad:
                         self.approved.append(str(body["agreement_id"]))
 
 
-def _seed(url: str) -> str:
-    """The business date, the product and a lender_app key (returned)."""
-    database = Database(url)
-    with database.engine.begin() as conn:
-        set_business_date(conn, BUSINESS_DAY)
-        register_bench_product(
-            conn,
-            PRODUCT_CODE,
-            limit_fen_min=10_000,
-            limit_fen_max=5_000_000,
-            daily_rate_ppm=400,
-            bill_day_options=[5],
-        )
-    token = create_app_key(database)
-    database.dispose()
-    return token
-
-
 def _queued_agreements(database: Database) -> set[str]:
     """The 0x ids of every agreement opening in the outbox."""
     prefix = "agreement_open:"
@@ -259,7 +240,9 @@ def test_a_standalone_relayer_takes_over_from_a_killed_node_and_hands_back_on_si
         processes: list[NodeProcess | StandaloneRelayer] = []
         try:
             with scratch_database(PG_ADMIN_URL, "creditnet_standalone") as url:
-                token = _seed(url)
+                token = seed_application_node(
+                    url, BUSINESS_DAY, PRODUCT_CODE, daily_rate_ppm=400, bill_day_options=[5]
+                )
                 env = _node_env(url, anvil.rpc_url, LEASE_TTL_S)
                 database = Database(url)
                 try:
