@@ -147,8 +147,13 @@ def _bill(line_id: int, bill_date: date, principal_fen: int, past_due_fen: int) 
     }
 
 
-def seed_bench(conn: Connection, lines: int) -> None:
-    """Seed `lines` lines (module docstring) in the caller's transaction."""
+SEED_CHUNK_LINES = 50_000
+"""Lines planned and written at a time: the seeder's memory is bounded by a chunk."""
+
+
+def seed_bench(conn: Connection, lines: int, chunk_lines: int = SEED_CHUNK_LINES) -> None:
+    """Seed `lines` lines (module docstring) in the caller's transaction, `chunk_lines` at
+    a time (the rows are the same whatever the chunk)."""
     terms = bench_terms()
     register_product_version(conn, terms)
     set_business_date(conn, BENCH_DAY)
@@ -159,23 +164,16 @@ def seed_bench(conn: Connection, lines: int) -> None:
             partner_account_spec("app", AccountType.CHANNEL_COMMISSION_PAYABLE),
         ],
     )
-    plans = [plan_line(index) for index in range(lines)]
     writer = _Copier(conn)
-    writer.copy(
-        "credit_line",
-        ["id", "customer_ref", "currency", "status", "opened_on", "bill_day"],
-        ((p.line_id, f"bench-{p.line_id}", "CNY", "active", OPENED_ON, p.bill_day) for p in plans),
-    )
-    _seed_nodes(writer, plans)
-    seeded = _plan_postings(conn, plans, terms)
-    _seed_accounts(conn, writer, plans, seeded.balances)
-    writer.copy("posting_batch", ["id", "business_key", "kind", "as_of", "credit_line_id"],
-                seeded.batches)  # fmt: skip
-    writer.copy("posting", ["id", "batch_id", "account_id", "amount_fen", "as_of"], seeded.postings)
-    writer.copy("repayment", ["id", "credit_line_id", "amount_fen", "currency", "as_of", "status"],
-                seeded.repayments)  # fmt: skip
-    _seed_purchases(writer, plans)
-    _seed_bills(writer, plans)
+    seeded = _Seeded()
+    for first in range(0, lines, chunk_lines):
+        plans = [plan_line(index) for index in range(first, min(lines, first + chunk_lines))]
+        _seed_chunk(conn, writer, plans, terms, seeded)
+    for code in NODE_CODES:
+        conn.execute(
+            text("UPDATE ledger_account SET balance_fen = :b WHERE code = :c"),
+            {"b": seeded.node_balances.get(code, 0), "c": code},
+        )
     for table in SEQUENCED_TABLES:
         # The table names are this module's constants, never input.
         statement = (
@@ -184,6 +182,26 @@ def seed_bench(conn: Connection, lines: int) -> None:
         )
         conn.execute(text(statement))
     conn.execute(text("ANALYZE"))
+
+
+def _seed_chunk(
+    conn: Connection, writer: _Copier, plans: list[LinePlan], terms: ProductTerms, seeded: _Seeded
+) -> None:
+    writer.copy(
+        "credit_line",
+        ["id", "customer_ref", "currency", "status", "opened_on", "bill_day"],
+        ((p.line_id, f"bench-{p.line_id}", "CNY", "active", OPENED_ON, p.bill_day) for p in plans),
+    )
+    _seed_nodes(writer, plans)
+    chunk = _plan_postings(conn, plans, terms, seeded)
+    _seed_accounts(conn, writer, plans, chunk.balances)
+    writer.copy("posting_batch", ["id", "business_key", "kind", "as_of", "credit_line_id"],
+                chunk.batches)  # fmt: skip
+    writer.copy("posting", ["id", "batch_id", "account_id", "amount_fen", "as_of"], chunk.postings)
+    writer.copy("repayment", ["id", "credit_line_id", "amount_fen", "currency", "as_of", "status"],
+                chunk.repayments)  # fmt: skip
+    _seed_purchases(writer, plans)
+    _seed_bills(writer, plans)
 
 
 class _Copier:
@@ -245,11 +263,6 @@ def _seed_accounts(
           ACCOUNT_RULES[kind].floor_fen, balances.get(code, 0))
          for i, code, kind, line_id, partner in rows),
     )  # fmt: skip
-    for code in NODE_CODES:
-        conn.execute(
-            text("UPDATE ledger_account SET balance_fen = :b WHERE code = :c"),
-            {"b": balances.get(code, 0), "c": code},
-        )
 
 
 def _seed_purchases(writer: _Copier, plans: list[LinePlan]) -> None:
@@ -302,17 +315,32 @@ def _line_postings(
 
 @dataclass
 class _Seeded:
+    """One chunk's rows (`balances` of its lines' accounts), or, across chunks, the ids
+    used so far and the node accounts' balances."""
+
     balances: dict[str, int] = field(default_factory=dict)
     batches: list[tuple[Any, ...]] = field(default_factory=list)
     postings: list[tuple[Any, ...]] = field(default_factory=list)
     repayments: list[tuple[Any, ...]] = field(default_factory=list)
+    last_batch_id: int = 0
+    last_posting_id: int = 0
+    node_balances: dict[str, int] = field(default_factory=dict)
 
 
-def _plan_postings(conn: Connection, plans: list[LinePlan], terms: ProductTerms) -> _Seeded:
-    """Every line's seed batches and postings, and the balances they give each account."""
+def _plan_postings(
+    conn: Connection, plans: list[LinePlan], terms: ProductTerms, so_far: _Seeded
+) -> _Seeded:
+    """The chunk's seed batches and postings and the balances they give its lines'
+    accounts (ids after `so_far`'s and the accounts already written); the node
+    accounts' balances are added to `so_far`'s."""
     table = ledger_account_table
-    ids = {str(code): int(i) for code, i in conn.execute(select(table.c.code, table.c.id))}
-    next_id = max(ids.values()) + 1
+    ids = {
+        str(code): int(i)
+        for code, i in conn.execute(
+            select(table.c.code, table.c.id).where(table.c.code.in_(NODE_CODES))
+        )
+    }
+    next_id = int(conn.execute(select(func.max(table.c.id))).scalar_one()) + 1
     seeded = _Seeded()
     balances, batches, postings = seeded.balances, seeded.batches, seeded.postings
     for plan in plans:
@@ -323,13 +351,16 @@ def _plan_postings(conn: Connection, plans: list[LinePlan], terms: ProductTerms)
             ids[funding_payable_code(plan.line_id, PRODUCT_CODE, partner)] = next_id
             next_id += 1
         for batch_kind, day, lines in _line_postings(plan, terms):
-            batch_id = len(batches) + 1
+            so_far.last_batch_id += 1
+            batch_id = so_far.last_batch_id
             batches.append(
                 (batch_id, f"{batch_kind}:{plan.line_id}", batch_kind, day, plan.line_id)
             )
             for code, amount_fen in lines:
-                postings.append((len(postings) + 1, batch_id, ids[code], amount_fen, day))
-                balances[code] = balances.get(code, 0) + amount_fen
+                so_far.last_posting_id += 1
+                postings.append((so_far.last_posting_id, batch_id, ids[code], amount_fen, day))
+                owner = so_far.node_balances if code in NODE_CODES else balances
+                owner[code] = owner.get(code, 0) + amount_fen
             if batch_kind == "repayment":
                 seeded.repayments.append(
                     (plan.line_id, plan.line_id, plan.paid_fen, "CNY", day, "posted")

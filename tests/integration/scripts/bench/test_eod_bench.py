@@ -1,0 +1,70 @@
+"""`creditnet bench eod`: its seed is the same in chunks as in one piece (so a million
+lines seed in bounded memory), and a small run closes the bench date with the books of
+one worker and of two identical and balanced (PostgreSQL: the bench seeds with COPY)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from node_api.kernel.db import Database
+from scripts.bench.eod import run_eod_bench
+from scripts.bench.eod_seed import SEQUENCED_TABLES, seed_bench
+from scripts.bench.scratch_db import scratch_database
+from tests.db_fixtures import IN_CI, PG_ADMIN_URL, _pg_reachable
+
+LINES = 1_200
+SEEDED_TABLES = (*SEQUENCED_TABLES, "bill_outcome", "line_delinquency")
+
+
+@pytest.fixture(autouse=True)
+def _postgresql() -> None:
+    problem = _pg_reachable()
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is mandatory under CI=true and is unreachable: {problem}")
+        pytest.skip(f"the end-of-day bench seeds PostgreSQL with COPY: {problem}")
+
+
+def _seeded_rows(chunk_lines: int) -> dict[str, list[tuple[Any, ...]]]:
+    """Every seeded table's rows (in key order) after seeding LINES in chunks."""
+    with scratch_database(PG_ADMIN_URL, "creditnet_eod_seed") as url:
+        database = Database(url, pool_size=1)
+        try:
+            with database.engine.begin() as conn:
+                seed_bench(conn, LINES, chunk_lines=chunk_lines)
+            with database.engine.connect() as conn:
+                # The table names are the bench's constants, never input.
+                sums = conn.execute(
+                    text(
+                        "SELECT (SELECT sum(amount_fen) FROM posting),"
+                        " (SELECT sum(balance_fen) FROM ledger_account)"
+                    )
+                ).all()
+                return {"sums": [tuple(row) for row in sums]} | {
+                    table: [
+                        tuple(row)
+                        for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))
+                    ]
+                    for table in SEEDED_TABLES
+                }
+        finally:
+            database.dispose()
+
+
+def test_the_seed_is_the_same_in_chunks_as_in_one_piece() -> None:
+    whole = _seeded_rows(chunk_lines=LINES)
+    chunked = _seeded_rows(chunk_lines=500)  # chunks of 500, 500 and 200 lines
+    assert len(whole["credit_line"]) == LINES
+    assert whole["sums"] == [(0, 0)], "the seed's postings and balances do not balance"
+    for table in SEEDED_TABLES:
+        assert chunked[table] == whole[table], table
+
+
+def test_a_small_bench_run_closes_the_date_with_identical_balanced_books() -> None:
+    figures: Any = run_eod_bench(lines=300, workers=2, batch_lines=100)
+    assert figures["books_identical_to_workers_1"] is True
+    assert figures["books_balanced"] is True
+    assert figures["lines"] == 300
