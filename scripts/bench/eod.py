@@ -92,6 +92,7 @@ def run_eod_bench(
                 with ShardPool(database, ctx) as pool:
                     pool.start()
                     figures = _run(database, lines, ctx, profile, pool)
+                figures["peak_rss_mib_shard_process"] = _peak_rss_mib(resource.RUSAGE_CHILDREN)
             else:
                 figures = _run(database, lines, EodContext(batch_lines=batch_lines), profile)
             figures["seed_s"] = round(seed_s, 1)
@@ -160,6 +161,12 @@ def _copy_database(admin_url: str, url: str) -> str:
     return make_url(url).set(database=copy_name).render_as_string(hide_password=False)
 
 
+def _peak_rss_mib(who: int) -> int:
+    """The peak resident memory of this process (the seed, in chunks, and the close's
+    coordinator), or of the largest of its ended children (the shard processes)."""
+    return round(resource.getrusage(who).ru_maxrss / 1024)
+
+
 def _digest_books(database: Database) -> list[str]:
     """A SHA-256 per query of `BOOKS_QUERIES` (the books keyed by business facts)."""
     digests = []
@@ -205,7 +212,7 @@ def _run(
         "cpu_s_python": round(python_s, 2),
         "cpu_s_postgres": round(postgres_s, 2),
         "cpu_us_per_line": round((python_s + postgres_s) * 1e6 / lines),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mib": _peak_rss_mib(resource.RUSAGE_SELF),
         "steps": {
             step.name: {
                 "lines": step.lines,

@@ -68,3 +68,10 @@ def test_a_small_bench_run_closes_the_date_with_identical_balanced_books() -> No
     assert figures["books_identical_to_workers_1"] is True
     assert figures["books_balanced"] is True
     assert figures["lines"] == 300
+
+
+def test_the_sharded_run_alone_reports_the_shard_processes_peak_memory() -> None:
+    figures: Any = run_eod_bench(lines=300, workers=2, batch_lines=100, compare=0)
+    assert figures["books_balanced"] is True
+    assert 0 < figures["peak_rss_mib_shard_process"] < 2_048
+    assert 0 < figures["peak_rss_mib"] < 4_096
