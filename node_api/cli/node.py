@@ -19,6 +19,7 @@ import typer
 import uvicorn
 
 from node_api.cli.options import DATA_DIR, node_settings
+from node_api.cli.workers import serve_in_workers
 from node_api.http.app import create_app
 from node_api.kernel.logs import configure_logging
 from node_api.lending.eod.scheduler import EodSchedule
@@ -81,7 +82,7 @@ def up(
     try:
         serving["started"] = True
         if settings.workers > 1:
-            uvicorn.run(
+            serve_in_workers(
                 "node_api.http.app:create_app_from_env",
                 factory=True,
                 host=settings.host,

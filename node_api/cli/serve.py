@@ -3,8 +3,8 @@
 uvicorn belongs to the CLI alone (an import-linter contract), so whatever else must
 serve the app goes through this module: `ThreadServer` runs an app object in a thread
 of this process (the demo drives the same node it serves), `NodeProcess` runs
-`create_app_from_env` under uvicorn with worker processes (the HTTP benchmarks, which
-measure the node's processes apart from their own).
+`create_app_from_env` in worker processes as `creditnet up` does (`workers`: the HTTP
+benchmarks, which measure the node's processes apart from their own).
 """
 
 from __future__ import annotations
@@ -89,12 +89,7 @@ class NodeProcess:
             "CREDITNET_DATA_DIR": self._data_dir.name,
             "CREDITNET_ENV": "dev",
         }
-        command = [
-            sys.executable, "-m", "uvicorn", "node_api.http.app:create_app_from_env", "--factory",
-            "--host", HOST, "--port", str(port), "--workers", str(self._workers),
-            "--log-level", "warning", "--no-access-log", "--loop", "uvloop",
-            "--http", "httptools",
-        ]  # fmt: skip
+        command = [sys.executable, "-m", "node_api.cli.workers", str(port), str(self._workers)]
         self._process = subprocess.Popen(command, env=env)
         self.port = port
         try:
