@@ -40,14 +40,20 @@ def _pg_reachable() -> str | None:
         return str(exc).splitlines()[0]
 
 
-@pytest.fixture(scope="session")
-def pg_database_url(worker_id: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for this run (and xdist worker), migrated once."""
+def require_postgresql(why: str) -> None:
+    """Go on only with a PostgreSQL server: under CI=true fail without one, elsewhere skip
+    the test, saying `why` it needs one."""
     problem = _pg_reachable()
     if problem is not None:
         if IN_CI:
             pytest.fail(f"PostgreSQL is mandatory under CI=true and is unreachable: {problem}")
-        pytest.skip(f"PostgreSQL tests skipped: no server at {PG_ADMIN_URL} ({problem})")
+        pytest.skip(f"{why}: no server at {PG_ADMIN_URL} ({problem})")
+
+
+@pytest.fixture(scope="session")
+def pg_database_url(worker_id: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this run (and xdist worker), migrated once."""
+    require_postgresql("PostgreSQL tests skipped")
     name = f"creditnet_test_{worker_id}_{secrets.token_hex(4)}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

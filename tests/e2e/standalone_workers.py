@@ -18,7 +18,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from node_api.kernel.db import Database
@@ -32,7 +31,7 @@ from scripts.applicants import GOOD_PROFILE
 from scripts.bench.failover import CLI, NodeProcess, _node_env
 from scripts.bench.scratch_db import scratch_database
 from scripts.bench.seed import seed_application_node
-from tests.db_fixtures import IN_CI, PG_ADMIN_URL, _pg_reachable
+from tests.db_fixtures import PG_ADMIN_URL, require_postgresql
 
 LEASE_TTL_S = 3
 TAKEOVER_SLACK_S = 2.0
@@ -230,11 +229,7 @@ class Setup:
 def standalone_setup(name: str) -> Iterator[Setup]:
     """A fresh anvil and PostgreSQL database seeded for applications; every process in
     `processes` is killed on the way out (PostgreSQL is mandatory under CI=true)."""
-    problem = _pg_reachable()
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is mandatory under CI=true and is unreachable: {problem}")
-        pytest.skip(f"nodes and a standalone {name} share PostgreSQL: {problem}")
+    require_postgresql(f"nodes and a standalone {name} share PostgreSQL")
     with tempfile.TemporaryDirectory(prefix=f"creditnet-standalone-{name}-") as tmp:
         folder = Path(tmp)
         anvil = AnvilProcess(pick_free_port(), folder / "chain" / "state.json")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from scripts.bench.failover import run_failover_bench
-from tests.db_fixtures import IN_CI, PG_ADMIN_URL, _pg_reachable
+from tests.db_fixtures import PG_ADMIN_URL, require_postgresql
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow, pytest.mark.xdist_group("node_up")]
 
@@ -21,11 +21,7 @@ TAKEOVER_SLACK_S = 2.0
 
 
 def test_the_other_node_takes_over_a_killed_relayer_and_nothing_lands_twice() -> None:
-    problem = _pg_reachable()
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is mandatory under CI=true and is unreachable: {problem}")
-        pytest.skip(f"several nodes need PostgreSQL: {problem}")
+    require_postgresql("several nodes need PostgreSQL")
 
     figures = run_failover_bench(
         waves=12,

@@ -11,17 +11,13 @@ from __future__ import annotations
 import pytest
 
 from scripts.bench.rolling import run_rolling_bench
-from tests.db_fixtures import IN_CI, PG_ADMIN_URL, _pg_reachable
+from tests.db_fixtures import PG_ADMIN_URL, require_postgresql
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow, pytest.mark.xdist_group("node_up")]
 
 
 def test_restarting_both_nodes_in_turn_under_load_fails_no_request() -> None:
-    problem = _pg_reachable()
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is mandatory under CI=true and is unreachable: {problem}")
-        pytest.skip(f"several nodes need PostgreSQL: {problem}")
+    require_postgresql("several nodes need PostgreSQL")
 
     figures = run_rolling_bench(lines=20, rate_per_s=50, settle_s=1, database_url=PG_ADMIN_URL)
 

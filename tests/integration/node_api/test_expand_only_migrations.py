@@ -22,7 +22,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 
 from node_api.schema.migrate import alembic_config
-from tests.db_fixtures import IN_CI, PG_ADMIN_URL, _pg_reachable
+from tests.db_fixtures import PG_ADMIN_URL, require_postgresql
 
 FIRST_ROLLING = "0014_scaleout"
 """The first revision deployed to nodes that upgrade one after another."""
@@ -93,11 +93,7 @@ def _rolling_revisions(url: str) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def empty_pg_url() -> Iterator[str]:
-    problem = _pg_reachable()
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is mandatory under CI=true and is unreachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
+    require_postgresql("PostgreSQL not reachable")
     name = f"creditnet_expand_{secrets.token_hex(4)}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

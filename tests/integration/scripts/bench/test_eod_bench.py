@@ -13,7 +13,7 @@ from node_api.kernel.db import Database
 from scripts.bench.eod import run_eod_bench
 from scripts.bench.eod_seed import SEQUENCED_TABLES, seed_bench
 from scripts.bench.scratch_db import scratch_database
-from tests.db_fixtures import IN_CI, PG_ADMIN_URL, _pg_reachable
+from tests.db_fixtures import PG_ADMIN_URL, require_postgresql
 
 LINES = 1_200
 SEEDED_TABLES = (*SEQUENCED_TABLES, "bill_outcome", "line_delinquency")
@@ -21,11 +21,7 @@ SEEDED_TABLES = (*SEQUENCED_TABLES, "bill_outcome", "line_delinquency")
 
 @pytest.fixture(autouse=True)
 def _postgresql() -> None:
-    problem = _pg_reachable()
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is mandatory under CI=true and is unreachable: {problem}")
-        pytest.skip(f"the end-of-day bench seeds PostgreSQL with COPY: {problem}")
+    require_postgresql("the end-of-day bench seeds PostgreSQL with COPY")
 
 
 def _seeded_rows(chunk_lines: int) -> dict[str, list[tuple[Any, ...]]]:
