@@ -16,12 +16,16 @@ module's, whose server binds its own socket instead of using the parent's.
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess
+
+log = logging.getLogger("uvicorn.error")
 
 
 def bind_reuse_port(host: str, port: int) -> socket.socket:
@@ -39,7 +43,13 @@ class _OwnSocketServer(uvicorn.Server):
 
     def run(self, sockets: list[socket.socket] | None = None) -> None:
         del sockets  # the parent binds none
-        super().run(sockets=[bind_reuse_port(self.config.host, self.config.port)])
+        try:
+            own = bind_reuse_port(self.config.host, self.config.port)
+        except OSError as error:
+            # As uvicorn's own bind: the supervisor then stops instead of restarting it.
+            log.error("cannot listen on %s:%d: %s", self.config.host, self.config.port, error)
+            sys.exit(STARTUP_FAILURE)
+        super().run(sockets=[own])
 
 
 class _OwnSocketProcess(multiprocess.Process):
@@ -61,9 +71,14 @@ class _Supervisor(multiprocess.Multiprocess):
 
 def serve_in_workers(app: str, *, host: str, port: int, workers: int, **options: Any) -> None:
     """Serve the ASGI app at import path `app` (`factory=True` for a factory) in `workers`
-    processes on (host, port), until SIGTERM or SIGINT (each worker then drains)."""
+    processes on (host, port), until SIGTERM or SIGINT (each worker then drains). A worker
+    that could not start (its socket, the app) stops them all, and the process exits
+    with uvicorn's start-up failure status."""
     config = uvicorn.Config(app, host=host, port=port, workers=workers, **options)
-    _Supervisor(config, sockets=[]).run()
+    supervisor = _Supervisor(config, sockets=[])
+    supervisor.run()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        sys.exit(STARTUP_FAILURE)
 
 
 def main() -> None:

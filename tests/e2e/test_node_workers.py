@@ -6,6 +6,8 @@ connections opened together is spread over both (uvicorn's shared socket gave on
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,20 @@ def test_two_workers_each_listen_on_their_own_socket_share_a_burst_and_drain(
             node.process.terminate()
     assert node.process is not None
     assert node.process.wait(60) == 0
+
+
+def test_workers_that_cannot_listen_stop_the_node_instead_of_restarting() -> None:
+    """A port held by a socket without `SO_REUSEPORT`: each worker's bind fails, and the
+    supervisor stops (uvicorn's start-up failure) instead of replacing them forever."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        serving = subprocess.run(
+            [sys.executable, "-m", "node_api.cli.workers", str(port), "2"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert serving.returncode == 3  # uvicorn's start-up failure
+    assert f"cannot listen on 127.0.0.1:{port}" in serving.stderr
