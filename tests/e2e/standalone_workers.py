@@ -1,6 +1,7 @@
 """What the standalone-worker tests share: `creditnet relayer` or `creditnet indexer` as a
 process beside `creditnet up` nodes (one PostgreSQL database, one anvil, one data folder),
-applications over a node's HTTP API, and reads of the worker leases."""
+applications over a node's HTTP API, reads of the worker leases, and the takeover and
+hand-back scenario both tests run (`run_takeover_and_handback`)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,14 @@ from node_api.risk.fraud_facts import Gender
 from oracles.anvil import AnvilProcess, pick_free_port
 from oracles.scaleout_tables import LEASE_TABLE
 from scripts.applicants import GOOD_PROFILE
-from scripts.bench.failover import CLI, NodeProcess, _node_env
+from scripts.bench.failover import (
+    CLI,
+    NodeProcess,
+    _count_unfinished,
+    _lease_holder,
+    _node_env,
+    _wait,
+)
 from scripts.bench.scratch_db import scratch_database
 from scripts.bench.seed import seed_application_node
 from tests.db_fixtures import PG_ADMIN_URL, require_postgresql
@@ -256,3 +264,101 @@ def standalone_setup(name: str) -> Iterator[Setup]:
             for process in processes:
                 process.kill()
             anvil.stop()
+
+
+@dataclass
+class Handover:
+    """What `run_takeover_and_handback` saw; node-2 is still running, and leads."""
+
+    second: NodeProcess
+    before_kill: ApplicationLoad
+    after_takeover: ApplicationLoad
+    pending_at_kill: int
+    pending_at_term: int
+    takeover_s: float
+    handback_s: float
+    starts_s: tuple[float, float, float]
+    """node-1, the standalone worker, node-2."""
+
+
+def run_takeover_and_handback(setup: Setup, worker: str, pending: Callable[[], int]) -> Handover:
+    """The scenario both standalone tests share, for `worker` ("relayer" or "indexer"),
+    whose work left undone `pending()` counts: node-1 leads the worker and the standalone
+    process waits; node-1 is SIGKILLed with work pending and the standalone takes over
+    within the lease's time to live (epoch 2) and finishes it; node-2 starts and waits
+    behind it; under more applications the standalone gets SIGTERM with work pending,
+    exits 0 holding nothing and node-2 takes over at once (epoch 3) and finishes."""
+    database, env, token, processes = setup.database, setup.env, setup.token, setup.processes
+    started = time.monotonic()
+    first = NodeProcess("node-1", setup.data_dir, env)
+    processes.append(first)
+    first.start()
+    first.wait_healthy()
+    first_start_s = time.monotonic() - started
+    _wait(lambda: _lease_holder(database, worker) == "node-1", 30, f"node-1 running the {worker}")
+    started = time.monotonic()
+    standalone = StandaloneWorker(worker, setup.data_dir, env)
+    processes.append(standalone)
+    standalone.wait_started()
+    standalone_start_s = time.monotonic() - started
+
+    # 1. The node leads; the standalone waits. SIGKILL the leader with work pending.
+    assert _lease_holder(database, worker) == "node-1", "the standalone took a held lease"
+    killed_at: list[float] = []
+
+    def kill_the_leader() -> None:
+        assert _lease_holder(database, worker) == first.node_id
+        first.kill()
+        killed_at.append(time.monotonic())
+
+    before_kill = ApplicationLoad(f"http://127.0.0.1:{first.port}", token, first=0)
+    pending_at_kill = stop_mid_load(before_kill, pending, kill_the_leader)
+    before_kill.join()
+    assert pending_at_kill > 0, f"the leader was killed with nothing left for its {worker}"
+    _wait(lambda: _lease_holder(database, worker) == "standalone", 10 * LEASE_TTL_S, "takeover")
+    takeover_s = time.monotonic() - killed_at[0]
+    assert takeover_s <= LEASE_TTL_S + TAKEOVER_SLACK_S
+    assert lease_row(database, worker) == ("standalone", 2)
+    _wait(lambda: pending() == 0, 30, f"the standalone {worker} finishing what the node left")
+
+    # 2. A new node waits behind the standalone (and relays, when the standalone is not the
+    # relayer); SIGTERM with work pending hands the lease back.
+    second = NodeProcess("node-2", setup.data_dir, env)
+    processes.append(second)
+    started = time.monotonic()
+    second.start()
+    second.wait_healthy()
+    second_start_s = time.monotonic() - started
+    if worker != "relayer":
+        _wait(lambda: _lease_holder(database, "relayer") == "node-2", 10 * LEASE_TTL_S, "relayer")
+    assert _lease_holder(database, worker) == "standalone", "node-2 took a held lease"
+    stopped: dict[str, float] = {}
+
+    def terminate_the_standalone() -> None:
+        standalone.process.send_signal(signal.SIGTERM)
+        stopped["at"] = time.monotonic()
+
+    load = ApplicationLoad(f"http://127.0.0.1:{second.port}", token, first=PER_PHASE)
+    pending_at_term = stop_mid_load(load, pending, terminate_the_standalone)
+    # The standalone never held the lease before node-1 died (its one term is epoch 2);
+    # now it drains, releases it at once and exits 0 while node-2 goes on serving.
+    assert standalone.process.wait(30) == 0, standalone.tail()
+    assert held_by(database, "standalone") == [], f"the standalone {worker} kept its lease"
+    _wait(lambda: _lease_holder(database, worker) == "node-2", LEASE_TTL_S, "the hand-back")
+    handback_s = time.monotonic() - stopped["at"]
+    load.join()
+    assert pending_at_term > 0, f"the standalone {worker} was stopped with nothing to do"
+    assert load.unanswered == 0, "node-2 stopped answering"
+    assert lease_row(database, worker) == ("node-2", 3)
+    _wait(lambda: _count_unfinished(database) == 0, 30, "node-2 relaying the rest")
+    _wait(lambda: pending() == 0, 30, f"node-2 finishing the {worker}'s work")
+    return Handover(
+        second,
+        before_kill,
+        load,
+        pending_at_kill,
+        pending_at_term,
+        takeover_s,
+        handback_s,
+        (first_start_s, standalone_start_s, second_start_s),
+    )

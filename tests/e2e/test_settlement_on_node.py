@@ -265,7 +265,14 @@ def test_a_purchase_settles_funded_through_the_outbox_and_the_partner_claims(
     view = node.wait_for(funded_cycle, 120, f"cycle {cycle_id} funded")
     position_fen = int(view["net_position_fen"])
     assert position_fen > 0
-    status = node.get("/v1/oracles/status")
+
+    # The indexer may mirror the Funded event before the relayer has read the funding
+    # transaction's receipt (its row still "sent"): wait for the relayer too.
+    def relayed() -> dict[str, Any] | None:
+        status: dict[str, Any] = node.get("/v1/oracles/status")
+        return status if "sent" not in status["outbox_by_kind"]["cycle_fund"] else None
+
+    status = node.wait_for(relayed, 60, "the funding transaction's receipt recorded")
     assert status["outbox_by_kind"]["cycle_fund_approve"] == {"confirmed": 1}
     assert status["outbox_by_kind"]["cycle_fund"] == {"confirmed": 1}
     assert "cycle_fund" not in status["last_errors"]
