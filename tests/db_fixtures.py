@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
 from node_api.kernel.db import Database
+from node_api.schema.customer_keys import customer_id_mismatches
 from node_api.schema.migrate import migrate
 
 PG_ADMIN_URL = os.environ.get(
@@ -139,7 +140,14 @@ def database(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) ->
         db = Database(url, pool_size=5)
         _truncate_all(db.engine)
     yield db
-    db.dispose()
+    try:
+        # Issue #19's partitioning, step 1: whatever the test wrote, every per-customer row
+        # names its customer (an insert path that forgets it fails here).
+        with db.engine.connect() as conn:
+            wrong = customer_id_mismatches(conn)
+        assert not wrong, f"rows whose customer_id is not their parent's: {wrong}"
+    finally:
+        db.dispose()
 
 
 def _table_of(diff: Any, tables: Collection[str]) -> str | None:

@@ -115,6 +115,7 @@ contact_table = Table(
     Column("registered_on", Date, nullable=False),
     Column("registered_by", String(ACTOR_CHARS), nullable=False),
     PrimaryKeyConstraint("credit_line_id", "party", name="pk_collections_contact"),
+    Column("customer_id", String(64), nullable=True),
 )
 """The contact registry: the borrower's and the emergency contact's phone per line."""
 
@@ -180,6 +181,7 @@ promise_table = Table(
     Column("recorded_by", String(ACTOR_CHARS), nullable=False),
     CheckConstraint("amount_fen > 0", name="ck_collections_promise_amount"),
     Index("ix_collections_promise_status", "status"),
+    Column("customer_id", String(64), nullable=True),
 )
 """Promises to pay: pending until the paid amount reaches them (kept) or their due date
 passes (broken)."""
@@ -203,6 +205,7 @@ plan_table = Table(
     Column("decided_by", String(ACTOR_CHARS), nullable=True),
     Column("decision_reason", String(64), nullable=True),
     Index("ix_collections_plan_line_status", "credit_line_id", "status"),
+    Column("customer_id", String(64), nullable=True),
 )
 """Hardship plans and their approval. Booking an approved re-aged plan is lending's."""
 
@@ -239,6 +242,7 @@ compensation_table = Table(
     Column("recorded_by", String(ACTOR_CHARS), nullable=False),
     CheckConstraint("amount_fen > 0", name="ck_collections_compensation_amount"),
     UniqueConstraint("credit_line_id", "as_of", name="uq_collections_compensation_line_day"),
+    Column("customer_id", String(64), nullable=True),
 )
 """Guarantor compensations (代偿): the repayment the guarantor's money was posted as, the
 batch recording its subrogated claim, and the agreement change sent to the chain."""
@@ -261,6 +265,7 @@ recovery_table = Table(
         name="ck_collections_recovery_parts",
     ),
     UniqueConstraint("credit_line_id", "seq", name="uq_collections_recovery_line_seq"),
+    Column("customer_id", String(64), nullable=True),
 )
 """Money collected after a charge-off or a compensation: the part paid back to the
 guarantor first, and the part shared by the funders' funded shares."""
@@ -285,6 +290,7 @@ debt_sale_line_table = Table(
     *fen_columns("face_fen", "price_fen"),
     Column("batch_id", BigInteger, nullable=True),
     PrimaryKeyConstraint("credit_line_id", name="pk_collections_debt_sale_line"),
+    Column("customer_id", String(64), nullable=True),
 )
 """Each sold line (once: a line is sold at most once), its face value and its part of the
 price (by face value, largest remainder; no batch when its part rounds to zero)."""

@@ -158,6 +158,8 @@ class AccountSpec:
     account_type: AccountType
     credit_line_id: int | None = None
     partner_ref: str | None = None
+    customer_id: str | None = None
+    """The line's customer, for a per-line account (the partitioning key, issue #19)."""
 
 
 def line_account_code(credit_line_id: int, account_type: AccountType) -> str:
@@ -170,22 +172,33 @@ def funding_payable_code(credit_line_id: int, product_code: str, partner_ref: st
     return f"line:{credit_line_id}:{AccountType.FUNDING_PAYABLE.value}:{product_code}:{partner_ref}"
 
 
-def funding_payable_spec(credit_line_id: int, product_code: str, partner_ref: str) -> AccountSpec:
+def funding_payable_spec(
+    credit_line_id: int, customer_id: str, product_code: str, partner_ref: str
+) -> AccountSpec:
     return AccountSpec(
         funding_payable_code(credit_line_id, product_code, partner_ref),
         AccountType.FUNDING_PAYABLE,
         credit_line_id=credit_line_id,
         partner_ref=partner_ref,
+        customer_id=customer_id,
     )
 
 
-def subrogation_specs(credit_line_id: int, guarantor_ref: str) -> tuple[AccountSpec, AccountSpec]:
+def subrogation_specs(
+    credit_line_id: int, customer_id: str, guarantor_ref: str
+) -> tuple[AccountSpec, AccountSpec]:
     """The subrogated receivable and the guarantor's claim of one line and guarantor
     (`line:17:guarantor_claim:GUARD-1`)."""
 
     def spec(kind: AccountType) -> AccountSpec:
         code = f"line:{credit_line_id}:{kind.value}:{guarantor_ref}"
-        return AccountSpec(code, kind, credit_line_id=credit_line_id, partner_ref=guarantor_ref)
+        return AccountSpec(
+            code,
+            kind,
+            credit_line_id=credit_line_id,
+            partner_ref=guarantor_ref,
+            customer_id=customer_id,
+        )
 
     return spec(AccountType.SUBROGATED_RECEIVABLE), spec(AccountType.GUARANTOR_CLAIM)
 
@@ -202,10 +215,15 @@ def node_account_code(account_type: AccountType) -> str:
     return f"node:{account_type.value}"
 
 
-def line_account_specs(credit_line_id: int) -> list[AccountSpec]:
-    """Every per-line account of one credit line."""
+def line_account_specs(credit_line_id: int, customer_id: str) -> list[AccountSpec]:
+    """Every per-line account of one credit line (of customer `customer_id`)."""
     return [
-        AccountSpec(line_account_code(credit_line_id, kind), kind, credit_line_id=credit_line_id)
+        AccountSpec(
+            line_account_code(credit_line_id, kind),
+            kind,
+            credit_line_id=credit_line_id,
+            customer_id=customer_id,
+        )
         for kind in LINE_ACCOUNT_TYPES
     ]
 
@@ -232,6 +250,7 @@ def account_rows(specs: Iterable[AccountSpec]) -> list[Row]:
             "normal_sign": ACCOUNT_RULES[spec.account_type].normal_sign,
             "floor_fen": ACCOUNT_RULES[spec.account_type].floor_fen,
             "balance_fen": 0,
+            "customer_id": spec.customer_id,
         }
         for spec in sorted(set(specs), key=lambda spec: spec.code)
     ]

@@ -29,6 +29,7 @@ _COLUMNS = (
     ("normal_sign", "SMALLINT"),
     ("floor_fen", "BIGINT"),
     ("balance_fen", "BIGINT"),
+    ("customer_id", "VARCHAR"),
 )
 _NAMES = ", ".join(name for name, _ in _COLUMNS)
 _ARRAYS = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _COLUMNS)

@@ -81,6 +81,9 @@ class BatchDraft:
     credit_line_id: int | None = None
     events: tuple[SettlementEventDraft, ...] = ()
     reverses_batch_id: int | None = None
+    customer_id: str | None = None
+    """The line's customer: required with `credit_line_id` (the partitioning key, issue
+    #19); its postings and events carry it too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,10 @@ def check_batch(draft: BatchDraft) -> None:
     if total_fen != 0:
         raise UnbalancedBatchError(
             f"debits and credits differ by {total_fen} fen", field="lines", imbalance_fen=total_fen
+        )
+    if (draft.credit_line_id is None) != (draft.customer_id is None):
+        raise CreditNetValueError(
+            "a batch names its line's customer exactly when it names a line", field="customer_id"
         )
     for event in draft.events:
         if event.amount_fen == 0 or KIND_PATTERN.fullmatch(event.kind) is None:
@@ -209,6 +216,7 @@ def _insert_batches(conn: Connection, drafts: Sequence[BatchDraft]) -> list[int]
             "as_of": draft.as_of,
             "credit_line_id": draft.credit_line_id,
             "reverses_batch_id": draft.reverses_batch_id,
+            "customer_id": draft.customer_id,
         }
         for draft in drafts
     ]
@@ -224,6 +232,7 @@ def _insert_postings(
             "account_id": ids[line.account_code],
             "amount_fen": line.amount_fen,
             "as_of": draft.as_of,
+            "customer_id": draft.customer_id,
         }
         for draft, batch_id in zip(drafts, batch_ids, strict=True)
         for line in draft.lines
@@ -245,6 +254,7 @@ def _insert_events(
             "partner_ref": event.partner_ref,
             "counterparty_ref": event.counterparty_ref,
             "amount_fen": event.amount_fen,
+            "customer_id": draft.customer_id,
         }
         for draft, batch_id in zip(drafts, batch_ids, strict=True)
         for event in draft.events
@@ -284,7 +294,7 @@ def build_reversal(
     """A draft that undoes batch `batch_id` exactly: every line and event negated."""
     batches = posting_batch_table
     original = conn.execute(
-        select(batches.c.credit_line_id, batches.c.reverses_batch_id).where(
+        select(batches.c.credit_line_id, batches.c.customer_id).where(
             batches.c.id == batch_id
         )
     ).one_or_none()
@@ -310,6 +320,7 @@ def build_reversal(
         credit_line_id=original.credit_line_id,
         events=_negated_events(conn, batch_id),
         reverses_batch_id=batch_id,
+        customer_id=original.customer_id,
     )
 
 

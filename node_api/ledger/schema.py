@@ -105,6 +105,7 @@ ledger_account_table = Table(
         "floor_fen IS NULL OR balance_fen * normal_sign >= floor_fen",
         name="ck_ledger_account_floor",
     ),
+    Column("customer_id", String(64), nullable=True),
 )
 
 posting_batch_table = Table(
@@ -122,6 +123,7 @@ posting_batch_table = Table(
         nullable=True,
         unique=True,
     ),
+    Column("customer_id", String(64), nullable=True),
 )
 
 posting_table = Table(
@@ -134,6 +136,7 @@ posting_table = Table(
     Column("as_of", Date, nullable=False),
     CheckConstraint("amount_fen <> 0", name="ck_posting_nonzero"),
     Index("ix_posting_account_as_of", "account_id", "as_of"),
+    Column("customer_id", String(64), nullable=True),
 )
 
 settlement_event_table = Table(
@@ -149,6 +152,7 @@ settlement_event_table = Table(
     Column("counterparty_ref", String(64), nullable=True),
     Column("amount_fen", BigInteger, nullable=False),
     CheckConstraint("amount_fen <> 0", name="ck_settlement_event_nonzero"),
+    Column("customer_id", String(64), nullable=True),
 )
 
 limit_node_table = Table(
@@ -168,6 +172,7 @@ limit_node_table = Table(
     CheckConstraint(
         "limit_fen >= 0 AND temp_raise_fen >= 0 AND used_fen >= 0", name="ck_limit_node_amounts"
     ),
+    Column("customer_id", String(64), nullable=True),
 )
 
 product_version_table = Table(

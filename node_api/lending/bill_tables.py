@@ -51,6 +51,7 @@ bill_table = Table(
     ),
     Index("ix_bill_due_date", "due_date"),
     Index("ix_bill_bill_date", "bill_date"),
+    Column("customer_id", String(64), nullable=True),
 )
 
 bill_line_table = Table(
@@ -62,6 +63,7 @@ bill_line_table = Table(
     Column("ref_id", BigInteger, nullable=True),
     Column("posted_on", Date, nullable=False),
     *fen_columns("amount_fen"),
+    Column("customer_id", String(64), nullable=True),
 )
 
 bill_outcome_table = Table(
@@ -77,6 +79,7 @@ bill_outcome_table = Table(
         "unpaid_minimum_fen >= 0 AND moved_to_past_due_fen >= 0 AND retro_interest_fen >= 0",
         name="ck_bill_outcome_amounts",
     ),
+    Column("customer_id", String(64), nullable=True),
 )
 
 bill_charge_table = Table(
@@ -92,6 +95,7 @@ bill_charge_table = Table(
     UniqueConstraint("bill_id", "kind", "as_of", name="uq_bill_charge_day"),
     CheckConstraint("amount_fen > 0", name="ck_bill_charge_positive"),
     CheckConstraint("kind IN ('past_due', 'late_fee', 'penalty')", name="ck_bill_charge_kind"),
+    Column("customer_id", String(64), nullable=True),
 )
 
 __all__ = [

@@ -95,6 +95,7 @@ credit_refund_table = Table(
     Column("as_of", Date, nullable=False),
     Column("batch_id", BigInteger, nullable=False),
     CheckConstraint("amount_fen > 0", name="ck_credit_refund_positive"),
+    Column("customer_id", String(64), nullable=True),
 )
 
 

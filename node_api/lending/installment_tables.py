@@ -45,6 +45,7 @@ installment_plan_table = Table(
         "status IN ('active', 'completed', 'paid_off', 'cancelled', 'charged_off')",
         name="ck_installment_plan_status",
     ),
+    Column("customer_id", String(64), nullable=True),
 )
 
 installment_table = Table(
@@ -69,4 +70,5 @@ installment_table = Table(
         name="ck_installment_status",
     ),
     Index("ix_installment_line_bill_date", "credit_line_id", "bill_date"),
+    Column("customer_id", String(64), nullable=True),
 )

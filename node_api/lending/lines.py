@@ -420,7 +420,18 @@ def _lines_statement(dialect_name: str, *, lock: bool, with_date: bool = False) 
         return statement
     nodes, lines = limit_node_table, credit_line_table
     columns: list[Any] = [
-        nodes,
+        # Named, not the whole table: a column a later release adds must not shift these.
+        nodes.c.id,
+        nodes.c.credit_line_id,
+        nodes.c.parent_id,
+        nodes.c.path,
+        nodes.c.level,
+        nodes.c.product_code,
+        nodes.c.product_version,
+        nodes.c.limit_fen,
+        nodes.c.temp_raise_fen,
+        nodes.c.temp_raise_expires_on,
+        nodes.c.used_fen,
         lines.c.customer_ref,
         lines.c.status,
         lines.c.currency,

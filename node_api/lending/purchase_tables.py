@@ -35,6 +35,7 @@ purchase_table = Table(
         name="ck_purchase_amounts",
     ),
     Index("ix_purchase_line_fifo", "credit_line_id", "as_of", "id"),
+    Column("customer_id", String(64), nullable=True),
 )
 
 purchase_refund_table = Table(
@@ -51,6 +52,7 @@ purchase_refund_table = Table(
         " AND principal_fen + credit_fen = amount_fen",
         name="ck_purchase_refund_amounts",
     ),
+    Column("customer_id", String(64), nullable=True),
 )
 
 principal_reduction_table = Table(
@@ -61,4 +63,5 @@ principal_reduction_table = Table(
     fk_column("purchase_id", "purchase.id", "fk_principal_reduction_purchase"),
     *fen_columns("amount_fen"),
     CheckConstraint("amount_fen > 0", name="ck_principal_reduction_positive"),
+    Column("customer_id", String(64), nullable=True),
 )

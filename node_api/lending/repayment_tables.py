@@ -21,6 +21,7 @@ repayment_table = Table(
     Column("reversed_on", Date, nullable=True),
     CheckConstraint("amount_fen > 0", name="ck_repayment_positive"),
     CheckConstraint("status IN ('posted', 'reversed')", name="ck_repayment_status"),
+    Column("customer_id", String(64), nullable=True),
 )
 
 repayment_allocation_table = Table(
@@ -32,4 +33,5 @@ repayment_allocation_table = Table(
     Column("batch_id", BigInteger, nullable=False),
     Column("active", Boolean, nullable=False),
     UniqueConstraint("repayment_id", "seq", name="uq_repayment_allocation_seq"),
+    Column("customer_id", String(64), nullable=True),
 )

@@ -27,5 +27,6 @@ agreement_terms_table = Table(
     Column("model_id", String(80), nullable=False),
     Column("model_version", Integer, nullable=True),
     Column("decided_at", DateTime, nullable=False),
+    Column("customer_id", String(64), nullable=True),
 )
 """Version-2 agreement terms, written with the agreement's outbox row; never updated."""

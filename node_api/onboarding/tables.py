@@ -71,6 +71,7 @@ application_attribute_table = sa.Table(
     sa.Column("identity_hash", sa.LargeBinary(HASH_BYTES), nullable=False),
     sa.Column("applied_at", sa.DateTime, nullable=False),
     sa.Index("ix_application_attribute_window", "kind", "value_hash", "applied_at"),
+    sa.Column("customer_id", sa.String(64), nullable=True),
 )
 """Hashed attributes of each application: the velocity and sharing windows read this."""
 

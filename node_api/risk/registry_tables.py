@@ -81,5 +81,6 @@ decision_arm_table = Table(
     Column("total_limit_fen", BigInteger, nullable=False),
     Column("reason_codes", JSON, nullable=False),
     Index("ix_risk_decision_arm_product_date", "product_code", "business_date"),
+    Column("customer_id", String(64), nullable=True),
 )
 """Both arms of every application decided under a champion/challenger policy."""

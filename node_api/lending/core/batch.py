@@ -130,6 +130,7 @@ def _insert_uses(conn: Connection, booked: list[Booked]) -> list[int]:
             "refunded_fen": 0,
             "principal_open_fen": item.request.amount_fen,
             "as_of": item.as_of,
+            "customer_id": item.customer_id,
         }
         for item in booked
     ]

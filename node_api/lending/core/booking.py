@@ -71,6 +71,7 @@ class Booked:
     lines: tuple[PostingLine, ...]
     events: tuple[SettlementEventDraft, ...]
     available_fen: int
+    customer_id: str
 
 
 def find_leaders(requests: Sequence[UseRequest]) -> dict[tuple[str, str], int]:
@@ -147,6 +148,7 @@ def compute_drafts(booked: Sequence[Booked], use_ids: Sequence[int]) -> list[Bat
             lines=item.lines,
             credit_line_id=item.request.credit_line_id,
             events=item.events,
+            customer_id=item.customer_id,
         )
         for item, use_id in zip(booked, use_ids, strict=True)
     ]
@@ -224,7 +226,15 @@ def _book_one(
     events = _use_events(request, decision, commission_fen) + funding_events
     available_fen = compute_path_available_fen(decision.path, as_of)
     return Booked(
-        index, request, decision, as_of, fee_fen, tuple(all_lines), tuple(events), available_fen
+        index,
+        request,
+        decision,
+        as_of,
+        fee_fen,
+        tuple(all_lines),
+        tuple(events),
+        available_fen,
+        line.customer_ref,
     )
 
 

@@ -49,6 +49,7 @@ line_delinquency_table = Table(
     Column("loan_class", String(16), nullable=False, server_default="normal"),
     Column("non_accrual_since", Date, nullable=True),
     Column("provision_fen", BigInteger, nullable=False, server_default="0"),
+    Column("customer_id", String(64), nullable=True),
 )
 
 line_accrual_table = Table(
@@ -59,6 +60,7 @@ line_accrual_table = Table(
     Column("as_of", Date, nullable=False),
     Column("remainder", BigInteger, nullable=False),
     Column("denominator", BigInteger, nullable=False),
+    Column("customer_id", String(64), nullable=True),
 )
 
 eod_run_table = Table(

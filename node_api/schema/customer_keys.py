@@ -1,0 +1,136 @@
+"""Which rows belong to which customer: the distribution key of issue #19's partitioning.
+
+A lender outgrowing one PostgreSQL server partitions (and later distributes with Citus) its
+per-customer tables by customer id, so everything about one customer lives on one shard.
+Step 1 of that move (docs/SCALING.md) is this: every per-customer table carries the id of
+the customer its row belongs to, written by every insert path, so that the partitioned
+layout can lead its keys with it.
+
+- The **roots** name the customer themselves: `credit_line.customer_ref` (the id the
+  application's decision opened the line for), `loan_application.customer_id`,
+  `collections_case.customer_ref`, `collections_contact_attempt.customer_ref` and the PII
+  vault's `customer.id`.
+- Every other per-customer table has a nullable `customer_id`, equal to its **parent**
+  row's customer (the line of a purchase, the batch of a posting, the application of an
+  agreement's terms). Rows of the node's own (a posting batch, account or settlement event
+  with no credit line) have none: they belong to the node, not to a customer.
+
+`customer_id_mismatches` counts the rows whose `customer_id` differs from its parent's
+(NULL-safe): the test fixtures demand none after every database test, so an insert path
+that forgets the id fails the suite. `fill_customer_ids` back-fills rows written without
+it (by nodes of the previous release during a rolling upgrade), in bounded batches.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import NamedFromClause
+
+from node_api.schema.tables import metadata
+
+ROOTS: dict[str, str] = {
+    "credit_line": "customer_ref",
+    "loan_application": "customer_id",
+    "collections_case": "customer_ref",
+    "collections_contact_attempt": "customer_ref",
+    "customer": "id",
+}
+"""Per-customer tables that name their customer themselves, and the column that does."""
+
+_BY_LINE = ("credit_line_id", "credit_line")
+
+PARENTS: dict[str, tuple[str, str]] = {
+    # table: (its column holding the parent's id, the parent table), parents first.
+    "limit_node": _BY_LINE,
+    "ledger_account": _BY_LINE,
+    "posting_batch": _BY_LINE,
+    "purchase": _BY_LINE,
+    "repayment": _BY_LINE,
+    "credit_refund": _BY_LINE,
+    "installment_plan": _BY_LINE,
+    "bill": _BY_LINE,
+    "line_accrual": _BY_LINE,
+    "line_delinquency": _BY_LINE,
+    "collections_contact": _BY_LINE,
+    "collections_recovery": _BY_LINE,
+    "collections_compensation": _BY_LINE,
+    "collections_debt_sale_line": _BY_LINE,
+    "posting": ("batch_id", "posting_batch"),
+    "settlement_event": ("batch_id", "posting_batch"),
+    "purchase_refund": ("purchase_id", "purchase"),
+    "principal_reduction": ("purchase_id", "purchase"),
+    "repayment_allocation": ("repayment_id", "repayment"),
+    "installment": ("plan_id", "installment_plan"),
+    "bill_line": ("bill_id", "bill"),
+    "bill_charge": ("bill_id", "bill"),
+    "bill_outcome": ("bill_id", "bill"),
+    "collections_promise": ("case_id", "collections_case"),
+    "collections_hardship_plan": ("case_id", "collections_case"),
+    "application_attribute": ("application_id", "loan_application"),
+    "risk_decision_arm": ("application_id", "loan_application"),
+    "agreement_terms": ("application_id", "loan_application"),
+}
+"""Per-customer tables that carry `customer_id`, and the parent row it is copied from."""
+
+PER_CUSTOMER: frozenset[str] = frozenset(ROOTS) | frozenset(PARENTS)
+
+
+def customer_column(table: str) -> str:
+    """The column of a per-customer table that names its row's customer."""
+    return ROOTS.get(table, "customer_id")
+
+
+def _expected(name: str, table: NamedFromClause) -> ColumnElement[str | None]:
+    """The customer a row of the per-customer table `name` (`table`: it or an alias of it)
+    belongs to, read from its parent row."""
+    via, parent_name = PARENTS[name]
+    parent = metadata.tables[parent_name]
+    return (
+        select(parent.c[customer_column(parent_name)])
+        .where(parent.c.id == table.c[via])
+        .scalar_subquery()
+    )
+
+
+def customer_id_mismatches(conn: Connection) -> dict[str, int]:
+    """Per table, the rows whose `customer_id` is not their parent's (NULL-safe); empty
+    when every row carries the right one."""
+    found: dict[str, int] = {}
+    for name in PARENTS:
+        table = metadata.tables[name]
+        count = conn.execute(
+            select(func.count())
+            .select_from(table)
+            .where(table.c.customer_id.is_distinct_from(_expected(name, table)))
+        ).scalar_one()
+        if count:
+            found[name] = int(count)
+    return found
+
+
+def fill_customer_ids(conn: Connection, *, batch_rows: int = 10_000) -> dict[str, int]:
+    """Give every row written without a `customer_id` its parent's (parents first), in
+    batches (a statement fills the rows of at most `batch_rows` parents); answers the rows
+    filled per table. Rows whose parent has no customer (the node's own) stay without one."""
+    filled: dict[str, int] = {}
+    for name, (via, _) in PARENTS.items():
+        table = metadata.tables[name]
+        waiting = table.alias("waiting")
+        pending = (
+            select(waiting.c[via])
+            .where(waiting.c.customer_id.is_(None), _expected(name, waiting).is_not(None))
+            .limit(batch_rows)
+        )
+        statement = (
+            update(table)
+            .where(table.c.customer_id.is_(None), table.c[via].in_(pending))
+            .values(customer_id=_expected(name, table))
+        )
+        while True:
+            done = conn.execute(statement).rowcount
+            if not done:
+                break
+            filled[name] = filled.get(name, 0) + done
+    return filled
