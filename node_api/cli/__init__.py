@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "deploy": "node_api.cli.node",
     "migrate": "node_api.cli.admin",
     "business-date": "node_api.cli.admin",
+    "customer-ids": "node_api.cli.admin",
     "keys": "node_api.cli.admin",
     "bench": "node_api.cli.bench",
     "relayer": "node_api.cli.oracles",

@@ -1,4 +1,4 @@
-"""Administration commands: `keys`, `migrate`, `business-date`.
+"""Administration commands: `keys`, `migrate`, `business-date`, `customer-ids`.
 
 All of them resolve the data folder and database as `creditnet up` does
 (`node_api.cli.options`); only `migrate` may create a database.
@@ -6,6 +6,7 @@ All of them resolve the data folder and database as `creditnet up` does
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from node_api.ledger.business_date import check_business_date_ahead, fetch_busin
 from node_api.lending.eod.runner import move_business_date
 from node_api.lending.eod.scheduler import EodSchedule, get_calendar_date
 from node_api.runtime.keys import create_operator_key
+from node_api.schema.customer_keys import customer_id_mismatches, fill_customer_ids
 from node_api.schema.migrate import migrate
 
 keys_app = typer.Typer(help="API keys: one per principal, stored hashed.", no_args_is_help=True)
@@ -29,6 +31,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     app.command("migrate")(migrate_command)
     app.command("business-date")(business_date_command)
+    app.command("customer-ids")(customer_ids_command)
 
 
 def _pepper(settings: Settings) -> bytes:
@@ -129,3 +132,30 @@ def business_date_command(
     finally:
         database.dispose()
     typer.echo(current.isoformat() if current else "not set (creditnet business-date --set DATE)")
+
+
+def customer_ids_command(
+    fill: bool = typer.Option(
+        False, "--fill", help="first give rows written without one their parent's customer id"
+    ),
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """Check that every per-customer row names its customer (the partitioning key).
+
+    Nodes of a release before migration 0019 write rows without `customer_id` while a
+    rolling upgrade is under way: once every node runs the new release, `--fill` gives
+    them their parent row's customer, in batches. Prints JSON (`filled_rows`,
+    `mismatched_rows` per table) and exits 1 while any row's customer id is missing or
+    differs from its parent's."""
+    database = open_database(node_settings(data_dir))
+    try:
+        filled: dict[str, int] = {}
+        if fill:
+            filled = fill_customer_ids(database.engine)
+        with database.engine.connect() as conn:
+            mismatched = customer_id_mismatches(conn)
+    finally:
+        database.dispose()
+    typer.echo(json.dumps({"filled_rows": filled, "mismatched_rows": mismatched}))
+    if mismatched:
+        raise typer.Exit(1)

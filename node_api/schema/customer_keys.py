@@ -15,8 +15,8 @@ layout can lead its keys with it.
   agreement's terms). Rows of the node's own (a posting batch, account or settlement event
   with no credit line) have none: they belong to the node, not to a customer.
 
-`customer_id_mismatches` counts the rows whose `customer_id` differs from its parent's
-(NULL-safe): the test fixtures demand none after every database test, so an insert path
+`customer_id_mismatches` counts the rows whose `customer_id` differs from the customer
+its chain of parents leads to (NULL-safe): the test fixtures demand none after every database test, so an insert path
 that forgets the id fails the suite. `fill_customer_ids` back-fills rows written without
 it (by nodes of the previous release during a rolling upgrade), in bounded batches.
 """
@@ -24,7 +24,7 @@ it (by nodes of the previous release during a rolling upgrade), in bounded batch
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import NamedFromClause
 
@@ -76,27 +76,103 @@ PARENTS: dict[str, tuple[str, str]] = {
 
 PER_CUSTOMER: frozenset[str] = frozenset(ROOTS) | frozenset(PARENTS)
 
+REFERENCE: frozenset[str] = frozenset(
+    {
+        "api_key",
+        "business_date",
+        "collections_compensation_terms",
+        "collections_debt_sale",
+        "collections_strategy",
+        "collections_strategy_activation",
+        "collections_template",
+        "fraud_blacklist",
+        "onboarding_policy",
+        "product_version",
+        "risk_model",
+        "risk_model_activation",
+        "settlement_guarantee",
+        "settlement_partner",
+    }
+)
+"""Shared tables every customer's rows are read with (Citus: reference tables, copied to
+every worker); small and rarely written."""
+
+NODE_LOCAL: frozenset[str] = frozenset(
+    {
+        "anchored_agreement",
+        "chain_cycle",
+        "chain_cycle_position",
+        "chain_event",
+        "chain_line_state",
+        "chain_partner",
+        "eod_batch",
+        "eod_run",
+        "eod_shard",
+        "eod_step",
+        "event_cursor",
+        "event_line_bucket",
+        "fraud_ring_link",
+        "idempotency_record",
+        "idempotency_response",
+        "indexed_block",
+        "indexer_checkpoint",
+        "liveness_challenge",
+        "oracle_outbox",
+        "relay_attempt",
+        "relay_submission",
+        "risk_live_count",
+        "settlement_cycle",
+        "settlement_cycle_tree",
+        "settlement_entry",
+        "settlement_event_claim",
+        "settlement_line_state",
+        "settlement_position",
+        "worker_lease",
+    }
+)
+"""The node's own machinery, kept on one server (Citus: local tables on the coordinator):
+the outbox and relayer, the chain mirror, leases and cursors, idempotency claims (keyed by
+API key, not customer), end-of-day progress, settlement cycles, and the cross-customer
+fraud graph and model monitoring counts."""
+
 
 def customer_column(table: str) -> str:
     """The column of a per-customer table that names its row's customer."""
     return ROOTS.get(table, "customer_id")
 
 
-def _expected(name: str, table: NamedFromClause) -> ColumnElement[str | None]:
-    """The customer a row of the per-customer table `name` (`table`: it or an alias of it)
-    belongs to, read from its parent row."""
-    via, parent_name = PARENTS[name]
-    parent = metadata.tables[parent_name]
-    return (
-        select(parent.c[customer_column(parent_name)])
-        .where(parent.c.id == table.c[via])
+def _customer_of(parent_name: str, parent_id: ColumnElement[int]) -> ColumnElement[str | None]:
+    """The customer of the `parent_name` row whose id is `parent_id`, read from its root
+    (a posting's line, not its batch's `customer_id`: a wrong id anywhere shows)."""
+    parent = metadata.tables[parent_name].alias(f"owner_{parent_name}")
+    if parent_name in ROOTS:
+        named = parent.c[ROOTS[parent_name]]
+        return (
+            select(named)
+            .where(parent.c.id == parent_id)
+            .correlate_except(parent)
+            .scalar_subquery()
+        )
+    via, grandparent = PARENTS[parent_name]
+    above = (
+        select(parent.c[via])
+        .where(parent.c.id == parent_id)
+        .correlate_except(parent)  # the row being checked lies two or more levels out
         .scalar_subquery()
     )
+    return _customer_of(grandparent, above)
+
+
+def _expected(name: str, table: NamedFromClause) -> ColumnElement[str | None]:
+    """The customer a row of the per-customer table `name` (`table`: it or an alias of it)
+    belongs to."""
+    via, parent_name = PARENTS[name]
+    return _customer_of(parent_name, table.c[via])
 
 
 def customer_id_mismatches(conn: Connection) -> dict[str, int]:
-    """Per table, the rows whose `customer_id` is not their parent's (NULL-safe); empty
-    when every row carries the right one."""
+    """Per table, the rows whose `customer_id` is not their root's customer (NULL-safe):
+    empty when every row carries the right one."""
     found: dict[str, int] = {}
     for name in PARENTS:
         table = metadata.tables[name]
@@ -110,10 +186,11 @@ def customer_id_mismatches(conn: Connection) -> dict[str, int]:
     return found
 
 
-def fill_customer_ids(conn: Connection, *, batch_rows: int = 10_000) -> dict[str, int]:
+def fill_customer_ids(engine: Engine, *, batch_rows: int = 10_000) -> dict[str, int]:
     """Give every row written without a `customer_id` its parent's (parents first), in
-    batches (a statement fills the rows of at most `batch_rows` parents); answers the rows
-    filled per table. Rows whose parent has no customer (the node's own) stay without one."""
+    batches, each its own transaction (a statement fills the rows of at most `batch_rows`
+    parents); answers the rows filled per table. Rows whose parent has no customer (the
+    node's own) stay without one."""
     filled: dict[str, int] = {}
     for name, (via, _) in PARENTS.items():
         table = metadata.tables[name]
@@ -129,7 +206,8 @@ def fill_customer_ids(conn: Connection, *, batch_rows: int = 10_000) -> dict[str
             .values(customer_id=_expected(name, table))
         )
         while True:
-            done = conn.execute(statement).rowcount
+            with engine.begin() as conn:
+                done = conn.execute(statement).rowcount
             if not done:
                 break
             filled[name] = filled.get(name, 0) + done

@@ -81,10 +81,8 @@ def _batch_write_function(with_customers: bool) -> str:
             "    batch_ids bigint[];\n    batch_customers text[];\n",
         ),
         (
-            "        principal_open_fen, as_of)\n"
-            "    SELECT (u ->> 0)::bigint,",
-            "        principal_open_fen, as_of, customer_id)\n"
-            "    SELECT (u ->> 0)::bigint,",
+            "        principal_open_fen, as_of)\n    SELECT (u ->> 0)::bigint,",
+            "        principal_open_fen, as_of, customer_id)\n    SELECT (u ->> 0)::bigint,",
         ),
         (
             "(u ->> 10)::bigint, 0, (u ->> 9)::bigint, (u ->> 11)::date\n"
@@ -95,7 +93,8 @@ def _batch_write_function(with_customers: bool) -> str:
         ),
         (
             "    INSERT INTO posting_batch (id, business_key, kind, as_of, credit_line_id)\n"
-            "    SELECT * FROM unnest(batch_ids, batch_keys, batch_kinds, batch_dates, batch_lines);\n",
+            "    SELECT * FROM unnest(batch_ids, batch_keys, batch_kinds, batch_dates, "
+            "batch_lines);\n",
             "    batch_customers := ARRAY(\n"
             "        SELECT l.customer_ref\n"
             "        FROM unnest(batch_lines) WITH ORDINALITY AS b(line_id, n)\n"
@@ -104,8 +103,8 @@ def _batch_write_function(with_customers: bool) -> str:
             "    );\n"
             "    INSERT INTO posting_batch (id, business_key, kind, as_of, credit_line_id,\n"
             "                               customer_id)\n"
-            "    SELECT * FROM unnest(batch_ids, batch_keys, batch_kinds, batch_dates, batch_lines,\n"
-            "                         batch_customers);\n",
+            "    SELECT * FROM unnest(batch_ids, batch_keys, batch_kinds, batch_dates,\n"
+            "                         batch_lines, batch_customers);\n",
         ),
         (
             "    INSERT INTO posting (batch_id, account_id, amount_fen, as_of)\n"
@@ -135,7 +134,7 @@ def upgrade() -> None:
             batch.add_column(sa.Column("customer_id", sa.String(64), nullable=True))
     for name, (via, parent, column) in _PARENTS.items():
         op.execute(
-            f'UPDATE "{name}" SET customer_id = '
+            f'UPDATE "{name}" SET customer_id = '  # noqa: S608 (names from the table above)
             f'(SELECT p."{column}" FROM "{parent}" p WHERE p.id = "{name}"."{via}") '
             "WHERE customer_id IS NULL"
         )
