@@ -17,8 +17,9 @@ layout can lead its keys with it.
 
 `customer_id_mismatches` counts the rows whose `customer_id` differs from the customer
 its chain of parents leads to (NULL-safe): the test fixtures demand none after every
-database test, so an insert path that forgets the id fails the suite. `fill_customer_ids` back-fills rows written without
-it (by nodes of the previous release during a rolling upgrade), in bounded batches.
+database test, so an insert path that forgets the id fails the suite. `fill_customer_ids`
+back-fills rows written without it (by nodes of the previous release during a rolling
+upgrade), in bounded batches.
 """
 
 from __future__ import annotations
