@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.db import Database
@@ -41,15 +41,27 @@ CLEARING = node_account_code(AccountType.SETTLEMENT_CLEARING)
 DAY1, DAY2, DAY3 = date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)
 
 
+CUSTOMER = "cust-1"
+
+
 @pytest.fixture
 def accounts(database: Database) -> AccountIdCache:
     with database.engine.begin() as conn:
-        ensure_accounts(conn, line_account_specs(1) + node_account_specs())
+        # The line the accounts belong to (the ledger does not open lines itself).
+        conn.execute(
+            text(
+                "INSERT INTO credit_line (id, customer_ref, currency, status, opened_on, "
+                "bill_day) VALUES (1, :customer, 'CNY', 'active', :day, 5)"
+            ),
+            {"customer": CUSTOMER, "day": DAY1},
+        )
+        ensure_accounts(conn, line_account_specs(1, CUSTOMER) + node_account_specs())
     return AccountIdCache()
 
 
 def _draft(key: str, as_of: date, *lines: tuple[str, int]) -> BatchDraft:
-    return BatchDraft(key, "purchase", as_of, tuple(PostingLine(c, a) for c, a in lines), 1)
+    postings = tuple(PostingLine(c, a) for c, a in lines)
+    return BatchDraft(key, "purchase", as_of, postings, 1, customer_id=CUSTOMER)
 
 
 def _rows(conn: Connection) -> tuple[int, int, int]:
@@ -70,6 +82,7 @@ def test_balanced_batch_moves_balances_and_writes_its_events(
             (PostingLine(PRINCIPAL, 700), PostingLine(CLEARING, -700)),
             1,
             events=(SettlementEventDraft("merchant_payable", 700, counterparty_ref="m1"),),
+            customer_id=CUSTOMER,
         )
         post_batch(conn, draft, accounts)
         assert fetch_account_balance(conn, PRINCIPAL) == 700
@@ -122,6 +135,7 @@ def test_reversal_restores_balances_once_and_negates_events(
             (PostingLine(PRINCIPAL, 300), PostingLine(CLEARING, -300)),
             1,
             events=(SettlementEventDraft("merchant_payable", 300),),
+            customer_id=CUSTOMER,
         )
         batch_id = post_batch(conn, draft, accounts)
         reverse_batch(

@@ -235,6 +235,7 @@ class Books(RuleBasedStateMachine):
     def age(self, line_index: int, bill_share: int, due_share: int, penalty_fen: int) -> None:
         """What end of day does to balances: bill, make past due, charge penalty."""
         line_id = self.lines[line_index]
+        customer = f"c{line_index}"  # as the lines were opened
         with self.database.engine.begin() as conn:
             balances = fetch_line_balances(conn, line_id)
             billed = balances[AccountType.PRINCIPAL_UNBILLED] * bill_share // 100
@@ -255,7 +256,9 @@ class Books(RuleBasedStateMachine):
                 key = f"eod:{line_id}:{next(self.keys)}"
                 post_batch(
                     conn,
-                    BatchDraft(key, "end_of_day", self.today, lines, line_id),
+                    BatchDraft(
+                        key, "end_of_day", self.today, lines, line_id, customer_id=customer
+                    ),
                     self.caches.accounts,
                 )
 
