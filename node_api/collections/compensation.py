@@ -258,7 +258,7 @@ def _compensate(
         as_of=as_of,
         payment_ref=f"{COMPENSATION_PAYMENT_PREFIX}{line_id}:{as_of.isoformat()}",
     )
-    receivable, claim = subrogation_specs(line_id, terms.guarantor_ref)
+    receivable, claim = subrogation_specs(line_id, line.customer_ref, terms.guarantor_ref)
     ensure_accounts(conn, [receivable, claim])
     draft = BatchDraft(
         business_key=f"guarantor_compensation:{repaid.repayment_id}",
@@ -266,6 +266,7 @@ def _compensate(
         as_of=repaid.as_of,
         lines=(PostingLine(receivable.code, amount_fen), PostingLine(claim.code, -amount_fen)),
         credit_line_id=line_id,
+        customer_id=line.customer_ref,
         events=(
             SettlementEventDraft(
                 CollectionsEventKind.GUARANTOR_COMPENSATION,
@@ -294,7 +295,9 @@ def _compensate(
         "recorded_by": by,
     }
     table = compensation_table
-    new_id = conn.execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
+    new_id = conn.execute(
+        insert(table).values(**values, customer_id=line.customer_ref).returning(table.c.id)
+    ).scalar_one()
     return CompensationView.model_validate({"id": int(new_id), **values})
 
 

@@ -57,7 +57,7 @@ def register_contact(
     by: str,
 ) -> ContactView:
     """Register (or replace) the party's number for the line."""
-    fetch_line(conn, credit_line_id)
+    line = fetch_line(conn, credit_line_id)
     e164 = normalize_mobile(phone)
     begin_write(conn)
     table = contact_table
@@ -71,7 +71,12 @@ def register_contact(
     updated = conn.execute(table.update().where(where).values(**values)).rowcount
     if not updated:
         conn.execute(
-            table.insert().values(credit_line_id=credit_line_id, party=party.value, **values)
+            table.insert().values(
+                credit_line_id=credit_line_id,
+                customer_id=line.customer_ref,
+                party=party.value,
+                **values,
+            )
         )
     return fetch_contact(conn, credit_line_id, party)
 

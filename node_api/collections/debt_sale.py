@@ -167,6 +167,7 @@ def sell_debt(
             insert(debt_sale_line_table).values(
                 sale_id=sale_id,
                 credit_line_id=line_id,
+                customer_id=locked[line_id].customer_ref,
                 face_fen=face,
                 price_fen=part,
                 batch_id=batch_id,
@@ -208,6 +209,7 @@ def _post_sale(
             PostingLine(line_account_code(line_id, AccountType.WRITTEN_OFF), -part_fen),
         ),
         credit_line_id=line_id,
+        customer_id=line.customer_ref,
         events=events,
     )
     return post_batch(conn, draft, accounts)

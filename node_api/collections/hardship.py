@@ -160,6 +160,7 @@ def request_plan(conn: Connection, policy: CollectionsPolicy, request: PlanReque
         .values(
             case_id=case.id,
             credit_line_id=case.credit_line_id,
+            customer_id=case.customer_ref,
             kind=request.kind.value,
             principal_fen=principal_fen,
             fee_fen=request.fee_fen,

@@ -106,6 +106,7 @@ def record_promise(
         .values(
             case_id=case_id,
             credit_line_id=case.credit_line_id,
+            customer_id=case.customer_ref,
             amount_fen=amount_fen,
             paid_fen=0,
             promised_on=promised_on,

@@ -213,7 +213,7 @@ def record_recovery(
     lines: list[PostingLine] = []
     events: list[SettlementEventDraft] = []
     if guarantor_ref is not None and guarantor_fen:
-        receivable, claim = subrogation_specs(line_id, guarantor_ref)
+        receivable, claim = subrogation_specs(line_id, line.customer_ref, guarantor_ref)
         lines += [
             PostingLine(CLEARING, guarantor_fen),
             PostingLine(receivable.code, -guarantor_fen),
@@ -245,6 +245,7 @@ def record_recovery(
             as_of=as_of,
             lines=tuple(lines),
             credit_line_id=line_id,
+            customer_id=line.customer_ref,
             events=tuple(events),
         ),
         accounts,
@@ -262,7 +263,9 @@ def record_recovery(
         "recorded_by": by,
     }
     table = recovery_table
-    new_id = conn.execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
+    new_id = conn.execute(
+        insert(table).values(**values, customer_id=line.customer_ref).returning(table.c.id)
+    ).scalar_one()
     values.pop("batch_id")
     return RecoveryView.model_validate({"id": int(new_id), **values})
 

@@ -294,9 +294,7 @@ def build_reversal(
     """A draft that undoes batch `batch_id` exactly: every line and event negated."""
     batches = posting_batch_table
     original = conn.execute(
-        select(batches.c.credit_line_id, batches.c.customer_id).where(
-            batches.c.id == batch_id
-        )
+        select(batches.c.credit_line_id, batches.c.customer_id).where(batches.c.id == batch_id)
     ).one_or_none()
     if original is None:
         raise NotFoundError(f"posting batch {batch_id} does not exist", field="batch_id")

@@ -221,10 +221,14 @@ def lock_line_for_posting(
     return line, posted_on
 
 
-def insert_line_row(conn: Connection, table: Table, line_id: int, **values: object) -> int:
-    """Insert a row of a money movement on a line (a repayment, a credit refund) and
-    return its id."""
-    statement = table.insert().values(credit_line_id=line_id, **values).returning(table.c.id)
+def insert_line_row(conn: Connection, table: Table, line: LockedLine, **values: object) -> int:
+    """Insert a row of a money movement on a line (a repayment, a credit refund), naming
+    the line and its customer, and return its id."""
+    statement = (
+        table.insert()
+        .values(credit_line_id=line.credit_line_id, customer_id=line.customer_ref, **values)
+        .returning(table.c.id)
+    )
     return int(conn.execute(statement).scalar_one())
 
 
@@ -288,7 +292,7 @@ def refund_customer_credit(
         )
     table = credit_refund_table
     refund_id = insert_line_row(
-        conn, table, line_id, amount_fen=amount_fen, currency=currency, as_of=posted_on, batch_id=0
+        conn, table, line, amount_fen=amount_fen, currency=currency, as_of=posted_on, batch_id=0
     )
     applied = apply_customer_credit(
         conn, caches, line, book, posted_on, f"credit_refund:{refund_id}:apply"
@@ -303,6 +307,7 @@ def refund_customer_credit(
         ),
         credit_line_id=line_id,
         events=(SettlementEventDraft(EventKind.CUSTOMER_CREDIT, -amount_fen),),
+        customer_id=line.customer_ref,
     )
     batch_id = post_batch(conn, draft, caches.accounts)
     book.apply(draft.lines)

@@ -58,6 +58,8 @@ class PlanDraft:
     """A plan to create: what is financed, how, and when its installments are billed."""
 
     credit_line_id: int
+    customer_id: str
+    """The line's customer, which the plan and its installments carry."""
     source: PlanSource
     source_id: int
     terms: ProductTerms
@@ -178,6 +180,7 @@ def insert_plan(conn: Connection, draft: PlanDraft) -> int:
                 start_date=draft.start_date,
                 first_bill_date=draft.first_bill_date,
                 status=PlanStatus.ACTIVE.value,
+                customer_id=draft.customer_id,
             )
             .returning(plans.c.id)
         ).scalar_one()
@@ -188,7 +191,8 @@ def insert_plan(conn: Connection, draft: PlanDraft) -> int:
             {"plan_id": plan_id, "credit_line_id": draft.credit_line_id, "number": row.number,
              "bill_date": row.bill_date, "due_date": row.due_date,
              "principal_fen": row.principal_fen, "interest_fen": row.interest_fen,
-             "fee_fen": row.fee_fen, "status": row.status.value}
+             "fee_fen": row.fee_fen, "status": row.status.value,
+             "customer_id": draft.customer_id}
             for row in rows
         ],
     )  # fmt: skip

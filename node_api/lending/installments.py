@@ -155,8 +155,9 @@ def convert_purchase(
         )
     terms = caches.products.get(conn, use.product_code, use.product_version)
     draft = PlanDraft(
-        line_id, PlanSource.PURCHASE, purchase_id, terms, principal_fen, tenor_months,
-        start, compute_bill_date_on_or_after(max(start, use.as_of), line.bill_day), line.bill_day,
+        line_id, line.customer_ref, PlanSource.PURCHASE, purchase_id, terms, principal_fen,
+        tenor_months, start, compute_bill_date_on_or_after(max(start, use.as_of), line.bill_day),
+        line.bill_day,
     )  # fmt: skip
     check_plan_cost(caches, draft, use.fee_fen)
     return fetch_plan(conn, line_id, insert_plan(conn, draft))
@@ -202,12 +203,12 @@ def convert_bill(
         )
     terms = caches.products.get(conn, latest.product_code, latest.product_version)
     draft = PlanDraft(
-        line_id, PlanSource.BILL, bill_id, terms, principal_fen, tenor_months, start,
-        compute_next_bill_date(latest.bill_date, line.bill_day), line.bill_day,
+        line_id, line.customer_ref, PlanSource.BILL, bill_id, terms, principal_fen, tenor_months,
+        start, compute_next_bill_date(latest.bill_date, line.bill_day), line.bill_day,
     )  # fmt: skip
     check_plan_cost(caches, draft, FEN_ZERO)
     plan_id = insert_plan(conn, draft)
-    _move_principal(conn, caches, line_id, plan_id, principal_fen, PlanKind.CONVERSION, start)
+    _move_principal(conn, caches, line, plan_id, principal_fen, PlanKind.CONVERSION, start)
     return fetch_plan(conn, line_id, plan_id)
 
 
@@ -233,7 +234,7 @@ def check_plan_cost(caches: LendingCaches, draft: PlanDraft, upfront_fee_fen: Fe
 def _move_principal(
     conn: Connection,
     caches: LendingCaches,
-    line_id: int,
+    line: LockedLine,
     plan_id: int,
     to_unbilled_fen: Fen,
     kind: str,
@@ -241,13 +242,21 @@ def _move_principal(
     charges: tuple[PostingLine, ...] = (),
 ) -> None:
     """Post principal between billed and unbilled (positive: to unbilled), plus charges."""
+    line_id = line.credit_line_id
     moves = (
         PostingLine(line_account_code(line_id, AccountType.PRINCIPAL_UNBILLED), to_unbilled_fen),
         PostingLine(line_account_code(line_id, AccountType.PRINCIPAL_BILLED), -to_unbilled_fen),
     )
-    lines = tuple(line for line in moves if line.amount_fen) + charges
+    lines = tuple(move for move in moves if move.amount_fen) + charges
     if lines:
-        draft = BatchDraft(f"{kind}:{plan_id}", kind, as_of, lines, credit_line_id=line_id)
+        draft = BatchDraft(
+            f"{kind}:{plan_id}",
+            kind,
+            as_of,
+            lines,
+            credit_line_id=line_id,
+            customer_id=line.customer_ref,
+        )
         post_batch(conn, draft, caches.accounts)
 
 
@@ -318,7 +327,7 @@ def repay_plan_early(
     as_of: date | None = None,
 ) -> EarlyRepayment:
     """End a plan by full early repayment and take the payment of its quote."""
-    lock_line(conn, line_id)
+    line = lock_line(conn, line_id)
     quote = quote_payoff(
         conn, caches, line_id=line_id, plan_id=plan_id, kind=PayoffKind.EARLY_REPAYMENT,
         as_of=as_of,
@@ -331,7 +340,7 @@ def repay_plan_early(
     principal_fen = min(quote.principal_fen, book.normal_fen(AccountType.PRINCIPAL_UNBILLED))
     charges = _charge_lines(line_id, quote.interest_fen, quote.fee_fen)
     _move_principal(
-        conn, caches, line_id, plan_id, Fen(-principal_fen), PlanKind.PAYOFF, quote.as_of, charges
+        conn, caches, line, plan_id, Fen(-principal_fen), PlanKind.PAYOFF, quote.as_of, charges
     )
     _close_plan(conn, plan_id, PlanStatus.PAID_OFF, InstallmentStatus.PAID_OFF, quote.as_of)
     currency = lock_line(conn, line_id).currency
@@ -366,7 +375,7 @@ def cancel_plan(
     as_of: date | None = None,
 ) -> PlanView:
     """Cancel a plan within the product's cancellation window (no interest, no fee)."""
-    lock_line(conn, line_id)
+    line = lock_line(conn, line_id)
     quote = quote_payoff(
         conn, caches, line_id=line_id, plan_id=plan_id, kind=PayoffKind.CANCELLATION, as_of=as_of
     )
@@ -375,7 +384,7 @@ def cancel_plan(
         book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
         back_fen = min(quote.principal_fen, book.normal_fen(AccountType.PRINCIPAL_UNBILLED))
         _move_principal(
-            conn, caches, line_id, plan_id, Fen(-back_fen), PlanKind.CANCELLATION, quote.as_of
+            conn, caches, line, plan_id, Fen(-back_fen), PlanKind.CANCELLATION, quote.as_of
         )
     _close_plan(conn, plan_id, PlanStatus.CANCELLED, InstallmentStatus.CANCELLED, quote.as_of)
     return fetch_plan(conn, line_id, plan_id)

@@ -121,6 +121,7 @@ def _add_channel_node(
             limit_fen=parent.limit_fen,
             temp_raise_fen=0,
             used_fen=used_fen,
+            customer_id=line.customer_ref,
         )
         .returning(nodes.c.id)
     ).scalar_one()

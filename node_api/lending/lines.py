@@ -220,10 +220,10 @@ def open_credit_line(conn: Connection, opening: LineOpening, products: ProductTe
     line_id = _insert_line(conn, opening, terms[0].currency, bill_day)
     rows = compute_tree_rows(opening, terms)
     if conn.dialect.name == "postgresql":
-        insert_tree_set_based(conn, line_id, rows)
+        insert_tree_set_based(conn, line_id, opening.customer_ref, rows)
     else:
-        insert_tree_rows(conn, line_id, rows)
-    open_accounts(conn, compute_line_account_specs(line_id, terms))
+        insert_tree_rows(conn, line_id, opening.customer_ref, rows)
+    open_accounts(conn, compute_line_account_specs(line_id, opening.customer_ref, terms))
     return line_id
 
 
@@ -329,9 +329,9 @@ WITH v AS (
     ORDER BY v.n
 )
 INSERT INTO limit_node (id, credit_line_id, parent_id, path, level, product_code,
-                        product_version, limit_fen, temp_raise_fen, used_fen)
+                        product_version, limit_fen, temp_raise_fen, used_fen, customer_id)
 SELECT v.id, CAST(:line_id AS BIGINT), p.id, v.path, v.level, v.product_code,
-       v.product_version, v.limit_fen, 0, 0
+       v.product_version, v.limit_fen, 0, 0, CAST(:customer_id AS VARCHAR)
 FROM v LEFT JOIN v AS p ON p.n = v.parent_n
 ORDER BY v.n
 """
@@ -342,12 +342,15 @@ ascend root first exactly as row-by-row inserts would hand them out; each node's
 id is that of the row at its parent's position."""
 
 
-def insert_tree_set_based(conn: Connection, line_id: int, rows: Sequence[TreeRow]) -> None:
-    """Insert a new line's tree in one statement (PostgreSQL)."""
+def insert_tree_set_based(
+    conn: Connection, line_id: int, customer_id: str, rows: Sequence[TreeRow]
+) -> None:
+    """Insert a new line's tree (of customer `customer_id`) in one statement (PostgreSQL)."""
     conn.execute(
         _TREE_INSERT,
         {
             "line_id": line_id,
+            "customer_id": customer_id,
             # Positions are 1-based, as WITH ORDINALITY counts.
             "parent_n": [None if row.parent is None else row.parent + 1 for row in rows],
             "path": [row.path for row in rows],
@@ -359,20 +362,32 @@ def insert_tree_set_based(conn: Connection, line_id: int, rows: Sequence[TreeRow
     )
 
 
-def insert_tree_rows(conn: Connection, line_id: int, rows: Sequence[TreeRow]) -> None:
-    """Insert a new line's tree one row at a time (any database; the reference the
-    set-based insert is tested against)."""
+def insert_tree_rows(
+    conn: Connection, line_id: int, customer_id: str, rows: Sequence[TreeRow]
+) -> None:
+    """Insert a new line's tree (of customer `customer_id`) one row at a time (any
+    database; the reference the set-based insert is tested against)."""
     ids: list[int] = []
     for row in rows:
         parent_id = None if row.parent is None else ids[row.parent]
         ids.append(
-            _insert_node(conn, line_id, parent_id, row.path, row.level, row.limit_fen, row.product)
+            _insert_node(
+                conn,
+                line_id,
+                customer_id,
+                parent_id,
+                row.path,
+                row.level,
+                row.limit_fen,
+                row.product,
+            )
         )
 
 
 def _insert_node(
     conn: Connection,
     line_id: int,
+    customer_id: str,
     parent_id: int | None,
     path: str,
     level: LimitLevel,
@@ -390,16 +405,20 @@ def _insert_node(
         limit_fen=limit_fen,
         temp_raise_fen=0,
         used_fen=0,
+        customer_id=customer_id,
     )
     return int(conn.execute(statement.returning(nodes.c.id)).scalar_one())
 
 
-def compute_line_account_specs(line_id: int, terms: Sequence[ProductTerms]) -> list[AccountSpec]:
-    """The accounts a new line needs: its own, the node's, and its products' partners'."""
-    specs = line_account_specs(line_id) + node_account_specs()
+def compute_line_account_specs(
+    line_id: int, customer_id: str, terms: Sequence[ProductTerms]
+) -> list[AccountSpec]:
+    """The accounts a new line (of customer `customer_id`) needs: its own, the node's, and
+    its products' partners'."""
+    specs = line_account_specs(line_id, customer_id) + node_account_specs()
     for item in terms:
         specs += [
-            funding_payable_spec(line_id, item.product_code, share.partner_id)
+            funding_payable_spec(line_id, customer_id, item.product_code, share.partner_id)
             for share in item.funding_split
         ]
         specs += [

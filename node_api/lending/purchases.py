@@ -99,6 +99,7 @@ class Use:
     refunded_fen: Fen
     principal_open_fen: Fen
     as_of: date
+    customer_id: str | None
 
 
 class Refund(BaseModel):
@@ -146,6 +147,7 @@ def fetch_use(conn: Connection, line_id: int, purchase_id: int) -> Use:
         refunded_fen=Fen(int(row["refunded_fen"])),
         principal_open_fen=Fen(int(row["principal_open_fen"])),
         as_of=row["as_of"],
+        customer_id=row["customer_id"],
     )
 
 
@@ -195,6 +197,7 @@ def _post_refund(
         purchase.product_node_id,
         purchase.channel_id,
         purchase.principal_open_fen,
+        purchase.customer_id,
     )
     order, cap_fen = _refund_target(conn, book, purchase)
     principal_fen = Fen(min(amount_fen, use.principal_open_fen, cap_fen))
@@ -211,6 +214,7 @@ def _post_refund(
         lines=tuple(lines),
         credit_line_id=line.credit_line_id,
         events=tuple(events),
+        customer_id=line.customer_ref,
     )
     batch_id = post_batch(conn, draft, caches.accounts)
     book.apply(draft.lines)
@@ -251,6 +255,7 @@ def _post_refund(
             principal_fen=principal_fen,
             credit_fen=amount_fen - principal_fen,
             as_of=posted_on,
+            customer_id=purchase.customer_id,
         )
         .returning(purchase_refund_table.c.id)
     ).scalar_one()

@@ -122,7 +122,7 @@ def reage_after_reversal(
     found = []
     for row in rows:
         result = _reage_bill(
-            conn, caches, book, terms, row, reversed_on, bounced_fen, restored_principal_fen,
+            conn, caches, line, book, terms, row, reversed_on, bounced_fen, restored_principal_fen,
             uses.get(row.id, []),
         )  # fmt: skip
         if result is not None:
@@ -145,6 +145,7 @@ def _converted_bills(conn: Connection, bill_ids: list[int]) -> set[int]:
 def _reage_bill(
     conn: Connection,
     caches: LendingCaches,
+    line: LockedLine,
     book: LineBook,
     terms: ProductTerms,
     bill: Any,
@@ -213,6 +214,7 @@ def _reage_bill(
         as_of=reversed_on,
         lines=tuple(lines),
         credit_line_id=line_id,
+        customer_id=line.customer_ref,
     )
     post_batch(conn, draft, caches.accounts)
     book.apply(draft.lines)

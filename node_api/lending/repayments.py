@@ -202,7 +202,7 @@ def repay(
     `interest_income` and `fee_income`)."""
     line, posted_on = lock_line_for_posting(conn, caches, line_id, amount_fen, currency, as_of)
     repayment_id = insert_line_row(
-        conn, repayment_table, line_id, amount_fen=amount_fen, currency=currency,
+        conn, repayment_table, line, amount_fen=amount_fen, currency=currency,
         payment_ref=payment_ref, as_of=posted_on, status="posted",
     )  # fmt: skip
     book = fetch_line_books(conn, [line_id], caches.accounts)[line_id]
@@ -297,7 +297,11 @@ def _allocate(
     )
     conn.execute(
         repayment_allocation_table.insert().values(
-            repayment_id=repayment_id, seq=seq, batch_id=batch_id, active=True
+            repayment_id=repayment_id,
+            seq=seq,
+            batch_id=batch_id,
+            active=True,
+            customer_id=line.customer_ref,
         )
     )
     prepaid = prepay_plans(
@@ -476,6 +480,7 @@ def _undo_batch(
         credit_line_id=draft.credit_line_id,
         events=draft.events + tuple(funding_events),
         reverses_batch_id=batch_id,
+        customer_id=draft.customer_id,
     )
     credit_change_fen = sum(
         item.amount_fen for item in draft.lines if item.account_code == credit_code

@@ -35,6 +35,8 @@ class OpenUse:
     product_node_id: int
     channel_id: str
     principal_open_fen: Fen
+    customer_id: str | None
+    """The use's customer (its `purchase` row's), which its reductions carry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +65,17 @@ def fetch_open_uses(conn: Connection, line_id: int) -> list[OpenUse]:
     """The line's uses with open principal, oldest first (call with the line locked)."""
     table = purchase_table
     rows = conn.execute(
-        select(table.c.id, table.c.product_node_id, table.c.channel_id, table.c.principal_open_fen)
+        select(
+            table.c.id,
+            table.c.product_node_id,
+            table.c.channel_id,
+            table.c.principal_open_fen,
+            table.c.customer_id,
+        )
         .where((table.c.credit_line_id == line_id) & (table.c.principal_open_fen > 0))
         .order_by(table.c.as_of, table.c.id)
     )
-    return [OpenUse(int(r[0]), int(r[1]), str(r[2]), Fen(int(r[3]))) for r in rows]
+    return [OpenUse(int(r[0]), int(r[1]), str(r[2]), Fen(int(r[3])), r[4]) for r in rows]
 
 
 def use_path(line: LockedLine, use: OpenUse) -> list[LimitNode]:
@@ -97,7 +105,12 @@ def record_reductions(conn: Connection, batch_id: int, reductions: Sequence[Redu
         conn.execute(
             principal_reduction_table.insert(),
             [
-                {"batch_id": batch_id, "purchase_id": r.use.purchase_id, "amount_fen": r.amount_fen}
+                {
+                    "batch_id": batch_id,
+                    "purchase_id": r.use.purchase_id,
+                    "amount_fen": r.amount_fen,
+                    "customer_id": r.use.customer_id,
+                }
                 for r in reductions
             ],
         )
@@ -112,6 +125,7 @@ def fetch_reductions(conn: Connection, batch_id: int) -> list[Reduction]:
             uses.c.product_node_id,
             uses.c.channel_id,
             uses.c.principal_open_fen,
+            uses.c.customer_id,
             reductions.c.amount_fen,
         )
         .join(uses, uses.c.id == reductions.c.purchase_id)
@@ -119,7 +133,7 @@ def fetch_reductions(conn: Connection, batch_id: int) -> list[Reduction]:
         .order_by(reductions.c.id)
     )
     return [
-        Reduction(OpenUse(int(r[0]), int(r[1]), str(r[2]), Fen(int(r[3]))), Fen(int(r[4])))
+        Reduction(OpenUse(int(r[0]), int(r[1]), str(r[2]), Fen(int(r[3])), r[4]), Fen(int(r[5])))
         for r in rows
     ]
 
@@ -153,6 +167,7 @@ def post_line_batch(
         lines=tuple(lines + funding_lines),
         credit_line_id=line.credit_line_id,
         events=tuple(events + funding_events),
+        customer_id=line.customer_ref,
     )
     batch_id = post_batch(conn, draft, caches.accounts)
     book.apply(draft.lines)

@@ -65,6 +65,7 @@ def open_line_with_agreement(
     terms_row, agreement_terms_hash = compute_agreement_terms_row(
         agreement_id=agreement_id,
         application_id=application_id,
+        customer_id=customer_id,
         terms=terms,
         provenance=provenance,
     )

@@ -326,6 +326,7 @@ def decide_application(
             conn,
             routed,
             application_id=application_id,
+            customer_id=customer_id,
             product_code=prepared.terms.product_code,
             business_date=prepared.as_of,
         )

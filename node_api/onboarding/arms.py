@@ -133,10 +133,12 @@ def insert_arms(
     routed: RoutedDecision,
     *,
     application_id: str,
+    customer_id: str,
     product_code: str,
     business_date: date,
 ) -> None:
-    """Store both arms of a champion/challenger decision (nothing without a challenger)."""
+    """Store both arms of a champion/challenger decision (nothing without a challenger);
+    `customer_id` is the application's."""
     if routed.shadow is None or routed.experiment is None or routed.bucket is None:
         return
     rows = [
@@ -155,6 +157,7 @@ def insert_arms(
             "decision": arm.result.decision.value,
             "total_limit_fen": arm.result.limits.total_fen,
             "reason_codes": list(arm.result.reason_codes),
+            "customer_id": customer_id,
         }
         for arm in routed.arms()
     ]

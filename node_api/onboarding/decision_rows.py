@@ -60,14 +60,14 @@ def insert_decision_rows(
         if agreement_terms:
             conn.execute(agreement_terms_table.insert(), list(agreement_terms))
         insert_application(conn, stored)
-        record_application(conn, stored.id, facts, config)
+        record_application(conn, stored.id, stored.customer_id, facts, config)
         for score in scores:
             record_live_score(conn, score, shard_key=stored.id)
         return
     application = compute_application_row(stored)
     tables: list[tuple[_Rows, Sequence[dict[str, Any]]]] = [
         (_APPLICATION, [application]),
-        (_ATTRIBUTES, compute_attribute_rows(stored.id, facts)),
+        (_ATTRIBUTES, compute_attribute_rows(stored.id, stored.customer_id, facts)),
         (_LINKS, compute_ring_link_rows(stored.id, facts, config)),
         (_TERMS, agreement_terms),
     ]
@@ -82,11 +82,11 @@ class _Rows:
     """One table's part of the statement: a data-modifying CTE inserting the rows.
 
     Each row's values bind as `<prefix><row number>_<column>`, except the columns in
-    `shared`, which every row of the statement has alike (the application id, the
-    identity hash, the receipt time) and which bind once, by the shared name: psycopg
-    converts a statement's placeholders once and caches the result only for statements
-    of at most 50 parameters (`MAX_CACHED_STATEMENT_PARAMS`); above that it re-parses
-    the text on every execution."""
+    `shared`, which every row of the statement has alike (the application id, its
+    customer, the identity hash, the receipt time) and which bind once, by the shared
+    name: psycopg converts a statement's placeholders once and caches the result only
+    for statements of at most 50 parameters (`MAX_CACHED_STATEMENT_PARAMS`); above that
+    it re-parses the text on every execution."""
 
     cte: str
     table: Table
@@ -133,8 +133,9 @@ _DEFAULTED = {
     application_table.name: ("reviewed_at", "review_action", "review_reason", "reviewer_key_id"),
     ring_link_table.name: ("id",),
 }
-_SHARED = {"application_id": "app_id", "identity_hash": "identity_hash"}
-_APPLICATION = _Rows("application", application_table, "app", {"id": "app_id"})
+_CUSTOMER = {"customer_id": "customer_id"}
+_SHARED = {"application_id": "app_id", "identity_hash": "identity_hash", **_CUSTOMER}
+_APPLICATION = _Rows("application", application_table, "app", {"id": "app_id", **_CUSTOMER})
 _ATTRIBUTES = _Rows(
     "attributes", application_attribute_table, "attr", {**_SHARED, "applied_at": "applied_at"}
 )

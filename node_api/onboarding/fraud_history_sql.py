@@ -301,17 +301,26 @@ class SqlFraudHistory:
 
 
 def record_application(
-    conn: Connection, application_id: str, facts: ApplicationFacts, config: FraudRuleConfig
+    conn: Connection,
+    application_id: str,
+    customer_id: str | None,
+    facts: ApplicationFacts,
+    config: FraudRuleConfig,
 ) -> None:
-    """Add a decided application's hashed attributes and ring links to the history."""
-    conn.execute(_INSERT_ATTRIBUTES, compute_attribute_rows(application_id, facts))
+    """Add a decided application's hashed attributes and ring links to the history
+    (`customer_id`: the application's `loan_application.customer_id`, None only for an
+    application with no stored row)."""
+    conn.execute(_INSERT_ATTRIBUTES, compute_attribute_rows(application_id, customer_id, facts))
     links = compute_ring_link_rows(application_id, facts, config)
     if links:
         conn.execute(_INSERT_LINKS, links)
 
 
-def compute_attribute_rows(application_id: str, facts: ApplicationFacts) -> list[dict[str, Any]]:
-    """The `application_attribute` rows of an application, in kind order."""
+def compute_attribute_rows(
+    application_id: str, customer_id: str | None, facts: ApplicationFacts
+) -> list[dict[str, Any]]:
+    """The `application_attribute` rows of an application of customer `customer_id`, in
+    kind order."""
     applied_at = to_naive_utc(facts.applied_at)
     return [
         {
@@ -320,6 +329,7 @@ def compute_attribute_rows(application_id: str, facts: ApplicationFacts) -> list
             "value_hash": value_hash,
             "identity_hash": facts.identity_hash,
             "applied_at": applied_at,
+            "customer_id": customer_id,
         }
         for kind, value_hash in sorted(facts.attribute_hashes.items())
     ]

@@ -167,6 +167,7 @@ def record_agreement_terms(
     *,
     agreement_id: bytes,
     application_id: str,
+    customer_id: str,
     terms: ProductTerms,
     provenance: DecisionProvenance,
     salt: bytes | None = None,
@@ -175,6 +176,7 @@ def record_agreement_terms(
     row, digest = compute_agreement_terms_row(
         agreement_id=agreement_id,
         application_id=application_id,
+        customer_id=customer_id,
         terms=terms,
         provenance=provenance,
         salt=salt,
@@ -187,12 +189,14 @@ def compute_agreement_terms_row(
     *,
     agreement_id: bytes,
     application_id: str,
+    customer_id: str,
     terms: ProductTerms,
     provenance: DecisionProvenance,
     salt: bytes | None = None,
 ) -> tuple[dict[str, Any], bytes]:
     """The `agreement_terms` row of an agreement (a fresh salt unless given) and its
-    terms hash, for a caller that writes the row in a statement of its own."""
+    terms hash, for a caller that writes the row in a statement of its own.
+    `customer_id` is the application's (`loan_application.customer_id`)."""
     chosen_salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
     input_hash = compute_input_hash(provenance.decision_inputs, chosen_salt)
     document = build_terms_document(terms, provenance, input_hash).to_canonical()
@@ -208,6 +212,7 @@ def compute_agreement_terms_row(
         "model_id": provenance.model_id,
         "model_version": provenance.model_version,
         "decided_at": provenance.decided_at.astimezone(UTC).replace(tzinfo=None),
+        "customer_id": customer_id,
     }
     return row, digest
 

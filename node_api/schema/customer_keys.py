@@ -149,10 +149,7 @@ def _customer_of(parent_name: str, parent_id: ColumnElement[int]) -> ColumnEleme
     if parent_name in ROOTS:
         named = parent.c[ROOTS[parent_name]]
         return (
-            select(named)
-            .where(parent.c.id == parent_id)
-            .correlate_except(parent)
-            .scalar_subquery()
+            select(named).where(parent.c.id == parent_id).correlate_except(parent).scalar_subquery()
         )
     via, grandparent = PARENTS[parent_name]
     above = (

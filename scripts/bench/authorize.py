@@ -145,18 +145,19 @@ def _opening(index: int) -> LineOpening:
 
 def _copy_lines(conn: Connection, indexes: range) -> list[int]:
     """Lines like the first one, written with a few set-based statements."""
+    customers = [f"bench-{i}" for i in indexes]
     line_ids = bulk_insert_returning_ids(
         conn,
         credit_line_table,
         [
             {
-                "customer_ref": f"bench-{i}",
+                "customer_ref": customer,
                 "currency": "CNY",
                 "status": "active",
                 "opened_on": BENCH_DAY,
                 "bill_day": 5,
             }
-            for i in indexes
+            for customer in customers
         ],
     )
     parents: list[int | None] = [None] * len(line_ids)
@@ -177,15 +178,16 @@ def _copy_lines(conn: Connection, indexes: range) -> list[int]:
                 "limit_fen": LINE_LIMIT_FEN,
                 "temp_raise_fen": 0,
                 "used_fen": 0,
+                "customer_id": customer,
             }
-            for line_id, parent in zip(line_ids, parents, strict=True)
+            for line_id, customer, parent in zip(line_ids, customers, parents, strict=True)
         ]
         parents = list(bulk_insert_returning_ids(conn, limit_node_table, rows))
     specs = [
         spec
-        for line_id in line_ids
-        for spec in line_account_specs(line_id)
-        + [funding_payable_spec(line_id, "BENCH", p) for p in ("bank-a", "lender")]
+        for line_id, customer in zip(line_ids, customers, strict=True)
+        for spec in line_account_specs(line_id, customer)
+        + [funding_payable_spec(line_id, customer, "BENCH", p) for p in ("bank-a", "lender")]
     ]
     bulk_insert(conn, ledger_account_table, account_rows(specs))
     return line_ids

@@ -3,7 +3,8 @@
 The bench date D is 5 November 2025. Every line has three purchases, its own ledger
 accounts and funding payables, and a consistent ledger (each line's state is posted by
 seed batches, so the trial balance is zero and every account holds the sum of its
-postings). Lines alternate between two kinds:
+postings); every per-customer row names the line's customer (`customer_id`). Lines
+alternate between two kinds:
 - even lines are billed on the 5th: D cuts their bill (purchases of the cycle); 30% of
   them carry a revolving balance from the October bill (billed principal and accrued
   interest: D accrues their interest), and 10% of those have 5,000 past due since 25
@@ -94,6 +95,12 @@ class LinePlan:
     revolving: bool = False
 
 
+def customer_of(line_id: int) -> str:
+    """The customer of bench line `line_id` (its `customer_ref`), which every per-customer
+    row of the line carries as `customer_id`."""
+    return f"bench-{line_id}"
+
+
 def plan_line(index: int) -> LinePlan:
     """What line `index` (0-based) looks like on the bench date (module docstring)."""
     line_id = index + 1
@@ -131,6 +138,7 @@ def _bill(line_id: int, bill_date: date, principal_fen: int, past_due_fen: int) 
     )  # fmt: skip
     return zero | {
         "credit_line_id": line_id,
+        "customer_id": customer_of(line_id),
         "bill_date": bill_date,
         "cycle_start": bill_date.replace(month=bill_date.month - 1) + timedelta(days=1),
         "due_date": bill_date + timedelta(days=20),
@@ -190,16 +198,20 @@ def _seed_chunk(
     writer.copy(
         "credit_line",
         ["id", "customer_ref", "currency", "status", "opened_on", "bill_day"],
-        ((p.line_id, f"bench-{p.line_id}", "CNY", "active", OPENED_ON, p.bill_day) for p in plans),
+        (
+            (p.line_id, customer_of(p.line_id), "CNY", "active", OPENED_ON, p.bill_day)
+            for p in plans
+        ),
     )
     _seed_nodes(writer, plans)
     chunk = _plan_postings(conn, plans, terms, seeded)
     _seed_accounts(conn, writer, plans, chunk.balances)
-    writer.copy("posting_batch", ["id", "business_key", "kind", "as_of", "credit_line_id"],
-                chunk.batches)  # fmt: skip
-    writer.copy("posting", ["id", "batch_id", "account_id", "amount_fen", "as_of"], chunk.postings)
-    writer.copy("repayment", ["id", "credit_line_id", "amount_fen", "currency", "as_of", "status"],
-                chunk.repayments)  # fmt: skip
+    writer.copy("posting_batch", ["id", "business_key", "kind", "as_of", "credit_line_id",
+                                  "customer_id"], chunk.batches)  # fmt: skip
+    writer.copy("posting", ["id", "batch_id", "account_id", "amount_fen", "as_of", "customer_id"],
+                chunk.postings)  # fmt: skip
+    writer.copy("repayment", ["id", "credit_line_id", "amount_fen", "currency", "as_of", "status",
+                              "customer_id"], chunk.repayments)  # fmt: skip
     _seed_purchases(writer, plans)
     _seed_bills(writer, plans)
 
@@ -229,14 +241,16 @@ def _seed_nodes(writer: _Copier, plans: list[LinePlan]) -> None:
         for plan in plans:
             base = 3 * plan.line_id
             used = _principal(plan)
-            yield (base - 2, plan.line_id, None, "total", "total", None, None, LINE_LIMIT_FEN, used)
+            customer = customer_of(plan.line_id)
+            yield (base - 2, plan.line_id, None, "total", "total", None, None, LINE_LIMIT_FEN, used,
+                   customer)  # fmt: skip
             yield (base - 1, plan.line_id, base - 2, "total/purchase", "group", None, None,
-                   LINE_LIMIT_FEN, used)  # fmt: skip
+                   LINE_LIMIT_FEN, used, customer)  # fmt: skip
             yield (base, plan.line_id, base - 1, f"total/purchase/{PRODUCT_CODE}", "product",
-                   PRODUCT_CODE, 1, LINE_LIMIT_FEN, used)  # fmt: skip
+                   PRODUCT_CODE, 1, LINE_LIMIT_FEN, used, customer)  # fmt: skip
 
     columns = ["id", "credit_line_id", "parent_id", "path", "level", "product_code",
-               "product_version", "limit_fen", "used_fen"]  # fmt: skip
+               "product_version", "limit_fen", "used_fen", "customer_id"]  # fmt: skip
     writer.copy("limit_node", columns, rows())
 
 
@@ -246,22 +260,23 @@ def _seed_accounts(
     """Every line's accounts with the balances their seed postings give them."""
     table = ledger_account_table
     next_id = int(conn.execute(select(func.max(table.c.id))).scalar_one()) + 1
-    rows: list[tuple[int, str, AccountType, int, str | None]] = []
+    rows: list[tuple[int, str, AccountType, int, str | None, str]] = []
     for plan in plans:
+        line_id, customer = plan.line_id, customer_of(plan.line_id)
         for kind in LINE_ACCOUNT_TYPES:
-            rows.append((next_id, line_account_code(plan.line_id, kind), kind, plan.line_id, None))
+            rows.append((next_id, line_account_code(line_id, kind), kind, line_id, None, customer))
             next_id += 1
         for partner in ("bank-a", "lender"):
-            code = funding_payable_code(plan.line_id, PRODUCT_CODE, partner)
-            rows.append((next_id, code, AccountType.FUNDING_PAYABLE, plan.line_id, partner))
+            code = funding_payable_code(line_id, PRODUCT_CODE, partner)
+            rows.append((next_id, code, AccountType.FUNDING_PAYABLE, line_id, partner, customer))
             next_id += 1
     writer.copy(
         "ledger_account",
         ["id", "code", "account_type", "credit_line_id", "partner_ref", "currency", "normal_sign",
-         "floor_fen", "balance_fen"],
+         "floor_fen", "balance_fen", "customer_id"],
         ((i, code, kind.value, line_id, partner, "CNY", ACCOUNT_RULES[kind].normal_sign,
-          ACCOUNT_RULES[kind].floor_fen, balances.get(code, 0))
-         for i, code, kind, line_id, partner in rows),
+          ACCOUNT_RULES[kind].floor_fen, balances.get(code, 0), customer)
+         for i, code, kind, line_id, partner, customer in rows),
     )  # fmt: skip
 
 
@@ -269,16 +284,17 @@ def _seed_purchases(writer: _Copier, plans: list[LinePlan]) -> None:
     def rows() -> Iterator[tuple[Any, ...]]:
         for plan in plans:
             left_fen = plan.paid_fen
+            customer = customer_of(plan.line_id)
             for offset, (posted_on, amount_fen) in enumerate(plan.purchases):
                 taken_fen = min(left_fen, amount_fen)
                 left_fen -= taken_fen
                 yield (3 * plan.line_id - 2 + offset, plan.line_id, "purchase", 3 * plan.line_id,
                        PRODUCT_CODE, 1, "app", "m-1", "CNY", amount_fen, amount_fen - taken_fen,
-                       posted_on)  # fmt: skip
+                       posted_on, customer)  # fmt: skip
 
     columns = ["id", "credit_line_id", "kind", "product_node_id", "product_code",
                "product_version", "channel_id", "merchant_id", "currency", "amount_fen",
-               "principal_open_fen", "as_of"]  # fmt: skip
+               "principal_open_fen", "as_of", "customer_id"]  # fmt: skip
     writer.copy("purchase", columns, rows())
 
 
@@ -344,6 +360,7 @@ def _plan_postings(
     seeded = _Seeded()
     balances, batches, postings = seeded.balances, seeded.batches, seeded.postings
     for plan in plans:
+        customer = customer_of(plan.line_id)
         for kind in LINE_ACCOUNT_TYPES:
             ids[line_account_code(plan.line_id, kind)] = next_id
             next_id += 1
@@ -354,16 +371,18 @@ def _plan_postings(
             so_far.last_batch_id += 1
             batch_id = so_far.last_batch_id
             batches.append(
-                (batch_id, f"{batch_kind}:{plan.line_id}", batch_kind, day, plan.line_id)
+                (batch_id, f"{batch_kind}:{plan.line_id}", batch_kind, day, plan.line_id, customer)
             )
             for code, amount_fen in lines:
                 so_far.last_posting_id += 1
-                postings.append((so_far.last_posting_id, batch_id, ids[code], amount_fen, day))
+                postings.append(
+                    (so_far.last_posting_id, batch_id, ids[code], amount_fen, day, customer)
+                )
                 owner = so_far.node_balances if code in NODE_CODES else balances
                 owner[code] = owner.get(code, 0) + amount_fen
             if batch_kind == "repayment":
                 seeded.repayments.append(
-                    (plan.line_id, plan.line_id, plan.paid_fen, "CNY", day, "posted")
+                    (plan.line_id, plan.line_id, plan.paid_fen, "CNY", day, "posted", customer)
                 )
     return seeded
 
@@ -376,19 +395,19 @@ def _seed_bills(writer: _Copier, plans: list[LinePlan]) -> None:
     writer.copy(
         "bill_outcome",
         ["bill_id", "credit_line_id", "decided_on", "paid_fen", "paid_in_full",
-         "unpaid_minimum_fen", "moved_to_past_due_fen", "retro_interest_fen"],
-        ((p.line_id, p.line_id, date(2025, 10, 25), 0, False, p.past_due_fen, p.past_due_fen, 0)
-         for p in decided),
+         "unpaid_minimum_fen", "moved_to_past_due_fen", "retro_interest_fen", "customer_id"],
+        ((p.line_id, p.line_id, date(2025, 10, 25), 0, False, p.past_due_fen, p.past_due_fen, 0,
+          customer_of(p.line_id)) for p in decided),
     )  # fmt: skip
     writer.copy(
         "bill_charge",
-        ["id", "bill_id", "credit_line_id", "as_of", "kind", "amount_fen"],
-        ((p.line_id, p.line_id, p.line_id, date(2025, 10, 25), "past_due", p.past_due_fen)
-         for p in decided if p.past_due_fen),
+        ["id", "bill_id", "credit_line_id", "as_of", "kind", "amount_fen", "customer_id"],
+        ((p.line_id, p.line_id, p.line_id, date(2025, 10, 25), "past_due", p.past_due_fen,
+          customer_of(p.line_id)) for p in decided if p.past_due_fen),
     )  # fmt: skip
     writer.copy(
         "line_delinquency",
-        ["credit_line_id", "as_of", "revolving", "days_past_due", "bucket"],
+        ["credit_line_id", "as_of", "revolving", "days_past_due", "bucket", "customer_id"],
         ((p.line_id, BENCH_DAY - timedelta(days=1), True, 10 if p.past_due_fen else 0,
-          "M1" if p.past_due_fen else "M0") for p in decided),
+          "M1" if p.past_due_fen else "M0", customer_of(p.line_id)) for p in decided),
     )  # fmt: skip

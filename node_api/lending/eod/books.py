@@ -20,7 +20,7 @@ from node_api.ledger.postings import BatchDraft, PostingLine, post_batches
 from node_api.ledger.schema import posting_batch_table
 from node_api.ledger.sql import in_values
 from node_api.lending.bills import Movement
-from node_api.lending.eod.context import EodContext, get_business_key
+from node_api.lending.eod.context import EodContext, LineFacts, get_business_key
 
 
 def build_draft(
@@ -28,11 +28,13 @@ def build_draft(
     as_of: date,
     step: str,
     subject_id: int,
-    credit_line_id: int,
+    line: LineFacts,
     movement: Movement,
     node_fen: Mapping[AccountType, int] | None = None,
 ) -> BatchDraft | None:
-    """A batch of a line's movement plus node-account lines; None when nothing moves."""
+    """A batch of a line's movement plus node-account lines, carrying the line and its
+    customer; None when nothing moves."""
+    credit_line_id = line.credit_line_id
     lines = [
         PostingLine(line_account_code(credit_line_id, kind), amount_fen)
         for kind, amount_fen in sorted(movement.items())
@@ -51,40 +53,45 @@ def build_draft(
         as_of=as_of,
         lines=tuple(lines),
         credit_line_id=credit_line_id,
+        customer_id=line.customer_id,
     )
 
 
 def charge_draft(
-    *, as_of: date, step: str, subject_id: int, credit_line_id: int,
+    *, as_of: date, step: str, subject_id: int, line: LineFacts,
     receivable: AccountType, income: AccountType, amount_fen: int,
 ) -> BatchDraft | None:  # fmt: skip
     """A charge: debit a line's receivable, credit the node's income."""
     if amount_fen <= 0:
         return None
     return build_draft(
-        as_of=as_of, step=step, subject_id=subject_id, credit_line_id=credit_line_id,
+        as_of=as_of, step=step, subject_id=subject_id, line=line,
         movement={receivable: amount_fen}, node_fen={income: -amount_fen},
     )  # fmt: skip
 
 
 def suspended_draft(
-    *, as_of: date, step: str, subject_id: int, credit_line_id: int, amount_fen: int
+    *, as_of: date, step: str, subject_id: int, line: LineFacts, amount_fen: int
 ) -> BatchDraft | None:
     """Interest or penalty of a non-accrual line, off balance sheet: the line's
     `interest_suspended` memo against the node's `suspended_interest_contra`."""
     if amount_fen <= 0:
         return None
     return build_draft(
-        as_of=as_of, step=step, subject_id=subject_id, credit_line_id=credit_line_id,
+        as_of=as_of, step=step, subject_id=subject_id, line=line,
         movement={AccountType.INTEREST_SUSPENDED: amount_fen},
         node_fen={AccountType.SUSPENDED_INTEREST_CONTRA: -amount_fen},
     )  # fmt: skip
 
 
-def ensure_suspense_accounts(conn: Connection, line_ids: Sequence[int]) -> None:
+def ensure_suspense_accounts(conn: Connection, lines: Sequence[LineFacts]) -> None:
     """The memo accounts of lines opened before non-accrual existed, and the node's."""
-    if line_ids:
-        specs = [spec for line_id in line_ids for spec in line_account_specs(line_id)]
+    if lines:
+        specs = [
+            spec
+            for line in lines
+            for spec in line_account_specs(line.credit_line_id, line.customer_id)
+        ]
         ensure_accounts(conn, [*specs, *node_account_specs()])
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from node_api.ledger.sql import Row, bulk_insert, bulk_update, in_values
+from node_api.lending.eod.context import LineFacts
 from node_api.lending.eod.tables import line_accrual_table
 from node_api.lending.interest import AccrualCarry
 
@@ -62,24 +63,23 @@ def write_carries(
     as_of: date,
     carries: Mapping[int, AccrualCarry],
     stored: Mapping[int, StoredCarry],
+    lines: Mapping[int, LineFacts],
 ) -> None:
-    """Store the lines' new carries for `as_of` (the caller holds the lines' locks)."""
-    rows: list[Row] = [
-        {
+    """Store the lines' new carries for `as_of` (the caller holds the lines' locks); a new
+    row names its line's customer (`lines`)."""
+    new_rows: list[Row] = []
+    rows: list[Row] = []
+    for line_id, carry in sorted(carries.items()):
+        row: Row = {
             "credit_line_id": line_id,
             "component": component.value,
             "as_of": as_of,
             "remainder": carry.remainder,
             "denominator": carry.denominator,
         }
-        for line_id, carry in sorted(carries.items())
-    ]
-    bulk_insert(
-        conn, line_accrual_table, [row for row in rows if row["credit_line_id"] not in stored]
-    )
-    bulk_update(
-        conn,
-        line_accrual_table,
-        [row for row in rows if row["credit_line_id"] in stored],
-        keys=("credit_line_id", "component"),
-    )
+        if line_id in stored:
+            rows.append(row)
+        else:
+            new_rows.append({**row, "customer_id": lines[line_id].customer_id})
+    bulk_insert(conn, line_accrual_table, new_rows)
+    bulk_update(conn, line_accrual_table, rows, keys=("credit_line_id", "component"))

@@ -97,11 +97,13 @@ class EodContext:
 
 @dataclass
 class LineFacts:
-    """One line as a step sees it: status and dates, the terms it is billed on (those of
-    its first product: the line's bill, interest and delinquency terms), and its own
-    accounts' balances on their normal side."""
+    """One line as a step sees it: its customer (`credit_line.customer_ref`, which every
+    row the steps write for the line carries), status and dates, the terms it is billed
+    on (those of its first product: the line's bill, interest and delinquency terms), and
+    its own accounts' balances on their normal side."""
 
     credit_line_id: int
+    customer_id: str
     status: LineStatus
     opened_on: date
     bill_day: int
@@ -133,6 +135,7 @@ def _lock_statement(postgresql: bool) -> Select[Any]:
         select(
             nodes.c.id, nodes.c.credit_line_id, nodes.c.level, nodes.c.product_code,
             nodes.c.product_version, lines.c.status, lines.c.opened_on, lines.c.bill_day,
+            lines.c.customer_ref,
         )
         .join(lines, lines.c.id == nodes.c.credit_line_id)
         .where(
@@ -148,7 +151,7 @@ def _lock_statement(postgresql: bool) -> Select[Any]:
     return (
         select(
             locked.c.credit_line_id, locked.c.product_code, locked.c.product_version,
-            locked.c.status, locked.c.opened_on, locked.c.bill_day,
+            locked.c.status, locked.c.opened_on, locked.c.bill_day, locked.c.customer_ref,
         )
         .where(locked.c.level == "product")
         .order_by(locked.c.id)
@@ -157,7 +160,8 @@ def _lock_statement(postgresql: bool) -> Select[Any]:
 
 def _lock_lines(conn: Connection, line_ids: Sequence[int]) -> dict[int, tuple[object, ...]]:
     """Lock every limit node and line row of the lines, in node id order (the node's lock
-    order, see `node_api.ledger.sql`); return each line's header and first product.
+    order, see `node_api.ledger.sql`); return each line's header (with its customer) and
+    first product.
 
     The locking SELECT is a materialized CTE the outer query reads to the end (so every
     row is locked, in its order), and only the product nodes come back: a line has
@@ -170,8 +174,8 @@ def _lock_lines(conn: Connection, line_ids: Sequence[int]) -> dict[int, tuple[ob
         _lock_statement(postgresql), {"line_ids": _line_ids_value(postgresql, line_ids)}
     )
     headers: dict[int, tuple[object, ...]] = {}
-    for line_id, code, version, status, opened_on, bill_day in rows:
-        headers.setdefault(int(line_id), (code, version, status, opened_on, bill_day))
+    for line_id, code, version, status, opened_on, bill_day, customer_ref in rows:
+        headers.setdefault(int(line_id), (code, version, status, opened_on, bill_day, customer_ref))
     return headers
 
 
@@ -269,11 +273,11 @@ def load_facts(
     balances = _read_balances(conn, ctx, sorted(headers), kinds)
     facts = {}
     for line_id in sorted(headers):
-        code, version, status, opened_on, bill_day = headers[line_id]
+        code, version, status, opened_on, bill_day, customer_ref = headers[line_id]
         terms = ctx.caches.products.get(conn, str(code), int(str(version)))
         facts[line_id] = LineFacts(
-            line_id, LineStatus(status), opened_on, int(str(bill_day)), terms,  # type: ignore[arg-type]
-            balances.get(line_id, {}),
+            line_id, str(customer_ref), LineStatus(status), opened_on, int(str(bill_day)),  # type: ignore[arg-type]
+            terms, balances.get(line_id, {}),
         )  # fmt: skip
     return facts
 

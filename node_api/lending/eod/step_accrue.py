@@ -175,21 +175,21 @@ def run_accrual_batch(
         if line_id in suspended:
             drafts.append(
                 suspended_draft(
-                    as_of=as_of, step=EodStep.ACCRUE, subject_id=line_id,
-                    credit_line_id=line_id, amount_fen=interest_fen,
+                    as_of=as_of, step=EodStep.ACCRUE, subject_id=line_id, line=item,
+                    amount_fen=interest_fen,
                 )
             )  # fmt: skip
             continue
         total_fen += interest_fen
         drafts.append(
             charge_draft(
-                as_of=as_of, step=EodStep.ACCRUE, subject_id=line_id, credit_line_id=line_id,
+                as_of=as_of, step=EodStep.ACCRUE, subject_id=line_id, line=item,
                 receivable=AccountType.INTEREST_UNBILLED, income=AccountType.INTEREST_INCOME,
                 amount_fen=interest_fen,
             )
         )  # fmt: skip
-    ensure_suspense_accounts(conn, sorted(suspended))
-    write_carries(conn, AccrualComponent.INTEREST, as_of, carries, stored)
+    ensure_suspense_accounts(conn, [facts[line_id] for line_id in sorted(suspended)])
+    write_carries(conn, AccrualComponent.INTEREST, as_of, carries, stored, facts)
     return BatchResult(len(facts), post_drafts(conn, ctx, drafts), total_fen)
 
 

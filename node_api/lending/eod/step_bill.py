@@ -111,10 +111,12 @@ def fetch_cycle_activity(
 def _bill_row(
     facts: LineFacts, as_of: date, figures: Mapping[str, int], state: LineState
 ) -> dict[str, int | str | date]:
-    """The `bill` row of a line's cut: dates, product, delinquency and the figures."""
+    """The `bill` row of a line's cut: its customer, dates, product, delinquency and the
+    figures."""
     terms = facts.terms
     return {
         "credit_line_id": facts.credit_line_id,
+        "customer_id": facts.customer_id,
         "bill_date": as_of,
         "cycle_start": max(get_cycle_start(as_of, facts.bill_day), facts.opened_on),
         "due_date": compute_due_date(as_of, terms.due_date_offset_days),
@@ -155,7 +157,7 @@ def run_bill_batch(
         cut = compute_bill_cut(inputs, item.terms)
         drafts.append(
             build_draft(
-                as_of=as_of, step=EodStep.BILL, subject_id=line_id, credit_line_id=line_id,
+                as_of=as_of, step=EodStep.BILL, subject_id=line_id, line=item,
                 movement=cut.movement,
                 node_fen={AccountType.INTEREST_INCOME: -cut.interest_income_fen,
                           AccountType.FEE_INCOME: -cut.fee_income_fen},
@@ -171,7 +173,7 @@ def run_bill_batch(
         figures[line_id] = compute_figures_net_of_credit(figures[line_id], applied)
     rows = [_bill_row(facts[line_id], as_of, figures[line_id], states[line_id]) for line_id in ids]
     bill_ids = _insert_bills(conn, ids, rows)
-    _insert_bill_lines(conn, as_of, ids, due, bill_ids, figures)
+    _insert_bill_lines(conn, as_of, facts, ids, due, bill_ids, figures)
     mark_installments_billed(
         conn,
         [(item, bill_ids[line_id]) for line_id in ids for item in due.get(line_id, [])],
@@ -239,6 +241,7 @@ def _insert_bills(
 def _insert_bill_lines(
     conn: Connection,
     as_of: date,
+    facts: Mapping[int, LineFacts],
     line_ids: Sequence[int],
     due: dict[int, list[DueInstallment]],
     bill_ids: dict[int, int],
@@ -248,31 +251,36 @@ def _insert_bill_lines(
         return
     _copy_cycle_lines(conn, as_of, line_ids)
     extra: list[Row] = [
-        {"bill_id": bill_ids[line_id], "kind": "installment", "ref_id": item.installment_id,
-         "posted_on": as_of, "amount_fen": item.principal_fen + item.interest_fen + item.fee_fen}
+        {"bill_id": bill_ids[line_id], "customer_id": facts[line_id].customer_id,
+         "kind": "installment", "ref_id": item.installment_id, "posted_on": as_of,
+         "amount_fen": item.principal_fen + item.interest_fen + item.fee_fen}
         for line_id in line_ids
         for item in due.get(line_id, [])
     ]  # fmt: skip
     for line_id in line_ids:
+        customer_id = facts[line_id].customer_id
         if figures[line_id]["credit_applied_fen"]:
             extra.append(
-                {"bill_id": bill_ids[line_id], "kind": "credit_applied", "ref_id": None,
-                 "posted_on": as_of, "amount_fen": -figures[line_id]["credit_applied_fen"]}
+                {"bill_id": bill_ids[line_id], "customer_id": customer_id,
+                 "kind": "credit_applied", "ref_id": None, "posted_on": as_of,
+                 "amount_fen": -figures[line_id]["credit_applied_fen"]}
             )  # fmt: skip
         for kind in ("interest", "fee", "penalty"):
             if figures[line_id][f"{kind}_fen"]:
                 extra.append(
-                    {"bill_id": bill_ids[line_id], "kind": kind, "ref_id": None,
-                     "posted_on": as_of, "amount_fen": figures[line_id][f"{kind}_fen"]}
+                    {"bill_id": bill_ids[line_id], "customer_id": customer_id, "kind": kind,
+                     "ref_id": None, "posted_on": as_of,
+                     "amount_fen": figures[line_id][f"{kind}_fen"]}
                 )  # fmt: skip
     if extra:
         bulk_insert(conn, bill_line_table, extra)
 
 
 def _copy_cycle_lines(conn: Connection, as_of: date, line_ids: Sequence[int]) -> None:
-    """Uses, refunds, payments and purchase conversions of the cycle, one statement each."""
+    """Uses, refunds, payments and purchase conversions of the cycle, one statement each
+    (each row with its bill's customer)."""
     bills, target = bill_table, bill_line_table
-    columns = ["bill_id", "kind", "ref_id", "posted_on", "amount_fen"]
+    columns = ["bill_id", "customer_id", "kind", "ref_id", "posted_on", "amount_fen"]
     plans = installment_plan_table
     converted = (plans.c.source_kind == "purchase") & (plans.c.status != "cancelled")
     sources: list[tuple[Any, Any, Any, Any, Any, Any]] = [
@@ -287,7 +295,7 @@ def _copy_cycle_lines(conn: Connection, as_of: date, line_ids: Sequence[int]) ->
     ]  # fmt: skip
     for table, kind, ref_id, posted_on, amount_fen, condition in sources:
         query = (
-            select(bills.c.id, kind, ref_id, posted_on, amount_fen)
+            select(bills.c.id, bills.c.customer_id, kind, ref_id, posted_on, amount_fen)
             .join(table, table.c.credit_line_id == bills.c.credit_line_id)
             .where(
                 (bills.c.bill_date == as_of)

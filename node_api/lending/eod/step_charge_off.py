@@ -133,6 +133,7 @@ def charge_off_line(
             as_of=as_of,
             lines=tuple(lines + funding_lines),
             credit_line_id=line_id,
+            customer_id=facts.customer_id,
             events=tuple(_product_events(line, reductions) + funding_events),
         )
         record_reductions(conn, post_batch(conn, draft, ctx.caches.accounts), reductions)

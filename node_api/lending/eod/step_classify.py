@@ -51,7 +51,7 @@ from node_api.lending.eod.books import (
     fetch_posted_subjects,
     post_drafts,
 )
-from node_api.lending.eod.context import EodContext, load_facts
+from node_api.lending.eod.context import EodContext, LineFacts, load_facts
 from node_api.lending.eod.state import StateValue, fetch_line_states, update_line_states
 from node_api.lending.eod.step import BatchResult, Step, get_ids, not_charged_off
 from node_api.lending.eod.tables import line_delinquency_table
@@ -144,7 +144,7 @@ def run_classify_batch(
     done = fetch_posted_subjects(conn, as_of, EodStep.CLASSIFY, ids)
     changes: dict[int, dict[str, StateValue]] = {}
     drafts = []
-    suspended: list[int] = []
+    suspended: list[LineFacts] = []
     total_fen = 0
     for line_id, item in facts.items():
         state = states[line_id]
@@ -170,12 +170,12 @@ def run_classify_batch(
             node_fen[AccountType.LOAN_LOSS_ALLOWANCE] = -delta_fen
             total_fen += delta_fen
         if movement:
-            suspended.append(line_id)
+            suspended.append(item)
         if node_fen:
             drafts.append(
                 build_draft(
-                    as_of=as_of, step=EodStep.CLASSIFY, subject_id=line_id,
-                    credit_line_id=line_id, movement=movement, node_fen=node_fen,
+                    as_of=as_of, step=EodStep.CLASSIFY, subject_id=line_id, line=item,
+                    movement=movement, node_fen=node_fen,
                 )
             )  # fmt: skip
         changes[line_id] = {

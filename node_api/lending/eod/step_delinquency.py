@@ -152,23 +152,23 @@ def run_delinquency_batch(
         if penalty_fen > 0 and line_id in suspended:
             drafts.append(
                 suspended_draft(
-                    as_of=as_of, step=EodStep.DELINQUENCY, subject_id=line_id,
-                    credit_line_id=line_id, amount_fen=penalty_fen,
+                    as_of=as_of, step=EodStep.DELINQUENCY, subject_id=line_id, line=item,
+                    amount_fen=penalty_fen,
                 )
             )  # fmt: skip
         elif penalty_fen > 0:
             drafts.append(
                 charge_draft(
-                    as_of=as_of, step=EodStep.DELINQUENCY, subject_id=line_id,
-                    credit_line_id=line_id, receivable=AccountType.PENALTY_PAST_DUE,
+                    as_of=as_of, step=EodStep.DELINQUENCY, subject_id=line_id, line=item,
+                    receivable=AccountType.PENALTY_PAST_DUE,
                     income=AccountType.PENALTY_INCOME, amount_fen=penalty_fen,
                 )
             )  # fmt: skip
             charges.append(
                 BillCharge(oldest.bill_id, line_id, as_of, ChargeKind.PENALTY, Fen(penalty_fen))
             )
-    write_carries(conn, AccrualComponent.PENALTY, as_of, carries, stored)
-    ensure_suspense_accounts(conn, sorted(suspended))
+    write_carries(conn, AccrualComponent.PENALTY, as_of, carries, stored, facts)
+    ensure_suspense_accounts(conn, [facts[line_id] for line_id in sorted(suspended)])
     insert_bill_charges(conn, charges)
     update_line_states(conn, as_of, states, ["days_past_due", "bucket"])
     # Postings last: they lock the node's shared accounts until commit (see `parallel`).

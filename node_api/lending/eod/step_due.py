@@ -184,7 +184,7 @@ def run_due_batch(
         drafts.append(
             build_draft(
                 as_of=as_of, step=EodStep.DUE, subject_id=bill.id,
-                credit_line_id=bill.credit_line_id, movement=movement,
+                line=facts[bill.credit_line_id], movement=movement,
                 node_fen={AccountType.INTEREST_INCOME: -retro_fen},
             )
         )  # fmt: skip
@@ -267,6 +267,7 @@ def _record(
             {
                 "bill_id": bill.id,
                 "credit_line_id": bill.credit_line_id,
+                "customer_id": bill.customer_id,
                 "decided_on": as_of,
                 "paid_fen": decision.paid_fen,
                 "paid_in_full": decision.paid_in_full,

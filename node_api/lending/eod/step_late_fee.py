@@ -77,8 +77,8 @@ def run_late_fee_batch(
             continue
         drafts.append(
             charge_draft(
-                as_of=as_of, step=EodStep.LATE_FEE, subject_id=int(bill_id),
-                credit_line_id=int(line_id), receivable=AccountType.FEE_PAST_DUE,
+                as_of=as_of, step=EodStep.LATE_FEE, subject_id=int(bill_id), line=item,
+                receivable=AccountType.FEE_PAST_DUE,
                 income=AccountType.FEE_INCOME, amount_fen=fee_fen,
             )
         )  # fmt: skip

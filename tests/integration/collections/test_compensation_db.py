@@ -63,8 +63,9 @@ def _set_past_due(database: Database, line_id: int, days_past_due: int) -> None:
 
 
 def _claim(database: Database, line_id: int) -> tuple[int, int]:
-    """(subrogated receivable, guarantor claim) of the line, each on its normal side."""
-    receivable, claim = subrogation_specs(line_id, "guard")
+    """(subrogated receivable, guarantor claim) of the line (customer cust-1's, as every
+    test's line is), each on its normal side."""
+    receivable, claim = subrogation_specs(line_id, "cust-1", "guard")
     return node_balance(database, receivable.code), -node_balance(database, claim.code)
 
 

@@ -35,7 +35,10 @@ def _age(database: Database, line_id: int, accounts: AccountIdCache) -> None:
         PostingLine(node_account_code(AccountType.PENALTY_INCOME), -120),
     )
     with database.engine.begin() as conn:
-        post_batch(conn, BatchDraft("eod:test", "end_of_day", OPENED_ON, lines, line_id), accounts)
+        draft = BatchDraft(
+            "eod:test", "end_of_day", OPENED_ON, lines, line_id, customer_id="cust-1"
+        )
+        post_batch(conn, draft, accounts)
 
 
 def test_waterfall_pays_past_due_then_current_and_holds_the_excess(

@@ -50,7 +50,9 @@ def _give_back(line_id: int, key: str, amount_fen: int) -> BatchDraft:
     """A batch that takes `amount_fen` off the line's principal (toward its floor)."""
     principal = line_account_code(line_id, AccountType.PRINCIPAL_UNBILLED)
     lines = (PostingLine(principal, -amount_fen), PostingLine(CLEARING, amount_fen))
-    return BatchDraft(key, "test_give_back", OPENED_ON, lines, credit_line_id=line_id)
+    return BatchDraft(
+        key, "test_give_back", OPENED_ON, lines, credit_line_id=line_id, customer_id="cust-1"
+    )
 
 
 def _rows(line_id: int) -> UseBatchRows:

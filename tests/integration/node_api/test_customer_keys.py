@@ -101,8 +101,7 @@ def _old_node_rows(conn: sa.Connection) -> None:
 def _customers(conn: sa.Connection) -> dict[str, list[str | None]]:
     return {
         table: [
-            row[0]
-            for row in conn.execute(sa.text(f"SELECT customer_id FROM {table} ORDER BY id"))
+            row[0] for row in conn.execute(sa.text(f"SELECT customer_id FROM {table} ORDER BY id"))
         ]
         for table in ("limit_node", "ledger_account", "posting_batch", "posting")
     }

@@ -25,7 +25,7 @@ from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
 from node_api.kernel.outbox_table import OUTBOX_TABLE
-from node_api.ledger.accounts import ensure_accounts
+from node_api.ledger.accounts import ensure_accounts, node_account_specs
 from node_api.ledger.schema import ledger_account_table, limit_node_table
 from node_api.lending.limits import ProductGroup
 from node_api.lending.lines import (
@@ -88,8 +88,8 @@ def reference_open_credit_line(
             .returning(lines.c.id)
         ).scalar_one()
     )
-    insert_tree_rows(conn, line_id, compute_tree_rows(opening, terms))
-    ensure_accounts(conn, compute_line_account_specs(line_id, terms))
+    insert_tree_rows(conn, line_id, opening.customer_ref, compute_tree_rows(opening, terms))
+    ensure_accounts(conn, compute_line_account_specs(line_id, opening.customer_ref, terms))
     return line_id
 
 
@@ -164,7 +164,7 @@ def test_open_credit_line_writes_the_rows_of_the_row_by_row_path(database: Datab
         register(conn, cash_product_data())
         # Node and partner accounts that already exist: the second path must draw (and
         # skip) the same ids for them as the executemany did.
-        ensure_accounts(conn, compute_line_account_specs(999, []))
+        ensure_accounts(conn, node_account_specs())
     products = ProductTermsCache()
 
     def work(conn: Connection, reference: bool) -> list[int]:

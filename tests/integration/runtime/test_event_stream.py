@@ -25,6 +25,7 @@ from node_api.ledger.schema import posting_batch_table, posting_table, product_v
 from node_api.lending.bill_tables import bill_table
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.eod.tables import eod_run_table, line_delinquency_table
+from node_api.lending.lines import credit_line_table
 from oracles.tables import EVENT_TABLE
 from tests.integration.lending.eod_helpers import open_eod_line
 from tests.integration.runtime.conftest import OwnStream
@@ -312,6 +313,9 @@ def _set_buckets(database: Database, as_of: date, buckets: dict[int, tuple[str, 
             conn.execute(
                 sa.insert(line_delinquency_table).values(
                     credit_line_id=line_id,
+                    customer_id=sa.select(credit_line_table.c.customer_ref)
+                    .where(credit_line_table.c.id == line_id)
+                    .scalar_subquery(),
                     as_of=as_of,
                     revolving=False,
                     days_past_due=days,
@@ -372,6 +376,7 @@ def test_a_cut_bill_is_published_with_its_amounts(database: Database) -> None:
             sa.insert(bill_table).values(
                 **amounts | {"statement_balance_fen": 120_000, "minimum_payment_fen": 12_000},
                 credit_line_id=line_id,
+                customer_id="cust-1",
                 bill_date=date(2026, 2, 5),
                 cycle_start=date(2026, 1, 5),
                 due_date=date(2026, 2, 25),

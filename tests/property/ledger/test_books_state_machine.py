@@ -256,9 +256,7 @@ class Books(RuleBasedStateMachine):
                 key = f"eod:{line_id}:{next(self.keys)}"
                 post_batch(
                     conn,
-                    BatchDraft(
-                        key, "end_of_day", self.today, lines, line_id, customer_id=customer
-                    ),
+                    BatchDraft(key, "end_of_day", self.today, lines, line_id, customer_id=customer),
                     self.caches.accounts,
                 )
 

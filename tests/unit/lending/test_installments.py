@@ -32,7 +32,7 @@ def _terms(**installment: Any) -> ProductTerms:
 
 def _rows(terms: ProductTerms, principal_fen: int, tenor_months: int) -> list[PlanInstallment]:
     draft = PlanDraft(
-        7, PlanSource.PURCHASE, 1, terms, principal_fen, tenor_months, START, FIRST_BILL
+        7, "cust-7", PlanSource.PURCHASE, 1, terms, principal_fen, tenor_months, START, FIRST_BILL
     )
     return compute_installment_rows(draft)
 

@@ -171,7 +171,11 @@ def test_funding_adjustment_is_empty_when_payables_are_on_target() -> None:
 
 
 def test_fifo_takes_the_oldest_use_first_and_splits_the_last() -> None:
-    uses = [OpenUse(1, 3, "app", 300), OpenUse(2, 3, "pos", 500), OpenUse(3, 3, "app", 200)]
+    uses = [
+        OpenUse(1, 3, "app", 300, "cust-1"),
+        OpenUse(2, 3, "pos", 500, "cust-1"),
+        OpenUse(3, 3, "app", 200, "cust-1"),
+    ]
     reductions = compute_fifo_reductions(uses, 600)
     assert [(r.use.purchase_id, r.amount_fen) for r in reductions] == [(1, 300), (2, 300)]
     with pytest.raises(AssertionError):

@@ -1,6 +1,7 @@
 """`creditnet bench eod`: its seed is the same in chunks as in one piece (so a million
 lines seed in bounded memory), and a small run closes the bench date with the books of
-one worker and of two identical and balanced (PostgreSQL: the bench seeds with COPY)."""
+one worker and of two identical and balanced (PostgreSQL: the bench seeds with COPY).
+Every per-customer row the seed writes names its line's customer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from node_api.kernel.db import Database
+from node_api.schema.customer_keys import customer_id_mismatches
 from scripts.bench.eod import run_eod_bench
 from scripts.bench.eod_seed import SEQUENCED_TABLES, seed_bench
 from scripts.bench.scratch_db import scratch_database
@@ -32,6 +34,7 @@ def _seeded_rows(chunk_lines: int) -> dict[str, list[tuple[Any, ...]]]:
             with database.engine.begin() as conn:
                 seed_bench(conn, LINES, chunk_lines=chunk_lines)
             with database.engine.connect() as conn:
+                assert customer_id_mismatches(conn) == {}
                 # The table names are the bench's constants, never input.
                 sums = conn.execute(
                     text(
