@@ -310,6 +310,7 @@ def test_the_portfolio_sums_buckets_like_the_summary_and_splits_vintages_by_buck
             f"/v1/credit-lines/{line_id}/purchases", json=body, headers=api.headers("app")
         )
         assert answer.status_code == 201, answer.text
+    customer = api.get(f"/v1/credit-lines/{lines[1]}").json()["customer_ref"]
     with database.engine.begin() as conn:
         conn.execute(
             insert(line_delinquency_table).values(
@@ -318,6 +319,7 @@ def test_the_portfolio_sums_buckets_like_the_summary_and_splits_vintages_by_buck
                 revolving=True,
                 days_past_due=75,
                 bucket="M3",
+                customer_id=customer,
             )
         )
     portfolio = api.get("/v1/console/portfolio").json()
