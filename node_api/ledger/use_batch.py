@@ -37,7 +37,8 @@ class UseBatchRows:
     """The caller's rows of one batch, each a tuple in the function's column order.
 
     - `uses`: (id, credit_line_id, kind, product_node_id, product_code, product_version,
-      channel_id, merchant_id, currency, amount_fen, fee_fen, as_of) of each `purchase`;
+      channel_id, merchant_id, currency, amount_fen, fee_fen, as_of, customer_id) of each
+      `purchase`;
     - `usage`: (limit node id, used_fen), the nodes locked by this transaction;
     - `responses`: (scope, key, status code, JSON body text) of each claimed key kept;
     - `releases`: (scope, key) of each claimed key given back.
@@ -57,7 +58,7 @@ def write_use_batch(conn: Connection, drafts: Sequence[BatchDraft], rows: UseBat
     """
     for draft in drafts:
         check_batch(draft)
-    batches = [(d.business_key, d.kind, d.as_of, d.credit_line_id) for d in drafts]
+    batches = [(d.business_key, d.kind, d.as_of, d.credit_line_id, d.customer_id) for d in drafts]
     postings = [
         (index, line.account_code, line.amount_fen)
         for index, draft in enumerate(drafts)

@@ -154,4 +154,5 @@ def _use_row(item: Booked, use_id: int) -> tuple[SqlValue, ...]:
         request.amount_fen,
         item.fee_fen,
         item.as_of,
+        item.customer_id,
     )

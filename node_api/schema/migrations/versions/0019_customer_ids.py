@@ -65,6 +65,12 @@ _PARENTS: dict[str, tuple[str, str, str]] = {
 }
 
 
+_DATES_AND_LINES = (
+    "    SELECT array_agg(b ->> 0 ORDER BY n), array_agg(b ->> 1 ORDER BY n),\n"
+    "           array_agg((b ->> 2)::date ORDER BY n), array_agg((b ->> 3)::bigint ORDER BY n)"
+)
+
+
 def _batch_write_function(with_customers: bool) -> str:
     """Migration 0016's `creditnet_use_batch_write`, as it was or writing customer ids."""
     path = Path(__file__).with_name("0016_use_batch_function.py")
@@ -85,22 +91,22 @@ def _batch_write_function(with_customers: bool) -> str:
             "        principal_open_fen, as_of, customer_id)\n    SELECT (u ->> 0)::bigint,",
         ),
         (
-            "(u ->> 10)::bigint, 0, (u ->> 9)::bigint, (u ->> 11)::date\n"
-            "    FROM jsonb_array_elements(doc -> 'uses') WITH ORDINALITY AS g(u, n)\n",
-            "(u ->> 10)::bigint, 0, (u ->> 9)::bigint, (u ->> 11)::date, l.customer_ref\n"
-            "    FROM jsonb_array_elements(doc -> 'uses') WITH ORDINALITY AS g(u, n)\n"
-            "    LEFT JOIN credit_line l ON l.id = (u ->> 1)::bigint\n",
+            "(u ->> 10)::bigint, 0, (u ->> 9)::bigint, (u ->> 11)::date\n",
+            "(u ->> 10)::bigint, 0, (u ->> 9)::bigint, (u ->> 11)::date,\n"
+            "           coalesce(u ->> 12, (SELECT l.customer_ref FROM credit_line l\n"
+            "                               WHERE l.id = (u ->> 1)::bigint))\n",
+        ),
+        (
+            _DATES_AND_LINES + "\n    INTO batch_keys, batch_kinds, batch_dates, batch_lines\n",
+            _DATES_AND_LINES + ",\n"  # noqa: S608 (constant text)
+            "           array_agg(coalesce(b ->> 4, (SELECT l.customer_ref FROM credit_line l\n"
+            "                                        WHERE l.id = (b ->> 3)::bigint)) ORDER BY n)\n"
+            "    INTO batch_keys, batch_kinds, batch_dates, batch_lines, batch_customers\n",
         ),
         (
             "    INSERT INTO posting_batch (id, business_key, kind, as_of, credit_line_id)\n"
             "    SELECT * FROM unnest(batch_ids, batch_keys, batch_kinds, batch_dates, "
             "batch_lines);\n",
-            "    batch_customers := ARRAY(\n"
-            "        SELECT l.customer_ref\n"
-            "        FROM unnest(batch_lines) WITH ORDINALITY AS b(line_id, n)\n"
-            "        LEFT JOIN credit_line l ON l.id = b.line_id\n"
-            "        ORDER BY b.n\n"
-            "    );\n"
             "    INSERT INTO posting_batch (id, business_key, kind, as_of, credit_line_id,\n"
             "                               customer_id)\n"
             "    SELECT * FROM unnest(batch_ids, batch_keys, batch_kinds, batch_dates,\n"
