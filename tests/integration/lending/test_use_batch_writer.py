@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
+import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -20,6 +21,7 @@ from node_api.ledger.business_date import set_business_date
 from node_api.ledger.postings import BatchDraft, FloorCrossedError, PostingLine, post_batches
 from node_api.ledger.use_batch import UseBatchRows, write_use_batch
 from node_api.lending.core.context import LendingCaches
+from node_api.schema.customer_keys import customer_id_mismatches
 from tests.db_fixtures import _truncate_all
 from tests.integration.lending.helpers import OPENED_ON, check_books, open_line
 from tests.integration.lending.test_purchases_db import purchase
@@ -161,3 +163,39 @@ def test_a_batch_toward_a_floor_but_not_across_books_as_post_batches_does(
     assert {row[1] for row in booked["post_batches"]} == {date(2025, 3, 1)}
     with pg.engine.connect() as conn:
         check_books(conn, [line_with_1000])
+
+
+def test_a_caller_of_the_previous_release_still_gets_every_row_its_customer(
+    pg: Database, line_with_1000: int
+) -> None:
+    """Migration 0019 replaced the writer: a node of the previous release (mid-roll) sends
+    its document without customers, and the function reads each line's own."""
+    line_id = line_with_1000
+    principal = line_account_code(line_id, AccountType.PRINCIPAL_UNBILLED)
+    day = OPENED_ON.isoformat()
+    old_document = {
+        "uses": [[20_000, line_id, "purchase", 1, "REV1", 1, "app", "m-1", "CNY", 5, 0, day]],
+        "usage": [],
+        "responses": [],
+        "releases": [],
+        "batches": [["old-release:1", "purchase", day, line_id]],
+        "postings": [[0, principal, 5], [0, CLEARING, -5]],
+        "events": [[0, "merchant_payable", 5, None, "m-1", "REV1", 1]],
+    }
+    with pg.engine.begin() as conn:
+        answer = conn.execute(
+            text("SELECT creditnet_use_batch_write(:doc)"),
+            {"doc": orjson.dumps(old_document).decode()},
+        ).scalar_one()
+    assert answer == "{}"
+    with pg.engine.connect() as conn:
+        written = conn.execute(
+            text(
+                "SELECT (SELECT customer_id FROM purchase WHERE id = 20000), b.customer_id, "
+                "(SELECT array_agg(DISTINCT customer_id) FROM posting WHERE batch_id = b.id), "
+                "(SELECT array_agg(DISTINCT customer_id) FROM settlement_event "
+                "WHERE batch_id = b.id) FROM posting_batch b WHERE b.business_key = 'old-release:1'"
+            )
+        ).one()
+        assert tuple(written) == ("cust-1", "cust-1", ["cust-1"], ["cust-1"])
+        assert customer_id_mismatches(conn) == {}
