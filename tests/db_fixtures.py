@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +52,29 @@ def require_postgresql(why: str) -> None:
         pytest.skip(f"{why}: no server at {PG_ADMIN_URL} ({problem})")
 
 
-@pytest.fixture(scope="session")
-def pg_database_url(worker_id: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for this run (and xdist worker), migrated once."""
-    require_postgresql("PostgreSQL tests skipped")
-    name = f"creditnet_test_{worker_id}_{secrets.token_hex(4)}"
+@contextmanager
+def empty_pg_database(prefix: str, why: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (not migrated), dropped afterwards; `why`
+    says what needs it when there is no server (see `require_postgresql`)."""
+    require_postgresql(why)
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database_url(worker_id: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this run (and xdist worker), migrated once."""
+    with empty_pg_database(f"creditnet_test_{worker_id}", "PostgreSQL tests skipped") as url:
+        migrate(url)
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -33,7 +32,7 @@ from node_api.schema.customer_keys import (
 )
 from node_api.schema.migrate import alembic_config, migrate
 from node_api.schema.tables import metadata
-from tests.db_fixtures import PG_ADMIN_URL, require_postgresql
+from tests.db_fixtures import empty_pg_database
 
 BEFORE = "0018_eod_shard_claims"
 DAY = date(2026, 3, 1)
@@ -121,17 +120,8 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'node.db'}"
         return
-    require_postgresql("the back-fill is checked on PostgreSQL too")
-    name = f"creditnet_customer_keys_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with empty_pg_database("creditnet_customer_keys", "the back-fill is checked there too") as url:
+        yield url
 
 
 def test_migration_0019_gives_rows_written_before_it_their_customer(fresh_url: str) -> None:

@@ -12,7 +12,6 @@ read back from the server and compared.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 
 from node_api.schema.migrate import alembic_config
-from tests.db_fixtures import PG_ADMIN_URL, require_postgresql
+from tests.db_fixtures import empty_pg_database
 
 FIRST_ROLLING = "0014_scaleout"
 """The first revision deployed to nodes that upgrade one after another."""
@@ -93,17 +92,8 @@ def _rolling_revisions(url: str) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def empty_pg_url() -> Iterator[str]:
-    require_postgresql("PostgreSQL not reachable")
-    name = f"creditnet_expand_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with empty_pg_database("creditnet_expand", "PostgreSQL not reachable") as url:
+        yield url
 
 
 def test_every_migration_since_rolling_upgrades_is_expand_only(empty_pg_url: str) -> None:
