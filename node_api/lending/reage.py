@@ -220,7 +220,7 @@ def _reage_bill(
     book.apply(draft.lines)
     moved_principal_fen = outcome.movement.get(AccountType.PRINCIPAL_PAST_DUE, 0)
     charges = [
-        BillCharge(int(bill.id), line_id, day, kind, fen, principal_fen)
+        BillCharge(int(bill.id), line_id, line.customer_ref, day, kind, fen, principal_fen)
         for kind, day, fen, principal_fen in (
             (ChargeKind.PAST_DUE, reversed_on, outcome.moved_to_past_due_fen, moved_principal_fen),
             (ChargeKind.LATE_FEE, late_fee_date, late_fee_fen, 0),

@@ -165,7 +165,14 @@ def run_delinquency_batch(
                 )
             )  # fmt: skip
             charges.append(
-                BillCharge(oldest.bill_id, line_id, as_of, ChargeKind.PENALTY, Fen(penalty_fen))
+                BillCharge(
+                    oldest.bill_id,
+                    line_id,
+                    item.customer_id,
+                    as_of,
+                    ChargeKind.PENALTY,
+                    Fen(penalty_fen),
+                )
             )
     write_carries(conn, AccrualComponent.PENALTY, as_of, carries, stored, facts)
     ensure_suspense_accounts(conn, [facts[line_id] for line_id in sorted(suspended)])

@@ -282,6 +282,7 @@ def _record(
         BillCharge(
             bill.id,
             bill.credit_line_id,
+            bill.customer_id,
             as_of,
             ChargeKind.PAST_DUE,
             decision.moved_to_past_due_fen,

@@ -82,7 +82,11 @@ def run_late_fee_batch(
                 income=AccountType.FEE_INCOME, amount_fen=fee_fen,
             )
         )  # fmt: skip
-        charges.append(BillCharge(int(bill_id), int(line_id), as_of, ChargeKind.LATE_FEE, fee_fen))
+        charges.append(
+            BillCharge(
+                int(bill_id), int(line_id), item.customer_id, as_of, ChargeKind.LATE_FEE, fee_fen
+            )
+        )
     insert_bill_charges(conn, charges)
     # Postings last: they lock the node's shared accounts until commit (see `parallel`).
     posted = post_drafts(conn, ctx, drafts)
