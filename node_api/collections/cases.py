@@ -227,7 +227,11 @@ def _open_cases(
     if not rows:
         return 0
     inserted = insert_ignoring_conflicts(
-        conn, case_table, rows, ("credit_line_id", "opened_on"), returning=("id",)
+        conn,
+        case_table,
+        rows,
+        ("customer_ref", "credit_line_id", "opened_on"),
+        returning=("id",),
     )
     return len(inserted.all())
 

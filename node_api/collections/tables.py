@@ -99,6 +99,14 @@ case_table = Table(
     Column("charged_off_on", Date, nullable=True),
     Column("refreshed_on", Date, nullable=False),
     UniqueConstraint("credit_line_id", "opened_on", name="uq_collections_case_line_opened"),
+    # The conflict target of opening cases, led by the customer (issue #19, migration 0020).
+    Index(
+        "uq_collections_case_customer_line_opened",
+        "customer_ref",
+        "credit_line_id",
+        "opened_on",
+        unique=True,
+    ),
     Index("ix_collections_case_status_queue", "status", "queue"),
     Index("ix_collections_case_customer", "customer_ref", "status"),
 )

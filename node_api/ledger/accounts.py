@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -150,6 +150,12 @@ PRINCIPAL_ACCOUNT_TYPES: tuple[AccountType, ...] = (
 )
 
 
+NODE_CUSTOMER: Final = ""
+"""The customer id of the node's own rows (its and its partners' accounts, batches with no
+credit line, their postings and events): a partitioned table's key cannot be NULL, and no
+customer's id is empty (`lending.lines.CUSTOMER_REF_PATTERN`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class AccountSpec:
     """An account to exist: its code, type and owner."""
@@ -158,8 +164,9 @@ class AccountSpec:
     account_type: AccountType
     credit_line_id: int | None = None
     partner_ref: str | None = None
-    customer_id: str | None = None
-    """The line's customer, for a per-line account (the partitioning key, issue #19)."""
+    customer_id: str = NODE_CUSTOMER
+    """The line's customer, for a per-line account (the partitioning key, issue #19);
+    `NODE_CUSTOMER` for the node's and partners' own accounts."""
 
 
 def line_account_code(credit_line_id: int, account_type: AccountType) -> str:
@@ -264,7 +271,7 @@ def ensure_accounts(conn: Connection, specs: Iterable[AccountSpec]) -> None:
     """
     rows = account_rows(specs)
     if rows:
-        insert_ignoring_conflicts(conn, ledger_account_table, rows, ["code"])
+        insert_ignoring_conflicts(conn, ledger_account_table, rows, ["customer_id", "code"])
 
 
 class AccountRef(NamedTuple):

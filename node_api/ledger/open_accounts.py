@@ -37,7 +37,7 @@ _PICKED = ", ".join(f"v.{name}" for name, _ in _COLUMNS)
 _INSERT = text(
     f"INSERT INTO ledger_account ({_NAMES}) SELECT {_PICKED} "  # noqa: S608 (constants only)
     f"FROM unnest({_ARRAYS}) WITH ORDINALITY AS v({_NAMES}, n) ORDER BY v.n "
-    "ON CONFLICT (code) DO NOTHING"
+    "ON CONFLICT (customer_id, code) DO NOTHING"
 )
 
 

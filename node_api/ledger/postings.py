@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundError
 from node_api.kernel.money import Fen
-from node_api.ledger.accounts import AccountIdCache
+from node_api.ledger.accounts import NODE_CUSTOMER, AccountIdCache
 from node_api.ledger.schema import (
     ledger_account_table,
     posting_batch_table,
@@ -81,9 +81,9 @@ class BatchDraft:
     credit_line_id: int | None = None
     events: tuple[SettlementEventDraft, ...] = ()
     reverses_batch_id: int | None = None
-    customer_id: str | None = None
+    customer_id: str = NODE_CUSTOMER
     """The line's customer: required with `credit_line_id` (the partitioning key, issue
-    #19); its postings and events carry it too."""
+    #19), `NODE_CUSTOMER` without one; its postings and events carry it too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ def check_batch(draft: BatchDraft) -> None:
         raise UnbalancedBatchError(
             f"debits and credits differ by {total_fen} fen", field="lines", imbalance_fen=total_fen
         )
-    if (draft.credit_line_id is None) != (draft.customer_id is None):
+    if (draft.credit_line_id is None) != (draft.customer_id == NODE_CUSTOMER):
         raise CreditNetValueError(
             "a batch names its line's customer exactly when it names a line", field="customer_id"
         )

@@ -106,6 +106,9 @@ ledger_account_table = Table(
         name="ck_ledger_account_floor",
     ),
     Column("customer_id", String(64), nullable=True),
+    # The conflict target of account creation: led by the customer, as a partitioned
+    # table's unique keys must be (issue #19, migration 0020).
+    Index("uq_ledger_account_customer_code", "customer_id", "code", unique=True),
 )
 
 posting_batch_table = Table(

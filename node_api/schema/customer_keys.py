@@ -13,7 +13,8 @@ layout can lead its keys with it.
 - Every other per-customer table has a nullable `customer_id`, equal to its **parent**
   row's customer (the line of a purchase, the batch of a posting, the application of an
   agreement's terms). Rows of the node's own (a posting batch, account or settlement event
-  with no credit line) have none: they belong to the node, not to a customer.
+  with no credit line) carry `NODE_CUSTOMER` (the empty string, never a customer's id):
+  a partitioned table's key cannot be NULL (migration 0020).
 
 `customer_id_mismatches` counts the rows whose `customer_id` differs from the customer
 its chain of parents leads to (NULL-safe): the test fixtures demand none after every
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import NamedFromClause
 
+from node_api.ledger.accounts import NODE_CUSTOMER
 from node_api.schema.tables import metadata
 
 ROOTS: dict[str, str] = {
@@ -76,6 +78,12 @@ PARENTS: dict[str, tuple[str, str]] = {
 """Per-customer tables that carry `customer_id`, and the parent row it is copied from."""
 
 PER_CUSTOMER: frozenset[str] = frozenset(ROOTS) | frozenset(PARENTS)
+
+NODE_OWNED: frozenset[str] = frozenset(
+    {"ledger_account", "posting_batch", "posting", "settlement_event"}
+)
+"""Per-customer tables that also hold the node's own rows (its and its partners' accounts,
+batches with no credit line, their postings and events), which carry `NODE_CUSTOMER`."""
 
 REFERENCE: frozenset[str] = frozenset(
     {
@@ -163,9 +171,10 @@ def _customer_of(parent_name: str, parent_id: ColumnElement[int]) -> ColumnEleme
 
 def _expected(name: str, table: NamedFromClause) -> ColumnElement[str | None]:
     """The customer a row of the per-customer table `name` (`table`: it or an alias of it)
-    belongs to."""
+    belongs to: `NODE_CUSTOMER` for the node's own rows (no credit line up its chain)."""
     via, parent_name = PARENTS[name]
-    return _customer_of(parent_name, table.c[via])
+    customer = _customer_of(parent_name, table.c[via])
+    return func.coalesce(customer, NODE_CUSTOMER) if name in NODE_OWNED else customer
 
 
 def customer_id_mismatches(conn: Connection) -> dict[str, int]:
@@ -187,8 +196,8 @@ def customer_id_mismatches(conn: Connection) -> dict[str, int]:
 def fill_customer_ids(engine: Engine, *, batch_rows: int = 10_000) -> dict[str, int]:
     """Give every row written without a `customer_id` its parent's (parents first), in
     batches, each its own transaction (a statement fills the rows of at most `batch_rows`
-    parents); answers the rows filled per table. Rows whose parent has no customer (the
-    node's own) stay without one."""
+    parents); answers the rows filled per table. The node's own rows (no credit line up
+    their chain) get `NODE_CUSTOMER`."""
     filled: dict[str, int] = {}
     for name, (via, _) in PARENTS.items():
         table = metadata.tables[name]
@@ -198,15 +207,25 @@ def fill_customer_ids(engine: Engine, *, batch_rows: int = 10_000) -> dict[str, 
             .where(waiting.c.customer_id.is_(None), _expected(name, waiting).is_not(None))
             .limit(batch_rows)
         )
-        statement = (
+        statements = [
             update(table)
             .where(table.c.customer_id.is_(None), table.c[via].in_(pending))
             .values(customer_id=_expected(name, table))
-        )
-        while True:
-            with engine.begin() as conn:
-                done = conn.execute(statement).rowcount
-            if not done:
-                break
-            filled[name] = filled.get(name, 0) + done
+        ]
+        if table.c[via].nullable:  # an account or batch of the node's own: no parent
+            own = (
+                select(waiting.c.id)
+                .where(waiting.c.customer_id.is_(None), waiting.c[via].is_(None))
+                .limit(batch_rows)
+            )
+            statements.append(
+                update(table).where(table.c.id.in_(own)).values(customer_id=NODE_CUSTOMER)
+            )
+        for statement in statements:
+            while True:
+                with engine.begin() as conn:
+                    done = conn.execute(statement).rowcount
+                if not done:
+                    break
+                filled[name] = filled.get(name, 0) + done
     return filled

@@ -106,12 +106,13 @@ def _customers(conn: sa.Connection) -> dict[str, list[str | None]]:
     }
 
 
-FILLED = {
+FILLED = {  # the node's own rows get NODE_CUSTOMER, the empty string (migration 0020)
     "limit_node": ["cust-a", "cust-b"],
-    "ledger_account": ["cust-b", None],
-    "posting_batch": ["cust-b", None],
-    "posting": ["cust-b", "cust-b", None, None],
+    "ledger_account": ["cust-b", ""],
+    "posting_batch": ["cust-b", ""],
+    "posting": ["cust-b", "cust-b", "", ""],
 }
+WRONG = {"limit_node": 2, "ledger_account": 2, "posting_batch": 2, "posting": 4}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -124,7 +125,9 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def test_migration_0019_gives_rows_written_before_it_their_customer(fresh_url: str) -> None:
+def test_migrations_0019_and_0020_give_rows_written_before_them_their_customer(
+    fresh_url: str,
+) -> None:
     command.upgrade(alembic_config(fresh_url), BEFORE)
     engine = sa.create_engine(fresh_url)
     try:
@@ -147,18 +150,13 @@ def test_rows_an_old_node_writes_during_the_roll_are_found_then_filled_in_batche
         with database.engine.begin() as conn:
             _old_node_rows(conn)  # the new columns left empty, as the old release does
         with database.engine.connect() as conn:
-            assert customer_id_mismatches(conn) == {
-                "limit_node": 2,
-                "ledger_account": 1,
-                "posting_batch": 1,
-                "posting": 2,
-            }
+            assert customer_id_mismatches(conn) == WRONG
         filled = fill_customer_ids(database.engine, batch_rows=1)
-        assert filled == {"limit_node": 2, "ledger_account": 1, "posting_batch": 1, "posting": 2}
+        assert filled == WRONG
         with database.engine.connect() as conn:
             assert _customers(conn) == FILLED
             assert customer_id_mismatches(conn) == {}
-        assert fill_customer_ids(database.engine) == {}  # nothing left: the node's rows stay
+        assert fill_customer_ids(database.engine) == {}  # nothing left
     finally:
         database.dispose()
 
@@ -176,10 +174,10 @@ def test_the_cli_reports_rows_without_their_customer_and_fills_them(tmp_path: Pa
     checked = runner.invoke(cli_app, ["customer-ids", "--data-dir", node])
     assert checked.exit_code == 1
     report = json.loads(checked.stdout)
-    assert report["filled_rows"] == {} and report["mismatched_rows"]["posting"] == 2
+    assert report["filled_rows"] == {} and report["mismatched_rows"]["posting"] == 4
     filled = runner.invoke(cli_app, ["customer-ids", "--fill", "--data-dir", node])
     assert filled.exit_code == 0, filled.output
     assert json.loads(filled.stdout) == {
-        "filled_rows": {"limit_node": 2, "ledger_account": 1, "posting_batch": 1, "posting": 2},
+        "filled_rows": WRONG,
         "mismatched_rows": {},
     }
