@@ -303,13 +303,12 @@ class SqlFraudHistory:
 def record_application(
     conn: Connection,
     application_id: str,
-    customer_id: str | None,
+    customer_id: str,
     facts: ApplicationFacts,
     config: FraudRuleConfig,
 ) -> None:
     """Add a decided application's hashed attributes and ring links to the history
-    (`customer_id`: the application's `loan_application.customer_id`, None only for an
-    application with no stored row)."""
+    (`customer_id`: the application's `loan_application.customer_id`)."""
     conn.execute(_INSERT_ATTRIBUTES, compute_attribute_rows(application_id, customer_id, facts))
     links = compute_ring_link_rows(application_id, facts, config)
     if links:
@@ -317,7 +316,7 @@ def record_application(
 
 
 def compute_attribute_rows(
-    application_id: str, customer_id: str | None, facts: ApplicationFacts
+    application_id: str, customer_id: str, facts: ApplicationFacts
 ) -> list[dict[str, Any]]:
     """The `application_attribute` rows of an application of customer `customer_id`, in
     kind order."""

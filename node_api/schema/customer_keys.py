@@ -25,7 +25,7 @@ upgrade), in bounded batches.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import NamedFromClause
@@ -160,33 +160,46 @@ def _customer_of(parent_name: str, parent_id: ColumnElement[int]) -> ColumnEleme
             select(named).where(parent.c.id == parent_id).correlate_except(parent).scalar_subquery()
         )
     via, grandparent = PARENTS[parent_name]
-    above = (
-        select(parent.c[via])
+    above = parent.c[via]
+    return (
+        select(_node_or(parent_name, above, _customer_of(grandparent, above)))
         .where(parent.c.id == parent_id)
         .correlate_except(parent)  # the row being checked lies two or more levels out
         .scalar_subquery()
     )
-    return _customer_of(grandparent, above)
+
+
+def _node_or(
+    name: str, via: ColumnElement[int | None], customer: ColumnElement[str | None]
+) -> ColumnElement[str | None]:
+    """`customer`, or `NODE_CUSTOMER` when the row of `name` names no parent (`via` NULL):
+    an account or a batch of the node's own."""
+    if name in NODE_OWNED and metadata.tables[name].c[PARENTS[name][0]].nullable:
+        return case((via.is_(None), NODE_CUSTOMER), else_=customer)
+    return customer
 
 
 def _expected(name: str, table: NamedFromClause) -> ColumnElement[str | None]:
     """The customer a row of the per-customer table `name` (`table`: it or an alias of it)
     belongs to: `NODE_CUSTOMER` for the node's own rows (no credit line up its chain)."""
     via, parent_name = PARENTS[name]
-    customer = _customer_of(parent_name, table.c[via])
-    return func.coalesce(customer, NODE_CUSTOMER) if name in NODE_OWNED else customer
+    return _node_or(name, table.c[via], _customer_of(parent_name, table.c[via]))
 
 
 def customer_id_mismatches(conn: Connection) -> dict[str, int]:
-    """Per table, the rows whose `customer_id` is not their root's customer (NULL-safe):
-    empty when every row carries the right one."""
+    """Per table, the rows whose `customer_id` is not their root's customer (NULL-safe;
+    rows whose chain of parents is broken are not compared): empty when every row carries
+    the right one."""
     found: dict[str, int] = {}
     for name in PARENTS:
         table = metadata.tables[name]
         count = conn.execute(
             select(func.count())
             .select_from(table)
-            .where(table.c.customer_id.is_distinct_from(_expected(name, table)))
+            .where(
+                table.c.customer_id.is_distinct_from(expected := _expected(name, table)),
+                expected.is_not(None),  # a row whose parent is missing is not checked
+            )
         ).scalar_one()
         if count:
             found[name] = int(count)

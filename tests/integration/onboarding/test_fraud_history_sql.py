@@ -63,7 +63,7 @@ def test_sql_history_gives_the_in_memory_signals_with_and_without_preload(
             expected = gather_signals(facts, memory, CONFIG)
             assert gather_signals(facts, bulk, CONFIG) == expected
             assert gather_signals(facts, one_by_one, CONFIG) == expected
-            record_application(conn, f"app-{number}", None, facts, CONFIG)
+            record_application(conn, f"app-{number}", f"cust-{number}", facts, CONFIG)
         memory.record(facts)
     assert any(count > 0 for count in expected.prior_applications.values())
 
@@ -79,7 +79,7 @@ def test_a_new_process_rebuilds_the_ring_index_from_the_link_log(database: Datab
     ]  # fmt: skip
     with database.engine.begin() as conn:
         for number, facts in enumerate(chain):
-            record_application(conn, f"a{number}", None, facts, CONFIG)
+            record_application(conn, f"a{number}", f"c{number}", facts, CONFIG)
     with database.engine.connect() as conn:
         first.sync(conn)
         late = RingLinkFollower()

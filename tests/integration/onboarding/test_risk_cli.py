@@ -61,7 +61,9 @@ def test_communities_reports_the_chained_ring_from_the_link_log(database: Databa
                     AttributeKind.DEVICE: f"device-{device}".encode().ljust(32, b"."),
                 }
                 facts = ApplicationFacts(at, hashes, date(1990, 1, 1), Gender.MALE)
-                record_application(conn, f"a-{person}-{device}", None, facts, FraudRuleConfig())
+                record_application(
+                    conn, f"a-{person}-{device}", f"c-{person}", facts, FraudRuleConfig()
+                )
     env = {"CREDITNET_DATABASE_URL": database.url}
     result = CliRunner().invoke(cli_app, ["risk", "communities", "--min-identities", "2"], env=env)
     assert result.exit_code == 0, result.output
