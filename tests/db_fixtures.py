@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from node_api.kernel.db import Database
 from node_api.schema.customer_keys import customer_id_mismatches
 from node_api.schema.migrate import migrate
+from node_api.schema.partitioning import partition_tables
 
 PG_ADMIN_URL = os.environ.get(
     "CREDITNET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -69,10 +70,30 @@ def empty_pg_database(prefix: str, why: str) -> Iterator[str]:
         admin.dispose()
 
 
+TEST_PARTITIONS = 4
+"""The PostgreSQL test database is laid out as production's: its per-customer tables
+hash-partitioned by customer (`creditnet migrate --partitions N`, issue #19)."""
+
+
 @pytest.fixture(scope="session")
 def pg_database_url(worker_id: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for this run (and xdist worker), migrated once."""
+    """A fresh PostgreSQL database for this run (and xdist worker), migrated once and
+    partitioned by customer."""
     with empty_pg_database(f"creditnet_test_{worker_id}", "PostgreSQL tests skipped") as url:
+        migrate(url)
+        engine = create_engine(url)
+        try:
+            partition_tables(engine, TEST_PARTITIONS)
+        finally:
+            engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_plain_database_url(worker_id: str) -> Iterator[str]:
+    """A fresh PostgreSQL database migrated once and not partitioned: the schema the
+    migrations write, which the table definitions are compared with."""
+    with empty_pg_database(f"creditnet_plain_{worker_id}", "PostgreSQL tests skipped") as url:
         migrate(url)
         yield url
 
@@ -156,6 +177,25 @@ def database(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) ->
         with db.engine.connect() as conn:
             wrong = customer_id_mismatches(conn)
         assert not wrong, f"rows whose customer_id is not their parent's: {wrong}"
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def plain_database(
+    db_backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Database]:
+    """A migrated database on the parametrized backend, PostgreSQL's not partitioned (what
+    the migrations alone write)."""
+    if db_backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.db"
+        shutil.copyfile(template, path)
+        db = Database(f"sqlite:///{path}")
+    else:
+        db = Database(request.getfixturevalue("pg_plain_database_url"), pool_size=1)
+    try:
+        yield db
     finally:
         db.dispose()
 

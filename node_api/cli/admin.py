@@ -23,6 +23,7 @@ from node_api.lending.eod.scheduler import EodSchedule, get_calendar_date
 from node_api.runtime.keys import create_operator_key
 from node_api.schema.customer_keys import customer_id_mismatches, fill_customer_ids
 from node_api.schema.migrate import migrate
+from node_api.schema.partitioning import partition_tables
 
 keys_app = typer.Typer(help="API keys: one per principal, stored hashed.", no_args_is_help=True)
 
@@ -87,16 +88,42 @@ def keys_revoke(key_id: str, data_dir: Path | None = DATA_DIR) -> None:
     typer.echo(f"revoked {key_id}")
 
 
-def migrate_command(data_dir: Path | None = DATA_DIR) -> None:
-    """Create or upgrade the database schema to the newest migration."""
+def migrate_command(
+    partitions: int = typer.Option(
+        0,
+        "--partitions",
+        min=0,
+        help="PostgreSQL: then hash-partition the per-customer tables by customer into N "
+        "partitions (offline: stop every node first; a no-op once done)",
+    ),
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """Create or upgrade the database schema to the newest migration.
+
+    With `--partitions N` (PostgreSQL only) the per-customer tables then become
+    hash-partitioned by customer id (docs/SCALING.md): on a new database at once, on one
+    holding rows by copying them, in one transaction, with every node stopped. Prints what
+    was converted as JSON."""
     settings = node_settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    database = Database(url)
     try:
         database.check_reachable()
+        if partitions and database.engine.dialect.name != "postgresql":
+            raise typer.BadParameter(
+                "partitioning is for PostgreSQL; SQLite keeps plain tables",
+                param_hint="--partitions",
+            )
+        typer.echo(f"database at {migrate(url)}")
+        if partitions:
+            try:
+                converted = partition_tables(database.engine, partitions)
+            except ValueError as error:
+                raise typer.BadParameter(str(error), param_hint="--partitions") from None
+            typer.echo(json.dumps(converted))
     finally:
         database.dispose()
-    typer.echo(f"database at {migrate(settings.resolved_database_url)}")
 
 
 def business_date_command(

@@ -39,14 +39,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from node_api.ledger.accounts import NODE_CUSTOMER
 from node_api.schema.customer_keys import PER_CUSTOMER, customer_column
 
 PARTITIONED: frozenset[str] = PER_CUSTOMER - {"customer"}
 """The per-customer tables hash-partitioned by their customer column (all but the PII
 vault, see the module's docstring)."""
 
-NODE_CUSTOMER_SENTINEL = ""
-"""The customer of the node's own rows (`node_api.ledger.accounts.NODE_CUSTOMER`)."""
 
 _ACTIONS = {"a": "", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
@@ -371,7 +370,7 @@ def _convert(conn: Connection, tables: list[_Table], partitions: int) -> dict[st
     for table in tables:
         customer = customer_column(table.name)
         picked = ", ".join(
-            f"coalesce({_q(c)}, '{NODE_CUSTOMER_SENTINEL}')" if c == customer else _q(c)
+            f"coalesce({_q(c)}, '{NODE_CUSTOMER}')" if c == customer else _q(c)
             for c in table.columns
         )
         copied[table.name] = conn.execute(

@@ -10,7 +10,7 @@ from tests.db_fixtures import fetch_schema_diffs
 OWN_TABLES = {name for name in metadata.tables if name.startswith("collections_")}
 
 
-def test_migrations_match_the_collections_tables(database: Database) -> None:
+def test_migrations_match_the_collections_tables(plain_database: Database) -> None:
     assert {
         "collections_compensation_terms",
         "collections_compensation",
@@ -18,4 +18,4 @@ def test_migrations_match_the_collections_tables(database: Database) -> None:
         "collections_debt_sale",
         "collections_debt_sale_line",
     } <= OWN_TABLES
-    assert fetch_schema_diffs(database, OWN_TABLES) == []
+    assert fetch_schema_diffs(plain_database, OWN_TABLES) == []

@@ -24,5 +24,5 @@ OWN_TABLES = {
 }
 
 
-def test_migration_matches_the_table_definitions(database: Database) -> None:
-    assert fetch_schema_diffs(database, OWN_TABLES) == []
+def test_migration_matches_the_table_definitions(plain_database: Database) -> None:
+    assert fetch_schema_diffs(plain_database, OWN_TABLES) == []

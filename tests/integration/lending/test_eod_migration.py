@@ -30,6 +30,6 @@ OWN_TABLES = {
 }
 
 
-def test_eod_migration_matches_the_table_definitions(database: Database) -> None:
+def test_eod_migration_matches_the_table_definitions(plain_database: Database) -> None:
     assert node_metadata is SQLModel.metadata
-    assert fetch_schema_diffs(database, OWN_TABLES) == []
+    assert fetch_schema_diffs(plain_database, OWN_TABLES) == []

@@ -19,6 +19,6 @@ OWN_TABLES = {
 }
 
 
-def test_migration_matches_the_table_definitions(database: Database) -> None:
-    assert fetch_schema_diffs(database, OWN_TABLES) == []
+def test_migration_matches_the_table_definitions(plain_database: Database) -> None:
+    assert fetch_schema_diffs(plain_database, OWN_TABLES) == []
     assert set(metadata.tables) >= OWN_TABLES

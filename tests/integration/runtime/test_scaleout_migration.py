@@ -12,6 +12,6 @@ from tests.db_fixtures import fetch_schema_diffs
 OWN_TABLES = {table.name for table in (*SCALEOUT_TABLES, CURSOR_TABLE, LINE_BUCKET_TABLE)}
 
 
-def test_migration_matches_the_scaleout_tables(database: Database) -> None:
+def test_migration_matches_the_scaleout_tables(plain_database: Database) -> None:
     assert set(metadata.tables) >= OWN_TABLES
-    assert fetch_schema_diffs(database, OWN_TABLES) == []
+    assert fetch_schema_diffs(plain_database, OWN_TABLES) == []

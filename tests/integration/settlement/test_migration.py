@@ -11,6 +11,6 @@ from tests.db_fixtures import fetch_schema_diffs
 OWN_TABLES = {table.name for table in SETTLEMENT_TABLES}
 
 
-def test_migration_matches_the_settlement_tables(database: Database) -> None:
+def test_migration_matches_the_settlement_tables(plain_database: Database) -> None:
     assert set(metadata.tables) >= OWN_TABLES
-    assert fetch_schema_diffs(database, OWN_TABLES) == []
+    assert fetch_schema_diffs(plain_database, OWN_TABLES) == []
