@@ -81,13 +81,17 @@ def run_authorize_bench(
     rate_per_s: int = 1000,
     inprocess_s: int = 5,
     profile: int = 0,
+    partitions: int = 0,
 ) -> Figures:
-    """Run the benchmark; return its figures (authorizations per second, latencies in ms)."""
-    with scratch_database(database_url, "creditnet_bench") as url:
+    """Run the benchmark; return its figures (authorizations per second, latencies in ms).
+    With `partitions` the database's per-customer tables are hash-partitioned by customer
+    (`creditnet migrate --partitions N`) before the seed."""
+    with scratch_database(database_url, "creditnet_bench", partitions=partitions) as url:
         line_ids, token = _seed(url, lines)
         figures: Figures = {
             "load_average_before": round(os.getloadavg()[0], 2),
             "database": shown_url(url),
+            "partitions": partitions,
             "lines": lines,
             "workers": workers,
             "concurrency": concurrency,

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -137,10 +140,28 @@ def _restart(node: NodeProcess) -> tuple[int, float]:
     return exit_code, time.monotonic() - started
 
 
+def _partition(url: str, data_dir: Path, partitions: int) -> None:
+    """`creditnet migrate --partitions N` on the database, as an operator runs it."""
+    env = {**os.environ, "CREDITNET_DATABASE_URL": url}
+    command = [sys.executable, "-m", "node_api.cli", "migrate", "--data-dir", str(data_dir)]
+    subprocess.run(
+        [*command, "--partitions", str(partitions)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
 def run_rolling_bench(
-    lines: int = 50, rate_per_s: int = 100, settle_s: int = 2, database_url: str | None = None
+    lines: int = 50,
+    rate_per_s: int = 100,
+    settle_s: int = 2,
+    database_url: str | None = None,
+    partitions: int = 0,
 ) -> Figures:
-    """Restart node-a then node-b under `rate_per_s` purchases a second."""
+    """Restart node-a then node-b under `rate_per_s` purchases a second (on a database
+    hash-partitioned by customer into `partitions` when above 0)."""
     with tempfile.TemporaryDirectory(prefix="creditnet-bench-rolling-") as tmp:
         folder = Path(tmp)
         anvil = AnvilProcess(pick_free_port(), folder / "chain" / "state.json")
@@ -148,6 +169,8 @@ def run_rolling_bench(
         nodes: list[NodeProcess] = []
         try:
             with scratch_database(database_url, "creditnet_rolling") as url:
+                if partitions:
+                    _partition(url, folder / "data", partitions)
                 line_ids, token = seed_lines(url, lines)
                 env = _node_env(url, anvil.rpc_url, lease_ttl_s=3)
                 nodes = [NodeProcess(n, folder / "data", env) for n in ("node-a", "node-b")]
@@ -185,4 +208,5 @@ def run_rolling_bench(
         "elapsed_s": round(elapsed_s, 3),
         "rate_per_s": round(answered / elapsed_s, 1),
         "restarts": restarts,
+        "partitions": partitions,
     }

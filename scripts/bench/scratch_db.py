@@ -15,16 +15,26 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from node_api.schema.migrate import migrate
+from node_api.schema.partitioning import partition_tables
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ADMIN_URL_ENV = "CREDITNET_BENCH_PG_URL"
 
 
 @contextmanager
-def scratch_database(database_url: str | None, prefix: str, *, keep: bool = False) -> Iterator[str]:
-    """A new migrated database (its URL) for the `with` block; dropped after unless `keep`."""
+def scratch_database(
+    database_url: str | None, prefix: str, *, keep: bool = False, partitions: int = 0
+) -> Iterator[str]:
+    """A new migrated database (its URL) for the `with` block, its per-customer tables
+    hash-partitioned into `partitions` when above 0; dropped after unless `keep`."""
     admin_url = database_url or os.environ.get(ADMIN_URL_ENV, DEFAULT_ADMIN_URL)
     url = create_scratch_database(admin_url, prefix)
+    if partitions:
+        engine = create_engine(url)
+        try:
+            partition_tables(engine, partitions)
+        finally:
+            engine.dispose()
     try:
         yield url
     finally:

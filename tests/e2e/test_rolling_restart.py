@@ -1,4 +1,5 @@
-"""A rolling restart: two `creditnet up` nodes on one PostgreSQL database, under purchase
+"""A rolling restart: two `creditnet up` nodes on one PostgreSQL database (hash-partitioned
+by customer with `creditnet migrate --partitions 4`, production's layout), under purchase
 load spread over both like a load balancer does; each node in turn drains on SIGTERM and
 starts again. No purchase fails, none is booked twice (each resend carries its
 Idempotency-Key), and both nodes exit 0.
@@ -19,7 +20,9 @@ pytestmark = [pytest.mark.chain, pytest.mark.slow, pytest.mark.xdist_group("node
 def test_restarting_both_nodes_in_turn_under_load_fails_no_request() -> None:
     require_postgresql("several nodes need PostgreSQL")
 
-    figures = run_rolling_bench(lines=20, rate_per_s=50, settle_s=1, database_url=PG_ADMIN_URL)
+    figures = run_rolling_bench(
+        lines=20, rate_per_s=50, settle_s=1, database_url=PG_ADMIN_URL, partitions=4
+    )
 
     assert figures["failed"] == 0, figures["statuses"]
     assert figures["requests"] >= 200
