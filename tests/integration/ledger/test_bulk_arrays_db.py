@@ -32,7 +32,7 @@ def test_bulk_insert_reads_back_every_string_and_null_unchanged(database: Databa
             "as_of": date(2025, 3, index + 1),
             "credit_line_id": None if index % 2 else index,
             "reverses_batch_id": None,
-            "customer_id": "" if index % 2 else None,  # the node's own, or no such line's
+            "customer_id": "" if index % 2 else f"cust-{index}",  # the node's, or a line's
         }
         for index, key in enumerate(AWKWARD_KEYS)
     ]
@@ -51,7 +51,13 @@ def test_bulk_insert_reads_back_every_string_and_null_unchanged(database: Databa
 def test_bulk_update_sets_and_increments_by_key(database: Database) -> None:
     table = posting_batch_table
     rows: list[Row] = [
-        {"business_key": key, "kind": "test_kind", "as_of": date(2025, 3, 1), "credit_line_id": 7}
+        {
+            "business_key": key,
+            "kind": "test_kind",
+            "as_of": date(2025, 3, 1),
+            "credit_line_id": 7,
+            "customer_id": "cust-7",
+        }
         for key in AWKWARD_KEYS[:3]
     ]
     with database.engine.begin() as conn:

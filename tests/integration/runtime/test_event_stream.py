@@ -74,6 +74,7 @@ def _seed(database: Database, batches: int = 70, openings: int = 25) -> set[str]
                     kind=kind,
                     as_of=AS_OF,
                     credit_line_id=number % 5 + 1,
+                    customer_id=f"cust-{number % 5 + 1}",
                 )
             )
             conn.execute(
@@ -84,12 +85,14 @@ def _seed(database: Database, batches: int = 70, openings: int = 25) -> set[str]
                         "account_id": 1,
                         "amount_fen": 100 * number,
                         "as_of": AS_OF,
+                        "customer_id": f"cust-{number % 5 + 1}",
                     },
                     {
                         "batch_id": number,
                         "account_id": 2,
                         "amount_fen": -100 * number,
                         "as_of": AS_OF,
+                        "customer_id": f"cust-{number % 5 + 1}",
                     },
                 ],
             )
@@ -228,7 +231,12 @@ def test_a_missing_id_holds_the_cursor_while_a_transaction_may_still_commit_it(
         transaction = writer.begin()
         writer.execute(
             sa.insert(posting_batch_table).values(
-                id=4, business_key="test:4", kind="repayment", as_of=AS_OF, credit_line_id=1
+                id=4,
+                business_key="test:4",
+                kind="repayment",
+                as_of=AS_OF,
+                credit_line_id=1,
+                customer_id="cust-1",
             )
         )
         publisher.run_until_idle(timeout_s=10)
@@ -245,13 +253,23 @@ def test_a_missing_id_holds_the_cursor_while_a_transaction_may_still_commit_it(
         transaction = writer.begin()
         writer.execute(
             sa.insert(posting_batch_table).values(
-                id=8, business_key="test:8", kind="purchase", as_of=AS_OF, credit_line_id=1
+                id=8,
+                business_key="test:8",
+                kind="purchase",
+                as_of=AS_OF,
+                credit_line_id=1,
+                customer_id="cust-1",
             )
         )
         with database.engine.begin() as conn:
             conn.execute(
                 sa.insert(posting_batch_table).values(
-                    id=9, business_key="test:9", kind="purchase", as_of=AS_OF, credit_line_id=1
+                    id=9,
+                    business_key="test:9",
+                    kind="purchase",
+                    as_of=AS_OF,
+                    credit_line_id=1,
+                    customer_id="cust-1",
                 )
             )
         publisher.run_until_idle(timeout_s=10)
