@@ -11,7 +11,10 @@ column>)` with `n` partitions `<table>_p0` … `<table>_p<n-1>`:
 - the primary key and every unique key are the old ones led by the customer column (a
   partitioned table can enforce a unique key only when it holds the partition key), so
   each is unique per customer; plain indexes and CHECK constraints are as they were, with
-  the same names;
+  the same names; and each such key's old columns get a plain index too
+  (`ix_<table>_<columns>_lookup`), so the code's lookups that do not name the customer
+  (a line, a limit node or an account by id, an account by code) probe one index per
+  partition instead of scanning it;
 - every foreign key between two partitioned tables becomes composite, the customer
   column first (`collections_promise (customer_id, case_id) -> collections_case
   (customer_ref, id)`): a row cannot name a parent of another customer. Foreign keys to
@@ -316,6 +319,29 @@ def _index_sql(index: _Index, customer: str) -> str:
     return definition
 
 
+def _lookups(table: _Table, customer: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The plain indexes (name, columns) that keep a lookup by a key without its customer
+    (a row by `id`, an account by `code`, a batch by `business_key`) an index probe per
+    partition: each primary or unique key the customer now leads, on its old columns,
+    unless an index already begins with them."""
+    led = [tuple(key.columns) for key in table.keys]
+    led += [
+        tuple(c for c in index.columns if c is not None)
+        for index in table.indexes
+        if index.unique and None not in index.columns
+    ]
+    present = {tuple(index.columns) for index in table.indexes}
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for columns in led:
+        if customer in columns or not columns:
+            continue
+        if any(have[: len(columns)] == columns for have in present):
+            continue
+        present.add(columns)
+        found.append((f"ix_{table.name}_{'_'.join(columns)}"[:50] + "_lookup", columns))
+    return found
+
+
 def _convert(conn: Connection, tables: list[_Table], partitions: int) -> dict[str, int]:
     """Rename the plain tables out of the way, create the partitioned ones, copy the rows,
     add the foreign keys and drop the plain tables; answers the rows copied per table."""
@@ -366,6 +392,8 @@ def _convert(conn: Connection, tables: list[_Table], partitions: int) -> dict[st
             )
         for index in table.indexes:
             conn.execute(text(_index_sql(index, customer)))
+        for name, columns in _lookups(table, customer):
+            conn.execute(text(f"CREATE INDEX {_q(name)} ON {_q(table.name)} ({_cols(columns)})"))
     copied: dict[str, int] = {}
     for table in tables:
         customer = customer_column(table.name)
