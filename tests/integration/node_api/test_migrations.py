@@ -21,10 +21,14 @@ def test_account_pages_keep_room_for_balance_updates_on_postgresql(database: Dat
         return  # a PostgreSQL storage parameter; SQLite has none
     with database.engine.connect() as conn:
         # the table's pages, or each partition's (the test database is partitioned)
-        options = conn.exec_driver_sql(
-            "SELECT c.reloptions FROM pg_class c WHERE c.relname = 'ledger_account' "
-            "AND c.relkind = 'r' UNION ALL SELECT p.reloptions FROM pg_inherits i "
-            "JOIN pg_class p ON p.oid = i.inhrelid "
-            "WHERE i.inhparent = 'ledger_account'::regclass"
-        ).scalars().all()
+        options = (
+            conn.exec_driver_sql(
+                "SELECT c.reloptions FROM pg_class c WHERE c.relname = 'ledger_account' "
+                "AND c.relkind = 'r' UNION ALL SELECT p.reloptions FROM pg_inherits i "
+                "JOIN pg_class p ON p.oid = i.inhrelid "
+                "WHERE i.inhparent = 'ledger_account'::regclass"
+            )
+            .scalars()
+            .all()
+        )
     assert options and all(o is not None and "fillfactor=80" in o for o in options)
