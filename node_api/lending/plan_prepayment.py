@@ -264,6 +264,10 @@ def restore_prepayment(
             )
         ).scalar_one()
     )
+    # What the plan holds is read before anything is reopened: installments a prepayment
+    # paid off keep the amounts they had (as an early repayment's do), so counting them
+    # once reopened would put their principal back twice.
+    held_fen = Fen(_fetch_scheduled_fen(conn, plan_id) + principal_fen)
     reopen_plan(conn, plan_id)
     row = conn.execute(
         select(installment_plan_table).where(installment_plan_table.c.id == plan_id)
@@ -271,14 +275,28 @@ def restore_prepayment(
     if row.status != PlanStatus.ACTIVE.value:
         return
     reopen_ended_installments(conn, plan_id, as_of)
-    scheduled = [
+    scheduled = _fetch_scheduled(conn, plan_id)
+    minimum_fen = fetch_installment_minimum_fen(conn, products, row)
+    reamortize_installments(conn, row, scheduled, held_fen, as_of, minimum_fen)
+
+
+def _fetch_scheduled(conn: Connection, plan_id: int) -> list[StoredInstallment]:
+    return [
         item
         for item in fetch_live_installments(conn, plan_id)
         if item.status is InstallmentStatus.SCHEDULED
     ]
-    held_fen = Fen(sum(item.principal_fen for item in scheduled) + principal_fen)
-    minimum_fen = fetch_installment_minimum_fen(conn, products, row)
-    reamortize_installments(conn, row, scheduled, held_fen, as_of, minimum_fen)
+
+
+def _fetch_scheduled_fen(conn: Connection, plan_id: int) -> Fen:
+    """The principal a plan's scheduled installments carry (0 for a plan that is not active:
+    it schedules nothing)."""
+    row = conn.execute(
+        select(installment_plan_table.c.status).where(installment_plan_table.c.id == plan_id)
+    ).one()
+    if row.status != PlanStatus.ACTIVE.value:
+        return Fen(0)
+    return Fen(sum(item.principal_fen for item in _fetch_scheduled(conn, plan_id)))
 
 
 def reduce_refunded_plan(

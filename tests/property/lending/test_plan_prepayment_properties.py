@@ -8,8 +8,11 @@ balance, limit usage equals open principal, and the plan schedules exactly the l
 unbilled principal. The payment prepays the largest principal p whose early-repayment
 charges fit in it (interest p × 12% × days / 365 half-even, capped at the first
 installment's interest; fee 1% of p half-even), the rest is customer credit, and the
-installments left are the plan's own amortization of what remains over the same count.
-A bounce puts the installments and the balances back exactly as before the payment.
+installments left are the plan's own amortization of what remains over the same count,
+shortened when that would leave an installment without principal (the product has no
+minimum plan amount, so at least 1 fen each, `installment_store.reamortize_installments`):
+over the most installments, earliest first, that each carry a fen, the later ones paid
+off. A bounce puts the installments and the balances back exactly as before the payment.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from node_api.kernel.db import Database
@@ -48,6 +51,19 @@ def _charges(principal_fen: int, days: int, interest_cap_fen: int) -> int:
     return interest_fen + _half_even(principal_fen * 100, 10_000)
 
 
+def _re_amortized(principal_fen: int, count: int) -> list[tuple[int, int, int, str]]:
+    """`principal_fen` over the most of `count` installments that each carry a fen of
+    principal (the earliest; at least one), the rest paid off with nothing on them."""
+    kept = count
+    while True:
+        lines = compute_amortization(Fen(principal_fen), kept, PricingMethod.ANNUITY, 1_200)
+        if kept == 1 or min(line.principal_fen for line in lines) >= 1:
+            break
+        kept -= 1
+    rows = [(a.principal_fen, a.interest_fen, 0, "scheduled") for a in lines]
+    return rows + [(0, 0, 0, "paid_off")] * (count - kept)
+
+
 def _rows(database: Database, line_id: int, plan_id: int) -> list[tuple[int, int, int, str]]:
     with database.engine.connect() as conn:
         plan = fetch_plan(conn, line_id, plan_id)
@@ -65,6 +81,15 @@ def test_prepayments_take_the_early_repayment_terms_and_re_amortize(
     database: Database, request: pytest.FixtureRequest
 ) -> None:
     @settings(max_examples=6, deadline=None)
+    # Found by random (non-derandomized) runs; CI's derandomized runs never reach them:
+    # 2 fen left over 3 installments (the re-amortization is shortened: 1, 1 and the
+    # third paid off),
+    @example(tenor=3, refund_fen=38_649, days=0, pay_fen=51_862, bounce=False)
+    # a payment that pays the plan off, then bounces (the plan reopened with its principal
+    # once, not twice),
+    @example(tenor=3, refund_fen=38_651, days=0, pay_fen=51_862, bounce=True)
+    # 2 fen left over 6 installments, then the bounce.
+    @example(tenor=6, refund_fen=38_649, days=0, pay_fen=51_862, bounce=True)
     @given(
         tenor=st.sampled_from([3, 6]),
         refund_fen=st.integers(0, 60_000),
@@ -91,7 +116,7 @@ def test_prepayments_take_the_early_repayment_terms_and_re_amortize(
                 )  # fmt: skip
         _check(database, line_id)
         held_fen = 90_000 - refund_fen
-        expected = compute_amortization(held_fen, tenor, PricingMethod.ANNUITY, 1_200)
+        expected = compute_amortization(Fen(held_fen), tenor, PricingMethod.ANNUITY, 1_200)
         before = _rows(database, line_id, plan.id)
         assert before == [(a.principal_fen, a.interest_fen, 0, "scheduled") for a in expected]
         owed_before = balances(database, line_id)
@@ -110,8 +135,7 @@ def test_prepayments_take_the_early_repayment_terms_and_re_amortize(
         if prepaid_fen == held_fen:
             assert {status for *_, status in after} == {"paid_off"}
         else:
-            left = compute_amortization(held_fen - prepaid_fen, tenor, PricingMethod.ANNUITY, 1_200)
-            assert after == [(a.principal_fen, a.interest_fen, 0, "scheduled") for a in left]
+            assert after == _re_amortized(held_fen - prepaid_fen, tenor)
 
         if bounce:
             with database.engine.begin() as conn:
