@@ -4,6 +4,8 @@ empty, and holding rows the application wrote."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,9 @@ import pytest
 from sqlalchemy import create_engine, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from typer.testing import CliRunner
 
+from node_api.cli import app as cli_app
 from node_api.kernel.db import Database
 from node_api.kernel.money import Fen
 from node_api.ledger.accounts import (
@@ -406,3 +410,34 @@ def test_sqlite_keeps_its_plain_tables(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert PER_CUSTOMER - {"customer"} == PARTITIONED
+
+
+def _cli(env: dict[str, str | None]) -> CliRunner:
+    clean: dict[str, str | None] = {
+        name: None for name in os.environ if name.startswith("CREDITNET_")
+    }
+    return CliRunner(env={**clean, **env})
+
+
+def test_the_cli_migrates_then_partitions_once_and_refuses_sqlite(tmp_path: Path) -> None:
+    sqlite = _cli({}).invoke(
+        cli_app, ["migrate", "--partitions", "4", "--data-dir", str(tmp_path / "lite")]
+    )
+    assert sqlite.exit_code == 2 and "PostgreSQL" in sqlite.output
+    with empty_pg_database("creditnet_partition_cli", WHY) as url:
+        runner = _cli({"CREDITNET_DATABASE_URL": url})
+        command = ["migrate", "--partitions", "4", "--data-dir", str(tmp_path / "node")]
+        first = runner.invoke(cli_app, command)
+        assert first.exit_code == 0, first.output
+        report = json.loads(first.stdout.splitlines()[-1])
+        assert report["partitions"] == 4 and report["tables"] == len(PARTITIONED)
+        again = runner.invoke(cli_app, command)
+        assert again.exit_code == 0 and json.loads(again.stdout.splitlines()[-1])["tables"] == 0
+        other = runner.invoke(cli_app, [*command[:2], "8", *command[3:]])
+        assert other.exit_code == 2 and "4" in other.output
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                assert partition_count(conn) == 4
+        finally:
+            engine.dispose()
