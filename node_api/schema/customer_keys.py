@@ -16,8 +16,9 @@ layout can lead its keys with it.
   with no credit line) carry `NODE_CUSTOMER` (the empty string, never a customer's id):
   a partitioned table's key cannot be NULL (migration 0020).
 
-`customer_id_mismatches` counts the rows whose `customer_id` differs from the customer
-its chain of parents leads to (NULL-safe): the test fixtures demand none after every
+`customer_id_mismatches` counts the rows whose `customer_id` differs from their parent
+row's (NULL-safe; the roots name their own, so a wrong id anywhere shows on the first row
+that differs from its parent): the test fixtures demand none after every
 database test, so an insert path that forgets the id fails the suite. `fill_customer_ids`
 back-fills rows written without it (by nodes of the previous release during a rolling
 upgrade), in bounded batches.
@@ -151,22 +152,12 @@ def customer_column(table: str) -> str:
 
 
 def _customer_of(parent_name: str, parent_id: ColumnElement[int]) -> ColumnElement[str | None]:
-    """The customer of the `parent_name` row whose id is `parent_id`, read from its root
-    (a posting's line, not its batch's `customer_id`: a wrong id anywhere shows)."""
+    """The customer the `parent_name` row whose id is `parent_id` names. Each row is
+    compared with its parent and the roots name their own, so a wrong id anywhere shows
+    (on the first row that differs from its parent), at one index probe a row."""
     parent = metadata.tables[parent_name].alias(f"owner_{parent_name}")
-    if parent_name in ROOTS:
-        named = parent.c[ROOTS[parent_name]]
-        return (
-            select(named).where(parent.c.id == parent_id).correlate_except(parent).scalar_subquery()
-        )
-    via, grandparent = PARENTS[parent_name]
-    above = parent.c[via]
-    return (
-        select(_node_or(parent_name, above, _customer_of(grandparent, above)))
-        .where(parent.c.id == parent_id)
-        .correlate_except(parent)  # the row being checked lies two or more levels out
-        .scalar_subquery()
-    )
+    named = parent.c[customer_column(parent_name)]
+    return select(named).where(parent.c.id == parent_id).correlate_except(parent).scalar_subquery()
 
 
 def _node_or(
@@ -187,18 +178,19 @@ def _expected(name: str, table: NamedFromClause) -> ColumnElement[str | None]:
 
 
 def customer_id_mismatches(conn: Connection) -> dict[str, int]:
-    """Per table, the rows whose `customer_id` is not their root's customer (NULL-safe;
-    rows whose chain of parents is broken are not compared): empty when every row carries
-    the right one."""
+    """Per table, the rows whose `customer_id` is not their parent row's customer
+    (NULL-safe; rows whose parent is missing or names none yet are not compared, their
+    parent being counted instead): empty when every row carries the right one."""
     found: dict[str, int] = {}
     for name in PARENTS:
         table = metadata.tables[name]
         count = conn.execute(
             select(func.count())
             .select_from(table)
-            .where(
-                table.c.customer_id.is_distinct_from(expected := _expected(name, table)),
-                expected.is_not(None),  # a row whose parent is missing is not checked
+            .where(  # a row whose parent is missing (expected NULL) is not compared
+                table.c.customer_id.is_distinct_from(
+                    func.coalesce(_expected(name, table), table.c.customer_id)
+                )
             )
         ).scalar_one()
         if count:

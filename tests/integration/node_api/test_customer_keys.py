@@ -112,7 +112,10 @@ FILLED = {  # the node's own rows get NODE_CUSTOMER, the empty string (migration
     "posting_batch": ["cust-b", ""],
     "posting": ["cust-b", "cust-b", "", ""],
 }
-WRONG = {"limit_node": 2, "ledger_account": 2, "posting_batch": 2, "posting": 4}
+FILLS = {"limit_node": 2, "ledger_account": 2, "posting_batch": 2, "posting": 4}
+# each row is compared with its parent: postings whose batch names no customer yet are
+# counted once their batch is filled (the batch is counted until then)
+WRONG = {"limit_node": 2, "ledger_account": 2, "posting_batch": 2}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -152,7 +155,7 @@ def test_rows_an_old_node_writes_during_the_roll_are_found_then_filled_in_batche
         with database.engine.connect() as conn:
             assert customer_id_mismatches(conn) == WRONG
         filled = fill_customer_ids(database.engine, batch_rows=1)
-        assert filled == WRONG
+        assert filled == FILLS
         with database.engine.connect() as conn:
             assert _customers(conn) == FILLED
             assert customer_id_mismatches(conn) == {}
@@ -174,10 +177,10 @@ def test_the_cli_reports_rows_without_their_customer_and_fills_them(tmp_path: Pa
     checked = runner.invoke(cli_app, ["customer-ids", "--data-dir", node])
     assert checked.exit_code == 1
     report = json.loads(checked.stdout)
-    assert report["filled_rows"] == {} and report["mismatched_rows"]["posting"] == 4
+    assert report["filled_rows"] == {} and report["mismatched_rows"] == WRONG
     filled = runner.invoke(cli_app, ["customer-ids", "--fill", "--data-dir", node])
     assert filled.exit_code == 0, filled.output
     assert json.loads(filled.stdout) == {
-        "filled_rows": WRONG,
+        "filled_rows": FILLS,
         "mismatched_rows": {},
     }
