@@ -115,9 +115,7 @@ def _tables_of(engine: Engine) -> list[str]:
     if key not in _TABLES:
         with engine.connect() as conn:  # a partition is emptied with its table
             partitions = set(
-                conn.execute(
-                    text("SELECT relname FROM pg_class WHERE relispartition")
-                ).scalars()
+                conn.execute(text("SELECT relname FROM pg_class WHERE relispartition")).scalars()
             )
         _TABLES[key] = sorted(
             t
