@@ -236,7 +236,7 @@ def test_a_missing_id_holds_the_cursor_while_a_transaction_may_still_commit_it(
                 kind="repayment",
                 as_of=AS_OF,
                 credit_line_id=1,
-                customer_id="cust-1",
+                customer_id="cust-5",  # the customer of batch 4's postings, left by _seed
             )
         )
         publisher.run_until_idle(timeout_s=10)
