@@ -160,14 +160,19 @@ def db_backend(request: pytest.FixtureRequest) -> str:
     return backend
 
 
+def _sqlite_copy(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """A copy of the migrated SQLite template, for one test."""
+    template: Path = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "test.db"
+    shutil.copyfile(template, path)
+    return Database(f"sqlite:///{path}")
+
+
 @pytest.fixture
 def database(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database on the parametrized backend."""
     if db_backend == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "test.db"
-        shutil.copyfile(template, path)
-        db = Database(f"sqlite:///{path}")
+        db = _sqlite_copy(request, tmp_path)
     else:
         url: str = request.getfixturevalue("pg_database_url")
         db = Database(url, pool_size=5)
@@ -190,10 +195,7 @@ def plain_database(
     """A migrated database on the parametrized backend, PostgreSQL's not partitioned (what
     the migrations alone write)."""
     if db_backend == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "test.db"
-        shutil.copyfile(template, path)
-        db = Database(f"sqlite:///{path}")
+        db = _sqlite_copy(request, tmp_path)
     else:
         db = Database(request.getfixturevalue("pg_plain_database_url"), pool_size=1)
     try:
