@@ -160,21 +160,15 @@ def _customer_of(parent_name: str, parent_id: ColumnElement[int]) -> ColumnEleme
     return select(named).where(parent.c.id == parent_id).correlate_except(parent).scalar_subquery()
 
 
-def _node_or(
-    name: str, via: ColumnElement[int | None], customer: ColumnElement[str | None]
-) -> ColumnElement[str | None]:
-    """`customer`, or `NODE_CUSTOMER` when the row of `name` names no parent (`via` NULL):
-    an account or a batch of the node's own."""
-    if name in NODE_OWNED and metadata.tables[name].c[PARENTS[name][0]].nullable:
-        return case((via.is_(None), NODE_CUSTOMER), else_=customer)
-    return customer
-
-
 def _expected(name: str, table: NamedFromClause) -> ColumnElement[str | None]:
     """The customer a row of the per-customer table `name` (`table`: it or an alias of it)
-    belongs to: `NODE_CUSTOMER` for the node's own rows (no credit line up its chain)."""
+    belongs to: its parent's, or `NODE_CUSTOMER` for an account or batch of the node's own
+    (no parent)."""
     via, parent_name = PARENTS[name]
-    return _node_or(name, table.c[via], _customer_of(parent_name, table.c[via]))
+    customer = _customer_of(parent_name, table.c[via])
+    if name in NODE_OWNED and metadata.tables[name].c[via].nullable:
+        return case((table.c[via].is_(None), NODE_CUSTOMER), else_=customer)
+    return customer
 
 
 def customer_id_mismatches(conn: Connection) -> dict[str, int]:

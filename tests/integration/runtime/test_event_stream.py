@@ -229,16 +229,8 @@ def test_a_missing_id_holds_the_cursor_while_a_transaction_may_still_commit_it(
     # Batch 4 is being written by a transaction that has not committed yet.
     with database.engine.connect() as writer:
         transaction = writer.begin()
-        writer.execute(
-            sa.insert(posting_batch_table).values(
-                id=4,
-                business_key="test:4",
-                kind="repayment",
-                as_of=AS_OF,
-                credit_line_id=1,
-                customer_id="cust-5",  # the customer of batch 4's postings, left by _seed
-            )
-        )
+        # the customer of batch 4's postings, which _seed left
+        _insert_batch(writer, 4, "repayment", customer="cust-5")
         publisher.run_until_idle(timeout_s=10)
         publisher.run_until_idle(timeout_s=10)
         assert publisher.fetch_positions()["ledger"] == 3
@@ -251,33 +243,29 @@ def test_a_missing_id_holds_the_cursor_while_a_transaction_may_still_commit_it(
     # An id whose transaction rolled back never comes: passed once nothing older runs.
     with database.engine.connect() as writer:
         transaction = writer.begin()
-        writer.execute(
-            sa.insert(posting_batch_table).values(
-                id=8,
-                business_key="test:8",
-                kind="purchase",
-                as_of=AS_OF,
-                credit_line_id=1,
-                customer_id="cust-1",
-            )
-        )
+        _insert_batch(writer, 8, "purchase")
         with database.engine.begin() as conn:
-            conn.execute(
-                sa.insert(posting_batch_table).values(
-                    id=9,
-                    business_key="test:9",
-                    kind="purchase",
-                    as_of=AS_OF,
-                    credit_line_id=1,
-                    customer_id="cust-1",
-                )
-            )
+            _insert_batch(conn, 9, "purchase")
         publisher.run_until_idle(timeout_s=10)
         assert publisher.fetch_positions()["ledger"] == 7
         transaction.rollback()
     publisher.run_until_idle(timeout_s=10)
     assert publisher.fetch_positions()["ledger"] == 9
     assert _batch_ids(sink)[-1] == "batch:9"
+
+
+def _insert_batch(conn: sa.Connection, number: int, kind: str, customer: str = "cust-1") -> None:
+    """Posting batch `number` of line 1 (no postings), as a test writes it by hand."""
+    conn.execute(
+        sa.insert(posting_batch_table).values(
+            id=number,
+            business_key=f"test:{number}",
+            kind=kind,
+            as_of=AS_OF,
+            credit_line_id=1,
+            customer_id=customer,
+        )
+    )
 
 
 def test_an_unreachable_stream_is_reported_and_moves_no_cursor(database: Database) -> None:
