@@ -1,6 +1,8 @@
 """`creditnet bench NAME`: benchmarks print their figures as one JSON object on stdout.
 
 Keys carry their units (`rate_per_s`, `p99_ms`, `elapsed_s`, `gas`) so runs compare.
+`machine` says where it ran: cores, Python, and the machine's speed just before and
+after the run (`scripts/bench/machine.py`), since machines of one kind differ.
 Each benchmark lives next to the code it measures; this module only dispatches.
 """
 
@@ -55,6 +57,8 @@ def bench(
         raise typer.BadParameter(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
     module_name, function_name, _ = BENCHMARKS[name]
     function = getattr(importlib.import_module(module_name), function_name)
+    machine = importlib.import_module("scripts.bench.machine")
+    before = machine.reference_figures()
     kwargs: dict[str, int | str] = {}
     for item in option:
         key, _, raw = item.partition("=")
@@ -62,6 +66,7 @@ def bench(
     figures = function(**kwargs)
     figures.setdefault("benchmark", name)
     figures.setdefault("machine", {"cores": _cores(), "python": platform.python_version()})
+    figures["machine"].update(reference_before=before, reference_after=machine.reference_figures())
     typer.echo(json.dumps(figures, indent=2, default=str))
 
 

@@ -19,7 +19,14 @@ from node_api.lending.core.batcher import GroupCommitter
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseRequest
 
-MAX_BATCH_ITEMS = 50
+MAX_BATCH_ITEMS = 100
+"""The most requests one batch takes. A batch's fixed costs (its transaction, two calls,
+each statement's start in the database functions) are shared by its requests: against
+50, 100 cost 0-18 % less node CPU and 3-15 % less PostgreSQL CPU a request in three
+interleaved pairs on 2026-12-06 (in-process, 128 clients: 1,791-2,061/s at 50,
+1,976-2,163/s at 100). Below the peak batches are smaller than either, so the latency
+at a fixed rate does not change; at the peak a full batch holds its lines about twice as
+long (45 against 24 ms)."""
 MAX_WAIT_S = 0.005
 """How long the first request of an idle worker waits for company. At 1,000/s over two
 workers, 2 ms gave batches of 1 to 3 and about 1 ms of node CPU a request (p99 95 to
