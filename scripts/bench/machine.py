@@ -29,6 +29,8 @@ from scripts.bench.scratch_db import ADMIN_URL_ENV, DEFAULT_ADMIN_URL
 
 PYTHON_RUNS = 5
 POSTGRES_RUNS = 3
+CONNECT_TIMEOUT_S = 5
+"""A benchmark that needs no PostgreSQL waits at most this long for a server that is not there."""
 _POSTGRES_WORK = text("SELECT count(DISTINCT md5(i::text)) FROM generate_series(1, 50000) AS i")
 
 
@@ -52,7 +54,7 @@ def postgres_reference_ms(admin_url: str | None = None) -> float | None:
     """The median time of the fixed statement on the benchmarks' PostgreSQL server, in ms
     (None if it cannot be reached)."""
     url = admin_url or os.environ.get(ADMIN_URL_ENV, DEFAULT_ADMIN_URL)
-    engine = create_engine(url, pool_pre_ping=False)
+    engine = create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
