@@ -67,16 +67,7 @@ def _seed(database: Database, batches: int = 70, openings: int = 25) -> set[str]
     with database.engine.begin() as conn:
         for number in range(1, batches + 1):
             kind, event_type = BATCH_KINDS[number % len(BATCH_KINDS)]
-            conn.execute(
-                sa.insert(posting_batch_table).values(
-                    id=number,
-                    business_key=f"test:{number}",
-                    kind=kind,
-                    as_of=AS_OF,
-                    credit_line_id=number % 5 + 1,
-                    customer_id=f"cust-{number % 5 + 1}",
-                )
-            )
+            _insert_batch(conn, number, kind, line=_line_of(number))
             conn.execute(
                 sa.insert(posting_table),
                 [
@@ -229,8 +220,8 @@ def test_a_missing_id_holds_the_cursor_while_a_transaction_may_still_commit_it(
     # Batch 4 is being written by a transaction that has not committed yet.
     with database.engine.connect() as writer:
         transaction = writer.begin()
-        # the customer of batch 4's postings, which _seed left
-        _insert_batch(writer, 4, "repayment", customer="cust-5")
+        # the line (and customer) of batch 4's postings, which _seed left
+        _insert_batch(writer, 4, "repayment", line=_line_of(4))
         publisher.run_until_idle(timeout_s=10)
         publisher.run_until_idle(timeout_s=10)
         assert publisher.fetch_positions()["ledger"] == 3
@@ -254,16 +245,21 @@ def test_a_missing_id_holds_the_cursor_while_a_transaction_may_still_commit_it(
     assert _batch_ids(sink)[-1] == "batch:9"
 
 
-def _insert_batch(conn: sa.Connection, number: int, kind: str, customer: str = "cust-1") -> None:
-    """Posting batch `number` of line 1 (no postings), as a test writes it by hand."""
+def _line_of(number: int) -> int:
+    """The line `_seed` gives batch `number`."""
+    return number % 5 + 1
+
+
+def _insert_batch(conn: sa.Connection, number: int, kind: str, line: int = 1) -> None:
+    """Posting batch `number` of `line` (customer `cust-<line>`), as a test writes it by hand."""
     conn.execute(
         sa.insert(posting_batch_table).values(
             id=number,
             business_key=f"test:{number}",
             kind=kind,
             as_of=AS_OF,
-            credit_line_id=1,
-            customer_id=customer,
+            credit_line_id=line,
+            customer_id=f"cust-{line}",
         )
     )
 
