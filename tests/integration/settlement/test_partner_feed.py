@@ -208,26 +208,30 @@ class Received:
 
 
 def _listen(
-    feed: Feed, who: Any, *, events: int, last_event_id: str | None = None, idle_s: float = 0.8
+    feed: Feed, who: Any, *, events: int, last_event_id: str | None = None, idle: int = 3
 ) -> Received:
-    """Read the stream until `events` events arrived, or none came for `idle_s` (the
-    heartbeats, every 0.2 s here, keep lines coming)."""
+    """Read the stream until `events` events arrived, or `idle` heartbeats in a row came
+    without one (every 0.2 s here once the server found nothing new). Idleness is counted
+    in heartbeats, not seconds: a slow first read on a loaded machine delays the events
+    but sends no heartbeat, so it cannot end the reading halfway through an event."""
     parser = SseParser()
     received = Received([], 0, 0)
+    quiet = 0
     headers = feed.headers(who, last_event_id)
     with httpx.stream("GET", feed.url, headers=headers, timeout=5) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-store"
-        last_event_at = time.monotonic()
         for line in response.iter_lines():
-            received.heartbeats += line == ": heartbeat"
+            if line == ": heartbeat":
+                received.heartbeats += 1
+                quiet += 1
             received.retry_lines += line.startswith("retry: ")
             message = parser.feed(line)
             if message is not None:
                 received.events.append(message)
-                last_event_at = time.monotonic()
-            if len(received.events) >= events or time.monotonic() - last_event_at > idle_s:
+                quiet = 0
+            if len(received.events) >= events or quiet >= idle:
                 break
     return received
 
