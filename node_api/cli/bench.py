@@ -23,6 +23,11 @@ BENCHMARKS: dict[str, tuple[str, str, str]] = {
         "run_authorize_bench",
         "purchase authorizations per second over HTTP",
     ),
+    "ceiling": (
+        "scripts.bench.ceiling",
+        "run_ceiling_bench",
+        "the machine's ceiling: a minimal authorization served as the node serves its own",
+    ),
     "apply": ("scripts.bench.apply", "run_apply_bench", "application decisions per second"),
     "eod": ("scripts.bench.eod", "run_eod_bench", "end-of-day lines per second"),
     "settle": ("scripts.bench.settle", "run_settle_bench", "cycle close at 100k/1M entries"),

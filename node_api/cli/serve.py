@@ -59,14 +59,25 @@ class ThreadServer:
 class NodeProcess:
     """The node's app under uvicorn with `workers` worker processes, on a free port, with
     its settings from the environment (`database_url`, a temporary data folder, dev).
+    `module` (run as `python -m module PORT WORKERS`, answering `GET /v1/health`) and
+    `environment` serve another app the same way (`creditnet bench ceiling`).
 
     A context manager: entering starts it and waits until `/v1/health` answers 200;
     leaving stops it and removes its data folder.
     """
 
-    def __init__(self, database_url: str, workers: int) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        workers: int,
+        *,
+        module: str = "node_api.cli.workers",
+        environment: dict[str, str] | None = None,
+    ) -> None:
         self._database_url = database_url
         self._workers = workers
+        self._module = module
+        self._environment = environment or {}
         self._process: subprocess.Popen[bytes] | None = None
         self._data_dir = tempfile.TemporaryDirectory(prefix="creditnet-node-")
         self.port = 0
@@ -88,8 +99,9 @@ class NodeProcess:
             "CREDITNET_DATABASE_URL": self._database_url,
             "CREDITNET_DATA_DIR": self._data_dir.name,
             "CREDITNET_ENV": "dev",
+            **self._environment,
         }
-        command = [sys.executable, "-m", "node_api.cli.workers", str(port), str(self._workers)]
+        command = [sys.executable, "-m", self._module, str(port), str(self._workers)]
         self._process = subprocess.Popen(command, env=env)
         self.port = port
         try:

@@ -295,14 +295,14 @@ def _run_http(
     with NodeProcess(url, workers) as server:
         base = LoadPlan("127.0.0.1", server.port, token, line_ids, 2.0, concurrency)
         run_load_process(base)
-        peak = _measured(server.pid, name, replace(base, duration_s=duration_s))
-        paced = _measured(
+        peak = measure_load_phase(server.pid, name, replace(base, duration_s=duration_s))
+        paced = measure_load_phase(
             server.pid, name, replace(base, duration_s=duration_s, rate_per_s=rate_per_s)
         )
     return {"http_max": peak, f"http_at_{rate_per_s}_per_s": paced}
 
 
-def _measured(server_pid: int, database_name: str, plan: LoadPlan) -> Figures:
+def measure_load_phase(server_pid: int, database_name: str, plan: LoadPlan) -> Figures:
     """One load phase, with the CPU each party used per authorization."""
     node_before, db_before = tree_cpu_s(server_pid), postgres_cpu_s(database_name)
     result = run_load_process(plan)

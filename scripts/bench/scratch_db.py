@@ -23,12 +23,18 @@ ADMIN_URL_ENV = "CREDITNET_BENCH_PG_URL"
 
 @contextmanager
 def scratch_database(
-    database_url: str | None, prefix: str, *, keep: bool = False, partitions: int = 0
+    database_url: str | None,
+    prefix: str,
+    *,
+    keep: bool = False,
+    partitions: int = 0,
+    migrated: bool = True,
 ) -> Iterator[str]:
-    """A new migrated database (its URL) for the `with` block, its per-customer tables
-    hash-partitioned into `partitions` when above 0; dropped after unless `keep`."""
+    """A new migrated (or, with `migrated=False`, empty) database (its URL) for the `with`
+    block, its per-customer tables hash-partitioned into `partitions` when above 0;
+    dropped after unless `keep`."""
     admin_url = database_url or os.environ.get(ADMIN_URL_ENV, DEFAULT_ADMIN_URL)
-    url = create_scratch_database(admin_url, prefix)
+    url = create_scratch_database(admin_url, prefix, migrated=migrated)
     if partitions:
         engine = create_engine(url)
         try:
@@ -42,15 +48,16 @@ def scratch_database(
             drop_scratch_database(admin_url, url)
 
 
-def create_scratch_database(admin_url: str, prefix: str) -> str:
-    """A new migrated database next to `admin_url`'s; returns its URL."""
+def create_scratch_database(admin_url: str, prefix: str, *, migrated: bool = True) -> str:
+    """A new database next to `admin_url`'s, migrated unless told; returns its URL."""
     name = f"{prefix}_{secrets.token_hex(4)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
+    if migrated:
+        migrate(url)
     return url
 
 
