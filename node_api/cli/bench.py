@@ -1,8 +1,8 @@
 """`creditnet bench NAME`: benchmarks print their figures as one JSON object on stdout.
 
 Keys carry their units (`rate_per_s`, `p99_ms`, `elapsed_s`, `gas`) so runs compare.
-`machine` says where it ran: cores, Python, and the machine's speed just before and
-after the run (`scripts/bench/machine.py`), since machines of one kind differ.
+`machine` says where it ran: cores, processor, Python, and the machine's speed just
+before and after the run (`scripts/bench/machine.py`), since machines of one kind differ.
 Each benchmark lives next to the code it measures; this module only dispatches.
 """
 
@@ -71,7 +71,11 @@ def bench(
     figures = function(**kwargs)
     figures.setdefault("benchmark", name)
     figures.setdefault("machine", {"cores": _cores(), "python": platform.python_version()})
-    figures["machine"].update(reference_before=before, reference_after=machine.reference_figures())
+    figures["machine"].update(
+        cpu=machine.cpu_model(),
+        reference_before=before,
+        reference_after=machine.reference_figures(),
+    )
     typer.echo(json.dumps(figures, indent=2, default=str))
 
 

@@ -11,7 +11,12 @@ The Python work is the kind the node does a request (dict lookups, small strings
 integer arithmetic); the PostgreSQL work is one statement the server runs alone
 (md5 of 50,000 integers, then a distinct count), so the round trip is negligible.
 Each figure is the median of several runs. PostgreSQL's is left out when the server
-cannot be reached.
+cannot be reached. `cpu` names the processor (`/proc/cpuinfo`): machines of one kind
+need not share one.
+
+Neither reference is an authorization: `creditnet bench ceiling` is that, the minimal
+one served as the node serves its own, whose rate on the same machine the node's is
+best read against.
 """
 
 from __future__ import annotations
@@ -63,6 +68,27 @@ def postgres_reference_ms(admin_url: str | None = None) -> float | None:
         return None
     finally:
         engine.dispose()
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The first processor's model name, family, model and clock as `/proc/cpuinfo`
+    gives them ("unknown" where there is no such file)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as file:
+                cpuinfo = file.read()
+        except OSError:
+            return "unknown"
+    fields: dict[str, str] = {}
+    for line in cpuinfo.split("\n\n", 1)[0].splitlines():
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    if "model name" not in fields:
+        return "unknown"
+    return (
+        f"{fields['model name']} (family {fields.get('cpu family', '?')}, "
+        f"model {fields.get('model', '?')}), {fields.get('cpu MHz', '?')} MHz"
+    )
 
 
 def reference_figures(admin_url: str | None = None) -> Figures:

@@ -39,4 +39,16 @@ def test_every_benchmark_run_reports_the_references_before_and_after(
     for moment in ("reference_before", "reference_after"):
         assert set(figures["machine"][moment]) == {"python_ms"}
     assert figures["machine"]["cores"] >= 1
+    assert figures["machine"]["cpu"] == machine.cpu_model() != ""
     assert figures["entry_count"] >= 64
+
+
+def test_the_processor_is_named_from_cpuinfo() -> None:
+    cpuinfo = (
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n"
+        "model name\t: AMD EPYC\ncpu MHz\t\t: 2445.434\n\n"
+        "processor\t: 1\nmodel name\t: something else\n"
+    )
+
+    assert machine.cpu_model(cpuinfo) == "AMD EPYC (family 25, model 1), 2445.434 MHz"
+    assert machine.cpu_model("processor\t: 0\n") == "unknown"
