@@ -62,9 +62,10 @@ from node_api.lending.lines import (
     fetch_line,
     open_credit_line,
 )
+from scripts.bench.ceiling import run_ceiling_bench
 from scripts.bench.figures import Figures
-from scripts.bench.http_load import LoadPlan, load_generator_cpu_us, run_load_process, summarize
-from scripts.bench.proc_cpu import postgres_cpu_s, tree_cpu_s
+from scripts.bench.http_load import LoadPlan, measure_load_phase, run_load_process
+from scripts.bench.proc_cpu import postgres_cpu_s
 from scripts.bench.scratch_db import scratch_database, shown_url
 from scripts.bench.seed import create_app_key, register_bench_product
 
@@ -82,10 +83,13 @@ def run_authorize_bench(
     inprocess_s: int = 5,
     profile: int = 0,
     partitions: int = 0,
+    ceiling: int = 0,
 ) -> Figures:
     """Run the benchmark; return its figures (authorizations per second, latencies in ms).
     With `partitions` the database's per-customer tables are hash-partitioned by customer
-    (`creditnet migrate --partitions N`) before the seed."""
+    (`creditnet migrate --partitions N`) before the seed. With `ceiling` 1, `bench
+    ceiling` runs right after with the same load (`ceiling`), and `share_of_ceiling` is
+    the node's maximum rate over the ceiling's."""
     with scratch_database(database_url, "creditnet_bench", partitions=partitions) as url:
         line_ids, token = _seed(url, lines)
         figures: Figures = {
@@ -100,7 +104,22 @@ def run_authorize_bench(
         figures.update(
             _run_http(url, line_ids, token, duration_s, concurrency, workers, rate_per_s)
         )
-        return figures
+    if ceiling:
+        reference = run_ceiling_bench(
+            database_url, duration_s, concurrency, workers, lines, rate_per_s
+        )
+        figures["ceiling"] = {key: reference[key] for key in reference if key != "database"}
+        figures["share_of_ceiling"] = round(_max_rate(figures) / max(_max_rate(reference), 1.0), 3)
+    return figures
+
+
+def _max_rate(figures: Figures) -> float:
+    """The HTTP maximum's authorizations per second."""
+    peak = figures["http_max"]
+    assert isinstance(peak, dict)
+    rate = peak["rate_per_s"]
+    assert isinstance(rate, float | int)
+    return float(rate)
 
 
 def _seed(url: str, count: int) -> tuple[list[int], str]:
@@ -300,23 +319,3 @@ def _run_http(
             server.pid, name, replace(base, duration_s=duration_s, rate_per_s=rate_per_s)
         )
     return {"http_max": peak, f"http_at_{rate_per_s}_per_s": paced}
-
-
-def measure_load_phase(server_pid: int, database_name: str, plan: LoadPlan) -> Figures:
-    """One load phase, with the CPU each party used per authorization."""
-    node_before, db_before = tree_cpu_s(server_pid), postgres_cpu_s(database_name)
-    result = run_load_process(plan)
-    node_s = tree_cpu_s(server_pid) - node_before
-    db_s = postgres_cpu_s(database_name) - db_before
-    figures = summarize(result)
-    requests = max(len(result.latencies_ms), 1)
-    node_us = round(1e6 * node_s / requests)
-    postgres_us = round(1e6 * db_s / requests)
-    figures["node_cpu_us_per_request"] = node_us
-    figures["postgres_cpu_us_per_request"] = postgres_us
-    total_us = node_us + postgres_us + load_generator_cpu_us(result)
-    # What the machine could do if these three parties had all its cores to themselves:
-    # the figure that stays comparable when other work shares the machine.
-    figures["cpu_bound_rate_per_s"] = round(len(os.sched_getaffinity(0)) * 1e6 / max(total_us, 1))
-    figures["load_average_after"] = round(os.getloadavg()[0], 2)
-    return figures

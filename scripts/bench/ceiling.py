@@ -21,12 +21,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from node_api.cli.serve import NodeProcess
-from scripts.bench.authorize import LINE_LIMIT_FEN, measure_load_phase
 from scripts.bench.ceiling_app import DSN_ENV, SCHEMA, TOKEN_ENV
 from scripts.bench.figures import Figures
-from scripts.bench.http_load import LoadPlan, run_load_process
+from scripts.bench.http_load import LoadPlan, measure_load_phase, run_load_process
 from scripts.bench.scratch_db import scratch_database, shown_url
 
+LINE_LIMIT_FEN = 10**10
+"""As `bench authorize`'s lines: no purchase of the load is refused."""
 _BOOKS = text(
     "SELECT (SELECT count(*) FROM ceiling_journal), "
     "(SELECT count(*) FROM ceiling_response WHERE status_code = 201), "

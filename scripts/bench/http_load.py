@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from scripts.bench.figures import Figures, percentile
+from scripts.bench.proc_cpu import postgres_cpu_s, tree_cpu_s
 
 
 @dataclass(frozen=True)
@@ -164,3 +165,23 @@ def summarize(result: LoadResult) -> Figures:
         "elapsed_s": round(elapsed_s, 2),
         "load_generator_cpu_us_per_request": load_generator_cpu_us(result),
     }
+
+
+def measure_load_phase(server_pid: int, database_name: str, plan: LoadPlan) -> Figures:
+    """One load phase, with the CPU each party used per authorization."""
+    node_before, db_before = tree_cpu_s(server_pid), postgres_cpu_s(database_name)
+    result = run_load_process(plan)
+    node_s = tree_cpu_s(server_pid) - node_before
+    db_s = postgres_cpu_s(database_name) - db_before
+    figures = summarize(result)
+    requests = max(len(result.latencies_ms), 1)
+    node_us = round(1e6 * node_s / requests)
+    postgres_us = round(1e6 * db_s / requests)
+    figures["node_cpu_us_per_request"] = node_us
+    figures["postgres_cpu_us_per_request"] = postgres_us
+    total_us = node_us + postgres_us + load_generator_cpu_us(result)
+    # What the machine could do if these three parties had all its cores to themselves:
+    # the figure that stays comparable when other work shares the machine.
+    figures["cpu_bound_rate_per_s"] = round(len(os.sched_getaffinity(0)) * 1e6 / max(total_us, 1))
+    figures["load_average_after"] = round(os.getloadavg()[0], 2)
+    return figures
