@@ -264,7 +264,8 @@ def test_operations_approve_from_the_review_queue_and_publish_a_product_version(
     page.click(f"[data-testid=approve-{application_id}]")
     decided = page.wait_for_selector("[data-testid=review-decided]")
     assert application_id in decided.inner_text() and "approved" in decided.inner_text()
-    assert page.query_selector(f"[data-application='{application_id}']") is None
+    # The queue is fetched again after the decision: the row leaves when that answer lands.
+    page.wait_for_selector(f"[data-application='{application_id}']", state="detached")
     stored = console.node.client.get(f"/v1/applications/{application_id}")
     assert stored["status"] == "approved" and stored["review"]["reason_code"] == "INCOME_VERIFIED"
     assert stored["credit_line_id"] is not None
