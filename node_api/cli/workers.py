@@ -81,12 +81,12 @@ def serve_in_workers(app: str, *, host: str, port: int, workers: int, **options:
         sys.exit(STARTUP_FAILURE)
 
 
-def main() -> None:
-    """`python -m node_api.cli.workers PORT WORKERS`: the node's app from the environment
-    (`create_app_from_env`) on 127.0.0.1:PORT, as the HTTP benchmarks run it."""
+def serve_factory_from_argv(factory: str) -> None:
+    """`python -m MODULE PORT WORKERS`: the app `factory` (an import path) on
+    127.0.0.1:PORT in WORKERS processes, as the HTTP benchmarks run an app."""
     port, workers = (int(arg) for arg in sys.argv[1:3])
     serve_in_workers(
-        "node_api.http.app:create_app_from_env",
+        factory,
         factory=True,
         host="127.0.0.1",
         port=port,
@@ -96,6 +96,12 @@ def main() -> None:
         loop="uvloop",
         http="httptools",
     )
+
+
+def main() -> None:
+    """`python -m node_api.cli.workers PORT WORKERS`: the node's app from the environment
+    (`create_app_from_env`), as the HTTP benchmarks run it."""
+    serve_factory_from_argv("node_api.http.app:create_app_from_env")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import asyncio
 import hmac
 import os
 import re
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -31,7 +30,7 @@ from typing import Any, Final
 import asyncpg
 import orjson
 
-from node_api.cli.workers import serve_in_workers
+from node_api.cli.workers import serve_factory_from_argv
 from node_api.lending.core.service import MAX_BATCH_ITEMS, MAX_WAIT_S
 
 DSN_ENV: Final = "CREDITNET_CEILING_DSN"
@@ -277,18 +276,7 @@ def create_app_from_env() -> CeilingApp:
 
 def main() -> None:
     """`python -m scripts.bench.ceiling_app PORT WORKERS`, as the node's benchmarks run."""
-    port, workers = (int(arg) for arg in sys.argv[1:3])
-    serve_in_workers(
-        "scripts.bench.ceiling_app:create_app_from_env",
-        factory=True,
-        host="127.0.0.1",
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    serve_factory_from_argv("scripts.bench.ceiling_app:create_app_from_env")
 
 
 if __name__ == "__main__":
