@@ -3,13 +3,17 @@
 Locking rule of the whole node (PostgreSQL): a transaction takes row locks in this
 order, each group in ascending key order, and never goes back to an earlier group:
 1. idempotency keys (by scope, key: `claim_rows` inserts them sorted);
-2. limit nodes with their credit lines (by limit node id; a line's root node has the
-   smallest id of the line);
+2. credit lines (by line id): the line rows alone, then their limit nodes read by a
+   later statement (under READ COMMITTED a statement that waited for a lock sees only
+   the locked rows as committed meanwhile). A line's nodes are written only by a
+   transaction holding the line's lock, so the line's lock guards them and an UPDATE of
+   a node takes its row lock without waiting. Locking every node too (before migration
+   0021) cost three more row locks, each a WAL record, a purchase on the hot path;
 3. ledger accounts (by account id: `post_batches` locks them with one ordered
    SELECT ... FOR NO KEY UPDATE, or `bulk_update(lock_first=True)` does it in the
    statement that updates them).
 Rows that hang off a credit line (purchases, repayments, the line's own accounts) are
-only changed while that line's limit nodes are locked. On SQLite the first write of a
+only changed while that line is locked. On SQLite the first write of a
 transaction takes the database's single write lock, so `begin_write` must run before the
 transaction reads anything it relies on.
 

@@ -7,9 +7,10 @@ version the line is booked on) → optional channel sub-limits. Base limits nest
 limit never exceeds its parent's, and a product node stays within the product's limit
 range. Temporary raises add to one node until their expiry date (inclusive).
 
-Every change to a line, and every use of it, first locks all of the line's limit nodes
-(and the line row with them) in id order; see `node_api.ledger.sql` for the order of
-all locks.
+Every change to a line, and every use of it, first locks the line row (lines in id
+order when several are locked at once) and then reads the tree; a line's nodes are
+written only under its line's lock, so the nodes themselves are not locked first. See
+`node_api.ledger.sql` for the order of all locks.
 """
 
 from __future__ import annotations
@@ -428,12 +429,12 @@ def compute_line_account_specs(
     return specs
 
 
-_LINES_STATEMENTS: dict[tuple[str, bool, bool], Any] = {}
+_LINES_STATEMENTS: dict[tuple[str, bool], Any] = {}
 
 
-def _lines_statement(dialect_name: str, *, lock: bool, with_date: bool = False) -> Any:
+def _lines_statement(dialect_name: str, *, with_date: bool = False) -> Any:
     """The tree query for the lines bound as `line_ids`; built once per shape and reused."""
-    key = (dialect_name, lock, with_date)
+    key = (dialect_name, with_date)
     statement = _LINES_STATEMENTS.get(key)
     if statement is not None:
         return statement
@@ -471,9 +472,30 @@ def _lines_statement(dialect_name: str, *, lock: bool, with_date: bool = False) 
         .where(in_param(dialect_name, lines.c.id, "line_ids"))
         .order_by(nodes.c.id)
     )
-    if lock:
-        statement = statement.with_for_update(key_share=True)
     return _LINES_STATEMENTS.setdefault(key, statement)
+
+
+_LOCK_LINES = (
+    select(credit_line_table.c.id)
+    .where(in_param("postgresql", credit_line_table.c.id, "line_ids"))
+    .order_by(credit_line_table.c.id)
+    .with_for_update(key_share=True)
+)
+
+
+def _lock_line_rows(conn: Connection, line_ids: list[int]) -> None:
+    """Lock the lines' rows in id order (PostgreSQL; on SQLite `begin_write` already holds
+    the database's write lock). The lines' trees must be read by a later statement: under
+    READ COMMITTED a statement that waited for a lock sees the locked rows as committed
+    meanwhile, but the other rows it joins as they were when it began."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_LINES, {"line_ids": line_ids})
+
+
+_STATUSES = {status.value: status for status in LineStatus}
+_LEVELS = {level.value: level for level in LimitLevel}
+"""The members by stored value: a dict lookup, where calling the enum costs ~0.5 µs and
+`_collect` makes four a purchase."""
 
 
 def _collect(rows: Any) -> dict[int, LockedLine]:
@@ -488,7 +510,7 @@ def _collect(rows: Any) -> dict[int, LockedLine]:
         line = found.get(line_id)
         if line is None:
             line = LockedLine(
-                line_id, customer_ref, LineStatus(status), currency, opened_on, bill_day, []
+                line_id, customer_ref, _STATUSES[status], currency, opened_on, bill_day, []
             )
             found[line_id] = line
         line.nodes.append(
@@ -497,7 +519,7 @@ def _collect(rows: Any) -> dict[int, LockedLine]:
                 line_id,
                 parent_id,
                 path,
-                LimitLevel(level),
+                _LEVELS[level],
                 code,
                 version,
                 limit_fen,
@@ -510,22 +532,29 @@ def _collect(rows: Any) -> dict[int, LockedLine]:
 
 
 def fetch_lines(conn: Connection, line_ids: Sequence[int], *, lock: bool) -> dict[int, LockedLine]:
-    """Lines with their trees by id (missing ids are absent). With `lock`, every node
-    and line row is locked in node-id order (FOR NO KEY UPDATE)."""
+    """Lines with their trees by id (missing ids are absent). With `lock`, the line rows
+    are locked first, in id order (FOR NO KEY UPDATE), which gives this transaction the
+    lines' nodes too (`node_api.ledger.sql`)."""
     if not line_ids:
         return {}
-    statement = _lines_statement(conn.dialect.name, lock=lock)
-    return _collect(conn.execute(statement, {"line_ids": sorted(set(line_ids))}))
+    ids = sorted(set(line_ids))
+    if lock:
+        _lock_line_rows(conn, ids)
+    statement = _lines_statement(conn.dialect.name)
+    return _collect(conn.execute(statement, {"line_ids": ids}))
 
 
 def lock_lines_with_date(
     conn: Connection, line_ids: Sequence[int]
 ) -> tuple[dict[int, LockedLine], date | None]:
-    """`fetch_lines(lock=True)` and the business date, in one round trip (hot path)."""
+    """`fetch_lines(lock=True)` and the business date, the read in one round trip (the
+    hot path on SQLite; PostgreSQL's is `creditnet_use_batch_open`)."""
     if not line_ids:
         return {}, None
-    statement = _lines_statement(conn.dialect.name, lock=True, with_date=True)
-    rows = conn.execute(statement, {"line_ids": sorted(set(line_ids))}).all()
+    ids = sorted(set(line_ids))
+    _lock_line_rows(conn, ids)
+    statement = _lines_statement(conn.dialect.name, with_date=True)
+    rows = conn.execute(statement, {"line_ids": ids}).all()
     business_date = rows[0].business_date if rows else None
     return _collect(rows), business_date
 

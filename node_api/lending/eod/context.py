@@ -142,8 +142,8 @@ def _lock_statement(postgresql: bool) -> Select[Any]:
             _in_line_ids(nodes.c.credit_line_id, postgresql)
             & _in_line_ids(lines.c.id, postgresql)
         )
-        .order_by(nodes.c.id)
-        .with_for_update(key_share=True)
+        .order_by(lines.c.id, nodes.c.id)
+        .with_for_update(key_share=True, of=lines)
         .cte("locked")
     )  # fmt: skip
     if postgresql:
@@ -159,9 +159,9 @@ def _lock_statement(postgresql: bool) -> Select[Any]:
 
 
 def _lock_lines(conn: Connection, line_ids: Sequence[int]) -> dict[int, tuple[object, ...]]:
-    """Lock every limit node and line row of the lines, in node id order (the node's lock
-    order, see `node_api.ledger.sql`); return each line's header (with its customer) and
-    first product.
+    """Lock the lines' rows in id order (the lock order, see `node_api.ledger.sql`; the
+    nodes need no lock of their own, and what is read of them, the product, never
+    changes); return each line's header (with its customer) and first product.
 
     The locking SELECT is a materialized CTE the outer query reads to the end (so every
     row is locked, in its order), and only the product nodes come back: a line has

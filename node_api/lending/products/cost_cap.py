@@ -47,6 +47,7 @@ from typing import Final
 
 from node_api.kernel.errors import CreditNetValueError
 from node_api.kernel.money import BPS_DENOMINATOR, PPM_DENOMINATOR, Fen, div_ceil
+from node_api.ledger.settlement_events import DayCount, InterestMethod
 from node_api.lending.billing_rules import compute_bill_date_on_or_after, compute_due_date
 from node_api.lending.interest import DailyRate, compute_daily_rate, compute_interest
 from node_api.lending.products.model import ProductTerms
@@ -320,28 +321,47 @@ class RateCost:
     within: bool
 
 
-def _product_monthly_rates(terms: ProductTerms) -> list[tuple[str, str, tuple[int, int]]]:
+def _product_monthly_rates(terms: ProductTerms) -> tuple[tuple[str, str, tuple[int, int]], ...]:
     """(field, what, monthly rate as numerator and denominator) of each rate a product
     charges without a schedule."""
     interest = terms.interest
-    daily = compute_daily_rate(interest.method, interest.rate, interest.day_count)
+    return _monthly_rates(
+        interest.method,
+        interest.rate,
+        interest.day_count,
+        terms.penalty_rate_ppm_per_day,
+        terms.fees.late_fee_cap_bps,
+    )
+
+
+@lru_cache(maxsize=1_024)
+def _monthly_rates(
+    method: InterestMethod,
+    rate: int,
+    day_count: DayCount,
+    penalty_rate_ppm_per_day: int,
+    late_fee_cap_bps: int,
+) -> tuple[tuple[str, str, tuple[int, int]], ...]:
+    """`_product_monthly_rates` of the terms it reads (remembered: it runs on every
+    booking, and a product's rates are a handful of integers)."""
+    daily = compute_daily_rate(method, rate, day_count)
     rates = [
         ("interest.rate", "the interest rate", _daily_as_monthly(daily)),
         (
             "penalty_rate_ppm_per_day",
             "the penalty rate",
-            _daily_as_monthly(DailyRate(terms.penalty_rate_ppm_per_day, PPM_DENOMINATOR)),
+            _daily_as_monthly(DailyRate(penalty_rate_ppm_per_day, PPM_DENOMINATOR)),
         ),
     ]
-    if terms.fees.late_fee_cap_bps:
+    if late_fee_cap_bps:
         rates.append(
             (
                 "fees.late_fee_cap_bps",
                 "the late fee (at most this share of the unpaid minimum, once a bill)",
-                (terms.fees.late_fee_cap_bps, BPS_DENOMINATOR),
+                (late_fee_cap_bps, BPS_DENOMINATOR),
             )
         )
-    return rates
+    return tuple(rates)
 
 
 def compute_product_rate_costs(terms: ProductTerms, cap: CostCap) -> tuple[RateCost, ...]:
@@ -360,11 +380,11 @@ def compute_product_rate_costs(terms: ProductTerms, cap: CostCap) -> tuple[RateC
 
 @lru_cache(maxsize=4_096)
 def _are_rates_within(
-    rates: tuple[tuple[int, int], ...], cap_bps: int, annualization: Annualization
+    rates: tuple[tuple[str, str, tuple[int, int]], ...], cap_bps: int, annualization: Annualization
 ) -> bool:
     return all(
         _is_monthly_rate_within(numerator, denominator, cap_bps, annualization)
-        for numerator, denominator in rates
+        for _, _, (numerator, denominator) in rates
     )
 
 
@@ -382,8 +402,7 @@ def check_product_rates(
 ) -> None:
     """Refuse a product whose interest, penalty or late-fee rate is above the cap (the
     answer is remembered per rates and cap: this runs on every booking)."""
-    monthly = tuple(rate for _, _, rate in _product_monthly_rates(terms))
-    if _are_rates_within(monthly, cap.cap_bps, cap.annualization):
+    if _are_rates_within(_product_monthly_rates(terms), cap.cap_bps, cap.annualization):
         return
     for rate in compute_product_rate_costs(terms, cap):
         if not rate.within:
