@@ -68,6 +68,7 @@ from scripts.bench.http_load import LoadPlan, measure_load_phase, run_load_proce
 from scripts.bench.proc_cpu import postgres_cpu_s
 from scripts.bench.scratch_db import scratch_database, shown_url
 from scripts.bench.seed import create_app_key, register_bench_product
+from scripts.bench.wal import wal_mark, wal_per_request
 
 BENCH_DAY = date(2025, 11, 11)
 LINE_LIMIT_FEN = 10**10
@@ -281,11 +282,13 @@ async def _drive(
     if profiler is not None:
         profiler.enable()
     name = str(make_url(url).database)
+    wal_before = wal_mark(url)
     db_before, cpu_before = postgres_cpu_s(name), time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(client(started + duration_s) for _ in range(concurrency)))
     elapsed_s = time.perf_counter() - started
     cpu_s, db_s = time.process_time() - cpu_before, postgres_cpu_s(name) - db_before
+    wal_after = wal_mark(url)
     if profiler is not None:
         profiler.disable()
     await database.dispose_async()
@@ -298,6 +301,7 @@ async def _drive(
         "batches": stats.batches,
         "mean_batch_items": round(stats.items / max(stats.batches, 1), 1),
         "mean_batch_ms": round(1000 * stats.db_seconds / max(stats.batches, 1), 2),
+        **wal_per_request(wal_before, wal_after, items),
     }
 
 
@@ -310,12 +314,11 @@ def _run_http(
     workers: int,
     rate_per_s: int,
 ) -> Figures:
-    name = str(make_url(url).database)
     with NodeProcess(url, workers) as server:
         base = LoadPlan("127.0.0.1", server.port, token, line_ids, 2.0, concurrency)
         run_load_process(base)
-        peak = measure_load_phase(server.pid, name, replace(base, duration_s=duration_s))
+        peak = measure_load_phase(server.pid, url, replace(base, duration_s=duration_s))
         paced = measure_load_phase(
-            server.pid, name, replace(base, duration_s=duration_s, rate_per_s=rate_per_s)
+            server.pid, url, replace(base, duration_s=duration_s, rate_per_s=rate_per_s)
         )
     return {"http_max": peak, f"http_at_{rate_per_s}_per_s": paced}

@@ -53,7 +53,6 @@ def run_ceiling_bench(
         create_ceiling_tables(url, lines, line_limit_fen)
         token = secrets.token_urlsafe(24)
         environment = {DSN_ENV: asyncpg_dsn(url), TOKEN_ENV: token}
-        name = str(make_url(url).database)
         figures: Figures = {"database": shown_url(url), "lines": lines, "workers": workers}
         module = "scripts.bench.ceiling_app"
         with NodeProcess(url, workers, module=module, environment=environment) as server:
@@ -64,9 +63,9 @@ def run_ceiling_bench(
             # As autovacuum would once the tables fill: the statistics of tables that were
             # empty at first, so the foreign keys' cached checks use the indexes.
             analyze(url)
-            peak = measure_load_phase(server.pid, name, replace(base, duration_s=duration_s))
+            peak = measure_load_phase(server.pid, url, replace(base, duration_s=duration_s))
             paced = measure_load_phase(
-                server.pid, name, replace(base, duration_s=duration_s, rate_per_s=rate_per_s)
+                server.pid, url, replace(base, duration_s=duration_s, rate_per_s=rate_per_s)
             )
         figures["http_max"] = peak
         figures[f"http_at_{rate_per_s}_per_s"] = paced
