@@ -110,8 +110,8 @@ def create_app(
     )
     app.add_middleware(AccessMiddleware, log_requests=settings.access_log)
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(ApplicationFastLane)  # see routes.application_lane
-    app.add_middleware(AuthorizationFastLane)  # outermost: see routes.purchase_lane
+    # Before the whole stack: see routes.purchase_lane and routes.application_lane.
+    app.serve_lanes_first(lambda regular: AuthorizationFastLane(ApplicationFastLane(regular)))
     return app
 
 

@@ -1,11 +1,13 @@
 """Pure ASGI middleware: request ids, the access log with latency metrics, and a
-body-size limit (cheap on the hot path). The authorization fast lane
-(`routes.purchase_lane`), which sits outside them, uses the same `request_id_of` and
+body-size limit (cheap on the hot path). The fast lanes (`routes.purchase_lane`,
+`routes.application_lane`), which run before them, use the same `request_id_of` and
 `record_access`."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import secrets
 import time
 from typing import Any
@@ -27,7 +29,33 @@ def request_id_of(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER and 0 < len(value) <= 64 and value.isascii():
             return str(value.decode())
-    return secrets.token_hex(8)
+    return new_request_id()
+
+
+class _RequestIds:
+    """16 hex digits: this process's random prefix, then a counter. A request id ties log
+    lines together, it is no secret: reading 8 random bytes from the kernel for each
+    (as before) was ~3 % of a worker's busy time on the authorization path."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """A new prefix and count (also in a forked child, which must not repeat ours)."""
+        self.prefix = secrets.token_hex(4)
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFF:08x}"
+
+
+_REQUEST_IDS = _RequestIds()
+os.register_at_fork(after_in_child=_REQUEST_IDS.reset)
+
+
+def new_request_id() -> str:
+    """A request id for a request that brought none."""
+    return _REQUEST_IDS.next()
 
 
 def record_access(

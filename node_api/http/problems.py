@@ -179,18 +179,22 @@ async def _on_http_error(request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
+def unexpected_error_body(path: str) -> dict[str, Any]:
+    """The 500 answered for an error no handler expected (logged with its traceback:
+    call this inside the `except`); the fast lanes answer it too."""
+    log.exception("unhandled error", extra={"path": path})
+    return {
+        "type": "about:blank",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "the node failed to handle this request; see its logs by request id",
+        "code": "internal",
+        "instance": path,
+    }
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
-    log.exception("unhandled error", extra={"path": request.url.path})
-    return problem_response(
-        {
-            "type": "about:blank",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "the node failed to handle this request; see its logs by request id",
-            "code": "internal",
-        },
-        request,
-    )
+    return problem_response(unexpected_error_body(request.url.path), request)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

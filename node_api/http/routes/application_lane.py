@@ -1,4 +1,5 @@
-"""The fast lane of `POST /v1/applications`: plain ASGI middleware in front of the app.
+"""The fast lane of `POST /v1/applications`: plain ASGI, run before the app's whole
+middleware stack (`NodeApp.serve_lanes_first`).
 
 It serves a decision only when everything about the request is known to be in order: a
 POST to exactly `/v1/applications`, a bearer key in the principal cache whose role may
@@ -12,9 +13,9 @@ malformed idempotency key, an invalid or oversized body) goes to the regular app
 unchanged, with the body the lane already read handed back, and gets exactly the
 regular answer. A `CreditNetError` the decision raises (an identity that does not
 check, a key reused for another request) is answered with the problem the app's
-handler would give. What the regular middleware does for every request (the request id
-echoed, the access-log line, the latency histogram) the lane does with the same
-functions.
+handler would give, and an unexpected error with its last-resort 500. What the regular
+middleware does for every request (the request id echoed, the access-log line, the
+latency histogram) the lane does with the same functions.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from node_api.http.lane_io import (
     route_path,
     send_stored,
 )
-from node_api.http.problems import problem_body
+from node_api.http.problems import problem_body, unexpected_error_body
 from node_api.http.routes.applications import ApplicationIn, decide_once, server_timing
 from node_api.http.services import Services, services_of
 from node_api.idempotency import StoredResponse, is_idempotency_key, key_claim
@@ -124,6 +125,8 @@ class ApplicationFastLane:
                 stored = _problem_of(error, path)
                 if stored.status_code == 401:
                     exchange.headers.append((b"www-authenticate", b"Bearer"))
+            except Exception:  # the lane runs before the app's last-resort handler
+                stored = StoredResponse(500, unexpected_error_body(path))
             else:
                 exchange.headers.append((_SERVER_TIMING, server_timing(phases_ms).encode()))
             await send_stored(send, exchange, stored)

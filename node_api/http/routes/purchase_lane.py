@@ -3,8 +3,9 @@ fast lane.
 
 Both routes parse their request themselves (no FastAPI dependencies) and hand it to
 `submit_use`. The fast lane (`AuthorizationFastLane`) is pure ASGI middleware, the
-outermost of the app's own (inside only Starlette's last-resort error handler): it
-serves a request only when everything about it is known to be in order (POST to a use
+run before the app's whole middleware stack (`NodeApp.serve_lanes_first`; it answers its
+own unexpected errors as the stack's last-resort handler would): it serves a request
+only when everything about it is known to be in order (POST to a use
 path, a bearer key in the principal cache with a role that may authorize, a well-formed
 idempotency key, a JSON body within the size limit that validates), without the
 middleware stack, routing, FastAPI's request handling and response objects, which cost
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from node_api.auth.keys import Principal
 from node_api.http.authz import OPERATOR_ROLES, bearer_token, cached_principal
 from node_api.http.lane_io import LaneExchange, header, read_body, route_path, send_stored
+from node_api.http.problems import unexpected_error_body
 from node_api.http.renderers import to_response
 from node_api.http.schemas import (
     ID_MAX,
@@ -44,6 +46,7 @@ from node_api.http.schemas import (
 from node_api.http.services import Services, services_of
 from node_api.idempotency import (
     IDEMPOTENCY_HEADER,
+    StoredResponse,
     is_idempotency_key,
     key_claim,
 )
@@ -212,9 +215,12 @@ class AuthorizationFastLane:
         with LaneExchange(
             scope, "POST", _TEMPLATES[kind], log_requests=services.settings.access_log
         ) as exchange:
-            stored = await services.authorization.current().authorize(
-                use_request(scope["path"], who, key, line_id, kind, body)
-            )
+            try:
+                stored = await services.authorization.current().authorize(
+                    use_request(scope["path"], who, key, line_id, kind, body)
+                )
+            except Exception:  # the lane runs before the app's last-resort handler
+                stored = StoredResponse(500, unexpected_error_body(scope["path"]))
             await send_stored(send, exchange, stored)
             AuthorizationFastLane.served += 1
 

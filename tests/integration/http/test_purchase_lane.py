@@ -1,12 +1,15 @@
-"""The authorization fast lane (outermost ASGI middleware) against the regular route, on
-both databases: the same answers and headers, the same request id, access metrics and
-body limit, and every request it cannot serve handed to the regular app with its body."""
+"""The authorization fast lane (plain ASGI run before the app's middleware stack) against
+the regular route, on both databases: the same answers and headers, the same request id,
+access metrics and body limit, the last-resort 500, and every request it cannot serve
+handed to the regular app with its body."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import REGISTRY
 
 from node_api.http.routes.purchase_lane import AuthorizationFastLane
+from node_api.lending.core.service import AuthorizationService
 from tests.integration.http.lane_checks import check_lane_replay
 from tests.integration.lending.test_api import PURCHASE, Api, api, line_id
 
@@ -69,3 +72,33 @@ def test_requests_the_lane_cannot_serve_get_the_regular_answers(api: Api, line_i
     assert api.counts() == before
     ok = api.post(path, PURCHASE)
     assert ok.status_code == 201 and AuthorizationFastLane.served == served + 1
+
+
+def test_an_unexpected_error_on_the_lane_is_the_apps_last_resort_problem(
+    api: Api, line_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lane runs before the app's middleware stack, so it answers an error nothing
+    expected itself, with the 500 the stack's handler gives (and no detail of the error)."""
+    path = f"/v1/credit-lines/{line_id}/purchases"
+    api.post(path, PURCHASE)  # the caller is cached from now on
+
+    async def fail(*_: object) -> None:
+        raise RuntimeError("the database went away at 10.0.0.7")
+
+    monkeypatch.setattr(AuthorizationService, "authorize", fail)
+    served, observed = AuthorizationFastLane.served, _observed(500)
+    failed = api.post(path, PURCHASE, headers={"X-Request-ID": "req-lane-500"})
+    assert AuthorizationFastLane.served == served + 1
+    assert failed.status_code == 500
+    assert failed.headers["content-type"] == "application/problem+json"
+    assert failed.headers["x-request-id"] == "req-lane-500"
+    assert failed.json() == {
+        "type": "about:blank",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "the node failed to handle this request; see its logs by request id",
+        "code": "internal",
+        "instance": path,
+    }
+    assert "10.0.0.7" not in failed.text
+    assert _observed(500) == observed + 1
