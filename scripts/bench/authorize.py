@@ -68,7 +68,7 @@ from scripts.bench.http_load import LoadPlan, measure_load_phase, run_load_proce
 from scripts.bench.proc_cpu import postgres_cpu_s
 from scripts.bench.scratch_db import scratch_database, shown_url
 from scripts.bench.seed import create_app_key, register_bench_product
-from scripts.bench.wal import wal_mark, wal_per_request
+from scripts.bench.wal import wal_per_request, wal_position
 
 BENCH_DAY = date(2025, 11, 11)
 LINE_LIMIT_FEN = 10**10
@@ -282,13 +282,13 @@ async def _drive(
     if profiler is not None:
         profiler.enable()
     name = str(make_url(url).database)
-    wal_before = wal_mark(url)
+    wal_before = wal_position(url)
     db_before, cpu_before = postgres_cpu_s(name), time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(client(started + duration_s) for _ in range(concurrency)))
     elapsed_s = time.perf_counter() - started
     cpu_s, db_s = time.process_time() - cpu_before, postgres_cpu_s(name) - db_before
-    wal_after = wal_mark(url)
+    wal_after = wal_position(url)
     if profiler is not None:
         profiler.disable()
     await database.dispose_async()

@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from scripts.bench.figures import Figures, percentile
 from scripts.bench.proc_cpu import postgres_cpu_s, tree_cpu_s
-from scripts.bench.wal import wal_mark, wal_per_request
+from scripts.bench.wal import wal_per_request, wal_position
 
 
 @dataclass(frozen=True)
@@ -173,14 +173,14 @@ def measure_load_phase(server_pid: int, database_url: str, plan: LoadPlan) -> Fi
     """One load phase, with the CPU each party used and the WAL PostgreSQL wrote per
     authorization."""
     database_name = str(make_url(database_url).database)
-    wal_before = wal_mark(database_url)
+    wal_before = wal_position(database_url)
     node_before, db_before = tree_cpu_s(server_pid), postgres_cpu_s(database_name)
     result = run_load_process(plan)
     node_s = tree_cpu_s(server_pid) - node_before
     db_s = postgres_cpu_s(database_name) - db_before
     figures = summarize(result)
     requests = max(len(result.latencies_ms), 1)
-    figures.update(wal_per_request(wal_before, wal_mark(database_url), requests))
+    figures.update(wal_per_request(wal_before, wal_position(database_url), requests))
     node_us = round(1e6 * node_s / requests)
     postgres_us = round(1e6 * db_s / requests)
     figures["node_cpu_us_per_request"] = node_us
