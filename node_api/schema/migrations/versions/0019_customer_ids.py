@@ -19,11 +19,10 @@ roll is done. Hand-written for SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
+
+from node_api.schema.migrations.earlier import load_migration
 
 revision = "0019_customer_ids"
 down_revision = "0018_eod_shard_claims"
@@ -73,11 +72,7 @@ _DATES_AND_LINES = (
 
 def _batch_write_function(with_customers: bool) -> str:
     """Migration 0016's `creditnet_use_batch_write`, as it was or writing customer ids."""
-    path = Path(__file__).with_name("0016_use_batch_function.py")
-    spec = importlib.util.spec_from_file_location("creditnet_migration_0016", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_migration("0016_use_batch_function.py")
     text: str = module._WRITE
     if not with_customers:
         return text

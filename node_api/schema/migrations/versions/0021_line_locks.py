@@ -24,10 +24,9 @@ batch's requests one by one); once the roll is over no transaction locks a node 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from node_api.schema.migrations.earlier import load_migration
 
 revision = "0021_line_locks"
 down_revision = "0020_node_customer"
@@ -49,11 +48,7 @@ _EDITS = (
 
 def _open_function(lines_only: bool) -> str:
     """Migration 0016's `creditnet_use_batch_open`, as it was or locking the lines only."""
-    path = Path(__file__).with_name("0016_use_batch_function.py")
-    spec = importlib.util.spec_from_file_location("creditnet_migration_0016", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_migration("0016_use_batch_function.py")
     text: str = module._OPEN
     for old, new in _EDITS:
         assert text.count(old) == 1, old
