@@ -28,7 +28,7 @@ from node_api.idempotency import (
 from node_api.kernel.errors import CreditNetError
 from node_api.kernel.money import Fen
 from node_api.ledger.business_date import resolve_as_of
-from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft
+from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, net_lines
 from node_api.ledger.settlement_events import EventKind
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import Accepted, UseKind, UseRequest, decide_use
@@ -222,7 +222,7 @@ def _book_one(
         before_fen,
         decision.product_node.used_fen,
     )
-    all_lines = own + funding_lines
+    all_lines = net_lines(own + funding_lines)
     events = _use_events(request, decision, commission_fen) + funding_events
     available_fen = compute_path_available_fen(decision.path, as_of)
     return Booked(

@@ -13,6 +13,12 @@ Conventions (debit positive):
   partner, positive when the partner funds more, negative when principal is returned to
   it). Because the target is recomputed from the open principal every time, rounding
   never accumulates and a repaid line ends with zero payable.
+
+A use's lines are netted per account (`net_lines`): its clearing line (−X, the merchant)
+and its funding's clearing line (+X, the funders' total) cancel, since the shares always
+add up to the change of open principal, so a purchase posts principal_unbilled +X and one
+funding_payable line per partner; who owes whom is in its events (`merchant_payable`,
+`funding_share` per partner).
 """
 
 from __future__ import annotations

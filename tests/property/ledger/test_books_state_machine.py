@@ -125,12 +125,18 @@ class Books(RuleBasedStateMachine):
         )
 
     def _check_decisions(self, requests: list[Any], results: list[Any]) -> None:
-        """Accepted uses fit; over-limit declines name a level that could not take them."""
+        """Accepted uses fit on every level of their path (a level off the path may be
+        above its limit: a raise that expired or was cancelled leaves its usage); over-limit
+        declines name a level that could not take them."""
         with self.database.engine.connect() as conn:
             for request, result in zip(requests, results, strict=True):
                 if result.status_code == 201:
+                    kind = "purchase" if request.kind is UseKind.PURCHASE else "cash"
+                    use_path = f"total/{kind}/{result.body['product_code']}/{request.channel_id}/"
                     line = fetch_line(conn, request.credit_line_id)
-                    for node in line.nodes:
+                    on_path = [node for node in line.nodes if use_path.startswith(node.path + "/")]
+                    assert len(on_path) >= 3
+                    for node in on_path:
                         assert node.used_fen <= compute_effective_limit_fen(node, self.today) or (
                             self.reversed_lines.get(request.credit_line_id)
                         )
