@@ -13,13 +13,24 @@ from node_api.http.renderers import render_use
 from node_api.idempotency import KeyClaim, StoredResponse
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError
-from node_api.ledger.accounts import AccountType, funding_payable_code
+from node_api.ledger.accounts import (
+    AccountType,
+    funding_payable_code,
+    line_account_code,
+    node_account_code,
+)
 from node_api.ledger.balances import fetch_account_balance, fetch_line_balances
 from node_api.ledger.business_date import set_business_date
-from node_api.ledger.schema import settlement_event_table
+from node_api.ledger.schema import (
+    ledger_account_table,
+    posting_batch_table,
+    posting_table,
+    settlement_event_table,
+)
 from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind, UseRequest
+from node_api.lending.core.entries import CLEARING
 from node_api.lending.purchases import refund_purchase
 from node_api.lending.repayments import repay
 from tests.integration.lending.helpers import check_books
@@ -78,6 +89,32 @@ def test_purchase_posts_principal_funding_split_and_commission(
             ("funding_share", "lender", 3_000),
         }
         check_books(conn, [line_id])
+
+
+def test_a_purchase_posts_one_line_per_account_and_leaves_clearing_untouched(
+    database: Database, line_id: int, caches: LendingCaches
+) -> None:
+    """The merchant's −X and the funders' +X on clearing cancel: the purchase's batch
+    holds the principal, the two funders' payables and the commission, one line each."""
+    with database.engine.begin() as conn:
+        clearing_before = fetch_account_balance(conn, CLEARING)
+    assert purchase(database, caches, line_id, 10_001).status_code == 201
+    with database.engine.begin() as conn:
+        rows = conn.execute(
+            select(ledger_account_table.c.code, posting_table.c.amount_fen)
+            .join(ledger_account_table, ledger_account_table.c.id == posting_table.c.account_id)
+            .join(posting_batch_table, posting_batch_table.c.id == posting_table.c.batch_id)
+            .where(posting_batch_table.c.credit_line_id == line_id)
+        ).all()
+        assert fetch_account_balance(conn, CLEARING) == clearing_before
+    principal = line_account_code(line_id, AccountType.PRINCIPAL_UNBILLED)
+    assert sorted(rows) == sorted([
+        (principal, 10_001),
+        (funding_payable_code(line_id, "REV1", "bank-a"), -7_001),
+        (funding_payable_code(line_id, "REV1", "lender"), -3_000),
+        (node_account_code(AccountType.COMMISSION_EXPENSE), 55),
+        ("partner:app:channel_commission_payable", -55),
+    ])  # fmt: skip
 
 
 def test_batch_decides_in_order_and_one_decline_does_not_fail_the_others(
