@@ -19,6 +19,10 @@ balance check the result.
 `ledger_account.balance_fen` is the running balance (same sign convention), kept in the
 same transaction as the postings so floors can be checked under a row lock;
 `balance_at(date)` is always recomputed from postings.
+
+The business-date indexes of `posting_batch` and `settlement_event` are BRIN on
+PostgreSQL (`date_index`, migration 0022): a purchase writes one batch and three events,
+and their four B-tree entries were 7 % of its WAL.
 """
 
 from __future__ import annotations
@@ -60,6 +64,14 @@ def fk_column(
         primary_key=primary_key,
         autoincrement=False if primary_key else "auto",
     )
+
+
+def date_index(name: str) -> Index:
+    """The business-date index of an append-only table: BRIN on PostgreSQL (a table's
+    rows arrive nearly in business-date order, so each range of pages holds a narrow span
+    of dates; an insert writes no index entry, where a B-tree wrote one leaf entry a row),
+    a B-tree on SQLite."""
+    return Index(name, "as_of", postgresql_using="brin", postgresql_with={"autosummarize": "on"})
 
 
 def line_column(constraint: str, *, index: bool | None = None) -> Column[int]:
@@ -117,7 +129,7 @@ posting_batch_table = Table(
     id_column(),
     Column("business_key", String(160), nullable=False, unique=True),
     Column("kind", String(40), nullable=False),
-    Column("as_of", Date, nullable=False, index=True),
+    Column("as_of", Date, nullable=False),
     Column("credit_line_id", BigInteger, nullable=True, index=True),
     Column(
         "reverses_batch_id",
@@ -127,6 +139,7 @@ posting_batch_table = Table(
         unique=True,
     ),
     Column("customer_id", String(64), nullable=True),
+    date_index("ix_posting_batch_as_of"),
 )
 
 posting_table = Table(
@@ -148,7 +161,7 @@ settlement_event_table = Table(
     id_column(),
     Column("batch_id", BigInteger, nullable=False, index=True),
     Column("kind", String(40), nullable=False),
-    Column("as_of", Date, nullable=False, index=True),
+    Column("as_of", Date, nullable=False),
     Column("credit_line_id", BigInteger, nullable=True),
     *product_columns(nullable=True),
     Column("partner_ref", String(64), nullable=True),
@@ -156,6 +169,7 @@ settlement_event_table = Table(
     Column("amount_fen", BigInteger, nullable=False),
     CheckConstraint("amount_fen <> 0", name="ck_settlement_event_nonzero"),
     Column("customer_id", String(64), nullable=True),
+    date_index("ix_settlement_event_as_of"),
 )
 
 limit_node_table = Table(

@@ -32,3 +32,21 @@ def test_account_pages_keep_room_for_balance_updates_on_postgresql(database: Dat
             .all()
         )
     assert options and all(o is not None and "fillfactor=80" in o for o in options)
+
+
+def test_business_date_indexes_of_the_journal_are_brin_on_postgresql(
+    plain_database: Database, database: Database
+) -> None:
+    """Migration 0022 (and the partitioned layout built from it): the batches' and the
+    events' `as_of` indexes are BRIN, so an insert writes no B-tree entry into them."""
+    for each in (plain_database, database):
+        if each.engine.dialect.name != "postgresql":
+            return  # SQLite keeps B-trees
+        with each.engine.connect() as conn:
+            methods = dict(
+                conn.exec_driver_sql(
+                    "SELECT c.relname, a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam "
+                    "WHERE c.relname IN ('ix_posting_batch_as_of', 'ix_settlement_event_as_of')"
+                ).all()
+            )
+        assert methods == {"ix_posting_batch_as_of": "brin", "ix_settlement_event_as_of": "brin"}
