@@ -22,7 +22,7 @@ same transaction as the postings so floors can be checked under a row lock;
 
 The business-date indexes of `posting_batch` and `settlement_event` are BRIN on
 PostgreSQL (`date_index`, migration 0022): a purchase writes one batch and three events,
-and their four B-tree entries were 7 % of its WAL.
+and their four B-tree entries were 6 % of its WAL (4,496 → 4,233 B).
 """
 
 from __future__ import annotations
