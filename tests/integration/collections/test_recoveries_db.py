@@ -15,20 +15,28 @@ from sqlalchemy.engine import Connection
 
 from node_api.collections.compensation import Coverage, run_due_compensations
 from node_api.collections.debt_sale import sell_debt
-from node_api.collections.recoveries import fetch_recoverable, record_recovery
+from node_api.collections.recoveries import (
+    fetch_recoverable,
+    fetch_written_off_weights,
+    record_recovery,
+)
 from node_api.kernel.chain import EntryKind, PartnerRole
 from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError, CreditNetValueError
 from node_api.kernel.outbox import OutboxKind
 from node_api.kernel.outbox_table import OUTBOX_TABLE
-from node_api.ledger.accounts import AccountType, line_account_code
+from node_api.ledger.accounts import AccountType, line_account_code, node_account_code
+from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, post_batch
+from node_api.ledger.settlement_events import CHARGE_OFF_EVENT
 from node_api.lending.eod import run_eod_through
+from node_api.lending.lines import fetch_line
 from settlement.partners import register_partner
 from tests.integration.collections.recovery_books import (
     BANK_A,
     BANK_B,
     GUARD,
     LENDER,
+    OPENED,
     POLICY,
     RecoveryBooks,
     close_cycle,
@@ -202,3 +210,42 @@ def _agreement_changes(conn: Connection) -> list[dict[str, Any]]:
         .order_by(table.c.id)
     ).scalars()
     return [dict(payload) for payload in rows]
+
+
+def test_written_off_weights_are_the_lines_own_charge_offs_per_product(
+    database: Database,
+) -> None:
+    """What splits a recovery over a line's products: the sum of the line's charge-off
+    events per product, another line's and other kinds left out (found through the line's
+    batches)."""
+    books = RecoveryBooks(database)
+    books.setup(Coverage.OVERDUE)
+    line_id = books.open_line("cust-weights", 10_000)
+    other_id = books.open_line("cust-other", 10_000)
+    clearing = node_account_code(AccountType.SETTLEMENT_CLEARING)
+    income = node_account_code(AccountType.INTEREST_INCOME)
+    with database.engine.begin() as conn:
+        line = fetch_line(conn, line_id)
+        (product,) = {(n.product_code, n.product_version) for n in line.product_nodes()}
+        events = {
+            (line_id, "a"): [(CHARGE_OFF_EVENT, product, 700), (CHARGE_OFF_EVENT, ("OLD", 1), 300)],
+            (line_id, "b"): [(CHARGE_OFF_EVENT, product, 50), ("merchant_payable", product, 9_000)],
+            (other_id, "c"): [(CHARGE_OFF_EVENT, product, 5_000)],
+        }
+        for (owner, key), drafts in events.items():
+            customer = fetch_line(conn, owner).customer_ref
+            post_batch(
+                conn,
+                BatchDraft(
+                    f"weights-{key}", "test_charge_off", OPENED,
+                    (PostingLine(clearing, 1), PostingLine(income, -1)),
+                    credit_line_id=owner, customer_id=customer,
+                    events=tuple(
+                        SettlementEventDraft(kind, fen, product_code=code, product_version=version)
+                        for kind, (code, version), fen in drafts
+                    ),
+                ),
+                books.caches.accounts,
+            )  # fmt: skip
+        weights = fetch_written_off_weights(conn, line)
+    assert weights == sorted([(("OLD", 1), 300), (product, 750)])
