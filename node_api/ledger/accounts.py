@@ -169,14 +169,25 @@ class AccountSpec:
     `NODE_CUSTOMER` for the node's and partners' own accounts."""
 
 
+def line_code_prefix(credit_line_id: int) -> str:
+    """What every per-line account's code begins with (`line:17:`)."""
+    return f"line:{credit_line_id}:"
+
+
+LINE_CODE_PREFIX_SQL: Final = "'line:' || {line_id} || ':'"
+"""`line_code_prefix` as a SQL expression of the line id column `{line_id}` (for a
+statement that learns the line's id as it inserts the line)."""
+
+
 def line_account_code(credit_line_id: int, account_type: AccountType) -> str:
     if ACCOUNT_RULES[account_type].scope is not AccountScope.LINE:
         raise ValueError(f"{account_type} is not a per-line account")
-    return f"line:{credit_line_id}:{account_type.value}"
+    return line_code_prefix(credit_line_id) + account_type.value
 
 
 def funding_payable_code(credit_line_id: int, product_code: str, partner_ref: str) -> str:
-    return f"line:{credit_line_id}:{AccountType.FUNDING_PAYABLE.value}:{product_code}:{partner_ref}"
+    kind = AccountType.FUNDING_PAYABLE.value
+    return f"{line_code_prefix(credit_line_id)}{kind}:{product_code}:{partner_ref}"
 
 
 def funding_payable_spec(

@@ -41,12 +41,17 @@ from node_api.kernel.errors import ConflictError, CreditNetValueError, NotFoundE
 from node_api.ledger.accounts import (
     AccountSpec,
     AccountType,
+    ensure_accounts,
     funding_payable_spec,
     line_account_specs,
     node_account_specs,
     partner_account_spec,
 )
-from node_api.ledger.open_accounts import open_accounts
+from node_api.ledger.open_accounts import (
+    PLACEHOLDER_LINE_ID,
+    line_account_params,
+    line_accounts_cte,
+)
 from node_api.ledger.schema import business_date_table, id_column, limit_node_table, metadata
 from node_api.ledger.settlement_events import LimitLevel
 from node_api.ledger.sql import begin_write, bulk_update, in_param
@@ -212,20 +217,38 @@ def open_credit_line(conn: Connection, opening: LineOpening, products: ProductTe
 
     Also creates (if missing) the partner accounts its products pay into: funding
     payable per funding partner, commission payable per eligible channel. On
-    PostgreSQL that is three statements whatever the tree's size: the line row (which
-    also checks the customer has no open line), the whole limit tree, every account.
+    PostgreSQL that is one statement whatever the tree's size (`_OPEN_LINE`: the line
+    row, which also checks the customer has no open line, the whole limit tree, every
+    account); elsewhere one statement per row.
     """
     begin_write(conn)
     terms = [products.get(conn, item.product_code, item.version) for item in opening.products]
     bill_day = _check_opening(opening, terms)
-    line_id = _insert_line(conn, opening, terms[0].currency, bill_day)
+    values = {
+        "customer_ref": opening.customer_ref,
+        "currency": terms[0].currency,
+        "status": LineStatus.ACTIVE.value,
+        "opened_on": opening.opened_on,
+        "bill_day": bill_day,
+    }
     rows = compute_tree_rows(opening, terms)
+    line_id: int | None
     if conn.dialect.name == "postgresql":
-        insert_tree_set_based(conn, line_id, opening.customer_ref, rows)
+        specs = compute_line_account_specs(PLACEHOLDER_LINE_ID, opening.customer_ref, terms)
+        params = {
+            **values,
+            **_tree_params(rows),
+            **line_account_params(specs, conn.dialect),
+        }
+        line_id = conn.execute(_OPEN_LINE, params).scalar_one_or_none()
     else:
-        insert_tree_rows(conn, line_id, opening.customer_ref, rows)
-    open_accounts(conn, compute_line_account_specs(line_id, opening.customer_ref, terms))
-    return line_id
+        line_id = conn.execute(_insert_line_statement(), values).scalar_one_or_none()
+        if line_id is not None:
+            insert_tree_rows(conn, line_id, opening.customer_ref, rows)
+            ensure_accounts(conn, compute_line_account_specs(line_id, opening.customer_ref, terms))
+    if line_id is None:
+        raise _open_line_conflict(conn, opening.customer_ref)
+    return int(line_id)
 
 
 @functools.cache
@@ -251,28 +274,15 @@ def _insert_line_statement() -> Any:
     return lines.insert().from_select(columns, values).returning(lines.c.id)
 
 
-def _insert_line(conn: Connection, opening: LineOpening, currency: str, bill_day: int) -> int:
-    """The line row, unless the customer already has an open line (ConflictError)."""
-    inserted = conn.execute(
-        _insert_line_statement(),
-        {
-            "customer_ref": opening.customer_ref,
-            "currency": currency,
-            "status": LineStatus.ACTIVE.value,
-            "opened_on": opening.opened_on,
-            "bill_day": bill_day,
-        },
-    ).scalar_one_or_none()
-    if inserted is not None:
-        return int(inserted)
+def _open_line_conflict(conn: Connection, customer_ref: str) -> ConflictError:
+    """The refusal of a second open line, naming the customer's open one."""
     lines = credit_line_table
     existing = conn.execute(
         select(lines.c.id).where(
-            (lines.c.customer_ref == opening.customer_ref)
-            & (lines.c.status != LineStatus.CLOSED.value)
+            (lines.c.customer_ref == customer_ref) & (lines.c.status != LineStatus.CLOSED.value)
         )
     ).scalar_one()
-    raise ConflictError(
+    return ConflictError(
         "this customer already has an open credit line",
         field="customer_ref",
         code="customer_has_line",
@@ -317,50 +327,57 @@ def compute_tree_rows(opening: LineOpening, terms: Sequence[ProductTerms]) -> li
     return rows
 
 
-_TREE_INSERT = text(
-    """
-WITH v AS (
+_OPEN_LINE = text(
+    f"""
+WITH line AS (
+    INSERT INTO credit_line (customer_ref, currency, status, opened_on, bill_day)
+    SELECT CAST(:customer_ref AS VARCHAR), CAST(:currency AS VARCHAR),
+           CAST(:status AS VARCHAR), CAST(:opened_on AS DATE), CAST(:bill_day AS SMALLINT)
+    WHERE NOT EXISTS (
+        SELECT FROM credit_line
+        WHERE customer_ref = CAST(:customer_ref AS VARCHAR)
+          AND status <> '{LineStatus.CLOSED.value}'
+    )
+    RETURNING id
+), v AS (
     SELECT nextval(pg_get_serial_sequence('limit_node', 'id')) AS id, v.n, v.parent_n,
            v.path, v.level, v.product_code, v.product_version, v.limit_fen
-    FROM unnest(
+    FROM line CROSS JOIN unnest(
         CAST(:parent_n AS BIGINT[]), CAST(:path AS VARCHAR[]), CAST(:level AS VARCHAR[]),
         CAST(:product_code AS VARCHAR[]), CAST(:product_version AS INTEGER[]),
         CAST(:limit_fen AS BIGINT[])
     ) WITH ORDINALITY AS v(parent_n, path, level, product_code, product_version, limit_fen, n)
     ORDER BY v.n
+), tree AS (
+    INSERT INTO limit_node (id, credit_line_id, parent_id, path, level, product_code,
+                            product_version, limit_fen, temp_raise_fen, used_fen, customer_id)
+    SELECT v.id, line.id, p.id, v.path, v.level, v.product_code,
+           v.product_version, v.limit_fen, 0, 0, CAST(:customer_ref AS VARCHAR)
+    FROM line CROSS JOIN v LEFT JOIN v AS p ON p.n = v.parent_n
+    ORDER BY v.n
+), {line_accounts_cte("accounts")}
+SELECT id FROM line
+"""  # noqa: S608 (constants only; every value is a bound parameter)
 )
-INSERT INTO limit_node (id, credit_line_id, parent_id, path, level, product_code,
-                        product_version, limit_fen, temp_raise_fen, used_fen, customer_id)
-SELECT v.id, CAST(:line_id AS BIGINT), p.id, v.path, v.level, v.product_code,
-       v.product_version, v.limit_fen, 0, 0, CAST(:customer_id AS VARCHAR)
-FROM v LEFT JOIN v AS p ON p.n = v.parent_n
-ORDER BY v.n
-"""
-)
-"""PostgreSQL: a whole tree in one statement. The ids come from the table's own sequence,
-drawn in list order (a volatile expression is evaluated after the ORDER BY), so they
-ascend root first exactly as row-by-row inserts would hand them out; each node's parent
-id is that of the row at its parent's position."""
+"""PostgreSQL: a new line in one statement: its row (unless the customer has an open
+line: then nothing at all, and no id drawn), its whole tree and its accounts. The
+tree's ids come from the table's own sequence, drawn in list order (a volatile
+expression is evaluated after the ORDER BY), so they ascend root first exactly as
+row-by-row inserts would hand them out; each node's parent id is that of the row at its
+parent's position. The partial unique index on open lines stays the guard against a
+concurrent opening."""
 
 
-def insert_tree_set_based(
-    conn: Connection, line_id: int, customer_id: str, rows: Sequence[TreeRow]
-) -> None:
-    """Insert a new line's tree (of customer `customer_id`) in one statement (PostgreSQL)."""
-    conn.execute(
-        _TREE_INSERT,
-        {
-            "line_id": line_id,
-            "customer_id": customer_id,
-            # Positions are 1-based, as WITH ORDINALITY counts.
-            "parent_n": [None if row.parent is None else row.parent + 1 for row in rows],
-            "path": [row.path for row in rows],
-            "level": [row.level.value for row in rows],
-            "product_code": [row.product[0] if row.product else None for row in rows],
-            "product_version": [row.product[1] if row.product else None for row in rows],
-            "limit_fen": [row.limit_fen for row in rows],
-        },
-    )
+def _tree_params(rows: Sequence[TreeRow]) -> dict[str, Any]:
+    """`_OPEN_LINE`'s tree arrays (positions are 1-based, as WITH ORDINALITY counts)."""
+    return {
+        "parent_n": [None if row.parent is None else row.parent + 1 for row in rows],
+        "path": [row.path for row in rows],
+        "level": [row.level.value for row in rows],
+        "product_code": [row.product[0] if row.product else None for row in rows],
+        "product_version": [row.product[1] if row.product else None for row in rows],
+        "limit_fen": [row.limit_fen for row in rows],
+    }
 
 
 def insert_tree_rows(

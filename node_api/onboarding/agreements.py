@@ -11,19 +11,32 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from node_api.kernel.outbox import AgreementOpening, enqueue_core
+from node_api.kernel.outbox import AgreementOpening, OutboxRow, compute_outbox_rows, enqueue_core
 from node_api.lending.lines import LineOpening, ProductLimit, open_credit_line
 from node_api.lending.products import ProductTerms, compute_revolving_annual_rates
 from node_api.onboarding.context import OnboardingContext
 from node_api.onboarding.decision import LineLimits
+from node_api.onboarding.fraud_history_sql import to_naive_utc
 from node_api.onboarding.policies import OnboardingPolicy, get_chain_product_code
 from node_api.onboarding.provenance import DecisionProvenance, compute_agreement_terms_row
 from node_api.onboarding.provenance_tables import agreement_terms_table
+
+
+@dataclass(slots=True)
+class AgreementRows:
+    """An opened line's agreement rows that the caller writes later in its transaction
+    (the decision writes them with its other rows in one statement)."""
+
+    terms: list[dict[str, Any]] = field(default_factory=list)
+    """The terms document's row (`compute_agreement_terms_row`)."""
+    outbox: list[OutboxRow] = field(default_factory=list)
+    """The outbox row that anchors the agreement (`compute_outbox_rows`)."""
 
 
 def compute_agreement_id(application_id: str) -> bytes:
@@ -47,12 +60,12 @@ def open_line_with_agreement(
     as_of: date,
     context: OnboardingContext,
     provenance: DecisionProvenance,
-    deferred_terms: list[dict[str, Any]] | None = None,
+    deferred: AgreementRows | None = None,
 ) -> tuple[int, str]:
     """Open the line at every level, store its terms document and enqueue its agreement;
-    returns (line id, 0x id). With `deferred_terms` the terms document's row is appended
-    there for the caller to write later in the same transaction (the decision writes it
-    with its other rows in one statement), instead of inserted now."""
+    returns (line id, 0x id). With `deferred` the terms document's and the outbox's rows
+    are appended there for the caller to write later in the same transaction, instead of
+    inserted now."""
     opening = LineOpening(
         customer_ref=customer_id,
         opened_on=as_of,
@@ -69,10 +82,6 @@ def open_line_with_agreement(
         terms=terms,
         provenance=provenance,
     )
-    if deferred_terms is None:
-        conn.execute(agreement_terms_table.insert(), terms_row)
-    else:
-        deferred_terms.append(terms_row)
     message = AgreementOpening(
         agreement_id=agreement_id,
         borrower_ref=context.vault.borrower_ref(customer_id),
@@ -82,5 +91,12 @@ def open_line_with_agreement(
         apr_bps=compute_revolving_annual_rates(terms.interest).nominal_bps,
         opened_at=get_unix_day_start(as_of),
     )
-    enqueue_core(conn, [message])
+    if deferred is None:
+        conn.execute(agreement_terms_table.insert(), terms_row)
+        enqueue_core(conn, [message])
+    else:
+        deferred.terms.append(terms_row)
+        # Stamped with the decision's receipt time, which the decision's rows share.
+        stamp = to_naive_utc(provenance.decided_at)
+        deferred.outbox.extend(compute_outbox_rows([message], now=stamp))
     return line_id, "0x" + agreement_id.hex()

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from node_api.kernel.money import Fen
 from node_api.ledger.sql import begin_write
 from node_api.lending.lines import LineStatus, credit_line_table, fetch_line
-from node_api.onboarding.agreements import open_line_with_agreement
+from node_api.onboarding.agreements import AgreementRows, open_line_with_agreement
 from node_api.onboarding.application_input import (
     ApplicationInput,
     PreparedApplication,
@@ -268,7 +268,7 @@ def decide_application(
     existing_line_id = fetch_open_line_id(conn, customer_id) if known else None
     timer.lap("dedupe")
     line: tuple[int | None, str | None] = (None, None)
-    agreement_terms: list[dict[str, Any]] = []
+    agreement_rows = AgreementRows()
     signals: FraudSignals | None = None
     routed: RoutedDecision | None = None
     if existing_line_id is not None:
@@ -299,7 +299,7 @@ def decide_application(
                         inputs_json, prepared.liveness_result_sha256
                     ),
                 ),
-                deferred_terms=agreement_terms,
+                deferred=agreement_rows,
             )
             timer.lap("line")
     stored = _store(
@@ -319,7 +319,7 @@ def decide_application(
         prepared.facts,
         prepared.policy.fraud,
         _scores(prepared, routed),
-        agreement_terms,
+        agreement_rows,
     )
     if routed is not None:
         insert_arms(

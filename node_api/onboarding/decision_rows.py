@@ -3,8 +3,9 @@
 They are the application row (`application_store`), its hashed attributes and ring links
 (the fraud history, `fraud_history_sql`), the live-monitoring counts of every model that
 scored it (`risk.live_monitoring`) and, for an approved one, its agreement's terms
-document (`provenance`). On PostgreSQL one INSERT with data-modifying CTEs writes them
-all: one round trip and one execution instead of five, the same rows.
+document (`provenance`) and the outbox row that anchors the agreement (`agreements`). On
+PostgreSQL one INSERT with data-modifying CTEs writes them all: one round trip and one
+execution instead of six, the same rows.
 Elsewhere each module's own statements run one after another. The live counts are
 upserted in key order either way, so two transactions never deadlock on them.
 """
@@ -19,6 +20,9 @@ from typing import Any
 from sqlalchemy import Table, TextClause, bindparam, text
 from sqlalchemy.engine import Connection
 
+from node_api.kernel.outbox import OutboxRow
+from node_api.kernel.outbox_table import OUTBOX_TABLE
+from node_api.onboarding.agreements import AgreementRows
 from node_api.onboarding.application_store import (
     StoredApplication,
     compute_application_row,
@@ -51,14 +55,17 @@ def insert_decision_rows(
     facts: ApplicationFacts,
     config: FraudRuleConfig,
     scores: Sequence[ScoreResult],
-    agreement_terms: Sequence[dict[str, Any]] = (),
+    agreement: AgreementRows | None = None,
 ) -> None:
     """Write the application, its fraud history, the live counts of `scores` (one per
-    model that scored it, in model id order) and the terms document of the agreement it
-    opened, if any (`compute_agreement_terms_row`)."""
+    model that scored it, in model id order) and the rows of the agreement it opened, if
+    any (its terms document and outbox row)."""
+    agreement = agreement or AgreementRows()
     if conn.dialect.name != "postgresql":
-        if agreement_terms:
-            conn.execute(agreement_terms_table.insert(), list(agreement_terms))
+        if agreement.outbox:
+            conn.execute(OUTBOX_TABLE.insert(), list(agreement.outbox))
+        if agreement.terms:
+            conn.execute(agreement_terms_table.insert(), list(agreement.terms))
         insert_application(conn, stored)
         record_application(conn, stored.id, stored.customer_id, facts, config)
         for score in scores:
@@ -69,7 +76,8 @@ def insert_decision_rows(
         (_APPLICATION, [application]),
         (_ATTRIBUTES, compute_attribute_rows(stored.id, stored.customer_id, facts)),
         (_LINKS, compute_ring_link_rows(stored.id, facts, config)),
-        (_TERMS, agreement_terms),
+        (_TERMS, agreement.terms),
+        (_OUTBOX, agreement.outbox),
     ]
     params = compute_live_cell_arrays(scores, stored.id)
     for rows_of, rows in tables:
@@ -92,6 +100,8 @@ class _Rows:
     table: Table
     prefix: str
     shared: Mapping[str, str]
+    columns: tuple[str, ...] | None = None
+    """The columns written, if not every column but `_DEFAULTED`'s."""
 
     def bind(self, rows: Sequence[dict[str, Any]], params: dict[str, Any]) -> None:
         """Put the rows' values into `params`; a shared value must equal its binding."""
@@ -126,6 +136,8 @@ class _Rows:
     def _written(self, column: str) -> bool:
         """Whether the decision writes the column (the review's and the ids the
         database assigns are left to their defaults)."""
+        if self.columns is not None:
+            return column in self.columns
         return column not in _DEFAULTED.get(self.table.name, ())
 
 
@@ -135,13 +147,28 @@ _DEFAULTED = {
 }
 _CUSTOMER = {"customer_id": "customer_id"}
 _SHARED = {"application_id": "app_id", "identity_hash": "identity_hash", **_CUSTOMER}
-_APPLICATION = _Rows("application", application_table, "app", {"id": "app_id", **_CUSTOMER})
+_DECIDED = {
+    "model_id": "model_id",
+    "product_code": "product_code",
+    "product_version": "product_version",
+}
+"""What the application row and its agreement's terms document both name."""
+_APPLICATION = _Rows(
+    "application",
+    application_table,
+    "app",
+    {"id": "app_id", "applied_at": "applied_at", **_CUSTOMER, **_DECIDED},
+)
 _ATTRIBUTES = _Rows(
     "attributes", application_attribute_table, "attr", {**_SHARED, "applied_at": "applied_at"}
 )
 _LINKS = _Rows("links", ring_link_table, "link", _SHARED)
-_TERMS = _Rows("terms", agreement_terms_table, "terms", _SHARED)
-_PARTS = (_APPLICATION, _ATTRIBUTES, _LINKS, _TERMS)
+_TERMS = _Rows(
+    "terms", agreement_terms_table, "terms", {**_SHARED, **_DECIDED, "decided_at": "applied_at"}
+)
+_STAMPS = {"created_at": "applied_at", "updated_at": "applied_at"}
+_OUTBOX = _Rows("outbox", OUTBOX_TABLE, "outbox", _STAMPS, tuple(OutboxRow.__annotations__))
+_PARTS = (_APPLICATION, _ATTRIBUTES, _LINKS, _TERMS, _OUTBOX)
 
 
 @functools.cache

@@ -1,5 +1,6 @@
 """The rows a decision writes (one statement on PostgreSQL, several on SQLite) are complete:
-the application, its attributes and ring links, its live counts and its agreement terms."""
+the application, its attributes and ring links, its live counts, its agreement terms and
+the outbox row that anchors the agreement."""
 
 from __future__ import annotations
 
@@ -99,7 +100,8 @@ def test_the_largest_statement_stays_within_psycopgs_query_cache() -> None:
 
     from node_api.onboarding.decision_rows import _statement
 
-    largest = _statement((1, 4, 2, 1))  # 4 attribute kinds, 2 ring links, the terms
+    # 4 attribute kinds, 2 ring links, the terms and the agreement's outbox row
+    largest = _statement((1, 4, 2, 1, 1))
     compiled = largest.compile(dialect=postgresql.dialect())
     assert len(str(compiled)) <= 4096
     assert len(compiled.binds) <= 50
