@@ -72,7 +72,7 @@ def insert_decision_rows(
             record_live_score(conn, score, shard_key=stored.id)
         return
     application = compute_application_row(stored)
-    tables: list[tuple[_Rows, Sequence[dict[str, Any]]]] = [
+    tables: list[tuple[_Rows, Sequence[Mapping[str, Any]]]] = [
         (_APPLICATION, [application]),
         (_ATTRIBUTES, compute_attribute_rows(stored.id, stored.customer_id, facts)),
         (_LINKS, compute_ring_link_rows(stored.id, facts, config)),
@@ -103,7 +103,7 @@ class _Rows:
     columns: tuple[str, ...] | None = None
     """The columns written, if not every column but `_DEFAULTED`'s."""
 
-    def bind(self, rows: Sequence[dict[str, Any]], params: dict[str, Any]) -> None:
+    def bind(self, rows: Sequence[Mapping[str, Any]], params: dict[str, Any]) -> None:
         """Put the rows' values into `params`; a shared value must equal its binding."""
         for number, row in enumerate(rows):
             for column, value in row.items():
