@@ -6,14 +6,16 @@ SQLAlchemy Core on the async engine (asyncpg or aiosqlite), one code path for bo
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session, create_engine
 
@@ -81,6 +83,37 @@ def _fence_transaction(conn: Connection) -> None:
         fence(conn)
 
 
+def check_pooled_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout on PostgreSQL: refuse a dead connection (the pool then opens another).
+
+    A connection resting in the pool has read everything up to its last ReadyForQuery, so
+    its socket stays quiet unless the server spoke since: it closed the connection (a
+    restart, a terminated backend, an idle timeout: an error message and the end of the
+    stream) or sent a notice. Only then is the connection pinged (a round trip), and
+    refused if that fails. A quiet socket costs one `select` instead of the round trip
+    SQLAlchemy's `pool_pre_ping` makes on every checkout (one of the nine a decision
+    made). What neither check sees, a peer that vanished without closing, fails the
+    first statement, which SQLAlchemy reports as a disconnect and invalidates the pool.
+    """
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise DisconnectionError("the connection is closed")
+    spoke, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    if spoke and not _ping(dbapi_connection):
+        raise DisconnectionError("the server closed the connection")
+
+
+def _ping(dbapi_connection: Any) -> bool:
+    """One empty statement outside any transaction; False if the connection is dead."""
+    autocommit = dbapi_connection.autocommit
+    try:
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute(";")
+        dbapi_connection.autocommit = autocommit
+    except psycopg.Error:
+        return False
+    return True
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -105,11 +138,9 @@ class Database:
         if self._engine is None:
             if self.backend == "postgresql":
                 self._engine = create_engine(
-                    sync_url(self.url),
-                    pool_pre_ping=True,
-                    pool_size=self._pool_size,
-                    max_overflow=self._pool_size,
+                    sync_url(self.url), pool_size=self._pool_size, max_overflow=self._pool_size
                 )
+                event.listen(self._engine, "checkout", check_pooled_connection)
             else:
                 self._engine = create_engine(
                     sync_url(self.url),
