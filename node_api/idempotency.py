@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 from pydantic import JsonValue
@@ -278,11 +278,11 @@ def encode_body(body: dict[str, JsonValue]) -> str:
     return orjson.dumps(body).decode()
 
 
-def store_responses(
-    conn: Connection, responses: Sequence[tuple[KeyClaim, int, dict[str, JsonValue]]]
-) -> None:
-    """Store the response of each key this transaction claimed (status, JSON body)."""
-    rows: list[Row] = [
+def compute_response_rows(
+    responses: Sequence[tuple[KeyClaim, int, dict[str, JsonValue]]],
+) -> list[Row]:
+    """The `idempotency_response` rows of each claimed key's response (status, JSON body)."""
+    return [
         {
             "scope": claim.scope,
             "idempotency_key": claim.key,
@@ -291,7 +291,32 @@ def store_responses(
         }
         for claim, status, body in responses
     ]
-    bulk_insert(conn, idempotency_response_table, rows)
+
+
+def store_responses(
+    conn: Connection, responses: Sequence[tuple[KeyClaim, int, dict[str, JsonValue]]]
+) -> None:
+    """Store the response of each key this transaction claimed (status, JSON body)."""
+    bulk_insert(conn, idempotency_response_table, compute_response_rows(responses))
+
+
+@dataclass(slots=True)
+class ResponseAlong(Generic[Result]):
+    """A claimed key's response that the operation renders itself, before its last write,
+    to store it with its own rows (in one statement); then the caller
+    (`http.idempotency.run_once_committed`) stores nothing more. `rows` is called at most
+    once, with the operation's result; nothing is stored along if it is never called."""
+
+    claim: KeyClaim
+    render: Renderer[Result]
+    response: StoredResponse | None = None
+
+    def rows(self, result: Result) -> list[Row]:
+        """Render `result` (kept as `response`) and return its row to write."""
+        if self.response is not None:
+            raise RuntimeError("a response is stored along once")
+        self.response = self.render(result)
+        return compute_response_rows([(self.claim, self.response.status_code, self.response.body)])
 
 
 def store_or_release(conn: Connection, done: Sequence[tuple[KeyClaim, StoredResponse]]) -> None:

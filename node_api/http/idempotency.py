@@ -34,6 +34,7 @@ from node_api.idempotency import (
     ClaimStatus,
     KeyClaim,
     Renderer,
+    ResponseAlong,
     StoredResponse,
     check_idempotency_key,
     claim_keys,
@@ -71,7 +72,7 @@ def request_claim(request: Request, who: Principal, key: str, body: BaseModel | 
 def run_once_committed(
     database: Database,
     claim: KeyClaim,
-    operation: Callable[[Connection, Any], Result],
+    operation: Callable[[Connection, Any, ResponseAlong[Result] | None], Result],
     render: Renderer[Result],
     phases_ms: dict[str, float] | None = None,
     read_along: ScalarSelect[Any] | None = None,
@@ -82,7 +83,9 @@ def run_once_committed(
 
     The operation runs on a plain connection, without a savepoint, and gets the value of
     `read_along` (a scalar subquery, read in the transaction; None if not given), which
-    on PostgreSQL comes in the claim's own statement. When the operation raises a
+    on PostgreSQL comes in the claim's own statement, and a `ResponseAlong`: it may
+    render its result's response and write its row with its own (one statement fewer);
+    if it does not, the response is stored after it returns. When the operation raises a
     `CreditNetError`, nothing of this transaction is kept (the claim neither): an error
     that is not stored for replay (a 4xx of the input) propagates, as `run_idempotent`
     makes it; one that is (a 409) sends the request through `run_idempotent` in a new
@@ -98,21 +101,24 @@ def run_once_committed(
             return result.stored
         if result.status is ClaimStatus.CONFLICT:
             raise conflict_error()
+        along = ResponseAlong(claim, render)
         try:
-            outcome = operation(conn, value)
+            outcome = operation(conn, value, along)
         except CreditNetError as error:
             if not is_stored_status(render(error).status_code):
                 raise
         else:
-            response = render(outcome)
-            store_responses(conn, [(claim, response.status_code, response.body)])
+            response = along.response
+            if response is None:
+                response = render(outcome)
+                store_responses(conn, [(claim, response.status_code, response.body)])
             _commit(conn, phases_ms)
             return response
     with database.session() as session:
 
         def again() -> Result:
             conn = session.connection()
-            return operation(conn, _read(conn, read_along))
+            return operation(conn, _read(conn, read_along), None)
 
         stored = run_idempotent(session, claim, again, render)
         _commit(session, phases_ms)

@@ -20,7 +20,7 @@ import functools
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from node_api.kernel.money import Fen
-from node_api.ledger.sql import begin_write
+from node_api.ledger.sql import Row, begin_write
 from node_api.lending.lines import LineStatus, credit_line_table, fetch_line
 from node_api.onboarding.agreements import AgreementRows, open_line_with_agreement
 from node_api.onboarding.application_input import (
@@ -239,8 +239,12 @@ def decide_application(
     new_id: IdSource = new_public_id,
     liveness: SignedLivenessResult | None = None,
     liveness_trust: LivenessTrust | None = None,
+    respond: Callable[[ApplicationAnswer], Sequence[Row]] | None = None,
 ) -> ApplicationOutcome:
-    """Decide one application and store everything about it (module docstring)."""
+    """Decide one application and store everything about it (module docstring).
+
+    `respond`, if given, renders the answer as the rows of the request's stored response
+    (`idempotency.ResponseAlong.rows`), which are written with the decision's own."""
     timer = PhaseTimer()
     begin_write(conn)
     prepared = prepare_application(
@@ -313,6 +317,7 @@ def decide_application(
         line=line,
         inputs_json=inputs_json,
     )
+    outcome = ApplicationOutcome(stored, timer)
     insert_decision_rows(
         conn,
         stored,
@@ -320,6 +325,7 @@ def decide_application(
         prepared.policy.fraud,
         _scores(prepared, routed),
         agreement_rows,
+        () if respond is None else respond(outcome.answer()),
     )
     if routed is not None:
         insert_arms(
@@ -331,7 +337,7 @@ def decide_application(
             business_date=prepared.as_of,
         )
     timer.lap("store")
-    return ApplicationOutcome(stored, timer)
+    return outcome
 
 
 def _scores(prepared: PreparedApplication, routed: RoutedDecision | None) -> list[ScoreResult]:

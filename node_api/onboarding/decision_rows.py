@@ -3,9 +3,10 @@
 They are the application row (`application_store`), its hashed attributes and ring links
 (the fraud history, `fraud_history_sql`), the live-monitoring counts of every model that
 scored it (`risk.live_monitoring`) and, for an approved one, its agreement's terms
-document (`provenance`) and the outbox row that anchors the agreement (`agreements`). On
-PostgreSQL one INSERT with data-modifying CTEs writes them all: one round trip and one
-execution instead of six, the same rows.
+document (`provenance`) and the outbox row that anchors the agreement (`agreements`), and
+the response stored for the request's idempotency key. On PostgreSQL one INSERT with
+data-modifying CTEs writes them all: one round trip and one execution instead of seven,
+the same rows.
 Elsewhere each module's own statements run one after another. The live counts are
 upserted in key order either way, so two transactions never deadlock on them.
 """
@@ -20,8 +21,10 @@ from typing import Any
 from sqlalchemy import Table, TextClause, bindparam, text
 from sqlalchemy.engine import Connection
 
-from node_api.kernel.outbox import OutboxRow
-from node_api.kernel.outbox_table import OUTBOX_TABLE
+from node_api.idempotency import idempotency_response_table
+from node_api.kernel.outbox import OutboxKind, OutboxRow
+from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
+from node_api.ledger.sql import Row, bulk_insert
 from node_api.onboarding.agreements import AgreementRows
 from node_api.onboarding.application_store import (
     StoredApplication,
@@ -56,12 +59,16 @@ def insert_decision_rows(
     config: FraudRuleConfig,
     scores: Sequence[ScoreResult],
     agreement: AgreementRows | None = None,
+    responses: Sequence[Row] = (),
 ) -> None:
     """Write the application, its fraud history, the live counts of `scores` (one per
-    model that scored it, in model id order) and the rows of the agreement it opened, if
-    any (its terms document and outbox row)."""
+    model that scored it, in model id order), the rows of the agreement it opened, if
+    any (its terms document and outbox row), and `responses` (the idempotency key's
+    stored response: `idempotency.ResponseAlong`)."""
     agreement = agreement or AgreementRows()
     if conn.dialect.name != "postgresql":
+        if responses:
+            bulk_insert(conn, idempotency_response_table, responses)
         if agreement.outbox:
             conn.execute(OUTBOX_TABLE.insert(), list(agreement.outbox))
         if agreement.terms:
@@ -78,6 +85,7 @@ def insert_decision_rows(
         (_LINKS, compute_ring_link_rows(stored.id, facts, config)),
         (_TERMS, agreement.terms),
         (_OUTBOX, agreement.outbox),
+        (_RESPONSES, responses),
     ]
     params = compute_live_cell_arrays(scores, stored.id)
     for rows_of, rows in tables:
@@ -94,7 +102,9 @@ class _Rows:
     customer, the identity hash, the receipt time) and which bind once, by the shared
     name: psycopg converts a statement's placeholders once and caches the result only
     for statements of at most 50 parameters (`MAX_CACHED_STATEMENT_PARAMS`); above that
-    it re-parses the text on every execution."""
+    it re-parses the text on every execution. For the same reason the columns in `fixed`,
+    whose value is the same for every decision (a kind, a status), are SQL literals of
+    that value, which each row must have."""
 
     cte: str
     table: Table
@@ -102,13 +112,19 @@ class _Rows:
     shared: Mapping[str, str]
     columns: tuple[str, ...] | None = None
     """The columns written, if not every column but `_DEFAULTED`'s."""
+    fixed: Mapping[str, str | int] | None = None
 
     def bind(self, rows: Sequence[Mapping[str, Any]], params: dict[str, Any]) -> None:
-        """Put the rows' values into `params`; a shared value must equal its binding."""
+        """Put the rows' values into `params`; a shared value must equal its binding, a
+        fixed one its literal."""
+        fixed = self.fixed or {}
         for number, row in enumerate(rows):
             for column, value in row.items():
                 shared = self.shared.get(column)
-                if shared is None:
+                if column in fixed:
+                    if value != fixed[column]:
+                        raise ValueError(f"a decision's {self.table.name}.{column} changed")
+                elif shared is None:
                     params[f"{self.prefix}{number}_{column}"] = value
                 elif params.setdefault(shared, value) != value:
                     raise ValueError(f"the rows of one decision differ in {column}")
@@ -116,10 +132,11 @@ class _Rows:
     def sql(self, count: int) -> str:
         columns = [column.name for column in self.table.columns if self._written(column.name)]
         rows = ", ".join(
-            "(" + ", ".join(":" + self._name(number, column) for column in columns) + ")"
+            "(" + ", ".join(self._value(number, column) for column in columns) + ")"
             for number in range(count)
         )
-        # Names come from the table definitions; every value is a bound parameter.
+        # Names come from the table definitions; every value is a bound parameter or a
+        # literal of a constant of the code (`fixed`).
         return f"{self.cte} AS (INSERT INTO {self.table.name} ({', '.join(columns)}) VALUES {rows})"  # noqa: S608
 
     def types(self, count: int) -> dict[str, Any]:
@@ -127,8 +144,16 @@ class _Rows:
             self._name(number, column.name): column.type
             for number in range(count)
             for column in self.table.columns
-            if self._written(column.name)
+            if self._written(column.name) and column.name not in (self.fixed or {})
         }
+
+    def _value(self, number: int, column: str) -> str:
+        fixed = (self.fixed or {}).get(column)
+        if fixed is None:
+            return ":" + self._name(number, column)
+        if isinstance(fixed, int):
+            return str(fixed)
+        return "'" + fixed.replace("'", "''") + "'"
 
     def _name(self, number: int, column: str) -> str:
         return self.shared.get(column) or f"{self.prefix}{number}_{column}"
@@ -167,8 +192,20 @@ _TERMS = _Rows(
     "terms", agreement_terms_table, "terms", {**_SHARED, **_DECIDED, "decided_at": "applied_at"}
 )
 _STAMPS = {"created_at": "applied_at", "updated_at": "applied_at"}
-_OUTBOX = _Rows("outbox", OUTBOX_TABLE, "outbox", _STAMPS, tuple(OutboxRow.__annotations__))
-_PARTS = (_APPLICATION, _ATTRIBUTES, _LINKS, _TERMS, _OUTBOX)
+_OUTBOX = _Rows(
+    "outbox",
+    OUTBOX_TABLE,
+    "outbox",
+    _STAMPS,
+    tuple(OutboxRow.__annotations__),
+    {
+        "kind": OutboxKind.AGREEMENT_OPEN.value,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+    },
+)
+_RESPONSES = _Rows("responses", idempotency_response_table, "response", {})
+_PARTS = (_APPLICATION, _ATTRIBUTES, _LINKS, _TERMS, _OUTBOX, _RESPONSES)
 
 
 @functools.cache

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, StringConstraints
@@ -35,13 +35,14 @@ from node_api.http.schemas import (
     StrictBody,
 )
 from node_api.http.services import Services, ServicesDep, services_of
-from node_api.idempotency import IDEMPOTENCY_HEADER, KeyClaim, StoredResponse
+from node_api.idempotency import IDEMPOTENCY_HEADER, KeyClaim, ResponseAlong, StoredResponse
 from node_api.kernel.money import Fen
 from node_api.ledger.business_date import fetch_business_date, resolve_as_of
 from node_api.ledger.schema import business_date_table
+from node_api.ledger.sql import Row
 from node_api.onboarding.application_input import ApplicationInput
 from node_api.onboarding.application_store import application_view, fetch_application_row
-from node_api.onboarding.applications import decide_application
+from node_api.onboarding.applications import ApplicationAnswer, decide_application
 from node_api.onboarding.liveness import SignedLivenessResult, parse_signed_result
 from node_api.onboarding.liveness_provider import trust_from_settings
 from node_api.onboarding.replay import replay_application
@@ -242,8 +243,17 @@ def decide_once(
     applied_at = datetime.now(UTC)
     phases_ms: dict[str, float] = {}
 
-    def operation(conn: Connection, business_date: date | None) -> ApplicationOut:
+    def operation(
+        conn: Connection, business_date: date | None, along: ResponseAlong[Any] | None
+    ) -> ApplicationOut:
         as_of = resolve_as_of(None, business_date)
+        rendered: list[ApplicationOut] = []
+
+        def respond(answer: ApplicationAnswer) -> list[Row]:
+            assert along is not None
+            rendered.append(ApplicationOut.model_validate(answer, from_attributes=True))
+            return along.rows(rendered[0])
+
         outcome = decide_application(
             conn,
             body.to_input(),
@@ -252,6 +262,7 @@ def decide_once(
             context=context,
             liveness=body.to_liveness(),
             liveness_trust=trust_from_settings(services.settings),
+            respond=None if along is None else respond,
         )
         phases_ms.update(outcome.timer.phases_ms)
         log.info(
@@ -262,6 +273,8 @@ def decide_once(
                 "duration_ms": round(sum(outcome.timer.phases_ms.values()), 2),
             },
         )
+        if rendered:
+            return rendered[0]
         return ApplicationOut.model_validate(outcome.answer(), from_attributes=True)
 
     stored = run_once_committed(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -18,6 +19,7 @@ from node_api.http.idempotency import run_once_committed
 from node_api.http.renderers import JsonRenderer
 from node_api.idempotency import (
     IdempotencyConflictError,
+    ResponseAlong,
     idempotency_response_table,
     idempotency_table,
     key_claim,
@@ -26,6 +28,7 @@ from node_api.kernel.db import Database
 from node_api.kernel.errors import ConflictError, CreditNetValueError
 from node_api.ledger.business_date import fetch_business_date, set_business_date
 from node_api.ledger.schema import business_date_table
+from node_api.ledger.sql import bulk_insert
 
 DAY = date(2025, 6, 30)
 
@@ -43,14 +46,21 @@ def _counts(database: Database) -> tuple[int, int, date | None]:
         return int(claims), int(stored), fetch_business_date(conn)
 
 
-def _writing(then: Callable[[], None] | None = None) -> Callable[[Connection, object], Out]:
-    """An operation that sets the business date, then raises what `then` raises."""
+Operation = Callable[[Connection, object, ResponseAlong[Any] | None], Out]
 
-    def operation(conn: Connection, _value: object) -> Out:
+
+def _writing(then: Callable[[], None] | None = None, *, along: bool = False) -> Operation:
+    """An operation that sets the business date, then raises what `then` raises; with
+    `along`, it writes its response's row itself when offered the chance."""
+
+    def operation(conn: Connection, _value: object, response: ResponseAlong[Any] | None) -> Out:
         set_business_date(conn, DAY)
+        out = Out(as_of=DAY.isoformat())
+        if along and response is not None:
+            bulk_insert(conn, idempotency_response_table, response.rows(out))
         if then is not None:
             then()
-        return Out(as_of=DAY.isoformat())
+        return out
 
     return operation
 
@@ -63,7 +73,7 @@ def test_effects_claim_and_response_commit_together_and_replay(database: Databas
     assert set(phases) == {"commit"}
     assert _counts(database) == (1, 1, DAY)
 
-    def must_not_run(_conn: Connection, _value: object) -> Out:
+    def must_not_run(_conn: Connection, _value: object, _along: object) -> Out:
         raise AssertionError("a replay must not run the operation")
 
     replay = run_once_committed(database, claim, must_not_run, JsonRenderer(201))
@@ -122,7 +132,7 @@ def test_the_operation_gets_the_value_read_along_with_the_claim(database: Databa
         set_business_date(conn, DAY)
     seen: list[object] = []
 
-    def operation(_conn: Connection, value: object) -> Out:
+    def operation(_conn: Connection, value: object, _along: object) -> Out:
         seen.append(value)
         if len(seen) == 1:
             raise ConflictError("refused", code="declined")  # then again, in a session
@@ -134,3 +144,35 @@ def test_the_operation_gets_the_value_read_along_with_the_claim(database: Databa
     assert answer.status_code == 201 and answer.body == {"as_of": "2025-06-30"}
     replay = run_once_committed(database, claim, operation, JsonRenderer(201), read_along=_AS_OF)
     assert replay.replayed and len(seen) == 2
+
+
+def test_a_response_stored_along_is_stored_once_and_replayed(database: Database) -> None:
+    claim = key_claim("caller", "k-6", "/v1/things", {"a": 1})
+    first = run_once_committed(database, claim, _writing(along=True), JsonRenderer(201))
+    assert (first.status_code, first.body, first.replayed) == (201, {"as_of": "2025-06-30"}, False)
+    assert _counts(database) == (1, 1, DAY)
+    replay = run_once_committed(database, claim, _writing(along=True), JsonRenderer(201))
+    assert (replay.status_code, replay.body, replay.replayed) == (201, first.body, True)
+
+
+def test_a_refusal_after_the_response_was_written_along_keeps_only_the_refusal(
+    database: Database,
+) -> None:
+    """The attempt's rows (its response's too) go with its transaction; the refusal is
+    stored by the second attempt, which is offered no response to write along."""
+    offered: list[bool] = []
+
+    def operation(conn: Connection, value: object, along: ResponseAlong[Any] | None) -> Out:
+        offered.append(along is not None)
+        return _writing(refuse, along=True)(conn, value, along)
+
+    def refuse() -> None:
+        raise ConflictError("refused", field="thing", code="declined")
+
+    claim = key_claim("caller", "k-7", "/v1/things", {"a": 1})
+    refused = run_once_committed(database, claim, operation, JsonRenderer(201))
+    assert refused.status_code == 409 and offered == [True, False]
+    assert _counts(database) == (1, 1, None)
+    with database.engine.connect() as conn:
+        status = conn.execute(select(idempotency_response_table.c.status_code)).scalar_one()
+    assert status == 409

@@ -1,13 +1,15 @@
 """The rows a decision writes (one statement on PostgreSQL, several on SQLite) are complete:
-the application, its attributes and ring links, its live counts, its agreement terms and
-the outbox row that anchors the agreement."""
+the application, its attributes and ring links, its live counts, its agreement terms, the
+outbox row that anchors the agreement and the response stored for the idempotency key."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from sqlalchemy import func, select
 
+from node_api.idempotency import idempotency_response_table
 from node_api.kernel.db import Database
 from node_api.kernel.outbox_table import OUTBOX_TABLE
 from node_api.onboarding.provenance_tables import agreement_terms_table
@@ -87,6 +89,13 @@ def test_every_decision_writes_all_its_rows(api: Api, database: Database) -> Non
         assert {int(shard): int(count) for shard, count in bands} == Counter(
             get_shard(application_id) for application_id in ids
         )
+        stored_responses = [
+            (row.status_code, json.loads(row.response_body))
+            for row in conn.execute(select(idempotency_response_table))
+        ]
+        assert sorted(stored_responses, key=lambda r: r[1]["application_id"]) == sorted(
+            ((201, answer) for answer in answers), key=lambda r: r[1]["application_id"]
+        )
         cells = conn.execute(select(func.sum(live_count_table.c.count))).scalar_one()
         characteristics = len(stored[ids[0]].score_detail["bin_indices"])
         assert cells == APPLICATIONS * (characteristics + 1)
@@ -100,8 +109,8 @@ def test_the_largest_statement_stays_within_psycopgs_query_cache() -> None:
 
     from node_api.onboarding.decision_rows import _statement
 
-    # 4 attribute kinds, 2 ring links, the terms and the agreement's outbox row
-    largest = _statement((1, 4, 2, 1, 1))
+    # 4 attribute kinds, 2 ring links, the terms, the agreement's outbox row, the response
+    largest = _statement((1, 4, 2, 1, 1, 1))
     compiled = largest.compile(dialect=postgresql.dialect())
     assert len(str(compiled)) <= 4096
     assert len(compiled.binds) <= 50
