@@ -1,11 +1,12 @@
 """`creditnet bench relay`: agreements anchored per second, and indexer catch-up speed.
 
 At each batch size, on a private anvil with freshly deployed contracts and emptied
-relay tables (in a SQLite file by default, or `database_url`, which must name an empty
-database), it enqueues agreement openings and runs the relayer until every outbox row
-is confirmed with its receipt recorded. `max` is the largest batch the chain takes
-(its block gas limit and a pool's size limit decide). Then, on another fresh chain, it
-relays `index_events` openings and lets a fresh indexer catch up over them.
+relay tables (in a SQLite file by default; with `database_url`, in a new database on
+that PostgreSQL server, dropped at the end), it enqueues agreement openings and runs the
+relayer until every outbox row is confirmed with its receipt recorded. `max` is the
+largest batch the chain takes (its block gas limit and a pool's size limit decide).
+Then, on another fresh chain, it relays `index_events` openings and lets a fresh
+indexer, with a new database of its own, catch up over them.
 Figures carry their units; nothing here is used by the node itself.
 
 The machine may be shared, so each run also says where the CPU went while it relayed,
@@ -47,6 +48,7 @@ from oracles.tables import EVENT_TABLE, SUBMISSION_TABLE
 from oracles.tx_sender import JsonRpcClient, TxSender
 from scripts.bench.figures import Figures
 from scripts.bench.proc_cpu import get_process_cpu_s, get_process_tree, postgres_cpu_s
+from scripts.bench.scratch_db import scratch_database
 
 OPENED_AT = 1_735_689_600
 ENQUEUE_CHUNK = 5_000
@@ -70,10 +72,27 @@ def _openings(first: int, count: int) -> list[AgreementOpening]:
     ]
 
 
-def _fresh_database(folder: Path, name: str, database_url: str | None) -> Database:
-    url = database_url or f"sqlite:///{folder / name}.db"
-    migrate(url)
-    return Database(url)
+@contextmanager
+def _fresh_database(folder: Path, name: str, database_url: str | None) -> Iterator[Database]:
+    """A new migrated database: a SQLite file in `folder`, or a scratch database on the
+    PostgreSQL server of `database_url` (dropped after), never the URL's own database,
+    whose tables an earlier run may have left (an indexer finding another chain's
+    checkpoint there rolls all of it back first)."""
+    if database_url is None:
+        url = f"sqlite:///{folder / name}.db"
+        migrate(url)
+        database = Database(url)
+        try:
+            yield database
+        finally:
+            database.dispose()
+        return
+    with scratch_database(database_url, f"creditnet_{name}") as url:
+        database = Database(url)
+        try:
+            yield database
+        finally:
+            database.dispose()
 
 
 def _load_average() -> list[float]:
@@ -166,14 +185,17 @@ def _index(
     folder: Path, rpc_url: str, contracts: DeployedContracts, database_url: str | None
 ) -> Figures:
     """A fresh indexer over the whole history; events per second."""
-    database = _fresh_database(folder, "indexer", database_url)
-    indexer = Indexer(database, JsonRpcClient(rpc_url), contracts, IndexerConfig())
-    started = time.perf_counter()
-    indexer.run_until_caught_up(timeout_s=600)
-    elapsed = time.perf_counter() - started
-    with database.engine.connect() as conn:
-        events = int(conn.execute(sa.select(sa.func.count()).select_from(EVENT_TABLE)).scalar_one())
-    database.dispose()
+    with _fresh_database(folder, "indexer", database_url) as database:
+        indexer = Indexer(database, JsonRpcClient(rpc_url), contracts, IndexerConfig())
+        started = time.perf_counter()
+        indexer.run_until_caught_up(timeout_s=600)
+        elapsed = time.perf_counter() - started
+        with database.engine.connect() as conn:
+            events = int(
+                conn.execute(sa.select(sa.func.count()).select_from(EVENT_TABLE)).scalar_one()
+            )
+        if indexer.reorgs_handled:
+            raise RuntimeError("the indexer met a reorganization on a chain that had none")
     return {"events": events, "elapsed_s": round(elapsed, 3), "rate_per_s": round(events / elapsed)}
 
 
@@ -248,19 +270,19 @@ def run_relay_bench(
     with tempfile.TemporaryDirectory(prefix="creditnet-bench-relay-") as tmp:
         folder = Path(tmp)
         compiled = compile_contracts()
-        database = _fresh_database(folder, "relay", database_url)
-        runs: list[Figures] = []
-        for number, size in enumerate(_parse_batch_sizes(str(batch_sizes))):
-            count = agreements_batch_1 if size == 1 else agreements
-            inflight = inflight_max or (64 if size == 1 else RelayerConfig.inflight_max)
-            _empty_relay_tables(database)
-            with _fresh_chain(folder / f"chain-{number}", compiled) as chain:
-                runs.append(_relay(database, chain, 0, count, size, inflight))
-        catch_up: Figures = {}
-        if index_events > 0:
-            _empty_relay_tables(database)
-            with _fresh_chain(folder / "chain-indexer", compiled) as chain:
-                _relay(database, chain, 0, index_events, 200, RelayerConfig.inflight_max)
-                catch_up = _index(folder, chain.anvil.rpc_url, chain.contracts, database_url)
-        database.dispose()
-    return {"relay": runs, "indexer_catch_up": catch_up, "database": database.backend}
+        with _fresh_database(folder, "relay", database_url) as database:
+            runs: list[Figures] = []
+            for number, size in enumerate(_parse_batch_sizes(str(batch_sizes))):
+                count = agreements_batch_1 if size == 1 else agreements
+                inflight = inflight_max or (64 if size == 1 else RelayerConfig.inflight_max)
+                _empty_relay_tables(database)
+                with _fresh_chain(folder / f"chain-{number}", compiled) as chain:
+                    runs.append(_relay(database, chain, 0, count, size, inflight))
+            catch_up: Figures = {}
+            if index_events > 0:
+                _empty_relay_tables(database)
+                with _fresh_chain(folder / "chain-indexer", compiled) as chain:
+                    _relay(database, chain, 0, index_events, 200, RelayerConfig.inflight_max)
+                    catch_up = _index(folder, chain.anvil.rpc_url, chain.contracts, database_url)
+            backend = database.backend
+    return {"relay": runs, "indexer_catch_up": catch_up, "database": backend}
