@@ -91,9 +91,10 @@ def check_pooled_connection(dbapi_connection: Any, _record: Any, _proxy: Any) ->
     restart, a terminated backend, an idle timeout: an error message and the end of the
     stream) or sent a notice. Only then is the connection pinged (a round trip), and
     refused if that fails. A quiet socket costs one `select` instead of the round trip
-    SQLAlchemy's `pool_pre_ping` makes on every checkout (one of the nine a decision
-    made). What neither check sees, a peer that vanished without closing, fails the
-    first statement, which SQLAlchemy reports as a disconnect and invalidates the pool.
+    SQLAlchemy's `pool_pre_ping` makes on every checkout (one of the twelve an approved
+    application's decision made). What neither check sees, a peer that vanished without
+    closing, fails the first statement, which SQLAlchemy reports as a disconnect and
+    invalidates the pool.
     """
     if dbapi_connection.closed or dbapi_connection.broken:
         raise DisconnectionError("the connection is closed")
