@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, TextClause, bindparam, text
@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from node_api.idempotency import idempotency_response_table
 from node_api.kernel.outbox import OutboxKind, OutboxRow
 from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
-from node_api.ledger.sql import Row, bulk_insert
+from node_api.ledger.sql import Row
 from node_api.onboarding.agreements import AgreementRows
 from node_api.onboarding.application_store import (
     StoredApplication,
@@ -67,12 +67,14 @@ def insert_decision_rows(
     stored response: `idempotency.ResponseAlong`)."""
     agreement = agreement or AgreementRows()
     if conn.dialect.name != "postgresql":
-        if responses:
-            bulk_insert(conn, idempotency_response_table, responses)
-        if agreement.outbox:
-            conn.execute(OUTBOX_TABLE.insert(), list(agreement.outbox))
-        if agreement.terms:
-            conn.execute(agreement_terms_table.insert(), list(agreement.terms))
+        deferred: tuple[tuple[Table, Sequence[Mapping[str, Any]]], ...] = (
+            (idempotency_response_table, responses),
+            (OUTBOX_TABLE, agreement.outbox),
+            (agreement_terms_table, agreement.terms),
+        )
+        for table, rows in deferred:
+            if rows:
+                conn.execute(table.insert(), list(rows))
         insert_application(conn, stored)
         record_application(conn, stored.id, stored.customer_id, facts, config)
         for score in scores:
@@ -112,12 +114,12 @@ class _Rows:
     shared: Mapping[str, str]
     columns: tuple[str, ...] | None = None
     """The columns written, if not every column but `_DEFAULTED`'s."""
-    fixed: Mapping[str, str | int] | None = None
+    fixed: Mapping[str, str | int] = field(default_factory=dict)
 
     def bind(self, rows: Sequence[Mapping[str, Any]], params: dict[str, Any]) -> None:
         """Put the rows' values into `params`; a shared value must equal its binding, a
         fixed one its literal."""
-        fixed = self.fixed or {}
+        fixed = self.fixed
         for number, row in enumerate(rows):
             for column, value in row.items():
                 shared = self.shared.get(column)
@@ -144,11 +146,11 @@ class _Rows:
             self._name(number, column.name): column.type
             for number in range(count)
             for column in self.table.columns
-            if self._written(column.name) and column.name not in (self.fixed or {})
+            if self._written(column.name) and column.name not in self.fixed
         }
 
     def _value(self, number: int, column: str) -> str:
-        fixed = (self.fixed or {}).get(column)
+        fixed = self.fixed.get(column)
         if fixed is None:
             return ":" + self._name(number, column)
         if isinstance(fixed, int):

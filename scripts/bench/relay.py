@@ -21,7 +21,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,21 +78,15 @@ def _fresh_database(folder: Path, name: str, database_url: str | None) -> Iterat
     PostgreSQL server of `database_url` (dropped after), never the URL's own database,
     whose tables an earlier run may have left (an indexer finding another chain's
     checkpoint there rolls all of it back first)."""
-    if database_url is None:
-        url = f"sqlite:///{folder / name}.db"
-        migrate(url)
+    with ExitStack() as stack:
+        if database_url is None:
+            url = f"sqlite:///{folder / name}.db"
+            migrate(url)
+        else:
+            url = stack.enter_context(scratch_database(database_url, f"creditnet_{name}"))
         database = Database(url)
-        try:
-            yield database
-        finally:
-            database.dispose()
-        return
-    with scratch_database(database_url, f"creditnet_{name}") as url:
-        database = Database(url)
-        try:
-            yield database
-        finally:
-            database.dispose()
+        stack.callback(database.dispose)
+        yield database
 
 
 def _load_average() -> list[float]:
