@@ -80,6 +80,20 @@ def pick_free_port(host: str = "127.0.0.1") -> int:
     return port
 
 
+def pick_free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports the OS considers free right now: each probe stays bound
+    until all are picked, so two picks never return the same port (two `pick_free_port`
+    calls can)."""
+    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind((host, 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def fetch_chain_id(rpc_url: str, timeout_s: float = 1.0) -> int | None:
     """The chain id answered at `rpc_url`, or None when nothing answers yet."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})

@@ -31,7 +31,7 @@ from node_api.kernel.outbox_table import OUTBOX_TABLE, OutboxStatus
 from node_api.runtime.boot import ChainRuntime, check_api_port, start_chain
 from node_api.runtime.node_database import prepare_database
 from node_api.runtime.settlement_wiring import LENDER_TREASURY_DEV_INDEX, ChainTarget
-from oracles.anvil import pick_free_port
+from oracles.anvil import pick_free_ports
 from oracles.chain import LocalAccounts
 from oracles.indexer import Indexer
 from oracles.relay_kinds import RelayAccount
@@ -158,11 +158,12 @@ def start_demo_node(
 ) -> DemoNode:
     """Migrate, start anvil and deploy, serve the API, build the oracles (module doc).
     Ports not given are picked free."""
+    free = iter(pick_free_ports(2))
     settings = Settings(
         env="dev",
         data_dir=data_dir,
-        port=port or pick_free_port(),
-        anvil_port=anvil_port or pick_free_port(),
+        port=port or next(free),
+        anvil_port=anvil_port or next(free),
         run_workers=False,
     )
     check_api_port(settings)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from oracles.anvil import pick_free_port
+from oracles.anvil import pick_free_ports
 from scripts.demo.run import next_commands, run_demo
 
 
@@ -44,7 +44,7 @@ def test_the_demo_settles_a_month_and_hands_its_node_over(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "demo"
-    port, anvil_port = pick_free_port(), pick_free_port()
+    port, anvil_port = pick_free_ports(2)
     assert run_demo(data_dir=folder, customers=5, port=port, anvil_port=anvil_port) == 0
     printed = capsys.readouterr().out
     commands = next_commands(folder, port=port, anvil_port=anvil_port)
