@@ -12,8 +12,9 @@ from rich.console import Console
 from node_api.cli.options import DATA_DIR, node_settings, open_database
 from node_api.kernel.logs import configure_logging
 from node_api.lending.bureau import write_bureau_file
+from node_api.lending.core.context import LendingPolicy
 from node_api.lending.eod import EodContext, run_eod_through
-from node_api.lending.eod.context import DEFAULT_BATCH_LINES, MAX_WORKERS
+from node_api.lending.eod.context import DEFAULT_BATCH_LINES, MAX_WORKERS, new_eod_caches
 from node_api.lending.eod.progress import RichProgress, render_dates, render_summary
 
 
@@ -56,7 +57,11 @@ def eod_command(
             summaries = run_eod_through(
                 database,
                 through,
-                ctx=EodContext(batch_lines=batch_lines, workers=workers),
+                ctx=EodContext(
+                    caches=new_eod_caches(LendingPolicy.from_settings(settings)),
+                    batch_lines=batch_lines,
+                    workers=workers,
+                ),
                 progress=progress,
             )
     finally:

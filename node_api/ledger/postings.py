@@ -58,17 +58,6 @@ class PostingLine:
     amount_fen: int
 
 
-def net_lines(lines: Iterable[PostingLine]) -> list[PostingLine]:
-    """One line per account, in the order each account first appears, with the amounts
-    of its lines summed; accounts that net to zero have no line. The balances the lines
-    make are the same; a batch writes fewer postings (a purchase's clearing lines, the
-    merchant's −X and the funders' +X, cancel)."""
-    net_fen: dict[str, int] = {}
-    for line in lines:
-        net_fen[line.account_code] = net_fen.get(line.account_code, 0) + line.amount_fen
-    return [PostingLine(code, fen) for code, fen in net_fen.items() if fen]
-
-
 @dataclass(frozen=True, slots=True)
 class SettlementEventDraft:
     """Money that moved between parties, for clearing. Signed: a reversal negates it."""

@@ -78,6 +78,8 @@ class EodStep:
     """Customer credit applied (its batches are `credit_application`, not `eod_credit`)."""
     CLASSIFY = "classify"
     """Five-tier classification, non-accrual and loan-loss provisions."""
+    FUND = "fund"
+    """The funding partners' shares of the day's uses (`lending/eod/step_fund.py`)."""
 
 
 def eod_batch_kind(step: str) -> str:

@@ -109,6 +109,7 @@ def start_background_workers(
     settings: Settings, database: Database, chain: ChainRuntime
 ) -> BackgroundWorkers:
     from node_api.collections.worker import run_collections_worker
+    from node_api.lending.core.context import LendingPolicy
     from node_api.lending.eod.scheduler import run_eod_helper, run_eod_scheduler
     from node_api.runtime.settlement_scheduler import run_settlement_scheduler
 
@@ -122,7 +123,10 @@ def start_background_workers(
     )
     # End of day's shards run on every node, under per-shard claims (no lease).
     node.workers.spawn(
-        "eod-helper", lambda stop: run_eod_helper(stop, database, node=node.leases.holder)
+        "eod-helper",
+        lambda stop: run_eod_helper(
+            stop, database, node=node.leases.holder, lending=LendingPolicy.from_settings(settings)
+        ),
     )
     node.leased_and_fenced(
         "settlement",

@@ -34,10 +34,12 @@ import time
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.ledger.balances import fetch_trial_balance
+from node_api.lending.core.context import LendingCaches, LendingPolicy
 from node_api.lending.eod import EodContext, run_eod
-from node_api.lending.eod.context import ShardRunner
+from node_api.lending.eod.context import ShardRunner, new_eod_caches
 from node_api.lending.eod.parallel import ShardPool
 from scripts.bench.eod_seed import BENCH_DAY, seed_bench
 from scripts.bench.figures import Figures
@@ -87,19 +89,30 @@ def run_eod_bench(
                 figures = _compare(database_url, url, lines, batch_lines, workers, shard_runner)
             elif workers > 1:
                 ctx = EodContext(
-                    batch_lines=batch_lines, workers=workers, shard_runner=shard_runner
+                    caches=_node_caches(),
+                    batch_lines=batch_lines,
+                    workers=workers,
+                    shard_runner=shard_runner,
                 )
                 with ShardPool(database, ctx) as pool:
                     pool.start()
                     figures = _run(database, lines, ctx, profile, pool)
                 figures["peak_rss_mib_shard_process"] = _peak_rss_mib(resource.RUSAGE_CHILDREN)
             else:
-                figures = _run(database, lines, EodContext(batch_lines=batch_lines), profile)
+                ctx = EodContext(caches=_node_caches(), batch_lines=batch_lines)
+                figures = _run(database, lines, ctx, profile)
             figures["seed_s"] = round(seed_s, 1)
             figures["database"] = shown_url(url)
             return figures
         finally:
             database.dispose()
+
+
+def _node_caches() -> LendingCaches:
+    """End of day's caches with a node's default lending policy (as `creditnet eod` and
+    the node's scheduler build them: its back-dating window sets the funding step's
+    look-back)."""
+    return new_eod_caches(LendingPolicy.from_settings(Settings()))
 
 
 def _compare(
@@ -118,8 +131,13 @@ def _compare(
         single = Database(url, pool_size=2)
         sharded = Database(copy_url, pool_size=2)
         try:
-            one = _run(single, lines, EodContext(batch_lines=batch_lines), 0)
-            ctx = EodContext(batch_lines=batch_lines, workers=workers, shard_runner=shard_runner)
+            one = _run(single, lines, EodContext(caches=_node_caches(), batch_lines=batch_lines), 0)
+            ctx = EodContext(
+                caches=_node_caches(),
+                batch_lines=batch_lines,
+                workers=workers,
+                shard_runner=shard_runner,
+            )
             with ShardPool(sharded, ctx) as pool:
                 started = time.perf_counter()
                 pool.start()

@@ -28,11 +28,11 @@ from node_api.idempotency import (
 from node_api.kernel.errors import CreditNetError
 from node_api.kernel.money import Fen
 from node_api.ledger.business_date import resolve_as_of
-from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft, net_lines
+from node_api.ledger.postings import BatchDraft, PostingLine, SettlementEventDraft
 from node_api.ledger.settlement_events import EventKind
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import Accepted, UseKind, UseRequest, decide_use
-from node_api.lending.core.entries import compute_commission_fen, funding_change, use_lines
+from node_api.lending.core.entries import compute_commission_fen, use_lines
 from node_api.lending.limits import LimitNode, apply_usage, compute_path_available_fen
 from node_api.lending.lines import LockedLine
 from node_api.lending.products import compute_upfront_fee
@@ -200,7 +200,6 @@ def _book_one(
     if isinstance(decision, CreditNetError):
         return decision
     assert line is not None
-    before_fen = decision.product_node.used_fen
     apply_usage(decision.path, request.amount_fen)
     terms = decision.terms
     purchase = request.kind is UseKind.PURCHASE
@@ -215,15 +214,9 @@ def _book_one(
         commission_fen=commission_fen,
         channel_id=request.channel_id,
     )
-    funding_lines, funding_events = funding_change(
-        line.credit_line_id,
-        decision.product_node,
-        terms,
-        before_fen,
-        decision.product_node.used_fen,
-    )
-    all_lines = net_lines(own + funding_lines)
-    events = _use_events(request, decision, commission_fen) + funding_events
+    # The funders' shares of the new principal are posted by end of day's first step
+    # (`lending/eod/step_fund.py`), once a line and day, not on every use.
+    events = _use_events(request, decision, commission_fen)
     available_fen = compute_path_available_fen(decision.path, as_of)
     return Booked(
         index,
@@ -231,7 +224,7 @@ def _book_one(
         decision,
         as_of,
         fee_fen,
-        tuple(all_lines),
+        tuple(own),
         tuple(events),
         available_fen,
         line.customer_ref,

@@ -6,19 +6,17 @@ Conventions (debit positive):
   origination fee (fee_unbilled / fee_income);
 - channel commission on a purchase, rounded down: commission_expense / the channel's
   commission payable (event `channel_commission`);
-- funding: after every change of open principal, each funding partner's payable on the
-  line is set to its share of the product's open principal (`compute_funded_split`:
-  largest remainder, so the shares always add up to the open principal): one clearing
-  line for the total, one funding_payable line per partner (event `funding_share` per
-  partner, positive when the partner funds more, negative when principal is returned to
-  it). Because the target is recomputed from the open principal every time, rounding
-  never accumulates and a repaid line ends with zero payable.
-
-A use's lines are netted per account (`net_lines`): its clearing line (−X, the merchant)
-and its funding's clearing line (+X, the funders' total) cancel, since the shares always
-add up to the change of open principal, so a purchase posts principal_unbilled +X and one
-funding_payable line per partner; who owes whom is in its events (`merchant_payable`,
-`funding_share` per partner).
+- funding: each funding partner's payable on the line is its share of the product's
+  open principal (`compute_funded_split`: largest remainder, so the shares always add up
+  to the open principal): one clearing line for the total, one funding_payable line per
+  partner (event `funding_share` per partner, positive when the partner funds more,
+  negative when principal is returned to it). Every operation that reduces principal or
+  reads the payables (repayment, refund, charge-off) sets them to target in its own
+  batch (`funding_adjustment`); purchases and drawdowns leave them to end of day's first
+  step (`lending/eod/step_fund.py`), which sets every line used that day to target once.
+  Because the target is recomputed from the open principal every time, rounding never
+  accumulates, the shares a day's uses add are those of the day's total, and a repaid
+  line ends with zero payable.
 """
 
 from __future__ import annotations
@@ -142,28 +140,6 @@ def _with_clearing(payable_lines: list[PostingLine]) -> list[PostingLine]:
     cash moves through clearing as one amount; events carry the split per partner."""
     total_fen = -sum(line.amount_fen for line in payable_lines)
     return [PostingLine(CLEARING, total_fen), *payable_lines] if total_fen else payable_lines
-
-
-def funding_change(
-    line_id: int, product_node: LimitNode, terms: ProductTerms, before_fen: int, after_fen: int
-) -> tuple[list[PostingLine], list[SettlementEventDraft]]:
-    """Lines and events for a change of one product's open principal from `before_fen` to
-    `after_fen`, given that every payable is on target before (which every path keeps).
-    The same amounts as `funding_adjustment`, without reading the payables: the hot path
-    uses it."""
-    lines: list[PostingLine] = []
-    events: list[SettlementEventDraft] = []
-    assert product_node.product_code is not None
-    before = compute_funded_split(before_fen, terms.funding_split)
-    after = compute_funded_split(after_fen, terms.funding_split)
-    for share in terms.funding_split:
-        delta_fen = after[share.partner_id] - before[share.partner_id]
-        if delta_fen == 0:
-            continue
-        code = funding_payable_code(line_id, product_node.product_code, share.partner_id)
-        lines.append(PostingLine(code, -delta_fen))
-        events.append(_funding_share_event(delta_fen, share.partner_id, product_node))
-    return _with_clearing(lines), events
 
 
 def principal_bucket_lines(

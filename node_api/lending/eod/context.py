@@ -23,7 +23,7 @@ from node_api.ledger.accounts import (
 )
 from node_api.ledger.schema import ledger_account_table, limit_node_table
 from node_api.ledger.sql import begin_write
-from node_api.lending.core.context import LendingCaches
+from node_api.lending.core.context import LendingCaches, LendingPolicy
 from node_api.lending.lines import LineStatus, credit_line_table
 from node_api.lending.products import ProductTerms
 
@@ -56,8 +56,13 @@ ShardRunner = Literal["process", "thread"]
 """How the shards of a step run in parallel on PostgreSQL (see `parallel`)."""
 
 
-def new_eod_caches() -> LendingCaches:
-    return LendingCaches(accounts=AccountIdCache(max_entries=EOD_ACCOUNT_CACHE_ENTRIES))
+def new_eod_caches(policy: LendingPolicy | None = None) -> LendingCaches:
+    """End of day's caches; `policy` is the node's (its back-dating window tells the
+    funding step how far back a day's uses may be dated), the defaults' without one."""
+    return LendingCaches(
+        accounts=AccountIdCache(max_entries=EOD_ACCOUNT_CACHE_ENTRIES),
+        policy=policy or LendingPolicy(),
+    )
 
 
 @dataclass

@@ -111,4 +111,4 @@ def run_shard_helper(
             log.warning("eod shard taken over", extra={"detail": lost.detail})
         except Exception:
             log.exception("eod shard helper failed")
-            ctx.caches = new_eod_caches()
+            ctx.caches = new_eod_caches(ctx.caches.policy)

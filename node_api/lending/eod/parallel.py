@@ -170,7 +170,7 @@ def _run_batch_retrying(
             if attempt == BATCH_ATTEMPTS or sqlstate not in RETRIED_SQLSTATES:
                 raise
             # Account ids remembered inside the rolled-back transaction may not exist.
-            ctx.caches = new_eod_caches()
+            ctx.caches = new_eod_caches(ctx.caches.policy)
             log.warning(
                 "eod batch retried",
                 extra={"step": claim.step, "shard": claim.shard, "sqlstate": sqlstate},
@@ -299,7 +299,9 @@ class ShardPool:
     def _run_in_thread(self, task: ShardTask, fence: WriteFence | None) -> int | None:
         ctx = getattr(self._local, "ctx", None)
         if ctx is None:
-            ctx = self._local.ctx = replace(self._ctx, caches=new_eod_caches())
+            ctx = self._local.ctx = replace(
+                self._ctx, caches=new_eod_caches(self._ctx.caches.policy)
+            )
         with _fenced(fence):
             return _run_or_skip(self._database, ctx, task)
 

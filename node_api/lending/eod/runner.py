@@ -2,7 +2,8 @@
 
 `run_eod(database, D)` closes business date D:
 1. close the day: the business date moves to D + 1, so nothing more is dated D;
-2. the steps, in order: customer credit applied to what is due, due dates, late fees,
+2. the steps, in order: the funding partners' shares of the day's uses, customer credit
+   applied to what is due, due dates, late fees,
    interest accrual, delinquency (ageing and penalty interest), charge-off,
    classification (five-tier class, non-accrual, provisions), bill cut. Each step lists
    the lines it may concern and works through them in batches of lines, one

@@ -35,12 +35,14 @@ from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.kernel.errors import CreditNetError
 from node_api.ledger.business_date import fetch_business_date
+from node_api.lending.core.context import LendingPolicy
 from node_api.lending.eod.checkpoint import fetch_unfinished_run
 from node_api.lending.eod.context import (
     DEFAULT_BATCH_LINES,
     DEFAULT_CLAIM_TTL_S,
     MAX_WORKERS,
     EodContext,
+    new_eod_caches,
 )
 from node_api.lending.eod.helper import run_shard_helper
 from node_api.lending.eod.runner import run_eod_through
@@ -72,9 +74,11 @@ class EodSchedule(BaseSettings):
     helper: bool = True
     helper_poll_s: float = Field(default=2.0, gt=0, le=600)
 
-    def context(self, node: str) -> EodContext:
-        """The end-of-day context of this node (`node`: its name in the shards' claims)."""
+    def context(self, node: str, lending: LendingPolicy | None = None) -> EodContext:
+        """The end-of-day context of this node (`node`: its name in the shards' claims;
+        `lending`: its lending policy, whose back-dating window the funding step reads)."""
         return EodContext(
+            caches=new_eod_caches(lending),
             batch_lines=self.batch_lines,
             workers=self.workers,
             shards=self.shards,
@@ -134,7 +138,7 @@ def run_eod_scheduler(
     this node in the shards' claims."""
     policy = schedule or EodSchedule()
     now_of = clock or (lambda: datetime.now(UTC))
-    ctx = policy.context(node)
+    ctx = policy.context(node, LendingPolicy.from_settings(settings))
     last_run = now_of()
     log.info("eod scheduler started", extra={"policy": policy.policy.value, "env": settings.env})
     while not stop_event.wait(policy.poll_s):
@@ -169,10 +173,12 @@ def run_eod_helper(
     *,
     node: str,
     schedule: EodSchedule | None = None,
+    lending: LendingPolicy | None = None,
 ) -> None:
     """This node's shard helper (`helper`) until `stop_event` is set: on PostgreSQL unless
-    `CREDITNET_EOD_HELPER=false`; returns at once otherwise."""
+    `CREDITNET_EOD_HELPER=false`; returns at once otherwise. `lending` is the node's
+    lending policy (as the scheduler's)."""
     policy = schedule or EodSchedule()
     if database.backend != "postgresql" or not policy.helper:
         return
-    run_shard_helper(stop_event, database, policy.context(node), policy.helper_poll_s)
+    run_shard_helper(stop_event, database, policy.context(node, lending), policy.helper_poll_s)

@@ -1,4 +1,4 @@
-"""Credit step (the first of the day): apply each line's customer credit to what is due
+"""Credit step (the first after funding): apply each line's customer credit to what is due
 (see `node_api.lending.customer_credit`), so a due date decided later the same day
 counts it as paid and nothing the credit covers goes past due."""
 

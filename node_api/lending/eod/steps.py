@@ -10,9 +10,11 @@ from node_api.lending.eod.step_classify import CLASSIFY_STEP
 from node_api.lending.eod.step_credit import CREDIT_STEP
 from node_api.lending.eod.step_delinquency import DELINQUENCY_STEP
 from node_api.lending.eod.step_due import DUE_STEP
+from node_api.lending.eod.step_fund import FUND_STEP
 from node_api.lending.eod.step_late_fee import LATE_FEE_STEP
 
 STEPS: tuple[Step, ...] = (
+    FUND_STEP,
     CREDIT_STEP,
     DUE_STEP,
     LATE_FEE_STEP,

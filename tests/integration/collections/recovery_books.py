@@ -17,6 +17,8 @@ from node_api.kernel.chain import EntryKind
 from node_api.kernel.db import Database
 from node_api.ledger.business_date import set_business_date
 from node_api.lending.core.context import LendingCaches
+from node_api.lending.eod.context import EodContext
+from node_api.lending.eod.step_fund import run_funding_batch
 from node_api.onboarding.tables import application_table
 from settlement.cycle_close import close_settlement_cycle
 from settlement.netting import ClosedCycle
@@ -73,7 +75,9 @@ class RecoveryBooks:
             )  # fmt: skip
 
     def open_line(self, customer_ref: str, purchase_fen: int, *, agreement: bool = False) -> int:
-        """A line with one purchase on the opening day (and an agreement id if asked)."""
+        """A line with one purchase on the opening day (and an agreement id if asked),
+        its funders' shares posted as that day's end of day posts them (`step_fund`), so
+        what a test does next returns them."""
         with self.database.engine.begin() as conn:
             line_id = open_eod_line(
                 conn, self.caches, OPENED, customer_ref=customer_ref, data=guaranteed_product()
@@ -81,6 +85,8 @@ class RecoveryBooks:
             if agreement:
                 conn.execute(application_table.insert().values(application_row(line_id)))
         buy(self.database, self.caches, line_id, purchase_fen)
+        with self.database.engine.begin() as conn:
+            run_funding_batch(conn, EodContext(caches=self.caches), OPENED, [line_id])
         return line_id
 
 

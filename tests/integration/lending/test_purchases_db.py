@@ -31,9 +31,11 @@ from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind, UseRequest
 from node_api.lending.core.entries import CLEARING
+from node_api.lending.eod.context import EodContext
+from node_api.lending.eod.step_fund import run_funding_batch
 from node_api.lending.purchases import refund_purchase
 from node_api.lending.repayments import repay
-from tests.integration.lending.helpers import check_books
+from tests.integration.lending.helpers import OPENED_ON, check_books
 
 _keys = itertools.count()
 
@@ -62,19 +64,22 @@ def purchase(
         )[0]
 
 
-def test_purchase_posts_principal_funding_split_and_commission(
+def test_purchase_posts_principal_and_commission_and_end_of_day_the_funding_split(
     database: Database, line_id: int, caches: LendingCaches
 ) -> None:
     result = purchase(database, caches, line_id, 10_001)
     assert result.status_code == 201 and result.body["available_fen"] == 19_999
+    bank = funding_payable_code(line_id, "REV1", "bank-a")
     with database.engine.begin() as conn:
         balances = fetch_line_balances(conn, line_id)
         assert balances[AccountType.PRINCIPAL_UNBILLED] == 10_001
+        assert fetch_account_balance(conn, "partner:app:channel_commission_payable") == -55
+        assert fetch_account_balance(conn, bank) == 0  # the funders' shares wait for EOD
+        run_funding_batch(conn, EodContext(caches=caches), OPENED_ON, [line_id])
+    with database.engine.begin() as conn:
         # 70% / 30% of 10,001 is 7,000.7 / 3,000.3: the fen the floors leave goes to the
         # largest remainder (bank-a's), so the shares fund the whole 10,001.
-        bank = funding_payable_code(line_id, "REV1", "bank-a")
         assert -fetch_account_balance(conn, bank) == 7_001
-        assert fetch_account_balance(conn, "partner:app:channel_commission_payable") == -55
         events = conn.execute(
             select(
                 settlement_event_table.c.kind,
@@ -91,11 +96,11 @@ def test_purchase_posts_principal_funding_split_and_commission(
         check_books(conn, [line_id])
 
 
-def test_a_purchase_posts_one_line_per_account_and_leaves_clearing_untouched(
+def test_a_purchase_posts_its_principal_the_merchants_payable_and_the_commission(
     database: Database, line_id: int, caches: LendingCaches
 ) -> None:
-    """The merchant's −X and the funders' +X on clearing cancel: the purchase's batch
-    holds the principal, the two funders' payables and the commission, one line each."""
+    """One line each: the principal, clearing (the merchant's −X) and the commission; the
+    funders' payables are end of day's (`step_fund`)."""
     with database.engine.begin() as conn:
         clearing_before = fetch_account_balance(conn, CLEARING)
     assert purchase(database, caches, line_id, 10_001).status_code == 201
@@ -106,12 +111,11 @@ def test_a_purchase_posts_one_line_per_account_and_leaves_clearing_untouched(
             .join(posting_batch_table, posting_batch_table.c.id == posting_table.c.batch_id)
             .where(posting_batch_table.c.credit_line_id == line_id)
         ).all()
-        assert fetch_account_balance(conn, CLEARING) == clearing_before
+        assert fetch_account_balance(conn, CLEARING) == clearing_before - 10_001
     principal = line_account_code(line_id, AccountType.PRINCIPAL_UNBILLED)
     assert sorted(rows) == sorted([
         (principal, 10_001),
-        (funding_payable_code(line_id, "REV1", "bank-a"), -7_001),
-        (funding_payable_code(line_id, "REV1", "lender"), -3_000),
+        (CLEARING, -10_001),
         (node_account_code(AccountType.COMMISSION_EXPENSE), 55),
         ("partner:app:channel_commission_payable", -55),
     ])  # fmt: skip

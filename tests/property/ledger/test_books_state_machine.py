@@ -5,9 +5,11 @@ repayments (customer credit applied to what is due), credit refunds, reversals o
 repayments, end-of-day-like ageing, limit changes, temporary
 raises, freezes and business-date moves. After every step: the trial balance is zero,
 running balances equal their postings, no floor is crossed, limit usage equals the open
-principal at every level, each funding payable is its partner's share of its product's
-open principal, every accepted use fitted every level it reserved on, and every
-over-limit decline named a level that really could not take it.
+principal at every level, the funding payables of each product are its partners' exact
+shares of what they add up to, no more than its open principal (uses leave them to end
+of day) and all of it once end of day's funding step ran (before every date move), every
+accepted use fitted every level it reserved on, and every over-limit decline named a
+level that really could not take it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ from node_api.lending.core.context import LendingCaches
 from node_api.lending.core.decide import UseKind
 from node_api.lending.core.entries import compute_funded_split
 from node_api.lending.customer_credit import refund_customer_credit
+from node_api.lending.eod.context import EodContext
+from node_api.lending.eod.step_fund import run_funding_batch
 from node_api.lending.limits import compute_effective_limit_fen
 from node_api.lending.line_limits import (
     LineAction,
@@ -309,25 +313,43 @@ class Books(RuleBasedStateMachine):
     @precondition(lambda self: self.today < OPENED_ON + timedelta(days=60))
     @rule(days=st.integers(1, 3))
     def next_day(self, days: int) -> None:
+        self.fund()
         self.today += timedelta(days=days)
         with self.database.engine.begin() as conn:
             set_business_date(conn, self.today)
             assert fetch_business_date(conn) == self.today
 
+    def fund(self) -> None:
+        """End of day's funding step on both lines (before every date move): every
+        payable on target after it."""
+        with self.database.engine.begin() as conn:
+            run_funding_batch(conn, EodContext(caches=self.caches), self.today, self.lines)
+        with self.database.engine.connect() as conn:
+            for node, payables in self._payables(conn):
+                terms = self.caches.terms_of(conn, node)
+                assert payables == compute_funded_split(node.used_fen, terms.funding_split)
+
+    def _payables(self, conn: Any) -> list[tuple[int, Any, dict[str, int]]]:
+        """(line, product node, each partner's payable) of every product node."""
+        found = []
+        for line_id in self.lines:
+            for node in fetch_line(conn, line_id).product_nodes():
+                codes = {
+                    p: funding_payable_code(line_id, str(node.product_code), p) for p in SHARES
+                }
+                payables = {p: -fetch_account_balance(conn, code) for p, code in codes.items()}
+                found.append((line_id, node, payables))
+        return found
+
     @invariant()
     def books_balance_and_usage_equals_open_principal(self) -> None:
         with self.database.engine.connect() as conn:
             check_books(conn, self.lines)
-            for line_id in self.lines:
-                line = fetch_line(conn, line_id)
-                for node in line.product_nodes():
-                    terms = self.caches.terms_of(conn, node)
-                    funded = compute_funded_split(node.used_fen, terms.funding_split)
-                    assert sum(funded.values()) == node.used_fen
-                    for partner in SHARES:
-                        code = funding_payable_code(line_id, str(node.product_code), partner)
-                        payable_fen = -fetch_account_balance(conn, code)
-                        assert payable_fen == funded[partner]
+            for node, payables in self._payables(conn):
+                terms = self.caches.terms_of(conn, node)
+                funded_fen = sum(payables.values())
+                assert 0 <= funded_fen <= node.used_fen
+                assert payables == compute_funded_split(funded_fen, terms.funding_split)
 
 
 def test_books_stay_balanced_under_random_operations(database: Database) -> None:

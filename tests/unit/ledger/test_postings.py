@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from node_api.kernel.errors import CreditNetValueError
 from node_api.ledger.accounts import (
@@ -26,7 +24,6 @@ from node_api.ledger.postings import (
     check_batch,
     check_floors,
     compute_deltas,
-    net_lines,
 )
 
 DAY = date(2025, 3, 1)
@@ -108,34 +105,3 @@ def test_account_codes_name_their_owner() -> None:
     with pytest.raises(ValueError):
         line_account_code(7, AccountType.SETTLEMENT_CLEARING)
     assert ACCOUNT_RULES[AccountType.FUNDING_PAYABLE].scope is AccountScope.LINE_PARTNER
-
-
-_codes = st.sampled_from(["a", "b", "c", "d"])
-
-
-@given(st.lists(st.tuples(_codes, st.integers(-(10**12), 10**12)), max_size=12))
-def test_netted_lines_make_the_same_balances_with_one_nonzero_line_per_account(
-    raw: list[tuple[str, int]],
-) -> None:
-    lines = [PostingLine(code, fen) for code, fen in raw]
-    netted = net_lines(lines)
-    totals: dict[str, int] = {}
-    for line in lines:
-        totals[line.account_code] = totals.get(line.account_code, 0) + line.amount_fen
-    assert {line.account_code: line.amount_fen for line in netted} == {
-        code: fen for code, fen in totals.items() if fen
-    }
-    assert len({line.account_code for line in netted}) == len(netted)
-    first_seen = list(dict.fromkeys(line.account_code for line in lines))
-    assert [line.account_code for line in netted] == [c for c in first_seen if totals[c]]
-
-
-def test_a_purchases_clearing_lines_cancel() -> None:
-    clearing = node_account_code(AccountType.SETTLEMENT_CLEARING)
-    principal = line_account_code(7, AccountType.PRINCIPAL_UNBILLED)
-    bank = funding_payable_code(7, "REV1", "bank-a")
-    lines = [
-        PostingLine(principal, 500), PostingLine(clearing, -500),
-        PostingLine(clearing, 500), PostingLine(bank, -500),
-    ]  # fmt: skip
-    assert net_lines(lines) == [PostingLine(principal, 500), PostingLine(bank, -500)]

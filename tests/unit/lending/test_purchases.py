@@ -19,7 +19,6 @@ from node_api.lending.core.entries import (
     compute_commission_fen,
     compute_funded_split,
     funding_adjustment,
-    funding_change,
     use_lines,
 )
 from node_api.lending.limits import LimitNode
@@ -150,16 +149,6 @@ def test_funding_adjustment_targets_each_share_of_open_principal() -> None:
     assert sum(line.amount_fen for line in own + lines) == 0
     assert lines[0] == PostingLine(CLEARING, 651)
     assert PostingLine("line:9:funding_payable:REV1:bank-a", -351) in lines
-
-
-def test_funding_change_matches_the_target_based_adjustment() -> None:
-    line = _line(product_used=1_501)
-    book = LineBook(
-        9, {"line:9:funding_payable:REV1:bank-a": -700, "line:9:funding_payable:REV1:lender": -300}
-    )  # the target at 1,000
-    product = line.product_nodes()[0]
-    changed = funding_change(9, product, TERMS, 1_000, 1_501)
-    assert changed == funding_adjustment(book, line.product_nodes(), _terms, [])
 
 
 def test_funding_adjustment_is_empty_when_payables_are_on_target() -> None:
