@@ -329,16 +329,17 @@ class Books(RuleBasedStateMachine):
                 terms = self.caches.terms_of(conn, node)
                 assert payables == compute_funded_split(node.used_fen, terms.funding_split)
 
-    def _payables(self, conn: Any) -> list[tuple[int, Any, dict[str, int]]]:
-        """(line, product node, each partner's payable) of every product node."""
+    def _payables(self, conn: Any) -> list[tuple[Any, dict[str, int]]]:
+        """(product node, each partner's payable) of every product node."""
         found = []
         for line_id in self.lines:
             for node in fetch_line(conn, line_id).product_nodes():
-                codes = {
-                    p: funding_payable_code(line_id, str(node.product_code), p) for p in SHARES
+                product = str(node.product_code)
+                payables = {
+                    p: -fetch_account_balance(conn, funding_payable_code(line_id, product, p))
+                    for p in SHARES
                 }
-                payables = {p: -fetch_account_balance(conn, code) for p, code in codes.items()}
-                found.append((line_id, node, payables))
+                found.append((node, payables))
         return found
 
     @invariant()
