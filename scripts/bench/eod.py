@@ -34,10 +34,14 @@ import time
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from node_api.http.renderers import render_use
+from node_api.idempotency import KeyClaim
 from node_api.kernel.config import Settings
 from node_api.kernel.db import Database
 from node_api.ledger.balances import fetch_trial_balance
+from node_api.lending.core.batch import run_use_batch
 from node_api.lending.core.context import LendingCaches, LendingPolicy
+from node_api.lending.core.decide import UseKind, UseRequest
 from node_api.lending.eod import EodContext, run_eod
 from node_api.lending.eod.context import ShardRunner, new_eod_caches
 from node_api.lending.eod.parallel import ShardPool
@@ -72,10 +76,14 @@ def run_eod_bench(
     workers: int = 1,
     runner: str = "process",
     compare: int = 1,
+    used_pct: int = 0,
 ) -> Figures:
     """Seed `lines` lines on a fresh database and time the bench date's end of day
     (`compare=0` with `workers` > 1: the sharded run alone, without the one-worker run
-    and the books comparison, for sizes where both would take too long)."""
+    and the books comparison, for sizes where both would take too long; `used_pct`: the
+    share of lines, in percent, that make a purchase on the bench date before it closes,
+    through the authorization path, so end of day's funding step has their shares to
+    post)."""
     shard_runner: ShardRunner = "thread" if runner == "thread" else "process"
     with scratch_database(database_url, "creditnet_bench_eod", keep=bool(keep)) as url:
         database = Database(url, pool_size=2)
@@ -84,6 +92,7 @@ def run_eod_bench(
             with database.engine.begin() as conn:
                 seed_bench(conn, lines)
             seed_s = time.perf_counter() - started
+            used = _use_lines(database, used_pct)
             if workers > 1 and compare:
                 database.dispose()
                 figures = _compare(database_url, url, lines, batch_lines, workers, shard_runner)
@@ -102,6 +111,7 @@ def run_eod_bench(
                 ctx = EodContext(caches=_node_caches(), batch_lines=batch_lines)
                 figures = _run(database, lines, ctx, profile)
             figures["seed_s"] = round(seed_s, 1)
+            figures["lines_used_on_the_day"] = used
             figures["database"] = shown_url(url)
             return figures
         finally:
@@ -113,6 +123,38 @@ def _node_caches() -> LendingCaches:
     the node's scheduler build them: its back-dating window sets the funding step's
     look-back)."""
     return new_eod_caches(LendingPolicy.from_settings(Settings()))
+
+
+def _use_lines(database: Database, used_pct: int) -> int:
+    """A purchase of 100.00 on the bench date on every line whose id is a multiple of
+    100 / `used_pct` (none at 0), 100 a group-committed batch; the number accepted."""
+    if used_pct <= 0:
+        return 0
+    step = max(1, round(100 / used_pct))
+    with database.engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT id FROM credit_line WHERE id % :step = 0 ORDER BY id"), {"step": step}
+        )
+        ids = [int(line_id) for line_id in found.scalars()]
+    caches = LendingCaches(policy=LendingPolicy.from_settings(Settings()))
+    accepted = 0
+    for first in range(0, len(ids), 100):
+        requests = [
+            UseRequest(
+                kind=UseKind.PURCHASE,
+                credit_line_id=int(line_id),
+                amount_fen=10_000,
+                currency="CNY",
+                channel_id="app",
+                merchant_id="m-1",
+                claim=KeyClaim("bench-eod", f"use-{line_id}", "h"),
+            )
+            for line_id in ids[first : first + 100]
+        ]
+        with database.engine.begin() as conn:
+            answers = run_use_batch(conn, caches, requests, render_use)
+        accepted += sum(1 for answer in answers if answer.status_code == 201)
+    return accepted
 
 
 def _compare(

@@ -1,6 +1,7 @@
 """`creditnet bench eod`: its seed is the same in chunks as in one piece (so a million
 lines seed in bounded memory), and a small run closes the bench date with the books of
-one worker and of two identical and balanced (PostgreSQL: the bench seeds with COPY).
+one worker and of two identical and balanced, the day's purchases funded by end of day
+(PostgreSQL: the bench seeds with COPY).
 Every per-customer row the seed writes names its line's customer."""
 
 from __future__ import annotations
@@ -63,10 +64,15 @@ def test_the_seed_is_the_same_in_chunks_as_in_one_piece() -> None:
 
 
 def test_a_small_bench_run_closes_the_date_with_identical_balanced_books() -> None:
-    figures: Any = run_eod_bench(lines=300, workers=2, batch_lines=100)
+    """A tenth of the lines purchase on the day: end of day's funding step posts their
+    funders' shares, one batch a line, the same with one worker and with two."""
+    figures: Any = run_eod_bench(lines=300, workers=2, batch_lines=100, used_pct=10)
     assert figures["books_identical_to_workers_1"] is True
     assert figures["books_balanced"] is True
     assert figures["lines"] == 300
+    assert figures["lines_used_on_the_day"] == 30
+    fund = figures["steps"]["fund"]
+    assert (fund["lines"], fund["postings"]) == (30, 30)
 
 
 def test_the_sharded_run_alone_reports_the_shard_processes_peak_memory() -> None:
