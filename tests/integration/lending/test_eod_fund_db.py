@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import pytest
@@ -74,9 +75,14 @@ def test_a_days_uses_are_funded_once_by_end_of_day_with_the_split_of_their_total
     assert _funding_events(database, line_id) == []
 
     run_eod(database, OPENED)
-    # The split of the day's 30,003 (21,002.1 / 9,000.9), not three splits of 10,001
-    # (7,001 / 3,000 each: 21,003 / 9,000): one fen apart, and always summing to 30,003.
-    assert compute_funded_split(30_003, SPLIT) == {"bank-a": 21_002, "lender": 9_001}
+    # The split of the day's 30,003, posted once: the three per-use changes the hot path
+    # posted before (7,001 / 3,000, 7,000 / 3,001, 7,001 / 3,000) add up to the same.
+    splits = [compute_funded_split(uses * 10_001, SPLIT) for uses in range(4)]
+    steps = [
+        {p: after[p] - before[p] for p in after} for before, after in itertools.pairwise(splits)
+    ]
+    assert [step["bank-a"] for step in steps] == [7_001, 7_000, 7_001]
+    assert splits[-1] == {"bank-a": 21_002, "lender": 9_001}
     assert _payables(database, line_id) == {"bank-a": 21_002, "lender": 9_001}
     key = f"eod:{OPENED.isoformat()}:fund:{line_id}"
     assert _funding_events(database, line_id) == [
