@@ -118,11 +118,15 @@ def run_eod_bench(
             database.dispose()
 
 
+def _node_policy() -> LendingPolicy:
+    """A node's default lending policy (its back-dating window sets the funding step's
+    look-back, as in `creditnet eod` and the node's scheduler)."""
+    return LendingPolicy.from_settings(Settings())
+
+
 def _node_caches() -> LendingCaches:
-    """End of day's caches with a node's default lending policy (as `creditnet eod` and
-    the node's scheduler build them: its back-dating window sets the funding step's
-    look-back)."""
-    return new_eod_caches(LendingPolicy.from_settings(Settings()))
+    """End of day's caches with a node's default lending policy."""
+    return new_eod_caches(_node_policy())
 
 
 def _use_lines(database: Database, used_pct: int) -> int:
@@ -136,13 +140,13 @@ def _use_lines(database: Database, used_pct: int) -> int:
             text("SELECT id FROM credit_line WHERE id % :step = 0 ORDER BY id"), {"step": step}
         )
         ids = [int(line_id) for line_id in found.scalars()]
-    caches = LendingCaches(policy=LendingPolicy.from_settings(Settings()))
+    caches = LendingCaches(policy=_node_policy())
     accepted = 0
     for first in range(0, len(ids), 100):
         requests = [
             UseRequest(
                 kind=UseKind.PURCHASE,
-                credit_line_id=int(line_id),
+                credit_line_id=line_id,
                 amount_fen=10_000,
                 currency="CNY",
                 channel_id="app",

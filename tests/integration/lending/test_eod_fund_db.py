@@ -34,11 +34,6 @@ SPLIT = (
 
 
 @pytest.fixture
-def caches() -> LendingCaches:
-    return LendingCaches()
-
-
-@pytest.fixture
 def line_id(database: Database, caches: LendingCaches) -> int:
     with database.engine.begin() as conn:
         set_business_date(conn, OPENED)
