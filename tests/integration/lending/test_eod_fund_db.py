@@ -17,7 +17,6 @@ from node_api.lending.core.entries import compute_funded_split
 from node_api.lending.eod import run_eod
 from node_api.lending.eod.context import EodContext, new_eod_caches
 from node_api.lending.eod.step_fund import list_funding_lines, run_funding_batch
-from node_api.lending.products import FundingShare
 from tests.integration.lending.eod_helpers import (
     buy,
     check_ledger,
@@ -27,10 +26,6 @@ from tests.integration.lending.eod_helpers import (
 )
 
 OPENED = date(2025, 3, 1)
-SPLIT = (
-    FundingShare(partner_id="bank-a", share_ppm=700_000, funder_rate_bps=0),
-    FundingShare(partner_id="lender", share_ppm=300_000, funder_rate_bps=0),
-)
 
 
 @pytest.fixture
@@ -72,7 +67,9 @@ def test_a_days_uses_are_funded_once_by_end_of_day_with_the_split_of_their_total
     run_eod(database, OPENED)
     # The split of the day's 30,003, posted once: the three per-use changes the hot path
     # posted before (7,001 / 3,000, 7,000 / 3,001, 7,001 / 3,000) add up to the same.
-    splits = [compute_funded_split(uses * 10_001, SPLIT) for uses in range(4)]
+    with database.engine.connect() as conn:
+        split = caches.products.get(conn, "BILL1", 1).funding_split  # 70 % bank-a, 30 % lender
+    splits = [compute_funded_split(uses * 10_001, split) for uses in range(4)]
     steps = [
         {p: after[p] - before[p] for p in after} for before, after in itertools.pairwise(splits)
     ]
